@@ -1,0 +1,461 @@
+// Package config loads the gateway's configuration from environment
+// variables.
+//
+// The MATRIX_* variables and the keys of the MATRIX_BOTS objects keep the
+// names and units of nonebot-adapter-matrix, so an existing NoneBot .env file
+// works unchanged. The GATEWAY_* variables configure the OneBot side. See
+// deploy/gateway.env.example for every variable with its default.
+//
+// Load never stops at the first mistake: it returns a *Error listing every
+// problem, each naming the variable (or the JSON path inside MATRIX_BOTS)
+// and saying what to set.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Defaults of the variables whose default is not a plain envDefault tag.
+const (
+	DefaultListen = "127.0.0.1:5700"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	// Bots are the Matrix accounts, in MATRIX_BOTS order (Bot.Index).
+	Bots []Bot
+
+	APITimeout        time.Duration // MATRIX_API_TIMEOUT (float seconds)
+	SyncTimeout       time.Duration // MATRIX_SYNC_TIMEOUT (integer milliseconds)
+	RetryInterval     time.Duration // MATRIX_RETRY_INTERVAL (float seconds); the initial backoff
+	HandleSelfMessage bool          // MATRIX_HANDLE_SELF_MESSAGE
+	HandleOldEvents   bool          // MATRIX_HANDLE_OLD_EVENTS
+	Proxy             *url.URL      // MATRIX_PROXY; nil when unset
+	TokenStorePath    string        // MATRIX_TOKEN_STORE_PATH; "" when unset
+	// RecoveryCode is MATRIX_RECOVERY_CODE. Load already copies it into every
+	// bot that has no recovery_code of its own.
+	RecoveryCode string
+
+	Gateway Gateway
+}
+
+// Gateway holds the GATEWAY_* options of the OneBot side.
+type Gateway struct {
+	Listen   string // GATEWAY_LISTEN host:port; "" disables the HTTP server
+	Database string // GATEWAY_DATABASE, the SQLite file
+	// AccessToken is GATEWAY_ACCESS_TOKEN (or the trimmed content of
+	// GATEWAY_ACCESS_TOKEN_FILE) that OneBot clients must present; "" means
+	// no authentication, which is only allowed on a loopback Listen address.
+	AccessToken string
+	LogLevel    string // GATEWAY_LOG_LEVEL: debug, info, warn or error
+	LogFormat   string // GATEWAY_LOG_FORMAT: text or json
+
+	HeartbeatInterval time.Duration // GATEWAY_HEARTBEAT_INTERVAL
+	ShutdownTimeout   time.Duration // GATEWAY_SHUTDOWN_TIMEOUT
+	ReconnectInterval time.Duration // GATEWAY_RECONNECT_INTERVAL, initial reverse-WS reconnect backoff
+
+	// V12ReverseWS are ws:// or wss:// URLs; each gets ONE OneBot v12
+	// reverse WebSocket connection that carries all bots.
+	V12ReverseWS []string
+	// V11ReverseWS are ws:// or wss:// URLs; each gets one OneBot v11
+	// Universal reverse WebSocket connection PER BOT.
+	V11ReverseWS []string
+	// ReverseWSAccessToken is the token sent to reverse-WS servers
+	// (GATEWAY_REVERSE_WS_ACCESS_TOKEN, defaulting to AccessToken).
+	ReverseWSAccessToken string
+}
+
+// envVars is the table of flat variables, parsed by caarlos0/env. The hint
+// tag says what a valid value looks like, for problem messages.
+type envVars struct {
+	Bots     string `env:"MATRIX_BOTS" hint:"a JSON list of bot objects"`
+	BotsFile string `env:"MATRIX_BOTS_FILE" hint:"the path of a JSON file holding the MATRIX_BOTS list"`
+
+	APITimeout        seconds `env:"MATRIX_API_TIMEOUT" envDefault:"30.0" hint:"a number of seconds greater than 0, e.g. 30.0"`
+	SyncTimeoutMS     int64   `env:"MATRIX_SYNC_TIMEOUT" envDefault:"30000" hint:"whole milliseconds, e.g. 30000"`
+	RetryInterval     seconds `env:"MATRIX_RETRY_INTERVAL" envDefault:"3.0" hint:"a number of seconds greater than 0, e.g. 3.0"`
+	HandleSelfMessage flag    `env:"MATRIX_HANDLE_SELF_MESSAGE" envDefault:"false" hint:"true or false"`
+	HandleOldEvents   flag    `env:"MATRIX_HANDLE_OLD_EVENTS" envDefault:"false" hint:"true or false"`
+	Proxy             string  `env:"MATRIX_PROXY" hint:"an http://, https:// or socks5:// proxy URL"`
+	TokenStorePath    string  `env:"MATRIX_TOKEN_STORE_PATH" hint:"a file path"`
+	RecoveryCode      string  `env:"MATRIX_RECOVERY_CODE" hint:"the recovery key"`
+	RecoveryCodeFile  string  `env:"MATRIX_RECOVERY_CODE_FILE" hint:"a file holding the recovery key"`
+
+	// Listen has no envDefault: caarlos0/env would apply it to an empty value
+	// too, and GATEWAY_LISTEN="" means "no HTTP server".
+	Listen                   string        `env:"GATEWAY_LISTEN" hint:"host:port, e.g. 127.0.0.1:5700"`
+	Database                 string        `env:"GATEWAY_DATABASE" envDefault:"./data/gateway.db" hint:"a file path"`
+	AccessToken              string        `env:"GATEWAY_ACCESS_TOKEN" hint:"a token"`
+	AccessTokenFile          string        `env:"GATEWAY_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
+	LogLevel                 string        `env:"GATEWAY_LOG_LEVEL" envDefault:"info" hint:"debug, info, warn or error"`
+	LogFormat                string        `env:"GATEWAY_LOG_FORMAT" envDefault:"text" hint:"text or json"`
+	HeartbeatInterval        time.Duration `env:"GATEWAY_HEARTBEAT_INTERVAL" envDefault:"5s" hint:"a duration of at least 1s, e.g. 5s"`
+	ShutdownTimeout          time.Duration `env:"GATEWAY_SHUTDOWN_TIMEOUT" envDefault:"10s" hint:"a duration greater than 0, e.g. 10s"`
+	V12ReverseWS             string        `env:"GATEWAY_V12_REVERSE_WS" hint:"comma-separated ws:// or wss:// URLs"`
+	V11ReverseWS             string        `env:"GATEWAY_V11_REVERSE_WS" hint:"comma-separated ws:// or wss:// URLs"`
+	ReverseWSAccessToken     string        `env:"GATEWAY_REVERSE_WS_ACCESS_TOKEN" hint:"a token"`
+	ReverseWSAccessTokenFile string        `env:"GATEWAY_REVERSE_WS_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
+	ReconnectInterval        time.Duration `env:"GATEWAY_RECONNECT_INTERVAL" envDefault:"3s" hint:"a duration greater than 0, e.g. 3s"`
+}
+
+// envField describes one envVars field, for turning env's errors (which name
+// Go fields) into problems that name variables.
+type envField struct {
+	name, hint string
+}
+
+func envFields() map[string]envField {
+	t := reflect.TypeFor[envVars]()
+	fields := make(map[string]envField, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		fields[f.Name] = envField{name: f.Tag.Get("env"), hint: f.Tag.Get("hint")}
+	}
+	return fields
+}
+
+// Variables returns the names of all environment variables Load reads, in
+// the order of the table.
+func Variables() []string {
+	t := reflect.TypeFor[envVars]()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		names = append(names, t.Field(i).Tag.Get("env"))
+	}
+	return names
+}
+
+// environMap turns os.Environ()-style KEY=VALUE entries into a map. Entries
+// without "=" are ignored; a later duplicate wins, as with exec.Cmd.Env.
+func environMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// Load builds the configuration from environ, a list of KEY=VALUE entries
+// like os.Environ(). It reads files named by the *_FILE variables but never
+// the process environment. On failure it returns a *Error listing every
+// problem.
+func Load(environ []string) (*Config, error) {
+	l := loader{env: environMap(environ), bad: make(map[string]bool)}
+	cfg := l.load()
+	if len(l.problems) > 0 {
+		return nil, &Error{Problems: l.problems}
+	}
+	return cfg, nil
+}
+
+type loader struct {
+	env      map[string]string
+	problems problems
+	// bad holds the variables that failed to parse, so later checks do not
+	// report a second problem for the zero value left behind.
+	bad map[string]bool
+}
+
+func (l *loader) load() *Config {
+	var v envVars
+	if err := env.ParseWithOptions(&v, env.Options{Environment: l.env}); err != nil {
+		l.envErrors(err)
+	}
+
+	cfg := &Config{
+		APITimeout:        time.Duration(v.APITimeout),
+		SyncTimeout:       time.Duration(v.SyncTimeoutMS) * time.Millisecond,
+		RetryInterval:     time.Duration(v.RetryInterval),
+		HandleSelfMessage: bool(v.HandleSelfMessage),
+		HandleOldEvents:   bool(v.HandleOldEvents),
+		TokenStorePath:    v.TokenStorePath,
+		RecoveryCode:      l.secret("MATRIX_RECOVERY_CODE", v.RecoveryCode, v.RecoveryCodeFile),
+	}
+	l.matrix(cfg, &v)
+	l.gateway(&cfg.Gateway, &v)
+
+	if data, key, ok := l.botsSource(&v); ok {
+		cfg.Bots = l.bots(data, key, cfg)
+	}
+	l.crossChecks(cfg)
+	return cfg
+}
+
+// envErrors turns caarlos0/env's errors into problems.
+func (l *loader) envErrors(err error) {
+	fields := envFields()
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		l.problems.wrap("environment", err, "failed to parse: %v", err)
+		return
+	}
+	for _, e := range agg.Errors {
+		var perr env.ParseError
+		if errors.As(e, &perr) {
+			f, ok := fields[perr.Name]
+			if !ok {
+				f = envField{name: perr.Name}
+			}
+			cause := perr.Err
+			var nerr *strconv.NumError
+			if errors.As(cause, &nerr) {
+				cause = nerr.Err
+			}
+			l.bad[f.name] = true
+			l.problems.wrap(f.name, e, "invalid value %q (%v); set %s", l.env[f.name], cause, f.hint)
+			continue
+		}
+		l.problems.wrap("environment", e, "failed to parse: %v", e)
+	}
+}
+
+// secret returns a secret given directly in NAME or in the file NAME_FILE.
+// The file content is trimmed of surrounding whitespace.
+func (l *loader) secret(name, value, file string) string {
+	fileVar := name + "_FILE"
+	switch {
+	case file == "":
+		return value
+	case value != "":
+		l.problems.add(fileVar, "both %s and %s are set; set only one of them", name, fileVar)
+		return value
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		l.bad[fileVar] = true
+		l.problems.wrap(fileVar, err, "failed to read %q: %v; set it to a readable file, or set %s instead",
+			file, errors.Unwrap(err), name)
+		return ""
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		l.bad[fileVar] = true
+		l.problems.add(fileVar, "file %q is empty; put the value in it, or unset %s", file, fileVar)
+	}
+	return s
+}
+
+// matrix checks the MATRIX_* variables other than MATRIX_BOTS.
+func (l *loader) matrix(cfg *Config, v *envVars) {
+	if !l.bad["MATRIX_API_TIMEOUT"] && cfg.APITimeout <= 0 {
+		l.problems.add("MATRIX_API_TIMEOUT", "must be greater than 0; set a number of seconds, e.g. 30.0")
+	}
+	switch {
+	case l.bad["MATRIX_SYNC_TIMEOUT"]:
+	case v.SyncTimeoutMS < 0:
+		l.problems.add("MATRIX_SYNC_TIMEOUT", "must not be negative; set whole milliseconds, e.g. 30000")
+	case v.SyncTimeoutMS > int64(24*time.Hour/time.Millisecond):
+		l.problems.add("MATRIX_SYNC_TIMEOUT", "%d ms is more than a day; set whole milliseconds, e.g. 30000", v.SyncTimeoutMS)
+	}
+	if !l.bad["MATRIX_RETRY_INTERVAL"] && cfg.RetryInterval <= 0 {
+		l.problems.add("MATRIX_RETRY_INTERVAL", "must be greater than 0; set a number of seconds, e.g. 3.0")
+	}
+	if v.Proxy != "" {
+		u, err := checkURL(v.Proxy, "http", "https", "socks5", "socks5h")
+		if err != nil {
+			l.problems.wrap("MATRIX_PROXY", err, "%v; set a proxy URL such as http://127.0.0.1:7890 or socks5://127.0.0.1:1080, or unset it", err)
+		}
+		cfg.Proxy = u
+	}
+}
+
+// gateway checks the GATEWAY_* variables.
+func (l *loader) gateway(g *Gateway, v *envVars) {
+	g.Listen = v.Listen
+	if _, set := l.env["GATEWAY_LISTEN"]; !set {
+		g.Listen = DefaultListen
+	}
+	g.Database = v.Database
+	g.AccessToken = l.secret("GATEWAY_ACCESS_TOKEN", v.AccessToken, v.AccessTokenFile)
+	g.ReverseWSAccessToken = l.secret("GATEWAY_REVERSE_WS_ACCESS_TOKEN", v.ReverseWSAccessToken, v.ReverseWSAccessTokenFile)
+	if g.ReverseWSAccessToken == "" {
+		g.ReverseWSAccessToken = g.AccessToken
+	}
+	g.HeartbeatInterval = v.HeartbeatInterval
+	g.ShutdownTimeout = v.ShutdownTimeout
+	g.ReconnectInterval = v.ReconnectInterval
+
+	if g.Listen != "" {
+		loopback, err := parseListen(g.Listen)
+		switch {
+		case err != nil:
+			l.problems.wrap("GATEWAY_LISTEN", err, "%q is %v; set host:port such as 127.0.0.1:5700, or set it empty to disable the HTTP server", g.Listen, err)
+		case !loopback && g.AccessToken == "" && !l.bad["GATEWAY_ACCESS_TOKEN_FILE"]:
+			l.problems.add("GATEWAY_ACCESS_TOKEN", "required when GATEWAY_LISTEN (%q) is not a loopback address; set a token, or listen on 127.0.0.1", g.Listen)
+		}
+	}
+
+	g.LogLevel = strings.ToLower(strings.TrimSpace(v.LogLevel))
+	switch g.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		l.problems.add("GATEWAY_LOG_LEVEL", "invalid value %q; set debug, info, warn or error", v.LogLevel)
+	}
+	g.LogFormat = strings.ToLower(strings.TrimSpace(v.LogFormat))
+	switch g.LogFormat {
+	case "text", "json":
+	default:
+		l.problems.add("GATEWAY_LOG_FORMAT", "invalid value %q; set text or json", v.LogFormat)
+	}
+
+	if !l.bad["GATEWAY_HEARTBEAT_INTERVAL"] && g.HeartbeatInterval < time.Second {
+		l.problems.add("GATEWAY_HEARTBEAT_INTERVAL", "%v is shorter than 1s; set a duration of at least 1s, e.g. 5s", g.HeartbeatInterval)
+	}
+	l.positive("GATEWAY_SHUTDOWN_TIMEOUT", g.ShutdownTimeout, "10s")
+	l.positive("GATEWAY_RECONNECT_INTERVAL", g.ReconnectInterval, "3s")
+
+	g.V12ReverseWS = l.wsList("GATEWAY_V12_REVERSE_WS", splitList(v.V12ReverseWS))
+	g.V11ReverseWS = l.wsList("GATEWAY_V11_REVERSE_WS", splitList(v.V11ReverseWS))
+}
+
+func (l *loader) positive(key string, d time.Duration, example string) {
+	if !l.bad[key] && d <= 0 {
+		l.problems.add(key, "must be greater than 0; set a duration such as %s", example)
+	}
+}
+
+// wsList checks a list of reverse WebSocket URLs; key names the variable (or
+// the JSON path) for problems.
+func (l *loader) wsList(key string, urls []string) []string {
+	seen := make(map[string]bool, len(urls))
+	for i, raw := range urls {
+		u, err := checkURL(raw, "ws", "wss")
+		if err != nil {
+			l.problems.wrap(key, err, "entry %d (%s) %v; set ws:// or wss:// URLs such as ws://127.0.0.1:8080/onebot/v11/ws",
+				i+1, safeURL(raw), err)
+			continue
+		}
+		urls[i] = u.String()
+		if seen[urls[i]] {
+			l.problems.add(key, "entry %d (%s) is listed twice; remove the duplicate", i+1, safeURL(raw))
+		}
+		seen[urls[i]] = true
+	}
+	return urls
+}
+
+// crossChecks finds problems that involve several variables.
+func (l *loader) crossChecks(cfg *Config) {
+	g := &cfg.Gateway
+	if g.Listen != "" || len(g.V11ReverseWS) > 0 || len(g.V12ReverseWS) > 0 || len(cfg.Bots) == 0 {
+		return
+	}
+	for _, b := range cfg.Bots {
+		if len(b.OneBotV11ReverseWS) > 0 || len(b.OneBotV12ReverseWS) > 0 {
+			return
+		}
+	}
+	l.problems.add("GATEWAY_LISTEN", "is empty, which disables the HTTP server, and no reverse WebSocket is configured, "+
+		"so OneBot clients could not reach the bots; set GATEWAY_LISTEN (e.g. 127.0.0.1:5700) or GATEWAY_V11_REVERSE_WS / GATEWAY_V12_REVERSE_WS")
+}
+
+// String describes the configuration without any secret.
+func (c Config) String() string {
+	proxy := "none"
+	if c.Proxy != nil {
+		proxy = safeURL(c.Proxy.String())
+	}
+	names := make([]string, len(c.Bots))
+	for i, b := range c.Bots {
+		names[i] = b.Name()
+	}
+	return fmt.Sprintf("config{bots=[%s] api_timeout=%v sync_timeout=%v retry_interval=%v handle_self_message=%t "+
+		"handle_old_events=%t proxy=%s token_store=%q recovery_code=%s gateway=%v}",
+		strings.Join(names, ", "), c.APITimeout, c.SyncTimeout, c.RetryInterval, c.HandleSelfMessage,
+		c.HandleOldEvents, proxy, c.TokenStorePath, isSet(c.RecoveryCode), c.Gateway)
+}
+
+// Format makes every fmt verb, including %#v and %+v, print String, so a
+// secret cannot leak through reflection.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
+
+// LogValue implements slog.LogValuer without any secret.
+func (c Config) LogValue() slog.Value {
+	bots := make([]any, len(c.Bots))
+	for i, b := range c.Bots {
+		bots[i] = b.Name()
+	}
+	attrs := []slog.Attr{
+		slog.Any("bots", bots),
+		slog.Duration("api_timeout", c.APITimeout),
+		slog.Duration("sync_timeout", c.SyncTimeout),
+		slog.Duration("retry_interval", c.RetryInterval),
+		slog.Bool("handle_self_message", c.HandleSelfMessage),
+		slog.Bool("handle_old_events", c.HandleOldEvents),
+		slog.String("token_store", c.TokenStorePath),
+		slog.Bool("recovery_code_set", c.RecoveryCode != ""),
+		slog.Any("gateway", c.Gateway),
+	}
+	if c.Proxy != nil {
+		attrs = append(attrs, slog.String("proxy", safeURL(c.Proxy.String())))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// Level returns LogLevel as a slog.Level (info if unrecognised).
+func (g Gateway) Level() slog.Level {
+	switch g.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// String describes the gateway options without any token.
+func (g Gateway) String() string {
+	return fmt.Sprintf("gateway{listen=%q database=%q access_token=%s log=%s/%s heartbeat=%v shutdown_timeout=%v "+
+		"reconnect_interval=%v v12_reverse_ws=%v v11_reverse_ws=%v reverse_ws_access_token=%s}",
+		g.Listen, g.Database, isSet(g.AccessToken), g.LogLevel, g.LogFormat, g.HeartbeatInterval, g.ShutdownTimeout,
+		g.ReconnectInterval, safeURLs(g.V12ReverseWS), safeURLs(g.V11ReverseWS), isSet(g.ReverseWSAccessToken))
+}
+
+// Format makes every fmt verb print String.
+func (g Gateway) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(g.String())) }
+
+// LogValue implements slog.LogValuer without any token.
+func (g Gateway) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("listen", g.Listen),
+		slog.String("database", g.Database),
+		slog.Bool("access_token_set", g.AccessToken != ""),
+		slog.String("log_level", g.LogLevel),
+		slog.String("log_format", g.LogFormat),
+		slog.Duration("heartbeat_interval", g.HeartbeatInterval),
+		slog.Duration("shutdown_timeout", g.ShutdownTimeout),
+		slog.Duration("reconnect_interval", g.ReconnectInterval),
+		slog.Any("v12_reverse_ws", safeURLs(g.V12ReverseWS)),
+		slog.Any("v11_reverse_ws", safeURLs(g.V11ReverseWS)),
+		slog.Bool("reverse_ws_access_token_set", g.ReverseWSAccessToken != ""),
+	)
+}
+
+func isSet(secret string) string {
+	if secret == "" {
+		return "unset"
+	}
+	return "set"
+}
+
+func safeURLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = safeURL(u)
+	}
+	return out
+}
