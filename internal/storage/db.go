@@ -1,0 +1,178 @@
+// Package storage keeps all of the gateway's state in one SQLite file: sync
+// positions, the OneBot v11 integer id maps, the message index and a small
+// key/value table. mautrix's crypto and state stores live in the same file
+// (through SQL or DBUtil), each with its own version table.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"go.mau.fi/util/dbutil"
+)
+
+// ErrNotFound is returned (possibly wrapped) when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+const (
+	driverName = "sqlite3"
+
+	// busyTimeoutMS is how long a connection waits for another writer before
+	// giving up with SQLITE_BUSY.
+	busyTimeoutMS = 5000
+
+	// dsnParams are applied by mattn/go-sqlite3 to every new connection
+	// (after _busy_timeout). _txlock=immediate makes BeginTx take the write
+	// lock at once, so a transaction never fails half-way with SQLITE_BUSY
+	// when it upgrades from read to write.
+	dsnParams = "_foreign_keys=on&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+
+	// maxIdleConns keeps a few connections open so the per-connection pragmas
+	// are not run again on every burst.
+	maxIdleConns = 4
+
+	queryJournalMode = `PRAGMA journal_mode`
+)
+
+// DB is the gateway's database. It is safe for concurrent use.
+type DB struct {
+	sql    *sql.DB
+	util   *dbutil.Database
+	path   string
+	idMaps [kindCount]*idCache
+}
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date. The parent directory is created with mode 0700 and the file with
+// mode 0600 (an existing file with wider permissions is tightened, since the
+// file will hold encryption keys). Open fails with an error wrapping
+// ErrSchemaTooNew if the file was written by a newer build.
+func Open(ctx context.Context, path string) (*DB, error) {
+	abs, err := prepareFile(path)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := openRaw(ctx, abs)
+	if err != nil {
+		return nil, err
+	}
+	migrations, err := embeddedMigrations()
+	if err == nil {
+		err = migrate(ctx, raw, migrations)
+	}
+	if err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("failed to migrate database %s: %w", abs, err)
+	}
+	util, err := dbutil.NewWithDB(raw, driverName)
+	if err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("failed to wrap database for mautrix: %w", err)
+	}
+	db := &DB{sql: raw, util: util, path: abs}
+	for k := range db.idMaps {
+		db.idMaps[k] = newIDCache(idCacheSize)
+	}
+	return db, nil
+}
+
+// Close closes the database. The caller must not use db afterwards.
+func (db *DB) Close() error {
+	if err := db.sql.Close(); err != nil {
+		return fmt.Errorf("failed to close database: %w", err)
+	}
+	return nil
+}
+
+// SQL returns the underlying connection pool, for mautrix's crypto and state
+// stores. They keep their own version tables (crypto_version, mx_version).
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// DBUtil returns the pool wrapped for go.mau.fi/util/dbutil with the SQLite
+// dialect, ready for sqlstatestore.NewSQLStateStore or
+// crypto.NewSQLCryptoStore. Those call Child with their own version table.
+func (db *DB) DBUtil() *dbutil.Database { return db.util }
+
+// Path returns the absolute path of the database file.
+func (db *DB) Path() string { return db.path }
+
+// prepareFile creates the parent directory (0700) and the database file
+// (0600) so SQLite never creates it with its default 0644.
+func prepareFile(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("failed to open database: path is empty")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("failed to resolve database path %q: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return "", fmt.Errorf("failed to create database directory: %w", err)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("failed to create database file: %w", err)
+	}
+	info, err := f.Stat()
+	_ = f.Close()
+	if err != nil {
+		return "", fmt.Errorf("failed to stat database file: %w", err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(abs, 0o600); err != nil {
+			return "", fmt.Errorf("failed to restrict database file permissions: %w", err)
+		}
+	}
+	return abs, nil
+}
+
+// dsn builds a file: URI for mattn/go-sqlite3. The path is escaped, so names
+// containing '?', '#' or '%' work.
+func dsn(absPath string) string {
+	query := "_busy_timeout=" + strconv.Itoa(busyTimeoutMS) + "&" + dsnParams
+	u := url.URL{Scheme: "file", Path: absPath, RawQuery: query}
+	return u.String()
+}
+
+// openRaw opens the pool and checks that the pragmas took effect.
+func openRaw(ctx context.Context, absPath string) (*sql.DB, error) {
+	raw, err := sql.Open(driverName, dsn(absPath))
+	if err != nil {
+		return nil, fmt.Errorf("failed to open database %s: %w", absPath, err)
+	}
+	raw.SetMaxIdleConns(maxIdleConns)
+	var mode string
+	if err := raw.QueryRowContext(ctx, queryJournalMode).Scan(&mode); err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("failed to open database %s: %w", absPath, err)
+	}
+	if mode != "wal" {
+		_ = raw.Close()
+		return nil, fmt.Errorf("failed to enable WAL journal mode on %s: journal mode is %q", absPath, mode)
+	}
+	return raw, nil
+}
+
+// inTx runs fn in a transaction (BEGIN IMMEDIATE, see dsnParams) and commits
+// it if fn returns nil.
+func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("failed to begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("failed to commit transaction: %w", err)
+	}
+	return nil
+}

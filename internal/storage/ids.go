@@ -1,0 +1,146 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// IDKind says which OneBot v11 id map to use. Each kind numbers from 1.
+type IDKind int
+
+const (
+	KindUser  IDKind = iota + 1 // user_id, self_id (int64 in v11)
+	KindRoom                    // group_id (int64 in v11)
+	KindEvent                   // message_id (int32 in v11)
+
+	kindCount = iota + 1 // size of arrays indexed by IDKind
+)
+
+// ErrIDsExhausted is returned (wrapped) by V11ID when a kind has handed out
+// every number it may.
+var ErrIDsExhausted = errors.New("v11 id space exhausted")
+
+// idCacheSize bounds each direction of each kind's in-memory cache.
+const idCacheSize = 4096
+
+// Upper bounds of the numbers handed out. v11's message_id is an int32;
+// user and group ids are int64, but some clients (Koishi) only treat numbers
+// below 2^32 as numbers.
+const (
+	maxEventID = math.MaxInt32
+	maxOtherID = math.MaxUint32
+)
+
+const (
+	selectUserV11    = `SELECT id FROM gateway_user_id WHERE matrix_id = ?`
+	selectUserMatrix = `SELECT matrix_id FROM gateway_user_id WHERE id = ?`
+	insertUser       = `INSERT INTO gateway_user_id (matrix_id) VALUES (?) ON CONFLICT (matrix_id) DO NOTHING`
+
+	selectRoomV11    = `SELECT id FROM gateway_room_id WHERE matrix_id = ?`
+	selectRoomMatrix = `SELECT matrix_id FROM gateway_room_id WHERE id = ?`
+	insertRoom       = `INSERT INTO gateway_room_id (matrix_id) VALUES (?) ON CONFLICT (matrix_id) DO NOTHING`
+
+	selectEventV11    = `SELECT id FROM gateway_event_id WHERE matrix_id = ?`
+	selectEventMatrix = `SELECT matrix_id FROM gateway_event_id WHERE id = ?`
+	insertEvent       = `INSERT INTO gateway_event_id (matrix_id) VALUES (?) ON CONFLICT (matrix_id) DO NOTHING`
+)
+
+type idQueries struct {
+	selectV11, selectMatrix, insert string
+	max                             int64
+}
+
+func (k IDKind) queries() (idQueries, error) {
+	switch k {
+	case KindUser:
+		return idQueries{selectUserV11, selectUserMatrix, insertUser, maxOtherID}, nil
+	case KindRoom:
+		return idQueries{selectRoomV11, selectRoomMatrix, insertRoom, maxOtherID}, nil
+	case KindEvent:
+		return idQueries{selectEventV11, selectEventMatrix, insertEvent, maxEventID}, nil
+	}
+	return idQueries{}, fmt.Errorf("unknown id kind %d", int(k))
+}
+
+func (k IDKind) String() string {
+	switch k {
+	case KindUser:
+		return "user"
+	case KindRoom:
+		return "room"
+	case KindEvent:
+		return "event"
+	}
+	return fmt.Sprintf("IDKind(%d)", int(k))
+}
+
+// V11ID returns the OneBot v11 number for matrixID, creating it on first use.
+// Numbers are stable across restarts and start at 1. Concurrent callers
+// asking for the same new matrixID get the same number.
+func (db *DB) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64, error) {
+	q, err := kind.queries()
+	if err != nil {
+		return 0, fmt.Errorf("failed to map %q: %w", matrixID, err)
+	}
+	if matrixID == "" {
+		return 0, fmt.Errorf("failed to map %s id: matrix id is empty", kind)
+	}
+	cache := db.idMaps[kind]
+	if v, ok := cache.toV11.get(matrixID); ok {
+		return v, nil
+	}
+	// Most misses are for ids created before a restart: try a plain read
+	// before taking the write lock.
+	var v int64
+	err = db.sql.QueryRowContext(ctx, q.selectV11, matrixID).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		v, err = db.createV11ID(ctx, kind, q, matrixID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("failed to map %s %s: %w", kind, matrixID, err)
+	}
+	cache.put(matrixID, v)
+	return v, nil
+}
+
+func (db *DB) createV11ID(ctx context.Context, kind IDKind, q idQueries, matrixID string) (int64, error) {
+	var v int64
+	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, q.insert, matrixID); err != nil {
+			return fmt.Errorf("failed to insert: %w", err)
+		}
+		if err := tx.QueryRowContext(ctx, q.selectV11, matrixID).Scan(&v); err != nil {
+			return fmt.Errorf("failed to read back: %w", err)
+		}
+		if v > q.max {
+			// Rolling back removes the row again.
+			return fmt.Errorf("%w: next %s id would be %d", ErrIDsExhausted, kind, v)
+		}
+		return nil
+	})
+	return v, err
+}
+
+// MatrixID returns the Matrix id that v11 stands for, or ErrNotFound.
+func (db *DB) MatrixID(ctx context.Context, kind IDKind, v11 int64) (string, error) {
+	q, err := kind.queries()
+	if err != nil {
+		return "", fmt.Errorf("failed to look up v11 id %d: %w", v11, err)
+	}
+	cache := db.idMaps[kind]
+	if m, ok := cache.toMatrix.get(v11); ok {
+		return m, nil
+	}
+	var m string
+	err = db.sql.QueryRowContext(ctx, q.selectMatrix, v11).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("failed to look up v11 %s id %d: %w", kind, v11, ErrNotFound)
+	} else if err != nil {
+		return "", fmt.Errorf("failed to look up v11 %s id %d: %w", kind, v11, err)
+	}
+	cache.put(m, v11)
+	return m, nil
+}

@@ -1,0 +1,190 @@
+package storage
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+func testMessage() Message {
+	return Message{
+		BotUserID: "@bot:example.org",
+		RoomID:    "!room:example.org",
+		EventID:   "$event",
+		Sender:    "@alice:example.org",
+		Time:      time.UnixMilli(1_700_000_000_123),
+		Content:   json.RawMessage(`{"msgtype":"m.text","body":"hello"}`),
+	}
+}
+
+func checkMessage(t *testing.T, got, want Message) {
+	t.Helper()
+	if got.BotUserID != want.BotUserID || got.RoomID != want.RoomID || got.EventID != want.EventID ||
+		got.Sender != want.Sender || !got.Time.Equal(want.Time) || string(got.Content) != string(want.Content) ||
+		got.Redacted != want.Redacted {
+		t.Errorf("message = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestPutGetMessage(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	m := testMessage()
+	if err := db.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMessage(t, got, m)
+
+	// Sub-millisecond precision is dropped, not rounded into a different ms.
+	m.Time = time.UnixMilli(1_700_000_000_999).Add(999 * time.Microsecond)
+	if err := db.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = db.GetMessage(ctx, m.BotUserID, m.EventID)
+	if want := time.UnixMilli(1_700_000_000_999); !got.Time.Equal(want) {
+		t.Errorf("time = %v, want %v", got.Time, want)
+	}
+}
+
+func TestPutMessageUpserts(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	m := testMessage()
+	if err := db.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	m.Content = json.RawMessage(`{"msgtype":"m.text","body":"edited"}`)
+	m.Sender = "@bob:example.org"
+	if err := db.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMessage(t, got, m)
+	var n int
+	if err := db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM gateway_message").Scan(&n); err != nil || n != 1 {
+		t.Errorf("rows = %d, %v; want 1", n, err)
+	}
+}
+
+func TestMessagesArePerBot(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	a := testMessage()
+	b := testMessage()
+	b.BotUserID = "@other-bot:example.org"
+	b.Content = json.RawMessage(`{"body":"seen by the other bot"}`)
+	for _, m := range []Message{a, b} {
+		if err := db.PutMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []Message{a, b} {
+		got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMessage(t, got, m)
+	}
+	if err := db.MarkRedacted(ctx, a.BotUserID, a.EventID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetMessage(ctx, b.BotUserID, b.EventID); got.Redacted {
+		t.Error("redacting one bot's copy redacted the other's")
+	}
+}
+
+func TestMarkRedacted(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	m := testMessage()
+	if err := db.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // idempotent
+		if err := db.MarkRedacted(ctx, m.BotUserID, m.EventID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Redacted = true
+	checkMessage(t, got, m)
+
+	// A later put of the same event (e.g. the sync echo) keeps the flag.
+	m.Redacted = false
+	if err := db.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetMessage(ctx, m.BotUserID, m.EventID); !got.Redacted {
+		t.Error("PutMessage cleared the redaction")
+	}
+}
+
+func TestMessageNotFound(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	if _, err := db.GetMessage(ctx, "@bot:example.org", "$missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetMessage err = %v, want ErrNotFound", err)
+	}
+	if err := db.MarkRedacted(ctx, "@bot:example.org", "$missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MarkRedacted err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestPutMessageValidates(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	for name, m := range map[string]Message{
+		"no bot":       {EventID: "$e", Content: json.RawMessage(`{}`)},
+		"no event":     {BotUserID: "@b:x", Content: json.RawMessage(`{}`)},
+		"invalid json": {BotUserID: "@b:x", EventID: "$e", Content: json.RawMessage(`{"body":`)},
+	} {
+		if err := db.PutMessage(ctx, m); err == nil {
+			t.Errorf("%s: PutMessage succeeded", name)
+		}
+	}
+	m := Message{BotUserID: "@b:x", EventID: "$empty"}
+	if err := db.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.GetMessage(ctx, m.BotUserID, m.EventID); err != nil || string(got.Content) != "{}" {
+		t.Errorf("empty content stored as %q, %v", got.Content, err)
+	}
+}
+
+func TestPruneMessages(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	base := time.UnixMilli(1_700_000_000_000)
+	for i, id := range []string{"$old1", "$old2", "$new"} {
+		m := testMessage()
+		m.EventID = id
+		m.Time = base.Add(time.Duration(i) * time.Hour)
+		if i == 2 {
+			m.Time = base.Add(48 * time.Hour)
+		}
+		if err := db.PutMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := db.PruneMessages(ctx, base.Add(24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want 2", n, err)
+	}
+	if _, err := db.GetMessage(ctx, "@bot:example.org", "$old1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("$old1 survived: %v", err)
+	}
+	if _, err := db.GetMessage(ctx, "@bot:example.org", "$new"); err != nil {
+		t.Errorf("$new was pruned: %v", err)
+	}
+}

@@ -1,0 +1,75 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+)
+
+const (
+	selectNextBatch = `SELECT next_batch FROM gateway_sync WHERE bot_user_id = ?`
+	upsertNextBatch = `INSERT INTO gateway_sync (bot_user_id, next_batch) VALUES (?, ?)
+ON CONFLICT (bot_user_id) DO UPDATE SET next_batch = excluded.next_batch`
+	selectFilterID = `SELECT filter_id FROM gateway_sync WHERE bot_user_id = ?`
+	upsertFilterID = `INSERT INTO gateway_sync (bot_user_id, filter_id) VALUES (?, ?)
+ON CONFLICT (bot_user_id) DO UPDATE SET filter_id = excluded.filter_id`
+)
+
+// SyncToken returns the bot's saved /sync next_batch token, or "" if none.
+func (db *DB) SyncToken(ctx context.Context, botUserID string) (string, error) {
+	return db.syncField(ctx, selectNextBatch, botUserID)
+}
+
+// SetSyncToken saves the bot's /sync next_batch token.
+func (db *DB) SetSyncToken(ctx context.Context, botUserID, token string) error {
+	return db.setSyncField(ctx, upsertNextBatch, botUserID, token)
+}
+
+func (db *DB) syncField(ctx context.Context, query, botUserID string) (string, error) {
+	var v string
+	err := db.sql.QueryRowContext(ctx, query, botUserID).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("failed to load sync state of %s: %w", botUserID, err)
+	}
+	return v, nil
+}
+
+func (db *DB) setSyncField(ctx context.Context, query, botUserID, value string) error {
+	if botUserID == "" {
+		return errors.New("failed to save sync state: bot user id is empty")
+	}
+	if _, err := db.sql.ExecContext(ctx, query, botUserID, value); err != nil {
+		return fmt.Errorf("failed to save sync state of %s: %w", botUserID, err)
+	}
+	return nil
+}
+
+// SyncStore returns a mautrix.SyncStore (set it as Client.Store) that keeps
+// next_batch and the filter id in gateway_sync, next to SyncToken.
+func (db *DB) SyncStore() mautrix.SyncStore { return syncStore{db} }
+
+type syncStore struct{ db *DB }
+
+var _ mautrix.SyncStore = syncStore{}
+
+func (s syncStore) SaveFilterID(ctx context.Context, userID id.UserID, filterID string) error {
+	return s.db.setSyncField(ctx, upsertFilterID, string(userID), filterID)
+}
+
+func (s syncStore) LoadFilterID(ctx context.Context, userID id.UserID) (string, error) {
+	return s.db.syncField(ctx, selectFilterID, string(userID))
+}
+
+func (s syncStore) SaveNextBatch(ctx context.Context, userID id.UserID, nextBatchToken string) error {
+	return s.db.SetSyncToken(ctx, string(userID), nextBatchToken)
+}
+
+func (s syncStore) LoadNextBatch(ctx context.Context, userID id.UserID) (string, error) {
+	return s.db.SyncToken(ctx, string(userID))
+}
