@@ -1,0 +1,10 @@
+// Package api holds the gateway's OpenAPI document, served at /openapi.yaml and checked against
+// the action table by internal/gateway's tests.
+package api
+
+import _ "embed"
+
+// OpenAPI is api/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte

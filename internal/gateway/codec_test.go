@@ -1,0 +1,128 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name (JSON, compared after indenting both).
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, got, "", "  "); err != nil {
+		t.Fatalf("%s: output is not JSON: %v\n%s", name, err, got)
+	}
+	pretty.WriteByte('\n')
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update once to create it)", err)
+	}
+	if !bytes.Equal(pretty.Bytes(), want) {
+		t.Errorf("%s differs:\n got: %s\nwant: %s", name, pretty.Bytes(), want)
+	}
+}
+
+func sampleEvent(direct bool) *model.Event {
+	return &model.Event{
+		ID: "$ev1:example.org", Time: time.UnixMilli(1700000000123), Self: "@bot:example.org", Kind: model.KindMessage,
+		Message: &model.Message{
+			EventID: "$ev1:example.org", RoomID: "!room:example.org", Sender: "@alice:example.org", SenderName: "Alice",
+			Direct: direct, MsgType: "m.text", Plain: "@bot:example.org hi [CQ:at,qq=all]",
+			Segments: []model.Segment{
+				model.Reply("$ev0:example.org", "@bob:example.org"),
+				model.Mention("@bot:example.org"),
+				model.Text(" hi [CQ:at,qq=all]"),
+				{Type: "mention_all", Data: map[string]any{}},
+			},
+		},
+	}
+}
+
+// seedIDs fixes the v11 numbers so that the golden files do not depend on map order.
+func seedIDs(t *testing.T, db *storage.DB) {
+	ctx := context.Background()
+	for _, x := range []struct {
+		k  storage.IDKind
+		id string
+	}{
+		{storage.KindUser, "@bot:example.org"}, {storage.KindUser, "@alice:example.org"}, {storage.KindUser, "@bob:example.org"},
+		{storage.KindRoom, "!room:example.org"}, {storage.KindEvent, "$ev0:example.org"}, {storage.KindEvent, "$ev1:example.org"},
+	} {
+		if _, err := db.V11ID(ctx, x.k, x.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestEncodeV12Events(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		direct bool
+	}{{"v12_message_group.json", false}, {"v12_message_private.json", true}} {
+		b, err := encodeV12Event(sampleEvent(tc.direct))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, tc.name, b)
+	}
+}
+
+func TestEncodeV11Events(t *testing.T) {
+	db := newTestDB(t)
+	seedIDs(t, db)
+	for _, tc := range []struct {
+		name   string
+		direct bool
+	}{{"v11_message_group.json", false}, {"v11_message_private.json", true}} {
+		b, err := encodeV11Event(context.Background(), db, 10001, sampleEvent(tc.direct))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, tc.name, b)
+	}
+}
+
+// The v11 codec maps a client's segments back to Matrix IDs through the same persistent map.
+func TestFromV11Segments(t *testing.T) {
+	db := newTestDB(t)
+	seedIDs(t, db)
+	ctx := context.Background()
+	segs, err := decodeV11Message(json.RawMessage(`"[CQ:reply,id=1][CQ:at,qq=2] hello &#91;x&#93;[CQ:at,qq=all]"`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fromV11Segments(ctx, db, segs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(got)
+	golden(t, "v11_segments_from_client.json", b)
+
+	if _, err := fromV11Segments(ctx, db, []v11Segment{{Type: "at", Data: map[string]any{"qq": "999"}}}); model.KindOf(err) != model.ErrNotFound {
+		t.Fatalf("unknown user: got %v, want a not-found error", err)
+	}
+	if _, err := fromV11Segments(ctx, db, []v11Segment{{Type: "face", Data: map[string]any{"id": "1"}}}); model.KindOf(err) != model.ErrUnsupportedSegment {
+		t.Fatalf("face: got %v, want unsupported segment", err)
+	}
+	plain, err := decodeV11Message(json.RawMessage(`"[CQ:at,qq=2]"`), true)
+	if err != nil || len(plain) != 1 || plain[0].Type != "text" {
+		t.Fatalf("auto_escape: got %#v, %v", plain, err)
+	}
+}

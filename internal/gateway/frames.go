@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// handleV12Frame runs one v12 action request (from WebSocket or HTTP) and returns the response.
+// connBot is the bot a connection is limited to, or nil.
+func (h *Hub) handleV12Frame(ctx context.Context, connBot *botEntry, raw []byte) []byte {
+	var req v12Request
+	if err := json.Unmarshal(raw, &req); err != nil || req.Action == "" {
+		resp := v12Response{Status: "failed", Retcode: v12BadRequest, Message: "bad request: want a JSON object with action and params"}
+		if err != nil {
+			resp.Message = "bad request: " + err.Error()
+		}
+		resp.Echo = salvageEcho(raw)
+		return mustJSON(resp)
+	}
+	return mustJSON(h.runV12(ctx, connBot, &req))
+}
+
+func (h *Hub) runV12(ctx context.Context, connBot *botEntry, req *v12Request) v12Response {
+	resp := v12Response{Status: "ok", Retcode: v12OK, Echo: req.Echo}
+	var bot *botEntry
+	if req.Self != nil {
+		if req.Self.Platform != model.Platform {
+			return v12Fail(resp, v12UnknownSelf, "unknown self: platform must be "+model.Platform)
+		}
+		if bot = h.botByUser(id.UserID(req.Self.UserID)); bot == nil {
+			return v12Fail(resp, v12UnknownSelf, "unknown self: no bot "+req.Self.UserID+" here")
+		}
+	} else if bot = connBot; bot == nil {
+		bot = h.defaultBot()
+	}
+	data, err := h.run(ctx, 12, bot, req.Action, req.Params)
+	if err != nil {
+		code, msg := v12Retcode(err)
+		return v12Fail(resp, code, msg)
+	}
+	resp.Data = data
+	return resp
+}
+
+func v12Fail(resp v12Response, code int, msg string) v12Response {
+	resp.Status, resp.Retcode, resp.Message, resp.Data = "failed", code, msg, nil
+	return resp
+}
+
+// handleV11Frame runs one v11 action request for a bot and returns the response.
+func (h *Hub) handleV11Frame(ctx context.Context, bot *botEntry, raw []byte) []byte {
+	var req v11Request
+	if err := json.Unmarshal(raw, &req); err != nil || req.Action == "" {
+		resp := v11Response{Status: "failed", Retcode: v11BadRequest, Msg: "bad request: want a JSON object with action and params"}
+		if err != nil {
+			resp.Msg = "bad request: " + err.Error()
+		}
+		resp.Wording, resp.Echo = resp.Msg, salvageEcho(raw)
+		return mustJSON(resp)
+	}
+	return mustJSON(h.runV11(ctx, bot, &req))
+}
+
+func (h *Hub) runV11(ctx context.Context, bot *botEntry, req *v11Request) v11Response {
+	resp := v11Response{Status: "ok", Retcode: v11OK, Echo: req.Echo}
+	data, err := h.run(ctx, 11, bot, req.Action, req.Params)
+	if err != nil {
+		code, msg := v11Retcode(err)
+		resp.Status, resp.Retcode, resp.Msg, resp.Wording = "failed", code, msg, msg
+		return resp
+	}
+	resp.Data = data
+	return resp
+}
+
+// salvageEcho finds the echo of a request that failed to decode as a whole, so that the client can
+// still match the error to its call.
+func salvageEcho(raw []byte) json.RawMessage {
+	var probe struct {
+		Echo json.RawMessage `json:"echo"`
+	}
+	if json.Unmarshal(raw, &probe) == nil {
+		return probe.Echo
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"runtime"
+	"strconv"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// flexInt accepts a JSON number or a string of digits, as v11 clients and HTTP query strings send both.
+type flexInt int64
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	b = bytes.Trim(b, `"`)
+	if len(b) == 0 || string(b) == "null" {
+		*f = 0
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return err
+	}
+	*f = flexInt(n)
+	return nil
+}
+
+// flexBool accepts true/false as JSON booleans or strings.
+type flexBool bool
+
+func (f *flexBool) UnmarshalJSON(b []byte) error {
+	v, err := strconv.ParseBool(string(bytes.Trim(b, `"`)))
+	if err != nil {
+		return err
+	}
+	*f = flexBool(v)
+	return nil
+}
+
+type v11SendMsgParams struct {
+	MessageType string          `json:"message_type"`
+	UserID      flexInt         `json:"user_id"`
+	GroupID     flexInt         `json:"group_id"`
+	Message     json.RawMessage `json:"message"`
+	AutoEscape  flexBool        `json:"auto_escape"`
+}
+
+func v11SendMsg(c *call) (any, error) {
+	var p v11SendMsgParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	switch p.MessageType {
+	case "":
+		if p.GroupID != 0 {
+			p.MessageType = "group"
+		} else {
+			p.MessageType = "private"
+		}
+	case "group", "private":
+	default:
+		return nil, model.Errorf(model.ErrBadParam, "message_type must be group or private")
+	}
+	return v11Send(c, p)
+}
+
+func v11SendGroupMsg(c *call) (any, error) {
+	var p v11SendMsgParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	p.MessageType = "group"
+	return v11Send(c, p)
+}
+
+func v11SendPrivateMsg(c *call) (any, error) {
+	var p v11SendMsgParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	p.MessageType = "private"
+	return v11Send(c, p)
+}
+
+func v11Send(c *call, p v11SendMsgParams) (any, error) {
+	ids := c.hub.opts.IDs
+	var to model.Target
+	if p.MessageType == "group" {
+		if p.GroupID <= 0 {
+			return nil, model.Errorf(model.ErrBadParam, "group_id is required")
+		}
+		room, err := ids.MatrixID(c.ctx, storage.KindRoom, int64(p.GroupID))
+		if err != nil {
+			return nil, idLookupError(err, "unknown group_id %d", p.GroupID)
+		}
+		to.RoomID = id.RoomID(room)
+	} else {
+		if p.UserID <= 0 {
+			return nil, model.Errorf(model.ErrBadParam, "user_id is required")
+		}
+		user, err := ids.MatrixID(c.ctx, storage.KindUser, int64(p.UserID))
+		if err != nil {
+			return nil, idLookupError(err, "unknown user_id %d", p.UserID)
+		}
+		to.UserID = id.UserID(user)
+	}
+	v11segs, err := decodeV11Message(p.Message, bool(p.AutoEscape))
+	if err != nil {
+		return nil, err
+	}
+	segs, err := fromV11Segments(c.ctx, ids, v11segs)
+	if err != nil {
+		return nil, err
+	}
+	sent, err := c.bot.bot.SendMessage(c.ctx, to, segs)
+	if err != nil {
+		return nil, err
+	}
+	msgID, err := ids.V11ID(c.ctx, storage.KindEvent, string(sent.EventID))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"message_id": int32(msgID)}, nil
+}
+
+// decodeV11Message reads a v11 message: a CQ string (plain text with autoEscape), an array of
+// segments, or one segment object.
+func decodeV11Message(raw json.RawMessage, autoEscape bool) ([]v11Segment, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, model.Errorf(model.ErrBadParam, "message is required")
+	}
+	var segs []v11Segment
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, model.Errorf(model.ErrBadParam, "message: %v", err)
+		}
+		if autoEscape {
+			segs = []v11Segment{{Type: "text", Data: map[string]any{"text": s}}}
+		} else {
+			var err error
+			if segs, err = parseCQ(s); err != nil {
+				return nil, model.Errorf(model.ErrBadParam, "message: %v", err)
+			}
+		}
+	case '{':
+		var s v11Segment
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, model.Errorf(model.ErrBadParam, "message: %v", err)
+		}
+		segs = []v11Segment{s}
+	default:
+		if err := json.Unmarshal(raw, &segs); err != nil {
+			return nil, model.Errorf(model.ErrBadParam, "message must be a string or an array of segments: %v", err)
+		}
+	}
+	if len(segs) == 0 {
+		return nil, model.Errorf(model.ErrBadParam, "message is empty")
+	}
+	return segs, nil
+}
+
+func v11GetLoginInfo(c *call) (any, error) {
+	b := c.bot.bot
+	nick := b.DisplayName()
+	if nick == "" {
+		nick = b.UserID().Localpart()
+	}
+	return map[string]any{"user_id": c.bot.selfID, "nickname": nick}, nil
+}
+
+func v11GetStatus(c *call) (any, error) {
+	st := c.bot.bot.Status()
+	return map[string]any{
+		"app_initialized": true, "app_enabled": true, "app_good": st.Good(), "plugins_good": nil,
+		"online": st.Online(), "good": st.Good(), "matrix_state": string(st.State), "matrix_reason": st.Reason,
+	}, nil
+}
+
+func v11GetVersionInfo(c *call) (any, error) {
+	return map[string]any{
+		"app_name": Impl, "app_version": c.hub.opts.Version, "protocol_version": "v11",
+		"runtime_version": runtime.Version(), "runtime_os": runtime.GOOS,
+	}, nil
+}

@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"encoding/json"
+	"strings"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+type v12SendMessageParams struct {
+	DetailType string          `json:"detail_type"`
+	UserID     string          `json:"user_id"`
+	GroupID    string          `json:"group_id"`
+	Message    json.RawMessage `json:"message"`
+}
+
+func v12SendMessage(c *call) (any, error) {
+	var p v12SendMessageParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	var to model.Target
+	switch p.DetailType {
+	case "group":
+		if !validRoomID(p.GroupID) {
+			return nil, model.Errorf(model.ErrBadParam, "group_id must be a Matrix room ID like !abc:example.org")
+		}
+		to.RoomID = id.RoomID(p.GroupID)
+	case "private":
+		if !validUserID(p.UserID) {
+			return nil, model.Errorf(model.ErrBadParam, "user_id must be a Matrix user ID like @alice:example.org")
+		}
+		to.UserID = id.UserID(p.UserID)
+	case "":
+		return nil, model.Errorf(model.ErrBadParam, "detail_type is required: group or private")
+	default:
+		return nil, protoErr(v12UnsupportedParam, v11BadRequest, "detail_type %q is not supported: use group or private", p.DetailType)
+	}
+	segs, err := decodeV12Message(p.Message)
+	if err != nil {
+		return nil, err
+	}
+	sent, err := c.bot.bot.SendMessage(c.ctx, to, segs)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"message_id": string(sent.EventID), "time": v12Time(sent.Time)}, nil
+}
+
+// decodeV12Message reads a v12 message: an array of segments (a bare string is taken as text).
+func decodeV12Message(raw json.RawMessage) ([]model.Segment, error) {
+	var segs []model.Segment
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, model.Errorf(model.ErrBadParam, "message is required")
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, model.Errorf(model.ErrBadParam, "message: %v", err)
+		}
+		return []model.Segment{model.Text(s)}, nil
+	}
+	if err := json.Unmarshal(raw, &segs); err != nil {
+		return nil, model.Errorf(model.ErrBadParam, "message must be an array of segments: %v", err)
+	}
+	if len(segs) == 0 {
+		return nil, model.Errorf(model.ErrBadParam, "message is empty")
+	}
+	for i, s := range segs {
+		if err := checkV12Segment(i, s); err != nil {
+			return nil, err
+		}
+	}
+	return segs, nil
+}
+
+func checkV12Segment(i int, s model.Segment) error {
+	str := func(key string) (string, bool) {
+		v, ok := s.Data[key].(string)
+		return v, ok
+	}
+	switch s.Type {
+	case "text":
+		if _, ok := str("text"); !ok {
+			return model.Errorf(model.ErrBadSegmentData, "segment %d (text): data.text must be a string", i)
+		}
+	case "mention":
+		if u, _ := str("user_id"); !validUserID(u) {
+			return model.Errorf(model.ErrBadSegmentData, "segment %d (mention): data.user_id must be a Matrix user ID", i)
+		}
+	case "mention_all":
+	case "reply":
+		if e, _ := str("message_id"); !strings.HasPrefix(e, "$") {
+			return model.Errorf(model.ErrBadSegmentData, "segment %d (reply): data.message_id must be a Matrix event ID", i)
+		}
+	default:
+		return model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type)
+	}
+	return nil
+}
+
+func v12GetSelfInfo(c *call) (any, error) {
+	b := c.bot.bot
+	return map[string]any{"user_id": string(b.UserID()), "user_name": b.UserID().Localpart(), "user_displayname": b.DisplayName()}, nil
+}
+
+func v12GetStatus(c *call) (any, error) { return c.hub.v12StatusData(), nil }
+
+func v12GetVersion(c *call) (any, error) {
+	return v12VersionInfo{Impl: Impl, Version: c.hub.opts.Version, OneBotVersion: v12ProtocolVersion}, nil
+}
+
+func v12GetSupportedActions(c *call) (any, error) { return supportedActions(12), nil }
+
+func validUserID(s string) bool {
+	_, _, err := id.UserID(s).Parse()
+	return err == nil && strings.HasPrefix(s, "@")
+}
+
+func validRoomID(s string) bool {
+	return strings.HasPrefix(s, "!") && strings.Contains(s, ":") || strings.HasPrefix(s, "!") && len(s) > 1
+}

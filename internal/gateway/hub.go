@@ -1,0 +1,252 @@
+// Package gateway is the OneBot side: v11 and v12 codecs, transports (HTTP, forward and reverse
+// WebSocket) and the action table. It knows Matrix only through model.Bot and model.Event.
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// Impl is the OneBot implementation name (v12 `impl`, matches [a-z][-a-z0-9]*).
+const Impl = "matrix-onebot"
+
+// IDMapper is the persistent two-way map between Matrix IDs and OneBot v11 integers.
+type IDMapper interface {
+	V11ID(ctx context.Context, kind storage.IDKind, matrixID string) (int64, error)
+	MatrixID(ctx context.Context, kind storage.IDKind, v11 int64) (string, error)
+}
+
+// Options configure a Hub.
+type Options struct {
+	Version           string        // gateway version reported to clients
+	AccessToken       string        // "" = no authentication (only allowed on loopback; config checks)
+	HeartbeatInterval time.Duration // OneBot heartbeat meta events
+	IDs               IDMapper
+	Logger            *slog.Logger
+	ExpectedBots      int // /readyz is not ready until this many bots have joined the hub
+}
+
+// Hub connects bots to OneBot transports: it fans events out to every subscribed connection,
+// marshalling each event once per protocol version, and dispatches actions back to bots.
+type Hub struct {
+	opts Options
+	log  *slog.Logger
+
+	botsMu sync.RWMutex
+	bots   []*botEntry // in configuration order
+	byUser map[id.UserID]*botEntry
+	bySelf map[int64]*botEntry
+
+	sinksMu sync.RWMutex
+	sinks   map[*sink]struct{}
+
+	stats Stats
+}
+
+// Stats counts what a slow or broken client cost.
+type Stats struct {
+	EventsPublished  atomic.Int64
+	EventsDropped    atomic.Int64 // events not queued because a connection's queue was full
+	SlowDisconnects  atomic.Int64 // connections closed because they could not keep up
+	ConnectionsTotal atomic.Int64
+}
+
+type botEntry struct {
+	bot    model.Bot
+	selfID int64 // OneBot v11 self_id
+}
+
+// NewHub returns a Hub without bots.
+func NewHub(opts Options) *Hub {
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Hub{
+		opts:   opts,
+		log:    opts.Logger,
+		byUser: map[id.UserID]*botEntry{},
+		bySelf: map[int64]*botEntry{},
+		sinks:  map[*sink]struct{}{},
+	}
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() *Stats { return &h.stats }
+
+// AddBot registers a bot with its OneBot v11 self_id.
+func (h *Hub) AddBot(b model.Bot, selfID int64) {
+	h.botsMu.Lock()
+	defer h.botsMu.Unlock()
+	e := &botEntry{bot: b, selfID: selfID}
+	if old := h.byUser[b.UserID()]; old != nil {
+		delete(h.bySelf, old.selfID)
+		h.bots = slices.DeleteFunc(h.bots, func(x *botEntry) bool { return x == old })
+	}
+	h.bots = append(h.bots, e)
+	h.byUser[b.UserID()] = e
+	h.bySelf[selfID] = e
+	go h.BotStatusChanged(b.UserID(), b.Status()) // v12 connections learn of the new bot
+}
+
+func (h *Hub) botList() []*botEntry {
+	h.botsMu.RLock()
+	defer h.botsMu.RUnlock()
+	return append([]*botEntry(nil), h.bots...)
+}
+
+func (h *Hub) botByUser(u id.UserID) *botEntry {
+	h.botsMu.RLock()
+	defer h.botsMu.RUnlock()
+	return h.byUser[u]
+}
+
+func (h *Hub) botBySelfID(n int64) *botEntry {
+	h.botsMu.RLock()
+	defer h.botsMu.RUnlock()
+	return h.bySelf[n]
+}
+
+// defaultBot is the bot used when a request names none: the only one, or nil when there are several.
+func (h *Hub) defaultBot() *botEntry {
+	h.botsMu.RLock()
+	defer h.botsMu.RUnlock()
+	if len(h.bots) == 1 {
+		return h.bots[0]
+	}
+	return nil
+}
+
+// Publish implements model.Sink: the event is marshalled once per protocol version that has a
+// subscriber and the same bytes are queued on every matching connection, never blocking.
+func (h *Hub) Publish(ev *model.Event) {
+	h.stats.EventsPublished.Add(1)
+	entry := h.botByUser(ev.Self)
+	if entry == nil {
+		h.log.Warn("event for an unknown bot", "bot", ev.Self)
+		return
+	}
+	var payload [2][]byte // [0] v11, [1] v12
+	var tried [2]bool
+	h.sinksMu.RLock()
+	defer h.sinksMu.RUnlock()
+	for s := range h.sinks {
+		if !s.wantsEvents || (s.bot != "" && s.bot != ev.Self) {
+			continue
+		}
+		i := 0
+		if s.version == 12 {
+			i = 1
+		}
+		if !tried[i] {
+			tried[i] = true
+			var err error
+			if i == 0 {
+				payload[0], err = encodeV11Event(context.Background(), h.opts.IDs, entry.selfID, ev)
+			} else {
+				payload[1], err = encodeV12Event(ev)
+			}
+			if err != nil {
+				h.log.Error("failed to encode event", "version", s.version, "event_id", ev.ID, "error", err)
+			}
+		}
+		if payload[i] == nil {
+			continue
+		}
+		s.enqueueEvent(payload[i], &h.stats)
+	}
+}
+
+// BotStatusChanged implements model.Sink: v12 connections get a status_update.
+func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
+	h.log.Info("bot status changed", "bot", self, "state", st.State, "reason", st.Reason)
+	frame := h.v12StatusUpdate()
+	h.sinksMu.RLock()
+	defer h.sinksMu.RUnlock()
+	for s := range h.sinks {
+		if s.version == 12 && s.wantsEvents {
+			s.enqueueEvent(frame, &h.stats)
+		}
+	}
+}
+
+func (h *Hub) subscribe(s *sink) {
+	h.stats.ConnectionsTotal.Add(1)
+	h.sinksMu.Lock()
+	h.sinks[s] = struct{}{}
+	h.sinksMu.Unlock()
+}
+
+func (h *Hub) unsubscribe(s *sink) {
+	h.sinksMu.Lock()
+	delete(h.sinks, s)
+	h.sinksMu.Unlock()
+}
+
+// Connections returns how many OneBot connections are live, per protocol version.
+func (h *Hub) Connections() (v11, v12 int) {
+	h.sinksMu.RLock()
+	defer h.sinksMu.RUnlock()
+	for s := range h.sinks {
+		if s.version == 12 {
+			v12++
+		} else {
+			v11++
+		}
+	}
+	return
+}
+
+// ReadyReport is the per-bot state shown by /readyz.
+type ReadyReport struct {
+	Ready bool        `json:"ready"`
+	Bots  []BotReport `json:"bots"`
+}
+
+// BotReport is one bot's line in a ReadyReport.
+type BotReport struct {
+	UserID string `json:"user_id,omitempty"`
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	Since  string `json:"since"`
+}
+
+// Ready tells whether every bot is syncing.
+func (h *Hub) Ready() ReadyReport {
+	bots := h.botList()
+	rep := ReadyReport{Ready: len(bots) >= h.opts.ExpectedBots, Bots: []BotReport{}}
+	for i := len(bots); i < h.opts.ExpectedBots; i++ {
+		rep.Bots = append(rep.Bots, BotReport{State: "starting", Reason: "not logged in yet"})
+	}
+	for _, b := range bots {
+		st := b.bot.Status()
+		if !st.Good() {
+			rep.Ready = false
+		}
+		rep.Bots = append(rep.Bots, BotReport{
+			UserID: string(b.bot.UserID()), State: string(st.State), Reason: st.Reason,
+			Since: st.Since.UTC().Format(time.RFC3339),
+		})
+	}
+	return rep
+}
+
+// checkToken compares a presented token with the configured one in constant time.
+func (h *Hub) checkToken(presented string) bool {
+	want := h.opts.AccessToken
+	return subtle.ConstantTimeCompare([]byte(presented), []byte(want)) == 1
+}
+
+var _ model.Sink = (*Hub)(nil)

@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/matrix-onebot/gateway/api"
+)
+
+// The OpenAPI document and the action table must list the same actions: v11 actions as paths
+// /onebot/v11/{name} with x-onebot-action, v12 actions as request schemas in the oneOf of
+// POST /onebot/v12/, each with x-onebot-action and x-onebot-data.
+func TestOpenAPIMatchesActionTable(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Action      string `yaml:"x-onebot-action"`
+			RequestBody struct {
+				Content map[string]struct {
+					Schema struct {
+						OneOf []struct {
+							Ref string `yaml:"$ref"`
+						} `yaml:"oneOf"`
+					} `yaml:"schema"`
+				} `yaml:"content"`
+			} `yaml:"requestBody"`
+		} `yaml:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Action     string         `yaml:"x-onebot-action"`
+				Data       map[string]any `yaml:"x-onebot-data"`
+				Properties map[string]any `yaml:"properties"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI, &doc); err != nil {
+		t.Fatalf("api/openapi.yaml: %v", err)
+	}
+
+	var specV11 []string
+	for path, ops := range doc.Paths {
+		name, ok := strings.CutPrefix(path, "/onebot/v11/")
+		if !ok {
+			continue
+		}
+		op, ok := ops["post"]
+		if !ok || op.Action != name {
+			t.Errorf("%s: want a post operation with x-onebot-action %q", path, name)
+		}
+		specV11 = append(specV11, name)
+	}
+	var specV12 []string
+	for _, ref := range doc.Paths["/onebot/v12/"]["post"].RequestBody.Content["application/json"].Schema.OneOf {
+		name := strings.TrimPrefix(ref.Ref, "#/components/schemas/")
+		s, ok := doc.Components.Schemas[name]
+		if !ok {
+			t.Errorf("%s: no such schema", ref.Ref)
+			continue
+		}
+		if s.Action == "" || s.Data == nil || s.Properties["params"] == nil {
+			t.Errorf("%s: want x-onebot-action, x-onebot-data and params", name)
+		}
+		specV12 = append(specV12, s.Action)
+	}
+	sort.Strings(specV11)
+	sort.Strings(specV12)
+	if got, want := strings.Join(specV11, ","), strings.Join(supportedActions(11), ","); got != want {
+		t.Errorf("v11 actions in api/openapi.yaml: %s\n                  in the action table: %s", got, want)
+	}
+	if got, want := strings.Join(specV12, ","), strings.Join(supportedActions(12), ","); got != want {
+		t.Errorf("v12 actions in api/openapi.yaml: %s\n                  in the action table: %s", got, want)
+	}
+}

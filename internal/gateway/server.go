@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/coder/websocket"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/matrix-onebot/gateway/api"
+)
+
+const maxHTTPBody = 64 << 20
+
+// Handler returns the gateway's HTTP handler:
+//
+//	/healthz, /readyz                  process up; every bot syncing
+//	/onebot/v12/                       v12 HTTP actions (POST) and forward WebSocket (GET upgrade)
+//	/onebot/v11/                       v11 forward WebSocket, Universal
+//	/onebot/v11/api, /onebot/v11/event v11 forward WebSocket, API or Event only
+//	/onebot/v11/{action}               v11 HTTP actions (GET or POST)
+//	/onebot/v11/{self_id}/…            the same for one bot when several are served
+func (h *Hub) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", h.handleReady)
+	r.Get("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(api.OpenAPI)
+	})
+
+	r.Group(func(r chi.Router) {
+		r.Use(h.requireToken)
+		r.HandleFunc("/onebot/v12", h.handleV12)
+		r.HandleFunc("/onebot/v12/", h.handleV12)
+		r.Route("/onebot/v11", func(r chi.Router) {
+			mountV11 := func(r chi.Router) {
+				r.Get("/", h.handleV11WS(roleUniversal))
+				r.Get("/api", h.handleV11WS(roleAPI))
+				r.Get("/event", h.handleV11WS(roleEvent))
+				r.HandleFunc("/{action}", h.handleV11HTTP)
+			}
+			r.Group(mountV11)
+			r.Route("/{selfID:[0-9]+}", mountV11)
+		})
+	})
+	return r
+}
+
+func (h *Hub) handleReady(w http.ResponseWriter, r *http.Request) {
+	rep := h.Ready()
+	status := http.StatusOK
+	if !rep.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, rep)
+}
+
+// requireToken checks `Authorization: Bearer|Token <t>` or `?access_token=`: 401 when missing,
+// 403 when wrong, as both OneBot specs say.
+func (h *Hub) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.opts.AccessToken == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		tok, ok := presentedToken(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="onebot"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access token required"})
+			return
+		}
+		if !h.checkToken(tok) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "access token wrong"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func presentedToken(r *http.Request) (string, bool) {
+	if a := r.Header.Get("Authorization"); a != "" {
+		scheme, tok, ok := strings.Cut(a, " ")
+		if ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "Token")) {
+			return strings.TrimSpace(tok), true
+		}
+		return "", true // present but malformed: treated as a wrong token
+	}
+	if q, ok := r.URL.Query()["access_token"]; ok && len(q) > 0 {
+		return q[0], true
+	}
+	return "", false
+}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func (h *Hub) handleV12(w http.ResponseWriter, r *http.Request) {
+	if isUpgrade(r) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		if err != nil {
+			return // Accept has written the error
+		}
+		_ = h.serveConn(r.Context(), c, connSpec{version: 12, role: roleUniversal, peer: r.RemoteAddr})
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST for actions or a WebSocket upgrade"})
+		return
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHTTPBody))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(h.handleV12Frame(r.Context(), nil, body))
+}
+
+// v11Bot picks the bot of a v11 request: the {selfID} in the path, or the only bot.
+func (h *Hub) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
+	if s := chi.URLParam(r, "selfID"); s != "" {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		if b := h.botBySelfID(n); b != nil {
+			return b
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no bot with self_id " + s})
+		return nil
+	}
+	if b := h.defaultBot(); b != nil {
+		return b
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "several bots are served here: use /onebot/v11/{self_id}/"})
+	return nil
+}
+
+func (h *Hub) handleV11WS(ro role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		bot := h.v11Bot(w, r)
+		if bot == nil {
+			return
+		}
+		if !isUpgrade(r) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "WebSocket upgrade expected"})
+			return
+		}
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		if err != nil {
+			return
+		}
+		_ = h.serveConn(r.Context(), c, connSpec{version: 11, bot: bot, role: ro, peer: r.RemoteAddr})
+	}
+}
+
+// handleV11HTTP serves /:action with params from the query, a form or a JSON body.
+func (h *Hub) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
+	bot := h.v11Bot(w, r)
+	if bot == nil {
+		return
+	}
+	action := chi.URLParam(r, "action")
+	if lookupAction(11, action) == nil {
+		writeJSON(w, http.StatusNotFound, v11Response{Status: "failed", Retcode: v11UnsupportedAction, Msg: "unsupported action: " + action})
+		return
+	}
+	params := map[string]any{}
+	for k, v := range r.URL.Query() {
+		if k != "access_token" && len(v) > 0 {
+			params[k] = v[0]
+		}
+	}
+	var raw json.RawMessage
+	if r.Method == http.MethodPost {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch mt {
+		case "application/json":
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHTTPBody))
+			if err != nil {
+				writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
+				return
+			}
+			if len(strings.TrimSpace(string(body))) > 0 {
+				var obj map[string]json.RawMessage
+				if err := json.Unmarshal(body, &obj); err != nil {
+					writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body is not a JSON object: " + err.Error()})
+					return
+				}
+				for k, v := range obj {
+					params[k] = v
+				}
+			}
+		case "application/x-www-form-urlencoded":
+			if err := r.ParseForm(); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad form: " + err.Error()})
+				return
+			}
+			for k, v := range r.PostForm {
+				if len(v) > 0 {
+					params[k] = v[0]
+				}
+			}
+		case "":
+		default:
+			writeJSON(w, http.StatusNotAcceptable, map[string]string{"error": "Content-Type must be application/json or application/x-www-form-urlencoded"})
+			return
+		}
+	} else if r.Method != http.MethodGet {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET or POST"})
+		return
+	}
+	raw = mustJSON(params)
+	resp := h.runV11(r.Context(), bot, &v11Request{Action: action, Params: raw})
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(mustJSON(v))
+}

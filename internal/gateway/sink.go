@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"sync"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// sinkQueueSize bounds how many frames may wait for one slow connection before it is dropped.
+const sinkQueueSize = 1024
+
+// sink is one OneBot connection's outgoing queue. Events are queued without blocking: a
+// connection whose queue is full is closed (and counted), so a slow client never blocks a bot.
+type sink struct {
+	version     int       // 11 or 12
+	bot         id.UserID // "" = all bots (v12)
+	wantsEvents bool      // false for v11 API-only connections
+
+	out  chan []byte
+	done chan struct{}
+	once sync.Once
+	why  string
+}
+
+func newSink(version int, bot id.UserID, wantsEvents bool) *sink {
+	return &sink{
+		version: version, bot: bot, wantsEvents: wantsEvents,
+		out:  make(chan []byte, sinkQueueSize),
+		done: make(chan struct{}),
+	}
+}
+
+// enqueueEvent queues an event frame or, when the queue is full, closes the sink.
+func (s *sink) enqueueEvent(frame []byte, st *Stats) {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	select {
+	case s.out <- frame:
+	default:
+		st.EventsDropped.Add(1)
+		if s.close("client too slow: event queue full") {
+			st.SlowDisconnects.Add(1)
+		}
+	}
+}
+
+// send queues a response frame, waiting while the connection is alive: responses are never dropped.
+func (s *sink) send(frame []byte) bool {
+	select {
+	case s.out <- frame:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// close marks the sink closed; it reports whether this call closed it. The out channel is never
+// closed (others may still send); the write pump watches done.
+func (s *sink) close(why string) bool {
+	closed := false
+	s.once.Do(func() {
+		s.why = why
+		close(s.done)
+		closed = true
+	})
+	return closed
+}

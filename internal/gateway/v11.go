@@ -1,0 +1,221 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// OneBot v11 retcodes (go-cqhttp's conventions, which v11 clients know).
+const (
+	v11OK                = 0
+	v11Async             = 1
+	v11Failed            = 100 // the action ran and failed (homeserver refused, network, …)
+	v11BadRequest        = 1400
+	v11Unauthorized      = 1401
+	v11UnsupportedAction = 1404
+)
+
+// v11Segment is a message segment in v11 form; data values are strings as in CQ codes.
+type v11Segment struct {
+	Type string         `json:"type"`
+	Data map[string]any `json:"data"`
+}
+
+type v11Sender struct {
+	UserID   int64  `json:"user_id"`
+	Nickname string `json:"nickname"`
+	Card     string `json:"card,omitempty"`
+	Sex      string `json:"sex,omitempty"`
+	Age      int    `json:"age"`
+	Role     string `json:"role,omitempty"`
+}
+
+type v11Event struct {
+	Time        int64      `json:"time"`
+	SelfID      int64      `json:"self_id"`
+	PostType    string     `json:"post_type"`
+	MessageType string     `json:"message_type,omitempty"`
+	SubType     string     `json:"sub_type,omitempty"`
+	MessageID   int32      `json:"message_id,omitempty"`
+	GroupID     int64      `json:"group_id,omitempty"`
+	UserID      int64      `json:"user_id,omitempty"`
+	Anonymous   *struct{}  `json:"anonymous,omitempty"`
+	Message     any        `json:"message,omitempty"`
+	RawMessage  string     `json:"raw_message,omitempty"`
+	Font        *int       `json:"font,omitempty"`
+	Sender      *v11Sender `json:"sender,omitempty"`
+	// Matrix extensions, so a v11 client can still see the real IDs.
+	RoomID  string `json:"matrix_room_id,omitempty"`
+	EventID string `json:"matrix_event_id,omitempty"`
+	Matrix  string `json:"matrix_sender,omitempty"`
+	MsgType string `json:"matrix_msgtype,omitempty"`
+	// meta events
+	MetaEventType string     `json:"meta_event_type,omitempty"`
+	Status        *v11Status `json:"status,omitempty"`
+	Interval      int64      `json:"interval,omitempty"`
+}
+
+type v11Status struct {
+	Online bool `json:"online"`
+	Good   bool `json:"good"`
+}
+
+func encodeV11Event(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event) ([]byte, error) {
+	switch ev.Kind {
+	case model.KindMessage:
+		m := ev.Message
+		msgID, err := ids.V11ID(ctx, storage.KindEvent, string(m.EventID))
+		if err != nil {
+			return nil, fmt.Errorf("failed to map event id: %w", err)
+		}
+		userID, err := ids.V11ID(ctx, storage.KindUser, string(m.Sender))
+		if err != nil {
+			return nil, fmt.Errorf("failed to map user id: %w", err)
+		}
+		segs, err := toV11Segments(ctx, ids, m.Segments)
+		if err != nil {
+			return nil, err
+		}
+		font := 0
+		nick := m.SenderName
+		if nick == "" {
+			nick = m.Sender.Localpart()
+		}
+		out := v11Event{
+			Time: ev.Time.Unix(), SelfID: selfID, PostType: "message", MessageID: int32(msgID), UserID: userID,
+			Message: segs, RawMessage: v11SegmentsToCQ(segs), Font: &font,
+			RoomID: string(m.RoomID), EventID: string(m.EventID), Matrix: string(m.Sender), MsgType: m.MsgType,
+		}
+		if m.Direct {
+			out.MessageType, out.SubType = "private", "friend"
+			out.Sender = &v11Sender{UserID: userID, Nickname: nick, Sex: "unknown"}
+		} else {
+			groupID, err := ids.V11ID(ctx, storage.KindRoom, string(m.RoomID))
+			if err != nil {
+				return nil, fmt.Errorf("failed to map room id: %w", err)
+			}
+			out.MessageType, out.SubType, out.GroupID = "group", "normal", groupID
+			out.Sender = &v11Sender{UserID: userID, Nickname: nick, Card: m.SenderName, Role: "member"}
+		}
+		return marshal(out)
+	}
+	return nil, nil
+}
+
+// toV11Segments converts neutral segments to v11 ones, mapping Matrix IDs to integers.
+func toV11Segments(ctx context.Context, ids IDMapper, segs []model.Segment) ([]v11Segment, error) {
+	out := make([]v11Segment, 0, len(segs))
+	for _, s := range segs {
+		switch s.Type {
+		case "text":
+			out = append(out, v11Segment{Type: "text", Data: map[string]any{"text": s.Data["text"]}})
+		case "mention":
+			u, _ := s.Data["user_id"].(string)
+			n, err := ids.V11ID(ctx, storage.KindUser, u)
+			if err != nil {
+				return nil, fmt.Errorf("failed to map mentioned user: %w", err)
+			}
+			out = append(out, v11Segment{Type: "at", Data: map[string]any{"qq": strconv.FormatInt(n, 10)}})
+		case "mention_all":
+			out = append(out, v11Segment{Type: "at", Data: map[string]any{"qq": "all"}})
+		case "reply":
+			e, _ := s.Data["message_id"].(string)
+			n, err := ids.V11ID(ctx, storage.KindEvent, e)
+			if err != nil {
+				return nil, fmt.Errorf("failed to map replied event: %w", err)
+			}
+			out = append(out, v11Segment{Type: "reply", Data: map[string]any{"id": strconv.FormatInt(n, 10)}})
+		default:
+			// Segments v11 has no form for are passed on as they are.
+			out = append(out, v11Segment{Type: s.Type, Data: s.Data})
+		}
+	}
+	return out, nil
+}
+
+// fromV11Segments converts v11 segments from a client to neutral ones, mapping integers back.
+func fromV11Segments(ctx context.Context, ids IDMapper, segs []v11Segment) ([]model.Segment, error) {
+	out := make([]model.Segment, 0, len(segs))
+	for i, s := range segs {
+		switch s.Type {
+		case "text":
+			t, ok := s.Data["text"].(string)
+			if !ok {
+				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (text): data.text must be a string", i)
+			}
+			out = append(out, model.Text(t))
+		case "at":
+			qq := fmt.Sprint(s.Data["qq"])
+			if qq == "all" {
+				out = append(out, model.Segment{Type: "mention_all", Data: map[string]any{}})
+				continue
+			}
+			n, err := strconv.ParseInt(qq, 10, 64)
+			if err != nil {
+				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (at): qq must be a user number or \"all\"", i)
+			}
+			u, err := ids.MatrixID(ctx, storage.KindUser, n)
+			if err != nil {
+				return nil, idLookupError(err, "segment %d (at): unknown user %d", i, n)
+			}
+			out = append(out, model.Mention(id.UserID(u)))
+		case "reply":
+			n, err := strconv.ParseInt(fmt.Sprint(s.Data["id"]), 10, 64)
+			if err != nil {
+				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (reply): id must be a message id", i)
+			}
+			e, err := ids.MatrixID(ctx, storage.KindEvent, n)
+			if err != nil {
+				return nil, idLookupError(err, "segment %d (reply): unknown message %d", i, n)
+			}
+			out = append(out, model.Segment{Type: "reply", Data: map[string]any{"message_id": e}})
+		default:
+			return nil, model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type)
+		}
+	}
+	return out, nil
+}
+
+func idLookupError(err error, format string, args ...any) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return model.Errorf(model.ErrNotFound, format, args...)
+	}
+	return fmt.Errorf("failed to look up id: %w", err)
+}
+
+func (h *Hub) v11Lifecycle(selfID int64, subType string) []byte {
+	return mustJSON(v11Event{Time: time.Now().Unix(), SelfID: selfID, PostType: "meta_event", MetaEventType: "lifecycle", SubType: subType})
+}
+
+func (h *Hub) v11Heartbeat(b *botEntry) []byte {
+	st := b.bot.Status()
+	return mustJSON(v11Event{
+		Time: time.Now().Unix(), SelfID: b.selfID, PostType: "meta_event", MetaEventType: "heartbeat",
+		Status: &v11Status{Online: st.Online(), Good: st.Good()}, Interval: h.opts.HeartbeatInterval.Milliseconds(),
+	})
+}
+
+// v11Request is an action request (WebSocket frame or HTTP body).
+type v11Request struct {
+	Action string          `json:"action"`
+	Params json.RawMessage `json:"params"`
+	Echo   json.RawMessage `json:"echo,omitempty"`
+}
+
+type v11Response struct {
+	Status  string          `json:"status"`
+	Retcode int             `json:"retcode"`
+	Data    any             `json:"data"`
+	Msg     string          `json:"msg,omitempty"`
+	Wording string          `json:"wording,omitempty"`
+	Echo    json.RawMessage `json:"echo,omitempty"`
+}

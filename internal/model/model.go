@@ -1,0 +1,115 @@
+// Package model holds the neutral events and actions that flow between the Matrix side
+// (internal/matrix) and the OneBot side (internal/gateway). Neither side imports the other:
+// Matrix → session → model.Event → codec (v11 | v12) → transports, and actions come back the
+// same way through the Bot interface.
+package model
+
+import (
+	"context"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// Platform is the OneBot v12 platform name of every bot of this gateway.
+const Platform = "matrix"
+
+// Kind tells which part of an Event is set.
+type Kind string
+
+const (
+	KindMessage Kind = "message"
+)
+
+// Event is one thing that happened on the Matrix side that OneBot clients are told about.
+type Event struct {
+	ID      string    // unique and stable: the Matrix event ID where there is one
+	Time    time.Time // origin_server_ts
+	Self    id.UserID // the bot that saw it
+	Kind    Kind
+	Message *Message // for KindMessage
+}
+
+// Message is a room message as seen by a bot.
+type Message struct {
+	EventID    id.EventID
+	RoomID     id.RoomID
+	Sender     id.UserID
+	SenderName string // display name in the room when known
+	Direct     bool   // the room is a direct chat (m.direct) → OneBot private message
+	MsgType    string // m.text, m.notice, m.emote, …
+	Segments   []Segment
+	Plain      string // alt_message: a plain-text rendering of Segments
+}
+
+// Segment is one part of a message in OneBot v12 terms: type "text" {text}, "mention" {user_id},
+// "mention_all" {}, "reply" {message_id, user_id}. The v11 codec maps them to its own names.
+type Segment struct {
+	Type string         `json:"type"`
+	Data map[string]any `json:"data"`
+}
+
+// Text returns a text segment.
+func Text(s string) Segment { return Segment{Type: "text", Data: map[string]any{"text": s}} }
+
+// Mention returns a mention segment.
+func Mention(u id.UserID) Segment {
+	return Segment{Type: "mention", Data: map[string]any{"user_id": string(u)}}
+}
+
+// Reply returns a reply segment.
+func Reply(evt id.EventID, sender id.UserID) Segment {
+	return Segment{Type: "reply", Data: map[string]any{"message_id": string(evt), "user_id": string(sender)}}
+}
+
+// Target says where an outgoing message goes: a room, or a user's direct chat.
+type Target struct {
+	RoomID id.RoomID // set for a group (room) message
+	UserID id.UserID // set for a private message; the bot finds or creates the direct room
+}
+
+// Sent describes a message the bot sent.
+type Sent struct {
+	EventID id.EventID
+	RoomID  id.RoomID
+	Time    time.Time
+}
+
+// BotState is where a bot's connection to its homeserver stands.
+type BotState string
+
+const (
+	StateStarting BotState = "starting"
+	StateSyncing  BotState = "syncing" // healthy
+	StateBackoff  BotState = "backoff" // transient failure, retrying
+	StateOffline  BotState = "offline" // needs the operator (token rejected, …)
+	StateStopped  BotState = "stopped"
+)
+
+// BotStatus is a snapshot of a bot's health.
+type BotStatus struct {
+	State  BotState
+	Reason string // why it is not syncing; empty when healthy
+	Since  time.Time
+}
+
+// Online tells whether the bot can talk to its homeserver now.
+func (s BotStatus) Online() bool { return s.State == StateSyncing || s.State == StateBackoff }
+
+// Good tells whether everything works as it should.
+func (s BotStatus) Good() bool { return s.State == StateSyncing }
+
+// Bot is what the OneBot side needs from one Matrix bot.
+type Bot interface {
+	UserID() id.UserID
+	DisplayName() string
+	Status() BotStatus
+	SendMessage(ctx context.Context, to Target, segs []Segment) (Sent, error)
+}
+
+// Sink receives the events of the bots. Publish must not block on slow consumers: it returns once
+// the event has been handed to every transport queue (or dropped and counted there).
+type Sink interface {
+	Publish(ev *Event)
+	BotStatusChanged(self id.UserID, st BotStatus)
+}
