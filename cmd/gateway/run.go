@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/sqlstatestore"
+
+	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/gateway"
+	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+// Exit codes: one per kind of failure, so that scripts and service managers can tell them apart.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // a failure while running
+	exitConfig   = 2 // the configuration is invalid: see the message
+	exitStorage  = 3 // the database cannot be opened or migrated
+	exitListen   = 4 // the HTTP listener cannot be opened
+	exitInternal = 5
+)
+
+const usage = `usage: gateway [command]
+
+commands:
+  run            run the gateway (the default)
+  check-config   check the configuration from the environment and exit
+  version        print the version and exit
+
+Configuration comes from the environment; see deploy/gateway.env.example.
+`
+
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 1 {
+		cmd = args[1]
+	}
+	switch cmd {
+	case "run", "serve":
+		return serve(ctx, environ, stderr)
+	case "check-config":
+		cfg, code := loadConfig(environ, stderr)
+		if cfg == nil {
+			return code
+		}
+		fmt.Fprintf(stdout, "configuration OK: %d bot(s)\n", len(cfg.Bots))
+		for _, b := range cfg.Bots {
+			fmt.Fprintf(stdout, "  - %s\n", b)
+		}
+		return exitOK
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "gateway %s (OneBot v11, v12; impl %s)\n", version, gateway.Impl)
+		return exitOK
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		return exitConfig
+	}
+}
+
+func loadConfig(environ []string, stderr io.Writer) (*config.Config, int) {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, exitConfig
+	}
+	return cfg, exitOK
+}
+
+func newLogger(g config.Gateway, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: g.Level()}
+	if g.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the gateway in phases: config → logger → storage → bots → servers → wait → stop.
+func serve(ctx context.Context, environ []string, stderr io.Writer) int {
+	cfg, code := loadConfig(environ, stderr)
+	if cfg == nil {
+		return code
+	}
+	log := newLogger(cfg.Gateway, stderr)
+	log.Info("starting gateway", "version", version, "bots", len(cfg.Bots), "database", cfg.Gateway.Database)
+
+	db, err := storage.Open(ctx, cfg.Gateway.Database)
+	if err != nil {
+		log.Error("failed to open the database; check GATEWAY_DATABASE", "error", err)
+		return exitStorage
+	}
+	defer db.Close()
+	stateStore := sqlstatestore.NewSQLStateStore(db.DBUtil(), dbutil.NoopLogger, false)
+	if err := stateStore.Upgrade(ctx); err != nil {
+		log.Error("failed to prepare the Matrix state store", "error", err)
+		return exitStorage
+	}
+
+	hub := gateway.NewHub(gateway.Options{
+		Version: version, AccessToken: cfg.Gateway.AccessToken, HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
+		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
+	})
+	sessions := make([]*matrix.Session, len(cfg.Bots))
+	for i, b := range cfg.Bots {
+		s, err := matrix.New(matrix.Options{
+			Bot: b, APITimeout: cfg.APITimeout, SyncTimeout: cfg.SyncTimeout, RetryInterval: cfg.RetryInterval,
+			HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
+			DB: db, StateStore: stateStore, Sink: hub, Logger: log.With("component", "matrix"),
+		})
+		if err != nil {
+			log.Error("failed to set up bot", "bot", b.Name(), "error", err)
+			return exitConfig
+		}
+		sessions[i] = s
+	}
+
+	// Servers. The base context ends WebSocket connections, which Shutdown does not close.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	var srv *http.Server
+	if cfg.Gateway.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Gateway.Listen)
+		if err != nil {
+			log.Error("failed to listen; check GATEWAY_LISTEN", "listen", cfg.Gateway.Listen, "error", err)
+			return exitListen
+		}
+		srv = &http.Server{
+			Handler: hub.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return serveCtx },
+		}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("HTTP server failed", "error", err)
+			}
+		}()
+		log.Info("serving OneBot", "listen", ln.Addr().String(), "v12", "/onebot/v12/", "v11", "/onebot/v11/")
+	}
+
+	// Bots: each logs in (learning its user ID if not configured), joins the hub, then syncs.
+	var wg sync.WaitGroup
+	for _, u := range cfg.Gateway.V12ReverseWS {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, AccessToken: cfg.Gateway.ReverseWSAccessToken}, cfg.Gateway.ReconnectInterval)
+		}()
+	}
+	botsCtx, stopBots := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBots()
+	var botsWG sync.WaitGroup
+	for i, s := range sessions {
+		b := cfg.Bots[i]
+		botsWG.Add(1)
+		go func() {
+			defer botsWG.Done()
+			if err := s.Login(botsCtx); err != nil {
+				if botsCtx.Err() == nil {
+					log.Error("bot cannot start", "bot", b.Name(), "error", err)
+				}
+				return
+			}
+			selfID := b.OneBotSelfID
+			if selfID == 0 {
+				if selfID, err = db.V11ID(botsCtx, storage.KindUser, string(s.UserID())); err != nil {
+					log.Error("failed to assign a OneBot v11 self_id", "bot", b.Name(), "error", err)
+					return
+				}
+			}
+			hub.AddBot(s, selfID)
+			log.Info("bot ready", "bot", s.UserID(), "v11_self_id", selfID)
+			for _, u := range append(append([]string(nil), cfg.Gateway.V11ReverseWS...), b.OneBotV11ReverseWS...) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: cfg.Gateway.ReverseWSAccessToken}, cfg.Gateway.ReconnectInterval)
+				}()
+			}
+			for _, u := range b.OneBotV12ReverseWS {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: cfg.Gateway.ReverseWSAccessToken}, cfg.Gateway.ReconnectInterval)
+				}()
+			}
+			if err := s.Run(botsCtx); err != nil {
+				log.Error("bot stopped", "bot", s.UserID(), "error", err)
+			}
+		}()
+	}
+
+	<-ctx.Done()
+	log.Info("stopping gateway", "deadline", cfg.Gateway.ShutdownTimeout)
+	deadline := time.Now().Add(cfg.Gateway.ShutdownTimeout)
+	stopBots() // a batch being processed is finished and its position saved
+	if !waitUntil(&botsWG, deadline) {
+		log.Warn("bots did not stop before the deadline")
+	}
+	stopServing()
+	if srv != nil {
+		sctx, cancel := context.WithDeadline(context.Background(), deadline)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	if !waitUntil(&wg, deadline) {
+		log.Warn("OneBot connections did not close before the deadline")
+	}
+	log.Info("gateway stopped")
+	return exitOK
+}
+
+// waitUntil waits for wg until deadline; it reports whether wg finished.
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}

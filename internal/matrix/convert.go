@@ -1,0 +1,129 @@
+package matrix
+
+import (
+	"context"
+	"html"
+	"strings"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/format"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// pillMark brackets a mention inside text produced by the HTML parser, so that the text can be
+// split into segments afterwards. It uses control characters that sanitised HTML cannot carry.
+const pillMark = "\x00"
+
+var segmentParser = &format.HTMLParser{
+	TabsToSpaces:   4,
+	Newline:        "\n",
+	HorizontalLine: "\n---\n",
+	PillConverter: func(displayname, mxid, eventID string, ctx format.Context) string {
+		if strings.HasPrefix(mxid, "@") && eventID == "" {
+			return pillMark + mxid + pillMark
+		}
+		return displayname
+	},
+}
+
+// messageSegments turns a (decrypted) m.room.message content into neutral segments and their
+// plain rendering. replySender resolves the sender of a replied-to event ("" when unknown).
+func messageSegments(content *event.MessageEventContent, replySender func(id.EventID) id.UserID) ([]model.Segment, string) {
+	var segs []model.Segment
+	var plain strings.Builder
+	if rel := content.RelatesTo; rel != nil && rel.InReplyTo != nil && rel.InReplyTo.EventID != "" {
+		segs = append(segs, model.Reply(rel.InReplyTo.EventID, replySender(rel.InReplyTo.EventID)))
+	}
+	c := *content
+	c.RemoveReplyFallback()
+	var text string
+	if c.Format == event.FormatHTML && c.FormattedBody != "" {
+		text = segmentParser.Parse(c.FormattedBody, format.NewContext(context.Background()))
+	} else {
+		text = strings.ReplaceAll(c.Body, pillMark, "")
+	}
+	roomMention := c.Mentions != nil && c.Mentions.Room
+	parts := strings.Split(text, pillMark)
+	for i, p := range parts {
+		if i%2 == 1 { // a pill
+			segs = append(segs, model.Mention(id.UserID(p)))
+			plain.WriteString(p)
+			continue
+		}
+		if p == "" {
+			continue
+		}
+		if roomMention {
+			if before, after, ok := strings.Cut(p, "@room"); ok {
+				roomMention = false
+				if before != "" {
+					segs = append(segs, model.Text(before))
+				}
+				segs = append(segs, model.Segment{Type: "mention_all", Data: map[string]any{}})
+				plain.WriteString(before + "@room")
+				p = after
+				if p == "" {
+					continue
+				}
+			}
+		}
+		segs = append(segs, model.Text(p))
+		plain.WriteString(p)
+	}
+	if roomMention { // m.mentions said @room but the text does not show it
+		segs = append([]model.Segment{{Type: "mention_all", Data: map[string]any{}}}, segs...)
+	}
+	return segs, plain.String()
+}
+
+// buildContent turns neutral segments into an m.room.message content. displayName resolves a
+// mentioned user's name in the room.
+func buildContent(segs []model.Segment, displayName func(id.UserID) string) (*event.MessageEventContent, error) {
+	content := &event.MessageEventContent{MsgType: event.MsgText, Mentions: &event.Mentions{}}
+	var body, formatted strings.Builder
+	rich := false
+	for i, s := range segs {
+		str := func(key string) string { v, _ := s.Data[key].(string); return v }
+		switch s.Type {
+		case "text":
+			t := str("text")
+			body.WriteString(t)
+			formatted.WriteString(strings.ReplaceAll(html.EscapeString(t), "\n", "<br/>"))
+		case "mention":
+			u := id.UserID(str("user_id"))
+			name := displayName(u)
+			if name == "" {
+				name = string(u)
+			}
+			body.WriteString(name)
+			formatted.WriteString(`<a href="` + html.EscapeString(u.URI().MatrixToURL()) + `">` + html.EscapeString(name) + `</a>`)
+			content.Mentions.Add(u)
+			rich = true
+		case "mention_all":
+			body.WriteString("@room")
+			formatted.WriteString("@room")
+			content.Mentions.Room = true
+		case "reply":
+			if content.RelatesTo != nil {
+				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d: only one reply per message", i)
+			}
+			content.RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: id.EventID(str("message_id"))}}
+			if u := str("user_id"); u != "" {
+				content.Mentions.Add(id.UserID(u))
+			}
+		default:
+			return nil, model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type)
+		}
+	}
+	content.Body = body.String()
+	if content.Body == "" {
+		return nil, model.Errorf(model.ErrBadParam, "message has no content to send")
+	}
+	if rich {
+		content.Format = event.FormatHTML
+		content.FormattedBody = formatted.String()
+	}
+	return content, nil
+}

@@ -1,0 +1,181 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// directRooms is the bot's m.direct account data both ways.
+type directRooms struct {
+	rooms map[id.RoomID]id.UserID
+	users map[id.UserID][]id.RoomID
+}
+
+func newDirectRooms() directRooms {
+	return directRooms{rooms: map[id.RoomID]id.UserID{}, users: map[id.UserID][]id.RoomID{}}
+}
+
+func (s *Session) setDirect(content event.DirectChatsEventContent) {
+	d := newDirectRooms()
+	for u, rooms := range content {
+		for _, r := range rooms {
+			d.rooms[r] = u
+		}
+		d.users[u] = append([]id.RoomID(nil), rooms...)
+	}
+	s.directMu.Lock()
+	s.direct = d
+	s.directMu.Unlock()
+}
+
+func (s *Session) isDirect(room id.RoomID) bool {
+	s.directMu.RLock()
+	defer s.directMu.RUnlock()
+	_, ok := s.direct.rooms[room]
+	return ok
+}
+
+// directRoomWith returns the newest direct room with u the bot is still in, or "".
+func (s *Session) directRoomWith(ctx context.Context, u id.UserID) id.RoomID {
+	s.directMu.RLock()
+	rooms := slices.Clone(s.direct.users[u])
+	s.directMu.RUnlock()
+	for i := len(rooms) - 1; i >= 0; i-- {
+		if s.opts.StateStore == nil || s.opts.StateStore.IsInRoom(ctx, rooms[i], s.UserID()) {
+			return rooms[i]
+		}
+	}
+	return ""
+}
+
+// loadDirect reads m.direct at start: an incremental sync only reports later changes.
+func (s *Session) loadDirect(ctx context.Context) {
+	var content event.DirectChatsEventContent
+	err := s.client.GetAccountData(ctx, event.AccountDataDirectChats.Type, &content)
+	if err != nil && !errors.Is(err, mautrix.MNotFound) {
+		s.log.Warn("failed to load direct rooms (m.direct)", "error", err)
+		return
+	}
+	s.setDirect(content)
+}
+
+// addDirect records room as a direct room with u in m.direct, on the homeserver too.
+func (s *Session) addDirect(ctx context.Context, u id.UserID, room id.RoomID) error {
+	s.directMu.Lock()
+	content := event.DirectChatsEventContent{}
+	for user, rooms := range s.direct.users {
+		content[user] = slices.Clone(rooms)
+	}
+	s.directMu.Unlock()
+	if slices.Contains(content[u], room) {
+		return nil
+	}
+	content[u] = append(content[u], room)
+	if err := s.client.SetAccountData(ctx, event.AccountDataDirectChats.Type, content); err != nil {
+		return err
+	}
+	s.setDirect(content)
+	return nil
+}
+
+func (s *Session) handleAccountData(_ context.Context, evt *event.Event) {
+	if evt.Type.Type == event.AccountDataDirectChats.Type {
+		if c, ok := evt.Content.Parsed.(*event.DirectChatsEventContent); ok {
+			s.setDirect(*c)
+		}
+	}
+}
+
+func (s *Session) loadProfile(ctx context.Context) {
+	resp, err := s.client.GetOwnDisplayName(ctx)
+	if err != nil {
+		s.log.Debug("failed to load own display name", "error", err)
+		return
+	}
+	name := resp.DisplayName
+	s.displayName.Store(&name)
+}
+
+// memberName is the display name of u in room, or "".
+func (s *Session) memberName(ctx context.Context, room id.RoomID, u id.UserID) string {
+	if s.opts.StateStore == nil {
+		return ""
+	}
+	m, err := s.opts.StateStore.TryGetMember(ctx, room, u)
+	if err != nil || m == nil {
+		return ""
+	}
+	return m.Displayname
+}
+
+// indexMessage keeps a message in the message index, for get_msg, replies and recalls.
+func (s *Session) indexMessage(ctx context.Context, evt *event.Event) {
+	content := evt.Content.VeryRaw
+	if content == nil {
+		content, _ = json.Marshal(evt.Content.Parsed)
+	}
+	err := s.opts.DB.PutMessage(ctx, storage.Message{
+		BotUserID: string(s.UserID()), RoomID: string(evt.RoomID), EventID: string(evt.ID),
+		Sender: string(evt.Sender), Time: time.UnixMilli(evt.Timestamp), Content: content,
+	})
+	if err != nil {
+		s.log.Warn("failed to index message", "event_id", evt.ID, "error", err)
+	}
+}
+
+// senderOf is the sender of an indexed event, or "" when the gateway never saw it.
+func (s *Session) senderOf(ctx context.Context, e id.EventID) id.UserID {
+	m, err := s.opts.DB.GetMessage(ctx, string(s.UserID()), string(e))
+	if err != nil {
+		return ""
+	}
+	return id.UserID(m.Sender)
+}
+
+// handleInvite accepts an invite when the bot's auto-accept settings allow the inviter; otherwise
+// it leaves the invite pending.
+func (s *Session) handleInvite(ctx context.Context, room id.RoomID, state []*event.Event) {
+	var inviter id.UserID
+	direct := false
+	for _, evt := range state {
+		if evt.Type == event.StateMember && evt.GetStateKey() == string(s.UserID()) {
+			inviter = evt.Sender
+			if m, ok := evt.Content.Parsed.(*event.MemberEventContent); ok {
+				direct = m.IsDirect
+			}
+		}
+	}
+	s.invitesMu.Lock()
+	seen := s.invites[room]
+	s.invites[room] = true
+	s.invitesMu.Unlock()
+	if seen {
+		return
+	}
+	if inviter == "" || !s.opts.Bot.MayAutoAccept(inviter) {
+		s.log.Info("invite left pending", "room_id", room, "inviter", inviter)
+		return
+	}
+	if _, err := s.client.JoinRoomByID(ctx, room); err != nil {
+		s.log.Error("failed to accept invite", "room_id", room, "inviter", inviter, "error", err)
+		s.invitesMu.Lock()
+		delete(s.invites, room)
+		s.invitesMu.Unlock()
+		return
+	}
+	s.log.Info("accepted invite", "room_id", room, "inviter", inviter, "direct", direct)
+	if direct && inviter != "" {
+		if err := s.addDirect(ctx, inviter, room); err != nil {
+			s.log.Warn("failed to mark room as direct", "room_id", room, "error", err)
+		}
+	}
+}

@@ -1,0 +1,214 @@
+// Package matrix runs one session per bot: login check, the /sync loop, Matrix events turned into
+// neutral model events, and OneBot actions turned into Matrix API calls.
+package matrix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+	"maunium.net/go/mautrix/sqlstatestore"
+
+	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// Options configure a Session.
+type Options struct {
+	Bot               config.Bot
+	APITimeout        time.Duration
+	SyncTimeout       time.Duration
+	RetryInterval     time.Duration // first backoff after a transient failure
+	HandleSelfMessage bool
+	HandleOldEvents   bool
+	Proxy             *url.URL
+	DB                *storage.DB
+	StateStore        *sqlstatestore.SQLStateStore
+	Sink              model.Sink
+	Logger            *slog.Logger
+}
+
+// ErrFatal marks failures that retrying cannot fix: the operator must change the config.
+var ErrFatal = errors.New("fatal")
+
+// Session is one bot's connection to its homeserver. It implements model.Bot.
+type Session struct {
+	opts     Options
+	log      *slog.Logger
+	client   *mautrix.Client
+	syncHTTP *http.Client
+	started  time.Time
+
+	userID      atomic.Pointer[id.UserID]
+	displayName atomic.Pointer[string]
+	status      atomic.Pointer[model.BotStatus]
+
+	directMu sync.RWMutex
+	direct   directRooms
+
+	invitesMu sync.Mutex
+	invites   map[id.RoomID]bool // invites already handled in this process
+}
+
+const maxBackoff = 60 * time.Second
+
+// New prepares a session; it does no network I/O.
+func New(opts Options) (*Session, error) {
+	b := opts.Bot
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = time.Second
+	}
+	client, err := mautrix.NewClient(b.Homeserver, b.UserID, b.AccessToken)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create Matrix client for %s: %w", b.Name(), err)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if opts.Proxy != nil {
+		transport.Proxy = http.ProxyURL(opts.Proxy)
+	}
+	client.Client = &http.Client{Transport: transport, Timeout: opts.APITimeout}
+	client.DeviceID = b.DeviceID
+	client.Log = zerolog.Nop()
+	client.StateStore = opts.StateStore
+	client.DefaultHTTPRetries = 0 // retries are ours: the sync loop and the send path decide
+	s := &Session{
+		opts:     opts,
+		log:      opts.Logger.With("bot", b.Name()),
+		client:   client,
+		syncHTTP: &http.Client{Transport: transport, Timeout: opts.SyncTimeout + opts.APITimeout},
+		started:  time.Now(),
+		direct:   newDirectRooms(),
+		invites:  map[id.RoomID]bool{},
+	}
+	u := b.UserID
+	s.userID.Store(&u)
+	empty := ""
+	s.displayName.Store(&empty)
+	s.status.Store(&model.BotStatus{State: model.StateStarting, Since: time.Now()})
+	return s, nil
+}
+
+// UserID implements model.Bot; it is "" until the first whoami when user_id is not configured.
+func (s *Session) UserID() id.UserID { return *s.userID.Load() }
+
+// DisplayName implements model.Bot.
+func (s *Session) DisplayName() string { return *s.displayName.Load() }
+
+// Status implements model.Bot.
+func (s *Session) Status() model.BotStatus { return *s.status.Load() }
+
+func (s *Session) setStatus(state model.BotState, reason string) {
+	old := s.status.Load()
+	if old.State == state && old.Reason == reason {
+		return
+	}
+	s.status.Store(&model.BotStatus{State: state, Reason: reason, Since: time.Now()})
+	if u := s.UserID(); u != "" && s.opts.Sink != nil {
+		s.opts.Sink.BotStatusChanged(u, *s.status.Load())
+	}
+}
+
+// Client returns the underlying mautrix client (for tests and E2EE).
+func (s *Session) Client() *mautrix.Client { return s.client }
+
+// Login checks the access token with /account/whoami, retrying transient failures, until it
+// succeeds or ctx ends. A configured user_id that does not match is fatal.
+func (s *Session) Login(ctx context.Context) error {
+	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
+	for {
+		resp, err := s.client.Whoami(ctx)
+		if err == nil {
+			want := s.opts.Bot.UserID
+			if want != "" && resp.UserID != want {
+				err := fmt.Errorf("%w: the access token belongs to %s, but user_id is %s: fix user_id or the token", ErrFatal, resp.UserID, want)
+				s.setStatus(model.StateStopped, err.Error())
+				return err
+			}
+			u := resp.UserID
+			s.userID.Store(&u)
+			s.client.UserID = u
+			if s.client.DeviceID == "" {
+				s.client.DeviceID = resp.DeviceID
+			}
+			s.log = s.log.With("user_id", u)
+			s.log.Info("logged in", "device_id", resp.DeviceID)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := s.failureWait(err, retry)
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+	}
+}
+
+// failureWait classifies a failed call, sets the status accordingly and returns how long to wait.
+func (s *Session) failureWait(err error, retry *backoff.Backoff) time.Duration {
+	var httpErr mautrix.HTTPError
+	switch {
+	case errors.Is(err, mautrix.MUnknownToken):
+		s.setStatus(model.StateOffline, "the homeserver rejected the access token (M_UNKNOWN_TOKEN): set a new access_token, or login_user and login_password")
+		s.log.Error("access token rejected; the bot is offline until it is replaced", "error", err)
+		return maxBackoff
+	case errors.Is(err, mautrix.MLimitExceeded):
+		wait := retryAfter(err)
+		s.setStatus(model.StateBackoff, "rate limited by the homeserver")
+		s.log.Warn("rate limited by the homeserver", "retry_in", wait)
+		return wait
+	case errors.As(err, &httpErr) && httpErr.RespError != nil && httpErr.Response != nil && httpErr.Response.StatusCode < 500:
+		s.setStatus(model.StateBackoff, "homeserver refused: "+httpErr.RespError.ErrCode+" "+httpErr.RespError.Err)
+	default:
+		s.setStatus(model.StateBackoff, "homeserver unreachable: "+err.Error())
+	}
+	wait := retry.Next()
+	s.log.Warn("homeserver request failed; retrying", "error", err, "retry_in", wait.Round(time.Millisecond))
+	return wait
+}
+
+// retryAfter reads retry_after_ms from a 429 (or the Retry-After header), defaulting to 5 s.
+func retryAfter(err error) time.Duration {
+	var httpErr mautrix.HTTPError
+	if errors.As(err, &httpErr) {
+		if httpErr.RespError != nil {
+			if ms, ok := httpErr.RespError.ExtraData["retry_after_ms"].(float64); ok && ms > 0 {
+				return time.Duration(ms) * time.Millisecond
+			}
+		}
+		if httpErr.Response != nil {
+			if secs, err := time.ParseDuration(httpErr.Response.Header.Get("Retry-After") + "s"); err == nil && secs > 0 {
+				return secs
+			}
+		}
+	}
+	return 5 * time.Second
+}
+
+// sleep waits d or until ctx ends; it reports whether the full wait happened.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+var _ model.Bot = (*Session)(nil)

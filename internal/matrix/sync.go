@@ -1,0 +1,333 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// syncResponse is /sync with every event kept raw, so that one malformed event is skipped
+// instead of failing the whole batch.
+type syncResponse struct {
+	NextBatch   string    `json:"next_batch"`
+	AccountData rawEvents `json:"account_data"`
+	Rooms       struct {
+		Join   map[id.RoomID]*joinedRoom `json:"join"`
+		Invite map[id.RoomID]*struct {
+			InviteState rawEvents `json:"invite_state"`
+		} `json:"invite"`
+		Leave map[id.RoomID]*joinedRoom `json:"leave"`
+	} `json:"rooms"`
+}
+
+type rawEvents struct {
+	Events []json.RawMessage `json:"events"`
+}
+
+type joinedRoom struct {
+	State    rawEvents `json:"state"`
+	Timeline struct {
+		Events    []json.RawMessage `json:"events"`
+		Limited   bool              `json:"limited"`
+		PrevBatch string            `json:"prev_batch"`
+	} `json:"timeline"`
+}
+
+const (
+	// maxGapEvents bounds how far back a limited timeline is filled in from /messages.
+	maxGapEvents = 1000
+	gapPageSize  = 100
+)
+
+// Run syncs until ctx ends. It returns nil on a clean stop and an ErrFatal error when the bot
+// cannot go on without the operator.
+func (s *Session) Run(ctx context.Context) error {
+	if s.UserID() == "" || s.status.Load().State == model.StateStarting {
+		if err := s.Login(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	defer s.setStatus(model.StateStopped, "gateway stopping")
+	s.loadProfile(ctx)
+	s.loadDirect(ctx)
+	filterID := s.filterID(ctx)
+
+	since, err := s.opts.DB.SyncToken(ctx, string(s.UserID()))
+	if err != nil {
+		return fmt.Errorf("failed to load sync position: %w", err)
+	}
+	firstSync := since == ""
+	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
+	for ctx.Err() == nil {
+		timeout := s.opts.SyncTimeout
+		if firstSync {
+			timeout = 0 // answer at once: the first sync only sets the position
+		}
+		resp, err := s.syncOnce(ctx, since, filterID, timeout)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			if !sleep(ctx, s.failureWait(err, retry)) {
+				return nil
+			}
+			continue
+		}
+		retry.Reset()
+		s.setStatus(model.StateSyncing, "")
+		// A batch that has started is finished and its position saved even when stopping, so
+		// that nothing is handed over twice.
+		bctx := context.WithoutCancel(ctx)
+		s.processBatch(bctx, resp, since, firstSync)
+		if err := s.opts.DB.SetSyncToken(bctx, string(s.UserID()), resp.NextBatch); err != nil {
+			return fmt.Errorf("failed to save sync position: %w", err)
+		}
+		since, firstSync = resp.NextBatch, false
+	}
+	return nil
+}
+
+func (s *Session) syncOnce(ctx context.Context, since, filterID string, timeout time.Duration) (*syncResponse, error) {
+	q := map[string]string{"timeout": strconv.FormatInt(timeout.Milliseconds(), 10)}
+	if since != "" {
+		q["since"] = since
+	}
+	if filterID != "" {
+		q["filter"] = filterID
+	}
+	if p := s.opts.Bot.SetPresence; p != "" {
+		q["set_presence"] = p
+	}
+	var resp syncResponse
+	_, err := s.client.MakeFullRequest(ctx, mautrix.FullRequest{
+		Method:       http.MethodGet,
+		URL:          s.client.BuildURLWithQuery(mautrix.ClientURLPath{"v3", "sync"}, q),
+		ResponseJSON: &resp,
+		MaxAttempts:  1,
+		Client:       s.syncHTTP,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if resp.NextBatch == "" {
+		return nil, errors.New("sync response without next_batch")
+	}
+	return &resp, nil
+}
+
+// filterID returns the filter to sync with: sync_filter as an ID, or the inline JSON uploaded
+// once (the returned ID is kept in the database under the filter's content).
+func (s *Session) filterID(ctx context.Context) string {
+	if fid, ok := s.opts.Bot.SyncFilterID(); ok {
+		return fid
+	}
+	raw, ok := s.opts.Bot.SyncFilterJSON()
+	if !ok {
+		return ""
+	}
+	key := "filter:" + string(s.UserID()) + ":" + string(raw)
+	if fid, err := s.opts.DB.GetValue(ctx, key); err == nil {
+		return fid
+	}
+	var f mautrix.Filter
+	if err := json.Unmarshal(raw, &f); err != nil {
+		s.log.Error("sync_filter is not a valid filter; syncing without it", "error", err)
+		return ""
+	}
+	resp, err := s.client.CreateFilter(ctx, &f)
+	if err != nil {
+		// Inline JSON also works as the filter parameter of /sync.
+		s.log.Warn("failed to upload sync_filter; passing it inline", "error", err)
+		return string(raw)
+	}
+	if err := s.opts.DB.SetValue(ctx, key, resp.FilterID); err != nil {
+		s.log.Warn("failed to remember the filter id", "error", err)
+	}
+	return resp.FilterID
+}
+
+// processBatch hands every event of one sync response to the sink, in order per room.
+func (s *Session) processBatch(ctx context.Context, resp *syncResponse, since string, firstSync bool) {
+	for _, raw := range resp.AccountData.Events {
+		if evt := s.parseEvent(raw, ""); evt != nil {
+			s.handleAccountData(ctx, evt)
+		}
+	}
+	for roomID, room := range resp.Rooms.Join {
+		s.handleRoom(ctx, roomID, room, since, firstSync)
+	}
+	for roomID, room := range resp.Rooms.Leave {
+		s.handleRoom(ctx, roomID, room, since, firstSync)
+	}
+	for roomID, inv := range resp.Rooms.Invite {
+		var evts []*event.Event
+		for _, raw := range inv.InviteState.Events {
+			if evt := s.parseEvent(raw, roomID); evt != nil {
+				evts = append(evts, evt)
+			}
+		}
+		s.handleInvite(ctx, roomID, evts)
+	}
+}
+
+func (s *Session) handleRoom(ctx context.Context, roomID id.RoomID, room *joinedRoom, since string, firstSync bool) {
+	for _, raw := range room.State.Events {
+		if evt := s.parseEvent(raw, roomID); evt != nil {
+			s.updateState(ctx, evt)
+		}
+	}
+	timeline := room.Timeline.Events
+	if room.Timeline.Limited && since != "" && room.Timeline.PrevBatch != "" {
+		timeline = append(s.fillGap(ctx, roomID, room.Timeline.PrevBatch, since, timeline), timeline...)
+	}
+	for _, raw := range timeline {
+		evt := s.parseEvent(raw, roomID)
+		if evt == nil {
+			continue
+		}
+		if evt.StateKey != nil {
+			s.updateState(ctx, evt)
+		}
+		s.handleTimelineEvent(ctx, evt, firstSync)
+	}
+}
+
+// fillGap fetches the events a limited timeline left out, from prevBatch back to since, so that
+// none is skipped. It returns them oldest first, without those already in timeline.
+func (s *Session) fillGap(ctx context.Context, roomID id.RoomID, prevBatch, since string, timeline []json.RawMessage) []json.RawMessage {
+	seen := map[string]bool{}
+	for _, raw := range timeline {
+		var probe struct {
+			ID string `json:"event_id"`
+		}
+		if json.Unmarshal(raw, &probe) == nil {
+			seen[probe.ID] = true
+		}
+	}
+	var back []json.RawMessage // newest first
+	from := prevBatch
+	for len(back) < maxGapEvents {
+		var page struct {
+			Chunk []json.RawMessage `json:"chunk"`
+			End   string            `json:"end"`
+		}
+		_, err := s.client.MakeFullRequest(ctx, mautrix.FullRequest{
+			Method: http.MethodGet,
+			URL: s.client.BuildURLWithQuery(mautrix.ClientURLPath{"v3", "rooms", roomID, "messages"},
+				map[string]string{"from": from, "to": since, "dir": "b", "limit": strconv.Itoa(gapPageSize)}),
+			ResponseJSON: &page,
+			MaxAttempts:  3,
+		})
+		if err != nil {
+			s.log.Error("failed to fill a gap in the timeline; some events may be missing", "room_id", roomID, "error", err)
+			break
+		}
+		for _, raw := range page.Chunk {
+			var probe struct {
+				ID string `json:"event_id"`
+			}
+			if json.Unmarshal(raw, &probe) == nil && !seen[probe.ID] {
+				seen[probe.ID] = true
+				back = append(back, raw)
+			}
+		}
+		if len(page.Chunk) == 0 || page.End == "" || page.End == from {
+			break
+		}
+		from = page.End
+	}
+	if len(back) >= maxGapEvents {
+		s.log.Warn("timeline gap larger than the fill limit; older events skipped", "room_id", roomID, "limit", maxGapEvents)
+	}
+	out := make([]json.RawMessage, len(back))
+	for i, raw := range back {
+		out[len(back)-1-i] = raw
+	}
+	if len(out) > 0 {
+		s.log.Info("filled a timeline gap", "room_id", roomID, "events", len(out))
+	}
+	return out
+}
+
+// parseEvent parses one raw event; a malformed one is logged and skipped.
+func (s *Session) parseEvent(raw json.RawMessage, roomID id.RoomID) *event.Event {
+	var evt event.Event
+	if err := json.Unmarshal(raw, &evt); err != nil {
+		s.log.Warn("skipping malformed event", "room_id", roomID, "error", err)
+		return nil
+	}
+	if roomID != "" {
+		evt.RoomID = roomID
+	}
+	evt.Type.Class = eventClass(&evt)
+	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
+		if !errors.Is(err, event.ErrUnsupportedContentType) {
+			s.log.Warn("skipping event with malformed content", "room_id", roomID, "event_id", evt.ID, "type", evt.Type.Type, "error", err)
+			return nil
+		}
+	}
+	return &evt
+}
+
+func eventClass(evt *event.Event) event.TypeClass {
+	switch {
+	case evt.StateKey != nil:
+		return event.StateEventType
+	case evt.RoomID == "" && evt.ID == "":
+		return event.AccountDataEventType
+	}
+	return event.MessageEventType
+}
+
+func (s *Session) updateState(ctx context.Context, evt *event.Event) {
+	if s.opts.StateStore != nil {
+		mautrix.UpdateStateStore(ctx, s.opts.StateStore, evt)
+	}
+}
+
+func (s *Session) handleTimelineEvent(ctx context.Context, evt *event.Event, firstSync bool) {
+	switch evt.Type {
+	case event.EventMessage:
+		s.handleMessage(ctx, evt, firstSync)
+	case event.EventEncrypted:
+		s.log.Debug("encrypted event not handled: end-to-end encryption is not enabled for this bot", "room_id", evt.RoomID, "event_id", evt.ID)
+	}
+}
+
+func (s *Session) handleMessage(ctx context.Context, evt *event.Event, firstSync bool) {
+	content, ok := evt.Content.Parsed.(*event.MessageEventContent)
+	if !ok {
+		return
+	}
+	s.indexMessage(ctx, evt)
+	if content.RelatesTo != nil && content.RelatesTo.Type == event.RelReplace {
+		return // edits become their own event kind later; not a new message
+	}
+	if evt.Sender == s.UserID() && !s.opts.HandleSelfMessage {
+		return
+	}
+	ts := time.UnixMilli(evt.Timestamp)
+	if firstSync && !s.opts.HandleOldEvents && ts.Before(s.started) {
+		return
+	}
+	segs, plain := messageSegments(content, func(e id.EventID) id.UserID { return s.senderOf(ctx, e) })
+	msg := &model.Message{
+		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.memberName(ctx, evt.RoomID, evt.Sender),
+		Direct: s.isDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
+	}
+	s.opts.Sink.Publish(&model.Event{ID: string(evt.ID), Time: ts, Self: s.UserID(), Kind: model.KindMessage, Message: msg})
+}
