@@ -1,0 +1,234 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Paths of the NoneBot2 test client, relative to the repository root.
+const (
+	NoneBotDir          = "test/clients/nonebot"
+	NoneBotRequirements = "test/clients/nonebot/requirements.txt"
+)
+
+// NoneBotOptions configures StartNoneBot.
+type NoneBotOptions struct {
+	// AccessToken is required by both the v11 and the v12 adapter
+	// ("" = none).
+	AccessToken string
+	// Port of the HTTP/WebSocket server on 127.0.0.1 (0 = a free port).
+	Port int
+	// ExtraEnv is added last, so it can override anything (LOG_LEVEL,
+	// ONEBOT_V11_WS_URLS for forward WebSocket, ...).
+	ExtraEnv map[string]string
+	// Dir is the working directory and holds nonebot.log ("" = a new
+	// temporary directory, removed by Stop).
+	Dir string
+}
+
+// NoneBot is a running NoneBot2 app with the OneBot v11 and v12 adapters and
+// the echo plugin ("/echo text" answers "text").
+type NoneBot struct {
+	port      int
+	dir       string
+	removeDir bool
+	proc      *Process
+	stopOnce  sync.Once
+}
+
+// StartNoneBot installs (once) and starts the NoneBot2 test client, returning
+// when it serves HTTP. ctx bounds the install and the startup only.
+func StartNoneBot(ctx context.Context, opts NoneBotOptions) (*NoneBot, error) {
+	python, err := EnsureVenv(ctx, "nonebot", NoneBotRequirements)
+	if err != nil {
+		return nil, fmt.Errorf("failed to install nonebot: %w", err)
+	}
+	script, err := harnessFile(NoneBotDir + "/bot.py")
+	if err != nil {
+		return nil, err
+	}
+	dir, removeDir := opts.Dir, false
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "nonebot-"); err != nil {
+			return nil, fmt.Errorf("failed to create nonebot directory: %w", err)
+		}
+		removeDir = true
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("failed to create nonebot directory: %w", err)
+	}
+
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				break
+			}
+		}
+		var nb *NoneBot
+		nb, err = launchNoneBot(ctx, python, script, dir, port, opts)
+		if err == nil {
+			nb.removeDir = removeDir
+			return nb, nil
+		}
+		if opts.Port != 0 || attempt >= attempts || !errors.Is(err, errAddressInUse) {
+			break
+		}
+	}
+	if removeDir {
+		_ = os.RemoveAll(dir)
+	}
+	return nil, err
+}
+
+func launchNoneBot(ctx context.Context, python, script, dir string, port int, opts NoneBotOptions) (*NoneBot, error) {
+	env := map[string]string{
+		"HOST":             "127.0.0.1",
+		"PORT":             strconv.Itoa(port),
+		"DRIVER":           "~fastapi",
+		"COMMAND_START":    `["/"]`,
+		"LOG_LEVEL":        "INFO",
+		"PYTHONUNBUFFERED": "1",
+	}
+	if opts.AccessToken != "" {
+		env["ONEBOT_V11_ACCESS_TOKEN"] = opts.AccessToken
+		env["ONEBOT_V12_ACCESS_TOKEN"] = opts.AccessToken
+	}
+	for k, v := range opts.ExtraEnv {
+		env[k] = v
+	}
+	logPath := filepath.Join(dir, "nonebot.log")
+	logStart := fileSize(logPath)
+	proc, err := StartProcess(ProcessOptions{
+		Name:    "nonebot",
+		Path:    python,
+		Args:    []string{script},
+		Dir:     dir, // no .env files are read from here
+		Env:     childEnv(dropNoneBotEnv, env),
+		LogPath: logPath,
+	})
+	if err != nil {
+		return nil, err
+	}
+	nb := &NoneBot{port: port, dir: dir, proc: proc}
+	httpClient := &http.Client{Timeout: 5 * time.Second}
+	healthURL := fmt.Sprintf("http://127.0.0.1:%d/harness/healthz", port)
+	err = proc.WaitReady(ctx, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, healthURL, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var health struct {
+			PID int `json:"pid"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
+			return fmt.Errorf("failed to decode health answer: %w", err)
+		}
+		// Guards against another server that took the port first.
+		if health.PID != proc.PID() {
+			return fmt.Errorf("port %d is served by pid %d, not ours", port, health.PID)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = proc.Stop()
+		if logSince(logPath, logStart, "address already in use") {
+			return nil, fmt.Errorf("failed to start nonebot on port %d: %w: %w", port, errAddressInUse, err)
+		}
+		return nil, fmt.Errorf("failed to start nonebot: %w", err)
+	}
+	return nb, nil
+}
+
+// dropNoneBotEnv drops inherited variables that NoneBot or its adapters would
+// read as settings (they are case-insensitive, and the un-versioned ONEBOT_*
+// names feed both adapters).
+func dropNoneBotEnv(key string) bool {
+	if dropPythonEnv(key) {
+		return true
+	}
+	k := strings.ToUpper(key)
+	if strings.HasPrefix(k, "ONEBOT_") || strings.HasPrefix(k, "FASTAPI_") {
+		return true
+	}
+	switch k {
+	case "HOST", "PORT", "DRIVER", "ENVIRONMENT", "LOG_LEVEL", "API_TIMEOUT", "SUPERUSERS", "NICKNAME",
+		"COMMAND_START", "COMMAND_SEP", "SESSION_EXPIRE_TIMEOUT", "SESSION_RUNNING_EXPRESSION":
+		return true
+	}
+	return false
+}
+
+// Port returns the port NoneBot listens on (127.0.0.1).
+func (nb *NoneBot) Port() int { return nb.port }
+
+// URL returns http://127.0.0.1:PORT.
+func (nb *NoneBot) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", nb.port) }
+
+// V11ReverseWSURL is where a OneBot v11 implementation connects (reverse WS).
+func (nb *NoneBot) V11ReverseWSURL() string {
+	return fmt.Sprintf("ws://127.0.0.1:%d/onebot/v11/ws", nb.port)
+}
+
+// V12ReverseWSURL is where a OneBot v12 implementation connects (reverse WS).
+func (nb *NoneBot) V12ReverseWSURL() string {
+	return fmt.Sprintf("ws://127.0.0.1:%d/onebot/v12/ws", nb.port)
+}
+
+// V11HTTPPostURL is where a OneBot v11 implementation posts events (HTTP POST).
+func (nb *NoneBot) V11HTTPPostURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/onebot/v11/http", nb.port)
+}
+
+// V12WebhookURL is where a OneBot v12 implementation posts events (webhook).
+func (nb *NoneBot) V12WebhookURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/onebot/v12/http", nb.port)
+}
+
+// Log returns NoneBot's whole log. Each event is logged as
+// "harness: event adapter=... data={...}", connections as
+// "harness: bot connected adapter=OneBot V11 self_id=...".
+func (nb *NoneBot) Log() string { return nb.proc.Log() }
+
+// LogTail returns the last n lines of NoneBot's log.
+func (nb *NoneBot) LogTail(n int) string { return nb.proc.LogTail(n) }
+
+// Done is closed when the NoneBot process has exited (after Stop, or a crash).
+func (nb *NoneBot) Done() <-chan struct{} { return nb.proc.Done() }
+
+// LogPath returns the path of NoneBot's log.
+func (nb *NoneBot) LogPath() string { return nb.proc.LogPath() }
+
+// WaitForLog waits until NoneBot's log contains substr (or ctx ends, or
+// NoneBot exits).
+func (nb *NoneBot) WaitForLog(ctx context.Context, substr string) error {
+	if err := nb.proc.WaitForLog(ctx, substr); err != nil {
+		return fmt.Errorf("failed to find %q in nonebot log: %w", substr, err)
+	}
+	return nil
+}
+
+// Stop terminates NoneBot (SIGTERM, then SIGKILL after 10 s) and removes the
+// directory if StartNoneBot created it. It is idempotent.
+func (nb *NoneBot) Stop() {
+	nb.stopOnce.Do(func() {
+		_ = nb.proc.Stop()
+		if nb.removeDir {
+			_ = os.RemoveAll(nb.dir)
+		}
+	})
+}
