@@ -114,6 +114,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	hub := gateway.NewHub(gateway.Options{
 		Version: version, AccessToken: cfg.Gateway.AccessToken, HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
+		DropWithoutClient: cfg.Gateway.DropWithoutClient,
 	})
 	sessions := make([]*matrix.Session, len(cfg.Bots))
 	for i, b := range cfg.Bots {

@@ -63,6 +63,9 @@ type Gateway struct {
 	HeartbeatInterval time.Duration // GATEWAY_HEARTBEAT_INTERVAL
 	ShutdownTimeout   time.Duration // GATEWAY_SHUTDOWN_TIMEOUT
 	ReconnectInterval time.Duration // GATEWAY_RECONNECT_INTERVAL, initial reverse-WS reconnect backoff
+	// DropWithoutClient is GATEWAY_DROP_EVENTS_WITHOUT_CLIENT: drop events no OneBot client
+	// receives instead of holding the bot's sync until one connects.
+	DropWithoutClient bool
 
 	// V12ReverseWS are ws:// or wss:// URLs; each gets ONE OneBot v12
 	// reverse WebSocket connection that carries all bots.
@@ -106,6 +109,7 @@ type envVars struct {
 	ReverseWSAccessToken     string        `env:"GATEWAY_REVERSE_WS_ACCESS_TOKEN" hint:"a token"`
 	ReverseWSAccessTokenFile string        `env:"GATEWAY_REVERSE_WS_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
 	ReconnectInterval        time.Duration `env:"GATEWAY_RECONNECT_INTERVAL" envDefault:"3s" hint:"a duration greater than 0, e.g. 3s"`
+	DropWithoutClient        flag          `env:"GATEWAY_DROP_EVENTS_WITHOUT_CLIENT" envDefault:"false" hint:"true or false"`
 }
 
 // envField describes one envVars field, for turning env's errors (which name
@@ -286,6 +290,7 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	g.HeartbeatInterval = v.HeartbeatInterval
 	g.ShutdownTimeout = v.ShutdownTimeout
 	g.ReconnectInterval = v.ReconnectInterval
+	g.DropWithoutClient = bool(v.DropWithoutClient)
 
 	if g.Listen != "" {
 		loopback, err := parseListen(g.Listen)

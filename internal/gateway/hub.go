@@ -34,6 +34,9 @@ type Options struct {
 	IDs               IDMapper
 	Logger            *slog.Logger
 	ExpectedBots      int // /readyz is not ready until this many bots have joined the hub
+	// DropWithoutClient drops (and counts) events that no connection receives, instead of holding
+	// the bot's sync until a client connects.
+	DropWithoutClient bool
 }
 
 // Hub connects bots to OneBot transports: it fans events out to every subscribed connection,
@@ -47,8 +50,9 @@ type Hub struct {
 	byUser map[id.UserID]*botEntry
 	bySelf map[int64]*botEntry
 
-	sinksMu sync.RWMutex
-	sinks   map[*sink]struct{}
+	sinksMu   sync.RWMutex
+	sinks     map[*sink]struct{}
+	sinksGrew chan struct{} // closed and replaced whenever a sink subscribes
 
 	stats Stats
 }
@@ -57,6 +61,7 @@ type Hub struct {
 type Stats struct {
 	EventsPublished  atomic.Int64
 	EventsDropped    atomic.Int64 // events not queued because a connection's queue was full
+	EventsUnwanted   atomic.Int64 // events no connection received (DropWithoutClient)
 	SlowDisconnects  atomic.Int64 // connections closed because they could not keep up
 	ConnectionsTotal atomic.Int64
 }
@@ -75,11 +80,12 @@ func NewHub(opts Options) *Hub {
 		opts.Logger = slog.Default()
 	}
 	return &Hub{
-		opts:   opts,
-		log:    opts.Logger,
-		byUser: map[id.UserID]*botEntry{},
-		bySelf: map[int64]*botEntry{},
-		sinks:  map[*sink]struct{}{},
+		opts:      opts,
+		log:       opts.Logger,
+		byUser:    map[id.UserID]*botEntry{},
+		bySelf:    map[int64]*botEntry{},
+		sinks:     map[*sink]struct{}{},
+		sinksGrew: make(chan struct{}),
 	}
 }
 
@@ -130,16 +136,38 @@ func (h *Hub) defaultBot() *botEntry {
 }
 
 // Publish implements model.Sink: the event is marshalled once per protocol version that has a
-// subscriber and the same bytes are queued on every matching connection, never blocking.
-func (h *Hub) Publish(ev *model.Event) {
+// subscriber and the same bytes are queued on every matching connection, never blocking on one.
+func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 	h.stats.EventsPublished.Add(1)
 	entry := h.botByUser(ev.Self)
 	if entry == nil {
 		h.log.Warn("event for an unknown bot", "bot", ev.Self)
-		return
+		return nil
 	}
+	for {
+		queued, grew := h.fanOut(entry, ev)
+		if queued > 0 {
+			return nil
+		}
+		if h.opts.DropWithoutClient {
+			h.stats.EventsUnwanted.Add(1)
+			return nil
+		}
+		h.log.Debug("holding event until a OneBot client connects", "bot", ev.Self, "event_id", ev.ID)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-grew:
+		}
+	}
+}
+
+// fanOut queues ev on every connection that wants it and reports how many took it, and a
+// channel that is closed when a new connection subscribes.
+func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
 	var payload [2][]byte // [0] v11, [1] v12
 	var tried [2]bool
+	queued := 0
 	h.sinksMu.RLock()
 	defer h.sinksMu.RUnlock()
 	for s := range h.sinks {
@@ -165,8 +193,11 @@ func (h *Hub) Publish(ev *model.Event) {
 		if payload[i] == nil {
 			continue
 		}
-		s.enqueueEvent(payload[i], &h.stats)
+		if s.enqueueEvent(payload[i], &h.stats) {
+			queued++
+		}
 	}
+	return queued, h.sinksGrew
 }
 
 // BotStatusChanged implements model.Sink: v12 connections get a status_update.
@@ -177,7 +208,7 @@ func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	defer h.sinksMu.RUnlock()
 	for s := range h.sinks {
 		if s.version == 12 && s.wantsEvents {
-			s.enqueueEvent(frame, &h.stats)
+			_ = s.enqueueEvent(frame, &h.stats)
 		}
 	}
 }
@@ -186,6 +217,8 @@ func (h *Hub) subscribe(s *sink) {
 	h.stats.ConnectionsTotal.Add(1)
 	h.sinksMu.Lock()
 	h.sinks[s] = struct{}{}
+	close(h.sinksGrew)
+	h.sinksGrew = make(chan struct{})
 	h.sinksMu.Unlock()
 }
 

@@ -30,20 +30,23 @@ func newSink(version int, bot id.UserID, wantsEvents bool) *sink {
 	}
 }
 
-// enqueueEvent queues an event frame or, when the queue is full, closes the sink.
-func (s *sink) enqueueEvent(frame []byte, st *Stats) {
+// enqueueEvent queues an event frame or, when the queue is full, closes the sink. It reports
+// whether the frame was queued.
+func (s *sink) enqueueEvent(frame []byte, st *Stats) bool {
 	select {
 	case <-s.done:
-		return
+		return false
 	default:
 	}
 	select {
 	case s.out <- frame:
+		return true
 	default:
 		st.EventsDropped.Add(1)
 		if s.close("client too slow: event queue full") {
 			st.SlowDisconnects.Add(1)
 		}
+		return false
 	}
 }
 

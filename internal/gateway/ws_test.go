@@ -65,7 +65,9 @@ func TestV12ForwardWS(t *testing.T) {
 		t.Fatalf("status_update bots: %v", bots)
 	}
 
-	h.Publish(sampleEvent(false))
+	if err := h.Publish(ctx, sampleEvent(false)); err != nil {
+		t.Fatal(err)
+	}
 	ev := readJSON(t, ctx, c)
 	if ev["type"] != "message" || ev["detail_type"] != "group" || ev["group_id"] != "!room:example.org" {
 		t.Fatalf("event %v", ev)
@@ -102,7 +104,9 @@ func TestV11ForwardWSRoles(t *testing.T) {
 		t.Fatalf("event connection first frame %v", f)
 	}
 
-	h.Publish(sampleEvent(false))
+	if err := h.Publish(ctx, sampleEvent(false)); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []*websocket.Conn{universal, events} {
 		ev := readJSON(t, ctx, c)
 		if ev["post_type"] != "message" || ev["message_type"] != "group" || ev["message_id"] == nil {
@@ -147,12 +151,13 @@ func TestHeartbeats(t *testing.T) {
 // that is counted.
 func TestSlowClientIsDisconnectedNotBlocking(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
+	h.opts.DropWithoutClient = true // once the slow client is gone, nobody is left to wait for
 	s := newSink(12, "", true)
 	h.subscribe(s)
 	done := make(chan struct{})
 	go func() {
 		for range sinkQueueSize + 10 {
-			h.Publish(sampleEvent(false))
+			_ = h.Publish(context.Background(), sampleEvent(false))
 		}
 		close(done)
 	}()
@@ -168,5 +173,39 @@ func TestSlowClientIsDisconnectedNotBlocking(t *testing.T) {
 	}
 	if h.Stats().SlowDisconnects.Load() != 1 || h.Stats().EventsDropped.Load() == 0 {
 		t.Fatalf("slow disconnects %d, dropped %d", h.Stats().SlowDisconnects.Load(), h.Stats().EventsDropped.Load())
+	}
+}
+
+// While no client receives a bot's events, Publish holds the event (so the sync position does not
+// move past it) until a client connects, or returns ctx's error when the gateway stops.
+func TestPublishHoldsEventsUntilAClientConnects(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.Publish(ctx, sampleEvent(false)) }()
+	select {
+	case err := <-errc:
+		t.Fatalf("Publish returned %v with no client connected", err)
+	default:
+	}
+	s := newSink(12, "", true)
+	h.subscribe(s)
+	if err := <-errc; err != nil {
+		t.Fatalf("Publish after a client connected: %v", err)
+	}
+	if got := len(s.out); got != 1 {
+		t.Fatalf("the client got %d frames, want the held event", got)
+	}
+	h.unsubscribe(s)
+
+	go func() { errc <- h.Publish(ctx, sampleEvent(false)) }()
+	cancel()
+	if err := <-errc; err != context.Canceled {
+		t.Fatalf("Publish after stop: %v, want context.Canceled", err)
+	}
+
+	h.opts.DropWithoutClient = true
+	if err := h.Publish(context.Background(), sampleEvent(false)); err != nil || h.Stats().EventsUnwanted.Load() != 1 {
+		t.Fatalf("DropWithoutClient: %v, unwanted %d", err, h.Stats().EventsUnwanted.Load())
 	}
 }

@@ -53,6 +53,7 @@ type Session struct {
 	userID      atomic.Pointer[id.UserID]
 	displayName atomic.Pointer[string]
 	status      atomic.Pointer[model.BotStatus]
+	loggedIn    atomic.Bool
 
 	directMu sync.RWMutex
 	direct   directRooms
@@ -144,8 +145,11 @@ func (s *Session) Login(ctx context.Context) error {
 			if s.client.DeviceID == "" {
 				s.client.DeviceID = resp.DeviceID
 			}
-			s.log = s.log.With("user_id", u)
+			if s.opts.Bot.UserID == "" && !s.loggedIn.Load() {
+				s.log = s.log.With("user_id", u) // the bot's name in logs was not its user ID
+			}
 			s.log.Info("logged in", "device_id", resp.DeviceID)
+			s.loggedIn.Store(true)
 			return nil
 		}
 		if ctx.Err() != nil {

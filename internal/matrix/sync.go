@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -53,7 +55,7 @@ const (
 // Run syncs until ctx ends. It returns nil on a clean stop and an ErrFatal error when the bot
 // cannot go on without the operator.
 func (s *Session) Run(ctx context.Context) error {
-	if s.UserID() == "" || s.status.Load().State == model.StateStarting {
+	if !s.loggedIn.Load() {
 		if err := s.Login(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -71,6 +73,7 @@ func (s *Session) Run(ctx context.Context) error {
 		return fmt.Errorf("failed to load sync position: %w", err)
 	}
 	firstSync := since == ""
+	done := s.loadPartial(ctx, since)
 	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
 	for ctx.Err() == nil {
 		timeout := s.opts.SyncTimeout
@@ -89,15 +92,44 @@ func (s *Session) Run(ctx context.Context) error {
 		}
 		retry.Reset()
 		s.setStatus(model.StateSyncing, "")
-		// A batch that has started is finished and its position saved even when stopping, so
-		// that nothing is handed over twice.
-		bctx := context.WithoutCancel(ctx)
-		s.processBatch(bctx, resp, since, firstSync)
-		if err := s.opts.DB.SetSyncToken(bctx, string(s.UserID()), resp.NextBatch); err != nil {
+		b := &batch{wait: ctx, since: since, first: firstSync, done: done}
+		if err := s.processBatch(context.WithoutCancel(ctx), b, resp); err != nil {
+			// Stopped while waiting for a OneBot client: remember what this batch already handed
+			// over, so that the next run, which gets the same batch again, repeats none of it.
+			s.savePartial(context.WithoutCancel(ctx), b)
+			return nil
+		}
+		if err := s.opts.DB.SetSyncToken(context.WithoutCancel(ctx), string(s.UserID()), resp.NextBatch); err != nil {
 			return fmt.Errorf("failed to save sync position: %w", err)
 		}
-		since, firstSync = resp.NextBatch, false
+		if len(done) > 0 {
+			s.clearPartial(context.WithoutCancel(ctx))
+		}
+		since, firstSync, done = resp.NextBatch, false, nil
 	}
+	return nil
+}
+
+// batch is the processing of one sync response.
+type batch struct {
+	wait  context.Context // ends when the gateway stops: handing over stops, the position stays
+	since string
+	first bool            // the first sync of a bot with no stored position
+	done  map[string]bool // events of this batch already handed over (by an earlier run)
+}
+
+// publish hands one event to the gateway, at most once per batch across restarts.
+func (s *Session) publish(b *batch, ev *model.Event) error {
+	if b.done[ev.ID] {
+		return nil
+	}
+	if err := s.opts.Sink.Publish(b.wait, ev); err != nil {
+		return err
+	}
+	if b.done == nil {
+		b.done = map[string]bool{}
+	}
+	b.done[ev.ID] = true
 	return nil
 }
 
@@ -160,20 +192,23 @@ func (s *Session) filterID(ctx context.Context) string {
 	return resp.FilterID
 }
 
-// processBatch hands every event of one sync response to the sink, in order per room.
-func (s *Session) processBatch(ctx context.Context, resp *syncResponse, since string, firstSync bool) {
+// processBatch hands every event of one sync response to the sink, rooms in a fixed order and
+// events in timeline order. It fails only when b.wait ends while an event waits for a client.
+func (s *Session) processBatch(ctx context.Context, b *batch, resp *syncResponse) error {
 	for _, raw := range resp.AccountData.Events {
 		if evt := s.parseEvent(raw, ""); evt != nil {
 			s.handleAccountData(ctx, evt)
 		}
 	}
-	for roomID, room := range resp.Rooms.Join {
-		s.handleRoom(ctx, roomID, room, since, firstSync)
+	for _, rooms := range []map[id.RoomID]*joinedRoom{resp.Rooms.Join, resp.Rooms.Leave} {
+		for _, roomID := range slices.Sorted(maps.Keys(rooms)) {
+			if err := s.handleRoom(ctx, b, roomID, rooms[roomID]); err != nil {
+				return err
+			}
+		}
 	}
-	for roomID, room := range resp.Rooms.Leave {
-		s.handleRoom(ctx, roomID, room, since, firstSync)
-	}
-	for roomID, inv := range resp.Rooms.Invite {
+	for _, roomID := range slices.Sorted(maps.Keys(resp.Rooms.Invite)) {
+		inv := resp.Rooms.Invite[roomID]
 		var evts []*event.Event
 		for _, raw := range inv.InviteState.Events {
 			if evt := s.parseEvent(raw, roomID); evt != nil {
@@ -182,17 +217,18 @@ func (s *Session) processBatch(ctx context.Context, resp *syncResponse, since st
 		}
 		s.handleInvite(ctx, roomID, evts)
 	}
+	return nil
 }
 
-func (s *Session) handleRoom(ctx context.Context, roomID id.RoomID, room *joinedRoom, since string, firstSync bool) {
+func (s *Session) handleRoom(ctx context.Context, b *batch, roomID id.RoomID, room *joinedRoom) error {
 	for _, raw := range room.State.Events {
 		if evt := s.parseEvent(raw, roomID); evt != nil {
 			s.updateState(ctx, evt)
 		}
 	}
 	timeline := room.Timeline.Events
-	if room.Timeline.Limited && since != "" && room.Timeline.PrevBatch != "" {
-		timeline = append(s.fillGap(ctx, roomID, room.Timeline.PrevBatch, since, timeline), timeline...)
+	if room.Timeline.Limited && b.since != "" && room.Timeline.PrevBatch != "" {
+		timeline = append(s.fillGap(ctx, roomID, room.Timeline.PrevBatch, b.since, timeline), timeline...)
 	}
 	for _, raw := range timeline {
 		evt := s.parseEvent(raw, roomID)
@@ -202,8 +238,11 @@ func (s *Session) handleRoom(ctx context.Context, roomID id.RoomID, room *joined
 		if evt.StateKey != nil {
 			s.updateState(ctx, evt)
 		}
-		s.handleTimelineEvent(ctx, evt, firstSync)
+		if err := s.handleTimelineEvent(ctx, b, evt); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // fillGap fetches the events a limited timeline left out, from prevBatch back to since, so that
@@ -299,35 +338,36 @@ func (s *Session) updateState(ctx context.Context, evt *event.Event) {
 	}
 }
 
-func (s *Session) handleTimelineEvent(ctx context.Context, evt *event.Event, firstSync bool) {
+func (s *Session) handleTimelineEvent(ctx context.Context, b *batch, evt *event.Event) error {
 	switch evt.Type {
 	case event.EventMessage:
-		s.handleMessage(ctx, evt, firstSync)
+		return s.handleMessage(ctx, b, evt)
 	case event.EventEncrypted:
 		s.log.Debug("encrypted event not handled: end-to-end encryption is not enabled for this bot", "room_id", evt.RoomID, "event_id", evt.ID)
 	}
+	return nil
 }
 
-func (s *Session) handleMessage(ctx context.Context, evt *event.Event, firstSync bool) {
+func (s *Session) handleMessage(ctx context.Context, b *batch, evt *event.Event) error {
 	content, ok := evt.Content.Parsed.(*event.MessageEventContent)
 	if !ok {
-		return
+		return nil
 	}
 	s.indexMessage(ctx, evt)
 	if content.RelatesTo != nil && content.RelatesTo.Type == event.RelReplace {
-		return // edits become their own event kind later; not a new message
+		return nil // edits become their own event kind later; not a new message
 	}
 	if evt.Sender == s.UserID() && !s.opts.HandleSelfMessage {
-		return
+		return nil
 	}
 	ts := time.UnixMilli(evt.Timestamp)
-	if firstSync && !s.opts.HandleOldEvents && ts.Before(s.started) {
-		return
+	if b.first && !s.opts.HandleOldEvents && ts.Before(s.started) {
+		return nil
 	}
 	segs, plain := messageSegments(content, func(e id.EventID) id.UserID { return s.senderOf(ctx, e) })
 	msg := &model.Message{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.memberName(ctx, evt.RoomID, evt.Sender),
 		Direct: s.isDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
 	}
-	s.opts.Sink.Publish(&model.Event{ID: string(evt.ID), Time: ts, Self: s.UserID(), Kind: model.KindMessage, Message: msg})
+	return s.publish(b, &model.Event{ID: string(evt.ID), Time: ts, Self: s.UserID(), Kind: model.KindMessage, Message: msg})
 }

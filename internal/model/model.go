@@ -107,9 +107,12 @@ type Bot interface {
 	SendMessage(ctx context.Context, to Target, segs []Segment) (Sent, error)
 }
 
-// Sink receives the events of the bots. Publish must not block on slow consumers: it returns once
-// the event has been handed to every transport queue (or dropped and counted there).
+// Sink receives the events of the bots. Publish never blocks on a slow consumer: it returns once
+// the event is queued on every connection that wants it (a connection that cannot keep up is
+// dropped and counted). While no consumer of the bot's events exists at all, Publish waits for
+// one (unless the hub is told not to), so that the sync position only moves past events that
+// were handed over; it returns ctx's error when ctx ends first.
 type Sink interface {
-	Publish(ev *Event)
+	Publish(ctx context.Context, ev *Event) error
 	BotStatusChanged(self id.UserID, st BotStatus)
 }
