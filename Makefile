@@ -1,0 +1,41 @@
+# Matrix ⇄ OneBot gateway. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+TAGS := goolm
+BIN := bin/gateway
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: help build demo test check fmt vet unit e2e bench fuzz clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/gateway
+	$(GO) build -tags $(TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/gateway
+
+demo: ## quickstart: a throwaway local Synapse, a demo bot and user, and the gateway on SQLite
+	$(GO) run -tags $(TAGS) ./test/harness/cmd/demo
+
+test: check ## the whole test suite: format, vet, unit tests, and end-to-end tests against real Synapse and NoneBot2 (installs them into .cache/)
+	$(GO) test -tags $(TAGS) -race -count=1 -timeout 30m ./...
+
+check: fmt vet ## gofmt and go vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet -tags $(TAGS) ./...
+
+unit: ## only the fast tests (no homeserver)
+	$(GO) test -tags $(TAGS) -race -count=1 ./internal/... ./cmd/...
+
+bench: ## relay latency: gateway WebSocket client vs a plain sync client, p50/p99 (needs Synapse; installs it)
+	$(GO) test -tags $(TAGS) -run '^$$' -bench Relay -benchtime 200x -count=1 ./test/e2e
+
+fuzz: ## run each fuzz test for 30s
+	@for f in $$($(GO) test -tags $(TAGS) -list 'Fuzz.*' ./internal/gateway | grep ^Fuzz); do $(GO) test -tags $(TAGS) -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./internal/gateway || exit 1; done
+	@for f in $$($(GO) test -tags $(TAGS) -list 'Fuzz.*' ./internal/config | grep ^Fuzz); do $(GO) test -tags $(TAGS) -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./internal/config || exit 1; done
+
+clean: ## remove build output (keeps the .cache/ downloads)
+	rm -rf bin
