@@ -105,4 +105,3 @@ func (h *human) waitMessage(room id.RoomID, sender string, pred func(*event.Mess
 		}
 	}
 }
-
