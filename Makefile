@@ -16,10 +16,10 @@ build: ## build bin/gateway
 demo: ## quickstart: a throwaway local Synapse, a demo bot and user, and the gateway on SQLite
 	$(GO) run -tags $(TAGS) ./test/harness/cmd/demo
 
-test: check ## the whole test suite: format, vet, unit tests, and end-to-end tests against real Synapse and NoneBot2 (installs them into .cache/)
+test: fmt vet ## the whole test suite: format, vet, unit tests, and end-to-end tests against real Synapse and NoneBot2 (installs them into .cache/)
 	$(GO) test -tags $(TAGS) -race -count=1 -timeout 30m ./...
 
-check: fmt vet ## gofmt and go vet
+check: fmt vet unit ## gofmt, go vet, and the unit tests with the race detector
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
