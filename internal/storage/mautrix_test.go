@@ -88,7 +88,7 @@ func TestMautrixStoresShareTheFile(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if len(ours) != 7 || !containsAll(theirs, "mx_version", "crypto_version", "mx_room_state", "crypto_account") {
+	if len(ours) < 7 || !containsAll(theirs, "mx_version", "crypto_version", "mx_room_state", "crypto_account") {
 		t.Errorf("tables: ours %v, mautrix %v", ours, theirs)
 	}
 }
