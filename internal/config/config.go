@@ -73,9 +73,39 @@ type Gateway struct {
 	// V11ReverseWS are ws:// or wss:// URLs; each gets one OneBot v11
 	// Universal reverse WebSocket connection PER BOT.
 	V11ReverseWS []string
-	// ReverseWSAccessToken is the token sent to reverse-WS servers
+	// ReverseWSAccessToken is the token sent to reverse-WS servers and webhooks
 	// (GATEWAY_REVERSE_WS_ACCESS_TOKEN, defaulting to AccessToken).
 	ReverseWSAccessToken string
+
+	// V11ReverseWSAPI and V11ReverseWSEvent are reverse WebSocket URLs that
+	// get one connection per bot with X-Client-Role API or Event.
+	V11ReverseWSAPI   []string // GATEWAY_V11_REVERSE_WS_API
+	V11ReverseWSEvent []string // GATEWAY_V11_REVERSE_WS_EVENT
+	// V11HTTPPost are http(s) URLs that each bot's v11 events are POSTed to
+	// (GATEWAY_V11_HTTP_POST), with X-Self-ID and X-Signature.
+	V11HTTPPost []string
+	// V12Webhook are http(s) URLs that the v12 events of all bots are POSTed
+	// to (GATEWAY_V12_WEBHOOK).
+	V12Webhook []string
+	// WebhookSecret signs every HTTP POST / webhook body with HMAC-SHA1
+	// (X-Signature: sha1=<hex>) when set (GATEWAY_WEBHOOK_SECRET).
+	WebhookSecret  string
+	WebhookTimeout time.Duration // GATEWAY_WEBHOOK_TIMEOUT, per request
+	WebhookRetries int           // GATEWAY_WEBHOOK_RETRIES, attempts after the first
+	// V11PostFormat is GATEWAY_V11_POST_FORMAT: "array" (segments) or "string" (CQ codes).
+	V11PostFormat string
+	// V12EventBuffer is GATEWAY_V12_EVENT_BUFFER: how many events wait for
+	// get_latest_events (0 = the action is off).
+	V12EventBuffer int
+
+	// OutboxMaxEvents is GATEWAY_OUTBOX_MAX_EVENTS: how many events at most
+	// wait, per endpoint, in the persistent outbox of a reverse WebSocket or
+	// webhook while it is down; 0 = no outbox.
+	OutboxMaxEvents  int
+	OutboxMaxAge     time.Duration // GATEWAY_OUTBOX_MAX_AGE: older waiting events are dropped
+	OutboxReplayRate float64       // GATEWAY_OUTBOX_REPLAY_RATE: events per second when replaying a backlog
+	// OutboxExclude are endpoint URLs that get no outbox (GATEWAY_OUTBOX_EXCLUDE).
+	OutboxExclude []string
 }
 
 // envVars is the table of flat variables, parsed by caarlos0/env. The hint
@@ -110,6 +140,20 @@ type envVars struct {
 	ReverseWSAccessTokenFile string        `env:"GATEWAY_REVERSE_WS_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
 	ReconnectInterval        time.Duration `env:"GATEWAY_RECONNECT_INTERVAL" envDefault:"3s" hint:"a duration greater than 0, e.g. 3s"`
 	DropWithoutClient        flag          `env:"GATEWAY_DROP_EVENTS_WITHOUT_CLIENT" envDefault:"false" hint:"true or false"`
+	V11ReverseWSAPI          string        `env:"GATEWAY_V11_REVERSE_WS_API" hint:"comma-separated ws:// or wss:// URLs"`
+	V11ReverseWSEvent        string        `env:"GATEWAY_V11_REVERSE_WS_EVENT" hint:"comma-separated ws:// or wss:// URLs"`
+	V11HTTPPost              string        `env:"GATEWAY_V11_HTTP_POST" hint:"comma-separated http:// or https:// URLs"`
+	V12Webhook               string        `env:"GATEWAY_V12_WEBHOOK" hint:"comma-separated http:// or https:// URLs"`
+	WebhookSecret            string        `env:"GATEWAY_WEBHOOK_SECRET" hint:"a secret"`
+	WebhookSecretFile        string        `env:"GATEWAY_WEBHOOK_SECRET_FILE" hint:"a file holding the secret"`
+	WebhookTimeout           time.Duration `env:"GATEWAY_WEBHOOK_TIMEOUT" envDefault:"5s" hint:"a duration greater than 0, e.g. 5s"`
+	WebhookRetries           int           `env:"GATEWAY_WEBHOOK_RETRIES" envDefault:"2" hint:"a whole number from 0 to 100, e.g. 2"`
+	V11PostFormat            string        `env:"GATEWAY_V11_POST_FORMAT" envDefault:"array" hint:"array or string"`
+	V12EventBuffer           int           `env:"GATEWAY_V12_EVENT_BUFFER" envDefault:"1000" hint:"a whole number from 0 to 1000000, e.g. 1000"`
+	OutboxMaxEvents          int           `env:"GATEWAY_OUTBOX_MAX_EVENTS" envDefault:"10000" hint:"a whole number from 0 to 10000000, e.g. 10000"`
+	OutboxMaxAge             time.Duration `env:"GATEWAY_OUTBOX_MAX_AGE" envDefault:"24h" hint:"a duration greater than 0, e.g. 24h"`
+	OutboxReplayRate         float64       `env:"GATEWAY_OUTBOX_REPLAY_RATE" envDefault:"20" hint:"events per second greater than 0, e.g. 20"`
+	OutboxExclude            string        `env:"GATEWAY_OUTBOX_EXCLUDE" hint:"comma-separated endpoint URLs"`
 }
 
 // envField describes one envVars field, for turning env's errors (which name
@@ -323,6 +367,62 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 
 	g.V12ReverseWS = l.wsList("GATEWAY_V12_REVERSE_WS", splitList(v.V12ReverseWS))
 	g.V11ReverseWS = l.wsList("GATEWAY_V11_REVERSE_WS", splitList(v.V11ReverseWS))
+	l.transports(g, v)
+}
+
+// transports checks the variables of the pushing transports (reverse WebSocket roles,
+// HTTP POST, webhook) and of the outbox.
+func (l *loader) transports(g *Gateway, v *envVars) {
+	g.V11ReverseWSAPI = l.wsList("GATEWAY_V11_REVERSE_WS_API", splitList(v.V11ReverseWSAPI))
+	g.V11ReverseWSEvent = l.wsList("GATEWAY_V11_REVERSE_WS_EVENT", splitList(v.V11ReverseWSEvent))
+	g.V11HTTPPost = l.httpList("GATEWAY_V11_HTTP_POST", splitList(v.V11HTTPPost))
+	g.V12Webhook = l.httpList("GATEWAY_V12_WEBHOOK", splitList(v.V12Webhook))
+	g.WebhookSecret = l.secret("GATEWAY_WEBHOOK_SECRET", v.WebhookSecret, v.WebhookSecretFile)
+	g.WebhookTimeout = v.WebhookTimeout
+	l.positive("GATEWAY_WEBHOOK_TIMEOUT", g.WebhookTimeout, "5s")
+	g.WebhookRetries = v.WebhookRetries
+	l.within("GATEWAY_WEBHOOK_RETRIES", g.WebhookRetries, 0, 100, "2")
+	g.V11PostFormat = strings.ToLower(strings.TrimSpace(v.V11PostFormat))
+	if g.V11PostFormat != "array" && g.V11PostFormat != "string" {
+		l.problems.add("GATEWAY_V11_POST_FORMAT", "invalid value %q; set array (message as segments) or string (CQ codes)", v.V11PostFormat)
+	}
+	g.V12EventBuffer = v.V12EventBuffer
+	l.within("GATEWAY_V12_EVENT_BUFFER", g.V12EventBuffer, 0, 1_000_000, "1000")
+	g.OutboxMaxEvents = v.OutboxMaxEvents
+	l.within("GATEWAY_OUTBOX_MAX_EVENTS", g.OutboxMaxEvents, 0, 10_000_000, "10000")
+	g.OutboxMaxAge = v.OutboxMaxAge
+	l.positive("GATEWAY_OUTBOX_MAX_AGE", g.OutboxMaxAge, "24h")
+	g.OutboxReplayRate = v.OutboxReplayRate
+	if !l.bad["GATEWAY_OUTBOX_REPLAY_RATE"] && !(g.OutboxReplayRate > 0 && g.OutboxReplayRate <= 1e6) {
+		l.problems.add("GATEWAY_OUTBOX_REPLAY_RATE", "%v is out of range; set events per second greater than 0, e.g. 20", v.OutboxReplayRate)
+	}
+	g.OutboxExclude = splitList(v.OutboxExclude)
+}
+
+// within checks that a whole number lies in [lo, hi].
+func (l *loader) within(key string, n, lo, hi int, example string) {
+	if !l.bad[key] && (n < lo || n > hi) {
+		l.problems.add(key, "%d is out of range; set a whole number from %d to %d, e.g. %s", n, lo, hi, example)
+	}
+}
+
+// httpList checks a list of http:// or https:// URLs that events are POSTed to.
+func (l *loader) httpList(key string, urls []string) []string {
+	seen := make(map[string]bool, len(urls))
+	for i, raw := range urls {
+		u, err := checkURL(raw, "http", "https")
+		if err != nil {
+			l.problems.wrap(key, err, "entry %d (%s) %v; set http:// or https:// URLs such as http://127.0.0.1:8080/onebot/v11/http",
+				i+1, safeURL(raw), err)
+			continue
+		}
+		urls[i] = u.String()
+		if seen[urls[i]] {
+			l.problems.add(key, "entry %d (%s) is listed twice; remove the duplicate", i+1, safeURL(raw))
+		}
+		seen[urls[i]] = true
+	}
+	return urls
 }
 
 func (l *loader) positive(key string, d time.Duration, example string) {
@@ -354,7 +454,8 @@ func (l *loader) wsList(key string, urls []string) []string {
 // crossChecks finds problems that involve several variables.
 func (l *loader) crossChecks(cfg *Config) {
 	g := &cfg.Gateway
-	if g.Listen != "" || len(g.V11ReverseWS) > 0 || len(g.V12ReverseWS) > 0 || len(cfg.Bots) == 0 {
+	if g.Listen != "" || len(g.V11ReverseWS) > 0 || len(g.V12ReverseWS) > 0 || len(cfg.Bots) == 0 ||
+		len(g.V11ReverseWSAPI) > 0 || len(g.V11ReverseWSEvent) > 0 || len(g.V11HTTPPost) > 0 || len(g.V12Webhook) > 0 {
 		return
 	}
 	for _, b := range cfg.Bots {
@@ -425,9 +526,15 @@ func (g Gateway) Level() slog.Level {
 // String describes the gateway options without any token.
 func (g Gateway) String() string {
 	return fmt.Sprintf("gateway{listen=%q database=%q access_token=%s log=%s/%s heartbeat=%v shutdown_timeout=%v "+
-		"reconnect_interval=%v v12_reverse_ws=%v v11_reverse_ws=%v reverse_ws_access_token=%s}",
+		"reconnect_interval=%v v12_reverse_ws=%v v11_reverse_ws=%v reverse_ws_access_token=%s "+
+		"v11_reverse_ws_api=%v v11_reverse_ws_event=%v v11_http_post=%v v12_webhook=%v webhook_secret=%s "+
+		"webhook_timeout=%v webhook_retries=%d v11_post_format=%s v12_event_buffer=%d "+
+		"outbox_max_events=%d outbox_max_age=%v outbox_replay_rate=%v outbox_exclude=%v}",
 		g.Listen, g.Database, isSet(g.AccessToken), g.LogLevel, g.LogFormat, g.HeartbeatInterval, g.ShutdownTimeout,
-		g.ReconnectInterval, safeURLs(g.V12ReverseWS), safeURLs(g.V11ReverseWS), isSet(g.ReverseWSAccessToken))
+		g.ReconnectInterval, safeURLs(g.V12ReverseWS), safeURLs(g.V11ReverseWS), isSet(g.ReverseWSAccessToken),
+		safeURLs(g.V11ReverseWSAPI), safeURLs(g.V11ReverseWSEvent), safeURLs(g.V11HTTPPost), safeURLs(g.V12Webhook),
+		isSet(g.WebhookSecret), g.WebhookTimeout, g.WebhookRetries, g.V11PostFormat, g.V12EventBuffer,
+		g.OutboxMaxEvents, g.OutboxMaxAge, g.OutboxReplayRate, safeURLs(g.OutboxExclude))
 }
 
 // Format makes every fmt verb print String.
@@ -447,6 +554,18 @@ func (g Gateway) LogValue() slog.Value {
 		slog.Any("v12_reverse_ws", safeURLs(g.V12ReverseWS)),
 		slog.Any("v11_reverse_ws", safeURLs(g.V11ReverseWS)),
 		slog.Bool("reverse_ws_access_token_set", g.ReverseWSAccessToken != ""),
+		slog.Any("v11_reverse_ws_api", safeURLs(g.V11ReverseWSAPI)),
+		slog.Any("v11_reverse_ws_event", safeURLs(g.V11ReverseWSEvent)),
+		slog.Any("v11_http_post", safeURLs(g.V11HTTPPost)),
+		slog.Any("v12_webhook", safeURLs(g.V12Webhook)),
+		slog.Bool("webhook_secret_set", g.WebhookSecret != ""),
+		slog.Duration("webhook_timeout", g.WebhookTimeout),
+		slog.Int("webhook_retries", g.WebhookRetries),
+		slog.String("v11_post_format", g.V11PostFormat),
+		slog.Int("v12_event_buffer", g.V12EventBuffer),
+		slog.Int("outbox_max_events", g.OutboxMaxEvents),
+		slog.Duration("outbox_max_age", g.OutboxMaxAge),
+		slog.Float64("outbox_replay_rate", g.OutboxReplayRate),
 	)
 }
 

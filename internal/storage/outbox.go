@@ -1,0 +1,116 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// OutboxEntry is one frame waiting for a pushing endpoint.
+type OutboxEntry struct {
+	Seq      int64 // increases in the order frames were appended, never reused
+	QueuedAt time.Time
+	Payload  []byte
+}
+
+// OutboxLimits bound one endpoint's outbox.
+type OutboxLimits struct {
+	MaxEvents int           // the oldest frames beyond this many are dropped (> 0)
+	MaxAge    time.Duration // frames older than this are dropped (0 = no age limit)
+}
+
+const (
+	insertOutbox = `INSERT INTO gateway_outbox (endpoint, queued_at, payload) VALUES (?, ?, ?)`
+	// Deletes every frame of the endpoint that is not among the newest ? ones.
+	trimOutboxCount = `DELETE FROM gateway_outbox WHERE endpoint = ? AND seq <=
+		(SELECT seq FROM gateway_outbox WHERE endpoint = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`
+	trimOutboxAge  = `DELETE FROM gateway_outbox WHERE endpoint = ? AND queued_at < ?`
+	selectOutbox   = `SELECT seq, queued_at, payload FROM gateway_outbox WHERE endpoint = ? ORDER BY seq LIMIT ?`
+	deleteOutbox   = `DELETE FROM gateway_outbox WHERE endpoint = ? AND seq <= ?`
+	countOutbox    = `SELECT COUNT(*) FROM gateway_outbox WHERE endpoint = ?`
+	purgeOutboxAge = `DELETE FROM gateway_outbox WHERE queued_at < ?`
+)
+
+// OutboxAppend adds a frame at the end of endpoint's outbox, then drops what exceeds the
+// limits (the oldest first). It returns how many frames were dropped.
+func (db *DB) OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
+	var dropped int64
+	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, insertOutbox, endpoint, at.UnixMilli(), payload); err != nil {
+			return err
+		}
+		if lim.MaxEvents > 0 {
+			res, err := tx.ExecContext(ctx, trimOutboxCount, endpoint, endpoint, lim.MaxEvents)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			dropped += n
+		}
+		if lim.MaxAge > 0 {
+			res, err := tx.ExecContext(ctx, trimOutboxAge, endpoint, at.Add(-lim.MaxAge).UnixMilli())
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			dropped += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("failed to append to outbox: %w", err)
+	}
+	return dropped, nil
+}
+
+// OutboxPeek returns up to limit of endpoint's oldest frames, oldest first.
+func (db *DB) OutboxPeek(ctx context.Context, endpoint string, limit int) ([]OutboxEntry, error) {
+	rows, err := db.sql.QueryContext(ctx, selectOutbox, endpoint, limit)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxEntry
+	for rows.Next() {
+		var e OutboxEntry
+		var ms int64
+		if err := rows.Scan(&e.Seq, &ms, &e.Payload); err != nil {
+			return nil, fmt.Errorf("failed to read outbox: %w", err)
+		}
+		e.QueuedAt = time.UnixMilli(ms)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("failed to read outbox: %w", err)
+	}
+	return out, nil
+}
+
+// OutboxDelete removes endpoint's frames up to and including seq (they were delivered).
+func (db *DB) OutboxDelete(ctx context.Context, endpoint string, seq int64) error {
+	if _, err := db.sql.ExecContext(ctx, deleteOutbox, endpoint, seq); err != nil {
+		return fmt.Errorf("failed to delete from outbox: %w", err)
+	}
+	return nil
+}
+
+// OutboxCount returns how many frames wait for endpoint.
+func (db *DB) OutboxCount(ctx context.Context, endpoint string) (int, error) {
+	var n int
+	if err := db.sql.QueryRowContext(ctx, countOutbox, endpoint).Scan(&n); err != nil {
+		return 0, fmt.Errorf("failed to count outbox: %w", err)
+	}
+	return n, nil
+}
+
+// OutboxPurge drops every frame, of any endpoint, queued before cutoff (also those of
+// endpoints that are no longer configured). It returns how many were dropped.
+func (db *DB) OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := db.sql.ExecContext(ctx, purgeOutboxAge, cutoff.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("failed to purge outbox: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
