@@ -79,6 +79,12 @@ type Bot struct {
 	// WebSocket URLs that carry only this bot, in addition to the
 	// GATEWAY_V12_REVERSE_WS connections that carry all bots.
 	OneBotV12ReverseWS []string
+	// OneBotMsgType is onebot_msgtype, the msgtype of text the bot sends: m.text (default),
+	// m.notice (the usual choice for bots) or m.emote; a call can choose another.
+	OneBotMsgType string
+	// OneBotMarkdown is onebot_markdown: text the bot sends is Markdown, rendered into
+	// formatted_body (default false: text is sent as it is).
+	OneBotMarkdown bool
 }
 
 // Name identifies the bot in logs: its user ID, else its login user, else

@@ -54,6 +54,8 @@ type botJSON struct {
 	OneBotSelfID       *int64   `json:"onebot_self_id"`
 	OneBotV11ReverseWS []string `json:"onebot_v11_reverse_ws"`
 	OneBotV12ReverseWS []string `json:"onebot_v12_reverse_ws"`
+	OneBotMsgType      string   `json:"onebot_msgtype"`
+	OneBotMarkdown     bool     `json:"onebot_markdown"`
 }
 
 // defaultBotJSON returns a bot object holding the defaults; keys present in
@@ -381,6 +383,13 @@ func (l *loader) checkBot(i int, path string, j *botJSON, present, failed map[st
 	if !failed["onebot_v12_reverse_ws"] {
 		b.OneBotV12ReverseWS = l.wsList(at("onebot_v12_reverse_ws"), slices0(j.OneBotV12ReverseWS))
 	}
+	switch j.OneBotMsgType {
+	case "", "m.text", "m.notice", "m.emote":
+		b.OneBotMsgType = j.OneBotMsgType
+	default:
+		l.problems.add(at("onebot_msgtype"), "invalid value %q; set m.text, m.notice or m.emote", j.OneBotMsgType)
+	}
+	b.OneBotMarkdown = j.OneBotMarkdown
 	return b
 }
 

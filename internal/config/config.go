@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -66,6 +68,19 @@ type Gateway struct {
 	// DropWithoutClient is GATEWAY_DROP_EVENTS_WITHOUT_CLIENT: drop events no OneBot client
 	// receives instead of holding the bot's sync until one connects.
 	DropWithoutClient bool
+
+	// Media (files received from Matrix and files OneBot clients send).
+	PublicURL string // GATEWAY_PUBLIC_URL: base of media URLs; default http://<GATEWAY_LISTEN>
+	FilesDir  string // GATEWAY_FILES_DIR: uploaded and cached files; default "files" next to the database
+	// MediaMaxSize is GATEWAY_MEDIA_MAX_SIZE in bytes: the largest file sent or fetched.
+	MediaMaxSize int64
+	MediaURLTTL  time.Duration // GATEWAY_MEDIA_URL_TTL: how long a media URL works
+	// MediaAllowedNetworks (GATEWAY_MEDIA_ALLOWED_NETWORKS) are private, loopback or link-local
+	// networks that media URLs may still be fetched from; all others of those are refused.
+	MediaAllowedNetworks []netip.Prefix
+	// MediaLocalDir is GATEWAY_MEDIA_LOCAL_DIR: the only folder file:// media may be read
+	// from; "" refuses file:// altogether.
+	MediaLocalDir string
 
 	// V12ReverseWS are ws:// or wss:// URLs; each gets ONE OneBot v12
 	// reverse WebSocket connection that carries all bots.
@@ -140,6 +155,12 @@ type envVars struct {
 	ReverseWSAccessTokenFile string        `env:"GATEWAY_REVERSE_WS_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
 	ReconnectInterval        time.Duration `env:"GATEWAY_RECONNECT_INTERVAL" envDefault:"3s" hint:"a duration greater than 0, e.g. 3s"`
 	DropWithoutClient        flag          `env:"GATEWAY_DROP_EVENTS_WITHOUT_CLIENT" envDefault:"false" hint:"true or false"`
+	PublicURL                string        `env:"GATEWAY_PUBLIC_URL" hint:"an http(s) URL such as https://bots.example.org"`
+	FilesDir                 string        `env:"GATEWAY_FILES_DIR" hint:"a directory path"`
+	MediaMaxSize             int64         `env:"GATEWAY_MEDIA_MAX_SIZE" envDefault:"52428800" hint:"a number of bytes greater than 0, e.g. 52428800"`
+	MediaURLTTL              time.Duration `env:"GATEWAY_MEDIA_URL_TTL" envDefault:"24h" hint:"a duration greater than 0, e.g. 24h"`
+	MediaAllowedNetworks     string        `env:"GATEWAY_MEDIA_ALLOWED_NETWORKS" hint:"comma-separated CIDR networks such as 10.0.0.0/8"`
+	MediaLocalDir            string        `env:"GATEWAY_MEDIA_LOCAL_DIR" hint:"a directory path"`
 	V11ReverseWSAPI          string        `env:"GATEWAY_V11_REVERSE_WS_API" hint:"comma-separated ws:// or wss:// URLs"`
 	V11ReverseWSEvent        string        `env:"GATEWAY_V11_REVERSE_WS_EVENT" hint:"comma-separated ws:// or wss:// URLs"`
 	V11HTTPPost              string        `env:"GATEWAY_V11_HTTP_POST" hint:"comma-separated http:// or https:// URLs"`
@@ -335,6 +356,7 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	g.ShutdownTimeout = v.ShutdownTimeout
 	g.ReconnectInterval = v.ReconnectInterval
 	g.DropWithoutClient = bool(v.DropWithoutClient)
+	l.media(g, v)
 
 	if g.Listen != "" {
 		loopback, err := parseListen(g.Listen)
@@ -423,6 +445,47 @@ func (l *loader) httpList(key string, urls []string) []string {
 		seen[urls[i]] = true
 	}
 	return urls
+}
+
+// media checks the GATEWAY_MEDIA_* and file variables.
+func (l *loader) media(g *Gateway, v *envVars) {
+	g.PublicURL = strings.TrimRight(v.PublicURL, "/")
+	if g.PublicURL == "" && g.Listen != "" {
+		g.PublicURL = "http://" + g.Listen
+	} else if g.PublicURL != "" {
+		if _, err := checkURL(g.PublicURL, "http", "https"); err != nil {
+			l.problems.wrap("GATEWAY_PUBLIC_URL", err, "%v; set the URL OneBot clients reach the gateway at, e.g. https://bots.example.org", err)
+		}
+	}
+	g.FilesDir = v.FilesDir
+	if g.FilesDir == "" {
+		g.FilesDir = filepath.Join(filepath.Dir(v.Database), "files")
+	}
+	g.MediaMaxSize = v.MediaMaxSize
+	if !l.bad["GATEWAY_MEDIA_MAX_SIZE"] && g.MediaMaxSize <= 0 {
+		l.problems.add("GATEWAY_MEDIA_MAX_SIZE", "must be greater than 0; set a number of bytes, e.g. 52428800 (50 MiB)")
+	}
+	g.MediaURLTTL = v.MediaURLTTL
+	l.positive("GATEWAY_MEDIA_URL_TTL", g.MediaURLTTL, "24h")
+	for i, n := range splitList(v.MediaAllowedNetworks) {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(n); aerr == nil {
+				p, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			l.problems.wrap("GATEWAY_MEDIA_ALLOWED_NETWORKS", err, "entry %d (%q) is not a network; set CIDR networks such as 10.0.0.0/8 or 127.0.0.1/32", i+1, n)
+			continue
+		}
+		g.MediaAllowedNetworks = append(g.MediaAllowedNetworks, p.Masked())
+	}
+	g.MediaLocalDir = v.MediaLocalDir
+	if g.MediaLocalDir != "" {
+		if st, err := os.Stat(g.MediaLocalDir); err != nil || !st.IsDir() {
+			l.problems.add("GATEWAY_MEDIA_LOCAL_DIR", "%q is not a directory; set an existing folder, or unset it to refuse file:// media", g.MediaLocalDir)
+		}
+	}
 }
 
 func (l *loader) positive(key string, d time.Duration, example string) {

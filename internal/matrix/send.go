@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"maunium.net/go/mautrix"
@@ -16,33 +17,122 @@ import (
 
 // SendMessage implements model.Bot.
 func (s *Session) SendMessage(ctx context.Context, to model.Target, segs []model.Segment) (model.Sent, error) {
+	return s.SendMessageWith(ctx, to, segs, model.SendOptions{})
+}
+
+// SendMessageWith implements model.OptionSender. Text goes out as one event, each media or
+// location segment as an event of its own; the first event is the one reported (and the one a
+// reply segment applies to).
+func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
 	if !s.Status().Online() && s.Status().State != model.StateStarting {
 		return model.Sent{}, &model.ActionError{Kind: model.ErrBotOffline, Message: "bot is offline: " + s.Status().Reason}
 	}
+	msgType, err := textMsgType(opts.MsgType, s.opts.Bot.OneBotMsgType)
+	if err != nil {
+		return model.Sent{}, err
+	}
+	markdown := s.opts.Bot.OneBotMarkdown
+	if opts.Markdown != nil {
+		markdown = *opts.Markdown
+	}
 	room := to.RoomID
 	if room == "" {
-		var err error
 		if room, err = s.ensureDirectRoom(ctx, to.UserID); err != nil {
 			return model.Sent{}, err
 		}
 	}
-	content, err := buildContent(segs, func(u id.UserID) string { return s.memberName(ctx, room, u) })
+	contents, err := buildContents(segs, outgoingEnv{
+		displayName: func(u id.UserID) string { return s.memberName(ctx, room, u) },
+		file:        func(fileID string) (*fileRecord, error) { return s.uploadFile(ctx, room, fileID) },
+		msgType:     msgType,
+		markdown:    markdown,
+	})
 	if err != nil {
 		return model.Sent{}, err
 	}
-	resp, err := s.client.SendMessageEvent(ctx, room, event.EventMessage, content)
-	if err != nil {
-		return model.Sent{}, actionError("failed to send message", err)
+	var first model.Sent
+	for i, content := range contents {
+		resp, err := s.client.SendMessageEvent(ctx, room, event.EventMessage, content)
+		if err != nil {
+			msg := "failed to send message"
+			if len(contents) > 1 {
+				msg = fmt.Sprintf("failed to send part %d of %d of the message", i+1, len(contents))
+			}
+			return model.Sent{}, actionError(msg, err)
+		}
+		now := time.Now()
+		raw, _ := json.Marshal(content)
+		if err := s.opts.DB.PutMessage(ctx, storage.Message{
+			BotUserID: string(s.UserID()), RoomID: string(room), EventID: string(resp.EventID),
+			Sender: string(s.UserID()), Time: now, Content: raw,
+		}); err != nil {
+			s.log.Warn("failed to index sent message", "event_id", resp.EventID, "error", err)
+		}
+		if i == 0 {
+			first = model.Sent{EventID: resp.EventID, RoomID: room, Time: now}
+		}
 	}
-	now := time.Now()
-	raw, _ := json.Marshal(content)
-	if err := s.opts.DB.PutMessage(ctx, storage.Message{
-		BotUserID: string(s.UserID()), RoomID: string(room), EventID: string(resp.EventID),
-		Sender: string(s.UserID()), Time: now, Content: raw,
-	}); err != nil {
-		s.log.Warn("failed to index sent message", "event_id", resp.EventID, "error", err)
+	return first, nil
+}
+
+// textMsgType picks the msgtype of text: the call's, else the bot's onebot_msgtype, else m.text.
+func textMsgType(call, bot string) (event.MessageType, error) {
+	t := call
+	if t == "" {
+		t = bot
 	}
-	return model.Sent{EventID: resp.EventID, RoomID: room, Time: now}, nil
+	switch event.MessageType(t) {
+	case "":
+		return event.MsgText, nil
+	case event.MsgText, event.MsgNotice, event.MsgEmote:
+		return event.MessageType(t), nil
+	}
+	return "", model.Errorf(model.ErrBadParam, "msgtype %q is not allowed: use m.text, m.notice or m.emote", t)
+}
+
+// GetMessage implements model.MessageGetter from the message index, so it works for any message
+// the bot has seen or sent, also after a restart.
+func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event, error) {
+	m, err := s.opts.DB.GetMessage(ctx, string(s.UserID()), string(evt))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, model.Errorf(model.ErrNotFound, "message %s is unknown to the gateway", evt)
+	} else if err != nil {
+		return nil, err
+	}
+	if m.Redacted {
+		return nil, model.Errorf(model.ErrGone, "message %s was redacted (deleted)", evt)
+	}
+	var c event.Content
+	if err := json.Unmarshal(m.Content, &c); err != nil {
+		return nil, fmt.Errorf("failed to read indexed message %s: %w", evt, err)
+	}
+	if err := c.ParseRaw(event.EventMessage); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
+		return nil, fmt.Errorf("failed to read indexed message %s: %w", evt, err)
+	}
+	content := c.AsMessage()
+	room, sender := id.RoomID(m.RoomID), id.UserID(m.Sender)
+	segs, plain := s.incomingSegments(ctx, content)
+	return &model.Event{
+		ID: string(evt), Time: m.Time, Self: s.UserID(), Kind: model.KindMessage,
+		Message: &model.Message{
+			EventID: evt, RoomID: room, Sender: sender, SenderName: s.memberName(ctx, room, sender),
+			Direct: s.isDirect(room), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
+		},
+	}, nil
+}
+
+// incomingSegments converts a received (or indexed) message content, recording its file.
+func (s *Session) incomingSegments(ctx context.Context, content *event.MessageEventContent) ([]model.Segment, string) {
+	return contentSegments(content, incomingEnv{
+		replySender: func(e id.EventID) id.UserID { return s.senderOf(ctx, e) },
+		file: func(c *event.MessageEventContent) (model.FileInfo, string, bool) {
+			info, ok := s.registerIncoming(ctx, c)
+			if !ok {
+				return model.FileInfo{}, "", false
+			}
+			return info, s.opts.Media.URL(info.ID), true
+		},
+	})
 }
 
 // ensureDirectRoom finds the direct room with u, creating one (and recording it in m.direct).
@@ -64,6 +154,10 @@ func (s *Session) ensureDirectRoom(ctx context.Context, u id.UserID) (id.RoomID,
 
 // actionError classifies a homeserver failure for the OneBot side.
 func actionError(msg string, err error) error {
+	var ae *model.ActionError
+	if errors.As(err, &ae) {
+		return err // already classified (e.g. by the send queue)
+	}
 	var httpErr mautrix.HTTPError
 	if errors.As(err, &httpErr) && httpErr.RespError != nil {
 		kind := model.ErrPlatform

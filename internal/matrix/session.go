@@ -32,11 +32,14 @@ type Options struct {
 	RetryInterval     time.Duration // first backoff after a transient failure
 	HandleSelfMessage bool
 	HandleOldEvents   bool
+	TypingEvents      bool // m.typing → matrix.typing events (opt-in)
+	ReceiptEvents     bool // m.receipt → matrix.receipt events (opt-in)
 	Proxy             *url.URL
 	DB                *storage.DB
 	StateStore        *sqlstatestore.SQLStateStore
 	Sink              model.Sink
 	Logger            *slog.Logger
+	Media             *Media // the shared file store; nil = no media
 }
 
 // ErrFatal marks failures that retrying cannot fix: the operator must change the config.
@@ -59,7 +62,10 @@ type Session struct {
 	direct   directRooms
 
 	invitesMu sync.Mutex
-	invites   map[id.RoomID]bool // invites already handled in this process
+	invites   map[id.RoomID]bool         // invites already handled in this process
+	pending   map[id.RoomID]model.Invite // invites left to a OneBot client to answer (events.go)
+
+	queue *sendQueue // paces the bot's sends (queue.go)
 }
 
 const maxBackoff = 60 * time.Second
@@ -94,12 +100,19 @@ func New(opts Options) (*Session, error) {
 		started:  time.Now(),
 		direct:   newDirectRooms(),
 		invites:  map[id.RoomID]bool{},
+		pending:  map[id.RoomID]model.Invite{},
 	}
+	s.queue = newSendQueue(opts.RetryInterval, func(wait time.Duration) {
+		s.log.Info("rate limited by the homeserver; sends wait", "retry_in", wait)
+	})
 	u := b.UserID
 	s.userID.Store(&u)
 	empty := ""
 	s.displayName.Store(&empty)
 	s.status.Store(&model.BotStatus{State: model.StateStarting, Since: time.Now()})
+	if opts.Media != nil {
+		opts.Media.register(s)
+	}
 	return s, nil
 }
 

@@ -38,8 +38,9 @@ type rawEvents struct {
 }
 
 type joinedRoom struct {
-	State    rawEvents `json:"state"`
-	Timeline struct {
+	State     rawEvents `json:"state"`
+	Ephemeral rawEvents `json:"ephemeral"` // typing and receipts (events.go)
+	Timeline  struct {
 		Events    []json.RawMessage `json:"events"`
 		Limited   bool              `json:"limited"`
 		PrevBatch string            `json:"prev_batch"`
@@ -215,7 +216,9 @@ func (s *Session) processBatch(ctx context.Context, b *batch, resp *syncResponse
 				evts = append(evts, evt)
 			}
 		}
-		s.handleInvite(ctx, roomID, evts)
+		if err := s.handleInvite(ctx, b, roomID, evts); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -242,7 +245,7 @@ func (s *Session) handleRoom(ctx context.Context, b *batch, roomID id.RoomID, ro
 			return err
 		}
 	}
-	return nil
+	return s.handleEphemeral(ctx, b, roomID, room.Ephemeral.Events)
 }
 
 // fillGap fetches the events a limited timeline left out, from prevBatch back to since, so that
@@ -342,6 +345,12 @@ func (s *Session) handleTimelineEvent(ctx context.Context, b *batch, evt *event.
 	switch evt.Type {
 	case event.EventMessage:
 		return s.handleMessage(ctx, b, evt)
+	case event.StateMember: // events.go
+		return s.handleMember(b, evt)
+	case event.EventRedaction:
+		return s.handleRedaction(ctx, b, evt)
+	case event.EventReaction:
+		return s.handleReaction(ctx, b, evt)
 	case event.EventEncrypted:
 		s.log.Debug("encrypted event not handled: end-to-end encryption is not enabled for this bot", "room_id", evt.RoomID, "event_id", evt.ID)
 	}
@@ -355,7 +364,7 @@ func (s *Session) handleMessage(ctx context.Context, b *batch, evt *event.Event)
 	}
 	s.indexMessage(ctx, evt)
 	if content.RelatesTo != nil && content.RelatesTo.Type == event.RelReplace {
-		return nil // edits become their own event kind later; not a new message
+		return s.handleEdit(ctx, b, evt, content) // events.go; an edit is not a new message
 	}
 	if evt.Sender == s.UserID() && !s.opts.HandleSelfMessage {
 		return nil
@@ -364,7 +373,7 @@ func (s *Session) handleMessage(ctx context.Context, b *batch, evt *event.Event)
 	if b.first && !s.opts.HandleOldEvents && ts.Before(s.started) {
 		return nil
 	}
-	segs, plain := messageSegments(content, func(e id.EventID) id.UserID { return s.senderOf(ctx, e) })
+	segs, plain := s.incomingSegments(ctx, content)
 	msg := &model.Message{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.memberName(ctx, evt.RoomID, evt.Sender),
 		Direct: s.isDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,

@@ -18,6 +18,7 @@ const (
 	ErrNetwork                             // the homeserver could not be reached
 	ErrRateLimited                         // the homeserver asked us to slow down
 	ErrBotOffline                          // the bot has no working session now
+	ErrGone                                // the thing asked for existed but is gone (a redacted message)
 )
 
 // ActionError is an action failure with a kind the codecs map to retcodes.
