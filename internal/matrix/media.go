@@ -113,7 +113,7 @@ type fileRecord struct {
 	// Local: the bytes are in Dir/<id> (uploaded by a client, or downloaded once).
 	Local bool `json:"local,omitempty"`
 	// MXC holds the plaintext on the homeserver, or the ciphertext when File is set.
-	MXC  id.ContentURIString       `json:"mxc,omitempty"`
+	MXC  id.ContentURIString      `json:"mxc,omitempty"`
 	File *event.EncryptedFileInfo `json:"file,omitempty"`
 	// Bot is the bot that saw the file; it downloads it.
 	Bot id.UserID `json:"bot,omitempty"`
