@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"html"
+	"slices"
 	"strings"
 
 	"maunium.net/go/mautrix/event"
@@ -21,7 +22,8 @@ var segmentParser = &format.HTMLParser{
 	Newline:        "\n",
 	HorizontalLine: "\n---\n",
 	PillConverter: func(displayname, mxid, eventID string, ctx format.Context) string {
-		if strings.HasPrefix(mxid, "@") && eventID == "" {
+		// mxid comes percent-decoded from the href, so it can hold the marker itself (%00).
+		if strings.HasPrefix(mxid, "@") && eventID == "" && !strings.Contains(mxid, pillMark) {
 			return pillMark + mxid + pillMark
 		}
 		return displayname
@@ -72,8 +74,12 @@ func messageSegments(content *event.MessageEventContent, replySender func(id.Eve
 		segs = append(segs, model.Text(p))
 		plain.WriteString(p)
 	}
-	if roomMention { // m.mentions said @room but the text does not show it
-		segs = append([]model.Segment{{Type: "mention_all", Data: map[string]any{}}}, segs...)
+	if roomMention { // m.mentions said @room but the text does not show it: first, after a reply
+		at := 0
+		if len(segs) > 0 && segs[0].Type == "reply" {
+			at = 1
+		}
+		segs = slices.Insert(segs, at, model.Segment{Type: "mention_all", Data: map[string]any{}})
 	}
 	return segs, plain.String()
 }

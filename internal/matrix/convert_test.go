@@ -1,0 +1,245 @@
+package matrix
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected part (want) of the testdata vectors")
+
+// parseVector is one testdata/parse/*.json file: Matrix message content → segments and plain text.
+type parseVector struct {
+	Description string                   `json:"description"`
+	Replies     map[id.EventID]id.UserID `json:"replies,omitempty"` // what the reply-sender resolver knows
+	Content     json.RawMessage          `json:"content"`
+	Want        *parseWant               `json:"want,omitempty"`
+}
+
+type parseWant struct {
+	Segments json.RawMessage `json:"segments"`
+	Plain    string          `json:"plain"`
+}
+
+// buildVector is one testdata/build/*.json file: segments → Matrix message content or an error.
+type buildVector struct {
+	Description  string               `json:"description"`
+	DisplayNames map[id.UserID]string `json:"display_names,omitempty"`
+	Segments     []model.Segment      `json:"segments"`
+	Want         *buildWant           `json:"want,omitempty"`
+}
+
+type buildWant struct {
+	Content json.RawMessage `json:"content,omitempty"`
+	Error   string          `json:"error,omitempty"` // the model.ErrorKind, by name
+}
+
+var errorKindNames = map[model.ErrorKind]string{
+	model.ErrInternal:           "internal",
+	model.ErrBadParam:           "bad_param",
+	model.ErrUnsupportedSegment: "unsupported_segment",
+	model.ErrBadSegmentData:     "bad_segment_data",
+	model.ErrNotFound:           "not_found",
+	model.ErrPlatform:           "platform",
+	model.ErrNetwork:            "network",
+	model.ErrRateLimited:        "rate_limited",
+	model.ErrBotOffline:         "bot_offline",
+}
+
+// parseContent decodes a message content the way the sync loop does (event.Content.ParseRaw).
+func parseContent(t testing.TB, raw json.RawMessage) *event.MessageEventContent {
+	t.Helper()
+	var c event.Content
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("content is not JSON: %v", err)
+	}
+	if err := c.ParseRaw(event.EventMessage); err != nil {
+		t.Fatalf("content is not an m.room.message content: %v", err)
+	}
+	return c.AsMessage()
+}
+
+func TestMessageSegmentsVectors(t *testing.T) {
+	forEachVector(t, "parse", func(t *testing.T, path string, raw []byte) {
+		var v parseVector
+		mustUnmarshalStrict(t, raw, &v)
+		content := parseContent(t, v.Content)
+		segs, plain := messageSegments(content, func(e id.EventID) id.UserID { return v.Replies[e] })
+		got := &parseWant{Segments: marshalPlain(t, segs), Plain: plain}
+		if *update {
+			v.Want = got
+			writeVector(t, path, v)
+			return
+		}
+		if v.Want == nil {
+			t.Fatalf("%s has no want; run go test -tags goolm ./internal/matrix -run Vectors -update and review it", path)
+		}
+		assertSameJSON(t, "segments", v.Want.Segments, got.Segments)
+		if plain != v.Want.Plain {
+			t.Errorf("plain = %q, want %q", plain, v.Want.Plain)
+		}
+		if strings.Contains(plain, pillMark) {
+			t.Errorf("plain %q still holds the pill marker", plain)
+		}
+	})
+}
+
+func TestBuildContentVectors(t *testing.T) {
+	forEachVector(t, "build", func(t *testing.T, path string, raw []byte) {
+		var v buildVector
+		mustUnmarshalStrict(t, raw, &v)
+		content, err := buildContent(v.Segments, func(u id.UserID) string { return v.DisplayNames[u] })
+		got := &buildWant{}
+		if err != nil {
+			var ae *model.ActionError
+			if !errors.As(err, &ae) {
+				t.Fatalf("error %v is not a *model.ActionError", err)
+			}
+			got.Error = errorKindNames[ae.Kind]
+		} else {
+			got.Content = marshalPlain(t, content)
+		}
+		if *update {
+			v.Want = got
+			writeVector(t, path, v)
+			return
+		}
+		if v.Want == nil {
+			t.Fatalf("%s has no want; run go test -tags goolm ./internal/matrix -run Vectors -update and review it", path)
+		}
+		if got.Error != v.Want.Error {
+			t.Fatalf("error kind = %q (err %v), want %q", got.Error, err, v.Want.Error)
+		}
+		if v.Want.Error == "" {
+			assertSameJSON(t, "content", v.Want.Content, got.Content)
+		}
+	})
+}
+
+// TestBuildContentRoundTrip checks that what buildContent sends reads back as the same
+// segments: a mention stays a mention, mention_all and the reply survive.
+func TestBuildContentRoundTrip(t *testing.T) {
+	names := map[id.UserID]string{"@alice:example.org": "Alice <3"}
+	in := []model.Segment{
+		model.Reply("$orig:example.org", "@bob:example.org"),
+		model.Text("a < b & "),
+		model.Mention("@alice:example.org"),
+		model.Text(" see "),
+		{Type: "mention_all", Data: map[string]any{}},
+	}
+	content, err := buildContent(in, func(u id.UserID) string { return names[u] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, plain := messageSegments(parseContent(t, raw), func(e id.EventID) id.UserID {
+		if e == "$orig:example.org" {
+			return "@bob:example.org"
+		}
+		return ""
+	})
+	want := []model.Segment{
+		model.Reply("$orig:example.org", "@bob:example.org"),
+		model.Text("a < b & "),
+		model.Mention("@alice:example.org"),
+		model.Text(" see "),
+		{Type: "mention_all", Data: map[string]any{}},
+	}
+	wantJSON, _ := json.Marshal(want)
+	gotJSON, _ := json.Marshal(segs)
+	assertSameJSON(t, "segments", wantJSON, gotJSON)
+	if wantPlain := "a < b & @alice:example.org see @room"; plain != wantPlain {
+		t.Errorf("plain = %q, want %q", plain, wantPlain)
+	}
+}
+
+func forEachVector(t *testing.T, dir string, run func(t *testing.T, path string, raw []byte)) {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatalf("no vectors in testdata/%s", dir)
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".json"), func(t *testing.T) {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, path, raw)
+		})
+	}
+}
+
+func mustUnmarshalStrict(t *testing.T, raw []byte, v any) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("malformed vector: %v", err)
+	}
+}
+
+// marshalPlain marshals v without escaping <, > and &, so that the vectors stay readable.
+func marshalPlain(t testing.TB, v any) json.RawMessage {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSpace(buf.Bytes())
+}
+
+func writeVector(t *testing.T, path string, v any) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// assertSameJSON compares two JSON documents by value (key order and spacing aside).
+func assertSameJSON(t *testing.T, what string, want, got json.RawMessage) {
+	t.Helper()
+	if canonicalJSON(t, want) != canonicalJSON(t, got) {
+		t.Errorf("%s differ\n got: %s\nwant: %s", what, canonicalJSON(t, got), canonicalJSON(t, want))
+	}
+}
+
+func canonicalJSON(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, raw)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(buf.String())
+}

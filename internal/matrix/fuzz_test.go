@@ -1,0 +1,161 @@
+package matrix
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// FuzzMessageSegments feeds untrusted message content to messageSegments: it must never panic,
+// and what it returns must be well formed whatever the sender put in.
+func FuzzMessageSegments(f *testing.F) {
+	// Seeds: the parse vectors, and inputs aimed at the pill marker.
+	paths, _ := filepath.Glob(filepath.Join("testdata", "parse", "*.json"))
+	for _, path := range paths {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var v struct {
+			Content event.MessageEventContent `json:"content"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			f.Fatalf("%s: %v", path, err)
+		}
+		c := v.Content
+		f.Add(c.Body, c.FormattedBody, string(c.Format), c.Mentions != nil && c.Mentions.Room, string(c.RelatesTo.GetReplyTo()))
+	}
+	html := string(event.FormatHTML)
+	f.Add("a\x00b\x00c", "", "", false, "")
+	f.Add("", "<a href=\"https://matrix.to/#/@a%00b:example.org\">x</a>", html, false, "")
+	f.Add("", "<a href=\"https://matrix.to/#/@a\x00b:example.org\">x</a>", html, false, "")
+	f.Add("", "<img alt=\"\x00@x:y\x00\">&#0;\x00", html, true, "")
+	f.Add("", "<pre>\x00</pre><svg>\x00</svg><textarea>\x00</textarea>", html, false, "")
+	f.Add("> <@a:b> q\n\nx", "<mx-reply>q</mx-reply>@room", html, true, "$e")
+
+	f.Fuzz(func(t *testing.T, body, formatted, format string, room bool, replyTo string) {
+		content := &event.MessageEventContent{
+			MsgType: event.MsgText, Body: body, FormattedBody: formatted, Format: event.Format(format),
+		}
+		if room {
+			content.Mentions = &event.Mentions{Room: true}
+		}
+		if replyTo != "" {
+			content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(id.EventID(replyTo))
+		}
+		segs, plain := messageSegments(content, func(id.EventID) id.UserID { return "@sender:example.org" })
+
+		if strings.Contains(plain, pillMark) {
+			t.Fatalf("plain %q holds the pill marker", plain)
+		}
+		mentionAll := 0
+		for i, s := range segs {
+			switch s.Type {
+			case "text":
+				text, _ := s.Data["text"].(string)
+				if text == "" || strings.Contains(text, pillMark) {
+					t.Fatalf("segment %d: bad text %q", i, text)
+				}
+			case "mention":
+				u, _ := s.Data["user_id"].(string)
+				if len(u) < 2 || u[0] != '@' || strings.Contains(u, pillMark) {
+					t.Fatalf("segment %d: bad mention user_id %q", i, u)
+				}
+			case "mention_all":
+				if !room {
+					t.Fatalf("segment %d: mention_all without m.mentions.room", i)
+				}
+				if mentionAll++; mentionAll > 1 {
+					t.Fatalf("segment %d: a second mention_all", i)
+				}
+			case "reply":
+				if i != 0 || s.Data["message_id"] != replyTo {
+					t.Fatalf("segment %d: reply %v out of place (reply to %q)", i, s.Data, replyTo)
+				}
+			default:
+				t.Fatalf("segment %d: unexpected type %q", i, s.Type)
+			}
+		}
+		if room && mentionAll != 1 {
+			t.Fatalf("m.mentions.room gave %d mention_all segments", mentionAll)
+		}
+		if replyTo != "" && (len(segs) == 0 || segs[0].Type != "reply") {
+			t.Fatalf("reply to %q but no reply segment first: %v", replyTo, segs)
+		}
+		if content.Format != event.FormatHTML || formatted == "" {
+			// The body path keeps the text as it is, less the marker (no fallback to strip:
+			// mautrix only trusts a body fallback when the HTML had one).
+			if want := strings.ReplaceAll(body, pillMark, ""); plain != want {
+				t.Fatalf("plain = %q, want the body %q", plain, want)
+			}
+		}
+	})
+}
+
+// FuzzParseEvent feeds arbitrary bytes to parseEvent, as one raw event of a sync response: it
+// must never panic, and what it accepts carries the room it was found in.
+func FuzzParseEvent(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"m.room.message","event_id":"$a","sender":"@u:x","origin_server_ts":1,"content":{"msgtype":"m.text","body":"hi"}}`,
+		`{"type":"m.room.message","event_id":"$a","content":{"msgtype":"m.text","body":5}}`,
+		`{"type":"m.room.member","state_key":"@u:x","event_id":"$m","content":{"membership":"join","displayname":"U"}}`,
+		`{"type":"m.room.member","state_key":"@u:x","content":{"membership":7}}`,
+		`{"type":"m.direct","content":{"@u:x":["!r:x"]}}`,
+		`{"type":"m.room.power_levels","state_key":"","content":{"users":{"@u:x":"high"}}}`,
+		`{"type":"m.room.encrypted","event_id":"$e","content":{"algorithm":"m.megolm.v1.aes-sha2","ciphertext":1}}`,
+		`{"type":"m.room.message","content":{"m.relates_to":{"rel_type":"m.replace","event_id":"$x"},"m.new_content":{"body":[]}}}`,
+		`{"type":"m.room.message","content":null}`,
+		`{"type":5}`,
+		`42`, `"str"`, `[]`, `null`, `{`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	s := &Session{log: slog.New(slog.DiscardHandler)}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for _, room := range []id.RoomID{"", "!room:example.org"} {
+			evt := s.parseEvent(json.RawMessage(raw), room)
+			if evt == nil {
+				continue
+			}
+			if !json.Valid(raw) {
+				t.Fatalf("parseEvent accepted invalid JSON %q", raw)
+			}
+			if room != "" && evt.RoomID != room {
+				t.Fatalf("event room = %q, want %q", evt.RoomID, room)
+			}
+		}
+	})
+}
+
+// TestParseEventSkipsMalformed pins what FuzzParseEvent only bounds: a malformed event is
+// skipped, a well-formed one is parsed, and an unknown type is kept unparsed.
+func TestParseEventSkipsMalformed(t *testing.T) {
+	s := &Session{log: slog.New(slog.DiscardHandler)}
+	for _, tc := range []struct {
+		name, raw string
+		ok        bool
+	}{
+		{"message", `{"type":"m.room.message","event_id":"$a","sender":"@u:x","content":{"msgtype":"m.text","body":"hi"}}`, true},
+		{"unknown type", `{"type":"org.example.custom","event_id":"$a","content":{"x":1}}`, true},
+		{"body is a number", `{"type":"m.room.message","event_id":"$a","content":{"msgtype":"m.text","body":5}}`, false},
+		{"not an object", `42`, false},
+		{"truncated", `{"type":"m.room.message"`, false},
+		{"type is a number", `{"type":5,"content":{}}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evt := s.parseEvent(json.RawMessage(tc.raw), "!r:x")
+			if (evt != nil) != tc.ok {
+				t.Fatalf("parseEvent(%s) = %v, want accepted=%v", tc.raw, evt, tc.ok)
+			}
+			if evt != nil && evt.RoomID != "!r:x" {
+				t.Errorf("room = %q, want the room of the sync section", evt.RoomID)
+			}
+		})
+	}
+}

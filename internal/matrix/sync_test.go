@@ -1,0 +1,595 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
+	"github.com/matrix-onebot/gateway/test/fakes"
+)
+
+const (
+	botID    id.UserID = "@bot:example.org"
+	botToken           = "syt_test_token"
+	aliceID  id.UserID = "@alice:example.org"
+	roomA    id.RoomID = "!a:example.org"
+	roomB    id.RoomID = "!b:example.org"
+
+	waitLimit = 10 * time.Second // a deadline for conditions, not a duration the tests take
+)
+
+// recordingSink is a model.Sink that records events and status changes. hook, when set, runs
+// before an event is recorded; an error from it is returned and the event is not recorded.
+type recordingSink struct {
+	hook func(ctx context.Context, ev *model.Event) error
+
+	mu       sync.Mutex
+	events   []*model.Event
+	statuses []model.BotStatus
+	changed  chan struct{}
+}
+
+var _ model.Sink = (*recordingSink)(nil)
+
+func newRecordingSink() *recordingSink { return &recordingSink{changed: make(chan struct{})} }
+
+func (r *recordingSink) Publish(ctx context.Context, ev *model.Event) error {
+	if r.hook != nil {
+		if err := r.hook(ctx, ev); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+	r.notifyLocked()
+	return nil
+}
+
+func (r *recordingSink) BotStatusChanged(self id.UserID, st model.BotStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if self == botID {
+		r.statuses = append(r.statuses, st)
+	}
+	r.notifyLocked()
+}
+
+func (r *recordingSink) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *recordingSink) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// EventIDs are the IDs of the recorded events, in the order they were published.
+func (r *recordingSink) EventIDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, len(r.events))
+	for i, ev := range r.events {
+		ids[i] = ev.ID
+	}
+	return ids
+}
+
+func (r *recordingSink) Events() []*model.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+func (r *recordingSink) Statuses() []model.BotStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.statuses)
+}
+
+// hasStatus reports whether a status with state and a reason containing reason was recorded at
+// index from or later, and the index after it.
+func (r *recordingSink) hasStatus(from int, state model.BotState, reason string) (int, bool) {
+	sts := r.Statuses()
+	for i := from; i < len(sts); i++ {
+		if sts[i].State == state && strings.Contains(sts[i].Reason, reason) {
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// waitUntil waits until cond holds, re-checking it whenever changed fires; it fails the test
+// after waitLimit.
+func waitUntil(t *testing.T, what string, changed func() <-chan struct{}, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		ch := changed() // taken before the check, so that no change between them is missed
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s", waitLimit, what)
+		}
+	}
+}
+
+// harness is one bot against a fake homeserver, with a real database.
+type harness struct {
+	hs *fakes.FakeHomeserver
+	db *storage.DB
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	hs := fakes.NewFakeHomeserver(t, botID, botToken)
+	db, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return &harness{hs: hs, db: db}
+}
+
+func (h *harness) options(t *testing.T, sink model.Sink) Options {
+	return Options{
+		Bot:           config.Bot{Homeserver: h.hs.URL, AccessToken: botToken, UserID: botID},
+		APITimeout:    5 * time.Second,
+		SyncTimeout:   time.Second,
+		RetryInterval: 10 * time.Millisecond,
+		DB:            h.db,
+		Sink:          sink,
+		Logger:        slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+func (h *harness) session(t *testing.T, sink model.Sink, edit func(*Options)) *Session {
+	t.Helper()
+	opts := h.options(t, sink)
+	if edit != nil {
+		edit(&opts)
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// start runs s.Run in the background. The returned stop cancels it and returns Run's result;
+// it also runs at cleanup, so that no Run outlives its test.
+func start(t *testing.T, s *Session) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	var result error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(waitLimit):
+				t.Errorf("Run did not return within %v of its context ending", waitLimit)
+			}
+		})
+		return result
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func (h *harness) setToken(t *testing.T, token string) {
+	t.Helper()
+	if err := h.db.SetSyncToken(context.Background(), string(botID), token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) storedToken(t *testing.T) string {
+	t.Helper()
+	tok, err := h.db.SyncToken(context.Background(), string(botID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (h *harness) syncs() []fakes.FakeRequest { return h.hs.RequestsTo("/v3/sync") }
+
+// waitSyncSince waits for a /sync request with since=token: the loop asks for it only after it
+// has handled the batch before it and saved token.
+func (h *harness) waitSyncSince(t *testing.T, token string) {
+	t.Helper()
+	waitUntil(t, "a /sync with since="+token, h.hs.Changed, func() bool {
+		return slices.ContainsFunc(h.syncs(), func(r fakes.FakeRequest) bool { return r.Query.Get("since") == token })
+	})
+}
+
+func waitEvents(t *testing.T, sink *recordingSink, n int) {
+	t.Helper()
+	waitUntil(t, "events to be published", sink.Changed, func() bool { return len(sink.EventIDs()) >= n })
+}
+
+func assertEventIDs(t *testing.T, sink *recordingSink, want ...string) {
+	t.Helper()
+	if got := sink.EventIDs(); !slices.Equal(got, want) {
+		t.Fatalf("published events %v, want %v", got, want)
+	}
+}
+
+// Sync response builders.
+
+func message(evtID string, sender id.UserID, ts time.Time, body any) map[string]any {
+	return map[string]any{
+		"type": "m.room.message", "event_id": evtID, "sender": sender, "origin_server_ts": ts.UnixMilli(),
+		"content": map[string]any{"msgtype": "m.text", "body": body},
+	}
+}
+
+func timeline(events ...any) map[string]any {
+	return map[string]any{"timeline": map[string]any{"events": events}}
+}
+
+func syncReply(next string, join map[id.RoomID]any) fakes.FakeResponse {
+	return fakes.JSONResponse(http.StatusOK, map[string]any{"next_batch": next, "rooms": map[string]any{"join": join}})
+}
+
+func TestRunBacksOffAndRecovers(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	h.hs.QueueSync(
+		fakes.FakeResponse{Status: http.StatusBadGateway, Body: "bad gateway"},
+		fakes.FakeResponse{Drop: true},
+		syncReply("s1", map[id.RoomID]any{roomA: timeline(message("$m1", aliceID, time.Now(), "after the outage"))}),
+	)
+	sink := newRecordingSink()
+	start(t, h.session(t, sink, nil))
+
+	waitUntil(t, "syncing after two failures", sink.Changed, func() bool {
+		_, ok := sink.hasStatus(0, model.StateSyncing, "")
+		return ok
+	})
+	// In order: backoff for the 502, backoff for the dropped connection, then syncing.
+	next, ok := sink.hasStatus(0, model.StateBackoff, "HTTP 502")
+	if !ok {
+		t.Fatalf("no backoff status naming the 502 in %+v", sink.Statuses())
+	}
+	if next, ok = sink.hasStatus(next, model.StateBackoff, "homeserver unreachable"); !ok {
+		t.Fatalf("no backoff status for the network failure after the 502 in %+v", sink.Statuses())
+	}
+	if _, ok = sink.hasStatus(next, model.StateSyncing, ""); !ok {
+		t.Fatalf("not syncing after the failures: %+v", sink.Statuses())
+	}
+	waitEvents(t, sink, 1)
+	assertEventIDs(t, sink, "$m1")
+	if got := h.syncs(); len(got) < 3 || got[0].Query.Get("since") != "s0" || got[2].Query.Get("since") != "s0" {
+		t.Fatalf("the failed /sync requests were not retried from s0: %+v", got)
+	}
+}
+
+func TestRunWaitsRetryAfterOn429(t *testing.T) {
+	const retryAfterMS = 200
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	h.hs.QueueSync(
+		fakes.MatrixError(http.StatusTooManyRequests, "M_LIMIT_EXCEEDED", "slow down", map[string]any{"retry_after_ms": retryAfterMS}),
+		syncReply("s1", nil),
+	)
+	sink := newRecordingSink()
+	start(t, h.session(t, sink, nil))
+
+	waitUntil(t, "a second /sync", h.hs.Changed, func() bool { return len(h.syncs()) >= 2 })
+	reqs := h.syncs()
+	// A lower bound on the wait (RetryInterval is 10 ms, so only retry_after_ms explains it).
+	if gap := reqs[1].At.Sub(reqs[0].At); gap < retryAfterMS*time.Millisecond {
+		t.Fatalf("the /sync after a 429 came %v after it, want at least %d ms", gap, retryAfterMS)
+	}
+	if _, ok := sink.hasStatus(0, model.StateBackoff, "rate limited"); !ok {
+		t.Fatalf("no rate-limited backoff status in %+v", sink.Statuses())
+	}
+}
+
+func TestRunUnknownTokenGoesOffline(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(h *harness, opts *Options)
+	}{
+		{"on /sync", func(h *harness, _ *Options) {
+			h.hs.QueueSync(fakes.MatrixError(http.StatusUnauthorized, "M_UNKNOWN_TOKEN", "Invalid access token passed.", nil))
+		}},
+		{"on whoami", func(_ *harness, opts *Options) { opts.Bot.AccessToken = "revoked" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.setToken(t, "s0")
+			sink := newRecordingSink()
+			s := h.session(t, sink, func(o *Options) { tc.setup(h, o) })
+			stop := start(t, s)
+
+			waitUntil(t, "the offline status", sink.Changed, func() bool {
+				_, ok := sink.hasStatus(0, model.StateOffline, "")
+				return ok
+			})
+			st := s.Status()
+			if st.State != model.StateOffline || !strings.Contains(st.Reason, "M_UNKNOWN_TOKEN") || !strings.Contains(st.Reason, "access_token") {
+				t.Fatalf("status %+v, want offline with a reason naming M_UNKNOWN_TOKEN and what to set (access_token)", st)
+			}
+			// The offline wait is long; a stop must still end Run at once, cleanly.
+			if err := stop(); err != nil {
+				t.Fatalf("Run returned %v after a stop, want nil", err)
+			}
+			if got := s.Status().State; got != model.StateStopped && got != model.StateOffline {
+				t.Fatalf("state after stop = %s", got)
+			}
+		})
+	}
+}
+
+func TestLoginRejectsAnotherUser(t *testing.T) {
+	h := newHarness(t)
+	h.hs.SetWhoami("@someone-else:example.org")
+	s := h.session(t, newRecordingSink(), nil)
+
+	err := s.Login(context.Background())
+	if !errors.Is(err, ErrFatal) {
+		t.Fatalf("Login = %v, want an error wrapping ErrFatal", err)
+	}
+	if !strings.Contains(err.Error(), "@someone-else:example.org") || !strings.Contains(err.Error(), string(botID)) {
+		t.Errorf("error %q does not name both users", err)
+	}
+	if st := s.Status(); st.State != model.StateStopped || st.Reason == "" {
+		t.Fatalf("status %+v, want stopped with a reason", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := s.Run(ctx); !errors.Is(err, ErrFatal) {
+		t.Fatalf("Run = %v, want an error wrapping ErrFatal", err)
+	}
+	if n := len(h.syncs()); n != 0 {
+		t.Fatalf("%d /sync requests with a token of the wrong user", n)
+	}
+}
+
+func TestRunSkipsMalformedEvents(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	now := time.Now()
+	room := timeline(
+		message("$bad-body", aliceID, now, 42), // content.body is a number
+		json.RawMessage(`42`),                  // not an object
+		json.RawMessage(`"an event"`),
+		map[string]any{"type": "m.room.message", "event_id": "$bad-relation", "sender": aliceID, "origin_server_ts": now.UnixMilli(),
+			"content": map[string]any{"msgtype": "m.text", "body": "x", "m.relates_to": "not an object"}},
+		message("$good", aliceID, now, "still delivered"),
+	)
+	room["state"] = map[string]any{"events": []any{json.RawMessage(`[]`)}}
+	h.hs.QueueSync(
+		syncReply("s1", map[id.RoomID]any{roomA: room}),
+		syncReply("s2", map[id.RoomID]any{roomA: timeline(message("$next", aliceID, now, "next batch"))}),
+	)
+	sink := newRecordingSink()
+	start(t, h.session(t, sink, nil))
+
+	h.waitSyncSince(t, "s2")
+	assertEventIDs(t, sink, "$good", "$next")
+	if got := h.storedToken(t); got != "s2" {
+		t.Fatalf("stored token %q, want s2", got)
+	}
+	msg := sink.Events()[0].Message
+	if msg == nil || msg.Plain != "still delivered" || msg.Sender != aliceID || msg.RoomID != roomA {
+		t.Fatalf("delivered message %+v", msg)
+	}
+}
+
+func TestRunSavesTokenOnlyAfterPublish(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(message("$m1", aliceID, time.Now(), "hi"))}))
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	sink := newRecordingSink()
+	sink.hook = func(ctx context.Context, ev *model.Event) error {
+		if ev.ID == "$m1" {
+			close(entered)
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	start(t, h.session(t, sink, nil))
+
+	select {
+	case <-entered:
+	case <-time.After(waitLimit):
+		t.Fatal("the message was never published")
+	}
+	if got := h.storedToken(t); got != "s0" {
+		t.Fatalf("token %q stored while the batch was still being published, want s0", got)
+	}
+	close(release)
+	h.waitSyncSince(t, "s1")
+	if got := h.storedToken(t); got != "s1" {
+		t.Fatalf("stored token %q after the batch was published, want s1", got)
+	}
+	assertEventIDs(t, sink, "$m1")
+}
+
+func TestRunFirstSyncFilters(t *testing.T) {
+	old := time.UnixMilli(1_600_000_000_000)
+	for _, tc := range []struct {
+		name       string
+		handleOld  bool
+		handleSelf bool
+		want       []string
+	}{
+		{"defaults", false, false, []string{"$new", "$old2"}},
+		{"old events", true, false, []string{"$old", "$new", "$old2"}},
+		{"self messages", false, true, []string{"$self", "$new", "$old2", "$self2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t) // no stored position: a first sync
+			sink := newRecordingSink()
+			s := h.session(t, sink, func(o *Options) {
+				o.HandleOldEvents = tc.handleOld
+				o.HandleSelfMessage = tc.handleSelf
+			})
+			later := time.Now().Add(time.Minute) // after the session started
+			h.hs.QueueSync(
+				syncReply("s1", map[id.RoomID]any{roomA: timeline(
+					message("$old", aliceID, old, "before the gateway started"),
+					message("$self", botID, later, "the bot's own"),
+					message("$new", aliceID, later, "new"),
+				)}),
+				// Not a first sync any more: old timestamps pass, the bot's own messages still not.
+				syncReply("s2", map[id.RoomID]any{roomA: timeline(
+					message("$old2", aliceID, old, "late delivery of an old message"),
+					message("$self2", botID, later, "the bot's own again"),
+				)}),
+			)
+			start(t, s)
+
+			h.waitSyncSince(t, "s2")
+			assertEventIDs(t, sink, tc.want...)
+			if first := h.syncs()[0]; first.Query.Has("since") || first.Query.Get("timeout") != "0" {
+				t.Fatalf("first /sync query %v, want no since and timeout=0", first.Query)
+			}
+		})
+	}
+}
+
+func TestRunFillsTimelineGap(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	now := time.Now()
+	ev := func(n string) map[string]any { return message("$e"+n, aliceID, now, "message "+n) }
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{
+		roomA: map[string]any{"timeline": map[string]any{
+			"limited": true, "prev_batch": "p1", "events": []any{ev("4"), ev("5")},
+		}},
+		roomB: timeline(message("$b1", aliceID, now, "another room, not limited")),
+	}))
+	// Newest first, as /messages with dir=b answers; $e4 and $e2 come twice.
+	h.hs.QueueMessages(roomA,
+		fakes.JSONResponse(http.StatusOK, map[string]any{"chunk": []any{ev("4"), ev("3"), ev("2")}, "start": "p1", "end": "p2"}),
+		fakes.JSONResponse(http.StatusOK, map[string]any{"chunk": []any{ev("2"), ev("1")}, "start": "p2", "end": "p3"}),
+	)
+	sink := newRecordingSink()
+	start(t, h.session(t, sink, nil))
+
+	h.waitSyncSince(t, "s1")
+	assertEventIDs(t, sink, "$e1", "$e2", "$e3", "$e4", "$e5", "$b1")
+	reqs := h.hs.RequestsTo("/rooms/" + string(roomA) + "/messages")
+	if len(reqs) < 2 {
+		t.Fatalf("%d /messages requests, want the gap filled page by page", len(reqs))
+	}
+	for i, wantFrom := range []string{"p1", "p2"} {
+		q := reqs[i].Query
+		if q.Get("from") != wantFrom || q.Get("to") != "s0" || q.Get("dir") != "b" {
+			t.Errorf("/messages request %d query %v, want from=%s to=s0 dir=b", i, q, wantFrom)
+		}
+	}
+	if n := len(h.hs.RequestsTo("/rooms/" + string(roomB) + "/messages")); n != 0 {
+		t.Errorf("%d /messages requests for a room whose timeline was not limited", n)
+	}
+}
+
+func TestRunResumesInterruptedBatch(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	batch := syncReply("s1", map[id.RoomID]any{roomA: timeline(
+		message("$p1", aliceID, time.Now(), "one"),
+		message("$p2", aliceID, time.Now(), "two"),
+		message("$p3", aliceID, time.Now(), "three"),
+	)})
+	h.hs.QueueSync(batch, batch) // the interrupted run does not move past s0, so it gets it again
+
+	// First run: the sink takes $p1, then blocks on $p2 (no client) until the gateway stops.
+	blocked := make(chan struct{})
+	sink1 := newRecordingSink()
+	sink1.hook = func(ctx context.Context, ev *model.Event) error {
+		if ev.ID == "$p2" {
+			close(blocked)
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}
+	stop := start(t, h.session(t, sink1, nil))
+	select {
+	case <-blocked:
+	case <-time.After(waitLimit):
+		t.Fatal("the second event was never published")
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v when stopped while publishing, want nil", err)
+	}
+	assertEventIDs(t, sink1, "$p1")
+	if got := h.storedToken(t); got != "s0" {
+		t.Fatalf("stored token %q after an interrupted batch, want s0", got)
+	}
+
+	// Second run, from the same position: only what the first run did not hand over.
+	sink2 := newRecordingSink()
+	start(t, h.session(t, sink2, nil))
+	h.waitSyncSince(t, "s1")
+	assertEventIDs(t, sink2, "$p2", "$p3")
+	if got := h.storedToken(t); got != "s1" {
+		t.Fatalf("stored token %q after the resumed batch, want s1", got)
+	}
+	syncs := h.syncs()
+	if len(syncs) < 2 || syncs[0].Query.Get("since") != "s0" || syncs[1].Query.Get("since") != "s0" {
+		t.Fatalf("both runs should sync from s0: %+v", syncs)
+	}
+}
+
+func TestSendMessageToRoom(t *testing.T) {
+	h := newHarness(t)
+	s := h.session(t, newRecordingSink(), nil)
+	if err := s.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := s.SendMessage(context.Background(), model.Target{RoomID: roomA},
+		[]model.Segment{model.Text("hi "), model.Mention(aliceID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := h.hs.Sent()
+	if len(got) != 1 || got[0].RoomID != roomA || got[0].Type != "m.room.message" || got[0].EventID != sent.EventID {
+		t.Fatalf("sent %+v (returned %+v), want one m.room.message in %s", got, sent, roomA)
+	}
+	var content map[string]any
+	if err := json.Unmarshal(got[0].Content, &content); err != nil {
+		t.Fatal(err)
+	}
+	if content["body"] != "hi "+string(aliceID) || content["format"] != "org.matrix.custom.html" {
+		t.Fatalf("sent content %s", got[0].Content)
+	}
+	stored, err := h.db.GetMessage(context.Background(), string(botID), string(sent.EventID))
+	if err != nil || stored.Sender != string(botID) || stored.RoomID != string(roomA) {
+		t.Fatalf("sent message not indexed: %+v, %v", stored, err)
+	}
+}
