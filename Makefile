@@ -33,9 +33,12 @@ unit: ## only the fast tests (no homeserver)
 bench: ## relay latency: gateway WebSocket client vs a plain sync client, p50/p99 (needs Synapse; installs it)
 	$(GO) test -tags $(TAGS) -run '^$$' -bench Relay -benchtime 200x -count=1 ./test/e2e
 
-fuzz: ## run each fuzz test for 30s
-	@for f in $$($(GO) test -tags $(TAGS) -list 'Fuzz.*' ./internal/gateway | grep ^Fuzz); do $(GO) test -tags $(TAGS) -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./internal/gateway || exit 1; done
-	@for f in $$($(GO) test -tags $(TAGS) -list 'Fuzz.*' ./internal/config | grep ^Fuzz); do $(GO) test -tags $(TAGS) -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./internal/config || exit 1; done
+fuzz: ## run every fuzz test for 30s each
+	@for pkg in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
+	  for f in $$($(GO) test -tags $(TAGS) -list 'Fuzz.*' ./$$pkg | grep ^Fuzz); do \
+	    $(GO) test -tags $(TAGS) -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./$$pkg || exit 1; \
+	  done; \
+	done
 
 clean: ## remove build output (keeps the .cache/ downloads)
 	rm -rf bin
