@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -142,35 +143,48 @@ func (s *Session) senderOf(ctx context.Context, e id.EventID) id.UserID {
 }
 
 // handleInvite accepts an invite when the bot's auto-accept settings allow the inviter; otherwise
-// it leaves the invite pending.
-func (s *Session) handleInvite(ctx context.Context, room id.RoomID, state []*event.Event) {
+// it leaves the invite pending and tells the OneBot clients, which may accept or decline it.
+func (s *Session) handleInvite(ctx context.Context, b *batch, room id.RoomID, state []*event.Event) error {
 	var inviter id.UserID
 	direct := false
+	var ts time.Time
+	roomName := ""
 	for _, evt := range state {
 		if evt.Type == event.StateMember && evt.GetStateKey() == string(s.UserID()) {
 			inviter = evt.Sender
 			if m, ok := evt.Content.Parsed.(*event.MemberEventContent); ok {
 				direct = m.IsDirect
 			}
+			if evt.Timestamp > 0 {
+				ts = time.UnixMilli(evt.Timestamp)
+			}
 		}
+		if evt.Type == event.StateRoomName {
+			if n, ok := evt.Content.Parsed.(*event.RoomNameEventContent); ok {
+				roomName = n.Name
+			}
+		}
+	}
+	if ts.IsZero() {
+		ts = time.Now()
 	}
 	s.invitesMu.Lock()
 	seen := s.invites[room]
 	s.invites[room] = true
 	s.invitesMu.Unlock()
 	if seen {
-		return
+		return nil
 	}
 	if inviter == "" || !s.opts.Bot.MayAutoAccept(inviter) {
 		s.log.Info("invite left pending", "room_id", room, "inviter", inviter)
-		return
+		return s.publishInvite(b, model.Invite{RoomID: room, Inviter: inviter, RoomName: roomName, Direct: direct}, ts)
 	}
 	if _, err := s.client.JoinRoomByID(ctx, room); err != nil {
 		s.log.Error("failed to accept invite", "room_id", room, "inviter", inviter, "error", err)
 		s.invitesMu.Lock()
 		delete(s.invites, room)
 		s.invitesMu.Unlock()
-		return
+		return nil
 	}
 	s.log.Info("accepted invite", "room_id", room, "inviter", inviter, "direct", direct)
 	if direct && inviter != "" {
@@ -178,4 +192,5 @@ func (s *Session) handleInvite(ctx context.Context, room id.RoomID, state []*eve
 			s.log.Warn("failed to mark room as direct", "room_id", room, "error", err)
 		}
 	}
+	return nil
 }

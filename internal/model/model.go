@@ -28,6 +28,14 @@ type Event struct {
 	Self    id.UserID // the bot that saw it
 	Kind    Kind
 	Message *Message // for KindMessage
+	// The other kinds (events.go): the field named after the kind is set.
+	Member   *MemberChange
+	Delete   *Deletion
+	Reaction *Reaction
+	Edit     *Edit
+	Typing   *Typing
+	Receipt  *Receipt
+	Invite   *Invite
 }
 
 // Message is a room message as seen by a bot.
@@ -105,6 +113,7 @@ type Bot interface {
 	DisplayName() string
 	Status() BotStatus
 	SendMessage(ctx context.Context, to Target, segs []Segment) (Sent, error)
+	RoomActions // events.go
 }
 
 // Sink receives the events of the bots. Publish never blocks on a slow consumer: it returns once

@@ -23,6 +23,8 @@ type FakeBot struct {
 	sent   []FakeSent
 	fail   error
 	n      int
+
+	fakeActions // bot_actions.go
 }
 
 // FakeSent is one recorded SendMessage call.

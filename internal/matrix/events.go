@@ -1,0 +1,278 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// Matrix events other than new messages, turned into model events: membership, redactions,
+// reactions, edits, typing, receipts and invites.
+
+// isOld tells whether evt predates the gateway on a bot's first sync, when old events are dropped.
+func (s *Session) isOld(b *batch, evt *event.Event) bool {
+	return b.first && !s.opts.HandleOldEvents && time.UnixMilli(evt.Timestamp).Before(s.started)
+}
+
+func (s *Session) newEvent(evt *event.Event, kind model.Kind) *model.Event {
+	return &model.Event{ID: string(evt.ID), Time: time.UnixMilli(evt.Timestamp), Self: s.UserID(), Kind: kind}
+}
+
+// memberChange classifies an m.room.member event; nil when no one joined or left (an invite, a
+// profile change, a knock).
+func memberChange(evt *event.Event) *model.MemberChange {
+	content, ok := evt.Content.Parsed.(*event.MemberEventContent)
+	if !ok || evt.StateKey == nil {
+		return nil
+	}
+	prev := event.MembershipLeave
+	if evt.Unsigned.PrevContent != nil {
+		var pc event.MemberEventContent
+		if json.Unmarshal(evt.Unsigned.PrevContent.VeryRaw, &pc) == nil && pc.Membership != "" {
+			prev = pc.Membership
+		}
+	}
+	target := id.UserID(*evt.StateKey)
+	mc := &model.MemberChange{EventID: evt.ID, RoomID: evt.RoomID, UserID: target, Operator: evt.Sender}
+	switch content.Membership {
+	case event.MembershipJoin:
+		switch prev {
+		case event.MembershipJoin:
+			return nil // a profile change
+		case event.MembershipInvite:
+			mc.Change = model.MemberInvite
+			if evt.Unsigned.PrevSender != "" {
+				mc.Operator = evt.Unsigned.PrevSender // who invited them
+			}
+		default:
+			mc.Change = model.MemberJoin
+		}
+	case event.MembershipLeave, event.MembershipBan:
+		if prev != event.MembershipJoin {
+			return nil // a rejected or withdrawn invite, a ban of a non-member, an unban
+		}
+		switch {
+		case content.Membership == event.MembershipBan:
+			mc.Change = model.MemberBan
+		case evt.Sender == target:
+			mc.Change = model.MemberLeave
+		default:
+			mc.Change = model.MemberKick
+		}
+	default:
+		return nil
+	}
+	return mc
+}
+
+func (s *Session) handleMember(b *batch, evt *event.Event) error {
+	mc := memberChange(evt)
+	if mc == nil || s.isOld(b, evt) {
+		return nil
+	}
+	mc.Direct = s.isDirect(evt.RoomID)
+	ev := s.newEvent(evt, model.KindMember)
+	ev.Member = mc
+	return s.publish(b, ev)
+}
+
+// redactedID is the event a redaction removes: content.redacts (room v11+) or the top-level key.
+func redactedID(evt *event.Event) id.EventID {
+	if c, ok := evt.Content.Parsed.(*event.RedactionEventContent); ok && c.Redacts != "" {
+		return c.Redacts
+	}
+	return evt.Redacts
+}
+
+// handleRedaction marks the message redacted in the index and tells clients it was deleted.
+// Redactions of events the gateway never saw as messages (reactions, state, unknown) are not
+// events.
+func (s *Session) handleRedaction(ctx context.Context, b *batch, evt *event.Event) error {
+	target := redactedID(evt)
+	if target == "" {
+		return nil
+	}
+	orig, err := s.opts.DB.GetMessage(ctx, string(s.UserID()), string(target))
+	if errors.Is(err, storage.ErrNotFound) {
+		s.log.Debug("redaction of an event the gateway did not index", "room_id", evt.RoomID, "redacts", target)
+		return nil
+	} else if err != nil {
+		s.log.Warn("failed to look up a redacted message", "redacts", target, "error", err)
+		return nil
+	}
+	if err := s.opts.DB.MarkRedacted(ctx, string(s.UserID()), string(target)); err != nil {
+		s.log.Warn("failed to mark message redacted", "event_id", target, "error", err)
+	}
+	if s.isOld(b, evt) || (evt.Sender == s.UserID() && !s.opts.HandleSelfMessage) {
+		return nil
+	}
+	reason := ""
+	if c, ok := evt.Content.Parsed.(*event.RedactionEventContent); ok {
+		reason = c.Reason
+	}
+	ev := s.newEvent(evt, model.KindDelete)
+	ev.Delete = &model.Deletion{
+		EventID: evt.ID, RoomID: evt.RoomID, MessageID: target, Sender: id.UserID(orig.Sender),
+		Operator: evt.Sender, Reason: reason, Direct: s.isDirect(evt.RoomID),
+	}
+	return s.publish(b, ev)
+}
+
+func (s *Session) handleReaction(ctx context.Context, b *batch, evt *event.Event) error {
+	c, ok := evt.Content.Parsed.(*event.ReactionEventContent)
+	if !ok || c.RelatesTo.Type != event.RelAnnotation || c.RelatesTo.EventID == "" {
+		return nil
+	}
+	if s.isOld(b, evt) || (evt.Sender == s.UserID() && !s.opts.HandleSelfMessage) {
+		return nil
+	}
+	ev := s.newEvent(evt, model.KindReaction)
+	ev.Reaction = &model.Reaction{
+		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, Target: c.RelatesTo.EventID,
+		TargetSender: s.senderOf(ctx, c.RelatesTo.EventID), Key: c.RelatesTo.Key, Direct: s.isDirect(evt.RoomID),
+	}
+	return s.publish(b, ev)
+}
+
+// editOf turns an m.replace edit into a model.Edit. origSender is the sender of the edited
+// message from the message index ("" when the gateway never saw it). An edit by anyone else
+// than the original sender is a spoof (the homeserver does not check this), and an edit of an
+// unknown message cannot be checked: both are refused with a reason.
+func editOf(evt *event.Event, content *event.MessageEventContent, origSender id.UserID) (*model.Edit, string) {
+	target := content.RelatesTo.EventID
+	switch {
+	case origSender == "":
+		return nil, "the edited message is unknown, so its sender cannot be checked"
+	case origSender != evt.Sender:
+		return nil, "spoofed: the edit's sender is not the sender of the edited message"
+	}
+	nc := content.NewContent
+	if nc == nil { // no m.new_content: take the fallback body without its "* " mark
+		nc = &event.MessageEventContent{MsgType: content.MsgType, Body: content.Body}
+		if len(nc.Body) > 2 && nc.Body[:2] == "* " {
+			nc.Body = nc.Body[2:]
+		}
+	}
+	segs, plain := messageSegments(nc, func(id.EventID) id.UserID { return "" })
+	return &model.Edit{
+		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, Target: target,
+		MsgType: string(nc.MsgType), Segments: segs, Plain: plain,
+	}, ""
+}
+
+func (s *Session) handleEdit(ctx context.Context, b *batch, evt *event.Event, content *event.MessageEventContent) error {
+	if s.isOld(b, evt) || (evt.Sender == s.UserID() && !s.opts.HandleSelfMessage) {
+		return nil
+	}
+	edit, why := editOf(evt, content, s.senderOf(ctx, content.RelatesTo.EventID))
+	if edit == nil {
+		s.log.Warn("edit dropped", "room_id", evt.RoomID, "event_id", evt.ID, "sender", evt.Sender, "edits", content.RelatesTo.EventID, "reason", why)
+		return nil
+	}
+	edit.Direct = s.isDirect(evt.RoomID)
+	ev := s.newEvent(evt, model.KindEdit)
+	ev.Edit = edit
+	return s.publish(b, ev)
+}
+
+// handleEphemeral turns m.typing and m.receipt into events when the bot opted in.
+func (s *Session) handleEphemeral(ctx context.Context, b *batch, roomID id.RoomID, raws []json.RawMessage) error {
+	if !s.opts.TypingEvents && !s.opts.ReceiptEvents {
+		return nil
+	}
+	for _, raw := range raws {
+		var evt struct {
+			Type    string          `json:"type"`
+			Content json.RawMessage `json:"content"`
+		}
+		if err := json.Unmarshal(raw, &evt); err != nil {
+			s.log.Warn("skipping malformed ephemeral event", "room_id", roomID, "error", err)
+			continue
+		}
+		var evs []*model.Event
+		switch {
+		case evt.Type == event.EphemeralEventTyping.Type && s.opts.TypingEvents:
+			evs = s.typingEvents(b, roomID, evt.Content)
+		case evt.Type == event.EphemeralEventReceipt.Type && s.opts.ReceiptEvents:
+			evs = s.receiptEvents(b, roomID, evt.Content)
+		}
+		for _, ev := range evs {
+			if err := s.publish(b, ev); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// typingEvents: the typing list is sent whole whenever it changes; the bot is left out.
+func (s *Session) typingEvents(b *batch, roomID id.RoomID, raw json.RawMessage) []*model.Event {
+	var c event.TypingEventContent
+	if err := json.Unmarshal(raw, &c); err != nil {
+		s.log.Warn("skipping malformed typing event", "room_id", roomID, "error", err)
+		return nil
+	}
+	users := slices.DeleteFunc(slices.Clone(c.UserIDs), func(u id.UserID) bool { return u == s.UserID() })
+	slices.Sort(users)
+	if users == nil {
+		users = []id.UserID{}
+	}
+	return []*model.Event{{
+		ID: "typing:" + string(roomID) + ":" + b.since, Time: time.Now(), Self: s.UserID(), Kind: model.KindTyping,
+		Typing: &model.Typing{RoomID: roomID, UserIDs: users, Direct: s.isDirect(roomID)},
+	}}
+}
+
+// receiptEvents: one event per user and receipt type; the bot's own receipts are left out.
+func (s *Session) receiptEvents(_ *batch, roomID id.RoomID, raw json.RawMessage) []*model.Event {
+	var c event.ReceiptEventContent
+	if err := json.Unmarshal(raw, &c); err != nil {
+		s.log.Warn("skipping malformed receipt event", "room_id", roomID, "error", err)
+		return nil
+	}
+	var out []*model.Event
+	for _, evtID := range slices.Sorted(maps.Keys(c)) {
+		for _, rt := range slices.Sorted(maps.Keys(c[evtID])) {
+			if rt != event.ReceiptTypeRead && rt != event.ReceiptTypeReadPrivate {
+				continue
+			}
+			users := c[evtID][rt]
+			for _, u := range slices.Sorted(maps.Keys(users)) {
+				if u == s.UserID() {
+					continue
+				}
+				ts := users[u].Timestamp
+				if ts.IsZero() {
+					ts = time.Now()
+				}
+				out = append(out, &model.Event{
+					ID:   "receipt:" + string(roomID) + ":" + string(u) + ":" + string(evtID) + ":" + string(rt),
+					Time: ts, Self: s.UserID(), Kind: model.KindReceipt,
+					Receipt: &model.Receipt{RoomID: roomID, EventID: evtID, UserID: u, Type: string(rt), Direct: s.isDirect(roomID)},
+				})
+			}
+		}
+	}
+	return out
+}
+
+// publishInvite tells clients of an invite the bot did not accept by itself, so that one of
+// them can accept or decline it.
+func (s *Session) publishInvite(b *batch, inv model.Invite, ts time.Time) error {
+	s.invitesMu.Lock()
+	s.pending[inv.RoomID] = inv
+	s.invitesMu.Unlock()
+	inv2 := inv
+	return s.publish(b, &model.Event{
+		ID: "invite:" + string(inv.RoomID) + ":" + string(inv.Inviter), Time: ts, Self: s.UserID(), Kind: model.KindInvite, Invite: &inv2,
+	})
+}

@@ -1,0 +1,198 @@
+package matrix
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// sendQueue paces the events a bot sends. Each room has one FIFO queue served by one worker, so
+// that events reach a room in the order they were asked for; all rooms of the bot share one
+// gate, because the homeserver rate-limits the user and not the room. A 429 closes the gate
+// for retry_after_ms and the same request (same transaction ID, so never twice) is tried again.
+type sendQueue struct {
+	maxQueued     int           // per room; more is refused as rate limited
+	maxNetRetries int           // network failures retried before giving up
+	retryInterval time.Duration // first backoff after a network failure
+
+	mu        sync.Mutex
+	rooms     map[id.RoomID]*roomQueue
+	notBefore time.Time     // the gate: nothing is sent before this time
+	gateMoved chan struct{} // closed and replaced when notBefore changes
+	onLimited func(wait time.Duration)
+}
+
+type roomQueue struct {
+	jobs []*sendJob
+}
+
+type sendJob struct {
+	ctx  context.Context
+	do   func(ctx context.Context) error
+	done chan error
+}
+
+func newSendQueue(retryInterval time.Duration, onLimited func(time.Duration)) *sendQueue {
+	if retryInterval <= 0 {
+		retryInterval = time.Second
+	}
+	return &sendQueue{
+		maxQueued: 10000, maxNetRetries: 3, retryInterval: retryInterval,
+		rooms: map[id.RoomID]*roomQueue{}, gateMoved: make(chan struct{}), onLimited: onLimited,
+	}
+}
+
+// run queues do behind everything already queued for room and waits for its result. When ctx
+// ends first, the call returns at once and the request is not sent unless it already started.
+func (q *sendQueue) run(ctx context.Context, room id.RoomID, do func(ctx context.Context) error) error {
+	job := &sendJob{ctx: ctx, do: do, done: make(chan error, 1)}
+	q.mu.Lock()
+	rq := q.rooms[room]
+	if rq == nil {
+		rq = &roomQueue{}
+		q.rooms[room] = rq
+	}
+	if len(rq.jobs) >= q.maxQueued {
+		q.mu.Unlock()
+		return model.Errorf(model.ErrRateLimited, "the send queue of %s is full (%d waiting): slow down", room, q.maxQueued)
+	}
+	rq.jobs = append(rq.jobs, job)
+	if len(rq.jobs) == 1 {
+		go q.work(room, rq)
+	}
+	q.mu.Unlock()
+	select {
+	case err := <-job.done:
+		return err
+	case <-ctx.Done():
+		return &model.ActionError{Kind: model.ErrRateLimited, Message: "gave up waiting in the send queue", Err: ctx.Err()}
+	}
+}
+
+// work serves one room's queue until it is empty; it runs while the queue has jobs.
+func (q *sendQueue) work(room id.RoomID, rq *roomQueue) {
+	for {
+		q.mu.Lock()
+		job := rq.jobs[0]
+		q.mu.Unlock()
+
+		job.done <- q.attempt(job)
+
+		q.mu.Lock()
+		rq.jobs = rq.jobs[1:]
+		if len(rq.jobs) == 0 {
+			delete(q.rooms, room)
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+	}
+}
+
+// attempt sends one job, waiting at the gate and retrying 429s and network failures.
+func (q *sendQueue) attempt(job *sendJob) error {
+	retry := backoff.New(q.retryInterval, maxBackoff)
+	netFailures := 0
+	for {
+		if err := job.ctx.Err(); err != nil {
+			return err
+		}
+		if !q.waitGate(job.ctx) {
+			return job.ctx.Err()
+		}
+		err := job.do(job.ctx)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, mautrix.MLimitExceeded):
+			q.closeGate(retryAfter(err))
+		case isNetworkError(err) && job.ctx.Err() == nil && netFailures < q.maxNetRetries:
+			netFailures++
+			if !sleep(job.ctx, retry.Next()) {
+				return job.ctx.Err()
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// isNetworkError tells failures without an answer from the homeserver (or with a 5xx) apart
+// from refusals, which retrying does not fix.
+func isNetworkError(err error) bool {
+	var httpErr mautrix.HTTPError
+	if errors.As(err, &httpErr) && httpErr.Response != nil {
+		return httpErr.Response.StatusCode >= 500
+	}
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+func (q *sendQueue) closeGate(wait time.Duration) {
+	q.mu.Lock()
+	if until := time.Now().Add(wait); until.After(q.notBefore) {
+		q.notBefore = until
+		close(q.gateMoved)
+		q.gateMoved = make(chan struct{})
+	}
+	q.mu.Unlock()
+	if q.onLimited != nil {
+		q.onLimited(wait)
+	}
+}
+
+// waitGate waits until the gate is open; it reports false when ctx ends first.
+func (q *sendQueue) waitGate(ctx context.Context) bool {
+	for {
+		q.mu.Lock()
+		wait := time.Until(q.notBefore)
+		moved := q.gateMoved
+		q.mu.Unlock()
+		if wait <= 0 {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-moved:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// sendEvent sends one room event (a message, a reaction, an edit) through the bot's paced queue
+// and returns its event ID. It is the one place where the bot's room events leave: in an
+// encrypted room this is where they get encrypted (m.relates_to stays outside the ciphertext).
+func (s *Session) sendEvent(ctx context.Context, room id.RoomID, evtType event.Type, content any) (id.EventID, error) {
+	txnID := s.client.TxnID() // the same for every retry: the homeserver sends it once
+	var resp *mautrix.RespSendEvent
+	err := s.queue.run(ctx, room, func(ctx context.Context) error {
+		var err error
+		resp, err = s.client.SendMessageEvent(ctx, room, evtType, content, mautrix.ReqSendEvent{TransactionID: txnID})
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return resp.EventID, nil
+}
+
+// redactEvent redacts an event through the paced queue (redactions count as messages for the
+// homeserver's rate limits).
+func (s *Session) redactEvent(ctx context.Context, room id.RoomID, target id.EventID, reason string) error {
+	txnID := s.client.TxnID()
+	return s.queue.run(ctx, room, func(ctx context.Context) error {
+		_, err := s.client.RedactEvent(ctx, room, target, mautrix.ReqRedact{Reason: reason, TxnID: txnID})
+		return err
+	})
+}
