@@ -71,6 +71,8 @@ type v11Status struct {
 
 func encodeV11Event(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event) ([]byte, error) {
 	switch ev.Kind {
+	case model.KindMember, model.KindDelete, model.KindReaction, model.KindEdit, model.KindTyping, model.KindReceipt, model.KindInvite:
+		return encodeV11Notice(ctx, ids, selfID, ev) // events_v11.go
 	case model.KindMessage:
 		m := ev.Message
 		msgID, err := ids.V11ID(ctx, storage.KindEvent, string(m.EventID))

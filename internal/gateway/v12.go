@@ -80,6 +80,8 @@ type v12BotState struct {
 
 func encodeV12Event(ev *model.Event) ([]byte, error) {
 	switch ev.Kind {
+	case model.KindMember, model.KindDelete, model.KindReaction, model.KindEdit, model.KindTyping, model.KindReceipt, model.KindInvite:
+		return encodeV12Notice(ev) // events_v12.go
 	case model.KindMessage:
 		m := ev.Message
 		out := v12Event{

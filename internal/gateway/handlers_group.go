@@ -1,0 +1,515 @@
+package gateway
+
+import (
+	"math"
+	"strings"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// Standard OneBot actions on messages, users, friends (direct rooms), groups (rooms) and their
+// members, in v12 and v11 form. Both forms call the same model.RoomActions.
+
+// --- parameter helpers -------------------------------------------------------------------
+
+func v12Room(s string) (id.RoomID, error) {
+	if !validRoomID(s) {
+		return "", model.Errorf(model.ErrBadParam, "group_id must be a Matrix room ID like !abc:example.org")
+	}
+	return id.RoomID(s), nil
+}
+
+func v12User(s, name string) (id.UserID, error) {
+	if !validUserID(s) {
+		return "", model.Errorf(model.ErrBadParam, "%s must be a Matrix user ID like @alice:example.org", name)
+	}
+	return id.UserID(s), nil
+}
+
+func v12Msg(s string) (id.EventID, error) {
+	if !strings.HasPrefix(s, "$") || len(s) < 2 {
+		return "", model.Errorf(model.ErrBadParam, "message_id must be a Matrix event ID like $abc")
+	}
+	return id.EventID(s), nil
+}
+
+// v11Lookup maps a v11 number of one kind back to its Matrix ID.
+func (c *call) v11Lookup(kind storage.IDKind, n flexInt, name string) (string, error) {
+	if n <= 0 {
+		return "", model.Errorf(model.ErrBadParam, "%s is required", name)
+	}
+	s, err := c.hub.opts.IDs.MatrixID(c.ctx, kind, int64(n))
+	if err != nil {
+		return "", idLookupError(err, "unknown %s %d", name, n)
+	}
+	return s, nil
+}
+
+func (c *call) v11Room(n flexInt) (id.RoomID, error) {
+	s, err := c.v11Lookup(storage.KindRoom, n, "group_id")
+	return id.RoomID(s), err
+}
+
+func (c *call) v11User(n flexInt) (id.UserID, error) {
+	s, err := c.v11Lookup(storage.KindUser, n, "user_id")
+	return id.UserID(s), err
+}
+
+func (c *call) v11Msg(n flexInt) (id.EventID, error) {
+	s, err := c.v11Lookup(storage.KindEvent, n, "message_id")
+	return id.EventID(s), err
+}
+
+// v11Num maps a Matrix ID to its v11 number.
+func (c *call) v11Num(kind storage.IDKind, s string) (int64, error) {
+	return c.hub.opts.IDs.V11ID(c.ctx, kind, s)
+}
+
+// jsonPower keeps power levels exact in JavaScript clients: the creators of a version 12 room
+// have a power above every number, reported as 2^53-1.
+func jsonPower(level int) int64 {
+	if level > 1<<53-1 || level == math.MaxInt {
+		return 1<<53 - 1
+	}
+	return int64(level)
+}
+
+// --- v12 ---------------------------------------------------------------------------------
+
+type v12MessageParams struct {
+	MessageID string `json:"message_id"`
+	GroupID   string `json:"group_id"` // optional: the room, when the gateway never saw the message
+	Reason    string `json:"matrix.reason"`
+}
+
+func v12DeleteMessage(c *call) (any, error) {
+	var p v12MessageParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	msg, err := v12Msg(p.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	var room id.RoomID
+	if p.GroupID != "" {
+		if room, err = v12Room(p.GroupID); err != nil {
+			return nil, err
+		}
+	}
+	return nil, c.bot.bot.DeleteMessage(c.ctx, room, msg, p.Reason)
+}
+
+type v12UserParams struct {
+	UserID string `json:"user_id"`
+}
+
+func v12GetUserInfo(c *call) (any, error) {
+	var p v12UserParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	u, err := v12User(p.UserID, "user_id")
+	if err != nil {
+		return nil, err
+	}
+	info, err := c.bot.bot.UserInfo(c.ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"user_id": string(info.UserID), "user_name": info.UserID.Localpart(), "user_displayname": info.DisplayName,
+		"user_remark": "", "matrix.avatar_url": info.AvatarURL,
+	}, nil
+}
+
+func v12GetFriendList(c *call) (any, error) {
+	friends, err := c.bot.bot.Friends(c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(friends))
+	for _, f := range friends {
+		out = append(out, map[string]any{
+			"user_id": string(f.UserID), "user_name": f.UserID.Localpart(), "user_displayname": f.DisplayName,
+			"user_remark": "", "matrix.room_id": string(f.RoomID),
+		})
+	}
+	return out, nil
+}
+
+type v12GroupParams struct {
+	GroupID string `json:"group_id"`
+}
+
+func v12GroupInfo(g model.GroupInfo) map[string]any {
+	return map[string]any{"group_id": string(g.RoomID), "group_name": g.Name, "matrix.member_count": g.MemberCount}
+}
+
+func v12GetGroupInfo(c *call) (any, error) {
+	var p v12GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	g, err := c.bot.bot.Group(c.ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	return v12GroupInfo(g), nil
+}
+
+func v12GetGroupList(c *call) (any, error) {
+	groups, err := c.bot.bot.Groups(c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, v12GroupInfo(g))
+	}
+	return out, nil
+}
+
+type v12MemberParams struct {
+	GroupID string `json:"group_id"`
+	UserID  string `json:"user_id"`
+	Reason  string `json:"reason"`
+}
+
+func v12Member(m model.Member) map[string]any {
+	return map[string]any{
+		"user_id": string(m.UserID), "user_name": m.UserID.Localpart(), "user_displayname": m.DisplayName,
+		"matrix.role": string(m.Role), "matrix.power_level": jsonPower(m.PowerLevel),
+	}
+}
+
+func v12GetGroupMemberInfo(c *call) (any, error) {
+	var p v12MemberParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := v12User(p.UserID, "user_id")
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.bot.bot.GroupMember(c.ctx, room, u)
+	if err != nil {
+		return nil, err
+	}
+	return v12Member(m), nil
+}
+
+func v12GetGroupMemberList(c *call) (any, error) {
+	var p v12GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	members, err := c.bot.bot.GroupMembers(c.ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(members))
+	for _, m := range members {
+		out = append(out, v12Member(m))
+	}
+	return out, nil
+}
+
+type v12SetGroupNameParams struct {
+	GroupID   string `json:"group_id"`
+	GroupName string `json:"group_name"`
+}
+
+func v12SetGroupName(c *call) (any, error) {
+	var p v12SetGroupNameParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.SetGroupName(c.ctx, room, p.GroupName)
+}
+
+func v12LeaveGroup(c *call) (any, error) {
+	var p v12GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.LeaveGroup(c.ctx, room)
+}
+
+// --- v11 ---------------------------------------------------------------------------------
+
+type v11MessageParams struct {
+	MessageID flexInt `json:"message_id"`
+}
+
+func v11DeleteMsg(c *call) (any, error) {
+	var p v11MessageParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	msg, err := c.v11Msg(p.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.DeleteMessage(c.ctx, "", msg, "")
+}
+
+type v11UserParams struct {
+	UserID flexInt `json:"user_id"`
+}
+
+func v11GetStrangerInfo(c *call) (any, error) {
+	var p v11UserParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	u, err := c.v11User(p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	info, err := c.bot.bot.UserInfo(c.ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	nick := info.DisplayName
+	if nick == "" {
+		nick = u.Localpart()
+	}
+	return map[string]any{
+		"user_id": int64(p.UserID), "nickname": nick, "sex": "unknown", "age": 0,
+		"matrix_user_id": string(u), "matrix_avatar_url": info.AvatarURL,
+	}, nil
+}
+
+func v11GetFriendList(c *call) (any, error) {
+	friends, err := c.bot.bot.Friends(c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(friends))
+	for _, f := range friends {
+		n, err := c.v11Num(storage.KindUser, string(f.UserID))
+		if err != nil {
+			return nil, err
+		}
+		nick := f.DisplayName
+		if nick == "" {
+			nick = f.UserID.Localpart()
+		}
+		out = append(out, map[string]any{"user_id": n, "nickname": nick, "remark": "", "matrix_user_id": string(f.UserID), "matrix_room_id": string(f.RoomID)})
+	}
+	return out, nil
+}
+
+type v11GroupParams struct {
+	GroupID   flexInt  `json:"group_id"`
+	UserID    flexInt  `json:"user_id"`
+	GroupName string   `json:"group_name"`
+	IsDismiss flexBool `json:"is_dismiss"`
+	NoCache   flexBool `json:"no_cache"`
+	// set_group_kick
+	RejectAddRequest flexBool `json:"reject_add_request"`
+	// set_group_ban: seconds; 0 lifts the ban. Absent = 1800 as in go-cqhttp.
+	Duration *flexInt `json:"duration"`
+}
+
+func (c *call) v11GroupInfo(g model.GroupInfo) (map[string]any, error) {
+	n, err := c.v11Num(storage.KindRoom, string(g.RoomID))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"group_id": n, "group_name": g.Name, "member_count": g.MemberCount, "max_member_count": 0,
+		"matrix_room_id": string(g.RoomID),
+	}, nil
+}
+
+func v11GetGroupInfo(c *call) (any, error) {
+	var p v11GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	g, err := c.bot.bot.Group(c.ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	return c.v11GroupInfo(g)
+}
+
+func v11GetGroupList(c *call) (any, error) {
+	groups, err := c.bot.bot.Groups(c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(groups))
+	for _, g := range groups {
+		m, err := c.v11GroupInfo(g)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (c *call) v11Member(m model.Member) (map[string]any, error) {
+	g, err := c.v11Num(storage.KindRoom, string(m.RoomID))
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.v11Num(storage.KindUser, string(m.UserID))
+	if err != nil {
+		return nil, err
+	}
+	nick := m.DisplayName
+	if nick == "" {
+		nick = m.UserID.Localpart()
+	}
+	return map[string]any{
+		"group_id": g, "user_id": u, "nickname": nick, "card": m.DisplayName, "sex": "unknown", "age": 0,
+		"area": "", "join_time": 0, "last_sent_time": 0, "level": "", "role": string(m.Role),
+		"unfriendly": false, "title": "", "title_expire_time": 0, "card_changeable": false,
+		"matrix_user_id": string(m.UserID), "matrix_power_level": jsonPower(m.PowerLevel),
+	}, nil
+}
+
+func v11GetGroupMemberInfo(c *call) (any, error) {
+	var p v11GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.v11User(p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.bot.bot.GroupMember(c.ctx, room, u)
+	if err != nil {
+		return nil, err
+	}
+	return c.v11Member(m)
+}
+
+func v11GetGroupMemberList(c *call) (any, error) {
+	var p v11GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	members, err := c.bot.bot.GroupMembers(c.ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(members))
+	for _, m := range members {
+		mm, err := c.v11Member(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mm)
+	}
+	return out, nil
+}
+
+func v11SetGroupName(c *call) (any, error) {
+	var p v11GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.SetGroupName(c.ctx, room, p.GroupName)
+}
+
+// v11SetGroupLeave leaves the room; is_dismiss is ignored (a Matrix room cannot be dissolved).
+func v11SetGroupLeave(c *call) (any, error) {
+	var p v11GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.LeaveGroup(c.ctx, room)
+}
+
+// v11SetGroupKick kicks; with reject_add_request the user is banned instead, so they cannot
+// come back.
+func v11SetGroupKick(c *call) (any, error) {
+	var p v11GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.v11User(p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if p.RejectAddRequest {
+		return nil, c.bot.bot.Ban(c.ctx, room, u, "")
+	}
+	return nil, c.bot.bot.Kick(c.ctx, room, u, "")
+}
+
+// v11SetGroupBan maps QQ's timed mute onto a Matrix ban: any duration > 0 bans (a Matrix ban has
+// no end: it lasts until lifted), duration 0 lifts the ban.
+func v11SetGroupBan(c *call) (any, error) {
+	var p v11GroupParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.v11User(p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Duration == nil || *p.Duration > 0:
+		return nil, c.bot.bot.Ban(c.ctx, room, u, "")
+	case *p.Duration == 0:
+		return nil, c.bot.bot.Unban(c.ctx, room, u)
+	}
+	return nil, model.Errorf(model.ErrBadParam, "duration must be 0 (lift the ban) or more (ban)")
+}

@@ -1,0 +1,337 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// Invite answers (v11 set_group_add_request / set_friend_add_request, v12 matrix.accept_invite /
+// matrix.decline_invite) and the Matrix extras matrix.* of v12.
+
+// --- invites -----------------------------------------------------------------------------
+
+type v11AddRequestParams struct {
+	Flag    string    `json:"flag"`
+	SubType string    `json:"sub_type"`
+	Type    string    `json:"type"` // go-cqhttp's older name of sub_type
+	Approve *flexBool `json:"approve"`
+	Reason  string    `json:"reason"`
+}
+
+// v11Answer answers an invite: flag is the room ID from the request event; approve defaults to true.
+func v11Answer(c *call, p v11AddRequestParams) (any, error) {
+	if !validRoomID(p.Flag) {
+		return nil, model.Errorf(model.ErrBadParam, "flag must be the flag of a request event (a Matrix room ID)")
+	}
+	accept := p.Approve == nil || bool(*p.Approve)
+	return nil, c.bot.bot.AnswerInvite(c.ctx, id.RoomID(p.Flag), accept, p.Reason)
+}
+
+func v11SetGroupAddRequest(c *call) (any, error) {
+	var p v11AddRequestParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	sub := p.SubType
+	if sub == "" {
+		sub = p.Type
+	}
+	if sub != "" && sub != "invite" {
+		return nil, model.Errorf(model.ErrBadParam, "sub_type %q: only invite requests exist on Matrix", sub)
+	}
+	return v11Answer(c, p)
+}
+
+func v11SetFriendAddRequest(c *call) (any, error) {
+	var p v11AddRequestParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	return v11Answer(c, p)
+}
+
+func v12AcceptInvite(c *call) (any, error) {
+	var p v12MemberParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.AnswerInvite(c.ctx, room, true, "")
+}
+
+func v12DeclineInvite(c *call) (any, error) {
+	var p v12MemberParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.AnswerInvite(c.ctx, room, false, p.Reason)
+}
+
+// --- members -----------------------------------------------------------------------------
+
+// roomAndUser decodes {group_id, user_id, reason}.
+func roomAndUser(c *call) (id.RoomID, id.UserID, string, error) {
+	var p v12MemberParams
+	if err := c.decode(&p); err != nil {
+		return "", "", "", err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return "", "", "", err
+	}
+	u, err := v12User(p.UserID, "user_id")
+	if err != nil {
+		return "", "", "", err
+	}
+	return room, u, p.Reason, nil
+}
+
+func v12Kick(c *call) (any, error) {
+	room, u, reason, err := roomAndUser(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.Kick(c.ctx, room, u, reason)
+}
+
+func v12Ban(c *call) (any, error) {
+	room, u, reason, err := roomAndUser(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.Ban(c.ctx, room, u, reason)
+}
+
+func v12Unban(c *call) (any, error) {
+	room, u, _, err := roomAndUser(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.Unban(c.ctx, room, u)
+}
+
+func v12Invite(c *call) (any, error) {
+	room, u, reason, err := roomAndUser(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.Invite(c.ctx, room, u, reason)
+}
+
+// --- messages and rooms ------------------------------------------------------------------
+
+type v12ReactParams struct {
+	MessageID string `json:"message_id"`
+	GroupID   string `json:"group_id"` // optional when the gateway saw the message
+	Key       string `json:"key"`
+}
+
+func v12React(c *call) (any, error) {
+	var p v12ReactParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	msg, err := v12Msg(p.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	if p.Key == "" {
+		return nil, model.Errorf(model.ErrBadParam, "key is required: the emoji or text of the reaction")
+	}
+	var room id.RoomID
+	if p.GroupID != "" {
+		if room, err = v12Room(p.GroupID); err != nil {
+			return nil, err
+		}
+	}
+	sent, err := c.bot.bot.React(c.ctx, room, msg, p.Key)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"message_id": string(sent.EventID), "time": v12Time(sent.Time)}, nil
+}
+
+type v12TypingParams struct {
+	GroupID string    `json:"group_id"`
+	Typing  *flexBool `json:"typing"`  // default true
+	Timeout *flexInt  `json:"timeout"` // milliseconds, default 30000
+}
+
+func v12SetTyping(c *call) (any, error) {
+	var p v12TypingParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	typing := p.Typing == nil || bool(*p.Typing)
+	timeout := 30 * time.Second
+	if p.Timeout != nil {
+		if *p.Timeout <= 0 || *p.Timeout > 600000 {
+			return nil, model.Errorf(model.ErrBadParam, "timeout must be between 1 and 600000 milliseconds")
+		}
+		timeout = time.Duration(*p.Timeout) * time.Millisecond
+	}
+	return nil, c.bot.bot.SetTyping(c.ctx, room, typing, timeout)
+}
+
+func v12MarkRead(c *call) (any, error) {
+	var p v12MessageParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	msg, err := v12Msg(p.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.bot.bot.MarkRead(c.ctx, room, msg)
+}
+
+type v12JoinParams struct {
+	Room string `json:"room"` // a room ID or an alias
+}
+
+func v12JoinRoom(c *call) (any, error) {
+	var p v12JoinParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	if len(p.Room) < 2 || (p.Room[0] != '!' && p.Room[0] != '#') {
+		return nil, model.Errorf(model.ErrBadParam, "room must be a room ID (!abc:example.org) or an alias (#name:example.org)")
+	}
+	room, err := c.bot.bot.JoinRoom(c.ctx, p.Room)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"group_id": string(room)}, nil
+}
+
+type v12CreateRoomParams struct {
+	Name          string   `json:"name"`
+	Topic         string   `json:"topic"`
+	RoomAliasName string   `json:"room_alias_name"`
+	Invite        []string `json:"invite"`
+	IsDirect      flexBool `json:"is_direct"`
+	Preset        string   `json:"preset"`
+	Visibility    string   `json:"visibility"`
+}
+
+func v12CreateRoom(c *call) (any, error) {
+	var p v12CreateRoomParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	req := model.CreateRoom{Name: p.Name, Topic: p.Topic, Alias: p.RoomAliasName, IsDirect: bool(p.IsDirect), Preset: p.Preset, Visibility: p.Visibility}
+	for i, u := range p.Invite {
+		uid, err := v12User(u, "invite["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return nil, err
+		}
+		req.Invite = append(req.Invite, uid)
+	}
+	switch req.Preset {
+	case "", "private_chat", "public_chat", "trusted_private_chat":
+	default:
+		return nil, model.Errorf(model.ErrBadParam, "preset must be private_chat, public_chat or trusted_private_chat")
+	}
+	switch req.Visibility {
+	case "", "private", "public":
+	default:
+		return nil, model.Errorf(model.ErrBadParam, "visibility must be private or public")
+	}
+	room, err := c.bot.bot.CreateRoom(c.ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"group_id": string(room)}, nil
+}
+
+type v12StateParams struct {
+	GroupID   string          `json:"group_id"`
+	EventType string          `json:"event_type"`
+	StateKey  string          `json:"state_key"`
+	Content   json.RawMessage `json:"content"`
+}
+
+func v12GetRoomState(c *call) (any, error) {
+	var p v12StateParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	state, err := c.bot.bot.RoomState(c.ctx, room, p.EventType, p.StateKey)
+	if err != nil {
+		return nil, err
+	}
+	if p.EventType == "" {
+		return map[string]any{"events": state}, nil
+	}
+	return map[string]any{"content": state}, nil
+}
+
+func v12SendStateEvent(c *call) (any, error) {
+	var p v12StateParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	if p.EventType == "" {
+		return nil, model.Errorf(model.ErrBadParam, "event_type is required, e.g. m.room.topic")
+	}
+	if c := bytes.TrimSpace(p.Content); len(c) == 0 || c[0] != '{' {
+		return nil, model.Errorf(model.ErrBadParam, "content must be a JSON object")
+	}
+	evt, err := c.bot.bot.SendState(c.ctx, room, p.EventType, p.StateKey, p.Content)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"event_id": string(evt)}, nil
+}
+
+type v12RawParams struct {
+	Method string            `json:"method"`
+	Path   string            `json:"path"`
+	Query  map[string]string `json:"query"`
+	Body   json.RawMessage   `json:"body"`
+}
+
+func v12RawRequest(c *call) (any, error) {
+	var p v12RawParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	body := bytes.TrimSpace(p.Body)
+	if bytes.Equal(body, []byte("null")) {
+		body = nil
+	}
+	resp, err := c.bot.bot.RawRequest(c.ctx, model.RawRequest{Method: p.Method, Path: p.Path, Query: p.Query, Body: body})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"status": resp.Status, "body": resp.Body}, nil
+}
