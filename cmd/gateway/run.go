@@ -121,6 +121,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		s, err := matrix.New(matrix.Options{
 			Bot: b, APITimeout: cfg.APITimeout, SyncTimeout: cfg.SyncTimeout, RetryInterval: cfg.RetryInterval,
 			HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
+			TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,
 			DB: db, StateStore: stateStore, Sink: hub, Logger: log.With("component", "matrix"),
 		})
 		if err != nil {

@@ -68,6 +68,10 @@ type Gateway struct {
 	// DropWithoutClient is GATEWAY_DROP_EVENTS_WITHOUT_CLIENT: drop events no OneBot client
 	// receives instead of holding the bot's sync until one connects.
 	DropWithoutClient bool
+	// TypingEvents (GATEWAY_TYPING_EVENTS) and ReceiptEvents (GATEWAY_RECEIPT_EVENTS) turn
+	// m.typing and read receipts into matrix.typing / matrix.receipt events (off by default).
+	TypingEvents  bool
+	ReceiptEvents bool
 
 	// Media (files received from Matrix and files OneBot clients send).
 	PublicURL string // GATEWAY_PUBLIC_URL: base of media URLs; default http://<GATEWAY_LISTEN>
@@ -155,6 +159,8 @@ type envVars struct {
 	ReverseWSAccessTokenFile string        `env:"GATEWAY_REVERSE_WS_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
 	ReconnectInterval        time.Duration `env:"GATEWAY_RECONNECT_INTERVAL" envDefault:"3s" hint:"a duration greater than 0, e.g. 3s"`
 	DropWithoutClient        flag          `env:"GATEWAY_DROP_EVENTS_WITHOUT_CLIENT" envDefault:"false" hint:"true or false"`
+	TypingEvents             flag          `env:"GATEWAY_TYPING_EVENTS" envDefault:"false" hint:"true or false"`
+	ReceiptEvents            flag          `env:"GATEWAY_RECEIPT_EVENTS" envDefault:"false" hint:"true or false"`
 	PublicURL                string        `env:"GATEWAY_PUBLIC_URL" hint:"an http(s) URL such as https://bots.example.org"`
 	FilesDir                 string        `env:"GATEWAY_FILES_DIR" hint:"a directory path"`
 	MediaMaxSize             int64         `env:"GATEWAY_MEDIA_MAX_SIZE" envDefault:"52428800" hint:"a number of bytes greater than 0, e.g. 52428800"`
@@ -356,6 +362,7 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	g.ShutdownTimeout = v.ShutdownTimeout
 	g.ReconnectInterval = v.ReconnectInterval
 	g.DropWithoutClient = bool(v.DropWithoutClient)
+	g.TypingEvents, g.ReceiptEvents = bool(v.TypingEvents), bool(v.ReceiptEvents)
 	l.media(g, v)
 
 	if g.Listen != "" {
