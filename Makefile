@@ -14,7 +14,7 @@ build: ## build bin/gateway
 	$(GO) build -tags $(TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/gateway
 
 demo: ## quickstart: a throwaway local Synapse, a demo bot and user, and the gateway on SQLite
-	$(GO) run -tags $(TAGS) ./test/harness/cmd/demo
+	@mkdir -p .cache && $(GO) build -tags $(TAGS) -o .cache/demo-command ./test/harness/cmd/demo && exec .cache/demo-command
 
 test: fmt vet ## the whole test suite: format, vet, unit tests, and end-to-end tests against real Synapse and NoneBot2 (installs them into .cache/)
 	$(GO) test -tags $(TAGS) -race -count=1 -timeout 30m ./...

@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,8 +14,6 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-
-	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // BenchmarkRelay measures, message by message, how long a Matrix message takes from just before
@@ -39,11 +33,11 @@ import (
 // Run it with `make bench` (200 messages).
 func BenchmarkRelay(b *testing.B) {
 	const token = "bench-token"
-	bot := benchUser(b, "bot")
-	alice := benchUser(b, "alice") // sends
-	bob := benchUser(b, "bob")     // the plain /sync observer
-	g := startGatewayB(b, b.TempDir(), map[string]string{
-		"MATRIX_BOTS":          botJSON(bot.user, map[string]any{"auto_accept_invites": true, "auto_accept_whitelist": []string{alice.user.UserID}}),
+	bot := newBotUser(b)
+	alice := newHuman(b, "alice") // sends
+	bob := newHuman(b, "bob")     // the plain /sync observer
+	g := startGateway(b, b.TempDir(), map[string]string{
+		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true, "auto_accept_whitelist": []string{alice.user.UserID}}),
 		"GATEWAY_ACCESS_TOKEN": token,
 		"MATRIX_SYNC_TIMEOUT":  "30000",
 		"GATEWAY_LOG_LEVEL":    "info",
@@ -51,7 +45,7 @@ func BenchmarkRelay(b *testing.B) {
 
 	ctx := b.Context() // canceled when the benchmark ends, before the cleanups run
 	created, err := alice.cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{
-		Preset: "private_chat", Invite: []id.UserID{id.UserID(bot.user.UserID), id.UserID(bob.user.UserID)},
+		Preset: "private_chat", Invite: []id.UserID{id.UserID(bot.UserID), id.UserID(bob.user.UserID)},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -60,11 +54,11 @@ func BenchmarkRelay(b *testing.B) {
 	if _, err := bob.cli.JoinRoomByID(ctx, room); err != nil {
 		b.Fatalf("bob joins %s: %v", room, err)
 	}
-	waitJoinedB(b, alice.cli, room, bot.user.UserID)
+	alice.waitJoined(room, bot)
 
 	arr := newRelayArrivals()
 	errc := make(chan error, 2)
-	go observeOneBot(ctx, dialOneBotB(b, g, token), arr, errc)
+	go observeOneBot(ctx, dialWSV12(b, g, token), arr, errc)
 	go observeSync(ctx, bob.cli, room, arr, errc)
 
 	// send sends one message and waits until it has arrived at both observers.
@@ -122,111 +116,6 @@ func BenchmarkRelay(b *testing.B) {
 		"gateway (OneBot v12 forward WS)", ms(gwLat[0]), ms(gw50), ms(gw99), ms(gwLat[len(gwLat)-1]),
 		"plain Matrix /sync (30 s poll)", ms(syncLat[0]), ms(sy50), ms(sy99), ms(syncLat[len(syncLat)-1]),
 		ratio)
-}
-
-// benchClient is a registered Matrix user with a client.
-type benchClient struct {
-	user *harness.User
-	cli  *mautrix.Client
-}
-
-// benchUser registers a unique user (newHuman and newBotUser need a *testing.T).
-func benchUser(b *testing.B, prefix string) benchClient {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	u, err := hs.RegisterUniqueUser(ctx, prefix)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cli, err := hs.Client(u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return benchClient{user: u, cli: cli}
-}
-
-// startGatewayB is startGateway for a benchmark: it runs the gateway on a free port with env and
-// waits until /readyz says every bot syncs.
-func startGatewayB(b *testing.B, dir string, env map[string]string) *gatewayProc {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	environ := []string{
-		"GATEWAY_LISTEN=" + addr, "GATEWAY_DATABASE=" + filepath.Join(dir, "gateway.db"),
-		"GATEWAY_SHUTDOWN_TIMEOUT=20s", "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-	}
-	for k, v := range env {
-		environ = append(environ, k+"="+v)
-	}
-	proc, err := harness.StartProcess(harness.ProcessOptions{
-		Name: "gateway", Path: gatewayBin, Env: environ, Dir: dir, LogPath: filepath.Join(dir, "gateway.log"),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := &gatewayProc{proc: proc, url: "http://" + addr}
-	b.Cleanup(func() {
-		if b.Failed() {
-			b.Logf("gateway log (%s):\n%s", proc.LogPath(), proc.LogTail(100))
-		}
-		_ = proc.Stop()
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	err = proc.WaitReady(ctx, func(ctx context.Context) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.url+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %d", resp.StatusCode)
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatalf("gateway not ready: %v\n%s", err, proc.LogTail(40))
-	}
-	return g
-}
-
-// waitJoinedB waits until user's membership in room, as cli sees it, is join.
-func waitJoinedB(b *testing.B, cli *mautrix.Client, room id.RoomID, user string) {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	for {
-		var m event.MemberEventContent
-		if err := cli.StateEvent(ctx, room, event.StateMember, user, &m); err == nil && m.Membership == event.MembershipJoin {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			b.Fatalf("timed out waiting for %s to join %s", user, room)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// dialOneBotB connects a OneBot v12 forward-WebSocket client (dialV12 needs a *testing.T, and
-// its reader does not timestamp frames).
-func dialOneBotB(b *testing.B, g *gatewayProc, token string) *websocket.Conn {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, g.wsURL("/onebot/v12/"), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
-	if err != nil {
-		b.Fatalf("dial v12: %v", err)
-	}
-	c.SetReadLimit(1 << 24)
-	b.Cleanup(func() { _ = c.CloseNow() })
-	return c
 }
 
 // The two observers of BenchmarkRelay.

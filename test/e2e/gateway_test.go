@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +15,7 @@ import (
 
 // gatewayProc is the gateway binary running as a child process.
 type gatewayProc struct {
-	t    *testing.T
+	t    testing.TB
 	proc *harness.Process
 	url  string
 	env  map[string]string
@@ -33,7 +31,7 @@ func botJSON(u *harness.User, extra map[string]any) string {
 	return string(out)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,7 +43,7 @@ func freeAddr(t *testing.T) string {
 
 // startGateway runs the gateway with env (GATEWAY_LISTEN and GATEWAY_DATABASE default to a free
 // port and a file in dir) and waits until /readyz says every bot syncs.
-func startGateway(t *testing.T, dir string, env map[string]string) *gatewayProc {
+func startGateway(t testing.TB, dir string, env map[string]string) *gatewayProc {
 	t.Helper()
 	full := map[string]string{
 		"GATEWAY_LISTEN": freeAddr(t), "GATEWAY_DATABASE": filepath.Join(dir, "gateway.db"),
@@ -74,19 +72,7 @@ func startGateway(t *testing.T, dir string, env map[string]string) *gatewayProc 
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	err = proc.WaitReady(ctx, func(ctx context.Context) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.url+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %d", resp.StatusCode)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := proc.WaitReady(ctx, harness.ReadyzCheck(g.url)); err != nil {
 		t.Fatalf("gateway not ready: %v\n%s", err, proc.LogTail(40))
 	}
 	return g
@@ -105,7 +91,7 @@ func (g *gatewayProc) wsURL(path string) string {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,20 +29,13 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	root, err := harness.RepoRoot()
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), harness.StartTimeout)
+	defer cancel()
+	gatewayBin = filepath.Join(tmp, "gateway")
+	if err := harness.BuildGateway(ctx, gatewayBin); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	gatewayBin = filepath.Join(tmp, "gateway")
-	build := exec.Command("go", "build", "-tags", "goolm", "-o", gatewayBin, "./cmd/gateway")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "failed to build the gateway:", err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), harness.StartTimeout)
-	defer cancel()
 	hs, err = harness.StartSynapse(ctx, harness.SynapseOptions{Dir: filepath.Join(tmp, "synapse")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "failed to start Synapse:", err)
@@ -60,7 +52,7 @@ func testMain(m *testing.M) int {
 // deadline is how long a test waits for one condition.
 const deadline = 60 * time.Second
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*deadline)
 	t.Cleanup(cancel)
 	return ctx

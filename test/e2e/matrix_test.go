@@ -14,13 +14,13 @@ import (
 
 // human is a Matrix user played by the test through its own sync loop.
 type human struct {
-	t     *testing.T
+	t     testing.TB
 	user  *harness.User
 	cli   *mautrix.Client
 	since string
 }
 
-func newHuman(t *testing.T, prefix string) *human {
+func newHuman(t testing.TB, prefix string) *human {
 	t.Helper()
 	u, err := hs.RegisterUniqueUser(testCtx(t), prefix)
 	if err != nil {
@@ -39,7 +39,7 @@ func newHuman(t *testing.T, prefix string) *human {
 	return h
 }
 
-func newBotUser(t *testing.T) *harness.User {
+func newBotUser(t testing.TB) *harness.User {
 	t.Helper()
 	u, err := hs.RegisterUniqueUser(testCtx(t), "bot")
 	if err != nil {

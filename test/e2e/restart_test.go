@@ -12,12 +12,13 @@ import (
 
 // obClient is a plain OneBot v12 forward-WebSocket client that records message events.
 type obClient struct {
-	t      *testing.T
+	t      testing.TB
 	conn   *websocket.Conn
 	frames chan map[string]any
 }
 
-func dialV12(t *testing.T, g *gatewayProc, token string) *obClient {
+// dialWSV12 opens a OneBot v12 forward WebSocket to the gateway, closed at the end of the test.
+func dialWSV12(t testing.TB, g *gatewayProc, token string) *websocket.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
@@ -26,6 +27,13 @@ func dialV12(t *testing.T, g *gatewayProc, token string) *obClient {
 		t.Fatalf("dial v12: %v", err)
 	}
 	c.SetReadLimit(1 << 24)
+	t.Cleanup(func() { _ = c.CloseNow() })
+	return c
+}
+
+func dialV12(t testing.TB, g *gatewayProc, token string) *obClient {
+	t.Helper()
+	c := dialWSV12(t, g, token)
 	cl := &obClient{t: t, conn: c, frames: make(chan map[string]any, 1024)}
 	go func() {
 		defer close(cl.frames)
@@ -40,7 +48,6 @@ func dialV12(t *testing.T, g *gatewayProc, token string) *obClient {
 			}
 		}
 	}()
-	t.Cleanup(func() { _ = c.CloseNow() })
 	return cl
 }
 

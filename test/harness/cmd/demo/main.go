@@ -25,7 +25,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -263,10 +262,8 @@ func membership(ctx context.Context, cli *mautrix.Client, room id.RoomID, user i
 func startGateway(ctx context.Context, o *options, hs *harness.Homeserver, bot, alice *harness.User) (gw *harness.Process, gwLog *tail, err error) {
 	bin := filepath.Join(o.dir, "gateway")
 	say("building the gateway: go build -tags goolm -o %s ./cmd/gateway", bin)
-	build := exec.CommandContext(ctx, "go", "build", "-tags", "goolm", "-o", bin, "./cmd/gateway")
-	build.Dir, build.Stdout, build.Stderr = o.root, os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		return nil, nil, fmt.Errorf("failed to build the gateway: %w", err)
+	if err := harness.BuildGateway(ctx, bin); err != nil {
+		return nil, nil, err
 	}
 	host, portStr, err := net.SplitHostPort(o.listen)
 	if err != nil {
@@ -291,19 +288,7 @@ func startGateway(ctx context.Context, o *options, hs *harness.Homeserver, bot, 
 	say("gateway started (pid %d, log: %s); waiting for GET /readyz", gw.PID(), o.gatewayLogPath)
 	rctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
-	err = gw.WaitReady(rctx, func(ctx context.Context) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+o.listen+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /readyz: HTTP %d", resp.StatusCode)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := gw.WaitReady(rctx, harness.ReadyzCheck("http://"+o.listen)); err != nil {
 		_ = gw.Stop()
 		gwLog.stop()
 		return nil, nil, fmt.Errorf("the gateway did not become ready: %w", err)
