@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/e2ee"
 	"github.com/matrix-onebot/gateway/internal/gateway"
 	"github.com/matrix-onebot/gateway/internal/matrix"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -116,9 +117,15 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
 		DropWithoutClient: cfg.Gateway.DropWithoutClient,
 	})
+	pickleKey, err := e2ee.LoadPickleKey(cfg.Gateway.PickleKey, db.Path())
+	if err != nil {
+		log.Error("failed to load the pickle key of the encryption state; set GATEWAY_PICKLE_KEY or restore the key file", "error", err)
+		return exitStorage
+	}
 	sessions := make([]*matrix.Session, len(cfg.Bots))
 	for i, b := range cfg.Bots {
 		s, err := matrix.New(matrix.Options{
+			PickleKey: pickleKey, UndecryptableWait: cfg.Gateway.UndecryptableWait,
 			Bot: b, APITimeout: cfg.APITimeout, SyncTimeout: cfg.SyncTimeout, RetryInterval: cfg.RetryInterval,
 			HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
 			TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,

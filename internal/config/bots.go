@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"maunium.net/go/mautrix/id"
@@ -70,6 +71,14 @@ func defaultBotJSON() botJSON {
 		EncryptionSharingStrategy: "all_devices",
 	}
 }
+
+// SharingStrategies are the values of encryption_sharing_strategy: which devices get the bot's
+// room keys (all of them; those their owner cross-signed; those of identities the bot verified).
+// BackupDownloadStrategies are the values of backup_download_strategy.
+var (
+	SharingStrategies        = []string{"all_devices", "cross_signed_only", "verified_only"}
+	BackupDownloadStrategies = []string{"", "one_shot", "after_decryption_failure", "manual"}
+)
 
 // BotKeys returns every key a MATRIX_BOTS object accepts.
 func BotKeys() []string {
@@ -367,6 +376,12 @@ func (l *loader) checkBot(i int, path string, j *botJSON, present, failed map[st
 		b.RecoveryCode = j.RecoveryKey
 	default:
 		b.RecoveryCode = cfg.RecoveryCode
+	}
+	if !slices.Contains(SharingStrategies, b.EncryptionSharingStrategy) {
+		l.problems.add(at("encryption_sharing_strategy"), "invalid value %q; set one of %s", b.EncryptionSharingStrategy, strings.Join(SharingStrategies, ", "))
+	}
+	if !slices.Contains(BackupDownloadStrategies, b.BackupDownloadStrategy) {
+		l.problems.add(at("backup_download_strategy"), "invalid value %q; set \"\" (the whole backup at start, then single keys when needed), one_shot, after_decryption_failure or manual", b.BackupDownloadStrategy)
 	}
 
 	// OneBot

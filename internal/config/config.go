@@ -125,6 +125,13 @@ type Gateway struct {
 	OutboxReplayRate float64       // GATEWAY_OUTBOX_REPLAY_RATE: events per second when replaying a backlog
 	// OutboxExclude are endpoint URLs that get no outbox (GATEWAY_OUTBOX_EXCLUDE).
 	OutboxExclude []string
+
+	// PickleKey encrypts the end-to-end encryption state in the database (GATEWAY_PICKLE_KEY or
+	// GATEWAY_PICKLE_KEY_FILE); "" = generated once into GATEWAY_DATABASE + ".pickle-key".
+	PickleKey string
+	// UndecryptableWait is GATEWAY_UNDECRYPTABLE_WAIT: how long an encrypted event waits for its
+	// key before it is delivered marked undecryptable (matrix.msgtype m.bad.encrypted).
+	UndecryptableWait time.Duration
 }
 
 // envVars is the table of flat variables, parsed by caarlos0/env. The hint
@@ -181,6 +188,9 @@ type envVars struct {
 	OutboxMaxAge             time.Duration `env:"GATEWAY_OUTBOX_MAX_AGE" envDefault:"24h" hint:"a duration greater than 0, e.g. 24h"`
 	OutboxReplayRate         float64       `env:"GATEWAY_OUTBOX_REPLAY_RATE" envDefault:"20" hint:"events per second greater than 0, e.g. 20"`
 	OutboxExclude            string        `env:"GATEWAY_OUTBOX_EXCLUDE" hint:"comma-separated endpoint URLs"`
+	PickleKey                string        `env:"GATEWAY_PICKLE_KEY" hint:"a long random string"`
+	PickleKeyFile            string        `env:"GATEWAY_PICKLE_KEY_FILE" hint:"a file holding the pickle key"`
+	UndecryptableWait        time.Duration `env:"GATEWAY_UNDECRYPTABLE_WAIT" envDefault:"60s" hint:"a duration greater than 0, e.g. 60s"`
 }
 
 // envField describes one envVars field, for turning env's errors (which name
@@ -426,6 +436,9 @@ func (l *loader) transports(g *Gateway, v *envVars) {
 		l.problems.add("GATEWAY_OUTBOX_REPLAY_RATE", "%v is out of range; set events per second greater than 0, e.g. 20", v.OutboxReplayRate)
 	}
 	g.OutboxExclude = splitList(v.OutboxExclude)
+	g.PickleKey = l.secret("GATEWAY_PICKLE_KEY", v.PickleKey, v.PickleKeyFile)
+	g.UndecryptableWait = v.UndecryptableWait
+	l.positive("GATEWAY_UNDECRYPTABLE_WAIT", g.UndecryptableWait, "60s")
 }
 
 // within checks that a whole number lies in [lo, hi].

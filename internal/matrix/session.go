@@ -20,6 +20,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/e2ee"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -40,6 +41,11 @@ type Options struct {
 	Sink              model.Sink
 	Logger            *slog.Logger
 	Media             *Media // the shared file store; nil = no media
+	// PickleKey encrypts the crypto store (GATEWAY_PICKLE_KEY or the generated key file); nil
+	// turns end-to-end encryption off.
+	PickleKey []byte
+	// UndecryptableWait is how long an encrypted event waits for its key (GATEWAY_UNDECRYPTABLE_WAIT).
+	UndecryptableWait time.Duration
 }
 
 // ErrFatal marks failures that retrying cannot fix: the operator must change the config.
@@ -64,6 +70,8 @@ type Session struct {
 	invitesMu sync.Mutex
 	invites   map[id.RoomID]bool         // invites already handled in this process
 	pending   map[id.RoomID]model.Invite // invites left to a OneBot client to answer (events.go)
+
+	crypto *e2ee.Machine // nil when the bot does not encrypt; set in Run before the first sync
 
 	queue *sendQueue // paces the bot's sends (queue.go)
 }

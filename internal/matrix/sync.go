@@ -22,6 +22,7 @@ import (
 // syncResponse is /sync with every event kept raw, so that one malformed event is skipped
 // instead of failing the whole batch.
 type syncResponse struct {
+	raw         []byte    // the whole body, for end-to-end encryption
 	NextBatch   string    `json:"next_batch"`
 	AccountData rawEvents `json:"account_data"`
 	Rooms       struct {
@@ -64,6 +65,12 @@ func (s *Session) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.initCrypto(ctx); err != nil { // e2ee.go
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	defer s.setStatus(model.StateStopped, "gateway stopping")
 	s.loadProfile(ctx)
 	s.loadDirect(ctx)
@@ -94,7 +101,14 @@ func (s *Session) Run(ctx context.Context) error {
 		retry.Reset()
 		s.setStatus(model.StateSyncing, "")
 		b := &batch{wait: ctx, since: since, first: firstSync, done: done}
-		if err := s.processBatch(context.WithoutCancel(ctx), b, resp); err != nil {
+		if s.crypto != nil { // room keys and device lists first, so this batch's events decrypt
+			s.crypto.ProcessSync(context.WithoutCancel(ctx), resp.raw, since)
+		}
+		err = s.processBatch(context.WithoutCancel(ctx), b, resp)
+		if err == nil {
+			err = s.deliverHeld(context.WithoutCancel(ctx), b) // e2ee.go: events whose key came
+		}
+		if err != nil {
 			// Stopped while waiting for a OneBot client: remember what this batch already handed
 			// over, so that the next run, which gets the same batch again, repeats none of it.
 			s.savePartial(context.WithoutCancel(ctx), b)
@@ -146,16 +160,19 @@ func (s *Session) syncOnce(ctx context.Context, since, filterID string, timeout 
 		q["set_presence"] = p
 	}
 	var resp syncResponse
-	_, err := s.client.MakeFullRequest(ctx, mautrix.FullRequest{
-		Method:       http.MethodGet,
-		URL:          s.client.BuildURLWithQuery(mautrix.ClientURLPath{"v3", "sync"}, q),
-		ResponseJSON: &resp,
-		MaxAttempts:  1,
-		Client:       s.syncHTTP,
+	body, err := s.client.MakeFullRequest(ctx, mautrix.FullRequest{
+		Method:      http.MethodGet,
+		URL:         s.client.BuildURLWithQuery(mautrix.ClientURLPath{"v3", "sync"}, q),
+		MaxAttempts: 1,
+		Client:      s.syncHTTP,
 	})
 	if err != nil {
 		return nil, err
 	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, fmt.Errorf("failed to decode /sync: %w", err)
+	}
+	resp.raw = body // the encryption part is decoded again by e2ee
 	if resp.NextBatch == "" {
 		return nil, errors.New("sync response without next_batch")
 	}
@@ -241,7 +258,13 @@ func (s *Session) handleRoom(ctx context.Context, b *batch, roomID id.RoomID, ro
 		if evt.StateKey != nil {
 			s.updateState(ctx, evt)
 		}
-		if err := s.handleTimelineEvent(ctx, b, evt); err != nil {
+		var err error
+		if evt.Type == event.EventEncrypted {
+			err = s.handleEncrypted(ctx, b, evt, raw) // e2ee.go
+		} else {
+			err = s.handleTimelineEvent(ctx, b, evt)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -339,6 +362,9 @@ func (s *Session) updateState(ctx context.Context, evt *event.Event) {
 	if s.opts.StateStore != nil {
 		mautrix.UpdateStateStore(ctx, s.opts.StateStore, evt)
 	}
+	if s.crypto != nil {
+		s.crypto.HandleState(ctx, evt) // a member left: the room's next message uses a new key
+	}
 }
 
 func (s *Session) handleTimelineEvent(ctx context.Context, b *batch, evt *event.Event) error {
@@ -351,8 +377,8 @@ func (s *Session) handleTimelineEvent(ctx context.Context, b *batch, evt *event.
 		return s.handleRedaction(ctx, b, evt)
 	case event.EventReaction:
 		return s.handleReaction(ctx, b, evt)
-	case event.EventEncrypted:
-		s.log.Debug("encrypted event not handled: end-to-end encryption is not enabled for this bot", "room_id", evt.RoomID, "event_id", evt.ID)
+	case event.EventEncrypted: // only from held events that failed again; see handleEncrypted
+		s.log.Debug("encrypted event left encrypted", "room_id", evt.RoomID, "event_id", evt.ID)
 	}
 	return nil
 }

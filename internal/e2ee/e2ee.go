@@ -1,0 +1,350 @@
+// Package e2ee gives a bot end-to-end encryption: mautrix-go's OlmMachine (pure-Go goolm) with its
+// crypto store in the gateway's SQLite file, fed from the gateway's own /sync loop.
+//
+// What it adds to the OlmMachine: a fallback key is published and replaced when used, new inbound
+// Megolm sessions are uploaded to the server-side key backup, the backup is unlocked with the
+// recovery key (or the Secret Storage passphrase) which also cross-signs the bot's device, a room
+// key sharing policy (encryption_sharing_strategy), forwarded keys are only trusted from the bot's
+// own verified devices and only for sessions it asked for, and events that cannot be decrypted
+// yet are kept in the database until their key arrives (see held.go).
+package e2ee
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/crypto/backup"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// Options configure a Machine.
+type Options struct {
+	// Client is the bot's logged-in client: UserID and DeviceID are set.
+	Client *mautrix.Client
+	// DB is the gateway's database; the crypto tables live in it (crypto_version).
+	DB *dbutil.Database
+	// StateStore tracks room encryption and members (the gateway's sqlstatestore).
+	StateStore crypto.StateStore
+	// PickleKey encrypts the Olm and Megolm state at rest.
+	PickleKey []byte
+
+	RecoveryKey             string // recovery_key / recovery_code
+	SecretStoragePassphrase string // secret_storage_passphrase
+	SharingStrategy         string // encryption_sharing_strategy
+	BackupDownloadStrategy  string // backup_download_strategy
+
+	// UndecryptableWait is how long an event waits for its key before it is delivered as
+	// undecryptable (default DefaultUndecryptableWait).
+	UndecryptableWait time.Duration
+
+	Logger *slog.Logger
+}
+
+// DefaultUndecryptableWait is how long an undecryptable event waits for its key by default.
+const DefaultUndecryptableWait = 60 * time.Second
+
+// Sharing strategies (encryption_sharing_strategy): which devices receive the bot's room keys.
+// Excluded devices get an m.room_key.withheld (code m.unverified) instead.
+const (
+	ShareAllDevices       = "all_devices"              // every device of every member (the default)
+	ShareCrossSignedOnly  = "cross_signed_only"        // devices their owner cross-signed
+	ShareVerifiedOnly     = "verified_only"            // devices cross-signed by an identity the bot verified
+	BackupDownloadDefault = ""                         // with a recovery key: the whole backup at start, then per failure
+	BackupOneShot         = "one_shot"                 // the whole backup once at start
+	BackupOnFailure       = "after_decryption_failure" // only the session an event needs, when it needs it
+	BackupManual          = "manual"                   // never download automatically
+)
+
+// SharingStrategies and BackupDownloadStrategies list the accepted values, for config checks.
+var (
+	SharingStrategies        = []string{ShareAllDevices, ShareCrossSignedOnly, ShareVerifiedOnly}
+	BackupDownloadStrategies = []string{BackupDownloadDefault, BackupOneShot, BackupOnFailure, BackupManual}
+)
+
+var (
+	// ErrDeviceTaken means the token's device already has encryption keys that this gateway
+	// does not hold: the token was copied from another client.
+	ErrDeviceTaken = errors.New("the device of this access token already has end-to-end encryption keys from another client")
+	// ErrStoreLost means this gateway created the device's keys, but its crypto store no longer
+	// has them (the database was replaced or reset).
+	ErrStoreLost = errors.New("the crypto store of this device is lost")
+	// ErrPickleKey means the crypto store cannot be read with the configured pickle key.
+	ErrPickleKey = errors.New("the crypto store cannot be decrypted with this pickle key")
+)
+
+// deviceDisplayName marks devices whose keys this gateway created, so that a lost store can be
+// told apart from a token copied from another client.
+const deviceDisplayName = "Matrix OneBot gateway"
+
+// Machine is one bot's end-to-end encryption. It implements mautrix.CryptoHelper, so that the
+// client encrypts whatever it sends into an encrypted room.
+type Machine struct {
+	opts  Options
+	log   *slog.Logger
+	cli   *mautrix.Client
+	mach  *crypto.OlmMachine
+	store *crypto.SQLCryptoStore
+	held  *heldStore
+
+	backupMu      sync.Mutex
+	backupKey     *backup.MegolmBackupKey // nil until unlocked
+	backupVersion id.KeyBackupVersion
+
+	requestedMu sync.Mutex
+	requested   map[id.SessionID]time.Time // sessions the bot asked other devices for
+
+	keysArrived atomic.Bool // a Megolm session arrived since the held events were last tried
+
+	stats Stats
+}
+
+// Stats are counters since the process started.
+type Stats struct {
+	Decrypted      atomic.Int64 // events decrypted at once
+	Held           atomic.Int64 // events held because their key was missing
+	Recovered      atomic.Int64 // held events decrypted after their key arrived
+	Undecryptable  atomic.Int64 // events delivered as undecryptable
+	BackupImported atomic.Int64 // sessions imported from the key backup
+	BackupUploaded atomic.Int64 // sessions uploaded to the key backup
+}
+
+var _ mautrix.CryptoHelper = (*Machine)(nil)
+
+// New opens the bot's crypto store and makes sure the device's keys are on the server. It fails
+// with ErrDeviceTaken, ErrStoreLost or ErrPickleKey (wrapped, with what to do) when the device
+// cannot be used.
+func New(ctx context.Context, opts Options) (*Machine, error) {
+	if opts.Client == nil || opts.Client.UserID == "" || opts.Client.DeviceID == "" {
+		return nil, errors.New("end-to-end encryption needs a logged-in client with a device ID")
+	}
+	if len(opts.PickleKey) == 0 {
+		return nil, errors.New("end-to-end encryption needs a pickle key")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.UndecryptableWait <= 0 {
+		opts.UndecryptableWait = DefaultUndecryptableWait
+	}
+	cli := opts.Client
+	m := &Machine{
+		opts:      opts,
+		log:       opts.Logger.With("device_id", cli.DeviceID),
+		cli:       cli,
+		requested: map[id.SessionID]time.Time{},
+	}
+	zl := newZerolog(m.log)
+	// One account per bot device: a token for a new device starts a new Olm account and keeps the
+	// old device's rows (its Megolm sessions stay readable for nobody but are not destroyed).
+	accountID := string(cli.UserID) + "|" + string(cli.DeviceID)
+	m.store = crypto.NewSQLCryptoStore(opts.DB, dbutil.ZeroLogger(zl), accountID, cli.DeviceID, opts.PickleKey)
+	if err := m.store.DB.Upgrade(ctx); err != nil {
+		return nil, fmt.Errorf("failed to prepare the crypto store: %w", err)
+	}
+	held, err := openHeld(ctx, opts.DB, accountID)
+	if err != nil {
+		return nil, err
+	}
+	m.held = held
+	m.mach = crypto.NewOlmMachine(cli, &zl, m.store, opts.StateStore)
+	if err := m.mach.Load(ctx); err != nil {
+		return nil, fmt.Errorf("%w: restore the GATEWAY_PICKLE_KEY the database was written with (%v)", ErrPickleKey, err)
+	}
+	m.applySharingStrategy()
+	m.mach.SessionReceived = m.sessionReceived
+	m.mach.AllowKeyShare = m.allowKeyShare
+	if err := m.checkServerKeys(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.ensureFallbackKey(ctx, false); err != nil {
+		m.log.Warn("failed to publish a fallback key", "error", err)
+	}
+	return m, nil
+}
+
+// Stats returns the machine's counters.
+func (m *Machine) Stats() *Stats { return &m.stats }
+
+// OlmMachine returns the underlying mautrix machine (for tests).
+func (m *Machine) OlmMachine() *crypto.OlmMachine { return m.mach }
+
+// checkServerKeys uploads the device keys of a new account, and checks that the server's keys
+// for the device are ours.
+func (m *Machine) checkServerKeys(ctx context.Context) error {
+	resp, err := m.cli.QueryKeys(ctx, &mautrix.ReqQueryKeys{
+		DeviceKeys: map[id.UserID]mautrix.DeviceIDList{m.cli.UserID: {m.cli.DeviceID}},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to query the device's keys: %w", err)
+	}
+	own := m.mach.OwnIdentity()
+	shared := m.mach.GetAccount().Shared
+	device, onServer := resp.DeviceKeys[m.cli.UserID][m.cli.DeviceID]
+	onServer = onServer && len(device.Keys) > 0
+	switch {
+	case !onServer && shared:
+		return fmt.Errorf("%w: the homeserver lost the keys of device %s (the device was deleted?): give the bot a new device (a new access token, or login_user and login_password) and a recovery_key to restore old messages", ErrStoreLost, m.cli.DeviceID)
+	case !onServer:
+		m.log.Info("new device: uploading its encryption keys")
+		if err := m.mach.ShareKeys(ctx, -1); err != nil {
+			return fmt.Errorf("failed to upload the device's keys: %w", err)
+		}
+		m.markDevice(ctx)
+		return nil
+	case !shared:
+		if m.deviceIsOurs(ctx) {
+			return fmt.Errorf("%w: device %s has keys this gateway created, but the database no longer has them (was it replaced or reset?); "+
+				"give the bot a new device (login_user and login_password do this by themselves; or a new access token) and set recovery_key to restore old messages from the key backup", ErrStoreLost, m.cli.DeviceID)
+		}
+		return fmt.Errorf("%w: device %s was set up by another client (an access token copied from Element?); "+
+			"give the gateway a device of its own: set login_user and login_password, or create a new access token for a new device, or set \"e2ee\": false", ErrDeviceTaken, m.cli.DeviceID)
+	case device.Keys.GetEd25519(m.cli.DeviceID) != own.SigningKey:
+		return fmt.Errorf("%w: the server's keys for device %s differ from the gateway's; give the bot a new device (a new access token, or login_user and login_password)", ErrDeviceTaken, m.cli.DeviceID)
+	}
+	return nil
+}
+
+// markDevice names the device, so that a lost store is recognised later.
+func (m *Machine) markDevice(ctx context.Context) {
+	err := m.cli.SetDeviceInfo(ctx, m.cli.DeviceID, &mautrix.ReqDeviceInfo{DisplayName: deviceDisplayName})
+	if err != nil {
+		m.log.Debug("failed to name the device", "error", err)
+	}
+}
+
+func (m *Machine) deviceIsOurs(ctx context.Context) bool {
+	info, err := m.cli.GetDeviceInfo(ctx, m.cli.DeviceID)
+	return err == nil && info.DisplayName == deviceDisplayName
+}
+
+// applySharingStrategy maps encryption_sharing_strategy onto the machine's trust thresholds.
+func (m *Machine) applySharingStrategy() {
+	switch m.opts.SharingStrategy {
+	case ShareCrossSignedOnly:
+		m.mach.SendKeysMinTrust = id.TrustStateCrossSignedTOFU
+		m.mach.ShareKeysMinTrust = id.TrustStateCrossSignedTOFU
+	case ShareVerifiedOnly:
+		m.mach.SendKeysMinTrust = id.TrustStateCrossSignedVerified
+		m.mach.ShareKeysMinTrust = id.TrustStateCrossSignedVerified
+	default:
+		m.mach.SendKeysMinTrust = id.TrustStateUnset
+		m.mach.ShareKeysMinTrust = id.TrustStateCrossSignedTOFU
+	}
+}
+
+// allowKeyShare answers other devices' key requests: only the bot's own devices that it trusts.
+func (m *Machine) allowKeyShare(ctx context.Context, device *id.Device, _ event.RequestedKeyInfo) *crypto.KeyShareRejection {
+	if device.UserID != m.cli.UserID {
+		return &crypto.KeyShareRejectOtherUser
+	}
+	if device.DeviceID == m.cli.DeviceID {
+		return &crypto.KeyShareRejectNoResponse
+	}
+	if !m.mach.IsDeviceTrusted(ctx, device) {
+		return &crypto.KeyShareRejectUnverified
+	}
+	return nil
+}
+
+// Init implements mautrix.CryptoHelper; New did the work.
+func (m *Machine) Init(context.Context) error { return nil }
+
+// Encrypt implements mautrix.CryptoHelper: it encrypts content for roomID, sharing a new Megolm
+// session with the room's members first when needed.
+func (m *Machine) Encrypt(ctx context.Context, roomID id.RoomID, evtType event.Type, content any) (*event.EncryptedEventContent, error) {
+	encrypted, err := m.mach.EncryptMegolmEvent(ctx, roomID, evtType, content)
+	if err == nil || !crypto.IsShareError(err) && !errors.Is(err, crypto.ErrSessionExpired) && !errors.Is(err, crypto.ErrSessionNotShared) {
+		return encrypted, err
+	}
+	users, err := m.cli.StateStore.GetRoomJoinedOrInvitedMembers(ctx, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("failed to get the members of %s: %w", roomID, err)
+	}
+	if err := m.mach.ShareGroupSession(ctx, roomID, users); err != nil {
+		return nil, fmt.Errorf("failed to share a room key in %s: %w", roomID, err)
+	}
+	return m.mach.EncryptMegolmEvent(ctx, roomID, evtType, content)
+}
+
+// Decrypt implements mautrix.CryptoHelper.
+func (m *Machine) Decrypt(ctx context.Context, evt *event.Event) (*event.Event, error) {
+	dec, err := m.mach.DecryptMegolmEvent(ctx, evt)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkForwarded(ctx, evt); err != nil {
+		return nil, err
+	}
+	return dec, nil
+}
+
+// WaitForSession implements mautrix.CryptoHelper.
+func (m *Machine) WaitForSession(ctx context.Context, roomID id.RoomID, senderKey id.SenderKey, sessionID id.SessionID, timeout time.Duration) bool {
+	return m.mach.WaitForSession(ctx, roomID, senderKey, sessionID, timeout)
+}
+
+// RequestSession implements mautrix.CryptoHelper: it asks the sender's device and the bot's own
+// devices for a Megolm session, and remembers that it asked.
+func (m *Machine) RequestSession(ctx context.Context, roomID id.RoomID, senderKey id.SenderKey, sessionID id.SessionID, userID id.UserID, deviceID id.DeviceID) {
+	if deviceID == "" {
+		deviceID = "*"
+	}
+	m.requestedMu.Lock()
+	m.requested[sessionID] = time.Now()
+	m.requestedMu.Unlock()
+	err := m.mach.SendRoomKeyRequest(ctx, roomID, senderKey, sessionID, "", map[id.UserID][]id.DeviceID{
+		userID: {deviceID}, m.cli.UserID: {"*"},
+	})
+	if err != nil {
+		m.log.Warn("failed to request a room key", "room_id", roomID, "session_id", sessionID, "error", err)
+	}
+}
+
+// sessionReceived is called by the machine after it stored a Megolm session.
+func (m *Machine) sessionReceived(ctx context.Context, roomID id.RoomID, sessionID id.SessionID, _ uint32) {
+	m.keysArrived.Store(true)
+}
+
+// checkForwarded refuses to use a session that reached the bot as a forwarded key unless the bot
+// asked for it and it came from one of the bot's own verified devices.
+func (m *Machine) checkForwarded(ctx context.Context, evt *event.Event) error {
+	content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
+	if !ok {
+		return nil
+	}
+	sess, err := m.store.GetGroupSession(ctx, evt.RoomID, content.SessionID)
+	if err != nil || sess == nil || sess.KeySource != id.KeySourceForward {
+		return nil
+	}
+	m.requestedMu.Lock()
+	_, asked := m.requested[content.SessionID]
+	m.requestedMu.Unlock()
+	if !asked {
+		return fmt.Errorf("%w: the room key was forwarded without being asked for", errUntrustedKey)
+	}
+	if sess.SourceUser != m.cli.UserID || len(sess.ForwardingChains) == 0 {
+		return fmt.Errorf("%w: the room key was forwarded by %s, not by one of the bot's own devices", errUntrustedKey, sess.SourceUser)
+	}
+	forwarder := id.IdentityKey(sess.ForwardingChains[len(sess.ForwardingChains)-1])
+	device, err := m.mach.GetOrFetchDeviceByKey(ctx, m.cli.UserID, forwarder)
+	if err != nil || device == nil || !m.mach.IsDeviceTrusted(ctx, device) {
+		return fmt.Errorf("%w: the room key was forwarded by a device of the bot that is not verified", errUntrustedKey)
+	}
+	return nil
+}
+
+var errUntrustedKey = errors.New("untrusted room key")
+
+// Close stops the machine's background work.
+func (m *Machine) Close() {
+	m.mach.Destroy()
+}

@@ -1,0 +1,151 @@
+package e2ee
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// Held events: an encrypted event whose room key has not arrived is kept in the database (so a
+// restart does not lose it) until the key arrives or its wait is over. The sync position moves
+// on meanwhile; the event is handed over later, decrypted or marked undecryptable, never dropped.
+
+const heldVersionTable = "e2ee_gateway_version"
+
+var heldUpgrades = dbutil.BuildUpgradeTable().
+	WithRaw(0, 1, 0, "held undecryptable events", dbutil.TxnModeOn, func(ctx context.Context, db *dbutil.Database) error {
+		_, err := db.Exec(ctx, `CREATE TABLE e2ee_held (
+			seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+			account_id  TEXT    NOT NULL,
+			event_id    TEXT    NOT NULL,
+			room_id     TEXT    NOT NULL,
+			session_id  TEXT    NOT NULL,
+			raw         TEXT    NOT NULL,
+			held_at     INTEGER NOT NULL,
+			UNIQUE (account_id, event_id)
+		)`)
+		return err
+	}).Finish()
+
+const (
+	insertHeld = `INSERT INTO e2ee_held (account_id, event_id, room_id, session_id, raw, held_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, event_id) DO NOTHING`
+	selectHeld = `SELECT event_id, room_id, session_id, raw, held_at FROM e2ee_held WHERE account_id = $1 ORDER BY seq`
+	deleteHeld = `DELETE FROM e2ee_held WHERE account_id = $1 AND event_id = $2`
+	countHeld  = `SELECT COUNT(*) FROM e2ee_held WHERE account_id = $1`
+)
+
+type heldStore struct {
+	db        *dbutil.Database
+	accountID string
+}
+
+func openHeld(ctx context.Context, db *dbutil.Database, accountID string) (*heldStore, error) {
+	child := db.Child(heldVersionTable, heldUpgrades, db.Log)
+	if err := child.Upgrade(ctx); err != nil {
+		return nil, fmt.Errorf("failed to prepare the held events table: %w", err)
+	}
+	return &heldStore{db: child, accountID: accountID}, nil
+}
+
+// Held is an encrypted event waiting for its room key.
+type Held struct {
+	EventID   id.EventID
+	RoomID    id.RoomID
+	SessionID id.SessionID
+	Raw       json.RawMessage // the event as /sync gave it
+	Since     time.Time       // when it was held
+	Expired   bool            // its wait is over: deliver it as undecryptable if it still fails
+}
+
+// ErrKeyMissing wraps decryption failures that a key arriving later can fix; such events are
+// held. Any other failure is final.
+var ErrKeyMissing = errors.New("the room key has not arrived")
+
+// Classify tells whether a decryption error may be fixed by a key arriving later.
+func Classify(err error) error {
+	if errors.Is(err, crypto.ErrNoSessionFound) || errors.Is(err, errUntrustedKey) {
+		return fmt.Errorf("%w: %w", ErrKeyMissing, err)
+	}
+	return err
+}
+
+// Hold keeps evt (raw as received) until its key arrives, asks the sender's and the bot's own
+// devices for the key, and fetches it from the key backup when the strategy allows. It reports
+// whether the backup had the key: decrypt again at once, and Release the event when that works.
+func (m *Machine) Hold(ctx context.Context, evt *event.Event, raw json.RawMessage) (retry bool, err error) {
+	content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
+	if !ok {
+		return false, errors.New("not an encrypted event")
+	}
+	_, err = m.held.db.Exec(ctx, insertHeld, m.held.accountID, evt.ID, evt.RoomID, content.SessionID, string(raw), time.Now().UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("failed to hold an undecryptable event: %w", err)
+	}
+	m.stats.Held.Add(1)
+	if m.fetchFromBackup(ctx, evt.RoomID, content.SessionID) {
+		return true, nil
+	}
+	m.log.Info("holding an event until its room key arrives", "room_id", evt.RoomID, "event_id", evt.ID,
+		"session_id", content.SessionID, "wait", m.opts.UndecryptableWait)
+	//lint:ignore SA1019 the deprecated device_id is all there is to address the sender's device
+	m.RequestSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, evt.Sender, content.DeviceID)
+	return false, nil
+}
+
+// Due returns the held events to try again now, oldest first: all of them when a room key
+// arrived since the last call, else only those whose wait is over.
+func (m *Machine) Due(ctx context.Context, now time.Time) ([]Held, error) {
+	all := m.keysArrived.Swap(false)
+	rows, err := m.held.db.Query(ctx, selectHeld, m.held.accountID)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read held events: %w", err)
+	}
+	defer rows.Close()
+	var out []Held
+	for rows.Next() {
+		var h Held
+		var raw string
+		var at int64
+		if err := rows.Scan(&h.EventID, &h.RoomID, &h.SessionID, &raw, &at); err != nil {
+			return nil, fmt.Errorf("failed to read held events: %w", err)
+		}
+		h.Raw, h.Since = json.RawMessage(raw), time.UnixMilli(at)
+		h.Expired = now.Sub(h.Since) >= m.opts.UndecryptableWait
+		if all || h.Expired {
+			out = append(out, h)
+		}
+	}
+	return out, rows.Err()
+}
+
+// Release forgets a held event once it was handed over.
+func (m *Machine) Release(ctx context.Context, eventID id.EventID, decrypted bool) error {
+	if _, err := m.held.db.Exec(ctx, deleteHeld, m.held.accountID, eventID); err != nil {
+		return fmt.Errorf("failed to release a held event: %w", err)
+	}
+	if decrypted {
+		m.stats.Recovered.Add(1)
+	} else {
+		m.stats.Undecryptable.Add(1)
+	}
+	return nil
+}
+
+// HeldCount returns how many events wait for their key.
+func (m *Machine) HeldCount(ctx context.Context) (int, error) {
+	var n int
+	err := m.held.db.QueryRow(ctx, countHeld, m.held.accountID).Scan(&n)
+	return n, err
+}
+
+// CountDecrypted and CountUndecryptable record events that were handed over at once.
+func (m *Machine) CountDecrypted()     { m.stats.Decrypted.Add(1) }
+func (m *Machine) CountUndecryptable() { m.stats.Undecryptable.Add(1) }
