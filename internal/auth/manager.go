@@ -1,0 +1,638 @@
+// Package auth keeps each bot logged in to its homeserver: static tokens, password login with
+// /v3/refresh, and OAuth 2.0 (next-gen auth). A Manager is the http.RoundTripper of every
+// homeserver call the bot makes: it adds the current access token, refreshes it before it
+// expires and, when any call is refused with M_UNKNOWN_TOKEN, obtains a new one (one attempt
+// at a time, the other calls wait for it) and repeats the call once. Sessions are kept in a
+// Store across restarts; the device ID never changes, so end-to-end encryption keys stay valid.
+//
+// Failures: a network error or a 5xx keeps the tokens and retries with backoff; a 4xx with
+// soft_logout logs in again with the password on the same device; any other 4xx is retried
+// once, then the bot is offline (calls fail fast with ErrLoggedOut, OnOffline says why and
+// what to do) and the manager tries again slowly, picking up a session that `gateway login`
+// stored meanwhile.
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/config"
+)
+
+const (
+	// recoverTimeout bounds one attempt to obtain a new token (refresh, then maybe a login).
+	recoverTimeout = 2 * time.Minute
+	// slowRetryMin and slowRetryMax space the attempts of an offline bot.
+	slowRetryMin = time.Minute
+	slowRetryMax = 30 * time.Minute
+	// maxTransientBackoff caps the wait after a failed refresh that may pass.
+	maxTransientBackoff = 60 * time.Second
+	// maxErrorBody bounds the 401 body read to look for M_UNKNOWN_TOKEN.
+	maxErrorBody = 64 << 10
+)
+
+// Options configure a Manager.
+type Options struct {
+	Bot   config.Bot
+	Store Store
+	// Clients remembers OAuth clients registered dynamically (nil: register on every login).
+	Clients ClientRegistry
+	// HTTP is the plain client for login, refresh and OAuth endpoints: it carries the proxy
+	// (MATRIX_PROXY) and the timeout (MATRIX_API_TIMEOUT), and no token.
+	HTTP *http.Client
+	// Base sends the authenticated homeserver calls (default http.DefaultTransport).
+	Base http.RoundTripper
+	// RetryInterval is the first wait after a failure (MATRIX_RETRY_INTERVAL).
+	RetryInterval time.Duration
+	Logger        *slog.Logger
+	// Prompt shows the operator what to do during an OAuth login (nil: the log).
+	Prompt Prompter
+	// Callbacks, when set, receives OAuth redirects at a public URL served by the gateway.
+	Callbacks *CallbackMux
+	// OnOffline is called when the bot goes offline because it cannot authenticate; reason
+	// says what the operator must do. OnOnline is called when it has a session again.
+	OnOffline func(reason string)
+	OnOnline  func()
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Manager keeps one bot's session. It is safe for concurrent use.
+type Manager struct {
+	opts  Options
+	bot   config.Bot
+	key   Key
+	store Store
+	http  *http.Client
+	base  http.RoundTripper
+	log   *slog.Logger
+	hs    *url.URL
+
+	mu          sync.Mutex
+	cur         Tokens
+	started     bool
+	confirmed   bool // a call succeeded with a token of this process
+	triedConfig bool // the configured access_token was tried
+	inflight    chan struct{}
+	inflightErr error
+	retryAt     time.Time // no new attempt before this (after a failure)
+	lastErr     error
+	transient   *backoff.Backoff
+	slow        *backoff.Backoff
+	refusals    int // consecutive 4xx refusals
+	offline     bool
+	reason      string
+}
+
+// New returns a Manager; it does no I/O until Start.
+func New(opts Options) (*Manager, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.HTTP == nil {
+		opts.HTTP = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.Base == nil {
+		opts.Base = http.DefaultTransport
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Store == nil {
+		return nil, errors.New("auth: a token store is required")
+	}
+	hs, err := url.Parse(opts.Bot.Homeserver)
+	if err != nil || hs.Host == "" {
+		return nil, fmt.Errorf("failed to parse homeserver %q: %v", opts.Bot.Homeserver, err)
+	}
+	m := &Manager{
+		opts: opts, bot: opts.Bot, key: KeyOf(opts.Bot), store: opts.Store, http: opts.HTTP, base: opts.Base,
+		log: opts.Logger, hs: hs,
+		transient: backoff.New(opts.RetryInterval, maxTransientBackoff),
+		slow:      backoff.New(slowRetryMin, slowRetryMax),
+	}
+	m.cur = m.configTokens()
+	return m, nil
+}
+
+// configTokens is the session the configuration describes (possibly without a token).
+func (m *Manager) configTokens() Tokens {
+	t := Tokens{
+		UserID: m.bot.UserID, DeviceID: m.bot.DeviceID, AccessToken: m.bot.AccessToken, RefreshToken: m.bot.RefreshToken,
+		ExpiresAt: m.bot.AccessTokenExpiresAt(), Type: SessionStatic,
+	}
+	if t.RefreshToken != "" {
+		t.Type = SessionLegacy
+	}
+	if m.bot.OAuthEnabled && t.RefreshToken != "" {
+		t.Type, t.OAuthClientID = SessionOAuth, m.bot.OAuthClientID
+	}
+	return t
+}
+
+// Tokens returns the current session.
+func (m *Manager) Tokens() Tokens {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cur
+}
+
+// Offline reports whether the bot cannot authenticate, and why.
+func (m *Manager) Offline() (bool, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.offline, m.reason
+}
+
+// Start loads the bot's session: from the store, else the configuration, else by logging in
+// with the password or OAuth. It returns an error wrapping ErrNoCredentials when there is no
+// way to get one, ErrRetrying when the attempt may be repeated, and ErrLoggedOut when the
+// server refused the credentials.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	started := m.started
+	m.mu.Unlock()
+	if started {
+		return nil
+	}
+	stored, ok, err := m.store.Load(ctx, m.key)
+	if err != nil {
+		m.log.Warn("failed to read the token store; using the configured credentials", "error", err)
+	}
+	var t Tokens
+	switch {
+	case ok && (stored.AccessToken != "" || stored.RefreshToken != ""):
+		if m.bot.DeviceID != "" && stored.DeviceID != "" && stored.DeviceID != m.bot.DeviceID {
+			m.log.Warn("the stored session is on another device than device_id; keeping the stored one",
+				"stored_device_id", stored.DeviceID, "device_id", m.bot.DeviceID)
+		}
+		if stored.Type == "" {
+			stored.Type = SessionStatic
+			if stored.RefreshToken != "" {
+				stored.Type = SessionLegacy
+			}
+		}
+		t = stored
+		m.log.Info("using the session from the token store", "session", stored)
+	case m.bot.AccessToken != "":
+		t = m.configTokens()
+		m.mu.Lock()
+		m.triedConfig = true
+		m.mu.Unlock()
+	case m.bot.LoginUser != "" && m.bot.LoginPassword != "":
+		if t, err = m.passwordLogin(ctx, m.deviceFor(stored)); err != nil {
+			return m.startFailure(err)
+		}
+		m.log.Info("logged in with the password", "session", t)
+		m.adopt(ctx, t, true)
+	case m.bot.OAuthEnabled:
+		if t, err = m.OAuthLogin(ctx); err != nil {
+			return m.startFailure(err)
+		}
+		m.adopt(ctx, t, true)
+	default:
+		return fmt.Errorf("%w: set access_token, or login_user and login_password, or oauth_enabled, or run `gateway login %d`", ErrNoCredentials, m.bot.Index)
+	}
+	m.mu.Lock()
+	if m.cur.AccessToken != t.AccessToken || m.cur.RefreshToken != t.RefreshToken {
+		m.cur = t
+	}
+	m.started = true
+	m.mu.Unlock()
+	if t.AccessToken == "" { // only a refresh token was stored
+		return m.recover(ctx, "", false)
+	}
+	return nil
+}
+
+// deviceFor returns the device to log in on: the stored one, else device_id.
+func (m *Manager) deviceFor(stored Tokens) id.DeviceID {
+	if stored.DeviceID != "" {
+		return stored.DeviceID
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cur.DeviceID != "" {
+		return m.cur.DeviceID
+	}
+	return m.bot.DeviceID
+}
+
+func (m *Manager) startFailure(err error) error {
+	if _, refused := clientError(err); refused {
+		return fmt.Errorf("%w: %w", ErrLoggedOut, err)
+	}
+	return fmt.Errorf("%w: %w", ErrRetrying, err)
+}
+
+// Confirm records the identity whoami reported for the current token, filling in what the
+// session did not know yet, and stores the session.
+func (m *Manager) Confirm(ctx context.Context, user id.UserID, device id.DeviceID) {
+	m.mu.Lock()
+	changed := false
+	if m.cur.UserID != user {
+		m.cur.UserID, changed = user, true
+	}
+	if device != "" && m.cur.DeviceID != device {
+		m.cur.DeviceID, changed = device, true
+	}
+	m.confirmed = true
+	t := m.cur
+	m.mu.Unlock()
+	if changed {
+		m.save(ctx, t)
+	}
+}
+
+// RoundTrip implements http.RoundTripper for calls to the homeserver.
+func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !m.isHomeserver(req.URL) {
+		return m.base.RoundTrip(req)
+	}
+	ctx := req.Context()
+	tok, err := m.token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := m.send(req, tok, false)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		if err == nil && resp.StatusCode < 400 {
+			m.markConfirmed()
+		}
+		return resp, err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	se := parseServerError("", resp.StatusCode, body)
+	if se.Code != "M_UNKNOWN_TOKEN" {
+		return resp, nil
+	}
+	if err := m.recover(ctx, tok, se.SoftLogout); err != nil {
+		return nil, err
+	}
+	if req.Body != nil && req.GetBody == nil {
+		return resp, nil // the body cannot be sent again; the caller retries
+	}
+	tok, err = m.token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err = m.send(req, tok, true)
+	if err == nil && resp.StatusCode < 400 {
+		m.markConfirmed()
+	}
+	return resp, err
+}
+
+func (m *Manager) isHomeserver(u *url.URL) bool {
+	return u != nil && u.Scheme == m.hs.Scheme && u.Host == m.hs.Host
+}
+
+func (m *Manager) send(req *http.Request, tok string, again bool) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	if again && req.Body != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("failed to repeat the request: %w", err)
+		}
+		r.Body = body
+	}
+	if tok != "" {
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return m.base.RoundTrip(r)
+}
+
+func (m *Manager) markConfirmed() {
+	m.mu.Lock()
+	wasOffline := m.offline
+	m.confirmed = true
+	m.refusals = 0
+	m.offline, m.reason = false, ""
+	m.mu.Unlock()
+	if wasOffline && m.opts.OnOnline != nil {
+		m.opts.OnOnline()
+	}
+}
+
+// token returns the access token to send: refreshed first when it is about to expire; an
+// offline bot fails fast (unless its slow retry is due or the store has a new session).
+func (m *Manager) token(ctx context.Context) (string, error) {
+	m.mu.Lock()
+	if m.offline && m.opts.Now().Before(m.retryAt) {
+		m.mu.Unlock()
+		if m.reloadStore(ctx, "") {
+			return m.Tokens().AccessToken, nil
+		}
+		m.mu.Lock()
+		err := fmt.Errorf("%w: %s", ErrLoggedOut, m.reason)
+		m.mu.Unlock()
+		return "", err
+	}
+	if now := m.opts.Now(); m.refusals > 0 && now.Before(m.retryAt) {
+		// The token was just refused; it is tried again once retryAt has passed.
+		err := m.gateErrorLocked(now)
+		m.mu.Unlock()
+		return "", err
+	}
+	cur := m.cur
+	due := cur.RefreshToken != "" && !cur.ExpiresAt.IsZero() && !m.opts.Now().Before(cur.ExpiresAt.Add(-m.margin(cur)))
+	m.mu.Unlock()
+	if due {
+		if err := m.recover(ctx, cur.AccessToken, false); err != nil && errors.Is(err, ErrLoggedOut) {
+			return "", err
+		}
+		// Any other failure: send the old token; the server says whether it still works.
+	}
+	return m.Tokens().AccessToken, nil
+}
+
+// margin is how long before expiry the token is refreshed: refresh_before_expiry_ms, but at
+// most half the token's lifetime, so that short-lived tokens are not refreshed on every call.
+func (m *Manager) margin(t Tokens) time.Duration {
+	margin := m.bot.RefreshBeforeExpiry()
+	if t.Lifetime > 0 && margin > t.Lifetime/2 {
+		margin = t.Lifetime / 2
+	}
+	return margin
+}
+
+// recover obtains a new access token after usedToken was rejected (or is about to expire).
+// Only one attempt runs at a time; concurrent callers wait for it and share its result.
+func (m *Manager) recover(ctx context.Context, usedToken string, soft bool) error {
+	m.mu.Lock()
+	if m.cur.AccessToken != usedToken {
+		m.mu.Unlock()
+		return nil // another call already replaced it
+	}
+	if ch := m.inflight; ch != nil {
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.cur.AccessToken != usedToken {
+			return nil
+		}
+		return m.inflightErr
+	}
+	if now := m.opts.Now(); now.Before(m.retryAt) {
+		err := m.gateErrorLocked(now)
+		m.mu.Unlock()
+		if m.reloadStore(ctx, usedToken) {
+			return nil
+		}
+		return err
+	}
+	ch := make(chan struct{})
+	m.inflight = ch
+	m.mu.Unlock()
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoverTimeout)
+	err := m.obtain(rctx, usedToken, soft)
+	cancel()
+
+	m.mu.Lock()
+	m.inflight, m.inflightErr = nil, err
+	close(ch)
+	m.mu.Unlock()
+	return err
+}
+
+func (m *Manager) gateErrorLocked(now time.Time) error {
+	wait := m.retryAt.Sub(now).Round(time.Second)
+	if m.offline {
+		return fmt.Errorf("%w: %s (next attempt in %s)", ErrLoggedOut, m.reason, wait)
+	}
+	return fmt.Errorf("%w: %v (next attempt in %s)", ErrRetrying, m.lastErr, wait)
+}
+
+// reloadStore adopts a session another process (`gateway login`) stored, if the store holds
+// one whose token differs from the current (and the rejected) one.
+func (m *Manager) reloadStore(ctx context.Context, rejected string) bool {
+	t, ok, err := m.store.Load(ctx, m.key)
+	if err != nil || !ok || t.AccessToken == "" {
+		return false
+	}
+	m.mu.Lock()
+	if t.AccessToken == m.cur.AccessToken || t.AccessToken == rejected {
+		m.mu.Unlock()
+		return false
+	}
+	m.cur = t
+	m.retryAt, m.refusals = time.Time{}, 0
+	m.offline = false
+	m.mu.Unlock()
+	m.log.Info("using a new session from the token store", "session", t)
+	return true
+}
+
+// obtain gets a new access token: a newer session from the store, the configured token while
+// starting, the refresh token, or the password. It classifies failures (see the package doc).
+func (m *Manager) obtain(ctx context.Context, rejected string, soft bool) error {
+	if m.reloadStore(ctx, rejected) {
+		return nil
+	}
+	m.mu.Lock()
+	cur, confirmed := m.cur, m.confirmed
+	tryConfig := !confirmed && !m.triedConfig && m.bot.AccessToken != "" && m.bot.AccessToken != rejected
+	if tryConfig {
+		m.triedConfig = true
+	}
+	m.mu.Unlock()
+	if tryConfig {
+		m.log.Warn("the stored access token was rejected; trying the configured access_token")
+		m.adopt(ctx, m.configTokens(), false)
+		return nil
+	}
+
+	var refreshErr error
+	if cur.RefreshToken != "" {
+		t, err := m.refresh(ctx, cur)
+		if err == nil {
+			m.log.Debug("refreshed the access token", "session", t)
+			m.adopt(ctx, t, true)
+			return nil
+		}
+		se, refused := clientError(err)
+		if !refused {
+			return m.transientFailure(err, "failed to refresh the access token; keeping the tokens and retrying")
+		}
+		refreshErr = err
+		soft = soft || se.SoftLogout
+	}
+	if m.bot.LoginUser != "" && m.bot.LoginPassword != "" && (soft || !confirmed) {
+		m.log.Info("logging in again with the password on the same device", "device_id", cur.DeviceID, "soft_logout", soft)
+		t, err := m.passwordLogin(ctx, m.deviceFor(cur))
+		if err == nil {
+			m.log.Info("logged in again with the password", "session", t)
+			m.adopt(ctx, t, true)
+			return nil
+		}
+		if _, refused := clientError(err); !refused {
+			return m.transientFailure(err, "failed to log in again with the password; retrying")
+		}
+		return m.refusal(err, "the homeserver refused login_user/login_password: fix them, or run `"+m.loginCommand()+"`")
+	}
+	if refreshErr == nil {
+		refreshErr = errors.New("the homeserver rejected the access token (M_UNKNOWN_TOKEN)")
+	}
+	return m.refusal(refreshErr, m.advice(cur))
+}
+
+// refresh exchanges the refresh token, at the token endpoint for OAuth sessions and at
+// /v3/refresh otherwise.
+func (m *Manager) refresh(ctx context.Context, cur Tokens) (Tokens, error) {
+	if cur.Type == SessionOAuth {
+		return m.oauthRefresh(ctx, cur)
+	}
+	return m.legacyRefresh(ctx, cur)
+}
+
+func (m *Manager) loginCommand() string { return fmt.Sprintf("gateway login %d", m.bot.Index) }
+
+// advice says what the operator must do when the session is gone for good.
+func (m *Manager) advice(cur Tokens) string {
+	switch {
+	case cur.Type == SessionOAuth || m.bot.OAuthEnabled:
+		return "the OAuth session ended: run `" + m.loginCommand() + "` to log in again"
+	case m.bot.LoginPassword != "":
+		return "the homeserver ended the session (revoked, not a soft logout), so the bot does not log in again by itself: run `" + m.loginCommand() + "` to log in with the password"
+	}
+	return "the homeserver rejected the access token (M_UNKNOWN_TOKEN): set a new access_token (or login_user and login_password), or run `" + m.loginCommand() + "`"
+}
+
+// adopt makes t the current session, stores it when save is set, and clears failure state.
+func (m *Manager) adopt(ctx context.Context, t Tokens, save bool) {
+	m.mu.Lock()
+	if t.UserID == "" {
+		t.UserID = m.cur.UserID
+	}
+	if t.DeviceID == "" {
+		t.DeviceID = m.cur.DeviceID
+	}
+	m.cur = t
+	m.retryAt, m.lastErr = time.Time{}, nil
+	m.transient.Reset()
+	m.mu.Unlock()
+	if save {
+		m.save(ctx, t)
+	}
+}
+
+func (m *Manager) save(ctx context.Context, t Tokens) {
+	if t.AccessToken == "" {
+		return
+	}
+	if err := m.store.Save(ctx, m.key, t); err != nil {
+		m.log.Error("failed to store the session; a restart may need a new login", "error", err)
+	}
+}
+
+func (m *Manager) transientFailure(err error, msg string) error {
+	m.mu.Lock()
+	wait := m.transient.Next()
+	if m.offline {
+		wait = m.slow.Next()
+	}
+	m.retryAt, m.lastErr = m.opts.Now().Add(wait), err
+	m.mu.Unlock()
+	m.log.Warn(msg, "error", err, "next_attempt_in", wait.Round(time.Millisecond))
+	return fmt.Errorf("%w: %w", ErrRetrying, err)
+}
+
+// refusal handles a 4xx: the first one is retried once after RetryInterval; from the second
+// on, the bot is offline and retries slowly.
+func (m *Manager) refusal(err error, advice string) error {
+	m.mu.Lock()
+	m.refusals++
+	if m.refusals < 2 {
+		wait := backoff.Jitter(m.opts.RetryInterval)
+		m.retryAt, m.lastErr = m.opts.Now().Add(wait), err
+		m.mu.Unlock()
+		m.log.Warn("the homeserver refused to renew the session; trying once more", "error", err, "retry_in", wait.Round(time.Millisecond))
+		return fmt.Errorf("%w: %w", ErrRetrying, err)
+	}
+	wasOffline := m.offline
+	wait := m.slow.Next()
+	m.offline, m.reason = true, advice
+	m.retryAt, m.lastErr = m.opts.Now().Add(wait), err
+	m.mu.Unlock()
+	if !wasOffline {
+		m.log.Error("the bot is offline: "+advice, "error", err, "next_attempt_in", wait.Round(time.Second))
+		if m.opts.OnOffline != nil {
+			m.opts.OnOffline(advice)
+		}
+	} else {
+		m.log.Warn("the bot is still offline: "+advice, "error", err, "next_attempt_in", wait.Round(time.Second))
+	}
+	return fmt.Errorf("%w: %s: %w", ErrLoggedOut, advice, err)
+}
+
+// Login obtains a fresh session interactively, once (for `gateway login`): with the password
+// when login_user and login_password are set, else with OAuth. The session is stored.
+func (m *Manager) Login(ctx context.Context) (Tokens, error) {
+	stored, _, err := m.store.Load(ctx, m.key)
+	if err != nil {
+		m.log.Warn("failed to read the token store", "error", err)
+	}
+	var t Tokens
+	switch {
+	case m.bot.LoginUser != "" && m.bot.LoginPassword != "":
+		t, err = m.passwordLogin(ctx, m.deviceFor(stored))
+	case m.bot.OAuthEnabled:
+		t, err = m.OAuthLogin(ctx)
+	default:
+		return Tokens{}, fmt.Errorf("%w: MATRIX_BOTS[%d] has neither login_user and login_password nor oauth_enabled", ErrNoCredentials, m.bot.Index)
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	if m.bot.UserID != "" && t.UserID != "" && t.UserID != m.bot.UserID {
+		return Tokens{}, fmt.Errorf("logged in as %s, but user_id is %s: log in as the right account or fix user_id", t.UserID, m.bot.UserID)
+	}
+	m.adopt(ctx, t, true)
+	return t, nil
+}
+
+// Logout ends the stored session at the server (OAuth: revokes the tokens; password and
+// static sessions: /v3/logout) and removes it from the store.
+func (m *Manager) Logout(ctx context.Context) error {
+	t, ok, err := m.store.Load(ctx, m.key)
+	if err != nil {
+		return err
+	}
+	if !ok || t.AccessToken == "" && t.RefreshToken == "" {
+		return fmt.Errorf("no stored session for MATRIX_BOTS[%d]", m.bot.Index)
+	}
+	if t.Type == SessionOAuth {
+		err = m.oauthRevoke(ctx, t)
+	} else {
+		err = m.legacyLogout(ctx, t)
+		if se, refused := clientError(err); refused && se.Code == "M_UNKNOWN_TOKEN" {
+			err = nil // already logged out
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return m.store.Delete(ctx, m.key)
+}
