@@ -111,11 +111,22 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		log.Error("failed to prepare the Matrix state store", "error", err)
 		return exitStorage
 	}
+	files, err := matrix.NewMedia(ctx, matrix.MediaOptions{
+		DB: db, Dir: cfg.Gateway.FilesDir, MaxSize: cfg.Gateway.MediaMaxSize, PublicURL: cfg.Gateway.PublicURL,
+		URLTTL: cfg.Gateway.MediaURLTTL, Logger: log.With("component", "media"),
+	})
+	if err != nil {
+		log.Error("failed to open the file store; check GATEWAY_FILES_DIR", "error", err)
+		return exitStorage
+	}
 
 	hub := gateway.NewHub(gateway.Options{
 		Version: version, AccessToken: cfg.Gateway.AccessToken, HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
 		DropWithoutClient: cfg.Gateway.DropWithoutClient,
+		Media: gateway.NewMedia(gateway.MediaOptions{
+			Files: files, AllowedNetworks: cfg.Gateway.MediaAllowedNetworks, LocalDir: cfg.Gateway.MediaLocalDir,
+		}),
 	})
 	pickleKey, err := e2ee.LoadPickleKey(cfg.Gateway.PickleKey, db.Path())
 	if err != nil {
@@ -129,7 +140,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 			Bot: b, APITimeout: cfg.APITimeout, SyncTimeout: cfg.SyncTimeout, RetryInterval: cfg.RetryInterval,
 			HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
 			TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,
-			DB: db, StateStore: stateStore, Sink: hub, Logger: log.With("component", "matrix"),
+			DB: db, StateStore: stateStore, Sink: hub, Logger: log.With("component", "matrix"), Media: files,
 		})
 		if err != nil {
 			log.Error("failed to set up bot", "bot", b.Name(), "error", err)

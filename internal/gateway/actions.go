@@ -64,6 +64,13 @@ func init() {
 		{11, "get_login_info", true, "The bot's self_id and nickname.", v11GetLoginInfo},
 		{11, "get_status", true, "Whether the bot is online and syncing.", v11GetStatus},
 		{11, "get_version_info", false, "Implementation name and version.", v11GetVersionInfo},
+		// Messages and files (handlers_v11.go, handlers_v12.go, files.go).
+		{11, "get_msg", true, "A message the gateway has seen or sent, from its message index (also after a restart).", v11GetMsg},
+		{12, "matrix.get_message", true, "A message the gateway has seen or sent, as its message event, from the message index.", v12GetMessage},
+		{12, "upload_file", false, "Store a file (from a URL, a path in GATEWAY_MEDIA_LOCAL_DIR, or bytes) for media segments.", v12UploadFile},
+		{12, "upload_file_fragmented", false, "Upload a file in parts: prepare, transfer, finish.", v12UploadFileFragmented},
+		{12, "get_file", false, "A file as a signed URL, a local path or bytes.", v12GetFile},
+		{12, "get_file_fragmented", false, "Download a file in parts: prepare, transfer.", v12GetFileFragmented},
 		// Messages, users, rooms and members (handlers_group.go), invites and Matrix extras
 		// (handlers_matrix.go).
 		{12, "delete_message", true, "Redact a message (group_id needed only for messages the gateway never saw).", v12DeleteMessage},

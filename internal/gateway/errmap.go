@@ -29,6 +29,8 @@ func v12Retcode(err error) (int, string) {
 		return v12RateLimited, err.Error()
 	case model.ErrBotOffline:
 		return v12BotOffline, err.Error()
+	case model.ErrGone:
+		return v12Gone, err.Error()
 	}
 	return v12InternalHandler, err.Error()
 }

@@ -47,6 +47,9 @@ type v11SendMsgParams struct {
 	GroupID     flexInt         `json:"group_id"`
 	Message     json.RawMessage `json:"message"`
 	AutoEscape  flexBool        `json:"auto_escape"`
+	// Matrix extensions: the msgtype of text (m.text, m.notice, m.emote) and Markdown rendering.
+	MsgType  string    `json:"matrix_msgtype"`
+	Markdown *flexBool `json:"matrix_markdown"`
 }
 
 func v11SendMsg(c *call) (any, error) {
@@ -112,11 +115,16 @@ func v11Send(c *call, p v11SendMsgParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	segs, err := fromV11Segments(c.ctx, ids, v11segs)
+	segs, err := fromV11SegmentsAs(c.ctx, ids, v11Self{user: c.bot.bot.UserID(), selfID: c.bot.selfID}, v11segs)
 	if err != nil {
 		return nil, err
 	}
-	sent, err := c.bot.bot.SendMessage(c.ctx, to, segs)
+	opts := model.SendOptions{MsgType: p.MsgType}
+	if p.Markdown != nil {
+		md := bool(*p.Markdown)
+		opts.Markdown = &md
+	}
+	sent, err := sendMessage(c, to, segs, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -188,4 +196,35 @@ func v11GetVersionInfo(c *call) (any, error) {
 		"app_name": Impl, "app_version": c.hub.opts.Version, "protocol_version": "v11",
 		"runtime_version": runtime.Version(), "runtime_os": runtime.GOOS,
 	}, nil
+}
+
+type v11GetMsgParams struct {
+	MessageID flexInt `json:"message_id"`
+}
+
+// v11GetMsg returns a message from the bot's message index as the full object NoneBot expects
+// (time, message_type, message_id, real_id, sender, message).
+func v11GetMsg(c *call) (any, error) {
+	var p v11GetMsgParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	if p.MessageID <= 0 {
+		return nil, model.Errorf(model.ErrBadParam, "message_id is required")
+	}
+	ids := c.hub.opts.IDs
+	e, err := ids.MatrixID(c.ctx, storage.KindEvent, int64(p.MessageID))
+	if err != nil {
+		return nil, idLookupError(err, "unknown message_id %d", p.MessageID)
+	}
+	ev, err := getMessage(c, id.EventID(e))
+	if err != nil {
+		return nil, err
+	}
+	out, err := v11MessageEvent(c.ctx, ids, c.bot.selfID, ev)
+	if err != nil {
+		return nil, err
+	}
+	out.RealID = out.MessageID
+	return out, nil
 }

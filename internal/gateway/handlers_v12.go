@@ -14,6 +14,9 @@ type v12SendMessageParams struct {
 	UserID     string          `json:"user_id"`
 	GroupID    string          `json:"group_id"`
 	Message    json.RawMessage `json:"message"`
+	// Matrix extensions: the msgtype of text (m.text, m.notice, m.emote) and Markdown rendering.
+	MsgType  string `json:"matrix.msgtype"`
+	Markdown *bool  `json:"matrix.markdown"`
 }
 
 func v12SendMessage(c *call) (any, error) {
@@ -42,7 +45,7 @@ func v12SendMessage(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sent, err := c.bot.bot.SendMessage(c.ctx, to, segs)
+	sent, err := sendMessage(c, to, segs, model.SendOptions{MsgType: p.MsgType, Markdown: p.Markdown})
 	if err != nil {
 		return nil, err
 	}
@@ -76,31 +79,6 @@ func decodeV12Message(raw json.RawMessage) ([]model.Segment, error) {
 	return segs, nil
 }
 
-func checkV12Segment(i int, s model.Segment) error {
-	str := func(key string) (string, bool) {
-		v, ok := s.Data[key].(string)
-		return v, ok
-	}
-	switch s.Type {
-	case "text":
-		if _, ok := str("text"); !ok {
-			return model.Errorf(model.ErrBadSegmentData, "segment %d (text): data.text must be a string", i)
-		}
-	case "mention":
-		if u, _ := str("user_id"); !validUserID(u) {
-			return model.Errorf(model.ErrBadSegmentData, "segment %d (mention): data.user_id must be a Matrix user ID", i)
-		}
-	case "mention_all":
-	case "reply":
-		if e, _ := str("message_id"); !strings.HasPrefix(e, "$") {
-			return model.Errorf(model.ErrBadSegmentData, "segment %d (reply): data.message_id must be a Matrix event ID", i)
-		}
-	default:
-		return model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type)
-	}
-	return nil
-}
-
 func v12GetSelfInfo(c *call) (any, error) {
 	b := c.bot.bot
 	return map[string]any{"user_id": string(b.UserID()), "user_name": b.UserID().Localpart(), "user_displayname": b.DisplayName()}, nil
@@ -121,4 +99,48 @@ func validUserID(s string) bool {
 
 func validRoomID(s string) bool {
 	return strings.HasPrefix(s, "!") && strings.Contains(s, ":") || strings.HasPrefix(s, "!") && len(s) > 1
+}
+
+// sendMessage stores the files that media segments name, then sends.
+func sendMessage(c *call, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
+	if err := c.hub.opts.Media.resolveSources(c.ctx, segs); err != nil {
+		return model.Sent{}, err
+	}
+	if s, ok := c.bot.bot.(model.OptionSender); ok {
+		return s.SendMessageWith(c.ctx, to, segs, opts)
+	}
+	if opts.MsgType != "" || opts.Markdown != nil {
+		return model.Sent{}, protoErr(v12UnsupportedParam, v11BadRequest, "this bot cannot choose the msgtype or Markdown")
+	}
+	return c.bot.bot.SendMessage(c.ctx, to, segs)
+}
+
+// getMessage asks the bot's message index for a message.
+func getMessage(c *call, evt id.EventID) (*model.Event, error) {
+	g, ok := c.bot.bot.(model.MessageGetter)
+	if !ok {
+		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "this bot keeps no message index")
+	}
+	return g.GetMessage(c.ctx, evt)
+}
+
+type v12GetMessageParams struct {
+	MessageID string `json:"message_id"`
+}
+
+// v12GetMessage is matrix.get_message: OneBot v12 has no standard action to read a message (its
+// clients take the reply's user_id from the segment), so this is an extension.
+func v12GetMessage(c *call) (any, error) {
+	var p v12GetMessageParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(p.MessageID, "$") {
+		return nil, model.Errorf(model.ErrBadParam, "message_id must be a Matrix event ID like $abc")
+	}
+	ev, err := getMessage(c, id.EventID(p.MessageID))
+	if err != nil {
+		return nil, err
+	}
+	return v12MessageEvent(ev), nil
 }

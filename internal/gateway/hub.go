@@ -37,6 +37,8 @@ type Options struct {
 	// DropWithoutClient drops (and counts) events that no connection receives, instead of holding
 	// the bot's sync until a client connects.
 	DropWithoutClient bool
+	// Media takes in files from clients and serves /media links (media.go, files.go); nil = none.
+	Media *Media
 }
 
 // Hub connects bots to OneBot transports: it fans events out to every subscribed connection,

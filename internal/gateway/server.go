@@ -38,6 +38,9 @@ func (h *Hub) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", h.handleReady)
+	// Media links carry their own signature instead of the access token (files.go).
+	r.Get("/media/{fileID}", h.handleMedia)
+	r.Head("/media/{fileID}", h.handleMedia)
 	r.Get("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(api.OpenAPI)

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
-
-	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -46,6 +43,7 @@ type v11Event struct {
 	MessageType string     `json:"message_type,omitempty"`
 	SubType     string     `json:"sub_type,omitempty"`
 	MessageID   int32      `json:"message_id,omitempty"`
+	RealID      int32      `json:"real_id,omitempty"` // get_msg only
 	GroupID     int64      `json:"group_id,omitempty"`
 	UserID      int64      `json:"user_id,omitempty"`
 	Anonymous   *struct{}  `json:"anonymous,omitempty"`
@@ -74,115 +72,51 @@ func encodeV11Event(ctx context.Context, ids IDMapper, selfID int64, ev *model.E
 	case model.KindMember, model.KindDelete, model.KindReaction, model.KindEdit, model.KindTyping, model.KindReceipt, model.KindInvite:
 		return encodeV11Notice(ctx, ids, selfID, ev) // events_v11.go
 	case model.KindMessage:
-		m := ev.Message
-		msgID, err := ids.V11ID(ctx, storage.KindEvent, string(m.EventID))
-		if err != nil {
-			return nil, fmt.Errorf("failed to map event id: %w", err)
-		}
-		userID, err := ids.V11ID(ctx, storage.KindUser, string(m.Sender))
-		if err != nil {
-			return nil, fmt.Errorf("failed to map user id: %w", err)
-		}
-		segs, err := toV11Segments(ctx, ids, m.Segments)
+		out, err := v11MessageEvent(ctx, ids, selfID, ev)
 		if err != nil {
 			return nil, err
-		}
-		font := 0
-		nick := m.SenderName
-		if nick == "" {
-			nick = m.Sender.Localpart()
-		}
-		out := v11Event{
-			Time: ev.Time.Unix(), SelfID: selfID, PostType: "message", MessageID: int32(msgID), UserID: userID,
-			Message: segs, RawMessage: v11SegmentsToCQ(segs), Font: &font,
-			RoomID: string(m.RoomID), EventID: string(m.EventID), Matrix: string(m.Sender), MsgType: m.MsgType,
-		}
-		if m.Direct {
-			out.MessageType, out.SubType = "private", "friend"
-			out.Sender = &v11Sender{UserID: userID, Nickname: nick, Sex: "unknown"}
-		} else {
-			groupID, err := ids.V11ID(ctx, storage.KindRoom, string(m.RoomID))
-			if err != nil {
-				return nil, fmt.Errorf("failed to map room id: %w", err)
-			}
-			out.MessageType, out.SubType, out.GroupID = "group", "normal", groupID
-			out.Sender = &v11Sender{UserID: userID, Nickname: nick, Card: m.SenderName, Role: "member"}
 		}
 		return marshal(out)
 	}
 	return nil, nil
 }
 
-// toV11Segments converts neutral segments to v11 ones, mapping Matrix IDs to integers.
-func toV11Segments(ctx context.Context, ids IDMapper, segs []model.Segment) ([]v11Segment, error) {
-	out := make([]v11Segment, 0, len(segs))
-	for _, s := range segs {
-		switch s.Type {
-		case "text":
-			out = append(out, v11Segment{Type: "text", Data: map[string]any{"text": s.Data["text"]}})
-		case "mention":
-			u, _ := s.Data["user_id"].(string)
-			n, err := ids.V11ID(ctx, storage.KindUser, u)
-			if err != nil {
-				return nil, fmt.Errorf("failed to map mentioned user: %w", err)
-			}
-			out = append(out, v11Segment{Type: "at", Data: map[string]any{"qq": strconv.FormatInt(n, 10)}})
-		case "mention_all":
-			out = append(out, v11Segment{Type: "at", Data: map[string]any{"qq": "all"}})
-		case "reply":
-			e, _ := s.Data["message_id"].(string)
-			n, err := ids.V11ID(ctx, storage.KindEvent, e)
-			if err != nil {
-				return nil, fmt.Errorf("failed to map replied event: %w", err)
-			}
-			out = append(out, v11Segment{Type: "reply", Data: map[string]any{"id": strconv.FormatInt(n, 10)}})
-		default:
-			// Segments v11 has no form for are passed on as they are.
-			out = append(out, v11Segment{Type: s.Type, Data: s.Data})
-		}
+// v11MessageEvent is a message event in v11 form; get_msg returns the same object.
+func v11MessageEvent(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event) (*v11Event, error) {
+	m := ev.Message
+	self := v11Self{user: ev.Self, selfID: selfID}
+	msgID, err := ids.V11ID(ctx, storage.KindEvent, string(m.EventID))
+	if err != nil {
+		return nil, fmt.Errorf("failed to map event id: %w", err)
 	}
-	return out, nil
-}
-
-// fromV11Segments converts v11 segments from a client to neutral ones, mapping integers back.
-func fromV11Segments(ctx context.Context, ids IDMapper, segs []v11Segment) ([]model.Segment, error) {
-	out := make([]model.Segment, 0, len(segs))
-	for i, s := range segs {
-		switch s.Type {
-		case "text":
-			t, ok := s.Data["text"].(string)
-			if !ok {
-				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (text): data.text must be a string", i)
-			}
-			out = append(out, model.Text(t))
-		case "at":
-			qq := fmt.Sprint(s.Data["qq"])
-			if qq == "all" {
-				out = append(out, model.Segment{Type: "mention_all", Data: map[string]any{}})
-				continue
-			}
-			n, err := strconv.ParseInt(qq, 10, 64)
-			if err != nil {
-				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (at): qq must be a user number or \"all\"", i)
-			}
-			u, err := ids.MatrixID(ctx, storage.KindUser, n)
-			if err != nil {
-				return nil, idLookupError(err, "segment %d (at): unknown user %d", i, n)
-			}
-			out = append(out, model.Mention(id.UserID(u)))
-		case "reply":
-			n, err := strconv.ParseInt(fmt.Sprint(s.Data["id"]), 10, 64)
-			if err != nil {
-				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (reply): id must be a message id", i)
-			}
-			e, err := ids.MatrixID(ctx, storage.KindEvent, n)
-			if err != nil {
-				return nil, idLookupError(err, "segment %d (reply): unknown message %d", i, n)
-			}
-			out = append(out, model.Segment{Type: "reply", Data: map[string]any{"message_id": e}})
-		default:
-			return nil, model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type)
+	userID, err := v11UserID(ctx, ids, self, m.Sender)
+	if err != nil {
+		return nil, fmt.Errorf("failed to map user id: %w", err)
+	}
+	segs, err := toV11SegmentsAs(ctx, ids, self, m.Segments)
+	if err != nil {
+		return nil, err
+	}
+	font := 0
+	nick := m.SenderName
+	if nick == "" {
+		nick = m.Sender.Localpart()
+	}
+	out := &v11Event{
+		Time: ev.Time.Unix(), SelfID: selfID, PostType: "message", MessageID: int32(msgID), UserID: userID,
+		Message: segs, RawMessage: v11SegmentsToCQ(segs), Font: &font,
+		RoomID: string(m.RoomID), EventID: string(m.EventID), Matrix: string(m.Sender), MsgType: m.MsgType,
+	}
+	if m.Direct {
+		out.MessageType, out.SubType = "private", "friend"
+		out.Sender = &v11Sender{UserID: userID, Nickname: nick, Sex: "unknown"}
+	} else {
+		groupID, err := ids.V11ID(ctx, storage.KindRoom, string(m.RoomID))
+		if err != nil {
+			return nil, fmt.Errorf("failed to map room id: %w", err)
 		}
+		out.MessageType, out.SubType, out.GroupID = "group", "normal", groupID
+		out.Sender = &v11Sender{UserID: userID, Nickname: nick, Card: m.SenderName, Role: "member"}
 	}
 	return out, nil
 }

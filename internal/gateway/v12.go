@@ -23,6 +23,9 @@ const (
 	v12PlatformRefused      = 34001 // the homeserver refused; message carries the Matrix errcode
 	v12BotOffline           = 34002 // the bot has no working Matrix session
 	v12NotFound             = 35001 // the message, user or room asked for is unknown
+	v12Gone                 = 35002 // the message asked for was redacted (deleted)
+	v12FileTooLarge         = 32001 // a file exceeds GATEWAY_MEDIA_MAX_SIZE
+	v12FileSource           = 32002 // a file could not be read from the given source
 	v12RateLimited          = 36001 // the homeserver asked us to slow down
 	v12ProtocolVersion      = "12"
 	v12MetaDetailConnect    = "connect"
@@ -83,21 +86,26 @@ func encodeV12Event(ev *model.Event) ([]byte, error) {
 	case model.KindMember, model.KindDelete, model.KindReaction, model.KindEdit, model.KindTyping, model.KindReceipt, model.KindInvite:
 		return encodeV12Notice(ev) // events_v12.go
 	case model.KindMessage:
-		m := ev.Message
-		out := v12Event{
-			ID: ev.ID, Time: v12Time(ev.Time), Type: "message", Self: &v12Self{Platform: model.Platform, UserID: string(ev.Self)},
-			MessageID: string(m.EventID), Message: v12Segments(m.Segments), AltMessage: &m.Plain,
-			UserID: string(m.Sender), RoomID: string(m.RoomID), MsgType: m.MsgType,
-		}
-		if m.Direct {
-			out.DetailType = "private"
-		} else {
-			out.DetailType = "group"
-			out.GroupID = string(m.RoomID)
-		}
-		return marshal(out)
+		return marshal(v12MessageEvent(ev))
 	}
 	return nil, nil
+}
+
+// v12MessageEvent is a message event in v12 form; matrix.get_message returns the same object.
+func v12MessageEvent(ev *model.Event) *v12Event {
+	m := ev.Message
+	out := &v12Event{
+		ID: ev.ID, Time: v12Time(ev.Time), Type: "message", Self: &v12Self{Platform: model.Platform, UserID: string(ev.Self)},
+		MessageID: string(m.EventID), Message: v12Segments(m.Segments), AltMessage: &m.Plain,
+		UserID: string(m.Sender), RoomID: string(m.RoomID), MsgType: m.MsgType,
+	}
+	if m.Direct {
+		out.DetailType = "private"
+	} else {
+		out.DetailType = "group"
+		out.GroupID = string(m.RoomID)
+	}
+	return out
 }
 
 // v12Segments never returns nil, so that an empty message is [] and not null.

@@ -427,9 +427,9 @@ func (s *Session) uploadFile(ctx context.Context, room id.RoomID, fileID string)
 }
 
 // encryptsMedia tells whether attachments sent to room must be encrypted: the room is encrypted
-// and this bot encrypts (end-to-end encryption sets client.Crypto).
+// and this bot encrypts (e2ee.go).
 func (s *Session) encryptsMedia(ctx context.Context, room id.RoomID) bool {
-	if s.client.Crypto == nil || s.opts.StateStore == nil {
+	if s.E2EE() == nil || s.opts.StateStore == nil {
 		return false
 	}
 	enc, err := s.opts.StateStore.IsEncrypted(ctx, room)

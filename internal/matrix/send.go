@@ -52,7 +52,7 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 	}
 	var first model.Sent
 	for i, content := range contents {
-		resp, err := s.client.SendMessageEvent(ctx, room, event.EventMessage, content)
+		evtID, err := s.sendEvent(ctx, room, event.EventMessage, content) // paced queue, encrypts (queue.go)
 		if err != nil {
 			msg := "failed to send message"
 			if len(contents) > 1 {
@@ -63,13 +63,13 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 		now := time.Now()
 		raw, _ := json.Marshal(content)
 		if err := s.opts.DB.PutMessage(ctx, storage.Message{
-			BotUserID: string(s.UserID()), RoomID: string(room), EventID: string(resp.EventID),
+			BotUserID: string(s.UserID()), RoomID: string(room), EventID: string(evtID),
 			Sender: string(s.UserID()), Time: now, Content: raw,
 		}); err != nil {
-			s.log.Warn("failed to index sent message", "event_id", resp.EventID, "error", err)
+			s.log.Warn("failed to index sent message", "event_id", evtID, "error", err)
 		}
 		if i == 0 {
-			first = model.Sent{EventID: resp.EventID, RoomID: room, Time: now}
+			first = model.Sent{EventID: evtID, RoomID: room, Time: now}
 		}
 	}
 	return first, nil

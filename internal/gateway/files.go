@@ -1,0 +1,368 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// The v12 file actions (upload_file, get_file and their fragmented variants) and the /media
+// links. Files are the gateway's, not one bot's: a file id works with every bot.
+
+func (c *call) media() (*Media, error) {
+	if m := c.hub.opts.Media; m != nil && m.opts.Files != nil {
+		return m, nil
+	}
+	return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "media is not configured")
+}
+
+type v12UploadFileParams struct {
+	Type    string            `json:"type"`
+	Name    string            `json:"name"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Path    string            `json:"path"`
+	Data    *string           `json:"data"` // bytes: base64 in JSON
+	SHA256  string            `json:"sha256"`
+}
+
+func v12UploadFile(c *call) (any, error) {
+	var p v12UploadFileParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	m, err := c.media()
+	if err != nil {
+		return nil, err
+	}
+	if p.Name == "" {
+		return nil, model.Errorf(model.ErrBadParam, "name is required")
+	}
+	var info model.FileInfo
+	switch p.Type {
+	case "url":
+		if !strings.HasPrefix(p.URL, "http://") && !strings.HasPrefix(p.URL, "https://") {
+			return nil, model.Errorf(model.ErrBadParam, "url must be an http(s) URL")
+		}
+		info, err = m.fetch(c.ctx, p.URL, p.Name, p.Headers)
+	case "path":
+		info, err = m.readLocalPath(c.ctx, p.Path, p.Name)
+	case "data":
+		if p.Data == nil {
+			return nil, model.Errorf(model.ErrBadParam, "data is required for type data")
+		}
+		data, derr := decodeBase64(*p.Data)
+		if derr != nil {
+			return nil, model.Errorf(model.ErrBadParam, "data is not base64: %v", derr)
+		}
+		info, err = m.put(c.ctx, p.Name, "", bytes.NewReader(data))
+	default:
+		return nil, protoErr(v12UnsupportedParam, v11BadRequest, "type must be url, path or data")
+	}
+	if err != nil {
+		return nil, fileError(err)
+	}
+	if p.SHA256 != "" && !strings.EqualFold(p.SHA256, info.SHA256) {
+		return nil, model.Errorf(model.ErrBadParam, "sha256 does not match the file (got %s)", info.SHA256)
+	}
+	return map[string]any{"file_id": info.ID}, nil
+}
+
+// fileError gives an oversized file its own code.
+func fileError(err error) error {
+	if errors.Is(err, model.ErrTooLarge) {
+		return protoErr(v12FileTooLarge, v11BadRequest, "%s", err.Error())
+	}
+	return err
+}
+
+type v12GetFileParams struct {
+	FileID string `json:"file_id"`
+	Type   string `json:"type"`
+}
+
+func v12GetFile(c *call) (any, error) {
+	var p v12GetFileParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	m, err := c.media()
+	if err != nil {
+		return nil, err
+	}
+	files := m.opts.Files
+	out := map[string]any{}
+	var info model.FileInfo
+	switch p.Type {
+	case "url":
+		if info, err = files.Stat(c.ctx, p.FileID); err == nil {
+			out["url"] = files.URL(p.FileID)
+			out["headers"] = map[string]string{}
+		}
+	case "path":
+		var path string
+		if path, info, err = files.LocalPath(c.ctx, p.FileID); err == nil {
+			out["path"] = path
+		}
+	case "data":
+		var rc io.ReadCloser
+		if info, rc, err = files.Open(c.ctx, p.FileID); err == nil {
+			data, rerr := io.ReadAll(io.LimitReader(rc, files.MaxSize()+1))
+			rc.Close()
+			if rerr != nil {
+				return nil, &model.ActionError{Kind: model.ErrNetwork, Message: "failed to read the file", Err: rerr}
+			}
+			if int64(len(data)) > files.MaxSize() {
+				return nil, fileError(model.ErrTooLarge)
+			}
+			sum := sha256.Sum256(data)
+			info.SHA256 = hex.EncodeToString(sum[:])
+			out["data"] = base64.StdEncoding.EncodeToString(data)
+		}
+	default:
+		return nil, protoErr(v12UnsupportedParam, v11BadRequest, "type must be url, path or data")
+	}
+	if err != nil {
+		return nil, fileError(err)
+	}
+	out["name"] = info.Name
+	if info.SHA256 != "" {
+		out["sha256"] = info.SHA256
+	}
+	return out, nil
+}
+
+// Fragmented uploads: prepare gives an upload id, transfer writes at an offset, finish stores
+// the file (checking sha256) and gives its file id.
+
+const (
+	maxPendingUploads = 16
+	pendingUploadTTL  = time.Hour
+	maxFragment       = 16 << 20
+)
+
+type pendingUpload struct {
+	name    string
+	size    int64
+	file    *os.File
+	written int64
+	started time.Time
+}
+
+type uploads struct {
+	mu      sync.Mutex
+	pending map[string]*pendingUpload
+}
+
+func (u *uploads) drop(id string) {
+	if p := u.pending[id]; p != nil {
+		p.file.Close()
+		os.Remove(p.file.Name())
+		delete(u.pending, id)
+	}
+}
+
+type v12FragmentParams struct {
+	Stage     string  `json:"stage"`
+	Name      string  `json:"name"`
+	TotalSize int64   `json:"total_size"`
+	FileID    string  `json:"file_id"`
+	Offset    int64   `json:"offset"`
+	Size      int64   `json:"size"`
+	Data      *string `json:"data"`
+	SHA256    string  `json:"sha256"`
+}
+
+func v12UploadFileFragmented(c *call) (any, error) {
+	var p v12FragmentParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	m, err := c.media()
+	if err != nil {
+		return nil, err
+	}
+	u := &m.uploads
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.pending == nil {
+		u.pending = map[string]*pendingUpload{}
+	}
+	for id, pu := range u.pending {
+		if time.Since(pu.started) > pendingUploadTTL {
+			u.drop(id)
+		}
+	}
+	switch p.Stage {
+	case "prepare":
+		if p.Name == "" || p.TotalSize <= 0 {
+			return nil, model.Errorf(model.ErrBadParam, "name and total_size are required")
+		}
+		if p.TotalSize > m.opts.Files.MaxSize() {
+			return nil, fileError(model.ErrTooLarge)
+		}
+		if len(u.pending) >= maxPendingUploads {
+			return nil, model.Errorf(model.ErrRateLimited, "too many unfinished uploads; finish one first")
+		}
+		f, err := os.CreateTemp("", "onebot-upload-*")
+		if err != nil {
+			return nil, err
+		}
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		id := "u" + hex.EncodeToString(b)
+		u.pending[id] = &pendingUpload{name: p.Name, size: p.TotalSize, file: f, started: time.Now()}
+		return map[string]any{"file_id": id}, nil
+	case "transfer":
+		pu := u.pending[p.FileID]
+		if pu == nil {
+			return nil, model.Errorf(model.ErrNotFound, "no upload %q in progress", p.FileID)
+		}
+		if p.Data == nil {
+			return nil, model.Errorf(model.ErrBadParam, "data is required")
+		}
+		data, err := decodeBase64(*p.Data)
+		if err != nil {
+			return nil, model.Errorf(model.ErrBadParam, "data is not base64: %v", err)
+		}
+		if p.Offset < 0 || p.Offset+int64(len(data)) > pu.size {
+			return nil, model.Errorf(model.ErrBadParam, "offset %d + %d bytes is outside total_size %d", p.Offset, len(data), pu.size)
+		}
+		if _, err := pu.file.WriteAt(data, p.Offset); err != nil {
+			return nil, err
+		}
+		pu.written += int64(len(data))
+		return nil, nil
+	case "finish":
+		pu := u.pending[p.FileID]
+		if pu == nil {
+			return nil, model.Errorf(model.ErrNotFound, "no upload %q in progress", p.FileID)
+		}
+		defer u.drop(p.FileID)
+		if _, err := pu.file.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		info, err := m.put(c.ctx, pu.name, "", io.LimitReader(pu.file, pu.size))
+		if err != nil {
+			return nil, fileError(err)
+		}
+		if info.Size != pu.size {
+			return nil, model.Errorf(model.ErrBadParam, "got %d bytes, total_size was %d", info.Size, pu.size)
+		}
+		if p.SHA256 != "" && !strings.EqualFold(p.SHA256, info.SHA256) {
+			return nil, model.Errorf(model.ErrBadParam, "sha256 does not match the uploaded bytes (got %s)", info.SHA256)
+		}
+		return map[string]any{"file_id": info.ID}, nil
+	}
+	return nil, model.Errorf(model.ErrBadParam, "stage must be prepare, transfer or finish")
+}
+
+func v12GetFileFragmented(c *call) (any, error) {
+	var p v12FragmentParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	m, err := c.media()
+	if err != nil {
+		return nil, err
+	}
+	path, info, err := m.opts.Files.LocalPath(c.ctx, p.FileID)
+	if err != nil {
+		return nil, fileError(err)
+	}
+	switch p.Stage {
+	case "prepare":
+		return map[string]any{"name": info.Name, "total_size": info.Size, "sha256": info.SHA256}, nil
+	case "transfer":
+		if p.Offset < 0 || p.Size <= 0 || p.Size > maxFragment {
+			return nil, model.Errorf(model.ErrBadParam, "offset must be >= 0 and size between 1 and %d", maxFragment)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		buf := make([]byte, p.Size)
+		n, err := f.ReadAt(buf, p.Offset)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		return map[string]any{"data": base64.StdEncoding.EncodeToString(buf[:n])}, nil
+	}
+	return nil, model.Errorf(model.ErrBadParam, "stage must be prepare or transfer")
+}
+
+// handleMedia serves GET /media/{fileID}?exp=…&sig=…: no token, but a valid signature (403
+// otherwise) and not expired (410).
+func (h *Hub) handleMedia(w http.ResponseWriter, r *http.Request) {
+	m := h.opts.Media
+	if m == nil || m.opts.Files == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "media is not configured"})
+		return
+	}
+	files := m.opts.Files
+	fileID := chi.URLParam(r, "fileID")
+	q := r.URL.Query()
+	switch err := files.CheckURL(fileID, q.Get("exp"), q.Get("sig"), time.Now()); {
+	case errors.Is(err, model.ErrURLExpired):
+		writeJSON(w, http.StatusGone, map[string]string{"error": "this link has expired: ask for the message or the file again"})
+		return
+	case err != nil:
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "this link is not valid"})
+		return
+	}
+	info, rc, err := files.Open(r.Context(), fileID)
+	if err != nil {
+		if model.KindOf(err) == model.ErrNotFound {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such file"})
+			return
+		}
+		h.log.Warn("failed to serve a file", "file_id", fileID, "error", err)
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "the file cannot be fetched from the homeserver now"})
+		return
+	}
+	defer rc.Close()
+	ctype := info.MimeType
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	disposition := "attachment"
+	for _, p := range []string{"image/", "audio/", "video/"} {
+		if strings.HasPrefix(ctype, p) && ctype != "image/svg+xml" {
+			disposition = "inline"
+		}
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", ctype)
+	if info.Name != "" {
+		if v := mime.FormatMediaType(disposition, map[string]string{"filename": info.Name}); v != "" {
+			disposition = v
+		}
+	}
+	hdr.Set("Content-Disposition", disposition)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	hdr.Set("Cache-Control", "private, max-age=3600")
+	if f, ok := rc.(*os.File); ok {
+		http.ServeContent(w, r, "", time.Time{}, f)
+		return
+	}
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = io.Copy(w, rc)
+}

@@ -1,0 +1,335 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// MediaOptions configure how the gateway takes in files from OneBot clients.
+type MediaOptions struct {
+	Files model.Files
+	// AllowedNetworks are private, loopback or link-local networks that URLs may still be fetched
+	// from (GATEWAY_MEDIA_ALLOWED_NETWORKS); every other such address is refused.
+	AllowedNetworks []netip.Prefix
+	// LocalDir is the only folder file:// sources may name (GATEWAY_MEDIA_LOCAL_DIR); "" = none.
+	LocalDir     string
+	FetchTimeout time.Duration // one URL fetch, redirects included; default 60 s
+}
+
+// Media turns the file sources OneBot clients give (http(s) URLs, file:// paths, base64, data
+// URLs, file ids) into files of the store. URLs are fetched with a dialer that checks every
+// address it connects to, so neither a redirect nor a DNS answer that changes between lookups
+// (rebinding) can reach a refused network.
+type Media struct {
+	opts    MediaOptions
+	client  *http.Client
+	uploads uploads // upload_file_fragmented in progress
+}
+
+// errRefusedAddress marks a connection the dialer refused.
+var errRefusedAddress = errors.New("address refused")
+
+// NewMedia prepares the fetcher; it does no I/O.
+func NewMedia(opts MediaOptions) *Media {
+	if opts.FetchTimeout <= 0 {
+		opts.FetchTimeout = 60 * time.Second
+	}
+	m := &Media{opts: opts}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: m.checkDial}
+	transport := &http.Transport{
+		Proxy:                 nil, // a proxy would hide the real destination from the dial check
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		MaxIdleConns:          8,
+		IdleConnTimeout:       30 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	m.client = &http.Client{
+		Transport: transport,
+		Timeout:   opts.FetchTimeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("more than 5 redirects")
+			}
+			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+				return fmt.Errorf("redirect to a %s: URL refused", req.URL.Scheme)
+			}
+			return nil // the dialer checks the new address
+		},
+	}
+	return m
+}
+
+// refusedNetworks are never fetched from unless allowed: besides what netip classifies as
+// private, loopback, link-local, multicast or unspecified.
+var refusedNetworks = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"), // NAT64 can reach any IPv4 address
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("2002::/16"), // 6to4 embeds IPv4 addresses
+}
+
+// addressAllowed tells whether the gateway may connect to ip to fetch media.
+func (m *Media) addressAllowed(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range m.opts.AllowedNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, p := range refusedNetworks {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkDial runs for every connection, after DNS resolution: the address is the one dialled.
+func (m *Media) checkDial(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", errRefusedAddress, address)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !m.addressAllowed(ip) {
+		return fmt.Errorf("%w: %s is a private, loopback, link-local or reserved address (allow it with GATEWAY_MEDIA_ALLOWED_NETWORKS)", errRefusedAddress, host)
+	}
+	return nil
+}
+
+// sourceError is a file source the gateway cannot use: the client's doing.
+func sourceError(format string, args ...any) error {
+	return model.Errorf(model.ErrBadParam, format, args...)
+}
+
+// Resolve stores the file a source names and returns it: an http(s) URL (fetched), a file://
+// path inside LocalDir, base64://… (standard or URL-safe alphabet), a data: URL, or a file id
+// the store knows. name is used when the source has none.
+func (m *Media) Resolve(ctx context.Context, src, name string) (model.FileInfo, error) {
+	files := m.opts.Files
+	src = strings.TrimSpace(src)
+	scheme, rest, _ := strings.Cut(src, ":")
+	switch strings.ToLower(scheme) {
+	case "http", "https":
+		return m.fetch(ctx, src, name, nil)
+	case "file":
+		return m.readLocal(ctx, src, name)
+	case "base64":
+		data, err := decodeBase64(strings.TrimPrefix(rest, "//"))
+		if err != nil {
+			return model.FileInfo{}, sourceError("base64:// data is not base64: %v", err)
+		}
+		return m.put(ctx, name, "", bytes.NewReader(data))
+	case "data":
+		mimeType, data, err := parseDataURL(src)
+		if err != nil {
+			return model.FileInfo{}, sourceError("%v", err)
+		}
+		return m.put(ctx, name, mimeType, bytes.NewReader(data))
+	}
+	if src == "" {
+		return model.FileInfo{}, sourceError("no file given")
+	}
+	info, err := files.Stat(ctx, src)
+	if model.KindOf(err) == model.ErrNotFound {
+		return model.FileInfo{}, sourceError("file %q is not an http(s) URL, file:// path, base64://, data: URL or known file id", truncate(src, 64))
+	}
+	return info, err
+}
+
+func (m *Media) put(ctx context.Context, name, mimeType string, r io.Reader) (model.FileInfo, error) {
+	return m.opts.Files.Put(ctx, name, mimeType, r)
+}
+
+// fetch downloads a URL into the store.
+func (m *Media) fetch(ctx context.Context, rawURL, name string, headers map[string]string) (model.FileInfo, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return model.FileInfo{}, sourceError("%q is not a valid URL", truncate(rawURL, 128))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return model.FileInfo{}, sourceError("%q is not a valid URL", truncate(rawURL, 128))
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("User-Agent", Impl)
+	resp, err := m.client.Do(req)
+	if err != nil {
+		if errors.Is(err, errRefusedAddress) {
+			return model.FileInfo{}, sourceError("refusing to fetch %s: %v", u.Redacted(), errors.Unwrap(err))
+		}
+		return model.FileInfo{}, &model.ActionError{Kind: model.ErrNetwork, Message: "failed to fetch " + u.Redacted(), Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return model.FileInfo{}, &model.ActionError{Kind: model.ErrNetwork, Message: fmt.Sprintf("failed to fetch %s: HTTP %d", u.Redacted(), resp.StatusCode)}
+	}
+	if resp.ContentLength > m.opts.Files.MaxSize() {
+		return model.FileInfo{}, &model.ActionError{Kind: model.ErrBadParam, Message: fmt.Sprintf("%s is %d bytes, more than %d", u.Redacted(), resp.ContentLength, m.opts.Files.MaxSize()), Err: model.ErrTooLarge}
+	}
+	if name == "" {
+		if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil && params["filename"] != "" {
+			name = path.Base(params["filename"])
+		} else if b := path.Base(resp.Request.URL.Path); b != "/" && b != "." {
+			name = b
+		}
+	}
+	mimeType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return m.put(ctx, name, mimeType, resp.Body)
+}
+
+// readLocal reads a file:// path, only inside LocalDir (symbolic links resolved first).
+func (m *Media) readLocal(ctx context.Context, src, name string) (model.FileInfo, error) {
+	if m.opts.LocalDir == "" {
+		return model.FileInfo{}, sourceError("file:// sources are refused: set GATEWAY_MEDIA_LOCAL_DIR to allow a folder")
+	}
+	u, err := url.Parse(src)
+	if err != nil || u.Path == "" || (u.Host != "" && u.Host != "localhost") {
+		return model.FileInfo{}, sourceError("%q is not a file:///path URL", truncate(src, 128))
+	}
+	return m.readLocalPath(ctx, u.Path, name)
+}
+
+func (m *Media) readLocalPath(ctx context.Context, p, name string) (model.FileInfo, error) {
+	if m.opts.LocalDir == "" {
+		return model.FileInfo{}, sourceError("local paths are refused: set GATEWAY_MEDIA_LOCAL_DIR to allow a folder")
+	}
+	root, err := filepath.EvalSymlinks(m.opts.LocalDir)
+	if err != nil {
+		return model.FileInfo{}, fmt.Errorf("failed to resolve GATEWAY_MEDIA_LOCAL_DIR: %w", err)
+	}
+	real, err := filepath.EvalSymlinks(filepath.Clean(p))
+	if err != nil {
+		return model.FileInfo{}, sourceError("cannot read %s: no such file in GATEWAY_MEDIA_LOCAL_DIR", p)
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return model.FileInfo{}, sourceError("refusing to read %s: it is outside GATEWAY_MEDIA_LOCAL_DIR", p)
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		return model.FileInfo{}, sourceError("cannot read %s", p)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return model.FileInfo{}, sourceError("%s is not a regular file", p)
+	}
+	if name == "" {
+		name = filepath.Base(real)
+	}
+	return m.put(ctx, name, "", f)
+}
+
+// decodeBase64 accepts the standard and the URL-safe alphabet, padded or not, with line breaks.
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	enc := base64.RawStdEncoding
+	if strings.ContainsAny(s, "-_") {
+		enc = base64.RawURLEncoding
+	}
+	return enc.DecodeString(strings.TrimRight(s, "="))
+}
+
+// parseDataURL reads data:[<mediatype>][;base64],<data> (RFC 2397).
+func parseDataURL(s string) (string, []byte, error) {
+	rest, ok := strings.CutPrefix(s, "data:")
+	if !ok {
+		rest, ok = strings.CutPrefix(s, "DATA:")
+	}
+	meta, payload, found := strings.Cut(rest, ",")
+	if !ok || !found {
+		return "", nil, errors.New("a data: URL needs data:[<mediatype>][;base64],<data>")
+	}
+	isBase64 := false
+	if m, cut := strings.CutSuffix(meta, ";base64"); cut {
+		meta, isBase64 = m, true
+	}
+	mimeType := ""
+	if meta != "" {
+		mt, _, err := mime.ParseMediaType(meta)
+		if err != nil {
+			return "", nil, fmt.Errorf("data: URL has a malformed media type: %v", err)
+		}
+		mimeType = mt
+	}
+	if isBase64 {
+		data, err := decodeBase64(payload)
+		if err != nil {
+			return "", nil, fmt.Errorf("data: URL is not base64: %v", err)
+		}
+		return mimeType, data, nil
+	}
+	data, err := url.PathUnescape(payload)
+	if err != nil {
+		return "", nil, fmt.Errorf("data: URL has malformed percent-encoding: %v", err)
+	}
+	return mimeType, []byte(data), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// resolveSources stores the files that media segments from a v11 client name (DataSource) and
+// replaces each source by the stored file's id.
+func (m *Media) resolveSources(ctx context.Context, segs []model.Segment) error {
+	for i, s := range segs {
+		src, ok := s.Data[model.DataSource].(string)
+		if !ok {
+			continue
+		}
+		if m == nil {
+			return model.Errorf(model.ErrUnsupportedSegment, "segment %d: media is not configured", i)
+		}
+		name, _ := s.Data[model.DataName].(string)
+		info, err := m.Resolve(ctx, src, name)
+		if err != nil {
+			var ae *model.ActionError
+			if errors.As(err, &ae) && ae.Kind == model.ErrBadParam {
+				return &model.ActionError{Kind: model.ErrBadSegmentData, Message: fmt.Sprintf("segment %d (%s): %s", i, s.Type, ae.Message), Err: ae.Err}
+			}
+			return err
+		}
+		segs[i] = model.Segment{Type: s.Type, Data: map[string]any{model.DataFileID: info.ID}}
+	}
+	return nil
+}
