@@ -14,6 +14,7 @@ import (
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/sqlstatestore"
 
+	"github.com/matrix-onebot/gateway/internal/auth"
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/e2ee"
 	"github.com/matrix-onebot/gateway/internal/gateway"
@@ -39,6 +40,9 @@ const usage = `usage: gateway [command]
 commands:
   run            run the gateway (the default)
   check-config   check the configuration from the environment and exit
+  login BOT      log a bot in once (password or OAuth) and store its session; BOT is its
+                 index in MATRIX_BOTS, its user_id or its login_user
+  logout BOT     end the bot's stored session (OAuth: revoke its tokens) and forget it
   version        print the version and exit
 
 Configuration comes from the environment; see deploy/gateway.env.example.
@@ -52,6 +56,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	switch cmd {
 	case "run", "serve":
 		return serve(ctx, environ, stderr)
+	case "login", "logout":
+		return loginCommand(ctx, cmd, args[2:], environ, stdout, stderr)
 	case "check-config":
 		cfg, code := loadConfig(environ, stderr)
 		if cfg == nil {
@@ -133,6 +139,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		log.Error("failed to load the pickle key of the encryption state; set GATEWAY_PICKLE_KEY or restore the key file", "error", err)
 		return exitStorage
 	}
+	tokens, callbacks := tokenStore(cfg, db), auth.NewCallbackMux()
 	sessions := make([]*matrix.Session, len(cfg.Bots))
 	for i, b := range cfg.Bots {
 		s, err := matrix.New(matrix.Options{
@@ -141,6 +148,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 			HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
 			TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,
 			DB: db, StateStore: stateStore, Sink: hub, Logger: log.With("component", "matrix"), Media: files,
+			TokenStore: tokens, OAuthCallbacks: callbacks,
 		})
 		if err != nil {
 			log.Error("failed to set up bot", "bot", b.Name(), "error", err)
@@ -160,7 +168,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 			return exitListen
 		}
 		srv = &http.Server{
-			Handler: hub.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			Handler: withOAuthCallbacks(hub.Handler(), callbacks), ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return serveCtx },
 		}
 		go func() {

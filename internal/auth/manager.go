@@ -243,7 +243,7 @@ func (m *Manager) startFailure(err error) error {
 // session did not know yet, and stores the session.
 func (m *Manager) Confirm(ctx context.Context, user id.UserID, device id.DeviceID) {
 	m.mu.Lock()
-	changed := false
+	changed := !m.confirmed // the first confirmed session is stored, as the seed does
 	if m.cur.UserID != user {
 		m.cur.UserID, changed = user, true
 	}
@@ -350,11 +350,13 @@ func (m *Manager) token(ctx context.Context) (string, error) {
 		m.mu.Unlock()
 		return "", err
 	}
-	cur := m.cur
-	due := cur.RefreshToken != "" && !cur.ExpiresAt.IsZero() && !m.opts.Now().Before(cur.ExpiresAt.Add(-m.margin(cur)))
+	cur, now := m.cur, m.opts.Now()
+	due := cur.RefreshToken != "" && !cur.ExpiresAt.IsZero() && !now.Before(cur.ExpiresAt.Add(-m.margin(cur)))
 	m.mu.Unlock()
 	if due {
-		if err := m.recover(ctx, cur.AccessToken, false); err != nil && errors.Is(err, ErrLoggedOut) {
+		// An access token that has expired is a soft logout: the homeserver would say so.
+		expired := !now.Before(cur.ExpiresAt)
+		if err := m.recover(ctx, cur.AccessToken, expired); err != nil && errors.Is(err, ErrLoggedOut) {
 			return "", err
 		}
 		// Any other failure: send the old token; the server says whether it still works.

@@ -69,8 +69,9 @@ type Stats struct {
 }
 
 type botEntry struct {
-	bot    model.Bot
-	selfID int64 // OneBot v11 self_id
+	bot     model.Bot
+	selfID  int64       // OneBot v11 self_id
+	offline atomic.Bool // last status was offline: v11 clients were sent lifecycle disable
 }
 
 // NewHub returns a Hub without bots.
@@ -202,15 +203,29 @@ func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
 	return queued, h.sinksGrew
 }
 
-// BotStatusChanged implements model.Sink: v12 connections get a status_update.
+// BotStatusChanged implements model.Sink: v12 connections get a status_update; the bot's v11
+// connections get lifecycle disable when it goes offline and enable when it is back.
 func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	h.log.Info("bot status changed", "bot", self, "state", st.State, "reason", st.Reason)
 	frame := h.v12StatusUpdate()
+	var lifecycle []byte
+	if e := h.botByUser(self); e != nil {
+		if online := st.State != model.StateOffline; e.offline.Swap(!online) == online {
+			sub := "enable"
+			if !online {
+				sub = "disable"
+			}
+			lifecycle = h.v11Lifecycle(e.selfID, sub)
+		}
+	}
 	h.sinksMu.RLock()
 	defer h.sinksMu.RUnlock()
 	for s := range h.sinks {
-		if s.version == 12 && s.wantsEvents {
+		switch {
+		case s.version == 12 && s.wantsEvents:
 			_ = s.enqueueEvent(frame, &h.stats)
+		case lifecycle != nil && s.version == 11 && s.wantsEvents && s.bot == self:
+			_ = s.enqueueEvent(lifecycle, &h.stats)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/sqlstatestore"
 
+	"github.com/matrix-onebot/gateway/internal/auth"
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/e2ee"
@@ -46,6 +47,12 @@ type Options struct {
 	PickleKey []byte
 	// UndecryptableWait is how long an encrypted event waits for its key (GATEWAY_UNDECRYPTABLE_WAIT).
 	UndecryptableWait time.Duration
+	// TokenStore keeps the bot's session (default: the database, auth.DBStore).
+	TokenStore auth.Store
+	// OAuthCallbacks receives OAuth redirects on the gateway's own HTTP server (may be nil).
+	OAuthCallbacks *auth.CallbackMux
+	// OAuthPrompt shows the operator an OAuth login to approve (default: the log).
+	OAuthPrompt auth.Prompter
 }
 
 // ErrFatal marks failures that retrying cannot fix: the operator must change the config.
@@ -56,6 +63,7 @@ type Session struct {
 	opts     Options
 	log      *slog.Logger
 	client   *mautrix.Client
+	auth     *auth.Manager // holds the tokens and authenticates every homeserver call
 	syncHTTP *http.Client
 	started  time.Time
 
@@ -78,6 +86,9 @@ type Session struct {
 
 const maxBackoff = 60 * time.Second
 
+// offlinePoll is how often the sync loop of a bot that cannot authenticate looks again.
+const offlinePoll = 10 * time.Second
+
 // New prepares a session; it does no network I/O.
 func New(opts Options) (*Session, error) {
 	b := opts.Bot
@@ -87,7 +98,9 @@ func New(opts Options) (*Session, error) {
 	if opts.RetryInterval <= 0 {
 		opts.RetryInterval = time.Second
 	}
-	client, err := mautrix.NewClient(b.Homeserver, b.UserID, b.AccessToken)
+	// The access token lives in the auth manager, which is the transport of every homeserver
+	// call: the client itself has none.
+	client, err := mautrix.NewClient(b.Homeserver, b.UserID, "")
 	if err != nil {
 		return nil, fmt.Errorf("failed to create Matrix client for %s: %w", b.Name(), err)
 	}
@@ -95,16 +108,32 @@ func New(opts Options) (*Session, error) {
 	if opts.Proxy != nil {
 		transport.Proxy = http.ProxyURL(opts.Proxy)
 	}
-	client.Client = &http.Client{Transport: transport, Timeout: opts.APITimeout}
+	store := opts.TokenStore
+	if store == nil {
+		store = auth.DBStore{DB: opts.DB}
+	}
+	var s *Session
+	log := opts.Logger.With("bot", b.Name())
+	mgr, err := auth.New(auth.Options{
+		Bot: b, Store: store, Clients: opts.DB, HTTP: &http.Client{Transport: transport, Timeout: opts.APITimeout},
+		Base: transport, RetryInterval: opts.RetryInterval, Logger: log, Prompt: opts.OAuthPrompt,
+		Callbacks: opts.OAuthCallbacks,
+		OnOffline: func(reason string) { s.setStatus(model.StateOffline, reason) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to set up authentication for %s: %w", b.Name(), err)
+	}
+	client.Client = &http.Client{Transport: mgr, Timeout: opts.APITimeout}
 	client.DeviceID = b.DeviceID
 	client.Log = zerolog.Nop()
 	client.StateStore = opts.StateStore
 	client.DefaultHTTPRetries = 0 // retries are ours: the sync loop and the send path decide
-	s := &Session{
+	s = &Session{
 		opts:     opts,
-		log:      opts.Logger.With("bot", b.Name()),
+		log:      log,
 		client:   client,
-		syncHTTP: &http.Client{Transport: transport, Timeout: opts.SyncTimeout + opts.APITimeout},
+		auth:     mgr,
+		syncHTTP: &http.Client{Transport: mgr, Timeout: opts.SyncTimeout + opts.APITimeout},
 		started:  time.Now(),
 		direct:   newDirectRooms(),
 		invites:  map[id.RoomID]bool{},
@@ -144,14 +173,37 @@ func (s *Session) setStatus(state model.BotState, reason string) {
 	}
 }
 
-// Client returns the underlying mautrix client (for tests and E2EE).
+// Client returns the underlying mautrix client (for tests and E2EE). Its AccessToken is empty:
+// the auth manager, its transport, adds the current token to every call.
 func (s *Session) Client() *mautrix.Client { return s.client }
 
-// Login checks the access token with /account/whoami, retrying transient failures, until it
-// succeeds or ctx ends. A configured user_id that does not match is fatal.
+// Auth returns the bot's token manager.
+func (s *Session) Auth() *auth.Manager { return s.auth }
+
+// Login obtains the bot's session (token store, configuration, password or OAuth login; see
+// package auth) and checks it with /account/whoami, retrying transient failures, until it
+// succeeds or ctx ends. A configured user_id that does not match is fatal, and so is a bot with
+// no way to get a token.
 func (s *Session) Login(ctx context.Context) error {
 	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
 	for {
+		if err := s.auth.Start(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, auth.ErrNoCredentials) {
+				err = fmt.Errorf("%w: %w", ErrFatal, err)
+				s.setStatus(model.StateStopped, err.Error())
+				return err
+			}
+			if !sleep(ctx, s.failureWait(err, retry)) {
+				return ctx.Err()
+			}
+			continue
+		}
+		if d := s.auth.Tokens().DeviceID; d != "" && !s.loggedIn.Load() {
+			s.client.DeviceID = d
+		}
 		resp, err := s.client.Whoami(ctx)
 		if err == nil {
 			want := s.opts.Bot.UserID
@@ -166,6 +218,7 @@ func (s *Session) Login(ctx context.Context) error {
 			if s.client.DeviceID == "" {
 				s.client.DeviceID = resp.DeviceID
 			}
+			s.auth.Confirm(ctx, u, resp.DeviceID)
 			if s.opts.Bot.UserID == "" && !s.loggedIn.Load() {
 				s.log = s.log.With("user_id", u) // the bot's name in logs was not its user ID
 			}
@@ -187,6 +240,17 @@ func (s *Session) Login(ctx context.Context) error {
 func (s *Session) failureWait(err error, retry *backoff.Backoff) time.Duration {
 	var httpErr mautrix.HTTPError
 	switch {
+	case errors.Is(err, auth.ErrLoggedOut):
+		reason := "cannot authenticate: " + err.Error()
+		if off, why := s.auth.Offline(); off {
+			reason = why
+		}
+		s.setStatus(model.StateOffline, reason)
+		// Calls fail fast without touching the network while offline; polling often only
+		// notices sooner a session that `gateway login` stored.
+		return min(max(s.opts.RetryInterval, time.Second), offlinePoll)
+	case errors.Is(err, auth.ErrRetrying):
+		s.setStatus(model.StateBackoff, "cannot renew the access token now: "+err.Error())
 	case errors.Is(err, mautrix.MUnknownToken):
 		s.setStatus(model.StateOffline, "the homeserver rejected the access token (M_UNKNOWN_TOKEN): set a new access_token, or login_user and login_password")
 		s.log.Error("access token rejected; the bot is offline until it is replaced", "error", err)

@@ -316,7 +316,10 @@ func TestRunUnknownTokenGoesOffline(t *testing.T) {
 		setup func(h *harness, opts *Options)
 	}{
 		{"on /sync", func(h *harness, _ *Options) {
-			h.hs.QueueSync(fakes.MatrixError(http.StatusUnauthorized, "M_UNKNOWN_TOKEN", "Invalid access token passed.", nil))
+			// A refused token is tried once more before the bot is shown offline.
+			for range 2 {
+				h.hs.QueueSync(fakes.MatrixError(http.StatusUnauthorized, "M_UNKNOWN_TOKEN", "Invalid access token passed.", nil))
+			}
 		}},
 		{"on whoami", func(_ *harness, opts *Options) { opts.Bot.AccessToken = "revoked" }},
 	} {
