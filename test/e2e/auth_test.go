@@ -223,7 +223,7 @@ func testRefresh5xxKeepsTokens(t *testing.T, server *harness.Homeserver) {
 	g := startGateway(t, dir, authEnv(map[string]any{
 		"homeserver": proxy.URL, "user_id": bot.UserID, "access_token": access, "refresh_token": refresh,
 		"access_token_expires_at_ms": time.Now().Add(time.Duration(expiresIn) * time.Millisecond).UnixMilli(),
-		"device_id": device, "auto_accept_invites": true,
+		"device_id":                  device, "auto_accept_invites": true,
 	}))
 	room := alice.roomWith(bot, false)
 	alice.waitJoined(room, bot)
