@@ -157,7 +157,7 @@ func (s *Session) publishUndecryptable(ctx context.Context, b *batch, evt *event
 // Use it instead of client.SendMessageEvent / SendReaction: mautrix sends reactions in plaintext.
 // m.relates_to stays outside the ciphertext, as the spec requires, so relations still work.
 // Redactions are not encrypted (the spec has no encrypted redaction): use client.RedactEvent.
-func (s *Session) SendEvent(ctx context.Context, room id.RoomID, evtType event.Type, content any) (*mautrix.RespSendEvent, error) {
+func (s *Session) SendEvent(ctx context.Context, room id.RoomID, evtType event.Type, content any, extra ...mautrix.ReqSendEvent) (*mautrix.RespSendEvent, error) {
 	if evtType == event.EventReaction && s.crypto != nil && s.opts.StateStore != nil {
 		if enc, err := s.opts.StateStore.IsEncrypted(ctx, room); err != nil {
 			return nil, fmt.Errorf("failed to check if the room is encrypted: %w", err)
@@ -166,10 +166,10 @@ func (s *Session) SendEvent(ctx context.Context, room id.RoomID, evtType event.T
 			if err != nil {
 				return nil, fmt.Errorf("failed to encrypt the event: %w", err)
 			}
-			return s.client.SendMessageEvent(ctx, room, event.EventEncrypted, encrypted)
+			return s.client.SendMessageEvent(ctx, room, event.EventEncrypted, encrypted, extra...)
 		}
 	}
-	return s.client.SendMessageEvent(ctx, room, evtType, content)
+	return s.client.SendMessageEvent(ctx, room, evtType, content, extra...)
 }
 
 // E2EE returns the bot's encryption machine, nil when the bot does not encrypt.

@@ -178,7 +178,7 @@ func (s *Session) sendEvent(ctx context.Context, room id.RoomID, evtType event.T
 	var resp *mautrix.RespSendEvent
 	err := s.queue.run(ctx, room, func(ctx context.Context) error {
 		var err error
-		resp, err = s.client.SendMessageEvent(ctx, room, evtType, content, mautrix.ReqSendEvent{TransactionID: txnID})
+		resp, err = s.SendEvent(ctx, room, evtType, content, mautrix.ReqSendEvent{TransactionID: txnID}) // e2ee.go
 		return err
 	})
 	if err != nil {

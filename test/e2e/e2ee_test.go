@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "github.com/mattn/go-sqlite3"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/test/harness"
+)
+
+// jsClient drives test/clients/e2ee/client.mjs: matrix-js-sdk with the Rust crypto, an
+// end-to-end encryption implementation independent of mautrix-go.
+type jsClient struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	mu     sync.Mutex
+	nextID int
+	lines  chan map[string]any
+}
+
+func startJSClient(t *testing.T) *jsClient {
+	t.Helper()
+	ctx := testCtx(t)
+	dir, err := harness.EnsureNodeModules(ctx, "e2ee", "test/clients/e2ee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "e2ee-client.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", filepath.Join(dir, "client.mjs"))
+	cmd.Stderr = logFile
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &jsClient{t: t, cmd: cmd, stdin: stdin, lines: make(chan map[string]any, 16)}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<26)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				c.lines <- m
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			if len(b) > 8000 {
+				b = b[len(b)-8000:]
+			}
+			t.Logf("e2ee client log:\n%s", b)
+		}
+		logFile.Close()
+	})
+	if ready := c.read(); ready["ready"] != true {
+		t.Fatalf("e2ee client did not start: %v", ready)
+	}
+	return c
+}
+
+func (c *jsClient) read() map[string]any {
+	c.t.Helper()
+	select {
+	case m, ok := <-c.lines:
+		if !ok {
+			c.t.Fatal("the e2ee client exited")
+		}
+		return m
+	case <-testCtx(c.t).Done():
+		c.t.Fatal("the e2ee client did not answer in time")
+	}
+	return nil
+}
+
+// do runs one command and returns its answer; a failed command fails the test.
+func (c *jsClient) do(cmd string, args map[string]any) map[string]any {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nextID++
+	req := map[string]any{"id": c.nextID, "cmd": cmd}
+	for k, v := range args {
+		req[k] = v
+	}
+	b, _ := json.Marshal(req)
+	if _, err := c.stdin.Write(append(b, '\n')); err != nil {
+		c.t.Fatal(err)
+	}
+	resp := c.read()
+	if resp["ok"] != true {
+		c.t.Fatalf("e2ee client %s: %v", cmd, resp["error"])
+	}
+	return resp
+}
+
+func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+
+// olmSessions counts the gateway's Olm sessions with the device whose identity key is key.
+func olmSessions(t *testing.T, dbPath, key string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM crypto_olm_session WHERE sender_key = ?`, key).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// segData finds the first segment of a type in a v12 message event.
+func segData(msg map[string]any, typ string) map[string]any {
+	segs, _ := msg["message"].([]any)
+	for _, s := range segs {
+		seg, _ := s.(map[string]any)
+		if seg["type"] == typ {
+			d, _ := seg["data"].(map[string]any)
+			return d
+		}
+	}
+	return nil
+}
+
+// tinyPNG is a 1×1 PNG.
+var tinyPNG, _ = base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+// An encrypted room works like a plain one, against matrix-js-sdk's Rust crypto as the other
+// side: a message sent before the gateway's device existed is decrypted from the key backup that
+// the other client created (with cross-signing and the recovery key); text and an image arrive
+// decrypted at the OneBot client; the bot's text, image and reaction reach the user encrypted and
+// decrypt; the device is cross-signed; new room keys go to the backup; a restart keeps the Olm
+// sessions (the user's next room key is decrypted over the old one, no new Olm session).
+func TestE2EEWithIndependentClient(t *testing.T) {
+	js := startJSClient(t)
+	bot := newBotUser(t)
+	alice := newBotUser(t) // any registered user with a password
+	localpart := func(u *harness.User) string { return strings.TrimPrefix(strings.SplitN(u.UserID, ":", 2)[0], "@") }
+
+	// The bot's account gets cross-signing, secret storage and a key backup from another device.
+	js.do("login", map[string]any{"client": "botjs", "homeserver": hs.URL(), "user": localpart(bot), "password": bot.Password})
+	boot := js.do("bootstrap", map[string]any{"client": "botjs"})
+	recoveryKey := str(boot, "recovery_key")
+	if recoveryKey == "" || str(boot, "backup_version") == "" {
+		t.Fatalf("bootstrap gave no recovery key or backup: %v", boot)
+	}
+	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
+	aliceKeys := js.do("identity", map[string]any{"client": "alice"})
+	room := str(js.do("create_room", map[string]any{"client": "alice", "invite": []string{bot.UserID}, "encrypted": true}), "room_id")
+	js.do("join", map[string]any{"client": "botjs", "room_id": room})
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+
+	// Before the gateway's device exists: only the bot's other device gets this room key.
+	before := str(js.do("send", map[string]any{"client": "alice", "room_id": room, "content": map[string]any{"msgtype": "m.text", "body": "sent before the gateway"}}), "event_id")
+	js.do("wait_event", map[string]any{"client": "botjs", "room_id": room, "body": "sent before the gateway"})
+	js.do("wait_backed_up", map[string]any{"client": "botjs"})
+
+	// The gateway gets a device of its own and the recovery key.
+	gwUser, err := hs.Login(testCtx(t), localpart(bot), bot.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := map[string]string{
+		"MATRIX_BOTS":              botJSON(gwUser, map[string]any{"recovery_key": recoveryKey, "auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN":     "tok",
+		"MATRIX_HANDLE_OLD_EVENTS": "true",
+	}
+	g := startGateway(t, dir, env)
+	ob := dialV12(t, g, "tok")
+
+	msg := ob.nextMessage()
+	if msg["message_id"] != before || msg["alt_message"] != "sent before the gateway" {
+		t.Fatalf("the message sent before the gateway existed, decrypted from the backup: got %v", msg)
+	}
+
+	// The device is cross-signed with the keys from secret storage: other users see it verified.
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+	status := js.do("device_status", map[string]any{"client": "alice", "user_id": bot.UserID, "device_id": gwUser.DeviceID})
+	if status["signed_by_owner"] != true {
+		t.Errorf("other users must see the gateway's device signed by its owner: %v", status)
+	}
+	status = js.do("device_status", map[string]any{"client": "botjs", "user_id": bot.UserID, "device_id": gwUser.DeviceID})
+	if status["cross_signing_verified"] != true {
+		t.Errorf("the bot's other device must see the gateway's device verified: %v", status)
+	}
+
+	// Text and an image from the user arrive decrypted.
+	hello := str(js.do("send", map[string]any{"client": "alice", "room_id": room, "content": map[string]any{"msgtype": "m.text", "body": "hello encrypted"}}), "event_id")
+	msg = ob.nextMessage()
+	if msg["message_id"] != hello || msg["alt_message"] != "hello encrypted" {
+		t.Fatalf("want the decrypted text, got %v", msg)
+	}
+	js.do("send_image", map[string]any{"client": "alice", "room_id": room, "data_base64": base64.StdEncoding.EncodeToString(tinyPNG)})
+	msg = ob.nextMessage()
+	img := segData(msg, "image")
+	if img == nil {
+		t.Fatalf("want an image segment, got %v", msg)
+	}
+	got := g.actionV12("tok", "get_file", map[string]any{"file_id": img["file_id"], "type": "data"})
+	data, _ := got["data"].(map[string]any)
+	if raw, _ := base64.StdEncoding.DecodeString(str(data, "data")); !bytes.Equal(raw, tinyPNG) {
+		t.Fatalf("get_file must return the decrypted image: %v", got)
+	}
+
+	// The bot answers with text, an image and a reaction; the user decrypts all three.
+	r := g.actionV12("tok", "send_message", map[string]any{"detail_type": "group", "group_id": room,
+		"message": []any{map[string]any{"type": "text", "data": map[string]any{"text": "reply from the bot"}}}})
+	if r["status"] != "ok" {
+		t.Fatalf("send_message: %v", r)
+	}
+	ev := js.do("wait_event", map[string]any{"client": "alice", "room_id": room, "sender": bot.UserID, "body": "reply from the bot"})
+	if ev["wire_type"] != "m.room.encrypted" || ev["decryption_failure"] == true {
+		t.Fatalf("the bot's text must be encrypted and decryptable: %v", ev)
+	}
+	r = g.actionV12("tok", "send_message", map[string]any{"detail_type": "group", "group_id": room,
+		"message": []any{map[string]any{"type": "image", "data": map[string]any{"file_id": img["file_id"]}}}})
+	if r["status"] != "ok" {
+		t.Fatalf("send_message image: %v", r)
+	}
+	ev = js.do("wait_event", map[string]any{"client": "alice", "room_id": room, "sender": bot.UserID, "type": "m.room.message", "msgtype": "m.image"})
+	content, _ := ev["content"].(map[string]any)
+	if ev["wire_type"] != "m.room.encrypted" || content["file"] == nil {
+		t.Fatalf("the bot's image must be an encrypted event with an encrypted attachment: %v", ev)
+	}
+	dl := js.do("download", map[string]any{"client": "alice", "content": content})
+	if raw, _ := base64.StdEncoding.DecodeString(str(dl, "data_base64")); !bytes.Equal(raw, tinyPNG) {
+		t.Fatalf("the user must decrypt the bot's image to the same bytes")
+	}
+	r = g.actionV12("tok", "matrix.react", map[string]any{"message_id": hello, "key": "👍"})
+	if r["status"] != "ok" {
+		t.Fatalf("matrix.react: %v", r)
+	}
+	ev = js.do("wait_event", map[string]any{"client": "alice", "room_id": room, "sender": bot.UserID, "type": "m.reaction"})
+	wire, _ := ev["wire_content"].(map[string]any)
+	rel, _ := wire["m.relates_to"].(map[string]any)
+	if ev["wire_type"] != "m.room.encrypted" || rel["event_id"] != hello {
+		t.Fatalf("the reaction must be encrypted with m.relates_to outside the ciphertext: %v", ev)
+	}
+
+	// New inbound room keys are uploaded to the backup.
+	cli, err := hs.Client(gwUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's room key in the backup", func() bool {
+		keys, err := cli.GetKeyBackup(testCtx(t), id.KeyBackupVersion(str(boot, "backup_version")))
+		return err == nil && len(keys.Rooms[id.RoomID(room)].Sessions) >= 1
+	})
+
+	// Restart: the Olm session with alice's device survives; her next room key uses it.
+	dbPath := filepath.Join(dir, "gateway.db")
+	olmBefore := olmSessions(t, dbPath, str(aliceKeys, "curve25519"))
+	if olmBefore == 0 {
+		t.Fatal("no Olm session with alice's device before the restart")
+	}
+	g.stop()
+	g = startGateway(t, dir, env)
+	ob = dialV12(t, g, "tok")
+	js.do("discard_session", map[string]any{"client": "alice", "room_id": room})
+	after := str(js.do("send", map[string]any{"client": "alice", "room_id": room, "content": map[string]any{"msgtype": "m.text", "body": "after the restart"}}), "event_id")
+	msg = ob.nextMessage()
+	if msg["message_id"] != after || msg["alt_message"] != "after the restart" {
+		t.Fatalf("want the message after the restart decrypted, got %v", msg)
+	}
+	if n := olmSessions(t, dbPath, str(aliceKeys, "curve25519")); n != olmBefore {
+		t.Fatalf("Olm sessions with alice's device: %d before the restart, %d after (a new one was created)", olmBefore, n)
+	}
+}
