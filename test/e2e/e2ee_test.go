@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,9 @@ import (
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto/signatures"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/test/harness"
@@ -294,5 +298,140 @@ func TestE2EEWithIndependentClient(t *testing.T) {
 	}
 	if n := olmSessions(t, dbPath, str(aliceKeys, "curve25519")); n != olmBefore {
 		t.Fatalf("Olm sessions with alice's device: %d before the restart, %d after (a new one was created)", olmBefore, n)
+	}
+}
+
+// Restarts keep the device and its keys: 100 restarts of the binary, 0 new devices, the same
+// identity key on the server.
+func TestE2EERestartsKeepTheDevice(t *testing.T) {
+	bot := newBotUser(t)
+	cli, err := hs.Client(bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := map[string]string{"MATRIX_BOTS": botJSON(bot, nil), "MATRIX_SYNC_TIMEOUT": "0"}
+	identity := func() id.Ed25519 {
+		resp, err := cli.QueryKeys(testCtx(t), &mautrix.ReqQueryKeys{DeviceKeys: map[id.UserID]mautrix.DeviceIDList{id.UserID(bot.UserID): {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := resp.DeviceKeys[id.UserID(bot.UserID)][id.DeviceID(bot.DeviceID)]
+		return keys.Keys.GetEd25519(id.DeviceID(bot.DeviceID))
+	}
+	devices := func() int {
+		resp, err := cli.GetDevicesInfo(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.Devices)
+	}
+	g := startGateway(t, dir, env)
+	g.stop()
+	key, before := identity(), devices()
+	if key == "" {
+		t.Fatal("the gateway uploaded no device keys")
+	}
+	for i := range 100 {
+		g := startGateway(t, dir, env)
+		g.stop()
+		if i%25 == 24 {
+			if k := identity(); k != key {
+				t.Fatalf("restart %d: the device's identity key changed from %s to %s", i+1, key, k)
+			}
+		}
+	}
+	if n := devices(); n != before {
+		t.Fatalf("100 restarts made %d new devices", n-before)
+	}
+	if k := identity(); k != key {
+		t.Fatalf("the device's identity key changed from %s to %s", key, k)
+	}
+}
+
+// An event whose room key never arrives is held (the sync moves on) and, after
+// GATEWAY_UNDECRYPTABLE_WAIT, delivered as a message marked undecryptable, never dropped.
+func TestE2EEUndecryptableIsDeliveredMarked(t *testing.T) {
+	bot := newBotUser(t)
+	h := newHuman(t, "alice")
+	room := h.roomWith(bot, false)
+	g := startGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS":                botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN":       "tok",
+		"GATEWAY_UNDECRYPTABLE_WAIT": "1s",
+		"MATRIX_SYNC_TIMEOUT":        "1000",
+	})
+	ob := dialV12(t, g, "tok")
+	h.waitJoined(room, bot)
+	// A Megolm event for a session nobody will ever share with the bot.
+	resp, err := h.cli.SendMessageEvent(testCtx(t), room, event.EventEncrypted, map[string]any{
+		"algorithm": "m.megolm.v1.aes-sha2", "sender_key": "Xf9NiI6+LsfpKYdBLKDVwCvYzNnF/FGKhcJp8JzHsm4",
+		"device_id": "NOSUCHDEVICE", "session_id": "bm9zdWNoc2Vzc2lvbmZvcnRoaXN0ZXN0aGVyZWF0YWxs",
+		"ciphertext": "AwgAEpABnotreallyciphertext",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := ob.nextMessage()
+	if msg["message_id"] != string(resp.EventID) || msg["matrix.msgtype"] != "m.bad.encrypted" {
+		t.Fatalf("want the event delivered marked undecryptable, got %v", msg)
+	}
+}
+
+// A token whose device already has keys from another client gives one clear error that says
+// what to do; the process keeps running (no crash loop) and the bot is shown stopped.
+func TestE2EECopiedTokenIsOneClearError(t *testing.T) {
+	bot := newBotUser(t)
+	cli, err := hs.Client(bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another client's keys for the bot's device (their content does not matter to the server).
+	_, err = cli.UploadKeys(testCtx(t), &mautrix.ReqUploadKeys{DeviceKeys: &mautrix.DeviceKeys{
+		UserID: id.UserID(bot.UserID), DeviceID: id.DeviceID(bot.DeviceID),
+		Algorithms: []id.Algorithm{id.AlgorithmOlmV1, id.AlgorithmMegolmV1},
+		Keys: map[id.DeviceKeyID]string{
+			id.NewDeviceKeyID(id.KeyAlgorithmEd25519, id.DeviceID(bot.DeviceID)):    "aGVsbG9oZWxsb2hlbGxvaGVsbG9oZWxsb2hlbGxvaGVsbG8",
+			id.NewDeviceKeyID(id.KeyAlgorithmCurve25519, id.DeviceID(bot.DeviceID)): "aGVsbG9oZWxsb2hlbGxvaGVsbG9oZWxsb2hlbGxvaGVsbG8",
+		},
+		Signatures: signatures.NewSingleSignature(id.UserID(bot.UserID), id.KeyAlgorithmEd25519, bot.DeviceID, "c2lnbmF0dXJl"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	environ := []string{"MATRIX_BOTS=" + botJSON(bot, nil), "GATEWAY_LISTEN=" + listen,
+		"GATEWAY_DATABASE=" + filepath.Join(dir, "gateway.db"), "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	proc, err := harness.StartProcess(harness.ProcessOptions{Name: "gateway", Path: gatewayBin, Env: environ, Dir: dir, LogPath: filepath.Join(dir, "gateway.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proc.Stop() })
+	const want = "was set up by another client"
+	waitFor(t, "the error about the copied token", func() bool { return strings.Contains(proc.LogTail(100), want) })
+	// The bot is reported stopped with the reason, and the error is not repeated.
+	waitFor(t, "readyz to show the reason", func() bool {
+		resp, err := http.Get("http://" + listen + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(b), want)
+	})
+	errorLines := 0
+	for _, line := range strings.Split(proc.LogTail(200), "\n") {
+		if strings.Contains(line, "level=ERROR") && strings.Contains(line, want) {
+			errorLines++
+		}
+	}
+	if errorLines != 1 {
+		t.Fatalf("the error was logged %d times, want once:\n%s", errorLines, proc.LogTail(40))
+	}
+	select {
+	case <-proc.Done():
+		t.Fatal("the gateway exited; it must keep running and report the bot stopped")
+	default:
 	}
 }
