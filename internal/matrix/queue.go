@@ -53,28 +53,36 @@ func newSendQueue(retryInterval time.Duration, onLimited func(time.Duration)) *s
 // run queues do behind everything already queued for room and waits for its result. When ctx
 // ends first, the call returns at once and the request is not sent unless it already started.
 func (q *sendQueue) run(ctx context.Context, room id.RoomID, do func(ctx context.Context) error) error {
+	done, err := q.submit(ctx, room, do)
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return &model.ActionError{Kind: model.ErrRateLimited, Message: "gave up waiting in the send queue", Err: ctx.Err()}
+	}
+}
+
+// submit queues do behind everything already queued for room; the channel gets its result.
+func (q *sendQueue) submit(ctx context.Context, room id.RoomID, do func(ctx context.Context) error) (<-chan error, error) {
 	job := &sendJob{ctx: ctx, do: do, done: make(chan error, 1)}
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	rq := q.rooms[room]
 	if rq == nil {
 		rq = &roomQueue{}
 		q.rooms[room] = rq
 	}
 	if len(rq.jobs) >= q.maxQueued {
-		q.mu.Unlock()
-		return model.Errorf(model.ErrRateLimited, "the send queue of %s is full (%d waiting): slow down", room, q.maxQueued)
+		return nil, model.Errorf(model.ErrRateLimited, "the send queue of %s is full (%d waiting): slow down", room, q.maxQueued)
 	}
 	rq.jobs = append(rq.jobs, job)
 	if len(rq.jobs) == 1 {
 		go q.work(room, rq)
 	}
-	q.mu.Unlock()
-	select {
-	case err := <-job.done:
-		return err
-	case <-ctx.Done():
-		return &model.ActionError{Kind: model.ErrRateLimited, Message: "gave up waiting in the send queue", Err: ctx.Err()}
-	}
+	return job.done, nil
 }
 
 // work serves one room's queue until it is empty; it runs while the queue has jobs.

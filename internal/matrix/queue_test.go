@@ -1,0 +1,145 @@
+package matrix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// limited is the error mautrix returns for a 429 with retry_after_ms.
+func limited(ms int) error {
+	return mautrix.HTTPError{
+		Response:  &http.Response{StatusCode: http.StatusTooManyRequests},
+		RespError: &mautrix.RespError{ErrCode: "M_LIMIT_EXCEEDED", Err: "Too Many Requests", StatusCode: 429, ExtraData: map[string]any{"retry_after_ms": float64(ms)}},
+	}
+}
+
+// fakeLimitedServer accepts one request in every `every`, answering the others 429; it records
+// the accepted payloads in order. It stands for a rate-limited homeserver in unit tests.
+type fakeLimitedServer struct {
+	mu       sync.Mutex
+	every    int
+	n        int
+	accepted []int
+	limited  int
+}
+
+func (f *fakeLimitedServer) send(v int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	if f.n%f.every != 0 {
+		f.limited++
+		return limited(1)
+	}
+	f.accepted = append(f.accepted, v)
+	return nil
+}
+
+// Jobs queued for one room leave in the order they were queued, each exactly once, although
+// the homeserver refuses most attempts with 429; the gate is shared by all rooms of the bot.
+func TestSendQueueKeepsOrderThrough429(t *testing.T) {
+	srv := &fakeLimitedServer{every: 3}
+	var waits sync.Map
+	q := newSendQueue(time.Millisecond, func(d time.Duration) { waits.Store(d, true) })
+	const n = 50
+	var done []<-chan error
+	for i := range n {
+		room := id.RoomID("!room:example.org")
+		if i%10 == 9 {
+			room = "!other:example.org" // another room shares the gate but not the order
+		}
+		c, err := q.submit(context.Background(), room, func(context.Context) error { return srv.send(i) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, c)
+	}
+	for i, c := range done {
+		if err := <-c; err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+	}
+	var inRoom []int
+	for _, v := range srv.accepted {
+		if v%10 != 9 {
+			inRoom = append(inRoom, v)
+		}
+	}
+	for i := 1; i < len(inRoom); i++ {
+		if inRoom[i] < inRoom[i-1] {
+			t.Fatalf("accepted out of order in one room: %v", inRoom)
+		}
+	}
+	if len(srv.accepted) != n {
+		t.Fatalf("accepted %d, want %d", len(srv.accepted), n)
+	}
+	if srv.limited == 0 {
+		t.Fatal("the fake never answered 429: the test tested nothing")
+	}
+	if _, ok := waits.Load(time.Millisecond); !ok {
+		t.Fatal("retry_after_ms was not honoured as the wait")
+	}
+}
+
+// A refusal other than 429 is returned at once, not retried; a network failure is retried.
+func TestSendQueueRefusalAndNetworkFailure(t *testing.T) {
+	q := newSendQueue(time.Millisecond, nil)
+	calls := 0
+	forbidden := mautrix.HTTPError{
+		Response:  &http.Response{StatusCode: http.StatusForbidden},
+		RespError: &mautrix.RespError{ErrCode: "M_FORBIDDEN", Err: "nope", StatusCode: 403},
+	}
+	err := q.run(context.Background(), "!r:x", func(context.Context) error { calls++; return forbidden })
+	if !errors.Is(err, mautrix.MForbidden) || calls != 1 {
+		t.Fatalf("got %v after %d calls, want M_FORBIDDEN after 1", err, calls)
+	}
+	calls = 0
+	err = q.run(context.Background(), "!r:x", func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return fmt.Errorf("connection reset")
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("got %v after %d calls, want success after 3", err, calls)
+	}
+}
+
+// A caller whose context ends while the gate is closed gets a rate-limited error, and its job
+// is never sent.
+func TestSendQueueGivesUpWhenContextEnds(t *testing.T) {
+	q := newSendQueue(time.Millisecond, nil)
+	q.closeGate(time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	var sent atomic.Bool
+	errc := make(chan error, 1)
+	go func() { errc <- q.run(ctx, "!r:x", func(context.Context) error { sent.Store(true); return nil }) }()
+	cancel()
+	err := <-errc
+	if model.KindOf(err) != model.ErrRateLimited {
+		t.Fatalf("got %v, want a rate-limited error", err)
+	}
+	q.mu.Lock()
+	q.notBefore = time.Time{}
+	close(q.gateMoved)
+	q.gateMoved = make(chan struct{})
+	q.mu.Unlock()
+	if err := q.run(context.Background(), "!r:x", func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if sent.Load() {
+		t.Fatal("a job whose caller gave up was sent")
+	}
+}
