@@ -163,11 +163,13 @@ func (s *FileStore) Save(_ context.Context, k Key, t Tokens) error {
 	if ms := t.expiresAtMS(); ms > 0 {
 		e.AccessTokenExpiresAtMS = &ms
 	}
-	raw, err := json.Marshal(e)
-	if err != nil {
+	var raw bytes.Buffer
+	enc := json.NewEncoder(&raw)
+	enc.SetEscapeHTML(false) // as Python's json.dumps
+	if err := enc.Encode(e); err != nil {
 		return fmt.Errorf("failed to encode token store entry: %w", err)
 	}
-	entries[encodeFileKey(k.Homeserver, t.UserID)] = raw
+	entries[encodeFileKey(k.Homeserver, t.UserID)] = bytes.TrimSpace(raw.Bytes())
 	return s.write(entries)
 }
 

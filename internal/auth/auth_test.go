@@ -1,0 +1,204 @@
+package auth
+
+import (
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/config"
+)
+
+func idOf(s string) id.UserID { return id.UserID(s) }
+
+// metadataVector is one file of testdata/metadata: a metadata document and what the gateway
+// makes of it.
+type metadataVector struct {
+	Metadata   json.RawMessage `json:"metadata"`
+	Error      string          `json:"error"`       // part of the validation error; "" = valid
+	DeviceFlow bool            `json:"device_flow"` // the device authorization grant is used
+	Mode       string          `json:"response_mode"`
+	Scope      string          `json:"scope"` // requested for oauth_scope "" and device DEV
+}
+
+func TestMetadataVectors(t *testing.T) {
+	files, _ := filepath.Glob("testdata/metadata/*.json")
+	if len(files) == 0 {
+		t.Fatal("no vectors")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v metadataVector
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatal(err)
+			}
+			md, err := ParseMetadata(v.Metadata)
+			if v.Error != "" {
+				if err == nil || !strings.Contains(err.Error(), v.Error) {
+					t.Fatalf("err = %v, want one saying %q", err, v.Error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if md.SupportsDeviceFlow() != v.DeviceFlow {
+				t.Errorf("device flow %t, want %t", md.SupportsDeviceFlow(), v.DeviceFlow)
+			}
+			if v.Mode != "" && md.responseMode() != v.Mode {
+				t.Errorf("response mode %s, want %s", md.responseMode(), v.Mode)
+			}
+			if got := md.Scope("", "DEV"); got != v.Scope {
+				t.Errorf("scope %q, want %q", got, v.Scope)
+			}
+		})
+	}
+}
+
+func TestScopeKeepsConfiguredAndAddsDevice(t *testing.T) {
+	md := &Metadata{ScopesSupported: []string{scopeAPIStable}}
+	if got := md.Scope("openid urn:matrix:client:api:*", "D1"); got != "openid urn:matrix:client:api:* urn:matrix:client:device:D1" {
+		t.Errorf("got %q", got)
+	}
+	if got := md.Scope("urn:matrix:client:api:* urn:matrix:org.matrix.msc2967.client:device:X", "D1"); strings.Contains(got, "D1") {
+		t.Errorf("a device scope was added to one that has one: %q", got)
+	}
+}
+
+func TestCheckRedirect(t *testing.T) {
+	for _, tc := range []struct {
+		query, code, err string
+	}{
+		{"code=abc&state=S", "abc", ""},
+		{"code=abc&state=T", "", "state does not match"},
+		{"code=abc", "", "state does not match"},
+		{"error=access_denied&error_description=no&state=S", "", "refused: access_denied: no"},
+		{"error=access_denied&state=X", "", "state does not match"},
+		{"state=S", "", "no authorization code"},
+	} {
+		q, _ := url.ParseQuery(tc.query)
+		code, err := checkRedirect(q, "S")
+		if code != tc.code || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: got %q, %v; want %q, %q", tc.query, code, err, tc.code, tc.err)
+		}
+	}
+}
+
+func TestParsePasted(t *testing.T) {
+	for _, tc := range []struct {
+		in, code, err string
+	}{
+		{"https://app.example/cb?code=abc&state=S", "abc", ""},
+		{"  https://app.example/cb#code=abc&state=S \n", "abc", ""},
+		{"https://app.example/cb?code=abc&state=evil", "", "state does not match"},
+		{"abc123", "abc123", ""},
+		{"a b", "", "paste the whole"},
+		{"", "", "paste the whole"},
+	} {
+		code, err := parsePasted(tc.in, "S", nil)
+		if code != tc.code || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: got %q, %v; want %q, %q", tc.in, code, err, tc.code, tc.err)
+		}
+	}
+}
+
+func TestParseServerError(t *testing.T) {
+	se := parseServerError("refresh", 401, []byte(`{"errcode":"M_UNKNOWN_TOKEN","error":"expired","soft_logout":true}`))
+	if se.Code != "M_UNKNOWN_TOKEN" || !se.SoftLogout || se.Message != "expired" {
+		t.Errorf("Matrix error read as %+v", se)
+	}
+	se = parseServerError("refresh", 400, []byte(`{"error":"invalid_grant","error_description":"gone"}`))
+	if se.Code != "invalid_grant" || se.Message != "gone" || se.SoftLogout {
+		t.Errorf("OAuth error read as %+v", se)
+	}
+	if _, refused := clientError(se); !refused {
+		t.Error("a 400 is not a refusal")
+	}
+	if _, refused := clientError(parseServerError("x", 503, nil)); refused {
+		t.Error("a 503 is a refusal")
+	}
+	if _, refused := clientError(parseServerError("x", 429, nil)); refused {
+		t.Error("a 429 is a refusal")
+	}
+}
+
+func TestMarginIsAtMostHalfTheLifetime(t *testing.T) {
+	m, err := New(Options{Bot: config.Bot{Homeserver: "https://h", RefreshBeforeExpiryMS: 60000}, Store: &FileStore{Path: filepath.Join(t.TempDir(), "s")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.margin(Tokens{Lifetime: 3 * time.Second}); got != 1500*time.Millisecond {
+		t.Errorf("margin for 3 s tokens = %v", got)
+	}
+	if got := m.margin(Tokens{Lifetime: time.Hour}); got != time.Minute {
+		t.Errorf("margin for 1 h tokens = %v", got)
+	}
+	if got := m.margin(Tokens{}); got != time.Minute {
+		t.Errorf("margin for tokens of unknown lifetime = %v", got)
+	}
+}
+
+func TestPKCE(t *testing.T) {
+	v1, c1 := pkce()
+	v2, _ := pkce()
+	if len(v1) < 43 || len(v1) > 128 || v1 == v2 || c1 == "" || strings.ContainsAny(c1, "+/=") {
+		t.Errorf("verifier %q challenge %q", v1, c1)
+	}
+	if d := newDeviceID(); len(d) != 10 || strings.ToUpper(string(d)) != string(d) {
+		t.Errorf("device ID %q", d)
+	}
+}
+
+func FuzzParseMetadata(f *testing.F) {
+	files, _ := filepath.Glob("testdata/metadata/*.json")
+	for _, file := range files {
+		raw, _ := os.ReadFile(file)
+		var v metadataVector
+		if json.Unmarshal(raw, &v) == nil {
+			f.Add([]byte(v.Metadata))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		md, err := ParseMetadata(data)
+		if err != nil {
+			return
+		}
+		if md.TokenEndpoint == "" {
+			t.Fatal("valid metadata without a token endpoint")
+		}
+		_ = md.Scope("", "D")
+	})
+}
+
+func FuzzParsePasted(f *testing.F) {
+	for _, s := range []string{"https://a/cb?code=x&state=S", "https://a/cb#code=x&state=S", "code", "%zz", "https://a/#%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		code, err := parsePasted(s, "S", nil)
+		if err == nil && code == "" {
+			t.Fatalf("%q gave no code and no error", s)
+		}
+	})
+}
+
+func FuzzParseServerError(f *testing.F) {
+	f.Add([]byte(`{"errcode":"M_UNKNOWN_TOKEN","error":"x","soft_logout":true}`))
+	f.Add([]byte(`{"error":{"nested":1}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		se := parseServerError("op", 401, body)
+		if len(se.Message) > 200 {
+			t.Fatal("message not bounded")
+		}
+		_ = se.Error()
+	})
+}
