@@ -42,12 +42,12 @@ type Bot struct {
 	// the whitelist.
 	AutoAcceptBlacklist []id.UserID
 
-	// Password login (accepted; implemented in a later release).
+	// Password login (package auth: /login, /v3/refresh, re-login after a soft logout).
 	LoginUser                     string // login_user
 	LoginPassword                 string // login_password (secret)
 	LoginInitialDeviceDisplayName string // login_initial_device_display_name
 
-	// OAuth 2.0 login (accepted; implemented in a later release).
+	// OAuth 2.0 login (package auth: discovery, registration, PKCE or device grant).
 	OAuthEnabled         bool          // oauth_enabled
 	OAuthServerURL       string        // oauth_server_url
 	OAuthMetadataURL     string        // oauth_metadata_url
