@@ -67,6 +67,7 @@ type MediaOptions struct {
 	PublicURL string        // base of the gateway's media URLs, e.g. http://127.0.0.1:5700 (GATEWAY_PUBLIC_URL)
 	URLTTL    time.Duration // how long a media URL works (GATEWAY_MEDIA_URL_TTL)
 	Logger    *slog.Logger
+	Now       func() time.Time // the clock URLs are signed with; nil = time.Now
 }
 
 // mediaKeyName is the kv key of the HMAC key that signs media URLs; generated once.
@@ -83,6 +84,9 @@ func NewMedia(ctx context.Context, opts MediaOptions) (*Media, error) {
 	if opts.URLTTL <= 0 {
 		opts.URLTTL = 24 * time.Hour
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the files directory %s: %w", opts.Dir, err)
 	}
@@ -98,7 +102,7 @@ func NewMedia(ctx context.Context, opts MediaOptions) (*Media, error) {
 	}
 	return &Media{
 		db: opts.DB, dir: opts.Dir, maxSize: opts.MaxSize, publicURL: strings.TrimRight(opts.PublicURL, "/"),
-		ttl: opts.URLTTL, key: key, log: opts.Logger, now: time.Now,
+		ttl: opts.URLTTL, key: key, log: opts.Logger, now: opts.Now,
 	}, nil
 }
 

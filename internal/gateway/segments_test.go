@@ -1,0 +1,198 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// segOutVector is one testdata/segments_out/*.json file: neutral segments (as the Matrix side
+// makes them) → what a v11 client gets as an array and as a CQ string, and what a v12 client gets.
+// The bot is @bot:example.org with self_id 10001; seedIDs numbers the other IDs.
+type segOutVector struct {
+	Description string          `json:"description"`
+	Segments    []model.Segment `json:"segments"`
+	Want        *segOutWant     `json:"want,omitempty"`
+}
+
+type segOutWant struct {
+	V11 json.RawMessage `json:"v11"`
+	CQ  string          `json:"cq"`
+	V12 json.RawMessage `json:"v12"`
+}
+
+// segInVector is one testdata/segments_in/*.json file: a message from a client (v11 array, v11 CQ
+// string or v12 array; one of them) → neutral segments, or the error kind.
+type segInVector struct {
+	Description string          `json:"description"`
+	V11         json.RawMessage `json:"v11,omitempty"`
+	CQ          *string         `json:"cq,omitempty"`
+	V12         json.RawMessage `json:"v12,omitempty"`
+	Want        *segInWant      `json:"want,omitempty"`
+}
+
+type segInWant struct {
+	Segments json.RawMessage `json:"segments,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}
+
+var testSelf = v11Self{user: "@bot:example.org", selfID: 10001}
+
+func TestSegmentsOutVectors(t *testing.T) {
+	db := newTestDB(t)
+	seedIDs(t, db)
+	eachVector(t, "segments_out", func(t *testing.T, path string, raw []byte) {
+		var v segOutVector
+		strictJSON(t, raw, &v)
+		v11, err := toV11SegmentsAs(context.Background(), db, testSelf, v.Segments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &segOutWant{V11: plainJSON(t, v11), CQ: v11SegmentsToCQ(v11), V12: plainJSON(t, v12Segments(v.Segments))}
+		if *update {
+			v.Want = got
+			writeJSONFile(t, path, v)
+			return
+		}
+		if v.Want == nil {
+			t.Fatalf("%s has no want; run with -update and review it", path)
+		}
+		sameJSON(t, "v11", v.Want.V11, got.V11)
+		sameJSON(t, "v12", v.Want.V12, got.V12)
+		if got.CQ != v.Want.CQ {
+			t.Errorf("cq = %q, want %q", got.CQ, v.Want.CQ)
+		}
+		// A CQ string parses back to the same v11 segments.
+		back, err := parseCQ(got.CQ)
+		if err != nil {
+			t.Fatalf("cq does not parse back: %v", err)
+		}
+		sameJSON(t, "cq parsed back", got.V11, plainJSON(t, back))
+	})
+}
+
+var kindNames = map[model.ErrorKind]string{
+	model.ErrBadParam: "bad_param", model.ErrUnsupportedSegment: "unsupported_segment",
+	model.ErrBadSegmentData: "bad_segment_data", model.ErrNotFound: "not_found",
+}
+
+func TestSegmentsInVectors(t *testing.T) {
+	db := newTestDB(t)
+	seedIDs(t, db)
+	eachVector(t, "segments_in", func(t *testing.T, path string, raw []byte) {
+		var v segInVector
+		strictJSON(t, raw, &v)
+		var segs []model.Segment
+		var err error
+		switch {
+		case v.V11 != nil:
+			var v11 []v11Segment
+			if v11, err = decodeV11Message(v.V11, false); err == nil {
+				segs, err = fromV11SegmentsAs(context.Background(), db, testSelf, v11)
+			}
+		case v.CQ != nil:
+			var v11 []v11Segment
+			if v11, err = decodeV11Message(plainJSON(t, *v.CQ), false); err == nil {
+				segs, err = fromV11SegmentsAs(context.Background(), db, testSelf, v11)
+			}
+		default:
+			segs, err = decodeV12Message(v.V12)
+		}
+		got := &segInWant{}
+		if err != nil {
+			var ae *model.ActionError
+			if !errors.As(err, &ae) {
+				t.Fatalf("error %v is not a *model.ActionError", err)
+			}
+			got.Error = kindNames[ae.Kind]
+		} else {
+			got.Segments = plainJSON(t, segs)
+		}
+		if *update {
+			v.Want = got
+			writeJSONFile(t, path, v)
+			return
+		}
+		if v.Want == nil {
+			t.Fatalf("%s has no want; run with -update and review it", path)
+		}
+		if got.Error != v.Want.Error {
+			t.Fatalf("error = %q (%v), want %q", got.Error, err, v.Want.Error)
+		}
+		if got.Error == "" {
+			sameJSON(t, "segments", v.Want.Segments, got.Segments)
+		}
+	})
+}
+
+func eachVector(t *testing.T, dir string, run func(t *testing.T, path string, raw []byte)) {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+	if len(paths) == 0 {
+		t.Fatalf("no vectors in testdata/%s", dir)
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".json"), func(t *testing.T) {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, path, raw)
+		})
+	}
+}
+
+func strictJSON(t *testing.T, raw []byte, v any) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("malformed vector: %v", err)
+	}
+}
+
+func plainJSON(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSpace(buf.Bytes())
+}
+
+func writeJSONFile(t *testing.T, path string, v any) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sameJSON(t *testing.T, what string, want, got json.RawMessage) {
+	t.Helper()
+	canon := func(raw json.RawMessage) string {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("%s: not JSON: %s", what, raw)
+		}
+		return string(plainJSON(t, v))
+	}
+	if canon(want) != canon(got) {
+		t.Errorf("%s differ\n got: %s\nwant: %s", what, canon(got), canon(want))
+	}
+}
