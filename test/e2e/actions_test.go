@@ -8,6 +8,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // ok runs a v12 action and fails unless it succeeded; it returns data.
@@ -176,5 +178,42 @@ func TestRoomActionsAgainstSynapse(t *testing.T) {
 	g.ok("leave_group", map[string]any{"group_id": public.RoomID})
 	if m := alice.membership(public.RoomID, bot.UserID); m != event.MembershipLeave {
 		t.Fatalf("bot after leave_group: %q", m)
+	}
+}
+
+// NoneBot2 deletes a message through the gateway: on "/delete" its plugin sends "doomed" and
+// redacts it with delete_msg (v11) or delete_message (v12); the room sees the redaction.
+func TestNoneBotDeleteV11(t *testing.T) { testNoneBotDelete(t, 11) }
+
+func TestNoneBotDeleteV12(t *testing.T) { testNoneBotDelete(t, 12) }
+
+func testNoneBotDelete(t *testing.T, version int) {
+	const token = "nonebot-token"
+	nb := harness.NoneBotForTest(t, harness.NoneBotOptions{AccessToken: token})
+	bot := newBotUser(t)
+	alice := newHuman(t, "alice")
+	env := map[string]string{
+		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN": token,
+	}
+	if version == 11 {
+		env["GATEWAY_V11_REVERSE_WS"] = nb.V11ReverseWSURL()
+	} else {
+		env["GATEWAY_V12_REVERSE_WS"] = nb.V12ReverseWSURL()
+	}
+	startGateway(t, t.TempDir(), env)
+	room := alice.roomWith(bot, false)
+	alice.waitJoined(room, bot)
+	waitFor(t, "NoneBot to see the bot connect", func() bool { return strings.Contains(nb.Log(), "connected") })
+
+	alice.send(room, "/delete")
+	// The sync may already carry it redacted (no body left).
+	doomed := alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool { return c.Body == "doomed" || c.Body == "" })
+	waitFor(t, "the bot's message to be redacted", func() bool {
+		evt, err := alice.cli.GetEvent(testCtx(t), room, doomed.ID)
+		return err == nil && evt.Unsigned.RedactedBecause != nil
+	})
+	if !strings.Contains(nb.Log(), "harness: deleted") {
+		t.Fatalf("NoneBot did not log the deletion:\n%s", nb.Log())
 	}
 }

@@ -32,6 +32,8 @@ async def healthz() -> dict:
 # The script directory is on sys.path, so plugins load by module name
 # whatever the working directory is.
 nonebot.load_plugin("plugins.echo")
+nonebot.load_plugin("plugins.delete")
+nonebot.load_plugin("plugins.messages")
 
 if __name__ == "__main__":
     nonebot.run()
