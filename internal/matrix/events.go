@@ -80,6 +80,9 @@ func (s *Session) handleMember(b *batch, evt *event.Event) error {
 		return nil
 	}
 	mc.Direct = s.isDirect(evt.RoomID)
+	if mc.Direct && mc.UserID == s.UserID() {
+		return nil // the bot itself in a direct room: the friend is the other party
+	}
 	ev := s.newEvent(evt, model.KindMember)
 	ev.Member = mc
 	return s.publish(b, ev)
