@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -133,7 +134,9 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		Media: gateway.NewMedia(gateway.MediaOptions{
 			Files: files, AllowedNetworks: cfg.Gateway.MediaAllowedNetworks, LocalDir: cfg.Gateway.MediaLocalDir,
 		}),
+		Transports: transports(cfg.Gateway, db),
 	})
+	outbox := func(url string) bool { return !slices.Contains(cfg.Gateway.OutboxExclude, url) }
 	pickleKey, err := e2ee.LoadPickleKey(cfg.Gateway.PickleKey, db.Path())
 	if err != nil {
 		log.Error("failed to load the pickle key of the encryption state; set GATEWAY_PICKLE_KEY or restore the key file", "error", err)
@@ -185,7 +188,14 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, AccessToken: cfg.Gateway.ReverseWSAccessToken}, cfg.Gateway.ReconnectInterval)
+			hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, AccessToken: cfg.Gateway.ReverseWSAccessToken, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
+		}()
+	}
+	for _, u := range cfg.Gateway.V12Webhook {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hub.RunWebhook(serveCtx, gateway.Webhook{URL: u, Version: 12, Outbox: outbox(u)})
 		}()
 	}
 	botsCtx, stopBots := context.WithCancel(context.WithoutCancel(ctx))
@@ -211,18 +221,36 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 			}
 			hub.AddBot(s, selfID)
 			log.Info("bot ready", "bot", s.UserID(), "v11_self_id", selfID)
-			for _, u := range append(append([]string(nil), cfg.Gateway.V11ReverseWS...), b.OneBotV11ReverseWS...) {
+			v11Roles := []struct {
+				urls []string
+				role string
+			}{
+				{append(append([]string(nil), cfg.Gateway.V11ReverseWS...), b.OneBotV11ReverseWS...), gateway.RoleUniversal},
+				{cfg.Gateway.V11ReverseWSAPI, gateway.RoleAPI},
+				{cfg.Gateway.V11ReverseWSEvent, gateway.RoleEvent},
+			}
+			for _, r := range v11Roles {
+				for _, u := range r.urls {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: cfg.Gateway.ReverseWSAccessToken,
+							Role: r.role, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
+					}()
+				}
+			}
+			for _, u := range cfg.Gateway.V11HTTPPost {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: cfg.Gateway.ReverseWSAccessToken}, cfg.Gateway.ReconnectInterval)
+					hub.RunWebhook(serveCtx, gateway.Webhook{URL: u, Version: 11, SelfID: selfID, Outbox: outbox(u)})
 				}()
 			}
 			for _, u := range b.OneBotV12ReverseWS {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: cfg.Gateway.ReverseWSAccessToken}, cfg.Gateway.ReconnectInterval)
+					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: cfg.Gateway.ReverseWSAccessToken, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
 				}()
 			}
 			if err := s.Run(botsCtx); err != nil {
@@ -249,6 +277,21 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	}
 	log.Info("gateway stopped")
 	return exitOK
+}
+
+// transports turns the GATEWAY_* transport options into the hub's.
+func transports(g config.Gateway, db *storage.DB) gateway.Transports {
+	t := gateway.Transports{
+		V11PostFormat: g.V11PostFormat, EventBuffer: g.V12EventBuffer,
+		WebhookSecret: g.WebhookSecret, WebhookTimeout: g.WebhookTimeout, WebhookRetries: g.WebhookRetries,
+		PushToken: g.ReverseWSAccessToken, ReconnectInterval: g.ReconnectInterval,
+		OutboxLimits: storage.OutboxLimits{MaxEvents: g.OutboxMaxEvents, MaxAge: g.OutboxMaxAge},
+		ReplayRate:   g.OutboxReplayRate,
+	}
+	if g.OutboxMaxEvents > 0 {
+		t.Outbox = db
+	}
+	return t
 }
 
 // waitUntil waits for wg until deadline; it reports whether wg finished.

@@ -57,6 +57,7 @@ func init() {
 		{12, "get_status", false, "Whether every bot is online and syncing.", v12GetStatus},
 		{12, "get_version", false, "Implementation name and version.", v12GetVersion},
 		{12, "get_supported_actions", false, "Every v12 action this gateway serves.", v12GetSupportedActions},
+		{12, "get_latest_events", false, "HTTP only: events since the last call (limit, timeout in seconds to wait for one).", v12GetLatestEvents},
 		// OneBot v11
 		{11, "send_msg", true, "Send a group (room) or private (direct room) message.", v11SendMsg},
 		{11, "send_group_msg", true, "Send a message to a room.", v11SendGroupMsg},

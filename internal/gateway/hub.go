@@ -39,6 +39,8 @@ type Options struct {
 	DropWithoutClient bool
 	// Media takes in files from clients and serves /media links (media.go, files.go); nil = none.
 	Media *Media
+
+	Transports // webhooks, HTTP POST, outbox, post format, get_latest_events (webhook.go)
 }
 
 // Hub connects bots to OneBot transports: it fans events out to every subscribed connection,
@@ -54,7 +56,10 @@ type Hub struct {
 
 	sinksMu   sync.RWMutex
 	sinks     map[*sink]struct{}
-	sinksGrew chan struct{} // closed and replaced whenever a sink subscribes
+	sinksGrew chan struct{} // closed and replaced whenever a sink subscribes or makes room
+
+	latest     *latestBuffer // get_latest_events
+	outboxOnce sync.Once     // purges expired outbox frames once per process
 
 	stats Stats
 }
@@ -66,6 +71,9 @@ type Stats struct {
 	EventsUnwanted   atomic.Int64 // events no connection received (DropWithoutClient)
 	SlowDisconnects  atomic.Int64 // connections closed because they could not keep up
 	ConnectionsTotal atomic.Int64
+	OutboxDropped    atomic.Int64 // outbox frames dropped by the count or age limit
+	OutboxReplayed   atomic.Int64 // frames delivered from a backlog, marked as replayed
+	PushFailures     atomic.Int64 // webhook / HTTP POST requests that failed
 }
 
 type botEntry struct {
@@ -82,6 +90,7 @@ func NewHub(opts Options) *Hub {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.Transports.setDefaults()
 	return &Hub{
 		opts:      opts,
 		log:       opts.Logger,
@@ -89,6 +98,7 @@ func NewHub(opts Options) *Hub {
 		bySelf:    map[int64]*botEntry{},
 		sinks:     map[*sink]struct{}{},
 		sinksGrew: make(chan struct{}),
+		latest:    &latestBuffer{},
 	}
 }
 
@@ -186,6 +196,9 @@ func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
 			var err error
 			if i == 0 {
 				payload[0], err = encodeV11Event(context.Background(), h.opts.IDs, entry.selfID, ev)
+				if err == nil && h.opts.V11PostFormat == "string" {
+					payload[0], err = v11StringFormat(payload[0])
+				}
 			} else {
 				payload[1], err = encodeV12Event(ev)
 			}
@@ -234,6 +247,15 @@ func (h *Hub) subscribe(s *sink) {
 	h.stats.ConnectionsTotal.Add(1)
 	h.sinksMu.Lock()
 	h.sinks[s] = struct{}{}
+	close(h.sinksGrew)
+	h.sinksGrew = make(chan struct{})
+	h.sinksMu.Unlock()
+}
+
+// wakePublishers lets held Publish calls try again: a consumer that refused an event because
+// its queue was full has made room.
+func (h *Hub) wakePublishers() {
+	h.sinksMu.Lock()
 	close(h.sinksGrew)
 	h.sinksGrew = make(chan struct{})
 	h.sinksMu.Unlock()

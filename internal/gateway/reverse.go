@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -20,8 +21,18 @@ type ReverseWS struct {
 	SelfID      int64     // v11: the bot this connection is for
 	Bot         id.UserID // v12: carry only this bot ("" = all bots)
 	AccessToken string    // sent as Authorization: Bearer
-	Role        role      // v11 only; Universal by default
+	Role        string    // v11 only: RoleUniversal (the default), RoleAPI or RoleEvent
+	// Outbox keeps the endpoint's events in the persistent outbox while it is disconnected
+	// (when the hub has one); they are replayed in order on the next connection.
+	Outbox bool
 }
+
+// RoleAPI, RoleEvent and RoleUniversal are the v11 X-Client-Role values of a reverse WebSocket.
+const (
+	RoleUniversal = string(roleUniversal)
+	RoleAPI       = string(roleAPI)
+	RoleEvent     = string(roleEvent)
+)
 
 const (
 	maxReconnectBackoff = 60 * time.Second
@@ -34,22 +45,36 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 		initialBackoff = time.Second
 	}
 	if ep.Role == "" {
-		ep.Role = roleUniversal
+		ep.Role = RoleUniversal
 	}
-	log := h.log.With("url", ep.URL, "version", ep.Version)
+	log := h.log.With("url", safeURL(ep.URL), "version", ep.Version, "role", ep.Role)
+	var feedBot *botEntry
+	switch {
+	case ep.Version == 11:
+		feedBot = h.botBySelfID(ep.SelfID)
+	case ep.Bot != "":
+		feedBot = h.botByUser(ep.Bot)
+	}
+	if feedBot == nil && (ep.Version == 11 || ep.Bot != "") {
+		log.Error("reverse WebSocket for an unknown bot", "self_id", ep.SelfID, "bot", ep.Bot)
+		return
+	}
+	var f *feed
+	if ep.Outbox && ep.Role != RoleAPI && h.opts.Outbox != nil && h.opts.OutboxLimits.MaxEvents > 0 {
+		kind := "v12-ws"
+		var bot id.UserID
+		if feedBot != nil {
+			bot = feedBot.bot.UserID()
+		}
+		if ep.Version == 11 {
+			kind = "v11-ws-" + strings.ToLower(ep.Role)
+		}
+		f = h.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, true)
+		defer f.close()
+	}
 	retry := backoff.New(initialBackoff, maxReconnectBackoff)
 	for ctx.Err() == nil {
-		spec := connSpec{version: ep.Version, role: ep.Role, peer: ep.URL}
-		switch {
-		case ep.Version == 11:
-			spec.bot = h.botBySelfID(ep.SelfID)
-		case ep.Bot != "":
-			spec.bot = h.botByUser(ep.Bot)
-		}
-		if spec.bot == nil && (ep.Version == 11 || ep.Bot != "") {
-			log.Error("reverse WebSocket for an unknown bot", "self_id", ep.SelfID, "bot", ep.Bot)
-			return
-		}
+		spec := connSpec{version: ep.Version, role: role(ep.Role), peer: safeURL(ep.URL), bot: feedBot, feed: f}
 		started := time.Now()
 		c, err := h.dialReverse(ctx, ep)
 		if err == nil {
@@ -82,7 +107,7 @@ func (h *Hub) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, e
 		opts.Subprotocols = []string{"12." + Impl}
 	} else {
 		hdr.Set("X-Self-ID", strconv.FormatInt(ep.SelfID, 10))
-		hdr.Set("X-Client-Role", string(ep.Role))
+		hdr.Set("X-Client-Role", ep.Role)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()

@@ -137,7 +137,7 @@ func (h *Hub) handleV12(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(h.handleV12Frame(r.Context(), nil, body))
+	_, _ = w.Write(h.handleV12Frame(withHTTPTransport(r.Context()), nil, body))
 }
 
 // v11Bot picks the bot of a v11 request: the {selfID} in the path, or the only bot.
@@ -232,7 +232,7 @@ func (h *Hub) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw = mustJSON(params)
-	resp := h.runV11(r.Context(), bot, &v11Request{Action: action, Params: raw})
+	resp := h.runV11(withHTTPTransport(r.Context()), bot, &v11Request{Action: action, Params: raw})
 	writeJSON(w, http.StatusOK, resp)
 }
 

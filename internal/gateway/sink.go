@@ -15,6 +15,10 @@ type sink struct {
 	version     int       // 11 or 12
 	bot         id.UserID // "" = all bots (v12)
 	wantsEvents bool      // false for v11 API-only connections
+	// refuseWhenFull makes a full queue refuse new events instead of closing the sink: for
+	// consumers that live as long as the gateway (webhooks, outboxes, get_latest_events), so
+	// that a full queue means "hold" (see Hub.Publish) rather than "disconnect".
+	refuseWhenFull bool
 
 	out  chan []byte
 	done chan struct{}
@@ -42,6 +46,9 @@ func (s *sink) enqueueEvent(frame []byte, st *Stats) bool {
 	case s.out <- frame:
 		return true
 	default:
+		if s.refuseWhenFull {
+			return false
+		}
 		st.EventsDropped.Add(1)
 		if s.close("client too slow: event queue full") {
 			st.SlowDisconnects.Add(1)

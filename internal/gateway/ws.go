@@ -24,8 +24,6 @@ const (
 const (
 	maxFrameBytes     = 64 << 20 // action requests may carry base64 media
 	writeTimeout      = 10 * time.Second
-	pingInterval      = 30 * time.Second
-	pingTimeout       = 20 * time.Second
 	maxParallelAction = 32
 )
 
@@ -35,6 +33,9 @@ type connSpec struct {
 	bot     *botEntry // v11: the bot this connection is for; v12: nil (all bots)
 	role    role
 	peer    string // for logs: remote address or URL
+	// feed, when set, supplies the events instead of a subscription of the connection's own
+	// sink: a reverse WebSocket with an outbox, whose events outlive its connections.
+	feed *feed
 }
 
 // serveConn runs a OneBot WebSocket connection until it ends: connect frames first, then events,
@@ -50,24 +51,42 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 
 	// The connect frames go into the queue before the sink is subscribed, so they are first.
 	if s.wantsEvents {
-		if spec.version == 12 {
-			s.out <- h.v12Connect()
-			s.out <- h.v12StatusUpdate()
-		} else {
-			s.out <- h.v11Lifecycle(spec.bot.selfID, "connect")
+		first := [][]byte{h.v12Connect(), h.v12StatusUpdate()}
+		if spec.version == 11 {
+			first = [][]byte{h.v11Lifecycle(spec.bot.selfID, "connect")}
 		}
-		h.subscribe(s)
-		defer h.unsubscribe(s)
+		if spec.feed == nil {
+			for _, f := range first {
+				s.out <- f
+			}
+			h.subscribe(s)
+			defer h.unsubscribe(s)
+		} else {
+			// The feed writes by itself: the connect frames are written before it starts.
+			for _, f := range first {
+				wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+				err := c.Write(wctx, websocket.MessageText, f)
+				cancel()
+				if err != nil {
+					_ = c.CloseNow()
+					return fmt.Errorf("failed to write the connect frames: %w", err)
+				}
+			}
+		}
 	}
 	log.Info("OneBot connection open")
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	wg.Add(2)
 	go func() { defer wg.Done(); errc <- h.writePump(ctx, c, s, spec) }()
 	go func() { defer wg.Done(); errc <- h.readPump(ctx, c, s, spec, log) }()
+	if spec.feed != nil && s.wantsEvents {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- h.feedPump(ctx, c, spec.feed) }()
+	}
 	err := <-errc
 	s.close("connection ended")
 	cancel()
@@ -94,7 +113,7 @@ func errString(err error, fallback string) string {
 func (h *Hub) writePump(ctx context.Context, c *websocket.Conn, s *sink, spec connSpec) error {
 	heartbeat := time.NewTicker(h.opts.HeartbeatInterval)
 	defer heartbeat.Stop()
-	ping := time.NewTicker(pingInterval)
+	ping := time.NewTicker(h.opts.PingInterval)
 	defer ping.Stop()
 	write := func(frame []byte) error {
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
@@ -125,7 +144,7 @@ func (h *Hub) writePump(ctx context.Context, c *websocket.Conn, s *sink, spec co
 				return fmt.Errorf("failed to write heartbeat: %w", err)
 			}
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			pctx, cancel := context.WithTimeout(ctx, h.opts.PingTimeout)
 			err := c.Ping(pctx)
 			cancel()
 			if err != nil {
@@ -169,5 +188,26 @@ func (h *Hub) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec con
 				log.Debug("response dropped: connection closed")
 			}
 		}()
+	}
+}
+
+// feedPump writes a feed's events to the connection, in order, deleting each from the outbox
+// once written. A frame whose write fails stays in the outbox and is the first one sent on the
+// next connection.
+func (h *Hub) feedPump(ctx context.Context, c *websocket.Conn, f *feed) error {
+	f.up() // what waited for this connection is a backlog
+	for {
+		p, err := f.next(ctx)
+		if err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		err = c.Write(wctx, websocket.MessageText, p.payload)
+		cancel()
+		if err != nil {
+			f.fail()
+			return fmt.Errorf("failed to write: %w", err)
+		}
+		f.done(ctx, p)
 	}
 }

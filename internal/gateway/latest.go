@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// latestBuffer holds v12 events for get_latest_events (HTTP polling). It subscribes at the first
+// call, so that events are not piled up for a client that never polls; from then on it counts as
+// a consumer while it has room. When it is full it refuses events, so that, with no other
+// consumer, the hub holds the bots' sync until a poll makes room again.
+type latestBuffer struct {
+	once sync.Once
+	sink *sink
+	mu   sync.Mutex // one poll drains at a time, so that two polls never split a batch out of order
+}
+
+const maxLatestTimeout = 60 // seconds a poll may wait
+
+type getLatestEventsParams struct {
+	Limit   int64 `json:"limit"`
+	Timeout int64 `json:"timeout"`
+}
+
+// httpTransportKey marks a context as coming from an HTTP action request.
+type httpTransportKey struct{}
+
+func withHTTPTransport(ctx context.Context) context.Context {
+	return context.WithValue(ctx, httpTransportKey{}, true)
+}
+
+func fromHTTP(ctx context.Context) bool {
+	v, _ := ctx.Value(httpTransportKey{}).(bool)
+	return v
+}
+
+func v12GetLatestEvents(c *call) (any, error) {
+	if !fromHTTP(c.ctx) {
+		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "get_latest_events is for HTTP clients: a WebSocket connection receives events as they come")
+	}
+	if c.hub.opts.EventBuffer <= 0 {
+		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "get_latest_events is off: the gateway's GATEWAY_V12_EVENT_BUFFER is 0")
+	}
+	var p getLatestEventsParams
+	if err := c.decode(&p); err != nil {
+		return nil, err
+	}
+	if p.Limit < 0 || p.Timeout < 0 {
+		return nil, model.Errorf(model.ErrBadParam, "limit and timeout must not be negative")
+	}
+	timeout := time.Duration(min(p.Timeout, maxLatestTimeout)) * time.Second
+	return c.hub.latestEvents(c.ctx, int(p.Limit), timeout), nil
+}
+
+// latestEvents returns up to limit buffered events (0 = all), waiting up to timeout for the
+// first one.
+func (h *Hub) latestEvents(ctx context.Context, limit int, timeout time.Duration) []json.RawMessage {
+	b := h.latest
+	b.once.Do(func() {
+		b.sink = newSink(12, "", true)
+		b.sink.out = make(chan []byte, h.opts.EventBuffer)
+		b.sink.refuseWhenFull = true
+		h.subscribe(b.sink)
+	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := []json.RawMessage{}
+	wasFull := len(b.sink.out) == cap(b.sink.out)
+	drain := func() {
+		for limit <= 0 || len(out) < limit {
+			select {
+			case f := <-b.sink.out:
+				out = append(out, f)
+			default:
+				return
+			}
+		}
+	}
+	drain()
+	if len(out) == 0 && timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case f := <-b.sink.out:
+			out = append(out, f)
+			drain()
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	if wasFull && len(out) > 0 {
+		h.wakePublishers()
+	}
+	return out
+}

@@ -1,0 +1,283 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// OutboxStore keeps the frames of pushing endpoints while they are down (storage.DB).
+type OutboxStore interface {
+	OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim storage.OutboxLimits) (int64, error)
+	OutboxPeek(ctx context.Context, endpoint string, limit int) ([]storage.OutboxEntry, error)
+	OutboxDelete(ctx context.Context, endpoint string, seq int64) error
+	OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
+const (
+	outboxBatch      = 64              // frames read from the outbox at a time
+	outboxRetryAfter = 2 * time.Second // after a database error
+)
+
+// feed is the event stream of one pushing endpoint (webhook, HTTP POST, or a reverse WebSocket
+// with an outbox). It is subscribed to the hub for the endpoint's whole life, so it counts as a
+// consumer (Hub.Publish does not hold events for it) even while the endpoint is down.
+//
+// With an outbox, every frame is first written to SQLite and deleted once delivered: order is
+// kept, nothing is lost across restarts, and after an outage the backlog is replayed at a capped
+// rate, each frame marked as replayed. Without one, frames wait in the sink's bounded queue; when
+// that is full the hub holds the bot's sync (a full queue refuses, it never disconnects).
+//
+// One goroutine calls next and done/fail; fill runs in another.
+type feed struct {
+	h       *Hub
+	key     string
+	version int
+	sink    *sink
+	store   OutboxStore // nil: no outbox
+	log     *slog.Logger
+	notify  chan struct{} // cap 1: the outbox got a frame
+	filled  chan struct{} // closed when fill has returned
+
+	batch      []storage.OutboxEntry
+	held       []byte // without outbox: the frame being retried
+	heldFailed bool   // the held frame could not be delivered at least once
+	// down is set while the endpoint cannot be reached; frames queued before backlogBefore
+	// (when it was last reached again) waited for it: they are replayed, paced and marked.
+	down          bool
+	backlogBefore time.Time
+	lastReplay    time.Time
+}
+
+// pending is a frame handed to an endpoint's deliverer.
+type pending struct {
+	seq      int64 // outbox row; 0 without outbox
+	queuedAt time.Time
+	payload  []byte
+	replay   bool
+}
+
+// newFeed subscribes a feed for bot's events ("" = all bots) in the given protocol version;
+// persistent asks for an outbox (when the hub has one). Call close when done.
+func (h *Hub) newFeed(ctx context.Context, key string, version int, bot id.UserID, persistent bool) *feed {
+	s := newSink(version, bot, true)
+	s.refuseWhenFull = true
+	f := &feed{h: h, key: key, version: version, sink: s, notify: make(chan struct{}, 1),
+		log: h.log.With("endpoint", redactKey(key))}
+	if persistent && h.opts.Outbox != nil && h.opts.OutboxLimits.MaxEvents > 0 {
+		f.store = h.opts.Outbox
+		h.outboxOnce.Do(func() { h.purgeOutbox(ctx) })
+		if rows, err := f.store.OutboxPeek(ctx, key, 1); err == nil && len(rows) > 0 {
+			f.backlogBefore = time.Now()
+			f.log.Info("replaying the outbox of a previous run")
+		}
+		f.filled = make(chan struct{})
+		go func() { defer close(f.filled); f.fill(ctx) }()
+	}
+	h.subscribe(s)
+	return f
+}
+
+func (h *Hub) purgeOutbox(ctx context.Context) {
+	if h.opts.OutboxLimits.MaxAge <= 0 {
+		return
+	}
+	n, err := h.opts.Outbox.OutboxPurge(ctx, time.Now().Add(-h.opts.OutboxLimits.MaxAge))
+	if err != nil {
+		h.log.Warn("failed to purge expired outbox frames", "error", err)
+	} else if n > 0 {
+		h.log.Warn("dropped expired outbox frames", "count", n, "max_age", h.opts.OutboxLimits.MaxAge)
+	}
+}
+
+// close unsubscribes the feed. Call it once ctx of newFeed has ended: it waits until the frames
+// still queued in memory are written to the outbox.
+func (f *feed) close() {
+	f.h.unsubscribe(f.sink)
+	f.sink.close("endpoint stopped")
+	if f.filled != nil {
+		<-f.filled
+	}
+}
+
+// takeFrame receives a frame from the sink's queue and lets held Publish calls retry when the
+// queue had been full.
+func (f *feed) takeFrame(frame []byte) []byte {
+	if len(f.sink.out) == cap(f.sink.out)-1 {
+		f.h.wakePublishers()
+	}
+	return frame
+}
+
+// fill moves frames from the hub into the outbox until ctx ends, then saves what is queued.
+func (f *feed) fill(ctx context.Context) {
+	for {
+		select {
+		case frame := <-f.sink.out:
+			f.append(ctx, f.takeFrame(frame))
+		case <-ctx.Done():
+			// Publish has stopped (bots stop before transports); keep what it handed over.
+			save, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			for {
+				select {
+				case frame := <-f.sink.out:
+					f.append(save, frame)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (f *feed) append(ctx context.Context, frame []byte) {
+	for attempt := 1; ; attempt++ {
+		dropped, err := f.store.OutboxAppend(ctx, f.key, frame, time.Now(), f.h.opts.OutboxLimits)
+		if err == nil {
+			if dropped > 0 {
+				f.h.stats.OutboxDropped.Add(dropped)
+				f.log.Warn("outbox full: dropped the oldest frames", "count", dropped,
+					"max_events", f.h.opts.OutboxLimits.MaxEvents, "max_age", f.h.opts.OutboxLimits.MaxAge)
+			}
+			select {
+			case f.notify <- struct{}{}:
+			default:
+			}
+			return
+		}
+		if attempt >= 3 || ctx.Err() != nil {
+			f.h.stats.OutboxDropped.Add(1)
+			f.log.Error("failed to write to the outbox: frame dropped", "error", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(outboxRetryAfter):
+		}
+	}
+}
+
+// next returns the next frame to deliver, waiting for one; while a backlog is replayed it
+// waits for the replay pace. The same frame is returned again until done is called.
+func (f *feed) next(ctx context.Context) (pending, error) {
+	if f.store == nil {
+		if f.held == nil {
+			select {
+			case frame := <-f.sink.out:
+				f.held = f.takeFrame(frame)
+			case <-ctx.Done():
+				return pending{}, ctx.Err()
+			}
+		}
+		return f.ready(ctx, pending{payload: f.held, replay: f.heldFailed})
+	}
+	for {
+		if len(f.batch) == 0 {
+			rows, err := f.store.OutboxPeek(ctx, f.key, outboxBatch)
+			if err != nil {
+				if ctx.Err() != nil {
+					return pending{}, ctx.Err()
+				}
+				f.log.Error("failed to read the outbox", "error", err)
+				select {
+				case <-ctx.Done():
+					return pending{}, ctx.Err()
+				case <-time.After(outboxRetryAfter):
+				}
+				continue
+			}
+			f.batch = rows
+		}
+		if len(f.batch) > 0 {
+			e := f.batch[0]
+			return f.ready(ctx, pending{seq: e.Seq, queuedAt: e.QueuedAt, payload: e.Payload,
+				replay: f.down || e.QueuedAt.Before(f.backlogBefore)})
+		}
+		if !f.backlogBefore.IsZero() {
+			f.backlogBefore = time.Time{}
+			f.log.Info("outbox replayed: delivering live again")
+		}
+		select {
+		case <-f.notify:
+		case <-ctx.Done():
+			return pending{}, ctx.Err()
+		}
+	}
+}
+
+// ready paces and marks a frame of a backlog.
+func (f *feed) ready(ctx context.Context, p pending) (pending, error) {
+	if !p.replay {
+		return p, nil
+	}
+	if wait := time.Until(f.lastReplay.Add(f.h.opts.replayGap())); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return pending{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+	p.payload = markReplayed(p.payload, f.version)
+	return p, nil
+}
+
+// up records that the endpoint is reachable (again): what was queued until now is a backlog.
+func (f *feed) up() {
+	if f.down || f.store != nil {
+		f.backlogBefore = time.Now()
+	}
+	f.down = false
+}
+
+// done records that p was delivered.
+func (f *feed) done(ctx context.Context, p pending) {
+	if p.replay {
+		f.lastReplay = time.Now()
+		f.h.stats.OutboxReplayed.Add(1)
+	}
+	if f.down {
+		f.up()
+	}
+	if f.store == nil {
+		f.held, f.heldFailed = nil, false
+		return
+	}
+	if len(f.batch) > 0 && f.batch[0].Seq == p.seq {
+		f.batch = f.batch[1:]
+	}
+	if err := f.store.OutboxDelete(context.WithoutCancel(ctx), f.key, p.seq); err != nil {
+		f.log.Error("failed to delete a delivered frame from the outbox; it may be sent twice", "error", err)
+	}
+}
+
+// fail records that the endpoint could not take p: it is delivered again later, and what
+// waits meanwhile is a backlog.
+func (f *feed) fail() {
+	f.down = true
+	f.heldFailed = f.held != nil
+	f.batch = nil // re-read: the count or age limit may have dropped frames meanwhile
+}
+
+// markReplayed adds "matrix.replayed": true (v12) or "matrix_replayed": true (v11) to an
+// event frame, so that a client can tell a backlog from live events.
+func markReplayed(frame []byte, version int) []byte {
+	if len(frame) < 2 || frame[0] != '{' || bytes.Equal(frame, []byte("{}")) {
+		return frame
+	}
+	field := `"matrix_replayed":true,`
+	if version == 12 {
+		field = `"matrix.replayed":true,`
+	}
+	out := make([]byte, 0, len(frame)+len(field))
+	out = append(out, '{')
+	out = append(out, field...)
+	return append(out, frame[1:]...)
+}

@@ -1,0 +1,507 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// peerRequest is one request a test peer received.
+type peerRequest struct {
+	header http.Header
+	body   []byte
+}
+
+// fakePeer is an httptest server standing in for a OneBot client that receives HTTP POST /
+// webhook events. reply decides each answer; requests are handed to the test on a channel.
+type fakePeer struct {
+	srv  *httptest.Server
+	reqs chan peerRequest
+
+	mu    sync.Mutex
+	reply func(body []byte) (int, string) // status and JSON body
+}
+
+func newFakePeer(t *testing.T) *fakePeer {
+	t.Helper()
+	p := &fakePeer{reqs: make(chan peerRequest, 256)}
+	p.reply = func([]byte) (int, string) { return http.StatusNoContent, "" }
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		p.mu.Lock()
+		reply := p.reply
+		p.mu.Unlock()
+		status, out := reply(body)
+		if status < 300 {
+			p.reqs <- peerRequest{header: r.Header.Clone(), body: body}
+		}
+		if out != "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, out)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *fakePeer) setReply(f func(body []byte) (int, string)) {
+	p.mu.Lock()
+	p.reply = f
+	p.mu.Unlock()
+}
+
+// next returns the next delivered request that is not a meta event.
+func (p *fakePeer) next(t *testing.T) (peerRequest, map[string]any) {
+	t.Helper()
+	for {
+		select {
+		case r := <-p.reqs:
+			var m map[string]any
+			if err := json.Unmarshal(r.body, &m); err != nil {
+				t.Fatalf("body is not JSON: %s", r.body)
+			}
+			if m["post_type"] == "meta_event" || m["type"] == "meta" {
+				continue
+			}
+			return r, m
+		case <-time.After(10 * time.Second):
+			t.Fatal("timed out waiting for a request")
+		}
+	}
+}
+
+func runWebhook(t *testing.T, h *Hub, ep Webhook) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.RunWebhook(ctx, ep) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestSignatureVector(t *testing.T) {
+	var v struct{ Secret, Body, Signature string }
+	b, err := os.ReadFile(filepath.Join("testdata", "webhook_signature.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	if got := signature(v.Secret, []byte(v.Body)); got != v.Signature {
+		t.Fatalf("signature = %s, want %s", got, v.Signature)
+	}
+}
+
+// The body posted is what JSON.stringify(JSON.parse(body)) gives back (Koishi signs that).
+func TestJSStringifyCompatVector(t *testing.T) {
+	var v struct{ Go, JS string }
+	b, err := os.ReadFile(filepath.Join("testdata", "js_stringify.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(jsStringifyCompat([]byte(v.Go))); got != v.JS {
+		t.Fatalf("jsStringifyCompat:\n got %s\nwant %s", got, v.JS)
+	}
+	if got := string(jsStringifyCompat([]byte(v.JS))); got != v.JS {
+		t.Fatalf("not idempotent:\n got %s\nwant %s", got, v.JS)
+	}
+}
+
+func TestV11HTTPPostHeadersSignatureAndQuickReply(t *testing.T) {
+	h, bot, db := newTestHub(t, "")
+	seedIDs(t, db)
+	h.opts.WebhookSecret = "s3cr3t-key"
+	peer := newFakePeer(t)
+	peer.setReply(func(body []byte) (int, string) {
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		if m["post_type"] == "message" {
+			return http.StatusOK, `{"reply":"pong [CQ:at,qq=all]","auto_escape":true}`
+		}
+		return http.StatusNoContent, ""
+	})
+	runWebhook(t, h, Webhook{URL: peer.srv.URL, Version: 11, SelfID: 10001})
+
+	if err := h.Publish(context.Background(), sampleEvent(false)); err != nil {
+		t.Fatal(err)
+	}
+	req, ev := peer.next(t)
+	if got := req.header.Get("X-Self-ID"); got != "10001" {
+		t.Errorf("X-Self-ID = %q, want 10001", got)
+	}
+	if got, want := req.header.Get("X-Signature"), signature("s3cr3t-key", req.body); got != want {
+		t.Errorf("X-Signature = %q, want %q over the exact body", got, want)
+	}
+	if req.header.Get("Content-Type") != "application/json" {
+		t.Errorf("Content-Type = %q", req.header.Get("Content-Type"))
+	}
+	if ev["message_type"] != "group" || ev["self_id"] != float64(10001) {
+		t.Fatalf("event %v", ev)
+	}
+	waitUntil(t, "the quick reply to be sent", func() bool { return len(bot.Sent()) == 1 })
+	s := bot.Sent()[0]
+	if s.To.RoomID != "!room:example.org" || len(s.Segments) != 3 || s.Segments[0].Type != "mention" ||
+		s.Segments[0].Data["user_id"] != "@alice:example.org" || s.Segments[2].Data["text"] != "pong [CQ:at,qq=all]" {
+		t.Fatalf("quick reply sent %+v, want @alice, then the text escaped as it is", s)
+	}
+}
+
+func TestV12WebhookHeadersAndReplyActions(t *testing.T) {
+	h, bot, _ := newTestHub(t, "")
+	h.opts.PushToken = "push-token"
+	peer := newFakePeer(t)
+	peer.setReply(func(body []byte) (int, string) {
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		if m["type"] == "message" {
+			return http.StatusOK, `[{"action":"send_message","params":{"detail_type":"group","group_id":"!room:example.org","message":[{"type":"text","data":{"text":"from the reply"}}]}},
+				{"action":"no_such_action"}]`
+		}
+		return http.StatusNoContent, ""
+	})
+	runWebhook(t, h, Webhook{URL: peer.srv.URL, Version: 12})
+
+	// The first request is status_update, so that the client learns the bots.
+	first := <-peer.reqs
+	var st map[string]any
+	_ = json.Unmarshal(first.body, &st)
+	if st["type"] != "meta" || st["detail_type"] != "status_update" {
+		t.Fatalf("first webhook request %s, want meta.status_update", first.body)
+	}
+	if err := h.Publish(context.Background(), sampleEvent(false)); err != nil {
+		t.Fatal(err)
+	}
+	req, ev := peer.next(t)
+	for k, want := range map[string]string{
+		"X-OneBot-Version": "12", "X-Impl": Impl, "Authorization": "Bearer push-token", "Content-Type": "application/json",
+	} {
+		if got := req.header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if req.header.Get("X-Signature") != "" {
+		t.Error("X-Signature sent without a secret")
+	}
+	if ev["type"] != "message" || ev["self"].(map[string]any)["user_id"] != "@bot:example.org" {
+		t.Fatalf("event %v", ev)
+	}
+	waitUntil(t, "the action from the reply to run", func() bool { return len(bot.Sent()) == 1 })
+	if s := bot.Sent()[0]; s.To.RoomID != "!room:example.org" || s.Segments[0].Data["text"] != "from the reply" {
+		t.Fatalf("sent %+v", s)
+	}
+}
+
+// While a webhook is down its events wait in the outbox (the hub does not hold them: the
+// endpoint counts as a consumer); when it is back they arrive in order, marked as replayed, and
+// later events arrive live, unmarked.
+func TestWebhookOutboxReplaysInOrder(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	h.opts.Outbox = db
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100, MaxAge: time.Hour}
+	h.opts.ReconnectInterval = 20 * time.Millisecond
+	h.opts.ReplayRate = 1000
+	peer := newFakePeer(t)
+	var refused atomic.Int64
+	peer.setReply(func(body []byte) (int, string) { refused.Add(1); return http.StatusServiceUnavailable, "" })
+	runWebhook(t, h, Webhook{URL: peer.srv.URL, Version: 12, Outbox: true})
+
+	for i := range 3 {
+		ev := sampleEvent(false)
+		ev.ID = "$ev" + string(rune('a'+i))
+		if err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the events to wait in the outbox", func() bool {
+		rows, _ := db.OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
+		n := 0
+		for _, r := range rows {
+			if strings.Contains(string(r.Payload), `"type":"message"`) {
+				n++
+			}
+		}
+		return n == 3
+	})
+	seen := refused.Load()
+	waitUntil(t, "the endpoint to refuse once more", func() bool { return refused.Load() > seen })
+	peer.setReply(func([]byte) (int, string) { return http.StatusNoContent, "" })
+	for i := range 3 {
+		_, ev := peer.next(t)
+		if ev["id"] != "$ev"+string(rune('a'+i)) || ev["matrix.replayed"] != true {
+			t.Fatalf("replayed event %d: %v", i, ev)
+		}
+	}
+	live := sampleEvent(false)
+	live.ID = "$live"
+	if err := h.Publish(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
+	_, ev := peer.next(t)
+	if ev["id"] != "$live" || ev["matrix.replayed"] != nil {
+		t.Fatalf("live event %v, want it unmarked", ev)
+	}
+	if n := h.Stats().OutboxReplayed.Load(); n < 3 { // and the status_update, when it waited too
+		t.Fatalf("replayed %d, want at least the 3 events", n)
+	}
+}
+
+// The outbox keeps at most MaxEvents per endpoint: the oldest go first, and are counted.
+func TestWebhookOutboxCountLimit(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	h.opts.Outbox = db
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 2}
+	h.opts.ReconnectInterval = 20 * time.Millisecond
+	h.opts.ReplayRate = 1000
+	peer := newFakePeer(t)
+	tried := make(chan struct{}, 64)
+	peer.setReply(func([]byte) (int, string) { signal(tried); return http.StatusBadGateway, "" })
+	runWebhook(t, h, Webhook{URL: peer.srv.URL, Version: 12, Outbox: true})
+	<-tried // the status_update was refused: the endpoint is down
+	for i := range 5 {
+		ev := sampleEvent(false)
+		ev.ID = "$ev" + string(rune('a'+i))
+		if err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the oldest events to be dropped", func() bool { return h.Stats().OutboxDropped.Load() >= 2 })
+	peer.setReply(func([]byte) (int, string) { return http.StatusNoContent, "" })
+	var got []any
+	for len(got) < 2 {
+		_, ev := peer.next(t)
+		got = append(got, ev["id"])
+	}
+	if got[0] != "$evd" || got[1] != "$eve" {
+		t.Fatalf("delivered %v, want the newest two ($evd, $eve)", got)
+	}
+}
+
+// Frames in the outbox survive a restart and are replayed by the next run.
+func TestWebhookOutboxSurvivesRestart(t *testing.T) {
+	db := newTestDB(t)
+	peer := newFakePeer(t)
+	tried := make(chan struct{}, 64)
+	peer.setReply(func([]byte) (int, string) { signal(tried); return http.StatusInternalServerError, "" })
+	newHub := func() *Hub {
+		h, _, _ := newTestHub(t, "")
+		h.opts.IDs = db
+		h.opts.Outbox = db
+		h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+		h.opts.ReconnectInterval = 20 * time.Millisecond
+		h.opts.ReplayRate = 1000
+		return h
+	}
+	h1 := newHub()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan struct{})
+	go func() { defer close(done); h1.RunWebhook(ctx, Webhook{URL: peer.srv.URL, Version: 12, Outbox: true}) }()
+	if err := h1.Publish(context.Background(), sampleEvent(false)); err != nil {
+		t.Fatal(err)
+	}
+	<-tried
+	waitUntil(t, "the event to reach the outbox", func() bool {
+		rows, _ := db.OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
+		for _, r := range rows {
+			if strings.Contains(string(r.Payload), `"$ev1:example.org"`) {
+				return true
+			}
+		}
+		return false
+	})
+	cancel()
+	<-done
+
+	peer.setReply(func([]byte) (int, string) { return http.StatusNoContent, "" })
+	h2 := newHub()
+	runWebhook(t, h2, Webhook{URL: peer.srv.URL, Version: 12, Outbox: true})
+	_, ev := peer.next(t)
+	if ev["id"] != "$ev1:example.org" || ev["matrix.replayed"] != true {
+		t.Fatalf("after restart: %v, want the waiting event, replayed", ev)
+	}
+}
+
+// Without an outbox the endpoint's events wait in memory and are retried in order; a full queue
+// holds the bot's sync rather than dropping events.
+func TestWebhookWithoutOutboxRetriesInOrder(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	h.opts.ReconnectInterval = 20 * time.Millisecond
+	peer := newFakePeer(t)
+	fails := 3
+	var mu sync.Mutex
+	peer.setReply(func(body []byte) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		if m["type"] == "message" && fails > 0 {
+			fails--
+			return http.StatusServiceUnavailable, ""
+		}
+		return http.StatusNoContent, ""
+	})
+	runWebhook(t, h, Webhook{URL: peer.srv.URL, Version: 12})
+	for _, id := range []string{"$a", "$b"} {
+		ev := sampleEvent(false)
+		ev.ID = id
+		if err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, a := peer.next(t)
+	_, b := peer.next(t)
+	if a["id"] != "$a" || b["id"] != "$b" {
+		t.Fatalf("delivered %v then %v, want $a then $b", a["id"], b["id"])
+	}
+}
+
+func TestQuickSteps(t *testing.T) {
+	group := quickContext{PostType: "message", MessageType: "group", GroupID: 3, UserID: 2, MessageID: 7}
+	private := quickContext{PostType: "message", MessageType: "private", UserID: 2, MessageID: 8}
+	friendReq := quickContext{PostType: "request", RequestType: "friend", Flag: "f1"}
+	for _, tc := range []struct {
+		name    string
+		ev      quickContext
+		op      string
+		actions []string
+		ignored []string
+	}{
+		{"group reply at sender", group, `{"reply":"hi"}`, []string{"send_msg"}, nil},
+		{"private reply, delete", private, `{"reply":[{"type":"text","data":{"text":"x"}}],"delete":true}`, []string{"send_msg", "delete_msg"}, nil},
+		{"kick and ban in a group", group, `{"kick":true,"ban":true,"ban_duration":60}`, []string{"set_group_kick", "set_group_ban"}, nil},
+		{"kick in private is ignored", private, `{"kick":true}`, nil, []string{"kick"}},
+		{"approve a friend", friendReq, `{"approve":true,"remark":"hi"}`, []string{"set_friend_add_request"}, nil},
+		{"unknown key", group, `{"frobnicate":1}`, nil, []string{"frobnicate"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op, err := decodeQuickOperation([]byte(tc.op))
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps, ignored, err := quickSteps(tc.ev, op)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var actions []string
+			for _, s := range steps {
+				actions = append(actions, s.action)
+			}
+			if !equalStrings(actions, tc.actions) || !equalStrings(ignored, tc.ignored) {
+				t.Fatalf("actions %v ignored %v, want %v and %v", actions, ignored, tc.actions, tc.ignored)
+			}
+		})
+	}
+	op, _ := decodeQuickOperation([]byte(`{"reply":"hi","at_sender":false}`))
+	steps, _, _ := quickSteps(group, op)
+	if segs := steps[0].params["message"].([]v11Segment); len(segs) != 1 || steps[0].params["group_id"] != int64(3) {
+		t.Fatalf("at_sender false: %+v", steps[0].params)
+	}
+	if _, err := decodeQuickOperation([]byte(`[1]`)); err == nil {
+		t.Fatal("a list was taken as a quick operation")
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestDecodeWebhookActions(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		n    int
+		ok   bool
+	}{
+		{``, 0, true},
+		{`[]`, 0, true},
+		{`[{"action":"get_status"},{"action":"get_version","params":{}}]`, 2, true},
+		{`{"action":"get_status"}`, 1, true},
+		{`[{"params":{}}]`, 0, false},
+		{`"get_status"`, 0, false},
+		{`[1,2]`, 0, false},
+	} {
+		reqs, err := decodeWebhookActions([]byte(tc.body))
+		if (err == nil) != tc.ok || len(reqs) != tc.n {
+			t.Errorf("%s: %d requests, error %v; want %d, ok=%t", tc.body, len(reqs), err, tc.n, tc.ok)
+		}
+	}
+}
+
+// The v11 post format "string" renders message as a CQ string; text from Matrix stays escaped,
+// so "[CQ:at,qq=all]" typed by a Matrix user is no CQ code.
+func TestV11StringPostFormat(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	seedIDs(t, db)
+	h.opts.V11PostFormat = "string"
+	s := newSink(11, "@bot:example.org", true)
+	h.subscribe(s)
+	if err := h.Publish(context.Background(), sampleEvent(false)); err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(<-s.out, &ev); err != nil {
+		t.Fatal(err)
+	}
+	msg, ok := ev["message"].(string)
+	if !ok {
+		t.Fatalf("message = %#v, want a CQ string", ev["message"])
+	}
+	if msg != ev["raw_message"] || !strings.Contains(msg, " hi &#91;CQ:at,qq=all&#93;[CQ:at,qq=all]") {
+		t.Fatalf("message = %q, raw_message %q; want the text escaped, then a real at-all code", msg, ev["raw_message"])
+	}
+	segs, err := parseCQ(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, s := range segs {
+		types = append(types, s.Type)
+	}
+	if !equalStrings(types, []string{"reply", "at", "text", "at"}) || segs[2].Data["text"] != " hi [CQ:at,qq=all]" {
+		t.Fatalf("parsed back: %+v", segs)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// signal sends on c without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
