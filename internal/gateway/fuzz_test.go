@@ -42,3 +42,58 @@ func FuzzV11Frame(f *testing.F) {
 		}
 	})
 }
+
+// Webhook replies come from the endpoint: decoding never panics, and what it accepts has actions.
+func FuzzDecodeWebhookActions(f *testing.F) {
+	for _, s := range []string{``, `[]`, `[{"action":"get_status"}]`, `{"action":"x","params":{}}`, `[{"params":1}]`, `"x"`, `[null]`, `{`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		reqs, err := decodeWebhookActions(body)
+		if err != nil {
+			return
+		}
+		for _, r := range reqs {
+			if r.Action == "" {
+				t.Fatalf("accepted a request without action from %q", body)
+			}
+		}
+	})
+}
+
+// Quick operations come from the HTTP POST endpoint: decoding and mapping never panic.
+func FuzzQuickOperation(f *testing.F) {
+	for _, s := range []string{`{"reply":"hi"}`, `{"reply":[{"type":"text","data":{"text":"x"}}],"at_sender":"false","delete":1}`, `{"kick":true,"ban":"true","ban_duration":"9"}`, `{"approve":true}`, `{"reply":"[CQ:at"}`, `[]`, `null`} {
+		f.Add([]byte(s), "group")
+	}
+	f.Fuzz(func(t *testing.T, body []byte, msgType string) {
+		op, err := decodeQuickOperation(body)
+		if err != nil {
+			return
+		}
+		_, _, _ = quickSteps(quickContext{PostType: "message", MessageType: msgType, GroupID: 1, UserID: 2, MessageID: 3}, op)
+		_, _, _ = quickSteps(quickContext{PostType: "request", RequestType: msgType, Flag: "f"}, op)
+	})
+}
+
+// jsStringifyCompat keeps every JSON document's meaning: the output decodes to the same value.
+func FuzzJSStringifyCompat(f *testing.F) {
+	for _, s := range []string{`{"a":"\u2028\u2029\ufffd"}`, `{"a":"\\u2028"}`, `"\\\u2028"`, `{"a":"x\"\u2028"}`, `[1,"\u00e9"]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := marshal(s)
+		if err != nil {
+			t.Skip()
+		}
+		var want, got any
+		_ = json.Unmarshal(b, &want)
+		out := jsStringifyCompat(b)
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("output is not JSON: %q from %q", out, b)
+		}
+		if want != got {
+			t.Fatalf("meaning changed: %q → %q", b, out)
+		}
+	})
+}

@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func latestEventsCall(t *testing.T, srv *httptest.Server, params string) map[string]any {
+	t.Helper()
+	_, resp := post(t, srv, "/onebot/v12/", `{"action":"get_latest_events","params":`+params+`}`, map[string]string{"Content-Type": "application/json"})
+	return resp
+}
+
+func TestGetLatestEvents(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	h.opts.EventBuffer = 2
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+
+	// The buffer starts at the first call.
+	if resp := latestEventsCall(t, srv, `{}`); resp["retcode"] != float64(0) || len(resp["data"].([]any)) != 0 {
+		t.Fatalf("first call %v, want no events", resp)
+	}
+	for _, id := range []string{"$a", "$b"} {
+		ev := sampleEvent(false)
+		ev.ID = id
+		if err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The buffer is full and it is the only consumer: the third event is held, not dropped.
+	held := make(chan error, 1)
+	third := sampleEvent(false)
+	third.ID = "$c"
+	go func() { held <- h.Publish(context.Background(), third) }()
+	select {
+	case err := <-held:
+		t.Fatalf("Publish returned %v while the only consumer was full", err)
+	case <-time.After(50 * time.Millisecond): // a bound on "not yet", not a wait for a result
+	}
+
+	resp := latestEventsCall(t, srv, `{"limit":1}`)
+	evs := resp["data"].([]any)
+	if len(evs) != 1 || evs[0].(map[string]any)["id"] != "$a" {
+		t.Fatalf("limit 1: %v", resp)
+	}
+	if err := <-held; err != nil { // the poll made room
+		t.Fatal(err)
+	}
+	evs = latestEventsCall(t, srv, `{"limit":0}`)["data"].([]any)
+	if len(evs) != 2 || evs[0].(map[string]any)["id"] != "$b" || evs[1].(map[string]any)["id"] != "$c" {
+		t.Fatalf("the rest: %v", evs)
+	}
+
+	// With a timeout the call waits for the next event.
+	got := make(chan map[string]any, 1)
+	go func() { got <- latestEventsCall(t, srv, `{"timeout":10}`) }()
+	live := sampleEvent(false)
+	live.ID = "$d"
+	if err := h.Publish(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
+	if evs := (<-got)["data"].([]any); len(evs) != 1 || evs[0].(map[string]any)["id"] != "$d" {
+		t.Fatalf("long poll: %v", evs)
+	}
+	if resp := latestEventsCall(t, srv, `{"limit":-1}`); resp["retcode"] != float64(v12BadParam) {
+		t.Fatalf("negative limit: %v", resp)
+	}
+}
+
+func TestGetLatestEventsOnlyOverHTTPAndWhenOn(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	if resp := latestEventsCall(t, srv, `{}`); resp["retcode"] != float64(v12UnsupportedAction) {
+		t.Fatalf("with GATEWAY_V12_EVENT_BUFFER=0: %v", resp)
+	}
+	h.opts.EventBuffer = 10
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialWS(t, ctx, wsURL(srv, "/onebot/v12/"), nil)
+	readJSON(t, ctx, c) // connect
+	readJSON(t, ctx, c) // status_update
+	if err := c.Write(ctx, 1, []byte(`{"action":"get_latest_events","echo":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f := readJSON(t, ctx, c)
+		if f["echo"] != "x" {
+			continue
+		}
+		if f["retcode"] != float64(v12UnsupportedAction) {
+			t.Fatalf("over WebSocket: %v", f)
+		}
+		break
+	}
+}
