@@ -636,3 +636,31 @@ func TestLoadIgnoresProcessEnvironment(t *testing.T) {
 	_, err := Load(nil)
 	wantProblems(t, err, 1, "MATRIX_BOTS: required")
 }
+
+func TestTransportVariables(t *testing.T) {
+	cfg := mustLoad(t, withBots(
+		"GATEWAY_V11_REVERSE_WS_API=ws://a.example/api", "GATEWAY_V11_REVERSE_WS_EVENT=ws://a.example/event",
+		"GATEWAY_V11_HTTP_POST=http://a.example/post", "GATEWAY_V12_WEBHOOK=https://a.example/hook,http://b.example/hook",
+		"GATEWAY_WEBHOOK_SECRET=s", "GATEWAY_WEBHOOK_TIMEOUT=2s", "GATEWAY_WEBHOOK_RETRIES=0",
+		"GATEWAY_V11_POST_FORMAT=String", "GATEWAY_V12_EVENT_BUFFER=0", "GATEWAY_OUTBOX_MAX_EVENTS=5",
+		"GATEWAY_OUTBOX_MAX_AGE=1h", "GATEWAY_OUTBOX_REPLAY_RATE=2.5", "GATEWAY_OUTBOX_EXCLUDE=http://a.example/post"))
+	g := cfg.Gateway
+	if len(g.V11ReverseWSAPI) != 1 || len(g.V11ReverseWSEvent) != 1 || len(g.V11HTTPPost) != 1 || len(g.V12Webhook) != 2 ||
+		g.WebhookSecret != "s" || g.WebhookTimeout != 2*time.Second || g.WebhookRetries != 0 || g.V11PostFormat != "string" ||
+		g.V12EventBuffer != 0 || g.OutboxMaxEvents != 5 || g.OutboxMaxAge != time.Hour || g.OutboxReplayRate != 2.5 ||
+		len(g.OutboxExclude) != 1 {
+		t.Fatalf("gateway = %+v", g)
+	}
+	if strings.Contains(g.String(), "=s ") || strings.Contains(cfg.String(), "secret=s ") {
+		t.Fatalf("the webhook secret leaks: %s", g)
+	}
+	defaults := mustLoad(t, withBots()).Gateway
+	if defaults.V11PostFormat != "array" || defaults.WebhookTimeout != 5*time.Second || defaults.WebhookRetries != 2 ||
+		defaults.V12EventBuffer != 1000 || defaults.OutboxMaxEvents != 10000 || defaults.OutboxMaxAge != 24*time.Hour {
+		t.Fatalf("defaults = %+v", defaults)
+	}
+	_, err := Load(withBots("GATEWAY_V11_HTTP_POST=ws://a.example/x", "GATEWAY_V12_WEBHOOK=http://a/x,http://a/x",
+		"GATEWAY_V11_POST_FORMAT=xml", "GATEWAY_WEBHOOK_RETRIES=-1", "GATEWAY_OUTBOX_REPLAY_RATE=0", "GATEWAY_WEBHOOK_TIMEOUT=0s"))
+	wantProblems(t, err, 6, "GATEWAY_V11_HTTP_POST", "listed twice", "GATEWAY_V11_POST_FORMAT", "GATEWAY_WEBHOOK_RETRIES",
+		"GATEWAY_OUTBOX_REPLAY_RATE", "GATEWAY_WEBHOOK_TIMEOUT")
+}
