@@ -107,6 +107,11 @@ func (h *Hub) Stats() *Stats { return &h.stats }
 
 // AddBot registers a bot with its OneBot v11 self_id.
 func (h *Hub) AddBot(b model.Bot, selfID int64) {
+	h.addBot(b, selfID)
+	h.BotStatusChanged(b.UserID(), b.Status()) // v12 connections learn of the new bot
+}
+
+func (h *Hub) addBot(b model.Bot, selfID int64) {
 	h.botsMu.Lock()
 	defer h.botsMu.Unlock()
 	e := &botEntry{bot: b, selfID: selfID}
@@ -117,7 +122,6 @@ func (h *Hub) AddBot(b model.Bot, selfID int64) {
 	h.bots = append(h.bots, e)
 	h.byUser[b.UserID()] = e
 	h.bySelf[selfID] = e
-	go h.BotStatusChanged(b.UserID(), b.Status()) // v12 connections learn of the new bot
 }
 
 func (h *Hub) botList() []*botEntry {

@@ -197,7 +197,7 @@ func (f *feed) next(ctx context.Context) (pending, error) {
 		if len(f.batch) > 0 {
 			e := f.batch[0]
 			return f.ready(ctx, pending{seq: e.Seq, queuedAt: e.QueuedAt, payload: e.Payload,
-				replay: f.down || e.QueuedAt.Before(f.backlogBefore)})
+				replay: f.down || (!f.backlogBefore.IsZero() && !e.QueuedAt.After(f.backlogBefore))})
 		}
 		if !f.backlogBefore.IsZero() {
 			f.backlogBefore = time.Time{}

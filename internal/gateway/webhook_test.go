@@ -29,8 +29,9 @@ type fakePeer struct {
 	srv  *httptest.Server
 	reqs chan peerRequest
 
-	mu    sync.Mutex
-	reply func(body []byte) (int, string) // status and JSON body
+	mu       sync.Mutex
+	reply    func(body []byte) (int, string) // status and JSON body
+	inFlight atomic.Int32                    // requests being handled
 }
 
 func newFakePeer(t *testing.T) *fakePeer {
@@ -38,6 +39,8 @@ func newFakePeer(t *testing.T) *fakePeer {
 	p := &fakePeer{reqs: make(chan peerRequest, 256)}
 	p.reply = func([]byte) (int, string) { return http.StatusNoContent, "" }
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.inFlight.Add(1)
+		defer p.inFlight.Add(-1)
 		body, _ := io.ReadAll(r.Body)
 		p.mu.Lock()
 		reply := p.reply
@@ -326,6 +329,8 @@ func TestWebhookOutboxSurvivesRestart(t *testing.T) {
 	})
 	cancel()
 	<-done
+	// A request of the first run that is still being handled must not see the new reply.
+	waitUntil(t, "the first run's last request to finish", func() bool { return peer.inFlight.Load() == 0 })
 
 	peer.setReply(func([]byte) (int, string) { return http.StatusNoContent, "" })
 	h2 := newHub()

@@ -209,3 +209,22 @@ func TestPublishHoldsEventsUntilAClientConnects(t *testing.T) {
 		t.Fatalf("DropWithoutClient: %v, unwanted %d", err, h.Stats().EventsUnwanted.Load())
 	}
 }
+
+// AddBot tells connected v12 clients about the new bot at once, with a status_update.
+func TestAddBotAnnouncesTheBot(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	s := newSink(12, "", true)
+	h.subscribe(s)
+	h.AddBot(newSecondBot(), 10002)
+	select {
+	case frame := <-s.out:
+		var m map[string]any
+		_ = json.Unmarshal(frame, &m)
+		bots := m["status"].(map[string]any)["bots"].([]any)
+		if m["detail_type"] != "status_update" || len(bots) != 2 {
+			t.Fatalf("got %v, want a status_update listing both bots", m)
+		}
+	default:
+		t.Fatal("AddBot queued no status_update")
+	}
+}

@@ -160,12 +160,10 @@ func actionError(msg string, err error) error {
 	}
 	var httpErr mautrix.HTTPError
 	if errors.As(err, &httpErr) && httpErr.RespError != nil {
+		// Every homeserver refusal, M_NOT_FOUND included, is a platform error carrying the errcode.
 		kind := model.ErrPlatform
 		if errors.Is(err, mautrix.MLimitExceeded) {
 			kind = model.ErrRateLimited
-		}
-		if errors.Is(err, mautrix.MNotFound) {
-			kind = model.ErrNotFound
 		}
 		return &model.ActionError{Kind: kind, Message: msg + ": " + httpErr.RespError.Err, MatrixErr: httpErr.RespError.ErrCode}
 	}

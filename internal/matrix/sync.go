@@ -247,16 +247,22 @@ func (s *Session) handleRoom(ctx context.Context, b *batch, roomID id.RoomID, ro
 		}
 	}
 	timeline := room.Timeline.Events
-	if room.Timeline.Limited && b.since != "" && room.Timeline.PrevBatch != "" {
+	// In a room the bot joined in this batch, the timeline before its join is history the bot was
+	// not there for: it updates the state but is not handed over, and there is no gap to fill.
+	joinedAt := s.ownJoinIndex(timeline)
+	if joinedAt < 0 && room.Timeline.Limited && b.since != "" && room.Timeline.PrevBatch != "" {
 		timeline = append(s.fillGap(ctx, roomID, room.Timeline.PrevBatch, b.since, timeline), timeline...)
 	}
-	for _, raw := range timeline {
+	for i, raw := range timeline {
 		evt := s.parseEvent(raw, roomID)
 		if evt == nil {
 			continue
 		}
 		if evt.StateKey != nil {
 			s.updateState(ctx, evt)
+		}
+		if i < joinedAt {
+			continue
 		}
 		var err error
 		if evt.Type == event.EventEncrypted {
@@ -269,6 +275,33 @@ func (s *Session) handleRoom(ctx context.Context, b *batch, roomID id.RoomID, ro
 		}
 	}
 	return s.handleEphemeral(ctx, b, roomID, room.Ephemeral.Events)
+}
+
+// ownJoinIndex returns the position of the bot's own join in timeline (a membership change to
+// join, not a profile change), or -1.
+func (s *Session) ownJoinIndex(timeline []json.RawMessage) int {
+	me := string(s.UserID())
+	for i, raw := range timeline {
+		var probe struct {
+			Type     string  `json:"type"`
+			StateKey *string `json:"state_key"`
+			Content  struct {
+				Membership string `json:"membership"`
+			} `json:"content"`
+			Unsigned struct {
+				PrevContent struct {
+					Membership string `json:"membership"`
+				} `json:"prev_content"`
+			} `json:"unsigned"`
+		}
+		if json.Unmarshal(raw, &probe) != nil || probe.Type != event.StateMember.Type || probe.StateKey == nil || *probe.StateKey != me {
+			continue
+		}
+		if probe.Content.Membership == "join" && probe.Unsigned.PrevContent.Membership != "join" {
+			return i
+		}
+	}
+	return -1
 }
 
 // fillGap fetches the events a limited timeline left out, from prevBatch back to since, so that
