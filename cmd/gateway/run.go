@@ -206,11 +206,16 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		botsWG.Add(1)
 		go func() {
 			defer botsWG.Done()
-			if err := s.Login(botsCtx); err != nil {
-				if botsCtx.Err() == nil {
-					log.Error("bot cannot start", "bot", b.Name(), "error", err)
+			// A bot whose user ID is known (configured, or from the token store) joins the hub at
+			// once, so that clients see it offline while it cannot log in; otherwise it logs in
+			// first to learn its user ID.
+			if s.UserID() == "" {
+				if err := s.Login(botsCtx); err != nil {
+					if botsCtx.Err() == nil {
+						log.Error("bot cannot start", "bot", b.Name(), "error", err)
+					}
+					return
 				}
-				return
 			}
 			selfID := b.OneBotSelfID
 			if selfID == 0 {
@@ -220,7 +225,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 				}
 			}
 			hub.AddBot(s, selfID)
-			log.Info("bot ready", "bot", s.UserID(), "v11_self_id", selfID)
+			log.Info("bot registered", "bot", s.UserID(), "v11_self_id", selfID)
 			v11Roles := []struct {
 				urls []string
 				role string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,18 @@ func freeAddr(t testing.TB) string {
 // port and a file in dir) and waits until /readyz says every bot syncs.
 func startGateway(t testing.TB, dir string, env map[string]string) *gatewayProc {
 	t.Helper()
+	g := launchGateway(t, dir, env)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	if err := g.proc.WaitReady(ctx, harness.ReadyzCheck(g.url)); err != nil {
+		t.Fatalf("gateway not ready: %v\n%s", err, g.proc.LogTail(40))
+	}
+	return g
+}
+
+// launchGateway is startGateway without waiting for the bots: it waits only for /healthz.
+func launchGateway(t testing.TB, dir string, env map[string]string) *gatewayProc {
+	t.Helper()
 	full := map[string]string{
 		"GATEWAY_LISTEN": freeAddr(t), "GATEWAY_DATABASE": filepath.Join(dir, "gateway.db"),
 		"GATEWAY_LOG_LEVEL": "debug", "MATRIX_SYNC_TIMEOUT": "5000", "GATEWAY_SHUTDOWN_TIMEOUT": "20s",
@@ -70,11 +83,14 @@ func startGateway(t testing.TB, dir string, env map[string]string) *gatewayProc 
 		}
 		_ = proc.Stop()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	if err := proc.WaitReady(ctx, harness.ReadyzCheck(g.url)); err != nil {
-		t.Fatalf("gateway not ready: %v\n%s", err, proc.LogTail(40))
-	}
+	waitFor(t, "GET /healthz", func() bool {
+		resp, err := http.Get(g.url + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	return g
 }
 
