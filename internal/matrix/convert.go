@@ -17,10 +17,25 @@ import (
 // split into segments afterwards. It uses control characters that sanitised HTML cannot carry.
 const pillMark = "\x00"
 
+// segmentParser turns sanitised Matrix HTML into plain text for OneBot clients: formatting is
+// dropped (no Markdown markers), the content of script and style elements is dropped, and user
+// pills become mention segments.
 var segmentParser = &format.HTMLParser{
-	TabsToSpaces:   4,
-	Newline:        "\n",
-	HorizontalLine: "\n---\n",
+	TabsToSpaces:            4,
+	Newline:                 "\n",
+	HorizontalLine:          "\n---\n",
+	BoldConverter:           plainText,
+	ItalicConverter:         plainText,
+	StrikethroughConverter:  plainText,
+	UnderlineConverter:      plainText,
+	MonospaceConverter:      plainText,
+	MonospaceBlockConverter: func(code, _ string, _ format.Context) string { return code },
+	TextConverter: func(text string, ctx format.Context) string {
+		if ctx.TagStack.Has("script") || ctx.TagStack.Has("style") {
+			return ""
+		}
+		return text
+	},
 	PillConverter: func(displayname, mxid, eventID string, ctx format.Context) string {
 		// mxid comes percent-decoded from the href, so it can hold the marker itself (%00).
 		if strings.HasPrefix(mxid, "@") && eventID == "" && !strings.Contains(mxid, pillMark) {
@@ -29,6 +44,8 @@ var segmentParser = &format.HTMLParser{
 		return displayname
 	},
 }
+
+func plainText(s string, _ format.Context) string { return s }
 
 // messageSegments turns a (decrypted) m.room.message content into neutral segments and their
 // plain rendering. replySender resolves the sender of a replied-to event ("" when unknown).
