@@ -8,8 +8,6 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-
-	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // ok runs a v12 action and fails unless it succeeded; it returns data.
@@ -188,23 +186,7 @@ func TestNoneBotDeleteV11(t *testing.T) { testNoneBotDelete(t, 11) }
 func TestNoneBotDeleteV12(t *testing.T) { testNoneBotDelete(t, 12) }
 
 func testNoneBotDelete(t *testing.T, version int) {
-	const token = "nonebot-token"
-	nb := harness.NoneBotForTest(t, harness.NoneBotOptions{AccessToken: token})
-	bot := newBotUser(t)
-	alice := newHuman(t, "alice")
-	env := map[string]string{
-		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
-		"GATEWAY_ACCESS_TOKEN": token,
-	}
-	if version == 11 {
-		env["GATEWAY_V11_REVERSE_WS"] = nb.V11ReverseWSURL()
-	} else {
-		env["GATEWAY_V12_REVERSE_WS"] = nb.V12ReverseWSURL()
-	}
-	startGateway(t, t.TempDir(), env)
-	room := alice.roomWith(bot, false)
-	alice.waitJoined(room, bot)
-	waitFor(t, "NoneBot to see the bot connect", func() bool { return strings.Contains(nb.Log(), "connected") })
+	nb, bot, alice, room := noneBotRoom(t, version)
 
 	alice.send(room, "/delete")
 	// The sync may already carry it redacted (no body left).

@@ -43,26 +43,6 @@ func TestTokenLifecycle(t *testing.T) {
 	t.Run("RevokedGoesOfflineUntilLogin", func(t *testing.T) { testRevokedOfflineThenLogin(t, server) })
 }
 
-// humanOn is newHuman on another homeserver.
-func humanOn(t *testing.T, server *harness.Homeserver, prefix string) *human {
-	t.Helper()
-	u, err := server.RegisterUniqueUser(testCtx(t), prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := server.Client(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &human{t: t, user: u, cli: cli}
-	resp, err := cli.SyncRequest(testCtx(t), 0, "", "", false, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.since = resp.NextBatch
-	return h
-}
-
 // passwordBot registers a bot account and returns it with its MATRIX_BOTS entry for password
 // login on device, through homeserverURL (the server itself or a proxy in front of it).
 func passwordBot(t *testing.T, server *harness.Homeserver, homeserverURL string, device string) (*harness.User, map[string]any) {

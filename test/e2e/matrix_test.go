@@ -20,13 +20,16 @@ type human struct {
 	since string
 }
 
-func newHuman(t testing.TB, prefix string) *human {
+func newHuman(t testing.TB, prefix string) *human { return humanOn(t, hs, prefix) }
+
+// humanOn is newHuman on a given homeserver.
+func humanOn(t testing.TB, server *harness.Homeserver, prefix string) *human {
 	t.Helper()
-	u, err := hs.RegisterUniqueUser(testCtx(t), prefix)
+	u, err := server.RegisterUniqueUser(testCtx(t), prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := hs.Client(u)
+	cli, err := server.Client(u)
 	if err != nil {
 		t.Fatal(err)
 	}

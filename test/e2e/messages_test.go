@@ -13,8 +13,6 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-
-	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // testPNG is the 1x1 PNG of test/clients/nonebot/plugins/messages.py.
@@ -30,23 +28,7 @@ func TestNoneBotMessagesV11(t *testing.T) { testNoneBotMessages(t, 11) }
 func TestNoneBotMessagesV12(t *testing.T) { testNoneBotMessages(t, 12) }
 
 func testNoneBotMessages(t *testing.T, version int) {
-	const token = "nonebot-token"
-	nb := harness.NoneBotForTest(t, harness.NoneBotOptions{AccessToken: token})
-	bot := newBotUser(t)
-	alice := newHuman(t, "alice")
-	env := map[string]string{
-		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
-		"GATEWAY_ACCESS_TOKEN": token,
-	}
-	if version == 11 {
-		env["GATEWAY_V11_REVERSE_WS"] = nb.V11ReverseWSURL()
-	} else {
-		env["GATEWAY_V12_REVERSE_WS"] = nb.V12ReverseWSURL()
-	}
-	startGateway(t, t.TempDir(), env)
-	room := alice.roomWith(bot, false)
-	alice.waitJoined(room, bot)
-	waitFor(t, "NoneBot to see the bot connect", func() bool { return strings.Contains(nb.Log(), "connected") })
+	_, bot, alice, room := noneBotRoom(t, version)
 	fromBot := func(what string, pred func(*event.MessageEventContent) bool) *event.MessageEventContent {
 		t.Helper()
 		evt := alice.waitMessage(room, bot.UserID, pred)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/test/harness"
 )
@@ -15,7 +16,10 @@ func TestNoneBotEchoV11ReverseWS(t *testing.T) { testNoneBotEcho(t, 11) }
 
 func TestNoneBotEchoV12ReverseWS(t *testing.T) { testNoneBotEcho(t, 12) }
 
-func testNoneBotEcho(t *testing.T, version int) {
+// noneBotRoom starts the NoneBot2 test app, a gateway whose bot connects to it over reverse
+// WebSocket in the given OneBot version, and a room where alice and the bot are joined.
+func noneBotRoom(t *testing.T, version int) (*harness.NoneBot, *harness.User, *human, id.RoomID) {
+	t.Helper()
 	const token = "nonebot-token"
 	nb := harness.NoneBotForTest(t, harness.NoneBotOptions{AccessToken: token})
 	bot := newBotUser(t)
@@ -33,6 +37,11 @@ func testNoneBotEcho(t *testing.T, version int) {
 	room := alice.roomWith(bot, false)
 	alice.waitJoined(room, bot)
 	waitFor(t, "NoneBot to see the bot connect", func() bool { return strings.Contains(nb.Log(), "connected") })
+	return nb, bot, alice, room
+}
+
+func testNoneBotEcho(t *testing.T, version int) {
+	_, bot, alice, room := noneBotRoom(t, version)
 
 	alice.send(room, "/echo hi")
 	alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool { return c.Body == "hi" })
