@@ -120,9 +120,9 @@ type result struct {
 	err  error
 }
 
-// receiver picks how the redirect comes back: a loopback server (oauth_redirect_uri unset, or
-// a loopback URL with its port), the gateway's own server (its public URL with
-// CallbackPath), or the operator pasting it.
+// receiver picks how the redirect comes back: the gateway's own server (in a running gateway,
+// any URL with CallbackPath: its public URL), a loopback server (oauth_redirect_uri unset, or a
+// loopback URL with its port), or the operator pasting it.
 func (m *Manager) receiver(state string) (receiver, error) {
 	uri := m.bot.OAuthRedirectURI
 	if uri == "" {
@@ -131,6 +131,11 @@ func (m *Manager) receiver(state string) (receiver, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return nil, fmt.Errorf("oauth_redirect_uri %q is not a URL: %w", uri, err)
+	}
+	if m.opts.Callbacks != nil && u.Path == CallbackPath {
+		// The gateway's own server, even at a loopback URL (GATEWAY_PUBLIC_URL defaults to
+		// http://<GATEWAY_LISTEN>): a loopback server of its own could not listen on that port.
+		return m.opts.Callbacks.expect(uri, state), nil
 	}
 	host := u.Hostname()
 	if host == "127.0.0.1" || host == "localhost" || host == "::1" {
@@ -141,9 +146,6 @@ func (m *Manager) receiver(state string) (receiver, error) {
 			host = "127.0.0.1"
 		}
 		return newLoopback(host, u.Port(), u.Path, state, uri)
-	}
-	if m.opts.Callbacks != nil && u.Path == CallbackPath {
-		return m.opts.Callbacks.expect(uri, state), nil
 	}
 	return &pasted{uri: uri, state: state, prompt: m.prompt(), log: m.log}, nil
 }

@@ -69,6 +69,19 @@ func newBrowser(t *testing.T, login string) *browser {
 	return &browser{t: t, client: &http.Client{Jar: jar}, login: login}
 }
 
+// newBrowserStoppingAt is newBrowser that does not follow a redirect to a URL starting with
+// stop (an external redirect URI nobody serves): visit returns that redirect.
+func newBrowserStoppingAt(t *testing.T, login, stop string) *browser {
+	b := newBrowser(t, login)
+	b.client.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), stop) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	return b
+}
+
 var (
 	formRE  = regexp.MustCompile(`(?s)<form([^>]*)>(.*?)</form>`)
 	inputRE = regexp.MustCompile(`<input([^>]*)>`)

@@ -21,6 +21,9 @@ import (
 // each bearer token with that server's introspection endpoint, and forwards the request with
 // the access token of a real homeserver session of the same account and device (logged in with
 // the account's password on the device the token's device scope names). It keeps nothing else.
+//
+// SetMetadata moves the metadata to the unstable MSC2965 path or removes it (the homeserver
+// then answers those paths itself); EditMetadata changes the document it serves.
 type FakeOAuthProxy struct {
 	Server *httptest.Server
 	URL    string
@@ -34,7 +37,25 @@ type FakeOAuthProxy struct {
 	accounts map[string]fakeAccount // OAuth subject → homeserver account
 	sessions map[string]string      // subject + "|" + device → homeserver access token
 	logins   int
+	where    MetadataPaths
+	edit     func(map[string]any)
+	metaHits map[string]int // request path → count
 }
+
+// MetadataPaths says where the proxy serves the homeserver's auth_metadata.
+type MetadataPaths int
+
+const (
+	MetadataStable   MetadataPaths = iota // /_matrix/client/v1/auth_metadata (the default)
+	MetadataUnstable                      // only /_matrix/client/unstable/org.matrix.msc2965/auth_metadata
+	MetadataNone                          // neither: the homeserver answers both paths
+)
+
+// The homeserver's OAuth metadata paths (MSC2965).
+const (
+	StableMetadataPath   = "/_matrix/client/v1/auth_metadata"
+	UnstableMetadataPath = "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"
+)
 
 type fakeAccount struct{ user, password string }
 
@@ -49,14 +70,18 @@ func NewFakeOAuthProxy(t testing.TB, homeserver, issuer, clientID, clientSecret 
 	p := &FakeOAuthProxy{
 		homeserver: strings.TrimRight(homeserver, "/"), issuer: strings.TrimRight(issuer, "/"),
 		clientID: clientID, clientSecret: clientSecret,
-		accounts: map[string]fakeAccount{}, sessions: map[string]string{},
+		accounts: map[string]fakeAccount{}, sessions: map[string]string{}, metaHits: map[string]int{},
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.FlushInterval = -1
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/auth_metadata"):
-			p.serveMetadata(w, r)
+			if p.servesMetadata(r.URL.Path) {
+				p.serveMetadata(w, r)
+			} else {
+				rp.ServeHTTP(w, r)
+			}
 			return
 		case r.Header.Get("Authorization") == "":
 			rp.ServeHTTP(w, r)
@@ -89,6 +114,35 @@ func (p *FakeOAuthProxy) Logins() int {
 	return p.logins
 }
 
+// SetMetadata chooses where the metadata is served.
+func (p *FakeOAuthProxy) SetMetadata(where MetadataPaths) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.where = where
+}
+
+// EditMetadata makes the proxy serve the OAuth server's metadata as edit changes it.
+func (p *FakeOAuthProxy) EditMetadata(edit func(md map[string]any)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.edit = edit
+}
+
+// MetadataRequests returns how many requests reached path (one of the auth_metadata paths),
+// served by the proxy or passed on to the homeserver.
+func (p *FakeOAuthProxy) MetadataRequests(path string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.metaHits[path]
+}
+
+func (p *FakeOAuthProxy) servesMetadata(path string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.metaHits[path]++
+	return path == StableMetadataPath && p.where == MetadataStable || path == UnstableMetadataPath && p.where == MetadataUnstable
+}
+
 func (p *FakeOAuthProxy) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	resp, err := http.Get(p.issuer + "/.well-known/openid-configuration")
 	if err != nil {
@@ -96,9 +150,24 @@ func (p *FakeOAuthProxy) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	p.mu.Lock()
+	edit := p.edit
+	p.mu.Unlock()
+	if err == nil && edit != nil && resp.StatusCode == http.StatusOK {
+		var md map[string]any
+		if err = json.Unmarshal(body, &md); err == nil {
+			edit(md)
+			body, err = json.Marshal(md)
+		}
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	_, _ = w.Write(body)
 }
 
 type proxyError struct {
