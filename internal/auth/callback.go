@@ -145,7 +145,14 @@ func (m *Manager) receiver(state string) (receiver, error) {
 		if host == "localhost" {
 			host = "127.0.0.1"
 		}
-		return newLoopback(host, u.Port(), u.Path, state, uri)
+		l, err := newLoopback(host, u.Port(), u.Path, state, uri)
+		if err != nil && u.Path == CallbackPath {
+			// A running gateway holds its own URL: the browser lands there, and its page says to
+			// paste the URL here.
+			m.log.Warn("cannot listen at oauth_redirect_uri (is the gateway running?); paste the URL the browser is sent to", "error", err)
+			return &pasted{uri: uri, state: state, prompt: m.prompt(), log: m.log}, nil
+		}
+		return l, err
 	}
 	return &pasted{uri: uri, state: state, prompt: m.prompt(), log: m.log}, nil
 }

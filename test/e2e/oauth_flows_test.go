@@ -415,3 +415,43 @@ func TestTokenLifecycleLogoutPassword(t *testing.T) {
 		t.Errorf("a second logout: %v\n%s", err, out)
 	}
 }
+
+// `gateway login` for a bot whose oauth_redirect_uri is the gateway's own loopback URL while the
+// gateway runs: the login cannot listen there, so it asks for the redirect; the browser lands on
+// the gateway, whose page refuses the unknown state and says to paste the URL, which works.
+func TestOAuthPastedFromGatewayPage(t *testing.T) {
+	issuer := startOAuthServer(t, "60")
+	proxy, bot, sub := oauthBot(t, issuer)
+	listen := freeAddr(t)
+	other := newBotUser(t)
+	launchGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS": botJSON(other, nil), "GATEWAY_ACCESS_TOKEN": authToken, "GATEWAY_LISTEN": listen,
+	})
+
+	dir := t.TempDir()
+	redirect := "http://" + listen + "/oauth/callback"
+	run := startLogin(t, oauthEnv(dir, map[string]any{
+		"homeserver": proxy.URL, "oauth_enabled": true, "oauth_redirect_uri": redirect,
+	}), "login", "0")
+	authURL := run.authURL(issuer)
+	if authURL.Query().Get("redirect_uri") != redirect {
+		t.Fatalf("authorization URL %s", authURL)
+	}
+	resp, page := newBrowser(t, sub).visit(authURL.String())
+	landed := resp.Request.URL
+	if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(landed.String(), redirect) || !strings.Contains(page, "paste this page's URL") {
+		t.Fatalf("the browser ended at %s (%d): %s", landed, resp.StatusCode, page)
+	}
+	if _, err := io.WriteString(run.stdin, landed.String()+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run.finish()
+	if err != nil || !strings.Contains(out, "logged in as "+bot.UserID) {
+		t.Fatalf("gateway login with the gateway's page URL pasted: %v\n%s", err, out)
+	}
+	rec := storedTokens(t, dir, proxy.URL, "#0")
+	noSecret(t, "gateway login's output", out, rec.AccessToken, rec.RefreshToken, landed.Query().Get("code"))
+	if status, user := whoamiStatus(t, proxy.URL, rec.AccessToken); status != http.StatusOK || user != bot.UserID {
+		t.Fatalf("the login's token: whoami %d %s", status, user)
+	}
+}
