@@ -113,8 +113,8 @@ func whoamiStatus(t *testing.T, homeserver, tok string) (int, string) {
 }
 
 // loopbackLogin runs `gateway login 0` with the code flow and a loopback redirect (entry gets
-// oauth_redirect_uri), approves as sub and returns the stored session and the login's output.
-func loopbackLogin(t *testing.T, issuer, sub, dir string, entry map[string]any) (storage.TokenRecord, string) {
+// oauth_redirect_uri), approves as sub and returns the stored session and the authorization URL.
+func loopbackLogin(t *testing.T, issuer, sub, dir string, entry map[string]any) (storage.TokenRecord, *url.URL) {
 	t.Helper()
 	entry["oauth_redirect_uri"] = "http://" + freeAddr(t) + "/callback"
 	run := startLogin(t, oauthEnv(dir, entry), "login", "0")
@@ -129,7 +129,7 @@ func loopbackLogin(t *testing.T, issuer, sub, dir string, entry map[string]any) 
 	}
 	rec := storedTokens(t, dir, entry["homeserver"].(string), "#0")
 	noSecret(t, "gateway login's output", out, rec.AccessToken, rec.RefreshToken, resp.Request.URL.Query().Get("code"))
-	return rec, out
+	return rec, authURL
 }
 
 // Discovery in nonebot-adapter-matrix's order: the unstable MSC2965 path when the homeserver
@@ -182,6 +182,23 @@ func TestOAuthDiscovery(t *testing.T) {
 		}
 		if proxy.MetadataRequests(fakes.StableMetadataPath) == 0 || proxy.MetadataRequests(fakes.UnstableMetadataPath) == 0 {
 			t.Error("oauth_server_url was used before both Matrix metadata paths were tried")
+		}
+	})
+
+	// A server that advertises only the unstable MSC2967 scopes gets them, device scope included.
+	t.Run("UnstableScopes", func(t *testing.T) {
+		proxy, bot, sub := oauthBot(t, issuer)
+		proxy.EditMetadata(func(md map[string]any) {
+			md["scopes_supported"] = []string{"openid", "urn:matrix:org.matrix.msc2967.client:api:*"}
+		})
+		rec, authURL := loopbackLogin(t, issuer, sub, t.TempDir(), map[string]any{"homeserver": proxy.URL, "oauth_enabled": true})
+		scope := strings.Fields(authURL.Query().Get("scope"))
+		if !contains(scope, "urn:matrix:org.matrix.msc2967.client:api:*") || !hasPrefix(scope, "urn:matrix:org.matrix.msc2967.client:device:") ||
+			hasPrefix(scope, "urn:matrix:client:") {
+			t.Fatalf("requested scope %q, want only the unstable Matrix scopes", scope)
+		}
+		if code, user := whoamiStatus(t, proxy.URL, rec.AccessToken); code != http.StatusOK || user != bot.UserID {
+			t.Fatalf("after the login: whoami %d %s", code, user)
 		}
 	})
 
