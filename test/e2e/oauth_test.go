@@ -244,10 +244,12 @@ func TestOAuthCodeFlowLoopback(t *testing.T) {
 		return storedTokens(t, dir, proxy.URL, bot.UserID).AccessToken != first.AccessToken
 	})
 	roundTrip(t, g, ob, alice, bot, room, "after refresh")
-	if rec := storedTokens(t, dir, proxy.URL, bot.UserID); rec.DeviceID != first.DeviceID {
+	rec := storedTokens(t, dir, proxy.URL, bot.UserID)
+	if rec.DeviceID != first.DeviceID {
 		t.Errorf("device %s after the refresh, want %s", rec.DeviceID, first.DeviceID)
 	}
 	g.stop()
+	noSecret(t, "the gateway's log", readLog(t, g), first.AccessToken, first.RefreshToken, rec.AccessToken, rec.RefreshToken)
 
 	// Logout revokes the tokens: the homeserver (through the proxy) no longer takes them.
 	last := storedTokens(t, dir, proxy.URL, bot.UserID)
@@ -263,6 +265,17 @@ func TestOAuthCodeFlowLoopback(t *testing.T) {
 	whoami.Body.Close()
 	if whoami.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the revoked access token got %d, want 401", whoami.StatusCode)
+	}
+	// The refresh token is revoked too.
+	refreshed, err := http.PostForm(last.OAuthTokenEndpoint, url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {last.RefreshToken}, "client_id": {last.OAuthClientID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed.Body.Close()
+	if refreshed.StatusCode != http.StatusBadRequest {
+		t.Errorf("the revoked refresh token got %d at the token endpoint, want 400", refreshed.StatusCode)
 	}
 }
 
