@@ -150,11 +150,21 @@ func (m *Manager) receiver(state string) (receiver, error) {
 			// A running gateway holds its own URL: the browser lands there, and its page says to
 			// paste the URL here.
 			m.log.Warn("cannot listen at oauth_redirect_uri (is the gateway running?); paste the URL the browser is sent to", "error", err)
-			return &pasted{uri: uri, state: state, prompt: m.prompt(), log: m.log}, nil
+			return m.pasted(uri, state)
 		}
 		return l, err
 	}
-	return &pasted{uri: uri, state: state, prompt: m.prompt(), log: m.log}, nil
+	return m.pasted(uri, state)
+}
+
+// pasted is the receiver of an external redirect, refused before anything is registered or
+// shown when nobody can paste (the gateway running as a service).
+func (m *Manager) pasted(uri, state string) (receiver, error) {
+	p := m.prompt()
+	if _, ok := p.(LogPrompter); ok {
+		return nil, fmt.Errorf("oauth_redirect_uri %s is neither a loopback URL nor the gateway's own %s, so the code must be pasted: run `%s` in a terminal", uri, CallbackPath, m.loginCommand())
+	}
+	return &pasted{uri: uri, state: state, prompt: p, log: m.log}, nil
 }
 
 // loopback is a one-shot HTTP server on a loopback address (RFC 8252 §7.3).

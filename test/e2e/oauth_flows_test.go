@@ -472,3 +472,21 @@ func TestOAuthPastedFromGatewayPage(t *testing.T) {
 		t.Fatalf("the login's token: whoami %d %s", status, user)
 	}
 }
+
+// A running gateway cannot read a pasted redirect: with an external oauth_redirect_uri it shows
+// no authorization URL that would lead nowhere, registers nothing, and the log says to run
+// `gateway login`.
+func TestOAuthExternalRedirectNeedsLogin(t *testing.T) {
+	issuer := startOAuthServer(t, "60")
+	proxy, _, _ := oauthBot(t, issuer)
+	dir := t.TempDir()
+	g := launchGateway(t, dir, oauthEnv(dir, map[string]any{
+		"homeserver": proxy.URL, "oauth_enabled": true, "oauth_redirect_uri": "https://app.example.invalid/matrix/callback",
+	}))
+	waitFor(t, "the log to say to run gateway login", func() bool {
+		return strings.Contains(g.proc.Log(), "so the code must be pasted: run `gateway login 0` in a terminal")
+	})
+	if log := g.proc.Log(); strings.Contains(log, "OAuth login needed") || strings.Contains(log, "registered an OAuth client") {
+		t.Errorf("the gateway showed an authorization URL or registered a client for a redirect nobody can paste:\n%s", tail(log, 20))
+	}
+}
