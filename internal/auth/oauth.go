@@ -381,16 +381,21 @@ func (m *Manager) clientFor(ctx context.Context, md *Metadata, redirectURI, regi
 // it and no oauth_redirect_uri is set, else the authorization code flow with PKCE. The
 // Prompter shows the operator what to open. The user is learned with whoami.
 func (m *Manager) OAuthLogin(ctx context.Context) (Tokens, error) {
-	md, err := m.Discover(ctx)
-	if err != nil {
-		return Tokens{}, err
-	}
 	device := m.bot.OAuthDeviceID
 	if device == "" {
 		device = m.deviceFor(Tokens{})
 	}
 	if device == "" {
 		device = newDeviceID()
+	}
+	return m.oauthLoginOn(ctx, device)
+}
+
+// oauthLoginOn is OAuthLogin on the given device.
+func (m *Manager) oauthLoginOn(ctx context.Context, device id.DeviceID) (Tokens, error) {
+	md, err := m.Discover(ctx)
+	if err != nil {
+		return Tokens{}, err
 	}
 	var t Tokens
 	if m.bot.OAuthRedirectURI == "" && md.SupportsDeviceFlow() {

@@ -104,6 +104,10 @@ type Machine struct {
 
 	keysArrived atomic.Bool // a Megolm session arrived since the held events were last tried
 
+	pollMu     sync.Mutex
+	nextPoll   time.Time // the key backup is looked at again for held events after this
+	backupETag string    // the backup's etag when it was last looked at for held events
+
 	stats Stats
 }
 
@@ -163,6 +167,7 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 	m.mach.SessionReceived = m.sessionReceived
 	m.mach.AllowKeyShare = m.allowKeyShare
 	if err := m.checkServerKeys(ctx); err != nil {
+		m.mach.Destroy()
 		return nil, err
 	}
 	if err := m.ensureFallbackKey(ctx, false); err != nil {
@@ -173,6 +178,15 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 
 // Stats returns the machine's counters.
 func (m *Machine) Stats() *Stats { return &m.stats }
+
+// LogValue implements slog.LogValuer: the counters, for the log lines about held events.
+func (s *Stats) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("decrypted", s.Decrypted.Load()), slog.Int64("held", s.Held.Load()),
+		slog.Int64("recovered", s.Recovered.Load()), slog.Int64("undecryptable", s.Undecryptable.Load()),
+		slog.Int64("backup_imported", s.BackupImported.Load()), slog.Int64("backup_uploaded", s.BackupUploaded.Load()),
+	)
+}
 
 // OlmMachine returns the underlying mautrix machine (for tests).
 func (m *Machine) OlmMachine() *crypto.OlmMachine { return m.mach }

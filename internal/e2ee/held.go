@@ -40,6 +40,7 @@ const (
 	selectHeld = `SELECT event_id, room_id, session_id, raw, held_at FROM e2ee_held WHERE account_id = $1 ORDER BY seq`
 	deleteHeld = `DELETE FROM e2ee_held WHERE account_id = $1 AND event_id = $2`
 	countHeld  = `SELECT COUNT(*) FROM e2ee_held WHERE account_id = $1`
+	oldestHeld = `SELECT COALESCE(MIN(held_at), 0) FROM e2ee_held WHERE account_id = $1`
 )
 
 type heldStore struct {
@@ -94,7 +95,7 @@ func (m *Machine) Hold(ctx context.Context, evt *event.Event, raw json.RawMessag
 		return true, nil
 	}
 	m.log.Info("holding an event until its room key arrives", "room_id", evt.RoomID, "event_id", evt.ID,
-		"session_id", content.SessionID, "wait", m.opts.UndecryptableWait)
+		"session_id", content.SessionID, "wait", m.opts.UndecryptableWait, "e2ee", &m.stats)
 	//lint:ignore SA1019 the deprecated device_id is all there is to address the sender's device
 	m.RequestSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, evt.Sender, content.DeviceID)
 	return false, nil
@@ -102,8 +103,30 @@ func (m *Machine) Hold(ctx context.Context, evt *event.Event, raw json.RawMessag
 
 // Due returns the held events to try again now, oldest first: all of them when a room key
 // arrived since the last call, else only those whose wait is over.
+//
+// While events are held and the key backup is unlocked, the backup is looked at again every
+// backupPollInterval: when it changed (another device of the bot uploaded keys), the held
+// events' sessions are fetched from it.
 func (m *Machine) Due(ctx context.Context, now time.Time) ([]Held, error) {
+	held, err := m.allHeld(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(held) > 0 {
+		m.pollBackup(ctx, now, held)
+	}
 	all := m.keysArrived.Swap(false)
+	var out []Held
+	for _, h := range held {
+		h.Expired = now.Sub(h.Since) >= m.opts.UndecryptableWait
+		if all || h.Expired {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+func (m *Machine) allHeld(ctx context.Context) ([]Held, error) {
 	rows, err := m.held.db.Query(ctx, selectHeld, m.held.accountID)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read held events: %w", err)
@@ -118,12 +141,69 @@ func (m *Machine) Due(ctx context.Context, now time.Time) ([]Held, error) {
 			return nil, fmt.Errorf("failed to read held events: %w", err)
 		}
 		h.Raw, h.Since = json.RawMessage(raw), time.UnixMilli(at)
-		h.Expired = now.Sub(h.Since) >= m.opts.UndecryptableWait
-		if all || h.Expired {
-			out = append(out, h)
-		}
+		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+// backupPollInterval is how often the key backup is looked at while events wait for their key.
+const backupPollInterval = 2 * time.Second
+
+// backupPolled reports whether held events make the key backup be looked at again.
+func (m *Machine) backupPolled() bool {
+	m.backupMu.Lock()
+	unlocked := m.backupKey != nil
+	m.backupMu.Unlock()
+	s := m.opts.BackupDownloadStrategy
+	return unlocked && (s == BackupDownloadDefault || s == BackupOnFailure)
+}
+
+// pollBackup fetches the sessions of held events from the key backup when it changed since the
+// last look (its etag), at most every backupPollInterval.
+func (m *Machine) pollBackup(ctx context.Context, now time.Time, held []Held) {
+	if !m.backupPolled() {
+		return
+	}
+	m.pollMu.Lock()
+	defer m.pollMu.Unlock()
+	if now.Before(m.nextPoll) {
+		return
+	}
+	m.nextPoll = now.Add(backupPollInterval)
+	info, err := m.cli.GetKeyBackupLatestVersion(ctx)
+	if err != nil {
+		m.log.Debug("failed to look at the key backup", "error", err)
+		return
+	}
+	if info.ETag != "" && info.ETag == m.backupETag {
+		return
+	}
+	m.backupETag = info.ETag
+	seen := map[id.SessionID]bool{}
+	for _, h := range held {
+		if seen[h.SessionID] {
+			continue
+		}
+		seen[h.SessionID] = true
+		if m.fetchFromBackup(ctx, h.RoomID, h.SessionID) {
+			m.log.Info("a held event's room key arrived in the key backup", "room_id", h.RoomID, "session_id", h.SessionID)
+		}
+	}
+}
+
+// NextWake returns how soon the held events need a look (a wait ends, or the key backup is due
+// to be looked at again); ok is false when no event is held. The sync loop waits no longer.
+func (m *Machine) NextWake(ctx context.Context, now time.Time) (d time.Duration, ok bool) {
+	var oldest int64
+	err := m.held.db.QueryRow(ctx, oldestHeld, m.held.accountID).Scan(&oldest)
+	if err != nil || oldest == 0 {
+		return 0, false
+	}
+	d = max(time.UnixMilli(oldest).Add(m.opts.UndecryptableWait).Sub(now), 0)
+	if m.backupPolled() {
+		d = min(d, backupPollInterval)
+	}
+	return d, true
 }
 
 // Release forgets a held event once it was handed over.

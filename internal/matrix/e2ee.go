@@ -35,13 +35,12 @@ func (s *Session) initCrypto(ctx context.Context) error {
 		}
 		return nil
 	}
-	b := s.opts.Bot
-	m, err := e2ee.New(ctx, e2ee.Options{
-		Client: s.client, DB: s.opts.DB.DBUtil(), StateStore: s.opts.StateStore, PickleKey: s.opts.PickleKey,
-		RecoveryKey: b.RecoveryKey(), SecretStoragePassphrase: b.SecretStoragePassphrase,
-		SharingStrategy: b.EncryptionSharingStrategy, BackupDownloadStrategy: b.BackupDownloadStrategy,
-		UndecryptableWait: s.opts.UndecryptableWait, Logger: s.log,
-	})
+	m, err := s.newCrypto(ctx)
+	var lostDevice id.DeviceID // set when the store was lost and the bot moved to a new device
+	if errors.Is(err, e2ee.ErrStoreLost) && s.canRecoverLostStore() {
+		lostDevice = s.client.DeviceID
+		m, err = s.recoverLostStore(ctx, err)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -64,8 +63,59 @@ func (s *Session) initCrypto(ctx context.Context) error {
 	}
 	s.crypto = m
 	s.client.Crypto = m
+	if lostDevice != "" {
+		n := m.Stats().BackupImported.Load()
+		s.log.Warn(fmt.Sprintf("crypto store lost: logged in as new device %s and restored %d keys from the backup", s.client.DeviceID, n),
+			"device_id", s.client.DeviceID, "lost_device_id", lostDevice, "restored_keys", n,
+			"advice", "the lost device "+string(lostDevice)+" can no longer decrypt; remove it in a Matrix client's session list")
+	}
 	s.log.Info("end-to-end encryption ready", "device_id", s.client.DeviceID)
 	return nil
+}
+
+func (s *Session) newCrypto(ctx context.Context) (*e2ee.Machine, error) {
+	b := s.opts.Bot
+	return e2ee.New(ctx, e2ee.Options{
+		Client: s.client, DB: s.opts.DB.DBUtil(), StateStore: s.opts.StateStore, PickleKey: s.opts.PickleKey,
+		RecoveryKey: b.RecoveryKey(), SecretStoragePassphrase: b.SecretStoragePassphrase,
+		SharingStrategy: b.EncryptionSharingStrategy, BackupDownloadStrategy: b.BackupDownloadStrategy,
+		UndecryptableWait: s.opts.UndecryptableWait, Logger: s.log,
+	})
+}
+
+// canRecoverLostStore tells whether the bot can get over a lost crypto store by itself: it can
+// log in on a new device (password or OAuth) and unlock the key backup (recovery key or
+// passphrase) to get the old room keys back.
+func (s *Session) canRecoverLostStore() bool {
+	b := s.opts.Bot
+	login := b.LoginUser != "" && b.LoginPassword != "" || b.OAuthEnabled
+	return login && (b.RecoveryKey() != "" || b.SecretStoragePassphrase != "")
+}
+
+// recoverLostStore moves the bot to a new device after its crypto store was lost (lost says
+// how it was noticed): a new login, whose session is stored, and a new crypto machine for it.
+// The caller unlocks the key backup with the recovery key, which also verifies the new device.
+func (s *Session) recoverLostStore(ctx context.Context, lost error) (*e2ee.Machine, error) {
+	s.log.Warn("the crypto store of this device is lost; logging in as a new device and restoring keys from the backup",
+		"device_id", s.client.DeviceID, "reason", lost)
+	t, err := s.auth.LoginNewDevice(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("failed to log in as a new device after the crypto store was lost: %w", err)
+	}
+	s.client.DeviceID = t.DeviceID
+	return s.newCrypto(ctx)
+}
+
+// capSyncTimeout shortens the /sync long poll while events wait for their key, so that they are
+// delivered when their wait ends (or their key reaches the key backup), not when /sync returns.
+func (s *Session) capSyncTimeout(ctx context.Context, timeout time.Duration) time.Duration {
+	if s.crypto == nil {
+		return timeout
+	}
+	if d, ok := s.crypto.NextWake(ctx, time.Now()); ok && d < timeout {
+		return d
+	}
+	return timeout
 }
 
 // handleEncrypted decrypts an m.room.encrypted timeline event and hands the result to the normal
@@ -102,6 +152,8 @@ func (s *Session) handleEncrypted(ctx context.Context, b *batch, evt *event.Even
 				return err
 			}
 			_ = s.crypto.Release(ctx, evt.ID, true)
+			s.log.Info("decrypted an event with its room key from the key backup", "room_id", evt.RoomID, "event_id", evt.ID,
+				"e2ee", s.crypto.Stats())
 		}
 	}
 	return nil
@@ -127,17 +179,19 @@ func (s *Session) deliverHeld(ctx context.Context, b *batch) error {
 		dec, err := s.crypto.Decrypt(ctx, evt)
 		switch {
 		case err == nil:
-			s.log.Info("decrypted a held event", "room_id", h.RoomID, "event_id", h.EventID, "held_for", time.Since(h.Since).Round(time.Millisecond))
 			if err := s.handleTimelineEvent(ctx, b, dec); err != nil {
 				return err
 			}
 			_ = s.crypto.Release(ctx, h.EventID, true)
+			s.log.Info("decrypted a held event", "room_id", h.RoomID, "event_id", h.EventID,
+				"held_for", time.Since(h.Since).Round(time.Millisecond), "e2ee", s.crypto.Stats())
 		case h.Expired || !errors.Is(e2ee.Classify(err), e2ee.ErrKeyMissing):
-			s.log.Warn("delivering an event as undecryptable", "room_id", h.RoomID, "event_id", h.EventID, "error", err)
 			if err := s.publishUndecryptable(ctx, b, evt, err.Error()); err != nil {
 				return err
 			}
 			_ = s.crypto.Release(ctx, h.EventID, false)
+			s.log.Warn("delivered an event as undecryptable", "room_id", h.RoomID, "event_id", h.EventID, "error", err,
+				"e2ee", s.crypto.Stats())
 		}
 	}
 	return nil

@@ -88,6 +88,7 @@ func (s *Session) Run(ctx context.Context) error {
 		if firstSync {
 			timeout = 0 // answer at once: the first sync only sets the position
 		}
+		timeout = s.capSyncTimeout(ctx, timeout) // e2ee.go: held events due sooner
 		resp, err := s.syncOnce(ctx, since, filterID, timeout)
 		if ctx.Err() != nil {
 			return nil

@@ -349,32 +349,61 @@ func TestE2EERestartsKeepTheDevice(t *testing.T) {
 	}
 }
 
-// An event whose room key never arrives is held (the sync moves on) and, after
-// GATEWAY_UNDECRYPTABLE_WAIT, delivered as a message marked undecryptable, never dropped.
+// An event whose room key never arrives is held (the sync moves on), kept across a restart, and
+// after GATEWAY_UNDECRYPTABLE_WAIT delivered as a message marked undecryptable, never dropped.
 func TestE2EEUndecryptableIsDeliveredMarked(t *testing.T) {
 	bot := newBotUser(t)
 	h := newHuman(t, "alice")
 	room := h.roomWith(bot, false)
-	g := startGateway(t, t.TempDir(), map[string]string{
+	dir := t.TempDir()
+	env := map[string]string{
 		"MATRIX_BOTS":                botJSON(bot, map[string]any{"auto_accept_invites": true}),
 		"GATEWAY_ACCESS_TOKEN":       "tok",
-		"GATEWAY_UNDECRYPTABLE_WAIT": "1s",
+		"GATEWAY_UNDECRYPTABLE_WAIT": "1h",
 		"MATRIX_SYNC_TIMEOUT":        "1000",
-	})
+	}
+	g := startGateway(t, dir, env)
 	ob := dialV12(t, g, "tok")
 	h.waitJoined(room, bot)
-	// A Megolm event for a session nobody will ever share with the bot.
+	// A well-formed Megolm event (version 3, message index 0, 16 bytes of ciphertext, MAC and
+	// signature) of a session nobody will ever share with the bot.
+	payload := append([]byte{3, 8, 0, 0x12, 16}, bytes.Repeat([]byte{0x5a}, 16+8+64)...)
 	resp, err := h.cli.SendMessageEvent(testCtx(t), room, event.EventEncrypted, map[string]any{
 		"algorithm": "m.megolm.v1.aes-sha2", "sender_key": "Xf9NiI6+LsfpKYdBLKDVwCvYzNnF/FGKhcJp8JzHsm4",
-		"device_id": "NOSUCHDEVICE", "session_id": "bm9zdWNoc2Vzc2lvbmZvcnRoaXN0ZXN0aGVyZWF0YWxs",
-		"ciphertext": "AwgAEpABnotreallyciphertext",
+		"device_id": "NOSUCHDEVICE", "session_id": base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{0x6b}, 32)),
+		"ciphertext": base64.RawStdEncoding.EncodeToString(payload),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	const holding = "holding an event until its room key arrives"
+	ev := string(resp.EventID)
+	waitFor(t, "the gateway to hold the event", func() bool { return len(logLines(readLog(t, g), holding, ev)) == 1 })
+	if line := logLines(readLog(t, g), holding, ev)[0]; !strings.Contains(line, "e2ee.held=1") || !strings.Contains(line, "e2ee.undecryptable=0") {
+		t.Fatalf("the counters must show the event held: %s", line)
+	}
+	// Held, not delivered: a plain message sent after it arrives first.
+	plain := h.send(room, "plain after the held one")
+	if msg := ob.nextMessage(); msg["message_id"] != string(plain) {
+		t.Fatalf("want the plain message while the encrypted one is held, got %v", msg)
+	}
+
+	// A restart while it is held keeps it; with a short wait it is then delivered marked.
+	g.stop()
+	env["GATEWAY_UNDECRYPTABLE_WAIT"] = "2s"
+	g = startGateway(t, dir, env)
+	ob = dialV12(t, g, "tok")
 	msg := ob.nextMessage()
 	if msg["message_id"] != string(resp.EventID) || msg["matrix.msgtype"] != "m.bad.encrypted" {
-		t.Fatalf("want the event delivered marked undecryptable, got %v", msg)
+		t.Fatalf("want the held event delivered marked undecryptable, got %v", msg)
+	}
+	const delivered = "delivered an event as undecryptable"
+	waitFor(t, "the delivery logged", func() bool { return len(logLines(readLog(t, g), delivered, ev)) == 1 })
+	if line := logLines(readLog(t, g), delivered, ev)[0]; !strings.Contains(line, "e2ee.undecryptable=1") {
+		t.Fatalf("the counters must show the event delivered undecryptable: %s", line)
+	}
+	if n := len(logLines(readLog(t, g), holding, ev)); n != 1 {
+		t.Fatalf("after the restart the event must come from the database, not be held again (held %d times)", n)
 	}
 }
 
