@@ -206,7 +206,7 @@ func (m *Machine) checkServerKeys(ctx context.Context) error {
 	onServer = onServer && len(device.Keys) > 0
 	switch {
 	case !onServer && shared:
-		return fmt.Errorf("%w: the homeserver lost the keys of device %s (the device was deleted?): give the bot a new device (a new access token, or login_user and login_password) and a recovery_key to restore old messages", ErrStoreLost, m.cli.DeviceID)
+		return fmt.Errorf("%w: the homeserver lost the keys of device %s (the device was deleted?): %s", ErrStoreLost, m.cli.DeviceID, lostAdvice)
 	case !onServer:
 		m.log.Info("new device: uploading its encryption keys")
 		if err := m.mach.ShareKeys(ctx, -1); err != nil {
@@ -216,8 +216,8 @@ func (m *Machine) checkServerKeys(ctx context.Context) error {
 		return nil
 	case !shared:
 		if m.deviceIsOurs(ctx) {
-			return fmt.Errorf("%w: device %s has keys this gateway created, but the database no longer has them (was it replaced or reset?); "+
-				"give the bot a new device (login_user and login_password do this by themselves; or a new access token) and set recovery_key to restore old messages from the key backup", ErrStoreLost, m.cli.DeviceID)
+			return fmt.Errorf("%w: device %s has keys this gateway created, but the database no longer has them (was it replaced or reset?); %s",
+				ErrStoreLost, m.cli.DeviceID, lostAdvice)
 		}
 		return fmt.Errorf("%w: device %s was set up by another client (an access token copied from Element?); "+
 			"give the gateway a device of its own: set login_user and login_password, or create a new access token for a new device, or set \"e2ee\": false", ErrDeviceTaken, m.cli.DeviceID)
@@ -226,6 +226,11 @@ func (m *Machine) checkServerKeys(ctx context.Context) error {
 	}
 	return nil
 }
+
+// lostAdvice says what to do about a lost crypto store.
+const lostAdvice = "set recovery_key (or secret_storage_passphrase) together with login_user and login_password (or oauth_enabled), " +
+	"and the gateway moves the bot to a new device and restores the room keys from the key backup by itself; " +
+	"or give the bot a new access token for a new device"
 
 // markDevice names the device, so that a lost store is recognised later.
 func (m *Machine) markDevice(ctx context.Context) {

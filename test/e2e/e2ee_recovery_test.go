@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -241,4 +242,43 @@ func TestE2EEHeldEventDeliveredWhenKeyArrives(t *testing.T) {
 	// Exactly once: the next message is the next one alice sends.
 	next := js.sendText(room, "the next one")
 	wantDecrypted(t, ob.nextMessage(), next, "the next one")
+}
+
+// Without a recovery key a lost crypto store is not recovered: the bot stays on its device and
+// is stopped with one clear error that says what to do.
+func TestE2EELostStoreWithoutRecoveryKeyIsOneClearError(t *testing.T) {
+	bot := newBotUser(t)
+	dir := t.TempDir()
+	tokenStore := filepath.Join(t.TempDir(), "tokens.json")
+	raw, _ := json.Marshal([]any{map[string]any{
+		"homeserver": hs.URL(), "user_id": bot.UserID, "login_user": bot.UserID, "login_password": bot.Password,
+	}})
+	env := map[string]string{"MATRIX_BOTS": string(raw), "MATRIX_TOKEN_STORE_PATH": tokenStore}
+	g := startGateway(t, dir, env)
+	device := storedDevice(t, tokenStore)
+	g.stop()
+	for _, f := range []string{"gateway.db", "gateway.db-wal", "gateway.db-shm", "gateway.db.pickle-key"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	g = launchGateway(t, dir, env)
+	const want = "the crypto store of this device is lost: device " // ErrStoreLost, with what to do
+	waitFor(t, "the error about the lost store", func() bool { return strings.Contains(readLog(t, g), want) })
+	waitFor(t, "readyz to show the bot stopped", func() bool {
+		resp, err := http.Get(g.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(b.String(), "recovery_key")
+	})
+	if d := storedDevice(t, tokenStore); d != device {
+		t.Fatalf("without a recovery key the bot must stay on %s, not move to %s", device, d)
+	}
+	if strings.Contains(readLog(t, g), "logging in as a new device") {
+		t.Fatal("no new device without a recovery key")
+	}
 }
