@@ -13,7 +13,7 @@ var (
 	ErrLoggedOut = errors.New("logged out")
 	// ErrRetrying means obtaining a new access token failed for a reason that may pass (the
 	// network, a 5xx, or a first refusal); the old tokens are kept and the call may be retried.
-	ErrRetrying = errors.New("cannot refresh the access token now")
+	ErrRetrying = errors.New("cannot obtain an access token now")
 	// ErrNoCredentials means the bot has neither a token nor a way to obtain one.
 	ErrNoCredentials = errors.New("no credentials")
 )

@@ -250,7 +250,7 @@ func (s *Session) failureWait(err error, retry *backoff.Backoff) time.Duration {
 		// notices sooner a session that `gateway login` stored.
 		return min(max(s.opts.RetryInterval, time.Second), offlinePoll)
 	case errors.Is(err, auth.ErrRetrying):
-		s.setStatus(model.StateBackoff, "cannot renew the access token now: "+err.Error())
+		s.setStatus(model.StateBackoff, err.Error()) // says it cannot obtain a token now, and why
 	case errors.Is(err, mautrix.MUnknownToken):
 		s.setStatus(model.StateOffline, "the homeserver rejected the access token (M_UNKNOWN_TOKEN): set a new access_token, or login_user and login_password")
 		s.log.Error("access token rejected; the bot is offline until it is replaced", "error", err)
