@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -311,29 +309,7 @@ type v11Conn struct {
 
 func dialV11(t *testing.T, g *gatewayProc) *v11Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, g.wsURL("/onebot/v11/"), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + authToken}}})
-	if err != nil {
-		t.Fatalf("dial v11: %v", err)
-	}
-	c.SetReadLimit(1 << 24)
-	v := &v11Conn{t: t, frames: make(chan map[string]any, 1024)}
-	go func() {
-		defer close(v.frames)
-		for {
-			_, b, err := c.Read(context.Background())
-			if err != nil {
-				return
-			}
-			var m map[string]any
-			if json.Unmarshal(b, &m) == nil {
-				v.frames <- m
-			}
-		}
-	}()
-	t.Cleanup(func() { _ = c.CloseNow() })
-	return v
+	return &v11Conn{t: t, frames: readFrames(dialWS(t, g, "/onebot/v11/", authToken))}
 }
 
 // waitFrame returns the first frame that matches, skipping others.

@@ -17,26 +17,30 @@ type obClient struct {
 	frames chan map[string]any
 }
 
-// dialWSV12 opens a OneBot v12 forward WebSocket to the gateway, closed at the end of the test.
-func dialWSV12(t testing.TB, g *gatewayProc, token string) *websocket.Conn {
+// dialWS opens a OneBot WebSocket to the gateway at path, closed at the end of the test.
+func dialWS(t testing.TB, g *gatewayProc, path, token string) *websocket.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, g.wsURL("/onebot/v12/"), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	c, _, err := websocket.Dial(ctx, g.wsURL(path), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
 	if err != nil {
-		t.Fatalf("dial v12: %v", err)
+		t.Fatalf("dial %s: %v", path, err)
 	}
 	c.SetReadLimit(1 << 24)
 	t.Cleanup(func() { _ = c.CloseNow() })
 	return c
 }
 
-func dialV12(t testing.TB, g *gatewayProc, token string) *obClient {
-	t.Helper()
-	c := dialWSV12(t, g, token)
-	cl := &obClient{t: t, conn: c, frames: make(chan map[string]any, 1024)}
+// dialWSV12 opens a OneBot v12 forward WebSocket to the gateway.
+func dialWSV12(t testing.TB, g *gatewayProc, token string) *websocket.Conn {
+	return dialWS(t, g, "/onebot/v12/", token)
+}
+
+// readFrames decodes every JSON frame of c into the returned channel, closed when c ends.
+func readFrames(c *websocket.Conn) chan map[string]any {
+	frames := make(chan map[string]any, 1024)
 	go func() {
-		defer close(cl.frames)
+		defer close(frames)
 		for {
 			_, b, err := c.Read(context.Background())
 			if err != nil {
@@ -44,11 +48,17 @@ func dialV12(t testing.TB, g *gatewayProc, token string) *obClient {
 			}
 			var m map[string]any
 			if json.Unmarshal(b, &m) == nil {
-				cl.frames <- m
+				frames <- m
 			}
 		}
 	}()
-	return cl
+	return frames
+}
+
+func dialV12(t testing.TB, g *gatewayProc, token string) *obClient {
+	t.Helper()
+	c := dialWSV12(t, g, token)
+	return &obClient{t: t, conn: c, frames: readFrames(c)}
 }
 
 // nextMessage returns the next message event, skipping meta events.

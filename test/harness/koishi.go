@@ -2,17 +2,14 @@ package harness
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // KoishiDir is the Koishi test client (koishi 4.18.11 + koishi-plugin-adapter-onebot 6.9.4),
@@ -103,29 +100,7 @@ func launchKoishi(ctx context.Context, appDir, dir string, port int, opts Koishi
 		return nil, err
 	}
 	k := &Koishi{port: port, dir: dir, proc: proc}
-	client := &http.Client{Timeout: 5 * time.Second}
-	health := fmt.Sprintf("http://127.0.0.1:%d/harness/healthz", port)
-	err = proc.WaitReady(ctx, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, health, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var h struct {
-			PID int `json:"pid"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-			return fmt.Errorf("failed to decode health answer: %w", err)
-		}
-		if h.PID != proc.PID() {
-			return fmt.Errorf("port %d is served by pid %d, not ours", port, h.PID)
-		}
-		return nil
-	})
+	err = proc.WaitReady(ctx, proc.PIDHealthCheck(port))
 	if err != nil {
 		_ = proc.Stop()
 		if logSince(logPath, logStart, "EADDRINUSE") {

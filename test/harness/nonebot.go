@@ -2,16 +2,13 @@ package harness
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Paths of the NoneBot2 test client, relative to the repository root.
@@ -120,30 +117,7 @@ func launchNoneBot(ctx context.Context, python, script, dir string, port int, op
 		return nil, err
 	}
 	nb := &NoneBot{port: port, dir: dir, proc: proc}
-	httpClient := &http.Client{Timeout: 5 * time.Second}
-	healthURL := fmt.Sprintf("http://127.0.0.1:%d/harness/healthz", port)
-	err = proc.WaitReady(ctx, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, healthURL, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var health struct {
-			PID int `json:"pid"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
-			return fmt.Errorf("failed to decode health answer: %w", err)
-		}
-		// Guards against another server that took the port first.
-		if health.PID != proc.PID() {
-			return fmt.Errorf("port %d is served by pid %d, not ours", port, health.PID)
-		}
-		return nil
-	})
+	err = proc.WaitReady(ctx, proc.PIDHealthCheck(port))
 	if err != nil {
 		_ = proc.Stop()
 		if logSince(logPath, logStart, "address already in use") {

@@ -3,9 +3,11 @@ package harness
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -283,4 +285,33 @@ func dropPythonEnv(key string) bool {
 		return true
 	}
 	return false
+}
+
+// PIDHealthCheck is a Process.WaitReady check for the test clients' /harness/healthz route,
+// which answers {"pid": N}: it holds once port answers and is served by p itself (not another
+// server that took the port first).
+func (p *Process) PIDHealthCheck(port int) func(ctx context.Context) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	url := fmt.Sprintf("http://127.0.0.1:%d/harness/healthz", port)
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var health struct {
+			PID int `json:"pid"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
+			return fmt.Errorf("failed to decode health answer: %w", err)
+		}
+		if health.PID != p.PID() {
+			return fmt.Errorf("port %d is served by pid %d, not ours", port, health.PID)
+		}
+		return nil
+	}
 }
