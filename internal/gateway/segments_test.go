@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
 // segOutVector is one testdata/segments_out/*.json file: neutral segments (as the Matrix side
@@ -50,22 +50,22 @@ func TestSegmentsOutVectors(t *testing.T) {
 	seedIDs(t, db)
 	eachVector(t, "segments_out", func(t *testing.T, path string, raw []byte) {
 		var v segOutVector
-		strictJSON(t, raw, &v)
+		vectors.DecodeStrict(t, raw, &v)
 		v11, err := toV11SegmentsAs(context.Background(), db, testSelf, v.Segments)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := &segOutWant{V11: plainJSON(t, v11), CQ: v11SegmentsToCQ(v11), V12: plainJSON(t, v12Segments(v.Segments))}
+		got := &segOutWant{V11: vectors.Marshal(t, v11), CQ: v11SegmentsToCQ(v11), V12: vectors.Marshal(t, v12Segments(v.Segments))}
 		if *update {
 			v.Want = got
-			writeJSONFile(t, path, v)
+			vectors.Write(t, path, v)
 			return
 		}
 		if v.Want == nil {
 			t.Fatalf("%s has no want; run with -update and review it", path)
 		}
-		sameJSON(t, "v11", v.Want.V11, got.V11)
-		sameJSON(t, "v12", v.Want.V12, got.V12)
+		vectors.AssertSameJSON(t, "v11", v.Want.V11, got.V11)
+		vectors.AssertSameJSON(t, "v12", v.Want.V12, got.V12)
 		if got.CQ != v.Want.CQ {
 			t.Errorf("cq = %q, want %q", got.CQ, v.Want.CQ)
 		}
@@ -74,7 +74,7 @@ func TestSegmentsOutVectors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cq does not parse back: %v", err)
 		}
-		sameJSON(t, "cq parsed back", got.V11, plainJSON(t, back))
+		vectors.AssertSameJSON(t, "cq parsed back", got.V11, vectors.Marshal(t, back))
 	})
 }
 
@@ -88,7 +88,7 @@ func TestSegmentsInVectors(t *testing.T) {
 	seedIDs(t, db)
 	eachVector(t, "segments_in", func(t *testing.T, path string, raw []byte) {
 		var v segInVector
-		strictJSON(t, raw, &v)
+		vectors.DecodeStrict(t, raw, &v)
 		var segs []model.Segment
 		var err error
 		switch {
@@ -99,7 +99,7 @@ func TestSegmentsInVectors(t *testing.T) {
 			}
 		case v.CQ != nil:
 			var v11 []v11Segment
-			if v11, err = decodeV11Message(plainJSON(t, *v.CQ), false); err == nil {
+			if v11, err = decodeV11Message(vectors.Marshal(t, *v.CQ), false); err == nil {
 				segs, err = fromV11SegmentsAs(context.Background(), db, testSelf, v11)
 			}
 		default:
@@ -113,11 +113,11 @@ func TestSegmentsInVectors(t *testing.T) {
 			}
 			got.Error = kindNames[ae.Kind]
 		} else {
-			got.Segments = plainJSON(t, segs)
+			got.Segments = vectors.Marshal(t, segs)
 		}
 		if *update {
 			v.Want = got
-			writeJSONFile(t, path, v)
+			vectors.Write(t, path, v)
 			return
 		}
 		if v.Want == nil {
@@ -127,7 +127,7 @@ func TestSegmentsInVectors(t *testing.T) {
 			t.Fatalf("error = %q (%v), want %q", got.Error, err, v.Want.Error)
 		}
 		if got.Error == "" {
-			sameJSON(t, "segments", v.Want.Segments, got.Segments)
+			vectors.AssertSameJSON(t, "segments", v.Want.Segments, got.Segments)
 		}
 	})
 }
@@ -146,53 +146,5 @@ func eachVector(t *testing.T, dir string, run func(t *testing.T, path string, ra
 			}
 			run(t, path, raw)
 		})
-	}
-}
-
-func strictJSON(t *testing.T, raw []byte, v any) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("malformed vector: %v", err)
-	}
-}
-
-func plainJSON(t *testing.T, v any) json.RawMessage {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSpace(buf.Bytes())
-}
-
-func writeJSONFile(t *testing.T, path string, v any) {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func sameJSON(t *testing.T, what string, want, got json.RawMessage) {
-	t.Helper()
-	canon := func(raw json.RawMessage) string {
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			t.Fatalf("%s: not JSON: %s", what, raw)
-		}
-		return string(plainJSON(t, v))
-	}
-	if canon(want) != canon(got) {
-		t.Errorf("%s differ\n got: %s\nwant: %s", what, canon(got), canon(want))
 	}
 }

@@ -1,7 +1,6 @@
 package matrix
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected part (want) of the testdata vectors")
@@ -72,19 +72,19 @@ func parseContent(t testing.TB, raw json.RawMessage) *event.MessageEventContent 
 func TestMessageSegmentsVectors(t *testing.T) {
 	forEachVector(t, "parse", func(t *testing.T, path string, raw []byte) {
 		var v parseVector
-		mustUnmarshalStrict(t, raw, &v)
+		vectors.DecodeStrict(t, raw, &v)
 		content := parseContent(t, v.Content)
 		segs, plain := messageSegments(content, func(e id.EventID) id.UserID { return v.Replies[e] })
-		got := &parseWant{Segments: marshalPlain(t, segs), Plain: plain}
+		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
 		if *update {
 			v.Want = got
-			writeVector(t, path, v)
+			vectors.Write(t, path, v)
 			return
 		}
 		if v.Want == nil {
 			t.Fatalf("%s has no want; run go test -tags goolm ./internal/matrix -run Vectors -update and review it", path)
 		}
-		assertSameJSON(t, "segments", v.Want.Segments, got.Segments)
+		vectors.AssertSameJSON(t, "segments", v.Want.Segments, got.Segments)
 		if plain != v.Want.Plain {
 			t.Errorf("plain = %q, want %q", plain, v.Want.Plain)
 		}
@@ -97,7 +97,7 @@ func TestMessageSegmentsVectors(t *testing.T) {
 func TestBuildContentVectors(t *testing.T) {
 	forEachVector(t, "build", func(t *testing.T, path string, raw []byte) {
 		var v buildVector
-		mustUnmarshalStrict(t, raw, &v)
+		vectors.DecodeStrict(t, raw, &v)
 		content, err := buildContent(v.Segments, func(u id.UserID) string { return v.DisplayNames[u] })
 		got := &buildWant{}
 		if err != nil {
@@ -107,11 +107,11 @@ func TestBuildContentVectors(t *testing.T) {
 			}
 			got.Error = errorKindNames[ae.Kind]
 		} else {
-			got.Content = marshalPlain(t, content)
+			got.Content = vectors.Marshal(t, content)
 		}
 		if *update {
 			v.Want = got
-			writeVector(t, path, v)
+			vectors.Write(t, path, v)
 			return
 		}
 		if v.Want == nil {
@@ -121,7 +121,7 @@ func TestBuildContentVectors(t *testing.T) {
 			t.Fatalf("error kind = %q (err %v), want %q", got.Error, err, v.Want.Error)
 		}
 		if v.Want.Error == "" {
-			assertSameJSON(t, "content", v.Want.Content, got.Content)
+			vectors.AssertSameJSON(t, "content", v.Want.Content, got.Content)
 		}
 	})
 }
@@ -160,7 +160,7 @@ func TestBuildContentRoundTrip(t *testing.T) {
 	}
 	wantJSON, _ := json.Marshal(want)
 	gotJSON, _ := json.Marshal(segs)
-	assertSameJSON(t, "segments", wantJSON, gotJSON)
+	vectors.AssertSameJSON(t, "segments", wantJSON, gotJSON)
 	if wantPlain := "a < b & @alice:example.org see @room"; plain != wantPlain {
 		t.Errorf("plain = %q, want %q", plain, wantPlain)
 	}
@@ -184,62 +184,4 @@ func forEachVector(t *testing.T, dir string, run func(t *testing.T, path string,
 			run(t, path, raw)
 		})
 	}
-}
-
-func mustUnmarshalStrict(t *testing.T, raw []byte, v any) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("malformed vector: %v", err)
-	}
-}
-
-// marshalPlain marshals v without escaping <, > and &, so that the vectors stay readable.
-func marshalPlain(t testing.TB, v any) json.RawMessage {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSpace(buf.Bytes())
-}
-
-func writeVector(t *testing.T, path string, v any) {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// assertSameJSON compares two JSON documents by value (key order and spacing aside).
-func assertSameJSON(t *testing.T, what string, want, got json.RawMessage) {
-	t.Helper()
-	if canonicalJSON(t, want) != canonicalJSON(t, got) {
-		t.Errorf("%s differ\n got: %s\nwant: %s", what, canonicalJSON(t, got), canonicalJSON(t, want))
-	}
-}
-
-func canonicalJSON(t *testing.T, raw json.RawMessage) string {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, raw)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(buf.String())
 }

@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
 // mediaInVector is one testdata/media_in/*.json file: a received message content of any msgtype
@@ -59,18 +60,18 @@ func testIncomingEnv(replies map[id.EventID]id.UserID) incomingEnv {
 func TestIncomingMediaVectors(t *testing.T) {
 	forEachVector(t, "media_in", func(t *testing.T, path string, raw []byte) {
 		var v mediaInVector
-		mustUnmarshalStrict(t, raw, &v)
+		vectors.DecodeStrict(t, raw, &v)
 		segs, plain := contentSegments(parseContent(t, v.Content), testIncomingEnv(v.Replies))
-		got := &parseWant{Segments: marshalPlain(t, segs), Plain: plain}
+		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
 		if *update {
 			v.Want = got
-			writeVector(t, path, v)
+			vectors.Write(t, path, v)
 			return
 		}
 		if v.Want == nil {
 			t.Fatalf("%s has no want; run go test -tags goolm ./internal/matrix -run Vectors -update and review it", path)
 		}
-		assertSameJSON(t, "segments", v.Want.Segments, got.Segments)
+		vectors.AssertSameJSON(t, "segments", v.Want.Segments, got.Segments)
 		if plain != v.Want.Plain {
 			t.Errorf("plain = %q, want %q", plain, v.Want.Plain)
 		}
@@ -80,7 +81,7 @@ func TestIncomingMediaVectors(t *testing.T) {
 func TestOutgoingMediaVectors(t *testing.T) {
 	forEachVector(t, "media_out", func(t *testing.T, path string, raw []byte) {
 		var v mediaOutVector
-		mustUnmarshalStrict(t, raw, &v)
+		vectors.DecodeStrict(t, raw, &v)
 		contents, err := buildContents(v.Segments, outgoingEnv{
 			displayName: func(u id.UserID) string { return v.DisplayNames[u] },
 			file: func(fileID string) (*fileRecord, error) {
@@ -100,11 +101,11 @@ func TestOutgoingMediaVectors(t *testing.T) {
 			}
 			got.Error = errorKindNames[ae.Kind]
 		} else {
-			got.Contents = marshalPlain(t, contents)
+			got.Contents = vectors.Marshal(t, contents)
 		}
 		if *update {
 			v.Want = got
-			writeVector(t, path, v)
+			vectors.Write(t, path, v)
 			return
 		}
 		if v.Want == nil {
@@ -114,7 +115,7 @@ func TestOutgoingMediaVectors(t *testing.T) {
 			t.Fatalf("error kind = %q (err %v), want %q", got.Error, err, v.Want.Error)
 		}
 		if v.Want.Error == "" {
-			assertSameJSON(t, "contents", v.Want.Contents, got.Contents)
+			vectors.AssertSameJSON(t, "contents", v.Want.Contents, got.Contents)
 		}
 	})
 }
