@@ -91,7 +91,7 @@ func TestEncodeV11Events(t *testing.T) {
 		name   string
 		direct bool
 	}{{"v11_message_group.json", false}, {"v11_message_private.json", true}} {
-		b, err := encodeV11Event(context.Background(), db, 10001, sampleEvent(tc.direct))
+		b, err := encodeV11Event(context.Background(), db, 10001, sampleEvent(tc.direct), false)
 		if err != nil {
 			t.Fatal(err)
 		}

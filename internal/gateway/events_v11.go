@@ -79,7 +79,7 @@ func (m *v11Mapper) group(r id.RoomID, direct bool) int64 {
 	return m.room(r)
 }
 
-func encodeV11Notice(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event) ([]byte, error) {
+func encodeV11Notice(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event, stringFormat bool) ([]byte, error) {
 	m := &v11Mapper{ctx: ctx, ids: ids}
 	n := v11Notice{Time: ev.Time.Unix(), SelfID: selfID, PostType: "notice"}
 	switch ev.Kind {
@@ -165,6 +165,9 @@ func encodeV11Notice(ctx context.Context, ids IDMapper, selfID int64, ev *model.
 	}
 	if m.err != nil {
 		return nil, m.err
+	}
+	if stringFormat && n.Message != nil {
+		n.Message = n.RawMessage
 	}
 	return marshal(n)
 }

@@ -83,7 +83,7 @@ func TestEncodeV11Notices(t *testing.T) {
 	for name, ev := range noticeSamples() {
 		db := newTestDB(t)
 		seedIDs(t, db)
-		b, err := encodeV11Event(context.Background(), db, 10001, ev)
+		b, err := encodeV11Event(context.Background(), db, 10001, ev, false)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

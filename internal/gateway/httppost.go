@@ -48,29 +48,6 @@ func jsStringifyCompat(b []byte) []byte {
 	return out
 }
 
-// v11StringFormat turns an event frame's message from a segment array into a CQ string (post
-// format "string"). Text is escaped by the CQ encoder, so text from Matrix can never become a
-// CQ code. Frames without a message array are returned unchanged.
-func v11StringFormat(frame []byte) ([]byte, error) {
-	if !bytes.Contains(frame, []byte(`"message":[`)) {
-		return frame, nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(frame, &obj); err != nil {
-		return nil, fmt.Errorf("failed to read event for the string post format: %w", err)
-	}
-	raw, ok := obj["message"]
-	if !ok || len(raw) == 0 || raw[0] != '[' {
-		return frame, nil
-	}
-	var segs []v11Segment
-	if err := json.Unmarshal(raw, &segs); err != nil {
-		return nil, fmt.Errorf("failed to read message for the string post format: %w", err)
-	}
-	obj["message"] = mustJSON(v11SegmentsToCQ(segs))
-	return marshal(obj)
-}
-
 // quickOperation is the reply to a v11 HTTP POST event. Unknown keys are kept to be reported.
 type quickOperation struct {
 	Reply       json.RawMessage `json:"reply"`

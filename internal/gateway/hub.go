@@ -182,15 +182,22 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 // fanOut queues ev on every connection that wants it and reports how many took it, and a
 // channel that is closed when a new connection subscribes.
 func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
+	// Pick the connections under the lock; encode (which reads the v11 ID map) and queue outside
+	// it, so that connections can come and go meanwhile.
+	h.sinksMu.RLock()
+	targets := make([]*sink, 0, len(h.sinks))
+	for s := range h.sinks {
+		if s.wantsEvents && (s.bot == "" || s.bot == ev.Self) {
+			targets = append(targets, s)
+		}
+	}
+	grew := h.sinksGrew
+	h.sinksMu.RUnlock()
+
 	var payload [2][]byte // [0] v11, [1] v12
 	var tried [2]bool
 	queued := 0
-	h.sinksMu.RLock()
-	defer h.sinksMu.RUnlock()
-	for s := range h.sinks {
-		if !s.wantsEvents || (s.bot != "" && s.bot != ev.Self) {
-			continue
-		}
+	for _, s := range targets {
 		i := 0
 		if s.version == 12 {
 			i = 1
@@ -199,10 +206,7 @@ func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
 			tried[i] = true
 			var err error
 			if i == 0 {
-				payload[0], err = encodeV11Event(context.Background(), h.opts.IDs, entry.selfID, ev)
-				if err == nil && h.opts.V11PostFormat == "string" {
-					payload[0], err = v11StringFormat(payload[0])
-				}
+				payload[0], err = encodeV11Event(context.Background(), h.opts.IDs, entry.selfID, ev, h.opts.V11PostFormat == "string")
 			} else {
 				payload[1], err = encodeV12Event(ev)
 			}
@@ -210,14 +214,11 @@ func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
 				h.log.Error("failed to encode event", "version", s.version, "event_id", ev.ID, "error", err)
 			}
 		}
-		if payload[i] == nil {
-			continue
-		}
-		if s.enqueueEvent(payload[i], &h.stats) {
+		if payload[i] != nil && s.enqueueEvent(payload[i], &h.stats) {
 			queued++
 		}
 	}
-	return queued, h.sinksGrew
+	return queued, grew
 }
 
 // BotStatusChanged implements model.Sink: v12 connections get a status_update; the bot's v11

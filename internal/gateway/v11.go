@@ -67,14 +67,19 @@ type v11Status struct {
 	Good   bool `json:"good"`
 }
 
-func encodeV11Event(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event) ([]byte, error) {
+// encodeV11Event renders ev for v11 clients; with stringFormat (GATEWAY_V11_POST_FORMAT=string)
+// the message is its CQ string (raw_message) instead of a segment array.
+func encodeV11Event(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event, stringFormat bool) ([]byte, error) {
 	switch ev.Kind {
 	case model.KindMember, model.KindDelete, model.KindReaction, model.KindEdit, model.KindTyping, model.KindReceipt, model.KindInvite:
-		return encodeV11Notice(ctx, ids, selfID, ev) // events_v11.go
+		return encodeV11Notice(ctx, ids, selfID, ev, stringFormat) // events_v11.go
 	case model.KindMessage:
 		out, err := v11MessageEvent(ctx, ids, selfID, ev)
 		if err != nil {
 			return nil, err
+		}
+		if stringFormat {
+			out.Message = out.RawMessage
 		}
 		return marshal(out)
 	}
