@@ -450,21 +450,7 @@ func (l *loader) within(key string, n, lo, hi int, example string) {
 
 // httpList checks a list of http:// or https:// URLs that events are POSTed to.
 func (l *loader) httpList(key string, urls []string) []string {
-	seen := make(map[string]bool, len(urls))
-	for i, raw := range urls {
-		u, err := checkURL(raw, "http", "https")
-		if err != nil {
-			l.problems.wrap(key, err, "entry %d (%s) %v; set http:// or https:// URLs such as http://127.0.0.1:8080/onebot/v11/http",
-				i+1, safeURL(raw), err)
-			continue
-		}
-		urls[i] = u.String()
-		if seen[urls[i]] {
-			l.problems.add(key, "entry %d (%s) is listed twice; remove the duplicate", i+1, safeURL(raw))
-		}
-		seen[urls[i]] = true
-	}
-	return urls
+	return l.urlList(key, urls, "http:// or https:// URLs such as http://127.0.0.1:8080/onebot/v11/http", "http", "https")
 }
 
 // media checks the GATEWAY_MEDIA_* and file variables.
@@ -517,12 +503,17 @@ func (l *loader) positive(key string, d time.Duration, example string) {
 // wsList checks a list of reverse WebSocket URLs; key names the variable (or
 // the JSON path) for problems.
 func (l *loader) wsList(key string, urls []string) []string {
+	return l.urlList(key, urls, "ws:// or wss:// URLs such as ws://127.0.0.1:8080/onebot/v11/ws", "ws", "wss")
+}
+
+// urlList checks and normalises a list of URLs with one of schemes, each listed once; want says
+// what to set in a problem.
+func (l *loader) urlList(key string, urls []string, want string, schemes ...string) []string {
 	seen := make(map[string]bool, len(urls))
 	for i, raw := range urls {
-		u, err := checkURL(raw, "ws", "wss")
+		u, err := checkURL(raw, schemes...)
 		if err != nil {
-			l.problems.wrap(key, err, "entry %d (%s) %v; set ws:// or wss:// URLs such as ws://127.0.0.1:8080/onebot/v11/ws",
-				i+1, safeURL(raw), err)
+			l.problems.wrap(key, err, "entry %d (%s) %v; set %s", i+1, safeURL(raw), err, want)
 			continue
 		}
 		urls[i] = u.String()
