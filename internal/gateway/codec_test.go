@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,9 +11,8 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
+	"github.com/matrix-onebot/gateway/test/vectors"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // golden compares got with testdata/name (JSON, compared after indenting both).
 func golden(t *testing.T, name string, got []byte) {
@@ -25,7 +23,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	pretty.WriteByte('\n')
 	path := filepath.Join("testdata", name)
-	if *update {
+	if vectors.Updating() {
 		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}

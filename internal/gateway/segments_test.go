@@ -3,10 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/matrix-onebot/gateway/internal/model"
@@ -48,7 +44,7 @@ var testSelf = v11Self{user: "@bot:example.org", selfID: 10001}
 func TestSegmentsOutVectors(t *testing.T) {
 	db := newTestDB(t)
 	seedIDs(t, db)
-	eachVector(t, "segments_out", func(t *testing.T, path string, raw []byte) {
+	vectors.Each(t, "segments_out", func(t *testing.T, path string, raw []byte) {
 		var v segOutVector
 		vectors.DecodeStrict(t, raw, &v)
 		v11, err := toV11SegmentsAs(context.Background(), db, testSelf, v.Segments)
@@ -56,13 +52,8 @@ func TestSegmentsOutVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := &segOutWant{V11: vectors.Marshal(t, v11), CQ: v11SegmentsToCQ(v11), V12: vectors.Marshal(t, v12Segments(v.Segments))}
-		if *update {
-			v.Want = got
-			vectors.Write(t, path, v)
+		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
-		}
-		if v.Want == nil {
-			t.Fatalf("%s has no want; run with -update and review it", path)
 		}
 		vectors.AssertSameJSON(t, "v11", v.Want.V11, got.V11)
 		vectors.AssertSameJSON(t, "v12", v.Want.V12, got.V12)
@@ -78,15 +69,10 @@ func TestSegmentsOutVectors(t *testing.T) {
 	})
 }
 
-var kindNames = map[model.ErrorKind]string{
-	model.ErrBadParam: "bad_param", model.ErrUnsupportedSegment: "unsupported_segment",
-	model.ErrBadSegmentData: "bad_segment_data", model.ErrNotFound: "not_found",
-}
-
 func TestSegmentsInVectors(t *testing.T) {
 	db := newTestDB(t)
 	seedIDs(t, db)
-	eachVector(t, "segments_in", func(t *testing.T, path string, raw []byte) {
+	vectors.Each(t, "segments_in", func(t *testing.T, path string, raw []byte) {
 		var v segInVector
 		vectors.DecodeStrict(t, raw, &v)
 		var segs []model.Segment
@@ -107,21 +93,12 @@ func TestSegmentsInVectors(t *testing.T) {
 		}
 		got := &segInWant{}
 		if err != nil {
-			var ae *model.ActionError
-			if !errors.As(err, &ae) {
-				t.Fatalf("error %v is not a *model.ActionError", err)
-			}
-			got.Error = kindNames[ae.Kind]
+			got.Error = vectors.ErrorKind(t, err)
 		} else {
 			got.Segments = vectors.Marshal(t, segs)
 		}
-		if *update {
-			v.Want = got
-			vectors.Write(t, path, v)
+		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
-		}
-		if v.Want == nil {
-			t.Fatalf("%s has no want; run with -update and review it", path)
 		}
 		if got.Error != v.Want.Error {
 			t.Fatalf("error = %q (%v), want %q", got.Error, err, v.Want.Error)
@@ -130,21 +107,4 @@ func TestSegmentsInVectors(t *testing.T) {
 			vectors.AssertSameJSON(t, "segments", v.Want.Segments, got.Segments)
 		}
 	})
-}
-
-func eachVector(t *testing.T, dir string, run func(t *testing.T, path string, raw []byte)) {
-	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
-	if len(paths) == 0 {
-		t.Fatalf("no vectors in testdata/%s", dir)
-	}
-	for _, path := range paths {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".json"), func(t *testing.T) {
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, path, raw)
-		})
-	}
 }

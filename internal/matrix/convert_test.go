@@ -2,10 +2,6 @@ package matrix
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,8 +11,6 @@ import (
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
-
-var update = flag.Bool("update", false, "rewrite the expected part (want) of the testdata vectors")
 
 // parseVector is one testdata/parse/*.json file: Matrix message content → segments and plain text.
 type parseVector struct {
@@ -44,18 +38,6 @@ type buildWant struct {
 	Error   string          `json:"error,omitempty"` // the model.ErrorKind, by name
 }
 
-var errorKindNames = map[model.ErrorKind]string{
-	model.ErrInternal:           "internal",
-	model.ErrBadParam:           "bad_param",
-	model.ErrUnsupportedSegment: "unsupported_segment",
-	model.ErrBadSegmentData:     "bad_segment_data",
-	model.ErrNotFound:           "not_found",
-	model.ErrPlatform:           "platform",
-	model.ErrNetwork:            "network",
-	model.ErrRateLimited:        "rate_limited",
-	model.ErrBotOffline:         "bot_offline",
-}
-
 // parseContent decodes a message content the way the sync loop does (event.Content.ParseRaw).
 func parseContent(t testing.TB, raw json.RawMessage) *event.MessageEventContent {
 	t.Helper()
@@ -70,19 +52,14 @@ func parseContent(t testing.TB, raw json.RawMessage) *event.MessageEventContent 
 }
 
 func TestMessageSegmentsVectors(t *testing.T) {
-	forEachVector(t, "parse", func(t *testing.T, path string, raw []byte) {
+	vectors.Each(t, "parse", func(t *testing.T, path string, raw []byte) {
 		var v parseVector
 		vectors.DecodeStrict(t, raw, &v)
 		content := parseContent(t, v.Content)
 		segs, plain := messageSegments(content, func(e id.EventID) id.UserID { return v.Replies[e] })
 		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
-		if *update {
-			v.Want = got
-			vectors.Write(t, path, v)
+		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
-		}
-		if v.Want == nil {
-			t.Fatalf("%s has no want; run go test -tags goolm ./internal/matrix -run Vectors -update and review it", path)
 		}
 		vectors.AssertSameJSON(t, "segments", v.Want.Segments, got.Segments)
 		if plain != v.Want.Plain {
@@ -95,27 +72,18 @@ func TestMessageSegmentsVectors(t *testing.T) {
 }
 
 func TestBuildContentVectors(t *testing.T) {
-	forEachVector(t, "build", func(t *testing.T, path string, raw []byte) {
+	vectors.Each(t, "build", func(t *testing.T, path string, raw []byte) {
 		var v buildVector
 		vectors.DecodeStrict(t, raw, &v)
 		content, err := buildContent(v.Segments, func(u id.UserID) string { return v.DisplayNames[u] })
 		got := &buildWant{}
 		if err != nil {
-			var ae *model.ActionError
-			if !errors.As(err, &ae) {
-				t.Fatalf("error %v is not a *model.ActionError", err)
-			}
-			got.Error = errorKindNames[ae.Kind]
+			got.Error = vectors.ErrorKind(t, err)
 		} else {
 			got.Content = vectors.Marshal(t, content)
 		}
-		if *update {
-			v.Want = got
-			vectors.Write(t, path, v)
+		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
-		}
-		if v.Want == nil {
-			t.Fatalf("%s has no want; run go test -tags goolm ./internal/matrix -run Vectors -update and review it", path)
 		}
 		if got.Error != v.Want.Error {
 			t.Fatalf("error kind = %q (err %v), want %q", got.Error, err, v.Want.Error)
@@ -163,25 +131,5 @@ func TestBuildContentRoundTrip(t *testing.T) {
 	vectors.AssertSameJSON(t, "segments", wantJSON, gotJSON)
 	if wantPlain := "a < b & @alice:example.org see @room"; plain != wantPlain {
 		t.Errorf("plain = %q, want %q", plain, wantPlain)
-	}
-}
-
-func forEachVector(t *testing.T, dir string, run func(t *testing.T, path string, raw []byte)) {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(paths) == 0 {
-		t.Fatalf("no vectors in testdata/%s", dir)
-	}
-	for _, path := range paths {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".json"), func(t *testing.T) {
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, path, raw)
-		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
 // eventVector is one testdata/events/*.json file: a Matrix event (and what the message index
@@ -73,7 +74,7 @@ func TestEventVectors(t *testing.T) {
 			}
 			got, why := convertVector(t, v)
 			gotJSON, _ := json.Marshal(got)
-			if *update {
+			if vectors.Updating() {
 				v.Want, v.Dropped = gotJSON, why
 				out, _ := json.MarshalIndent(v, "", "  ")
 				if err := os.WriteFile(path, append(out, '\n'), 0o644); err != nil {

@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"encoding/json"
-	"errors"
 	"testing"
 
 	"maunium.net/go/mautrix/event"
@@ -58,18 +57,13 @@ func testIncomingEnv(replies map[id.EventID]id.UserID) incomingEnv {
 }
 
 func TestIncomingMediaVectors(t *testing.T) {
-	forEachVector(t, "media_in", func(t *testing.T, path string, raw []byte) {
+	vectors.Each(t, "media_in", func(t *testing.T, path string, raw []byte) {
 		var v mediaInVector
 		vectors.DecodeStrict(t, raw, &v)
 		segs, plain := contentSegments(parseContent(t, v.Content), testIncomingEnv(v.Replies))
 		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
-		if *update {
-			v.Want = got
-			vectors.Write(t, path, v)
+		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
-		}
-		if v.Want == nil {
-			t.Fatalf("%s has no want; run go test -tags goolm ./internal/matrix -run Vectors -update and review it", path)
 		}
 		vectors.AssertSameJSON(t, "segments", v.Want.Segments, got.Segments)
 		if plain != v.Want.Plain {
@@ -79,7 +73,7 @@ func TestIncomingMediaVectors(t *testing.T) {
 }
 
 func TestOutgoingMediaVectors(t *testing.T) {
-	forEachVector(t, "media_out", func(t *testing.T, path string, raw []byte) {
+	vectors.Each(t, "media_out", func(t *testing.T, path string, raw []byte) {
 		var v mediaOutVector
 		vectors.DecodeStrict(t, raw, &v)
 		contents, err := buildContents(v.Segments, outgoingEnv{
@@ -95,21 +89,12 @@ func TestOutgoingMediaVectors(t *testing.T) {
 		})
 		got := &mediaOutWant{}
 		if err != nil {
-			var ae *model.ActionError
-			if !errors.As(err, &ae) {
-				t.Fatalf("error %v is not a *model.ActionError", err)
-			}
-			got.Error = errorKindNames[ae.Kind]
+			got.Error = vectors.ErrorKind(t, err)
 		} else {
 			got.Contents = vectors.Marshal(t, contents)
 		}
-		if *update {
-			v.Want = got
-			vectors.Write(t, path, v)
+		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
-		}
-		if v.Want == nil {
-			t.Fatalf("%s has no want; run go test -tags goolm ./internal/matrix -run Vectors -update and review it", path)
 		}
 		if got.Error != v.Want.Error {
 			t.Fatalf("error kind = %q (err %v), want %q", got.Error, err, v.Want.Error)

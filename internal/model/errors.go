@@ -21,6 +21,20 @@ const (
 	ErrGone                                // the thing asked for existed but is gone (a redacted message)
 )
 
+var errorKindNames = [...]string{
+	ErrInternal: "internal", ErrBadParam: "bad_param", ErrUnsupportedSegment: "unsupported_segment",
+	ErrBadSegmentData: "bad_segment_data", ErrNotFound: "not_found", ErrPlatform: "platform",
+	ErrNetwork: "network", ErrRateLimited: "rate_limited", ErrBotOffline: "bot_offline", ErrGone: "gone",
+}
+
+// String names the kind (as test vectors and logs show it).
+func (k ErrorKind) String() string {
+	if k >= 0 && int(k) < len(errorKindNames) {
+		return errorKindNames[k]
+	}
+	return fmt.Sprintf("kind_%d", int(k))
+}
+
 // ActionError is an action failure with a kind the codecs map to retcodes.
 type ActionError struct {
 	Kind      ErrorKind

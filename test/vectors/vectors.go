@@ -5,9 +5,67 @@ package vectors
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"flag"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/matrix-onebot/gateway/internal/model"
 )
+
+var update = flag.Bool("update", false, "rewrite the expected part of the testdata vectors and golden files")
+
+// Updating tells whether the test run rewrites expected results (go test -update).
+func Updating() bool { return *update }
+
+// Each runs run as a subtest for every testdata/dir/*.json file; no file at all fails.
+func Each(t *testing.T, dir string, run func(t *testing.T, path string, raw []byte)) {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatalf("no vectors in testdata/%s", dir)
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".json"), func(t *testing.T) {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, path, raw)
+		})
+	}
+}
+
+// Settle handles the expected part of a vector: with -update it stores got as *want and
+// rewrites the file (and reports true: nothing to compare); otherwise a vector without a want
+// fails. vector is the whole decoded file, want points at its expected part.
+func Settle[W any](t testing.TB, path string, vector any, want **W, got *W) bool {
+	t.Helper()
+	if *update {
+		*want = got
+		Write(t, path, vector)
+		return true
+	}
+	if *want == nil {
+		t.Fatalf("%s has no expected part; run the test with -update and review the result", path)
+	}
+	return false
+}
+
+// ErrorKind names the model.ErrorKind of an action error; anything else fails the test.
+func ErrorKind(t testing.TB, err error) string {
+	t.Helper()
+	var ae *model.ActionError
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v is not a *model.ActionError", err)
+	}
+	return ae.Kind.String()
+}
 
 // DecodeStrict unmarshals a vector into v, refusing unknown fields (a typo in a vector fails).
 func DecodeStrict(t testing.TB, raw []byte, v any) {
