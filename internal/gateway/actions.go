@@ -21,6 +21,18 @@ type call struct {
 	params  json.RawMessage
 }
 
+// withParams adapts a handler that takes its params decoded into P (a malformed value is a
+// bad-param error before the handler runs).
+func withParams[P any](fn func(c *call, p P) (any, error)) handler {
+	return func(c *call) (any, error) {
+		var p P
+		if err := c.decode(&p); err != nil {
+			return nil, err
+		}
+		return fn(c, p)
+	}
+}
+
 // decode unmarshals the params into v; a malformed value is a bad-param error.
 func (c *call) decode(v any) error {
 	p := c.params
@@ -52,64 +64,64 @@ var actionIndex map[int]map[string]*action
 func init() {
 	actionTable = []action{
 		// OneBot v12
-		{12, "send_message", true, "Send a message to a room (detail_type group) or to a user's direct room (private).", v12SendMessage},
+		{12, "send_message", true, "Send a message to a room (detail_type group) or to a user's direct room (private).", withParams(v12SendMessage)},
 		{12, "get_self_info", true, "The bot's Matrix user ID and display name.", v12GetSelfInfo},
 		{12, "get_status", false, "Whether every bot is online and syncing.", v12GetStatus},
 		{12, "get_version", false, "Implementation name and version.", v12GetVersion},
 		{12, "get_supported_actions", false, "Every v12 action this gateway serves.", v12GetSupportedActions},
 		{12, "get_latest_events", false, "HTTP only: events since the last call (limit, timeout in seconds to wait for one).", v12GetLatestEvents},
 		// OneBot v11
-		{11, "send_msg", true, "Send a group (room) or private (direct room) message.", v11SendMsg},
-		{11, "send_group_msg", true, "Send a message to a room.", v11SendGroupMsg},
-		{11, "send_private_msg", true, "Send a message to a user's direct room.", v11SendPrivateMsg},
+		{11, "send_msg", true, "Send a group (room) or private (direct room) message.", withParams(v11SendMsg)},
+		{11, "send_group_msg", true, "Send a message to a room.", withParams(v11SendGroupMsg)},
+		{11, "send_private_msg", true, "Send a message to a user's direct room.", withParams(v11SendPrivateMsg)},
 		{11, "get_login_info", true, "The bot's self_id and nickname.", v11GetLoginInfo},
 		{11, "get_status", true, "Whether the bot is online and syncing.", v11GetStatus},
 		{11, "get_version_info", false, "Implementation name and version.", v11GetVersionInfo},
 		// Messages and files (handlers_v11.go, handlers_v12.go, files.go).
-		{11, "get_msg", true, "A message the gateway has seen or sent, from its message index (also after a restart).", v11GetMsg},
-		{12, "matrix.get_message", true, "A message the gateway has seen or sent, as its message event, from the message index.", v12GetMessage},
-		{12, "upload_file", false, "Store a file (from a URL, a path in GATEWAY_MEDIA_LOCAL_DIR, or bytes) for media segments.", v12UploadFile},
-		{12, "upload_file_fragmented", false, "Upload a file in parts: prepare, transfer, finish.", v12UploadFileFragmented},
-		{12, "get_file", false, "A file as a signed URL, a local path or bytes.", v12GetFile},
-		{12, "get_file_fragmented", false, "Download a file in parts: prepare, transfer.", v12GetFileFragmented},
+		{11, "get_msg", true, "A message the gateway has seen or sent, from its message index (also after a restart).", withParams(v11GetMsg)},
+		{12, "matrix.get_message", true, "A message the gateway has seen or sent, as its message event, from the message index.", withParams(v12GetMessage)},
+		{12, "upload_file", false, "Store a file (from a URL, a path in GATEWAY_MEDIA_LOCAL_DIR, or bytes) for media segments.", withParams(v12UploadFile)},
+		{12, "upload_file_fragmented", false, "Upload a file in parts: prepare, transfer, finish.", withParams(v12UploadFileFragmented)},
+		{12, "get_file", false, "A file as a signed URL, a local path or bytes.", withParams(v12GetFile)},
+		{12, "get_file_fragmented", false, "Download a file in parts: prepare, transfer.", withParams(v12GetFileFragmented)},
 		// Messages, users, rooms and members (handlers_group.go), invites and Matrix extras
 		// (handlers_matrix.go).
-		{12, "delete_message", true, "Redact a message (group_id needed only for messages the gateway never saw).", v12DeleteMessage},
-		{12, "get_user_info", true, "A Matrix user's profile.", v12GetUserInfo},
+		{12, "delete_message", true, "Redact a message (group_id needed only for messages the gateway never saw).", withParams(v12DeleteMessage)},
+		{12, "get_user_info", true, "A Matrix user's profile.", withParams(v12GetUserInfo)},
 		{12, "get_friend_list", true, "Users the bot has a direct room with.", v12GetFriendList},
-		{12, "get_group_info", true, "A room's name and member count.", v12GetGroupInfo},
+		{12, "get_group_info", true, "A room's name and member count.", withParams(v12GetGroupInfo)},
 		{12, "get_group_list", true, "The joined rooms that are not direct rooms.", v12GetGroupList},
-		{12, "get_group_member_info", true, "A joined member, with role from power levels (owner >= 100, admin >= 50).", v12GetGroupMemberInfo},
-		{12, "get_group_member_list", true, "The joined members of a room, with roles.", v12GetGroupMemberList},
-		{12, "set_group_name", true, "Set m.room.name.", v12SetGroupName},
-		{12, "leave_group", true, "Leave a room.", v12LeaveGroup},
+		{12, "get_group_member_info", true, "A joined member, with role from power levels (owner >= 100, admin >= 50).", withParams(v12GetGroupMemberInfo)},
+		{12, "get_group_member_list", true, "The joined members of a room, with roles.", withParams(v12GetGroupMemberList)},
+		{12, "set_group_name", true, "Set m.room.name.", withParams(v12SetGroupName)},
+		{12, "leave_group", true, "Leave a room.", withParams(v12LeaveGroup)},
 		{12, "matrix.kick", true, "Kick a user from a room.", v12Kick},
 		{12, "matrix.ban", true, "Ban a user from a room (until unbanned).", v12Ban},
 		{12, "matrix.unban", true, "Lift a ban.", v12Unban},
-		{12, "matrix.accept_invite", true, "Accept a pending invite (request matrix.invite).", v12AcceptInvite},
-		{12, "matrix.decline_invite", true, "Decline a pending invite.", v12DeclineInvite},
-		{12, "matrix.react", true, "React to a message with an emoji or text (m.reaction).", v12React},
-		{12, "matrix.set_typing", true, "Show or stop the bot's typing notification in a room.", v12SetTyping},
-		{12, "matrix.mark_read", true, "Send a read receipt and move the fully-read marker.", v12MarkRead},
-		{12, "matrix.join_room", true, "Join a room by ID or alias.", v12JoinRoom},
+		{12, "matrix.accept_invite", true, "Accept a pending invite (request matrix.invite).", withParams(v12AcceptInvite)},
+		{12, "matrix.decline_invite", true, "Decline a pending invite.", withParams(v12DeclineInvite)},
+		{12, "matrix.react", true, "React to a message with an emoji or text (m.reaction).", withParams(v12React)},
+		{12, "matrix.set_typing", true, "Show or stop the bot's typing notification in a room.", withParams(v12SetTyping)},
+		{12, "matrix.mark_read", true, "Send a read receipt and move the fully-read marker.", withParams(v12MarkRead)},
+		{12, "matrix.join_room", true, "Join a room by ID or alias.", withParams(v12JoinRoom)},
 		{12, "matrix.invite", true, "Invite a user to a room.", v12Invite},
-		{12, "matrix.create_room", true, "Create a room (optionally a direct room, recorded in m.direct).", v12CreateRoom},
-		{12, "matrix.get_room_state", true, "A room's whole state, or one state event's content.", v12GetRoomState},
-		{12, "matrix.send_state_event", true, "Send a state event.", v12SendStateEvent},
-		{12, "matrix.raw_request", true, "Any Client-Server API call under /_matrix/client/ as the bot.", v12RawRequest},
-		{11, "delete_msg", true, "Redact a message.", v11DeleteMsg},
-		{11, "get_stranger_info", true, "A Matrix user's profile.", v11GetStrangerInfo},
+		{12, "matrix.create_room", true, "Create a room (optionally a direct room, recorded in m.direct).", withParams(v12CreateRoom)},
+		{12, "matrix.get_room_state", true, "A room's whole state, or one state event's content.", withParams(v12GetRoomState)},
+		{12, "matrix.send_state_event", true, "Send a state event.", withParams(v12SendStateEvent)},
+		{12, "matrix.raw_request", true, "Any Client-Server API call under /_matrix/client/ as the bot.", withParams(v12RawRequest)},
+		{11, "delete_msg", true, "Redact a message.", withParams(v11DeleteMsg)},
+		{11, "get_stranger_info", true, "A Matrix user's profile.", withParams(v11GetStrangerInfo)},
 		{11, "get_friend_list", true, "Users the bot has a direct room with.", v11GetFriendList},
-		{11, "get_group_info", true, "A room's name and member count.", v11GetGroupInfo},
+		{11, "get_group_info", true, "A room's name and member count.", withParams(v11GetGroupInfo)},
 		{11, "get_group_list", true, "The joined rooms that are not direct rooms.", v11GetGroupList},
-		{11, "get_group_member_info", true, "A joined member, with role from power levels.", v11GetGroupMemberInfo},
-		{11, "get_group_member_list", true, "The joined members of a room, with roles.", v11GetGroupMemberList},
-		{11, "set_group_name", true, "Set m.room.name.", v11SetGroupName},
-		{11, "set_group_leave", true, "Leave a room (is_dismiss is ignored).", v11SetGroupLeave},
-		{11, "set_group_kick", true, "Kick a user; reject_add_request bans instead.", v11SetGroupKick},
-		{11, "set_group_ban", true, "Ban a user (any duration > 0; Matrix bans do not expire); duration 0 lifts the ban.", v11SetGroupBan},
-		{11, "set_group_add_request", true, "Accept (approve) or decline a room invite; flag from request.group.", v11SetGroupAddRequest},
-		{11, "set_friend_add_request", true, "Accept or decline a direct-room invite; flag from request.friend.", v11SetFriendAddRequest},
+		{11, "get_group_member_info", true, "A joined member, with role from power levels.", withParams(v11GetGroupMemberInfo)},
+		{11, "get_group_member_list", true, "The joined members of a room, with roles.", withParams(v11GetGroupMemberList)},
+		{11, "set_group_name", true, "Set m.room.name.", withParams(v11SetGroupName)},
+		{11, "set_group_leave", true, "Leave a room (is_dismiss is ignored).", withParams(v11SetGroupLeave)},
+		{11, "set_group_kick", true, "Kick a user; reject_add_request bans instead.", withParams(v11SetGroupKick)},
+		{11, "set_group_ban", true, "Ban a user (any duration > 0; Matrix bans do not expire); duration 0 lifts the ban.", withParams(v11SetGroupBan)},
+		{11, "set_group_add_request", true, "Accept (approve) or decline a room invite; flag from request.group.", withParams(v11SetGroupAddRequest)},
+		{11, "set_friend_add_request", true, "Accept or decline a direct-room invite; flag from request.friend.", withParams(v11SetFriendAddRequest)},
 	}
 	actionIndex = map[int]map[string]*action{11: {}, 12: {}}
 	for i := range actionTable {

@@ -40,11 +40,7 @@ type v12UploadFileParams struct {
 	SHA256  string            `json:"sha256"`
 }
 
-func v12UploadFile(c *call) (any, error) {
-	var p v12UploadFileParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12UploadFile(c *call, p v12UploadFileParams) (any, error) {
 	m, err := c.media()
 	if err != nil {
 		return nil, err
@@ -95,11 +91,7 @@ type v12GetFileParams struct {
 	Type   string `json:"type"`
 }
 
-func v12GetFile(c *call) (any, error) {
-	var p v12GetFileParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12GetFile(c *call, p v12GetFileParams) (any, error) {
 	m, err := c.media()
 	if err != nil {
 		return nil, err
@@ -187,11 +179,7 @@ type v12FragmentParams struct {
 	SHA256    string  `json:"sha256"`
 }
 
-func v12UploadFileFragmented(c *call) (any, error) {
-	var p v12FragmentParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12UploadFileFragmented(c *call, p v12FragmentParams) (any, error) {
 	m, err := c.media()
 	if err != nil {
 		return nil, err
@@ -271,11 +259,7 @@ func v12UploadFileFragmented(c *call) (any, error) {
 	return nil, model.Errorf(model.ErrBadParam, "stage must be prepare, transfer or finish")
 }
 
-func v12GetFileFragmented(c *call) (any, error) {
-	var p v12FragmentParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12GetFileFragmented(c *call, p v12FragmentParams) (any, error) {
 	m, err := c.media()
 	if err != nil {
 		return nil, err

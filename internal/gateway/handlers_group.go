@@ -85,11 +85,7 @@ type v12MessageParams struct {
 	Reason    string `json:"matrix.reason"`
 }
 
-func v12DeleteMessage(c *call) (any, error) {
-	var p v12MessageParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12DeleteMessage(c *call, p v12MessageParams) (any, error) {
 	msg, err := v12Msg(p.MessageID)
 	if err != nil {
 		return nil, err
@@ -107,11 +103,7 @@ type v12UserParams struct {
 	UserID string `json:"user_id"`
 }
 
-func v12GetUserInfo(c *call) (any, error) {
-	var p v12UserParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12GetUserInfo(c *call, p v12UserParams) (any, error) {
 	u, err := v12User(p.UserID, "user_id")
 	if err != nil {
 		return nil, err
@@ -149,11 +141,7 @@ func v12GroupInfo(g model.GroupInfo) map[string]any {
 	return map[string]any{"group_id": string(g.RoomID), "group_name": g.Name, "matrix.member_count": g.MemberCount}
 }
 
-func v12GetGroupInfo(c *call) (any, error) {
-	var p v12GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12GetGroupInfo(c *call, p v12GroupParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -190,11 +178,7 @@ func v12Member(m model.Member) map[string]any {
 	}
 }
 
-func v12GetGroupMemberInfo(c *call) (any, error) {
-	var p v12MemberParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12GetGroupMemberInfo(c *call, p v12MemberParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -210,11 +194,7 @@ func v12GetGroupMemberInfo(c *call) (any, error) {
 	return v12Member(m), nil
 }
 
-func v12GetGroupMemberList(c *call) (any, error) {
-	var p v12GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12GetGroupMemberList(c *call, p v12GroupParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -235,11 +215,7 @@ type v12SetGroupNameParams struct {
 	GroupName string `json:"group_name"`
 }
 
-func v12SetGroupName(c *call) (any, error) {
-	var p v12SetGroupNameParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12SetGroupName(c *call, p v12SetGroupNameParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -247,11 +223,7 @@ func v12SetGroupName(c *call) (any, error) {
 	return nil, c.bot.bot.SetGroupName(c.ctx, room, p.GroupName)
 }
 
-func v12LeaveGroup(c *call) (any, error) {
-	var p v12GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12LeaveGroup(c *call, p v12GroupParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -265,11 +237,7 @@ type v11MessageParams struct {
 	MessageID flexInt `json:"message_id"`
 }
 
-func v11DeleteMsg(c *call) (any, error) {
-	var p v11MessageParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11DeleteMsg(c *call, p v11MessageParams) (any, error) {
 	msg, err := c.v11Msg(p.MessageID)
 	if err != nil {
 		return nil, err
@@ -281,11 +249,7 @@ type v11UserParams struct {
 	UserID flexInt `json:"user_id"`
 }
 
-func v11GetStrangerInfo(c *call) (any, error) {
-	var p v11UserParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11GetStrangerInfo(c *call, p v11UserParams) (any, error) {
 	u, err := c.v11User(p.UserID)
 	if err != nil {
 		return nil, err
@@ -347,11 +311,7 @@ func (c *call) v11GroupInfo(g model.GroupInfo) (map[string]any, error) {
 	}, nil
 }
 
-func v11GetGroupInfo(c *call) (any, error) {
-	var p v11GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11GetGroupInfo(c *call, p v11GroupParams) (any, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -400,11 +360,7 @@ func (c *call) v11Member(m model.Member) (map[string]any, error) {
 	}, nil
 }
 
-func v11GetGroupMemberInfo(c *call) (any, error) {
-	var p v11GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11GetGroupMemberInfo(c *call, p v11GroupParams) (any, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -420,11 +376,7 @@ func v11GetGroupMemberInfo(c *call) (any, error) {
 	return c.v11Member(m)
 }
 
-func v11GetGroupMemberList(c *call) (any, error) {
-	var p v11GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11GetGroupMemberList(c *call, p v11GroupParams) (any, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -444,11 +396,7 @@ func v11GetGroupMemberList(c *call) (any, error) {
 	return out, nil
 }
 
-func v11SetGroupName(c *call) (any, error) {
-	var p v11GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11SetGroupName(c *call, p v11GroupParams) (any, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -457,11 +405,7 @@ func v11SetGroupName(c *call) (any, error) {
 }
 
 // v11SetGroupLeave leaves the room; is_dismiss is ignored (a Matrix room cannot be dissolved).
-func v11SetGroupLeave(c *call) (any, error) {
-	var p v11GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11SetGroupLeave(c *call, p v11GroupParams) (any, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -471,11 +415,7 @@ func v11SetGroupLeave(c *call) (any, error) {
 
 // v11SetGroupKick kicks; with reject_add_request the user is banned instead, so they cannot
 // come back.
-func v11SetGroupKick(c *call) (any, error) {
-	var p v11GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11SetGroupKick(c *call, p v11GroupParams) (any, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -492,11 +432,7 @@ func v11SetGroupKick(c *call) (any, error) {
 
 // v11SetGroupBan maps QQ's timed mute onto a Matrix ban: any duration > 0 bans (a Matrix ban has
 // no end: it lasts until lifted), duration 0 lifts the ban.
-func v11SetGroupBan(c *call) (any, error) {
-	var p v11GroupParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11SetGroupBan(c *call, p v11GroupParams) (any, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err

@@ -33,11 +33,7 @@ func v11Answer(c *call, p v11AddRequestParams) (any, error) {
 	return nil, c.bot.bot.AnswerInvite(c.ctx, id.RoomID(p.Flag), accept, p.Reason)
 }
 
-func v11SetGroupAddRequest(c *call) (any, error) {
-	var p v11AddRequestParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11SetGroupAddRequest(c *call, p v11AddRequestParams) (any, error) {
 	sub := p.SubType
 	if sub == "" {
 		sub = p.Type
@@ -48,19 +44,11 @@ func v11SetGroupAddRequest(c *call) (any, error) {
 	return v11Answer(c, p)
 }
 
-func v11SetFriendAddRequest(c *call) (any, error) {
-	var p v11AddRequestParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11SetFriendAddRequest(c *call, p v11AddRequestParams) (any, error) {
 	return v11Answer(c, p)
 }
 
-func v12AcceptInvite(c *call) (any, error) {
-	var p v12MemberParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12AcceptInvite(c *call, p v12MemberParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -68,11 +56,7 @@ func v12AcceptInvite(c *call) (any, error) {
 	return nil, c.bot.bot.AnswerInvite(c.ctx, room, true, "")
 }
 
-func v12DeclineInvite(c *call) (any, error) {
-	var p v12MemberParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12DeclineInvite(c *call, p v12MemberParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -139,11 +123,7 @@ type v12ReactParams struct {
 	Key       string `json:"key"`
 }
 
-func v12React(c *call) (any, error) {
-	var p v12ReactParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12React(c *call, p v12ReactParams) (any, error) {
 	msg, err := v12Msg(p.MessageID)
 	if err != nil {
 		return nil, err
@@ -170,11 +150,7 @@ type v12TypingParams struct {
 	Timeout *flexInt  `json:"timeout"` // milliseconds, default 30000
 }
 
-func v12SetTyping(c *call) (any, error) {
-	var p v12TypingParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12SetTyping(c *call, p v12TypingParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -190,11 +166,7 @@ func v12SetTyping(c *call) (any, error) {
 	return nil, c.bot.bot.SetTyping(c.ctx, room, typing, timeout)
 }
 
-func v12MarkRead(c *call) (any, error) {
-	var p v12MessageParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12MarkRead(c *call, p v12MessageParams) (any, error) {
 	msg, err := v12Msg(p.MessageID)
 	if err != nil {
 		return nil, err
@@ -210,11 +182,7 @@ type v12JoinParams struct {
 	Room string `json:"room"` // a room ID or an alias
 }
 
-func v12JoinRoom(c *call) (any, error) {
-	var p v12JoinParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12JoinRoom(c *call, p v12JoinParams) (any, error) {
 	if len(p.Room) < 2 || (p.Room[0] != '!' && p.Room[0] != '#') {
 		return nil, model.Errorf(model.ErrBadParam, "room must be a room ID (!abc:example.org) or an alias (#name:example.org)")
 	}
@@ -235,11 +203,7 @@ type v12CreateRoomParams struct {
 	Visibility    string   `json:"visibility"`
 }
 
-func v12CreateRoom(c *call) (any, error) {
-	var p v12CreateRoomParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12CreateRoom(c *call, p v12CreateRoomParams) (any, error) {
 	req := model.CreateRoom{Name: p.Name, Topic: p.Topic, Alias: p.RoomAliasName, IsDirect: bool(p.IsDirect), Preset: p.Preset, Visibility: p.Visibility}
 	for i, u := range p.Invite {
 		uid, err := v12User(u, "invite["+strconv.Itoa(i)+"]")
@@ -272,11 +236,7 @@ type v12StateParams struct {
 	Content   json.RawMessage `json:"content"`
 }
 
-func v12GetRoomState(c *call) (any, error) {
-	var p v12StateParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12GetRoomState(c *call, p v12StateParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -291,11 +251,7 @@ func v12GetRoomState(c *call) (any, error) {
 	return map[string]any{"content": state}, nil
 }
 
-func v12SendStateEvent(c *call) (any, error) {
-	var p v12StateParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12SendStateEvent(c *call, p v12StateParams) (any, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -320,11 +276,7 @@ type v12RawParams struct {
 	Body   json.RawMessage   `json:"body"`
 }
 
-func v12RawRequest(c *call) (any, error) {
-	var p v12RawParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12RawRequest(c *call, p v12RawParams) (any, error) {
 	body := bytes.TrimSpace(p.Body)
 	if bytes.Equal(body, []byte("null")) {
 		body = nil

@@ -52,11 +52,7 @@ type v11SendMsgParams struct {
 	Markdown *flexBool `json:"matrix_markdown"`
 }
 
-func v11SendMsg(c *call) (any, error) {
-	var p v11SendMsgParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11SendMsg(c *call, p v11SendMsgParams) (any, error) {
 	switch p.MessageType {
 	case "":
 		if p.GroupID != 0 {
@@ -71,20 +67,12 @@ func v11SendMsg(c *call) (any, error) {
 	return v11Send(c, p)
 }
 
-func v11SendGroupMsg(c *call) (any, error) {
-	var p v11SendMsgParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11SendGroupMsg(c *call, p v11SendMsgParams) (any, error) {
 	p.MessageType = "group"
 	return v11Send(c, p)
 }
 
-func v11SendPrivateMsg(c *call) (any, error) {
-	var p v11SendMsgParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11SendPrivateMsg(c *call, p v11SendMsgParams) (any, error) {
 	p.MessageType = "private"
 	return v11Send(c, p)
 }
@@ -204,11 +192,7 @@ type v11GetMsgParams struct {
 
 // v11GetMsg returns a message from the bot's message index as the full object NoneBot expects
 // (time, message_type, message_id, real_id, sender, message).
-func v11GetMsg(c *call) (any, error) {
-	var p v11GetMsgParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v11GetMsg(c *call, p v11GetMsgParams) (any, error) {
 	if p.MessageID <= 0 {
 		return nil, model.Errorf(model.ErrBadParam, "message_id is required")
 	}

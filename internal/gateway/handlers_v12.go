@@ -19,11 +19,7 @@ type v12SendMessageParams struct {
 	Markdown *bool  `json:"matrix.markdown"`
 }
 
-func v12SendMessage(c *call) (any, error) {
-	var p v12SendMessageParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12SendMessage(c *call, p v12SendMessageParams) (any, error) {
 	var to model.Target
 	switch p.DetailType {
 	case "group":
@@ -130,11 +126,7 @@ type v12GetMessageParams struct {
 
 // v12GetMessage is matrix.get_message: OneBot v12 has no standard action to read a message (its
 // clients take the reply's user_id from the segment), so this is an extension.
-func v12GetMessage(c *call) (any, error) {
-	var p v12GetMessageParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
+func v12GetMessage(c *call, p v12GetMessageParams) (any, error) {
 	if !strings.HasPrefix(p.MessageID, "$") {
 		return nil, model.Errorf(model.ErrBadParam, "message_id must be a Matrix event ID like $abc")
 	}
