@@ -78,15 +78,20 @@ func (m *Manager) legacyRefresh(ctx context.Context, cur Tokens) (Tokens, error)
 	if err != nil {
 		return Tokens{}, err
 	}
-	if resp.AccessToken == "" {
-		return Tokens{}, fmt.Errorf("failed to refresh the access token: the homeserver's answer has no access_token")
+	return cur.refreshed("the homeserver", start, resp.AccessToken, resp.RefreshToken, time.Duration(resp.ExpiresInMS)*time.Millisecond)
+}
+
+// refreshed is t after a refresh answered at start: the new access token, the new refresh token
+// when one was issued (else the old one stays), and the new expiry. from names who answered.
+func (t Tokens) refreshed(from string, start time.Time, access, refresh string, lifetime time.Duration) (Tokens, error) {
+	if access == "" {
+		return Tokens{}, fmt.Errorf("failed to refresh the access token: %s's answer has no access_token", from)
 	}
-	t := cur
-	t.AccessToken = resp.AccessToken
-	if resp.RefreshToken != "" {
-		t.RefreshToken = resp.RefreshToken
+	t.AccessToken = access
+	if refresh != "" {
+		t.RefreshToken = refresh
 	}
-	t.setExpiry(start, time.Duration(resp.ExpiresInMS)*time.Millisecond)
+	t.setExpiry(start, lifetime)
 	return t, nil
 }
 

@@ -283,16 +283,7 @@ func (m *Manager) oauthRefresh(ctx context.Context, cur Tokens) (Tokens, error) 
 	if err != nil {
 		return Tokens{}, err
 	}
-	if resp.AccessToken == "" {
-		return Tokens{}, errors.New("failed to refresh the OAuth access token: the answer has no access_token")
-	}
-	t := cur
-	t.AccessToken = resp.AccessToken
-	if resp.RefreshToken != "" {
-		t.RefreshToken = resp.RefreshToken
-	}
-	t.setExpiry(start, time.Duration(resp.ExpiresIn)*time.Second)
-	return t, nil
+	return cur.refreshed("the OAuth token endpoint", start, resp.AccessToken, resp.RefreshToken, time.Duration(resp.ExpiresIn)*time.Second)
 }
 
 // oauthRevoke revokes the session's refresh and access tokens (RFC 7009).
