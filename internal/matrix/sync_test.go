@@ -596,3 +596,33 @@ func TestSendMessageToRoom(t *testing.T) {
 		t.Fatalf("sent message not indexed: %+v, %v", stored, err)
 	}
 }
+
+// In a room the bot joined in this batch, what the timeline shows before its join is history:
+// it is not handed over, and no gap before it is filled, even when the timeline is limited.
+func TestRunSkipsHistoryBeforeOwnJoin(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	now := time.Now()
+	join := map[string]any{
+		"type": "m.room.member", "event_id": "$join", "sender": botID, "state_key": string(botID),
+		"origin_server_ts": now.UnixMilli(), "content": map[string]any{"membership": "join"},
+		"unsigned": map[string]any{"prev_content": map[string]any{"membership": "invite"}},
+	}
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{
+		roomA: map[string]any{"timeline": map[string]any{
+			"limited": true, "prev_batch": "p1",
+			"events": []any{message("$old", aliceID, now, "before the bot came"), join, message("$new", aliceID, now, "after")},
+		}},
+	}))
+	sink := newRecordingSink()
+	start(t, h.session(t, sink, nil))
+
+	h.waitSyncSince(t, "s1")
+	got := sink.EventIDs()
+	if slices.Contains(got, "$old") || !slices.Contains(got, "$new") {
+		t.Fatalf("published %v, want $new and not the history before the join ($old)", got)
+	}
+	if n := len(h.hs.RequestsTo("/rooms/" + string(roomA) + "/messages")); n != 0 {
+		t.Errorf("%d /messages requests: the history before the bot's join was filled in", n)
+	}
+}
