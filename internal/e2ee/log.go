@@ -8,10 +8,26 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// newZerolog routes mautrix's zerolog output into the bot's slog logger. Only info and above
-// pass: mautrix's debug and trace lines are too chatty for a gateway log.
+// newZerolog routes mautrix's zerolog output into the bot's slog logger, at the logger's level
+// (GATEWAY_LOG_LEVEL): debug shows mautrix's key sharing, withheld and key request decisions.
+// mautrix's trace lines (one per event and database row) never pass.
 func newZerolog(log *slog.Logger) zerolog.Logger {
-	return zerolog.New(slogWriter{log: log.With("component", "crypto")}).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	return zerolog.New(slogWriter{log: log.With("component", "crypto")}).Level(zerologLevel(log)).With().Timestamp().Logger()
+}
+
+// zerologLevel is the lowest zerolog level that log lets through.
+func zerologLevel(log *slog.Logger) zerolog.Level {
+	ctx := context.Background()
+	switch {
+	case log.Enabled(ctx, slog.LevelDebug):
+		return zerolog.DebugLevel
+	case log.Enabled(ctx, slog.LevelInfo):
+		return zerolog.InfoLevel
+	case log.Enabled(ctx, slog.LevelWarn):
+		return zerolog.WarnLevel
+	default:
+		return zerolog.ErrorLevel
+	}
 }
 
 type slogWriter struct{ log *slog.Logger }
