@@ -65,7 +65,7 @@ func (m *Machine) Recover(ctx context.Context) error {
 	}
 	switch m.opts.BackupDownloadStrategy {
 	case BackupDownloadDefault, BackupOneShot:
-		if err := m.downloadBackup(ctx, info.Version, backupKey); err != nil {
+		if err := m.downloadBackup(ctx, info, backupKey); err != nil {
 			m.log.Warn("failed to download the key backup", "error", err)
 		}
 	}
@@ -96,38 +96,83 @@ func (m *Machine) unlockSSSS(ctx context.Context) (*ssss.Key, error) {
 	return key, nil
 }
 
-func (m *Machine) downloadBackup(ctx context.Context, version id.KeyBackupVersion, key *backup.MegolmBackupKey) error {
-	keys, err := m.cli.GetKeyBackup(ctx, version)
+// downloadBackup imports the room keys of the backup that the store does not have yet. A backup
+// whose etag did not change since the last full import is not downloaded at all.
+func (m *Machine) downloadBackup(ctx context.Context, info *mautrix.RespRoomKeysVersion[backup.MegolmAuthData], key *backup.MegolmBackupKey) error {
+	lastVersion, lastETag, err := m.keys.backupState(ctx)
+	if err != nil {
+		m.log.Warn("failed to read the key backup state; downloading the whole backup", "error", err)
+	}
+	if info.ETag != "" && lastVersion == info.Version && lastETag == info.ETag {
+		m.log.Info("restored room keys from the key backup", "version", info.Version, "imported", 0, "unchanged", true)
+		return nil
+	}
+	keys, err := m.cli.GetKeyBackup(ctx, info.Version)
 	if err != nil {
 		return err
 	}
-	var imported, failed int
+	var n importCounts
 	for roomID, room := range keys.Rooms {
 		for sessionID, data := range room.Sessions {
-			if m.importBackupSession(ctx, version, key, roomID, sessionID, &data.SessionData) {
-				imported++
-			} else {
-				failed++
-			}
+			n.add(m.importBackupEntry(ctx, info.Version, key, roomID, sessionID, &data))
 		}
 	}
-	m.log.Info("restored room keys from the key backup", "version", version, "imported", imported, "failed", failed)
+	m.log.Info("restored room keys from the key backup", "version", info.Version, "imported", n[imported],
+		"already_had", n[alreadyHad], "untrusted", n[refused], "failed", n[failed], "unchanged", false)
+	if n[failed] == 0 {
+		if err := m.keys.setBackupState(ctx, info.Version, info.ETag); err != nil {
+			m.log.Warn("failed to remember the key backup state", "error", err)
+		}
+	}
 	return nil
 }
 
-func (m *Machine) importBackupSession(ctx context.Context, version id.KeyBackupVersion, key *backup.MegolmBackupKey, roomID id.RoomID, sessionID id.SessionID, enc *backup.EncryptedSessionData[backup.MegolmSessionData]) bool {
-	data, err := enc.Decrypt(key)
+// importOutcome is what became of one key backup entry.
+type importOutcome int
+
+const (
+	imported   importOutcome = iota // a new room key
+	alreadyHad                      // the store has it, from the same or an earlier message index
+	refused                         // marked forwarded: not trusted, not imported
+	failed                          // could not be decrypted or stored
+)
+
+type importCounts [4]int
+
+func (c *importCounts) add(o importOutcome) { c[o]++ }
+
+// importBackupEntry imports one key backup entry, unless the store already has the session from
+// the same or an earlier message index, or the entry is not trusted (judgeBackupEntry).
+func (m *Machine) importBackupEntry(ctx context.Context, version id.KeyBackupVersion, key *backup.MegolmBackupKey, roomID id.RoomID,
+	sessionID id.SessionID, entry *mautrix.RespKeyBackupData[backup.EncryptedSessionData[backup.MegolmSessionData]]) importOutcome {
+	if have, err := m.store.GetGroupSession(ctx, roomID, sessionID); err == nil && have != nil &&
+		int64(have.Internal.FirstKnownIndex()) <= int64(entry.FirstMessageIndex) {
+		return alreadyHad
+	}
+	data, err := entry.SessionData.Decrypt(key)
 	if err != nil {
 		m.log.Debug("failed to decrypt a backed-up room key", "room_id", roomID, "session_id", sessionID, "error", err)
-		return false
+		return failed
+	}
+	if v := judgeBackupEntry(entry.ForwardedCount, data.ForwardingKeyChain); !v.Trusted {
+		if old, _ := m.keys.get(ctx, sessionID); old != nil && !old.Trusted && old.Source == id.KeySourceBackup {
+			return refused // decided before
+		}
+		if err := m.keys.put(ctx, roomID, sessionID, v); err != nil {
+			m.log.Warn("failed to remember a decision about a backed-up room key", "session_id", sessionID, "error", err)
+		}
+		m.stats.KeysRefused.Add(1)
+		m.log.Debug("did not import a room key that the key backup marks as forwarded", "room_id", roomID, "session_id", sessionID,
+			"forwarded_count", entry.ForwardedCount, "is_verified", entry.IsVerified)
+		return refused
 	}
 	if _, err := m.mach.ImportRoomKeyFromBackup(ctx, version, roomID, sessionID, data); err != nil {
 		m.log.Debug("failed to import a backed-up room key", "room_id", roomID, "session_id", sessionID, "error", err)
-		return false
+		return failed
 	}
 	m.stats.BackupImported.Add(1)
 	m.keysArrived.Store(true)
-	return true
+	return imported
 }
 
 // fetchFromBackup looks one session up in the key backup (after a decryption failure), when the
@@ -146,7 +191,7 @@ func (m *Machine) fetchFromBackup(ctx context.Context, roomID id.RoomID, session
 		}
 		return false
 	}
-	return m.importBackupSession(ctx, version, key, roomID, sessionID, &resp.SessionData)
+	return m.importBackupEntry(ctx, version, key, roomID, sessionID, resp) == imported
 }
 
 // uploadBackup uploads the inbound Megolm sessions that are not in the current backup yet.
@@ -169,8 +214,19 @@ func (m *Machine) uploadBackup(ctx context.Context) {
 	req := &mautrix.ReqKeyBackup{Rooms: map[id.RoomID]mautrix.ReqRoomKeyBackup{}}
 	var uploaded []id.SessionID
 	for _, sess := range sessions {
+		// Never back up a key the bot would not trust: after a lost store it would come back from
+		// the backup as if it were good.
+		if v := m.sessionTrust(ctx, sess); !v.Trusted {
+			continue
+		}
+		// forwarded_count says whether the key came straight from the sender's device (0) or not
+		// (as Element writes it); a key never gains trust by going through the backup.
+		forwarded := len(sess.ForwardingChains)
+		if sess.KeySource != id.KeySourceDirect {
+			forwarded = max(forwarded, 1)
+		}
 		data, err := backupData(pub, sess.Internal.FirstKnownIndex(), func(i uint32) ([]byte, error) { return sess.Internal.Export(i) },
-			sess.SenderKey, sess.SigningKey, sess.ForwardingChains, sess.SharedHistory, sess.KeySource == id.KeySourceDirect)
+			sess.SenderKey, sess.SigningKey, sess.ForwardingChains, sess.SharedHistory, forwarded, sess.KeySource == id.KeySourceDirect)
 		if err != nil {
 			m.log.Warn("failed to prepare a room key for the backup", "session_id", sess.ID(), "error", err)
 			continue
@@ -182,6 +238,9 @@ func (m *Machine) uploadBackup(ctx context.Context) {
 		room.Sessions[sess.ID()] = *data
 		req.Rooms[sess.RoomID] = room
 		uploaded = append(uploaded, sess.ID())
+	}
+	if len(uploaded) == 0 {
+		return
 	}
 	if _, err := m.cli.PutKeysInBackup(ctx, version, req); err != nil {
 		m.log.Warn("failed to upload room keys to the backup", "count", len(uploaded), "error", err)
@@ -198,7 +257,7 @@ func (m *Machine) uploadBackup(ctx context.Context) {
 
 // backupData encrypts one session for the backup (m.megolm_backup.v1.curve25519-aes-sha2).
 func backupData(pub *ecdh.PublicKey, firstIndex uint32, export func(uint32) ([]byte, error), senderKey id.SenderKey,
-	signingKey id.Ed25519, chains []string, sharedHistory *bool, verified bool) (*mautrix.ReqKeyBackupData, error) {
+	signingKey id.Ed25519, chains []string, sharedHistory *bool, forwardedCount int, verified bool) (*mautrix.ReqKeyBackupData, error) {
 	sessionKey, err := export(firstIndex)
 	if err != nil {
 		return nil, fmt.Errorf("failed to export the session: %w", err)
@@ -219,6 +278,6 @@ func backupData(pub *ecdh.PublicKey, firstIndex uint32, export func(uint32) ([]b
 		return nil, err
 	}
 	return &mautrix.ReqKeyBackupData{
-		FirstMessageIndex: int(firstIndex), ForwardedCount: len(chains), IsVerified: verified, SessionData: raw,
+		FirstMessageIndex: int(firstIndex), ForwardedCount: forwardedCount, IsVerified: verified, SessionData: raw,
 	}, nil
 }

@@ -5,8 +5,9 @@
 // Megolm sessions are uploaded to the server-side key backup, the backup is unlocked with the
 // recovery key (or the Secret Storage passphrase) which also cross-signs the bot's device, a room
 // key sharing policy (encryption_sharing_strategy), forwarded keys are only trusted from the bot's
-// own verified devices and only for sessions it asked for, and events that cannot be decrypted
-// yet are kept in the database until their key arrives (see held.go).
+// own verified devices and only for sessions it asked for, and backed-up keys only when the backup
+// marks them as not forwarded; untrusted keys are neither used nor backed up (see trust.go), and
+// events that cannot be decrypted yet are kept in the database until their key arrives (held.go).
 package e2ee
 
 import (
@@ -58,7 +59,7 @@ const (
 	ShareAllDevices       = "all_devices"              // every device of every member (the default)
 	ShareCrossSignedOnly  = "cross_signed_only"        // devices their owner cross-signed
 	ShareVerifiedOnly     = "verified_only"            // devices cross-signed by an identity the bot verified
-	BackupDownloadDefault = ""                         // with a recovery key: the whole backup at start, then per failure
+	BackupDownloadDefault = ""                         // with a recovery key: what is new in the backup at start, then per failure
 	BackupOneShot         = "one_shot"                 // the whole backup once at start
 	BackupOnFailure       = "after_decryption_failure" // only the session an event needs, when it needs it
 	BackupManual          = "manual"                   // never download automatically
@@ -94,6 +95,7 @@ type Machine struct {
 	mach  *crypto.OlmMachine
 	store *crypto.SQLCryptoStore
 	held  *heldStore
+	keys  *keysStore // trust.go: room key verdicts, key backup state
 
 	backupMu      sync.Mutex
 	backupKey     *backup.MegolmBackupKey // nil until unlocked
@@ -119,6 +121,7 @@ type Stats struct {
 	Undecryptable  atomic.Int64 // events delivered as undecryptable
 	BackupImported atomic.Int64 // sessions imported from the key backup
 	BackupUploaded atomic.Int64 // sessions uploaded to the key backup
+	KeysRefused    atomic.Int64 // room keys refused as untrusted (forwarded by others, or marked forwarded in the backup)
 }
 
 var _ mautrix.CryptoHelper = (*Machine)(nil)
@@ -159,6 +162,9 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 		return nil, err
 	}
 	m.held = held
+	if m.keys, err = openKeys(ctx, opts.DB, accountID); err != nil {
+		return nil, err
+	}
 	m.mach = crypto.NewOlmMachine(cli, &zl, m.store, opts.StateStore)
 	if err := m.mach.Load(ctx); err != nil {
 		return nil, fmt.Errorf("%w: restore the GATEWAY_PICKLE_KEY the database was written with (%v)", ErrPickleKey, err)
@@ -185,6 +191,7 @@ func (s *Stats) LogValue() slog.Value {
 		slog.Int64("decrypted", s.Decrypted.Load()), slog.Int64("held", s.Held.Load()),
 		slog.Int64("recovered", s.Recovered.Load()), slog.Int64("undecryptable", s.Undecryptable.Load()),
 		slog.Int64("backup_imported", s.BackupImported.Load()), slog.Int64("backup_uploaded", s.BackupUploaded.Load()),
+		slog.Int64("keys_refused", s.KeysRefused.Load()),
 	)
 }
 
@@ -261,16 +268,23 @@ func (m *Machine) applySharingStrategy() {
 }
 
 // allowKeyShare answers other devices' key requests: only the bot's own devices that it trusts.
-func (m *Machine) allowKeyShare(ctx context.Context, device *id.Device, _ event.RequestedKeyInfo) *crypto.KeyShareRejection {
-	if device.UserID != m.cli.UserID {
-		return &crypto.KeyShareRejectOtherUser
-	}
-	if device.DeviceID == m.cli.DeviceID {
+func (m *Machine) allowKeyShare(ctx context.Context, device *id.Device, info event.RequestedKeyInfo) *crypto.KeyShareRejection {
+	var reject *crypto.KeyShareRejection
+	switch {
+	case device.UserID != m.cli.UserID:
+		reject = &crypto.KeyShareRejectOtherUser
+	case device.DeviceID == m.cli.DeviceID:
 		return &crypto.KeyShareRejectNoResponse
+	case !m.mach.IsDeviceTrusted(ctx, device):
+		reject = &crypto.KeyShareRejectUnverified
 	}
-	if !m.mach.IsDeviceTrusted(ctx, device) {
-		return &crypto.KeyShareRejectUnverified
+	if reject != nil {
+		m.log.Debug("refused a room key request", "user_id", device.UserID, "requesting_device_id", device.DeviceID,
+			"room_id", info.RoomID, "session_id", info.SessionID, "code", reject.Code)
+		return reject
 	}
+	m.log.Debug("answering a room key request from one of the bot's own verified devices", "requesting_device_id", device.DeviceID,
+		"room_id", info.RoomID, "session_id", info.SessionID)
 	return nil
 }
 
@@ -300,7 +314,7 @@ func (m *Machine) Decrypt(ctx context.Context, evt *event.Event) (*event.Event, 
 	if err != nil {
 		return nil, err
 	}
-	if err := m.checkForwarded(ctx, evt); err != nil {
+	if err := m.checkTrust(ctx, evt); err != nil { // trust.go
 		return nil, err
 	}
 	return dec, nil
@@ -327,41 +341,6 @@ func (m *Machine) RequestSession(ctx context.Context, roomID id.RoomID, senderKe
 		m.log.Warn("failed to request a room key", "room_id", roomID, "session_id", sessionID, "error", err)
 	}
 }
-
-// sessionReceived is called by the machine after it stored a Megolm session.
-func (m *Machine) sessionReceived(ctx context.Context, roomID id.RoomID, sessionID id.SessionID, _ uint32) {
-	m.keysArrived.Store(true)
-}
-
-// checkForwarded refuses to use a session that reached the bot as a forwarded key unless the bot
-// asked for it and it came from one of the bot's own verified devices.
-func (m *Machine) checkForwarded(ctx context.Context, evt *event.Event) error {
-	content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
-	if !ok {
-		return nil
-	}
-	sess, err := m.store.GetGroupSession(ctx, evt.RoomID, content.SessionID)
-	if err != nil || sess == nil || sess.KeySource != id.KeySourceForward {
-		return nil
-	}
-	m.requestedMu.Lock()
-	_, asked := m.requested[content.SessionID]
-	m.requestedMu.Unlock()
-	if !asked {
-		return fmt.Errorf("%w: the room key was forwarded without being asked for", errUntrustedKey)
-	}
-	if sess.SourceUser != m.cli.UserID || len(sess.ForwardingChains) == 0 {
-		return fmt.Errorf("%w: the room key was forwarded by %s, not by one of the bot's own devices", errUntrustedKey, sess.SourceUser)
-	}
-	forwarder := id.IdentityKey(sess.ForwardingChains[len(sess.ForwardingChains)-1])
-	device, err := m.mach.GetOrFetchDeviceByKey(ctx, m.cli.UserID, forwarder)
-	if err != nil || device == nil || !m.mach.IsDeviceTrusted(ctx, device) {
-		return fmt.Errorf("%w: the room key was forwarded by a device of the bot that is not verified", errUntrustedKey)
-	}
-	return nil
-}
-
-var errUntrustedKey = errors.New("untrusted room key")
 
 // Close stops the machine's background work.
 func (m *Machine) Close() {

@@ -41,6 +41,7 @@ const (
 	deleteHeld = `DELETE FROM e2ee_held WHERE account_id = $1 AND event_id = $2`
 	countHeld  = `SELECT COUNT(*) FROM e2ee_held WHERE account_id = $1`
 	oldestHeld = `SELECT COALESCE(MIN(held_at), 0) FROM e2ee_held WHERE account_id = $1`
+	heldWith   = `SELECT EXISTS (SELECT 1 FROM e2ee_held WHERE account_id = $1 AND session_id = $2)`
 )
 
 type heldStore struct {
@@ -54,6 +55,12 @@ func openHeld(ctx context.Context, db *dbutil.Database, accountID string) (*held
 		return nil, fmt.Errorf("failed to prepare the held events table: %w", err)
 	}
 	return &heldStore{db: child, accountID: accountID}, nil
+}
+
+// hasSession reports whether an event waiting for sessionID is held (the bot asked for its key).
+func (h *heldStore) hasSession(ctx context.Context, sessionID id.SessionID) bool {
+	var ok bool
+	return h.db.QueryRow(ctx, heldWith, h.accountID, sessionID).Scan(&ok) == nil && ok
 }
 
 // Held is an encrypted event waiting for its room key.

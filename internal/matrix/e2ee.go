@@ -138,7 +138,7 @@ func (s *Session) handleEncrypted(ctx context.Context, b *batch, evt *event.Even
 	if !errors.Is(e2ee.Classify(err), e2ee.ErrKeyMissing) {
 		s.log.Warn("cannot decrypt an event", "room_id", evt.RoomID, "event_id", evt.ID, "error", err)
 		s.crypto.CountUndecryptable()
-		return s.publishUndecryptable(ctx, b, evt, err.Error())
+		return s.publishUndecryptable(ctx, b, evt, s.crypto.UndecryptableReason(ctx, evt, err))
 	}
 	retry, err := s.crypto.Hold(ctx, evt, raw)
 	if err != nil {
@@ -186,12 +186,13 @@ func (s *Session) deliverHeld(ctx context.Context, b *batch) error {
 			s.log.Info("decrypted a held event", "room_id", h.RoomID, "event_id", h.EventID,
 				"held_for", time.Since(h.Since).Round(time.Millisecond), "e2ee", s.crypto.Stats())
 		case h.Expired || !errors.Is(e2ee.Classify(err), e2ee.ErrKeyMissing):
-			if err := s.publishUndecryptable(ctx, b, evt, err.Error()); err != nil {
+			reason := s.crypto.UndecryptableReason(ctx, evt, err)
+			if err := s.publishUndecryptable(ctx, b, evt, reason); err != nil {
 				return err
 			}
 			_ = s.crypto.Release(ctx, h.EventID, false)
-			s.log.Warn("delivered an event as undecryptable", "room_id", h.RoomID, "event_id", h.EventID, "error", err,
-				"e2ee", s.crypto.Stats())
+			s.log.Warn("delivered an event as undecryptable", "room_id", h.RoomID, "event_id", h.EventID, "reason", reason,
+				"error", err, "e2ee", s.crypto.Stats())
 		}
 	}
 	return nil

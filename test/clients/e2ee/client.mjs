@@ -191,18 +191,43 @@ const commands = {
     return { cross_signing_verified: !!(s && s.crossSigningVerified), signed_by_owner: !!(s && s.signedByOwner) };
   },
 
-  // Wait until the server's key backup holds at least one room key.
-  async wait_backed_up({ client }) {
+  // Wait until the server's key backup holds at least count (default 1) room keys.
+  async wait_backed_up({ client, count }) {
     const cli = clients.get(client).cli;
     await waitUntil("keys in the backup", async () => {
       const info = await cli.http.authedRequest("GET", "/room_keys/version", undefined, undefined, { prefix: "/_matrix/client/v3" });
-      return info && info.count > 0;
+      return info && info.count >= (count || 1);
     });
     return {};
   },
 
   async discard_session({ client, room_id }) {
     await clients.get(client).cli.getCrypto().forceDiscardSession(room_id);
+    return {};
+  },
+
+  // The room key of one session as this client would export it (session_key at its first known index).
+  async export_room_key({ client, room_id, session_id }) {
+    const keys = await clients.get(client).cli.getCrypto().exportRoomKeys();
+    const key = keys.find((k) => k.room_id === room_id && k.session_id === session_id);
+    if (!key) throw new Error(`no room key ${session_id} in ${room_id}`);
+    return { key };
+  },
+
+  // Forward a room key this client holds to one device of another account, unasked, as an
+  // Olm-encrypted m.forwarded_room_key (what a client answering a key request sends).
+  async forward_room_key({ client, room_id, session_id, to_user, to_device }) {
+    const cli = clients.get(client).cli;
+    const { key } = await commands.export_room_key({ client, room_id, session_id });
+    const content = {
+      algorithm: key.algorithm, room_id, session_id, session_key: key.session_key, sender_key: key.sender_key,
+      sender_claimed_ed25519_key: key.sender_claimed_keys.ed25519,
+      forwarding_curve25519_key_chain: key.forwarding_curve25519_key_chain || [],
+    };
+    await cli.getCrypto().getUserDeviceInfo([to_user], true);
+    const batch = await cli.getCrypto().encryptToDeviceMessages("m.forwarded_room_key", [{ userId: to_user, deviceId: to_device }], content);
+    if (batch.batch.length !== 1) throw new Error(`cannot encrypt for ${to_user} ${to_device}`);
+    await cli.sendToDevice(batch.eventType, new Map([[to_user, new Map([[to_device, batch.batch[0].payload]])]]));
     return {};
   },
 
