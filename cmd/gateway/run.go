@@ -127,8 +127,9 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		return exitStorage
 	}
 
+	warnPushToken(log, cfg)
 	hub := gateway.NewHub(gateway.Options{
-		Version: version, AccessToken: cfg.Gateway.AccessToken, HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
+		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
 		DropWithoutClient: cfg.Gateway.DropWithoutClient,
 		Media: gateway.NewMedia(gateway.MediaOptions{
@@ -188,7 +189,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, AccessToken: cfg.Gateway.ReverseWSAccessToken, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
+			hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, AccessToken: cfg.Gateway.PushAccessToken, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
 		}()
 	}
 	for _, u := range cfg.Gateway.V12Webhook {
@@ -224,7 +225,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 					return
 				}
 			}
-			hub.AddBot(s, selfID)
+			hub.AddBotWithToken(s, selfID, b.OneBotAccessToken)
 			log.Info("bot registered", "bot", s.UserID(), "v11_self_id", selfID)
 			v11Roles := []struct {
 				urls []string
@@ -239,7 +240,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: cfg.Gateway.ReverseWSAccessToken,
+						hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: cfg.Gateway.PushAccessToken,
 							Role: r.role, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
 					}()
 				}
@@ -255,7 +256,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: cfg.Gateway.ReverseWSAccessToken, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
+					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: cfg.Gateway.PushAccessToken, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
 				}()
 			}
 			if err := s.Run(botsCtx); err != nil {
@@ -289,7 +290,7 @@ func transports(g config.Gateway, db *storage.DB) gateway.Transports {
 	t := gateway.Transports{
 		V11PostFormat: g.V11PostFormat, EventBuffer: g.V12EventBuffer,
 		WebhookSecret: g.WebhookSecret, WebhookTimeout: g.WebhookTimeout, WebhookRetries: g.WebhookRetries,
-		PushToken: g.ReverseWSAccessToken, ReconnectInterval: g.ReconnectInterval,
+		PushToken: g.PushAccessToken, ReconnectInterval: g.ReconnectInterval,
 		OutboxLimits: storage.OutboxLimits{MaxEvents: g.OutboxMaxEvents, MaxAge: g.OutboxMaxAge},
 		ReplayRate:   g.OutboxReplayRate,
 	}
@@ -297,6 +298,34 @@ func transports(g config.Gateway, db *storage.DB) gateway.Transports {
 		t.Outbox = db
 	}
 	return t
+}
+
+// botTokens reports whether some bot has a OneBot access token of its own.
+func botTokens(cfg *config.Config) bool {
+	for _, b := range cfg.Bots {
+		if b.OneBotAccessToken != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// warnPushToken tells the operator of an older setup, where reverse WebSockets and webhooks were
+// sent GATEWAY_ACCESS_TOKEN, that they are now sent no token unless one is set for them.
+func warnPushToken(log *slog.Logger, cfg *config.Config) {
+	g := cfg.Gateway
+	if g.PushAccessToken != "" || g.AccessToken == "" {
+		return
+	}
+	push := len(g.V12ReverseWS) + len(g.V11ReverseWS) + len(g.V11ReverseWSAPI) + len(g.V11ReverseWSEvent) + len(g.V12Webhook)
+	for _, b := range cfg.Bots {
+		push += len(b.OneBotV11ReverseWS) + len(b.OneBotV12ReverseWS)
+	}
+	if push > 0 {
+		log.Warn("reverse WebSockets and webhooks are sent no access token (GATEWAY_ACCESS_TOKEN is only for clients " +
+			"calling the gateway); if the OneBot client checks one (NoneBot2 ONEBOT_V11_ACCESS_TOKEN / ONEBOT_V12_ACCESS_TOKEN, " +
+			"Koishi token), set GATEWAY_PUSH_ACCESS_TOKEN to the same value")
+	}
 }
 
 // waitUntil waits for wg until deadline; it reports whether wg finished.

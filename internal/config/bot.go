@@ -85,6 +85,10 @@ type Bot struct {
 	// OneBotMarkdown is onebot_markdown: text the bot sends is Markdown, rendered into
 	// formatted_body (default false: text is sent as it is).
 	OneBotMarkdown bool
+	// OneBotAccessToken is onebot_access_token (secret): a token that grants OneBot clients this
+	// bot only (HTTP, forward WebSocket, /onebot/v11/{self_id}/…); "" = none. GATEWAY_ACCESS_TOKEN
+	// keeps granting every bot.
+	OneBotAccessToken string
 }
 
 // Name identifies the bot in logs: its user ID, else its login user, else
@@ -174,6 +178,7 @@ func (b Bot) String() string {
 	if b.OneBotSelfID != 0 {
 		fmt.Fprintf(&sb, " onebot_self_id=%d", b.OneBotSelfID)
 	}
+	fmt.Fprintf(&sb, " onebot_access_token=%s", isSet(b.OneBotAccessToken))
 	sb.WriteString("}")
 	return sb.String()
 }
@@ -196,5 +201,6 @@ func (b Bot) LogValue() slog.Value {
 	if b.OneBotSelfID != 0 {
 		attrs = append(attrs, slog.Int64("onebot_self_id", b.OneBotSelfID))
 	}
+	attrs = append(attrs, slog.Bool("onebot_access_token_set", b.OneBotAccessToken != ""))
 	return slog.GroupValue(attrs...)
 }

@@ -57,6 +57,7 @@ type botJSON struct {
 	OneBotV12ReverseWS []string `json:"onebot_v12_reverse_ws"`
 	OneBotMsgType      string   `json:"onebot_msgtype"`
 	OneBotMarkdown     bool     `json:"onebot_markdown"`
+	OneBotAccessToken  *string  `json:"onebot_access_token"`
 }
 
 // defaultBotJSON returns a bot object holding the defaults; keys present in
@@ -145,7 +146,7 @@ func (l *loader) bots(data []byte, key string, cfg *Config) []Bot {
 	}
 	// Bots with problems are kept above, so that duplicates among them are
 	// reported too; Load returns no Config when there is any problem.
-	l.duplicates(bots)
+	l.duplicates(bots, cfg.Gateway.AccessToken)
 	return bots
 }
 
@@ -405,6 +406,16 @@ func (l *loader) checkBot(i int, path string, j *botJSON, present, failed map[st
 		l.problems.add(at("onebot_msgtype"), "invalid value %q; set m.text, m.notice or m.emote", j.OneBotMsgType)
 	}
 	b.OneBotMarkdown = j.OneBotMarkdown
+	if t := j.OneBotAccessToken; t != nil && !failed["onebot_access_token"] {
+		switch {
+		case strings.TrimSpace(*t) == "":
+			l.problems.add(at("onebot_access_token"), "is empty; set a token for this bot's OneBot clients, or remove the key")
+		case strings.TrimSpace(*t) != *t:
+			l.problems.add(at("onebot_access_token"), "has spaces or line breaks around it, which clients do not send; remove them")
+		default:
+			b.OneBotAccessToken = *t
+		}
+	}
 	return b
 }
 
@@ -420,11 +431,23 @@ func (l *loader) userIDs(key string, list []string) []id.UserID {
 	return out
 }
 
-// duplicates reports user IDs and OneBot self IDs used by more than one bot.
-func (l *loader) duplicates(bots []Bot) {
+// duplicates reports user IDs, OneBot self IDs and OneBot access tokens used by more than one
+// bot (a shared token would grant both bots), and a bot token equal to GATEWAY_ACCESS_TOKEN.
+func (l *loader) duplicates(bots []Bot, global string) {
 	users := make(map[id.UserID]int)
 	selfIDs := make(map[int64]int)
+	tokens := make(map[string]int)
 	for _, b := range bots {
+		if t := b.OneBotAccessToken; t != "" {
+			at := fmt.Sprintf("MATRIX_BOTS[%d].onebot_access_token", b.Index)
+			if first, dup := tokens[t]; dup {
+				l.problems.add(at, "is also the onebot_access_token of MATRIX_BOTS[%d]; give each bot its own token", first)
+			} else if t == global {
+				l.problems.add(at, "equals GATEWAY_ACCESS_TOKEN, which grants every bot; set a different token")
+			} else {
+				tokens[t] = b.Index
+			}
+		}
 		if b.UserID != "" {
 			if first, dup := users[b.UserID]; dup {
 				l.problems.add(fmt.Sprintf("MATRIX_BOTS[%d].user_id", b.Index),

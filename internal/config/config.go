@@ -92,9 +92,15 @@ type Gateway struct {
 	// V11ReverseWS are ws:// or wss:// URLs; each gets one OneBot v11
 	// Universal reverse WebSocket connection PER BOT.
 	V11ReverseWS []string
-	// ReverseWSAccessToken is the token sent to reverse-WS servers and webhooks
-	// (GATEWAY_REVERSE_WS_ACCESS_TOKEN, defaulting to AccessToken).
-	ReverseWSAccessToken string
+	// PushAccessToken is the token the gateway presents to the endpoints it pushes to: reverse
+	// WebSocket servers and v12 webhooks (Authorization: Bearer). GATEWAY_PUSH_ACCESS_TOKEN, or its
+	// older name GATEWAY_REVERSE_WS_ACCESS_TOKEN; "" = none is sent. It never defaults to
+	// AccessToken: a push endpoint must not learn the token that grants the gateway's API.
+	PushAccessToken string
+	// WebhookReplyScope is GATEWAY_WEBHOOK_REPLY_SCOPE: what the actions in a v12 webhook's reply
+	// may act on. ReplyScopeEvent (default): only the event's own bot, room, user and message;
+	// ReplyScopeBot: any action as the event's bot.
+	WebhookReplyScope string
 
 	// V11ReverseWSAPI and V11ReverseWSEvent are reverse WebSocket URLs that
 	// get one connection per bot with X-Client-Role API or Event.
@@ -162,8 +168,11 @@ type envVars struct {
 	ShutdownTimeout          time.Duration `env:"GATEWAY_SHUTDOWN_TIMEOUT" envDefault:"10s" hint:"a duration greater than 0, e.g. 10s"`
 	V12ReverseWS             string        `env:"GATEWAY_V12_REVERSE_WS" hint:"comma-separated ws:// or wss:// URLs"`
 	V11ReverseWS             string        `env:"GATEWAY_V11_REVERSE_WS" hint:"comma-separated ws:// or wss:// URLs"`
+	PushAccessToken          string        `env:"GATEWAY_PUSH_ACCESS_TOKEN" hint:"a token"`
+	PushAccessTokenFile      string        `env:"GATEWAY_PUSH_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
 	ReverseWSAccessToken     string        `env:"GATEWAY_REVERSE_WS_ACCESS_TOKEN" hint:"a token"`
 	ReverseWSAccessTokenFile string        `env:"GATEWAY_REVERSE_WS_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
+	WebhookReplyScope        string        `env:"GATEWAY_WEBHOOK_REPLY_SCOPE" envDefault:"event" hint:"event or bot"`
 	ReconnectInterval        time.Duration `env:"GATEWAY_RECONNECT_INTERVAL" envDefault:"3s" hint:"a duration greater than 0, e.g. 3s"`
 	DropWithoutClient        flag          `env:"GATEWAY_DROP_EVENTS_WITHOUT_CLIENT" envDefault:"false" hint:"true or false"`
 	TypingEvents             flag          `env:"GATEWAY_TYPING_EVENTS" envDefault:"false" hint:"true or false"`
@@ -332,6 +341,49 @@ func (l *loader) secret(name, value, file string) string {
 	return s
 }
 
+// token reads a token variable (or its _FILE): a token that is set must be usable, so one that
+// is empty or only whitespace, or that has whitespace around it (which no client sends), is a
+// problem naming the variable, never a silent "no token".
+func (l *loader) token(name, value, file string) string {
+	tok := l.secret(name, value, file)
+	if raw, set := l.env[name]; set && file == "" {
+		switch {
+		case strings.TrimSpace(raw) == "":
+			l.bad[name] = true
+			l.problems.add(name, "is set but empty; set a token (e.g. the output of `openssl rand -hex 32`), or unset it")
+			return ""
+		case strings.TrimSpace(raw) != raw:
+			l.bad[name] = true
+			l.problems.add(name, "has spaces or line breaks around it, which clients do not send; remove them")
+			return ""
+		}
+	}
+	return tok
+}
+
+// pushToken reads GATEWAY_PUSH_ACCESS_TOKEN or its older name GATEWAY_REVERSE_WS_ACCESS_TOKEN.
+func (l *loader) pushToken(g *Gateway, v *envVars) {
+	push := l.token("GATEWAY_PUSH_ACCESS_TOKEN", v.PushAccessToken, v.PushAccessTokenFile)
+	old := l.token("GATEWAY_REVERSE_WS_ACCESS_TOKEN", v.ReverseWSAccessToken, v.ReverseWSAccessTokenFile)
+	if push != "" && old != "" && push != old {
+		l.problems.add("GATEWAY_REVERSE_WS_ACCESS_TOKEN", "differs from GATEWAY_PUSH_ACCESS_TOKEN, its new name; unset GATEWAY_REVERSE_WS_ACCESS_TOKEN")
+	}
+	g.PushAccessToken = push
+	if push == "" {
+		g.PushAccessToken = old
+	}
+	g.WebhookReplyScope = strings.ToLower(strings.TrimSpace(v.WebhookReplyScope))
+	if g.WebhookReplyScope != ReplyScopeEvent && g.WebhookReplyScope != ReplyScopeBot {
+		l.problems.add("GATEWAY_WEBHOOK_REPLY_SCOPE", "invalid value %q; set event (a webhook reply acts only on the event's room, user and message) or bot (any action as the event's bot)", v.WebhookReplyScope)
+	}
+}
+
+// ReplyScopeEvent and ReplyScopeBot are the values of GATEWAY_WEBHOOK_REPLY_SCOPE.
+const (
+	ReplyScopeEvent = "event"
+	ReplyScopeBot   = "bot"
+)
+
 // matrix checks the MATRIX_* variables other than MATRIX_BOTS.
 func (l *loader) matrix(cfg *Config, v *envVars) {
 	if !l.bad["MATRIX_API_TIMEOUT"] && cfg.APITimeout <= 0 {
@@ -363,11 +415,8 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 		g.Listen = DefaultListen
 	}
 	g.Database = v.Database
-	g.AccessToken = l.secret("GATEWAY_ACCESS_TOKEN", v.AccessToken, v.AccessTokenFile)
-	g.ReverseWSAccessToken = l.secret("GATEWAY_REVERSE_WS_ACCESS_TOKEN", v.ReverseWSAccessToken, v.ReverseWSAccessTokenFile)
-	if g.ReverseWSAccessToken == "" {
-		g.ReverseWSAccessToken = g.AccessToken
-	}
+	g.AccessToken = l.token("GATEWAY_ACCESS_TOKEN", v.AccessToken, v.AccessTokenFile)
+	l.pushToken(g, v)
 	g.HeartbeatInterval = v.HeartbeatInterval
 	g.ShutdownTimeout = v.ShutdownTimeout
 	g.ReconnectInterval = v.ReconnectInterval
@@ -380,7 +429,7 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 		switch {
 		case err != nil:
 			l.problems.wrap("GATEWAY_LISTEN", err, "%q is %v; set host:port such as 127.0.0.1:5700, or set it empty to disable the HTTP server", g.Listen, err)
-		case !loopback && g.AccessToken == "" && !l.bad["GATEWAY_ACCESS_TOKEN_FILE"]:
+		case !loopback && g.AccessToken == "" && !l.bad["GATEWAY_ACCESS_TOKEN_FILE"] && !l.bad["GATEWAY_ACCESS_TOKEN"]:
 			l.problems.add("GATEWAY_ACCESS_TOKEN", "required when GATEWAY_LISTEN (%q) is not a loopback address; set a token, or listen on 127.0.0.1", g.Listen)
 		}
 	}
@@ -600,12 +649,12 @@ func (g Gateway) Level() slog.Level {
 // String describes the gateway options without any token.
 func (g Gateway) String() string {
 	return fmt.Sprintf("gateway{listen=%q database=%q access_token=%s log=%s/%s heartbeat=%v shutdown_timeout=%v "+
-		"reconnect_interval=%v v12_reverse_ws=%v v11_reverse_ws=%v reverse_ws_access_token=%s "+
+		"reconnect_interval=%v v12_reverse_ws=%v v11_reverse_ws=%v push_access_token=%s webhook_reply_scope=%s "+
 		"v11_reverse_ws_api=%v v11_reverse_ws_event=%v v11_http_post=%v v12_webhook=%v webhook_secret=%s "+
 		"webhook_timeout=%v webhook_retries=%d v11_post_format=%s v12_event_buffer=%d "+
 		"outbox_max_events=%d outbox_max_age=%v outbox_replay_rate=%v outbox_exclude=%v}",
 		g.Listen, g.Database, isSet(g.AccessToken), g.LogLevel, g.LogFormat, g.HeartbeatInterval, g.ShutdownTimeout,
-		g.ReconnectInterval, safeURLs(g.V12ReverseWS), safeURLs(g.V11ReverseWS), isSet(g.ReverseWSAccessToken),
+		g.ReconnectInterval, safeURLs(g.V12ReverseWS), safeURLs(g.V11ReverseWS), isSet(g.PushAccessToken), g.WebhookReplyScope,
 		safeURLs(g.V11ReverseWSAPI), safeURLs(g.V11ReverseWSEvent), safeURLs(g.V11HTTPPost), safeURLs(g.V12Webhook),
 		isSet(g.WebhookSecret), g.WebhookTimeout, g.WebhookRetries, g.V11PostFormat, g.V12EventBuffer,
 		g.OutboxMaxEvents, g.OutboxMaxAge, g.OutboxReplayRate, safeURLs(g.OutboxExclude))
@@ -627,7 +676,8 @@ func (g Gateway) LogValue() slog.Value {
 		slog.Duration("reconnect_interval", g.ReconnectInterval),
 		slog.Any("v12_reverse_ws", safeURLs(g.V12ReverseWS)),
 		slog.Any("v11_reverse_ws", safeURLs(g.V11ReverseWS)),
-		slog.Bool("reverse_ws_access_token_set", g.ReverseWSAccessToken != ""),
+		slog.Bool("push_access_token_set", g.PushAccessToken != ""),
+		slog.String("webhook_reply_scope", g.WebhookReplyScope),
 		slog.Any("v11_reverse_ws_api", safeURLs(g.V11ReverseWSAPI)),
 		slog.Any("v11_reverse_ws_event", safeURLs(g.V11ReverseWSEvent)),
 		slog.Any("v11_http_post", safeURLs(g.V11HTTPPost)),

@@ -82,7 +82,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"ReconnectInterval", cfg.Gateway.ReconnectInterval, 3 * time.Second},
 		{"V12ReverseWS", len(cfg.Gateway.V12ReverseWS), 0},
 		{"V11ReverseWS", len(cfg.Gateway.V11ReverseWS), 0},
-		{"ReverseWSAccessToken", cfg.Gateway.ReverseWSAccessToken, ""},
+		{"PushAccessToken", cfg.Gateway.PushAccessToken, ""},
+		{"WebhookReplyScope", cfg.Gateway.WebhookReplyScope, "event"},
 		{"len(Bots)", len(cfg.Bots), 1},
 	}
 	b := cfg.Bots[0]
@@ -163,7 +164,7 @@ func TestLoadSetValues(t *testing.T) {
 		{"ReconnectInterval", g.ReconnectInterval, 500 * time.Millisecond},
 		{"V12ReverseWS", strings.Join(g.V12ReverseWS, " "), "ws://a.example/v12 wss://b.example/v12"},
 		{"V11ReverseWS", strings.Join(g.V11ReverseWS, " "), "ws://127.0.0.1:8080/onebot/v11/ws"},
-		{"ReverseWSAccessToken defaults to AccessToken", g.ReverseWSAccessToken, "s3cret"},
+		{"PushAccessToken is not AccessToken", g.PushAccessToken, ""},
 		{"Level", g.Level().String(), "DEBUG"},
 	}
 	for _, c := range checks {
@@ -173,8 +174,15 @@ func TestLoadSetValues(t *testing.T) {
 	}
 
 	cfg = mustLoad(t, withBots("GATEWAY_ACCESS_TOKEN=a", "GATEWAY_REVERSE_WS_ACCESS_TOKEN=b"))
-	if got := cfg.Gateway.ReverseWSAccessToken; got != "b" {
-		t.Errorf("ReverseWSAccessToken = %q, want b", got)
+	if got := cfg.Gateway.PushAccessToken; got != "b" {
+		t.Errorf("PushAccessToken from the older GATEWAY_REVERSE_WS_ACCESS_TOKEN = %q, want b", got)
+	}
+	cfg = mustLoad(t, withBots("GATEWAY_ACCESS_TOKEN=a", "GATEWAY_PUSH_ACCESS_TOKEN=c", "GATEWAY_WEBHOOK_REPLY_SCOPE=Bot"))
+	if got := cfg.Gateway.PushAccessToken; got != "c" {
+		t.Errorf("PushAccessToken = %q, want c", got)
+	}
+	if got := cfg.Gateway.WebhookReplyScope; got != "bot" {
+		t.Errorf("WebhookReplyScope = %q, want bot", got)
 	}
 }
 
@@ -474,8 +482,10 @@ func TestLoadListen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.listen+"/"+tt.token, func(t *testing.T) {
-			environ := withBots("GATEWAY_LISTEN="+tt.listen, "GATEWAY_ACCESS_TOKEN="+tt.token,
-				"GATEWAY_V12_REVERSE_WS=ws://127.0.0.1:9000/")
+			environ := withBots("GATEWAY_LISTEN="+tt.listen, "GATEWAY_V12_REVERSE_WS=ws://127.0.0.1:9000/")
+			if tt.token != "" { // set but empty is a problem of its own (TestLoadTokensMustBeUsable)
+				environ = append(environ, "GATEWAY_ACCESS_TOKEN="+tt.token)
+			}
 			cfg, err := Load(environ)
 			if tt.problem == "" {
 				if err != nil {
@@ -548,9 +558,9 @@ func TestLoadSecretFiles(t *testing.T) {
 
 	cfg := mustLoad(t, withBots("GATEWAY_ACCESS_TOKEN_FILE="+tokenFile, "MATRIX_RECOVERY_CODE_FILE="+tokenFile,
 		"GATEWAY_LISTEN=0.0.0.0:5700"))
-	if cfg.Gateway.AccessToken != "file-token" || cfg.Gateway.ReverseWSAccessToken != "file-token" ||
+	if cfg.Gateway.AccessToken != "file-token" || cfg.Gateway.PushAccessToken != "" ||
 		cfg.RecoveryCode != "file-token" {
-		t.Errorf("got %q %q %q", cfg.Gateway.AccessToken, cfg.Gateway.ReverseWSAccessToken, cfg.RecoveryCode)
+		t.Errorf("got %q %q %q", cfg.Gateway.AccessToken, cfg.Gateway.PushAccessToken, cfg.RecoveryCode)
 	}
 
 	_, err := Load(withBots("GATEWAY_ACCESS_TOKEN_FILE="+tokenFile, "GATEWAY_ACCESS_TOKEN=x",

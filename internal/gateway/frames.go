@@ -31,11 +31,18 @@ func (h *Hub) runV12(ctx context.Context, connBot *botEntry, req *v12Request) v1
 		if req.Self.Platform != model.Platform {
 			return v12Fail(resp, v12UnknownSelf, "unknown self: platform must be "+model.Platform)
 		}
-		if bot = h.botByUser(id.UserID(req.Self.UserID)); bot == nil {
+		bot = h.botByUser(id.UserID(req.Self.UserID))
+		switch {
+		case connBot != nil && bot != connBot: // the same answer whether or not the bot exists
+			return v12Fail(resp, v12UnknownSelf, "unknown self: this connection or access token is for bot "+string(connBot.bot.UserID())+" only")
+		case bot == nil:
 			return v12Fail(resp, v12UnknownSelf, "unknown self: no bot "+req.Self.UserID+" here")
 		}
 	} else if bot = connBot; bot == nil {
 		bot = h.defaultBot()
+	}
+	if connBot != nil {
+		ctx = withBotScope(ctx, connBot)
 	}
 	data, err := h.run(ctx, 12, bot, req.Action, req.Params)
 	if err != nil {

@@ -4,7 +4,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/subtle"
 	"log/slog"
 	"slices"
 	"sync"
@@ -28,8 +27,11 @@ type IDMapper interface {
 
 // Options configure a Hub.
 type Options struct {
-	Version           string        // gateway version reported to clients
-	AccessToken       string        // "" = no authentication (only allowed on loopback; config checks)
+	Version     string // gateway version reported to clients
+	AccessToken string // grants every bot; "" = none (only allowed on loopback; config checks)
+	// BotTokens says that some bot has a token of its own (AddBotWithToken): requests then need
+	// a token even when AccessToken is "".
+	BotTokens         bool
 	HeartbeatInterval time.Duration // OneBot heartbeat meta events
 	IDs               IDMapper
 	Logger            *slog.Logger
@@ -79,6 +81,7 @@ type Stats struct {
 type botEntry struct {
 	bot     model.Bot
 	selfID  int64       // OneBot v11 self_id
+	token   string      // onebot_access_token: grants this bot only (auth.go); "" = none
 	offline atomic.Bool // last status was offline: v11 clients were sent lifecycle disable
 }
 
@@ -106,15 +109,19 @@ func NewHub(opts Options) *Hub {
 func (h *Hub) Stats() *Stats { return &h.stats }
 
 // AddBot registers a bot with its OneBot v11 self_id.
-func (h *Hub) AddBot(b model.Bot, selfID int64) {
-	h.addBot(b, selfID)
+func (h *Hub) AddBot(b model.Bot, selfID int64) { h.AddBotWithToken(b, selfID, "") }
+
+// AddBotWithToken registers a bot with its OneBot v11 self_id and its own access token, which
+// grants OneBot clients this bot only ("" = none; set Options.BotTokens when any bot has one).
+func (h *Hub) AddBotWithToken(b model.Bot, selfID int64, token string) {
+	h.addBot(b, selfID, token)
 	h.BotStatusChanged(b.UserID(), b.Status()) // v12 connections learn of the new bot
 }
 
-func (h *Hub) addBot(b model.Bot, selfID int64) {
+func (h *Hub) addBot(b model.Bot, selfID int64, token string) {
 	h.botsMu.Lock()
 	defer h.botsMu.Unlock()
-	e := &botEntry{bot: b, selfID: selfID}
+	e := &botEntry{bot: b, selfID: selfID, token: token}
 	if old := h.byUser[b.UserID()]; old != nil {
 		delete(h.bySelf, old.selfID)
 		h.bots = slices.DeleteFunc(h.bots, func(x *botEntry) bool { return x == old })
@@ -226,8 +233,9 @@ func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
 func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	h.log.Info("bot status changed", "bot", self, "state", st.State, "reason", st.Reason)
 	frame := h.v12StatusUpdate()
-	var lifecycle []byte
+	var lifecycle, own []byte // own: the status_update of a v12 connection limited to this bot
 	if e := h.botByUser(self); e != nil {
+		own = h.v12StatusUpdateFor(e)
 		if online := st.State != model.StateOffline; e.offline.Swap(!online) == online {
 			sub := "enable"
 			if !online {
@@ -240,8 +248,10 @@ func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	defer h.sinksMu.RUnlock()
 	for s := range h.sinks {
 		switch {
-		case s.version == 12 && s.wantsEvents:
+		case s.version == 12 && s.wantsEvents && s.bot == "":
 			_ = s.enqueueEvent(frame, &h.stats)
+		case s.version == 12 && s.wantsEvents && s.bot == self && own != nil:
+			_ = s.enqueueEvent(own, &h.stats)
 		case lifecycle != nil && s.version == 11 && s.wantsEvents && s.bot == self:
 			_ = s.enqueueEvent(lifecycle, &h.stats)
 		}
@@ -318,12 +328,6 @@ func (h *Hub) Ready() ReadyReport {
 		})
 	}
 	return rep
-}
-
-// checkToken compares a presented token with the configured one in constant time.
-func (h *Hub) checkToken(presented string) bool {
-	want := h.opts.AccessToken
-	return subtle.ConstantTimeCompare([]byte(presented), []byte(want)) == 1
 }
 
 var _ model.Sink = (*Hub)(nil)

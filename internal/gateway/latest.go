@@ -42,6 +42,9 @@ func v12GetLatestEvents(c *call) (any, error) {
 	if !fromHTTP(c.ctx) {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "get_latest_events is for HTTP clients: a WebSocket connection receives events as they come")
 	}
+	if b := botScope(c.ctx); b != nil {
+		return nil, protoErr(v12UnknownSelf, v11Unauthorized, "get_latest_events returns the events of every bot, so it needs GATEWAY_ACCESS_TOKEN, not the access token of bot %s", b.bot.UserID())
+	}
 	if c.hub.opts.EventBuffer <= 0 {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "get_latest_events is off: the gateway's GATEWAY_V12_EVENT_BUFFER is 0")
 	}

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -115,5 +117,45 @@ func (h *Hub) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, e
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
 	}
-	return c, err
+	if err != nil {
+		return nil, redactURLError(err, ep.URL)
+	}
+	return c, nil
+}
+
+// redactedError is an error whose text had the secrets of a URL taken out; Unwrap still gives
+// the original, for errors.Is and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactURLError hides the query (e.g. ?access_token=…) and password of rawURL in err's text: a
+// dial error repeats the URL (net/http's *url.Error), and it is logged on every reconnect.
+func redactURLError(err error, rawURL string) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		uerr.URL = safeURL(uerr.URL)
+	}
+	msg := err.Error()
+	if u, perr := url.Parse(rawURL); perr == nil {
+		secrets := []string{u.RawQuery, u.Fragment}
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p, url.QueryEscape(p))
+		}
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				secrets = append(secrets, v, url.QueryEscape(v))
+			}
+		}
+		for _, s := range secrets {
+			if len(s) >= 4 { // a short value would blank out ordinary words of the message
+				msg = strings.ReplaceAll(msg, s, "REDACTED")
+			}
+		}
+	}
+	return &redactedError{msg: msg, err: err}
 }

@@ -73,42 +73,6 @@ func (h *Hub) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, rep)
 }
 
-// requireToken checks `Authorization: Bearer|Token <t>` or `?access_token=`: 401 when missing,
-// 403 when wrong, as both OneBot specs say.
-func (h *Hub) requireToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.opts.AccessToken == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		tok, ok := presentedToken(r)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="onebot"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access token required"})
-			return
-		}
-		if !h.checkToken(tok) {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "access token wrong"})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func presentedToken(r *http.Request) (string, bool) {
-	if a := r.Header.Get("Authorization"); a != "" {
-		scheme, tok, ok := strings.Cut(a, " ")
-		if ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "Token")) {
-			return strings.TrimSpace(tok), true
-		}
-		return "", true // present but malformed: treated as a wrong token
-	}
-	if q, ok := r.URL.Query()["access_token"]; ok && len(q) > 0 {
-		return q[0], true
-	}
-	return "", false
-}
-
 func isUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
@@ -119,7 +83,8 @@ func (h *Hub) handleV12(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return // Accept has written the error
 		}
-		_ = h.serveConn(r.Context(), c, connSpec{version: 12, role: roleUniversal, peer: r.RemoteAddr})
+		// A bot's own token makes a connection of that bot only: its events, its actions.
+		_ = h.serveConn(r.Context(), c, connSpec{version: 12, bot: grantOf(r.Context()).bot, role: roleUniversal, peer: r.RemoteAddr})
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -137,18 +102,28 @@ func (h *Hub) handleV12(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(h.handleV12Frame(withHTTPTransport(r.Context()), nil, body))
+	_, _ = w.Write(h.handleV12Frame(withHTTPTransport(r.Context()), grantOf(r.Context()).bot, body))
 }
 
-// v11Bot picks the bot of a v11 request: the {selfID} in the path, or the only bot.
+// v11Bot picks the bot of a v11 request: the {selfID} in the path, or the bot of the request's
+// token, or the only bot. A bot the token does not grant is 403.
 func (h *Hub) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
+	g := grantOf(r.Context())
 	if s := chi.URLParam(r, "selfID"); s != "" {
 		n, _ := strconv.ParseInt(s, 10, 64)
-		if b := h.botBySelfID(n); b != nil {
+		b := h.botBySelfID(n)
+		switch {
+		case b != nil && g.allows(b):
 			return b
+		case g.bot != nil: // the same answer whether or not the bot exists
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "this access token is for another bot (self_id " + strconv.FormatInt(g.bot.selfID, 10) + ")"})
+		default:
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no bot with self_id " + s})
 		}
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no bot with self_id " + s})
 		return nil
+	}
+	if g.bot != nil {
+		return g.bot
 	}
 	if b := h.defaultBot(); b != nil {
 		return b

@@ -126,9 +126,14 @@ func (h *Hub) v12Connect() []byte {
 	return mustJSON(ev)
 }
 
-func (h *Hub) v12StatusData() *v12Status {
+// v12StatusData is the status of every bot, or of only that one when only is not nil (a
+// connection limited to one bot never learns of the others).
+func (h *Hub) v12StatusData(only *botEntry) *v12Status {
 	st := &v12Status{Good: true, Bots: []v12BotState{}}
 	for _, b := range h.botList() {
+		if only != nil && b != only {
+			continue
+		}
 		bs := b.bot.Status()
 		if !bs.Good() {
 			st.Good = false
@@ -141,9 +146,12 @@ func (h *Hub) v12StatusData() *v12Status {
 	return st
 }
 
-func (h *Hub) v12StatusUpdate() []byte {
+func (h *Hub) v12StatusUpdate() []byte { return h.v12StatusUpdateFor(nil) }
+
+// v12StatusUpdateFor is a status_update of one bot (only), or of all when only is nil.
+func (h *Hub) v12StatusUpdateFor(only *botEntry) []byte {
 	ev := newV12Meta(v12MetaDetailStatusUpdt)
-	ev.Status = h.v12StatusData()
+	ev.Status = h.v12StatusData(only)
 	return mustJSON(ev)
 }
 

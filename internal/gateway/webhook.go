@@ -179,7 +179,11 @@ func (h *Hub) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
 	if ep.Version == 11 {
 		_, _, _ = h.push(ctx, ep, h.v11Lifecycle(entry.selfID, "enable"), 0)
 	} else {
-		_, _, _ = h.push(ctx, ep, h.v12StatusUpdate(), 0)
+		var only *botEntry
+		if ep.Bot != "" {
+			only = h.botByUser(ep.Bot)
+		}
+		_, _, _ = h.push(ctx, ep, h.v12StatusUpdateFor(only), 0)
 	}
 	t := time.NewTicker(h.opts.HeartbeatInterval)
 	defer t.Stop()

@@ -51,7 +51,7 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 
 	// The connect frames go into the queue before the sink is subscribed, so they are first.
 	if s.wantsEvents {
-		first := [][]byte{h.v12Connect(), h.v12StatusUpdate()}
+		first := [][]byte{h.v12Connect(), h.v12StatusUpdateFor(spec.bot)}
 		if spec.version == 11 {
 			first = [][]byte{h.v11Lifecycle(spec.bot.selfID, "connect")}
 		}
