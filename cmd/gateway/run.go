@@ -290,7 +290,7 @@ func transports(g config.Gateway, db *storage.DB) gateway.Transports {
 	t := gateway.Transports{
 		V11PostFormat: g.V11PostFormat, EventBuffer: g.V12EventBuffer,
 		WebhookSecret: g.WebhookSecret, WebhookTimeout: g.WebhookTimeout, WebhookRetries: g.WebhookRetries,
-		PushToken: g.PushAccessToken, ReconnectInterval: g.ReconnectInterval,
+		PushToken: g.PushAccessToken, WebhookReplyScope: g.WebhookReplyScope, ReconnectInterval: g.ReconnectInterval,
 		OutboxLimits: storage.OutboxLimits{MaxEvents: g.OutboxMaxEvents, MaxAge: g.OutboxMaxAge},
 		ReplayRate:   g.OutboxReplayRate,
 	}

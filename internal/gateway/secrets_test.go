@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -224,4 +225,91 @@ func mustString(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// A v12 webhook's reply acts only on the event it answers (GATEWAY_WEBHOOK_REPLY_SCOPE=event,
+// the default): another room, user or message, an action that can reach anything else, or
+// another bot are refused; GATEWAY_WEBHOOK_REPLY_SCOPE=bot allows any action, still only as the
+// event's bot.
+func TestWebhookReplyActsOnlyOnTheEvent(t *testing.T) {
+	const selfB = `"self":{"platform":"matrix","user_id":"@bot2:example.org"}`
+	refused := []string{
+		`{"action":"send_message","params":{"detail_type":"group","group_id":"!private:example.org","message":"leak"}}`,
+		`{"action":"send_message","params":{"detail_type":"private","user_id":"@mallory:example.org","message":"leak"}}`,
+		`{"action":"matrix.kick","params":{"group_id":"!room:example.org","user_id":"@bob:example.org"}}`,
+		`{"action":"matrix.ban","params":{"group_id":"!private:example.org","user_id":"@alice:example.org"}}`,
+		`{"action":"delete_message","params":{"message_id":"$other:example.org"}}`,
+		`{"action":"matrix.raw_request","params":{"method":"GET","path":"/_matrix/client/v3/joined_rooms"}}`,
+		`{"action":"matrix.join_room","params":{"room":"#elsewhere:example.org"}}`,
+		`{"action":"send_message",` + selfB + `,"params":{"detail_type":"group","group_id":"!room:example.org","message":"as bot B"}}`,
+	}
+	allowed := []string{
+		`{"action":"matrix.react","params":{"message_id":"$ev1:example.org","key":"👍"}}`,
+		`{"action":"matrix.kick","params":{"group_id":"!room:example.org","user_id":"@alice:example.org"}}`,
+		`{"action":"send_message","params":{"detail_type":"group","group_id":"!room:example.org","message":"ok"}}`, // last: the sentinel
+	}
+	run := func(t *testing.T, scope string) (*fakes.FakeBot, *fakes.FakeBot, string) {
+		h, a, _ := newTestHub(t, "")
+		b := newSecondBot()
+		h.AddBot(b, 10002)
+		h.opts.WebhookReplyScope = scope
+		var logs logBuffer
+		h.log = slog.New(slog.NewTextHandler(&logs, nil))
+		peer := newFakePeer(t)
+		peer.setReply(func(body []byte) (int, string) {
+			if bytes.Contains(body, []byte(`"type":"message"`)) {
+				return http.StatusOK, "[" + strings.Join(append(append([]string(nil), refused...), allowed...), ",") + "]"
+			}
+			return http.StatusNoContent, ""
+		})
+		runWebhook(t, h, Webhook{URL: peer.srv.URL, Version: 12})
+		if err := h.Publish(context.Background(), sampleEvent(false)); err != nil { // alice in !room, bot A
+			t.Fatal(err)
+		}
+		waitUntil(t, "the reply's last action to run", func() bool {
+			for _, s := range a.Sent() {
+				if s.Segments[0].Data["text"] == "ok" {
+					return true
+				}
+			}
+			return false
+		})
+		return a, b, logs.String()
+	}
+
+	t.Run("event", func(t *testing.T) {
+		a, b, logs := run(t, ReplyScopeEvent)
+		if len(b.Sent()) != 0 || len(b.Calls()) != 0 {
+			t.Errorf("bot B acted on bot A's event: %+v %+v", b.Sent(), b.Calls())
+		}
+		if sent := a.Sent(); len(sent) != 1 || sent[0].To.RoomID != "!room:example.org" {
+			t.Errorf("sent %+v, want only the reply in the event's room", sent)
+		}
+		var calls []string
+		for _, c := range a.Calls() {
+			calls = append(calls, fmt.Sprint(c.Method, c.Args))
+		}
+		if got, want := strings.Join(calls, "; "), "React[ $ev1:example.org 👍]; Kick[!room:example.org @alice:example.org ]"; got != want {
+			t.Errorf("calls %q, want %q", got, want)
+		}
+		if n := strings.Count(logs, "action from a webhook reply refused"); n != len(refused)-1 {
+			t.Errorf("%d refusals logged, want %d:\n%s", n, len(refused)-1, logs)
+		}
+		if !strings.Contains(logs, "GATEWAY_WEBHOOK_REPLY_SCOPE=bot") {
+			t.Errorf("the refusal does not say what to set:\n%s", logs)
+		}
+	})
+	t.Run("bot", func(t *testing.T) {
+		a, b, _ := run(t, ReplyScopeBot)
+		if len(b.Sent()) != 0 {
+			t.Errorf("bot B sent %+v from a reply to bot A's event", b.Sent())
+		}
+		rooms := map[string]bool{}
+		for _, s := range a.Sent() {
+			rooms[string(s.To.RoomID)+string(s.To.UserID)] = true
+		}
+		if !rooms["!private:example.org"] || !rooms["@mallory:example.org"] {
+			t.Errorf("scope bot: sent %+v, want the other room and user too", a.Sent())
+		}
+	})
 }

@@ -34,6 +34,9 @@ type Transports struct {
 	WebhookTimeout time.Duration // one request (default 5 s)
 	WebhookRetries int           // attempts after the first, before the endpoint counts as down
 	PushToken      string        // Authorization: Bearer on v12 webhooks
+	// WebhookReplyScope is what the actions of a v12 webhook's reply may act on: ReplyScopeEvent
+	// (the default) or ReplyScopeBot (replyscope.go).
+	WebhookReplyScope string
 	// ReconnectInterval is the first wait before a down endpoint is tried again (default 3 s).
 	ReconnectInterval time.Duration
 	HTTPClient        *http.Client
@@ -49,6 +52,9 @@ type Transports struct {
 func (t *Transports) setDefaults() {
 	if t.V11PostFormat == "" {
 		t.V11PostFormat = "array"
+	}
+	if t.WebhookReplyScope == "" {
+		t.WebhookReplyScope = ReplyScopeEvent
 	}
 	if t.WebhookTimeout <= 0 {
 		t.WebhookTimeout = 5 * time.Second
@@ -305,7 +311,18 @@ func (h *Hub) handleWebhookReply(ctx context.Context, ep Webhook, entry *botEntr
 	if self.Self != nil {
 		bot = h.botByUser(id.UserID(self.Self.UserID))
 	}
+	if bot == nil {
+		log.Warn("webhook reply ignored: the event names no bot of this gateway", "actions", len(reqs))
+		return
+	}
 	for i := range reqs {
+		if h.opts.WebhookReplyScope != ReplyScopeBot {
+			if err := checkReplyScope(event, &reqs[i]); err != nil {
+				log.Warn("action from a webhook reply refused", "action", reqs[i].Action, "reason", err)
+				continue
+			}
+		}
+		// The bot of the event is the connection's bot: a reply never acts as another bot.
 		resp := h.runV12(ctx, bot, &reqs[i])
 		if resp.Status != "ok" {
 			log.Warn("action from a webhook reply failed", "action", reqs[i].Action, "retcode", resp.Retcode, "message", resp.Message)
