@@ -32,9 +32,9 @@ func TestKoishiEchoReverseWS(t *testing.T) {
 	bot, alice := newBotUser(t), newHuman(t, "alice")
 	k := harness.KoishiForTest(t, harness.KoishiOptions{Protocol: "ws-reverse", SelfID: koishiSelfID, Token: token})
 	startGateway(t, t.TempDir(), map[string]string{
-		"MATRIX_BOTS":            botJSON(bot, map[string]any{"auto_accept_invites": true, "onebot_self_id": koishiSelfID}),
-		"GATEWAY_ACCESS_TOKEN":   token,
-		"GATEWAY_V11_REVERSE_WS": k.ReverseWSURL(),
+		"MATRIX_BOTS":               botJSON(bot, map[string]any{"auto_accept_invites": true, "onebot_self_id": koishiSelfID}),
+		"GATEWAY_PUSH_ACCESS_TOKEN": token, // Koishi checks its token on the reverse WebSocket
+		"GATEWAY_V11_REVERSE_WS":    k.ReverseWSURL(),
 	})
 	koishiEcho(t, k, bot, alice)
 }

@@ -27,6 +27,8 @@ func noneBotRoom(t *testing.T, version int) (*harness.NoneBot, *harness.User, *h
 	env := map[string]string{
 		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
 		"GATEWAY_ACCESS_TOKEN": token,
+		// NoneBot checks its ONEBOT_V1x_ACCESS_TOKEN on the reverse WebSocket the gateway opens.
+		"GATEWAY_PUSH_ACCESS_TOKEN": token,
 	}
 	if version == 11 {
 		env["GATEWAY_V11_REVERSE_WS"] = nb.V11ReverseWSURL()

@@ -49,10 +49,11 @@ func TestNoneBotEchoV12Webhook(t *testing.T) {
 		"ONEBOT_V12_API_ROOTS": fmt.Sprintf(`{"%s": "http://%s/onebot/v12/"}`, bot.UserID, listen),
 	}})
 	startGateway(t, t.TempDir(), map[string]string{
-		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
-		"GATEWAY_LISTEN":       listen,
-		"GATEWAY_ACCESS_TOKEN": token,
-		"GATEWAY_V12_WEBHOOK":  nb.V12WebhookURL(),
+		"MATRIX_BOTS":               botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_LISTEN":            listen,
+		"GATEWAY_ACCESS_TOKEN":      token,
+		"GATEWAY_PUSH_ACCESS_TOKEN": token, // NoneBot checks ONEBOT_V12_ACCESS_TOKEN on the webhook too
+		"GATEWAY_V12_WEBHOOK":       nb.V12WebhookURL(),
 	})
 	room := alice.roomWith(bot, false)
 	alice.waitJoined(room, bot)

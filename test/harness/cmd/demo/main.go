@@ -312,6 +312,9 @@ func gatewayEnv(o *options, hs *harness.Homeserver, bot, alice *harness.User) ([
 		"GATEWAY_LISTEN":       o.listen,
 		"GATEWAY_DATABASE":     filepath.Join(o.dir, "gateway.db"),
 		"GATEWAY_ACCESS_TOKEN": o.token,
+		// The same token on the reverse WebSocket, so that NoneBot2 with one
+		// ONEBOT_V1x_ACCESS_TOKEN accepts it (the gateway never sends its API token there).
+		"GATEWAY_PUSH_ACCESS_TOKEN": o.token,
 	}
 	defaults := map[string]string{"GATEWAY_DROP_EVENTS_WITHOUT_CLIENT": "true"}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
@@ -443,7 +446,7 @@ func printHowTo(o *options, hs *harness.Homeserver, alice *harness.User, room id
 	line("Ask the gateway who the bot is (OneBot v11):")
 	line("  curl -s -w '\\n' -H %s %s/onebot/v11/get_login_info", auth, base)
 	line("")
-	line("Attach NoneBot2 (adapter OneBot V12, listening on 127.0.0.1:8080, ONEBOT_V12_ACCESS_TOKEN=%s):", o.token)
+	line("Attach NoneBot2 (adapter OneBot V12, listening on 127.0.0.1:8080, ONEBOT_V12_ACCESS_TOKEN=%s, the demo's GATEWAY_PUSH_ACCESS_TOKEN):", o.token)
 	line("  stop the demo (Ctrl-C), then run:  GATEWAY_V12_REVERSE_WS=ws://127.0.0.1:8080/onebot/v12/ws make demo")
 	line("  (OneBot V11 adapter: GATEWAY_V11_REVERSE_WS=ws://127.0.0.1:8080/onebot/v11/ws, ONEBOT_V11_ACCESS_TOKEN=%s)", o.token)
 	line("")
