@@ -47,14 +47,35 @@ var segmentParser = &format.HTMLParser{
 
 func plainText(s string, _ format.Context) string { return s }
 
-// messageSegments turns a (decrypted) m.room.message content into neutral segments and their
-// plain rendering. replySender resolves the sender of a replied-to event ("" when unknown).
-func messageSegments(content *event.MessageEventContent, replySender func(id.EventID) id.UserID) ([]model.Segment, string) {
-	var segs []model.Segment
-	var plain strings.Builder
-	if rel := content.RelatesTo; rel != nil && rel.InReplyTo != nil && rel.InReplyTo.EventID != "" {
-		segs = append(segs, model.Reply(rel.InReplyTo.EventID, replySender(rel.InReplyTo.EventID)))
+// replyResolver answers for the event a message replies to: whether the reply may be shown at
+// all (ok: the replied-to event is in the message's own room) and who sent it ("" when unknown).
+// A reply into another room is dropped, so that neither its sender nor (through get_msg) its text
+// reaches a client reading this room.
+type replyResolver func(id.EventID) (sender id.UserID, ok bool)
+
+// replySegment is the reply segment of content, or nil when it has none or resolve drops it.
+func replySegment(content *event.MessageEventContent, resolve replyResolver) []model.Segment {
+	rel := content.RelatesTo
+	if rel == nil || rel.InReplyTo == nil || rel.InReplyTo.EventID == "" || resolve == nil {
+		return nil
 	}
+	sender, ok := resolve(rel.InReplyTo.EventID)
+	if !ok {
+		return nil
+	}
+	return []model.Segment{model.Reply(rel.InReplyTo.EventID, sender)}
+}
+
+// messageSegments turns a (decrypted) m.room.message content into neutral segments and their
+// plain rendering. resolve decides about the replied-to event.
+func messageSegments(content *event.MessageEventContent, resolve replyResolver) ([]model.Segment, string) {
+	return textSegments(content, replySegment(content, resolve))
+}
+
+// textSegments is messageSegments with the reply segment (or nil) already resolved.
+func textSegments(content *event.MessageEventContent, reply []model.Segment) ([]model.Segment, string) {
+	segs := reply
+	var plain strings.Builder
 	c := *content
 	c.RemoveReplyFallback()
 	var text string

@@ -15,7 +15,7 @@ import (
 
 // incomingEnv is what converting a received message needs from the session.
 type incomingEnv struct {
-	replySender func(id.EventID) id.UserID
+	reply replyResolver
 	// file records the file of a media message and returns its info and gateway URL; ok is
 	// false when media is not available (the message then converts as text).
 	file func(*event.MessageEventContent) (info model.FileInfo, url string, ok bool)
@@ -42,10 +42,7 @@ func mediaSegmentType(c *event.MessageEventContent) string {
 // contentSegments converts any m.room.message content: media become a media segment (plus the
 // caption as text), m.location a location segment, every other msgtype converts as text.
 func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.Segment, string) {
-	var reply []model.Segment
-	if rel := c.RelatesTo; rel != nil && rel.InReplyTo != nil && rel.InReplyTo.EventID != "" {
-		reply = append(reply, model.Reply(rel.InReplyTo.EventID, env.replySender(rel.InReplyTo.EventID)))
-	}
+	reply := replySegment(c, env.reply)
 	if typ := mediaSegmentType(c); typ != "" && env.file != nil {
 		if info, url, ok := env.file(c); ok {
 			segs := append(reply, model.Media(typ, info, url))
@@ -63,7 +60,7 @@ func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.Seg
 			return append(reply, model.Location(lat, lon, title, "")), "[location] " + title
 		}
 	}
-	return messageSegments(c, env.replySender)
+	return textSegments(c, reply)
 }
 
 // parseGeoURI reads "geo:lat,lon[,alt][;params]" (RFC 5870).

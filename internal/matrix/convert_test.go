@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,9 +16,11 @@ import (
 // parseVector is one testdata/parse/*.json file: Matrix message content → segments and plain text.
 type parseVector struct {
 	Description string                   `json:"description"`
-	Replies     map[id.EventID]id.UserID `json:"replies,omitempty"` // what the reply-sender resolver knows
-	Content     json.RawMessage          `json:"content"`
-	Want        *parseWant               `json:"want,omitempty"`
+	Replies     map[id.EventID]id.UserID `json:"replies,omitempty"` // what the reply resolver knows
+	// OtherRoom are replied-to events that the resolver knows to be in another room.
+	OtherRoom []id.EventID    `json:"other_room,omitempty"`
+	Content   json.RawMessage `json:"content"`
+	Want      *parseWant      `json:"want,omitempty"`
 }
 
 type parseWant struct {
@@ -38,6 +41,17 @@ type buildWant struct {
 	Error   string          `json:"error,omitempty"` // the model.ErrorKind, by name
 }
 
+// testResolver is a reply resolver that knows the senders of replies and the events of another
+// room; any other event counts as one of the same room whose sender is unknown.
+func testResolver(replies map[id.EventID]id.UserID, otherRoom []id.EventID) replyResolver {
+	return func(e id.EventID) (id.UserID, bool) {
+		if slices.Contains(otherRoom, e) {
+			return "", false
+		}
+		return replies[e], true
+	}
+}
+
 // parseContent decodes a message content the way the sync loop does (event.Content.ParseRaw).
 func parseContent(t testing.TB, raw json.RawMessage) *event.MessageEventContent {
 	t.Helper()
@@ -56,7 +70,7 @@ func TestMessageSegmentsVectors(t *testing.T) {
 		var v parseVector
 		vectors.DecodeStrict(t, raw, &v)
 		content := parseContent(t, v.Content)
-		segs, plain := messageSegments(content, func(e id.EventID) id.UserID { return v.Replies[e] })
+		segs, plain := messageSegments(content, testResolver(v.Replies, v.OtherRoom))
 		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
@@ -113,12 +127,7 @@ func TestBuildContentRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	segs, plain := messageSegments(parseContent(t, raw), func(e id.EventID) id.UserID {
-		if e == "$orig:example.org" {
-			return "@bob:example.org"
-		}
-		return ""
-	})
+	segs, plain := messageSegments(parseContent(t, raw), testResolver(map[id.EventID]id.UserID{"$orig:example.org": "@bob:example.org"}, nil))
 	want := []model.Segment{
 		model.Reply("$orig:example.org", "@bob:example.org"),
 		model.Text("a < b & "),

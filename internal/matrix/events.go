@@ -112,6 +112,10 @@ func (s *Session) handleRedaction(ctx context.Context, b *batch, evt *event.Even
 		s.log.Warn("failed to look up a redacted message", "redacts", target, "error", err)
 		return nil
 	}
+	if id.RoomID(orig.RoomID) != evt.RoomID { // a redaction applies only within its own room
+		s.log.Info("redaction ignored: the redacted event is in another room", "room_id", evt.RoomID, "redacts", target)
+		return nil
+	}
 	if err := s.opts.DB.MarkRedacted(ctx, string(s.UserID()), string(target)); err != nil {
 		s.log.Warn("failed to mark message redacted", "event_id", target, "error", err)
 	}
@@ -138,10 +142,15 @@ func (s *Session) handleReaction(ctx context.Context, b *batch, evt *event.Event
 	if s.isOld(b, evt) || (evt.Sender == s.UserID() && !s.opts.HandleSelfMessage) {
 		return nil
 	}
+	targetSender, elsewhere := s.indexedIn(ctx, evt.RoomID, c.RelatesTo.EventID)
+	if elsewhere {
+		s.log.Info("reaction dropped: the event it reacts to is in another room", "room_id", evt.RoomID, "event_id", evt.ID)
+		return nil
+	}
 	ev := s.newEvent(evt, model.KindReaction)
 	ev.Reaction = &model.Reaction{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, Target: c.RelatesTo.EventID,
-		TargetSender: s.senderOf(ctx, c.RelatesTo.EventID), Key: c.RelatesTo.Key, Direct: s.isDirect(evt.RoomID),
+		TargetSender: targetSender, Key: c.RelatesTo.Key, Direct: s.isDirect(evt.RoomID),
 	}
 	return s.publish(b, ev)
 }
@@ -165,7 +174,7 @@ func editOf(evt *event.Event, content *event.MessageEventContent, origSender id.
 			nc.Body = nc.Body[2:]
 		}
 	}
-	segs, plain := messageSegments(nc, func(id.EventID) id.UserID { return "" })
+	segs, plain := messageSegments(nc, nil) // m.new_content carries no reply of its own
 	return &model.Edit{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, Target: target,
 		MsgType: string(nc.MsgType), Segments: segs, Plain: plain,
@@ -176,7 +185,11 @@ func (s *Session) handleEdit(ctx context.Context, b *batch, evt *event.Event, co
 	if s.isOld(b, evt) || (evt.Sender == s.UserID() && !s.opts.HandleSelfMessage) {
 		return nil
 	}
-	edit, why := editOf(evt, content, s.senderOf(ctx, content.RelatesTo.EventID))
+	origSender, elsewhere := s.indexedIn(ctx, evt.RoomID, content.RelatesTo.EventID)
+	edit, why := editOf(evt, content, origSender)
+	if elsewhere {
+		edit, why = nil, "the edited message is in another room"
+	}
 	if edit == nil {
 		s.log.Warn("edit dropped", "room_id", evt.RoomID, "event_id", evt.ID, "sender", evt.Sender, "edits", content.RelatesTo.EventID, "reason", why)
 		return nil

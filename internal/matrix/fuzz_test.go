@@ -49,7 +49,7 @@ func FuzzMessageSegments(f *testing.F) {
 		if replyTo != "" {
 			content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(id.EventID(replyTo))
 		}
-		segs, plain := messageSegments(content, func(id.EventID) id.UserID { return "@sender:example.org" })
+		segs, plain := messageSegments(content, func(id.EventID) (id.UserID, bool) { return "@sender:example.org", true })
 
 		if strings.Contains(plain, pillMark) {
 			t.Fatalf("plain %q holds the pill marker", plain)

@@ -17,6 +17,7 @@ import (
 type mediaInVector struct {
 	Description string                   `json:"description"`
 	Replies     map[id.EventID]id.UserID `json:"replies,omitempty"`
+	OtherRoom   []id.EventID             `json:"other_room,omitempty"` // replied-to events of another room
 	Content     json.RawMessage          `json:"content"`
 	Want        *parseWant               `json:"want,omitempty"`
 }
@@ -40,9 +41,9 @@ type mediaOutWant struct {
 
 const testFileURL = "https://gw.example/media/mtest?exp=1&sig=x"
 
-func testIncomingEnv(replies map[id.EventID]id.UserID) incomingEnv {
+func testIncomingEnv(replies map[id.EventID]id.UserID, otherRoom ...id.EventID) incomingEnv {
 	return incomingEnv{
-		replySender: func(e id.EventID) id.UserID { return replies[e] },
+		reply: testResolver(replies, otherRoom),
 		file: func(c *event.MessageEventContent) (model.FileInfo, string, bool) {
 			if c.URL == "" && c.File == nil { // as Session.registerIncoming
 				return model.FileInfo{}, "", false
@@ -60,7 +61,7 @@ func TestIncomingMediaVectors(t *testing.T) {
 	vectors.Each(t, "media_in", func(t *testing.T, path string, raw []byte) {
 		var v mediaInVector
 		vectors.DecodeStrict(t, raw, &v)
-		segs, plain := contentSegments(parseContent(t, v.Content), testIncomingEnv(v.Replies))
+		segs, plain := contentSegments(parseContent(t, v.Content), testIncomingEnv(v.Replies, v.OtherRoom...))
 		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return

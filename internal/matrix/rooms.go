@@ -133,13 +133,56 @@ func (s *Session) indexMessage(ctx context.Context, evt *event.Event) {
 	}
 }
 
-// senderOf is the sender of an indexed event, or "" when the gateway never saw it.
-func (s *Session) senderOf(ctx context.Context, e id.EventID) id.UserID {
+// indexedIn looks an event up in the bot's message index: its sender ("" when the gateway never
+// saw it), and whether it is known to be in another room than room. Whatever relates to an event
+// (a reply, reaction, edit or redaction) is only ever resolved within one room.
+func (s *Session) indexedIn(ctx context.Context, room id.RoomID, e id.EventID) (sender id.UserID, elsewhere bool) {
 	m, err := s.opts.DB.GetMessage(ctx, string(s.UserID()), string(e))
 	if err != nil {
-		return ""
+		return "", false
 	}
-	return id.UserID(m.Sender)
+	if id.RoomID(m.RoomID) != room {
+		return "", true
+	}
+	return id.UserID(m.Sender), false
+}
+
+// replyLookupTimeout bounds asking the homeserver about a replied-to event the gateway never saw.
+const replyLookupTimeout = 5 * time.Second
+
+// replyTarget resolves the event a message in room replies to (see replyResolver): from the
+// message index, or else from the homeserver, whose /rooms/{room}/event/{id} answers only for an
+// event of that room the bot may see. Anything else drops the reply segment.
+func (s *Session) replyTarget(ctx context.Context, room id.RoomID, e id.EventID) (id.UserID, bool) {
+	sender, elsewhere := s.indexedIn(ctx, room, e)
+	switch {
+	case elsewhere:
+		s.log.Info("reply segment dropped: the replied-to event is in another room", "room_id", room, "in_reply_to", e)
+		return "", false
+	case sender != "":
+		return sender, true
+	}
+	lctx, cancel := context.WithTimeout(ctx, replyLookupTimeout)
+	defer cancel()
+	evt, err := s.client.GetEvent(lctx, room, e)
+	if err != nil || evt.RoomID != room || evt.Sender == "" {
+		s.log.Debug("reply segment dropped: the replied-to event is not known to be in this room", "room_id", room, "in_reply_to", e, "error", err)
+		return "", false
+	}
+	return evt.Sender, true
+}
+
+// leftRoom reports whether the bot is known to have left (or been kicked or banned from) room.
+// Unknown membership is not "left": the state store may not hold the bot's own member event.
+func (s *Session) leftRoom(ctx context.Context, room id.RoomID) bool {
+	if s.opts.StateStore == nil {
+		return false
+	}
+	m, err := s.opts.StateStore.TryGetMember(ctx, room, s.UserID())
+	if err != nil || m == nil {
+		return false
+	}
+	return m.Membership == event.MembershipLeave || m.Membership == event.MembershipBan
 }
 
 // handleInvite accepts an invite when the bot's auto-accept settings allow the inviter; otherwise

@@ -102,6 +102,9 @@ func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event,
 	if m.Redacted {
 		return nil, model.Errorf(model.ErrGone, "message %s was redacted (deleted)", evt)
 	}
+	if s.leftRoom(ctx, id.RoomID(m.RoomID)) {
+		return nil, model.Errorf(model.ErrNotFound, "message %s is in a room the bot is no longer in", evt)
+	}
 	var c event.Content
 	if err := json.Unmarshal(m.Content, &c); err != nil {
 		return nil, fmt.Errorf("failed to read indexed message %s: %w", evt, err)
@@ -111,7 +114,7 @@ func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event,
 	}
 	content := c.AsMessage()
 	room, sender := id.RoomID(m.RoomID), id.UserID(m.Sender)
-	segs, plain := s.incomingSegments(ctx, content)
+	segs, plain := s.incomingSegments(ctx, room, content)
 	return &model.Event{
 		ID: string(evt), Time: m.Time, Self: s.UserID(), Kind: model.KindMessage,
 		Message: &model.Message{
@@ -121,10 +124,10 @@ func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event,
 	}, nil
 }
 
-// incomingSegments converts a received (or indexed) message content, recording its file.
-func (s *Session) incomingSegments(ctx context.Context, content *event.MessageEventContent) ([]model.Segment, string) {
+// incomingSegments converts a received (or indexed) message content of room, recording its file.
+func (s *Session) incomingSegments(ctx context.Context, room id.RoomID, content *event.MessageEventContent) ([]model.Segment, string) {
 	return contentSegments(content, incomingEnv{
-		replySender: func(e id.EventID) id.UserID { return s.senderOf(ctx, e) },
+		reply: func(e id.EventID) (id.UserID, bool) { return s.replyTarget(ctx, room, e) },
 		file: func(c *event.MessageEventContent) (model.FileInfo, string, bool) {
 			info, ok := s.registerIncoming(ctx, c)
 			if !ok {

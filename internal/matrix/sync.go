@@ -433,7 +433,7 @@ func (s *Session) handleMessage(ctx context.Context, b *batch, evt *event.Event)
 	if b.first && !s.opts.HandleOldEvents && ts.Before(s.started) {
 		return nil
 	}
-	segs, plain := s.incomingSegments(ctx, content)
+	segs, plain := s.incomingSegments(ctx, evt.RoomID, content)
 	msg := &model.Message{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.memberName(ctx, evt.RoomID, evt.Sender),
 		Direct: s.isDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
