@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // What the actions in a v12 webhook's reply may act on (GATEWAY_WEBHOOK_REPLY_SCOPE). A webhook
@@ -63,14 +64,17 @@ func checkReplyScope(event []byte, req *v12Request) error {
 		{"user_id", ev.UserID, "user"},
 		{"message_id", ev.MessageID, "message"},
 	} {
-		raw, ok := params[t.key]
-		if !ok || string(raw) == "null" {
-			continue
-		}
-		var got string
-		if err := json.Unmarshal(raw, &got); err != nil || got == "" || got != t.want {
-			return fmt.Errorf("%s of %s is not the event's %s: a webhook reply acts only on the event's room, user and message "+
-				"(set GATEWAY_WEBHOOK_REPLY_SCOPE=bot to allow more)", t.key, req.Action, t.what)
+		// encoding/json matches keys without regard to case (Group_ID, even with Unicode
+		// folding), so every key that the handler could read as this one is checked.
+		for key, raw := range params {
+			if !strings.EqualFold(key, t.key) || string(raw) == "null" {
+				continue
+			}
+			var got string
+			if err := json.Unmarshal(raw, &got); err != nil || got == "" || got != t.want {
+				return fmt.Errorf("%s of %s is not the event's %s: a webhook reply acts only on the event's room, user and message "+
+					"(set GATEWAY_WEBHOOK_REPLY_SCOPE=bot to allow more)", t.key, req.Action, t.what)
+			}
 		}
 	}
 	return nil

@@ -241,6 +241,7 @@ func TestWebhookReplyActsOnlyOnTheEvent(t *testing.T) {
 		`{"action":"delete_message","params":{"message_id":"$other:example.org"}}`,
 		`{"action":"matrix.raw_request","params":{"method":"GET","path":"/_matrix/client/v3/joined_rooms"}}`,
 		`{"action":"matrix.join_room","params":{"room":"#elsewhere:example.org"}}`,
+		`{"action":"send_message","params":{"detail_type":"group","GROUP_ID":"!private:example.org","message":"leak"}}`, // encoding/json ignores case
 		`{"action":"send_message",` + selfB + `,"params":{"detail_type":"group","group_id":"!room:example.org","message":"as bot B"}}`,
 	}
 	allowed := []string{
