@@ -23,6 +23,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/crypto/backup"
+	"maunium.net/go/mautrix/crypto/olm"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
@@ -78,7 +79,9 @@ var (
 	// ErrStoreLost means this gateway created the device's keys, but its crypto store no longer
 	// has them (the database was replaced or reset).
 	ErrStoreLost = errors.New("the crypto store of this device is lost")
-	// ErrPickleKey means the crypto store cannot be read with the configured pickle key.
+	// ErrPickleKey means the crypto store cannot be read with the configured pickle key: it was
+	// written with another one (the key was changed or lost). Like ErrStoreLost, it is recovered
+	// on a new device when the bot can log in again and unlock the key backup.
 	ErrPickleKey = errors.New("the crypto store cannot be decrypted with this pickle key")
 )
 
@@ -167,7 +170,12 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 	}
 	m.mach = crypto.NewOlmMachine(cli, &zl, m.store, opts.StateStore)
 	if err := m.mach.Load(ctx); err != nil {
-		return nil, fmt.Errorf("%w: restore the GATEWAY_PICKLE_KEY the database was written with (%v)", ErrPickleKey, err)
+		m.mach.Destroy()
+		if errors.Is(err, olm.ErrBadMAC) {
+			return nil, fmt.Errorf("%w: the keys of device %s were written with another pickle key (GATEWAY_PICKLE_KEY, or the key file next to GATEWAY_DATABASE, was changed or lost); "+
+				"restore the pickle key the database was written with, or %s", ErrPickleKey, cli.DeviceID, lostAdvice)
+		}
+		return nil, fmt.Errorf("failed to load the crypto account of device %s: %w", cli.DeviceID, err)
 	}
 	m.applySharingStrategy()
 	m.mach.SessionReceived = m.sessionReceived

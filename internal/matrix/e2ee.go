@@ -37,8 +37,9 @@ func (s *Session) initCrypto(ctx context.Context) error {
 	}
 	m, err := s.newCrypto(ctx)
 	var lostDevice id.DeviceID // set when the store was lost and the bot moved to a new device
-	if errors.Is(err, e2ee.ErrStoreLost) && s.canRecoverLostStore() {
-		lostDevice = s.client.DeviceID
+	var lost error             // why: ErrStoreLost or ErrPickleKey
+	if (errors.Is(err, e2ee.ErrStoreLost) || errors.Is(err, e2ee.ErrPickleKey)) && s.canRecoverLostStore() {
+		lostDevice, lost = s.client.DeviceID, err
 		m, err = s.recoverLostStore(ctx, err)
 	}
 	if err != nil {
@@ -65,9 +66,13 @@ func (s *Session) initCrypto(ctx context.Context) error {
 	s.client.Crypto = m
 	if lostDevice != "" {
 		n := m.Stats().BackupImported.Load()
-		s.log.Warn(fmt.Sprintf("crypto store lost: logged in as new device %s and restored %d keys from the backup", s.client.DeviceID, n),
-			"device_id", s.client.DeviceID, "lost_device_id", lostDevice, "restored_keys", n,
-			"advice", "the lost device "+string(lostDevice)+" can no longer decrypt; remove it in a Matrix client's session list")
+		what, advice := "crypto store lost", "the lost device "+string(lostDevice)+" can no longer decrypt; remove it in a Matrix client's session list"
+		if errors.Is(lost, e2ee.ErrPickleKey) {
+			what = "crypto store unreadable with this pickle key"
+			advice = "back up the pickle key together with the database (" + s.pickleKeyWhere() + "): without it the database's encryption keys cannot be read; " + advice
+		}
+		s.log.Warn(fmt.Sprintf("%s: logged in as new device %s and restored %d keys from the backup", what, s.client.DeviceID, n),
+			"device_id", s.client.DeviceID, "lost_device_id", lostDevice, "restored_keys", n, "advice", advice)
 	}
 	s.log.Info("end-to-end encryption ready", "device_id", s.client.DeviceID)
 	return nil
@@ -83,21 +88,36 @@ func (s *Session) newCrypto(ctx context.Context) (*e2ee.Machine, error) {
 	})
 }
 
-// canRecoverLostStore tells whether the bot can get over a lost crypto store by itself: it can
-// log in on a new device (password or OAuth) and unlock the key backup (recovery key or
-// passphrase) to get the old room keys back.
+// canRecoverLostStore tells whether the bot can get over a lost crypto store (or one that its
+// pickle key no longer decrypts) by itself: it can log in on a new device (password or OAuth)
+// and unlock the key backup (recovery key or passphrase) to get the old room keys back.
 func (s *Session) canRecoverLostStore() bool {
 	b := s.opts.Bot
 	login := b.LoginUser != "" && b.LoginPassword != "" || b.OAuthEnabled
 	return login && (b.RecoveryKey() != "" || b.SecretStoragePassphrase != "")
 }
 
-// recoverLostStore moves the bot to a new device after its crypto store was lost (lost says
-// how it was noticed): a new login, whose session is stored, and a new crypto machine for it.
-// The caller unlocks the key backup with the recovery key, which also verifies the new device.
+// pickleKeyWhere says where the pickle key comes from, for the operator to back it up.
+func (s *Session) pickleKeyWhere() string {
+	where := "GATEWAY_PICKLE_KEY if set"
+	if s.opts.DB != nil {
+		where += ", otherwise the file " + e2ee.PickleKeyFile(s.opts.DB.Path())
+	}
+	return where
+}
+
+// recoverLostStore moves the bot to a new device after its crypto store was lost or became
+// unreadable with the pickle key (lost says which): a new login, whose session is stored, and a
+// new crypto machine for it. The caller unlocks the key backup with the recovery key, which also
+// verifies the new device.
 func (s *Session) recoverLostStore(ctx context.Context, lost error) (*e2ee.Machine, error) {
-	s.log.Warn("the crypto store of this device is lost; logging in as a new device and restoring keys from the backup",
-		"device_id", s.client.DeviceID, "reason", lost)
+	if errors.Is(lost, e2ee.ErrPickleKey) {
+		s.log.Warn("the crypto store of this device cannot be decrypted with the current pickle key (it was changed or lost); "+
+			"logging in as a new device and restoring keys from the backup", "device_id", s.client.DeviceID, "pickle_key", s.pickleKeyWhere())
+	} else {
+		s.log.Warn("the crypto store of this device is lost; logging in as a new device and restoring keys from the backup",
+			"device_id", s.client.DeviceID, "reason", lost)
+	}
 	t, err := s.auth.LoginNewDevice(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("failed to log in as a new device after the crypto store was lost: %w", err)

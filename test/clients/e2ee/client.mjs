@@ -183,6 +183,21 @@ const commands = {
     return eventView(ev);
   },
 
+  // Wait until the event is decrypted, or its sender has withheld its key from this device:
+  // {decrypted: true, ...view} or {decrypted: false, failure_reason}.
+  async wait_decryption({ client, room_id, event_id, timeout_ms }) {
+    const st = clients.get(client);
+    return await waitUntil(`${event_id} decrypted or withheld`, async () => {
+      const ev = st.events.find((e) => e.getRoomId() === room_id && e.getId() === event_id);
+      if (!ev) return null;
+      if (ev.isEncrypted()) await st.cli.decryptEventIfNeeded(ev);
+      if (ev.isBeingDecrypted && ev.isBeingDecrypted()) return null;
+      if (!ev.isDecryptionFailure()) return ev.getType() === "m.room.encrypted" ? null : { decrypted: true, ...eventView(ev) };
+      const reason = ev.decryptionFailureReason || "";
+      return reason.includes("WITHHELD") ? { decrypted: false, failure_reason: reason } : null;
+    }, timeout_ms || 60000);
+  },
+
   // How the user sees a device of another user (cross-signing verification).
   async device_status({ client, user_id, device_id }) {
     const cli = clients.get(client).cli;

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// botSays sends text into room through the gateway's v12 API and returns the event ID.
+func botSays(t *testing.T, g *gatewayProc, room, text string) string {
+	t.Helper()
+	r := g.actionV12("tok", "send_message", map[string]any{"detail_type": "group", "group_id": room,
+		"message": []any{map[string]any{"type": "text", "data": map[string]any{"text": text}}}})
+	data, _ := r["data"].(map[string]any)
+	if r["status"] != "ok" || str(data, "message_id") == "" {
+		t.Fatalf("send_message %q: %v", text, r)
+	}
+	return str(data, "message_id")
+}
+
+// replacePickleKey overwrites the generated pickle key file next to the database in dir, as
+// when the file was lost and a new one was generated.
+func replacePickleKey(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "gateway.db.pickle-key")
+	old, err := os.ReadFile(path)
+	if err != nil || len(strings.TrimSpace(string(old))) == 0 {
+		t.Fatalf("no pickle key file: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("a-new-pickle-key-that-the-database-was-not-written-with\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A lost pickle key (the key file next to the database was replaced; the database and the
+// session stay) is recovered like a lost store: with login_user/login_password and the recovery
+// key the gateway logs in as a new device, restores the room keys from the backup, says what
+// happened and what to back up, and then decrypts and sends again. Another restart keeps the
+// new device.
+func TestE2EELostPickleKeyRecoversOnNewDevice(t *testing.T) {
+	js := startJSClient(t)
+	bot, alice := newBotUser(t), newBotUser(t)
+	recoveryKey, _, room := e2eePeers(t, js, bot, alice)
+
+	dir := t.TempDir()
+	tokenStore := filepath.Join(t.TempDir(), "tokens.json")
+	raw, _ := json.Marshal([]any{map[string]any{
+		"homeserver": hs.URL(), "user_id": bot.UserID, "login_user": bot.UserID, "login_password": bot.Password,
+		"recovery_key": recoveryKey, "auto_accept_invites": true,
+	}})
+	env := map[string]string{"MATRIX_BOTS": string(raw), "MATRIX_TOKEN_STORE_PATH": tokenStore, "GATEWAY_ACCESS_TOKEN": "tok"}
+	g := startGateway(t, dir, env)
+	ob := dialV12(t, g, "tok")
+	oldDevice := storedDevice(t, tokenStore)
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+	first := js.sendText(room, "before the key was lost")
+	wantDecrypted(t, ob.nextMessage(), first, "before the key was lost")
+	js.do("wait_backed_up", map[string]any{"client": "botjs"})
+	g.stop()
+
+	keyFile := replacePickleKey(t, dir)
+	g = startGateway(t, dir, env)
+	ob = dialV12(t, g, "tok")
+	newDevice := storedDevice(t, tokenStore)
+	if newDevice == "" || newDevice == oldDevice {
+		t.Fatalf("the bot must be on a new device: old %s, now %s", oldDevice, newDevice)
+	}
+	log := readLog(t, g)
+	what := regexp.MustCompile(`level=WARN msg="the crypto store of this device cannot be decrypted with the current pickle key \(it was changed or lost\); ` +
+		`logging in as a new device and restoring keys from the backup" .*device_id=` + regexp.QuoteMeta(oldDevice) + ` `)
+	if !what.MatchString(log) {
+		t.Fatalf("the gateway must say what happened:\n%s", tail(log, 4000))
+	}
+	done := regexp.MustCompile(`level=WARN msg="crypto store unreadable with this pickle key: logged in as new device ` + regexp.QuoteMeta(newDevice) +
+		` and restored (\d+) keys from the backup" .*advice="back up the pickle key together with the database \([^"]*` + regexp.QuoteMeta(keyFile))
+	m := done.FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("the gateway must say it recovered on %s and what to back up:\n%s", newDevice, tail(log, 4000))
+	}
+	t.Logf("%s", m[0])
+	if m[1] == "0" {
+		t.Fatalf("no keys restored from the backup: %s", m[0])
+	}
+
+	// The new device is cross-signed, decrypts and sends.
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+	if status := js.do("device_status", map[string]any{"client": "alice", "user_id": bot.UserID, "device_id": newDevice}); status["signed_by_owner"] != true {
+		t.Errorf("alice must see the new device signed by its owner: %v", status)
+	}
+	after := js.sendText(room, "after the recovery")
+	wantDecrypted(t, ob.nextMessage(), after, "after the recovery")
+	reply := botSays(t, g, room, "the bot on its new device")
+	got := js.do("wait_decryption", map[string]any{"client": "alice", "room_id": room, "event_id": reply})
+	if content, _ := got["content"].(map[string]any); got["decrypted"] != true || content["body"] != "the bot on its new device" {
+		t.Fatalf("alice must decrypt the bot's message from its new device: %v", got)
+	}
+
+	// Another restart keeps the new device and the new key: no second recovery.
+	g.stop()
+	g = startGateway(t, dir, env)
+	if d := storedDevice(t, tokenStore); d != newDevice {
+		t.Fatalf("the restart moved the bot from %s to %s", newDevice, d)
+	}
+	if log := readLog(t, g); strings.Count(log, "logged in as new device") != 1 {
+		t.Fatalf("a restart after the recovery must not recover again:\n%s", tail(log, 3000))
+	}
+}
+
+// Without a recovery key a lost pickle key is one clear error naming what to set: the bot stays
+// on its device, is shown stopped with the reason, and the error is logged once (no retry loop).
+func TestE2EELostPickleKeyWithoutRecoveryKeyIsOneClearError(t *testing.T) {
+	bot := newBotUser(t)
+	dir := t.TempDir()
+	tokenStore := filepath.Join(t.TempDir(), "tokens.json")
+	raw, _ := json.Marshal([]any{map[string]any{
+		"homeserver": hs.URL(), "user_id": bot.UserID, "login_user": bot.UserID, "login_password": bot.Password,
+	}})
+	env := map[string]string{"MATRIX_BOTS": string(raw), "MATRIX_TOKEN_STORE_PATH": tokenStore}
+	g := startGateway(t, dir, env)
+	device := storedDevice(t, tokenStore)
+	g.stop()
+	replacePickleKey(t, dir)
+
+	g = launchGateway(t, dir, env)
+	const want = "were written with another pickle key" // ErrPickleKey
+	waitFor(t, "the error about the pickle key", func() bool { return strings.Contains(readLog(t, g), want) })
+	waitFor(t, "readyz to show the bot stopped with what to set", func() bool {
+		resp, err := http.Get(g.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(b), "GATEWAY_PICKLE_KEY") && strings.Contains(string(b), "recovery_key")
+	})
+	errorLines := 0
+	for _, line := range strings.Split(readLog(t, g), "\n") {
+		if strings.Contains(line, "level=ERROR") && strings.Contains(line, want) {
+			errorLines++
+		}
+	}
+	if errorLines != 1 {
+		t.Fatalf("the error was logged %d times, want once:\n%s", errorLines, tail(readLog(t, g), 3000))
+	}
+	if d := storedDevice(t, tokenStore); d != device {
+		t.Fatalf("without a recovery key the bot must stay on %s, not move to %s", device, d)
+	}
+	if strings.Contains(readLog(t, g), "logging in as a new device") {
+		t.Fatal("no new device without a recovery key")
+	}
+}
