@@ -50,7 +50,8 @@ func parseSyncCrypto(body []byte) (*mautrix.RespSync, *[]id.KeyAlgorithm, []erro
 }
 
 // ProcessSync handles the encryption part of one /sync body: to-device messages (room keys,
-// key requests, forwarded keys), device list changes, one-time key top-up and the fallback key.
+// key requests, forwarded keys), device list changes (with room keys rotated when a device's
+// trust changed, see sharing.go), one-time key top-up and the fallback key.
 // Call it before the rooms of the same response are processed.
 func (m *Machine) ProcessSync(ctx context.Context, body []byte, since string) {
 	resp, fallback, errs := parseSyncCrypto(body)
@@ -61,6 +62,7 @@ func (m *Machine) ProcessSync(ctx context.Context, body []byte, since string) {
 		return
 	}
 	m.mach.ProcessSyncResponse(ctx, resp, since)
+	m.rotateOnTrustChange(ctx, resp.DeviceLists.Changed)
 	if fallback != nil && !slices.Contains(*fallback, id.KeyAlgorithmSignedCurve25519) {
 		if err := m.ensureFallbackKey(ctx, true); err != nil {
 			m.log.Warn("failed to publish a fallback key", "error", err)

@@ -108,6 +108,35 @@ const commands = {
     return { recovery_key: st.secretKey.encodedPrivateKey, backup_version: version };
   },
 
+  // Replace the account's cross-signing keys with new ones (a reset): devices signed by the old
+  // keys are no longer cross-signed, and other users see a changed identity.
+  async reset_cross_signing({ client }) {
+    const st = clients.get(client);
+    await st.cli.getCrypto().bootstrapCrossSigning({
+      setupNewCrossSigning: true,
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: st.cli.getUserId() }, password: st.password });
+      },
+    });
+    return {};
+  },
+
+  // Cross-sign another device of the same account (needs the cross-signing keys: bootstrap first).
+  async cross_sign_device({ client, device_id }) {
+    const cli = clients.get(client).cli;
+    await waitUntil(`device ${device_id} known`, async () => {
+      const devices = await cli.getCrypto().getUserDeviceInfo([cli.getUserId()], true);
+      return devices.get(cli.getUserId())?.has(device_id);
+    });
+    await cli.getCrypto().crossSignDevice(device_id);
+    // The signature is seen once the client fetched its own keys again (after /sync says so).
+    await waitUntil(`device ${device_id} signed`, async () => {
+      const s = await cli.getCrypto().getDeviceVerificationStatus(cli.getUserId(), device_id);
+      return s && s.signedByOwner;
+    });
+    return {};
+  },
+
   async create_room({ client, invite, encrypted, direct }) {
     const cli = clients.get(client).cli;
     const initial_state = encrypted ? [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] : [];

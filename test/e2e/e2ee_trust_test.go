@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"regexp"
+	"testing"
+)
+
+// With encryption_sharing_strategy cross_signed_only, the bot's room keys follow the trust of
+// the other side's devices: alice's second device is withheld from while she has not
+// cross-signed it, decrypts the bot's next message once she has, and is withheld from again
+// after she resets her cross-signing keys (the device is no longer signed by her identity).
+func TestE2EECrossSignedOnlyFollowsTrustChanges(t *testing.T) {
+	js := startJSClient(t)
+	bot, alice := newBotUser(t), newBotUser(t)
+	// alice has cross-signing (her first device is signed) and a second device she has not signed.
+	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
+	js.do("bootstrap", map[string]any{"client": "alice"})
+	second := str(js.do("login", map[string]any{"client": "alice2", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password}), "device_id")
+	room := str(js.do("create_room", map[string]any{"client": "alice", "invite": []string{bot.UserID}, "encrypted": true}), "room_id")
+
+	g := startGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS":          botJSON(bot, map[string]any{"encryption_sharing_strategy": "cross_signed_only", "auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN": "tok",
+	})
+	ob := dialV12(t, g, "tok")
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+	js.do("wait_member", map[string]any{"client": "alice2", "room_id": room, "user_id": bot.UserID})
+
+	// Not cross-signed: the second device is told the key is withheld; the first one decrypts.
+	first := botSays(t, g, room, "before cross-signing")
+	js.do("wait_event", map[string]any{"client": "alice", "room_id": room, "sender": bot.UserID, "body": "before cross-signing"})
+	if got := js.do("wait_decryption", map[string]any{"client": "alice2", "room_id": room, "event_id": first}); got["decrypted"] != false {
+		t.Fatalf("the unsigned device must not get the room key: %v", got)
+	}
+
+	// alice cross-signs it. Once the gateway has synced past that (it delivers alice's next
+	// message), its next message reaches the second device.
+	js.do("cross_sign_device", map[string]any{"client": "alice", "device_id": second})
+	marker := js.sendText(room, "I signed my other device")
+	if msg := ob.nextMessage(); msg["message_id"] != marker {
+		t.Fatalf("want alice's message, got %v", msg)
+	}
+	after := botSays(t, g, room, "after cross-signing")
+	got := js.do("wait_decryption", map[string]any{"client": "alice2", "room_id": room, "event_id": after})
+	content, _ := got["content"].(map[string]any)
+	if got["decrypted"] != true || content["body"] != "after cross-signing" {
+		t.Fatalf("the device must decrypt the bot's message once it is cross-signed: %v", got)
+	}
+	rotated := regexp.MustCompile(`level=INFO msg="room key rotated: a device's trust changed" .*device_id=` + regexp.QuoteMeta(second) + ` .*now_trusted=true`)
+	waitFor(t, "the rotation logged", func() bool { return rotated.MatchString(readLog(t, g)) })
+
+	// alice resets her cross-signing keys: the device is no longer signed by her identity, and the
+	// bot's next room key is withheld from it.
+	js.do("reset_cross_signing", map[string]any{"client": "alice"})
+	marker = js.sendText(room, "I reset my cross-signing")
+	if msg := ob.nextMessage(); msg["message_id"] != marker {
+		t.Fatalf("want alice's message, got %v", msg)
+	}
+	reset := botSays(t, g, room, "after the reset")
+	if got := js.do("wait_decryption", map[string]any{"client": "alice2", "room_id": room, "event_id": reset}); got["decrypted"] != false {
+		t.Fatalf("a device that lost its cross-signing must not get the next room key: %v", got)
+	}
+	untrusted := regexp.MustCompile(`level=INFO msg="room key rotated: a device's trust changed" .*device_id=` + regexp.QuoteMeta(second) + ` .*now_trusted=false`)
+	waitFor(t, "the rotation logged", func() bool { return untrusted.MatchString(readLog(t, g)) })
+}
