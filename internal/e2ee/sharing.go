@@ -3,6 +3,8 @@ package e2ee
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"maunium.net/go/mautrix/id"
 )
@@ -61,6 +63,7 @@ func (m *Machine) checkRoomTrust(ctx context.Context, room id.RoomID, users map[
 	if err != nil {
 		return fmt.Errorf("failed to get the members: %w", err)
 	}
+	var gained, lost []string // user/device
 	for _, user := range members {
 		if !everyone && !users[user] {
 			continue
@@ -77,18 +80,24 @@ func (m *Machine) checkRoomTrust(ctx context.Context, room id.RoomID, users map[
 			if err != nil {
 				return fmt.Errorf("failed to check whether %s got the room key: %w", device.DeviceID, err)
 			}
-			trusted := m.mayGetRoomKeys(ctx, device)
-			if got == trusted {
-				continue
+			switch trusted := m.mayGetRoomKeys(ctx, device); {
+			case trusted && !got:
+				gained = append(gained, string(user)+"/"+string(device.DeviceID))
+			case !trusted && got:
+				lost = append(lost, string(user)+"/"+string(device.DeviceID))
 			}
-			if err := m.store.RemoveOutboundGroupSession(ctx, room); err != nil {
-				return fmt.Errorf("failed to drop the room key: %w", err)
-			}
-			m.log.Info("room key rotated: a device's trust changed", "room_id", room, "user_id", user,
-				"device_id", device.DeviceID, "now_trusted", trusted, "sharing", m.sharingStrategy())
-			return nil
 		}
 	}
+	if len(gained) == 0 && len(lost) == 0 {
+		return nil
+	}
+	if err := m.store.RemoveOutboundGroupSession(ctx, room); err != nil {
+		return fmt.Errorf("failed to drop the room key: %w", err)
+	}
+	slices.Sort(gained)
+	slices.Sort(lost)
+	m.log.Info("room key rotated: devices' trust changed", "room_id", room, "sharing", m.sharingStrategy(),
+		"now_trusted", strings.Join(gained, ","), "no_longer_trusted", strings.Join(lost, ","))
 	return nil
 }
 

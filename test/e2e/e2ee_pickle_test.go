@@ -97,7 +97,7 @@ func TestE2EELostPickleKeyRecoversOnNewDevice(t *testing.T) {
 	wantDecrypted(t, ob.nextMessage(), after, "after the recovery")
 	reply := botSays(t, g, room, "the bot on its new device")
 	got := js.do("wait_decryption", map[string]any{"client": "alice", "room_id": room, "event_id": reply})
-	if content, _ := got["content"].(map[string]any); got["decrypted"] != true || content["body"] != "the bot on its new device" {
+	if content, _ := got["content"].(map[string]any); got["decrypted"] != true || got["encrypted"] != true || content["body"] != "the bot on its new device" {
 		t.Fatalf("alice must decrypt the bot's message from its new device: %v", got)
 	}
 
