@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The gateway binary wires the tokens from the environment: a bot's onebot_access_token grants
+// that bot only (HTTP v11 per-bot paths, v12 self), the global token grants both, no token is
+// 401; and a reverse WebSocket is not sent GATEWAY_ACCESS_TOKEN (no GATEWAY_PUSH_ACCESS_TOKEN is
+// set), which the log tells the operator.
+func TestTokensFromTheEnvironment(t *testing.T) {
+	botA, botB := newBotUser(t), newBotUser(t)
+	var entries []any
+	for _, b := range []struct {
+		json string
+	}{
+		// e2ee off: two bots setting up encryption at once in a new database race (reported).
+		{botJSON(botA, map[string]any{"onebot_self_id": 7101, "onebot_access_token": "tok-a", "e2ee": false})},
+		{botJSON(botB, map[string]any{"onebot_self_id": 7102, "onebot_access_token": "tok-b", "e2ee": false})},
+	} {
+		var list []any
+		if err := json.Unmarshal([]byte(b.json), &list); err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, list...)
+	}
+	bots, _ := json.Marshal(entries)
+
+	headers := make(chan http.Header, 4)
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		headers <- r.Header.Clone()
+		for { // read until either side ends the connection
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}))
+	defer peer.Close()
+
+	g := startGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS":            string(bots),
+		"GATEWAY_ACCESS_TOKEN":   "global",
+		"GATEWAY_V12_REVERSE_WS": "ws" + strings.TrimPrefix(peer.URL, "http") + "/onebot/v12/ws",
+	})
+
+	select {
+	case h := <-headers:
+		if a := h.Get("Authorization"); a != "" {
+			t.Errorf("reverse WebSocket sent Authorization %q; GATEWAY_ACCESS_TOKEN must not reach push endpoints", a)
+		}
+	case <-time.After(deadline):
+		t.Fatal("the gateway did not dial the reverse WebSocket")
+	}
+	if !strings.Contains(g.proc.Log(), "set GATEWAY_PUSH_ACCESS_TOKEN") {
+		t.Errorf("the log does not tell the operator about GATEWAY_PUSH_ACCESS_TOKEN:\n%s", g.proc.LogTail(40))
+	}
+
+	call := func(method, path, token, body string) (int, map[string]any) {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, method, g.url+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var out map[string]any
+		_ = json.Unmarshal(raw, &out)
+		return resp.StatusCode, out
+	}
+	for _, tc := range []struct {
+		path, token string
+		code        int
+		userID      float64
+	}{
+		{"/onebot/v11/7102/get_login_info", "tok-a", http.StatusForbidden, 0},
+		{"/onebot/v11/7102/get_login_info", "tok-b", http.StatusOK, 7102},
+		{"/onebot/v11/get_login_info", "tok-a", http.StatusOK, 7101},
+		{"/onebot/v11/7102/get_login_info", "global", http.StatusOK, 7102},
+		{"/onebot/v11/7101/get_login_info", "", http.StatusUnauthorized, 0},
+	} {
+		code, out := call(http.MethodGet, tc.path, tc.token, "")
+		if code != tc.code {
+			t.Errorf("%s with %q: %d %v, want %d", tc.path, tc.token, code, out, tc.code)
+			continue
+		}
+		if tc.userID != 0 {
+			if d, _ := out["data"].(map[string]any); d["user_id"] != tc.userID {
+				t.Errorf("%s with %q: %v, want user_id %v", tc.path, tc.token, out, tc.userID)
+			}
+		}
+	}
+	selfB := `{"action":"get_self_info","self":{"platform":"matrix","user_id":"` + botB.UserID + `"}}`
+	if _, out := call(http.MethodPost, "/onebot/v12/", "tok-a", selfB); out["retcode"] != float64(10102) {
+		t.Errorf("v12 get_self_info as bot B with bot A's token: %v, want retcode 10102", out)
+	}
+	if _, out := call(http.MethodPost, "/onebot/v12/", "global", selfB); out["retcode"] != float64(0) {
+		t.Errorf("v12 get_self_info as bot B with the global token: %v", out)
+	}
+}
