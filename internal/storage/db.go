@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"go.mau.fi/util/dbutil"
@@ -31,8 +33,11 @@ const (
 	// dsnParams are applied by mattn/go-sqlite3 to every new connection
 	// (after _busy_timeout). _txlock=immediate makes BeginTx take the write
 	// lock at once, so a transaction never fails half-way with SQLITE_BUSY
-	// when it upgrades from read to write.
-	dsnParams = "_foreign_keys=on&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+	// when it upgrades from read to write. _secure_delete=on makes SQLite overwrite
+	// deleted rows with zeros, so the message bodies and keys the retention prunes
+	// (and the rows mautrix's stores delete) do not stay readable in free space of the
+	// file; Checkpoint then removes them from the WAL.
+	dsnParams = "_foreign_keys=on&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_secure_delete=on"
 
 	// maxIdleConns keeps a few connections open so the per-connection pragmas
 	// are not run again on every burst.
@@ -47,6 +52,9 @@ type DB struct {
 	util   *dbutil.Database
 	path   string
 	idMaps [kindCount]*idCache
+
+	retention atomic.Pointer[Retention]
+	now       func() time.Time // the clock of stored_ms and the retention; tests move it
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
@@ -76,7 +84,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("failed to wrap database for mautrix: %w", err)
 	}
-	db := &DB{sql: raw, util: util, path: abs}
+	db := &DB{sql: raw, util: util, path: abs, now: time.Now}
 	for k := range db.idMaps {
 		db.idMaps[k] = newIDCache(idCacheSize)
 	}

@@ -16,28 +16,55 @@ type Message struct {
 	EventID   string
 	Sender    string
 	Time      time.Time       // origin_server_ts, ms precision
-	Content   json.RawMessage // the (decrypted) Matrix event content as received or sent
+	Content   json.RawMessage // the (decrypted) Matrix event content as received or sent; nil when BodyExpired
 	Redacted  bool
+	// Encrypted tells that the message came from or went to an encrypted room: its content is
+	// kept only for Retention.EncryptedBodyAge.
+	Encrypted bool
+
+	// Set by GetMessage.
+	Stored      time.Time // when the gateway stored the message; the retention counts from it
+	BodyExpired bool      // the content was dropped (an encrypted room's body past its retention, or a redaction)
 }
 
 const (
-	// A redaction is final in Matrix, so putting a message again (e.g. the
-	// sync echo of a message the bot sent) never clears the flag.
+	// A redaction is final in Matrix, so putting a message again (e.g. the sync echo of a
+	// message the bot sent) never clears the flag nor brings the content back; nor does it
+	// move stored_ms, so the echo does not extend the retention.
 	upsertMessage = `
-INSERT INTO gateway_message (bot_user_id, event_id, room_id, sender, ts, content, redacted)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO gateway_message (bot_user_id, event_id, room_id, sender, ts, content, redacted, encrypted, stored_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bot_user_id, event_id) DO UPDATE SET
-	room_id  = excluded.room_id,
-	sender   = excluded.sender,
-	ts       = excluded.ts,
-	content  = excluded.content,
-	redacted = gateway_message.redacted OR excluded.redacted`
+	room_id   = excluded.room_id,
+	sender    = excluded.sender,
+	ts        = excluded.ts,
+	content   = CASE WHEN gateway_message.redacted OR excluded.redacted THEN '' ELSE excluded.content END,
+	redacted  = gateway_message.redacted OR excluded.redacted,
+	encrypted = gateway_message.encrypted OR excluded.encrypted`
 	selectMessage = `
-SELECT room_id, sender, ts, content, redacted FROM gateway_message
+SELECT room_id, sender, ts, content, redacted, encrypted, stored_ms FROM gateway_message
 WHERE bot_user_id = ? AND event_id = ?`
-	updateRedacted = `UPDATE gateway_message SET redacted = 1 WHERE bot_user_id = ? AND event_id = ?`
-	deleteMessages = `DELETE FROM gateway_message WHERE ts < ?`
+	// The content of a redacted message is never shown again (GetMessage answers "gone"), so
+	// it is dropped at once.
+	updateRedacted = `UPDATE gateway_message SET redacted = 1, content = '' WHERE bot_user_id = ? AND event_id = ?`
+
+	deleteAgedMessages = `DELETE FROM gateway_message WHERE stored_ms < ?`
+	// The newest count messages of each bot and room stay (by stored_ms, then insertion order).
+	deleteCountedMessages = `
+DELETE FROM gateway_message WHERE rowid IN (
+	SELECT rowid FROM (
+		SELECT rowid, ROW_NUMBER() OVER (
+			PARTITION BY bot_user_id, room_id ORDER BY stored_ms DESC, rowid DESC) AS n
+		FROM gateway_message)
+	WHERE n > ?)`
+	dropEncryptedBodies = `
+UPDATE gateway_message SET content = ''
+WHERE stored_ms < ? AND encrypted = 1 AND content <> ''`
 )
+
+// ErrExpired is returned (wrapped) for a row that is past its retention but not pruned yet.
+// errors.Is(err, ErrNotFound) holds for it too.
+var ErrExpired = fmt.Errorf("expired, %w", ErrNotFound)
 
 // PutMessage inserts m, or replaces the message with the same bot and event
 // id. Empty Content is stored as {}; other Content must be valid JSON.
@@ -51,35 +78,52 @@ func (db *DB) PutMessage(ctx context.Context, m Message) error {
 	} else if !json.Valid(content) {
 		return fmt.Errorf("failed to store message %s: content is not valid JSON", m.EventID)
 	}
+	if m.Redacted {
+		content = nil
+	}
 	_, err := db.sql.ExecContext(ctx, upsertMessage,
-		m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(content), m.Redacted)
+		m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(content), m.Redacted, m.Encrypted,
+		db.now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("failed to store message %s: %w", m.EventID, err)
 	}
 	return nil
 }
 
-// GetMessage returns the message a bot stored under eventID, or ErrNotFound.
+// GetMessage returns the message a bot stored under eventID, or ErrNotFound; ErrExpired when
+// it is past Retention.MessageAge. The content of an encrypted room's message past
+// Retention.EncryptedBodyAge is not returned (BodyExpired), even before the pruner drops it.
 func (db *DB) GetMessage(ctx context.Context, botUserID, eventID string) (Message, error) {
 	m := Message{BotUserID: botUserID, EventID: eventID}
 	var (
-		ts      int64
-		content string
+		ts, stored int64
+		content    string
 	)
 	err := db.sql.QueryRowContext(ctx, selectMessage, botUserID, eventID).
-		Scan(&m.RoomID, &m.Sender, &ts, &content, &m.Redacted)
+		Scan(&m.RoomID, &m.Sender, &ts, &content, &m.Redacted, &m.Encrypted, &stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, ErrNotFound)
 	} else if err != nil {
 		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, err)
 	}
-	m.Time = time.UnixMilli(ts)
-	m.Content = json.RawMessage(content)
+	m.Time, m.Stored = time.UnixMilli(ts), time.UnixMilli(stored)
+	r, now := db.Retention(), db.now()
+	if r.MessageAge > 0 && m.Stored.Before(now.Add(-r.MessageAge)) {
+		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, ErrExpired)
+	}
+	switch {
+	case content == "":
+		m.BodyExpired = true
+	case m.Encrypted && r.EncryptedBodyAge > 0 && m.Stored.Before(now.Add(-r.EncryptedBodyAge)):
+		m.BodyExpired = true
+	default:
+		m.Content = json.RawMessage(content)
+	}
 	return m, nil
 }
 
-// MarkRedacted flags a stored message as redacted, or returns ErrNotFound.
-// The content is kept.
+// MarkRedacted flags a stored message as redacted and drops its content, or returns
+// ErrNotFound. Room and sender stay (the deletion event names the sender).
 func (db *DB) MarkRedacted(ctx context.Context, botUserID, eventID string) error {
 	res, err := db.sql.ExecContext(ctx, updateRedacted, botUserID, eventID)
 	if err != nil {
@@ -95,16 +139,52 @@ func (db *DB) MarkRedacted(ctx context.Context, botUserID, eventID string) error
 	return nil
 }
 
-// PruneMessages deletes messages older than before (by origin_server_ts) and
-// returns how many went. Their v11 message ids stay mapped.
-func (db *DB) PruneMessages(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.sql.ExecContext(ctx, deleteMessages, before.UnixMilli())
+// MessagePrune counts what one PruneMessages removed.
+type MessagePrune struct {
+	Aged    int64 // rows past Retention.MessageAge
+	Counted int64 // rows past Retention.MessageCount in their bot and room
+	Bodies  int64 // encrypted rooms' bodies past Retention.EncryptedBodyAge
+}
+
+// Total is the number of rows deleted or changed.
+func (p MessagePrune) Total() int64 { return p.Aged + p.Counted + p.Bodies }
+
+// PruneMessages applies the retention (SetRetention) to the message index at now: it deletes
+// the messages past the age or count bound and drops the bodies of encrypted rooms' messages
+// past theirs. Their v11 message ids stay mapped. With secure_delete on, the deleted bytes are
+// overwritten in the file; they leave the WAL at the next Checkpoint.
+func (db *DB) PruneMessages(ctx context.Context, now time.Time) (MessagePrune, error) {
+	r := db.Retention()
+	var p MessagePrune
+	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
+		var err error
+		if r.MessageAge > 0 {
+			if p.Aged, err = execCount(ctx, tx, deleteAgedMessages, now.Add(-r.MessageAge).UnixMilli()); err != nil {
+				return err
+			}
+		}
+		if r.MessageCount > 0 {
+			if p.Counted, err = execCount(ctx, tx, deleteCountedMessages, r.MessageCount); err != nil {
+				return err
+			}
+		}
+		if r.EncryptedBodyAge > 0 {
+			if p.Bodies, err = execCount(ctx, tx, dropEncryptedBodies, now.Add(-r.EncryptedBodyAge).UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("failed to prune messages: %w", err)
+		return MessagePrune{}, fmt.Errorf("failed to prune messages: %w", err)
 	}
-	n, err := res.RowsAffected()
+	return p, nil
+}
+
+func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
 	if err != nil {
-		return 0, fmt.Errorf("failed to prune messages: %w", err)
+		return 0, err
 	}
-	return n, nil
+	return res.RowsAffected()
 }

@@ -117,16 +117,21 @@ func TestMarkRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Redacted = true
-	checkMessage(t, got, m)
+	// The redacted content is dropped at once: nothing shows it again.
+	want := m
+	want.Redacted, want.Content = true, nil
+	checkMessage(t, got, want)
+	if !got.BodyExpired {
+		t.Error("a redacted message's body is not marked dropped")
+	}
 
 	// A later put of the same event (e.g. the sync echo) keeps the flag.
 	m.Redacted = false
 	if err := db.PutMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := db.GetMessage(ctx, m.BotUserID, m.EventID); !got.Redacted {
-		t.Error("PutMessage cleared the redaction")
+	if got, _ := db.GetMessage(ctx, m.BotUserID, m.EventID); !got.Redacted || got.Content != nil {
+		t.Errorf("PutMessage cleared the redaction or brought the content back: %+v", got)
 	}
 }
 
@@ -162,6 +167,8 @@ func TestPutMessageValidates(t *testing.T) {
 	}
 }
 
+// PruneMessages deletes by when the gateway stored a message, not by its origin_server_ts,
+// which the sending homeserver chooses.
 func TestPruneMessages(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
@@ -169,17 +176,22 @@ func TestPruneMessages(t *testing.T) {
 	for i, id := range []string{"$old1", "$old2", "$new"} {
 		m := testMessage()
 		m.EventID = id
-		m.Time = base.Add(time.Duration(i) * time.Hour)
+		m.Time = base.Add(365 * 24 * time.Hour) // a forged future origin_server_ts changes nothing
+		stored := base.Add(time.Duration(i) * time.Hour)
 		if i == 2 {
-			m.Time = base.Add(48 * time.Hour)
+			stored = base.Add(48 * time.Hour)
 		}
+		db.now = func() time.Time { return stored }
 		if err := db.PutMessage(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := db.PruneMessages(ctx, base.Add(24*time.Hour))
-	if err != nil || n != 2 {
-		t.Fatalf("pruned %d, %v; want 2", n, err)
+	now := base.Add(48 * time.Hour)
+	db.now = func() time.Time { return now }
+	db.SetRetention(Retention{MessageAge: 24 * time.Hour})
+	p, err := db.PruneMessages(ctx, now)
+	if err != nil || p.Aged != 2 || p.Total() != 2 {
+		t.Fatalf("pruned %+v, %v; want 2 aged", p, err)
 	}
 	if _, err := db.GetMessage(ctx, "@bot:example.org", "$old1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("$old1 survived: %v", err)

@@ -1,0 +1,51 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Retention bounds how long the gateway keeps what it stores about messages and files. A zero
+// field sets no bound. The bounds hold on every read at once (an expired row is not returned),
+// and the rows leave the file when PruneMessages / PruneFileRecords run (see
+// internal/retention for the schedule).
+type Retention struct {
+	// MessageAge is GATEWAY_MESSAGE_RETENTION: how long a message stays in the index, counted
+	// from when the gateway stored it.
+	MessageAge time.Duration
+	// MessageCount is GATEWAY_MESSAGE_RETENTION_COUNT: how many messages at most the index
+	// keeps per bot and room (the newest).
+	MessageCount int
+	// EncryptedBodyAge is GATEWAY_ENCRYPTED_BODY_RETENTION: how long the decrypted content of a
+	// message of an encrypted room is kept; its row (room, sender, time) stays for MessageAge.
+	EncryptedBodyAge time.Duration
+	// FileAge is GATEWAY_FILE_RETENTION: how long a file record stays, counted from when it was
+	// last written.
+	FileAge time.Duration
+}
+
+// SetRetention sets the bounds GetMessage, GetFileRecord and the prune methods apply.
+func (db *DB) SetRetention(r Retention) { db.retention.Store(&r) }
+
+// Retention returns the bounds set by SetRetention (none by default).
+func (db *DB) Retention() Retention {
+	if r := db.retention.Load(); r != nil {
+		return *r
+	}
+	return Retention{}
+}
+
+const queryCheckpoint = `PRAGMA wal_checkpoint(TRUNCATE)`
+
+// Checkpoint copies the WAL into the database file and truncates the WAL to zero bytes, so
+// that pruned rows (already overwritten in the pages by secure_delete) are not left in old WAL
+// frames either. It reports false when readers or writers kept it from finishing; the next
+// checkpoint finishes the job.
+func (db *DB) Checkpoint(ctx context.Context) (bool, error) {
+	var busy, logFrames, done int
+	if err := db.sql.QueryRowContext(ctx, queryCheckpoint).Scan(&busy, &logFrames, &done); err != nil {
+		return false, fmt.Errorf("failed to checkpoint the database: %w", err)
+	}
+	return busy == 0, nil
+}
