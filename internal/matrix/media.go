@@ -38,8 +38,9 @@ import (
 
 // Media is the gateway's file store (model.Files), shared by all bots. A file is either media a
 // bot received from Matrix (its mxc URI, and the key when the attachment is encrypted) or bytes a
-// OneBot client handed over, kept under Dir. Records live in the storage kv table under
-// "file:<id>", so file ids and signed URLs stay valid across restarts.
+// OneBot client handed over, kept under Dir. Records live in the storage gateway_file table, so
+// file ids and signed URLs stay valid across restarts, until GATEWAY_FILE_RETENTION after the
+// record was last written: then Prune deletes the record and the bytes kept under Dir.
 //
 // Every upload to and download from the homeserver goes through this file: uploadFile and
 // openRecord. Encrypted rooms plug in at encryptAttachment / decryptAttachment (mautrix's
@@ -127,8 +128,6 @@ func (r *fileRecord) info(fileID string) model.FileInfo {
 	return model.FileInfo{ID: fileID, Name: r.Name, MimeType: r.MimeType, Size: r.Size, Width: r.Width, Height: r.Height, SHA256: r.SHA256}
 }
 
-func recordKey(fileID string) string { return "file:" + fileID }
-
 // validFileID keeps ids to what the store hands out, so an id is always a safe file name.
 func validFileID(s string) bool {
 	if len(s) < 2 || len(s) > 64 {
@@ -146,9 +145,12 @@ func (m *Media) record(ctx context.Context, fileID string) (*fileRecord, error) 
 	if !validFileID(fileID) {
 		return nil, model.Errorf(model.ErrNotFound, "unknown file id %q", fileID)
 	}
-	raw, err := m.db.GetValue(ctx, recordKey(fileID))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, model.Errorf(model.ErrNotFound, "unknown file id %q", fileID)
+	raw, err := m.db.GetFileRecord(ctx, fileID)
+	if errors.Is(err, storage.ErrExpired) {
+		return nil, model.Errorf(model.ErrNotFound, "file %q has expired: files are kept for %v (GATEWAY_FILE_RETENTION); "+
+			"get the message again for a new link", fileID, m.db.Retention().FileAge)
+	} else if errors.Is(err, storage.ErrNotFound) {
+		return nil, model.Errorf(model.ErrNotFound, "unknown file id %q (or it expired after GATEWAY_FILE_RETENTION)", fileID)
 	} else if err != nil {
 		return nil, err
 	}
@@ -161,7 +163,7 @@ func (m *Media) record(ctx context.Context, fileID string) (*fileRecord, error) 
 
 func (m *Media) saveRecord(ctx context.Context, fileID string, r *fileRecord) error {
 	raw, _ := json.Marshal(r)
-	return m.db.SetValue(ctx, recordKey(fileID), string(raw))
+	return m.db.PutFileRecord(ctx, fileID, string(raw))
 }
 
 func (m *Media) path(fileID string) string { return filepath.Join(m.dir, fileID) }
@@ -369,7 +371,7 @@ func (s *Session) registerIncoming(ctx context.Context, c *event.MessageEventCon
 	sum := sha256.Sum256([]byte(rec.MXC))
 	fileID := "m" + hex.EncodeToString(sum[:16])
 	raw, _ := json.Marshal(rec)
-	stored, err := m.db.GetOrSetValue(ctx, recordKey(fileID), string(raw))
+	stored, err := m.db.GetOrPutFileRecord(ctx, fileID, string(raw))
 	if err != nil {
 		s.log.Warn("failed to record received file", "mxc", rec.MXC, "error", err)
 		return model.FileInfo{}, false
@@ -533,3 +535,63 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 var _ model.Files = (*Media)(nil)
+
+// FilePrune counts what one Prune removed.
+type FilePrune struct {
+	Records int // file records past GATEWAY_FILE_RETENTION
+	Files   int // files deleted from Dir: of those records, and leftovers without a record
+}
+
+// Prune deletes the file records past the file retention (storage.Retention.FileAge) at now,
+// and the bytes Dir keeps for them. Files in Dir without a record (leftovers of a crash, or
+// of a record that expired while a download was under way) go too once their modification
+// time is past the retention. Without a file retention it does nothing.
+func (m *Media) Prune(ctx context.Context, now time.Time) (FilePrune, error) {
+	var p FilePrune
+	age := m.db.Retention().FileAge
+	if age <= 0 {
+		return p, nil
+	}
+	ids, err := m.db.PruneFileRecords(ctx, now)
+	p.Records = len(ids)
+	for _, fileID := range ids {
+		if !validFileID(fileID) {
+			continue
+		}
+		if rerr := os.Remove(m.path(fileID)); rerr == nil {
+			p.Files++
+		} else if !errors.Is(rerr, os.ErrNotExist) {
+			m.log.Warn("failed to delete an expired file; check the permissions of GATEWAY_FILES_DIR", "file_id", fileID, "error", rerr)
+		}
+	}
+	if err != nil {
+		return p, err
+	}
+	entries, err := os.ReadDir(m.dir)
+	if err != nil {
+		return p, fmt.Errorf("failed to list the files directory %s: %w", m.dir, err)
+	}
+	cutoff := now.Add(-age)
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if validFileID(e.Name()) {
+			if _, err := m.db.GetFileRecord(ctx, e.Name()); !errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
+				continue // still recorded (or not known): an expired record goes with its file next pass
+			}
+		} else if !strings.HasPrefix(e.Name(), ".upload-") && !strings.HasPrefix(e.Name(), ".download-") {
+			continue // not a file the store wrote
+		}
+		if err := os.Remove(filepath.Join(m.dir, e.Name())); err == nil {
+			p.Files++
+		} else if !errors.Is(err, os.ErrNotExist) {
+			m.log.Warn("failed to delete a leftover file; check the permissions of GATEWAY_FILES_DIR", "file", e.Name(), "error", err)
+		}
+	}
+	return p, nil
+}

@@ -127,10 +127,22 @@ func (s *Session) indexMessage(ctx context.Context, evt *event.Event) {
 	err := s.opts.DB.PutMessage(ctx, storage.Message{
 		BotUserID: string(s.UserID()), RoomID: string(evt.RoomID), EventID: string(evt.ID),
 		Sender: string(evt.Sender), Time: time.UnixMilli(evt.Timestamp), Content: content,
+		Encrypted: evt.Mautrix.WasEncrypted || s.roomEncrypted(ctx, evt.RoomID),
 	})
 	if err != nil {
 		s.log.Warn("failed to index message", "event_id", evt.ID, "error", err)
 	}
+}
+
+// roomEncrypted tells whether room is encrypted, as far as the state store knows. The message
+// index keeps the bodies of such rooms' messages only for GATEWAY_ENCRYPTED_BODY_RETENTION. When
+// the state store cannot tell, the room counts as encrypted.
+func (s *Session) roomEncrypted(ctx context.Context, room id.RoomID) bool {
+	if s.opts.StateStore == nil {
+		return false
+	}
+	enc, err := s.opts.StateStore.IsEncrypted(ctx, room)
+	return enc || err != nil
 }
 
 // indexedIn looks an event up in the bot's message index: its sender ("" when the gateway never

@@ -64,7 +64,7 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 		raw, _ := json.Marshal(content)
 		if err := s.opts.DB.PutMessage(ctx, storage.Message{
 			BotUserID: string(s.UserID()), RoomID: string(room), EventID: string(evtID),
-			Sender: string(s.UserID()), Time: now, Content: raw,
+			Sender: string(s.UserID()), Time: now, Content: raw, Encrypted: s.roomEncrypted(ctx, room),
 		}); err != nil {
 			s.log.Warn("failed to index sent message", "event_id", evtID, "error", err)
 		}
@@ -94,13 +94,20 @@ func textMsgType(call, bot string) (event.MessageType, error) {
 // the bot has seen or sent, also after a restart.
 func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event, error) {
 	m, err := s.opts.DB.GetMessage(ctx, string(s.UserID()), string(evt))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, model.Errorf(model.ErrNotFound, "message %s is unknown to the gateway", evt)
-	} else if err != nil {
+	r := s.opts.DB.Retention()
+	switch {
+	case errors.Is(err, storage.ErrExpired):
+		return nil, model.Errorf(model.ErrGone, "message %s has expired: the gateway keeps messages for %v (GATEWAY_MESSAGE_RETENTION)", evt, r.MessageAge)
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, model.Errorf(model.ErrNotFound, "message %s is unknown to the gateway, or was pruned from its index "+
+			"(kept for %v and at most %d per room: GATEWAY_MESSAGE_RETENTION, GATEWAY_MESSAGE_RETENTION_COUNT)", evt, r.MessageAge, r.MessageCount)
+	case err != nil:
 		return nil, err
-	}
-	if m.Redacted {
+	case m.Redacted:
 		return nil, model.Errorf(model.ErrGone, "message %s was redacted (deleted)", evt)
+	case m.BodyExpired:
+		return nil, model.Errorf(model.ErrGone, "the content of message %s, from an encrypted room, has expired: the gateway keeps "+
+			"decrypted bodies for %v (GATEWAY_ENCRYPTED_BODY_RETENTION)", evt, r.EncryptedBodyAge)
 	}
 	if s.leftRoom(ctx, id.RoomID(m.RoomID)) {
 		return nil, model.Errorf(model.ErrNotFound, "message %s is in a room the bot is no longer in", evt)

@@ -49,3 +49,7 @@ func (db *DB) Checkpoint(ctx context.Context) (bool, error) {
 	}
 	return busy == 0, nil
 }
+
+// SetClock replaces the clock that stamps stored rows and that the retention is checked
+// against (time.Now by default), for tests that move time.
+func (db *DB) SetClock(now func() time.Time) { db.now = now }

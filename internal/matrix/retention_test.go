@@ -1,0 +1,75 @@
+package matrix
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+	"maunium.net/go/mautrix/sqlstatestore"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// The message index marks the messages of encrypted rooms, and get_msg tells apart a message
+// that is unknown, one past GATEWAY_MESSAGE_RETENTION and one whose decrypted body is past
+// GATEWAY_ENCRYPTED_BODY_RETENTION, naming the variable.
+func TestGetMessageRetention(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	var now atomic.Int64
+	now.Store(time.Now().UnixMilli())
+	h.db.SetClock(func() time.Time { return time.UnixMilli(now.Load()) })
+	states := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
+	if err := states.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := states.SetEncryptionEvent(ctx, roomB, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}); err != nil {
+		t.Fatal(err)
+	}
+	h.setToken(t, "s0")
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{
+		roomA: timeline(message("$plain", aliceID, time.Now(), "in the clear")),
+		roomB: timeline(message("$secret", aliceID, time.Now(), "decrypted secret")),
+	}))
+	sink := newRecordingSink()
+	s := h.session(t, sink, func(o *Options) { o.StateStore = states })
+	start(t, s)
+	waitEvents(t, sink, 2)
+
+	for evt, enc := range map[string]bool{"$plain": false, "$secret": true} {
+		m, err := h.db.GetMessage(ctx, string(botID), evt)
+		if err != nil || m.Encrypted != enc {
+			t.Errorf("%s indexed as %+v, %v; want encrypted = %v", evt, m, err, enc)
+		}
+	}
+	h.db.SetRetention(storage.Retention{MessageAge: 7 * 24 * time.Hour, MessageCount: 100, EncryptedBodyAge: 24 * time.Hour})
+	if _, err := s.GetMessage(ctx, "$secret"); err != nil {
+		t.Fatalf("within the retention: %v", err)
+	}
+	now.Add((25 * time.Hour).Milliseconds())
+	if ev, err := s.GetMessage(ctx, "$plain"); err != nil || ev.Message.Plain != "in the clear" {
+		t.Errorf("unencrypted message after a day: %+v, %v", ev, err)
+	}
+	_, err := s.GetMessage(ctx, "$secret")
+	if model.KindOf(err) != model.ErrGone || !strings.Contains(err.Error(), "GATEWAY_ENCRYPTED_BODY_RETENTION") {
+		t.Errorf("encrypted body after a day: %v; want gone, naming GATEWAY_ENCRYPTED_BODY_RETENTION", err)
+	}
+	if got, elsewhere := s.indexedIn(ctx, roomB, "$secret"); got != aliceID || elsewhere {
+		t.Errorf("a reply to the encrypted message gets sender %q, want %s", got, aliceID)
+	}
+	now.Add((7 * 24 * time.Hour).Milliseconds())
+	_, err = s.GetMessage(ctx, "$plain")
+	if model.KindOf(err) != model.ErrGone || !strings.Contains(err.Error(), "GATEWAY_MESSAGE_RETENTION") {
+		t.Errorf("after a week: %v; want gone, naming GATEWAY_MESSAGE_RETENTION", err)
+	}
+	_, err = s.GetMessage(ctx, "$never")
+	if model.KindOf(err) != model.ErrNotFound || !strings.Contains(err.Error(), "GATEWAY_MESSAGE_RETENTION") {
+		t.Errorf("unknown message: %v; want not found, naming the retention", err)
+	}
+}
