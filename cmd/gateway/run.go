@@ -20,6 +20,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/e2ee"
 	"github.com/matrix-onebot/gateway/internal/gateway"
 	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/retention"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -113,6 +114,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		return exitStorage
 	}
 	defer db.Close()
+	db.SetRetention(retentionOf(cfg.Gateway))
 	stateStore := sqlstatestore.NewSQLStateStore(db.DBUtil(), dbutil.NoopLogger, false)
 	if err := stateStore.Upgrade(ctx); err != nil {
 		log.Error("failed to prepare the Matrix state store", "error", err)
@@ -128,6 +130,18 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	}
 
 	warnPushToken(log, cfg)
+	// The pruner deletes what is past the retention: now, then on a schedule.
+	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
+	pruned := make(chan struct{})
+	defer func() { stopPruning(); <-pruned }() // before the database closes
+	go func() {
+		defer close(pruned)
+		(&retention.Pruner{DB: db, Files: files, Log: log.With("component", "retention")}).Run(pruneCtx)
+	}()
+	log.Info("data retention", "messages", cfg.Gateway.MessageRetention, "messages_per_room", cfg.Gateway.MessageRetentionCount,
+		"encrypted_bodies", cfg.Gateway.EncryptedBodyRetention, "files", cfg.Gateway.FileRetention,
+		"prune_interval", retention.Interval(db.Retention()))
+
 	hub := gateway.NewHub(gateway.Options{
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
@@ -281,8 +295,19 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	if !waitUntil(&wg, deadline) {
 		log.Warn("OneBot connections did not close before the deadline")
 	}
+	stopPruning()
+	<-pruned // a pass under way ends with its context, before the database closes
 	log.Info("gateway stopped")
 	return exitOK
+}
+
+// retentionOf turns the GATEWAY_*_RETENTION options into the storage's bounds.
+func retentionOf(g config.Gateway) storage.Retention {
+	return storage.Retention{
+		MessageAge: g.MessageRetention, MessageCount: g.MessageRetentionCount,
+		EncryptedBodyAge: g.EncryptedBodyRetention, NoEncryptedBodies: g.EncryptedBodyRetention == 0,
+		FileAge: g.FileRetention,
+	}
 }
 
 // transports turns the GATEWAY_* transport options into the hub's.

@@ -138,6 +138,14 @@ type Gateway struct {
 	// UndecryptableWait is GATEWAY_UNDECRYPTABLE_WAIT: how long an encrypted event waits for its
 	// key before it is delivered marked undecryptable (matrix.msgtype m.bad.encrypted).
 	UndecryptableWait time.Duration
+
+	// Retention of the message index and of the file store (data at rest; see retention.go).
+	MessageRetention      time.Duration // GATEWAY_MESSAGE_RETENTION: how long a message stays in the index
+	MessageRetentionCount int           // GATEWAY_MESSAGE_RETENTION_COUNT: messages kept per bot and room
+	// EncryptedBodyRetention is GATEWAY_ENCRYPTED_BODY_RETENTION: how long the decrypted body of
+	// an encrypted room's message is kept; 0 = never stored.
+	EncryptedBodyRetention time.Duration
+	FileRetention          time.Duration // GATEWAY_FILE_RETENTION: how long file records and cached files stay
 }
 
 // envVars is the table of flat variables, parsed by caarlos0/env. The hint
@@ -200,6 +208,10 @@ type envVars struct {
 	PickleKey                string        `env:"GATEWAY_PICKLE_KEY" hint:"a long random string"`
 	PickleKeyFile            string        `env:"GATEWAY_PICKLE_KEY_FILE" hint:"a file holding the pickle key"`
 	UndecryptableWait        time.Duration `env:"GATEWAY_UNDECRYPTABLE_WAIT" envDefault:"60s" hint:"a duration greater than 0, e.g. 60s"`
+	MessageRetention         longDuration  `env:"GATEWAY_MESSAGE_RETENTION" envDefault:"7d" hint:"a duration greater than 0 such as 7d or 36h"`
+	MessageRetentionCount    int           `env:"GATEWAY_MESSAGE_RETENTION_COUNT" envDefault:"10000" hint:"a whole number from 1 to 100000000, e.g. 10000"`
+	EncryptedBodyRetention   longDuration  `env:"GATEWAY_ENCRYPTED_BODY_RETENTION" envDefault:"24h" hint:"a duration such as 24h, or 0 to store no decrypted body"`
+	FileRetention            longDuration  `env:"GATEWAY_FILE_RETENTION" envDefault:"24h" hint:"a duration greater than 0 such as 24h or 7d"`
 }
 
 // envField describes one envVars field, for turning env's errors (which name
@@ -488,6 +500,7 @@ func (l *loader) transports(g *Gateway, v *envVars) {
 	g.PickleKey = l.secret("GATEWAY_PICKLE_KEY", v.PickleKey, v.PickleKeyFile)
 	g.UndecryptableWait = v.UndecryptableWait
 	l.positive("GATEWAY_UNDECRYPTABLE_WAIT", g.UndecryptableWait, "60s")
+	l.retention(g, v)
 }
 
 // within checks that a whole number lies in [lo, hi].
@@ -652,12 +665,14 @@ func (g Gateway) String() string {
 		"reconnect_interval=%v v12_reverse_ws=%v v11_reverse_ws=%v push_access_token=%s webhook_reply_scope=%s "+
 		"v11_reverse_ws_api=%v v11_reverse_ws_event=%v v11_http_post=%v v12_webhook=%v webhook_secret=%s "+
 		"webhook_timeout=%v webhook_retries=%d v11_post_format=%s v12_event_buffer=%d "+
-		"outbox_max_events=%d outbox_max_age=%v outbox_replay_rate=%v outbox_exclude=%v}",
+		"outbox_max_events=%d outbox_max_age=%v outbox_replay_rate=%v outbox_exclude=%v "+
+		"message_retention=%v message_retention_count=%d encrypted_body_retention=%v file_retention=%v}",
 		g.Listen, g.Database, isSet(g.AccessToken), g.LogLevel, g.LogFormat, g.HeartbeatInterval, g.ShutdownTimeout,
 		g.ReconnectInterval, safeURLs(g.V12ReverseWS), safeURLs(g.V11ReverseWS), isSet(g.PushAccessToken), g.WebhookReplyScope,
 		safeURLs(g.V11ReverseWSAPI), safeURLs(g.V11ReverseWSEvent), safeURLs(g.V11HTTPPost), safeURLs(g.V12Webhook),
 		isSet(g.WebhookSecret), g.WebhookTimeout, g.WebhookRetries, g.V11PostFormat, g.V12EventBuffer,
-		g.OutboxMaxEvents, g.OutboxMaxAge, g.OutboxReplayRate, safeURLs(g.OutboxExclude))
+		g.OutboxMaxEvents, g.OutboxMaxAge, g.OutboxReplayRate, safeURLs(g.OutboxExclude),
+		g.MessageRetention, g.MessageRetentionCount, g.EncryptedBodyRetention, g.FileRetention)
 }
 
 // Format makes every fmt verb print String.
@@ -690,6 +705,10 @@ func (g Gateway) LogValue() slog.Value {
 		slog.Int("outbox_max_events", g.OutboxMaxEvents),
 		slog.Duration("outbox_max_age", g.OutboxMaxAge),
 		slog.Float64("outbox_replay_rate", g.OutboxReplayRate),
+		slog.Duration("message_retention", g.MessageRetention),
+		slog.Int("message_retention_count", g.MessageRetentionCount),
+		slog.Duration("encrypted_body_retention", g.EncryptedBodyRetention),
+		slog.Duration("file_retention", g.FileRetention),
 	)
 }
 

@@ -23,7 +23,7 @@ const (
 	v12PlatformRefused      = 34001 // the homeserver refused; message carries the Matrix errcode
 	v12BotOffline           = 34002 // the bot has no working Matrix session
 	v12NotFound             = 35001 // the message, user or room asked for is unknown
-	v12Gone                 = 35002 // the message asked for was redacted (deleted)
+	v12Gone                 = 35002 // the message asked for was redacted (deleted) or is past its retention
 	v12FileTooLarge         = 32001 // a file exceeds GATEWAY_MEDIA_MAX_SIZE
 	v12FileSource           = 32002 // a file could not be read from the given source
 	v12RateLimited          = 36001 // the homeserver asked us to slow down

@@ -78,7 +78,7 @@ func (db *DB) PutMessage(ctx context.Context, m Message) error {
 	} else if !json.Valid(content) {
 		return fmt.Errorf("failed to store message %s: content is not valid JSON", m.EventID)
 	}
-	if m.Redacted {
+	if m.Redacted || (m.Encrypted && db.Retention().NoEncryptedBodies) {
 		content = nil
 	}
 	_, err := db.sql.ExecContext(ctx, upsertMessage,
@@ -92,7 +92,8 @@ func (db *DB) PutMessage(ctx context.Context, m Message) error {
 
 // GetMessage returns the message a bot stored under eventID, or ErrNotFound; ErrExpired when
 // it is past Retention.MessageAge. The content of an encrypted room's message past
-// Retention.EncryptedBodyAge is not returned (BodyExpired), even before the pruner drops it.
+// Retention.EncryptedBodyAge (or with NoEncryptedBodies) is not returned (BodyExpired), even
+// before the pruner drops it.
 func (db *DB) GetMessage(ctx context.Context, botUserID, eventID string) (Message, error) {
 	m := Message{BotUserID: botUserID, EventID: eventID}
 	var (
@@ -114,7 +115,7 @@ func (db *DB) GetMessage(ctx context.Context, botUserID, eventID string) (Messag
 	switch {
 	case content == "":
 		m.BodyExpired = true
-	case m.Encrypted && r.EncryptedBodyAge > 0 && m.Stored.Before(now.Add(-r.EncryptedBodyAge)):
+	case m.Encrypted && r.bodyExpired(stored, now):
 		m.BodyExpired = true
 	default:
 		m.Content = json.RawMessage(content)
@@ -168,8 +169,8 @@ func (db *DB) PruneMessages(ctx context.Context, now time.Time) (MessagePrune, e
 				return err
 			}
 		}
-		if r.EncryptedBodyAge > 0 {
-			if p.Bodies, err = execCount(ctx, tx, dropEncryptedBodies, now.Add(-r.EncryptedBodyAge).UnixMilli()); err != nil {
+		if cutoff, ok := r.encryptedBodyCutoff(now); ok {
+			if p.Bodies, err = execCount(ctx, tx, dropEncryptedBodies, cutoff); err != nil {
 				return err
 			}
 		}

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -20,6 +21,9 @@ type Retention struct {
 	// EncryptedBodyAge is GATEWAY_ENCRYPTED_BODY_RETENTION: how long the decrypted content of a
 	// message of an encrypted room is kept; its row (room, sender, time) stays for MessageAge.
 	EncryptedBodyAge time.Duration
+	// NoEncryptedBodies (GATEWAY_ENCRYPTED_BODY_RETENTION=0) stores no decrypted content at all:
+	// messages of encrypted rooms are indexed without it.
+	NoEncryptedBodies bool
 	// FileAge is GATEWAY_FILE_RETENTION: how long a file record stays, counted from when it was
 	// last written.
 	FileAge time.Duration
@@ -53,3 +57,20 @@ func (db *DB) Checkpoint(ctx context.Context) (bool, error) {
 // SetClock replaces the clock that stamps stored rows and that the retention is checked
 // against (time.Now by default), for tests that move time.
 func (db *DB) SetClock(now func() time.Time) { db.now = now }
+
+// encryptedBodyCutoff is the stored_ms before which encrypted rooms' bodies are dropped, and
+// whether there is such a bound.
+func (r Retention) encryptedBodyCutoff(now time.Time) (int64, bool) {
+	switch {
+	case r.NoEncryptedBodies:
+		return math.MaxInt64, true
+	case r.EncryptedBodyAge > 0:
+		return now.Add(-r.EncryptedBodyAge).UnixMilli(), true
+	}
+	return 0, false
+}
+
+func (r Retention) bodyExpired(storedMS int64, now time.Time) bool {
+	cutoff, ok := r.encryptedBodyCutoff(now)
+	return ok && storedMS < cutoff
+}

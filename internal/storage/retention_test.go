@@ -330,3 +330,31 @@ func TestUpgradeToRetention(t *testing.T) {
 		t.Errorf("message with a future ts: stored %v, %v; want about now", got.Stored, err)
 	}
 }
+
+// With GATEWAY_ENCRYPTED_BODY_RETENTION=0 the decrypted body of an encrypted room never reaches
+// the file, not even the WAL; the row is there for replies and recalls.
+func TestNoEncryptedBodies(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	db.SetRetention(Retention{MessageAge: time.Hour, NoEncryptedBodies: true})
+	marker := "NEVER-STORED-9d1f2e"
+	m := msgIn("!e:x", "$secret", true)
+	m.Content = json.RawMessage(`{"msgtype":"m.text","body":"` + marker + `"}`)
+	if err := db.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	plain := msgIn("!p:x", "$plain", false)
+	if err := db.PutMessage(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(readDBFiles(t, db), []byte(marker)) {
+		t.Error("the decrypted body was written to the database file or WAL")
+	}
+	got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+	if err != nil || !got.BodyExpired || got.Content != nil || got.Sender != m.Sender {
+		t.Errorf("encrypted message = %+v, %v; want the row without a body", got, err)
+	}
+	if got, err := db.GetMessage(ctx, plain.BotUserID, plain.EventID); err != nil || got.BodyExpired {
+		t.Errorf("unencrypted message = %+v, %v; want its body", got, err)
+	}
+}

@@ -1,0 +1,118 @@
+package retention
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+const waitLimit = 10 * time.Second // a deadline for conditions, not a duration the tests take
+
+func TestInterval(t *testing.T) {
+	for _, c := range []struct {
+		r    storage.Retention
+		want time.Duration
+	}{
+		{storage.Retention{}, MaxInterval},
+		{storage.Retention{MessageAge: 7 * 24 * time.Hour, EncryptedBodyAge: 24 * time.Hour, FileAge: 24 * time.Hour}, MaxInterval},
+		{storage.Retention{MessageAge: 7 * 24 * time.Hour, EncryptedBodyAge: 4 * time.Minute}, 2 * time.Minute},
+		{storage.Retention{FileAge: 10 * time.Second}, 5 * time.Second},
+		{storage.Retention{MessageAge: time.Second}, time.Second},
+	} {
+		if got := Interval(c.r); got != c.want {
+			t.Errorf("Interval(%+v) = %v, want %v", c.r, got, c.want)
+		}
+	}
+}
+
+// Run prunes at once and then on its schedule: once the clock passes the retention, the next
+// pass deletes the message and the file record and empties the WAL, without anyone calling it.
+func TestPrunerRunsOnSchedule(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(dir, "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	var now atomic.Int64
+	t0 := time.Now()
+	now.Store(t0.UnixMilli())
+	clock := func() time.Time { return time.UnixMilli(now.Load()) }
+	db.SetClock(clock)
+	db.SetRetention(storage.Retention{MessageAge: time.Hour, MessageCount: 1000, EncryptedBodyAge: 30 * time.Minute, FileAge: time.Hour})
+	files, err := matrix.NewMedia(ctx, matrix.MediaOptions{DB: db, Dir: filepath.Join(dir, "files")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutMessage(ctx, storage.Message{
+		BotUserID: "@bot:x", RoomID: "!r:x", EventID: "$m", Sender: "@a:x", Time: t0,
+		Content: json.RawMessage(`{"msgtype":"m.text","body":"scheduled"}`), Encrypted: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := files.Put(ctx, "a.txt", "text/plain", bytes.NewReader([]byte("file")))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	passes := make(chan Result, 100)
+	p := &Pruner{DB: db, Files: files, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Interval: 5 * time.Millisecond, Now: clock,
+		OnPass: func(r Result, err error) {
+			if err != nil {
+				t.Errorf("pass failed: %v", err)
+			}
+			select {
+			case passes <- r:
+			default: // the test stopped reading
+			}
+		}}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { p.Run(runCtx); close(done) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(waitLimit):
+			t.Error("Run did not return after its context ended")
+		}
+	}()
+	timeout := time.After(waitLimit)
+	next := func() Result {
+		t.Helper()
+		select {
+		case r := <-passes:
+			return r
+		case <-timeout:
+			t.Fatal("no pass of the pruner before the deadline")
+		}
+		return Result{}
+	}
+	if r := next(); r.removed() {
+		t.Fatalf("the first pass, within the retention, removed %+v", r)
+	}
+	now.Store(t0.Add(2 * time.Hour).UnixMilli())
+	var got Result
+	for got.Messages.Aged == 0 {
+		got = next()
+	}
+	if got.Files.Records != 1 || got.Files.Files != 1 || !got.Checkpointed {
+		t.Errorf("pass = %+v; want the file record and its file removed and a checkpoint", got)
+	}
+	if _, err := db.GetMessage(ctx, "@bot:x", "$m"); !errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
+		t.Errorf("message after the pass: %v, want deleted", err)
+	}
+	if _, err := db.GetFileRecord(ctx, up.ID); !errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
+		t.Errorf("file record after the pass: %v, want deleted", err)
+	}
+}
