@@ -130,13 +130,16 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	}
 
 	warnPushToken(log, cfg)
+	onebotMedia := gateway.NewMedia(gateway.MediaOptions{
+		Files: files, AllowedNetworks: cfg.Gateway.MediaAllowedNetworks, LocalDir: cfg.Gateway.MediaLocalDir,
+	})
 	// The pruner deletes what is past the retention: now, then on a schedule.
 	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
 	pruned := make(chan struct{})
 	defer func() { stopPruning(); <-pruned }() // before the database closes
 	go func() {
 		defer close(pruned)
-		(&retention.Pruner{DB: db, Files: files, Log: log.With("component", "retention")}).Run(pruneCtx)
+		(&retention.Pruner{DB: db, Files: files, Uploads: onebotMedia, Log: log.With("component", "retention")}).Run(pruneCtx)
 	}()
 	log.Info("data retention", "messages", cfg.Gateway.MessageRetention, "messages_per_room", cfg.Gateway.MessageRetentionCount,
 		"encrypted_bodies", cfg.Gateway.EncryptedBodyRetention, "files", cfg.Gateway.FileRetention,
@@ -146,10 +149,8 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
 		DropWithoutClient: cfg.Gateway.DropWithoutClient,
-		Media: gateway.NewMedia(gateway.MediaOptions{
-			Files: files, AllowedNetworks: cfg.Gateway.MediaAllowedNetworks, LocalDir: cfg.Gateway.MediaLocalDir,
-		}),
-		Transports: transports(cfg.Gateway, db),
+		Media:             onebotMedia,
+		Transports:        transports(cfg.Gateway, db),
 	})
 	outbox := func(url string) bool { return !slices.Contains(cfg.Gateway.OutboxExclude, url) }
 	pickleKey, err := e2ee.LoadPickleKey(cfg.Gateway.PickleKey, db.Path())

@@ -160,6 +160,28 @@ type uploads struct {
 	pending map[string]*pendingUpload
 }
 
+// dropOld drops the uploads unfinished for longer than pendingUploadTTL and says how many; u.mu
+// is held.
+func (u *uploads) dropOld(now time.Time) int {
+	n := 0
+	for id, pu := range u.pending {
+		if now.Sub(pu.started) > pendingUploadTTL {
+			u.drop(id)
+			n++
+		}
+	}
+	return n
+}
+
+// PruneUploads drops the fragmented uploads (upload_file_fragmented) left unfinished for longer
+// than an hour, closing their temporary files; the retention pruner calls it, so that an
+// abandoned upload does not hold its bytes until the next fragmented call.
+func (m *Media) PruneUploads(now time.Time) int {
+	m.uploads.mu.Lock()
+	defer m.uploads.mu.Unlock()
+	return m.uploads.dropOld(now)
+}
+
 func (u *uploads) drop(id string) {
 	if p := u.pending[id]; p != nil {
 		p.file.Close()
@@ -190,11 +212,7 @@ func v12UploadFileFragmented(c *call, p v12FragmentParams) (any, error) {
 	if u.pending == nil {
 		u.pending = map[string]*pendingUpload{}
 	}
-	for id, pu := range u.pending {
-		if time.Since(pu.started) > pendingUploadTTL {
-			u.drop(id)
-		}
-	}
+	u.dropOld(time.Now())
 	switch p.Stage {
 	case "prepare":
 		if p.Name == "" || p.TotalSize <= 0 {
@@ -210,6 +228,10 @@ func v12UploadFileFragmented(c *call, p v12FragmentParams) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The bytes are reached through f only: without a name, they are gone from the disk
+		// when f is closed, also when the gateway is killed or crashes (POSIX; elsewhere
+		// drop removes the file).
+		_ = os.Remove(f.Name())
 		b := make([]byte, 16)
 		_, _ = rand.Read(b)
 		id := "u" + hex.EncodeToString(b)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,36 @@ func TestFilesWithoutMedia(t *testing.T) {
 	}
 	if status, _, _ := httpGet(t, srv.URL+"/media/x?exp=1&sig=y"); status != http.StatusNotFound {
 		t.Fatalf("media link without media: %d", status)
+	}
+}
+
+// A fragmented upload keeps its bytes in an unnamed temporary file (nothing left on disk if the
+// gateway dies), and PruneUploads drops it, with its file, once it is unfinished for an hour.
+func TestPruneUploads(t *testing.T) {
+	h, _, _ := newTestHub(t, testToken)
+	m := NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil)})
+	h.opts.Media = m
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	prep := okData(t, v12Action(t, srv, "upload_file_fragmented", map[string]any{"stage": "prepare", "name": "a.txt", "total_size": 4}))
+	up, _ := prep["file_id"].(string)
+	okData(t, v12Action(t, srv, "upload_file_fragmented", map[string]any{"stage": "transfer", "file_id": up, "offset": 0, "data": base64.StdEncoding.EncodeToString([]byte("ab"))}))
+	m.uploads.mu.Lock()
+	f := m.uploads.pending[up].file
+	m.uploads.mu.Unlock()
+	if _, err := os.Stat(f.Name()); !os.IsNotExist(err) {
+		t.Errorf("the upload's temporary file has a name on disk (%v)", err)
+	}
+	if n := m.PruneUploads(time.Now()); n != 0 {
+		t.Fatalf("pruned %d fresh uploads", n)
+	}
+	if n := m.PruneUploads(time.Now().Add(pendingUploadTTL + time.Minute)); n != 1 {
+		t.Fatalf("pruned %d old uploads, want 1", n)
+	}
+	if _, err := f.Write([]byte("x")); err == nil {
+		t.Error("the pruned upload's file is still open")
+	}
+	if r := v12Action(t, srv, "upload_file_fragmented", map[string]any{"stage": "finish", "file_id": up}); r["retcode"] != float64(v12NotFound) {
+		t.Errorf("finish of a pruned upload = %v, want not found", r)
 	}
 }

@@ -23,30 +23,42 @@ type Files interface {
 
 var _ Files = (*matrix.Media)(nil)
 
+// Uploads are the fragmented uploads under way (gateway.Media).
+type Uploads interface {
+	PruneUploads(now time.Time) int
+}
+
 // Result is what one pass removed.
 type Result struct {
 	Messages storage.MessagePrune
 	Files    matrix.FilePrune
-	// Checkpointed tells that the WAL was emptied after the pass (only when something was
-	// removed).
+	Uploads  int // fragmented uploads abandoned for an hour
+	// Checkpointed tells that the WAL was emptied after the pass (only when rows were removed
+	// by it, or by an earlier pass whose checkpoint could not finish).
 	Checkpointed bool
 }
 
 func (r Result) removed() bool {
-	return r.Messages.Total() > 0 || r.Files.Records > 0 || r.Files.Files > 0
+	return r.Messages.Total() > 0 || r.Files.Records > 0 || r.Files.Files > 0 || r.Uploads > 0
 }
 
-// Pruner prunes the database and the file store on a schedule.
+// Pruner prunes the database and the file store on a schedule. Run (or Pass) is called by one
+// goroutine at a time.
 type Pruner struct {
-	DB    *storage.DB
-	Files Files // nil: no file store
-	Log   *slog.Logger
+	DB      *storage.DB
+	Files   Files   // nil: no file store
+	Uploads Uploads // nil: no OneBot file actions
+	Log     *slog.Logger
 	// Interval is the time between passes; 0 = Interval(DB.Retention()).
 	Interval time.Duration
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 	// OnPass, when set, is called after every pass (for tests and metrics).
 	OnPass func(Result, error)
+
+	// checkpointDue is set while pruned rows may still be in the WAL: a checkpoint that could
+	// not finish is tried again at the next pass.
+	checkpointDue bool
 }
 
 // Interval is the time between passes for r: half the shortest age bound, at least a second
@@ -122,21 +134,30 @@ func (p *Pruner) Pass(ctx context.Context) (Result, error) {
 		}
 		res.Files = files
 	}
+	if p.Uploads != nil {
+		res.Uploads = p.Uploads.PruneUploads(now)
+	}
+	if res.Messages.Total() > 0 || res.Files.Records > 0 {
+		p.checkpointDue = true
+	}
+	if p.checkpointDue {
+		ok, err := p.DB.Checkpoint(ctx)
+		switch {
+		case err != nil:
+			warn("failed to checkpoint the database after pruning; it will be tried again", "error", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+		case !ok:
+			log.Debug("the database was busy: the pruned rows leave the WAL at the next pass")
+		}
+		res.Checkpointed = ok
+		p.checkpointDue = !ok
+	}
 	if !res.removed() {
 		return res, firstErr
 	}
-	ok, err := p.DB.Checkpoint(ctx)
-	switch {
-	case err != nil:
-		warn("failed to checkpoint the database after pruning", "error", err)
-		if firstErr == nil {
-			firstErr = err
-		}
-	case !ok:
-		log.Debug("the database was busy: the pruned rows leave the WAL at a later checkpoint")
-	}
-	res.Checkpointed = ok
 	log.Info("pruned expired data", "messages", msgs.Aged+msgs.Counted, "encrypted_bodies", msgs.Bodies,
-		"file_records", res.Files.Records, "files", res.Files.Files)
+		"file_records", res.Files.Records, "files", res.Files.Files, "abandoned_uploads", res.Uploads)
 	return res, firstErr
 }

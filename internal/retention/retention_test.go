@@ -116,3 +116,46 @@ func TestPrunerRunsOnSchedule(t *testing.T) {
 		t.Errorf("file record after the pass: %v, want deleted", err)
 	}
 }
+
+// A checkpoint that a reader keeps from finishing is tried again at the next pass, even when
+// that pass prunes nothing, so pruned rows do not stay in the WAL.
+func TestPrunerRetriesCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(dir, "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	db.SetRetention(storage.Retention{MessageAge: time.Hour})
+	t0 := time.Now()
+	if err := db.PutMessage(ctx, storage.Message{BotUserID: "@bot:x", RoomID: "!r:x", EventID: "$m", Content: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// A reader holds a snapshot of the WAL.
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM gateway_message").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	clock := t0.Add(2 * time.Hour)
+	p := &Pruner{DB: db, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Now: func() time.Time { return clock }}
+	res, err := p.Pass(ctx)
+	if err != nil || res.Messages.Aged != 1 || res.Checkpointed {
+		t.Fatalf("pass with a reader = %+v, %v; want 1 pruned, checkpoint not finished", res, err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = p.Pass(ctx)
+	if err != nil || res.Messages.Total() != 0 || !res.Checkpointed {
+		t.Errorf("next pass = %+v, %v; want the checkpoint done", res, err)
+	}
+}
