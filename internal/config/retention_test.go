@@ -36,3 +36,20 @@ func TestRetentionValues(t *testing.T) {
 	_, err = Load(withBots("GATEWAY_MESSAGE_RETENTION=0", "GATEWAY_FILE_RETENTION=9999999999999d"))
 	wantProblems(t, err, 2, "GATEWAY_MESSAGE_RETENTION: must be greater than 0; set a duration such as 7d", "GATEWAY_FILE_RETENTION")
 }
+
+// FuzzLongDuration: the retention durations never panic, and every accepted value is a
+// non-negative duration that days and Go durations agree on.
+func FuzzLongDuration(f *testing.F) {
+	for _, s := range []string{"7d", "1.5d", "24h", "0", "-1d", "1e308d", "NaNd", "Infd", "d", "", " 2d ", "1h30m", "0x10d", "9223372036854775807ns"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var d longDuration
+		if err := d.UnmarshalText([]byte(s)); err != nil {
+			return
+		}
+		if n, ok := strings.CutSuffix(strings.TrimSpace(s), "d"); ok && d < 0 {
+			t.Fatalf("%q (%s days) gave a negative duration %v", s, n, time.Duration(d))
+		}
+	})
+}
