@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // A message is kept for GATEWAY_MESSAGE_RETENTION: get_msg works within it; past it get_msg
@@ -76,5 +78,68 @@ func TestMessageRetention(t *testing.T) {
 	})
 	if log := g.proc.LogTail(400); !strings.Contains(log, "pruned expired data") {
 		t.Errorf("the gateway log does not show the pruner's pass:\n%s", log)
+	}
+}
+
+// In an end-to-end encrypted room (the other side is matrix-js-sdk's Rust crypto), the
+// decrypted body is kept for GATEWAY_ENCRYPTED_BODY_RETENTION only: then matrix.get_message
+// answers 35002 naming the variable, the decrypted text is gone from gateway.db and its WAL,
+// and the row stays: a reply to the message still names its sender.
+func TestEncryptedBodyRetention(t *testing.T) {
+	js := startJSClient(t)
+	bot := newBotUser(t)
+	alice := newBotUser(t) // any registered user with a password
+	localpart := func(u *harness.User) string { return strings.TrimPrefix(strings.SplitN(u.UserID, ":", 2)[0], "@") }
+	dir := t.TempDir()
+	g := startGateway(t, dir, map[string]string{
+		"MATRIX_BOTS":                      botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN":             "tok",
+		"GATEWAY_ENCRYPTED_BODY_RETENTION": "15s",
+	})
+	ob := dialV12(t, g, "tok")
+	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
+	room := str(js.do("create_room", map[string]any{"client": "alice", "invite": []string{bot.UserID}, "encrypted": true}), "room_id")
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	marker := "e2ee-retention-marker-" + hex.EncodeToString(b)
+	sent := str(js.do("send", map[string]any{"client": "alice", "room_id": room, "content": map[string]any{"msgtype": "m.text", "body": marker}}), "event_id")
+	if msg := ob.nextMessage(); msg["message_id"] != sent || msg["alt_message"] != marker {
+		t.Fatalf("want the decrypted message, got %v", msg)
+	}
+	get := func() map[string]any {
+		return g.actionV12("tok", "matrix.get_message", map[string]any{"message_id": sent})
+	}
+	if r := get(); r["retcode"] != float64(0) {
+		t.Fatalf("matrix.get_message within the retention = %v", r)
+	}
+	waitFor(t, "the decrypted body to expire", func() bool { return get()["retcode"] == float64(35002) })
+	if r := get(); !strings.Contains(fmt.Sprint(r["message"]), "GATEWAY_ENCRYPTED_BODY_RETENTION") {
+		t.Fatalf("matrix.get_message past the body retention = %v; want it to name GATEWAY_ENCRYPTED_BODY_RETENTION", r)
+	}
+	db := filepath.Join(dir, "gateway.db")
+	waitFor(t, "the decrypted text to leave gateway.db and its WAL", func() bool {
+		for _, p := range []string{db, db + "-wal"} {
+			data, err := os.ReadFile(p)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			if bytes.Contains(data, []byte(marker)) {
+				return false
+			}
+		}
+		return true
+	})
+
+	// The row stays: alice's reply to the expired message reaches the client with the
+	// replied-to sender.
+	js.do("send", map[string]any{"client": "alice", "room_id": room, "content": map[string]any{
+		"msgtype": "m.text", "body": "a reply", "m.relates_to": map[string]any{"m.in_reply_to": map[string]any{"event_id": sent}},
+	}})
+	msg := ob.nextMessage()
+	reply := segData(msg, "reply")
+	if reply == nil || reply["message_id"] != sent || reply["user_id"] != alice.UserID {
+		t.Fatalf("the reply to the expired message = %v; want a reply segment naming %s", msg, alice.UserID)
 	}
 }
