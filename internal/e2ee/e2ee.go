@@ -155,7 +155,7 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 	zl := newZerolog(m.log)
 	// One account per bot device: a token for a new device starts a new Olm account and keeps the
 	// old device's rows (its Megolm sessions stay readable for nobody but are not destroyed).
-	accountID := string(cli.UserID) + "|" + string(cli.DeviceID)
+	accountID := cryptoAccountID(cli.UserID, cli.DeviceID)
 	m.store = crypto.NewSQLCryptoStore(opts.DB, dbutil.ZeroLogger(zl), accountID, cli.DeviceID, opts.PickleKey)
 	if err := m.store.DB.Upgrade(ctx); err != nil {
 		return nil, fmt.Errorf("failed to prepare the crypto store: %w", err)

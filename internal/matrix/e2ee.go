@@ -65,6 +65,10 @@ func (s *Session) initCrypto(ctx context.Context) error {
 	s.crypto = m
 	s.client.Crypto = m
 	if lostDevice != "" {
+		adopted, err := m.AdoptHeld(ctx, lostDevice)
+		if err != nil {
+			s.log.Warn("the events that the lost device held stay undelivered", "lost_device_id", lostDevice, "error", err)
+		}
 		n := m.Stats().BackupImported.Load()
 		what, advice := "crypto store lost", "the lost device "+string(lostDevice)+" can no longer decrypt; remove it in a Matrix client's session list"
 		if errors.Is(lost, e2ee.ErrPickleKey) {
@@ -72,7 +76,7 @@ func (s *Session) initCrypto(ctx context.Context) error {
 			advice = "back up the pickle key together with the database (" + s.pickleKeyWhere() + "): without it the database's encryption keys cannot be read; " + advice
 		}
 		s.log.Warn(fmt.Sprintf("%s: logged in as new device %s and restored %d keys from the backup", what, s.client.DeviceID, n),
-			"device_id", s.client.DeviceID, "lost_device_id", lostDevice, "restored_keys", n, "advice", advice)
+			"device_id", s.client.DeviceID, "lost_device_id", lostDevice, "restored_keys", n, "held_events_taken_over", adopted, "advice", advice)
 	}
 	s.log.Info("end-to-end encryption ready", "device_id", s.client.DeviceID)
 	return nil

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,6 +11,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // botSays sends text into room through the gateway's v12 API and returns the event ID.
@@ -21,6 +28,31 @@ func botSays(t *testing.T, g *gatewayProc, room, text string) string {
 		t.Fatalf("send_message %q: %v", text, r)
 	}
 	return str(data, "message_id")
+}
+
+// sendKeylessEvent sends, as u, a well-formed Megolm event of a session that nobody will ever
+// share (version 3, message index 0, 16 bytes of ciphertext, MAC and signature), and returns its
+// event ID.
+func sendKeylessEvent(t *testing.T, u *harness.User, room string) string {
+	t.Helper()
+	session, err := hs.Login(testCtx(t), localpart(u), u.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := hs.Client(session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := append([]byte{3, 8, 0, 0x12, 16}, bytes.Repeat([]byte{0x5a}, 16+8+64)...)
+	resp, err := cli.SendMessageEvent(testCtx(t), id.RoomID(room), event.EventEncrypted, map[string]any{
+		"algorithm": "m.megolm.v1.aes-sha2", "sender_key": "Xf9NiI6+LsfpKYdBLKDVwCvYzNnF/FGKhcJp8JzHsm4",
+		"device_id": "NOSUCHDEVICE", "session_id": base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{0x6c}, 32)),
+		"ciphertext": base64.RawStdEncoding.EncodeToString(payload),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(resp.EventID)
 }
 
 // replacePickleKey overwrites the generated pickle key file next to the database in dir, as
@@ -54,7 +86,10 @@ func TestE2EELostPickleKeyRecoversOnNewDevice(t *testing.T) {
 		"homeserver": hs.URL(), "user_id": bot.UserID, "login_user": bot.UserID, "login_password": bot.Password,
 		"recovery_key": recoveryKey, "auto_accept_invites": true,
 	}})
-	env := map[string]string{"MATRIX_BOTS": string(raw), "MATRIX_TOKEN_STORE_PATH": tokenStore, "GATEWAY_ACCESS_TOKEN": "tok"}
+	env := map[string]string{
+		"MATRIX_BOTS": string(raw), "MATRIX_TOKEN_STORE_PATH": tokenStore, "GATEWAY_ACCESS_TOKEN": "tok",
+		"GATEWAY_UNDECRYPTABLE_WAIT": "1h",
+	}
 	g := startGateway(t, dir, env)
 	ob := dialV12(t, g, "tok")
 	oldDevice := storedDevice(t, tokenStore)
@@ -62,11 +97,22 @@ func TestE2EELostPickleKeyRecoversOnNewDevice(t *testing.T) {
 	first := js.sendText(room, "before the key was lost")
 	wantDecrypted(t, ob.nextMessage(), first, "before the key was lost")
 	js.do("wait_backed_up", map[string]any{"client": "botjs"})
+	// An event whose key never comes is held by the old device when the key is lost.
+	held := sendKeylessEvent(t, alice, room)
+	waitFor(t, "the gateway to hold the event", func() bool {
+		return len(logLines(readLog(t, g), "holding an event until its room key arrives", held)) == 1
+	})
 	g.stop()
 
 	keyFile := replacePickleKey(t, dir)
+	env["GATEWAY_UNDECRYPTABLE_WAIT"] = "2s"
 	g = startGateway(t, dir, env)
 	ob = dialV12(t, g, "tok")
+	// The new device took the held event over: it is handed over (marked, its wait is over), not
+	// left in the database for the old device.
+	if msg := ob.nextMessage(); msg["message_id"] != held || msg["matrix.msgtype"] != "m.bad.encrypted" {
+		t.Fatalf("want the event held by the old device delivered marked undecryptable, got %v", msg)
+	}
 	newDevice := storedDevice(t, tokenStore)
 	if newDevice == "" || newDevice == oldDevice {
 		t.Fatalf("the bot must be on a new device: old %s, now %s", oldDevice, newDevice)
@@ -78,7 +124,7 @@ func TestE2EELostPickleKeyRecoversOnNewDevice(t *testing.T) {
 		t.Fatalf("the gateway must say what happened:\n%s", tail(log, 4000))
 	}
 	done := regexp.MustCompile(`level=WARN msg="crypto store unreadable with this pickle key: logged in as new device ` + regexp.QuoteMeta(newDevice) +
-		` and restored (\d+) keys from the backup" .*advice="back up the pickle key together with the database \([^"]*` + regexp.QuoteMeta(keyFile))
+		` and restored (\d+) keys from the backup" .*held_events_taken_over=1 advice="back up the pickle key together with the database \([^"]*` + regexp.QuoteMeta(keyFile))
 	m := done.FindStringSubmatch(log)
 	if m == nil {
 		t.Fatalf("the gateway must say it recovered on %s and what to back up:\n%s", newDevice, tail(log, 4000))

@@ -1,0 +1,36 @@
+package e2ee
+
+import (
+	"context"
+	"fmt"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// adoptHeld moves the held events of another account to this one. UPDATE OR IGNORE (SQLite)
+// leaves an event held by both where it is; this account's copy is the one delivered.
+const adoptHeld = `UPDATE OR IGNORE e2ee_held SET account_id = $1 WHERE account_id = $2`
+
+// AdoptHeld takes over the events that the bot's lost device (from) still held when its crypto
+// store was lost or became unreadable: they wait here for their keys (the key backup restored on
+// this device has most of them) and are handed over, decrypted or marked undecryptable when their
+// wait is over, instead of staying in the database for a device that will never run again.
+func (m *Machine) AdoptHeld(ctx context.Context, from id.DeviceID) (int64, error) {
+	if from == "" || from == m.cli.DeviceID {
+		return 0, nil
+	}
+	res, err := m.held.db.Exec(ctx, adoptHeld, m.held.accountID, cryptoAccountID(m.cli.UserID, from))
+	if err != nil {
+		return 0, fmt.Errorf("failed to take over the held events of device %s: %w", from, err)
+	}
+	n, _ := res.RowsAffected()
+	if n > 0 {
+		m.keysArrived.Store(true) // try them at the next batch: the backup was just restored
+	}
+	return n, nil
+}
+
+// cryptoAccountID names one bot device's rows in the crypto store and the gateway's e2ee tables.
+func cryptoAccountID(user id.UserID, device id.DeviceID) string {
+	return string(user) + "|" + string(device)
+}

@@ -1,0 +1,70 @@
+package e2ee
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// The events that the lost device held move to the new device (and are tried at the next batch);
+// other bots' and devices' held events stay where they are.
+func TestAdoptHeld(t *testing.T) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	const bot, other = id.UserID("@bot:example.org"), id.UserID("@other:example.org")
+	hold := func(user id.UserID, device id.DeviceID, event id.EventID) {
+		t.Helper()
+		h, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(user, device))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.db.Exec(ctx, insertHeld, h.accountID, event, "!room:example.org", "session", `{}`, time.Now().UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold(bot, "LOST", "$a")
+	hold(bot, "LOST", "$b")
+	hold(bot, "ANOTHER", "$c")
+	hold(other, "LOST", "$d")
+
+	cli, err := mautrix.NewClient("http://127.0.0.1:1", bot, "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.DeviceID = "NEW"
+	held, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(bot, "NEW"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Machine{cli: cli, held: held}
+	n, err := m.AdoptHeld(ctx, "LOST")
+	if err != nil || n != 2 {
+		t.Fatalf("want the lost device's 2 events taken over, got %d, %v", n, err)
+	}
+	got, err := m.allHeld(ctx)
+	if err != nil || len(got) != 2 || got[0].EventID != "$a" || got[1].EventID != "$b" {
+		t.Fatalf("want $a and $b held by the new device, in order: %+v, %v", got, err)
+	}
+	if !m.keysArrived.Load() {
+		t.Fatal("the taken-over events must be tried at the next batch")
+	}
+	for _, acc := range []string{cryptoAccountID(bot, "ANOTHER"), cryptoAccountID(other, "LOST")} {
+		var count int
+		if err := held.db.QueryRow(ctx, countHeld, acc).Scan(&count); err != nil || count != 1 {
+			t.Fatalf("%s must keep its held event: %d, %v", acc, count, err)
+		}
+	}
+	if n, err := m.AdoptHeld(ctx, "NEW"); err != nil || n != 0 {
+		t.Fatalf("taking over its own events is a no-op: %d, %v", n, err)
+	}
+}
