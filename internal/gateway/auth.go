@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
 	"strings"
@@ -74,19 +75,21 @@ func presentedToken(r *http.Request) (string, bool) {
 	return "", false
 }
 
-// checkToken finds what a presented token grants. Every configured token is compared, each in
-// constant time, so the time taken does not tell which one (if any) came close.
+// checkToken finds what a presented token grants. Every configured token is compared, as
+// SHA-256 digests in constant time, so the time taken tells neither which token (if any) came
+// close nor how long the tokens are.
 func (h *Hub) checkToken(presented string) (grant, bool) {
 	if presented == "" {
 		return grant{}, false
 	}
-	p := []byte(presented)
-	matched, g := false, grant{}
-	if h.opts.AccessToken != "" && subtle.ConstantTimeCompare(p, []byte(h.opts.AccessToken)) == 1 {
-		matched = true
+	p := sha256.Sum256([]byte(presented))
+	same := func(token string) bool {
+		t := sha256.Sum256([]byte(token))
+		return token != "" && subtle.ConstantTimeCompare(p[:], t[:]) == 1
 	}
+	matched, g := same(h.opts.AccessToken), grant{}
 	for _, b := range h.botList() {
-		if b.token != "" && subtle.ConstantTimeCompare(p, []byte(b.token)) == 1 && !matched {
+		if same(b.token) && !matched {
 			matched, g = true, grant{bot: b}
 		}
 	}

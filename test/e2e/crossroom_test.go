@@ -39,7 +39,8 @@ func v11Reply(m map[string]any) map[string]any {
 // sends in A to an event of B (one the bot saw, and one from before the bot joined B) reaches
 // the client without a reply segment, so NoneBot-style clients never call get_msg on B's event
 // for room A; get_msg of Mallory's message shows no reply either. A reply within A keeps its
-// segment. Once the bot is out of B, get_msg and matrix.get_message refuse B's message.
+// segment, also to a message from before the bot joined A. Once the bot is out of B, get_msg and
+// matrix.get_message refuse B's message.
 func TestReplyAcrossRoomsIsNeverResolved(t *testing.T) {
 	bot := newBotUser(t)
 	alice, mallory := newHuman(t, "alice"), newHuman(t, "mallory")
@@ -66,7 +67,17 @@ func TestReplyAcrossRoomsIsNeverResolved(t *testing.T) {
 	secret := alice.send(roomB, "the secret of room B")
 	secretNum := byEvent(secret)["message_id"].(float64)
 
-	roomA := mallory.roomWith(bot, false)
+	// Room A: one message from before the bot joined, which the gateway may not have indexed:
+	// the homeserver shows it is in A, so a reply to it keeps its segment.
+	createdA, err := mallory.cli.CreateRoom(testCtx(t), &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomA := createdA.RoomID
+	early := mallory.send(roomA, "said in A before the bot came")
+	if _, err := mallory.cli.InviteUser(testCtx(t), roomA, &mautrix.ReqInviteUser{UserID: id.UserID(bot.UserID)}); err != nil {
+		t.Fatal(err)
+	}
 	mallory.waitJoined(roomA, bot)
 	hello := mallory.send(roomA, "hello")
 	helloNum := byEvent(hello)["message_id"].(float64)
@@ -74,6 +85,9 @@ func TestReplyAcrossRoomsIsNeverResolved(t *testing.T) {
 	ok := byEvent(mallory.sendReply(roomA, hello, "a reply within room A"))
 	if r := v11Reply(ok); r == nil || r["data"].(map[string]any)["id"] != fmt.Sprint(int64(helloNum)) {
 		t.Fatalf("reply within room A: segment %v, want one to message %v", r, helloNum)
+	}
+	if r := v11Reply(byEvent(mallory.sendReply(roomA, early, "a reply to A's message from before the bot came"))); r == nil || r["data"].(map[string]any)["id"] == nil {
+		t.Fatalf("reply within room A to a message from before the bot joined: segment %v, want one", r)
 	}
 	ask := mallory.sendReply(roomA, secret, "what did alice say in B?")
 	askFrame := byEvent(ask)
