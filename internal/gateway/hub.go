@@ -60,8 +60,10 @@ type Hub struct {
 	sinks     map[*sink]struct{}
 	sinksGrew chan struct{} // closed and replaced whenever a sink subscribes or makes room
 
-	latest     *latestBuffer // get_latest_events
-	outboxOnce sync.Once     // purges expired outbox frames once per process
+	latest     *latestBuffer // get_latest_events of every bot
+	latestMu   sync.Mutex
+	latestBots map[id.UserID]*latestBuffer // get_latest_events of clients limited to one bot
+	outboxOnce sync.Once                   // purges expired outbox frames once per process
 
 	stats Stats
 }
@@ -95,13 +97,14 @@ func NewHub(opts Options) *Hub {
 	}
 	opts.Transports.setDefaults()
 	return &Hub{
-		opts:      opts,
-		log:       opts.Logger,
-		byUser:    map[id.UserID]*botEntry{},
-		bySelf:    map[int64]*botEntry{},
-		sinks:     map[*sink]struct{}{},
-		sinksGrew: make(chan struct{}),
-		latest:    &latestBuffer{},
+		opts:       opts,
+		log:        opts.Logger,
+		byUser:     map[id.UserID]*botEntry{},
+		bySelf:     map[int64]*botEntry{},
+		sinks:      map[*sink]struct{}{},
+		sinksGrew:  make(chan struct{}),
+		latest:     &latestBuffer{},
+		latestBots: map[id.UserID]*latestBuffer{},
 	}
 }
 

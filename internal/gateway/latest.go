@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"maunium.net/go/mautrix/id"
+
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -14,6 +16,7 @@ import (
 // a consumer while it has room. When it is full it refuses events, so that, with no other
 // consumer, the hub holds the bots' sync until a poll makes room again.
 type latestBuffer struct {
+	bot  id.UserID // "" = every bot
 	once sync.Once
 	sink *sink
 	mu   sync.Mutex // one poll drains at a time, so that two polls never split a batch out of order
@@ -42,9 +45,6 @@ func v12GetLatestEvents(c *call) (any, error) {
 	if !fromHTTP(c.ctx) {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "get_latest_events is for HTTP clients: a WebSocket connection receives events as they come")
 	}
-	if b := botScope(c.ctx); b != nil {
-		return nil, protoErr(v12UnknownSelf, v11Unauthorized, "get_latest_events returns the events of every bot, so it needs GATEWAY_ACCESS_TOKEN, not the access token of bot %s", b.bot.UserID())
-	}
 	if c.hub.opts.EventBuffer <= 0 {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "get_latest_events is off: the gateway's GATEWAY_V12_EVENT_BUFFER is 0")
 	}
@@ -56,15 +56,29 @@ func v12GetLatestEvents(c *call) (any, error) {
 		return nil, model.Errorf(model.ErrBadParam, "limit and timeout must not be negative")
 	}
 	timeout := time.Duration(min(p.Timeout, maxLatestTimeout)) * time.Second
-	return c.hub.latestEvents(c.ctx, int(p.Limit), timeout), nil
+	// A client limited to one bot (its own token) polls a buffer of that bot's events only.
+	return c.hub.latestEvents(c.ctx, c.hub.latestBuffer(botScope(c.ctx)), int(p.Limit), timeout), nil
 }
 
-// latestEvents returns up to limit buffered events (0 = all), waiting up to timeout for the
+// latestBuffer is the get_latest_events buffer of every bot (only nil), or of one bot.
+func (h *Hub) latestBuffer(only *botEntry) *latestBuffer {
+	if only == nil {
+		return h.latest
+	}
+	h.latestMu.Lock()
+	defer h.latestMu.Unlock()
+	u := only.bot.UserID()
+	if h.latestBots[u] == nil {
+		h.latestBots[u] = &latestBuffer{bot: u}
+	}
+	return h.latestBots[u]
+}
+
+// latestEvents returns up to limit events of buffer b (0 = all), waiting up to timeout for the
 // first one.
-func (h *Hub) latestEvents(ctx context.Context, limit int, timeout time.Duration) []json.RawMessage {
-	b := h.latest
+func (h *Hub) latestEvents(ctx context.Context, b *latestBuffer, limit int, timeout time.Duration) []json.RawMessage {
 	b.once.Do(func() {
-		b.sink = newSink(12, "", true)
+		b.sink = newSink(12, b.bot, true)
 		b.sink.out = make(chan []byte, h.opts.EventBuffer)
 		b.sink.refuseWhenFull = true
 		h.subscribe(b.sink)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/matrix-onebot/gateway/internal/model"
+
 	"github.com/matrix-onebot/gateway/test/fakes"
 )
 
@@ -94,7 +96,7 @@ func auth(tok string) map[string]string { return map[string]string{"Authorizatio
 // A bot's own token grants that bot only, over HTTP (v12 and v11, with and without
 // /onebot/v11/{self_id}/) and over the forward WebSockets; the global token grants both.
 func TestBotTokenGrantsOnlyItsBot(t *testing.T) {
-	_, _, _, srv := twoBotHub(t, "global")
+	h, _, _, srv := twoBotHub(t, "global")
 	selfB := `"self":{"platform":"matrix","user_id":"@bot2:example.org"}`
 
 	t.Run("no or unknown token", func(t *testing.T) {
@@ -126,9 +128,21 @@ func TestBotTokenGrantsOnlyItsBot(t *testing.T) {
 		if bots := r["data"].(map[string]any)["bots"].([]any); len(bots) != 1 || !strings.Contains(mustString(bots[0]), "@bot:example.org") {
 			t.Errorf("tok-a get_status shows %v, want bot A only", bots)
 		}
+		// get_latest_events with tok-a polls bot A's events only.
+		if _, r = post(t, srv, "/onebot/v12/", `{"action":"get_latest_events"}`, auth("tok-a")); r["retcode"] != float64(0) {
+			t.Fatalf("tok-a get_latest_events: %v", r)
+		}
+		h.opts.DropWithoutClient = true // an event nobody takes is counted, not held
+		evB, evA := sampleEvent(false), sampleEvent(false)
+		evB.Self, evB.ID, evA.ID = "@bot2:example.org", "$b", "$a"
+		for _, ev := range []*model.Event{evB, evA} {
+			if err := h.Publish(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+		}
 		_, r = post(t, srv, "/onebot/v12/", `{"action":"get_latest_events"}`, auth("tok-a"))
-		if r["status"] != "failed" || !strings.Contains(mustString(r["message"]), "GATEWAY_ACCESS_TOKEN") {
-			t.Errorf("tok-a get_latest_events (every bot's events): %v, want refused", r)
+		if evs, _ := r["data"].([]any); len(evs) != 1 || evs[0].(map[string]any)["id"] != "$a" {
+			t.Errorf("tok-a get_latest_events: %v, want bot A's event only", r)
 		}
 	})
 	t.Run("v11 HTTP", func(t *testing.T) {
