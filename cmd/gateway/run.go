@@ -255,7 +255,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: cfg.Gateway.PushAccessToken,
+						hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: b.PushToken(cfg.Gateway.PushAccessToken),
 							Role: r.role, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
 					}()
 				}
@@ -271,7 +271,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: cfg.Gateway.PushAccessToken, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
+					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: b.PushToken(cfg.Gateway.PushAccessToken), Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
 				}()
 			}
 			if err := s.Run(botsCtx); err != nil {
@@ -343,11 +343,14 @@ func warnPushToken(log *slog.Logger, cfg *config.Config) {
 	if g.PushAccessToken != "" || g.AccessToken == "" {
 		return
 	}
-	push := len(g.V12ReverseWS) + len(g.V11ReverseWS) + len(g.V11ReverseWSAPI) + len(g.V11ReverseWSEvent) + len(g.V12Webhook)
+	tokenless := len(g.V12ReverseWS) + len(g.V12Webhook) // endpoints sent no token
 	for _, b := range cfg.Bots {
-		push += len(b.OneBotV11ReverseWS) + len(b.OneBotV12ReverseWS)
+		if b.OneBotPushToken == "" {
+			tokenless += len(g.V11ReverseWS) + len(g.V11ReverseWSAPI) + len(g.V11ReverseWSEvent) +
+				len(b.OneBotV11ReverseWS) + len(b.OneBotV12ReverseWS)
+		}
 	}
-	if push > 0 {
+	if tokenless > 0 {
 		log.Warn("reverse WebSockets and webhooks are sent no access token (GATEWAY_ACCESS_TOKEN is only for clients " +
 			"calling the gateway); if the OneBot client checks one (NoneBot2 ONEBOT_V11_ACCESS_TOKEN / ONEBOT_V12_ACCESS_TOKEN, " +
 			"Koishi token), set GATEWAY_PUSH_ACCESS_TOKEN to the same value")

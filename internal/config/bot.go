@@ -89,6 +89,20 @@ type Bot struct {
 	// bot only (HTTP, forward WebSocket, /onebot/v11/{self_id}/…); "" = none. GATEWAY_ACCESS_TOKEN
 	// keeps granting every bot.
 	OneBotAccessToken string
+	// OneBotPushToken is onebot_push_access_token (secret): the token presented to this bot's
+	// reverse WebSockets (its onebot_v1x_reverse_ws and its GATEWAY_V11_REVERSE_WS* connections)
+	// instead of GATEWAY_PUSH_ACCESS_TOKEN, so that one bot's OneBot client cannot pose as the
+	// gateway to another's; "" = GATEWAY_PUSH_ACCESS_TOKEN. Use PushToken.
+	OneBotPushToken string
+}
+
+// PushToken returns the token for this bot's own reverse WebSocket connections: its
+// onebot_push_access_token, else global (GATEWAY_PUSH_ACCESS_TOKEN).
+func (b Bot) PushToken(global string) string {
+	if b.OneBotPushToken != "" {
+		return b.OneBotPushToken
+	}
+	return global
 }
 
 // Name identifies the bot in logs: its user ID, else its login user, else
@@ -178,7 +192,7 @@ func (b Bot) String() string {
 	if b.OneBotSelfID != 0 {
 		fmt.Fprintf(&sb, " onebot_self_id=%d", b.OneBotSelfID)
 	}
-	fmt.Fprintf(&sb, " onebot_access_token=%s", isSet(b.OneBotAccessToken))
+	fmt.Fprintf(&sb, " onebot_access_token=%s onebot_push_access_token=%s", isSet(b.OneBotAccessToken), isSet(b.OneBotPushToken))
 	sb.WriteString("}")
 	return sb.String()
 }
@@ -201,6 +215,7 @@ func (b Bot) LogValue() slog.Value {
 	if b.OneBotSelfID != 0 {
 		attrs = append(attrs, slog.Int64("onebot_self_id", b.OneBotSelfID))
 	}
-	attrs = append(attrs, slog.Bool("onebot_access_token_set", b.OneBotAccessToken != ""))
+	attrs = append(attrs, slog.Bool("onebot_access_token_set", b.OneBotAccessToken != ""),
+		slog.Bool("onebot_push_access_token_set", b.OneBotPushToken != ""))
 	return slog.GroupValue(attrs...)
 }

@@ -58,6 +58,7 @@ type botJSON struct {
 	OneBotMsgType      string   `json:"onebot_msgtype"`
 	OneBotMarkdown     bool     `json:"onebot_markdown"`
 	OneBotAccessToken  *string  `json:"onebot_access_token"`
+	OneBotPushToken    *string  `json:"onebot_push_access_token"`
 }
 
 // defaultBotJSON returns a bot object holding the defaults; keys present in
@@ -406,17 +407,24 @@ func (l *loader) checkBot(i int, path string, j *botJSON, present, failed map[st
 		l.problems.add(at("onebot_msgtype"), "invalid value %q; set m.text, m.notice or m.emote", j.OneBotMsgType)
 	}
 	b.OneBotMarkdown = j.OneBotMarkdown
-	if t := j.OneBotAccessToken; t != nil && !failed["onebot_access_token"] {
-		switch {
-		case strings.TrimSpace(*t) == "":
-			l.problems.add(at("onebot_access_token"), "is empty; set a token for this bot's OneBot clients, or remove the key")
-		case strings.TrimSpace(*t) != *t:
-			l.problems.add(at("onebot_access_token"), "has spaces or line breaks around it, which clients do not send; remove them")
-		default:
-			b.OneBotAccessToken = *t
-		}
-	}
+	b.OneBotAccessToken = l.botToken(at("onebot_access_token"), j.OneBotAccessToken, failed["onebot_access_token"], "a token for this bot's OneBot clients")
+	b.OneBotPushToken = l.botToken(at("onebot_push_access_token"), j.OneBotPushToken, failed["onebot_push_access_token"], "the token this bot's reverse WebSockets are sent")
 	return b
+}
+
+// botToken checks an optional token key of a bot: present means a usable token.
+func (l *loader) botToken(key string, t *string, failed bool, what string) string {
+	switch {
+	case t == nil || failed:
+		return ""
+	case strings.TrimSpace(*t) == "":
+		l.problems.add(key, "is empty; set %s, or remove the key", what)
+	case strings.TrimSpace(*t) != *t:
+		l.problems.add(key, "has spaces or line breaks around it, which clients do not send; remove them")
+	default:
+		return *t
+	}
+	return ""
 }
 
 // userIDs checks a list of Matrix user IDs; it never returns nil.

@@ -14,13 +14,13 @@ import (
 func TestSecretsNeverPrinted(t *testing.T) {
 	secrets := []string{"SECRET-access", "SECRET-refresh", "SECRET-password", "SECRET-recovery",
 		"SECRET-passphrase", "SECRET-gateway", "SECRET-reverse", "SECRET-proxy", "SECRET-global-recovery", "SECRET-query",
-		"SECRET-bot-onebot", "SECRET-webhook"}
+		"SECRET-bot-onebot", "SECRET-webhook", "SECRET-bot-push"}
 	cfg := mustLoad(t, []string{
 		`MATRIX_BOTS=[
 			{"homeserver": "https://matrix.example.org", "access_token": "SECRET-access", "refresh_token": "SECRET-refresh",
 			 "user_id": "@bot:example.org", "login_user": "@bot:example.org", "login_password": "SECRET-password",
 			 "recovery_key": "SECRET-recovery", "secret_storage_passphrase": "SECRET-passphrase", "onebot_self_id": 10001,
-			 "onebot_v11_reverse_ws": ["ws://nb.example/ws?access_token=SECRET-query"], "onebot_access_token": "SECRET-bot-onebot"},
+			 "onebot_v11_reverse_ws": ["ws://nb.example/ws?access_token=SECRET-query"], "onebot_access_token": "SECRET-bot-onebot", "onebot_push_access_token": "SECRET-bot-push"},
 			{"homeserver": "https://matrix.example.org", "oauth_enabled": true}
 		]`,
 		"MATRIX_RECOVERY_CODE=SECRET-global-recovery",
@@ -32,7 +32,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	})
 	b := cfg.Bots[0]
 	if b.AccessToken != "SECRET-access" || b.RecoveryKey() != "SECRET-recovery" || cfg.Bots[1].RecoveryKey() != "SECRET-global-recovery" ||
-		b.OneBotAccessToken != "SECRET-bot-onebot" || cfg.Gateway.PushAccessToken != "SECRET-reverse" || cfg.Gateway.WebhookSecret != "SECRET-webhook" {
+		b.OneBotAccessToken != "SECRET-bot-onebot" || b.OneBotPushToken != "SECRET-bot-push" || cfg.Gateway.PushAccessToken != "SECRET-reverse" || cfg.Gateway.WebhookSecret != "SECRET-webhook" {
 		t.Fatal("secrets not loaded")
 	}
 

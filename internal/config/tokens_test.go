@@ -47,6 +47,11 @@ func TestLoadBotAccessTokens(t *testing.T) {
 	if a, b, c := cfg.Bots[0].OneBotAccessToken, cfg.Bots[1].OneBotAccessToken, cfg.Bots[2].OneBotAccessToken; a != "tok-a" || b != "tok-b" || c != "" {
 		t.Errorf("onebot_access_token = %q %q %q, want tok-a tok-b and none", a, b, c)
 	}
+	cfgPush := mustLoad(t, []string{"MATRIX_BOTS=[" + bot(`"tok-a", "onebot_push_access_token": "push-a"`) + "," + bot(`"tok-b"`) + "]",
+		"GATEWAY_PUSH_ACCESS_TOKEN=push-all"})
+	if a, b := cfgPush.Bots[0].PushToken(cfgPush.Gateway.PushAccessToken), cfgPush.Bots[1].PushToken(cfgPush.Gateway.PushAccessToken); a != "push-a" || b != "push-all" {
+		t.Errorf("push tokens %q %q, want push-a and push-all", a, b)
+	}
 	if s := cfg.String() + cfg.Bots[0].String(); strings.Contains(s, "tok-a") {
 		t.Errorf("a bot's OneBot token is printed: %s", s)
 	}
@@ -60,6 +65,8 @@ func TestLoadBotAccessTokens(t *testing.T) {
 		{bot(`"global"`), "MATRIX_BOTS[0].onebot_access_token: equals GATEWAY_ACCESS_TOKEN"},
 		{bot(`"same"`) + "," + bot(`"same"`), "MATRIX_BOTS[1].onebot_access_token: is also the onebot_access_token of MATRIX_BOTS[0]"},
 		{bot(`42`), "MATRIX_BOTS[0].onebot_access_token"},
+		{bot(`"tok-a", "onebot_push_access_token": ""`), "MATRIX_BOTS[0].onebot_push_access_token: is empty"},
+		{bot(`"tok-a", "onebot_push_access_token": "p "`), "MATRIX_BOTS[0].onebot_push_access_token: has spaces"},
 	} {
 		t.Run(tt.bots, func(t *testing.T) {
 			_, err := Load([]string{"MATRIX_BOTS=[" + tt.bots + "]", "GATEWAY_ACCESS_TOKEN=global"})

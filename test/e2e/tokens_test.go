@@ -15,16 +15,35 @@ import (
 
 // The gateway binary wires the tokens from the environment: a bot's onebot_access_token grants
 // that bot only (HTTP v11 per-bot paths, v12 self), the global token grants both, no token is
-// 401; and a reverse WebSocket is not sent GATEWAY_ACCESS_TOKEN (no GATEWAY_PUSH_ACCESS_TOKEN is
-// set), which the log tells the operator.
+// 401; a reverse WebSocket is not sent GATEWAY_ACCESS_TOKEN (no GATEWAY_PUSH_ACCESS_TOKEN is
+// set), which the log tells the operator; a bot's own reverse WebSocket is sent its
+// onebot_push_access_token.
 func TestTokensFromTheEnvironment(t *testing.T) {
 	botA, botB := newBotUser(t), newBotUser(t)
+	headers := make(chan http.Header, 4)
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		h := r.Header.Clone()
+		h.Set("X-Test-Path", r.URL.Path)
+		headers <- h
+		for { // read until either side ends the connection
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}))
+	defer peer.Close()
+	peerURL := "ws" + strings.TrimPrefix(peer.URL, "http")
 	var entries []any
 	for _, b := range []struct {
 		json string
 	}{
 		// e2ee off: two bots setting up encryption at once in a new database race (reported).
-		{botJSON(botA, map[string]any{"onebot_self_id": 7101, "onebot_access_token": "tok-a", "e2ee": false})},
+		{botJSON(botA, map[string]any{"onebot_self_id": 7101, "onebot_access_token": "tok-a", "e2ee": false,
+			"onebot_push_access_token": "push-a", "onebot_v11_reverse_ws": []string{peerURL + "/bot-a"}})},
 		{botJSON(botB, map[string]any{"onebot_self_id": 7102, "onebot_access_token": "tok-b", "e2ee": false})},
 	} {
 		var list []any
@@ -35,34 +54,23 @@ func TestTokensFromTheEnvironment(t *testing.T) {
 	}
 	bots, _ := json.Marshal(entries)
 
-	headers := make(chan http.Header, 4)
-	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		headers <- r.Header.Clone()
-		for { // read until either side ends the connection
-			if _, _, err := c.Read(context.Background()); err != nil {
-				return
-			}
-		}
-	}))
-	defer peer.Close()
-
 	g := startGateway(t, t.TempDir(), map[string]string{
 		"MATRIX_BOTS":            string(bots),
 		"GATEWAY_ACCESS_TOKEN":   "global",
-		"GATEWAY_V12_REVERSE_WS": "ws" + strings.TrimPrefix(peer.URL, "http") + "/onebot/v12/ws",
+		"GATEWAY_V12_REVERSE_WS": peerURL + "/all",
 	})
 
-	select {
-	case h := <-headers:
-		if a := h.Get("Authorization"); a != "" {
-			t.Errorf("reverse WebSocket sent Authorization %q; GATEWAY_ACCESS_TOKEN must not reach push endpoints", a)
+	want := map[string]string{"/all": "", "/bot-a": "Bearer push-a"}
+	for range want {
+		select {
+		case h := <-headers:
+			path := h.Get("X-Test-Path")
+			if w, ok := want[path]; !ok || h.Get("Authorization") != w {
+				t.Errorf("reverse WebSocket %s sent Authorization %q, want %q (GATEWAY_ACCESS_TOKEN must not reach push endpoints)", path, h.Get("Authorization"), w)
+			}
+		case <-time.After(deadline):
+			t.Fatal("the gateway did not dial both reverse WebSockets")
 		}
-	case <-time.After(deadline):
-		t.Fatal("the gateway did not dial the reverse WebSocket")
 	}
 	if !strings.Contains(g.proc.Log(), "set GATEWAY_PUSH_ACCESS_TOKEN") {
 		t.Errorf("the log does not tell the operator about GATEWAY_PUSH_ACCESS_TOKEN:\n%s", g.proc.LogTail(40))
