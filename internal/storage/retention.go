@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -73,4 +74,33 @@ func (r Retention) encryptedBodyCutoff(now time.Time) (int64, bool) {
 func (r Retention) bodyExpired(storedMS int64, now time.Time) bool {
 	cutoff, ok := r.encryptedBodyCutoff(now)
 	return ok && storedMS < cutoff
+}
+
+const (
+	scrubbedKey          = "retention:scrubbed"
+	clearRedactedContent = `UPDATE gateway_message SET content = '' WHERE redacted = 1 AND content <> ''`
+	queryVacuum          = `VACUUM`
+)
+
+// ScrubOnce cleans, once in the life of a database file, what builds before the retention
+// left in it: it drops the content they kept for redacted messages, and rewrites the file
+// (VACUUM), so that plaintext deleted before secure_delete was on is not left in its free
+// space. It reports whether it ran; after a failure it runs again at the next call. The
+// rewritten pages leave the WAL at the next Checkpoint.
+func (db *DB) ScrubOnce(ctx context.Context) (bool, error) {
+	if _, err := db.GetValue(ctx, scrubbedKey); err == nil {
+		return false, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	if _, err := db.sql.ExecContext(ctx, clearRedactedContent); err != nil {
+		return false, fmt.Errorf("failed to drop the content of redacted messages: %w", err)
+	}
+	if _, err := db.sql.ExecContext(ctx, queryVacuum); err != nil {
+		return false, fmt.Errorf("failed to rewrite the database file (VACUUM): %w", err)
+	}
+	if err := db.SetValue(ctx, scrubbedKey, db.now().UTC().Format(time.RFC3339)); err != nil {
+		return false, err
+	}
+	return true, nil
 }

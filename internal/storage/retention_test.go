@@ -358,3 +358,61 @@ func TestNoEncryptedBodies(t *testing.T) {
 		t.Errorf("unencrypted message = %+v, %v; want its body", got, err)
 	}
 }
+
+// ScrubOnce removes what a build before the retention left: plaintext in the free space of the
+// file (deleted while secure_delete was off) and the content kept for redacted messages. It runs
+// once per database.
+func TestScrubOnce(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	deleted, redacted := []byte("DELETED-LONG-AGO-5ac1e0"), []byte("REDACTED-KEPT-0b7d44")
+	for i := range 30 {
+		if err := db.PutMessage(ctx, msgIn("!r:x", fmt.Sprintf("$filler%d", i), false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As an older build did: a delete without secure_delete, a redaction that kept the content.
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`PRAGMA secure_delete = OFF`,
+		`INSERT INTO gateway_message (bot_user_id, event_id, room_id, sender, ts, content, redacted) VALUES ('@b:x', '$red', '!r:x', '@a:x', 1, '{"body":"` + string(redacted) + `"}', 1)`,
+		`INSERT INTO gateway_message (bot_user_id, event_id, room_id, sender, ts, content) VALUES ('@b:x', '$gone', '!r:x', '@a:x', 1, '{"body":"` + string(deleted) + `"}')`,
+		`DELETE FROM gateway_message WHERE event_id = '$gone'`,
+		`PRAGMA secure_delete = ON`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	_ = conn.Close()
+	if ok, err := db.Checkpoint(ctx); err != nil || !ok {
+		t.Fatalf("checkpoint: %v, %v", ok, err)
+	}
+	files := readDBFiles(t, db)
+	for _, mk := range [][]byte{deleted, redacted} {
+		if !bytes.Contains(files, mk) {
+			t.Fatalf("%s is not in the file to begin with: the test cannot see anything", mk)
+		}
+	}
+	if ran, err := db.ScrubOnce(ctx); err != nil || !ran {
+		t.Fatalf("ScrubOnce = %v, %v", ran, err)
+	}
+	if ok, err := db.Checkpoint(ctx); err != nil || !ok {
+		t.Fatalf("checkpoint: %v, %v", ok, err)
+	}
+	files = readDBFiles(t, db)
+	for _, mk := range [][]byte{deleted, redacted} {
+		if bytes.Contains(files, mk) {
+			t.Errorf("%s is still in the database file after ScrubOnce and a checkpoint", mk)
+		}
+	}
+	if got, err := db.GetMessage(ctx, "@b:x", "$red"); err != nil || !got.Redacted || got.Content != nil {
+		t.Errorf("redacted message after the scrub = %+v, %v", got, err)
+	}
+	if ran, err := db.ScrubOnce(ctx); err != nil || ran {
+		t.Errorf("second ScrubOnce = %v, %v; want it not to run again", ran, err)
+	}
+}
