@@ -115,6 +115,13 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	}
 	defer db.Close()
 	db.SetRetention(retentionOf(cfg.Gateway))
+	// Once per database, before anything else uses it: text older builds deleted or kept for
+	// redacted messages leaves the file.
+	if ran, err := db.ScrubOnce(ctx); err != nil {
+		log.Warn("failed to rewrite the database once to clear text older versions left in it; it is tried again at the next start", "error", err)
+	} else if ran {
+		log.Info("rewrote the database file once (VACUUM), so that no text deleted before secure_delete was on stays in its free space")
+	}
 	stateStore := sqlstatestore.NewSQLStateStore(db.DBUtil(), dbutil.NoopLogger, false)
 	if err := stateStore.Upgrade(ctx); err != nil {
 		log.Error("failed to prepare the Matrix state store", "error", err)

@@ -33,8 +33,6 @@ type Result struct {
 	Messages storage.MessagePrune
 	Files    matrix.FilePrune
 	Uploads  int // fragmented uploads abandoned for an hour
-	// Scrubbed tells that this pass rewrote the database file once (storage.DB.ScrubOnce).
-	Scrubbed bool
 	// Checkpointed tells that the WAL was emptied after the pass (only when rows were removed
 	// by it, or by an earlier pass whose checkpoint could not finish).
 	Checkpointed bool
@@ -61,7 +59,6 @@ type Pruner struct {
 	// checkpointDue is set while pruned rows may still be in the WAL: a checkpoint that could
 	// not finish is tried again at the next pass.
 	checkpointDue bool
-	scrubbed      bool // ScrubOnce has run, now or in an earlier process
 }
 
 // Interval is the time between passes for r: half the shortest age bound, at least a second
@@ -121,19 +118,6 @@ func (p *Pruner) Pass(ctx context.Context) (Result, error) {
 		res      Result
 		firstErr error
 	)
-	if !p.scrubbed {
-		ran, err := p.DB.ScrubOnce(ctx)
-		if err != nil {
-			warn("failed to clean the database of what older builds deleted; it will be tried again", "error", err)
-			firstErr = err
-		} else {
-			p.scrubbed, res.Scrubbed = true, ran
-		}
-		if ran {
-			p.checkpointDue = true
-			log.Info("rewrote the database file once (VACUUM), so that no text deleted before secure_delete was on stays in its free space")
-		}
-	}
 	msgs, err := p.DB.PruneMessages(ctx, now)
 	if err != nil {
 		warn("failed to prune the message index; it will be tried again", "error", err)

@@ -83,10 +83,11 @@ const (
 )
 
 // ScrubOnce cleans, once in the life of a database file, what builds before the retention
-// left in it: it drops the content they kept for redacted messages, and rewrites the file
-// (VACUUM), so that plaintext deleted before secure_delete was on is not left in its free
-// space. It reports whether it ran; after a failure it runs again at the next call. The
-// rewritten pages leave the WAL at the next Checkpoint.
+// left in it: it drops the content they kept for redacted messages, rewrites the file (VACUUM)
+// so that plaintext deleted before secure_delete was on is not left in its free space, and
+// empties the WAL. It reports whether it ran; after a failure it runs again at the next call.
+// VACUUM holds the write lock while it copies the whole file: call it before anything else
+// uses the database.
 func (db *DB) ScrubOnce(ctx context.Context) (bool, error) {
 	if _, err := db.GetValue(ctx, scrubbedKey); err == nil {
 		return false, nil
@@ -101,6 +102,9 @@ func (db *DB) ScrubOnce(ctx context.Context) (bool, error) {
 	}
 	if err := db.SetValue(ctx, scrubbedKey, db.now().UTC().Format(time.RFC3339)); err != nil {
 		return false, err
+	}
+	if _, err := db.Checkpoint(ctx); err != nil {
+		return true, err
 	}
 	return true, nil
 }
