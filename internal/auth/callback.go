@@ -215,31 +215,53 @@ func (l *loopback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	serveRedirect(w, r, l.state, func(res result) { l.once.Do(func() { l.done <- res }) })
 }
 
-// serveRedirect answers an OAuth redirect: the fragment bridge page when the parameters are in
-// the fragment, a refusal for a wrong state (the login keeps waiting), else the result.
-func serveRedirect(w http.ResponseWriter, r *http.Request, state string, deliver func(result)) {
-	q := r.URL.Query()
+// redirectParams reads an OAuth redirect's parameters: the form of a POST
+// (response_mode=form_post), else the query.
+func redirectParams(r *http.Request) url.Values {
 	if r.Method == http.MethodPost {
-		if err := r.ParseForm(); err == nil {
-			q = r.PostForm
+		if err := r.ParseForm(); err == nil && len(r.PostForm) > 0 {
+			return r.PostForm
 		}
 	}
+	return r.URL.Query()
+}
+
+// serveFragmentBridge answers a redirect without parameters: with response_mode=fragment the
+// browser keeps them, and this page sends them back as a query.
+func serveFragmentBridge(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = io.WriteString(w, `<!doctype html><title>Login</title><script>`+
+		`var h=location.hash.slice(1);if(h){location.replace(location.pathname+"?"+h)}`+
+		`</script><p>Completing the login…</p>`)
+}
+
+// refuseRedirect answers a redirect that cannot be used: 400, and the login keeps waiting.
+func refuseRedirect(w http.ResponseWriter, why string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = io.WriteString(w, "<!doctype html><title>Refused</title><p>"+html.EscapeString(why)+"</p>")
+}
+
+// serveRedirect answers an OAuth redirect: the fragment bridge page when the parameters are in
+// the fragment (a GET without any), a refusal for a wrong state (the login keeps waiting), else
+// the result, handed to deliver.
+func serveRedirect(w http.ResponseWriter, r *http.Request, state string, deliver func(result)) {
+	q := redirectParams(r)
 	if len(q) == 0 {
-		// response_mode=fragment: the browser keeps the parameters; send them back as a query.
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<!doctype html><title>Login</title><script>`+
-			`var h=location.hash.slice(1);if(h){location.replace(location.pathname+"?"+h)}`+
-			`</script><p>Completing the login…</p>`)
+		if r.Method == http.MethodPost {
+			refuseRedirect(w, "This redirect carries no parameters; it was refused.")
+			return
+		}
+		serveFragmentBridge(w)
 		return
 	}
 	code, err := checkRedirect(q, state)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if errors.Is(err, errWrongState) {
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = io.WriteString(w, "<!doctype html><title>Refused</title><p>This redirect does not belong to the login in progress (wrong state); it was refused.</p>")
+		refuseRedirect(w, "This redirect does not belong to the login in progress (wrong state); it was refused.")
 		return
 	}
 	deliver(result{code: code, err: err})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, "<!doctype html><title>Login failed</title><p>"+html.EscapeString(err.Error())+"</p>")
@@ -274,16 +296,25 @@ func (c *CallbackMux) expect(uri, state string) *muxLogin {
 	return l
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. A redirect reaches a login only with that login's
+// state, in the query or, for response_mode=form_post, in the form; anything else is a 400.
 func (c *CallbackMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if len(q) == 0 {
-		serveRedirect(w, r, "", nil) // the fragment bridge page
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "an OAuth redirect is a GET or a POST", http.StatusMethodNotAllowed)
 		return
 	}
-	c.mu.Lock()
-	l := c.pending[q.Get("state")]
-	c.mu.Unlock()
+	q := redirectParams(r)
+	if len(q) == 0 && r.Method != http.MethodPost {
+		serveFragmentBridge(w)
+		return
+	}
+	var l *muxLogin
+	if state := q.Get("state"); state != "" {
+		c.mu.Lock()
+		l = c.pending[state]
+		c.mu.Unlock()
+	}
 	if l == nil {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusBadRequest)
