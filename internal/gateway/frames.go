@@ -3,15 +3,23 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"unicode/utf8"
 
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
+// errNotUTF8 answers a request that is not UTF-8 (RFC 8259 §8.1), without its echo: echoing
+// it would put invalid UTF-8 into a text frame.
+const errNotUTF8 = "bad request: the request is not valid UTF-8 JSON"
+
 // handleV12Frame runs one v12 action request (from WebSocket or HTTP) and returns the response.
 // connBot is the bot a connection is limited to, or nil.
 func (h *Hub) handleV12Frame(ctx context.Context, connBot *botEntry, raw []byte) []byte {
+	if !utf8.Valid(raw) {
+		return mustJSON(v12Response{Status: "failed", Retcode: v12BadRequest, Message: errNotUTF8})
+	}
 	var req v12Request
 	if err := json.Unmarshal(raw, &req); err != nil || req.Action == "" {
 		resp := v12Response{Status: "failed", Retcode: v12BadRequest, Message: "bad request: want a JSON object with action and params"}
@@ -60,6 +68,9 @@ func v12Fail(resp v12Response, code int, msg string) v12Response {
 
 // handleV11Frame runs one v11 action request for a bot and returns the response.
 func (h *Hub) handleV11Frame(ctx context.Context, bot *botEntry, raw []byte) []byte {
+	if !utf8.Valid(raw) {
+		return mustJSON(v11Response{Status: "failed", Retcode: v11BadRequest, Msg: errNotUTF8, Wording: errNotUTF8})
+	}
 	var req v11Request
 	if err := json.Unmarshal(raw, &req); err != nil || req.Action == "" {
 		resp := v11Response{Status: "failed", Retcode: v11BadRequest, Msg: "bad request: want a JSON object with action and params"}

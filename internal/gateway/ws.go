@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"maunium.net/go/mautrix/id"
@@ -91,7 +92,10 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	s.close("connection ended")
 	cancel()
 	status, reason := websocket.StatusNormalClosure, "bye"
-	if s.why != "" && s.why != "connection ended" {
+	var ce *closeError
+	if errors.As(err, &ce) {
+		status, reason = ce.status, ce.reason
+	} else if s.why != "" && s.why != "connection ended" {
 		status, reason = websocket.StatusPolicyViolation, s.why
 	}
 	_ = c.Close(status, reason)
@@ -101,6 +105,16 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	}
 	log.Info("OneBot connection closed", "reason", errString(err, s.why))
 	return err
+}
+
+// closeError ends a connection with a close status of its own.
+type closeError struct {
+	status websocket.StatusCode
+	reason string
+}
+
+func (e *closeError) Error() string {
+	return fmt.Sprintf("closed with %d: %s", int(e.status), e.reason)
 }
 
 func errString(err error, fallback string) string {
@@ -165,6 +179,10 @@ func (h *Hub) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec con
 		}
 		if typ != websocket.MessageText && typ != websocket.MessageBinary {
 			continue
+		}
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007.
+			return &closeError{status: websocket.StatusInvalidFramePayloadData, reason: "text frame is not valid UTF-8"}
 		}
 		if spec.role == roleEvent {
 			continue // event-only connections carry no requests
