@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -15,11 +16,33 @@ import (
 // call, so that events are not piled up for a client that never polls; from then on it counts as
 // a consumer while it has room. When it is full it refuses events, so that, with no other
 // consumer, the hub holds the bots' sync until a poll makes room again.
+//
+// Long polls wait side by side: each waits on its own timer for the arrived signal, then drains
+// under mu, so that two polls never split a batch out of order.
 type latestBuffer struct {
 	bot  id.UserID // "" = every bot
 	once sync.Once
 	sink *sink
-	mu   sync.Mutex // one poll drains at a time, so that two polls never split a batch out of order
+	mu   sync.Mutex // held while draining, never while waiting
+
+	sigMu   sync.Mutex
+	arrived chan struct{} // closed, and replaced, whenever an event is queued
+	waiting atomic.Int32  // polls waiting for an event
+}
+
+// signal wakes every waiting poll: an event was queued.
+func (b *latestBuffer) signal() {
+	b.sigMu.Lock()
+	close(b.arrived)
+	b.arrived = make(chan struct{})
+	b.sigMu.Unlock()
+}
+
+// next returns the channel closed at the next queued event.
+func (b *latestBuffer) next() <-chan struct{} {
+	b.sigMu.Lock()
+	defer b.sigMu.Unlock()
+	return b.arrived
 }
 
 const maxLatestTimeout = 60 // seconds a poll may wait
@@ -78,35 +101,49 @@ func (h *Hub) latestBuffer(only *botEntry) *latestBuffer {
 // first one.
 func (h *Hub) latestEvents(ctx context.Context, b *latestBuffer, limit int, timeout time.Duration) []json.RawMessage {
 	b.once.Do(func() {
+		b.arrived = make(chan struct{})
 		b.sink = newSink(12, b.bot, true)
 		b.sink.out = make(chan []byte, h.opts.EventBuffer)
 		b.sink.refuseWhenFull = true
+		b.sink.onQueued = b.signal
 		h.subscribe(b.sink)
 	})
+	var expired <-chan time.Time
+	for {
+		arrived := b.next() // before draining: an event queued after the drain closes it
+		if out := h.drainLatest(b, limit); len(out) > 0 || timeout <= 0 {
+			return out
+		}
+		if expired == nil {
+			t := time.NewTimer(timeout)
+			defer t.Stop()
+			expired = t.C
+			b.waiting.Add(1)
+			defer b.waiting.Add(-1)
+		}
+		select {
+		case <-arrived: // another poll may have taken it: drain, and wait again if empty
+		case <-expired:
+			return []json.RawMessage{}
+		case <-ctx.Done():
+			return []json.RawMessage{}
+		}
+	}
+}
+
+// drainLatest takes up to limit events of buffer b (0 = all), one poll at a time.
+func (h *Hub) drainLatest(b *latestBuffer, limit int) []json.RawMessage {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := []json.RawMessage{}
 	wasFull := len(b.sink.out) == cap(b.sink.out)
-	drain := func() {
-		for limit <= 0 || len(out) < limit {
-			select {
-			case f := <-b.sink.out:
-				out = append(out, f)
-			default:
-				return
-			}
-		}
-	}
-	drain()
-	if len(out) == 0 && timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
+drain:
+	for limit <= 0 || len(out) < limit {
 		select {
 		case f := <-b.sink.out:
 			out = append(out, f)
-			drain()
-		case <-t.C:
-		case <-ctx.Done():
+		default:
+			break drain
 		}
 	}
 	if wasFull && len(out) > 0 {

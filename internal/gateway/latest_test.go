@@ -2,7 +2,11 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,5 +99,73 @@ func TestGetLatestEventsOnlyOverHTTPAndWhenOn(t *testing.T) {
 			t.Fatalf("over WebSocket: %v", f)
 		}
 		break
+	}
+}
+
+// Long polls wait side by side, not one behind the other: 8 concurrent polls are all waiting at
+// once, and 8 events end them all, one event each.
+func TestGetLatestEventsConcurrentPollsWaitTogether(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	h.opts.EventBuffer = 16
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // before srv.Close: a poll left waiting by a failure ends
+
+	latestEventsCall(t, srv, `{}`) // the buffer starts at the first call
+	const n = 8
+	type result struct {
+		events []any
+		err    error
+	}
+	got := make(chan result, n)
+	for range n {
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/onebot/v12/", strings.NewReader(`{"action":"get_latest_events","params":{"limit":1,"timeout":30}}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				got <- result{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Retcode int   `json:"retcode"`
+				Data    []any `json:"data"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Retcode != 0 {
+				got <- result{err: fmt.Errorf("retcode %d, %v", body.Retcode, err)}
+				return
+			}
+			got <- result{events: body.Data}
+		}()
+	}
+	waitUntil(t, "all 8 polls to be waiting at once", func() bool { return h.latest.waiting.Load() == n })
+
+	want := map[string]bool{}
+	for i := range n {
+		ev := sampleEvent(false)
+		ev.ID = fmt.Sprintf("$e%d", i)
+		want[ev.ID] = true
+		if err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		r := <-got
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if len(r.events) != 1 {
+			t.Fatalf("a poll with limit 1 got %d events", len(r.events))
+		}
+		id, _ := r.events[0].(map[string]any)["id"].(string)
+		if !want[id] {
+			t.Fatalf("event %q came twice or was never sent", id)
+		}
+		delete(want, id)
+	}
+	if w := h.latest.waiting.Load(); w != 0 {
+		t.Fatalf("%d polls still counted as waiting", w)
 	}
 }

@@ -19,6 +19,8 @@ type sink struct {
 	// consumers that live as long as the gateway (webhooks, outboxes, get_latest_events), so
 	// that a full queue means "hold" (see Hub.Publish) rather than "disconnect".
 	refuseWhenFull bool
+	// onQueued, when set, runs after each queued event (get_latest_events wakes its polls).
+	onQueued func()
 
 	out  chan []byte
 	done chan struct{}
@@ -44,6 +46,9 @@ func (s *sink) enqueueEvent(frame []byte, st *Stats) bool {
 	}
 	select {
 	case s.out <- frame:
+		if s.onQueued != nil {
+			s.onQueued()
+		}
 		return true
 	default:
 		if s.refuseWhenFull {
