@@ -210,7 +210,7 @@ func (m *Media) fetch(ctx context.Context, rawURL, name string, headers map[stri
 	return m.put(ctx, name, mimeType, resp.Body)
 }
 
-// readLocal reads a file:// path, only inside LocalDir (symbolic links resolved first).
+// readLocal reads a file:// path, only a regular file inside LocalDir.
 func (m *Media) readLocal(ctx context.Context, src, name string) (model.FileInfo, error) {
 	if m.opts.LocalDir == "" {
 		return model.FileInfo{}, sourceError("file:// sources are refused: set GATEWAY_MEDIA_LOCAL_DIR to allow a folder")
@@ -226,29 +226,71 @@ func (m *Media) readLocalPath(ctx context.Context, p, name string) (model.FileIn
 	if m.opts.LocalDir == "" {
 		return model.FileInfo{}, sourceError("local paths are refused: set GATEWAY_MEDIA_LOCAL_DIR to allow a folder")
 	}
-	root, err := filepath.EvalSymlinks(m.opts.LocalDir)
+	f, err := m.openLocal(p)
 	if err != nil {
-		return model.FileInfo{}, fmt.Errorf("failed to resolve GATEWAY_MEDIA_LOCAL_DIR: %w", err)
-	}
-	real, err := filepath.EvalSymlinks(filepath.Clean(p))
-	if err != nil {
-		return model.FileInfo{}, sourceError("cannot read %s: no such file in GATEWAY_MEDIA_LOCAL_DIR", p)
-	}
-	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return model.FileInfo{}, sourceError("refusing to read %s: it is outside GATEWAY_MEDIA_LOCAL_DIR", p)
-	}
-	f, err := os.Open(real)
-	if err != nil {
-		return model.FileInfo{}, sourceError("cannot read %s", p)
+		return model.FileInfo{}, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return model.FileInfo{}, sourceError("%s is not a regular file", p)
-	}
 	if name == "" {
-		name = filepath.Base(real)
+		name = filepath.Base(p)
 	}
 	return m.put(ctx, name, "", f)
+}
+
+// notLocalFile is the one answer for a path outside LocalDir, missing, or not a regular file:
+// whether a file exists outside the folder is none of the client's business.
+func notLocalFile(p string) error {
+	return sourceError("cannot read %s: it is not a regular file inside GATEWAY_MEDIA_LOCAL_DIR", p)
+}
+
+// openLocal opens a regular file inside LocalDir. os.Root keeps the lookup inside the folder,
+// symbolic links and ".." included; the file is checked by stat before it is opened and opened
+// non-blocking, so that a FIFO or a device is refused instead of hanging the request.
+func (m *Media) openLocal(p string) (*os.File, error) {
+	if !filepath.IsAbs(p) {
+		return nil, sourceError("%s is not an absolute path", p)
+	}
+	rel, ok := localRel(m.opts.LocalDir, filepath.Clean(p))
+	if !ok {
+		return nil, notLocalFile(p)
+	}
+	root, err := os.OpenRoot(m.opts.LocalDir)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open GATEWAY_MEDIA_LOCAL_DIR: %w", err)
+	}
+	defer root.Close()
+	if st, err := root.Stat(rel); err != nil || !st.Mode().IsRegular() {
+		return nil, notLocalFile(p)
+	}
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, notLocalFile(p)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() { // replaced since the stat
+		f.Close()
+		return nil, notLocalFile(p)
+	}
+	return f, nil
+}
+
+// localRel gives p relative to dir, named as configured or with its symbolic links resolved;
+// ok is false when p is outside both.
+func localRel(dir, p string) (string, bool) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false
+	}
+	bases := []string{abs}
+	if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
+		bases = append(bases, real)
+	}
+	for _, base := range bases {
+		rel, err := filepath.Rel(base, p)
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel) {
+			return rel, true
+		}
+	}
+	return "", false
 }
 
 // decodeBase64 accepts the standard and the URL-safe alphabet, padded or not, with line breaks.
