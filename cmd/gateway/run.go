@@ -139,6 +139,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	warnPushToken(log, cfg)
 	onebotMedia := gateway.NewMedia(gateway.MediaOptions{
 		Files: files, AllowedNetworks: cfg.Gateway.MediaAllowedNetworks, LocalDir: cfg.Gateway.MediaLocalDir,
+		UploadTTL: cfg.Gateway.MediaUploadTTL, UploadDir: cfg.Gateway.FilesDir,
 	})
 	// The pruner deletes what is past the retention: now, then on a schedule.
 	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))

@@ -85,6 +85,9 @@ type Gateway struct {
 	// MediaLocalDir is GATEWAY_MEDIA_LOCAL_DIR: the only folder file:// media may be read
 	// from; "" refuses file:// altogether.
 	MediaLocalDir string
+	// MediaUploadTTL is GATEWAY_MEDIA_UPLOAD_TTL: an unfinished upload_file_fragmented left
+	// without a call this long is dropped and its space freed.
+	MediaUploadTTL time.Duration
 
 	// V12ReverseWS are ws:// or wss:// URLs; each gets ONE OneBot v12
 	// reverse WebSocket connection that carries all bots.
@@ -191,6 +194,7 @@ type envVars struct {
 	MediaURLTTL              time.Duration `env:"GATEWAY_MEDIA_URL_TTL" envDefault:"24h" hint:"a duration greater than 0, e.g. 24h"`
 	MediaAllowedNetworks     string        `env:"GATEWAY_MEDIA_ALLOWED_NETWORKS" hint:"comma-separated CIDR networks such as 10.0.0.0/8"`
 	MediaLocalDir            string        `env:"GATEWAY_MEDIA_LOCAL_DIR" hint:"a directory path"`
+	MediaUploadTTL           time.Duration `env:"GATEWAY_MEDIA_UPLOAD_TTL" envDefault:"5m" hint:"a duration greater than 0, e.g. 5m"`
 	V11ReverseWSAPI          string        `env:"GATEWAY_V11_REVERSE_WS_API" hint:"comma-separated ws:// or wss:// URLs"`
 	V11ReverseWSEvent        string        `env:"GATEWAY_V11_REVERSE_WS_EVENT" hint:"comma-separated ws:// or wss:// URLs"`
 	V11HTTPPost              string        `env:"GATEWAY_V11_HTTP_POST" hint:"comma-separated http:// or https:// URLs"`
@@ -535,6 +539,8 @@ func (l *loader) media(g *Gateway, v *envVars) {
 	}
 	g.MediaURLTTL = v.MediaURLTTL
 	l.positive("GATEWAY_MEDIA_URL_TTL", g.MediaURLTTL, "24h")
+	g.MediaUploadTTL = v.MediaUploadTTL
+	l.positive("GATEWAY_MEDIA_UPLOAD_TTL", g.MediaUploadTTL, "5m")
 	for i, n := range splitList(v.MediaAllowedNetworks) {
 		p, err := netip.ParsePrefix(n)
 		if err != nil {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -138,57 +136,10 @@ func v12GetFile(c *call, p v12GetFileParams) (any, error) {
 	return out, nil
 }
 
-// Fragmented uploads: prepare gives an upload id, transfer writes at an offset, finish stores
-// the file (checking sha256) and gives its file id.
+// Fragmented uploads (uploads.go): prepare gives an upload id, transfer writes at an offset,
+// finish stores the file (whole, and checking sha256) and gives its file id.
 
-const (
-	maxPendingUploads = 16
-	pendingUploadTTL  = time.Hour
-	maxFragment       = 16 << 20
-)
-
-type pendingUpload struct {
-	name    string
-	size    int64
-	file    *os.File
-	written int64
-	started time.Time
-}
-
-type uploads struct {
-	mu      sync.Mutex
-	pending map[string]*pendingUpload
-}
-
-// dropOld drops the uploads unfinished for longer than pendingUploadTTL and says how many; u.mu
-// is held.
-func (u *uploads) dropOld(now time.Time) int {
-	n := 0
-	for id, pu := range u.pending {
-		if now.Sub(pu.started) > pendingUploadTTL {
-			u.drop(id)
-			n++
-		}
-	}
-	return n
-}
-
-// PruneUploads drops the fragmented uploads (upload_file_fragmented) left unfinished for longer
-// than an hour, closing their temporary files; the retention pruner calls it, so that an
-// abandoned upload does not hold its bytes until the next fragmented call.
-func (m *Media) PruneUploads(now time.Time) int {
-	m.uploads.mu.Lock()
-	defer m.uploads.mu.Unlock()
-	return m.uploads.dropOld(now)
-}
-
-func (u *uploads) drop(id string) {
-	if p := u.pending[id]; p != nil {
-		p.file.Close()
-		os.Remove(p.file.Name())
-		delete(u.pending, id)
-	}
-}
+const maxFragment = 16 << 20
 
 type v12FragmentParams struct {
 	Stage     string  `json:"stage"`
@@ -206,42 +157,14 @@ func v12UploadFileFragmented(c *call, p v12FragmentParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &m.uploads
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.pending == nil {
-		u.pending = map[string]*pendingUpload{}
-	}
-	u.dropOld(time.Now())
 	switch p.Stage {
 	case "prepare":
-		if p.Name == "" || p.TotalSize <= 0 {
-			return nil, model.Errorf(model.ErrBadParam, "name and total_size are required")
-		}
-		if p.TotalSize > m.opts.Files.MaxSize() {
-			return nil, fileError(model.ErrTooLarge)
-		}
-		if len(u.pending) >= maxPendingUploads {
-			return nil, model.Errorf(model.ErrRateLimited, "too many unfinished uploads; finish one first")
-		}
-		f, err := os.CreateTemp("", "onebot-upload-*")
+		id, err := m.prepareUpload(clientOf(c.ctx), p.Name, p.TotalSize)
 		if err != nil {
 			return nil, err
 		}
-		// The bytes are reached through f only: without a name, they are gone from the disk
-		// when f is closed, also when the gateway is killed or crashes (POSIX; elsewhere
-		// drop removes the file).
-		_ = os.Remove(f.Name())
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		id := "u" + hex.EncodeToString(b)
-		u.pending[id] = &pendingUpload{name: p.Name, size: p.TotalSize, file: f, started: time.Now()}
 		return map[string]any{"file_id": id}, nil
 	case "transfer":
-		pu := u.pending[p.FileID]
-		if pu == nil {
-			return nil, model.Errorf(model.ErrNotFound, "no upload %q in progress", p.FileID)
-		}
 		if p.Data == nil {
 			return nil, model.Errorf(model.ErrBadParam, "data is required")
 		}
@@ -249,32 +172,11 @@ func v12UploadFileFragmented(c *call, p v12FragmentParams) (any, error) {
 		if err != nil {
 			return nil, model.Errorf(model.ErrBadParam, "data is not base64: %v", err)
 		}
-		if p.Offset < 0 || p.Offset+int64(len(data)) > pu.size {
-			return nil, model.Errorf(model.ErrBadParam, "offset %d + %d bytes is outside total_size %d", p.Offset, len(data), pu.size)
-		}
-		if _, err := pu.file.WriteAt(data, p.Offset); err != nil {
-			return nil, err
-		}
-		pu.written += int64(len(data))
-		return nil, nil
+		return nil, m.transferUpload(p.FileID, p.Offset, data)
 	case "finish":
-		pu := u.pending[p.FileID]
-		if pu == nil {
-			return nil, model.Errorf(model.ErrNotFound, "no upload %q in progress", p.FileID)
-		}
-		defer u.drop(p.FileID)
-		if _, err := pu.file.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		info, err := m.put(c.ctx, pu.name, "", io.LimitReader(pu.file, pu.size))
+		info, err := m.finishUpload(c.ctx, p.FileID, p.SHA256)
 		if err != nil {
-			return nil, fileError(err)
-		}
-		if info.Size != pu.size {
-			return nil, model.Errorf(model.ErrBadParam, "got %d bytes, total_size was %d", info.Size, pu.size)
-		}
-		if p.SHA256 != "" && !strings.EqualFold(p.SHA256, info.SHA256) {
-			return nil, model.Errorf(model.ErrBadParam, "sha256 does not match the uploaded bytes (got %s)", info.SHA256)
+			return nil, err
 		}
 		return map[string]any{"file_id": info.ID}, nil
 	}

@@ -164,7 +164,7 @@ func TestFilesWithoutMedia(t *testing.T) {
 }
 
 // A fragmented upload keeps its bytes in an unnamed temporary file (nothing left on disk if the
-// gateway dies), and PruneUploads drops it, with its file, once it is unfinished for an hour.
+// gateway dies), and PruneUploads drops it, with its file, once it is left for the upload TTL.
 func TestPruneUploads(t *testing.T) {
 	h, _, _ := newTestHub(t, testToken)
 	m := NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil)})
@@ -183,7 +183,7 @@ func TestPruneUploads(t *testing.T) {
 	if n := m.PruneUploads(time.Now()); n != 0 {
 		t.Fatalf("pruned %d fresh uploads", n)
 	}
-	if n := m.PruneUploads(time.Now().Add(pendingUploadTTL + time.Minute)); n != 1 {
+	if n := m.PruneUploads(time.Now().Add(m.uploadTTL() + time.Minute)); n != 1 {
 		t.Fatalf("pruned %d old uploads, want 1", n)
 	}
 	if _, err := f.Write([]byte("x")); err == nil {

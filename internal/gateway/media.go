@@ -31,6 +31,12 @@ type MediaOptions struct {
 	// LocalDir is the only folder file:// sources may name (GATEWAY_MEDIA_LOCAL_DIR); "" = none.
 	LocalDir     string
 	FetchTimeout time.Duration // one URL fetch, redirects included; default 60 s
+	// UploadTTL is how long an unfinished upload_file_fragmented lives without a call
+	// (GATEWAY_MEDIA_UPLOAD_TTL); default 5 min.
+	UploadTTL time.Duration
+	// UploadDir is where those uploads are staged (GATEWAY_FILES_DIR); "" = the system's
+	// temporary folder.
+	UploadDir string
 }
 
 // Media turns the file sources OneBot clients give (http(s) URLs, file:// paths, base64, data

@@ -102,7 +102,8 @@ func (h *Hub) handleV12(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(h.handleV12Frame(withHTTPTransport(r.Context()), grantOf(r.Context()).bot, body))
+	ctx := withClient(withHTTPTransport(r.Context()), httpClient(r)) // upload quotas are per token and address
+	_, _ = w.Write(h.handleV12Frame(ctx, grantOf(r.Context()).bot, body))
 }
 
 // v11Bot picks the bot of a v11 request: the {selfID} in the path, or the bot of the request's

@@ -43,6 +43,7 @@ type connSpec struct {
 // heartbeats and action responses from one write pump; requests from one read pump.
 func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) error {
 	c.SetReadLimit(maxFrameBytes)
+	ctx = withClient(ctx, "ws "+newEventID()) // quotas are per connection
 	var botUser id.UserID
 	if spec.bot != nil {
 		botUser = spec.bot.bot.UserID()

@@ -32,7 +32,7 @@ type Uploads interface {
 type Result struct {
 	Messages storage.MessagePrune
 	Files    matrix.FilePrune
-	Uploads  int // fragmented uploads abandoned for an hour
+	Uploads  int // fragmented uploads abandoned for GATEWAY_MEDIA_UPLOAD_TTL
 	// Checkpointed tells that the WAL was emptied after the pass (only when rows were removed
 	// by it, or by an earlier pass whose checkpoint could not finish).
 	Checkpointed bool
