@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +45,7 @@ func TestTokensFromTheEnvironment(t *testing.T) {
 		// e2ee off: two bots setting up encryption at once in a new database race (reported).
 		{botJSON(botA, map[string]any{"onebot_self_id": 7101, "onebot_access_token": "tok-a", "e2ee": false,
 			"onebot_push_access_token": "push-a", "onebot_v11_reverse_ws": []string{peerURL + "/bot-a"}})},
-		{botJSON(botB, map[string]any{"onebot_self_id": 7102, "onebot_access_token": "tok-b", "e2ee": false})},
+		{botJSON(botB, map[string]any{"onebot_self_id": 7102, "onebot_access_token": "tok-b", "e2ee": false, "auto_accept_invites": true})},
 	} {
 		var list []any
 		if err := json.Unmarshal([]byte(b.json), &list); err != nil {
@@ -122,5 +123,29 @@ func TestTokensFromTheEnvironment(t *testing.T) {
 	}
 	if _, out := call(http.MethodPost, "/onebot/v12/", "global", selfB); out["retcode"] != float64(0) {
 		t.Errorf("v12 get_self_info as bot B with the global token: %v", out)
+	}
+
+	// Bot A never reads bot B's messages: a message in a room of bot B only, asked for as bot A
+	// (even with the global token), is unknown; as bot B it is there.
+	alice := newHuman(t, "alice")
+	room := alice.roomWith(botB, false)
+	alice.waitJoined(room, botB)
+	v11B := &v11Conn{t: t, frames: readFrames(dialWS(t, g, "/onebot/v11/7102/", "tok-b"))}
+	evt := alice.send(room, "for bot B only")
+	n := int64(v11B.waitFrame("alice's message", func(f map[string]any) bool { return f["matrix_event_id"] == string(evt) })["message_id"].(float64))
+	for _, tc := range []struct {
+		path, token, status string
+	}{
+		{fmt.Sprintf("/onebot/v11/7101/get_msg?message_id=%d", n), "global", "failed"},
+		{fmt.Sprintf("/onebot/v11/get_msg?message_id=%d", n), "tok-a", "failed"},
+		{fmt.Sprintf("/onebot/v11/7102/get_msg?message_id=%d", n), "tok-b", "ok"},
+	} {
+		if _, out := call(http.MethodGet, tc.path, tc.token, ""); out["status"] != tc.status {
+			t.Errorf("%s with %q: %v, want status %s", tc.path, tc.token, out, tc.status)
+		}
+	}
+	asA := `{"action":"matrix.get_message","self":{"platform":"matrix","user_id":"` + botA.UserID + `"},"params":{"message_id":"` + string(evt) + `"}}`
+	if _, out := call(http.MethodPost, "/onebot/v12/", "global", asA); out["status"] != "failed" || out["data"] != nil {
+		t.Errorf("matrix.get_message of bot B's message as bot A: %v, want failed", out)
 	}
 }
