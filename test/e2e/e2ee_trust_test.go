@@ -68,3 +68,48 @@ func TestE2EECrossSignedOnlyFollowsTrustChanges(t *testing.T) {
 	untrusted := regexp.MustCompile(`level=INFO msg="room key rotated: devices' trust changed" .* no_longer_trusted=\S*/` + regexp.QuoteMeta(second) + `(,|\n)`)
 	waitFor(t, "the rotation logged", func() bool { return untrusted.MatchString(readLog(t, g)) })
 }
+
+// With verified_only, alice's device gets the bot's room keys only once the bot's account has
+// verified her (its user-signing key signed her identity, here from the bot's other device):
+// the bot's next message then reaches her, without a membership or device change.
+func TestE2EEVerifiedOnlyFollowsVerification(t *testing.T) {
+	js := startJSClient(t)
+	bot, alice := newBotUser(t), newBotUser(t)
+	recoveryKey, _, room := e2eePeers(t, js, bot, alice)
+	js.do("bootstrap", map[string]any{"client": "alice"}) // alice's identity, her device signed by it
+
+	gwUser, err := hs.Login(testCtx(t), localpart(bot), bot.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS": botJSON(gwUser, map[string]any{"recovery_key": recoveryKey, "encryption_sharing_strategy": "verified_only",
+			"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN": "tok",
+	})
+	ob := dialV12(t, g, "tok")
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+	hello := js.sendText(room, "hello bot")
+	if msg := ob.nextMessage(); msg["message_id"] != hello {
+		t.Fatalf("want alice's message, got %v", msg)
+	}
+
+	// alice is cross-signed but not verified by the bot: withheld.
+	first := botSays(t, g, room, "before the verification")
+	if got := js.do("wait_decryption", map[string]any{"client": "alice", "room_id": room, "event_id": first}); got["decrypted"] != false {
+		t.Fatalf("a user the bot has not verified must not get the room key: %v", got)
+	}
+
+	// The bot's account verifies alice; once the gateway has synced past that, its next message
+	// reaches her.
+	js.do("verify_user", map[string]any{"client": "botjs", "user_id": alice.UserID})
+	marker := js.sendText(room, "you verified me")
+	if msg := ob.nextMessage(); msg["message_id"] != marker {
+		t.Fatalf("want alice's message, got %v", msg)
+	}
+	after := botSays(t, g, room, "after the verification")
+	got := js.do("wait_decryption", map[string]any{"client": "alice", "room_id": room, "event_id": after})
+	if content, _ := got["content"].(map[string]any); got["decrypted"] != true || got["encrypted"] != true || content["body"] != "after the verification" {
+		t.Fatalf("alice must decrypt the bot's message once the bot verified her: %v", got)
+	}
+}

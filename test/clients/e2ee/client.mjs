@@ -3,6 +3,7 @@
 // JSON answer per line on stdout: {"id": n, "ok": true, ...} or {"id": n, "ok": false, "error": "..."}.
 // Logs go to stderr. Several accounts can be driven at once; each command names its "client".
 import * as sdk from "matrix-js-sdk";
+import * as RustSdkCryptoJs from "@matrix-org/matrix-sdk-crypto-wasm";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { createInterface } from "node:readline";
 import { webcrypto } from "node:crypto";
@@ -134,6 +135,24 @@ const commands = {
       const s = await cli.getCrypto().getDeviceVerificationStatus(cli.getUserId(), device_id);
       return s && s.signedByOwner;
     });
+    return {};
+  },
+
+  // Verify another user's identity: sign their master key with this account's user-signing key
+  // (as after an interactive verification; needs the cross-signing keys: bootstrap first).
+  // Reaches into the Rust crypto, which the SDK's public API only does through verification flows.
+  async verify_user({ client, user_id }) {
+    const crypto = clients.get(client).cli.getCrypto();
+    const identity = await waitUntil(`the identity of ${user_id}`, async () => {
+      await crypto.getUserDeviceInfo([user_id], true);
+      return await crypto.olmMachine.getIdentity(new RustSdkCryptoJs.UserId(user_id));
+    });
+    try {
+      await crypto.outgoingRequestProcessor.makeOutgoingRequest(await identity.verify());
+    } finally {
+      identity.free();
+    }
+    await waitUntil(`${user_id} verified`, async () => (await crypto.getUserVerificationStatus(user_id)).isCrossSigningVerified());
     return {};
   },
 
