@@ -170,7 +170,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	sessions := make([]*matrix.Session, len(cfg.Bots))
 	for i, b := range cfg.Bots {
 		s, err := matrix.New(matrix.Options{
-			PickleKey: pickleKey, UndecryptableWait: cfg.Gateway.UndecryptableWait,
+			PickleKey: pickleKey, UndecryptableWait: cfg.Gateway.UndecryptableWait, EncryptReactions: cfg.Gateway.EncryptReactions,
 			Bot: b, APITimeout: cfg.APITimeout, SyncTimeout: cfg.SyncTimeout, RetryInterval: cfg.RetryInterval,
 			HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
 			TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,

@@ -149,6 +149,9 @@ type Gateway struct {
 	// an encrypted room's message is kept; 0 = never stored.
 	EncryptedBodyRetention time.Duration
 	FileRetention          time.Duration // GATEWAY_FILE_RETENTION: how long file records and cached files stay
+	// EncryptReactions is GATEWAY_ENCRYPT_REACTIONS: send reactions encrypted in encrypted rooms
+	// (off: unencrypted, as Element sends them; matrix.react's encrypted overrides it per call).
+	EncryptReactions bool
 }
 
 // envVars is the table of flat variables, parsed by caarlos0/env. The hint
@@ -216,6 +219,7 @@ type envVars struct {
 	MessageRetentionCount    int           `env:"GATEWAY_MESSAGE_RETENTION_COUNT" envDefault:"10000" hint:"a whole number from 1 to 100000000, e.g. 10000"`
 	EncryptedBodyRetention   longDuration  `env:"GATEWAY_ENCRYPTED_BODY_RETENTION" envDefault:"24h" hint:"a duration such as 24h, or 0 to store no decrypted body"`
 	FileRetention            longDuration  `env:"GATEWAY_FILE_RETENTION" envDefault:"24h" hint:"a duration greater than 0 such as 24h or 7d"`
+	EncryptReactions         flag          `env:"GATEWAY_ENCRYPT_REACTIONS" envDefault:"false" hint:"true or false"`
 }
 
 // envField describes one envVars field, for turning env's errors (which name
@@ -503,6 +507,7 @@ func (l *loader) transports(g *Gateway, v *envVars) {
 	g.OutboxExclude = splitList(v.OutboxExclude)
 	g.PickleKey = l.secret("GATEWAY_PICKLE_KEY", v.PickleKey, v.PickleKeyFile)
 	g.UndecryptableWait = v.UndecryptableWait
+	g.EncryptReactions = bool(v.EncryptReactions)
 	l.positive("GATEWAY_UNDECRYPTABLE_WAIT", g.UndecryptableWait, "60s")
 	l.retention(g, v)
 }

@@ -674,3 +674,15 @@ func TestTransportVariables(t *testing.T) {
 	wantProblems(t, err, 6, "GATEWAY_V11_HTTP_POST", "listed twice", "GATEWAY_V11_POST_FORMAT", "GATEWAY_WEBHOOK_RETRIES",
 		"GATEWAY_OUTBOX_REPLAY_RATE", "GATEWAY_WEBHOOK_TIMEOUT")
 }
+
+// GATEWAY_ENCRYPT_REACTIONS is off unless set; a bad value is a problem naming it.
+func TestEncryptReactions(t *testing.T) {
+	if cfg := mustLoad(t, withBots()); cfg.Gateway.EncryptReactions {
+		t.Error("reactions must be sent unencrypted by default")
+	}
+	if cfg := mustLoad(t, withBots("GATEWAY_ENCRYPT_REACTIONS=true")); !cfg.Gateway.EncryptReactions {
+		t.Error("GATEWAY_ENCRYPT_REACTIONS=true was not applied")
+	}
+	_, err := Load(withBots("GATEWAY_ENCRYPT_REACTIONS=sometimes"))
+	wantProblems(t, err, 1, "GATEWAY_ENCRYPT_REACTIONS")
+}

@@ -58,12 +58,16 @@ func TestRoomActionsCallTheBot(t *testing.T) {
 		{12, "matrix.accept_invite", `{"group_id":"!room:example.org"}`, fakes.FakeCall{Method: "AnswerInvite", Args: []any{id.RoomID("!room:example.org"), true, ""}}},
 		{12, "matrix.decline_invite", `{"group_id":"!room:example.org","reason":"no"}`, fakes.FakeCall{Method: "AnswerInvite", Args: []any{id.RoomID("!room:example.org"), false, "no"}}},
 		{12, "matrix.react", `{"message_id":"$ev1:example.org","key":"👍"}`, fakes.FakeCall{Method: "React", Args: []any{id.RoomID(""), id.EventID("$ev1:example.org"), "👍"}}},
+		{12, "matrix.react", `{"message_id":"$ev1:example.org","key":"👍","encrypted":true}`, fakes.FakeCall{Method: "React", Args: []any{id.RoomID(""), id.EventID("$ev1:example.org"), "👍", model.ReactOptions{Encrypted: ptr(true)}}}},
+		{12, "matrix.react", `{"message_id":"$ev1:example.org","key":"👍","encrypted":false}`, fakes.FakeCall{Method: "React", Args: []any{id.RoomID(""), id.EventID("$ev1:example.org"), "👍", model.ReactOptions{Encrypted: ptr(false)}}}},
 		{12, "matrix.set_typing", `{"group_id":"!room:example.org"}`, fakes.FakeCall{Method: "SetTyping", Args: []any{id.RoomID("!room:example.org"), true, 30 * time.Second}}},
 		{12, "matrix.set_typing", `{"group_id":"!room:example.org","typing":false,"timeout":5000}`, fakes.FakeCall{Method: "SetTyping", Args: []any{id.RoomID("!room:example.org"), false, 5 * time.Second}}},
 		{12, "matrix.mark_read", `{"group_id":"!room:example.org","message_id":"$ev1:example.org"}`, fakes.FakeCall{Method: "MarkRead", Args: []any{id.RoomID("!room:example.org"), id.EventID("$ev1:example.org")}}},
 		{12, "matrix.join_room", `{"room":"#lobby:example.org"}`, fakes.FakeCall{Method: "JoinRoom", Args: []any{"#lobby:example.org"}}},
 		{12, "matrix.invite", `{"group_id":"!room:example.org","user_id":"@alice:example.org"}`, fakes.FakeCall{Method: "Invite", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), ""}}},
 		{12, "matrix.create_room", `{"name":"N","invite":["@alice:example.org"],"is_direct":true,"preset":"trusted_private_chat"}`, fakes.FakeCall{Method: "CreateRoom", Args: []any{model.CreateRoom{Name: "N", Invite: []id.UserID{"@alice:example.org"}, IsDirect: true, Preset: "trusted_private_chat"}}}},
+		{12, "matrix.create_room", `{"name":"N","encrypted":false}`, fakes.FakeCall{Method: "CreateRoom", Args: []any{model.CreateRoom{Name: "N", Encrypted: ptr(false)}}}},
+		{12, "matrix.create_room", `{"name":"N","encrypted":"true"}`, fakes.FakeCall{Method: "CreateRoom", Args: []any{model.CreateRoom{Name: "N", Encrypted: ptr(true)}}}},
 		{12, "matrix.get_room_state", `{"group_id":"!room:example.org","event_type":"m.room.name"}`, fakes.FakeCall{Method: "RoomState", Args: []any{id.RoomID("!room:example.org"), "m.room.name", ""}}},
 		{12, "matrix.send_state_event", `{"group_id":"!room:example.org","event_type":"m.room.topic","content":{"topic":"t"}}`, fakes.FakeCall{Method: "SendState", Args: []any{id.RoomID("!room:example.org"), "m.room.topic", "", `{"topic":"t"}`}}},
 		{12, "matrix.raw_request", `{"method":"GET","path":"/_matrix/client/v3/account/whoami","query":{"a":"b"}}`, fakes.FakeCall{Method: "RawRequest", Args: []any{"GET", "/_matrix/client/v3/account/whoami", "map[a:b]", ""}}},
@@ -201,3 +205,5 @@ func FuzzRoomActionParams(f *testing.F) {
 		}
 	})
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -121,6 +121,8 @@ type v12ReactParams struct {
 	MessageID string `json:"message_id"`
 	GroupID   string `json:"group_id"` // optional when the gateway saw the message
 	Key       string `json:"key"`
+	// Encrypted sends the reaction encrypted in an encrypted room (default GATEWAY_ENCRYPT_REACTIONS).
+	Encrypted *flexBool `json:"encrypted"`
 }
 
 func v12React(c *call, p v12ReactParams) (any, error) {
@@ -137,7 +139,7 @@ func v12React(c *call, p v12ReactParams) (any, error) {
 			return nil, err
 		}
 	}
-	sent, err := c.bot.bot.React(c.ctx, room, msg, p.Key)
+	sent, err := c.bot.bot.React(c.ctx, room, msg, p.Key, model.ReactOptions{Encrypted: (*bool)(p.Encrypted)})
 	if err != nil {
 		return nil, err
 	}
@@ -201,10 +203,13 @@ type v12CreateRoomParams struct {
 	IsDirect      flexBool `json:"is_direct"`
 	Preset        string   `json:"preset"`
 	Visibility    string   `json:"visibility"`
+	// Encrypted: absent = encrypted when the bot does end-to-end encryption.
+	Encrypted *flexBool `json:"encrypted"`
 }
 
 func v12CreateRoom(c *call, p v12CreateRoomParams) (any, error) {
-	req := model.CreateRoom{Name: p.Name, Topic: p.Topic, Alias: p.RoomAliasName, IsDirect: bool(p.IsDirect), Preset: p.Preset, Visibility: p.Visibility}
+	req := model.CreateRoom{Name: p.Name, Topic: p.Topic, Alias: p.RoomAliasName, IsDirect: bool(p.IsDirect), Preset: p.Preset,
+		Visibility: p.Visibility, Encrypted: (*bool)(p.Encrypted)}
 	for i, u := range p.Invite {
 		uid, err := v12User(u, "invite["+strconv.Itoa(i)+"]")
 		if err != nil {

@@ -61,8 +61,9 @@ func (s *Session) DeleteMessage(ctx context.Context, room id.RoomID, msg id.Even
 	return nil
 }
 
-// React implements model.RoomActions: an m.reaction annotation, sent through sendEvent.
-func (s *Session) React(ctx context.Context, room id.RoomID, msg id.EventID, key string) (model.Sent, error) {
+// React implements model.RoomActions: an m.reaction annotation, sent through sendEvent;
+// unencrypted (as Element sends them) unless opts or GATEWAY_ENCRYPT_REACTIONS ask otherwise.
+func (s *Session) React(ctx context.Context, room id.RoomID, msg id.EventID, key string, opts model.ReactOptions) (model.Sent, error) {
 	if err := s.online(); err != nil {
 		return model.Sent{}, err
 	}
@@ -71,7 +72,11 @@ func (s *Session) React(ctx context.Context, room id.RoomID, msg id.EventID, key
 		return model.Sent{}, err
 	}
 	content := &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: msg, Key: key}}
-	evtID, err := s.sendEvent(ctx, room, event.EventReaction, content)
+	encrypt := s.opts.EncryptReactions
+	if opts.Encrypted != nil {
+		encrypt = *opts.Encrypted
+	}
+	evtID, err := s.sendEvent(ctx, room, event.EventReaction, content, encrypt)
 	if err != nil {
 		return model.Sent{}, actionError("failed to react", err)
 	}
@@ -220,6 +225,7 @@ func (s *Session) AnswerInvite(ctx context.Context, room id.RoomID, accept bool,
 		return err
 	}
 	if accept {
+		s.forgetEncryption(room)
 		if _, err := s.client.JoinRoomByID(ctx, room); err != nil {
 			return actionError("failed to accept the invite to "+string(room), err)
 		}
@@ -276,6 +282,7 @@ func (s *Session) JoinRoom(ctx context.Context, roomOrAlias string) (id.RoomID, 
 	if err != nil {
 		return "", actionError("failed to join "+roomOrAlias, err)
 	}
+	s.forgetEncryption(resp.RoomID)
 	s.afterJoin(ctx, resp.RoomID)
 	return resp.RoomID, nil
 }
@@ -291,15 +298,29 @@ func (s *Session) Invite(ctx context.Context, room id.RoomID, u id.UserID, reaso
 	return nil
 }
 
-// CreateRoom implements model.RoomActions; a direct room is recorded in m.direct.
+// CreateRoom implements model.RoomActions; a direct room is recorded in m.direct. The room is
+// encrypted when req.Encrypted says so, by default when the bot does end-to-end encryption.
 func (s *Session) CreateRoom(ctx context.Context, req model.CreateRoom) (id.RoomID, error) {
+	encrypted := s.encryptsNewRooms()
+	if req.Encrypted != nil {
+		if *req.Encrypted && !encrypted {
+			return "", model.Errorf(model.ErrBadParam, "encrypted is true, but end-to-end encryption is off for this bot "+
+				"(e2ee is false in MATRIX_BOTS, or its access token has no device ID): it could not read or send in that room; "+
+				"turn e2ee on, or leave encrypted out")
+		}
+		encrypted = *req.Encrypted
+	}
 	if err := s.online(); err != nil {
 		return "", err
 	}
-	resp, err := s.client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+	create := &mautrix.ReqCreateRoom{
 		Name: req.Name, Topic: req.Topic, RoomAliasName: req.Alias, Invite: req.Invite,
 		IsDirect: req.IsDirect, Preset: req.Preset, Visibility: req.Visibility,
-	})
+	}
+	if encrypted {
+		create.InitialState = []*event.Event{encryptionState()}
+	}
+	resp, err := s.client.CreateRoom(ctx, create)
 	if err != nil {
 		return "", actionError("failed to create room", err)
 	}
@@ -384,6 +405,11 @@ func (s *Session) RawRequest(ctx context.Context, req model.RawRequest) (model.R
 		return model.RawResponse{}, err
 	}
 	if err := s.online(); err != nil {
+		return model.RawResponse{}, err
+	}
+	// A room event sent this way is encrypted like any other (encryption.go): an encrypted
+	// room gets m.room.encrypted, a room whose encryption state is unknown gets nothing.
+	if req.Path, req.Body, err = s.encryptRaw(ctx, method, req.Path, req.Body); err != nil {
 		return model.RawResponse{}, err
 	}
 	u, err := url.Parse(s.client.HomeserverURL.String())

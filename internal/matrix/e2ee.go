@@ -232,23 +232,25 @@ func (s *Session) publishUndecryptable(ctx context.Context, b *batch, evt *event
 	return s.publish(b, &model.Event{ID: string(evt.ID), Time: time.UnixMilli(evt.Timestamp), Self: s.UserID(), Kind: model.KindMessage, Message: msg})
 }
 
-// SendEvent sends any room event, encrypted when the room is encrypted and the bot encrypts.
-// Use it instead of client.SendMessageEvent / SendReaction: mautrix sends reactions in plaintext.
-// m.relates_to stays outside the ciphertext, as the spec requires, so relations still work.
-// Redactions are not encrypted (the spec has no encrypted redaction): use client.RedactEvent.
-func (s *Session) SendEvent(ctx context.Context, room id.RoomID, evtType event.Type, content any, extra ...mautrix.ReqSendEvent) (*mautrix.RespSendEvent, error) {
-	if evtType == event.EventReaction && s.crypto != nil && s.opts.StateStore != nil {
-		if enc, err := s.opts.StateStore.IsEncrypted(ctx, room); err != nil {
-			return nil, fmt.Errorf("failed to check if the room is encrypted: %w", err)
-		} else if enc {
-			encrypted, err := s.crypto.Encrypt(ctx, room, evtType, content)
-			if err != nil {
-				return nil, fmt.Errorf("failed to encrypt the event: %w", err)
-			}
-			return s.client.SendMessageEvent(ctx, room, event.EventEncrypted, encrypted, extra...)
-		}
+// sendNow sends one room event at once (the send queue calls it for each attempt): encrypted
+// when the room is encrypted (encryption.go decides, asking the homeserver when the state store
+// does not know), except reactions unless encryptReaction. m.relates_to stays outside the
+// ciphertext, as the spec requires, so relations still work. Redactions are not encrypted (the
+// spec has no encrypted redaction): use client.RedactEvent.
+func (s *Session) sendNow(ctx context.Context, room id.RoomID, evtType event.Type, content any, encryptReaction bool, req mautrix.ReqSendEvent) (*mautrix.RespSendEvent, error) {
+	encrypt, err := s.mustEncrypt(ctx, room, evtType, encryptReaction)
+	if err != nil {
+		return nil, err
 	}
-	return s.client.SendMessageEvent(ctx, room, evtType, content, extra...)
+	req.DontEncrypt = true // decided above; mautrix must not decide again from its own view
+	if !encrypt {
+		return s.client.SendMessageEvent(ctx, room, evtType, content, req)
+	}
+	encrypted, err := s.encrypt(ctx, room, evtType, content)
+	if err != nil {
+		return nil, err
+	}
+	return s.client.SendMessageEvent(ctx, room, event.EventEncrypted, encrypted, req)
 }
 
 // E2EE returns the bot's encryption machine, nil when the bot does not encrypt.

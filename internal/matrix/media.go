@@ -45,7 +45,7 @@ import (
 // Every upload to and download from the homeserver goes through this file: uploadFile and
 // openRecord. Encrypted rooms plug in at encryptAttachment / decryptAttachment (mautrix's
 // attachment package); whether a room gets encrypted attachments is decided by
-// Session.encryptsMedia.
+// Session.mustEncrypt (encryption.go), with the event that carries them.
 type Media struct {
 	db        *storage.DB
 	dir       string
@@ -383,7 +383,9 @@ func (s *Session) registerIncoming(ctx context.Context, c *event.MessageEventCon
 // uploadFile makes a stored file available in room: the mxc it already has when that fits (an
 // unencrypted file into an unencrypted room, or the same encrypted attachment into an encrypted
 // room), else the bytes are uploaded, encrypted when the room needs it.
-func (s *Session) uploadFile(ctx context.Context, room id.RoomID, fileID string) (*fileRecord, error) {
+// encrypt says whether the room is encrypted (Session.mustEncrypt decided it before the
+// message was built).
+func (s *Session) uploadFile(ctx context.Context, room id.RoomID, fileID string, encrypt bool) (*fileRecord, error) {
 	m := s.opts.Media
 	if m == nil {
 		return nil, model.Errorf(model.ErrUnsupportedSegment, "media is not configured")
@@ -392,7 +394,6 @@ func (s *Session) uploadFile(ctx context.Context, room id.RoomID, fileID string)
 	if err != nil {
 		return nil, err
 	}
-	encrypt := s.encryptsMedia(ctx, room)
 	if rec.MXC != "" && (rec.File != nil) == encrypt {
 		return rec, nil
 	}
@@ -430,16 +431,6 @@ func (s *Session) uploadFile(ctx context.Context, room id.RoomID, fileID string)
 		}
 	}
 	return &out, nil
-}
-
-// encryptsMedia tells whether attachments sent to room must be encrypted: the room is encrypted
-// and this bot encrypts (e2ee.go).
-func (s *Session) encryptsMedia(ctx context.Context, room id.RoomID) bool {
-	if s.E2EE() == nil || s.opts.StateStore == nil {
-		return false
-	}
-	enc, err := s.opts.StateStore.IsEncrypted(ctx, room)
-	return err == nil && enc
 }
 
 // encryptAttachment and decryptAttachment are the seam for encrypted rooms (mautrix attachment).

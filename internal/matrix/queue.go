@@ -140,6 +140,10 @@ func isNetworkError(err error) bool {
 	if errors.As(err, &httpErr) && httpErr.Response != nil {
 		return httpErr.Response.StatusCode >= 500
 	}
+	var ae *model.ActionError
+	if errors.As(err, &ae) { // the gateway's own refusals (e.g. an encrypted room it cannot encrypt for)
+		return ae.Kind == model.ErrNetwork
+	}
 	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -178,15 +182,16 @@ func (q *sendQueue) waitGate(ctx context.Context) bool {
 	}
 }
 
-// sendEvent sends one room event (a message, a reaction, an edit) through the bot's paced queue
-// and returns its event ID. It is the one place where the bot's room events leave: in an
-// encrypted room this is where they get encrypted (m.relates_to stays outside the ciphertext).
-func (s *Session) sendEvent(ctx context.Context, room id.RoomID, evtType event.Type, content any) (id.EventID, error) {
+// sendEvent sends one room event (a message, a reaction) through the bot's paced queue and
+// returns its event ID. It is the one place where the bot's room events leave: in an encrypted
+// room this is where they get encrypted (sendNow, e2ee.go). encryptReaction matters only for
+// reactions.
+func (s *Session) sendEvent(ctx context.Context, room id.RoomID, evtType event.Type, content any, encryptReaction bool) (id.EventID, error) {
 	txnID := s.client.TxnID() // the same for every retry: the homeserver sends it once
 	var resp *mautrix.RespSendEvent
 	err := s.queue.run(ctx, room, func(ctx context.Context) error {
 		var err error
-		resp, err = s.SendEvent(ctx, room, evtType, content, mautrix.ReqSendEvent{TransactionID: txnID}) // e2ee.go
+		resp, err = s.sendNow(ctx, room, evtType, content, encryptReaction, mautrix.ReqSendEvent{TransactionID: txnID})
 		return err
 	})
 	if err != nil {

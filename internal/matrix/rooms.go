@@ -234,6 +234,7 @@ func (s *Session) handleInvite(ctx context.Context, b *batch, room id.RoomID, st
 		s.log.Info("invite left pending", "room_id", room, "inviter", inviter)
 		return s.publishInvite(b, model.Invite{RoomID: room, Inviter: inviter, RoomName: roomName, Direct: direct}, ts)
 	}
+	s.forgetEncryption(room)
 	if _, err := s.client.JoinRoomByID(ctx, room); err != nil {
 		s.log.Error("failed to accept invite", "room_id", room, "inviter", inviter, "error", err)
 		s.invitesMu.Lock()

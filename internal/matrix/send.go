@@ -41,9 +41,15 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 			return model.Sent{}, err
 		}
 	}
+	// Known before anything is built or uploaded: attachments are encrypted with the event, and
+	// a room whose encryption state is unknown gets nothing.
+	encrypt, err := s.mustEncrypt(ctx, room, event.EventMessage, false)
+	if err != nil {
+		return model.Sent{}, err
+	}
 	contents, err := buildContents(segs, outgoingEnv{
 		displayName: func(u id.UserID) string { return s.memberName(ctx, room, u) },
-		file:        func(fileID string) (*fileRecord, error) { return s.uploadFile(ctx, room, fileID) },
+		file:        func(fileID string) (*fileRecord, error) { return s.uploadFile(ctx, room, fileID, encrypt) },
 		msgType:     msgType,
 		markdown:    markdown,
 	})
@@ -52,7 +58,7 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 	}
 	var first model.Sent
 	for i, content := range contents {
-		evtID, err := s.sendEvent(ctx, room, event.EventMessage, content) // paced queue, encrypts (queue.go)
+		evtID, err := s.sendEvent(ctx, room, event.EventMessage, content, false) // paced queue, encrypts (queue.go)
 		if err != nil {
 			msg := "failed to send message"
 			if len(contents) > 1 {
@@ -64,7 +70,7 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 		raw, _ := json.Marshal(content)
 		if err := s.opts.DB.PutMessage(ctx, storage.Message{
 			BotUserID: string(s.UserID()), RoomID: string(room), EventID: string(evtID),
-			Sender: string(s.UserID()), Time: now, Content: raw, Encrypted: s.roomEncrypted(ctx, room),
+			Sender: string(s.UserID()), Time: now, Content: raw, Encrypted: encrypt,
 		}); err != nil {
 			s.log.Warn("failed to index sent message", "event_id", evtID, "error", err)
 		}
@@ -146,13 +152,16 @@ func (s *Session) incomingSegments(ctx context.Context, room id.RoomID, content 
 }
 
 // ensureDirectRoom finds the direct room with u, creating one (and recording it in m.direct).
+// A new direct room is encrypted when the bot does end-to-end encryption, as Element makes them.
 func (s *Session) ensureDirectRoom(ctx context.Context, u id.UserID) (id.RoomID, error) {
 	if room := s.directRoomWith(ctx, u); room != "" {
 		return room, nil
 	}
-	resp, err := s.client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
-		Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{u},
-	})
+	req := &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{u}}
+	if s.encryptsNewRooms() {
+		req.InitialState = []*event.Event{encryptionState()}
+	}
+	resp, err := s.client.CreateRoom(ctx, req)
 	if err != nil {
 		return "", actionError("failed to create a direct room with "+string(u), err)
 	}

@@ -47,6 +47,9 @@ type Options struct {
 	PickleKey []byte
 	// UndecryptableWait is how long an encrypted event waits for its key (GATEWAY_UNDECRYPTABLE_WAIT).
 	UndecryptableWait time.Duration
+	// EncryptReactions sends reactions encrypted in encrypted rooms (GATEWAY_ENCRYPT_REACTIONS);
+	// off, they go unencrypted, as Element sends them. matrix.react's encrypted overrides it.
+	EncryptReactions bool
 	// TokenStore keeps the bot's session (default: the database, auth.DBStore).
 	TokenStore auth.Store
 	// OAuthCallbacks receives OAuth redirects on the gateway's own HTTP server (may be nil).
@@ -82,6 +85,11 @@ type Session struct {
 	crypto *e2ee.Machine // nil when the bot does not encrypt; set in Run before the first sync
 
 	queue *sendQueue // paces the bot's sends (queue.go)
+
+	// encState caches, per room, the m.room.encryption algorithm read from the homeserver ("" =
+	// not encrypted) for rooms the state store has no encryption event for (encryption.go). A
+	// join forgets the room's entry.
+	encState sync.Map
 }
 
 const maxBackoff = 60 * time.Second
@@ -126,7 +134,9 @@ func New(opts Options) (*Session, error) {
 	client.Client = &http.Client{Transport: mgr, Timeout: opts.APITimeout}
 	client.DeviceID = b.DeviceID
 	client.Log = zerolog.Nop()
-	client.StateStore = opts.StateStore
+	if opts.StateStore != nil { // a nil *SQLStateStore in the interface would be called
+		client.StateStore = opts.StateStore
+	}
 	client.DefaultHTTPRetries = 0 // retries are ours: the sync loop and the send path decide
 	s = &Session{
 		opts:     opts,

@@ -160,6 +160,16 @@ type CreateRoom struct {
 	IsDirect   bool
 	Preset     string // private_chat, public_chat, trusted_private_chat
 	Visibility string // private or public (room directory)
+	// Encrypted asks for an encrypted room (m.room.encryption in the initial state); nil means
+	// encrypted when the bot does end-to-end encryption. True for a bot without it is an error.
+	Encrypted *bool
+}
+
+// ReactOptions tune matrix.react.
+type ReactOptions struct {
+	// Encrypted sends the reaction encrypted in an encrypted room; nil means the gateway's
+	// default (GATEWAY_ENCRYPT_REACTIONS, off: reactions go unencrypted, as Element sends them).
+	Encrypted *bool
 }
 
 // RawRequest is a Client-Server API call the gateway has no action for.
@@ -183,7 +193,7 @@ type RoomActions interface {
 	// DeleteMessage redacts a message; room may be "" when the gateway has seen the message.
 	DeleteMessage(ctx context.Context, room id.RoomID, msg id.EventID, reason string) error
 	// React sends an m.reaction annotation with key to msg; room as for DeleteMessage.
-	React(ctx context.Context, room id.RoomID, msg id.EventID, key string) (Sent, error)
+	React(ctx context.Context, room id.RoomID, msg id.EventID, key string, opts ReactOptions) (Sent, error)
 	UserInfo(ctx context.Context, u id.UserID) (UserInfo, error)
 	Friends(ctx context.Context) ([]Friend, error)
 	Groups(ctx context.Context) ([]GroupInfo, error)

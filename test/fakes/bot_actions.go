@@ -55,8 +55,12 @@ func (b *FakeBot) DeleteMessage(_ context.Context, room id.RoomID, msg id.EventI
 	return b.record("DeleteMessage", room, msg, reason)
 }
 
-func (b *FakeBot) React(_ context.Context, room id.RoomID, msg id.EventID, key string) (model.Sent, error) {
-	if err := b.record("React", room, msg, key); err != nil {
+func (b *FakeBot) React(_ context.Context, room id.RoomID, msg id.EventID, key string, opts model.ReactOptions) (model.Sent, error) {
+	args := []any{room, msg, key}
+	if opts != (model.ReactOptions{}) { // recorded only when set, so that plain calls read as before
+		args = append(args, opts)
+	}
+	if err := b.record("React", args...); err != nil {
 		return model.Sent{}, err
 	}
 	return model.Sent{EventID: "$reaction:example.org", RoomID: FakeRoom, Time: time.UnixMilli(1700000000000)}, nil

@@ -21,7 +21,8 @@ import (
 //
 // Served: GET /account/whoami, GET /sync (scripted), GET /user/{id}/account_data/m.direct
 // (404 M_NOT_FOUND), GET /profile/{id}/displayname, GET /rooms/{id}/messages (scripted per room),
-// PUT /rooms/{id}/send/{type}/{txn} (recorded). Anything else is 404 M_UNRECOGNIZED.
+// PUT /rooms/{id}/send/{type}/{txn} (recorded), GET /rooms/{id}/state/{type}/{key} (scripted with
+// SetState; 404 M_NOT_FOUND when not). Anything else is 404 M_UNRECOGNIZED.
 //
 // Keep-alives are off, so that every request has its own connection: a dropped connection
 // (FakeResponse.Drop) then reaches the client as a network error that its transport cannot
@@ -41,6 +42,7 @@ type FakeHomeserver struct {
 	displayName string
 	syncs       []FakeResponse
 	messages    map[id.RoomID][]FakeResponse
+	state       map[string]FakeResponse // room + "|" + type + "|" + state key
 	requests    []FakeRequest
 	sent        []FakeSentEvent
 	txns        int
@@ -85,6 +87,7 @@ func NewFakeHomeserver(t testing.TB, userID id.UserID, token string) *FakeHomese
 		userID:   userID,
 		deviceID: "FAKEDEVICE",
 		messages: map[id.RoomID][]FakeResponse{},
+		state:    map[string]FakeResponse{},
 		changed:  make(chan struct{}),
 	}
 	mux := http.NewServeMux()
@@ -95,6 +98,7 @@ func NewFakeHomeserver(t testing.TB, userID id.UserID, token string) *FakeHomese
 	mux.HandleFunc("GET "+p+"/profile/{user}/displayname", h.profileName)
 	mux.HandleFunc("GET "+p+"/rooms/{room}/messages", h.roomMessages)
 	mux.HandleFunc("PUT "+p+"/rooms/{room}/send/{type}/{txn}", h.send)
+	mux.HandleFunc("GET "+p+"/rooms/{room}/state/{type}/{key...}", h.roomState)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeMatrixError(w, http.StatusNotFound, "M_UNRECOGNIZED", "the fake homeserver does not serve "+r.Method+" "+r.URL.Path)
 	})
@@ -131,6 +135,13 @@ func (h *FakeHomeserver) QueueSync(rs ...FakeResponse) {
 func (h *FakeHomeserver) QueueMessages(room id.RoomID, rs ...FakeResponse) {
 	h.mu.Lock()
 	h.messages[room] = append(h.messages[room], rs...)
+	h.mu.Unlock()
+}
+
+// SetState makes GET /rooms/{room}/state/{type}/{stateKey} answer r (every time).
+func (h *FakeHomeserver) SetState(room id.RoomID, evtType, stateKey string, r FakeResponse) {
+	h.mu.Lock()
+	h.state[string(room)+"|"+evtType+"|"+stateKey] = r
 	h.mu.Unlock()
 }
 
@@ -273,6 +284,17 @@ func (h *FakeHomeserver) roomMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResponse(w, *next)
+}
+
+func (h *FakeHomeserver) roomState(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	resp, ok := h.state[r.PathValue("room")+"|"+r.PathValue("type")+"|"+r.PathValue("key")]
+	h.mu.Unlock()
+	if !ok {
+		writeMatrixError(w, http.StatusNotFound, "M_NOT_FOUND", "Event not found.")
+		return
+	}
+	writeResponse(w, resp)
 }
 
 func (h *FakeHomeserver) send(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,216 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/fakes"
+)
+
+// These tests run a bot without end-to-end encryption against the fake homeserver, whose /sync
+// never delivers m.room.encryption: what the bot knows about a room's encryption comes only from
+// asking the homeserver. (Encrypted sends are proved against Synapse with matrix-js-sdk:
+// test/e2e/e2ee_send_test.go.)
+
+func loggedIn(t *testing.T, h *harness) *Session {
+	t.Helper()
+	s := h.session(t, newRecordingSink(), nil)
+	if err := s.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var megolmState = fakes.JSONResponse(http.StatusOK, map[string]any{"algorithm": "m.megolm.v1.aes-sha2"})
+
+func text(s string) []model.Segment { return []model.Segment{model.Text(s)} }
+
+// wantRefused fails unless err is an ActionError of kind whose message contains all of want,
+// and nothing was sent.
+func wantRefused(t *testing.T, h *harness, err error, kind model.ErrorKind, want ...string) {
+	t.Helper()
+	var ae *model.ActionError
+	if !errors.As(err, &ae) || ae.Kind != kind {
+		t.Fatalf("want a %s refusal, got %v (%T)", kind, err, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("the refusal %q does not say %q", err, w)
+		}
+	}
+	if sent := h.hs.Sent(); len(sent) != 0 {
+		t.Fatalf("a refused send went out: %+v", sent)
+	}
+}
+
+// A room whose m.room.encryption cannot be read gets nothing: every failure but 404 M_NOT_FOUND
+// (a 403, a 404 that is not M_NOT_FOUND, a 5xx after the retries, a dropped connection) refuses
+// the send with an error that says why, for text, reactions asked encrypted and raw sends alike.
+func TestSendRefusedWhenEncryptionStateUnknown(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer fakes.FakeResponse
+		kind   model.ErrorKind
+		want   string
+	}{
+		{"forbidden", fakes.MatrixError(http.StatusForbidden, "M_FORBIDDEN", "You are not in the room", nil), model.ErrPlatform, "M_FORBIDDEN"},
+		{"unrecognized", fakes.MatrixError(http.StatusNotFound, "M_UNRECOGNIZED", "Unrecognized request", nil), model.ErrPlatform, "M_UNRECOGNIZED"},
+		{"server error", fakes.MatrixError(http.StatusBadGateway, "M_UNKNOWN", "upstream failed", nil), model.ErrPlatform, "M_UNKNOWN"},
+		{"dropped", fakes.FakeResponse{Drop: true}, model.ErrNetwork, "encrypted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.hs.SetState(roomA, "m.room.encryption", "", tc.answer)
+			s := loggedIn(t, h)
+			ctx := context.Background()
+			_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
+			wantRefused(t, h, err, tc.kind, "refusing to send to "+string(roomA), "nothing was sent", tc.want)
+			_, err = s.React(ctx, roomA, "$target", "👍", model.ReactOptions{Encrypted: new(true)})
+			wantRefused(t, h, err, tc.kind, "nothing was sent")
+			_, err = s.RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
+				Body: json.RawMessage(`{"msgtype":"m.text","body":"secret"}`)})
+			wantRefused(t, h, err, tc.kind, "nothing was sent")
+		})
+	}
+}
+
+// 404 M_NOT_FOUND means the room is not encrypted: the message goes out, and the answer is
+// remembered (one state request for many sends).
+func TestSendToUnencryptedRoomAsksOnce(t *testing.T) {
+	h := newHarness(t)
+	s := loggedIn(t, h)
+	for range 3 {
+		if _, err := s.SendMessage(context.Background(), model.Target{RoomID: roomA}, text("hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent := h.hs.Sent(); len(sent) != 3 || sent[0].Type != "m.room.message" {
+		t.Fatalf("sent %+v, want 3 m.room.message", sent)
+	}
+	if n := len(h.hs.RequestsTo("/rooms/" + string(roomA) + "/state/m.room.encryption/")); n != 1 {
+		t.Fatalf("%d requests for m.room.encryption, want 1", n)
+	}
+}
+
+// An encrypted room that the sync has not told about yet (right after a join) is known from the
+// homeserver; a bot without end-to-end encryption refuses to send into it rather than send
+// plaintext, on every path but unencrypted reactions (which Element sends unencrypted too).
+// A join forgets what was asked before: the room may have become encrypted meanwhile.
+func TestEncryptedRoomWithoutE2EEIsRefused(t *testing.T) {
+	h := newHarness(t)
+	s := loggedIn(t, h)
+	ctx := context.Background()
+	if _, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("before")); err != nil { // not encrypted yet
+		t.Fatal(err)
+	}
+	h.hs.SetState(roomA, "m.room.encryption", "", megolmState)
+	s.forgetEncryption(roomA) // what JoinRoom, AnswerInvite and auto-accept do after joining
+	before := len(h.hs.Sent())
+
+	_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
+	refusedAfter(t, h, before, err, "end-to-end encryption is off")
+	_, err = s.React(ctx, roomA, "$target", "👍", model.ReactOptions{Encrypted: new(true)})
+	refusedAfter(t, h, before, err, "end-to-end encryption is off")
+	_, err = s.RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
+		Body: json.RawMessage(`{"msgtype":"m.text","body":"secret"}`)})
+	refusedAfter(t, h, before, err, "end-to-end encryption is off")
+
+	// The default reaction is unencrypted, as in Element: it goes out as m.reaction.
+	if _, err := s.React(ctx, roomA, "$target", "👍", model.ReactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if sent := h.hs.Sent(); len(sent) != before+1 || sent[before].Type != "m.reaction" {
+		t.Fatalf("sent %+v, want the reaction as m.reaction", sent[before:])
+	}
+}
+
+func refusedAfter(t *testing.T, h *harness, before int, err error, want string) {
+	t.Helper()
+	var ae *model.ActionError
+	if !errors.As(err, &ae) || ae.Kind != model.ErrPlatform || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing was sent") {
+		t.Fatalf("want a refusal saying %q, got %v", want, err)
+	}
+	if sent := h.hs.Sent(); len(sent) != before {
+		t.Fatalf("a refused send went out: %+v", sent[before:])
+	}
+}
+
+// A room encrypted with an algorithm the gateway cannot use gets nothing either.
+func TestUnknownEncryptionAlgorithmIsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.hs.SetState(roomA, "m.room.encryption", "", fakes.JSONResponse(http.StatusOK, map[string]any{"algorithm": "org.example.future"}))
+	s := loggedIn(t, h)
+	_, err := s.SendMessage(context.Background(), model.Target{RoomID: roomA}, text("secret"))
+	wantRefused(t, h, err, model.ErrPlatform, "org.example.future", "nothing was sent")
+}
+
+// matrix.create_room with encrypted true for a bot without end-to-end encryption is a bad
+// parameter, and no room is created.
+func TestCreateEncryptedRoomWithoutE2EEIsBadParam(t *testing.T) {
+	h := newHarness(t)
+	s := loggedIn(t, h)
+	_, err := s.CreateRoom(context.Background(), model.CreateRoom{Name: "secret", Encrypted: new(true)})
+	var ae *model.ActionError
+	if !errors.As(err, &ae) || ae.Kind != model.ErrBadParam || !strings.Contains(err.Error(), "e2ee") {
+		t.Fatalf("want a bad-param error naming e2ee, got %v", err)
+	}
+	if n := len(h.hs.RequestsTo("/createRoom")); n != 0 {
+		t.Fatalf("%d createRoom requests, want none", n)
+	}
+}
+
+func TestRawRoomSend(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		room         id.RoomID
+		typ          string
+		ok, bad      bool
+	}{
+		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1", "!a:example.org", "m.room.message", true, false},
+		{"PUT", "/_matrix/client/r0/rooms/%21a%3Aexample.org/send/m.reaction/t1", "!a:example.org", "m.reaction", true, false},
+		{"POST", "/_matrix/client/r0/rooms/!a:example.org/send/m.room.message", "!a:example.org", "m.room.message", true, false},
+		{"PUT", "/_matrix/client/unstable/org.example/rooms/!a:example.org/send/x.custom/t1", "!a:example.org", "x.custom", true, false},
+		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1/", "", "", false, true},
+		{"PUT", "/_matrix/client/v3/rooms//send/m.room.message/t1", "", "", false, true},
+		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/send//t1", "", "", false, true},
+		{"GET", "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1", "", "", false, false},
+		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/state/m.room.topic/", "", "", false, false},
+		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/redact/$e/t1", "", "", false, false},
+	} {
+		room, typ, at, ok, err := rawRoomSend(tc.method, tc.path)
+		if ok != tc.ok || (err != nil) != tc.bad || room != tc.room || typ != tc.typ {
+			t.Errorf("%s %s: got %q %q ok=%v err=%v", tc.method, tc.path, room, typ, ok, err)
+		}
+		if ok && strings.Split(tc.path, "/")[at] == "" {
+			t.Errorf("%s: type index %d is not the type", tc.path, at)
+		}
+	}
+}
+
+// FuzzRawRoomSend: any path either is not a room send, is refused, or names a room and a type
+// at the index the rewrite replaces.
+func FuzzRawRoomSend(f *testing.F) {
+	f.Add("PUT", "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1")
+	f.Add("POST", "/_matrix/client/r0/rooms/%21a/send/m.reaction")
+	f.Add("PUT", "/_matrix/client/v3/rooms/rooms/send/send/send")
+	f.Fuzz(func(t *testing.T, method, path string) {
+		room, typ, at, ok, err := rawRoomSend(method, path)
+		if !ok {
+			return
+		}
+		if err != nil || room == "" || typ == "" {
+			t.Fatalf("ok with room %q type %q err %v", room, typ, err)
+		}
+		parts := strings.Split(path, "/")
+		if at < 3 || at >= len(parts) || parts[at-1] != "send" || parts[at-3] != "rooms" {
+			t.Fatalf("type index %d of %q is not after rooms/{room}/send", at, path)
+		}
+	})
+}
