@@ -260,7 +260,7 @@ func TestE2EEWithIndependentClient(t *testing.T) {
 	if raw, _ := base64.StdEncoding.DecodeString(str(dl, "data_base64")); !bytes.Equal(raw, tinyPNG) {
 		t.Fatalf("the user must decrypt the bot's image to the same bytes")
 	}
-	r = g.actionV12("tok", "matrix.react", map[string]any{"message_id": hello, "key": "👍"})
+	r = g.actionV12("tok", "matrix.react", map[string]any{"message_id": hello, "key": "👍", "encrypted": true}) // unencrypted by default
 	if r["status"] != "ok" {
 		t.Fatalf("matrix.react: %v", r)
 	}
