@@ -103,6 +103,23 @@ func TestE2EEJoinThenSendIsEncrypted(t *testing.T) {
 		}
 		wantDecryptedFrom(t, js, bot, room, body)
 	}
+
+	// Once the sync has delivered the room (the bot has seen alice's message, so its state store
+	// knows the room is encrypted), a reaction still goes unencrypted by default, as in Element.
+	room := encryptedRoomFor(js, bot)
+	okData(t, g, "tok", "matrix.join_room", map[string]any{"room": room})
+	hers := js.sendText(room, "react to me")
+	waitFor(t, "the gateway to see alice's message", func() bool {
+		return g.actionV12("tok", "matrix.get_message", map[string]any{"message_id": hers})["retcode"] == float64(0)
+	})
+	r := okData(t, g, "tok", "matrix.react", map[string]any{"message_id": hers, "key": "👍"})
+	if typ := wire(t, cli, room, str(r, "message_id")); typ != "m.reaction" {
+		t.Fatalf("a reaction in an encrypted room goes unencrypted by default (as in Element); it went as %s", typ)
+	}
+	ev := js.do("wait_event", map[string]any{"client": "alice", "room_id": room, "sender": bot.UserID, "type": "m.reaction", "relates_to": hers})
+	if rel, _ := ev["content"].(map[string]any)["m.relates_to"].(map[string]any); rel["key"] != "👍" || ev["encrypted"] == true {
+		t.Fatalf("alice must see the plain reaction: %v", ev)
+	}
 }
 
 // Every send path right after a join, with a sync filter that never delivers m.room.encryption
@@ -209,7 +226,8 @@ func TestE2EECreatedRoomsAreEncrypted(t *testing.T) {
 	js := startJSClient(t)
 	bot, alice := newBotUser(t), newBotUser(t)
 	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
-	g := startGateway(t, t.TempDir(), map[string]string{"MATRIX_BOTS": botJSON(bot, nil), "GATEWAY_ACCESS_TOKEN": "tok"})
+	g := startGateway(t, t.TempDir(), map[string]string{"MATRIX_BOTS": botJSON(bot, nil), "GATEWAY_ACCESS_TOKEN": "tok",
+		"GATEWAY_ENCRYPT_REACTIONS": "true"})
 	cli, err := hs.Client(bot)
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +263,21 @@ func TestE2EECreatedRoomsAreEncrypted(t *testing.T) {
 	}
 	js.do("join", map[string]any{"client": "alice", "room_id": room})
 	wantDecryptedFrom(t, js, bot, room, "in a new room")
+
+	// GATEWAY_ENCRYPT_REACTIONS=true: reactions are encrypted by default, and encrypted false
+	// sends one unencrypted.
+	r := okData(t, g, "tok", "matrix.react", map[string]any{"group_id": room, "message_id": sent["message_id"], "key": "🔒"})
+	if typ := wire(t, cli, room, str(r, "message_id")); typ != "m.room.encrypted" {
+		t.Fatalf("with GATEWAY_ENCRYPT_REACTIONS=true a reaction went as %s", typ)
+	}
+	ev := js.do("wait_event", map[string]any{"client": "alice", "room_id": room, "sender": bot.UserID, "type": "m.reaction"})
+	if rel, _ := ev["content"].(map[string]any)["m.relates_to"].(map[string]any); ev["wire_type"] != "m.room.encrypted" || rel["key"] != "🔒" {
+		t.Fatalf("alice must decrypt the encrypted reaction: %v", ev)
+	}
+	r = okData(t, g, "tok", "matrix.react", map[string]any{"group_id": room, "message_id": sent["message_id"], "key": "👍", "encrypted": false})
+	if typ := wire(t, cli, room, str(r, "message_id")); typ != "m.reaction" {
+		t.Fatalf("a reaction with encrypted false went as %s", typ)
+	}
 
 	room = str(okData(t, g, "tok", "matrix.create_room", map[string]any{"name": "plain", "encrypted": false}), "group_id")
 	if _, err := encryption(room); err == nil {
