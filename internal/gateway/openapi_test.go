@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -71,5 +72,50 @@ func TestOpenAPIMatchesActionTable(t *testing.T) {
 	}
 	if got, want := strings.Join(specV12, ","), strings.Join(supportedActions(12), ","); got != want {
 		t.Errorf("v12 actions in api/openapi.yaml: %s\n                  in the action table: %s", got, want)
+	}
+}
+
+// The params of these actions in api/openapi.yaml are exactly the JSON fields their handlers
+// decode (so an option such as encrypted is documented where it is served).
+func TestOpenAPIParamsMatchHandlers(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Action     string `yaml:"x-onebot-action"`
+				Properties struct {
+					Params struct {
+						Properties map[string]any `yaml:"properties"`
+					} `yaml:"params"`
+				} `yaml:"properties"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI, &doc); err != nil {
+		t.Fatalf("api/openapi.yaml: %v", err)
+	}
+	for action, params := range map[string]any{
+		"matrix.react":       v12ReactParams{},
+		"matrix.create_room": v12CreateRoomParams{},
+	} {
+		var spec []string
+		for _, s := range doc.Components.Schemas {
+			if s.Action == action {
+				for name := range s.Properties.Params.Properties {
+					spec = append(spec, name)
+				}
+			}
+		}
+		var code []string
+		typ := reflect.TypeOf(params)
+		for i := range typ.NumField() {
+			if name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+				code = append(code, name)
+			}
+		}
+		sort.Strings(spec)
+		sort.Strings(code)
+		if got, want := strings.Join(spec, ","), strings.Join(code, ","); got != want {
+			t.Errorf("%s params in api/openapi.yaml: %s\n                  decoded by the handler: %s", action, got, want)
+		}
 	}
 }
