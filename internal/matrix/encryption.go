@@ -55,7 +55,8 @@ func (s *Session) learnEncryption(ctx context.Context, room id.RoomID) (bool, er
 		s.log.Debug("room is not encrypted (no m.room.encryption)", "room_id", room)
 		return false, nil
 	} else if err != nil {
-		return false, encryptionUnknown(room, err)
+		return false, refusal(fmt.Sprintf("refusing to send to %s: failed to learn whether the room is encrypted (its m.room.encryption state), so nothing was sent", room),
+			fmt.Errorf("%w: %w", errEncryptionUnknown, err))
 	}
 	if s.opts.StateStore != nil {
 		if err := s.opts.StateStore.SetEncryptionEvent(ctx, room, &content); err != nil {
@@ -79,13 +80,13 @@ func megolm(room id.RoomID, alg id.Algorithm) (bool, error) {
 	if alg == id.AlgorithmMegolmV1 {
 		return true, nil
 	}
-	return false, &model.ActionError{Kind: model.ErrPlatform, Err: errEncryptionUnknown,
+	return false, &model.ActionError{Kind: model.ErrPlatform,
 		Message: fmt.Sprintf("refusing to send to %s: the room is encrypted with %q, which the gateway cannot encrypt with (only %s), so nothing was sent", room, alg, id.AlgorithmMegolmV1)}
 }
 
-// encryptionUnknown is the refusal when m.room.encryption could not be read. It keeps the
-// homeserver's error (the send queue retries 429s and network failures through it).
-func encryptionUnknown(room id.RoomID, err error) error {
+// refusal is a send refused because a homeserver call it needed failed. It keeps err (the send
+// queue retries 429s, 5xx and network failures through it) and its Matrix errcode.
+func refusal(msg string, err error) error {
 	kind, code := model.ErrNetwork, ""
 	var httpErr mautrix.HTTPError
 	if errors.As(err, &httpErr) && httpErr.RespError != nil {
@@ -94,8 +95,7 @@ func encryptionUnknown(room id.RoomID, err error) error {
 			kind = model.ErrRateLimited
 		}
 	}
-	return &model.ActionError{Kind: kind, MatrixErr: code, Err: fmt.Errorf("%w: %w", errEncryptionUnknown, err),
-		Message: fmt.Sprintf("refusing to send to %s: failed to learn whether the room is encrypted (its m.room.encryption state), so nothing was sent", room)}
+	return &model.ActionError{Kind: kind, MatrixErr: code, Message: msg, Err: err}
 }
 
 // mustEncrypt tells whether an event of evtType sent to room goes out encrypted. Reactions go
@@ -134,7 +134,7 @@ func (s *Session) encrypt(ctx context.Context, room id.RoomID, evtType event.Typ
 		}
 		if !fetched {
 			if _, err := s.client.Members(ctx, room); err != nil { // stores them and marks them fetched
-				return nil, actionError("refusing to send to "+string(room)+": failed to load the members the room key must go to", err)
+				return nil, refusal("refusing to send to "+string(room)+": failed to load its members, whom the room key must reach, so nothing was sent", err)
 			}
 		}
 	}

@@ -72,6 +72,9 @@ func TestSendRefusedWhenEncryptionStateUnknown(t *testing.T) {
 			ctx := context.Background()
 			_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
 			wantRefused(t, h, err, tc.kind, "refusing to send to "+string(roomA), "nothing was sent", tc.want)
+			if !errors.Is(err, errEncryptionUnknown) {
+				t.Errorf("the refusal does not wrap errEncryptionUnknown: %v", err)
+			}
 			_, err = s.React(ctx, roomA, "$target", "👍", model.ReactOptions{Encrypted: new(true)})
 			wantRefused(t, h, err, tc.kind, "nothing was sent")
 			_, err = s.RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
