@@ -15,11 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,6 +154,36 @@ type Gateway struct {
 	// EncryptReactions is GATEWAY_ENCRYPT_REACTIONS: send reactions encrypted in encrypted rooms
 	// (off: unencrypted, as Element sends them; matrix.react's encrypted overrides it per call).
 	EncryptReactions bool
+
+	Web Web // the HTTP listener's browser guard, timeouts and caps
+}
+
+// Web holds the options of the HTTP listener that guard it against browsers and against
+// clients that hold connections or memory.
+type Web struct {
+	// AllowedOrigins (GATEWAY_ALLOWED_ORIGINS) are the browser origins, as scheme://host[:port],
+	// that may call OneBot endpoints; none by default: bot frameworks send no Origin.
+	AllowedOrigins []string
+	// Hosts are the host names (no port) a request's Host may carry when no access token is set:
+	// the GATEWAY_LISTEN host and the GATEWAY_PUBLIC_URL host. IP literals, localhost and
+	// *.localhost are always accepted (no DNS answer can rebind them).
+	Hosts []string
+
+	ReadTimeout  time.Duration // GATEWAY_HTTP_READ_TIMEOUT: headers and body of a non-WebSocket request
+	WriteTimeout time.Duration // GATEWAY_HTTP_WRITE_TIMEOUT: handling and writing the response
+	IdleTimeout  time.Duration // GATEWAY_HTTP_IDLE_TIMEOUT: a keep-alive connection between requests
+
+	MaxConnections        int // GATEWAY_MAX_CONNECTIONS: open connections, whole process
+	MaxConnectionsPerAddr int // GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: open connections of one IP address
+	// MaxActionSize is GATEWAY_MAX_ACTION_SIZE: the largest request (WebSocket frame or HTTP
+	// body) of an action that carries no file.
+	MaxActionSize int64
+	// MaxUploadSize is the largest request of an action that may carry a file in base64:
+	// derived from GATEWAY_MEDIA_MAX_SIZE (4/3 of it for base64, plus MaxActionSize).
+	MaxUploadSize int64
+	// MaxBytesInFlight is GATEWAY_MAX_BYTES_IN_FLIGHT: request bytes held in memory at once by
+	// the whole process, while they are read, decoded and acted on.
+	MaxBytesInFlight int64
 }
 
 // envVars is the table of flat variables, parsed by caarlos0/env. The hint
@@ -220,6 +252,14 @@ type envVars struct {
 	EncryptedBodyRetention   longDuration  `env:"GATEWAY_ENCRYPTED_BODY_RETENTION" envDefault:"24h" hint:"a duration such as 24h, or 0 to store no decrypted body"`
 	FileRetention            longDuration  `env:"GATEWAY_FILE_RETENTION" envDefault:"24h" hint:"a duration greater than 0 such as 24h or 7d"`
 	EncryptReactions         flag          `env:"GATEWAY_ENCRYPT_REACTIONS" envDefault:"false" hint:"true or false"`
+	AllowedOrigins           string        `env:"GATEWAY_ALLOWED_ORIGINS" hint:"comma-separated origins such as https://dashboard.example.org"`
+	HTTPReadTimeout          time.Duration `env:"GATEWAY_HTTP_READ_TIMEOUT" envDefault:"60s" hint:"a duration greater than 0, e.g. 60s"`
+	HTTPWriteTimeout         time.Duration `env:"GATEWAY_HTTP_WRITE_TIMEOUT" envDefault:"5m" hint:"a duration greater than 0, e.g. 5m"`
+	HTTPIdleTimeout          time.Duration `env:"GATEWAY_HTTP_IDLE_TIMEOUT" envDefault:"60s" hint:"a duration greater than 0, e.g. 60s"`
+	MaxConnections           int           `env:"GATEWAY_MAX_CONNECTIONS" envDefault:"512" hint:"a whole number from 1 to 1000000, e.g. 512"`
+	MaxConnectionsPerAddr    int           `env:"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS" envDefault:"64" hint:"a whole number from 1 to GATEWAY_MAX_CONNECTIONS, e.g. 64"`
+	MaxActionSize            int64         `env:"GATEWAY_MAX_ACTION_SIZE" envDefault:"1048576" hint:"a number of bytes from 4096 up, e.g. 1048576"`
+	MaxBytesInFlight         int64         `env:"GATEWAY_MAX_BYTES_IN_FLIGHT" envDefault:"268435456" hint:"a number of bytes, e.g. 268435456"`
 }
 
 // envField describes one envVars field, for turning env's errors (which name
@@ -476,6 +516,48 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	g.V12ReverseWS = l.wsList("GATEWAY_V12_REVERSE_WS", splitList(v.V12ReverseWS))
 	g.V11ReverseWS = l.wsList("GATEWAY_V11_REVERSE_WS", splitList(v.V11ReverseWS))
 	l.transports(g, v)
+	l.web(g, v)
+}
+
+// web checks the variables of the HTTP listener's guard, timeouts and caps.
+func (l *loader) web(g *Gateway, v *envVars) {
+	w := &g.Web
+	for i, raw := range splitList(v.AllowedOrigins) {
+		o, err := parseOrigin(raw)
+		if err != nil {
+			l.problems.wrap("GATEWAY_ALLOWED_ORIGINS", err, "entry %d (%q) %v; set origins as the browser sends them, scheme://host[:port] such as https://dashboard.example.org", i+1, raw, err)
+			continue
+		}
+		w.AllowedOrigins = append(w.AllowedOrigins, o)
+	}
+	if host, _, err := net.SplitHostPort(g.Listen); err == nil && host != "" {
+		w.Hosts = append(w.Hosts, strings.ToLower(host))
+	}
+	if u, err := url.Parse(g.PublicURL); err == nil && u.Hostname() != "" && !slices.Contains(w.Hosts, strings.ToLower(u.Hostname())) {
+		w.Hosts = append(w.Hosts, strings.ToLower(u.Hostname()))
+	}
+	w.ReadTimeout, w.WriteTimeout, w.IdleTimeout = v.HTTPReadTimeout, v.HTTPWriteTimeout, v.HTTPIdleTimeout
+	l.positive("GATEWAY_HTTP_READ_TIMEOUT", w.ReadTimeout, "60s")
+	l.positive("GATEWAY_HTTP_WRITE_TIMEOUT", w.WriteTimeout, "5m")
+	l.positive("GATEWAY_HTTP_IDLE_TIMEOUT", w.IdleTimeout, "60s")
+	w.MaxConnections, w.MaxConnectionsPerAddr = v.MaxConnections, v.MaxConnectionsPerAddr
+	l.within("GATEWAY_MAX_CONNECTIONS", w.MaxConnections, 1, 1_000_000, "512")
+	if !l.bad["GATEWAY_MAX_CONNECTIONS"] {
+		l.within("GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", w.MaxConnectionsPerAddr, 1, max(w.MaxConnections, 1), "64")
+	}
+	w.MaxActionSize = v.MaxActionSize
+	if !l.bad["GATEWAY_MAX_ACTION_SIZE"] && (w.MaxActionSize < 4096 || w.MaxActionSize > 1<<30) {
+		l.problems.add("GATEWAY_MAX_ACTION_SIZE", "%d is out of range; set a number of bytes from 4096 to 1073741824, e.g. 1048576", w.MaxActionSize)
+	}
+	if g.MediaMaxSize > 0 && g.MediaMaxSize < 1<<40 {
+		w.MaxUploadSize = g.MediaMaxSize/3*4 + 4 + w.MaxActionSize // base64 of the largest file, plus the rest of the request
+	}
+	w.MaxBytesInFlight = v.MaxBytesInFlight
+	if !l.bad["GATEWAY_MAX_BYTES_IN_FLIGHT"] && !l.bad["GATEWAY_MEDIA_MAX_SIZE"] && !l.bad["GATEWAY_MAX_ACTION_SIZE"] &&
+		w.MaxBytesInFlight < w.MaxUploadSize {
+		l.problems.add("GATEWAY_MAX_BYTES_IN_FLIGHT", "%d bytes cannot hold one upload of GATEWAY_MEDIA_MAX_SIZE (%d bytes as base64 in a request: %d bytes); set at least %d, or lower GATEWAY_MEDIA_MAX_SIZE",
+			w.MaxBytesInFlight, g.MediaMaxSize, w.MaxUploadSize, w.MaxUploadSize)
+	}
 }
 
 // transports checks the variables of the pushing transports (reverse WebSocket roles,
@@ -677,13 +759,16 @@ func (g Gateway) String() string {
 		"v11_reverse_ws_api=%v v11_reverse_ws_event=%v v11_http_post=%v v12_webhook=%v webhook_secret=%s "+
 		"webhook_timeout=%v webhook_retries=%d v11_post_format=%s v12_event_buffer=%d "+
 		"outbox_max_events=%d outbox_max_age=%v outbox_replay_rate=%v outbox_exclude=%v "+
-		"message_retention=%v message_retention_count=%d encrypted_body_retention=%v file_retention=%v}",
+		"message_retention=%v message_retention_count=%d encrypted_body_retention=%v file_retention=%v "+
+		"allowed_origins=%v http_timeouts=%v/%v/%v max_connections=%d/%d max_action_size=%d max_bytes_in_flight=%d}",
 		g.Listen, g.Database, isSet(g.AccessToken), g.LogLevel, g.LogFormat, g.HeartbeatInterval, g.ShutdownTimeout,
 		g.ReconnectInterval, safeURLs(g.V12ReverseWS), safeURLs(g.V11ReverseWS), isSet(g.PushAccessToken), g.WebhookReplyScope,
 		safeURLs(g.V11ReverseWSAPI), safeURLs(g.V11ReverseWSEvent), safeURLs(g.V11HTTPPost), safeURLs(g.V12Webhook),
 		isSet(g.WebhookSecret), g.WebhookTimeout, g.WebhookRetries, g.V11PostFormat, g.V12EventBuffer,
 		g.OutboxMaxEvents, g.OutboxMaxAge, g.OutboxReplayRate, safeURLs(g.OutboxExclude),
-		g.MessageRetention, g.MessageRetentionCount, g.EncryptedBodyRetention, g.FileRetention)
+		g.MessageRetention, g.MessageRetentionCount, g.EncryptedBodyRetention, g.FileRetention, g.Web.AllowedOrigins,
+		g.Web.ReadTimeout, g.Web.WriteTimeout, g.Web.IdleTimeout, g.Web.MaxConnections, g.Web.MaxConnectionsPerAddr,
+		g.Web.MaxActionSize, g.Web.MaxBytesInFlight)
 }
 
 // Format makes every fmt verb print String.
@@ -720,6 +805,11 @@ func (g Gateway) LogValue() slog.Value {
 		slog.Int("message_retention_count", g.MessageRetentionCount),
 		slog.Duration("encrypted_body_retention", g.EncryptedBodyRetention),
 		slog.Duration("file_retention", g.FileRetention),
+		slog.Any("allowed_origins", g.Web.AllowedOrigins),
+		slog.Int("max_connections", g.Web.MaxConnections),
+		slog.Int("max_connections_per_address", g.Web.MaxConnectionsPerAddr),
+		slog.Int64("max_action_size", g.Web.MaxActionSize),
+		slog.Int64("max_bytes_in_flight", g.Web.MaxBytesInFlight),
 	)
 }
 

@@ -686,3 +686,37 @@ func TestEncryptReactions(t *testing.T) {
 	_, err := Load(withBots("GATEWAY_ENCRYPT_REACTIONS=sometimes"))
 	wantProblems(t, err, 1, "GATEWAY_ENCRYPT_REACTIONS")
 }
+
+func TestWebVariables(t *testing.T) {
+	d := mustLoad(t, withBots()).Gateway.Web
+	if len(d.AllowedOrigins) != 0 || d.ReadTimeout != time.Minute || d.WriteTimeout != 5*time.Minute ||
+		d.IdleTimeout != time.Minute || d.MaxConnections != 512 || d.MaxConnectionsPerAddr != 64 ||
+		d.MaxActionSize != 1<<20 || d.MaxBytesInFlight != 256<<20 {
+		t.Fatalf("defaults = %+v", d)
+	}
+	// The largest upload (50 MiB as base64) plus the rest of a request.
+	if want := int64(52428800/3*4 + 4 + 1<<20); d.MaxUploadSize != want {
+		t.Fatalf("MaxUploadSize = %d, want %d", d.MaxUploadSize, want)
+	}
+	if strings.Join(d.Hosts, ",") != "127.0.0.1" {
+		t.Fatalf("Hosts = %v, want the listen host", d.Hosts)
+	}
+
+	w := mustLoad(t, withBots("GATEWAY_ALLOWED_ORIGINS=HTTPS://Dash.Example.org:443, http://[::1]:8080,http://a.example/",
+		"GATEWAY_PUBLIC_URL=https://Bots.Example.org/base", "GATEWAY_HTTP_READ_TIMEOUT=5s", "GATEWAY_MAX_CONNECTIONS=10",
+		"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS=10", "GATEWAY_MAX_ACTION_SIZE=4096", "GATEWAY_MEDIA_MAX_SIZE=3000",
+		"GATEWAY_MAX_BYTES_IN_FLIGHT=8100")).Gateway.Web
+	if got := strings.Join(w.AllowedOrigins, " "); got != "https://dash.example.org http://[::1]:8080 http://a.example" {
+		t.Fatalf("AllowedOrigins = %q", got)
+	}
+	if strings.Join(w.Hosts, ",") != "127.0.0.1,bots.example.org" || w.ReadTimeout != 5*time.Second ||
+		w.MaxConnections != 10 || w.MaxActionSize != 4096 || w.MaxUploadSize != 4000+4+4096 {
+		t.Fatalf("web = %+v", w)
+	}
+
+	_, err := Load(withBots("GATEWAY_ALLOWED_ORIGINS=https://ok.example,ftp://x.example,https://x.example/path,*",
+		"GATEWAY_HTTP_IDLE_TIMEOUT=0s", "GATEWAY_MAX_CONNECTIONS=8", "GATEWAY_MAX_CONNECTIONS_PER_ADDRESS=9",
+		"GATEWAY_MAX_ACTION_SIZE=100", "GATEWAY_MAX_BYTES_IN_FLIGHT=1000000"))
+	wantProblems(t, err, 7, "GATEWAY_ALLOWED_ORIGINS: entry 2", "entry 3", "entry 4", "GATEWAY_HTTP_IDLE_TIMEOUT",
+		"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", "GATEWAY_MAX_ACTION_SIZE", "GATEWAY_MAX_BYTES_IN_FLIGHT")
+}

@@ -153,6 +153,31 @@ func parseListen(addr string) (loopback bool, err error) {
 	return ip.IsLoopback(), nil
 }
 
+// parseOrigin checks a browser origin, scheme://host[:port] with no path, and returns it in
+// the form browsers send: lower case, without a default port.
+func parseOrigin(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return "", errors.New("is not an origin")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("has scheme %q, not http or https", u.Scheme)
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		return "", errors.New("has more than scheme://host[:port]")
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host, nil
+}
+
 // validUserID reports whether s looks like a Matrix user ID, @local:server.
 func validUserID(s string) bool {
 	local, server, ok := strings.Cut(s, ":")
