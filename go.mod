@@ -10,6 +10,7 @@ require (
 	github.com/rs/zerolog v1.35.1
 	go.mau.fi/util v0.11.0
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/sync v0.25.0
 	maunium.net/go/mautrix v0.32.0
 )
 

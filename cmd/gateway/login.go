@@ -23,18 +23,6 @@ func tokenStore(cfg *config.Config, db *storage.DB) auth.Store {
 	return auth.DBStore{DB: db}
 }
 
-// withOAuthCallbacks serves OAuth redirects at auth.CallbackPath next to the OneBot endpoints,
-// for bots whose oauth_redirect_uri is the gateway's public URL.
-func withOAuthCallbacks(h http.Handler, cb *auth.CallbackMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == auth.CallbackPath {
-			cb.ServeHTTP(w, r)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
 // findBot picks the bot named by sel: its index in MATRIX_BOTS, its user_id or its login_user.
 func findBot(bots []config.Bot, sel string) (config.Bot, error) {
 	if i, err := strconv.Atoi(sel); err == nil {

@@ -153,12 +153,15 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		"encrypted_bodies", cfg.Gateway.EncryptedBodyRetention, "files", cfg.Gateway.FileRetention,
 		"prune_interval", retention.Interval(db.Retention()))
 
+	tokens, callbacks := tokenStore(cfg, db), auth.NewCallbackMux()
 	hub := gateway.NewHub(gateway.Options{
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
 		DropWithoutClient: cfg.Gateway.DropWithoutClient,
 		Media:             onebotMedia,
 		Transports:        transports(cfg.Gateway, db),
+		Web:               webOptions(cfg.Gateway.Web),
+		OAuthCallback:     &gateway.OAuthCallback{Path: auth.CallbackPath, Handler: callbacks},
 	})
 	outbox := func(url string) bool { return !slices.Contains(cfg.Gateway.OutboxExclude, url) }
 	pickleKey, err := e2ee.LoadPickleKey(cfg.Gateway.PickleKey, db.Path())
@@ -166,7 +169,6 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		log.Error("failed to load the pickle key of the encryption state; set GATEWAY_PICKLE_KEY or restore the key file", "error", err)
 		return exitStorage
 	}
-	tokens, callbacks := tokenStore(cfg, db), auth.NewCallbackMux()
 	sessions := make([]*matrix.Session, len(cfg.Bots))
 	for i, b := range cfg.Bots {
 		s, err := matrix.New(matrix.Options{
@@ -187,23 +189,27 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	// Servers. The base context ends WebSocket connections, which Shutdown does not close.
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
-	var srv *http.Server
+	var srv *gateway.Server
 	if cfg.Gateway.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Gateway.Listen)
 		if err != nil {
 			log.Error("failed to listen; check GATEWAY_LISTEN", "listen", cfg.Gateway.Listen, "error", err)
 			return exitListen
 		}
-		srv = &http.Server{
-			Handler: withOAuthCallbacks(hub.Handler(), callbacks), ReadHeaderTimeout: 10 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return serveCtx },
-		}
+		srv = gateway.NewServer(serveCtx, hub.Handler(), webOptions(cfg.Gateway.Web), log.With("component", "http"))
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("HTTP server failed", "error", err)
 			}
 		}()
 		log.Info("serving OneBot", "listen", ln.Addr().String(), "v12", "/onebot/v12/", "v11", "/onebot/v11/")
+		if cfg.Gateway.AccessToken == "" {
+			log.Info("no GATEWAY_ACCESS_TOKEN: requests are served only at the gateway's own names (IP addresses, localhost, "+
+				"the GATEWAY_LISTEN and GATEWAY_PUBLIC_URL hosts); set GATEWAY_PUBLIC_URL if clients use another name", "names", cfg.Gateway.Web.Hosts)
+		}
+		if len(cfg.Gateway.Web.AllowedOrigins) > 0 {
+			log.Info("browser pages at these origins may call the OneBot endpoints (GATEWAY_ALLOWED_ORIGINS)", "origins", cfg.Gateway.Web.AllowedOrigins)
+		}
 	}
 
 	// Bots: each logs in (learning its user ID if not configured), joins the hub, then syncs.
@@ -362,6 +368,16 @@ func warnPushToken(log *slog.Logger, cfg *config.Config) {
 		log.Warn("reverse WebSockets and webhooks are sent no access token (GATEWAY_ACCESS_TOKEN is only for clients " +
 			"calling the gateway); if the OneBot client checks one (NoneBot2 ONEBOT_V11_ACCESS_TOKEN / ONEBOT_V12_ACCESS_TOKEN, " +
 			"Koishi token), set GATEWAY_PUSH_ACCESS_TOKEN to the same value")
+	}
+}
+
+// webOptions turns the listener's GATEWAY_* options into the hub's and the server's.
+func webOptions(w config.Web) gateway.WebOptions {
+	return gateway.WebOptions{
+		AllowedOrigins: w.AllowedOrigins, Hosts: w.Hosts,
+		MaxActionSize: w.MaxActionSize, MaxUploadSize: w.MaxUploadSize, MaxBytesInFlight: w.MaxBytesInFlight,
+		ReadTimeout: w.ReadTimeout, WriteTimeout: w.WriteTimeout, IdleTimeout: w.IdleTimeout,
+		MaxConnections: w.MaxConnections, MaxConnectionsPerAddr: w.MaxConnectionsPerAddr,
 	}
 }
 

@@ -42,6 +42,12 @@ type Options struct {
 	// Media takes in files from clients and serves /media links (media.go, files.go); nil = none.
 	Media *Media
 
+	// Web guards the HTTP listener: browsers (guard.go), request sizes and bytes in flight
+	// (inflight.go), timeouts and connection caps (listener.go).
+	Web WebOptions
+	// OAuthCallback, when set, is served at its path (OAuth redirects to the gateway's own URL).
+	OAuthCallback *OAuthCallback
+
 	Transports // webhooks, HTTP POST, outbox, post format, get_latest_events (webhook.go)
 }
 
@@ -59,6 +65,9 @@ type Hub struct {
 	sinksMu   sync.RWMutex
 	sinks     map[*sink]struct{}
 	sinksGrew chan struct{} // closed and replaced whenever a sink subscribes or makes room
+
+	inflight *inflight // request bytes held by the whole process
+	guard    *guard
 
 	latest     *latestBuffer // get_latest_events of every bot
 	latestMu   sync.Mutex
@@ -78,6 +87,9 @@ type Stats struct {
 	OutboxDropped    atomic.Int64 // outbox frames dropped by the count or age limit
 	OutboxReplayed   atomic.Int64 // frames delivered from a backlog, marked as replayed
 	PushFailures     atomic.Int64 // webhook / HTTP POST requests that failed
+	BrowserRefused   atomic.Int64 // requests refused by the cross-site guard
+	TooLarge         atomic.Int64 // requests over their size limit
+	Busy             atomic.Int64 // requests refused because too many bytes were in flight
 }
 
 type botEntry struct {
@@ -96,7 +108,8 @@ func NewHub(opts Options) *Hub {
 		opts.Logger = slog.Default()
 	}
 	opts.Transports.setDefaults()
-	return &Hub{
+	opts.Web.setDefaults()
+	h := &Hub{
 		opts:       opts,
 		log:        opts.Logger,
 		byUser:     map[id.UserID]*botEntry{},
@@ -105,7 +118,16 @@ func NewHub(opts Options) *Hub {
 		sinksGrew:  make(chan struct{}),
 		latest:     &latestBuffer{},
 		latestBots: map[id.UserID]*latestBuffer{},
+		inflight:   newInflight(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
 	}
+	h.guard = &guard{
+		opts: opts.Web, tokenSet: h.authRequired,
+		refused: func() { h.stats.BrowserRefused.Add(1) }, logWarn: h.log.Warn,
+	}
+	if opts.OAuthCallback != nil {
+		h.guard.callback = opts.OAuthCallback.Path
+	}
+	return h
 }
 
 // Stats returns the hub's counters.

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
-	"io"
+	"errors"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -15,8 +17,6 @@ import (
 	"github.com/matrix-onebot/gateway/api"
 )
 
-const maxHTTPBody = 64 << 20
-
 // Handler returns the gateway's HTTP handler:
 //
 //	/healthz, /readyz                  process up; every bot syncing
@@ -25,9 +25,13 @@ const maxHTTPBody = 64 << 20
 //	/onebot/v11/api, /onebot/v11/event v11 forward WebSocket, API or Event only
 //	/onebot/v11/{action}               v11 HTTP actions (GET or POST)
 //	/onebot/v11/{self_id}/…            the same for one bot when several are served
+//	/media/{file_id}                   signed media links
+//	Options.OAuthCallback.Path         OAuth redirects, when set
+//
+// The cross-site guard (guard.go) comes before everything, the access token after it.
 func (h *Hub) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
+	r.Use(middleware.Recoverer, h.guard.middleware)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	})
@@ -41,6 +45,9 @@ func (h *Hub) Handler() http.Handler {
 	// Media links carry their own signature instead of the access token (files.go).
 	r.Get("/media/{fileID}", h.handleMedia)
 	r.Head("/media/{fileID}", h.handleMedia)
+	if cb := h.opts.OAuthCallback; cb != nil {
+		r.Handle(cb.Path, cb.Handler)
+	}
 	r.Get("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(api.OpenAPI)
@@ -79,7 +86,7 @@ func isUpgrade(r *http.Request) bool {
 
 func (h *Hub) handleV12(w http.ResponseWriter, r *http.Request) {
 	if isUpgrade(r) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		c, err := websocket.Accept(w, r, h.acceptOptions())
 		if err != nil {
 			return // Accept has written the error
 		}
@@ -96,14 +103,44 @@ func (h *Hub) handleV12(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHTTPBody))
-	if err != nil {
-		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
+	body, ok := h.readBody(w, r, 12, "")
+	if !ok {
 		return
 	}
+	defer body.release()
 	w.Header().Set("Content-Type", "application/json")
 	ctx := withClient(withHTTPTransport(r.Context()), httpClient(r)) // upload quotas are per token and address
-	_, _ = w.Write(h.handleV12Frame(ctx, grantOf(r.Context()).bot, body))
+	_, _ = w.Write(h.handleV12Frame(ctx, grantOf(r.Context()).bot, body.data))
+}
+
+// acceptOptions are the forward WebSocket's: the guard has already refused every Origin not in
+// AllowedOrigins; the library checks again.
+func (h *Hub) acceptOptions() *websocket.AcceptOptions {
+	return &websocket.AcceptOptions{OriginPatterns: originHosts(h.opts.Web.AllowedOrigins)}
+}
+
+// readBody reads a request body within its limit and the process's bytes in flight, or answers
+// 413, 503 or 400 itself.
+func (h *Hub) readBody(w http.ResponseWriter, r *http.Request, version int, action string) (*request, bool) {
+	req, err := h.readRequest(r.Context(), r.Body, version, action)
+	if err == nil {
+		return req, true
+	}
+	var tooLarge *errRequestTooLarge
+	switch {
+	case errors.As(err, &tooLarge):
+		h.stats.TooLarge.Add(1)
+		w.Header().Set("Connection", "close") // the rest of the body is not read
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": err.Error()})
+	case errors.Is(err, errBusy):
+		h.stats.Busy.Add(1)
+		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Connection", "close")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "failed to read the request body: " + err.Error()})
+	}
+	return nil, false
 }
 
 // v11Bot picks the bot of a v11 request: the {selfID} in the path, or the bot of the request's
@@ -143,7 +180,7 @@ func (h *Hub) handleV11WS(ro role) http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "WebSocket upgrade expected"})
 			return
 		}
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		c, err := websocket.Accept(w, r, h.acceptOptions())
 		if err != nil {
 			return
 		}
@@ -173,12 +210,13 @@ func (h *Hub) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		switch mt {
 		case "application/json":
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHTTPBody))
-			if err != nil {
-				writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
+			req, ok := h.readBody(w, r, 11, action)
+			if !ok {
 				return
 			}
-			if len(strings.TrimSpace(string(body))) > 0 {
+			defer req.release()
+			body := req.data
+			if len(bytes.TrimSpace(body)) > 0 {
 				var obj map[string]json.RawMessage
 				if err := json.Unmarshal(body, &obj); err != nil {
 					writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body is not a JSON object: " + err.Error()})
@@ -189,11 +227,17 @@ func (h *Hub) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		case "application/x-www-form-urlencoded":
-			if err := r.ParseForm(); err != nil {
+			req, ok := h.readBody(w, r, 11, action)
+			if !ok {
+				return
+			}
+			defer req.release()
+			form, err := url.ParseQuery(string(req.data))
+			if err != nil {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad form: " + err.Error()})
 				return
 			}
-			for k, v := range r.PostForm {
+			for k, v := range form {
 				if len(v) > 0 {
 					params[k] = v[0]
 				}

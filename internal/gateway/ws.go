@@ -23,7 +23,6 @@ const (
 )
 
 const (
-	maxFrameBytes     = 64 << 20 // action requests may carry base64 media
 	writeTimeout      = 10 * time.Second
 	maxParallelAction = 32
 )
@@ -42,8 +41,8 @@ type connSpec struct {
 // serveConn runs a OneBot WebSocket connection until it ends: connect frames first, then events,
 // heartbeats and action responses from one write pump; requests from one read pump.
 func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) error {
-	c.SetReadLimit(maxFrameBytes)
-	ctx = withClient(ctx, "ws "+newEventID()) // quotas are per connection
+	c.SetReadLimit(h.opts.Web.MaxUploadSize + 1) // readRequest enforces the limits; this is a backstop
+	ctx = withClient(ctx, "ws "+newEventID())    // quotas are per connection
 	var botUser id.UserID
 	if spec.bot != nil {
 		botUser = spec.bot.bot.UserID()
@@ -96,6 +95,7 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	var ce *closeError
 	if errors.As(err, &ce) {
 		status, reason = ce.status, ce.reason
+		log.Warn("OneBot connection closed by the gateway", "reason", errString(errors.New(ce.detail), ce.reason))
 	} else if s.why != "" && s.why != "connection ended" {
 		status, reason = websocket.StatusPolicyViolation, s.why
 	}
@@ -111,7 +111,8 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 // closeError ends a connection with a close status of its own.
 type closeError struct {
 	status websocket.StatusCode
-	reason string
+	reason string // for the client: at most 123 bytes
+	detail string // for the log, when more than the reason
 }
 
 func (e *closeError) Error() string {
@@ -174,29 +175,35 @@ func (h *Hub) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec con
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		typ, data, err := c.Read(ctx)
+		typ, rd, err := c.Reader(ctx)
 		if err != nil {
 			return err
 		}
-		if typ != websocket.MessageText && typ != websocket.MessageBinary {
-			continue
+		req, err := h.readRequest(ctx, rd, spec.version, "")
+		if err != nil {
+			return h.frameError(err)
 		}
-		if typ == websocket.MessageText && !utf8.Valid(data) {
+		if typ == websocket.MessageText && !utf8.Valid(req.data) {
 			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007.
+			req.release()
 			return &closeError{status: websocket.StatusInvalidFramePayloadData, reason: "text frame is not valid UTF-8"}
 		}
 		if spec.role == roleEvent {
+			req.release()
 			continue // event-only connections carry no requests
 		}
+		data := req.data
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			req.release()
 			return ctx.Err()
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			defer req.release()
 			var resp []byte
 			if spec.version == 12 {
 				resp = h.handleV12Frame(ctx, spec.bot, data)
@@ -208,6 +215,24 @@ func (h *Hub) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec con
 			}
 		}()
 	}
+}
+
+// frameError turns a failure to read a request message into the close the client sees.
+func (h *Hub) frameError(err error) error {
+	var tooLarge *errRequestTooLarge
+	switch {
+	case errors.As(err, &tooLarge):
+		h.stats.TooLarge.Add(1)
+		reason := fmt.Sprintf("request over %d bytes", tooLarge.limit)
+		if tooLarge.action != "" {
+			reason += " for an action without a file (GATEWAY_MAX_ACTION_SIZE)"
+		}
+		return &closeError{status: websocket.StatusMessageTooBig, reason: reason, detail: err.Error()}
+	case errors.Is(err, errBusy):
+		h.stats.Busy.Add(1)
+		return &closeError{status: websocket.StatusTryAgainLater, reason: "too many request bytes in flight: try again later", detail: err.Error()}
+	}
+	return err
 }
 
 // feedPump writes a feed's events to the connection, in order, deleting each from the outbox

@@ -1,0 +1,271 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/fakes"
+)
+
+// newWebTestHub is newTestHub with listener options and a file store of maxFile bytes.
+func newWebTestHub(t *testing.T, web WebOptions, files model.Files) *Hub {
+	t.Helper()
+	h := NewHub(Options{
+		Version: "test", AccessToken: testToken, HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1, Web: web,
+		Media: NewMedia(MediaOptions{Files: files}),
+	})
+	h.AddBot(fakes.NewFakeBot("@bot:example.org"), 10001)
+	return h
+}
+
+func v12Frame(action string, params map[string]any, echo string) []byte {
+	b, _ := json.Marshal(map[string]any{"action": action, "params": params, "echo": echo})
+	return b
+}
+
+// A 16 MB request of an action that carries no file is refused (WebSocket: close 1009 with the
+// reason; HTTP: 413), while an upload of that size goes through, over both.
+func TestNonFileRequestLimit(t *testing.T) {
+	const big = 16 << 20
+	h := newWebTestHub(t, WebOptions{MaxActionSize: 1 << 20, MaxUploadSize: 24 << 20}, newTestFiles(t, 16<<20, nil))
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	auth := http.Header{"Authorization": {"Bearer " + testToken}}
+	pad := strings.Repeat("x", big)
+	file := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("y", big*3/4)))
+
+	// WebSocket: the upload first (the connection survives it), then the oversized get_status.
+	c := dialWS(t, ctx, wsURL(srv, "/onebot/v12/"), auth)
+	c.SetReadLimit(1 << 20)
+	readJSON(t, ctx, c) // connect
+	readJSON(t, ctx, c) // status_update
+	if err := c.Write(ctx, websocket.MessageText, v12Frame("upload_file", map[string]any{"type": "data", "name": "big.bin", "data": file}, "up")); err != nil {
+		t.Fatal(err)
+	}
+	if m := readJSON(t, ctx, c); m["echo"] != "up" || m["retcode"] != float64(0) {
+		t.Fatalf("16 MB upload_file over WebSocket: %v", m)
+	}
+	if err := c.Write(ctx, websocket.MessageText, v12Frame("get_status", map[string]any{}, pad)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusMessageTooBig || !strings.Contains(ce.Reason, "GATEWAY_MAX_ACTION_SIZE") {
+		t.Fatalf("16 MB get_status over WebSocket: %v, want close 1009 naming GATEWAY_MAX_ACTION_SIZE", err)
+	}
+
+	// The action after a large params is found too.
+	c2 := dialWS(t, ctx, wsURL(srv, "/onebot/v12/"), auth)
+	readJSON(t, ctx, c2)
+	readJSON(t, ctx, c2)
+	late, _ := json.Marshal(map[string]any{"params": map[string]any{"pad": pad[:2<<20]}, "action": "get_status"})
+	if err := c2.Write(ctx, websocket.MessageText, late); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c2.Read(ctx); !errors.As(err, &ce) || ce.Code != websocket.StatusMessageTooBig {
+		t.Fatalf("2 MB params before the action: %v, want close 1009", err)
+	}
+
+	// Naming a file action first and another one last (JSON keeps the last) does not get around it.
+	c3 := dialWS(t, ctx, wsURL(srv, "/onebot/v12/"), auth)
+	readJSON(t, ctx, c3)
+	readJSON(t, ctx, c3)
+	twice := `{"action":"upload_file","params":{"pad":"` + pad[:2<<20] + `"},"action":"get_status"}`
+	if err := c3.Write(ctx, websocket.MessageText, []byte(twice)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c3.Read(ctx); !errors.As(err, &ce) || ce.Code != websocket.StatusMessageTooBig {
+		t.Fatalf("a file action named first, another last: %v, want close 1009", err)
+	}
+
+	// HTTP: v12 (action in the body) and v11 (action in the path).
+	status, resp := post(t, srv, "/onebot/v12/", string(v12Frame("get_status", map[string]any{}, pad)), bearer)
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(resp["error"].(string), "GATEWAY_MAX_ACTION_SIZE") {
+		t.Fatalf("16 MB v12 get_status over HTTP: %d %v", status, resp)
+	}
+	status, resp = post(t, srv, "/onebot/v11/get_status", `{"pad":"`+pad+`"}`, bearer)
+	if status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("16 MB v11 get_status over HTTP: %d %v", status, resp)
+	}
+	status, resp = post(t, srv, "/onebot/v12/", string(v12Frame("upload_file", map[string]any{"type": "data", "name": "big2.bin", "data": file}, "")), bearer)
+	if status != http.StatusOK || resp["retcode"] != float64(0) {
+		t.Fatalf("16 MB upload_file over HTTP: %d %v", status, resp)
+	}
+	if got := h.Stats().TooLarge.Load(); got != 5 {
+		t.Errorf("TooLarge = %d, want 5", got)
+	}
+	waitHeld(t, h, 0)
+}
+
+func waitHeld(t *testing.T, h *Hub, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.inflight.held.Load() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("bytes in flight = %d, want %d", h.inflight.held.Load(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// gatedFiles holds every Put until all the clients have started one or a request waits for room
+// in flight: without the bound, all four uploads would be held in memory at once.
+type gatedFiles struct {
+	model.Files
+	h        *Hub
+	clients  int64
+	started  atomic.Int64
+	inPut    atomic.Int64
+	maxInPut atomic.Int64
+}
+
+func (g *gatedFiles) Put(ctx context.Context, name, mimeType string, r io.Reader) (model.FileInfo, error) {
+	g.started.Add(1)
+	n := g.inPut.Add(1)
+	defer g.inPut.Add(-1)
+	if n > g.maxInPut.Load() {
+		g.maxInPut.Store(n)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for g.started.Load() < g.clients && g.h.inflight.waiting.Load() == 0 {
+		if time.Now().After(deadline) {
+			return model.FileInfo{}, errors.New("gate: neither all clients nor a waiting request")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return g.Files.Put(ctx, name, mimeType, r)
+}
+
+// Four clients each send a 3 MB upload frame at once; the process holds at most
+// MaxBytesInFlight (8 MiB: two of them) and the others wait for room instead of piling up, then
+// go through.
+func TestBytesInFlightBounded(t *testing.T) {
+	const clients, max = 4, 8 << 20
+	gate := &gatedFiles{Files: newTestFiles(t, 4<<20, nil), clients: clients}
+	h := newWebTestHub(t, WebOptions{MaxActionSize: 64 << 10, MaxUploadSize: 4 << 20, MaxBytesInFlight: max}, gate)
+	gate.h = h
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	file := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("z", 9<<20/4))) // 3 MiB as base64
+
+	var wg sync.WaitGroup
+	results := make(chan map[string]any, clients)
+	for i := range clients {
+		c := dialWS(t, ctx, wsURL(srv, "/onebot/v12/"), http.Header{"Authorization": {"Bearer " + testToken}})
+		readJSON(t, ctx, c)
+		readJSON(t, ctx, c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Write(ctx, websocket.MessageText, v12Frame("upload_file", map[string]any{"type": "data", "name": "f.bin", "data": file}, string(rune('a'+i)))); err != nil {
+				results <- map[string]any{"error": err.Error()}
+				return
+			}
+			_, b, err := c.Read(ctx)
+			var m map[string]any
+			if err != nil || json.Unmarshal(b, &m) != nil {
+				m = map[string]any{"error": errString(err, string(b))}
+			}
+			results <- m
+		}()
+	}
+	wg.Wait()
+	close(results)
+	for m := range results {
+		if m["retcode"] != float64(0) {
+			t.Errorf("upload: %v", m)
+		}
+	}
+	if peak := h.inflight.peak.Load(); peak > max || peak == 0 {
+		t.Errorf("peak bytes in flight = %d, want 1..%d", peak, max)
+	}
+	if got := gate.maxInPut.Load(); got >= clients {
+		t.Errorf("%d uploads were held in memory at once, want fewer than %d", got, clients)
+	}
+	waitHeld(t, h, 0)
+}
+
+// A request that waits longer than the read timeout for room is refused, and says so.
+func TestBytesInFlightBusy(t *testing.T) {
+	h := newWebTestHub(t, WebOptions{MaxActionSize: 64 << 10, MaxUploadSize: 1 << 20, MaxBytesInFlight: 1 << 20, ReadTimeout: 200 * time.Millisecond}, newTestFiles(t, 1<<20, nil))
+	if err := h.inflight.acquire(context.Background(), 1<<20); err != nil { // another request holds everything
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	status, resp := post(t, srv, "/onebot/v12/", `{"action":"get_version"}`, bearer)
+	if status != http.StatusServiceUnavailable || !strings.Contains(resp["error"].(string), "GATEWAY_MAX_BYTES_IN_FLIGHT") {
+		t.Fatalf("while full: %d %v, want 503", status, resp)
+	}
+	h.inflight.release(1 << 20)
+	if status, resp := post(t, srv, "/onebot/v12/", `{"action":"get_version"}`, bearer); status != http.StatusOK {
+		t.Fatalf("after: %d %v", status, resp)
+	}
+}
+
+func TestPeekAction(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{`{"action":"get_status","params":{"x":"` + strings.Repeat("a", 100), "get_status", true},
+		{` { "echo": 1, "params": {"a":[1,2,{"b":"}"}]}, "action" : "send_message"`, "send_message", true},
+		{`{"params":{"pad":"aaaa`, "", false},
+		{`{"action":5}`, "", false},
+		{`["action","x"]`, "", false},
+		{``, "", false},
+	} {
+		got, ok := peekAction([]byte(tc.in))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("peekAction(%.40q) = %q %v, want %q %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// peekAction never fails on a prefix, and what it finds in a prefix stays found as the request
+// goes on.
+func FuzzPeekAction(f *testing.F) {
+	for _, s := range []string{`{"action":"get_status"}`, `{"params":{"a":[1,"}"]},"action":"x"`, `{"action":`, `[`, `{"a":1`} {
+		f.Add(s, "}")
+	}
+	f.Fuzz(func(t *testing.T, s, more string) {
+		name, ok := peekAction([]byte(s))
+		if !ok {
+			return
+		}
+		if name2, ok2 := peekAction([]byte(s + more)); !ok2 || name2 != name {
+			t.Fatalf("%q: found %q, but %q more gives %q %v", s, name, more, name2, ok2)
+		}
+	})
+}
+
+// Every action named as carrying a file exists.
+func TestFileActionsExist(t *testing.T) {
+	for v, names := range fileActions {
+		for name := range names {
+			if lookupAction(v, name) == nil {
+				t.Errorf("v%d %s is in fileActions but not in the action table", v, name)
+			}
+		}
+	}
+}
