@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -59,11 +58,7 @@ func v12UploadFile(c *call, p v12UploadFileParams) (any, error) {
 		if p.Data == nil {
 			return nil, model.Errorf(model.ErrBadParam, "data is required for type data")
 		}
-		data, derr := decodeBase64(*p.Data)
-		if derr != nil {
-			return nil, model.Errorf(model.ErrBadParam, "data is not base64: %v", derr)
-		}
-		info, err = m.put(c.ctx, p.Name, "", bytes.NewReader(data))
+		info, err = m.put(c.ctx, p.Name, "", base64Reader(*p.Data))
 	default:
 		return nil, protoErr(v12UnsupportedParam, v11BadRequest, "type must be url, path or data")
 	}

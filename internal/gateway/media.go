@@ -151,11 +151,7 @@ func (m *Media) Resolve(ctx context.Context, src, name string) (model.FileInfo, 
 	case "file":
 		return m.readLocal(ctx, src, name)
 	case "base64":
-		data, err := decodeBase64(strings.TrimPrefix(rest, "//"))
-		if err != nil {
-			return model.FileInfo{}, sourceError("base64:// data is not base64: %v", err)
-		}
-		return m.put(ctx, name, "", bytes.NewReader(data))
+		return m.put(ctx, name, "", base64Reader(strings.TrimPrefix(rest, "//")))
 	case "data":
 		mimeType, data, err := parseDataURL(src)
 		if err != nil {
