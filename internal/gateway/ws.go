@@ -95,7 +95,11 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	var ce *closeError
 	if errors.As(err, &ce) {
 		status, reason = ce.status, ce.reason
-		log.Warn("OneBot connection closed by the gateway", "reason", errString(errors.New(ce.detail), ce.reason))
+		detail := ce.detail
+		if detail == "" {
+			detail = ce.reason
+		}
+		log.Warn("OneBot connection closed by the gateway", "reason", detail)
 	} else if s.why != "" && s.why != "connection ended" {
 		status, reason = websocket.StatusPolicyViolation, s.why
 	}
