@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"maunium.net/go/mautrix/id"
 
@@ -216,4 +217,31 @@ func FuzzRawRoomSend(f *testing.F) {
 			t.Fatalf("type index %d of %q is not after rooms/{room}/send", at, path)
 		}
 	})
+}
+
+// What the homeserver said about a room's encryption is forgotten when the sync shows the bot
+// leaving (it may be joined again later without this process noticing, e.g. by a server
+// admin, after the room became encrypted): the next send asks again.
+func TestOwnLeaveForgetsEncryptionState(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	s := h.session(t, newRecordingSink(), nil)
+	if err := s.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("not encrypted yet")); err != nil {
+		t.Fatal(err)
+	}
+	h.hs.SetState(roomA, "m.room.encryption", "", megolmState)
+	leave := map[string]any{
+		"type": "m.room.member", "event_id": "$leave", "sender": aliceID, "state_key": string(botID),
+		"origin_server_ts": time.Now().UnixMilli(), "content": map[string]any{"membership": "leave"},
+	}
+	h.hs.QueueSync(fakes.JSONResponse(http.StatusOK, map[string]any{"next_batch": "s1",
+		"rooms": map[string]any{"leave": map[string]any{string(roomA): timeline(leave)}}}))
+	start(t, s)
+	h.waitSyncSince(t, "s1")
+	_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
+	refusedAfter(t, h, 1, err, "end-to-end encryption is off")
 }

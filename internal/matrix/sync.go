@@ -399,6 +399,9 @@ func (s *Session) updateState(ctx context.Context, evt *event.Event) {
 	if s.crypto != nil {
 		s.crypto.HandleState(ctx, evt) // a member left: the room's next message uses a new key
 	}
+	if evt.Type == event.StateMember && evt.GetStateKey() == string(s.UserID()) {
+		s.forgetEncryption(evt.RoomID) // the bot left, or came back: the room may be encrypted now (encryption.go)
+	}
 }
 
 func (s *Session) handleTimelineEvent(ctx context.Context, b *batch, evt *event.Event) error {
