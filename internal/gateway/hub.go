@@ -4,6 +4,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -61,6 +62,9 @@ type Hub struct {
 	bots   []*botEntry // in configuration order
 	byUser map[id.UserID]*botEntry
 	bySelf map[int64]*botEntry
+	// expected are the bots that have not joined the hub yet (still logging in to learn their
+	// user ID): /readyz shows their state and reason.
+	expected []model.Bot
 
 	sinksMu   sync.RWMutex
 	sinks     map[*sink]struct{}
@@ -143,9 +147,18 @@ func (h *Hub) AddBotWithToken(b model.Bot, selfID int64, token string) {
 	h.BotStatusChanged(b.UserID(), b.Status()) // v12 connections learn of the new bot
 }
 
+// Expect tells the hub of a bot that will join it (AddBot) once it has logged in: until then
+// /readyz lists it with its state and the reason (e.g. why its login fails).
+func (h *Hub) Expect(b model.Bot) {
+	h.botsMu.Lock()
+	defer h.botsMu.Unlock()
+	h.expected = append(h.expected, b)
+}
+
 func (h *Hub) addBot(b model.Bot, selfID int64, token string) {
 	h.botsMu.Lock()
 	defer h.botsMu.Unlock()
+	h.expected = slices.DeleteFunc(h.expected, func(x model.Bot) bool { return x == b })
 	e := &botEntry{bot: b, selfID: selfID, token: token}
 	if old := h.byUser[b.UserID()]; old != nil {
 		delete(h.bySelf, old.selfID)
@@ -186,6 +199,11 @@ func (h *Hub) defaultBot() *botEntry {
 
 // Publish implements model.Sink: the event is marshalled once per protocol version that has a
 // subscriber and the same bytes are queued on every matching connection, never blocking on one.
+//
+// Outbox first: the frames for endpoints with an outbox are written to the database, all in one
+// transaction, before any connection gets the event. When that write (or the v11 ID map) fails,
+// Publish returns the error and no connection has the event: the caller retries it later, so the
+// event is neither lost nor handed twice to a connection.
 func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 	h.stats.EventsPublished.Add(1)
 	entry := h.botByUser(ev.Self)
@@ -194,7 +212,10 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 		return nil
 	}
 	for {
-		queued, grew := h.fanOut(entry, ev)
+		queued, grew, err := h.fanOut(ctx, entry, ev)
+		if err != nil {
+			return err
+		}
 		if queued > 0 {
 			return nil
 		}
@@ -211,9 +232,10 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 	}
 }
 
-// fanOut queues ev on every connection that wants it and reports how many took it, and a
-// channel that is closed when a new connection subscribes.
-func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
+// fanOut writes ev to the outboxes that want it, then queues it on every other connection that
+// wants it, and reports how many took it, and a channel that is closed when a new connection
+// subscribes. An error means that no connection took it.
+func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int, <-chan struct{}, error) {
 	// Pick the connections under the lock; encode (which reads the v11 ID map) and queue outside
 	// it, so that connections can come and go meanwhile.
 	h.sinksMu.RLock()
@@ -228,7 +250,8 @@ func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
 
 	var payload [2][]byte // [0] v11, [1] v12
 	var tried [2]bool
-	queued := 0
+	var durable []storage.OutboxFrame
+	var feeds []*feed
 	for _, s := range targets {
 		i := 0
 		if s.version == 12 {
@@ -242,15 +265,38 @@ func (h *Hub) fanOut(entry *botEntry, ev *model.Event) (int, <-chan struct{}) {
 			} else {
 				payload[1], err = encodeV12Event(ev)
 			}
-			if err != nil {
+			if err != nil && storage.IsDBError(err) {
+				return 0, grew, fmt.Errorf("failed to encode event %s: %w", ev.ID, err) // the v11 ID map: retry
+			} else if err != nil {
 				h.log.Error("failed to encode event", "version", s.version, "event_id", ev.ID, "error", err)
 			}
 		}
-		if payload[i] != nil && s.enqueueEvent(payload[i], &h.stats) {
+		if payload[i] != nil && s.durable != nil {
+			durable = append(durable, storage.OutboxFrame{Endpoint: s.durable.key, Payload: payload[i]})
+			feeds = append(feeds, s.durable)
+		}
+	}
+	queued := 0
+	if len(durable) > 0 {
+		dropped, err := h.opts.Outbox.OutboxAppendAll(ctx, durable, time.Now(), h.opts.OutboxLimits)
+		if err != nil {
+			return 0, grew, err
+		}
+		for _, f := range feeds {
+			f.appended(dropped[f.key])
+		}
+		queued += len(feeds)
+	}
+	for _, s := range targets {
+		i := 0
+		if s.version == 12 {
+			i = 1
+		}
+		if payload[i] != nil && s.durable == nil && s.enqueueEvent(payload[i], &h.stats) {
 			queued++
 		}
 	}
-	return queued, grew
+	return queued, grew, nil
 }
 
 // BotStatusChanged implements model.Sink: v12 connections get a status_update; the bot's v11
@@ -338,8 +384,20 @@ type BotReport struct {
 // Ready tells whether every bot is syncing.
 func (h *Hub) Ready() ReadyReport {
 	bots := h.botList()
-	rep := ReadyReport{Ready: len(bots) >= h.opts.ExpectedBots, Bots: []BotReport{}}
-	for i := len(bots); i < h.opts.ExpectedBots; i++ {
+	h.botsMu.RLock()
+	expected := append([]model.Bot(nil), h.expected...)
+	h.botsMu.RUnlock()
+	rep := ReadyReport{Ready: len(bots) >= h.opts.ExpectedBots && len(expected) == 0, Bots: []BotReport{}}
+	for _, b := range expected {
+		st := b.Status()
+		reason := st.Reason
+		if reason == "" {
+			reason = "not logged in yet"
+		}
+		rep.Bots = append(rep.Bots, BotReport{UserID: string(b.UserID()), State: string(st.State), Reason: reason,
+			Since: st.Since.UTC().Format(time.RFC3339)})
+	}
+	for i := len(bots) + len(expected); i < h.opts.ExpectedBots; i++ {
 		rep.Bots = append(rep.Bots, BotReport{State: "starting", Reason: "not logged in yet"})
 	}
 	for _, b := range bots {

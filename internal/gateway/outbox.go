@@ -14,6 +14,7 @@ import (
 // OutboxStore keeps the frames of pushing endpoints while they are down (storage.DB).
 type OutboxStore interface {
 	OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim storage.OutboxLimits) (int64, error)
+	OutboxAppendAll(ctx context.Context, frames []storage.OutboxFrame, at time.Time, lim storage.OutboxLimits) (map[string]int64, error)
 	OutboxPeek(ctx context.Context, endpoint string, limit int) ([]storage.OutboxEntry, error)
 	OutboxDelete(ctx context.Context, endpoint string, seq int64) error
 	OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error)
@@ -71,6 +72,7 @@ func (h *Hub) newFeed(ctx context.Context, key string, version int, bot id.UserI
 		log: h.log.With("endpoint", redactKey(key))}
 	if persistent && h.opts.Outbox != nil && h.opts.OutboxLimits.MaxEvents > 0 {
 		f.store = h.opts.Outbox
+		s.durable = f // Hub.Publish writes events to the outbox itself (hub.go fanOut)
 		h.outboxOnce.Do(func() { h.purgeOutbox(ctx) })
 		if rows, err := f.store.OutboxPeek(ctx, key, 1); err == nil && len(rows) > 0 {
 			f.backlogBefore = time.Now()
@@ -114,7 +116,21 @@ func (f *feed) takeFrame(frame []byte) []byte {
 	return frame
 }
 
-// fill moves frames from the hub into the outbox until ctx ends, then saves what is queued.
+// appended records that Hub.Publish wrote an event to the outbox, dropping n old frames to keep
+// within the limits.
+func (f *feed) appended(n int64) {
+	if n > 0 {
+		f.h.stats.OutboxDropped.Add(n)
+		f.log.Warn("outbox full: dropped the oldest frames", "count", n,
+			"max_events", f.h.opts.OutboxLimits.MaxEvents, "max_age", f.h.opts.OutboxLimits.MaxAge)
+	}
+	select {
+	case f.notify <- struct{}{}:
+	default:
+	}
+}
+
+// fill moves status frames (events are written by Hub.Publish) from the hub into the outbox until ctx ends, then saves what is queued.
 func (f *feed) fill(ctx context.Context) {
 	for {
 		select {
@@ -140,20 +156,13 @@ func (f *feed) append(ctx context.Context, frame []byte) {
 	for attempt := 1; ; attempt++ {
 		dropped, err := f.store.OutboxAppend(ctx, f.key, frame, time.Now(), f.h.opts.OutboxLimits)
 		if err == nil {
-			if dropped > 0 {
-				f.h.stats.OutboxDropped.Add(dropped)
-				f.log.Warn("outbox full: dropped the oldest frames", "count", dropped,
-					"max_events", f.h.opts.OutboxLimits.MaxEvents, "max_age", f.h.opts.OutboxLimits.MaxAge)
-			}
-			select {
-			case f.notify <- struct{}{}:
-			default:
-			}
+			f.appended(dropped)
 			return
 		}
 		if attempt >= 3 || ctx.Err() != nil {
+			// Only status frames come this way; the next one says the same, more recently.
 			f.h.stats.OutboxDropped.Add(1)
-			f.log.Error("failed to write to the outbox: frame dropped", "error", err)
+			f.log.Error("failed to write a status frame to the outbox: frame dropped", "error", err)
 			return
 		}
 		select {

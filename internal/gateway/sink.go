@@ -21,6 +21,10 @@ type sink struct {
 	refuseWhenFull bool
 	// onQueued, when set, runs after each queued event (get_latest_events wakes its polls).
 	onQueued func()
+	// durable, when set, is the feed with an outbox this sink belongs to: Hub.Publish writes
+	// events straight to the outbox (in the same transaction for every such feed) instead of
+	// queuing them here. Status frames still pass through the queue.
+	durable *feed
 
 	out  chan []byte
 	done chan struct{}

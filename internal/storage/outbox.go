@@ -37,29 +37,66 @@ const (
 func (db *DB) OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
 	var dropped int64
 	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, insertOutbox, endpoint, at.UnixMilli(), payload); err != nil {
-			return err
+		var err error
+		dropped, err = appendOutbox(ctx, tx, endpoint, payload, at, lim)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("failed to append to outbox: %w", err)
+	}
+	return dropped, nil
+}
+
+func appendOutbox(ctx context.Context, tx *sql.Tx, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
+	if _, err := tx.ExecContext(ctx, insertOutbox, endpoint, at.UnixMilli(), payload); err != nil {
+		return 0, err
+	}
+	var dropped int64
+	if lim.MaxEvents > 0 {
+		res, err := tx.ExecContext(ctx, trimOutboxCount, endpoint, endpoint, lim.MaxEvents)
+		if err != nil {
+			return 0, err
 		}
-		if lim.MaxEvents > 0 {
-			res, err := tx.ExecContext(ctx, trimOutboxCount, endpoint, endpoint, lim.MaxEvents)
+		n, _ := res.RowsAffected()
+		dropped += n
+	}
+	if lim.MaxAge > 0 {
+		res, err := tx.ExecContext(ctx, trimOutboxAge, endpoint, at.Add(-lim.MaxAge).UnixMilli())
+		if err != nil {
+			return 0, err
+		}
+		n, _ := res.RowsAffected()
+		dropped += n
+	}
+	return dropped, nil
+}
+
+// OutboxFrame is one frame for one endpoint's outbox.
+type OutboxFrame struct {
+	Endpoint string
+	Payload  []byte
+}
+
+// OutboxAppendAll adds each frame at the end of its endpoint's outbox in one transaction: either
+// every frame is stored or none is (an event reaches all its pushing endpoints durably, or the
+// caller retries it). Then it drops what exceeds the limits, the oldest first. It returns how many
+// frames were dropped per endpoint.
+func (db *DB) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time.Time, lim OutboxLimits) (map[string]int64, error) {
+	dropped := map[string]int64{}
+	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
+		for _, f := range frames {
+			n, err := appendOutbox(ctx, tx, f.Endpoint, f.Payload, at, lim)
 			if err != nil {
 				return err
 			}
-			n, _ := res.RowsAffected()
-			dropped += n
-		}
-		if lim.MaxAge > 0 {
-			res, err := tx.ExecContext(ctx, trimOutboxAge, endpoint, at.Add(-lim.MaxAge).UnixMilli())
-			if err != nil {
-				return err
+			if n > 0 {
+				dropped[f.Endpoint] += n
 			}
-			n, _ := res.RowsAffected()
-			dropped += n
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("failed to append to outbox: %w", err)
+		return nil, fmt.Errorf("failed to append to outbox: %w", err)
 	}
 	return dropped, nil
 }

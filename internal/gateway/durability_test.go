@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matrix-onebot/gateway/internal/storage"
+	"github.com/matrix-onebot/gateway/test/harness"
+)
+
+// With the database's disk full, Publish writes the outbox first: when that write (or the v11
+// ID map) fails, it returns the error and no connection has the event, so the sync loop retries
+// it; once space returns the event reaches the outbox and every connection exactly once.
+func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
+	disk := harness.MountSmallDisk(t, 8<<20)
+	db, err := storage.Open(context.Background(), filepath.Join(disk.Dir, "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	h, _, _ := newTestHub(t, "")
+	h.opts.IDs = db
+	h.opts.Outbox = db
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+	peer := newReversePeer(t)
+	peer.refuse.Store(true) // down: its frames wait in the outbox
+	runReverse(t, h, ReverseWS{URL: peer.url(), Version: 12, Outbox: true})
+	key := endpointKey("v12-ws", peer.url(), "")
+	v12, v11 := newSink(12, "", true), newSink(11, "@bot:example.org", true) // forward WebSockets
+	h.subscribe(v12)
+	h.subscribe(v11)
+	waitUntil(t, "the reverse WebSocket's feed to subscribe", func() bool { n11, n12 := h.Connections(); return n11+n12 == 3 })
+
+	ev := sampleEvent(false)
+	ev.ID, ev.Message.EventID = "$while-full:example.org", "$while-full:example.org"
+	disk.Fill()
+	err = h.Publish(context.Background(), ev)
+	if err == nil {
+		t.Fatal("Publish succeeded with the disk full: the event is not in the outbox, yet the sync position would move on")
+	}
+	if !storage.IsDiskFull(err) || !strings.Contains(db.Problem(err), "database disk is full") {
+		t.Errorf("error %v (%q) does not say the disk is full", err, db.Problem(err))
+	}
+	if len(v12.out) != 0 || len(v11.out) != 0 {
+		t.Fatalf("a forward connection got the event although the outbox write failed (v12 %d, v11 %d frames): it would get it again on the retry", len(v12.out), len(v11.out))
+	}
+
+	disk.Free()
+	if err := h.Publish(context.Background(), ev); err != nil {
+		t.Fatalf("Publish after space returned: %v", err)
+	}
+	rows, err := db.OutboxPeek(context.Background(), key, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || !strings.Contains(string(rows[0].Payload), "$while-full") {
+		t.Fatalf("outbox has %d frames, want the event once", len(rows))
+	}
+	if len(v12.out) != 1 || len(v11.out) != 1 {
+		t.Fatalf("forward connections got v12 %d, v11 %d frames, want the event once each", len(v12.out), len(v11.out))
+	}
+}
