@@ -13,6 +13,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/e2ee"
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // MsgTypeUndecryptable is the matrix.msgtype of a message the bot could not decrypt: its key did
@@ -165,6 +166,11 @@ func (s *Session) handleEncrypted(ctx context.Context, b *batch, evt *event.Even
 		return s.publishUndecryptable(ctx, b, evt, s.crypto.UndecryptableReason(ctx, evt, err))
 	}
 	retry, err := s.crypto.Hold(ctx, evt, raw)
+	if err != nil && storage.IsDBError(err) {
+		// The database cannot take it now (disk full, …): the batch is tried again, the
+		// position does not move past this event.
+		return fmt.Errorf("failed to hold an undecryptable event: %w", err)
+	}
 	if err != nil {
 		s.log.Error("failed to hold an undecryptable event; delivering it as undecryptable", "event_id", evt.ID, "error", err)
 		s.crypto.CountUndecryptable()

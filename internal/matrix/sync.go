@@ -17,6 +17,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // syncResponse is /sync with every event kept raw, so that one malformed event is skipped
@@ -54,8 +55,51 @@ const (
 	gapPageSize  = 100
 )
 
-// Run syncs until ctx ends. It returns nil on a clean stop and an ErrFatal error when the bot
-// cannot go on without the operator.
+// Serve runs the bot until ctx ends: Run, started again with backoff after any failure that is
+// not ErrFatal, the bot's status (readyz, get_status) and the log saying why meanwhile. It
+// returns the ErrFatal error (the status says what to change), or nil once ctx has ended.
+func (s *Session) Serve(ctx context.Context) error {
+	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
+	for {
+		started := time.Now()
+		err := s.Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil { // Run returns nil only when ctx ends; never spin
+			err = errors.New("the sync loop ended unexpectedly")
+		}
+		if errors.Is(err, ErrFatal) {
+			if st := s.Status(); st.State != model.StateStopped {
+				s.setStatus(model.StateStopped, err.Error())
+			}
+			s.log.Error("bot stopped: the operator must act", "reason", err)
+			return err
+		}
+		if time.Since(started) > maxBackoff {
+			retry.Reset() // it ran for a while: this is a new failure, not the same one again
+		}
+		wait := retry.Next()
+		s.Failed(err, wait)
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// Failed shows that the bot could not start or stopped on err and is retried in retryIn: its
+// status (readyz, get_status) gives the reason, and the log says it with what to do.
+func (s *Session) Failed(err error, retryIn time.Duration) {
+	reason := "failed, retrying with backoff: " + err.Error()
+	if storage.IsDBError(err) {
+		reason = s.opts.DB.Problem(err)
+	}
+	s.setStatus(model.StateBackoff, reason)
+	s.log.Error("bot failed; retrying", "reason", reason, "error", err, "retry_in", retryIn.Round(time.Millisecond))
+}
+
+// Run syncs until ctx ends. It returns nil on a clean stop and an error when the bot cannot go
+// on: ErrFatal when only the operator can help, anything else may work when tried again (Serve).
 func (s *Session) Run(ctx context.Context) error {
 	if !s.loggedIn.Load() {
 		if err := s.Login(ctx); err != nil {
@@ -71,7 +115,11 @@ func (s *Session) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	defer s.setStatus(model.StateStopped, "gateway stopping")
+	defer func() {
+		if ctx.Err() != nil { // a failure keeps its own status (Serve shows it and retries)
+			s.setStatus(model.StateStopped, "gateway stopping")
+		}
+	}()
 	s.loadProfile(ctx)
 	s.loadDirect(ctx)
 	filterID := s.filterID(ctx)
@@ -105,18 +153,8 @@ func (s *Session) Run(ctx context.Context) error {
 		if s.crypto != nil { // room keys and device lists first, so this batch's events decrypt
 			s.crypto.ProcessSync(context.WithoutCancel(ctx), resp.raw, since)
 		}
-		err = s.processBatch(context.WithoutCancel(ctx), b, resp)
-		if err == nil {
-			err = s.deliverHeld(context.WithoutCancel(ctx), b) // e2ee.go: events whose key came
-		}
-		if err != nil {
-			// Stopped while waiting for a OneBot client: remember what this batch already handed
-			// over, so that the next run, which gets the same batch again, repeats none of it.
-			s.savePartial(context.WithoutCancel(ctx), b)
-			return nil
-		}
-		if err := s.opts.DB.SetSyncToken(context.WithoutCancel(ctx), string(s.UserID()), resp.NextBatch); err != nil {
-			return fmt.Errorf("failed to save sync position: %w", err)
+		if !s.handOver(ctx, b, resp) {
+			return nil // stopped
 		}
 		if len(done) > 0 {
 			s.clearPartial(context.WithoutCancel(ctx))
@@ -124,6 +162,64 @@ func (s *Session) Run(ctx context.Context) error {
 		since, firstSync, done = resp.NextBatch, false, nil
 	}
 	return nil
+}
+
+// storageRetryMax caps the wait between two tries of a batch whose database writes failed, so
+// that the bot resumes soon after space returns.
+const storageRetryMax = 10 * time.Second
+
+// handOver hands the batch's events over and then saves the sync position, so that the position
+// never moves past an event that was not durably handed over (Hub.Publish writes the outboxes
+// before any connection gets the event). A failed write (the disk of the database is full, …)
+// is retried with backoff, the bot's status and the log saying why, until it succeeds: an event
+// already handed over is not handed over again (b.done), so the retry neither loses nor repeats
+// one. It reports false when ctx ended first (the batch is fetched again by the next run).
+func (s *Session) handOver(ctx context.Context, b *batch, resp *syncResponse) bool {
+	work := context.WithoutCancel(ctx)
+	retry := backoff.New(s.opts.RetryInterval, storageRetryMax)
+	handed, failed := false, false
+	for {
+		var err error
+		if !handed {
+			err = s.processBatch(work, b, resp)
+			if err == nil {
+				err = s.deliverHeld(work, b) // e2ee.go: events whose key came
+			}
+			handed = err == nil
+		}
+		if handed {
+			if err = s.opts.DB.SetSyncToken(work, string(s.UserID()), resp.NextBatch); err != nil {
+				err = fmt.Errorf("failed to save sync position: %w", err)
+			}
+		}
+		if err == nil {
+			if failed {
+				s.log.Info("the database works again: events are handed over and the sync position saved")
+				s.setStatus(model.StateSyncing, "")
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			// Stopped while waiting for a OneBot client (or for the database): remember what this
+			// batch already handed over, so that the next run, which gets the same batch again,
+			// repeats none of it.
+			s.savePartial(work, b)
+			return false
+		}
+		failed = true
+		reason := s.opts.DB.Problem(err)
+		wait := retry.Next()
+		s.setStatus(model.StateBackoff, reason)
+		step := "hand over the batch's events"
+		if handed {
+			step = "save the sync position (the batch's events were handed over)"
+		}
+		s.log.Error(reason, "failed_to", step, "error", err, "retry_in", wait.Round(time.Millisecond))
+		if !sleep(ctx, wait) {
+			s.savePartial(work, b)
+			return false
+		}
+	}
 }
 
 // batch is the processing of one sync response.

@@ -40,7 +40,7 @@ func (db *DB) Problem(err error) string {
 	case e.Code == sqlite3.ErrIoErr:
 		return "database I/O error on GATEWAY_DATABASE (" + db.path + "): check the disk; the gateway retries by itself (" + err.Error() + ")"
 	}
-	return "database write failed on GATEWAY_DATABASE (" + db.path + "); the gateway retries by itself: " + err.Error()
+	return "database error on GATEWAY_DATABASE (" + db.path + "); the gateway retries by itself: " + err.Error()
 }
 
 // IsDBError tells whether err came from the database (any SQLite error, or a full disk), as
