@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/matrix-onebot/gateway/internal/auth"
+	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/e2ee"
 	"github.com/matrix-onebot/gateway/internal/gateway"
@@ -123,8 +124,14 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		log.Info("rewrote the database file once (VACUUM), so that no text deleted before secure_delete was on stays in its free space")
 	}
 	stateStore := sqlstatestore.NewSQLStateStore(db.DBUtil(), dbutil.NoopLogger, false)
+	// Every migration runs here, once, before any bot starts: bots sharing a table must not
+	// create it at the same time.
 	if err := stateStore.Upgrade(ctx); err != nil {
-		log.Error("failed to prepare the Matrix state store", "error", err)
+		log.Error("failed to prepare the Matrix state store", "error", err, "advice", db.Problem(err))
+		return exitStorage
+	}
+	if err := e2ee.Prepare(ctx, db.DBUtil()); err != nil {
+		log.Error("failed to prepare the encryption tables", "error", err, "advice", db.Problem(err))
 		return exitStorage
 	}
 	files, err := matrix.NewMedia(ctx, matrix.MediaOptions{
@@ -231,6 +238,9 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	botsCtx, stopBots := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBots()
 	var botsWG sync.WaitGroup
+	for _, s := range sessions {
+		hub.Expect(s) // until it joins the hub, /readyz shows its state and reason
+	}
 	for i, s := range sessions {
 		b := cfg.Bots[i]
 		botsWG.Add(1)
@@ -238,21 +248,18 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 			defer botsWG.Done()
 			// A bot whose user ID is known (configured, or from the token store) joins the hub at
 			// once, so that clients see it offline while it cannot log in; otherwise it logs in
-			// first to learn its user ID.
+			// first to learn its user ID (meanwhile /readyz shows it with hub.Expect).
 			if s.UserID() == "" {
 				if err := s.Login(botsCtx); err != nil {
 					if botsCtx.Err() == nil {
-						log.Error("bot cannot start", "bot", b.Name(), "error", err)
+						log.Error("bot cannot start: the operator must act", "bot", b.Name(), "error", err)
 					}
 					return
 				}
 			}
-			selfID := b.OneBotSelfID
-			if selfID == 0 {
-				if selfID, err = db.V11ID(botsCtx, storage.KindUser, string(s.UserID())); err != nil {
-					log.Error("failed to assign a OneBot v11 self_id", "bot", b.Name(), "error", err)
-					return
-				}
+			selfID, ok := botSelfID(botsCtx, s, b, db)
+			if !ok {
+				return
 			}
 			hub.AddBotWithToken(s, selfID, b.OneBotAccessToken)
 			log.Info("bot registered", "bot", s.UserID(), "v11_self_id", selfID)
@@ -288,9 +295,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: b.PushToken(cfg.Gateway.PushAccessToken), Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
 				}()
 			}
-			if err := s.Run(botsCtx); err != nil {
-				log.Error("bot stopped", "bot", s.UserID(), "error", err)
-			}
+			_ = s.Serve(botsCtx) // retries all but ErrFatal; the status and the log say why
 		}()
 	}
 
@@ -322,6 +327,34 @@ func retentionOf(g config.Gateway) storage.Retention {
 		MessageAge: g.MessageRetention, MessageCount: g.MessageRetentionCount,
 		EncryptedBodyAge: g.EncryptedBodyRetention, NoEncryptedBodies: g.EncryptedBodyRetention == 0,
 		FileAge: g.FileRetention,
+	}
+}
+
+// botSelfID returns the bot's OneBot v11 self_id: onebot_self_id, or the number kept in the
+// database. A failing database is retried with backoff, the bot's status saying why; it reports
+// false only when ctx ends.
+func botSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage.DB) (int64, bool) {
+	if b.OneBotSelfID != 0 {
+		return b.OneBotSelfID, true
+	}
+	retry := backoff.New(time.Second, 30*time.Second)
+	for {
+		selfID, err := db.V11ID(ctx, storage.KindUser, string(s.UserID()))
+		if err == nil {
+			return selfID, true
+		}
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		wait := retry.Next()
+		s.Failed(fmt.Errorf("failed to assign a OneBot v11 self_id: %w", err), wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, false
+		case <-t.C:
+		}
 	}
 }
 

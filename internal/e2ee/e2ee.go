@@ -354,3 +354,18 @@ func (m *Machine) RequestSession(ctx context.Context, roomID id.RoomID, senderKe
 func (m *Machine) Close() {
 	m.mach.Destroy()
 }
+
+// Prepare creates or upgrades the tables of end-to-end encryption in db: mautrix's crypto store
+// (crypto_version) and the held events (e2ee_gateway_version). Run it once per process before
+// any bot starts: every bot shares these tables, and bots upgrading them at the same time race
+// (the loser fails with "table … already exists"). New then finds them up to date.
+func Prepare(ctx context.Context, db *dbutil.Database) error {
+	store := crypto.NewSQLCryptoStore(db, dbutil.NoopLogger, "", "", nil)
+	if err := store.DB.Upgrade(ctx); err != nil {
+		return fmt.Errorf("failed to prepare the crypto store: %w", err)
+	}
+	if _, err := openHeld(ctx, db, ""); err != nil {
+		return err
+	}
+	return nil
+}
