@@ -156,18 +156,11 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 	// One account per bot device: a token for a new device starts a new Olm account and keeps the
 	// old device's rows (its Megolm sessions stay readable for nobody but are not destroyed).
 	accountID := cryptoAccountID(cli.UserID, cli.DeviceID)
-	m.store = crypto.NewSQLCryptoStore(opts.DB, dbutil.ZeroLogger(zl), accountID, cli.DeviceID, opts.PickleKey)
-	if err := m.store.DB.Upgrade(ctx); err != nil {
-		return nil, fmt.Errorf("failed to prepare the crypto store: %w", err)
-	}
-	held, err := openHeld(ctx, opts.DB, accountID)
+	st, err := openStores(ctx, opts.DB, dbutil.ZeroLogger(zl), accountID, cli.DeviceID, opts.PickleKey)
 	if err != nil {
 		return nil, err
 	}
-	m.held = held
-	if m.keys, err = openKeys(ctx, opts.DB, accountID); err != nil {
-		return nil, err
-	}
+	m.store, m.held, m.keys = st.crypto, st.held, st.keys
 	m.mach = crypto.NewOlmMachine(cli, &zl, m.store, opts.StateStore)
 	if err := m.mach.Load(ctx); err != nil {
 		m.mach.Destroy()
@@ -355,17 +348,36 @@ func (m *Machine) Close() {
 	m.mach.Destroy()
 }
 
+// stores are one bot account's tables in the shared database.
+type stores struct {
+	crypto *crypto.SQLCryptoStore
+	held   *heldStore
+	keys   *keysStore
+}
+
+// openStores opens one bot account's crypto store, held events and room key verdicts. Their
+// tables are shared by every bot: Prepare creates them first, so that this only finds them up
+// to date.
+func openStores(ctx context.Context, db *dbutil.Database, log dbutil.DatabaseLogger, accountID string, deviceID id.DeviceID, pickleKey []byte) (*stores, error) {
+	st := &stores{crypto: crypto.NewSQLCryptoStore(db, log, accountID, deviceID, pickleKey)}
+	if err := st.crypto.DB.Upgrade(ctx); err != nil {
+		return nil, fmt.Errorf("failed to prepare the crypto store: %w", err)
+	}
+	var err error
+	if st.held, err = openHeld(ctx, db, accountID); err != nil {
+		return nil, err
+	}
+	if st.keys, err = openKeys(ctx, db, accountID); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 // Prepare creates or upgrades the tables of end-to-end encryption in db: mautrix's crypto store
-// (crypto_version) and the held events (e2ee_gateway_version). Run it once per process before
+// (crypto_version), the held events and the room key verdicts. Run it once per process before
 // any bot starts: every bot shares these tables, and bots upgrading them at the same time race
 // (the loser fails with "table … already exists"). New then finds them up to date.
 func Prepare(ctx context.Context, db *dbutil.Database) error {
-	store := crypto.NewSQLCryptoStore(db, dbutil.NoopLogger, "", "", nil)
-	if err := store.DB.Upgrade(ctx); err != nil {
-		return fmt.Errorf("failed to prepare the crypto store: %w", err)
-	}
-	if _, err := openHeld(ctx, db, ""); err != nil {
-		return err
-	}
-	return nil
+	_, err := openStores(ctx, db, dbutil.NoopLogger, "", "", nil)
+	return err
 }

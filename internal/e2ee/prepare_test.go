@@ -1,0 +1,52 @@
+package e2ee
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// Many bots opening their encryption stores at the same moment on a new database all succeed
+// once Prepare has run: each bot then finds the shared tables up to date (without it, bots
+// that read version 0 together both create the tables and the loser fails with "table …
+// already exists").
+func TestManyBotsOpenTheirStoresAtOnceAfterPrepare(t *testing.T) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := Prepare(ctx, db.DBUtil()); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	const bots = 50
+	start := make(chan struct{})
+	errs := make(chan error, bots)
+	var wg sync.WaitGroup
+	for i := range bots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			account := fmt.Sprintf("@bot%d:example.org|DEVICE%d", i, i)
+			_, err := openStores(ctx, db.DBUtil(), dbutil.NoopLogger, account, id.DeviceID(fmt.Sprint("DEVICE", i)), []byte("pickle"))
+			errs <- err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a bot failed to open its stores: %v", err)
+		}
+	}
+}
