@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/harness"
 )
@@ -60,5 +61,29 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 	}
 	if len(v12.out) != 1 || len(v11.out) != 1 {
 		t.Fatalf("forward connections got v12 %d, v11 %d frames, want the event once each", len(v12.out), len(v11.out))
+	}
+}
+
+// A bot that has not joined the hub yet (its start fails: login, self_id) is on /readyz and, once
+// its user ID is known, in get_status, with its state and the reason; the gateway is not ready
+// until it has joined and syncs.
+func TestReadyzAndGetStatusShowABotThatFailsToStart(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	late := newSecondBot()
+	late.SetStatus(model.BotStatus{State: model.StateBackoff, Reason: "database disk is full: free space"})
+	h.Expect(late)
+	rep := h.Ready()
+	if rep.Ready || len(rep.Bots) != 2 || rep.Bots[0].UserID != string(late.ID) || rep.Bots[0].State != "backoff" ||
+		!strings.Contains(rep.Bots[0].Reason, "disk is full") {
+		t.Fatalf("readyz %+v: want not ready, the late bot in backoff with its reason", rep)
+	}
+	st := h.v12StatusData(nil)
+	if st.Good || len(st.Bots) != 2 || st.Bots[0].Self.UserID != string(late.ID) || !strings.Contains(st.Bots[0].Reason, "disk is full") {
+		t.Fatalf("get_status %+v: want the late bot with its reason", st)
+	}
+	late.SetStatus(model.BotStatus{State: model.StateSyncing})
+	h.AddBot(late, 10002)
+	if rep := h.Ready(); !rep.Ready || len(rep.Bots) != 2 {
+		t.Fatalf("readyz after the bot joined: %+v", rep)
 	}
 }

@@ -175,6 +175,13 @@ func (h *Hub) botList() []*botEntry {
 	return append([]*botEntry(nil), h.bots...)
 }
 
+// expectedBots are the bots that have not joined the hub yet (Expect).
+func (h *Hub) expectedBots() []model.Bot {
+	h.botsMu.RLock()
+	defer h.botsMu.RUnlock()
+	return append([]model.Bot(nil), h.expected...)
+}
+
 func (h *Hub) botByUser(u id.UserID) *botEntry {
 	h.botsMu.RLock()
 	defer h.botsMu.RUnlock()
@@ -383,10 +390,7 @@ type BotReport struct {
 
 // Ready tells whether every bot is syncing.
 func (h *Hub) Ready() ReadyReport {
-	bots := h.botList()
-	h.botsMu.RLock()
-	expected := append([]model.Bot(nil), h.expected...)
-	h.botsMu.RUnlock()
+	bots, expected := h.botList(), h.expectedBots()
 	rep := ReadyReport{Ready: len(bots) >= h.opts.ExpectedBots && len(expected) == 0, Bots: []BotReport{}}
 	for _, b := range expected {
 		st := b.Status()

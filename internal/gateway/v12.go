@@ -130,16 +130,27 @@ func (h *Hub) v12Connect() []byte {
 // connection limited to one bot never learns of the others).
 func (h *Hub) v12StatusData(only *botEntry) *v12Status {
 	st := &v12Status{Good: true, Bots: []v12BotState{}}
+	var bots []model.Bot
+	if only == nil {
+		for _, b := range h.expectedBots() {
+			if b.UserID() != "" { // a bot that has not joined the hub yet, e.g. failing to start
+				bots = append(bots, b)
+			}
+		}
+	}
 	for _, b := range h.botList() {
 		if only != nil && b != only {
 			continue
 		}
-		bs := b.bot.Status()
+		bots = append(bots, b.bot)
+	}
+	for _, b := range bots {
+		bs := b.Status()
 		if !bs.Good() {
 			st.Good = false
 		}
 		st.Bots = append(st.Bots, v12BotState{
-			Self:   v12Self{Platform: model.Platform, UserID: string(b.bot.UserID())},
+			Self:   v12Self{Platform: model.Platform, UserID: string(b.UserID())},
 			Online: bs.Online(), State: string(bs.State), Reason: bs.Reason,
 		})
 	}
