@@ -111,7 +111,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 
 	db, err := storage.Open(ctx, cfg.Gateway.Database)
 	if err != nil {
-		log.Error("failed to open the database; check GATEWAY_DATABASE", "error", err)
+		log.Error("failed to open the database; check GATEWAY_DATABASE"+diskFullAdvice(err), "error", err)
 		return exitStorage
 	}
 	defer db.Close()
@@ -127,11 +127,11 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	// Every migration runs here, once, before any bot starts: bots sharing a table must not
 	// create it at the same time.
 	if err := stateStore.Upgrade(ctx); err != nil {
-		log.Error("failed to prepare the Matrix state store", "error", err, "advice", db.Problem(err))
+		log.Error("failed to prepare the Matrix state store"+diskFullAdvice(err), "error", err)
 		return exitStorage
 	}
 	if err := e2ee.Prepare(ctx, db.DBUtil()); err != nil {
-		log.Error("failed to prepare the encryption tables", "error", err, "advice", db.Problem(err))
+		log.Error("failed to prepare the encryption tables"+diskFullAdvice(err), "error", err)
 		return exitStorage
 	}
 	files, err := matrix.NewMedia(ctx, matrix.MediaOptions{
@@ -328,6 +328,14 @@ func retentionOf(g config.Gateway) storage.Retention {
 		EncryptedBodyAge: g.EncryptedBodyRetention, NoEncryptedBodies: g.EncryptedBodyRetention == 0,
 		FileAge: g.FileRetention,
 	}
+}
+
+// diskFullAdvice says what to do when the database could not be set up for lack of space.
+func diskFullAdvice(err error) string {
+	if storage.IsDiskFull(err) {
+		return ": database disk is full; free space on the disk of GATEWAY_DATABASE, then start the gateway again"
+	}
+	return ""
 }
 
 // botSelfID returns the bot's OneBot v11 self_id: onebot_self_id, or the number kept in the

@@ -57,6 +57,20 @@ func (d *SmallDisk) Fill() {
 	}
 }
 
+// FillLeaving fills the disk but for about n bytes (rounded to the disk's pages), e.g. room to
+// open a database but not to write to it.
+func (d *SmallDisk) FillLeaving(n int64) {
+	d.t.Helper()
+	d.Fill()
+	info, err := os.Stat(d.filler)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := os.Truncate(d.filler, max(info.Size()-n, 0)); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
 // Free removes the filler: the disk has room again.
 func (d *SmallDisk) Free() {
 	d.t.Helper()

@@ -16,5 +16,8 @@ func MountSmallDisk(t testing.TB, size int64) *SmallDisk {
 // Fill is not reached.
 func (d *SmallDisk) Fill() {}
 
+// FillLeaving is not reached.
+func (d *SmallDisk) FillLeaving(n int64) {}
+
 // Free is not reached.
 func (d *SmallDisk) Free() {}
