@@ -87,3 +87,25 @@ func TestReadyzAndGetStatusShowABotThatFailsToStart(t *testing.T) {
 		t.Fatalf("readyz after the bot joined: %+v", rep)
 	}
 }
+
+// An event the sync loop hands over again after a cut-off run is marked as replayed on every
+// connection, once (a frame marked already is not marked again when it is replayed from the
+// outbox).
+func TestReplayedEventIsMarkedOnce(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	v12, v11 := newSink(12, "", true), newSink(11, "@bot:example.org", true)
+	h.subscribe(v12)
+	h.subscribe(v11)
+	ev := sampleEvent(false)
+	ev.Replayed = true
+	if err := h.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	f12, f11 := <-v12.out, <-v11.out
+	if strings.Count(string(f12), `"matrix.replayed":true`) != 1 || strings.Count(string(f11), `"matrix_replayed":true`) != 1 {
+		t.Fatalf("frames not marked once:\nv12 %s\nv11 %s", f12, f11)
+	}
+	if again := markReplayed(f12, 12); string(again) != string(f12) {
+		t.Fatalf("marked twice: %s", again)
+	}
+}

@@ -272,6 +272,9 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 			} else {
 				payload[1], err = encodeV12Event(ev)
 			}
+			if err == nil && ev.Replayed {
+				payload[i] = markReplayed(payload[i], s.version)
+			}
 			if err != nil && storage.IsDBError(err) {
 				return 0, grew, fmt.Errorf("failed to encode event %s: %w", ev.ID, err) // the v11 ID map: retry
 			} else if err != nil {

@@ -285,6 +285,9 @@ func markReplayed(frame []byte, version int) []byte {
 	if version == 12 {
 		field = `"matrix.replayed":true,`
 	}
+	if bytes.HasPrefix(frame[1:], []byte(field)) {
+		return frame // marked already (an event replayed after a restart, then from the outbox)
+	}
 	out := make([]byte, 0, len(frame)+len(field))
 	out = append(out, '{')
 	out = append(out, field...)

@@ -131,3 +131,53 @@ func TestServeRetriesAFailedBotAndShowsWhy(t *testing.T) {
 		t.Fatalf("status %+v after the cause was fixed, want syncing", st)
 	}
 }
+
+// A run cut off while the disk is full (events handed over, the position and the record of what
+// was handed over not saved) is followed by a run that hands the batch over again, each event
+// marked as replayed: never an unmarked duplicate.
+func TestBatchCutOffWhileDiskFullIsReplayedMarked(t *testing.T) {
+	disk := testharness.MountSmallDisk(t, 8<<20)
+	db, err := storage.Open(context.Background(), filepath.Join(disk.Dir, "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	h := &harness{hs: fakes.NewFakeHomeserver(t, botID, botToken), db: db}
+	h.setToken(t, "s0")
+	now := time.Now()
+	batch := syncReply("s1", map[id.RoomID]any{roomA: timeline(message("$m1", aliceID, now, "one"), message("$m2", aliceID, now, "two"))})
+	h.hs.QueueSync(batch)
+	first := newRecordingSink()
+	first.hook = func(_ context.Context, ev *model.Event) error {
+		if ev.ID == "$m2" {
+			disk.Fill() // $m2 is handed over; nothing can be saved after it
+		}
+		return nil
+	}
+	stop := start(t, h.session(t, first, nil))
+	waitUntil(t, "the bot to say the disk is full", first.Changed, func() bool {
+		_, ok := first.hasStatus(0, model.StateBackoff, "database disk is full")
+		return ok
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	assertEventIDs(t, first, "$m1", "$m2")
+	for _, ev := range first.Events() {
+		if ev.Replayed {
+			t.Fatalf("first delivery of %s marked as replayed", ev.ID)
+		}
+	}
+
+	disk.Free()
+	h.hs.QueueSync(batch, syncReply("s2", nil))
+	second := newRecordingSink()
+	start(t, h.session(t, second, nil))
+	h.waitSyncSince(t, "s1")
+	assertEventIDs(t, second, "$m1", "$m2")
+	for _, ev := range second.Events() {
+		if !ev.Replayed {
+			t.Fatalf("%s handed over again unmarked after the cut-off run had handed it over", ev.ID)
+		}
+	}
+}

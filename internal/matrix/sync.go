@@ -129,7 +129,7 @@ func (s *Session) Run(ctx context.Context) error {
 		return fmt.Errorf("failed to load sync position: %w", err)
 	}
 	firstSync := since == ""
-	done := s.loadPartial(ctx, since)
+	done, replay := s.loadPartial(ctx, since)
 	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
 	for ctx.Err() == nil {
 		timeout := s.opts.SyncTimeout
@@ -149,17 +149,14 @@ func (s *Session) Run(ctx context.Context) error {
 		}
 		retry.Reset()
 		s.setStatus(model.StateSyncing, "")
-		b := &batch{wait: ctx, since: since, first: firstSync, done: done}
+		b := &batch{wait: ctx, since: since, first: firstSync, done: done, replay: replay}
 		if s.crypto != nil { // room keys and device lists first, so this batch's events decrypt
 			s.crypto.ProcessSync(context.WithoutCancel(ctx), resp.raw, since)
 		}
 		if !s.handOver(ctx, b, resp) {
 			return nil // stopped
 		}
-		if len(done) > 0 {
-			s.clearPartial(context.WithoutCancel(ctx))
-		}
-		since, firstSync, done = resp.NextBatch, false, nil
+		since, firstSync, done, replay = resp.NextBatch, false, nil, false
 	}
 	return nil
 }
@@ -188,7 +185,7 @@ func (s *Session) handOver(ctx context.Context, b *batch, resp *syncResponse) bo
 			handed = err == nil
 		}
 		if handed {
-			if err = s.opts.DB.SetSyncToken(work, string(s.UserID()), resp.NextBatch); err != nil {
+			if err = s.opts.DB.SaveSyncPosition(work, string(s.UserID()), resp.NextBatch, s.partialKey()); err != nil {
 				err = fmt.Errorf("failed to save sync position: %w", err)
 			}
 		}
@@ -228,6 +225,10 @@ type batch struct {
 	since string
 	first bool            // the first sync of a bot with no stored position
 	done  map[string]bool // events of this batch already handed over (by an earlier run)
+	// replay: an earlier run was cut off while handing this batch over, so any event not in done
+	// may have been handed over: it is marked as replayed.
+	replay bool
+	marked bool // recorded as in flight (markInFlight)
 }
 
 // publish hands one event to the gateway, at most once per batch across restarts.
@@ -235,6 +236,13 @@ func (s *Session) publish(b *batch, ev *model.Event) error {
 	if b.done[ev.ID] {
 		return nil
 	}
+	if !b.marked {
+		if err := s.markInFlight(context.WithoutCancel(b.wait), b); err != nil {
+			return err // nothing handed over: the batch is retried (handOver)
+		}
+		b.marked = true
+	}
+	ev.Replayed = b.replay
 	if err := s.opts.Sink.Publish(b.wait, ev); err != nil {
 		return err
 	}

@@ -23,11 +23,14 @@ const (
 
 // Event is one thing that happened on the Matrix side that OneBot clients are told about.
 type Event struct {
-	ID      string    // unique and stable: the Matrix event ID where there is one
-	Time    time.Time // origin_server_ts
-	Self    id.UserID // the bot that saw it
-	Kind    Kind
-	Message *Message // for KindMessage
+	ID   string    // unique and stable: the Matrix event ID where there is one
+	Time time.Time // origin_server_ts
+	Self id.UserID // the bot that saw it
+	Kind Kind
+	// Replayed marks an event handed over again after a restart interrupted its batch: a client
+	// may have had it already (OneBot: matrix.replayed / matrix_replayed).
+	Replayed bool
+	Message  *Message // for KindMessage
 	// The other kinds (events.go): the field named after the kind is set.
 	Member   *MemberChange
 	Delete   *Deletion

@@ -19,6 +19,31 @@ ON CONFLICT (bot_user_id) DO UPDATE SET next_batch = excluded.next_batch`
 ON CONFLICT (bot_user_id) DO UPDATE SET filter_id = excluded.filter_id`
 )
 
+const deleteValue = `DELETE FROM gateway_kv WHERE key = ?`
+
+// SaveSyncPosition saves the bot's /sync next_batch token and, in the same transaction, deletes
+// the gateway_kv rows under clearKeys (the record of the batch it ends).
+func (db *DB) SaveSyncPosition(ctx context.Context, botUserID, token string, clearKeys ...string) error {
+	if botUserID == "" {
+		return errors.New("failed to save sync state: bot user id is empty")
+	}
+	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, upsertNextBatch, botUserID, token); err != nil {
+			return err
+		}
+		for _, k := range clearKeys {
+			if _, err := tx.ExecContext(ctx, deleteValue, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to save sync state of %s: %w", botUserID, err)
+	}
+	return nil
+}
+
 // SyncToken returns the bot's saved /sync next_batch token, or "" if none.
 func (db *DB) SyncToken(ctx context.Context, botUserID string) (string, error) {
 	return db.syncField(ctx, selectNextBatch, botUserID)
