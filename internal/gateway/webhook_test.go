@@ -220,7 +220,12 @@ func TestWebhookOutboxReplaysInOrder(t *testing.T) {
 	h.opts.ReplayRate = 1000
 	peer := newFakePeer(t)
 	var refused atomic.Int64
-	peer.setReply(func(body []byte) (int, string) { refused.Add(1); return http.StatusServiceUnavailable, "" })
+	peer.setReply(func(body []byte) (int, string) {
+		if strings.Contains(string(body), `"type":"message"`) { // meta events are pushed on their own
+			refused.Add(1)
+		}
+		return http.StatusServiceUnavailable, ""
+	})
 	runWebhook(t, h, Webhook{URL: peer.srv.URL, Version: 12, Outbox: true})
 
 	for i := range 3 {
@@ -240,8 +245,13 @@ func TestWebhookOutboxReplaysInOrder(t *testing.T) {
 		}
 		return n == 3
 	})
+	// The first push of the first event was taken before the endpoint was known to be down, so
+	// it is unmarked: wait until a whole push of an event has failed (one push makes at most
+	// WebhookRetries+1 attempts) so that what comes next was taken while the endpoint was down.
 	seen := refused.Load()
-	waitUntil(t, "the endpoint to refuse once more", func() bool { return refused.Load() > seen })
+	waitUntil(t, "a whole push to fail after the events were queued", func() bool {
+		return refused.Load() > seen+int64(h.opts.WebhookRetries)
+	})
 	peer.setReply(func([]byte) (int, string) { return http.StatusNoContent, "" })
 	for i := range 3 {
 		_, ev := peer.next(t)
