@@ -89,7 +89,12 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 			return
 		}
 		wait := retry.Next()
-		log.Warn("reverse WebSocket disconnected; reconnecting", "error", errString(err, "closed by peer"), "in", wait.Round(time.Millisecond))
+		if tokenRefused(err) {
+			log.Warn("reverse WebSocket refused by the endpoint; reconnecting", "error", errString(err, "closed by peer"), "in", wait.Round(time.Millisecond),
+				"hint", "OneBot clients refuse this way a missing or wrong access token: set GATEWAY_PUSH_ACCESS_TOKEN (or this bot's onebot_push_access_token) to the token the client expects, e.g. NoneBot2's ONEBOT_V11_ACCESS_TOKEN / ONEBOT_V12_ACCESS_TOKEN")
+		} else {
+			log.Warn("reverse WebSocket disconnected; reconnecting", "error", errString(err, "closed by peer"), "in", wait.Round(time.Millisecond))
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -118,9 +123,27 @@ func (h *Hub) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, e
 		_ = resp.Body.Close()
 	}
 	if err != nil {
-		return nil, redactURLError(err, ep.URL)
+		err = redactURLError(err, ep.URL)
+		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			err = &refusedError{err}
+		}
+		return nil, err
 	}
 	return c, nil
+}
+
+// refusedError is a dial the endpoint answered with 401 or 403.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// tokenRefused reports whether the endpoint refused the connection the way OneBot clients refuse
+// a missing or wrong access token: 401/403 at the handshake, or a close with 1008 (policy
+// violation), which NoneBot2 sends.
+func tokenRefused(err error) bool {
+	var re *refusedError
+	return errors.As(err, &re) || websocket.CloseStatus(err) == websocket.StatusPolicyViolation
 }
 
 // redactedError is an error whose text had the secrets of a URL taken out; Unwrap still gives

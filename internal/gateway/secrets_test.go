@@ -70,10 +70,31 @@ func TestReverseWSDialErrorHidesTokens(t *testing.T) {
 			t.Errorf("log shows %s:\n%s", secret, out)
 		}
 	}
-	// What is left still tells the operator which endpoint failed and why.
+	// What is left still tells the operator which endpoint failed and why, and what to set when
+	// the endpoint refuses the token.
 	if !strings.Contains(out, "refused") || !strings.Contains(out, "REDACTED") {
 		t.Errorf("log does not say what failed:\n%s", out)
 	}
+	if !strings.Contains(out, "refused by the endpoint") || !strings.Contains(out, "set GATEWAY_PUSH_ACCESS_TOKEN") {
+		t.Errorf("a 403 at the handshake does not tell the operator what to set:\n%s", out)
+	}
+}
+
+// An endpoint that takes the connection and closes it with 1008 (NoneBot2 on a wrong token)
+// gets the same hint.
+func TestReverseWSPolicyCloseHintsAtTheToken(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	var logs logBuffer
+	h.log = slog.New(slog.NewTextHandler(&logs, nil))
+	peer := newReversePeer(t)
+	runReverse(t, h, ReverseWS{URL: peer.url(), Version: 11, SelfID: 10001, AccessToken: "wrong"})
+	pc := peer.next(t)
+	pc.close(websocket.StatusPolicyViolation)
+	waitUntil(t, "the reconnect to be logged", func() bool { return strings.Contains(logs.String(), "reconnecting") })
+	if !strings.Contains(logs.String(), "set GATEWAY_PUSH_ACCESS_TOKEN") {
+		t.Errorf("a 1008 close does not tell the operator what to set:\n%s", logs.String())
+	}
+	peer.next(t).close(websocket.StatusNormalClosure)
 }
 
 // twoBotHub serves bot A (self_id 10001, token tok-a) and bot B (10002, tok-b), and the global
