@@ -89,7 +89,7 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 		go func() { defer wg.Done(); errc <- h.feedPump(ctx, c, spec.feed) }()
 	}
 	err := <-errc
-	s.close("connection ended")
+	peerEnded := s.close("connection ended") && ctx.Err() == nil // not ended by the gateway
 	cancel()
 	status, reason := websocket.StatusNormalClosure, "bye"
 	var ce *closeError
@@ -105,6 +105,14 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	}
 	_ = c.Close(status, reason)
 	wg.Wait()
+	// The pumps end together. When the peer closed the connection, the reader's close status
+	// (e.g. 1008 for a wrong token) says why better than the writer's "use of closed network
+	// connection", which may have come first.
+	for len(errc) > 0 {
+		if e := <-errc; peerEnded && !errors.As(err, &ce) && websocket.CloseStatus(err) == -1 && websocket.CloseStatus(e) != -1 {
+			err = e
+		}
+	}
 	if errors.Is(err, context.Canceled) || websocket.CloseStatus(err) == websocket.StatusNormalClosure || websocket.CloseStatus(err) == websocket.StatusGoingAway {
 		err = nil
 	}
