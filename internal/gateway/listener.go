@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,15 +157,22 @@ func (s *Server) closed(c *capConn) {
 	}
 }
 
+// addrKey is what the per-address cap counts: an IPv4 address, or the /64 of an IPv6 one (a
+// single host commonly holds a whole /64).
 func addrKey(a net.Addr) string {
+	var ip netip.Addr
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
+		ip = ta.AddrPort().Addr()
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
+	} else {
 		return a.String()
 	}
-	return host
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		return netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return ip.String()
 }
 
 // capConn is a counted connection; it uncounts itself once when closed (also after a WebSocket

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +164,21 @@ func TestConnectionCaps(t *testing.T) {
 	body, _ = io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "GATEWAY_MAX_CONNECTIONS") {
 		t.Fatalf("fourth connection: %d %s, want 503", resp.StatusCode, body)
+	}
+}
+
+// The per-address cap counts an IPv4 address, or the /64 of an IPv6 one.
+func TestAddrKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7:5700":                  "192.0.2.7",
+		"[::ffff:192.0.2.7]:5700":         "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:5700":     "2001:db8:1:2::/64",
+		"[2001:db8:1:2:bbbb::9%eth0]:443": "2001:db8:1:2::/64",
+		"[::1]:5700":                      "::/64",
+	} {
+		ap := netip.MustParseAddrPort(in)
+		if got := addrKey(net.TCPAddrFromAddrPort(ap)); got != want {
+			t.Errorf("addrKey(%s) = %s, want %s", in, got, want)
+		}
 	}
 }
