@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -46,4 +47,23 @@ func (b *b64Errors) Read(p []byte) (int, error) {
 		err = fmt.Errorf("not base64: %w", err)
 	}
 	return n, err
+}
+
+// dataURLReader is parseDataURL for a data: URL whose payload is base64: the payload is decoded
+// as it is read. Other data: URLs (percent-encoded, small by nature) go through parseDataURL.
+func dataURLReader(src string) (string, io.Reader, error) {
+	if meta, payload, ok := strings.Cut(src, ","); ok {
+		if head, isB64 := strings.CutSuffix(meta, ";base64"); isB64 {
+			mimeType, _, err := parseDataURL(head + ",") // checks the prefix and the media type
+			if err != nil {
+				return "", nil, err
+			}
+			return mimeType, base64Reader(payload), nil
+		}
+	}
+	mimeType, data, err := parseDataURL(src)
+	if err != nil {
+		return "", nil, err
+	}
+	return mimeType, bytes.NewReader(data), nil
 }

@@ -70,8 +70,47 @@ func TestBase64DecodedAsStream(t *testing.T) {
 		_, err := m.Resolve(context.Background(), src, "f.bin")
 		return err
 	})
+	dataURL := "data:application/octet-stream;base64," + text
+	measure("data: URL", func() error {
+		_, err := m.Resolve(context.Background(), dataURL, "f.bin")
+		return err
+	})
 	measure("upload_file data", func() error {
 		_, err := v12UploadFile(&call{ctx: context.Background(), hub: h, version: 12}, v12UploadFileParams{Type: "data", Name: "f.bin", Data: &text})
 		return err
 	})
+}
+
+// dataURLReader gives what parseDataURL gives.
+func checkDataURLReader(t *testing.T, s string) {
+	t.Helper()
+	wantType, want, werr := parseDataURL(s)
+	gotType, r, gerr := dataURLReader(s)
+	var got []byte
+	if gerr == nil {
+		got, gerr = io.ReadAll(r)
+	}
+	if (werr != nil) != (gerr != nil) {
+		t.Fatalf("%.60q: parseDataURL error %v, dataURLReader error %v", s, werr, gerr)
+	}
+	if werr == nil && (gotType != wantType || !bytes.Equal(got, want)) {
+		t.Fatalf("%.60q: dataURLReader %q %x, parseDataURL %q %x", s, gotType, got, wantType, want)
+	}
+}
+
+func TestDataURLReader(t *testing.T) {
+	for _, s := range []string{
+		"data:,x", "data:text/plain;charset=utf-8,%41", "data:image/png;base64,iVBORw0KGgo=", "data:;base64,",
+		"data:a/b;c,%zz", "DATA:;base64,aGk", "data:;base64,a", "data:bad type;base64,aGk=", "data:;base64", "nodata:,x",
+		"data:text/plain;base64,aGk=,more",
+	} {
+		checkDataURLReader(t, s)
+	}
+}
+
+func FuzzDataURLReader(f *testing.F) {
+	for _, s := range []string{"data:,x", "data:image/png;base64,iVBORw0KGgo=", "data:;base64,", "data:a/b;c,%zz", "DATA:;base64,aGk"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkDataURLReader(t, s) })
 }

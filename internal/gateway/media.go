@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -153,11 +152,11 @@ func (m *Media) Resolve(ctx context.Context, src, name string) (model.FileInfo, 
 	case "base64":
 		return m.put(ctx, name, "", base64Reader(strings.TrimPrefix(rest, "//")))
 	case "data":
-		mimeType, data, err := parseDataURL(src)
+		mimeType, r, err := dataURLReader(src)
 		if err != nil {
 			return model.FileInfo{}, sourceError("%v", err)
 		}
-		return m.put(ctx, name, mimeType, bytes.NewReader(data))
+		return m.put(ctx, name, mimeType, r)
 	}
 	if src == "" {
 		return model.FileInfo{}, sourceError("no file given")
