@@ -119,3 +119,28 @@ func TestOpenAPIParamsMatchHandlers(t *testing.T) {
 		}
 	}
 }
+
+// An unquoted ", " inside a flow mapping ({description: a, b}) silently makes a key "b" with
+// no value; openapi-spec-validator refuses such a document (test/e2e/openapi_test.go runs it),
+// and this catches the mistake without Python. A key may be null only when written as null.
+func TestOpenAPIHasNoKeysWithoutValue(t *testing.T) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(api.OpenAPI, &root); err != nil {
+		t.Fatalf("api/openapi.yaml: %v", err)
+	}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				if v.Kind == yaml.ScalarNode && v.Tag == "!!null" && v.Value == "" {
+					t.Errorf("api/openapi.yaml:%d: key %q has no value (an unquoted comma in a flow mapping?)", k.Line, k.Value)
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+}
