@@ -435,8 +435,12 @@ func (s *Session) RawRequest(ctx context.Context, req model.RawRequest) (model.R
 	switch {
 	case err == nil:
 	case errors.As(err, &httpErr) && httpErr.Response != nil:
+		// An error status: mautrix returns the body it read (errcode, error) as data and
+		// leaves HTTPError.ResponseBody empty.
 		resp = httpErr.Response
-		data = []byte(httpErr.ResponseBody)
+		if len(data) == 0 {
+			data = []byte(httpErr.ResponseBody)
+		}
 	default:
 		return model.RawResponse{}, actionError("raw request failed", err)
 	}
