@@ -478,6 +478,11 @@ func (s *Session) downloadMXC(ctx context.Context, mxc id.ContentURIString) (io.
 		Client:           &http.Client{Transport: s.client.Client.Transport},
 	})
 	if err != nil {
+		var httpErr mautrix.HTTPError
+		if errors.As(err, &httpErr) && httpErr.RespError != nil && httpErr.RespError.ErrCode == mautrix.MNotFound.ErrCode {
+			// The homeserver has no such media (or will not say): not a gateway failure.
+			return nil, &model.ActionError{Kind: model.ErrNotFound, Message: "the homeserver has no media " + string(mxc), MatrixErr: httpErr.RespError.ErrCode}
+		}
 		return nil, actionError("failed to download "+string(mxc), err)
 	}
 	return resp.Body, nil
