@@ -93,6 +93,9 @@ type Manager struct {
 	refusals    int // consecutive 4xx refusals
 	offline     bool
 	reason      string
+
+	// wait sleeps for d or until ctx ends (ctx's error then); tests record the waits instead.
+	wait func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a Manager; it does no I/O until Start.
@@ -124,6 +127,7 @@ func New(opts Options) (*Manager, error) {
 		log: opts.Logger, hs: hs,
 		transient: backoff.New(opts.RetryInterval, maxTransientBackoff),
 		slow:      backoff.New(slowRetryMin, slowRetryMax),
+		wait:      sleep,
 	}
 	m.cur = m.configTokens()
 	return m, nil
@@ -637,4 +641,16 @@ func (m *Manager) Logout(ctx context.Context) error {
 		return err
 	}
 	return m.store.Delete(ctx, m.key)
+}
+
+// sleep waits for d, or returns ctx's error as soon as it ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -429,6 +429,14 @@ func (m *Manager) whoami(ctx context.Context, tok string) (id.UserID, id.DeviceI
 	return resp.UserID, resp.DeviceID, nil
 }
 
+const (
+	// deviceDefaultInterval is the wait between token polls when the device authorization
+	// gives no interval (RFC 8628 §3.2).
+	deviceDefaultInterval = 5 * time.Second
+	// deviceSlowDown is added to that wait on every slow_down answer (RFC 8628 §3.5).
+	deviceSlowDown = 5 * time.Second
+)
+
 // deviceAuthorization is the device authorization endpoint's answer (RFC 8628 §3.2).
 type deviceAuthorization struct {
 	DeviceCode              string `json:"device_code"`
@@ -462,19 +470,18 @@ func (m *Manager) deviceFlow(ctx context.Context, md *Metadata, device id.Device
 	if m.bot.OAuthOpenBrowser {
 		openBrowser(firstNonEmpty(da.VerificationURIComplete, da.VerificationURI))
 	}
-	interval := time.Duration(max(da.Interval, 1)) * time.Second
+	interval := deviceDefaultInterval
+	if da.Interval > 0 {
+		interval = time.Duration(da.Interval) * time.Second
+	}
 	pctx, cancel := context.WithTimeout(ctx, expires)
 	defer cancel()
 	for {
-		t := time.NewTimer(interval)
-		select {
-		case <-pctx.Done():
-			t.Stop()
+		if err := m.wait(pctx, interval); err != nil {
 			if ctx.Err() != nil {
 				return Tokens{}, ctx.Err()
 			}
 			return Tokens{}, fmt.Errorf("the device code expired after %s without being approved", expires)
-		case <-t.C:
 		}
 		tok, err := m.tokenRequest(pctx, "poll the device authorization", md, clientID, url.Values{
 			"grant_type": {grantDeviceCode}, "device_code": {da.DeviceCode}, "client_id": {clientID},
@@ -493,7 +500,8 @@ func (m *Manager) deviceFlow(ctx context.Context, md *Metadata, device id.Device
 		switch se.Code {
 		case "authorization_pending":
 		case "slow_down":
-			interval += 5 * time.Second
+			interval += deviceSlowDown
+			m.log.Info("the OAuth server asked to poll the device authorization more slowly", "interval", interval.String())
 		case "access_denied":
 			return Tokens{}, errors.New("the device authorization was denied")
 		case "expired_token":
