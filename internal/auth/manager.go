@@ -155,6 +155,14 @@ func (m *Manager) Tokens() Tokens {
 	return m.cur
 }
 
+// SessionRefused reports whether the server refused to renew the session and the manager is
+// trying once more before it declares the bot offline (the bot has no usable token meanwhile).
+func (m *Manager) SessionRefused() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.refusals > 0 && !m.offline
+}
+
 // Offline reports whether the bot cannot authenticate, and why.
 func (m *Manager) Offline() (bool, string) {
 	m.mu.Lock()

@@ -173,11 +173,17 @@ func (s *Session) DisplayName() string { return *s.displayName.Load() }
 func (s *Session) Status() model.BotStatus { return *s.status.Load() }
 
 func (s *Session) setStatus(state model.BotState, reason string) {
+	s.storeStatus(model.BotStatus{State: state, Reason: reason})
+}
+
+// storeStatus records st (Since is set here) and tells the sink when it changed.
+func (s *Session) storeStatus(st model.BotStatus) {
 	old := s.status.Load()
-	if old.State == state && old.Reason == reason {
+	if old.State == st.State && old.Reason == st.Reason && old.SessionRetried == st.SessionRetried {
 		return
 	}
-	s.status.Store(&model.BotStatus{State: state, Reason: reason, Since: time.Now()})
+	st.Since = time.Now()
+	s.status.Store(&st)
 	if u := s.UserID(); u != "" && s.opts.Sink != nil {
 		s.opts.Sink.BotStatusChanged(u, *s.status.Load())
 	}
@@ -260,7 +266,9 @@ func (s *Session) failureWait(err error, retry *backoff.Backoff) time.Duration {
 		// notices sooner a session that `gateway login` stored.
 		return min(max(s.opts.RetryInterval, time.Second), offlinePoll)
 	case errors.Is(err, auth.ErrRetrying):
-		s.setStatus(model.StateBackoff, err.Error()) // says it cannot obtain a token now, and why
+		// It says it cannot obtain a token now, and why; after a refusal the session itself is
+		// being retried, and the bot is not online meanwhile.
+		s.storeStatus(model.BotStatus{State: model.StateBackoff, Reason: err.Error(), SessionRetried: s.auth.SessionRefused()})
 	case errors.Is(err, mautrix.MUnknownToken):
 		s.setStatus(model.StateOffline, "the homeserver rejected the access token (M_UNKNOWN_TOKEN): set a new access_token, or login_user and login_password")
 		s.log.Error("access token rejected; the bot is offline until it is replaced", "error", err)

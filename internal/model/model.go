@@ -102,10 +102,17 @@ type BotStatus struct {
 	State  BotState
 	Reason string // why it is not syncing; empty when healthy
 	Since  time.Time
+	// SessionRetried is set with StateBackoff when the homeserver refused the bot's session and
+	// the gateway tries once more before the bot is offline: the bot has no usable token.
+	SessionRetried bool
 }
 
-// Online tells whether the bot can talk to its homeserver now.
-func (s BotStatus) Online() bool { return s.State == StateSyncing || s.State == StateBackoff }
+// Online tells whether the bot can talk to its homeserver now: it syncs, or it retries after a
+// transient failure with a session that still holds. A bot whose session is being retried is
+// not online.
+func (s BotStatus) Online() bool {
+	return s.State == StateSyncing || (s.State == StateBackoff && !s.SessionRetried)
+}
 
 // Good tells whether everything works as it should.
 func (s BotStatus) Good() bool { return s.State == StateSyncing }
