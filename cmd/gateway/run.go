@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +39,20 @@ const (
 	exitInternal = 5
 )
 
-const usage = `usage: gateway [command]
+// exitCodes is what `gateway help` says about each exit code.
+var exitCodes = []struct {
+	code    int
+	meaning string
+}{
+	{exitOK, "stopped cleanly (SIGINT or SIGTERM), or the command succeeded"},
+	{exitFailure, "a failure while running (e.g. login or logout failed)"},
+	{exitConfig, "the configuration or the command line is invalid: the message names what to set"},
+	{exitStorage, "the database (GATEWAY_DATABASE) cannot be opened or migrated"},
+	{exitListen, "the listen address (GATEWAY_LISTEN) cannot be bound"},
+	{exitInternal, "an internal error"},
+}
+
+const commands = `usage: gateway [command]
 
 commands:
   run            run the gateway (the default)
@@ -47,14 +61,49 @@ commands:
                  index in MATRIX_BOTS, its user_id or its login_user
   logout BOT     end the bot's stored session (OAuth: revoke its tokens) and forget it
   version        print the version and exit
+  help           print this help (also: gateway COMMAND --help)
 
 Configuration comes from the environment; see deploy/gateway.env.example.
 `
+
+// usage is the help: the commands, then the exit codes.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(commands)
+	b.WriteString("\nexit codes:\n")
+	for _, e := range exitCodes {
+		fmt.Fprintf(&b, "  %d  %s\n", e.code, e.meaning)
+	}
+	return b.String()
+}
+
+// commandUsage is the help of one command (`gateway COMMAND --help`).
+func commandUsage(cmd string) string {
+	switch cmd {
+	case "login":
+		return "usage: gateway login BOT\n\nLog the bot in once (with login_user/login_password, else OAuth) and store its session,\nwhere a running gateway picks it up. BOT is the bot's index in MATRIX_BOTS (from 0), its\nuser_id or its login_user. Configuration comes from the environment, as for `gateway run`.\n"
+	case "logout":
+		return "usage: gateway logout BOT\n\nEnd the bot's stored session (OAuth: revoke its tokens) and forget it. BOT is the bot's\nindex in MATRIX_BOTS (from 0), its user_id or its login_user.\n"
+	}
+	return usage()
+}
+
+// wantsHelp reports whether the arguments after the command ask for help.
+func wantsHelp(args []string) bool {
+	return slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "--help" || a == "-help" })
+}
 
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 1 {
 		cmd = args[1]
+	}
+	if len(args) > 2 && wantsHelp(args[2:]) {
+		switch cmd {
+		case "run", "serve", "login", "logout", "check-config", "version", "help":
+			fmt.Fprint(stdout, commandUsage(cmd))
+			return exitOK
+		}
 	}
 	switch cmd {
 	case "run", "serve":
@@ -74,11 +123,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "gateway %s (OneBot v11, v12; impl %s)\n", version, gateway.Impl)
 		return exitOK
-	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
+	case "help", "--help", "-h", "-help":
+		fmt.Fprint(stdout, usage())
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage())
 		return exitConfig
 	}
 }
