@@ -13,8 +13,8 @@ help: ## list the targets
 build: ## build bin/gateway
 	$(GO) build -tags $(TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/gateway
 
-demo: ## quickstart: a throwaway local Synapse, a demo bot and user, and the gateway on SQLite
-	@mkdir -p .cache && $(GO) build -tags $(TAGS) -o .cache/demo-command ./test/harness/cmd/demo && exec .cache/demo-command
+demo: ## quickstart: a throwaway local Synapse (127.0.0.1:8008), a demo bot and user, and the gateway (127.0.0.1:5700); flags in DEMO_FLAGS="-fresh -port 8009 -listen 127.0.0.1:5701"
+	@mkdir -p .cache && $(GO) build -tags $(TAGS) -o .cache/demo-command ./test/harness/cmd/demo && exec .cache/demo-command $(DEMO_FLAGS)
 
 test: fmt vet ## the whole test suite: format, vet, unit tests, and end-to-end tests against real Synapse and NoneBot2 (installs them into .cache/)
 	$(GO) test -tags $(TAGS) -race -count=1 -timeout 30m ./...

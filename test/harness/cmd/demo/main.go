@@ -2,12 +2,15 @@
 // a bot account and a person (alice) in a shared room, and the gateway serving
 // that bot over OneBot, all on 127.0.0.1:
 //
+//	make demo [DEMO_FLAGS="-fresh -port 8009 -listen 127.0.0.1:5701"]
 //	go run -tags goolm ./test/harness/cmd/demo [-fresh] [flags]
 //
-// Everything lives in <repo>/.cache/demo (Synapse's data, the gateway's
-// SQLite database and log, state.json with the room) and is reused by the next
-// run; -fresh wipes it first. GATEWAY_* and MATRIX_* variables in the
-// environment are passed on to the gateway, e.g.
+// Synapse listens on 127.0.0.1:8008 (-port) and the gateway on 127.0.0.1:5700
+// (-listen, default GATEWAY_LISTEN when set); a port that is taken is replaced
+// by a free one, and the demo says which. Everything lives in <repo>/.cache/demo
+// (Synapse's data, the gateway's SQLite database and log, state.json with the
+// room) and is reused by the next run; -fresh wipes it first. GATEWAY_* and
+// MATRIX_* variables in the environment are passed on to the gateway, e.g.
 //
 //	GATEWAY_V12_REVERSE_WS=ws://127.0.0.1:8080/onebot/v12/ws make demo
 //
@@ -75,15 +78,40 @@ func main() {
 
 func say(format string, args ...any) { fmt.Printf("demo: "+format+"\n", args...) }
 
-func parseFlags() (*options, error) {
+// Defaults of the demo's ports and token (the README's quickstart names them).
+const (
+	defaultSynapsePort = 8008
+	defaultListen      = "127.0.0.1:5700"
+	defaultToken       = "demo-token"
+)
+
+// parseFlags reads the flags; GATEWAY_LISTEN and GATEWAY_ACCESS_TOKEN from the environment are
+// the defaults of -listen and -token, so that `GATEWAY_LISTEN=… make demo` does what it says.
+func parseFlags(args []string, getenv func(string) string) (*options, error) {
 	o := &options{}
-	flag.BoolVar(&o.fresh, "fresh", false, "wipe .cache/demo first (new homeserver, users, room and gateway database)")
-	flag.StringVar(&o.botPassword, "bot-password", "demobot-password", "password of the bot account @"+botName)
-	flag.StringVar(&o.alicePass, "alice-password", "alice-password", "password of the person @"+aliceName)
-	flag.StringVar(&o.token, "token", "demo-token", "GATEWAY_ACCESS_TOKEN that OneBot clients must present")
-	flag.IntVar(&o.synapsePort, "port", 8008, "Synapse's port on 127.0.0.1 (another free port if taken)")
-	flag.StringVar(&o.listen, "listen", "127.0.0.1:5700", "GATEWAY_LISTEN (another free port if taken)")
-	flag.Parse()
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	listen, token := defaultListen, defaultToken
+	if v := getenv("GATEWAY_LISTEN"); v != "" {
+		listen = v
+	}
+	if v := getenv("GATEWAY_ACCESS_TOKEN"); v != "" {
+		token = v
+	}
+	fs.BoolVar(&o.fresh, "fresh", false, "wipe .cache/demo first (new homeserver, users, room and gateway database)")
+	fs.StringVar(&o.botPassword, "bot-password", "demobot-password", "password of the bot account @"+botName)
+	fs.StringVar(&o.alicePass, "alice-password", "alice-password", "password of the person @"+aliceName)
+	fs.StringVar(&o.token, "token", token, "GATEWAY_ACCESS_TOKEN that OneBot clients must present (default: GATEWAY_ACCESS_TOKEN when set)")
+	fs.IntVar(&o.synapsePort, "port", defaultSynapsePort, "Synapse's port on 127.0.0.1 (another free port if taken)")
+	fs.StringVar(&o.listen, "listen", listen, "the gateway's address, GATEWAY_LISTEN (default: GATEWAY_LISTEN when set; another free port if taken)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q: the demo takes only flags (make demo DEMO_FLAGS=\"-fresh -port 8009\")", fs.Args())
+	}
+	if _, _, err := net.SplitHostPort(o.listen); err != nil {
+		return nil, fmt.Errorf("bad -listen (or GATEWAY_LISTEN) %q: want host:port, e.g. 127.0.0.1:5700", o.listen)
+	}
 	root, err := harness.RepoRoot()
 	if err != nil {
 		return nil, err
@@ -94,7 +122,10 @@ func parseFlags() (*options, error) {
 }
 
 func run() error {
-	o, err := parseFlags()
+	o, err := parseFlags(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -322,6 +353,9 @@ func gatewayEnv(o *options, hs *harness.Homeserver, bot, alice *harness.User) ([
 		key, _, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(key, "GATEWAY_") && !strings.HasPrefix(key, "MATRIX_") {
 			continue
+		}
+		if key == "GATEWAY_LISTEN" || key == "GATEWAY_ACCESS_TOKEN" {
+			continue // the defaults of -listen and -token (parseFlags)
 		}
 		if _, ok := own[strings.TrimSuffix(key, "_FILE")]; ok {
 			say("ignoring %s from your environment: the demo sets it (see -h for flags)", key)
