@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // serveForTest runs NewServer on a loopback port and returns its address.
@@ -180,5 +183,45 @@ func TestAddrKey(t *testing.T) {
 		if got := addrKey(net.TCPAddrFromAddrPort(ap)); got != want {
 			t.Errorf("addrKey(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// A WebSocket message that starts and then stalls is cut off after the read timeout (waiting
+// between messages has no limit: pings keep the connection).
+func TestSlowWebSocketMessageDropped(t *testing.T) {
+	h := newWebTestHub(t, WebOptions{ReadTimeout: 300 * time.Millisecond}, newTestFiles(t, 1<<20, nil))
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := dialWS(t, ctx, wsURL(srv, "/onebot/v12/"), http.Header{"Authorization": {"Bearer " + testToken}})
+	readJSON(t, ctx, c)
+	readJSON(t, ctx, c)
+	// A whole message after an idle time longer than the timeout is answered.
+	idle := time.NewTimer(600 * time.Millisecond)
+	<-idle.C
+	if err := c.Write(ctx, websocket.MessageText, v12Frame("get_version", map[string]any{}, "v")); err != nil {
+		t.Fatal(err)
+	}
+	if m := readJSON(t, ctx, c); m["echo"] != "v" {
+		t.Fatalf("after idling: %v", m)
+	}
+	w, err := c.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A first fragment (large enough for the client library to send it now), then nothing.
+	if _, err := w.Write([]byte(`{"action":"get_status","echo":"` + strings.Repeat("a", 64<<10))); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, _, err := c.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the stalled message still holds the connection: %v", err)
+		}
+		break
 	}
 }

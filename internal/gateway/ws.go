@@ -120,6 +120,34 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	return err
 }
 
+// errSlowMessage: a WebSocket message that did not arrive whole within the read timeout.
+var errSlowMessage = errors.New("a message did not arrive whole within GATEWAY_HTTP_READ_TIMEOUT")
+
+// readMessage reads the next request message. Waiting for it has no limit (pings keep the
+// connection), but once it starts it must arrive whole within the read timeout, like an HTTP
+// request: a client that trickles a message in cannot hold the bytes it took for ever. Past the
+// timeout the connection is dropped (the library closes it; no close frame can be sent).
+func (h *Hub) readMessage(ctx context.Context, c *websocket.Conn, spec connSpec) (*request, websocket.MessageType, error) {
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	typ, rd, err := c.Reader(mctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	slow := time.AfterFunc(h.opts.Web.ReadTimeout, cancel)
+	req, err := h.readRequest(mctx, rd, spec.version, "")
+	if !slow.Stop() && ctx.Err() == nil {
+		if err == nil {
+			req.release()
+		}
+		return nil, 0, errSlowMessage
+	}
+	if err != nil {
+		return nil, 0, h.frameError(err)
+	}
+	return req, typ, nil
+}
+
 // closeError ends a connection with a close status of its own.
 type closeError struct {
 	status websocket.StatusCode
@@ -187,13 +215,9 @@ func (h *Hub) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec con
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		typ, rd, err := c.Reader(ctx)
+		req, typ, err := h.readMessage(ctx, c, spec)
 		if err != nil {
 			return err
-		}
-		req, err := h.readRequest(ctx, rd, spec.version, "")
-		if err != nil {
-			return h.frameError(err)
 		}
 		if typ == websocket.MessageText && !utf8.Valid(req.data) {
 			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007.
