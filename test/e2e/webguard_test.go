@@ -146,7 +146,7 @@ func TestGatewayTimeoutsAndCaps(t *testing.T) {
 	g := startGateway(t, t.TempDir(), map[string]string{
 		"MATRIX_BOTS":                         botJSON(bot, nil),
 		"GATEWAY_ACCESS_TOKEN":                token,
-		"GATEWAY_HTTP_READ_TIMEOUT":           "1s",
+		"GATEWAY_HTTP_READ_TIMEOUT":           "5s", // also bounds the 16 MB WebSocket messages below
 		"GATEWAY_HTTP_IDLE_TIMEOUT":           "1s",
 		"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS": "4",
 	})
