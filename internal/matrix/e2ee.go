@@ -181,7 +181,9 @@ func (s *Session) handleEncrypted(ctx context.Context, b *batch, evt *event.Even
 			if err := s.handleTimelineEvent(ctx, b, dec); err != nil {
 				return err
 			}
-			_ = s.crypto.Release(ctx, evt.ID, true)
+			if err := s.release(ctx, evt.ID, true); err != nil {
+				return err
+			}
 			s.log.Info("decrypted an event with its room key from the key backup", "room_id", evt.RoomID, "event_id", evt.ID,
 				"e2ee", s.crypto.Stats())
 		}
@@ -203,7 +205,9 @@ func (s *Session) deliverHeld(ctx context.Context, b *batch) error {
 	for _, h := range due {
 		evt := s.parseEvent(h.Raw, h.RoomID)
 		if evt == nil {
-			_ = s.crypto.Release(ctx, h.EventID, false)
+			if err := s.release(ctx, h.EventID, false); err != nil {
+				return err
+			}
 			continue
 		}
 		dec, err := s.crypto.Decrypt(ctx, evt)
@@ -212,7 +216,9 @@ func (s *Session) deliverHeld(ctx context.Context, b *batch) error {
 			if err := s.handleTimelineEvent(ctx, b, dec); err != nil {
 				return err
 			}
-			_ = s.crypto.Release(ctx, h.EventID, true)
+			if err := s.release(ctx, h.EventID, true); err != nil {
+				return err
+			}
 			s.log.Info("decrypted a held event", "room_id", h.RoomID, "event_id", h.EventID,
 				"held_for", time.Since(h.Since).Round(time.Millisecond), "e2ee", s.crypto.Stats())
 		case h.Expired || !errors.Is(e2ee.Classify(err), e2ee.ErrKeyMissing):
@@ -220,10 +226,26 @@ func (s *Session) deliverHeld(ctx context.Context, b *batch) error {
 			if err := s.publishUndecryptable(ctx, b, evt, reason); err != nil {
 				return err
 			}
-			_ = s.crypto.Release(ctx, h.EventID, false)
+			if err := s.release(ctx, h.EventID, false); err != nil {
+				return err
+			}
 			s.log.Warn("delivered an event as undecryptable", "room_id", h.RoomID, "event_id", h.EventID, "reason", reason,
 				"error", err, "e2ee", s.crypto.Stats())
 		}
+	}
+	return nil
+}
+
+// release deletes a held event that was handed over (or dropped). A database failure is
+// returned, so that the batch is retried (the event, already handed over in it, is not handed
+// over again) instead of leaving the row to hand the event over again in a later batch.
+func (s *Session) release(ctx context.Context, eventID id.EventID, decrypted bool) error {
+	err := s.crypto.Release(ctx, eventID, decrypted)
+	if err != nil && storage.IsDBError(err) {
+		return err
+	}
+	if err != nil {
+		s.log.Warn("failed to release a held event", "event_id", eventID, "error", err)
 	}
 	return nil
 }
