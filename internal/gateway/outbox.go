@@ -135,19 +135,32 @@ func (f *feed) fill(ctx context.Context) {
 	for {
 		select {
 		case frame := <-f.sink.out:
+			if ctx.Err() != nil { // stopping: saved below, not with a context that has ended
+				f.saveQueued(ctx, frame)
+				return
+			}
 			f.append(ctx, f.takeFrame(frame))
 		case <-ctx.Done():
-			// Publish has stopped (bots stop before transports); keep what it handed over.
-			save, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			for {
-				select {
-				case frame := <-f.sink.out:
-					f.append(save, frame)
-				default:
-					return
-				}
-			}
+			f.saveQueued(ctx, nil)
+			return
+		}
+	}
+}
+
+// saveQueued writes first (if not nil) and what is still queued to the outbox once ctx has
+// ended: Publish has stopped (bots stop before transports); keep what it handed over.
+func (f *feed) saveQueued(ctx context.Context, first []byte) {
+	save, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if first != nil {
+		f.append(save, first)
+	}
+	for {
+		select {
+		case frame := <-f.sink.out:
+			f.append(save, frame)
+		default:
+			return
 		}
 	}
 }
