@@ -155,7 +155,7 @@ func TestDiskFullDelaysEventsAndLosesNone(t *testing.T) {
 // bot starts (bots creating them at the same time raced, and the loser stayed dead with /readyz
 // saying "starting" and no reason).
 func TestManyBotsOnAFreshDatabaseAllBecomeReady(t *testing.T) {
-	const n = 20
+	const n = 50
 	var bots []map[string]any
 	for range n {
 		u := newBotUser(t)
@@ -163,7 +163,7 @@ func TestManyBotsOnAFreshDatabaseAllBecomeReady(t *testing.T) {
 	}
 	raw, _ := json.Marshal(bots)
 	g := launchGateway(t, t.TempDir(), map[string]string{"MATRIX_BOTS": string(raw), "GATEWAY_ACCESS_TOKEN": "e2e-token"})
-	// Twenty bots setting up encryption on two shared cores: a generous deadline for the condition.
+	// Fifty bots setting up encryption on two shared cores: a generous deadline for the condition.
 	limit := time.After(4 * deadline)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -183,8 +183,12 @@ func TestManyBotsOnAFreshDatabaseAllBecomeReady(t *testing.T) {
 			t.Fatalf("not every bot became ready: %+v", rep.Bots)
 		}
 	}
-	if log := g.proc.Log(); strings.Contains(log, "already exists") || strings.Contains(log, "bot stopped") {
+	log := g.proc.Log()
+	if strings.Contains(log, "already exists") || strings.Contains(log, "bot stopped") || strings.Contains(log, "bot failed") {
 		t.Fatalf("a bot failed on the way:\n%s", g.proc.LogTail(60))
+	}
+	if got := strings.Count(log, "end-to-end encryption ready"); got != n { // each bot used the shared crypto tables
+		t.Fatalf("%d of %d bots set up end-to-end encryption", got, n)
 	}
 }
 
