@@ -19,6 +19,9 @@ type call struct {
 	version int
 	bot     *botEntry // nil for actions that need no bot
 	params  json.RawMessage
+	// paramsProbe, when set, receives the value the params would be decoded into instead of
+	// decoding them (a test reads each action's params type from it; see openapi_params_test.go).
+	paramsProbe func(v any) error
 }
 
 // withParams adapts a handler that takes its params decoded into P (a malformed value is a
@@ -35,6 +38,9 @@ func withParams[P any](fn func(c *call, p P) (any, error)) handler {
 
 // decode unmarshals the params into v; a malformed value is a bad-param error.
 func (c *call) decode(v any) error {
+	if c.paramsProbe != nil {
+		return c.paramsProbe(v)
+	}
 	p := c.params
 	if len(bytes.TrimSpace(p)) == 0 || bytes.Equal(bytes.TrimSpace(p), []byte("null")) {
 		p = []byte("{}")
