@@ -204,7 +204,10 @@ func (s *Session) handOver(ctx context.Context, b *batch, resp *syncResponse) bo
 			return false
 		}
 		failed = true
-		reason := s.opts.DB.Problem(err)
+		reason := "failed to hand over events, retrying with backoff: " + err.Error()
+		if storage.IsDBError(err) {
+			reason = s.opts.DB.Problem(err)
+		}
 		wait := retry.Next()
 		s.setStatus(model.StateBackoff, reason)
 		step := "hand over the batch's events"
