@@ -27,6 +27,8 @@ func TestDeviceFlowPollingInterval(t *testing.T) {
 		{"the server's interval", 2, []string{"authorization_pending"}, []time.Duration{2 * time.Second, 2 * time.Second}},
 		{"slow_down adds 5 s each time", 0, []string{"slow_down", "authorization_pending", "slow_down"},
 			[]time.Duration{5 * time.Second, 10 * time.Second, 10 * time.Second, 15 * time.Second}},
+		{"failures double the wait, up to a minute, and do not end the login", 20, []string{"HTTP 503", "DROP", "HTTP 429", "authorization_pending"},
+			[]time.Duration{20 * time.Second, 40 * time.Second, 60 * time.Second, 60 * time.Second, 60 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := fakes.NewFakeDeviceAuthServer(t, tc.interval, tc.answers...)

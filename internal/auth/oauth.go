@@ -435,6 +435,8 @@ const (
 	deviceDefaultInterval = 5 * time.Second
 	// deviceSlowDown is added to that wait on every slow_down answer (RFC 8628 §3.5).
 	deviceSlowDown = 5 * time.Second
+	// deviceMaxBackoff caps the doubling of the wait after failed polls.
+	deviceMaxBackoff = time.Minute
 )
 
 // deviceAuthorization is the device authorization endpoint's answer (RFC 8628 §3.2).
@@ -490,11 +492,14 @@ func (m *Manager) deviceFlow(ctx context.Context, md *Metadata, device id.Device
 			return tok, nil
 		}
 		var se *ServerError
-		if !errors.As(err, &se) {
+		if !errors.As(err, &se) || se.Status >= 500 || se.Status == http.StatusTooManyRequests || se.Status == http.StatusRequestTimeout {
 			if pctx.Err() != nil {
-				continue // reported by the select
+				continue // m.wait reports the end
 			}
-			m.log.Warn("failed to poll the device authorization; retrying", "error", err)
+			// RFC 8628 §3.5: back off exponentially after a connection failure; a server error
+			// or 429 is treated alike, instead of ending the login.
+			interval = max(interval, min(2*interval, deviceMaxBackoff))
+			m.log.Warn("failed to poll the device authorization; retrying", "error", err, "retry_in", interval.String())
 			continue
 		}
 		switch se.Code {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -14,7 +16,8 @@ import (
 // always sends no interval; everything else about OAuth is tested against that real server.
 //
 // The token endpoint answers the scripted OAuth error codes in order (authorization_pending,
-// slow_down, …), then an access token.
+// slow_down, …; "HTTP 503" answers that status without an OAuth error, "DROP" closes the
+// connection without an answer), then an access token.
 type FakeDeviceAuthServer struct {
 	Server *httptest.Server
 	// DeviceEndpoint and TokenEndpoint are the endpoints' URLs.
@@ -53,6 +56,17 @@ func NewFakeDeviceAuthServer(t testing.TB, interval int64, answers ...string) *F
 		if len(f.answers) > 0 {
 			code := f.answers[0]
 			f.answers = f.answers[1:]
+			if status, ok := strings.CutPrefix(code, "HTTP "); ok {
+				n, _ := strconv.Atoi(status)
+				writeJSON(w, n, map[string]any{})
+				return
+			}
+			if code == "DROP" {
+				if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+					_ = conn.Close()
+				}
+				return
+			}
 			writeJSON(w, http.StatusBadRequest, map[string]any{"error": code})
 			return
 		}
