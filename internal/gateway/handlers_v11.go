@@ -50,6 +50,8 @@ type v11SendMsgParams struct {
 	// Matrix extensions: the msgtype of text (m.text, m.notice, m.emote) and Markdown rendering.
 	MsgType  string    `json:"matrix_msgtype"`
 	Markdown *flexBool `json:"matrix_markdown"`
+	// An idempotency key: a retry with the same key posts the message once (idempotency.go).
+	TxnID txnKey `json:"matrix_txn_id"`
 }
 
 func v11SendMsg(c *call, p v11SendMsgParams) (any, error) {
@@ -111,6 +113,9 @@ func v11Send(c *call, p v11SendMsgParams) (any, error) {
 	if p.Markdown != nil {
 		md := bool(*p.Markdown)
 		opts.Markdown = &md
+	}
+	if opts.Idempotency, err = idempotencyFor(c, p.TxnID, to, segs, opts); err != nil {
+		return nil, err
 	}
 	sent, err := sendMessage(c, to, segs, opts)
 	if err != nil {

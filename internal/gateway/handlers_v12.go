@@ -17,6 +17,8 @@ type v12SendMessageParams struct {
 	// Matrix extensions: the msgtype of text (m.text, m.notice, m.emote) and Markdown rendering.
 	MsgType  string `json:"matrix.msgtype"`
 	Markdown *bool  `json:"matrix.markdown"`
+	// An idempotency key: a retry with the same key posts the message once (idempotency.go).
+	TxnID txnKey `json:"matrix.txn_id"`
 }
 
 func v12SendMessage(c *call, p v12SendMessageParams) (any, error) {
@@ -41,7 +43,11 @@ func v12SendMessage(c *call, p v12SendMessageParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sent, err := sendMessage(c, to, segs, model.SendOptions{MsgType: p.MsgType, Markdown: p.Markdown})
+	opts := model.SendOptions{MsgType: p.MsgType, Markdown: p.Markdown}
+	if opts.Idempotency, err = idempotencyFor(c, p.TxnID, to, segs, opts); err != nil {
+		return nil, err
+	}
+	sent, err := sendMessage(c, to, segs, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -98,14 +104,24 @@ func validRoomID(s string) bool {
 }
 
 // sendMessage stores the files that media segments name, then sends.
+// With an idempotency key, a send that was posted before answers its message at once.
 func sendMessage(c *call, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
+	if opts.Idempotency != nil {
+		is, ok := c.bot.bot.(model.IdempotentSender)
+		if !ok {
+			return model.Sent{}, protoErr(v12UnsupportedParam, v11BadRequest, "this bot cannot send with an idempotency key")
+		}
+		if sent, done, err := is.SentWithKey(c.ctx, *opts.Idempotency); err != nil || done {
+			return sent, err
+		}
+	}
 	if err := c.hub.opts.Media.resolveSources(c.ctx, segs); err != nil {
 		return model.Sent{}, err
 	}
 	if s, ok := c.bot.bot.(model.OptionSender); ok {
 		return s.SendMessageWith(c.ctx, to, segs, opts)
 	}
-	if opts.MsgType != "" || opts.Markdown != nil {
+	if opts.MsgType != "" || opts.Markdown != nil || opts.Idempotency != nil {
 		return model.Sent{}, protoErr(v12UnsupportedParam, v11BadRequest, "this bot cannot choose the msgtype or Markdown")
 	}
 	return c.bot.bot.SendMessage(c.ctx, to, segs)

@@ -128,6 +128,9 @@ func quickSteps(ev quickContext, op *quickOperation) ([]quickStep, []string, err
 				}, segs...)
 			}
 			p := map[string]any{"message_type": ev.MessageType, "message": segs}
+			if ev.MessageID != 0 { // an event pushed again is answered once
+				p["matrix_txn_id"] = "quick-reply:" + strconv.FormatInt(int64(ev.MessageID), 10)
+			}
 			if group {
 				p["group_id"] = int64(ev.GroupID)
 			} else {

@@ -187,7 +187,13 @@ func (q *sendQueue) waitGate(ctx context.Context) bool {
 // room this is where they get encrypted (sendNow, e2ee.go). encryptReaction matters only for
 // reactions.
 func (s *Session) sendEvent(ctx context.Context, room id.RoomID, evtType event.Type, content any, encryptReaction bool) (id.EventID, error) {
-	txnID := s.client.TxnID() // the same for every retry: the homeserver sends it once
+	return s.sendEventTxn(ctx, room, evtType, content, encryptReaction, s.client.TxnID())
+}
+
+// sendEventTxn is sendEvent with a given transaction ID: every try sends with it, so the
+// homeserver posts the event once (a client's idempotency key keeps it across restarts,
+// idempotency.go).
+func (s *Session) sendEventTxn(ctx context.Context, room id.RoomID, evtType event.Type, content any, encryptReaction bool, txnID string) (id.EventID, error) {
 	var resp *mautrix.RespSendEvent
 	err := s.queue.run(ctx, room, func(ctx context.Context) error {
 		var err error

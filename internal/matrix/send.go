@@ -24,6 +24,19 @@ func (s *Session) SendMessage(ctx context.Context, to model.Target, segs []model
 // location segment as an event of its own; the first event is the one reported (and the one a
 // reply segment applies to).
 func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
+	var txnBase string // with an idempotency key: the stored transaction ID (idempotency.go)
+	if idem := opts.Idempotency; idem != nil {
+		unlock := s.sendKeys.lock(idem.Key)
+		defer unlock()
+		rec, err := s.claimKey(ctx, *idem)
+		if err != nil {
+			return model.Sent{}, err
+		}
+		if rec.Done() { // sent before: answer that message, send nothing
+			return sentOf(rec), nil
+		}
+		txnBase = rec.TxnID
+	}
 	if !s.Status().Online() && s.Status().State != model.StateStarting {
 		return model.Sent{}, &model.ActionError{Kind: model.ErrBotOffline, Message: "bot is offline: " + s.Status().Reason}
 	}
@@ -58,7 +71,11 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 	}
 	var first model.Sent
 	for i, content := range contents {
-		evtID, err := s.sendEvent(ctx, room, event.EventMessage, content, false) // paced queue, encrypts (queue.go)
+		txnID := s.client.TxnID()
+		if txnBase != "" {
+			txnID = partTxnID(txnBase, i)
+		}
+		evtID, err := s.sendEventTxn(ctx, room, event.EventMessage, content, false, txnID) // paced queue, encrypts (queue.go)
 		if err != nil {
 			msg := "failed to send message"
 			if len(contents) > 1 {
@@ -77,6 +94,9 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 		if i == 0 {
 			first = model.Sent{EventID: evtID, RoomID: room, Time: now}
 		}
+	}
+	if opts.Idempotency != nil {
+		s.finishKey(ctx, *opts.Idempotency, first)
 	}
 	return first, nil
 }

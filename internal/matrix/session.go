@@ -84,7 +84,8 @@ type Session struct {
 
 	crypto *e2ee.Machine // nil when the bot does not encrypt; set in Run before the first sync
 
-	queue *sendQueue // paces the bot's sends (queue.go)
+	queue    *sendQueue // paces the bot's sends (queue.go)
+	sendKeys keyLocks   // one send at a time per idempotency key (idempotency.go)
 
 	// encState caches, per room, the m.room.encryption algorithm read from the homeserver ("" =
 	// not encrypted) for rooms the state store has no encryption event for (encryption.go). A

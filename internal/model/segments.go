@@ -126,6 +126,24 @@ type Files interface {
 type SendOptions struct {
 	MsgType  string // m.text, m.notice or m.emote for text; "" = the bot's default (onebot_msgtype)
 	Markdown *bool  // render text as Markdown into formatted_body; nil = the bot's default
+	// Idempotency, when Key is set: the client's key (v12 matrix.txn_id, v11 matrix_txn_id)
+	// and a digest of what is sent, from IdempotencyHash. See IdempotentSender.
+	Idempotency *Idempotency
+}
+
+// Idempotency identifies one send for retries: the same Key with the same Hash is the same send.
+type Idempotency struct {
+	Key  string
+	Hash string
+}
+
+// IdempotentSender is a Bot whose sends with an idempotency key are posted once: a retry with
+// the same key within 24 hours (also after a restart) reuses the Matrix transaction ID of the
+// first attempt, and once that succeeded, answers its message without sending again.
+type IdempotentSender interface {
+	// SentWithKey returns the message a send with this key already posted (ok true), or ok
+	// false when none did yet. A key used for a different message is an ErrBadParam error.
+	SentWithKey(ctx context.Context, idem Idempotency) (sent Sent, ok bool, err error)
 }
 
 // OptionSender is a Bot that takes per-call send options.

@@ -23,6 +23,7 @@ type FakeBot struct {
 	sent   []FakeSent
 	fail   error
 	n      int
+	keys   map[string]fakeKeyed // idempotency keys (SentWithKey)
 
 	fakeActions // bot_actions.go
 }
@@ -86,4 +87,48 @@ func (b *FakeBot) Sent() []FakeSent {
 	return append([]FakeSent(nil), b.sent...)
 }
 
-var _ model.Bot = (*FakeBot)(nil)
+type fakeKeyed struct {
+	hash string
+	sent model.Sent
+}
+
+// SentWithKey implements model.IdempotentSender in memory: a key seen with the same hash
+// answers its first send; with another hash it is an ErrBadParam error.
+func (b *FakeBot) SentWithKey(_ context.Context, idem model.Idempotency) (model.Sent, bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k, ok := b.keys[idem.Key]
+	if !ok {
+		return model.Sent{}, false, nil
+	}
+	if k.hash != idem.Hash {
+		return model.Sent{}, false, model.Errorf(model.ErrBadParam, "the idempotency key %q was used for a different message", idem.Key)
+	}
+	return k.sent, true, nil
+}
+
+// SendMessageWith records the call as SendMessage does, and the result under an idempotency
+// key; the other options are ignored.
+func (b *FakeBot) SendMessageWith(ctx context.Context, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
+	if opts.Idempotency != nil {
+		if sent, ok, err := b.SentWithKey(ctx, *opts.Idempotency); err != nil || ok {
+			return sent, err
+		}
+	}
+	sent, err := b.SendMessage(ctx, to, segs)
+	if err == nil && opts.Idempotency != nil {
+		b.mu.Lock()
+		if b.keys == nil {
+			b.keys = map[string]fakeKeyed{}
+		}
+		b.keys[opts.Idempotency.Key] = fakeKeyed{opts.Idempotency.Hash, sent}
+		b.mu.Unlock()
+	}
+	return sent, err
+}
+
+var (
+	_ model.Bot              = (*FakeBot)(nil)
+	_ model.IdempotentSender = (*FakeBot)(nil)
+	_ model.OptionSender     = (*FakeBot)(nil)
+)
