@@ -104,6 +104,7 @@ func init() {
 		{12, "matrix.kick", true, "Kick a user from a room.", v12Kick},
 		{12, "matrix.ban", true, "Ban a user from a room (until unbanned).", v12Ban},
 		{12, "matrix.unban", true, "Lift a ban.", v12Unban},
+		{12, "matrix.mute", true, "Mute a user for duration seconds (default 1800, at most 30 days) by power level; duration 0 lifts it.", withParams(v12Mute)},
 		{12, "matrix.accept_invite", true, "Accept a pending invite (request matrix.invite).", withParams(v12AcceptInvite)},
 		{12, "matrix.decline_invite", true, "Decline a pending invite.", withParams(v12DeclineInvite)},
 		{12, "matrix.react", true, "React to a message with an emoji or text (m.reaction).", withParams(v12React)},
@@ -125,7 +126,7 @@ func init() {
 		{11, "set_group_name", true, "Set m.room.name.", withParams(v11SetGroupName)},
 		{11, "set_group_leave", true, "Leave a room (is_dismiss is ignored).", withParams(v11SetGroupLeave)},
 		{11, "set_group_kick", true, "Kick a user; reject_add_request bans instead.", withParams(v11SetGroupKick)},
-		{11, "set_group_ban", true, "Ban a user (any duration > 0; Matrix bans do not expire); duration 0 lifts the ban.", withParams(v11SetGroupBan)},
+		{11, "set_group_ban", true, "Mute a user for duration seconds (default 1800, at most 30 days): their power level goes below what sending messages requires and back when it ends (kept across restarts); duration 0 lifts it. Never bans.", withParams(v11SetGroupBan)},
 		{11, "set_group_add_request", true, "Accept (approve) or decline a room invite; flag from request.group.", withParams(v11SetGroupAddRequest)},
 		{11, "set_friend_add_request", true, "Accept or decline a direct-room invite; flag from request.friend.", withParams(v11SetFriendAddRequest)},
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"math"
 	"strings"
+	"time"
 
 	"maunium.net/go/mautrix/id"
 
@@ -296,7 +297,7 @@ type v11GroupParams struct {
 	NoCache   flexBool `json:"no_cache"`
 	// set_group_kick
 	RejectAddRequest flexBool `json:"reject_add_request"`
-	// set_group_ban: seconds; 0 lifts the ban. Absent = 1800 as in go-cqhttp.
+	// set_group_ban: seconds; 0 lifts the mute. Absent = 1800 as in go-cqhttp.
 	Duration *flexInt `json:"duration"`
 }
 
@@ -430,8 +431,29 @@ func v11SetGroupKick(c *call, p v11GroupParams) (any, error) {
 	return nil, c.bot.bot.Kick(c.ctx, room, u, "")
 }
 
-// v11SetGroupBan maps QQ's timed mute onto a Matrix ban: any duration > 0 bans (a Matrix ban has
-// no end: it lasts until lifted), duration 0 lifts the ban.
+// maxMute is the longest mute, as in QQ and go-cqhttp (30 days); a permanent ban is
+// set_group_kick with reject_add_request (v12 matrix.ban).
+const maxMute = 30 * 24 * time.Hour
+
+// muteFor mutes u in room for seconds (0 lifts the mute), the Matrix way (model.Muter).
+func muteFor(c *call, room id.RoomID, u id.UserID, seconds int64) (any, error) {
+	if seconds < 0 || time.Duration(seconds) > maxMute/time.Second {
+		return nil, model.Errorf(model.ErrBadParam, "duration must be from 0 (lift the mute) to %d seconds (30 days); "+
+			"for a ban, use set_group_kick with reject_add_request (v12 matrix.ban)", int64(maxMute/time.Second))
+	}
+	m, ok := c.bot.bot.(model.Muter)
+	if !ok {
+		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "this bot cannot mute")
+	}
+	return nil, m.Mute(c.ctx, room, u, time.Duration(seconds)*time.Second)
+}
+
+// defaultMute is set_group_ban's duration when none is given (go-cqhttp's default).
+const defaultMute = 30 * 60
+
+// v11SetGroupBan is QQ's timed mute: the user's power level goes below what sending messages
+// requires for duration seconds (default 1800), and back after; duration 0 lifts it. It never
+// bans: the user stays in the room.
 func v11SetGroupBan(c *call, p v11GroupParams) (any, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
@@ -441,11 +463,32 @@ func v11SetGroupBan(c *call, p v11GroupParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case p.Duration == nil || *p.Duration > 0:
-		return nil, c.bot.bot.Ban(c.ctx, room, u, "")
-	case *p.Duration == 0:
-		return nil, c.bot.bot.Unban(c.ctx, room, u)
+	d := int64(defaultMute)
+	if p.Duration != nil {
+		d = int64(*p.Duration)
 	}
-	return nil, model.Errorf(model.ErrBadParam, "duration must be 0 (lift the ban) or more (ban)")
+	return muteFor(c, room, u, d)
+}
+
+type v12MuteParams struct {
+	GroupID  string `json:"group_id"`
+	UserID   string `json:"user_id"`
+	Duration *int64 `json:"duration"`
+}
+
+// v12Mute is matrix.mute: v11 set_group_ban for v12 (duration in seconds, default 1800).
+func v12Mute(c *call, p v12MuteParams) (any, error) {
+	room, err := v12Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := v12User(p.UserID, "user_id")
+	if err != nil {
+		return nil, err
+	}
+	d := int64(defaultMute)
+	if p.Duration != nil {
+		d = *p.Duration
+	}
+	return muteFor(c, room, u, d)
 }

@@ -86,6 +86,7 @@ type Session struct {
 
 	queue    *sendQueue // paces the bot's sends (queue.go)
 	sendKeys keyLocks   // one send at a time per idempotency key (idempotency.go)
+	mutes    muter      // timed mutes (mute.go)
 
 	// encState caches, per room, the m.room.encryption algorithm read from the homeserver ("" =
 	// not encrypted) for rooms the state store has no encryption event for (encryption.go). A
@@ -149,6 +150,7 @@ func New(opts Options) (*Session, error) {
 		direct:   newDirectRooms(),
 		invites:  map[id.RoomID]bool{},
 		pending:  map[id.RoomID]model.Invite{},
+		mutes:    muter{wake: make(chan struct{}, 1)},
 	}
 	s.queue = newSendQueue(opts.RetryInterval, func(wait time.Duration) {
 		s.log.Info("rate limited by the homeserver; sends wait", "retry_in", wait)
@@ -185,6 +187,7 @@ func (s *Session) storeStatus(st model.BotStatus) {
 	}
 	st.Since = time.Now()
 	s.status.Store(&st)
+	s.mutes.poke() // mutes due while the bot was offline are lifted once it is back
 	if u := s.UserID(); u != "" && s.opts.Sink != nil {
 		s.opts.Sink.BotStatusChanged(u, *s.status.Load())
 	}

@@ -59,6 +59,7 @@ const (
 // not ErrFatal, the bot's status (readyz, get_status) and the log saying why meanwhile. It
 // returns the ErrFatal error (the status says what to change), or nil once ctx has ended.
 func (s *Session) Serve(ctx context.Context) error {
+	defer s.startMuteLifter(ctx)() // mute.go: lifts timed mutes when they are due
 	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
 	for {
 		started := time.Now()

@@ -220,3 +220,10 @@ type RoomActions interface {
 	SendState(ctx context.Context, room id.RoomID, evtType, stateKey string, content json.RawMessage) (id.EventID, error)
 	RawRequest(ctx context.Context, req RawRequest) (RawResponse, error)
 }
+
+// Muter is a Bot that mutes room members for a time (OneBot v11 set_group_ban): Matrix has no
+// timed ban, so a mute lowers the user's power level below what sending messages requires and
+// restores it when d has passed (also across restarts). d == 0 lifts a mute at once.
+type Muter interface {
+	Mute(ctx context.Context, room id.RoomID, u id.UserID, d time.Duration) error
+}
