@@ -47,9 +47,11 @@ func TestRoomActionsCallTheBot(t *testing.T) {
 		{12, "matrix.kick", `{"group_id":"!room:example.org","user_id":"@alice:example.org","reason":"r"}`, fakes.FakeCall{Method: "Kick", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), "r"}}},
 		{11, "set_group_kick", fmt.Sprintf(`{"group_id":%d,"user_id":%d}`, room, alice), fakes.FakeCall{Method: "Kick", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), ""}}},
 		{11, "set_group_kick", fmt.Sprintf(`{"group_id":%d,"user_id":%d,"reject_add_request":true}`, room, alice), fakes.FakeCall{Method: "Ban", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), ""}}},
-		{11, "set_group_ban", fmt.Sprintf(`{"group_id":%d,"user_id":%d}`, room, alice), fakes.FakeCall{Method: "Ban", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), ""}}},
-		{11, "set_group_ban", fmt.Sprintf(`{"group_id":%d,"user_id":%d,"duration":60}`, room, alice), fakes.FakeCall{Method: "Ban", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), ""}}},
-		{11, "set_group_ban", fmt.Sprintf(`{"group_id":%d,"user_id":%d,"duration":0}`, room, alice), fakes.FakeCall{Method: "Unban", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org")}}},
+		// set_group_ban is a mute (never a ban): 1800 s by default, 0 lifts it.
+		{11, "set_group_ban", fmt.Sprintf(`{"group_id":%d,"user_id":%d}`, room, alice), fakes.FakeCall{Method: "Mute", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), 30 * time.Minute}}},
+		{11, "set_group_ban", fmt.Sprintf(`{"group_id":%d,"user_id":%d,"duration":60}`, room, alice), fakes.FakeCall{Method: "Mute", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), time.Minute}}},
+		{11, "set_group_ban", fmt.Sprintf(`{"group_id":%d,"user_id":%d,"duration":0}`, room, alice), fakes.FakeCall{Method: "Mute", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), time.Duration(0)}}},
+		{12, "matrix.mute", `{"group_id":"!room:example.org","user_id":"@alice:example.org","duration":5}`, fakes.FakeCall{Method: "Mute", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), 5 * time.Second}}},
 		{12, "matrix.ban", `{"group_id":"!room:example.org","user_id":"@alice:example.org"}`, fakes.FakeCall{Method: "Ban", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org"), ""}}},
 		{12, "matrix.unban", `{"group_id":"!room:example.org","user_id":"@alice:example.org"}`, fakes.FakeCall{Method: "Unban", Args: []any{id.RoomID("!room:example.org"), id.UserID("@alice:example.org")}}},
 		{11, "set_group_add_request", `{"flag":"!room:example.org","sub_type":"invite"}`, fakes.FakeCall{Method: "AnswerInvite", Args: []any{id.RoomID("!room:example.org"), true, ""}}},
@@ -149,6 +151,8 @@ func TestRoomActionErrors(t *testing.T) {
 		{11, "delete_msg", `{"message_id":424242}`, v12NotFound, v11Failed},
 		{11, "set_group_kick", `{"group_id":0,"user_id":1}`, v12BadParam, v11BadRequest},
 		{11, "set_group_ban", `{"group_id":1,"user_id":1,"duration":-5}`, v12NotFound, v11Failed},
+		{12, "matrix.mute", `{"group_id":"!room:example.org","user_id":"@alice:example.org","duration":-5}`, v12BadParam, v11BadRequest},
+		{12, "matrix.mute", `{"group_id":"!room:example.org","user_id":"@alice:example.org","duration":2592001}`, v12BadParam, v11BadRequest},
 		{11, "set_group_add_request", `{"flag":"x"}`, v12BadParam, v11BadRequest},
 		{11, "set_group_add_request", `{"flag":"!r:x","sub_type":"add"}`, v12BadParam, v11BadRequest},
 	} {

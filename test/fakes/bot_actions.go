@@ -134,6 +134,13 @@ func (b *FakeBot) Unban(_ context.Context, room id.RoomID, u id.UserID) error {
 	return b.record("Unban", room, u)
 }
 
+// Mute implements model.Muter by recording the call.
+func (b *FakeBot) Mute(_ context.Context, room id.RoomID, u id.UserID, d time.Duration) error {
+	return b.record("Mute", room, u, d)
+}
+
+var _ model.Muter = (*FakeBot)(nil)
+
 func (b *FakeBot) AnswerInvite(_ context.Context, room id.RoomID, accept bool, reason string) error {
 	return b.record("AnswerInvite", room, accept, reason)
 }
