@@ -34,7 +34,7 @@ func (k *txnKey) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// maxTxnKeyLen bounds an idempotency key, in bytes.
+// maxTxnKeyLen bounds an idempotency key, in characters (as the spec's maxLength counts).
 const maxTxnKeyLen = 255
 
 // idempotencyFor checks a send's idempotency key and digests what the send posts (its target
@@ -48,8 +48,8 @@ func idempotencyFor(c *call, key txnKey, to model.Target, segs []model.Segment, 
 	if key == "" {
 		return nil, nil
 	}
-	if len(key) > maxTxnKeyLen || !utf8.ValidString(string(key)) {
-		return nil, model.Errorf(model.ErrBadParam, "%s must be UTF-8 text of at most %d bytes", name, maxTxnKeyLen)
+	if utf8.RuneCountInString(string(key)) > maxTxnKeyLen {
+		return nil, model.Errorf(model.ErrBadParam, "%s must be at most %d characters", name, maxTxnKeyLen)
 	}
 	digest, err := json.Marshal(struct {
 		Room, User string
