@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/matrix-onebot/gateway/internal/model"
 )
 
 // A text frame must be UTF-8 (RFC 6455 §5.6, §8.1): one that is not closes the connection with
@@ -125,5 +127,44 @@ func TestMarshalNeverEmitsInvalidUTF8(t *testing.T) {
 	}
 	if got.Data["body"] != "a\uFFFDb" || got.Data["ok"] != "é" || got.Echo != "\uFFFD" {
 		t.Fatalf("marshal gave %q", b)
+	}
+}
+
+// The close frame that ends a connection (here 1007) is sent even when the gateway is in the
+// middle of writing an event: it comes after that event, not instead of it (cancelling the
+// connection's context during a write drops the TCP connection with no close frame).
+func TestWSCloseStatusSentAfterAWriteUnderWay(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ev := sampleEvent(false)
+	big := strings.Repeat("x", 4<<20) // more than loopback buffers: the write waits for the reader
+	ev.Message.Segments, ev.Message.Plain = []model.Segment{model.Text(big)}, big
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		c := dialWS(t, ctx, wsURL(srv, "/onebot/v12/"), nil)
+		c.SetReadLimit(-1)
+		for range 2 { // connect and status_update: the connection is subscribed
+			if _, _, err := c.Read(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		_, r, err := c.Reader(ctx) // the event's frame header: the gateway is writing it
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Write(ctx, websocket.MessageText, []byte("{\"action\":\"get_version\",\"echo\":\"\xff\"}")); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(r); err != nil || len(b) < len(big) {
+			t.Fatalf("connection %d: the event being written was cut off after %d bytes: %v", i, len(b), err)
+		}
+		if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusInvalidFramePayloadData {
+			t.Fatalf("connection %d ended with %v (status %d), want close 1007 after the event", i, err, websocket.CloseStatus(err))
+		}
+		cancel()
 	}
 }

@@ -90,7 +90,6 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	}
 	err := <-errc
 	peerEnded := s.close("connection ended") && ctx.Err() == nil // not ended by the gateway
-	cancel()
 	status, reason := websocket.StatusNormalClosure, "bye"
 	var ce *closeError
 	if errors.As(err, &ce) {
@@ -103,7 +102,12 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	} else if s.why != "" && s.why != "connection ended" {
 		status, reason = websocket.StatusPolicyViolation, s.why
 	}
+	// Close before cancel: a write under way ends when ctx does by dropping the TCP connection
+	// (coder/websocket), and the close frame with its status (1007, 1009, …) would never be
+	// sent. Close waits for that write and sends the close frame after it; the write pump has
+	// stopped taking frames (s.close above).
 	_ = c.Close(status, reason)
+	cancel()
 	wg.Wait()
 	// The pumps end together. When the peer closed the connection, the reader's close status
 	// (e.g. 1008 for a wrong token) says why better than the writer's "use of closed network
