@@ -186,19 +186,26 @@ func (m *Media) fetch(ctx context.Context, rawURL, name string, headers map[stri
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("User-Agent", Impl)
+	// Errors name the URL without its password and query (safeURL): they are logged, and a
+	// signed link or a file server's token is often in the query.
+	shown := safeURL(u.String())
 	resp, err := m.client.Do(req)
 	if err != nil {
-		if errors.Is(err, errRefusedAddress) {
-			return model.FileInfo{}, sourceError("refusing to fetch %s: %v", u.Redacted(), errors.Unwrap(err))
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its text repeats the URL, or a redirect's, with the query
 		}
-		return model.FileInfo{}, &model.ActionError{Kind: model.ErrNetwork, Message: "failed to fetch " + u.Redacted(), Err: err}
+		if errors.Is(err, errRefusedAddress) {
+			return model.FileInfo{}, sourceError("refusing to fetch %s: %v", shown, err)
+		}
+		return model.FileInfo{}, &model.ActionError{Kind: model.ErrNetwork, Message: "failed to fetch " + shown, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return model.FileInfo{}, &model.ActionError{Kind: model.ErrNetwork, Message: fmt.Sprintf("failed to fetch %s: HTTP %d", u.Redacted(), resp.StatusCode)}
+		return model.FileInfo{}, &model.ActionError{Kind: model.ErrNetwork, Message: fmt.Sprintf("failed to fetch %s: HTTP %d", shown, resp.StatusCode)}
 	}
 	if resp.ContentLength > m.opts.Files.MaxSize() {
-		return model.FileInfo{}, &model.ActionError{Kind: model.ErrBadParam, Message: fmt.Sprintf("%s is %d bytes, more than %d", u.Redacted(), resp.ContentLength, m.opts.Files.MaxSize()), Err: model.ErrTooLarge}
+		return model.FileInfo{}, &model.ActionError{Kind: model.ErrBadParam, Message: fmt.Sprintf("%s is %d bytes, more than %d", shown, resp.ContentLength, m.opts.Files.MaxSize()), Err: model.ErrTooLarge}
 	}
 	if name == "" {
 		if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil && params["filename"] != "" {

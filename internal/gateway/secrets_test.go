@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -382,4 +383,48 @@ func sortedCopy(s []string) []string {
 	out := append([]string(nil), s...)
 	sort.Strings(out)
 	return out
+}
+
+// A URL the gateway fails to fetch (upload_file, a media segment) is logged and answered without
+// its query or password, which often carry a signature or token (a signed S3 link, a client's
+// own file server); nor does a redirect's target leak through net/http's error.
+func TestMediaFetchErrorHidesURLSecrets(t *testing.T) {
+	h, _, _ := newTestHub(t, testToken)
+	var logs logBuffer
+	h.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.opts.Media = NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil),
+		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	missing := httptest.NewServer(http.NotFoundHandler())
+	defer missing.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, closedURL+"/b?X-Amz-Signature=SECRET-REDIRECT", http.StatusFound)
+	}))
+	defer redirect.Close()
+	withSecrets := func(base string) string {
+		return strings.Replace(base, "http://", "http://user:SECRET-PASS@", 1) + "/a.png?sig=SECRET-QUERY"
+	}
+	for _, u := range []string{withSecrets(closedURL), withSecrets(missing.URL), withSecrets(redirect.URL)} {
+		resp := v12Action(t, srv, "upload_file", map[string]any{"type": "url", "name": "a.png", "url": u})
+		if resp["retcode"] == float64(0) {
+			t.Fatalf("upload_file of %s succeeded: %v", u, resp)
+		}
+		if msg := fmt.Sprint(resp["message"]); strings.Contains(msg, "SECRET") || !strings.Contains(msg, "127.0.0.1") {
+			t.Errorf("answer %q shows a secret of the URL or not which URL failed", msg)
+		}
+	}
+	out := logs.String()
+	if strings.Count(out, "action failed") < 3 {
+		t.Fatalf("want the three failures in the log:\n%s", out)
+	}
+	for _, secret := range []string{"SECRET-PASS", "SECRET-QUERY", "SECRET-REDIRECT"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log shows %s:\n%s", secret, out)
+		}
+	}
 }
