@@ -148,6 +148,7 @@ func (l *loader) bots(data []byte, key string, cfg *Config) []Bot {
 	// Bots with problems are kept above, so that duplicates among them are
 	// reported too; Load returns no Config when there is any problem.
 	l.duplicates(bots, cfg.Gateway.AccessToken)
+	l.pushTokens(bots, cfg.Gateway.AccessToken, cfg.Gateway.PushAccessToken)
 	return bots
 }
 
@@ -473,6 +474,41 @@ func (l *loader) duplicates(bots []Bot, global string) {
 				selfIDs[b.OneBotSelfID] = b.Index
 			}
 		}
+	}
+}
+
+// pushTokens reports push tokens that are also API tokens granting more than the bot whose
+// endpoints are handed them: a bot's onebot_push_access_token that is another bot's
+// onebot_access_token or (with several bots) GATEWAY_ACCESS_TOKEN, and a GATEWAY_PUSH_ACCESS_TOKEN
+// (handed to every bot's endpoints) that is one bot's onebot_access_token. The endpoint could
+// then act as the other bots. The same token both ways for one bot, or for the only bot, is fine.
+func (l *loader) pushTokens(bots []Bot, global, globalPush string) {
+	apiTokens := make(map[string]int) // onebot_access_token → MATRIX_BOTS index
+	for _, b := range bots {
+		if b.OneBotAccessToken != "" {
+			if _, dup := apiTokens[b.OneBotAccessToken]; !dup {
+				apiTokens[b.OneBotAccessToken] = b.Index
+			}
+		}
+	}
+	several := len(bots) > 1
+	for _, b := range bots {
+		t := b.OneBotPushToken
+		if t == "" {
+			continue
+		}
+		at := fmt.Sprintf("MATRIX_BOTS[%d].onebot_push_access_token", b.Index)
+		if other, ok := apiTokens[t]; ok && other != b.Index {
+			l.problems.add(at, "is the onebot_access_token of MATRIX_BOTS[%d]: this bot's reverse WebSockets would be handed "+
+				"that bot's API token; set a different token", other)
+		} else if several && t == global {
+			l.problems.add(at, "equals GATEWAY_ACCESS_TOKEN, which grants every bot: this bot's reverse WebSockets would be "+
+				"handed it; set a different token (or this bot's own onebot_access_token)")
+		}
+	}
+	if other, ok := apiTokens[globalPush]; ok && globalPush != "" && several {
+		l.problems.add("GATEWAY_PUSH_ACCESS_TOKEN", "is the onebot_access_token of MATRIX_BOTS[%d]: every push endpoint "+
+			"would be handed that bot's API token; set a different token", other)
 	}
 }
 

@@ -74,3 +74,41 @@ func TestLoadBotAccessTokens(t *testing.T) {
 		})
 	}
 }
+
+// A push token is handed to the endpoints the gateway pushes to: one that is also an API token
+// granting more than the endpoint's own bot would let that endpoint act as other bots.
+func TestLoadPushTokenIsNoOtherBotsAPIToken(t *testing.T) {
+	bot := func(extra string) string {
+		return `{"homeserver": "https://m.example", "access_token": "x"` + extra + `}`
+	}
+	for _, tt := range []struct {
+		name    string
+		env     []string
+		problem string
+	}{
+		{"a bot's push token is another bot's API token",
+			[]string{"MATRIX_BOTS=[" + bot(`, "onebot_access_token": "tok-a"`) + "," + bot(`, "onebot_access_token": "tok-b", "onebot_push_access_token": "tok-a"`) + "]"},
+			"MATRIX_BOTS[1].onebot_push_access_token: is the onebot_access_token of MATRIX_BOTS[0]"},
+		{"a bot's push token is the global API token",
+			[]string{"MATRIX_BOTS=[" + bot(`, "onebot_push_access_token": "global"`) + "," + bot("") + "]", "GATEWAY_ACCESS_TOKEN=global"},
+			"MATRIX_BOTS[0].onebot_push_access_token: equals GATEWAY_ACCESS_TOKEN"},
+		{"the global push token is a bot's API token",
+			[]string{"MATRIX_BOTS=[" + bot(`, "onebot_access_token": "tok-a"`) + "," + bot("") + "]", "GATEWAY_PUSH_ACCESS_TOKEN=tok-a"},
+			"GATEWAY_PUSH_ACCESS_TOKEN: is the onebot_access_token of MATRIX_BOTS[0]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.env)
+			wantProblems(t, err, 1, tt.problem)
+		})
+	}
+	// What grants no more than the endpoint's own bot stays allowed: one client per bot using
+	// one token both ways, a single bot, or one client for every bot holding the global token.
+	for _, env := range [][]string{
+		{"MATRIX_BOTS=[" + bot(`, "onebot_access_token": "tok-a", "onebot_push_access_token": "tok-a"`) + "," + bot(`, "onebot_access_token": "tok-b"`) + "]"},
+		{"MATRIX_BOTS=[" + bot(`, "onebot_access_token": "tok-a"`) + "]", "GATEWAY_PUSH_ACCESS_TOKEN=tok-a"},
+		{"MATRIX_BOTS=[" + bot("") + "]", "GATEWAY_ACCESS_TOKEN=global", "GATEWAY_PUSH_ACCESS_TOKEN=global"},
+		{"MATRIX_BOTS=[" + bot("") + "," + bot("") + "]", "GATEWAY_ACCESS_TOKEN=global", "GATEWAY_PUSH_ACCESS_TOKEN=global"},
+	} {
+		mustLoad(t, env)
+	}
+}
