@@ -355,7 +355,10 @@ func (m *Media) CheckURL(fileID, expires, signature string, now time.Time) error
 }
 
 // registerIncoming records the file of a received media message and returns its info. The id is
-// derived from the mxc URI, so the same file always gets the same id.
+// derived from the mxc URI and, for an encrypted attachment, from its key, IV and hash, so the
+// same file always gets the same id, and an event that names the mxc of an attachment seen
+// elsewhere (the homeserver knows every mxc) without its key never gets that attachment's record
+// with the key that decrypts it.
 func (s *Session) registerIncoming(ctx context.Context, c *event.MessageEventContent) (model.FileInfo, bool) {
 	m := s.opts.Media
 	rec := &fileRecord{Bot: s.UserID(), File: c.File, MXC: c.URL, Name: c.GetFileName()}
@@ -368,16 +371,44 @@ func (s *Session) registerIncoming(ctx context.Context, c *event.MessageEventCon
 	if c.Info != nil {
 		rec.MimeType, rec.Size, rec.Width, rec.Height = c.Info.MimeType, int64(c.Info.Size), c.Info.Width, c.Info.Height
 	}
-	sum := sha256.Sum256([]byte(rec.MXC))
-	fileID := "m" + hex.EncodeToString(sum[:16])
+	fileID := incomingFileID(rec)
 	raw, _ := json.Marshal(rec)
 	stored, err := m.db.GetOrPutFileRecord(ctx, fileID, string(raw))
 	if err != nil {
 		s.log.Warn("failed to record received file", "mxc", rec.MXC, "error", err)
 		return model.FileInfo{}, false
 	}
-	_ = json.Unmarshal([]byte(stored), rec)
-	return rec.info(fileID), true
+	var got fileRecord
+	if err := json.Unmarshal([]byte(stored), &got); err != nil || !sameAttachment(&got, rec) {
+		// A record of an older version (its id came from the mxc alone) for another key.
+		s.log.Warn("a received file's id belongs to another file; the file is not offered", "file_id", fileID)
+		return model.FileInfo{}, false
+	}
+	return got.info(fileID), true
+}
+
+// incomingFileID is the file id of a received file: of its mxc, and of its key, IV and hash when
+// it is an encrypted attachment.
+func incomingFileID(rec *fileRecord) string {
+	h := sha256.New()
+	h.Write([]byte(rec.MXC))
+	if f := rec.File; f != nil {
+		for _, part := range []string{"encrypted", f.Key.Key, f.InitVector, f.Hashes.SHA256} {
+			h.Write([]byte{0})
+			h.Write([]byte(part))
+		}
+	}
+	return "m" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// sameAttachment tells whether two records are of the same received file: the same mxc, and
+// the same key when encrypted.
+func sameAttachment(a, b *fileRecord) bool {
+	if a.MXC != b.MXC || (a.File == nil) != (b.File == nil) {
+		return false
+	}
+	return a.File == nil || a.File.Key.Key == b.File.Key.Key && a.File.InitVector == b.File.InitVector &&
+		a.File.Hashes.SHA256 == b.File.Hashes.SHA256
 }
 
 // uploadFile makes a stored file available in room: the mxc it already has when that fits (an

@@ -1,0 +1,70 @@
+package matrix
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"maunium.net/go/mautrix/crypto/attachment"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// An event that names the mxc of an encrypted attachment the bot has seen elsewhere (a private
+// room's file, whose mxc the homeserver knows) must not get that attachment's file id: the
+// record holds the key that decrypts it, and get_file, or a bot that sends the image on, would
+// decrypt it for, or hand its key to, whoever sent the event. The file id is bound to the key.
+func TestIncomingFileIDIsBoundToItsKey(t *testing.T) {
+	m := openTestMedia(t, filepath.Join(t.TempDir(), "gw.db"), 1<<20)
+	s := &Session{log: slog.New(slog.DiscardHandler), opts: Options{Media: m}}
+	u := id.UserID("@bot:example.org")
+	s.userID.Store(&u)
+	ctx := context.Background()
+	const mxc = id.ContentURIString("mxc://example.org/private")
+	encrypted := func() *event.MessageEventContent {
+		ef := attachment.NewEncryptedFile()
+		ef.EncryptInPlace([]byte("secret picture"))
+		return &event.MessageEventContent{MsgType: event.MsgImage, Body: "a.png",
+			File: &event.EncryptedFileInfo{EncryptedFile: *ef, URL: mxc}}
+	}
+	private := encrypted()
+	orig, ok := s.registerIncoming(ctx, private)
+	if !ok {
+		t.Fatal("the private room's attachment was not registered")
+	}
+	if again, _ := s.registerIncoming(ctx, private); again.ID != orig.ID {
+		t.Fatalf("the same attachment got two file ids: %s, %s", orig.ID, again.ID)
+	}
+	for name, c := range map[string]*event.MessageEventContent{
+		"unencrypted, the same mxc":      {MsgType: event.MsgImage, Body: "a.png", URL: mxc},
+		"encrypted, the same mxc, a key": encrypted(),
+	} {
+		info, ok := s.registerIncoming(ctx, c)
+		if !ok {
+			t.Fatalf("%s: not registered", name)
+		}
+		if info.ID == orig.ID {
+			t.Fatalf("%s: got the private attachment's file id %s", name, info.ID)
+		}
+		rec, err := m.record(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.File != nil && rec.File.Key.Key == private.File.Key.Key {
+			t.Fatalf("%s: its record holds the private attachment's key", name)
+		}
+	}
+
+	// Older versions kept an encrypted attachment under the id of its mxc alone, which an
+	// unencrypted event naming that mxc now gets: such a record is not offered.
+	const legacyMXC = id.ContentURIString("mxc://example.org/legacy")
+	legacy := encrypted()
+	legacy.File.URL = legacyMXC
+	if err := m.saveRecord(ctx, incomingFileID(&fileRecord{MXC: legacyMXC}), &fileRecord{MXC: legacyMXC, File: legacy.File, Bot: u}); err != nil {
+		t.Fatal(err)
+	}
+	if info, ok := s.registerIncoming(ctx, &event.MessageEventContent{MsgType: event.MsgImage, Body: "b.png", URL: legacyMXC}); ok {
+		t.Fatalf("an unencrypted event got the file id %s of an older version's encrypted record", info.ID)
+	}
+}
