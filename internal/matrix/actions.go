@@ -397,6 +397,21 @@ func checkRawRequest(req model.RawRequest) (string, error) {
 	return method, nil
 }
 
+// rawJoin recognises a raw request that joins a room: POST /_matrix/client/{version}/join/{room}
+// or /rooms/{room}/join.
+func rawJoin(method, path string) bool {
+	if method != http.MethodPost {
+		return false
+	}
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if p == "join" && i > 0 && (i+2 == len(parts) || i >= 2 && parts[i-2] == "rooms" && i+1 == len(parts)) {
+			return true
+		}
+	}
+	return false
+}
+
 // RawRequest implements model.RoomActions: one Client-Server call under /_matrix/client/ with
 // the bot's token. A homeserver error status is returned as the response, not as an error.
 func (s *Session) RawRequest(ctx context.Context, req model.RawRequest) (model.RawResponse, error) {
@@ -431,6 +446,11 @@ func (s *Session) RawRequest(ctx context.Context, req model.RawRequest) (model.R
 	data, resp, err := s.client.MakeFullRequestWithResp(ctx, mautrix.FullRequest{
 		Method: method, URL: u.String(), RequestJSON: body, MaxAttempts: 1,
 	})
+	if rawJoin(method, req.Path) {
+		// As after JoinRoom: the room (maybe named by an alias) may have become encrypted while
+		// the bot was out of it, and the sync has not shown the join yet.
+		s.encState.Clear()
+	}
 	var httpErr mautrix.HTTPError
 	switch {
 	case err == nil:

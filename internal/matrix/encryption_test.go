@@ -245,3 +245,29 @@ func TestOwnLeaveForgetsEncryptionState(t *testing.T) {
 	_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
 	refusedAfter(t, h, 1, err, "end-to-end encryption is off")
 }
+
+// A join through matrix.raw_request forgets what was asked before too (as JoinRoom does): the
+// room may have become encrypted while the bot was out of it, and the next send must not use
+// the old "not encrypted" before the sync has shown the join.
+func TestRawJoinForgetsEncryptionState(t *testing.T) {
+	for _, path := range []string{
+		"/_matrix/client/v3/rooms/" + string(roomA) + "/join",
+		"/_matrix/client/v3/join/" + string(roomA),
+		"/_matrix/client/v3/join/%23alias:example.org",
+	} {
+		t.Run(path, func(t *testing.T) {
+			h := newHarness(t)
+			s := loggedIn(t, h)
+			ctx := context.Background()
+			if _, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("not encrypted yet")); err != nil {
+				t.Fatal(err)
+			}
+			h.hs.SetState(roomA, "m.room.encryption", "", megolmState)
+			if _, err := s.RawRequest(ctx, model.RawRequest{Method: "POST", Path: path, Body: json.RawMessage(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
+			refusedAfter(t, h, 1, err, "end-to-end encryption is off")
+		})
+	}
+}
