@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sort"
+
+	"github.com/matrix-onebot/gateway/internal/model"
 )
 
 // handler runs one action. It returns the response data or an error that the codec maps.
@@ -167,7 +170,16 @@ func protoErr(v12, v11 int, format string, args ...any) *protoError {
 }
 
 // run looks an action up and runs it.
-func (h *Hub) run(ctx context.Context, version int, bot *botEntry, name string, params json.RawMessage) (any, error) {
+func (h *Hub) run(ctx context.Context, version int, bot *botEntry, name string, params json.RawMessage) (data any, err error) {
+	// A bug that panics answers this call only: WebSocket, reverse WebSocket and webhook actions
+	// run in goroutines of their own, where a panic would end the process, every bot included.
+	defer func() {
+		if r := recover(); r != nil {
+			h.log.Error("an action panicked: this is a bug in the gateway, please report it with this log line",
+				"action", name, "version", version, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			data, err = nil, &model.ActionError{Kind: model.ErrInternal, Message: "internal error while running " + name + " (a bug; the log has the details)"}
+		}
+	}()
 	a := lookupAction(version, name)
 	if a == nil {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "unsupported action: %q", name)
@@ -176,7 +188,7 @@ func (h *Hub) run(ctx context.Context, version int, bot *botEntry, name string, 
 		return nil, protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
 	}
 	c := &call{ctx: ctx, hub: h, version: version, bot: bot, params: params}
-	data, err := a.Handle(c)
+	data, err = a.Handle(c)
 	if err != nil {
 		var pe *protoError
 		if !errors.As(err, &pe) {
