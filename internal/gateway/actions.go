@@ -130,6 +130,13 @@ func init() {
 		{11, "set_group_leave", true, "Leave a room (is_dismiss is ignored).", withParams(v11SetGroupLeave)},
 		{11, "set_group_kick", true, "Kick a user; reject_add_request bans instead.", withParams(v11SetGroupKick)},
 		{11, "set_group_ban", true, "Mute a user for duration seconds (default 1800, at most 30 days): their power level goes below what sending messages requires and back when it ends (kept across restarts); duration 0 lifts it. Never bans.", withParams(v11SetGroupBan)},
+		{11, "set_group_admin", true, "Give a member power level 50 (admin); enable false takes their own level away (the room's default).", withParams(v11SetGroupAdmin)},
+		{11, "set_group_whole_ban", true, "Mute the whole room: its default send level (events_default) goes to 50, admins still speak; enable false puts the level back.", withParams(v11SetGroupWholeBan)},
+		{11, "set_group_card", true, "The bot's own display name in the room (\"\" = its global one); Matrix lets nobody set another user's name.", withParams(v11SetGroupCard)},
+		{11, "get_group_honor_info", true, "Empty lists: Matrix rooms have no honors.", withParams(v11GetGroupHonorInfo)},
+		{11, "can_send_image", false, "yes when the gateway takes in files (media is on).", v11CanSend},
+		{11, "can_send_record", false, "yes when the gateway takes in files (media is on).", v11CanSend},
+		{11, ".handle_quick_operation", true, "Run a quick operation (reply, delete, kick, ban, approve) on an event, as an HTTP POST reply would.", withParams(v11HandleQuickOperation)},
 		{11, "set_group_add_request", true, "Accept (approve) or decline a room invite; flag from request.group.", withParams(v11SetGroupAddRequest)},
 		{11, "set_friend_add_request", true, "Accept or decline a direct-room invite; flag from request.friend.", withParams(v11SetFriendAddRequest)},
 	}

@@ -85,6 +85,15 @@ func (h *Hub) handleV11Frame(ctx context.Context, bot *botEntry, raw []byte) []b
 
 func (h *Hub) runV11(ctx context.Context, bot *botEntry, req *v11Request) v11Response {
 	resp := v11Response{Status: "ok", Retcode: v11OK, Echo: req.Echo}
+	if name, suffix := v11Suffixed(req.Action); suffix != "" { // go-cqhttp's _async, _rate_limited
+		if err := h.runDetached(ctx, bot, name, suffix, req.Params); err != nil {
+			code, msg := v11Retcode(err)
+			resp.Status, resp.Retcode, resp.Msg, resp.Wording = "failed", code, msg, msg
+			return resp
+		}
+		resp.Status, resp.Retcode = "async", v11Async
+		return resp
+	}
 	data, err := h.run(ctx, 11, bot, req.Action, req.Params)
 	if err != nil {
 		code, msg := v11Retcode(err)

@@ -78,6 +78,8 @@ type Hub struct {
 	latestBots map[id.UserID]*latestBuffer // get_latest_events of clients limited to one bot
 	outboxOnce sync.Once                   // purges expired outbox frames once per process
 
+	rateGate rateGate // paces v11 _rate_limited actions (handlers_v11_extra.go)
+
 	stats Stats
 }
 

@@ -195,7 +195,7 @@ func (h *Hub) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := chi.URLParam(r, "action")
-	if lookupAction(11, action) == nil {
+	if base, _ := v11Suffixed(action); lookupAction(11, base) == nil { // _async, _rate_limited
 		writeJSON(w, http.StatusNotFound, v11Response{Status: "failed", Retcode: v11UnsupportedAction, Msg: "unsupported action: " + action})
 		return
 	}

@@ -227,3 +227,16 @@ type RoomActions interface {
 type Muter interface {
 	Mute(ctx context.Context, room id.RoomID, u id.UserID, d time.Duration) error
 }
+
+// Moderator is a Bot that changes power levels and its own per-room profile (OneBot v11
+// set_group_admin, set_group_whole_ban, set_group_card for the bot itself).
+type Moderator interface {
+	// SetAdmin gives u power level 50 in room (admin), or takes u's own level away (the room's
+	// users_default applies).
+	SetAdmin(ctx context.Context, room id.RoomID, u id.UserID, admin bool) error
+	// SetWholeMute raises the room's default send level (events_default) to 50, so only admins
+	// can send, or puts back the level it had.
+	SetWholeMute(ctx context.Context, room id.RoomID, on bool) error
+	// SetOwnRoomName sets the bot's display name in room only ("" = its global one).
+	SetOwnRoomName(ctx context.Context, room id.RoomID, name string) error
+}

@@ -139,7 +139,23 @@ func (b *FakeBot) Mute(_ context.Context, room id.RoomID, u id.UserID, d time.Du
 	return b.record("Mute", room, u, d)
 }
 
-var _ model.Muter = (*FakeBot)(nil)
+// SetAdmin, SetWholeMute and SetOwnRoomName implement model.Moderator by recording the call.
+func (b *FakeBot) SetAdmin(_ context.Context, room id.RoomID, u id.UserID, admin bool) error {
+	return b.record("SetAdmin", room, u, admin)
+}
+
+func (b *FakeBot) SetWholeMute(_ context.Context, room id.RoomID, on bool) error {
+	return b.record("SetWholeMute", room, on)
+}
+
+func (b *FakeBot) SetOwnRoomName(_ context.Context, room id.RoomID, name string) error {
+	return b.record("SetOwnRoomName", room, name)
+}
+
+var (
+	_ model.Muter     = (*FakeBot)(nil)
+	_ model.Moderator = (*FakeBot)(nil)
+)
 
 func (b *FakeBot) AnswerInvite(_ context.Context, room id.RoomID, accept bool, reason string) error {
 	return b.record("AnswerInvite", room, accept, reason)

@@ -1,0 +1,248 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// v11 actions that go-cqhttp serves and that have a Matrix counterpart (or an honest empty
+// answer): set_group_admin, set_group_whole_ban, set_group_card for the bot itself,
+// get_group_honor_info, can_send_image / can_send_record, .handle_quick_operation, and the
+// _async / _rate_limited forms of every v11 action.
+
+func moderator(c *call) (model.Moderator, error) {
+	m, ok := c.bot.bot.(model.Moderator)
+	if !ok {
+		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "this bot cannot change power levels")
+	}
+	return m, nil
+}
+
+type v11SetGroupAdminParams struct {
+	GroupID flexInt   `json:"group_id"`
+	UserID  flexInt   `json:"user_id"`
+	Enable  *flexBool `json:"enable"` // default true
+}
+
+// v11SetGroupAdmin gives power level 50 (admin), or with enable false takes the user's own
+// level away (back to the room's default).
+func v11SetGroupAdmin(c *call, p v11SetGroupAdminParams) (any, error) {
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.v11User(p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := moderator(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, m.SetAdmin(c.ctx, room, u, p.Enable == nil || bool(*p.Enable))
+}
+
+type v11SetGroupWholeBanParams struct {
+	GroupID flexInt   `json:"group_id"`
+	Enable  *flexBool `json:"enable"` // default true
+}
+
+// v11SetGroupWholeBan mutes the whole room: its default send level goes to 50 (admins only),
+// and back with enable false.
+func v11SetGroupWholeBan(c *call, p v11SetGroupWholeBanParams) (any, error) {
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := moderator(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, m.SetWholeMute(c.ctx, room, p.Enable == nil || bool(*p.Enable))
+}
+
+type v11SetGroupCardParams struct {
+	GroupID flexInt `json:"group_id"`
+	UserID  flexInt `json:"user_id"`
+	Card    string  `json:"card"`
+}
+
+// v11SetGroupCard sets a member's group card: on Matrix only the bot's own, as its per-room
+// display name ("" = back to its global name). Matrix lets nobody set another user's name.
+func v11SetGroupCard(c *call, p v11SetGroupCardParams) (any, error) {
+	room, err := c.v11Room(p.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.v11User(p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if u != c.bot.bot.UserID() {
+		return nil, model.Errorf(model.ErrBadParam, "on Matrix only a user sets their own display name: set_group_card works for the bot itself (user_id %d)", c.bot.selfID)
+	}
+	if len(p.Card) > 255 {
+		return nil, model.Errorf(model.ErrBadParam, "card is longer than 255 bytes")
+	}
+	m, err := moderator(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, m.SetOwnRoomName(c.ctx, room, strings.TrimSpace(p.Card))
+}
+
+type v11GroupHonorParams struct {
+	GroupID flexInt `json:"group_id"`
+	Type    string  `json:"type"`
+}
+
+// v11GetGroupHonorInfo answers with empty lists: Matrix rooms have no honors.
+func v11GetGroupHonorInfo(c *call, p v11GroupHonorParams) (any, error) {
+	if _, err := c.v11Room(p.GroupID); err != nil {
+		return nil, err
+	}
+	switch p.Type {
+	case "", "all", "talkative", "performer", "legend", "strong_newbie", "emotion":
+	default:
+		return nil, model.Errorf(model.ErrBadParam, "type must be talkative, performer, legend, strong_newbie, emotion or all")
+	}
+	return map[string]any{
+		"group_id": int64(p.GroupID), "current_talkative": nil, "talkative_list": []any{}, "performer_list": []any{},
+		"legend_list": []any{}, "strong_newbie_list": []any{}, "emotion_list": []any{},
+	}, nil
+}
+
+// v11CanSend answers whether the bot can send media: it can when the gateway takes in files.
+func v11CanSend(c *call) (any, error) {
+	return map[string]any{"yes": c.hub.opts.Media != nil}, nil
+}
+
+type v11QuickOperationParams struct {
+	Context   json.RawMessage `json:"context"`
+	Operation json.RawMessage `json:"operation"`
+}
+
+// v11HandleQuickOperation runs a quick operation on an event, as an HTTP POST reply would
+// (go-cqhttp's .handle_quick_operation).
+func v11HandleQuickOperation(c *call, p v11QuickOperationParams) (any, error) {
+	var ev quickContext
+	if len(p.Context) == 0 || json.Unmarshal(p.Context, &ev) != nil || ev.PostType == "" {
+		return nil, model.Errorf(model.ErrBadParam, "context must be the event object the operation answers")
+	}
+	if len(p.Operation) == 0 {
+		return nil, model.Errorf(model.ErrBadParam, "operation is required")
+	}
+	op, err := decodeQuickOperation(p.Operation)
+	if err != nil {
+		return nil, model.Errorf(model.ErrBadParam, "operation: %v", err)
+	}
+	steps, ignored, err := quickSteps(ev, op)
+	if err != nil {
+		return nil, model.Errorf(model.ErrBadParam, "operation: %v", err)
+	}
+	if len(ignored) > 0 {
+		return nil, model.Errorf(model.ErrBadParam, "operation keys that do not apply to a %s event: %s", ev.PostType, strings.Join(ignored, ", "))
+	}
+	for _, s := range steps {
+		if _, err := c.hub.run(c.ctx, 11, c.bot, s.action, mustJSON(s.params)); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// --- _async and _rate_limited ------------------------------------------------------------
+
+// detachedTimeout bounds an action run in the background (_async, _rate_limited).
+const detachedTimeout = 5 * time.Minute
+
+// rateLimitedEvery is the pace of _rate_limited actions (go-cqhttp's default: one a second),
+// and rateLimitedMax how many may wait; more are refused.
+const (
+	rateLimitedEvery = time.Second
+	rateLimitedMax   = 1000
+)
+
+// rateGate paces the _rate_limited actions of the whole gateway.
+type rateGate struct {
+	mu      sync.Mutex
+	next    time.Time
+	waiting int
+}
+
+// reserve returns how long a new call waits for its turn, or false when too many wait.
+func (g *rateGate) reserve(now time.Time) (time.Duration, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.waiting >= rateLimitedMax {
+		return 0, false
+	}
+	g.waiting++
+	if g.next.Before(now) {
+		g.next = now
+	}
+	wait := g.next.Sub(now)
+	g.next = g.next.Add(rateLimitedEvery)
+	return wait, true
+}
+
+func (g *rateGate) done() {
+	g.mu.Lock()
+	g.waiting--
+	g.mu.Unlock()
+}
+
+// v11Suffixed splits name into a v11 action and its go-cqhttp suffix (_async or
+// _rate_limited); suffix is "" when name is an action as it is.
+func v11Suffixed(name string) (base, suffix string) {
+	if lookupAction(11, name) != nil {
+		return name, ""
+	}
+	for _, sfx := range []string{"_async", "_rate_limited"} {
+		if b, ok := strings.CutSuffix(name, sfx); ok && lookupAction(11, b) != nil {
+			return b, sfx
+		}
+	}
+	return name, ""
+}
+
+// runDetached runs a v11 action in the background and answers at once (retcode 1, async), as
+// go-cqhttp does for the _async and _rate_limited forms; _rate_limited waits for its turn first.
+// A failure is only logged: the client asked not to wait for the result.
+func (h *Hub) runDetached(ctx context.Context, bot *botEntry, name, suffix string, params json.RawMessage) error {
+	a := lookupAction(11, name)
+	if a.NeedsBot && bot == nil {
+		return protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
+	}
+	var wait time.Duration
+	if suffix == "_rate_limited" {
+		var ok bool
+		if wait, ok = h.rateGate.reserve(time.Now()); !ok {
+			return model.Errorf(model.ErrRateLimited, "%d _rate_limited actions are waiting already: slow down", rateLimitedMax)
+		}
+	}
+	params = append(json.RawMessage(nil), params...)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+detachedTimeout)
+	go func() {
+		defer cancel()
+		if suffix == "_rate_limited" {
+			defer h.rateGate.done()
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		if _, err := h.run(ctx, 11, bot, name, params); err != nil {
+			h.log.Warn("background action failed", "action", name+suffix, "error", err)
+		}
+	}()
+	return nil
+}
