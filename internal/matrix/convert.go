@@ -5,6 +5,7 @@ import (
 	"html"
 	"slices"
 	"strings"
+	"unicode"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/format"
@@ -67,13 +68,21 @@ func replySegment(content *event.MessageEventContent, resolve replyResolver) []m
 }
 
 // messageSegments turns a (decrypted) m.room.message content into neutral segments and their
-// plain rendering. resolve decides about the replied-to event.
-func messageSegments(content *event.MessageEventContent, resolve replyResolver) ([]model.Segment, string) {
-	return textSegments(content, replySegment(content, resolve))
+// plain rendering. resolve decides about the replied-to event; self is the bot that received
+// the message ("" when none in particular).
+func messageSegments(content *event.MessageEventContent, resolve replyResolver, self id.UserID) ([]model.Segment, string) {
+	return textSegments(content, replySegment(content, resolve), self)
 }
 
 // textSegments is messageSegments with the reply segment (or nil) already resolved.
-func textSegments(content *event.MessageEventContent, reply []model.Segment) ([]model.Segment, string) {
+//
+// Mentions come from pills in the text and from m.mentions: a user mentioned only in m.mentions
+// (no pill, as plain-text clients and some bridges send it) still gets a mention segment; the
+// bot's goes first (after a reply), where OneBot frameworks look for it (to_me), anyone else's
+// last. The separator after a leading pill of the bot (Element writes "Bot: text") is dropped,
+// as a OneBot client sees "@Bot text" on QQ, so that "Bot: /echo hi" reaches the framework as
+// the command "/echo hi".
+func textSegments(content *event.MessageEventContent, reply []model.Segment, self id.UserID) ([]model.Segment, string) {
 	segs := reply
 	var plain strings.Builder
 	c := *content
@@ -85,12 +94,24 @@ func textSegments(content *event.MessageEventContent, reply []model.Segment) ([]
 		text = strings.ReplaceAll(c.Body, pillMark, "")
 	}
 	roomMention := c.Mentions != nil && c.Mentions.Room
+	pilled := map[id.UserID]bool{}
+	leadingSelf := false // the text so far is only a pill of the bot: strip the separator after it
 	parts := strings.Split(text, pillMark)
 	for i, p := range parts {
 		if i%2 == 1 { // a pill
-			segs = append(segs, model.Mention(id.UserID(p)))
+			u := id.UserID(p)
+			leadingSelf = self != "" && u == self && len(segs) == len(reply) && plain.Len() == 0
+			pilled[u] = true
+			segs = append(segs, model.Mention(u))
 			plain.WriteString(p)
 			continue
+		}
+		if leadingSelf {
+			p = trimMentionSeparator(p)
+			leadingSelf = false
+			if p != "" {
+				plain.WriteString(" ")
+			}
 		}
 		if p == "" {
 			continue
@@ -112,14 +133,56 @@ func textSegments(content *event.MessageEventContent, reply []model.Segment) ([]
 		segs = append(segs, model.Text(p))
 		plain.WriteString(p)
 	}
+	at := len(reply) // first place after the reply
 	if roomMention { // m.mentions said @room but the text does not show it: first, after a reply
-		at := 0
-		if len(segs) > 0 && segs[0].Type == "reply" {
-			at = 1
-		}
 		segs = slices.Insert(segs, at, model.Segment{Type: "mention_all", Data: map[string]any{}})
 	}
-	return segs, plain.String()
+	return withIntentionalMentions(segs, c.Mentions, pilled, reply, self), plain.String()
+}
+
+// trimMentionSeparator drops what separates a leading mention from the text: spaces and one
+// ':' or ',' (Element's "Name: ", other clients' "Name, ").
+func trimMentionSeparator(s string) string {
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	if rest, ok := strings.CutPrefix(s, ":"); ok {
+		s = rest
+	} else if rest, ok := strings.CutPrefix(s, ","); ok {
+		s = rest
+	}
+	return strings.TrimLeftFunc(s, unicode.IsSpace)
+}
+
+// withIntentionalMentions adds a mention segment for each user of m.mentions the text does not
+// show as a pill: the bot first (after the reply segment), others at the end. The sender of the
+// replied-to message is left out: Matrix clients put them in m.mentions of every reply, and the
+// reply segment names them already; so is anything that is not a valid user ID. The plain
+// rendering stays the text as written.
+func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pilled map[id.UserID]bool, reply []model.Segment, self id.UserID) []model.Segment {
+	if mentions == nil || len(mentions.UserIDs) == 0 {
+		return segs
+	}
+	var replied id.UserID
+	if len(reply) > 0 {
+		if u, ok := reply[0].Data["user_id"].(string); ok {
+			replied = id.UserID(u)
+		}
+	}
+	seen := map[id.UserID]bool{}
+	for _, u := range mentions.UserIDs {
+		if pilled[u] || seen[u] || u == replied || strings.Contains(string(u), pillMark) {
+			continue
+		}
+		if _, _, err := u.ParseAndValidateRelaxed(); err != nil {
+			continue // not a user ID: nothing a client could address
+		}
+		seen[u] = true
+		if u == self {
+			segs = slices.Insert(segs, len(reply), model.Mention(u))
+		} else {
+			segs = append(segs, model.Mention(u))
+		}
+	}
+	return segs
 }
 
 // buildContent turns neutral segments into an m.room.message content. displayName resolves a

@@ -16,6 +16,7 @@ import (
 // incomingEnv is what converting a received message needs from the session.
 type incomingEnv struct {
 	reply replyResolver
+	self  id.UserID // the bot that received the message: its leading mention is to_me
 	// file records the file of a media message and returns its info and gateway URL; ok is
 	// false when media is not available (the message then converts as text).
 	file func(*event.MessageEventContent) (info model.FileInfo, url string, ok bool)
@@ -51,7 +52,7 @@ func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.Seg
 				segs = append(segs, model.Text(" "+caption))
 				plain += " " + caption
 			}
-			return segs, plain
+			return withIntentionalMentions(segs, c.Mentions, nil, reply, env.self), plain
 		}
 	}
 	if c.MsgType == event.MsgLocation {
@@ -60,7 +61,7 @@ func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.Seg
 			return append(reply, model.Location(lat, lon, title, "")), "[location] " + title
 		}
 	}
-	return textSegments(c, reply)
+	return textSegments(c, reply, env.self)
 }
 
 // parseGeoURI reads "geo:lat,lon[,alt][;params]" (RFC 5870).

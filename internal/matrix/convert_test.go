@@ -17,6 +17,7 @@ import (
 type parseVector struct {
 	Description string                   `json:"description"`
 	Replies     map[id.EventID]id.UserID `json:"replies,omitempty"` // what the reply resolver knows
+	Self        id.UserID                `json:"self,omitempty"`    // the bot that received it
 	// OtherRoom are replied-to events that the resolver knows to be in another room.
 	OtherRoom []id.EventID    `json:"other_room,omitempty"`
 	Content   json.RawMessage `json:"content"`
@@ -70,7 +71,7 @@ func TestMessageSegmentsVectors(t *testing.T) {
 		var v parseVector
 		vectors.DecodeStrict(t, raw, &v)
 		content := parseContent(t, v.Content)
-		segs, plain := messageSegments(content, testResolver(v.Replies, v.OtherRoom))
+		segs, plain := messageSegments(content, testResolver(v.Replies, v.OtherRoom), v.Self)
 		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
@@ -127,7 +128,7 @@ func TestBuildContentRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	segs, plain := messageSegments(parseContent(t, raw), testResolver(map[id.EventID]id.UserID{"$orig:example.org": "@bob:example.org"}, nil))
+	segs, plain := messageSegments(parseContent(t, raw), testResolver(map[id.EventID]id.UserID{"$orig:example.org": "@bob:example.org"}, nil), "")
 	want := []model.Segment{
 		model.Reply("$orig:example.org", "@bob:example.org"),
 		model.Text("a < b & "),

@@ -158,8 +158,8 @@ func (s *Session) handleReaction(ctx context.Context, b *batch, evt *event.Event
 // editOf turns an m.replace edit into a model.Edit. origSender is the sender of the edited
 // message from the message index ("" when the gateway never saw it). An edit by anyone else
 // than the original sender is a spoof (the homeserver does not check this), and an edit of an
-// unknown message cannot be checked: both are refused with a reason.
-func editOf(evt *event.Event, content *event.MessageEventContent, origSender id.UserID) (*model.Edit, string) {
+// unknown message cannot be checked: both are refused with a reason. self is the bot.
+func editOf(evt *event.Event, content *event.MessageEventContent, origSender, self id.UserID) (*model.Edit, string) {
 	target := content.RelatesTo.EventID
 	switch {
 	case origSender == "":
@@ -174,7 +174,7 @@ func editOf(evt *event.Event, content *event.MessageEventContent, origSender id.
 			nc.Body = nc.Body[2:]
 		}
 	}
-	segs, plain := messageSegments(nc, nil) // m.new_content carries no reply of its own
+	segs, plain := messageSegments(nc, nil, self) // m.new_content carries no reply of its own
 	return &model.Edit{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, Target: target,
 		MsgType: string(nc.MsgType), Segments: segs, Plain: plain,
@@ -186,7 +186,7 @@ func (s *Session) handleEdit(ctx context.Context, b *batch, evt *event.Event, co
 		return nil
 	}
 	origSender, elsewhere := s.indexedIn(ctx, evt.RoomID, content.RelatesTo.EventID)
-	edit, why := editOf(evt, content, origSender)
+	edit, why := editOf(evt, content, origSender, s.UserID())
 	if elsewhere {
 		edit, why = nil, "the edited message is in another room"
 	}

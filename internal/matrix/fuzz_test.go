@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -29,32 +30,44 @@ func FuzzMessageSegments(f *testing.F) {
 			f.Fatalf("%s: %v", path, err)
 		}
 		c := v.Content
-		f.Add(c.Body, c.FormattedBody, string(c.Format), c.Mentions != nil && c.Mentions.Room, string(c.RelatesTo.GetReplyTo()))
+		var users []string
+		if c.Mentions != nil {
+			for _, u := range c.Mentions.UserIDs {
+				users = append(users, string(u))
+			}
+		}
+		f.Add(c.Body, c.FormattedBody, string(c.Format), c.Mentions != nil && c.Mentions.Room, string(c.RelatesTo.GetReplyTo()), strings.Join(users, " "))
 	}
 	html := string(event.FormatHTML)
-	f.Add("a\x00b\x00c", "", "", false, "")
-	f.Add("", "<a href=\"https://matrix.to/#/@a%00b:example.org\">x</a>", html, false, "")
-	f.Add("", "<a href=\"https://matrix.to/#/@a\x00b:example.org\">x</a>", html, false, "")
-	f.Add("", "<img alt=\"\x00@x:y\x00\">&#0;\x00", html, true, "")
-	f.Add("", "<pre>\x00</pre><svg>\x00</svg><textarea>\x00</textarea>", html, false, "")
-	f.Add("> <@a:b> q\n\nx", "<mx-reply>q</mx-reply>@room", html, true, "$e")
+	f.Add("a\x00b\x00c", "", "", false, "", "")
+	f.Add("", "<a href=\"https://matrix.to/#/@a%00b:example.org\">x</a>", html, false, "", "")
+	f.Add("", "<a href=\"https://matrix.to/#/@a\x00b:example.org\">x</a>", html, false, "", "")
+	f.Add("", "<img alt=\"\x00@x:y\x00\">&#0;\x00", html, true, "", "")
+	f.Add("", "<pre>\x00</pre><svg>\x00</svg><textarea>\x00</textarea>", html, false, "", "")
+	f.Add("> <@a:b> q\n\nx", "<mx-reply>q</mx-reply>@room", html, true, "$e", "")
+	f.Add("bot: hi", "<a href=\"https://matrix.to/#/@bot:example.org\">bot</a> :, hi", html, false, "", "@bot:example.org")
+	f.Add("hi", "", "", false, "$e", "@sender:example.org @bot:example.org @x\x00:y @bot:example.org")
 
-	f.Fuzz(func(t *testing.T, body, formatted, format string, room bool, replyTo string) {
+	// mentions: the user IDs of m.mentions, separated by spaces.
+	f.Fuzz(func(t *testing.T, body, formatted, format string, room bool, replyTo, mentions string) {
 		content := &event.MessageEventContent{
 			MsgType: event.MsgText, Body: body, FormattedBody: formatted, Format: event.Format(format),
 		}
-		if room {
-			content.Mentions = &event.Mentions{Room: true}
+		if room || mentions != "" {
+			content.Mentions = &event.Mentions{Room: room}
+			for _, u := range strings.Fields(mentions) {
+				content.Mentions.UserIDs = append(content.Mentions.UserIDs, id.UserID(u))
+			}
 		}
 		if replyTo != "" {
 			content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(id.EventID(replyTo))
 		}
-		segs, plain := messageSegments(content, func(id.EventID) (id.UserID, bool) { return "@sender:example.org", true })
+		segs, plain := messageSegments(content, func(id.EventID) (id.UserID, bool) { return "@sender:example.org", true }, "@bot:example.org")
 
 		if strings.Contains(plain, pillMark) {
 			t.Fatalf("plain %q holds the pill marker", plain)
 		}
-		mentionAll := 0
+		mentionAll, mentioned := 0, map[string]bool{}
 		for i, s := range segs {
 			switch s.Type {
 			case "text":
@@ -67,6 +80,12 @@ func FuzzMessageSegments(f *testing.F) {
 				if len(u) < 2 || u[0] != '@' || strings.Contains(u, pillMark) {
 					t.Fatalf("segment %d: bad mention user_id %q", i, u)
 				}
+				if u == "@bot:example.org" && mentions == "" && i+1 < len(segs) && segs[i+1].Type == "text" && (i == 0 || segs[i-1].Type == "reply") {
+					if next, _ := segs[i+1].Data["text"].(string); strings.TrimLeftFunc(next, unicode.IsSpace) != next {
+						t.Fatalf("segment %d: the separator after the leading pill of the bot is left: %q", i+1, next)
+					}
+				}
+				mentioned[u] = true
 			case "mention_all":
 				if !room {
 					t.Fatalf("segment %d: mention_all without m.mentions.room", i)
@@ -80,6 +99,11 @@ func FuzzMessageSegments(f *testing.F) {
 				}
 			default:
 				t.Fatalf("segment %d: unexpected type %q", i, s.Type)
+			}
+		}
+		for _, u := range strings.Fields(mentions) {
+			if _, _, err := id.UserID(u).ParseAndValidateRelaxed(); err == nil && u != "@sender:example.org" && !strings.Contains(u, pillMark) && !mentioned[u] {
+				t.Fatalf("%s is in m.mentions but has no mention segment: %v", u, segs)
 			}
 		}
 		if room && mentionAll != 1 {

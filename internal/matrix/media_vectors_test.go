@@ -18,6 +18,7 @@ type mediaInVector struct {
 	Description string                   `json:"description"`
 	Replies     map[id.EventID]id.UserID `json:"replies,omitempty"`
 	OtherRoom   []id.EventID             `json:"other_room,omitempty"` // replied-to events of another room
+	Self        id.UserID                `json:"self,omitempty"`       // the bot that received it
 	Content     json.RawMessage          `json:"content"`
 	Want        *parseWant               `json:"want,omitempty"`
 }
@@ -61,7 +62,9 @@ func TestIncomingMediaVectors(t *testing.T) {
 	vectors.Each(t, "media_in", func(t *testing.T, path string, raw []byte) {
 		var v mediaInVector
 		vectors.DecodeStrict(t, raw, &v)
-		segs, plain := contentSegments(parseContent(t, v.Content), testIncomingEnv(v.Replies, v.OtherRoom...))
+		env := testIncomingEnv(v.Replies, v.OtherRoom...)
+		env.self = v.Self
+		segs, plain := contentSegments(parseContent(t, v.Content), env)
 		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return

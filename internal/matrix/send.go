@@ -160,6 +160,7 @@ func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event,
 // incomingSegments converts a received (or indexed) message content of room, recording its file.
 func (s *Session) incomingSegments(ctx context.Context, room id.RoomID, content *event.MessageEventContent) ([]model.Segment, string) {
 	return contentSegments(content, incomingEnv{
+		self:  s.UserID(),
 		reply: func(e id.EventID) (id.UserID, bool) { return s.replyTarget(ctx, room, e) },
 		file: func(c *event.MessageEventContent) (model.FileInfo, string, bool) {
 			info, ok := s.registerIncoming(ctx, c)
