@@ -42,7 +42,7 @@ func sampleEvent(direct bool) *model.Event {
 		ID: "$ev1:example.org", Time: time.UnixMilli(1700000000123), Self: "@bot:example.org", Kind: model.KindMessage,
 		Message: &model.Message{
 			EventID: "$ev1:example.org", RoomID: "!room:example.org", Sender: "@alice:example.org", SenderName: "Alice",
-			Direct: direct, MsgType: "m.text", Plain: "@bot:example.org hi [CQ:at,qq=all]",
+			SenderRole: model.RoleAdmin, Direct: direct, MsgType: "m.text", Plain: "@bot:example.org hi [CQ:at,qq=all]",
 			Segments: []model.Segment{
 				model.Reply("$ev0:example.org", "@bob:example.org"),
 				model.Mention("@bot:example.org"),

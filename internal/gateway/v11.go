@@ -121,7 +121,11 @@ func v11MessageEvent(ctx context.Context, ids IDMapper, selfID int64, ev *model.
 			return nil, fmt.Errorf("failed to map room id: %w", err)
 		}
 		out.MessageType, out.SubType, out.GroupID = "group", "normal", groupID
-		out.Sender = &v11Sender{UserID: userID, Nickname: nick, Card: m.SenderName, Role: "member"}
+		role := m.SenderRole // owner ≥ 100, admin ≥ 50 (get_group_member_info says the same)
+		if role == "" {
+			role = model.RoleMember
+		}
+		out.Sender = &v11Sender{UserID: userID, Nickname: nick, Card: m.SenderName, Role: string(role)}
 	}
 	return out, nil
 }

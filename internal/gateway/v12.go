@@ -56,6 +56,7 @@ type v12Event struct {
 	// Matrix extensions (v12 extension fields use the platform prefix).
 	RoomID  string `json:"matrix.room_id,omitempty"`
 	MsgType string `json:"matrix.msgtype,omitempty"`
+	Role    string `json:"matrix.role,omitempty"` // group messages: the sender's role (owner, admin, member)
 	// meta events
 	Version  *v12VersionInfo `json:"version,omitempty"`
 	Status   *v12Status      `json:"status,omitempty"`
@@ -104,6 +105,10 @@ func v12MessageEvent(ev *model.Event) *v12Event {
 	} else {
 		out.DetailType = "group"
 		out.GroupID = string(m.RoomID)
+		out.Role = string(m.SenderRole)
+		if out.Role == "" {
+			out.Role = string(model.RoleMember)
+		}
 	}
 	return out
 }

@@ -26,6 +26,31 @@ func (s *Session) powerLevels(ctx context.Context, room id.RoomID) (*event.Power
 	return &pl, nil
 }
 
+// memberRole is u's role in room from the power levels in the state store, which the sync loop
+// keeps current (no homeserver request); "" when the store does not know the room. A room
+// without power levels gives its creator 100 and everyone else 0.
+func (s *Session) memberRole(ctx context.Context, room id.RoomID, u id.UserID) model.Role {
+	if s.opts.StateStore == nil {
+		return ""
+	}
+	pl, err := s.opts.StateStore.GetPowerLevels(ctx, room)
+	if err != nil {
+		s.log.Warn("failed to read power levels from the state store; the sender's role is left out", "room_id", room, "error", err)
+		return ""
+	}
+	if pl == nil {
+		create, err := s.opts.StateStore.GetCreate(ctx, room)
+		if err != nil || create == nil {
+			return ""
+		}
+		if create.Sender == u {
+			return model.RoleOwner
+		}
+		pl = &event.PowerLevelsEventContent{CreateEvent: create}
+	}
+	return model.RoleOf(pl.GetUserLevel(u))
+}
+
 func member(room id.RoomID, u id.UserID, name string, pl *event.PowerLevelsEventContent) model.Member {
 	level := pl.GetUserLevel(u)
 	return model.Member{RoomID: room, UserID: u, DisplayName: name, PowerLevel: level, Role: model.RoleOf(level)}

@@ -152,7 +152,7 @@ func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event,
 		ID: string(evt), Time: m.Time, Self: s.UserID(), Kind: model.KindMessage,
 		Message: &model.Message{
 			EventID: evt, RoomID: room, Sender: sender, SenderName: s.memberName(ctx, room, sender),
-			Direct: s.isDirect(room), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
+			SenderRole: s.memberRole(ctx, room, sender), Direct: s.isDirect(room), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
 		},
 	}, nil
 }

@@ -547,7 +547,7 @@ func (s *Session) handleMessage(ctx context.Context, b *batch, evt *event.Event)
 	segs, plain := s.incomingSegments(ctx, evt.RoomID, content)
 	msg := &model.Message{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.memberName(ctx, evt.RoomID, evt.Sender),
-		Direct: s.isDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
+		SenderRole: s.memberRole(ctx, evt.RoomID, evt.Sender), Direct: s.isDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
 	}
 	return s.publish(b, &model.Event{ID: string(evt.ID), Time: ts, Self: s.UserID(), Kind: model.KindMessage, Message: msg})
 }

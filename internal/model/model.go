@@ -47,6 +47,9 @@ type Message struct {
 	RoomID     id.RoomID
 	Sender     id.UserID
 	SenderName string // display name in the room when known
+	// SenderRole is the sender's role in the room from its power levels when the message was
+	// converted (RoleOf; the creators of a version 12 room are owners); "" when unknown.
+	SenderRole Role
 	Direct     bool   // the room is a direct chat (m.direct) → OneBot private message
 	MsgType    string // m.text, m.notice, m.emote, …
 	Segments   []Segment
