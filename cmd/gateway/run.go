@@ -306,7 +306,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 					return
 				}
 			}
-			selfID, ok := botSelfID(botsCtx, s, b, db)
+			selfID, ok := botSelfID(botsCtx, s, b, db, log)
 			if !ok {
 				return
 			}
@@ -387,16 +387,25 @@ func diskFullAdvice(err error) string {
 	return ""
 }
 
-// botSelfID returns the bot's OneBot v11 self_id: onebot_self_id, or the number kept in the
-// database. A failing database is retried with backoff, the bot's status saying why; it reports
-// false only when ctx ends.
-func botSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage.DB) (int64, bool) {
-	if b.OneBotSelfID != 0 {
-		return b.OneBotSelfID, true
+// botSelfID returns the bot's OneBot v11 self_id: onebot_self_id, pinned in the database as the
+// bot's v11 user number (so that member lists, get_stranger_info and at segments say the same
+// number), or the number kept in the database. A failing database is retried with backoff, the
+// bot's status saying why; it reports false only when ctx ends.
+func botSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage.DB, log *slog.Logger) (int64, bool) {
+	assign := func() (int64, error) {
+		if b.OneBotSelfID == 0 {
+			return db.V11ID(ctx, storage.KindUser, string(s.UserID()))
+		}
+		moved, to, err := db.PinV11ID(ctx, string(s.UserID()), b.OneBotSelfID)
+		if moved != "" {
+			log.Warn("a user had the v11 number that onebot_self_id gives this bot; they have a new number now",
+				"bot", s.UserID(), "onebot_self_id", b.OneBotSelfID, "user", moved, "new_v11_user_id", to)
+		}
+		return b.OneBotSelfID, err
 	}
 	retry := backoff.New(time.Second, 30*time.Second)
 	for {
-		selfID, err := db.V11ID(ctx, storage.KindUser, string(s.UserID()))
+		selfID, err := assign()
 		if err == nil {
 			return selfID, true
 		}

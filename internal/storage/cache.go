@@ -58,6 +58,15 @@ func (c *lru[K, V]) put(key K, value V) {
 	c.pushFront(e)
 }
 
+func (c *lru[K, V]) remove(key K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		c.unlink(e)
+		delete(c.items, key)
+	}
+}
+
 func (c *lru[K, V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -84,8 +93,8 @@ func (c *lru[K, V]) pushFront(e *lruEntry[K, V]) {
 	c.root.next = e
 }
 
-// idCache caches one id map in both directions. Mappings never change once
-// written, so a cached entry can never be stale.
+// idCache caches one id map in both directions. Mappings change only when
+// DB.PinV11ID moves a user's number, which updates the cache in both directions.
 type idCache struct {
 	toV11    *lru[string, int64]
 	toMatrix *lru[int64, string]

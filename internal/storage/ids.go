@@ -34,18 +34,27 @@ const (
 	maxOtherID = math.MaxUint32
 )
 
+// Each insert hands out the number after the highest one within the kind's bound (a pinned
+// number above the bound, see PinV11ID, does not move the others past it). It runs as one
+// statement, so two callers cannot take the same number.
 const (
 	selectUserV11    = `SELECT id FROM gateway_user_id WHERE matrix_id = ?`
 	selectUserMatrix = `SELECT matrix_id FROM gateway_user_id WHERE id = ?`
-	insertUser       = `INSERT INTO gateway_user_id (matrix_id) VALUES (?) ON CONFLICT (matrix_id) DO NOTHING`
+	insertUser       = `INSERT INTO gateway_user_id (id, matrix_id) SELECT COALESCE(MAX(id), 0) + 1, ? FROM gateway_user_id WHERE id <= ? ON CONFLICT (matrix_id) DO NOTHING`
 
 	selectRoomV11    = `SELECT id FROM gateway_room_id WHERE matrix_id = ?`
 	selectRoomMatrix = `SELECT matrix_id FROM gateway_room_id WHERE id = ?`
-	insertRoom       = `INSERT INTO gateway_room_id (matrix_id) VALUES (?) ON CONFLICT (matrix_id) DO NOTHING`
+	insertRoom       = `INSERT INTO gateway_room_id (id, matrix_id) SELECT COALESCE(MAX(id), 0) + 1, ? FROM gateway_room_id WHERE id <= ? ON CONFLICT (matrix_id) DO NOTHING`
 
 	selectEventV11    = `SELECT id FROM gateway_event_id WHERE matrix_id = ?`
 	selectEventMatrix = `SELECT matrix_id FROM gateway_event_id WHERE id = ?`
-	insertEvent       = `INSERT INTO gateway_event_id (matrix_id) VALUES (?) ON CONFLICT (matrix_id) DO NOTHING`
+	insertEvent       = `INSERT INTO gateway_event_id (id, matrix_id) SELECT COALESCE(MAX(id), 0) + 1, ? FROM gateway_event_id WHERE id <= ? ON CONFLICT (matrix_id) DO NOTHING`
+
+	// Pinning a user's number (PinV11ID): the next free number, moving a row to another
+	// number, and a row with a given number. Rows are moved, never deleted.
+	nextUserV11  = `SELECT COALESCE(MAX(id), 0) + 1 FROM gateway_user_id WHERE id <= ?`
+	moveUserV11  = `UPDATE gateway_user_id SET id = ? WHERE matrix_id = ?`
+	insertUserAt = `INSERT INTO gateway_user_id (id, matrix_id) VALUES (?, ?)`
 )
 
 type idQueries struct {
@@ -109,7 +118,7 @@ func (db *DB) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64, e
 func (db *DB) createV11ID(ctx context.Context, kind IDKind, q idQueries, matrixID string) (int64, error) {
 	var v int64
 	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, q.insert, matrixID); err != nil {
+		if _, err := tx.ExecContext(ctx, q.insert, matrixID, q.max); err != nil {
 			return fmt.Errorf("failed to insert: %w", err)
 		}
 		if err := tx.QueryRowContext(ctx, q.selectV11, matrixID).Scan(&v); err != nil {
@@ -143,4 +152,64 @@ func (db *DB) MatrixID(ctx context.Context, kind IDKind, v11 int64) (string, err
 	}
 	cache.put(m, v11)
 	return m, nil
+}
+
+// PinV11ID makes v the OneBot v11 user number of matrixID: a bot's onebot_self_id, so that the
+// bot has that one number everywhere (events, member lists, get_stranger_info, at segments)
+// and not also the number the map gave it when it was first seen. v may lie above the numbers
+// handed out (up to 2^63-1); it does not move them. The bot's former number, if any, is no
+// longer anyone's. Another user who held v (their number came from the map before v was
+// pinned) moves to a new number, which is returned with their Matrix ID so that the caller
+// can say so; moved is "" otherwise.
+func (db *DB) PinV11ID(ctx context.Context, matrixID string, v int64) (moved string, movedTo int64, err error) {
+	if matrixID == "" || v <= 0 {
+		return "", 0, fmt.Errorf("failed to pin v11 user id %d to %q: both must be set", v, matrixID)
+	}
+	var former int64
+	err = inTx(ctx, db.sql, func(tx *sql.Tx) error {
+		var holder string
+		switch err := tx.QueryRowContext(ctx, selectUserMatrix, v).Scan(&holder); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("failed to read who holds %d: %w", v, err)
+		case holder == matrixID:
+			return nil
+		default:
+			if err := tx.QueryRowContext(ctx, nextUserV11, maxOtherID).Scan(&movedTo); err != nil {
+				return fmt.Errorf("failed to find a new number for %s: %w", holder, err)
+			}
+			if movedTo > maxOtherID {
+				return fmt.Errorf("failed to move %s off %d: %w", holder, v, ErrIDsExhausted)
+			}
+			if _, err := tx.ExecContext(ctx, moveUserV11, movedTo, holder); err != nil {
+				return fmt.Errorf("failed to move %s off %d: %w", holder, v, err)
+			}
+			moved = holder
+		}
+		switch err := tx.QueryRowContext(ctx, selectUserV11, matrixID).Scan(&former); {
+		case errors.Is(err, sql.ErrNoRows):
+			if _, err := tx.ExecContext(ctx, insertUserAt, v, matrixID); err != nil {
+				return fmt.Errorf("failed to insert: %w", err)
+			}
+		case err != nil:
+			return fmt.Errorf("failed to read the number of %s: %w", matrixID, err)
+		default:
+			if _, err := tx.ExecContext(ctx, moveUserV11, v, matrixID); err != nil {
+				return fmt.Errorf("failed to move %s to %d: %w", matrixID, v, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("failed to pin v11 user id %d to %s: %w", v, matrixID, err)
+	}
+	cache := db.idMaps[KindUser]
+	if former != 0 && former != v {
+		cache.toMatrix.remove(former)
+	}
+	if moved != "" {
+		cache.put(moved, movedTo)
+	}
+	cache.put(matrixID, v)
+	return moved, movedTo, nil
 }

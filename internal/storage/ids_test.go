@@ -296,7 +296,7 @@ func BenchmarkV11IDMissExisting(b *testing.B) {
 	const n = 2 * idCacheSize
 	err := inTx(ctx, db.SQL(), func(tx *sql.Tx) error {
 		for i := range n {
-			if _, err := tx.ExecContext(ctx, insertEvent, "$old"+strconv.Itoa(i)); err != nil {
+			if _, err := tx.ExecContext(ctx, insertEvent, "$old"+strconv.Itoa(i), maxEventID); err != nil {
 				return err
 			}
 		}

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +20,7 @@ var zeroBotBuild struct {
 	path string
 }
 
-// BuildZeroBot builds the ZeroBot test client into <repo>/.cache/zerobot/zerobot (once per test
+// BuildZeroBot builds the ZeroBot test client into <repo>/.cache/zerobot/<version>/zerobot (once per test
 // binary; Go's build cache makes later builds quick) and returns its path. The module's
 // dependencies come from the Go module proxy (GOFLAGS=-mod=mod, GOWORK=off).
 func BuildZeroBot(ctx context.Context) (string, error) {
@@ -35,8 +37,19 @@ func BuildZeroBot(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(cache, "zerobot", "zerobot")
-	logPath := filepath.Join(cache, "zerobot", "build.log")
+	// The cache is shared by worktrees with different versions of the client: each version
+	// builds into a folder of its own, so that no test runs another worktree's client.
+	sum := sha256.New()
+	for _, name := range []string{"main.go", "go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(root, ZeroBotDir, name))
+		if err != nil {
+			return "", fmt.Errorf("failed to read the ZeroBot client: %w", err)
+		}
+		sum.Write(b)
+	}
+	version := hex.EncodeToString(sum.Sum(nil))[:16]
+	out := filepath.Join(cache, "zerobot", version, "zerobot")
+	logPath := filepath.Join(cache, "zerobot", version, "build.log")
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", fmt.Errorf("failed to create %s: %w", filepath.Dir(out), err)
 	}
