@@ -34,6 +34,7 @@ async def healthz() -> dict:
 nonebot.load_plugin("plugins.echo")
 nonebot.load_plugin("plugins.delete")
 nonebot.load_plugin("plugins.messages")
+nonebot.load_plugin("plugins.roles")
 
 if __name__ == "__main__":
     nonebot.run()
