@@ -290,6 +290,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	for _, s := range sessions {
 		hub.Expect(s) // until it joins the hub, /readyz shows its state and reason
 	}
+	pinSelfIDs(botsCtx, sessions, cfg.Bots, db, log)
 	for i, s := range sessions {
 		b := cfg.Bots[i]
 		botsWG.Add(1)
@@ -396,12 +397,7 @@ func botSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage
 		if b.OneBotSelfID == 0 {
 			return db.V11ID(ctx, storage.KindUser, string(s.UserID()))
 		}
-		moved, to, err := db.PinV11ID(ctx, string(s.UserID()), b.OneBotSelfID)
-		if moved != "" {
-			log.Warn("a user had the v11 number that onebot_self_id gives this bot; they have a new number now",
-				"bot", s.UserID(), "onebot_self_id", b.OneBotSelfID, "user", moved, "new_v11_user_id", to)
-		}
-		return b.OneBotSelfID, err
+		return b.OneBotSelfID, pinSelfID(ctx, s, b, db, log)
 	}
 	retry := backoff.New(time.Second, 30*time.Second)
 	for {
@@ -420,6 +416,28 @@ func botSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage
 			t.Stop()
 			return 0, false
 		case <-t.C:
+		}
+	}
+}
+
+// pinSelfID makes the bot's onebot_self_id its v11 user number in the database.
+func pinSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage.DB, log *slog.Logger) error {
+	moved, to, err := db.PinV11ID(ctx, string(s.UserID()), b.OneBotSelfID)
+	if moved != "" {
+		log.Warn("a user had the v11 number that onebot_self_id gives this bot; they have a new number now",
+			"bot", s.UserID(), "onebot_self_id", b.OneBotSelfID, "user", moved, "new_v11_user_id", to)
+	}
+	return err
+}
+
+// pinSelfIDs pins the onebot_self_id of every bot whose user ID is known before any bot takes
+// its self_id from the database, so that a bot without onebot_self_id is not registered under
+// a number that another bot's onebot_self_id then takes from it. A failure here is retried by
+// botSelfID; a bot that learns its user ID at login is pinned then.
+func pinSelfIDs(ctx context.Context, sessions []*matrix.Session, bots []config.Bot, db *storage.DB, log *slog.Logger) {
+	for i, s := range sessions {
+		if bots[i].OneBotSelfID != 0 && s.UserID() != "" {
+			_ = pinSelfID(ctx, s, bots[i], db, log)
 		}
 	}
 }

@@ -155,8 +155,12 @@ func trimMentionSeparator(s string) string {
 // withIntentionalMentions adds a mention segment for each user of m.mentions the text does not
 // show as a pill: the bot first (after the reply segment), others at the end. The sender of the
 // replied-to message is left out: Matrix clients put them in m.mentions of every reply, and the
-// reply segment names them already; so is anything that is not a valid user ID. The plain
-// rendering stays the text as written.
+// reply segment names them already; so is anything that is not a valid user ID, and others
+// beyond maxUnshownMentions. The plain rendering stays the text as written.
+// maxUnshownMentions bounds the mention segments withIntentionalMentions adds for users other
+// than the bot: each is a user the v11 ID map keeps for good, and a sender may list any number.
+const maxUnshownMentions = 20
+
 func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pilled map[id.UserID]bool, reply []model.Segment, self id.UserID) []model.Segment {
 	if mentions == nil || len(mentions.UserIDs) == 0 {
 		return segs
@@ -167,7 +171,7 @@ func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pil
 			replied = id.UserID(u)
 		}
 	}
-	seen := map[id.UserID]bool{}
+	seen, others := map[id.UserID]bool{}, 0
 	for _, u := range mentions.UserIDs {
 		if pilled[u] || seen[u] || u == replied || strings.Contains(string(u), pillMark) {
 			continue
@@ -175,10 +179,12 @@ func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pil
 		if _, _, err := u.ParseAndValidateRelaxed(); err != nil {
 			continue // not a user ID: nothing a client could address
 		}
-		seen[u] = true
 		if u == self {
+			seen[u] = true
 			segs = slices.Insert(segs, len(reply), model.Mention(u))
-		} else {
+		} else if others < maxUnshownMentions {
+			seen[u] = true
+			others++
 			segs = append(segs, model.Mention(u))
 		}
 	}
