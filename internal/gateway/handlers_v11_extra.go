@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/model"
@@ -168,11 +169,16 @@ const (
 	rateLimitedMax   = 1000
 )
 
-// rateGate paces the _rate_limited actions of the whole gateway.
+// detachedMax is how many _async and _rate_limited actions may be running or waiting at once in
+// the whole gateway; more are refused.
+const detachedMax = 1000
+
+// rateGate paces the _rate_limited actions of the whole gateway, and counts every detached one.
 type rateGate struct {
-	mu      sync.Mutex
-	next    time.Time
-	waiting int
+	mu       sync.Mutex
+	next     time.Time
+	waiting  int
+	detached atomic.Int64 // _async and _rate_limited actions running or waiting
 }
 
 // reserve returns how long a new call waits for its turn, or false when too many wait.
@@ -219,10 +225,24 @@ func (h *Hub) runDetached(ctx context.Context, bot *botEntry, name, suffix strin
 	if a.NeedsBot && bot == nil {
 		return protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
 	}
+	// The params outlive the request, until the action has run: they count in the process's
+	// bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT), and so does the number of such actions.
+	if h.rateGate.detached.Add(1) > detachedMax {
+		h.rateGate.detached.Add(-1)
+		return model.Errorf(model.ErrRateLimited, "%d _async and _rate_limited actions are running or waiting already: slow down", detachedMax)
+	}
+	held := int64(len(params))
+	if !h.inflight.tryAcquire(held) {
+		h.rateGate.detached.Add(-1)
+		h.stats.Busy.Add(1)
+		return model.Errorf(model.ErrRateLimited, "too many request bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT) to keep this action's params until it runs: try again later")
+	}
 	var wait time.Duration
 	if suffix == "_rate_limited" {
 		var ok bool
 		if wait, ok = h.rateGate.reserve(time.Now()); !ok {
+			h.inflight.release(held)
+			h.rateGate.detached.Add(-1)
 			return model.Errorf(model.ErrRateLimited, "%d _rate_limited actions are waiting already: slow down", rateLimitedMax)
 		}
 	}
@@ -230,6 +250,8 @@ func (h *Hub) runDetached(ctx context.Context, bot *botEntry, name, suffix strin
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+detachedTimeout)
 	go func() {
 		defer cancel()
+		defer h.rateGate.detached.Add(-1)
+		defer h.inflight.release(held)
 		if suffix == "_rate_limited" {
 			defer h.rateGate.done()
 			t := time.NewTimer(wait)

@@ -46,6 +46,17 @@ func (f *inflight) acquire(ctx context.Context, n int64) error {
 	return nil
 }
 
+// tryAcquire takes n bytes only if the process has them now.
+func (f *inflight) tryAcquire(n int64) bool {
+	if !f.sem.TryAcquire(n) {
+		return false
+	}
+	cur := f.held.Add(n)
+	for p := f.peak.Load(); cur > p && !f.peak.CompareAndSwap(p, cur); p = f.peak.Load() {
+	}
+	return true
+}
+
 func (f *inflight) release(n int64) {
 	if n > 0 {
 		f.held.Add(-n)
