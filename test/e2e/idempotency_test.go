@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"database/sql"
+	"encoding/json"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"testing"
 
@@ -124,5 +128,58 @@ func TestSendIdempotencyKey(t *testing.T) {
 		if n := alice.countBodies(room, bot.UserID, text); n != want {
 			t.Errorf("%q posted %d times, want %d", text, n, want)
 		}
+	}
+}
+
+// matrixCall makes one Client-Server API call with token and decodes the answer into out.
+func matrixCall(t *testing.T, method, path, token string, body any, out any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, hs.URL()+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// What idempotent sends rely on: Synapse remembers a transaction ID per user and device, not per
+// access token, so a send retried with the same transaction ID after the gateway refreshed its
+// token (same device, new access token) is answered with the first event and posted once.
+func TestSynapseDedupesTransactionsAcrossARefreshedToken(t *testing.T) {
+	u := newBotUser(t)
+	access, refresh, _, _ := loginWithRefresh(t, hs, u)
+	var room struct {
+		RoomID string `json:"room_id"`
+	}
+	matrixCall(t, http.MethodPost, "/_matrix/client/v3/createRoom", access, map[string]any{"preset": "private_chat"}, &room)
+	send := func(token, body string) string {
+		var out struct {
+			EventID string `json:"event_id"`
+		}
+		matrixCall(t, http.MethodPut, "/_matrix/client/v3/rooms/"+url.PathEscape(room.RoomID)+"/send/m.room.message/onebot_refresh_check",
+			token, map[string]any{"msgtype": "m.text", "body": body}, &out)
+		return out.EventID
+	}
+	first := send(access, "first try")
+	var renewed struct {
+		AccessToken string `json:"access_token"`
+	}
+	matrixCall(t, http.MethodPost, "/_matrix/client/v3/refresh", "", map[string]any{"refresh_token": refresh}, &renewed)
+	if renewed.AccessToken == "" || renewed.AccessToken == access {
+		t.Fatalf("refresh gave no new access token: %+v", renewed)
+	}
+	if again := send(renewed.AccessToken, "retry"); again != first {
+		t.Fatalf("the same transaction after a refresh posted %s, the first was %s", again, first)
 	}
 }
