@@ -123,6 +123,8 @@ type v12ReactParams struct {
 	Key       string `json:"key"`
 	// Encrypted sends the reaction encrypted in an encrypted room (default GATEWAY_ENCRYPT_REACTIONS).
 	Encrypted *flexBool `json:"encrypted"`
+	// An idempotency key: a retry with the same key reacts once (idempotency.go).
+	TxnID txnKey `json:"txn_id"`
 }
 
 func v12React(c *call, p v12ReactParams) (any, error) {
@@ -139,7 +141,11 @@ func v12React(c *call, p v12ReactParams) (any, error) {
 			return nil, err
 		}
 	}
-	sent, err := c.bot.bot.React(c.ctx, room, msg, p.Key, model.ReactOptions{Encrypted: (*bool)(p.Encrypted)})
+	opts := model.ReactOptions{Encrypted: (*bool)(p.Encrypted)}
+	if opts.Idempotency, err = idempotencyOf("txn_id", p.TxnID, []any{room, msg, p.Key, p.Encrypted}); err != nil {
+		return nil, err
+	}
+	sent, err := c.bot.bot.React(c.ctx, room, msg, p.Key, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,7 @@ type v11ReactParams struct {
 	MessageID flexInt   `json:"message_id"`
 	Key       string    `json:"key"`
 	Encrypted *flexBool `json:"encrypted"`
+	TxnID     txnKey    `json:"txn_id"`
 }
 
 func v11React(c *call, p v11ReactParams) (any, error) {
@@ -61,7 +62,7 @@ func v11React(c *call, p v11ReactParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := v12React(c, v12ReactParams{MessageID: string(msg), Key: p.Key, Encrypted: p.Encrypted})
+	data, err := v12React(c, v12ReactParams{MessageID: string(msg), Key: p.Key, Encrypted: p.Encrypted, TxnID: p.TxnID})
 	if err != nil {
 		return nil, err
 	}

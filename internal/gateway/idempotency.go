@@ -45,20 +45,25 @@ func idempotencyFor(c *call, key txnKey, to model.Target, segs []model.Segment, 
 	if c.version == 12 {
 		name = "matrix.txn_id"
 	}
+	return idempotencyOf(name, key, struct {
+		Room, User string
+		Segs       []model.Segment
+		MsgType    string
+		Markdown   *bool
+	}{string(to.RoomID), string(to.UserID), segs, opts.MsgType, opts.Markdown})
+}
+
+// idempotencyOf checks the key named name and digests what the call posts.
+func idempotencyOf(name string, key txnKey, what any) (*model.Idempotency, error) {
 	if key == "" {
 		return nil, nil
 	}
 	if utf8.RuneCountInString(string(key)) > maxTxnKeyLen {
 		return nil, model.Errorf(model.ErrBadParam, "%s must be at most %d characters", name, maxTxnKeyLen)
 	}
-	digest, err := json.Marshal(struct {
-		Room, User string
-		Segs       []model.Segment
-		MsgType    string
-		Markdown   *bool
-	}{string(to.RoomID), string(to.UserID), segs, opts.MsgType, opts.Markdown})
+	digest, err := json.Marshal(what)
 	if err != nil {
-		return nil, model.Errorf(model.ErrBadParam, "message: %v", err)
+		return nil, model.Errorf(model.ErrBadParam, "%s: %v", name, err)
 	}
 	sum := sha256.Sum256(digest)
 	return &model.Idempotency{Key: string(key), Hash: hex.EncodeToString(sum[:])}, nil

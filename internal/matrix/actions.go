@@ -64,6 +64,19 @@ func (s *Session) DeleteMessage(ctx context.Context, room id.RoomID, msg id.Even
 // React implements model.RoomActions: an m.reaction annotation, sent through sendEvent;
 // unencrypted (as Element sends them) unless opts or GATEWAY_ENCRYPT_REACTIONS ask otherwise.
 func (s *Session) React(ctx context.Context, room id.RoomID, msg id.EventID, key string, opts model.ReactOptions) (model.Sent, error) {
+	txnID := s.client.TxnID()
+	if idem := opts.Idempotency; idem != nil { // idempotency.go
+		unlock := s.sendKeys.lock(idem.Key)
+		defer unlock()
+		rec, err := s.claimKey(ctx, *idem)
+		if err != nil {
+			return model.Sent{}, err
+		}
+		if rec.Done() {
+			return sentOf(rec), nil
+		}
+		txnID = rec.TxnID
+	}
 	if err := s.online(); err != nil {
 		return model.Sent{}, err
 	}
@@ -76,11 +89,15 @@ func (s *Session) React(ctx context.Context, room id.RoomID, msg id.EventID, key
 	if opts.Encrypted != nil {
 		encrypt = *opts.Encrypted
 	}
-	evtID, err := s.sendEvent(ctx, room, event.EventReaction, content, encrypt)
+	evtID, err := s.sendEventTxn(ctx, room, event.EventReaction, content, encrypt, txnID)
 	if err != nil {
 		return model.Sent{}, actionError("failed to react", err)
 	}
-	return model.Sent{EventID: evtID, RoomID: room, Time: time.Now()}, nil
+	sent := model.Sent{EventID: evtID, RoomID: room, Time: time.Now()}
+	if opts.Idempotency != nil {
+		s.finishKey(ctx, *opts.Idempotency, sent)
+	}
+	return sent, nil
 }
 
 // UserInfo implements model.RoomActions from the user's global profile.

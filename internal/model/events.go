@@ -170,6 +170,8 @@ type ReactOptions struct {
 	// Encrypted sends the reaction encrypted in an encrypted room; nil means the gateway's
 	// default (GATEWAY_ENCRYPT_REACTIONS, off: reactions go unencrypted, as Element sends them).
 	Encrypted *bool
+	// Idempotency, when set, makes a retried reaction post once (see IdempotentSender).
+	Idempotency *Idempotency
 }
 
 // RawRequest is a Client-Server API call the gateway has no action for.

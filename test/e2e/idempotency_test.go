@@ -124,6 +124,16 @@ func TestSendIdempotencyKey(t *testing.T) {
 		t.Fatalf("v11 retry after a lost answer: %v, want %v", resp, first11["data"])
 	}
 
+	// matrix.react takes a key too (txn_id): a retried reaction answers the first one.
+	hers := alice.send(room, "react to me")
+	react := func() map[string]any {
+		return g.actionV12("e2e-token", "matrix.react", map[string]any{"group_id": room, "message_id": hers, "key": "👀", "txn_id": "r1"})
+	}
+	r1, r2 := react(), react()
+	if r1["retcode"] != float64(0) || r2["retcode"] != float64(0) || r1["data"].(map[string]any)["message_id"] != r2["data"].(map[string]any)["message_id"] {
+		t.Fatalf("keyed reactions: %v / %v", r1, r2)
+	}
+
 	for text, want := range map[string]int{"once v12": 1, "once v11": 1, "something else": 0, "twice": 2} {
 		if n := alice.countBodies(room, bot.UserID, text); n != want {
 			t.Errorf("%q posted %d times, want %d", text, n, want)
