@@ -67,10 +67,16 @@ func replySegment(content *event.MessageEventContent, resolve replyResolver) []m
 	return []model.Segment{model.Reply(rel.InReplyTo.EventID, sender)}
 }
 
+// recipient is the bot that received a message (zero when none in particular) and the names a
+// plain-text client writes for a mention of it: its display name in the room, its localpart.
+type recipient struct {
+	id    id.UserID
+	names []string
+}
+
 // messageSegments turns a (decrypted) m.room.message content into neutral segments and their
-// plain rendering. resolve decides about the replied-to event; self is the bot that received
-// the message ("" when none in particular).
-func messageSegments(content *event.MessageEventContent, resolve replyResolver, self id.UserID) ([]model.Segment, string) {
+// plain rendering. resolve decides about the replied-to event; self is the bot.
+func messageSegments(content *event.MessageEventContent, resolve replyResolver, self recipient) ([]model.Segment, string) {
 	return textSegments(content, replySegment(content, resolve), self)
 }
 
@@ -81,8 +87,9 @@ func messageSegments(content *event.MessageEventContent, resolve replyResolver, 
 // bot's goes first (after a reply), where OneBot frameworks look for it (to_me), anyone else's
 // last. The separator after a leading pill of the bot (Element writes "Bot: text") is dropped,
 // as a OneBot client sees "@Bot text" on QQ, so that "Bot: /echo hi" reaches the framework as
-// the command "/echo hi".
-func textSegments(content *event.MessageEventContent, reply []model.Segment, self id.UserID) ([]model.Segment, string) {
+// the command "/echo hi". A plain-text client writes the same without a pill, with the bot in
+// m.mentions: a leading name of the bot followed by ':' or ',' counts as its pill then.
+func textSegments(content *event.MessageEventContent, reply []model.Segment, self recipient) ([]model.Segment, string) {
 	segs := reply
 	var plain strings.Builder
 	c := *content
@@ -93,6 +100,9 @@ func textSegments(content *event.MessageEventContent, reply []model.Segment, sel
 	} else {
 		text = strings.ReplaceAll(c.Body, pillMark, "")
 	}
+	if self.id != "" && c.Mentions != nil && slices.Contains(c.Mentions.UserIDs, self.id) {
+		text = leadingNameAsPill(text, self)
+	}
 	roomMention := c.Mentions != nil && c.Mentions.Room
 	pilled := map[id.UserID]bool{}
 	leadingSelf := false // the text so far is only a pill of the bot: strip the separator after it
@@ -100,7 +110,7 @@ func textSegments(content *event.MessageEventContent, reply []model.Segment, sel
 	for i, p := range parts {
 		if i%2 == 1 { // a pill
 			u := id.UserID(p)
-			leadingSelf = self != "" && u == self && len(segs) == len(reply) && plain.Len() == 0
+			leadingSelf = self.id != "" && u == self.id && len(segs) == len(reply) && plain.Len() == 0
 			pilled[u] = true
 			segs = append(segs, model.Mention(u))
 			plain.WriteString(p)
@@ -140,6 +150,24 @@ func textSegments(content *event.MessageEventContent, reply []model.Segment, sel
 	return withIntentionalMentions(segs, c.Mentions, pilled, reply, self), plain.String()
 }
 
+// leadingNameAsPill turns a leading name of the bot followed by ':' or ',' ("Bot: /echo hi",
+// as plain-text clients address someone) into the bot's pill. The text is left as it is when
+// it starts with a pill already or with no name of the bot.
+func leadingNameAsPill(text string, self recipient) string {
+	if strings.HasPrefix(text, pillMark) {
+		return text
+	}
+	for _, name := range append([]string{string(self.id)}, self.names...) {
+		if name == "" || strings.Contains(name, pillMark) || len(text) <= len(name) || !strings.EqualFold(text[:len(name)], name) {
+			continue
+		}
+		if rest := text[len(name):]; rest[0] == ':' || rest[0] == ',' {
+			return pillMark + string(self.id) + pillMark + rest
+		}
+	}
+	return text
+}
+
 // trimMentionSeparator drops what separates a leading mention from the text: spaces and one
 // ':' or ',' (Element's "Name: ", other clients' "Name, ").
 func trimMentionSeparator(s string) string {
@@ -161,7 +189,7 @@ func trimMentionSeparator(s string) string {
 // than the bot: each is a user the v11 ID map keeps for good, and a sender may list any number.
 const maxUnshownMentions = 20
 
-func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pilled map[id.UserID]bool, reply []model.Segment, self id.UserID) []model.Segment {
+func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pilled map[id.UserID]bool, reply []model.Segment, self recipient) []model.Segment {
 	if mentions == nil || len(mentions.UserIDs) == 0 {
 		return segs
 	}
@@ -179,7 +207,7 @@ func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pil
 		if _, _, err := u.ParseAndValidateRelaxed(); err != nil {
 			continue // not a user ID: nothing a client could address
 		}
-		if u == self {
+		if u == self.id {
 			seen[u] = true
 			segs = slices.Insert(segs, len(reply), model.Mention(u))
 		} else if others < maxUnshownMentions {

@@ -16,7 +16,7 @@ import (
 // incomingEnv is what converting a received message needs from the session.
 type incomingEnv struct {
 	reply replyResolver
-	self  id.UserID // the bot that received the message: its leading mention is to_me
+	self  recipient // the bot that received the message: its leading mention is to_me
 	// file records the file of a media message and returns its info and gateway URL; ok is
 	// false when media is not available (the message then converts as text).
 	file func(*event.MessageEventContent) (info model.FileInfo, url string, ok bool)

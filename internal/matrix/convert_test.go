@@ -16,8 +16,9 @@ import (
 // parseVector is one testdata/parse/*.json file: Matrix message content → segments and plain text.
 type parseVector struct {
 	Description string                   `json:"description"`
-	Replies     map[id.EventID]id.UserID `json:"replies,omitempty"` // what the reply resolver knows
-	Self        id.UserID                `json:"self,omitempty"`    // the bot that received it
+	Replies     map[id.EventID]id.UserID `json:"replies,omitempty"`    // what the reply resolver knows
+	Self        id.UserID                `json:"self,omitempty"`       // the bot that received it
+	SelfNames   []string                 `json:"self_names,omitempty"` // its display name, localpart
 	// OtherRoom are replied-to events that the resolver knows to be in another room.
 	OtherRoom []id.EventID    `json:"other_room,omitempty"`
 	Content   json.RawMessage `json:"content"`
@@ -71,7 +72,7 @@ func TestMessageSegmentsVectors(t *testing.T) {
 		var v parseVector
 		vectors.DecodeStrict(t, raw, &v)
 		content := parseContent(t, v.Content)
-		segs, plain := messageSegments(content, testResolver(v.Replies, v.OtherRoom), v.Self)
+		segs, plain := messageSegments(content, testResolver(v.Replies, v.OtherRoom), recipient{id: v.Self, names: v.SelfNames})
 		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
@@ -128,7 +129,7 @@ func TestBuildContentRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	segs, plain := messageSegments(parseContent(t, raw), testResolver(map[id.EventID]id.UserID{"$orig:example.org": "@bob:example.org"}, nil), "")
+	segs, plain := messageSegments(parseContent(t, raw), testResolver(map[id.EventID]id.UserID{"$orig:example.org": "@bob:example.org"}, nil), recipient{})
 	want := []model.Segment{
 		model.Reply("$orig:example.org", "@bob:example.org"),
 		model.Text("a < b & "),

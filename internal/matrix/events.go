@@ -159,7 +159,7 @@ func (s *Session) handleReaction(ctx context.Context, b *batch, evt *event.Event
 // message from the message index ("" when the gateway never saw it). An edit by anyone else
 // than the original sender is a spoof (the homeserver does not check this), and an edit of an
 // unknown message cannot be checked: both are refused with a reason. self is the bot.
-func editOf(evt *event.Event, content *event.MessageEventContent, origSender, self id.UserID) (*model.Edit, string) {
+func editOf(evt *event.Event, content *event.MessageEventContent, origSender id.UserID, self recipient) (*model.Edit, string) {
 	target := content.RelatesTo.EventID
 	switch {
 	case origSender == "":
@@ -186,7 +186,7 @@ func (s *Session) handleEdit(ctx context.Context, b *batch, evt *event.Event, co
 		return nil
 	}
 	origSender, elsewhere := s.indexedIn(ctx, evt.RoomID, content.RelatesTo.EventID)
-	edit, why := editOf(evt, content, origSender, s.UserID())
+	edit, why := editOf(evt, content, origSender, s.recipient(ctx, evt.RoomID))
 	if elsewhere {
 		edit, why = nil, "the edited message is in another room"
 	}

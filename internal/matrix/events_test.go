@@ -45,7 +45,7 @@ func convertVector(t *testing.T, v eventVector) (any, string) {
 		return nil, "no one joined or left"
 	case event.EventMessage:
 		content := evt.Content.AsMessage()
-		edit, why := editOf(&evt, content, v.OrigSender, "")
+		edit, why := editOf(&evt, content, v.OrigSender, recipient{})
 		if edit == nil {
 			return nil, why
 		}

@@ -63,7 +63,7 @@ func TestIncomingMediaVectors(t *testing.T) {
 		var v mediaInVector
 		vectors.DecodeStrict(t, raw, &v)
 		env := testIncomingEnv(v.Replies, v.OtherRoom...)
-		env.self = v.Self
+		env.self = recipient{id: v.Self}
 		segs, plain := contentSegments(parseContent(t, v.Content), env)
 		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
 		if vectors.Settle(t, path, &v, &v.Want, got) {

@@ -157,10 +157,19 @@ func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event,
 	}, nil
 }
 
+// recipient is the bot as a mention of it in room may be written.
+func (s *Session) recipient(ctx context.Context, room id.RoomID) recipient {
+	self := recipient{id: s.UserID(), names: []string{s.UserID().Localpart()}}
+	if name := s.memberName(ctx, room, self.id); name != "" {
+		self.names = append(self.names, name)
+	}
+	return self
+}
+
 // incomingSegments converts a received (or indexed) message content of room, recording its file.
 func (s *Session) incomingSegments(ctx context.Context, room id.RoomID, content *event.MessageEventContent) ([]model.Segment, string) {
 	return contentSegments(content, incomingEnv{
-		self:  s.UserID(),
+		self:  s.recipient(ctx, room),
 		reply: func(e id.EventID) (id.UserID, bool) { return s.replyTarget(ctx, room, e) },
 		file: func(c *event.MessageEventContent) (model.FileInfo, string, bool) {
 			info, ok := s.registerIncoming(ctx, c)

@@ -51,8 +51,8 @@ func testNoneBotSenderRole(t *testing.T, version int) {
 }
 
 // Real NoneBot2 and the mentions Matrix clients write (issue 9 item 5): Element's leading pill
-// "Bot: /echo hi" is the command /echo addressed to the bot, and a mention of the bot only in
-// m.mentions (no pill in the text) is to_me.
+// "Bot: /echo hi" is the command /echo addressed to the bot, a mention of the bot only in
+// m.mentions (no pill in the text) is to_me, and so is a plain-text client's "bot: /echo plain".
 func TestNoneBotMentionsV11(t *testing.T) { testNoneBotMentions(t, 11) }
 
 func TestNoneBotMentionsV12(t *testing.T) { testNoneBotMentions(t, 12) }
@@ -72,4 +72,11 @@ func testNoneBotMentions(t *testing.T, version int) {
 		MsgType: event.MsgText, Body: "are you there?", Mentions: &event.Mentions{UserIDs: []id.UserID{botID}},
 	})
 	alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool { return c.Body == "to_me ok" })
+
+	// A plain-text client writes the bot's name (here its localpart, also its display name on
+	// Synapse) where Element puts the pill.
+	alice.sendContent(room, event.EventMessage, &event.MessageEventContent{
+		MsgType: event.MsgText, Body: botID.Localpart() + ": /echo plain", Mentions: &event.Mentions{UserIDs: []id.UserID{botID}},
+	})
+	alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool { return c.Body == "plain" })
 }
