@@ -51,20 +51,31 @@ func (s *Session) roomLevels(ctx context.Context, room id.RoomID) (*roomLevels, 
 	if err := s.client.StateEvent(ctx, room, event.StatePowerLevels, "", &raw); err != nil {
 		return nil, actionError("failed to get the power levels of "+string(room), err)
 	}
-	rl := &roomLevels{}
-	if err := json.Unmarshal(raw, &rl.raw); err != nil {
-		return nil, model.Errorf(model.ErrPlatform, "the power levels of %s are not a JSON object: %v", room, err)
-	}
-	if err := json.Unmarshal(raw, &rl.pl); err != nil {
+	rl, err := parseRoomLevels(raw)
+	if err != nil {
 		return nil, model.Errorf(model.ErrPlatform, "the power levels of %s cannot be read: %v", room, err)
-	}
-	rl.users = map[string]json.RawMessage{}
-	if u, ok := rl.raw["users"]; ok {
-		_ = json.Unmarshal(u, &rl.users)
 	}
 	if create, err := s.client.FullStateEvent(ctx, room, event.StateCreate, ""); err == nil {
 		_ = create.Content.ParseRaw(event.StateCreate)
 		rl.pl.CreateEvent = create
+	}
+	return rl, nil
+}
+
+// parseRoomLevels reads the content of an m.room.power_levels event.
+func parseRoomLevels(raw json.RawMessage) (*roomLevels, error) {
+	rl := &roomLevels{}
+	if err := json.Unmarshal(raw, &rl.raw); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, &rl.pl); err != nil {
+		return nil, err
+	}
+	if u, ok := rl.raw["users"]; ok {
+		_ = json.Unmarshal(u, &rl.users)
+	}
+	if rl.users == nil { // none, or "users": null
+		rl.users = map[string]json.RawMessage{}
 	}
 	return rl, nil
 }
