@@ -132,10 +132,14 @@ func (s *Session) Run(ctx context.Context) error {
 	firstSync := since == ""
 	done, replay := s.loadPartial(ctx, since)
 	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
+	// The first sync of a run (a start, a restart, a retry) catches up with timeout 0: the
+	// homeserver answers at once even when the rooms are quiet, so that the bot is syncing
+	// (/readyz ready, get_status good) within a round trip, not after a whole long poll.
+	catchUp := true
 	for ctx.Err() == nil {
 		timeout := s.opts.SyncTimeout
-		if firstSync {
-			timeout = 0 // answer at once: the first sync only sets the position
+		if catchUp {
+			timeout = 0 // answer at once: a fresh bot's first sync only sets the position
 		}
 		timeout = s.capSyncTimeout(ctx, timeout) // e2ee.go: held events due sooner
 		resp, err := s.syncOnce(ctx, since, filterID, timeout)
@@ -157,7 +161,7 @@ func (s *Session) Run(ctx context.Context) error {
 		if !s.handOver(ctx, b, resp) {
 			return nil // stopped
 		}
-		since, firstSync, done, replay = resp.NextBatch, false, nil, false
+		since, firstSync, catchUp, done, replay = resp.NextBatch, false, false, nil, false
 	}
 	return nil
 }

@@ -626,3 +626,25 @@ func TestRunSkipsHistoryBeforeOwnJoin(t *testing.T) {
 		t.Errorf("%d /messages requests: the history before the bot's join was filled in", n)
 	}
 }
+
+// A restarted bot (a stored sync position) catches up with timeout 0, so that it is syncing
+// within a round trip instead of after a whole long poll of quiet rooms; the syncs after it
+// long-poll as configured.
+func TestRunRestartCatchesUpAtOnce(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	h.hs.QueueSync(syncReply("s1", nil), syncReply("s2", nil))
+	sink := newRecordingSink()
+	start(t, h.session(t, sink, func(o *Options) { o.SyncTimeout = 30 * time.Second }))
+	h.waitSyncSince(t, "s1")
+	syncs := h.syncs()
+	if first := syncs[0]; first.Query.Get("since") != "s0" || first.Query.Get("timeout") != "0" {
+		t.Fatalf("first /sync after a restart has query %v, want since=s0 and timeout=0", first.Query)
+	}
+	if second := syncs[1]; second.Query.Get("since") != "s1" || second.Query.Get("timeout") != "30000" {
+		t.Fatalf("second /sync has query %v, want since=s1 and timeout=30000 (MATRIX_SYNC_TIMEOUT)", second.Query)
+	}
+	if _, ok := sink.hasStatus(0, model.StateSyncing, ""); !ok {
+		t.Fatalf("the bot is not syncing after its catch-up sync: %v", sink.Statuses())
+	}
+}
