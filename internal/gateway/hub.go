@@ -93,6 +93,8 @@ type Stats struct {
 	OutboxDropped    atomic.Int64 // outbox frames dropped by the count or age limit
 	OutboxReplayed   atomic.Int64 // frames delivered from a backlog, marked as replayed
 	PushFailures     atomic.Int64 // webhook / HTTP POST requests that failed
+	PushRefused      atomic.Int64 // events a webhook / HTTP POST endpoint answered with an error status (delivered)
+	PushAbandoned    atomic.Int64 // events given up after the endpoint took them and never answered
 	BrowserRefused   atomic.Int64 // requests refused by the cross-site guard
 	TooLarge         atomic.Int64 // requests over their size limit
 	Busy             atomic.Int64 // requests refused because too many bytes were in flight

@@ -13,9 +13,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -32,7 +34,7 @@ type Transports struct {
 
 	WebhookSecret  string        // signs every HTTP POST / webhook body (X-Signature) when set
 	WebhookTimeout time.Duration // one request (default 5 s)
-	WebhookRetries int           // attempts after the first, before the endpoint counts as down
+	WebhookRetries int           // attempts after the first while a request gets no answer (see RunWebhook)
 	PushToken      string        // Authorization: Bearer on v12 webhooks
 	// WebhookReplyScope is what the actions of a v12 webhook's reply may act on: ReplyScopeEvent
 	// (the default) or ReplyScopeBot (replyscope.go).
@@ -120,9 +122,12 @@ func safeURL(raw string) string {
 	return u.Redacted()
 }
 
-// RunWebhook delivers events to the endpoint until ctx ends: in order, each request retried
-// WebhookRetries times; when they all fail the endpoint is down and is tried again with backoff
-// (its events wait in the outbox, or in memory). Meta events (lifecycle / status_update,
+// RunWebhook delivers events to the endpoint until ctx ends, in order. Any HTTP answer is a
+// delivery (a 4xx or 500 is logged, never sent again), except 502, 503 and 504. A request that
+// gets no answer is tried WebhookRetries more times; then, when the endpoint could not be reached
+// (or answered 502/503/504) it is down and is tried again with backoff (its events wait in the
+// outbox, or in memory), and when it took the event without answering, the event is dropped so
+// that it does not hold back the ones after it. Meta events (lifecycle / status_update,
 // heartbeats) are sent directly and never queued.
 func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 	var entry *botEntry
@@ -145,15 +150,26 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 
 	down := backoff.New(h.opts.ReconnectInterval, maxReconnectBackoff)
 	wasDown := false
+	lastStatus := 0 // of the last answer: a change of status is logged as a warning, repeats at debug
 	for {
 		p, err := f.next(ctx)
 		if err != nil {
 			return
 		}
-		reply, ctype, err := h.push(ctx, ep, p.payload, h.opts.WebhookRetries)
+		ans, err := h.push(ctx, ep, p.payload, h.opts.WebhookRetries)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if unanswered(err) {
+				// The endpoint took the event and never answered: the event may be what it fails
+				// on, and it may have handled it. Sending it for ever would block every later
+				// event behind it, so it is given up and the queue goes on.
+				h.stats.PushAbandoned.Add(1)
+				log.Warn("event dropped: the endpoint took it but did not answer; if its handler is slow, raise GATEWAY_WEBHOOK_TIMEOUT",
+					"error", err, "attempts", h.opts.WebhookRetries+1, "timeout", h.opts.WebhookTimeout)
+				f.done(ctx, p)
+				continue
 			}
 			f.fail()
 			wait := down.Next()
@@ -176,20 +192,34 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 			wasDown = false
 			down.Reset()
 		}
-		h.handleWebhookReply(ctx, ep, entry, p.payload, reply, ctype, log)
+		if !ans.ok() {
+			// An answer is a delivery (as go-cqhttp does): the endpoint has the event, and sending
+			// it again would only repeat what it refused (koishi's adapter answers 404 to events).
+			h.stats.PushRefused.Add(1)
+			level := slog.LevelDebug
+			if ans.status != lastStatus {
+				level = slog.LevelWarn
+			}
+			log.Log(ctx, level, "the endpoint answered an event with an error status; the event counts as delivered and is not sent again (check the endpoint's URL and its log)",
+				"status", ans.status, "answer", fmt.Sprintf("%.200s", ans.body))
+			lastStatus = ans.status
+			continue
+		}
+		lastStatus = ans.status
+		h.handleWebhookReply(ctx, ep, entry, p.payload, ans.reply(), ans.ctype, log)
 	}
 }
 
 // pushMeta sends the endpoint a lifecycle (v11) or status_update (v12) event, then heartbeats.
 func (h *Hub) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
 	if ep.Version == 11 {
-		_, _, _ = h.push(ctx, ep, h.v11Lifecycle(entry.selfID, "enable"), 0)
+		_, _ = h.push(ctx, ep, h.v11Lifecycle(entry.selfID, "enable"), 0)
 	} else {
 		var only *botEntry
 		if ep.Bot != "" {
 			only = h.botByUser(ep.Bot)
 		}
-		_, _, _ = h.push(ctx, ep, h.v12StatusUpdateFor(only), 0)
+		_, _ = h.push(ctx, ep, h.v12StatusUpdateFor(only), 0)
 	}
 	t := time.NewTicker(h.opts.HeartbeatInterval)
 	defer t.Stop()
@@ -202,38 +232,84 @@ func (h *Hub) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
 			if ep.Version == 11 {
 				frame = h.v11Heartbeat(entry)
 			}
-			_, _, _ = h.push(ctx, ep, frame, 0)
+			_, _ = h.push(ctx, ep, frame, 0)
 		}
 	}
 }
 
-// push POSTs one frame, trying again up to retries times, and returns the reply body.
-func (h *Hub) push(ctx context.Context, ep Webhook, frame []byte, retries int) ([]byte, string, error) {
+// answer is an endpoint's HTTP answer to a push.
+type answer struct {
+	status int
+	ctype  string
+	body   []byte
+}
+
+func (a answer) ok() bool { return a.status >= 200 && a.status <= 299 }
+
+// reply is the body to run (v12 actions, v11 quick operation): only a 200 carries one.
+func (a answer) reply() []byte {
+	if a.status != http.StatusOK {
+		return nil
+	}
+	return a.body
+}
+
+// pushError is a push that got no answer to deliver. sent: the request was written whole, so the
+// endpoint may have the event (a timeout or a reset while it handled it); otherwise the endpoint
+// could not be reached, or answered that it is unavailable (502, 503, 504: a proxy whose backend
+// is down, a server starting), and does not have it.
+type pushError struct {
+	sent bool
+	err  error
+}
+
+func (e *pushError) Error() string { return e.err.Error() }
+func (e *pushError) Unwrap() error { return e.err }
+
+// unanswered reports whether err is a push the endpoint took but did not answer.
+func unanswered(err error) bool {
+	var pe *pushError
+	return errors.As(err, &pe) && pe.sent
+}
+
+// unavailable are the statuses that say the endpoint is not there to take events (yet): the
+// event is kept and the endpoint counts as down, like one that cannot be reached.
+func unavailable(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
+}
+
+// push POSTs one frame, trying again up to retries times while it gets no answer, and returns
+// the answer, whatever its status (only 502, 503 and 504 count as no answer).
+func (h *Hub) push(ctx context.Context, ep Webhook, frame []byte, retries int) (answer, error) {
 	body := jsStringifyCompat(frame)
 	retry := backoff.New(pushRetryInitial, pushRetryMax)
 	for attempt := 0; ; attempt++ {
-		reply, ctype, err := h.pushOnce(ctx, ep, body)
+		ans, err := h.pushOnce(ctx, ep, body)
 		if err == nil {
-			return reply, ctype, nil
+			return ans, nil
 		}
 		h.stats.PushFailures.Add(1)
 		if attempt >= retries || ctx.Err() != nil {
-			return nil, "", err
+			return answer{}, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, "", ctx.Err()
+			return answer{}, ctx.Err()
 		case <-time.After(retry.Next()):
 		}
 	}
 }
 
-func (h *Hub) pushOnce(ctx context.Context, ep Webhook, body []byte) ([]byte, string, error) {
+func (h *Hub) pushOnce(ctx context.Context, ep Webhook, body []byte) (answer, error) {
 	rctx, cancel := context.WithTimeout(ctx, h.opts.WebhookTimeout)
 	defer cancel()
+	var sent atomic.Bool // the request was written whole
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
+	})
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return nil, "", fmt.Errorf("failed to build request: %w", err)
+		return answer{}, &pushError{err: fmt.Errorf("failed to build request: %w", err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if ep.Version == 11 {
@@ -256,20 +332,19 @@ func (h *Hub) pushOnce(ctx context.Context, ep Webhook, body []byte) ([]byte, st
 		if errors.As(err, &uerr) {
 			err = uerr.Err // its text repeats the URL, which may carry a token
 		}
-		return nil, "", fmt.Errorf("failed to post: %w", err)
+		return answer{}, &pushError{sent: sent.Load(), err: fmt.Errorf("failed to post: %w", err)}
 	}
 	defer resp.Body.Close()
-	reply, err := io.ReadAll(io.LimitReader(resp.Body, maxWebhookReply))
-	if err != nil {
-		return nil, "", fmt.Errorf("failed to read the reply: %w", err)
+	ans := answer{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type")}
+	ans.body, err = io.ReadAll(io.LimitReader(resp.Body, maxWebhookReply))
+	if err != nil && ans.ok() {
+		// The status says the event was taken; a reply cut short is not run.
+		ans.body = nil
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, "", fmt.Errorf("endpoint answered %s: %.200s", resp.Status, reply)
+	if unavailable(resp.StatusCode) {
+		return answer{}, &pushError{err: fmt.Errorf("endpoint answered %s: %.200s", resp.Status, ans.body)}
 	}
-	if resp.StatusCode != http.StatusOK {
-		reply = nil // 204 and the like carry nothing to run
-	}
-	return reply, resp.Header.Get("Content-Type"), nil
+	return ans, nil
 }
 
 // signature is the X-Signature header: sha1=<hex HMAC-SHA1(secret, body)>.

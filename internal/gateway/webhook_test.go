@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -339,7 +340,7 @@ func TestWebhookOutboxSurvivesRestart(t *testing.T) {
 		if strings.Contains(string(body), `"type":"message"`) { // meta events are pushed on their own
 			signal(tried)
 		}
-		return http.StatusInternalServerError, ""
+		return http.StatusServiceUnavailable, "" // down (an answer with another status is a delivery)
 	})
 	// Each run has its own version, which its requests carry in User-Agent.
 	newHub := func(run string) *Hub {
@@ -558,5 +559,127 @@ func signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
 	default:
+	}
+}
+
+// countingPeer stands in for a OneBot client that receives HTTP POST / webhook events: answer
+// decides each answer to a message event (meta events get 204), and the attempts of each event
+// are counted by ID.
+type countingPeer struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	attempts map[string]int
+	changed  chan struct{} // cap 1: an attempt was counted
+}
+
+func newCountingPeer(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, id string)) *countingPeer {
+	t.Helper()
+	p := &countingPeer{attempts: map[string]int{}, changed: make(chan struct{}, 1)}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Type    string `json:"type"`
+			ID      string `json:"id"`
+			MsgID   any    `json:"message_id"`
+			PostTyp string `json:"post_type"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &ev)
+		if ev.Type != "message" && ev.PostTyp != "message" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		p.mu.Lock()
+		p.attempts[ev.ID]++
+		p.mu.Unlock()
+		signal(p.changed)
+		answer(w, r, ev.ID)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *countingPeer) count(id string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.attempts[id]
+}
+
+// An HTTP answer is a delivery, whatever its status: a receiver that answers 404 (koishi's
+// adapter does) or 500 gets each event once, and the next event is not held behind it.
+func TestWebhookErrorAnswerIsDeliveredOnce(t *testing.T) {
+	for _, status := range []int{http.StatusNotFound, http.StatusInternalServerError} {
+		for _, outbox := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d outbox=%v", status, outbox), func(t *testing.T) {
+				h, _, db := newTestHub(t, "")
+				if outbox {
+					h.opts.Outbox = db
+					h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+				}
+				h.opts.ReconnectInterval = 20 * time.Millisecond
+				peer := newCountingPeer(t, func(w http.ResponseWriter, r *http.Request, id string) {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(status)
+					// An action list in an error answer is not run.
+					_, _ = io.WriteString(w, `[{"action":"send_message","params":{"detail_type":"group","group_id":"!r:example.org","message":"no"}}]`)
+				})
+				runWebhook(t, h, Webhook{URL: peer.srv.URL, Version: 12, Outbox: outbox})
+				for _, id := range []string{"$a", "$b"} {
+					ev := sampleEvent(false)
+					ev.ID = id
+					if err := h.Publish(context.Background(), ev); err != nil {
+						t.Fatal(err)
+					}
+				}
+				waitUntil(t, "the second event to reach the endpoint", func() bool { return peer.count("$b") > 0 })
+				if a, b := peer.count("$a"), peer.count("$b"); a != 1 || b != 1 {
+					t.Fatalf("the endpoint got $a %d times and $b %d times, want each once", a, b)
+				}
+				if n := h.Stats().PushRefused.Load(); n < 1 {
+					t.Fatalf("PushRefused %d, want the error answers counted", n)
+				}
+			})
+		}
+	}
+}
+
+// An event the endpoint takes but never answers (its handler hangs or is slow) is tried
+// GATEWAY_WEBHOOK_RETRIES more times, then given up: the events after it are delivered.
+func TestWebhookUnansweredEventIsGivenUp(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	h.opts.Outbox = db
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+	h.opts.ReconnectInterval = 20 * time.Millisecond
+	h.opts.WebhookTimeout = 200 * time.Millisecond
+	h.opts.WebhookRetries = 1
+	peer := newCountingPeer(t, func(w http.ResponseWriter, r *http.Request, id string) {
+		if id == "$hangs" {
+			<-r.Context().Done() // the gateway gives up on the request
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	runWebhook(t, h, Webhook{URL: peer.srv.URL, Version: 12, Outbox: true})
+	for _, id := range []string{"$hangs", "$next"} {
+		ev := sampleEvent(false)
+		ev.ID = id
+		if err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the event after the unanswered one to reach the endpoint", func() bool { return peer.count("$next") > 0 })
+	if n := peer.count("$hangs"); n != h.opts.WebhookRetries+1 {
+		t.Fatalf("the unanswered event was sent %d times, want %d (1 + GATEWAY_WEBHOOK_RETRIES)", n, h.opts.WebhookRetries+1)
+	}
+	if n := h.Stats().PushAbandoned.Load(); n != 1 {
+		t.Fatalf("PushAbandoned %d, want 1", n)
+	}
+	rows, err := db.OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if strings.Contains(string(r.Payload), `"$hangs"`) {
+			t.Fatal("the given-up event is still in the outbox")
+		}
 	}
 }
