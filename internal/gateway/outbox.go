@@ -233,6 +233,25 @@ func (f *feed) next(ctx context.Context) (pending, error) {
 	}
 }
 
+// drainNext returns the next frame of the outbox without waiting for one or for the replay pace
+// (the gateway is stopping); false when there is none, or it cannot be read.
+func (f *feed) drainNext(ctx context.Context) (pending, bool) {
+	if len(f.batch) == 0 {
+		rows, err := f.store.OutboxPeek(ctx, f.key, outboxBatch)
+		if err != nil || len(rows) == 0 {
+			return pending{}, false
+		}
+		f.batch = rows
+	}
+	e := f.batch[0]
+	p := pending{seq: e.Seq, queuedAt: e.QueuedAt, payload: e.Payload,
+		replay: f.down || (!f.backlogBefore.IsZero() && !e.QueuedAt.After(f.backlogBefore))}
+	if p.replay {
+		p.payload = markReplayed(p.payload, f.version)
+	}
+	return p, true
+}
+
 // ready paces and marks a frame of a backlog.
 func (f *feed) ready(ctx context.Context, p pending) (pending, error) {
 	if !p.replay {

@@ -77,22 +77,38 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	}
 	log.Info("OneBot connection open")
 
-	ctx, cancel := context.WithCancel(ctx)
+	// When the gateway stops (ctx ends), the writers first write what is queued (the bots'
+	// final status_update among it), then the connection closes: the connection's own context
+	// does not end with ctx, or the library would drop the connection at once.
+	stop := ctx.Done()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
+	writers := make(chan error, 2) // the write pump's and the feed pump's results, when stopping
+	nwriters := 1
 	wg.Add(2)
-	go func() { defer wg.Done(); errc <- h.writePump(ctx, c, s, spec) }()
+	go func() { defer wg.Done(); err := h.writePump(ctx, stop, c, s, spec); errc <- err; writers <- err }()
 	go func() { defer wg.Done(); errc <- h.readPump(ctx, c, s, spec, log) }()
 	if spec.feed != nil && s.wantsEvents {
+		nwriters++
 		wg.Add(1)
-		go func() { defer wg.Done(); errc <- h.feedPump(ctx, c, spec.feed) }()
+		go func() { defer wg.Done(); err := h.feedPump(ctx, stop, c, spec.feed); errc <- err; writers <- err }()
 	}
 	err := <-errc
-	peerEnded := s.close("connection ended") && ctx.Err() == nil // not ended by the gateway
+	if errors.Is(err, errStopping) {
+		// Every writer has written its share before the close (below, while the read pump still
+		// reads: ending its context first would drop the connection without a close frame).
+		for range nwriters {
+			<-writers
+		}
+	}
+	peerEnded := s.close("connection ended") && !errors.Is(err, errStopping) && ctx.Err() == nil // not ended by the gateway
 	status, reason := websocket.StatusNormalClosure, "bye"
 	var ce *closeError
-	if errors.As(err, &ce) {
+	if errors.Is(err, errStopping) {
+		status, reason = websocket.StatusGoingAway, "gateway stopping"
+	} else if errors.As(err, &ce) {
 		status, reason = ce.status, ce.reason
 		detail := ce.detail
 		if detail == "" {
@@ -117,7 +133,8 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 			err = e
 		}
 	}
-	if errors.Is(err, context.Canceled) || websocket.CloseStatus(err) == websocket.StatusNormalClosure || websocket.CloseStatus(err) == websocket.StatusGoingAway {
+	if errors.Is(err, context.Canceled) || errors.Is(err, errStopping) ||
+		websocket.CloseStatus(err) == websocket.StatusNormalClosure || websocket.CloseStatus(err) == websocket.StatusGoingAway {
 		err = nil
 	}
 	log.Info("OneBot connection closed", "reason", errString(err, s.why))
@@ -170,7 +187,13 @@ func errString(err error, fallback string) string {
 	return fallback
 }
 
-func (h *Hub) writePump(ctx context.Context, c *websocket.Conn, s *sink, spec connSpec) error {
+// errStopping ends a connection because the gateway stops, after what was queued was written.
+var errStopping = errors.New("gateway stopping")
+
+// stopDrainTimeout bounds how long a stopping gateway writes what is queued for one connection.
+const stopDrainTimeout = 3 * time.Second
+
+func (h *Hub) writePump(ctx context.Context, stop <-chan struct{}, c *websocket.Conn, s *sink, spec connSpec) error {
 	heartbeat := time.NewTicker(h.opts.HeartbeatInterval)
 	defer heartbeat.Stop()
 	ping := time.NewTicker(h.opts.PingInterval)
@@ -186,6 +209,20 @@ func (h *Hub) writePump(ctx context.Context, c *websocket.Conn, s *sink, spec co
 			return ctx.Err()
 		case <-s.done:
 			return fmt.Errorf("closed: %s", s.why)
+		case <-stop:
+			// What is queued now was promised to the client: write it, within a bound.
+			dctx, cancel := context.WithTimeout(ctx, stopDrainTimeout)
+			defer cancel()
+			for {
+				select {
+				case frame := <-s.out:
+					if err := c.Write(dctx, websocket.MessageText, frame); err != nil {
+						return fmt.Errorf("failed to write while stopping: %w", err)
+					}
+				default:
+					return errStopping
+				}
+			}
 		case frame := <-s.out:
 			if err := write(frame); err != nil {
 				return fmt.Errorf("failed to write: %w", err)
@@ -278,11 +315,23 @@ func (h *Hub) frameError(err error) error {
 // feedPump writes a feed's events to the connection, in order, deleting each from the outbox
 // once written. A frame whose write fails stays in the outbox and is the first one sent on the
 // next connection.
-func (h *Hub) feedPump(ctx context.Context, c *websocket.Conn, f *feed) error {
+func (h *Hub) feedPump(ctx context.Context, stop <-chan struct{}, c *websocket.Conn, f *feed) error {
 	f.up() // what waited for this connection is a backlog
+	next, stopNext := context.WithCancel(ctx)
+	defer stopNext()
+	go func() {
+		select {
+		case <-stop:
+			stopNext()
+		case <-next.Done():
+		}
+	}()
 	for {
-		p, err := f.next(ctx)
+		p, err := f.next(next)
 		if err != nil {
+			if isClosed(stop) && ctx.Err() == nil {
+				return h.drainFeed(ctx, c, f)
+			}
 			return err
 		}
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
@@ -293,5 +342,40 @@ func (h *Hub) feedPump(ctx context.Context, c *websocket.Conn, f *feed) error {
 			return fmt.Errorf("failed to write: %w", err)
 		}
 		f.done(ctx, p)
+	}
+}
+
+// drainFeed writes, when the gateway stops, what the feed holds for the connection: the frames
+// still queued in memory are saved to the outbox first (feed.fill), then the outbox is written
+// out in order, within stopDrainTimeout; what does not fit stays for the next run.
+func (h *Hub) drainFeed(ctx context.Context, c *websocket.Conn, f *feed) error {
+	dctx, cancel := context.WithTimeout(ctx, stopDrainTimeout)
+	defer cancel()
+	select {
+	case <-f.filled:
+	case <-dctx.Done():
+		return errStopping
+	}
+	for {
+		p, ok := f.drainNext(dctx)
+		if !ok {
+			return errStopping
+		}
+		if err := c.Write(dctx, websocket.MessageText, p.payload); err != nil {
+			if dctx.Err() != nil {
+				return errStopping // the rest stays in the outbox for the next run
+			}
+			return fmt.Errorf("failed to write while stopping: %w", err)
+		}
+		f.done(ctx, p)
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
