@@ -205,6 +205,12 @@ func (h *Hub) run(ctx context.Context, version int, bot *botEntry, name string, 
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "unsupported action: %q", name)
 	}
 	if a.NeedsBot && bot == nil {
+		if pb := h.pendingBot(); pb != nil { // the only bot has not logged in yet
+			if version == 11 && name == "get_status" {
+				return v11PendingStatus(pb), nil
+			}
+			return nil, errPendingBot(pb)
+		}
 		return nil, protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
 	}
 	c := &call{ctx: ctx, hub: h, version: version, bot: bot, params: params}

@@ -176,12 +176,14 @@ func v11GetLoginInfo(c *call) (any, error) {
 	return map[string]any{"user_id": c.bot.selfID, "nickname": nick}, nil
 }
 
-func v11GetStatus(c *call) (any, error) {
-	st := c.bot.bot.Status()
+func v11GetStatus(c *call) (any, error) { return v11StatusData(c.bot.bot.Status()), nil }
+
+// v11StatusData is get_status of a bot with status st.
+func v11StatusData(st model.BotStatus) map[string]any {
 	return map[string]any{
 		"app_initialized": true, "app_enabled": true, "app_good": st.Good(), "plugins_good": nil,
 		"online": st.Online(), "good": st.Good(), "matrix_state": string(st.State), "matrix_reason": st.Reason,
-	}, nil
+	}
 }
 
 func v11GetVersionInfo(c *call) (any, error) {
@@ -216,4 +218,13 @@ func v11GetMsg(c *call, p v11GetMsgParams) (any, error) {
 	}
 	out.RealID = out.MessageID
 	return out, nil
+}
+
+// v11PendingStatus is get_status of the only bot while it has not logged in yet: offline, with
+// the reason.
+func v11PendingStatus(b model.Bot) map[string]any {
+	d := v11StatusData(b.Status())
+	d["online"], d["good"], d["app_good"] = false, false, false
+	d["matrix_reason"] = botLabel(b) + " has not logged in yet: " + pendingReason(b)
+	return d
 }

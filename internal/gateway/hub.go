@@ -186,6 +186,44 @@ func (h *Hub) expectedBots() []model.Bot {
 	return append([]model.Bot(nil), h.expected...)
 }
 
+// pendingBot is the bot that requests naming none are for while it cannot serve them: the only
+// bot configured, not in the hub yet (it has not logged in: homeserver unreachable, login
+// refused, …); nil otherwise.
+func (h *Hub) pendingBot() model.Bot {
+	h.botsMu.RLock()
+	defer h.botsMu.RUnlock()
+	if len(h.bots) == 0 && len(h.expected) == 1 {
+		return h.expected[0]
+	}
+	return nil
+}
+
+// botLabel names a bot in messages: its user ID, else its name in the configuration.
+func botLabel(b model.Bot) string {
+	if u := b.UserID(); u != "" {
+		return string(u)
+	}
+	if n, ok := b.(interface{ Name() string }); ok && n.Name() != "" {
+		return n.Name()
+	}
+	return "the configured bot"
+}
+
+// pendingReason is why a bot that has not joined the hub does not serve yet.
+func pendingReason(b model.Bot) string {
+	if r := b.Status().Reason; r != "" {
+		return r
+	}
+	return "not logged in yet"
+}
+
+// errPendingBot is the answer to an action for a bot that has not logged in yet: offline (v12
+// 34002, v11 100), with the reason.
+func errPendingBot(b model.Bot) error {
+	st := b.Status()
+	return model.Errorf(model.ErrBotOffline, "bot %s is offline (%s): %s", botLabel(b), st.State, pendingReason(b))
+}
+
 func (h *Hub) botByUser(u id.UserID) *botEntry {
 	h.botsMu.RLock()
 	defer h.botsMu.RUnlock()

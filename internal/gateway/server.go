@@ -166,6 +166,21 @@ func (h *Hub) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
 	if b := h.defaultBot(); b != nil {
 		return b
 	}
+	if pb := h.pendingBot(); pb != nil { // the only bot has not logged in yet
+		msg := errPendingBot(pb).Error()
+		if chi.URLParam(r, "action") == "get_status" {
+			writeJSON(w, http.StatusOK, v11Response{Status: "ok", Retcode: v11OK, Data: v11PendingStatus(pb)})
+			return nil
+		}
+		if isUpgrade(r) { // a WebSocket client tries again later
+			w.Header().Set("Retry-After", "5")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg})
+			return nil
+		}
+		// An action answered as actions fail, so that the framework shows the reason.
+		writeJSON(w, http.StatusOK, v11Response{Status: "failed", Retcode: v11Failed, Msg: msg, Wording: msg})
+		return nil
+	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": "several bots are served here: use /onebot/v11/{self_id}/"})
 	return nil
 }

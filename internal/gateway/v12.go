@@ -137,26 +137,33 @@ func (h *Hub) v12StatusData(only *botEntry) *v12Status {
 	st := &v12Status{Good: true, Bots: []v12BotState{}}
 	var bots []model.Bot
 	if only == nil {
-		for _, b := range h.expectedBots() {
-			if b.UserID() != "" { // a bot that has not joined the hub yet, e.g. failing to start
-				bots = append(bots, b)
-			}
-		}
+		// Bots that have not joined the hub yet (e.g. failing to start) are listed offline; one
+		// whose user ID is not known yet (it learns it by logging in) with user_id "" and a
+		// reason that names it.
+		bots = h.expectedBots()
 	}
+	pending := len(bots) // the first ones have not joined: never online
 	for _, b := range h.botList() {
 		if only != nil && b != only {
 			continue
 		}
 		bots = append(bots, b.bot)
 	}
-	for _, b := range bots {
+	for i, b := range bots {
 		bs := b.Status()
-		if !bs.Good() {
+		online, reason := bs.Online(), bs.Reason
+		if i < pending {
+			online = false
+			if b.UserID() == "" {
+				reason = botLabel(b) + " has not logged in yet: " + pendingReason(b)
+			}
+		}
+		if !bs.Good() || !online {
 			st.Good = false
 		}
 		st.Bots = append(st.Bots, v12BotState{
 			Self:   v12Self{Platform: model.Platform, UserID: string(b.UserID())},
-			Online: bs.Online(), State: string(bs.State), Reason: bs.Reason,
+			Online: online, State: string(bs.State), Reason: reason,
 		})
 	}
 	return st

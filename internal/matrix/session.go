@@ -169,6 +169,10 @@ func New(opts Options) (*Session, error) {
 // UserID implements model.Bot; it is "" until the first whoami when user_id is not configured.
 func (s *Session) UserID() id.UserID { return *s.userID.Load() }
 
+// Name names the bot as the configuration does (its user ID, else its login_user or index):
+// OneBot answers use it for a bot whose user ID is not known before it logs in.
+func (s *Session) Name() string { return s.opts.Bot.Name() }
+
 // DisplayName implements model.Bot.
 func (s *Session) DisplayName() string { return *s.displayName.Load() }
 

@@ -199,3 +199,40 @@ func framesUntilEnd(t *testing.T, frames chan map[string]any, complete bool) fun
 		}
 	}
 }
+
+// With its only bot not logged in yet (its homeserver cannot be reached), the gateway answers
+// v12 and v11 actions that the bot is offline and why, and get_status lists it offline, instead
+// of "several bots are served here" and {"good":true,"bots":[]}.
+func TestUnreachableHomeserverBotIsOffline(t *testing.T) {
+	unreachable := "http://" + freeAddr(t) // nothing listens there
+	bots, _ := json.Marshal([]any{map[string]any{"homeserver": unreachable, "login_user": "bot", "login_password": "secret-e2e"}})
+	g := launchGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS":          string(bots),
+		"GATEWAY_ACCESS_TOKEN": "e2e-token",
+	})
+	waitFor(t, "/readyz to say why the bot does not start", func() bool {
+		code, rep := readyz(g)
+		return code == http.StatusServiceUnavailable && len(rep.Bots) == 1 && rep.Bots[0].Reason != "" && rep.Bots[0].Reason != "not logged in yet"
+	})
+	m := g.actionV12("e2e-token", "send_message", map[string]any{"detail_type": "group", "group_id": "!r:localhost", "message": textMsg("hi")})
+	msg, _ := m["message"].(string)
+	if m["retcode"] != float64(34002) || !strings.Contains(msg, "offline") || !strings.Contains(msg, "bot") {
+		t.Fatalf("v12 send_message: %v, want 34002 saying the bot is offline and why", m)
+	}
+	st := g.actionV12("e2e-token", "get_status", nil)
+	data, _ := st["data"].(map[string]any)
+	list, _ := data["bots"].([]any)
+	if data["good"] != false || len(list) != 1 || list[0].(map[string]any)["online"] != false || list[0].(map[string]any)["matrix.reason"] == "" {
+		t.Fatalf("v12 get_status: %v, want good false and the bot listed offline with a reason", st)
+	}
+	m = actionV11(t, g, "e2e-token", "send_group_msg", map[string]any{"group_id": 1, "message": "hi"})
+	msg, _ = m["msg"].(string)
+	if m["status"] != "failed" || !strings.Contains(msg, "offline") {
+		t.Fatalf("v11 send_group_msg: %v, want failed saying the bot is offline and why", m)
+	}
+	m = actionV11(t, g, "e2e-token", "get_status", map[string]any{})
+	data, _ = m["data"].(map[string]any)
+	if m["status"] != "ok" || data["online"] != false || data["good"] != false || data["matrix_reason"] == "" {
+		t.Fatalf("v11 get_status: %v, want the bot offline with a reason", m)
+	}
+}
