@@ -63,7 +63,7 @@ func (s *Session) Serve(ctx context.Context) error {
 	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
 	for {
 		started := time.Now()
-		err := s.Run(ctx)
+		err := s.runRecovered(ctx) // panics.go
 		if ctx.Err() != nil {
 			return nil
 		}
