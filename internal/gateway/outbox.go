@@ -233,9 +233,20 @@ func (f *feed) next(ctx context.Context) (pending, error) {
 	}
 }
 
-// drainNext returns the next frame of the outbox without waiting for one or for the replay pace
-// (the gateway is stopping); false when there is none, or it cannot be read.
+// drainNext returns the next frame without waiting for one or for the replay pace (the gateway
+// is stopping); false when there is none, or the outbox cannot be read.
 func (f *feed) drainNext(ctx context.Context) (pending, bool) {
+	if f.store == nil {
+		if f.held == nil {
+			select {
+			case frame := <-f.sink.out:
+				f.held = f.takeFrame(frame)
+			default:
+				return pending{}, false
+			}
+		}
+		return pending{payload: f.held}, true
+	}
 	if len(f.batch) == 0 {
 		rows, err := f.store.OutboxPeek(ctx, f.key, outboxBatch)
 		if err != nil || len(rows) == 0 {

@@ -154,6 +154,9 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 	for {
 		p, err := f.next(ctx)
 		if err != nil {
+			if !wasDown {
+				h.drainWebhook(ctx, ep, f)
+			}
 			return
 		}
 		ans, err := h.push(ctx, ep, p.payload, h.opts.WebhookRetries)
@@ -207,6 +210,32 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 		}
 		lastStatus = ans.status
 		h.handleWebhookReply(ctx, ep, entry, p.payload, ans.reply(), ans.ctype, log)
+	}
+}
+
+// drainWebhook delivers, once the gateway stops (ctx has ended), what is queued for a reachable
+// endpoint (the bots' final status_update among it), within stopDrainTimeout; what is not
+// delivered stays in the outbox for the next run. Replies are not run.
+func (h *Hub) drainWebhook(stopped context.Context, ep Webhook, f *feed) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(stopped), stopDrainTimeout)
+	defer cancel()
+	if f.filled != nil { // frames still queued in memory go to the outbox first (feed.fill)
+		select {
+		case <-f.filled:
+		case <-ctx.Done():
+			return
+		}
+	}
+	for {
+		p, ok := f.drainNext(ctx)
+		if !ok {
+			return
+		}
+		if _, err := h.push(ctx, ep, p.payload, 0); err != nil {
+			f.log.Debug("not delivered while stopping; kept for the next run when there is an outbox", "error", err)
+			return
+		}
+		f.done(ctx, p)
 	}
 }
 

@@ -123,18 +123,29 @@ func botOnline(f map[string]any, user string, online bool) bool {
 
 // A clean stop tells the connected OneBot clients that the bot goes offline before it closes
 // their connections: the final status_update (good false, the bot offline) reaches a v12 reverse
-// WebSocket (which has an outbox) and a v12 forward WebSocket, and the log has no ERROR.
+// WebSocket (which has an outbox), a v12 forward WebSocket and a v12 webhook, and the log has no
+// ERROR.
 func TestCleanStopSendsFinalStatusWithoutError(t *testing.T) {
 	bot := newBotUser(t)
 	reverseURL, pushed, ended := recordingReverse(t)
+	posted := make(chan map[string]any, 1024) // the v12 webhook's bodies
+	webhook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		if json.NewDecoder(r.Body).Decode(&m) == nil {
+			posted <- m
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(webhook.Close)
 	g := startGateway(t, t.TempDir(), map[string]string{
 		"MATRIX_BOTS":            botJSON(bot, nil),
 		"GATEWAY_ACCESS_TOKEN":   "e2e-token",
 		"GATEWAY_V12_REVERSE_WS": reverseURL,
+		"GATEWAY_V12_WEBHOOK":    webhook.URL,
 	})
 	forward := dialV12(t, g, "e2e-token")
-	for name, frames := range map[string]chan map[string]any{"reverse": pushed, "forward": forward.frames} {
-		waitFor(t, name+" WebSocket to get a status_update with the bot online", func() bool {
+	for name, frames := range map[string]chan map[string]any{"reverse": pushed, "forward": forward.frames, "webhook": posted} {
+		waitFor(t, name+" to get a status_update with the bot online", func() bool {
 			select {
 			case f := <-frames:
 				return botOnline(f, bot.UserID, true)
@@ -151,15 +162,16 @@ func TestCleanStopSendsFinalStatusWithoutError(t *testing.T) {
 	}
 	// Every frame of the reverse WebSocket is in pushed once it has ended; the forward one's
 	// channel is closed when its connection ends.
-	for name, frames := range map[string]chan map[string]any{"reverse": pushed, "forward": forward.frames} {
+	// The webhook's requests were all answered before the gateway exited.
+	for name, frames := range map[string]chan map[string]any{"reverse": pushed, "forward": forward.frames, "webhook": posted} {
 		var got []any
 		found := false
-		for f := range framesUntilEnd(t, frames, name == "reverse") {
+		for f := range framesUntilEnd(t, frames, name != "forward") {
 			got = append(got, f["detail_type"])
 			found = found || botOnline(f, bot.UserID, false)
 		}
 		if !found {
-			t.Errorf("%s WebSocket: no final status_update with the bot offline before the close; got %v", name, got)
+			t.Errorf("%s: no final status_update with the bot offline before the stop; got %v", name, got)
 		}
 	}
 	log := g.proc.Log()
