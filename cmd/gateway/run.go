@@ -22,6 +22,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/e2ee"
 	"github.com/matrix-onebot/gateway/internal/gateway"
 	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/retention"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -210,7 +211,10 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		"prune_interval", retention.Interval(db.Retention()))
 
 	tokens, callbacks := tokenStore(cfg, db), auth.NewCallbackMux()
+	mets := metrics.New()
+	accessLevel, accessLog := cfg.Gateway.AccessLog()
 	hub := gateway.NewHub(gateway.Options{
+		Metrics: mets, MetricsPublic: cfg.Gateway.MetricsPublic, AccessLogLevel: accessLevel, AccessLogOff: !accessLog,
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
 		DropWithoutClient: cfg.Gateway.DropWithoutClient,
@@ -233,7 +237,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 			HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
 			TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,
 			DB: db, StateStore: stateStore, Sink: hub, Logger: log.With("component", "matrix"), Media: files,
-			TokenStore: tokens, OAuthCallbacks: callbacks,
+			TokenStore: tokens, OAuthCallbacks: callbacks, Metrics: mets,
 		})
 		if err != nil {
 			log.Error("failed to set up bot", "bot", b.Name(), "error", err)

@@ -64,6 +64,8 @@ type Options struct {
 	// says what the operator must do. OnOnline is called when it has a session again.
 	OnOffline func(reason string)
 	OnOnline  func()
+	// OnRefresh is called after each attempt to refresh the access token, with its failure.
+	OnRefresh func(err error)
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -514,7 +516,10 @@ func (m *Manager) obtain(ctx context.Context, rejected string, soft bool) error 
 
 // refresh exchanges the refresh token, at the token endpoint for OAuth sessions and at
 // /v3/refresh otherwise.
-func (m *Manager) refresh(ctx context.Context, cur Tokens) (Tokens, error) {
+func (m *Manager) refresh(ctx context.Context, cur Tokens) (t Tokens, err error) {
+	if m.opts.OnRefresh != nil {
+		defer func() { m.opts.OnRefresh(err) }()
+	}
 	if cur.Type == SessionOAuth {
 		return m.oauthRefresh(ctx, cur)
 	}

@@ -63,6 +63,11 @@ type Gateway struct {
 	AccessToken string
 	LogLevel    string // GATEWAY_LOG_LEVEL: debug, info, warn or error
 	LogFormat   string // GATEWAY_LOG_FORMAT: text or json
+	// AccessLogLevel is GATEWAY_ACCESS_LOG_LEVEL: the level of the HTTP access log (debug,
+	// info, warn or off).
+	AccessLogLevel string
+	// MetricsPublic is GATEWAY_METRICS_PUBLIC: /metrics is served without the access token.
+	MetricsPublic bool
 
 	HeartbeatInterval time.Duration // GATEWAY_HEARTBEAT_INTERVAL
 	ShutdownTimeout   time.Duration // GATEWAY_SHUTDOWN_TIMEOUT
@@ -210,6 +215,8 @@ type envVars struct {
 	AccessTokenFile          string        `env:"GATEWAY_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
 	LogLevel                 string        `env:"GATEWAY_LOG_LEVEL" envDefault:"info" hint:"debug, info, warn or error"`
 	LogFormat                string        `env:"GATEWAY_LOG_FORMAT" envDefault:"text" hint:"text or json"`
+	AccessLogLevel           string        `env:"GATEWAY_ACCESS_LOG_LEVEL" envDefault:"debug" hint:"debug, info, warn or off"`
+	MetricsPublic            flag          `env:"GATEWAY_METRICS_PUBLIC" envDefault:"false" hint:"true or false"`
 	HeartbeatInterval        time.Duration `env:"GATEWAY_HEARTBEAT_INTERVAL" envDefault:"5s" hint:"a duration of at least 1s, e.g. 5s"`
 	ShutdownTimeout          time.Duration `env:"GATEWAY_SHUTDOWN_TIMEOUT" envDefault:"10s" hint:"a duration greater than 0, e.g. 10s"`
 	V12ReverseWS             string        `env:"GATEWAY_V12_REVERSE_WS" hint:"comma-separated ws:// or wss:// URLs"`
@@ -500,6 +507,13 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	default:
 		l.problems.add("GATEWAY_LOG_LEVEL", "invalid value %q; set debug, info, warn or error", v.LogLevel)
 	}
+	g.AccessLogLevel = strings.ToLower(strings.TrimSpace(v.AccessLogLevel))
+	switch g.AccessLogLevel {
+	case "debug", "info", "warn", "off":
+	default:
+		l.problems.add("GATEWAY_ACCESS_LOG_LEVEL", "invalid value %q; set debug, info, warn or off", v.AccessLogLevel)
+	}
+	g.MetricsPublic = bool(v.MetricsPublic)
 	g.LogFormat = strings.ToLower(strings.TrimSpace(v.LogFormat))
 	switch g.LogFormat {
 	case "text", "json":
@@ -737,6 +751,19 @@ func (c Config) LogValue() slog.Value {
 		attrs = append(attrs, slog.String("proxy", safeURL(c.Proxy.String())))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// AccessLog returns the level of the HTTP access log, and false when it is off.
+func (g Gateway) AccessLog() (slog.Level, bool) {
+	switch g.AccessLogLevel {
+	case "off":
+		return 0, false
+	case "info":
+		return slog.LevelInfo, true
+	case "warn":
+		return slog.LevelWarn, true
+	}
+	return slog.LevelDebug, true
 }
 
 // Level returns LogLevel as a slog.Level (info if unrecognised).

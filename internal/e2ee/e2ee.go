@@ -125,6 +125,9 @@ type Stats struct {
 	BackupImported atomic.Int64 // sessions imported from the key backup
 	BackupUploaded atomic.Int64 // sessions uploaded to the key backup
 	KeysRefused    atomic.Int64 // room keys refused as untrusted (forwarded by others, or marked forwarded in the backup)
+	// OTKCount is the device's signed_curve25519 one-time keys on the server at the last
+	// /sync (-1 before the first).
+	OTKCount atomic.Int64
 }
 
 var _ mautrix.CryptoHelper = (*Machine)(nil)
@@ -152,6 +155,7 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 		cli:       cli,
 		requested: map[id.SessionID]time.Time{},
 	}
+	m.stats.OTKCount.Store(-1)
 	zl := newZerolog(m.log)
 	// One account per bot device: a token for a new device starts a new Olm account and keeps the
 	// old device's rows (its Megolm sessions stay readable for nobody but are not destroyed).

@@ -61,6 +61,7 @@ func (m *Machine) ProcessSync(ctx context.Context, body []byte, since string) {
 	if resp == nil {
 		return
 	}
+	m.stats.OTKCount.Store(int64(resp.DeviceOTKCount.SignedCurve25519))
 	m.mach.ProcessSyncResponse(ctx, resp, since)
 	m.rotateOnTrustChange(ctx, resp.DeviceLists.Changed)
 	if fallback != nil && !slices.Contains(*fallback, id.KeyAlgorithmSignedCurve25519) {

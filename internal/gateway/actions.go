@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sort"
+	"time"
 
 	"github.com/matrix-onebot/gateway/internal/model"
 )
@@ -191,6 +192,7 @@ func protoErr(v12, v11 int, format string, args ...any) *protoError {
 
 // run looks an action up and runs it.
 func (h *Hub) run(ctx context.Context, version int, bot *botEntry, name string, params json.RawMessage) (data any, err error) {
+	defer h.observeAction(time.Now(), version, bot, name, &err)
 	// A bug that panics answers this call only: WebSocket, reverse WebSocket and webhook actions
 	// run in goroutines of their own, where a panic would end the process, every bot included.
 	defer func() {
@@ -222,4 +224,26 @@ func (h *Hub) run(ctx context.Context, version int, bot *botEntry, name string, 
 		}
 	}
 	return data, err
+}
+
+// observeAction records a call in the action metrics: the action's name only when it is in the
+// table (a client's made-up names are "unknown"), the retcode its protocol answers.
+func (h *Hub) observeAction(start time.Time, version int, bot *botEntry, name string, errp *error) {
+	label := "unknown"
+	if lookupAction(version, name) != nil {
+		label = name
+	}
+	code := 0
+	if err := *errp; err != nil {
+		if version == 12 {
+			code, _ = v12Retcode(err)
+		} else {
+			code, _ = v11Retcode(err)
+		}
+	}
+	var self string
+	if bot != nil {
+		self = string(bot.bot.UserID())
+	}
+	h.metrics.Action(self, version, label, code, time.Since(start))
 }

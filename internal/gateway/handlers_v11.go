@@ -176,7 +176,11 @@ func v11GetLoginInfo(c *call) (any, error) {
 	return map[string]any{"user_id": c.bot.selfID, "nickname": nick}, nil
 }
 
-func v11GetStatus(c *call) (any, error) { return v11StatusData(c.bot.bot.Status()), nil }
+func v11GetStatus(c *call) (any, error) {
+	d := v11StatusData(c.bot.bot.Status())
+	d["matrix_metrics"] = c.hub.metrics.BotCounters(string(c.bot.bot.UserID())) // metrics.BotCounters
+	return d, nil
+}
 
 // v11StatusData is get_status of a bot with status st.
 func v11StatusData(st model.BotStatus) map[string]any {

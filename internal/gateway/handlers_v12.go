@@ -86,7 +86,13 @@ func v12GetSelfInfo(c *call) (any, error) {
 	return map[string]any{"user_id": string(b.UserID()), "user_name": b.UserID().Localpart(), "user_displayname": b.DisplayName()}, nil
 }
 
-func v12GetStatus(c *call) (any, error) { return c.hub.v12StatusData(botScope(c.ctx)), nil }
+func v12GetStatus(c *call) (any, error) {
+	st := c.hub.v12StatusData(botScope(c.ctx))
+	for i := range st.Bots {
+		st.Bots[i].Metrics = c.hub.metrics.BotCounters(st.Bots[i].Self.UserID)
+	}
+	return st, nil
+}
 
 func v12GetVersion(c *call) (any, error) {
 	return v12VersionInfo{Impl: Impl, Version: c.hub.opts.Version, OneBotVersion: v12ProtocolVersion}, nil

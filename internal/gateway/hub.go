@@ -13,6 +13,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -49,6 +50,15 @@ type Options struct {
 	// OAuthCallback, when set, is served at its path (OAuth redirects to the gateway's own URL).
 	OAuthCallback *OAuthCallback
 
+	// Metrics are the process's Prometheus metrics (served at /metrics); nil = the hub's own.
+	Metrics *metrics.Metrics
+	// MetricsPublic serves /metrics without the access token (GATEWAY_METRICS_PUBLIC).
+	MetricsPublic bool
+	// AccessLogLevel is the level of the HTTP access log (default debug); AccessLogOff turns
+	// it off (GATEWAY_ACCESS_LOG_LEVEL).
+	AccessLogLevel slog.Level
+	AccessLogOff   bool
+
 	Transports // webhooks, HTTP POST, outbox, post format, get_latest_events (webhook.go)
 }
 
@@ -80,7 +90,8 @@ type Hub struct {
 
 	rateGate rateGate // paces v11 _rate_limited actions (handlers_v11_extra.go)
 
-	stats Stats
+	stats   Stats
+	metrics *metrics.Metrics
 }
 
 // Stats counts what a slow or broken client cost.
@@ -115,6 +126,9 @@ func NewHub(opts Options) *Hub {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
 	opts.Transports.setDefaults()
 	opts.Web.setDefaults()
 	h := &Hub{
@@ -127,7 +141,9 @@ func NewHub(opts Options) *Hub {
 		latest:     &latestBuffer{},
 		latestBots: map[id.UserID]*latestBuffer{},
 		inflight:   newInflight(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
+		metrics:    opts.Metrics,
 	}
+	h.metrics.AddSource(h.metricSamples)
 	h.guard = &guard{
 		opts: opts.Web, tokenSet: h.authRequired,
 		refused: func() { h.stats.BrowserRefused.Add(1) }, logWarn: h.log.Warn,
@@ -140,6 +156,9 @@ func NewHub(opts Options) *Hub {
 
 // Stats returns the hub's counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
+
+// Metrics returns the process's metrics (BotCounters gives one bot's).
+func (h *Hub) Metrics() *metrics.Metrics { return h.metrics }
 
 // AddBot registers a bot with its OneBot v11 self_id.
 func (h *Hub) AddBot(b model.Bot, selfID int64) { h.AddBotWithToken(b, selfID, "") }
@@ -266,9 +285,11 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 			return err
 		}
 		if queued > 0 {
+			h.metrics.EventIn(string(ev.Self), string(ev.Kind), ev.Time)
 			return nil
 		}
 		if h.opts.DropWithoutClient {
+			h.metrics.EventIn(string(ev.Self), string(ev.Kind), ev.Time)
 			h.stats.EventsUnwanted.Add(1)
 			return nil
 		}
@@ -336,6 +357,7 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 		}
 		for _, f := range feeds {
 			f.appended(dropped[f.key])
+			h.metrics.EventOut(string(ev.Self), f.sink.transport)
 		}
 		queued += len(feeds)
 	}
@@ -345,6 +367,7 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 			i = 1
 		}
 		if payload[i] != nil && s.durable == nil && s.enqueueEvent(payload[i], &h.stats) {
+			h.metrics.EventOut(string(ev.Self), s.transport)
 			queued++
 		}
 	}
@@ -463,3 +486,53 @@ func (h *Hub) Ready() ReadyReport {
 }
 
 var _ model.Sink = (*Hub)(nil)
+
+// metricSamples are the hub's process-wide counters (Stats, their one source) and the outbox
+// depths, read at each scrape.
+func (h *Hub) metricSamples() []metrics.Sample {
+	st := &h.stats
+	dropped := func(reason string, v int64) metrics.Sample {
+		return metrics.Sample{Name: "events_dropped_total", Labels: map[string]string{"reason": reason}, Value: float64(v),
+			Help: "Events not delivered: slow_client (a connection's queue was full; it was closed), no_client (no connection wanted it, GATEWAY_DROP_WITHOUT_CLIENT), outbox_limit (an outbox's count or age limit)."}
+	}
+	push := func(result string, v int64) metrics.Sample {
+		return metrics.Sample{Name: "push_problems_total", Labels: map[string]string{"result": result}, Value: float64(v),
+			Help: "Webhook / HTTP POST deliveries that went wrong: failed (endpoint down, sent again), refused (answered with an error status, not sent again), abandoned (taken but never answered, given up)."}
+	}
+	refused := func(reason string, v int64) metrics.Sample {
+		return metrics.Sample{Name: "http_refused_total", Labels: map[string]string{"reason": reason}, Value: float64(v),
+			Help: "OneBot requests refused: browser (the cross-site guard), too_large (over the size limit), busy (too many bytes in flight)."}
+	}
+	out := []metrics.Sample{
+		dropped("slow_client", st.EventsDropped.Load()), dropped("no_client", st.EventsUnwanted.Load()),
+		dropped("outbox_limit", st.OutboxDropped.Load()),
+		{Name: "slow_client_disconnects_total", Help: "OneBot connections closed because they could not keep up with the events.", Value: float64(st.SlowDisconnects.Load())},
+		{Name: "onebot_connections_total", Help: "OneBot connections and consumers opened since the start.", Value: float64(st.ConnectionsTotal.Load())},
+		{Name: "outbox_replayed_total", Help: "Frames delivered from an outbox backlog, marked as replayed.", Value: float64(st.OutboxReplayed.Load())},
+		push("failed", st.PushFailures.Load()), push("refused", st.PushRefused.Load()), push("abandoned", st.PushAbandoned.Load()),
+		refused("browser", st.BrowserRefused.Load()), refused("too_large", st.TooLarge.Load()), refused("busy", st.Busy.Load()),
+	}
+	v11, v12 := h.Connections()
+	for v, n := range map[string]int{"11": v11, "12": v12} {
+		out = append(out, metrics.Sample{Name: "onebot_consumers", Gauge: true, Labels: map[string]string{"version": v}, Value: float64(n),
+			Help: "Live OneBot consumers (connections, webhooks, outbox feeds, get_latest_events), by protocol version."})
+	}
+	if os, ok := h.opts.Outbox.(interface {
+		OutboxStats(context.Context) (map[string]storage.OutboxStat, error)
+	}); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		stats, err := os.OutboxStats(ctx)
+		if err == nil {
+			for key, s := range stats {
+				ep := redactKey(key)
+				out = append(out,
+					metrics.Sample{Name: "outbox_depth", Gauge: true, Labels: map[string]string{"endpoint": ep}, Value: float64(s.Depth),
+						Help: "Frames waiting in a pushing endpoint's outbox."},
+					metrics.Sample{Name: "outbox_oldest_age_seconds", Gauge: true, Labels: map[string]string{"endpoint": ep}, Value: max(0, time.Since(s.Oldest).Seconds()),
+						Help: "Age of the oldest frame waiting in a pushing endpoint's outbox."})
+			}
+		}
+	}
+	return out
+}

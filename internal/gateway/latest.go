@@ -9,6 +9,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -103,6 +104,7 @@ func (h *Hub) latestEvents(ctx context.Context, b *latestBuffer, limit int, time
 	b.once.Do(func() {
 		b.arrived = make(chan struct{})
 		b.sink = newSink(12, b.bot, true)
+		b.sink.transport = metrics.TransportLatest
 		b.sink.out = make(chan []byte, h.opts.EventBuffer)
 		b.sink.refuseWhenFull = true
 		b.sink.onQueued = b.signal

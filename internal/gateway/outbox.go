@@ -65,8 +65,9 @@ type pending struct {
 
 // newFeed subscribes a feed for bot's events ("" = all bots) in the given protocol version;
 // persistent asks for an outbox (when the hub has one). Call close when done.
-func (h *Hub) newFeed(ctx context.Context, key string, version int, bot id.UserID, persistent bool) *feed {
+func (h *Hub) newFeed(ctx context.Context, key string, version int, bot id.UserID, persistent bool, transport string) *feed {
 	s := newSink(version, bot, true)
+	s.transport = transport
 	s.refuseWhenFull = true
 	f := &feed{h: h, key: key, version: version, sink: s, notify: make(chan struct{}, 1),
 		log: h.log.With("endpoint", redactKey(key))}

@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/metrics"
 )
 
 // ReverseWS is one configured reverse-WebSocket endpoint: the gateway dials it and keeps exactly
@@ -71,12 +72,12 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 		if ep.Version == 11 {
 			kind = "v11-ws-" + strings.ToLower(ep.Role)
 		}
-		f = h.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, true)
+		f = h.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, true, metrics.TransportReverseWS)
 		defer f.close()
 	}
 	retry := backoff.New(initialBackoff, maxReconnectBackoff)
 	for ctx.Err() == nil {
-		spec := connSpec{version: ep.Version, role: role(ep.Role), peer: safeURL(ep.URL), bot: feedBot, feed: f}
+		spec := connSpec{transport: metrics.TransportReverseWS, version: ep.Version, role: role(ep.Role), peer: safeURL(ep.URL), bot: feedBot, feed: f}
 		started := time.Now()
 		c, err := h.dialReverse(ctx, ep)
 		if err == nil {

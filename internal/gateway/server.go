@@ -26,12 +26,13 @@ import (
 //	/onebot/v11/{action}               v11 HTTP actions (GET or POST)
 //	/onebot/v11/{self_id}/…            the same for one bot when several are served
 //	/media/{file_id}                   signed media links
+//	/metrics                           Prometheus metrics (access token unless Options.MetricsPublic)
 //	Options.OAuthCallback.Path         OAuth redirects, when set
 //
-// The cross-site guard (guard.go) comes before everything, the access token after it.
+// The access log is first, then the cross-site guard (guard.go), the access token after it.
 func (h *Hub) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, h.guard.middleware)
+	r.Use(h.accessLog, middleware.Recoverer, h.guard.middleware)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	})
@@ -53,8 +54,22 @@ func (h *Hub) Handler() http.Handler {
 		_, _ = w.Write(api.OpenAPI)
 	})
 
+	metricsHandler := h.metrics.Handler()
+	if h.opts.MetricsPublic {
+		r.Get("/metrics", metricsHandler.ServeHTTP)
+	}
+
 	r.Group(func(r chi.Router) {
 		r.Use(h.requireToken)
+		if !h.opts.MetricsPublic {
+			r.Get("/metrics", func(w http.ResponseWriter, r *http.Request) {
+				if grantOf(r.Context()).bot != nil { // the metrics name every bot
+					writeJSON(w, http.StatusForbidden, map[string]string{"error": "/metrics needs GATEWAY_ACCESS_TOKEN, not a bot's own token (or set GATEWAY_METRICS_PUBLIC=true)"})
+					return
+				}
+				metricsHandler.ServeHTTP(w, r)
+			})
+		}
 		r.HandleFunc("/onebot/v12", h.handleV12)
 		r.HandleFunc("/onebot/v12/", h.handleV12)
 		r.Route("/onebot/v11", func(r chi.Router) {

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/metrics"
 )
 
 // sinkQueueSize bounds how many frames may wait for one slow connection before it is dropped.
@@ -25,6 +27,8 @@ type sink struct {
 	// events straight to the outbox (in the same transaction for every such feed) instead of
 	// queuing them here. Status frames still pass through the queue.
 	durable *feed
+	// transport names the kind of consumer in metrics (metrics.Transport*).
+	transport string
 
 	out  chan []byte
 	done chan struct{}
@@ -34,7 +38,7 @@ type sink struct {
 
 func newSink(version int, bot id.UserID, wantsEvents bool) *sink {
 	return &sink{
-		version: version, bot: bot, wantsEvents: wantsEvents,
+		version: version, bot: bot, wantsEvents: wantsEvents, transport: metrics.TransportWS,
 		out:  make(chan []byte, sinkQueueSize),
 		done: make(chan struct{}),
 	}

@@ -80,6 +80,8 @@ type v12BotState struct {
 	// matrix.state and matrix.reason say why a bot is not good.
 	State  string `json:"matrix.state,omitempty"`
 	Reason string `json:"matrix.reason,omitempty"`
+	// matrix.metrics are the bot's counters (get_status only; metrics.BotCounters).
+	Metrics map[string]float64 `json:"matrix.metrics,omitempty"`
 }
 
 func encodeV12Event(ev *model.Event) ([]byte, error) {

@@ -23,6 +23,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -141,7 +142,7 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 		}
 		bot = entry.bot.UserID()
 	}
-	f := h.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, ep.Outbox)
+	f := h.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, ep.Outbox, metrics.TransportWebhook)
 	defer f.close()
 	log := f.log
 	log.Info("pushing OneBot events", "outbox", f.store != nil)

@@ -36,6 +36,8 @@ type connSpec struct {
 	// feed, when set, supplies the events instead of a subscription of the connection's own
 	// sink: a reverse WebSocket with an outbox, whose events outlive its connections.
 	feed *feed
+	// transport names the connection in metrics: forward WebSocket unless set.
+	transport string
 }
 
 // serveConn runs a OneBot WebSocket connection until it ends: connect frames first, then events,
@@ -48,6 +50,9 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 		botUser = spec.bot.bot.UserID()
 	}
 	s := newSink(spec.version, botUser, spec.role != roleAPI)
+	if spec.transport != "" {
+		s.transport = spec.transport
+	}
 	log := h.log.With("version", spec.version, "role", spec.role, "peer", spec.peer)
 
 	// The connect frames go into the queue before the sink is subscribed, so they are first.

@@ -64,6 +64,7 @@ func (s *Session) initCrypto(ctx context.Context) error {
 		s.log.Warn("key backup recovery failed; going on without it", "error", err)
 	}
 	s.crypto = m
+	s.cryptoStats.Store(m.Stats())
 	s.client.Crypto = m
 	if lostDevice != "" {
 		adopted, err := m.AdoptHeld(ctx, lostDevice)

@@ -22,13 +22,17 @@ import (
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/e2ee"
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // Options configure a Session.
 type Options struct {
-	Bot               config.Bot
+	Bot config.Bot
+	// Metrics count the bot's homeserver requests, token refreshes, sync state and E2EE
+	// (nil = none).
+	Metrics           *metrics.Metrics
 	APITimeout        time.Duration
 	SyncTimeout       time.Duration
 	RetryInterval     time.Duration // first backoff after a transient failure
@@ -83,6 +87,8 @@ type Session struct {
 	pending   map[id.RoomID]model.Invite // invites left to a OneBot client to answer (events.go)
 
 	crypto *e2ee.Machine // nil when the bot does not encrypt; set in Run before the first sync
+	// cryptoStats are crypto's counters, for /metrics (read from other goroutines).
+	cryptoStats atomic.Pointer[e2ee.Stats]
 
 	queue    *sendQueue // paces the bot's sends (queue.go)
 	sendKeys keyLocks   // one send at a time per idempotency key (idempotency.go)
@@ -124,9 +130,14 @@ func New(opts Options) (*Session, error) {
 	}
 	var s *Session
 	log := opts.Logger.With("bot", b.Name())
+	// Every homeserver request (login, refresh and OAuth ones too) is counted by endpoint template.
+	var counted http.RoundTripper = transport
+	if opts.Metrics != nil {
+		counted = &metrics.Transport{M: opts.Metrics, Bot: func() string { return s.metricsLabel() }, Next: transport}
+	}
 	mgr, err := auth.New(auth.Options{
-		Bot: b, Store: store, Clients: opts.DB, HTTP: &http.Client{Transport: transport, Timeout: opts.APITimeout},
-		Base: transport, RetryInterval: opts.RetryInterval, Logger: log, Prompt: opts.OAuthPrompt,
+		Bot: b, Store: store, Clients: opts.DB, HTTP: &http.Client{Transport: counted, Timeout: opts.APITimeout},
+		Base: counted, OnRefresh: func(err error) { opts.Metrics.TokenRefresh(s.metricsLabel(), err) }, RetryInterval: opts.RetryInterval, Logger: log, Prompt: opts.OAuthPrompt,
 		Callbacks: opts.OAuthCallbacks,
 		OnOffline: func(reason string) { s.setStatus(model.StateOffline, reason) },
 	})
@@ -160,6 +171,8 @@ func New(opts Options) (*Session, error) {
 	empty := ""
 	s.displayName.Store(&empty)
 	s.status.Store(&model.BotStatus{State: model.StateStarting, Since: time.Now()})
+	opts.Metrics.SyncState(s.metricsLabel(), string(model.StateStarting))
+	opts.Metrics.AddSource(s.metricSamples)
 	if opts.Media != nil {
 		opts.Media.register(s)
 	}
@@ -191,6 +204,7 @@ func (s *Session) storeStatus(st model.BotStatus) {
 	}
 	st.Since = time.Now()
 	s.status.Store(&st)
+	s.opts.Metrics.SyncState(s.metricsLabel(), string(st.State))
 	s.mutes.poke() // mutes due while the bot was offline are lifted once it is back
 	if u := s.UserID(); u != "" && s.opts.Sink != nil {
 		s.opts.Sink.BotStatusChanged(u, *s.status.Load())
@@ -327,3 +341,43 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 var _ model.Bot = (*Session)(nil)
+
+// metricsLabel names the bot in metrics: its user ID, else its name in the configuration
+// (before a login has told the user ID).
+func (s *Session) metricsLabel() string {
+	if s == nil {
+		return ""
+	}
+	if u := s.UserID(); u != "" {
+		return string(u)
+	}
+	return s.opts.Bot.Name()
+}
+
+// metricSamples are the bot's E2EE counters (e2ee.Stats, their one source), read at each scrape.
+func (s *Session) metricSamples() []metrics.Sample {
+	st := s.cryptoStats.Load()
+	if st == nil {
+		return nil
+	}
+	bot := s.metricsLabel()
+	ev := func(kind string, v int64) metrics.Sample {
+		return metrics.Sample{Name: "e2ee_events_total", Labels: map[string]string{"bot": bot, "kind": kind}, Value: float64(v),
+			Help: "Encrypted events: decrypted at once, held (room key missing), recovered (held, then decrypted), undecryptable (delivered as such)."}
+	}
+	out := []metrics.Sample{
+		ev("decrypted", st.Decrypted.Load()), ev("held", st.Held.Load()), ev("recovered", st.Recovered.Load()),
+		ev("undecryptable", st.Undecryptable.Load()),
+		{Name: "e2ee_backup_sessions_total", Labels: map[string]string{"bot": bot, "direction": "imported"}, Value: float64(st.BackupImported.Load()),
+			Help: "Megolm sessions imported from or uploaded to the key backup."},
+		{Name: "e2ee_backup_sessions_total", Labels: map[string]string{"bot": bot, "direction": "uploaded"}, Value: float64(st.BackupUploaded.Load()),
+			Help: "Megolm sessions imported from or uploaded to the key backup."},
+		{Name: "e2ee_keys_refused_total", Labels: map[string]string{"bot": bot}, Value: float64(st.KeysRefused.Load()),
+			Help: "Room keys refused as untrusted."},
+	}
+	if n := st.OTKCount.Load(); n >= 0 {
+		out = append(out, metrics.Sample{Name: "e2ee_one_time_keys", Gauge: true, Labels: map[string]string{"bot": bot}, Value: float64(n),
+			Help: "The device's signed_curve25519 one-time keys on the homeserver at the last /sync."})
+	}
+	return out
+}

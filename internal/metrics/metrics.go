@@ -23,7 +23,7 @@ import (
 
 const namespace = "onebot_gateway"
 
-// Transports of events out and of slow-client drops.
+// Transports of events out.
 const (
 	TransportWS        = "ws"         // forward WebSocket
 	TransportReverseWS = "reverse_ws" // reverse WebSocket
@@ -32,7 +32,7 @@ const (
 )
 
 // States a bot's sync can be in (model.BotState); sync_state is 1 for the current one.
-var States = []string{"starting", "syncing", "reconnecting", "offline"}
+var States = []string{"starting", "syncing", "backoff", "offline", "stopped"}
 
 // Metrics are the process's metrics.
 type Metrics struct {
@@ -42,8 +42,6 @@ type Metrics struct {
 	syncLag        *prometheus.HistogramVec
 	eventsIn       *prometheus.CounterVec
 	eventsOut      *prometheus.CounterVec
-	eventsDropped  *prometheus.CounterVec
-	slowDisconnect *prometheus.CounterVec
 	actions        *prometheus.HistogramVec
 	hsRequests     *prometheus.CounterVec
 	hsRateLimited  *prometheus.CounterVec
@@ -69,7 +67,7 @@ type Sample struct {
 func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), desc: map[string]*prometheus.Desc{}}
 	m.syncState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "sync_state",
-		Help: "1 for the bot's current sync state (starting, syncing, reconnecting, offline), 0 for the others."}, []string{"bot", "state"})
+		Help: "1 for the bot's current sync state (starting, syncing, backoff, offline, stopped), 0 for the others."}, []string{"bot", "state"})
 	m.syncLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "sync_lag_seconds",
 		Help:    "Age of an event (now - origin_server_ts) when the sync loop hands it to the OneBot side.",
 		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600}}, []string{"bot"})
@@ -77,10 +75,6 @@ func New() *Metrics {
 		Help: "Events from Matrix handed to the OneBot side, by kind (message, member, delete, reaction, ...)."}, []string{"bot", "type"})
 	m.eventsOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "events_out_total",
 		Help: "Events queued for OneBot clients (one per receiving connection or outbox), by transport."}, []string{"bot", "transport"})
-	m.eventsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "events_dropped_total",
-		Help: "Events not delivered: slow_client (a connection's queue was full), no_client (GATEWAY_DROP_WITHOUT_CLIENT), outbox_limit (outbox count or age limit)."}, []string{"bot", "reason"})
-	m.slowDisconnect = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "slow_client_disconnects_total",
-		Help: "OneBot connections closed because they could not keep up with the events, by transport."}, []string{"transport"})
 	m.actions = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "action_duration_seconds",
 		Help:    "OneBot action calls and their latency, by protocol version, action (\"unknown\" for actions not in the table) and retcode.",
 		Buckets: prometheus.DefBuckets}, []string{"bot", "version", "action", "retcode"})
@@ -90,7 +84,7 @@ func New() *Metrics {
 		Help: "Homeserver answers 429 (M_LIMIT_EXCEEDED)."}, []string{"bot"})
 	m.tokenRefreshes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "token_refreshes_total",
 		Help: "Access token refreshes, by result (ok, failed)."}, []string{"bot", "result"})
-	m.reg.MustRegister(m.syncState, m.syncLag, m.eventsIn, m.eventsOut, m.eventsDropped, m.slowDisconnect,
+	m.reg.MustRegister(m.syncState, m.syncLag, m.eventsIn, m.eventsOut,
 		m.actions, m.hsRequests, m.hsRateLimited, m.tokenRefreshes, sourceCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -135,22 +129,6 @@ func (m *Metrics) EventOut(bot, transport string) {
 		return
 	}
 	m.eventsOut.WithLabelValues(bot, transport).Inc()
-}
-
-// EventDropped counts an event that was not delivered, and why.
-func (m *Metrics) EventDropped(bot, reason string, n int) {
-	if m == nil || n <= 0 {
-		return
-	}
-	m.eventsDropped.WithLabelValues(bot, reason).Add(float64(n))
-}
-
-// SlowDisconnect counts a connection closed for being too slow.
-func (m *Metrics) SlowDisconnect(transport string) {
-	if m == nil {
-		return
-	}
-	m.slowDisconnect.WithLabelValues(transport).Inc()
 }
 
 // Action records one action call. action must come from the action table (else "unknown").

@@ -151,3 +151,29 @@ func (db *DB) OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error) 
 	n, _ := res.RowsAffected()
 	return n, nil
 }
+
+// OutboxStat is one endpoint's outbox: how many frames wait and since when.
+type OutboxStat struct {
+	Depth  int64
+	Oldest time.Time // zero when empty
+}
+
+// OutboxStats returns the depth and oldest frame of every endpoint's outbox that holds frames
+// (/metrics reads it at each scrape).
+func (db *DB) OutboxStats(ctx context.Context) (map[string]OutboxStat, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT endpoint, COUNT(*), MIN(queued_at) FROM gateway_outbox GROUP BY endpoint`)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read outbox: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]OutboxStat{}
+	for rows.Next() {
+		var ep string
+		var n, ms int64
+		if err := rows.Scan(&ep, &n, &ms); err != nil {
+			return nil, fmt.Errorf("failed to read outbox: %w", err)
+		}
+		out[ep] = OutboxStat{Depth: n, Oldest: time.UnixMilli(ms)}
+	}
+	return out, rows.Err()
+}
