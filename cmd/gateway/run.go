@@ -61,6 +61,9 @@ commands:
   login BOT      log a bot in once (password or OAuth) and store its session; BOT is its
                  index in MATRIX_BOTS, its user_id or its login_user
   logout BOT     end the bot's stored session (OAuth: revoke its tokens) and forget it
+  healthcheck [URL]
+                 ask the running gateway's /readyz (at GATEWAY_LISTEN, or URL); exit 0 when
+                 every bot is syncing, 1 when not: the container image's HEALTHCHECK
   version        print the version and exit
   help           print this help (also: gateway COMMAND --help)
 
@@ -85,6 +88,8 @@ func commandUsage(cmd string) string {
 		return "usage: gateway login BOT\n\nLog the bot in once (with login_user/login_password, else OAuth) and store its session,\nwhere a running gateway picks it up. BOT is the bot's index in MATRIX_BOTS (from 0), its\nuser_id or its login_user. Configuration comes from the environment, as for `gateway run`.\n"
 	case "logout":
 		return "usage: gateway logout BOT\n\nEnd the bot's stored session (OAuth: revoke its tokens) and forget it. BOT is the bot's\nindex in MATRIX_BOTS (from 0), its user_id or its login_user.\n"
+	case "healthcheck":
+		return "usage: gateway healthcheck [URL]\n\nAsk the running gateway's /readyz and exit 0 when every bot is syncing, 1 when not or when\nit cannot be reached (within 5 s). It asks GATEWAY_LISTEN (0.0.0.0 and :: on loopback), or\nURL, the gateway's base URL such as http://127.0.0.1:5700. It is the container image's\nHEALTHCHECK, which has no shell or curl.\n"
 	}
 	return usage()
 }
@@ -101,7 +106,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	if len(args) > 2 && wantsHelp(args[2:]) {
 		switch cmd {
-		case "run", "serve", "login", "logout", "check-config", "version", "help":
+		case "run", "serve", "login", "logout", "check-config", "healthcheck", "version", "help":
 			fmt.Fprint(stdout, commandUsage(cmd))
 			return exitOK
 		}
@@ -111,6 +116,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return serve(ctx, environ, stderr)
 	case "login", "logout":
 		return loginCommand(ctx, cmd, args[2:], environ, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args[2:], environ, stdout, stderr)
 	case "check-config":
 		cfg, code := loadConfig(environ, stderr)
 		if cfg == nil {
