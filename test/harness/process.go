@@ -37,6 +37,9 @@ type ProcessOptions struct {
 	// LogPath receives the child's stdout and stderr (opened in append mode, so
 	// a program that also writes its own log to the same file interleaves by line).
 	LogPath string
+	// SysProcAttr, when set, adjusts how the child is started (e.g. a chroot and a user); the
+	// process group and parent-death signal stay.
+	SysProcAttr func(*syscall.SysProcAttr)
 }
 
 // Process is a child process running in its own process group, with its output
@@ -72,6 +75,9 @@ func StartProcess(opts ProcessOptions) (*Process, error) {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = childSysProcAttr()
+	if opts.SysProcAttr != nil {
+		opts.SysProcAttr(cmd.SysProcAttr)
+	}
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("failed to start %s: %w", opts.Name, err)
