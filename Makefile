@@ -5,13 +5,16 @@ TAGS := goolm
 BIN := bin/gateway
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build demo test check fmt vet unit e2e bench fuzz clean
+.PHONY: help build image demo test check fmt vet unit e2e bench fuzz clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 build: ## build bin/gateway
 	$(GO) build -tags $(TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/gateway
+
+image: ## build the container image matrix-onebot-gateway (docker build -f deploy/Dockerfile; DOCKER=podman works too)
+	$${DOCKER:-docker} build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t matrix-onebot-gateway .
 
 demo: ## quickstart: a throwaway local Synapse (127.0.0.1:8008), a demo bot and user, and the gateway (127.0.0.1:5700); flags in DEMO_FLAGS="-fresh -port 8009 -listen 127.0.0.1:5701"
 	@mkdir -p .cache && $(GO) build -tags $(TAGS) -o .cache/demo-command ./test/harness/cmd/demo && exec .cache/demo-command $(DEMO_FLAGS)
