@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func readyzURL(args, environ []string) (string, error) {
 		return "", fmt.Errorf("GATEWAY_LISTEN is empty, so the gateway serves no HTTP and has no /readyz to ask; set GATEWAY_LISTEN, or give the base URL as the argument")
 	}
 	host, port, err := net.SplitHostPort(listen)
-	if err != nil || port == "" {
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
 		return "", fmt.Errorf("GATEWAY_LISTEN %q is not host:port; set it such as 0.0.0.0:5700, or give the base URL as the argument", listen)
 	}
 	// A wildcard listener is asked on loopback, from inside the container or host.
@@ -87,7 +88,11 @@ func readyzURL(args, environ []string) (string, error) {
 	case ip != nil && ip.IsUnspecified():
 		host = "::1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/readyz", nil
+	target := "http://" + net.JoinHostPort(host, port) + "/readyz"
+	if _, err := url.Parse(target); err != nil {
+		return "", fmt.Errorf("GATEWAY_LISTEN %q is not host:port; set it such as 0.0.0.0:5700, or give the base URL as the argument", listen)
+	}
+	return target, nil
 }
 
 // readyReason is what /readyz says of the bots that are not ready, shortened for a log line.

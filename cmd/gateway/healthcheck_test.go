@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -89,4 +90,33 @@ func TestHealthcheckFailures(t *testing.T) {
 			t.Errorf("env %q args %q: exit %d (want 2), stderr %q (want %q)", tc.env, tc.args, code, errOut, tc.want)
 		}
 	}
+}
+
+// The healthcheck's inputs (its argument, GATEWAY_LISTEN, the /readyz body) never crash it, and
+// an address it accepts is an http URL of /readyz on the listener's port.
+func FuzzHealthcheckInputs(f *testing.F) {
+	f.Add("", "0.0.0.0:5700", `{"ready":false,"bots":[{"user_id":"@b:hs","state":"offline","reason":"x"}]}`)
+	f.Add("http://127.0.0.1:5700/", "", `{"bots":null}`)
+	f.Add("", "[::]:1", `[]`)
+	f.Add("", ":5700", `{"bots":[{}]}`)
+	f.Fuzz(func(t *testing.T, arg, listen, body string) {
+		_ = readyReason([]byte(body))
+		var args []string
+		if arg != "" {
+			args = []string{arg}
+		}
+		u, err := readyzURL(args, []string{"GATEWAY_LISTEN=" + listen})
+		if err != nil {
+			return
+		}
+		parsed, perr := url.Parse(u)
+		if perr != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || !strings.HasSuffix(parsed.Path, "/readyz") {
+			t.Fatalf("readyzURL(%q, GATEWAY_LISTEN=%q) = %q: not an http URL of /readyz (%v)", arg, listen, u, perr)
+		}
+		if arg == "" {
+			if _, port, _ := net.SplitHostPort(strings.TrimSpace(listen)); parsed.Port() != port {
+				t.Fatalf("readyzURL(GATEWAY_LISTEN=%q) = %q: not the listener's port", listen, u)
+			}
+		}
+	})
 }
