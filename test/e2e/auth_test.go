@@ -117,6 +117,20 @@ func testRefreshesWhileMessagesFlow(t *testing.T, server *harness.Homeserver) {
 	}
 	t.Logf("%d messages each way over %d refreshes", i, refreshes)
 
+	// /metrics counts every refresh the homeserver got, none failed, and the /refresh requests.
+	fwd, _ := proxy.Counts("/refresh")
+	okRefresh := series("token_refreshes_total", map[string]string{"bot": bot.UserID, "result": "ok"})
+	hsRefresh := series("homeserver_requests_total", map[string]string{"bot": bot.UserID, "method": "POST", "status": "200",
+		"endpoint": "/_matrix/client/v3/refresh"})
+	var m map[string]float64
+	waitFor(t, "the refreshes in /metrics", func() bool {
+		_, m = scrape(t, g, authToken)
+		return m[okRefresh] >= float64(fwd) && m[hsRefresh] >= float64(fwd)
+	})
+	if failed := m[series("token_refreshes_total", map[string]string{"bot": bot.UserID, "result": "failed"})]; failed != 0 {
+		t.Errorf("/metrics shows %v failed refreshes, want 0", failed)
+	}
+
 	// The store is the seed's JSON file, private, with the refreshed session on the same device.
 	info, err := os.Stat(store)
 	if err != nil {
