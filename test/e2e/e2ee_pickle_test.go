@@ -102,6 +102,19 @@ func TestE2EELostPickleKeyRecoversOnNewDevice(t *testing.T) {
 	waitFor(t, "the gateway to hold the event", func() bool {
 		return len(logLines(readLog(t, g), "holding an event until its room key arrives", held)) == 1
 	})
+	// /metrics: one event held, the first decrypted, the device's one-time keys counted.
+	e2eeKind := func(kind string) string {
+		return series("e2ee_events_total", map[string]string{"bot": bot.UserID, "kind": kind})
+	}
+	var m0 map[string]float64
+	waitFor(t, "the held event in /metrics", func() bool { _, m0 = scrape(t, g, "tok"); return m0[e2eeKind("held")] >= 1 })
+	if m0[e2eeKind("held")] != 1 || m0[e2eeKind("decrypted")] < 1 || m0[e2eeKind("undecryptable")] != 0 {
+		t.Errorf("/metrics e2ee: held %v (want 1), decrypted %v (want >= 1), undecryptable %v (want 0)",
+			m0[e2eeKind("held")], m0[e2eeKind("decrypted")], m0[e2eeKind("undecryptable")])
+	}
+	if otk, ok := m0[series("e2ee_one_time_keys", map[string]string{"bot": bot.UserID})]; !ok || otk < 1 {
+		t.Errorf("/metrics e2ee_one_time_keys = %v (present %v), want the device's keys on the server", otk, ok)
+	}
 	g.stop()
 
 	keyFile := replacePickleKey(t, dir)
@@ -113,6 +126,10 @@ func TestE2EELostPickleKeyRecoversOnNewDevice(t *testing.T) {
 	if msg := ob.nextMessage(); msg["message_id"] != held || msg["matrix.msgtype"] != "m.bad.encrypted" {
 		t.Fatalf("want the event held by the old device delivered marked undecryptable, got %v", msg)
 	}
+	waitFor(t, "the undecryptable event in /metrics", func() bool {
+		_, m1 := scrape(t, g, "tok")
+		return m1[e2eeKind("undecryptable")] == 1
+	})
 	newDevice := storedDevice(t, tokenStore)
 	if newDevice == "" || newDevice == oldDevice {
 		t.Fatalf("the bot must be on a new device: old %s, now %s", oldDevice, newDevice)
