@@ -20,6 +20,9 @@ type WebOptions struct {
 	// Hosts are the host names a request's Host may carry when no access token is set, besides
 	// IP literals, localhost and *.localhost (which no DNS answer can rebind).
 	Hosts []string
+	// PublicHTTPS: GATEWAY_PUBLIC_URL is https (a TLS proxy in front), so browsers see the
+	// gateway's origin as https (the admin page's same-origin check, its Secure cookie).
+	PublicHTTPS bool
 
 	// MaxActionSize is the largest request (WebSocket message or HTTP body) of an action that
 	// carries no file; MaxUploadSize that of an action that may carry one in base64.
@@ -94,6 +97,11 @@ const (
 	// cross-site request that is not a navigation (fetch, <img>, <iframe>) is refused; the body
 	// is small.
 	routeCallback
+	// routeAdmin: the admin page (internal/admin) posts forms to itself. A request from the
+	// page itself (Sec-Fetch-Site same-origin, or an Origin equal to the gateway's own) or the
+	// operator typing the URL (none) passes; any other site is refused, even with
+	// GATEWAY_ALLOWED_ORIGINS (those are for OneBot web clients, not for managing the gateway).
+	routeAdmin
 )
 
 // guard is the cross-site middleware: it refuses browser requests that no operator made, before
@@ -119,6 +127,8 @@ func (g *guard) kind(path string) routeKind {
 		return routeMedia
 	case g.callback != "" && path == g.callback:
 		return routeCallback
+	case path == "/admin" || strings.HasPrefix(path, "/admin/"):
+		return routeAdmin
 	}
 	return routeAPI
 }
@@ -142,6 +152,11 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 			}
 			w.Header().Set("X-Frame-Options", "DENY")
 			w.Header().Set("Referrer-Policy", "no-referrer")
+		case routeAdmin:
+			w.Header().Set("X-Frame-Options", "DENY")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.Header().Set("Referrer-Policy", "same-origin")
+			w.Header().Set("Cross-Origin-Resource-Policy", "same-origin")
 		case routeAPI:
 			if o := r.Header.Get("Origin"); o != "" { // allowed, or check refused it
 				w.Header().Set("Access-Control-Allow-Origin", o)
@@ -176,6 +191,9 @@ func (g *guard) check(r *http.Request) string {
 		}
 		return ""
 	}
+	if kind == routeAdmin {
+		return g.checkAdmin(r, origin, site)
+	}
 	if origin != "" {
 		if !slices.Contains(g.opts.AllowedOrigins, origin) {
 			return "a browser page at " + quoteShort(origin) + " may not call the gateway, so the request was refused; " +
@@ -197,6 +215,37 @@ func (g *guard) check(r *http.Request) string {
 		}
 	}
 	return ""
+}
+
+// checkAdmin lets through the admin page's own requests and the operator's navigation only.
+func (g *guard) checkAdmin(r *http.Request, origin, site string) string {
+	const refused = "the admin page takes requests from its own pages only; a request from another site was refused"
+	switch site {
+	case "", "same-origin", "none":
+	default:
+		return refused + " (Sec-Fetch-Site: " + site + ")"
+	}
+	if origin != "" && !strings.EqualFold(origin, g.ownOrigin(r)) {
+		return refused + " (Origin " + quoteShort(origin) + ")"
+	}
+	if origin == "" && site == "" {
+		if ref := r.Header.Get("Referer"); ref != "" {
+			if u, err := url.Parse(ref); err != nil || !strings.EqualFold(u.Host, r.Host) {
+				return refused + " (Referer)"
+			}
+		}
+	}
+	return ""
+}
+
+// ownOrigin is the gateway's origin as the browser sees it: the request's Host, with https
+// when the connection is TLS or GATEWAY_PUBLIC_URL is https (a TLS proxy in front).
+func (g *guard) ownOrigin(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || g.opts.PublicHTTPS {
+		scheme = "https"
+	}
+	return scheme + "://" + strings.ToLower(r.Host)
 }
 
 // knownHost reports whether host (a Host header, with or without port) names this gateway.

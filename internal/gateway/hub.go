@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,9 @@ type Hub struct {
 
 	stats   Stats
 	metrics *metrics.Metrics
+
+	recent recentEvents // the last events per bot, for the admin page (adminview.go)
+	admin  http.Handler // the admin page at /admin; nil = none
 }
 
 // Stats counts what a slow or broken client cost.
@@ -279,6 +283,11 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 		h.log.Warn("event for an unknown bot", "bot", ev.Self)
 		return nil
 	}
+	var room string
+	if ev.Message != nil {
+		room = string(ev.Message.RoomID)
+	}
+	h.recent.add(ev.Self, adminEventOf(string(ev.Kind), ev.ID, room, ev.Time))
 	for {
 		queued, grew, err := h.fanOut(ctx, entry, ev)
 		if err != nil {

@@ -28,6 +28,7 @@ import (
 //	/media/{file_id}                   signed media links
 //	/metrics                           Prometheus metrics (access token unless Options.MetricsPublic)
 //	Options.OAuthCallback.Path         OAuth redirects, when set
+//	/admin, /admin/…                   the admin page, when set (SetAdmin; internal/admin)
 //
 // The access log is first, then the cross-site guard (guard.go), the access token after it.
 func (h *Hub) Handler() http.Handler {
@@ -48,6 +49,12 @@ func (h *Hub) Handler() http.Handler {
 	r.Head("/media/{fileID}", h.handleMedia)
 	if cb := h.opts.OAuthCallback; cb != nil {
 		r.Handle(cb.Path, cb.Handler)
+	}
+	if h.admin != nil {
+		// The admin page has its own login (the access token in a form, then a session
+		// cookie), so it is outside requireToken; the guard lets only its own pages post to it.
+		r.Handle("/admin", h.admin)
+		r.Handle("/admin/*", h.admin)
 	}
 	r.Get("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
