@@ -16,6 +16,7 @@ import (
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/sqlstatestore"
 
+	"github.com/matrix-onebot/gateway/internal/admin"
 	"github.com/matrix-onebot/gateway/internal/auth"
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/config"
@@ -253,6 +254,8 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		sessions[i] = s
 	}
 
+	ctl := newBotControl(cfg, sessions, tokens, db, callbacks, log.With("component", "bots"))
+
 	// Servers. The base context ends WebSocket connections, which Shutdown does not close.
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
@@ -262,6 +265,12 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		if err != nil {
 			log.Error("failed to listen; check GATEWAY_LISTEN", "listen", cfg.Gateway.Listen, "error", err)
 			return exitListen
+		}
+		if cfg.Gateway.Admin {
+			hub.SetAdmin(admin.New(admin.Options{
+				AccessToken: cfg.Gateway.AccessToken, Secure: cfg.Gateway.Web.PublicHTTPS,
+				SessionTTL: cfg.Gateway.AdminSessionTTL, Backend: ctl, Hub: hub, Logger: log.With("component", "admin"),
+			}))
 		}
 		srv = gateway.NewServer(serveCtx, hub.Handler(), webOptions(cfg.Gateway.Web), log.With("component", "http"))
 		go func() {
@@ -305,58 +314,66 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	for i, s := range sessions {
 		b := cfg.Bots[i]
 		botsWG.Add(1)
+		transportsStarted := false // the bot's push connections start once, not at each restart
 		go func() {
 			defer botsWG.Done()
-			// A bot whose user ID is known (configured, or from the token store) joins the hub at
-			// once, so that clients see it offline while it cannot log in; otherwise it logs in
-			// first to learn its user ID (meanwhile /readyz shows it with hub.Expect).
-			if s.UserID() == "" {
-				if err := s.Login(botsCtx); err != nil {
-					if botsCtx.Err() == nil {
-						log.Error("bot cannot start: the operator must act", "bot", b.Name(), "error", err)
+			ctl.loop(botsCtx, i, func(botsCtx context.Context) {
+				// A bot whose user ID is known (configured, or from the token store) joins the hub at
+				// once, so that clients see it offline while it cannot log in; otherwise it logs in
+				// first to learn its user ID (meanwhile /readyz shows it with hub.Expect).
+				if s.UserID() == "" {
+					if err := s.Login(botsCtx); err != nil {
+						if botsCtx.Err() == nil {
+							log.Error("bot cannot start: the operator must act", "bot", b.Name(), "error", err)
+						}
+						return
 					}
+				}
+				selfID, ok := botSelfID(botsCtx, s, b, db, log)
+				if !ok {
 					return
 				}
-			}
-			selfID, ok := botSelfID(botsCtx, s, b, db, log)
-			if !ok {
-				return
-			}
-			hub.AddBotWithToken(s, selfID, b.OneBotAccessToken)
-			log.Info("bot registered", "bot", s.UserID(), "v11_self_id", selfID)
-			v11Roles := []struct {
-				urls []string
-				role string
-			}{
-				{append(append([]string(nil), cfg.Gateway.V11ReverseWS...), b.OneBotV11ReverseWS...), gateway.RoleUniversal},
-				{cfg.Gateway.V11ReverseWSAPI, gateway.RoleAPI},
-				{cfg.Gateway.V11ReverseWSEvent, gateway.RoleEvent},
-			}
-			for _, r := range v11Roles {
-				for _, u := range r.urls {
+				hub.AddBotWithToken(s, selfID, b.OneBotAccessToken)
+				log.Info("bot registered", "bot", s.UserID(), "v11_self_id", selfID)
+				if transportsStarted {
+					_ = s.Serve(botsCtx)
+					return
+				}
+				transportsStarted = true
+				v11Roles := []struct {
+					urls []string
+					role string
+				}{
+					{append(append([]string(nil), cfg.Gateway.V11ReverseWS...), b.OneBotV11ReverseWS...), gateway.RoleUniversal},
+					{cfg.Gateway.V11ReverseWSAPI, gateway.RoleAPI},
+					{cfg.Gateway.V11ReverseWSEvent, gateway.RoleEvent},
+				}
+				for _, r := range v11Roles {
+					for _, u := range r.urls {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: b.PushToken(cfg.Gateway.PushAccessToken),
+								Role: r.role, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
+						}()
+					}
+				}
+				for _, u := range cfg.Gateway.V11HTTPPost {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: b.PushToken(cfg.Gateway.PushAccessToken),
-							Role: r.role, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
+						hub.RunWebhook(serveCtx, gateway.Webhook{URL: u, Version: 11, SelfID: selfID, Outbox: outbox(u)})
 					}()
 				}
-			}
-			for _, u := range cfg.Gateway.V11HTTPPost {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					hub.RunWebhook(serveCtx, gateway.Webhook{URL: u, Version: 11, SelfID: selfID, Outbox: outbox(u)})
-				}()
-			}
-			for _, u := range b.OneBotV12ReverseWS {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: b.PushToken(cfg.Gateway.PushAccessToken), Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
-				}()
-			}
-			_ = s.Serve(botsCtx) // retries all but ErrFatal; the status and the log say why
+				for _, u := range b.OneBotV12ReverseWS {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: b.PushToken(cfg.Gateway.PushAccessToken), Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
+					}()
+				}
+				_ = s.Serve(botsCtx) // retries all but ErrFatal; the status and the log say why
+			})
 		}()
 	}
 
@@ -506,6 +523,7 @@ func webOptions(w config.Web) gateway.WebOptions {
 		MaxActionSize: w.MaxActionSize, MaxUploadSize: w.MaxUploadSize, MaxBytesInFlight: w.MaxBytesInFlight,
 		ReadTimeout: w.ReadTimeout, WriteTimeout: w.WriteTimeout, IdleTimeout: w.IdleTimeout,
 		MaxConnections: w.MaxConnections, MaxConnectionsPerAddr: w.MaxConnectionsPerAddr,
+		PublicHTTPS: w.PublicHTTPS,
 	}
 }
 

@@ -71,6 +71,10 @@ type Gateway struct {
 
 	HeartbeatInterval time.Duration // GATEWAY_HEARTBEAT_INTERVAL
 	ShutdownTimeout   time.Duration // GATEWAY_SHUTDOWN_TIMEOUT
+	// Admin is GATEWAY_ADMIN: the admin page at /admin (it also needs GATEWAY_ACCESS_TOKEN);
+	// AdminSessionTTL is GATEWAY_ADMIN_SESSION_TTL, how long a login to it lasts.
+	Admin             bool
+	AdminSessionTTL   time.Duration
 	ReconnectInterval time.Duration // GATEWAY_RECONNECT_INTERVAL, initial reverse-WS reconnect backoff
 	// DropWithoutClient is GATEWAY_DROP_EVENTS_WITHOUT_CLIENT: drop events no OneBot client
 	// receives instead of holding the bot's sync until one connects.
@@ -173,6 +177,9 @@ type Web struct {
 	// the GATEWAY_LISTEN host and the GATEWAY_PUBLIC_URL host. IP literals, localhost and
 	// *.localhost are always accepted (no DNS answer can rebind them).
 	Hosts []string
+	// PublicHTTPS: GATEWAY_PUBLIC_URL is https, so browsers see the gateway's origin as https
+	// (the admin page's same-origin check and Secure cookie).
+	PublicHTTPS bool
 
 	ReadTimeout  time.Duration // GATEWAY_HTTP_READ_TIMEOUT: headers and body of a non-WebSocket request
 	WriteTimeout time.Duration // GATEWAY_HTTP_WRITE_TIMEOUT: handling and writing the response
@@ -219,6 +226,8 @@ type envVars struct {
 	MetricsPublic            flag          `env:"GATEWAY_METRICS_PUBLIC" envDefault:"false" hint:"true or false"`
 	HeartbeatInterval        time.Duration `env:"GATEWAY_HEARTBEAT_INTERVAL" envDefault:"5s" hint:"a duration of at least 1s, e.g. 5s"`
 	ShutdownTimeout          time.Duration `env:"GATEWAY_SHUTDOWN_TIMEOUT" envDefault:"10s" hint:"a duration greater than 0, e.g. 10s"`
+	Admin                    flag          `env:"GATEWAY_ADMIN" envDefault:"true" hint:"true or false"`
+	AdminSessionTTL          time.Duration `env:"GATEWAY_ADMIN_SESSION_TTL" envDefault:"8h" hint:"a duration from 1m to 720h, e.g. 8h"`
 	V12ReverseWS             string        `env:"GATEWAY_V12_REVERSE_WS" hint:"comma-separated ws:// or wss:// URLs"`
 	V11ReverseWS             string        `env:"GATEWAY_V11_REVERSE_WS" hint:"comma-separated ws:// or wss:// URLs"`
 	PushAccessToken          string        `env:"GATEWAY_PUSH_ACCESS_TOKEN" hint:"a token"`
@@ -486,6 +495,7 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	l.pushToken(g, v)
 	g.HeartbeatInterval = v.HeartbeatInterval
 	g.ShutdownTimeout = v.ShutdownTimeout
+	g.Admin, g.AdminSessionTTL = bool(v.Admin), v.AdminSessionTTL
 	g.ReconnectInterval = v.ReconnectInterval
 	g.DropWithoutClient = bool(v.DropWithoutClient)
 	g.TypingEvents, g.ReceiptEvents = bool(v.TypingEvents), bool(v.ReceiptEvents)
@@ -526,6 +536,9 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	}
 	l.positive("GATEWAY_SHUTDOWN_TIMEOUT", g.ShutdownTimeout, "10s")
 	l.positive("GATEWAY_RECONNECT_INTERVAL", g.ReconnectInterval, "3s")
+	if !l.bad["GATEWAY_ADMIN_SESSION_TTL"] && (g.AdminSessionTTL < time.Minute || g.AdminSessionTTL > 720*time.Hour) {
+		l.problems.add("GATEWAY_ADMIN_SESSION_TTL", "%v is outside 1m to 720h; set a duration such as 8h", g.AdminSessionTTL)
+	}
 
 	g.V12ReverseWS = l.wsList("GATEWAY_V12_REVERSE_WS", splitList(v.V12ReverseWS))
 	g.V11ReverseWS = l.wsList("GATEWAY_V11_REVERSE_WS", splitList(v.V11ReverseWS))
@@ -550,6 +563,7 @@ func (l *loader) web(g *Gateway, v *envVars) {
 	if u, err := url.Parse(g.PublicURL); err == nil && u.Hostname() != "" && !slices.Contains(w.Hosts, strings.ToLower(u.Hostname())) {
 		w.Hosts = append(w.Hosts, strings.ToLower(u.Hostname()))
 	}
+	w.PublicHTTPS = strings.HasPrefix(strings.ToLower(g.PublicURL), "https://")
 	w.ReadTimeout, w.WriteTimeout, w.IdleTimeout = v.HTTPReadTimeout, v.HTTPWriteTimeout, v.HTTPIdleTimeout
 	l.positive("GATEWAY_HTTP_READ_TIMEOUT", w.ReadTimeout, "60s")
 	l.positive("GATEWAY_HTTP_WRITE_TIMEOUT", w.WriteTimeout, "5m")
