@@ -92,8 +92,7 @@ func (c *botControl) Bots(ctx context.Context) []admin.Bot {
 		if a := s.Auth(); a != nil {
 			b.DeviceID = string(a.Tokens().DeviceID)
 		}
-		if m := s.E2EE(); m != nil {
-			es := m.Status(ctx)
+		if es, ok := s.E2EEStatus(ctx); ok {
 			b.E2EE = admin.E2EE{Enabled: true, CrossSigned: es.CrossSigned, BackupVersion: es.BackupVersion, Held: es.Held}
 		}
 		out[i] = b

@@ -1,6 +1,10 @@
 package e2ee
 
-import "context"
+import (
+	"context"
+
+	"maunium.net/go/mautrix/id"
+)
 
 // Status is what the admin page shows of a bot's encryption.
 type Status struct {
@@ -9,11 +13,17 @@ type Status struct {
 	Held          int    // events waiting for their keys
 }
 
-// Status returns the machine's status; it reads the crypto store, not the homeserver.
+// Status returns the machine's status. It reads the crypto store only (no homeserver request,
+// and none of the OlmMachine's caches, which the sync loop writes), so any goroutine may call it.
 func (m *Machine) Status(ctx context.Context) Status {
 	var st Status
-	if _, verified, err := m.mach.GetOwnVerificationStatus(ctx); err == nil {
-		st.CrossSigned = verified
+	user := m.cli.UserID
+	if keys, err := m.store.GetCrossSigningKeys(ctx, user); err == nil {
+		if ssk, ok := keys[id.XSUsageSelfSigning]; ok {
+			if own := m.mach.OwnIdentity(); own != nil {
+				st.CrossSigned, _ = m.store.IsKeySignedBy(ctx, user, own.SigningKey, user, ssk.Key)
+			}
+		}
 	}
 	m.backupMu.Lock()
 	st.BackupVersion = string(m.backupVersion)

@@ -65,6 +65,7 @@ func (s *Session) initCrypto(ctx context.Context) error {
 	}
 	s.crypto = m
 	s.cryptoStats.Store(m.Stats())
+	s.cryptoShown.Store(m)
 	s.client.Crypto = m
 	if lostDevice != "" {
 		adopted, err := m.AdoptHeld(ctx, lostDevice)
@@ -284,3 +285,13 @@ func (s *Session) sendNow(ctx context.Context, room id.RoomID, evtType event.Typ
 
 // E2EE returns the bot's encryption machine, nil when the bot does not encrypt.
 func (s *Session) E2EE() *e2ee.Machine { return s.crypto }
+
+// E2EEStatus is the bot's encryption status for the admin page; ok is false while the bot has
+// no encryption machine. Any goroutine may call it.
+func (s *Session) E2EEStatus(ctx context.Context) (st e2ee.Status, ok bool) {
+	m := s.cryptoShown.Load()
+	if m == nil {
+		return st, false
+	}
+	return m.Status(ctx), true
+}

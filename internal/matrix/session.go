@@ -89,6 +89,8 @@ type Session struct {
 	crypto *e2ee.Machine // nil when the bot does not encrypt; set in Run before the first sync
 	// cryptoStats are crypto's counters, for /metrics (read from other goroutines).
 	cryptoStats atomic.Pointer[e2ee.Stats]
+	// cryptoShown is crypto for other goroutines (the admin page: E2EEStatus).
+	cryptoShown atomic.Pointer[e2ee.Machine]
 
 	queue    *sendQueue // paces the bot's sends (queue.go)
 	sendKeys keyLocks   // one send at a time per idempotency key (idempotency.go)
