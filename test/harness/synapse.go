@@ -54,8 +54,9 @@ type SynapseOptions struct {
 	LogLevel string
 }
 
-// Homeserver is a running Synapse.
+// Homeserver is a running Synapse (StartSynapse) or Dendrite (StartDendrite).
 type Homeserver struct {
+	kind       string
 	url        string
 	serverName string
 	dir        string
@@ -66,6 +67,9 @@ type Homeserver struct {
 
 	stopOnce sync.Once
 }
+
+// Kind is "synapse" or "dendrite".
+func (hs *Homeserver) Kind() string { return hs.kind }
 
 // URL returns the client-server API base URL, e.g. http://127.0.0.1:41234.
 func (hs *Homeserver) URL() string { return hs.url }
@@ -430,6 +434,7 @@ func launchSynapse(ctx context.Context, python, dir string, cfg *synapseConfig) 
 		return nil, err
 	}
 	hs := &Homeserver{
+		kind:       "synapse",
 		url:        fmt.Sprintf("http://127.0.0.1:%d", cfg.port),
 		serverName: cfg.serverName,
 		dir:        dir,
