@@ -22,10 +22,15 @@ var testPNG, _ = base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAEAAA
 // reply come out as Matrix pills and m.in_reply_to; a pill to the bot is to_me; the bot sends an
 // image the Matrix user downloads intact; a Matrix reply makes the plugin read the original
 // through get_msg (v11, called by the adapter) or matrix.get_message (v12); an image from the
-// Matrix user reaches the plugin with a link it downloads without a Matrix token.
-func TestNoneBotMessagesV11(t *testing.T) { testNoneBotMessages(t, 11) }
+// Matrix user reaches the plugin with a link it downloads without a Matrix token. On Synapse
+// and on Dendrite.
+func TestNoneBotMessagesV11(t *testing.T) {
+	onEachHomeserver(t, func(t *testing.T) { testNoneBotMessages(t, 11) })
+}
 
-func TestNoneBotMessagesV12(t *testing.T) { testNoneBotMessages(t, 12) }
+func TestNoneBotMessagesV12(t *testing.T) {
+	onEachHomeserver(t, func(t *testing.T) { testNoneBotMessages(t, 12) })
+}
 
 func testNoneBotMessages(t *testing.T, version int) {
 	_, bot, alice, room := noneBotRoom(t, version)

@@ -11,10 +11,15 @@ import (
 )
 
 // A person writes "/echo hi" in a Matrix room; a real NoneBot2 app attached to the gateway over
-// OneBot reverse WebSocket answers, and "hi" from the bot appears in the room.
-func TestNoneBotEchoV11ReverseWS(t *testing.T) { testNoneBotEcho(t, 11) }
+// OneBot reverse WebSocket answers, and "hi" from the bot appears in the room. On Synapse and
+// on Dendrite.
+func TestNoneBotEchoV11ReverseWS(t *testing.T) {
+	onEachHomeserver(t, func(t *testing.T) { testNoneBotEcho(t, 11) })
+}
 
-func TestNoneBotEchoV12ReverseWS(t *testing.T) { testNoneBotEcho(t, 12) }
+func TestNoneBotEchoV12ReverseWS(t *testing.T) {
+	onEachHomeserver(t, func(t *testing.T) { testNoneBotEcho(t, 12) })
+}
 
 // noneBotRoom starts the NoneBot2 test app, a gateway whose bot connects to it over reverse
 // WebSocket in the given OneBot version, and a room where alice and the bot are joined.

@@ -81,8 +81,13 @@ func (c *obClient) nextMessage() map[string]any {
 }
 
 // Stopping the gateway between two messages loses neither and repeats neither: the second
-// message, sent while the gateway is down, is delivered exactly once after the restart.
+// message, sent while the gateway is down, is delivered exactly once after the restart. On
+// Synapse and on Dendrite.
 func TestRestartDeliversExactlyOnce(t *testing.T) {
+	onEachHomeserver(t, testRestartDeliversExactlyOnce)
+}
+
+func testRestartDeliversExactlyOnce(t *testing.T) {
 	dir := t.TempDir()
 	bot := newBotUser(t)
 	alice := newHuman(t, "alice")
