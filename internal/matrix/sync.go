@@ -429,8 +429,13 @@ func (s *Session) fillGap(ctx context.Context, roomID id.RoomID, prevBatch, sinc
 			seen[probe.ID] = true
 		}
 	}
+	// The newest event at or before since is where the gap ends. `to` should stop the paging
+	// there, but Dendrite (v0.13.8) pages past a sync token given as `to`, back to the room's
+	// creation, which would deliver old events again: stop at this event too.
+	boundary := s.eventBefore(ctx, roomID, since)
 	var back []json.RawMessage // newest first
 	from := prevBatch
+paging:
 	for len(back) < maxGapEvents {
 		var page struct {
 			Chunk []json.RawMessage `json:"chunk"`
@@ -451,7 +456,13 @@ func (s *Session) fillGap(ctx context.Context, roomID id.RoomID, prevBatch, sinc
 			var probe struct {
 				ID string `json:"event_id"`
 			}
-			if json.Unmarshal(raw, &probe) == nil && !seen[probe.ID] {
+			if json.Unmarshal(raw, &probe) != nil {
+				continue
+			}
+			if boundary != "" && probe.ID == boundary {
+				break paging
+			}
+			if !seen[probe.ID] {
 				seen[probe.ID] = true
 				back = append(back, raw)
 			}
@@ -472,6 +483,27 @@ func (s *Session) fillGap(ctx context.Context, roomID id.RoomID, prevBatch, sinc
 		s.log.Info("filled a timeline gap", "room_id", roomID, "events", len(out))
 	}
 	return out
+}
+
+// eventBefore returns the ID of the newest event of the room at or before the sync token since
+// ("" if there is none or the homeserver cannot say: the gap is then bounded by `to` alone).
+func (s *Session) eventBefore(ctx context.Context, roomID id.RoomID, since string) string {
+	var page struct {
+		Chunk []struct {
+			ID string `json:"event_id"`
+		} `json:"chunk"`
+	}
+	_, err := s.client.MakeFullRequest(ctx, mautrix.FullRequest{
+		Method: http.MethodGet,
+		URL: s.client.BuildURLWithQuery(mautrix.ClientURLPath{"v3", "rooms", roomID, "messages"},
+			map[string]string{"from": since, "dir": "b", "limit": "1"}),
+		ResponseJSON: &page,
+		MaxAttempts:  3,
+	})
+	if err != nil || len(page.Chunk) == 0 {
+		return ""
+	}
+	return page.Chunk[0].ID
 }
 
 // parseEvent parses one raw event; a malformed one is logged and skipped.

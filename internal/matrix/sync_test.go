@@ -495,8 +495,10 @@ func TestRunFillsTimelineGap(t *testing.T) {
 		}},
 		roomB: timeline(message("$b1", aliceID, now, "another room, not limited")),
 	}))
-	// Newest first, as /messages with dir=b answers; $e4 and $e2 come twice.
+	// First the newest event at or before s0 (none here: the room is new), then the pages, newest
+	// first, as /messages with dir=b answers; $e4 and $e2 come twice.
 	h.hs.QueueMessages(roomA,
+		fakes.JSONResponse(http.StatusOK, map[string]any{"chunk": []any{}}),
 		fakes.JSONResponse(http.StatusOK, map[string]any{"chunk": []any{ev("4"), ev("3"), ev("2")}, "start": "p1", "end": "p2"}),
 		fakes.JSONResponse(http.StatusOK, map[string]any{"chunk": []any{ev("2"), ev("1")}, "start": "p2", "end": "p3"}),
 	)
@@ -506,17 +508,48 @@ func TestRunFillsTimelineGap(t *testing.T) {
 	h.waitSyncSince(t, "s1")
 	assertEventIDs(t, sink, "$e1", "$e2", "$e3", "$e4", "$e5", "$b1")
 	reqs := h.hs.RequestsTo("/rooms/" + string(roomA) + "/messages")
-	if len(reqs) < 2 {
-		t.Fatalf("%d /messages requests, want the gap filled page by page", len(reqs))
+	if len(reqs) < 3 {
+		t.Fatalf("%d /messages requests, want the gap's end looked up, then the gap filled page by page", len(reqs))
+	}
+	if q := reqs[0].Query; q.Get("from") != "s0" || q.Get("dir") != "b" || q.Get("limit") != "1" {
+		t.Errorf("first /messages request query %v, want from=s0 dir=b limit=1", q)
 	}
 	for i, wantFrom := range []string{"p1", "p2"} {
-		q := reqs[i].Query
+		q := reqs[i+1].Query
 		if q.Get("from") != wantFrom || q.Get("to") != "s0" || q.Get("dir") != "b" {
 			t.Errorf("/messages request %d query %v, want from=%s to=s0 dir=b", i, q, wantFrom)
 		}
 	}
 	if n := len(h.hs.RequestsTo("/rooms/" + string(roomB) + "/messages")); n != 0 {
 		t.Errorf("%d /messages requests for a room whose timeline was not limited", n)
+	}
+}
+
+// Dendrite pages /messages past a sync token given as `to`, back to the room's creation: the fill
+// stops at the newest event at or before since, so nothing delivered before comes again.
+func TestRunGapFillStopsAtTheSincePosition(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	now := time.Now()
+	ev := func(n string) map[string]any { return message("$e"+n, aliceID, now, "message "+n) }
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{
+		roomA: map[string]any{"timeline": map[string]any{
+			"limited": true, "prev_batch": "p1", "events": []any{ev("4"), ev("5")},
+		}},
+	}))
+	h.hs.QueueMessages(roomA,
+		fakes.JSONResponse(http.StatusOK, map[string]any{"chunk": []any{ev("1")}}), // $e1 was there at s0
+		fakes.JSONResponse(http.StatusOK, map[string]any{"chunk": []any{ev("3"), ev("2")}, "start": "p1", "end": "p2"}),
+		fakes.JSONResponse(http.StatusOK, map[string]any{"chunk": []any{ev("1"), ev("0")}, "start": "p2", "end": "p3"}),
+		fakes.JSONResponse(http.StatusOK, map[string]any{"chunk": []any{ev("-1")}, "start": "p3", "end": "p4"}),
+	)
+	sink := newRecordingSink()
+	start(t, h.session(t, sink, nil))
+
+	h.waitSyncSince(t, "s1")
+	assertEventIDs(t, sink, "$e2", "$e3", "$e4", "$e5")
+	if n := len(h.hs.RequestsTo("/rooms/" + string(roomA) + "/messages")); n != 3 {
+		t.Errorf("%d /messages requests, want 3 (the gap's end, then pages until it)", n)
 	}
 }
 

@@ -32,8 +32,13 @@ func (g *gatewayProc) actionV12(token, action string, params any) map[string]any
 }
 
 // A limited timeline (more events than the filter's limit arrived while the gateway was down) is
-// filled in from /messages: every message is delivered, in order, none twice.
+// filled in from /messages: every message is delivered, in order, none twice. On Synapse and on
+// Dendrite (whose /messages pages past a sync token given as `to`, back to the room's creation).
 func TestLimitedTimelineGapIsFilled(t *testing.T) {
+	onEachHomeserver(t, testLimitedTimelineGapIsFilled)
+}
+
+func testLimitedTimelineGapIsFilled(t *testing.T) {
 	dir := t.TempDir()
 	bot := newBotUser(t)
 	alice := newHuman(t, "alice")
