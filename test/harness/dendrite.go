@@ -70,12 +70,12 @@ func EnsureDendrite(ctx context.Context) (string, error) {
 	cmd.Dir = cache // outside the gateway's module: @version installs ignore it anyway
 	cmd.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("failed to install dendrite %s (go %s): %w\n%s", DendriteVersion, args, err, tail(out, 20))
+		return "", fmt.Errorf("failed to install dendrite %s (go %s): %w\n%s", DendriteVersion, args, err, outputTail(out, 20))
 	}
 	return bin, nil
 }
 
-func tail(b []byte, n int) string {
+func outputTail(b []byte, n int) string {
 	lines := 0
 	for i := len(b) - 1; i >= 0; i-- {
 		if b[i] == '\n' {
