@@ -12,14 +12,15 @@ import (
 // accessLog logs every request once it is answered (a WebSocket once it has closed): method,
 // path, status, duration and bytes written, at Options.AccessLogLevel. The path is logged
 // without its query, which carries access_token and media signatures; the peer address is
-// there to tell clients apart.
+// there to tell clients apart. Health probes (/healthz, /readyz) are not logged: a container's
+// HEALTHCHECK or a readiness probe would fill the log with them and push out what matters.
 func (h *Hub) accessLog(next http.Handler) http.Handler {
 	if h.opts.AccessLogOff {
 		return next
 	}
 	level := h.opts.AccessLogLevel
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.log.Enabled(r.Context(), level) {
+		if !h.log.Enabled(r.Context(), level) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			next.ServeHTTP(w, r)
 			return
 		}

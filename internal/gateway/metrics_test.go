@@ -122,7 +122,11 @@ func TestAccessLogWithoutSecrets(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	_, _ = getWith(t, srv.URL+"/media/abc?sig=media-signature-456", nil)
+	_, _ = getWith(t, srv.URL+"/readyz", nil) // health probes are left out
 	log := buf.String()
+	if strings.Contains(log, "path=/readyz") {
+		t.Errorf("a health probe is in the access log:\n%s", log)
+	}
 	for _, secret := range []string{testToken, "sig-secret-123", "media-signature-456"} {
 		if strings.Contains(log, secret) {
 			t.Errorf("the log shows %q:\n%s", secret, log)
