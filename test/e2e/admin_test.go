@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -158,4 +159,51 @@ func readyzReady(g *gatewayProc) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+var adminAuthURL = regexp.MustCompile(`<a href="([^"]+)"[^>]*class="authorization-url"`)
+
+// The authorization-code button: the page links to the OAuth server's authorization page, the
+// operator approves there, the browser is sent back to the gateway's own /oauth/callback
+// (GATEWAY_PUBLIC_URL), and the bot, offline before, syncs.
+func TestAdminPageOAuthCodeFlow(t *testing.T) {
+	issuer := startOAuthServer(t, "600")
+	proxy, bot, sub := oauthBot(t, issuer)
+	entry, _ := json.Marshal([]map[string]any{{"homeserver": proxy.URL, "user_id": bot.UserID, "access_token": "syt_revoked_long_ago"}})
+	g := launchGateway(t, t.TempDir(), map[string]string{"MATRIX_BOTS": string(entry), "GATEWAY_ACCESS_TOKEN": "e2e-admin-token"})
+	a := newAdminClient(t, g)
+	a.login("e2e-admin-token")
+	waitFor(t, "the page to show the bot offline", func() bool { return a.state() == "offline" })
+
+	if code, body := a.do(http.MethodPost, "/admin/bots/0/login", url.Values{"csrf": {a.csrf}, "method": {"oauth-code"}}, nil); code != http.StatusSeeOther {
+		t.Fatalf("oauth-code login form: %d %s", code, body)
+	}
+	var authURL, last string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the admin page at the end:\n%s", last)
+		}
+	})
+	waitFor(t, "the page to link the authorization page", func() bool {
+		last = a.page()
+		m := adminAuthURL.FindStringSubmatch(last)
+		if m != nil {
+			authURL = html.UnescapeString(m[1])
+		}
+		return m != nil
+	})
+	u, err := url.Parse(authURL)
+	if err != nil || !strings.HasPrefix(authURL, issuer) || u.Query().Get("redirect_uri") != g.url+"/oauth/callback" {
+		t.Fatalf("authorization URL %q: want the issuer %s with redirect_uri %s/oauth/callback", authURL, issuer, g.url)
+	}
+	resp, page := newBrowser(t, sub).visit(authURL)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.String(), g.url+"/oauth/callback") {
+		t.Fatalf("the approval ended at %s with %d: %s", resp.Request.URL, resp.StatusCode, page)
+	}
+	waitFor(t, "the bot to sync after the code-flow login", func() bool {
+		return a.state() == "syncing" && readyzReady(g)
+	})
+	if p := a.page(); !strings.Contains(p, "Logged in (oauth-code)") {
+		t.Errorf("the page does not say the login worked:\n%s", p)
+	}
 }
