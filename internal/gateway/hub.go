@@ -375,7 +375,7 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 		if s.version == 12 {
 			i = 1
 		}
-		if payload[i] != nil && s.durable == nil && s.enqueueEvent(payload[i], &h.stats) {
+		if payload[i] != nil && s.durable == nil && s.enqueueEvent(payload[i], &h.stats, h.metrics, ev.Self) {
 			h.metrics.EventOut(string(ev.Self), s.transport)
 			queued++
 		}
@@ -404,11 +404,11 @@ func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	for s := range h.sinks {
 		switch {
 		case s.version == 12 && s.wantsEvents && s.bot == "":
-			_ = s.enqueueEvent(frame, &h.stats)
+			_ = s.enqueueEvent(frame, &h.stats, h.metrics, self)
 		case s.version == 12 && s.wantsEvents && s.bot == self && own != nil:
-			_ = s.enqueueEvent(own, &h.stats)
+			_ = s.enqueueEvent(own, &h.stats, h.metrics, self)
 		case lifecycle != nil && s.version == 11 && s.wantsEvents && s.bot == self:
-			_ = s.enqueueEvent(lifecycle, &h.stats)
+			_ = s.enqueueEvent(lifecycle, &h.stats, h.metrics, self)
 		}
 	}
 }

@@ -45,8 +45,9 @@ func newSink(version int, bot id.UserID, wantsEvents bool) *sink {
 }
 
 // enqueueEvent queues an event frame or, when the queue is full, closes the sink. It reports
-// whether the frame was queued.
-func (s *sink) enqueueEvent(frame []byte, st *Stats) bool {
+// whether the frame was queued. A frame dropped because the queue was full is counted in st (for
+// the process) and in m for bot, the bot whose event it was.
+func (s *sink) enqueueEvent(frame []byte, st *Stats, m *metrics.Metrics, bot id.UserID) bool {
 	select {
 	case <-s.done:
 		return false
@@ -63,9 +64,11 @@ func (s *sink) enqueueEvent(frame []byte, st *Stats) bool {
 			return false
 		}
 		st.EventsDropped.Add(1)
-		if s.close("client too slow: event queue full") {
+		closed := s.close("client too slow: event queue full")
+		if closed {
 			st.SlowDisconnects.Add(1)
 		}
+		m.SlowClient(string(bot), closed)
 		return false
 	}
 }

@@ -174,6 +174,11 @@ func TestSlowClientIsDisconnectedNotBlocking(t *testing.T) {
 	if h.Stats().SlowDisconnects.Load() != 1 || h.Stats().EventsDropped.Load() == 0 {
 		t.Fatalf("slow disconnects %d, dropped %d", h.Stats().SlowDisconnects.Load(), h.Stats().EventsDropped.Load())
 	}
+	// The same, per bot (/metrics, get_status): the bot whose events were dropped.
+	c := h.Metrics().BotCounters(string(sampleEvent(false).Self))
+	if c[`slow_client_total{result="disconnected"}`] != 1 || c[`slow_client_total{result="dropped"}`] != float64(h.Stats().EventsDropped.Load()) {
+		t.Fatalf("per-bot slow client counters %v, want 1 disconnected and %d dropped", c, h.Stats().EventsDropped.Load())
+	}
 }
 
 // While no client receives a bot's events, Publish holds the event (so the sync position does not

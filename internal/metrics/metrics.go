@@ -46,6 +46,7 @@ type Metrics struct {
 	hsRequests     *prometheus.CounterVec
 	hsRateLimited  *prometheus.CounterVec
 	tokenRefreshes *prometheus.CounterVec
+	slowClients    *prometheus.CounterVec
 
 	mu      sync.Mutex
 	sources []func() []Sample // read at each scrape (Collect)
@@ -84,8 +85,10 @@ func New() *Metrics {
 		Help: "Homeserver answers 429 (M_LIMIT_EXCEEDED)."}, []string{"bot"})
 	m.tokenRefreshes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "token_refreshes_total",
 		Help: "Access token refreshes, by result (ok, failed)."}, []string{"bot", "result"})
+	m.slowClients = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "slow_client_total",
+		Help: "A bot's events that a OneBot connection could not take because its queue was full (result dropped), and the connections closed for it (result disconnected)."}, []string{"bot", "result"})
 	m.reg.MustRegister(m.syncState, m.syncLag, m.eventsIn, m.eventsOut,
-		m.actions, m.hsRequests, m.hsRateLimited, m.tokenRefreshes, sourceCollector{m},
+		m.actions, m.hsRequests, m.hsRateLimited, m.tokenRefreshes, m.slowClients, sourceCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -129,6 +132,18 @@ func (m *Metrics) EventOut(bot, transport string) {
 		return
 	}
 	m.eventsOut.WithLabelValues(bot, transport).Inc()
+}
+
+// SlowClient counts a bot's event dropped for a connection whose queue was full, and whether
+// that closed the connection.
+func (m *Metrics) SlowClient(bot string, disconnected bool) {
+	if m == nil || bot == "" {
+		return
+	}
+	m.slowClients.WithLabelValues(bot, "dropped").Inc()
+	if disconnected {
+		m.slowClients.WithLabelValues(bot, "disconnected").Inc()
+	}
 }
 
 // Action records one action call. action must come from the action table (else "unknown").
