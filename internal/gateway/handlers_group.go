@@ -59,6 +59,16 @@ func (c *call) v11User(n flexInt) (id.UserID, error) {
 	return id.UserID(s), err
 }
 
+// v11RoomUser maps the group and user numbers of a member action.
+func (c *call) v11RoomUser(g, u flexInt) (id.RoomID, id.UserID, error) {
+	room, err := c.v11Room(g)
+	if err != nil {
+		return "", "", err
+	}
+	user, err := c.v11User(u)
+	return room, user, err
+}
+
 func (c *call) v11Msg(n flexInt) (id.EventID, error) {
 	s, err := c.v11Lookup(storage.KindEvent, n, "message_id")
 	return id.EventID(s), err
@@ -362,11 +372,7 @@ func (c *call) v11Member(m model.Member) (map[string]any, error) {
 }
 
 func v11GetGroupMemberInfo(c *call, p v11GroupParams) (any, error) {
-	room, err := c.v11Room(p.GroupID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := c.v11User(p.UserID)
+	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -417,11 +423,7 @@ func v11SetGroupLeave(c *call, p v11GroupParams) (any, error) {
 // v11SetGroupKick kicks; with reject_add_request the user is banned instead, so they cannot
 // come back.
 func v11SetGroupKick(c *call, p v11GroupParams) (any, error) {
-	room, err := c.v11Room(p.GroupID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := c.v11User(p.UserID)
+	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -455,11 +457,7 @@ const defaultMute = 30 * 60
 // requires for duration seconds (default 1800), and back after; duration 0 lifts it. It never
 // bans: the user stays in the room.
 func v11SetGroupBan(c *call, p v11GroupParams) (any, error) {
-	room, err := c.v11Room(p.GroupID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := c.v11User(p.UserID)
+	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
 	}

@@ -33,11 +33,7 @@ type v11SetGroupAdminParams struct {
 // v11SetGroupAdmin gives power level 50 (admin), or with enable false takes the user's own
 // level away (back to the room's default).
 func v11SetGroupAdmin(c *call, p v11SetGroupAdminParams) (any, error) {
-	room, err := c.v11Room(p.GroupID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := c.v11User(p.UserID)
+	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -76,11 +72,7 @@ type v11SetGroupCardParams struct {
 // v11SetGroupCard sets a member's group card: on Matrix only the bot's own, as its per-room
 // display name ("" = back to its global name). Matrix lets nobody set another user's name.
 func v11SetGroupCard(c *call, p v11SetGroupCardParams) (any, error) {
-	room, err := c.v11Room(p.GroupID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := c.v11User(p.UserID)
+	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
 	}

@@ -22,11 +22,7 @@ type v11MemberActionParams struct {
 // v11MemberAction runs a member action (kick, ban, unban, invite) on the Matrix IDs of the numbers.
 func v11MemberAction(do func(c *call, p v12MemberParams) (any, error)) func(c *call, p v11MemberActionParams) (any, error) {
 	return func(c *call, p v11MemberActionParams) (any, error) {
-		room, err := c.v11Room(p.GroupID)
-		if err != nil {
-			return nil, err
-		}
-		u, err := c.v11User(p.UserID)
+		room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 		if err != nil {
 			return nil, err
 		}
