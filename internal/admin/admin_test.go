@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/gateway"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // fakeBackend is a thin stand-in for cmd/gateway's botControl: it records what the page asks.
@@ -385,15 +386,10 @@ func TestDeviceFlowShowsCode(t *testing.T) {
 		t.Errorf("a second login while one runs: %d, want 409", resp.StatusCode)
 	}
 	approve <- context.DeadlineExceeded
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !wait.Until(10*time.Second, func() bool {
 		_, body = do(t, c, http.MethodGet, f.srv.URL+"/admin", nil)
-		if strings.Contains(body, "Login (oauth-device) failed: context deadline exceeded") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the page does not show the failure:\n%s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return strings.Contains(body, "Login (oauth-device) failed: context deadline exceeded")
+	}) {
+		t.Fatalf("the page does not show the failure:\n%s", body)
 	}
 }

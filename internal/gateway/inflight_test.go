@@ -19,6 +19,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/test/fakes"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // newWebTestHub is newTestHub with listener options and a file store of maxFile bytes.
@@ -116,12 +117,8 @@ func TestNonFileRequestLimit(t *testing.T) {
 
 func waitHeld(t *testing.T, h *Hub, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for h.inflight.held.Load() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("bytes in flight = %d, want %d", h.inflight.held.Load(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !wait.Until(10*time.Second, func() bool { return h.inflight.held.Load() == want }) {
+		t.Fatalf("bytes in flight = %d, want %d", h.inflight.held.Load(), want)
 	}
 }
 
@@ -143,12 +140,10 @@ func (g *gatedFiles) Put(ctx context.Context, name, mimeType string, r io.Reader
 	if n > g.maxInPut.Load() {
 		g.maxInPut.Store(n)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for g.started.Load() < g.clients && g.h.inflight.waiting.Load() == 0 {
-		if time.Now().After(deadline) {
-			return model.FileInfo{}, errors.New("gate: neither all clients nor a waiting request")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !wait.Until(30*time.Second, func() bool {
+		return g.started.Load() >= g.clients || g.h.inflight.waiting.Load() > 0
+	}) {
+		return model.FileInfo{}, errors.New("gate: neither all clients nor a waiting request")
 	}
 	return g.Files.Put(ctx, name, mimeType, r)
 }

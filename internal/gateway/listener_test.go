@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // serveForTest runs NewServer on a loopback port and returns its address.
@@ -137,12 +138,8 @@ func TestConnectionCaps(t *testing.T) {
 
 	// Closing one makes room (the server notices the close when it reads).
 	_ = a.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Open() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server still counts %d connections", s.Open())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !wait.Until(10*time.Second, func() bool { return s.Open() == 1 }) {
+		t.Fatalf("the server still counts %d connections", s.Open())
 	}
 	if resp := get(dialTCP(t, addr)); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after a close: %d, want 200", resp.StatusCode)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/storage"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // peerRequest is one request a test peer received.
@@ -542,16 +543,7 @@ func TestV11StringPostFormat(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(10 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	wait.For(t, 10*time.Second, what, cond)
 }
 
 // signal sends on c without blocking.
