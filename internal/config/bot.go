@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/redact"
 )
 
 // Bot is one Matrix account from MATRIX_BOTS. Field comments give the JSON
@@ -184,7 +186,7 @@ func (b Bot) credentials() string {
 // String describes the bot without any secret.
 func (b Bot) String() string {
 	var sb bytes.Buffer
-	fmt.Fprintf(&sb, "bot{index=%d name=%q homeserver=%s", b.Index, b.Name(), safeURL(b.Homeserver))
+	fmt.Fprintf(&sb, "bot{index=%d name=%q homeserver=%s", b.Index, b.Name(), redact.URL(b.Homeserver))
 	if b.DeviceID != "" {
 		fmt.Fprintf(&sb, " device_id=%s", b.DeviceID)
 	}
@@ -206,7 +208,7 @@ func (b Bot) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.Int("index", b.Index),
 		slog.String("name", b.Name()),
-		slog.String("homeserver", safeURL(b.Homeserver)),
+		slog.String("homeserver", redact.URL(b.Homeserver)),
 	}
 	if b.DeviceID != "" {
 		attrs = append(attrs, slog.String("device_id", string(b.DeviceID)))

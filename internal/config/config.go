@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/matrix-onebot/gateway/internal/redact"
 )
 
 // Defaults of the variables whose default is not a plain envDefault tag.
@@ -696,12 +698,12 @@ func (l *loader) urlList(key string, urls []string, want string, schemes ...stri
 	for i, raw := range urls {
 		u, err := checkURL(raw, schemes...)
 		if err != nil {
-			l.problems.wrap(key, err, "entry %d (%s) %v; set %s", i+1, safeURL(raw), err, want)
+			l.problems.wrap(key, err, "entry %d (%s) %v; set %s", i+1, redact.URL(raw), err, want)
 			continue
 		}
 		urls[i] = u.String()
 		if seen[urls[i]] {
-			l.problems.add(key, "entry %d (%s) is listed twice; remove the duplicate", i+1, safeURL(raw))
+			l.problems.add(key, "entry %d (%s) is listed twice; remove the duplicate", i+1, redact.URL(raw))
 		}
 		seen[urls[i]] = true
 	}
@@ -728,7 +730,7 @@ func (l *loader) crossChecks(cfg *Config) {
 func (c Config) String() string {
 	proxy := "none"
 	if c.Proxy != nil {
-		proxy = safeURL(c.Proxy.String())
+		proxy = redact.URL(c.Proxy.String())
 	}
 	names := make([]string, len(c.Bots))
 	for i, b := range c.Bots {
@@ -762,7 +764,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("gateway", c.Gateway),
 	}
 	if c.Proxy != nil {
-		attrs = append(attrs, slog.String("proxy", safeURL(c.Proxy.String())))
+		attrs = append(attrs, slog.String("proxy", redact.URL(c.Proxy.String())))
 	}
 	return slog.GroupValue(attrs...)
 }
@@ -864,7 +866,7 @@ func isSet(secret string) string {
 func safeURLs(urls []string) []string {
 	out := make([]string, len(urls))
 	for i, u := range urls {
-		out[i] = safeURL(u)
+		out[i] = redact.URL(u)
 	}
 	return out
 }

@@ -103,19 +103,6 @@ func checkURL(raw string, schemes ...string) (*url.URL, error) {
 	return u, nil
 }
 
-// safeURL renders a URL for logs: the password and query are hidden, since
-// either may carry a token.
-func safeURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	return u.Redacted()
-}
-
 // splitList splits a comma-separated list, trimming spaces and dropping
 // empty entries.
 func splitList(s string) []string {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+
+	"github.com/matrix-onebot/gateway/internal/redact"
 )
 
 // MediaOptions configure how the gateway takes in files from OneBot clients.
@@ -188,7 +190,7 @@ func (m *Media) fetch(ctx context.Context, rawURL, name string, headers map[stri
 	req.Header.Set("User-Agent", Impl)
 	// Errors name the URL without its password and query (safeURL): they are logged, and a
 	// signed link or a file server's token is often in the query.
-	shown := safeURL(u.String())
+	shown := redact.URL(u.String())
 	resp, err := m.client.Do(req)
 	if err != nil {
 		var uerr *url.Error

@@ -14,6 +14,8 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/metrics"
+
+	"github.com/matrix-onebot/gateway/internal/redact"
 )
 
 // ReverseWS is one configured reverse-WebSocket endpoint: the gateway dials it and keeps exactly
@@ -50,7 +52,7 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 	if ep.Role == "" {
 		ep.Role = RoleUniversal
 	}
-	log := h.log.With("url", safeURL(ep.URL), "version", ep.Version, "role", ep.Role)
+	log := h.log.With("url", redact.URL(ep.URL), "version", ep.Version, "role", ep.Role)
 	var feedBot *botEntry
 	switch {
 	case ep.Version == 11:
@@ -77,7 +79,7 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 	}
 	retry := backoff.New(initialBackoff, maxReconnectBackoff)
 	for ctx.Err() == nil {
-		spec := connSpec{transport: metrics.TransportReverseWS, version: ep.Version, role: role(ep.Role), peer: safeURL(ep.URL), bot: feedBot, feed: f}
+		spec := connSpec{transport: metrics.TransportReverseWS, version: ep.Version, role: role(ep.Role), peer: redact.URL(ep.URL), bot: feedBot, feed: f}
 		started := time.Now()
 		c, err := h.dialReverse(ctx, ep)
 		if err == nil {
@@ -162,7 +164,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 func redactURLError(err error, rawURL string) error {
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
-		uerr.URL = safeURL(uerr.URL)
+		uerr.URL = redact.URL(uerr.URL)
 	}
 	msg := err.Error()
 	if u, perr := url.Parse(rawURL); perr == nil {

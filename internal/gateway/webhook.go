@@ -25,6 +25,8 @@ import (
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/storage"
+
+	"github.com/matrix-onebot/gateway/internal/redact"
 )
 
 // Transports configures the pushing transports (webhook, HTTP POST, reverse WebSocket), the
@@ -108,19 +110,7 @@ func endpointKey(kind, rawURL string, bot id.UserID) string {
 func redactKey(key string) string {
 	kind, rest, _ := strings.Cut(key, " ")
 	u, bot, _ := strings.Cut(rest, " ")
-	return strings.TrimSpace(kind + " " + safeURL(u) + " " + bot)
-}
-
-// safeURL renders a URL without its password and query.
-func safeURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	return u.Redacted()
+	return strings.TrimSpace(kind + " " + redact.URL(u) + " " + bot)
 }
 
 // RunWebhook delivers events to the endpoint until ctx ends, in order. Any HTTP answer is a
@@ -137,7 +127,7 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 	if ep.Version == 11 {
 		kind = "v11-http-post"
 		if entry = h.botBySelfID(ep.SelfID); entry == nil {
-			h.log.Error("HTTP POST for an unknown bot", "self_id", ep.SelfID, "url", safeURL(ep.URL))
+			h.log.Error("HTTP POST for an unknown bot", "self_id", ep.SelfID, "url", redact.URL(ep.URL))
 			return
 		}
 		bot = entry.bot.UserID()
