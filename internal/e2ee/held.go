@@ -17,9 +17,11 @@ import (
 // restart does not lose it) until the key arrives or its wait is over. The sync position moves
 // on meanwhile; the event is handed over later, decrypted or marked undecryptable, never dropped.
 
-const heldVersionTable = "e2ee_gateway_version"
+// The gateway's own E2EE tables (beside mautrix's crypto store) have one upgrade table: v1 held
+// events, v2 room key verdicts and the key backup state (trust.go).
+const gatewayVersionTable = "e2ee_gateway_version"
 
-var heldUpgrades = dbutil.BuildUpgradeTable().
+var gatewayUpgrades = dbutil.BuildUpgradeTable().
 	WithRaw(0, 1, 0, "held undecryptable events", dbutil.TxnModeOn, func(ctx context.Context, db *dbutil.Database) error {
 		_, err := db.Exec(ctx, `CREATE TABLE e2ee_held (
 			seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -30,6 +32,27 @@ var heldUpgrades = dbutil.BuildUpgradeTable().
 			raw         TEXT    NOT NULL,
 			held_at     INTEGER NOT NULL,
 			UNIQUE (account_id, event_id)
+		)`)
+		return err
+	}).
+	WithRaw(1, 2, 1, "room key verdicts and key backup state", dbutil.TxnModeOn, func(ctx context.Context, db *dbutil.Database) error {
+		_, err := db.Exec(ctx, `CREATE TABLE e2ee_key_verdict (
+			account_id  TEXT    NOT NULL,
+			session_id  TEXT    NOT NULL,
+			room_id     TEXT    NOT NULL,
+			source      TEXT    NOT NULL,
+			trusted     BOOLEAN NOT NULL,
+			reason      TEXT    NOT NULL,
+			decided_at  INTEGER NOT NULL,
+			PRIMARY KEY (account_id, session_id)
+		)`)
+		if err != nil {
+			return err
+		}
+		_, err = db.Exec(ctx, `CREATE TABLE e2ee_backup_state (
+			account_id  TEXT NOT NULL PRIMARY KEY,
+			version     TEXT NOT NULL,
+			etag        TEXT NOT NULL
 		)`)
 		return err
 	}).Finish()
@@ -49,10 +72,19 @@ type heldStore struct {
 	accountID string
 }
 
-func openHeld(ctx context.Context, db *dbutil.Database, accountID string) (*heldStore, error) {
-	child := db.Child(heldVersionTable, heldUpgrades, db.Log)
+// upgradeTables brings the gateway's own E2EE tables up to date and returns the database for them.
+func upgradeTables(ctx context.Context, db *dbutil.Database) (*dbutil.Database, error) {
+	child := db.Child(gatewayVersionTable, gatewayUpgrades, db.Log)
 	if err := child.Upgrade(ctx); err != nil {
-		return nil, fmt.Errorf("failed to prepare the held events table: %w", err)
+		return nil, fmt.Errorf("failed to prepare the gateway's E2EE tables (held events, room key verdicts): %w", err)
+	}
+	return child, nil
+}
+
+func openHeld(ctx context.Context, db *dbutil.Database, accountID string) (*heldStore, error) {
+	child, err := upgradeTables(ctx, db)
+	if err != nil {
+		return nil, err
 	}
 	return &heldStore{db: child, accountID: accountID}, nil
 }

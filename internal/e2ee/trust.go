@@ -21,31 +21,6 @@ import (
 // trusted copy arriving later is stored), a refused backup entry is not imported, and the
 // refusal is remembered with what happened, for the undecryptable message and the log.
 
-const keysVersionTable = "e2ee_keys_version"
-
-var keysUpgrades = dbutil.BuildUpgradeTable().
-	WithRaw(0, 1, 0, "room key verdicts and key backup state", dbutil.TxnModeOn, func(ctx context.Context, db *dbutil.Database) error {
-		_, err := db.Exec(ctx, `CREATE TABLE e2ee_key_verdict (
-			account_id  TEXT    NOT NULL,
-			session_id  TEXT    NOT NULL,
-			room_id     TEXT    NOT NULL,
-			source      TEXT    NOT NULL,
-			trusted     BOOLEAN NOT NULL,
-			reason      TEXT    NOT NULL,
-			decided_at  INTEGER NOT NULL,
-			PRIMARY KEY (account_id, session_id)
-		)`)
-		if err != nil {
-			return err
-		}
-		_, err = db.Exec(ctx, `CREATE TABLE e2ee_backup_state (
-			account_id  TEXT NOT NULL PRIMARY KEY,
-			version     TEXT NOT NULL,
-			etag        TEXT NOT NULL
-		)`)
-		return err
-	}).Finish()
-
 const (
 	upsertVerdict = `INSERT INTO e2ee_key_verdict (account_id, session_id, room_id, source, trusted, reason, decided_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -67,9 +42,9 @@ type keysStore struct {
 }
 
 func openKeys(ctx context.Context, db *dbutil.Database, accountID string) (*keysStore, error) {
-	child := db.Child(keysVersionTable, keysUpgrades, db.Log)
-	if err := child.Upgrade(ctx); err != nil {
-		return nil, fmt.Errorf("failed to prepare the room key verdicts table: %w", err)
+	child, err := upgradeTables(ctx, db)
+	if err != nil {
+		return nil, err
 	}
 	return &keysStore{db: child, accountID: accountID}, nil
 }
