@@ -580,6 +580,9 @@ func (s *Session) handleMessage(ctx context.Context, b *batch, evt *event.Event)
 	if b.first && !s.opts.HandleOldEvents && ts.Before(s.started) {
 		return nil
 	}
+	if b.done[string(evt.ID)] {
+		return nil // handed over already (a batch retried or resumed): publish would skip it, convert nothing
+	}
 	segs, plain := s.incomingSegments(ctx, evt.RoomID, content)
 	msg := &model.Message{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.memberName(ctx, evt.RoomID, evt.Sender),

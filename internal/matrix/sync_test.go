@@ -681,3 +681,48 @@ func TestRunRestartCatchesUpAtOnce(t *testing.T) {
 		t.Fatalf("the bot is not syncing after its catch-up sync: %v", sink.Statuses())
 	}
 }
+
+// A message the interrupted run already handed over is not converted again when its batch comes
+// back: no homeserver lookup of the event it replies to (nor any other per-message work).
+func TestResumedBatchDoesNotConvertHandedOverMessagesAgain(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	batch := syncReply("s1", map[id.RoomID]any{roomA: timeline(
+		replyTo("$r1", aliceID, "$nowhere", "a reply to an event the gateway never saw"),
+		message("$r2", aliceID, time.Now(), "two"),
+	)})
+	h.hs.QueueSync(batch, batch)
+
+	blocked := make(chan struct{})
+	sink1 := newRecordingSink()
+	sink1.hook = func(ctx context.Context, ev *model.Event) error {
+		if ev.ID == "$r2" {
+			close(blocked)
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}
+	stop := start(t, h.session(t, sink1, nil))
+	select {
+	case <-blocked:
+	case <-time.After(waitLimit):
+		t.Fatal("the second event was never published")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	assertEventIDs(t, sink1, "$r1")
+	lookups := len(h.hs.RequestsTo("nowhere"))
+	if lookups == 0 {
+		t.Fatal("the first run never looked up the replied-to event")
+	}
+
+	sink2 := newRecordingSink()
+	start(t, h.session(t, sink2, nil))
+	h.waitSyncSince(t, "s1")
+	assertEventIDs(t, sink2, "$r2")
+	if n := len(h.hs.RequestsTo("nowhere")); n != lookups {
+		t.Errorf("the resumed batch looked the replied-to event of a handed-over message up again (%d requests, want %d)", n, lookups)
+	}
+}
