@@ -225,21 +225,7 @@ func launchDendrite(ctx context.Context, bin, dir string, opts DendriteOptions) 
 		proc:       proc,
 		httpClient: &http.Client{Timeout: 30 * time.Second},
 	}
-	err = proc.WaitReady(ctx, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, hs.url+"/_matrix/client/versions", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := hs.httpClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /_matrix/client/versions: HTTP %d", resp.StatusCode)
-		}
-		return nil
-	})
+	err = proc.WaitReady(ctx, hs.answersVersions)
 	if err != nil {
 		_ = proc.Stop()
 		if logSince(logPath, logStart, "address already in use") {

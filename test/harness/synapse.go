@@ -442,22 +442,7 @@ func launchSynapse(ctx context.Context, python, dir string, cfg *synapseConfig) 
 		proc:       proc,
 		httpClient: &http.Client{Timeout: 30 * time.Second},
 	}
-	versionsURL := hs.url + "/_matrix/client/versions"
-	err = proc.WaitReady(ctx, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, versionsURL, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := hs.httpClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /_matrix/client/versions: HTTP %d", resp.StatusCode)
-		}
-		return nil
-	})
+	err = proc.WaitReady(ctx, hs.answersVersions)
 	if err != nil {
 		_ = proc.Stop()
 		if logSince(logPath, logStart, "address already in use") {
@@ -484,4 +469,21 @@ func logSince(path string, offset int64, substr string) bool {
 		return false
 	}
 	return bytes.Contains(bytes.ToLower(b[offset:]), bytes.ToLower([]byte(substr)))
+}
+
+// answersVersions is the readiness probe of any homeserver: GET /_matrix/client/versions answers 200.
+func (hs *Homeserver) answersVersions(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, hs.url+"/_matrix/client/versions", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hs.httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /_matrix/client/versions: HTTP %d", resp.StatusCode)
+	}
+	return nil
 }
