@@ -206,20 +206,20 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		Files: files, AllowedNetworks: cfg.Gateway.MediaAllowedNetworks, LocalDir: cfg.Gateway.MediaLocalDir,
 		UploadTTL: cfg.Gateway.MediaUploadTTL, UploadDir: cfg.Gateway.FilesDir,
 	})
+	mets := metrics.New()
 	// The pruner deletes what is past the retention: now, then on a schedule.
 	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
 	pruned := make(chan struct{})
 	defer func() { stopPruning(); <-pruned }() // before the database closes
 	go func() {
 		defer close(pruned)
-		(&retention.Pruner{DB: db, Files: files, Uploads: onebotMedia, Log: log.With("component", "retention")}).Run(pruneCtx)
+		(&retention.Pruner{DB: db, Files: files, Uploads: onebotMedia, Log: log.With("component", "retention"), Metrics: mets}).Run(pruneCtx)
 	}()
 	log.Info("data retention", "messages", cfg.Gateway.MessageRetention, "messages_per_room", cfg.Gateway.MessageRetentionCount,
 		"encrypted_bodies", cfg.Gateway.EncryptedBodyRetention, "files", cfg.Gateway.FileRetention,
 		"prune_interval", retention.Interval(db.Retention()))
 
 	tokens, callbacks := tokenStore(cfg, db), auth.NewCallbackMux()
-	mets := metrics.New()
 	accessLevel, accessLog := cfg.Gateway.AccessLog()
 	hub := gateway.NewHub(gateway.Options{
 		Metrics: mets, MetricsPublic: cfg.Gateway.MetricsPublic, AccessLogLevel: accessLevel, AccessLogOff: !accessLog,

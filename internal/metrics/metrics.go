@@ -47,6 +47,7 @@ type Metrics struct {
 	hsRateLimited  *prometheus.CounterVec
 	tokenRefreshes *prometheus.CounterVec
 	slowClients    *prometheus.CounterVec
+	prunePasses    *prometheus.CounterVec
 
 	mu      sync.Mutex
 	sources []func() []Sample // read at each scrape (Collect)
@@ -87,8 +88,10 @@ func New() *Metrics {
 		Help: "Access token refreshes, by result (ok, failed)."}, []string{"bot", "result"})
 	m.slowClients = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "slow_client_total",
 		Help: "A bot's events that a OneBot connection could not take because its queue was full (result dropped), and the connections closed for it (result disconnected)."}, []string{"bot", "result"})
+	m.prunePasses = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "retention_passes_total",
+		Help: "Passes of the retention pruner, by result (ok, failed: the log says what failed; expired data stays until a pass succeeds)."}, []string{"result"})
 	m.reg.MustRegister(m.syncState, m.syncLag, m.eventsIn, m.eventsOut,
-		m.actions, m.hsRequests, m.hsRateLimited, m.tokenRefreshes, m.slowClients, sourceCollector{m},
+		m.actions, m.hsRequests, m.hsRateLimited, m.tokenRefreshes, m.slowClients, m.prunePasses, sourceCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -164,6 +167,18 @@ func (m *Metrics) TokenRefresh(bot string, err error) {
 		result = "failed"
 	}
 	m.tokenRefreshes.WithLabelValues(bot, result).Inc()
+}
+
+// PrunePass counts a pass of the retention pruner; err is its failure.
+func (m *Metrics) PrunePass(err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "failed"
+	}
+	m.prunePasses.WithLabelValues(result).Inc()
 }
 
 // AddSource adds a function read at every scrape (and by BotCounters).

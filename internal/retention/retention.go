@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -53,8 +54,10 @@ type Pruner struct {
 	Interval time.Duration
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
-	// OnPass, when set, is called after every pass (for tests and metrics).
+	// OnPass, when set, is called after every pass (for tests).
 	OnPass func(Result, error)
+	// Metrics counts the passes and their failures (retention_passes_total); nil = none.
+	Metrics *metrics.Metrics
 
 	// checkpointDue is set while pruned rows may still be in the WAL: a checkpoint that could
 	// not finish is tried again at the next pass.
@@ -87,6 +90,7 @@ func (p *Pruner) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // a pass cut short by the shutdown is not a failure
 		}
+		p.Metrics.PrunePass(err)
 		if p.OnPass != nil {
 			p.OnPass(res, err)
 		}

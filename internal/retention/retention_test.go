@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/storage"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 const waitLimit = 10 * time.Second // a deadline for conditions, not a duration the tests take
@@ -157,5 +161,37 @@ func TestPrunerRetriesCheckpoint(t *testing.T) {
 	res, err = p.Pass(ctx)
 	if err != nil || res.Messages.Total() != 0 || !res.Checkpointed {
 		t.Errorf("next pass = %+v, %v; want the checkpoint done", res, err)
+	}
+}
+
+type failingFiles struct{}
+
+func (failingFiles) Prune(context.Context, time.Time) (matrix.FilePrune, error) {
+	return matrix.FilePrune{}, errors.New("files dir unreadable")
+}
+
+// A failing pass is counted in retention_passes_total{result="failed"}, so an operator sees a
+// pruner that keeps failing (expired data staying on disk) without reading the log.
+func TestPrunerCountsFailedPasses(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := storage.Open(ctx, filepath.Join(dir, "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	mets := metrics.New()
+	var passes atomic.Int64
+	p := &Pruner{DB: db, Files: failingFiles{}, Log: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Interval: time.Hour, Metrics: mets, OnPass: func(Result, error) { passes.Add(1) }}
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	wait.For(t, waitLimit, "the first pass", func() bool { return passes.Load() == 1 })
+	cancel()
+	<-done
+	rec := httptest.NewRecorder()
+	mets.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `onebot_gateway_retention_passes_total{result="failed"} 1`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("metrics lack %q:\n%s", want, rec.Body.String())
 	}
 }
