@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/gateway"
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/redact"
 )
 
 // healthcheckTimeout bounds the whole request: a container runtime kills a check that hangs.
@@ -42,18 +44,24 @@ func healthcheck(ctx context.Context, args, environ []string, stdout, stderr io.
 		fmt.Fprintln(stderr, "healthcheck:", err)
 		return exitConfig
 	}
+	// What is printed goes to Docker's health log: the URL without its password or query.
+	shown := redact.URL(target)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "unhealthy: %s cannot be reached (%v); is the gateway running and listening on GATEWAY_LISTEN?\n", target, err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its text repeats the URL
+		}
+		fmt.Fprintf(stderr, "unhealthy: %s cannot be reached (%v); is the gateway running and listening on GATEWAY_LISTEN?\n", shown, err)
 		return exitFailure
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode == http.StatusOK {
-		fmt.Fprintf(stdout, "ready: %s\n", target)
+		fmt.Fprintf(stdout, "ready: %s\n", shown)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "unhealthy: %s answered %s%s\n", target, resp.Status, readyReason(body))
+	fmt.Fprintf(stderr, "unhealthy: %s answered %s%s\n", shown, resp.Status, readyReason(body))
 	return exitFailure
 }
 

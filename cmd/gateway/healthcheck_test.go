@@ -120,3 +120,24 @@ func FuzzHealthcheckInputs(f *testing.F) {
 		}
 	})
 }
+
+// The base URL may carry a password (a proxy's basic auth): what the healthcheck prints — kept by
+// Docker in the container's health log — shows the URL without it, reachable or not.
+func TestHealthcheckHidesPassword(t *testing.T) {
+	notReady, _ := readyServer(t, http.StatusServiceUnavailable, `{"ready":false,"bots":[]}`)
+	u, _ := url.Parse(notReady.URL)
+	u.User = url.UserPassword("op", "s3cret-pw")
+	_, out, errOut := runHealthcheck(nil, u.String())
+	if strings.Contains(out+errOut, "s3cret-pw") || !strings.Contains(errOut, "503") {
+		t.Errorf("not ready gateway: output %q should give the status without the password", out+errOut)
+	}
+
+	closed := httptest.NewServer(http.NotFoundHandler())
+	u, _ = url.Parse(closed.URL)
+	closed.Close()
+	u.User = url.UserPassword("op", "s3cret-pw")
+	code, out, errOut := runHealthcheck(nil, u.String())
+	if code != exitFailure || strings.Contains(out+errOut, "s3cret-pw") || !strings.Contains(errOut, "cannot be reached") {
+		t.Errorf("unreachable gateway: exit %d, output %q should say it cannot be reached, without the password", code, out+errOut)
+	}
+}
