@@ -287,11 +287,15 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 	if ev.Message != nil {
 		room = string(ev.Message.RoomID)
 	}
-	h.recent.add(ev.Self, adminEventOf(string(ev.Kind), ev.ID, room, ev.Time))
+	listed := false
 	for {
 		queued, grew, err := h.fanOut(ctx, entry, ev)
 		if err != nil {
-			return err
+			return err // nothing handed over: the sync loop publishes the event again
+		}
+		if !listed { // once, not on every try of an event whose outbox write failed
+			h.recent.add(ev.Self, adminEventOf(string(ev.Kind), ev.ID, room, ev.Time))
+			listed = true
 		}
 		if queued > 0 {
 			h.metrics.EventIn(string(ev.Self), string(ev.Kind), ev.Time)
