@@ -247,6 +247,20 @@ func TestE2EEHeldEventDeliveredWhenKeyArrives(t *testing.T) {
 // Without a recovery key a lost crypto store is not recovered: the bot stays on its device and
 // is stopped with one clear error that says what to do.
 func TestE2EELostStoreWithoutRecoveryKeyIsOneClearError(t *testing.T) {
+	lostWithoutRecoveryKey(t, func(dir string) {
+		for _, f := range []string{"gateway.db", "gateway.db-wal", "gateway.db-shm", "gateway.db.pickle-key"} {
+			if err := os.Remove(filepath.Join(dir, f)); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+		}
+	}, "the crypto store of this device is lost: device ", "recovery_key") // ErrStoreLost, with what to do
+}
+
+// lostWithoutRecoveryKey starts a password bot without a recovery key, stops it, loses its crypto
+// state with lose, and starts it again: the error (want) is logged, /readyz shows the bot stopped
+// naming every one of readyzWants, and the bot stays on its device. It returns the gateway.
+func lostWithoutRecoveryKey(t *testing.T, lose func(dir string), want string, readyzWants ...string) *gatewayProc {
+	t.Helper()
 	bot := newBotUser(t)
 	dir := t.TempDir()
 	tokenStore := filepath.Join(t.TempDir(), "tokens.json")
@@ -257,23 +271,23 @@ func TestE2EELostStoreWithoutRecoveryKeyIsOneClearError(t *testing.T) {
 	g := startGateway(t, dir, env)
 	device := storedDevice(t, tokenStore)
 	g.stop()
-	for _, f := range []string{"gateway.db", "gateway.db-wal", "gateway.db-shm", "gateway.db.pickle-key"} {
-		if err := os.Remove(filepath.Join(dir, f)); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
+	lose(dir)
+
 	g = launchGateway(t, dir, env)
-	const want = "the crypto store of this device is lost: device " // ErrStoreLost, with what to do
-	waitFor(t, "the error about the lost store", func() bool { return strings.Contains(readLog(t, g), want) })
-	waitFor(t, "readyz to show the bot stopped", func() bool {
+	waitFor(t, "the error: "+want, func() bool { return strings.Contains(readLog(t, g), want) })
+	waitFor(t, "readyz to show the bot stopped with what to set", func() bool {
 		resp, err := http.Get(g.url + "/readyz")
 		if err != nil {
 			return false
 		}
 		defer resp.Body.Close()
-		var b strings.Builder
-		_, _ = io.Copy(&b, resp.Body)
-		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(b.String(), "recovery_key")
+		b, _ := io.ReadAll(resp.Body)
+		for _, w := range readyzWants {
+			if !strings.Contains(string(b), w) {
+				return false
+			}
+		}
+		return resp.StatusCode == http.StatusServiceUnavailable
 	})
 	if d := storedDevice(t, tokenStore); d != device {
 		t.Fatalf("without a recovery key the bot must stay on %s, not move to %s", device, d)
@@ -281,4 +295,5 @@ func TestE2EELostStoreWithoutRecoveryKeyIsOneClearError(t *testing.T) {
 	if strings.Contains(readLog(t, g), "logging in as a new device") {
 		t.Fatal("no new device without a recovery key")
 	}
+	return g
 }
