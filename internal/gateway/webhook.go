@@ -448,10 +448,20 @@ func decodeWebhookActions(body []byte) ([]v12Request, error) {
 	default:
 		return nil, errors.New("reply is not a JSON list of action requests")
 	}
+	if len(reqs) > maxWebhookReplyActions {
+		return nil, fmt.Errorf("reply lists %d action requests, more than %d (a reply answers one event)", len(reqs), maxWebhookReplyActions)
+	}
 	for i, r := range reqs {
 		if r.Action == "" {
 			return nil, fmt.Errorf("action request %d has no action", i)
 		}
+		if len(r.Action) > 100 {
+			return nil, fmt.Errorf("action request %d names an action of %d bytes", i, len(r.Action))
+		}
 	}
 	return reqs, nil
 }
+
+// maxWebhookReplyActions bounds what one webhook reply may run: it answers one event, and each
+// action runs as the bot, one after the other, before the next event is posted.
+const maxWebhookReplyActions = 16

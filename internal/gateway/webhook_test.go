@@ -498,6 +498,8 @@ func TestDecodeWebhookActions(t *testing.T) {
 		{`[{"params":{}}]`, 0, false},
 		{`"get_status"`, 0, false},
 		{`[1,2]`, 0, false},
+		{`[` + strings.Repeat(`{"action":"get_status"},`, maxWebhookReplyActions) + `{"action":"get_status"}]`, 0, false},
+		{`[{"action":"` + strings.Repeat("x", 101) + `"}]`, 0, false},
 	} {
 		reqs, err := decodeWebhookActions([]byte(tc.body))
 		if (err == nil) != tc.ok || len(reqs) != tc.n {
