@@ -100,7 +100,6 @@ type Hub struct {
 
 // Stats counts what a slow or broken client cost.
 type Stats struct {
-	EventsPublished  atomic.Int64
 	EventsDropped    atomic.Int64 // events not queued because a connection's queue was full
 	EventsUnwanted   atomic.Int64 // events no connection received (DropWithoutClient)
 	SlowDisconnects  atomic.Int64 // connections closed because they could not keep up
@@ -277,7 +276,6 @@ func (h *Hub) defaultBot() *botEntry {
 // Publish returns the error and no connection has the event: the caller retries it later, so the
 // event is neither lost nor handed twice to a connection.
 func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
-	h.stats.EventsPublished.Add(1)
 	entry := h.botByUser(ev.Self)
 	if entry == nil {
 		h.log.Warn("event for an unknown bot", "bot", ev.Self)
@@ -344,7 +342,7 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 			tried[i] = true
 			var err error
 			if i == 0 {
-				payload[0], err = encodeV11Event(context.Background(), h.opts.IDs, entry.selfID, ev, h.opts.V11PostFormat == "string")
+				payload[0], err = encodeV11Event(ctx, h.opts.IDs, entry.selfID, ev, h.opts.V11PostFormat == "string")
 			} else {
 				payload[1], err = encodeV12Event(ev)
 			}
