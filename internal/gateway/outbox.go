@@ -140,7 +140,9 @@ func (f *feed) fill(ctx context.Context) {
 				f.saveQueued(ctx, frame)
 				return
 			}
-			f.append(ctx, f.takeFrame(frame))
+			// Not with ctx: a stop arriving during the write would drop the frame (the final
+			// status_update is written exactly then); append's retries are bounded.
+			f.append(context.WithoutCancel(ctx), f.takeFrame(frame))
 		case <-ctx.Done():
 			f.saveQueued(ctx, nil)
 			return

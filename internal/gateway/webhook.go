@@ -153,6 +153,11 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 		ans, err := h.push(ctx, ep, p.payload, h.opts.WebhookRetries)
 		if err != nil {
 			if ctx.Err() != nil {
+				// The stop cut this push short: the frame (not done) is delivered again by the
+				// drain, with what is still queued, the final status_update among it.
+				if !wasDown {
+					h.drainWebhook(ctx, ep, f)
+				}
 				return
 			}
 			if unanswered(err) {
