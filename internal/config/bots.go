@@ -102,10 +102,18 @@ func botFieldIndex() map[string]int {
 	return idx
 }
 
+// botsLoader reads and checks MATRIX_BOTS (or MATRIX_BOTS_FILE) into Bots, reporting to the
+// loader's problems. It is its own type because the bot list is a JSON document with checks of
+// its own (per-field decoding, duplicates, push tokens), apart from the flat environment
+// variables the loader reads.
+type botsLoader struct {
+	problems *problems
+}
+
 const botsExample = `[{"homeserver": "https://matrix.example.org", "access_token": "…", "user_id": "@bot:example.org"}]`
 
 // botsSource returns the MATRIX_BOTS JSON and the variable it came from.
-func (l *loader) botsSource(v *envVars) (data []byte, key string, ok bool) {
+func (l *botsLoader) botsSource(v *envVars) (data []byte, key string, ok bool) {
 	switch {
 	case v.Bots != "" && v.BotsFile != "":
 		l.problems.add("MATRIX_BOTS_FILE", "both MATRIX_BOTS and MATRIX_BOTS_FILE are set; set only one of them")
@@ -128,7 +136,7 @@ func (l *loader) botsSource(v *envVars) (data []byte, key string, ok bool) {
 // bots parses and checks the MATRIX_BOTS list. key is the variable the JSON
 // came from, used in problems about the JSON text itself; paths into the
 // list always say MATRIX_BOTS[i].
-func (l *loader) bots(data []byte, key string, cfg *Config) []Bot {
+func (l *botsLoader) bots(data []byte, key string, cfg *Config) []Bot {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(data, &raws); err != nil {
 		l.botsSyntax(data, key, err)
@@ -153,7 +161,7 @@ func (l *loader) bots(data []byte, key string, cfg *Config) []Bot {
 }
 
 // botsSyntax reports MATRIX_BOTS text that is not a JSON list.
-func (l *loader) botsSyntax(data []byte, key string, err error) {
+func (l *botsLoader) botsSyntax(data []byte, key string, err error) {
 	var serr *json.SyntaxError
 	var terr *json.UnmarshalTypeError
 	switch {
@@ -191,7 +199,7 @@ func lineCol(data []byte, offset int64) (line, col int) {
 // bot decodes and checks MATRIX_BOTS[i]. Every key is decoded on its own so
 // that all unknown keys and all type errors are reported, not just the
 // first. ok is false when the element is not an object.
-func (l *loader) bot(i int, raw json.RawMessage, fields map[string]int, cfg *Config) (Bot, bool) {
+func (l *botsLoader) bot(i int, raw json.RawMessage, fields map[string]int, cfg *Config) (Bot, bool) {
 	path := fmt.Sprintf("MATRIX_BOTS[%d]", i)
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
@@ -253,7 +261,7 @@ func (l *loader) bot(i int, raw json.RawMessage, fields map[string]int, cfg *Con
 }
 
 // checkBot validates a decoded bot object and converts it to a Bot.
-func (l *loader) checkBot(i int, path string, j *botJSON, present, failed map[string]bool, cfg *Config) Bot {
+func (l *botsLoader) checkBot(i int, path string, j *botJSON, present, failed map[string]bool, cfg *Config) Bot {
 	b := Bot{
 		Index:                         i,
 		AccessToken:                   j.AccessToken,
@@ -396,10 +404,10 @@ func (l *loader) checkBot(i int, path string, j *botJSON, present, failed map[st
 		}
 	}
 	if !failed["onebot_v11_reverse_ws"] {
-		b.OneBotV11ReverseWS = l.wsList(at("onebot_v11_reverse_ws"), slices0(j.OneBotV11ReverseWS))
+		b.OneBotV11ReverseWS = l.problems.wsList(at("onebot_v11_reverse_ws"), slices0(j.OneBotV11ReverseWS))
 	}
 	if !failed["onebot_v12_reverse_ws"] {
-		b.OneBotV12ReverseWS = l.wsList(at("onebot_v12_reverse_ws"), slices0(j.OneBotV12ReverseWS))
+		b.OneBotV12ReverseWS = l.problems.wsList(at("onebot_v12_reverse_ws"), slices0(j.OneBotV12ReverseWS))
 	}
 	switch j.OneBotMsgType {
 	case "", "m.text", "m.notice", "m.emote":
@@ -414,7 +422,7 @@ func (l *loader) checkBot(i int, path string, j *botJSON, present, failed map[st
 }
 
 // botToken checks an optional token key of a bot: present means a usable token.
-func (l *loader) botToken(key string, t *string, failed bool, what string) string {
+func (l *botsLoader) botToken(key string, t *string, failed bool, what string) string {
 	switch {
 	case t == nil || failed:
 		return ""
@@ -429,7 +437,7 @@ func (l *loader) botToken(key string, t *string, failed bool, what string) strin
 }
 
 // userIDs checks a list of Matrix user IDs; it never returns nil.
-func (l *loader) userIDs(key string, list []string) []id.UserID {
+func (l *botsLoader) userIDs(key string, list []string) []id.UserID {
 	out := make([]id.UserID, 0, len(list))
 	for k, s := range list {
 		if !validUserID(s) {
@@ -442,7 +450,7 @@ func (l *loader) userIDs(key string, list []string) []id.UserID {
 
 // duplicates reports user IDs, OneBot self IDs and OneBot access tokens used by more than one
 // bot (a shared token would grant both bots), and a bot token equal to GATEWAY_ACCESS_TOKEN.
-func (l *loader) duplicates(bots []Bot, global string) {
+func (l *botsLoader) duplicates(bots []Bot, global string) {
 	users := make(map[id.UserID]int)
 	selfIDs := make(map[int64]int)
 	tokens := make(map[string]int)
@@ -482,7 +490,7 @@ func (l *loader) duplicates(bots []Bot, global string) {
 // onebot_access_token or (with several bots) GATEWAY_ACCESS_TOKEN, and a GATEWAY_PUSH_ACCESS_TOKEN
 // (handed to every bot's endpoints) that is one bot's onebot_access_token. The endpoint could
 // then act as the other bots. The same token both ways for one bot, or for the only bot, is fine.
-func (l *loader) pushTokens(bots []Bot, global, globalPush string) {
+func (l *botsLoader) pushTokens(bots []Bot, global, globalPush string) {
 	apiTokens := make(map[string]int) // onebot_access_token → MATRIX_BOTS index
 	for _, b := range bots {
 		if b.OneBotAccessToken != "" {

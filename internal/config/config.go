@@ -358,8 +358,9 @@ func (l *loader) load() *Config {
 	l.matrix(cfg, &v)
 	l.gateway(&cfg.Gateway, &v)
 
-	if data, key, ok := l.botsSource(&v); ok {
-		cfg.Bots = l.bots(data, key, cfg)
+	bl := botsLoader{problems: &l.problems}
+	if data, key, ok := bl.botsSource(&v); ok {
+		cfg.Bots = bl.bots(data, key, cfg)
 	}
 	l.crossChecks(cfg)
 	return cfg
@@ -542,8 +543,8 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 		l.problems.add("GATEWAY_ADMIN_SESSION_TTL", "%v is outside 1m to 720h; set a duration such as 8h", g.AdminSessionTTL)
 	}
 
-	g.V12ReverseWS = l.wsList("GATEWAY_V12_REVERSE_WS", splitList(v.V12ReverseWS))
-	g.V11ReverseWS = l.wsList("GATEWAY_V11_REVERSE_WS", splitList(v.V11ReverseWS))
+	g.V12ReverseWS = l.problems.wsList("GATEWAY_V12_REVERSE_WS", splitList(v.V12ReverseWS))
+	g.V11ReverseWS = l.problems.wsList("GATEWAY_V11_REVERSE_WS", splitList(v.V11ReverseWS))
 	l.transports(g, v)
 	l.web(g, v)
 }
@@ -593,10 +594,10 @@ func (l *loader) web(g *Gateway, v *envVars) {
 // transports checks the variables of the pushing transports (reverse WebSocket roles,
 // HTTP POST, webhook) and of the outbox.
 func (l *loader) transports(g *Gateway, v *envVars) {
-	g.V11ReverseWSAPI = l.wsList("GATEWAY_V11_REVERSE_WS_API", splitList(v.V11ReverseWSAPI))
-	g.V11ReverseWSEvent = l.wsList("GATEWAY_V11_REVERSE_WS_EVENT", splitList(v.V11ReverseWSEvent))
-	g.V11HTTPPost = l.httpList("GATEWAY_V11_HTTP_POST", splitList(v.V11HTTPPost))
-	g.V12Webhook = l.httpList("GATEWAY_V12_WEBHOOK", splitList(v.V12Webhook))
+	g.V11ReverseWSAPI = l.problems.wsList("GATEWAY_V11_REVERSE_WS_API", splitList(v.V11ReverseWSAPI))
+	g.V11ReverseWSEvent = l.problems.wsList("GATEWAY_V11_REVERSE_WS_EVENT", splitList(v.V11ReverseWSEvent))
+	g.V11HTTPPost = l.problems.httpList("GATEWAY_V11_HTTP_POST", splitList(v.V11HTTPPost))
+	g.V12Webhook = l.problems.httpList("GATEWAY_V12_WEBHOOK", splitList(v.V12Webhook))
 	g.WebhookSecret = l.secret("GATEWAY_WEBHOOK_SECRET", v.WebhookSecret, v.WebhookSecretFile)
 	g.WebhookTimeout = v.WebhookTimeout
 	l.positive("GATEWAY_WEBHOOK_TIMEOUT", g.WebhookTimeout, "5s")
@@ -632,8 +633,8 @@ func (l *loader) within(key string, n, lo, hi int, example string) {
 }
 
 // httpList checks a list of http:// or https:// URLs that events are POSTed to.
-func (l *loader) httpList(key string, urls []string) []string {
-	return l.urlList(key, urls, "http:// or https:// URLs such as http://127.0.0.1:8080/onebot/v11/http", "http", "https")
+func (ps *problems) httpList(key string, urls []string) []string {
+	return ps.urlList(key, urls, "http:// or https:// URLs such as http://127.0.0.1:8080/onebot/v11/http", "http", "https")
 }
 
 // media checks the GATEWAY_MEDIA_* and file variables.
@@ -687,23 +688,23 @@ func (l *loader) positive(key string, d time.Duration, example string) {
 
 // wsList checks a list of reverse WebSocket URLs; key names the variable (or
 // the JSON path) for problems.
-func (l *loader) wsList(key string, urls []string) []string {
-	return l.urlList(key, urls, "ws:// or wss:// URLs such as ws://127.0.0.1:8080/onebot/v11/ws", "ws", "wss")
+func (ps *problems) wsList(key string, urls []string) []string {
+	return ps.urlList(key, urls, "ws:// or wss:// URLs such as ws://127.0.0.1:8080/onebot/v11/ws", "ws", "wss")
 }
 
 // urlList checks and normalises a list of URLs with one of schemes, each listed once; want says
 // what to set in a problem.
-func (l *loader) urlList(key string, urls []string, want string, schemes ...string) []string {
+func (ps *problems) urlList(key string, urls []string, want string, schemes ...string) []string {
 	seen := make(map[string]bool, len(urls))
 	for i, raw := range urls {
 		u, err := checkURL(raw, schemes...)
 		if err != nil {
-			l.problems.wrap(key, err, "entry %d (%s) %v; set %s", i+1, redact.URL(raw), err, want)
+			ps.wrap(key, err, "entry %d (%s) %v; set %s", i+1, redact.URL(raw), err, want)
 			continue
 		}
 		urls[i] = u.String()
 		if seen[urls[i]] {
-			l.problems.add(key, "entry %d (%s) is listed twice; remove the duplicate", i+1, redact.URL(raw))
+			ps.add(key, "entry %d (%s) is listed twice; remove the duplicate", i+1, redact.URL(raw))
 		}
 		seen[urls[i]] = true
 	}
