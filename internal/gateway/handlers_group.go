@@ -443,7 +443,7 @@ func muteFor(c *call, room id.RoomID, u id.UserID, seconds int64) (any, error) {
 		return nil, model.Errorf(model.ErrBadParam, "duration must be from 0 (lift the mute) to %d seconds (30 days); "+
 			"for a ban, use set_group_kick with reject_add_request (v12 matrix.ban)", int64(maxMute/time.Second))
 	}
-	m, ok := c.bot.bot.(model.Muter)
+	m, ok := model.As[model.Muter](c.bot.bot)
 	if !ok {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "this bot cannot mute")
 	}

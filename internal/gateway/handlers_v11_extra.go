@@ -17,7 +17,7 @@ import (
 // _async / _rate_limited forms of every v11 action.
 
 func moderator(c *call) (model.Moderator, error) {
-	m, ok := c.bot.bot.(model.Moderator)
+	m, ok := model.As[model.Moderator](c.bot.bot)
 	if !ok {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "this bot cannot change power levels")
 	}

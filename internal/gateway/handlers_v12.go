@@ -113,7 +113,7 @@ func validRoomID(s string) bool {
 // With an idempotency key, a send that was posted before answers its message at once.
 func sendMessage(c *call, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
 	if opts.Idempotency != nil {
-		is, ok := c.bot.bot.(model.IdempotentSender)
+		is, ok := model.As[model.IdempotentSender](c.bot.bot)
 		if !ok {
 			return model.Sent{}, protoErr(v12UnsupportedParam, v11BadRequest, "this bot cannot send with an idempotency key")
 		}
@@ -124,7 +124,7 @@ func sendMessage(c *call, to model.Target, segs []model.Segment, opts model.Send
 	if err := c.hub.opts.Media.resolveSources(c.ctx, segs); err != nil {
 		return model.Sent{}, err
 	}
-	if s, ok := c.bot.bot.(model.OptionSender); ok {
+	if s, ok := model.As[model.OptionSender](c.bot.bot); ok {
 		return s.SendMessageWith(c.ctx, to, segs, opts)
 	}
 	if opts.MsgType != "" || opts.Markdown != nil || opts.Idempotency != nil {
@@ -135,7 +135,7 @@ func sendMessage(c *call, to model.Target, segs []model.Segment, opts model.Send
 
 // getMessage asks the bot's message index for a message.
 func getMessage(c *call, evt id.EventID) (*model.Event, error) {
-	g, ok := c.bot.bot.(model.MessageGetter)
+	g, ok := model.As[model.MessageGetter](c.bot.bot)
 	if !ok {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "this bot keeps no message index")
 	}
