@@ -71,18 +71,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	migrations, err := embeddedMigrations()
-	if err == nil {
-		err = migrate(ctx, raw, migrations)
-	}
-	if err != nil {
-		_ = raw.Close()
-		return nil, fmt.Errorf("failed to migrate database %s: %w", abs, err)
-	}
 	util, err := dbutil.NewWithDB(raw, driverName)
 	if err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("failed to wrap database for mautrix: %w", err)
+	}
+	if err := upgrade(ctx, util, versionTable, upgradeTable); err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("failed to migrate database %s: %w", abs, err)
 	}
 	db := &DB{sql: raw, util: util, path: abs, now: time.Now}
 	for k := range db.idMaps {

@@ -1,59 +1,42 @@
 package storage
 
 import (
+	"context"
 	"errors"
-	"io/fs"
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
-	"testing/fstest"
+
+	"go.mau.fi/util/dbutil"
 )
 
-func TestEmbeddedMigrations(t *testing.T) {
-	ms, err := embeddedMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) < 2 {
-		t.Fatalf("got %d migrations, want at least 2", len(ms))
-	}
-	for i, m := range ms {
-		if m.version != i+1 || m.sql == "" {
-			t.Errorf("migration %d: version %d, %d bytes", i, m.version, len(m.sql))
-		}
-	}
-}
+// latestVersion is the version the upgrade table brings a database to.
+var latestVersion = len(upgradeTable)
 
-func TestLoadMigrationsRejectsBadSets(t *testing.T) {
-	for name, files := range map[string][]string{
-		"gap":       {"0001_a.sql", "0003_c.sql"},
-		"duplicate": {"0001_a.sql", "0001_b.sql"},
-		"bad name":  {"0001_a.sql", "2_b.sql"},
-		"zero":      {"0000_a.sql"},
-		"empty":     {},
-	} {
-		fsys := fstest.MapFS{"m": &fstest.MapFile{Mode: fs.ModeDir | 0o755}} // exists even when empty
-		for _, f := range files {
-			fsys["m/"+f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
-		}
-		if _, err := loadMigrations(fsys, "m"); err == nil {
-			t.Errorf("%s: loadMigrations accepted %v", name, files)
+func TestUpgradeTable(t *testing.T) {
+	if latestVersion < 6 {
+		t.Fatalf("upgrade table goes to v%d, want at least v6 (the last version of the older builds)", latestVersion)
+	}
+	// Every version an older build may have left a file at has a step to the next one (dbutil
+	// skips a missing step silently). The fields are dbutil's own, read without running a step.
+	for v := 1; v < latestVersion; v++ {
+		step := reflect.ValueOf(upgradeTable[v])
+		if step.FieldByName("fn").IsNil() || step.FieldByName("upgradesTo").Int() != int64(v+1) {
+			t.Errorf("no step from v%d to v%d", v, v+1)
 		}
 	}
 }
 
 func TestMigrateFromEmpty(t *testing.T) {
 	db := openTest(t)
-	ms, err := embeddedMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
 	v, err := db.SchemaVersion(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != len(ms) {
-		t.Errorf("schema version = %d, want %d", v, len(ms))
+	if v != latestVersion {
+		t.Errorf("schema version = %d, want %d", v, latestVersion)
 	}
 	var rows int
 	if err := db.SQL().QueryRowContext(t.Context(), "SELECT COUNT(*) FROM gateway_version").Scan(&rows); err != nil {
@@ -98,12 +81,14 @@ func TestConcurrentOpen(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	ms, _ := embeddedMigrations()
-	if v, err := dbs[0].SchemaVersion(t.Context()); err != nil || v != len(ms) {
-		t.Errorf("schema version = %d, %v; want %d", v, err, len(ms))
+	if v, err := dbs[0].SchemaVersion(t.Context()); err != nil || v != latestVersion {
+		t.Errorf("schema version = %d, %v; want %d", v, err, latestVersion)
 	}
 }
 
+// A newer build that changed the tables incompatibly records so in the compat column: this one
+// refuses the file. A newer build whose tables this one can still use (compat at or below what it
+// knows) is accepted.
 func TestRefuseNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gateway.db")
 	db, err := Open(t.Context(), path)
@@ -111,6 +96,16 @@ func TestRefuseNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := db.SQL().ExecContext(t.Context(), "UPDATE gateway_version SET version = version + 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open refused a newer schema that declares itself compatible: %v", err)
+	}
+	if _, err := db.SQL().ExecContext(t.Context(), "UPDATE gateway_version SET compat = version"); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -130,19 +125,9 @@ func TestRefuseNewerSchema(t *testing.T) {
 // 0001) would have left behind, fills it, then opens it with every migration.
 func TestUpgradeFromVersion1(t *testing.T) {
 	ctx := t.Context()
-	ms, err := embeddedMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path, err := prepareFile(filepath.Join(t.TempDir(), "gateway.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := legacyDatabase(t, filepath.Join(t.TempDir(), "gateway.db"), 1)
 	raw, err := openRaw(ctx, path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate(ctx, raw, ms[:1]); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
@@ -155,8 +140,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	// The old build refuses a database from the new one; check this one is
-	// really at version 1 by the absence of a later table.
+	// Check this one is really at version 1 by the absence of a later table.
 	var n int
 	if err := raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'gateway_message'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("version 1 database already has gateway_message (%d, %v)", n, err)
@@ -166,8 +150,8 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 
 	db := openAt(t, path)
-	if v, err := db.SchemaVersion(ctx); err != nil || v != len(ms) {
-		t.Fatalf("schema version = %d, %v; want %d", v, err, len(ms))
+	if v, err := db.SchemaVersion(ctx); err != nil || v != latestVersion {
+		t.Fatalf("schema version = %d, %v; want %d", v, err, latestVersion)
 	}
 	if tok, err := db.SyncToken(ctx, "@bot:example.org"); err != nil || tok != "s42" {
 		t.Errorf("SyncToken = %q, %v", tok, err)
@@ -194,40 +178,172 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		t.Error(err)
 	}
 
-	// And a build that only knows 0001 now refuses the file.
-	raw, err = openRaw(ctx, path)
+	// And a build that only knows version 1 now refuses the file.
+	if err := upgrade(ctx, db.DBUtil(), versionTable, upgradeTable[:1:1]); err == nil {
+		t.Error("a build that knows version 1 accepted the upgraded file")
+	}
+}
+
+// TestUpgradeFromEveryVersion opens the file each older build (versions 1 to 6) left behind, with
+// a row in every table it had, and checks that the rows are still there.
+func TestUpgradeFromEveryVersion(t *testing.T) {
+	rows := []string{ // the version that added the table, then a row for it
+		1: `INSERT INTO gateway_sync (bot_user_id, next_batch, filter_id) VALUES ('@bot:x', 's1', 'f1')`,
+		2: `INSERT INTO gateway_kv (key, value) VALUES ('k', 'v')`,
+		3: `INSERT INTO gateway_token (homeserver, bot_key, user_id, device_id, access_token) VALUES ('https://hs', '@bot:x', '@bot:x', 'DEV', 'tok')`,
+		4: `INSERT INTO gateway_outbox (endpoint, queued_at, payload) VALUES ('ep', 1, X'7b7d')`,
+		6: `INSERT INTO gateway_mute (bot_user_id, room_id, user_id, muted_level, until_ms) VALUES ('@bot:x', '!r:x', '@u:x', -1, 9999999999999)`,
+	}
+	for version := 1; version <= 6; version++ {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			ctx := t.Context()
+			path := legacyDatabase(t, filepath.Join(t.TempDir(), "gateway.db"), version)
+			raw, err := openRaw(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for v := 1; v <= version && v < len(rows); v++ {
+				if rows[v] == "" {
+					continue
+				}
+				if _, err := raw.ExecContext(ctx, rows[v]); err != nil {
+					t.Fatalf("%s: %v", rows[v], err)
+				}
+			}
+			if _, err := raw.ExecContext(ctx, `INSERT INTO gateway_user_id (matrix_id) VALUES ('@alice:x')`); err != nil {
+				t.Fatal(err)
+			}
+			_ = raw.Close()
+
+			db := openAt(t, path)
+			if v, err := db.SchemaVersion(ctx); err != nil || v != latestVersion {
+				t.Fatalf("schema version = %d, %v; want %d", v, err, latestVersion)
+			}
+			if tok, err := db.SyncToken(ctx, "@bot:x"); err != nil || tok != "s1" {
+				t.Errorf("sync token = %q, %v", tok, err)
+			}
+			if v, err := db.V11ID(ctx, KindUser, "@alice:x"); err != nil || v != 1 {
+				t.Errorf("V11ID(@alice:x) = %d, %v; want 1", v, err)
+			}
+			want := map[string]bool{"kv": version >= 2, "token": version >= 3, "outbox": version >= 4, "mute": version >= 6}
+			if got, err := db.GetValue(ctx, "k"); want["kv"] && (err != nil || got != "v") {
+				t.Errorf("kv = %q, %v", got, err)
+			}
+			if rec, err := db.Token(ctx, "https://hs", "@bot:x", ""); want["token"] && (err != nil || rec.AccessToken != "tok" || rec.DeviceID != "DEV") {
+				t.Errorf("token = %+v, %v", rec, err)
+			}
+			if n, err := db.OutboxCount(ctx, "ep"); err != nil || (n == 1) != want["outbox"] {
+				t.Errorf("outbox count = %d, %v", n, err)
+			}
+			if m, err := db.GetMute(ctx, "@bot:x", "!r:x", "@u:x"); want["mute"] && (err != nil || m.MutedLevel != -1) {
+				t.Errorf("mute = %+v, %v", m, err)
+			}
+			// Every table works after the upgrade.
+			if err := db.PutMessage(ctx, testMessage()); err != nil {
+				t.Error(err)
+			}
+			if _, err := db.OutboxAppend(ctx, "ep2", []byte("{}"), db.now(), OutboxLimits{MaxEvents: 10}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestUpgradedSchemaMatchesNew checks that both roads to the latest version, the whole schema at
+// once (a new database) and the steps from an older build's version 1, end at the same tables,
+// columns, indexes and triggers.
+func TestUpgradedSchemaMatchesNew(t *testing.T) {
+	fresh := openTest(t)
+	upgraded := openAt(t, legacyDatabase(t, filepath.Join(t.TempDir(), "old.db"), 1))
+	a, b := sqliteSchema(t, fresh), sqliteSchema(t, upgraded)
+	if !reflect.DeepEqual(a, b) {
+		for k := range a {
+			if !reflect.DeepEqual(a[k], b[k]) {
+				t.Errorf("%s:\n new      %v\n upgraded %v", k, a[k], b[k])
+			}
+		}
+		for k := range b {
+			if _, ok := a[k]; !ok {
+				t.Errorf("%s: only in the upgraded database: %v", k, b[k])
+			}
+		}
+	}
+}
+
+// sqliteSchema describes every object of the gateway's: each table's columns (name, type, not
+// null, default, primary key position), each index's columns and uniqueness, each trigger.
+func sqliteSchema(t *testing.T, db *DB) map[string][]string {
+	t.Helper()
+	ctx := t.Context()
+	out := map[string][]string{}
+	rows, err := db.SQL().QueryContext(ctx, `SELECT type, name, tbl_name FROM sqlite_master WHERE name LIKE 'gateway_%' ORDER BY name`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = raw.Close() }()
-	if err := migrate(ctx, raw, ms[:1]); !errors.Is(err, ErrSchemaTooNew) {
-		t.Errorf("old build: err = %v, want ErrSchemaTooNew", err)
+	type object struct{ kind, name, table string }
+	var objects []object
+	for rows.Next() {
+		var o object
+		if err := rows.Scan(&o.kind, &o.name, &o.table); err != nil {
+			t.Fatal(err)
+		}
+		objects = append(objects, o)
 	}
+	_ = rows.Close()
+	for _, o := range objects {
+		var q string
+		switch o.kind {
+		case "table":
+			q = `SELECT name || ' ' || type || ' ' || "notnull" || ' ' || COALESCE(dflt_value, 'NULL') || ' ' || pk FROM pragma_table_info(?)`
+		case "index":
+			q = `SELECT name FROM pragma_index_info(?)`
+		case "trigger":
+			q = `SELECT tbl_name FROM sqlite_master WHERE name = ?`
+		}
+		cols, err := db.SQL().QueryContext(ctx, q, o.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := o.kind + " " + o.name
+		for cols.Next() {
+			var c string
+			if err := cols.Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			out[key] = append(out[key], c)
+		}
+		_ = cols.Close()
+		if o.name == versionTable {
+			delete(out, key) // older builds made it without dbutil's compat column, which is added
+		}
+	}
+	return out
 }
 
 func TestMigrateFailureRollsBack(t *testing.T) {
 	ctx := t.Context()
-	path, err := prepareFile(filepath.Join(t.TempDir(), "gateway.db"))
-	if err != nil {
+	db := openTest(t)
+	ok := func(ctx context.Context, db *dbutil.Database) error {
+		_, err := db.Exec(ctx, "CREATE TABLE t1 (x INTEGER)")
+		return err
+	}
+	bad := func(ctx context.Context, db *dbutil.Database) error {
+		_, err := db.Exec(ctx, "CREATE TABLE t2 (x INTEGER); THIS IS NOT SQL;")
+		return err
+	}
+	table := dbutil.BuildUpgradeTable().WithRaw(0, 1, 0, "ok", dbutil.TxnModeOn, ok)
+	if err := upgrade(ctx, db.DBUtil(), "test_version", table.Finish()); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := openRaw(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = raw.Close() }()
-	ms := []migration{
-		{version: 1, name: "0001_ok.sql", sql: "CREATE TABLE gateway_t1 (x INTEGER);"},
-		{version: 2, name: "0002_bad.sql", sql: "CREATE TABLE gateway_t2 (x INTEGER); THIS IS NOT SQL;"},
-	}
-	if err := migrate(ctx, raw, ms); err == nil {
-		t.Fatal("migrate succeeded with a broken migration")
+	table = table.WithRaw(1, 2, 0, "bad", dbutil.TxnModeOn, bad)
+	if err := upgrade(ctx, db.DBUtil(), "test_version", table.Finish()); err == nil {
+		t.Fatal("upgrade succeeded with a broken step")
 	}
 	var v, n int
-	if err := raw.QueryRowContext(ctx, selectVersion).Scan(&v); err != nil || v != 1 {
+	if err := db.SQL().QueryRowContext(ctx, "SELECT version FROM test_version").Scan(&v); err != nil || v != 1 {
 		t.Errorf("version = %d, %v; want 1", v, err)
 	}
-	if err := raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'gateway_t2'").Scan(&n); err != nil || n != 0 {
-		t.Errorf("half-applied migration left gateway_t2 behind (%d, %v)", n, err)
+	if err := db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 't2'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("half-applied step left t2 behind (%d, %v)", n, err)
 	}
 }

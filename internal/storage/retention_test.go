@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -271,28 +270,10 @@ func TestFileRecords(t *testing.T) {
 // origin_server_ts (at most now) and, not known to be unencrypted, are treated as encrypted.
 func TestUpgradeToRetention(t *testing.T) {
 	ctx := t.Context()
-	ms, err := embeddedMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := -1
-	for i, m := range ms {
-		if strings.HasSuffix(m.name, "_retention.sql") {
-			before = i
-		}
-	}
-	if before < 0 {
-		t.Fatal("no *_retention.sql migration")
-	}
-	path, err := prepareFile(filepath.Join(t.TempDir(), "gateway.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The file a build before the retention (version 4, 0005_retention.sql came next) left.
+	path := legacyDatabase(t, filepath.Join(t.TempDir(), "gateway.db"), 4)
 	raw, err := openRaw(ctx, path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate(ctx, raw, ms[:before]); err != nil {
 		t.Fatal(err)
 	}
 	past, future := time.Now().Add(-48*time.Hour).UnixMilli(), time.Now().Add(365*24*time.Hour).UnixMilli()
