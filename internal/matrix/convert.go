@@ -55,7 +55,7 @@ func plainText(s string, _ format.Context) string { return s }
 type replyResolver func(id.EventID) (sender id.UserID, ok bool)
 
 // replySegment is the reply segment of content, or nil when it has none or resolve drops it.
-func replySegment(content *event.MessageEventContent, resolve replyResolver) []model.Segment {
+func replySegment(content *event.MessageEventContent, resolve replyResolver) []model.TypedSegment {
 	rel := content.RelatesTo
 	if rel == nil || rel.InReplyTo == nil || rel.InReplyTo.EventID == "" || resolve == nil {
 		return nil
@@ -64,7 +64,7 @@ func replySegment(content *event.MessageEventContent, resolve replyResolver) []m
 	if !ok {
 		return nil
 	}
-	return []model.Segment{model.Reply(rel.InReplyTo.EventID, sender)}
+	return []model.TypedSegment{model.ReplySegment{Event: rel.InReplyTo.EventID, Sender: sender}}
 }
 
 // recipient is the bot that received a message (zero when none in particular) and the names a
@@ -77,7 +77,8 @@ type recipient struct {
 // messageSegments turns a (decrypted) m.room.message content into neutral segments and their
 // plain rendering. resolve decides about the replied-to event; self is the bot.
 func messageSegments(content *event.MessageEventContent, resolve replyResolver, self recipient) ([]model.Segment, string) {
-	return textSegments(content, replySegment(content, resolve), self)
+	segs, plain := textSegments(content, replySegment(content, resolve), self)
+	return model.EncodeSegments(segs), plain
 }
 
 // textSegments is messageSegments with the reply segment (or nil) already resolved.
@@ -89,7 +90,7 @@ func messageSegments(content *event.MessageEventContent, resolve replyResolver, 
 // as a OneBot client sees "@Bot text" on QQ, so that "Bot: /echo hi" reaches the framework as
 // the command "/echo hi". A plain-text client writes the same without a pill, with the bot in
 // m.mentions: a leading name of the bot followed by ':' or ',' counts as its pill then.
-func textSegments(content *event.MessageEventContent, reply []model.Segment, self recipient) ([]model.Segment, string) {
+func textSegments(content *event.MessageEventContent, reply []model.TypedSegment, self recipient) ([]model.TypedSegment, string) {
 	segs := reply
 	var plain strings.Builder
 	c := *content
@@ -112,7 +113,7 @@ func textSegments(content *event.MessageEventContent, reply []model.Segment, sel
 			u := id.UserID(p)
 			leadingSelf = self.id != "" && u == self.id && len(segs) == len(reply) && plain.Len() == 0
 			pilled[u] = true
-			segs = append(segs, model.Mention(u))
+			segs = append(segs, model.MentionSegment{User: u})
 			plain.WriteString(p)
 			continue
 		}
@@ -130,9 +131,9 @@ func textSegments(content *event.MessageEventContent, reply []model.Segment, sel
 			if before, after, ok := strings.Cut(p, "@room"); ok {
 				roomMention = false
 				if before != "" {
-					segs = append(segs, model.Text(before))
+					segs = append(segs, model.TextSegment{Text: before})
 				}
-				segs = append(segs, model.Segment{Type: "mention_all", Data: map[string]any{}})
+				segs = append(segs, model.MentionAllSegment{})
 				plain.WriteString(before + "@room")
 				p = after
 				if p == "" {
@@ -140,12 +141,12 @@ func textSegments(content *event.MessageEventContent, reply []model.Segment, sel
 				}
 			}
 		}
-		segs = append(segs, model.Text(p))
+		segs = append(segs, model.TextSegment{Text: p})
 		plain.WriteString(p)
 	}
 	at := len(reply) // first place after the reply
 	if roomMention { // m.mentions said @room but the text does not show it: first, after a reply
-		segs = slices.Insert(segs, at, model.Segment{Type: "mention_all", Data: map[string]any{}})
+		segs = slices.Insert(segs, at, model.TypedSegment(model.MentionAllSegment{}))
 	}
 	return withIntentionalMentions(segs, c.Mentions, pilled, reply, self), plain.String()
 }
@@ -189,14 +190,14 @@ func trimMentionSeparator(s string) string {
 // than the bot: each is a user the v11 ID map keeps for good, and a sender may list any number.
 const maxUnshownMentions = 20
 
-func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pilled map[id.UserID]bool, reply []model.Segment, self recipient) []model.Segment {
+func withIntentionalMentions(segs []model.TypedSegment, mentions *event.Mentions, pilled map[id.UserID]bool, reply []model.TypedSegment, self recipient) []model.TypedSegment {
 	if mentions == nil || len(mentions.UserIDs) == 0 {
 		return segs
 	}
 	var replied id.UserID
 	if len(reply) > 0 {
-		if u, ok := reply[0].Data["user_id"].(string); ok {
-			replied = id.UserID(u)
+		if r, ok := reply[0].(model.ReplySegment); ok {
+			replied = r.Sender
 		}
 	}
 	seen, others := map[id.UserID]bool{}, 0
@@ -209,11 +210,11 @@ func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pil
 		}
 		if u == self.id {
 			seen[u] = true
-			segs = slices.Insert(segs, len(reply), model.Mention(u))
+			segs = slices.Insert(segs, len(reply), model.TypedSegment(model.MentionSegment{User: u}))
 		} else if others < maxUnshownMentions {
 			seen[u] = true
 			others++
-			segs = append(segs, model.Mention(u))
+			segs = append(segs, model.MentionSegment{User: u})
 		}
 	}
 	return segs
@@ -221,19 +222,17 @@ func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pil
 
 // buildContent turns neutral segments into an m.room.message content. displayName resolves a
 // mentioned user's name in the room.
-func buildContent(segs []model.Segment, displayName func(id.UserID) string) (*event.MessageEventContent, error) {
+func buildContent(segs []model.TypedSegment, displayName func(id.UserID) string) (*event.MessageEventContent, error) {
 	content := &event.MessageEventContent{MsgType: event.MsgText, Mentions: &event.Mentions{}}
 	var body, formatted strings.Builder
 	rich := false
 	for i, s := range segs {
-		str := func(key string) string { v, _ := s.Data[key].(string); return v }
-		switch s.Type {
-		case "text":
-			t := str("text")
-			body.WriteString(t)
-			formatted.WriteString(strings.ReplaceAll(html.EscapeString(t), "\n", "<br/>"))
-		case "mention":
-			u := id.UserID(str("user_id"))
+		switch s := s.(type) {
+		case model.TextSegment:
+			body.WriteString(s.Text)
+			formatted.WriteString(strings.ReplaceAll(html.EscapeString(s.Text), "\n", "<br/>"))
+		case model.MentionSegment:
+			u := s.User
 			name := displayName(u)
 			if name == "" {
 				name = string(u)
@@ -242,20 +241,20 @@ func buildContent(segs []model.Segment, displayName func(id.UserID) string) (*ev
 			formatted.WriteString(`<a href="` + html.EscapeString(u.URI().MatrixToURL()) + `">` + html.EscapeString(name) + `</a>`)
 			content.Mentions.Add(u)
 			rich = true
-		case "mention_all":
+		case model.MentionAllSegment:
 			body.WriteString("@room")
 			formatted.WriteString("@room")
 			content.Mentions.Room = true
-		case "reply":
+		case model.ReplySegment:
 			if content.RelatesTo != nil {
 				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d: only one reply per message", i)
 			}
-			content.RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: id.EventID(str("message_id"))}}
-			if u := str("user_id"); u != "" {
-				content.Mentions.Add(id.UserID(u))
+			content.RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: s.Event}}
+			if s.Sender != "" {
+				content.Mentions.Add(s.Sender)
 			}
 		default:
-			return nil, model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type)
+			return nil, model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type())
 		}
 	}
 	content.Body = body.String()

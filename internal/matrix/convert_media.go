@@ -1,8 +1,6 @@
 package matrix
 
 import (
-	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -22,34 +20,34 @@ type incomingEnv struct {
 	file func(*event.MessageEventContent) (info model.FileInfo, url string, ok bool)
 }
 
-// mediaSegmentType is the segment type of a media msgtype, or "".
-func mediaSegmentType(c *event.MessageEventContent) string {
+// mediaKind is the media kind of a media msgtype, or "".
+func mediaKind(c *event.MessageEventContent) model.MediaKind {
 	switch c.MsgType {
 	case event.MsgImage:
-		return model.SegImage
+		return model.MediaImage
 	case event.MsgAudio:
 		if c.MSC3245Voice != nil {
-			return model.SegVoice
+			return model.MediaVoice
 		}
-		return model.SegAudio
+		return model.MediaAudio
 	case event.MsgVideo:
-		return model.SegVideo
+		return model.MediaVideo
 	case event.MsgFile:
-		return model.SegFile
+		return model.MediaFile
 	}
 	return ""
 }
 
 // contentSegments converts any m.room.message content: media become a media segment (plus the
 // caption as text), m.location a location segment, every other msgtype converts as text.
-func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.Segment, string) {
+func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.TypedSegment, string) {
 	reply := replySegment(c, env.reply)
-	if typ := mediaSegmentType(c); typ != "" && env.file != nil {
+	if kind := mediaKind(c); kind != "" && env.file != nil {
 		if info, url, ok := env.file(c); ok {
-			segs := append(reply, model.Media(typ, info, url))
-			plain := "[" + typ + "]"
+			segs := append(reply, model.MediaSegment{Kind: kind, File: info, URL: url})
+			plain := "[" + string(kind) + "]"
 			if caption := c.GetCaption(); caption != "" {
-				segs = append(segs, model.Text(" "+caption))
+				segs = append(segs, model.TextSegment{Text: " " + caption})
 				plain += " " + caption
 			}
 			return withIntentionalMentions(segs, c.Mentions, nil, reply, env.self), plain
@@ -58,7 +56,7 @@ func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.Seg
 	if c.MsgType == event.MsgLocation {
 		if lat, lon, ok := parseGeoURI(c.GeoURI); ok {
 			title := strings.ReplaceAll(c.Body, pillMark, "")
-			return append(reply, model.Location(lat, lon, title, "")), "[location] " + title
+			return append(reply, model.LocationSegment{Latitude: lat, Longitude: lon, Title: title}), "[location] " + title
 		}
 	}
 	return textSegments(c, reply, env.self)
@@ -77,14 +75,10 @@ func parseGeoURI(s string) (lat, lon float64, ok bool) {
 	}
 	lat, err1 := strconv.ParseFloat(parts[0], 64)
 	lon, err2 := strconv.ParseFloat(parts[1], 64)
-	if err1 != nil || err2 != nil || !validLatLon(lat, lon) {
+	if err1 != nil || err2 != nil || !model.ValidLatLon(lat, lon) {
 		return 0, 0, false
 	}
 	return lat, lon, true
-}
-
-func validLatLon(lat, lon float64) bool {
-	return !math.IsNaN(lat) && !math.IsNaN(lon) && lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180
 }
 
 func geoURI(lat, lon float64) string {
@@ -103,10 +97,10 @@ type outgoingEnv struct {
 // buildContents turns neutral segments into the m.room.message contents to send, in order:
 // consecutive text, mentions and @room make one event; each media or location segment is an
 // event of its own. A reply segment applies to the first event.
-func buildContents(segs []model.Segment, env outgoingEnv) ([]*event.MessageEventContent, error) {
-	var reply *model.Segment
+func buildContents(segs []model.TypedSegment, env outgoingEnv) ([]*event.MessageEventContent, error) {
+	var reply *model.ReplySegment
 	var out []*event.MessageEventContent
-	var pending []model.Segment
+	var pending []model.TypedSegment
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -122,37 +116,36 @@ func buildContents(segs []model.Segment, env outgoingEnv) ([]*event.MessageEvent
 		out = append(out, c)
 		return nil
 	}
-	for i := range segs {
-		s := segs[i]
-		switch {
-		case s.Type == model.SegReply:
+	for i, s := range segs {
+		var c *event.MessageEventContent
+		var err error
+		switch s := s.(type) {
+		case model.ReplySegment:
 			if reply != nil {
 				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d: only one reply per message", i)
 			}
-			reply = &segs[i]
-		case s.Type == model.SegText || s.Type == model.SegMention || s.Type == model.SegMentionAll:
+			reply = &s
+			continue
+		case model.TextSegment, model.MentionSegment, model.MentionAllSegment:
 			pending = append(pending, s)
-		case model.IsMedia(s.Type):
+			continue
+		case model.MediaSegment:
 			if err := flush(); err != nil {
 				return nil, err
 			}
-			c, err := buildMedia(i, s, env)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		case s.Type == model.SegLocation:
+			c, err = buildMedia(i, s, env)
+		case model.LocationSegment:
 			if err := flush(); err != nil {
 				return nil, err
 			}
-			c, err := buildLocation(i, s)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
+			c, err = buildLocation(i, s)
 		default:
-			return nil, model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type)
+			return nil, model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type())
 		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
 	if err := flush(); err != nil {
 		return nil, err
@@ -161,38 +154,36 @@ func buildContents(segs []model.Segment, env outgoingEnv) ([]*event.MessageEvent
 		return nil, model.Errorf(model.ErrBadParam, "message has no content to send")
 	}
 	if reply != nil {
-		e, _ := reply.Data["message_id"].(string)
-		if e == "" {
+		if reply.Event == "" {
 			return nil, model.Errorf(model.ErrBadSegmentData, "reply: message_id is required")
 		}
-		out[0].RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: id.EventID(e)}}
-		if u, _ := reply.Data["user_id"].(string); u != "" {
-			out[0].Mentions.Add(id.UserID(u))
+		out[0].RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: reply.Event}}
+		if reply.Sender != "" {
+			out[0].Mentions.Add(reply.Sender)
 		}
 	}
 	return out, nil
 }
 
 // buildText makes one text event (m.text, m.notice or m.emote) of text, mentions and @room.
-func buildText(segs []model.Segment, env outgoingEnv) (*event.MessageEventContent, error) {
+func buildText(segs []model.TypedSegment, env outgoingEnv) (*event.MessageEventContent, error) {
 	var c *event.MessageEventContent
 	if env.markdown {
 		var md strings.Builder
 		mentions := &event.Mentions{}
 		for _, s := range segs {
-			switch s.Type {
-			case model.SegText:
-				t, _ := s.Data["text"].(string)
-				md.WriteString(t)
-			case model.SegMention:
-				u := id.UserID(fmt.Sprint(s.Data["user_id"]))
+			switch s := s.(type) {
+			case model.TextSegment:
+				md.WriteString(s.Text)
+			case model.MentionSegment:
+				u := s.User
 				name := env.displayName(u)
 				if name == "" {
 					name = string(u)
 				}
 				md.WriteString("[" + markdownEscaper.Replace(name) + "](" + u.URI().MatrixToURL() + ")")
 				mentions.Add(u)
-			case model.SegMentionAll:
+			case model.MentionAllSegment:
 				md.WriteString("@room")
 				mentions.Room = true
 			}
@@ -217,16 +208,16 @@ func buildText(segs []model.Segment, env outgoingEnv) (*event.MessageEventConten
 
 var markdownEscaper = strings.NewReplacer(`\`, `\\`, `[`, `\[`, `]`, `\]`)
 
-// mediaMsgTypes maps media segment types to msgtypes.
-var mediaMsgTypes = map[string]event.MessageType{
-	model.SegImage: event.MsgImage, model.SegVoice: event.MsgAudio, model.SegAudio: event.MsgAudio,
-	model.SegVideo: event.MsgVideo, model.SegFile: event.MsgFile,
+// mediaMsgTypes maps media kinds to msgtypes.
+var mediaMsgTypes = map[model.MediaKind]event.MessageType{
+	model.MediaImage: event.MsgImage, model.MediaVoice: event.MsgAudio, model.MediaAudio: event.MsgAudio,
+	model.MediaVideo: event.MsgVideo, model.MediaFile: event.MsgFile,
 }
 
-func buildMedia(i int, s model.Segment, env outgoingEnv) (*event.MessageEventContent, error) {
-	fileID, _ := s.Data[model.DataFileID].(string)
+func buildMedia(i int, s model.MediaSegment, env outgoingEnv) (*event.MessageEventContent, error) {
+	fileID := s.File.ID
 	if fileID == "" {
-		return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (%s): data.file_id is required", i, s.Type)
+		return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (%s): data.file_id is required", i, s.Kind)
 	}
 	if env.file == nil {
 		return nil, model.Errorf(model.ErrUnsupportedSegment, "segment %d: media is not available", i)
@@ -234,16 +225,16 @@ func buildMedia(i int, s model.Segment, env outgoingEnv) (*event.MessageEventCon
 	rec, err := env.file(fileID)
 	if err != nil {
 		if ae, ok := err.(*model.ActionError); ok && ae.Kind == model.ErrNotFound {
-			return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (%s): unknown file_id %q", i, s.Type, fileID)
+			return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (%s): unknown file_id %q", i, s.Kind, fileID)
 		}
 		return nil, err
 	}
 	name := rec.Name
 	if name == "" {
-		name = s.Type
+		name = string(s.Kind)
 	}
 	c := &event.MessageEventContent{
-		MsgType: mediaMsgTypes[s.Type], Body: name, FileName: name, Mentions: &event.Mentions{},
+		MsgType: mediaMsgTypes[s.Kind], Body: name, FileName: name, Mentions: &event.Mentions{},
 		Info: &event.FileInfo{MimeType: rec.MimeType, Size: int(rec.Size), Width: rec.Width, Height: rec.Height},
 	}
 	if rec.File != nil {
@@ -251,21 +242,18 @@ func buildMedia(i int, s model.Segment, env outgoingEnv) (*event.MessageEventCon
 	} else {
 		c.URL = rec.MXC
 	}
-	if s.Type == model.SegVoice {
+	if s.Kind == model.MediaVoice {
 		c.MSC3245Voice = &event.MSC3245Voice{}
 	}
 	return c, nil
 }
 
-func buildLocation(i int, s model.Segment) (*event.MessageEventContent, error) {
-	lat, ok1 := model.Number(s.Data["latitude"])
-	lon, ok2 := model.Number(s.Data["longitude"])
-	if !ok1 || !ok2 || !validLatLon(lat, lon) {
+func buildLocation(i int, s model.LocationSegment) (*event.MessageEventContent, error) {
+	lat, lon := s.Latitude, s.Longitude
+	if !model.ValidLatLon(lat, lon) {
 		return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (location): latitude and longitude must be numbers within ±90 and ±180", i)
 	}
-	title, _ := s.Data["title"].(string)
-	content, _ := s.Data["content"].(string)
-	body := strings.TrimSpace(title + "\n" + content)
+	body := strings.TrimSpace(s.Title + "\n" + s.Content)
 	if body == "" {
 		body = "Location " + geoURI(lat, lon)
 	}

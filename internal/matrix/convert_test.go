@@ -91,7 +91,11 @@ func TestBuildContentVectors(t *testing.T) {
 	vectors.Each(t, "build", func(t *testing.T, path string, raw []byte) {
 		var v buildVector
 		vectors.DecodeStrict(t, raw, &v)
-		content, err := buildContent(v.Segments, func(u id.UserID) string { return v.DisplayNames[u] })
+		segs, err := model.DecodeSegments(v.Segments) // as SendMessage reads them
+		var content *event.MessageEventContent
+		if err == nil {
+			content, err = buildContent(segs, func(u id.UserID) string { return v.DisplayNames[u] })
+		}
 		got := &buildWant{}
 		if err != nil {
 			got.Error = vectors.ErrorKind(t, err)
@@ -114,12 +118,12 @@ func TestBuildContentVectors(t *testing.T) {
 // segments: a mention stays a mention, mention_all and the reply survive.
 func TestBuildContentRoundTrip(t *testing.T) {
 	names := map[id.UserID]string{"@alice:example.org": "Alice <3"}
-	in := []model.Segment{
-		model.Reply("$orig:example.org", "@bob:example.org"),
-		model.Text("a < b & "),
-		model.Mention("@alice:example.org"),
-		model.Text(" see "),
-		{Type: "mention_all", Data: map[string]any{}},
+	in := []model.TypedSegment{
+		model.ReplySegment{Event: "$orig:example.org", Sender: "@bob:example.org"},
+		model.TextSegment{Text: "a < b & "},
+		model.MentionSegment{User: "@alice:example.org"},
+		model.TextSegment{Text: " see "},
+		model.MentionAllSegment{},
 	}
 	content, err := buildContent(in, func(u id.UserID) string { return names[u] })
 	if err != nil {

@@ -65,7 +65,7 @@ func TestIncomingMediaVectors(t *testing.T) {
 		env := testIncomingEnv(v.Replies, v.OtherRoom...)
 		env.self = recipient{id: v.Self}
 		segs, plain := contentSegments(parseContent(t, v.Content), env)
-		got := &parseWant{Segments: vectors.Marshal(t, segs), Plain: plain}
+		got := &parseWant{Segments: vectors.Marshal(t, model.EncodeSegments(segs)), Plain: plain}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
 		}
@@ -80,17 +80,21 @@ func TestOutgoingMediaVectors(t *testing.T) {
 	vectors.Each(t, "media_out", func(t *testing.T, path string, raw []byte) {
 		var v mediaOutVector
 		vectors.DecodeStrict(t, raw, &v)
-		contents, err := buildContents(v.Segments, outgoingEnv{
-			displayName: func(u id.UserID) string { return v.DisplayNames[u] },
-			file: func(fileID string) (*fileRecord, error) {
-				if r := v.Files[fileID]; r != nil {
-					return r, nil
-				}
-				return nil, model.Errorf(model.ErrNotFound, "unknown file %s", fileID)
-			},
-			msgType:  event.MessageType(v.MsgType),
-			markdown: v.Markdown,
-		})
+		segs, err := model.DecodeSegments(v.Segments) // as SendMessage reads them
+		var contents []*event.MessageEventContent
+		if err == nil {
+			contents, err = buildContents(segs, outgoingEnv{
+				displayName: func(u id.UserID) string { return v.DisplayNames[u] },
+				file: func(fileID string) (*fileRecord, error) {
+					if r := v.Files[fileID]; r != nil {
+						return r, nil
+					}
+					return nil, model.Errorf(model.ErrNotFound, "unknown file %s", fileID)
+				},
+				msgType:  event.MessageType(v.MsgType),
+				markdown: v.Markdown,
+			})
+		}
 		got := &mediaOutWant{}
 		if err != nil {
 			got.Error = vectors.ErrorKind(t, err)
@@ -112,10 +116,10 @@ func TestOutgoingMediaVectors(t *testing.T) {
 // What buildContents sends for media and location reads back as the same segments.
 func TestMediaRoundTrip(t *testing.T) {
 	files := map[string]*fileRecord{"fimg": {Name: "cat.png", MimeType: "image/png", Size: 42, Width: 3, Height: 2, MXC: "mxc://example.org/cat"}}
-	in := []model.Segment{
-		model.Reply("$orig:example.org", "@bob:example.org"),
-		{Type: model.SegImage, Data: map[string]any{model.DataFileID: "fimg"}},
-		model.Location(52.5, 13.4, "Berlin", ""),
+	in := []model.TypedSegment{
+		model.ReplySegment{Event: "$orig:example.org", Sender: "@bob:example.org"},
+		model.MediaSegment{Kind: model.MediaImage, File: model.FileInfo{ID: "fimg"}},
+		model.LocationSegment{Latitude: 52.5, Longitude: 13.4, Title: "Berlin"},
 	}
 	contents, err := buildContents(in, outgoingEnv{
 		displayName: func(id.UserID) string { return "" },
@@ -129,12 +133,15 @@ func TestMediaRoundTrip(t *testing.T) {
 	}
 	raw, _ := json.Marshal(contents[0])
 	segs, _ := contentSegments(parseContent(t, raw), testIncomingEnv(map[id.EventID]id.UserID{"$orig:example.org": "@bob:example.org"}))
-	if len(segs) != 2 || segs[0].Type != model.SegReply || segs[1].Type != model.SegImage || segs[1].Data[model.DataMimeType] != "image/png" {
+	if len(segs) != 2 || segs[0] != in[0] {
+		t.Fatalf("image read back as %+v", segs)
+	}
+	if m, ok := segs[1].(model.MediaSegment); !ok || m.Kind != model.MediaImage || m.File.MimeType != "image/png" {
 		t.Fatalf("image read back as %+v", segs)
 	}
 	raw, _ = json.Marshal(contents[1])
 	segs, _ = contentSegments(parseContent(t, raw), testIncomingEnv(nil))
-	if len(segs) != 1 || segs[0].Type != model.SegLocation || segs[0].Data["latitude"] != 52.5 || segs[0].Data["longitude"] != 13.4 {
+	if len(segs) != 1 || segs[0] != in[2] {
 		t.Fatalf("location read back as %+v", segs)
 	}
 }
@@ -167,7 +174,7 @@ func FuzzParseGeoURI(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		lat, lon, ok := parseGeoURI(s)
-		if ok && !validLatLon(lat, lon) {
+		if ok && !model.ValidLatLon(lat, lon) {
 			t.Fatalf("%q gave out-of-range %v, %v", s, lat, lon)
 		}
 	})

@@ -60,7 +60,11 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 	if err != nil {
 		return model.Sent{}, err
 	}
-	contents, err := buildContents(segs, outgoingEnv{
+	typed, err := model.DecodeSegments(segs)
+	if err != nil {
+		return model.Sent{}, err
+	}
+	contents, err := buildContents(typed, outgoingEnv{
 		displayName: func(u id.UserID) string { return s.memberName(ctx, room, u) },
 		file:        func(fileID string) (*fileRecord, error) { return s.uploadFile(ctx, room, fileID, encrypt) },
 		msgType:     msgType,
@@ -168,7 +172,7 @@ func (s *Session) recipient(ctx context.Context, room id.RoomID) recipient {
 
 // incomingSegments converts a received (or indexed) message content of room, recording its file.
 func (s *Session) incomingSegments(ctx context.Context, room id.RoomID, content *event.MessageEventContent) ([]model.Segment, string) {
-	return contentSegments(content, incomingEnv{
+	segs, plain := contentSegments(content, incomingEnv{
 		self:  s.recipient(ctx, room),
 		reply: func(e id.EventID) (id.UserID, bool) { return s.replyTarget(ctx, room, e) },
 		file: func(c *event.MessageEventContent) (model.FileInfo, string, bool) {
@@ -179,6 +183,7 @@ func (s *Session) incomingSegments(ctx context.Context, room id.RoomID, content 
 			return info, s.opts.Media.URL(info.ID), true
 		},
 	})
+	return model.EncodeSegments(segs), plain
 }
 
 // ensureDirectRoom finds the direct room with u, creating one (and recording it in m.direct).
