@@ -1,0 +1,169 @@
+package apischema
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	"maunium.net/go/mautrix/id"
+)
+
+type member struct {
+	UserID id.UserID `json:"user_id"`
+	Role   string    `json:"role"`
+	Card   string    `json:"card,omitempty"`
+}
+
+type embedded struct {
+	Extra int64 `json:"matrix.extra,omitempty"`
+}
+
+type result struct {
+	embedded
+	GroupID  string            `json:"group_id"`
+	Count    int               `json:"count"`
+	Ratio    float64           `json:"ratio,omitempty"`
+	Members  []member          `json:"members"`
+	Raw      json.RawMessage   `json:"raw,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	When     time.Time         `json:"when,omitempty"`
+	Blob     []byte            `json:"blob,omitempty"`
+	Optional *bool             `json:"optional,omitempty"`
+	private  string
+	Skipped  string `json:"-"`
+}
+
+const resultSpec = `
+type: object
+required: [group_id, count, members]
+properties:
+  group_id: {type: string}
+  count: {type: integer}
+  ratio: {type: number}
+  members: {type: array, items: {$ref: "#/components/schemas/Member"}}
+  raw: {description: any JSON}
+  labels: {type: object, additionalProperties: {type: string}}
+  when: {type: string, format: date-time}
+  blob: {type: string}
+  optional: {type: boolean}
+  matrix.extra: {type: integer}
+`
+
+const memberSpec = `
+type: object
+required: [user_id, role]
+properties:
+  user_id: {type: string}
+  role: {type: string, enum: [owner, admin, member]}
+  card: {type: string}
+`
+
+func parse(t *testing.T, doc string) Spec {
+	t.Helper()
+	var s Spec
+	if err := yaml.Unmarshal([]byte(doc), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func resolver(t *testing.T) Resolver {
+	member := parse(t, memberSpec)
+	return func(ref string) Spec {
+		if ref == "#/components/schemas/Member" {
+			return member
+		}
+		return nil
+	}
+}
+
+func TestCompareAgrees(t *testing.T) {
+	if diffs := Compare("r", parse(t, resultSpec), reflect.TypeFor[result](), resolver(t)); len(diffs) > 0 {
+		t.Errorf("differences where there are none:\n%s", strings.Join(diffs, "\n"))
+	}
+	// What Generate writes is what Compare accepts.
+	gen, err := yaml.Marshal(Generate(reflect.TypeFor[result]()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diffs := Compare("generated", parse(t, string(gen)), reflect.TypeFor[result](), nil); len(diffs) > 0 {
+		t.Errorf("the generated schema differs:\n%s\n%s", gen, strings.Join(diffs, "\n"))
+	}
+}
+
+// Each kind of drift between the document and the code is reported, with where it is.
+func TestCompareFindsDrift(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"field missing from the document", "  ratio: {type: number}\n", "", `r: apischema.result has "ratio"`},
+		{"property missing from the code", "  ratio: {type: number}\n", "  ratio: {type: number}\n  gone: {type: string}\n", `r: the document has "gone"`},
+		{"type differs", "  count: {type: integer}", "  count: {type: string}", `r.count: string in the document, integer`},
+		{"integer is not a number's place", "  ratio: {type: number}", "  ratio: {type: integer}", `r.ratio: integer in the document, number`},
+		{"required in the code only", "required: [group_id, count, members]", "required: [group_id, members]", `r.count: required in the code`},
+		{"required in the document only", "required: [group_id, count, members]", "required: [group_id, count, members, ratio]", `r.ratio: required in the document`},
+		{"required but undescribed", "required: [group_id, count, members]", "required: [group_id, count, members, nope]", `requires "nope"`},
+		{"nested through a $ref", `{$ref: "#/components/schemas/Member"}`, `{type: object, required: [user_id, role], properties: {user_id: {type: string}, role: {type: string}}}`, `r.members[]: apischema.member has "card"`},
+		{"array items unsaid", `members: {type: array, items: {$ref: "#/components/schemas/Member"}}`, `members: {type: array}`, `r.members: the document does not say`},
+		{"map values", "additionalProperties: {type: string}", "additionalProperties: {type: integer}", `r.labels{}: integer in the document`},
+		{"any JSON in the document", "  count: {type: integer}", "  count: {description: anything}", `r.count: the document allows any JSON`},
+	} {
+		doc := strings.Replace(resultSpec, tc.from, tc.to, 1)
+		if doc == resultSpec {
+			t.Fatalf("%s: the replacement does not apply", tc.name)
+		}
+		diffs := Compare("r", parse(t, doc), reflect.TypeFor[result](), resolver(t))
+		if !strings.Contains(strings.Join(diffs, "\n"), tc.want) {
+			t.Errorf("%s: differences %q, want one containing %q", tc.name, diffs, tc.want)
+		}
+	}
+}
+
+// allOf parts add up; oneOf matches when one branch does; an unknown $ref is reported.
+func TestCompareCombinators(t *testing.T) {
+	type p struct {
+		A string `json:"a"`
+		B int    `json:"b,omitempty"`
+	}
+	ok := `allOf: [{type: object, required: [a], properties: {a: {type: string}}}, {properties: {b: {type: integer}}}]`
+	if diffs := Compare("p", parse(t, ok), reflect.TypeFor[p](), nil); len(diffs) > 0 {
+		t.Errorf("allOf: %q", diffs)
+	}
+	one := `oneOf: [{type: string}, {type: object, required: [a], properties: {a: {type: string}, b: {type: integer}}}]`
+	if diffs := Compare("p", parse(t, one), reflect.TypeFor[p](), nil); len(diffs) > 0 {
+		t.Errorf("oneOf: %q", diffs)
+	}
+	none := `oneOf: [{type: string}, {type: array}]`
+	if diffs := Compare("p", parse(t, none), reflect.TypeFor[p](), nil); len(diffs) != 1 || !strings.Contains(diffs[0], "matches no branch") {
+		t.Errorf("oneOf without a match: %q", diffs)
+	}
+	if diffs := Compare("p", parse(t, `{$ref: "#/nowhere"}`), reflect.TypeFor[p](), func(string) Spec { return nil }); len(diffs) != 1 {
+		t.Errorf("unknown $ref: %q", diffs)
+	}
+}
+
+func TestFieldsAndJSONType(t *testing.T) {
+	fields := Fields(reflect.TypeFor[result]())
+	var names []string
+	for _, n := range sortedKeys(fields) {
+		names = append(names, n)
+	}
+	if got, want := strings.Join(names, ","), "blob,count,group_id,labels,matrix.extra,members,optional,ratio,raw,when"; got != want {
+		t.Errorf("fields %s, want %s", got, want)
+	}
+	if !fields["group_id"].Required || fields["ratio"].Required || fields["matrix.extra"].Required {
+		t.Errorf("required-ness wrong: %+v", fields)
+	}
+	for typ, want := range map[reflect.Type]string{
+		reflect.TypeFor[id.UserID](): "string", reflect.TypeFor[*int32](): "integer", reflect.TypeFor[uint8](): "integer",
+		reflect.TypeFor[[]byte](): "string", reflect.TypeFor[[]string](): "array", reflect.TypeFor[time.Time](): "",
+		reflect.TypeFor[any](): "", reflect.TypeFor[json.RawMessage](): "", reflect.TypeFor[map[string]any](): "object",
+	} {
+		if got := JSONType(typ); got != want {
+			t.Errorf("JSONType(%s) = %q, want %q", typ, got, want)
+		}
+	}
+}
