@@ -21,6 +21,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/e2ee"
+	"github.com/matrix-onebot/gateway/internal/fleet"
 	"github.com/matrix-onebot/gateway/internal/gateway"
 	"github.com/matrix-onebot/gateway/internal/matrix"
 	"github.com/matrix-onebot/gateway/internal/metrics"
@@ -160,6 +161,11 @@ func newLogger(g config.Gateway, w io.Writer) *slog.Logger {
 
 // serve runs the gateway in phases: config → logger → storage → bots → servers → wait → stop.
 func serve(ctx context.Context, environ []string, stderr io.Writer) int {
+	return serveWith(ctx, environ, stderr, nil)
+}
+
+// serveWith is serve; each receive from reload re-reads the bot list (SIGHUP).
+func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <-chan struct{}) int {
 	cfg, code := loadConfig(environ, stderr)
 	if cfg == nil {
 		return code
@@ -237,6 +243,10 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 		log.Error("failed to load the pickle key of the encryption state; set GATEWAY_PICKLE_KEY or restore the key file", "error", err)
 		return exitStorage
 	}
+	// Bots share one HTTP transport per homeserver, and their starts are spread: at most
+	// GATEWAY_START_CONCURRENCY log in and run their first sync at once.
+	httpTransports := fleet.NewTransports(cfg.Proxy)
+	startGate := fleet.NewGate(cfg.Gateway.StartConcurrency, cfg.Gateway.StartJitter, 2*cfg.APITimeout)
 	sessions := make([]*matrix.Session, len(cfg.Bots))
 	for i, b := range cfg.Bots {
 		s, err := matrix.New(matrix.Options{
@@ -246,6 +256,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 			TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,
 			DB: db, StateStore: stateStore, Sink: hub, Logger: log.With("component", "matrix"), Media: files,
 			TokenStore: tokens, OAuthCallbacks: callbacks, Metrics: mets,
+			Transport: httpTransports.For(b.Homeserver), StartGate: startGate,
 		})
 		if err != nil {
 			log.Error("failed to set up bot", "bot", b.Name(), "error", err)
@@ -322,7 +333,7 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 				// once, so that clients see it offline while it cannot log in; otherwise it logs in
 				// first to learn its user ID (meanwhile /readyz shows it with hub.Expect).
 				if s.UserID() == "" {
-					if err := s.Login(botsCtx); err != nil {
+					if err := gatedLogin(botsCtx, startGate, s); err != nil {
 						if botsCtx.Err() == nil {
 							log.Error("bot cannot start: the operator must act", "bot", b.Name(), "error", err)
 						}
@@ -397,6 +408,17 @@ func serve(ctx context.Context, environ []string, stderr io.Writer) int {
 	<-pruned // a pass under way ends with its context, before the database closes
 	log.Info("gateway stopped")
 	return exitOK
+}
+
+// gatedLogin logs s in holding a start slot, so that the logins of bots whose user ID is not
+// configured are spread as their first syncs are.
+func gatedLogin(ctx context.Context, gate *fleet.Gate, s *matrix.Session) error {
+	release, err := gate.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.Login(ctx)
 }
 
 // retentionOf turns the GATEWAY_*_RETENTION options into the storage's bounds.

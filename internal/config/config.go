@@ -73,6 +73,10 @@ type Gateway struct {
 
 	HeartbeatInterval time.Duration // GATEWAY_HEARTBEAT_INTERVAL
 	ShutdownTimeout   time.Duration // GATEWAY_SHUTDOWN_TIMEOUT
+	// StartConcurrency is GATEWAY_START_CONCURRENCY: how many bots log in and run their first
+	// /sync at once; StartJitter is GATEWAY_START_JITTER, the random wait before each start.
+	StartConcurrency int
+	StartJitter      time.Duration
 	// Admin is GATEWAY_ADMIN: the admin page at /admin (it also needs GATEWAY_ACCESS_TOKEN);
 	// AdminSessionTTL is GATEWAY_ADMIN_SESSION_TTL, how long a login to it lasts.
 	Admin             bool
@@ -228,6 +232,8 @@ type envVars struct {
 	MetricsPublic            flag          `env:"GATEWAY_METRICS_PUBLIC" envDefault:"false" hint:"true or false"`
 	HeartbeatInterval        time.Duration `env:"GATEWAY_HEARTBEAT_INTERVAL" envDefault:"5s" hint:"a duration of at least 1s, e.g. 5s"`
 	ShutdownTimeout          time.Duration `env:"GATEWAY_SHUTDOWN_TIMEOUT" envDefault:"10s" hint:"a duration greater than 0, e.g. 10s"`
+	StartConcurrency         int           `env:"GATEWAY_START_CONCURRENCY" envDefault:"8" hint:"a whole number from 1 to 1000, e.g. 8"`
+	StartJitter              time.Duration `env:"GATEWAY_START_JITTER" envDefault:"200ms" hint:"a duration from 0s to 5m, e.g. 200ms"`
 	Admin                    flag          `env:"GATEWAY_ADMIN" envDefault:"true" hint:"true or false"`
 	AdminSessionTTL          time.Duration `env:"GATEWAY_ADMIN_SESSION_TTL" envDefault:"8h" hint:"a duration from 1m to 720h, e.g. 8h"`
 	V12ReverseWS             string        `env:"GATEWAY_V12_REVERSE_WS" hint:"comma-separated ws:// or wss:// URLs"`
@@ -498,6 +504,11 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	l.pushToken(g, v)
 	g.HeartbeatInterval = v.HeartbeatInterval
 	g.ShutdownTimeout = v.ShutdownTimeout
+	g.StartConcurrency, g.StartJitter = v.StartConcurrency, v.StartJitter
+	l.within("GATEWAY_START_CONCURRENCY", g.StartConcurrency, 1, 1000, "8")
+	if !l.bad["GATEWAY_START_JITTER"] && (g.StartJitter < 0 || g.StartJitter > 5*time.Minute) {
+		l.problems.add("GATEWAY_START_JITTER", "%v is outside 0s to 5m; set a duration such as 200ms (0s: no jitter)", g.StartJitter)
+	}
 	g.Admin, g.AdminSessionTTL = bool(v.Admin), v.AdminSessionTTL
 	g.ReconnectInterval = v.ReconnectInterval
 	g.DropWithoutClient = bool(v.DropWithoutClient)

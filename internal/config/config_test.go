@@ -720,3 +720,20 @@ func TestWebVariables(t *testing.T) {
 	wantProblems(t, err, 7, "GATEWAY_ALLOWED_ORIGINS: entry 2", "entry 3", "entry 4", "GATEWAY_HTTP_IDLE_TIMEOUT",
 		"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", "GATEWAY_MAX_ACTION_SIZE", "GATEWAY_MAX_BYTES_IN_FLIGHT")
 }
+
+// GATEWAY_START_CONCURRENCY and GATEWAY_START_JITTER: defaults, set values, and a problem
+// naming each when out of range.
+func TestStartVariables(t *testing.T) {
+	d := mustLoad(t, withBots()).Gateway
+	if d.StartConcurrency != 8 || d.StartJitter != 200*time.Millisecond {
+		t.Fatalf("defaults: concurrency %d, jitter %v; want 8, 200ms", d.StartConcurrency, d.StartJitter)
+	}
+	g := mustLoad(t, withBots("GATEWAY_START_CONCURRENCY=3", "GATEWAY_START_JITTER=0s")).Gateway
+	if g.StartConcurrency != 3 || g.StartJitter != 0 {
+		t.Fatalf("set: concurrency %d, jitter %v; want 3, 0s", g.StartConcurrency, g.StartJitter)
+	}
+	_, err := Load(withBots("GATEWAY_START_CONCURRENCY=0", "GATEWAY_START_JITTER=-1s"))
+	wantProblems(t, err, 2, "GATEWAY_START_CONCURRENCY", "GATEWAY_START_JITTER")
+	_, err = Load(withBots("GATEWAY_START_CONCURRENCY=many"))
+	wantProblems(t, err, 1, "GATEWAY_START_CONCURRENCY")
+}

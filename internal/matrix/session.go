@@ -60,6 +60,17 @@ type Options struct {
 	OAuthCallbacks *auth.CallbackMux
 	// OAuthPrompt shows the operator an OAuth login to approve (default: the log).
 	OAuthPrompt auth.Prompter
+	// Transport carries the bot's homeserver requests; bots of one homeserver share one
+	// (fleet.Transports). nil = a transport of the bot's own (through Proxy).
+	Transport *http.Transport
+	// StartGate bounds how many bots start at once (fleet.Gate); nil = no bound.
+	StartGate StartGate
+}
+
+// StartGate bounds concurrent starts: a run holds a slot from before its login to the end of
+// its first /sync batch (or its first failure).
+type StartGate interface {
+	Acquire(ctx context.Context) (release func(), err error)
 }
 
 // ErrFatal marks failures that retrying cannot fix: the operator must change the config.
@@ -122,9 +133,12 @@ func New(opts Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create Matrix client for %s: %w", b.Name(), err)
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if opts.Proxy != nil {
-		transport.Proxy = http.ProxyURL(opts.Proxy)
+	transport := opts.Transport
+	if transport == nil {
+		transport = http.DefaultTransport.(*http.Transport).Clone()
+		if opts.Proxy != nil {
+			transport.Proxy = http.ProxyURL(opts.Proxy)
+		}
 	}
 	store := opts.TokenStore
 	if store == nil {

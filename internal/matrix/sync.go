@@ -102,6 +102,15 @@ func (s *Session) Failed(err error, retryIn time.Duration) {
 // Run syncs until ctx ends. It returns nil on a clean stop and an error when the bot cannot go
 // on: ErrFatal when only the operator can help, anything else may work when tried again (Serve).
 func (s *Session) Run(ctx context.Context) error {
+	started := func() {} // gives the start slot back: after the first batch, or a failure
+	if s.opts.StartGate != nil {
+		release, err := s.opts.StartGate.Acquire(ctx)
+		if err != nil {
+			return nil // ctx ended while waiting for a slot
+		}
+		started = release
+		defer release()
+	}
 	if !s.loggedIn.Load() {
 		if err := s.Login(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -147,6 +156,7 @@ func (s *Session) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
+			started() // no slot is held while waiting to try again
 			if !sleep(ctx, s.failureWait(err, retry)) {
 				return nil
 			}
@@ -161,6 +171,7 @@ func (s *Session) Run(ctx context.Context) error {
 		if !s.handOver(ctx, b, resp) {
 			return nil // stopped
 		}
+		started()
 		since, firstSync, catchUp, done, replay = resp.NextBatch, false, false, nil, false
 	}
 	return nil

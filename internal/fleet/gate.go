@@ -1,0 +1,59 @@
+// Package fleet runs many bots in one process: it spreads their starts so that a restart does
+// not stampede the homeserver (Gate), shares one HTTP transport per homeserver (Transports),
+// and adds, removes and restarts bots while the process runs (Fleet).
+package fleet
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Gate bounds how many bots start at once: a start (login, end-to-end encryption set-up and the
+// first /sync) holds one of its slots. Each start first waits a random part of the jitter, so
+// that bots started together do not all ask in the same instant, then for a free slot.
+//
+// A slot is given back by the release function, or after MaxHold at the latest: a start that
+// waits for something else (an OAuth login waiting for the operator's approval) must not hold
+// the others back forever.
+type Gate struct {
+	slots   chan struct{}
+	jitter  time.Duration
+	maxHold time.Duration
+}
+
+// NewGate returns a gate of n slots (n < 1 is 1) that spreads starts over jitter (0 = none)
+// and takes a slot back after maxHold (0 = only when released).
+func NewGate(n int, jitter, maxHold time.Duration) *Gate {
+	return &Gate{slots: make(chan struct{}, max(n, 1)), jitter: jitter, maxHold: maxHold}
+}
+
+// Size is the number of slots.
+func (g *Gate) Size() int { return cap(g.slots) }
+
+// Acquire waits for the jitter and a free slot, or until ctx ends (then it returns ctx's error).
+// The returned release gives the slot back; calling it more than once is harmless.
+func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
+	if g.jitter > 0 {
+		t := time.NewTimer(rand.N(g.jitter))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+	select {
+	case g.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var once sync.Once
+	free := func() { once.Do(func() { <-g.slots }) }
+	if g.maxHold <= 0 {
+		return free, nil
+	}
+	t := time.AfterFunc(g.maxHold, free)
+	return func() { t.Stop(); free() }, nil
+}
