@@ -6,9 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/crypto/backup"
 	"maunium.net/go/mautrix/crypto/ssss"
 	"maunium.net/go/mautrix/event"
@@ -26,61 +31,88 @@ func (m *Machine) Recover(ctx context.Context) error {
 	if m.opts.RecoveryKey == "" && m.opts.SecretStoragePassphrase == "" {
 		return nil
 	}
-	key, err := m.unlockSSSS(ctx)
+	key, err := unlockSSSS(ctx, m.mach, m.opts.RecoveryKey, m.opts.SecretStoragePassphrase)
 	if err != nil {
 		return err
 	}
-	if err := m.mach.FetchCrossSigningKeysFromSSSS(ctx, key); err != nil {
-		m.log.Warn("secret storage has no usable cross-signing keys; the device stays unverified", "error", err)
-	} else if err := m.mach.SignOwnDevice(ctx, m.mach.OwnIdentity()); err != nil {
-		m.log.Warn("failed to cross-sign the bot's device", "error", err)
-	} else {
-		if err := m.mach.SignOwnMasterKey(ctx); err != nil {
-			m.log.Debug("failed to sign the master key with the device", "error", err)
-		}
-		m.log.Info("the bot's device is cross-signed (verified)")
-	}
-	secret, err := m.mach.SSSS.GetDecryptedAccountData(ctx, event.AccountDataMegolmBackupKey, key)
+	m.device.crossSign(ctx, key)
+	return m.backup.open(ctx, key)
+}
+
+// keyBackup is the server-side key backup: unlocked with the key from Secret Storage, it is
+// downloaded per backup_download_strategy, looked up for the sessions of held events, and new
+// trusted room keys are uploaded to it.
+type keyBackup struct {
+	mach        *crypto.OlmMachine
+	cli         *mautrix.Client
+	store       *crypto.SQLCryptoStore
+	keys        *keysStore   // the backup state (version, etag) and the verdicts on backed-up keys
+	trust       *trustPolicy // only trusted keys are uploaded
+	strategy    string       // backup_download_strategy
+	log         *slog.Logger
+	stats       *Stats
+	keysArrived *atomic.Bool // set when a session is imported: the held events are tried again
+
+	mu      sync.Mutex
+	key     *backup.MegolmBackupKey // nil until unlocked
+	version id.KeyBackupVersion
+
+	pollMu   sync.Mutex
+	nextPoll time.Time // the key backup is looked at again for held events after this
+	etag     string    // the backup's etag when it was last looked at for held events
+}
+
+// open unlocks the key backup with the backup key in Secret Storage, downloads it per the
+// strategy and uploads the room keys it lacks.
+func (b *keyBackup) open(ctx context.Context, key *ssss.Key) error {
+	secret, err := b.mach.SSSS.GetDecryptedAccountData(ctx, event.AccountDataMegolmBackupKey, key)
 	if err != nil {
-		m.log.Warn("secret storage has no key backup key; no backup download or upload", "error", err)
+		b.log.Warn("secret storage has no key backup key; no backup download or upload", "error", err)
 		return nil
 	}
 	backupKey, err := backup.MegolmBackupKeyFromBytes(secret)
 	if err != nil {
 		return fmt.Errorf("%w: the key backup key in secret storage is malformed: %v", ErrRecovery, err)
 	}
-	info, err := m.mach.GetAndVerifyLatestKeyBackupVersion(ctx, backupKey)
+	info, err := b.mach.GetAndVerifyLatestKeyBackupVersion(ctx, backupKey)
 	if err != nil {
 		return fmt.Errorf("failed to find the key backup: %w", err)
 	}
 	if info == nil {
-		m.log.Warn("there is no key backup on the server")
+		b.log.Warn("there is no key backup on the server")
 		return nil
 	}
-	m.backupMu.Lock()
-	m.backupKey, m.backupVersion = backupKey, info.Version
-	m.backupMu.Unlock()
-	if err := m.mach.SetKeyBackupVersion(ctx, info.Version); err != nil {
-		m.log.Warn("failed to remember the key backup version", "error", err)
+	b.mu.Lock()
+	b.key, b.version = backupKey, info.Version
+	b.mu.Unlock()
+	if err := b.mach.SetKeyBackupVersion(ctx, info.Version); err != nil {
+		b.log.Warn("failed to remember the key backup version", "error", err)
 	}
-	switch m.opts.BackupDownloadStrategy {
+	switch b.strategy {
 	case BackupDownloadDefault, BackupOneShot:
-		if err := m.downloadBackup(ctx, info, backupKey); err != nil {
-			m.log.Warn("failed to download the key backup", "error", err)
+		if err := b.download(ctx, info, backupKey); err != nil {
+			b.log.Warn("failed to download the key backup", "error", err)
 		}
 	}
-	m.uploadBackup(ctx)
+	b.upload(ctx)
 	return nil
 }
 
+// current returns the backup key (nil while locked) and version.
+func (b *keyBackup) current() (*backup.MegolmBackupKey, id.KeyBackupVersion) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.key, b.version
+}
+
 // unlockSSSS returns the default Secret Storage key, from the recovery key or the passphrase.
-func (m *Machine) unlockSSSS(ctx context.Context) (*ssss.Key, error) {
-	keyID, keyData, err := m.mach.SSSS.GetDefaultKeyData(ctx)
+func unlockSSSS(ctx context.Context, mach *crypto.OlmMachine, recoveryKey, passphrase string) (*ssss.Key, error) {
+	keyID, keyData, err := mach.SSSS.GetDefaultKeyData(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the account has no secret storage (set it up in Element: Settings → Security → Recovery): %v", ErrRecovery, err)
 	}
-	if m.opts.RecoveryKey != "" {
-		key, err := keyData.VerifyRecoveryKey(keyID, strings.TrimSpace(m.opts.RecoveryKey))
+	if recoveryKey != "" {
+		key, err := keyData.VerifyRecoveryKey(keyID, strings.TrimSpace(recoveryKey))
 		if err != nil && !errors.Is(err, ssss.ErrUnverifiableKey) {
 			return nil, fmt.Errorf("%w: recovery_key does not unlock secret storage (check it, or set secret_storage_passphrase): %v", ErrRecovery, err)
 		}
@@ -89,39 +121,39 @@ func (m *Machine) unlockSSSS(ctx context.Context) (*ssss.Key, error) {
 	if keyData.Passphrase == nil {
 		return nil, fmt.Errorf("%w: secret storage has no passphrase; set recovery_key instead of secret_storage_passphrase", ErrRecovery)
 	}
-	key, err := keyData.VerifyPassphrase(keyID, m.opts.SecretStoragePassphrase)
+	key, err := keyData.VerifyPassphrase(keyID, passphrase)
 	if err != nil {
 		return nil, fmt.Errorf("%w: secret_storage_passphrase does not unlock secret storage: %v", ErrRecovery, err)
 	}
 	return key, nil
 }
 
-// downloadBackup imports the room keys of the backup that the store does not have yet. A backup
+// download imports the room keys of the backup that the store does not have yet. A backup
 // whose etag did not change since the last full import is not downloaded at all.
-func (m *Machine) downloadBackup(ctx context.Context, info *mautrix.RespRoomKeysVersion[backup.MegolmAuthData], key *backup.MegolmBackupKey) error {
-	lastVersion, lastETag, err := m.keys.backupState(ctx)
+func (b *keyBackup) download(ctx context.Context, info *mautrix.RespRoomKeysVersion[backup.MegolmAuthData], key *backup.MegolmBackupKey) error {
+	lastVersion, lastETag, err := b.keys.backupState(ctx)
 	if err != nil {
-		m.log.Warn("failed to read the key backup state; downloading the whole backup", "error", err)
+		b.log.Warn("failed to read the key backup state; downloading the whole backup", "error", err)
 	}
 	if info.ETag != "" && lastVersion == info.Version && lastETag == info.ETag {
-		m.log.Info("restored room keys from the key backup", "version", info.Version, "imported", 0, "unchanged", true)
+		b.log.Info("restored room keys from the key backup", "version", info.Version, "imported", 0, "unchanged", true)
 		return nil
 	}
-	keys, err := m.cli.GetKeyBackup(ctx, info.Version)
+	keys, err := b.cli.GetKeyBackup(ctx, info.Version)
 	if err != nil {
 		return err
 	}
 	var n importCounts
 	for roomID, room := range keys.Rooms {
 		for sessionID, data := range room.Sessions {
-			n.add(m.importBackupEntry(ctx, info.Version, key, roomID, sessionID, &data))
+			n.add(b.importEntry(ctx, info.Version, key, roomID, sessionID, &data))
 		}
 	}
-	m.log.Info("restored room keys from the key backup", "version", info.Version, "imported", n[imported],
+	b.log.Info("restored room keys from the key backup", "version", info.Version, "imported", n[imported],
 		"already_had", n[alreadyHad], "untrusted", n[refused], "failed", n[failed], "unchanged", false)
 	if n[failed] == 0 {
-		if err := m.keys.setBackupState(ctx, info.Version, info.ETag); err != nil {
-			m.log.Warn("failed to remember the key backup state", "error", err)
+		if err := b.keys.setBackupState(ctx, info.Version, info.ETag); err != nil {
+			b.log.Warn("failed to remember the key backup state", "error", err)
 		}
 	}
 	return nil
@@ -141,70 +173,66 @@ type importCounts [4]int
 
 func (c *importCounts) add(o importOutcome) { c[o]++ }
 
-// importBackupEntry imports one key backup entry, unless the store already has the session from
+// importEntry imports one key backup entry, unless the store already has the session from
 // the same or an earlier message index, or the entry is not trusted (judgeBackupEntry).
-func (m *Machine) importBackupEntry(ctx context.Context, version id.KeyBackupVersion, key *backup.MegolmBackupKey, roomID id.RoomID,
+func (b *keyBackup) importEntry(ctx context.Context, version id.KeyBackupVersion, key *backup.MegolmBackupKey, roomID id.RoomID,
 	sessionID id.SessionID, entry *mautrix.RespKeyBackupData[backup.EncryptedSessionData[backup.MegolmSessionData]]) importOutcome {
-	if have, err := m.store.GetGroupSession(ctx, roomID, sessionID); err == nil && have != nil &&
+	if have, err := b.store.GetGroupSession(ctx, roomID, sessionID); err == nil && have != nil &&
 		int64(have.Internal.FirstKnownIndex()) <= int64(entry.FirstMessageIndex) {
 		return alreadyHad
 	}
 	data, err := entry.SessionData.Decrypt(key)
 	if err != nil {
-		m.log.Debug("failed to decrypt a backed-up room key", "room_id", roomID, "session_id", sessionID, "error", err)
+		b.log.Debug("failed to decrypt a backed-up room key", "room_id", roomID, "session_id", sessionID, "error", err)
 		return failed
 	}
 	if v := judgeBackupEntry(entry.ForwardedCount, data.ForwardingKeyChain); !v.Trusted {
-		if old, _ := m.keys.get(ctx, sessionID); old != nil && !old.Trusted && old.Source == id.KeySourceBackup {
+		if old, _ := b.keys.get(ctx, sessionID); old != nil && !old.Trusted && old.Source == id.KeySourceBackup {
 			return refused // decided before
 		}
-		if err := m.keys.put(ctx, roomID, sessionID, v); err != nil {
-			m.log.Warn("failed to remember a decision about a backed-up room key", "session_id", sessionID, "error", err)
+		if err := b.keys.put(ctx, roomID, sessionID, v); err != nil {
+			b.log.Warn("failed to remember a decision about a backed-up room key", "session_id", sessionID, "error", err)
 		}
-		m.stats.KeysRefused.Add(1)
-		m.log.Debug("did not import a room key that the key backup marks as forwarded", "room_id", roomID, "session_id", sessionID,
+		b.stats.KeysRefused.Add(1)
+		b.log.Debug("did not import a room key that the key backup marks as forwarded", "room_id", roomID, "session_id", sessionID,
 			"forwarded_count", entry.ForwardedCount, "is_verified", entry.IsVerified)
 		return refused
 	}
-	if _, err := m.mach.ImportRoomKeyFromBackup(ctx, version, roomID, sessionID, data); err != nil {
-		m.log.Debug("failed to import a backed-up room key", "room_id", roomID, "session_id", sessionID, "error", err)
+	if _, err := b.mach.ImportRoomKeyFromBackup(ctx, version, roomID, sessionID, data); err != nil {
+		b.log.Debug("failed to import a backed-up room key", "room_id", roomID, "session_id", sessionID, "error", err)
 		return failed
 	}
-	m.stats.BackupImported.Add(1)
-	m.keysArrived.Store(true)
+	b.stats.BackupImported.Add(1)
+	b.keysArrived.Store(true)
 	return imported
 }
 
-// fetchFromBackup looks one session up in the key backup (after a decryption failure), when the
+// fetch looks one session up in the key backup (after a decryption failure), when the
 // backup is unlocked and the strategy allows it. It reports whether the session was imported.
-func (m *Machine) fetchFromBackup(ctx context.Context, roomID id.RoomID, sessionID id.SessionID) bool {
-	m.backupMu.Lock()
-	key, version := m.backupKey, m.backupVersion
-	m.backupMu.Unlock()
-	if key == nil || m.opts.BackupDownloadStrategy == BackupManual || m.opts.BackupDownloadStrategy == BackupOneShot {
+func (b *keyBackup) fetch(ctx context.Context, roomID id.RoomID, sessionID id.SessionID) bool {
+	key, version := b.current()
+	if key == nil || b.strategy == BackupManual || b.strategy == BackupOneShot {
 		return false
 	}
-	resp, err := m.cli.GetKeyBackupForRoomAndSession(ctx, version, roomID, sessionID)
+	resp, err := b.cli.GetKeyBackupForRoomAndSession(ctx, version, roomID, sessionID)
 	if err != nil {
 		if !errors.Is(err, mautrix.MNotFound) {
-			m.log.Debug("failed to look a room key up in the backup", "session_id", sessionID, "error", err)
+			b.log.Debug("failed to look a room key up in the backup", "session_id", sessionID, "error", err)
 		}
 		return false
 	}
-	return m.importBackupEntry(ctx, version, key, roomID, sessionID, resp) == imported
+	return b.importEntry(ctx, version, key, roomID, sessionID, resp) == imported
 }
 
-// uploadBackup uploads the inbound Megolm sessions that are not in the current backup yet.
-func (m *Machine) uploadBackup(ctx context.Context) {
-	m.backupMu.Lock()
-	key, version := m.backupKey, m.backupVersion
-	m.backupMu.Unlock()
+// upload uploads the inbound Megolm sessions that are not in the current backup yet.
+func (b *keyBackup) upload(ctx context.Context) {
+	key, version := b.current()
 	if key == nil {
 		return
 	}
-	sessions, err := m.store.GetGroupSessionsWithoutKeyBackupVersion(ctx, version).AsList()
+	sessions, err := b.store.GetGroupSessionsWithoutKeyBackupVersion(ctx, version).AsList()
 	if err != nil {
-		m.log.Warn("failed to list room keys to back up", "error", err)
+		b.log.Warn("failed to list room keys to back up", "error", err)
 		return
 	}
 	if len(sessions) == 0 {
@@ -216,7 +244,7 @@ func (m *Machine) uploadBackup(ctx context.Context) {
 	for _, sess := range sessions {
 		// Never back up a key the bot would not trust: after a lost store it would come back from
 		// the backup as if it were good.
-		if v := m.sessionTrust(ctx, sess); !v.Trusted {
+		if v := b.trust.sessionTrust(ctx, sess); !v.Trusted {
 			continue
 		}
 		// forwarded_count says whether the key came straight from the sender's device (0) or not
@@ -228,7 +256,7 @@ func (m *Machine) uploadBackup(ctx context.Context) {
 		data, err := backupData(pub, sess.Internal.FirstKnownIndex(), func(i uint32) ([]byte, error) { return sess.Internal.Export(i) },
 			sess.SenderKey, sess.SigningKey, sess.ForwardingChains, sess.SharedHistory, forwarded, sess.KeySource == id.KeySourceDirect)
 		if err != nil {
-			m.log.Warn("failed to prepare a room key for the backup", "session_id", sess.ID(), "error", err)
+			b.log.Warn("failed to prepare a room key for the backup", "session_id", sess.ID(), "error", err)
 			continue
 		}
 		room := req.Rooms[sess.RoomID]
@@ -242,17 +270,17 @@ func (m *Machine) uploadBackup(ctx context.Context) {
 	if len(uploaded) == 0 {
 		return
 	}
-	if _, err := m.cli.PutKeysInBackup(ctx, version, req); err != nil {
-		m.log.Warn("failed to upload room keys to the backup", "count", len(uploaded), "error", err)
+	if _, err := b.cli.PutKeysInBackup(ctx, version, req); err != nil {
+		b.log.Warn("failed to upload room keys to the backup", "count", len(uploaded), "error", err)
 		return
 	}
 	for _, sid := range uploaded {
-		if err := m.store.SetGroupSessionKeyBackupVersion(ctx, sid, version); err != nil {
-			m.log.Warn("failed to mark a room key as backed up", "session_id", sid, "error", err)
+		if err := b.store.SetGroupSessionKeyBackupVersion(ctx, sid, version); err != nil {
+			b.log.Warn("failed to mark a room key as backed up", "session_id", sid, "error", err)
 		}
 	}
-	m.stats.BackupUploaded.Add(int64(len(uploaded)))
-	m.log.Debug("uploaded room keys to the backup", "count", len(uploaded), "version", version)
+	b.stats.BackupUploaded.Add(int64(len(uploaded)))
+	b.log.Debug("uploaded room keys to the backup", "count", len(uploaded), "version", version)
 }
 
 // backupData encrypts one session for the backup (m.megolm_backup.v1.curve25519-aes-sha2).

@@ -15,14 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
-	"maunium.net/go/mautrix/crypto/backup"
 	"maunium.net/go/mautrix/crypto/olm"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -91,6 +89,11 @@ const deviceDisplayName = "Matrix OneBot gateway"
 
 // Machine is one bot's end-to-end encryption. It implements mautrix.CryptoHelper, so that the
 // client encrypts whatever it sends into an encrypted room.
+//
+// The Machine feeds the OlmMachine and hands the rest to its collaborators, each a type of its
+// own: the held events (heldStore), the key backup (keyBackup), the room key trust policy
+// (trustPolicy), the room key sharing policy (keySharing) and the device's own keys
+// (deviceKeys).
 type Machine struct {
 	opts  Options
 	log   *slog.Logger
@@ -98,20 +101,13 @@ type Machine struct {
 	mach  *crypto.OlmMachine
 	store *crypto.SQLCryptoStore
 	held  *heldStore
-	keys  *keysStore // trust.go: room key verdicts, key backup state
 
-	backupMu      sync.Mutex
-	backupKey     *backup.MegolmBackupKey // nil until unlocked
-	backupVersion id.KeyBackupVersion
-
-	requestedMu sync.Mutex
-	requested   map[id.SessionID]time.Time // sessions the bot asked other devices for
+	backup  *keyBackup
+	trust   *trustPolicy
+	sharing *keySharing
+	device  *deviceKeys
 
 	keysArrived atomic.Bool // a Megolm session arrived since the held events were last tried
-
-	pollMu     sync.Mutex
-	nextPoll   time.Time // the key backup is looked at again for held events after this
-	backupETag string    // the backup's etag when it was last looked at for held events
 
 	stats Stats
 }
@@ -150,10 +146,9 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 	}
 	cli := opts.Client
 	m := &Machine{
-		opts:      opts,
-		log:       opts.Logger.With("device_id", cli.DeviceID),
-		cli:       cli,
-		requested: map[id.SessionID]time.Time{},
+		opts: opts,
+		log:  opts.Logger.With("device_id", cli.DeviceID),
+		cli:  cli,
 	}
 	m.stats.OTKCount.Store(-1)
 	zl := newZerolog(m.log)
@@ -164,8 +159,9 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.store, m.held, m.keys = st.crypto, st.held, st.keys
+	m.store, m.held = st.crypto, st.held
 	m.mach = crypto.NewOlmMachine(cli, &zl, m.store, opts.StateStore)
+	m.wire(st.keys)
 	if err := m.mach.Load(ctx); err != nil {
 		m.mach.Destroy()
 		if errors.Is(err, olm.ErrBadMAC) {
@@ -174,17 +170,30 @@ func New(ctx context.Context, opts Options) (*Machine, error) {
 		}
 		return nil, fmt.Errorf("failed to load the crypto account of device %s: %w", cli.DeviceID, err)
 	}
-	m.applySharingStrategy()
-	m.mach.SessionReceived = m.sessionReceived
-	m.mach.AllowKeyShare = m.allowKeyShare
-	if err := m.checkServerKeys(ctx); err != nil {
+	if err := m.device.checkServerKeys(ctx); err != nil {
 		m.mach.Destroy()
 		return nil, err
 	}
-	if err := m.ensureFallbackKey(ctx, false); err != nil {
+	if err := m.device.ensureFallbackKey(ctx, false); err != nil {
 		m.log.Warn("failed to publish a fallback key", "error", err)
 	}
 	return m, nil
+}
+
+// wire makes the machine's collaborators, on its OlmMachine and stores, and hooks them into the
+// OlmMachine (the sharing policy answers key requests, the trust policy judges arriving keys).
+func (m *Machine) wire(keys *keysStore) {
+	m.device = &deviceKeys{mach: m.mach, cli: m.cli, store: m.store, log: m.log}
+	m.trust = &trustPolicy{
+		mach: m.mach, cli: m.cli, store: m.store, keys: keys, held: m.held, log: m.log, stats: &m.stats,
+		keysArrived: &m.keysArrived, requested: map[id.SessionID]time.Time{},
+	}
+	m.backup = &keyBackup{
+		mach: m.mach, cli: m.cli, store: m.store, keys: keys, trust: m.trust, strategy: m.opts.BackupDownloadStrategy,
+		log: m.log, stats: &m.stats, keysArrived: &m.keysArrived,
+	}
+	m.sharing = newKeySharing(m.mach, m.cli, m.store, m.opts.StateStore, m.opts.SharingStrategy, m.log)
+	m.mach.SessionReceived = m.trust.sessionReceived
 }
 
 // Stats returns the machine's counters.
@@ -202,96 +211,6 @@ func (s *Stats) LogValue() slog.Value {
 
 // OlmMachine returns the underlying mautrix machine (for tests).
 func (m *Machine) OlmMachine() *crypto.OlmMachine { return m.mach }
-
-// checkServerKeys uploads the device keys of a new account, and checks that the server's keys
-// for the device are ours.
-func (m *Machine) checkServerKeys(ctx context.Context) error {
-	resp, err := m.cli.QueryKeys(ctx, &mautrix.ReqQueryKeys{
-		DeviceKeys: map[id.UserID]mautrix.DeviceIDList{m.cli.UserID: {m.cli.DeviceID}},
-	})
-	if err != nil {
-		return fmt.Errorf("failed to query the device's keys: %w", err)
-	}
-	own := m.mach.OwnIdentity()
-	shared := m.mach.GetAccount().Shared
-	device, onServer := resp.DeviceKeys[m.cli.UserID][m.cli.DeviceID]
-	onServer = onServer && len(device.Keys) > 0
-	switch {
-	case !onServer && shared:
-		return fmt.Errorf("%w: the homeserver lost the keys of device %s (the device was deleted?): %s", ErrStoreLost, m.cli.DeviceID, lostAdvice)
-	case !onServer:
-		m.log.Info("new device: uploading its encryption keys")
-		if err := m.mach.ShareKeys(ctx, -1); err != nil {
-			return fmt.Errorf("failed to upload the device's keys: %w", err)
-		}
-		m.markDevice(ctx)
-		return nil
-	case !shared:
-		if m.deviceIsOurs(ctx) {
-			return fmt.Errorf("%w: device %s has keys this gateway created, but the database no longer has them (was it replaced or reset?); %s",
-				ErrStoreLost, m.cli.DeviceID, lostAdvice)
-		}
-		return fmt.Errorf("%w: device %s was set up by another client (an access token copied from Element?); "+
-			"give the gateway a device of its own: set login_user and login_password, or create a new access token for a new device, or set \"e2ee\": false", ErrDeviceTaken, m.cli.DeviceID)
-	case device.Keys.GetEd25519(m.cli.DeviceID) != own.SigningKey:
-		return fmt.Errorf("%w: the server's keys for device %s differ from the gateway's; give the bot a new device (a new access token, or login_user and login_password)", ErrDeviceTaken, m.cli.DeviceID)
-	}
-	return nil
-}
-
-// lostAdvice says what to do about a lost crypto store.
-const lostAdvice = "set recovery_key (or secret_storage_passphrase) together with login_user and login_password (or oauth_enabled), " +
-	"and the gateway moves the bot to a new device and restores the room keys from the key backup by itself; " +
-	"or give the bot a new access token for a new device"
-
-// markDevice names the device, so that a lost store is recognised later.
-func (m *Machine) markDevice(ctx context.Context) {
-	err := m.cli.SetDeviceInfo(ctx, m.cli.DeviceID, &mautrix.ReqDeviceInfo{DisplayName: deviceDisplayName})
-	if err != nil {
-		m.log.Debug("failed to name the device", "error", err)
-	}
-}
-
-func (m *Machine) deviceIsOurs(ctx context.Context) bool {
-	info, err := m.cli.GetDeviceInfo(ctx, m.cli.DeviceID)
-	return err == nil && info.DisplayName == deviceDisplayName
-}
-
-// applySharingStrategy maps encryption_sharing_strategy onto the machine's trust thresholds.
-func (m *Machine) applySharingStrategy() {
-	switch m.opts.SharingStrategy {
-	case ShareCrossSignedOnly:
-		m.mach.SendKeysMinTrust = id.TrustStateCrossSignedTOFU
-		m.mach.ShareKeysMinTrust = id.TrustStateCrossSignedTOFU
-	case ShareVerifiedOnly:
-		m.mach.SendKeysMinTrust = id.TrustStateCrossSignedVerified
-		m.mach.ShareKeysMinTrust = id.TrustStateCrossSignedVerified
-	default:
-		m.mach.SendKeysMinTrust = id.TrustStateUnset
-		m.mach.ShareKeysMinTrust = id.TrustStateCrossSignedTOFU
-	}
-}
-
-// allowKeyShare answers other devices' key requests: only the bot's own devices that it trusts.
-func (m *Machine) allowKeyShare(ctx context.Context, device *id.Device, info event.RequestedKeyInfo) *crypto.KeyShareRejection {
-	var reject *crypto.KeyShareRejection
-	switch {
-	case device.UserID != m.cli.UserID:
-		reject = &crypto.KeyShareRejectOtherUser
-	case device.DeviceID == m.cli.DeviceID:
-		return &crypto.KeyShareRejectNoResponse
-	case !m.mach.IsDeviceTrusted(ctx, device):
-		reject = &crypto.KeyShareRejectUnverified
-	}
-	if reject != nil {
-		m.log.Debug("refused a room key request", "user_id", device.UserID, "requesting_device_id", device.DeviceID,
-			"room_id", info.RoomID, "session_id", info.SessionID, "code", reject.Code)
-		return reject
-	}
-	m.log.Debug("answering a room key request from one of the bot's own verified devices", "requesting_device_id", device.DeviceID,
-		"room_id", info.RoomID, "session_id", info.SessionID)
-	return nil
-}
 
 // Init implements mautrix.CryptoHelper; New did the work.
 func (m *Machine) Init(context.Context) error { return nil }
@@ -319,7 +238,7 @@ func (m *Machine) Decrypt(ctx context.Context, evt *event.Event) (*event.Event, 
 	if err != nil {
 		return nil, err
 	}
-	if err := m.checkTrust(ctx, evt); err != nil { // trust.go
+	if err := m.trust.checkTrust(ctx, evt); err != nil { // trust.go
 		return nil, err
 	}
 	return dec, nil
@@ -336,15 +255,20 @@ func (m *Machine) RequestSession(ctx context.Context, roomID id.RoomID, senderKe
 	if deviceID == "" {
 		deviceID = "*"
 	}
-	m.requestedMu.Lock()
-	m.requested[sessionID] = time.Now()
-	m.requestedMu.Unlock()
+	m.trust.markRequested(sessionID)
 	err := m.mach.SendRoomKeyRequest(ctx, roomID, senderKey, sessionID, "", map[id.UserID][]id.DeviceID{
 		userID: {deviceID}, m.cli.UserID: {"*"},
 	})
 	if err != nil {
 		m.log.Warn("failed to request a room key", "room_id", roomID, "session_id", sessionID, "error", err)
 	}
+}
+
+// UndecryptableReason says, for the message handed over in place of evt, why evt could not be
+// decrypted (err is the last decryption error).
+func (m *Machine) UndecryptableReason(ctx context.Context, evt *event.Event, err error) string {
+	key, _ := m.backup.current()
+	return m.trust.undecryptableReason(ctx, evt, err, key != nil, m.opts.UndecryptableWait)
 }
 
 // Close stops the machine's background work.

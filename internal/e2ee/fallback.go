@@ -14,8 +14,8 @@ import (
 // ensureFallbackKey publishes a signed fallback key (mautrix does not). With rotate, a new key
 // replaces the current one (the server said the current one was used); otherwise a key is only
 // generated when the account has none, and re-uploaded while it is unpublished.
-func (m *Machine) ensureFallbackKey(ctx context.Context, rotate bool) error {
-	olmAccount := m.mach.GetAccount()
+func (d *deviceKeys) ensureFallbackKey(ctx context.Context, rotate bool) error {
+	olmAccount := d.mach.GetAccount()
 	acc, ok := olmAccount.Internal.(*account.Account)
 	if !ok {
 		return fmt.Errorf("fallback keys need the goolm account (build with -tags goolm)")
@@ -26,7 +26,7 @@ func (m *Machine) ensureFallbackKey(ctx context.Context, rotate bool) error {
 			return fmt.Errorf("failed to generate a fallback key: %w", err)
 		}
 		// Save before uploading: a crash after the upload must not lose the private key.
-		if err := m.store.PutAccount(ctx, olmAccount); err != nil {
+		if err := d.store.PutAccount(ctx, olmAccount); err != nil {
 			return fmt.Errorf("failed to save the account: %w", err)
 		}
 	case acc.CurrentFallbackKey.Published:
@@ -39,19 +39,19 @@ func (m *Machine) ensureFallbackKey(ctx context.Context, rotate bool) error {
 		if err != nil {
 			return fmt.Errorf("failed to sign the fallback key: %w", err)
 		}
-		key.Signatures = signatures.NewSingleSignature(m.cli.UserID, id.KeyAlgorithmEd25519, m.cli.DeviceID.String(), sig)
+		key.Signatures = signatures.NewSingleSignature(d.cli.UserID, id.KeyAlgorithmEd25519, d.cli.DeviceID.String(), sig)
 		keys[id.NewKeyID(id.KeyAlgorithmSignedCurve25519, keyID)] = key
 	}
 	req := map[string]any{"fallback_keys": keys}
-	_, err := m.cli.MakeRequest(ctx, http.MethodPost, m.cli.BuildClientURL("v3", "keys", "upload"), req, nil)
+	_, err := d.cli.MakeRequest(ctx, http.MethodPost, d.cli.BuildClientURL("v3", "keys", "upload"), req, nil)
 	if err != nil {
 		return fmt.Errorf("failed to upload the fallback key: %w", err)
 	}
 	acc.CurrentFallbackKey.Published = true
 	acc.ForgetOldFallbackKey()
-	if err := m.store.PutAccount(ctx, olmAccount); err != nil {
+	if err := d.store.PutAccount(ctx, olmAccount); err != nil {
 		return fmt.Errorf("failed to save the account: %w", err)
 	}
-	m.log.Debug("published a fallback key", "rotated", rotate)
+	d.log.Debug("published a fallback key", "rotated", rotate)
 	return nil
 }

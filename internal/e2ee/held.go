@@ -67,6 +67,7 @@ const (
 	heldWith   = `SELECT EXISTS (SELECT 1 FROM e2ee_held WHERE account_id = $1 AND session_id = $2)`
 )
 
+// heldStore is one bot account's held events in the e2ee_held table.
 type heldStore struct {
 	db        *dbutil.Database
 	accountID string
@@ -87,6 +88,49 @@ func openHeld(ctx context.Context, db *dbutil.Database, accountID string) (*held
 		return nil, err
 	}
 	return &heldStore{db: child, accountID: accountID}, nil
+}
+
+// put holds evt (raw as received), waiting for sessionID.
+func (h *heldStore) put(ctx context.Context, evt *event.Event, sessionID id.SessionID, raw json.RawMessage) error {
+	_, err := h.db.Exec(ctx, insertHeld, h.accountID, evt.ID, evt.RoomID, sessionID, string(raw), time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("failed to hold an undecryptable event: %w", err)
+	}
+	return nil
+}
+
+// oldest returns when the oldest held event was held; ok is false when none is.
+func (h *heldStore) oldest(ctx context.Context) (at time.Time, ok bool) {
+	var ms int64
+	if err := h.db.QueryRow(ctx, oldestHeld, h.accountID).Scan(&ms); err != nil || ms == 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
+
+// remove forgets a held event.
+func (h *heldStore) remove(ctx context.Context, eventID id.EventID) error {
+	if _, err := h.db.Exec(ctx, deleteHeld, h.accountID, eventID); err != nil {
+		return fmt.Errorf("failed to release a held event: %w", err)
+	}
+	return nil
+}
+
+// count returns how many events are held.
+func (h *heldStore) count(ctx context.Context) (int, error) {
+	var n int
+	err := h.db.QueryRow(ctx, countHeld, h.accountID).Scan(&n)
+	return n, err
+}
+
+// adopt moves the held events of account from to this one (see Machine.AdoptHeld).
+func (h *heldStore) adopt(ctx context.Context, from string) (int64, error) {
+	res, err := h.db.Exec(ctx, adoptHeld, h.accountID, from)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // hasSession reports whether an event waiting for sessionID is held (the bot asked for its key).
@@ -125,12 +169,11 @@ func (m *Machine) Hold(ctx context.Context, evt *event.Event, raw json.RawMessag
 	if !ok {
 		return false, errors.New("not an encrypted event")
 	}
-	_, err = m.held.db.Exec(ctx, insertHeld, m.held.accountID, evt.ID, evt.RoomID, content.SessionID, string(raw), time.Now().UnixMilli())
-	if err != nil {
-		return false, fmt.Errorf("failed to hold an undecryptable event: %w", err)
+	if err := m.held.put(ctx, evt, content.SessionID, raw); err != nil {
+		return false, err
 	}
 	m.stats.Held.Add(1)
-	if m.fetchFromBackup(ctx, evt.RoomID, content.SessionID) {
+	if m.backup.fetch(ctx, evt.RoomID, content.SessionID) {
 		return true, nil
 	}
 	m.log.Info("holding an event until its room key arrives", "room_id", evt.RoomID, "event_id", evt.ID,
@@ -147,12 +190,12 @@ func (m *Machine) Hold(ctx context.Context, evt *event.Event, raw json.RawMessag
 // backupPollInterval: when it changed (another device of the bot uploaded keys), the held
 // events' sessions are fetched from it.
 func (m *Machine) Due(ctx context.Context, now time.Time) ([]Held, error) {
-	held, err := m.allHeld(ctx)
+	held, err := m.held.list(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(held) > 0 {
-		m.pollBackup(ctx, now, held)
+		m.backup.poll(ctx, now, held)
 	}
 	all := m.keysArrived.Swap(false)
 	var out []Held
@@ -165,8 +208,9 @@ func (m *Machine) Due(ctx context.Context, now time.Time) ([]Held, error) {
 	return out, nil
 }
 
-func (m *Machine) allHeld(ctx context.Context) ([]Held, error) {
-	rows, err := m.held.db.Query(ctx, selectHeld, m.held.accountID)
+// list returns the held events, oldest first.
+func (h *heldStore) list(ctx context.Context) ([]Held, error) {
+	rows, err := h.db.Query(ctx, selectHeld, h.accountID)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read held events: %w", err)
 	}
@@ -188,44 +232,41 @@ func (m *Machine) allHeld(ctx context.Context) ([]Held, error) {
 // backupPollInterval is how often the key backup is looked at while events wait for their key.
 const backupPollInterval = 2 * time.Second
 
-// backupPolled reports whether held events make the key backup be looked at again.
-func (m *Machine) backupPolled() bool {
-	m.backupMu.Lock()
-	unlocked := m.backupKey != nil
-	m.backupMu.Unlock()
-	s := m.opts.BackupDownloadStrategy
-	return unlocked && (s == BackupDownloadDefault || s == BackupOnFailure)
+// polled reports whether held events make the key backup be looked at again.
+func (b *keyBackup) polled() bool {
+	key, _ := b.current()
+	return key != nil && (b.strategy == BackupDownloadDefault || b.strategy == BackupOnFailure)
 }
 
-// pollBackup fetches the sessions of held events from the key backup when it changed since the
+// poll fetches the sessions of held events from the key backup when it changed since the
 // last look (its etag), at most every backupPollInterval.
-func (m *Machine) pollBackup(ctx context.Context, now time.Time, held []Held) {
-	if !m.backupPolled() {
+func (b *keyBackup) poll(ctx context.Context, now time.Time, held []Held) {
+	if !b.polled() {
 		return
 	}
-	m.pollMu.Lock()
-	defer m.pollMu.Unlock()
-	if now.Before(m.nextPoll) {
+	b.pollMu.Lock()
+	defer b.pollMu.Unlock()
+	if now.Before(b.nextPoll) {
 		return
 	}
-	m.nextPoll = now.Add(backupPollInterval)
-	info, err := m.cli.GetKeyBackupLatestVersion(ctx)
+	b.nextPoll = now.Add(backupPollInterval)
+	info, err := b.cli.GetKeyBackupLatestVersion(ctx)
 	if err != nil {
-		m.log.Debug("failed to look at the key backup", "error", err)
+		b.log.Debug("failed to look at the key backup", "error", err)
 		return
 	}
-	if info.ETag != "" && info.ETag == m.backupETag {
+	if info.ETag != "" && info.ETag == b.etag {
 		return
 	}
-	m.backupETag = info.ETag
+	b.etag = info.ETag
 	seen := map[id.SessionID]bool{}
 	for _, h := range held {
 		if seen[h.SessionID] {
 			continue
 		}
 		seen[h.SessionID] = true
-		if m.fetchFromBackup(ctx, h.RoomID, h.SessionID) {
-			m.log.Info("a held event's room key arrived in the key backup", "room_id", h.RoomID, "session_id", h.SessionID)
+		if b.fetch(ctx, h.RoomID, h.SessionID) {
+			b.log.Info("a held event's room key arrived in the key backup", "room_id", h.RoomID, "session_id", h.SessionID)
 		}
 	}
 }
@@ -233,13 +274,12 @@ func (m *Machine) pollBackup(ctx context.Context, now time.Time, held []Held) {
 // NextWake returns how soon the held events need a look (a wait ends, or the key backup is due
 // to be looked at again); ok is false when no event is held. The sync loop waits no longer.
 func (m *Machine) NextWake(ctx context.Context, now time.Time) (d time.Duration, ok bool) {
-	var oldest int64
-	err := m.held.db.QueryRow(ctx, oldestHeld, m.held.accountID).Scan(&oldest)
-	if err != nil || oldest == 0 {
+	oldest, ok := m.held.oldest(ctx)
+	if !ok {
 		return 0, false
 	}
-	d = max(time.UnixMilli(oldest).Add(m.opts.UndecryptableWait).Sub(now), 0)
-	if m.backupPolled() {
+	d = max(oldest.Add(m.opts.UndecryptableWait).Sub(now), 0)
+	if m.backup.polled() {
 		d = min(d, backupPollInterval)
 	}
 	return d, true
@@ -247,8 +287,8 @@ func (m *Machine) NextWake(ctx context.Context, now time.Time) (d time.Duration,
 
 // Release forgets a held event once it was handed over.
 func (m *Machine) Release(ctx context.Context, eventID id.EventID, decrypted bool) error {
-	if _, err := m.held.db.Exec(ctx, deleteHeld, m.held.accountID, eventID); err != nil {
-		return fmt.Errorf("failed to release a held event: %w", err)
+	if err := m.held.remove(ctx, eventID); err != nil {
+		return err
 	}
 	if decrypted {
 		m.stats.Recovered.Add(1)
@@ -260,9 +300,7 @@ func (m *Machine) Release(ctx context.Context, eventID id.EventID, decrypted boo
 
 // HeldCount returns how many events wait for their key.
 func (m *Machine) HeldCount(ctx context.Context) (int, error) {
-	var n int
-	err := m.held.db.QueryRow(ctx, countHeld, m.held.accountID).Scan(&n)
-	return n, err
+	return m.held.count(ctx)
 }
 
 // CountDecrypted and CountUndecryptable record events that were handed over at once.

@@ -19,11 +19,10 @@ func (m *Machine) AdoptHeld(ctx context.Context, from id.DeviceID) (int64, error
 	if from == "" || from == m.cli.DeviceID {
 		return 0, nil
 	}
-	res, err := m.held.db.Exec(ctx, adoptHeld, m.held.accountID, cryptoAccountID(m.cli.UserID, from))
+	n, err := m.held.adopt(ctx, cryptoAccountID(m.cli.UserID, from))
 	if err != nil {
 		return 0, fmt.Errorf("failed to take over the held events of device %s: %w", from, err)
 	}
-	n, _ := res.RowsAffected()
 	if n > 0 {
 		m.keysArrived.Store(true) // try them at the next batch: the backup was just restored
 	}

@@ -51,7 +51,7 @@ func TestAdoptHeld(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("want the lost device's 2 events taken over, got %d, %v", n, err)
 	}
-	got, err := m.allHeld(ctx)
+	got, err := m.held.list(ctx)
 	if err != nil || len(got) != 2 || got[0].EventID != "$a" || got[1].EventID != "$b" {
 		t.Fatalf("want $a and $b held by the new device, in order: %+v, %v", got, err)
 	}

@@ -22,9 +22,9 @@ const (
 	trustRoom  = id.RoomID("!room:example.org")
 )
 
-// trustMachine is a Machine on real stores (no server) in an encrypted room with alice, whose
-// device AAA has the bot's current room key.
-func trustMachine(t *testing.T, strategy string) (*Machine, id.SessionID) {
+// trustMachine is the key sharing policy of a machine on real stores (no server) in an encrypted
+// room with alice, whose device AAA has the bot's current room key.
+func trustMachine(t *testing.T, strategy string) (*keySharing, id.SessionID) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
@@ -50,18 +50,18 @@ func trustMachine(t *testing.T, strategy string) (*Machine, id.SessionID) {
 		t.Fatal(err)
 	}
 	cli.DeviceID, cli.StateStore = "BOTDEVICE", state
-	m := &Machine{opts: Options{StateStore: state, SharingStrategy: strategy}, log: slog.Default(), cli: cli}
-	zl := newZerolog(m.log)
-	m.store = crypto.NewSQLCryptoStore(db.DBUtil(), dbutil.NoopLogger, "bot|BOTDEVICE", cli.DeviceID, []byte("pickle key"))
-	if err := m.store.DB.Upgrade(ctx); err != nil {
+	log := slog.Default()
+	zl := newZerolog(log)
+	store := crypto.NewSQLCryptoStore(db.DBUtil(), dbutil.NoopLogger, "bot|BOTDEVICE", cli.DeviceID, []byte("pickle key"))
+	if err := store.DB.Upgrade(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m.mach = crypto.NewOlmMachine(cli, &zl, m.store, state)
-	if err := m.mach.Load(ctx); err != nil {
+	mach := crypto.NewOlmMachine(cli, &zl, store, state)
+	if err := mach.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(m.Close)
-	m.applySharingStrategy()
+	t.Cleanup(mach.Destroy)
+	m := newKeySharing(mach, cli, store, state, strategy, log)
 
 	putDevices(t, m, "AAA")
 	sess, err := crypto.NewOutboundGroupSession(trustRoom, nil, nil)
@@ -79,7 +79,7 @@ func trustMachine(t *testing.T, strategy string) (*Machine, id.SessionID) {
 }
 
 // putDevices sets alice's devices (none cross-signed).
-func putDevices(t *testing.T, m *Machine, ids ...id.DeviceID) {
+func putDevices(t *testing.T, m *keySharing, ids ...id.DeviceID) {
 	t.Helper()
 	devices := map[id.DeviceID]*id.Device{}
 	for _, d := range ids {
@@ -90,7 +90,7 @@ func putDevices(t *testing.T, m *Machine, ids ...id.DeviceID) {
 	}
 }
 
-func hasRoomKey(t *testing.T, m *Machine) bool {
+func hasRoomKey(t *testing.T, m *keySharing) bool {
 	t.Helper()
 	sess, err := m.store.GetOutboundGroupSession(context.Background(), trustRoom)
 	if err != nil {

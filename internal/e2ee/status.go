@@ -25,9 +25,8 @@ func (m *Machine) Status(ctx context.Context) Status {
 			}
 		}
 	}
-	m.backupMu.Lock()
-	st.BackupVersion = string(m.backupVersion)
-	m.backupMu.Unlock()
+	_, version := m.backup.current()
+	st.BackupVersion = string(version)
 	if n, err := m.HeldCount(ctx); err == nil {
 		st.Held = n
 	}

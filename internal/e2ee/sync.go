@@ -63,13 +63,13 @@ func (m *Machine) ProcessSync(ctx context.Context, body []byte, since string) {
 	}
 	m.stats.OTKCount.Store(int64(resp.DeviceOTKCount.SignedCurve25519))
 	m.mach.ProcessSyncResponse(ctx, resp, since)
-	m.rotateOnTrustChange(ctx, resp.DeviceLists.Changed)
+	m.sharing.rotateOnTrustChange(ctx, resp.DeviceLists.Changed)
 	if fallback != nil && !slices.Contains(*fallback, id.KeyAlgorithmSignedCurve25519) {
-		if err := m.ensureFallbackKey(ctx, true); err != nil {
+		if err := m.device.ensureFallbackKey(ctx, true); err != nil {
 			m.log.Warn("failed to publish a fallback key", "error", err)
 		}
 	}
-	m.uploadBackup(ctx)
+	m.backup.upload(ctx)
 }
 
 // HandleState lets the machine see membership and history visibility changes (to rotate the

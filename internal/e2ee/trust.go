@@ -5,9 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -83,6 +87,30 @@ func (k *keysStore) setBackupState(ctx context.Context, version id.KeyBackupVers
 	return err
 }
 
+// trustPolicy decides which room keys the bot uses (see the top of this file): it judges each
+// forwarded key when it arrives, remembers the sessions the bot asked for, and says why an event
+// could not be decrypted.
+type trustPolicy struct {
+	mach        *crypto.OlmMachine
+	cli         *mautrix.Client
+	store       *crypto.SQLCryptoStore
+	keys        *keysStore
+	held        *heldStore // an event waiting for a session means the bot asked for it
+	log         *slog.Logger
+	stats       *Stats
+	keysArrived *atomic.Bool // set when a session arrives: the held events are tried again
+
+	requestedMu sync.Mutex
+	requested   map[id.SessionID]time.Time // sessions the bot asked other devices for
+}
+
+// markRequested remembers that the bot asked for sessionID.
+func (p *trustPolicy) markRequested(sessionID id.SessionID) {
+	p.requestedMu.Lock()
+	p.requested[sessionID] = time.Now()
+	p.requestedMu.Unlock()
+}
+
 // errUntrustedKey matches the refusals; Classify holds such events (a trusted copy may still come).
 var errUntrustedKey = errors.New("untrusted room key")
 
@@ -97,47 +125,47 @@ const notFromSender = "the room key never reached this device from the sender's 
 
 // sessionReceived is called by the machine after it stored a Megolm session (or kept a better
 // one it had). A forwarded session is judged here, while the bot knows whether it asked for it.
-func (m *Machine) sessionReceived(ctx context.Context, roomID id.RoomID, sessionID id.SessionID, _ uint32) {
-	m.keysArrived.Store(true)
-	sess, err := m.store.GetGroupSession(ctx, roomID, sessionID)
+func (p *trustPolicy) sessionReceived(ctx context.Context, roomID id.RoomID, sessionID id.SessionID, _ uint32) {
+	p.keysArrived.Store(true)
+	sess, err := p.store.GetGroupSession(ctx, roomID, sessionID)
 	if err != nil || sess == nil || sess.KeySource != id.KeySourceForward {
 		return
 	}
-	v := m.judgeForward(ctx, sess)
-	if err := m.keys.put(ctx, roomID, sessionID, v); err != nil {
-		m.log.Warn("failed to remember a decision about a forwarded room key", "session_id", sessionID, "error", err)
+	v := p.judgeForward(ctx, sess)
+	if err := p.keys.put(ctx, roomID, sessionID, v); err != nil {
+		p.log.Warn("failed to remember a decision about a forwarded room key", "session_id", sessionID, "error", err)
 	}
 	if v.Trusted {
-		m.log.Debug("accepted a forwarded room key from one of the bot's own verified devices", "room_id", roomID, "session_id", sessionID)
+		p.log.Debug("accepted a forwarded room key from one of the bot's own verified devices", "room_id", roomID, "session_id", sessionID)
 		return
 	}
-	if _, err := m.store.DB.Exec(ctx, deleteRefusedForward, m.store.AccountID, roomID, sessionID, id.KeySourceForward); err != nil {
-		m.log.Warn("failed to drop a refused forwarded room key", "session_id", sessionID, "error", err)
+	if _, err := p.store.DB.Exec(ctx, deleteRefusedForward, p.store.AccountID, roomID, sessionID, id.KeySourceForward); err != nil {
+		p.log.Warn("failed to drop a refused forwarded room key", "session_id", sessionID, "error", err)
 	}
-	m.stats.KeysRefused.Add(1)
-	m.log.Info("refused a forwarded room key", "room_id", roomID, "session_id", sessionID, "forwarded_by", sess.SourceUser, "reason", v.Reason)
+	p.stats.KeysRefused.Add(1)
+	p.log.Info("refused a forwarded room key", "room_id", roomID, "session_id", sessionID, "forwarded_by", sess.SourceUser, "reason", v.Reason)
 }
 
 // judgeForward decides whether a forwarded session can be trusted: only when the bot asked for
 // it and it came from one of the bot's own verified devices.
-func (m *Machine) judgeForward(ctx context.Context, sess *crypto.InboundGroupSession) verdict {
+func (p *trustPolicy) judgeForward(ctx context.Context, sess *crypto.InboundGroupSession) verdict {
 	v := verdict{Source: id.KeySourceForward}
 	forwarder := "an unknown device"
 	var device *id.Device
 	if n := len(sess.ForwardingChains); n > 0 {
 		key := id.IdentityKey(sess.ForwardingChains[n-1])
-		if sess.SourceUser == m.cli.UserID {
-			device, _ = m.mach.GetOrFetchDeviceByKey(ctx, sess.SourceUser, key)
+		if sess.SourceUser == p.cli.UserID {
+			device, _ = p.mach.GetOrFetchDeviceByKey(ctx, sess.SourceUser, key)
 		} else {
-			device, _ = m.store.FindDeviceByKey(ctx, sess.SourceUser, key)
+			device, _ = p.store.FindDeviceByKey(ctx, sess.SourceUser, key)
 		}
 		if device != nil {
 			forwarder = "device " + string(device.DeviceID)
 		}
 	}
-	asked := m.asked(ctx, sess.ID())
+	asked := p.asked(ctx, sess.ID())
 	switch {
-	case sess.SourceUser != m.cli.UserID:
+	case sess.SourceUser != p.cli.UserID:
 		v.Reason = fmt.Sprintf("%s; the only copy was forwarded by another user, %s (%s), and only the bot's own verified devices may forward room keys to it",
 			notFromSender, sess.SourceUser, forwarder)
 		if !asked {
@@ -145,7 +173,7 @@ func (m *Machine) judgeForward(ctx context.Context, sess *crypto.InboundGroupSes
 		}
 	case device == nil:
 		v.Reason = notFromSender + "; the only copy was forwarded by a device of the bot that the bot does not know"
-	case !m.mach.IsDeviceTrusted(ctx, device):
+	case !p.mach.IsDeviceTrusted(ctx, device):
 		v.Reason = fmt.Sprintf("%s; the only copy was forwarded by the bot's device %s, which is not verified (cross-signed)", notFromSender, device.DeviceID)
 	case !asked:
 		v.Reason = fmt.Sprintf("%s; the bot's device %s forwarded a copy without being asked for it", notFromSender, device.DeviceID)
@@ -157,11 +185,11 @@ func (m *Machine) judgeForward(ctx context.Context, sess *crypto.InboundGroupSes
 
 // asked reports whether the bot asked for a session: since this process started, or before
 // (an event waiting for it is held).
-func (m *Machine) asked(ctx context.Context, sessionID id.SessionID) bool {
-	m.requestedMu.Lock()
-	_, ok := m.requested[sessionID]
-	m.requestedMu.Unlock()
-	return ok || m.held.hasSession(ctx, sessionID)
+func (p *trustPolicy) asked(ctx context.Context, sessionID id.SessionID) bool {
+	p.requestedMu.Lock()
+	_, ok := p.requested[sessionID]
+	p.requestedMu.Unlock()
+	return ok || p.held.hasSession(ctx, sessionID)
 }
 
 // judgeBackupEntry decides whether a key backup entry can be trusted: only when it says that
@@ -177,33 +205,33 @@ func judgeBackupEntry(forwardedCount int, chain []string) verdict {
 
 // checkTrust refuses a session that decrypted evt but is not trusted (see the top of this file).
 // New refused keys never reach the store; this catches those stored by older versions.
-func (m *Machine) checkTrust(ctx context.Context, evt *event.Event) error {
+func (p *trustPolicy) checkTrust(ctx context.Context, evt *event.Event) error {
 	content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
 	if !ok {
 		return nil
 	}
-	sess, err := m.store.GetGroupSession(ctx, evt.RoomID, content.SessionID)
+	sess, err := p.store.GetGroupSession(ctx, evt.RoomID, content.SessionID)
 	if err != nil || sess == nil {
 		return nil
 	}
-	if v := m.sessionTrust(ctx, sess); !v.Trusted {
+	if v := p.sessionTrust(ctx, sess); !v.Trusted {
 		return &untrustedError{reason: v.Reason}
 	}
 	return nil
 }
 
 // sessionTrust judges a stored session.
-func (m *Machine) sessionTrust(ctx context.Context, sess *crypto.InboundGroupSession) verdict {
+func (p *trustPolicy) sessionTrust(ctx context.Context, sess *crypto.InboundGroupSession) verdict {
 	switch sess.KeySource {
 	case id.KeySourceDirect:
 		return verdict{Source: sess.KeySource, Trusted: true}
 	case id.KeySourceForward:
-		if v, err := m.keys.get(ctx, sess.ID()); err == nil && v != nil && v.Source == id.KeySourceForward {
+		if v, err := p.keys.get(ctx, sess.ID()); err == nil && v != nil && v.Source == id.KeySourceForward {
 			return *v
 		}
 		// Stored by an older version: judge it once.
-		v := m.judgeForward(ctx, sess)
-		_ = m.keys.put(ctx, sess.RoomID, sess.ID(), v)
+		v := p.judgeForward(ctx, sess)
+		_ = p.keys.put(ctx, sess.RoomID, sess.ID(), v)
 		return v
 	case id.KeySourceBackup:
 		return judgeBackupEntry(0, sess.ForwardingChains)
@@ -212,12 +240,13 @@ func (m *Machine) sessionTrust(ctx context.Context, sess *crypto.InboundGroupSes
 	}
 }
 
-// UndecryptableReason says, for the message handed over in place of evt, why evt could not be
-// decrypted (err is the last decryption error).
-func (m *Machine) UndecryptableReason(ctx context.Context, evt *event.Event, err error) string {
+// undecryptableReason says, for the message handed over in place of evt, why evt could not be
+// decrypted (err is the last decryption error; backupUnlocked says whether the key backup could
+// have had the key, wait is how long the event waited for it).
+func (p *trustPolicy) undecryptableReason(ctx context.Context, evt *event.Event, err error, backupUnlocked bool, wait time.Duration) string {
 	content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
 	if ok && (errors.Is(err, crypto.ErrNoSessionFound) || errors.Is(err, errUntrustedKey)) {
-		if v, _ := m.keys.get(ctx, content.SessionID); v != nil && !v.Trusted {
+		if v, _ := p.keys.get(ctx, content.SessionID); v != nil && !v.Trusted {
 			return v.Reason
 		}
 	}
@@ -227,14 +256,11 @@ func (m *Machine) UndecryptableReason(ctx context.Context, evt *event.Event, err
 	case errors.As(err, &untrusted):
 		return untrusted.reason
 	case errors.Is(err, crypto.ErrNoSessionFound):
-		m.backupMu.Lock()
-		unlocked := m.backupKey != nil
-		m.backupMu.Unlock()
 		where := "the bot's other devices did not forward it and the key backup does not have it"
-		if !unlocked {
+		if !backupUnlocked {
 			where = "the bot's other devices did not forward it (the key backup is not unlocked: set recovery_key)"
 		}
-		return fmt.Sprintf("%s within %s: the sender's device did not share it with this device, %s", notFromSender, m.opts.UndecryptableWait, where)
+		return fmt.Sprintf("%s within %s: the sender's device did not share it with this device, %s", notFromSender, wait, where)
 	case errors.As(err, &withheld):
 		return fmt.Sprintf("the sender's device withheld the room key from this device (%s: %s)", withheld.Code, withheld.Reason)
 	}
