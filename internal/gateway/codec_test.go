@@ -1,57 +1,18 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
-// golden compares got with testdata/name (JSON, compared after indenting both).
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
-		t.Fatalf("%s: output is not JSON: %v\n%s", name, err, got)
-	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if vectors.Updating() {
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update once to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("%s differs:\n got: %s\nwant: %s", name, pretty.Bytes(), want)
-	}
-}
+func golden(t *testing.T, name string, got []byte) { t.Helper(); vectors.Golden(t, name, got) }
 
-func sampleEvent(direct bool) *model.Event {
-	return &model.Event{
-		ID: "$ev1:example.org", Time: time.UnixMilli(1700000000123), Self: "@bot:example.org", Kind: model.KindMessage,
-		Message: &model.Message{
-			EventID: "$ev1:example.org", RoomID: "!room:example.org", Sender: "@alice:example.org", SenderName: "Alice",
-			SenderRole: model.RoleAdmin, Direct: direct, MsgType: "m.text", Plain: "@bot:example.org hi [CQ:at,qq=all]",
-			Segments: []model.Segment{
-				model.Reply("$ev0:example.org", "@bob:example.org"),
-				model.Mention("@bot:example.org"),
-				model.Text(" hi [CQ:at,qq=all]"),
-				{Type: "mention_all", Data: map[string]any{}},
-			},
-		},
-	}
-}
+func sampleEvent(direct bool) *model.Event { return vectors.SampleMessage(direct) }
 
 // seedIDs fixes the v11 numbers so that the golden files do not depend on map order.
 func seedIDs(t *testing.T, db *storage.DB) {
@@ -66,19 +27,6 @@ func seedIDs(t *testing.T, db *storage.DB) {
 		if _, err := db.V11ID(ctx, x.k, x.id); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func TestEncodeV12Events(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		direct bool
-	}{{"v12_message_group.json", false}, {"v12_message_private.json", true}} {
-		b, err := encodeV12Event(sampleEvent(tc.direct))
-		if err != nil {
-			t.Fatal(err)
-		}
-		golden(t, tc.name, b)
 	}
 }
 

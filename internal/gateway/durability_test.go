@@ -105,7 +105,7 @@ func TestReplayedEventIsMarkedOnce(t *testing.T) {
 	if strings.Count(string(f12), `"matrix.replayed":true`) != 1 || strings.Count(string(f11), `"matrix_replayed":true`) != 1 {
 		t.Fatalf("frames not marked once:\nv12 %s\nv11 %s", f12, f11)
 	}
-	if again := markReplayed(f12, 12); string(again) != string(f12) {
+	if again := h.faces.v12.MarkReplayed(f12); string(again) != string(f12) {
 		t.Fatalf("marked twice: %s", again)
 	}
 }

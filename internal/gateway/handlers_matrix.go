@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
 // Invite answers (v11 set_group_add_request / set_friend_add_request, v12 matrix.accept_invite /
@@ -149,7 +150,7 @@ func v12React(c *call, p v12ReactParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"message_id": string(sent.EventID), "time": v12Time(sent.Time)}, nil
+	return map[string]any{"message_id": string(sent.EventID), "time": ob12.Time(sent.Time)}, nil
 }
 
 type v12TypingParams struct {

@@ -7,6 +7,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
 type v12SendMessageParams struct {
@@ -51,7 +52,7 @@ func v12SendMessage(c *call, p v12SendMessageParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"message_id": string(sent.EventID), "time": v12Time(sent.Time)}, nil
+	return map[string]any{"message_id": string(sent.EventID), "time": ob12.Time(sent.Time)}, nil
 }
 
 // decodeV12Message reads a v12 message: an array of segments (a bare string is taken as text).
@@ -95,7 +96,7 @@ func v12GetStatus(c *call) (any, error) {
 }
 
 func v12GetVersion(c *call) (any, error) {
-	return v12VersionInfo{Impl: Impl, Version: c.hub.opts.Version, OneBotVersion: v12ProtocolVersion}, nil
+	return ob12.VersionInfo{Impl: Impl, Version: c.hub.opts.Version, OneBotVersion: ob12.ProtocolVersion}, nil
 }
 
 func v12GetSupportedActions(c *call) (any, error) { return supportedActions(12), nil }
@@ -156,5 +157,5 @@ func v12GetMessage(c *call, p v12GetMessageParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v12MessageEvent(ev), nil
+	return ob12.MessageEvent(ev), nil
 }

@@ -4,6 +4,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -61,6 +63,10 @@ type Options struct {
 	AccessLogOff   bool
 
 	Transports // webhooks, HTTP POST, outbox, post format, get_latest_events (webhook.go)
+
+	// Faces are the protocols served besides OneBot v11 and v12 (built in): registering one is
+	// this one line where the hub is made (see package face).
+	Faces []face.Face
 }
 
 // Hub connects bots to OneBot transports: it fans events out to every subscribed connection,
@@ -93,6 +99,8 @@ type Hub struct {
 
 	stats   Stats
 	metrics *metrics.Metrics
+
+	faces faces // the protocols served (faces.go)
 
 	recent recentEvents // the last events per bot, for the admin page (adminview.go)
 	admin  http.Handler // the admin page at /admin; nil = none
@@ -146,6 +154,7 @@ func NewHub(opts Options) *Hub {
 		inflight:   newInflight(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
 		metrics:    opts.Metrics,
 	}
+	h.initFaces()
 	h.metrics.AddSource(h.metricSamples)
 	h.guard = &guard{
 		opts: opts.Web, tokenSet: h.authRequired,
@@ -221,23 +230,10 @@ func (h *Hub) pendingBot() model.Bot {
 }
 
 // botLabel names a bot in messages: its user ID, else its name in the configuration.
-func botLabel(b model.Bot) string {
-	if u := b.UserID(); u != "" {
-		return string(u)
-	}
-	if n, ok := b.(interface{ Name() string }); ok && n.Name() != "" {
-		return n.Name()
-	}
-	return "the configured bot"
-}
+func botLabel(b model.Bot) string { return face.Label(b) }
 
 // pendingReason is why a bot that has not joined the hub does not serve yet.
-func pendingReason(b model.Bot) string {
-	if r := b.Status().Reason; r != "" {
-		return r
-	}
-	return "not logged in yet"
-}
+func pendingReason(b model.Bot) string { return face.PendingReason(b) }
 
 // errPendingBot is the answer to an action for a bot that has not logged in yet: offline (v12
 // 34002, v11 100), with the reason.
@@ -329,34 +325,36 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 	grew := h.sinksGrew
 	h.sinksMu.RUnlock()
 
-	var payload [2][]byte // [0] v11, [1] v12
-	var tried [2]bool
+	// Each event is encoded once per face and the bytes shared by that face's connections.
+	type encoded struct {
+		face    face.Face
+		payload []byte
+	}
+	var done []encoded
+	encode := func(f face.Face) ([]byte, error) {
+		for _, e := range done {
+			if e.face == f {
+				return e.payload, nil
+			}
+		}
+		b, err := h.encodeFor(ctx, entry, f, ev)
+		if err != nil && (storage.IsDBError(err) || ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded)) {
+			return nil, fmt.Errorf("failed to encode event %s: %w", ev.ID, err) // the v11 ID map: retry
+		} else if err != nil {
+			h.log.Error("failed to encode event", "face", f.Name(), "event_id", ev.ID, "error", err)
+		}
+		done = append(done, encoded{f, b})
+		return b, nil
+	}
 	var durable []storage.OutboxFrame
 	var feeds []*feed
 	for _, s := range targets {
-		i := 0
-		if s.version == 12 {
-			i = 1
+		payload, err := encode(s.face)
+		if err != nil {
+			return 0, grew, err
 		}
-		if !tried[i] {
-			tried[i] = true
-			var err error
-			if i == 0 {
-				payload[0], err = encodeV11Event(ctx, h.opts.IDs, entry.selfID, ev, h.opts.V11PostFormat == "string")
-			} else {
-				payload[1], err = encodeV12Event(ev)
-			}
-			if err == nil && ev.Replayed {
-				payload[i] = markReplayed(payload[i], s.version)
-			}
-			if err != nil && storage.IsDBError(err) {
-				return 0, grew, fmt.Errorf("failed to encode event %s: %w", ev.ID, err) // the v11 ID map: retry
-			} else if err != nil {
-				h.log.Error("failed to encode event", "version", s.version, "event_id", ev.ID, "error", err)
-			}
-		}
-		if payload[i] != nil && s.durable != nil {
-			durable = append(durable, storage.OutboxFrame{Endpoint: s.durable.key, Payload: payload[i]})
+		if payload != nil && s.durable != nil {
+			durable = append(durable, storage.OutboxFrame{Endpoint: s.durable.key, Payload: payload})
 			feeds = append(feeds, s.durable)
 		}
 	}
@@ -373,11 +371,8 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 		queued += len(feeds)
 	}
 	for _, s := range targets {
-		i := 0
-		if s.version == 12 {
-			i = 1
-		}
-		if payload[i] != nil && s.durable == nil && s.enqueueEvent(payload[i], &h.stats, h.metrics, ev.Self) {
+		payload, _ := encode(s.face) // encoded above
+		if payload != nil && s.durable == nil && s.enqueueEvent(payload, &h.stats, h.metrics, ev.Self) {
 			h.metrics.EventOut(string(ev.Self), s.transport)
 			queued++
 		}
@@ -385,37 +380,54 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 	return queued, grew, nil
 }
 
-// BotStatusChanged implements model.Sink: v12 connections get a status_update; the bot's v11
-// connections get lifecycle disable when it goes offline and enable when it is back.
+// BotStatusChanged implements model.Sink: every connection that sees the bot gets its face's
+// frame for the change (face.Meta): v12 a status_update, v11 lifecycle disable when the bot goes
+// offline and enable when it is back.
 func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	h.log.Info("bot status changed", "bot", self, "state", st.State, "reason", st.Reason)
-	frame := h.v12StatusUpdate()
-	var lifecycle, own []byte // own: the status_update of a v12 connection limited to this bot
-	if e := h.botByUser(self); e != nil {
-		own = h.v12StatusUpdateFor(e)
-		if online := st.State != model.StateOffline; e.offline.Swap(!online) == online {
-			sub := "enable"
-			if !online {
-				sub = "disable"
-			}
-			lifecycle = h.v11Lifecycle(e.selfID, sub)
-		}
+	online := st.State != model.StateOffline
+	var changed face.Bot
+	var own []face.Bot // the bots of a connection limited to this bot
+	flipped := false
+	e := h.botByUser(self)
+	if e != nil {
+		changed = face.Bot{Bot: e.bot, SelfID: e.selfID}
+		own = h.faceBots(e)
+		flipped = e.offline.Swap(!online) == online
 	}
+	all := h.faceBots(nil)
+	type frameKey struct {
+		face face.Face
+		own  bool
+	}
+	frames := map[frameKey][]byte{}
 	h.sinksMu.RLock()
 	defer h.sinksMu.RUnlock()
 	for s := range h.sinks {
-		switch {
-		case s.version == 12 && s.wantsEvents && s.bot == "":
+		meta, ok := s.face.(face.Meta)
+		if !ok || !s.wantsEvents || (s.bot != "" && (s.bot != self || e == nil)) {
+			continue
+		}
+		k := frameKey{s.face, s.bot != ""}
+		frame, seen := frames[k]
+		if !seen {
+			bots := all
+			if k.own {
+				bots = own
+			}
+			frame = meta.StatusChanged(bots, changed, online, flipped)
+			frames[k] = frame
+		}
+		if frame != nil {
 			_ = s.enqueueEvent(frame, &h.stats, h.metrics, self)
-		case s.version == 12 && s.wantsEvents && s.bot == self && own != nil:
-			_ = s.enqueueEvent(own, &h.stats, h.metrics, self)
-		case lifecycle != nil && s.version == 11 && s.wantsEvents && s.bot == self:
-			_ = s.enqueueEvent(lifecycle, &h.stats, h.metrics, self)
 		}
 	}
 }
 
 func (h *Hub) subscribe(s *sink) {
+	if s.face == nil {
+		s.face = h.faceOfVersion(s.version)
+	}
 	h.stats.ConnectionsTotal.Add(1)
 	h.sinksMu.Lock()
 	h.sinks[s] = struct{}{}
@@ -444,9 +456,10 @@ func (h *Hub) Connections() (v11, v12 int) {
 	h.sinksMu.RLock()
 	defer h.sinksMu.RUnlock()
 	for s := range h.sinks {
-		if s.version == 12 {
+		switch s.version {
+		case 12:
 			v12++
-		} else {
+		case 11:
 			v11++
 		}
 	}

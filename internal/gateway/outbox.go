@@ -1,13 +1,13 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"time"
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -66,7 +66,13 @@ type pending struct {
 // newFeed subscribes a feed for bot's events ("" = all bots) in the given protocol version;
 // persistent asks for an outbox (when the hub has one). Call close when done.
 func (h *Hub) newFeed(ctx context.Context, key string, version int, bot id.UserID, persistent bool, transport string) *feed {
+	return h.newFaceFeed(ctx, key, version, h.faceOfVersion(version), bot, persistent, transport)
+}
+
+// newFaceFeed is newFeed for any face (version 0 for faces other than OneBot's).
+func (h *Hub) newFaceFeed(ctx context.Context, key string, version int, fc face.Face, bot id.UserID, persistent bool, transport string) *feed {
 	s := newSink(version, bot, true)
+	s.face = fc
 	s.transport = transport
 	s.refuseWhenFull = true
 	f := &feed{h: h, key: key, version: version, sink: s, notify: make(chan struct{}, 1),
@@ -261,7 +267,7 @@ func (f *feed) drainNext(ctx context.Context) (pending, bool) {
 	p := pending{seq: e.Seq, queuedAt: e.QueuedAt, payload: e.Payload,
 		replay: f.down || (!f.backlogBefore.IsZero() && !e.QueuedAt.After(f.backlogBefore))}
 	if p.replay {
-		p.payload = markReplayed(p.payload, f.version)
+		p.payload = f.sink.face.MarkReplayed(p.payload)
 	}
 	return p, true
 }
@@ -280,7 +286,7 @@ func (f *feed) ready(ctx context.Context, p pending) (pending, error) {
 		case <-t.C:
 		}
 	}
-	p.payload = markReplayed(p.payload, f.version)
+	p.payload = f.sink.face.MarkReplayed(p.payload)
 	return p, nil
 }
 
@@ -319,23 +325,4 @@ func (f *feed) fail() {
 	f.down = true
 	f.heldFailed = f.held != nil
 	f.batch = nil // re-read: the count or age limit may have dropped frames meanwhile
-}
-
-// markReplayed adds "matrix.replayed": true (v12) or "matrix_replayed": true (v11) to an
-// event frame, so that a client can tell a backlog from live events.
-func markReplayed(frame []byte, version int) []byte {
-	if len(frame) < 2 || frame[0] != '{' || bytes.Equal(frame, []byte("{}")) {
-		return frame
-	}
-	field := `"matrix_replayed":true,`
-	if version == 12 {
-		field = `"matrix.replayed":true,`
-	}
-	if bytes.HasPrefix(frame[1:], []byte(field)) {
-		return frame // marked already (an event replayed after a restart, then from the outbox)
-	}
-	out := make([]byte, 0, len(frame)+len(field))
-	out = append(out, '{')
-	out = append(out, field...)
-	return append(out, frame[1:]...)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
@@ -51,7 +52,7 @@ func TestSegmentsOutVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := &segOutWant{V11: vectors.Marshal(t, v11), CQ: v11SegmentsToCQ(v11), V12: vectors.Marshal(t, v12Segments(v.Segments))}
+		got := &segOutWant{V11: vectors.Marshal(t, v11), CQ: v11SegmentsToCQ(v11), V12: vectors.Marshal(t, ob12.Segments(v.Segments))}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/matrix-onebot/gateway/api"
+	"github.com/matrix-onebot/gateway/internal/face"
 )
 
 // Handler returns the gateway's HTTP handler:
@@ -76,6 +77,11 @@ func (h *Hub) Handler() http.Handler {
 				}
 				metricsHandler.ServeHTTP(w, r)
 			})
+		}
+		for _, f := range h.faces.all { // faces with routes of their own (face.Mounter)
+			if m, ok := f.(face.Mounter); ok {
+				m.Mount(r, faceHost{h})
+			}
 		}
 		r.HandleFunc("/onebot/v12", h.handleV12)
 		r.HandleFunc("/onebot/v12/", h.handleV12)

@@ -5,6 +5,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 )
 
@@ -14,7 +15,8 @@ const sinkQueueSize = 1024
 // sink is one OneBot connection's outgoing queue. Events are queued without blocking: a
 // connection whose queue is full is closed (and counted), so a slow client never blocks a bot.
 type sink struct {
-	version     int       // 11 or 12
+	version     int       // 11 or 12; 0 for the other faces
+	face        face.Face // encodes the events (Hub.subscribe sets the OneBot face of version)
 	bot         id.UserID // "" = all bots (v12)
 	wantsEvents bool      // false for v11 API-only connections
 	// refuseWhenFull makes a full queue refuse new events instead of closing the sink: for

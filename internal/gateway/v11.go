@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -142,11 +143,7 @@ func (h *Hub) v11Lifecycle(selfID int64, subType string) []byte {
 }
 
 func (h *Hub) v11Heartbeat(b *botEntry) []byte {
-	st := b.bot.Status()
-	return mustJSON(v11Event{
-		Time: time.Now().Unix(), SelfID: b.selfID, PostType: "meta_event", MetaEventType: "heartbeat",
-		Status: &v11Status{Online: st.Online(), Good: st.Good()}, Interval: h.opts.HeartbeatInterval.Milliseconds(),
-	})
+	return h.faces.v11.(face.Meta).Heartbeat([]face.Bot{{Bot: b.bot, SelfID: b.selfID}}, h.opts.HeartbeatInterval)
 }
 
 // v11Request is an action request (WebSocket frame or HTTP body).

@@ -22,6 +22,8 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/face"
+
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -237,14 +239,25 @@ func (h *Hub) drainWebhook(stopped context.Context, ep Webhook, f *feed) {
 
 // pushMeta sends the endpoint a lifecycle (v11) or status_update (v12) event, then heartbeats.
 func (h *Hub) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
+	meta, ok := h.faceOfVersion(ep.Version).(face.Meta)
+	if !ok {
+		return
+	}
+	only := entry
+	if ep.Version != 11 && ep.Bot != "" {
+		only = h.botByUser(ep.Bot)
+	}
+	bots := h.faceBots(only)
 	if ep.Version == 11 {
-		_, _ = h.push(ctx, ep, h.v11Lifecycle(entry.selfID, "enable"), 0)
-	} else {
-		var only *botEntry
-		if ep.Bot != "" {
-			only = h.botByUser(ep.Bot)
-		}
-		_, _ = h.push(ctx, ep, h.v12StatusUpdateFor(only), 0)
+		bots = []face.Bot{{Bot: entry.bot, SelfID: entry.selfID}}
+	}
+	// As if the bot had just come online: v11 lifecycle enable, v12 a status_update.
+	var changed face.Bot
+	if len(bots) > 0 {
+		changed = bots[0]
+	}
+	if frame := meta.StatusChanged(bots, changed, true, true); frame != nil {
+		_, _ = h.push(ctx, ep, frame, 0)
 	}
 	t := time.NewTicker(h.opts.HeartbeatInterval)
 	defer t.Stop()
@@ -253,11 +266,7 @@ func (h *Hub) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			frame := h.v12Heartbeat()
-			if ep.Version == 11 {
-				frame = h.v11Heartbeat(entry)
-			}
-			_, _ = h.push(ctx, ep, frame, 0)
+			_, _ = h.push(ctx, ep, meta.Heartbeat(bots, h.opts.HeartbeatInterval), 0)
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/coder/websocket"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/face"
 )
 
 // role is what a v11 WebSocket connection carries (v12 connections are always universal).
@@ -57,9 +59,9 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 
 	// The connect frames go into the queue before the sink is subscribed, so they are first.
 	if s.wantsEvents {
-		first := [][]byte{h.v12Connect(), h.v12StatusUpdateFor(spec.bot)}
-		if spec.version == 11 {
-			first = [][]byte{h.v11Lifecycle(spec.bot.selfID, "connect")}
+		var first [][]byte
+		if meta, ok := h.faceOfVersion(spec.version).(face.Meta); ok {
+			first = meta.Hello(h.faceBots(spec.bot))
 		}
 		if spec.feed == nil {
 			for _, f := range first {
@@ -236,13 +238,11 @@ func (h *Hub) writePump(ctx context.Context, stop <-chan struct{}, c *websocket.
 			if !s.wantsEvents {
 				continue
 			}
-			var frame []byte
-			if spec.version == 12 {
-				frame = h.v12Heartbeat()
-			} else {
-				frame = h.v11Heartbeat(spec.bot)
+			meta, ok := h.faceOfVersion(spec.version).(face.Meta)
+			if !ok {
+				continue
 			}
-			if err := write(frame); err != nil {
+			if err := write(meta.Heartbeat(h.faceBots(spec.bot), h.opts.HeartbeatInterval)); err != nil {
 				return fmt.Errorf("failed to write heartbeat: %w", err)
 			}
 		case <-ping.C:

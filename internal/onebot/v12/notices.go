@@ -1,8 +1,9 @@
-package gateway
+package v12
 
 import (
 	"fmt"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -10,18 +11,18 @@ import (
 // where v12 has one (group_member_increase/decrease, friend_increase/decrease,
 // group/private_message_delete); the rest are extensions named matrix.*.
 
-// v12Notice is a notice or request event. Fields that a detail type does not use stay empty.
-type v12Notice struct {
-	ID         string   `json:"id"`
-	Time       float64  `json:"time"`
-	Type       string   `json:"type"`
-	DetailType string   `json:"detail_type"`
-	SubType    string   `json:"sub_type"`
-	Self       *v12Self `json:"self"`
-	GroupID    string   `json:"group_id,omitempty"`
-	UserID     string   `json:"user_id,omitempty"`
-	OperatorID string   `json:"operator_id,omitempty"`
-	MessageID  string   `json:"message_id,omitempty"`
+// notice is a notice or request event. Fields that a detail type does not use stay empty.
+type notice struct {
+	ID         string  `json:"id"`
+	Time       float64 `json:"time"`
+	Type       string  `json:"type"`
+	DetailType string  `json:"detail_type"`
+	SubType    string  `json:"sub_type"`
+	Self       *Self   `json:"self"`
+	GroupID    string  `json:"group_id,omitempty"`
+	UserID     string  `json:"user_id,omitempty"`
+	OperatorID string  `json:"operator_id,omitempty"`
+	MessageID  string  `json:"message_id,omitempty"`
 	// matrix.reaction
 	Key        string `json:"key,omitempty"`
 	ReactionID string `json:"reaction_id,omitempty"`
@@ -44,15 +45,15 @@ type v12Notice struct {
 	MsgType    string `json:"matrix.msgtype,omitempty"`
 }
 
-func newV12Notice(ev *model.Event, typ, detail, sub string) v12Notice {
-	return v12Notice{
-		ID: ev.ID, Time: v12Time(ev.Time), Type: typ, DetailType: detail, SubType: sub,
-		Self: &v12Self{Platform: model.Platform, UserID: string(ev.Self)},
+func newNotice(ev *model.Event, typ, detail, sub string) notice {
+	return notice{
+		ID: ev.ID, Time: Time(ev.Time), Type: typ, DetailType: detail, SubType: sub,
+		Self: &Self{Platform: model.Platform, UserID: string(ev.Self)},
 	}
 }
 
 // where fills group_id for a room, or user_id (the other party) for a direct room.
-func (n *v12Notice) where(room string, direct bool, other string) {
+func (n *notice) where(room string, direct bool, other string) {
 	n.RoomID = room
 	if direct {
 		n.UserID = other
@@ -61,9 +62,9 @@ func (n *v12Notice) where(room string, direct bool, other string) {
 	}
 }
 
-// encodeV12Notice encodes every kind except messages.
-func encodeV12Notice(ev *model.Event) ([]byte, error) {
-	var n v12Notice
+// encodeNotice encodes every kind except messages.
+func encodeNotice(ev *model.Event) ([]byte, error) {
+	var n notice
 	switch ev.Kind {
 	case model.KindMember:
 		m := ev.Member
@@ -72,7 +73,7 @@ func encodeV12Notice(ev *model.Event) ([]byte, error) {
 			if m.Increase() {
 				detail = "friend_increase"
 			}
-			n = newV12Notice(ev, "notice", detail, "")
+			n = newNotice(ev, "notice", detail, "")
 			n.UserID, n.RoomID = string(m.UserID), string(m.RoomID)
 			break
 		}
@@ -85,7 +86,7 @@ func encodeV12Notice(ev *model.Event) ([]byte, error) {
 		case model.MemberLeave:
 			sub = "leave"
 		}
-		n = newV12Notice(ev, "notice", detail, sub)
+		n = newNotice(ev, "notice", detail, sub)
 		n.GroupID, n.UserID, n.OperatorID = string(m.RoomID), string(m.UserID), string(m.Operator)
 		n.RoomID, n.EventID = string(m.RoomID), string(m.EventID)
 		if m.Change == model.MemberBan {
@@ -94,34 +95,34 @@ func encodeV12Notice(ev *model.Event) ([]byte, error) {
 	case model.KindDelete:
 		d := ev.Delete
 		if d.Direct {
-			n = newV12Notice(ev, "notice", "private_message_delete", "")
+			n = newNotice(ev, "notice", "private_message_delete", "")
 			n.UserID = string(d.Sender)
 		} else {
 			sub := "delete"
 			if d.Operator == d.Sender {
 				sub = "recall"
 			}
-			n = newV12Notice(ev, "notice", "group_message_delete", sub)
+			n = newNotice(ev, "notice", "group_message_delete", sub)
 			n.GroupID, n.UserID, n.OperatorID = string(d.RoomID), string(d.Sender), string(d.Operator)
 		}
 		n.MessageID, n.RoomID, n.EventID, n.Reason = string(d.MessageID), string(d.RoomID), string(d.EventID), d.Reason
 	case model.KindReaction:
 		r := ev.Reaction
-		n = newV12Notice(ev, "notice", "matrix.reaction", "")
+		n = newNotice(ev, "notice", "matrix.reaction", "")
 		n.where(string(r.RoomID), r.Direct, string(r.Sender))
 		n.UserID = string(r.Sender)
 		n.MessageID, n.Key, n.ReactionID = string(r.Target), r.Key, string(r.EventID)
 	case model.KindEdit:
 		e := ev.Edit
-		n = newV12Notice(ev, "notice", "matrix.message_edit", "")
+		n = newNotice(ev, "notice", "matrix.message_edit", "")
 		n.where(string(e.RoomID), e.Direct, string(e.Sender))
 		n.UserID = string(e.Sender)
-		n.MessageID, n.EditID, n.Message, n.MsgType = string(e.Target), string(e.EventID), v12Segments(e.Segments), e.MsgType
+		n.MessageID, n.EditID, n.Message, n.MsgType = string(e.Target), string(e.EventID), Segments(e.Segments), e.MsgType
 		plain := e.Plain
 		n.AltMessage = &plain
 	case model.KindTyping:
 		t := ev.Typing
-		n = newV12Notice(ev, "notice", "matrix.typing", "")
+		n = newNotice(ev, "notice", "matrix.typing", "")
 		n.RoomID = string(t.RoomID)
 		if !t.Direct {
 			n.GroupID = string(t.RoomID)
@@ -133,16 +134,16 @@ func encodeV12Notice(ev *model.Event) ([]byte, error) {
 		n.UserIDs = &users
 	case model.KindReceipt:
 		r := ev.Receipt
-		n = newV12Notice(ev, "notice", "matrix.receipt", "")
+		n = newNotice(ev, "notice", "matrix.receipt", "")
 		n.where(string(r.RoomID), r.Direct, string(r.UserID))
 		n.UserID, n.MessageID, n.ReceiptType = string(r.UserID), string(r.EventID), r.Type
 	case model.KindInvite:
 		inv := ev.Invite
-		n = newV12Notice(ev, "request", "matrix.invite", "")
+		n = newNotice(ev, "request", "matrix.invite", "")
 		name, direct := inv.RoomName, inv.Direct
 		n.GroupID, n.UserID, n.RoomID, n.GroupName, n.IsDirect = string(inv.RoomID), string(inv.Inviter), string(inv.RoomID), &name, &direct
 	default:
 		return nil, fmt.Errorf("event kind %q has no v12 form", ev.Kind)
 	}
-	return marshal(n)
+	return face.Marshal(n)
 }

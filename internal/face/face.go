@@ -1,0 +1,145 @@
+// Package face is the seam between the protocol-blind hub (internal/gateway) and the protocols
+// the gateway speaks to its clients: OneBot v11 (internal/onebot/v11), OneBot v12
+// (internal/onebot/v12) and Satori (internal/satori). A face imports this package and
+// internal/model, never the hub or storage; the hub imports the faces only to register them.
+//
+// The flow: Matrix → session → model.Event → Hub.Publish → [Resolver.Resolve, with the hub's
+// context and deadline] → Face.Encode (pure, once per face) → the same bytes to every
+// connection of that face, through the hub's transports or the face's own routes (Mounter).
+package face
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// Face is one protocol the gateway speaks to its clients.
+//
+// Registering a face: OneBot v11 and v12 are built in; any other face is one line in the
+// program that makes the hub — append it to gateway.Options.Faces (e.g.
+// `opts.Faces = append(opts.Faces, satori.New(…))`). The hub then encodes every event once
+// for it (Encode), hands the bytes to its subscriptions (Host.Subscribe) and mounts its routes
+// (Mounter) behind the access log, the cross-site guard and the access token. Nothing else in
+// the hub or its transports needs to change.
+type Face interface {
+	// Name is the face's short name in logs and metrics: "v11", "v12", "satori".
+	Name() string
+	// Encode renders one event for every connection of this face; the hub calls it at most
+	// once per event and face and shares the bytes. It does no I/O: what it needs beyond the
+	// event (v11's numbers) was looked up by Resolve before. nil, nil = the face has no form
+	// for this event.
+	Encode(ev *model.Event, ids IDs) ([]byte, error)
+	// MarkReplayed marks an encoded event as handed over again (after a restart interrupted
+	// its batch, or from an outbox backlog), so that a client can tell a backlog from live
+	// events; a frame marked already comes back unchanged.
+	MarkReplayed(frame []byte) []byte
+}
+
+// IDs are the numbers a face's clients know Matrix IDs by (OneBot v11: group_id, user_id,
+// message_id), keyed by the Matrix ID (its sigil tells the kind: @user, !room, $event).
+type IDs map[string]int64
+
+// Resolver is a face whose events need lookups before they can be encoded (OneBot v11 numbers
+// the Matrix IDs, allocating numbers for new ones). The hub calls Resolve on the sync path with a
+// context that has a deadline; an error holds the event (the sync loop publishes it again).
+type Resolver interface {
+	Resolve(ctx context.Context, ev *model.Event) (IDs, error)
+}
+
+// Bot is one bot as a face sees it in meta events.
+type Bot struct {
+	Bot    model.Bot
+	SelfID int64 // OneBot v11 self_id
+	// Pending: configured but not in the hub yet (still logging in); never online.
+	Pending bool
+}
+
+// Meta is a face whose connections on the hub's transports (forward and reverse WebSocket,
+// webhooks) get meta events. bots are the bots a connection sees: one for a connection limited
+// to a bot, else every bot (pending ones first).
+type Meta interface {
+	// Hello is the first frames of a connection, before any event.
+	Hello(bots []Bot) [][]byte
+	// Heartbeat is the frame sent every interval.
+	Heartbeat(bots []Bot, interval time.Duration) []byte
+	// StatusChanged is the frame for a connection that sees bots when changed's status changed
+	// (online tells whether it went online or offline, flipped whether that changed); nil = none.
+	StatusChanged(bots []Bot, changed Bot, online, flipped bool) []byte
+}
+
+// Mounter is a face with HTTP routes of its own (Satori's /v1/…, its event WebSocket). The hub
+// calls Mount once, in a router that has the access log, the cross-site guard and the access
+// token in front; Host.Grant tells which bots the request's token grants.
+type Mounter interface {
+	Mount(r chi.Router, host Host)
+}
+
+// Host is what the hub gives a face that serves its own routes.
+type Host interface {
+	// Bots are the bots in the hub, in configuration order.
+	Bots() []model.Bot
+	// Bot is the bot with that user ID, or nil.
+	Bot(u id.UserID) model.Bot
+	// Grant is the bot the request's access token is limited to, or nil when it grants every bot.
+	Grant(r *http.Request) model.Bot
+	// Subscribe streams the events of one bot ("" = every bot), encoded by f. With a key (and
+	// an outbox configured) the stream is durable: frames wait in the outbox under that key
+	// until Done, across reconnects and restarts, and Frame.Seq is the outbox row (it grows).
+	// Close the subscription when done.
+	Subscribe(ctx context.Context, f Face, opts Subscription) Stream
+	Logger() *slog.Logger
+}
+
+// Subscription says what a Stream carries.
+type Subscription struct {
+	Bot id.UserID // "" = every bot the hub has
+	// Key names a durable stream in the outbox ("" = in memory only).
+	Key string
+	// Transport names the consumer in metrics.
+	Transport string
+}
+
+// Stream is a subscription's frames, in order. One goroutine calls Next, Done and Fail.
+type Stream interface {
+	// Next returns the next frame, waiting for one; the same frame again until Done.
+	Next(ctx context.Context) (Frame, error)
+	// Done records that fr was delivered (a durable stream deletes it from the outbox).
+	Done(ctx context.Context, fr Frame)
+	// Fail records that the frame could not be delivered: it comes again, marked replayed.
+	Fail()
+	Close()
+}
+
+// Frame is one encoded event of a Stream.
+type Frame struct {
+	Seq      int64 // the outbox row of a durable stream (grows); 0 otherwise
+	QueuedAt time.Time
+	Payload  []byte
+	Replayed bool
+}
+
+// Label names a bot in messages: its user ID, else its name in the configuration.
+func Label(b model.Bot) string {
+	if u := b.UserID(); u != "" {
+		return string(u)
+	}
+	if n, ok := b.(interface{ Name() string }); ok && n.Name() != "" {
+		return n.Name()
+	}
+	return "the configured bot"
+}
+
+// PendingReason is why a bot that has not joined the hub does not serve yet.
+func PendingReason(b model.Bot) string {
+	if r := b.Status().Reason; r != "" {
+		return r
+	}
+	return "not logged in yet"
+}

@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/fakes"
+)
+
+// fakeFace is a third protocol face as thin as can be: it encodes an event as {"n": <calls>,
+// "id": …}, and serves GET /fake/next, which answers the next event of the token's bot.
+type fakeFace struct {
+	encodes int
+	host    face.Host
+}
+
+func (*fakeFace) Name() string { return "fake" }
+
+func (f *fakeFace) Encode(ev *model.Event, _ face.IDs) ([]byte, error) {
+	f.encodes++
+	return json.Marshal(map[string]any{"n": f.encodes, "id": ev.ID})
+}
+
+func (*fakeFace) MarkReplayed(frame []byte) []byte { return face.MarkField(frame, `"replayed":true,`) }
+
+func (f *fakeFace) Mount(r chi.Router, host face.Host) {
+	f.host = host
+	r.Get("/fake/next", func(w http.ResponseWriter, r *http.Request) {
+		var bot model.Bot = host.Bots()[0]
+		if g := host.Grant(r); g != nil {
+			bot = g
+		}
+		st := host.Subscribe(r.Context(), f, face.Subscription{Bot: bot.UserID()})
+		defer st.Close()
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush() // subscribed: the test publishes now
+		fr, err := st.Next(r.Context())
+		if err != nil {
+			return
+		}
+		st.Done(r.Context(), fr)
+		_, _ = w.Write(fr.Payload)
+	})
+}
+
+// A face registers with one line (Options.Faces): the hub mounts its routes behind the access
+// token, tells it which bot a token grants, and streams it the events it encodes, once per event
+// whatever the number of its subscribers.
+func TestFaceRegistersWithOneLine(t *testing.T) {
+	ff := &fakeFace{}
+	h := NewHub(Options{
+		Version: "test", AccessToken: "secret", HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
+		Faces: []face.Face{ff},
+	})
+	bot := fakes.NewFakeBot("@bot:example.org")
+	h.AddBot(bot, 10001)
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+
+	if resp, err := http.Get(srv.URL + "/fake/next"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without the token: %v %v, want 401", resp, err)
+	}
+	if ff.host == nil || ff.host.Bot(bot.ID) != bot || len(ff.host.Bots()) != 1 {
+		t.Fatalf("the face was not mounted with a host that knows the bot")
+	}
+	type answer struct {
+		body []byte
+		err  error
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	answers := make(chan answer, 2)
+	for range 2 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/fake/next", nil)
+		req.Header.Set("Authorization", "Bearer secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("with the token: %v %v", resp, err)
+		}
+		go func() {
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			answers <- answer{b, err}
+		}()
+	}
+	ev := sampleEvent(false)
+	if err := h.Publish(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		a := <-answers
+		if a.err != nil || string(a.body) != `{"id":"$ev1:example.org","n":1}` {
+			t.Fatalf("subscriber got %s (%v), want the event encoded once", a.body, a.err)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// faceHost is what the hub gives a face that mounts routes of its own (face.Host).
+type faceHost struct{ h *Hub }
+
+var _ face.Host = faceHost{}
+
+func (fh faceHost) Bots() []model.Bot {
+	var out []model.Bot
+	for _, b := range fh.h.botList() {
+		out = append(out, b.bot)
+	}
+	return out
+}
+
+func (fh faceHost) Bot(u id.UserID) model.Bot {
+	if e := fh.h.botByUser(u); e != nil {
+		return e.bot
+	}
+	return nil
+}
+
+func (fh faceHost) Grant(r *http.Request) model.Bot {
+	if g := grantOf(r.Context()); g.bot != nil {
+		return g.bot.bot
+	}
+	return nil
+}
+
+func (fh faceHost) Logger() *slog.Logger { return fh.h.log }
+
+// Subscribe streams one bot's events (or every bot's) encoded by f: a feed, as the hub's own
+// pushing endpoints have (outbox.go), so a durable stream keeps its frames in the outbox until
+// they are delivered.
+func (fh faceHost) Subscribe(ctx context.Context, f face.Face, sub face.Subscription) face.Stream {
+	transport := sub.Transport
+	if transport == "" {
+		transport = f.Name()
+	}
+	key := sub.Key
+	if key != "" {
+		key = f.Name() + ":" + key
+	}
+	return &faceStream{f: fh.h.newFaceFeed(ctx, key, 0, f, sub.Bot, key != "", transport)}
+}
+
+// faceStream is a feed seen as a face.Stream.
+type faceStream struct {
+	f    *feed
+	last pending
+}
+
+func (s *faceStream) Next(ctx context.Context) (face.Frame, error) {
+	p, err := s.f.next(ctx)
+	if err != nil {
+		return face.Frame{}, err
+	}
+	s.last = p
+	return face.Frame{Seq: p.seq, QueuedAt: p.queuedAt, Payload: p.payload, Replayed: p.replay}, nil
+}
+
+func (s *faceStream) Done(ctx context.Context, fr face.Frame) {
+	p := s.last
+	if p.seq != fr.Seq {
+		p = pending{seq: fr.Seq, queuedAt: fr.QueuedAt, payload: fr.Payload, replay: fr.Replayed}
+	}
+	s.f.done(ctx, p)
+}
+
+func (s *faceStream) Fail()  { s.f.fail() }
+func (s *faceStream) Close() { s.f.close() }
