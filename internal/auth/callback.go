@@ -99,11 +99,11 @@ func (p TerminalPrompter) ReadRedirect(ctx context.Context) (string, error) {
 	}
 }
 
-func (m *Manager) prompt() Prompter {
-	if m.opts.Prompt != nil {
-		return m.opts.Prompt
+func (o *oauthFlows) prompt() Prompter {
+	if o.prompter != nil {
+		return o.prompter
 	}
-	return LogPrompter{Log: m.log}
+	return LogPrompter{Log: o.log}
 }
 
 // receiver gets the authorization code of one code-flow login.
@@ -123,8 +123,8 @@ type result struct {
 // receiver picks how the redirect comes back: the gateway's own server (in a running gateway,
 // any URL with CallbackPath: its public URL), a loopback server (oauth_redirect_uri unset, or a
 // loopback URL with its port), or the operator pasting it.
-func (m *Manager) receiver(state string) (receiver, error) {
-	uri := m.bot.OAuthRedirectURI
+func (o *oauthFlows) receiver(state string) (receiver, error) {
+	uri := o.bot.OAuthRedirectURI
 	if uri == "" {
 		return newLoopback("127.0.0.1", "0", "/callback", state, "")
 	}
@@ -132,10 +132,10 @@ func (m *Manager) receiver(state string) (receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauth_redirect_uri %q is not a URL: %w", uri, err)
 	}
-	if m.opts.Callbacks != nil && u.Path == CallbackPath {
+	if o.callbacks != nil && u.Path == CallbackPath {
 		// The gateway's own server, even at a loopback URL (GATEWAY_PUBLIC_URL defaults to
 		// http://<GATEWAY_LISTEN>): a loopback server of its own could not listen on that port.
-		return m.opts.Callbacks.expect(uri, state), nil
+		return o.callbacks.expect(uri, state), nil
 	}
 	host := u.Hostname()
 	if host == "127.0.0.1" || host == "localhost" || host == "::1" {
@@ -149,22 +149,22 @@ func (m *Manager) receiver(state string) (receiver, error) {
 		if err != nil && u.Path == CallbackPath {
 			// A running gateway holds its own URL: the browser lands there, and its page says to
 			// paste the URL here.
-			m.log.Warn("cannot listen at oauth_redirect_uri (is the gateway running?); paste the URL the browser is sent to", "error", err)
-			return m.pasted(uri, state)
+			o.log.Warn("cannot listen at oauth_redirect_uri (is the gateway running?); paste the URL the browser is sent to", "error", err)
+			return o.pasted(uri, state)
 		}
 		return l, err
 	}
-	return m.pasted(uri, state)
+	return o.pasted(uri, state)
 }
 
 // pasted is the receiver of an external redirect, refused before anything is registered or
 // shown when nobody can paste (the gateway running as a service).
-func (m *Manager) pasted(uri, state string) (receiver, error) {
-	p := m.prompt()
+func (o *oauthFlows) pasted(uri, state string) (receiver, error) {
+	p := o.prompt()
 	if _, ok := p.(LogPrompter); ok {
-		return nil, fmt.Errorf("oauth_redirect_uri %s is neither a loopback URL nor the gateway's own %s, so the code must be pasted: run `%s` in a terminal", uri, CallbackPath, m.loginCommand())
+		return nil, fmt.Errorf("oauth_redirect_uri %s is neither a loopback URL nor the gateway's own %s, so the code must be pasted: run `%s` in a terminal", uri, CallbackPath, loginCommand(o.bot))
 	}
-	return &pasted{uri: uri, state: state, prompt: p, log: m.log}, nil
+	return &pasted{uri: uri, state: state, prompt: p, log: o.log}, nil
 }
 
 // loopback is a one-shot HTTP server on a loopback address (RFC 8252 §7.3).

@@ -41,12 +41,12 @@ func TestDeviceFlowPollingInterval(t *testing.T) {
 				t.Fatal(err)
 			}
 			var waits []time.Duration
-			m.wait = func(ctx context.Context, d time.Duration) error {
+			m.oauth.wait = func(ctx context.Context, d time.Duration) error {
 				waits = append(waits, d)
 				return ctx.Err()
 			}
 			md := &Metadata{DeviceAuthorizationEndpoint: srv.DeviceEndpoint, TokenEndpoint: srv.TokenEndpoint}
-			tok, err := m.deviceFlow(context.Background(), md, "DEV")
+			tok, err := m.oauth.deviceFlow(context.Background(), md, "DEV")
 			if err != nil {
 				t.Fatal(err)
 			}

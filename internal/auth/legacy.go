@@ -3,18 +3,14 @@ package auth
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"maunium.net/go/mautrix/id"
-)
 
-// maxAuthResponse bounds the body read from login, refresh and OAuth endpoints.
-const maxAuthResponse = 1 << 20
+	"github.com/matrix-onebot/gateway/internal/config"
+)
 
 // loginRequest is POST /_matrix/client/v3/login with a password, asking for a refresh token.
 type loginRequest struct {
@@ -43,17 +39,24 @@ type refreshResponse struct {
 	ExpiresInMS  int64  `json:"expires_in_ms"`
 }
 
-// passwordLogin logs in with login_user and login_password on device (the bot's device, so
-// its end-to-end encryption keys stay valid; "" lets the server pick one).
-func (m *Manager) passwordLogin(ctx context.Context, device id.DeviceID) (Tokens, error) {
+// legacyAuth is the homeserver's own login (spec "legacy" authentication): login_user and
+// login_password at /v3/login, the refresh token at /v3/refresh, and /v3/logout.
+type legacyAuth struct {
+	bot config.Bot
+	api authAPI
+}
+
+// login logs in with login_user and login_password on device (the bot's device, so its
+// end-to-end encryption keys stay valid; "" lets the server pick one).
+func (l legacyAuth) login(ctx context.Context, device id.DeviceID) (Tokens, error) {
 	req := loginRequest{
-		Type: "m.login.password", Password: m.bot.LoginPassword, DeviceID: device,
-		InitialDeviceDisplayName: m.bot.LoginInitialDeviceDisplayName, RefreshToken: true,
+		Type: "m.login.password", Password: l.bot.LoginPassword, DeviceID: device,
+		InitialDeviceDisplayName: l.bot.LoginInitialDeviceDisplayName, RefreshToken: true,
 	}
-	req.Identifier.Type, req.Identifier.User = "m.id.user", m.bot.LoginUser
+	req.Identifier.Type, req.Identifier.User = "m.id.user", l.bot.LoginUser
 	start := time.Now()
 	var resp loginResponse
-	if err := m.postJSON(ctx, "log in with login_user and login_password", m.clientURL("v3", "login"), req, &resp); err != nil {
+	if err := l.api.postJSON(ctx, "log in with login_user and login_password", l.api.clientURL("v3", "login"), req, &resp); err != nil {
 		return Tokens{}, err
 	}
 	if resp.AccessToken == "" || resp.UserID == "" {
@@ -70,11 +73,11 @@ func (m *Manager) passwordLogin(ctx context.Context, device id.DeviceID) (Tokens
 	return t, nil
 }
 
-// legacyRefresh exchanges the refresh token at /v3/refresh.
-func (m *Manager) legacyRefresh(ctx context.Context, cur Tokens) (Tokens, error) {
+// refresh exchanges the refresh token at /v3/refresh.
+func (l legacyAuth) refresh(ctx context.Context, cur Tokens) (Tokens, error) {
 	start := time.Now()
 	var resp refreshResponse
-	err := m.postJSON(ctx, "refresh the access token", m.clientURL("v3", "refresh"), map[string]string{"refresh_token": cur.RefreshToken}, &resp)
+	err := l.api.postJSON(ctx, "refresh the access token", l.api.clientURL("v3", "refresh"), map[string]string{"refresh_token": cur.RefreshToken}, &resp)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -95,15 +98,15 @@ func (t Tokens) refreshed(from string, start time.Time, access, refresh string, 
 	return t, nil
 }
 
-// legacyLogout ends the session at /v3/logout.
-func (m *Manager) legacyLogout(ctx context.Context, t Tokens) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.clientURL("v3", "logout"), bytes.NewReader([]byte("{}")))
+// logout ends the session at /v3/logout.
+func (l legacyAuth) logout(ctx context.Context, t Tokens) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.api.clientURL("v3", "logout"), bytes.NewReader([]byte("{}")))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+t.AccessToken)
-	return m.do(req, "log out", nil)
+	return l.api.do(req, "log out", nil)
 }
 
 func (t *Tokens) setExpiry(start time.Time, lifetime time.Duration) {
@@ -112,72 +115,4 @@ func (t *Tokens) setExpiry(start time.Time, lifetime time.Duration) {
 	} else {
 		t.ExpiresAt, t.Lifetime = time.Time{}, 0
 	}
-}
-
-func (m *Manager) clientURL(parts ...string) string {
-	u := m.key.Homeserver + "/_matrix/client"
-	for _, p := range parts {
-		u += "/" + url.PathEscape(p)
-	}
-	return u
-}
-
-func (m *Manager) postJSON(ctx context.Context, op, u string, body, out any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("failed to %s: %w", op, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("failed to %s: %w", op, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	return m.do(req, op, out)
-}
-
-// do sends an unauthenticated (or explicitly authenticated) request with the plain client and
-// decodes a 2xx JSON answer into out. Refusals become *ServerError.
-func (m *Manager) do(req *http.Request, op string, out any) error {
-	req.Header.Set("Accept", "application/json")
-	resp, err := m.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("failed to %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAuthResponse))
-	if err != nil {
-		return fmt.Errorf("failed to %s: reading the answer: %w", op, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return parseServerError(op, resp.StatusCode, body)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("failed to %s: the answer is not the expected JSON: %w", op, err)
-	}
-	return nil
-}
-
-// parseServerError reads a Matrix ({errcode, error, soft_logout}) or OAuth ({error,
-// error_description}) error body.
-func parseServerError(op string, status int, body []byte) *ServerError {
-	var e struct {
-		ErrCode     string `json:"errcode"`
-		Error       any    `json:"error"`
-		Description string `json:"error_description"`
-		SoftLogout  bool   `json:"soft_logout"`
-	}
-	_ = json.Unmarshal(body, &e)
-	se := &ServerError{Op: op, Status: status, Code: e.ErrCode, SoftLogout: e.SoftLogout}
-	msg, _ := e.Error.(string)
-	if se.Code == "" { // OAuth: "error" is the code
-		se.Code, msg = msg, e.Description
-	}
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
-	se.Message = msg
-	return se
 }

@@ -26,7 +26,6 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
-	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/config"
 )
 
@@ -71,15 +70,20 @@ type Options struct {
 }
 
 // Manager keeps one bot's session. It is safe for concurrent use.
+//
+// It decides when a token is needed and which way to get it; its collaborators do the rest:
+// sessions (the Store), legacyAuth (password login, /v3/refresh, /v3/logout), oauthFlows (OAuth
+// 2.0 logins, refresh and revocation) and health (the failure state and going offline).
 type Manager struct {
-	opts  Options
-	bot   config.Bot
-	key   Key
-	store Store
-	http  *http.Client
-	base  http.RoundTripper
-	log   *slog.Logger
-	hs    *url.URL
+	opts     Options
+	bot      config.Bot
+	sessions sessions
+	base     http.RoundTripper
+	log      *slog.Logger
+	hs       *url.URL
+	legacy   legacyAuth
+	oauth    *oauthFlows
+	health   *health
 
 	mu          sync.Mutex
 	cur         Tokens
@@ -88,16 +92,6 @@ type Manager struct {
 	triedConfig bool // the configured access_token was tried
 	inflight    chan struct{}
 	inflightErr error
-	retryAt     time.Time // no new attempt before this (after a failure)
-	lastErr     error
-	transient   *backoff.Backoff
-	slow        *backoff.Backoff
-	refusals    int // consecutive 4xx refusals
-	offline     bool
-	reason      string
-
-	// wait sleeps for d or until ctx ends (ctx's error then); tests record the waits instead.
-	wait func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a Manager; it does no I/O until Start.
@@ -124,12 +118,17 @@ func New(opts Options) (*Manager, error) {
 	if err != nil || hs.Host == "" {
 		return nil, fmt.Errorf("failed to parse homeserver %q: %v", opts.Bot.Homeserver, err)
 	}
+	key := KeyOf(opts.Bot)
+	api := authAPI{http: opts.HTTP, homeserver: key.Homeserver}
 	m := &Manager{
-		opts: opts, bot: opts.Bot, key: KeyOf(opts.Bot), store: opts.Store, http: opts.HTTP, base: opts.Base,
+		opts: opts, bot: opts.Bot, sessions: sessions{store: opts.Store, key: key, log: opts.Logger}, base: opts.Base,
 		log: opts.Logger, hs: hs,
-		transient: backoff.New(opts.RetryInterval, maxTransientBackoff),
-		slow:      backoff.New(slowRetryMin, slowRetryMax),
-		wait:      sleep,
+		legacy: legacyAuth{bot: opts.Bot, api: api},
+		oauth: &oauthFlows{
+			bot: opts.Bot, api: api, log: opts.Logger, clients: opts.Clients, prompter: opts.Prompt, callbacks: opts.Callbacks,
+			wait: sleep,
+		},
+		health: newHealth(opts),
 	}
 	m.cur = m.configTokens()
 	return m, nil
@@ -159,18 +158,10 @@ func (m *Manager) Tokens() Tokens {
 
 // SessionRefused reports whether the server refused to renew the session and the manager is
 // trying once more before it declares the bot offline (the bot has no usable token meanwhile).
-func (m *Manager) SessionRefused() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.refusals > 0 && !m.offline
-}
+func (m *Manager) SessionRefused() bool { return m.health.refused() }
 
 // Offline reports whether the bot cannot authenticate, and why.
-func (m *Manager) Offline() (bool, string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.offline, m.reason
-}
+func (m *Manager) Offline() (bool, string) { return m.health.state() }
 
 // Start loads the bot's session: from the store, else the configuration, else by logging in
 // with the password or OAuth. It returns an error wrapping ErrNoCredentials when there is no
@@ -183,7 +174,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	if started {
 		return nil
 	}
-	stored, ok, err := m.store.Load(ctx, m.key)
+	stored, ok, err := m.sessions.load(ctx)
 	if err != nil {
 		m.log.Warn("failed to read the token store; using the configured credentials", "error", err)
 	}
@@ -208,14 +199,14 @@ func (m *Manager) Start(ctx context.Context) error {
 		m.triedConfig = true
 		m.mu.Unlock()
 	case m.bot.LoginUser != "" && m.bot.LoginPassword != "":
-		if t, err = m.passwordLogin(ctx, m.deviceFor(stored)); err != nil {
-			return m.startFailure(err)
+		if t, err = m.legacy.login(ctx, m.deviceFor(stored)); err != nil {
+			return startFailure(err)
 		}
 		m.log.Info("logged in with the password", "session", t)
 		m.adopt(ctx, t, true)
 	case m.bot.OAuthEnabled:
-		if t, err = m.OAuthLogin(ctx); err != nil {
-			return m.startFailure(err)
+		if t, err = m.oauthLogin(ctx); err != nil {
+			return startFailure(err)
 		}
 		m.adopt(ctx, t, true)
 	default:
@@ -246,7 +237,7 @@ func (m *Manager) deviceFor(stored Tokens) id.DeviceID {
 	return m.bot.DeviceID
 }
 
-func (m *Manager) startFailure(err error) error {
+func startFailure(err error) error {
 	if _, refused := clientError(err); refused {
 		return fmt.Errorf("%w: %w", ErrLoggedOut, err)
 	}
@@ -268,7 +259,7 @@ func (m *Manager) Confirm(ctx context.Context, user id.UserID, device id.DeviceI
 	t := m.cur
 	m.mu.Unlock()
 	if changed {
-		m.save(ctx, t)
+		m.sessions.save(ctx, t)
 	}
 }
 
@@ -334,36 +325,23 @@ func (m *Manager) send(req *http.Request, tok string, again bool) (*http.Respons
 
 func (m *Manager) markConfirmed() {
 	m.mu.Lock()
-	wasOffline := m.offline
 	m.confirmed = true
-	m.refusals = 0
-	m.offline, m.reason = false, ""
 	m.mu.Unlock()
-	if wasOffline && m.opts.OnOnline != nil {
-		m.opts.OnOnline()
-	}
+	m.health.confirmed()
 }
 
 // token returns the access token to send: refreshed first when it is about to expire; an
 // offline bot fails fast (unless its slow retry is due or the store has a new session).
 func (m *Manager) token(ctx context.Context) (string, error) {
-	m.mu.Lock()
-	if m.offline && m.opts.Now().Before(m.retryAt) {
-		m.mu.Unlock()
+	if offline, err := m.health.gate(); offline {
 		if m.reloadStore(ctx, "") {
 			return m.Tokens().AccessToken, nil
 		}
-		m.mu.Lock()
-		err := fmt.Errorf("%w: %s", ErrLoggedOut, m.reason)
-		m.mu.Unlock()
+		return "", err
+	} else if err != nil {
 		return "", err
 	}
-	if now := m.opts.Now(); m.refusals > 0 && now.Before(m.retryAt) {
-		// The token was just refused; it is tried again once retryAt has passed.
-		err := m.gateErrorLocked(now)
-		m.mu.Unlock()
-		return "", err
-	}
+	m.mu.Lock()
 	cur, now := m.cur, m.opts.Now()
 	due := cur.RefreshToken != "" && !cur.ExpiresAt.IsZero() && !now.Before(cur.ExpiresAt.Add(-m.margin(cur)))
 	m.mu.Unlock()
@@ -410,8 +388,7 @@ func (m *Manager) recover(ctx context.Context, usedToken string, soft bool) erro
 		}
 		return m.inflightErr
 	}
-	if now := m.opts.Now(); now.Before(m.retryAt) {
-		err := m.gateErrorLocked(now)
+	if err := m.health.waiting(); err != nil {
 		m.mu.Unlock()
 		if m.reloadStore(ctx, usedToken) {
 			return nil
@@ -433,18 +410,10 @@ func (m *Manager) recover(ctx context.Context, usedToken string, soft bool) erro
 	return err
 }
 
-func (m *Manager) gateErrorLocked(now time.Time) error {
-	wait := m.retryAt.Sub(now).Round(time.Second)
-	if m.offline {
-		return fmt.Errorf("%w: %s (next attempt in %s)", ErrLoggedOut, m.reason, wait)
-	}
-	return fmt.Errorf("%w: %v (next attempt in %s)", ErrRetrying, m.lastErr, wait)
-}
-
 // reloadStore adopts a session another process (`gateway login`) stored, if the store holds
 // one whose token differs from the current (and the rejected) one.
 func (m *Manager) reloadStore(ctx context.Context, rejected string) bool {
-	t, ok, err := m.store.Load(ctx, m.key)
+	t, ok, err := m.sessions.load(ctx)
 	if err != nil || !ok || t.AccessToken == "" {
 		return false
 	}
@@ -454,9 +423,8 @@ func (m *Manager) reloadStore(ctx context.Context, rejected string) bool {
 		return false
 	}
 	m.cur = t
-	m.retryAt, m.refusals = time.Time{}, 0
-	m.offline = false
 	m.mu.Unlock()
+	m.health.reloaded()
 	m.log.Info("using a new session from the token store", "session", t)
 	return true
 }
@@ -490,28 +458,28 @@ func (m *Manager) obtain(ctx context.Context, rejected string, soft bool) error 
 		}
 		se, refused := clientError(err)
 		if !refused {
-			return m.transientFailure(err, "failed to refresh the access token; keeping the tokens and retrying")
+			return m.health.transientFailure(err, "failed to refresh the access token; keeping the tokens and retrying")
 		}
 		refreshErr = err
 		soft = soft || se.SoftLogout
 	}
 	if m.bot.LoginUser != "" && m.bot.LoginPassword != "" && (soft || !confirmed) {
 		m.log.Info("logging in again with the password on the same device", "device_id", cur.DeviceID, "soft_logout", soft)
-		t, err := m.passwordLogin(ctx, m.deviceFor(cur))
+		t, err := m.legacy.login(ctx, m.deviceFor(cur))
 		if err == nil {
 			m.log.Info("logged in again with the password", "session", t)
 			m.adopt(ctx, t, true)
 			return nil
 		}
 		if _, refused := clientError(err); !refused {
-			return m.transientFailure(err, "failed to log in again with the password; retrying")
+			return m.health.transientFailure(err, "failed to log in again with the password; retrying")
 		}
-		return m.refusal(err, "the homeserver refused login_user/login_password: fix them, or run `"+m.loginCommand()+"`")
+		return m.health.refusal(err, "the homeserver refused login_user/login_password: fix them, or run `"+loginCommand(m.bot)+"`")
 	}
 	if refreshErr == nil {
 		refreshErr = errors.New("the homeserver rejected the access token (M_UNKNOWN_TOKEN)")
 	}
-	return m.refusal(refreshErr, m.advice(cur))
+	return m.health.refusal(refreshErr, advice(m.bot, cur))
 }
 
 // refresh exchanges the refresh token, at the token endpoint for OAuth sessions and at
@@ -521,22 +489,23 @@ func (m *Manager) refresh(ctx context.Context, cur Tokens) (t Tokens, err error)
 		defer func() { m.opts.OnRefresh(err) }()
 	}
 	if cur.Type == SessionOAuth {
-		return m.oauthRefresh(ctx, cur)
+		return m.oauth.refresh(ctx, cur)
 	}
-	return m.legacyRefresh(ctx, cur)
+	return m.legacy.refresh(ctx, cur)
 }
 
-func (m *Manager) loginCommand() string { return fmt.Sprintf("gateway login %d", m.bot.Index) }
+// loginCommand is the command that logs bot in again.
+func loginCommand(bot config.Bot) string { return fmt.Sprintf("gateway login %d", bot.Index) }
 
 // advice says what the operator must do when the session is gone for good.
-func (m *Manager) advice(cur Tokens) string {
+func advice(bot config.Bot, cur Tokens) string {
 	switch {
-	case cur.Type == SessionOAuth || m.bot.OAuthEnabled:
-		return "the OAuth session ended: run `" + m.loginCommand() + "` to log in again"
-	case m.bot.LoginPassword != "":
-		return "the homeserver ended the session (revoked, not a soft logout), so the bot does not log in again by itself: run `" + m.loginCommand() + "` to log in with the password"
+	case cur.Type == SessionOAuth || bot.OAuthEnabled:
+		return "the OAuth session ended: run `" + loginCommand(bot) + "` to log in again"
+	case bot.LoginPassword != "":
+		return "the homeserver ended the session (revoked, not a soft logout), so the bot does not log in again by itself: run `" + loginCommand(bot) + "` to log in with the password"
 	}
-	return "the homeserver rejected the access token (M_UNKNOWN_TOKEN): set a new access_token (or login_user and login_password), or run `" + m.loginCommand() + "`"
+	return "the homeserver rejected the access token (M_UNKNOWN_TOKEN): set a new access_token (or login_user and login_password), or run `" + loginCommand(bot) + "`"
 }
 
 // adopt makes t the current session, stores it when save is set, and clears failure state.
@@ -549,76 +518,26 @@ func (m *Manager) adopt(ctx context.Context, t Tokens, save bool) {
 		t.DeviceID = m.cur.DeviceID
 	}
 	m.cur = t
-	m.retryAt, m.lastErr = time.Time{}, nil
-	m.transient.Reset()
 	m.mu.Unlock()
+	m.health.obtained()
 	if save {
-		m.save(ctx, t)
+		m.sessions.save(ctx, t)
 	}
-}
-
-func (m *Manager) save(ctx context.Context, t Tokens) {
-	if t.AccessToken == "" {
-		return
-	}
-	if err := m.store.Save(ctx, m.key, t); err != nil {
-		m.log.Error("failed to store the session; a restart may need a new login", "error", err)
-	}
-}
-
-func (m *Manager) transientFailure(err error, msg string) error {
-	m.mu.Lock()
-	wait := m.transient.Next()
-	if m.offline {
-		wait = m.slow.Next()
-	}
-	m.retryAt, m.lastErr = m.opts.Now().Add(wait), err
-	m.mu.Unlock()
-	m.log.Warn(msg, "error", err, "next_attempt_in", wait.Round(time.Millisecond))
-	return fmt.Errorf("%w: %w", ErrRetrying, err)
-}
-
-// refusal handles a 4xx: the first one is retried once after RetryInterval; from the second
-// on, the bot is offline and retries slowly.
-func (m *Manager) refusal(err error, advice string) error {
-	m.mu.Lock()
-	m.refusals++
-	if m.refusals < 2 {
-		wait := backoff.Jitter(m.opts.RetryInterval)
-		m.retryAt, m.lastErr = m.opts.Now().Add(wait), err
-		m.mu.Unlock()
-		m.log.Warn("the homeserver refused to renew the session; trying once more", "error", err, "retry_in", wait.Round(time.Millisecond))
-		return fmt.Errorf("%w: %w", ErrRetrying, err)
-	}
-	wasOffline := m.offline
-	wait := m.slow.Next()
-	m.offline, m.reason = true, advice
-	m.retryAt, m.lastErr = m.opts.Now().Add(wait), err
-	m.mu.Unlock()
-	if !wasOffline {
-		m.log.Error("the bot is offline: "+advice, "error", err, "next_attempt_in", wait.Round(time.Second))
-		if m.opts.OnOffline != nil {
-			m.opts.OnOffline(advice)
-		}
-	} else {
-		m.log.Warn("the bot is still offline: "+advice, "error", err, "next_attempt_in", wait.Round(time.Second))
-	}
-	return fmt.Errorf("%w: %s: %w", ErrLoggedOut, advice, err)
 }
 
 // Login obtains a fresh session interactively, once (for `gateway login`): with the password
 // when login_user and login_password are set, else with OAuth. The session is stored.
 func (m *Manager) Login(ctx context.Context) (Tokens, error) {
-	stored, _, err := m.store.Load(ctx, m.key)
+	stored, _, err := m.sessions.load(ctx)
 	if err != nil {
 		m.log.Warn("failed to read the token store", "error", err)
 	}
 	var t Tokens
 	switch {
 	case m.bot.LoginUser != "" && m.bot.LoginPassword != "":
-		t, err = m.passwordLogin(ctx, m.deviceFor(stored))
+		t, err = m.legacy.login(ctx, m.deviceFor(stored))
 	case m.bot.OAuthEnabled:
-		t, err = m.OAuthLogin(ctx)
+		t, err = m.oauthLogin(ctx)
 	default:
 		return Tokens{}, fmt.Errorf("%w: MATRIX_BOTS[%d] has neither login_user and login_password nor oauth_enabled", ErrNoCredentials, m.bot.Index)
 	}
@@ -635,7 +554,7 @@ func (m *Manager) Login(ctx context.Context) (Tokens, error) {
 // Logout ends the stored session at the server (OAuth: revokes the tokens; password and
 // static sessions: /v3/logout) and removes it from the store.
 func (m *Manager) Logout(ctx context.Context) error {
-	t, ok, err := m.store.Load(ctx, m.key)
+	t, ok, err := m.sessions.load(ctx)
 	if err != nil {
 		return err
 	}
@@ -643,9 +562,9 @@ func (m *Manager) Logout(ctx context.Context) error {
 		return fmt.Errorf("no stored session for MATRIX_BOTS[%d]", m.bot.Index)
 	}
 	if t.Type == SessionOAuth {
-		err = m.oauthRevoke(ctx, t)
+		err = m.oauth.revoke(ctx, t)
 	} else {
-		err = m.legacyLogout(ctx, t)
+		err = m.legacy.logout(ctx, t)
 		if se, refused := clientError(err); refused && se.Code == "M_UNKNOWN_TOKEN" {
 			err = nil // already logged out
 		}
@@ -653,7 +572,19 @@ func (m *Manager) Logout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.store.Delete(ctx, m.key)
+	return m.sessions.delete(ctx)
+}
+
+// oauthLogin logs in with OAuth on oauth_device_id, else the bot's device, else a new one.
+func (m *Manager) oauthLogin(ctx context.Context) (Tokens, error) {
+	device := m.bot.OAuthDeviceID
+	if device == "" {
+		device = m.deviceFor(Tokens{})
+	}
+	if device == "" {
+		device = newDeviceID()
+	}
+	return m.oauth.login(ctx, device)
 }
 
 // sleep waits for d, or returns ctx's error as soon as it ends.

@@ -14,9 +14,9 @@ func (m *Manager) LoginNewDevice(ctx context.Context) (Tokens, error) {
 	var err error
 	switch {
 	case m.bot.LoginUser != "" && m.bot.LoginPassword != "":
-		t, err = m.passwordLogin(ctx, "")
+		t, err = m.legacy.login(ctx, "")
 	case m.bot.OAuthEnabled:
-		t, err = m.oauthLoginOn(ctx, newDeviceID())
+		t, err = m.oauth.login(ctx, newDeviceID())
 	default:
 		return Tokens{}, fmt.Errorf("%w: a new device needs login_user and login_password, or oauth_enabled", ErrNoCredentials)
 	}

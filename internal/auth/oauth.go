@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/config"
 )
 
 // Matrix scopes (MSC2967): the stable names, and the unstable ones older servers advertise.
@@ -164,18 +167,33 @@ func (md *Metadata) Scope(configured string, device id.DeviceID) string {
 	return strings.Join(scopes, " ")
 }
 
-// Discover finds the authorization server's metadata in nonebot-adapter-matrix's order:
+// oauthFlows is OAuth 2.0 (next-gen auth) for one bot: discovering the authorization server,
+// registering the client, the device authorization grant and the authorization code flow with
+// PKCE (with the receivers of its redirect, callback.go), refreshing and revoking tokens.
+type oauthFlows struct {
+	bot       config.Bot
+	api       authAPI
+	log       *slog.Logger
+	clients   ClientRegistry // nil: register on every login
+	prompter  Prompter       // nil: the log
+	callbacks *CallbackMux   // nil: no redirects to the gateway's own server
+
+	// wait sleeps for d or until ctx ends (ctx's error then); tests record the waits instead.
+	wait func(ctx context.Context, d time.Duration) error
+}
+
+// discover finds the authorization server's metadata in nonebot-adapter-matrix's order:
 // oauth_metadata_url, the homeserver's /_matrix/client/v1/auth_metadata, its unstable MSC2965
 // form, then oauth_server_url's OpenID/OAuth well-known documents.
-func (m *Manager) Discover(ctx context.Context) (*Metadata, error) {
+func (o *oauthFlows) discover(ctx context.Context) (*Metadata, error) {
 	var tried []string
 	var urls []string
-	if m.bot.OAuthMetadataURL != "" {
-		urls = append(urls, m.bot.OAuthMetadataURL)
+	if o.bot.OAuthMetadataURL != "" {
+		urls = append(urls, o.bot.OAuthMetadataURL)
 	}
-	urls = append(urls, m.clientURL("v1", "auth_metadata"),
-		m.key.Homeserver+"/_matrix/client/unstable/org.matrix.msc2965/auth_metadata")
-	if s := strings.TrimRight(m.bot.OAuthServerURL, "/"); s != "" {
+	urls = append(urls, o.api.clientURL("v1", "auth_metadata"),
+		o.api.homeserver+"/_matrix/client/unstable/org.matrix.msc2965/auth_metadata")
+	if s := strings.TrimRight(o.bot.OAuthServerURL, "/"); s != "" {
 		urls = append(urls, s+"/.well-known/openid-configuration", s+"/.well-known/oauth-authorization-server")
 	}
 	for _, u := range urls {
@@ -185,7 +203,7 @@ func (m *Manager) Discover(ctx context.Context) (*Metadata, error) {
 			continue
 		}
 		var raw json.RawMessage
-		if err := m.do(req, "fetch the OAuth metadata", &raw); err != nil {
+		if err := o.api.do(req, "fetch the OAuth metadata", &raw); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -196,7 +214,7 @@ func (m *Manager) Discover(ctx context.Context) (*Metadata, error) {
 		if err != nil {
 			return nil, fmt.Errorf("the OAuth metadata at %s is not usable: %w", u, err)
 		}
-		m.log.Debug("found the OAuth metadata", "url", u, "issuer", md.Issuer)
+		o.log.Debug("found the OAuth metadata", "url", u, "issuer", md.Issuer)
 		return md, nil
 	}
 	return nil, fmt.Errorf("failed to discover the OAuth server (tried %s); set oauth_metadata_url or oauth_server_url", strings.Join(tried, "; "))
@@ -236,20 +254,20 @@ type tokenResponse struct {
 	Scope        string `json:"scope"`
 }
 
-func (m *Manager) postForm(ctx context.Context, op, endpoint string, form url.Values, out any) error {
+func (o *oauthFlows) postForm(ctx context.Context, op, endpoint string, form url.Values, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return fmt.Errorf("failed to %s: %w", op, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return m.do(req, op, out)
+	return o.api.do(req, op, out)
 }
 
-// token asks the token endpoint for tokens with form and builds the session.
-func (m *Manager) tokenRequest(ctx context.Context, op string, md *Metadata, clientID string, form url.Values, device id.DeviceID) (Tokens, error) {
+// tokenRequest asks the token endpoint for tokens with form and builds the session.
+func (o *oauthFlows) tokenRequest(ctx context.Context, op string, md *Metadata, clientID string, form url.Values, device id.DeviceID) (Tokens, error) {
 	start := time.Now()
 	var resp tokenResponse
-	if err := m.postForm(ctx, op, md.TokenEndpoint, form, &resp); err != nil {
+	if err := o.postForm(ctx, op, md.TokenEndpoint, form, &resp); err != nil {
 		return Tokens{}, err
 	}
 	if resp.AccessToken == "" {
@@ -263,21 +281,21 @@ func (m *Manager) tokenRequest(ctx context.Context, op string, md *Metadata, cli
 	return t, nil
 }
 
-// oauthRefresh exchanges the refresh token at the token endpoint.
-func (m *Manager) oauthRefresh(ctx context.Context, cur Tokens) (Tokens, error) {
+// refresh exchanges the refresh token at the token endpoint.
+func (o *oauthFlows) refresh(ctx context.Context, cur Tokens) (Tokens, error) {
 	if cur.OAuthTokenEndpoint == "" || cur.OAuthClientID == "" {
-		md, err := m.Discover(ctx)
+		md, err := o.discover(ctx)
 		if err != nil {
 			return Tokens{}, err
 		}
 		cur.OAuthTokenEndpoint = md.TokenEndpoint
 		if cur.OAuthClientID == "" {
-			cur.OAuthClientID = m.bot.OAuthClientID
+			cur.OAuthClientID = o.bot.OAuthClientID
 		}
 	}
 	start := time.Now()
 	var resp tokenResponse
-	err := m.postForm(ctx, "refresh the OAuth access token", cur.OAuthTokenEndpoint, url.Values{
+	err := o.postForm(ctx, "refresh the OAuth access token", cur.OAuthTokenEndpoint, url.Values{
 		"grant_type": {grantRefreshToken}, "refresh_token": {cur.RefreshToken}, "client_id": {cur.OAuthClientID},
 	}, &resp)
 	if err != nil {
@@ -286,9 +304,9 @@ func (m *Manager) oauthRefresh(ctx context.Context, cur Tokens) (Tokens, error) 
 	return cur.refreshed("the OAuth token endpoint", start, resp.AccessToken, resp.RefreshToken, time.Duration(resp.ExpiresIn)*time.Second)
 }
 
-// oauthRevoke revokes the session's refresh and access tokens (RFC 7009).
-func (m *Manager) oauthRevoke(ctx context.Context, t Tokens) error {
-	md, err := m.Discover(ctx)
+// revoke revokes the session's refresh and access tokens (RFC 7009).
+func (o *oauthFlows) revoke(ctx context.Context, t Tokens) error {
+	md, err := o.discover(ctx)
 	if err != nil {
 		return err
 	}
@@ -299,7 +317,7 @@ func (m *Manager) oauthRevoke(ctx context.Context, t Tokens) error {
 		if tok.val == "" {
 			continue
 		}
-		err := m.postForm(ctx, "revoke the OAuth "+tok.hint, md.RevocationEndpoint, url.Values{
+		err := o.postForm(ctx, "revoke the OAuth "+tok.hint, md.RevocationEndpoint, url.Values{
 			"token": {tok.val}, "token_type_hint": {tok.hint}, "client_id": {t.OAuthClientID},
 		}, nil)
 		if err != nil {
@@ -311,28 +329,28 @@ func (m *Manager) oauthRevoke(ctx context.Context, t Tokens) error {
 
 // clientFor returns the OAuth client ID: oauth_client_id, a remembered registration, or a new
 // dynamic registration (RFC 7591) with nonebot-adapter-matrix's client metadata.
-func (m *Manager) clientFor(ctx context.Context, md *Metadata, redirectURI, registryKey string, native bool) (string, error) {
-	if m.bot.OAuthClientID != "" {
-		return m.bot.OAuthClientID, nil
+func (o *oauthFlows) clientFor(ctx context.Context, md *Metadata, redirectURI, registryKey string, native bool) (string, error) {
+	if o.bot.OAuthClientID != "" {
+		return o.bot.OAuthClientID, nil
 	}
-	if m.opts.Clients != nil {
-		if cid, err := m.opts.Clients.OAuthClient(ctx, md.Issuer, registryKey); err == nil && cid != "" {
+	if o.clients != nil {
+		if cid, err := o.clients.OAuthClient(ctx, md.Issuer, registryKey); err == nil && cid != "" {
 			return cid, nil
 		}
 	}
 	if md.RegistrationEndpoint == "" {
 		return "", errors.New("the OAuth server offers no dynamic client registration: set oauth_client_id")
 	}
-	name := m.bot.LoginInitialDeviceDisplayName
+	name := o.bot.LoginInitialDeviceDisplayName
 	if name == "" {
-		name = m.bot.LoginUser
+		name = o.bot.LoginUser
 	}
 	if name == "" {
 		name = "Matrix Bot"
 	}
-	clientURI := m.bot.OAuthClientURI
+	clientURI := o.bot.OAuthClientURI
 	if clientURI == "" {
-		clientURI = m.key.Homeserver
+		clientURI = o.api.homeserver
 	}
 	reg := map[string]any{
 		"client_name": name, "client_uri": clientURI, "token_endpoint_auth_method": "none",
@@ -353,54 +371,42 @@ func (m *Manager) clientFor(ctx context.Context, md *Metadata, redirectURI, regi
 	var resp struct {
 		ClientID string `json:"client_id"`
 	}
-	if err := m.postJSON(ctx, "register the OAuth client", md.RegistrationEndpoint, reg, &resp); err != nil {
+	if err := o.api.postJSON(ctx, "register the OAuth client", md.RegistrationEndpoint, reg, &resp); err != nil {
 		return "", err
 	}
 	if resp.ClientID == "" {
 		return "", errors.New("failed to register the OAuth client: the answer has no client_id")
 	}
-	m.log.Info("registered an OAuth client", "issuer", md.Issuer, "client_id", resp.ClientID)
-	if m.opts.Clients != nil {
-		if err := m.opts.Clients.PutOAuthClient(ctx, md.Issuer, registryKey, resp.ClientID); err != nil {
-			m.log.Warn("failed to remember the OAuth client", "error", err)
+	o.log.Info("registered an OAuth client", "issuer", md.Issuer, "client_id", resp.ClientID)
+	if o.clients != nil {
+		if err := o.clients.PutOAuthClient(ctx, md.Issuer, registryKey, resp.ClientID); err != nil {
+			o.log.Warn("failed to remember the OAuth client", "error", err)
 		}
 	}
 	return resp.ClientID, nil
 }
 
-// OAuthLogin logs in with OAuth 2.0: the device authorization grant when the server offers
-// it and no oauth_redirect_uri is set, else the authorization code flow with PKCE. The
-// Prompter shows the operator what to open. The user is learned with whoami.
-func (m *Manager) OAuthLogin(ctx context.Context) (Tokens, error) {
-	device := m.bot.OAuthDeviceID
-	if device == "" {
-		device = m.deviceFor(Tokens{})
-	}
-	if device == "" {
-		device = newDeviceID()
-	}
-	return m.oauthLoginOn(ctx, device)
-}
-
-// oauthLoginOn is OAuthLogin on the given device.
-func (m *Manager) oauthLoginOn(ctx context.Context, device id.DeviceID) (Tokens, error) {
-	md, err := m.Discover(ctx)
+// login logs in with OAuth 2.0 on device: the device authorization grant when the server offers
+// it and no oauth_redirect_uri is set, else the authorization code flow with PKCE. The Prompter
+// shows the operator what to open. The user is learned with whoami.
+func (o *oauthFlows) login(ctx context.Context, device id.DeviceID) (Tokens, error) {
+	md, err := o.discover(ctx)
 	if err != nil {
 		return Tokens{}, err
 	}
 	var t Tokens
-	if m.bot.OAuthRedirectURI == "" && md.SupportsDeviceFlow() {
-		t, err = m.deviceFlow(ctx, md, device)
+	if o.bot.OAuthRedirectURI == "" && md.SupportsDeviceFlow() {
+		t, err = o.deviceFlow(ctx, md, device)
 	} else {
 		if verr := md.validateCodeFlow(); verr != nil {
 			return Tokens{}, verr
 		}
-		t, err = m.codeFlow(ctx, md, device)
+		t, err = o.codeFlow(ctx, md, device)
 	}
 	if err != nil {
 		return Tokens{}, err
 	}
-	user, dev, err := m.whoami(ctx, t.AccessToken)
+	user, dev, err := o.api.whoami(ctx, t.AccessToken)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("the OAuth login worked, but the homeserver did not accept the token: %w", err)
 	}
@@ -408,25 +414,8 @@ func (m *Manager) oauthLoginOn(ctx context.Context, device id.DeviceID) (Tokens,
 	if dev != "" {
 		t.DeviceID = dev
 	}
-	m.log.Info("logged in with OAuth", "session", t)
+	o.log.Info("logged in with OAuth", "session", t)
 	return t, nil
-}
-
-// whoami asks the homeserver whose token tok is.
-func (m *Manager) whoami(ctx context.Context, tok string) (id.UserID, id.DeviceID, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.clientURL("v3", "account", "whoami"), nil)
-	if err != nil {
-		return "", "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	var resp struct {
-		UserID   id.UserID   `json:"user_id"`
-		DeviceID id.DeviceID `json:"device_id"`
-	}
-	if err := m.do(req, "check the token with whoami", &resp); err != nil {
-		return "", "", err
-	}
-	return resp.UserID, resp.DeviceID, nil
 }
 
 const (
@@ -449,14 +438,14 @@ type deviceAuthorization struct {
 	Interval                int64  `json:"interval"`
 }
 
-func (m *Manager) deviceFlow(ctx context.Context, md *Metadata, device id.DeviceID) (Tokens, error) {
-	clientID, err := m.clientFor(ctx, md, "", deviceRedirectKey, true)
+func (o *oauthFlows) deviceFlow(ctx context.Context, md *Metadata, device id.DeviceID) (Tokens, error) {
+	clientID, err := o.clientFor(ctx, md, "", deviceRedirectKey, true)
 	if err != nil {
 		return Tokens{}, err
 	}
 	var da deviceAuthorization
-	err = m.postForm(ctx, "start the device authorization", md.DeviceAuthorizationEndpoint, url.Values{
-		"client_id": {clientID}, "scope": {md.Scope(m.bot.OAuthScope, device)},
+	err = o.postForm(ctx, "start the device authorization", md.DeviceAuthorizationEndpoint, url.Values{
+		"client_id": {clientID}, "scope": {md.Scope(o.bot.OAuthScope, device)},
 	}, &da)
 	if err != nil {
 		return Tokens{}, err
@@ -466,10 +455,10 @@ func (m *Manager) deviceFlow(ctx context.Context, md *Metadata, device id.Device
 	}
 	expires := time.Duration(da.ExpiresIn) * time.Second
 	if expires <= 0 {
-		expires = m.bot.OAuthCallbackTimeout
+		expires = o.bot.OAuthCallbackTimeout
 	}
-	m.prompt().ShowUserCode(da.VerificationURI, da.VerificationURIComplete, da.UserCode, expires)
-	if m.bot.OAuthOpenBrowser {
+	o.prompt().ShowUserCode(da.VerificationURI, da.VerificationURIComplete, da.UserCode, expires)
+	if o.bot.OAuthOpenBrowser {
 		openBrowser(firstNonEmpty(da.VerificationURIComplete, da.VerificationURI))
 	}
 	interval := deviceDefaultInterval
@@ -479,13 +468,13 @@ func (m *Manager) deviceFlow(ctx context.Context, md *Metadata, device id.Device
 	pctx, cancel := context.WithTimeout(ctx, expires)
 	defer cancel()
 	for {
-		if err := m.wait(pctx, interval); err != nil {
+		if err := o.wait(pctx, interval); err != nil {
 			if ctx.Err() != nil {
 				return Tokens{}, ctx.Err()
 			}
 			return Tokens{}, fmt.Errorf("the device code expired after %s without being approved", expires)
 		}
-		tok, err := m.tokenRequest(pctx, "poll the device authorization", md, clientID, url.Values{
+		tok, err := o.tokenRequest(pctx, "poll the device authorization", md, clientID, url.Values{
 			"grant_type": {grantDeviceCode}, "device_code": {da.DeviceCode}, "client_id": {clientID},
 		}, device)
 		if err == nil {
@@ -494,19 +483,19 @@ func (m *Manager) deviceFlow(ctx context.Context, md *Metadata, device id.Device
 		var se *ServerError
 		if !errors.As(err, &se) || se.Status >= 500 || se.Status == http.StatusTooManyRequests || se.Status == http.StatusRequestTimeout {
 			if pctx.Err() != nil {
-				continue // m.wait reports the end
+				continue // o.wait reports the end
 			}
 			// RFC 8628 §3.5: back off exponentially after a connection failure; a server error
 			// or 429 is treated alike, instead of ending the login.
 			interval = max(interval, min(2*interval, deviceMaxBackoff))
-			m.log.Warn("failed to poll the device authorization; retrying", "error", err, "retry_in", interval.String())
+			o.log.Warn("failed to poll the device authorization; retrying", "error", err, "retry_in", interval.String())
 			continue
 		}
 		switch se.Code {
 		case "authorization_pending":
 		case "slow_down":
 			interval += deviceSlowDown
-			m.log.Info("the OAuth server asked to poll the device authorization more slowly", "interval", interval.String())
+			o.log.Info("the OAuth server asked to poll the device authorization more slowly", "interval", interval.String())
 		case "access_denied":
 			return Tokens{}, errors.New("the device authorization was denied")
 		case "expired_token":
@@ -518,15 +507,15 @@ func (m *Manager) deviceFlow(ctx context.Context, md *Metadata, device id.Device
 }
 
 // codeFlow runs the authorization code flow with PKCE S256 and a checked state.
-func (m *Manager) codeFlow(ctx context.Context, md *Metadata, device id.DeviceID) (Tokens, error) {
+func (o *oauthFlows) codeFlow(ctx context.Context, md *Metadata, device id.DeviceID) (Tokens, error) {
 	state := randomToken(16)
-	rcv, err := m.receiver(state)
+	rcv, err := o.receiver(state)
 	if err != nil {
 		return Tokens{}, err
 	}
 	defer rcv.Close()
 	redirectURI := rcv.RedirectURI()
-	clientID, err := m.clientFor(ctx, md, redirectURI, rcv.RegistryKey(), rcv.Native())
+	clientID, err := o.clientFor(ctx, md, redirectURI, rcv.RegistryKey(), rcv.Native())
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -540,28 +529,28 @@ func (m *Manager) codeFlow(ctx context.Context, md *Metadata, device id.DeviceID
 	q.Set("response_mode", md.responseMode())
 	q.Set("client_id", clientID)
 	q.Set("redirect_uri", redirectURI)
-	q.Set("scope", md.Scope(m.bot.OAuthScope, device))
+	q.Set("scope", md.Scope(o.bot.OAuthScope, device))
 	q.Set("state", state)
 	q.Set("code_challenge", challenge)
 	q.Set("code_challenge_method", "S256")
-	if m.bot.LoginUser != "" && strings.HasPrefix(m.bot.LoginUser, "@") {
-		q.Set("login_hint", "mxid:"+m.bot.LoginUser)
+	if o.bot.LoginUser != "" && strings.HasPrefix(o.bot.LoginUser, "@") {
+		q.Set("login_hint", "mxid:"+o.bot.LoginUser)
 	}
 	authURL.RawQuery = q.Encode()
-	m.prompt().ShowURL(authURL.String())
-	if m.bot.OAuthOpenBrowser {
+	o.prompt().ShowURL(authURL.String())
+	if o.bot.OAuthOpenBrowser {
 		openBrowser(authURL.String())
 	}
-	wctx, cancel := context.WithTimeout(ctx, m.bot.OAuthCallbackTimeout)
+	wctx, cancel := context.WithTimeout(ctx, o.bot.OAuthCallbackTimeout)
 	defer cancel()
 	code, err := rcv.Wait(wctx)
 	if err != nil {
 		if wctx.Err() != nil && ctx.Err() == nil {
-			return Tokens{}, fmt.Errorf("no OAuth redirect within oauth_callback_timeout (%s)", m.bot.OAuthCallbackTimeout)
+			return Tokens{}, fmt.Errorf("no OAuth redirect within oauth_callback_timeout (%s)", o.bot.OAuthCallbackTimeout)
 		}
 		return Tokens{}, err
 	}
-	return m.tokenRequest(ctx, "exchange the authorization code", md, clientID, url.Values{
+	return o.tokenRequest(ctx, "exchange the authorization code", md, clientID, url.Values{
 		"grant_type": {grantAuthorizationCode}, "code": {code}, "redirect_uri": {redirectURI},
 		"client_id": {clientID}, "code_verifier": {verifier},
 	}, device)

@@ -117,6 +117,27 @@ type Store interface {
 	Delete(ctx context.Context, k Key) error
 }
 
+// sessions is one bot's place in the Store: its key, and a failed write logged, not returned (the
+// session in memory goes on working; a restart may need a new login).
+type sessions struct {
+	store Store
+	key   Key
+	log   *slog.Logger
+}
+
+func (s sessions) load(ctx context.Context) (Tokens, bool, error) { return s.store.Load(ctx, s.key) }
+func (s sessions) delete(ctx context.Context) error               { return s.store.Delete(ctx, s.key) }
+
+// save stores t, unless it has no access token yet.
+func (s sessions) save(ctx context.Context, t Tokens) {
+	if t.AccessToken == "" {
+		return
+	}
+	if err := s.store.Save(ctx, s.key, t); err != nil {
+		s.log.Error("failed to store the session; a restart may need a new login", "error", err)
+	}
+}
+
 // ClientRegistry remembers OAuth 2.0 clients registered dynamically, per authorization server
 // and redirect URI.
 type ClientRegistry interface {
