@@ -49,6 +49,10 @@ func TestOptionalInterfacesThroughFacets(t *testing.T) {
 			fakes.FakeCall{Method: "Mute", Args: []any{r, a, 5 * time.Second}}},
 		{11, "set_group_admin", fmt.Sprintf(`{"group_id":%d,"user_id":%d}`, room, alice),
 			fakes.FakeCall{Method: "SetAdmin", Args: []any{r, a, true}}},
+		{12, "matrix.raw_request", `{"method":"GET","path":"/_matrix/client/v3/account/whoami"}`,
+			fakes.FakeCall{Method: "RawRequest", Args: []any{"GET", "/_matrix/client/v3/account/whoami", "map[]", ""}}},
+		{11, "matrix.get_room_state", fmt.Sprintf(`{"group_id":%d,"event_type":"m.room.name"}`, room),
+			fakes.FakeCall{Method: "RoomState", Args: []any{r, "m.room.name", ""}}},
 	} {
 		before := len(inner.Calls())
 		if _, err := h.run(ctx, tc.version, bot, tc.action, []byte(tc.args)); err != nil {

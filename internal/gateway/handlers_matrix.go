@@ -253,7 +253,11 @@ func v12GetRoomState(c *call, p v12StateParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	state, err := c.bot.bot.RoomState(c.ctx, room, p.EventType, p.StateKey)
+	raw, err := rawAPI(c)
+	if err != nil {
+		return nil, err
+	}
+	state, err := raw.RoomState(c.ctx, room, p.EventType, p.StateKey)
 	if err != nil {
 		return nil, err
 	}
@@ -274,11 +278,24 @@ func v12SendStateEvent(c *call, p v12StateParams) (any, error) {
 	if c := bytes.TrimSpace(p.Content); len(c) == 0 || c[0] != '{' {
 		return nil, model.Errorf(model.ErrBadParam, "content must be a JSON object")
 	}
-	evt, err := c.bot.bot.SendState(c.ctx, room, p.EventType, p.StateKey, p.Content)
+	raw, err := rawAPI(c)
+	if err != nil {
+		return nil, err
+	}
+	evt, err := raw.SendState(c.ctx, room, p.EventType, p.StateKey, p.Content)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"event_id": string(evt)}, nil
+}
+
+// rawAPI is the bot's direct access to room state and the Client-Server API (model.RawAPI).
+func rawAPI(c *call) (model.RawAPI, error) {
+	raw, ok := model.As[model.RawAPI](c.bot.bot)
+	if !ok {
+		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "this bot has no direct access to the Matrix API")
+	}
+	return raw, nil
 }
 
 type v12RawParams struct {
@@ -293,7 +310,11 @@ func v12RawRequest(c *call, p v12RawParams) (any, error) {
 	if bytes.Equal(body, []byte("null")) {
 		body = nil
 	}
-	resp, err := c.bot.bot.RawRequest(c.ctx, model.RawRequest{Method: p.Method, Path: p.Path, Query: p.Query, Body: body})
+	raw, err := rawAPI(c)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := raw.RawRequest(c.ctx, model.RawRequest{Method: p.Method, Path: p.Path, Query: p.Query, Body: body})
 	if err != nil {
 		return nil, err
 	}

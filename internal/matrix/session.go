@@ -356,7 +356,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-var _ model.Bot = (*Session)(nil)
+var (
+	_ model.Bot    = (*Session)(nil)
+	_ model.RawAPI = (*Session)(nil)
+)
 
 // metricsLabel names the bot in metrics: its user ID, else its name in the configuration
 // (before a login has told the user ID).

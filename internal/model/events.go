@@ -216,6 +216,12 @@ type RoomActions interface {
 	JoinRoom(ctx context.Context, roomOrAlias string) (id.RoomID, error)
 	Invite(ctx context.Context, room id.RoomID, u id.UserID, reason string) error
 	CreateRoom(ctx context.Context, req CreateRoom) (id.RoomID, error)
+}
+
+// RawAPI is a Bot that reaches room state and the Client-Server API directly (the Matrix
+// extensions matrix.get_room_state, matrix.send_state_event, matrix.raw_request). It is apart
+// from Bot so that Bot stays within 25 methods; ask for it with As.
+type RawAPI interface {
 	// RoomState returns the whole state (a JSON array of events) when evtType is "", else the
 	// content of one state event.
 	RoomState(ctx context.Context, room id.RoomID, evtType, stateKey string) (json.RawMessage, error)

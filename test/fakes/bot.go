@@ -129,6 +129,7 @@ func (b *FakeBot) SendMessageWith(ctx context.Context, to model.Target, segs []m
 
 var (
 	_ model.Bot              = (*FakeBot)(nil)
+	_ model.RawAPI           = (*FakeBot)(nil)
 	_ model.IdempotentSender = (*FakeBot)(nil)
 	_ model.OptionSender     = (*FakeBot)(nil)
 )
