@@ -23,19 +23,21 @@ const gatewayVersionTable = "e2ee_gateway_version"
 
 var gatewayUpgrades = dbutil.BuildUpgradeTable().
 	WithRaw(0, 1, 0, "held undecryptable events", dbutil.TxnModeOn, func(ctx context.Context, db *dbutil.Database) error {
+		bigint, serial := columnTypes(db)
 		_, err := db.Exec(ctx, `CREATE TABLE e2ee_held (
-			seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+			seq         `+serial+`,
 			account_id  TEXT    NOT NULL,
 			event_id    TEXT    NOT NULL,
 			room_id     TEXT    NOT NULL,
 			session_id  TEXT    NOT NULL,
 			raw         TEXT    NOT NULL,
-			held_at     INTEGER NOT NULL,
+			held_at     `+bigint+` NOT NULL,
 			UNIQUE (account_id, event_id)
 		)`)
 		return err
 	}).
 	WithRaw(1, 2, 1, "room key verdicts and key backup state", dbutil.TxnModeOn, func(ctx context.Context, db *dbutil.Database) error {
+		bigint, _ := columnTypes(db)
 		_, err := db.Exec(ctx, `CREATE TABLE e2ee_key_verdict (
 			account_id  TEXT    NOT NULL,
 			session_id  TEXT    NOT NULL,
@@ -43,7 +45,7 @@ var gatewayUpgrades = dbutil.BuildUpgradeTable().
 			source      TEXT    NOT NULL,
 			trusted     BOOLEAN NOT NULL,
 			reason      TEXT    NOT NULL,
-			decided_at  INTEGER NOT NULL,
+			decided_at  `+bigint+` NOT NULL,
 			PRIMARY KEY (account_id, session_id)
 		)`)
 		if err != nil {
@@ -56,6 +58,16 @@ var gatewayUpgrades = dbutil.BuildUpgradeTable().
 		)`)
 		return err
 	}).Finish()
+
+// columnTypes returns the column types of a 64-bit number (Unix milliseconds) and of an
+// increasing key in db's dialect: SQLite's INTEGER is 64 bits, PostgreSQL's 32, and PostgreSQL
+// has identity columns where SQLite has AUTOINCREMENT. On SQLite the tables are as they were.
+func columnTypes(db *dbutil.Database) (bigint, serial string) {
+	if db.Dialect == dbutil.Postgres {
+		return "BIGINT ", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+	}
+	return "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT"
+}
 
 const (
 	insertHeld = `INSERT INTO e2ee_held (account_id, event_id, room_id, session_id, raw, held_at)

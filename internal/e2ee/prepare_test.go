@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/storage"
+	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // Many bots opening their encryption stores at the same moment on a new database all succeed
@@ -18,8 +19,12 @@ import (
 // that read version 0 together both create the tables and the loser fails with "table …
 // already exists").
 func TestManyBotsOpenTheirStoresAtOnceAfterPrepare(t *testing.T) {
+	eachDatabase(t, testManyBotsOpenTheirStoresAtOnceAfterPrepare)
+}
+
+func testManyBotsOpenTheirStoresAtOnceAfterPrepare(t *testing.T, location string) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	db, err := storage.Open(ctx, location)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,4 +54,11 @@ func TestManyBotsOpenTheirStoresAtOnceAfterPrepare(t *testing.T) {
 			t.Fatalf("a bot failed to open its stores: %v", err)
 		}
 	}
+}
+
+// eachDatabase runs test on a new SQLite file and on a new database of a throwaway PostgreSQL
+// cluster (skipped, saying why, only when PostgreSQL is not installed).
+func eachDatabase(t *testing.T, test func(t *testing.T, location string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, filepath.Join(t.TempDir(), "gateway.db")) })
+	t.Run("postgres", func(t *testing.T) { test(t, harness.PostgresForTest(t).DatabaseForTest(t)) })
 }

@@ -2,7 +2,6 @@ package e2ee
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,9 +11,11 @@ import (
 // A database whose gateway E2EE tables are at v1 (held events only, as released before the key
 // verdicts) is upgraded in place to v2: its held events stay, and the verdict and backup tables
 // exist.
-func TestGatewayTablesUpgradeFromV1(t *testing.T) {
+func TestGatewayTablesUpgradeFromV1(t *testing.T) { eachDatabase(t, testGatewayTablesUpgradeFromV1) }
+
+func testGatewayTablesUpgradeFromV1(t *testing.T, location string) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	db, err := storage.Open(ctx, location)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +24,8 @@ func TestGatewayTablesUpgradeFromV1(t *testing.T) {
 	if err := v1.Upgrade(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v1.Exec(ctx, insertHeld, "acct", "$held", "!room:example.org", "session", `{}`, time.Now().UnixMilli()); err != nil {
+	heldAt := time.Now().UnixMilli()
+	if _, err := v1.Exec(ctx, insertHeld, "acct", "$held", "!room:example.org", "session", `{}`, heldAt); err != nil {
 		t.Fatal(err)
 	}
 	held, err := openHeld(ctx, db.DBUtil(), "acct")
@@ -33,6 +35,10 @@ func TestGatewayTablesUpgradeFromV1(t *testing.T) {
 	var n int
 	if err := held.db.QueryRow(ctx, countHeld, "acct").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("held events after the upgrade: %d (%v), want 1", n, err)
+	}
+	var oldest int64
+	if err := held.db.QueryRow(ctx, oldestHeld, "acct").Scan(&oldest); err != nil || oldest != heldAt {
+		t.Fatalf("held_at read back: %d (%v), want %d", oldest, err, heldAt)
 	}
 	keys, err := openKeys(ctx, db.DBUtil(), "acct")
 	if err != nil {

@@ -1,7 +1,7 @@
-// Package storage keeps all of the gateway's state in one SQLite file: sync
-// positions, the OneBot v11 integer id maps, the message index and a small
-// key/value table. mautrix's crypto and state stores live in the same file
-// (through SQL or DBUtil), each with its own version table.
+// Package storage keeps all of the gateway's state in one database, a SQLite file or a
+// PostgreSQL database: sync positions, the OneBot v11 integer id maps, the message index, the
+// outbox, tokens and a small key/value table. mautrix's crypto and state stores live in the same
+// database (through DBUtil), each with its own version table.
 package storage
 
 import (
@@ -18,6 +18,8 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"go.mau.fi/util/dbutil"
+
+	"github.com/matrix-onebot/gateway/internal/redact"
 )
 
 // ErrNotFound is returned (possibly wrapped) when a looked-up row does not exist.
@@ -48,39 +50,55 @@ const (
 
 // DB is the gateway's database. It is safe for concurrent use.
 type DB struct {
-	sql    *sql.DB
-	util   *dbutil.Database
-	path   string
-	idMaps [kindCount]*idCache
+	sql      *sql.DB
+	util     *dbutil.Database
+	dialect  dbutil.Dialect
+	path     string // the SQLite file; "" on PostgreSQL
+	location string // what Problem names: the file, or the URL without its password and query
+	idMaps   [kindCount]*idCache
 
 	retention atomic.Pointer[Retention]
 	now       func() time.Time // the clock of stored_ms and the retention; tests move it
 }
 
-// Open opens (creating if needed) the database at path and brings its schema
-// up to date. The parent directory is created with mode 0700 and the file with
-// mode 0600 (an existing file with wider permissions is tightened, since the
-// file will hold encryption keys). Open fails with an error wrapping
-// ErrSchemaTooNew if the file was written by a newer build.
-func Open(ctx context.Context, path string) (*DB, error) {
-	abs, err := prepareFile(path)
+// Open opens the database at location and brings its schema up to date. location is a SQLite
+// file path or a postgres:// (postgresql://) URL; any other URL is refused (IsURL). For a file,
+// the parent directory is created with mode 0700 and the file with mode 0600 (an existing file
+// with wider permissions is tightened, since the file will hold encryption keys). Open fails
+// with an error wrapping ErrSchemaTooNew if the database was written by a newer build.
+func Open(ctx context.Context, location string) (*DB, error) {
+	var (
+		raw *sql.DB
+		db  = &DB{now: time.Now}
+		err error
+	)
+	switch {
+	case IsPostgresURL(location):
+		db.dialect, db.location = dbutil.Postgres, redact.URL(location)
+		raw, err = openPostgres(ctx, location)
+	case IsURL(location):
+		return nil, fmt.Errorf("failed to open database %s: %w", redact.URL(location), ErrUnsupportedURL)
+	default:
+		db.dialect = dbutil.SQLite
+		if db.path, err = prepareFile(location); err != nil {
+			return nil, err
+		}
+		db.location = db.path
+		raw, err = openRaw(ctx, db.path)
+	}
 	if err != nil {
 		return nil, err
 	}
-	raw, err := openRaw(ctx, abs)
-	if err != nil {
-		return nil, err
-	}
-	util, err := dbutil.NewWithDB(raw, driverName)
+	db.sql = raw
+	db.util, err = dbutil.NewWithDB(raw, db.dialect.String())
 	if err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("failed to wrap database for mautrix: %w", err)
 	}
-	if err := upgrade(ctx, util, versionTable, upgradeTable); err != nil {
+	if err := upgrade(ctx, db.util, versionTable, upgradeTable); err != nil {
 		_ = raw.Close()
-		return nil, fmt.Errorf("failed to migrate database %s: %w", abs, err)
+		return nil, fmt.Errorf("failed to migrate database %s: %w", db.location, err)
 	}
-	db := &DB{sql: raw, util: util, path: abs, now: time.Now}
 	for k := range db.idMaps {
 		db.idMaps[k] = newIDCache(idCacheSize)
 	}
@@ -95,17 +113,20 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// SQL returns the underlying connection pool, for mautrix's crypto and state
-// stores. They keep their own version tables (crypto_version, mx_version).
+// SQL returns the underlying connection pool. Queries through it use the driver's own
+// placeholders (? on SQLite, $1 on PostgreSQL); DBUtil's accept $1 on both.
 func (db *DB) SQL() *sql.DB { return db.sql }
 
-// DBUtil returns the pool wrapped for go.mau.fi/util/dbutil with the SQLite
-// dialect, ready for sqlstatestore.NewSQLStateStore or
-// crypto.NewSQLCryptoStore. Those call Child with their own version table.
+// DBUtil returns the pool wrapped for go.mau.fi/util/dbutil with the database's dialect, ready
+// for sqlstatestore.NewSQLStateStore or crypto.NewSQLCryptoStore. Those call Child with their
+// own version table.
 func (db *DB) DBUtil() *dbutil.Database { return db.util }
 
-// Path returns the absolute path of the database file.
+// Path returns the absolute path of the SQLite file, or "" when the database is PostgreSQL.
 func (db *DB) Path() string { return db.path }
+
+// Postgres tells whether the database is PostgreSQL (else SQLite).
+func (db *DB) Postgres() bool { return db.dialect == dbutil.Postgres }
 
 // prepareFile creates the parent directory (0700) and the database file
 // (0600) so SQLite never creates it with its default 0644.
@@ -164,19 +185,9 @@ func openRaw(ctx context.Context, absPath string) (*sql.DB, error) {
 	return raw, nil
 }
 
-// inTx runs fn in a transaction (BEGIN IMMEDIATE, see dsnParams) and commits
-// it if fn returns nil.
-func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("failed to begin transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("failed to commit transaction: %w", err)
-	}
-	return nil
+// inTx runs fn in a transaction and commits it if fn returns nil. Queries through db.util with
+// the ctx fn is given run in the transaction. On SQLite it starts with BEGIN IMMEDIATE (see
+// dsnParams).
+func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return db.util.DoTxn(ctx, nil, fn)
 }

@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/matrix-onebot/gateway/internal/redact"
 )
 
 // openTest opens a fresh database in a temporary directory and closes it when
 // the test ends.
 func openTest(t testing.TB) *DB {
 	t.Helper()
-	return openAt(t, filepath.Join(t.TempDir(), "gateway.db"))
+	return openAt(t, newLocation(t))
 }
 
 func openAt(t testing.TB, path string) *DB {
@@ -22,6 +24,9 @@ func openAt(t testing.TB, path string) *DB {
 	db, err := Open(context.Background(), path)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", path, err)
+	}
+	if db.Postgres() {
+		t.Logf("database: PostgreSQL %s", redact.URL(path))
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
@@ -37,6 +42,7 @@ func pragma(t *testing.T, db *DB, name string) string {
 }
 
 func TestOpenPragmas(t *testing.T) {
+	sqliteOnly(t, "SQLite pragmas")
 	db := openTest(t)
 	for name, want := range map[string]string{
 		"journal_mode": "wal",
@@ -51,6 +57,7 @@ func TestOpenPragmas(t *testing.T) {
 }
 
 func TestOpenPragmasOnEveryConnection(t *testing.T) {
+	sqliteOnly(t, "SQLite pragmas")
 	db := openTest(t)
 	ctx := t.Context()
 	// Hold several connections at once so the pool has to open new ones.
@@ -79,6 +86,7 @@ func TestOpenPragmasOnEveryConnection(t *testing.T) {
 }
 
 func TestOpenFileModes(t *testing.T) {
+	sqliteOnly(t, "the file and its directory")
 	dir := filepath.Join(t.TempDir(), "state", "nested")
 	path := filepath.Join(dir, "gateway.db")
 	db := openAt(t, path)
@@ -95,6 +103,7 @@ func TestOpenFileModes(t *testing.T) {
 }
 
 func TestOpenTightensExistingFile(t *testing.T) {
+	sqliteOnly(t, "the file's mode")
 	path := filepath.Join(t.TempDir(), "gateway.db")
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -118,6 +127,7 @@ func checkMode(t *testing.T, path string, want os.FileMode) {
 }
 
 func TestOpenOddPath(t *testing.T) {
+	sqliteOnly(t, "a file path")
 	path := filepath.Join(t.TempDir(), "a b?c#d%20e", "gateway.db")
 	db := openAt(t, path)
 	if err := db.SetValue(t.Context(), "k", "v"); err != nil {
@@ -129,6 +139,7 @@ func TestOpenOddPath(t *testing.T) {
 }
 
 func TestOpenRelativePath(t *testing.T) {
+	sqliteOnly(t, "a file path")
 	t.Chdir(t.TempDir())
 	db := openAt(t, "data/gateway.db")
 	if !filepath.IsAbs(db.Path()) {
@@ -137,6 +148,7 @@ func TestOpenRelativePath(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
+	sqliteOnly(t, "file paths")
 	if _, err := Open(t.Context(), ""); err == nil {
 		t.Error("Open(\"\") succeeded")
 	}
@@ -160,7 +172,7 @@ func TestOpenErrors(t *testing.T) {
 
 func TestReopenKeepsData(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "gateway.db")
+	path := newLocation(t)
 	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)

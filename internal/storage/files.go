@@ -12,18 +12,18 @@ import (
 // file id, with when it was last written. They expire after Retention.FileAge.
 
 const (
-	selectFileRecord = `SELECT record, saved_ms FROM gateway_file WHERE file_id = ?`
+	selectFileRecord = `SELECT record, saved_ms FROM gateway_file WHERE file_id = $1`
 	upsertFileRecord = `
-INSERT INTO gateway_file (file_id, record, saved_ms) VALUES (?, ?, ?)
+INSERT INTO gateway_file (file_id, record, saved_ms) VALUES ($1, $2, $3)
 ON CONFLICT (file_id) DO UPDATE SET record = excluded.record, saved_ms = excluded.saved_ms`
-	deleteAgedFileRecords = `DELETE FROM gateway_file WHERE saved_ms < ? RETURNING file_id`
-	deleteFileRecord      = `DELETE FROM gateway_file WHERE file_id = ?`
+	deleteAgedFileRecords = `DELETE FROM gateway_file WHERE saved_ms < $1 RETURNING file_id`
+	deleteFileRecord      = `DELETE FROM gateway_file WHERE file_id = $1`
 )
 
 // GetFileRecord returns the record stored under fileID, or ErrNotFound (ErrExpired when it is
 // past Retention.FileAge).
 func (db *DB) GetFileRecord(ctx context.Context, fileID string) (string, error) {
-	rec, saved, err := getFileRecord(ctx, db.sql, fileID)
+	rec, saved, err := db.getFileRecord(ctx, fileID)
 	if err != nil {
 		return "", fmt.Errorf("failed to get file record %s: %w", fileID, err)
 	}
@@ -33,16 +33,12 @@ func (db *DB) GetFileRecord(ctx context.Context, fileID string) (string, error) 
 	return rec, nil
 }
 
-type queryRower interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func getFileRecord(ctx context.Context, q queryRower, fileID string) (string, int64, error) {
+func (db *DB) getFileRecord(ctx context.Context, fileID string) (string, int64, error) {
 	var (
 		rec   string
 		saved int64
 	)
-	err := q.QueryRowContext(ctx, selectFileRecord, fileID).Scan(&rec, &saved)
+	err := db.util.QueryRow(ctx, selectFileRecord, fileID).Scan(&rec, &saved)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", 0, ErrNotFound
 	}
@@ -57,7 +53,7 @@ func (db *DB) fileExpired(savedMS int64) bool {
 // PutFileRecord stores record under fileID, replacing any previous one; its retention starts
 // again.
 func (db *DB) PutFileRecord(ctx context.Context, fileID, record string) error {
-	if _, err := db.sql.ExecContext(ctx, upsertFileRecord, fileID, record, db.now().UnixMilli()); err != nil {
+	if _, err := db.util.Exec(ctx, upsertFileRecord, fileID, record, db.now().UnixMilli()); err != nil {
 		return fmt.Errorf("failed to store file record %s: %w", fileID, err)
 	}
 	return nil
@@ -67,8 +63,8 @@ func (db *DB) PutFileRecord(ctx context.Context, fileID, record string) error {
 // already, and returns the record that is stored.
 func (db *DB) GetOrPutFileRecord(ctx context.Context, fileID, record string) (string, error) {
 	stored := record
-	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
-		rec, saved, err := getFileRecord(ctx, tx, fileID)
+	err := db.inTx(ctx, func(ctx context.Context) error {
+		rec, saved, err := db.getFileRecord(ctx, fileID)
 		switch {
 		case err == nil && !db.fileExpired(saved):
 			stored = rec
@@ -76,7 +72,7 @@ func (db *DB) GetOrPutFileRecord(ctx context.Context, fileID, record string) (st
 		case err != nil && !errors.Is(err, ErrNotFound):
 			return err
 		}
-		_, err = tx.ExecContext(ctx, upsertFileRecord, fileID, record, db.now().UnixMilli())
+		_, err = db.util.Exec(ctx, upsertFileRecord, fileID, record, db.now().UnixMilli())
 		return err
 	})
 	if err != nil {
@@ -87,7 +83,7 @@ func (db *DB) GetOrPutFileRecord(ctx context.Context, fileID, record string) (st
 
 // DeleteFileRecord deletes the record of fileID, if any.
 func (db *DB) DeleteFileRecord(ctx context.Context, fileID string) error {
-	if _, err := db.sql.ExecContext(ctx, deleteFileRecord, fileID); err != nil {
+	if _, err := db.util.Exec(ctx, deleteFileRecord, fileID); err != nil {
 		return fmt.Errorf("failed to delete file record %s: %w", fileID, err)
 	}
 	return nil
@@ -101,7 +97,7 @@ func (db *DB) PruneFileRecords(ctx context.Context, now time.Time) ([]string, er
 	if age <= 0 {
 		return nil, nil
 	}
-	rows, err := db.sql.QueryContext(ctx, deleteAgedFileRecords, now.Add(-age).UnixMilli())
+	rows, err := db.util.Query(ctx, deleteAgedFileRecords, now.Add(-age).UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("failed to prune file records: %w", err)
 	}

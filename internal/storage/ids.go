@@ -38,38 +38,38 @@ const (
 // number above the bound, see PinV11ID, does not move the others past it). It runs as one
 // statement, so two callers cannot take the same number.
 const (
-	selectUserV11    = `SELECT id FROM gateway_user_id WHERE matrix_id = ?`
-	selectUserMatrix = `SELECT matrix_id FROM gateway_user_id WHERE id = ?`
-	insertUser       = `INSERT INTO gateway_user_id (id, matrix_id) SELECT COALESCE(MAX(id), 0) + 1, ? FROM gateway_user_id WHERE id <= ? ON CONFLICT (matrix_id) DO NOTHING`
+	selectUserV11    = `SELECT id FROM gateway_user_id WHERE matrix_id = $1`
+	selectUserMatrix = `SELECT matrix_id FROM gateway_user_id WHERE id = $1`
+	insertUser       = `INSERT INTO gateway_user_id (id, matrix_id) SELECT COALESCE(MAX(id), 0) + 1, CAST($1 AS TEXT) FROM gateway_user_id WHERE id <= $2 ON CONFLICT (matrix_id) DO NOTHING`
 
-	selectRoomV11    = `SELECT id FROM gateway_room_id WHERE matrix_id = ?`
-	selectRoomMatrix = `SELECT matrix_id FROM gateway_room_id WHERE id = ?`
-	insertRoom       = `INSERT INTO gateway_room_id (id, matrix_id) SELECT COALESCE(MAX(id), 0) + 1, ? FROM gateway_room_id WHERE id <= ? ON CONFLICT (matrix_id) DO NOTHING`
+	selectRoomV11    = `SELECT id FROM gateway_room_id WHERE matrix_id = $1`
+	selectRoomMatrix = `SELECT matrix_id FROM gateway_room_id WHERE id = $1`
+	insertRoom       = `INSERT INTO gateway_room_id (id, matrix_id) SELECT COALESCE(MAX(id), 0) + 1, CAST($1 AS TEXT) FROM gateway_room_id WHERE id <= $2 ON CONFLICT (matrix_id) DO NOTHING`
 
-	selectEventV11    = `SELECT id FROM gateway_event_id WHERE matrix_id = ?`
-	selectEventMatrix = `SELECT matrix_id FROM gateway_event_id WHERE id = ?`
-	insertEvent       = `INSERT INTO gateway_event_id (id, matrix_id) SELECT COALESCE(MAX(id), 0) + 1, ? FROM gateway_event_id WHERE id <= ? ON CONFLICT (matrix_id) DO NOTHING`
+	selectEventV11    = `SELECT id FROM gateway_event_id WHERE matrix_id = $1`
+	selectEventMatrix = `SELECT matrix_id FROM gateway_event_id WHERE id = $1`
+	insertEvent       = `INSERT INTO gateway_event_id (id, matrix_id) SELECT COALESCE(MAX(id), 0) + 1, CAST($1 AS TEXT) FROM gateway_event_id WHERE id <= $2 ON CONFLICT (matrix_id) DO NOTHING`
 
 	// Pinning a user's number (PinV11ID): the next free number, moving a row to another
 	// number, and a row with a given number. Rows are moved, never deleted.
-	nextUserV11  = `SELECT COALESCE(MAX(id), 0) + 1 FROM gateway_user_id WHERE id <= ?`
-	moveUserV11  = `UPDATE gateway_user_id SET id = ? WHERE matrix_id = ?`
-	insertUserAt = `INSERT INTO gateway_user_id (id, matrix_id) VALUES (?, ?)`
+	nextUserV11  = `SELECT COALESCE(MAX(id), 0) + 1 FROM gateway_user_id WHERE id <= $1`
+	moveUserV11  = `UPDATE gateway_user_id SET id = $1 WHERE matrix_id = $2`
+	insertUserAt = `INSERT INTO gateway_user_id (id, matrix_id) VALUES ($1, $2)`
 )
 
 type idQueries struct {
-	selectV11, selectMatrix, insert string
-	max                             int64
+	table, selectV11, selectMatrix, insert string
+	max                                    int64
 }
 
 func (k IDKind) queries() (idQueries, error) {
 	switch k {
 	case KindUser:
-		return idQueries{selectUserV11, selectUserMatrix, insertUser, maxOtherID}, nil
+		return idQueries{"gateway_user_id", selectUserV11, selectUserMatrix, insertUser, maxOtherID}, nil
 	case KindRoom:
-		return idQueries{selectRoomV11, selectRoomMatrix, insertRoom, maxOtherID}, nil
+		return idQueries{"gateway_room_id", selectRoomV11, selectRoomMatrix, insertRoom, maxOtherID}, nil
 	case KindEvent:
-		return idQueries{selectEventV11, selectEventMatrix, insertEvent, maxEventID}, nil
+		return idQueries{"gateway_event_id", selectEventV11, selectEventMatrix, insertEvent, maxEventID}, nil
 	}
 	return idQueries{}, fmt.Errorf("unknown id kind %d", int(k))
 }
@@ -104,7 +104,7 @@ func (db *DB) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64, e
 	// Most misses are for ids created before a restart: try a plain read
 	// before taking the write lock.
 	var v int64
-	err = db.sql.QueryRowContext(ctx, q.selectV11, matrixID).Scan(&v)
+	err = db.util.QueryRow(ctx, q.selectV11, matrixID).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		v, err = db.createV11ID(ctx, kind, q, matrixID)
 	}
@@ -117,11 +117,14 @@ func (db *DB) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64, e
 
 func (db *DB) createV11ID(ctx context.Context, kind IDKind, q idQueries, matrixID string) (int64, error) {
 	var v int64
-	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, q.insert, matrixID, q.max); err != nil {
+	err := db.inTx(ctx, func(ctx context.Context) error {
+		if err := db.lockIDs(ctx, q.table); err != nil {
+			return err
+		}
+		if _, err := db.util.Exec(ctx, q.insert, matrixID, q.max); err != nil {
 			return fmt.Errorf("failed to insert: %w", err)
 		}
-		if err := tx.QueryRowContext(ctx, q.selectV11, matrixID).Scan(&v); err != nil {
+		if err := db.util.QueryRow(ctx, q.selectV11, matrixID).Scan(&v); err != nil {
 			return fmt.Errorf("failed to read back: %w", err)
 		}
 		if v > q.max {
@@ -144,7 +147,7 @@ func (db *DB) MatrixID(ctx context.Context, kind IDKind, v11 int64) (string, err
 		return m, nil
 	}
 	var m string
-	err = db.sql.QueryRowContext(ctx, q.selectMatrix, v11).Scan(&m)
+	err = db.util.QueryRow(ctx, q.selectMatrix, v11).Scan(&m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("failed to look up v11 %s id %d: %w", kind, v11, ErrNotFound)
 	} else if err != nil {
@@ -166,35 +169,38 @@ func (db *DB) PinV11ID(ctx context.Context, matrixID string, v int64) (moved str
 		return "", 0, fmt.Errorf("failed to pin v11 user id %d to %q: both must be set", v, matrixID)
 	}
 	var former int64
-	err = inTx(ctx, db.sql, func(tx *sql.Tx) error {
+	err = db.inTx(ctx, func(ctx context.Context) error {
+		if err := db.lockIDs(ctx, "gateway_user_id"); err != nil {
+			return err
+		}
 		var holder string
-		switch err := tx.QueryRowContext(ctx, selectUserMatrix, v).Scan(&holder); {
+		switch err := db.util.QueryRow(ctx, selectUserMatrix, v).Scan(&holder); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return fmt.Errorf("failed to read who holds %d: %w", v, err)
 		case holder == matrixID:
 			return nil
 		default:
-			if err := tx.QueryRowContext(ctx, nextUserV11, maxOtherID).Scan(&movedTo); err != nil {
+			if err := db.util.QueryRow(ctx, nextUserV11, maxOtherID).Scan(&movedTo); err != nil {
 				return fmt.Errorf("failed to find a new number for %s: %w", holder, err)
 			}
 			if movedTo > maxOtherID {
 				return fmt.Errorf("failed to move %s off %d: %w", holder, v, ErrIDsExhausted)
 			}
-			if _, err := tx.ExecContext(ctx, moveUserV11, movedTo, holder); err != nil {
+			if _, err := db.util.Exec(ctx, moveUserV11, movedTo, holder); err != nil {
 				return fmt.Errorf("failed to move %s off %d: %w", holder, v, err)
 			}
 			moved = holder
 		}
-		switch err := tx.QueryRowContext(ctx, selectUserV11, matrixID).Scan(&former); {
+		switch err := db.util.QueryRow(ctx, selectUserV11, matrixID).Scan(&former); {
 		case errors.Is(err, sql.ErrNoRows):
-			if _, err := tx.ExecContext(ctx, insertUserAt, v, matrixID); err != nil {
+			if _, err := db.util.Exec(ctx, insertUserAt, v, matrixID); err != nil {
 				return fmt.Errorf("failed to insert: %w", err)
 			}
 		case err != nil:
 			return fmt.Errorf("failed to read the number of %s: %w", matrixID, err)
 		default:
-			if _, err := tx.ExecContext(ctx, moveUserV11, v, matrixID); err != nil {
+			if _, err := db.util.Exec(ctx, moveUserV11, v, matrixID); err != nil {
 				return fmt.Errorf("failed to move %s to %d: %w", matrixID, v, err)
 			}
 		}
@@ -212,4 +218,18 @@ func (db *DB) PinV11ID(ctx context.Context, matrixID string, v int64) (moved str
 	}
 	cache.put(matrixID, v)
 	return moved, movedTo, nil
+}
+
+// lockIDs keeps, until the transaction of ctx ends, other writers of table (an id map) out: a
+// new number is max(id)+1, which two PostgreSQL transactions could otherwise both take (the loser
+// would fail on the primary key). Readers are not held up. SQLite's transactions already take the
+// write lock (BEGIN IMMEDIATE).
+func (db *DB) lockIDs(ctx context.Context, table string) error {
+	if !db.Postgres() {
+		return nil
+	}
+	if _, err := db.util.Exec(ctx, "LOCK TABLE "+table+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+		return fmt.Errorf("failed to lock %s: %w", table, err)
+	}
+	return nil
 }

@@ -2,11 +2,9 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -55,7 +53,7 @@ func TestV11IDErrors(t *testing.T) {
 
 func TestV11IDStableAfterReopen(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "gateway.db")
+	path := newLocation(t)
 	want := map[string]int64{}
 	db, err := Open(ctx, path)
 	if err != nil {
@@ -91,7 +89,7 @@ func TestV11IDStableAfterReopen(t *testing.T) {
 // same file (separate caches, like two processes), race to create one id.
 func TestV11IDConcurrentSame(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "gateway.db")
+	path := newLocation(t)
 	dbs := []*DB{openAt(t, path), openAt(t, path)}
 	const goroutines = 64
 	for round := range 5 {
@@ -121,7 +119,7 @@ func TestV11IDConcurrentSame(t *testing.T) {
 
 func TestV11IDConcurrentDifferent(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "gateway.db")
+	path := newLocation(t)
 	dbs := []*DB{openAt(t, path), openAt(t, path)}
 	const (
 		goroutines = 32
@@ -186,7 +184,7 @@ func TestV11IDEventExhausted(t *testing.T) {
 		t.Fatalf("first = %d, %v", first, err)
 	}
 	// Pretend two billion events have gone by.
-	if _, err := db.SQL().ExecContext(ctx, "INSERT INTO gateway_event_id (id, matrix_id) VALUES (?, '$penultimate')", math.MaxInt32-1); err != nil {
+	if _, err := db.DBUtil().Exec(ctx, "INSERT INTO gateway_event_id (id, matrix_id) VALUES ($1, '$penultimate')", math.MaxInt32-1); err != nil {
 		t.Fatal(err)
 	}
 	last, err := db.V11ID(ctx, KindEvent, "$last")
@@ -294,9 +292,9 @@ func BenchmarkV11IDMissExisting(b *testing.B) {
 	db := openTest(b)
 	ctx := context.Background()
 	const n = 2 * idCacheSize
-	err := inTx(ctx, db.SQL(), func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context) error {
 		for i := range n {
-			if _, err := tx.ExecContext(ctx, insertEvent, "$old"+strconv.Itoa(i), maxEventID); err != nil {
+			if _, err := db.util.Exec(ctx, insertEvent, "$old"+strconv.Itoa(i), maxEventID); err != nil {
 				return err
 			}
 		}

@@ -8,15 +8,15 @@ import (
 )
 
 const (
-	selectValue = `SELECT value FROM gateway_kv WHERE key = ?`
-	upsertValue = `INSERT INTO gateway_kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
-	insertValue = `INSERT INTO gateway_kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
+	selectValue = `SELECT value FROM gateway_kv WHERE key = $1`
+	upsertValue = `INSERT INTO gateway_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+	insertValue = `INSERT INTO gateway_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`
 )
 
 // GetValue returns the value stored under key, or ErrNotFound.
 func (db *DB) GetValue(ctx context.Context, key string) (string, error) {
 	var v string
-	err := db.sql.QueryRowContext(ctx, selectValue, key).Scan(&v)
+	err := db.util.QueryRow(ctx, selectValue, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("failed to get value %q: %w", key, ErrNotFound)
 	} else if err != nil {
@@ -27,7 +27,7 @@ func (db *DB) GetValue(ctx context.Context, key string) (string, error) {
 
 // SetValue stores value under key, replacing any previous value.
 func (db *DB) SetValue(ctx context.Context, key, value string) error {
-	if _, err := db.sql.ExecContext(ctx, upsertValue, key, value); err != nil {
+	if _, err := db.util.Exec(ctx, upsertValue, key, value); err != nil {
 		return fmt.Errorf("failed to set value %q: %w", key, err)
 	}
 	return nil
@@ -38,11 +38,11 @@ func (db *DB) SetValue(ctx context.Context, key, value string) error {
 // concurrent callers, both get the first one's value.
 func (db *DB) GetOrSetValue(ctx context.Context, key, value string) (string, error) {
 	var stored string
-	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, insertValue, key, value); err != nil {
+	err := db.inTx(ctx, func(ctx context.Context) error {
+		if _, err := db.util.Exec(ctx, insertValue, key, value); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, selectValue, key).Scan(&stored)
+		return db.util.QueryRow(ctx, selectValue, key).Scan(&stored)
 	})
 	if err != nil {
 		return "", fmt.Errorf("failed to get or set value %q: %w", key, err)

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,7 +16,7 @@ import (
 // including after a reopen.
 func TestMautrixStoresShareTheFile(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "gateway.db")
+	path := newLocation(t)
 	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +26,7 @@ func TestMautrixStoresShareTheFile(t *testing.T) {
 	}
 
 	// As the brief suggests: a fresh dbutil wrapper around SQL().
-	util, err := dbutil.NewWithDB(db.SQL(), "sqlite3")
+	util, err := dbutil.NewWithDB(db.SQL(), db.DBUtil().Dialect.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +66,11 @@ func TestMautrixStoresShareTheFile(t *testing.T) {
 	}
 
 	// Every table is either ours (gateway_*) or mautrix's; none overlap.
-	rows, err := db.SQL().QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table'")
+	listTables := "SELECT name FROM sqlite_master WHERE type = 'table'"
+	if db.Postgres() {
+		listTables = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+	}
+	rows, err := db.SQL().QueryContext(ctx, listTables)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ const (
 	// move stored_ms, so the echo does not extend the retention.
 	upsertMessage = `
 INSERT INTO gateway_message (bot_user_id, event_id, room_id, sender, ts, content, redacted, encrypted, stored_ms)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (bot_user_id, event_id) DO UPDATE SET
 	room_id   = excluded.room_id,
 	sender    = excluded.sender,
@@ -43,23 +43,24 @@ ON CONFLICT (bot_user_id, event_id) DO UPDATE SET
 	encrypted = gateway_message.encrypted OR excluded.encrypted`
 	selectMessage = `
 SELECT room_id, sender, ts, content, redacted, encrypted, stored_ms FROM gateway_message
-WHERE bot_user_id = ? AND event_id = ?`
+WHERE bot_user_id = $1 AND event_id = $2`
 	// The content of a redacted message is never shown again (GetMessage answers "gone"), so
 	// it is dropped at once.
-	updateRedacted = `UPDATE gateway_message SET redacted = 1, content = '' WHERE bot_user_id = ? AND event_id = ?`
+	updateRedacted = `UPDATE gateway_message SET redacted = TRUE, content = '' WHERE bot_user_id = $1 AND event_id = $2`
 
-	deleteAgedMessages = `DELETE FROM gateway_message WHERE stored_ms < ?`
-	// The newest count messages of each bot and room stay (by stored_ms, then insertion order).
+	deleteAgedMessages = `DELETE FROM gateway_message WHERE stored_ms < $1`
+	// The newest count messages of each bot and room stay (by stored_ms, then insertion order:
+	// SQLite's rowid, a column of that name on PostgreSQL).
 	deleteCountedMessages = `
 DELETE FROM gateway_message WHERE rowid IN (
 	SELECT rowid FROM (
 		SELECT rowid, ROW_NUMBER() OVER (
 			PARTITION BY bot_user_id, room_id ORDER BY stored_ms DESC, rowid DESC) AS n
-		FROM gateway_message)
-	WHERE n > ?)`
+		FROM gateway_message) AS ranked
+	WHERE n > $1)`
 	dropEncryptedBodies = `
 UPDATE gateway_message SET content = ''
-WHERE stored_ms < ? AND encrypted = 1 AND content <> ''`
+WHERE stored_ms < $1 AND encrypted = TRUE AND content <> ''`
 )
 
 // ErrExpired is returned (wrapped) for a row that is past its retention but not pruned yet.
@@ -81,7 +82,7 @@ func (db *DB) PutMessage(ctx context.Context, m Message) error {
 	if m.Redacted || (m.Encrypted && db.Retention().NoEncryptedBodies) {
 		content = nil
 	}
-	_, err := db.sql.ExecContext(ctx, upsertMessage,
+	_, err := db.util.Exec(ctx, upsertMessage,
 		m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(content), m.Redacted, m.Encrypted,
 		db.now().UnixMilli())
 	if err != nil {
@@ -100,7 +101,7 @@ func (db *DB) GetMessage(ctx context.Context, botUserID, eventID string) (Messag
 		ts, stored int64
 		content    string
 	)
-	err := db.sql.QueryRowContext(ctx, selectMessage, botUserID, eventID).
+	err := db.util.QueryRow(ctx, selectMessage, botUserID, eventID).
 		Scan(&m.RoomID, &m.Sender, &ts, &content, &m.Redacted, &m.Encrypted, &stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, ErrNotFound)
@@ -126,7 +127,7 @@ func (db *DB) GetMessage(ctx context.Context, botUserID, eventID string) (Messag
 // MarkRedacted flags a stored message as redacted and drops its content, or returns
 // ErrNotFound. Room and sender stay (the deletion event names the sender).
 func (db *DB) MarkRedacted(ctx context.Context, botUserID, eventID string) error {
-	res, err := db.sql.ExecContext(ctx, updateRedacted, botUserID, eventID)
+	res, err := db.util.Exec(ctx, updateRedacted, botUserID, eventID)
 	if err != nil {
 		return fmt.Errorf("failed to mark message %s redacted: %w", eventID, err)
 	}
@@ -157,20 +158,20 @@ func (p MessagePrune) Total() int64 { return p.Aged + p.Counted + p.Bodies }
 func (db *DB) PruneMessages(ctx context.Context, now time.Time) (MessagePrune, error) {
 	r := db.Retention()
 	var p MessagePrune
-	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context) error {
 		var err error
 		if r.MessageAge > 0 {
-			if p.Aged, err = execCount(ctx, tx, deleteAgedMessages, now.Add(-r.MessageAge).UnixMilli()); err != nil {
+			if p.Aged, err = db.execCount(ctx, deleteAgedMessages, now.Add(-r.MessageAge).UnixMilli()); err != nil {
 				return err
 			}
 		}
 		if r.MessageCount > 0 {
-			if p.Counted, err = execCount(ctx, tx, deleteCountedMessages, r.MessageCount); err != nil {
+			if p.Counted, err = db.execCount(ctx, deleteCountedMessages, r.MessageCount); err != nil {
 				return err
 			}
 		}
 		if cutoff, ok := r.encryptedBodyCutoff(now); ok {
-			if p.Bodies, err = execCount(ctx, tx, dropEncryptedBodies, cutoff); err != nil {
+			if p.Bodies, err = db.execCount(ctx, dropEncryptedBodies, cutoff); err != nil {
 				return err
 			}
 		}
@@ -182,8 +183,8 @@ func (db *DB) PruneMessages(ctx context.Context, now time.Time) (MessagePrune, e
 	return p, nil
 }
 
-func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
-	res, err := tx.ExecContext(ctx, query, args...)
+func (db *DB) execCount(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := db.util.Exec(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}

@@ -32,10 +32,14 @@ const versionTable = "gateway_version"
 // transaction: a
 // failed step leaves the database as it was. The transaction also keeps several processes that
 // open the same database at once from running the same step twice: SQLite's BEGIN IMMEDIATE (see
-// dsnParams) takes the write lock before the version is read.
+// dsnParams) takes the write lock before the version is read; on PostgreSQL an advisory lock
+// does (lockForUpgrade).
 func upgrade(ctx context.Context, db *dbutil.Database, versionTable string, table dbutil.UpgradeTable) error {
 	child := db.Child(versionTable, table, nil)
 	err := db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if err := lockForUpgrade(ctx, db); err != nil {
+			return err
+		}
 		return child.Upgrade(ctx)
 	})
 	if errors.Is(err, dbutil.ErrUnsupportedDatabaseVersion) {

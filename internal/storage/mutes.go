@@ -21,13 +21,13 @@ type Mute struct {
 
 const (
 	upsertMute = `INSERT INTO gateway_mute (bot_user_id, room_id, user_id, muted_level, previous_level, until_ms)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bot_user_id, room_id, user_id) DO UPDATE SET
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bot_user_id, room_id, user_id) DO UPDATE SET
 		muted_level = excluded.muted_level, until_ms = excluded.until_ms`
 	selectMute = `SELECT room_id, user_id, muted_level, previous_level, until_ms FROM gateway_mute
-		WHERE bot_user_id = ? AND room_id = ? AND user_id = ?`
+		WHERE bot_user_id = $1 AND room_id = $2 AND user_id = $3`
 	selectNextMute = `SELECT room_id, user_id, muted_level, previous_level, until_ms FROM gateway_mute
-		WHERE bot_user_id = ? ORDER BY until_ms LIMIT 1`
-	deleteMute = `DELETE FROM gateway_mute WHERE bot_user_id = ? AND room_id = ? AND user_id = ?`
+		WHERE bot_user_id = $1 ORDER BY until_ms LIMIT 1`
+	deleteMute = `DELETE FROM gateway_mute WHERE bot_user_id = $1 AND room_id = $2 AND user_id = $3`
 )
 
 // PutMute records a mute of bot's. A user already muted keeps the previous level recorded by
@@ -37,7 +37,7 @@ func (db *DB) PutMute(ctx context.Context, bot string, m Mute) error {
 	if m.PreviousLevel != nil {
 		prev = *m.PreviousLevel
 	}
-	if _, err := db.sql.ExecContext(ctx, upsertMute, bot, m.RoomID, m.UserID, m.MutedLevel, prev, m.Until.UnixMilli()); err != nil {
+	if _, err := db.util.Exec(ctx, upsertMute, bot, m.RoomID, m.UserID, m.MutedLevel, prev, m.Until.UnixMilli()); err != nil {
 		return fmt.Errorf("failed to record the mute of %s in %s: %w", m.UserID, m.RoomID, err)
 	}
 	return nil
@@ -45,7 +45,7 @@ func (db *DB) PutMute(ctx context.Context, bot string, m Mute) error {
 
 // GetMute returns bot's mute of user in room, or ErrNotFound.
 func (db *DB) GetMute(ctx context.Context, bot, room, user string) (Mute, error) {
-	m, err := scanMute(db.sql.QueryRowContext(ctx, selectMute, bot, room, user))
+	m, err := scanMute(db.util.QueryRow(ctx, selectMute, bot, room, user))
 	if err != nil {
 		return Mute{}, fmt.Errorf("failed to get the mute of %s in %s: %w", user, room, err)
 	}
@@ -54,7 +54,7 @@ func (db *DB) GetMute(ctx context.Context, bot, room, user string) (Mute, error)
 
 // NextMute returns the mute of bot's that ends first, or ErrNotFound.
 func (db *DB) NextMute(ctx context.Context, bot string) (Mute, error) {
-	m, err := scanMute(db.sql.QueryRowContext(ctx, selectNextMute, bot))
+	m, err := scanMute(db.util.QueryRow(ctx, selectNextMute, bot))
 	if err != nil {
 		return Mute{}, fmt.Errorf("failed to get the next mute to lift: %w", err)
 	}
@@ -63,7 +63,7 @@ func (db *DB) NextMute(ctx context.Context, bot string) (Mute, error) {
 
 // DeleteMute forgets bot's mute of user in room.
 func (db *DB) DeleteMute(ctx context.Context, bot, room, user string) error {
-	if _, err := db.sql.ExecContext(ctx, deleteMute, bot, room, user); err != nil {
+	if _, err := db.util.Exec(ctx, deleteMute, bot, room, user); err != nil {
 		return fmt.Errorf("failed to delete the mute of %s in %s: %w", user, room, err)
 	}
 	return nil

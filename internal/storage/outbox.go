@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -21,24 +20,24 @@ type OutboxLimits struct {
 }
 
 const (
-	insertOutbox = `INSERT INTO gateway_outbox (endpoint, queued_at, payload) VALUES (?, ?, ?)`
+	insertOutbox = `INSERT INTO gateway_outbox (endpoint, queued_at, payload) VALUES ($1, $2, $3)`
 	// Deletes every frame of the endpoint that is not among the newest ? ones.
-	trimOutboxCount = `DELETE FROM gateway_outbox WHERE endpoint = ? AND seq <=
-		(SELECT seq FROM gateway_outbox WHERE endpoint = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`
-	trimOutboxAge  = `DELETE FROM gateway_outbox WHERE endpoint = ? AND queued_at < ?`
-	selectOutbox   = `SELECT seq, queued_at, payload FROM gateway_outbox WHERE endpoint = ? ORDER BY seq LIMIT ?`
-	deleteOutbox   = `DELETE FROM gateway_outbox WHERE endpoint = ? AND seq <= ?`
-	countOutbox    = `SELECT COUNT(*) FROM gateway_outbox WHERE endpoint = ?`
-	purgeOutboxAge = `DELETE FROM gateway_outbox WHERE queued_at < ?`
+	trimOutboxCount = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <=
+		(SELECT seq FROM gateway_outbox WHERE endpoint = $2 ORDER BY seq DESC LIMIT 1 OFFSET $3)`
+	trimOutboxAge  = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND queued_at < $2`
+	selectOutbox   = `SELECT seq, queued_at, payload FROM gateway_outbox WHERE endpoint = $1 ORDER BY seq LIMIT $2`
+	deleteOutbox   = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <= $2`
+	countOutbox    = `SELECT COUNT(*) FROM gateway_outbox WHERE endpoint = $1`
+	purgeOutboxAge = `DELETE FROM gateway_outbox WHERE queued_at < $1`
 )
 
 // OutboxAppend adds a frame at the end of endpoint's outbox, then drops what exceeds the
 // limits (the oldest first). It returns how many frames were dropped.
 func (db *DB) OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
 	var dropped int64
-	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context) error {
 		var err error
-		dropped, err = appendOutbox(ctx, tx, endpoint, payload, at, lim)
+		dropped, err = db.appendOutbox(ctx, endpoint, payload, at, lim)
 		return err
 	})
 	if err != nil {
@@ -47,13 +46,13 @@ func (db *DB) OutboxAppend(ctx context.Context, endpoint string, payload []byte,
 	return dropped, nil
 }
 
-func appendOutbox(ctx context.Context, tx *sql.Tx, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
-	if _, err := tx.ExecContext(ctx, insertOutbox, endpoint, at.UnixMilli(), payload); err != nil {
+func (db *DB) appendOutbox(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
+	if _, err := db.util.Exec(ctx, insertOutbox, endpoint, at.UnixMilli(), payload); err != nil {
 		return 0, err
 	}
 	var dropped int64
 	if lim.MaxEvents > 0 {
-		res, err := tx.ExecContext(ctx, trimOutboxCount, endpoint, endpoint, lim.MaxEvents)
+		res, err := db.util.Exec(ctx, trimOutboxCount, endpoint, endpoint, lim.MaxEvents)
 		if err != nil {
 			return 0, err
 		}
@@ -61,7 +60,7 @@ func appendOutbox(ctx context.Context, tx *sql.Tx, endpoint string, payload []by
 		dropped += n
 	}
 	if lim.MaxAge > 0 {
-		res, err := tx.ExecContext(ctx, trimOutboxAge, endpoint, at.Add(-lim.MaxAge).UnixMilli())
+		res, err := db.util.Exec(ctx, trimOutboxAge, endpoint, at.Add(-lim.MaxAge).UnixMilli())
 		if err != nil {
 			return 0, err
 		}
@@ -83,9 +82,9 @@ type OutboxFrame struct {
 // frames were dropped per endpoint.
 func (db *DB) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time.Time, lim OutboxLimits) (map[string]int64, error) {
 	dropped := map[string]int64{}
-	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context) error {
 		for _, f := range frames {
-			n, err := appendOutbox(ctx, tx, f.Endpoint, f.Payload, at, lim)
+			n, err := db.appendOutbox(ctx, f.Endpoint, f.Payload, at, lim)
 			if err != nil {
 				return err
 			}
@@ -103,7 +102,7 @@ func (db *DB) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time
 
 // OutboxPeek returns up to limit of endpoint's oldest frames, oldest first.
 func (db *DB) OutboxPeek(ctx context.Context, endpoint string, limit int) ([]OutboxEntry, error) {
-	rows, err := db.sql.QueryContext(ctx, selectOutbox, endpoint, limit)
+	rows, err := db.util.Query(ctx, selectOutbox, endpoint, limit)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read outbox: %w", err)
 	}
@@ -126,7 +125,7 @@ func (db *DB) OutboxPeek(ctx context.Context, endpoint string, limit int) ([]Out
 
 // OutboxDelete removes endpoint's frames up to and including seq (they were delivered).
 func (db *DB) OutboxDelete(ctx context.Context, endpoint string, seq int64) error {
-	if _, err := db.sql.ExecContext(ctx, deleteOutbox, endpoint, seq); err != nil {
+	if _, err := db.util.Exec(ctx, deleteOutbox, endpoint, seq); err != nil {
 		return fmt.Errorf("failed to delete from outbox: %w", err)
 	}
 	return nil
@@ -135,7 +134,7 @@ func (db *DB) OutboxDelete(ctx context.Context, endpoint string, seq int64) erro
 // OutboxCount returns how many frames wait for endpoint.
 func (db *DB) OutboxCount(ctx context.Context, endpoint string) (int, error) {
 	var n int
-	if err := db.sql.QueryRowContext(ctx, countOutbox, endpoint).Scan(&n); err != nil {
+	if err := db.util.QueryRow(ctx, countOutbox, endpoint).Scan(&n); err != nil {
 		return 0, fmt.Errorf("failed to count outbox: %w", err)
 	}
 	return n, nil
@@ -144,7 +143,7 @@ func (db *DB) OutboxCount(ctx context.Context, endpoint string) (int, error) {
 // OutboxPurge drops every frame, of any endpoint, queued before cutoff (also those of
 // endpoints that are no longer configured). It returns how many were dropped.
 func (db *DB) OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := db.sql.ExecContext(ctx, purgeOutboxAge, cutoff.UnixMilli())
+	res, err := db.util.Exec(ctx, purgeOutboxAge, cutoff.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("failed to purge outbox: %w", err)
 	}
@@ -161,7 +160,7 @@ type OutboxStat struct {
 // OutboxStats returns the depth and oldest frame of every endpoint's outbox that holds frames
 // (/metrics reads it at each scrape).
 func (db *DB) OutboxStats(ctx context.Context) (map[string]OutboxStat, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT endpoint, COUNT(*), MIN(queued_at) FROM gateway_outbox GROUP BY endpoint`)
+	rows, err := db.util.Query(ctx, `SELECT endpoint, COUNT(*), MIN(queued_at) FROM gateway_outbox GROUP BY endpoint`)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read outbox: %w", err)
 	}

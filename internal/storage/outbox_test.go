@@ -2,7 +2,6 @@ package storage
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -71,7 +70,7 @@ func TestOutboxLimits(t *testing.T) {
 // The outbox survives a restart, and sequence numbers are not reused after the newest
 // frame was deleted.
 func TestOutboxPersistsAndSeqGrows(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "gateway.db")
+	path := newLocation(t)
 	db := openAt(t, path)
 	ctx := t.Context()
 	if _, err := db.OutboxAppend(ctx, "e", []byte("one"), time.Now(), OutboxLimits{MaxEvents: 10}); err != nil {

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 )
 
@@ -11,7 +10,7 @@ import (
 // the highest number, and the pin survives a restart.
 func TestPinV11IDMovesTheBot(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "gateway.db")
+	path := newLocation(t)
 	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)

@@ -47,9 +47,15 @@ const queryCheckpoint = `PRAGMA wal_checkpoint(TRUNCATE)`
 // that pruned rows (already overwritten in the pages by secure_delete) are not left in old WAL
 // frames either. It reports false when readers or writers kept it from finishing; the next
 // checkpoint finishes the job.
+//
+// On PostgreSQL there is nothing to do: it reports true (the server recycles its own WAL, and
+// overwriting deleted rows is not something it offers).
 func (db *DB) Checkpoint(ctx context.Context) (bool, error) {
+	if db.Postgres() {
+		return true, nil
+	}
 	var busy, logFrames, done int
-	if err := db.sql.QueryRowContext(ctx, queryCheckpoint).Scan(&busy, &logFrames, &done); err != nil {
+	if err := db.util.QueryRow(ctx, queryCheckpoint).Scan(&busy, &logFrames, &done); err != nil {
 		return false, fmt.Errorf("failed to checkpoint the database: %w", err)
 	}
 	return busy == 0, nil
@@ -78,7 +84,7 @@ func (r Retention) bodyExpired(storedMS int64, now time.Time) bool {
 
 const (
 	scrubbedKey          = "retention:scrubbed"
-	clearRedactedContent = `UPDATE gateway_message SET content = '' WHERE redacted = 1 AND content <> ''`
+	clearRedactedContent = `UPDATE gateway_message SET content = '' WHERE redacted = TRUE AND content <> ''`
 	queryVacuum          = `VACUUM`
 )
 
@@ -87,17 +93,21 @@ const (
 // so that plaintext deleted before secure_delete was on is not left in its free space, and
 // empties the WAL. It reports whether it ran; after a failure it runs again at the next call.
 // VACUUM holds the write lock while it copies the whole file: call it before anything else
-// uses the database.
+// uses the database. A PostgreSQL database has nothing to clear (no build before the retention
+// wrote to one): it reports false.
 func (db *DB) ScrubOnce(ctx context.Context) (bool, error) {
+	if db.Postgres() {
+		return false, nil
+	}
 	if _, err := db.GetValue(ctx, scrubbedKey); err == nil {
 		return false, nil
 	} else if !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	if _, err := db.sql.ExecContext(ctx, clearRedactedContent); err != nil {
+	if _, err := db.util.Exec(ctx, clearRedactedContent); err != nil {
 		return false, fmt.Errorf("failed to drop the content of redacted messages: %w", err)
 	}
-	if _, err := db.sql.ExecContext(ctx, queryVacuum); err != nil {
+	if _, err := db.util.Exec(ctx, queryVacuum); err != nil {
 		return false, fmt.Errorf("failed to rewrite the database file (VACUUM): %w", err)
 	}
 	if err := db.SetValue(ctx, scrubbedKey, db.now().UTC().Format(time.RFC3339)); err != nil {

@@ -159,6 +159,7 @@ func readDBFiles(t *testing.T, db *DB) []byte {
 // secure_delete overwrites the freed space, the TRUNCATE checkpoint empties the WAL. Both the
 // deleted rows and the dropped bodies of encrypted rooms are checked.
 func TestPrunedPlaintextLeavesTheFile(t *testing.T) {
+	sqliteOnly(t, "secure_delete and the WAL of the file")
 	db := openTest(t)
 	ctx := t.Context()
 	if got := pragma(t, db, "secure_delete"); got != "1" {
@@ -269,6 +270,7 @@ func TestFileRecords(t *testing.T) {
 // move to gateway_file and start their retention now; old messages count from their
 // origin_server_ts (at most now) and, not known to be unencrypted, are treated as encrypted.
 func TestUpgradeToRetention(t *testing.T) {
+	sqliteOnly(t, "a file an older build left")
 	ctx := t.Context()
 	// The file a build before the retention (version 4, 0005_retention.sql came next) left.
 	path := legacyDatabase(t, filepath.Join(t.TempDir(), "gateway.db"), 4)
@@ -344,6 +346,7 @@ func TestNoEncryptedBodies(t *testing.T) {
 // file or WAL (deleted while secure_delete was off) and the content kept for redacted messages.
 // It runs once per database.
 func TestScrubOnce(t *testing.T) {
+	sqliteOnly(t, "secure_delete, VACUUM and the WAL of a file older builds wrote")
 	db := openTest(t)
 	ctx := t.Context()
 	deleted, redacted := []byte("DELETED-LONG-AGO-5ac1e0"), []byte("REDACTED-KEPT-0b7d44")

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -28,13 +27,13 @@ type SendTxn struct {
 func (t SendTxn) Done() bool { return t.EventID != "" }
 
 const (
-	pruneSendTxn  = `DELETE FROM gateway_send_txn WHERE created_ms < ?`
+	pruneSendTxn  = `DELETE FROM gateway_send_txn WHERE created_ms < $1`
 	insertSendTxn = `INSERT INTO gateway_send_txn (bot_user_id, client_key, txn_id, request_hash, created_ms)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (bot_user_id, client_key) DO NOTHING`
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (bot_user_id, client_key) DO NOTHING`
 	selectSendTxn = `SELECT txn_id, request_hash, room_id, event_id, sent_ms FROM gateway_send_txn
-		WHERE bot_user_id = ? AND client_key = ?`
-	finishSendTxn = `UPDATE gateway_send_txn SET room_id = ?, event_id = ?, sent_ms = ?
-		WHERE bot_user_id = ? AND client_key = ? AND event_id = ''`
+		WHERE bot_user_id = $1 AND client_key = $2`
+	finishSendTxn = `UPDATE gateway_send_txn SET room_id = $1, event_id = $2, sent_ms = $3
+		WHERE bot_user_id = $4 AND client_key = $5 AND event_id = ''`
 )
 
 // ClaimSendTxn returns the record of bot's key, creating it with txnID and requestHash when the
@@ -42,17 +41,17 @@ const (
 // ErrTxnKeyReused.
 func (db *DB) ClaimSendTxn(ctx context.Context, bot, key, requestHash, txnID string) (SendTxn, error) {
 	var rec SendTxn
-	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context) error {
 		now := db.now()
-		if _, err := tx.ExecContext(ctx, pruneSendTxn, now.Add(-SendTxnWindow).UnixMilli()); err != nil {
+		if _, err := db.util.Exec(ctx, pruneSendTxn, now.Add(-SendTxnWindow).UnixMilli()); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, insertSendTxn, bot, key, txnID, requestHash, now.UnixMilli()); err != nil {
+		if _, err := db.util.Exec(ctx, insertSendTxn, bot, key, txnID, requestHash, now.UnixMilli()); err != nil {
 			return err
 		}
 		var hash string
 		var sentMS int64
-		if err := tx.QueryRowContext(ctx, selectSendTxn, bot, key).Scan(&rec.TxnID, &hash, &rec.RoomID, &rec.EventID, &sentMS); err != nil {
+		if err := db.util.QueryRow(ctx, selectSendTxn, bot, key).Scan(&rec.TxnID, &hash, &rec.RoomID, &rec.EventID, &sentMS); err != nil {
 			return err
 		}
 		if hash != requestHash {
@@ -72,7 +71,7 @@ func (db *DB) ClaimSendTxn(ctx context.Context, bot, key, requestHash, txnID str
 // FinishSendTxn records the result of the send of bot's key; a key already finished keeps its
 // first result.
 func (db *DB) FinishSendTxn(ctx context.Context, bot, key, roomID, eventID string, at time.Time) error {
-	if _, err := db.sql.ExecContext(ctx, finishSendTxn, roomID, eventID, at.UnixMilli(), bot, key); err != nil {
+	if _, err := db.util.Exec(ctx, finishSendTxn, roomID, eventID, at.UnixMilli(), bot, key); err != nil {
 		return fmt.Errorf("failed to record the send of idempotency key %q: %w", key, err)
 	}
 	return nil

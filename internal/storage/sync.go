@@ -11,15 +11,15 @@ import (
 )
 
 const (
-	selectNextBatch = `SELECT next_batch FROM gateway_sync WHERE bot_user_id = ?`
-	upsertNextBatch = `INSERT INTO gateway_sync (bot_user_id, next_batch) VALUES (?, ?)
+	selectNextBatch = `SELECT next_batch FROM gateway_sync WHERE bot_user_id = $1`
+	upsertNextBatch = `INSERT INTO gateway_sync (bot_user_id, next_batch) VALUES ($1, $2)
 ON CONFLICT (bot_user_id) DO UPDATE SET next_batch = excluded.next_batch`
-	selectFilterID = `SELECT filter_id FROM gateway_sync WHERE bot_user_id = ?`
-	upsertFilterID = `INSERT INTO gateway_sync (bot_user_id, filter_id) VALUES (?, ?)
+	selectFilterID = `SELECT filter_id FROM gateway_sync WHERE bot_user_id = $1`
+	upsertFilterID = `INSERT INTO gateway_sync (bot_user_id, filter_id) VALUES ($1, $2)
 ON CONFLICT (bot_user_id) DO UPDATE SET filter_id = excluded.filter_id`
 )
 
-const deleteValue = `DELETE FROM gateway_kv WHERE key = ?`
+const deleteValue = `DELETE FROM gateway_kv WHERE key = $1`
 
 // SaveSyncPosition saves the bot's /sync next_batch token and, in the same transaction, deletes
 // the gateway_kv rows under clearKeys (the record of the batch it ends).
@@ -27,12 +27,12 @@ func (db *DB) SaveSyncPosition(ctx context.Context, botUserID, token string, cle
 	if botUserID == "" {
 		return errors.New("failed to save sync state: bot user id is empty")
 	}
-	err := inTx(ctx, db.sql, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, upsertNextBatch, botUserID, token); err != nil {
+	err := db.inTx(ctx, func(ctx context.Context) error {
+		if _, err := db.util.Exec(ctx, upsertNextBatch, botUserID, token); err != nil {
 			return err
 		}
 		for _, k := range clearKeys {
-			if _, err := tx.ExecContext(ctx, deleteValue, k); err != nil {
+			if _, err := db.util.Exec(ctx, deleteValue, k); err != nil {
 				return err
 			}
 		}
@@ -56,7 +56,7 @@ func (db *DB) SetSyncToken(ctx context.Context, botUserID, token string) error {
 
 func (db *DB) syncField(ctx context.Context, query, botUserID string) (string, error) {
 	var v string
-	err := db.sql.QueryRowContext(ctx, query, botUserID).Scan(&v)
+	err := db.util.QueryRow(ctx, query, botUserID).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	} else if err != nil {
@@ -69,7 +69,7 @@ func (db *DB) setSyncField(ctx context.Context, query, botUserID, value string) 
 	if botUserID == "" {
 		return errors.New("failed to save sync state: bot user id is empty")
 	}
-	if _, err := db.sql.ExecContext(ctx, query, botUserID, value); err != nil {
+	if _, err := db.util.Exec(ctx, query, botUserID, value); err != nil {
 		return fmt.Errorf("failed to save sync state of %s: %w", botUserID, err)
 	}
 	return nil

@@ -27,29 +27,29 @@ type TokenRecord struct {
 const (
 	tokenColumns = `homeserver, bot_key, user_id, device_id, access_token, refresh_token,
 access_token_expires_at_ms, session_type, oauth_token_endpoint, oauth_client_id, updated_at_ms`
-	selectTokenByKey  = `SELECT ` + tokenColumns + ` FROM gateway_token WHERE homeserver = ? AND bot_key = ?`
-	selectTokenByUser = `SELECT ` + tokenColumns + ` FROM gateway_token WHERE homeserver = ? AND user_id = ?
+	selectTokenByKey  = `SELECT ` + tokenColumns + ` FROM gateway_token WHERE homeserver = $1 AND bot_key = $2`
+	selectTokenByUser = `SELECT ` + tokenColumns + ` FROM gateway_token WHERE homeserver = $1 AND user_id = $2
 ORDER BY updated_at_ms DESC LIMIT 1`
-	upsertToken = `INSERT INTO gateway_token (` + tokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	upsertToken = `INSERT INTO gateway_token (` + tokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (homeserver, bot_key) DO UPDATE SET user_id = excluded.user_id, device_id = excluded.device_id,
 access_token = excluded.access_token, refresh_token = excluded.refresh_token,
 access_token_expires_at_ms = excluded.access_token_expires_at_ms, session_type = excluded.session_type,
 oauth_token_endpoint = excluded.oauth_token_endpoint, oauth_client_id = excluded.oauth_client_id,
 updated_at_ms = excluded.updated_at_ms`
-	deleteToken       = `DELETE FROM gateway_token WHERE homeserver = ? AND bot_key = ?`
-	selectOAuthClient = `SELECT client_id FROM gateway_oauth_client WHERE issuer = ? AND redirect_uri = ?`
-	upsertOAuthClient = `INSERT INTO gateway_oauth_client (issuer, redirect_uri, client_id) VALUES (?, ?, ?)
+	deleteToken       = `DELETE FROM gateway_token WHERE homeserver = $1 AND bot_key = $2`
+	selectOAuthClient = `SELECT client_id FROM gateway_oauth_client WHERE issuer = $1 AND redirect_uri = $2`
+	upsertOAuthClient = `INSERT INTO gateway_oauth_client (issuer, redirect_uri, client_id) VALUES ($1, $2, $3)
 ON CONFLICT (issuer, redirect_uri) DO UPDATE SET client_id = excluded.client_id`
-	deleteOAuthClient = `DELETE FROM gateway_oauth_client WHERE issuer = ? AND redirect_uri = ?`
+	deleteOAuthClient = `DELETE FROM gateway_oauth_client WHERE issuer = $1 AND redirect_uri = $2`
 )
 
 // Token returns the session stored for the bot known as botKey on homeserver; when there is
 // none and userID is not "", the newest session of that account on homeserver. It returns an
 // error wrapping ErrNotFound when neither exists.
 func (db *DB) Token(ctx context.Context, homeserver, botKey, userID string) (TokenRecord, error) {
-	rec, err := scanToken(db.sql.QueryRowContext(ctx, selectTokenByKey, homeserver, botKey))
+	rec, err := scanToken(db.util.QueryRow(ctx, selectTokenByKey, homeserver, botKey))
 	if errors.Is(err, sql.ErrNoRows) && userID != "" {
-		rec, err = scanToken(db.sql.QueryRowContext(ctx, selectTokenByUser, homeserver, userID))
+		rec, err = scanToken(db.util.QueryRow(ctx, selectTokenByUser, homeserver, userID))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return TokenRecord{}, fmt.Errorf("failed to load tokens of %s: %w", botKey, ErrNotFound)
@@ -64,7 +64,7 @@ func (db *DB) PutToken(ctx context.Context, rec TokenRecord) error {
 	if rec.Homeserver == "" || rec.BotKey == "" {
 		return errors.New("failed to store tokens: homeserver and bot key are required")
 	}
-	_, err := db.sql.ExecContext(ctx, upsertToken, rec.Homeserver, rec.BotKey, rec.UserID, rec.DeviceID,
+	_, err := db.util.Exec(ctx, upsertToken, rec.Homeserver, rec.BotKey, rec.UserID, rec.DeviceID,
 		rec.AccessToken, rec.RefreshToken, rec.AccessTokenExpiresAtMS, rec.SessionType,
 		rec.OAuthTokenEndpoint, rec.OAuthClientID, time.Now().UnixMilli())
 	if err != nil {
@@ -75,7 +75,7 @@ func (db *DB) PutToken(ctx context.Context, rec TokenRecord) error {
 
 // DeleteToken forgets the bot's session (after a logout).
 func (db *DB) DeleteToken(ctx context.Context, homeserver, botKey string) error {
-	if _, err := db.sql.ExecContext(ctx, deleteToken, homeserver, botKey); err != nil {
+	if _, err := db.util.Exec(ctx, deleteToken, homeserver, botKey); err != nil {
 		return fmt.Errorf("failed to delete tokens of %s: %w", botKey, err)
 	}
 	return nil
@@ -94,7 +94,7 @@ func scanToken(row *sql.Row) (TokenRecord, error) {
 // redirectURI, or an error wrapping ErrNotFound.
 func (db *DB) OAuthClient(ctx context.Context, issuer, redirectURI string) (string, error) {
 	var clientID string
-	err := db.sql.QueryRowContext(ctx, selectOAuthClient, issuer, redirectURI).Scan(&clientID)
+	err := db.util.QueryRow(ctx, selectOAuthClient, issuer, redirectURI).Scan(&clientID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("failed to load OAuth client of %s: %w", issuer, ErrNotFound)
 	} else if err != nil {
@@ -105,7 +105,7 @@ func (db *DB) OAuthClient(ctx context.Context, issuer, redirectURI string) (stri
 
 // PutOAuthClient remembers a registered client ID.
 func (db *DB) PutOAuthClient(ctx context.Context, issuer, redirectURI, clientID string) error {
-	if _, err := db.sql.ExecContext(ctx, upsertOAuthClient, issuer, redirectURI, clientID); err != nil {
+	if _, err := db.util.Exec(ctx, upsertOAuthClient, issuer, redirectURI, clientID); err != nil {
 		return fmt.Errorf("failed to store OAuth client of %s: %w", issuer, err)
 	}
 	return nil
@@ -113,7 +113,7 @@ func (db *DB) PutOAuthClient(ctx context.Context, issuer, redirectURI, clientID 
 
 // DeleteOAuthClient forgets a registered client ID (the server no longer knows it).
 func (db *DB) DeleteOAuthClient(ctx context.Context, issuer, redirectURI string) error {
-	if _, err := db.sql.ExecContext(ctx, deleteOAuthClient, issuer, redirectURI); err != nil {
+	if _, err := db.util.Exec(ctx, deleteOAuthClient, issuer, redirectURI); err != nil {
 		return fmt.Errorf("failed to delete OAuth client of %s: %w", issuer, err)
 	}
 	return nil

@@ -2,13 +2,12 @@ package storage
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 )
 
 func TestTokensRoundTrip(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "gw.db"))
+	db, err := Open(ctx, newLocation(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +61,7 @@ func TestTokensRoundTrip(t *testing.T) {
 
 func TestOAuthClients(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "gw.db"))
+	db, err := Open(ctx, newLocation(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,14 @@
 --
 -- Every table the gateway owns starts with "gateway_" so it cannot collide with the tables
 -- mautrix's stores create (crypto_*, mx_*).
+--
+-- The two dialects have the same tables, columns and meaning; PostgreSQL's differ in types only
+-- where SQLite's would not fit: BIGINT where SQLite's INTEGER holds 64 bits (ids, milliseconds),
+-- BOOLEAN for flags, BYTEA for bytes, an identity column for AUTOINCREMENT (and a rowid column on
+-- gateway_message, for the insertion order that SQLite's implicit rowid gives), and a trigger
+-- function for the triggers. Queries use what both accept (TRUE, $1, ON CONFLICT, RETURNING).
+
+-- only: sqlite until "end only"
 
 -- One Matrix /sync position per bot. filter_id is the server-side filter mautrix uploads once per
 -- bot (see SyncStore).
@@ -163,3 +171,128 @@ CREATE TABLE gateway_mute (
 );
 
 CREATE INDEX gateway_mute_until_idx ON gateway_mute (bot_user_id, until_ms);
+-- end only sqlite
+
+-- only: postgres until "end only"
+CREATE TABLE gateway_sync (
+	bot_user_id TEXT PRIMARY KEY NOT NULL,
+	next_batch  TEXT NOT NULL DEFAULT '',
+	filter_id   TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE gateway_user_id (
+	id        BIGINT PRIMARY KEY,
+	matrix_id TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE gateway_room_id (
+	id        BIGINT PRIMARY KEY,
+	matrix_id TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE gateway_event_id (
+	id        BIGINT PRIMARY KEY,
+	matrix_id TEXT NOT NULL UNIQUE
+);
+
+CREATE FUNCTION gateway_v11_id_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'v11 ids are never deleted';
+END
+$$;
+
+CREATE TRIGGER gateway_user_id_keep BEFORE DELETE ON gateway_user_id
+	FOR EACH ROW EXECUTE FUNCTION gateway_v11_id_keep();
+CREATE TRIGGER gateway_room_id_keep BEFORE DELETE ON gateway_room_id
+	FOR EACH ROW EXECUTE FUNCTION gateway_v11_id_keep();
+CREATE TRIGGER gateway_event_id_keep BEFORE DELETE ON gateway_event_id
+	FOR EACH ROW EXECUTE FUNCTION gateway_v11_id_keep();
+
+CREATE TABLE gateway_message (
+	bot_user_id TEXT    NOT NULL,
+	event_id    TEXT    NOT NULL,
+	room_id     TEXT    NOT NULL,
+	sender      TEXT    NOT NULL,
+	ts          BIGINT  NOT NULL,
+	content     TEXT    NOT NULL,
+	redacted    BOOLEAN NOT NULL DEFAULT FALSE,
+	stored_ms   BIGINT  NOT NULL DEFAULT 0,
+	encrypted   BOOLEAN NOT NULL DEFAULT TRUE,
+	rowid       BIGINT  GENERATED ALWAYS AS IDENTITY,
+	PRIMARY KEY (bot_user_id, event_id)
+);
+
+CREATE INDEX gateway_message_stored_idx ON gateway_message (stored_ms);
+CREATE INDEX gateway_message_room_idx ON gateway_message (bot_user_id, room_id, stored_ms);
+
+CREATE TABLE gateway_kv (
+	key   TEXT PRIMARY KEY NOT NULL,
+	value TEXT NOT NULL
+);
+
+CREATE TABLE gateway_token (
+	homeserver                 TEXT   NOT NULL,
+	bot_key                    TEXT   NOT NULL,
+	user_id                    TEXT   NOT NULL DEFAULT '',
+	device_id                  TEXT   NOT NULL DEFAULT '',
+	access_token               TEXT   NOT NULL DEFAULT '',
+	refresh_token              TEXT   NOT NULL DEFAULT '',
+	access_token_expires_at_ms BIGINT NOT NULL DEFAULT 0,
+	session_type               TEXT   NOT NULL DEFAULT '',
+	oauth_token_endpoint       TEXT   NOT NULL DEFAULT '',
+	oauth_client_id            TEXT   NOT NULL DEFAULT '',
+	updated_at_ms              BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (homeserver, bot_key)
+);
+
+CREATE TABLE gateway_oauth_client (
+	issuer       TEXT NOT NULL,
+	redirect_uri TEXT NOT NULL,
+	client_id    TEXT NOT NULL,
+	PRIMARY KEY (issuer, redirect_uri)
+);
+
+CREATE TABLE gateway_outbox (
+	seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	endpoint  TEXT   NOT NULL,
+	queued_at BIGINT NOT NULL,
+	payload   BYTEA  NOT NULL
+);
+
+CREATE INDEX gateway_outbox_endpoint_idx ON gateway_outbox (endpoint, seq);
+CREATE INDEX gateway_outbox_queued_idx ON gateway_outbox (queued_at);
+
+CREATE TABLE gateway_file (
+	file_id  TEXT   PRIMARY KEY NOT NULL,
+	record   TEXT   NOT NULL,
+	saved_ms BIGINT NOT NULL
+);
+
+CREATE INDEX gateway_file_saved_idx ON gateway_file (saved_ms);
+
+CREATE TABLE gateway_send_txn (
+	bot_user_id  TEXT   NOT NULL,
+	client_key   TEXT   NOT NULL,
+	txn_id       TEXT   NOT NULL,
+	request_hash TEXT   NOT NULL,
+	created_ms   BIGINT NOT NULL,
+	room_id      TEXT   NOT NULL DEFAULT '',
+	event_id     TEXT   NOT NULL DEFAULT '',
+	sent_ms      BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (bot_user_id, client_key)
+);
+
+CREATE INDEX gateway_send_txn_created_idx ON gateway_send_txn (created_ms);
+
+CREATE TABLE gateway_mute (
+	bot_user_id    TEXT   NOT NULL,
+	room_id        TEXT   NOT NULL,
+	user_id        TEXT   NOT NULL,
+	muted_level    BIGINT NOT NULL,
+	previous_level BIGINT,
+	until_ms       BIGINT NOT NULL,
+	PRIMARY KEY (bot_user_id, room_id, user_id)
+);
+
+CREATE INDEX gateway_mute_until_idx ON gateway_mute (bot_user_id, until_ms);
+-- end only postgres
