@@ -78,7 +78,7 @@ func loginCommand(ctx context.Context, cmd string, args, environ []string, stdou
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	where := "the database " + cfg.Gateway.Database
+	where := "the database " + cfg.Gateway.DatabaseForLog()
 	if cfg.TokenStorePath != "" {
 		where = cfg.TokenStorePath
 	}

@@ -171,7 +171,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		return code
 	}
 	log := newLogger(cfg.Gateway, stderr)
-	log.Info("starting gateway", "version", version, "bots", len(cfg.Bots), "database", cfg.Gateway.Database)
+	log.Info("starting gateway", "version", version, "bots", len(cfg.Bots), "database", cfg.Gateway.DatabaseForLog())
 
 	db, err := storage.Open(ctx, cfg.Gateway.Database)
 	if err != nil {

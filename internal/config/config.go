@@ -19,7 +19,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -58,7 +57,7 @@ type Config struct {
 // Gateway holds the GATEWAY_* options of the OneBot side.
 type Gateway struct {
 	Listen   string // GATEWAY_LISTEN host:port; "" disables the HTTP server
-	Database string // GATEWAY_DATABASE, the SQLite file
+	Database string // GATEWAY_DATABASE: a SQLite file path or a postgres:// (postgresql://) URL
 	// AccessToken is GATEWAY_ACCESS_TOKEN (or the trimmed content of
 	// GATEWAY_ACCESS_TOKEN_FILE) that OneBot clients must present; "" means
 	// no authentication, which is only allowed on a loopback Listen address.
@@ -153,7 +152,7 @@ type Gateway struct {
 	OutboxExclude []string
 
 	// PickleKey encrypts the end-to-end encryption state in the database (GATEWAY_PICKLE_KEY or
-	// GATEWAY_PICKLE_KEY_FILE); "" = generated once into GATEWAY_DATABASE + ".pickle-key".
+	// GATEWAY_PICKLE_KEY_FILE); "" = generated once into GATEWAY_DATABASE + ".pickle-key" (required when that is a PostgreSQL URL).
 	PickleKey string
 	// UndecryptableWait is GATEWAY_UNDECRYPTABLE_WAIT: how long an encrypted event waits for its
 	// key before it is delivered marked undecryptable (matrix.msgtype m.bad.encrypted).
@@ -223,7 +222,7 @@ type envVars struct {
 	// Listen has no envDefault: caarlos0/env would apply it to an empty value
 	// too, and GATEWAY_LISTEN="" means "no HTTP server".
 	Listen                   string        `env:"GATEWAY_LISTEN" hint:"host:port, e.g. 127.0.0.1:5700"`
-	Database                 string        `env:"GATEWAY_DATABASE" envDefault:"./data/gateway.db" hint:"a file path"`
+	Database                 string        `env:"GATEWAY_DATABASE" envDefault:"./data/gateway.db" hint:"a SQLite file path or a postgres:// URL"`
 	AccessToken              string        `env:"GATEWAY_ACCESS_TOKEN" hint:"a token"`
 	AccessTokenFile          string        `env:"GATEWAY_ACCESS_TOKEN_FILE" hint:"a file holding the token"`
 	LogLevel                 string        `env:"GATEWAY_LOG_LEVEL" envDefault:"info" hint:"debug, info, warn or error"`
@@ -361,6 +360,7 @@ func (l *loader) load() *Config {
 		TokenStorePath:    v.TokenStorePath,
 		RecoveryCode:      l.secret("MATRIX_RECOVERY_CODE", v.RecoveryCode, v.RecoveryCodeFile),
 	}
+	l.notURL("MATRIX_TOKEN_STORE_PATH", cfg.TokenStorePath, "./data/tokens.json")
 	l.matrix(cfg, &v)
 	l.gateway(&cfg.Gateway, &v)
 
@@ -499,7 +499,7 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	if _, set := l.env["GATEWAY_LISTEN"]; !set {
 		g.Listen = DefaultListen
 	}
-	g.Database = v.Database
+	l.database(g, v)
 	g.AccessToken = l.token("GATEWAY_ACCESS_TOKEN", v.AccessToken, v.AccessTokenFile)
 	l.pushToken(g, v)
 	g.HeartbeatInterval = v.HeartbeatInterval
@@ -630,6 +630,7 @@ func (l *loader) transports(g *Gateway, v *envVars) {
 	}
 	g.OutboxExclude = splitList(v.OutboxExclude)
 	g.PickleKey = l.secret("GATEWAY_PICKLE_KEY", v.PickleKey, v.PickleKeyFile)
+	l.postgresNeeds(g)
 	g.UndecryptableWait = v.UndecryptableWait
 	g.EncryptReactions = bool(v.EncryptReactions)
 	l.positive("GATEWAY_UNDECRYPTABLE_WAIT", g.UndecryptableWait, "60s")
@@ -659,8 +660,9 @@ func (l *loader) media(g *Gateway, v *envVars) {
 		}
 	}
 	g.FilesDir = v.FilesDir
+	l.notURL("GATEWAY_FILES_DIR", g.FilesDir, "./data/files")
 	if g.FilesDir == "" {
-		g.FilesDir = filepath.Join(filepath.Dir(v.Database), "files")
+		g.FilesDir = defaultFilesDir(v.Database)
 	}
 	g.MediaMaxSize = v.MediaMaxSize
 	if !l.bad["GATEWAY_MEDIA_MAX_SIZE"] && g.MediaMaxSize <= 0 {
@@ -816,7 +818,7 @@ func (g Gateway) String() string {
 		"outbox_max_events=%d outbox_max_age=%v outbox_replay_rate=%v outbox_exclude=%v "+
 		"message_retention=%v message_retention_count=%d encrypted_body_retention=%v file_retention=%v "+
 		"allowed_origins=%v http_timeouts=%v/%v/%v max_connections=%d/%d max_action_size=%d max_bytes_in_flight=%d}",
-		g.Listen, g.Database, isSet(g.AccessToken), g.LogLevel, g.LogFormat, g.HeartbeatInterval, g.ShutdownTimeout,
+		g.Listen, safeDatabase(g.Database), isSet(g.AccessToken), g.LogLevel, g.LogFormat, g.HeartbeatInterval, g.ShutdownTimeout,
 		g.ReconnectInterval, safeURLs(g.V12ReverseWS), safeURLs(g.V11ReverseWS), isSet(g.PushAccessToken), g.WebhookReplyScope,
 		safeURLs(g.V11ReverseWSAPI), safeURLs(g.V11ReverseWSEvent), safeURLs(g.V11HTTPPost), safeURLs(g.V12Webhook),
 		isSet(g.WebhookSecret), g.WebhookTimeout, g.WebhookRetries, g.V11PostFormat, g.V12EventBuffer,
@@ -833,7 +835,7 @@ func (g Gateway) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(g.String())
 func (g Gateway) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("listen", g.Listen),
-		slog.String("database", g.Database),
+		slog.String("database", safeDatabase(g.Database)),
 		slog.Bool("access_token_set", g.AccessToken != ""),
 		slog.String("log_level", g.LogLevel),
 		slog.String("log_format", g.LogFormat),

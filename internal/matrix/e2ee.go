@@ -107,7 +107,7 @@ func (s *Session) canRecoverLostStore() bool {
 // pickleKeyWhere says where the pickle key comes from, for the operator to back it up.
 func (s *Session) pickleKeyWhere() string {
 	where := "GATEWAY_PICKLE_KEY if set"
-	if s.opts.DB != nil {
+	if s.opts.DB != nil && s.opts.DB.Path() != "" { // a PostgreSQL database needs GATEWAY_PICKLE_KEY
 		where += ", otherwise the file " + e2ee.PickleKeyFile(s.opts.DB.Path())
 	}
 	return where
