@@ -2,12 +2,20 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // obClient is a plain OneBot v12 forward-WebSocket client that records message events.
@@ -82,12 +90,27 @@ func (c *obClient) nextMessage() map[string]any {
 
 // Stopping the gateway between two messages loses neither and repeats neither: the second
 // message, sent while the gateway is down, is delivered exactly once after the restart. On
-// Synapse and on Dendrite.
+// Synapse and on Dendrite with a SQLite file, and on Synapse with a PostgreSQL database
+// (GATEWAY_DATABASE=postgres://…, on a throwaway cluster the harness starts).
 func TestRestartDeliversExactlyOnce(t *testing.T) {
-	onEachHomeserver(t, testRestartDeliversExactlyOnce)
+	onEachHomeserver(t, func(t *testing.T) { testRestartDeliversExactlyOnce(t, nil) })
+	t.Run("synapse-postgres", func(t *testing.T) {
+		db := harness.PostgresForTest(t).DatabaseForTest(t)
+		testRestartDeliversExactlyOnce(t, map[string]string{"GATEWAY_DATABASE": db, "GATEWAY_PICKLE_KEY": "e2e-pickle-key-for-postgres"})
+		// The state was in PostgreSQL, not in a file: the bot's sync position is there.
+		pool, err := sql.Open("postgres", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = pool.Close() }()
+		var positions int
+		if err := pool.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM gateway_sync WHERE next_batch <> ''`).Scan(&positions); err != nil || positions != 1 {
+			t.Errorf("sync positions in PostgreSQL: %d, %v; want 1", positions, err)
+		}
+	})
 }
 
-func testRestartDeliversExactlyOnce(t *testing.T) {
+func testRestartDeliversExactlyOnce(t *testing.T, dbEnv map[string]string) {
 	dir := t.TempDir()
 	bot := newBotUser(t)
 	alice := newHuman(t, "alice")
@@ -95,6 +118,7 @@ func testRestartDeliversExactlyOnce(t *testing.T) {
 		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true, "auto_accept_whitelist": []string{alice.user.UserID}}),
 		"GATEWAY_ACCESS_TOKEN": "e2e-token",
 	}
+	maps.Copy(env, dbEnv)
 	g := startGateway(t, dir, env)
 	room := alice.roomWith(bot, false)
 	alice.waitJoined(room, bot)
@@ -117,5 +141,8 @@ func testRestartDeliversExactlyOnce(t *testing.T) {
 	marker := alice.send(room, "marker")
 	if m := ob.nextMessage(); m["message_id"] != string(marker) {
 		t.Fatalf("after the second message came %v (%v), want the marker %s", m["message_id"], m["alt_message"], marker)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gateway.db")); dbEnv != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a SQLite file was made beside the PostgreSQL database (%v)", err)
 	}
 }
