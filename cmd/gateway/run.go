@@ -24,6 +24,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/fleet"
 	"github.com/matrix-onebot/gateway/internal/gateway"
 	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/retention"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -198,7 +199,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		log.Error("failed to prepare the encryption tables"+diskFullAdvice(err), "error", err)
 		return exitStorage
 	}
-	files, err := matrix.NewMedia(ctx, matrix.MediaOptions{
+	files, err := media.New(ctx, media.Options{
 		DB: db, Dir: cfg.Gateway.FilesDir, MaxSize: cfg.Gateway.MediaMaxSize, PublicURL: cfg.Gateway.PublicURL,
 		URLTTL: cfg.Gateway.MediaURLTTL, Logger: log.With("component", "media"),
 	})
@@ -319,7 +320,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	defer stopBots()
 	var botsWG sync.WaitGroup
 	for _, s := range sessions {
-		hub.Expect(s) // until it joins the hub, /readyz shows its state and reason
+		hub.Expect(s.Bot()) // until it joins the hub, /readyz shows its state and reason
 	}
 	pinSelfIDs(botsCtx, sessions, cfg.Bots, db, log)
 	for i, s := range sessions {
@@ -344,7 +345,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 				if !ok {
 					return
 				}
-				hub.AddBotWithToken(s, selfID, b.OneBotAccessToken)
+				hub.AddBotWithToken(s.Bot(), selfID, b.OneBotAccessToken)
 				log.Info("bot registered", "bot", s.UserID(), "v11_self_id", selfID)
 				if transportsStarted {
 					_ = s.Serve(botsCtx)

@@ -17,15 +17,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
 // newTestFiles is the real file store on a fresh database.
-func newTestFiles(t *testing.T, maxSize int64, now func() time.Time) *matrix.Media {
+func newTestFiles(t *testing.T, maxSize int64, now func() time.Time) *media.Store {
 	t.Helper()
 	db := newTestDB(t)
-	m, err := matrix.NewMedia(context.Background(), matrix.MediaOptions{
+	m, err := media.New(context.Background(), media.Options{
 		DB: db, Dir: filepath.Join(t.TempDir(), "files"), MaxSize: maxSize, PublicURL: "http://gw.test", URLTTL: time.Hour, Now: now,
 	})
 	if err != nil {

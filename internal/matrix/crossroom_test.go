@@ -80,7 +80,7 @@ func TestRelationsNeverCrossRooms(t *testing.T) {
 		}
 	}
 	// get_msg converts the indexed message again: still no reply segment.
-	ev, err := s.GetMessage(context.Background(), "$ask")
+	ev, err := s.bot.out.GetMessage(context.Background(), "$ask")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestRelationsNeverCrossRooms(t *testing.T) {
 		t.Errorf("get_msg of $ask: reply segment %v", r)
 	}
 	// The redaction from room A did not touch B's message.
-	ev, err = s.GetMessage(context.Background(), "$secret")
+	ev, err = s.bot.out.GetMessage(context.Background(), "$secret")
 	if err != nil || ev.Message.Plain != "the secret" {
 		t.Errorf("B's message after a redaction sent in A: %v %v, want it intact", ev, err)
 	}
@@ -112,13 +112,13 @@ func TestGetMessageOfALeftRoom(t *testing.T) {
 	start(t, s)
 	waitEvents(t, sink, 2)
 	ctx := context.Background()
-	if _, err := s.GetMessage(ctx, "$said"); err != nil {
+	if _, err := s.bot.out.GetMessage(ctx, "$said"); err != nil {
 		t.Fatalf("get_msg while the bot is in the room: %v", err)
 	}
 	if err := state.SetMembership(ctx, roomB, botID, event.MembershipLeave); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.GetMessage(ctx, "$said")
+	_, err := s.bot.out.GetMessage(ctx, "$said")
 	var ae *model.ActionError
 	if !errors.As(err, &ae) || ae.Kind != model.ErrNotFound {
 		t.Fatalf("get_msg after the bot left the room: %v, want a not-found error", err)

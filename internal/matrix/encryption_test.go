@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"maunium.net/go/mautrix/id"
-
+	"github.com/matrix-onebot/gateway/internal/matrix/crypt"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/test/fakes"
 )
@@ -71,14 +70,14 @@ func TestSendRefusedWhenEncryptionStateUnknown(t *testing.T) {
 			h.hs.SetState(roomA, "m.room.encryption", "", tc.answer)
 			s := loggedIn(t, h)
 			ctx := context.Background()
-			_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
+			_, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
 			wantRefused(t, h, err, tc.kind, "refusing to send to "+string(roomA), "nothing was sent", tc.want)
-			if !errors.Is(err, errEncryptionUnknown) {
-				t.Errorf("the refusal does not wrap errEncryptionUnknown: %v", err)
+			if !errors.Is(err, crypt.ErrEncryptionUnknown) {
+				t.Errorf("the refusal does not wrap crypt.ErrEncryptionUnknown: %v", err)
 			}
-			_, err = s.React(ctx, roomA, "$target", "👍", model.ReactOptions{Encrypted: new(true)})
+			_, err = s.bot.React(ctx, roomA, "$target", "👍", model.ReactOptions{Encrypted: new(true)})
 			wantRefused(t, h, err, tc.kind, "nothing was sent")
-			_, err = s.RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
+			_, err = s.bot.RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
 				Body: json.RawMessage(`{"msgtype":"m.text","body":"secret"}`)})
 			wantRefused(t, h, err, tc.kind, "nothing was sent")
 		})
@@ -91,7 +90,7 @@ func TestSendToUnencryptedRoomAsksOnce(t *testing.T) {
 	h := newHarness(t)
 	s := loggedIn(t, h)
 	for range 3 {
-		if _, err := s.SendMessage(context.Background(), model.Target{RoomID: roomA}, text("hello")); err != nil {
+		if _, err := s.bot.SendMessage(context.Background(), model.Target{RoomID: roomA}, text("hello")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,23 +110,23 @@ func TestEncryptedRoomWithoutE2EEIsRefused(t *testing.T) {
 	h := newHarness(t)
 	s := loggedIn(t, h)
 	ctx := context.Background()
-	if _, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("before")); err != nil { // not encrypted yet
+	if _, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("before")); err != nil { // not encrypted yet
 		t.Fatal(err)
 	}
 	h.hs.SetState(roomA, "m.room.encryption", "", megolmState)
-	s.forgetEncryption(roomA) // what JoinRoom, AnswerInvite and auto-accept do after joining
+	s.bot.out.policy.Forget(roomA) // what JoinRoom, AnswerInvite and auto-accept do after joining
 	before := len(h.hs.Sent())
 
-	_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
+	_, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
 	refusedAfter(t, h, before, err, "end-to-end encryption is off")
-	_, err = s.React(ctx, roomA, "$target", "👍", model.ReactOptions{Encrypted: new(true)})
+	_, err = s.bot.React(ctx, roomA, "$target", "👍", model.ReactOptions{Encrypted: new(true)})
 	refusedAfter(t, h, before, err, "end-to-end encryption is off")
-	_, err = s.RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
+	_, err = s.bot.RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
 		Body: json.RawMessage(`{"msgtype":"m.text","body":"secret"}`)})
 	refusedAfter(t, h, before, err, "end-to-end encryption is off")
 
 	// The default reaction is unencrypted, as in Element: it goes out as m.reaction.
-	if _, err := s.React(ctx, roomA, "$target", "👍", model.ReactOptions{}); err != nil {
+	if _, err := s.bot.React(ctx, roomA, "$target", "👍", model.ReactOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if sent := h.hs.Sent(); len(sent) != before+1 || sent[before].Type != "m.reaction" {
@@ -151,7 +150,7 @@ func TestUnknownEncryptionAlgorithmIsRefused(t *testing.T) {
 	h := newHarness(t)
 	h.hs.SetState(roomA, "m.room.encryption", "", fakes.JSONResponse(http.StatusOK, map[string]any{"algorithm": "org.example.future"}))
 	s := loggedIn(t, h)
-	_, err := s.SendMessage(context.Background(), model.Target{RoomID: roomA}, text("secret"))
+	_, err := s.bot.SendMessage(context.Background(), model.Target{RoomID: roomA}, text("secret"))
 	wantRefused(t, h, err, model.ErrPlatform, "org.example.future", "nothing was sent")
 }
 
@@ -160,7 +159,7 @@ func TestUnknownEncryptionAlgorithmIsRefused(t *testing.T) {
 func TestCreateEncryptedRoomWithoutE2EEIsBadParam(t *testing.T) {
 	h := newHarness(t)
 	s := loggedIn(t, h)
-	_, err := s.CreateRoom(context.Background(), model.CreateRoom{Name: "secret", Encrypted: new(true)})
+	_, err := s.bot.CreateRoom(context.Background(), model.CreateRoom{Name: "secret", Encrypted: new(true)})
 	var ae *model.ActionError
 	if !errors.As(err, &ae) || ae.Kind != model.ErrBadParam || !strings.Contains(err.Error(), "e2ee") {
 		t.Fatalf("want a bad-param error naming e2ee, got %v", err)
@@ -168,55 +167,6 @@ func TestCreateEncryptedRoomWithoutE2EEIsBadParam(t *testing.T) {
 	if n := len(h.hs.RequestsTo("/createRoom")); n != 0 {
 		t.Fatalf("%d createRoom requests, want none", n)
 	}
-}
-
-func TestRawRoomSend(t *testing.T) {
-	for _, tc := range []struct {
-		method, path string
-		room         id.RoomID
-		typ          string
-		ok, bad      bool
-	}{
-		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1", "!a:example.org", "m.room.message", true, false},
-		{"PUT", "/_matrix/client/r0/rooms/%21a%3Aexample.org/send/m.reaction/t1", "!a:example.org", "m.reaction", true, false},
-		{"POST", "/_matrix/client/r0/rooms/!a:example.org/send/m.room.message", "!a:example.org", "m.room.message", true, false},
-		{"PUT", "/_matrix/client/unstable/org.example/rooms/!a:example.org/send/x.custom/t1", "!a:example.org", "x.custom", true, false},
-		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1/", "", "", false, true},
-		{"PUT", "/_matrix/client/v3/rooms//send/m.room.message/t1", "", "", false, true},
-		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/send//t1", "", "", false, true},
-		{"GET", "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1", "", "", false, false},
-		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/state/m.room.topic/", "", "", false, false},
-		{"PUT", "/_matrix/client/v3/rooms/!a:example.org/redact/$e/t1", "", "", false, false},
-	} {
-		room, typ, at, ok, err := rawRoomSend(tc.method, tc.path)
-		if ok != tc.ok || (err != nil) != tc.bad || room != tc.room || typ != tc.typ {
-			t.Errorf("%s %s: got %q %q ok=%v err=%v", tc.method, tc.path, room, typ, ok, err)
-		}
-		if ok && strings.Split(tc.path, "/")[at] == "" {
-			t.Errorf("%s: type index %d is not the type", tc.path, at)
-		}
-	}
-}
-
-// FuzzRawRoomSend: any path either is not a room send, is refused, or names a room and a type
-// at the index the rewrite replaces.
-func FuzzRawRoomSend(f *testing.F) {
-	f.Add("PUT", "/_matrix/client/v3/rooms/!a:example.org/send/m.room.message/t1")
-	f.Add("POST", "/_matrix/client/r0/rooms/%21a/send/m.reaction")
-	f.Add("PUT", "/_matrix/client/v3/rooms/rooms/send/send/send")
-	f.Fuzz(func(t *testing.T, method, path string) {
-		room, typ, at, ok, err := rawRoomSend(method, path)
-		if !ok {
-			return
-		}
-		if err != nil || room == "" || typ == "" {
-			t.Fatalf("ok with room %q type %q err %v", room, typ, err)
-		}
-		parts := strings.Split(path, "/")
-		if at < 3 || at >= len(parts) || parts[at-1] != "send" || parts[at-3] != "rooms" {
-			t.Fatalf("type index %d of %q is not after rooms/{room}/send", at, path)
-		}
-	})
 }
 
 // What the homeserver said about a room's encryption is forgotten when the sync shows the bot
@@ -230,7 +180,7 @@ func TestOwnLeaveForgetsEncryptionState(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("not encrypted yet")); err != nil {
+	if _, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("not encrypted yet")); err != nil {
 		t.Fatal(err)
 	}
 	h.hs.SetState(roomA, "m.room.encryption", "", megolmState)
@@ -242,7 +192,7 @@ func TestOwnLeaveForgetsEncryptionState(t *testing.T) {
 		"rooms": map[string]any{"leave": map[string]any{string(roomA): timeline(leave)}}}))
 	start(t, s)
 	h.waitSyncSince(t, "s1")
-	_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
+	_, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
 	refusedAfter(t, h, 1, err, "end-to-end encryption is off")
 }
 
@@ -259,14 +209,14 @@ func TestRawJoinForgetsEncryptionState(t *testing.T) {
 			h := newHarness(t)
 			s := loggedIn(t, h)
 			ctx := context.Background()
-			if _, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("not encrypted yet")); err != nil {
+			if _, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("not encrypted yet")); err != nil {
 				t.Fatal(err)
 			}
 			h.hs.SetState(roomA, "m.room.encryption", "", megolmState)
-			if _, err := s.RawRequest(ctx, model.RawRequest{Method: "POST", Path: path, Body: json.RawMessage(`{}`)}); err != nil {
+			if _, err := s.bot.RawRequest(ctx, model.RawRequest{Method: "POST", Path: path, Body: json.RawMessage(`{}`)}); err != nil {
 				t.Fatal(err)
 			}
-			_, err := s.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
+			_, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
 			refusedAfter(t, h, 1, err, "end-to-end encryption is off")
 		})
 	}

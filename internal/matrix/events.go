@@ -11,6 +11,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
+	"github.com/matrix-onebot/gateway/internal/matrix/rooms"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -18,13 +20,82 @@ import (
 // Matrix events other than new messages, turned into model events: membership, redactions,
 // reactions, edits, typing, receipts and invites.
 
-// isOld tells whether evt predates the gateway on a bot's first sync, when old events are dropped.
-func (s *Session) isOld(b *batch, evt *event.Event) bool {
-	return b.first && !s.opts.HandleOldEvents && time.UnixMilli(evt.Timestamp).Before(s.started)
+// eventFlags are the options that choose which events are handed over.
+type eventFlags struct {
+	handleSelf bool      // GATEWAY handle_self_message: the bot's own events too
+	handleOld  bool      // events from before the gateway started, on a bot's first sync
+	typing     bool      // m.typing → matrix.typing events (opt-in)
+	receipts   bool      // m.receipt → matrix.receipt events (opt-in)
+	started    time.Time // when the gateway started
 }
 
-func (s *Session) newEvent(evt *event.Event, kind model.Kind) *model.Event {
-	return &model.Event{ID: string(evt.ID), Time: time.UnixMilli(evt.Timestamp), Self: s.UserID(), Kind: kind}
+// old tells whether an event at ts predates the gateway on a bot's first sync, when old events
+// are dropped.
+func (f eventFlags) old(b *batch, ts time.Time) bool {
+	return b.first && !f.handleOld && ts.Before(f.started)
+}
+
+// eventHandler turns the room events of a batch into model events and hands them over: messages
+// (converted by the messenger), membership, redactions, reactions, edits, typing, receipts.
+type eventHandler struct {
+	acct   *account.Account
+	direct *rooms.Direct
+	index  *rooms.Index
+	out    *messenger
+	pub    *publisher
+	flags  eventFlags
+}
+
+// isOld tells whether evt predates the gateway on a bot's first sync, when old events are dropped.
+func (s *eventHandler) isOld(b *batch, evt *event.Event) bool {
+	return s.flags.old(b, time.UnixMilli(evt.Timestamp))
+}
+
+func (s *eventHandler) newEvent(evt *event.Event, kind model.Kind) *model.Event {
+	return &model.Event{ID: string(evt.ID), Time: time.UnixMilli(evt.Timestamp), Self: s.acct.UserID(), Kind: kind}
+}
+
+func (s *eventHandler) handleTimelineEvent(ctx context.Context, b *batch, evt *event.Event) error {
+	switch evt.Type {
+	case event.EventMessage:
+		return s.handleMessage(ctx, b, evt)
+	case event.StateMember: // events.go
+		return s.handleMember(b, evt)
+	case event.EventRedaction:
+		return s.handleRedaction(ctx, b, evt)
+	case event.EventReaction:
+		return s.handleReaction(ctx, b, evt)
+	case event.EventEncrypted: // only from held events that failed again; see handleEncrypted
+		s.acct.Log().Debug("encrypted event left encrypted", "room_id", evt.RoomID, "event_id", evt.ID)
+	}
+	return nil
+}
+
+func (s *eventHandler) handleMessage(ctx context.Context, b *batch, evt *event.Event) error {
+	content, ok := evt.Content.Parsed.(*event.MessageEventContent)
+	if !ok {
+		return nil
+	}
+	s.index.Put(ctx, evt)
+	if content.RelatesTo != nil && content.RelatesTo.Type == event.RelReplace {
+		return s.handleEdit(ctx, b, evt, content) // events.go; an edit is not a new message
+	}
+	if evt.Sender == s.acct.UserID() && !s.flags.handleSelf {
+		return nil
+	}
+	ts := time.UnixMilli(evt.Timestamp)
+	if s.flags.old(b, ts) {
+		return nil
+	}
+	if b.done[string(evt.ID)] {
+		return nil // handed over already (a batch retried or resumed): publish would skip it, convert nothing
+	}
+	segs, plain := s.out.incomingSegments(ctx, evt.RoomID, content)
+	msg := &model.Message{
+		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.out.state.MemberName(ctx, evt.RoomID, evt.Sender),
+		SenderRole: s.out.state.MemberRole(ctx, evt.RoomID, evt.Sender), Direct: s.direct.IsDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
+	}
+	return s.pub.publish(b, &model.Event{ID: string(evt.ID), Time: ts, Self: s.acct.UserID(), Kind: model.KindMessage, Message: msg})
 }
 
 // memberChange classifies an m.room.member event; nil when no one joined or left (an invite, a
@@ -74,18 +145,18 @@ func memberChange(evt *event.Event) *model.MemberChange {
 	return mc
 }
 
-func (s *Session) handleMember(b *batch, evt *event.Event) error {
+func (s *eventHandler) handleMember(b *batch, evt *event.Event) error {
 	mc := memberChange(evt)
 	if mc == nil || s.isOld(b, evt) {
 		return nil
 	}
-	mc.Direct = s.isDirect(evt.RoomID)
-	if mc.Direct && mc.UserID == s.UserID() {
+	mc.Direct = s.direct.IsDirect(evt.RoomID)
+	if mc.Direct && mc.UserID == s.acct.UserID() {
 		return nil // the bot itself in a direct room: the friend is the other party
 	}
 	ev := s.newEvent(evt, model.KindMember)
 	ev.Member = mc
-	return s.publish(b, ev)
+	return s.pub.publish(b, ev)
 }
 
 // redactedID is the event a redaction removes: content.redacts (room v11+) or the top-level key.
@@ -99,27 +170,27 @@ func redactedID(evt *event.Event) id.EventID {
 // handleRedaction marks the message redacted in the index and tells clients it was deleted.
 // Redactions of events the gateway never saw as messages (reactions, state, unknown) are not
 // events.
-func (s *Session) handleRedaction(ctx context.Context, b *batch, evt *event.Event) error {
+func (s *eventHandler) handleRedaction(ctx context.Context, b *batch, evt *event.Event) error {
 	target := redactedID(evt)
 	if target == "" {
 		return nil
 	}
-	orig, err := s.opts.DB.GetMessage(ctx, string(s.UserID()), string(target))
+	orig, err := s.acct.DB.GetMessage(ctx, string(s.acct.UserID()), string(target))
 	if errors.Is(err, storage.ErrNotFound) {
-		s.log.Debug("redaction of an event the gateway did not index", "room_id", evt.RoomID, "redacts", target)
+		s.acct.Log().Debug("redaction of an event the gateway did not index", "room_id", evt.RoomID, "redacts", target)
 		return nil
 	} else if err != nil {
-		s.log.Warn("failed to look up a redacted message", "redacts", target, "error", err)
+		s.acct.Log().Warn("failed to look up a redacted message", "redacts", target, "error", err)
 		return nil
 	}
 	if id.RoomID(orig.RoomID) != evt.RoomID { // a redaction applies only within its own room
-		s.log.Info("redaction ignored: the redacted event is in another room", "room_id", evt.RoomID, "redacts", target)
+		s.acct.Log().Info("redaction ignored: the redacted event is in another room", "room_id", evt.RoomID, "redacts", target)
 		return nil
 	}
-	if err := s.opts.DB.MarkRedacted(ctx, string(s.UserID()), string(target)); err != nil {
-		s.log.Warn("failed to mark message redacted", "event_id", target, "error", err)
+	if err := s.acct.DB.MarkRedacted(ctx, string(s.acct.UserID()), string(target)); err != nil {
+		s.acct.Log().Warn("failed to mark message redacted", "event_id", target, "error", err)
 	}
-	if s.isOld(b, evt) || (evt.Sender == s.UserID() && !s.opts.HandleSelfMessage) {
+	if s.isOld(b, evt) || (evt.Sender == s.acct.UserID() && !s.flags.handleSelf) {
 		return nil
 	}
 	reason := ""
@@ -129,30 +200,30 @@ func (s *Session) handleRedaction(ctx context.Context, b *batch, evt *event.Even
 	ev := s.newEvent(evt, model.KindDelete)
 	ev.Delete = &model.Deletion{
 		EventID: evt.ID, RoomID: evt.RoomID, MessageID: target, Sender: id.UserID(orig.Sender),
-		Operator: evt.Sender, Reason: reason, Direct: s.isDirect(evt.RoomID),
+		Operator: evt.Sender, Reason: reason, Direct: s.direct.IsDirect(evt.RoomID),
 	}
-	return s.publish(b, ev)
+	return s.pub.publish(b, ev)
 }
 
-func (s *Session) handleReaction(ctx context.Context, b *batch, evt *event.Event) error {
+func (s *eventHandler) handleReaction(ctx context.Context, b *batch, evt *event.Event) error {
 	c, ok := evt.Content.Parsed.(*event.ReactionEventContent)
 	if !ok || c.RelatesTo.Type != event.RelAnnotation || c.RelatesTo.EventID == "" {
 		return nil
 	}
-	if s.isOld(b, evt) || (evt.Sender == s.UserID() && !s.opts.HandleSelfMessage) {
+	if s.isOld(b, evt) || (evt.Sender == s.acct.UserID() && !s.flags.handleSelf) {
 		return nil
 	}
-	targetSender, elsewhere := s.indexedIn(ctx, evt.RoomID, c.RelatesTo.EventID)
+	targetSender, elsewhere := s.index.In(ctx, evt.RoomID, c.RelatesTo.EventID)
 	if elsewhere {
-		s.log.Info("reaction dropped: the event it reacts to is in another room", "room_id", evt.RoomID, "event_id", evt.ID)
+		s.acct.Log().Info("reaction dropped: the event it reacts to is in another room", "room_id", evt.RoomID, "event_id", evt.ID)
 		return nil
 	}
 	ev := s.newEvent(evt, model.KindReaction)
 	ev.Reaction = &model.Reaction{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, Target: c.RelatesTo.EventID,
-		TargetSender: targetSender, Key: c.RelatesTo.Key, Direct: s.isDirect(evt.RoomID),
+		TargetSender: targetSender, Key: c.RelatesTo.Key, Direct: s.direct.IsDirect(evt.RoomID),
 	}
-	return s.publish(b, ev)
+	return s.pub.publish(b, ev)
 }
 
 // editOf turns an m.replace edit into a model.Edit. origSender is the sender of the edited
@@ -181,28 +252,28 @@ func editOf(evt *event.Event, content *event.MessageEventContent, origSender id.
 	}, ""
 }
 
-func (s *Session) handleEdit(ctx context.Context, b *batch, evt *event.Event, content *event.MessageEventContent) error {
-	if s.isOld(b, evt) || (evt.Sender == s.UserID() && !s.opts.HandleSelfMessage) {
+func (s *eventHandler) handleEdit(ctx context.Context, b *batch, evt *event.Event, content *event.MessageEventContent) error {
+	if s.isOld(b, evt) || (evt.Sender == s.acct.UserID() && !s.flags.handleSelf) {
 		return nil
 	}
-	origSender, elsewhere := s.indexedIn(ctx, evt.RoomID, content.RelatesTo.EventID)
-	edit, why := editOf(evt, content, origSender, s.recipient(ctx, evt.RoomID))
+	origSender, elsewhere := s.index.In(ctx, evt.RoomID, content.RelatesTo.EventID)
+	edit, why := editOf(evt, content, origSender, s.out.recipient(ctx, evt.RoomID))
 	if elsewhere {
 		edit, why = nil, "the edited message is in another room"
 	}
 	if edit == nil {
-		s.log.Warn("edit dropped", "room_id", evt.RoomID, "event_id", evt.ID, "sender", evt.Sender, "edits", content.RelatesTo.EventID, "reason", why)
+		s.acct.Log().Warn("edit dropped", "room_id", evt.RoomID, "event_id", evt.ID, "sender", evt.Sender, "edits", content.RelatesTo.EventID, "reason", why)
 		return nil
 	}
-	edit.Direct = s.isDirect(evt.RoomID)
+	edit.Direct = s.direct.IsDirect(evt.RoomID)
 	ev := s.newEvent(evt, model.KindEdit)
 	ev.Edit = edit
-	return s.publish(b, ev)
+	return s.pub.publish(b, ev)
 }
 
 // handleEphemeral turns m.typing and m.receipt into events when the bot opted in.
-func (s *Session) handleEphemeral(ctx context.Context, b *batch, roomID id.RoomID, raws []json.RawMessage) error {
-	if !s.opts.TypingEvents && !s.opts.ReceiptEvents {
+func (s *eventHandler) handleEphemeral(ctx context.Context, b *batch, roomID id.RoomID, raws []json.RawMessage) error {
+	if !s.flags.typing && !s.flags.receipts {
 		return nil
 	}
 	for _, raw := range raws {
@@ -211,18 +282,18 @@ func (s *Session) handleEphemeral(ctx context.Context, b *batch, roomID id.RoomI
 			Content json.RawMessage `json:"content"`
 		}
 		if err := json.Unmarshal(raw, &evt); err != nil {
-			s.log.Warn("skipping malformed ephemeral event", "room_id", roomID, "error", err)
+			s.acct.Log().Warn("skipping malformed ephemeral event", "room_id", roomID, "error", err)
 			continue
 		}
 		var evs []*model.Event
 		switch {
-		case evt.Type == event.EphemeralEventTyping.Type && s.opts.TypingEvents:
+		case evt.Type == event.EphemeralEventTyping.Type && s.flags.typing:
 			evs = s.typingEvents(b, roomID, evt.Content)
-		case evt.Type == event.EphemeralEventReceipt.Type && s.opts.ReceiptEvents:
+		case evt.Type == event.EphemeralEventReceipt.Type && s.flags.receipts:
 			evs = s.receiptEvents(b, roomID, evt.Content)
 		}
 		for _, ev := range evs {
-			if err := s.publish(b, ev); err != nil {
+			if err := s.pub.publish(b, ev); err != nil {
 				return err
 			}
 		}
@@ -231,28 +302,28 @@ func (s *Session) handleEphemeral(ctx context.Context, b *batch, roomID id.RoomI
 }
 
 // typingEvents: the typing list is sent whole whenever it changes; the bot is left out.
-func (s *Session) typingEvents(b *batch, roomID id.RoomID, raw json.RawMessage) []*model.Event {
+func (s *eventHandler) typingEvents(b *batch, roomID id.RoomID, raw json.RawMessage) []*model.Event {
 	var c event.TypingEventContent
 	if err := json.Unmarshal(raw, &c); err != nil {
-		s.log.Warn("skipping malformed typing event", "room_id", roomID, "error", err)
+		s.acct.Log().Warn("skipping malformed typing event", "room_id", roomID, "error", err)
 		return nil
 	}
-	users := slices.DeleteFunc(slices.Clone(c.UserIDs), func(u id.UserID) bool { return u == s.UserID() })
+	users := slices.DeleteFunc(slices.Clone(c.UserIDs), func(u id.UserID) bool { return u == s.acct.UserID() })
 	slices.Sort(users)
 	if users == nil {
 		users = []id.UserID{}
 	}
 	return []*model.Event{{
-		ID: "typing:" + string(roomID) + ":" + b.since, Time: time.Now(), Self: s.UserID(), Kind: model.KindTyping,
-		Typing: &model.Typing{RoomID: roomID, UserIDs: users, Direct: s.isDirect(roomID)},
+		ID: "typing:" + string(roomID) + ":" + b.since, Time: time.Now(), Self: s.acct.UserID(), Kind: model.KindTyping,
+		Typing: &model.Typing{RoomID: roomID, UserIDs: users, Direct: s.direct.IsDirect(roomID)},
 	}}
 }
 
 // receiptEvents: one event per user and receipt type; the bot's own receipts are left out.
-func (s *Session) receiptEvents(_ *batch, roomID id.RoomID, raw json.RawMessage) []*model.Event {
+func (s *eventHandler) receiptEvents(_ *batch, roomID id.RoomID, raw json.RawMessage) []*model.Event {
 	var c event.ReceiptEventContent
 	if err := json.Unmarshal(raw, &c); err != nil {
-		s.log.Warn("skipping malformed receipt event", "room_id", roomID, "error", err)
+		s.acct.Log().Warn("skipping malformed receipt event", "room_id", roomID, "error", err)
 		return nil
 	}
 	var out []*model.Event
@@ -263,7 +334,7 @@ func (s *Session) receiptEvents(_ *batch, roomID id.RoomID, raw json.RawMessage)
 			}
 			users := c[evtID][rt]
 			for _, u := range slices.Sorted(maps.Keys(users)) {
-				if u == s.UserID() {
+				if u == s.acct.UserID() {
 					continue
 				}
 				ts := users[u].Timestamp
@@ -272,23 +343,11 @@ func (s *Session) receiptEvents(_ *batch, roomID id.RoomID, raw json.RawMessage)
 				}
 				out = append(out, &model.Event{
 					ID:   "receipt:" + string(roomID) + ":" + string(u) + ":" + string(evtID) + ":" + string(rt),
-					Time: ts, Self: s.UserID(), Kind: model.KindReceipt,
-					Receipt: &model.Receipt{RoomID: roomID, EventID: evtID, UserID: u, Type: string(rt), Direct: s.isDirect(roomID)},
+					Time: ts, Self: s.acct.UserID(), Kind: model.KindReceipt,
+					Receipt: &model.Receipt{RoomID: roomID, EventID: evtID, UserID: u, Type: string(rt), Direct: s.direct.IsDirect(roomID)},
 				})
 			}
 		}
 	}
 	return out
-}
-
-// publishInvite tells clients of an invite the bot did not accept by itself, so that one of
-// them can accept or decline it.
-func (s *Session) publishInvite(b *batch, inv model.Invite, ts time.Time) error {
-	s.invitesMu.Lock()
-	s.pending[inv.RoomID] = inv
-	s.invitesMu.Unlock()
-	inv2 := inv
-	return s.publish(b, &model.Event{
-		ID: "invite:" + string(inv.RoomID) + ":" + string(inv.Inviter), Time: ts, Self: s.UserID(), Kind: model.KindInvite, Invite: &inv2,
-	})
 }

@@ -146,10 +146,9 @@ func FuzzParseEvent(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	s := &Session{log: slog.New(slog.DiscardHandler)}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		for _, room := range []id.RoomID{"", "!room:example.org"} {
-			evt := s.parseEvent(json.RawMessage(raw), room)
+			evt := parseEvent(slog.New(slog.DiscardHandler), json.RawMessage(raw), room)
 			if evt == nil {
 				continue
 			}
@@ -166,7 +165,6 @@ func FuzzParseEvent(f *testing.F) {
 // TestParseEventSkipsMalformed pins what FuzzParseEvent only bounds: a malformed event is
 // skipped, a well-formed one is parsed, and an unknown type is kept unparsed.
 func TestParseEventSkipsMalformed(t *testing.T) {
-	s := &Session{log: slog.New(slog.DiscardHandler)}
 	for _, tc := range []struct {
 		name, raw string
 		ok        bool
@@ -179,7 +177,7 @@ func TestParseEventSkipsMalformed(t *testing.T) {
 		{"type is a number", `{"type":5,"content":{}}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			evt := s.parseEvent(json.RawMessage(tc.raw), "!r:x")
+			evt := parseEvent(slog.New(slog.DiscardHandler), json.RawMessage(tc.raw), "!r:x")
 			if (evt != nil) != tc.ok {
 				t.Fatalf("parseEvent(%s) = %v, want accepted=%v", tc.raw, evt, tc.ok)
 			}

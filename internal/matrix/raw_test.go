@@ -14,7 +14,7 @@ import (
 func TestRawRequestReturnsTheHomeserverError(t *testing.T) {
 	h := newHarness(t)
 	s := h.session(t, newRecordingSink(), nil)
-	resp, err := s.RawRequest(context.Background(), model.RawRequest{Method: "GET", Path: "/_matrix/client/v3/rooms/!nope:x/state"})
+	resp, err := s.bot.RawRequest(context.Background(), model.RawRequest{Method: "GET", Path: "/_matrix/client/v3/rooms/!nope:x/state"})
 	if err != nil {
 		t.Fatalf("RawRequest: %v", err)
 	}

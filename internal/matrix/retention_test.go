@@ -49,26 +49,26 @@ func TestGetMessageRetention(t *testing.T) {
 		}
 	}
 	h.db.SetRetention(storage.Retention{MessageAge: 7 * 24 * time.Hour, MessageCount: 100, EncryptedBodyAge: 24 * time.Hour})
-	if _, err := s.GetMessage(ctx, "$secret"); err != nil {
+	if _, err := s.bot.out.GetMessage(ctx, "$secret"); err != nil {
 		t.Fatalf("within the retention: %v", err)
 	}
 	now.Add((25 * time.Hour).Milliseconds())
-	if ev, err := s.GetMessage(ctx, "$plain"); err != nil || ev.Message.Plain != "in the clear" {
+	if ev, err := s.bot.out.GetMessage(ctx, "$plain"); err != nil || ev.Message.Plain != "in the clear" {
 		t.Errorf("unencrypted message after a day: %+v, %v", ev, err)
 	}
-	_, err := s.GetMessage(ctx, "$secret")
+	_, err := s.bot.out.GetMessage(ctx, "$secret")
 	if model.KindOf(err) != model.ErrGone || !strings.Contains(err.Error(), "GATEWAY_ENCRYPTED_BODY_RETENTION") {
 		t.Errorf("encrypted body after a day: %v; want gone, naming GATEWAY_ENCRYPTED_BODY_RETENTION", err)
 	}
-	if got, elsewhere := s.indexedIn(ctx, roomB, "$secret"); got != aliceID || elsewhere {
+	if got, elsewhere := s.bot.out.index.In(ctx, roomB, "$secret"); got != aliceID || elsewhere {
 		t.Errorf("a reply to the encrypted message gets sender %q, want %s", got, aliceID)
 	}
 	now.Add((7 * 24 * time.Hour).Milliseconds())
-	_, err = s.GetMessage(ctx, "$plain")
+	_, err = s.bot.out.GetMessage(ctx, "$plain")
 	if model.KindOf(err) != model.ErrGone || !strings.Contains(err.Error(), "GATEWAY_MESSAGE_RETENTION") {
 		t.Errorf("after a week: %v; want gone, naming GATEWAY_MESSAGE_RETENTION", err)
 	}
-	_, err = s.GetMessage(ctx, "$never")
+	_, err = s.bot.out.GetMessage(ctx, "$never")
 	if model.KindOf(err) != model.ErrNotFound || !strings.Contains(err.Error(), "GATEWAY_MESSAGE_RETENTION") {
 		t.Errorf("unknown message: %v; want not found, naming the retention", err)
 	}

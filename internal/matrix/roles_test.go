@@ -69,7 +69,7 @@ func TestMessageSenderRoleFromPowerLevels(t *testing.T) {
 		}
 	}
 	// get_msg converts the indexed message again, with the role as it is now.
-	ev, err := s.GetMessage(context.Background(), "$bob")
+	ev, err := s.bot.out.GetMessage(context.Background(), "$bob")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,40 +11,64 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
+	"github.com/matrix-onebot/gateway/internal/matrix/crypt"
+	"github.com/matrix-onebot/gateway/internal/matrix/media"
+	"github.com/matrix-onebot/gateway/internal/matrix/rooms"
+	"github.com/matrix-onebot/gateway/internal/matrix/send"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
+// messenger sends a bot's messages and reads them back: segments → Matrix content out through
+// the send queue, and Matrix content → segments for received and indexed messages.
+type messenger struct {
+	acct   *account.Account
+	direct *rooms.Direct
+	state  *rooms.State
+	index  *rooms.Index
+	files  *media.Files
+	device *crypt.Device
+	policy *crypt.Policy
+	sender *send.Sender
+	keys   *send.Keys
+}
+
+var (
+	_ model.OptionSender  = (*messenger)(nil)
+	_ model.MessageGetter = (*messenger)(nil)
+)
+
 // SendMessage implements model.Bot.
-func (s *Session) SendMessage(ctx context.Context, to model.Target, segs []model.Segment) (model.Sent, error) {
+func (s *messenger) SendMessage(ctx context.Context, to model.Target, segs []model.Segment) (model.Sent, error) {
 	return s.SendMessageWith(ctx, to, segs, model.SendOptions{})
 }
 
 // SendMessageWith implements model.OptionSender. Text goes out as one event, each media or
 // location segment as an event of its own; the first event is the one reported (and the one a
 // reply segment applies to).
-func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
-	var txnBase string // with an idempotency key: the stored transaction ID (idempotency.go)
+func (s *messenger) SendMessageWith(ctx context.Context, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
+	var txnBase string // with an idempotency key: the stored transaction ID (send.Keys)
 	if idem := opts.Idempotency; idem != nil {
-		unlock := s.sendKeys.lock(idem.Key)
+		unlock := s.keys.Lock(idem.Key)
 		defer unlock()
-		rec, err := s.claimKey(ctx, *idem)
+		rec, err := s.keys.Claim(ctx, *idem)
 		if err != nil {
 			return model.Sent{}, err
 		}
 		if rec.Done() { // sent before: answer that message, send nothing
-			return sentOf(rec), nil
+			return send.SentOf(rec), nil
 		}
 		txnBase = rec.TxnID
 	}
-	if !s.Status().Online() && s.Status().State != model.StateStarting {
-		return model.Sent{}, &model.ActionError{Kind: model.ErrBotOffline, Message: "bot is offline: " + s.Status().Reason}
+	if err := s.acct.Online(); err != nil {
+		return model.Sent{}, err
 	}
-	msgType, err := textMsgType(opts.MsgType, s.opts.Bot.OneBotMsgType)
+	msgType, err := textMsgType(opts.MsgType, s.acct.Config.OneBotMsgType)
 	if err != nil {
 		return model.Sent{}, err
 	}
-	markdown := s.opts.Bot.OneBotMarkdown
+	markdown := s.acct.Config.OneBotMarkdown
 	if opts.Markdown != nil {
 		markdown = *opts.Markdown
 	}
@@ -56,7 +80,7 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 	}
 	// Known before anything is built or uploaded: attachments are encrypted with the event, and
 	// a room whose encryption state is unknown gets nothing.
-	encrypt, err := s.mustEncrypt(ctx, room, event.EventMessage, false)
+	encrypt, err := s.policy.MustEncrypt(ctx, room, event.EventMessage, false)
 	if err != nil {
 		return model.Sent{}, err
 	}
@@ -65,8 +89,8 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 		return model.Sent{}, err
 	}
 	contents, err := buildContents(typed, outgoingEnv{
-		displayName: func(u id.UserID) string { return s.memberName(ctx, room, u) },
-		file:        func(fileID string) (*fileRecord, error) { return s.uploadFile(ctx, room, fileID, encrypt) },
+		displayName: func(u id.UserID) string { return s.state.MemberName(ctx, room, u) },
+		file:        func(fileID string) (*fileRecord, error) { return s.files.Upload(ctx, room, fileID, encrypt) },
 		msgType:     msgType,
 		markdown:    markdown,
 	})
@@ -75,11 +99,11 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 	}
 	var first model.Sent
 	for i, content := range contents {
-		txnID := s.client.TxnID()
+		txnID := s.sender.TxnID()
 		if txnBase != "" {
-			txnID = partTxnID(txnBase, i)
+			txnID = send.PartTxnID(txnBase, i)
 		}
-		evtID, err := s.sendEventTxn(ctx, room, event.EventMessage, content, false, txnID) // paced queue, encrypts (queue.go)
+		evtID, err := s.sender.SendTxn(ctx, room, event.EventMessage, content, false, txnID) // paced queue, encrypts (send.Sender)
 		if err != nil {
 			msg := "failed to send message"
 			if len(contents) > 1 {
@@ -89,18 +113,18 @@ func (s *Session) SendMessageWith(ctx context.Context, to model.Target, segs []m
 		}
 		now := time.Now()
 		raw, _ := json.Marshal(content)
-		if err := s.opts.DB.PutMessage(ctx, storage.Message{
-			BotUserID: string(s.UserID()), RoomID: string(room), EventID: string(evtID),
-			Sender: string(s.UserID()), Time: now, Content: raw, Encrypted: encrypt,
+		if err := s.acct.DB.PutMessage(ctx, storage.Message{
+			BotUserID: string(s.acct.UserID()), RoomID: string(room), EventID: string(evtID),
+			Sender: string(s.acct.UserID()), Time: now, Content: raw, Encrypted: encrypt,
 		}); err != nil {
-			s.log.Warn("failed to index sent message", "event_id", evtID, "error", err)
+			s.acct.Log().Warn("failed to index sent message", "event_id", evtID, "error", err)
 		}
 		if i == 0 {
 			first = model.Sent{EventID: evtID, RoomID: room, Time: now}
 		}
 	}
 	if opts.Idempotency != nil {
-		s.finishKey(ctx, *opts.Idempotency, first)
+		s.keys.Finish(ctx, *opts.Idempotency, first)
 	}
 	return first, nil
 }
@@ -122,9 +146,9 @@ func textMsgType(call, bot string) (event.MessageType, error) {
 
 // GetMessage implements model.MessageGetter from the message index, so it works for any message
 // the bot has seen or sent, also after a restart.
-func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event, error) {
-	m, err := s.opts.DB.GetMessage(ctx, string(s.UserID()), string(evt))
-	r := s.opts.DB.Retention()
+func (s *messenger) GetMessage(ctx context.Context, evt id.EventID) (*model.Event, error) {
+	m, err := s.acct.DB.GetMessage(ctx, string(s.acct.UserID()), string(evt))
+	r := s.acct.DB.Retention()
 	switch {
 	case errors.Is(err, storage.ErrExpired):
 		return nil, model.Errorf(model.ErrGone, "message %s has expired: the gateway keeps messages for %v (GATEWAY_MESSAGE_RETENTION)", evt, r.MessageAge)
@@ -139,7 +163,7 @@ func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event,
 		return nil, model.Errorf(model.ErrGone, "the content of message %s, from an encrypted room, has expired: the gateway keeps "+
 			"decrypted bodies for %v (GATEWAY_ENCRYPTED_BODY_RETENTION)", evt, r.EncryptedBodyAge)
 	}
-	if s.leftRoom(ctx, id.RoomID(m.RoomID)) {
+	if s.state.Left(ctx, id.RoomID(m.RoomID)) {
 		return nil, model.Errorf(model.ErrNotFound, "message %s is in a room the bot is no longer in", evt)
 	}
 	var c event.Content
@@ -153,34 +177,34 @@ func (s *Session) GetMessage(ctx context.Context, evt id.EventID) (*model.Event,
 	room, sender := id.RoomID(m.RoomID), id.UserID(m.Sender)
 	segs, plain := s.incomingSegments(ctx, room, content)
 	return &model.Event{
-		ID: string(evt), Time: m.Time, Self: s.UserID(), Kind: model.KindMessage,
+		ID: string(evt), Time: m.Time, Self: s.acct.UserID(), Kind: model.KindMessage,
 		Message: &model.Message{
-			EventID: evt, RoomID: room, Sender: sender, SenderName: s.memberName(ctx, room, sender),
-			SenderRole: s.memberRole(ctx, room, sender), Direct: s.isDirect(room), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
+			EventID: evt, RoomID: room, Sender: sender, SenderName: s.state.MemberName(ctx, room, sender),
+			SenderRole: s.state.MemberRole(ctx, room, sender), Direct: s.direct.IsDirect(room), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
 		},
 	}, nil
 }
 
 // recipient is the bot as a mention of it in room may be written.
-func (s *Session) recipient(ctx context.Context, room id.RoomID) recipient {
-	self := recipient{id: s.UserID(), names: []string{s.UserID().Localpart()}}
-	if name := s.memberName(ctx, room, self.id); name != "" {
+func (s *messenger) recipient(ctx context.Context, room id.RoomID) recipient {
+	self := recipient{id: s.acct.UserID(), names: []string{s.acct.UserID().Localpart()}}
+	if name := s.state.MemberName(ctx, room, self.id); name != "" {
 		self.names = append(self.names, name)
 	}
 	return self
 }
 
 // incomingSegments converts a received (or indexed) message content of room, recording its file.
-func (s *Session) incomingSegments(ctx context.Context, room id.RoomID, content *event.MessageEventContent) ([]model.Segment, string) {
+func (s *messenger) incomingSegments(ctx context.Context, room id.RoomID, content *event.MessageEventContent) ([]model.Segment, string) {
 	segs, plain := contentSegments(content, incomingEnv{
 		self:  s.recipient(ctx, room),
-		reply: func(e id.EventID) (id.UserID, bool) { return s.replyTarget(ctx, room, e) },
+		reply: func(e id.EventID) (id.UserID, bool) { return s.index.ReplyTarget(ctx, room, e) },
 		file: func(c *event.MessageEventContent) (model.FileInfo, string, bool) {
-			info, ok := s.registerIncoming(ctx, c)
+			info, ok := s.files.RegisterIncoming(ctx, c)
 			if !ok {
 				return model.FileInfo{}, "", false
 			}
-			return info, s.opts.Media.URL(info.ID), true
+			return info, s.files.URL(info.ID), true
 		},
 	})
 	return model.EncodeSegments(segs), plain
@@ -188,41 +212,23 @@ func (s *Session) incomingSegments(ctx context.Context, room id.RoomID, content 
 
 // ensureDirectRoom finds the direct room with u, creating one (and recording it in m.direct).
 // A new direct room is encrypted when the bot does end-to-end encryption, as Element makes them.
-func (s *Session) ensureDirectRoom(ctx context.Context, u id.UserID) (id.RoomID, error) {
-	if room := s.directRoomWith(ctx, u); room != "" {
+func (s *messenger) ensureDirectRoom(ctx context.Context, u id.UserID) (id.RoomID, error) {
+	if room := s.direct.RoomWith(ctx, u); room != "" {
 		return room, nil
 	}
 	req := &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{u}}
-	if s.encryptsNewRooms() {
-		req.InitialState = []*event.Event{encryptionState()}
+	if s.device.EncryptsNewRooms() {
+		req.InitialState = []*event.Event{crypt.EncryptionState()}
 	}
-	resp, err := s.client.CreateRoom(ctx, req)
+	resp, err := s.acct.Client().CreateRoom(ctx, req)
 	if err != nil {
 		return "", actionError("failed to create a direct room with "+string(u), err)
 	}
-	if err := s.addDirect(ctx, u, resp.RoomID); err != nil {
-		s.log.Warn("failed to record direct room", "room_id", resp.RoomID, "error", err)
+	if err := s.direct.Add(ctx, u, resp.RoomID); err != nil {
+		s.acct.Log().Warn("failed to record direct room", "room_id", resp.RoomID, "error", err)
 	}
 	return resp.RoomID, nil
 }
 
-// actionError classifies a homeserver failure for the OneBot side.
-func actionError(msg string, err error) error {
-	var ae *model.ActionError
-	if errors.As(err, &ae) {
-		return err // already classified (e.g. by the send queue)
-	}
-	var httpErr mautrix.HTTPError
-	if errors.As(err, &httpErr) && httpErr.RespError != nil {
-		// Every homeserver refusal, M_NOT_FOUND included, is a platform error carrying the errcode.
-		kind := model.ErrPlatform
-		if errors.Is(err, mautrix.MLimitExceeded) {
-			kind = model.ErrRateLimited
-		}
-		return &model.ActionError{Kind: kind, Message: msg + ": " + httpErr.RespError.Err, MatrixErr: httpErr.RespError.ErrCode}
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &model.ActionError{Kind: model.ErrNetwork, Message: msg + ": timed out", Err: err}
-	}
-	return &model.ActionError{Kind: model.ErrNetwork, Message: msg, Err: err}
-}
+// actionError classifies a homeserver failure for the OneBot side (account.ActionError).
+func actionError(msg string, err error) error { return account.ActionError(msg, err) }

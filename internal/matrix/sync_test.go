@@ -608,7 +608,7 @@ func TestSendMessageToRoom(t *testing.T) {
 	if err := s.Login(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	sent, err := s.SendMessage(context.Background(), model.Target{RoomID: roomA},
+	sent, err := s.bot.SendMessage(context.Background(), model.Target{RoomID: roomA},
 		[]model.Segment{model.Text("hi "), model.Mention(aliceID)})
 	if err != nil {
 		t.Fatal(err)

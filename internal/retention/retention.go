@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -17,12 +17,12 @@ import (
 // MaxInterval is the longest time between two passes.
 const MaxInterval = 10 * time.Minute
 
-// Files is the file store's side of a pass (matrix.Media).
+// Files is the file store's side of a pass (media.Store).
 type Files interface {
-	Prune(ctx context.Context, now time.Time) (matrix.FilePrune, error)
+	Prune(ctx context.Context, now time.Time) (media.FilePrune, error)
 }
 
-var _ Files = (*matrix.Media)(nil)
+var _ Files = (*media.Store)(nil)
 
 // Uploads are the fragmented uploads under way (gateway.Media).
 type Uploads interface {
@@ -32,7 +32,7 @@ type Uploads interface {
 // Result is what one pass removed.
 type Result struct {
 	Messages storage.MessagePrune
-	Files    matrix.FilePrune
+	Files    media.FilePrune
 	Uploads  int // fragmented uploads abandoned for GATEWAY_MEDIA_UPLOAD_TTL
 	// Checkpointed tells that the WAL was emptied after the pass (only when rows were removed
 	// by it, or by an earlier pass whose checkpoint could not finish).

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/wait"
@@ -54,7 +54,7 @@ func TestPrunerRunsOnSchedule(t *testing.T) {
 	clock := func() time.Time { return time.UnixMilli(now.Load()) }
 	db.SetClock(clock)
 	db.SetRetention(storage.Retention{MessageAge: time.Hour, MessageCount: 1000, EncryptedBodyAge: 30 * time.Minute, FileAge: time.Hour})
-	files, err := matrix.NewMedia(ctx, matrix.MediaOptions{DB: db, Dir: filepath.Join(dir, "files")})
+	files, err := media.New(ctx, media.Options{DB: db, Dir: filepath.Join(dir, "files")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +166,8 @@ func TestPrunerRetriesCheckpoint(t *testing.T) {
 
 type failingFiles struct{}
 
-func (failingFiles) Prune(context.Context, time.Time) (matrix.FilePrune, error) {
-	return matrix.FilePrune{}, errors.New("files dir unreadable")
+func (failingFiles) Prune(context.Context, time.Time) (media.FilePrune, error) {
+	return media.FilePrune{}, errors.New("files dir unreadable")
 }
 
 // A failing pass is counted in retention_passes_total{result="failed"}, so an operator sees a

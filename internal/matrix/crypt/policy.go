@@ -1,4 +1,7 @@
-package matrix
+// Package crypt is a bot's end-to-end encryption glue: its device (the e2ee machine, set up
+// after login and recovered after a lost store; Device) and the decision of what it sends
+// encrypted (Policy).
+package crypt
 
 import (
 	"context"
@@ -9,11 +12,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -24,18 +29,36 @@ import (
 // room is not encrypted, and any other failure refuses the send. Nothing goes out in plaintext
 // into a room whose encryption state is unknown.
 
-// errEncryptionUnknown marks a send refused because the room's encryption state could not be
+// Policy decides, for each event a bot sends, whether it goes out encrypted, and encrypts it.
+type Policy struct {
+	acct             *account.Account
+	device           *Device
+	encryptReactions bool // GATEWAY_ENCRYPT_REACTIONS, for raw sends
+
+	// encState caches, per room, the m.room.encryption algorithm read from the homeserver ("" =
+	// not encrypted) for rooms the state store has no encryption event for. A join forgets the
+	// room's entry.
+	encState sync.Map
+}
+
+// NewPolicy returns the encryption policy of acct's bot, which encrypts with device.
+// encryptReactions is GATEWAY_ENCRYPT_REACTIONS (raw sends of reactions follow it).
+func NewPolicy(acct *account.Account, device *Device, encryptReactions bool) *Policy {
+	return &Policy{acct: acct, device: device, encryptReactions: encryptReactions}
+}
+
+// ErrEncryptionUnknown marks a send refused because the room's encryption state could not be
 // learned.
-var errEncryptionUnknown = errors.New("encryption state unknown")
+var ErrEncryptionUnknown = errors.New("encryption state unknown")
 
 // learnEncryption tells whether events sent to room must be encrypted (the room has
 // m.room.encryption with Megolm). A room with an algorithm the gateway cannot encrypt with, and
 // a room whose state cannot be read, are errors: the caller must not send.
-func (s *Session) learnEncryption(ctx context.Context, room id.RoomID) (bool, error) {
-	if s.opts.StateStore != nil {
-		content, err := s.opts.StateStore.GetEncryptionEvent(ctx, room)
+func (s *Policy) learnEncryption(ctx context.Context, room id.RoomID) (bool, error) {
+	if s.acct.StateStore != nil {
+		content, err := s.acct.StateStore.GetEncryptionEvent(ctx, room)
 		if err != nil {
-			return false, &model.ActionError{Kind: model.ErrInternal, Err: fmt.Errorf("%w: %w", errEncryptionUnknown, err),
+			return false, &model.ActionError{Kind: model.ErrInternal, Err: fmt.Errorf("%w: %w", ErrEncryptionUnknown, err),
 				Message: fmt.Sprintf("refusing to send to %s: failed to read whether it is encrypted from the database, so nothing was sent", room)}
 		}
 		if content != nil {
@@ -49,22 +72,22 @@ func (s *Session) learnEncryption(ctx context.Context, room id.RoomID) (bool, er
 		return false, nil
 	}
 	var content event.EncryptionEventContent
-	err := s.client.StateEvent(ctx, room, event.StateEncryption, "", &content) // also updates the state store
+	err := s.acct.Client().StateEvent(ctx, room, event.StateEncryption, "", &content) // also updates the state store
 	if isStateNotFound(err) {
 		s.encState.Store(room, id.Algorithm(""))
-		s.log.Debug("room is not encrypted (no m.room.encryption)", "room_id", room)
+		s.acct.Log().Debug("room is not encrypted (no m.room.encryption)", "room_id", room)
 		return false, nil
 	} else if err != nil {
-		return false, refusal(fmt.Sprintf("refusing to send to %s: failed to learn whether the room is encrypted (its m.room.encryption state), so nothing was sent", room),
-			fmt.Errorf("%w: %w", errEncryptionUnknown, err))
+		return false, account.Refusal(fmt.Sprintf("refusing to send to %s: failed to learn whether the room is encrypted (its m.room.encryption state), so nothing was sent", room),
+			fmt.Errorf("%w: %w", ErrEncryptionUnknown, err))
 	}
-	if s.opts.StateStore != nil {
-		if err := s.opts.StateStore.SetEncryptionEvent(ctx, room, &content); err != nil {
-			s.log.Warn("failed to store the encryption state of a room", "room_id", room, "error", err)
+	if s.acct.StateStore != nil {
+		if err := s.acct.StateStore.SetEncryptionEvent(ctx, room, &content); err != nil {
+			s.acct.Log().Warn("failed to store the encryption state of a room", "room_id", room, "error", err)
 		}
 	}
 	s.encState.Store(room, content.Algorithm)
-	s.log.Debug("room is encrypted (m.room.encryption read from the homeserver)", "room_id", room, "algorithm", content.Algorithm)
+	s.acct.Log().Debug("room is encrypted (m.room.encryption read from the homeserver)", "room_id", room, "algorithm", content.Algorithm)
 	return megolm(room, content.Algorithm)
 }
 
@@ -84,25 +107,11 @@ func megolm(room id.RoomID, alg id.Algorithm) (bool, error) {
 		Message: fmt.Sprintf("refusing to send to %s: the room is encrypted with %q, which the gateway cannot encrypt with (only %s), so nothing was sent", room, alg, id.AlgorithmMegolmV1)}
 }
 
-// refusal is a send refused because a homeserver call it needed failed. It keeps err (the send
-// queue retries 429s, 5xx and network failures through it) and its Matrix errcode.
-func refusal(msg string, err error) error {
-	kind, code := model.ErrNetwork, ""
-	var httpErr mautrix.HTTPError
-	if errors.As(err, &httpErr) && httpErr.RespError != nil {
-		kind, code = model.ErrPlatform, httpErr.RespError.ErrCode
-		if errors.Is(err, mautrix.MLimitExceeded) {
-			kind = model.ErrRateLimited
-		}
-	}
-	return &model.ActionError{Kind: kind, MatrixErr: code, Message: msg, Err: err}
-}
-
-// mustEncrypt tells whether an event of evtType sent to room goes out encrypted. Reactions go
+// MustEncrypt tells whether an event of evtType sent to room goes out encrypted. Reactions go
 // unencrypted unless encryptReaction (as Element sends them: encrypted reactions count as unread
 // messages in other clients); an already encrypted event is sent as it is. An encrypted room
 // that this bot cannot encrypt for is an error, never a plaintext send.
-func (s *Session) mustEncrypt(ctx context.Context, room id.RoomID, evtType event.Type, encryptReaction bool) (bool, error) {
+func (s *Policy) MustEncrypt(ctx context.Context, room id.RoomID, evtType event.Type, encryptReaction bool) (bool, error) {
 	if evtType == event.EventEncrypted || evtType == event.EventReaction && !encryptReaction {
 		return false, nil
 	}
@@ -110,8 +119,8 @@ func (s *Session) mustEncrypt(ctx context.Context, room id.RoomID, evtType event
 	if err != nil || !enc {
 		return false, err
 	}
-	if s.crypto == nil {
-		if s.e2eeEnabled() {
+	if s.device.Machine() == nil {
+		if s.device.Enabled() {
 			return false, &model.ActionError{Kind: model.ErrBotOffline,
 				Message: fmt.Sprintf("refusing to send to %s: the room is encrypted and the bot's end-to-end encryption is not ready yet; try again", room)}
 		}
@@ -126,19 +135,19 @@ func (s *Session) mustEncrypt(ctx context.Context, room id.RoomID, evtType event
 // not got them (right after a join, the sync has not told who is in the room): the room key is
 // shared with the joined and invited members, and a key shared with nobody makes a message that
 // nobody can read.
-func (s *Session) encrypt(ctx context.Context, room id.RoomID, evtType event.Type, content any) (*event.EncryptedEventContent, error) {
-	if s.opts.StateStore != nil {
-		fetched, err := s.opts.StateStore.HasFetchedMembers(ctx, room)
+func (s *Policy) encrypt(ctx context.Context, room id.RoomID, evtType event.Type, content any) (*event.EncryptedEventContent, error) {
+	if s.acct.StateStore != nil {
+		fetched, err := s.acct.StateStore.HasFetchedMembers(ctx, room)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read whether the members of %s are known: %w", room, err)
 		}
 		if !fetched {
-			if _, err := s.client.Members(ctx, room); err != nil { // stores them and marks them fetched
-				return nil, refusal("refusing to send to "+string(room)+": failed to load its members, whom the room key must reach, so nothing was sent", err)
+			if _, err := s.acct.Client().Members(ctx, room); err != nil { // stores them and marks them fetched
+				return nil, account.Refusal("refusing to send to "+string(room)+": failed to load its members, whom the room key must reach, so nothing was sent", err)
 			}
 		}
 	}
-	encrypted, err := s.crypto.Encrypt(ctx, room, evtType, content)
+	encrypted, err := s.device.Machine().Encrypt(ctx, room, evtType, content)
 	if err != nil {
 		return nil, fmt.Errorf("failed to encrypt the event: %w", err)
 	}
@@ -167,16 +176,16 @@ func rawRoomSend(method, path string) (room id.RoomID, evtType string, typeAt in
 	return "", "", 0, false, nil
 }
 
-// encryptRaw turns a raw room send into its encrypted form when the room needs it: the path gets
+// EncryptRaw turns a raw room send into its encrypted form when the room needs it: the path gets
 // m.room.encrypted as event type (same transaction ID and query) and the body the ciphertext.
 // Anything else goes out as it is.
-func (s *Session) encryptRaw(ctx context.Context, method, path string, body json.RawMessage) (string, json.RawMessage, error) {
+func (s *Policy) EncryptRaw(ctx context.Context, method, path string, body json.RawMessage) (string, json.RawMessage, error) {
 	room, evtType, at, ok, err := rawRoomSend(method, path)
 	if err != nil || !ok {
 		return path, body, err
 	}
 	t := event.Type{Type: evtType, Class: event.MessageEventType}
-	encrypt, err := s.mustEncrypt(ctx, room, t, s.opts.EncryptReactions)
+	encrypt, err := s.MustEncrypt(ctx, room, t, s.encryptReactions)
 	if err != nil || !encrypt {
 		return path, body, err
 	}
@@ -196,20 +205,40 @@ func (s *Session) encryptRaw(ctx context.Context, method, path string, body json
 	return strings.Join(parts, "/"), newBody, nil
 }
 
-// encryptsNewRooms tells whether rooms the bot creates are encrypted by default: when the bot
-// does end-to-end encryption (or will, once it is set up).
-func (s *Session) encryptsNewRooms() bool { return s.crypto != nil || s.e2eeEnabled() }
-
-// encryptionState is the m.room.encryption initial state of a new encrypted room (Megolm, with
+// EncryptionState is the m.room.encryption initial state of a new encrypted room (Megolm, with
 // the spec's default rotation, as Element sets it).
-func encryptionState() *event.Event {
+func EncryptionState() *event.Event {
 	return &event.Event{
 		Type: event.StateEncryption, StateKey: new(""),
 		Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}},
 	}
 }
 
-// forgetEncryption drops what the homeserver said about room's encryption: after a join the room
-// may have become encrypted while the bot was not in it, and the next send asks again (unless the
-// sync has delivered m.room.encryption by then).
-func (s *Session) forgetEncryption(room id.RoomID) { s.encState.Delete(room) }
+// Forget drops what the homeserver said about room's encryption: after a join the room may have
+// become encrypted while the bot was not in it, and the next send asks again (unless the sync
+// has delivered m.room.encryption by then).
+func (s *Policy) Forget(room id.RoomID) { s.encState.Delete(room) }
+
+// ForgetAll is Forget for every room (after a join whose room the caller cannot name).
+func (s *Policy) ForgetAll() { s.encState.Clear() }
+
+// Transmit sends one room event at once (send.Transmit: the send queue calls it for each
+// attempt): encrypted when the room is encrypted (MustEncrypt decides, asking the homeserver when
+// the state store does not know), except reactions unless encryptReaction. m.relates_to stays
+// outside the ciphertext, as the spec requires, so relations still work. Redactions are not
+// encrypted (the spec has no encrypted redaction): use client.RedactEvent.
+func (s *Policy) Transmit(ctx context.Context, room id.RoomID, evtType event.Type, content any, encryptReaction bool, req mautrix.ReqSendEvent) (*mautrix.RespSendEvent, error) {
+	encrypt, err := s.MustEncrypt(ctx, room, evtType, encryptReaction)
+	if err != nil {
+		return nil, err
+	}
+	req.DontEncrypt = true // decided above; mautrix must not decide again from its own view
+	if !encrypt {
+		return s.acct.Client().SendMessageEvent(ctx, room, evtType, content, req)
+	}
+	encrypted, err := s.encrypt(ctx, room, evtType, content)
+	if err != nil {
+		return nil, err
+	}
+	return s.acct.Client().SendMessageEvent(ctx, room, event.EventEncrypted, encrypted, req)
+}

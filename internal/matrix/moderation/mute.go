@@ -1,4 +1,6 @@
-package matrix
+// Package moderation changes power levels for a bot: timed mutes (Matrix has no timed ban),
+// admins, a whole room's mute, and the bot's own per-room display name.
+package moderation
 
 import (
 	"context"
@@ -13,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -22,16 +25,25 @@ import (
 // Each mute is stored (storage.Mute) with the level to go back to, and the bot's mute lifter
 // lifts it when it is due, also after a restart.
 
-var _ model.Muter = (*Session)(nil)
+var _ model.Muter = (*Moderator)(nil)
 
-// muter is the per-session state of mutes: one change of power levels at a time, and a wake-up
-// for the lifter when a mute is added or the bot comes online.
-type muter struct {
+// Moderator changes a bot's rooms' power levels (model.Muter, model.Moderator): one change at a
+// time, and a wake-up for the mute lifter when a mute is added or the bot comes online.
+type Moderator struct {
+	acct *account.Account
 	mu   sync.Mutex
 	wake chan struct{}
 }
 
-func (m *muter) poke() {
+// New returns the moderator of acct's bot; a status change wakes its mute lifter, so that mutes
+// due while the bot was offline are lifted once it is back.
+func New(acct *account.Account) *Moderator {
+	m := &Moderator{acct: acct, wake: make(chan struct{}, 1)}
+	acct.WatchStatus(m.poke)
+	return m
+}
+
+func (m *Moderator) poke() {
 	select {
 	case m.wake <- struct{}{}:
 	default:
@@ -46,16 +58,16 @@ type roomLevels struct {
 	pl    event.PowerLevelsEventContent
 }
 
-func (s *Session) roomLevels(ctx context.Context, room id.RoomID) (*roomLevels, error) {
+func (s *Moderator) roomLevels(ctx context.Context, room id.RoomID) (*roomLevels, error) {
 	var raw json.RawMessage
-	if err := s.client.StateEvent(ctx, room, event.StatePowerLevels, "", &raw); err != nil {
-		return nil, actionError("failed to get the power levels of "+string(room), err)
+	if err := s.acct.Client().StateEvent(ctx, room, event.StatePowerLevels, "", &raw); err != nil {
+		return nil, account.ActionError("failed to get the power levels of "+string(room), err)
 	}
 	rl, err := parseRoomLevels(raw)
 	if err != nil {
 		return nil, model.Errorf(model.ErrPlatform, "the power levels of %s cannot be read: %v", room, err)
 	}
-	if create, err := s.client.FullStateEvent(ctx, room, event.StateCreate, ""); err == nil {
+	if create, err := s.acct.Client().FullStateEvent(ctx, room, event.StateCreate, ""); err == nil {
 		_ = create.Content.ParseRaw(event.StateCreate)
 		rl.pl.CreateEvent = create
 	}
@@ -103,26 +115,26 @@ func (rl *roomLevels) setUser(u id.UserID, level *int) {
 	rl.raw["users"] = b
 }
 
-func (s *Session) putLevels(ctx context.Context, room id.RoomID, rl *roomLevels, what string) error {
-	if _, err := s.client.SendStateEvent(ctx, room, event.StatePowerLevels, "", rl.raw); err != nil {
-		return actionError(what, err)
+func (s *Moderator) putLevels(ctx context.Context, room id.RoomID, rl *roomLevels, what string) error {
+	if _, err := s.acct.Client().SendStateEvent(ctx, room, event.StatePowerLevels, "", rl.raw); err != nil {
+		return account.ActionError(what, err)
 	}
 	return nil
 }
 
 // Mute implements model.Muter: d > 0 mutes u in room for d (a user muted already gets the new
 // end), d == 0 lifts a mute at once.
-func (s *Session) Mute(ctx context.Context, room id.RoomID, u id.UserID, d time.Duration) error {
-	if err := s.online(); err != nil {
+func (s *Moderator) Mute(ctx context.Context, room id.RoomID, u id.UserID, d time.Duration) error {
+	if err := s.acct.Online(); err != nil {
 		return err
 	}
-	if u == s.UserID() {
+	if u == s.acct.UserID() {
 		return model.Errorf(model.ErrBadParam, "the bot cannot mute itself: it could not lift the mute")
 	}
-	s.mutes.mu.Lock()
-	defer s.mutes.mu.Unlock()
-	bot := string(s.UserID())
-	rec, err := s.opts.DB.GetMute(ctx, bot, string(room), string(u))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bot := string(s.acct.UserID())
+	rec, err := s.acct.DB.GetMute(ctx, bot, string(room), string(u))
 	haveRec := err == nil
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
@@ -146,10 +158,10 @@ func (s *Session) Mute(ctx context.Context, room id.RoomID, u id.UserID, d time.
 			return nil
 		}
 		rec.Until = until // muted by the gateway: the mute gets its new end
-		if err := s.opts.DB.PutMute(ctx, bot, rec); err != nil {
+		if err := s.acct.DB.PutMute(ctx, bot, rec); err != nil {
 			return err
 		}
-		s.mutes.poke()
+		s.poke()
 		return nil
 	}
 	m := storage.Mute{RoomID: string(room), UserID: string(u), MutedLevel: send - 1, Until: until}
@@ -157,24 +169,24 @@ func (s *Session) Mute(ctx context.Context, room id.RoomID, u id.UserID, d time.
 		m.PreviousLevel = &l
 	}
 	// Recorded first, so a mute that reached the room is always lifted in time.
-	if err := s.opts.DB.PutMute(ctx, bot, m); err != nil {
+	if err := s.acct.DB.PutMute(ctx, bot, m); err != nil {
 		return err
 	}
 	rl.setUser(u, &m.MutedLevel)
 	if err := s.putLevels(ctx, room, rl, "failed to mute "+string(u)); err != nil {
-		if derr := s.opts.DB.DeleteMute(context.WithoutCancel(ctx), bot, string(room), string(u)); derr != nil {
-			s.log.Warn("failed to forget a mute that was refused", "room_id", room, "user_id", u, "error", derr)
+		if derr := s.acct.DB.DeleteMute(context.WithoutCancel(ctx), bot, string(room), string(u)); derr != nil {
+			s.acct.Log().Warn("failed to forget a mute that was refused", "room_id", room, "user_id", u, "error", derr)
 		}
 		return err
 	}
-	s.log.Info("muted a user", "room_id", room, "user_id", u, "until", until.UTC().Format(time.RFC3339))
-	s.mutes.poke()
+	s.acct.Log().Info("muted a user", "room_id", room, "user_id", u, "until", until.UTC().Format(time.RFC3339))
+	s.poke()
 	return nil
 }
 
 // unmuteUnrecorded lifts a mute the gateway has no record of (set by hand, or by another tool):
 // the user's own entry goes, so users_default applies, or the send level when that is lower.
-func (s *Session) unmuteUnrecorded(ctx context.Context, room id.RoomID, u id.UserID) error {
+func (s *Moderator) unmuteUnrecorded(ctx context.Context, room id.RoomID, u id.UserID) error {
 	rl, err := s.roomLevels(ctx, room)
 	if err != nil {
 		return err
@@ -194,7 +206,7 @@ func (s *Session) unmuteUnrecorded(ctx context.Context, room id.RoomID, u id.Use
 // liftLocked lifts a recorded mute: the user gets back the level they had, unless their level
 // was changed by someone else meanwhile (then it stays as it is). The record goes either way,
 // except when the homeserver could not be asked.
-func (s *Session) liftLocked(ctx context.Context, m storage.Mute) error {
+func (s *Moderator) liftLocked(ctx context.Context, m storage.Mute) error {
 	room, u := id.RoomID(m.RoomID), id.UserID(m.UserID)
 	rl, err := s.roomLevels(ctx, room)
 	if err == nil {
@@ -202,24 +214,24 @@ func (s *Session) liftLocked(ctx context.Context, m storage.Mute) error {
 			rl.setUser(u, m.PreviousLevel)
 			err = s.putLevels(ctx, room, rl, "failed to lift the mute of "+string(u))
 		} else {
-			s.log.Info("mute ended; the user's power level was changed meanwhile and stays as it is", "room_id", room, "user_id", u)
+			s.acct.Log().Info("mute ended; the user's power level was changed meanwhile and stays as it is", "room_id", room, "user_id", u)
 		}
 	}
 	if err != nil && !errors.Is(err, mautrix.MNotFound) && model.KindOf(err) != model.ErrPlatform {
 		return err // not answered: tried again
 	}
-	if derr := s.opts.DB.DeleteMute(context.WithoutCancel(ctx), string(s.UserID()), m.RoomID, m.UserID); derr != nil {
+	if derr := s.acct.DB.DeleteMute(context.WithoutCancel(ctx), string(s.acct.UserID()), m.RoomID, m.UserID); derr != nil {
 		return derr
 	}
 	if err != nil {
 		return err
 	}
-	s.log.Info("lifted a mute", "room_id", room, "user_id", u)
+	s.acct.Log().Info("lifted a mute", "room_id", room, "user_id", u)
 	return nil
 }
 
-// startMuteLifter runs the bot's mute lifter until the returned stop is called.
-func (s *Session) startMuteLifter(ctx context.Context) (stop func()) {
+// StartLifter runs the bot's mute lifter until the returned stop is called.
+func (s *Moderator) StartLifter(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -231,35 +243,35 @@ func (s *Session) startMuteLifter(ctx context.Context) (stop func()) {
 
 // liftMutes lifts each stored mute when it is due, while the bot is online; a mute that came
 // due while the gateway was stopped is lifted as soon as the bot is back.
-func (s *Session) liftMutes(ctx context.Context) {
-	retry := backoff.New(s.opts.RetryInterval, maxBackoff)
+func (s *Moderator) liftMutes(ctx context.Context) {
+	retry := backoff.New(s.acct.RetryInterval, account.MaxBackoff)
 	for ctx.Err() == nil {
 		wait := time.Duration(-1) // until woken
-		if s.loggedIn.Load() && s.Status().Online() {
-			m, err := s.opts.DB.NextMute(ctx, string(s.UserID()))
+		if s.acct.LoggedIn() && s.acct.Status().Online() {
+			m, err := s.acct.DB.NextMute(ctx, string(s.acct.UserID()))
 			switch {
 			case errors.Is(err, storage.ErrNotFound):
 			case err != nil:
 				wait = retry.Next()
-				s.log.Warn("failed to read the mutes to lift; trying again", "error", err, "retry_in", wait)
+				s.acct.Log().Warn("failed to read the mutes to lift; trying again", "error", err, "retry_in", wait)
 			case time.Until(m.Until) > 0:
 				wait = time.Until(m.Until)
 			default:
-				s.mutes.mu.Lock()
+				s.mu.Lock()
 				err := s.liftLocked(ctx, m)
-				s.mutes.mu.Unlock()
+				s.mu.Unlock()
 				switch {
 				case err == nil:
 					retry.Reset()
 					continue
 				case model.KindOf(err) == model.ErrPlatform:
 					retry.Reset()
-					s.log.Warn("failed to lift a mute: the homeserver refused; give the bot the power to change power levels, "+
+					s.acct.Log().Warn("failed to lift a mute: the homeserver refused; give the bot the power to change power levels, "+
 						"or set the user's power level by hand", "room_id", m.RoomID, "user_id", m.UserID, "error", err)
 					continue
 				}
 				wait = retry.Next()
-				s.log.Warn("failed to lift a mute; trying again", "room_id", m.RoomID, "user_id", m.UserID, "error", err, "retry_in", wait)
+				s.acct.Log().Warn("failed to lift a mute; trying again", "room_id", m.RoomID, "user_id", m.UserID, "error", err, "retry_in", wait)
 			}
 		}
 		var timer *time.Timer
@@ -270,7 +282,7 @@ func (s *Session) liftMutes(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-s.mutes.wake:
+		case <-s.wake:
 		case <-due:
 		}
 		if timer != nil {

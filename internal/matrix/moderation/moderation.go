@@ -1,4 +1,4 @@
-package matrix
+package moderation
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -17,19 +18,19 @@ import (
 // set_group_card (the bot itself). Every change rewrites m.room.power_levels with only the
 // field in question changed, under the same lock as mutes (mute.go).
 
-var _ model.Moderator = (*Session)(nil)
+var _ model.Moderator = (*Moderator)(nil)
 
 // adminLevel is the level set_group_admin gives: admin in OneBot terms (model.RoleOf), a
 // moderator in Element's.
 const adminLevel = 50
 
 // SetAdmin implements model.Moderator.
-func (s *Session) SetAdmin(ctx context.Context, room id.RoomID, u id.UserID, admin bool) error {
-	if err := s.online(); err != nil {
+func (s *Moderator) SetAdmin(ctx context.Context, room id.RoomID, u id.UserID, admin bool) error {
+	if err := s.acct.Online(); err != nil {
 		return err
 	}
-	s.mutes.mu.Lock()
-	defer s.mutes.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	rl, err := s.roomLevels(ctx, room)
 	if err != nil {
 		return err
@@ -54,30 +55,30 @@ func wholeMuteKey(bot id.UserID, room id.RoomID) string {
 
 // SetWholeMute implements model.Moderator. The level to put back is stored (gateway_kv) while
 // the room is muted.
-func (s *Session) SetWholeMute(ctx context.Context, room id.RoomID, on bool) error {
-	if err := s.online(); err != nil {
+func (s *Moderator) SetWholeMute(ctx context.Context, room id.RoomID, on bool) error {
+	if err := s.acct.Online(); err != nil {
 		return err
 	}
-	s.mutes.mu.Lock()
-	defer s.mutes.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	rl, err := s.roomLevels(ctx, room)
 	if err != nil {
 		return err
 	}
-	key := wholeMuteKey(s.UserID(), room)
+	key := wholeMuteKey(s.acct.UserID(), room)
 	current := rl.pl.EventsDefault
 	if on {
 		if current >= wholeMuteLevel {
 			return nil // only admins speak already
 		}
-		if err := s.opts.DB.SetValue(ctx, key, strconv.Itoa(current)); err != nil {
+		if err := s.acct.DB.SetValue(ctx, key, strconv.Itoa(current)); err != nil {
 			return err
 		}
 		rl.raw["events_default"] = json.RawMessage(strconv.Itoa(wholeMuteLevel))
 		return s.putLevels(ctx, room, rl, "failed to mute the room")
 	}
 	previous := 0 // the spec's default
-	stored, err := s.opts.DB.GetValue(ctx, key)
+	stored, err := s.acct.DB.GetValue(ctx, key)
 	switch {
 	case err == nil:
 		if n, perr := strconv.Atoi(stored); perr == nil {
@@ -93,8 +94,8 @@ func (s *Session) SetWholeMute(ctx context.Context, room id.RoomID, on bool) err
 		}
 	}
 	if err == nil {
-		if err := s.opts.DB.SetValue(ctx, key, ""); err != nil {
-			s.log.Warn("failed to forget a room's mute", "room_id", room, "error", err)
+		if err := s.acct.DB.SetValue(ctx, key, ""); err != nil {
+			s.acct.Log().Warn("failed to forget a room's mute", "room_id", room, "error", err)
 		}
 	}
 	return nil
@@ -102,14 +103,14 @@ func (s *Session) SetWholeMute(ctx context.Context, room id.RoomID, on bool) err
 
 // SetOwnRoomName implements model.Moderator: the bot's m.room.member event in room gets the new
 // displayname, the rest of it (membership, avatar) as it is.
-func (s *Session) SetOwnRoomName(ctx context.Context, room id.RoomID, name string) error {
-	if err := s.online(); err != nil {
+func (s *Moderator) SetOwnRoomName(ctx context.Context, room id.RoomID, name string) error {
+	if err := s.acct.Online(); err != nil {
 		return err
 	}
-	me := s.UserID()
+	me := s.acct.UserID()
 	var content map[string]json.RawMessage
-	if err := s.client.StateEvent(ctx, room, event.StateMember, string(me), &content); err != nil {
-		return actionError("failed to read the bot's membership in "+string(room), err)
+	if err := s.acct.Client().StateEvent(ctx, room, event.StateMember, string(me), &content); err != nil {
+		return account.ActionError("failed to read the bot's membership in "+string(room), err)
 	}
 	var membership string
 	_ = json.Unmarshal(content["membership"], &membership)
@@ -117,7 +118,7 @@ func (s *Session) SetOwnRoomName(ctx context.Context, room id.RoomID, name strin
 		return model.Errorf(model.ErrNotFound, "the bot is not in room %s", room)
 	}
 	if name == "" {
-		name = s.DisplayName() // back to its global name
+		name = s.acct.DisplayName() // back to its global name
 	}
 	if name == "" {
 		delete(content, "displayname")
@@ -125,8 +126,8 @@ func (s *Session) SetOwnRoomName(ctx context.Context, room id.RoomID, name strin
 		b, _ := json.Marshal(name)
 		content["displayname"] = b
 	}
-	if _, err := s.client.SendStateEvent(ctx, room, event.StateMember, string(me), content); err != nil {
-		return actionError("failed to set the bot's display name in "+string(room), err)
+	if _, err := s.acct.Client().SendStateEvent(ctx, room, event.StateMember, string(me), content); err != nil {
+		return account.ActionError("failed to set the bot's display name in "+string(room), err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package matrix
+package media
 
 import (
 	"bytes"
@@ -27,7 +27,6 @@ import (
 	"sync"
 	"time"
 
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -36,17 +35,20 @@ import (
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
-// Media is the gateway's file store (model.Files), shared by all bots. A file is either media a
+// Package media is the gateway's file store (Store) and each bot's way to it (Files): media
+// received from Matrix, files handed over by OneBot clients, uploads and downloads.
+//
+// Store is the gateway's file store (model.Files), shared by all bots. A file is either media a
 // bot received from Matrix (its mxc URI, and the key when the attachment is encrypted) or bytes a
 // OneBot client handed over, kept under Dir. Records live in the storage gateway_file table, so
 // file ids and signed URLs stay valid across restarts, until GATEWAY_FILE_RETENTION after the
 // record was last written: then Prune deletes the record and the bytes kept under Dir.
 //
-// Every upload to and download from the homeserver goes through this file: uploadFile and
+// Every upload to and download from the homeserver goes through this package: Files.Upload and
 // openRecord. Encrypted rooms plug in at encryptAttachment / decryptAttachment (mautrix's
 // attachment package); whether a room gets encrypted attachments is decided by
-// Session.mustEncrypt (encryption.go), with the event that carries them.
-type Media struct {
+// crypt.Policy.MustEncrypt, with the event that carries them.
+type Store struct {
 	db        *storage.DB
 	dir       string
 	maxSize   int64
@@ -56,12 +58,18 @@ type Media struct {
 	log       *slog.Logger
 	now       func() time.Time
 
-	mu       sync.RWMutex
-	sessions []*Session
+	mu   sync.RWMutex
+	bots []Downloader
 }
 
-// MediaOptions configure NewMedia.
-type MediaOptions struct {
+// Downloader is a bot that downloads media from its homeserver (Files).
+type Downloader interface {
+	UserID() id.UserID
+	Download(ctx context.Context, mxc id.ContentURIString) (io.ReadCloser, error)
+}
+
+// Options configure New.
+type Options struct {
 	DB        *storage.DB
 	Dir       string        // where uploaded and cached files are kept (GATEWAY_FILES_DIR)
 	MaxSize   int64         // bytes (GATEWAY_MEDIA_MAX_SIZE)
@@ -74,8 +82,8 @@ type MediaOptions struct {
 // mediaKeyName is the kv key of the HMAC key that signs media URLs; generated once.
 const mediaKeyName = "media:url_key"
 
-// NewMedia opens the file store, creating Dir and the URL signing key when needed.
-func NewMedia(ctx context.Context, opts MediaOptions) (*Media, error) {
+// New opens the file store, creating Dir and the URL signing key when needed.
+func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -101,14 +109,14 @@ func NewMedia(ctx context.Context, opts MediaOptions) (*Media, error) {
 	if err != nil || len(key) < 16 {
 		return nil, fmt.Errorf("the media URL key in the database is malformed")
 	}
-	return &Media{
+	return &Store{
 		db: opts.DB, dir: opts.Dir, maxSize: opts.MaxSize, publicURL: strings.TrimRight(opts.PublicURL, "/"),
 		ttl: opts.URLTTL, key: key, log: opts.Logger, now: opts.Now,
 	}, nil
 }
 
-// fileRecord is what the store keeps about one file.
-type fileRecord struct {
+// Record is what the store keeps about one file.
+type Record struct {
 	Name     string `json:"name,omitempty"`
 	MimeType string `json:"mimetype,omitempty"`
 	Size     int64  `json:"size,omitempty"`
@@ -124,7 +132,8 @@ type fileRecord struct {
 	Bot id.UserID `json:"bot,omitempty"`
 }
 
-func (r *fileRecord) info(fileID string) model.FileInfo {
+// Info describes the file as model.Files does.
+func (r *Record) Info(fileID string) model.FileInfo {
 	return model.FileInfo{ID: fileID, Name: r.Name, MimeType: r.MimeType, Size: r.Size, Width: r.Width, Height: r.Height, SHA256: r.SHA256}
 }
 
@@ -141,7 +150,7 @@ func validFileID(s string) bool {
 	return true
 }
 
-func (m *Media) record(ctx context.Context, fileID string) (*fileRecord, error) {
+func (m *Store) record(ctx context.Context, fileID string) (*Record, error) {
 	if !validFileID(fileID) {
 		return nil, model.Errorf(model.ErrNotFound, "unknown file id %q", fileID)
 	}
@@ -154,49 +163,49 @@ func (m *Media) record(ctx context.Context, fileID string) (*fileRecord, error) 
 	} else if err != nil {
 		return nil, err
 	}
-	var r fileRecord
+	var r Record
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return nil, fmt.Errorf("failed to read file record %s: %w", fileID, err)
 	}
 	return &r, nil
 }
 
-func (m *Media) saveRecord(ctx context.Context, fileID string, r *fileRecord) error {
+func (m *Store) saveRecord(ctx context.Context, fileID string, r *Record) error {
 	raw, _ := json.Marshal(r)
 	return m.db.PutFileRecord(ctx, fileID, string(raw))
 }
 
-func (m *Media) path(fileID string) string { return filepath.Join(m.dir, fileID) }
+func (m *Store) path(fileID string) string { return filepath.Join(m.dir, fileID) }
 
-// register lets the store download through a bot's session.
-func (m *Media) register(s *Session) {
+// Register lets the store download through a bot.
+func (m *Store) Register(d Downloader) {
 	m.mu.Lock()
-	m.sessions = append(m.sessions, s)
+	m.bots = append(m.bots, d)
 	m.mu.Unlock()
 }
 
-// session picks the bot that saw a file, else another bot of the gateway (its homeserver fetches
-// the file over federation).
-func (m *Media) session(u id.UserID) *Session {
+// downloader picks the bot that saw a file, else another bot of the gateway (its homeserver
+// fetches the file over federation).
+func (m *Store) downloader(u id.UserID) Downloader {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	for _, s := range m.sessions {
-		if s.UserID() == u {
-			return s
+	for _, d := range m.bots {
+		if d.UserID() == u {
+			return d
 		}
 	}
-	if len(m.sessions) > 0 {
-		return m.sessions[0]
+	if len(m.bots) > 0 {
+		return m.bots[0]
 	}
 	return nil
 }
 
 // MaxSize implements model.Files.
-func (m *Media) MaxSize() int64 { return m.maxSize }
+func (m *Store) MaxSize() int64 { return m.maxSize }
 
 // Put implements model.Files: the bytes are kept under Dir, with their size, SHA-256, MIME type
 // (sniffed when not given) and image dimensions.
-func (m *Media) Put(ctx context.Context, name, mimeType string, r io.Reader) (model.FileInfo, error) {
+func (m *Store) Put(ctx context.Context, name, mimeType string, r io.Reader) (model.FileInfo, error) {
 	fileID := "f" + randomHex(16)
 	tmp, err := os.CreateTemp(m.dir, ".upload-*")
 	if err != nil {
@@ -213,7 +222,7 @@ func (m *Media) Put(ctx context.Context, name, mimeType string, r io.Reader) (mo
 	if n > m.maxSize {
 		return model.FileInfo{}, &model.ActionError{Kind: model.ErrBadParam, Message: fmt.Sprintf("the file is larger than %d bytes", m.maxSize), Err: model.ErrTooLarge}
 	}
-	rec := &fileRecord{Name: name, MimeType: mimeType, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Local: true}
+	rec := &Record{Name: name, MimeType: mimeType, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Local: true}
 	if rec.MimeType == "" || rec.MimeType == "application/octet-stream" {
 		rec.MimeType = sniffType(head.Bytes(), name)
 	}
@@ -230,20 +239,20 @@ func (m *Media) Put(ctx context.Context, name, mimeType string, r io.Reader) (mo
 		_ = os.Remove(m.path(fileID))
 		return model.FileInfo{}, err
 	}
-	return rec.info(fileID), nil
+	return rec.Info(fileID), nil
 }
 
 // Stat implements model.Files.
-func (m *Media) Stat(ctx context.Context, fileID string) (model.FileInfo, error) {
+func (m *Store) Stat(ctx context.Context, fileID string) (model.FileInfo, error) {
 	rec, err := m.record(ctx, fileID)
 	if err != nil {
 		return model.FileInfo{}, err
 	}
-	return rec.info(fileID), nil
+	return rec.Info(fileID), nil
 }
 
 // Open implements model.Files.
-func (m *Media) Open(ctx context.Context, fileID string) (model.FileInfo, io.ReadCloser, error) {
+func (m *Store) Open(ctx context.Context, fileID string) (model.FileInfo, io.ReadCloser, error) {
 	rec, err := m.record(ctx, fileID)
 	if err != nil {
 		return model.FileInfo{}, nil, err
@@ -252,11 +261,11 @@ func (m *Media) Open(ctx context.Context, fileID string) (model.FileInfo, io.Rea
 	if err != nil {
 		return model.FileInfo{}, nil, err
 	}
-	return rec.info(fileID), rc, nil
+	return rec.Info(fileID), rc, nil
 }
 
 // openRecord streams a file's plaintext: from Dir, or downloaded (and decrypted) from the homeserver.
-func (m *Media) openRecord(ctx context.Context, fileID string, rec *fileRecord) (io.ReadCloser, error) {
+func (m *Store) openRecord(ctx context.Context, fileID string, rec *Record) (io.ReadCloser, error) {
 	if rec.Local {
 		f, err := os.Open(m.path(fileID))
 		if err == nil {
@@ -269,11 +278,11 @@ func (m *Media) openRecord(ctx context.Context, fileID string, rec *fileRecord) 
 	if rec.MXC == "" {
 		return nil, model.Errorf(model.ErrNotFound, "file %s has no content", fileID)
 	}
-	s := m.session(rec.Bot)
-	if s == nil {
+	d := m.downloader(rec.Bot)
+	if d == nil {
 		return nil, &model.ActionError{Kind: model.ErrBotOffline, Message: "no bot can download the file now"}
 	}
-	body, err := s.downloadMXC(ctx, rec.MXC)
+	body, err := d.Download(ctx, rec.MXC)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +293,7 @@ func (m *Media) openRecord(ctx context.Context, fileID string, rec *fileRecord) 
 }
 
 // LocalPath implements model.Files: media from Matrix is downloaded into Dir once.
-func (m *Media) LocalPath(ctx context.Context, fileID string) (string, model.FileInfo, error) {
+func (m *Store) LocalPath(ctx context.Context, fileID string) (string, model.FileInfo, error) {
 	rec, err := m.record(ctx, fileID)
 	if err != nil {
 		return "", model.FileInfo{}, err
@@ -292,10 +301,10 @@ func (m *Media) LocalPath(ctx context.Context, fileID string) (string, model.Fil
 	p := m.path(fileID)
 	if rec.Local {
 		if _, err := os.Stat(p); err == nil {
-			return p, rec.info(fileID), nil
+			return p, rec.Info(fileID), nil
 		}
 	}
-	rc, err := m.openRecord(ctx, fileID, &fileRecord{MXC: rec.MXC, File: rec.File, Bot: rec.Bot})
+	rc, err := m.openRecord(ctx, fileID, &Record{MXC: rec.MXC, File: rec.File, Bot: rec.Bot})
 	if err != nil {
 		return "", model.FileInfo{}, err
 	}
@@ -323,16 +332,16 @@ func (m *Media) LocalPath(ctx context.Context, fileID string) (string, model.Fil
 	if err := m.saveRecord(ctx, fileID, rec); err != nil {
 		return "", model.FileInfo{}, err
 	}
-	return p, rec.info(fileID), nil
+	return p, rec.Info(fileID), nil
 }
 
 // URL implements model.Files: <public>/media/<id>?exp=<unix>&sig=<HMAC-SHA256(id "." exp)>.
-func (m *Media) URL(fileID string) string {
+func (m *Store) URL(fileID string) string {
 	exp := strconv.FormatInt(m.now().Add(m.ttl).Unix(), 10)
 	return m.publicURL + "/media/" + url.PathEscape(fileID) + "?exp=" + exp + "&sig=" + m.sign(fileID, exp)
 }
 
-func (m *Media) sign(fileID, exp string) string {
+func (m *Store) sign(fileID, exp string) string {
 	mac := hmac.New(sha256.New, m.key)
 	mac.Write([]byte(fileID + "." + exp))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
@@ -340,7 +349,7 @@ func (m *Media) sign(fileID, exp string) string {
 
 // CheckURL implements model.Files. The signature is checked first, so that a forged expiry is
 // never reported as merely expired.
-func (m *Media) CheckURL(fileID, expires, signature string, now time.Time) error {
+func (m *Store) CheckURL(fileID, expires, signature string, now time.Time) error {
 	if !hmac.Equal([]byte(signature), []byte(m.sign(fileID, expires))) {
 		return model.ErrURLSignature
 	}
@@ -352,116 +361,6 @@ func (m *Media) CheckURL(fileID, expires, signature string, now time.Time) error
 		return model.ErrURLExpired
 	}
 	return nil
-}
-
-// registerIncoming records the file of a received media message and returns its info. The id is
-// derived from the mxc URI and, for an encrypted attachment, from its key, IV and hash, so the
-// same file always gets the same id, and an event that names the mxc of an attachment seen
-// elsewhere (the homeserver knows every mxc) without its key never gets that attachment's record
-// with the key that decrypts it.
-func (s *Session) registerIncoming(ctx context.Context, c *event.MessageEventContent) (model.FileInfo, bool) {
-	m := s.opts.Media
-	rec := &fileRecord{Bot: s.UserID(), File: c.File, MXC: c.URL, Name: c.GetFileName()}
-	if c.File != nil {
-		rec.MXC = c.File.URL
-	}
-	if rec.MXC == "" || m == nil {
-		return model.FileInfo{}, false
-	}
-	if c.Info != nil {
-		rec.MimeType, rec.Size, rec.Width, rec.Height = c.Info.MimeType, int64(c.Info.Size), c.Info.Width, c.Info.Height
-	}
-	fileID := incomingFileID(rec)
-	raw, _ := json.Marshal(rec)
-	stored, err := m.db.GetOrPutFileRecord(ctx, fileID, string(raw))
-	if err != nil {
-		s.log.Warn("failed to record received file", "mxc", rec.MXC, "error", err)
-		return model.FileInfo{}, false
-	}
-	var got fileRecord
-	if err := json.Unmarshal([]byte(stored), &got); err != nil || !sameAttachment(&got, rec) {
-		// A record of an older version (its id came from the mxc alone) for another key.
-		s.log.Warn("a received file's id belongs to another file; the file is not offered", "file_id", fileID)
-		return model.FileInfo{}, false
-	}
-	return got.info(fileID), true
-}
-
-// incomingFileID is the file id of a received file: of its mxc, and of its key, IV and hash when
-// it is an encrypted attachment.
-func incomingFileID(rec *fileRecord) string {
-	h := sha256.New()
-	h.Write([]byte(rec.MXC))
-	if f := rec.File; f != nil {
-		for _, part := range []string{"encrypted", f.Key.Key, f.InitVector, f.Hashes.SHA256} {
-			h.Write([]byte{0})
-			h.Write([]byte(part))
-		}
-	}
-	return "m" + hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// sameAttachment tells whether two records are of the same received file: the same mxc, and
-// the same key when encrypted.
-func sameAttachment(a, b *fileRecord) bool {
-	if a.MXC != b.MXC || (a.File == nil) != (b.File == nil) {
-		return false
-	}
-	return a.File == nil || a.File.Key.Key == b.File.Key.Key && a.File.InitVector == b.File.InitVector &&
-		a.File.Hashes.SHA256 == b.File.Hashes.SHA256
-}
-
-// uploadFile makes a stored file available in room: the mxc it already has when that fits (an
-// unencrypted file into an unencrypted room, or the same encrypted attachment into an encrypted
-// room), else the bytes are uploaded, encrypted when the room needs it.
-// encrypt says whether the room is encrypted (Session.mustEncrypt decided it before the
-// message was built).
-func (s *Session) uploadFile(ctx context.Context, room id.RoomID, fileID string, encrypt bool) (*fileRecord, error) {
-	m := s.opts.Media
-	if m == nil {
-		return nil, model.Errorf(model.ErrUnsupportedSegment, "media is not configured")
-	}
-	rec, err := m.record(ctx, fileID)
-	if err != nil {
-		return nil, err
-	}
-	if rec.MXC != "" && (rec.File != nil) == encrypt {
-		return rec, nil
-	}
-	rc, err := m.openRecord(ctx, fileID, rec)
-	if err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(rc, m.maxSize+1))
-	rc.Close()
-	if err != nil {
-		return nil, &model.ActionError{Kind: model.ErrNetwork, Message: "failed to read the file", Err: err}
-	}
-	if int64(len(data)) > m.maxSize {
-		return nil, &model.ActionError{Kind: model.ErrBadParam, Message: fmt.Sprintf("the file is larger than %d bytes", m.maxSize), Err: model.ErrTooLarge}
-	}
-	out := *rec
-	out.Size = int64(len(data))
-	ctype := rec.MimeType
-	var file *event.EncryptedFileInfo
-	if encrypt {
-		data, file = encryptAttachment(data)
-		ctype = "application/octet-stream"
-	}
-	resp, err := s.client.UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: data, ContentType: ctype, FileName: rec.Name})
-	if err != nil {
-		return nil, actionError("failed to upload the file", err)
-	}
-	out.MXC, out.File = resp.ContentURI.CUString(), file
-	if file != nil {
-		file.URL = out.MXC
-	} else if rec.MXC == "" { // keep the plaintext mxc for the next send
-		rec.MXC, rec.Bot = out.MXC, s.UserID()
-		if err := m.saveRecord(ctx, fileID, rec); err != nil {
-			s.log.Warn("failed to remember the uploaded file", "file_id", fileID, "error", err)
-		}
-	}
-	return &out, nil
 }
 
 // encryptAttachment and decryptAttachment are the seam for encrypted rooms (mautrix attachment).
@@ -492,31 +391,6 @@ func (r readCloser) Close() error {
 		err = cerr
 	}
 	return err
-}
-
-// downloadMXC streams content from the homeserver (authenticated media, /_matrix/client/v1).
-// It has no overall timeout: ctx bounds it, so big files can stream.
-func (s *Session) downloadMXC(ctx context.Context, mxc id.ContentURIString) (io.ReadCloser, error) {
-	u, err := mxc.Parse()
-	if err != nil {
-		return nil, model.Errorf(model.ErrNotFound, "malformed mxc URI %q", mxc)
-	}
-	_, resp, err := s.client.MakeFullRequestWithResp(ctx, mautrix.FullRequest{
-		Method:           http.MethodGet,
-		URL:              s.client.BuildURL(mautrix.ClientURLPath{"v1", "media", "download", u.Homeserver, u.FileID}),
-		DontReadResponse: true,
-		MaxAttempts:      1,
-		Client:           &http.Client{Transport: s.client.Client.Transport},
-	})
-	if err != nil {
-		var httpErr mautrix.HTTPError
-		if errors.As(err, &httpErr) && httpErr.RespError != nil && httpErr.RespError.ErrCode == mautrix.MNotFound.ErrCode {
-			// The homeserver has no such media (or will not say): not a gateway failure.
-			return nil, &model.ActionError{Kind: model.ErrNotFound, Message: "the homeserver has no media " + string(mxc), MatrixErr: httpErr.RespError.ErrCode}
-		}
-		return nil, actionError("failed to download "+string(mxc), err)
-	}
-	return resp.Body, nil
 }
 
 func randomHex(n int) string {
@@ -561,7 +435,7 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var _ model.Files = (*Media)(nil)
+var _ model.Files = (*Store)(nil)
 
 // FilePrune counts what one Prune removed.
 type FilePrune struct {
@@ -573,7 +447,7 @@ type FilePrune struct {
 // and the bytes Dir keeps for them. Files in Dir without a record (leftovers of a crash, or
 // of a record that expired while a download was under way) go too once their modification
 // time is past the retention. Without a file retention it does nothing.
-func (m *Media) Prune(ctx context.Context, now time.Time) (FilePrune, error) {
+func (m *Store) Prune(ctx context.Context, now time.Time) (FilePrune, error) {
 	var p FilePrune
 	age := m.db.Retention().FileAge
 	if age <= 0 {

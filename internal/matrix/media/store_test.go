@@ -1,4 +1,4 @@
-package matrix
+package media
 
 import (
 	"bytes"
@@ -17,14 +17,14 @@ import (
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
-func openTestMedia(t testing.TB, dbPath string, maxSize int64) *Media {
+func openTestMedia(t testing.TB, dbPath string, maxSize int64) *Store {
 	t.Helper()
 	db, err := storage.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	m, err := NewMedia(context.Background(), MediaOptions{
+	m, err := New(context.Background(), Options{
 		DB: db, Dir: filepath.Join(filepath.Dir(dbPath), "files"), MaxSize: maxSize, PublicURL: "http://gw.example/", URLTTL: time.Hour,
 	})
 	if err != nil {
@@ -116,14 +116,14 @@ func TestMediaURLSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	fresh, err := NewMedia(context.Background(), MediaOptions{DB: other, Dir: t.TempDir()})
+	fresh, err := New(context.Background(), Options{DB: other, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := fresh.CheckURL("mabc", exp, sig, now); !errors.Is(err, model.ErrURLSignature) {
 		t.Fatalf("a gateway with another database accepted the URL: %v", err)
 	}
-	reopened, err := NewMedia(context.Background(), MediaOptions{DB: m.db, Dir: t.TempDir()})
+	reopened, err := New(context.Background(), Options{DB: m.db, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

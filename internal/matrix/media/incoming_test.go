@@ -1,4 +1,4 @@
-package matrix
+package media
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
 )
 
 // An event that names the mxc of an encrypted attachment the bot has seen elsewhere (a private
@@ -17,9 +20,12 @@ import (
 // decrypt it for, or hand its key to, whoever sent the event. The file id is bound to the key.
 func TestIncomingFileIDIsBoundToItsKey(t *testing.T) {
 	m := openTestMedia(t, filepath.Join(t.TempDir(), "gw.db"), 1<<20)
-	s := &Session{log: slog.New(slog.DiscardHandler), opts: Options{Media: m}}
 	u := id.UserID("@bot:example.org")
-	s.userID.Store(&u)
+	acct, err := account.New(account.Options{Bot: config.Bot{Homeserver: "https://example.org", UserID: u}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewFiles(acct, m)
 	ctx := context.Background()
 	const mxc = id.ContentURIString("mxc://example.org/private")
 	encrypted := func() *event.MessageEventContent {
@@ -29,18 +35,18 @@ func TestIncomingFileIDIsBoundToItsKey(t *testing.T) {
 			File: &event.EncryptedFileInfo{EncryptedFile: *ef, URL: mxc}}
 	}
 	private := encrypted()
-	orig, ok := s.registerIncoming(ctx, private)
+	orig, ok := s.RegisterIncoming(ctx, private)
 	if !ok {
 		t.Fatal("the private room's attachment was not registered")
 	}
-	if again, _ := s.registerIncoming(ctx, private); again.ID != orig.ID {
+	if again, _ := s.RegisterIncoming(ctx, private); again.ID != orig.ID {
 		t.Fatalf("the same attachment got two file ids: %s, %s", orig.ID, again.ID)
 	}
 	for name, c := range map[string]*event.MessageEventContent{
 		"unencrypted, the same mxc":      {MsgType: event.MsgImage, Body: "a.png", URL: mxc},
 		"encrypted, the same mxc, a key": encrypted(),
 	} {
-		info, ok := s.registerIncoming(ctx, c)
+		info, ok := s.RegisterIncoming(ctx, c)
 		if !ok {
 			t.Fatalf("%s: not registered", name)
 		}
@@ -61,10 +67,10 @@ func TestIncomingFileIDIsBoundToItsKey(t *testing.T) {
 	const legacyMXC = id.ContentURIString("mxc://example.org/legacy")
 	legacy := encrypted()
 	legacy.File.URL = legacyMXC
-	if err := m.saveRecord(ctx, incomingFileID(&fileRecord{MXC: legacyMXC}), &fileRecord{MXC: legacyMXC, File: legacy.File, Bot: u}); err != nil {
+	if err := m.saveRecord(ctx, incomingFileID(&Record{MXC: legacyMXC}), &Record{MXC: legacyMXC, File: legacy.File, Bot: u}); err != nil {
 		t.Fatal(err)
 	}
-	if info, ok := s.registerIncoming(ctx, &event.MessageEventContent{MsgType: event.MsgImage, Body: "b.png", URL: legacyMXC}); ok {
+	if info, ok := s.RegisterIncoming(ctx, &event.MessageEventContent{MsgType: event.MsgImage, Body: "b.png", URL: legacyMXC}); ok {
 		t.Fatalf("an unencrypted event got the file id %s of an older version's encrypted record", info.ID)
 	}
 }

@@ -1,4 +1,4 @@
-package matrix
+package media
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ func TestMediaPrune(t *testing.T) {
 	}
 	// A received encrypted attachment that LocalPath downloaded and decrypted into Dir.
 	const received = "m0123456789abcdef"
-	if err := m.saveRecord(ctx, received, &fileRecord{Name: "b.txt", MXC: "mxc://hs/abc", Local: true}); err != nil {
+	if err := m.saveRecord(ctx, received, &Record{Name: "b.txt", MXC: "mxc://hs/abc", Local: true}); err != nil {
 		t.Fatal(err)
 	}
 	write := func(name string, mtime time.Time) string {

@@ -1,4 +1,4 @@
-package matrix
+package send
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -107,7 +107,7 @@ func (q *sendQueue) work(room id.RoomID, rq *roomQueue) {
 
 // attempt sends one job, waiting at the gate and retrying 429s and network failures.
 func (q *sendQueue) attempt(job *sendJob) error {
-	retry := backoff.New(q.retryInterval, maxBackoff)
+	retry := backoff.New(q.retryInterval, account.MaxBackoff)
 	netFailures := 0
 	for {
 		if err := job.ctx.Err(); err != nil {
@@ -121,10 +121,10 @@ func (q *sendQueue) attempt(job *sendJob) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, mautrix.MLimitExceeded):
-			q.closeGate(retryAfter(err))
+			q.closeGate(account.RetryAfter(err))
 		case isNetworkError(err) && job.ctx.Err() == nil && netFailures < q.maxNetRetries:
 			netFailures++
-			if !sleep(job.ctx, retry.Next()) {
+			if !account.Sleep(job.ctx, retry.Next()) {
 				return job.ctx.Err()
 			}
 		default:
@@ -180,38 +180,4 @@ func (q *sendQueue) waitGate(ctx context.Context) bool {
 		case <-t.C:
 		}
 	}
-}
-
-// sendEvent sends one room event (a message, a reaction) through the bot's paced queue and
-// returns its event ID. It is the one place where the bot's room events leave: in an encrypted
-// room this is where they get encrypted (sendNow, e2ee.go). encryptReaction matters only for
-// reactions.
-func (s *Session) sendEvent(ctx context.Context, room id.RoomID, evtType event.Type, content any, encryptReaction bool) (id.EventID, error) {
-	return s.sendEventTxn(ctx, room, evtType, content, encryptReaction, s.client.TxnID())
-}
-
-// sendEventTxn is sendEvent with a given transaction ID: every try sends with it, so the
-// homeserver posts the event once (a client's idempotency key keeps it across restarts,
-// idempotency.go).
-func (s *Session) sendEventTxn(ctx context.Context, room id.RoomID, evtType event.Type, content any, encryptReaction bool, txnID string) (id.EventID, error) {
-	var resp *mautrix.RespSendEvent
-	err := s.queue.run(ctx, room, func(ctx context.Context) error {
-		var err error
-		resp, err = s.sendNow(ctx, room, evtType, content, encryptReaction, mautrix.ReqSendEvent{TransactionID: txnID})
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	return resp.EventID, nil
-}
-
-// redactEvent redacts an event through the paced queue (redactions count as messages for the
-// homeserver's rate limits).
-func (s *Session) redactEvent(ctx context.Context, room id.RoomID, target id.EventID, reason string) error {
-	txnID := s.client.TxnID()
-	return s.queue.run(ctx, room, func(ctx context.Context) error {
-		_, err := s.client.RedactEvent(ctx, room, target, mautrix.ReqRedact{Reason: reason, TxnID: txnID})
-		return err
-	})
 }

@@ -1,4 +1,4 @@
-package matrix
+package moderation
 
 import (
 	"encoding/json"
