@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -14,13 +13,13 @@ import (
 
 // Bot is what the hub sees of a bot: model.Bot, each action forwarded to the collaborator that
 // serves it, and the optional interfaces as facets (model.As): the messenger (OptionSender,
-// MessageGetter), the idempotency keys (IdempotentSender) and the moderator (Muter, Moderator).
+// MessageGetter), the idempotency keys (IdempotentSender), the moderator (Muter, Moderator) and
+// the raw API (RawAPI).
 type Bot struct {
 	acct   *account.Account
 	out    *messenger
 	rooms  *actions.Rooms
 	msgs   *actions.Messages
-	raw    *actions.Raw
 	facets []any
 }
 
@@ -139,19 +138,4 @@ func (b *Bot) Invite(ctx context.Context, room id.RoomID, u id.UserID, reason st
 // CreateRoom implements model.RoomActions.
 func (b *Bot) CreateRoom(ctx context.Context, req model.CreateRoom) (id.RoomID, error) {
 	return b.rooms.CreateRoom(ctx, req)
-}
-
-// RoomState implements model.RoomActions.
-func (b *Bot) RoomState(ctx context.Context, room id.RoomID, evtType, stateKey string) (json.RawMessage, error) {
-	return b.raw.RoomState(ctx, room, evtType, stateKey)
-}
-
-// SendState implements model.RoomActions.
-func (b *Bot) SendState(ctx context.Context, room id.RoomID, evtType, stateKey string, content json.RawMessage) (id.EventID, error) {
-	return b.raw.SendState(ctx, room, evtType, stateKey, content)
-}
-
-// RawRequest implements model.RoomActions.
-func (b *Bot) RawRequest(ctx context.Context, req model.RawRequest) (model.RawResponse, error) {
-	return b.raw.RawRequest(ctx, req)
 }

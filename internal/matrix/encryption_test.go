@@ -77,7 +77,7 @@ func TestSendRefusedWhenEncryptionStateUnknown(t *testing.T) {
 			}
 			_, err = s.bot.React(ctx, roomA, "$target", "👍", model.ReactOptions{Encrypted: new(true)})
 			wantRefused(t, h, err, tc.kind, "nothing was sent")
-			_, err = s.bot.RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
+			_, err = rawAPI(t, s).RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
 				Body: json.RawMessage(`{"msgtype":"m.text","body":"secret"}`)})
 			wantRefused(t, h, err, tc.kind, "nothing was sent")
 		})
@@ -121,7 +121,7 @@ func TestEncryptedRoomWithoutE2EEIsRefused(t *testing.T) {
 	refusedAfter(t, h, before, err, "end-to-end encryption is off")
 	_, err = s.bot.React(ctx, roomA, "$target", "👍", model.ReactOptions{Encrypted: new(true)})
 	refusedAfter(t, h, before, err, "end-to-end encryption is off")
-	_, err = s.bot.RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
+	_, err = rawAPI(t, s).RawRequest(ctx, model.RawRequest{Method: "PUT", Path: "/_matrix/client/v3/rooms/" + string(roomA) + "/send/m.room.message/t1",
 		Body: json.RawMessage(`{"msgtype":"m.text","body":"secret"}`)})
 	refusedAfter(t, h, before, err, "end-to-end encryption is off")
 
@@ -213,7 +213,7 @@ func TestRawJoinForgetsEncryptionState(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.hs.SetState(roomA, "m.room.encryption", "", megolmState)
-			if _, err := s.bot.RawRequest(ctx, model.RawRequest{Method: "POST", Path: path, Body: json.RawMessage(`{}`)}); err != nil {
+			if _, err := rawAPI(t, s).RawRequest(ctx, model.RawRequest{Method: "POST", Path: path, Body: json.RawMessage(`{}`)}); err != nil {
 				t.Fatal(err)
 			}
 			_, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))

@@ -14,7 +14,7 @@ import (
 func TestRawRequestReturnsTheHomeserverError(t *testing.T) {
 	h := newHarness(t)
 	s := h.session(t, newRecordingSink(), nil)
-	resp, err := s.bot.RawRequest(context.Background(), model.RawRequest{Method: "GET", Path: "/_matrix/client/v3/rooms/!nope:x/state"})
+	resp, err := rawAPI(t, s).RawRequest(context.Background(), model.RawRequest{Method: "GET", Path: "/_matrix/client/v3/rooms/!nope:x/state"})
 	if err != nil {
 		t.Fatalf("RawRequest: %v", err)
 	}
@@ -31,4 +31,14 @@ func TestRawRequestReturnsTheHomeserverError(t *testing.T) {
 	if body.ErrCode != "M_UNRECOGNIZED" || body.Error == "" {
 		t.Fatalf("body %s: want the homeserver's errcode M_UNRECOGNIZED and its error", resp.Body)
 	}
+}
+
+// rawAPI is the bot's raw API, as the hub finds it: a facet of the Bot.
+func rawAPI(t *testing.T, s *Session) model.RawAPI {
+	t.Helper()
+	r, ok := model.As[model.RawAPI](s.Bot())
+	if !ok {
+		t.Fatal("the bot serves no model.RawAPI")
+	}
+	return r
 }

@@ -127,8 +127,7 @@ func New(opts Options) (*Session, error) {
 			acct: acct, out: out,
 			rooms:  actions.NewRooms(acct, direct, state, invites, device, policy),
 			msgs:   actions.NewMessages(acct, sender, keys, opts.EncryptReactions),
-			raw:    actions.NewRaw(acct, policy),
-			facets: []any{out, keys, mod},
+			facets: []any{out, keys, mod, actions.NewRaw(acct, policy)},
 		},
 	}
 	return s, nil

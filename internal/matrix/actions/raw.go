@@ -24,12 +24,14 @@ type Raw struct {
 	policy *crypt.Policy
 }
 
+var _ model.RawAPI = (*Raw)(nil)
+
 // NewRaw returns the raw API of acct's bot; room events sent through it are encrypted by policy.
 func NewRaw(acct *account.Account, policy *crypt.Policy) *Raw {
 	return &Raw{acct: acct, policy: policy}
 }
 
-// RoomState implements model.RoomActions.
+// RoomState implements model.RawAPI.
 func (s *Raw) RoomState(ctx context.Context, room id.RoomID, evtType, stateKey string) (json.RawMessage, error) {
 	if err := s.acct.Online(); err != nil {
 		return nil, err
@@ -47,7 +49,7 @@ func (s *Raw) RoomState(ctx context.Context, room id.RoomID, evtType, stateKey s
 	return out, nil
 }
 
-// SendState implements model.RoomActions.
+// SendState implements model.RawAPI.
 func (s *Raw) SendState(ctx context.Context, room id.RoomID, evtType, stateKey string, content json.RawMessage) (id.EventID, error) {
 	if err := s.acct.Online(); err != nil {
 		return "", err
@@ -109,7 +111,7 @@ func rawJoin(method, path string) bool {
 	return false
 }
 
-// RawRequest implements model.RoomActions: one Client-Server call under /_matrix/client/ with
+// RawRequest implements model.RawAPI: one Client-Server call under /_matrix/client/ with
 // the bot's token. A homeserver error status is returned as the response, not as an error.
 func (s *Raw) RawRequest(ctx context.Context, req model.RawRequest) (model.RawResponse, error) {
 	method, err := checkRawRequest(req)
