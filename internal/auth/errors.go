@@ -42,9 +42,12 @@ func (e *ServerError) Error() string {
 	return msg
 }
 
-// clientError reports whether err is a 4xx refusal (other than 429): retrying the same
-// request cannot help.
+// clientError reports whether err is a 4xx refusal (other than 429), or a request that no
+// server could accept (errNoOAuthClient): retrying the same request cannot help.
 func clientError(err error) (*ServerError, bool) {
+	if errors.Is(err, errNoOAuthClient) {
+		return &ServerError{Op: "refresh the OAuth access token", Code: "invalid_client", Message: errNoOAuthClient.Error()}, true
+	}
 	var se *ServerError
 	if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != http.StatusTooManyRequests {
 		return se, true

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -12,160 +11,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+	"maunium.net/go/mautrix/oauth"
 
 	"github.com/matrix-onebot/gateway/internal/config"
 )
-
-// Matrix scopes (MSC2967): the stable names, and the unstable ones older servers advertise.
-const (
-	scopeAPIStable      = "urn:matrix:client:api:*"
-	scopeDeviceStable   = "urn:matrix:client:device:"
-	scopeAPIUnstable    = "urn:matrix:org.matrix.msc2967.client:api:*"
-	scopeDeviceUnstable = "urn:matrix:org.matrix.msc2967.client:device:"
-
-	grantAuthorizationCode = "authorization_code"
-	grantRefreshToken      = "refresh_token"
-	grantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
-
-	// deviceRedirectKey stands for "no redirect URI" when remembering device-flow clients.
-	deviceRedirectKey = grantDeviceCode
-)
-
-// Metadata is the authorization server metadata (RFC 8414, MSC2965) the gateway uses.
-type Metadata struct {
-	Issuer                        string   `json:"issuer"`
-	AuthorizationEndpoint         string   `json:"authorization_endpoint"`
-	TokenEndpoint                 string   `json:"token_endpoint"`
-	RegistrationEndpoint          string   `json:"registration_endpoint,omitempty"`
-	RevocationEndpoint            string   `json:"revocation_endpoint,omitempty"`
-	DeviceAuthorizationEndpoint   string   `json:"device_authorization_endpoint,omitempty"`
-	ResponseTypesSupported        []string `json:"response_types_supported"`
-	ResponseModesSupported        []string `json:"response_modes_supported,omitempty"`
-	GrantTypesSupported           []string `json:"grant_types_supported,omitempty"`
-	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported"`
-	ScopesSupported               []string `json:"scopes_supported,omitempty"`
-}
-
-// ParseMetadata decodes and validates a metadata document: the endpoints the gateway calls
-// must be absolute http(s) URLs, and the server must offer the authorization code flow with
-// PKCE S256 or the device authorization grant.
-func ParseMetadata(data []byte) (*Metadata, error) {
-	var md Metadata
-	if err := json.Unmarshal(data, &md); err != nil {
-		return nil, fmt.Errorf("the OAuth metadata is not a JSON object: %w", err)
-	}
-	return &md, md.Validate()
-}
-
-// Validate checks the metadata (see ParseMetadata).
-func (md *Metadata) Validate() error {
-	if md.Issuer == "" {
-		return errors.New("the OAuth metadata has no issuer")
-	}
-	if err := checkEndpoint("token_endpoint", md.TokenEndpoint, true); err != nil {
-		return err
-	}
-	for _, e := range []struct{ name, val string }{
-		{"registration_endpoint", md.RegistrationEndpoint}, {"revocation_endpoint", md.RevocationEndpoint},
-		{"device_authorization_endpoint", md.DeviceAuthorizationEndpoint},
-	} {
-		if err := checkEndpoint(e.name, e.val, false); err != nil {
-			return err
-		}
-	}
-	if len(md.GrantTypesSupported) > 0 && !md.supportsGrant(grantRefreshToken) {
-		return errors.New("the OAuth server does not offer grant_type refresh_token, so the bot could not stay logged in")
-	}
-	if md.SupportsDeviceFlow() {
-		return nil
-	}
-	if err := md.validateCodeFlow(); err != nil {
-		return fmt.Errorf("%w (and it offers no device authorization grant)", err)
-	}
-	return nil
-}
-
-func (md *Metadata) validateCodeFlow() error {
-	if err := checkEndpoint("authorization_endpoint", md.AuthorizationEndpoint, true); err != nil {
-		return err
-	}
-	switch {
-	case !slices.Contains(md.ResponseTypesSupported, "code"):
-		return errors.New("the OAuth server does not support response_type=code")
-	case !slices.Contains(md.CodeChallengeMethodsSupported, "S256"):
-		return errors.New("the OAuth server does not support PKCE with S256")
-	case !md.supportsGrant(grantAuthorizationCode):
-		return errors.New("the OAuth server does not support grant_type authorization_code")
-	case len(md.ResponseModesSupported) > 0 && !slices.Contains(md.ResponseModesSupported, "query") && !slices.Contains(md.ResponseModesSupported, "fragment"):
-		return errors.New("the OAuth server supports neither response_mode query nor fragment")
-	}
-	return nil
-}
-
-// supportsGrant: an absent grant_types_supported means the RFC 8414 default (code, implicit).
-func (md *Metadata) supportsGrant(g string) bool {
-	if len(md.GrantTypesSupported) == 0 {
-		return g == grantAuthorizationCode || g == grantRefreshToken
-	}
-	return slices.Contains(md.GrantTypesSupported, g)
-}
-
-// SupportsDeviceFlow reports whether the device authorization grant (RFC 8628) is offered.
-func (md *Metadata) SupportsDeviceFlow() bool {
-	return md.DeviceAuthorizationEndpoint != "" && slices.Contains(md.GrantTypesSupported, grantDeviceCode)
-}
-
-// responseMode is query when the server allows it (a loopback server reads it directly), else
-// fragment.
-func (md *Metadata) responseMode() string {
-	if len(md.ResponseModesSupported) == 0 || slices.Contains(md.ResponseModesSupported, "query") {
-		return "query"
-	}
-	return "fragment"
-}
-
-// unstableScopes reports whether the server advertises only the unstable MSC2967 scopes.
-func (md *Metadata) unstableScopes() bool {
-	return slices.Contains(md.ScopesSupported, scopeAPIUnstable) && !slices.Contains(md.ScopesSupported, scopeAPIStable)
-}
-
-func checkEndpoint(name, val string, required bool) error {
-	if val == "" {
-		if required {
-			return fmt.Errorf("the OAuth metadata has no %s", name)
-		}
-		return nil
-	}
-	u, err := url.Parse(val)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("the OAuth metadata's %s %q is not an http(s) URL", name, val)
-	}
-	return nil
-}
-
-// Scope returns the scope to request: oauth_scope or the Matrix API scope, in the form the
-// server advertises, with the device scope for device added unless one is present.
-func (md *Metadata) Scope(configured string, device id.DeviceID) string {
-	api, dev := scopeAPIStable, scopeDeviceStable
-	if md.unstableScopes() {
-		api, dev = scopeAPIUnstable, scopeDeviceUnstable
-	}
-	scopes := strings.Fields(configured)
-	if len(scopes) == 0 {
-		scopes = []string{api}
-	}
-	if !slices.ContainsFunc(scopes, func(s string) bool {
-		return strings.HasPrefix(s, scopeDeviceStable) || strings.HasPrefix(s, scopeDeviceUnstable)
-	}) {
-		scopes = append(scopes, dev+string(device))
-	}
-	return strings.Join(scopes, " ")
-}
 
 // oauthFlows is OAuth 2.0 (next-gen auth) for one bot: discovering the authorization server,
 // registering the client, the device authorization grant and the authorization code flow with
@@ -238,54 +92,66 @@ func newDeviceID() id.DeviceID {
 	return id.DeviceID(b)
 }
 
-// pkce returns a code verifier and its S256 challenge (RFC 7636).
-func pkce() (verifier, challenge string) {
-	verifier = randomToken(32)
-	sum := sha256.Sum256([]byte(verifier))
-	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// tokenResponse is the token endpoint's answer.
-type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
-	Scope        string `json:"scope"`
-}
-
-func (o *oauthFlows) postForm(ctx context.Context, op, endpoint string, form url.Values, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+// client returns a mautrix client for the OAuth calls at the server md describes: the plain HTTP
+// client (MATRIX_PROXY, MATRIX_API_TIMEOUT), no token, no retries (the callers decide), answers
+// bounded like the other login calls.
+func (o *oauthFlows) client(md *Metadata) (*mautrix.Client, error) {
+	cli, err := mautrix.NewClient(o.api.homeserver, "", "")
 	if err != nil {
-		return fmt.Errorf("failed to %s: %w", op, err)
+		return nil, fmt.Errorf("failed to set up the OAuth client: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return o.api.do(req, op, out)
+	cli.Client = o.api.http
+	cli.DefaultHTTPRetries = 0
+	cli.ResponseSizeLimit = maxAuthResponse
+	cli.OAuthSetServerMetadata(md.server())
+	return cli, nil
 }
 
-// tokenRequest asks the token endpoint for tokens with form and builds the session.
-func (o *oauthFlows) tokenRequest(ctx context.Context, op string, md *Metadata, clientID string, form url.Values, device id.DeviceID) (Tokens, error) {
-	start := time.Now()
-	var resp tokenResponse
-	if err := o.postForm(ctx, op, md.TokenEndpoint, form, &resp); err != nil {
-		return Tokens{}, err
+// oauthError turns a failed mautrix OAuth call into what failure handling reads: an answer with
+// an error status becomes a *ServerError (status, OAuth error code, description); anything else
+// (no answer, an unreadable one) stays an error that may pass.
+func oauthError(op string, err error) error {
+	var he mautrix.HTTPError
+	if errors.As(err, &he) && he.Response != nil && (he.Response.StatusCode < 200 || he.Response.StatusCode > 299) {
+		se := &ServerError{Op: op, Status: he.Response.StatusCode}
+		if he.RespError != nil {
+			se.Code, se.Message = he.RespError.ErrCode, he.RespError.Err
+			se.SoftLogout, _ = he.RespError.ExtraData["soft_logout"].(bool)
+		}
+		if len(se.Message) > 200 {
+			se.Message = se.Message[:200]
+		}
+		return se
 	}
-	if resp.AccessToken == "" {
+	return fmt.Errorf("failed to %s: %w", op, err)
+}
+
+// session builds the session of a token endpoint's answer, received at start.
+func session(op string, md *Metadata, clientID string, device id.DeviceID, start time.Time, resp *oauth.TokenResponse) (Tokens, error) {
+	if resp == nil || resp.AccessToken == "" {
 		return Tokens{}, fmt.Errorf("failed to %s: the answer has no access_token", op)
 	}
 	t := Tokens{
 		DeviceID: device, AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken, Type: SessionOAuth,
 		OAuthTokenEndpoint: md.TokenEndpoint, OAuthClientID: clientID,
 	}
-	t.setExpiry(start, time.Duration(resp.ExpiresIn)*time.Second)
+	t.setExpiry(start, resp.ExpiresIn.Duration)
 	return t, nil
 }
 
-// refresh exchanges the refresh token at the token endpoint.
+// errNoOAuthClient: a session to refresh names no OAuth client and oauth_client_id is unset, so
+// no token endpoint can take the refresh token. It is a refusal (the bot goes offline saying
+// what to do), as the token endpoint's 400 was before mautrix, which refuses to send it, made
+// the call.
+var errNoOAuthClient = errors.New("failed to refresh the OAuth access token: the session names no OAuth client; set oauth_client_id or log in again")
+
+// refresh exchanges the refresh token at the token endpoint (mautrix's OAuthRefreshToken, which
+// hands the new tokens to SaveNewToken).
 func (o *oauthFlows) refresh(ctx context.Context, cur Tokens) (Tokens, error) {
+	md := &Metadata{TokenEndpoint: cur.OAuthTokenEndpoint}
 	if cur.OAuthTokenEndpoint == "" || cur.OAuthClientID == "" {
-		md, err := o.discover(ctx)
-		if err != nil {
+		var err error
+		if md, err = o.discover(ctx); err != nil {
 			return Tokens{}, err
 		}
 		cur.OAuthTokenEndpoint = md.TokenEndpoint
@@ -293,18 +159,32 @@ func (o *oauthFlows) refresh(ctx context.Context, cur Tokens) (Tokens, error) {
 			cur.OAuthClientID = o.bot.OAuthClientID
 		}
 	}
-	start := time.Now()
-	var resp tokenResponse
-	err := o.postForm(ctx, "refresh the OAuth access token", cur.OAuthTokenEndpoint, url.Values{
-		"grant_type": {grantRefreshToken}, "refresh_token": {cur.RefreshToken}, "client_id": {cur.OAuthClientID},
-	}, &resp)
+	if cur.OAuthClientID == "" {
+		return Tokens{}, errNoOAuthClient
+	}
+	cli, err := o.client(md)
 	if err != nil {
 		return Tokens{}, err
 	}
-	return cur.refreshed("the OAuth token endpoint", start, resp.AccessToken, resp.RefreshToken, time.Duration(resp.ExpiresIn)*time.Second)
+	// A zero expiry: mautrix refreshes only tokens that expire within the buffer.
+	cli.OAuthSetTokens(cur.OAuthClientID, cur.RefreshToken, cur.AccessToken, time.Time{})
+	var access, refresh string
+	var expiry time.Time
+	cli.SaveNewToken = func(_ context.Context, r, a string, e time.Time) error {
+		refresh, access, expiry = r, a, e
+		return nil
+	}
+	start := time.Now()
+	if err := cli.OAuthRefreshToken(ctx, 0); err != nil {
+		return Tokens{}, oauthError("refresh the OAuth access token", err)
+	}
+	// mautrix gives the expiry (its start + expires_in); expires_in is whole seconds.
+	lifetime := expiry.Sub(start).Round(time.Second)
+	return cur.refreshed("the OAuth token endpoint", start, access, refresh, lifetime)
 }
 
-// revoke revokes the session's refresh and access tokens (RFC 7009).
+// revoke revokes the session's refresh and access tokens (RFC 7009). mautrix's OAuthRevokeToken
+// revokes one token, the refresh token when there is one; it is called once for each.
 func (o *oauthFlows) revoke(ctx context.Context, t Tokens) error {
 	md, err := o.discover(ctx)
 	if err != nil {
@@ -313,15 +193,17 @@ func (o *oauthFlows) revoke(ctx context.Context, t Tokens) error {
 	if md.RevocationEndpoint == "" {
 		return errors.New("the OAuth server has no revocation_endpoint; the stored session is kept")
 	}
-	for _, tok := range []struct{ val, hint string }{{t.RefreshToken, "refresh_token"}, {t.AccessToken, "access_token"}} {
-		if tok.val == "" {
+	cli, err := o.client(md)
+	if err != nil {
+		return err
+	}
+	for _, tok := range []struct{ refresh, access, hint string }{{t.RefreshToken, "", "refresh_token"}, {"", t.AccessToken, "access_token"}} {
+		if tok.refresh == "" && tok.access == "" {
 			continue
 		}
-		err := o.postForm(ctx, "revoke the OAuth "+tok.hint, md.RevocationEndpoint, url.Values{
-			"token": {tok.val}, "token_type_hint": {tok.hint}, "client_id": {t.OAuthClientID},
-		}, nil)
-		if err != nil {
-			return err
+		cli.OAuthSetTokens(t.OAuthClientID, tok.refresh, tok.access, time.Time{})
+		if err := cli.OAuthRevokeToken(ctx); err != nil {
+			return oauthError("revoke the OAuth "+tok.hint, err)
 		}
 	}
 	return nil
@@ -352,29 +234,39 @@ func (o *oauthFlows) clientFor(ctx context.Context, md *Metadata, redirectURI, r
 	if clientURI == "" {
 		clientURI = o.api.homeserver
 	}
-	reg := map[string]any{
-		"client_name": name, "client_uri": clientURI, "token_endpoint_auth_method": "none",
-	}
+	reg := &oauth.ClientMetadata{ClientName: name, ClientURI: clientURI, TokenEndpointAuthMethod: oauth.AuthMethodNone}
+	var resp *oauth.ClientMetadata
 	if redirectURI == "" { // device authorization grant
-		reg["application_type"] = "native"
-		reg["grant_types"] = []string{grantDeviceCode, grantRefreshToken}
-		reg["response_types"] = []string{}
-	} else {
-		reg["application_type"] = "web"
-		if native {
-			reg["application_type"] = "native"
+		reg.ApplicationType = oauth.ApplicationTypeNative
+		reg.GrantTypes = []oauth.GrantType{oauth.GrantTypeDeviceCode, oauth.GrantTypeRefreshToken}
+		// Not mautrix's OAuthRegisterClient: its ClientMetadata leaves out an empty
+		// response_types (omitempty), so the server takes the RFC 7591 default ["code"] and
+		// refuses a client without redirect_uris (oidc-provider: "invalid_redirect_uri:
+		// redirect_uris is mandatory property"). This client must say it has none.
+		body := map[string]any{
+			"client_name": reg.ClientName, "client_uri": reg.ClientURI, "token_endpoint_auth_method": reg.TokenEndpointAuthMethod,
+			"application_type": reg.ApplicationType, "grant_types": reg.GrantTypes, "response_types": []string{},
 		}
-		reg["redirect_uris"] = []string{redirectURI}
-		reg["grant_types"] = []string{grantAuthorizationCode, grantRefreshToken}
-		reg["response_types"] = []string{"code"}
+		if err := o.api.postJSON(ctx, "register the OAuth client", md.RegistrationEndpoint, body, &resp); err != nil {
+			return "", err
+		}
+	} else {
+		reg.ApplicationType = oauth.ApplicationTypeWeb
+		if native {
+			reg.ApplicationType = oauth.ApplicationTypeNative
+		}
+		reg.RedirectURIs = []string{redirectURI}
+		reg.GrantTypes = []oauth.GrantType{oauth.GrantTypeAuthorizationCode, oauth.GrantTypeRefreshToken}
+		reg.ResponseTypes = []oauth.ResponseType{oauth.ResponseTypeCode}
+		cli, err := o.client(md)
+		if err != nil {
+			return "", err
+		}
+		if resp, err = cli.OAuthRegisterClient(ctx, reg); err != nil {
+			return "", oauthError("register the OAuth client", err)
+		}
 	}
-	var resp struct {
-		ClientID string `json:"client_id"`
-	}
-	if err := o.api.postJSON(ctx, "register the OAuth client", md.RegistrationEndpoint, reg, &resp); err != nil {
-		return "", err
-	}
-	if resp.ClientID == "" {
+	if resp == nil || resp.ClientID == "" {
 		return "", errors.New("failed to register the OAuth client: the answer has no client_id")
 	}
 	o.log.Info("registered an OAuth client", "issuer", md.Issuer, "client_id", resp.ClientID)
@@ -428,32 +320,23 @@ const (
 	deviceMaxBackoff = time.Minute
 )
 
-// deviceAuthorization is the device authorization endpoint's answer (RFC 8628 §3.2).
-type deviceAuthorization struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURIComplete string `json:"verification_uri_complete"`
-	ExpiresIn               int64  `json:"expires_in"`
-	Interval                int64  `json:"interval"`
-}
-
 func (o *oauthFlows) deviceFlow(ctx context.Context, md *Metadata, device id.DeviceID) (Tokens, error) {
 	clientID, err := o.clientFor(ctx, md, "", deviceRedirectKey, true)
 	if err != nil {
 		return Tokens{}, err
 	}
-	var da deviceAuthorization
-	err = o.postForm(ctx, "start the device authorization", md.DeviceAuthorizationEndpoint, url.Values{
-		"client_id": {clientID}, "scope": {md.Scope(o.bot.OAuthScope, device)},
-	}, &da)
+	cli, err := o.client(md)
 	if err != nil {
 		return Tokens{}, err
 	}
-	if da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "" {
+	da, err := cli.OAuthGenerateDeviceCode(ctx, oauth.GenerateDeviceCodeParams{ClientID: clientID, Scopes: scopes(md.Scope(o.bot.OAuthScope, device))})
+	if err != nil {
+		return Tokens{}, oauthError("start the device authorization", err)
+	}
+	if da == nil || da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "" {
 		return Tokens{}, errors.New("failed to start the device authorization: the answer lacks device_code, user_code or verification_uri")
 	}
-	expires := time.Duration(da.ExpiresIn) * time.Second
+	expires := da.ExpiresIn.Duration
 	if expires <= 0 {
 		expires = o.bot.OAuthCallbackTimeout
 	}
@@ -462,8 +345,8 @@ func (o *oauthFlows) deviceFlow(ctx context.Context, md *Metadata, device id.Dev
 		openBrowser(firstNonEmpty(da.VerificationURIComplete, da.VerificationURI))
 	}
 	interval := deviceDefaultInterval
-	if da.Interval > 0 {
-		interval = time.Duration(da.Interval) * time.Second
+	if da.Interval.Duration > 0 {
+		interval = da.Interval.Duration
 	}
 	pctx, cancel := context.WithTimeout(ctx, expires)
 	defer cancel()
@@ -474,12 +357,12 @@ func (o *oauthFlows) deviceFlow(ctx context.Context, md *Metadata, device id.Dev
 			}
 			return Tokens{}, fmt.Errorf("the device code expired after %s without being approved", expires)
 		}
-		tok, err := o.tokenRequest(pctx, "poll the device authorization", md, clientID, url.Values{
-			"grant_type": {grantDeviceCode}, "device_code": {da.DeviceCode}, "client_id": {clientID},
-		}, device)
+		start := time.Now()
+		resp, err := cli.OAuthPollDeviceCode(pctx, oauth.PollDeviceCodeParams{DeviceCode: da.DeviceCode, ClientID: clientID})
 		if err == nil {
-			return tok, nil
+			return session("poll the device authorization", md, clientID, device, start, resp)
 		}
+		err = oauthError("poll the device authorization", err)
 		var se *ServerError
 		if !errors.As(err, &se) || se.Status >= 500 || se.Status == http.StatusTooManyRequests || se.Status == http.StatusRequestTimeout {
 			if pctx.Err() != nil {
@@ -519,23 +402,29 @@ func (o *oauthFlows) codeFlow(ctx context.Context, md *Metadata, device id.Devic
 	if err != nil {
 		return Tokens{}, err
 	}
-	verifier, challenge := pkce()
-	authURL, err := url.Parse(md.AuthorizationEndpoint)
+	cli, err := o.client(md)
+	if err != nil {
+		return Tokens{}, err
+	}
+	params := oauth.GetAuthorizationURLParams{
+		RedirectURI: redirectURI, Scopes: scopes(md.Scope(o.bot.OAuthScope, device)), ClientID: clientID,
+		ResponseMode: oauth.ResponseMode(md.responseMode()),
+	}
+	if strings.HasPrefix(o.bot.LoginUser, "@") {
+		params.UserIDHint = id.UserID(o.bot.LoginUser)
+	}
+	ac, err := cli.OAuthGetAuthorizationURL(ctx, params)
+	if err != nil {
+		return Tokens{}, oauthError("build the authorization URL", err)
+	}
+	// mautrix's state is its transaction ID (a timestamp and a counter), which a forger could
+	// guess; the redirect is only taken with this login's random state (RFC 6749 §10.12).
+	authURL, err := url.Parse(ac.URL)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("failed to parse authorization_endpoint: %w", err)
 	}
 	q := authURL.Query()
-	q.Set("response_type", "code")
-	q.Set("response_mode", md.responseMode())
-	q.Set("client_id", clientID)
-	q.Set("redirect_uri", redirectURI)
-	q.Set("scope", md.Scope(o.bot.OAuthScope, device))
 	q.Set("state", state)
-	q.Set("code_challenge", challenge)
-	q.Set("code_challenge_method", "S256")
-	if o.bot.LoginUser != "" && strings.HasPrefix(o.bot.LoginUser, "@") {
-		q.Set("login_hint", "mxid:"+o.bot.LoginUser)
-	}
 	authURL.RawQuery = q.Encode()
 	o.prompt().ShowURL(authURL.String())
 	if o.bot.OAuthOpenBrowser {
@@ -550,10 +439,21 @@ func (o *oauthFlows) codeFlow(ctx context.Context, md *Metadata, device id.Devic
 		}
 		return Tokens{}, err
 	}
-	return o.tokenRequest(ctx, "exchange the authorization code", md, clientID, url.Values{
-		"grant_type": {grantAuthorizationCode}, "code": {code}, "redirect_uri": {redirectURI},
-		"client_id": {clientID}, "code_verifier": {verifier},
-	}, device)
+	start := time.Now()
+	resp, err := cli.OAuthExchangeToken(ctx, oauth.ExchangeTokenParams{CodeVerifier: ac.CodeVerifier, RedirectURI: redirectURI, Code: code, ClientID: clientID})
+	if err != nil {
+		return Tokens{}, oauthError("exchange the authorization code", err)
+	}
+	return session("exchange the authorization code", md, clientID, device, start, resp)
+}
+
+// scopes splits a scope string into mautrix's list.
+func scopes(s string) oauth.ScopeList {
+	var list oauth.ScopeList
+	for _, f := range strings.Fields(s) {
+		list = append(list, oauth.Scope(f))
+	}
+	return list
 }
 
 // checkRedirect reads the parameters of an OAuth redirect: the code, once state matches.
