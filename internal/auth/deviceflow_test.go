@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/auth/oauthmeta"
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/test/fakes"
 )
@@ -45,7 +46,7 @@ func TestDeviceFlowPollingInterval(t *testing.T) {
 				waits = append(waits, d)
 				return ctx.Err()
 			}
-			md := &Metadata{DeviceAuthorizationEndpoint: srv.DeviceEndpoint, TokenEndpoint: srv.TokenEndpoint}
+			md := &oauthmeta.Metadata{DeviceAuthorizationEndpoint: srv.DeviceEndpoint, TokenEndpoint: srv.TokenEndpoint}
 			tok, err := m.oauth.deviceFlow(context.Background(), md, "DEV")
 			if err != nil {
 				t.Fatal(err)

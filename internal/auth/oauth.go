@@ -18,8 +18,12 @@ import (
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/oauth"
 
+	"github.com/matrix-onebot/gateway/internal/auth/oauthmeta"
 	"github.com/matrix-onebot/gateway/internal/config"
 )
+
+// deviceRedirectKey stands for "no redirect URI" when remembering device-flow clients.
+const deviceRedirectKey = oauthmeta.GrantDeviceCode
 
 // oauthFlows is OAuth 2.0 (next-gen auth) for one bot: discovering the authorization server,
 // registering the client, the device authorization grant and the authorization code flow with
@@ -39,7 +43,7 @@ type oauthFlows struct {
 // discover finds the authorization server's metadata in nonebot-adapter-matrix's order:
 // oauth_metadata_url, the homeserver's /_matrix/client/v1/auth_metadata, its unstable MSC2965
 // form, then oauth_server_url's OpenID/OAuth well-known documents.
-func (o *oauthFlows) discover(ctx context.Context) (*Metadata, error) {
+func (o *oauthFlows) discover(ctx context.Context) (*oauthmeta.Metadata, error) {
 	var tried []string
 	var urls []string
 	if o.bot.OAuthMetadataURL != "" {
@@ -64,7 +68,7 @@ func (o *oauthFlows) discover(ctx context.Context) (*Metadata, error) {
 			tried = append(tried, u+": "+err.Error())
 			continue
 		}
-		md, err := ParseMetadata(raw)
+		md, err := oauthmeta.Parse(raw)
 		if err != nil {
 			return nil, fmt.Errorf("the OAuth metadata at %s is not usable: %w", u, err)
 		}
@@ -95,7 +99,7 @@ func newDeviceID() id.DeviceID {
 // client returns a mautrix client for the OAuth calls at the server md describes: the plain HTTP
 // client (MATRIX_PROXY, MATRIX_API_TIMEOUT), no token, no retries (the callers decide), answers
 // bounded like the other login calls.
-func (o *oauthFlows) client(md *Metadata) (*mautrix.Client, error) {
+func (o *oauthFlows) client(md *oauthmeta.Metadata) (*mautrix.Client, error) {
 	cli, err := mautrix.NewClient(o.api.homeserver, "", "")
 	if err != nil {
 		return nil, fmt.Errorf("failed to set up the OAuth client: %w", err)
@@ -103,7 +107,7 @@ func (o *oauthFlows) client(md *Metadata) (*mautrix.Client, error) {
 	cli.Client = o.api.http
 	cli.DefaultHTTPRetries = 0
 	cli.ResponseSizeLimit = maxAuthResponse
-	cli.OAuthSetServerMetadata(md.server())
+	cli.OAuthSetServerMetadata(md.Server())
 	return cli, nil
 }
 
@@ -127,7 +131,7 @@ func oauthError(op string, err error) error {
 }
 
 // session builds the session of a token endpoint's answer, received at start.
-func session(op string, md *Metadata, clientID string, device id.DeviceID, start time.Time, resp *oauth.TokenResponse) (Tokens, error) {
+func session(op string, md *oauthmeta.Metadata, clientID string, device id.DeviceID, start time.Time, resp *oauth.TokenResponse) (Tokens, error) {
 	if resp == nil || resp.AccessToken == "" {
 		return Tokens{}, fmt.Errorf("failed to %s: the answer has no access_token", op)
 	}
@@ -148,7 +152,7 @@ var errNoOAuthClient = errors.New("failed to refresh the OAuth access token: the
 // refresh exchanges the refresh token at the token endpoint (mautrix's OAuthRefreshToken, which
 // hands the new tokens to SaveNewToken).
 func (o *oauthFlows) refresh(ctx context.Context, cur Tokens) (Tokens, error) {
-	md := &Metadata{TokenEndpoint: cur.OAuthTokenEndpoint}
+	md := &oauthmeta.Metadata{TokenEndpoint: cur.OAuthTokenEndpoint}
 	if cur.OAuthTokenEndpoint == "" || cur.OAuthClientID == "" {
 		var err error
 		if md, err = o.discover(ctx); err != nil {
@@ -211,7 +215,7 @@ func (o *oauthFlows) revoke(ctx context.Context, t Tokens) error {
 
 // clientFor returns the OAuth client ID: oauth_client_id, a remembered registration, or a new
 // dynamic registration (RFC 7591) with nonebot-adapter-matrix's client metadata.
-func (o *oauthFlows) clientFor(ctx context.Context, md *Metadata, redirectURI, registryKey string, native bool) (string, error) {
+func (o *oauthFlows) clientFor(ctx context.Context, md *oauthmeta.Metadata, redirectURI, registryKey string, native bool) (string, error) {
 	if o.bot.OAuthClientID != "" {
 		return o.bot.OAuthClientID, nil
 	}
@@ -290,7 +294,7 @@ func (o *oauthFlows) login(ctx context.Context, device id.DeviceID) (Tokens, err
 	if o.bot.OAuthRedirectURI == "" && md.SupportsDeviceFlow() {
 		t, err = o.deviceFlow(ctx, md, device)
 	} else {
-		if verr := md.validateCodeFlow(); verr != nil {
+		if verr := md.ValidateCodeFlow(); verr != nil {
 			return Tokens{}, verr
 		}
 		t, err = o.codeFlow(ctx, md, device)
@@ -320,7 +324,7 @@ const (
 	deviceMaxBackoff = time.Minute
 )
 
-func (o *oauthFlows) deviceFlow(ctx context.Context, md *Metadata, device id.DeviceID) (Tokens, error) {
+func (o *oauthFlows) deviceFlow(ctx context.Context, md *oauthmeta.Metadata, device id.DeviceID) (Tokens, error) {
 	clientID, err := o.clientFor(ctx, md, "", deviceRedirectKey, true)
 	if err != nil {
 		return Tokens{}, err
@@ -390,7 +394,7 @@ func (o *oauthFlows) deviceFlow(ctx context.Context, md *Metadata, device id.Dev
 }
 
 // codeFlow runs the authorization code flow with PKCE S256 and a checked state.
-func (o *oauthFlows) codeFlow(ctx context.Context, md *Metadata, device id.DeviceID) (Tokens, error) {
+func (o *oauthFlows) codeFlow(ctx context.Context, md *oauthmeta.Metadata, device id.DeviceID) (Tokens, error) {
 	state := randomToken(16)
 	rcv, err := o.receiver(state)
 	if err != nil {
@@ -408,7 +412,7 @@ func (o *oauthFlows) codeFlow(ctx context.Context, md *Metadata, device id.Devic
 	}
 	params := oauth.GetAuthorizationURLParams{
 		RedirectURI: redirectURI, Scopes: scopes(md.Scope(o.bot.OAuthScope, device)), ClientID: clientID,
-		ResponseMode: oauth.ResponseMode(md.responseMode()),
+		ResponseMode: oauth.ResponseMode(md.ResponseMode()),
 	}
 	if strings.HasPrefix(o.bot.LoginUser, "@") {
 		params.UserIDHint = id.UserID(o.bot.LoginUser)

@@ -1,4 +1,8 @@
-package auth
+// Package oauthmeta reads an OAuth 2.0 authorization server's metadata (RFC 8414, MSC2965):
+// it validates the document (the endpoints the gateway calls, the flows it needs), chooses the
+// Matrix scopes in the form the server advertises (MSC2967 stable or unstable), and hands the
+// endpoints to mautrix's OAuth calls.
+package oauthmeta
 
 import (
 	"encoding/json"
@@ -21,10 +25,8 @@ const (
 
 	grantAuthorizationCode = "authorization_code"
 	grantRefreshToken      = "refresh_token"
-	grantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
-
-	// deviceRedirectKey stands for "no redirect URI" when remembering device-flow clients.
-	deviceRedirectKey = grantDeviceCode
+	// GrantDeviceCode is the device authorization grant (RFC 8628).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Metadata is the authorization server metadata (RFC 8414, MSC2965) the gateway uses.
@@ -42,10 +44,10 @@ type Metadata struct {
 	ScopesSupported               []string `json:"scopes_supported,omitempty"`
 }
 
-// ParseMetadata decodes and validates a metadata document: the endpoints the gateway calls
+// Parse decodes and validates a metadata document: the endpoints the gateway calls
 // must be absolute http(s) URLs, and the server must offer the authorization code flow with
 // PKCE S256 or the device authorization grant.
-func ParseMetadata(data []byte) (*Metadata, error) {
+func Parse(data []byte) (*Metadata, error) {
 	var md Metadata
 	if err := json.Unmarshal(data, &md); err != nil {
 		return nil, fmt.Errorf("the OAuth metadata is not a JSON object: %w", err)
@@ -53,7 +55,7 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 	return &md, md.Validate()
 }
 
-// Validate checks the metadata (see ParseMetadata).
+// Validate checks the metadata (see Parse).
 func (md *Metadata) Validate() error {
 	if md.Issuer == "" {
 		return errors.New("the OAuth metadata has no issuer")
@@ -75,13 +77,14 @@ func (md *Metadata) Validate() error {
 	if md.SupportsDeviceFlow() {
 		return nil
 	}
-	if err := md.validateCodeFlow(); err != nil {
+	if err := md.ValidateCodeFlow(); err != nil {
 		return fmt.Errorf("%w (and it offers no device authorization grant)", err)
 	}
 	return nil
 }
 
-func (md *Metadata) validateCodeFlow() error {
+// ValidateCodeFlow checks that the server offers the authorization code flow with PKCE S256.
+func (md *Metadata) ValidateCodeFlow() error {
 	if err := checkEndpoint("authorization_endpoint", md.AuthorizationEndpoint, true); err != nil {
 		return err
 	}
@@ -108,12 +111,12 @@ func (md *Metadata) supportsGrant(g string) bool {
 
 // SupportsDeviceFlow reports whether the device authorization grant (RFC 8628) is offered.
 func (md *Metadata) SupportsDeviceFlow() bool {
-	return md.DeviceAuthorizationEndpoint != "" && slices.Contains(md.GrantTypesSupported, grantDeviceCode)
+	return md.DeviceAuthorizationEndpoint != "" && slices.Contains(md.GrantTypesSupported, GrantDeviceCode)
 }
 
-// responseMode is query when the server allows it (a loopback server reads it directly), else
+// ResponseMode is query when the server allows it (a loopback server reads it directly), else
 // fragment.
-func (md *Metadata) responseMode() string {
+func (md *Metadata) ResponseMode() string {
 	if len(md.ResponseModesSupported) == 0 || slices.Contains(md.ResponseModesSupported, "query") {
 		return "query"
 	}
@@ -158,9 +161,9 @@ func (md *Metadata) Scope(configured string, device id.DeviceID) string {
 	return strings.Join(scopes, " ")
 }
 
-// server is the metadata as mautrix's OAuth calls take it (its own ServerMetadata has no
+// Server is the metadata as mautrix's OAuth calls take it (its own ServerMetadata has no
 // scopes_supported and is not validated, so discovery and validation stay here).
-func (md *Metadata) server() *oauth.ServerMetadata {
+func (md *Metadata) Server() *oauth.ServerMetadata {
 	s := &oauth.ServerMetadata{
 		Issuer: md.Issuer, AuthorizationEndpoint: md.AuthorizationEndpoint, RegistrationEndpoint: md.RegistrationEndpoint,
 		DeviceAuthorizationEndpoint: md.DeviceAuthorizationEndpoint, RevocationEndpoint: md.RevocationEndpoint,
