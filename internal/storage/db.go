@@ -57,6 +57,8 @@ type DB struct {
 	location string // what Problem names: the file, or the URL without its password and query
 	idMaps   [kindCount]*idCache
 
+	memoryLocks memoryLocks // the bot locks of Ownership on SQLite
+
 	retention atomic.Pointer[Retention]
 	now       func() time.Time // the clock of stored_ms and the retention; tests move it
 }
@@ -125,8 +127,9 @@ func (db *DB) DBUtil() *dbutil.Database { return db.util }
 // Path returns the absolute path of the SQLite file, or "" when the database is PostgreSQL.
 func (db *DB) Path() string { return db.path }
 
-// Postgres tells whether the database is PostgreSQL (else SQLite).
-func (db *DB) Postgres() bool { return db.dialect == dbutil.Postgres }
+// isPostgres tells whether the database is PostgreSQL (else SQLite). Callers outside the package
+// can ask DBUtil().Dialect.
+func isPostgres(db *DB) bool { return db.dialect == dbutil.Postgres }
 
 // prepareFile creates the parent directory (0700) and the database file
 // (0600) so SQLite never creates it with its default 0644.
@@ -188,6 +191,6 @@ func openRaw(ctx context.Context, absPath string) (*sql.DB, error) {
 // inTx runs fn in a transaction and commits it if fn returns nil. Queries through db.util with
 // the ctx fn is given run in the transaction. On SQLite it starts with BEGIN IMMEDIATE (see
 // dsnParams).
-func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+func inTx(ctx context.Context, db *DB, fn func(ctx context.Context) error) error {
 	return db.util.DoTxn(ctx, nil, fn)
 }

@@ -25,7 +25,7 @@ func openAt(t testing.TB, path string) *DB {
 	if err != nil {
 		t.Fatalf("Open(%q): %v", path, err)
 	}
-	if db.Postgres() {
+	if isPostgres(db) {
 		t.Logf("database: PostgreSQL %s", redact.URL(path))
 	}
 	t.Cleanup(func() { _ = db.Close() })

@@ -44,8 +44,8 @@ func IsDiskFull(err error) bool {
 // row data, and a PostgreSQL error's detail, which can, is left out).
 func (db *DB) Problem(err error) string {
 	where := "GATEWAY_DATABASE (" + db.location + ")"
-	if db.Postgres() {
-		return db.postgresProblem(err, where)
+	if isPostgres(db) {
+		return postgresProblem(err, where)
 	}
 	var e sqlite3.Error
 	errors.As(err, &e)
@@ -62,7 +62,7 @@ func (db *DB) Problem(err error) string {
 	return "database error on " + where + "; the gateway retries by itself: " + err.Error()
 }
 
-func (db *DB) postgresProblem(err error, where string) string {
+func postgresProblem(err error, where string) string {
 	pe, _ := errors.AsType[*pq.Error](err)
 	code := ""
 	if pe != nil {
@@ -79,6 +79,18 @@ func (db *DB) postgresProblem(err error, where string) string {
 		return "cannot reach PostgreSQL at " + where + ": check that the server runs and is reachable; the gateway retries by itself (" + err.Error() + ")"
 	}
 	return "database error on " + where + "; the gateway retries by itself: " + err.Error()
+}
+
+// postgresSessionEnded tells whether err is PostgreSQL ending the session: a connection
+// exception (class 08) or an operator intervention that ends it (57P01 admin_shutdown, e.g.
+// pg_terminate_backend; 57P02 crash_shutdown; 57P03 cannot_connect_now).
+func postgresSessionEnded(err error) bool {
+	pe, ok := errors.AsType[*pq.Error](err)
+	if !ok {
+		return false
+	}
+	code := string(pe.Code)
+	return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03"
 }
 
 // isConnError tells whether err is a lost or refused connection to the database server.

@@ -23,7 +23,7 @@ ON CONFLICT (file_id) DO UPDATE SET record = excluded.record, saved_ms = exclude
 // GetFileRecord returns the record stored under fileID, or ErrNotFound (ErrExpired when it is
 // past Retention.FileAge).
 func (db *DB) GetFileRecord(ctx context.Context, fileID string) (string, error) {
-	rec, saved, err := db.getFileRecord(ctx, fileID)
+	rec, saved, err := getFileRecord(ctx, db, fileID)
 	if err != nil {
 		return "", fmt.Errorf("failed to get file record %s: %w", fileID, err)
 	}
@@ -33,7 +33,7 @@ func (db *DB) GetFileRecord(ctx context.Context, fileID string) (string, error) 
 	return rec, nil
 }
 
-func (db *DB) getFileRecord(ctx context.Context, fileID string) (string, int64, error) {
+func getFileRecord(ctx context.Context, db *DB, fileID string) (string, int64, error) {
 	var (
 		rec   string
 		saved int64
@@ -63,8 +63,8 @@ func (db *DB) PutFileRecord(ctx context.Context, fileID, record string) error {
 // already, and returns the record that is stored.
 func (db *DB) GetOrPutFileRecord(ctx context.Context, fileID, record string) (string, error) {
 	stored := record
-	err := db.inTx(ctx, func(ctx context.Context) error {
-		rec, saved, err := db.getFileRecord(ctx, fileID)
+	err := inTx(ctx, db, func(ctx context.Context) error {
+		rec, saved, err := getFileRecord(ctx, db, fileID)
 		switch {
 		case err == nil && !db.fileExpired(saved):
 			stored = rec

@@ -117,8 +117,8 @@ func (db *DB) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64, e
 
 func (db *DB) createV11ID(ctx context.Context, kind IDKind, q idQueries, matrixID string) (int64, error) {
 	var v int64
-	err := db.inTx(ctx, func(ctx context.Context) error {
-		if err := db.lockIDs(ctx, q.table); err != nil {
+	err := inTx(ctx, db, func(ctx context.Context) error {
+		if err := lockIDs(ctx, db, q.table); err != nil {
 			return err
 		}
 		if _, err := db.util.Exec(ctx, q.insert, matrixID, q.max); err != nil {
@@ -169,8 +169,8 @@ func (db *DB) PinV11ID(ctx context.Context, matrixID string, v int64) (moved str
 		return "", 0, fmt.Errorf("failed to pin v11 user id %d to %q: both must be set", v, matrixID)
 	}
 	var former int64
-	err = db.inTx(ctx, func(ctx context.Context) error {
-		if err := db.lockIDs(ctx, "gateway_user_id"); err != nil {
+	err = inTx(ctx, db, func(ctx context.Context) error {
+		if err := lockIDs(ctx, db, "gateway_user_id"); err != nil {
 			return err
 		}
 		var holder string
@@ -224,8 +224,8 @@ func (db *DB) PinV11ID(ctx context.Context, matrixID string, v int64) (moved str
 // new number is max(id)+1, which two PostgreSQL transactions could otherwise both take (the loser
 // would fail on the primary key). Readers are not held up. SQLite's transactions already take the
 // write lock (BEGIN IMMEDIATE).
-func (db *DB) lockIDs(ctx context.Context, table string) error {
-	if !db.Postgres() {
+func lockIDs(ctx context.Context, db *DB, table string) error {
+	if !isPostgres(db) {
 		return nil
 	}
 	if _, err := db.util.Exec(ctx, "LOCK TABLE "+table+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {

@@ -292,7 +292,7 @@ func BenchmarkV11IDMissExisting(b *testing.B) {
 	db := openTest(b)
 	ctx := context.Background()
 	const n = 2 * idCacheSize
-	err := db.inTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, db, func(ctx context.Context) error {
 		for i := range n {
 			if _, err := db.util.Exec(ctx, insertEvent, "$old"+strconv.Itoa(i), maxEventID); err != nil {
 				return err

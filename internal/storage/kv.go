@@ -38,7 +38,7 @@ func (db *DB) SetValue(ctx context.Context, key, value string) error {
 // concurrent callers, both get the first one's value.
 func (db *DB) GetOrSetValue(ctx context.Context, key, value string) (string, error) {
 	var stored string
-	err := db.inTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, db, func(ctx context.Context) error {
 		if _, err := db.util.Exec(ctx, insertValue, key, value); err != nil {
 			return err
 		}

@@ -67,7 +67,7 @@ func TestMautrixStoresShareTheFile(t *testing.T) {
 
 	// Every table is either ours (gateway_*) or mautrix's; none overlap.
 	listTables := "SELECT name FROM sqlite_master WHERE type = 'table'"
-	if db.Postgres() {
+	if isPostgres(db) {
 		listTables = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
 	}
 	rows, err := db.SQL().QueryContext(ctx, listTables)

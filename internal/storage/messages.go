@@ -158,20 +158,20 @@ func (p MessagePrune) Total() int64 { return p.Aged + p.Counted + p.Bodies }
 func (db *DB) PruneMessages(ctx context.Context, now time.Time) (MessagePrune, error) {
 	r := db.Retention()
 	var p MessagePrune
-	err := db.inTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, db, func(ctx context.Context) error {
 		var err error
 		if r.MessageAge > 0 {
-			if p.Aged, err = db.execCount(ctx, deleteAgedMessages, now.Add(-r.MessageAge).UnixMilli()); err != nil {
+			if p.Aged, err = execCount(ctx, db, deleteAgedMessages, now.Add(-r.MessageAge).UnixMilli()); err != nil {
 				return err
 			}
 		}
 		if r.MessageCount > 0 {
-			if p.Counted, err = db.execCount(ctx, deleteCountedMessages, r.MessageCount); err != nil {
+			if p.Counted, err = execCount(ctx, db, deleteCountedMessages, r.MessageCount); err != nil {
 				return err
 			}
 		}
 		if cutoff, ok := r.encryptedBodyCutoff(now); ok {
-			if p.Bodies, err = db.execCount(ctx, dropEncryptedBodies, cutoff); err != nil {
+			if p.Bodies, err = execCount(ctx, db, dropEncryptedBodies, cutoff); err != nil {
 				return err
 			}
 		}
@@ -183,7 +183,7 @@ func (db *DB) PruneMessages(ctx context.Context, now time.Time) (MessagePrune, e
 	return p, nil
 }
 
-func (db *DB) execCount(ctx context.Context, query string, args ...any) (int64, error) {
+func execCount(ctx context.Context, db *DB, query string, args ...any) (int64, error) {
 	res, err := db.util.Exec(ctx, query, args...)
 	if err != nil {
 		return 0, err

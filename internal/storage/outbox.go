@@ -35,9 +35,9 @@ const (
 // limits (the oldest first). It returns how many frames were dropped.
 func (db *DB) OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
 	var dropped int64
-	err := db.inTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, db, func(ctx context.Context) error {
 		var err error
-		dropped, err = db.appendOutbox(ctx, endpoint, payload, at, lim)
+		dropped, err = appendOutbox(ctx, db, endpoint, payload, at, lim)
 		return err
 	})
 	if err != nil {
@@ -46,7 +46,7 @@ func (db *DB) OutboxAppend(ctx context.Context, endpoint string, payload []byte,
 	return dropped, nil
 }
 
-func (db *DB) appendOutbox(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
+func appendOutbox(ctx context.Context, db *DB, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
 	if _, err := db.util.Exec(ctx, insertOutbox, endpoint, at.UnixMilli(), payload); err != nil {
 		return 0, err
 	}
@@ -82,9 +82,9 @@ type OutboxFrame struct {
 // frames were dropped per endpoint.
 func (db *DB) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time.Time, lim OutboxLimits) (map[string]int64, error) {
 	dropped := map[string]int64{}
-	err := db.inTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, db, func(ctx context.Context) error {
 		for _, f := range frames {
-			n, err := db.appendOutbox(ctx, f.Endpoint, f.Payload, at, lim)
+			n, err := appendOutbox(ctx, db, f.Endpoint, f.Payload, at, lim)
 			if err != nil {
 				return err
 			}

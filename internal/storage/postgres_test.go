@@ -66,8 +66,8 @@ func TestPostgresProblem(t *testing.T) {
 	}
 	u.User = url.UserPassword(u.User.Username(), "hunter2") // trust authentication ignores it
 	db := openAt(t, u.String())
-	if db.Path() != "" || !db.Postgres() {
-		t.Errorf("Path() = %q, Postgres() = %v", db.Path(), db.Postgres())
+	if db.Path() != "" || !isPostgres(db) {
+		t.Errorf("Path() = %q, isPostgres = %v", db.Path(), isPostgres(db))
 	}
 	_, err = db.DBUtil().Exec(t.Context(), "INSERT INTO gateway_kv (key, value) VALUES (NULL, 'v')")
 	if err == nil {

@@ -51,7 +51,7 @@ const queryCheckpoint = `PRAGMA wal_checkpoint(TRUNCATE)`
 // On PostgreSQL there is nothing to do: it reports true (the server recycles its own WAL, and
 // overwriting deleted rows is not something it offers).
 func (db *DB) Checkpoint(ctx context.Context) (bool, error) {
-	if db.Postgres() {
+	if isPostgres(db) {
 		return true, nil
 	}
 	var busy, logFrames, done int
@@ -96,7 +96,7 @@ const (
 // uses the database. A PostgreSQL database has nothing to clear (no build before the retention
 // wrote to one): it reports false.
 func (db *DB) ScrubOnce(ctx context.Context) (bool, error) {
-	if db.Postgres() {
+	if isPostgres(db) {
 		return false, nil
 	}
 	if _, err := db.GetValue(ctx, scrubbedKey); err == nil {

@@ -41,7 +41,7 @@ const (
 // ErrTxnKeyReused.
 func (db *DB) ClaimSendTxn(ctx context.Context, bot, key, requestHash, txnID string) (SendTxn, error) {
 	var rec SendTxn
-	err := db.inTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, db, func(ctx context.Context) error {
 		now := db.now()
 		if _, err := db.util.Exec(ctx, pruneSendTxn, now.Add(-SendTxnWindow).UnixMilli()); err != nil {
 			return err

@@ -27,7 +27,7 @@ func (db *DB) SaveSyncPosition(ctx context.Context, botUserID, token string, cle
 	if botUserID == "" {
 		return errors.New("failed to save sync state: bot user id is empty")
 	}
-	err := db.inTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, db, func(ctx context.Context) error {
 		if _, err := db.util.Exec(ctx, upsertNextBatch, botUserID, token); err != nil {
 			return err
 		}
