@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
@@ -30,21 +31,6 @@ func seedIDs(t *testing.T, db *storage.DB) {
 	}
 }
 
-func TestEncodeV11Events(t *testing.T) {
-	db := newTestDB(t)
-	seedIDs(t, db)
-	for _, tc := range []struct {
-		name   string
-		direct bool
-	}{{"v11_message_group.json", false}, {"v11_message_private.json", true}} {
-		b, err := encodeV11Event(context.Background(), db, 10001, sampleEvent(tc.direct), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		golden(t, tc.name, b)
-	}
-}
-
 // The v11 codec maps a client's segments back to Matrix IDs through the same persistent map.
 func TestFromV11Segments(t *testing.T) {
 	db := newTestDB(t)
@@ -54,17 +40,17 @@ func TestFromV11Segments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := fromV11Segments(ctx, db, segs)
+	got, err := ob11.FromSegments(ctx, v11IDs{db}, ob11.Self{}, segs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(got)
 	golden(t, "v11_segments_from_client.json", b)
 
-	if _, err := fromV11Segments(ctx, db, []v11Segment{{Type: "at", Data: map[string]any{"qq": "999"}}}); model.KindOf(err) != model.ErrNotFound {
+	if _, err := ob11.FromSegments(ctx, v11IDs{db}, ob11.Self{}, []v11Segment{{Type: "at", Data: map[string]any{"qq": "999"}}}); model.KindOf(err) != model.ErrNotFound {
 		t.Fatalf("unknown user: got %v, want a not-found error", err)
 	}
-	if _, err := fromV11Segments(ctx, db, []v11Segment{{Type: "face", Data: map[string]any{"id": "1"}}}); model.KindOf(err) != model.ErrUnsupportedSegment {
+	if _, err := ob11.FromSegments(ctx, v11IDs{db}, ob11.Self{}, []v11Segment{{Type: "face", Data: map[string]any{"id": "1"}}}); model.KindOf(err) != model.ErrUnsupportedSegment {
 		t.Fatalf("face: got %v, want unsupported segment", err)
 	}
 	plain, err := decodeV11Message(json.RawMessage(`"[CQ:at,qq=2]"`), true)

@@ -23,6 +23,7 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	h, _, _ := newTestHub(t, "")
 	h.opts.IDs = db
+	h.initFaces() // the faces take their options (the v11 ID map) when made
 	h.opts.Outbox = db
 	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 	peer := newReversePeer(t)

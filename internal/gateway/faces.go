@@ -4,8 +4,11 @@ import (
 	"context"
 	"time"
 
+	"maunium.net/go/mautrix/id"
+
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
@@ -21,7 +24,14 @@ type faces struct {
 }
 
 func (h *Hub) initFaces() {
-	h.faces.v11 = &v11Face{h: h}
+	if h.resolveTimeout == 0 {
+		h.resolveTimeout = resolveTimeout
+	}
+	var ids ob11.Mapper
+	if h.opts.IDs != nil {
+		ids = v11IDs{h.opts.IDs}
+	}
+	h.faces.v11 = ob11.New(ob11.Options{IDs: ids, SelfID: h.selfIDOf, StringFormat: h.opts.V11PostFormat == "string"})
 	h.faces.v12 = ob12.New(h.opts.Version)
 	h.faces.all = append([]face.Face{h.faces.v11, h.faces.v12}, h.opts.Faces...)
 }
@@ -52,18 +62,12 @@ func (h *Hub) faceBots(only *botEntry) []face.Bot {
 	return out
 }
 
-// encodeFor renders ev for one face: its lookups first (with a deadline), then its pure encoder.
-func (h *Hub) encodeFor(ctx context.Context, entry *botEntry, f face.Face, ev *model.Event) ([]byte, error) {
+// encodeFor renders ev for one face: its lookups first (face.Resolver, with a deadline), then its
+// pure encoder.
+func (h *Hub) encodeFor(ctx context.Context, f face.Face, ev *model.Event) ([]byte, error) {
 	var ids face.IDs
-	if ce, ok := f.(ctxEncoder); ok { // the v11 codec until it moves behind Resolve
-		b, err := ce.encodeCtx(ctx, entry, ev)
-		if err == nil && b != nil && ev.Replayed {
-			b = f.MarkReplayed(b)
-		}
-		return b, err
-	}
 	if r, ok := f.(face.Resolver); ok {
-		rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+		rctx, cancel := context.WithTimeout(ctx, h.resolveTimeout)
 		var err error
 		ids, err = r.Resolve(rctx, ev)
 		cancel()
@@ -78,52 +82,10 @@ func (h *Hub) encodeFor(ctx context.Context, entry *botEntry, f face.Face, ev *m
 	return b, err
 }
 
-// ctxEncoder is the v11 face while its encoder still looks numbers up itself.
-type ctxEncoder interface {
-	encodeCtx(ctx context.Context, entry *botEntry, ev *model.Event) ([]byte, error)
-}
-
-// v11Face is the OneBot v11 face.
-type v11Face struct{ h *Hub }
-
-func (*v11Face) Name() string { return "v11" }
-
-func (f *v11Face) Encode(ev *model.Event, _ face.IDs) ([]byte, error) {
-	return nil, nil // encodeCtx
-}
-
-func (f *v11Face) encodeCtx(ctx context.Context, entry *botEntry, ev *model.Event) ([]byte, error) {
-	return encodeV11Event(ctx, f.h.opts.IDs, entry.selfID, ev, f.h.opts.V11PostFormat == "string")
-}
-
-func (*v11Face) MarkReplayed(frame []byte) []byte {
-	return face.MarkField(frame, `"matrix_replayed":true,`)
-}
-
-func (f *v11Face) Hello(bots []face.Bot) [][]byte {
-	return [][]byte{f.h.v11Lifecycle(bots[0].SelfID, "connect")}
-}
-
-func (f *v11Face) Heartbeat(bots []face.Bot, interval time.Duration) []byte {
-	st := bots[0].Bot.Status()
-	return mustJSON(v11Event{
-		Time: time.Now().Unix(), SelfID: bots[0].SelfID, PostType: "meta_event", MetaEventType: "heartbeat",
-		Status: &v11Status{Online: st.Online(), Good: st.Good()}, Interval: interval.Milliseconds(),
-	})
-}
-
-func (f *v11Face) StatusChanged(_ []face.Bot, changed face.Bot, online, flipped bool) []byte {
-	if !flipped {
-		return nil
+// selfIDOf is a bot's v11 self_id (0 when the bot is not in the hub).
+func (h *Hub) selfIDOf(u id.UserID) int64 {
+	if e := h.botByUser(u); e != nil {
+		return e.selfID
 	}
-	sub := "enable"
-	if !online {
-		sub = "disable"
-	}
-	return f.h.v11Lifecycle(changed.SelfID, sub)
+	return 0
 }
-
-var (
-	_ face.Face = (*v11Face)(nil)
-	_ face.Meta = (*v11Face)(nil)
-)

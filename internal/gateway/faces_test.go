@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/fakes"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // fakeFace is a third protocol face as thin as can be: it encodes an event as {"n": <calls>,
@@ -103,5 +106,44 @@ func TestFaceRegistersWithOneLine(t *testing.T) {
 		if a.err != nil || string(a.body) != `{"id":"$ev1:example.org","n":1}` {
 			t.Fatalf("subscriber got %s (%v), want the event encoded once", a.body, a.err)
 		}
+	}
+}
+
+// stuckIDs is an ID map whose lookups hang until their context ends (a database locked by
+// another process, a stuck disk).
+type stuckIDs struct{}
+
+func (stuckIDs) V11ID(ctx context.Context, _ storage.IDKind, _ string) (int64, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (stuckIDs) MatrixID(ctx context.Context, _ storage.IDKind, _ int64) (string, error) {
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// The v11 numbers of an event are looked up before it is encoded, within a deadline: a stuck ID
+// map holds the event (Publish returns an error, the sync loop publishes it again) instead of
+// holding the bot's sync for ever (issue 11 item 2).
+func TestStuckIDMapDoesNotHoldTheSyncForEver(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	h.opts.IDs = stuckIDs{}
+	h.initFaces()
+	h.resolveTimeout = 100 * time.Millisecond
+	h.subscribe(newSink(11, "@bot:example.org", true))
+	done := make(chan error, 1)
+	go func() { done <- h.Publish(context.Background(), sampleEvent(false)) }()
+	var err error
+	wait.For(t, 30*time.Second, "Publish to return", func() bool {
+		select {
+		case err = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish: %v, want the lookup's deadline", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -105,7 +106,7 @@ func v11Send(c *call, p v11SendMsgParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	segs, err := fromV11SegmentsAs(c.ctx, ids, v11Self{user: c.bot.bot.UserID(), selfID: c.bot.selfID}, v11segs)
+	segs, err := ob11.FromSegments(c.ctx, v11IDs{ids}, ob11.Self{User: c.bot.bot.UserID(), SelfID: c.bot.selfID}, v11segs)
 	if err != nil {
 		return nil, err
 	}
@@ -128,43 +129,9 @@ func v11Send(c *call, p v11SendMsgParams) (any, error) {
 	return map[string]any{"message_id": int32(msgID)}, nil
 }
 
-// decodeV11Message reads a v11 message: a CQ string (plain text with autoEscape), an array of
-// segments, or one segment object.
+// decodeV11Message reads a v11 message (ob11.DecodeMessage).
 func decodeV11Message(raw json.RawMessage, autoEscape bool) ([]v11Segment, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, model.Errorf(model.ErrBadParam, "message is required")
-	}
-	var segs []v11Segment
-	switch raw[0] {
-	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, model.Errorf(model.ErrBadParam, "message: %v", err)
-		}
-		if autoEscape {
-			segs = []v11Segment{{Type: "text", Data: map[string]any{"text": s}}}
-		} else {
-			var err error
-			if segs, err = parseCQ(s); err != nil {
-				return nil, model.Errorf(model.ErrBadParam, "message: %v", err)
-			}
-		}
-	case '{':
-		var s v11Segment
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, model.Errorf(model.ErrBadParam, "message: %v", err)
-		}
-		segs = []v11Segment{s}
-	default:
-		if err := json.Unmarshal(raw, &segs); err != nil {
-			return nil, model.Errorf(model.ErrBadParam, "message must be a string or an array of segments: %v", err)
-		}
-	}
-	if len(segs) == 0 {
-		return nil, model.Errorf(model.ErrBadParam, "message is empty")
-	}
-	return segs, nil
+	return ob11.DecodeMessage(raw, autoEscape)
 }
 
 func v11GetLoginInfo(c *call) (any, error) {

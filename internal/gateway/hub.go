@@ -100,7 +100,8 @@ type Hub struct {
 	stats   Stats
 	metrics *metrics.Metrics
 
-	faces faces // the protocols served (faces.go)
+	faces          faces         // the protocols served (faces.go)
+	resolveTimeout time.Duration // bounds a face's lookups for one event (faces.go)
 
 	recent recentEvents // the last events per bot, for the admin page (adminview.go)
 	admin  http.Handler // the admin page at /admin; nil = none
@@ -337,7 +338,7 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 				return e.payload, nil
 			}
 		}
-		b, err := h.encodeFor(ctx, entry, f, ev)
+		b, err := h.encodeFor(ctx, f, ev)
 		if err != nil && (storage.IsDBError(err) || ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded)) {
 			return nil, fmt.Errorf("failed to encode event %s: %w", ev.ID, err) // the v11 ID map: retry
 		} else if err != nil {

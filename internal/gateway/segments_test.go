@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
@@ -40,7 +41,21 @@ type segInWant struct {
 	Error    string          `json:"error,omitempty"`
 }
 
-var testSelf = v11Self{user: "@bot:example.org", selfID: 10001}
+var testSelf = ob11.Self{User: "@bot:example.org", SelfID: 10001}
+
+// toV11Segments numbers the segments' Matrix IDs in db, then converts them (as the fan-out does).
+func toV11Segments(t testing.TB, db IDMapper, self ob11.Self, segs []model.Segment) ([]v11Segment, error) {
+	t.Helper()
+	ids, err := ob11.ResolveSegments(context.Background(), v11IDs{db}, self, segs)
+	if err != nil {
+		return nil, err
+	}
+	return ob11.ToSegments(ob11.Numbers{IDs: ids, Self: self.User, SelfID: self.SelfID}, segs)
+}
+
+func fromV11SegmentsAs(ctx context.Context, db IDMapper, self ob11.Self, segs []v11Segment) ([]model.Segment, error) {
+	return ob11.FromSegments(ctx, v11IDs{db}, self, segs)
+}
 
 func TestSegmentsOutVectors(t *testing.T) {
 	db := newTestDB(t)
@@ -48,11 +63,11 @@ func TestSegmentsOutVectors(t *testing.T) {
 	vectors.Each(t, "segments_out", func(t *testing.T, path string, raw []byte) {
 		var v segOutVector
 		vectors.DecodeStrict(t, raw, &v)
-		v11, err := toV11SegmentsAs(context.Background(), db, testSelf, v.Segments)
+		v11, err := toV11Segments(t, db, testSelf, v.Segments)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := &segOutWant{V11: vectors.Marshal(t, v11), CQ: v11SegmentsToCQ(v11), V12: vectors.Marshal(t, ob12.Segments(v.Segments))}
+		got := &segOutWant{V11: vectors.Marshal(t, v11), CQ: ob11.SegmentsToCQ(v11), V12: vectors.Marshal(t, ob12.Segments(v.Segments))}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
 		}
@@ -62,7 +77,7 @@ func TestSegmentsOutVectors(t *testing.T) {
 			t.Errorf("cq = %q, want %q", got.CQ, v.Want.CQ)
 		}
 		// A CQ string parses back to the same v11 segments.
-		back, err := parseCQ(got.CQ)
+		back, err := ob11.ParseCQ(got.CQ)
 		if err != nil {
 			t.Fatalf("cq does not parse back: %v", err)
 		}

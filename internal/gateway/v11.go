@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -22,113 +22,43 @@ const (
 	v11UnsupportedAction = 1404
 )
 
-// v11Segment is a message segment in v11 form; data values are strings as in CQ codes.
-type v11Segment struct {
-	Type string         `json:"type"`
-	Data map[string]any `json:"data"`
-}
+// v11Segment is a message segment in v11 form.
+type v11Segment = ob11.Segment
 
-type v11Sender struct {
-	UserID   int64  `json:"user_id"`
-	Nickname string `json:"nickname"`
-	Card     string `json:"card,omitempty"`
-	Sex      string `json:"sex,omitempty"`
-	Age      int    `json:"age"`
-	Role     string `json:"role,omitempty"`
-}
+// v11IDs is the hub's persistent ID map as the v11 face sees it (ob11.Mapper): v11's kinds,
+// and its ErrNotFound for a number never given out.
+type v11IDs struct{ m IDMapper }
 
-type v11Event struct {
-	Time        int64      `json:"time"`
-	SelfID      int64      `json:"self_id"`
-	PostType    string     `json:"post_type"`
-	MessageType string     `json:"message_type,omitempty"`
-	SubType     string     `json:"sub_type,omitempty"`
-	MessageID   int32      `json:"message_id,omitempty"`
-	RealID      int32      `json:"real_id,omitempty"` // get_msg only
-	GroupID     int64      `json:"group_id,omitempty"`
-	UserID      int64      `json:"user_id,omitempty"`
-	Anonymous   *struct{}  `json:"anonymous,omitempty"`
-	Message     any        `json:"message,omitempty"`
-	RawMessage  string     `json:"raw_message,omitempty"`
-	Font        *int       `json:"font,omitempty"`
-	Sender      *v11Sender `json:"sender,omitempty"`
-	// Matrix extensions, so a v11 client can still see the real IDs.
-	RoomID  string `json:"matrix_room_id,omitempty"`
-	EventID string `json:"matrix_event_id,omitempty"`
-	Matrix  string `json:"matrix_sender,omitempty"`
-	MsgType string `json:"matrix_msgtype,omitempty"`
-	// meta events
-	MetaEventType string     `json:"meta_event_type,omitempty"`
-	Status        *v11Status `json:"status,omitempty"`
-	Interval      int64      `json:"interval,omitempty"`
-}
-
-type v11Status struct {
-	Online bool `json:"online"`
-	Good   bool `json:"good"`
-}
-
-// encodeV11Event renders ev for v11 clients; with stringFormat (GATEWAY_V11_POST_FORMAT=string)
-// the message is its CQ string (raw_message) instead of a segment array.
-func encodeV11Event(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event, stringFormat bool) ([]byte, error) {
-	switch ev.Kind {
-	case model.KindMember, model.KindDelete, model.KindReaction, model.KindEdit, model.KindTyping, model.KindReceipt, model.KindInvite:
-		return encodeV11Notice(ctx, ids, selfID, ev, stringFormat) // events_v11.go
-	case model.KindMessage:
-		out, err := v11MessageEvent(ctx, ids, selfID, ev)
-		if err != nil {
-			return nil, err
-		}
-		if stringFormat {
-			out.Message = out.RawMessage
-		}
-		return marshal(out)
+func storageKind(k ob11.Kind) storage.IDKind {
+	switch k {
+	case ob11.KindRoom:
+		return storage.KindRoom
+	case ob11.KindEvent:
+		return storage.KindEvent
 	}
-	return nil, nil
+	return storage.KindUser
 }
 
-// v11MessageEvent is a message event in v11 form; get_msg returns the same object.
-func v11MessageEvent(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event) (*v11Event, error) {
-	m := ev.Message
-	self := v11Self{user: ev.Self, selfID: selfID}
-	msgID, err := ids.V11ID(ctx, storage.KindEvent, string(m.EventID))
-	if err != nil {
-		return nil, fmt.Errorf("failed to map event id: %w", err)
+func (a v11IDs) V11ID(ctx context.Context, k ob11.Kind, matrixID string) (int64, error) {
+	return a.m.V11ID(ctx, storageKind(k), matrixID)
+}
+
+func (a v11IDs) MatrixID(ctx context.Context, k ob11.Kind, n int64) (string, error) {
+	s, err := a.m.MatrixID(ctx, storageKind(k), n)
+	if errors.Is(err, storage.ErrNotFound) {
+		err = fmt.Errorf("%w: %w", ob11.ErrNotFound, err)
 	}
-	userID, err := v11UserID(ctx, ids, self, m.Sender)
-	if err != nil {
-		return nil, fmt.Errorf("failed to map user id: %w", err)
-	}
-	segs, err := toV11SegmentsAs(ctx, ids, self, m.Segments)
+	return s, err
+}
+
+// v11MessageEvent is a message event in v11 form as get_msg returns it: its numbers looked up
+// (and allocated) with ctx first.
+func v11MessageEvent(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event) (*ob11.Event, error) {
+	nums, err := ob11.Resolve(ctx, v11IDs{ids}, ev, selfID)
 	if err != nil {
 		return nil, err
 	}
-	font := 0
-	nick := m.SenderName
-	if nick == "" {
-		nick = m.Sender.Localpart()
-	}
-	out := &v11Event{
-		Time: ev.Time.Unix(), SelfID: selfID, PostType: "message", MessageID: int32(msgID), UserID: userID,
-		Message: segs, RawMessage: v11SegmentsToCQ(segs), Font: &font,
-		RoomID: string(m.RoomID), EventID: string(m.EventID), Matrix: string(m.Sender), MsgType: m.MsgType,
-	}
-	if m.Direct {
-		out.MessageType, out.SubType = "private", "friend"
-		out.Sender = &v11Sender{UserID: userID, Nickname: nick, Sex: "unknown"}
-	} else {
-		groupID, err := ids.V11ID(ctx, storage.KindRoom, string(m.RoomID))
-		if err != nil {
-			return nil, fmt.Errorf("failed to map room id: %w", err)
-		}
-		out.MessageType, out.SubType, out.GroupID = "group", "normal", groupID
-		role := m.SenderRole // owner ≥ 100, admin ≥ 50 (get_group_member_info says the same)
-		if role == "" {
-			role = model.RoleMember
-		}
-		out.Sender = &v11Sender{UserID: userID, Nickname: nick, Card: m.SenderName, Role: string(role)}
-	}
-	return out, nil
+	return ob11.MessageEvent(ev, ob11.Numbers{IDs: nums, Self: ev.Self, SelfID: selfID})
 }
 
 func idLookupError(err error, format string, args ...any) error {
@@ -139,7 +69,7 @@ func idLookupError(err error, format string, args ...any) error {
 }
 
 func (h *Hub) v11Lifecycle(selfID int64, subType string) []byte {
-	return mustJSON(v11Event{Time: time.Now().Unix(), SelfID: selfID, PostType: "meta_event", MetaEventType: "lifecycle", SubType: subType})
+	return ob11.Lifecycle(selfID, subType)
 }
 
 func (h *Hub) v11Heartbeat(b *botEntry) []byte {

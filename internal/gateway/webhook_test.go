@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
@@ -348,6 +349,7 @@ func TestWebhookOutboxSurvivesRestart(t *testing.T) {
 		h, _, _ := newTestHub(t, "")
 		h.opts.Version = run
 		h.opts.IDs = db
+		h.initFaces() // the faces take their options when made
 		h.opts.Outbox = db
 		h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 		h.opts.ReconnectInterval = 20 * time.Millisecond
@@ -514,6 +516,7 @@ func TestV11StringPostFormat(t *testing.T) {
 	h, _, db := newTestHub(t, "")
 	seedIDs(t, db)
 	h.opts.V11PostFormat = "string"
+	h.initFaces() // the faces take their options when made
 	s := newSink(11, "@bot:example.org", true)
 	h.subscribe(s)
 	if err := h.Publish(context.Background(), sampleEvent(false)); err != nil {
@@ -530,7 +533,7 @@ func TestV11StringPostFormat(t *testing.T) {
 	if msg != ev["raw_message"] || !strings.Contains(msg, " hi &#91;CQ:at,qq=all&#93;[CQ:at,qq=all]") {
 		t.Fatalf("message = %q, raw_message %q; want the text escaped, then a real at-all code", msg, ev["raw_message"])
 	}
-	segs, err := parseCQ(msg)
+	segs, err := ob11.ParseCQ(msg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,12 @@
-package gateway
+package v11
 
 import (
-	"context"
 	"fmt"
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
-	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // OneBot v11 notices and requests for the event kinds of model/events.go: go-cqhttp's
@@ -15,7 +14,7 @@ import (
 // and request.friend; Matrix extensions as notice types matrix_*. Every one carries the Matrix
 // IDs too (matrix_room_id, matrix_event_id, …), as v11 numbers hide them.
 
-type v11Notice struct {
+type notice struct {
 	Time        int64  `json:"time"`
 	SelfID      int64  `json:"self_id"`
 	PostType    string `json:"post_type"`
@@ -51,37 +50,33 @@ type v11Notice struct {
 	MatrixUserIDs  *[]string `json:"matrix_user_ids,omitempty"`
 }
 
-// v11Mapper maps Matrix IDs to v11 numbers, keeping the first error.
-type v11Mapper struct {
-	ctx context.Context
-	ids IDMapper
+// mapper reads the numbers of a notice's Matrix IDs, keeping the first error.
+type mapper struct {
+	n   Numbers
 	err error
 }
 
-func (m *v11Mapper) id(kind storage.IDKind, s string) int64 {
-	if s == "" || m.err != nil {
-		return 0
+func (m *mapper) keep(v int64, err error) int64 {
+	if err != nil && m.err == nil {
+		m.err = err
 	}
-	n, err := m.ids.V11ID(m.ctx, kind, s)
-	if err != nil {
-		m.err = fmt.Errorf("failed to map %s to a v11 id: %w", s, err)
-	}
-	return n
+	return v
 }
 
-func (m *v11Mapper) user(u id.UserID) int64 { return m.id(storage.KindUser, string(u)) }
-func (m *v11Mapper) room(r id.RoomID) int64 { return m.id(storage.KindRoom, string(r)) }
-func (m *v11Mapper) msg(e id.EventID) int32 { return int32(m.id(storage.KindEvent, string(e))) }
-func (m *v11Mapper) group(r id.RoomID, direct bool) int64 {
+func (m *mapper) user(u id.UserID) int64 { return m.keep(m.n.User(u)) }
+func (m *mapper) room(r id.RoomID) int64 { return m.keep(m.n.Room(r)) }
+func (m *mapper) msg(e id.EventID) int32 { return int32(m.keep(m.n.Event(e))) }
+func (m *mapper) group(r id.RoomID, direct bool) int64 {
 	if direct {
 		return 0
 	}
 	return m.room(r)
 }
 
-func encodeV11Notice(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event, stringFormat bool) ([]byte, error) {
-	m := &v11Mapper{ctx: ctx, ids: ids}
-	n := v11Notice{Time: ev.Time.Unix(), SelfID: selfID, PostType: "notice"}
+// encodeNotice encodes every kind except messages, from the numbers Resolve found.
+func encodeNotice(nums Numbers, ev *model.Event, stringFormat bool) ([]byte, error) {
+	m := &mapper{n: nums}
+	n := notice{Time: ev.Time.Unix(), SelfID: nums.SelfID, PostType: "notice"}
 	switch ev.Kind {
 	case model.KindMember:
 		c := ev.Member
@@ -131,11 +126,11 @@ func encodeV11Notice(ctx context.Context, ids IDMapper, selfID int64, ev *model.
 		n.GroupID, n.UserID, n.MessageID = m.group(e.RoomID, e.Direct), m.user(e.Sender), m.msg(e.Target)
 		n.RoomID, n.EventID, n.TargetEventID, n.MatrixUserID = string(e.RoomID), string(e.EventID), string(e.Target), string(e.Sender)
 		if m.err == nil {
-			segs, err := toV11Segments(ctx, ids, e.Segments)
+			segs, err := ToSegments(nums, e.Segments)
 			if err != nil {
 				return nil, err
 			}
-			n.Message, n.RawMessage = segs, v11SegmentsToCQ(segs)
+			n.Message, n.RawMessage = segs, SegmentsToCQ(segs)
 		}
 	case model.KindTyping:
 		t := ev.Typing
@@ -169,5 +164,5 @@ func encodeV11Notice(ctx context.Context, ids IDMapper, selfID int64, ev *model.
 	if stringFormat && n.Message != nil {
 		n.Message = n.RawMessage
 	}
-	return marshal(n)
+	return face.Marshal(n)
 }

@@ -1,4 +1,4 @@
-package gateway
+package v11
 
 import (
 	"reflect"
@@ -6,18 +6,18 @@ import (
 )
 
 func TestCQRoundTrip(t *testing.T) {
-	segs := []v11Segment{
+	segs := []Segment{
 		{Type: "text", Data: map[string]any{"text": "a [b] & c, d"}},
 		{Type: "at", Data: map[string]any{"qq": "42"}},
 		{Type: "reply", Data: map[string]any{"id": "7"}},
 		{Type: "text", Data: map[string]any{"text": "[CQ:at,qq=all]"}},
 	}
-	s := v11SegmentsToCQ(segs)
+	s := SegmentsToCQ(segs)
 	want := "a &#91;b&#93; &amp; c, d[CQ:at,qq=42][CQ:reply,id=7]&#91;CQ:at,qq=all&#93;"
 	if s != want {
 		t.Fatalf("rendered %q, want %q", s, want)
 	}
-	back, err := parseCQ(s)
+	back, err := ParseCQ(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,8 +29,8 @@ func TestCQRoundTrip(t *testing.T) {
 // Text from Matrix can never turn into a CQ code: the attack where a user writes "[CQ:…]".
 func TestCQInjectionFromMatrixText(t *testing.T) {
 	for _, evil := range []string{"[CQ:at,qq=all]", "x[CQ:image,file=file:///etc/passwd]y", "&#91;CQ:at,qq=1&#93;", "]]][[[CQ:"} {
-		s := v11SegmentsToCQ([]v11Segment{{Type: "text", Data: map[string]any{"text": evil}}})
-		back, err := parseCQ(s)
+		s := SegmentsToCQ([]Segment{{Type: "text", Data: map[string]any{"text": evil}}})
+		back, err := ParseCQ(s)
 		if err != nil {
 			t.Fatalf("%q: %v", evil, err)
 		}
@@ -42,11 +42,11 @@ func TestCQInjectionFromMatrixText(t *testing.T) {
 
 func TestCQParseErrors(t *testing.T) {
 	for _, bad := range []string{"[CQ:at,qq=1", "[CQ:]", "[CQ:at,qq]"} {
-		if _, err := parseCQ(bad); err == nil {
-			t.Errorf("parseCQ(%q) succeeded", bad)
+		if _, err := ParseCQ(bad); err == nil {
+			t.Errorf("ParseCQ(%q) succeeded", bad)
 		}
 	}
-	segs, err := parseCQ("[CQ:face,id=1]hello[CQ:at,qq=all]")
+	segs, err := ParseCQ("[CQ:face,id=1]hello[CQ:at,qq=all]")
 	if err != nil || len(segs) != 3 || segs[1].Data["text"] != "hello" || segs[2].Data["qq"] != "all" {
 		t.Fatalf("got %#v, %v", segs, err)
 	}
@@ -57,12 +57,12 @@ func FuzzParseCQ(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		segs, err := parseCQ(s)
+		segs, err := ParseCQ(s)
 		if err != nil {
 			return
 		}
 		// What parses renders again and parses to the same segments.
-		again, err := parseCQ(v11SegmentsToCQ(segs))
+		again, err := ParseCQ(SegmentsToCQ(segs))
 		if err != nil {
 			t.Fatalf("re-parse of %q failed: %v", s, err)
 		}
@@ -73,8 +73,8 @@ func FuzzParseCQ(f *testing.F) {
 }
 
 // mergeText joins adjacent text segments (rendering may merge them).
-func mergeText(segs []v11Segment) []v11Segment {
-	var out []v11Segment
+func mergeText(segs []Segment) []Segment {
+	var out []Segment
 	for _, s := range segs {
 		if s.Type == "text" && len(out) > 0 && out[len(out)-1].Type == "text" {
 			out[len(out)-1].Data = map[string]any{"text": out[len(out)-1].Data["text"].(string) + s.Data["text"].(string)}

@@ -1,4 +1,4 @@
-package gateway
+package v11
 
 import (
 	"fmt"
@@ -16,8 +16,8 @@ var (
 	errCQUnterminated = fmt.Errorf("unterminated CQ code")
 )
 
-// v11SegmentsToCQ renders segments as a CQ string.
-func v11SegmentsToCQ(segs []v11Segment) string {
+// SegmentsToCQ renders segments as a CQ string.
+func SegmentsToCQ(segs []Segment) string {
 	var b strings.Builder
 	for _, s := range segs {
 		if s.Type == "text" {
@@ -43,9 +43,9 @@ func v11SegmentsToCQ(segs []v11Segment) string {
 	return b.String()
 }
 
-// parseCQ parses a CQ string into segments; adjacent text is one segment.
-func parseCQ(s string) ([]v11Segment, error) {
-	var out []v11Segment
+// ParseCQ parses a CQ string into segments; adjacent text is one segment.
+func ParseCQ(s string) ([]Segment, error) {
+	var out []Segment
 	for len(s) > 0 {
 		i := strings.Index(s, "[CQ:")
 		if i < 0 {
@@ -74,11 +74,11 @@ func parseCQ(s string) ([]v11Segment, error) {
 			}
 			data[k] = cqUnescaper.Replace(v)
 		}
-		out = append(out, v11Segment{Type: typ, Data: data})
+		out = append(out, Segment{Type: typ, Data: data})
 	}
 	return out, nil
 }
 
-func cqText(s string) v11Segment {
-	return v11Segment{Type: "text", Data: map[string]any{"text": cqUnescaper.Replace(s)}}
+func cqText(s string) Segment {
+	return Segment{Type: "text", Data: map[string]any{"text": cqUnescaper.Replace(s)}}
 }
