@@ -7,9 +7,11 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// adoptHeld moves the held events of another account to this one. UPDATE OR IGNORE (SQLite)
-// leaves an event held by both where it is; this account's copy is the one delivered.
-const adoptHeld = `UPDATE OR IGNORE e2ee_held SET account_id = $1 WHERE account_id = $2`
+// adoptHeld moves the held events of another account to this one. An event held by both stays
+// where it is (moving it would break the unique key); this account's copy is the one delivered.
+// (Not SQLite's UPDATE OR IGNORE, which PostgreSQL lacks.)
+const adoptHeld = `UPDATE e2ee_held SET account_id = $1 WHERE account_id = $2
+	AND event_id NOT IN (SELECT event_id FROM e2ee_held WHERE account_id = $1)`
 
 // AdoptHeld takes over the events that the bot's lost device (from) still held when its crypto
 // store was lost or became unreadable: they wait here for their keys (the key backup restored on

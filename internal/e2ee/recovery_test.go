@@ -2,7 +2,6 @@ package e2ee
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,9 +13,11 @@ import (
 
 // The events that the lost device held move to the new device (and are tried at the next batch);
 // other bots' and devices' held events stay where they are.
-func TestAdoptHeld(t *testing.T) {
+func TestAdoptHeld(t *testing.T) { eachDatabase(t, testAdoptHeld) }
+
+func testAdoptHeld(t *testing.T, location string) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	db, err := storage.Open(ctx, location)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,4 +68,56 @@ func TestAdoptHeld(t *testing.T) {
 	if n, err := m.AdoptHeld(ctx, "NEW"); err != nil || n != 0 {
 		t.Fatalf("taking over its own events is a no-op: %d, %v", n, err)
 	}
+}
+
+// An event that both the lost device and the new one hold stays held by both (the new device's
+// copy is the one delivered); the lost device's other events move.
+func TestAdoptHeldKeepsAnEventHeldByBoth(t *testing.T) {
+	eachDatabase(t, testAdoptHeldKeepsAnEventHeldByBoth)
+}
+
+func testAdoptHeldKeepsAnEventHeldByBoth(t *testing.T, location string) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	const bot = id.UserID("@bot:example.org")
+	open := func(device id.DeviceID) *heldStore {
+		t.Helper()
+		h, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(bot, device))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	lost, fresh := open("LOST"), open("NEW")
+	for _, row := range []struct {
+		h     *heldStore
+		event string
+	}{{lost, "$both"}, {lost, "$only-lost"}, {fresh, "$both"}} {
+		if _, err := row.h.db.Exec(ctx, insertHeld, row.h.accountID, row.event, "!room:example.org", "session", `{}`, time.Now().UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := fresh.adopt(ctx, lost.accountID)
+	if err != nil || n != 1 {
+		t.Fatalf("adopt = %d, %v; want the one event only the lost device held", n, err)
+	}
+	if got := countOf(ctx, t, fresh); got != 2 {
+		t.Errorf("the new device holds %d events, want 2", got)
+	}
+	if got := countOf(ctx, t, lost); got != 1 {
+		t.Errorf("the lost device holds %d events, want 1 ($both, which the new device holds too)", got)
+	}
+}
+
+func countOf(ctx context.Context, t *testing.T, h *heldStore) int {
+	t.Helper()
+	var n int
+	if err := h.db.QueryRow(ctx, countHeld, h.accountID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
