@@ -208,6 +208,7 @@ type Web struct {
 type envVars struct {
 	Bots     string `env:"MATRIX_BOTS" hint:"a JSON list of bot objects"`
 	BotsFile string `env:"MATRIX_BOTS_FILE" hint:"the path of a JSON file holding the MATRIX_BOTS list"`
+	EnvFile  string `env:"GATEWAY_ENV_FILE" hint:"the path of a file of NAME=value lines"`
 
 	APITimeout        seconds `env:"MATRIX_API_TIMEOUT" envDefault:"30.0" hint:"a number of seconds greater than 0, e.g. 30.0"`
 	SyncTimeoutMS     int64   `env:"MATRIX_SYNC_TIMEOUT" envDefault:"30000" hint:"whole milliseconds, e.g. 30000"`
@@ -330,6 +331,7 @@ func environMap(environ []string) map[string]string {
 // problem.
 func Load(environ []string) (*Config, error) {
 	l := loader{env: environMap(environ), bad: make(map[string]bool)}
+	l.envFile()
 	cfg := l.load()
 	if len(l.problems) > 0 {
 		return nil, &Error{Problems: l.problems}
