@@ -4,89 +4,53 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/admin"
 	"github.com/matrix-onebot/gateway/internal/auth"
-	"github.com/matrix-onebot/gateway/internal/config"
-	"github.com/matrix-onebot/gateway/internal/matrix"
-	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
-// botControl runs each bot's login and sync and lets the admin page restart them (Reconnect)
-// and log a bot in (Login): it implements admin.Backend.
-type botControl struct {
-	cfg       *config.Config
-	sessions  []*matrix.Session
-	tokens    auth.Store
-	db        *storage.DB
-	callbacks *auth.CallbackMux
-	log       *slog.Logger
-
-	mu      sync.Mutex
-	cancel  []context.CancelFunc // of each bot's current run; nil between runs
-	restart []chan struct{}      // cap 1: run the bot again
-}
-
-func newBotControl(cfg *config.Config, sessions []*matrix.Session, tokens auth.Store, db *storage.DB, callbacks *auth.CallbackMux, log *slog.Logger) *botControl {
-	c := &botControl{cfg: cfg, sessions: sessions, tokens: tokens, db: db, callbacks: callbacks, log: log,
-		cancel: make([]context.CancelFunc, len(sessions)), restart: make([]chan struct{}, len(sessions))}
-	for i := range c.restart {
-		c.restart[i] = make(chan struct{}, 1)
+// run returns the bot at index i of the admin page (its place in the bot list).
+func (bs *botSet) run(i int) (*botRun, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if i < 0 || i >= len(bs.bots) {
+		return nil, fmt.Errorf("there is no bot %d", i)
 	}
-	return c
-}
-
-// loop runs bot i with run until ctx ends, again each time Reconnect asks: run's context ends
-// at a reconnect.
-func (c *botControl) loop(ctx context.Context, i int, run func(ctx context.Context)) {
-	for {
-		runCtx, cancel := context.WithCancel(ctx)
-		c.mu.Lock()
-		c.cancel[i] = cancel
-		c.mu.Unlock()
-		run(runCtx)
-		c.mu.Lock()
-		c.cancel[i] = nil
-		c.mu.Unlock()
-		cancel()
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.restart[i]:
-			c.log.Info("bot restarted from the admin page", "bot", c.cfg.Bots[i].Name())
-		}
-	}
+	return bs.bots[i], nil
 }
 
 // Reconnect implements admin.Backend.
-func (c *botControl) Reconnect(i int) error {
-	if i < 0 || i >= len(c.sessions) {
-		return fmt.Errorf("there is no bot %d", i)
+func (bs *botSet) Reconnect(i int) error {
+	r, err := bs.run(i)
+	if err != nil {
+		return err
 	}
 	select {
-	case c.restart[i] <- struct{}{}:
+	case r.restart <- struct{}{}:
 	default: // a restart is already asked for
 	}
-	c.mu.Lock()
-	if cancel := c.cancel[i]; cancel != nil {
+	bs.mu.Lock()
+	if cancel := r.runCancel; cancel != nil {
 		cancel()
 	}
-	c.mu.Unlock()
+	bs.mu.Unlock()
 	return nil
 }
 
 // Bots implements admin.Backend.
-func (c *botControl) Bots(ctx context.Context) []admin.Bot {
-	out := make([]admin.Bot, len(c.sessions))
-	for i, s := range c.sessions {
+func (bs *botSet) Bots(ctx context.Context) []admin.Bot {
+	bs.mu.Lock()
+	runs := append([]*botRun(nil), bs.bots...)
+	bs.mu.Unlock()
+	out := make([]admin.Bot, len(runs))
+	for i, r := range runs {
+		s := r.s
 		st := s.Status()
 		b := admin.Bot{
-			Index: i, Name: c.cfg.Bots[i].Name(), UserID: string(s.UserID()), State: string(st.State), Reason: st.Reason,
+			Index: i, Name: r.bot.Name(), UserID: string(s.UserID()), State: string(st.State), Reason: st.Reason,
 			Since: st.Since, Methods: []string{"password", "oauth"},
 		}
 		if a := s.Auth(); a != nil {
@@ -110,11 +74,13 @@ func (pagePrompt) ReadRedirect(context.Context) (string, error) {
 
 // Login implements admin.Backend: it logs the bot in as `gateway login` does, stores the
 // session in the token store, then restarts the bot, which takes the stored session.
-func (c *botControl) Login(ctx context.Context, i int, method, user, password string, p admin.Prompt) error {
-	if i < 0 || i >= len(c.sessions) {
-		return fmt.Errorf("there is no bot %d", i)
+func (bs *botSet) Login(ctx context.Context, i int, method, user, password string, p admin.Prompt) error {
+	r, err := bs.run(i)
+	if err != nil {
+		return err
 	}
-	b := c.cfg.Bots[i]
+	c := bs
+	b := r.bot
 	switch method {
 	case "password":
 		b.OAuthEnabled = false
@@ -134,14 +100,10 @@ func (c *botControl) Login(ctx context.Context, i int, method, user, password st
 	default:
 		return fmt.Errorf("unknown login method %q", method)
 	}
-	cfgBot := c.cfg.Bots[i]
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if c.cfg.Proxy != nil {
-		transport.Proxy = http.ProxyURL(c.cfg.Proxy)
-	}
+	cfgBot := r.bot
 	mgr, err := auth.New(auth.Options{
 		Bot: b, Store: keyedStore{Store: c.tokens, key: auth.KeyOf(cfgBot)}, Clients: c.db, Logger: c.log.With("bot", b.Name()),
-		RetryInterval: c.cfg.RetryInterval, HTTP: &http.Client{Transport: transport, Timeout: c.cfg.APITimeout},
+		RetryInterval: c.cfg.RetryInterval, HTTP: &http.Client{Transport: c.transports.For(b.Homeserver), Timeout: c.cfg.APITimeout},
 		Prompt: pagePrompt{p}, Callbacks: c.callbacks,
 	})
 	if err != nil {
@@ -179,7 +141,7 @@ func (s keyedStore) Save(ctx context.Context, _ auth.Key, t auth.Tokens) error {
 
 func (s keyedStore) Delete(ctx context.Context, _ auth.Key) error { return s.Store.Delete(ctx, s.key) }
 
-var _ admin.Backend = (*botControl)(nil)
+var _ admin.Backend = (*botSet)(nil)
 
 // adminTTL is how long an admin page session lasts.
 const adminTTL = 8 * time.Hour

@@ -12,5 +12,18 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args, os.Environ(), os.Stdout, os.Stderr))
+	// SIGHUP loads the configuration again (GATEWAY_ENV_FILE, MATRIX_BOTS_FILE) and applies its
+	// bot list; signals that come while a reload runs make one more.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	os.Exit(runWith(ctx, os.Args, os.Environ(), os.Stdout, os.Stderr, reload))
 }

@@ -103,6 +103,12 @@ func wantsHelp(args []string) bool {
 }
 
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, environ, stdout, stderr, nil)
+}
+
+// runWith is run; for `gateway run`, each receive from reload loads the configuration again and
+// applies its bot list (main sends one at each SIGHUP).
+func runWith(ctx context.Context, args, environ []string, stdout, stderr io.Writer, reload <-chan struct{}) int {
 	cmd := "run"
 	if len(args) > 1 {
 		cmd = args[1]
@@ -116,7 +122,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	switch cmd {
 	case "run", "serve":
-		return serve(ctx, environ, stderr)
+		return serveWith(ctx, environ, stderr, reload)
 	case "login", "logout":
 		return loginCommand(ctx, cmd, args[2:], environ, stdout, stderr)
 	case "healthcheck":
@@ -231,7 +237,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	hub := gateway.NewHub(gateway.Options{
 		Metrics: mets, MetricsPublic: cfg.Gateway.MetricsPublic, AccessLogLevel: accessLevel, AccessLogOff: !accessLog,
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
-		IDs: db, Logger: log.With("component", "onebot"), ExpectedBots: len(cfg.Bots),
+		IDs: db, Logger: log.With("component", "onebot"), // the bots are expected one by one (botSet.expect)
 		DropWithoutClient: cfg.Gateway.DropWithoutClient,
 		Media:             onebotMedia,
 		Transports:        transports(cfg.Gateway, db),
@@ -244,33 +250,27 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		log.Error("failed to load the pickle key of the encryption state; set GATEWAY_PICKLE_KEY or restore the key file", "error", err)
 		return exitStorage
 	}
-	// Bots share one HTTP transport per homeserver, and their starts are spread: at most
-	// GATEWAY_START_CONCURRENCY log in and run their first sync at once.
-	httpTransports := fleet.NewTransports(cfg.Proxy)
-	startGate := fleet.NewGate(cfg.Gateway.StartConcurrency, cfg.Gateway.StartJitter, 2*cfg.APITimeout)
-	sessions := make([]*matrix.Session, len(cfg.Bots))
-	for i, b := range cfg.Bots {
-		s, err := matrix.New(matrix.Options{
-			PickleKey: pickleKey, UndecryptableWait: cfg.Gateway.UndecryptableWait, EncryptReactions: cfg.Gateway.EncryptReactions,
-			Bot: b, APITimeout: cfg.APITimeout, SyncTimeout: cfg.SyncTimeout, RetryInterval: cfg.RetryInterval,
-			HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
-			TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,
-			DB: db, StateStore: stateStore, Sink: hub, Logger: log.With("component", "matrix"), Media: files,
-			TokenStore: tokens, OAuthCallbacks: callbacks, Metrics: mets,
-			Transport: httpTransports.For(b.Homeserver), StartGate: startGate,
-		})
-		if err != nil {
-			log.Error("failed to set up bot", "bot", b.Name(), "error", err)
-			return exitConfig
-		}
-		sessions[i] = s
-	}
-
-	ctl := newBotControl(cfg, sessions, tokens, db, callbacks, log.With("component", "bots"))
-
-	// Servers. The base context ends WebSocket connections, which Shutdown does not close.
+	// Servers. The base context ends WebSocket connections, which Shutdown does not close. The
+	// bots stop first at a stop, their push connections after their final status.
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
+	botsCtx, stopBots := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBots()
+	// Bots share one HTTP transport per homeserver, and their starts are spread: at most
+	// GATEWAY_START_CONCURRENCY log in and run their first sync at once.
+	bots := &botSet{
+		cfg: cfg, db: db, stateStore: stateStore, pickleKey: pickleKey, files: files, tokens: tokens, callbacks: callbacks,
+		mets: mets, hub: hub, transports: fleet.NewTransports(cfg.Proxy),
+		gate: fleet.NewGate(cfg.Gateway.StartConcurrency, cfg.Gateway.StartJitter, 2*cfg.APITimeout),
+		log:  log.With("component", "bots"), botsCtx: botsCtx, serveCtx: serveCtx,
+	}
+	runs, err := bots.prepare(cfg.Bots)
+	if err != nil {
+		log.Error("failed to set up a bot", "error", err)
+		return exitConfig
+	}
+	bots.expect(runs) // before /readyz is served
+
 	var srv *gateway.Server
 	if cfg.Gateway.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Gateway.Listen)
@@ -281,7 +281,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		if cfg.Gateway.Admin {
 			hub.SetAdmin(admin.New(admin.Options{
 				AccessToken: cfg.Gateway.AccessToken, Secure: cfg.Gateway.Web.PublicHTTPS,
-				SessionTTL: cfg.Gateway.AdminSessionTTL, Backend: ctl, Hub: hub, Logger: log.With("component", "admin"),
+				SessionTTL: cfg.Gateway.AdminSessionTTL, Backend: bots, Hub: hub, Logger: log.With("component", "admin"),
 			}))
 		}
 		srv = gateway.NewServer(serveCtx, hub.Handler(), webOptions(cfg.Gateway.Web), log.With("component", "http"))
@@ -300,7 +300,8 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		}
 	}
 
-	// Bots: each logs in (learning its user ID if not configured), joins the hub, then syncs.
+	// The gateway's own push connections; then the bots: each logs in (learning its user ID if
+	// not configured), joins the hub, then syncs.
 	var wg sync.WaitGroup
 	for _, u := range cfg.Gateway.V12ReverseWS {
 		wg.Add(1)
@@ -316,84 +317,21 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 			hub.RunWebhook(serveCtx, gateway.Webhook{URL: u, Version: 12, Outbox: outbox(u)})
 		}()
 	}
-	botsCtx, stopBots := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBots()
-	var botsWG sync.WaitGroup
-	for _, s := range sessions {
-		hub.Expect(s.Bot()) // until it joins the hub, /readyz shows its state and reason
-	}
-	pinSelfIDs(botsCtx, sessions, cfg.Bots, db, log)
-	for i, s := range sessions {
-		b := cfg.Bots[i]
-		botsWG.Add(1)
-		transportsStarted := false // the bot's push connections start once, not at each restart
-		go func() {
-			defer botsWG.Done()
-			ctl.loop(botsCtx, i, func(botsCtx context.Context) {
-				// A bot whose user ID is known (configured, or from the token store) joins the hub at
-				// once, so that clients see it offline while it cannot log in; otherwise it logs in
-				// first to learn its user ID (meanwhile /readyz shows it with hub.Expect).
-				if s.UserID() == "" {
-					if err := gatedLogin(botsCtx, startGate, s); err != nil {
-						if botsCtx.Err() == nil {
-							log.Error("bot cannot start: the operator must act", "bot", b.Name(), "error", err)
-						}
-						return
-					}
-				}
-				selfID, ok := botSelfID(botsCtx, s, b, db, log)
-				if !ok {
-					return
-				}
-				hub.AddBotWithToken(s.Bot(), selfID, b.OneBotAccessToken)
-				log.Info("bot registered", "bot", s.UserID(), "v11_self_id", selfID)
-				if transportsStarted {
-					_ = s.Serve(botsCtx)
-					return
-				}
-				transportsStarted = true
-				v11Roles := []struct {
-					urls []string
-					role string
-				}{
-					{append(append([]string(nil), cfg.Gateway.V11ReverseWS...), b.OneBotV11ReverseWS...), gateway.RoleUniversal},
-					{cfg.Gateway.V11ReverseWSAPI, gateway.RoleAPI},
-					{cfg.Gateway.V11ReverseWSEvent, gateway.RoleEvent},
-				}
-				for _, r := range v11Roles {
-					for _, u := range r.urls {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: b.PushToken(cfg.Gateway.PushAccessToken),
-								Role: r.role, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
-						}()
-					}
-				}
-				for _, u := range cfg.Gateway.V11HTTPPost {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						hub.RunWebhook(serveCtx, gateway.Webhook{URL: u, Version: 11, SelfID: selfID, Outbox: outbox(u)})
-					}()
-				}
-				for _, u := range b.OneBotV12ReverseWS {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: b.PushToken(cfg.Gateway.PushAccessToken), Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
-					}()
-				}
-				_ = s.Serve(botsCtx) // retries all but ErrFatal; the status and the log say why
-			})
-		}()
-	}
+	bots.startAll(runs)
 
-	<-ctx.Done()
+	for reloading := true; reloading; {
+		select {
+		case <-ctx.Done():
+			reloading = false
+		case <-reload:
+			log.Info("reloading the configuration (SIGHUP)")
+			bots.reload(environ)
+		}
+	}
 	log.Info("stopping gateway", "deadline", cfg.Gateway.ShutdownTimeout)
 	deadline := time.Now().Add(cfg.Gateway.ShutdownTimeout)
 	stopBots() // a batch being processed is finished and its position saved
-	if !waitUntil(&botsWG, deadline) {
+	if !waitUntil(&bots.loops, deadline) {
 		log.Warn("bots did not stop before the deadline")
 	}
 	stopServing()
@@ -402,7 +340,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		_ = srv.Shutdown(sctx)
 		cancel()
 	}
-	if !waitUntil(&wg, deadline) {
+	if !waitUntil(&wg, deadline) || !waitUntil(&bots.pushes, deadline) {
 		log.Warn("OneBot connections did not close before the deadline")
 	}
 	stopPruning()
@@ -479,18 +417,6 @@ func pinSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage
 			"bot", s.UserID(), "onebot_self_id", b.OneBotSelfID, "user", moved, "new_v11_user_id", to)
 	}
 	return err
-}
-
-// pinSelfIDs pins the onebot_self_id of every bot whose user ID is known before any bot takes
-// its self_id from the database, so that a bot without onebot_self_id is not registered under
-// a number that another bot's onebot_self_id then takes from it. A failure here is retried by
-// botSelfID; a bot that learns its user ID at login is pinned then.
-func pinSelfIDs(ctx context.Context, sessions []*matrix.Session, bots []config.Bot, db *storage.DB, log *slog.Logger) {
-	for i, s := range sessions {
-		if bots[i].OneBotSelfID != 0 && s.UserID() != "" {
-			_ = pinSelfID(ctx, s, bots[i], db, log)
-		}
-	}
 }
 
 // transports turns the GATEWAY_* transport options into the hub's.

@@ -122,6 +122,8 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 			detail = ce.reason
 		}
 		log.Warn("OneBot connection closed by the gateway", "reason", detail)
+	} else if removedClose(s.why) {
+		status, reason = websocket.StatusGoingAway, s.why
 	} else if s.why != "" && s.why != "connection ended" {
 		status, reason = websocket.StatusPolicyViolation, s.why
 	}

@@ -9,6 +9,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,7 +51,7 @@ type Metrics struct {
 	prunePasses    *prometheus.CounterVec
 
 	mu      sync.Mutex
-	sources []func() []Sample // read at each scrape (Collect)
+	sources []*source // read at each scrape (Collect)
 	desc    map[string]*prometheus.Desc
 }
 
@@ -181,14 +182,38 @@ func (m *Metrics) PrunePass(err error) {
 	m.prunePasses.WithLabelValues(result).Inc()
 }
 
-// AddSource adds a function read at every scrape (and by BotCounters).
-func (m *Metrics) AddSource(f func() []Sample) {
+// source is a function read at every scrape; a pointer, so that it can be removed.
+type source struct{ f func() []Sample }
+
+// AddSource adds a function read at every scrape (and by BotCounters); remove takes it out
+// again (a bot removed while the gateway runs).
+func (m *Metrics) AddSource(f func() []Sample) (remove func()) {
 	if m == nil {
-		return
+		return func() {}
 	}
+	src := &source{f: f}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.sources = append(m.sources, f)
+	m.sources = append(m.sources, src)
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.sources = slices.DeleteFunc(m.sources, func(x *source) bool { return x == src })
+	}
+}
+
+// ForgetBot drops every series labelled with bot: a bot removed while the gateway runs leaves
+// no stale sync_state (or counters) behind.
+func (m *Metrics) ForgetBot(bot string) {
+	if m == nil || bot == "" {
+		return
+	}
+	l := prometheus.Labels{"bot": bot}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.syncState, m.syncLag, m.eventsIn, m.eventsOut, m.actions, m.hsRequests, m.hsRateLimited, m.tokenRefreshes, m.slowClients,
+	} {
+		v.DeletePartialMatch(l)
+	}
 }
 
 // sourceCollector turns the sources' samples into metrics at scrape time.
@@ -219,11 +244,11 @@ func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
 
 func (m *Metrics) samples() []Sample {
 	m.mu.Lock()
-	sources := append([]func() []Sample(nil), m.sources...)
+	sources := append([]*source(nil), m.sources...)
 	m.mu.Unlock()
 	var out []Sample
-	for _, f := range sources {
-		out = append(out, f()...)
+	for _, src := range sources {
+		out = append(out, src.f()...)
 	}
 	return out
 }

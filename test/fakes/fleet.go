@@ -35,6 +35,7 @@ type FakeFleetHomeserver struct {
 	initialInFlight int
 	maxInitial      int
 	initialSyncs    map[string]int // per user
+	whoamis         map[string]int // per user: one per login of a bot session
 	syncs           int
 }
 
@@ -45,7 +46,7 @@ func FleetToken(i int) string { return fmt.Sprintf("fleet-token-%d", i) }
 // NewFakeFleetHomeserver starts a fake homeserver with n accounts; it is closed when the test ends.
 func NewFakeFleetHomeserver(t testing.TB, n int) *FakeFleetHomeserver {
 	t.Helper()
-	h := &FakeFleetHomeserver{InitialSyncHold: 20 * time.Millisecond, IdleWait: time.Second, n: n, initialSyncs: map[string]int{}}
+	h := &FakeFleetHomeserver{InitialSyncHold: 20 * time.Millisecond, IdleWait: time.Second, n: n, initialSyncs: map[string]int{}, whoamis: map[string]int{}}
 	mux := http.NewServeMux()
 	const p = "/_matrix/client/v3"
 	mux.HandleFunc("GET /_matrix/client/versions", func(w http.ResponseWriter, _ *http.Request) {
@@ -82,6 +83,9 @@ func (h *FakeFleetHomeserver) user(w http.ResponseWriter, r *http.Request) strin
 
 func (h *FakeFleetHomeserver) whoami(w http.ResponseWriter, r *http.Request) {
 	if u := h.user(w, r); u != "" {
+		h.mu.Lock()
+		h.whoamis[u]++
+		h.mu.Unlock()
 		writeResponse(w, JSONResponse(http.StatusOK, map[string]any{"user_id": u, "device_id": "FLEETDEVICE"}))
 	}
 }
@@ -134,4 +138,11 @@ func (h *FakeFleetHomeserver) InitialSyncs() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.initialSyncs)
+}
+
+// Whoamis is how many times account i asked /account/whoami (each session's login does once).
+func (h *FakeFleetHomeserver) Whoamis(i int) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.whoamis[FleetUser(i)]
 }

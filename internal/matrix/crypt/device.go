@@ -26,6 +26,8 @@ type Device struct {
 	stats atomic.Pointer[e2ee.Stats]
 	// shown is the machine for other goroutines (the admin page: Status).
 	shown atomic.Pointer[e2ee.Machine]
+
+	removeSource func() // takes the counters out of /metrics (Close)
 }
 
 // NewDevice returns the encryption device of acct's bot; pickleKey encrypts the crypto store
@@ -33,9 +35,12 @@ type Device struct {
 // are on /metrics.
 func NewDevice(acct *account.Account, pickleKey []byte, undecryptableWait time.Duration) *Device {
 	d := &Device{acct: acct, pickleKey: pickleKey, wait: undecryptableWait}
-	acct.Metrics.AddSource(d.metricSamples)
+	d.removeSource = acct.Metrics.AddSource(d.metricSamples)
 	return d
 }
+
+// Close takes the device's counters out of /metrics (a bot removed while the gateway runs).
+func (d *Device) Close() { d.removeSource() }
 
 // Enabled tells whether this bot does end-to-end encryption: on for every bot with a device
 // ID unless e2ee is false.

@@ -35,6 +35,13 @@ func NewFiles(acct *account.Account, store *Store) *Files {
 	return f
 }
 
+// Close unregisters f from the store (a bot removed while the gateway runs).
+func (f *Files) Close() {
+	if f.store != nil {
+		f.store.Unregister(f)
+	}
+}
+
 // UserID is the bot's (Downloader).
 func (f *Files) UserID() id.UserID { return f.acct.UserID() }
 

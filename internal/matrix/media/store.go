@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,6 +182,13 @@ func (m *Store) path(fileID string) string { return filepath.Join(m.dir, fileID)
 func (m *Store) Register(d Downloader) {
 	m.mu.Lock()
 	m.bots = append(m.bots, d)
+	m.mu.Unlock()
+}
+
+// Unregister stops downloading through d (a bot removed while the gateway runs).
+func (m *Store) Unregister(d Downloader) {
+	m.mu.Lock()
+	m.bots = slices.DeleteFunc(m.bots, func(x Downloader) bool { return x == d })
 	m.mu.Unlock()
 }
 

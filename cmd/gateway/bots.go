@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"maunium.net/go/mautrix/sqlstatestore"
+
+	"github.com/matrix-onebot/gateway/internal/auth"
+	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/fleet"
+	"github.com/matrix-onebot/gateway/internal/gateway"
+	"github.com/matrix-onebot/gateway/internal/matrix"
+	"github.com/matrix-onebot/gateway/internal/matrix/media"
+	"github.com/matrix-onebot/gateway/internal/metrics"
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// botSet runs the configured bots: each logs in, joins the hub and syncs until it is removed or
+// the gateway stops. Bots can be added, removed and changed while it runs (apply: SIGHUP; the
+// admin page), and the admin page restarts them and logs them in (admin.go).
+type botSet struct {
+	// cfg is the configuration at start: its shared MATRIX_* and GATEWAY_* options apply to
+	// every bot, also to one added later.
+	cfg        *config.Config
+	db         *storage.DB
+	stateStore *sqlstatestore.SQLStateStore
+	pickleKey  []byte
+	files      *media.Store
+	tokens     auth.Store
+	callbacks  *auth.CallbackMux
+	mets       *metrics.Metrics
+	hub        *gateway.Hub
+	transports *fleet.Transports
+	gate       *fleet.Gate
+	log        *slog.Logger
+
+	botsCtx  context.Context // the bots' syncs end with it (first, at a stop)
+	serveCtx context.Context // their push connections end with it (after the bots' final status)
+	loops    sync.WaitGroup  // every bot's login and sync
+	pushes   sync.WaitGroup  // every reverse WebSocket and webhook
+
+	mu   sync.Mutex
+	bots []*botRun // in configuration order; the admin page's index is the place here
+}
+
+// botRun is one running bot.
+type botRun struct {
+	bot config.Bot
+	s   *matrix.Session
+
+	stop       context.CancelFunc // ends the bot's sync
+	stopPushes context.CancelFunc // ends its reverse WebSockets and webhooks
+	done       chan struct{}      // closed when its sync has ended
+	pushes     sync.WaitGroup     // its reverse WebSockets and webhooks
+
+	pushStarted bool // its push connections have started (read and written by its loop only)
+
+	restart   chan struct{}      // cap 1: run the bot again (admin page)
+	runCancel context.CancelFunc // of its current run; nil between runs (guarded by botSet.mu)
+}
+
+// botKey names a bot across configurations: a bot is the same bot when its homeserver and
+// user_id, else its login_user, else its place in MATRIX_BOTS, are the same.
+func botKey(b config.Bot) string {
+	hs := strings.ToLower(strings.TrimRight(b.Homeserver, "/"))
+	switch {
+	case b.UserID != "":
+		return hs + " " + string(b.UserID)
+	case b.LoginUser != "":
+		return hs + " login:" + b.LoginUser
+	}
+	return fmt.Sprintf("%s #%d", hs, b.Index)
+}
+
+// sameBot reports whether two configurations of one bot are the same, apart from its place in
+// the list.
+func sameBot(a, b config.Bot) bool {
+	a.Index, b.Index = 0, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// newSession prepares bot b's session.
+func (bs *botSet) newSession(b config.Bot) (*matrix.Session, error) {
+	cfg := bs.cfg
+	return matrix.New(matrix.Options{
+		PickleKey: bs.pickleKey, UndecryptableWait: cfg.Gateway.UndecryptableWait, EncryptReactions: cfg.Gateway.EncryptReactions,
+		Bot: b, APITimeout: cfg.APITimeout, SyncTimeout: cfg.SyncTimeout, RetryInterval: cfg.RetryInterval,
+		HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
+		TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,
+		DB: bs.db, StateStore: bs.stateStore, Sink: bs.hub, Logger: bs.log.With("component", "matrix"), Media: bs.files,
+		TokenStore: bs.tokens, OAuthCallbacks: bs.callbacks, Metrics: bs.mets,
+		Transport: bs.transports.For(b.Homeserver), StartGate: bs.gate,
+	})
+}
+
+// prepare makes the session of every bot of bots, or fails on the first that cannot be set up.
+func (bs *botSet) prepare(bots []config.Bot) ([]*botRun, error) {
+	runs := make([]*botRun, len(bots))
+	for i, b := range bots {
+		s, err := bs.newSession(b)
+		if err != nil {
+			return nil, fmt.Errorf("failed to set up bot %s: %w", b.Name(), err)
+		}
+		runs[i] = &botRun{bot: b, s: s, restart: make(chan struct{}, 1), done: make(chan struct{})}
+	}
+	return runs, nil
+}
+
+// expect tells the hub of the bots before they start: until one joins the hub, /readyz shows
+// its state and reason.
+func (bs *botSet) expect(runs []*botRun) {
+	for _, r := range runs {
+		bs.hub.Expect(r.s.Bot())
+	}
+}
+
+// startAll starts the bots at the gateway's start: every onebot_self_id of a bot whose user ID
+// is known is pinned before any bot takes a number.
+func (bs *botSet) startAll(runs []*botRun) {
+	for _, r := range runs {
+		if r.bot.OneBotSelfID != 0 && r.s.UserID() != "" {
+			_ = pinSelfID(bs.botsCtx, r.s, r.bot, bs.db, bs.log)
+		}
+	}
+	bs.mu.Lock()
+	bs.bots = append(bs.bots, runs...)
+	bs.mu.Unlock()
+	for _, r := range runs {
+		bs.launch(r)
+	}
+}
+
+// launch runs r until it is stopped or the gateway stops.
+func (bs *botSet) launch(r *botRun) {
+	ctx, stop := context.WithCancel(bs.botsCtx)
+	pushCtx, stopPushes := context.WithCancel(bs.serveCtx)
+	r.stop, r.stopPushes = stop, stopPushes
+	bs.loops.Add(1)
+	go func() {
+		defer bs.loops.Done()
+		defer close(r.done)
+		bs.loop(ctx, r, func(ctx context.Context) { bs.runOnce(ctx, pushCtx, r) })
+	}()
+}
+
+// loop runs r with run until ctx ends, again each time Reconnect asks: run's context ends at a
+// reconnect.
+func (bs *botSet) loop(ctx context.Context, r *botRun, run func(ctx context.Context)) {
+	for {
+		runCtx, cancel := context.WithCancel(ctx)
+		bs.mu.Lock()
+		r.runCancel = cancel
+		bs.mu.Unlock()
+		run(runCtx)
+		bs.mu.Lock()
+		r.runCancel = nil
+		bs.mu.Unlock()
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.restart:
+			bs.log.Info("bot restarted from the admin page", "bot", r.bot.Name())
+		}
+	}
+}
+
+// runOnce is one run of a bot: a bot whose user ID is known (configured, or from the token
+// store) joins the hub at once, so that clients see it offline while it cannot log in;
+// otherwise it logs in first to learn its user ID (meanwhile /readyz shows it with hub.Expect).
+// Its push connections start at its first run, not at each restart.
+func (bs *botSet) runOnce(ctx, pushCtx context.Context, r *botRun) {
+	s, b, log := r.s, r.bot, bs.log
+	if s.UserID() == "" {
+		if err := gatedLogin(ctx, bs.gate, s); err != nil {
+			if ctx.Err() == nil {
+				log.Error("bot cannot start: the operator must act", "bot", b.Name(), "error", err)
+			}
+			return
+		}
+	}
+	selfID, ok := botSelfID(ctx, s, b, bs.db, log)
+	if !ok {
+		return
+	}
+	bs.hub.AddBotWithToken(s.Bot(), selfID, b.OneBotAccessToken)
+	log.Info("bot registered", "bot", s.UserID(), "v11_self_id", selfID)
+	if !r.pushStarted { // only this bot's loop reads and writes it
+		r.pushStarted = true
+		bs.startPushes(pushCtx, r, selfID)
+	}
+	_ = s.Serve(ctx) // retries all but ErrFatal; the status and the log say why
+}
+
+// startPushes dials the bot's reverse WebSockets and posts its webhooks until pushCtx ends (the
+// gateway stops, or the bot is removed).
+func (bs *botSet) startPushes(pushCtx context.Context, r *botRun, selfID int64) {
+	g, b, s := bs.cfg.Gateway, r.bot, r.s
+	outbox := func(url string) bool { return !slices.Contains(g.OutboxExclude, url) }
+	push := func(f func()) {
+		bs.pushes.Add(1)
+		r.pushes.Add(1)
+		go func() {
+			defer bs.pushes.Done()
+			defer r.pushes.Done()
+			f()
+		}()
+	}
+	v11Roles := []struct {
+		urls []string
+		role string
+	}{
+		{append(append([]string(nil), g.V11ReverseWS...), b.OneBotV11ReverseWS...), gateway.RoleUniversal},
+		{g.V11ReverseWSAPI, gateway.RoleAPI},
+		{g.V11ReverseWSEvent, gateway.RoleEvent},
+	}
+	for _, role := range v11Roles {
+		for _, u := range role.urls {
+			push(func() {
+				bs.hub.RunReverseWS(pushCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: b.PushToken(g.PushAccessToken),
+					Role: role.role, Outbox: outbox(u)}, g.ReconnectInterval)
+			})
+		}
+	}
+	for _, u := range g.V11HTTPPost {
+		push(func() {
+			bs.hub.RunWebhook(pushCtx, gateway.Webhook{URL: u, Version: 11, SelfID: selfID, Outbox: outbox(u)})
+		})
+	}
+	for _, u := range b.OneBotV12ReverseWS {
+		push(func() {
+			bs.hub.RunReverseWS(pushCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: b.PushToken(g.PushAccessToken), Outbox: outbox(u)}, g.ReconnectInterval)
+		})
+	}
+}
+
+// remove stops r and takes it out of the hub: its sync ends (the batch under way is finished and
+// its position saved), its OneBot WebSockets close with the reason, its push connections stop,
+// and its metrics go. It waits for each until deadline.
+func (bs *botSet) remove(r *botRun, why string, deadline time.Time) {
+	r.stop()
+	if !waitDone(r.done, deadline) {
+		bs.log.Warn("a removed bot's sync did not stop before the deadline", "bot", r.bot.Name())
+	}
+	bs.hub.RemoveBot(r.s.Bot(), why)
+	r.stopPushes()
+	if !waitUntil(&r.pushes, deadline) {
+		bs.log.Warn("a removed bot's reverse WebSockets and webhooks did not stop before the deadline", "bot", r.bot.Name())
+	}
+	r.s.Close()
+}
+
+// apply makes the running bots those of next: a bot not in next is removed, a new one starts,
+// and one whose configuration changed starts again with the new one. It returns the names of the
+// bots it added, removed and restarted.
+func (bs *botSet) apply(next []config.Bot) (added, removed, changed []string, err error) {
+	bs.mu.Lock()
+	current := append([]*botRun(nil), bs.bots...)
+	bs.mu.Unlock()
+	byKey := make(map[string]*botRun, len(current))
+	for _, r := range current {
+		byKey[botKey(r.bot)] = r
+	}
+	var fresh []config.Bot
+	keep := make(map[string]bool, len(next))
+	for _, b := range next {
+		k := botKey(b)
+		keep[k] = true
+		if r := byKey[k]; r != nil && sameBot(r.bot, b) {
+			continue
+		}
+		fresh = append(fresh, b)
+	}
+	runs, err := bs.prepare(fresh) // every new session is set up before any bot is touched
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	deadline := time.Now().Add(bs.cfg.Gateway.ShutdownTimeout)
+	for _, r := range current {
+		k := botKey(r.bot)
+		switch {
+		case !keep[k]:
+			bs.remove(r, "no longer in the configuration", deadline)
+			removed = append(removed, r.bot.Name())
+		case slices.ContainsFunc(fresh, func(b config.Bot) bool { return botKey(b) == k }):
+			bs.remove(r, "its configuration changed; it starts again", deadline)
+			changed = append(changed, r.bot.Name())
+		}
+	}
+	newRuns := make(map[string]*botRun, len(runs))
+	for _, r := range runs {
+		newRuns[botKey(r.bot)] = r
+		if byKey[botKey(r.bot)] == nil {
+			added = append(added, r.bot.Name())
+		}
+	}
+	// The new list, in the order of next.
+	list := make([]*botRun, 0, len(next))
+	for _, b := range next {
+		k := botKey(b)
+		if r := newRuns[k]; r != nil {
+			list = append(list, r)
+		} else {
+			list = append(list, byKey[k])
+		}
+	}
+	bs.mu.Lock()
+	bs.bots = list
+	bs.mu.Unlock()
+	bs.expect(runs)
+	for _, r := range runs {
+		if r.bot.OneBotSelfID != 0 && r.s.UserID() != "" {
+			_ = pinSelfID(bs.botsCtx, r.s, r.bot, bs.db, bs.log)
+		}
+		bs.launch(r)
+	}
+	return added, removed, changed, nil
+}
+
+// reload loads the configuration again from environ (GATEWAY_ENV_FILE and MATRIX_BOTS_FILE are
+// read anew) and applies its bot list; an invalid configuration changes nothing.
+func (bs *botSet) reload(environ []string) {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		bs.log.Error("reload refused: the configuration is invalid; the bots run as before", "error", err)
+		return
+	}
+	if botTokens(cfg) && !botTokens(bs.cfg) {
+		// The hub decides at start whether requests need a token at all (gateway.Options.BotTokens).
+		bs.log.Error("reload refused: a bot has onebot_access_token and none had one at start; restart the gateway to apply it")
+		return
+	}
+	if !reflect.DeepEqual(cfg.Gateway, bs.cfg.Gateway) {
+		bs.log.Warn("reload: GATEWAY_* options changed; they take effect at the next start (a reload changes the bots only)")
+	}
+	added, removed, changed, err := bs.apply(cfg.Bots)
+	if err != nil {
+		bs.log.Error("reload refused: a bot cannot be set up; the bots run as before", "error", err)
+		return
+	}
+	bs.log.Info("configuration reloaded", "bots", len(cfg.Bots), "added", added, "removed", removed, "restarted", changed)
+}
+
+// waitDone waits for done until deadline; it reports whether done was closed.
+func waitDone(done <-chan struct{}, deadline time.Time) bool {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/matrix-onebot/gateway/test/fakes"
+	"github.com/matrix-onebot/gateway/test/wait"
+)
+
+// fleetBot is a MATRIX_BOTS object of account i of the fake fleet homeserver, with v11
+// self_id 1000+i; extra keys are added.
+func fleetBot(hs *fakes.FakeFleetHomeserver, i int, extra map[string]any) map[string]any {
+	b := map[string]any{"homeserver": hs.URL, "user_id": fakes.FleetUser(i), "access_token": fakes.FleetToken(i),
+		"e2ee": false, "onebot_self_id": 1000 + i}
+	for k, v := range extra {
+		b[k] = v
+	}
+	return b
+}
+
+// writeEnvFile writes GATEWAY_ENV_FILE with MATRIX_BOTS set to bots.
+func writeEnvFile(t *testing.T, path string, bots ...map[string]any) {
+	t.Helper()
+	list, _ := json.Marshal(bots)
+	if err := os.WriteFile(path, []byte("MATRIX_BOTS='"+string(list)+"'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readyBots returns the user IDs /readyz lists and whether it says ready.
+func (g *gatewayRun) readyBots() ([]string, bool) {
+	resp, err := http.Get(g.url + "/readyz")
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	var rep struct {
+		Ready bool `json:"ready"`
+		Bots  []struct {
+			UserID string `json:"user_id"`
+		} `json:"bots"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&rep) != nil {
+		return nil, false
+	}
+	var users []string
+	for _, b := range rep.Bots {
+		users = append(users, b.UserID)
+	}
+	return users, rep.Ready
+}
+
+// v12Action calls a v12 action over HTTP and returns the response's retcode and message.
+func (g *gatewayRun) v12Action(t *testing.T, action, self string) (int, string) {
+	t.Helper()
+	body := `{"action": "` + action + `", "params": {}, "self": {"platform": "matrix", "user_id": "` + self + `"}}`
+	resp, err := http.Post(g.url+"/onebot/v12/", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Retcode int    `json:"retcode"`
+		Message string `json:"message"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("%s: %v: %s", action, err, raw)
+	}
+	return r.Retcode, r.Message
+}
+
+// A reload (SIGHUP) applies the bot list of GATEWAY_ENV_FILE: a bot no longer listed stops and
+// leaves the hub (its WebSocket gets a close frame with the reason, requests naming it "unknown
+// self", its metrics go), a new one starts, a changed one starts again, and an unchanged one is
+// not touched; an invalid file changes nothing.
+func TestReloadAppliesTheBotList(t *testing.T) {
+	hs := fakes.NewFakeFleetHomeserver(t, 4)
+	envFile := filepath.Join(t.TempDir(), "gateway.env")
+	writeEnvFile(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, nil), fleetBot(hs, 2, nil))
+	g := startServe(t, map[string]string{"GATEWAY_ENV_FILE": envFile, "GATEWAY_START_JITTER": "0s", "GATEWAY_METRICS_PUBLIC": "true"})
+	wait.For(t, time.Minute, "three bots ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 3 })
+
+	// A v11 client of bot 2 and one of bot 0.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	wsURL := "ws" + strings.TrimPrefix(g.url, "http")
+	c2, _, err := websocket.Dial(ctx, wsURL+"/onebot/v11/1002/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.CloseNow()
+	c0, _, err := websocket.Dial(ctx, wsURL+"/onebot/v11/1000/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c0.CloseNow()
+	go func() { // reads (so that pings are answered) and drops bot 0's events
+		for {
+			if _, _, err := c0.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c2.Read(ctx); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+
+	// An invalid file is refused and changes nothing.
+	if err := os.WriteFile(envFile, []byte("MATRIX_BOTS='[{\"homeserver\": 1}]'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.reload <- struct{}{}
+	wait.For(t, time.Minute, "the refused reload in the log", func() bool { return strings.Contains(g.log.String(), "reload refused") })
+
+	writeEnvFile(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_msgtype": "m.notice"}), fleetBot(hs, 3, nil))
+	g.reload <- struct{}{}
+	wait.For(t, time.Minute, "bots 0, 1 and 3 ready", func() bool {
+		users, ok := g.readyBots()
+		slices.Sort(users)
+		return ok && strings.Join(users, " ") == strings.Join([]string{fakes.FleetUser(0), fakes.FleetUser(1), fakes.FleetUser(3)}, " ")
+	})
+
+	select {
+	case err := <-closed:
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || !strings.HasPrefix(ce.Reason, "bot removed") {
+			t.Fatalf("bot 2's WebSocket ended with %v; want a close frame 1001 \"bot removed: …\"", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("bot 2's WebSocket was not closed")
+	}
+	if code, msg := g.v12Action(t, "get_self_info", fakes.FleetUser(2)); code != 10102 || !strings.Contains(msg, "no bot") {
+		t.Fatalf("an action for the removed bot: retcode %d %q; want 10102 unknown self", code, msg)
+	}
+	if code, _ := g.v12Action(t, "get_self_info", fakes.FleetUser(3)); code != 0 {
+		t.Fatalf("an action for the added bot: retcode %d; want 0", code)
+	}
+	if n := hs.Whoamis(0); n != 1 {
+		t.Fatalf("the unchanged bot 0 logged in %d times; want once (not restarted)", n)
+	}
+	if n := hs.Whoamis(1); n != 2 {
+		t.Fatalf("the changed bot 1 logged in %d times; want twice (restarted with its new configuration)", n)
+	}
+	// Bot 0's client is still connected: a ping is answered.
+	if err := c0.Ping(ctx); err != nil {
+		t.Fatalf("bot 0's WebSocket: %v", err)
+	}
+	resp, err := http.Get(g.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(metricsText), fakes.FleetUser(2)) || !strings.Contains(string(metricsText), fakes.FleetUser(3)) {
+		t.Fatal("/metrics: the removed bot's series must go and the added bot's come")
+	}
+}
