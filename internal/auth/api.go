@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"maunium.net/go/mautrix/id"
 )
@@ -59,6 +60,16 @@ func (a authAPI) postJSON(ctx context.Context, op, u string, body, out any) erro
 	}
 	req.Header.Set("Content-Type", "application/json")
 	return a.do(req, op, out)
+}
+
+// postForm posts form to u and expects a 2xx answer.
+func (a authAPI) postForm(ctx context.Context, op, u string, form url.Values) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("failed to %s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return a.do(req, op, nil)
 }
 
 // do sends an unauthenticated (or explicitly authenticated) request with the plain client and

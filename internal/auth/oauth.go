@@ -187,8 +187,9 @@ func (o *oauthFlows) refresh(ctx context.Context, cur Tokens) (Tokens, error) {
 	return cur.refreshed("the OAuth token endpoint", start, access, refresh, lifetime)
 }
 
-// revoke revokes the session's refresh and access tokens (RFC 7009). mautrix's OAuthRevokeToken
-// revokes one token, the refresh token when there is one; it is called once for each.
+// revoke revokes the session's refresh and access tokens (RFC 7009). Not mautrix's
+// OAuthRevokeToken: it takes a 401 for success, but a 401 (invalid_client, RFC 7009 §2.2.1) means
+// the token was not revoked, and `gateway logout` must then fail and keep the session.
 func (o *oauthFlows) revoke(ctx context.Context, t Tokens) error {
 	md, err := o.discover(ctx)
 	if err != nil {
@@ -197,17 +198,15 @@ func (o *oauthFlows) revoke(ctx context.Context, t Tokens) error {
 	if md.RevocationEndpoint == "" {
 		return errors.New("the OAuth server has no revocation_endpoint; the stored session is kept")
 	}
-	cli, err := o.client(md)
-	if err != nil {
-		return err
-	}
-	for _, tok := range []struct{ refresh, access, hint string }{{t.RefreshToken, "", "refresh_token"}, {"", t.AccessToken, "access_token"}} {
-		if tok.refresh == "" && tok.access == "" {
+	for _, tok := range []struct{ val, hint string }{{t.RefreshToken, "refresh_token"}, {t.AccessToken, "access_token"}} {
+		if tok.val == "" {
 			continue
 		}
-		cli.OAuthSetTokens(t.OAuthClientID, tok.refresh, tok.access, time.Time{})
-		if err := cli.OAuthRevokeToken(ctx); err != nil {
-			return oauthError("revoke the OAuth "+tok.hint, err)
+		err := o.api.postForm(ctx, "revoke the OAuth "+tok.hint, md.RevocationEndpoint, url.Values{
+			"token": {tok.val}, "token_type_hint": {tok.hint}, "client_id": {t.OAuthClientID},
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
