@@ -78,8 +78,13 @@ func (s *batchReader) handleRoom(ctx context.Context, b *batch, roomID id.RoomID
 	if joinedAt < 0 && room.Timeline.Limited && b.since != "" && room.Timeline.PrevBatch != "" {
 		timeline = append(s.fillGap(ctx, roomID, room.Timeline.PrevBatch, b.since, timeline), timeline...)
 	}
+	evts := make([]*event.Event, len(timeline))
 	for i, raw := range timeline {
-		evt := parseEvent(s.acct.Log(), raw, roomID)
+		evts[i] = parseEvent(s.acct.Log(), raw, roomID)
+	}
+	s.prefetchReplies(ctx, b, roomID, evts, joinedAt)
+	for i, raw := range timeline {
+		evt := evts[i]
 		if evt == nil {
 			continue
 		}
@@ -100,6 +105,36 @@ func (s *batchReader) handleRoom(ctx context.Context, b *batch, roomID id.RoomID
 		}
 	}
 	return s.events.handleEphemeral(ctx, b, roomID, room.Ephemeral.Events)
+}
+
+// prefetchReplies looks up together the senders of the events that the room's messages to be
+// handed over reply to, when the index does not hold them (rooms.Index.Prefetch): the messages
+// then convert without a homeserver lookup each. Replies to events of this timeline need none.
+func (s *batchReader) prefetchReplies(ctx context.Context, b *batch, room id.RoomID, evts []*event.Event, joinedAt int) {
+	var targets []id.EventID
+	inTimeline := map[id.EventID]bool{}
+	for i, evt := range evts {
+		if evt == nil {
+			continue
+		}
+		inTimeline[evt.ID] = true
+		if i < joinedAt || b.done[string(evt.ID)] || s.events.dropped(b, evt) {
+			continue
+		}
+		var rel *event.RelatesTo
+		switch c := evt.Content.Parsed.(type) {
+		case *event.MessageEventContent:
+			rel = c.RelatesTo
+		case *event.EncryptedEventContent: // m.relates_to stays outside the ciphertext
+			rel = c.RelatesTo
+		}
+		if e := rel.GetReplyTo(); e != "" && rel.GetReplaceID() == "" && !inTimeline[e] {
+			targets = append(targets, e)
+		}
+	}
+	if len(targets) > 0 {
+		s.events.index.Prefetch(ctx, room, targets)
+	}
 }
 
 // ownJoinIndex returns the position of the bot's own join in timeline (a membership change to

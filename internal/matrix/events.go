@@ -46,6 +46,12 @@ type eventHandler struct {
 	flags  eventFlags
 }
 
+// dropped tells whether evt is left out before it is looked at: the bot's own (unless
+// handle_self_message), or old on a first sync.
+func (s *eventHandler) dropped(b *batch, evt *event.Event) bool {
+	return evt.Sender == s.acct.UserID() && !s.flags.handleSelf || s.isOld(b, evt)
+}
+
 // isOld tells whether evt predates the gateway on a bot's first sync, when old events are dropped.
 func (s *eventHandler) isOld(b *batch, evt *event.Event) bool {
 	return s.flags.old(b, time.UnixMilli(evt.Timestamp))

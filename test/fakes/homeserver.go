@@ -22,7 +22,8 @@ import (
 // Served: GET /account/whoami, GET /sync (scripted), GET /user/{id}/account_data/m.direct
 // (404 M_NOT_FOUND), GET /profile/{id}/displayname, GET /rooms/{id}/messages (scripted per room),
 // PUT /rooms/{id}/send/{type}/{txn} (recorded), GET /rooms/{id}/state/{type}/{key} (scripted with
-// SetState; 404 M_NOT_FOUND when not). Anything else is 404 M_UNRECOGNIZED.
+// SetState; 404 M_NOT_FOUND when not), GET /rooms/{id}/event/{id} (scripted with SetEvent, held
+// with HoldEvents; 404 M_NOT_FOUND when not). Anything else is 404 M_UNRECOGNIZED.
 //
 // Keep-alives are off, so that every request has its own connection: a dropped connection
 // (FakeResponse.Drop) then reaches the client as a network error that its transport cannot
@@ -43,6 +44,8 @@ type FakeHomeserver struct {
 	syncs       []FakeResponse
 	messages    map[id.RoomID][]FakeResponse
 	state       map[string]FakeResponse // room + "|" + type + "|" + state key
+	events      map[string]FakeResponse // room + "|" + event ID
+	eventsHeld  int                     // GET /event waits until this many have arrived
 	requests    []FakeRequest
 	sent        []FakeSentEvent
 	txns        int
@@ -88,6 +91,7 @@ func NewFakeHomeserver(t testing.TB, userID id.UserID, token string) *FakeHomese
 		deviceID: "FAKEDEVICE",
 		messages: map[id.RoomID][]FakeResponse{},
 		state:    map[string]FakeResponse{},
+		events:   map[string]FakeResponse{},
 		changed:  make(chan struct{}),
 	}
 	mux := http.NewServeMux()
@@ -99,6 +103,7 @@ func NewFakeHomeserver(t testing.TB, userID id.UserID, token string) *FakeHomese
 	mux.HandleFunc("GET "+p+"/rooms/{room}/messages", h.roomMessages)
 	mux.HandleFunc("PUT "+p+"/rooms/{room}/send/{type}/{txn}", h.send)
 	mux.HandleFunc("GET "+p+"/rooms/{room}/state/{type}/{key...}", h.roomState)
+	mux.HandleFunc("GET "+p+"/rooms/{room}/event/{event}", h.roomEvent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeMatrixError(w, http.StatusNotFound, "M_UNRECOGNIZED", "the fake homeserver does not serve "+r.Method+" "+r.URL.Path)
 	})
@@ -142,6 +147,23 @@ func (h *FakeHomeserver) QueueMessages(room id.RoomID, rs ...FakeResponse) {
 func (h *FakeHomeserver) SetState(room id.RoomID, evtType, stateKey string, r FakeResponse) {
 	h.mu.Lock()
 	h.state[string(room)+"|"+evtType+"|"+stateKey] = r
+	h.mu.Unlock()
+}
+
+// SetEvent makes GET /rooms/{room}/event/{event} answer r (every time); an event not set is
+// 404 M_NOT_FOUND.
+func (h *FakeHomeserver) SetEvent(room id.RoomID, evt id.EventID, r FakeResponse) {
+	h.mu.Lock()
+	h.events[string(room)+"|"+string(evt)] = r
+	h.mu.Unlock()
+}
+
+// HoldEvents makes each GET /rooms/{room}/event/{event} wait until n such requests have
+// arrived in all (or the request ends): a client that asks for events one at a time, waiting
+// for each answer, gets none of the first n-1.
+func (h *FakeHomeserver) HoldEvents(n int) {
+	h.mu.Lock()
+	h.eventsHeld = n
 	h.mu.Unlock()
 }
 
@@ -289,6 +311,37 @@ func (h *FakeHomeserver) roomMessages(w http.ResponseWriter, r *http.Request) {
 func (h *FakeHomeserver) roomState(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	resp, ok := h.state[r.PathValue("room")+"|"+r.PathValue("type")+"|"+r.PathValue("key")]
+	h.mu.Unlock()
+	if !ok {
+		writeMatrixError(w, http.StatusNotFound, "M_NOT_FOUND", "Event not found.")
+		return
+	}
+	writeResponse(w, resp)
+}
+
+func (h *FakeHomeserver) roomEvent(w http.ResponseWriter, r *http.Request) {
+	for {
+		changed := h.Changed()
+		h.mu.Lock()
+		asked := 0
+		for _, req := range h.requests {
+			if strings.Contains(req.Path, "/event/") {
+				asked++
+			}
+		}
+		held := h.eventsHeld
+		h.mu.Unlock()
+		if asked >= held {
+			break
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		}
+	}
+	h.mu.Lock()
+	resp, ok := h.events[r.PathValue("room")+"|"+r.PathValue("event")]
 	h.mu.Unlock()
 	if !ok {
 		writeMatrixError(w, http.StatusNotFound, "M_NOT_FOUND", "Event not found.")

@@ -3,6 +3,9 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
 	"time"
 
 	"maunium.net/go/mautrix/event"
@@ -13,14 +16,17 @@ import (
 )
 
 // Index is the bot's message index (storage gateway messages), for get_msg, replies, recalls,
-// reactions and edits.
+// reactions and edits, with what the homeserver said about replied-to events it does not hold.
 type Index struct {
-	acct  *account.Account
-	state *State
+	acct    *account.Account
+	state   *State
+	replies replyCache
 }
 
 // NewIndex returns acct's message index; state tells which rooms are encrypted.
-func NewIndex(acct *account.Account, state *State) *Index { return &Index{acct: acct, state: state} }
+func NewIndex(acct *account.Account, state *State) *Index {
+	return &Index{acct: acct, state: state, replies: replyCache{entries: map[replyKey]replyEntry{}}}
+}
 
 // Put keeps a received message in the index.
 func (x *Index) Put(ctx context.Context, evt *event.Event) {
@@ -52,12 +58,17 @@ func (x *Index) In(ctx context.Context, room id.RoomID, e id.EventID) (sender id
 	return id.UserID(m.Sender), false
 }
 
-// replyLookupTimeout bounds asking the homeserver about a replied-to event the gateway never saw.
+// replyLookupTimeout bounds asking the homeserver about replied-to events the gateway never saw:
+// one lookup, or all the lookups of one Prefetch together.
 const replyLookupTimeout = 5 * time.Second
+
+// prefetchParallel is how many lookups one Prefetch has in flight at once.
+const prefetchParallel = 8
 
 // ReplyTarget resolves the event a message in room replies to: from the message index, or else
 // from the homeserver, whose /rooms/{room}/event/{id} answers only for an event of that room the
-// bot may see. Anything else drops the reply segment (ok false).
+// bot may see (its answer, or its failure, is kept: see replyCache). Anything else drops the
+// reply segment (ok false).
 func (x *Index) ReplyTarget(ctx context.Context, room id.RoomID, e id.EventID) (id.UserID, bool) {
 	sender, elsewhere := x.In(ctx, room, e)
 	switch {
@@ -67,12 +78,116 @@ func (x *Index) ReplyTarget(ctx context.Context, room id.RoomID, e id.EventID) (
 	case sender != "":
 		return sender, true
 	}
+	if sender, known := x.replies.get(room, e, time.Now()); known {
+		if sender == "" {
+			x.acct.Log().Debug("reply segment dropped: the replied-to event is not known to be in this room (asked before)", "room_id", room, "in_reply_to", e)
+		}
+		return sender, sender != ""
+	}
 	lctx, cancel := context.WithTimeout(ctx, replyLookupTimeout)
 	defer cancel()
-	evt, err := x.acct.Client().GetEvent(lctx, room, e)
+	sender = x.lookup(lctx, room, e)
+	return sender, sender != ""
+}
+
+// Prefetch asks the homeserver at once (at most prefetchParallel at a time, all within one
+// replyLookupTimeout) about the replied-to events of room in targets that the index does not
+// hold, so that the ReplyTarget of each message answers from what was kept, and a batch waits
+// for one round of lookups instead of one lookup after another.
+func (x *Index) Prefetch(ctx context.Context, room id.RoomID, targets []id.EventID) {
+	var ask []id.EventID
+	now := time.Now()
+	for _, e := range targets {
+		if slices.Contains(ask, e) {
+			continue
+		}
+		if sender, elsewhere := x.In(ctx, room, e); sender != "" || elsewhere {
+			continue
+		}
+		if _, known := x.replies.get(room, e, now); known {
+			continue
+		}
+		ask = append(ask, e)
+	}
+	if len(ask) == 0 {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, replyLookupTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, prefetchParallel)
+	for _, e := range ask {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			x.lookup(lctx, room, e)
+		}()
+	}
+	wg.Wait()
+}
+
+// lookup asks the homeserver for the sender of e in room and keeps the answer; "" when it
+// cannot tell that e is an event of room.
+func (x *Index) lookup(ctx context.Context, room id.RoomID, e id.EventID) id.UserID {
+	evt, err := x.acct.Client().GetEvent(ctx, room, e)
 	if err != nil || evt.RoomID != room || evt.Sender == "" {
 		x.acct.Log().Debug("reply segment dropped: the replied-to event is not known to be in this room", "room_id", room, "in_reply_to", e, "error", err)
+		if !errors.Is(err, context.Canceled) { // the caller gave up: nothing was learnt
+			x.replies.put(room, e, "", time.Now())
+		}
+		return ""
+	}
+	x.replies.put(room, e, evt.Sender, time.Now())
+	return evt.Sender
+}
+
+// replyCache keeps what the homeserver said about replied-to events: a sender for good (an
+// event's sender and room never change), a failed lookup for replyMissFor (the homeserver may
+// answer later; until then a reply to that event is dropped without asking again). It holds at
+// most replyCacheSize entries, the oldest going first.
+type replyCache struct {
+	mu      sync.Mutex
+	entries map[replyKey]replyEntry
+	order   []replyKey // oldest first
+}
+
+type replyKey struct {
+	room id.RoomID
+	evt  id.EventID
+}
+
+type replyEntry struct {
+	sender id.UserID // "" = the lookup failed
+	at     time.Time
+}
+
+const (
+	replyCacheSize = 4096
+	replyMissFor   = time.Minute
+)
+
+// get returns what is kept about e in room (known false: nothing, or a failure that is too old).
+func (c *replyCache) get(room id.RoomID, e id.EventID, now time.Time) (sender id.UserID, known bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	entry, ok := c.entries[replyKey{room, e}]
+	if !ok || entry.sender == "" && now.Sub(entry.at) > replyMissFor {
 		return "", false
 	}
-	return evt.Sender, true
+	return entry.sender, true
+}
+
+func (c *replyCache) put(room id.RoomID, e id.EventID, sender id.UserID, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := replyKey{room, e}
+	if _, ok := c.entries[k]; !ok {
+		c.order = append(c.order, k)
+	}
+	c.entries[k] = replyEntry{sender: sender, at: now}
+	for len(c.order) > replyCacheSize {
+		delete(c.entries, c.order[0])
+		c.order = c.order[1:]
+	}
 }
