@@ -145,3 +145,5 @@ var _ admin.Backend = (*botSet)(nil)
 
 // adminTTL is how long an admin page session lasts.
 const adminTTL = 8 * time.Hour
+
+var _ admin.BotEditor = (*botSet)(nil)

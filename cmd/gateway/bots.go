@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -46,8 +48,11 @@ type botSet struct {
 	loops    sync.WaitGroup  // every bot's login and sync
 	pushes   sync.WaitGroup  // every reverse WebSocket and webhook
 
-	mu   sync.Mutex
-	bots []*botRun // in configuration order; the admin page's index is the place here
+	environ []string // the process environment, for reloads
+
+	edits sync.Mutex // one change of the bot list at a time (apply, addBot, removeBot)
+	mu    sync.Mutex
+	bots  []*botRun // in configuration order; the admin page's index is the place here
 }
 
 // botRun is one running bot.
@@ -261,6 +266,8 @@ func (bs *botSet) remove(r *botRun, why string, deadline time.Time) {
 // and one whose configuration changed starts again with the new one. It returns the names of the
 // bots it added, removed and restarted.
 func (bs *botSet) apply(next []config.Bot) (added, removed, changed []string, err error) {
+	bs.edits.Lock()
+	defer bs.edits.Unlock()
 	bs.mu.Lock()
 	current := append([]*botRun(nil), bs.bots...)
 	bs.mu.Unlock()
@@ -326,16 +333,15 @@ func (bs *botSet) apply(next []config.Bot) (added, removed, changed []string, er
 
 // reload loads the configuration again from environ (GATEWAY_ENV_FILE and MATRIX_BOTS_FILE are
 // read anew) and applies its bot list; an invalid configuration changes nothing.
-func (bs *botSet) reload(environ []string) {
-	cfg, err := config.Load(environ)
+func (bs *botSet) reload() error {
+	cfg, err := config.Load(bs.environ)
 	if err != nil {
 		bs.log.Error("reload refused: the configuration is invalid; the bots run as before", "error", err)
-		return
+		return err
 	}
 	if botTokens(cfg) && !botTokens(bs.cfg) {
-		// The hub decides at start whether requests need a token at all (gateway.Options.BotTokens).
-		bs.log.Error("reload refused: a bot has onebot_access_token and none had one at start; restart the gateway to apply it")
-		return
+		bs.log.Error("reload refused: " + errFirstBotToken.Error())
+		return errFirstBotToken
 	}
 	if !reflect.DeepEqual(cfg.Gateway, bs.cfg.Gateway) {
 		bs.log.Warn("reload: GATEWAY_* options changed; they take effect at the next start (a reload changes the bots only)")
@@ -343,9 +349,87 @@ func (bs *botSet) reload(environ []string) {
 	added, removed, changed, err := bs.apply(cfg.Bots)
 	if err != nil {
 		bs.log.Error("reload refused: a bot cannot be set up; the bots run as before", "error", err)
-		return
+		return err
 	}
 	bs.log.Info("configuration reloaded", "bots", len(cfg.Bots), "added", added, "removed", removed, "restarted", changed)
+	return nil
+}
+
+// errFirstBotToken: the hub decides at start whether requests need a token at all
+// (gateway.Options.BotTokens), so the first bot with a token of its own needs a restart.
+var errFirstBotToken = errors.New("a bot has onebot_access_token and none had one at start; restart the gateway to apply it")
+
+// Reload implements admin.BotEditor: as SIGHUP.
+func (bs *botSet) Reload(context.Context) error { return bs.reload() }
+
+// AddBot implements admin.BotEditor: the bot object is checked as MATRIX_BOTS is (with the
+// gateway's other variables), must not be a running bot nor share its onebot_self_id or
+// onebot_access_token, and starts at once. It runs until the next restart or reload.
+func (bs *botSet) AddBot(_ context.Context, botJSON string) (string, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(botJSON), &obj); err != nil {
+		return "", errors.New("the bot must be one JSON object, a MATRIX_BOTS entry")
+	}
+	cfg, err := config.LoadWithBots(bs.environ, "["+botJSON+"]")
+	if err != nil {
+		return "", err
+	}
+	b := cfg.Bots[0]
+	if b.OneBotAccessToken != "" && !botTokens(bs.cfg) {
+		return "", errFirstBotToken
+	}
+	bs.edits.Lock()
+	defer bs.edits.Unlock()
+	bs.mu.Lock()
+	b.Index = len(bs.bots)
+	for _, r := range bs.bots {
+		switch {
+		case botKey(r.bot) == botKey(b):
+			bs.mu.Unlock()
+			return "", fmt.Errorf("%s runs already", b.Name())
+		case b.OneBotSelfID != 0 && r.bot.OneBotSelfID == b.OneBotSelfID:
+			bs.mu.Unlock()
+			return "", fmt.Errorf("onebot_self_id %d is %s's already", b.OneBotSelfID, r.bot.Name())
+		case b.OneBotAccessToken != "" && r.bot.OneBotAccessToken == b.OneBotAccessToken:
+			bs.mu.Unlock()
+			return "", fmt.Errorf("that onebot_access_token is %s's already", r.bot.Name())
+		}
+	}
+	bs.mu.Unlock()
+	runs, err := bs.prepare([]config.Bot{b})
+	if err != nil {
+		return "", err
+	}
+	bs.mu.Lock()
+	bs.bots = append(bs.bots, runs...)
+	bs.mu.Unlock()
+	bs.expect(runs)
+	for _, r := range runs {
+		if r.bot.OneBotSelfID != 0 && r.s.UserID() != "" {
+			_ = pinSelfID(bs.botsCtx, r.s, r.bot, bs.db, bs.log)
+		}
+		bs.launch(r)
+	}
+	bs.log.Info("bot added from the admin page", "bot", b.Name())
+	return b.Name(), nil
+}
+
+// RemoveBot implements admin.BotEditor: bot index stops and leaves the hub, if it is still the
+// bot named name. It is back at the next restart or reload if the configuration lists it.
+func (bs *botSet) RemoveBot(_ context.Context, index int, name string) error {
+	bs.edits.Lock()
+	defer bs.edits.Unlock()
+	bs.mu.Lock()
+	if index < 0 || index >= len(bs.bots) || bs.bots[index].bot.Name() != name {
+		bs.mu.Unlock()
+		return errors.New("the bot list has changed since the page was shown: reload the page")
+	}
+	r := bs.bots[index]
+	bs.bots = slices.Delete(bs.bots, index, index+1)
+	bs.mu.Unlock()
+	bs.remove(r, "removed from the admin page", time.Now().Add(bs.cfg.Gateway.ShutdownTimeout))
+	bs.log.Info("bot removed from the admin page", "bot", name)
+	return nil
 }
 
 // waitDone waits for done until deadline; it reports whether done was closed.

@@ -40,6 +40,7 @@ type gatewayRun struct {
 	log    *logBuffer
 	stop   func() int // stops it and returns its exit code
 	reload chan struct{}
+	token  string // GATEWAY_ACCESS_TOKEN
 }
 
 // fleetBots is MATRIX_BOTS for accounts from to to-1 of the fake fleet homeserver (which serves
@@ -73,7 +74,7 @@ func startServe(t *testing.T, env map[string]string) *gatewayRun {
 		environ = append(environ, k+"="+v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &gatewayRun{url: "http://" + addr, log: &logBuffer{}, reload: make(chan struct{}, 1)}
+	g := &gatewayRun{url: "http://" + addr, log: &logBuffer{}, reload: make(chan struct{}, 1), token: full["GATEWAY_ACCESS_TOKEN"]}
 	code := make(chan int, 1)
 	go func() { code <- serveWith(ctx, environ, g.log, g.reload) }()
 	var once sync.Once

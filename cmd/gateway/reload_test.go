@@ -66,7 +66,12 @@ func (g *gatewayRun) readyBots() ([]string, bool) {
 func (g *gatewayRun) v12Action(t *testing.T, action, self string) (int, string) {
 	t.Helper()
 	body := `{"action": "` + action + `", "params": {}, "self": {"platform": "matrix", "user_id": "` + self + `"}}`
-	resp, err := http.Post(g.url+"/onebot/v12/", "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/onebot/v12/", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if g.token != "" {
+		req.Header.Set("Authorization", "Bearer "+g.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

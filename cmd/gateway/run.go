@@ -262,7 +262,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		cfg: cfg, db: db, stateStore: stateStore, pickleKey: pickleKey, files: files, tokens: tokens, callbacks: callbacks,
 		mets: mets, hub: hub, transports: fleet.NewTransports(cfg.Proxy),
 		gate: fleet.NewGate(cfg.Gateway.StartConcurrency, cfg.Gateway.StartJitter, 2*cfg.APITimeout),
-		log:  log.With("component", "bots"), botsCtx: botsCtx, serveCtx: serveCtx,
+		log:  log.With("component", "bots"), botsCtx: botsCtx, serveCtx: serveCtx, environ: environ,
 	}
 	runs, err := bots.prepare(cfg.Bots)
 	if err != nil {
@@ -325,7 +325,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 			reloading = false
 		case <-reload:
 			log.Info("reloading the configuration (SIGHUP)")
-			bots.reload(environ)
+			_ = bots.reload() // an invalid configuration is logged and changes nothing
 		}
 	}
 	log.Info("stopping gateway", "deadline", cfg.Gateway.ShutdownTimeout)

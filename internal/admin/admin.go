@@ -1,7 +1,7 @@
 // Package admin serves the operator's page at /admin: each bot's state, device and E2EE status,
 // the OneBot connections and queues, the last events, and buttons to reconnect a bot and to log
 // it in (password, OAuth device flow, OAuth authorization-code flow) without a terminal on the
-// server. HTML from html/template, no script, no external assets.
+// server; with a BotEditor backend also forms to add and remove a bot and to reload (edit.go). HTML from html/template, no script, no external assets.
 //
 // Security: the page is refused without GATEWAY_ACCESS_TOKEN. The operator logs in with the
 // access token in a form (compared in constant time, failures rate-limited per address and in
@@ -157,6 +157,9 @@ func New(opts Options) *Handler {
 	m.HandleFunc("POST /admin/logout", h.withSession(h.logout))
 	m.HandleFunc("POST /admin/bots/{index}/reconnect", h.withSession(h.reconnect))
 	m.HandleFunc("POST /admin/bots/{index}/login", h.withSession(h.botLogin))
+	m.HandleFunc("POST /admin/bots", h.withSession(h.addBot))
+	m.HandleFunc("POST /admin/bots/{index}/remove", h.withSession(h.removeBot))
+	m.HandleFunc("POST /admin/reload", h.withSession(h.reload))
 	h.mux = m
 	return h
 }
@@ -254,7 +257,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	}
 	err := pages.ExecuteTemplate(w, "index.html", map[string]any{
 		"CSRF": s.csrf, "Bots": bots, "Connections": view.Connections, "Events": events,
-		"Message": r.URL.Query().Get("m"),
+		"Message": r.URL.Query().Get("m"), "Editable": isEditor(h.opts.Backend),
 	})
 	if err != nil {
 		h.log.Error("admin page: failed to render", "error", err)
