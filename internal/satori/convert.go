@@ -1,0 +1,216 @@
+package satori
+
+import (
+	"strconv"
+	"strings"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// Content renders neutral segments (a message from Matrix) as Satori elements: text, <at id/>
+// (with the display name when the segment has one), <at type="all"/>, <quote id> with an
+// <author id/> child when the replied sender is known, and <img>/<audio>/<video>/<file> whose src
+// is the gateway's signed media link. A location becomes text (Satori has no element for it).
+func Content(segs []model.Segment) string { return Encode(Elements(segs)) }
+
+// Elements is Content before encoding.
+func Elements(segs []model.Segment) []Element {
+	out := make([]Element, 0, len(segs))
+	for _, s := range segs {
+		switch s.Type {
+		case model.SegText:
+			t, _ := s.Data["text"].(string)
+			if t != "" {
+				out = append(out, TextNode(t))
+			}
+		case model.SegMention:
+			u, _ := s.Data["user_id"].(string)
+			name, _ := s.Data["name"].(string)
+			out = append(out, Tag("at", []string{"id", u, "name", name}))
+		case model.SegMentionAll:
+			out = append(out, Tag("at", []string{"type", "all"}))
+		case model.SegReply:
+			msg, _ := s.Data["message_id"].(string)
+			q := Tag("quote", []string{"id", msg})
+			if u, _ := s.Data["user_id"].(string); u != "" {
+				q.Children = []Element{Tag("author", []string{"id", u})}
+			}
+			// The reference clients read a reply from a <quote> at the very start.
+			out = append([]Element{q}, out...)
+		case model.SegImage, model.SegVoice, model.SegAudio, model.SegVideo, model.SegFile:
+			out = append(out, mediaElement(s))
+		case model.SegLocation:
+			title, _ := s.Data["title"].(string)
+			lat, _ := model.Number(s.Data["latitude"])
+			lon, _ := model.Number(s.Data["longitude"])
+			out = append(out, TextNode(strings.TrimSpace(title+" "+formatGeo(lat, lon))))
+		}
+	}
+	return out
+}
+
+// mediaTags maps neutral media segments to Satori elements (voice and audio are both <audio>).
+var mediaTags = map[string]string{
+	model.SegImage: "img", model.SegVoice: "audio", model.SegAudio: "audio", model.SegVideo: "video", model.SegFile: "file",
+}
+
+func mediaElement(s model.Segment) Element {
+	src, _ := s.Data[model.DataURL].(string)
+	name, _ := s.Data[model.DataName].(string)
+	mimeType, _ := s.Data[model.DataMimeType].(string)
+	fileID, _ := s.Data[model.DataFileID].(string)
+	return Tag(mediaTags[s.Type], []string{"src", src, "title", name, "mime-type", mimeType, "file-id", fileID})
+}
+
+// Segments reads a message content from a client into neutral segments, for the bot to send:
+//
+//	text, <br/>, <p>            text (a paragraph on its own lines)
+//	<at id/>                     a mention; <at type="all"/> or type="here" mentions everyone;
+//	                             <at role/> and <at name/> alone become "@name" text
+//	<quote id/>                  a reply to that message (its children, a copy of it, are left out)
+//	<img|image src/>             an image; <audio> a voice message; <video>, <file> likewise: src
+//	                             is an http(s) URL, a data: URL or base64:// (fetched by the
+//	                             gateway, as for OneBot), or a gateway file id (file-id attribute)
+//	<a href>                     its text, with the link after it when the text is not the link
+//	<sharp id name/>             "#name"
+//	<b> <i> <u> <s> <code> …     their text (styling is left out)
+//	<author>, <button>           left out
+//	anything else                its children
+//
+// Adjacent texts are merged. An element that cannot be sent (an <at> without id, type or name,
+// a media element without src) is an ErrBadSegmentData error naming it.
+func Segments(els []Element) ([]model.Segment, error) {
+	c := segConv{}
+	if err := c.walk(els); err != nil {
+		return nil, err
+	}
+	c.flush()
+	return c.out, nil
+}
+
+type segConv struct {
+	out  []model.Segment
+	text strings.Builder
+}
+
+func (c *segConv) flush() {
+	if c.text.Len() > 0 {
+		c.out = append(c.out, model.Text(c.text.String()))
+		c.text.Reset()
+	}
+}
+
+func (c *segConv) add(s model.Segment) {
+	c.flush()
+	c.out = append(c.out, s)
+}
+
+// newline ends the current line unless the text is empty or already ends one.
+func (c *segConv) newline() {
+	if s := c.text.String(); c.text.Len() > 0 && !strings.HasSuffix(s, "\n") {
+		c.text.WriteByte('\n')
+	}
+}
+
+func (c *segConv) walk(els []Element) error {
+	for _, e := range els {
+		if err := c.element(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *segConv) element(e Element) error {
+	switch e.Type {
+	case "text":
+		c.text.WriteString(e.Text)
+	case "br":
+		c.text.WriteByte('\n')
+	case "p":
+		c.newline()
+		if err := c.walk(e.Children); err != nil {
+			return err
+		}
+		c.newline()
+	case "at":
+		switch {
+		case e.Attr("type") == "all" || e.Attr("type") == "here":
+			c.add(model.Segment{Type: model.SegMentionAll, Data: map[string]any{}})
+		case e.Attr("id") != "":
+			c.add(model.Mention(id.UserID(e.Attr("id"))))
+		case e.Attr("name") != "" || e.Attr("role") != "":
+			c.text.WriteString("@" + firstOf(e.Attr("name"), e.Attr("role")))
+		default:
+			return model.Errorf(model.ErrBadSegmentData, "<at> needs an id, a type or a name")
+		}
+	case "quote":
+		if e.Attr("id") == "" {
+			return model.Errorf(model.ErrBadSegmentData, "<quote> needs the id of the message replied to")
+		}
+		c.add(model.Segment{Type: model.SegReply, Data: map[string]any{"message_id": e.Attr("id")}})
+	case "img", "image", "audio", "video", "file":
+		return c.media(e)
+	case "a":
+		before := c.text.Len()
+		if err := c.walk(e.Children); err != nil {
+			return err
+		}
+		href := e.Attr("href")
+		if text := c.text.String()[before:]; href != "" && strings.TrimSpace(text) != href {
+			if text != "" {
+				c.text.WriteString(" (" + href + ")")
+			} else {
+				c.text.WriteString(href)
+			}
+		}
+	case "sharp":
+		c.text.WriteString("#" + firstOf(e.Attr("name"), e.Attr("id")))
+	case "author", "button":
+	default: // <message>, <template>, styling (b, strong, i, em, u, ins, s, del, spl, code, sup, sub) and unknown elements
+		return c.walk(e.Children)
+	}
+	return nil
+}
+
+// mediaSegments maps Satori media elements to neutral segment types.
+var mediaSegments = map[string]string{
+	"img": model.SegImage, "image": model.SegImage, "audio": model.SegVoice, "video": model.SegVideo, "file": model.SegFile,
+}
+
+func (c *segConv) media(e Element) error {
+	typ := mediaSegments[e.Type]
+	name := e.Attr("title")
+	if fileID := e.Attr("file-id"); fileID != "" {
+		c.add(model.Segment{Type: typ, Data: map[string]any{model.DataFileID: fileID}})
+		return nil
+	}
+	src := e.Attr("src")
+	if src == "" {
+		src = e.Attr("url")
+	}
+	if src == "" {
+		return model.Errorf(model.ErrBadSegmentData, "<%s> needs a src", e.Type)
+	}
+	d := map[string]any{model.DataSource: src}
+	if name != "" {
+		d[model.DataName] = name
+	}
+	c.add(model.Segment{Type: typ, Data: d})
+	return nil
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func formatGeo(lat, lon float64) string {
+	return "(" + strconv.FormatFloat(lat, 'f', -1, 64) + ", " + strconv.FormatFloat(lon, 'f', -1, 64) + ")"
+}

@@ -1,0 +1,324 @@
+package satori
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// Host is what the face needs from the gateway: its bots, its access tokens and its media
+// intake. The hub provides it; tests use a stand-in.
+type Host interface {
+	// Bots are the bots served now, in configuration order.
+	Bots() []model.Bot
+	// Authorize checks an access token as for OneBot clients ("" when none was presented): ok
+	// false refuses it; only, when set, limits the client to that bot (a bot's own token).
+	Authorize(token string) (only id.UserID, ok bool)
+	// ResolveMedia stores the files that media segments name by source (model.DataSource: a
+	// URL, data: URL or base64://) and replaces each source by the stored file's id.
+	ResolveMedia(ctx context.Context, segs []model.Segment) error
+}
+
+// Options configure a Face.
+type Options struct {
+	Host   Host
+	Logger *slog.Logger
+	// Backlog is how many events are kept for clients that resume (IDENTIFY with an sn);
+	// default 1000.
+	Backlog int
+	// MaxBody is the largest API request body in bytes; default 16 MiB.
+	MaxBody int64
+	// PingTimeout closes an event stream that sent nothing (no PING) for this long; default 60 s.
+	PingTimeout time.Duration
+	// QueueSize is how many events wait for one slow client before it is disconnected (it
+	// resumes from the backlog); default 256.
+	QueueSize int
+	// OriginPatterns are the browser origins allowed on the event stream (the hub's guard has
+	// refused the others already); nil = same origin only.
+	OriginPatterns []string
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Face serves the Satori protocol for the bots of a Host. Publish hands it the bots' events.
+type Face struct {
+	opts   Options
+	host   Host
+	log    *slog.Logger
+	events *backlog
+
+	mu         sync.Mutex
+	sessions   map[*session]struct{}
+	identified bool // a client has identified once: the backlog keeps events for its return
+	loginSN    map[id.UserID]int64
+}
+
+// New returns a Face; it starts nothing.
+func New(opts Options) *Face {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Backlog <= 0 {
+		opts.Backlog = 1000
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 16 << 20
+	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = 60 * time.Second
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 256
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Face{
+		opts: opts, host: opts.Host, log: opts.Logger.With("face", "satori"),
+		events:   newBacklog(opts.Backlog, opts.Now().UnixMilli()),
+		sessions: map[*session]struct{}{}, loginSN: map[id.UserID]int64{},
+	}
+}
+
+// login is the Login of bot b, numbered once per bot in this process.
+func (f *Face) login(b model.Bot) Login {
+	f.mu.Lock()
+	sn, ok := f.loginSN[b.UserID()]
+	if !ok {
+		sn = int64(len(f.loginSN) + 1)
+		f.loginSN[b.UserID()] = sn
+	}
+	f.mu.Unlock()
+	return LoginOf(b, sn)
+}
+
+func (f *Face) bot(u id.UserID) model.Bot {
+	for _, b := range f.host.Bots() {
+		if b.UserID() == u {
+			return b
+		}
+	}
+	return nil
+}
+
+// Publish converts ev, numbers it with the next sn, keeps it for resume and queues it on every
+// event stream of the bot. It returns how many consumers took it: the live streams, plus the
+// backlog once a client has identified (it may come back for the event). Kinds that Satori has
+// no event for count as taken by nobody.
+func (f *Face) Publish(_ context.Context, ev *model.Event) int {
+	b := f.bot(ev.Self)
+	if b == nil {
+		return 0
+	}
+	se, ok := EventOf(ev, f.login(b))
+	if !ok {
+		return 0
+	}
+	return f.emit(ev.Self, se)
+}
+
+// BotStatusChanged tells the streams of the bot with a login-updated event.
+func (f *Face) BotStatusChanged(self id.UserID, _ model.BotStatus) {
+	b := f.bot(self)
+	if b == nil {
+		return
+	}
+	l := f.login(b)
+	f.emit(self, Event{Type: "login-updated", Timestamp: f.opts.Now().UnixMilli(), Login: &l, SelfID: l.SelfID, Platform: l.Platform})
+}
+
+func (f *Face) emit(self id.UserID, se Event) int {
+	fr := f.events.add(self, func(sn int64) []byte {
+		se.SN = sn
+		body, _ := json.Marshal(se)
+		return mustSignal(OpEvent, body)
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	if f.identified {
+		n++
+	}
+	for s := range f.sessions {
+		if s.wants(self) && s.enqueue(fr) {
+			n++
+		}
+	}
+	return n
+}
+
+func mustSignal(op int, body []byte) []byte {
+	b, _ := json.Marshal(Signal{Op: op, Body: body})
+	return b
+}
+
+// Handler serves the API and the event stream under /v1/ (mount it at the face's prefix with
+// http.StripPrefix). It checks the access token itself: the event stream presents it in
+// IDENTIFY, not in the upgrade request.
+func (f *Face) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/events", f.serveEvents)
+	mux.HandleFunc("/v1/{method}", f.serveAPI)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not found: the Satori API is POST /v1/{resource}.{method}, the event stream /v1/events")
+	})
+	return mux
+}
+
+type apiError struct {
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"message":"failed to encode the answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Message: msg})
+}
+
+// statusOf maps an action error to the HTTP status of the Satori API: 400 bad request, 403
+// refused by the homeserver (M_FORBIDDEN), 404 unknown, 429 rate limited, 502 other homeserver
+// refusals, 503 bot offline or homeserver unreachable, 500 otherwise.
+func statusOf(err error) int {
+	var ae *model.ActionError
+	if !errors.As(err, &ae) {
+		return http.StatusInternalServerError
+	}
+	switch ae.Kind {
+	case model.ErrBadParam, model.ErrBadSegmentData, model.ErrUnsupportedSegment:
+		return http.StatusBadRequest
+	case model.ErrNotFound, model.ErrGone:
+		return http.StatusNotFound
+	case model.ErrRateLimited:
+		return http.StatusTooManyRequests
+	case model.ErrBotOffline, model.ErrNetwork:
+		return http.StatusServiceUnavailable
+	case model.ErrPlatform:
+		if ae.MatrixErr == "M_FORBIDDEN" {
+			return http.StatusForbidden
+		}
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
+}
+
+// bearer returns the token of an Authorization header ("" when none).
+func bearer(r *http.Request) (string, bool) {
+	a := r.Header.Get("Authorization")
+	if a == "" {
+		return "", true
+	}
+	scheme, tok, ok := strings.Cut(a, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// pickBot finds the bot a request is for: Satori-User-ID (X-Self-ID in clients before protocol
+// 1.2), else the only bot; the platform, when given, must be matrix.
+func (f *Face) pickBot(r *http.Request, only id.UserID) (model.Bot, int, string) {
+	platform := firstOf(r.Header.Get("Satori-Platform"), r.Header.Get("X-Platform"))
+	if platform != "" && platform != model.Platform {
+		return nil, http.StatusBadRequest, "this gateway serves platform " + model.Platform + ", not " + platform
+	}
+	user := id.UserID(firstOf(r.Header.Get("Satori-User-ID"), r.Header.Get("X-Self-ID")))
+	if user == "" {
+		user = only
+	}
+	bots := f.host.Bots()
+	if user == "" {
+		if len(bots) == 1 {
+			return bots[0], 0, ""
+		}
+		return nil, http.StatusBadRequest, "several bots are served here: name one with the Satori-User-ID header"
+	}
+	if only != "" && user != only {
+		return nil, http.StatusForbidden, "this access token is for " + string(only)
+	}
+	for _, b := range bots {
+		if b.UserID() == user {
+			return b, 0, ""
+		}
+	}
+	return nil, http.StatusNotFound, "no bot " + string(user) + " is served here"
+}
+
+func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
+	tok, ok := bearer(r)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "the Authorization header must be Bearer <token>")
+		return
+	}
+	only, ok := f.host.Authorize(tok)
+	if !ok {
+		if tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="satori"`)
+			writeError(w, http.StatusUnauthorized, "access token required (Authorization: Bearer …)")
+		} else {
+			writeError(w, http.StatusForbidden, "access token wrong")
+		}
+		return
+	}
+	method := r.PathValue("method")
+	handler := resources[method]
+	if handler == nil {
+		writeError(w, http.StatusNotFound, "unknown or unsupported method: "+method)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	b, status, msg := f.pickBot(r, only)
+	if b == nil {
+		writeError(w, status, msg)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.opts.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "the request body is larger than the limit")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "failed to read the request body: "+err.Error())
+		return
+	}
+	if len(strings.TrimSpace(string(body))) > 0 && !json.Valid(body) {
+		writeError(w, http.StatusBadRequest, "the request body is not JSON")
+		return
+	}
+	res, err := handler(r.Context(), &call{face: f, bot: b, login: f.login(b), body: body})
+	if err != nil {
+		status := statusOf(err)
+		if status >= 500 {
+			f.log.Warn("satori action failed", "method", method, "bot", b.UserID(), "error", err)
+		}
+		writeError(w, status, err.Error())
+		return
+	}
+	if res == nil {
+		writeJSON(w, http.StatusOK, struct{}{})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}

@@ -1,0 +1,212 @@
+package satori
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"maunium.net/go/mautrix/id"
+)
+
+const (
+	identifyTimeout = 10 * time.Second // the first frame must be IDENTIFY, within this time
+	writeTimeout    = 10 * time.Second
+	maxSignal       = 64 << 10 // a client sends only IDENTIFY and PING
+)
+
+// Close codes of the event stream.
+const (
+	closeUnauthorized = websocket.StatusCode(4001) // IDENTIFY missing, malformed, or its token refused
+	closeSlow         = websocket.StatusCode(4008) // the client did not keep up; resume with the last sn
+)
+
+// session is one event stream after IDENTIFY.
+type session struct {
+	only   id.UserID // "" = every bot
+	out    chan frame
+	pong   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	code   websocket.StatusCode
+	reason string
+}
+
+func (s *session) wants(bot id.UserID) bool { return s.only == "" || s.only == bot }
+
+// enqueue queues a frame without blocking; a full queue ends the session (the client resumes
+// from the backlog).
+func (s *session) enqueue(fr frame) bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	select {
+	case s.out <- fr:
+		return true
+	default:
+		s.end(closeSlow, "the client did not keep up with the events")
+		return false
+	}
+}
+
+func (s *session) end(code websocket.StatusCode, reason string) {
+	s.once.Do(func() {
+		s.code, s.reason = code, reason
+		close(s.done)
+	})
+}
+
+// serveEvents runs the event stream: IDENTIFY → READY (and the missed events when IDENTIFY
+// carried an sn) → events, PING → PONG.
+func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: f.opts.OriginPatterns})
+	if err != nil {
+		return // Accept has answered
+	}
+	c.SetReadLimit(maxSignal)
+	ctx := r.Context()
+	idf, err := readIdentify(ctx, c)
+	if err != nil {
+		_ = c.Close(closeUnauthorized, err.Error())
+		return
+	}
+	only, ok := f.host.Authorize(idf.Token)
+	if !ok {
+		_ = c.Close(closeUnauthorized, "access token wrong or missing (IDENTIFY body.token)")
+		return
+	}
+	s := &session{only: only, out: make(chan frame, f.opts.QueueSize), pong: make(chan struct{}, 1), done: make(chan struct{})}
+	log := f.log.With("peer", r.RemoteAddr)
+
+	// Subscribe before reading the backlog: an event published in between is in both, and the
+	// write loop skips what the replay already sent.
+	f.mu.Lock()
+	f.sessions[s] = struct{}{}
+	f.identified = true
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.sessions, s)
+		f.mu.Unlock()
+	}()
+
+	ready := Ready{Logins: []Login{}, ProxyURLs: []string{}}
+	for _, b := range f.host.Bots() {
+		if s.wants(b.UserID()) {
+			ready.Logins = append(ready.Logins, f.login(b))
+		}
+	}
+	body, _ := json.Marshal(ready)
+	if err := write(ctx, c, mustSignal(OpReady, body)); err != nil {
+		return
+	}
+	var sent int64 = -1 // the newest sn written
+	if idf.SN != nil {
+		frames, complete := f.events.after(*idf.SN)
+		if !complete {
+			log.Warn("satori client resumed after events it missed were dropped from the backlog", "sn", *idf.SN, "backlog", f.opts.Backlog)
+		}
+		n := 0
+		for _, fr := range frames {
+			if !s.wants(fr.bot) {
+				continue
+			}
+			if err := write(ctx, c, fr.data); err != nil {
+				return
+			}
+			sent, n = fr.sn, n+1
+		}
+		log.Info("satori client resumed", "sn", *idf.SN, "replayed", n)
+	} else {
+		log.Info("satori client identified", "bots", len(ready.Logins))
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go f.readLoop(ctx, c, s)
+	for {
+		select {
+		case <-s.done:
+			if s.code != websocket.StatusNormalClosure {
+				log.Warn("satori client disconnected", "reason", s.reason)
+			}
+			_ = c.Close(s.code, s.reason)
+			return
+		case <-s.pong:
+			if err := write(ctx, c, mustSignal(OpPong, []byte("{}"))); err != nil {
+				s.end(websocket.StatusNormalClosure, "closed")
+			}
+		case fr := <-s.out:
+			if fr.sn <= sent {
+				continue // replayed already
+			}
+			if err := write(ctx, c, fr.data); err != nil {
+				s.end(websocket.StatusNormalClosure, "closed")
+			}
+		}
+	}
+}
+
+func readIdentify(ctx context.Context, c *websocket.Conn) (Identify, error) {
+	ctx, cancel := context.WithTimeout(ctx, identifyTimeout)
+	defer cancel()
+	_, data, err := c.Read(ctx)
+	if err != nil {
+		return Identify{}, fmt.Errorf("no IDENTIFY: %w", err)
+	}
+	var sig Signal
+	if err := json.Unmarshal(data, &sig); err != nil {
+		return Identify{}, errors.New("the first frame must be IDENTIFY (op 3) as JSON")
+	}
+	if sig.Op != OpIdentify {
+		return Identify{}, fmt.Errorf("the first frame must be IDENTIFY (op 3), got op %d", sig.Op)
+	}
+	var idf Identify
+	if len(sig.Body) > 0 && string(sig.Body) != "null" {
+		if err := json.Unmarshal(sig.Body, &idf); err != nil {
+			return Identify{}, fmt.Errorf("malformed IDENTIFY body: %v", err)
+		}
+	}
+	return idf, nil
+}
+
+// readLoop answers PING with PONG (through the write loop) and ends the session when the client
+// closes, sends something that is not a signal, or stays silent longer than PingTimeout.
+func (f *Face) readLoop(ctx context.Context, c *websocket.Conn, s *session) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, f.opts.PingTimeout)
+		_, data, err := c.Read(rctx)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				s.end(websocket.StatusPolicyViolation, fmt.Sprintf("no PING for %s", f.opts.PingTimeout))
+			} else {
+				s.end(websocket.StatusNormalClosure, "closed")
+			}
+			return
+		}
+		var sig Signal
+		if json.Unmarshal(data, &sig) != nil {
+			s.end(websocket.StatusUnsupportedData, "a frame that is not a JSON signal")
+			return
+		}
+		if sig.Op == OpPing {
+			select {
+			case s.pong <- struct{}{}:
+			default: // a PONG is on its way already
+			}
+		}
+	}
+}
+
+func write(ctx context.Context, c *websocket.Conn, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return c.Write(ctx, websocket.MessageText, data)
+}
