@@ -133,8 +133,11 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-s.done:
-			if s.code != websocket.StatusNormalClosure {
+			if s.code == closeSlow {
+				// It does not read: a close handshake would wait for it in vain.
 				log.Warn("satori client disconnected", "reason", s.reason)
+				_ = c.CloseNow()
+				return
 			}
 			_ = c.Close(s.code, s.reason)
 			return

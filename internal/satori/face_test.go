@@ -1,0 +1,405 @@
+package satori
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/fakes"
+	"github.com/matrix-onebot/gateway/test/wait"
+)
+
+const testToken = "secret"
+
+// fakeHost is a stand-in for the gateway's hub: fixed bots, one access token, and media sources
+// "stored" under made-up file ids.
+type fakeHost struct {
+	mu   sync.Mutex
+	bots []model.Bot
+}
+
+func (h *fakeHost) Bots() []model.Bot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]model.Bot(nil), h.bots...)
+}
+
+func (h *fakeHost) Authorize(token string) (id.UserID, bool) { return "", token == testToken }
+
+func (h *fakeHost) ResolveMedia(_ context.Context, segs []model.Segment) error {
+	for i, s := range segs {
+		if src, ok := s.Data[model.DataSource].(string); ok {
+			segs[i] = model.Segment{Type: s.Type, Data: map[string]any{model.DataFileID: "stored:" + src}}
+		}
+	}
+	return nil
+}
+
+type testFace struct {
+	face *Face
+	bot  *fakes.FakeBot
+	srv  *httptest.Server
+}
+
+func newTestFace(t *testing.T, opts Options) *testFace {
+	t.Helper()
+	bot := fakes.NewFakeBot("@bot:example.org")
+	opts.Host = &fakeHost{bots: []model.Bot{bot}}
+	f := New(opts)
+	srv := httptest.NewServer(f.Handler())
+	t.Cleanup(srv.Close)
+	return &testFace{face: f, bot: bot, srv: srv}
+}
+
+func (tf *testFace) message(n int) *model.Event {
+	evt := id.EventID("$m" + string(rune('a'+n)) + ":example.org")
+	return &model.Event{ID: string(evt), Time: time.UnixMilli(1700000000000), Self: tf.bot.ID, Kind: model.KindMessage,
+		Message: &model.Message{EventID: evt, RoomID: fakes.FakeRoom, Sender: "@alice:example.org", SenderName: "Alice",
+			Segments: []model.Segment{model.Mention(tf.bot.ID), model.Text(" hi <3")}}}
+}
+
+// stream is a raw event-stream client.
+type stream struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func (tf *testFace) dial(t *testing.T) *stream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(tf.srv.URL, "http")+"/v1/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	return &stream{t: t, c: c}
+}
+
+func (s *stream) send(op int, body any) {
+	s.t.Helper()
+	b, _ := json.Marshal(body)
+	data, _ := json.Marshal(Signal{Op: op, Body: b})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.c.Write(ctx, websocket.MessageText, data); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *stream) read() (Signal, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, data, err := s.c.Read(ctx)
+	if err != nil {
+		return Signal{}, err
+	}
+	var sig Signal
+	if err := json.Unmarshal(data, &sig); err != nil {
+		s.t.Fatalf("frame %s: %v", data, err)
+	}
+	return sig, nil
+}
+
+func (s *stream) expect(op int) Signal {
+	s.t.Helper()
+	sig, err := s.read()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if sig.Op != op {
+		s.t.Fatalf("got op %d (%s), want op %d", sig.Op, sig.Body, op)
+	}
+	return sig
+}
+
+func (s *stream) event() Event {
+	s.t.Helper()
+	var ev Event
+	if err := json.Unmarshal(s.expect(OpEvent).Body, &ev); err != nil {
+		s.t.Fatal(err)
+	}
+	return ev
+}
+
+func (s *stream) identify(sn *int64) Ready {
+	s.t.Helper()
+	s.send(OpIdentify, Identify{Token: testToken, SN: sn})
+	var r Ready
+	if err := json.Unmarshal(s.expect(OpReady).Body, &r); err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// connected waits until the face has n live streams.
+func (tf *testFace) connected(t *testing.T, n int) {
+	t.Helper()
+	wait.For(t, 10*time.Second, fmt.Sprintf("%d event streams", n), func() bool {
+		tf.face.mu.Lock()
+		defer tf.face.mu.Unlock()
+		return len(tf.face.sessions) == n
+	})
+}
+
+func TestEventStreamIdentifyReadyEventsPing(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	s := tf.dial(t)
+	r := s.identify(nil)
+	if len(r.Logins) != 1 || r.Logins[0].User == nil || r.Logins[0].User.ID != "@bot:example.org" ||
+		r.Logins[0].Platform != "matrix" || r.Logins[0].Status != StatusOnline || r.Logins[0].SelfID != "@bot:example.org" {
+		t.Fatalf("READY logins = %+v", r.Logins)
+	}
+	if n := tf.face.Publish(context.Background(), tf.message(0)); n != 2 { // the stream and the backlog
+		t.Fatalf("Publish took %d consumers, want 2", n)
+	}
+	ev := s.event()
+	if ev.Type != "message-created" || ev.Message == nil || ev.Message.Content != `<at id="@bot:example.org"/> hi &lt;3` ||
+		ev.Channel == nil || ev.Channel.ID != string(fakes.FakeRoom) || ev.Channel.Type != ChannelText ||
+		ev.Guild == nil || ev.User == nil || ev.User.ID != "@alice:example.org" || ev.Member == nil ||
+		ev.Login == nil || ev.Login.User.ID != "@bot:example.org" || ev.SN == 0 || ev.Timestamp != 1700000000000 {
+		t.Fatalf("event = %+v", ev)
+	}
+	tf.face.Publish(context.Background(), tf.message(1))
+	if ev2 := s.event(); ev2.SN != ev.SN+1 {
+		t.Fatalf("second event sn %d, want %d", ev2.SN, ev.SN+1)
+	}
+	s.send(OpPing, map[string]any{})
+	s.expect(OpPong)
+}
+
+func TestEventStreamRefusesBadIdentify(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	for name, first := range map[string]func(s *stream){
+		"wrong token": func(s *stream) { s.send(OpIdentify, Identify{Token: "nope"}) },
+		"no token":    func(s *stream) { s.send(OpIdentify, map[string]any{}) },
+		"ping first":  func(s *stream) { s.send(OpPing, map[string]any{}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := tf.dial(t)
+			first(s)
+			_, err := s.read()
+			if code := websocket.CloseStatus(err); code != closeUnauthorized {
+				t.Fatalf("read after a bad IDENTIFY: %v (close code %d), want close code %d", err, code, closeUnauthorized)
+			}
+		})
+	}
+	if n := tf.face.Publish(context.Background(), tf.message(0)); n != 0 {
+		t.Fatalf("Publish took %d consumers with no client identified, want 0", n)
+	}
+}
+
+// A client that comes back with the last sn it saw gets the events it missed, in order, once,
+// then the live ones.
+func TestEventStreamResumeReplaysMissedEvents(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	ctx := context.Background()
+	s := tf.dial(t)
+	s.identify(nil)
+	tf.face.Publish(ctx, tf.message(0))
+	last := s.event().SN
+	_ = s.c.Close(websocket.StatusNormalClosure, "")
+	tf.connected(t, 0)
+
+	// Missed while away: the backlog takes them (a client identified before).
+	for i := 1; i <= 3; i++ {
+		if n := tf.face.Publish(ctx, tf.message(i)); n != 1 {
+			t.Fatalf("Publish with the client away took %d consumers, want 1 (the backlog)", n)
+		}
+	}
+	s2 := tf.dial(t)
+	s2.identify(&last)
+	for i := 1; i <= 3; i++ {
+		ev := s2.event()
+		if ev.SN != last+int64(i) || ev.Message.ID != tf.message(i).ID {
+			t.Fatalf("replayed event %d: sn %d id %s, want sn %d id %s", i, ev.SN, ev.Message.ID, last+int64(i), tf.message(i).ID)
+		}
+	}
+	tf.face.Publish(ctx, tf.message(4))
+	if ev := s2.event(); ev.SN != last+4 {
+		t.Fatalf("live event after the replay: sn %d, want %d", ev.SN, last+4)
+	}
+
+	// A client without sn gets no replay.
+	s3 := tf.dial(t)
+	s3.identify(nil)
+	tf.face.Publish(ctx, tf.message(5))
+	if ev := s3.event(); ev.SN != last+5 {
+		t.Fatalf("new client's first event sn %d, want %d (no replay)", ev.SN, last+5)
+	}
+}
+
+func TestEventStreamSlowClientIsDisconnected(t *testing.T) {
+	tf := newTestFace(t, Options{QueueSize: 2})
+	s := tf.dial(t)
+	s.identify(nil)
+	tf.connected(t, 1)
+	// The client reads nothing: the face's queue fills; then the session ends rather than block.
+	for i := 0; i < 200; i++ {
+		tf.face.Publish(context.Background(), tf.message(i%20))
+	}
+	tf.connected(t, 0)
+}
+
+func TestBacklogKeepsTheNewest(t *testing.T) {
+	b := newBacklog(3, 100)
+	for i := 0; i < 5; i++ {
+		b.add("@b:x", func(sn int64) []byte { return []byte{byte(sn)} })
+	}
+	frames, complete := b.after(100) // 101 was dropped
+	if complete || len(frames) != 3 || frames[0].sn != 102 || frames[2].sn != 104 {
+		t.Fatalf("after(100) = %v, complete %v; want sn 102..104, incomplete", frames, complete)
+	}
+	if frames, complete = b.after(101); !complete || len(frames) != 3 {
+		t.Fatalf("after(101) = %v, complete %v; want sn 102..104, complete", frames, complete)
+	}
+	frames, complete = b.after(102)
+	if !complete || len(frames) != 2 || frames[0].sn != 103 {
+		t.Fatalf("after(102) = %v, complete %v; want 103, 104 complete", frames, complete)
+	}
+	if frames, complete = b.after(104); !complete || len(frames) != 0 {
+		t.Fatalf("after(104) = %v, %v; want nothing, complete", frames, complete)
+	}
+	if b.last() != 104 {
+		t.Fatalf("last = %d", b.last())
+	}
+}
+
+func (tf *testFace) post(t *testing.T, method, body string, hdr map[string]string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, tf.srv.URL+"/v1/"+method, bytes.NewBufferString(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	for k, v := range hdr {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data
+}
+
+func TestAPIMessageCreate(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	status, body := tf.post(t, "message.create",
+		`{"channel_id":"`+string(fakes.FakeRoom)+`","content":"<quote id=\"$q\"/><at id=\"@alice:example.org\"/> a &amp; b<img src=\"https://example.org/c.png\"/>"}`,
+		map[string]string{"Satori-Platform": "matrix", "Satori-User-ID": "@bot:example.org"})
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var msgs []Message
+	if err := json.Unmarshal(body, &msgs); err != nil || len(msgs) != 1 || msgs[0].ID != "$fake1:example.org" || msgs[0].Channel.ID != string(fakes.FakeRoom) {
+		t.Fatalf("answer %s (%v)", body, err)
+	}
+	sent := tf.bot.Sent()
+	if len(sent) != 1 || sent[0].To.RoomID != fakes.FakeRoom {
+		t.Fatalf("sent %+v", sent)
+	}
+	got, _ := json.Marshal(sent[0].Segments)
+	want := `[{"type":"reply","data":{"message_id":"$q"}},{"type":"mention","data":{"user_id":"@alice:example.org"}},{"type":"text","data":{"text":" a & b"}},{"type":"image","data":{"file_id":"stored:https://example.org/c.png"}}]`
+	if !jsonEqual(got, []byte(want)) {
+		t.Fatalf("segments %s\nwant %s", got, want)
+	}
+
+	// A private channel names a user: the bot finds or creates the direct room.
+	if status, body := tf.post(t, "message.create", `{"channel_id":"private:@carol:example.org","content":"hey"}`,
+		map[string]string{"X-Self-ID": "@bot:example.org", "X-Platform": "matrix"}); status != 200 {
+		t.Fatalf("private: status %d: %s", status, body)
+	}
+	if sent := tf.bot.Sent(); len(sent) != 2 || sent[1].To.UserID != "@carol:example.org" {
+		t.Fatalf("sent %+v", sent)
+	}
+}
+
+func TestAPIResources(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	room := string(fakes.FakeRoom)
+	for _, c := range []struct{ method, body, want string }{
+		{"login.get", ``, `"user":{"id":"@bot:example.org"`},
+		{"guild.get", `{"guild_id":"` + room + `"}`, `{"id":"` + room + `","name":"Room"}`},
+		{"guild.list", `{}`, `{"data":[{"id":"` + room + `","name":"Room"}]}`},
+		{"channel.get", `{"channel_id":"!dm:example.org"}`, `"type":1`},
+		{"channel.get", `{"channel_id":"` + room + `"}`, `{"id":"` + room + `","type":0,"name":"Room"}`},
+		{"channel.list", `{"guild_id":"` + room + `"}`, `{"data":[{"id":"` + room + `","type":0,"name":"Room"}]}`},
+		{"user.channel.create", `{"user_id":"@alice:example.org"}`, `{"id":"!dm:example.org","type":1,"name":"Alice"}`},
+		{"user.channel.create", `{"user_id":"@dave:example.org"}`, `{"id":"private:@dave:example.org","type":1}`},
+		{"guild.member.list", `{"guild_id":"` + room + `"}`, `"user":{"id":"@alice:example.org","name":"Alice"}`},
+		{"message.delete", `{"channel_id":"` + room + `","message_id":"$x"}`, `{}`},
+		{"reaction.create", `{"channel_id":"` + room + `","message_id":"$x","emoji_id":"👍"}`, `{}`},
+	} {
+		status, body := tf.post(t, c.method, c.body, nil)
+		if status != 200 || !strings.Contains(string(body), c.want) {
+			t.Errorf("%s %s: %d %s, want 200 with %s", c.method, c.body, status, body, c.want)
+		}
+	}
+	calls := tf.bot.Calls()
+	var names []string
+	for _, c := range calls {
+		names = append(names, c.Method)
+	}
+	if s := strings.Join(names, ","); !strings.Contains(s, "DeleteMessage") || !strings.Contains(s, "React") {
+		t.Fatalf("bot calls %s: no DeleteMessage/React", s)
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	for _, c := range []struct {
+		name, method, body string
+		hdr                map[string]string
+		status             int
+	}{
+		{"no token", "login.get", ``, map[string]string{"Authorization": ""}, 401},
+		{"wrong token", "login.get", ``, map[string]string{"Authorization": "Bearer nope"}, 403},
+		{"not bearer", "login.get", ``, map[string]string{"Authorization": "Basic x"}, 401},
+		{"unknown method", "channel.mute", `{}`, nil, 404},
+		{"other platform", "login.get", ``, map[string]string{"Satori-Platform": "discord"}, 400},
+		{"unknown bot", "login.get", ``, map[string]string{"Satori-User-ID": "@other:example.org"}, 404},
+		{"body not JSON", "message.create", `{`, nil, 400},
+		{"wrong field type", "message.create", `{"channel_id":1}`, nil, 400},
+		{"missing channel", "message.create", `{"content":"x"}`, nil, 400},
+		{"channel not a room", "message.create", `{"channel_id":"general","content":"x"}`, nil, 400},
+		{"bad element", "message.create", `{"channel_id":"!r:x","content":"<at/>"}`, nil, 400},
+		{"empty content", "message.create", `{"channel_id":"!r:x","content":""}`, nil, 400},
+		{"room unknown to the bot", "guild.get", `{"guild_id":"!nope:x"}`, nil, 404},
+	} {
+		status, body := tf.post(t, c.method, c.body, c.hdr)
+		var e apiError
+		if status != c.status || json.Unmarshal(body, &e) != nil || e.Message == "" {
+			t.Errorf("%s: %d %s, want %d with a message", c.name, status, body, c.status)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, tf.srv.URL+"/v1/login.get", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: %d, want 405", resp.StatusCode)
+	}
+	tf.bot.FailActionsWith(&model.ActionError{Kind: model.ErrPlatform, MatrixErr: "M_FORBIDDEN", Message: "no"})
+	if status, body := tf.post(t, "message.delete", `{"channel_id":"!r:x","message_id":"$m"}`, nil); status != 403 {
+		t.Fatalf("a homeserver refusal: %d %s, want 403", status, body)
+	}
+}
