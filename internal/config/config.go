@@ -142,6 +142,14 @@ type Gateway struct {
 	// get_latest_events (0 = the action is off).
 	V12EventBuffer int
 
+	// SatoriPath is GATEWAY_SATORI_PATH: the Satori face is served at {SatoriPath}/v1/…
+	// ("" = at /v1/…); SatoriOff is set when the variable is "off".
+	SatoriPath string
+	SatoriOff  bool
+	// SatoriBacklog is GATEWAY_SATORI_BACKLOG: how many events are kept for Satori clients
+	// that resume their event stream with the last sn they saw.
+	SatoriBacklog int
+
 	// OutboxMaxEvents is GATEWAY_OUTBOX_MAX_EVENTS: how many events at most
 	// wait, per endpoint, in the persistent outbox of a reverse WebSocket or
 	// webhook while it is down; 0 = no outbox.
@@ -264,6 +272,8 @@ type envVars struct {
 	WebhookRetries           int           `env:"GATEWAY_WEBHOOK_RETRIES" envDefault:"2" hint:"a whole number from 0 to 100, e.g. 2"`
 	V11PostFormat            string        `env:"GATEWAY_V11_POST_FORMAT" envDefault:"array" hint:"array or string"`
 	V12EventBuffer           int           `env:"GATEWAY_V12_EVENT_BUFFER" envDefault:"1000" hint:"a whole number from 0 to 1000000, e.g. 1000"`
+	SatoriPath               string        `env:"GATEWAY_SATORI_PATH" envDefault:"/satori" hint:"a URL path such as /satori, or off"`
+	SatoriBacklog            int           `env:"GATEWAY_SATORI_BACKLOG" envDefault:"1000" hint:"a whole number from 1 to 1000000, e.g. 1000"`
 	OutboxMaxEvents          int           `env:"GATEWAY_OUTBOX_MAX_EVENTS" envDefault:"10000" hint:"a whole number from 0 to 10000000, e.g. 10000"`
 	OutboxMaxAge             time.Duration `env:"GATEWAY_OUTBOX_MAX_AGE" envDefault:"24h" hint:"a duration greater than 0, e.g. 24h"`
 	OutboxReplayRate         float64       `env:"GATEWAY_OUTBOX_REPLAY_RATE" envDefault:"20" hint:"events per second greater than 0, e.g. 20"`
@@ -622,6 +632,15 @@ func (l *loader) transports(g *Gateway, v *envVars) {
 	}
 	g.V12EventBuffer = v.V12EventBuffer
 	l.within("GATEWAY_V12_EVENT_BUFFER", g.V12EventBuffer, 0, 1_000_000, "1000")
+	g.SatoriPath, g.SatoriOff = strings.TrimRight(strings.TrimSpace(v.SatoriPath), "/"), strings.EqualFold(strings.TrimSpace(v.SatoriPath), "off")
+	if p := strings.TrimSpace(v.SatoriPath); !g.SatoriOff && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#%{}*\\ \t") || strings.Contains(p, "//")) {
+		l.problems.add("GATEWAY_SATORI_PATH", "invalid value %q; set a URL path such as /satori (the API is then /satori/v1/…), / for /v1/…, or off", v.SatoriPath)
+	}
+	if g.SatoriOff {
+		g.SatoriPath = ""
+	}
+	g.SatoriBacklog = v.SatoriBacklog
+	l.within("GATEWAY_SATORI_BACKLOG", g.SatoriBacklog, 1, 1_000_000, "1000")
 	g.OutboxMaxEvents = v.OutboxMaxEvents
 	l.within("GATEWAY_OUTBOX_MAX_EVENTS", g.OutboxMaxEvents, 0, 10_000_000, "10000")
 	g.OutboxMaxAge = v.OutboxMaxAge
@@ -816,7 +835,7 @@ func (g Gateway) String() string {
 	return fmt.Sprintf("gateway{listen=%q database=%q access_token=%s log=%s/%s heartbeat=%v shutdown_timeout=%v "+
 		"reconnect_interval=%v v12_reverse_ws=%v v11_reverse_ws=%v push_access_token=%s webhook_reply_scope=%s "+
 		"v11_reverse_ws_api=%v v11_reverse_ws_event=%v v11_http_post=%v v12_webhook=%v webhook_secret=%s "+
-		"webhook_timeout=%v webhook_retries=%d v11_post_format=%s v12_event_buffer=%d "+
+		"webhook_timeout=%v webhook_retries=%d v11_post_format=%s v12_event_buffer=%d satori_path=%s satori_backlog=%d "+
 		"outbox_max_events=%d outbox_max_age=%v outbox_replay_rate=%v outbox_exclude=%v "+
 		"message_retention=%v message_retention_count=%d encrypted_body_retention=%v file_retention=%v "+
 		"allowed_origins=%v http_timeouts=%v/%v/%v max_connections=%d/%d max_action_size=%d max_bytes_in_flight=%d}",
@@ -824,10 +843,18 @@ func (g Gateway) String() string {
 		g.ReconnectInterval, safeURLs(g.V12ReverseWS), safeURLs(g.V11ReverseWS), isSet(g.PushAccessToken), g.WebhookReplyScope,
 		safeURLs(g.V11ReverseWSAPI), safeURLs(g.V11ReverseWSEvent), safeURLs(g.V11HTTPPost), safeURLs(g.V12Webhook),
 		isSet(g.WebhookSecret), g.WebhookTimeout, g.WebhookRetries, g.V11PostFormat, g.V12EventBuffer,
-		g.OutboxMaxEvents, g.OutboxMaxAge, g.OutboxReplayRate, safeURLs(g.OutboxExclude),
+		satoriPathLabel(g), g.SatoriBacklog, g.OutboxMaxEvents, g.OutboxMaxAge, g.OutboxReplayRate, safeURLs(g.OutboxExclude),
 		g.MessageRetention, g.MessageRetentionCount, g.EncryptedBodyRetention, g.FileRetention, g.Web.AllowedOrigins,
 		g.Web.ReadTimeout, g.Web.WriteTimeout, g.Web.IdleTimeout, g.Web.MaxConnections, g.Web.MaxConnectionsPerAddr,
 		g.Web.MaxActionSize, g.Web.MaxBytesInFlight)
+}
+
+// satoriPathLabel is where the Satori face is served, for logs: off, or its path.
+func satoriPathLabel(g Gateway) string {
+	if g.SatoriOff {
+		return "off"
+	}
+	return g.SatoriPath + "/v1"
 }
 
 // Format makes every fmt verb print String.
@@ -857,6 +884,8 @@ func (g Gateway) LogValue() slog.Value {
 		slog.Int("webhook_retries", g.WebhookRetries),
 		slog.String("v11_post_format", g.V11PostFormat),
 		slog.Int("v12_event_buffer", g.V12EventBuffer),
+		slog.String("satori_path", satoriPathLabel(g)),
+		slog.Int("satori_backlog", g.SatoriBacklog),
 		slog.Int("outbox_max_events", g.OutboxMaxEvents),
 		slog.Duration("outbox_max_age", g.OutboxMaxAge),
 		slog.Float64("outbox_replay_rate", g.OutboxReplayRate),

@@ -737,3 +737,24 @@ func TestStartVariables(t *testing.T) {
 	_, err = Load(withBots("GATEWAY_START_CONCURRENCY=many"))
 	wantProblems(t, err, 1, "GATEWAY_START_CONCURRENCY")
 }
+
+// The Satori face is at /satori/v1/… unless GATEWAY_SATORI_PATH says otherwise ("off" turns it
+// off); GATEWAY_SATORI_BACKLOG bounds the events kept for resuming clients.
+func TestSatoriVariables(t *testing.T) {
+	g := mustLoad(t, withBots()).Gateway
+	if g.SatoriPath != "/satori" || g.SatoriOff || g.SatoriBacklog != 1000 {
+		t.Fatalf("defaults: path %q off %v backlog %d", g.SatoriPath, g.SatoriOff, g.SatoriBacklog)
+	}
+	for in, want := range map[string]string{"/": "", "/bots/satori/": "/bots/satori", "/x": "/x"} {
+		if g := mustLoad(t, withBots("GATEWAY_SATORI_PATH=" + in)).Gateway; g.SatoriPath != want || g.SatoriOff {
+			t.Errorf("GATEWAY_SATORI_PATH=%s: path %q off %v, want %q", in, g.SatoriPath, g.SatoriOff, want)
+		}
+	}
+	if g := mustLoad(t, withBots("GATEWAY_SATORI_PATH=off", "GATEWAY_SATORI_BACKLOG=5")).Gateway; !g.SatoriOff || g.SatoriPath != "" || g.SatoriBacklog != 5 {
+		t.Fatalf("off: %+v", g)
+	}
+	_, err := Load(withBots("GATEWAY_SATORI_PATH=satori", "GATEWAY_SATORI_BACKLOG=0"))
+	wantProblems(t, err, 2, "GATEWAY_SATORI_PATH", "GATEWAY_SATORI_BACKLOG")
+	_, err = Load(withBots("GATEWAY_SATORI_PATH=/a?b"))
+	wantProblems(t, err, 1, "GATEWAY_SATORI_PATH")
+}
