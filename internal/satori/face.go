@@ -1,12 +1,14 @@
 package satori
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +52,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Face serves the Satori protocol for the bots of a Host. Publish hands it the bots' events.
+// Face serves the Satori protocol for the bots of a Host; the hub hands it the bots' events
+// (hub.go), tests through Publish.
 type Face struct {
 	opts   Options
 	host   Host
@@ -111,37 +114,36 @@ func (f *Face) bot(u id.UserID) model.Bot {
 	return nil
 }
 
-// Publish converts ev, numbers it with the next sn, keeps it for resume and queues it on every
-// event stream of the bot. It returns how many consumers took it: the live streams, plus the
-// backlog once a client has identified (it may come back for the event). Kinds that Satori has
-// no event for count as taken by nobody.
-func (f *Face) Publish(_ context.Context, ev *model.Event) int {
+// encodeEvent renders ev as a Satori event without its sn (the face numbers events as they
+// reach its streams, in order); nil for kinds Satori has no event for and for unknown bots.
+func (f *Face) encodeEvent(ev *model.Event) []byte {
 	b := f.bot(ev.Self)
 	if b == nil {
-		return 0
+		return nil
 	}
 	se, ok := EventOf(ev, f.login(b))
 	if !ok {
+		return nil
+	}
+	return marshal(se)
+}
+
+// Publish hands an event to the face directly (a Host without a hub stream: tests): it is
+// encoded, numbered, kept and queued as a hub stream's frames are. It returns how many consumers
+// took it: the live streams, plus the backlog once a client has identified.
+func (f *Face) Publish(_ context.Context, ev *model.Event) int {
+	body := f.encodeEvent(ev)
+	if body == nil {
 		return 0
 	}
-	return f.emit(ev.Self, se)
+	return f.emit(ev.Self, body)
 }
 
-// BotStatusChanged tells the streams of the bot with a login-updated event.
-func (f *Face) BotStatusChanged(self id.UserID, _ model.BotStatus) {
-	b := f.bot(self)
-	if b == nil {
-		return
-	}
-	l := f.login(b)
-	f.emit(self, Event{Type: "login-updated", Timestamp: f.opts.Now().UnixMilli(), Login: &l, SelfID: l.SelfID, Platform: l.Platform})
-}
-
-func (f *Face) emit(self id.UserID, se Event) int {
+// emit numbers an encoded event (body: a JSON object without sn) with the next sn, keeps it for
+// resume and queues it on every stream of the bot, never blocking.
+func (f *Face) emit(self id.UserID, body []byte) int {
 	fr := f.events.add(self, func(sn int64) []byte {
-		se.SN = sn
-		body, _ := json.Marshal(se)
-		return mustSignal(OpEvent, body)
+		return mustSignal(OpEvent, withSN(body, sn))
 	})
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -157,9 +159,28 @@ func (f *Face) emit(self id.UserID, se Event) int {
 	return n
 }
 
+// withSN puts "sn" first into a JSON object.
+func withSN(body []byte, sn int64) []byte {
+	out := make([]byte, 0, len(body)+24)
+	out = append(out, `{"sn":`...)
+	out = strconv.AppendInt(out, sn, 10)
+	if len(body) > 2 {
+		out = append(out, ',')
+	}
+	return append(out, body[1:]...)
+}
+
+// marshal encodes v as JSON without HTML escaping (contents are full of < and >).
+func marshal(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
 func mustSignal(op int, body []byte) []byte {
-	b, _ := json.Marshal(Signal{Op: op, Body: body})
-	return b
+	return marshal(Signal{Op: op, Body: body})
 }
 
 // Handler serves the API and the event stream under /v1/ (mount it at the face's prefix with

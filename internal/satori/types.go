@@ -123,7 +123,7 @@ type Emoji struct {
 // Event is one event of the stream. Besides `login`, it carries `self_id` and `platform` for
 // clients of protocol versions before 1.2 (Koishi's @satorijs/adapter-satori 1.x reads them).
 type Event struct {
-	SN        int64    `json:"sn"`
+	SN        int64    `json:"sn,omitempty"` // set when the event reaches a stream
 	Type      string   `json:"type"`
 	Timestamp int64    `json:"timestamp"`
 	Login     *Login   `json:"login"`
@@ -136,8 +136,6 @@ type Event struct {
 	Operator  *User    `json:"operator,omitempty"`
 	User      *User    `json:"user,omitempty"`
 	Emoji     *Emoji   `json:"emoji,omitempty"`
-	// Matrix carries the gateway's extensions: replayed (a restart handed the event over again).
-	Matrix map[string]any `json:"matrix,omitempty"`
 }
 
 // List is a page of a list resource; the gateway answers every list in one page.
@@ -201,9 +199,6 @@ func EventOf(ev *model.Event, login Login) (Event, bool) {
 	out := Event{Timestamp: millis(ev.Time), Login: &login, SelfID: login.SelfID, Platform: login.Platform}
 	if out.Timestamp == 0 {
 		out.Timestamp = time.Now().UnixMilli()
-	}
-	if ev.Replayed {
-		out.Matrix = map[string]any{"replayed": true}
 	}
 	switch {
 	case ev.Kind == model.KindMessage && ev.Message != nil:
