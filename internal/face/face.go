@@ -81,6 +81,14 @@ type Mounter interface {
 	Mount(r chi.Router, host Host)
 }
 
+// PublicMounter is a face whose routes check the access token themselves (Host.Authorize):
+// Satori's event stream presents it in its first frame, not in the upgrade request. The hub
+// calls MountPublic once, in a router that has the access log and the cross-site guard in front
+// but not the token check.
+type PublicMounter interface {
+	MountPublic(r chi.Router, host Host)
+}
+
 // Host is what the hub gives a face that serves its own routes.
 type Host interface {
 	// Bots are the bots in the hub, in configuration order.
@@ -95,6 +103,14 @@ type Host interface {
 	// Close the subscription when done.
 	Subscribe(ctx context.Context, f Face, opts Subscription) Stream
 	Logger() *slog.Logger
+	// Authorize checks an access token as the hub does for its own routes ("" = none was
+	// presented; it passes while the gateway has no token): ok false refuses it; bot, when set,
+	// is the only bot the token grants.
+	Authorize(token string) (bot model.Bot, ok bool)
+	// ResolveMedia takes in the files that media segments from a client name by source
+	// (model.DataSource: an http(s) URL, a data: URL, base64://, a file id), as for OneBot
+	// clients, and replaces each source by the stored file's id.
+	ResolveMedia(ctx context.Context, segs []model.Segment) error
 }
 
 // Subscription says what a Stream carries.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -145,5 +146,54 @@ func TestStuckIDMapDoesNotHoldTheSyncForEver(t *testing.T) {
 	})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Publish: %v, want the lookup's deadline", err)
+	}
+}
+
+// publicFace serves GET /public/who, which checks the token it is given in the query itself
+// (Host.Authorize), as Satori's event stream does with the token of its first frame.
+type publicFace struct{ fakeFace }
+
+func (f *publicFace) MountPublic(r chi.Router, host face.Host) {
+	r.Get("/public/who", func(w http.ResponseWriter, r *http.Request) {
+		bot, ok := host.Authorize(r.URL.Query().Get("t"))
+		switch {
+		case !ok:
+			w.WriteHeader(http.StatusForbidden)
+		case bot == nil:
+			_, _ = io.WriteString(w, "every bot")
+		default:
+			_, _ = io.WriteString(w, string(bot.UserID()))
+		}
+	})
+}
+
+// A face whose routes check the token themselves (face.PublicMounter) is mounted without the
+// hub's token check, and Host.Authorize answers as the hub would: the gateway's token grants
+// every bot, a bot's own token that bot, anything else nothing.
+func TestPublicMounterChecksTokensItself(t *testing.T) {
+	pf := &publicFace{}
+	h := NewHub(Options{
+		Version: "test", AccessToken: "secret", BotTokens: true, HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
+		Faces: []face.Face{pf},
+	})
+	bot := fakes.NewFakeBot("@bot:example.org")
+	h.AddBotWithToken(bot, 10001, "bot-secret")
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	for token, want := range map[string]string{"secret": "every bot", "bot-secret": "@bot:example.org", "wrong": "403", "": "403"} {
+		resp, err := http.Get(srv.URL + "/public/who?t=" + token) // no Authorization header
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := string(body)
+		if resp.StatusCode != http.StatusOK {
+			got = strconv.Itoa(resp.StatusCode)
+		}
+		if got != want {
+			t.Errorf("token %q: %s, want %s", token, got, want)
+		}
 	}
 }

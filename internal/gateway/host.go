@@ -40,6 +40,21 @@ func (fh faceHost) Grant(r *http.Request) model.Bot {
 
 func (fh faceHost) Logger() *slog.Logger { return fh.h.log }
 
+func (fh faceHost) Authorize(token string) (model.Bot, bool) {
+	if !fh.h.authRequired() {
+		return nil, true
+	}
+	g, ok := fh.h.checkToken(token)
+	if !ok || g.bot == nil {
+		return nil, ok
+	}
+	return g.bot.bot, true
+}
+
+func (fh faceHost) ResolveMedia(ctx context.Context, segs []model.Segment) error {
+	return fh.h.opts.Media.resolveSources(ctx, segs)
+}
+
 // Subscribe streams one bot's events (or every bot's) encoded by f: a feed, as the hub's own
 // pushing endpoints have (outbox.go), so a durable stream keeps its frames in the outbox until
 // they are delivered.

@@ -67,6 +67,11 @@ func (h *Hub) Handler() http.Handler {
 		r.Get("/metrics", metricsHandler.ServeHTTP)
 	}
 
+	for _, f := range h.faces.all { // faces whose routes check the token themselves (face.PublicMounter)
+		if m, ok := f.(face.PublicMounter); ok {
+			m.MountPublic(r, faceHost{h})
+		}
+	}
 	r.Group(func(r chi.Router) {
 		r.Use(h.requireToken)
 		if !h.opts.MetricsPublic {
