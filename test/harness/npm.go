@@ -50,6 +50,12 @@ func EnsureNodeModules(ctx context.Context, name, packageJSONDir string) (dir st
 	sum := sha256.Sum256(append(append(pkg, 0), lock...))
 	stamp := hex.EncodeToString(sum[:]) + "\n"
 
+	// npm takes a --prefix reached through a symbolic link (a worktree's .cache linked to another
+	// checkout's) for a linked package and refuses the lock file ("Missing: node-NAME@"): give
+	// it the real path.
+	if real, err := filepath.EvalSymlinks(cache); err == nil {
+		cache = real
+	}
 	dir = filepath.Join(cache, "node-"+name)
 	stampPath := filepath.Join(dir, ".harness-stamp")
 	unlock, err := lockFile(ctx, filepath.Join(cache, "node-"+name+".lock"))
