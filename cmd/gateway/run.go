@@ -21,12 +21,14 @@ import (
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/e2ee"
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/fleet"
 	"github.com/matrix-onebot/gateway/internal/gateway"
 	"github.com/matrix-onebot/gateway/internal/matrix"
 	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/retention"
+	"github.com/matrix-onebot/gateway/internal/satori"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -243,6 +245,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		Transports:        transports(cfg.Gateway, db),
 		Web:               webOptions(cfg.Gateway.Web),
 		OAuthCallback:     &gateway.OAuthCallback{Path: auth.CallbackPath, Handler: callbacks},
+		Faces:             faces(cfg.Gateway, log),
 	})
 	outbox := func(url string) bool { return !slices.Contains(cfg.Gateway.OutboxExclude, url) }
 	pickleKey, err := e2ee.LoadPickleKey(cfg.Gateway.PickleKey, db.Path())
@@ -417,6 +420,18 @@ func pinSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage
 			"bot", s.UserID(), "onebot_self_id", b.OneBotSelfID, "user", moved, "new_v11_user_id", to)
 	}
 	return err
+}
+
+// faces are the protocols served besides OneBot v11 and v12: Satori unless GATEWAY_SATORI_PATH
+// is off.
+func faces(g config.Gateway, log *slog.Logger) []face.Face {
+	if g.SatoriOff {
+		return nil
+	}
+	return []face.Face{satori.New(satori.Options{
+		Path: g.SatoriPath, Backlog: g.SatoriBacklog, Logger: log.With("component", "satori"),
+		MaxBody: g.Web.MaxUploadSize, AllowedOrigins: g.Web.AllowedOrigins,
+	})}
 }
 
 // transports turns the GATEWAY_* transport options into the hub's.

@@ -15,39 +15,49 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
 // Host is what the face needs from the gateway: its bots, its access tokens and its media
-// intake. The hub provides it; tests use a stand-in.
+// intake (a part of face.Host, which the hub gives it; tests use a stand-in).
 type Host interface {
-	// Bots are the bots served now, in configuration order.
 	Bots() []model.Bot
-	// Authorize checks an access token as for OneBot clients ("" when none was presented): ok
-	// false refuses it; only, when set, limits the client to that bot (a bot's own token).
-	Authorize(token string) (only id.UserID, ok bool)
-	// ResolveMedia stores the files that media segments name by source (model.DataSource: a
-	// URL, data: URL or base64://) and replaces each source by the stored file's id.
+	Authorize(token string) (bot model.Bot, ok bool)
 	ResolveMedia(ctx context.Context, segs []model.Segment) error
+}
+
+// authorize is Host.Authorize with the bot a token is limited to as its user ID ("" = every bot).
+func (f *Face) authorize(token string) (id.UserID, bool) {
+	b, ok := f.host.Authorize(token)
+	if b == nil {
+		return "", ok
+	}
+	return b.UserID(), ok
 }
 
 // Options configure a Face.
 type Options struct {
-	Host   Host
+	// Host gives the face its bots; nil until MountPublic attaches the hub.
+	Host Host
+	// Path is where the face is served: {Path}/v1/… ("" = /v1/…).
+	Path   string
 	Logger *slog.Logger
 	// Backlog is how many events are kept for clients that resume (IDENTIFY with an sn);
 	// default 1000.
 	Backlog int
-	// MaxBody is the largest API request body in bytes; default 16 MiB.
+	// MaxBody is the largest API request body in bytes (a message may carry a file as a data:
+	// URL); default 16 MiB.
 	MaxBody int64
 	// PingTimeout closes an event stream that sent nothing (no PING) for this long; default 60 s.
 	PingTimeout time.Duration
 	// QueueSize is how many events wait for one slow client before it is disconnected (it
 	// resumes from the backlog); default 256.
 	QueueSize int
-	// OriginPatterns are the browser origins allowed on the event stream (the hub's guard has
-	// refused the others already); nil = same origin only.
-	OriginPatterns []string
+	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed on the event stream
+	// besides the gateway's own (GATEWAY_ALLOWED_ORIGINS; the hub's guard refuses the others
+	// before the face sees them).
+	AllowedOrigins []string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -59,6 +69,9 @@ type Face struct {
 	host   Host
 	log    *slog.Logger
 	events *backlog
+
+	hub        face.Host // set by MountPublic
+	streamOnce sync.Once // the hub's event stream is subscribed at the first IDENTIFY
 
 	mu         sync.Mutex
 	sessions   map[*session]struct{}
@@ -288,7 +301,7 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "the Authorization header must be Bearer <token>")
 		return
 	}
-	only, ok := f.host.Authorize(tok)
+	only, ok := f.authorize(tok)
 	if !ok {
 		if tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="satori"`)

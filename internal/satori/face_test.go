@@ -36,7 +36,7 @@ func (h *fakeHost) Bots() []model.Bot {
 	return append([]model.Bot(nil), h.bots...)
 }
 
-func (h *fakeHost) Authorize(token string) (id.UserID, bool) { return "", token == testToken }
+func (h *fakeHost) Authorize(token string) (model.Bot, bool) { return nil, token == testToken }
 
 func (h *fakeHost) ResolveMedia(_ context.Context, segs []model.Segment) error {
 	for i, s := range segs {
@@ -401,5 +401,27 @@ func TestAPIErrors(t *testing.T) {
 	tf.bot.FailActionsWith(&model.ActionError{Kind: model.ErrPlatform, MatrixErr: "M_FORBIDDEN", Message: "no"})
 	if status, body := tf.post(t, "message.delete", `{"channel_id":"!r:x","message_id":"$m"}`, nil); status != 403 {
 		t.Fatalf("a homeserver refusal: %d %s, want 403", status, body)
+	}
+}
+
+// The hub encodes each event once for the face: without sn (the face numbers events as they
+// reach its streams), marked when replayed; kinds Satori has no event for are not encoded.
+func TestEncodeForTheHub(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	frame, err := tf.face.Encode(tf.message(0), nil)
+	if err != nil || !bytes.HasPrefix(frame, []byte(`{"type":"message-created",`)) {
+		t.Fatalf("Encode = %s, %v", frame, err)
+	}
+	replayed := tf.face.MarkReplayed(frame)
+	if !bytes.HasPrefix(replayed, []byte(`{"matrix":{"replayed":true},"type":`)) || !bytes.Equal(tf.face.MarkReplayed(replayed), replayed) {
+		t.Fatalf("MarkReplayed = %s", replayed)
+	}
+	var ev Event
+	if err := json.Unmarshal(withSN(replayed, 7), &ev); err != nil || ev.SN != 7 || ev.Type != "message-created" {
+		t.Fatalf("numbered %s: %+v %v", withSN(replayed, 7), ev, err)
+	}
+	typing := &model.Event{ID: "t", Self: tf.bot.ID, Kind: model.KindTyping, Typing: &model.Typing{RoomID: fakes.FakeRoom}}
+	if frame, err := tf.face.Encode(typing, nil); frame != nil || err != nil {
+		t.Fatalf("Encode(typing) = %s, %v; want nothing", frame, err)
 	}
 }

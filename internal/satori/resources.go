@@ -352,7 +352,7 @@ func messageGet(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, ok := c.bot.(model.MessageGetter)
+	g, ok := model.As[model.MessageGetter](c.bot)
 	if !ok {
 		return nil, model.Errorf(model.ErrNotFound, "this bot keeps no messages")
 	}

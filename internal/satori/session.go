@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -65,7 +66,7 @@ func (s *session) end(code websocket.StatusCode, reason string) {
 // serveEvents runs the event stream: IDENTIFY → READY (and the missed events when IDENTIFY
 // carried an sn) → events, PING → PONG.
 func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: f.opts.OriginPatterns})
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originHosts(f.opts.AllowedOrigins)})
 	if err != nil {
 		return // Accept has answered
 	}
@@ -76,7 +77,7 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 		_ = c.Close(closeUnauthorized, err.Error())
 		return
 	}
-	only, ok := f.host.Authorize(idf.Token)
+	only, ok := f.authorize(idf.Token)
 	if !ok {
 		_ = c.Close(closeUnauthorized, "access token wrong or missing (IDENTIFY body.token)")
 		return
@@ -86,6 +87,7 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 
 	// Subscribe before reading the backlog: an event published in between is in both, and the
 	// write loop skips what the replay already sent.
+	f.startStream()
 	f.mu.Lock()
 	f.sessions[s] = struct{}{}
 	f.identified = true
@@ -212,4 +214,15 @@ func write(ctx context.Context, c *websocket.Conn, data []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	return c.Write(ctx, websocket.MessageText, data)
+}
+
+// originHosts turns origins (scheme://host[:port]) into the host patterns websocket.Accept takes.
+func originHosts(origins []string) []string {
+	var out []string
+	for _, o := range origins {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			out = append(out, u.Host)
+		}
+	}
+	return out
 }

@@ -6,7 +6,7 @@
 //   KOISHI_ENDPOINT  the gateway's Satori URL without /v1 (http://127.0.0.1:5700/satori)
 //   KOISHI_TOKEN     the gateway's access token
 //
-// Commands: `/echo <text>` answers <text>; `/mention` answers a mention of the sender and " hi";
+// Commands: `/echo <text>` answers <text> (as text, not as elements); `/mention` answers a mention of the sender and " hi";
 // `/reply` answers "replied" quoting the command; `/img` sends a 1x1 PNG; `/quote` (as a Matrix
 // reply) answers "quoted: <text of the replied-to message>" read with message.get. A message that
 // mentions the bot answers "to_me ok"; a message with an image answers
@@ -52,15 +52,15 @@ ctx.on('message', async (session) => {
 })
 ctx.command('echo <text:text>').action((_, text) => {
   console.log(`harness: echo ${JSON.stringify(text)}`)
-  return text
+  return h.text(text) // a returned string would be read as message elements
 })
 ctx.command('mention').action(({ session }) => h('at', { id: session.userId }) + ' hi')
 ctx.command('reply').action(({ session }) => h('quote', { id: session.messageId }) + 'replied')
 ctx.command('img').action(() => h.image(PNG, 'image/png'))
 ctx.command('quote').action(async ({ session }) => {
-  if (!session.quote?.id) return 'quoted: (no reply)'
+  if (!session.quote?.id) return h.text('quoted: (no reply)')
   const msg = await session.bot.getMessage(session.channelId, session.quote.id)
-  return 'quoted: ' + h.parse(msg.content).map((el) => el.toString(true)).join('')
+  return h.text('quoted: ' + h.parse(msg.content).map((el) => el.toString(true)).join(''))
 })
 ctx.server.get('/harness/healthz', (c) => { c.body = { pid: process.pid } })
 
