@@ -746,7 +746,7 @@ func TestSatoriVariables(t *testing.T) {
 		t.Fatalf("defaults: path %q off %v backlog %d", g.SatoriPath, g.SatoriOff, g.SatoriBacklog)
 	}
 	for in, want := range map[string]string{"/": "", "/bots/satori/": "/bots/satori", "/x": "/x"} {
-		if g := mustLoad(t, withBots("GATEWAY_SATORI_PATH=" + in)).Gateway; g.SatoriPath != want || g.SatoriOff {
+		if g := mustLoad(t, withBots("GATEWAY_SATORI_PATH="+in)).Gateway; g.SatoriPath != want || g.SatoriOff {
 			t.Errorf("GATEWAY_SATORI_PATH=%s: path %q off %v, want %q", in, g.SatoriPath, g.SatoriOff, want)
 		}
 	}

@@ -1,0 +1,369 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/coder/websocket"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/test/harness"
+)
+
+// The Satori face with real clients against Synapse: Koishi with @satorijs/adapter-satori and
+// NoneBot2 with nonebot-adapter-satori dial the gateway's Satori event stream and call its API.
+// Each does echo, mention, reply and image both ways: a Matrix user's "/echo hi" comes back
+// "hi"; the client's mention is a pill with m.mentions, its quote an m.in_reply_to; a pill to
+// the bot reaches the client as <at> of its own user (to_me); the client's image (a data: URL)
+// is an m.image with the right bytes; a Matrix reply reaches the client as <quote> and the client
+// reads the original with message.get; a Matrix image reaches the client as <img src> with a
+// signed link it downloads without a token.
+func TestSatoriNoneBot(t *testing.T) { testSatoriClient(t, "nonebot") }
+
+func TestSatoriKoishi(t *testing.T) { testSatoriClient(t, "koishi") }
+
+const satoriToken = "satori-token"
+
+func satoriGateway(t *testing.T) (*gatewayProc, *harness.User, *human, id.RoomID) {
+	t.Helper()
+	bot, alice := newBotUser(t), newHuman(t, "alice")
+	g := startGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN": satoriToken,
+	})
+	room := alice.roomWith(bot, false)
+	alice.waitJoined(room, bot)
+	return g, bot, alice, room
+}
+
+func testSatoriClient(t *testing.T, which string) {
+	g, bot, alice, room := satoriGateway(t)
+	c := harness.SatoriClientForTest(t, which, harness.SatoriClientOptions{Endpoint: g.url + "/satori", Token: satoriToken})
+	satoriProofs(t, c, bot, alice, room)
+}
+
+func satoriProofs(t *testing.T, c *harness.SatoriClient, bot *harness.User, alice *human, room id.RoomID) {
+	t.Helper()
+	fromBot := func(what string, pred func(*event.MessageEventContent) bool) *event.MessageEventContent {
+		t.Helper()
+		evt := alice.waitMessage(room, bot.UserID, pred)
+		t.Logf("%s: %s", what, evt.Content.VeryRaw)
+		return evt.Content.AsMessage()
+	}
+
+	// Echo: Matrix → client → Matrix (the event is held until the client has identified).
+	alice.send(room, "/echo hi <b>&amp;")
+	fromBot("echo", func(c *event.MessageEventContent) bool { return c.Body == "hi <b>&amp;" })
+
+	// The client's mention is a pill and an intentional mention.
+	alice.send(room, "/mention")
+	m := fromBot("mention", func(c *event.MessageEventContent) bool { return strings.HasSuffix(c.Body, " hi") })
+	if m.Mentions == nil || !slices.Contains(m.Mentions.UserIDs, id.UserID(alice.user.UserID)) ||
+		!strings.Contains(m.FormattedBody, `href="https://matrix.to/#/`+alice.user.UserID+`"`) {
+		t.Fatalf("mention sent as %+v", m)
+	}
+
+	// The client's quote is m.in_reply_to the command.
+	cmd := alice.send(room, "/reply")
+	fromBot("reply", func(c *event.MessageEventContent) bool {
+		return c.Body == "replied" && c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil && c.RelatesTo.InReplyTo.EventID == cmd
+	})
+
+	// A pill to the bot at the start of a message is <at> of the bot's own user: to_me.
+	alice.sendContent(room, event.EventMessage, &event.MessageEventContent{
+		MsgType: event.MsgText, Body: "bot: hello", Format: event.FormatHTML,
+		FormattedBody: `<a href="https://matrix.to/#/` + bot.UserID + `">bot</a>: hello`,
+		Mentions:      &event.Mentions{UserIDs: []id.UserID{id.UserID(bot.UserID)}},
+	})
+	fromBot("to_me", func(c *event.MessageEventContent) bool { return c.Body == "to_me ok" })
+
+	// The client's image: an m.image with its size and dimensions, bytes intact.
+	alice.send(room, "/img")
+	m = fromBot("image", func(c *event.MessageEventContent) bool { return c.MsgType == event.MsgImage })
+	if m.Info == nil || m.Info.MimeType != "image/png" || m.Info.Width != 1 || m.Info.Height != 1 || m.Info.Size != len(testPNG) {
+		t.Fatalf("image info = %+v", m.Info)
+	}
+	got, err := alice.cli.DownloadBytes(testCtx(t), m.URL.ParseOrIgnore())
+	if err != nil || !bytes.Equal(got, testPNG) {
+		t.Fatalf("downloaded %d bytes (%v), want the client's PNG", len(got), err)
+	}
+
+	// A Matrix reply: the client sees <quote> and reads the original with message.get.
+	orig := alice.send(room, "original <text>")
+	alice.sendContent(room, event.EventMessage, &event.MessageEventContent{
+		MsgType: event.MsgText, Body: "/quote", RelatesTo: &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: orig}},
+	})
+	m = fromBot("quote", func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "quoted: ") })
+	if m.Body != "quoted: original <text>" {
+		t.Fatalf("the client got %q, want the original text through message.get", m.Body)
+	}
+
+	// A Matrix image reaches the client as <img src> with a link that needs no token.
+	up, err := alice.cli.UploadBytesWithName(testCtx(t), testPNG, "image/png", "dot.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.sendContent(room, event.EventMessage, &event.MessageEventContent{
+		MsgType: event.MsgImage, Body: "dot.png", URL: up.ContentURI.CUString(),
+		Info: &event.FileInfo{MimeType: "image/png", Size: len(testPNG), Width: 1, Height: 1},
+	})
+	m = fromBot("image received", func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "image ") })
+	fields := strings.Fields(m.Body)
+	sum := sha256.Sum256(testPNG)
+	if len(fields) != 3 || fields[1] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("the client got other bytes: %q", m.Body)
+	}
+	resp, err := http.Get(fields[2]) // no Authorization: the link is signed
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, testPNG) {
+		t.Fatalf("GET %s: %d, %d bytes", fields[2], resp.StatusCode, len(body))
+	}
+}
+
+// satoriStream is a raw client of the gateway's Satori event stream.
+type satoriStream struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+type satoriSignal struct {
+	Op   int             `json:"op"`
+	Body json.RawMessage `json:"body"`
+}
+
+type satoriEvent struct {
+	SN      int64  `json:"sn"`
+	Type    string `json:"type"`
+	Message *struct {
+		ID      string `json:"id"`
+		Content string `json:"content"`
+	} `json:"message"`
+	Channel *struct {
+		ID string `json:"id"`
+	} `json:"channel"`
+}
+
+// dialSatori connects to url and IDENTIFYs with token and, when sn is set, the last sn seen.
+func dialSatori(t *testing.T, url, token string, sn *int64) *satoriStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testCtx(t), deadline)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, nil) // no Authorization, as nonebot-adapter-satori
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { _ = c.CloseNow() })
+	s := &satoriStream{t: t, c: c}
+	body := map[string]any{"token": token}
+	if sn != nil {
+		body["sn"] = *sn
+	}
+	s.send(3, body)
+	if sig := s.read(); sig.Op != 4 || !strings.Contains(string(sig.Body), `"logins":[{`) {
+		t.Fatalf("after IDENTIFY: op %d %s, want READY with a login", sig.Op, sig.Body)
+	}
+	return s
+}
+
+func (s *satoriStream) send(op int, body any) {
+	s.t.Helper()
+	b, _ := json.Marshal(map[string]any{"op": op, "body": body})
+	if err := s.c.Write(testCtx(s.t), websocket.MessageText, b); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *satoriStream) read() satoriSignal {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(testCtx(s.t), deadline)
+	defer cancel()
+	_, data, err := s.c.Read(ctx)
+	if err != nil {
+		s.t.Fatalf("reading the Satori stream: %v", err)
+	}
+	var sig satoriSignal
+	if err := json.Unmarshal(data, &sig); err != nil {
+		s.t.Fatalf("frame %s: %v", data, err)
+	}
+	return sig
+}
+
+// message reads events until a message-created whose content is text.
+func (s *satoriStream) message(text string) satoriEvent {
+	s.t.Helper()
+	for {
+		sig := s.read()
+		if sig.Op != 0 {
+			continue
+		}
+		var ev satoriEvent
+		if err := json.Unmarshal(sig.Body, &ev); err != nil {
+			s.t.Fatal(err)
+		}
+		if ev.SN == 0 {
+			s.t.Fatalf("event without sn: %s", sig.Body)
+		}
+		if ev.Type == "message-created" && ev.Message != nil && ev.Message.Content == text {
+			return ev
+		}
+	}
+}
+
+// A raw client that comes back with the last sn it saw gets the events it missed from the
+// backlog, with the sn they had, before any new one. A second client, connected all along,
+// shows that the gateway had published them before the first came back.
+func TestSatoriResumeRawWS(t *testing.T) {
+	g, _, alice, room := satoriGateway(t)
+	url := g.wsURL("/satori/v1/events")
+	first := dialSatori(t, url, satoriToken, nil)
+	witness := dialSatori(t, url, satoriToken, nil)
+	alice.send(room, "one")
+	last := first.message("one").SN
+	witness.message("one")
+	_ = first.c.Close(websocket.StatusNormalClosure, "going away")
+
+	alice.send(room, "two")
+	alice.send(room, "three")
+	two, three := witness.message("two"), witness.message("three")
+	if two.SN != last+1 || three.SN != last+2 {
+		t.Fatalf("sn of one, two, three: %d, %d, %d; want consecutive", last, two.SN, three.SN)
+	}
+
+	again := dialSatori(t, url, satoriToken, &last)
+	if got := again.message("two"); got.SN != two.SN || got.Message.ID != two.Message.ID {
+		t.Fatalf("replayed %+v, want sn %d (%s)", got, two.SN, two.Message.ID)
+	}
+	if got := again.message("three"); got.SN != three.SN {
+		t.Fatalf("replayed sn %d, want %d", got.SN, three.SN)
+	}
+	alice.send(room, "four")
+	if got := again.message("four"); got.SN != three.SN+1 {
+		t.Fatalf("live sn %d after the replay, want %d", got.SN, three.SN+1)
+	}
+	waitFor(t, "the gateway to log the resume", func() bool {
+		return strings.Contains(g.proc.Log(), "satori client resumed") && strings.Contains(g.proc.Log(), "replayed=2")
+	})
+
+	// A wrong token is refused in IDENTIFY.
+	ctx, cancel := context.WithTimeout(testCtx(t), deadline)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	_ = c.Write(ctx, websocket.MessageText, []byte(`{"op":3,"body":{"token":"wrong"}}`))
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != 4001 {
+		t.Fatalf("IDENTIFY with a wrong token: %v, want close code 4001", err)
+	}
+}
+
+// The real clients resume too: the network between the client and the gateway is cut (a thin
+// TCP relay in the test, the only stand-in here), a Matrix user sends a command meanwhile, and
+// when the network is back the client reconnects, IDENTIFYs with its last sn, gets the command
+// replayed and answers it.
+func TestSatoriClientsResumeAfterReconnect(t *testing.T) {
+	for _, which := range []string{"nonebot", "koishi"} {
+		t.Run(which, func(t *testing.T) {
+			g, bot, alice, room := satoriGateway(t)
+			relay := newFakeTCPRelay(t, strings.TrimPrefix(g.url, "http://"))
+			harness.SatoriClientForTest(t, which, harness.SatoriClientOptions{Endpoint: "http://" + relay.addr() + "/satori", Token: satoriToken})
+			alice.send(room, "/echo before")
+			alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool { return c.Body == "before" })
+			witness := dialSatori(t, g.wsURL("/satori/v1/events"), satoriToken, nil)
+
+			relay.cut()
+			alice.send(room, "/echo while away")
+			witness.message("/echo while away") // the gateway has it in the backlog
+			relay.restore()
+			alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool { return c.Body == "while away" })
+			waitFor(t, "the gateway to log the resume", func() bool { return resumedWithReplay.MatchString(g.proc.Log()) })
+		})
+	}
+}
+
+var resumedWithReplay = regexp.MustCompile(`satori client resumed.* replayed=[1-9]`)
+
+// fakeTCPRelay forwards TCP connections to a target; cut closes them all and refuses new ones
+// until restore. It stands in for a network outage between a client and the gateway.
+type fakeTCPRelay struct {
+	t      *testing.T
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	down  bool
+	conns map[net.Conn]struct{}
+}
+
+func newFakeTCPRelay(t *testing.T, target string) *fakeTCPRelay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &fakeTCPRelay{t: t, ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	t.Cleanup(func() { _ = ln.Close(); r.cut() })
+	go r.serve()
+	return r
+}
+
+func (r *fakeTCPRelay) addr() string { return r.ln.Addr().String() }
+
+func (r *fakeTCPRelay) serve() {
+	for {
+		in, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		if r.down {
+			r.mu.Unlock()
+			_ = in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", r.target)
+		if err != nil {
+			r.mu.Unlock()
+			_ = in.Close()
+			continue
+		}
+		r.conns[in], r.conns[out] = struct{}{}, struct{}{}
+		r.mu.Unlock()
+		go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+		go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+	}
+}
+
+func (r *fakeTCPRelay) cut() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down = true
+	for c := range r.conns {
+		_ = c.Close()
+	}
+	clear(r.conns)
+}
+
+func (r *fakeTCPRelay) restore() {
+	r.mu.Lock()
+	r.down = false
+	r.mu.Unlock()
+}
