@@ -46,7 +46,6 @@ type botSet struct {
 	botsCtx  context.Context // the bots' syncs end with it (first, at a stop)
 	serveCtx context.Context // their push connections end with it (after the bots' final status)
 	loops    sync.WaitGroup  // every bot's login and sync
-	pushes   sync.WaitGroup  // every reverse WebSocket and webhook
 
 	environ []string // the process environment, for reloads
 
@@ -63,7 +62,7 @@ type botRun struct {
 	stop       context.CancelFunc // ends the bot's sync
 	stopPushes context.CancelFunc // ends its reverse WebSockets and webhooks
 	done       chan struct{}      // closed when its sync has ended
-	pushes     sync.WaitGroup     // its reverse WebSockets and webhooks
+	pushes     gateway.Started    // its reverse WebSockets and webhooks
 
 	pushStarted bool // its push connections have started (read and written by its loop only)
 
@@ -205,45 +204,9 @@ func (bs *botSet) runOnce(ctx, pushCtx context.Context, r *botRun) {
 }
 
 // startPushes dials the bot's reverse WebSockets and posts its webhooks until pushCtx ends (the
-// gateway stops, or the bot is removed).
+// gateway stops, or the bot is removed); the hub runs them with its other transports.
 func (bs *botSet) startPushes(pushCtx context.Context, r *botRun, selfID int64) {
-	g, b, s := bs.cfg.Gateway, r.bot, r.s
-	outbox := func(url string) bool { return !slices.Contains(g.OutboxExclude, url) }
-	push := func(f func()) {
-		bs.pushes.Add(1)
-		r.pushes.Add(1)
-		go func() {
-			defer bs.pushes.Done()
-			defer r.pushes.Done()
-			f()
-		}()
-	}
-	v11Roles := []struct {
-		urls []string
-		role string
-	}{
-		{append(append([]string(nil), g.V11ReverseWS...), b.OneBotV11ReverseWS...), gateway.RoleUniversal},
-		{g.V11ReverseWSAPI, gateway.RoleAPI},
-		{g.V11ReverseWSEvent, gateway.RoleEvent},
-	}
-	for _, role := range v11Roles {
-		for _, u := range role.urls {
-			push(func() {
-				bs.hub.RunReverseWS(pushCtx, gateway.ReverseWS{URL: u, Version: 11, SelfID: selfID, AccessToken: b.PushToken(g.PushAccessToken),
-					Role: role.role, Outbox: outbox(u)}, g.ReconnectInterval)
-			})
-		}
-	}
-	for _, u := range g.V11HTTPPost {
-		push(func() {
-			bs.hub.RunWebhook(pushCtx, gateway.Webhook{URL: u, Version: 11, SelfID: selfID, Outbox: outbox(u)})
-		})
-	}
-	for _, u := range b.OneBotV12ReverseWS {
-		push(func() {
-			bs.hub.RunReverseWS(pushCtx, gateway.ReverseWS{URL: u, Version: 12, Bot: s.UserID(), AccessToken: b.PushToken(g.PushAccessToken), Outbox: outbox(u)}, g.ReconnectInterval)
-		})
-	}
+	bs.hub.StartUntil(pushCtx, &r.pushes, botEndpoints(bs.cfg, r.bot, r.s.UserID(), selfID)...)
 }
 
 // remove stops r and takes it out of the hub: its sync ends (the batch under way is finished and
@@ -256,7 +219,7 @@ func (bs *botSet) remove(r *botRun, why string, deadline time.Time) {
 	}
 	bs.hub.RemoveBot(r.s.Bot(), why)
 	r.stopPushes()
-	if !waitUntil(&r.pushes, deadline) {
+	if !r.pushes.Wait(deadline) {
 		bs.log.Warn("a removed bot's reverse WebSockets and webhooks did not stop before the deadline", "bot", r.bot.Name())
 	}
 	r.s.Close()

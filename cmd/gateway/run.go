@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -247,7 +245,6 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		OAuthCallback:     &gateway.OAuthCallback{Path: auth.CallbackPath, Handler: callbacks},
 		Faces:             faces(cfg.Gateway, log),
 	})
-	outbox := func(url string) bool { return !slices.Contains(cfg.Gateway.OutboxExclude, url) }
 	pickleKey, err := e2ee.LoadPickleKey(cfg.Gateway.PickleKey, db.Path())
 	if err != nil {
 		log.Error("failed to load the pickle key of the encryption state; set GATEWAY_PICKLE_KEY or restore the key file", "error", err)
@@ -257,6 +254,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	// bots stop first at a stop, their push connections after their final status.
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
+	hub.ServeTransports(serveCtx) // the hub owns its transports (listener, reverse WebSockets, webhooks) until then
 	botsCtx, stopBots := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBots()
 	// Bots share one HTTP transport per homeserver, and their starts are spread: at most
@@ -288,11 +286,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 			}))
 		}
 		srv = gateway.NewServer(serveCtx, hub.Handler(), webOptions(cfg.Gateway.Web), log.With("component", "http"))
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("HTTP server failed", "error", err)
-			}
-		}()
+		hub.Start(gateway.Listener{Server: srv, Listener: ln})
 		log.Info("serving OneBot", "listen", ln.Addr().String(), "v12", "/onebot/v12/", "v11", "/onebot/v11/")
 		if cfg.Gateway.AccessToken == "" {
 			log.Info("no GATEWAY_ACCESS_TOKEN: requests are served only at the gateway's own names (IP addresses, localhost, "+
@@ -305,21 +299,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 
 	// The gateway's own push connections; then the bots: each logs in (learning its user ID if
 	// not configured), joins the hub, then syncs.
-	var wg sync.WaitGroup
-	for _, u := range cfg.Gateway.V12ReverseWS {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			hub.RunReverseWS(serveCtx, gateway.ReverseWS{URL: u, Version: 12, AccessToken: cfg.Gateway.PushAccessToken, Outbox: outbox(u)}, cfg.Gateway.ReconnectInterval)
-		}()
-	}
-	for _, u := range cfg.Gateway.V12Webhook {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			hub.RunWebhook(serveCtx, gateway.Webhook{URL: u, Version: 12, Outbox: outbox(u)})
-		}()
-	}
+	hub.Start(sharedEndpoints(cfg)...)
 	bots.startAll(runs)
 
 	for reloading := true; reloading; {
@@ -343,7 +323,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		_ = srv.Shutdown(sctx)
 		cancel()
 	}
-	if !waitUntil(&wg, deadline) || !waitUntil(&bots.pushes, deadline) {
+	if ended, _ := hub.WaitTransports(deadline); !ended {
 		log.Warn("OneBot connections did not close before the deadline")
 	}
 	stopPruning()

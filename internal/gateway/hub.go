@@ -100,8 +100,9 @@ type Hub struct {
 	stats   Stats
 	metrics *metrics.Metrics
 
-	faces          faces         // the protocols served (faces.go)
-	resolveTimeout time.Duration // bounds a face's lookups for one event (faces.go)
+	faces          faces          // the protocols served (faces.go)
+	resolveTimeout time.Duration  // bounds a face's lookups for one event (faces.go)
+	transports     transportGroup // the endpoints the hub runs (transports.go)
 
 	recent recentEvents // the last events per bot, for the admin page (adminview.go)
 	admin  http.Handler // the admin page at /admin; nil = none
