@@ -12,6 +12,14 @@ var reshaped = []string{
 	"internal/auth",
 	"internal/auth/oauthmeta",
 	"internal/e2ee",
+	"internal/matrix",
+	"internal/matrix/account",
+	"internal/matrix/actions",
+	"internal/matrix/crypt",
+	"internal/matrix/media",
+	"internal/matrix/moderation",
+	"internal/matrix/rooms",
+	"internal/matrix/send",
 }
 
 func TestReshapedPackagesStayWithinTheLimits(t *testing.T) {
