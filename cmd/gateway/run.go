@@ -196,13 +196,18 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	}
 	stateStore := sqlstatestore.NewSQLStateStore(db.DBUtil(), dbutil.NoopLogger, false)
 	// Every migration runs here, once, before any bot starts: bots sharing a table must not
-	// create it at the same time.
-	if err := stateStore.Upgrade(ctx); err != nil {
-		log.Error("failed to prepare the Matrix state store"+diskFullAdvice(err), "error", err)
-		return exitStorage
-	}
-	if err := e2ee.Prepare(ctx, db.DBUtil()); err != nil {
-		log.Error("failed to prepare the encryption tables"+diskFullAdvice(err), "error", err)
+	// create it at the same time, nor gateways sharing a PostgreSQL database.
+	err = storage.UpgradeExclusively(ctx, db, func(ctx context.Context) error {
+		if err := stateStore.Upgrade(ctx); err != nil {
+			return fmt.Errorf("failed to prepare the Matrix state store: %w", err)
+		}
+		if err := e2ee.Prepare(ctx, db.DBUtil()); err != nil {
+			return fmt.Errorf("failed to prepare the encryption tables: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		log.Error("failed to prepare the database"+diskFullAdvice(err), "error", err)
 		return exitStorage
 	}
 	files, err := media.New(ctx, media.Options{

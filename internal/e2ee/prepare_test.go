@@ -9,6 +9,7 @@ import (
 
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/id"
+	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/harness"
@@ -61,4 +62,44 @@ func testManyBotsOpenTheirStoresAtOnceAfterPrepare(t *testing.T, location string
 func eachDatabase(t *testing.T, test func(t *testing.T, location string)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, filepath.Join(t.TempDir(), "gateway.db")) })
 	t.Run("postgres", func(t *testing.T) { test(t, harness.PostgresForTest(t).DatabaseForTest(t)) })
+}
+
+// Gateways that share one new PostgreSQL database and start at once all prepare its tables
+// (mautrix's state and crypto stores, the gateway's E2EE tables) without failing: the upgrades
+// run one gateway after the other (storage.UpgradeExclusively).
+func TestGatewaysPrepareOneDatabaseAtOnce(t *testing.T) {
+	location := harness.PostgresForTest(t).DatabaseForTest(t)
+	ctx := context.Background()
+	const gateways = 6
+	dbs := make([]*storage.DB, gateways)
+	for i := range dbs {
+		db, err := storage.Open(ctx, location)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		dbs[i] = db
+	}
+	start := make(chan struct{})
+	errs := make(chan error, gateways)
+	var wg sync.WaitGroup
+	for _, db := range dbs {
+		wg.Go(func() {
+			<-start
+			errs <- storage.UpgradeExclusively(ctx, db, func(ctx context.Context) error {
+				if err := sqlstatestore.NewSQLStateStore(db.DBUtil(), dbutil.NoopLogger, false).Upgrade(ctx); err != nil {
+					return err
+				}
+				return Prepare(ctx, db.DBUtil())
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a gateway failed to prepare the database: %v", err)
+		}
+	}
 }

@@ -56,3 +56,21 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	}
 	return v, nil
 }
+
+// UpgradeExclusively runs fn, which upgrades tables of other components in db (mautrix's state
+// and crypto stores, the gateway's E2EE tables), so that gateways sharing one PostgreSQL
+// database and starting at once do not run the same step together (the loser would fail with
+// "relation … already exists"): on PostgreSQL fn runs in one transaction under the advisory lock
+// Open upgrades under. Queries of dbutil databases derived from db.DBUtil() (Child) with the ctx
+// fn is given run in that transaction. On SQLite, where one gateway uses a file, fn just runs.
+func UpgradeExclusively(ctx context.Context, db *DB, fn func(ctx context.Context) error) error {
+	if !isPostgres(db) {
+		return fn(ctx)
+	}
+	return db.util.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if err := lockForUpgrade(ctx, db.util); err != nil {
+			return err
+		}
+		return fn(ctx)
+	})
+}
