@@ -4,13 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"runtime/debug"
 	"sort"
-	"time"
-
-	"github.com/matrix-onebot/gateway/internal/model"
 )
 
 // handler runs one action. It returns the response data or an error that the codec maps.
@@ -188,62 +183,4 @@ func (e *protoError) Error() string { return e.msg }
 
 func protoErr(v12, v11 int, format string, args ...any) *protoError {
 	return &protoError{v12: v12, v11: v11, msg: fmt.Sprintf(format, args...)}
-}
-
-// run looks an action up and runs it.
-func (h *Hub) run(ctx context.Context, version int, bot *botEntry, name string, params json.RawMessage) (data any, err error) {
-	defer h.observeAction(time.Now(), version, bot, name, &err)
-	// A bug that panics answers this call only: WebSocket, reverse WebSocket and webhook actions
-	// run in goroutines of their own, where a panic would end the process, every bot included.
-	defer func() {
-		if r := recover(); r != nil {
-			h.log.Error("an action panicked: this is a bug in the gateway, please report it with this log line",
-				"action", name, "version", version, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			data, err = nil, &model.ActionError{Kind: model.ErrInternal, Message: "internal error while running " + name + " (a bug; the log has the details)"}
-		}
-	}()
-	a := lookupAction(version, name)
-	if a == nil {
-		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "unsupported action: %q", name)
-	}
-	if a.NeedsBot && bot == nil {
-		if pb := h.pendingBot(); pb != nil { // the only bot has not logged in yet
-			if version == 11 && name == "get_status" {
-				return v11PendingStatus(pb), nil
-			}
-			return nil, errPendingBot(pb)
-		}
-		return nil, protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
-	}
-	c := &call{ctx: ctx, hub: h, version: version, bot: bot, params: params}
-	data, err = a.Handle(c)
-	if err != nil {
-		var pe *protoError
-		if !errors.As(err, &pe) {
-			h.log.Warn("action failed", "action", name, "version", version, "error", err)
-		}
-	}
-	return data, err
-}
-
-// observeAction records a call in the action metrics: the action's name only when it is in the
-// table (a client's made-up names are "unknown"), the retcode its protocol answers.
-func (h *Hub) observeAction(start time.Time, version int, bot *botEntry, name string, errp *error) {
-	label := "unknown"
-	if lookupAction(version, name) != nil {
-		label = name
-	}
-	code := 0
-	if err := *errp; err != nil {
-		if version == 12 {
-			code, _ = v12Retcode(err)
-		} else {
-			code, _ = v11Retcode(err)
-		}
-	}
-	var self string
-	if bot != nil {
-		self = string(bot.bot.UserID())
-	}
-	h.metrics.Action(self, version, label, code, time.Since(start))
 }

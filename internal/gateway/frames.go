@@ -85,19 +85,14 @@ func (h *Hub) handleV11Frame(ctx context.Context, bot *botEntry, raw []byte) []b
 
 func (h *Hub) runV11(ctx context.Context, bot *botEntry, req *v11Request) v11Response {
 	resp := v11Response{Status: "ok", Retcode: v11OK, Echo: req.Echo}
-	if name, suffix := v11Suffixed(req.Action); suffix != "" { // go-cqhttp's _async, _rate_limited
-		if err := h.runDetached(ctx, bot, name, suffix, req.Params); err != nil {
-			code, msg := v11Retcode(err)
-			resp.Status, resp.Retcode, resp.Msg, resp.Wording = "failed", code, msg, msg
-			return resp
-		}
-		resp.Status, resp.Retcode = "async", v11Async
-		return resp
-	}
-	data, err := h.run(ctx, 11, bot, req.Action, req.Params)
+	data, err := h.v11Actions(&invocation{ctx: ctx, version: 11, bot: bot, name: req.Action, params: req.Params})
 	if err != nil {
 		code, msg := v11Retcode(err)
 		resp.Status, resp.Retcode, resp.Msg, resp.Wording = "failed", code, msg, msg
+		return resp
+	}
+	if _, ok := data.(detachedCall); ok { // go-cqhttp's _async, _rate_limited
+		resp.Status, resp.Retcode = "async", v11Async
 		return resp
 	}
 	resp.Data = data

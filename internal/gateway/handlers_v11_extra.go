@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -207,56 +206,4 @@ func v11Suffixed(name string) (base, suffix string) {
 		}
 	}
 	return name, ""
-}
-
-// runDetached runs a v11 action in the background and answers at once (retcode 1, async), as
-// go-cqhttp does for the _async and _rate_limited forms; _rate_limited waits for its turn first.
-// A failure is only logged: the client asked not to wait for the result.
-func (h *Hub) runDetached(ctx context.Context, bot *botEntry, name, suffix string, params json.RawMessage) error {
-	a := lookupAction(11, name)
-	if a.NeedsBot && bot == nil {
-		return protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
-	}
-	// The params outlive the request, until the action has run: they count in the process's
-	// bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT), and so does the number of such actions.
-	if h.rateGate.detached.Add(1) > detachedMax {
-		h.rateGate.detached.Add(-1)
-		return model.Errorf(model.ErrRateLimited, "%d _async and _rate_limited actions are running or waiting already: slow down", detachedMax)
-	}
-	held := int64(len(params))
-	if !h.inflight.tryAcquire(held) {
-		h.rateGate.detached.Add(-1)
-		h.stats.Busy.Add(1)
-		return model.Errorf(model.ErrRateLimited, "too many request bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT) to keep this action's params until it runs: try again later")
-	}
-	var wait time.Duration
-	if suffix == "_rate_limited" {
-		var ok bool
-		if wait, ok = h.rateGate.reserve(time.Now()); !ok {
-			h.inflight.release(held)
-			h.rateGate.detached.Add(-1)
-			return model.Errorf(model.ErrRateLimited, "%d _rate_limited actions are waiting already: slow down", rateLimitedMax)
-		}
-	}
-	params = append(json.RawMessage(nil), params...)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+detachedTimeout)
-	go func() {
-		defer cancel()
-		defer h.rateGate.detached.Add(-1)
-		defer h.inflight.release(held)
-		if suffix == "_rate_limited" {
-			defer h.rateGate.done()
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return
-			}
-		}
-		if _, err := h.run(ctx, 11, bot, name, params); err != nil {
-			h.log.Warn("background action failed", "action", name+suffix, "error", err)
-		}
-	}()
-	return nil
 }

@@ -96,6 +96,9 @@ type Hub struct {
 	outboxOnce sync.Once                   // purges expired outbox frames once per process
 
 	rateGate rateGate // paces v11 _rate_limited actions (handlers_v11_extra.go)
+	// actions runs an action through the middleware chain (actionchain.go); v11Actions is the
+	// chain of v11 requests from clients (the _async and _rate_limited forms first).
+	actions, v11Actions actionFunc
 
 	stats   Stats
 	metrics *metrics.Metrics
@@ -157,6 +160,7 @@ func NewHub(opts Options) *Hub {
 		metrics:    opts.Metrics,
 	}
 	h.initFaces()
+	h.initActions()
 	h.metrics.AddSource(h.metricSamples)
 	h.guard = &guard{
 		opts: opts.Web, tokenSet: h.authRequired,
