@@ -2,7 +2,9 @@ package e2ee
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -57,18 +59,50 @@ func testManyBotsOpenTheirStoresAtOnceAfterPrepare(t *testing.T, location string
 	}
 }
 
-// eachDatabase runs test on a new SQLite file and on a new database of a throwaway PostgreSQL
-// cluster (skipped, saying why, only when PostgreSQL is not installed).
+// eachDatabase runs test on a new SQLite file and on a new database of the package's throwaway
+// PostgreSQL cluster (skipped, saying why, only when PostgreSQL is not installed).
 func eachDatabase(t *testing.T, test func(t *testing.T, location string)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, filepath.Join(t.TempDir(), "gateway.db")) })
-	t.Run("postgres", func(t *testing.T) { test(t, harness.PostgresForTest(t).DatabaseForTest(t)) })
+	t.Run("postgres", func(t *testing.T) { test(t, postgresDatabase(t)) })
+}
+
+// The package's PostgreSQL cluster: started by the first test that needs it, stopped by TestMain.
+var (
+	postgresOnce sync.Once
+	postgres     *harness.Postgres
+	postgresErr  error
+)
+
+// postgresDatabase returns the URL of a new database on the package's cluster.
+func postgresDatabase(t *testing.T) string {
+	t.Helper()
+	postgresOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), harness.StartTimeout)
+		defer cancel()
+		postgres, postgresErr = harness.StartPostgres(ctx)
+	})
+	if errors.Is(postgresErr, harness.ErrNoPostgres) {
+		t.Skip(postgresErr)
+	}
+	if postgresErr != nil {
+		t.Fatalf("failed to start PostgreSQL: %v", postgresErr)
+	}
+	return postgres.DatabaseForTest(t)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if postgres != nil {
+		postgres.Stop()
+	}
+	os.Exit(code)
 }
 
 // Gateways that share one new PostgreSQL database and start at once all prepare its tables
 // (mautrix's state and crypto stores, the gateway's E2EE tables) without failing: the upgrades
 // run one gateway after the other (storage.UpgradeExclusively).
 func TestGatewaysPrepareOneDatabaseAtOnce(t *testing.T) {
-	location := harness.PostgresForTest(t).DatabaseForTest(t)
+	location := postgresDatabase(t)
 	ctx := context.Background()
 	const gateways = 6
 	dbs := make([]*storage.DB, gateways)
