@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/test/fakes"
 	"github.com/matrix-onebot/gateway/test/wait"
@@ -423,5 +424,26 @@ func TestEncodeForTheHub(t *testing.T) {
 	typing := &model.Event{ID: "t", Self: tf.bot.ID, Kind: model.KindTyping, Typing: &model.Typing{RoomID: fakes.FakeRoom}}
 	if frame, err := tf.face.Encode(typing, nil); frame != nil || err != nil {
 		t.Fatalf("Encode(typing) = %s, %v; want nothing", frame, err)
+	}
+}
+
+// A bot's status change reaches the streams as login-added (a bot they had not heard of) or
+// login-updated, numbered like any event.
+func TestStatusChangedIsALoginEvent(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	s := tf.dial(t)
+	s.identify(nil) // READY names the bot: it is known
+	tf.bot.SetStatus(model.BotStatus{State: model.StateOffline, Reason: "token refused"})
+	frame := tf.face.StatusChanged(nil, face.Bot{Bot: tf.bot}, false, true)
+	tf.face.emit(tf.bot.ID, frame)
+	ev := s.event()
+	if ev.Type != "login-updated" || ev.Login == nil || ev.Login.Status != StatusOffline || ev.SN == 0 || ev.Login.User.ID != string(tf.bot.ID) {
+		t.Fatalf("event %+v", ev)
+	}
+	other := fakes.NewFakeBot("@new:example.org")
+	var added Event
+	if err := json.Unmarshal(tf.face.StatusChanged(nil, face.Bot{Bot: other}, true, false), &added); err != nil ||
+		added.Type != "login-added" || added.SelfID != "@new:example.org" || added.Login.Status != StatusOnline {
+		t.Fatalf("a new bot: %+v (%v)", added, err)
 	}
 }

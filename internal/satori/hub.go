@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"maunium.net/go/mautrix/id"
@@ -69,4 +70,32 @@ func (f *Face) pump(st face.Stream) {
 		f.emit(who.SelfID, fr.Payload)
 		st.Done(ctx, fr)
 	}
+}
+
+var _ face.Meta = (*Face)(nil)
+
+// Hello implements face.Meta. The hub asks it only of the faces its own transports serve; a
+// Satori stream starts with READY, which the face writes itself.
+func (f *Face) Hello([]face.Bot) [][]byte { return nil }
+
+// Heartbeat implements face.Meta; as Hello, for the hub's transports only: Satori clients send
+// PING and the face answers PONG.
+func (f *Face) Heartbeat([]face.Bot, time.Duration) []byte { return nil }
+
+// StatusChanged implements face.Meta: the hub queues it on the face's stream when a bot's status
+// changes; the face's streams get login-added the first time they hear of the bot (it joined the
+// hub after they identified), else login-updated, with the bot's Login.
+func (f *Face) StatusChanged(_ []face.Bot, changed face.Bot, _, _ bool) []byte {
+	if changed.Bot == nil || changed.Bot.UserID() == "" {
+		return nil
+	}
+	f.mu.Lock()
+	_, known := f.loginSN[changed.Bot.UserID()]
+	f.mu.Unlock()
+	l := f.login(changed.Bot)
+	typ := "login-updated"
+	if !known {
+		typ = "login-added"
+	}
+	return marshal(Event{Type: typ, Timestamp: f.opts.Now().UnixMilli(), Login: &l, SelfID: l.SelfID, Platform: l.Platform})
 }
