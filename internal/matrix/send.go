@@ -84,6 +84,13 @@ func (s *messenger) SendMessageWith(ctx context.Context, to model.Target, segs [
 	if err != nil {
 		return model.Sent{}, err
 	}
+	if opts.Replace != "" {
+		for _, seg := range segs {
+			if model.IsMedia(seg.Type) || seg.Type == model.SegLocation {
+				return model.Sent{}, model.Errorf(model.ErrBadParam, "an edit replaces a message with text only, not %s", seg.Type)
+			}
+		}
+	}
 	typed, err := model.DecodeSegments(segs)
 	if err != nil {
 		return model.Sent{}, err
@@ -96,6 +103,13 @@ func (s *messenger) SendMessageWith(ctx context.Context, to model.Target, segs [
 	})
 	if err != nil {
 		return model.Sent{}, err
+	}
+	if opts.Replace != "" {
+		if len(contents) != 1 {
+			return model.Sent{}, model.Errorf(model.ErrBadParam, "an edit replaces a message with one text")
+		}
+		contents[0].RelatesTo = nil // an edit is no reply; the edited message keeps its own relation
+		contents[0].SetEdit(opts.Replace)
 	}
 	var first model.Sent
 	for i, content := range contents {

@@ -630,6 +630,52 @@ func TestSendMessageToRoom(t *testing.T) {
 	}
 }
 
+// SendOptions.Replace sends an edit: m.replace of the original with the new text in
+// m.new_content and a "* " fallback body; a reply segment is dropped from an edit, and media are
+// refused (an edit carries text only).
+func TestSendMessageAsEdit(t *testing.T) {
+	h := newHarness(t)
+	s := h.session(t, newRecordingSink(), nil)
+	if err := s.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sender, ok := model.As[model.OptionSender](s.bot)
+	if !ok {
+		t.Fatal("the bot sends with options")
+	}
+	if _, err := sender.SendMessageWith(context.Background(), model.Target{RoomID: roomA},
+		[]model.Segment{model.Reply("$other", aliceID), model.Text("fixed")}, model.SendOptions{Replace: "$orig"}); err != nil {
+		t.Fatal(err)
+	}
+	got := h.hs.Sent()
+	if len(got) != 1 {
+		t.Fatalf("sent %d events, want 1", len(got))
+	}
+	var content struct {
+		Body       string `json:"body"`
+		NewContent *struct {
+			Body      string          `json:"body"`
+			RelatesTo json.RawMessage `json:"m.relates_to"`
+		} `json:"m.new_content"`
+		RelatesTo struct {
+			RelType string `json:"rel_type"`
+			EventID string `json:"event_id"`
+		} `json:"m.relates_to"`
+	}
+	if err := json.Unmarshal(got[0].Content, &content); err != nil {
+		t.Fatal(err)
+	}
+	if content.Body != "* fixed" || content.NewContent == nil || content.NewContent.Body != "fixed" || content.NewContent.RelatesTo != nil ||
+		content.RelatesTo.RelType != "m.replace" || content.RelatesTo.EventID != "$orig" {
+		t.Fatalf("sent %s, want an m.replace of $orig with the new text", got[0].Content)
+	}
+	_, err := sender.SendMessageWith(context.Background(), model.Target{RoomID: roomA},
+		[]model.Segment{model.Text("a"), model.Media(model.SegImage, model.FileInfo{ID: "f"}, "")}, model.SendOptions{Replace: "$orig"})
+	if model.KindOf(err) != model.ErrBadParam {
+		t.Fatalf("an edit with an image: %v, want bad_param", err)
+	}
+}
+
 // In a room the bot joined in this batch, what the timeline shows before its join is history:
 // it is not handed over, and no gap before it is filled, even when the timeline is limited.
 func TestRunSkipsHistoryBeforeOwnJoin(t *testing.T) {

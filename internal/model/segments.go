@@ -129,6 +129,9 @@ type SendOptions struct {
 	// Idempotency, when Key is set: the client's key (v12 matrix.txn_id, v11 matrix_txn_id)
 	// and a digest of what is sent, from IdempotencyHash. See IdempotentSender.
 	Idempotency *Idempotency
+	// Replace, when set, sends the message as an edit (m.replace) of that earlier message:
+	// text only (mentions and markup too), one event; the room is the message's.
+	Replace id.EventID
 }
 
 // Idempotency identifies one send for retries: the same Key with the same Hash is the same send.
