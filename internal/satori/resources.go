@@ -53,6 +53,7 @@ var resources = map[string]func(ctx context.Context, c *call) (any, error){
 	"message.create":      messageCreate,
 	"message.get":         messageGet,
 	"message.delete":      messageDelete,
+	"message.update":      messageUpdate,
 	"reaction.create":     reactionCreate,
 }
 
@@ -367,6 +368,49 @@ func messageGet(ctx context.Context, c *call) (any, error) {
 	m := *se.Message
 	m.Channel, m.Guild, m.Member, m.User = se.Channel, se.Guild, se.Member, se.User
 	return m, nil
+}
+
+// messageUpdate edits one of the bot's own messages (m.replace): text, mentions and markup; the
+// original must be a message the gateway knows was sent by this bot.
+func messageUpdate(ctx context.Context, c *call) (any, error) {
+	var p struct {
+		messageParams
+		Content string `json:"content"`
+	}
+	if err := c.params(&p); err != nil {
+		return nil, err
+	}
+	if err := required("message_id", p.MessageID); err != nil {
+		return nil, err
+	}
+	g, ok := model.As[model.MessageGetter](c.bot)
+	sender, ok2 := model.As[model.OptionSender](c.bot)
+	if !ok || !ok2 {
+		return nil, model.Errorf(model.ErrNotFound, "this bot edits no messages")
+	}
+	orig, err := g.GetMessage(ctx, id.EventID(p.MessageID))
+	if err != nil {
+		return nil, err
+	}
+	if orig.Message == nil || orig.Message.Sender != c.bot.UserID() {
+		return nil, model.Errorf(model.ErrBadParam, "message %s is not the bot's own: Matrix shows edits by the original sender only", p.MessageID)
+	}
+	if p.ChannelID != "" && p.ChannelID != string(orig.Message.RoomID) {
+		return nil, model.Errorf(model.ErrNotFound, "message %s is not in channel %s", p.MessageID, p.ChannelID)
+	}
+	els, err := Parse(p.Content)
+	if err != nil {
+		return nil, model.Errorf(model.ErrBadParam, "content: %v", err)
+	}
+	segs, err := Segments(els)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 {
+		return nil, model.Errorf(model.ErrBadParam, "content is empty")
+	}
+	_, err = sender.SendMessageWith(ctx, model.Target{RoomID: orig.Message.RoomID}, segs, model.SendOptions{Replace: id.EventID(p.MessageID)})
+	return nil, err
 }
 
 func messageDelete(ctx context.Context, c *call) (any, error) {

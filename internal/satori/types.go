@@ -166,7 +166,7 @@ func LoginOf(b model.Bot, sn int64) Login {
 }
 
 // features are the optional resources this face serves (Login.features).
-var features = []string{"message.delete", "guild.member.get", "guild.member.list", "reaction.create"}
+var features = []string{"message.delete", "message.update", "guild.member.get", "guild.member.list", "reaction.create"}
 
 func userOf(u id.UserID, name string) *User {
 	if u == "" {

@@ -367,3 +367,73 @@ func (r *fakeTCPRelay) restore() {
 	r.down = false
 	r.mu.Unlock()
 }
+
+// satoriCall POSTs a Satori API call as a client does and decodes the answer into out.
+func satoriCall(t *testing.T, g *gatewayProc, bot *harness.User, method string, body any, out any) int {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(testCtx(t), http.MethodPost, g.url+"/satori/v1/"+method, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+satoriToken)
+	req.Header.Set("Satori-Platform", "matrix")
+	req.Header.Set("Satori-User-ID", bot.UserID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s answered %s: %v", method, data, err)
+		}
+	}
+	t.Logf("%s → %d %s", method, resp.StatusCode, data)
+	return resp.StatusCode
+}
+
+// message.create, message.update and message.delete through the API against Synapse: the
+// update is an m.replace the Matrix user sees with the new text, the delete a redaction; a
+// message of someone else cannot be edited (Matrix shows edits by the original sender only).
+func TestSatoriMessageUpdateAndDelete(t *testing.T) {
+	g, bot, alice, room := satoriGateway(t)
+	var created []struct {
+		ID string `json:"id"`
+	}
+	if st := satoriCall(t, g, bot, "message.create", map[string]any{"channel_id": room, "content": "frist <b>post</b>"}, &created); st != 200 || len(created) != 1 {
+		t.Fatalf("message.create: %d %+v", st, created)
+	}
+	alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool { return c.Body == "frist post" })
+	if st := satoriCall(t, g, bot, "message.update", map[string]any{"channel_id": room, "message_id": created[0].ID, "content": "first post"}, nil); st != 200 {
+		t.Fatalf("message.update: %d", st)
+	}
+	edit := alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool {
+		return c.NewContent != nil && c.NewContent.Body == "first post"
+	})
+	if rel := edit.Content.AsMessage().RelatesTo; rel == nil || rel.Type != event.RelReplace || rel.EventID != id.EventID(created[0].ID) {
+		t.Fatalf("the edit relates %+v, want m.replace of %s", rel, created[0].ID)
+	}
+	stream := dialSatori(t, g.wsURL("/satori/v1/events"), satoriToken, nil) // a consumer: the bot's sync goes on
+	theirs := alice.send(room, "not yours")
+	stream.message("not yours")
+	var got struct {
+		Content string `json:"content"`
+		User    struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if st := satoriCall(t, g, bot, "message.get", map[string]any{"channel_id": room, "message_id": theirs}, &got); st != 200 ||
+		got.Content != "not yours" || got.User.ID != alice.user.UserID {
+		t.Fatalf("message.get: %d %+v", st, got)
+	}
+	if st := satoriCall(t, g, bot, "message.update", map[string]any{"channel_id": room, "message_id": theirs, "content": "x"}, nil); st != 400 {
+		t.Fatalf("editing alice's message: %d, want 400", st)
+	}
+	if st := satoriCall(t, g, bot, "message.delete", map[string]any{"channel_id": room, "message_id": created[0].ID}, nil); st != 200 {
+		t.Fatalf("message.delete: %d", st)
+	}
+	waitFor(t, "the message to be redacted", func() bool {
+		evt, err := alice.cli.GetEvent(testCtx(t), room, id.EventID(created[0].ID))
+		return err == nil && evt.Unsigned.RedactedBecause != nil
+	})
+}
