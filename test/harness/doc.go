@@ -40,6 +40,13 @@
 // Tests that change server-wide settings (rate limits, token lifetimes) start
 // their own server with SynapseOptions.ExtraConfig instead.
 //
+// # PostgreSQL
+//
+// PostgresForTest (or StartPostgres in a TestMain) makes a throwaway cluster with the Debian
+// package's initdb and postgres, on a loopback port with trust authentication, and
+// DatabaseForTest gives each test a new database's postgres:// URL. As root, the server runs as
+// the user nobody (initdb refuses root). Only missing binaries skip; .ci/run installs them.
+//
 // A child is killed by the kernel if the test binary dies without stopping
 // it (Linux), so an interrupted `go test` leaves no servers behind.
 package harness
