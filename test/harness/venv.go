@@ -58,6 +58,12 @@ func CacheDir() (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("failed to create cache directory: %w", err)
 	}
+	// A worktree's .cache may be a symbolic link to another checkout's: venvs and installs
+	// record their absolute path (scripts' #! lines), so they must be made under the real path,
+	// or they break when the worktree they were made through is removed.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	return dir, nil
 }
 
