@@ -30,6 +30,7 @@ type batchReader struct {
 	policy  *crypt.Policy
 	direct  *rooms.Direct
 	invites *rooms.Invites
+	index   *rooms.Index
 	pub     *publisher
 	events  *eventHandler
 	decrypt *decryptor
@@ -133,7 +134,7 @@ func (s *batchReader) prefetchReplies(ctx context.Context, b *batch, room id.Roo
 		}
 	}
 	if len(targets) > 0 {
-		s.events.index.Prefetch(ctx, room, targets)
+		s.index.Prefetch(ctx, room, targets)
 	}
 }
 

@@ -40,6 +40,7 @@ func (f eventFlags) old(b *batch, ts time.Time) bool {
 type eventHandler struct {
 	acct   *account.Account
 	direct *rooms.Direct
+	state  *rooms.State
 	index  *rooms.Index
 	out    *messenger
 	pub    *publisher
@@ -98,8 +99,8 @@ func (s *eventHandler) handleMessage(ctx context.Context, b *batch, evt *event.E
 	}
 	segs, plain := s.out.incomingSegments(ctx, evt.RoomID, content)
 	msg := &model.Message{
-		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.out.state.MemberName(ctx, evt.RoomID, evt.Sender),
-		SenderRole: s.out.state.MemberRole(ctx, evt.RoomID, evt.Sender), Direct: s.direct.IsDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
+		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.state.MemberName(ctx, evt.RoomID, evt.Sender),
+		SenderRole: s.state.MemberRole(ctx, evt.RoomID, evt.Sender), Direct: s.direct.IsDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
 	}
 	return s.pub.publish(b, &model.Event{ID: string(evt.ID), Time: ts, Self: s.acct.UserID(), Kind: model.KindMessage, Message: msg})
 }

@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"time"
 
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/sqlstatestore"
 
@@ -117,8 +116,8 @@ func New(opts Options) (*Session, error) {
 	pub := &publisher{acct: acct, sink: opts.Sink}
 	flags := eventFlags{handleSelf: opts.HandleSelfMessage, handleOld: opts.HandleOldEvents, typing: opts.TypingEvents,
 		receipts: opts.ReceiptEvents, started: time.Now()}
-	events := &eventHandler{acct: acct, direct: direct, index: index, out: out, pub: pub, flags: flags}
-	reader := &batchReader{acct: acct, device: device, policy: policy, direct: direct, invites: invites, pub: pub, events: events,
+	events := &eventHandler{acct: acct, direct: direct, state: state, index: index, out: out, pub: pub, flags: flags}
+	reader := &batchReader{acct: acct, device: device, policy: policy, direct: direct, invites: invites, index: index, pub: pub, events: events,
 		decrypt: &decryptor{acct: acct, device: device, direct: direct, state: state, pub: pub, events: events, flags: flags}}
 	s := &Session{
 		acct: acct, device: device,
@@ -145,10 +144,6 @@ func (s *Session) Status() model.BotStatus { return s.acct.Status() }
 // Bot is what OneBot clients see of the bot (model.Bot, and its optional interfaces as facets).
 func (s *Session) Bot() *Bot { return s.bot }
 
-// Client returns the underlying mautrix client (for tests and E2EE). Its AccessToken is empty:
-// the auth manager, its transport, adds the current token to every call.
-func (s *Session) Client() *mautrix.Client { return s.acct.Client() }
-
 // Auth returns the bot's token manager.
 func (s *Session) Auth() *auth.Manager { return s.acct.Auth() }
 
@@ -165,9 +160,6 @@ func (s *Session) Run(ctx context.Context) error { return s.sync.Run(ctx) }
 // Failed shows that the bot could not start or stopped on err and is retried in retryIn: its
 // status (readyz, get_status) gives the reason, and the log says it with what to do.
 func (s *Session) Failed(err error, retryIn time.Duration) { s.sync.Failed(err, retryIn) }
-
-// E2EE returns the bot's encryption machine, nil when the bot does not encrypt.
-func (s *Session) E2EE() *e2ee.Machine { return s.device.Machine() }
 
 // E2EEStatus is the bot's encryption status for the admin page; ok is false while the bot has
 // no encryption machine. Any goroutine may call it.
