@@ -38,17 +38,30 @@ type batchReader struct {
 
 // process hands every event of one sync response to the sink, rooms in a fixed order and
 // events in timeline order. It fails only when b.wait ends while an event waits for a client.
+// Each room is read first (its state, a gap filled in, its timeline parsed), then the senders
+// its messages reply to are looked up together for the whole batch, then the rooms' events are
+// handed over.
 func (s *batchReader) process(ctx context.Context, b *batch, resp *syncResponse) error {
 	for _, raw := range resp.AccountData.Events {
 		if evt := parseEvent(s.acct.Log(), raw, ""); evt != nil {
 			s.direct.HandleAccountData(evt)
 		}
 	}
-	for _, rooms := range []map[id.RoomID]*joinedRoom{resp.Rooms.Join, resp.Rooms.Leave} {
-		for _, roomID := range slices.Sorted(maps.Keys(rooms)) {
-			if err := s.handleRoom(ctx, b, roomID, rooms[roomID]); err != nil {
-				return err
-			}
+	var ready []*roomBatch
+	var replies []rooms.Ref
+	for _, rs := range []map[id.RoomID]*joinedRoom{resp.Rooms.Join, resp.Rooms.Leave} {
+		for _, roomID := range slices.Sorted(maps.Keys(rs)) {
+			rb := s.readRoom(ctx, b, roomID, rs[roomID])
+			replies = append(replies, s.replyTargets(b, rb)...)
+			ready = append(ready, rb)
+		}
+	}
+	if len(replies) > 0 {
+		s.index.Prefetch(ctx, replies)
+	}
+	for _, rb := range ready {
+		if err := s.handOverRoom(ctx, b, rb); err != nil {
+			return err
 		}
 	}
 	for _, roomID := range slices.Sorted(maps.Keys(resp.Rooms.Invite)) {
@@ -66,7 +79,17 @@ func (s *batchReader) process(ctx context.Context, b *batch, resp *syncResponse)
 	return nil
 }
 
-func (s *batchReader) handleRoom(ctx context.Context, b *batch, roomID id.RoomID, room *joinedRoom) error {
+// roomBatch is one room of a sync response, read and ready to be handed over.
+type roomBatch struct {
+	id        id.RoomID
+	ephemeral []json.RawMessage
+	timeline  []json.RawMessage // with a gap filled in
+	evts      []*event.Event    // timeline parsed; nil where malformed
+	joinedAt  int               // the bot's own join in timeline, or -1
+}
+
+// readRoom applies a room's state section, fills a gap in a limited timeline and parses it.
+func (s *batchReader) readRoom(ctx context.Context, b *batch, roomID id.RoomID, room *joinedRoom) *roomBatch {
 	for _, raw := range room.State.Events {
 		if evt := parseEvent(s.acct.Log(), raw, roomID); evt != nil {
 			s.updateState(ctx, evt)
@@ -79,20 +102,24 @@ func (s *batchReader) handleRoom(ctx context.Context, b *batch, roomID id.RoomID
 	if joinedAt < 0 && room.Timeline.Limited && b.since != "" && room.Timeline.PrevBatch != "" {
 		timeline = append(s.fillGap(ctx, roomID, room.Timeline.PrevBatch, b.since, timeline), timeline...)
 	}
-	evts := make([]*event.Event, len(timeline))
+	rb := &roomBatch{id: roomID, ephemeral: room.Ephemeral.Events, timeline: timeline, evts: make([]*event.Event, len(timeline)), joinedAt: joinedAt}
 	for i, raw := range timeline {
-		evts[i] = parseEvent(s.acct.Log(), raw, roomID)
+		rb.evts[i] = parseEvent(s.acct.Log(), raw, roomID)
 	}
-	s.prefetchReplies(ctx, b, roomID, evts, joinedAt)
-	for i, raw := range timeline {
-		evt := evts[i]
+	return rb
+}
+
+// handOverRoom hands a read room's timeline and ephemeral events over.
+func (s *batchReader) handOverRoom(ctx context.Context, b *batch, rb *roomBatch) error {
+	for i, raw := range rb.timeline {
+		evt := rb.evts[i]
 		if evt == nil {
 			continue
 		}
 		if evt.StateKey != nil {
 			s.updateState(ctx, evt)
 		}
-		if i < joinedAt {
+		if i < rb.joinedAt {
 			continue
 		}
 		var err error
@@ -105,21 +132,21 @@ func (s *batchReader) handleRoom(ctx context.Context, b *batch, roomID id.RoomID
 			return err
 		}
 	}
-	return s.events.handleEphemeral(ctx, b, roomID, room.Ephemeral.Events)
+	return s.events.handleEphemeral(ctx, b, rb.id, rb.ephemeral)
 }
 
-// prefetchReplies looks up together the senders of the events that the room's messages to be
-// handed over reply to, when the index does not hold them (rooms.Index.Prefetch): the messages
-// then convert without a homeserver lookup each. Replies to events of this timeline need none.
-func (s *batchReader) prefetchReplies(ctx context.Context, b *batch, room id.RoomID, evts []*event.Event, joinedAt int) {
-	var targets []id.EventID
+// replyTargets are the events that a room's messages to be handed over reply to, for
+// rooms.Index.Prefetch: the messages then convert without a homeserver lookup each. Replies to
+// events of the same timeline need none (the index holds them by then).
+func (s *batchReader) replyTargets(b *batch, rb *roomBatch) []rooms.Ref {
+	var targets []rooms.Ref
 	inTimeline := map[id.EventID]bool{}
-	for i, evt := range evts {
+	for i, evt := range rb.evts {
 		if evt == nil {
 			continue
 		}
 		inTimeline[evt.ID] = true
-		if i < joinedAt || b.done[string(evt.ID)] || s.events.dropped(b, evt) {
+		if i < rb.joinedAt || b.done[string(evt.ID)] || s.events.dropped(b, evt) {
 			continue
 		}
 		var rel *event.RelatesTo
@@ -130,12 +157,10 @@ func (s *batchReader) prefetchReplies(ctx context.Context, b *batch, room id.Roo
 			rel = c.RelatesTo
 		}
 		if e := rel.GetReplyTo(); e != "" && rel.GetReplaceID() == "" && !inTimeline[e] {
-			targets = append(targets, e)
+			targets = append(targets, rooms.Ref{Room: rb.id, Event: e})
 		}
 	}
-	if len(targets) > 0 {
-		s.index.Prefetch(ctx, room, targets)
-	}
+	return targets
 }
 
 // ownJoinIndex returns the position of the bot's own join in timeline (a membership change to

@@ -14,26 +14,25 @@ import (
 
 // A reply to a message the gateway never saw gets its sender from the homeserver. The sync loop
 // does not ask for those one after another, each lookup holding the batch for up to its
-// timeout: a room's lookups are asked together (the fake answers none until all three have
-// arrived), and a replied-to event already looked up is not asked for again. No reply loses
-// its sender.
+// timeout: a batch's lookups, in all its rooms, are asked together (the fake answers none until
+// all three have arrived), and a replied-to event already looked up is not asked for again. No
+// reply loses its sender.
 func TestReplyTargetsAreLookedUpTogetherAndOnce(t *testing.T) {
 	h := newHarness(t)
 	h.setToken(t, "s0")
 	now := time.Now()
-	for _, p := range []id.EventID{"$p1", "$p2", "$p3"} {
-		h.hs.SetEvent(roomA, p, fakes.JSONResponse(http.StatusOK, map[string]any{
-			"type": "m.room.message", "event_id": p, "room_id": roomA, "sender": aliceID, "origin_server_ts": now.Add(-time.Hour).UnixMilli(),
+	for p, room := range map[id.EventID]id.RoomID{"$p1": roomA, "$p2": roomA, "$p3": roomB} {
+		h.hs.SetEvent(room, p, fakes.JSONResponse(http.StatusOK, map[string]any{
+			"type": "m.room.message", "event_id": p, "room_id": room, "sender": aliceID, "origin_server_ts": now.Add(-time.Hour).UnixMilli(),
 			"content": map[string]any{"msgtype": "m.text", "body": "before the gateway"},
 		}))
 	}
 	h.hs.HoldEvents(3)
 	h.hs.QueueSync(
-		syncReply("s1", map[id.RoomID]any{roomA: timeline(
-			replyTo("$r1", bobID, "$p1", "one"),
-			replyTo("$r2", bobID, "$p2", "two"),
-			replyTo("$r3", bobID, "$p3", "three"),
-		)}),
+		syncReply("s1", map[id.RoomID]any{
+			roomA: timeline(replyTo("$r1", bobID, "$p1", "one"), replyTo("$r2", bobID, "$p2", "two")),
+			roomB: timeline(replyTo("$r3", bobID, "$p3", "three")),
+		}),
 		syncReply("s2", map[id.RoomID]any{roomA: timeline(replyTo("$r4", bobID, "$p1", "one again"))}),
 	)
 	sink := newRecordingSink()

@@ -90,24 +90,30 @@ func (x *Index) ReplyTarget(ctx context.Context, room id.RoomID, e id.EventID) (
 	return sender, sender != ""
 }
 
+// Ref names an event of a room.
+type Ref struct {
+	Room  id.RoomID
+	Event id.EventID
+}
+
 // Prefetch asks the homeserver at once (at most prefetchParallel at a time, all within one
-// replyLookupTimeout) about the replied-to events of room in targets that the index does not
-// hold, so that the ReplyTarget of each message answers from what was kept, and a batch waits
-// for one round of lookups instead of one lookup after another.
-func (x *Index) Prefetch(ctx context.Context, room id.RoomID, targets []id.EventID) {
-	var ask []id.EventID
+// replyLookupTimeout) about the replied-to events in targets that the index does not hold, so
+// that the ReplyTarget of each message answers from what was kept, and a sync batch waits for
+// one round of lookups instead of one lookup after another.
+func (x *Index) Prefetch(ctx context.Context, targets []Ref) {
+	var ask []Ref
 	now := time.Now()
-	for _, e := range targets {
-		if slices.Contains(ask, e) {
+	for _, t := range targets {
+		if slices.Contains(ask, t) {
 			continue
 		}
-		if sender, elsewhere := x.In(ctx, room, e); sender != "" || elsewhere {
+		if sender, elsewhere := x.In(ctx, t.Room, t.Event); sender != "" || elsewhere {
 			continue
 		}
-		if _, known := x.replies.get(room, e, now); known {
+		if _, known := x.replies.get(t.Room, t.Event, now); known {
 			continue
 		}
-		ask = append(ask, e)
+		ask = append(ask, t)
 	}
 	if len(ask) == 0 {
 		return
@@ -116,12 +122,12 @@ func (x *Index) Prefetch(ctx context.Context, room id.RoomID, targets []id.Event
 	defer cancel()
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, prefetchParallel)
-	for _, e := range ask {
+	for _, t := range ask {
 		wg.Add(1)
 		slots <- struct{}{}
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			x.lookup(lctx, room, e)
+			x.lookup(lctx, t.Room, t.Event)
 		}()
 	}
 	wg.Wait()
