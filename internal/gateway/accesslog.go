@@ -14,13 +14,13 @@ import (
 // without its query, which carries access_token and media signatures; the peer address is
 // there to tell clients apart. Health probes (/healthz, /readyz) are not logged: a container's
 // HEALTHCHECK or a readiness probe would fill the log with them and push out what matters.
-func (h *Hub) accessLog(next http.Handler) http.Handler {
-	if h.opts.AccessLogOff {
+func (wf webFront) accessLog(next http.Handler) http.Handler {
+	if wf.h.opts.AccessLogOff {
 		return next
 	}
-	level := h.opts.AccessLogLevel
+	level := wf.h.opts.AccessLogLevel
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.log.Enabled(r.Context(), level) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if !wf.h.log.Enabled(r.Context(), level) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -34,7 +34,7 @@ func (h *Hub) accessLog(next http.Handler) http.Handler {
 				status = http.StatusSwitchingProtocols // hijacked
 			}
 		}
-		h.log.LogAttrs(context.WithoutCancel(r.Context()), level, "HTTP request",
+		wf.h.log.LogAttrs(context.WithoutCancel(r.Context()), level, "HTTP request",
 			slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)), slog.Int("bytes", ww.BytesWritten()),
 			slog.String("peer", r.RemoteAddr))

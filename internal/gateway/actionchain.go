@@ -42,24 +42,24 @@ func chain(final actionFunc, mws ...actionMiddleware) actionFunc {
 	return f
 }
 
-func (h *Hub) initActions() {
-	h.actions = chain(h.dispatch, h.observe, h.recoverPanic, h.logFailure)
-	h.v11Actions = chain(h.actions, h.suffixes)
+func (ar actionRunner) initActions() {
+	ar.h.actions = chain(ar.dispatch, ar.observe, ar.recoverPanic, ar.logFailure)
+	ar.h.v11Actions = chain(ar.h.actions, ar.suffixes)
 }
 
 // run runs an action through the chain.
-func (h *Hub) run(ctx context.Context, version int, bot *botEntry, name string, params json.RawMessage) (any, error) {
-	return h.actions(&invocation{ctx: ctx, version: version, bot: bot, name: name, params: params})
+func (ar actionRunner) run(ctx context.Context, version int, bot *botEntry, name string, params json.RawMessage) (any, error) {
+	return ar.h.actions(&invocation{ctx: ctx, version: version, bot: bot, name: name, params: params})
 }
 
 // dispatch looks the action up in the table and runs its handler, as its bot.
-func (h *Hub) dispatch(inv *invocation) (any, error) {
+func (ar actionRunner) dispatch(inv *invocation) (any, error) {
 	a := lookupAction(inv.version, inv.name)
 	if a == nil {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "unsupported action: %q", inv.name)
 	}
 	if a.NeedsBot && inv.bot == nil {
-		if pb := h.pendingBot(); pb != nil { // the only bot has not logged in yet
+		if pb := ar.h.reg.pendingBot(); pb != nil { // the only bot has not logged in yet
 			if inv.version == 11 && inv.name == "get_status" {
 				return v11PendingStatus(pb), nil
 			}
@@ -67,12 +67,12 @@ func (h *Hub) dispatch(inv *invocation) (any, error) {
 		}
 		return nil, protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
 	}
-	return a.Handle(&call{ctx: inv.ctx, hub: h, version: inv.version, bot: inv.bot, params: inv.params})
+	return a.Handle(&call{ctx: inv.ctx, hub: ar.h, version: inv.version, bot: inv.bot, params: inv.params})
 }
 
 // observe records a call in the action metrics: the action's name only when it is in the table
 // (a client's made-up names are "unknown"), the retcode its protocol answers.
-func (h *Hub) observe(next actionFunc) actionFunc {
+func (ar actionRunner) observe(next actionFunc) actionFunc {
 	return func(inv *invocation) (data any, err error) {
 		start := time.Now()
 		defer func() {
@@ -92,7 +92,7 @@ func (h *Hub) observe(next actionFunc) actionFunc {
 			if inv.bot != nil {
 				self = string(inv.bot.bot.UserID())
 			}
-			h.metrics.Action(self, inv.version, label, code, time.Since(start))
+			ar.h.metrics.Action(self, inv.version, label, code, time.Since(start))
 		}()
 		return next(inv)
 	}
@@ -101,11 +101,11 @@ func (h *Hub) observe(next actionFunc) actionFunc {
 // recoverPanic answers a call whose handler panicked with an internal error: WebSocket, reverse
 // WebSocket and webhook actions run in goroutines of their own, where a panic would end the
 // process, every bot included.
-func (h *Hub) recoverPanic(next actionFunc) actionFunc {
+func (ar actionRunner) recoverPanic(next actionFunc) actionFunc {
 	return func(inv *invocation) (data any, err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				h.log.Error("an action panicked: this is a bug in the gateway, please report it with this log line",
+				ar.h.log.Error("an action panicked: this is a bug in the gateway, please report it with this log line",
 					"action", inv.name, "version", inv.version, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				data, err = nil, &model.ActionError{Kind: model.ErrInternal, Message: "internal error while running " + inv.name + " (a bug; the log has the details)"}
 			}
@@ -115,12 +115,12 @@ func (h *Hub) recoverPanic(next actionFunc) actionFunc {
 }
 
 // logFailure logs the failures that are not the client's doing.
-func (h *Hub) logFailure(next actionFunc) actionFunc {
+func (ar actionRunner) logFailure(next actionFunc) actionFunc {
 	return func(inv *invocation) (any, error) {
 		data, err := next(inv)
 		var pe *protoError
 		if err != nil && !errors.As(err, &pe) {
-			h.log.Warn("action failed", "action", inv.name, "version", inv.version, "error", err)
+			ar.h.log.Warn("action failed", "action", inv.name, "version", inv.version, "error", err)
 		}
 		return data, err
 	}
@@ -133,7 +133,7 @@ type detachedCall struct{}
 // the background down the rest of the chain and the call is answered at once (retcode 1,
 // async); _rate_limited waits for its turn first (rateGate). A failure is only logged: the
 // client asked not to wait for the result.
-func (h *Hub) suffixes(next actionFunc) actionFunc {
+func (ar actionRunner) suffixes(next actionFunc) actionFunc {
 	return func(inv *invocation) (any, error) {
 		name, suffix := v11Suffixed(inv.name)
 		if suffix == "" {
@@ -145,22 +145,22 @@ func (h *Hub) suffixes(next actionFunc) actionFunc {
 		}
 		// The params outlive the request, until the action has run: they count in the process's
 		// bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT), and so does the number of such actions.
-		if h.rateGate.detached.Add(1) > detachedMax {
-			h.rateGate.detached.Add(-1)
+		if ar.h.rateGate.detached.Add(1) > detachedMax {
+			ar.h.rateGate.detached.Add(-1)
 			return nil, model.Errorf(model.ErrRateLimited, "%d _async and _rate_limited actions are running or waiting already: slow down", detachedMax)
 		}
 		held := int64(len(inv.params))
-		if !h.inflight.tryAcquire(held) {
-			h.rateGate.detached.Add(-1)
-			h.stats.Busy.Add(1)
+		if !ar.h.inflight.tryAcquire(held) {
+			ar.h.rateGate.detached.Add(-1)
+			ar.h.stats.Busy.Add(1)
 			return nil, model.Errorf(model.ErrRateLimited, "too many request bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT) to keep this action's params until it runs: try again later")
 		}
 		var wait time.Duration
 		if suffix == "_rate_limited" {
 			var ok bool
-			if wait, ok = h.rateGate.reserve(time.Now()); !ok {
-				h.inflight.release(held)
-				h.rateGate.detached.Add(-1)
+			if wait, ok = ar.h.rateGate.reserve(time.Now()); !ok {
+				ar.h.inflight.release(held)
+				ar.h.rateGate.detached.Add(-1)
 				return nil, model.Errorf(model.ErrRateLimited, "%d _rate_limited actions are waiting already: slow down", rateLimitedMax)
 			}
 		}
@@ -168,10 +168,10 @@ func (h *Hub) suffixes(next actionFunc) actionFunc {
 		bg := &invocation{ctx: ctx, version: 11, bot: inv.bot, name: name, params: append(json.RawMessage(nil), inv.params...)}
 		go func() {
 			defer cancel()
-			defer h.rateGate.detached.Add(-1)
-			defer h.inflight.release(held)
+			defer ar.h.rateGate.detached.Add(-1)
+			defer ar.h.inflight.release(held)
 			if suffix == "_rate_limited" {
-				defer h.rateGate.done()
+				defer ar.h.rateGate.done()
 				t := time.NewTimer(wait)
 				select {
 				case <-t.C:
@@ -181,7 +181,7 @@ func (h *Hub) suffixes(next actionFunc) actionFunc {
 				}
 			}
 			if _, err := next(bg); err != nil {
-				h.log.Warn("background action failed", "action", name+suffix, "error", err)
+				ar.h.log.Warn("background action failed", "action", name+suffix, "error", err)
 			}
 		}()
 		return detachedCall{}, nil

@@ -50,13 +50,13 @@ func TestActionMiddlewareSeesEveryCall(t *testing.T) {
 			return next(inv)
 		}
 	}
-	h.actions = chain(h.dispatch, record, h.observe, h.recoverPanic, h.logFailure)
-	h.v11Actions = chain(h.actions, h.suffixes)
+	h.actions = chain(h.calls.dispatch, record, h.calls.observe, h.calls.recoverPanic, h.calls.logFailure)
+	h.v11Actions = chain(h.actions, h.calls.suffixes)
 
-	if resp := h.runV12(context.Background(), nil, &v12Request{Action: "get_version"}); resp.Retcode != 0 {
+	if resp := h.calls.runV12(context.Background(), nil, &v12Request{Action: "get_version"}); resp.Retcode != 0 {
 		t.Fatalf("get_version: %+v", resp)
 	}
-	if resp := h.runV11(context.Background(), h.defaultBot(), &v11Request{Action: "get_status_async"}); resp.Status != "async" {
+	if resp := h.calls.runV11(context.Background(), h.reg.defaultBot(), &v11Request{Action: "get_status_async"}); resp.Status != "async" {
 		t.Fatalf("get_status_async: %+v", resp)
 	}
 	wait.For(t, 10*time.Second, "the background call", func() bool {

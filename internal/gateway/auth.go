@@ -34,15 +34,15 @@ func (g grant) allows(b *botEntry) bool { return g.bot == nil || g.bot == b }
 
 // authRequired reports whether requests must carry a token: when the global token or any
 // bot's own token is configured.
-func (h *Hub) authRequired() bool {
-	return h.opts.AccessToken != "" || h.opts.BotTokens
+func (wf webFront) authRequired() bool {
+	return wf.h.opts.AccessToken != "" || wf.h.opts.BotTokens
 }
 
 // requireToken checks `Authorization: Bearer|Token <t>` or `?access_token=`: 401 when missing,
 // 403 when wrong, as both OneBot specs say. The grant of the token goes into the context.
-func (h *Hub) requireToken(next http.Handler) http.Handler {
+func (wf webFront) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.authRequired() {
+		if !wf.authRequired() {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -52,7 +52,7 @@ func (h *Hub) requireToken(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access token required"})
 			return
 		}
-		g, ok := h.checkToken(tok)
+		g, ok := wf.checkToken(tok)
 		if !ok {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "access token wrong"})
 			return
@@ -78,7 +78,7 @@ func presentedToken(r *http.Request) (string, bool) {
 // checkToken finds what a presented token grants. Every configured token is compared, as
 // SHA-256 digests in constant time, so the time taken tells neither which token (if any) came
 // close nor how long the tokens are.
-func (h *Hub) checkToken(presented string) (grant, bool) {
+func (wf webFront) checkToken(presented string) (grant, bool) {
 	if presented == "" {
 		return grant{}, false
 	}
@@ -87,8 +87,8 @@ func (h *Hub) checkToken(presented string) (grant, bool) {
 		t := sha256.Sum256([]byte(token))
 		return token != "" && subtle.ConstantTimeCompare(p[:], t[:]) == 1
 	}
-	matched, g := same(h.opts.AccessToken), grant{}
-	for _, b := range h.botList() {
+	matched, g := same(wf.h.opts.AccessToken), grant{}
+	for _, b := range wf.h.reg.botList() {
 		if same(b.token) && !matched {
 			matched, g = true, grant{bot: b}
 		}

@@ -23,7 +23,7 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	h, _, _ := newTestHub(t, "")
 	h.opts.IDs = db
-	h.initFaces() // the faces take their options (the v11 ID map) when made
+	h.faces.initFaces() // the faces take their options (the v11 ID map) when made
 	h.opts.Outbox = db
 	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 	peer := newReversePeer(t)
@@ -31,8 +31,8 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 	runReverse(t, h, ReverseWS{URL: peer.url(), Version: 12, Outbox: true})
 	key := endpointKey("v12-ws", peer.url(), "")
 	v12, v11 := newSink(12, "", true), newSink(11, "@bot:example.org", true) // forward WebSockets
-	h.subscribe(v12)
-	h.subscribe(v11)
+	h.fan.subscribe(v12)
+	h.fan.subscribe(v11)
 	waitUntil(t, "the reverse WebSocket's feed to subscribe", func() bool { n11, n12 := h.Connections(); return n11+n12 == 3 })
 
 	ev := sampleEvent(false)
@@ -78,7 +78,7 @@ func TestReadyzAndGetStatusShowABotThatFailsToStart(t *testing.T) {
 		!strings.Contains(rep.Bots[0].Reason, "disk is full") {
 		t.Fatalf("readyz %+v: want not ready, the late bot in backoff with its reason", rep)
 	}
-	st := h.v12StatusData(nil)
+	st := h.faces.v12StatusData(nil)
 	if st.Good || len(st.Bots) != 2 || st.Bots[0].Self.UserID != string(late.ID) || !strings.Contains(st.Bots[0].Reason, "disk is full") {
 		t.Fatalf("get_status %+v: want the late bot with its reason", st)
 	}
@@ -95,8 +95,8 @@ func TestReadyzAndGetStatusShowABotThatFailsToStart(t *testing.T) {
 func TestReplayedEventIsMarkedOnce(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
 	v12, v11 := newSink(12, "", true), newSink(11, "@bot:example.org", true)
-	h.subscribe(v12)
-	h.subscribe(v11)
+	h.fan.subscribe(v12)
+	h.fan.subscribe(v11)
 	ev := sampleEvent(false)
 	ev.Replayed = true
 	if err := h.Publish(context.Background(), ev); err != nil {

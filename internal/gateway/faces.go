@@ -18,42 +18,43 @@ const resolveTimeout = 5 * time.Second
 
 // faces are the protocols the hub serves: OneBot v11 and v12, then Options.Faces.
 type faces struct {
+	h   *Hub
 	v11 face.Face
 	v12 face.Face
 	all []face.Face
 }
 
-func (h *Hub) initFaces() {
-	if h.resolveTimeout == 0 {
-		h.resolveTimeout = resolveTimeout
+func (fx faces) initFaces() {
+	if fx.h.resolveTimeout == 0 {
+		fx.h.resolveTimeout = resolveTimeout
 	}
 	var ids ob11.Mapper
-	if h.opts.IDs != nil {
-		ids = v11IDs{h.opts.IDs}
+	if fx.h.opts.IDs != nil {
+		ids = v11IDs{fx.h.opts.IDs}
 	}
-	h.faces.v11 = ob11.New(ob11.Options{IDs: ids, SelfID: h.selfIDOf, StringFormat: h.opts.V11PostFormat == "string"})
-	h.faces.v12 = ob12.New(h.opts.Version)
-	h.faces.all = append([]face.Face{h.faces.v11, h.faces.v12}, h.opts.Faces...)
+	fx.h.faces.v11 = ob11.New(ob11.Options{IDs: ids, SelfID: fx.selfIDOf, StringFormat: fx.h.opts.V11PostFormat == "string"})
+	fx.h.faces.v12 = ob12.New(fx.h.opts.Version)
+	fx.h.faces.all = append([]face.Face{fx.h.faces.v11, fx.h.faces.v12}, fx.h.opts.Faces...)
 }
 
 // faceOfVersion is the OneBot face of a protocol version (11 or 12).
-func (h *Hub) faceOfVersion(version int) face.Face {
+func (fx faces) faceOfVersion(version int) face.Face {
 	if version == 12 {
-		return h.faces.v12
+		return fx.h.faces.v12
 	}
-	return h.faces.v11
+	return fx.h.faces.v11
 }
 
 // faceBots are the bots a connection limited to only sees, or every bot (the pending ones first)
 // when only is nil.
-func (h *Hub) faceBots(only *botEntry) []face.Bot {
+func (fx faces) faceBots(only *botEntry) []face.Bot {
 	var out []face.Bot
 	if only == nil {
-		for _, b := range h.expectedBots() {
+		for _, b := range fx.h.reg.expectedBots() {
 			out = append(out, face.Bot{Bot: b, Pending: true})
 		}
 	}
-	for _, b := range h.botList() {
+	for _, b := range fx.h.reg.botList() {
 		if only != nil && b != only {
 			continue
 		}
@@ -64,10 +65,10 @@ func (h *Hub) faceBots(only *botEntry) []face.Bot {
 
 // encodeFor renders ev for one face: its lookups first (face.Resolver, with a deadline), then its
 // pure encoder.
-func (h *Hub) encodeFor(ctx context.Context, f face.Face, ev *model.Event) ([]byte, error) {
+func (fx faces) encodeFor(ctx context.Context, f face.Face, ev *model.Event) ([]byte, error) {
 	var ids face.IDs
 	if r, ok := f.(face.Resolver); ok {
-		rctx, cancel := context.WithTimeout(ctx, h.resolveTimeout)
+		rctx, cancel := context.WithTimeout(ctx, fx.h.resolveTimeout)
 		var err error
 		ids, err = r.Resolve(rctx, ev)
 		cancel()
@@ -83,8 +84,8 @@ func (h *Hub) encodeFor(ctx context.Context, f face.Face, ev *model.Event) ([]by
 }
 
 // selfIDOf is a bot's v11 self_id (0 when the bot is not in the hub).
-func (h *Hub) selfIDOf(u id.UserID) int64 {
-	if e := h.botByUser(u); e != nil {
+func (fx faces) selfIDOf(u id.UserID) int64 {
+	if e := fx.h.reg.botByUser(u); e != nil {
 		return e.selfID
 	}
 	return 0

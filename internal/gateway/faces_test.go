@@ -130,9 +130,9 @@ func (stuckIDs) MatrixID(ctx context.Context, _ storage.IDKind, _ int64) (string
 func TestStuckIDMapDoesNotHoldTheSyncForEver(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
 	h.opts.IDs = stuckIDs{}
-	h.initFaces()
+	h.faces.initFaces()
 	h.resolveTimeout = 100 * time.Millisecond
-	h.subscribe(newSink(11, "@bot:example.org", true))
+	h.fan.subscribe(newSink(11, "@bot:example.org", true))
 	done := make(chan error, 1)
 	go func() { done <- h.Publish(context.Background(), sampleEvent(false)) }()
 	var err error

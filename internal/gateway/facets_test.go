@@ -32,7 +32,7 @@ func TestOptionalInterfacesThroughFacets(t *testing.T) {
 	if _, ok := any(facetedBot{Bot: inner}).(model.Muter); ok {
 		t.Fatal("the test bot must not be a Muter itself")
 	}
-	bot := h.botByUser("@faceted:example.org")
+	bot := h.reg.botByUser("@faceted:example.org")
 	if bot == nil {
 		t.Fatal("the faceted bot is not in the hub")
 	}
@@ -55,7 +55,7 @@ func TestOptionalInterfacesThroughFacets(t *testing.T) {
 			fakes.FakeCall{Method: "RoomState", Args: []any{r, "m.room.name", ""}}},
 	} {
 		before := len(inner.Calls())
-		if _, err := h.run(ctx, tc.version, bot, tc.action, []byte(tc.args)); err != nil {
+		if _, err := h.calls.run(ctx, tc.version, bot, tc.action, []byte(tc.args)); err != nil {
 			t.Fatalf("%s through a facet: %v", tc.action, err)
 		}
 		calls := inner.Calls()
@@ -68,7 +68,7 @@ func TestOptionalInterfacesThroughFacets(t *testing.T) {
 		`{"detail_type":"group","group_id":"!room:example.org","message":[{"type":"text","data":{"text":"hi"}}],"matrix.msgtype":"m.notice"}`,
 		`{"detail_type":"group","group_id":"!room:example.org","message":[{"type":"text","data":{"text":"hi"}}],"matrix.txn_id":"k1"}`,
 	} {
-		if _, err := h.run(ctx, 12, bot, "send_message", []byte(args)); err != nil {
+		if _, err := h.calls.run(ctx, 12, bot, "send_message", []byte(args)); err != nil {
 			t.Fatalf("send_message %s through a facet: %v", args, err)
 		}
 		if n := len(inner.Sent()); n != i+1 {

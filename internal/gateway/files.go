@@ -211,8 +211,8 @@ func v12GetFileFragmented(c *call, p v12FragmentParams) (any, error) {
 
 // handleMedia serves GET /media/{fileID}?exp=…&sig=…: no token, but a valid signature (403
 // otherwise) and not expired (410).
-func (h *Hub) handleMedia(w http.ResponseWriter, r *http.Request) {
-	m := h.opts.Media
+func (wf webFront) handleMedia(w http.ResponseWriter, r *http.Request) {
+	m := wf.h.opts.Media
 	if m == nil || m.opts.Files == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "media is not configured"})
 		return
@@ -234,7 +234,7 @@ func (h *Hub) handleMedia(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such file"})
 			return
 		}
-		h.log.Warn("failed to serve a file", "file_id", fileID, "error", err)
+		wf.h.log.Warn("failed to serve a file", "file_id", fileID, "error", err)
 		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "the file cannot be fetched from the homeserver now"})
 		return
 	}

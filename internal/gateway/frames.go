@@ -16,7 +16,7 @@ const errNotUTF8 = "bad request: the request is not valid UTF-8 JSON"
 
 // handleV12Frame runs one v12 action request (from WebSocket or HTTP) and returns the response.
 // connBot is the bot a connection is limited to, or nil.
-func (h *Hub) handleV12Frame(ctx context.Context, connBot *botEntry, raw []byte) []byte {
+func (ar actionRunner) handleV12Frame(ctx context.Context, connBot *botEntry, raw []byte) []byte {
 	if !utf8.Valid(raw) {
 		return mustJSON(v12Response{Status: "failed", Retcode: v12BadRequest, Message: errNotUTF8})
 	}
@@ -29,17 +29,17 @@ func (h *Hub) handleV12Frame(ctx context.Context, connBot *botEntry, raw []byte)
 		resp.Echo = salvageEcho(raw)
 		return mustJSON(resp)
 	}
-	return mustJSON(h.runV12(ctx, connBot, &req))
+	return mustJSON(ar.runV12(ctx, connBot, &req))
 }
 
-func (h *Hub) runV12(ctx context.Context, connBot *botEntry, req *v12Request) v12Response {
+func (ar actionRunner) runV12(ctx context.Context, connBot *botEntry, req *v12Request) v12Response {
 	resp := v12Response{Status: "ok", Retcode: v12OK, Echo: req.Echo}
 	var bot *botEntry
 	if req.Self != nil {
 		if req.Self.Platform != model.Platform {
 			return v12Fail(resp, v12UnknownSelf, "unknown self: platform must be "+model.Platform)
 		}
-		bot = h.botByUser(id.UserID(req.Self.UserID))
+		bot = ar.h.reg.botByUser(id.UserID(req.Self.UserID))
 		switch {
 		case connBot != nil && bot != connBot: // the same answer whether or not the bot exists
 			return v12Fail(resp, v12UnknownSelf, "unknown self: this connection or access token is for bot "+string(connBot.bot.UserID())+" only")
@@ -47,12 +47,12 @@ func (h *Hub) runV12(ctx context.Context, connBot *botEntry, req *v12Request) v1
 			return v12Fail(resp, v12UnknownSelf, "unknown self: no bot "+req.Self.UserID+" here")
 		}
 	} else if bot = connBot; bot == nil {
-		bot = h.defaultBot()
+		bot = ar.h.reg.defaultBot()
 	}
 	if connBot != nil {
 		ctx = withBotScope(ctx, connBot)
 	}
-	data, err := h.run(ctx, 12, bot, req.Action, req.Params)
+	data, err := ar.run(ctx, 12, bot, req.Action, req.Params)
 	if err != nil {
 		code, msg := v12Retcode(err)
 		return v12Fail(resp, code, msg)
@@ -67,7 +67,7 @@ func v12Fail(resp v12Response, code int, msg string) v12Response {
 }
 
 // handleV11Frame runs one v11 action request for a bot and returns the response.
-func (h *Hub) handleV11Frame(ctx context.Context, bot *botEntry, raw []byte) []byte {
+func (ar actionRunner) handleV11Frame(ctx context.Context, bot *botEntry, raw []byte) []byte {
 	if !utf8.Valid(raw) {
 		return mustJSON(v11Response{Status: "failed", Retcode: v11BadRequest, Msg: errNotUTF8, Wording: errNotUTF8})
 	}
@@ -80,12 +80,12 @@ func (h *Hub) handleV11Frame(ctx context.Context, bot *botEntry, raw []byte) []b
 		resp.Wording, resp.Echo = resp.Msg, salvageEcho(raw)
 		return mustJSON(resp)
 	}
-	return mustJSON(h.runV11(ctx, bot, &req))
+	return mustJSON(ar.runV11(ctx, bot, &req))
 }
 
-func (h *Hub) runV11(ctx context.Context, bot *botEntry, req *v11Request) v11Response {
+func (ar actionRunner) runV11(ctx context.Context, bot *botEntry, req *v11Request) v11Response {
 	resp := v11Response{Status: "ok", Retcode: v11OK, Echo: req.Echo}
-	data, err := h.v11Actions(&invocation{ctx: ctx, version: 11, bot: bot, name: req.Action, params: req.Params})
+	data, err := ar.h.v11Actions(&invocation{ctx: ctx, version: 11, bot: bot, name: req.Action, params: req.Params})
 	if err != nil {
 		code, msg := v11Retcode(err)
 		resp.Status, resp.Retcode, resp.Msg, resp.Wording = "failed", code, msg, msg

@@ -16,7 +16,7 @@ func FuzzV12Frame(f *testing.F) {
 	h, _, _ := newTestHub(f, "")
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var resp map[string]any
-		out := h.handleV12Frame(context.Background(), nil, raw)
+		out := h.calls.handleV12Frame(context.Background(), nil, raw)
 		if !utf8.Valid(out) {
 			t.Fatalf("response is not UTF-8: %q", out)
 		}
@@ -36,10 +36,10 @@ func FuzzV11Frame(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	h, _, _ := newTestHub(f, "")
-	bot := h.defaultBot()
+	bot := h.reg.defaultBot()
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var resp map[string]any
-		out := h.handleV11Frame(context.Background(), bot, raw)
+		out := h.calls.handleV11Frame(context.Background(), bot, raw)
 		if !utf8.Valid(out) {
 			t.Fatalf("response is not UTF-8: %q", out)
 		}

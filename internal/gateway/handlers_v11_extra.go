@@ -141,7 +141,7 @@ func v11HandleQuickOperation(c *call, p v11QuickOperationParams) (any, error) {
 		return nil, model.Errorf(model.ErrBadParam, "operation keys that do not apply to a %s event: %s", ev.PostType, strings.Join(ignored, ", "))
 	}
 	for _, s := range steps {
-		if _, err := c.hub.run(c.ctx, 11, c.bot, s.action, mustJSON(s.params)); err != nil {
+		if _, err := c.hub.calls.run(c.ctx, 11, c.bot, s.action, mustJSON(s.params)); err != nil {
 			return nil, err
 		}
 	}

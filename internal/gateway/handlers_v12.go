@@ -88,7 +88,7 @@ func v12GetSelfInfo(c *call) (any, error) {
 }
 
 func v12GetStatus(c *call) (any, error) {
-	st := c.hub.v12StatusData(botScope(c.ctx))
+	st := c.hub.faces.v12StatusData(botScope(c.ctx))
 	for i := range st.Bots {
 		st.Bots[i].Metrics = c.hub.metrics.BotCounters(st.Bots[i].Self.UserID)
 	}

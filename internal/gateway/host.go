@@ -18,14 +18,14 @@ var _ face.Host = faceHost{}
 
 func (fh faceHost) Bots() []model.Bot {
 	var out []model.Bot
-	for _, b := range fh.h.botList() {
+	for _, b := range fh.h.reg.botList() {
 		out = append(out, b.bot)
 	}
 	return out
 }
 
 func (fh faceHost) Bot(u id.UserID) model.Bot {
-	if e := fh.h.botByUser(u); e != nil {
+	if e := fh.h.reg.botByUser(u); e != nil {
 		return e.bot
 	}
 	return nil
@@ -41,10 +41,10 @@ func (fh faceHost) Grant(r *http.Request) model.Bot {
 func (fh faceHost) Logger() *slog.Logger { return fh.h.log }
 
 func (fh faceHost) Authorize(token string) (model.Bot, bool) {
-	if !fh.h.authRequired() {
+	if !fh.h.web.authRequired() {
 		return nil, true
 	}
-	g, ok := fh.h.checkToken(token)
+	g, ok := fh.h.web.checkToken(token)
 	if !ok || g.bot == nil {
 		return nil, ok
 	}
@@ -67,7 +67,7 @@ func (fh faceHost) Subscribe(ctx context.Context, f face.Face, sub face.Subscrip
 	if key != "" {
 		key = f.Name() + ":" + key
 	}
-	return &faceStream{f: fh.h.newFaceFeed(ctx, key, 0, f, sub.Bot, key != "", transport)}
+	return &faceStream{f: fh.h.push.newFaceFeed(ctx, key, 0, f, sub.Bot, key != "", transport)}
 }
 
 // faceStream is a feed seen as a face.Stream.

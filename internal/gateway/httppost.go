@@ -179,7 +179,7 @@ func quickSteps(ev quickContext, op *quickOperation) ([]quickStep, []string, err
 
 // runQuickOperation runs a quick operation through the action table: each part works as soon as
 // the action it maps to exists, and anything that cannot be done is logged with the reason.
-func (h *Hub) runQuickOperation(ctx context.Context, bot *botEntry, event []byte, op *quickOperation, log *slog.Logger) {
+func (ar actionRunner) runQuickOperation(ctx context.Context, bot *botEntry, event []byte, op *quickOperation, log *slog.Logger) {
 	var ev quickContext
 	if err := json.Unmarshal(event, &ev); err != nil {
 		log.Warn("quick operation ignored: the event cannot be read", "error", err)
@@ -194,7 +194,7 @@ func (h *Hub) runQuickOperation(ctx context.Context, bot *botEntry, event []byte
 		return
 	}
 	for _, s := range steps {
-		_, err := h.run(ctx, 11, bot, s.action, mustJSON(s.params))
+		_, err := ar.run(ctx, 11, bot, s.action, mustJSON(s.params))
 		var pe *protoError
 		switch {
 		case err == nil:

@@ -103,7 +103,14 @@ type Hub struct {
 	stats   Stats
 	metrics *metrics.Metrics
 
+	// Collaborators: the hub's work by responsibility, so that Hub itself stays small.
 	faces          faces          // the protocols served (faces.go)
+	calls          actionRunner   // actions through the middleware chain (actionchain.go, frames.go)
+	web            webFront       // HTTP routes, guards and the access token (server.go, auth.go, …)
+	ws             wsConns        // forward and reverse WebSocket connections (ws.go)
+	push           pushers        // reverse WebSockets, webhooks, outboxes, get_latest_events
+	reg            botRegistry    // the bots by user ID and self_id (hub.go)
+	fan            fanout         // the connections' sinks and the fan-out of events (hub.go)
 	resolveTimeout time.Duration  // bounds a face's lookups for one event (faces.go)
 	transports     transportGroup // the endpoints the hub runs (transports.go)
 
@@ -159,11 +166,12 @@ func NewHub(opts Options) *Hub {
 		inflight:   newInflight(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
 		metrics:    opts.Metrics,
 	}
-	h.initFaces()
-	h.initActions()
-	h.metrics.AddSource(h.metricSamples)
+	h.faces.h, h.calls.h, h.web.h, h.ws.h, h.push.h, h.reg.h, h.fan.h = h, h, h, h, h, h, h
+	h.faces.initFaces()
+	h.calls.initActions()
+	h.metrics.AddSource(h.fan.metricSamples)
 	h.guard = &guard{
-		opts: opts.Web, tokenSet: h.authRequired,
+		opts: opts.Web, tokenSet: h.web.authRequired,
 		refused: func() { h.stats.BrowserRefused.Add(1) }, logWarn: h.log.Warn,
 	}
 	if opts.OAuthCallback != nil {
@@ -171,6 +179,16 @@ func NewHub(opts Options) *Hub {
 	}
 	return h
 }
+
+// The hub's collaborators (see Hub): each holds the hub.
+type (
+	actionRunner struct{ h *Hub }
+	webFront     struct{ h *Hub }
+	wsConns      struct{ h *Hub }
+	pushers      struct{ h *Hub }
+	botRegistry  struct{ h *Hub }
+	fanout       struct{ h *Hub }
+)
 
 // Stats returns the hub's counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
@@ -184,7 +202,7 @@ func (h *Hub) AddBot(b model.Bot, selfID int64) { h.AddBotWithToken(b, selfID, "
 // AddBotWithToken registers a bot with its OneBot v11 self_id and its own access token, which
 // grants OneBot clients this bot only ("" = none; set Options.BotTokens when any bot has one).
 func (h *Hub) AddBotWithToken(b model.Bot, selfID int64, token string) {
-	h.addBot(b, selfID, token)
+	h.reg.addBot(b, selfID, token)
 	h.BotStatusChanged(b.UserID(), b.Status()) // v12 connections learn of the new bot
 }
 
@@ -196,41 +214,41 @@ func (h *Hub) Expect(b model.Bot) {
 	h.expected = append(h.expected, b)
 }
 
-func (h *Hub) addBot(b model.Bot, selfID int64, token string) {
-	h.botsMu.Lock()
-	defer h.botsMu.Unlock()
-	h.expected = slices.DeleteFunc(h.expected, func(x model.Bot) bool { return x == b })
+func (br botRegistry) addBot(b model.Bot, selfID int64, token string) {
+	br.h.botsMu.Lock()
+	defer br.h.botsMu.Unlock()
+	br.h.expected = slices.DeleteFunc(br.h.expected, func(x model.Bot) bool { return x == b })
 	e := &botEntry{bot: b, selfID: selfID, token: token}
-	if old := h.byUser[b.UserID()]; old != nil {
-		delete(h.bySelf, old.selfID)
-		h.bots = slices.DeleteFunc(h.bots, func(x *botEntry) bool { return x == old })
+	if old := br.h.byUser[b.UserID()]; old != nil {
+		delete(br.h.bySelf, old.selfID)
+		br.h.bots = slices.DeleteFunc(br.h.bots, func(x *botEntry) bool { return x == old })
 	}
-	h.bots = append(h.bots, e)
-	h.byUser[b.UserID()] = e
-	h.bySelf[selfID] = e
+	br.h.bots = append(br.h.bots, e)
+	br.h.byUser[b.UserID()] = e
+	br.h.bySelf[selfID] = e
 }
 
-func (h *Hub) botList() []*botEntry {
-	h.botsMu.RLock()
-	defer h.botsMu.RUnlock()
-	return append([]*botEntry(nil), h.bots...)
+func (br botRegistry) botList() []*botEntry {
+	br.h.botsMu.RLock()
+	defer br.h.botsMu.RUnlock()
+	return append([]*botEntry(nil), br.h.bots...)
 }
 
 // expectedBots are the bots that have not joined the hub yet (Expect).
-func (h *Hub) expectedBots() []model.Bot {
-	h.botsMu.RLock()
-	defer h.botsMu.RUnlock()
-	return append([]model.Bot(nil), h.expected...)
+func (br botRegistry) expectedBots() []model.Bot {
+	br.h.botsMu.RLock()
+	defer br.h.botsMu.RUnlock()
+	return append([]model.Bot(nil), br.h.expected...)
 }
 
 // pendingBot is the bot that requests naming none are for while it cannot serve them: the only
 // bot configured, not in the hub yet (it has not logged in: homeserver unreachable, login
 // refused, …); nil otherwise.
-func (h *Hub) pendingBot() model.Bot {
-	h.botsMu.RLock()
-	defer h.botsMu.RUnlock()
-	if len(h.bots) == 0 && len(h.expected) == 1 {
-		return h.expected[0]
+func (br botRegistry) pendingBot() model.Bot {
+	br.h.botsMu.RLock()
+	defer br.h.botsMu.RUnlock()
+	if len(br.h.bots) == 0 && len(br.h.expected) == 1 {
+		return br.h.expected[0]
 	}
 	return nil
 }
@@ -248,24 +266,24 @@ func errPendingBot(b model.Bot) error {
 	return model.Errorf(model.ErrBotOffline, "bot %s is offline (%s): %s", botLabel(b), st.State, pendingReason(b))
 }
 
-func (h *Hub) botByUser(u id.UserID) *botEntry {
-	h.botsMu.RLock()
-	defer h.botsMu.RUnlock()
-	return h.byUser[u]
+func (br botRegistry) botByUser(u id.UserID) *botEntry {
+	br.h.botsMu.RLock()
+	defer br.h.botsMu.RUnlock()
+	return br.h.byUser[u]
 }
 
-func (h *Hub) botBySelfID(n int64) *botEntry {
-	h.botsMu.RLock()
-	defer h.botsMu.RUnlock()
-	return h.bySelf[n]
+func (br botRegistry) botBySelfID(n int64) *botEntry {
+	br.h.botsMu.RLock()
+	defer br.h.botsMu.RUnlock()
+	return br.h.bySelf[n]
 }
 
 // defaultBot is the bot used when a request names none: the only one, or nil when there are several.
-func (h *Hub) defaultBot() *botEntry {
-	h.botsMu.RLock()
-	defer h.botsMu.RUnlock()
-	if len(h.bots) == 1 {
-		return h.bots[0]
+func (br botRegistry) defaultBot() *botEntry {
+	br.h.botsMu.RLock()
+	defer br.h.botsMu.RUnlock()
+	if len(br.h.bots) == 1 {
+		return br.h.bots[0]
 	}
 	return nil
 }
@@ -278,7 +296,7 @@ func (h *Hub) defaultBot() *botEntry {
 // Publish returns the error and no connection has the event: the caller retries it later, so the
 // event is neither lost nor handed twice to a connection.
 func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
-	entry := h.botByUser(ev.Self)
+	entry := h.reg.botByUser(ev.Self)
 	if entry == nil {
 		h.log.Warn("event for an unknown bot", "bot", ev.Self)
 		return nil
@@ -289,7 +307,7 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 	}
 	listed := false
 	for {
-		queued, grew, err := h.fanOut(ctx, entry, ev)
+		queued, grew, err := h.fan.fanOut(ctx, entry, ev)
 		if err != nil {
 			return err // nothing handed over: the sync loop publishes the event again
 		}
@@ -318,18 +336,18 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 // fanOut writes ev to the outboxes that want it, then queues it on every other connection that
 // wants it, and reports how many took it, and a channel that is closed when a new connection
 // subscribes. An error means that no connection took it.
-func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int, <-chan struct{}, error) {
+func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int, <-chan struct{}, error) {
 	// Pick the connections under the lock; encode (which reads the v11 ID map) and queue outside
 	// it, so that connections can come and go meanwhile.
-	h.sinksMu.RLock()
-	targets := make([]*sink, 0, len(h.sinks))
-	for s := range h.sinks {
+	fo.h.sinksMu.RLock()
+	targets := make([]*sink, 0, len(fo.h.sinks))
+	for s := range fo.h.sinks {
 		if s.wantsEvents && (s.bot == "" || s.bot == ev.Self) {
 			targets = append(targets, s)
 		}
 	}
-	grew := h.sinksGrew
-	h.sinksMu.RUnlock()
+	grew := fo.h.sinksGrew
+	fo.h.sinksMu.RUnlock()
 
 	// Each event is encoded once per face and the bytes shared by that face's connections.
 	type encoded struct {
@@ -343,11 +361,11 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 				return e.payload, nil
 			}
 		}
-		b, err := h.encodeFor(ctx, f, ev)
+		b, err := fo.h.faces.encodeFor(ctx, f, ev)
 		if err != nil && (storage.IsDBError(err) || ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded)) {
 			return nil, fmt.Errorf("failed to encode event %s: %w", ev.ID, err) // the v11 ID map: retry
 		} else if err != nil {
-			h.log.Error("failed to encode event", "face", f.Name(), "event_id", ev.ID, "error", err)
+			fo.h.log.Error("failed to encode event", "face", f.Name(), "event_id", ev.ID, "error", err)
 		}
 		done = append(done, encoded{f, b})
 		return b, nil
@@ -366,20 +384,20 @@ func (h *Hub) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int
 	}
 	queued := 0
 	if len(durable) > 0 {
-		dropped, err := h.opts.Outbox.OutboxAppendAll(ctx, durable, time.Now(), h.opts.OutboxLimits)
+		dropped, err := fo.h.opts.Outbox.OutboxAppendAll(ctx, durable, time.Now(), fo.h.opts.OutboxLimits)
 		if err != nil {
 			return 0, grew, err
 		}
 		for _, f := range feeds {
 			f.appended(dropped[f.key])
-			h.metrics.EventOut(string(ev.Self), f.sink.transport)
+			fo.h.metrics.EventOut(string(ev.Self), f.sink.transport)
 		}
 		queued += len(feeds)
 	}
 	for _, s := range targets {
 		payload, _ := encode(s.face) // encoded above
-		if payload != nil && s.durable == nil && s.enqueueEvent(payload, &h.stats, h.metrics, ev.Self) {
-			h.metrics.EventOut(string(ev.Self), s.transport)
+		if payload != nil && s.durable == nil && s.enqueueEvent(payload, &fo.h.stats, fo.h.metrics, ev.Self) {
+			fo.h.metrics.EventOut(string(ev.Self), s.transport)
 			queued++
 		}
 	}
@@ -395,13 +413,13 @@ func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	var changed face.Bot
 	var own []face.Bot // the bots of a connection limited to this bot
 	flipped := false
-	e := h.botByUser(self)
+	e := h.reg.botByUser(self)
 	if e != nil {
 		changed = face.Bot{Bot: e.bot, SelfID: e.selfID}
-		own = h.faceBots(e)
+		own = h.faces.faceBots(e)
 		flipped = e.offline.Swap(!online) == online
 	}
-	all := h.faceBots(nil)
+	all := h.faces.faceBots(nil)
 	type frameKey struct {
 		face face.Face
 		own  bool
@@ -430,31 +448,31 @@ func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	}
 }
 
-func (h *Hub) subscribe(s *sink) {
+func (fo fanout) subscribe(s *sink) {
 	if s.face == nil {
-		s.face = h.faceOfVersion(s.version)
+		s.face = fo.h.faces.faceOfVersion(s.version)
 	}
-	h.stats.ConnectionsTotal.Add(1)
-	h.sinksMu.Lock()
-	h.sinks[s] = struct{}{}
-	close(h.sinksGrew)
-	h.sinksGrew = make(chan struct{})
-	h.sinksMu.Unlock()
+	fo.h.stats.ConnectionsTotal.Add(1)
+	fo.h.sinksMu.Lock()
+	fo.h.sinks[s] = struct{}{}
+	close(fo.h.sinksGrew)
+	fo.h.sinksGrew = make(chan struct{})
+	fo.h.sinksMu.Unlock()
 }
 
 // wakePublishers lets held Publish calls try again: a consumer that refused an event because
 // its queue was full has made room.
-func (h *Hub) wakePublishers() {
-	h.sinksMu.Lock()
-	close(h.sinksGrew)
-	h.sinksGrew = make(chan struct{})
-	h.sinksMu.Unlock()
+func (fo fanout) wakePublishers() {
+	fo.h.sinksMu.Lock()
+	close(fo.h.sinksGrew)
+	fo.h.sinksGrew = make(chan struct{})
+	fo.h.sinksMu.Unlock()
 }
 
-func (h *Hub) unsubscribe(s *sink) {
-	h.sinksMu.Lock()
-	delete(h.sinks, s)
-	h.sinksMu.Unlock()
+func (fo fanout) unsubscribe(s *sink) {
+	fo.h.sinksMu.Lock()
+	delete(fo.h.sinks, s)
+	fo.h.sinksMu.Unlock()
 }
 
 // Connections returns how many OneBot connections are live, per protocol version.
@@ -488,7 +506,7 @@ type BotReport struct {
 
 // Ready tells whether every bot is syncing.
 func (h *Hub) Ready() ReadyReport {
-	bots, expected := h.botList(), h.expectedBots()
+	bots, expected := h.reg.botList(), h.reg.expectedBots()
 	rep := ReadyReport{Ready: len(bots) >= h.opts.ExpectedBots && len(expected) == 0, Bots: []BotReport{}}
 	for _, b := range expected {
 		st := b.Status()
@@ -519,8 +537,8 @@ var _ model.Sink = (*Hub)(nil)
 
 // metricSamples are the hub's process-wide counters (Stats, their one source) and the outbox
 // depths, read at each scrape.
-func (h *Hub) metricSamples() []metrics.Sample {
-	st := &h.stats
+func (fo fanout) metricSamples() []metrics.Sample {
+	st := &fo.h.stats
 	dropped := func(reason string, v int64) metrics.Sample {
 		return metrics.Sample{Name: "events_dropped_total", Labels: map[string]string{"reason": reason}, Value: float64(v),
 			Help: "Events not delivered: slow_client (a connection's queue was full; it was closed), no_client (no connection wanted it, GATEWAY_DROP_WITHOUT_CLIENT), outbox_limit (an outbox's count or age limit)."}
@@ -542,12 +560,12 @@ func (h *Hub) metricSamples() []metrics.Sample {
 		push("failed", st.PushFailures.Load()), push("refused", st.PushRefused.Load()), push("abandoned", st.PushAbandoned.Load()),
 		refused("browser", st.BrowserRefused.Load()), refused("too_large", st.TooLarge.Load()), refused("busy", st.Busy.Load()),
 	}
-	v11, v12 := h.Connections()
+	v11, v12 := fo.h.Connections()
 	for v, n := range map[string]int{"11": v11, "12": v12} {
 		out = append(out, metrics.Sample{Name: "onebot_consumers", Gauge: true, Labels: map[string]string{"version": v}, Value: float64(n),
 			Help: "Live OneBot consumers (connections, webhooks, outbox feeds, get_latest_events), by protocol version."})
 	}
-	if os, ok := h.opts.Outbox.(interface {
+	if os, ok := fo.h.opts.Outbox.(interface {
 		OutboxStats(context.Context) (map[string]storage.OutboxStat, error)
 	}); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

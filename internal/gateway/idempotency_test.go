@@ -64,7 +64,7 @@ func TestQuickReplyToTheSameEventIsSentOnce(t *testing.T) {
 	}
 	event := []byte(`{"post_type":"message","message_type":"group","group_id":1,"user_id":2,"message_id":5}`)
 	for range 2 {
-		h.runQuickOperation(t.Context(), h.defaultBot(), event, op, h.log)
+		h.calls.runQuickOperation(t.Context(), h.reg.defaultBot(), event, op, h.log)
 	}
 	if n := len(bot.Sent()); n != 1 {
 		t.Fatalf("%d replies to one event, want 1", n)

@@ -112,8 +112,8 @@ var fileActions = map[int]map[string]bool{
 // transport names it (the v11 HTTP path); else it is read from the start of the request once
 // that passes MaxActionSize, and from the whole request at the end (JSON keeps the last of
 // duplicate keys).
-func (h *Hub) readRequest(ctx context.Context, r io.Reader, version int, action string) (*request, error) {
-	f, o := h.inflight, h.opts.Web
+func (wf webFront) readRequest(ctx context.Context, r io.Reader, version int, action string) (*request, error) {
+	f, o := wf.h.inflight, wf.h.opts.Web
 	small := o.MaxActionSize
 	req := &request{f: f}
 	if err := f.acquire(ctx, small); err != nil {

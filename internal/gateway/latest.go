@@ -81,39 +81,39 @@ func v12GetLatestEvents(c *call) (any, error) {
 	}
 	timeout := time.Duration(min(p.Timeout, maxLatestTimeout)) * time.Second
 	// A client limited to one bot (its own token) polls a buffer of that bot's events only.
-	return c.hub.latestEvents(c.ctx, c.hub.latestBuffer(botScope(c.ctx)), int(p.Limit), timeout), nil
+	return c.hub.push.latestEvents(c.ctx, c.hub.push.latestBuffer(botScope(c.ctx)), int(p.Limit), timeout), nil
 }
 
 // latestBuffer is the get_latest_events buffer of every bot (only nil), or of one bot.
-func (h *Hub) latestBuffer(only *botEntry) *latestBuffer {
+func (ps pushers) latestBuffer(only *botEntry) *latestBuffer {
 	if only == nil {
-		return h.latest
+		return ps.h.latest
 	}
-	h.latestMu.Lock()
-	defer h.latestMu.Unlock()
+	ps.h.latestMu.Lock()
+	defer ps.h.latestMu.Unlock()
 	u := only.bot.UserID()
-	if h.latestBots[u] == nil {
-		h.latestBots[u] = &latestBuffer{bot: u}
+	if ps.h.latestBots[u] == nil {
+		ps.h.latestBots[u] = &latestBuffer{bot: u}
 	}
-	return h.latestBots[u]
+	return ps.h.latestBots[u]
 }
 
 // latestEvents returns up to limit events of buffer b (0 = all), waiting up to timeout for the
 // first one.
-func (h *Hub) latestEvents(ctx context.Context, b *latestBuffer, limit int, timeout time.Duration) []json.RawMessage {
+func (ps pushers) latestEvents(ctx context.Context, b *latestBuffer, limit int, timeout time.Duration) []json.RawMessage {
 	b.once.Do(func() {
 		b.arrived = make(chan struct{})
 		b.sink = newSink(12, b.bot, true)
 		b.sink.transport = metrics.TransportLatest
-		b.sink.out = make(chan []byte, h.opts.EventBuffer)
+		b.sink.out = make(chan []byte, ps.h.opts.EventBuffer)
 		b.sink.refuseWhenFull = true
 		b.sink.onQueued = b.signal
-		h.subscribe(b.sink)
+		ps.h.fan.subscribe(b.sink)
 	})
 	var expired <-chan time.Time
 	for {
 		arrived := b.next() // before draining: an event queued after the drain closes it
-		if out := h.drainLatest(b, limit); len(out) > 0 || timeout <= 0 {
+		if out := ps.drainLatest(b, limit); len(out) > 0 || timeout <= 0 {
 			return out
 		}
 		if expired == nil {
@@ -134,7 +134,7 @@ func (h *Hub) latestEvents(ctx context.Context, b *latestBuffer, limit int, time
 }
 
 // drainLatest takes up to limit events of buffer b (0 = all), one poll at a time.
-func (h *Hub) drainLatest(b *latestBuffer, limit int) []json.RawMessage {
+func (ps pushers) drainLatest(b *latestBuffer, limit int) []json.RawMessage {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := []json.RawMessage{}
@@ -149,7 +149,7 @@ drain:
 		}
 	}
 	if wasFull && len(out) > 0 {
-		h.wakePublishers()
+		ps.h.fan.wakePublishers()
 	}
 	return out
 }

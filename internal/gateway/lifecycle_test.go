@@ -38,12 +38,12 @@ func noFrame(t *testing.T, s *sink) {
 func TestBotOfflineLifecycle(t *testing.T) {
 	h, bot, _ := newTestHub(t, "")
 	v12 := newSink(12, "", true)
-	h.subscribe(v12)
+	h.fan.subscribe(v12)
 	v11 := newSink(11, bot.ID, true)
 	other := newSink(11, "@other:example.org", true)
 	api := newSink(11, bot.ID, false)
 	for _, s := range []*sink{v11, other, api} {
-		h.subscribe(s)
+		h.fan.subscribe(s)
 	}
 
 	offline := model.BotStatus{State: model.StateOffline, Reason: "the access token was rejected", Since: time.Now()}
@@ -58,7 +58,7 @@ func TestBotOfflineLifecycle(t *testing.T) {
 	if b := bots[0].(map[string]any); st["detail_type"] != "status_update" || b["online"] != false {
 		t.Fatalf("v12 frame %v, want status_update with the bot offline", st)
 	}
-	if hb := h.v11Heartbeat(h.botByUser(bot.ID)); !json.Valid(hb) || string(hb) == "" {
+	if hb := h.faces.v11Heartbeat(h.reg.botByUser(bot.ID)); !json.Valid(hb) || string(hb) == "" {
 		t.Fatal("heartbeat is not JSON")
 	} else {
 		var m map[string]any

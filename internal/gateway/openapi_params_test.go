@@ -23,7 +23,7 @@ func paramsTypeOf(t *testing.T, h *Hub, a *action) (typ reflect.Type) {
 	t.Helper()
 	c := &call{ctx: withHTTPTransport(context.Background()), hub: h, version: a.Version, params: json.RawMessage(`{}`)}
 	if a.NeedsBot {
-		c.bot = h.defaultBot()
+		c.bot = h.reg.defaultBot()
 	}
 	c.paramsProbe = func(v any) error {
 		typ = reflect.TypeOf(v).Elem()

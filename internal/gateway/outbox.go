@@ -65,22 +65,22 @@ type pending struct {
 
 // newFeed subscribes a feed for bot's events ("" = all bots) in the given protocol version;
 // persistent asks for an outbox (when the hub has one). Call close when done.
-func (h *Hub) newFeed(ctx context.Context, key string, version int, bot id.UserID, persistent bool, transport string) *feed {
-	return h.newFaceFeed(ctx, key, version, h.faceOfVersion(version), bot, persistent, transport)
+func (ps pushers) newFeed(ctx context.Context, key string, version int, bot id.UserID, persistent bool, transport string) *feed {
+	return ps.newFaceFeed(ctx, key, version, ps.h.faces.faceOfVersion(version), bot, persistent, transport)
 }
 
 // newFaceFeed is newFeed for any face (version 0 for faces other than OneBot's).
-func (h *Hub) newFaceFeed(ctx context.Context, key string, version int, fc face.Face, bot id.UserID, persistent bool, transport string) *feed {
+func (ps pushers) newFaceFeed(ctx context.Context, key string, version int, fc face.Face, bot id.UserID, persistent bool, transport string) *feed {
 	s := newSink(version, bot, true)
 	s.face = fc
 	s.transport = transport
 	s.refuseWhenFull = true
-	f := &feed{h: h, key: key, version: version, sink: s, notify: make(chan struct{}, 1),
-		log: h.log.With("endpoint", redactKey(key))}
-	if persistent && h.opts.Outbox != nil && h.opts.OutboxLimits.MaxEvents > 0 {
-		f.store = h.opts.Outbox
+	f := &feed{h: ps.h, key: key, version: version, sink: s, notify: make(chan struct{}, 1),
+		log: ps.h.log.With("endpoint", redactKey(key))}
+	if persistent && ps.h.opts.Outbox != nil && ps.h.opts.OutboxLimits.MaxEvents > 0 {
+		f.store = ps.h.opts.Outbox
 		s.durable = f // Hub.Publish writes events to the outbox itself (hub.go fanOut)
-		h.outboxOnce.Do(func() { h.purgeOutbox(ctx) })
+		ps.h.outboxOnce.Do(func() { ps.purgeOutbox(ctx) })
 		if rows, err := f.store.OutboxPeek(ctx, key, 1); err == nil && len(rows) > 0 {
 			f.backlogBefore = time.Now()
 			f.log.Info("replaying the outbox of a previous run")
@@ -88,26 +88,26 @@ func (h *Hub) newFaceFeed(ctx context.Context, key string, version int, fc face.
 		f.filled = make(chan struct{})
 		go func() { defer close(f.filled); f.fill(ctx) }()
 	}
-	h.subscribe(s)
+	ps.h.fan.subscribe(s)
 	return f
 }
 
-func (h *Hub) purgeOutbox(ctx context.Context) {
-	if h.opts.OutboxLimits.MaxAge <= 0 {
+func (ps pushers) purgeOutbox(ctx context.Context) {
+	if ps.h.opts.OutboxLimits.MaxAge <= 0 {
 		return
 	}
-	n, err := h.opts.Outbox.OutboxPurge(ctx, time.Now().Add(-h.opts.OutboxLimits.MaxAge))
+	n, err := ps.h.opts.Outbox.OutboxPurge(ctx, time.Now().Add(-ps.h.opts.OutboxLimits.MaxAge))
 	if err != nil {
-		h.log.Warn("failed to purge expired outbox frames", "error", err)
+		ps.h.log.Warn("failed to purge expired outbox frames", "error", err)
 	} else if n > 0 {
-		h.log.Warn("dropped expired outbox frames", "count", n, "max_age", h.opts.OutboxLimits.MaxAge)
+		ps.h.log.Warn("dropped expired outbox frames", "count", n, "max_age", ps.h.opts.OutboxLimits.MaxAge)
 	}
 }
 
 // close unsubscribes the feed. Call it once ctx of newFeed has ended: it waits until the frames
 // still queued in memory are written to the outbox.
 func (f *feed) close() {
-	f.h.unsubscribe(f.sink)
+	f.h.fan.unsubscribe(f.sink)
 	f.sink.close("endpoint stopped")
 	if f.filled != nil {
 		<-f.filled
@@ -118,7 +118,7 @@ func (f *feed) close() {
 // queue had been full.
 func (f *feed) takeFrame(frame []byte) []byte {
 	if len(f.sink.out) == cap(f.sink.out)-1 {
-		f.h.wakePublishers()
+		f.h.fan.wakePublishers()
 	}
 	return frame
 }

@@ -30,7 +30,7 @@ func TestRetriedPublishIsListedOnce(t *testing.T) {
 	h.opts.Outbox = &failingOutbox{fail: 1}
 	s := newSink(12, "", true)
 	s.durable = &feed{h: h, key: "k", version: 12, sink: s, log: h.log, notify: make(chan struct{}, 1)}
-	h.subscribe(s)
+	h.fan.subscribe(s)
 	ev := sampleEvent(false)
 	if err := h.Publish(context.Background(), ev); err == nil {
 		t.Fatal("Publish succeeded although the outbox write failed")

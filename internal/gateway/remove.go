@@ -61,4 +61,4 @@ func (h *Hub) RemoveBot(b model.Bot, why string) {
 }
 
 // HasBot reports whether the hub serves the bot with user ID u.
-func (h *Hub) HasBot(u id.UserID) bool { return h.botByUser(u) != nil }
+func (h *Hub) HasBot(u id.UserID) bool { return h.reg.botByUser(u) != nil }

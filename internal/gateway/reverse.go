@@ -56,9 +56,9 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 	var feedBot *botEntry
 	switch {
 	case ep.Version == 11:
-		feedBot = h.botBySelfID(ep.SelfID)
+		feedBot = h.reg.botBySelfID(ep.SelfID)
 	case ep.Bot != "":
-		feedBot = h.botByUser(ep.Bot)
+		feedBot = h.reg.botByUser(ep.Bot)
 	}
 	if feedBot == nil && (ep.Version == 11 || ep.Bot != "") {
 		log.Error("reverse WebSocket for an unknown bot", "self_id", ep.SelfID, "bot", ep.Bot)
@@ -74,16 +74,16 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 		if ep.Version == 11 {
 			kind = "v11-ws-" + strings.ToLower(ep.Role)
 		}
-		f = h.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, true, metrics.TransportReverseWS)
+		f = h.push.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, true, metrics.TransportReverseWS)
 		defer f.close()
 	}
 	retry := backoff.New(initialBackoff, maxReconnectBackoff)
 	for ctx.Err() == nil {
 		spec := connSpec{transport: metrics.TransportReverseWS, version: ep.Version, role: role(ep.Role), peer: redact.URL(ep.URL), bot: feedBot, feed: f}
 		started := time.Now()
-		c, err := h.dialReverse(ctx, ep)
+		c, err := h.push.dialReverse(ctx, ep)
 		if err == nil {
-			err = h.serveConn(ctx, c, spec)
+			err = h.ws.serveConn(ctx, c, spec)
 			if time.Since(started) > stableConnection {
 				retry.Reset()
 			}
@@ -106,9 +106,9 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 	}
 }
 
-func (h *Hub) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, error) {
+func (ps pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, error) {
 	hdr := http.Header{}
-	hdr.Set("User-Agent", Impl+"/"+h.opts.Version)
+	hdr.Set("User-Agent", Impl+"/"+ps.h.opts.Version)
 	if ep.AccessToken != "" {
 		hdr.Set("Authorization", "Bearer "+ep.AccessToken)
 	}

@@ -34,7 +34,7 @@ import (
 // The access log is first, then the cross-site guard (guard.go), the access token after it.
 func (h *Hub) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(h.accessLog, middleware.Recoverer, h.guard.middleware)
+	r.Use(h.web.accessLog, middleware.Recoverer, h.guard.middleware)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	})
@@ -44,10 +44,10 @@ func (h *Hub) Handler() http.Handler {
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	r.Get("/readyz", h.handleReady)
+	r.Get("/readyz", h.web.handleReady)
 	// Media links carry their own signature instead of the access token (files.go).
-	r.Get("/media/{fileID}", h.handleMedia)
-	r.Head("/media/{fileID}", h.handleMedia)
+	r.Get("/media/{fileID}", h.web.handleMedia)
+	r.Head("/media/{fileID}", h.web.handleMedia)
 	if cb := h.opts.OAuthCallback; cb != nil {
 		r.Handle(cb.Path, cb.Handler)
 	}
@@ -73,7 +73,7 @@ func (h *Hub) Handler() http.Handler {
 		}
 	}
 	r.Group(func(r chi.Router) {
-		r.Use(h.requireToken)
+		r.Use(h.web.requireToken)
 		if !h.opts.MetricsPublic {
 			r.Get("/metrics", func(w http.ResponseWriter, r *http.Request) {
 				if grantOf(r.Context()).bot != nil { // the metrics name every bot
@@ -88,14 +88,14 @@ func (h *Hub) Handler() http.Handler {
 				m.Mount(r, faceHost{h})
 			}
 		}
-		r.HandleFunc("/onebot/v12", h.handleV12)
-		r.HandleFunc("/onebot/v12/", h.handleV12)
+		r.HandleFunc("/onebot/v12", h.web.handleV12)
+		r.HandleFunc("/onebot/v12/", h.web.handleV12)
 		r.Route("/onebot/v11", func(r chi.Router) {
 			mountV11 := func(r chi.Router) {
-				r.Get("/", h.handleV11WS(roleUniversal))
-				r.Get("/api", h.handleV11WS(roleAPI))
-				r.Get("/event", h.handleV11WS(roleEvent))
-				r.HandleFunc("/{action}", h.handleV11HTTP)
+				r.Get("/", h.web.handleV11WS(roleUniversal))
+				r.Get("/api", h.web.handleV11WS(roleAPI))
+				r.Get("/event", h.web.handleV11WS(roleEvent))
+				r.HandleFunc("/{action}", h.web.handleV11HTTP)
 			}
 			r.Group(mountV11)
 			r.Route("/{selfID:[0-9]+}", mountV11)
@@ -104,8 +104,8 @@ func (h *Hub) Handler() http.Handler {
 	return r
 }
 
-func (h *Hub) handleReady(w http.ResponseWriter, r *http.Request) {
-	rep := h.Ready()
+func (wf webFront) handleReady(w http.ResponseWriter, r *http.Request) {
+	rep := wf.h.Ready()
 	status := http.StatusOK
 	if !rep.Ready {
 		status = http.StatusServiceUnavailable
@@ -117,14 +117,14 @@ func isUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-func (h *Hub) handleV12(w http.ResponseWriter, r *http.Request) {
+func (wf webFront) handleV12(w http.ResponseWriter, r *http.Request) {
 	if isUpgrade(r) {
-		c, err := websocket.Accept(w, r, h.acceptOptions())
+		c, err := websocket.Accept(w, r, wf.acceptOptions())
 		if err != nil {
 			return // Accept has written the error
 		}
 		// A bot's own token makes a connection of that bot only: its events, its actions.
-		_ = h.serveConn(r.Context(), c, connSpec{version: 12, bot: grantOf(r.Context()).bot, role: roleUniversal, peer: r.RemoteAddr})
+		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 12, bot: grantOf(r.Context()).bot, role: roleUniversal, peer: r.RemoteAddr})
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -136,37 +136,37 @@ func (h *Hub) handleV12(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
 		return
 	}
-	body, ok := h.readBody(w, r, 12, "")
+	body, ok := wf.readBody(w, r, 12, "")
 	if !ok {
 		return
 	}
 	defer body.release()
 	w.Header().Set("Content-Type", "application/json")
 	ctx := withClient(withHTTPTransport(r.Context()), httpClient(r)) // upload quotas are per token and address
-	_, _ = w.Write(h.handleV12Frame(ctx, grantOf(r.Context()).bot, body.data))
+	_, _ = w.Write(wf.h.calls.handleV12Frame(ctx, grantOf(r.Context()).bot, body.data))
 }
 
 // acceptOptions are the forward WebSocket's: the guard has already refused every Origin not in
 // AllowedOrigins; the library checks again.
-func (h *Hub) acceptOptions() *websocket.AcceptOptions {
-	return &websocket.AcceptOptions{OriginPatterns: originHosts(h.opts.Web.AllowedOrigins)}
+func (wf webFront) acceptOptions() *websocket.AcceptOptions {
+	return &websocket.AcceptOptions{OriginPatterns: originHosts(wf.h.opts.Web.AllowedOrigins)}
 }
 
 // readBody reads a request body within its limit and the process's bytes in flight, or answers
 // 413, 503 or 400 itself.
-func (h *Hub) readBody(w http.ResponseWriter, r *http.Request, version int, action string) (*request, bool) {
-	req, err := h.readRequest(r.Context(), r.Body, version, action)
+func (wf webFront) readBody(w http.ResponseWriter, r *http.Request, version int, action string) (*request, bool) {
+	req, err := wf.readRequest(r.Context(), r.Body, version, action)
 	if err == nil {
 		return req, true
 	}
 	var tooLarge *errRequestTooLarge
 	switch {
 	case errors.As(err, &tooLarge):
-		h.stats.TooLarge.Add(1)
+		wf.h.stats.TooLarge.Add(1)
 		w.Header().Set("Connection", "close") // the rest of the body is not read
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": err.Error()})
 	case errors.Is(err, errBusy):
-		h.stats.Busy.Add(1)
+		wf.h.stats.Busy.Add(1)
 		w.Header().Set("Retry-After", "5")
 		w.Header().Set("Connection", "close")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
@@ -178,11 +178,11 @@ func (h *Hub) readBody(w http.ResponseWriter, r *http.Request, version int, acti
 
 // v11Bot picks the bot of a v11 request: the {selfID} in the path, or the bot of the request's
 // token, or the only bot. A bot the token does not grant is 403.
-func (h *Hub) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
+func (wf webFront) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
 	g := grantOf(r.Context())
 	if s := chi.URLParam(r, "selfID"); s != "" {
 		n, _ := strconv.ParseInt(s, 10, 64)
-		b := h.botBySelfID(n)
+		b := wf.h.reg.botBySelfID(n)
 		switch {
 		case b != nil && g.allows(b):
 			return b
@@ -196,10 +196,10 @@ func (h *Hub) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
 	if g.bot != nil {
 		return g.bot
 	}
-	if b := h.defaultBot(); b != nil {
+	if b := wf.h.reg.defaultBot(); b != nil {
 		return b
 	}
-	if pb := h.pendingBot(); pb != nil { // the only bot has not logged in yet
+	if pb := wf.h.reg.pendingBot(); pb != nil { // the only bot has not logged in yet
 		msg := errPendingBot(pb).Error()
 		if chi.URLParam(r, "action") == "get_status" {
 			writeJSON(w, http.StatusOK, v11Response{Status: "ok", Retcode: v11OK, Data: v11PendingStatus(pb)})
@@ -218,9 +218,9 @@ func (h *Hub) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
 	return nil
 }
 
-func (h *Hub) handleV11WS(ro role) http.HandlerFunc {
+func (wf webFront) handleV11WS(ro role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		bot := h.v11Bot(w, r)
+		bot := wf.v11Bot(w, r)
 		if bot == nil {
 			return
 		}
@@ -228,17 +228,17 @@ func (h *Hub) handleV11WS(ro role) http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "WebSocket upgrade expected"})
 			return
 		}
-		c, err := websocket.Accept(w, r, h.acceptOptions())
+		c, err := websocket.Accept(w, r, wf.acceptOptions())
 		if err != nil {
 			return
 		}
-		_ = h.serveConn(r.Context(), c, connSpec{version: 11, bot: bot, role: ro, peer: r.RemoteAddr})
+		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 11, bot: bot, role: ro, peer: r.RemoteAddr})
 	}
 }
 
 // handleV11HTTP serves /:action with params from the query, a form or a JSON body.
-func (h *Hub) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
-	bot := h.v11Bot(w, r)
+func (wf webFront) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
+	bot := wf.v11Bot(w, r)
 	if bot == nil {
 		return
 	}
@@ -258,7 +258,7 @@ func (h *Hub) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		switch mt {
 		case "application/json":
-			req, ok := h.readBody(w, r, 11, action)
+			req, ok := wf.readBody(w, r, 11, action)
 			if !ok {
 				return
 			}
@@ -275,7 +275,7 @@ func (h *Hub) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		case "application/x-www-form-urlencoded":
-			req, ok := h.readBody(w, r, 11, action)
+			req, ok := wf.readBody(w, r, 11, action)
 			if !ok {
 				return
 			}
@@ -300,7 +300,7 @@ func (h *Hub) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw = mustJSON(params)
-	resp := h.runV11(withHTTPTransport(r.Context()), bot, &v11Request{Action: action, Params: raw})
+	resp := wf.h.calls.runV11(withHTTPTransport(r.Context()), bot, &v11Request{Action: action, Params: raw})
 	writeJSON(w, http.StatusOK, resp)
 }
 

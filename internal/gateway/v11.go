@@ -68,12 +68,12 @@ func idLookupError(err error, format string, args ...any) error {
 	return fmt.Errorf("failed to look up id: %w", err)
 }
 
-func (h *Hub) v11Lifecycle(selfID int64, subType string) []byte {
+func (fx faces) v11Lifecycle(selfID int64, subType string) []byte {
 	return ob11.Lifecycle(selfID, subType)
 }
 
-func (h *Hub) v11Heartbeat(b *botEntry) []byte {
-	return h.faces.v11.(face.Meta).Heartbeat([]face.Bot{{Bot: b.bot, SelfID: b.selfID}}, h.opts.HeartbeatInterval)
+func (fx faces) v11Heartbeat(b *botEntry) []byte {
+	return fx.h.faces.v11.(face.Meta).Heartbeat([]face.Bot{{Bot: b.bot, SelfID: b.selfID}}, fx.h.opts.HeartbeatInterval)
 }
 
 // v11Request is an action request (WebSocket frame or HTTP body).

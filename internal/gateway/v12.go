@@ -33,10 +33,12 @@ type v12Self = ob12.Self
 
 // v12StatusData is the status of every bot, or of only that one when only is not nil (a
 // connection limited to one bot never learns of the others).
-func (h *Hub) v12StatusData(only *botEntry) *ob12.Status { return ob12.StatusOf(h.faceBots(only)) }
+func (fx faces) v12StatusData(only *botEntry) *ob12.Status { return ob12.StatusOf(fx.faceBots(only)) }
 
 // v12StatusUpdateFor is a status_update of one bot (only), or of all when only is nil.
-func (h *Hub) v12StatusUpdateFor(only *botEntry) []byte { return ob12.StatusUpdate(h.faceBots(only)) }
+func (fx faces) v12StatusUpdateFor(only *botEntry) []byte {
+	return ob12.StatusUpdate(fx.faceBots(only))
+}
 
 // v12Request is an action request.
 type v12Request struct {

@@ -128,18 +128,18 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 	bot := ep.Bot
 	if ep.Version == 11 {
 		kind = "v11-http-post"
-		if entry = h.botBySelfID(ep.SelfID); entry == nil {
+		if entry = h.reg.botBySelfID(ep.SelfID); entry == nil {
 			h.log.Error("HTTP POST for an unknown bot", "self_id", ep.SelfID, "url", redact.URL(ep.URL))
 			return
 		}
 		bot = entry.bot.UserID()
 	}
-	f := h.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, ep.Outbox, metrics.TransportWebhook)
+	f := h.push.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, ep.Outbox, metrics.TransportWebhook)
 	defer f.close()
 	log := f.log
 	log.Info("pushing OneBot events", "outbox", f.store != nil)
 
-	go h.pushMeta(ctx, ep, entry)
+	go h.push.pushMeta(ctx, ep, entry)
 
 	down := backoff.New(h.opts.ReconnectInterval, maxReconnectBackoff)
 	wasDown := false
@@ -148,17 +148,17 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 		p, err := f.next(ctx)
 		if err != nil {
 			if !wasDown {
-				h.drainWebhook(ctx, ep, f)
+				h.push.drainWebhook(ctx, ep, f)
 			}
 			return
 		}
-		ans, err := h.push(ctx, ep, p.payload, h.opts.WebhookRetries)
+		ans, err := h.push.push(ctx, ep, p.payload, h.opts.WebhookRetries)
 		if err != nil {
 			if ctx.Err() != nil {
 				// The stop cut this push short: the frame (not done) is delivered again by the
 				// drain, with what is still queued, the final status_update among it.
 				if !wasDown {
-					h.drainWebhook(ctx, ep, f)
+					h.push.drainWebhook(ctx, ep, f)
 				}
 				return
 			}
@@ -207,14 +207,14 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 			continue
 		}
 		lastStatus = ans.status
-		h.handleWebhookReply(ctx, ep, entry, p.payload, ans.reply(), ans.ctype, log)
+		h.push.handleWebhookReply(ctx, ep, entry, p.payload, ans.reply(), ans.ctype, log)
 	}
 }
 
 // drainWebhook delivers, once the gateway stops (ctx has ended), what is queued for a reachable
 // endpoint (the bots' final status_update among it), within stopDrainTimeout; what is not
 // delivered stays in the outbox for the next run. Replies are not run.
-func (h *Hub) drainWebhook(stopped context.Context, ep Webhook, f *feed) {
+func (ps pushers) drainWebhook(stopped context.Context, ep Webhook, f *feed) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(stopped), stopDrainTimeout)
 	defer cancel()
 	if f.filled != nil { // frames still queued in memory go to the outbox first (feed.fill)
@@ -229,7 +229,7 @@ func (h *Hub) drainWebhook(stopped context.Context, ep Webhook, f *feed) {
 		if !ok {
 			return
 		}
-		if _, err := h.push(ctx, ep, p.payload, 0); err != nil {
+		if _, err := ps.push(ctx, ep, p.payload, 0); err != nil {
 			f.log.Debug("not delivered while stopping; kept for the next run when there is an outbox", "error", err)
 			return
 		}
@@ -238,16 +238,16 @@ func (h *Hub) drainWebhook(stopped context.Context, ep Webhook, f *feed) {
 }
 
 // pushMeta sends the endpoint a lifecycle (v11) or status_update (v12) event, then heartbeats.
-func (h *Hub) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
-	meta, ok := h.faceOfVersion(ep.Version).(face.Meta)
+func (ps pushers) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
+	meta, ok := ps.h.faces.faceOfVersion(ep.Version).(face.Meta)
 	if !ok {
 		return
 	}
 	only := entry
 	if ep.Version != 11 && ep.Bot != "" {
-		only = h.botByUser(ep.Bot)
+		only = ps.h.reg.botByUser(ep.Bot)
 	}
-	bots := h.faceBots(only)
+	bots := ps.h.faces.faceBots(only)
 	if ep.Version == 11 {
 		bots = []face.Bot{{Bot: entry.bot, SelfID: entry.selfID}}
 	}
@@ -257,16 +257,16 @@ func (h *Hub) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
 		changed = bots[0]
 	}
 	if frame := meta.StatusChanged(bots, changed, true, true); frame != nil {
-		_, _ = h.push(ctx, ep, frame, 0)
+		_, _ = ps.push(ctx, ep, frame, 0)
 	}
-	t := time.NewTicker(h.opts.HeartbeatInterval)
+	t := time.NewTicker(ps.h.opts.HeartbeatInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_, _ = h.push(ctx, ep, meta.Heartbeat(bots, h.opts.HeartbeatInterval), 0)
+			_, _ = ps.push(ctx, ep, meta.Heartbeat(bots, ps.h.opts.HeartbeatInterval), 0)
 		}
 	}
 }
@@ -314,15 +314,15 @@ func unavailable(status int) bool {
 
 // push POSTs one frame, trying again up to retries times while it gets no answer, and returns
 // the answer, whatever its status (only 502, 503 and 504 count as no answer).
-func (h *Hub) push(ctx context.Context, ep Webhook, frame []byte, retries int) (answer, error) {
+func (ps pushers) push(ctx context.Context, ep Webhook, frame []byte, retries int) (answer, error) {
 	body := jsStringifyCompat(frame)
 	retry := backoff.New(pushRetryInitial, pushRetryMax)
 	for attempt := 0; ; attempt++ {
-		ans, err := h.pushOnce(ctx, ep, body)
+		ans, err := ps.pushOnce(ctx, ep, body)
 		if err == nil {
 			return ans, nil
 		}
-		h.stats.PushFailures.Add(1)
+		ps.h.stats.PushFailures.Add(1)
 		if attempt >= retries || ctx.Err() != nil {
 			return answer{}, err
 		}
@@ -334,8 +334,8 @@ func (h *Hub) push(ctx context.Context, ep Webhook, frame []byte, retries int) (
 	}
 }
 
-func (h *Hub) pushOnce(ctx context.Context, ep Webhook, body []byte) (answer, error) {
-	rctx, cancel := context.WithTimeout(ctx, h.opts.WebhookTimeout)
+func (ps pushers) pushOnce(ctx context.Context, ep Webhook, body []byte) (answer, error) {
+	rctx, cancel := context.WithTimeout(ctx, ps.h.opts.WebhookTimeout)
 	defer cancel()
 	var sent atomic.Bool // the request was written whole
 	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
@@ -347,20 +347,20 @@ func (h *Hub) pushOnce(ctx context.Context, ep Webhook, body []byte) (answer, er
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if ep.Version == 11 {
-		req.Header.Set("User-Agent", "OneBot/11 "+Impl+"/"+h.opts.Version)
+		req.Header.Set("User-Agent", "OneBot/11 "+Impl+"/"+ps.h.opts.Version)
 		req.Header.Set("X-Self-ID", strconv.FormatInt(ep.SelfID, 10))
 	} else {
-		req.Header.Set("User-Agent", "OneBot/12 (matrix) "+Impl+"/"+h.opts.Version)
+		req.Header.Set("User-Agent", "OneBot/12 (matrix) "+Impl+"/"+ps.h.opts.Version)
 		req.Header.Set("X-OneBot-Version", "12")
 		req.Header.Set("X-Impl", Impl)
-		if h.opts.PushToken != "" {
-			req.Header.Set("Authorization", "Bearer "+h.opts.PushToken)
+		if ps.h.opts.PushToken != "" {
+			req.Header.Set("Authorization", "Bearer "+ps.h.opts.PushToken)
 		}
 	}
-	if h.opts.WebhookSecret != "" {
-		req.Header.Set("X-Signature", signature(h.opts.WebhookSecret, body))
+	if ps.h.opts.WebhookSecret != "" {
+		req.Header.Set("X-Signature", signature(ps.h.opts.WebhookSecret, body))
 	}
-	resp, err := h.opts.HTTPClient.Do(req)
+	resp, err := ps.h.opts.HTTPClient.Do(req)
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
@@ -390,7 +390,7 @@ func signature(secret string, body []byte) string {
 
 // handleWebhookReply runs what a 200 reply asks for: v12 a list of actions, v11 a quick operation.
 // Failures are only logged (the endpoint has no way to receive them).
-func (h *Hub) handleWebhookReply(ctx context.Context, ep Webhook, entry *botEntry, event, reply []byte, ctype string, log *slog.Logger) {
+func (ps pushers) handleWebhookReply(ctx context.Context, ep Webhook, entry *botEntry, event, reply []byte, ctype string, log *slog.Logger) {
 	if len(bytes.TrimSpace(reply)) == 0 {
 		return
 	}
@@ -404,7 +404,7 @@ func (h *Hub) handleWebhookReply(ctx context.Context, ep Webhook, entry *botEntr
 			log.Warn("quick operation ignored", "error", err)
 			return
 		}
-		h.runQuickOperation(ctx, entry, event, op, log)
+		ps.h.calls.runQuickOperation(ctx, entry, event, op, log)
 		return
 	}
 	reqs, err := decodeWebhookActions(reply)
@@ -418,21 +418,21 @@ func (h *Hub) handleWebhookReply(ctx context.Context, ep Webhook, entry *botEntr
 	_ = json.Unmarshal(event, &self)
 	var bot *botEntry
 	if self.Self != nil {
-		bot = h.botByUser(id.UserID(self.Self.UserID))
+		bot = ps.h.reg.botByUser(id.UserID(self.Self.UserID))
 	}
 	if bot == nil {
 		log.Warn("webhook reply ignored: the event names no bot of this gateway", "actions", len(reqs))
 		return
 	}
 	for i := range reqs {
-		if h.opts.WebhookReplyScope != ReplyScopeBot {
+		if ps.h.opts.WebhookReplyScope != ReplyScopeBot {
 			if err := checkReplyScope(event, &reqs[i]); err != nil {
 				log.Warn("action from a webhook reply refused", "action", reqs[i].Action, "reason", err)
 				continue
 			}
 		}
 		// The bot of the event is the connection's bot: a reply never acts as another bot.
-		resp := h.runV12(ctx, bot, &reqs[i])
+		resp := ps.h.calls.runV12(ctx, bot, &reqs[i])
 		if resp.Status != "ok" {
 			log.Warn("action from a webhook reply failed", "action", reqs[i].Action, "retcode", resp.Retcode, "message", resp.Message)
 		} else {

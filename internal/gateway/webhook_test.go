@@ -349,7 +349,7 @@ func TestWebhookOutboxSurvivesRestart(t *testing.T) {
 		h, _, _ := newTestHub(t, "")
 		h.opts.Version = run
 		h.opts.IDs = db
-		h.initFaces() // the faces take their options when made
+		h.faces.initFaces() // the faces take their options when made
 		h.opts.Outbox = db
 		h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 		h.opts.ReconnectInterval = 20 * time.Millisecond
@@ -516,9 +516,9 @@ func TestV11StringPostFormat(t *testing.T) {
 	h, _, db := newTestHub(t, "")
 	seedIDs(t, db)
 	h.opts.V11PostFormat = "string"
-	h.initFaces() // the faces take their options when made
+	h.faces.initFaces() // the faces take their options when made
 	s := newSink(11, "@bot:example.org", true)
-	h.subscribe(s)
+	h.fan.subscribe(s)
 	if err := h.Publish(context.Background(), sampleEvent(false)); err != nil {
 		t.Fatal(err)
 	}

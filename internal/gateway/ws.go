@@ -44,9 +44,9 @@ type connSpec struct {
 
 // serveConn runs a OneBot WebSocket connection until it ends: connect frames first, then events,
 // heartbeats and action responses from one write pump; requests from one read pump.
-func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) error {
-	c.SetReadLimit(h.opts.Web.MaxUploadSize + 1) // readRequest enforces the limits; this is a backstop
-	ctx = withClient(ctx, "ws "+newEventID())    // quotas are per connection
+func (wc wsConns) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) error {
+	c.SetReadLimit(wc.h.opts.Web.MaxUploadSize + 1) // readRequest enforces the limits; this is a backstop
+	ctx = withClient(ctx, "ws "+newEventID())       // quotas are per connection
 	var botUser id.UserID
 	if spec.bot != nil {
 		botUser = spec.bot.bot.UserID()
@@ -55,20 +55,20 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	if spec.transport != "" {
 		s.transport = spec.transport
 	}
-	log := h.log.With("version", spec.version, "role", spec.role, "peer", spec.peer)
+	log := wc.h.log.With("version", spec.version, "role", spec.role, "peer", spec.peer)
 
 	// The connect frames go into the queue before the sink is subscribed, so they are first.
 	if s.wantsEvents {
 		var first [][]byte
-		if meta, ok := h.faceOfVersion(spec.version).(face.Meta); ok {
-			first = meta.Hello(h.faceBots(spec.bot))
+		if meta, ok := wc.h.faces.faceOfVersion(spec.version).(face.Meta); ok {
+			first = meta.Hello(wc.h.faces.faceBots(spec.bot))
 		}
 		if spec.feed == nil {
 			for _, f := range first {
 				s.out <- f
 			}
-			h.subscribe(s)
-			defer h.unsubscribe(s)
+			wc.h.fan.subscribe(s)
+			defer wc.h.fan.unsubscribe(s)
 		} else {
 			// The feed writes by itself: the connect frames are written before it starts.
 			for _, f := range first {
@@ -95,12 +95,12 @@ func (h *Hub) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) e
 	writers := make(chan error, 2) // the write pump's and the feed pump's results, when stopping
 	nwriters := 1
 	wg.Add(2)
-	go func() { defer wg.Done(); err := h.writePump(ctx, stop, c, s, spec); errc <- err; writers <- err }()
-	go func() { defer wg.Done(); errc <- h.readPump(ctx, c, s, spec, log) }()
+	go func() { defer wg.Done(); err := wc.writePump(ctx, stop, c, s, spec); errc <- err; writers <- err }()
+	go func() { defer wg.Done(); errc <- wc.readPump(ctx, c, s, spec, log) }()
 	if spec.feed != nil && s.wantsEvents {
 		nwriters++
 		wg.Add(1)
-		go func() { defer wg.Done(); err := h.feedPump(ctx, stop, c, spec.feed); errc <- err; writers <- err }()
+		go func() { defer wg.Done(); err := wc.feedPump(ctx, stop, c, spec.feed); errc <- err; writers <- err }()
 	}
 	err := <-errc
 	if errors.Is(err, errStopping) {
@@ -157,15 +157,15 @@ var errSlowMessage = errors.New("a message did not arrive whole within GATEWAY_H
 // connection), but once it starts it must arrive whole within the read timeout, like an HTTP
 // request: a client that trickles a message in cannot hold the bytes it took for ever. Past the
 // timeout the connection is dropped (the library closes it; no close frame can be sent).
-func (h *Hub) readMessage(ctx context.Context, c *websocket.Conn, spec connSpec) (*request, websocket.MessageType, error) {
+func (wc wsConns) readMessage(ctx context.Context, c *websocket.Conn, spec connSpec) (*request, websocket.MessageType, error) {
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	typ, rd, err := c.Reader(mctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	slow := time.AfterFunc(h.opts.Web.ReadTimeout, cancel)
-	req, err := h.readRequest(mctx, rd, spec.version, "")
+	slow := time.AfterFunc(wc.h.opts.Web.ReadTimeout, cancel)
+	req, err := wc.h.web.readRequest(mctx, rd, spec.version, "")
 	if !slow.Stop() && ctx.Err() == nil {
 		if err == nil {
 			req.release()
@@ -173,7 +173,7 @@ func (h *Hub) readMessage(ctx context.Context, c *websocket.Conn, spec connSpec)
 		return nil, 0, errSlowMessage
 	}
 	if err != nil {
-		return nil, 0, h.frameError(err)
+		return nil, 0, wc.frameError(err)
 	}
 	return req, typ, nil
 }
@@ -202,10 +202,10 @@ var errStopping = errors.New("gateway stopping")
 // stopDrainTimeout bounds how long a stopping gateway writes what is queued for one connection.
 const stopDrainTimeout = 3 * time.Second
 
-func (h *Hub) writePump(ctx context.Context, stop <-chan struct{}, c *websocket.Conn, s *sink, spec connSpec) error {
-	heartbeat := time.NewTicker(h.opts.HeartbeatInterval)
+func (wc wsConns) writePump(ctx context.Context, stop <-chan struct{}, c *websocket.Conn, s *sink, spec connSpec) error {
+	heartbeat := time.NewTicker(wc.h.opts.HeartbeatInterval)
 	defer heartbeat.Stop()
-	ping := time.NewTicker(h.opts.PingInterval)
+	ping := time.NewTicker(wc.h.opts.PingInterval)
 	defer ping.Stop()
 	write := func(frame []byte) error {
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
@@ -240,15 +240,15 @@ func (h *Hub) writePump(ctx context.Context, stop <-chan struct{}, c *websocket.
 			if !s.wantsEvents {
 				continue
 			}
-			meta, ok := h.faceOfVersion(spec.version).(face.Meta)
+			meta, ok := wc.h.faces.faceOfVersion(spec.version).(face.Meta)
 			if !ok {
 				continue
 			}
-			if err := write(meta.Heartbeat(h.faceBots(spec.bot), h.opts.HeartbeatInterval)); err != nil {
+			if err := write(meta.Heartbeat(wc.h.faces.faceBots(spec.bot), wc.h.opts.HeartbeatInterval)); err != nil {
 				return fmt.Errorf("failed to write heartbeat: %w", err)
 			}
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, h.opts.PingTimeout)
+			pctx, cancel := context.WithTimeout(ctx, wc.h.opts.PingTimeout)
 			err := c.Ping(pctx)
 			cancel()
 			if err != nil {
@@ -258,12 +258,12 @@ func (h *Hub) writePump(ctx context.Context, stop <-chan struct{}, c *websocket.
 	}
 }
 
-func (h *Hub) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec connSpec, log *slog.Logger) error {
+func (wc wsConns) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec connSpec, log *slog.Logger) error {
 	sem := make(chan struct{}, maxParallelAction)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		req, typ, err := h.readMessage(ctx, c, spec)
+		req, typ, err := wc.readMessage(ctx, c, spec)
 		if err != nil {
 			return err
 		}
@@ -290,9 +290,9 @@ func (h *Hub) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec con
 			defer req.release()
 			var resp []byte
 			if spec.version == 12 {
-				resp = h.handleV12Frame(ctx, spec.bot, data)
+				resp = wc.h.calls.handleV12Frame(ctx, spec.bot, data)
 			} else {
-				resp = h.handleV11Frame(ctx, spec.bot, data)
+				resp = wc.h.calls.handleV11Frame(ctx, spec.bot, data)
 			}
 			if !s.send(resp) {
 				log.Debug("response dropped: connection closed")
@@ -302,18 +302,18 @@ func (h *Hub) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec con
 }
 
 // frameError turns a failure to read a request message into the close the client sees.
-func (h *Hub) frameError(err error) error {
+func (wc wsConns) frameError(err error) error {
 	var tooLarge *errRequestTooLarge
 	switch {
 	case errors.As(err, &tooLarge):
-		h.stats.TooLarge.Add(1)
+		wc.h.stats.TooLarge.Add(1)
 		reason := fmt.Sprintf("request over %d bytes", tooLarge.limit)
 		if tooLarge.action != "" {
 			reason += " for an action without a file (GATEWAY_MAX_ACTION_SIZE)"
 		}
 		return &closeError{status: websocket.StatusMessageTooBig, reason: reason, detail: err.Error()}
 	case errors.Is(err, errBusy):
-		h.stats.Busy.Add(1)
+		wc.h.stats.Busy.Add(1)
 		return &closeError{status: websocket.StatusTryAgainLater, reason: "too many request bytes in flight: try again later", detail: err.Error()}
 	}
 	return err
@@ -322,7 +322,7 @@ func (h *Hub) frameError(err error) error {
 // feedPump writes a feed's events to the connection, in order, deleting each from the outbox
 // once written. A frame whose write fails stays in the outbox and is the first one sent on the
 // next connection.
-func (h *Hub) feedPump(ctx context.Context, stop <-chan struct{}, c *websocket.Conn, f *feed) error {
+func (wc wsConns) feedPump(ctx context.Context, stop <-chan struct{}, c *websocket.Conn, f *feed) error {
 	f.up() // what waited for this connection is a backlog
 	next, stopNext := context.WithCancel(ctx)
 	defer stopNext()
@@ -337,7 +337,7 @@ func (h *Hub) feedPump(ctx context.Context, stop <-chan struct{}, c *websocket.C
 		p, err := f.next(next)
 		if err != nil {
 			if isClosed(stop) && ctx.Err() == nil {
-				return h.drainFeed(ctx, c, f)
+				return wc.drainFeed(ctx, c, f)
 			}
 			return err
 		}
@@ -355,7 +355,7 @@ func (h *Hub) feedPump(ctx context.Context, stop <-chan struct{}, c *websocket.C
 // drainFeed writes, when the gateway stops, what the feed holds for the connection: the frames
 // still queued in memory are saved to the outbox first (feed.fill), then the outbox is written
 // out in order, within stopDrainTimeout; what does not fit stays for the next run.
-func (h *Hub) drainFeed(ctx context.Context, c *websocket.Conn, f *feed) error {
+func (wc wsConns) drainFeed(ctx context.Context, c *websocket.Conn, f *feed) error {
 	dctx, cancel := context.WithTimeout(ctx, stopDrainTimeout)
 	defer cancel()
 	select {

@@ -153,7 +153,7 @@ func TestSlowClientIsDisconnectedNotBlocking(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
 	h.opts.DropWithoutClient = true // once the slow client is gone, nobody is left to wait for
 	s := newSink(12, "", true)
-	h.subscribe(s)
+	h.fan.subscribe(s)
 	done := make(chan struct{})
 	go func() {
 		for range sinkQueueSize + 10 {
@@ -194,14 +194,14 @@ func TestPublishHoldsEventsUntilAClientConnects(t *testing.T) {
 	default:
 	}
 	s := newSink(12, "", true)
-	h.subscribe(s)
+	h.fan.subscribe(s)
 	if err := <-errc; err != nil {
 		t.Fatalf("Publish after a client connected: %v", err)
 	}
 	if got := len(s.out); got != 1 {
 		t.Fatalf("the client got %d frames, want the held event", got)
 	}
-	h.unsubscribe(s)
+	h.fan.unsubscribe(s)
 
 	go func() { errc <- h.Publish(ctx, sampleEvent(false)) }()
 	cancel()
@@ -219,7 +219,7 @@ func TestPublishHoldsEventsUntilAClientConnects(t *testing.T) {
 func TestAddBotAnnouncesTheBot(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
 	s := newSink(12, "", true)
-	h.subscribe(s)
+	h.fan.subscribe(s)
 	h.AddBot(newSecondBot(), 10002)
 	select {
 	case frame := <-s.out:
