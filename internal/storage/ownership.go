@@ -219,7 +219,7 @@ func (o *Ownership) Close() error {
 	// locks are ended with it instead.
 	err := o.conn.Raw(func(any) error { return driver.ErrBadConn })
 	_ = o.conn.Close()
-	if err != nil && !errors.Is(err, driver.ErrBadConn) {
+	if err != nil && !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone) { // already ended
 		return fmt.Errorf("failed to close the ownership connection: %w", err)
 	}
 	return nil

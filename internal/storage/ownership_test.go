@@ -102,6 +102,9 @@ func TestOwnershipLostWhenTheConnectionEnds(t *testing.T) {
 		ok, err := b.Acquire(ctx, "@bot:x")
 		return ok && err == nil
 	})
+	if err := a.Close(); err != nil {
+		t.Errorf("closing the ownership that lost its connection: %v", err)
+	}
 }
 
 // newOwnership opens an ownership that checks its connection often, closed with the test.
