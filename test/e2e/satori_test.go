@@ -52,6 +52,19 @@ func testSatoriClient(t *testing.T, which string) {
 	g, bot, alice, room := satoriGateway(t)
 	c := harness.SatoriClientForTest(t, which, harness.SatoriClientOptions{Endpoint: g.url + "/satori", Token: satoriToken})
 	satoriProofs(t, c, bot, alice, room)
+
+	// A direct room is a direct channel: the client sees a private message and answers in it.
+	dm := alice.roomWith(bot, true)
+	alice.waitJoined(dm, bot)
+	alice.send(dm, "/echo in private")
+	alice.waitMessage(dm, bot.UserID, func(c *event.MessageEventContent) bool { return c.Body == "in private" })
+	seen := `"channel":{"id":"` + string(dm) + `","type":1` // NoneBot logs the event's data
+	if which == "koishi" {
+		seen = "channel=" + string(dm) + " direct=true"
+	}
+	if !strings.Contains(c.Log(), seen) {
+		t.Fatalf("the client did not see a direct channel (%s)", seen)
+	}
 }
 
 func satoriProofs(t *testing.T, c *harness.SatoriClient, bot *harness.User, alice *human, room id.RoomID) {
@@ -272,6 +285,19 @@ func TestSatoriResumeRawWS(t *testing.T) {
 	_ = c.Write(ctx, websocket.MessageText, []byte(`{"op":3,"body":{"token":"wrong"}}`))
 	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != 4001 {
 		t.Fatalf("IDENTIFY with a wrong token: %v, want close code 4001", err)
+	}
+
+	// The gateway stops cleanly with Satori clients connected, and their streams end.
+	g.stop()
+	for {
+		_, data, err := again.c.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("the stream is still open after the gateway stopped")
+			}
+			break
+		}
+		t.Logf("before the end: %s", data)
 	}
 }
 
