@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/go-chi/chi/v5"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
@@ -445,5 +447,85 @@ func TestStatusChangedIsALoginEvent(t *testing.T) {
 	if err := json.Unmarshal(tf.face.StatusChanged(nil, face.Bot{Bot: other}, true, false), &added); err != nil ||
 		added.Type != "login-added" || added.SelfID != "@new:example.org" || added.Login.Status != StatusOnline {
 		t.Fatalf("a new bot: %+v (%v)", added, err)
+	}
+}
+
+// fakeHubHost is a stand-in for the hub as face.Host: its stream hands out the frames the test
+// queues, as the hub does once the face has subscribed.
+type fakeHubHost struct {
+	fakeHost
+	subscribed chan struct{}
+	frames     chan []byte
+	done       chan face.Frame
+}
+
+func (h *fakeHubHost) Bot(u id.UserID) model.Bot     { return nil }
+func (h *fakeHubHost) Grant(*http.Request) model.Bot { return nil }
+func (h *fakeHubHost) Logger() *slog.Logger          { return slog.Default() }
+func (h *fakeHubHost) Subscribe(context.Context, face.Face, face.Subscription) face.Stream {
+	close(h.subscribed)
+	return fakeStream{h}
+}
+
+type fakeStream struct{ h *fakeHubHost }
+
+func (s fakeStream) Next(ctx context.Context) (face.Frame, error) {
+	select {
+	case b := <-s.h.frames:
+		return face.Frame{Payload: b}, nil
+	case <-ctx.Done():
+		return face.Frame{}, ctx.Err()
+	}
+}
+func (s fakeStream) Done(_ context.Context, fr face.Frame) { s.h.done <- fr }
+func (fakeStream) Fail()                                   {}
+func (fakeStream) Close()                                  {}
+
+// Mounted on the hub, the face subscribes to the hub's events at the first IDENTIFY (not
+// before: until a client comes, the hub holds the bots' events), and numbers the hub's frames
+// in order onto the streams of their bot; an event the hub held for want of a consumer reaches
+// that first client.
+func TestHubStreamFeedsTheSessions(t *testing.T) {
+	bot := fakes.NewFakeBot("@bot:example.org")
+	host := &fakeHubHost{fakeHost: fakeHost{bots: []model.Bot{bot}}, subscribed: make(chan struct{}),
+		frames: make(chan []byte, 4), done: make(chan face.Frame, 4)}
+	f := New(Options{Path: "/satori"})
+	r := chi.NewRouter()
+	f.MountPublic(r, host)
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	tf := &testFace{face: f, bot: bot, srv: srv}
+
+	held, _ := f.Encode(tf.message(0), nil) // queued before any client: the hub held it
+	host.frames <- held
+	select {
+	case <-host.subscribed:
+		t.Fatal("subscribed before a client identified")
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/satori/v1/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	s := &stream{t: t, c: c}
+	s.identify(nil)
+	first := s.event()
+	if first.Message == nil || first.Message.ID != tf.message(0).ID || first.SN == 0 {
+		t.Fatalf("first event %+v, want the held message", first)
+	}
+	next, _ := f.Encode(tf.message(1), nil)
+	host.frames <- f.MarkReplayed(next)
+	if ev := s.event(); ev.SN != first.SN+1 || ev.Message.ID != tf.message(1).ID {
+		t.Fatalf("second event %+v, want sn %d", ev, first.SN+1)
+	}
+	for range 2 {
+		select {
+		case <-host.done:
+		case <-ctx.Done():
+			t.Fatal("the face did not mark the hub's frames done")
+		}
 	}
 }

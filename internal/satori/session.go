@@ -86,8 +86,8 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 	log := f.log.With("peer", r.RemoteAddr)
 
 	// Subscribe before reading the backlog: an event published in between is in both, and the
-	// write loop skips what the replay already sent.
-	f.startStream()
+	// write loop skips what the replay already sent. The hub's stream starts after: the events it
+	// held for want of a consumer come to this session too.
 	f.mu.Lock()
 	f.sessions[s] = struct{}{}
 	f.identified = true
@@ -97,6 +97,7 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 		delete(f.sessions, s)
 		f.mu.Unlock()
 	}()
+	f.startStream()
 
 	ready := Ready{Logins: []Login{}, ProxyURLs: []string{}}
 	for _, b := range f.host.Bots() {
