@@ -3,12 +3,8 @@ package matrix
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"log/slog"
 	"maps"
-	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"maunium.net/go/mautrix"
@@ -18,6 +14,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/matrix/account"
 	"github.com/matrix-onebot/gateway/internal/matrix/crypt"
 	"github.com/matrix-onebot/gateway/internal/matrix/rooms"
+	"github.com/matrix-onebot/gateway/internal/matrix/syncapi"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -26,6 +23,7 @@ import (
 // hands to eventHandler (decryptor for encrypted ones), the invites to the clients.
 type batchReader struct {
 	acct    *account.Account
+	api     *syncapi.Client
 	device  *crypt.Device
 	policy  *crypt.Policy
 	direct  *rooms.Direct
@@ -41,15 +39,15 @@ type batchReader struct {
 // Each room is read first (its state, a gap filled in, its timeline parsed), then the senders
 // its messages reply to are looked up together for the whole batch, then the rooms' events are
 // handed over.
-func (s *batchReader) process(ctx context.Context, b *batch, resp *syncResponse) error {
+func (s *batchReader) process(ctx context.Context, b *batch, resp *syncapi.Response) error {
 	for _, raw := range resp.AccountData.Events {
-		if evt := parseEvent(s.acct.Log(), raw, ""); evt != nil {
+		if evt := syncapi.ParseEvent(s.acct.Log(), raw, ""); evt != nil {
 			s.direct.HandleAccountData(evt)
 		}
 	}
 	var ready []*roomBatch
 	var replies []rooms.Ref
-	for _, rs := range []map[id.RoomID]*joinedRoom{resp.Rooms.Join, resp.Rooms.Leave} {
+	for _, rs := range []map[id.RoomID]*syncapi.JoinedRoom{resp.Rooms.Join, resp.Rooms.Leave} {
 		for _, roomID := range slices.Sorted(maps.Keys(rs)) {
 			rb := s.readRoom(ctx, b, roomID, rs[roomID])
 			replies = append(replies, s.replyTargets(b, rb)...)
@@ -68,7 +66,7 @@ func (s *batchReader) process(ctx context.Context, b *batch, resp *syncResponse)
 		inv := resp.Rooms.Invite[roomID]
 		var evts []*event.Event
 		for _, raw := range inv.InviteState.Events {
-			if evt := parseEvent(s.acct.Log(), raw, roomID); evt != nil {
+			if evt := syncapi.ParseEvent(s.acct.Log(), raw, roomID); evt != nil {
 				evts = append(evts, evt)
 			}
 		}
@@ -89,22 +87,22 @@ type roomBatch struct {
 }
 
 // readRoom applies a room's state section, fills a gap in a limited timeline and parses it.
-func (s *batchReader) readRoom(ctx context.Context, b *batch, roomID id.RoomID, room *joinedRoom) *roomBatch {
+func (s *batchReader) readRoom(ctx context.Context, b *batch, roomID id.RoomID, room *syncapi.JoinedRoom) *roomBatch {
 	for _, raw := range room.State.Events {
-		if evt := parseEvent(s.acct.Log(), raw, roomID); evt != nil {
+		if evt := syncapi.ParseEvent(s.acct.Log(), raw, roomID); evt != nil {
 			s.updateState(ctx, evt)
 		}
 	}
 	timeline := room.Timeline.Events
 	// In a room the bot joined in this batch, the timeline before its join is history the bot was
 	// not there for: it updates the state but is not handed over, and there is no gap to fill.
-	joinedAt := s.ownJoinIndex(timeline)
+	joinedAt := s.api.OwnJoinIndex(timeline)
 	if joinedAt < 0 && room.Timeline.Limited && b.since != "" && room.Timeline.PrevBatch != "" {
-		timeline = append(s.fillGap(ctx, roomID, room.Timeline.PrevBatch, b.since, timeline), timeline...)
+		timeline = append(s.api.FillGap(ctx, roomID, room.Timeline.PrevBatch, b.since, timeline), timeline...)
 	}
 	rb := &roomBatch{id: roomID, ephemeral: room.Ephemeral.Events, timeline: timeline, evts: make([]*event.Event, len(timeline)), joinedAt: joinedAt}
 	for i, raw := range timeline {
-		rb.evts[i] = parseEvent(s.acct.Log(), raw, roomID)
+		rb.evts[i] = syncapi.ParseEvent(s.acct.Log(), raw, roomID)
 	}
 	return rb
 }
@@ -161,152 +159,6 @@ func (s *batchReader) replyTargets(b *batch, rb *roomBatch) []rooms.Ref {
 		}
 	}
 	return targets
-}
-
-// ownJoinIndex returns the position of the bot's own join in timeline (a membership change to
-// join, not a profile change), or -1.
-func (s *batchReader) ownJoinIndex(timeline []json.RawMessage) int {
-	me := string(s.acct.UserID())
-	for i, raw := range timeline {
-		var probe struct {
-			Type     string  `json:"type"`
-			StateKey *string `json:"state_key"`
-			Content  struct {
-				Membership string `json:"membership"`
-			} `json:"content"`
-			Unsigned struct {
-				PrevContent struct {
-					Membership string `json:"membership"`
-				} `json:"prev_content"`
-			} `json:"unsigned"`
-		}
-		if json.Unmarshal(raw, &probe) != nil || probe.Type != event.StateMember.Type || probe.StateKey == nil || *probe.StateKey != me {
-			continue
-		}
-		if probe.Content.Membership == "join" && probe.Unsigned.PrevContent.Membership != "join" {
-			return i
-		}
-	}
-	return -1
-}
-
-// fillGap fetches the events a limited timeline left out, from prevBatch back to since, so that
-// none is skipped. It returns them oldest first, without those already in timeline.
-func (s *batchReader) fillGap(ctx context.Context, roomID id.RoomID, prevBatch, since string, timeline []json.RawMessage) []json.RawMessage {
-	seen := map[string]bool{}
-	for _, raw := range timeline {
-		var probe struct {
-			ID string `json:"event_id"`
-		}
-		if json.Unmarshal(raw, &probe) == nil {
-			seen[probe.ID] = true
-		}
-	}
-	// The newest event at or before since is where the gap ends. `to` should stop the paging
-	// there, but Dendrite (v0.13.8) pages past a sync token given as `to`, back to the room's
-	// creation, which would deliver old events again: stop at this event too.
-	boundary := s.eventBefore(ctx, roomID, since)
-	var back []json.RawMessage // newest first
-	from := prevBatch
-paging:
-	for len(back) < maxGapEvents {
-		var page struct {
-			Chunk []json.RawMessage `json:"chunk"`
-			End   string            `json:"end"`
-		}
-		_, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
-			Method: http.MethodGet,
-			URL: s.acct.Client().BuildURLWithQuery(mautrix.ClientURLPath{"v3", "rooms", roomID, "messages"},
-				map[string]string{"from": from, "to": since, "dir": "b", "limit": strconv.Itoa(gapPageSize)}),
-			ResponseJSON: &page,
-			MaxAttempts:  3,
-		})
-		if err != nil {
-			s.acct.Log().Error("failed to fill a gap in the timeline; some events may be missing", "room_id", roomID, "error", err)
-			break
-		}
-		for _, raw := range page.Chunk {
-			var probe struct {
-				ID string `json:"event_id"`
-			}
-			if json.Unmarshal(raw, &probe) != nil {
-				continue
-			}
-			if boundary != "" && probe.ID == boundary {
-				break paging
-			}
-			if !seen[probe.ID] {
-				seen[probe.ID] = true
-				back = append(back, raw)
-			}
-		}
-		if len(page.Chunk) == 0 || page.End == "" || page.End == from {
-			break
-		}
-		from = page.End
-	}
-	if len(back) >= maxGapEvents {
-		s.acct.Log().Warn("timeline gap larger than the fill limit; older events skipped", "room_id", roomID, "limit", maxGapEvents)
-	}
-	out := make([]json.RawMessage, len(back))
-	for i, raw := range back {
-		out[len(back)-1-i] = raw
-	}
-	if len(out) > 0 {
-		s.acct.Log().Info("filled a timeline gap", "room_id", roomID, "events", len(out))
-	}
-	return out
-}
-
-// eventBefore returns the ID of the newest event of the room at or before the sync token since
-// ("" if there is none or the homeserver cannot say: the gap is then bounded by `to` alone).
-func (s *batchReader) eventBefore(ctx context.Context, roomID id.RoomID, since string) string {
-	var page struct {
-		Chunk []struct {
-			ID string `json:"event_id"`
-		} `json:"chunk"`
-	}
-	_, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
-		Method: http.MethodGet,
-		URL: s.acct.Client().BuildURLWithQuery(mautrix.ClientURLPath{"v3", "rooms", roomID, "messages"},
-			map[string]string{"from": since, "dir": "b", "limit": "1"}),
-		ResponseJSON: &page,
-		MaxAttempts:  3,
-	})
-	if err != nil || len(page.Chunk) == 0 {
-		return ""
-	}
-	return page.Chunk[0].ID
-}
-
-// parseEvent parses one raw event; a malformed one is logged and skipped.
-func parseEvent(log *slog.Logger, raw json.RawMessage, roomID id.RoomID) *event.Event {
-	var evt event.Event
-	if err := json.Unmarshal(raw, &evt); err != nil {
-		log.Warn("skipping malformed event", "room_id", roomID, "error", err)
-		return nil
-	}
-	if roomID != "" {
-		evt.RoomID = roomID
-	}
-	evt.Type.Class = eventClass(&evt)
-	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
-		if !errors.Is(err, event.ErrUnsupportedContentType) {
-			log.Warn("skipping event with malformed content", "room_id", roomID, "event_id", evt.ID, "type", evt.Type.Type, "error", err)
-			return nil
-		}
-	}
-	return &evt
-}
-
-func eventClass(evt *event.Event) event.TypeClass {
-	switch {
-	case evt.StateKey != nil:
-		return event.StateEventType
-	case evt.RoomID == "" && evt.ID == "":
-		return event.AccountDataEventType
-	}
-	return event.MessageEventType
 }
 
 func (s *batchReader) updateState(ctx context.Context, evt *event.Event) {

@@ -14,6 +14,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/matrix/account"
 	"github.com/matrix-onebot/gateway/internal/matrix/crypt"
 	"github.com/matrix-onebot/gateway/internal/matrix/rooms"
+	"github.com/matrix-onebot/gateway/internal/matrix/syncapi"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -97,7 +98,7 @@ func (s *decryptor) deliverHeld(ctx context.Context, b *batch) error {
 		return nil
 	}
 	for _, h := range due {
-		evt := parseEvent(s.acct.Log(), h.Raw, h.RoomID)
+		evt := syncapi.ParseEvent(s.acct.Log(), h.Raw, h.RoomID)
 		if evt == nil {
 			if err := s.release(ctx, h.EventID, false); err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/matrix/syncapi"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
@@ -32,7 +33,7 @@ func convertVector(t *testing.T, v eventVector) (any, string) {
 		t.Fatal(err)
 	}
 	evt.RoomID = "!room:x"
-	evt.Type.Class = eventClass(&evt)
+	evt.Type.Class = syncapi.EventClass(&evt)
 	if err := evt.Content.ParseRaw(evt.Type); err != nil {
 		t.Fatal(err)
 	}

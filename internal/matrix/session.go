@@ -2,11 +2,12 @@
 // neutral model events, and OneBot actions turned into Matrix API calls.
 //
 // A Session is made of collaborators, each with its own responsibility: the account (client,
-// identity, status, login: package account), the encryption device and policy (crypt), the room
-// knowledge (rooms: direct chats, state, invites, message index), the send path (send), media
-// (media), moderation, and the room actions (actions). This package holds what joins them: the
-// sync loop (sync.go), the events it hands over (events.go, e2ee.go, partial.go), outgoing
-// messages (send.go), the Matrix ⇄ segment conversion (convert*.go), and Bot, what the hub sees.
+// identity, status, login: package account), the /sync requests (syncapi), the encryption
+// device and policy (crypt), the room knowledge (rooms: direct chats, state, invites, message
+// index), the send path (send), media (media), moderation, and the room actions (actions). This
+// package holds what joins them: the sync loop (sync.go, batch.go), the events it hands over
+// (events.go, e2ee.go, partial.go), outgoing messages (send.go), the Matrix ⇄ segment
+// conversion (convert*.go), and Bot, what the hub sees.
 package matrix
 
 import (
@@ -29,6 +30,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/matrix/moderation"
 	"github.com/matrix-onebot/gateway/internal/matrix/rooms"
 	"github.com/matrix-onebot/gateway/internal/matrix/send"
+	"github.com/matrix-onebot/gateway/internal/matrix/syncapi"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -117,11 +119,12 @@ func New(opts Options) (*Session, error) {
 	flags := eventFlags{handleSelf: opts.HandleSelfMessage, handleOld: opts.HandleOldEvents, typing: opts.TypingEvents,
 		receipts: opts.ReceiptEvents, started: time.Now()}
 	events := &eventHandler{acct: acct, direct: direct, state: state, index: index, out: out, pub: pub, flags: flags}
-	reader := &batchReader{acct: acct, device: device, policy: policy, direct: direct, invites: invites, index: index, pub: pub, events: events,
+	api := syncapi.New(acct)
+	reader := &batchReader{acct: acct, api: api, device: device, policy: policy, direct: direct, invites: invites, index: index, pub: pub, events: events,
 		decrypt: &decryptor{acct: acct, device: device, direct: direct, state: state, pub: pub, events: events, flags: flags}}
 	s := &Session{
 		acct: acct, device: device,
-		sync: &syncer{acct: acct, device: device, direct: direct, mod: mod, pub: pub, reader: reader, syncTimeout: opts.SyncTimeout, startGate: opts.StartGate},
+		sync: &syncer{acct: acct, api: api, device: device, direct: direct, mod: mod, pub: pub, reader: reader, syncTimeout: opts.SyncTimeout, startGate: opts.StartGate},
 		bot: &Bot{
 			acct: acct, out: out,
 			rooms:  actions.NewRooms(acct, direct, state, invites, device, policy),

@@ -2,58 +2,18 @@ package matrix
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
 	"time"
-
-	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/matrix/account"
 	"github.com/matrix-onebot/gateway/internal/matrix/crypt"
 	"github.com/matrix-onebot/gateway/internal/matrix/moderation"
 	"github.com/matrix-onebot/gateway/internal/matrix/rooms"
+	"github.com/matrix-onebot/gateway/internal/matrix/syncapi"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
-)
-
-// syncResponse is /sync with every event kept raw, so that one malformed event is skipped
-// instead of failing the whole batch.
-type syncResponse struct {
-	raw         []byte    // the whole body, for end-to-end encryption
-	NextBatch   string    `json:"next_batch"`
-	AccountData rawEvents `json:"account_data"`
-	Rooms       struct {
-		Join   map[id.RoomID]*joinedRoom `json:"join"`
-		Invite map[id.RoomID]*struct {
-			InviteState rawEvents `json:"invite_state"`
-		} `json:"invite"`
-		Leave map[id.RoomID]*joinedRoom `json:"leave"`
-	} `json:"rooms"`
-}
-
-type rawEvents struct {
-	Events []json.RawMessage `json:"events"`
-}
-
-type joinedRoom struct {
-	State     rawEvents `json:"state"`
-	Ephemeral rawEvents `json:"ephemeral"` // typing and receipts (events.go)
-	Timeline  struct {
-		Events    []json.RawMessage `json:"events"`
-		Limited   bool              `json:"limited"`
-		PrevBatch string            `json:"prev_batch"`
-	} `json:"timeline"`
-}
-
-const (
-	// maxGapEvents bounds how far back a limited timeline is filled in from /messages.
-	maxGapEvents = 1000
-	gapPageSize  = 100
 )
 
 // syncer is a bot's sync loop: /sync with backoff, each batch handed over (batchReader) before
@@ -64,6 +24,7 @@ type syncer struct {
 	direct      *rooms.Direct
 	mod         *moderation.Moderator // its mute lifter runs with the loop
 	pub         *publisher
+	api         *syncapi.Client
 	reader      *batchReader
 	syncTimeout time.Duration
 	startGate   StartGate // nil = no bound
@@ -146,7 +107,7 @@ func (s *syncer) Run(ctx context.Context) error {
 	}()
 	s.loadProfile(ctx)
 	s.direct.Load(ctx)
-	filterID := s.filterID(ctx)
+	filterID := s.api.FilterID(ctx)
 
 	since, err := s.acct.DB.SyncToken(ctx, string(s.acct.UserID()))
 	if err != nil {
@@ -165,7 +126,7 @@ func (s *syncer) Run(ctx context.Context) error {
 			timeout = 0 // answer at once: a fresh bot's first sync only sets the position
 		}
 		timeout = s.device.CapSyncTimeout(ctx, timeout) // held events due sooner
-		resp, err := s.syncOnce(ctx, since, filterID, timeout)
+		resp, err := s.api.Sync(ctx, since, filterID, timeout)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -180,7 +141,7 @@ func (s *syncer) Run(ctx context.Context) error {
 		s.acct.SetStatus(model.StateSyncing, "")
 		b := &batch{wait: ctx, since: since, first: firstSync, done: done, replay: replay}
 		if m := s.device.Machine(); m != nil { // room keys and device lists first, so this batch's events decrypt
-			m.ProcessSync(context.WithoutCancel(ctx), resp.raw, since)
+			m.ProcessSync(context.WithoutCancel(ctx), resp.Raw, since)
 		}
 		if !s.handOver(ctx, b, resp) {
 			return nil // stopped
@@ -201,7 +162,7 @@ const storageRetryMax = 10 * time.Second
 // is retried with backoff, the bot's status and the log saying why, until it succeeds: an event
 // already handed over is not handed over again (b.done), so the retry neither loses nor repeats
 // one. It reports false when ctx ended first (the batch is fetched again by the next run).
-func (s *syncer) handOver(ctx context.Context, b *batch, resp *syncResponse) bool {
+func (s *syncer) handOver(ctx context.Context, b *batch, resp *syncapi.Response) bool {
 	work := context.WithoutCancel(ctx)
 	retry := backoff.New(s.acct.RetryInterval, storageRetryMax)
 	handed, failed := false, false
@@ -250,68 +211,6 @@ func (s *syncer) handOver(ctx context.Context, b *batch, resp *syncResponse) boo
 			return false
 		}
 	}
-}
-
-func (s *syncer) syncOnce(ctx context.Context, since, filterID string, timeout time.Duration) (*syncResponse, error) {
-	q := map[string]string{"timeout": strconv.FormatInt(timeout.Milliseconds(), 10)}
-	if since != "" {
-		q["since"] = since
-	}
-	if filterID != "" {
-		q["filter"] = filterID
-	}
-	if p := s.acct.Config.SetPresence; p != "" {
-		q["set_presence"] = p
-	}
-	var resp syncResponse
-	body, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
-		Method:      http.MethodGet,
-		URL:         s.acct.Client().BuildURLWithQuery(mautrix.ClientURLPath{"v3", "sync"}, q),
-		MaxAttempts: 1,
-		Client:      s.acct.SyncHTTP(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, fmt.Errorf("failed to decode /sync: %w", err)
-	}
-	resp.raw = body // the encryption part is decoded again by e2ee
-	if resp.NextBatch == "" {
-		return nil, errors.New("sync response without next_batch")
-	}
-	return &resp, nil
-}
-
-// filterID returns the filter to sync with: sync_filter as an ID, or the inline JSON uploaded
-// once (the returned ID is kept in the database under the filter's content).
-func (s *syncer) filterID(ctx context.Context) string {
-	if fid, ok := s.acct.Config.SyncFilterID(); ok {
-		return fid
-	}
-	raw, ok := s.acct.Config.SyncFilterJSON()
-	if !ok {
-		return ""
-	}
-	key := "filter:" + string(s.acct.UserID()) + ":" + string(raw)
-	if fid, err := s.acct.DB.GetValue(ctx, key); err == nil {
-		return fid
-	}
-	var f mautrix.Filter
-	if err := json.Unmarshal(raw, &f); err != nil {
-		s.acct.Log().Error("sync_filter is not a valid filter; syncing without it", "error", err)
-		return ""
-	}
-	resp, err := s.acct.Client().CreateFilter(ctx, &f)
-	if err != nil {
-		// Inline JSON also works as the filter parameter of /sync.
-		s.acct.Log().Warn("failed to upload sync_filter; passing it inline", "error", err)
-		return string(raw)
-	}
-	if err := s.acct.DB.SetValue(ctx, key, resp.FilterID); err != nil {
-		s.acct.Log().Warn("failed to remember the filter id", "error", err)
-	}
-	return resp.FilterID
 }
 
 // loadProfile reads the bot's global display name.

@@ -1,0 +1,278 @@
+// Package syncapi is the Client-Server API a bot's sync loop reads: one /sync request with every
+// event kept raw (Response), the sync filter, a limited timeline's gap filled in from /messages,
+// and the parsing of one raw event.
+package syncapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
+)
+
+// Client makes a bot's sync requests.
+type Client struct {
+	acct *account.Account
+}
+
+// New returns acct's sync client.
+func New(acct *account.Account) *Client { return &Client{acct: acct} }
+
+// Response is /sync with every event kept raw, so that one malformed event is skipped instead
+// of failing the whole batch.
+type Response struct {
+	Raw         []byte    `json:"-"` // the whole body, for end-to-end encryption
+	NextBatch   string    `json:"next_batch"`
+	AccountData RawEvents `json:"account_data"`
+	Rooms       struct {
+		Join   map[id.RoomID]*JoinedRoom `json:"join"`
+		Invite map[id.RoomID]*struct {
+			InviteState RawEvents `json:"invite_state"`
+		} `json:"invite"`
+		Leave map[id.RoomID]*JoinedRoom `json:"leave"`
+	} `json:"rooms"`
+}
+
+// RawEvents are a section's events, each kept raw.
+type RawEvents struct {
+	Events []json.RawMessage `json:"events"`
+}
+
+// JoinedRoom is a joined (or left) room of a sync response.
+type JoinedRoom struct {
+	State     RawEvents `json:"state"`
+	Ephemeral RawEvents `json:"ephemeral"` // typing and receipts
+	Timeline  struct {
+		Events    []json.RawMessage `json:"events"`
+		Limited   bool              `json:"limited"`
+		PrevBatch string            `json:"prev_batch"`
+	} `json:"timeline"`
+}
+
+const (
+	// maxGapEvents bounds how far back a limited timeline is filled in from /messages.
+	maxGapEvents = 1000
+	gapPageSize  = 100
+)
+
+// Sync makes one /sync request: since (none for a first sync), filterID (none: unfiltered) and
+// the long poll's timeout.
+func (s *Client) Sync(ctx context.Context, since, filterID string, timeout time.Duration) (*Response, error) {
+	q := map[string]string{"timeout": strconv.FormatInt(timeout.Milliseconds(), 10)}
+	if since != "" {
+		q["since"] = since
+	}
+	if filterID != "" {
+		q["filter"] = filterID
+	}
+	if p := s.acct.Config.SetPresence; p != "" {
+		q["set_presence"] = p
+	}
+	var resp Response
+	body, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
+		Method:      http.MethodGet,
+		URL:         s.acct.Client().BuildURLWithQuery(mautrix.ClientURLPath{"v3", "sync"}, q),
+		MaxAttempts: 1,
+		Client:      s.acct.SyncHTTP(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, fmt.Errorf("failed to decode /sync: %w", err)
+	}
+	resp.Raw = body // the encryption part is decoded again by e2ee
+	if resp.NextBatch == "" {
+		return nil, errors.New("sync response without next_batch")
+	}
+	return &resp, nil
+}
+
+// FilterID returns the filter to sync with: sync_filter as an ID, or the inline JSON uploaded
+// once (the returned ID is kept in the database under the filter's content).
+func (s *Client) FilterID(ctx context.Context) string {
+	if fid, ok := s.acct.Config.SyncFilterID(); ok {
+		return fid
+	}
+	raw, ok := s.acct.Config.SyncFilterJSON()
+	if !ok {
+		return ""
+	}
+	key := "filter:" + string(s.acct.UserID()) + ":" + string(raw)
+	if fid, err := s.acct.DB.GetValue(ctx, key); err == nil {
+		return fid
+	}
+	var f mautrix.Filter
+	if err := json.Unmarshal(raw, &f); err != nil {
+		s.acct.Log().Error("sync_filter is not a valid filter; syncing without it", "error", err)
+		return ""
+	}
+	resp, err := s.acct.Client().CreateFilter(ctx, &f)
+	if err != nil {
+		// Inline JSON also works as the filter parameter of /sync.
+		s.acct.Log().Warn("failed to upload sync_filter; passing it inline", "error", err)
+		return string(raw)
+	}
+	if err := s.acct.DB.SetValue(ctx, key, resp.FilterID); err != nil {
+		s.acct.Log().Warn("failed to remember the filter id", "error", err)
+	}
+	return resp.FilterID
+}
+
+// OwnJoinIndex returns the position of the bot's own join in timeline (a membership change to
+// join, not a profile change), or -1.
+func (s *Client) OwnJoinIndex(timeline []json.RawMessage) int {
+	me := string(s.acct.UserID())
+	for i, raw := range timeline {
+		var probe struct {
+			Type     string  `json:"type"`
+			StateKey *string `json:"state_key"`
+			Content  struct {
+				Membership string `json:"membership"`
+			} `json:"content"`
+			Unsigned struct {
+				PrevContent struct {
+					Membership string `json:"membership"`
+				} `json:"prev_content"`
+			} `json:"unsigned"`
+		}
+		if json.Unmarshal(raw, &probe) != nil || probe.Type != event.StateMember.Type || probe.StateKey == nil || *probe.StateKey != me {
+			continue
+		}
+		if probe.Content.Membership == "join" && probe.Unsigned.PrevContent.Membership != "join" {
+			return i
+		}
+	}
+	return -1
+}
+
+// FillGap fetches the events a limited timeline left out, from prevBatch back to since, so that
+// none is skipped. It returns them oldest first, without those already in timeline.
+func (s *Client) FillGap(ctx context.Context, roomID id.RoomID, prevBatch, since string, timeline []json.RawMessage) []json.RawMessage {
+	seen := map[string]bool{}
+	for _, raw := range timeline {
+		var probe struct {
+			ID string `json:"event_id"`
+		}
+		if json.Unmarshal(raw, &probe) == nil {
+			seen[probe.ID] = true
+		}
+	}
+	// The newest event at or before since is where the gap ends. `to` should stop the paging
+	// there, but Dendrite (v0.13.8) pages past a sync token given as `to`, back to the room's
+	// creation, which would deliver old events again: stop at this event too.
+	boundary := s.eventBefore(ctx, roomID, since)
+	var back []json.RawMessage // newest first
+	from := prevBatch
+paging:
+	for len(back) < maxGapEvents {
+		var page struct {
+			Chunk []json.RawMessage `json:"chunk"`
+			End   string            `json:"end"`
+		}
+		_, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
+			Method: http.MethodGet,
+			URL: s.acct.Client().BuildURLWithQuery(mautrix.ClientURLPath{"v3", "rooms", roomID, "messages"},
+				map[string]string{"from": from, "to": since, "dir": "b", "limit": strconv.Itoa(gapPageSize)}),
+			ResponseJSON: &page,
+			MaxAttempts:  3,
+		})
+		if err != nil {
+			s.acct.Log().Error("failed to fill a gap in the timeline; some events may be missing", "room_id", roomID, "error", err)
+			break
+		}
+		for _, raw := range page.Chunk {
+			var probe struct {
+				ID string `json:"event_id"`
+			}
+			if json.Unmarshal(raw, &probe) != nil {
+				continue
+			}
+			if boundary != "" && probe.ID == boundary {
+				break paging
+			}
+			if !seen[probe.ID] {
+				seen[probe.ID] = true
+				back = append(back, raw)
+			}
+		}
+		if len(page.Chunk) == 0 || page.End == "" || page.End == from {
+			break
+		}
+		from = page.End
+	}
+	if len(back) >= maxGapEvents {
+		s.acct.Log().Warn("timeline gap larger than the fill limit; older events skipped", "room_id", roomID, "limit", maxGapEvents)
+	}
+	out := make([]json.RawMessage, len(back))
+	for i, raw := range back {
+		out[len(back)-1-i] = raw
+	}
+	if len(out) > 0 {
+		s.acct.Log().Info("filled a timeline gap", "room_id", roomID, "events", len(out))
+	}
+	return out
+}
+
+// eventBefore returns the ID of the newest event of the room at or before the sync token since
+// ("" if there is none or the homeserver cannot say: the gap is then bounded by `to` alone).
+func (s *Client) eventBefore(ctx context.Context, roomID id.RoomID, since string) string {
+	var page struct {
+		Chunk []struct {
+			ID string `json:"event_id"`
+		} `json:"chunk"`
+	}
+	_, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
+		Method: http.MethodGet,
+		URL: s.acct.Client().BuildURLWithQuery(mautrix.ClientURLPath{"v3", "rooms", roomID, "messages"},
+			map[string]string{"from": since, "dir": "b", "limit": "1"}),
+		ResponseJSON: &page,
+		MaxAttempts:  3,
+	})
+	if err != nil || len(page.Chunk) == 0 {
+		return ""
+	}
+	return page.Chunk[0].ID
+}
+
+// ParseEvent parses one raw event of roomID ("" for account data); a malformed one is logged
+// and skipped (nil).
+func ParseEvent(log *slog.Logger, raw json.RawMessage, roomID id.RoomID) *event.Event {
+	var evt event.Event
+	if err := json.Unmarshal(raw, &evt); err != nil {
+		log.Warn("skipping malformed event", "room_id", roomID, "error", err)
+		return nil
+	}
+	if roomID != "" {
+		evt.RoomID = roomID
+	}
+	evt.Type.Class = EventClass(&evt)
+	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
+		if !errors.Is(err, event.ErrUnsupportedContentType) {
+			log.Warn("skipping event with malformed content", "room_id", roomID, "event_id", evt.ID, "type", evt.Type.Type, "error", err)
+			return nil
+		}
+	}
+	return &evt
+}
+
+// EventClass tells which class an event of a sync response is: state, account data, or message.
+func EventClass(evt *event.Event) event.TypeClass {
+	switch {
+	case evt.StateKey != nil:
+		return event.StateEventType
+	case evt.RoomID == "" && evt.ID == "":
+		return event.AccountDataEventType
+	}
+	return event.MessageEventType
+}
