@@ -48,10 +48,62 @@ type botSet struct {
 	loops    sync.WaitGroup  // every bot's login and sync
 
 	environ []string // the process environment, for reloads
+	// cluster: several gateways share the bots (GATEWAY_CLUSTER); only the owned ones run here.
+	cluster bool
 
 	edits sync.Mutex // one change of the bot list at a time (apply, addBot, removeBot)
 	mu    sync.Mutex
 	bots  []*botRun // in configuration order; the admin page's index is the place here
+	// configured are the bots of the configuration (the last reload's); owned are the user IDs
+	// of those the cluster gave this gateway (with cluster only).
+	configured []config.Bot
+	owned      map[string]bool
+}
+
+// wanted are the bots that should run here: the configured ones, or with a cluster those of
+// them this gateway owns.
+func (bs *botSet) wanted() []config.Bot {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if !bs.cluster {
+		return append([]config.Bot(nil), bs.configured...)
+	}
+	var out []config.Bot
+	for _, b := range bs.configured {
+		if bs.owned[string(b.UserID)] {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// configuredUsers are the user IDs of the configured bots (the cluster's candidates).
+func (bs *botSet) configuredUsers() []string {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	var out []string
+	for _, b := range bs.configured {
+		if b.UserID != "" {
+			out = append(out, string(b.UserID))
+		}
+	}
+	return out
+}
+
+// setOwned runs the bots the cluster gives this gateway now, and stops the others before it
+// returns (cluster.Options.Run).
+func (bs *botSet) setOwned(owned map[string]bool) {
+	bs.mu.Lock()
+	bs.owned = owned
+	bs.mu.Unlock()
+	added, removed, changed, err := bs.apply(bs.wanted())
+	if err != nil {
+		bs.log.Error("cluster: a bot given to this gateway cannot be set up", "error", err)
+		return
+	}
+	if len(added)+len(removed)+len(changed) > 0 {
+		bs.log.Info("cluster: the bots of this gateway changed", "started", added, "stopped", removed, "restarted", changed, "running", len(owned))
+	}
 }
 
 // botRun is one running bot.
@@ -309,8 +361,15 @@ func (bs *botSet) reload() error {
 	if !reflect.DeepEqual(cfg.Gateway, bs.cfg.Gateway) {
 		bs.log.Warn("reload: GATEWAY_* options changed; they take effect at the next start (a reload changes the bots only)")
 	}
-	added, removed, changed, err := bs.apply(cfg.Bots)
+	bs.mu.Lock()
+	previous := bs.configured
+	bs.configured = cfg.Bots
+	bs.mu.Unlock()
+	added, removed, changed, err := bs.apply(bs.wanted())
 	if err != nil {
+		bs.mu.Lock()
+		bs.configured = previous
+		bs.mu.Unlock()
 		bs.log.Error("reload refused: a bot cannot be set up; the bots run as before", "error", err)
 		return err
 	}
@@ -322,6 +381,9 @@ func (bs *botSet) reload() error {
 // (gateway.Options.BotTokens), so the first bot with a token of its own needs a restart.
 var errFirstBotToken = errors.New("a bot has onebot_access_token and none had one at start; restart the gateway to apply it")
 
+// errClusterEdit: the gateways of a cluster share one bot list, which the page of one cannot change.
+var errClusterEdit = errors.New("several gateways share these bots (GATEWAY_CLUSTER): change MATRIX_BOTS on every gateway and reload them")
+
 // Reload implements admin.BotEditor: as SIGHUP.
 func (bs *botSet) Reload(context.Context) error { return bs.reload() }
 
@@ -329,6 +391,9 @@ func (bs *botSet) Reload(context.Context) error { return bs.reload() }
 // gateway's other variables), must not be a running bot nor share its onebot_self_id or
 // onebot_access_token, and starts at once. It runs until the next restart or reload.
 func (bs *botSet) AddBot(_ context.Context, botJSON string) (string, error) {
+	if bs.cluster {
+		return "", errClusterEdit
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(botJSON), &obj); err != nil {
 		return "", errors.New("the bot must be one JSON object, a MATRIX_BOTS entry")
@@ -380,6 +445,9 @@ func (bs *botSet) AddBot(_ context.Context, botJSON string) (string, error) {
 // RemoveBot implements admin.BotEditor: bot index stops and leaves the hub, if it is still the
 // bot named name. It is back at the next restart or reload if the configuration lists it.
 func (bs *botSet) RemoveBot(_ context.Context, index int, name string) error {
+	if bs.cluster {
+		return errClusterEdit
+	}
 	bs.edits.Lock()
 	defer bs.edits.Unlock()
 	bs.mu.Lock()

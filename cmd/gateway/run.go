@@ -17,6 +17,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/admin"
 	"github.com/matrix-onebot/gateway/internal/auth"
 	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/cluster"
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/e2ee"
 	"github.com/matrix-onebot/gateway/internal/face"
@@ -204,6 +205,11 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		if err := e2ee.Prepare(ctx, db.DBUtil()); err != nil {
 			return fmt.Errorf("failed to prepare the encryption tables: %w", err)
 		}
+		if cfg.Gateway.Cluster {
+			if err := cluster.Prepare(ctx, db.DBUtil()); err != nil {
+				return fmt.Errorf("failed to prepare the tables of the gateways sharing the bots: %w", err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -270,7 +276,12 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		gate: fleet.NewGate(cfg.Gateway.StartConcurrency, cfg.Gateway.StartJitter, 2*cfg.APITimeout),
 		log:  log.With("component", "bots"), botsCtx: botsCtx, serveCtx: serveCtx, environ: environ,
 	}
-	runs, err := bots.prepare(cfg.Bots)
+	bots.configured, bots.cluster = cfg.Bots, cfg.Gateway.Cluster
+	initial := cfg.Bots
+	if bots.cluster {
+		initial = nil // the cluster gives this gateway its bots (below)
+	}
+	runs, err := bots.prepare(initial)
 	if err != nil {
 		log.Error("failed to set up a bot", "error", err)
 		return exitConfig
@@ -306,6 +317,19 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	// not configured), joins the hub, then syncs.
 	hub.Start(sharedEndpoints(cfg)...)
 	bots.startAll(runs)
+	clusterCtx, stopCluster := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCluster()
+	clusterDone := make(chan struct{})
+	if bots.cluster {
+		coord, err := startCluster(clusterCtx, cfg, db, bots, log.With("component", "cluster"), clusterDone)
+		if err != nil {
+			log.Error("failed to join the gateways sharing the bots (GATEWAY_CLUSTER)"+diskFullAdvice(err), "error", err)
+			return exitStorage
+		}
+		log.Info("sharing the bots with the other gateways on this database", "instance", coord, "url", cfg.Gateway.ClusterURL)
+	} else {
+		close(clusterDone)
+	}
 
 	for reloading := true; reloading; {
 		select {
@@ -321,6 +345,10 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	stopBots() // a batch being processed is finished and its position saved
 	if !waitUntil(&bots.loops, deadline) {
 		log.Warn("bots did not stop before the deadline")
+	}
+	stopCluster() // gives this gateway's bots up (they have stopped): the others take them at once
+	if !waitDone(clusterDone, deadline) {
+		log.Warn("the bots were not given up to the other gateways before the deadline")
 	}
 	stopServing()
 	if srv != nil {

@@ -76,6 +76,11 @@ type Gateway struct {
 	// /sync at once; StartJitter is GATEWAY_START_JITTER, the random wait before each start.
 	StartConcurrency int
 	StartJitter      time.Duration
+	// Cluster is GATEWAY_CLUSTER: several gateways on one PostgreSQL database share the bots
+	// (each bot runs on one of them); ClusterURL is GATEWAY_CLUSTER_URL, where the others reach
+	// this one.
+	Cluster    bool
+	ClusterURL string
 	// Admin is GATEWAY_ADMIN: the admin page at /admin (it also needs GATEWAY_ACCESS_TOKEN);
 	// AdminSessionTTL is GATEWAY_ADMIN_SESSION_TTL, how long a login to it lasts.
 	Admin             bool
@@ -241,6 +246,8 @@ type envVars struct {
 	HeartbeatInterval        time.Duration `env:"GATEWAY_HEARTBEAT_INTERVAL" envDefault:"5s" hint:"a duration of at least 1s, e.g. 5s"`
 	ShutdownTimeout          time.Duration `env:"GATEWAY_SHUTDOWN_TIMEOUT" envDefault:"10s" hint:"a duration greater than 0, e.g. 10s"`
 	StartConcurrency         int           `env:"GATEWAY_START_CONCURRENCY" envDefault:"8" hint:"a whole number from 1 to 1000, e.g. 8"`
+	Cluster                  flag          `env:"GATEWAY_CLUSTER" envDefault:"false" hint:"true or false"`
+	ClusterURL               string        `env:"GATEWAY_CLUSTER_URL" hint:"an http:// or https:// URL"`
 	StartJitter              time.Duration `env:"GATEWAY_START_JITTER" envDefault:"200ms" hint:"a duration from 0s to 5m, e.g. 200ms"`
 	Admin                    flag          `env:"GATEWAY_ADMIN" envDefault:"true" hint:"true or false"`
 	AdminSessionTTL          time.Duration `env:"GATEWAY_ADMIN_SESSION_TTL" envDefault:"8h" hint:"a duration from 1m to 720h, e.g. 8h"`
@@ -381,6 +388,7 @@ func (l *loader) load() *Config {
 		cfg.Bots = bl.bots(data, key, cfg)
 	}
 	l.crossChecks(cfg)
+	l.cluster(cfg, &v)
 	return cfg
 }
 

@@ -1,0 +1,164 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matrix-onebot/gateway/internal/storage"
+	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/wait"
+)
+
+// runners records which gateway runs which bot, as the gateways' Run callbacks say, and every
+// moment a bot would have run on two gateways at once.
+type runners struct {
+	mu      sync.Mutex
+	by      map[string]string // bot → gateway
+	doubles []string
+	emptied map[string]int // gateway → how often it stopped every bot it ran
+}
+
+func (r *runners) run(gw string) func(owned map[string]bool) {
+	return func(owned map[string]bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		had := 0
+		for b, g := range r.by {
+			if g == gw {
+				had++
+				if !owned[b] {
+					delete(r.by, b)
+				}
+			}
+		}
+		if had > 0 && len(owned) == 0 {
+			r.emptied[gw]++
+		}
+		for b := range owned {
+			if g, ok := r.by[b]; ok && g != gw {
+				r.doubles = append(r.doubles, fmt.Sprintf("%s on %s and %s", b, g, gw))
+			}
+			r.by[b] = gw
+		}
+	}
+}
+
+// counts returns how many bots each gateway runs.
+func (r *runners) counts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for _, g := range r.by {
+		out[g]++
+	}
+	return out
+}
+
+func (r *runners) doubled() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.doubles...)
+}
+
+// Three gateways on one PostgreSQL: the bots spread evenly and each runs on one gateway only;
+// a gateway whose connection is ended (pg_terminate_backend) stops its bots at once and the
+// others (or it, reconnected) run them again; a gateway that stops gives its bots up and the two
+// others take them. At no moment does a bot run on two gateways.
+func TestThreeGatewaysShareTheBots(t *testing.T) {
+	pg := harness.PostgresForTest(t)
+	ctx := t.Context()
+	db, err := storage.Open(ctx, pg.DatabaseForTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := Prepare(ctx, db.DBUtil()); err != nil {
+		t.Fatal(err)
+	}
+	var bots []string
+	for i := range 9 {
+		bots = append(bots, fmt.Sprintf("@bot%d:example.org", i))
+	}
+	rec := &runners{by: map[string]string{}, emptied: map[string]int{}}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	start := func(name string) (*Coordinator, context.CancelFunc, chan struct{}) {
+		c, err := New(Options{DB: db, Instance: name, URL: "http://" + name, Interval: 200 * time.Millisecond, Grace: 5300 * time.Millisecond,
+			Logger: log.With("gateway", name), Bots: func() []string { return append([]string(nil), bots...) }, Run: rec.run(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); c.Run(cctx) }()
+		return c, cancel, done
+	}
+	a, stopA, doneA := start("a")
+	defer func() { stopA(); <-doneA }()
+	b, stopB, doneB := start("b")
+	defer func() { stopB(); <-doneB }()
+	c, stopC, doneC := start("c")
+	defer func() { stopC(); <-doneC }()
+	even := func(want ...int) func() bool {
+		return func() bool {
+			n := rec.counts()
+			total, got := 0, []int{}
+			for _, g := range []string{"a", "b", "c"} {
+				total += n[g]
+				if n[g] > 0 {
+					got = append(got, n[g])
+				}
+			}
+			if total != len(bots) || len(got) != len(want) {
+				return false
+			}
+			for _, g := range got {
+				if g != want[0] && g != want[len(want)-1] {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	wait.For(t, time.Minute, "the 9 bots run 3 on each gateway", even(3, 3, 3))
+	if o, ok := a.Owner(ctx, a.Owned()[0]); !ok || o != "http://a" {
+		t.Fatalf("Owner of a's bot = %q, %v; want http://a", o, ok)
+	}
+
+	// c's ownership connection ends: c stops its bots at once, and the 9 run again.
+	var pid int
+	c.mu.Lock()
+	pid = c.own.BackendPID()
+	c.mu.Unlock()
+	if _, err := pg.Admin().ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 15*time.Second, "c to stop its bots", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.emptied["c"] > 0
+	})
+	wait.For(t, 15*time.Second, "the 9 bots to run again, 3 on each gateway", even(3, 3, 3))
+
+	// c is killed: its bots die with it, its locks end with its connection, and a and b run them
+	// within 15 s (once its rows are Grace old).
+	c.kill()
+	<-doneC
+	rec.run("c")(map[string]bool{})
+	killed := time.Now()
+	wait.For(t, 15*time.Second, "the 9 bots on a and b", even(4, 5))
+	t.Logf("a and b run c's bots %v after the kill", time.Since(killed).Round(100*time.Millisecond))
+
+	// b stops cleanly: it gives its bots up, and a takes them at once.
+	stopB()
+	<-doneB
+	wait.For(t, 15*time.Second, "the 9 bots on a", even(9))
+	_ = b
+	if d := rec.doubled(); len(d) > 0 {
+		t.Fatalf("bots ran on two gateways at once: %v", d)
+	}
+}
