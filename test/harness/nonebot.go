@@ -30,6 +30,14 @@ type NoneBotOptions struct {
 	// Dir is the working directory and holds nonebot.log ("" = a new
 	// temporary directory, removed by Stop).
 	Dir string
+	// Script is another NoneBot2 app to run instead of the test client's
+	// bot.py (relative to the repository root); it must serve
+	// /harness/healthz like bot.py does. "" = NoneBotDir/bot.py.
+	Script string
+	// Venv and Requirements name another virtual environment for Script
+	// (see EnsureVenv); "" = the test client's ("nonebot",
+	// NoneBotRequirements).
+	Venv, Requirements string
 }
 
 // NoneBot is a running NoneBot2 app with the OneBot v11 and v12 adapters and
@@ -45,11 +53,18 @@ type NoneBot struct {
 // StartNoneBot installs (once) and starts the NoneBot2 test client, returning
 // when it serves HTTP. ctx bounds the install and the startup only.
 func StartNoneBot(ctx context.Context, opts NoneBotOptions) (*NoneBot, error) {
-	python, err := EnsureVenv(ctx, "nonebot", NoneBotRequirements)
-	if err != nil {
-		return nil, fmt.Errorf("failed to install nonebot: %w", err)
+	venv, reqs, scriptPath := "nonebot", NoneBotRequirements, NoneBotDir+"/bot.py"
+	if opts.Venv != "" {
+		venv, reqs = opts.Venv, opts.Requirements
 	}
-	script, err := harnessFile(NoneBotDir + "/bot.py")
+	if opts.Script != "" {
+		scriptPath = opts.Script
+	}
+	python, err := EnsureVenv(ctx, venv, reqs)
+	if err != nil {
+		return nil, fmt.Errorf("failed to install nonebot (%s): %w", venv, err)
+	}
+	script, err := harnessFile(scriptPath)
 	if err != nil {
 		return nil, err
 	}
@@ -206,3 +221,6 @@ func (nb *NoneBot) Stop() {
 		}
 	})
 }
+
+// PID is the process id of the NoneBot app (for CPU and memory readings).
+func (nb *NoneBot) PID() int { return nb.proc.PID() }

@@ -86,6 +86,9 @@ func (hs *Homeserver) LogPath() string { return hs.proc.LogPath() }
 // LogTail returns the last n lines of Synapse's log.
 func (hs *Homeserver) LogTail(n int) string { return hs.proc.LogTail(n) }
 
+// PID is the process id of the homeserver (for CPU and memory readings).
+func (hs *Homeserver) PID() int { return hs.proc.PID() }
+
 // Done is closed when the Synapse process has exited (after Stop, or a crash).
 func (hs *Homeserver) Done() <-chan struct{} { return hs.proc.Done() }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,7 +71,8 @@ func CacheDir() (string, error) {
 // EnsureVenv makes sure <repo>/.cache/venv-<name> is a virtual environment with
 // the pinned requirements installed, and returns the path of its python.
 //
-// requirementsFile is absolute or relative to the repository root. The install
+// requirementsFile is absolute or relative to the repository root; a line "# harness: --no-deps"
+// in it installs the pinned list as it is, without resolving dependencies. The install
 // runs once: a stamp with the hash of the requirements file makes later calls
 // instant, and an exclusive lock on <repo>/.cache/venv-<name>.lock lets test
 // binaries running in parallel wait for one installer instead of racing.
@@ -133,10 +135,15 @@ func EnsureVenv(ctx context.Context, name string, requirementsFile string) (pyth
 	// download into it only what it lacks.
 	wheelhouse := filepath.Join(cache, "wheelhouse")
 	pipInstall := []string{"-m", "pip", "install", "--no-input", "--no-index", "--find-links", wheelhouse, "-r", requirementsFile}
+	pipDownload := []string{"-m", "pip", "download", "--no-input", "--dest", wheelhouse, "-r", requirementsFile}
+	if noDeps(reqs) {
+		pipInstall = append(pipInstall, "--no-deps")
+		pipDownload = append(pipDownload, "--no-deps", "--only-binary", ":all:")
+	}
 	logStep(logPath, "install offline from "+wheelhouse)
 	if err := runLogged(ctx, logPath, env, python, pipInstall...); err != nil {
 		logStep(logPath, "download missing wheels into "+wheelhouse)
-		if err := runLogged(ctx, logPath, env, python, "-m", "pip", "download", "--no-input", "--dest", wheelhouse, "-r", requirementsFile); err != nil {
+		if err := runLogged(ctx, logPath, env, python, pipDownload...); err != nil {
 			return "", fmt.Errorf("failed to download requirements of %s: %w", name, err)
 		}
 		logStep(logPath, "install offline from "+wheelhouse)
@@ -148,6 +155,20 @@ func EnsureVenv(ctx context.Context, name string, requirementsFile string) (pyth
 		return "", fmt.Errorf("failed to write venv stamp: %w", err)
 	}
 	return python, nil
+}
+
+// noDepsMarker, a line of a requirements file, installs it without resolving dependencies: for
+// a complete pin list (a pip freeze) in which a package's declared dependency is replaced by
+// another that provides the same module.
+const noDepsMarker = "# harness: --no-deps"
+
+func noDeps(reqs []byte) bool {
+	for line := range strings.SplitSeq(string(reqs), "\n") {
+		if strings.TrimSpace(line) == noDepsMarker {
+			return true
+		}
+	}
+	return false
 }
 
 // logStep appends a header line to the install log.
