@@ -5,10 +5,10 @@ TAGS := goolm
 BIN := bin/gateway
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build image demo test check fmt vet unit e2e bench fuzz clean
+.PHONY: help build image demo test check fmt vet unit e2e bench bench-quick bench-record profile fuzz clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/gateway
 	$(GO) build -tags $(TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/gateway
@@ -33,8 +33,21 @@ vet:
 unit: ## only the fast tests (no homeserver)
 	$(GO) test -tags $(TAGS) -race -count=1 ./internal/... ./cmd/...
 
-bench: ## relay latency: gateway WebSocket client vs a plain sync client, p50/p99 (needs Synapse; installs it)
-	$(GO) test -tags $(TAGS) -run '^$$' -bench Relay -benchtime 200x -count=1 ./test/e2e
+BENCH_OUT ?= .cache/bench/latest.md
+BENCH_QUICK := -messages 60 -echo-seconds 4 -sends 20 -bots 1,10 -replay-messages 1000 -fanout 1,10 -idle-bots 1,50 -idle-seconds 3
+
+bench: ## the benchmark table of issues 12/13 (latency, CPU, fan-out, echo, send path, RSS, idle bots; a few minutes; BENCH_FLAGS="-h" lists the knobs)
+	@mkdir -p .cache/bench && $(GO) build -tags $(TAGS) -o .cache/bench/bench ./test/bench/cmd/bench && .cache/bench/bench -out $(BENCH_OUT) $(BENCH_FLAGS)
+
+bench-quick: ## the same benchmark with small counts (about a minute after the first install)
+	@$(MAKE) --no-print-directory bench BENCH_FLAGS="$(BENCH_QUICK) $(BENCH_FLAGS)" BENCH_OUT=.cache/bench/quick.md
+
+profile: ## pprof CPU and allocation profiles of the gateway under the benchmark's load, into .cache/bench/profiles
+	@$(MAKE) --no-print-directory bench BENCH_FLAGS="$(BENCH_QUICK) -profile .cache/bench/profiles $(BENCH_FLAGS)" BENCH_OUT=.cache/bench/profile.md
+	@echo "profiles: .cache/bench/profiles (go tool pprof -http=: bin/gateway .cache/bench/profiles/FILE)"
+
+bench-record: ## re-record the /sync stream the benchmark's stand-in homeserver replays (test/fakes/testdata/sync-recording.json)
+	$(GO) run -tags $(TAGS) ./test/bench/cmd/bench record
 
 fuzz: ## run every fuzz test for 30s each
 	@for pkg in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \

@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matrix-onebot/gateway/test/wait"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	raw, err := os.ReadFile("testdata/proc-stat.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vectors []struct {
+		Name  string `json:"name"`
+		Stat  string `json:"stat"`
+		Ticks uint64 `json:"ticks"`
+		Error bool   `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &vectors); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vectors {
+		t.Run(v.Name, func(t *testing.T) {
+			got, err := ParseStatCPU([]byte(v.Stat))
+			switch {
+			case v.Error && err == nil:
+				t.Fatalf("got %d ticks, want an error", got)
+			case !v.Error && err != nil:
+				t.Fatal(err)
+			case !v.Error && got != v.Ticks:
+				t.Fatalf("got %d ticks, want %d", got, v.Ticks)
+			}
+		})
+	}
+}
+
+func FuzzParseStatCPU(f *testing.F) {
+	f.Add([]byte("1234 (gateway) S 1 1234 1234 0 -1 4194560 1234 0 0 0 150 37 0 0 20 0 12"))
+	f.Add([]byte("42 (a) b) R"))
+	f.Fuzz(func(t *testing.T, stat []byte) {
+		_, _ = ParseStatCPU(stat) // an error or a number, never a panic
+	})
+}
+
+func TestCPUTimeOfThisProcess(t *testing.T) {
+	before, err := CPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn CPU until the kernel's 10 ms accounting moves.
+	deadline := time.Now().Add(10 * time.Second)
+	after := before
+	for after <= before && time.Now().Before(deadline) {
+		for i := 0; i < 1_000_000; i++ {
+			_ = strings.Repeat("x", i%8)
+		}
+		if after, err = CPUTime(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after <= before {
+		t.Fatalf("CPU time did not grow while burning CPU: %v → %v", before, after)
+	}
+	if _, err := CPUTime(-1); err == nil {
+		t.Fatal("CPUTime of pid -1: want an error")
+	}
+}
+
+func TestParseStatusRSS(t *testing.T) {
+	got, err := ParseStatusRSS([]byte("Name:\tgateway\nVmPeak:\t  900 kB\nVmRSS:\t   28672 kB\nThreads:\t12\n"))
+	if err != nil || got != 28672<<10 {
+		t.Fatalf("got %d, %v; want %d", got, err, 28672<<10)
+	}
+	for _, bad := range []string{"Name:\tzombie\n", "VmRSS:\t 12 MB\n", "VmRSS:\t -3 kB\n", "VmRSS:\t\n"} {
+		if n, err := ParseStatusRSS([]byte(bad)); err == nil {
+			t.Errorf("%q: got %d, want an error", bad, n)
+		}
+	}
+	if n, err := RSS(os.Getpid()); err != nil || n <= 0 {
+		t.Fatalf("RSS of this process: %d, %v", n, err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d Dist
+	if d.Percentile(50) != 0 {
+		t.Fatal("empty sample: want 0")
+	}
+	for i := 100; i >= 1; i-- { // unsorted on purpose
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for p, want := range map[float64]time.Duration{50: 50 * time.Millisecond, 99: 99 * time.Millisecond, 100: 100 * time.Millisecond, 1: time.Millisecond} {
+		if got := d.Percentile(p); got != want {
+			t.Errorf("p%g = %v, want %v", p, got, want)
+		}
+	}
+	if d[0] != 100*time.Millisecond {
+		t.Fatal("Percentile sorted the caller's sample")
+	}
+	if got := (Dist{7 * time.Millisecond}).Percentile(99); got != 7*time.Millisecond {
+		t.Fatalf("one sample: p99 = %v", got)
+	}
+}
+
+func TestReportVerdicts(t *testing.T) {
+	r := &Report{Started: time.Unix(0, 0), Machine: "test machine"}
+	r.Check("under", "ms", 0.5, 1)
+	r.Check("over", "ms", 1.5, 1)
+	r.CheckAtLeast("rate", "msg/s", 19999, 20000)
+	r.Missing("absent", "≤ 5 s", "skipped")
+	want := []string{"MET", "NOT MET", "NOT MET", "—"}
+	for i, tg := range r.Targets {
+		if tg.Verdict() != want[i] {
+			t.Errorf("%s: verdict %q, want %q", tg.Name, tg.Verdict(), want[i])
+		}
+	}
+	s := &Section{Title: "t", Header: []string{"a", "b"}}
+	s.Add("x", 1.234)
+	r.Sections = append(r.Sections, s)
+	var b strings.Builder
+	r.Render(&b)
+	for _, line := range []string{"| x | 1.23 |", "| under | ≤ 1 ms | 0.50 ms | MET |", "| over | ≤ 1 ms | 1.50 ms | NOT MET |", "test machine"} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("the report lacks %q:\n%s", line, b.String())
+		}
+	}
+}
+
+func TestCollectorReceivesReports(t *testing.T) {
+	c, err := NewCollector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rep, err := NewReporter(c.Addr(), "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	rep.Report("$a")
+	rep.Report("$b")
+	rep.Report("$a")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if missing := c.WaitAll(ctx, []string{"ws"}, []string{"$a", "$b"}); missing["ws"] != 0 {
+		t.Fatalf("missing %v", missing)
+	}
+	if at, ok := c.At("ws", "$a"); !ok || at.Before(before) {
+		t.Fatalf("arrival of $a: %v %v", at, ok)
+	}
+	if _, ok := c.At("sync", "$a"); ok {
+		t.Fatal("another observer's report counted")
+	}
+	// The repeat of $a is counted once it has been read.
+	wait.Until(10*time.Second, func() bool { return c.Duplicates("ws") == 1 })
+	if got := c.Duplicates("ws"); got != 1 {
+		t.Fatalf("duplicates = %d, want 1", got)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if missing := c.WaitAll(short, []string{"ws"}, []string{"$never"}); missing["ws"] != 1 {
+		t.Fatalf("a key never reported: missing %v, want 1", missing)
+	}
+}

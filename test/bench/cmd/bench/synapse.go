@@ -1,0 +1,544 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/test/bench"
+	"github.com/matrix-onebot/gateway/test/harness"
+)
+
+const (
+	benchToken = "bench-token" // clients → gateway
+	pushToken  = "bench-push"  // gateway → NoneBot2 (reverse WebSocket)
+	seedVenv   = "bench-seed"
+	seedReqs   = "test/bench/clients/seed/requirements.txt"
+)
+
+// Observer names, as they report to the collector.
+const (
+	obsSync    = "sync"
+	obsWS      = "ws"
+	obsNoneBot = "nonebot"
+	obsSeed    = "seed"
+)
+
+var observerTitles = map[string]string{
+	obsSync:    "plain Matrix /sync client (Go, mautrix)",
+	obsWS:      "OneBot v12 WebSocket client of the gateway",
+	obsNoneBot: "NoneBot2 + nonebot-adapter-onebot (v12 reverse WS) via the gateway",
+	obsSeed:    "NoneBot2 + nonebot-adapter-matrix 0.3.1 (Python, syncs itself)",
+}
+
+// onSynapse runs the parts that need the real homeserver.
+func (r *benchRun) onSynapse(ctx context.Context) error {
+	progress("starting Synapse (installed into .cache on first use)")
+	sctx, cancel := context.WithTimeout(ctx, harness.StartTimeout)
+	hs, err := harness.StartSynapse(sctx, harness.SynapseOptions{Dir: filepath.Join(r.work, "synapse")})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer hs.Stop()
+	var errs []error
+	if r.o.parts["relay"] || r.o.parts["echo"] || r.o.parts["send"] {
+		if err := r.relayParts(ctx, hs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r.o.parts["bots"] && ctx.Err() == nil {
+		if err := r.botsPart(ctx, hs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// relayScene is one Synapse room with the bot (through the gateway), a sender, a plain /sync
+// observer, and the seed adapter's own account.
+type relayScene struct {
+	hs        *harness.Homeserver
+	room      id.RoomID
+	alice     *mautrix.Client
+	bot       *harness.User
+	g         *bench.Gateway
+	observers []string
+	pids      map[string]int
+}
+
+func (r *benchRun) relayParts(ctx context.Context, hs *harness.Homeserver) error {
+	s, stop, err := r.setupScene(ctx, hs)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if r.o.parts["relay"] {
+		if err := r.relayPart(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("receive latency: %w", err))
+		}
+	}
+	if r.o.parts["echo"] && ctx.Err() == nil {
+		if err := r.echoPart(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("echo: %w", err))
+		}
+	}
+	if r.o.parts["send"] && ctx.Err() == nil {
+		if err := r.sendPart(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("send path: %w", err))
+		}
+	}
+	if r.o.profileDir != "" && ctx.Err() == nil {
+		if err := r.profile(ctx, s.g, "synapse-relay", func(pctx context.Context) error {
+			return r.sendMessages(pctx, s, r.o.messages, r.o.rate, "profile")
+		}); err != nil {
+			errs = append(errs, fmt.Errorf("profile: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *benchRun) setupScene(ctx context.Context, hs *harness.Homeserver) (*relayScene, func(), error) {
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	s := &relayScene{hs: hs, pids: map[string]int{"Synapse (homeserver)": hs.PID()}}
+	users := map[string]*harness.User{}
+	for _, name := range []string{"bot", "alice", "bob", "seed"} {
+		u, err := hs.RegisterUser(ctx, name, "pw-"+name+"-"+r.nonce, false)
+		if err != nil {
+			return nil, stop, err
+		}
+		users[name] = u
+	}
+	s.bot = users["bot"]
+	clients := map[string]*mautrix.Client{}
+	for name, u := range users {
+		cli, err := hs.Client(u)
+		if err != nil {
+			return nil, stop, err
+		}
+		clients[name] = cli
+	}
+	s.alice = clients["alice"]
+	created, err := s.alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset: "private_chat", Name: "bench",
+		Invite: []id.UserID{id.UserID(users["bot"].UserID), id.UserID(users["bob"].UserID), id.UserID(users["seed"].UserID)},
+	})
+	if err != nil {
+		return nil, stop, fmt.Errorf("failed to create the room: %w", err)
+	}
+	s.room = created.RoomID
+	for _, name := range []string{"bot", "bob", "seed"} {
+		if _, err := clients[name].JoinRoomByID(ctx, s.room); err != nil {
+			return nil, stop, fmt.Errorf("%s failed to join: %w", name, err)
+		}
+	}
+
+	progress("starting NoneBot2 + nonebot-adapter-onebot")
+	nctx, cancel := context.WithTimeout(ctx, harness.StartTimeout)
+	nb, err := harness.StartNoneBot(nctx, harness.NoneBotOptions{
+		Dir: filepath.Join(r.work, "nonebot"), Script: "test/bench/clients/onebot/bot.py", AccessToken: pushToken,
+		ExtraEnv: map[string]string{"BENCH_REPORT_ADDR": r.col.Addr(), "BENCH_REPORT_NAME": obsNoneBot, "LOG_LEVEL": "WARNING"},
+	})
+	cancel()
+	if err != nil {
+		return nil, stop, err
+	}
+	stops = append(stops, nb.Stop)
+	s.pids[observerTitles[obsNoneBot]] = nb.PID()
+
+	progress("starting the gateway (1 bot)")
+	bots, _ := json.Marshal([]any{botEntry(hs.URL(), s.bot)})
+	s.g, err = bench.StartGateway(r.bin, mkdir(r.work, "gateway-relay"), map[string]string{
+		"MATRIX_BOTS": string(bots), "MATRIX_SYNC_TIMEOUT": "30000",
+		"GATEWAY_ACCESS_TOKEN": benchToken, "GATEWAY_PUSH_ACCESS_TOKEN": pushToken,
+		"GATEWAY_V12_REVERSE_WS": nb.V12ReverseWSURL(), "GATEWAY_PPROF": r.pprofAddr(),
+	})
+	if err != nil {
+		return nil, stop, err
+	}
+	stops = append(stops, func() { _ = s.g.Stop() })
+	if _, err := s.g.WaitReady(withTimeout(ctx, 2*time.Minute)); err != nil {
+		return nil, stop, err
+	}
+	s.pids["gateway"] = s.g.PID()
+
+	syncObs, err := r.startObserver("observe-sync", "observe-sync", map[string]string{
+		"BENCH_HS": hs.URL(), "BENCH_USER": users["bob"].UserID, "BENCH_TOKEN": users["bob"].AccessToken,
+	})
+	if err != nil {
+		return nil, stop, err
+	}
+	stops = append(stops, func() { _ = syncObs.Stop() })
+	s.pids[observerTitles[obsSync]] = syncObs.PID()
+	wsObs, err := r.startObserver("observe-ws", "observe-ws", map[string]string{
+		"BENCH_GATEWAY": s.g.URL, "BENCH_TOKEN": benchToken, "BENCH_NAME": obsWS, "BENCH_ECHO": "1",
+	})
+	if err != nil {
+		return nil, stop, err
+	}
+	stops = append(stops, func() { _ = wsObs.Stop() })
+	s.pids[observerTitles[obsWS]] = wsObs.PID()
+	s.observers = []string{obsSync, obsWS, obsNoneBot}
+
+	if r.o.seed {
+		progress("starting NoneBot2 + nonebot-adapter-matrix (installed into .cache/venv-%s on first use)", seedVenv)
+		seedBots, _ := json.Marshal([]any{map[string]any{
+			"homeserver": hs.URL(), "access_token": users["seed"].AccessToken, "user_id": users["seed"].UserID, "device_id": users["seed"].DeviceID,
+			"sync_filter": json.RawMessage(bench.TimelineFilter),
+		}})
+		nctx, cancel := context.WithTimeout(ctx, harness.StartTimeout)
+		seed, err := harness.StartNoneBot(nctx, harness.NoneBotOptions{
+			Dir: filepath.Join(r.work, "seed"), Script: "test/bench/clients/seed/bot.py", Venv: seedVenv, Requirements: seedReqs,
+			ExtraEnv: map[string]string{
+				"DRIVER": "~fastapi+~httpx", "MATRIX_BOTS": string(seedBots), "MATRIX_SYNC_TIMEOUT": "30000",
+				"BENCH_REPORT_ADDR": r.col.Addr(), "BENCH_REPORT_NAME": obsSeed, "LOG_LEVEL": "WARNING",
+			},
+		})
+		cancel()
+		if err != nil {
+			r.report.Notes = append(r.report.Notes, "nonebot-adapter-matrix was not measured: "+oneLine(err))
+		} else {
+			stops = append(stops, seed.Stop)
+			s.pids[observerTitles[obsSeed]] = seed.PID()
+			s.observers = append(s.observers, obsSeed)
+			if err := r.waitReports(ctx, 2*time.Minute, []string{obsSeed}, []string{"ready:" + obsSeed}); err != nil {
+				return nil, stop, fmt.Errorf("nonebot-adapter-matrix did not connect: %w", err)
+			}
+		}
+	}
+	for _, o := range []string{obsSync, obsWS, obsNoneBot} {
+		if err := r.waitReports(ctx, time.Minute, []string{o}, []string{"ready:" + o}); err != nil {
+			return nil, stop, fmt.Errorf("the observers did not start: %w", err)
+		}
+	}
+	// Warm-up: a message that every observer receives shows that all of them are in place.
+	var lastErr error
+	for i := range 10 {
+		resp, err := s.alice.SendText(ctx, s.room, fmt.Sprintf("warm-up %d %s", i, r.nonce))
+		if err != nil {
+			return nil, stop, err
+		}
+		if lastErr = r.waitReports(ctx, 15*time.Second, s.observers, []string{string(resp.EventID)}); lastErr == nil {
+			return s, stop, nil
+		}
+	}
+	return nil, stop, fmt.Errorf("warm-up: %w", lastErr)
+}
+
+// sentAt is when each message's send call started, by event ID.
+type sentAt struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// sendMessages sends n messages from alice at rate per second (each send on its own, not
+// waiting for the one before), and returns their event IDs and start times.
+func (r *benchRun) sendMessages(ctx context.Context, s *relayScene, n int, rate float64, label string) error {
+	_, err := r.sendPaced(ctx, s, n, rate, func(i int) string { return fmt.Sprintf("%s %d %s", label, i, r.nonce) })
+	return err
+}
+
+func (r *benchRun) sendPaced(ctx context.Context, s *relayScene, n int, rate float64, body func(i int) string) (*sentAt, error) {
+	sent := &sentAt{at: map[string]time.Time{}}
+	interval := time.Duration(float64(time.Second) / rate)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	begin := time.Now()
+	for i := range n {
+		if d := time.Until(begin.Add(time.Duration(i) * interval)); d > 0 {
+			select {
+			case <-ctx.Done():
+				return sent, ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			resp, err := s.alice.SendText(ctx, s.room, body(i))
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			sent.mu.Lock()
+			sent.at[string(resp.EventID)] = start
+			sent.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return sent, fmt.Errorf("%d of %d sends failed, first: %w", len(errs), n, errs[0])
+	}
+	return sent, nil
+}
+
+// relayPart is parts (a) and (b): receive latency and CPU per 1,000 messages.
+func (r *benchRun) relayPart(ctx context.Context, s *relayScene) error {
+	progress("receive latency: %d messages at %g/s", r.o.messages, r.o.rate)
+	meter, err := bench.StartCPU(s.pids)
+	if err != nil {
+		return err
+	}
+	sent, err := r.sendPaced(ctx, s, r.o.messages, r.o.rate, func(i int) string { return fmt.Sprintf("bench %d %s", i, r.nonce) })
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(sent.at))
+	for k := range sent.at {
+		keys = append(keys, k)
+	}
+	waitErr := r.waitReports(ctx, 2*time.Minute, s.observers, keys)
+	cpu, wall, err := meter.Stop()
+	if err != nil {
+		return err
+	}
+
+	lat := map[string]bench.Dist{}
+	for _, o := range s.observers {
+		for k, start := range sent.at {
+			if at, ok := r.col.At(o, k); ok {
+				lat[o] = append(lat[o], at.Sub(start))
+			}
+		}
+	}
+	sec := &bench.Section{
+		Title:  fmt.Sprintf("(a) Receive latency, send call → arrival, %d messages at %g/s on one Synapse", len(keys), r.o.rate),
+		Header: []string{"observer", "received", "p50 ms", "p99 ms", "p50 over plain /sync ms", "p99 over plain /sync ms", "repeats"},
+	}
+	base := lat[obsSync]
+	for _, o := range s.observers {
+		d := lat[o]
+		sec.Add(observerTitles[o], fmt.Sprintf("%d/%d", len(d), len(keys)), bench.Ms(d.Percentile(50)), bench.Ms(d.Percentile(99)),
+			bench.Ms(d.Percentile(50)-base.Percentile(50)), bench.Ms(d.Percentile(99)-base.Percentile(99)), r.col.Duplicates(o))
+	}
+	r.report.Sections = append(r.report.Sections, sec)
+
+	cpuSec := &bench.Section{
+		Title:  fmt.Sprintf("(b) CPU per 1,000 messages, each process, over the same %d messages (%.1f s wall)", len(keys), wall.Seconds()),
+		Header: []string{"process", "CPU s", "CPU s per 1,000 messages"},
+		Notes: []string{"The gateway's CPU includes handing each message to both of its clients (the v12 WebSocket client " +
+			"and NoneBot2); the homeserver's includes serving every client and the sends."},
+	}
+	for _, name := range sortedKeys(cpu) {
+		cpuSec.Add(name, cpu[name].Seconds(), cpu[name].Seconds()*1000/float64(len(keys)))
+	}
+	r.report.Sections = append(r.report.Sections, cpuSec)
+
+	if len(lat[obsWS]) > 0 && len(base) > 0 {
+		r.report.Check("receive overhead p50 (v12 WS client vs plain /sync)", "ms", bench.Ms(lat[obsWS].Percentile(50)-base.Percentile(50)), 1)
+		r.report.Check("receive overhead p99 (v12 WS client vs plain /sync)", "ms", bench.Ms(lat[obsWS].Percentile(99)-base.Percentile(99)), 5)
+	}
+	return waitErr
+}
+
+// echoPart is part (d): the echo round trip, command sent → the bot's answer seen by the plain
+// /sync client, through NoneBot2 and through a direct v12 WebSocket client.
+func (r *benchRun) echoPart(ctx context.Context, s *relayScene) error {
+	sec := &bench.Section{
+		Title:  "(d) Echo round trip, command sent → the bot's answer seen by a plain /sync client",
+		Header: []string{"echo client", "commands/s", "commands", "answered", "p50 ms", "p99 ms"},
+	}
+	r.report.Sections = append(r.report.Sections, sec)
+	var errs []error
+	for _, rate := range r.o.echoRates {
+		for _, kind := range []struct{ name, cmd string }{{"NoneBot2 echo plugin via the gateway", "/echo"}, {"direct OneBot v12 WebSocket echo", "/wsecho"}} {
+			n := max(int(math.Ceil(rate*r.o.echoSeconds)), 1)
+			progress("echo: %s, %d commands at %g/s", kind.name, n, rate)
+			tag := fmt.Sprintf("e%g-%s-%s", rate, kind.cmd[1:], r.nonce)
+			starts := make([]time.Time, n)
+			_, err := r.sendPaced(ctx, s, n, rate, func(i int) string {
+				starts[i] = time.Now()
+				return fmt.Sprintf("%s %s-%d", kind.cmd, tag, i)
+			})
+			if err != nil {
+				return err
+			}
+			keys := make([]string, n)
+			for i := range n {
+				keys[i] = fmt.Sprintf("body:%s-%d", tag, i)
+			}
+			if err := r.waitReports(ctx, time.Minute, []string{obsSync}, keys); err != nil {
+				errs = append(errs, fmt.Errorf("%s at %g/s: %w", kind.name, rate, err))
+			}
+			var d bench.Dist
+			for i, k := range keys {
+				if at, ok := r.col.At(obsSync, k); ok {
+					d = append(d, at.Sub(starts[i]))
+				}
+			}
+			sec.Add(kind.name, rate, n, len(d), bench.Ms(d.Percentile(50)), bench.Ms(d.Percentile(99)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sendPart is the send path of part (d): the bot's send_message through the gateway (v12 HTTP
+// action) vs. a direct PUT /send with the bot's own token, one at a time, alternating.
+func (r *benchRun) sendPart(ctx context.Context, s *relayScene) error {
+	progress("send path: %d sends through the gateway and %d direct PUTs", r.o.sends, r.o.sends)
+	client := &http.Client{Timeout: time.Minute}
+	var viaGW, direct bench.Dist
+	for i := range r.o.sends {
+		action, _ := json.Marshal(map[string]any{"action": "send_message", "params": map[string]any{
+			"detail_type": "group", "group_id": string(s.room),
+			"message": []any{map[string]any{"type": "text", "data": map[string]string{"text": fmt.Sprintf("via gateway %d %s", i, r.nonce)}}},
+		}})
+		d, err := timedRequest(ctx, client, http.MethodPost, s.g.URL+"/onebot/v12/", benchToken, action)
+		if err != nil {
+			return fmt.Errorf("send_message through the gateway: %w", err)
+		}
+		viaGW = append(viaGW, d)
+		put, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": fmt.Sprintf("direct %d %s", i, r.nonce)})
+		u := fmt.Sprintf("%s/_matrix/client/v3/rooms/%s/send/m.room.message/bench-%s-%d", s.hs.URL(), url.PathEscape(string(s.room)), r.nonce, i)
+		d, err = timedRequest(ctx, client, http.MethodPut, u, s.bot.AccessToken, put)
+		if err != nil {
+			return fmt.Errorf("direct PUT /send: %w", err)
+		}
+		direct = append(direct, d)
+	}
+	sec := &bench.Section{
+		Title:  fmt.Sprintf("(d) Send path, one send at a time, %d each, alternating", r.o.sends),
+		Header: []string{"path", "p50 ms", "p99 ms"},
+	}
+	sec.Add("send_message through the gateway (v12 HTTP action)", bench.Ms(viaGW.Percentile(50)), bench.Ms(viaGW.Percentile(99)))
+	sec.Add("direct PUT /rooms/{room}/send on Synapse, same bot", bench.Ms(direct.Percentile(50)), bench.Ms(direct.Percentile(99)))
+	sec.Add("overhead of the gateway", bench.Ms(viaGW.Percentile(50)-direct.Percentile(50)), bench.Ms(viaGW.Percentile(99)-direct.Percentile(99)))
+	r.report.Sections = append(r.report.Sections, sec)
+	r.report.Check("send path overhead p50 (gateway vs direct PUT)", "ms", bench.Ms(viaGW.Percentile(50)-direct.Percentile(50)), 2)
+	return nil
+}
+
+// timedRequest sends one request and returns how long the answer took; a non-2xx answer or a
+// OneBot failure is an error.
+func timedRequest(ctx context.Context, client *http.Client, method, u, token string, body []byte) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return 0, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, data)
+	}
+	var ob struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(data, &ob) == nil && ob.Status == "failed" {
+		return 0, fmt.Errorf("OneBot failed: %s", ob.Message)
+	}
+	return took, nil
+}
+
+// botsPart is part (e) on Synapse: start-to-ready (first start and restart with stored sessions),
+// RSS and idle CPU of the gateway with each bot count.
+func (r *benchRun) botsPart(ctx context.Context, hs *harness.Homeserver) error {
+	sec := &bench.Section{
+		Title:  fmt.Sprintf("(e) Bots on Synapse: start to all-ready (/readyz 200), RSS and CPU after %gs idle", r.o.idleSeconds),
+		Header: []string{"bots", "first start s", "restart s", "RSS MiB", "idle CPU % of a core"},
+	}
+	r.report.Sections = append(r.report.Sections, sec)
+	for _, n := range r.o.bots {
+		// Each gateway gets bots of its own: a device whose keys another gateway uploaded is refused.
+		progress("registering %d idle bots on Synapse", n)
+		entries := make([]any, n)
+		for i := range n {
+			u, err := hs.RegisterUser(ctx, fmt.Sprintf("idle%d-%d", n, i), "pw-idle-"+r.nonce, false)
+			if err != nil {
+				return err
+			}
+			entries[i] = botEntry(hs.URL(), u)
+		}
+		list, _ := json.Marshal(entries)
+		env := map[string]string{"MATRIX_BOTS": string(list), "MATRIX_SYNC_TIMEOUT": "30000", "GATEWAY_ACCESS_TOKEN": benchToken}
+		dir := mkdir(r.work, fmt.Sprintf("gateway-bots-%d", n))
+		progress("%d bots on Synapse: first start", n)
+		first, _, _, err := r.startIdle(ctx, dir, env, 0)
+		if err != nil {
+			return err
+		}
+		progress("%d bots on Synapse: restart", n)
+		again, rss, cpu, err := r.startIdle(ctx, dir, env, r.o.idleSeconds)
+		if err != nil {
+			return err
+		}
+		sec.Add(n, first.Seconds(), again.Seconds(), bench.MiB(rss), cpu)
+		if n == 50 {
+			r.report.Check("50 bots start to all-ready on a restart (Synapse)", "s", again.Seconds(), 5)
+		}
+	}
+	return nil
+}
+
+// startIdle starts a gateway, waits until it is ready, optionally measures RSS and CPU over idle
+// seconds, and stops it.
+func (r *benchRun) startIdle(ctx context.Context, dir string, env map[string]string, idle float64) (ready time.Duration, rss int64, cpuPct float64, err error) {
+	g, err := bench.StartGateway(r.bin, dir, env)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer g.Stop()
+	if ready, err = g.WaitReady(withTimeout(ctx, 3*time.Minute)); err != nil {
+		return 0, 0, 0, err
+	}
+	if idle > 0 {
+		meter, err := bench.StartCPU(map[string]int{"gateway": g.PID()})
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, 0, ctx.Err()
+		case <-time.After(time.Duration(idle * float64(time.Second))):
+		}
+		cpu, wall, err := meter.Stop()
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		cpuPct = 100 * cpu["gateway"].Seconds() / wall.Seconds()
+		if rss, err = bench.RSS(g.PID()); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	if err := g.Stop(); err != nil {
+		return 0, 0, 0, fmt.Errorf("the gateway did not stop cleanly: %w", err)
+	}
+	return ready, rss, cpuPct, nil
+}
+
+func botEntry(homeserver string, u *harness.User) map[string]any {
+	return map[string]any{"homeserver": homeserver, "access_token": u.AccessToken, "user_id": u.UserID, "device_id": u.DeviceID}
+}
