@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lib/pq"
 	"go.mau.fi/util/dbutil"
 
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -243,12 +244,12 @@ func (c *Coordinator) step(ctx context.Context) error {
 		return fmt.Errorf("failed to write the heartbeat: %w", err)
 	}
 	// Rows only while the ownership connection is known alive (see the package comment).
-	if own.Err() == nil {
-		for _, b := range owned {
-			if _, err := db.Exec(ctx, `INSERT INTO cluster_bot (bot, instance, seen) VALUES ($1, $2, $3)
-				ON CONFLICT (bot) DO UPDATE SET instance = excluded.instance, seen = excluded.seen`, b, c.opts.Instance, c.millis(now)); err != nil {
-				return fmt.Errorf("failed to write that %s runs here: %w", b, err)
-			}
+	// One statement for all of them (each was inserted when it was taken); only the bots run
+	// now, not rows left from before a lost connection.
+	if own.Err() == nil && len(owned) > 0 {
+		if _, err := db.Exec(ctx, `UPDATE cluster_bot SET seen = $1 WHERE instance = $2 AND bot = ANY($3)`,
+			c.millis(now), c.opts.Instance, pq.Array(owned)); err != nil {
+			return fmt.Errorf("failed to write that the bots run here: %w", err)
 		}
 	}
 
