@@ -12,6 +12,7 @@ var reshaped = []string{
 	"internal/auth",
 	"internal/auth/oauthmeta",
 	"internal/e2ee",
+	"internal/face",
 	"internal/matrix",
 	"internal/matrix/account",
 	"internal/matrix/actions",
@@ -21,6 +22,8 @@ var reshaped = []string{
 	"internal/matrix/rooms",
 	"internal/matrix/send",
 	"internal/matrix/syncapi",
+	"internal/onebot/v11",
+	"internal/onebot/v12",
 }
 
 func TestReshapedPackagesStayWithinTheLimits(t *testing.T) {
