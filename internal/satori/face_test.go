@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -348,6 +349,8 @@ func TestAPIResources(t *testing.T) {
 		{"guild.member.list", `{"guild_id":"` + room + `"}`, `"user":{"id":"@alice:example.org","name":"Alice"}`},
 		{"message.delete", `{"channel_id":"` + room + `","message_id":"$x"}`, `{}`},
 		{"reaction.create", `{"channel_id":"` + room + `","message_id":"$x","emoji_id":"👍"}`, `{}`},
+		{"guild.member.mute", `{"guild_id":"` + room + `","user_id":"@alice:example.org","duration":60000}`, `{}`},
+		{"channel.mute", `{"channel_id":"` + room + `","enable":true}`, `{}`},
 	} {
 		status, body := tf.post(t, c.method, c.body, nil)
 		if status != 200 || !strings.Contains(string(body), c.want) {
@@ -359,8 +362,15 @@ func TestAPIResources(t *testing.T) {
 	for _, c := range calls {
 		names = append(names, c.Method)
 	}
-	if s := strings.Join(names, ","); !strings.Contains(s, "DeleteMessage") || !strings.Contains(s, "React") {
-		t.Fatalf("bot calls %s: no DeleteMessage/React", s)
+	for _, want := range []string{"DeleteMessage", "React", "Mute", "SetWholeMute"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("bot calls %v: no %s", names, want)
+		}
+	}
+	for _, c := range calls {
+		if c.Method == "Mute" && fmt.Sprint(c.Args) != fmt.Sprint([]any{fakes.FakeRoom, id.UserID("@alice:example.org"), time.Minute}) {
+			t.Errorf("Mute%v, want the room, alice and 1m0s", c.Args)
+		}
 	}
 }
 
@@ -374,7 +384,9 @@ func TestAPIErrors(t *testing.T) {
 		{"no token", "login.get", ``, map[string]string{"Authorization": ""}, 401},
 		{"wrong token", "login.get", ``, map[string]string{"Authorization": "Bearer nope"}, 403},
 		{"not bearer", "login.get", ``, map[string]string{"Authorization": "Basic x"}, 401},
-		{"unknown method", "channel.mute", `{}`, nil, 404},
+		{"unknown method", "channel.delete", `{}`, nil, 404},
+		{"mute without duration", "guild.member.mute", `{"guild_id":"!r:x","user_id":"@a:x"}`, nil, 400},
+		{"mute too long", "guild.member.mute", `{"guild_id":"!r:x","user_id":"@a:x","duration":1e12}`, nil, 400},
 		{"other platform", "login.get", ``, map[string]string{"Satori-Platform": "discord"}, 400},
 		{"unknown bot", "login.get", ``, map[string]string{"Satori-User-ID": "@other:example.org"}, 404},
 		{"body not JSON", "message.create", `{`, nil, 400},

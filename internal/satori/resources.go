@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"maunium.net/go/mautrix/id"
 
@@ -50,6 +51,8 @@ var resources = map[string]func(ctx context.Context, c *call) (any, error){
 	"guild.member.get":    guildMemberGet,
 	"guild.member.list":   guildMemberList,
 	"guild.member.kick":   guildMemberKick,
+	"guild.member.mute":   guildMemberMute,
+	"channel.mute":        channelMute,
 	"message.create":      messageCreate,
 	"message.get":         messageGet,
 	"message.delete":      messageDelete,
@@ -272,6 +275,57 @@ func guildMemberKick(ctx context.Context, c *call) (any, error) {
 		return nil, c.bot.Ban(ctx, room, id.UserID(p.UserID), "")
 	}
 	return nil, c.bot.Kick(ctx, room, id.UserID(p.UserID), "")
+}
+
+// guildMemberMute mutes a member for duration milliseconds (0 lifts the mute): Matrix has no
+// timed mute, so the bot lowers the member's power level and restores it later (model.Muter).
+func guildMemberMute(ctx context.Context, c *call) (any, error) {
+	var p struct {
+		GuildID  string   `json:"guild_id"`
+		UserID   string   `json:"user_id"`
+		Duration *float64 `json:"duration"`
+	}
+	if err := c.params(&p); err != nil {
+		return nil, err
+	}
+	room, err := roomParam("guild_id", p.GuildID)
+	if err == nil {
+		err = required("user_id", p.UserID)
+	}
+	if err == nil && (p.Duration == nil || *p.Duration < 0 || *p.Duration > float64(maxMute.Milliseconds())) {
+		err = model.Errorf(model.ErrBadParam, "duration is required: milliseconds from 0 (lift the mute) to %d", maxMute.Milliseconds())
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, ok := model.As[model.Muter](c.bot)
+	if !ok {
+		return nil, model.Errorf(model.ErrNotFound, "this bot mutes no members")
+	}
+	return nil, m.Mute(ctx, room, id.UserID(p.UserID), time.Duration(*p.Duration)*time.Millisecond)
+}
+
+// maxMute is the longest mute (as OneBot v11's set_group_ban takes: 30 days).
+const maxMute = 30 * 24 * time.Hour
+
+// channelMute lets only admins send in a room (enable) or everyone again (model.Moderator).
+func channelMute(ctx context.Context, c *call) (any, error) {
+	var p struct {
+		ChannelID string `json:"channel_id"`
+		Enable    *bool  `json:"enable"`
+	}
+	if err := c.params(&p); err != nil {
+		return nil, err
+	}
+	room, err := roomParam("channel_id", p.ChannelID)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := model.As[model.Moderator](c.bot)
+	if !ok {
+		return nil, model.Errorf(model.ErrNotFound, "this bot mutes no channels")
+	}
+	return nil, m.SetWholeMute(ctx, room, p.Enable == nil || *p.Enable)
 }
 
 // target is where message.create sends: a room, or a user's direct chat (private:@user).
