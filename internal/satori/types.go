@@ -248,6 +248,12 @@ func EventOf(ev *model.Event, login Login) (Event, bool) {
 		if m.Increase() {
 			out.Type = "guild-member-added"
 		}
+		if string(m.UserID) == login.SelfID { // the bot itself joined or left: a guild came or went
+			out.Type = "guild-removed"
+			if m.Increase() {
+				out.Type = "guild-added"
+			}
+		}
 		out.Channel, out.Guild = place(m.RoomID, false)
 		out.User = userOf(m.UserID, "")
 		out.Operator = userOf(m.Operator, "")
