@@ -108,7 +108,7 @@ type Host interface {
 	// is the only bot the token grants.
 	Authorize(token string) (bot model.Bot, ok bool)
 	// ResolveMedia takes in the files that media segments from a client name by source
-	// (model.DataSource: an http(s) URL, a data: URL, base64://, a file id), as for OneBot
+	// (model.Media.Source: an http(s) URL, a data: URL, base64://, a file id), as for OneBot
 	// clients, and replaces each source by the stored file's id.
 	ResolveMedia(ctx context.Context, segs []model.Segment) error
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/model"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
@@ -44,7 +45,7 @@ func TestFromV11Segments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(got)
+	b, _ := json.Marshal(ob12.EncodeSegments(got)) // the neutral segments in their {type, data} form
 	golden(t, "v11_segments_from_client.json", b)
 
 	if _, err := ob11.FromSegments(ctx, v11IDs{db}, ob11.Self{}, []v11Segment{{Type: "at", Data: map[string]any{"qq": "999"}}}); model.KindOf(err) != model.ErrNotFound {

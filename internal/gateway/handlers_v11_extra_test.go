@@ -10,6 +10,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/fakes"
 )
@@ -82,7 +83,7 @@ func TestV11HandleQuickOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent := bot.Sent()
-	if len(sent) != 1 || sent[0].To.RoomID != "!room:example.org" || sent[0].Segments[0].Data["text"] != "pong" {
+	if len(sent) != 1 || sent[0].To.RoomID != "!room:example.org" || sent[0].Segments[0] != model.Segment(model.Text{Text: "pong"}) {
 		t.Fatalf("sent %+v", sent)
 	}
 	for _, bad := range []string{`{"operation":{"reply":"x"}}`, `{"context":{"post_type":"message"}}`,

@@ -57,7 +57,7 @@ func v12SendMessage(c *call, p v12SendMessageParams) (any, error) {
 
 // decodeV12Message reads a v12 message: an array of segments (a bare string is taken as text).
 func decodeV12Message(raw json.RawMessage) ([]model.Segment, error) {
-	var segs []model.Segment
+	var segs []ob12.Segment
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, model.Errorf(model.ErrBadParam, "message is required")
 	}
@@ -66,7 +66,7 @@ func decodeV12Message(raw json.RawMessage) ([]model.Segment, error) {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, model.Errorf(model.ErrBadParam, "message: %v", err)
 		}
-		return []model.Segment{model.Text(s)}, nil
+		return []model.Segment{model.Text{Text: s}}, nil
 	}
 	if err := json.Unmarshal(raw, &segs); err != nil {
 		return nil, model.Errorf(model.ErrBadParam, "message must be an array of segments: %v", err)
@@ -74,12 +74,7 @@ func decodeV12Message(raw json.RawMessage) ([]model.Segment, error) {
 	if len(segs) == 0 {
 		return nil, model.Errorf(model.ErrBadParam, "message is empty")
 	}
-	for i, s := range segs {
-		if err := checkV12Segment(i, s); err != nil {
-			return nil, err
-		}
-	}
-	return segs, nil
+	return ob12.DecodeSegments(segs)
 }
 
 func v12GetSelfInfo(c *call) (any, error) {

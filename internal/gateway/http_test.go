@@ -187,7 +187,7 @@ func TestV11ActionsOverHTTP(t *testing.T) {
 		t.Fatalf("send_group_msg: %v", resp)
 	}
 	sent := bot.Sent()[0]
-	if sent.To.RoomID != "!room:example.org" || sent.Segments[1].Data["user_id"] != "@alice:example.org" {
+	if sent.To.RoomID != "!room:example.org" || sent.Segments[1] != model.Segment(model.Mention{User: "@alice:example.org"}) {
 		t.Fatalf("sent %#v", sent)
 	}
 	// message_id maps back to the Matrix event through the persistent map.
@@ -202,7 +202,7 @@ func TestV11ActionsOverHTTP(t *testing.T) {
 		t.Fatalf("GET: %v %v", r, err)
 	}
 	r.Body.Close()
-	if got := bot.Sent()[1]; got.To.UserID != "@alice:example.org" || got.Segments[0].Type != "mention_all" {
+	if got := bot.Sent()[1]; got.To.UserID != "@alice:example.org" || got.Segments[0] != model.Segment(model.MentionAll{}) {
 		t.Fatalf("GET sent %#v", got)
 	}
 	r, err = http.PostForm(srv.URL+"/onebot/v11/send_msg", url.Values{"message_type": {"group"}, "group_id": {itoa(room)}, "message": {"form"}})

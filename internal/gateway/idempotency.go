@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
 // txnKey is a client's idempotency key for a send (v12 matrix.txn_id, v11 matrix_txn_id): a
@@ -47,10 +48,10 @@ func idempotencyFor(c *call, key txnKey, to model.Target, segs []model.Segment, 
 	}
 	return idempotencyOf(name, key, struct {
 		Room, User string
-		Segs       []model.Segment
+		Segs       []ob12.Segment // the {type, data} form: it names each segment's type
 		MsgType    string
 		Markdown   *bool
-	}{string(to.RoomID), string(to.UserID), segs, opts.MsgType, opts.Markdown})
+	}{string(to.RoomID), string(to.UserID), ob12.EncodeSegments(segs), opts.MsgType, opts.Markdown})
 }
 
 // idempotencyOf checks the key named name and digests what the call posts.

@@ -361,27 +361,26 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// resolveSources stores the files that media segments from a v11 client name (DataSource) and
-// replaces each source by the stored file's id.
+// resolveSources stores the files that media segments from a v11 client name (Media.Source)
+// and replaces each source by the stored file's id.
 func (m *Media) resolveSources(ctx context.Context, segs []model.Segment) error {
 	for i, s := range segs {
-		src, ok := s.Data[model.DataSource].(string)
-		if !ok {
+		media, ok := s.(model.Media)
+		if !ok || media.Source == "" {
 			continue
 		}
 		if m == nil {
 			return model.Errorf(model.ErrUnsupportedSegment, "segment %d: media is not configured", i)
 		}
-		name, _ := s.Data[model.DataName].(string)
-		info, err := m.Resolve(ctx, src, name)
+		info, err := m.Resolve(ctx, media.Source, media.File.Name)
 		if err != nil {
 			var ae *model.ActionError
 			if errors.As(err, &ae) && ae.Kind == model.ErrBadParam {
-				return &model.ActionError{Kind: model.ErrBadSegmentData, Message: fmt.Sprintf("segment %d (%s): %s", i, s.Type, ae.Message), Err: ae.Err}
+				return &model.ActionError{Kind: model.ErrBadSegmentData, Message: fmt.Sprintf("segment %d (%s): %s", i, media.Kind, ae.Message), Err: ae.Err}
 			}
 			return err
 		}
-		segs[i] = model.Segment{Type: s.Type, Data: map[string]any{model.DataFileID: info.ID}}
+		segs[i] = model.Media{Kind: media.Kind, File: model.FileInfo{ID: info.ID}}
 	}
 	return nil
 }

@@ -306,7 +306,7 @@ func TestWebhookReplyActsOnlyOnTheEvent(t *testing.T) {
 		}
 		waitUntil(t, "the reply's last action to run", func() bool {
 			for _, s := range a.Sent() {
-				if s.Segments[0].Data["text"] == "ok" {
+				if s.Segments[0] == model.Segment(model.Text{Text: "ok"}) {
 					return true
 				}
 			}

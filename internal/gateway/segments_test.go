@@ -8,6 +8,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/model"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
+	"github.com/matrix-onebot/gateway/test/segments"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
@@ -15,9 +16,9 @@ import (
 // makes them) → what a v11 client gets as an array and as a CQ string, and what a v12 client gets.
 // The bot is @bot:example.org with self_id 10001; seedIDs numbers the other IDs.
 type segOutVector struct {
-	Description string          `json:"description"`
-	Segments    []model.Segment `json:"segments"`
-	Want        *segOutWant     `json:"want,omitempty"`
+	Description string         `json:"description"`
+	Segments    []ob12.Segment `json:"segments"` // in OneBot v12 form, as test/segments reads them
+	Want        *segOutWant    `json:"want,omitempty"`
 }
 
 type segOutWant struct {
@@ -63,11 +64,12 @@ func TestSegmentsOutVectors(t *testing.T) {
 	vectors.Each(t, "segments_out", func(t *testing.T, path string, raw []byte) {
 		var v segOutVector
 		vectors.DecodeStrict(t, raw, &v)
-		v11, err := toV11Segments(t, db, testSelf, v.Segments)
+		segs := segments.Read(t, v.Segments)
+		v11, err := toV11Segments(t, db, testSelf, segs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := &segOutWant{V11: vectors.Marshal(t, v11), CQ: ob11.SegmentsToCQ(v11), V12: vectors.Marshal(t, ob12.Segments(v.Segments))}
+		got := &segOutWant{V11: vectors.Marshal(t, v11), CQ: ob11.SegmentsToCQ(v11), V12: vectors.Marshal(t, ob12.EncodeSegments(segs))}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
 		}
@@ -111,7 +113,7 @@ func TestSegmentsInVectors(t *testing.T) {
 		if err != nil {
 			got.Error = vectors.ErrorKind(t, err)
 		} else {
-			got.Segments = vectors.Marshal(t, segs)
+			got.Segments = vectors.Marshal(t, ob12.EncodeSegments(segs))
 		}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return

@@ -139,7 +139,7 @@ func TestWSCloseStatusSentAfterAWriteUnderWay(t *testing.T) {
 	defer srv.Close()
 	ev := sampleEvent(false)
 	big := strings.Repeat("x", 4<<20) // more than loopback buffers: the write waits for the reader
-	ev.Message.Segments, ev.Message.Plain = []model.Segment{model.Text(big)}, big
+	ev.Message.Segments, ev.Message.Plain = []model.Segment{model.Text{Text: big}}, big
 	for i := range 5 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		c := dialWS(t, ctx, wsURL(srv, "/onebot/v12/"), nil)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/model"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/wait"
@@ -171,8 +172,8 @@ func TestV11HTTPPostHeadersSignatureAndQuickReply(t *testing.T) {
 	}
 	waitUntil(t, "the quick reply to be sent", func() bool { return len(bot.Sent()) == 1 })
 	s := bot.Sent()[0]
-	if s.To.RoomID != "!room:example.org" || len(s.Segments) != 3 || s.Segments[0].Type != "mention" ||
-		s.Segments[0].Data["user_id"] != "@alice:example.org" || s.Segments[2].Data["text"] != "pong [CQ:at,qq=all]" {
+	if s.To.RoomID != "!room:example.org" || len(s.Segments) != 3 || s.Segments[0] != model.Segment(model.Mention{User: "@alice:example.org"}) ||
+		s.Segments[2] != model.Segment(model.Text{Text: "pong [CQ:at,qq=all]"}) {
 		t.Fatalf("quick reply sent %+v, want @alice, then the text escaped as it is", s)
 	}
 }
@@ -217,7 +218,7 @@ func TestV12WebhookHeadersAndReplyActions(t *testing.T) {
 		t.Fatalf("event %v", ev)
 	}
 	waitUntil(t, "the action from the reply to run", func() bool { return len(bot.Sent()) == 1 })
-	if s := bot.Sent()[0]; s.To.RoomID != "!room:example.org" || s.Segments[0].Data["text"] != "from the reply" {
+	if s := bot.Sent()[0]; s.To.RoomID != "!room:example.org" || s.Segments[0] != model.Segment(model.Text{Text: "from the reply"}) {
 		t.Fatalf("sent %+v", s)
 	}
 }

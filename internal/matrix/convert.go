@@ -55,7 +55,7 @@ func plainText(s string, _ format.Context) string { return s }
 type replyResolver func(id.EventID) (sender id.UserID, ok bool)
 
 // replySegment is the reply segment of content, or nil when it has none or resolve drops it.
-func replySegment(content *event.MessageEventContent, resolve replyResolver) []model.TypedSegment {
+func replySegment(content *event.MessageEventContent, resolve replyResolver) []model.Segment {
 	rel := content.RelatesTo
 	if rel == nil || rel.InReplyTo == nil || rel.InReplyTo.EventID == "" || resolve == nil {
 		return nil
@@ -64,7 +64,7 @@ func replySegment(content *event.MessageEventContent, resolve replyResolver) []m
 	if !ok {
 		return nil
 	}
-	return []model.TypedSegment{model.ReplySegment{Event: rel.InReplyTo.EventID, Sender: sender}}
+	return []model.Segment{model.Reply{Event: rel.InReplyTo.EventID, Sender: sender}}
 }
 
 // recipient is the bot that received a message (zero when none in particular) and the names a
@@ -77,8 +77,7 @@ type recipient struct {
 // messageSegments turns a (decrypted) m.room.message content into neutral segments and their
 // plain rendering. resolve decides about the replied-to event; self is the bot.
 func messageSegments(content *event.MessageEventContent, resolve replyResolver, self recipient) ([]model.Segment, string) {
-	segs, plain := textSegments(content, replySegment(content, resolve), self)
-	return model.EncodeSegments(segs), plain
+	return textSegments(content, replySegment(content, resolve), self)
 }
 
 // textSegments is messageSegments with the reply segment (or nil) already resolved.
@@ -90,7 +89,7 @@ func messageSegments(content *event.MessageEventContent, resolve replyResolver, 
 // as a OneBot client sees "@Bot text" on QQ, so that "Bot: /echo hi" reaches the framework as
 // the command "/echo hi". A plain-text client writes the same without a pill, with the bot in
 // m.mentions: a leading name of the bot followed by ':' or ',' counts as its pill then.
-func textSegments(content *event.MessageEventContent, reply []model.TypedSegment, self recipient) ([]model.TypedSegment, string) {
+func textSegments(content *event.MessageEventContent, reply []model.Segment, self recipient) ([]model.Segment, string) {
 	segs := reply
 	var plain strings.Builder
 	c := *content
@@ -113,7 +112,7 @@ func textSegments(content *event.MessageEventContent, reply []model.TypedSegment
 			u := id.UserID(p)
 			leadingSelf = self.id != "" && u == self.id && len(segs) == len(reply) && plain.Len() == 0
 			pilled[u] = true
-			segs = append(segs, model.MentionSegment{User: u})
+			segs = append(segs, model.Mention{User: u})
 			plain.WriteString(p)
 			continue
 		}
@@ -131,9 +130,9 @@ func textSegments(content *event.MessageEventContent, reply []model.TypedSegment
 			if before, after, ok := strings.Cut(p, "@room"); ok {
 				roomMention = false
 				if before != "" {
-					segs = append(segs, model.TextSegment{Text: before})
+					segs = append(segs, model.Text{Text: before})
 				}
-				segs = append(segs, model.MentionAllSegment{})
+				segs = append(segs, model.MentionAll{})
 				plain.WriteString(before + "@room")
 				p = after
 				if p == "" {
@@ -141,12 +140,12 @@ func textSegments(content *event.MessageEventContent, reply []model.TypedSegment
 				}
 			}
 		}
-		segs = append(segs, model.TextSegment{Text: p})
+		segs = append(segs, model.Text{Text: p})
 		plain.WriteString(p)
 	}
 	at := len(reply) // first place after the reply
 	if roomMention { // m.mentions said @room but the text does not show it: first, after a reply
-		segs = slices.Insert(segs, at, model.TypedSegment(model.MentionAllSegment{}))
+		segs = slices.Insert(segs, at, model.Segment(model.MentionAll{}))
 	}
 	return withIntentionalMentions(segs, c.Mentions, pilled, reply, self), plain.String()
 }
@@ -190,13 +189,13 @@ func trimMentionSeparator(s string) string {
 // than the bot: each is a user the v11 ID map keeps for good, and a sender may list any number.
 const maxUnshownMentions = 20
 
-func withIntentionalMentions(segs []model.TypedSegment, mentions *event.Mentions, pilled map[id.UserID]bool, reply []model.TypedSegment, self recipient) []model.TypedSegment {
+func withIntentionalMentions(segs []model.Segment, mentions *event.Mentions, pilled map[id.UserID]bool, reply []model.Segment, self recipient) []model.Segment {
 	if mentions == nil || len(mentions.UserIDs) == 0 {
 		return segs
 	}
 	var replied id.UserID
 	if len(reply) > 0 {
-		if r, ok := reply[0].(model.ReplySegment); ok {
+		if r, ok := reply[0].(model.Reply); ok {
 			replied = r.Sender
 		}
 	}
@@ -210,11 +209,11 @@ func withIntentionalMentions(segs []model.TypedSegment, mentions *event.Mentions
 		}
 		if u == self.id {
 			seen[u] = true
-			segs = slices.Insert(segs, len(reply), model.TypedSegment(model.MentionSegment{User: u}))
+			segs = slices.Insert(segs, len(reply), model.Segment(model.Mention{User: u}))
 		} else if others < maxUnshownMentions {
 			seen[u] = true
 			others++
-			segs = append(segs, model.MentionSegment{User: u})
+			segs = append(segs, model.Mention{User: u})
 		}
 	}
 	return segs
@@ -222,16 +221,16 @@ func withIntentionalMentions(segs []model.TypedSegment, mentions *event.Mentions
 
 // buildContent turns neutral segments into an m.room.message content. displayName resolves a
 // mentioned user's name in the room.
-func buildContent(segs []model.TypedSegment, displayName func(id.UserID) string) (*event.MessageEventContent, error) {
+func buildContent(segs []model.Segment, displayName func(id.UserID) string) (*event.MessageEventContent, error) {
 	content := &event.MessageEventContent{MsgType: event.MsgText, Mentions: &event.Mentions{}}
 	var body, formatted strings.Builder
 	rich := false
 	for i, s := range segs {
 		switch s := s.(type) {
-		case model.TextSegment:
+		case model.Text:
 			body.WriteString(s.Text)
 			formatted.WriteString(strings.ReplaceAll(html.EscapeString(s.Text), "\n", "<br/>"))
-		case model.MentionSegment:
+		case model.Mention:
 			u := s.User
 			name := displayName(u)
 			if name == "" {
@@ -241,11 +240,11 @@ func buildContent(segs []model.TypedSegment, displayName func(id.UserID) string)
 			formatted.WriteString(`<a href="` + html.EscapeString(u.URI().MatrixToURL()) + `">` + html.EscapeString(name) + `</a>`)
 			content.Mentions.Add(u)
 			rich = true
-		case model.MentionAllSegment:
+		case model.MentionAll:
 			body.WriteString("@room")
 			formatted.WriteString("@room")
 			content.Mentions.Room = true
-		case model.ReplySegment:
+		case model.Reply:
 			if content.RelatesTo != nil {
 				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d: only one reply per message", i)
 			}

@@ -40,14 +40,14 @@ func mediaKind(c *event.MessageEventContent) model.MediaKind {
 
 // contentSegments converts any m.room.message content: media become a media segment (plus the
 // caption as text), m.location a location segment, every other msgtype converts as text.
-func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.TypedSegment, string) {
+func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.Segment, string) {
 	reply := replySegment(c, env.reply)
 	if kind := mediaKind(c); kind != "" && env.file != nil {
 		if info, url, ok := env.file(c); ok {
-			segs := append(reply, model.MediaSegment{Kind: kind, File: info, URL: url})
+			segs := append(reply, model.Media{Kind: kind, File: info, URL: url})
 			plain := "[" + string(kind) + "]"
 			if caption := c.GetCaption(); caption != "" {
-				segs = append(segs, model.TextSegment{Text: " " + caption})
+				segs = append(segs, model.Text{Text: " " + caption})
 				plain += " " + caption
 			}
 			return withIntentionalMentions(segs, c.Mentions, nil, reply, env.self), plain
@@ -56,7 +56,7 @@ func contentSegments(c *event.MessageEventContent, env incomingEnv) ([]model.Typ
 	if c.MsgType == event.MsgLocation {
 		if lat, lon, ok := parseGeoURI(c.GeoURI); ok {
 			title := strings.ReplaceAll(c.Body, pillMark, "")
-			return append(reply, model.LocationSegment{Latitude: lat, Longitude: lon, Title: title}), "[location] " + title
+			return append(reply, model.Location{Latitude: lat, Longitude: lon, Title: title}), "[location] " + title
 		}
 	}
 	return textSegments(c, reply, env.self)
@@ -97,10 +97,10 @@ type outgoingEnv struct {
 // buildContents turns neutral segments into the m.room.message contents to send, in order:
 // consecutive text, mentions and @room make one event; each media or location segment is an
 // event of its own. A reply segment applies to the first event.
-func buildContents(segs []model.TypedSegment, env outgoingEnv) ([]*event.MessageEventContent, error) {
-	var reply *model.ReplySegment
+func buildContents(segs []model.Segment, env outgoingEnv) ([]*event.MessageEventContent, error) {
+	var reply *model.Reply
 	var out []*event.MessageEventContent
-	var pending []model.TypedSegment
+	var pending []model.Segment
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -120,21 +120,21 @@ func buildContents(segs []model.TypedSegment, env outgoingEnv) ([]*event.Message
 		var c *event.MessageEventContent
 		var err error
 		switch s := s.(type) {
-		case model.ReplySegment:
+		case model.Reply:
 			if reply != nil {
 				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d: only one reply per message", i)
 			}
 			reply = &s
 			continue
-		case model.TextSegment, model.MentionSegment, model.MentionAllSegment:
+		case model.Text, model.Mention, model.MentionAll:
 			pending = append(pending, s)
 			continue
-		case model.MediaSegment:
+		case model.Media:
 			if err := flush(); err != nil {
 				return nil, err
 			}
 			c, err = buildMedia(i, s, env)
-		case model.LocationSegment:
+		case model.Location:
 			if err := flush(); err != nil {
 				return nil, err
 			}
@@ -166,16 +166,16 @@ func buildContents(segs []model.TypedSegment, env outgoingEnv) ([]*event.Message
 }
 
 // buildText makes one text event (m.text, m.notice or m.emote) of text, mentions and @room.
-func buildText(segs []model.TypedSegment, env outgoingEnv) (*event.MessageEventContent, error) {
+func buildText(segs []model.Segment, env outgoingEnv) (*event.MessageEventContent, error) {
 	var c *event.MessageEventContent
 	if env.markdown {
 		var md strings.Builder
 		mentions := &event.Mentions{}
 		for _, s := range segs {
 			switch s := s.(type) {
-			case model.TextSegment:
+			case model.Text:
 				md.WriteString(s.Text)
-			case model.MentionSegment:
+			case model.Mention:
 				u := s.User
 				name := env.displayName(u)
 				if name == "" {
@@ -183,7 +183,7 @@ func buildText(segs []model.TypedSegment, env outgoingEnv) (*event.MessageEventC
 				}
 				md.WriteString("[" + markdownEscaper.Replace(name) + "](" + u.URI().MatrixToURL() + ")")
 				mentions.Add(u)
-			case model.MentionAllSegment:
+			case model.MentionAll:
 				md.WriteString("@room")
 				mentions.Room = true
 			}
@@ -214,7 +214,7 @@ var mediaMsgTypes = map[model.MediaKind]event.MessageType{
 	model.MediaVideo: event.MsgVideo, model.MediaFile: event.MsgFile,
 }
 
-func buildMedia(i int, s model.MediaSegment, env outgoingEnv) (*event.MessageEventContent, error) {
+func buildMedia(i int, s model.Media, env outgoingEnv) (*event.MessageEventContent, error) {
 	fileID := s.File.ID
 	if fileID == "" {
 		return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (%s): data.file_id is required", i, s.Kind)
@@ -248,7 +248,7 @@ func buildMedia(i int, s model.MediaSegment, env outgoingEnv) (*event.MessageEve
 	return c, nil
 }
 
-func buildLocation(i int, s model.LocationSegment) (*event.MessageEventContent, error) {
+func buildLocation(i int, s model.Location) (*event.MessageEventContent, error) {
 	lat, lon := s.Latitude, s.Longitude
 	if !model.ValidLatLon(lat, lon) {
 		return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (location): latitude and longitude must be numbers within ±90 and ±180", i)

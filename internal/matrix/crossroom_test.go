@@ -58,10 +58,10 @@ func TestRelationsNeverCrossRooms(t *testing.T) {
 	})
 	assertEventIDs(t, sink, "$secret", "$a0", "$ok", "$ask", "$unknown", "$end") // no reaction, deletion or edit
 
-	replyOf := func(ev *model.Event) *model.Segment {
-		for i, seg := range ev.Message.Segments {
-			if seg.Type == model.SegReply {
-				return &ev.Message.Segments[i]
+	replyOf := func(ev *model.Event) *model.Reply {
+		for _, seg := range ev.Message.Segments {
+			if r, ok := seg.(model.Reply); ok {
+				return &r
 			}
 		}
 		return nil
@@ -70,7 +70,7 @@ func TestRelationsNeverCrossRooms(t *testing.T) {
 		r := replyOf(ev)
 		switch ev.ID {
 		case "$ok":
-			if r == nil || r.Data["message_id"] != "$a0" || r.Data["user_id"] != string(aliceID) {
+			if r == nil || r.Event != "$a0" || r.Sender != aliceID {
 				t.Errorf("reply within room A: segment %v, want $a0 by alice", r)
 			}
 		case "$ask", "$unknown":

@@ -150,7 +150,7 @@ func (s *decryptor) publishUndecryptable(ctx context.Context, b *batch, evt *eve
 	text := "[encrypted message that the bot could not decrypt: " + reason + "]"
 	msg := &model.Message{
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.state.MemberName(ctx, evt.RoomID, evt.Sender),
-		Direct: s.direct.IsDirect(evt.RoomID), MsgType: MsgTypeUndecryptable, Segments: []model.Segment{model.Text(text)}, Plain: text,
+		Direct: s.direct.IsDirect(evt.RoomID), MsgType: MsgTypeUndecryptable, Segments: []model.Segment{model.Text{Text: text}}, Plain: text,
 	}
 	return s.pub.publish(b, &model.Event{ID: string(evt.ID), Time: time.UnixMilli(evt.Timestamp), Self: s.acct.UserID(), Kind: model.KindMessage, Message: msg})
 }

@@ -30,7 +30,7 @@ func loggedIn(t *testing.T, h *harness) *Session {
 
 var megolmState = fakes.JSONResponse(http.StatusOK, map[string]any{"algorithm": "m.megolm.v1.aes-sha2"})
 
-func text(s string) []model.Segment { return []model.Segment{model.Text(s)} }
+func text(s string) []model.Segment { return []model.Segment{model.Text{Text: s}} }
 
 // wantRefused fails unless err is an ActionError of kind whose message contains all of want,
 // and nothing was sent.

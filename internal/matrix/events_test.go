@@ -1,10 +1,10 @@
 package matrix
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -12,6 +12,8 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/matrix/syncapi"
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/onebot/v12"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
@@ -73,7 +75,7 @@ func TestEventVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, why := convertVector(t, v)
-			gotJSON, _ := json.Marshal(got)
+			gotJSON := marshalModel(t, got)
 			if vectors.Updating() {
 				v.Want, v.Dropped = gotJSON, why
 				out, _ := json.MarshalIndent(v, "", "  ")
@@ -85,12 +87,37 @@ func TestEventVectors(t *testing.T) {
 			if v.Want == nil {
 				t.Fatal("vector has no want: run go test -update once")
 			}
-			var a, b bytes.Buffer
-			_ = json.Compact(&a, gotJSON)
-			_ = json.Compact(&b, v.Want)
-			if a.String() != b.String() || why != v.Dropped {
-				t.Errorf("%s\n got %s (dropped: %q)\nwant %s (dropped: %q)", v.Description, a.String(), why, b.String(), v.Dropped)
+			if a, b := vectors.Canonical(t, gotJSON), vectors.Canonical(t, v.Want); a != b || why != v.Dropped {
+				t.Errorf("%s\n got %s (dropped: %q)\nwant %s (dropped: %q)", v.Description, a, why, b, v.Dropped)
 			}
 		})
 	}
+}
+
+// marshalModel marshals a model value for a vector, its typed segments (a Segments field) in
+// their OneBot v12 form.
+func marshalModel(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return raw
+	}
+	f := rv.Elem().FieldByName("Segments")
+	if !f.IsValid() {
+		return raw
+	}
+	segs, ok := f.Interface().([]model.Segment)
+	if !ok {
+		return raw
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["Segments"] = v12.EncodeSegments(segs)
+	return vectors.Marshal(t, m)
 }

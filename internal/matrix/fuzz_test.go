@@ -10,6 +10,8 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
 // FuzzMessageSegments feeds untrusted message content to messageSegments: it must never panic,
@@ -63,7 +65,8 @@ func FuzzMessageSegments(f *testing.F) {
 		if replyTo != "" {
 			content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(id.EventID(replyTo))
 		}
-		segs, plain := messageSegments(content, func(id.EventID) (id.UserID, bool) { return "@sender:example.org", true }, recipient{id: "@bot:example.org", names: []string{"bot", "The Bot"}})
+		typed, plain := messageSegments(content, func(id.EventID) (id.UserID, bool) { return "@sender:example.org", true }, recipient{id: "@bot:example.org", names: []string{"bot", "The Bot"}})
+		segs := v12.EncodeSegments(typed) // the checks below read the {type, data} form
 
 		if strings.Contains(plain, pillMark) {
 			t.Fatalf("plain %q holds the pill marker", plain)

@@ -8,6 +8,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/onebot/v12"
 	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
@@ -31,7 +32,7 @@ type mediaOutVector struct {
 	Files        map[string]*fileRecord `json:"files,omitempty"` // by file id
 	MsgType      string                 `json:"msgtype,omitempty"`
 	Markdown     bool                   `json:"markdown,omitempty"`
-	Segments     []model.Segment        `json:"segments"`
+	Segments     []v12.Segment          `json:"segments"` // in OneBot v12 form
 	Want         *mediaOutWant          `json:"want,omitempty"`
 }
 
@@ -65,7 +66,7 @@ func TestIncomingMediaVectors(t *testing.T) {
 		env := testIncomingEnv(v.Replies, v.OtherRoom...)
 		env.self = recipient{id: v.Self}
 		segs, plain := contentSegments(parseContent(t, v.Content), env)
-		got := &parseWant{Segments: vectors.Marshal(t, model.EncodeSegments(segs)), Plain: plain}
+		got := &parseWant{Segments: vectors.Marshal(t, v12.EncodeSegments(segs)), Plain: plain}
 		if vectors.Settle(t, path, &v, &v.Want, got) {
 			return
 		}
@@ -80,7 +81,7 @@ func TestOutgoingMediaVectors(t *testing.T) {
 	vectors.Each(t, "media_out", func(t *testing.T, path string, raw []byte) {
 		var v mediaOutVector
 		vectors.DecodeStrict(t, raw, &v)
-		segs, err := model.DecodeSegments(v.Segments) // as SendMessage reads them
+		segs, err := v12.DecodeSegments(v.Segments) // as a v12 client's message is read
 		var contents []*event.MessageEventContent
 		if err == nil {
 			contents, err = buildContents(segs, outgoingEnv{
@@ -116,10 +117,10 @@ func TestOutgoingMediaVectors(t *testing.T) {
 // What buildContents sends for media and location reads back as the same segments.
 func TestMediaRoundTrip(t *testing.T) {
 	files := map[string]*fileRecord{"fimg": {Name: "cat.png", MimeType: "image/png", Size: 42, Width: 3, Height: 2, MXC: "mxc://example.org/cat"}}
-	in := []model.TypedSegment{
-		model.ReplySegment{Event: "$orig:example.org", Sender: "@bob:example.org"},
-		model.MediaSegment{Kind: model.MediaImage, File: model.FileInfo{ID: "fimg"}},
-		model.LocationSegment{Latitude: 52.5, Longitude: 13.4, Title: "Berlin"},
+	in := []model.Segment{
+		model.Reply{Event: "$orig:example.org", Sender: "@bob:example.org"},
+		model.Media{Kind: model.MediaImage, File: model.FileInfo{ID: "fimg"}},
+		model.Location{Latitude: 52.5, Longitude: 13.4, Title: "Berlin"},
 	}
 	contents, err := buildContents(in, outgoingEnv{
 		displayName: func(id.UserID) string { return "" },
@@ -136,7 +137,7 @@ func TestMediaRoundTrip(t *testing.T) {
 	if len(segs) != 2 || segs[0] != in[0] {
 		t.Fatalf("image read back as %+v", segs)
 	}
-	if m, ok := segs[1].(model.MediaSegment); !ok || m.Kind != model.MediaImage || m.File.MimeType != "image/png" {
+	if m, ok := segs[1].(model.Media); !ok || m.Kind != model.MediaImage || m.File.MimeType != "image/png" {
 		t.Fatalf("image read back as %+v", segs)
 	}
 	raw, _ = json.Marshal(contents[1])

@@ -42,13 +42,13 @@ func TestReplyTargetsAreLookedUpTogetherAndOnce(t *testing.T) {
 	assertEventIDs(t, sink, "$r1", "$r2", "$r3", "$r4")
 	want := map[string]string{"$r1": "$p1", "$r2": "$p2", "$r3": "$p3", "$r4": "$p1"}
 	for _, ev := range sink.Events() {
-		var reply *model.Segment
-		for i, seg := range ev.Message.Segments {
-			if seg.Type == model.SegReply {
-				reply = &ev.Message.Segments[i]
+		var reply *model.Reply
+		for _, seg := range ev.Message.Segments {
+			if r, ok := seg.(model.Reply); ok {
+				reply = &r
 			}
 		}
-		if reply == nil || reply.Data["message_id"] != want[ev.ID] || reply.Data["user_id"] != string(aliceID) {
+		if reply == nil || reply.Event != id.EventID(want[ev.ID]) || reply.Sender != aliceID {
 			t.Errorf("%s: reply segment %v, want %s by %s", ev.ID, reply, want[ev.ID], aliceID)
 		}
 	}

@@ -86,16 +86,13 @@ func (s *messenger) SendMessageWith(ctx context.Context, to model.Target, segs [
 	}
 	if opts.Replace != "" {
 		for _, seg := range segs {
-			if model.IsMedia(seg.Type) || seg.Type == model.SegLocation {
-				return model.Sent{}, model.Errorf(model.ErrBadParam, "an edit replaces a message with text only, not %s", seg.Type)
+			switch seg.(type) {
+			case model.Media, model.Location:
+				return model.Sent{}, model.Errorf(model.ErrBadParam, "an edit replaces a message with text only, not %s", seg.Type())
 			}
 		}
 	}
-	typed, err := model.DecodeSegments(segs)
-	if err != nil {
-		return model.Sent{}, err
-	}
-	contents, err := buildContents(typed, outgoingEnv{
+	contents, err := buildContents(segs, outgoingEnv{
 		displayName: func(u id.UserID) string { return s.state.MemberName(ctx, room, u) },
 		file:        func(fileID string) (*fileRecord, error) { return s.files.Upload(ctx, room, fileID, encrypt) },
 		msgType:     msgType,
@@ -210,7 +207,7 @@ func (s *messenger) recipient(ctx context.Context, room id.RoomID) recipient {
 
 // incomingSegments converts a received (or indexed) message content of room, recording its file.
 func (s *messenger) incomingSegments(ctx context.Context, room id.RoomID, content *event.MessageEventContent) ([]model.Segment, string) {
-	segs, plain := contentSegments(content, incomingEnv{
+	return contentSegments(content, incomingEnv{
 		self:  s.recipient(ctx, room),
 		reply: func(e id.EventID) (id.UserID, bool) { return s.index.ReplyTarget(ctx, room, e) },
 		file: func(c *event.MessageEventContent) (model.FileInfo, string, bool) {
@@ -221,7 +218,6 @@ func (s *messenger) incomingSegments(ctx context.Context, room id.RoomID, conten
 			return info, s.files.URL(info.ID), true
 		},
 	})
-	return model.EncodeSegments(segs), plain
 }
 
 // ensureDirectRoom finds the direct room with u, creating one (and recording it in m.direct).

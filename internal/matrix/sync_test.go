@@ -609,7 +609,7 @@ func TestSendMessageToRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent, err := s.bot.SendMessage(context.Background(), model.Target{RoomID: roomA},
-		[]model.Segment{model.Text("hi "), model.Mention(aliceID)})
+		[]model.Segment{model.Text{Text: "hi "}, model.Mention{User: aliceID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -644,7 +644,7 @@ func TestSendMessageAsEdit(t *testing.T) {
 		t.Fatal("the bot sends with options")
 	}
 	if _, err := sender.SendMessageWith(context.Background(), model.Target{RoomID: roomA},
-		[]model.Segment{model.Reply("$other", aliceID), model.Text("fixed")}, model.SendOptions{Replace: "$orig"}); err != nil {
+		[]model.Segment{model.Reply{Event: "$other", Sender: aliceID}, model.Text{Text: "fixed"}}, model.SendOptions{Replace: "$orig"}); err != nil {
 		t.Fatal(err)
 	}
 	got := h.hs.Sent()
@@ -670,7 +670,7 @@ func TestSendMessageAsEdit(t *testing.T) {
 		t.Fatalf("sent %s, want an m.replace of $orig with the new text", got[0].Content)
 	}
 	_, err := sender.SendMessageWith(context.Background(), model.Target{RoomID: roomA},
-		[]model.Segment{model.Text("a"), model.Media(model.SegImage, model.FileInfo{ID: "f"}, "")}, model.SendOptions{Replace: "$orig"})
+		[]model.Segment{model.Text{Text: "a"}, model.Media{Kind: model.MediaImage, File: model.FileInfo{ID: "f"}}}, model.SendOptions{Replace: "$orig"})
 	if model.KindOf(err) != model.ErrBadParam {
 		t.Fatalf("an edit with an image: %v, want bad_param", err)
 	}

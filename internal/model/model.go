@@ -56,26 +56,6 @@ type Message struct {
 	Plain      string // alt_message: a plain-text rendering of Segments
 }
 
-// Segment is one part of a message in OneBot v12 terms: type "text" {text}, "mention" {user_id},
-// "mention_all" {}, "reply" {message_id, user_id}. The v11 codec maps them to its own names.
-type Segment struct {
-	Type string         `json:"type"`
-	Data map[string]any `json:"data"`
-}
-
-// Text returns a text segment.
-func Text(s string) Segment { return Segment{Type: "text", Data: map[string]any{"text": s}} }
-
-// Mention returns a mention segment.
-func Mention(u id.UserID) Segment {
-	return Segment{Type: "mention", Data: map[string]any{"user_id": string(u)}}
-}
-
-// Reply returns a reply segment.
-func Reply(evt id.EventID, sender id.UserID) Segment {
-	return Segment{Type: "reply", Data: map[string]any{"message_id": string(evt), "user_id": string(sender)}}
-}
-
 // Target says where an outgoing message goes: a room, or a user's direct chat.
 type Target struct {
 	RoomID id.RoomID // set for a group (room) message

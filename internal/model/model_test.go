@@ -1,6 +1,9 @@
 package model
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 // A bot is online while it syncs, and while it retries after a transient failure with a session
 // that holds; not while the homeserver refused its session and it is being retried, nor offline.
@@ -21,6 +24,17 @@ func TestBotStatusOnline(t *testing.T) {
 		}
 		if got := tc.st.Good(); got != tc.good {
 			t.Errorf("%+v: good %t, want %t", tc.st, got, tc.good)
+		}
+	}
+}
+
+func TestValidLatLon(t *testing.T) {
+	for _, tc := range []struct {
+		lat, lon float64
+		ok       bool
+	}{{0, 0, true}, {-90, 180, true}, {90.1, 0, false}, {0, -180.5, false}, {math.NaN(), 0, false}, {0, math.Inf(1), false}} {
+		if got := ValidLatLon(tc.lat, tc.lon); got != tc.ok {
+			t.Errorf("ValidLatLon(%v, %v) = %t", tc.lat, tc.lon, got)
 		}
 	}
 }

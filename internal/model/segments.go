@@ -24,49 +24,83 @@ const (
 	SegLocation   = "location"
 )
 
-// IsMedia tells whether a segment type carries a file.
-func IsMedia(typ string) bool {
-	switch typ {
-	case SegImage, SegVoice, SegAudio, SegVideo, SegFile:
-		return true
-	}
-	return false
+// Segment is one part of a message: exactly one of Text, Mention, MentionAll, Reply, Media and
+// Location. The set is sealed (the method isSegment is unexported), so a type switch over it is
+// complete and no other package can add a kind that the Matrix side would not know how to send.
+// Each face translates its own wire form to and from these types (OneBot v12: {type, data}
+// objects; v11: arrays and CQ codes; Satori: message elements).
+type Segment interface {
+	// Type is the segment's name in the neutral model (the Seg* constants: OneBot v12's names).
+	Type() string
+	isSegment()
 }
 
-// Keys of a media segment's data besides the v12 `file_id`. They are extensions, so they carry
-// the platform prefix; the v11 codec maps them to its own names (`url`, `name`, `size`).
+// Text is plain text.
+type Text struct {
+	Text string
+}
+
+// Mention mentions a user (a Matrix pill; OneBot v12 mention, v11 at).
+type Mention struct {
+	User id.UserID
+}
+
+// MentionAll mentions the whole room (@room; OneBot v12 mention_all, v11 at qq=all).
+type MentionAll struct{}
+
+// Reply says which message this one answers. Sender is the replied-to message's sender
+// ("" when unknown, or on an outgoing message where the client did not say).
+type Reply struct {
+	Event  id.EventID
+	Sender id.UserID
+}
+
+// MediaKind is which kind of file a Media carries (its segment type).
+type MediaKind string
+
+// The media kinds are the media segment types.
 const (
-	DataFileID   = "file_id"
-	DataURL      = "matrix.url"      // the gateway URL that streams the file (signed, time-limited)
-	DataName     = "matrix.name"     // file name
-	DataMimeType = "matrix.mimetype" // MIME type
-	DataSize     = "matrix.size"     // size in bytes
-	// DataSource is set on media segments decoded from a OneBot v11 client before the gateway
-	// has stored the file: a URL, file:// path, base64:// or data: URL, or a file id.
-	DataSource = "matrix.source"
+	MediaImage MediaKind = SegImage
+	MediaVoice MediaKind = SegVoice
+	MediaAudio MediaKind = SegAudio
+	MediaVideo MediaKind = SegVideo
+	MediaFile  MediaKind = SegFile
 )
 
-// Media returns a media segment for a stored file; url may be "".
-func Media(typ string, f FileInfo, url string) Segment {
-	d := map[string]any{DataFileID: f.ID}
-	if url != "" {
-		d[DataURL] = url
-	}
-	if f.Name != "" {
-		d[DataName] = f.Name
-	}
-	if f.MimeType != "" {
-		d[DataMimeType] = f.MimeType
-	}
-	if f.Size > 0 {
-		d[DataSize] = f.Size
-	}
-	return Segment{Type: typ, Data: d}
+// Media is an image, voice message, audio, video or file. File.ID names a stored file;
+// URL, when set, streams it (a signed, time-limited gateway URL). Source is set instead of
+// File.ID on a segment from a OneBot v11 client before the gateway has stored the file: a
+// URL, file:// path, base64:// or data: URL, or a file id (File.Name may come with it).
+type Media struct {
+	Kind   MediaKind
+	File   FileInfo
+	URL    string
+	Source string
 }
 
-// Location returns a location segment.
-func Location(lat, lon float64, title, content string) Segment {
-	return Segment{Type: SegLocation, Data: map[string]any{"latitude": lat, "longitude": lon, "title": title, "content": content}}
+// Location is a point on the map (m.location with a geo: URI).
+type Location struct {
+	Latitude, Longitude float64
+	Title, Content      string
+}
+
+func (Text) Type() string       { return SegText }
+func (Mention) Type() string    { return SegMention }
+func (MentionAll) Type() string { return SegMentionAll }
+func (Reply) Type() string      { return SegReply }
+func (m Media) Type() string    { return string(m.Kind) }
+func (Location) Type() string   { return SegLocation }
+
+func (Text) isSegment()       {}
+func (Mention) isSegment()    {}
+func (MentionAll) isSegment() {}
+func (Reply) isSegment()      {}
+func (Media) isSegment()      {}
+func (Location) isSegment()   {}
+
+// ValidLatLon tells whether a latitude and longitude are numbers within ±90 and ±180.
+func ValidLatLon(lat, lon float64) bool {
+	return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 // false for NaN
 }
 
 // Number reads a numeric segment value given as a JSON number or a decimal string.

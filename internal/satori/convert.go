@@ -19,49 +19,38 @@ func Content(segs []model.Segment) string { return Encode(Elements(segs)) }
 func Elements(segs []model.Segment) []Element {
 	out := make([]Element, 0, len(segs))
 	for _, s := range segs {
-		switch s.Type {
-		case model.SegText:
-			t, _ := s.Data["text"].(string)
-			if t != "" {
-				out = append(out, TextNode(t))
+		switch s := s.(type) {
+		case model.Text:
+			if s.Text != "" {
+				out = append(out, TextNode(s.Text))
 			}
-		case model.SegMention:
-			u, _ := s.Data["user_id"].(string)
-			name, _ := s.Data["name"].(string)
-			out = append(out, Tag("at", []string{"id", u, "name", name}))
-		case model.SegMentionAll:
+		case model.Mention:
+			out = append(out, Tag("at", []string{"id", string(s.User), "name", ""}))
+		case model.MentionAll:
 			out = append(out, Tag("at", []string{"type", "all"}))
-		case model.SegReply:
-			msg, _ := s.Data["message_id"].(string)
-			q := Tag("quote", []string{"id", msg})
-			if u, _ := s.Data["user_id"].(string); u != "" {
-				q.Children = []Element{Tag("author", []string{"id", u})}
+		case model.Reply:
+			q := Tag("quote", []string{"id", string(s.Event)})
+			if s.Sender != "" {
+				q.Children = []Element{Tag("author", []string{"id", string(s.Sender)})}
 			}
 			// The reference clients read a reply from a <quote> at the very start.
 			out = append([]Element{q}, out...)
-		case model.SegImage, model.SegVoice, model.SegAudio, model.SegVideo, model.SegFile:
+		case model.Media:
 			out = append(out, mediaElement(s))
-		case model.SegLocation:
-			title, _ := s.Data["title"].(string)
-			lat, _ := model.Number(s.Data["latitude"])
-			lon, _ := model.Number(s.Data["longitude"])
-			out = append(out, TextNode(strings.TrimSpace(title+" "+formatGeo(lat, lon))))
+		case model.Location:
+			out = append(out, TextNode(strings.TrimSpace(s.Title+" "+formatGeo(s.Latitude, s.Longitude))))
 		}
 	}
 	return out
 }
 
-// mediaTags maps neutral media segments to Satori elements (voice and audio are both <audio>).
-var mediaTags = map[string]string{
-	model.SegImage: "img", model.SegVoice: "audio", model.SegAudio: "audio", model.SegVideo: "video", model.SegFile: "file",
+// mediaTags maps neutral media kinds to Satori elements (voice and audio are both <audio>).
+var mediaTags = map[model.MediaKind]string{
+	model.MediaImage: "img", model.MediaVoice: "audio", model.MediaAudio: "audio", model.MediaVideo: "video", model.MediaFile: "file",
 }
 
-func mediaElement(s model.Segment) Element {
-	src, _ := s.Data[model.DataURL].(string)
-	name, _ := s.Data[model.DataName].(string)
-	mimeType, _ := s.Data[model.DataMimeType].(string)
-	fileID, _ := s.Data[model.DataFileID].(string)
-	return Tag(mediaTags[s.Type], []string{"src", src, "title", name, "mime-type", mimeType, "file-id", fileID})
+func mediaElement(s model.Media) Element {
+	return Tag(mediaTags[s.Kind], []string{"src", s.URL, "title", s.File.Name, "mime-type", s.File.MimeType, "file-id", s.File.ID})
 }
 
 // Segments reads a message content from a client into neutral segments, for the bot to send:
@@ -97,7 +86,7 @@ type segConv struct {
 
 func (c *segConv) flush() {
 	if c.text.Len() > 0 {
-		c.out = append(c.out, model.Text(c.text.String()))
+		c.out = append(c.out, model.Text{Text: c.text.String()})
 		c.text.Reset()
 	}
 }
@@ -138,9 +127,9 @@ func (c *segConv) element(e Element) error {
 	case "at":
 		switch {
 		case e.Attr("type") == "all" || e.Attr("type") == "here":
-			c.add(model.Segment{Type: model.SegMentionAll, Data: map[string]any{}})
+			c.add(model.MentionAll{})
 		case e.Attr("id") != "":
-			c.add(model.Mention(id.UserID(e.Attr("id"))))
+			c.add(model.Mention{User: id.UserID(e.Attr("id"))})
 		case e.Attr("name") != "" || e.Attr("role") != "":
 			c.text.WriteString("@" + firstOf(e.Attr("name"), e.Attr("role")))
 		default:
@@ -150,7 +139,7 @@ func (c *segConv) element(e Element) error {
 		if e.Attr("id") == "" {
 			return model.Errorf(model.ErrBadSegmentData, "<quote> needs the id of the message replied to")
 		}
-		c.add(model.Segment{Type: model.SegReply, Data: map[string]any{"message_id": e.Attr("id")}})
+		c.add(model.Reply{Event: id.EventID(e.Attr("id"))})
 	case "img", "image", "audio", "video", "file":
 		return c.media(e)
 	case "a":
@@ -175,16 +164,15 @@ func (c *segConv) element(e Element) error {
 	return nil
 }
 
-// mediaSegments maps Satori media elements to neutral segment types.
-var mediaSegments = map[string]string{
-	"img": model.SegImage, "image": model.SegImage, "audio": model.SegVoice, "video": model.SegVideo, "file": model.SegFile,
+// mediaKinds maps Satori media elements to neutral media kinds.
+var mediaKinds = map[string]model.MediaKind{
+	"img": model.MediaImage, "image": model.MediaImage, "audio": model.MediaVoice, "video": model.MediaVideo, "file": model.MediaFile,
 }
 
 func (c *segConv) media(e Element) error {
-	typ := mediaSegments[e.Type]
-	name := e.Attr("title")
+	kind := mediaKinds[e.Type]
 	if fileID := e.Attr("file-id"); fileID != "" {
-		c.add(model.Segment{Type: typ, Data: map[string]any{model.DataFileID: fileID}})
+		c.add(model.Media{Kind: kind, File: model.FileInfo{ID: fileID}})
 		return nil
 	}
 	src := e.Attr("src")
@@ -194,11 +182,7 @@ func (c *segConv) media(e Element) error {
 	if src == "" {
 		return model.Errorf(model.ErrBadSegmentData, "<%s> needs a src", e.Type)
 	}
-	d := map[string]any{model.DataSource: src}
-	if name != "" {
-		d[model.DataName] = name
-	}
-	c.add(model.Segment{Type: typ, Data: d})
+	c.add(model.Media{Kind: kind, Source: src, File: model.FileInfo{Name: e.Attr("title")}})
 	return nil
 }
 

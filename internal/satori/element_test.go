@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
+	"github.com/matrix-onebot/gateway/test/segments"
 )
 
 // dump renders elements compactly for the vectors: "text" for text (Go %q), type(k=v …)[…].
@@ -114,9 +116,9 @@ func TestToMatrixVectors(t *testing.T) {
 	var vec struct {
 		About string `json:"about"`
 		Cases []struct {
-			Name     string          `json:"name"`
-			Content  string          `json:"content"`
-			Segments []model.Segment `json:"segments"`
+			Name     string         `json:"name"`
+			Content  string         `json:"content"`
+			Segments []ob12.Segment `json:"segments"` // the neutral segments, in OneBot v12 form
 		} `json:"cases"`
 		Errors []errorVector `json:"errors"`
 	}
@@ -131,13 +133,13 @@ func TestToMatrixVectors(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Segments(%q): %v", c.Content, err)
 			}
-			got, _ := json.Marshal(segs)
-			want, _ := json.Marshal(c.Segments)
-			if len(segs) == 0 && len(c.Segments) == 0 {
+			want := segments.Read(t, c.Segments)
+			if len(segs) == 0 && len(want) == 0 {
 				return
 			}
-			if !jsonEqual(got, want) {
-				t.Errorf("Segments(%q)\n got %s\nwant %s", c.Content, got, want)
+			if !reflect.DeepEqual(segs, want) {
+				got, _ := json.Marshal(ob12.EncodeSegments(segs))
+				t.Errorf("Segments(%q)\n got %s (%#v)\nwant %s", c.Content, got, segs, ob12.EncodeSegments(want))
 			}
 		})
 	}
@@ -159,15 +161,16 @@ func TestFromMatrixVectors(t *testing.T) {
 	var vec struct {
 		About string `json:"about"`
 		Cases []struct {
-			Name     string          `json:"name"`
-			Segments []model.Segment `json:"segments"`
-			Content  string          `json:"content"`
+			Name     string         `json:"name"`
+			Segments []ob12.Segment `json:"segments"` // the neutral segments, in OneBot v12 form
+			Content  string         `json:"content"`
 		} `json:"cases"`
 	}
 	readVectors(t, "from_matrix.json", &vec)
 	for _, c := range vec.Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			if got := Content(c.Segments); got != c.Content {
+			segs := segments.Read(t, c.Segments)
+			if got := Content(segs); got != c.Content {
 				t.Errorf("Content\n got %s\nwant %s", got, c.Content)
 			}
 			// What the gateway writes, the reference parser reads back to the same elements.
@@ -175,8 +178,8 @@ func TestFromMatrixVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(els, Elements(c.Segments)) {
-				t.Errorf("Parse(Content) = %s, want %s", dump(els), dump(Elements(c.Segments)))
+			if !reflect.DeepEqual(els, Elements(segs)) {
+				t.Errorf("Parse(Content) = %s, want %s", dump(els), dump(Elements(segs)))
 			}
 		})
 	}

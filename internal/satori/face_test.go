@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -44,8 +45,8 @@ func (h *fakeHost) Authorize(token string) (model.Bot, bool) { return nil, token
 
 func (h *fakeHost) ResolveMedia(_ context.Context, segs []model.Segment) error {
 	for i, s := range segs {
-		if src, ok := s.Data[model.DataSource].(string); ok {
-			segs[i] = model.Segment{Type: s.Type, Data: map[string]any{model.DataFileID: "stored:" + src}}
+		if m, ok := s.(model.Media); ok && m.Source != "" {
+			segs[i] = model.Media{Kind: m.Kind, File: model.FileInfo{ID: "stored:" + m.Source}}
 		}
 	}
 	return nil
@@ -71,7 +72,7 @@ func (tf *testFace) message(n int) *model.Event {
 	evt := id.EventID("$m" + string(rune('a'+n)) + ":example.org")
 	return &model.Event{ID: string(evt), Time: time.UnixMilli(1700000000000), Self: tf.bot.ID, Kind: model.KindMessage,
 		Message: &model.Message{EventID: evt, RoomID: fakes.FakeRoom, Sender: "@alice:example.org", SenderName: "Alice",
-			Segments: []model.Segment{model.Mention(tf.bot.ID), model.Text(" hi <3")}}}
+			Segments: []model.Segment{model.Mention{User: tf.bot.ID}, model.Text{Text: " hi <3"}}}}
 }
 
 // stream is a raw event-stream client.
@@ -318,10 +319,12 @@ func TestAPIMessageCreate(t *testing.T) {
 	if len(sent) != 1 || sent[0].To.RoomID != fakes.FakeRoom {
 		t.Fatalf("sent %+v", sent)
 	}
-	got, _ := json.Marshal(sent[0].Segments)
-	want := `[{"type":"reply","data":{"message_id":"$q"}},{"type":"mention","data":{"user_id":"@alice:example.org"}},{"type":"text","data":{"text":" a & b"}},{"type":"image","data":{"file_id":"stored:https://example.org/c.png"}}]`
-	if !jsonEqual(got, []byte(want)) {
-		t.Fatalf("segments %s\nwant %s", got, want)
+	want := []model.Segment{
+		model.Reply{Event: "$q"}, model.Mention{User: "@alice:example.org"}, model.Text{Text: " a & b"},
+		model.Media{Kind: model.MediaImage, File: model.FileInfo{ID: "stored:https://example.org/c.png"}},
+	}
+	if got := sent[0].Segments; !reflect.DeepEqual(got, want) {
+		t.Fatalf("segments %#v\nwant %#v", got, want)
 	}
 
 	// A private channel names a user: the bot finds or creates the direct room.

@@ -45,10 +45,10 @@ func SampleMessage(direct bool) *model.Event {
 			EventID: "$ev1:example.org", RoomID: "!room:example.org", Sender: "@alice:example.org", SenderName: "Alice",
 			SenderRole: model.RoleAdmin, Direct: direct, MsgType: "m.text", Plain: "@bot:example.org hi [CQ:at,qq=all]",
 			Segments: []model.Segment{
-				model.Reply("$ev0:example.org", "@bob:example.org"),
-				model.Mention("@bot:example.org"),
-				model.Text(" hi [CQ:at,qq=all]"),
-				{Type: "mention_all", Data: map[string]any{}},
+				model.Reply{Event: "$ev0:example.org", Sender: "@bob:example.org"},
+				model.Mention{User: "@bot:example.org"},
+				model.Text{Text: " hi [CQ:at,qq=all]"},
+				model.MentionAll{},
 			},
 		},
 	}
@@ -91,7 +91,7 @@ func NoticeSamples() map[string]*model.Event {
 		out["reaction_"+name] = r
 		e := ev("$edit:example.org", model.KindEdit)
 		e.Edit = &model.Edit{EventID: "$edit:example.org", RoomID: "!room:example.org", Sender: "@alice:example.org", Target: "$ev1:example.org",
-			MsgType: "m.text", Segments: []model.Segment{model.Mention("@bot:example.org"), model.Text(" fixed [CQ:face,id=1]")}, Plain: "@bot:example.org fixed [CQ:face,id=1]", Direct: direct}
+			MsgType: "m.text", Segments: []model.Segment{model.Mention{User: "@bot:example.org"}, model.Text{Text: " fixed [CQ:face,id=1]"}}, Plain: "@bot:example.org fixed [CQ:face,id=1]", Direct: direct}
 		out["edit_"+name] = e
 		inv := ev("invite:!room:example.org:@alice:example.org", model.KindInvite)
 		inv.Invite = &model.Invite{RoomID: "!room:example.org", Inviter: "@alice:example.org", RoomName: "Room", Direct: direct}

@@ -147,13 +147,11 @@ func refs(ev *model.Event) []ref {
 // segRefs adds the Matrix IDs of segments: mentioned users and replied-to events.
 func segRefs(out *[]ref, segs []model.Segment) {
 	for _, s := range segs {
-		switch s.Type {
-		case model.SegMention:
-			u, _ := s.Data["user_id"].(string)
-			*out = append(*out, ref{KindUser, u})
-		case model.SegReply:
-			e, _ := s.Data["message_id"].(string)
-			*out = append(*out, ref{KindEvent, e})
+		switch s := s.(type) {
+		case model.Mention:
+			*out = append(*out, ref{KindUser, string(s.User)})
+		case model.Reply:
+			*out = append(*out, ref{KindEvent, string(s.Event)})
 		}
 	}
 }

@@ -26,67 +26,58 @@ type Self struct {
 	SelfID int64
 }
 
-// v11MediaTypes maps neutral media segments to v11 names: v11 has no audio, so voice and audio
+// v11MediaTypes maps neutral media kinds to v11 names: v11 has no audio, so voice and audio
 // are both `record`; `file` is an extension (as in go-cqhttp).
-var v11MediaTypes = map[string]string{
-	model.SegImage: "image", model.SegVoice: "record", model.SegAudio: "record", model.SegVideo: "video", model.SegFile: "file",
+var v11MediaTypes = map[model.MediaKind]string{
+	model.MediaImage: "image", model.MediaVoice: "record", model.MediaAudio: "record", model.MediaVideo: "video", model.MediaFile: "file",
 }
 
-// neutralMediaTypes is the other way round.
-var neutralMediaTypes = map[string]string{
-	"image": model.SegImage, "record": model.SegVoice, "video": model.SegVideo, "file": model.SegFile,
+// neutralMediaKinds is the other way round.
+var neutralMediaKinds = map[string]model.MediaKind{
+	"image": model.MediaImage, "record": model.MediaVoice, "video": model.MediaVideo, "file": model.MediaFile,
 }
 
-func formatFloat(v any) string {
-	f, _ := model.Number(v)
-	return strconv.FormatFloat(f, 'f', -1, 64)
-}
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // ToSegments converts neutral segments to v11 ones, with the numbers of their Matrix IDs.
 func ToSegments(n Numbers, segs []model.Segment) ([]Segment, error) {
 	out := make([]Segment, 0, len(segs))
 	for _, s := range segs {
-		switch s.Type {
-		case model.SegText:
-			out = append(out, Segment{Type: "text", Data: map[string]any{"text": s.Data["text"]}})
-		case model.SegMention:
-			u, _ := s.Data["user_id"].(string)
-			num, err := nonEmpty(id.UserID(u), n.User)
+		switch s := s.(type) {
+		case model.Text:
+			out = append(out, Segment{Type: "text", Data: map[string]any{"text": s.Text}})
+		case model.Mention:
+			num, err := nonEmpty(s.User, n.User)
 			if err != nil {
 				return nil, fmt.Errorf("failed to map mentioned user: %w", err)
 			}
 			out = append(out, Segment{Type: "at", Data: map[string]any{"qq": strconv.FormatInt(num, 10)}})
-		case model.SegMentionAll:
+		case model.MentionAll:
 			out = append(out, Segment{Type: "at", Data: map[string]any{"qq": "all"}})
-		case model.SegReply:
-			e, _ := s.Data["message_id"].(string)
-			num, err := nonEmpty(id.EventID(e), n.Event)
+		case model.Reply:
+			num, err := nonEmpty(s.Event, n.Event)
 			if err != nil {
 				return nil, fmt.Errorf("failed to map replied event: %w", err)
 			}
 			out = append(out, Segment{Type: "reply", Data: map[string]any{"id": strconv.FormatInt(num, 10)}})
-		case model.SegImage, model.SegVoice, model.SegAudio, model.SegVideo, model.SegFile:
-			d := map[string]any{"file": s.Data[model.DataFileID]}
-			if u, ok := s.Data[model.DataURL].(string); ok {
-				d["url"] = u
+		case model.Media:
+			d := map[string]any{"file": s.File.ID}
+			if s.URL != "" {
+				d["url"] = s.URL
 			}
-			if s.Type == model.SegFile {
-				if n, ok := s.Data[model.DataName].(string); ok {
-					d["name"] = n
+			if s.Kind == model.MediaFile {
+				if s.File.Name != "" {
+					d["name"] = s.File.Name
 				}
-				if size, ok := model.Number(s.Data[model.DataSize]); ok {
-					d["size"] = strconv.FormatInt(int64(size), 10)
+				if s.File.Size > 0 {
+					d["size"] = strconv.FormatInt(s.File.Size, 10)
 				}
 			}
-			out = append(out, Segment{Type: v11MediaTypes[s.Type], Data: d})
-		case model.SegLocation:
+			out = append(out, Segment{Type: v11MediaTypes[s.Kind], Data: d})
+		case model.Location:
 			out = append(out, Segment{Type: "location", Data: map[string]any{
-				"lat": formatFloat(s.Data["latitude"]), "lon": formatFloat(s.Data["longitude"]),
-				"title": s.Data["title"], "content": s.Data["content"],
+				"lat": formatFloat(s.Latitude), "lon": formatFloat(s.Longitude), "title": s.Title, "content": s.Content,
 			}})
-		default:
-			// Segments v11 has no form for are passed on as they are.
-			out = append(out, Segment{Type: s.Type, Data: s.Data})
 		}
 	}
 	return out, nil
@@ -94,7 +85,7 @@ func ToSegments(n Numbers, segs []model.Segment) ([]Segment, error) {
 
 // FromSegments converts v11 segments from a client to neutral ones, mapping numbers back (self
 // is the bot of the connection; Self{} for none). Media segments keep their source
-// (model.DataSource) for the media store to resolve.
+// (model.Media.Source) for the media store to resolve.
 func FromSegments(ctx context.Context, ids Mapper, self Self, segs []Segment) ([]model.Segment, error) {
 	out := make([]model.Segment, 0, len(segs))
 	for i, s := range segs {
@@ -114,11 +105,11 @@ func FromSegments(ctx context.Context, ids Mapper, self Self, segs []Segment) ([
 			if !ok {
 				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (text): data.text must be a string", i)
 			}
-			out = append(out, model.Text(t))
+			out = append(out, model.Text{Text: t})
 		case "at":
 			qq := str("qq")
 			if qq == "all" {
-				out = append(out, model.Segment{Type: model.SegMentionAll, Data: map[string]any{}})
+				out = append(out, model.MentionAll{})
 				continue
 			}
 			n, err := strconv.ParseInt(qq, 10, 64)
@@ -126,14 +117,14 @@ func FromSegments(ctx context.Context, ids Mapper, self Self, segs []Segment) ([
 				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (at): qq must be a user number or \"all\"", i)
 			}
 			if self.User != "" && n == self.SelfID {
-				out = append(out, model.Mention(self.User))
+				out = append(out, model.Mention{User: self.User})
 				continue
 			}
 			u, err := ids.MatrixID(ctx, KindUser, n)
 			if err != nil {
 				return nil, LookupError(err, "segment %d (at): unknown user %d", i, n)
 			}
-			out = append(out, model.Mention(id.UserID(u)))
+			out = append(out, model.Mention{User: id.UserID(u)})
 		case "reply":
 			n, err := strconv.ParseInt(str("id"), 10, 64)
 			if err != nil {
@@ -143,7 +134,7 @@ func FromSegments(ctx context.Context, ids Mapper, self Self, segs []Segment) ([
 			if err != nil {
 				return nil, LookupError(err, "segment %d (reply): unknown message %d", i, n)
 			}
-			out = append(out, model.Segment{Type: model.SegReply, Data: map[string]any{"message_id": e}})
+			out = append(out, model.Reply{Event: id.EventID(e)})
 		case "image", "record", "video", "file":
 			// go-cqhttp clients pass a received image on as file=<name or id>, url=<link>: a
 			// url is used when file is not itself a source.
@@ -154,18 +145,14 @@ func FromSegments(ctx context.Context, ids Mapper, self Self, segs []Segment) ([
 			if src == "" {
 				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (%s): data.file is required", i, s.Type)
 			}
-			d := map[string]any{model.DataSource: src}
-			if n := str("name"); n != "" {
-				d[model.DataName] = n
-			}
-			out = append(out, model.Segment{Type: neutralMediaTypes[s.Type], Data: d})
+			out = append(out, model.Media{Kind: neutralMediaKinds[s.Type], Source: src, File: model.FileInfo{Name: str("name")}})
 		case "location":
 			lat, ok1 := model.Number(s.Data["lat"])
 			lon, ok2 := model.Number(s.Data["lon"])
-			if !ok1 || !ok2 || lat < -90 || lat > 90 || lon < -180 || lon > 180 {
+			if !ok1 || !ok2 || !model.ValidLatLon(lat, lon) {
 				return nil, model.Errorf(model.ErrBadSegmentData, "segment %d (location): lat and lon must be numbers within ±90 and ±180", i)
 			}
-			out = append(out, model.Location(lat, lon, str("title"), str("content")))
+			out = append(out, model.Location{Latitude: lat, Longitude: lon, Title: str("title"), Content: str("content")})
 		default:
 			return nil, model.Errorf(model.ErrUnsupportedSegment, "segment %d: type %q is not supported", i, s.Type)
 		}

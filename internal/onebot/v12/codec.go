@@ -32,17 +32,17 @@ func Time(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
 // Event is a message or meta event.
 type Event struct {
-	ID         string          `json:"id"`
-	Time       float64         `json:"time"`
-	Type       string          `json:"type"`
-	DetailType string          `json:"detail_type"`
-	SubType    string          `json:"sub_type"`
-	Self       *Self           `json:"self,omitempty"`
-	MessageID  string          `json:"message_id,omitempty"`
-	Message    []model.Segment `json:"message,omitempty"`
-	AltMessage *string         `json:"alt_message,omitempty"`
-	UserID     string          `json:"user_id,omitempty"`
-	GroupID    string          `json:"group_id,omitempty"`
+	ID         string    `json:"id"`
+	Time       float64   `json:"time"`
+	Type       string    `json:"type"`
+	DetailType string    `json:"detail_type"`
+	SubType    string    `json:"sub_type"`
+	Self       *Self     `json:"self,omitempty"`
+	MessageID  string    `json:"message_id,omitempty"`
+	Message    []Segment `json:"message,omitempty"`
+	AltMessage *string   `json:"alt_message,omitempty"`
+	UserID     string    `json:"user_id,omitempty"`
+	GroupID    string    `json:"group_id,omitempty"`
 	// Matrix extensions (v12 extension fields use the platform prefix).
 	RoomID  string `json:"matrix.room_id,omitempty"`
 	MsgType string `json:"matrix.msgtype,omitempty"`
@@ -115,7 +115,7 @@ func MessageEvent(ev *model.Event) *Event {
 	m := ev.Message
 	out := &Event{
 		ID: ev.ID, Time: Time(ev.Time), Type: "message", Self: &Self{Platform: model.Platform, UserID: string(ev.Self)},
-		MessageID: string(m.EventID), Message: Segments(m.Segments), AltMessage: &m.Plain,
+		MessageID: string(m.EventID), Message: EncodeSegments(m.Segments), AltMessage: &m.Plain,
 		UserID: string(m.Sender), RoomID: string(m.RoomID), MsgType: m.MsgType,
 	}
 	if m.Direct {
@@ -129,14 +129,6 @@ func MessageEvent(ev *model.Event) *Event {
 		}
 	}
 	return out
-}
-
-// Segments never returns nil, so that an empty message is [] and not null.
-func Segments(segs []model.Segment) []model.Segment {
-	if segs == nil {
-		return []model.Segment{}
-	}
-	return segs
 }
 
 func newMeta(detail string) Event {

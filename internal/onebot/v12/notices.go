@@ -27,9 +27,9 @@ type notice struct {
 	Key        string `json:"key,omitempty"`
 	ReactionID string `json:"reaction_id,omitempty"`
 	// matrix.message_edit
-	EditID     string          `json:"edit_id,omitempty"`
-	Message    []model.Segment `json:"message,omitempty"`
-	AltMessage *string         `json:"alt_message,omitempty"`
+	EditID     string    `json:"edit_id,omitempty"`
+	Message    []Segment `json:"message,omitempty"`
+	AltMessage *string   `json:"alt_message,omitempty"`
 	// matrix.typing
 	UserIDs *[]string `json:"user_ids,omitempty"`
 	// matrix.receipt
@@ -117,7 +117,7 @@ func encodeNotice(ev *model.Event) ([]byte, error) {
 		n = newNotice(ev, "notice", "matrix.message_edit", "")
 		n.where(string(e.RoomID), e.Direct, string(e.Sender))
 		n.UserID = string(e.Sender)
-		n.MessageID, n.EditID, n.Message, n.MsgType = string(e.Target), string(e.EventID), Segments(e.Segments), e.MsgType
+		n.MessageID, n.EditID, n.Message, n.MsgType = string(e.Target), string(e.EventID), EncodeSegments(e.Segments), e.MsgType
 		plain := e.Plain
 		n.AltMessage = &plain
 	case model.KindTyping:

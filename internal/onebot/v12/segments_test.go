@@ -1,10 +1,11 @@
-package model
+package v12
 
 import (
 	"encoding/json"
-	"math"
 	"reflect"
 	"testing"
+
+	"github.com/matrix-onebot/gateway/internal/model"
 )
 
 // Each kind decodes from its JSON form into its own typed value and encodes back to exactly the
@@ -12,26 +13,26 @@ import (
 func TestSegmentJSONForm(t *testing.T) {
 	for _, tc := range []struct {
 		in    string
-		typed TypedSegment
+		typed model.Segment
 		out   string // the JSON form written back; "" = the input
 	}{
-		{`{"type":"text","data":{"text":"hi, there"}}`, TextSegment{Text: "hi, there"}, ``},
-		{`{"type":"mention","data":{"user_id":"@alice:example.org"}}`, MentionSegment{User: "@alice:example.org"}, ``},
-		{`{"type":"mention_all","data":{}}`, MentionAllSegment{}, ``},
+		{`{"type":"text","data":{"text":"hi, there"}}`, model.Text{Text: "hi, there"}, ``},
+		{`{"type":"mention","data":{"user_id":"@alice:example.org"}}`, model.Mention{User: "@alice:example.org"}, ``},
+		{`{"type":"mention_all","data":{}}`, model.MentionAll{}, ``},
 		{`{"type":"reply","data":{"message_id":"$e:example.org","user_id":"@bob:example.org"}}`,
-			ReplySegment{Event: "$e:example.org", Sender: "@bob:example.org"}, ``},
-		{`{"type":"reply","data":{"message_id":"$e:example.org"}}`, ReplySegment{Event: "$e:example.org"},
+			model.Reply{Event: "$e:example.org", Sender: "@bob:example.org"}, ``},
+		{`{"type":"reply","data":{"message_id":"$e:example.org"}}`, model.Reply{Event: "$e:example.org"},
 			`{"type":"reply","data":{"message_id":"$e:example.org","user_id":""}}`},
-		{`{"type":"image","data":{"file_id":"f1"}}`, MediaSegment{Kind: MediaImage, File: FileInfo{ID: "f1"}}, ``},
-		{`{"type":"voice","data":{"file_id":"f2"}}`, MediaSegment{Kind: MediaVoice, File: FileInfo{ID: "f2"}}, ``},
-		{`{"type":"audio","data":{"file_id":"f3"}}`, MediaSegment{Kind: MediaAudio, File: FileInfo{ID: "f3"}}, ``},
-		{`{"type":"video","data":{"file_id":"f4"}}`, MediaSegment{Kind: MediaVideo, File: FileInfo{ID: "f4"}}, ``},
+		{`{"type":"image","data":{"file_id":"f1"}}`, model.Media{Kind: model.MediaImage, File: model.FileInfo{ID: "f1"}}, ``},
+		{`{"type":"voice","data":{"file_id":"f2"}}`, model.Media{Kind: model.MediaVoice, File: model.FileInfo{ID: "f2"}}, ``},
+		{`{"type":"audio","data":{"file_id":"f3"}}`, model.Media{Kind: model.MediaAudio, File: model.FileInfo{ID: "f3"}}, ``},
+		{`{"type":"video","data":{"file_id":"f4"}}`, model.Media{Kind: model.MediaVideo, File: model.FileInfo{ID: "f4"}}, ``},
 		// What a client may not set is not read: the matrix.* keys are the gateway's own output.
 		{`{"type":"file","data":{"file_id":"f5","matrix.source":"file:///etc/passwd","matrix.name":"x"}}`,
-			MediaSegment{Kind: MediaFile, File: FileInfo{ID: "f5"}}, `{"type":"file","data":{"file_id":"f5"}}`},
+			model.Media{Kind: model.MediaFile, File: model.FileInfo{ID: "f5"}}, `{"type":"file","data":{"file_id":"f5"}}`},
 		{`{"type":"location","data":{"content":"","latitude":52.5,"longitude":13.4,"title":"Berlin"}}`,
-			LocationSegment{Latitude: 52.5, Longitude: 13.4, Title: "Berlin"}, ``},
-		{`{"type":"location","data":{"latitude":"-90","longitude":"180"}}`, LocationSegment{Latitude: -90, Longitude: 180},
+			model.Location{Latitude: 52.5, Longitude: 13.4, Title: "Berlin"}, ``},
+		{`{"type":"location","data":{"latitude":"-90","longitude":"180"}}`, model.Location{Latitude: -90, Longitude: 180},
 			`{"type":"location","data":{"content":"","latitude":-90,"longitude":180,"title":""}}`},
 	} {
 		var wire Segment
@@ -67,13 +68,13 @@ func TestSegmentJSONForm(t *testing.T) {
 // source stays matrix.source until the file is stored.
 func TestEncodeMediaSegment(t *testing.T) {
 	for _, tc := range []struct {
-		seg  MediaSegment
+		seg  model.Media
 		want string
 	}{
-		{MediaSegment{Kind: MediaImage, File: FileInfo{ID: "f1", Name: "cat.png", MimeType: "image/png", Size: 1234, Width: 9}, URL: "https://gw/f1"},
+		{model.Media{Kind: model.MediaImage, File: model.FileInfo{ID: "f1", Name: "cat.png", MimeType: "image/png", Size: 1234, Width: 9}, URL: "https://gw/f1"},
 			`{"type":"image","data":{"file_id":"f1","matrix.mimetype":"image/png","matrix.name":"cat.png","matrix.size":1234,"matrix.url":"https://gw/f1"}}`},
-		{MediaSegment{Kind: MediaVoice, File: FileInfo{ID: "f2"}}, `{"type":"voice","data":{"file_id":"f2"}}`},
-		{MediaSegment{Kind: MediaFile, Source: "https://example.org/a.txt", File: FileInfo{Name: "a.txt"}},
+		{model.Media{Kind: model.MediaVoice, File: model.FileInfo{ID: "f2"}}, `{"type":"voice","data":{"file_id":"f2"}}`},
+		{model.Media{Kind: model.MediaFile, Source: "https://example.org/a.txt", File: model.FileInfo{Name: "a.txt"}},
 			`{"type":"file","data":{"matrix.name":"a.txt","matrix.source":"https://example.org/a.txt"}}`},
 	} {
 		out, err := json.Marshal(EncodeSegment(tc.seg))
@@ -93,41 +94,30 @@ func TestEncodeMediaSegment(t *testing.T) {
 func TestDecodeSegmentErrors(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		kind ErrorKind
+		kind model.ErrorKind
 	}{
-		{`{"type":"text"}`, ErrBadSegmentData},
-		{`{"type":"text","data":{"text":5}}`, ErrBadSegmentData},
-		{`{"type":"mention","data":{"user_id":"alice"}}`, ErrBadSegmentData},
-		{`{"type":"mention","data":{}}`, ErrBadSegmentData},
-		{`{"type":"reply","data":{"message_id":"12"}}`, ErrBadSegmentData},
-		{`{"type":"image","data":{"matrix.source":"https://example.org/a.png"}}`, ErrBadSegmentData},
-		{`{"type":"location","data":{"latitude":91,"longitude":0}}`, ErrBadSegmentData},
-		{`{"type":"location","data":{"latitude":"NaN","longitude":0}}`, ErrBadSegmentData},
-		{`{"type":"location","data":{"latitude":0}}`, ErrBadSegmentData},
-		{`{"type":"face","data":{"id":"1"}}`, ErrUnsupportedSegment},
+		{`{"type":"text"}`, model.ErrBadSegmentData},
+		{`{"type":"text","data":{"text":5}}`, model.ErrBadSegmentData},
+		{`{"type":"mention","data":{"user_id":"alice"}}`, model.ErrBadSegmentData},
+		{`{"type":"mention","data":{}}`, model.ErrBadSegmentData},
+		{`{"type":"reply","data":{"message_id":"12"}}`, model.ErrBadSegmentData},
+		{`{"type":"image","data":{"matrix.source":"https://example.org/a.png"}}`, model.ErrBadSegmentData},
+		{`{"type":"location","data":{"latitude":91,"longitude":0}}`, model.ErrBadSegmentData},
+		{`{"type":"location","data":{"latitude":"NaN","longitude":0}}`, model.ErrBadSegmentData},
+		{`{"type":"location","data":{"latitude":0}}`, model.ErrBadSegmentData},
+		{`{"type":"face","data":{"id":"1"}}`, model.ErrUnsupportedSegment},
 	} {
 		var wire Segment
 		if err := json.Unmarshal([]byte(tc.in), &wire); err != nil {
 			t.Fatal(err)
 		}
 		_, err := DecodeSegment(3, wire)
-		if KindOf(err) != tc.kind {
+		if model.KindOf(err) != tc.kind {
 			t.Errorf("%s: error %v, want kind %s", tc.in, err, tc.kind)
 		}
 	}
-	if _, err := DecodeSegments([]Segment{{Type: "text", Data: map[string]any{"text": "ok"}}, {Type: "text"}}); KindOf(err) != ErrBadSegmentData {
+	if _, err := DecodeSegments([]Segment{{Type: "text", Data: map[string]any{"text": "ok"}}, {Type: "text"}}); model.KindOf(err) != model.ErrBadSegmentData {
 		t.Errorf("a message with one bad segment: %v", err)
-	}
-}
-
-func TestValidLatLon(t *testing.T) {
-	for _, tc := range []struct {
-		lat, lon float64
-		ok       bool
-	}{{0, 0, true}, {-90, 180, true}, {90.1, 0, false}, {0, -180.5, false}, {math.NaN(), 0, false}, {0, math.Inf(1), false}} {
-		if got := ValidLatLon(tc.lat, tc.lon); got != tc.ok {
-			t.Errorf("ValidLatLon(%v, %v) = %t", tc.lat, tc.lon, got)
-		}
 	}
 }
 
@@ -149,7 +139,7 @@ func FuzzDecodeSegment(f *testing.F) {
 		}
 		typed, err := DecodeSegment(0, wire)
 		if err != nil {
-			if k := KindOf(err); k != ErrBadSegmentData && k != ErrUnsupportedSegment {
+			if k := model.KindOf(err); k != model.ErrBadSegmentData && k != model.ErrUnsupportedSegment {
 				t.Fatalf("error kind %s: %v", k, err)
 			}
 			return
