@@ -20,7 +20,7 @@ func TestEventOfKinds(t *testing.T) {
 		want string // the event as JSON, without login, self_id, platform
 	}{
 		{"edit", model.Event{Kind: model.KindEdit, Edit: &model.Edit{EventID: "$e", RoomID: "!r:x", Sender: "@a:x", Target: "$m",
-			Segments: []model.Segment{model.Text("new")}}},
+			Segments: []model.Segment{model.Text{Text: "new"}}}},
 			`{"type":"message-updated","timestamp":1700000000000,"channel":{"id":"!r:x","type":0},"guild":{"id":"!r:x"},"member":{},"message":{"id":"$m","content":"new","updated_at":1700000000000},"user":{"id":"@a:x"}}`},
 		{"delete in a direct room", model.Event{Kind: model.KindDelete, Delete: &model.Deletion{EventID: "$d", RoomID: "!dm:x", MessageID: "$m", Sender: "@a:x", Operator: "@a:x", Direct: true}},
 			`{"type":"message-deleted","timestamp":1700000000000,"channel":{"id":"!dm:x","type":1},"message":{"id":"$m","content":""},"operator":{"id":"@a:x"},"user":{"id":"@a:x"}}`},
