@@ -56,3 +56,15 @@ func MarkField(frame []byte, field string) []byte {
 	out = append(out, field...)
 	return append(out, frame[1:]...)
 }
+
+// SalvageEcho finds the echo of a request that failed to decode as a whole, so that the client
+// can still match the error to its call.
+func SalvageEcho(raw []byte) json.RawMessage {
+	var probe struct {
+		Echo json.RawMessage `json:"echo"`
+	}
+	if json.Unmarshal(raw, &probe) == nil {
+		return probe.Echo
+	}
+	return nil
+}

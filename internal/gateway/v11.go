@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -12,14 +11,14 @@ import (
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
-// OneBot v11 retcodes (go-cqhttp's conventions, which v11 clients know).
+// OneBot v11 retcodes (the v11 face's).
 const (
-	v11OK                = 0
-	v11Async             = 1
-	v11Failed            = 100 // the action ran and failed (homeserver refused, network, …)
-	v11BadRequest        = 1400
-	v11Unauthorized      = 1401
-	v11UnsupportedAction = 1404
+	v11OK                = ob11.RetOK
+	v11Async             = ob11.RetAsync
+	v11Failed            = ob11.RetFailed
+	v11BadRequest        = ob11.RetBadRequest
+	v11Unauthorized      = ob11.RetUnauthorized
+	v11UnsupportedAction = ob11.RetUnsupportedAction
 )
 
 // v11Segment is a message segment in v11 form.
@@ -76,18 +75,8 @@ func (fx faces) v11Heartbeat(b *botEntry) []byte {
 	return fx.h.faces.v11.(face.Meta).Heartbeat([]face.Bot{{Bot: b.bot, SelfID: b.selfID}}, fx.h.opts.HeartbeatInterval)
 }
 
-// v11Request is an action request (WebSocket frame or HTTP body).
-type v11Request struct {
-	Action string          `json:"action"`
-	Params json.RawMessage `json:"params"`
-	Echo   json.RawMessage `json:"echo,omitempty"`
-}
-
-type v11Response struct {
-	Status  string          `json:"status"`
-	Retcode int             `json:"retcode"`
-	Data    any             `json:"data"`
-	Msg     string          `json:"msg,omitempty"`
-	Wording string          `json:"wording,omitempty"`
-	Echo    json.RawMessage `json:"echo,omitempty"`
-}
+// v11Request and v11Response are the v11 face's action request and response.
+type (
+	v11Request  = ob11.Request
+	v11Response = ob11.Response
+)
