@@ -139,7 +139,7 @@ type harness struct {
 	db *storage.DB
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	hs := fakes.NewFakeHomeserver(t, botID, botToken)
 	db, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
@@ -150,7 +150,7 @@ func newHarness(t *testing.T) *harness {
 	return &harness{hs: hs, db: db}
 }
 
-func (h *harness) options(t *testing.T, sink model.Sink) Options {
+func (h *harness) options(t testing.TB, sink model.Sink) Options {
 	return Options{
 		Bot:           config.Bot{Homeserver: h.hs.URL, AccessToken: botToken, UserID: botID},
 		APITimeout:    5 * time.Second,
@@ -162,7 +162,7 @@ func (h *harness) options(t *testing.T, sink model.Sink) Options {
 	}
 }
 
-func (h *harness) session(t *testing.T, sink model.Sink, edit func(*Options)) *Session {
+func (h *harness) session(t testing.TB, sink model.Sink, edit func(*Options)) *Session {
 	t.Helper()
 	opts := h.options(t, sink)
 	if edit != nil {

@@ -78,7 +78,6 @@ func (s *Client) Sync(ctx context.Context, since, filterID string, timeout time.
 	if p := s.acct.Config.SetPresence; p != "" {
 		q["set_presence"] = p
 	}
-	var resp Response
 	body, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
 		Method:      http.MethodGet,
 		URL:         s.acct.Client().BuildURLWithQuery(mautrix.ClientURLPath{"v3", "sync"}, q),
@@ -88,6 +87,12 @@ func (s *Client) Sync(ctx context.Context, since, filterID string, timeout time.
 	if err != nil {
 		return nil, err
 	}
+	return Decode(body)
+}
+
+// Decode decodes a /sync response body.
+func Decode(body []byte) (*Response, error) {
+	var resp Response
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, fmt.Errorf("failed to decode /sync: %w", err)
 	}
