@@ -94,21 +94,30 @@ func (s *batchReader) readRoom(ctx context.Context, b *batch, roomID id.RoomID, 
 		}
 	}
 	timeline := room.Timeline.Events
+	evts := make([]*event.Event, len(timeline))
+	for i, raw := range timeline {
+		evts[i] = syncapi.ParseEvent(s.acct.Log(), raw, roomID)
+	}
 	// In a room the bot joined in this batch, the timeline before its join is history the bot was
 	// not there for: it updates the state but is not handed over, and there is no gap to fill.
-	joinedAt := s.api.OwnJoinIndex(timeline)
+	joinedAt := s.api.OwnJoinIndex(evts)
 	if joinedAt < 0 && room.Timeline.Limited && b.since != "" && room.Timeline.PrevBatch != "" {
-		timeline = append(s.api.FillGap(ctx, roomID, room.Timeline.PrevBatch, b.since, timeline), timeline...)
+		if gap := s.api.FillGap(ctx, roomID, room.Timeline.PrevBatch, b.since, timeline); len(gap) > 0 {
+			gapEvts := make([]*event.Event, len(gap), len(gap)+len(evts))
+			for i, raw := range gap {
+				gapEvts[i] = syncapi.ParseEvent(s.acct.Log(), raw, roomID)
+			}
+			timeline, evts = append(gap, timeline...), append(gapEvts, evts...)
+		}
 	}
-	rb := &roomBatch{id: roomID, ephemeral: room.Ephemeral.Events, timeline: timeline, evts: make([]*event.Event, len(timeline)), joinedAt: joinedAt}
-	for i, raw := range timeline {
-		rb.evts[i] = syncapi.ParseEvent(s.acct.Log(), raw, roomID)
-	}
-	return rb
+	return &roomBatch{id: roomID, ephemeral: room.Ephemeral.Events, timeline: timeline, evts: evts, joinedAt: joinedAt}
 }
 
-// handOverRoom hands a read room's timeline and ephemeral events over.
+// handOverRoom hands a read room's timeline and ephemeral events over. The messages to be
+// handed over go into the message index first, together: one transaction for the room's
+// timeline instead of one per message, and a client that gets one can look it up at once.
 func (s *batchReader) handOverRoom(ctx context.Context, b *batch, rb *roomBatch) error {
+	s.index.PutRoom(ctx, rb.id, rb.evts[max(rb.joinedAt, 0):])
 	for i, raw := range rb.timeline {
 		evt := rb.evts[i]
 		if evt == nil {
@@ -124,7 +133,7 @@ func (s *batchReader) handOverRoom(ctx context.Context, b *batch, rb *roomBatch)
 		if evt.Type == event.EventEncrypted {
 			err = s.decrypt.handleEncrypted(ctx, b, evt, raw) // e2ee.go
 		} else {
-			err = s.events.handleTimelineEvent(ctx, b, evt)
+			err = s.events.handleTimelineEvent(ctx, b, evt, true)
 		}
 		if err != nil {
 			return err

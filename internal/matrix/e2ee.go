@@ -52,7 +52,7 @@ func (s *decryptor) handleEncrypted(ctx context.Context, b *batch, evt *event.Ev
 	dec, err := crypto.Decrypt(ctx, evt)
 	if err == nil {
 		crypto.CountDecrypted()
-		return s.events.handleTimelineEvent(ctx, b, dec)
+		return s.events.handleTimelineEvent(ctx, b, dec, false)
 	}
 	if !errors.Is(e2ee.Classify(err), e2ee.ErrKeyMissing) {
 		s.acct.Log().Warn("cannot decrypt an event", "room_id", evt.RoomID, "event_id", evt.ID, "error", err)
@@ -72,7 +72,7 @@ func (s *decryptor) handleEncrypted(ctx context.Context, b *batch, evt *event.Ev
 	}
 	if retry { // the key backup had it
 		if dec, err := crypto.Decrypt(ctx, evt); err == nil {
-			if err := s.events.handleTimelineEvent(ctx, b, dec); err != nil {
+			if err := s.events.handleTimelineEvent(ctx, b, dec, false); err != nil {
 				return err
 			}
 			if err := s.release(ctx, evt.ID, true); err != nil {
@@ -108,7 +108,7 @@ func (s *decryptor) deliverHeld(ctx context.Context, b *batch) error {
 		dec, err := crypto.Decrypt(ctx, evt)
 		switch {
 		case err == nil:
-			if err := s.events.handleTimelineEvent(ctx, b, dec); err != nil {
+			if err := s.events.handleTimelineEvent(ctx, b, dec, false); err != nil {
 				return err
 			}
 			if err := s.release(ctx, h.EventID, true); err != nil {

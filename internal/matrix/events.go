@@ -13,6 +13,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/matrix/account"
 	"github.com/matrix-onebot/gateway/internal/matrix/rooms"
+	"github.com/matrix-onebot/gateway/internal/matrix/syncapi"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -62,10 +63,12 @@ func (s *eventHandler) newEvent(evt *event.Event, kind model.Kind) *model.Event 
 	return &model.Event{ID: string(evt.ID), Time: time.UnixMilli(evt.Timestamp), Self: s.acct.UserID(), Kind: kind}
 }
 
-func (s *eventHandler) handleTimelineEvent(ctx context.Context, b *batch, evt *event.Event) error {
+// handleTimelineEvent hands over evt; indexed tells that a message is in the message index
+// already (rooms.Index.PutRoom did a batch's messages together).
+func (s *eventHandler) handleTimelineEvent(ctx context.Context, b *batch, evt *event.Event, indexed bool) error {
 	switch evt.Type {
 	case event.EventMessage:
-		return s.handleMessage(ctx, b, evt)
+		return s.handleMessage(ctx, b, evt, indexed)
 	case event.StateMember: // events.go
 		return s.handleMember(b, evt)
 	case event.EventRedaction:
@@ -78,12 +81,14 @@ func (s *eventHandler) handleTimelineEvent(ctx context.Context, b *batch, evt *e
 	return nil
 }
 
-func (s *eventHandler) handleMessage(ctx context.Context, b *batch, evt *event.Event) error {
+func (s *eventHandler) handleMessage(ctx context.Context, b *batch, evt *event.Event, indexed bool) error {
 	content, ok := evt.Content.Parsed.(*event.MessageEventContent)
 	if !ok {
 		return nil
 	}
-	s.index.Put(ctx, evt)
+	if !indexed {
+		s.index.Put(ctx, evt)
+	}
 	if content.RelatesTo != nil && content.RelatesTo.Type == event.RelReplace {
 		return s.handleEdit(ctx, b, evt, content) // events.go; an edit is not a new message
 	}
@@ -112,12 +117,9 @@ func memberChange(evt *event.Event) *model.MemberChange {
 	if !ok || evt.StateKey == nil {
 		return nil
 	}
-	prev := event.MembershipLeave
-	if evt.Unsigned.PrevContent != nil {
-		var pc event.MemberEventContent
-		if json.Unmarshal(evt.Unsigned.PrevContent.VeryRaw, &pc) == nil && pc.Membership != "" {
-			prev = pc.Membership
-		}
+	prev := syncapi.PrevMembership(evt)
+	if prev == "" {
+		prev = event.MembershipLeave
 	}
 	target := id.UserID(*evt.StateKey)
 	mc := &model.MemberChange{EventID: evt.ID, RoomID: evt.RoomID, UserID: target, Operator: evt.Sender}

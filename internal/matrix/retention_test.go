@@ -73,3 +73,38 @@ func TestGetMessageRetention(t *testing.T) {
 		t.Errorf("unknown message: %v; want not found, naming the retention", err)
 	}
 }
+
+// The messages of a batch are indexed together before they are handed over: each is in the index
+// when the sink gets it, and a room that turns encryption on in the timeline has the messages
+// after that state event indexed as encrypted, those before it not.
+func TestBatchIndexedBeforeHandOver(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	states := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
+	if err := states.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.setToken(t, "s0")
+	now := time.Now()
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(
+		message("$before", aliceID, now, "before"),
+		stateEvent("$enc", "m.room.encryption", "", aliceID, now, map[string]any{"algorithm": "m.megolm.v1.aes-sha2"}),
+		message("$after", aliceID, now, "after"),
+	)}))
+	sink := newRecordingSink()
+	sink.hook = func(ctx context.Context, ev *model.Event) error {
+		if _, err := h.db.GetMessage(ctx, string(botID), ev.ID); err != nil {
+			t.Errorf("%s handed over before it was indexed: %v", ev.ID, err)
+		}
+		return nil
+	}
+	s := h.session(t, sink, func(o *Options) { o.StateStore = states; o.HandleOldEvents = true })
+	start(t, s)
+	waitEvents(t, sink, 2)
+	for evt, enc := range map[string]bool{"$before": false, "$after": true} {
+		m, err := h.db.GetMessage(ctx, string(botID), evt)
+		if err != nil || m.Encrypted != enc {
+			t.Errorf("%s indexed as %+v, %v; want encrypted = %v", evt, m, err, enc)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -31,9 +33,11 @@ const (
 	// A redaction is final in Matrix, so putting a message again (e.g. the sync echo of a
 	// message the bot sent) never clears the flag nor brings the content back; nor does it
 	// move stored_ms, so the echo does not extend the retention.
-	upsertMessage = `
+	upsertMessage     = insertMessageHead + `VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)` + onConflictMessage
+	insertMessageHead = `
 INSERT INTO gateway_message (bot_user_id, event_id, room_id, sender, ts, content, redacted, encrypted, stored_ms)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+`
+	onConflictMessage = `
 ON CONFLICT (bot_user_id, event_id) DO UPDATE SET
 	room_id   = excluded.room_id,
 	sender    = excluded.sender,
@@ -70,21 +74,102 @@ var ErrExpired = fmt.Errorf("expired, %w", ErrNotFound)
 // PutMessage inserts m, or replaces the message with the same bot and event
 // id. Empty Content is stored as {}; other Content must be valid JSON.
 func (db *DB) PutMessage(ctx context.Context, m Message) error {
+	content, err := db.messageContent(m)
+	if err != nil {
+		return err
+	}
+	return db.putMessage(ctx, m, content, db.now().UnixMilli())
+}
+
+// PutMessages stores ms as PutMessage does, all in one transaction with one statement per
+// putMessagesRows messages: the sync loop indexes a batch's messages with one commit instead of
+// one per message. When one of them is not valid, none is stored. Of messages with the same bot
+// and event ID, the last counts.
+func (db *DB) PutMessages(ctx context.Context, ms []Message) error {
+	type key struct{ bot, evt string }
+	last := make(map[key]int, len(ms))
+	for i, m := range ms {
+		last[key{m.BotUserID, m.EventID}] = i
+	}
+	stored := db.now().UnixMilli()
+	args := make([]any, 0, len(ms)*messageColumns)
+	for i, m := range ms {
+		c, err := db.messageContent(m)
+		if err != nil {
+			return err
+		}
+		if last[key{m.BotUserID, m.EventID}] != i {
+			continue // a multi-row upsert may not touch a row twice (PostgreSQL refuses)
+		}
+		args = append(args, m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(c), m.Redacted, m.Encrypted, stored)
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	err := inTx(ctx, db, func(ctx context.Context) error {
+		for len(args) > 0 {
+			n := min(len(args), putMessagesRows*messageColumns)
+			if _, err := db.util.Exec(ctx, upsertMessages(n/messageColumns), args[:n]...); err != nil {
+				return err
+			}
+			args = args[n:]
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to store %d messages: %w", len(ms), err)
+	}
+	return nil
+}
+
+const (
+	messageColumns  = 9   // the values of upsertMessage
+	putMessagesRows = 100 // rows per statement of PutMessages (SQLite allows 32766 parameters)
+)
+
+// upsertMessages is upsertMessage for rows messages.
+func upsertMessages(rows int) string {
+	var b strings.Builder
+	b.WriteString(insertMessageHead)
+	b.WriteString("VALUES ")
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range messageColumns {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(r*messageColumns + c + 1))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(onConflictMessage)
+	return b.String()
+}
+
+// messageContent checks m and returns the content to store (nil: none).
+func (db *DB) messageContent(m Message) (json.RawMessage, error) {
 	if m.BotUserID == "" || m.EventID == "" {
-		return errors.New("failed to store message: bot user id and event id are required")
+		return nil, errors.New("failed to store message: bot user id and event id are required")
 	}
 	content := m.Content
 	if len(content) == 0 {
 		content = json.RawMessage("{}")
 	} else if !json.Valid(content) {
-		return fmt.Errorf("failed to store message %s: content is not valid JSON", m.EventID)
+		return nil, fmt.Errorf("failed to store message %s: content is not valid JSON", m.EventID)
 	}
 	if m.Redacted || (m.Encrypted && db.Retention().NoEncryptedBodies) {
 		content = nil
 	}
+	return content, nil
+}
+
+func (db *DB) putMessage(ctx context.Context, m Message, content json.RawMessage, stored int64) error {
 	_, err := db.util.Exec(ctx, upsertMessage,
-		m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(content), m.Redacted, m.Encrypted,
-		db.now().UnixMilli())
+		m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(content), m.Redacted, m.Encrypted, stored)
 	if err != nil {
 		return fmt.Errorf("failed to store message %s: %w", m.EventID, err)
 	}

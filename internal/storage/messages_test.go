@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -164,6 +165,67 @@ func TestPutMessageValidates(t *testing.T) {
 	}
 	if got, err := db.GetMessage(ctx, m.BotUserID, m.EventID); err != nil || string(got.Content) != "{}" {
 		t.Errorf("empty content stored as %q, %v", got.Content, err)
+	}
+}
+
+// PutMessages stores a batch in one transaction: all of them, or none when one is not valid.
+func TestPutMessages(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	a, b := testMessage(), testMessage()
+	b.EventID, b.Sender, b.Content = "$second", "@bob:example.org", json.RawMessage(`{"msgtype":"m.text","body":"second"}`)
+	if err := db.PutMessages(ctx, []Message{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []Message{a, b} {
+		got, err := db.GetMessage(ctx, want.BotUserID, want.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMessage(t, got, want)
+	}
+	c, bad := testMessage(), testMessage()
+	c.EventID = "$third"
+	bad.EventID, bad.Content = "$bad", json.RawMessage(`{"body":`)
+	if err := db.PutMessages(ctx, []Message{c, bad}); err == nil {
+		t.Fatal("PutMessages with invalid content succeeded")
+	}
+	for _, e := range []string{"$third", "$bad"} {
+		if _, err := db.GetMessage(ctx, c.BotUserID, e); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s after a failed PutMessages: %v, want ErrNotFound", e, err)
+		}
+	}
+	if err := db.PutMessages(ctx, nil); err != nil {
+		t.Errorf("PutMessages(nil) = %v", err)
+	}
+
+	// More messages than one statement takes, one of them twice (the last counts), and one
+	// stored before (it is updated).
+	var many []Message
+	for i := range 250 {
+		m := testMessage()
+		m.EventID, m.Content = fmt.Sprintf("$many%d", i), json.RawMessage(fmt.Sprintf(`{"body":"%d"}`, i))
+		many = append(many, m)
+	}
+	again := many[7]
+	again.Content = json.RawMessage(`{"body":"again"}`)
+	updated := a
+	updated.Content = json.RawMessage(`{"body":"updated"}`)
+	many = append(many, again, updated)
+	if err := db.PutMessages(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	wants := append(append(append([]Message(nil), many[:7]...), many[8:250]...), again, updated)
+	for _, want := range wants {
+		got, err := db.GetMessage(ctx, want.BotUserID, want.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMessage(t, got, want)
+	}
+	var n int
+	if err := db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM gateway_message").Scan(&n); err != nil || n != 252 {
+		t.Errorf("rows = %d, %v; want 252", n, err)
 	}
 }
 

@@ -30,17 +30,57 @@ func NewIndex(acct *account.Account, state *State) *Index {
 
 // Put keeps a received message in the index.
 func (x *Index) Put(ctx context.Context, evt *event.Event) {
+	err := x.acct.DB.PutMessage(ctx, x.message(evt, evt.Mautrix.WasEncrypted || x.state.Encrypted(ctx, evt.RoomID)))
+	if err != nil {
+		x.acct.Log().Warn("failed to index message", "event_id", evt.ID, "error", err)
+	}
+}
+
+// PutRoom keeps received messages of room in the index with one transaction, in timeline order:
+// an m.room.encryption state event among evts counts for the messages after it. evts may hold
+// events other than messages (and nil), which it skips.
+func (x *Index) PutRoom(ctx context.Context, room id.RoomID, evts []*event.Event) {
+	var ms []storage.Message
+	encrypted := false
+	for _, evt := range evts {
+		switch {
+		case evt == nil:
+		case evt.Type == event.StateEncryption && evt.StateKey != nil && *evt.StateKey == "":
+			encrypted = true
+		case IsMessage(evt):
+			if ms == nil { // the store is asked once, when there is a message to index
+				encrypted = encrypted || x.state.Encrypted(ctx, room)
+			}
+			ms = append(ms, x.message(evt, encrypted || evt.Mautrix.WasEncrypted))
+		}
+	}
+	if err := x.acct.DB.PutMessages(ctx, ms); err != nil {
+		x.acct.Log().Warn("failed to index the messages of a batch; indexing them one by one", "room_id", room, "error", err)
+		for _, m := range ms {
+			if err := x.acct.DB.PutMessage(ctx, m); err != nil {
+				x.acct.Log().Warn("failed to index message", "event_id", m.EventID, "error", err)
+			}
+		}
+	}
+}
+
+// IsMessage tells whether evt is an m.room.message with parsed content: what the index keeps.
+func IsMessage(evt *event.Event) bool {
+	if evt.Type != event.EventMessage {
+		return false
+	}
+	_, ok := evt.Content.Parsed.(*event.MessageEventContent)
+	return ok
+}
+
+func (x *Index) message(evt *event.Event, encrypted bool) storage.Message {
 	content := evt.Content.VeryRaw
 	if content == nil {
 		content, _ = json.Marshal(evt.Content.Parsed)
 	}
-	err := x.acct.DB.PutMessage(ctx, storage.Message{
+	return storage.Message{
 		BotUserID: string(x.acct.UserID()), RoomID: string(evt.RoomID), EventID: string(evt.ID),
-		Sender: string(evt.Sender), Time: time.UnixMilli(evt.Timestamp), Content: content,
-		Encrypted: evt.Mautrix.WasEncrypted || x.state.Encrypted(ctx, evt.RoomID),
-	})
-	if err != nil {
-		x.acct.Log().Warn("failed to index message", "event_id", evt.ID, "error", err)
+		Sender: string(evt.Sender), Time: time.UnixMilli(evt.Timestamp), Content: content, Encrypted: encrypted,
 	}
 }
 

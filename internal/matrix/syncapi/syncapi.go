@@ -134,31 +134,36 @@ func (s *Client) FilterID(ctx context.Context) string {
 	return resp.FilterID
 }
 
-// OwnJoinIndex returns the position of the bot's own join in timeline (a membership change to
-// join, not a profile change), or -1.
-func (s *Client) OwnJoinIndex(timeline []json.RawMessage) int {
+// OwnJoinIndex returns the position of the bot's own join in timeline, parsed (nil where
+// malformed): a membership change to join, not a profile change; -1 when there is none.
+func (s *Client) OwnJoinIndex(timeline []*event.Event) int {
 	me := string(s.acct.UserID())
-	for i, raw := range timeline {
-		var probe struct {
-			Type     string  `json:"type"`
-			StateKey *string `json:"state_key"`
-			Content  struct {
-				Membership string `json:"membership"`
-			} `json:"content"`
-			Unsigned struct {
-				PrevContent struct {
-					Membership string `json:"membership"`
-				} `json:"prev_content"`
-			} `json:"unsigned"`
-		}
-		if json.Unmarshal(raw, &probe) != nil || probe.Type != event.StateMember.Type || probe.StateKey == nil || *probe.StateKey != me {
+	for i, evt := range timeline {
+		if evt == nil || evt.Type != event.StateMember || evt.StateKey == nil || *evt.StateKey != me {
 			continue
 		}
-		if probe.Content.Membership == "join" && probe.Unsigned.PrevContent.Membership != "join" {
+		if c, ok := evt.Content.Parsed.(*event.MemberEventContent); ok && c.Membership == event.MembershipJoin &&
+			PrevMembership(evt) != event.MembershipJoin {
 			return i
 		}
 	}
 	return -1
+}
+
+// PrevMembership is the membership an m.room.member event replaced (unsigned.prev_content), or "".
+func PrevMembership(evt *event.Event) event.Membership {
+	pc := evt.Unsigned.PrevContent
+	if pc == nil {
+		return ""
+	}
+	if m, ok := pc.Parsed.(*event.MemberEventContent); ok {
+		return m.Membership
+	}
+	var m event.MemberEventContent
+	if json.Unmarshal(pc.VeryRaw, &m) != nil {
+		return ""
+	}
+	return m.Membership
 }
 
 // FillGap fetches the events a limited timeline left out, from prevBatch back to since, so that
