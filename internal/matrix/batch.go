@@ -27,6 +27,7 @@ type batchReader struct {
 	device  *crypt.Device
 	policy  *crypt.Policy
 	direct  *rooms.Direct
+	state   *rooms.State // what it read is forgotten at each state event
 	invites *rooms.Invites
 	index   *rooms.Index
 	pub     *publisher
@@ -173,6 +174,7 @@ func (s *batchReader) replyTargets(b *batch, rb *roomBatch) []rooms.Ref {
 func (s *batchReader) updateState(ctx context.Context, evt *event.Event) {
 	if s.acct.StateStore != nil {
 		mautrix.UpdateStateStore(ctx, s.acct.StateStore, evt)
+		s.state.Invalidate(evt.RoomID)
 	}
 	if m := s.device.Machine(); m != nil {
 		m.HandleState(ctx, evt) // a member left: the room's next message uses a new key

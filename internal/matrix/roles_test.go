@@ -105,3 +105,61 @@ func TestMessageSenderRoleRoomV12Creator(t *testing.T) {
 		t.Errorf("creator of a version 12 room: role %q, want owner", got)
 	}
 }
+
+// The sender's display name and role are read once per room and sender and kept until a state
+// event of the room: a rename or a power-level change in the middle of a batch's timeline applies
+// to the messages after it, in that batch and the next.
+func TestSenderNameAndRoleFollowStateWithinBatch(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	state := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
+	if err := state.Upgrade(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	member := func(evtID, name string) map[string]any {
+		return stateEvent(evtID, "m.room.member", string(bobID), bobID, now, map[string]any{"membership": "join", "displayname": name})
+	}
+	levels := func(evtID string, bob int) map[string]any {
+		return stateEvent(evtID, "m.room.power_levels", "", aliceID, now, map[string]any{"users": map[id.UserID]int{aliceID: 100, bobID: bob}})
+	}
+	h.hs.QueueSync(
+		syncReply("s1", map[id.RoomID]any{roomA: map[string]any{
+			"state": map[string]any{"events": []any{
+				stateEvent("$create", "m.room.create", "", aliceID, now, map[string]any{"room_version": "10", "creator": aliceID}),
+				levels("$pl1", 0), member("$bob1", "Bob"),
+			}},
+			"timeline": map[string]any{"events": []any{
+				message("$m1", bobID, now, "one"),
+				message("$m2", bobID, now, "two"),
+				member("$bob2", "Robert"), levels("$pl2", 50),
+				message("$m3", bobID, now, "three"),
+			}},
+		}}),
+		syncReply("s2", map[id.RoomID]any{roomA: timeline(
+			message("$m4", bobID, now, "four"),
+			member("$bob3", "Bobby"),
+			message("$m5", bobID, now, "five"),
+		)}),
+	)
+	sink := newRecordingSink()
+	s := h.session(t, sink, func(o *Options) { o.HandleOldEvents, o.StateStore = true, state })
+	start(t, s)
+	waitEvents(t, sink, 5)
+	type who struct {
+		name string
+		role model.Role
+	}
+	want := map[string]who{
+		"$m1": {"Bob", model.RoleMember}, "$m2": {"Bob", model.RoleMember}, "$m3": {"Robert", model.RoleAdmin},
+		"$m4": {"Robert", model.RoleAdmin}, "$m5": {"Bobby", model.RoleAdmin},
+	}
+	for _, ev := range sink.Events() {
+		if ev.Message == nil {
+			continue
+		}
+		if got := (who{ev.Message.SenderName, ev.Message.SenderRole}); got != want[ev.ID] {
+			t.Errorf("%s: sender %+v, want %+v", ev.ID, got, want[ev.ID])
+		}
+	}
+}

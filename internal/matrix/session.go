@@ -120,7 +120,7 @@ func New(opts Options) (*Session, error) {
 		receipts: opts.ReceiptEvents, started: time.Now()}
 	events := &eventHandler{acct: acct, direct: direct, state: state, index: index, out: out, pub: pub, flags: flags}
 	api := syncapi.New(acct)
-	reader := &batchReader{acct: acct, api: api, device: device, policy: policy, direct: direct, invites: invites, index: index, pub: pub, events: events,
+	reader := &batchReader{acct: acct, api: api, device: device, policy: policy, direct: direct, state: state, invites: invites, index: index, pub: pub, events: events,
 		decrypt: &decryptor{acct: acct, device: device, direct: direct, state: state, pub: pub, events: events, flags: flags}}
 	s := &Session{
 		acct: acct, device: device,
