@@ -21,6 +21,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/matrix"
 	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/metrics"
+	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -88,6 +89,18 @@ func (bs *botSet) configuredUsers() []string {
 		}
 	}
 	return out
+}
+
+// syncing tells whether the running bot with user ID u has finished starting (it syncs).
+func (bs *botSet) syncing(u string) bool {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	for _, r := range bs.bots {
+		if string(r.bot.UserID) == u {
+			return r.s.Status().State == model.StateSyncing
+		}
+	}
+	return true // not running: nothing to interrupt
 }
 
 // setOwned runs the bots the cluster gives this gateway now, and stops the others before it

@@ -23,7 +23,7 @@ func startCluster(ctx context.Context, cfg *config.Config, db *storage.DB, bots 
 	instance := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(random))
 	coord, err := cluster.New(cluster.Options{
 		DB: db, Instance: instance, URL: cfg.Gateway.ClusterURL, Logger: log,
-		Bots: bots.configuredUsers, Run: bots.setOwned,
+		Bots: bots.configuredUsers, Run: bots.setOwned, Settled: bots.syncing,
 	})
 	if err != nil {
 		return "", err

@@ -13,9 +13,11 @@
 //     try at once); a gateway at or over its share takes only bots whose row is stale, i.e. that
 //     nobody has run for Grace: at most ceil(bots/gateways) plus what nobody else holds after the
 //     grace period;
+//   - a gateway takes no bot in its first three ticks, so that gateways started together see
+//     each other first;
 //   - a gateway over its share while another live one is under it gives its extra bots up
-//     (stopped first, then their rows deleted and their locks released), and the one under its
-//     share takes them at once.
+//     (those that finished starting; stopped first, then their rows deleted and their locks
+//     released), and the one under its share takes them at once.
 //
 // Why a bot never runs twice: the previous owner either gave it up cleanly (stopped, then row
 // deleted, then unlocked), or lost its lock with its connection. In the second case it stops
@@ -60,6 +62,10 @@ type Options struct {
 	// Run is told the bots this gateway runs now, after every change: it must start the new
 	// ones and stop (and wait for) the others before it returns.
 	Run func(owned map[string]bool)
+	// Settled tells whether a bot has finished starting (its first sync is done); only settled
+	// bots are given up to rebalance, since a stop in the middle of a start (E2EE set-up) can
+	// leave its device half set up. nil = all are.
+	Settled func(bot string) bool
 }
 
 // Coordinator runs the rule of the package for one gateway.
@@ -72,6 +78,7 @@ type Coordinator struct {
 	owned map[string]bool
 
 	killed chan struct{} // closed by kill (tests): Run returns as a killed process would
+	joined time.Time     // the first heartbeat: bots are taken from three intervals later
 }
 
 // New returns a coordinator; Run starts it.
@@ -279,13 +286,22 @@ func (c *Coordinator) step(ctx context.Context) error {
 			if len(next) <= share {
 				break
 			}
-			if next[b] {
+			if next[b] && (c.opts.Settled == nil || c.opts.Settled(b)) {
 				delete(next, b)
 				changed = true
 			}
 		}
 	}
+	if c.joined.IsZero() {
+		c.joined = now
+	}
+	// The gateways started together see each other before any takes a bot: none takes them all
+	// only to give most up again a moment later.
+	joining := now.Sub(c.joined) < 3*c.opts.Interval
 	for _, b := range bots {
+		if joining {
+			break
+		}
 		if next[b] || slices.Contains(owned, b) {
 			continue // run here, or just given up
 		}
