@@ -12,9 +12,10 @@ import (
 	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
-// resolveTimeout bounds a face's lookups for one event on the sync path (face.Resolver): the v11
-// ID map's reads and writes. Past it the event is held and published again.
-const resolveTimeout = 5 * time.Second
+// syncTimeout bounds each database call of Publish on the sync path: a face's lookups for one
+// event (face.Resolver: the v11 ID map's reads and writes) and the outbox write. Past it the
+// event is held and published again.
+const syncTimeout = 5 * time.Second
 
 // faces are the protocols the hub serves: OneBot v11 and v12, then Options.Faces.
 type faces struct {
@@ -25,8 +26,8 @@ type faces struct {
 }
 
 func (fx faces) initFaces() {
-	if fx.h.resolveTimeout == 0 {
-		fx.h.resolveTimeout = resolveTimeout
+	if fx.h.syncTimeout == 0 {
+		fx.h.syncTimeout = syncTimeout
 	}
 	var ids ob11.Mapper
 	if fx.h.opts.IDs != nil {
@@ -68,7 +69,7 @@ func (fx faces) faceBots(only *botEntry) []face.Bot {
 func (fx faces) encodeFor(ctx context.Context, f face.Face, ev *model.Event) ([]byte, error) {
 	var ids face.IDs
 	if r, ok := f.(face.Resolver); ok {
-		rctx, cancel := context.WithTimeout(ctx, fx.h.resolveTimeout)
+		rctx, cancel := context.WithTimeout(ctx, fx.h.syncTimeout)
 		var err error
 		ids, err = r.Resolve(rctx, ev)
 		cancel()

@@ -131,7 +131,7 @@ func TestStuckIDMapDoesNotHoldTheSyncForEver(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
 	h.opts.IDs = stuckIDs{}
 	h.faces.initFaces()
-	h.resolveTimeout = 100 * time.Millisecond
+	h.syncTimeout = 100 * time.Millisecond
 	h.fan.subscribe(newSink(11, "@bot:example.org", true))
 	done := make(chan error, 1)
 	go func() { done <- h.Publish(context.Background(), sampleEvent(false)) }()
@@ -195,5 +195,39 @@ func TestPublicMounterChecksTokensItself(t *testing.T) {
 		if got != want {
 			t.Errorf("token %q: %s, want %s", token, got, want)
 		}
+	}
+}
+
+// stuckOutbox is an outbox whose appends hang until their context ends.
+type stuckOutbox struct{ OutboxStore }
+
+func (stuckOutbox) OutboxAppendAll(ctx context.Context, _ []storage.OutboxFrame, _ time.Time, _ storage.OutboxLimits) (map[string]int64, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// The outbox write of Publish has a deadline too: a stuck database holds the event (the sync
+// loop publishes it again) instead of the bot's sync for ever (issue 11 item 2).
+func TestStuckOutboxDoesNotHoldTheSyncForEver(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	h.opts.Outbox = stuckOutbox{db}
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+	h.syncTimeout = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	f := h.push.newFeed(ctx, "test-endpoint", 12, "", true, "webhook")
+	t.Cleanup(func() { cancel(); f.close() })
+	done := make(chan error, 1)
+	go func() { done <- h.Publish(context.Background(), sampleEvent(false)) }()
+	var err error
+	wait.For(t, 30*time.Second, "Publish to return", func() bool {
+		select {
+		case err = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish: %v, want the outbox write's deadline", err)
 	}
 }

@@ -104,15 +104,15 @@ type Hub struct {
 	metrics *metrics.Metrics
 
 	// Collaborators: the hub's work by responsibility, so that Hub itself stays small.
-	faces          faces          // the protocols served (faces.go)
-	calls          actionRunner   // actions through the middleware chain (actionchain.go, frames.go)
-	web            webFront       // HTTP routes, guards and the access token (server.go, auth.go, …)
-	ws             wsConns        // forward and reverse WebSocket connections (ws.go)
-	push           pushers        // reverse WebSockets, webhooks, outboxes, get_latest_events
-	reg            botRegistry    // the bots by user ID and self_id (hub.go)
-	fan            fanout         // the connections' sinks and the fan-out of events (hub.go)
-	resolveTimeout time.Duration  // bounds a face's lookups for one event (faces.go)
-	transports     transportGroup // the endpoints the hub runs (transports.go)
+	faces       faces          // the protocols served (faces.go)
+	calls       actionRunner   // actions through the middleware chain (actionchain.go, frames.go)
+	web         webFront       // HTTP routes, guards and the access token (server.go, auth.go, …)
+	ws          wsConns        // forward and reverse WebSocket connections (ws.go)
+	push        pushers        // reverse WebSockets, webhooks, outboxes, get_latest_events
+	reg         botRegistry    // the bots by user ID and self_id (hub.go)
+	fan         fanout         // the connections' sinks and the fan-out of events (hub.go)
+	syncTimeout time.Duration  // bounds each database call of Publish (faces.go)
+	transports  transportGroup // the endpoints the hub runs (transports.go)
 
 	recent recentEvents // the last events per bot, for the admin page (adminview.go)
 	admin  http.Handler // the admin page at /admin; nil = none
@@ -384,7 +384,9 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 	}
 	queued := 0
 	if len(durable) > 0 {
-		dropped, err := fo.h.opts.Outbox.OutboxAppendAll(ctx, durable, time.Now(), fo.h.opts.OutboxLimits)
+		wctx, cancel := context.WithTimeout(ctx, fo.h.syncTimeout)
+		dropped, err := fo.h.opts.Outbox.OutboxAppendAll(wctx, durable, time.Now(), fo.h.opts.OutboxLimits)
+		cancel()
 		if err != nil {
 			return 0, grew, err
 		}
