@@ -313,6 +313,15 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		}
 	}
 
+	if cfg.Gateway.Pprof != "" {
+		_, stopPprof, err := startPprof(cfg.Gateway.Pprof, log.With("component", "pprof"))
+		if err != nil {
+			log.Error("failed to serve the profiler; check GATEWAY_PPROF", "listen", cfg.Gateway.Pprof, "error", err)
+			return exitListen
+		}
+		defer stopPprof()
+	}
+
 	// The gateway's own push connections; then the bots: each logs in (learning its user ID if
 	// not configured), joins the hub, then syncs.
 	hub.Start(sharedEndpoints(cfg)...)

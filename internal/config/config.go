@@ -69,6 +69,9 @@ type Gateway struct {
 	AccessLogLevel string
 	// MetricsPublic is GATEWAY_METRICS_PUBLIC: /metrics is served without the access token.
 	MetricsPublic bool
+	// Pprof is GATEWAY_PPROF: a loopback host:port serving Go's /debug/pprof/ profiles, for
+	// the benchmark (make profile); "" = off.
+	Pprof string
 
 	HeartbeatInterval time.Duration // GATEWAY_HEARTBEAT_INTERVAL
 	ShutdownTimeout   time.Duration // GATEWAY_SHUTDOWN_TIMEOUT
@@ -243,6 +246,7 @@ type envVars struct {
 	LogFormat                string        `env:"GATEWAY_LOG_FORMAT" envDefault:"text" hint:"text or json"`
 	AccessLogLevel           string        `env:"GATEWAY_ACCESS_LOG_LEVEL" envDefault:"debug" hint:"debug, info, warn or off"`
 	MetricsPublic            flag          `env:"GATEWAY_METRICS_PUBLIC" envDefault:"false" hint:"true or false"`
+	Pprof                    string        `env:"GATEWAY_PPROF" hint:"a loopback host:port such as 127.0.0.1:6060"`
 	HeartbeatInterval        time.Duration `env:"GATEWAY_HEARTBEAT_INTERVAL" envDefault:"5s" hint:"a duration of at least 1s, e.g. 5s"`
 	ShutdownTimeout          time.Duration `env:"GATEWAY_SHUTDOWN_TIMEOUT" envDefault:"10s" hint:"a duration greater than 0, e.g. 10s"`
 	StartConcurrency         int           `env:"GATEWAY_START_CONCURRENCY" envDefault:"8" hint:"a whole number from 1 to 1000, e.g. 8"`
@@ -534,6 +538,7 @@ func (l *loader) gateway(g *Gateway, v *envVars) {
 	g.DropWithoutClient = bool(v.DropWithoutClient)
 	g.TypingEvents, g.ReceiptEvents = bool(v.TypingEvents), bool(v.ReceiptEvents)
 	l.media(g, v)
+	l.pprof(g, v)
 
 	if g.Listen != "" {
 		loopback, err := parseListen(g.Listen)
