@@ -62,23 +62,24 @@ func main() {
 
 // options are the benchmark's knobs; the defaults keep `make bench` within a few minutes.
 type options struct {
-	messages    int
-	rate        float64
-	echoRates   []float64
-	echoSeconds float64
-	sends       int
-	bots        []int
-	replayMsgs  int
-	replayBatch int
-	fanout      []int
-	idleBots    []int
-	idleSeconds float64
-	seed        bool
-	out         string
-	profileDir  string
-	keep        bool
-	recording   string
-	parts       map[string]bool
+	messages      int
+	rate          float64
+	echoRates     []float64
+	echoSeconds   float64
+	sends         int
+	bots          []int
+	replayMsgs    int
+	replayBatch   int
+	fanout        []int
+	idleBots      []int
+	idleSeconds   float64
+	settleSeconds float64
+	seed          bool
+	out           string
+	profileDir    string
+	keep          bool
+	recording     string
+	parts         map[string]bool
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -95,6 +96,7 @@ func parseOptions(args []string) (*options, error) {
 	fanout := fs.String("fanout", "1,10,100", "v12 WebSocket clients per fan-out step, increasing")
 	idle := fs.String("idle-bots", "1,50,1000", "idle bot counts on the stand-in homeserver (RSS, CPU, start-to-ready)")
 	fs.Float64Var(&o.idleSeconds, "idle-seconds", 10, "how long idle CPU is measured for")
+	fs.Float64Var(&o.settleSeconds, "settle-seconds", 5, "how long after all-ready the idle window starts")
 	fs.BoolVar(&o.seed, "seed", true, "also measure NoneBot2 + nonebot-adapter-matrix (installs it into .cache/venv-bench-seed)")
 	fs.StringVar(&o.out, "out", "", "also write the table to this file")
 	fs.StringVar(&o.profileDir, "profile", "", "directory for pprof CPU and allocation profiles of the gateway under load (uses GATEWAY_PPROF)")
@@ -130,8 +132,8 @@ func parseOptions(args []string) (*options, error) {
 	switch {
 	case o.messages < 1 || o.rate <= 0 || o.echoSeconds <= 0 || o.sends < 1:
 		return nil, fmt.Errorf("-messages, -rate, -echo-seconds and -sends must be positive")
-	case o.replayMsgs < 1 || o.replayBatch < 1 || o.idleSeconds <= 0:
-		return nil, fmt.Errorf("-replay-messages, -replay-batch and -idle-seconds must be positive")
+	case o.replayMsgs < 1 || o.replayBatch < 1 || o.idleSeconds <= 0 || o.settleSeconds < 0:
+		return nil, fmt.Errorf("-replay-messages, -replay-batch and -idle-seconds must be positive, -settle-seconds not negative")
 	}
 	return o, nil
 }

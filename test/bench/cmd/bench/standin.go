@@ -94,6 +94,8 @@ func (r *benchRun) fanoutPart(ctx context.Context, fake *fakes.FakeReplayHomeser
 	g, err := bench.StartGateway(r.bin, mkdir(r.work, "gateway-replay"), map[string]string{
 		"MATRIX_BOTS": string(bots), "MATRIX_SYNC_TIMEOUT": "30000", "GATEWAY_ACCESS_TOKEN": benchToken,
 		"GATEWAY_PPROF": r.pprofAddr(),
+		// All the clients come from 127.0.0.1: lift the per-address cap (64 by default).
+		"GATEWAY_MAX_CONNECTIONS": "4096", "GATEWAY_MAX_CONNECTIONS_PER_ADDRESS": "4096",
 	})
 	if err != nil {
 		return err
@@ -217,7 +219,7 @@ func (r *benchRun) fanoutPart(ctx context.Context, fake *fakes.FakeReplayHomeser
 // idlePart is part (e) on the stand-in: start to all-ready, RSS and CPU of idle bots.
 func (r *benchRun) idlePart(ctx context.Context, fake *fakes.FakeReplayHomeserver) error {
 	sec := &bench.Section{
-		Title:  fmt.Sprintf("(e) Idle bots on the stand-in homeserver (each /sync long-polls 30 s): start to all-ready, RSS and CPU over %gs idle", r.o.idleSeconds),
+		Title:  fmt.Sprintf("(e) Idle bots on the stand-in homeserver (each /sync long-polls 30 s): start to all-ready, RSS and CPU over %gs idle (%gs after all-ready)", r.o.idleSeconds, r.o.settleSeconds),
 		Header: []string{"bots", "start to all-ready s", "RSS MiB", "RSS per bot over 1 bot MiB", "idle CPU % of a core"},
 	}
 	r.report.Sections = append(r.report.Sections, sec)
@@ -231,10 +233,14 @@ func (r *benchRun) idlePart(ctx context.Context, fake *fakes.FakeReplayHomeserve
 			fake.AddBot(token, user)
 			entries[i] = map[string]any{"homeserver": fake.URL, "access_token": token, "user_id": user, "device_id": "REPLAY"}
 		}
-		list, _ := json.Marshal(entries)
 		progress("stand-in: %d idle bots", n)
-		ready, rss, cpu, err := r.startIdle(ctx, mkdir(r.work, fmt.Sprintf("gateway-idle-%d", n)),
-			map[string]string{"MATRIX_BOTS": string(list), "MATRIX_SYNC_TIMEOUT": "30000", "GATEWAY_ACCESS_TOKEN": benchToken}, r.o.idleSeconds)
+		dir := mkdir(r.work, fmt.Sprintf("gateway-idle-%d", n))
+		botsFile, err := writeBots(dir, entries)
+		if err != nil {
+			return err
+		}
+		ready, rss, cpu, err := r.startIdle(ctx, dir,
+			map[string]string{"MATRIX_BOTS_FILE": botsFile, "MATRIX_SYNC_TIMEOUT": "30000", "GATEWAY_ACCESS_TOKEN": benchToken}, r.o.idleSeconds)
 		if err != nil {
 			return fmt.Errorf("%d bots: %w", n, err)
 		}
@@ -255,6 +261,17 @@ func (r *benchRun) idlePart(ctx context.Context, fake *fakes.FakeReplayHomeserve
 		}
 	}
 	return nil
+}
+
+// writeBots writes the MATRIX_BOTS list to dir/bots.json (MATRIX_BOTS_FILE): a thousand bots
+// do not fit in one environment variable (128 KiB).
+func writeBots(dir string, entries []any) (string, error) {
+	b, err := json.Marshal(entries)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "bots.json")
+	return path, os.WriteFile(path, b, 0o600)
 }
 
 func mkdir(parent, name string) string {
