@@ -206,8 +206,18 @@ func (r *benchRun) fanoutPart(ctx context.Context, fake *fakes.FakeReplayHomeser
 		}
 	}
 	if r.o.profileDir != "" {
-		if err := r.profile(ctx, g, "standin-fanout", func(context.Context) error {
-			fake.Release(r.o.replayMsgs)
+		// A steady stream over the whole profile: one /sync batch every 50 ms (2,000 messages/s
+		// with the default batch), to the clients of the last step.
+		if err := r.profile(ctx, g, "standin-fanout", func(pctx context.Context) error {
+			end := time.Now().Add(profileSeconds * time.Second)
+			for time.Now().Before(end) {
+				fake.Release(r.o.replayBatch)
+				select {
+				case <-pctx.Done():
+					return pctx.Err()
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
 			return nil
 		}); err != nil {
 			return fmt.Errorf("profile: %w", err)
