@@ -53,6 +53,49 @@ type Metrics struct {
 	mu      sync.Mutex
 	sources []*source // read at each scrape (Collect)
 	desc    map[string]*prometheus.Desc
+
+	// hot keeps the series recorded per event (events in and out, sync lag) by their labels, so
+	// that an event does not hash its labels and look them up in the vectors again. ForgetBot
+	// drops a bot's.
+	hotMu sync.RWMutex
+	hot   map[hotKey]hotSeries
+}
+
+// hotSeries is a counter (events in and out) or an observer (sync lag).
+type hotSeries struct {
+	c prometheus.Counter
+	o prometheus.Observer
+}
+
+// hotKey names one series of the per-event metrics.
+type hotKey struct {
+	vec   uint8 // hotEventsIn, hotEventsOut, hotSyncLag
+	bot   string
+	label string // kind, transport, or ""
+}
+
+const (
+	hotEventsIn uint8 = iota
+	hotEventsOut
+	hotSyncLag
+)
+
+// series is the series k of the per-event metrics, from hot or else made by mk and kept.
+func (m *Metrics) series(k hotKey, mk func() hotSeries) hotSeries {
+	m.hotMu.RLock()
+	hs, ok := m.hot[k]
+	m.hotMu.RUnlock()
+	if ok {
+		return hs
+	}
+	hs = mk()
+	m.hotMu.Lock()
+	if m.hot == nil {
+		m.hot = map[hotKey]hotSeries{}
+	}
+	m.hot[k] = hs
+	m.hotMu.Unlock()
+	return hs
 }
 
 // Sample is one value a source reports at scrape time: counters and gauges whose source of
@@ -124,9 +167,10 @@ func (m *Metrics) EventIn(bot, kind string, ts time.Time) {
 	if m == nil {
 		return
 	}
-	m.eventsIn.WithLabelValues(bot, kind).Inc()
+	m.series(hotKey{hotEventsIn, bot, kind}, func() hotSeries { return hotSeries{c: m.eventsIn.WithLabelValues(bot, kind)} }).c.Inc()
 	if !ts.IsZero() {
-		m.syncLag.WithLabelValues(bot).Observe(max(0, time.Since(ts).Seconds()))
+		lag := m.series(hotKey{hotSyncLag, bot, ""}, func() hotSeries { return hotSeries{o: m.syncLag.WithLabelValues(bot)} })
+		lag.o.Observe(max(0, time.Since(ts).Seconds()))
 	}
 }
 
@@ -135,7 +179,7 @@ func (m *Metrics) EventOut(bot, transport string) {
 	if m == nil {
 		return
 	}
-	m.eventsOut.WithLabelValues(bot, transport).Inc()
+	m.series(hotKey{hotEventsOut, bot, transport}, func() hotSeries { return hotSeries{c: m.eventsOut.WithLabelValues(bot, transport)} }).c.Inc()
 }
 
 // SlowClient counts a bot's event dropped for a connection whose queue was full, and whether
@@ -214,6 +258,13 @@ func (m *Metrics) ForgetBot(bot string) {
 	} {
 		v.DeletePartialMatch(l)
 	}
+	m.hotMu.Lock()
+	for k := range m.hot {
+		if k.bot == bot {
+			delete(m.hot, k)
+		}
+	}
+	m.hotMu.Unlock()
 }
 
 // sourceCollector turns the sources' samples into metrics at scrape time.

@@ -110,3 +110,25 @@ func TestNilMetrics(t *testing.T) {
 		t.Fatal("nil metrics have counters")
 	}
 }
+
+// The per-event series are kept for speed, but a forgotten bot's are made again: counting after
+// ForgetBot starts from zero and shows up.
+func TestForgetBotThenCountsAgain(t *testing.T) {
+	m := New()
+	for range 2 {
+		m.EventIn("@a:hs", "message", time.Now())
+		m.EventOut("@a:hs", TransportWS)
+	}
+	m.ForgetBot("@a:hs")
+	if got := m.BotCounters("@a:hs"); len(got) != 0 {
+		t.Fatalf("after ForgetBot: %v, want nothing", got)
+	}
+	m.EventIn("@a:hs", "message", time.Now())
+	m.EventOut("@a:hs", TransportWS)
+	got := m.BotCounters("@a:hs")
+	for k, want := range map[string]float64{`events_in_total{type="message"}`: 1, `events_out_total{transport="ws"}`: 1, `sync_lag_seconds_count`: 1} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v; all: %v", k, v, ok, want, got)
+		}
+	}
+}
