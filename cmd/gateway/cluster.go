@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"net/http"
+
+	"maunium.net/go/mautrix/id"
+
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/matrix-onebot/gateway/internal/gateway"
 	"log/slog"
 	"os"
 
@@ -13,10 +18,9 @@ import (
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
-// startCluster joins the gateways that share the bots of db (GATEWAY_CLUSTER): the coordinator
-// runs until ctx ends (then it gives the bots up and closes done). It returns this gateway's
-// instance ID.
-func startCluster(ctx context.Context, cfg *config.Config, db *storage.DB, bots *botSet, log *slog.Logger, done chan struct{}) (string, error) {
+// newCoordinator prepares this gateway's part among the gateways that share the bots of db
+// (GATEWAY_CLUSTER); its Run starts it.
+func newCoordinator(cfg *config.Config, db *storage.DB, bots *botSet, log *slog.Logger) (*cluster.Coordinator, string, error) {
 	host, _ := os.Hostname()
 	random := make([]byte, 6)
 	_, _ = rand.Read(random)
@@ -25,12 +29,17 @@ func startCluster(ctx context.Context, cfg *config.Config, db *storage.DB, bots 
 		DB: db, Instance: instance, URL: cfg.Gateway.ClusterURL, Logger: log,
 		Bots: bots.configuredUsers, Run: bots.setOwned, Settled: bots.syncing,
 	})
-	if err != nil {
-		return "", err
+	return coord, instance, err
+}
+
+// clusterProxy sends OneBot requests for bots that another gateway runs to that gateway.
+func clusterProxy(next http.Handler, coord *cluster.Coordinator, hub *gateway.Hub, db *storage.DB, log *slog.Logger) http.Handler {
+	p := &cluster.Proxy{
+		Local: func(bot string) bool { return hub.HasBot(id.UserID(bot)) },
+		V11User: func(ctx context.Context, selfID int64) (string, error) {
+			return db.MatrixID(ctx, storage.KindUser, selfID)
+		},
+		Owner: coord.Owner, Log: log,
 	}
-	go func() {
-		defer close(done)
-		coord.Run(ctx)
-	}()
-	return instance, nil
+	return p.Wrap(next)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func startServe(t *testing.T, env map[string]string) *gatewayRun {
 	full := map[string]string{"GATEWAY_LISTEN": addr, "GATEWAY_DATABASE": filepath.Join(t.TempDir(), "gateway.db"),
 		"MATRIX_SYNC_TIMEOUT": "1000", "GATEWAY_LOG_LEVEL": "debug"}
 	for k, v := range env {
-		full[k] = v
+		full[k] = strings.ReplaceAll(v, "$SELF_URL", "http://"+addr)
 	}
 	var environ []string
 	for k, v := range full {

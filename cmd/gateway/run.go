@@ -288,6 +288,16 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	}
 	bots.expect(runs) // before /readyz is served
 
+	var coord *cluster.Coordinator
+	if bots.cluster {
+		c, instance, err := newCoordinator(cfg, db, bots, log.With("component", "cluster"))
+		if err != nil {
+			log.Error("failed to join the gateways sharing the bots (GATEWAY_CLUSTER)", "error", err)
+			return exitConfig
+		}
+		coord = c
+		log.Info("sharing the bots with the other gateways on this database", "instance", instance, "url", cfg.Gateway.ClusterURL)
+	}
 	var srv *gateway.Server
 	if cfg.Gateway.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Gateway.Listen)
@@ -301,7 +311,11 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 				SessionTTL: cfg.Gateway.AdminSessionTTL, Backend: bots, Hub: hub, Logger: log.With("component", "admin"),
 			}))
 		}
-		srv = gateway.NewServer(serveCtx, hub.Handler(), webOptions(cfg.Gateway.Web), log.With("component", "http"))
+		handler := hub.Handler() // after SetAdmin
+		if coord != nil {
+			handler = clusterProxy(handler, coord, hub, db, log.With("component", "cluster"))
+		}
+		srv = gateway.NewServer(serveCtx, handler, webOptions(cfg.Gateway.Web), log.With("component", "http"))
 		hub.Start(gateway.Listener{Server: srv, Listener: ln})
 		log.Info("serving OneBot", "listen", ln.Addr().String(), "v12", "/onebot/v12/", "v11", "/onebot/v11/")
 		if cfg.Gateway.AccessToken == "" {
@@ -329,13 +343,11 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	clusterCtx, stopCluster := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCluster()
 	clusterDone := make(chan struct{})
-	if bots.cluster {
-		coord, err := startCluster(clusterCtx, cfg, db, bots, log.With("component", "cluster"), clusterDone)
-		if err != nil {
-			log.Error("failed to join the gateways sharing the bots (GATEWAY_CLUSTER)"+diskFullAdvice(err), "error", err)
-			return exitStorage
-		}
-		log.Info("sharing the bots with the other gateways on this database", "instance", coord, "url", cfg.Gateway.ClusterURL)
+	if coord != nil {
+		go func() {
+			defer close(clusterDone)
+			coord.Run(clusterCtx)
+		}()
 	} else {
 		close(clusterDone)
 	}
