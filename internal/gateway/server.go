@@ -119,12 +119,12 @@ func isUpgrade(r *http.Request) bool {
 
 func (wf webFront) handleV12(w http.ResponseWriter, r *http.Request) {
 	if isUpgrade(r) {
-		c, err := websocket.Accept(w, r, wf.acceptOptions())
+		c, cork, err := acceptCorked(w, r, wf.acceptOptions())
 		if err != nil {
 			return // Accept has written the error
 		}
 		// A bot's own token makes a connection of that bot only: its events, its actions.
-		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 12, bot: grantOf(r.Context()).bot, role: roleUniversal, peer: r.RemoteAddr})
+		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 12, bot: grantOf(r.Context()).bot, role: roleUniversal, peer: r.RemoteAddr, cork: cork})
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -228,11 +228,11 @@ func (wf webFront) handleV11WS(ro role) http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "WebSocket upgrade expected"})
 			return
 		}
-		c, err := websocket.Accept(w, r, wf.acceptOptions())
+		c, cork, err := acceptCorked(w, r, wf.acceptOptions())
 		if err != nil {
 			return
 		}
-		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 11, bot: bot, role: ro, peer: r.RemoteAddr})
+		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 11, bot: bot, role: ro, peer: r.RemoteAddr, cork: cork})
 	}
 }
 

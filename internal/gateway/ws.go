@@ -40,6 +40,8 @@ type connSpec struct {
 	feed *feed
 	// transport names the connection in metrics: forward WebSocket unless set.
 	transport string
+	// cork, when set, is the connection under c: queued frames go out with one write (wsbatch.go).
+	cork *corkConn
 }
 
 // serveConn runs a OneBot WebSocket connection until it ends: connect frames first, then events,
@@ -233,7 +235,7 @@ func (wc wsConns) writePump(ctx context.Context, stop <-chan struct{}, c *websoc
 				}
 			}
 		case frame := <-s.out:
-			if err := write(frame); err != nil {
+			if err := writeQueued(ctx, c, spec.cork, frame, s.out, writeTimeout); err != nil {
 				return fmt.Errorf("failed to write: %w", err)
 			}
 		case <-heartbeat.C:

@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The WebSocket library writes every message with a write of its own to the network (it flushes
+// at the end of each frame). Under load, when several frames wait in a connection's queue, the
+// write pump writes them all into a corked connection, which keeps them in memory, and then
+// sends them with one write: one system call for a batch of events instead of one per event.
+
+// maxBatchFrames bounds how many queued frames one write takes (and so the memory it holds).
+const maxBatchFrames = 64
+
+// corkConn is the network connection under a server-side WebSocket. Corked, writes collect in
+// memory; Uncork sends them with one write. Writes stay in order: a write while the collected
+// bytes go out waits for them.
+type corkConn struct {
+	net.Conn
+
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+	writes int // writes to the network, for tests
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	c.writes++
+	return c.Conn.Write(p)
+}
+
+// Cork starts collecting writes.
+func (c *corkConn) Cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// Uncork sends what was collected with one write, within timeout, and stops collecting.
+func (c *corkConn) Uncork(timeout time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+	c.writes++
+	_, err := c.Conn.Write(c.buf)
+	_ = c.Conn.SetWriteDeadline(time.Time{})
+	if cap(c.buf) > 1<<20 {
+		c.buf = nil // a burst of large frames: do not keep its memory
+	} else {
+		c.buf = c.buf[:0]
+	}
+	return err
+}
+
+// Writes is how many writes reached the network.
+func (c *corkConn) Writes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// corkingWriter hands the WebSocket library a corkConn when it takes the connection over.
+type corkingWriter struct {
+	http.ResponseWriter
+	conn *corkConn
+}
+
+func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		_ = nc.Close()
+		return nil, nil, err
+	}
+	w.conn = &corkConn{Conn: nc}
+	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriter(w.conn)), nil
+}
+
+// acceptCorked is websocket.Accept with a corkConn under the connection.
+func acceptCorked(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions) (*websocket.Conn, *corkConn, error) {
+	cw := &corkingWriter{ResponseWriter: w}
+	c, err := websocket.Accept(cw, r, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, cw.conn, nil
+}
+
+// writeQueued writes first and then, without waiting, whatever else is queued in out (at most
+// maxBatchFrames in all): through cork with one network write when there is one (nil: each
+// frame is written by itself), within timeout.
+func writeQueued(ctx context.Context, c *websocket.Conn, cork *corkConn, first []byte, out <-chan []byte, timeout time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if cork == nil {
+		return c.Write(wctx, websocket.MessageText, first)
+	}
+	cork.Cork()
+	err := c.Write(wctx, websocket.MessageText, first)
+	for n := 1; err == nil && n < maxBatchFrames; n++ {
+		var frame []byte
+		select {
+		case frame = <-out:
+		default:
+			n = maxBatchFrames
+			continue
+		}
+		err = c.Write(wctx, websocket.MessageText, frame)
+	}
+	if uerr := cork.Uncork(timeout); err == nil && uerr != nil {
+		err = fmt.Errorf("failed to write frames: %w", uerr)
+	}
+	return err
+}

@@ -1,0 +1,71 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Frames that wait in a connection's queue go out with one write to the network (a batch of at
+// most maxBatchFrames), in order and whole, large ones too; without a corked connection each
+// frame is a write of its own.
+func TestQueuedFramesGoOutInOneWrite(t *testing.T) {
+	frames := [][]byte{[]byte(`{"n":0}`)}
+	for i := 1; i < 50; i++ {
+		frames = append(frames, fmt.Appendf(nil, `{"n":%d}`, i))
+	}
+	frames[10] = bytes.Repeat([]byte("x"), 200_000) // more than the library's write buffer
+	frames = append(frames, []byte(`{"n":"left for the next batch"}`))
+	for i := len(frames); i < maxBatchFrames+10; i++ {
+		frames = append(frames, fmt.Appendf(nil, `{"after":%d}`, i))
+	}
+	writes := make(chan int, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, cork, err := acceptCorked(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.CloseNow()
+		out := make(chan []byte, len(frames))
+		for _, f := range frames[1:] {
+			out <- f
+		}
+		if err := writeQueued(r.Context(), c, cork, frames[0], out, 5*time.Second); err != nil {
+			t.Error(err)
+		}
+		first := cork.Writes()
+		for len(out) > 0 {
+			if err := writeQueued(r.Context(), c, cork, <-out, out, 5*time.Second); err != nil {
+				t.Error(err)
+			}
+		}
+		writes <- first
+		writes <- cork.Writes() - first
+		_, _, _ = c.Read(r.Context()) // until the client closes
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialWS(t, ctx, wsURL(srv, "/"), nil)
+	c.SetReadLimit(1 << 20)
+	for i, want := range frames {
+		_, got, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("frame %d = %.40q, want %.40q", i, got, want)
+		}
+	}
+	if first, rest := <-writes, <-writes; first != 1 || rest != 1 {
+		t.Errorf("%d frames took %d network writes, the %d after them %d; want 1 and 1", maxBatchFrames, first, len(frames)-maxBatchFrames, rest)
+	}
+	_ = c.Close(websocket.StatusNormalClosure, "")
+}
