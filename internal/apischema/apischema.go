@@ -166,8 +166,19 @@ func Compare(path string, spec Spec, t reflect.Type, resolve Resolver) []string 
 	return c.diffs
 }
 
+// CompareSubset is Compare for a struct that several operations share, each documenting the
+// fields it reads: at the top level, the document may leave fields of t out, and required-ness
+// is not compared (it differs by operation); every property it has must still be a field of
+// the same type (compared fully below the top level).
+func CompareSubset(path string, spec Spec, t reflect.Type, resolve Resolver) []string {
+	c := comparer{resolve: resolve, subset: true}
+	c.compare(path, spec, t, 0)
+	return c.diffs
+}
+
 type comparer struct {
 	resolve Resolver
+	subset  bool // at depth 0 (CompareSubset)
 	diffs   []string
 }
 
@@ -240,8 +251,20 @@ func (c *comparer) flatten(s Spec) Spec {
 	return out
 }
 
-// specTypes lists a schema's types ("type": "x" or ["x", "null"]); nil when it allows any.
+// specTypes lists a schema's types ("type": "x" or ["x", "null"]; a const or enum says its
+// values' types); nil when it allows any.
 func specTypes(s Spec) []string {
+	if _, ok := s["type"]; !ok {
+		vals, _ := s["enum"].([]any)
+		if c, ok := s["const"]; ok {
+			vals = append(vals, c)
+		}
+		var out []string
+		for _, v := range vals {
+			out = append(out, jsonTypeOf(v))
+		}
+		return out
+	}
 	switch v := s["type"].(type) {
 	case string:
 		return []string{v}
@@ -342,6 +365,9 @@ func (c *comparer) compareStruct(path string, spec Spec, t reflect.Type, depth i
 		ps, _ := props[name].(Spec)
 		c.compare(path+"."+name, ps, f.Type, depth+1)
 	}
+	if c.subset && depth == 0 {
+		return
+	}
 	for _, name := range sortedKeys(fields) {
 		f := fields[name]
 		if _, ok := props[name]; !ok {
@@ -369,4 +395,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// jsonTypeOf is the JSON Schema type of a value decoded from YAML or JSON.
+func jsonTypeOf(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case int, int64, uint64:
+		return "integer"
+	case float64:
+		return "number"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	case nil:
+		return "null"
+	}
+	return ""
 }

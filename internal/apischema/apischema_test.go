@@ -167,3 +167,18 @@ func TestFieldsAndJSONType(t *testing.T) {
 		}
 	}
 }
+
+// A struct several operations share: each documents the fields it reads, with their types.
+func TestCompareSubset(t *testing.T) {
+	doc := parse(t, `{type: object, required: [group_id], properties: {group_id: {type: string}, count: {type: integer}}}`)
+	if diffs := CompareSubset("r", doc, reflect.TypeFor[result](), resolver(t)); len(diffs) > 0 {
+		t.Errorf("a documented subset: %q", diffs)
+	}
+	if diffs := Compare("r", doc, reflect.TypeFor[result](), resolver(t)); len(diffs) == 0 {
+		t.Error("Compare accepts a subset")
+	}
+	bad := parse(t, `{type: object, properties: {group_id: {type: integer}, nope: {type: string}}}`)
+	if diffs := CompareSubset("r", bad, reflect.TypeFor[result](), resolver(t)); len(diffs) != 2 {
+		t.Errorf("a wrong type and an unknown property: %q", diffs)
+	}
+}
