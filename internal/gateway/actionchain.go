@@ -67,7 +67,7 @@ func (ar actionRunner) dispatch(inv *invocation) (any, error) {
 		}
 		return nil, protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
 	}
-	return a.Handle(&call{ctx: inv.ctx, hub: ar.h, version: inv.version, bot: inv.bot, params: inv.params})
+	return a.Handle.run(&call{ctx: inv.ctx, hub: ar.h, version: inv.version, bot: inv.bot, params: inv.params})
 }
 
 // observe records a call in the action metrics: the action's name only when it is in the table

@@ -30,14 +30,14 @@ func (c *call) media() (*Media, error) {
 type v12UploadFileParams struct {
 	Type    string            `json:"type"`
 	Name    string            `json:"name"`
-	URL     string            `json:"url"`
-	Headers map[string]string `json:"headers"`
-	Path    string            `json:"path"`
-	Data    *string           `json:"data"` // bytes: base64 in JSON
-	SHA256  string            `json:"sha256"`
+	URL     string            `json:"url,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Path    string            `json:"path,omitempty"`
+	Data    *string           `json:"data,omitempty"` // bytes: base64 in JSON
+	SHA256  string            `json:"sha256,omitempty"`
 }
 
-func v12UploadFile(c *call, p v12UploadFileParams) (any, error) {
+func v12UploadFile(c *call, p v12UploadFileParams) (*v12FileID, error) {
 	m, err := c.media()
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func v12UploadFile(c *call, p v12UploadFileParams) (any, error) {
 	if p.SHA256 != "" && !strings.EqualFold(p.SHA256, info.SHA256) {
 		return nil, model.Errorf(model.ErrBadParam, "sha256 does not match the file (got %s)", info.SHA256)
 	}
-	return map[string]any{"file_id": info.ID}, nil
+	return &v12FileID{FileID: info.ID}, nil
 }
 
 // fileError gives an oversized file its own code.
@@ -84,24 +84,36 @@ type v12GetFileParams struct {
 	Type   string `json:"type"`
 }
 
-func v12GetFile(c *call, p v12GetFileParams) (any, error) {
+// v12File answers get_file: the file as a url (with headers), a path or data, by type. Result
+// types: their fields are in the order of their JSON names, so that they marshal as the maps
+// they were.
+type v12File struct {
+	Data    string             `json:"data,omitempty"`    // base64
+	Headers *map[string]string `json:"headers,omitempty"` // with url: none needed ({})
+	Name    string             `json:"name"`
+	Path    string             `json:"path,omitempty"`
+	SHA256  string             `json:"sha256,omitempty"`
+	URL     string             `json:"url,omitempty"`
+}
+
+func v12GetFile(c *call, p v12GetFileParams) (*v12File, error) {
 	m, err := c.media()
 	if err != nil {
 		return nil, err
 	}
 	files := m.opts.Files
-	out := map[string]any{}
+	out := &v12File{}
 	var info model.FileInfo
 	switch p.Type {
 	case "url":
 		if info, err = files.Stat(c.ctx, p.FileID); err == nil {
-			out["url"] = files.URL(p.FileID)
-			out["headers"] = map[string]string{}
+			out.URL = files.URL(p.FileID)
+			out.Headers = &map[string]string{}
 		}
 	case "path":
 		var path string
 		if path, info, err = files.LocalPath(c.ctx, p.FileID); err == nil {
-			out["path"] = path
+			out.Path = path
 		}
 	case "data":
 		var rc io.ReadCloser
@@ -116,7 +128,7 @@ func v12GetFile(c *call, p v12GetFileParams) (any, error) {
 			}
 			sum := sha256.Sum256(data)
 			info.SHA256 = hex.EncodeToString(sum[:])
-			out["data"] = base64.StdEncoding.EncodeToString(data)
+			out.Data = base64.StdEncoding.EncodeToString(data)
 		}
 	default:
 		return nil, protoErr(v12UnsupportedParam, v11BadRequest, "type must be url, path or data")
@@ -124,10 +136,7 @@ func v12GetFile(c *call, p v12GetFileParams) (any, error) {
 	if err != nil {
 		return nil, fileError(err)
 	}
-	out["name"] = info.Name
-	if info.SHA256 != "" {
-		out["sha256"] = info.SHA256
-	}
+	out.Name, out.SHA256 = info.Name, info.SHA256
 	return out, nil
 }
 
@@ -147,7 +156,12 @@ type v12FragmentParams struct {
 	SHA256    string  `json:"sha256"`
 }
 
-func v12UploadFileFragmented(c *call, p v12FragmentParams) (any, error) {
+// v12FileID answers upload_file and the prepare and finish stages of upload_file_fragmented.
+type v12FileID struct {
+	FileID string `json:"file_id"`
+}
+
+func v12UploadFileFragmented(c *call, p v12FragmentParams) (*v12FileID, error) {
 	m, err := c.media()
 	if err != nil {
 		return nil, err
@@ -158,7 +172,7 @@ func v12UploadFileFragmented(c *call, p v12FragmentParams) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"file_id": id}, nil
+		return &v12FileID{FileID: id}, nil
 	case "transfer":
 		if p.Data == nil {
 			return nil, model.Errorf(model.ErrBadParam, "data is required")
@@ -173,12 +187,21 @@ func v12UploadFileFragmented(c *call, p v12FragmentParams) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"file_id": info.ID}, nil
+		return &v12FileID{FileID: info.ID}, nil
 	}
 	return nil, model.Errorf(model.ErrBadParam, "stage must be prepare, transfer or finish")
 }
 
-func v12GetFileFragmented(c *call, p v12FragmentParams) (any, error) {
+// v12FileFragment answers get_file_fragmented: prepare {name, sha256, total_size}, transfer
+// {data} (base64).
+type v12FileFragment struct {
+	Data      *string `json:"data,omitempty"`
+	Name      *string `json:"name,omitempty"`
+	SHA256    *string `json:"sha256,omitempty"`
+	TotalSize *int64  `json:"total_size,omitempty"`
+}
+
+func v12GetFileFragmented(c *call, p v12FragmentParams) (*v12FileFragment, error) {
 	m, err := c.media()
 	if err != nil {
 		return nil, err
@@ -189,7 +212,7 @@ func v12GetFileFragmented(c *call, p v12FragmentParams) (any, error) {
 	}
 	switch p.Stage {
 	case "prepare":
-		return map[string]any{"name": info.Name, "total_size": info.Size, "sha256": info.SHA256}, nil
+		return &v12FileFragment{Name: &info.Name, TotalSize: &info.Size, SHA256: &info.SHA256}, nil
 	case "transfer":
 		if p.Offset < 0 || p.Size <= 0 || p.Size > maxFragment {
 			return nil, model.Errorf(model.ErrBadParam, "offset must be >= 0 and size between 1 and %d", maxFragment)
@@ -204,7 +227,8 @@ func v12GetFileFragmented(c *call, p v12FragmentParams) (any, error) {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, err
 		}
-		return map[string]any{"data": base64.StdEncoding.EncodeToString(buf[:n])}, nil
+		data := base64.StdEncoding.EncodeToString(buf[:n])
+		return &v12FileFragment{Data: &data}, nil
 	}
 	return nil, model.Errorf(model.ErrBadParam, "stage must be prepare or transfer")
 }

@@ -96,7 +96,7 @@ type v12MessageParams struct {
 	Reason    string `json:"matrix.reason"`
 }
 
-func v12DeleteMessage(c *call, p v12MessageParams) (any, error) {
+func v12DeleteMessage(c *call, p v12MessageParams) (*noData, error) {
 	msg, err := v12Msg(p.MessageID)
 	if err != nil {
 		return nil, err
@@ -114,7 +114,28 @@ type v12UserParams struct {
 	UserID string `json:"user_id"`
 }
 
-func v12GetUserInfo(c *call, p v12UserParams) (any, error) {
+// Result types: their fields are in the order of their JSON names, so that they marshal as the
+// maps they were.
+
+// v12UserInfo answers get_user_info.
+type v12UserInfo struct {
+	AvatarURL       string `json:"matrix.avatar_url"`
+	UserDisplayname string `json:"user_displayname"`
+	UserID          string `json:"user_id"`
+	UserName        string `json:"user_name"`
+	UserRemark      string `json:"user_remark"`
+}
+
+// v12Friend is an entry of get_friend_list: a user and the direct room with them.
+type v12Friend struct {
+	RoomID          string `json:"matrix.room_id"`
+	UserDisplayname string `json:"user_displayname"`
+	UserID          string `json:"user_id"`
+	UserName        string `json:"user_name"`
+	UserRemark      string `json:"user_remark"`
+}
+
+func v12GetUserInfo(c *call, p v12UserParams) (*v12UserInfo, error) {
 	u, err := v12User(p.UserID, "user_id")
 	if err != nil {
 		return nil, err
@@ -123,22 +144,20 @@ func v12GetUserInfo(c *call, p v12UserParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{
-		"user_id": string(info.UserID), "user_name": info.UserID.Localpart(), "user_displayname": info.DisplayName,
-		"user_remark": "", "matrix.avatar_url": info.AvatarURL,
+	return &v12UserInfo{
+		UserID: string(info.UserID), UserName: info.UserID.Localpart(), UserDisplayname: info.DisplayName, AvatarURL: info.AvatarURL,
 	}, nil
 }
 
-func v12GetFriendList(c *call) (any, error) {
+func v12GetFriendList(c *call) ([]v12Friend, error) {
 	friends, err := c.bot.bot.Friends(c.ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(friends))
+	out := make([]v12Friend, 0, len(friends))
 	for _, f := range friends {
-		out = append(out, map[string]any{
-			"user_id": string(f.UserID), "user_name": f.UserID.Localpart(), "user_displayname": f.DisplayName,
-			"user_remark": "", "matrix.room_id": string(f.RoomID),
+		out = append(out, v12Friend{
+			UserID: string(f.UserID), UserName: f.UserID.Localpart(), UserDisplayname: f.DisplayName, RoomID: string(f.RoomID),
 		})
 	}
 	return out, nil
@@ -148,11 +167,18 @@ type v12GroupParams struct {
 	GroupID string `json:"group_id"`
 }
 
-func v12GroupInfo(g model.GroupInfo) map[string]any {
-	return map[string]any{"group_id": string(g.RoomID), "group_name": g.Name, "matrix.member_count": g.MemberCount}
+// v12Group answers get_group_info and is an entry of get_group_list.
+type v12Group struct {
+	GroupID     string `json:"group_id"`
+	GroupName   string `json:"group_name"`
+	MemberCount int    `json:"matrix.member_count"`
 }
 
-func v12GetGroupInfo(c *call, p v12GroupParams) (any, error) {
+func v12GroupInfo(g model.GroupInfo) v12Group {
+	return v12Group{GroupID: string(g.RoomID), GroupName: g.Name, MemberCount: g.MemberCount}
+}
+
+func v12GetGroupInfo(c *call, p v12GroupParams) (*v12Group, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -161,15 +187,16 @@ func v12GetGroupInfo(c *call, p v12GroupParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v12GroupInfo(g), nil
+	info := v12GroupInfo(g)
+	return &info, nil
 }
 
-func v12GetGroupList(c *call) (any, error) {
+func v12GetGroupList(c *call) ([]v12Group, error) {
 	groups, err := c.bot.bot.Groups(c.ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(groups))
+	out := make([]v12Group, 0, len(groups))
 	for _, g := range groups {
 		out = append(out, v12GroupInfo(g))
 	}
@@ -182,14 +209,23 @@ type v12MemberParams struct {
 	Reason  string `json:"reason"`
 }
 
-func v12Member(m model.Member) map[string]any {
-	return map[string]any{
-		"user_id": string(m.UserID), "user_name": m.UserID.Localpart(), "user_displayname": m.DisplayName,
-		"matrix.role": string(m.Role), "matrix.power_level": jsonPower(m.PowerLevel),
+// v12GroupMember answers get_group_member_info and is an entry of get_group_member_list.
+type v12GroupMember struct {
+	PowerLevel      int64  `json:"matrix.power_level"`
+	Role            string `json:"matrix.role"`
+	UserDisplayname string `json:"user_displayname"`
+	UserID          string `json:"user_id"`
+	UserName        string `json:"user_name"`
+}
+
+func v12Member(m model.Member) v12GroupMember {
+	return v12GroupMember{
+		UserID: string(m.UserID), UserName: m.UserID.Localpart(), UserDisplayname: m.DisplayName,
+		Role: string(m.Role), PowerLevel: jsonPower(m.PowerLevel),
 	}
 }
 
-func v12GetGroupMemberInfo(c *call, p v12MemberParams) (any, error) {
+func v12GetGroupMemberInfo(c *call, p v12MemberParams) (*v12GroupMember, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -202,10 +238,11 @@ func v12GetGroupMemberInfo(c *call, p v12MemberParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v12Member(m), nil
+	member := v12Member(m)
+	return &member, nil
 }
 
-func v12GetGroupMemberList(c *call, p v12GroupParams) (any, error) {
+func v12GetGroupMemberList(c *call, p v12GroupParams) ([]v12GroupMember, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -214,7 +251,7 @@ func v12GetGroupMemberList(c *call, p v12GroupParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(members))
+	out := make([]v12GroupMember, 0, len(members))
 	for _, m := range members {
 		out = append(out, v12Member(m))
 	}
@@ -226,7 +263,7 @@ type v12SetGroupNameParams struct {
 	GroupName string `json:"group_name"`
 }
 
-func v12SetGroupName(c *call, p v12SetGroupNameParams) (any, error) {
+func v12SetGroupName(c *call, p v12SetGroupNameParams) (*noData, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -234,7 +271,7 @@ func v12SetGroupName(c *call, p v12SetGroupNameParams) (any, error) {
 	return nil, c.bot.bot.SetGroupName(c.ctx, room, p.GroupName)
 }
 
-func v12LeaveGroup(c *call, p v12GroupParams) (any, error) {
+func v12LeaveGroup(c *call, p v12GroupParams) (*noData, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -248,7 +285,7 @@ type v11MessageParams struct {
 	MessageID flexInt `json:"message_id"`
 }
 
-func v11DeleteMsg(c *call, p v11MessageParams) (any, error) {
+func v11DeleteMsg(c *call, p v11MessageParams) (*noData, error) {
 	msg, err := c.v11Msg(p.MessageID)
 	if err != nil {
 		return nil, err
@@ -260,7 +297,17 @@ type v11UserParams struct {
 	UserID flexInt `json:"user_id"`
 }
 
-func v11GetStrangerInfo(c *call, p v11UserParams) (any, error) {
+// v11StrangerInfo answers get_stranger_info.
+type v11StrangerInfo struct {
+	Age             int    `json:"age"`
+	MatrixAvatarURL string `json:"matrix_avatar_url"`
+	MatrixUserID    string `json:"matrix_user_id"`
+	Nickname        string `json:"nickname"`
+	Sex             string `json:"sex"`
+	UserID          int64  `json:"user_id"`
+}
+
+func v11GetStrangerInfo(c *call, p v11UserParams) (*v11StrangerInfo, error) {
 	u, err := c.v11User(p.UserID)
 	if err != nil {
 		return nil, err
@@ -273,18 +320,26 @@ func v11GetStrangerInfo(c *call, p v11UserParams) (any, error) {
 	if nick == "" {
 		nick = u.Localpart()
 	}
-	return map[string]any{
-		"user_id": int64(p.UserID), "nickname": nick, "sex": "unknown", "age": 0,
-		"matrix_user_id": string(u), "matrix_avatar_url": info.AvatarURL,
+	return &v11StrangerInfo{
+		UserID: int64(p.UserID), Nickname: nick, Sex: "unknown", MatrixUserID: string(u), MatrixAvatarURL: info.AvatarURL,
 	}, nil
 }
 
-func v11GetFriendList(c *call) (any, error) {
+// v11Friend is an entry of get_friend_list.
+type v11Friend struct {
+	MatrixRoomID string `json:"matrix_room_id"`
+	MatrixUserID string `json:"matrix_user_id"`
+	Nickname     string `json:"nickname"`
+	Remark       string `json:"remark"`
+	UserID       int64  `json:"user_id"`
+}
+
+func v11GetFriendList(c *call) ([]v11Friend, error) {
 	friends, err := c.bot.bot.Friends(c.ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(friends))
+	out := make([]v11Friend, 0, len(friends))
 	for _, f := range friends {
 		n, err := c.v11Num(storage.KindUser, string(f.UserID))
 		if err != nil {
@@ -294,7 +349,7 @@ func v11GetFriendList(c *call) (any, error) {
 		if nick == "" {
 			nick = f.UserID.Localpart()
 		}
-		out = append(out, map[string]any{"user_id": n, "nickname": nick, "remark": "", "matrix_user_id": string(f.UserID), "matrix_room_id": string(f.RoomID)})
+		out = append(out, v11Friend{UserID: n, Nickname: nick, MatrixUserID: string(f.UserID), MatrixRoomID: string(f.RoomID)})
 	}
 	return out, nil
 }
@@ -311,18 +366,24 @@ type v11GroupParams struct {
 	Duration *flexInt `json:"duration"`
 }
 
-func (c *call) v11GroupInfo(g model.GroupInfo) (map[string]any, error) {
+// v11Group answers get_group_info and is an entry of get_group_list.
+type v11Group struct {
+	GroupID        int64  `json:"group_id"`
+	GroupName      string `json:"group_name"`
+	MatrixRoomID   string `json:"matrix_room_id"`
+	MaxMemberCount int    `json:"max_member_count"`
+	MemberCount    int    `json:"member_count"`
+}
+
+func (c *call) v11GroupInfo(g model.GroupInfo) (*v11Group, error) {
 	n, err := c.v11Num(storage.KindRoom, string(g.RoomID))
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{
-		"group_id": n, "group_name": g.Name, "member_count": g.MemberCount, "max_member_count": 0,
-		"matrix_room_id": string(g.RoomID),
-	}, nil
+	return &v11Group{GroupID: n, GroupName: g.Name, MemberCount: g.MemberCount, MatrixRoomID: string(g.RoomID)}, nil
 }
 
-func v11GetGroupInfo(c *call, p v11GroupParams) (any, error) {
+func v11GetGroupInfo(c *call, p v11GroupParams) (*v11Group, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -334,12 +395,12 @@ func v11GetGroupInfo(c *call, p v11GroupParams) (any, error) {
 	return c.v11GroupInfo(g)
 }
 
-func v11GetGroupList(c *call) (any, error) {
+func v11GetGroupList(c *call) ([]*v11Group, error) {
 	groups, err := c.bot.bot.Groups(c.ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(groups))
+	out := make([]*v11Group, 0, len(groups))
 	for _, g := range groups {
 		m, err := c.v11GroupInfo(g)
 		if err != nil {
@@ -350,7 +411,29 @@ func v11GetGroupList(c *call) (any, error) {
 	return out, nil
 }
 
-func (c *call) v11Member(m model.Member) (map[string]any, error) {
+// v11GroupMember answers get_group_member_info and is an entry of get_group_member_list
+// (go-cqhttp's fields; those Matrix has no counterpart for are zero).
+type v11GroupMember struct {
+	Age              int    `json:"age"`
+	Area             string `json:"area"`
+	Card             string `json:"card"`
+	CardChangeable   bool   `json:"card_changeable"`
+	GroupID          int64  `json:"group_id"`
+	JoinTime         int64  `json:"join_time"`
+	LastSentTime     int64  `json:"last_sent_time"`
+	Level            string `json:"level"`
+	MatrixPowerLevel int64  `json:"matrix_power_level"`
+	MatrixUserID     string `json:"matrix_user_id"`
+	Nickname         string `json:"nickname"`
+	Role             string `json:"role"`
+	Sex              string `json:"sex"`
+	Title            string `json:"title"`
+	TitleExpireTime  int64  `json:"title_expire_time"`
+	Unfriendly       bool   `json:"unfriendly"`
+	UserID           int64  `json:"user_id"`
+}
+
+func (c *call) v11Member(m model.Member) (*v11GroupMember, error) {
 	g, err := c.v11Num(storage.KindRoom, string(m.RoomID))
 	if err != nil {
 		return nil, err
@@ -363,15 +446,13 @@ func (c *call) v11Member(m model.Member) (map[string]any, error) {
 	if nick == "" {
 		nick = m.UserID.Localpart()
 	}
-	return map[string]any{
-		"group_id": g, "user_id": u, "nickname": nick, "card": m.DisplayName, "sex": "unknown", "age": 0,
-		"area": "", "join_time": 0, "last_sent_time": 0, "level": "", "role": string(m.Role),
-		"unfriendly": false, "title": "", "title_expire_time": 0, "card_changeable": false,
-		"matrix_user_id": string(m.UserID), "matrix_power_level": jsonPower(m.PowerLevel),
+	return &v11GroupMember{
+		GroupID: g, UserID: u, Nickname: nick, Card: m.DisplayName, Sex: "unknown", Role: string(m.Role),
+		MatrixUserID: string(m.UserID), MatrixPowerLevel: jsonPower(m.PowerLevel),
 	}, nil
 }
 
-func v11GetGroupMemberInfo(c *call, p v11GroupParams) (any, error) {
+func v11GetGroupMemberInfo(c *call, p v11GroupParams) (*v11GroupMember, error) {
 	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
@@ -383,7 +464,7 @@ func v11GetGroupMemberInfo(c *call, p v11GroupParams) (any, error) {
 	return c.v11Member(m)
 }
 
-func v11GetGroupMemberList(c *call, p v11GroupParams) (any, error) {
+func v11GetGroupMemberList(c *call, p v11GroupParams) ([]*v11GroupMember, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -392,7 +473,7 @@ func v11GetGroupMemberList(c *call, p v11GroupParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(members))
+	out := make([]*v11GroupMember, 0, len(members))
 	for _, m := range members {
 		mm, err := c.v11Member(m)
 		if err != nil {
@@ -403,7 +484,7 @@ func v11GetGroupMemberList(c *call, p v11GroupParams) (any, error) {
 	return out, nil
 }
 
-func v11SetGroupName(c *call, p v11GroupParams) (any, error) {
+func v11SetGroupName(c *call, p v11GroupParams) (*noData, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -412,7 +493,7 @@ func v11SetGroupName(c *call, p v11GroupParams) (any, error) {
 }
 
 // v11SetGroupLeave leaves the room; is_dismiss is ignored (a Matrix room cannot be dissolved).
-func v11SetGroupLeave(c *call, p v11GroupParams) (any, error) {
+func v11SetGroupLeave(c *call, p v11GroupParams) (*noData, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -422,7 +503,7 @@ func v11SetGroupLeave(c *call, p v11GroupParams) (any, error) {
 
 // v11SetGroupKick kicks; with reject_add_request the user is banned instead, so they cannot
 // come back.
-func v11SetGroupKick(c *call, p v11GroupParams) (any, error) {
+func v11SetGroupKick(c *call, p v11GroupParams) (*noData, error) {
 	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
@@ -438,7 +519,7 @@ func v11SetGroupKick(c *call, p v11GroupParams) (any, error) {
 const maxMute = 30 * 24 * time.Hour
 
 // muteFor mutes u in room for seconds (0 lifts the mute), the Matrix way (model.Muter).
-func muteFor(c *call, room id.RoomID, u id.UserID, seconds int64) (any, error) {
+func muteFor(c *call, room id.RoomID, u id.UserID, seconds int64) (*noData, error) {
 	if seconds < 0 || time.Duration(seconds) > maxMute/time.Second {
 		return nil, model.Errorf(model.ErrBadParam, "duration must be from 0 (lift the mute) to %d seconds (30 days); "+
 			"for a ban, use set_group_kick with reject_add_request (v12 matrix.ban)", int64(maxMute/time.Second))
@@ -456,7 +537,7 @@ const defaultMute = 30 * 60
 // v11SetGroupBan is QQ's timed mute: the user's power level goes below what sending messages
 // requires for duration seconds (default 1800), and back after; duration 0 lifts it. It never
 // bans: the user stays in the room.
-func v11SetGroupBan(c *call, p v11GroupParams) (any, error) {
+func v11SetGroupBan(c *call, p v11GroupParams) (*noData, error) {
 	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
@@ -471,11 +552,11 @@ func v11SetGroupBan(c *call, p v11GroupParams) (any, error) {
 type v12MuteParams struct {
 	GroupID  string `json:"group_id"`
 	UserID   string `json:"user_id"`
-	Duration *int64 `json:"duration"`
+	Duration *int64 `json:"duration,omitempty"`
 }
 
 // v12Mute is matrix.mute: v11 set_group_ban for v12 (duration in seconds, default 1800).
-func v12Mute(c *call, p v12MuteParams) (any, error) {
+func v12Mute(c *call, p v12MuteParams) (*noData, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,20 @@ func runAction(t *testing.T, h *Hub, version int, name, params string) (any, err
 	return h.calls.run(context.Background(), version, h.reg.defaultBot(), name, json.RawMessage(params))
 }
 
+// jsonObject is an action's data as a client reads it: marshalled, then decoded into a map.
+func jsonObject(t *testing.T, data any) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("data %s is not a JSON object: %v", raw, err)
+	}
+	return m
+}
+
 // Each action decodes its params and calls the bot with the Matrix IDs they name; the v11 forms
 // map numbers back through the persistent ID map.
 func TestRoomActionsCallTheBot(t *testing.T) {
@@ -124,8 +138,8 @@ func TestRoomActionsAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := data.(map[string]any)
-	if m["role"] != "admin" || m["matrix_power_level"] != int64(50) || m["user_id"] != alice || m["group_id"] != room {
+	m := jsonObject(t, data)
+	if m["role"] != "admin" || m["matrix_power_level"] != float64(50) || m["user_id"] != float64(alice) || m["group_id"] != float64(room) {
 		t.Fatalf("get_group_member_info: %v", m)
 	}
 }

@@ -26,7 +26,7 @@ type v11AddRequestParams struct {
 }
 
 // v11Answer answers an invite: flag is the room ID from the request event; approve defaults to true.
-func v11Answer(c *call, p v11AddRequestParams) (any, error) {
+func v11Answer(c *call, p v11AddRequestParams) (*noData, error) {
 	if !validRoomID(p.Flag) {
 		return nil, model.Errorf(model.ErrBadParam, "flag must be the flag of a request event (a Matrix room ID)")
 	}
@@ -34,7 +34,7 @@ func v11Answer(c *call, p v11AddRequestParams) (any, error) {
 	return nil, c.bot.bot.AnswerInvite(c.ctx, id.RoomID(p.Flag), accept, p.Reason)
 }
 
-func v11SetGroupAddRequest(c *call, p v11AddRequestParams) (any, error) {
+func v11SetGroupAddRequest(c *call, p v11AddRequestParams) (*noData, error) {
 	sub := p.SubType
 	if sub == "" {
 		sub = p.Type
@@ -45,11 +45,11 @@ func v11SetGroupAddRequest(c *call, p v11AddRequestParams) (any, error) {
 	return v11Answer(c, p)
 }
 
-func v11SetFriendAddRequest(c *call, p v11AddRequestParams) (any, error) {
+func v11SetFriendAddRequest(c *call, p v11AddRequestParams) (*noData, error) {
 	return v11Answer(c, p)
 }
 
-func v12AcceptInvite(c *call, p v12MemberParams) (any, error) {
+func v12AcceptInvite(c *call, p v12MemberParams) (*noData, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func v12AcceptInvite(c *call, p v12MemberParams) (any, error) {
 	return nil, c.bot.bot.AnswerInvite(c.ctx, room, true, "")
 }
 
-func v12DeclineInvite(c *call, p v12MemberParams) (any, error) {
+func v12DeclineInvite(c *call, p v12MemberParams) (*noData, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -84,7 +84,7 @@ func roomAndUser(c *call) (id.RoomID, id.UserID, string, error) {
 	return room, u, p.Reason, nil
 }
 
-func v12Kick(c *call) (any, error) {
+func v12Kick(c *call) (*noData, error) {
 	room, u, reason, err := roomAndUser(c)
 	if err != nil {
 		return nil, err
@@ -92,7 +92,7 @@ func v12Kick(c *call) (any, error) {
 	return nil, c.bot.bot.Kick(c.ctx, room, u, reason)
 }
 
-func v12Ban(c *call) (any, error) {
+func v12Ban(c *call) (*noData, error) {
 	room, u, reason, err := roomAndUser(c)
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func v12Ban(c *call) (any, error) {
 	return nil, c.bot.bot.Ban(c.ctx, room, u, reason)
 }
 
-func v12Unban(c *call) (any, error) {
+func v12Unban(c *call) (*noData, error) {
 	room, u, _, err := roomAndUser(c)
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func v12Unban(c *call) (any, error) {
 	return nil, c.bot.bot.Unban(c.ctx, room, u)
 }
 
-func v12Invite(c *call) (any, error) {
+func v12Invite(c *call) (*noData, error) {
 	room, u, reason, err := roomAndUser(c)
 	if err != nil {
 		return nil, err
@@ -120,15 +120,15 @@ func v12Invite(c *call) (any, error) {
 
 type v12ReactParams struct {
 	MessageID string `json:"message_id"`
-	GroupID   string `json:"group_id"` // optional when the gateway saw the message
+	GroupID   string `json:"group_id,omitempty"` // optional when the gateway saw the message
 	Key       string `json:"key"`
 	// Encrypted sends the reaction encrypted in an encrypted room (default GATEWAY_ENCRYPT_REACTIONS).
-	Encrypted *flexBool `json:"encrypted"`
+	Encrypted *flexBool `json:"encrypted,omitempty"`
 	// An idempotency key: a retry with the same key reacts once (idempotency.go).
-	TxnID txnKey `json:"txn_id"`
+	TxnID txnKey `json:"txn_id,omitempty"`
 }
 
-func v12React(c *call, p v12ReactParams) (any, error) {
+func v12React(c *call, p v12ReactParams) (*v12Sent, error) {
 	msg, err := v12Msg(p.MessageID)
 	if err != nil {
 		return nil, err
@@ -150,16 +150,16 @@ func v12React(c *call, p v12ReactParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"message_id": string(sent.EventID), "time": ob12.Time(sent.Time)}, nil
+	return &v12Sent{MessageID: string(sent.EventID), Time: ob12.Time(sent.Time)}, nil
 }
 
 type v12TypingParams struct {
 	GroupID string    `json:"group_id"`
-	Typing  *flexBool `json:"typing"`  // default true
-	Timeout *flexInt  `json:"timeout"` // milliseconds, default 30000
+	Typing  *flexBool `json:"typing,omitempty"`  // default true
+	Timeout *flexInt  `json:"timeout,omitempty"` // milliseconds, default 30000
 }
 
-func v12SetTyping(c *call, p v12TypingParams) (any, error) {
+func v12SetTyping(c *call, p v12TypingParams) (*noData, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -175,7 +175,7 @@ func v12SetTyping(c *call, p v12TypingParams) (any, error) {
 	return nil, c.bot.bot.SetTyping(c.ctx, room, typing, timeout)
 }
 
-func v12MarkRead(c *call, p v12MessageParams) (any, error) {
+func v12MarkRead(c *call, p v12MessageParams) (*noData, error) {
 	msg, err := v12Msg(p.MessageID)
 	if err != nil {
 		return nil, err
@@ -191,7 +191,13 @@ type v12JoinParams struct {
 	Room string `json:"room"` // a room ID or an alias
 }
 
-func v12JoinRoom(c *call, p v12JoinParams) (any, error) {
+// v12RoomResult answers matrix.join_room and matrix.create_room. Result types: their fields are in
+// the order of their JSON names, so that they marshal as the maps they were.
+type v12RoomResult struct {
+	GroupID string `json:"group_id"`
+}
+
+func v12JoinRoom(c *call, p v12JoinParams) (*v12RoomResult, error) {
 	if len(p.Room) < 2 || (p.Room[0] != '!' && p.Room[0] != '#') {
 		return nil, model.Errorf(model.ErrBadParam, "room must be a room ID (!abc:example.org) or an alias (#name:example.org)")
 	}
@@ -199,22 +205,22 @@ func v12JoinRoom(c *call, p v12JoinParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"group_id": string(room)}, nil
+	return &v12RoomResult{GroupID: string(room)}, nil
 }
 
 type v12CreateRoomParams struct {
-	Name          string   `json:"name"`
-	Topic         string   `json:"topic"`
-	RoomAliasName string   `json:"room_alias_name"`
-	Invite        []string `json:"invite"`
-	IsDirect      flexBool `json:"is_direct"`
-	Preset        string   `json:"preset"`
-	Visibility    string   `json:"visibility"`
+	Name          string   `json:"name,omitempty"`
+	Topic         string   `json:"topic,omitempty"`
+	RoomAliasName string   `json:"room_alias_name,omitempty"`
+	Invite        []string `json:"invite,omitempty"`
+	IsDirect      flexBool `json:"is_direct,omitempty"`
+	Preset        string   `json:"preset,omitempty"`
+	Visibility    string   `json:"visibility,omitempty"`
 	// Encrypted: absent = encrypted when the bot does end-to-end encryption.
-	Encrypted *flexBool `json:"encrypted"`
+	Encrypted *flexBool `json:"encrypted,omitempty"`
 }
 
-func v12CreateRoom(c *call, p v12CreateRoomParams) (any, error) {
+func v12CreateRoom(c *call, p v12CreateRoomParams) (*v12RoomResult, error) {
 	req := model.CreateRoom{Name: p.Name, Topic: p.Topic, Alias: p.RoomAliasName, IsDirect: bool(p.IsDirect), Preset: p.Preset,
 		Visibility: p.Visibility, Encrypted: (*bool)(p.Encrypted)}
 	for i, u := range p.Invite {
@@ -238,7 +244,7 @@ func v12CreateRoom(c *call, p v12CreateRoomParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"group_id": string(room)}, nil
+	return &v12RoomResult{GroupID: string(room)}, nil
 }
 
 type v12StateParams struct {
@@ -248,7 +254,13 @@ type v12StateParams struct {
 	Content   json.RawMessage `json:"content"`
 }
 
-func v12GetRoomState(c *call, p v12StateParams) (any, error) {
+// v12RoomState answers matrix.get_room_state: the whole state (events), or one event's content.
+type v12RoomState struct {
+	Content json.RawMessage `json:"content,omitempty"`
+	Events  json.RawMessage `json:"events,omitempty"`
+}
+
+func v12GetRoomState(c *call, p v12StateParams) (*v12RoomState, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -262,12 +274,17 @@ func v12GetRoomState(c *call, p v12StateParams) (any, error) {
 		return nil, err
 	}
 	if p.EventType == "" {
-		return map[string]any{"events": state}, nil
+		return &v12RoomState{Events: state}, nil
 	}
-	return map[string]any{"content": state}, nil
+	return &v12RoomState{Content: state}, nil
 }
 
-func v12SendStateEvent(c *call, p v12StateParams) (any, error) {
+// v12StateSent answers matrix.send_state_event.
+type v12StateSent struct {
+	EventID string `json:"event_id"`
+}
+
+func v12SendStateEvent(c *call, p v12StateParams) (*v12StateSent, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -286,7 +303,7 @@ func v12SendStateEvent(c *call, p v12StateParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"event_id": string(evt)}, nil
+	return &v12StateSent{EventID: string(evt)}, nil
 }
 
 // rawAPI is the bot's direct access to room state and the Client-Server API (model.RawAPI).
@@ -305,7 +322,13 @@ type v12RawParams struct {
 	Body   json.RawMessage   `json:"body"`
 }
 
-func v12RawRequest(c *call, p v12RawParams) (any, error) {
+// v12RawResult answers matrix.raw_request: the homeserver's status and JSON answer.
+type v12RawResult struct {
+	Body   json.RawMessage `json:"body"`
+	Status int             `json:"status"`
+}
+
+func v12RawRequest(c *call, p v12RawParams) (*v12RawResult, error) {
 	body := bytes.TrimSpace(p.Body)
 	if bytes.Equal(body, []byte("null")) {
 		body = nil
@@ -318,5 +341,5 @@ func v12RawRequest(c *call, p v12RawParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"status": resp.Status, "body": resp.Body}, nil
+	return &v12RawResult{Status: resp.Status, Body: resp.Body}, nil
 }

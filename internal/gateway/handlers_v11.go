@@ -55,7 +55,13 @@ type v11SendMsgParams struct {
 	TxnID txnKey `json:"matrix_txn_id"`
 }
 
-func v11SendMsg(c *call, p v11SendMsgParams) (any, error) {
+// v11Sent answers the send actions. The fields of result types are in the order of their JSON
+// names, so that they marshal as the maps they were.
+type v11Sent struct {
+	MessageID int32 `json:"message_id"`
+}
+
+func v11SendMsg(c *call, p v11SendMsgParams) (*v11Sent, error) {
 	switch p.MessageType {
 	case "":
 		if p.GroupID != 0 {
@@ -70,17 +76,17 @@ func v11SendMsg(c *call, p v11SendMsgParams) (any, error) {
 	return v11Send(c, p)
 }
 
-func v11SendGroupMsg(c *call, p v11SendMsgParams) (any, error) {
+func v11SendGroupMsg(c *call, p v11SendMsgParams) (*v11Sent, error) {
 	p.MessageType = "group"
 	return v11Send(c, p)
 }
 
-func v11SendPrivateMsg(c *call, p v11SendMsgParams) (any, error) {
+func v11SendPrivateMsg(c *call, p v11SendMsgParams) (*v11Sent, error) {
 	p.MessageType = "private"
 	return v11Send(c, p)
 }
 
-func v11Send(c *call, p v11SendMsgParams) (any, error) {
+func v11Send(c *call, p v11SendMsgParams) (*v11Sent, error) {
 	ids := c.hub.opts.IDs
 	var to model.Target
 	if p.MessageType == "group" {
@@ -126,7 +132,7 @@ func v11Send(c *call, p v11SendMsgParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"message_id": int32(msgID)}, nil
+	return &v11Sent{MessageID: int32(msgID)}, nil
 }
 
 // decodeV11Message reads a v11 message (ob11.DecodeMessage).
@@ -134,33 +140,61 @@ func decodeV11Message(raw json.RawMessage, autoEscape bool) ([]v11Segment, error
 	return ob11.DecodeMessage(raw, autoEscape)
 }
 
-func v11GetLoginInfo(c *call) (any, error) {
+// v11LoginInfo answers get_login_info.
+type v11LoginInfo struct {
+	Nickname string `json:"nickname"`
+	UserID   int64  `json:"user_id"`
+}
+
+func v11GetLoginInfo(c *call) (*v11LoginInfo, error) {
 	b := c.bot.bot
 	nick := b.DisplayName()
 	if nick == "" {
 		nick = b.UserID().Localpart()
 	}
-	return map[string]any{"user_id": c.bot.selfID, "nickname": nick}, nil
+	return &v11LoginInfo{UserID: c.bot.selfID, Nickname: nick}, nil
 }
 
-func v11GetStatus(c *call) (any, error) {
+// v11Status answers get_status (go-cqhttp's fields, and why the bot is not good).
+type v11Status struct {
+	AppEnabled     bool               `json:"app_enabled"`
+	AppGood        bool               `json:"app_good"`
+	AppInitialized bool               `json:"app_initialized"`
+	Good           bool               `json:"good"`
+	MatrixMetrics  map[string]float64 `json:"matrix_metrics,omitempty"` // metrics.BotCounters; not for a pending bot
+	MatrixReason   string             `json:"matrix_reason"`
+	MatrixState    string             `json:"matrix_state"`
+	Online         bool               `json:"online"`
+	PluginsGood    *bool              `json:"plugins_good"` // always null
+}
+
+func v11GetStatus(c *call) (*v11Status, error) {
 	d := v11StatusData(c.bot.bot.Status())
-	d["matrix_metrics"] = c.hub.metrics.BotCounters(string(c.bot.bot.UserID())) // metrics.BotCounters
+	d.MatrixMetrics = c.hub.metrics.BotCounters(string(c.bot.bot.UserID()))
 	return d, nil
 }
 
 // v11StatusData is get_status of a bot with status st.
-func v11StatusData(st model.BotStatus) map[string]any {
-	return map[string]any{
-		"app_initialized": true, "app_enabled": true, "app_good": st.Good(), "plugins_good": nil,
-		"online": st.Online(), "good": st.Good(), "matrix_state": string(st.State), "matrix_reason": st.Reason,
+func v11StatusData(st model.BotStatus) *v11Status {
+	return &v11Status{
+		AppInitialized: true, AppEnabled: true, AppGood: st.Good(),
+		Online: st.Online(), Good: st.Good(), MatrixState: string(st.State), MatrixReason: st.Reason,
 	}
 }
 
-func v11GetVersionInfo(c *call) (any, error) {
-	return map[string]any{
-		"app_name": Impl, "app_version": c.hub.opts.Version, "protocol_version": "v11",
-		"runtime_version": runtime.Version(), "runtime_os": runtime.GOOS,
+// v11VersionInfo answers get_version_info.
+type v11VersionInfo struct {
+	AppName         string `json:"app_name"`
+	AppVersion      string `json:"app_version"`
+	ProtocolVersion string `json:"protocol_version"`
+	RuntimeOS       string `json:"runtime_os"`
+	RuntimeVersion  string `json:"runtime_version"`
+}
+
+func v11GetVersionInfo(c *call) (*v11VersionInfo, error) {
+	return &v11VersionInfo{
+		AppName: Impl, AppVersion: c.hub.opts.Version, ProtocolVersion: "v11",
+		RuntimeVersion: runtime.Version(), RuntimeOS: runtime.GOOS,
 	}, nil
 }
 
@@ -170,7 +204,7 @@ type v11GetMsgParams struct {
 
 // v11GetMsg returns a message from the bot's message index as the full object NoneBot expects
 // (time, message_type, message_id, real_id, sender, message).
-func v11GetMsg(c *call, p v11GetMsgParams) (any, error) {
+func v11GetMsg(c *call, p v11GetMsgParams) (*ob11.Event, error) {
 	if p.MessageID <= 0 {
 		return nil, model.Errorf(model.ErrBadParam, "message_id is required")
 	}
@@ -193,9 +227,9 @@ func v11GetMsg(c *call, p v11GetMsgParams) (any, error) {
 
 // v11PendingStatus is get_status of the only bot while it has not logged in yet: offline, with
 // the reason.
-func v11PendingStatus(b model.Bot) map[string]any {
+func v11PendingStatus(b model.Bot) *v11Status {
 	d := v11StatusData(b.Status())
-	d["online"], d["good"], d["app_good"] = false, false, false
-	d["matrix_reason"] = botLabel(b) + " has not logged in yet: " + pendingReason(b)
+	d.Online, d.Good, d.AppGood = false, false, false
+	d.MatrixReason = botLabel(b) + " has not logged in yet: " + pendingReason(b)
 	return d
 }

@@ -26,12 +26,12 @@ func moderator(c *call) (model.Moderator, error) {
 type v11SetGroupAdminParams struct {
 	GroupID flexInt   `json:"group_id"`
 	UserID  flexInt   `json:"user_id"`
-	Enable  *flexBool `json:"enable"` // default true
+	Enable  *flexBool `json:"enable,omitempty"` // default true
 }
 
 // v11SetGroupAdmin gives power level 50 (admin), or with enable false takes the user's own
 // level away (back to the room's default).
-func v11SetGroupAdmin(c *call, p v11SetGroupAdminParams) (any, error) {
+func v11SetGroupAdmin(c *call, p v11SetGroupAdminParams) (*noData, error) {
 	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
@@ -45,12 +45,12 @@ func v11SetGroupAdmin(c *call, p v11SetGroupAdminParams) (any, error) {
 
 type v11SetGroupWholeBanParams struct {
 	GroupID flexInt   `json:"group_id"`
-	Enable  *flexBool `json:"enable"` // default true
+	Enable  *flexBool `json:"enable,omitempty"` // default true
 }
 
 // v11SetGroupWholeBan mutes the whole room: its default send level goes to 50 (admins only),
 // and back with enable false.
-func v11SetGroupWholeBan(c *call, p v11SetGroupWholeBanParams) (any, error) {
+func v11SetGroupWholeBan(c *call, p v11SetGroupWholeBanParams) (*noData, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -65,12 +65,12 @@ func v11SetGroupWholeBan(c *call, p v11SetGroupWholeBanParams) (any, error) {
 type v11SetGroupCardParams struct {
 	GroupID flexInt `json:"group_id"`
 	UserID  flexInt `json:"user_id"`
-	Card    string  `json:"card"`
+	Card    string  `json:"card,omitempty"`
 }
 
 // v11SetGroupCard sets a member's group card: on Matrix only the bot's own, as its per-room
 // display name ("" = back to its global name). Matrix lets nobody set another user's name.
-func v11SetGroupCard(c *call, p v11SetGroupCardParams) (any, error) {
+func v11SetGroupCard(c *call, p v11SetGroupCardParams) (*noData, error) {
 	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
@@ -90,11 +90,23 @@ func v11SetGroupCard(c *call, p v11SetGroupCardParams) (any, error) {
 
 type v11GroupHonorParams struct {
 	GroupID flexInt `json:"group_id"`
-	Type    string  `json:"type"`
+	Type    string  `json:"type,omitempty"`
+}
+
+// v11HonorInfo answers get_group_honor_info: nobody holds an honor. Result types: their fields
+// are in the order of their JSON names, so that they marshal as the maps they were.
+type v11HonorInfo struct {
+	CurrentTalkative json.RawMessage   `json:"current_talkative"` // always null
+	EmotionList      []json.RawMessage `json:"emotion_list"`
+	GroupID          int64             `json:"group_id"`
+	LegendList       []json.RawMessage `json:"legend_list"`
+	PerformerList    []json.RawMessage `json:"performer_list"`
+	StrongNewbieList []json.RawMessage `json:"strong_newbie_list"`
+	TalkativeList    []json.RawMessage `json:"talkative_list"`
 }
 
 // v11GetGroupHonorInfo answers with empty lists: Matrix rooms have no honors.
-func v11GetGroupHonorInfo(c *call, p v11GroupHonorParams) (any, error) {
+func v11GetGroupHonorInfo(c *call, p v11GroupHonorParams) (*v11HonorInfo, error) {
 	if _, err := c.v11Room(p.GroupID); err != nil {
 		return nil, err
 	}
@@ -103,15 +115,20 @@ func v11GetGroupHonorInfo(c *call, p v11GroupHonorParams) (any, error) {
 	default:
 		return nil, model.Errorf(model.ErrBadParam, "type must be talkative, performer, legend, strong_newbie, emotion or all")
 	}
-	return map[string]any{
-		"group_id": int64(p.GroupID), "current_talkative": nil, "talkative_list": []any{}, "performer_list": []any{},
-		"legend_list": []any{}, "strong_newbie_list": []any{}, "emotion_list": []any{},
+	none := []json.RawMessage{}
+	return &v11HonorInfo{
+		GroupID: int64(p.GroupID), TalkativeList: none, PerformerList: none, LegendList: none, StrongNewbieList: none, EmotionList: none,
 	}, nil
 }
 
+// v11Yes answers can_send_image and can_send_record.
+type v11Yes struct {
+	Yes bool `json:"yes"`
+}
+
 // v11CanSend answers whether the bot can send media: it can when the gateway takes in files.
-func v11CanSend(c *call) (any, error) {
-	return map[string]any{"yes": c.hub.opts.Media != nil}, nil
+func v11CanSend(c *call) (*v11Yes, error) {
+	return &v11Yes{Yes: c.hub.opts.Media != nil}, nil
 }
 
 type v11QuickOperationParams struct {
@@ -121,7 +138,7 @@ type v11QuickOperationParams struct {
 
 // v11HandleQuickOperation runs a quick operation on an event, as an HTTP POST reply would
 // (go-cqhttp's .handle_quick_operation).
-func v11HandleQuickOperation(c *call, p v11QuickOperationParams) (any, error) {
+func v11HandleQuickOperation(c *call, p v11QuickOperationParams) (*noData, error) {
 	var ev quickContext
 	if len(p.Context) == 0 || json.Unmarshal(p.Context, &ev) != nil || ev.PostType == "" {
 		return nil, model.Errorf(model.ErrBadParam, "context must be the event object the operation answers")

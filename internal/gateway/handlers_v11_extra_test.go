@@ -56,7 +56,7 @@ func TestV11HonorInfoAndCanSend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := data.(map[string]any)
+	m := jsonObject(t, data)
 	for _, k := range []string{"talkative_list", "performer_list", "legend_list", "strong_newbie_list", "emotion_list"} {
 		if l, ok := m[k].([]any); !ok || len(l) != 0 {
 			t.Fatalf("%s = %#v, want an empty list", k, m[k])
@@ -67,7 +67,7 @@ func TestV11HonorInfoAndCanSend(t *testing.T) {
 	}
 	for _, a := range []string{"can_send_image", "can_send_record"} {
 		data, err := runAction(t, h, 11, a, `{}`)
-		if err != nil || data.(map[string]any)["yes"] != false { // this hub has no media
+		if err != nil || jsonObject(t, data)["yes"] != false { // this hub has no media
 			t.Fatalf("%s: %v %v", a, data, err)
 		}
 	}

@@ -20,8 +20,8 @@ type v11MemberActionParams struct {
 }
 
 // v11MemberAction runs a member action (kick, ban, unban, invite) on the Matrix IDs of the numbers.
-func v11MemberAction(do func(c *call, p v12MemberParams) (any, error)) func(c *call, p v11MemberActionParams) (any, error) {
-	return func(c *call, p v11MemberActionParams) (any, error) {
+func v11MemberAction(do func(c *call, p v12MemberParams) (*noData, error)) func(c *call, p v11MemberActionParams) (*noData, error) {
+	return func(c *call, p v11MemberActionParams) (*noData, error) {
 		room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 		if err != nil {
 			return nil, err
@@ -30,48 +30,59 @@ func v11MemberAction(do func(c *call, p v12MemberParams) (any, error)) func(c *c
 	}
 }
 
-func memberKick(c *call, p v12MemberParams) (any, error) {
+func memberKick(c *call, p v12MemberParams) (*noData, error) {
 	return nil, c.bot.bot.Kick(c.ctx, id.RoomID(p.GroupID), id.UserID(p.UserID), p.Reason)
 }
 
-func memberBan(c *call, p v12MemberParams) (any, error) {
+func memberBan(c *call, p v12MemberParams) (*noData, error) {
 	return nil, c.bot.bot.Ban(c.ctx, id.RoomID(p.GroupID), id.UserID(p.UserID), p.Reason)
 }
 
-func memberUnban(c *call, p v12MemberParams) (any, error) {
+func memberUnban(c *call, p v12MemberParams) (*noData, error) {
 	return nil, c.bot.bot.Unban(c.ctx, id.RoomID(p.GroupID), id.UserID(p.UserID))
 }
 
-func memberInvite(c *call, p v12MemberParams) (any, error) {
+func memberInvite(c *call, p v12MemberParams) (*noData, error) {
 	return nil, c.bot.bot.Invite(c.ctx, id.RoomID(p.GroupID), id.UserID(p.UserID), p.Reason)
 }
 
 type v11ReactParams struct {
 	MessageID flexInt   `json:"message_id"`
 	Key       string    `json:"key"`
-	Encrypted *flexBool `json:"encrypted"`
-	TxnID     txnKey    `json:"txn_id"`
+	Encrypted *flexBool `json:"encrypted,omitempty"`
+	TxnID     txnKey    `json:"txn_id,omitempty"`
 }
 
-func v11React(c *call, p v11ReactParams) (any, error) {
+// v11Reacted answers matrix.react: the reaction's v11 number and Matrix ID. Result types: their
+// fields are in the order of their JSON names, so that they marshal as the maps they were.
+type v11Reacted struct {
+	MatrixEventID string `json:"matrix_event_id"`
+	MessageID     int32  `json:"message_id"`
+}
+
+func v11React(c *call, p v11ReactParams) (*v11Reacted, error) {
 	msg, err := c.v11Msg(p.MessageID)
 	if err != nil {
 		return nil, err
 	}
-	data, err := v12React(c, v12ReactParams{MessageID: string(msg), Key: p.Key, Encrypted: p.Encrypted, TxnID: p.TxnID})
+	sent, err := v12React(c, v12ReactParams{MessageID: string(msg), Key: p.Key, Encrypted: p.Encrypted, TxnID: p.TxnID})
 	if err != nil {
 		return nil, err
 	}
-	return c.v11Numbers(data, "message_id", storage.KindEvent)
+	n, err := c.v11Num(storage.KindEvent, sent.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	return &v11Reacted{MessageID: int32(n), MatrixEventID: sent.MessageID}, nil
 }
 
 type v11TypingParams struct {
 	GroupID flexInt   `json:"group_id"`
-	Typing  *flexBool `json:"typing"`
-	Timeout *flexInt  `json:"timeout"`
+	Typing  *flexBool `json:"typing,omitempty"`
+	Timeout *flexInt  `json:"timeout,omitempty"`
 }
 
-func v11SetTyping(c *call, p v11TypingParams) (any, error) {
+func v11SetTyping(c *call, p v11TypingParams) (*noData, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -84,7 +95,7 @@ type v11MarkReadParams struct {
 	MessageID flexInt `json:"message_id"`
 }
 
-func v11MarkRead(c *call, p v11MarkReadParams) (any, error) {
+func v11MarkRead(c *call, p v11MarkReadParams) (*noData, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -96,26 +107,41 @@ func v11MarkRead(c *call, p v11MarkReadParams) (any, error) {
 	return v12MarkRead(c, v12MessageParams{GroupID: string(room), MessageID: string(msg)})
 }
 
-func v11JoinRoom(c *call, p v12JoinParams) (any, error) {
-	data, err := v12JoinRoom(c, p)
+// v11RoomResult answers matrix.join_room and matrix.create_room: the room's v11 number and
+// Matrix ID.
+type v11RoomResult struct {
+	GroupID      int64  `json:"group_id"`
+	MatrixRoomID string `json:"matrix_room_id"`
+}
+
+func v11JoinRoom(c *call, p v12JoinParams) (*v11RoomResult, error) {
+	return c.v11RoomResult(v12JoinRoom(c, p))
+}
+
+// v11RoomResult numbers the room of a v12 answer.
+func (c *call) v11RoomResult(r *v12RoomResult, err error) (*v11RoomResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.v11Numbers(data, "group_id", storage.KindRoom)
+	n, err := c.v11Num(storage.KindRoom, r.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return &v11RoomResult{GroupID: n, MatrixRoomID: r.GroupID}, nil
 }
 
 type v11CreateRoomParams struct {
-	Name          string    `json:"name"`
-	Topic         string    `json:"topic"`
-	RoomAliasName string    `json:"room_alias_name"`
-	Invite        []flexInt `json:"invite"` // v11 user numbers
-	IsDirect      flexBool  `json:"is_direct"`
-	Preset        string    `json:"preset"`
-	Visibility    string    `json:"visibility"`
-	Encrypted     *flexBool `json:"encrypted"`
+	Name          string    `json:"name,omitempty"`
+	Topic         string    `json:"topic,omitempty"`
+	RoomAliasName string    `json:"room_alias_name,omitempty"`
+	Invite        []flexInt `json:"invite,omitempty"` // v11 user numbers
+	IsDirect      flexBool  `json:"is_direct,omitempty"`
+	Preset        string    `json:"preset,omitempty"`
+	Visibility    string    `json:"visibility,omitempty"`
+	Encrypted     *flexBool `json:"encrypted,omitempty"`
 }
 
-func v11CreateRoom(c *call, p v11CreateRoomParams) (any, error) {
+func v11CreateRoom(c *call, p v11CreateRoomParams) (*v11RoomResult, error) {
 	p12 := v12CreateRoomParams{Name: p.Name, Topic: p.Topic, RoomAliasName: p.RoomAliasName, IsDirect: p.IsDirect,
 		Preset: p.Preset, Visibility: p.Visibility, Encrypted: p.Encrypted}
 	for _, n := range p.Invite {
@@ -125,11 +151,7 @@ func v11CreateRoom(c *call, p v11CreateRoomParams) (any, error) {
 		}
 		p12.Invite = append(p12.Invite, string(u))
 	}
-	data, err := v12CreateRoom(c, p12)
-	if err != nil {
-		return nil, err
-	}
-	return c.v11Numbers(data, "group_id", storage.KindRoom)
+	return c.v11RoomResult(v12CreateRoom(c, p12))
 }
 
 type v11StateParams struct {
@@ -144,7 +166,7 @@ func (p v11StateParams) v12(c *call) (v12StateParams, error) {
 	return v12StateParams{GroupID: string(room), EventType: p.EventType, StateKey: p.StateKey, Content: p.Content}, err
 }
 
-func v11GetRoomState(c *call, p v11StateParams) (any, error) {
+func v11GetRoomState(c *call, p v11StateParams) (*v12RoomState, error) {
 	p12, err := p.v12(c)
 	if err != nil {
 		return nil, err
@@ -152,38 +174,10 @@ func v11GetRoomState(c *call, p v11StateParams) (any, error) {
 	return v12GetRoomState(c, p12)
 }
 
-func v11SendStateEvent(c *call, p v11StateParams) (any, error) {
+func v11SendStateEvent(c *call, p v11StateParams) (*v12StateSent, error) {
 	p12, err := p.v12(c)
 	if err != nil {
 		return nil, err
 	}
 	return v12SendStateEvent(c, p12)
-}
-
-// v11Numbers replaces the Matrix ID under key in a v12 answer by its v11 number and keeps the
-// Matrix ID the v11 way (matrix_room_id, matrix_event_id); v11 answers carry no time.
-func (c *call) v11Numbers(data any, key string, kind storage.IDKind) (any, error) {
-	m, ok := data.(map[string]any)
-	if !ok {
-		return data, nil
-	}
-	s, _ := m[key].(string)
-	n, err := c.v11Num(kind, s)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]any{}
-	for k, v := range m {
-		if k != "time" { // v11 answers carry no time
-			out[k] = v
-		}
-	}
-	if kind == storage.KindEvent {
-		out[key] = int32(n)
-		out["matrix_event_id"] = s
-	} else {
-		out[key] = n
-		out["matrix_room_id"] = s
-	}
-	return out, nil
 }

@@ -12,17 +12,24 @@ import (
 
 type v12SendMessageParams struct {
 	DetailType string          `json:"detail_type"`
-	UserID     string          `json:"user_id"`
-	GroupID    string          `json:"group_id"`
+	UserID     string          `json:"user_id,omitempty"`
+	GroupID    string          `json:"group_id,omitempty"`
 	Message    json.RawMessage `json:"message"`
 	// Matrix extensions: the msgtype of text (m.text, m.notice, m.emote) and Markdown rendering.
-	MsgType  string `json:"matrix.msgtype"`
-	Markdown *bool  `json:"matrix.markdown"`
+	MsgType  string `json:"matrix.msgtype,omitempty"`
+	Markdown *bool  `json:"matrix.markdown,omitempty"`
 	// An idempotency key: a retry with the same key posts the message once (idempotency.go).
-	TxnID txnKey `json:"matrix.txn_id"`
+	TxnID txnKey `json:"matrix.txn_id,omitempty"`
 }
 
-func v12SendMessage(c *call, p v12SendMessageParams) (any, error) {
+// v12Sent answers send_message (and matrix.react): the event sent and when. The fields of
+// result types are in the order of their JSON names, so that they marshal as the maps they were.
+type v12Sent struct {
+	MessageID string  `json:"message_id"`
+	Time      float64 `json:"time"`
+}
+
+func v12SendMessage(c *call, p v12SendMessageParams) (*v12Sent, error) {
 	var to model.Target
 	switch p.DetailType {
 	case "group":
@@ -52,7 +59,7 @@ func v12SendMessage(c *call, p v12SendMessageParams) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"message_id": string(sent.EventID), "time": ob12.Time(sent.Time)}, nil
+	return &v12Sent{MessageID: string(sent.EventID), Time: ob12.Time(sent.Time)}, nil
 }
 
 // decodeV12Message reads a v12 message: an array of segments (a bare string is taken as text).
@@ -77,12 +84,19 @@ func decodeV12Message(raw json.RawMessage) ([]model.Segment, error) {
 	return ob12.DecodeSegments(segs)
 }
 
-func v12GetSelfInfo(c *call) (any, error) {
-	b := c.bot.bot
-	return map[string]any{"user_id": string(b.UserID()), "user_name": b.UserID().Localpart(), "user_displayname": b.DisplayName()}, nil
+// v12SelfInfo answers get_self_info.
+type v12SelfInfo struct {
+	UserDisplayname string `json:"user_displayname"`
+	UserID          string `json:"user_id"`
+	UserName        string `json:"user_name"`
 }
 
-func v12GetStatus(c *call) (any, error) {
+func v12GetSelfInfo(c *call) (*v12SelfInfo, error) {
+	b := c.bot.bot
+	return &v12SelfInfo{UserID: string(b.UserID()), UserName: b.UserID().Localpart(), UserDisplayname: b.DisplayName()}, nil
+}
+
+func v12GetStatus(c *call) (*ob12.Status, error) {
 	st := c.hub.faces.v12StatusData(botScope(c.ctx))
 	for i := range st.Bots {
 		st.Bots[i].Metrics = c.hub.metrics.BotCounters(st.Bots[i].Self.UserID)
@@ -90,11 +104,11 @@ func v12GetStatus(c *call) (any, error) {
 	return st, nil
 }
 
-func v12GetVersion(c *call) (any, error) {
-	return ob12.VersionInfo{Impl: Impl, Version: c.hub.opts.Version, OneBotVersion: ob12.ProtocolVersion}, nil
+func v12GetVersion(c *call) (*ob12.VersionInfo, error) {
+	return &ob12.VersionInfo{Impl: Impl, Version: c.hub.opts.Version, OneBotVersion: ob12.ProtocolVersion}, nil
 }
 
-func v12GetSupportedActions(c *call) (any, error) { return supportedActions(12), nil }
+func v12GetSupportedActions(c *call) ([]string, error) { return supportedActions(12), nil }
 
 func validUserID(s string) bool {
 	_, _, err := id.UserID(s).Parse()
@@ -144,7 +158,7 @@ type v12GetMessageParams struct {
 
 // v12GetMessage is matrix.get_message: OneBot v12 has no standard action to read a message (its
 // clients take the reply's user_id from the segment), so this is an extension.
-func v12GetMessage(c *call, p v12GetMessageParams) (any, error) {
+func v12GetMessage(c *call, p v12GetMessageParams) (*ob12.Event, error) {
 	if !strings.HasPrefix(p.MessageID, "$") {
 		return nil, model.Errorf(model.ErrBadParam, "message_id must be a Matrix event ID like $abc")
 	}

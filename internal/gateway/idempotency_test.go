@@ -30,7 +30,7 @@ func TestSendIdempotencyKeyReachesTheBot(t *testing.T) {
 			if err != nil {
 				t.Fatalf("v%d %s try %d: %v", tc.version, tc.name, i+1, err)
 			}
-			id := data.(map[string]any)["message_id"]
+			id := jsonObject(t, data)["message_id"]
 			if i == 0 {
 				first[tc.version] = id
 			} else if id != first[tc.version] {

@@ -49,8 +49,8 @@ func (b *latestBuffer) next() <-chan struct{} {
 const maxLatestTimeout = 60 // seconds a poll may wait
 
 type getLatestEventsParams struct {
-	Limit   int64 `json:"limit"`
-	Timeout int64 `json:"timeout"`
+	Limit   int64 `json:"limit,omitempty"`
+	Timeout int64 `json:"timeout,omitempty"`
 }
 
 // httpTransportKey marks a context as coming from an HTTP action request.
@@ -65,7 +65,7 @@ func fromHTTP(ctx context.Context) bool {
 	return v
 }
 
-func v12GetLatestEvents(c *call) (any, error) {
+func v12GetLatestEvents(c *call) ([]json.RawMessage, error) {
 	if !fromHTTP(c.ctx) {
 		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "get_latest_events is for HTTP clients: a WebSocket connection receives events as they come")
 	}

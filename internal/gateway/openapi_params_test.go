@@ -1,9 +1,6 @@
 package gateway
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -13,189 +10,194 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/matrix-onebot/gateway/api"
+	"github.com/matrix-onebot/gateway/internal/apischema"
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
-var errProbed = errors.New("params probed")
+// openAPIDoc is api/openapi.yaml as generic JSON-like values, with the lookups the schema checks
+// need.
+type openAPIDoc struct {
+	root map[string]any
+}
 
-// paramsTypeOf runs an action with a params probe and returns the Go type its handler decodes
-// the params into (nil: it decodes none).
-func paramsTypeOf(t *testing.T, h *Hub, a *action) (typ reflect.Type) {
+func loadOpenAPI(t *testing.T) openAPIDoc {
 	t.Helper()
-	c := &call{ctx: withHTTPTransport(context.Background()), hub: h, version: a.Version, params: json.RawMessage(`{}`)}
-	if a.NeedsBot {
-		c.bot = h.reg.defaultBot()
-	}
-	c.paramsProbe = func(v any) error {
-		typ = reflect.TypeOf(v).Elem()
-		return errProbed
-	}
-	_, _ = a.Handle(c)
-	return typ
-}
-
-// jsonFields lists the JSON fields of a params struct, by name, with their Go types.
-func jsonFields(typ reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
-	for i := range typ.NumField() {
-		f := typ.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.Anonymous && name == "" {
-			for k, v := range jsonFields(f.Type) {
-				out[k] = v
-			}
-			continue
-		}
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out[name] = f.Type
-	}
-	return out
-}
-
-var rawMessageType = reflect.TypeOf(json.RawMessage(nil))
-
-// typeMatches reports whether a value of the JSON schema's type decodes into Go type typ.
-func typeMatches(schema map[string]any, typ reflect.Type) bool {
-	for typ.Kind() == reflect.Pointer {
-		typ = typ.Elem()
-	}
-	if typ == rawMessageType || typ.Kind() == reflect.Interface {
-		return true // any JSON
-	}
-	want, _ := schema["type"].(string)
-	if want == "" {
-		return false // the spec allows any JSON; the code takes only one kind
-	}
-	switch want {
-	case "string":
-		return typ.Kind() == reflect.String
-	case "integer":
-		return typ.Kind() >= reflect.Int && typ.Kind() <= reflect.Uint64
-	case "number":
-		return typ.Kind() >= reflect.Int && typ.Kind() <= reflect.Float64
-	case "boolean":
-		return typ.Kind() == reflect.Bool
-	case "array":
-		return typ.Kind() == reflect.Slice
-	case "object":
-		return typ.Kind() == reflect.Map || typ.Kind() == reflect.Struct
-	}
-	return false
-}
-
-// The params each action's handler decodes (its Go params struct, read from the handler itself)
-// and the params api/openapi.yaml documents agree: every documented param is a field of the
-// struct with a matching JSON type, and when the struct serves that one action, every field is
-// documented (a struct several actions share: by one of them at least). So the spec cannot
-// promise a param the code ignores or types differently, nor leave out one the code reads.
-func TestOpenAPIParamsAreTheHandlersStructs(t *testing.T) {
-	var doc struct {
-		Paths map[string]map[string]struct {
-			RequestBody struct {
-				Content map[string]struct {
-					Schema map[string]any `yaml:"schema"`
-				} `yaml:"content"`
-			} `yaml:"requestBody"`
-		} `yaml:"paths"`
-		Components struct {
-			Schemas map[string]map[string]any `yaml:"schemas"`
-		} `yaml:"components"`
-	}
-	if err := yaml.Unmarshal(api.OpenAPI, &doc); err != nil {
+	var root map[string]any
+	if err := yaml.Unmarshal(api.OpenAPI, &root); err != nil {
 		t.Fatalf("api/openapi.yaml: %v", err)
 	}
-	resolve := func(s map[string]any) map[string]any {
-		if ref, ok := s["$ref"].(string); ok {
-			return doc.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")]
+	return openAPIDoc{root: root}
+}
+
+// at walks keys down from the root; nil when a key is missing.
+func (d openAPIDoc) at(keys ...string) map[string]any {
+	cur := d.root
+	for _, k := range keys {
+		next, _ := cur[k].(map[string]any)
+		if next == nil {
+			return nil
 		}
-		return s
+		cur = next
 	}
-	propsOf := func(s map[string]any) map[string]map[string]any {
-		out := map[string]map[string]any{}
-		ps, _ := resolve(s)["properties"].(map[string]any)
-		for k, v := range ps {
-			m, _ := v.(map[string]any)
-			out[k] = resolve(m)
-		}
-		return out
+	return cur
+}
+
+// resolve follows a $ref within the document ("#/components/schemas/X").
+func (d openAPIDoc) resolve(ref string) apischema.Spec {
+	path, ok := strings.CutPrefix(ref, "#/")
+	if !ok {
+		return nil
 	}
-	specParams := func(a *action) (map[string]map[string]any, bool) {
-		if a.Version == 11 {
-			op, ok := doc.Paths["/onebot/v11/"+a.Name]["post"]
-			if !ok {
-				return nil, false
-			}
-			return propsOf(op.RequestBody.Content["application/json"].Schema), true
+	return d.at(strings.Split(path, "/")...)
+}
+
+func (d openAPIDoc) deref(s map[string]any) map[string]any {
+	for s != nil {
+		ref, ok := s["$ref"].(string)
+		if !ok {
+			break
 		}
-		for _, s := range doc.Components.Schemas {
-			if s["x-onebot-action"] == a.Name {
-				props, _ := s["properties"].(map[string]any)
-				params, _ := props["params"].(map[string]any)
-				return propsOf(params), true
-			}
+		s = d.resolve(ref)
+	}
+	return s
+}
+
+// v12Schema is the request schema of a v12 action (x-onebot-action).
+func (d openAPIDoc) v12Schema(name string) map[string]any {
+	for _, s := range d.at("components", "schemas") {
+		if m, _ := s.(map[string]any); m["x-onebot-action"] == name {
+			return m
 		}
+	}
+	return nil
+}
+
+// params is the schema of an action's params; ok false when the action is not documented.
+func (d openAPIDoc) params(a *action) (apischema.Spec, bool) {
+	if a.Version == 11 {
+		op := d.at("paths", "/onebot/v11/"+a.Name, "post")
+		if op == nil {
+			return nil, false
+		}
+		body := d.deref(d.at("paths", "/onebot/v11/"+a.Name, "post", "requestBody"))
+		schema, _ := d.deref(mapAt(body, "content", "application/json"))["schema"].(map[string]any)
+		return d.deref(schema), true
+	}
+	s := d.v12Schema(a.Name)
+	if s == nil {
 		return nil, false
 	}
+	return d.deref(mapAt(s, "properties", "params")), true
+}
 
-	h, _, _ := newTestHub(t, "")
-	h.opts.EventBuffer = 1
-	types := map[*action]reflect.Type{}
-	users := map[reflect.Type]int{}
-	for i := range actionTable {
-		a := &actionTable[i]
-		types[a] = paramsTypeOf(t, h, a)
-		if types[a] != nil {
-			users[types[a]]++
+// data is the schema of an action's data: v12 x-onebot-data; v11 the data property of its 200
+// response (in an allOf part, or its else branch after the V11Failed check).
+func (d openAPIDoc) data(a *action) apischema.Spec {
+	if a.Version == 12 {
+		s, _ := d.v12Schema(a.Name)["x-onebot-data"].(map[string]any)
+		return s
+	}
+	resp := d.deref(d.at("paths", "/onebot/v11/"+a.Name, "post", "responses", "200"))
+	schema := d.deref(mapAt(resp, "content", "application/json", "schema"))
+	parts, _ := schema["allOf"].([]any)
+	for _, p := range parts {
+		part, _ := p.(map[string]any)
+		for _, branch := range []map[string]any{part, mapAt(part, "else")} {
+			if data := mapAt(branch, "properties", "data"); data != nil {
+				return data
+			}
 		}
 	}
-	documented := map[reflect.Type]map[string]bool{} // fields of shared structs some action documents
+	return nil
+}
+
+func mapAt(m map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		if m == nil {
+			return nil
+		}
+		m, _ = m[k].(map[string]any)
+	}
+	return m
+}
+
+var (
+	anyType    = reflect.TypeFor[any]()
+	noDataType = reflect.TypeFor[*noData]()
+	// sharedResults are wire types of a face's codec that serve several kinds of frame (a v12
+	// Event is a message or a meta event): an action documents the fields its kind carries, and
+	// each documented field must be one of the type with its type (apischema.CompareSubset).
+	sharedResults = map[reflect.Type]bool{reflect.TypeFor[*ob12.Event](): true, reflect.TypeFor[*ob11.Event](): true}
+)
+
+// The params each action's handler decodes and the data it answers (the Go types its row in the
+// action table carries) agree with api/openapi.yaml field by field: every property's JSON name,
+// its type — through nested objects and arrays — and whether it is required (a Go field is
+// optional when omitempty). A params struct that several actions share is documented by each
+// action as the subset it reads (types compared), and every one of its fields by one action at
+// least. No action answers untyped data (any): its result is a struct, a slice or noData (null).
+func TestOpenAPISchemasAreTheGoTypes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	users := map[reflect.Type]int{}
+	for i := range actionTable {
+		if p := actionTable[i].Handle.params; p != nil {
+			users[p]++
+		}
+	}
+	documented := map[reflect.Type]map[string]bool{}
 	for i := range actionTable {
 		a := &actionTable[i]
 		name := fmt.Sprintf("v%d %s", a.Version, a.Name)
-		spec, ok := specParams(a)
+		spec, ok := doc.params(a)
 		if !ok {
 			t.Errorf("%s: not in api/openapi.yaml", name)
 			continue
 		}
-		typ := types[a]
-		if typ == nil {
-			if len(spec) > 0 {
-				t.Errorf("%s: the spec documents params %v, the handler decodes none", name, sortedKeys(spec))
+		switch p := a.Handle.params; {
+		case p == nil:
+			if props, _ := spec["properties"].(map[string]any); len(props) > 0 {
+				t.Errorf("%s: the spec documents params %v, the handler decodes none", name, sortedKeys(props))
 			}
-			continue
-		}
-		fields := jsonFields(typ)
-		for param, schema := range spec {
-			f, ok := fields[param]
-			if !ok {
-				t.Errorf("%s: the spec documents param %q, which %s lacks", name, param, typ)
-				continue
+		case users[p] == 1:
+			for _, d := range apischema.Compare(name+" params", spec, p, doc.resolve) {
+				t.Error(d)
 			}
-			if !typeMatches(schema, f) {
-				t.Errorf("%s: param %q is %v in the spec but %s (%s) in the code", name, param, schema["type"], f, typ)
+		default:
+			for _, d := range apischema.CompareSubset(name+" params", spec, p, doc.resolve) {
+				t.Error(d)
+			}
+			if documented[p] == nil {
+				documented[p] = map[string]bool{}
+			}
+			props, _ := spec["properties"].(map[string]any)
+			for k := range props {
+				documented[p][k] = true
 			}
 		}
-		if users[typ] == 1 {
-			for field := range fields {
-				if _, ok := spec[field]; !ok {
-					t.Errorf("%s: the handler reads param %q (%s), which the spec does not document", name, field, typ)
-				}
+
+		data := doc.data(a)
+		switch r := a.Handle.result; {
+		case data == nil:
+			t.Errorf("%s: api/openapi.yaml does not say what it answers", name)
+		case r == anyType || r == nil:
+			t.Errorf("%s: the handler answers untyped data (any); give it a result type", name)
+		case r == noDataType:
+			if data["type"] != "null" {
+				t.Errorf("%s: the handler answers null, the spec %v", name, data)
 			}
-			continue
-		}
-		if documented[typ] == nil {
-			documented[typ] = map[string]bool{}
-		}
-		for param := range spec {
-			documented[typ][param] = true
+		case sharedResults[r]:
+			for _, d := range apischema.CompareSubset(name+" data", data, r, doc.resolve) {
+				t.Error(d)
+			}
+		default:
+			for _, d := range apischema.Compare(name+" data", data, r, doc.resolve) {
+				t.Error(d)
+			}
 		}
 	}
 	for typ, params := range documented {
-		for field := range jsonFields(typ) {
+		for field := range apischema.Fields(typ) {
 			if !params[field] {
 				t.Errorf("%s: field %q is read by %d actions and documented by none of them", typ, field, users[typ])
 			}
