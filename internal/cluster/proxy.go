@@ -57,6 +57,10 @@ func (p *Proxy) Wrap(next http.Handler) http.Handler {
 		rp := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(target)
+				// The owner's cross-site guard judges the request as the client sent it: with the
+				// client's Host (a rebound DNS name is refused there when no access token is
+				// set), not the owner's own address, which it always takes for one of its names.
+				pr.Out.Host = pr.In.Host
 				pr.SetXForwarded()
 				pr.Out.Header.Set(proxiedHeader, "1")
 			},

@@ -80,3 +80,32 @@ func FuzzProxyBotOf(f *testing.F) {
 		}
 	})
 }
+
+// The owner judges a proxied request as if the client had come to it: the Host the client sent
+// reaches the owner (its guard refuses names that are not the gateway's when no access token is
+// set — DNS rebinding — and compares Origin with it), not the owner's own address, which the
+// owner would always take for one of its names.
+func TestProxyKeepsTheClientsHost(t *testing.T) {
+	var gotHost, gotOrigin string
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotHost, gotOrigin = r.Host, r.Header.Get("Origin")
+		_, _ = io.WriteString(w, "owner")
+	}))
+	defer owner.Close()
+	p := &Proxy{
+		Local:   func(string) bool { return false },
+		V11User: func(context.Context, int64) (string, error) { return "@there:x", nil },
+		Owner:   func(context.Context, string) (string, bool) { return owner.URL, true },
+	}
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "local") }))
+	req := httptest.NewRequest(http.MethodGet, "http://rebound.evil.example/onebot/v11/7/get_login_info", nil)
+	req.Header.Set("Origin", "http://rebound.evil.example")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Body.String() != "owner" {
+		t.Fatalf("answered by %q, want the owner", rec.Body.String())
+	}
+	if gotHost != "rebound.evil.example" || gotOrigin != "http://rebound.evil.example" {
+		t.Fatalf("the owner saw Host %q and Origin %q, want the client's rebound.evil.example", gotHost, gotOrigin)
+	}
+}
