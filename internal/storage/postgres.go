@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"regexp"
 	"strings"
 
@@ -42,6 +43,10 @@ func openPostgres(ctx context.Context, url string) (*sql.DB, error) {
 	if err != nil {
 		if raw != nil {
 			_ = raw.Close()
+		}
+		var ue *neturl.Error
+		if errors.As(err, &ue) { // the parser's error quotes the whole URL, password and all
+			err = fmt.Errorf("not a valid URL: %w", ue.Err)
 		}
 		return nil, fmt.Errorf("failed to connect to PostgreSQL at %s: %w", redact.URL(url), err)
 	}

@@ -54,6 +54,21 @@ func TestOpenPostgresUnreachable(t *testing.T) {
 	}
 }
 
+// A URL the driver cannot parse fails Open without its password either: the parser's error
+// quotes the whole URL (parse "postgres://u:…@[::1:1/gw": missing ']' in host).
+func TestOpenPostgresBadURLHidesPassword(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://gateway:hunter2@[::1:1/gw",
+		"postgres://gateway:hunter2@127.0.0.1:port/gw",
+		"postgresql://gateway:hunter2@host/gw%zz",
+	} {
+		_, err := Open(t.Context(), raw)
+		if err == nil || !strings.Contains(err.Error(), "PostgreSQL") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Open(%q) = %v; want a PostgreSQL error without the password", raw, err)
+		}
+	}
+}
+
 // A failing query on PostgreSQL is a database error, and Problem names GATEWAY_DATABASE without
 // the URL's password.
 func TestPostgresProblem(t *testing.T) {
