@@ -648,6 +648,8 @@ func (l *loader) transports(g *Gateway, v *envVars) {
 	g.SatoriPath, g.SatoriOff = strings.TrimRight(strings.TrimSpace(v.SatoriPath), "/"), strings.EqualFold(strings.TrimSpace(v.SatoriPath), "off")
 	if p := strings.TrimSpace(v.SatoriPath); !g.SatoriOff && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#%{}*\\ \t") || strings.Contains(p, "//")) {
 		l.problems.add("GATEWAY_SATORI_PATH", "invalid value %q; set a URL path such as /satori (the API is then /satori/v1/…), / for /v1/…, or off", v.SatoriPath)
+	} else if r := gatewayRouteOf(g.SatoriPath); !g.SatoriOff && r != "" {
+		l.problems.add("GATEWAY_SATORI_PATH", "%q is under %s, which the gateway serves itself (media links there may be called from any page); set another path such as /satori", v.SatoriPath, r)
 	}
 	if g.SatoriOff {
 		g.SatoriPath = ""
@@ -927,4 +929,18 @@ func safeURLs(urls []string) []string {
 		out[i] = redact.URL(u)
 	}
 	return out
+}
+
+// gatewayRoutes are the paths the gateway serves itself; the Satori face may not be mounted
+// under them (the cross-site guard treats /media/ as embeddable by any page).
+var gatewayRoutes = []string{"/media", "/admin", "/onebot", "/healthz", "/readyz", "/metrics", "/openapi.yaml"}
+
+// gatewayRouteOf returns the route of the gateway that path equals or lies under, or "".
+func gatewayRouteOf(path string) string {
+	for _, r := range gatewayRoutes {
+		if path == r || strings.HasPrefix(path, r+"/") {
+			return r
+		}
+	}
+	return ""
 }

@@ -759,6 +759,19 @@ func TestSatoriVariables(t *testing.T) {
 	wantProblems(t, err, 1, "GATEWAY_SATORI_PATH")
 }
 
+// GATEWAY_SATORI_PATH may not put the Satori API under a path the gateway serves otherwise: under
+// /media/ the cross-site guard lets every page call it (media links are meant to be embedded),
+// under /admin/ or /onebot/ it collides with those routes.
+func TestSatoriPathNotUnderTheGatewaysOwnRoutes(t *testing.T) {
+	for _, p := range []string{"/media", "/media/satori", "/admin", "/admin/x/", "/onebot", "/onebot/v12", "/healthz", "/readyz", "/metrics", "/openapi.yaml"} {
+		_, err := Load(withBots("GATEWAY_SATORI_PATH=" + p))
+		wantProblems(t, err, 1, "GATEWAY_SATORI_PATH")
+	}
+	for _, p := range []string{"/mediasatori", "/satori/media", "/administration"} {
+		mustLoad(t, withBots("GATEWAY_SATORI_PATH="+p))
+	}
+}
+
 // GATEWAY_CLUSTER needs PostgreSQL and a user_id on every bot; GATEWAY_CLUSTER_URL must be an
 // http(s) URL.
 func TestClusterVariables(t *testing.T) {
