@@ -254,7 +254,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		Transports:        transports(cfg.Gateway, db),
 		Web:               webOptions(cfg.Gateway.Web),
 		OAuthCallback:     &gateway.OAuthCallback{Path: auth.CallbackPath, Handler: callbacks},
-		Faces:             faces(cfg.Gateway, log),
+		Faces:             faces(cfg.Gateway, log, mets),
 	})
 	pickleKey, err := e2ee.LoadPickleKey(cfg.Gateway.PickleKey, db.Path())
 	if err != nil {
@@ -458,14 +458,19 @@ func pinSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage
 
 // faces are the protocols served besides OneBot v11 and v12: Satori unless GATEWAY_SATORI_PATH
 // is off.
-func faces(g config.Gateway, log *slog.Logger) []face.Face {
+func faces(g config.Gateway, log *slog.Logger, mets *metrics.Metrics) []face.Face {
 	if g.SatoriOff {
 		return nil
 	}
-	return []face.Face{satori.New(satori.Options{
+	sf := satori.New(satori.Options{
 		Path: g.SatoriPath, Backlog: g.SatoriBacklog, Logger: log.With("component", "satori"),
 		MaxBody: g.Web.MaxUploadSize, AllowedOrigins: g.Web.AllowedOrigins,
-	})}
+	})
+	mets.AddSource(func() []metrics.Sample {
+		return []metrics.Sample{{Name: "satori_resume_gaps_total", Value: float64(sf.ResumeGaps()),
+			Help: "Satori clients that resumed from an sn older than the events kept (GATEWAY_OUTBOX_MAX_EVENTS, _MAX_AGE) or unknown to this gateway: events were lost to them."}}
+	})
+	return []face.Face{sf}
 }
 
 // transports turns the GATEWAY_* transport options into the hub's.

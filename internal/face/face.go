@@ -118,6 +118,11 @@ type Subscription struct {
 	Bot id.UserID // "" = every bot the hub has
 	// Key names a durable stream in the outbox ("" = in memory only).
 	Key string
+	// Retain keeps a durable stream's frames after Done, until the outbox limits drop them
+	// (GATEWAY_OUTBOX_MAX_EVENTS, _MAX_AGE): Next moves a position instead of deleting, and the
+	// Stream is also a History, so that several clients can resume from where each left off.
+	// Without an outbox the stream is in memory only and not a History.
+	Retain bool
 	// Transport names the consumer in metrics.
 	Transport string
 }
@@ -131,6 +136,24 @@ type Stream interface {
 	// Fail records that the frame could not be delivered: it comes again, marked replayed.
 	Fail()
 	Close()
+}
+
+// History is a retained durable Stream (Subscription.Retain): its frames stay in the outbox
+// after Done, and Seq numbers them in order across restarts.
+type History interface {
+	// After returns up to limit kept frames with a Seq above seq, oldest first.
+	After(ctx context.Context, seq int64, limit int) ([]Frame, error)
+	// Position is the Seq of the newest frame Next has returned (or, before the first, of the
+	// newest frame kept when the stream was subscribed; 0 when none).
+	Position() int64
+}
+
+// Retainer is a Host that can tell whether a retained stream was used before: frames under
+// its key are still kept from an earlier run. A face that subscribes a retained stream only once
+// a client has come subscribes it again at start when this says so, so that the events of the
+// time before its client comes back are kept too.
+type Retainer interface {
+	Retained(ctx context.Context, f Face, key string) (bool, error)
 }
 
 // Frame is one encoded event of a Stream.

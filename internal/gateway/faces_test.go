@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,5 +230,94 @@ func TestStuckOutboxDoesNotHoldTheSyncForEver(t *testing.T) {
 	})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Publish: %v, want the outbox write's deadline", err)
+	}
+}
+
+// A retained stream (face.Subscription.Retain) keeps its frames in the outbox after Done: the
+// face reads them again from any position (face.History), a new run of the hub on the same
+// database starts after the frames kept, and a face can tell that its stream was used before
+// (face.Retainer). The frames are written before Publish returns (the sync moves on only then).
+func TestRetainedFaceStreamKeepsFramesAcrossRuns(t *testing.T) {
+	db := newTestDB(t)
+	bot := fakes.NewFakeBot("@bot:example.org")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	run := func() (*Hub, faceHost, *fakeFace) {
+		ff := &fakeFace{}
+		h := NewHub(Options{
+			Version: "test", HeartbeatInterval: time.Hour, IDs: db, Faces: []face.Face{ff},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
+			Transports: Transports{Outbox: db, OutboxLimits: storage.OutboxLimits{MaxEvents: 3}},
+		})
+		h.AddBot(bot, 10001)
+		return h, faceHost{h}, ff
+	}
+	publish := func(h *Hub, id string) {
+		ev := sampleEvent(false)
+		ev.ID = id
+		if err := h.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	h, host, ff := run()
+	if used, err := host.Retained(ctx, ff, "events"); used || err != nil {
+		t.Fatalf("Retained before any subscription = %v, %v", used, err)
+	}
+	subCtx, endSub := context.WithCancel(ctx) // a feed closes once its context has ended
+	st := host.Subscribe(subCtx, ff, face.Subscription{Key: "events", Retain: true})
+	hist, ok := st.(face.History)
+	if !ok {
+		t.Fatalf("a retained stream with an outbox is not a face.History: %T", st)
+	}
+	if hist.Position() != 0 {
+		t.Fatalf("position of a new stream = %d, want 0", hist.Position())
+	}
+	var seqs []int64
+	next := func() {
+		fr, err := st.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Done(ctx, fr)
+		seqs = append(seqs, fr.Seq)
+	}
+	publish(h, "$a")
+	next()
+	for _, id := range []string{"$b", "$c", "$d"} {
+		publish(h, id)
+	}
+	for range 3 {
+		next()
+	}
+	if hist.Position() != seqs[3] || !(seqs[0] < seqs[1] && seqs[1] < seqs[2] && seqs[2] < seqs[3]) {
+		t.Fatalf("seqs %v, position %d: want growing seqs and the last as position", seqs, hist.Position())
+	}
+	kept, err := hist.After(ctx, 0, 10)
+	if err != nil || len(kept) != 3 || kept[0].Seq != seqs[1] || !strings.Contains(string(kept[0].Payload), `"$b"`) {
+		t.Fatalf("kept after Done: %+v, %v; want $b..$d (3 kept, the oldest dropped)", kept, err)
+	}
+	endSub()
+	st.Close()
+
+	// The next run: the frames kept are history; the stream goes on after them.
+	h, host, ff = run()
+	if used, err := host.Retained(ctx, ff, "events"); !used || err != nil {
+		t.Fatalf("Retained after a run = %v, %v; want true", used, err)
+	}
+	subCtx, endSub = context.WithCancel(ctx)
+	st = host.Subscribe(subCtx, ff, face.Subscription{Key: "events", Retain: true})
+	defer st.Close()
+	defer endSub()
+	if got := st.(face.History).Position(); got != seqs[3] {
+		t.Fatalf("position at the start of the next run = %d, want %d", got, seqs[3])
+	}
+	publish(h, "$e")
+	fr, err := st.Next(ctx)
+	if err != nil || fr.Seq <= seqs[3] || !strings.Contains(string(fr.Payload), `"$e"`) || fr.Replayed {
+		t.Fatalf("next of the new run: %+v %v; want $e, live, after %d", fr, err, seqs[3])
+	}
+	if rows, _ := st.(face.History).After(ctx, seqs[2], 10); len(rows) != 2 || rows[0].Seq != seqs[3] || rows[1].Seq != fr.Seq {
+		t.Fatalf("after %d: %+v, want $d and $e", seqs[2], rows)
 	}
 }

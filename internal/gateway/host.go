@@ -67,8 +67,43 @@ func (fh faceHost) Subscribe(ctx context.Context, f face.Face, sub face.Subscrip
 	if key != "" {
 		key = f.Name() + ":" + key
 	}
-	return &faceStream{f: fh.h.push.newFaceFeed(ctx, key, 0, f, sub.Bot, key != "", transport)}
+	st := &faceStream{f: fh.h.push.newFaceFeed(ctx, key, 0, f, sub.Bot, key != "", sub.Retain, transport)}
+	if st.f.retain {
+		return &retainedStream{st}
+	}
+	return st
 }
+
+var _ face.Retainer = faceHost{}
+
+// Retained implements face.Retainer: the outbox holds frames of f's stream key.
+func (fh faceHost) Retained(ctx context.Context, f face.Face, key string) (bool, error) {
+	if fh.h.opts.Outbox == nil || fh.h.opts.OutboxLimits.MaxEvents <= 0 || key == "" {
+		return false, nil
+	}
+	seq, err := fh.h.opts.Outbox.OutboxNewest(ctx, f.Name()+":"+key)
+	return seq > 0, err
+}
+
+// retainedStream is a faceStream whose frames stay in the outbox (face.History).
+type retainedStream struct{ *faceStream }
+
+var _ face.History = (*retainedStream)(nil)
+
+func (s *retainedStream) After(ctx context.Context, seq int64, limit int) ([]face.Frame, error) {
+	rows, err := s.f.store.OutboxAfter(ctx, s.f.key, seq, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]face.Frame, len(rows))
+	for i, e := range rows {
+		out[i] = face.Frame{Seq: e.Seq, QueuedAt: e.QueuedAt, Payload: e.Payload}
+	}
+	return out, nil
+}
+
+// Position is read by the goroutine that calls Next (face.History).
+func (s *retainedStream) Position() int64 { return s.f.pos }
 
 // faceStream is a feed seen as a face.Stream.
 type faceStream struct {

@@ -18,6 +18,9 @@ type OutboxStore interface {
 	OutboxPeek(ctx context.Context, endpoint string, limit int) ([]storage.OutboxEntry, error)
 	OutboxDelete(ctx context.Context, endpoint string, seq int64) error
 	OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error)
+	// For a retained stream (face.Subscription.Retain): read from a position, the newest seq.
+	OutboxAfter(ctx context.Context, endpoint string, after int64, limit int) ([]storage.OutboxEntry, error)
+	OutboxNewest(ctx context.Context, endpoint string) (int64, error)
 }
 
 const (
@@ -45,7 +48,11 @@ type feed struct {
 	notify  chan struct{} // cap 1: the outbox got a frame
 	filled  chan struct{} // closed when fill has returned
 
-	batch      []storage.OutboxEntry
+	batch []storage.OutboxEntry
+	// retain keeps delivered frames in the outbox (until its limits drop them): next reads the
+	// frames after pos, and done moves pos instead of deleting (a face's History).
+	retain     bool
+	pos        int64
 	held       []byte // without outbox: the frame being retried
 	heldFailed bool   // the held frame could not be delivered at least once
 	// down is set while the endpoint cannot be reached; frames queued before backlogBefore
@@ -66,11 +73,12 @@ type pending struct {
 // newFeed subscribes a feed for bot's events ("" = all bots) in the given protocol version;
 // persistent asks for an outbox (when the hub has one). Call close when done.
 func (ps pushers) newFeed(ctx context.Context, key string, version int, bot id.UserID, persistent bool, transport string) *feed {
-	return ps.newFaceFeed(ctx, key, version, ps.h.faces.faceOfVersion(version), bot, persistent, transport)
+	return ps.newFaceFeed(ctx, key, version, ps.h.faces.faceOfVersion(version), bot, persistent, false, transport)
 }
 
-// newFaceFeed is newFeed for any face (version 0 for faces other than OneBot's).
-func (ps pushers) newFaceFeed(ctx context.Context, key string, version int, fc face.Face, bot id.UserID, persistent bool, transport string) *feed {
+// newFaceFeed is newFeed for any face (version 0 for faces other than OneBot's); retain keeps
+// the delivered frames of a persistent feed (face.Subscription.Retain).
+func (ps pushers) newFaceFeed(ctx context.Context, key string, version int, fc face.Face, bot id.UserID, persistent, retain bool, transport string) *feed {
 	s := newSink(version, bot, true)
 	s.face = fc
 	s.transport = transport
@@ -81,7 +89,23 @@ func (ps pushers) newFaceFeed(ctx context.Context, key string, version int, fc f
 		f.store = ps.h.opts.Outbox
 		s.durable = f // Hub.Publish writes events to the outbox itself (hub.go fanOut)
 		ps.h.outboxOnce.Do(func() { ps.purgeOutbox(ctx) })
-		if rows, err := f.store.OutboxPeek(ctx, key, 1); err == nil && len(rows) > 0 {
+		if retain {
+			// The frames kept from before are history (clients resume from them by seq); the
+			// feed hands over what comes from now on.
+			f.retain = true
+			for attempt := 0; ; attempt++ {
+				pos, err := f.store.OutboxNewest(ctx, key)
+				if err == nil {
+					f.pos = pos
+					break
+				}
+				f.log.Error("failed to read the outbox", "error", err)
+				if attempt >= 2 || ctx.Err() != nil {
+					break // from 0: the kept frames are handed over again, none is lost
+				}
+				time.Sleep(outboxRetryAfter)
+			}
+		} else if rows, err := f.store.OutboxPeek(ctx, key, 1); err == nil && len(rows) > 0 {
 			f.backlogBefore = time.Now()
 			f.log.Info("replaying the outbox of a previous run")
 		}
@@ -126,7 +150,7 @@ func (f *feed) takeFrame(frame []byte) []byte {
 // appended records that Hub.Publish wrote an event to the outbox, dropping n old frames to keep
 // within the limits.
 func (f *feed) appended(n int64) {
-	if n > 0 {
+	if n > 0 && !f.retain { // a retained outbox is kept full: dropping its oldest is its window
 		f.h.stats.OutboxDropped.Add(n)
 		f.log.Warn("outbox full: dropped the oldest frames", "count", n,
 			"max_events", f.h.opts.OutboxLimits.MaxEvents, "max_age", f.h.opts.OutboxLimits.MaxAge)
@@ -210,7 +234,7 @@ func (f *feed) next(ctx context.Context) (pending, error) {
 	}
 	for {
 		if len(f.batch) == 0 {
-			rows, err := f.store.OutboxPeek(ctx, f.key, outboxBatch)
+			rows, err := f.peek(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return pending{}, ctx.Err()
@@ -257,7 +281,7 @@ func (f *feed) drainNext(ctx context.Context) (pending, bool) {
 		return pending{payload: f.held}, true
 	}
 	if len(f.batch) == 0 {
-		rows, err := f.store.OutboxPeek(ctx, f.key, outboxBatch)
+		rows, err := f.peek(ctx)
 		if err != nil || len(rows) == 0 {
 			return pending{}, false
 		}
@@ -270,6 +294,14 @@ func (f *feed) drainNext(ctx context.Context) (pending, bool) {
 		p.payload = f.sink.face.MarkReplayed(p.payload)
 	}
 	return p, true
+}
+
+// peek reads the next frames of the outbox: the oldest, or those after pos when it is retained.
+func (f *feed) peek(ctx context.Context) ([]storage.OutboxEntry, error) {
+	if f.retain {
+		return f.store.OutboxAfter(ctx, f.key, f.pos, outboxBatch)
+	}
+	return f.store.OutboxPeek(ctx, f.key, outboxBatch)
 }
 
 // ready paces and marks a frame of a backlog.
@@ -313,6 +345,10 @@ func (f *feed) done(ctx context.Context, p pending) {
 	}
 	if len(f.batch) > 0 && f.batch[0].Seq == p.seq {
 		f.batch = f.batch[1:]
+	}
+	if f.retain {
+		f.pos = max(f.pos, p.seq)
+		return
 	}
 	if err := f.store.OutboxDelete(context.WithoutCancel(ctx), f.key, p.seq); err != nil {
 		f.log.Error("failed to delete a delivered frame from the outbox; it may be sent twice", "error", err)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -43,8 +44,9 @@ type Options struct {
 	// Path is where the face is served: {Path}/v1/… ("" = /v1/…).
 	Path   string
 	Logger *slog.Logger
-	// Backlog is how many events are kept for clients that resume (IDENTIFY with an sn);
-	// default 1000.
+	// Backlog is how many events are kept in memory for clients that resume (IDENTIFY with an
+	// sn) when the hub's stream is not retained (no outbox); default 1000. With an outbox the
+	// events are kept there (face.History).
 	Backlog int
 	// MaxBody is the largest API request body in bytes (a message may carry a file as a data:
 	// URL); default 16 MiB.
@@ -72,6 +74,11 @@ type Face struct {
 
 	hub        face.Host // set by MountPublic
 	streamOnce sync.Once // the hub's event stream is subscribed at the first IDENTIFY
+	hist       face.History
+	lastSN     atomic.Int64 // the newest sn pumped from a retained stream
+	resumeGaps atomic.Int64 // resumes that asked for events no longer kept
+	stopPump   context.CancelFunc
+	pumped     chan struct{} // closed when the pump has returned
 
 	mu         sync.Mutex
 	sessions   map[*session]struct{}
@@ -155,9 +162,14 @@ func (f *Face) Publish(_ context.Context, ev *model.Event) int {
 // emit numbers an encoded event (body: a JSON object without sn) with the next sn, keeps it for
 // resume and queues it on every stream of the bot, never blocking.
 func (f *Face) emit(self id.UserID, body []byte) int {
-	fr := f.events.add(self, func(sn int64) []byte {
+	return f.emitFrame(f.events.add(self, func(sn int64) []byte {
 		return mustSignal(OpEvent, withSN(body, sn))
-	})
+	}))
+}
+
+// emitFrame queues a numbered frame on every stream of its bot, never blocking.
+func (f *Face) emitFrame(fr frame) int {
+	self := fr.bot
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0

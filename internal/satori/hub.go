@@ -41,34 +41,85 @@ func (f *Face) MountPublic(r chi.Router, h face.Host) {
 	f.host, f.hub = h, h
 	prefix := strings.TrimRight(f.opts.Path, "/")
 	r.Handle(prefix+"/v1/*", http.StripPrefix(prefix, f.Handler()))
+	// A client identified in an earlier run: keep the events from now on for its return.
+	if rt, ok := h.(face.Retainer); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		used, err := rt.Retained(ctx, f, streamKey)
+		cancel()
+		if err != nil {
+			f.log.Error("failed to read whether a Satori client identified before; its stream starts at the next IDENTIFY", "error", err)
+		} else if used {
+			f.mu.Lock()
+			f.identified = true
+			f.mu.Unlock()
+			f.startStream()
+		}
+	}
 }
 
-// startStream subscribes the face to the hub's events once: from the first IDENTIFY on, the
-// backlog keeps every event for clients that resume, so the hub need not hold events for it.
+// streamKey names the face's stream in the hub's outbox ("satori:events").
+const streamKey = "events"
+
+// startStream subscribes the face to the hub's events once: from the first IDENTIFY on (and,
+// after a restart, from the start), every event is kept for clients that resume, so the hub
+// need not hold events for it. With the hub's outbox the stream is retained (face.History):
+// events are kept in the outbox, an event's sn is its outbox seq (it grows across restarts),
+// and the hub's sync moves past an event only once it is written there. Without an outbox,
+// the in-memory backlog keeps them.
 func (f *Face) startStream() {
 	f.streamOnce.Do(func() {
 		if f.hub == nil {
 			return // no hub: events come through Publish
 		}
-		st := f.hub.Subscribe(context.Background(), f, face.Subscription{Transport: "satori"})
-		go f.pump(st)
+		ctx, cancel := context.WithCancel(context.Background())
+		st := f.hub.Subscribe(ctx, f, face.Subscription{Key: streamKey, Retain: true, Transport: "satori"})
+		if h, ok := st.(face.History); ok {
+			f.hist = h
+			f.lastSN.Store(h.Position())
+		}
+		f.stopPump = cancel
+		f.pumped = make(chan struct{})
+		go f.pump(ctx, st)
 	})
 }
 
-// pump numbers the hub's frames in order, keeps them and queues them on the streams.
-func (f *Face) pump(st face.Stream) {
-	ctx := context.Background()
+// pump numbers the hub's frames in order (a retained stream's by their outbox seq), keeps them
+// (in memory without an outbox) and queues them on the streams.
+func (f *Face) pump(ctx context.Context, st face.Stream) {
+	defer close(f.pumped)
+	defer st.Close()
 	for {
 		fr, err := st.Next(ctx)
 		if err != nil {
 			return
 		}
-		var who struct {
-			SelfID id.UserID `json:"self_id"`
+		self := selfOf(fr.Payload)
+		if f.hist != nil {
+			f.emitFrame(frame{sn: fr.Seq, bot: self, data: mustSignal(OpEvent, withSN(fr.Payload, fr.Seq))})
+			f.lastSN.Store(fr.Seq)
+		} else {
+			f.emit(self, fr.Payload)
 		}
-		_ = json.Unmarshal(fr.Payload, &who)
-		f.emit(who.SelfID, fr.Payload)
 		st.Done(ctx, fr)
+	}
+}
+
+// selfOf is the self_id of an encoded event.
+func selfOf(payload []byte) id.UserID {
+	var who struct {
+		SelfID id.UserID `json:"self_id"`
+	}
+	_ = json.Unmarshal(payload, &who)
+	return who.SelfID
+}
+
+// Close stops the face's event pump (the hub's stream is closed); the hub's stop calls it after
+// the bots have stopped. Open event streams end when the server closes their connections.
+func (f *Face) Close() {
+	f.streamOnce.Do(func() {}) // none starts after this
+	if f.stopPump != nil {
+		f.stopPump()
+		<-f.pumped
 	}
 }
 

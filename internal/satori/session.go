@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
@@ -110,7 +111,11 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var sent int64 = -1 // the newest sn written
-	if idf.SN != nil {
+	if idf.SN != nil && f.hist != nil {
+		if sent, err = f.replayKept(ctx, c, s, *idf.SN, log); err != nil {
+			return
+		}
+	} else if idf.SN != nil {
 		frames, complete := f.events.after(*idf.SN)
 		if !complete {
 			log.Warn("satori client resumed after events it missed were dropped from the backlog", "sn", *idf.SN, "backlog", f.opts.Backlog)
@@ -158,6 +163,65 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// replayBatch is how many kept events a resume reads from the outbox at a time.
+const replayBatch = 256
+
+// replayKept writes the events kept in the outbox after sn (those of the session's bots) and
+// returns the newest sn written (sn when none). The event sn itself tells whether the client
+// missed events that are no longer kept: it is kept still (nothing after it was dropped, the
+// outbox drops the oldest first), or the newest sn is at most sn. Otherwise some of the events
+// after sn may be gone: logged and counted (ResumeGaps), never silent.
+func (f *Face) replayKept(ctx context.Context, c *websocket.Conn, s *session, sn int64, log *slog.Logger) (int64, error) {
+	newest := f.lastSN.Load()
+	rows, err := f.hist.After(ctx, sn-1, replayBatch)
+	if err != nil {
+		log.Error("satori client resumed but the kept events could not be read", "sn", sn, "error", err)
+		f.resumeGaps.Add(1)
+		return sn, nil
+	}
+	switch {
+	case sn > newest && len(rows) == 0:
+		log.Warn("satori client resumed from an sn this gateway never sent (another database, or a version that numbered events by the clock): it gets the events from now on", "sn", sn, "newest", newest)
+		f.resumeGaps.Add(1)
+		log.Info("satori client resumed", "sn", sn, "replayed", 0)
+		return -1, nil // the live events have lower sns than the client's
+	case len(rows) > 0 && rows[0].Seq == sn:
+		rows = rows[1:] // the client's own last event: kept, so nothing after it was dropped
+	case sn < newest:
+		oldest := newest
+		if len(rows) > 0 {
+			oldest = rows[0].Seq
+		}
+		log.Warn("satori client resumed from an sn older than the events kept: the events in between are lost to it (GATEWAY_OUTBOX_MAX_EVENTS, GATEWAY_OUTBOX_MAX_AGE)", "sn", sn, "oldest_kept", oldest)
+		f.resumeGaps.Add(1)
+	}
+	sent, n := sn, 0
+	for len(rows) > 0 {
+		for _, fr := range rows {
+			sent = fr.Seq
+			self := selfOf(fr.Payload)
+			if !s.wants(self) {
+				continue
+			}
+			if err := write(ctx, c, mustSignal(OpEvent, withSN(fr.Payload, fr.Seq))); err != nil {
+				return sent, err
+			}
+			n++
+		}
+		if rows, err = f.hist.After(ctx, sent, replayBatch); err != nil {
+			log.Error("satori client resumed but the kept events could not be read", "sn", sent, "error", err)
+			f.resumeGaps.Add(1)
+			break
+		}
+	}
+	log.Info("satori client resumed", "sn", sn, "replayed", n)
+	return sent, nil
+}
+
+// ResumeGaps counts the resumes that asked for events no longer kept (or from an sn this
+// gateway never sent): /metrics shows it as satori_resume_gaps_total.
+func (f *Face) ResumeGaps() int64 { return f.resumeGaps.Load() }
 
 func readIdentify(ctx context.Context, c *websocket.Conn) (Identify, error) {
 	ctx, cancel := context.WithTimeout(ctx, identifyTimeout)

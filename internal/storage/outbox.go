@@ -26,6 +26,8 @@ const (
 		(SELECT seq FROM gateway_outbox WHERE endpoint = $2 ORDER BY seq DESC LIMIT 1 OFFSET $3)`
 	trimOutboxAge  = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND queued_at < $2`
 	selectOutbox   = `SELECT seq, queued_at, payload FROM gateway_outbox WHERE endpoint = $1 ORDER BY seq LIMIT $2`
+	selectAfter    = `SELECT seq, queued_at, payload FROM gateway_outbox WHERE endpoint = $1 AND seq > $2 ORDER BY seq LIMIT $3`
+	newestOutbox   = `SELECT COALESCE(MAX(seq), 0) FROM gateway_outbox WHERE endpoint = $1`
 	deleteOutbox   = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <= $2`
 	countOutbox    = `SELECT COUNT(*) FROM gateway_outbox WHERE endpoint = $1`
 	purgeOutboxAge = `DELETE FROM gateway_outbox WHERE queued_at < $1`
@@ -102,7 +104,26 @@ func (db *DB) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time
 
 // OutboxPeek returns up to limit of endpoint's oldest frames, oldest first.
 func (db *DB) OutboxPeek(ctx context.Context, endpoint string, limit int) ([]OutboxEntry, error) {
-	rows, err := db.util.Query(ctx, selectOutbox, endpoint, limit)
+	return db.outboxRows(ctx, selectOutbox, endpoint, limit)
+}
+
+// OutboxAfter returns up to limit of endpoint's frames with a seq above after, oldest first: the
+// read of an outbox whose frames are kept after delivery (a stream several clients resume from).
+func (db *DB) OutboxAfter(ctx context.Context, endpoint string, after int64, limit int) ([]OutboxEntry, error) {
+	return db.outboxRows(ctx, selectAfter, endpoint, after, limit)
+}
+
+// OutboxNewest returns the seq of endpoint's newest frame, 0 when it holds none.
+func (db *DB) OutboxNewest(ctx context.Context, endpoint string) (int64, error) {
+	var seq int64
+	if err := db.util.QueryRow(ctx, newestOutbox, endpoint).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("failed to read outbox: %w", err)
+	}
+	return seq, nil
+}
+
+func (db *DB) outboxRows(ctx context.Context, query string, args ...any) ([]OutboxEntry, error) {
+	rows, err := db.util.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read outbox: %w", err)
 	}

@@ -90,3 +90,39 @@ func TestOutboxPersistsAndSeqGrows(t *testing.T) {
 		t.Fatalf("after reopen: %+v, want only two with seq > %d", got, first[0].Seq)
 	}
 }
+
+// A kept outbox is read from a position: the frames after it, of that endpoint only, oldest
+// first; the newest seq tells where a reader that starts now begins.
+func TestOutboxAfterAndNewest(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	if n, err := db.OutboxNewest(ctx, "a"); err != nil || n != 0 {
+		t.Fatalf("newest of an empty outbox = %d, %v; want 0", n, err)
+	}
+	var seqs []int64
+	for i := range 4 {
+		for _, ep := range []string{"a", "b"} {
+			if _, err := db.OutboxAppend(ctx, ep, fmt.Appendf(nil, "%s%d", ep, i), time.Now(), OutboxLimits{MaxEvents: 100}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := db.OutboxNewest(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, n)
+	}
+	got, err := db.OutboxAfter(ctx, "a", seqs[1], 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got[0].Payload) != "a2" || string(got[1].Payload) != "a3" || got[0].Seq != seqs[2] || got[1].Seq != seqs[3] {
+		t.Fatalf("after %d: %+v, want a2 (seq %d), a3 (seq %d)", seqs[1], got, seqs[2], seqs[3])
+	}
+	if got, _ := db.OutboxAfter(ctx, "a", 0, 1); len(got) != 1 || string(got[0].Payload) != "a0" {
+		t.Fatalf("after 0 limit 1: %+v, want a0", got)
+	}
+	if got, _ := db.OutboxAfter(ctx, "a", seqs[3], 10); len(got) != 0 {
+		t.Fatalf("after the newest: %+v, want none", got)
+	}
+}
