@@ -170,8 +170,9 @@ const replayBatch = 256
 // replayKept writes the events kept in the outbox after sn (those of the session's bots) and
 // returns the newest sn written (sn when none). The event sn itself tells whether the client
 // missed events that are no longer kept: it is kept still (nothing after it was dropped, the
-// outbox drops the oldest first), or the newest sn is at most sn. Otherwise some of the events
-// after sn may be gone: logged and counted (ResumeGaps), never silent.
+// outbox drops the oldest first), or nothing is kept after it and it is the newest. Otherwise
+// some of the events after sn may be gone (at the edge of the window, the client's own event
+// may have been the last dropped): logged and counted (ResumeGaps), never silent.
 func (f *Face) replayKept(ctx context.Context, c *websocket.Conn, s *session, sn int64, log *slog.Logger) (int64, error) {
 	newest := f.lastSN.Load()
 	rows, err := f.hist.After(ctx, sn-1, replayBatch)
@@ -181,20 +182,20 @@ func (f *Face) replayKept(ctx context.Context, c *websocket.Conn, s *session, sn
 		return sn, nil
 	}
 	switch {
-	case sn > newest && len(rows) == 0:
-		log.Warn("satori client resumed from an sn this gateway never sent (another database, or a version that numbered events by the clock): it gets the events from now on", "sn", sn, "newest", newest)
-		f.resumeGaps.Add(1)
-		log.Info("satori client resumed", "sn", sn, "replayed", 0)
-		return -1, nil // the live events have lower sns than the client's
 	case len(rows) > 0 && rows[0].Seq == sn:
 		rows = rows[1:] // the client's own last event: kept, so nothing after it was dropped
-	case sn < newest:
+	case len(rows) > 0 || sn < newest:
 		oldest := newest
 		if len(rows) > 0 {
 			oldest = rows[0].Seq
 		}
 		log.Warn("satori client resumed from an sn older than the events kept: the events in between are lost to it (GATEWAY_OUTBOX_MAX_EVENTS, GATEWAY_OUTBOX_MAX_AGE)", "sn", sn, "oldest_kept", oldest)
 		f.resumeGaps.Add(1)
+	case sn > newest:
+		log.Warn("satori client resumed from an sn this gateway never sent (another database, or a version that numbered events by the clock): it gets the events from now on", "sn", sn, "newest", newest)
+		f.resumeGaps.Add(1)
+		log.Info("satori client resumed", "sn", sn, "replayed", 0)
+		return -1, nil // the live events have lower sns than the client's
 	}
 	sent, n := sn, 0
 	for len(rows) > 0 {
