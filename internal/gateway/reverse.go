@@ -81,8 +81,9 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 	for ctx.Err() == nil {
 		spec := connSpec{transport: metrics.TransportReverseWS, version: ep.Version, role: role(ep.Role), peer: redact.URL(ep.URL), bot: feedBot, feed: f}
 		started := time.Now()
-		c, err := h.push.dialReverse(ctx, ep)
+		c, cork, err := h.push.dialReverse(ctx, ep)
 		if err == nil {
+			spec.cork = cork
 			err = h.ws.serveConn(ctx, c, spec)
 			if time.Since(started) > stableConnection {
 				retry.Reset()
@@ -106,7 +107,7 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 	}
 }
 
-func (ps pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, error) {
+func (ps pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, *corkConn, error) {
 	hdr := http.Header{}
 	hdr.Set("User-Agent", Impl+"/"+ps.h.opts.Version)
 	if ep.AccessToken != "" {
@@ -121,7 +122,7 @@ func (ps pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Con
 	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(dctx, ep.URL, opts)
+	c, cork, resp, err := dialCorked(dctx, ep.URL, opts)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
 	}
@@ -130,9 +131,9 @@ func (ps pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Con
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			err = &refusedError{err}
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, cork, nil
 }
 
 // refusedError is a dial the endpoint answered with 401 or 403.

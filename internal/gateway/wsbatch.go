@@ -106,6 +106,34 @@ func acceptCorked(w http.ResponseWriter, r *http.Request, opts *websocket.Accept
 	return c, cw.conn, nil
 }
 
+// dialCorked is websocket.Dial with a corkConn under the connection (a reverse WebSocket): its
+// own HTTP transport, a clone of the default one (proxy from the environment, TLS), whose dialer
+// wraps the connection it makes.
+func dialCorked(ctx context.Context, url string, opts *websocket.DialOptions) (*websocket.Conn, *corkConn, *http.Response, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	dial := tr.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	var cork *corkConn
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cork = &corkConn{Conn: nc}
+		return cork, nil
+	}
+	o := *opts
+	o.HTTPClient = &http.Client{Transport: tr}
+	c, resp, err := websocket.Dial(ctx, url, &o)
+	tr.CloseIdleConnections() // the upgraded connection is the WebSocket's; nothing else stays
+	if err != nil {
+		return nil, nil, resp, err
+	}
+	return c, cork, resp, nil
+}
+
 // writeQueued writes first and then, without waiting, whatever else is queued in out (at most
 // maxBatchFrames in all): through cork with one network write when there is one (nil: each
 // frame is written by itself), within timeout.

@@ -69,3 +69,59 @@ func TestQueuedFramesGoOutInOneWrite(t *testing.T) {
 	}
 	_ = c.Close(websocket.StatusNormalClosure, "")
 }
+
+// A reverse WebSocket (the gateway dials) batches the same way: queued frames go out in one
+// write, in order.
+func TestDialedQueuedFramesGoOutInOneWrite(t *testing.T) {
+	var frames [][]byte
+	for i := range 40 {
+		frames = append(frames, fmt.Appendf(nil, `{"n":%d}`, i))
+	}
+	got := make(chan [][]byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.CloseNow()
+		var read [][]byte
+		for range frames {
+			_, b, err := c.Read(r.Context())
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			read = append(read, b)
+		}
+		got <- read
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, cork, _, err := dialCorked(ctx, wsURL(srv, "/"), &websocket.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	out := make(chan []byte, len(frames))
+	for _, f := range frames[1:] {
+		out <- f
+	}
+	before := cork.Writes()
+	if err := writeQueued(ctx, c, cork, frames[0], out, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := cork.Writes() - before; n != 1 {
+		t.Errorf("%d frames took %d network writes, want 1", len(frames), n)
+	}
+	read := <-got
+	if len(read) != len(frames) {
+		t.Fatalf("the server read %d frames, want %d", len(read), len(frames))
+	}
+	for i := range frames {
+		if !bytes.Equal(read[i], frames[i]) {
+			t.Fatalf("frame %d = %q, want %q", i, read[i], frames[i])
+		}
+	}
+}
