@@ -145,15 +145,24 @@ func v12GetFile(c *call, p v12GetFileParams) (*v12File, error) {
 
 const maxFragment = 16 << 20
 
+// v12FragmentParams are upload_file_fragmented's params (by stage: prepare name, total_size;
+// transfer file_id, offset, data; finish file_id, sha256).
 type v12FragmentParams struct {
 	Stage     string  `json:"stage"`
-	Name      string  `json:"name"`
-	TotalSize int64   `json:"total_size"`
-	FileID    string  `json:"file_id"`
-	Offset    int64   `json:"offset"`
-	Size      int64   `json:"size"`
-	Data      *string `json:"data"`
-	SHA256    string  `json:"sha256"`
+	Name      string  `json:"name,omitempty"`
+	TotalSize int64   `json:"total_size,omitempty"`
+	FileID    string  `json:"file_id,omitempty"`
+	Offset    int64   `json:"offset,omitempty"`
+	Data      *string `json:"data,omitempty"`
+	SHA256    string  `json:"sha256,omitempty"`
+}
+
+// v12GetFragmentParams are get_file_fragmented's params (transfer: offset and size).
+type v12GetFragmentParams struct {
+	Stage  string `json:"stage"`
+	FileID string `json:"file_id"`
+	Offset int64  `json:"offset,omitempty"`
+	Size   int64  `json:"size,omitempty"`
 }
 
 // v12FileID answers upload_file and the prepare and finish stages of upload_file_fragmented.
@@ -201,7 +210,7 @@ type v12FileFragment struct {
 	TotalSize *int64  `json:"total_size,omitempty"`
 }
 
-func v12GetFileFragmented(c *call, p v12FragmentParams) (*v12FileFragment, error) {
+func v12GetFileFragmented(c *call, p v12GetFragmentParams) (*v12FileFragment, error) {
 	m, err := c.media()
 	if err != nil {
 		return nil, err

@@ -90,10 +90,17 @@ func jsonPower(level int) int64 {
 
 // --- v12 ---------------------------------------------------------------------------------
 
+// v12MessageParams are delete_message's params.
 type v12MessageParams struct {
 	MessageID string `json:"message_id"`
-	GroupID   string `json:"group_id"` // optional: the room, when the gateway never saw the message
-	Reason    string `json:"matrix.reason"`
+	GroupID   string `json:"group_id,omitempty"` // optional: the room, when the gateway never saw the message
+	Reason    string `json:"matrix.reason,omitempty"`
+}
+
+// v12MarkReadParams are matrix.mark_read's params.
+type v12MarkReadParams struct {
+	GroupID   string `json:"group_id"`
+	MessageID string `json:"message_id"`
 }
 
 func v12DeleteMessage(c *call, p v12MessageParams) (*noData, error) {
@@ -203,10 +210,17 @@ func v12GetGroupList(c *call) ([]v12Group, error) {
 	return out, nil
 }
 
+// v12MemberParams are the params of matrix.kick, matrix.ban and matrix.invite.
 type v12MemberParams struct {
 	GroupID string `json:"group_id"`
 	UserID  string `json:"user_id"`
-	Reason  string `json:"reason"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// v12MemberRefParams name a member: get_group_member_info, matrix.unban.
+type v12MemberRefParams struct {
+	GroupID string `json:"group_id"`
+	UserID  string `json:"user_id"`
 }
 
 // v12GroupMember answers get_group_member_info and is an entry of get_group_member_list.
@@ -225,7 +239,7 @@ func v12Member(m model.Member) v12GroupMember {
 	}
 }
 
-func v12GetGroupMemberInfo(c *call, p v12MemberParams) (*v12GroupMember, error) {
+func v12GetGroupMemberInfo(c *call, p v12MemberRefParams) (*v12GroupMember, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -354,17 +368,38 @@ func v11GetFriendList(c *call) ([]v11Friend, error) {
 	return out, nil
 }
 
-type v11GroupParams struct {
-	GroupID   flexInt  `json:"group_id"`
-	UserID    flexInt  `json:"user_id"`
-	GroupName string   `json:"group_name"`
-	IsDismiss flexBool `json:"is_dismiss"`
-	NoCache   flexBool `json:"no_cache"`
-	// set_group_kick
-	RejectAddRequest flexBool `json:"reject_add_request"`
-	// set_group_ban: seconds; 0 lifts the mute. Absent = 1800 as in go-cqhttp.
-	Duration *flexInt `json:"duration"`
-}
+// The params of the v11 group actions, one type per action (api/openapi.yaml documents each).
+// no_cache is accepted for go-cqhttp compatibility, and ignored.
+type (
+	v11GroupParams struct {
+		GroupID flexInt  `json:"group_id"`
+		NoCache flexBool `json:"no_cache,omitempty"`
+	}
+	v11GroupMemberParams struct {
+		GroupID flexInt  `json:"group_id"`
+		UserID  flexInt  `json:"user_id"`
+		NoCache flexBool `json:"no_cache,omitempty"`
+	}
+	v11SetGroupNameParams struct {
+		GroupID   flexInt `json:"group_id"`
+		GroupName string  `json:"group_name"`
+	}
+	v11SetGroupLeaveParams struct {
+		GroupID   flexInt  `json:"group_id"`
+		IsDismiss flexBool `json:"is_dismiss,omitempty"` // ignored: a Matrix room cannot be dissolved
+	}
+	v11SetGroupKickParams struct {
+		GroupID          flexInt  `json:"group_id"`
+		UserID           flexInt  `json:"user_id"`
+		RejectAddRequest flexBool `json:"reject_add_request,omitempty"` // ban instead
+	}
+	v11SetGroupBanParams struct {
+		GroupID flexInt `json:"group_id"`
+		UserID  flexInt `json:"user_id"`
+		// Seconds; 0 lifts the mute. Absent = 1800 as in go-cqhttp.
+		Duration *flexInt `json:"duration,omitempty"`
+	}
+)
 
 // v11Group answers get_group_info and is an entry of get_group_list.
 type v11Group struct {
@@ -452,7 +487,7 @@ func (c *call) v11Member(m model.Member) (*v11GroupMember, error) {
 	}, nil
 }
 
-func v11GetGroupMemberInfo(c *call, p v11GroupParams) (*v11GroupMember, error) {
+func v11GetGroupMemberInfo(c *call, p v11GroupMemberParams) (*v11GroupMember, error) {
 	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
@@ -484,7 +519,7 @@ func v11GetGroupMemberList(c *call, p v11GroupParams) ([]*v11GroupMember, error)
 	return out, nil
 }
 
-func v11SetGroupName(c *call, p v11GroupParams) (*noData, error) {
+func v11SetGroupName(c *call, p v11SetGroupNameParams) (*noData, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -493,7 +528,7 @@ func v11SetGroupName(c *call, p v11GroupParams) (*noData, error) {
 }
 
 // v11SetGroupLeave leaves the room; is_dismiss is ignored (a Matrix room cannot be dissolved).
-func v11SetGroupLeave(c *call, p v11GroupParams) (*noData, error) {
+func v11SetGroupLeave(c *call, p v11SetGroupLeaveParams) (*noData, error) {
 	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -503,7 +538,7 @@ func v11SetGroupLeave(c *call, p v11GroupParams) (*noData, error) {
 
 // v11SetGroupKick kicks; with reject_add_request the user is banned instead, so they cannot
 // come back.
-func v11SetGroupKick(c *call, p v11GroupParams) (*noData, error) {
+func v11SetGroupKick(c *call, p v11SetGroupKickParams) (*noData, error) {
 	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
@@ -537,7 +572,7 @@ const defaultMute = 30 * 60
 // v11SetGroupBan is QQ's timed mute: the user's power level goes below what sending messages
 // requires for duration seconds (default 1800), and back after; duration 0 lifts it. It never
 // bans: the user stays in the room.
-func v11SetGroupBan(c *call, p v11GroupParams) (*noData, error) {
+func v11SetGroupBan(c *call, p v11SetGroupBanParams) (*noData, error) {
 	room, u, err := c.v11RoomUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err

@@ -17,16 +17,22 @@ import (
 
 // --- invites -----------------------------------------------------------------------------
 
-type v11AddRequestParams struct {
+// v11FriendRequestParams are set_friend_add_request's params (a direct-room invite).
+type v11FriendRequestParams struct {
 	Flag    string    `json:"flag"`
-	SubType string    `json:"sub_type"`
-	Type    string    `json:"type"` // go-cqhttp's older name of sub_type
-	Approve *flexBool `json:"approve"`
-	Reason  string    `json:"reason"`
+	Approve *flexBool `json:"approve,omitempty"`
+	Reason  string    `json:"reason,omitempty"` // of a decline
+}
+
+// v11AddRequestParams are set_group_add_request's params.
+type v11AddRequestParams struct {
+	v11FriendRequestParams
+	SubType string `json:"sub_type,omitempty"`
+	Type    string `json:"type,omitempty"` // go-cqhttp's older name of sub_type
 }
 
 // v11Answer answers an invite: flag is the room ID from the request event; approve defaults to true.
-func v11Answer(c *call, p v11AddRequestParams) (*noData, error) {
+func v11Answer(c *call, p v11FriendRequestParams) (*noData, error) {
 	if !validRoomID(p.Flag) {
 		return nil, model.Errorf(model.ErrBadParam, "flag must be the flag of a request event (a Matrix room ID)")
 	}
@@ -42,14 +48,20 @@ func v11SetGroupAddRequest(c *call, p v11AddRequestParams) (*noData, error) {
 	if sub != "" && sub != "invite" {
 		return nil, model.Errorf(model.ErrBadParam, "sub_type %q: only invite requests exist on Matrix", sub)
 	}
+	return v11Answer(c, p.v11FriendRequestParams)
+}
+
+func v11SetFriendAddRequest(c *call, p v11FriendRequestParams) (*noData, error) {
 	return v11Answer(c, p)
 }
 
-func v11SetFriendAddRequest(c *call, p v11AddRequestParams) (*noData, error) {
-	return v11Answer(c, p)
+// v12DeclineParams are matrix.decline_invite's params.
+type v12DeclineParams struct {
+	GroupID string `json:"group_id"`
+	Reason  string `json:"reason,omitempty"`
 }
 
-func v12AcceptInvite(c *call, p v12MemberParams) (*noData, error) {
+func v12AcceptInvite(c *call, p v12GroupParams) (*noData, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -57,7 +69,7 @@ func v12AcceptInvite(c *call, p v12MemberParams) (*noData, error) {
 	return nil, c.bot.bot.AnswerInvite(c.ctx, room, true, "")
 }
 
-func v12DeclineInvite(c *call, p v12MemberParams) (*noData, error) {
+func v12DeclineInvite(c *call, p v12DeclineParams) (*noData, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -67,53 +79,49 @@ func v12DeclineInvite(c *call, p v12MemberParams) (*noData, error) {
 
 // --- members -----------------------------------------------------------------------------
 
-// roomAndUser decodes {group_id, user_id, reason}.
-func roomAndUser(c *call) (id.RoomID, id.UserID, string, error) {
-	var p v12MemberParams
-	if err := c.decode(&p); err != nil {
-		return "", "", "", err
-	}
-	room, err := v12Room(p.GroupID)
+// roomAndUser checks the Matrix IDs of {group_id, user_id}.
+func roomAndUser(groupID, userID string) (id.RoomID, id.UserID, error) {
+	room, err := v12Room(groupID)
 	if err != nil {
-		return "", "", "", err
+		return "", "", err
 	}
-	u, err := v12User(p.UserID, "user_id")
+	u, err := v12User(userID, "user_id")
 	if err != nil {
-		return "", "", "", err
+		return "", "", err
 	}
-	return room, u, p.Reason, nil
+	return room, u, nil
 }
 
-func v12Kick(c *call) (*noData, error) {
-	room, u, reason, err := roomAndUser(c)
+func v12Kick(c *call, p v12MemberParams) (*noData, error) {
+	room, u, err := roomAndUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
-	return nil, c.bot.bot.Kick(c.ctx, room, u, reason)
+	return nil, c.bot.bot.Kick(c.ctx, room, u, p.Reason)
 }
 
-func v12Ban(c *call) (*noData, error) {
-	room, u, reason, err := roomAndUser(c)
+func v12Ban(c *call, p v12MemberParams) (*noData, error) {
+	room, u, err := roomAndUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
-	return nil, c.bot.bot.Ban(c.ctx, room, u, reason)
+	return nil, c.bot.bot.Ban(c.ctx, room, u, p.Reason)
 }
 
-func v12Unban(c *call) (*noData, error) {
-	room, u, _, err := roomAndUser(c)
+func v12Unban(c *call, p v12MemberRefParams) (*noData, error) {
+	room, u, err := roomAndUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
 	return nil, c.bot.bot.Unban(c.ctx, room, u)
 }
 
-func v12Invite(c *call) (*noData, error) {
-	room, u, reason, err := roomAndUser(c)
+func v12Invite(c *call, p v12MemberParams) (*noData, error) {
+	room, u, err := roomAndUser(p.GroupID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
-	return nil, c.bot.bot.Invite(c.ctx, room, u, reason)
+	return nil, c.bot.bot.Invite(c.ctx, room, u, p.Reason)
 }
 
 // --- messages and rooms ------------------------------------------------------------------
@@ -175,7 +183,7 @@ func v12SetTyping(c *call, p v12TypingParams) (*noData, error) {
 	return nil, c.bot.bot.SetTyping(c.ctx, room, typing, timeout)
 }
 
-func v12MarkRead(c *call, p v12MessageParams) (*noData, error) {
+func v12MarkRead(c *call, p v12MarkReadParams) (*noData, error) {
 	msg, err := v12Msg(p.MessageID)
 	if err != nil {
 		return nil, err
@@ -247,11 +255,19 @@ func v12CreateRoom(c *call, p v12CreateRoomParams) (*v12RoomResult, error) {
 	return &v12RoomResult{GroupID: string(room)}, nil
 }
 
+// v12StateParams are matrix.send_state_event's params.
 type v12StateParams struct {
 	GroupID   string          `json:"group_id"`
 	EventType string          `json:"event_type"`
-	StateKey  string          `json:"state_key"`
+	StateKey  string          `json:"state_key,omitempty"`
 	Content   json.RawMessage `json:"content"`
+}
+
+// v12GetStateParams are matrix.get_room_state's params: no event_type = the whole state.
+type v12GetStateParams struct {
+	GroupID   string `json:"group_id"`
+	EventType string `json:"event_type,omitempty"`
+	StateKey  string `json:"state_key,omitempty"`
 }
 
 // v12RoomState answers matrix.get_room_state: the whole state (events), or one event's content.
@@ -260,7 +276,7 @@ type v12RoomState struct {
 	Events  json.RawMessage `json:"events,omitempty"`
 }
 
-func v12GetRoomState(c *call, p v12StateParams) (*v12RoomState, error) {
+func v12GetRoomState(c *call, p v12GetStateParams) (*v12RoomState, error) {
 	room, err := v12Room(p.GroupID)
 	if err != nil {
 		return nil, err
@@ -316,10 +332,10 @@ func rawAPI(c *call) (model.RawAPI, error) {
 }
 
 type v12RawParams struct {
-	Method string            `json:"method"`
+	Method string            `json:"method,omitempty"`
 	Path   string            `json:"path"`
-	Query  map[string]string `json:"query"`
-	Body   json.RawMessage   `json:"body"`
+	Query  map[string]string `json:"query,omitempty"`
+	Body   json.RawMessage   `json:"body,omitempty"`
 }
 
 // v12RawResult answers matrix.raw_request: the homeserver's status and JSON answer.

@@ -43,16 +43,16 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 }
 
 type v11SendMsgParams struct {
-	MessageType string          `json:"message_type"`
-	UserID      flexInt         `json:"user_id"`
-	GroupID     flexInt         `json:"group_id"`
+	MessageType string          `json:"message_type,omitempty"`
+	UserID      flexInt         `json:"user_id,omitempty"`
+	GroupID     flexInt         `json:"group_id,omitempty"`
 	Message     json.RawMessage `json:"message"`
-	AutoEscape  flexBool        `json:"auto_escape"`
+	AutoEscape  flexBool        `json:"auto_escape,omitempty"`
 	// Matrix extensions: the msgtype of text (m.text, m.notice, m.emote) and Markdown rendering.
-	MsgType  string    `json:"matrix_msgtype"`
-	Markdown *flexBool `json:"matrix_markdown"`
+	MsgType  string    `json:"matrix_msgtype,omitempty"`
+	Markdown *flexBool `json:"matrix_markdown,omitempty"`
 	// An idempotency key: a retry with the same key posts the message once (idempotency.go).
-	TxnID txnKey `json:"matrix_txn_id"`
+	TxnID txnKey `json:"matrix_txn_id,omitempty"`
 }
 
 // v11Sent answers the send actions. The fields of result types are in the order of their JSON

@@ -16,7 +16,7 @@ import (
 type v11MemberActionParams struct {
 	GroupID flexInt `json:"group_id"`
 	UserID  flexInt `json:"user_id"`
-	Reason  string  `json:"reason"`
+	Reason  string  `json:"reason,omitempty"`
 }
 
 // v11MemberAction runs a member action (kick, ban, unban, invite) on the Matrix IDs of the numbers.
@@ -104,7 +104,7 @@ func v11MarkRead(c *call, p v11MarkReadParams) (*noData, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v12MarkRead(c, v12MessageParams{GroupID: string(room), MessageID: string(msg)})
+	return v12MarkRead(c, v12MarkReadParams{GroupID: string(room), MessageID: string(msg)})
 }
 
 // v11RoomResult answers matrix.join_room and matrix.create_room: the room's v11 number and
@@ -154,30 +154,33 @@ func v11CreateRoom(c *call, p v11CreateRoomParams) (*v11RoomResult, error) {
 	return c.v11RoomResult(v12CreateRoom(c, p12))
 }
 
+// v11StateParams are matrix.send_state_event's params.
 type v11StateParams struct {
 	GroupID   flexInt         `json:"group_id"`
 	EventType string          `json:"event_type"`
-	StateKey  string          `json:"state_key"`
+	StateKey  string          `json:"state_key,omitempty"`
 	Content   json.RawMessage `json:"content"`
 }
 
-func (p v11StateParams) v12(c *call) (v12StateParams, error) {
-	room, err := c.v11Room(p.GroupID)
-	return v12StateParams{GroupID: string(room), EventType: p.EventType, StateKey: p.StateKey, Content: p.Content}, err
+// v11GetStateParams are matrix.get_room_state's params.
+type v11GetStateParams struct {
+	GroupID   flexInt `json:"group_id"`
+	EventType string  `json:"event_type,omitempty"`
+	StateKey  string  `json:"state_key,omitempty"`
 }
 
-func v11GetRoomState(c *call, p v11StateParams) (*v12RoomState, error) {
-	p12, err := p.v12(c)
+func v11GetRoomState(c *call, p v11GetStateParams) (*v12RoomState, error) {
+	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
 	}
-	return v12GetRoomState(c, p12)
+	return v12GetRoomState(c, v12GetStateParams{GroupID: string(room), EventType: p.EventType, StateKey: p.StateKey})
 }
 
 func v11SendStateEvent(c *call, p v11StateParams) (*v12StateSent, error) {
-	p12, err := p.v12(c)
+	room, err := c.v11Room(p.GroupID)
 	if err != nil {
 		return nil, err
 	}
-	return v12SendStateEvent(c, p12)
+	return v12SendStateEvent(c, v12StateParams{GroupID: string(room), EventType: p.EventType, StateKey: p.StateKey, Content: p.Content})
 }
