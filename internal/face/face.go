@@ -10,6 +10,8 @@ package face
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -155,6 +157,20 @@ type History interface {
 type Retainer interface {
 	Retained(ctx context.Context, f Face, key string) (bool, error)
 }
+
+// BodyReader is a Host that counts the request bodies a face reads against the process's budget
+// of request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT), as the OneBot transports' bodies are.
+type BodyReader interface {
+	// ReadBody reads r, at most limit bytes, within the budget; release gives the bytes back
+	// once the request is done (call it once). ErrBusy: the budget stayed full for the read
+	// timeout; ErrTooLarge: r holds more than limit.
+	ReadBody(ctx context.Context, r io.Reader, limit int64) (body []byte, release func(), err error)
+}
+
+var (
+	ErrBusy     = errors.New("the gateway is holding too many request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT); try again later")
+	ErrTooLarge = errors.New("the request body is larger than the limit")
+)
 
 // Frame is one encoded event of a Stream.
 type Frame struct {

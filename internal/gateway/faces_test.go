@@ -321,3 +321,37 @@ func TestRetainedFaceStreamKeepsFramesAcrossRuns(t *testing.T) {
 		t.Fatalf("after %d: %+v, want $d and $e", seqs[2], rows)
 	}
 }
+
+// A face's request bodies count against the process's request bytes in flight
+// (face.BodyReader) as OneBot's do: held until released, refused with face.ErrBusy when the
+// budget stays full, face.ErrTooLarge over the face's limit.
+func TestFaceBodiesCountInFlight(t *testing.T) {
+	h, _, _ := newTestHub(t, "")
+	h.inflight = newInflight(1000, 50*time.Millisecond)
+	h.opts.Web.MaxActionSize = 100
+	host := faceHost{h}
+	ctx := context.Background()
+
+	big := strings.Repeat("x", 600)
+	body, release, err := host.ReadBody(ctx, strings.NewReader(big), 800)
+	if err != nil || string(body) != big {
+		t.Fatalf("ReadBody: %d bytes, %v; want the 600 bytes", len(body), err)
+	}
+	if held := h.inflight.held.Load(); held < 600 {
+		t.Fatalf("held %d bytes while the body is in use, want at least 600", held)
+	}
+	if _, _, err := host.ReadBody(ctx, strings.NewReader(big), 800); !errors.Is(err, face.ErrBusy) {
+		t.Fatalf("a second 600 bytes within 1000: %v, want face.ErrBusy", err)
+	}
+	release()
+	release() // once only
+	if held := h.inflight.held.Load(); held != 0 {
+		t.Fatalf("held %d bytes after release, want 0", held)
+	}
+	if _, _, err := host.ReadBody(ctx, strings.NewReader(big), 500); !errors.Is(err, face.ErrTooLarge) {
+		t.Fatalf("600 bytes over a limit of 500: %v, want face.ErrTooLarge", err)
+	}
+	if held := h.inflight.held.Load(); held != 0 {
+		t.Fatalf("held %d bytes after a refused body, want 0", held)
+	}
+}

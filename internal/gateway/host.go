@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"maunium.net/go/mautrix/id"
 
@@ -72,6 +75,55 @@ func (fh faceHost) Subscribe(ctx context.Context, f face.Face, sub face.Subscrip
 		return &retainedStream{st}
 	}
 	return st
+}
+
+var _ face.BodyReader = faceHost{}
+
+// ReadBody implements face.BodyReader as readRequest does for OneBot: MaxActionSize is taken
+// before reading, the rest up to limit only when the body goes on.
+func (fh faceHost) ReadBody(ctx context.Context, r io.Reader, limit int64) ([]byte, func(), error) {
+	f := fh.h.inflight
+	small := min(fh.h.opts.Web.MaxActionSize, limit)
+	if err := f.acquire(ctx, small); err != nil {
+		return nil, nil, faceBusy(ctx, err)
+	}
+	held := small
+	fail := func(err error) ([]byte, func(), error) {
+		f.release(held)
+		return nil, nil, err
+	}
+	buf, err := readUpTo(r, make([]byte, 0, min(small, 64<<10)), small)
+	if err != nil {
+		return fail(err)
+	}
+	if int64(len(buf)) > small {
+		if int64(len(buf)) > limit {
+			return fail(face.ErrTooLarge)
+		}
+		if err := f.acquire(ctx, limit-small); err != nil {
+			return fail(faceBusy(ctx, err))
+		}
+		held = limit
+		if buf, err = readUpTo(r, buf, limit); err != nil {
+			return fail(err)
+		}
+		if int64(len(buf)) > limit {
+			return fail(face.ErrTooLarge)
+		}
+	}
+	if keep := int64(cap(buf)); keep < held {
+		f.release(held - keep)
+		held = keep
+	}
+	var once sync.Once
+	return buf, func() { once.Do(func() { f.release(held) }) }, nil
+}
+
+func faceBusy(ctx context.Context, err error) error {
+	if err = busy(ctx, err); errors.Is(err, errBusy) {
+		return face.ErrBusy
+	}
+	return err
 }
 
 var _ face.Retainer = faceHost{}

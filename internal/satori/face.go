@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -304,6 +305,20 @@ func (f *Face) pickBot(r *http.Request, only id.UserID) (model.Bot, int, string)
 	return nil, http.StatusNotFound, "no bot " + string(user) + " is served here"
 }
 
+// readBody reads an API request's body, at most MaxBody bytes; on the hub (face.BodyReader) it
+// counts against the process's request bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT) until
+// release, as OneBot requests do.
+func (f *Face) readBody(r *http.Request) ([]byte, func(), error) {
+	if br, ok := f.hub.(face.BodyReader); ok {
+		return br.ReadBody(r.Context(), r.Body, f.opts.MaxBody)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, f.opts.MaxBody+1))
+	if err == nil && int64(len(body)) > f.opts.MaxBody {
+		err = face.ErrTooLarge
+	}
+	return body, func() {}, err
+}
+
 func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 	tok, ok := bearer(r)
 	if !ok {
@@ -336,16 +351,21 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.opts.MaxBody))
+	body, release, err := f.readBody(r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "the request body is larger than the limit")
-			return
+		switch {
+		case errors.As(err, &tooLarge) || errors.Is(err, face.ErrTooLarge):
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than the limit (%d bytes)", f.opts.MaxBody))
+		case errors.Is(err, face.ErrBusy):
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+		default:
+			writeError(w, http.StatusBadRequest, "failed to read the request body: "+err.Error())
 		}
-		writeError(w, http.StatusBadRequest, "failed to read the request body: "+err.Error())
 		return
 	}
+	defer release()
 	if len(strings.TrimSpace(string(body))) > 0 && !json.Valid(body) {
 		writeError(w, http.StatusBadRequest, "the request body is not JSON")
 		return
