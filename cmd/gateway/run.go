@@ -464,7 +464,7 @@ func faces(g config.Gateway, log *slog.Logger, mets *metrics.Metrics) []face.Fac
 	}
 	sf := satori.New(satori.Options{
 		Path: g.SatoriPath, Backlog: g.SatoriBacklog, Logger: log.With("component", "satori"),
-		MaxBody: g.Web.MaxUploadSize, AllowedOrigins: g.Web.AllowedOrigins,
+		MaxBody: g.Web.MaxUploadSize, MaxActionSize: g.Web.MaxActionSize, AllowedOrigins: g.Web.AllowedOrigins,
 	})
 	mets.AddSource(func() []metrics.Sample {
 		return []metrics.Sample{{Name: "satori_resume_gaps_total", Value: float64(sf.ResumeGaps()),

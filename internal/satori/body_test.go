@@ -77,3 +77,31 @@ func TestAPIBodiesCountInFlight(t *testing.T) {
 		t.Fatalf("a full budget: %d %s (Retry-After %q), want 503 naming GATEWAY_MAX_BYTES_IN_FLIGHT", resp.StatusCode, msg, resp.Header.Get("Retry-After"))
 	}
 }
+
+// Only message.create and message.update (whose content may carry a file as a data: URL) may send
+// bodies up to MaxBody; every other method is limited to MaxActionSize (GATEWAY_MAX_ACTION_SIZE,
+// default 1 MiB) as OneBot's actions without a file are, on the hub and without it.
+func TestAPIOnlyMessagesMayBeLarge(t *testing.T) {
+	pad := strings.Repeat("x", 2<<20)
+	bot := fakes.NewFakeBot("@bot:example.org")
+	budget := &fakeBudgetHost{fakeHubHost: fakeHubHost{fakeHost: fakeHost{bots: []model.Bot{bot}}, subscribed: make(chan struct{})}}
+	for name, host := range map[string]face.Host{"standalone": nil, "hub": budget} {
+		f := New(Options{MaxBody: 4 << 20, Host: &fakeHost{bots: []model.Bot{bot}}})
+		var h http.Handler = f.Handler()
+		if host != nil {
+			r := chi.NewRouter()
+			f.MountPublic(r, host)
+			h = r
+		}
+		srv := httptest.NewServer(h)
+		tf := &testFace{face: f, bot: bot, srv: srv}
+		status, resp := tf.post(t, "channel.get", `{"channel_id":"`+string(fakes.FakeRoom)+`","pad":"`+pad+`"}`, nil)
+		if status != http.StatusRequestEntityTooLarge || !strings.Contains(string(resp), "GATEWAY_MAX_ACTION_SIZE") {
+			t.Errorf("%s: 2 MiB channel.get: %d %.200s, want 413 naming GATEWAY_MAX_ACTION_SIZE", name, status, resp)
+		}
+		if status, resp := tf.post(t, "message.create", `{"channel_id":"`+string(fakes.FakeRoom)+`","content":"`+pad+`"}`, nil); status != http.StatusOK {
+			t.Errorf("%s: 2 MiB message.create: %d %.200s, want 200", name, status, resp)
+		}
+		srv.Close()
+	}
+}

@@ -50,8 +50,11 @@ type Options struct {
 	// events are kept there (face.History).
 	Backlog int
 	// MaxBody is the largest API request body in bytes (a message may carry a file as a data:
-	// URL); default 16 MiB.
+	// URL); default 16 MiB. Only message.create and message.update may be that large.
 	MaxBody int64
+	// MaxActionSize is the largest body of the other methods (GATEWAY_MAX_ACTION_SIZE); default
+	// 1 MiB, never above MaxBody.
+	MaxActionSize int64
 	// PingTimeout closes an event stream that sent nothing (no PING) for this long; default 60 s.
 	PingTimeout time.Duration
 	// QueueSize is how many events wait for one slow client before it is disconnected (it
@@ -98,6 +101,10 @@ func New(opts Options) *Face {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = 16 << 20
 	}
+	if opts.MaxActionSize <= 0 {
+		opts.MaxActionSize = 1 << 20
+	}
+	opts.MaxActionSize = min(opts.MaxActionSize, opts.MaxBody)
 	if opts.PingTimeout <= 0 {
 		opts.PingTimeout = 60 * time.Second
 	}
@@ -305,15 +312,19 @@ func (f *Face) pickBot(r *http.Request, only id.UserID) (model.Bot, int, string)
 	return nil, http.StatusNotFound, "no bot " + string(user) + " is served here"
 }
 
-// readBody reads an API request's body, at most MaxBody bytes; on the hub (face.BodyReader) it
+// fileMethods may carry a file in their content (a data: URL): their bodies may be MaxBody
+// large, the others' only MaxActionSize (as OneBot's actions without a file).
+var fileMethods = map[string]bool{"message.create": true, "message.update": true}
+
+// readBody reads an API request's body, at most limit bytes; on the hub (face.BodyReader) it
 // counts against the process's request bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT) until
 // release, as OneBot requests do.
-func (f *Face) readBody(r *http.Request) ([]byte, func(), error) {
+func (f *Face) readBody(r *http.Request, limit int64) ([]byte, func(), error) {
 	if br, ok := f.hub.(face.BodyReader); ok {
-		return br.ReadBody(r.Context(), r.Body, f.opts.MaxBody)
+		return br.ReadBody(r.Context(), r.Body, limit)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, f.opts.MaxBody+1))
-	if err == nil && int64(len(body)) > f.opts.MaxBody {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err == nil && int64(len(body)) > limit {
 		err = face.ErrTooLarge
 	}
 	return body, func() {}, err
@@ -351,10 +362,16 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
-	body, release, err := f.readBody(r)
+	limit := f.opts.MaxActionSize
+	if fileMethods[method] {
+		limit = f.opts.MaxBody
+	}
+	body, release, err := f.readBody(r, limit)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		switch {
+		case (errors.As(err, &tooLarge) || errors.Is(err, face.ErrTooLarge)) && !fileMethods[method]:
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a request of %s is limited to %d bytes (GATEWAY_MAX_ACTION_SIZE); only message.create and message.update may be larger", method, limit))
 		case errors.As(err, &tooLarge) || errors.Is(err, face.ErrTooLarge):
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than the limit (%d bytes)", f.opts.MaxBody))
 		case errors.Is(err, face.ErrBusy):
