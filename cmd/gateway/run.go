@@ -23,6 +23,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/fleet"
 	"github.com/matrix-onebot/gateway/internal/gateway"
+	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/matrix"
 	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/metrics"
@@ -226,7 +227,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	}
 
 	warnPushToken(log, cfg)
-	onebotMedia := gateway.NewMedia(gateway.MediaOptions{
+	onebotMedia := intake.New(intake.Options{
 		Files: files, AllowedNetworks: cfg.Gateway.MediaAllowedNetworks, LocalDir: cfg.Gateway.MediaLocalDir,
 		UploadTTL: cfg.Gateway.MediaUploadTTL, UploadDir: cfg.Gateway.FilesDir,
 	})

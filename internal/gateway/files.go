@@ -1,27 +1,28 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"io"
-	"mime"
+	"net"
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
 // The v12 file actions (upload_file, get_file and their fragmented variants) and the /media
 // links. Files are the gateway's, not one bot's: a file id works with every bot.
 
-func (c *call) media() (*Media, error) {
-	if m := c.hub.opts.Media; m != nil && m.opts.Files != nil {
+func (c *call) media() (*intake.Media, error) {
+	if m := c.hub.opts.Media; m.Files() != nil {
 		return m, nil
 	}
 	return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "media is not configured")
@@ -51,14 +52,14 @@ func v12UploadFile(c *call, p v12UploadFileParams) (*v12FileID, error) {
 		if !strings.HasPrefix(p.URL, "http://") && !strings.HasPrefix(p.URL, "https://") {
 			return nil, model.Errorf(model.ErrBadParam, "url must be an http(s) URL")
 		}
-		info, err = m.fetch(c.ctx, p.URL, p.Name, p.Headers)
+		info, err = m.Fetch(c.ctx, p.URL, p.Name, p.Headers)
 	case "path":
-		info, err = m.readLocalPath(c.ctx, p.Path, p.Name)
+		info, err = m.ReadLocalPath(c.ctx, p.Path, p.Name)
 	case "data":
 		if p.Data == nil {
 			return nil, model.Errorf(model.ErrBadParam, "data is required for type data")
 		}
-		info, err = m.put(c.ctx, p.Name, "", base64Reader(*p.Data))
+		info, err = m.Put(c.ctx, p.Name, "", intake.Base64Reader(*p.Data))
 	default:
 		return nil, protoErr(v12UnsupportedParam, v11BadRequest, "type must be url, path or data")
 	}
@@ -101,7 +102,7 @@ func v12GetFile(c *call, p v12GetFileParams) (*v12File, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := m.opts.Files
+	files := m.Files()
 	out := &v12File{}
 	var info model.FileInfo
 	switch p.Type {
@@ -140,7 +141,7 @@ func v12GetFile(c *call, p v12GetFileParams) (*v12File, error) {
 	return out, nil
 }
 
-// Fragmented uploads (uploads.go): prepare gives an upload id, transfer writes at an offset,
+// Fragmented uploads (intake/uploads.go): prepare gives an upload id, transfer writes at an offset,
 // finish stores the file (whole, and checking sha256) and gives its file id.
 
 const maxFragment = 16 << 20
@@ -177,24 +178,24 @@ func v12UploadFileFragmented(c *call, p v12FragmentParams) (*v12FileID, error) {
 	}
 	switch p.Stage {
 	case "prepare":
-		id, err := m.prepareUpload(clientOf(c.ctx), p.Name, p.TotalSize)
+		id, err := m.PrepareUpload(clientOf(c.ctx), p.Name, p.TotalSize)
 		if err != nil {
-			return nil, err
+			return nil, fileError(err)
 		}
 		return &v12FileID{FileID: id}, nil
 	case "transfer":
 		if p.Data == nil {
 			return nil, model.Errorf(model.ErrBadParam, "data is required")
 		}
-		data, err := decodeBase64(*p.Data)
+		data, err := intake.DecodeBase64(*p.Data)
 		if err != nil {
 			return nil, model.Errorf(model.ErrBadParam, "data is not base64: %v", err)
 		}
-		return nil, m.transferUpload(p.FileID, p.Offset, data)
+		return nil, m.TransferUpload(p.FileID, p.Offset, data)
 	case "finish":
-		info, err := m.finishUpload(c.ctx, p.FileID, p.SHA256)
+		info, err := m.FinishUpload(c.ctx, p.FileID, p.SHA256)
 		if err != nil {
-			return nil, err
+			return nil, fileError(err)
 		}
 		return &v12FileID{FileID: info.ID}, nil
 	}
@@ -215,7 +216,7 @@ func v12GetFileFragmented(c *call, p v12GetFragmentParams) (*v12FileFragment, er
 	if err != nil {
 		return nil, err
 	}
-	path, info, err := m.opts.Files.LocalPath(c.ctx, p.FileID)
+	path, info, err := m.Files().LocalPath(c.ctx, p.FileID)
 	if err != nil {
 		return nil, fileError(err)
 	}
@@ -242,63 +243,34 @@ func v12GetFileFragmented(c *call, p v12GetFragmentParams) (*v12FileFragment, er
 	return nil, model.Errorf(model.ErrBadParam, "stage must be prepare or transfer")
 }
 
-// handleMedia serves GET /media/{fileID}?exp=…&sig=…: no token, but a valid signature (403
-// otherwise) and not expired (410).
+// handleMedia serves GET /media/{fileID}?exp=…&sig=… (intake.Media.ServeFile).
 func (wf webFront) handleMedia(w http.ResponseWriter, r *http.Request) {
-	m := wf.h.opts.Media
-	if m == nil || m.opts.Files == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "media is not configured"})
-		return
-	}
-	files := m.opts.Files
-	fileID := chi.URLParam(r, "fileID")
-	q := r.URL.Query()
-	switch err := files.CheckURL(fileID, q.Get("exp"), q.Get("sig"), time.Now()); {
-	case errors.Is(err, model.ErrURLExpired):
-		writeJSON(w, http.StatusGone, map[string]string{"error": "this link has expired: ask for the message or the file again"})
-		return
-	case err != nil:
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "this link is not valid"})
-		return
-	}
-	info, rc, err := files.Open(r.Context(), fileID)
+	wf.h.opts.Media.ServeFile(w, r, chi.URLParam(r, "fileID"), wf.h.log)
+}
+
+// clientKey names the caller of an action for per-client quotas: one WebSocket connection, or
+// an HTTP client's address (all HTTP clients present the one access token).
+type clientKey struct{}
+
+// httpClient names an HTTP client: its address (without the port) and the bot its token is
+// for, if any. A proxy in front of the gateway makes all its clients one.
+func httpClient(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		if model.KindOf(err) == model.ErrNotFound {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such file"})
-			return
-		}
-		wf.h.log.Warn("failed to serve a file", "file_id", fileID, "error", err)
-		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "the file cannot be fetched from the homeserver now"})
-		return
+		host = r.RemoteAddr
 	}
-	defer rc.Close()
-	ctype := info.MimeType
-	if ctype == "" {
-		ctype = "application/octet-stream"
+	scope := "all bots"
+	if g := grantOf(r.Context()); g.bot != nil {
+		scope = string(g.bot.bot.UserID())
 	}
-	disposition := "attachment"
-	for _, p := range []string{"image/", "audio/", "video/"} {
-		if strings.HasPrefix(ctype, p) && ctype != "image/svg+xml" {
-			disposition = "inline"
-		}
-	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", ctype)
-	if info.Name != "" {
-		if v := mime.FormatMediaType(disposition, map[string]string{"filename": info.Name}); v != "" {
-			disposition = v
-		}
-	}
-	hdr.Set("Content-Disposition", disposition)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Security-Policy", "sandbox; default-src 'none'")
-	hdr.Set("Cache-Control", "private, max-age=3600")
-	if f, ok := rc.(*os.File); ok {
-		http.ServeContent(w, r, "", time.Time{}, f)
-		return
-	}
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = io.Copy(w, rc)
+	return "http " + host + " " + scope
+}
+
+func withClient(ctx context.Context, client string) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
+
+func clientOf(ctx context.Context) string {
+	s, _ := ctx.Value(clientKey{}).(string)
+	return s
 }

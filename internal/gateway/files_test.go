@@ -10,10 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 )
 
 func v12Action(t *testing.T, srv *httptest.Server, action string, params any) map[string]any {
@@ -47,7 +48,7 @@ func httpGet(t *testing.T, u string) (int, []byte, http.Header) {
 // without a token; a changed signature is 403 and an expired link 410.
 func TestV12FilesAndMediaLinks(t *testing.T) {
 	h, _, _ := newTestHub(t, testToken)
-	h.opts.Media = NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil)})
+	h.opts.Media = intake.New(intake.Options{Files: newTestFiles(t, 1<<20, nil)})
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	payload := []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;")
@@ -96,7 +97,7 @@ func TestV12FilesAndMediaLinks(t *testing.T) {
 
 	// A link signed two days ago with a one-hour TTL has expired.
 	past := newTestFiles(t, 1<<20, func() time.Time { return time.Now().Add(-48 * time.Hour) })
-	h.opts.Media = NewMedia(MediaOptions{Files: past})
+	h.opts.Media = intake.New(intake.Options{Files: past})
 	info, err := past.Put(t.Context(), "old.txt", "text/plain", strings.NewReader("old"))
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestV12FilesAndMediaLinks(t *testing.T) {
 // The fragmented variants move a file in parts, checking sha256 and bounds.
 func TestV12FragmentedFiles(t *testing.T) {
 	h, _, _ := newTestHub(t, testToken)
-	h.opts.Media = NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil)})
+	h.opts.Media = intake.New(intake.Options{Files: newTestFiles(t, 1<<20, nil)})
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	payload := bytes.Repeat([]byte("0123456789"), 10)
@@ -160,36 +161,5 @@ func TestFilesWithoutMedia(t *testing.T) {
 	}
 	if status, _, _ := httpGet(t, srv.URL+"/media/x?exp=1&sig=y"); status != http.StatusNotFound {
 		t.Fatalf("media link without media: %d", status)
-	}
-}
-
-// A fragmented upload keeps its bytes in an unnamed temporary file (nothing left on disk if the
-// gateway dies), and PruneUploads drops it, with its file, once it is left for the upload TTL.
-func TestPruneUploads(t *testing.T) {
-	h, _, _ := newTestHub(t, testToken)
-	m := NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil)})
-	h.opts.Media = m
-	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
-	prep := okData(t, v12Action(t, srv, "upload_file_fragmented", map[string]any{"stage": "prepare", "name": "a.txt", "total_size": 4}))
-	up, _ := prep["file_id"].(string)
-	okData(t, v12Action(t, srv, "upload_file_fragmented", map[string]any{"stage": "transfer", "file_id": up, "offset": 0, "data": base64.StdEncoding.EncodeToString([]byte("ab"))}))
-	m.uploads.mu.Lock()
-	f := m.uploads.pending[up].file
-	m.uploads.mu.Unlock()
-	if _, err := os.Stat(f.Name()); !os.IsNotExist(err) {
-		t.Errorf("the upload's temporary file has a name on disk (%v)", err)
-	}
-	if n := m.PruneUploads(time.Now()); n != 0 {
-		t.Fatalf("pruned %d fresh uploads", n)
-	}
-	if n := m.PruneUploads(time.Now().Add(m.uploadTTL() + time.Minute)); n != 1 {
-		t.Fatalf("pruned %d old uploads, want 1", n)
-	}
-	if _, err := f.Write([]byte("x")); err == nil {
-		t.Error("the pruned upload's file is still open")
-	}
-	if r := v12Action(t, srv, "upload_file_fragmented", map[string]any{"stage": "finish", "file_id": up}); r["retcode"] != float64(v12NotFound) {
-		t.Errorf("finish of a pruned upload = %v, want not found", r)
 	}
 }

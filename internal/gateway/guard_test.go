@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -213,7 +214,7 @@ func TestAllowedOrigin(t *testing.T) {
 // and a small body only.
 func TestBrowserMediaAndOAuthCallback(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
-	h.opts.Media = NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil)})
+	h.opts.Media = intake.New(intake.Options{Files: newTestFiles(t, 1<<20, nil)})
 	var got []string
 	h.opts.OAuthCallback = &OAuthCallback{Path: "/oauth/callback", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {

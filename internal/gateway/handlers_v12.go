@@ -131,7 +131,7 @@ func sendMessage(c *call, to model.Target, segs []model.Segment, opts model.Send
 			return sent, err
 		}
 	}
-	if err := c.hub.opts.Media.resolveSources(c.ctx, segs); err != nil {
+	if err := c.hub.opts.Media.ResolveSources(c.ctx, segs); err != nil {
 		return model.Sent{}, err
 	}
 	if s, ok := model.As[model.OptionSender](c.bot.bot); ok {

@@ -55,7 +55,7 @@ func (fh faceHost) Authorize(token string) (model.Bot, bool) {
 }
 
 func (fh faceHost) ResolveMedia(ctx context.Context, segs []model.Segment) error {
-	return fh.h.opts.Media.resolveSources(ctx, segs)
+	return fh.h.opts.Media.ResolveSources(ctx, segs)
 }
 
 // Subscribe streams one bot's events (or every bot's) encoded by f: a feed, as the hub's own

@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -44,8 +45,8 @@ type Options struct {
 	// DropWithoutClient drops (and counts) events that no connection receives, instead of holding
 	// the bot's sync until a client connects.
 	DropWithoutClient bool
-	// Media takes in files from clients and serves /media links (media.go, files.go); nil = none.
-	Media *Media
+	// Media takes in files from clients and serves /media links (package intake, files.go); nil = none.
+	Media *intake.Media
 
 	// Web guards the HTTP listener: browsers (guard.go), request sizes and bytes in flight
 	// (inflight.go), timeouts and connection caps (listener.go).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/test/fakes"
 	"github.com/matrix-onebot/gateway/test/wait"
@@ -28,7 +29,7 @@ func newWebTestHub(t *testing.T, web WebOptions, files model.Files) *Hub {
 	h := NewHub(Options{
 		Version: "test", AccessToken: testToken, HeartbeatInterval: time.Hour, IDs: newTestDB(t),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1, Web: web,
-		Media: NewMedia(MediaOptions{Files: files}),
+		Media: intake.New(intake.Options{Files: files}),
 	})
 	h.AddBot(fakes.NewFakeBot("@bot:example.org"), 10001)
 	return h

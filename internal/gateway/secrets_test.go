@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/model"
 
 	"github.com/matrix-onebot/gateway/test/fakes"
@@ -392,7 +393,7 @@ func TestMediaFetchErrorHidesURLSecrets(t *testing.T) {
 	h, _, _ := newTestHub(t, testToken)
 	var logs logBuffer
 	h.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.opts.Media = NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil),
+	h.opts.Media = intake.New(intake.Options{Files: newTestFiles(t, 1<<20, nil),
 		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()

@@ -8,13 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 )
 
 func fragment(t *testing.T, srv *httptest.Server, params map[string]any) map[string]any {
@@ -42,7 +42,7 @@ func transfer(t *testing.T, srv *httptest.Server, id string, off int, data []byt
 func TestFragmentedUploadRefusesHoles(t *testing.T) {
 	h, _, _ := newTestHub(t, testToken)
 	files := newTestFiles(t, 1<<20, nil)
-	h.opts.Media = NewMedia(MediaOptions{Files: files})
+	h.opts.Media = intake.New(intake.Options{Files: files})
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 
@@ -91,7 +91,7 @@ func TestFragmentedUploadRefusesHoles(t *testing.T) {
 func TestFragmentedUploadQuota(t *testing.T) {
 	h, _, _ := newTestHub(t, testToken)
 	const maxSize = 1 << 20
-	h.opts.Media = NewMedia(MediaOptions{Files: newTestFiles(t, maxSize, nil)})
+	h.opts.Media = intake.New(intake.Options{Files: newTestFiles(t, maxSize, nil)})
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 
@@ -141,95 +141,4 @@ func TestFragmentedUploadQuota(t *testing.T) {
 	if r := fragment(t, srv, map[string]any{"stage": "prepare", "name": "f.bin", "total_size": maxSize + 1}); r["retcode"] != float64(v12FileTooLarge) {
 		t.Fatalf("prepare beyond GATEWAY_MEDIA_MAX_SIZE: %v", r)
 	}
-}
-
-// An upload left without a call for GATEWAY_MEDIA_UPLOAD_TTL is dropped: its staging file
-// (unnamed on disk) is closed and its reservation freed.
-func TestFragmentedUploadExpires(t *testing.T) {
-	h, _, _ := newTestHub(t, testToken)
-	dir := t.TempDir()
-	m := NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil), UploadTTL: time.Second, UploadDir: dir})
-	h.opts.Media = m
-	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
-
-	id := prepareUpload(t, srv, 10)
-	staged := func() int {
-		m.uploads.mu.Lock()
-		defer m.uploads.mu.Unlock()
-		return len(m.uploads.pending)
-	}
-	m.uploads.mu.Lock()
-	p := m.uploads.pending[id]
-	m.uploads.mu.Unlock()
-	if p == nil {
-		t.Fatal("the upload expired before it could be looked at")
-	}
-	f := p.file
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("the staging file has a name in GATEWAY_FILES_DIR: %v", entries)
-	}
-	waitUntil(t, "the upload to expire", func() bool { return staged() == 0 })
-	if _, err := f.Write([]byte("x")); err == nil {
-		t.Error("the expired upload's staging file is still open")
-	}
-	if r := transfer(t, srv, id, 0, []byte("0123456789")); r["retcode"] != float64(v12NotFound) || !strings.Contains(r["message"].(string), "GATEWAY_MEDIA_UPLOAD_TTL") {
-		t.Fatalf("transfer to an expired upload: %v", r)
-	}
-	m.uploads.mu.Lock()
-	reserved := m.uploads.reserved
-	m.uploads.mu.Unlock()
-	if reserved != 0 {
-		t.Fatalf("%d bytes still reserved", reserved)
-	}
-}
-
-// The ranges a client writes are untrusted: whatever their order, overlaps and sizes, the
-// recorded ranges stay sorted, disjoint and non-adjacent, and the first gap is the first byte
-// never written.
-func FuzzByteRanges(f *testing.F) {
-	f.Add([]byte{0, 10, 20, 5, 9, 3}, uint8(32))
-	f.Add([]byte{5, 1, 0, 5, 6, 200}, uint8(255))
-	f.Add([]byte{1, 1, 3, 1, 5, 1, 7, 1}, uint8(9))
-	f.Fuzz(func(t *testing.T, ops []byte, size uint8) {
-		const limit = 4
-		var r byteRanges
-		written := make([]bool, int(size))
-		for i := 0; i+1 < len(ops); i += 2 {
-			lo, n := int64(ops[i]), int64(ops[i+1]%64)
-			hi := min(lo+n, int64(size))
-			if lo >= hi {
-				continue
-			}
-			before := slices.Clone(r)
-			if !r.add(lo, hi, limit) {
-				if len(before) < limit || !slices.Equal(before, r) {
-					t.Fatalf("refused [%d,%d) with %d ranges, or changed them: %v → %v", lo, hi, len(before), before, r)
-				}
-				continue
-			}
-			for j := lo; j < hi; j++ {
-				written[j] = true
-			}
-		}
-		if len(r) > limit {
-			t.Fatalf("%d ranges, limit %d", len(r), limit)
-		}
-		for i, b := range r {
-			if b.lo >= b.hi || (i > 0 && r[i-1].hi >= b.lo) {
-				t.Fatalf("ranges not sorted, disjoint and apart: %v", r)
-			}
-		}
-		for j := range written {
-			in := slices.ContainsFunc(r, func(b byteRange) bool { return b.lo <= int64(j) && int64(j) < b.hi })
-			if in != written[j] {
-				t.Fatalf("byte %d: recorded %v, written %v (%v)", j, in, written[j], r)
-			}
-		}
-		lo, hi, ok := r.gap(int64(size))
-		first := slices.Index(written, false)
-		if (first >= 0) != ok || (ok && (lo != int64(first) || hi <= lo || written[hi-1])) {
-			t.Fatalf("gap(%d) = %d, %d, %v; first unwritten byte %d (%v)", size, lo, hi, ok, first, r)
-		}
-	})
 }

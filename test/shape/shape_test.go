@@ -13,6 +13,7 @@ var reshaped = []string{
 	"internal/auth/oauthmeta",
 	"internal/e2ee",
 	"internal/face",
+	"internal/gateway/intake",
 	"internal/matrix",
 	"internal/matrix/account",
 	"internal/matrix/actions",

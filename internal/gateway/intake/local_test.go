@@ -1,6 +1,6 @@
 //go:build unix
 
-package gateway
+package intake
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func TestLocalFIFOIsRefusedWithoutHanging(t *testing.T) {
 		t.Skipf("no FIFOs here: %v", err)
 	}
 	_ = os.Symlink(fifo, filepath.Join(dir, "pipe-link"))
-	m := NewMedia(MediaOptions{Files: newTestFiles(t, 1<<20, nil), LocalDir: dir})
+	m := New(Options{Files: newTestFiles(t, 1<<20, nil), LocalDir: dir})
 	for _, src := range []string{"file://" + fifo, "file://" + filepath.Join(dir, "pipe-link")} {
 		done := make(chan error, 1)
 		go func() {
@@ -62,7 +62,7 @@ func TestLocalPathsOutsideGetOneAnswer(t *testing.T) {
 	_ = os.Symlink(root, filepath.Join(allowed, "to-root"))
 	_ = syscall.Mkfifo(filepath.Join(allowed, "pipe"), 0o600)
 	files := newTestFiles(t, 1<<20, nil)
-	m := NewMedia(MediaOptions{Files: files, LocalDir: allowed})
+	m := New(Options{Files: files, LocalDir: allowed})
 
 	// Inside, directly or through a link that stays inside.
 	for _, p := range []string{filepath.Join(allowed, "sub", "ok.txt"), filepath.Join(allowed, "inner-link"), allowed + "/sub/../sub/ok.txt"} {
@@ -71,7 +71,7 @@ func TestLocalPathsOutsideGetOneAnswer(t *testing.T) {
 			t.Fatalf("%s: %+v %v", p, info, err)
 		}
 	}
-	info, err := m.readLocalPath(context.Background(), filepath.Join(allowed, "sub", "ok.txt"), "")
+	info, err := m.ReadLocalPath(context.Background(), filepath.Join(allowed, "sub", "ok.txt"), "")
 	if err != nil || info.Name != "ok.txt" {
 		t.Fatalf("upload_file type path: %+v %v", info, err)
 	}
@@ -99,7 +99,7 @@ func TestLocalPathsOutsideGetOneAnswer(t *testing.T) {
 			t.Fatalf("%s: got %v, want refused", p, err)
 		}
 		answers = append(answers, strings.ReplaceAll(err.Error(), p, "<path>"))
-		_, err = m.readLocalPath(context.Background(), p, "")
+		_, err = m.ReadLocalPath(context.Background(), p, "")
 		if model.KindOf(err) != model.ErrBadParam {
 			t.Fatalf("type path %s: got %v, want refused", p, err)
 		}

@@ -1,4 +1,4 @@
-package gateway
+package intake
 
 import (
 	"cmp"
@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -33,33 +31,6 @@ const (
 	totalUploadSizes    = 4  // all clients together, this many times GATEWAY_MEDIA_MAX_SIZE
 	maxUploadRanges     = 4096
 )
-
-// clientKey names the caller of an action for per-client quotas: one WebSocket connection, or
-// an HTTP client's address (all HTTP clients present the one access token).
-type clientKey struct{}
-
-// httpClient names an HTTP client: its address (without the port) and the bot its token is
-// for, if any. A proxy in front of the gateway makes all its clients one.
-func httpClient(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	scope := "all bots"
-	if g := grantOf(r.Context()); g.bot != nil {
-		scope = string(g.bot.bot.UserID())
-	}
-	return "http " + host + " " + scope
-}
-
-func withClient(ctx context.Context, client string) context.Context {
-	return context.WithValue(ctx, clientKey{}, client)
-}
-
-func clientOf(ctx context.Context) string {
-	s, _ := ctx.Value(clientKey{}).(string)
-	return s
-}
 
 type uploads struct {
 	mu       sync.Mutex
@@ -96,14 +67,15 @@ func (m *Media) uploadTTL() time.Duration {
 	return defaultUploadTTL
 }
 
-// prepareUpload reserves size bytes for client and stages an empty file.
-func (m *Media) prepareUpload(client, name string, size int64) (string, error) {
+// PrepareUpload reserves size bytes for client (the caller's name for per-client quotas) and
+// stages an empty file; it gives the upload's id. A size above the cap wraps model.ErrTooLarge.
+func (m *Media) PrepareUpload(client, name string, size int64) (string, error) {
 	maxSize := m.opts.Files.MaxSize()
 	if name == "" || size <= 0 {
 		return "", model.Errorf(model.ErrBadParam, "name and total_size (greater than 0) are required")
 	}
 	if size > maxSize {
-		return "", fileError(fmt.Errorf("total_size %d is more than %d: %w", size, maxSize, model.ErrTooLarge))
+		return "", fmt.Errorf("total_size %d is more than %d: %w", size, maxSize, model.ErrTooLarge)
 	}
 	u := &m.uploads
 	u.mu.Lock()
@@ -218,8 +190,8 @@ func (m *Media) lockUpload(id string) (*pendingUpload, error) {
 	return nil, model.Errorf(model.ErrNotFound, "no upload %q in progress: it was finished, or dropped after GATEWAY_MEDIA_UPLOAD_TTL (%s) without a transfer", truncate(id, 40), m.uploadTTL())
 }
 
-// transferUpload writes data at offset.
-func (m *Media) transferUpload(id string, offset int64, data []byte) error {
+// TransferUpload writes data at offset of the upload id.
+func (m *Media) TransferUpload(id string, offset int64, data []byte) error {
 	p, err := m.lockUpload(id)
 	if err != nil {
 		return err
@@ -239,9 +211,10 @@ func (m *Media) transferUpload(id string, offset int64, data []byte) error {
 	return nil
 }
 
-// finishUpload stores the upload once it is whole (and matches sha256, when given). A refused
-// finish leaves the upload in progress, so that the client can send what is missing.
-func (m *Media) finishUpload(ctx context.Context, id, wantSHA256 string) (model.FileInfo, error) {
+// FinishUpload stores the upload once it is whole (and matches sha256, when given). A refused
+// finish leaves the upload in progress, so that the client can send what is missing. A store
+// that refuses the size wraps model.ErrTooLarge.
+func (m *Media) FinishUpload(ctx context.Context, id, wantSHA256 string) (model.FileInfo, error) {
 	p, err := m.lockUpload(id)
 	if err != nil {
 		return model.FileInfo{}, err
@@ -267,11 +240,7 @@ func (m *Media) finishUpload(ctx context.Context, id, wantSHA256 string) (model.
 	p.mu.Unlock()
 	m.releaseUpload(p)
 	defer p.discard()
-	info, err := m.put(ctx, p.name, "", io.NewSectionReader(p.file, 0, p.size))
-	if err != nil {
-		return model.FileInfo{}, fileError(err)
-	}
-	return info, nil
+	return m.Put(ctx, p.name, "", io.NewSectionReader(p.file, 0, p.size))
 }
 
 // byteRanges is a sorted list of disjoint, non-adjacent [lo, hi) ranges.

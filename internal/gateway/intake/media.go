@@ -1,4 +1,8 @@
-package gateway
+// Package intake takes in the files OneBot clients give the gateway: sources in message
+// segments (http(s) URLs fetched through a dialer that refuses private networks, file:// paths
+// inside one folder, base64, data: URLs, file ids), the v12 fragmented uploads, and the signed
+// /media links the gateway serves. It knows the file store (model.Files), not the hub.
+package intake
 
 import (
 	"context"
@@ -23,8 +27,11 @@ import (
 	"github.com/matrix-onebot/gateway/internal/redact"
 )
 
-// MediaOptions configure how the gateway takes in files from OneBot clients.
-type MediaOptions struct {
+// userAgent names the gateway to the servers it fetches from (gateway.Impl).
+const userAgent = "matrix-onebot"
+
+// Options configure how the gateway takes in files from OneBot clients.
+type Options struct {
 	Files model.Files
 	// AllowedNetworks are private, loopback or link-local networks that URLs may still be fetched
 	// from (GATEWAY_MEDIA_ALLOWED_NETWORKS); every other such address is refused.
@@ -45,7 +52,7 @@ type MediaOptions struct {
 // address it connects to, so neither a redirect nor a DNS answer that changes between lookups
 // (rebinding) can reach a refused network.
 type Media struct {
-	opts    MediaOptions
+	opts    Options
 	client  *http.Client
 	uploads uploads // upload_file_fragmented in progress
 }
@@ -53,8 +60,8 @@ type Media struct {
 // errRefusedAddress marks a connection the dialer refused.
 var errRefusedAddress = errors.New("address refused")
 
-// NewMedia prepares the fetcher; it does no I/O.
-func NewMedia(opts MediaOptions) *Media {
+// New prepares the fetcher; it does no I/O.
+func New(opts Options) *Media {
 	if opts.FetchTimeout <= 0 {
 		opts.FetchTimeout = 60 * time.Second
 	}
@@ -148,17 +155,17 @@ func (m *Media) Resolve(ctx context.Context, src, name string) (model.FileInfo, 
 	scheme, rest, _ := strings.Cut(src, ":")
 	switch strings.ToLower(scheme) {
 	case "http", "https":
-		return m.fetch(ctx, src, name, nil)
+		return m.Fetch(ctx, src, name, nil)
 	case "file":
 		return m.readLocal(ctx, src, name)
 	case "base64":
-		return m.put(ctx, name, "", base64Reader(strings.TrimPrefix(rest, "//")))
+		return m.Put(ctx, name, "", Base64Reader(strings.TrimPrefix(rest, "//")))
 	case "data":
 		mimeType, r, err := dataURLReader(src)
 		if err != nil {
 			return model.FileInfo{}, sourceError("%v", err)
 		}
-		return m.put(ctx, name, mimeType, r)
+		return m.Put(ctx, name, mimeType, r)
 	}
 	if src == "" {
 		return model.FileInfo{}, sourceError("no file given")
@@ -170,12 +177,22 @@ func (m *Media) Resolve(ctx context.Context, src, name string) (model.FileInfo, 
 	return info, err
 }
 
-func (m *Media) put(ctx context.Context, name, mimeType string, r io.Reader) (model.FileInfo, error) {
+// Files is the store files are taken into; nil when media is not configured (a nil Media
+// included).
+func (m *Media) Files() model.Files {
+	if m == nil {
+		return nil
+	}
+	return m.opts.Files
+}
+
+// Put stores what r yields as a file named name.
+func (m *Media) Put(ctx context.Context, name, mimeType string, r io.Reader) (model.FileInfo, error) {
 	return m.opts.Files.Put(ctx, name, mimeType, r)
 }
 
-// fetch downloads a URL into the store.
-func (m *Media) fetch(ctx context.Context, rawURL, name string, headers map[string]string) (model.FileInfo, error) {
+// Fetch downloads an http(s) URL into the store, sending headers with the request.
+func (m *Media) Fetch(ctx context.Context, rawURL, name string, headers map[string]string) (model.FileInfo, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
 		return model.FileInfo{}, sourceError("%q is not a valid URL", truncate(rawURL, 128))
@@ -187,7 +204,7 @@ func (m *Media) fetch(ctx context.Context, rawURL, name string, headers map[stri
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	req.Header.Set("User-Agent", Impl)
+	req.Header.Set("User-Agent", userAgent)
 	// Errors name the URL without its password and query (safeURL): they are logged, and a
 	// signed link or a file server's token is often in the query.
 	shown := redact.URL(u.String())
@@ -217,7 +234,7 @@ func (m *Media) fetch(ctx context.Context, rawURL, name string, headers map[stri
 		}
 	}
 	mimeType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	return m.put(ctx, name, mimeType, resp.Body)
+	return m.Put(ctx, name, mimeType, resp.Body)
 }
 
 // readLocal reads a file:// path, only a regular file inside LocalDir.
@@ -229,10 +246,11 @@ func (m *Media) readLocal(ctx context.Context, src, name string) (model.FileInfo
 	if err != nil || u.Path == "" || (u.Host != "" && u.Host != "localhost") {
 		return model.FileInfo{}, sourceError("%q is not a file:///path URL", truncate(src, 128))
 	}
-	return m.readLocalPath(ctx, u.Path, name)
+	return m.ReadLocalPath(ctx, u.Path, name)
 }
 
-func (m *Media) readLocalPath(ctx context.Context, p, name string) (model.FileInfo, error) {
+// ReadLocalPath stores the regular file at the absolute path p inside LocalDir.
+func (m *Media) ReadLocalPath(ctx context.Context, p, name string) (model.FileInfo, error) {
 	if m.opts.LocalDir == "" {
 		return model.FileInfo{}, sourceError("local paths are refused: set GATEWAY_MEDIA_LOCAL_DIR to allow a folder")
 	}
@@ -244,7 +262,7 @@ func (m *Media) readLocalPath(ctx context.Context, p, name string) (model.FileIn
 	if name == "" {
 		name = filepath.Base(p)
 	}
-	return m.put(ctx, name, "", f)
+	return m.Put(ctx, name, "", f)
 }
 
 // notLocalFile is the one answer for a path outside LocalDir, missing, or not a regular file:
@@ -303,8 +321,8 @@ func localRel(dir, p string) (string, bool) {
 	return "", false
 }
 
-// decodeBase64 accepts the standard and the URL-safe alphabet, padded or not, with line breaks.
-func decodeBase64(s string) ([]byte, error) {
+// DecodeBase64 accepts the standard and the URL-safe alphabet, padded or not, with line breaks.
+func DecodeBase64(s string) ([]byte, error) {
 	s = strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
 			return -1
@@ -341,7 +359,7 @@ func parseDataURL(s string) (string, []byte, error) {
 		mimeType = mt
 	}
 	if isBase64 {
-		data, err := decodeBase64(payload)
+		data, err := DecodeBase64(payload)
 		if err != nil {
 			return "", nil, fmt.Errorf("data: URL is not base64: %v", err)
 		}
@@ -361,9 +379,9 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// resolveSources stores the files that media segments from a v11 client name (Media.Source)
-// and replaces each source by the stored file's id.
-func (m *Media) resolveSources(ctx context.Context, segs []model.Segment) error {
+// ResolveSources stores the files that media segments from a client name (model.Media.Source)
+// and replaces each source by the stored file's id; a nil Media refuses such segments.
+func (m *Media) ResolveSources(ctx context.Context, segs []model.Segment) error {
 	for i, s := range segs {
 		media, ok := s.(model.Media)
 		if !ok || media.Source == "" {

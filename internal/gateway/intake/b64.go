@@ -1,4 +1,4 @@
-package gateway
+package intake
 
 import (
 	"bytes"
@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// base64Reader decodes s as it is read, so that a file sent as base64 is never held decoded in
+// Base64Reader decodes s as it is read, so that a file sent as base64 is never held decoded in
 // memory as a whole: the standard or URL-safe alphabet, padded or not, with line breaks and
-// spaces anywhere (what decodeBase64 accepts). A decoding error says "not base64".
-func base64Reader(s string) io.Reader {
+// spaces anywhere (what DecodeBase64 accepts). A decoding error says "not base64".
+func Base64Reader(s string) io.Reader {
 	s = strings.TrimRight(s, "= \t\r\n")
 	enc := base64.RawStdEncoding
 	if strings.ContainsAny(s, "-_") {
@@ -58,7 +58,7 @@ func dataURLReader(src string) (string, io.Reader, error) {
 			if err != nil {
 				return "", nil, err
 			}
-			return mimeType, base64Reader(payload), nil
+			return mimeType, Base64Reader(payload), nil
 		}
 	}
 	mimeType, data, err := parseDataURL(src)
