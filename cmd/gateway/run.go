@@ -24,6 +24,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/fleet"
 	"github.com/matrix-onebot/gateway/internal/gateway"
 	"github.com/matrix-onebot/gateway/internal/gateway/intake"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/matrix"
 	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/metrics"
@@ -299,7 +300,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		coord = c
 		log.Info("sharing the bots with the other gateways on this database", "instance", instance, "url", cfg.Gateway.ClusterURL)
 	}
-	var srv *gateway.Server
+	var srv *web.Server
 	if cfg.Gateway.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Gateway.Listen)
 		if err != nil {
@@ -316,7 +317,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		if coord != nil {
 			handler = clusterProxy(handler, coord, hub, db, log.With("component", "cluster"))
 		}
-		srv = gateway.NewServer(serveCtx, handler, webOptions(cfg.Gateway.Web), log.With("component", "http"))
+		srv = web.NewServer(serveCtx, handler, webOptions(cfg.Gateway.Web), log.With("component", "http"))
 		hub.Start(gateway.Listener{Server: srv, Listener: ln})
 		log.Info("serving OneBot", "listen", ln.Addr().String(), "v12", "/onebot/v12/", "v11", "/onebot/v11/")
 		if cfg.Gateway.AccessToken == "" {
@@ -521,8 +522,8 @@ func warnPushToken(log *slog.Logger, cfg *config.Config) {
 }
 
 // webOptions turns the listener's GATEWAY_* options into the hub's and the server's.
-func webOptions(w config.Web) gateway.WebOptions {
-	return gateway.WebOptions{
+func webOptions(w config.Web) web.Options {
+	return web.Options{
 		AllowedOrigins: w.AllowedOrigins, Hosts: w.Hosts,
 		MaxActionSize: w.MaxActionSize, MaxUploadSize: w.MaxUploadSize, MaxBytesInFlight: w.MaxBytesInFlight,
 		ReadTimeout: w.ReadTimeout, WriteTimeout: w.WriteTimeout, IdleTimeout: w.IdleTimeout,

@@ -10,6 +10,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -28,7 +29,7 @@ func adminStub(reached *int) http.Handler {
 func TestGuardAdminSameOriginOnly(t *testing.T) {
 	db := newTestDB(t)
 	h := NewHub(Options{Version: "test", AccessToken: "tok", IDs: db, HeartbeatInterval: time.Hour,
-		Web: WebOptions{AllowedOrigins: []string{"https://dashboard.example"}}})
+		Web: web.Options{AllowedOrigins: []string{"https://dashboard.example"}}})
 	reached := 0
 	h.SetAdmin(adminStub(&reached))
 	srv := httptest.NewServer(h.Handler())
@@ -83,7 +84,7 @@ func TestGuardAdminSameOriginOnly(t *testing.T) {
 // from the page itself carries that Origin and passes; the http origin does not.
 func TestGuardAdminOriginBehindTLSProxy(t *testing.T) {
 	h := NewHub(Options{Version: "test", AccessToken: "tok", IDs: newTestDB(t), HeartbeatInterval: time.Hour,
-		Web: WebOptions{PublicHTTPS: true, Hosts: []string{"bots.example.org"}}})
+		Web: web.Options{PublicHTTPS: true, Hosts: []string{"bots.example.org"}}})
 	reached := 0
 	h.SetAdmin(adminStub(&reached))
 	srv := httptest.NewServer(h.Handler())

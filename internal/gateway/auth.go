@@ -2,10 +2,9 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
-	"strings"
+
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
 // Access tokens of the gateway's own server. GATEWAY_ACCESS_TOKEN grants every bot; a bot's
@@ -46,7 +45,7 @@ func (wf webFront) requireToken(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		tok, ok := presentedToken(r)
+		tok, ok := web.PresentedToken(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="onebot"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access token required"})
@@ -61,35 +60,16 @@ func (wf webFront) requireToken(next http.Handler) http.Handler {
 	})
 }
 
-func presentedToken(r *http.Request) (string, bool) {
-	if a := r.Header.Get("Authorization"); a != "" {
-		scheme, tok, ok := strings.Cut(a, " ")
-		if ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "Token")) {
-			return strings.TrimSpace(tok), true
-		}
-		return "", true // present but malformed: treated as a wrong token
-	}
-	if q, ok := r.URL.Query()["access_token"]; ok && len(q) > 0 {
-		return q[0], true
-	}
-	return "", false
-}
-
-// checkToken finds what a presented token grants. Every configured token is compared, as
-// SHA-256 digests in constant time, so the time taken tells neither which token (if any) came
-// close nor how long the tokens are.
+// checkToken finds what a presented token grants. Every configured token is compared
+// (web.Presented: in constant time), also after a match.
 func (wf webFront) checkToken(presented string) (grant, bool) {
 	if presented == "" {
 		return grant{}, false
 	}
-	p := sha256.Sum256([]byte(presented))
-	same := func(token string) bool {
-		t := sha256.Sum256([]byte(token))
-		return token != "" && subtle.ConstantTimeCompare(p[:], t[:]) == 1
-	}
-	matched, g := same(wf.h.opts.AccessToken), grant{}
+	p := web.Present(presented)
+	matched, g := p.Matches(wf.h.opts.AccessToken), grant{}
 	for _, b := range wf.h.reg.botList() {
-		if same(b.token) && !matched {
+		if p.Matches(b.token) && !matched {
 			matched, g = true, grant{bot: b}
 		}
 	}

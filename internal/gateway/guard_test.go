@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/matrix-onebot/gateway/internal/gateway/intake"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -104,7 +105,7 @@ func TestBrowserCannotCallActions(t *testing.T) {
 // a token, only the gateway's names are accepted; with a token the answer is useless to it.
 func TestRebindingHostRefusedWithoutToken(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
-	h.guard.opts.Hosts = []string{"bots.example.org"}
+	h.guard.Opts.Hosts = []string{"bots.example.org"}
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
@@ -172,8 +173,8 @@ func TestBrowserCannotOpenForwardWebSocket(t *testing.T) {
 // every other origin stays out.
 func TestAllowedOrigin(t *testing.T) {
 	h, _, _ := newTestHub(t, testToken)
-	h.guard.opts.AllowedOrigins = []string{"https://dash.example.org"}
-	h.opts.Web.AllowedOrigins = h.guard.opts.AllowedOrigins
+	h.guard.Opts.AllowedOrigins = []string{"https://dash.example.org"}
+	h.opts.Web.AllowedOrigins = h.guard.Opts.AllowedOrigins
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -224,7 +225,7 @@ func TestBrowserMediaAndOAuthCallback(t *testing.T) {
 		got = append(got, r.Form.Get("code"))
 		_, _ = io.WriteString(w, "ok")
 	})}
-	h.guard.callback = "/oauth/callback"
+	h.guard.Callback = "/oauth/callback"
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 
@@ -248,7 +249,7 @@ func TestBrowserMediaAndOAuthCallback(t *testing.T) {
 	if status, _ := browserDo(t, http.MethodGet, srv.URL+"/oauth/callback?code=c3&state=s", imgFromEvil, ""); status != http.StatusForbidden {
 		t.Errorf("an <img> of the callback: %d, want 403", status)
 	}
-	big := "code=c4&state=s&pad=" + strings.Repeat("x", maxCallbackBody)
+	big := "code=c4&state=s&pad=" + strings.Repeat("x", web.MaxCallbackBody)
 	if status, _ := browserDo(t, http.MethodPost, srv.URL+"/oauth/callback", formPost, big); status != http.StatusBadRequest {
 		t.Errorf("a %d-byte callback body: %d, want 400", len(big), status)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/intake"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -48,9 +49,9 @@ type Options struct {
 	// Media takes in files from clients and serves /media links (package intake, files.go); nil = none.
 	Media *intake.Media
 
-	// Web guards the HTTP listener: browsers (guard.go), request sizes and bytes in flight
+	// Web guards the HTTP listener: browsers (package web), request sizes and bytes in flight
 	// (inflight.go), timeouts and connection caps (listener.go).
-	Web WebOptions
+	Web web.Options
 	// OAuthCallback, when set, is served at its path (OAuth redirects to the gateway's own URL).
 	OAuthCallback *OAuthCallback
 
@@ -89,7 +90,7 @@ type Hub struct {
 	sinksGrew chan struct{} // closed and replaced whenever a sink subscribes or makes room
 
 	inflight *inflight // request bytes held by the whole process
-	guard    *guard
+	guard    *web.Guard
 
 	latest     *latestBuffer // get_latest_events of every bot
 	latestMu   sync.Mutex
@@ -154,7 +155,7 @@ func NewHub(opts Options) *Hub {
 		opts.Metrics = metrics.New()
 	}
 	opts.Transports.setDefaults()
-	opts.Web.setDefaults()
+	opts.Web.SetDefaults()
 	h := &Hub{
 		opts:       opts,
 		log:        opts.Logger,
@@ -171,14 +172,20 @@ func NewHub(opts Options) *Hub {
 	h.faces.initFaces()
 	h.calls.initActions()
 	h.metrics.AddSource(h.fan.metricSamples)
-	h.guard = &guard{
-		opts: opts.Web, tokenSet: h.web.authRequired,
-		refused: func() { h.stats.BrowserRefused.Add(1) }, logWarn: h.log.Warn,
+	h.guard = &web.Guard{
+		Opts: opts.Web, TokenSet: h.web.authRequired,
+		Refused: func() { h.stats.BrowserRefused.Add(1) }, LogWarn: h.log.Warn,
 	}
 	if opts.OAuthCallback != nil {
-		h.guard.callback = opts.OAuthCallback.Path
+		h.guard.Callback = opts.OAuthCallback.Path
 	}
 	return h
+}
+
+// OAuthCallback is a handler of OAuth redirects served next to the OneBot endpoints.
+type OAuthCallback struct {
+	Path    string // e.g. /oauth/callback
+	Handler http.Handler
 }
 
 // The hub's collaborators (see Hub): each holds the hub.

@@ -18,13 +18,14 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/matrix-onebot/gateway/internal/gateway/intake"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/test/fakes"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // newWebTestHub is newTestHub with listener options and a file store of maxFile bytes.
-func newWebTestHub(t *testing.T, web WebOptions, files model.Files) *Hub {
+func newWebTestHub(t *testing.T, web web.Options, files model.Files) *Hub {
 	t.Helper()
 	h := NewHub(Options{
 		Version: "test", AccessToken: testToken, HeartbeatInterval: time.Hour, IDs: newTestDB(t),
@@ -44,7 +45,7 @@ func v12Frame(action string, params map[string]any, echo string) []byte {
 // reason; HTTP: 413), while an upload of that size goes through, over both.
 func TestNonFileRequestLimit(t *testing.T) {
 	const big = 16 << 20
-	h := newWebTestHub(t, WebOptions{MaxActionSize: 1 << 20, MaxUploadSize: 24 << 20}, newTestFiles(t, 16<<20, nil))
+	h := newWebTestHub(t, web.Options{MaxActionSize: 1 << 20, MaxUploadSize: 24 << 20}, newTestFiles(t, 16<<20, nil))
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -155,7 +156,7 @@ func (g *gatedFiles) Put(ctx context.Context, name, mimeType string, r io.Reader
 func TestBytesInFlightBounded(t *testing.T) {
 	const clients, max = 4, 8 << 20
 	gate := &gatedFiles{Files: newTestFiles(t, 4<<20, nil), clients: clients}
-	h := newWebTestHub(t, WebOptions{MaxActionSize: 64 << 10, MaxUploadSize: 4 << 20, MaxBytesInFlight: max}, gate)
+	h := newWebTestHub(t, web.Options{MaxActionSize: 64 << 10, MaxUploadSize: 4 << 20, MaxBytesInFlight: max}, gate)
 	gate.h = h
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
@@ -202,7 +203,7 @@ func TestBytesInFlightBounded(t *testing.T) {
 
 // A request that waits longer than the read timeout for room is refused, and says so.
 func TestBytesInFlightBusy(t *testing.T) {
-	h := newWebTestHub(t, WebOptions{MaxActionSize: 64 << 10, MaxUploadSize: 1 << 20, MaxBytesInFlight: 1 << 20, ReadTimeout: 200 * time.Millisecond}, newTestFiles(t, 1<<20, nil))
+	h := newWebTestHub(t, web.Options{MaxActionSize: 64 << 10, MaxUploadSize: 1 << 20, MaxBytesInFlight: 1 << 20, ReadTimeout: 200 * time.Millisecond}, newTestFiles(t, 1<<20, nil))
 	if err := h.inflight.acquire(context.Background(), 1<<20); err != nil { // another request holds everything
 		t.Fatal(err)
 	}

@@ -9,23 +9,22 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/matrix-onebot/gateway/test/wait"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
 // serveForTest runs NewServer on a loopback port and returns its address.
-func serveForTest(t *testing.T, handler http.Handler, opts WebOptions) (*Server, string) {
+func serveForTest(t *testing.T, handler http.Handler, opts web.Options) (*web.Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(context.Background(), handler, opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := web.NewServer(context.Background(), handler, opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -69,8 +68,8 @@ func TestSlowBodyClosedAfterReadTimeout(t *testing.T) {
 			http.Error(w, "bad form", http.StatusBadRequest)
 		}
 	})}
-	h.guard.callback = "/oauth/callback"
-	_, addr := serveForTest(t, h.Handler(), WebOptions{ReadTimeout: 300 * time.Millisecond})
+	h.guard.Callback = "/oauth/callback"
+	_, addr := serveForTest(t, h.Handler(), web.Options{ReadTimeout: 300 * time.Millisecond})
 	for _, req := range []string{
 		"POST /oauth/callback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ncode=",
 		"POST /onebot/v12/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + testToken + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"action\":",
@@ -87,7 +86,7 @@ func TestSlowBodyClosedAfterReadTimeout(t *testing.T) {
 // A keep-alive connection without a next request is closed after the idle timeout.
 func TestIdleKeepAliveClosed(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
-	_, addr := serveForTest(t, h.Handler(), WebOptions{IdleTimeout: 300 * time.Millisecond})
+	_, addr := serveForTest(t, h.Handler(), web.Options{IdleTimeout: 300 * time.Millisecond})
 	c := dialTCP(t, addr)
 	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
 		t.Fatal(err)
@@ -100,93 +99,10 @@ func TestIdleKeepAliveClosed(t *testing.T) {
 	waitClosed(t, c, 10*time.Second)
 }
 
-// One address may hold MaxConnectionsPerAddr connections; the next gets 429 and is closed, and
-// once one closes, a new one is served. Over MaxConnections, 503.
-func TestConnectionCaps(t *testing.T) {
-	h, _, _ := newTestHub(t, "")
-	s, addr := serveForTest(t, h.Handler(), WebOptions{MaxConnections: 3, MaxConnectionsPerAddr: 2})
-	get := func(c net.Conn) *http.Response {
-		t.Helper()
-		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body = io.NopCloser(strings.NewReader(string(b)))
-		return resp
-	}
-	a, b := dialTCP(t, addr), dialTCP(t, addr)
-	for _, c := range []net.Conn{a, b} {
-		if resp := get(c); resp.StatusCode != http.StatusOK {
-			t.Fatalf("connection within the cap: %d", resp.StatusCode)
-		}
-	}
-	over := dialTCP(t, addr)
-	resp := get(over)
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "GATEWAY_MAX_CONNECTIONS_PER_ADDRESS") || !resp.Close {
-		t.Fatalf("third connection from one address: %d %s (close %v), want 429 naming the variable", resp.StatusCode, body, resp.Close)
-	}
-	waitClosed(t, over, 10*time.Second)
-	if s.Refused.Load() != 1 {
-		t.Fatalf("Refused = %d, want 1", s.Refused.Load())
-	}
-
-	// Closing one makes room (the server notices the close when it reads).
-	_ = a.Close()
-	if !wait.Until(10*time.Second, func() bool { return s.Open() == 1 }) {
-		t.Fatalf("the server still counts %d connections", s.Open())
-	}
-	if resp := get(dialTCP(t, addr)); resp.StatusCode != http.StatusOK {
-		t.Fatalf("after a close: %d, want 200", resp.StatusCode)
-	}
-
-	// The process cap (3: b, the one after the close, and one more), from another loopback address.
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
-	third, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Skipf("cannot dial from 127.0.0.2: %v", err)
-	}
-	defer third.Close()
-	if resp := get(third); resp.StatusCode != http.StatusOK {
-		t.Fatalf("third connection of the process: %d, want 200", resp.StatusCode)
-	}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	resp = get(c)
-	body, _ = io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "GATEWAY_MAX_CONNECTIONS") {
-		t.Fatalf("fourth connection: %d %s, want 503", resp.StatusCode, body)
-	}
-}
-
-// The per-address cap counts an IPv4 address, or the /64 of an IPv6 one.
-func TestAddrKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.7:5700":                  "192.0.2.7",
-		"[::ffff:192.0.2.7]:5700":         "192.0.2.7",
-		"[2001:db8:1:2:aaaa::1]:5700":     "2001:db8:1:2::/64",
-		"[2001:db8:1:2:bbbb::9%eth0]:443": "2001:db8:1:2::/64",
-		"[::1]:5700":                      "::/64",
-	} {
-		ap := netip.MustParseAddrPort(in)
-		if got := addrKey(net.TCPAddrFromAddrPort(ap)); got != want {
-			t.Errorf("addrKey(%s) = %s, want %s", in, got, want)
-		}
-	}
-}
-
 // A WebSocket message that starts and then stalls is cut off after the read timeout (waiting
 // between messages has no limit: pings keep the connection).
 func TestSlowWebSocketMessageDropped(t *testing.T) {
-	h := newWebTestHub(t, WebOptions{ReadTimeout: 300 * time.Millisecond}, newTestFiles(t, 1<<20, nil))
+	h := newWebTestHub(t, web.Options{ReadTimeout: 300 * time.Millisecond}, newTestFiles(t, 1<<20, nil))
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

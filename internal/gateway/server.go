@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/api"
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
 // Handler returns the gateway's HTTP handler:
@@ -31,10 +31,10 @@ import (
 //	Options.OAuthCallback.Path         OAuth redirects, when set
 //	/admin, /admin/…                   the admin page, when set (SetAdmin; internal/admin)
 //
-// The access log is first, then the cross-site guard (guard.go), the access token after it.
+// The access log is first, then the cross-site guard (package web), the access token after it.
 func (h *Hub) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(h.web.accessLog, middleware.Recoverer, h.guard.middleware)
+	r.Use(web.AccessLog(h.log, h.opts.AccessLogLevel, h.opts.AccessLogOff), middleware.Recoverer, h.guard.Middleware)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	})
@@ -113,12 +113,8 @@ func (wf webFront) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, rep)
 }
 
-func isUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
-}
-
 func (wf webFront) handleV12(w http.ResponseWriter, r *http.Request) {
-	if isUpgrade(r) {
+	if web.IsUpgrade(r) {
 		c, cork, err := acceptCorked(w, r, wf.acceptOptions())
 		if err != nil {
 			return // Accept has written the error
@@ -149,7 +145,7 @@ func (wf webFront) handleV12(w http.ResponseWriter, r *http.Request) {
 // acceptOptions are the forward WebSocket's: the guard has already refused every Origin not in
 // AllowedOrigins; the library checks again.
 func (wf webFront) acceptOptions() *websocket.AcceptOptions {
-	return &websocket.AcceptOptions{OriginPatterns: originHosts(wf.h.opts.Web.AllowedOrigins)}
+	return &websocket.AcceptOptions{OriginPatterns: web.OriginHosts(wf.h.opts.Web.AllowedOrigins)}
 }
 
 // readBody reads a request body within its limit and the process's bytes in flight, or answers
@@ -205,7 +201,7 @@ func (wf webFront) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
 			writeJSON(w, http.StatusOK, v11Response{Status: "ok", Retcode: v11OK, Data: v11PendingStatus(pb)})
 			return nil
 		}
-		if isUpgrade(r) { // a WebSocket client tries again later
+		if web.IsUpgrade(r) { // a WebSocket client tries again later
 			w.Header().Set("Retry-After", "5")
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg})
 			return nil
@@ -224,7 +220,7 @@ func (wf webFront) handleV11WS(ro role) http.HandlerFunc {
 		if bot == nil {
 			return
 		}
-		if !isUpgrade(r) {
+		if !web.IsUpgrade(r) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "WebSocket upgrade expected"})
 			return
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
 // Endpoint is one transport the hub runs for its faces: a reverse WebSocket (ReverseWS), a
@@ -32,7 +34,7 @@ func (ep Webhook) serve(ctx context.Context, h *Hub) error {
 // Listener serves the hub's HTTP handler on a listening socket with Server until the server is
 // shut down.
 type Listener struct {
-	Server   *Server
+	Server   *web.Server
 	Listener net.Listener
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
 // The hub owns its transports: endpoints of any kind are started with one call, run under its
@@ -23,7 +25,7 @@ func TestHubOwnsItsTransports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(ctx, h.Handler(), h.opts.Web, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := web.NewServer(ctx, h.Handler(), h.opts.Web, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h.Start(Listener{Server: srv, Listener: ln}, ReverseWS{URL: peer.url(), Version: 12})
 
 	conn := peer.next(t)

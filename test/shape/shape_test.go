@@ -14,6 +14,7 @@ var reshaped = []string{
 	"internal/e2ee",
 	"internal/face",
 	"internal/gateway/intake",
+	"internal/gateway/web",
 	"internal/matrix",
 	"internal/matrix/account",
 	"internal/matrix/actions",

@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"context"
@@ -9,18 +9,23 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 )
 
-// accessLog logs every request once it is answered (a WebSocket once it has closed): method,
-// path, status, duration and bytes written, at Options.AccessLogLevel. The path is logged
+// AccessLog logs every request once it is answered (a WebSocket once it has closed): method,
+// path, status, duration and bytes written, at level; off = no access log. The path is logged
 // without its query, which carries access_token and media signatures; the peer address is
 // there to tell clients apart. Health probes (/healthz, /readyz) are not logged: a container's
 // HEALTHCHECK or a readiness probe would fill the log with them and push out what matters.
-func (wf webFront) accessLog(next http.Handler) http.Handler {
-	if wf.h.opts.AccessLogOff {
-		return next
+func AccessLog(log *slog.Logger, level slog.Level, off bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if off {
+			return next
+		}
+		return accessLog(log, level, next)
 	}
-	level := wf.h.opts.AccessLogLevel
+}
+
+func accessLog(log *slog.Logger, level slog.Level, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !wf.h.log.Enabled(r.Context(), level) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if !log.Enabled(r.Context(), level) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -30,11 +35,11 @@ func (wf webFront) accessLog(next http.Handler) http.Handler {
 		status := ww.Status()
 		if status == 0 {
 			status = http.StatusOK // nothing written
-			if isUpgrade(r) {
+			if IsUpgrade(r) {
 				status = http.StatusSwitchingProtocols // hijacked
 			}
 		}
-		wf.h.log.LogAttrs(context.WithoutCancel(r.Context()), level, "HTTP request",
+		log.LogAttrs(context.WithoutCancel(r.Context()), level, "HTTP request",
 			slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)), slog.Int("bytes", ww.BytesWritten()),
 			slog.String("peer", r.RemoteAddr))

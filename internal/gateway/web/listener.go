@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"context"
@@ -7,16 +7,19 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/matrix-onebot/gateway/internal/face"
 )
 
 // Server is the gateway's HTTP server: a handler behind connection caps and the timeouts of
 // non-WebSocket requests (WebSocket connections have their own pings and write deadlines).
 type Server struct {
 	srv  *http.Server
-	opts WebOptions
+	opts Options
 	log  *slog.Logger
 
 	mu       sync.Mutex
@@ -33,8 +36,8 @@ const maxRefusing = 64
 
 // NewServer returns a server of handler with the listener options of opts; base is the context
 // of every request (it ends WebSocket connections, which Shutdown does not close).
-func NewServer(base context.Context, handler http.Handler, opts WebOptions, log *slog.Logger) *Server {
-	opts.setDefaults()
+func NewServer(base context.Context, handler http.Handler, opts Options, log *slog.Logger) *Server {
+	opts.SetDefaults()
 	s := &Server{opts: opts, log: log, byAddr: map[string]int{}}
 	s.srv = &http.Server{
 		Handler:           s.wrap(handler),
@@ -83,7 +86,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			return
 		}
 		rc := http.NewResponseController(w)
-		if isUpgrade(r) {
+		if IsUpgrade(r) {
 			_ = rc.SetReadDeadline(time.Time{})
 			_ = rc.SetWriteDeadline(time.Time{})
 		} else {
@@ -189,4 +192,23 @@ func (c *capConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.s.closed(c) })
 	return err
+}
+
+// IsUpgrade reports whether r asks for a WebSocket.
+func IsUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(face.MustJSON(v))
+}
+
+// truncate shortens s to n bytes and an ellipsis.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -1,4 +1,8 @@
-package gateway
+// Package web guards the gateway's HTTP listener: the cross-site guard (Origin, Host,
+// Sec-Fetch-*: browsers may not call the OneBot endpoints, DNS rebinding), the listener's
+// connection caps and request timeouts, the access log, and the comparison of access tokens.
+// It knows HTTP, not the hub: what a token grants is the hub's business.
+package web
 
 import (
 	"net"
@@ -11,9 +15,9 @@ import (
 	"time"
 )
 
-// WebOptions guard the HTTP listener against browsers and against clients that hold connections
+// Options guard the HTTP listener against browsers and against clients that hold connections
 // or memory (config.Web holds the variables behind them).
-type WebOptions struct {
+type Options struct {
 	// AllowedOrigins are the browser origins (scheme://host[:port], lower case, no default port)
 	// that may call the OneBot endpoints. None by default: bot frameworks send no Origin.
 	AllowedOrigins []string
@@ -40,20 +44,16 @@ type WebOptions struct {
 	MaxConnectionsPerAddr int           // open connections of one IP address
 }
 
-// OAuthCallback is a handler of OAuth redirects served next to the OneBot endpoints.
-type OAuthCallback struct {
-	Path    string // e.g. /oauth/callback
-	Handler http.Handler
-}
-
-// Defaults of WebOptions when unset (the config package has the same ones).
+// Defaults of Options when unset (the config package has the same ones).
 const (
 	defaultMaxActionSize = 1 << 20
 	defaultMaxUploadSize = 64 << 20
-	maxCallbackBody      = 64 << 10
+	// MaxCallbackBody is the largest body the OAuth callback takes.
+	MaxCallbackBody = 64 << 10
 )
 
-func (o *WebOptions) setDefaults() {
+// SetDefaults fills in what is unset.
+func (o *Options) SetDefaults() {
 	if o.MaxActionSize <= 0 {
 		o.MaxActionSize = defaultMaxActionSize
 	}
@@ -104,7 +104,7 @@ const (
 	routeAdmin
 )
 
-// guard is the cross-site middleware: it refuses browser requests that no operator made, before
+// Guard is the cross-site middleware: it refuses browser requests that no operator made, before
 // the access token is looked at (so it holds without a token, too). Bot frameworks send no
 // Origin and no Sec-Fetch-* headers, so they pass. Three attacks are closed:
 //   - a page opening the forward WebSocket (browsers always send Origin on it),
@@ -112,20 +112,20 @@ const (
 //     or Referer of another origin; browsers send Origin with every POST),
 //   - DNS rebinding, a page whose name resolves to 127.0.0.1 reading answers: without an access
 //     token the Host must be one of the gateway's names.
-type guard struct {
-	opts     WebOptions
-	tokenSet func() bool
-	callback string // path of the OAuth callback, "" = none
+type Guard struct {
+	Opts     Options
+	TokenSet func() bool // whether requests must carry an access token
+	Callback string      // path of the OAuth callback, "" = none
+	Refused  func()      // counts a refusal
+	LogWarn  func(msg string, args ...any)
 	warned   sync.Map
-	refused  func()
-	logWarn  func(msg string, args ...any)
 }
 
-func (g *guard) kind(path string) routeKind {
+func (g *Guard) kind(path string) routeKind {
 	switch {
 	case strings.HasPrefix(path, "/media/"):
 		return routeMedia
-	case g.callback != "" && path == g.callback:
+	case g.Callback != "" && path == g.Callback:
 		return routeCallback
 	case path == "/admin" || strings.HasPrefix(path, "/admin/"):
 		return routeAdmin
@@ -133,10 +133,11 @@ func (g *guard) kind(path string) routeKind {
 	return routeAPI
 }
 
-func (g *guard) middleware(next http.Handler) http.Handler {
+// Middleware refuses what check refuses (403) and sets the headers of each kind of route.
+func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if msg := g.check(r); msg != "" {
-			g.refused()
+			g.Refused()
 			g.warnOnce(msg, r)
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": msg})
 			return
@@ -148,7 +149,7 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 			w.Header().Set("Cross-Origin-Resource-Policy", "cross-origin")
 		case routeCallback:
 			if r.Body != nil {
-				r.Body = http.MaxBytesReader(w, r.Body, maxCallbackBody)
+				r.Body = http.MaxBytesReader(w, r.Body, MaxCallbackBody)
 			}
 			w.Header().Set("X-Frame-Options", "DENY")
 			w.Header().Set("Referrer-Policy", "no-referrer")
@@ -175,8 +176,8 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 }
 
 // check returns why a request is refused, or "".
-func (g *guard) check(r *http.Request) string {
-	if !g.tokenSet() && !g.knownHost(r.Host) {
+func (g *Guard) check(r *http.Request) string {
+	if !g.TokenSet() && !g.knownHost(r.Host) {
 		return "Host " + quoteShort(r.Host) + " is not a name of this gateway, and no access token is set, so the request was refused (DNS rebinding); " +
 			"set GATEWAY_PUBLIC_URL to the URL clients use, or set GATEWAY_ACCESS_TOKEN"
 	}
@@ -195,7 +196,7 @@ func (g *guard) check(r *http.Request) string {
 		return g.checkAdmin(r, origin, site)
 	}
 	if origin != "" {
-		if !slices.Contains(g.opts.AllowedOrigins, origin) {
+		if !slices.Contains(g.Opts.AllowedOrigins, origin) {
 			return "a browser page at " + quoteShort(origin) + " may not call the gateway, so the request was refused; " +
 				"to allow a web client there, add its origin to GATEWAY_ALLOWED_ORIGINS"
 		}
@@ -208,7 +209,7 @@ func (g *guard) check(r *http.Request) string {
 		// An older browser sends no Sec-Fetch-Site: the Referer of another page gives it away.
 		if ref := r.Header.Get("Referer"); ref != "" {
 			if u, err := url.Parse(ref); err == nil && u.Host != "" && !strings.EqualFold(u.Host, r.Host) &&
-				!slices.Contains(g.opts.AllowedOrigins, strings.ToLower(u.Scheme+"://"+u.Host)) {
+				!slices.Contains(g.Opts.AllowedOrigins, strings.ToLower(u.Scheme+"://"+u.Host)) {
 				return "a request from the page " + quoteShort(u.Scheme+"://"+u.Host) + " (Referer) was refused; " +
 					"to allow a web client there, add its origin to GATEWAY_ALLOWED_ORIGINS"
 			}
@@ -218,7 +219,7 @@ func (g *guard) check(r *http.Request) string {
 }
 
 // checkAdmin lets through the admin page's own requests and the operator's navigation only.
-func (g *guard) checkAdmin(r *http.Request, origin, site string) string {
+func (g *Guard) checkAdmin(r *http.Request, origin, site string) string {
 	const refused = "the admin page takes requests from its own pages only; a request from another site was refused"
 	switch site {
 	case "", "same-origin", "none":
@@ -240,16 +241,16 @@ func (g *guard) checkAdmin(r *http.Request, origin, site string) string {
 
 // ownOrigin is the gateway's origin as the browser sees it: the request's Host, with https
 // when the connection is TLS or GATEWAY_PUBLIC_URL is https (a TLS proxy in front).
-func (g *guard) ownOrigin(r *http.Request) string {
+func (g *Guard) ownOrigin(r *http.Request) string {
 	scheme := "http"
-	if r.TLS != nil || g.opts.PublicHTTPS {
+	if r.TLS != nil || g.Opts.PublicHTTPS {
 		scheme = "https"
 	}
 	return scheme + "://" + strings.ToLower(r.Host)
 }
 
 // knownHost reports whether host (a Host header, with or without port) names this gateway.
-func (g *guard) knownHost(host string) bool {
+func (g *Guard) knownHost(host string) bool {
 	if host == "" {
 		return true // HTTP/1.0 without Host: no browser sends that
 	}
@@ -264,19 +265,19 @@ func (g *guard) knownHost(host string) bool {
 	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		return true
 	}
-	return slices.Contains(g.opts.Hosts, name)
+	return slices.Contains(g.Opts.Hosts, name)
 }
 
 // warnOnce logs a refusal once per message (at most 100 kinds), so that the operator learns
 // why a web client fails, and a page cannot flood the log.
-func (g *guard) warnOnce(msg string, r *http.Request) {
+func (g *Guard) warnOnce(msg string, r *http.Request) {
 	n := 0
 	g.warned.Range(func(any, any) bool { n++; return n < 100 })
 	if n >= 100 {
 		return
 	}
 	if _, seen := g.warned.LoadOrStore(msg, true); !seen {
-		g.logWarn("browser request refused", "reason", msg, "path", r.URL.Path, "peer", r.RemoteAddr)
+		g.LogWarn("browser request refused", "reason", msg, "path", r.URL.Path, "peer", r.RemoteAddr)
 	}
 }
 
@@ -284,9 +285,9 @@ func quoteShort(s string) string {
 	return `"` + truncate(strings.ToValidUTF8(s, "?"), 100) + `"`
 }
 
-// originHosts returns the host[:port] of each allowed origin, for the WebSocket library's own
+// OriginHosts returns the host[:port] of each allowed origin, for the WebSocket library's own
 // origin check (which the guard has already made stricter).
-func originHosts(origins []string) []string {
+func OriginHosts(origins []string) []string {
 	var hosts []string
 	for _, o := range origins {
 		if u, err := url.Parse(o); err == nil {
