@@ -8,6 +8,7 @@ import (
 // reshaped are the packages issue 11 has reshaped so far; each stays within the limits. Add a
 // package here once its reshape is in.
 var reshaped = []string{
+	"internal/apischema",
 	"internal/config",
 	"internal/auth",
 	"internal/auth/oauthmeta",
@@ -24,6 +25,7 @@ var reshaped = []string{
 	"internal/matrix/rooms",
 	"internal/matrix/send",
 	"internal/matrix/syncapi",
+	"internal/model",
 	"internal/onebot/v11",
 	"internal/onebot/v12",
 }
