@@ -247,6 +247,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 
 	tokens, callbacks := tokenStore(cfg, db), auth.NewCallbackMux()
 	accessLevel, accessLog := cfg.Gateway.AccessLog()
+	extraFaces := faces(cfg.Gateway, log, mets)
 	hub := gateway.NewHub(gateway.Options{
 		Metrics: mets, MetricsPublic: cfg.Gateway.MetricsPublic, AccessLogLevel: accessLevel, AccessLogOff: !accessLog,
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
@@ -256,7 +257,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		Transports:        transports(cfg.Gateway, db),
 		Web:               webOptions(cfg.Gateway.Web),
 		OAuthCallback:     &gateway.OAuthCallback{Path: auth.CallbackPath, Handler: callbacks},
-		Faces:             faces(cfg.Gateway, log, mets),
+		Faces:             extraFaces,
 	})
 	pickleKey, err := e2ee.LoadPickleKey(cfg.Gateway.PickleKey, db.Path())
 	if err != nil {
@@ -369,6 +370,14 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	if !waitUntil(&bots.loops, deadline) {
 		log.Warn("bots did not stop before the deadline")
 	}
+	// The faces with streams of their own deliver the bots' final status and end their streams.
+	drainCtx, drained := context.WithDeadline(context.Background(), deadline)
+	for _, f := range extraFaces {
+		if d, ok := f.(face.Drainer); ok {
+			d.Drain(drainCtx)
+		}
+	}
+	drained()
 	stopCluster() // gives this gateway's bots up (they have stopped): the others take them at once
 	if !waitDone(clusterDone, deadline) {
 		log.Warn("the bots were not given up to the other gateways before the deadline")

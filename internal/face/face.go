@@ -158,6 +158,13 @@ type Retainer interface {
 	Retained(ctx context.Context, f Face, key string) (bool, error)
 }
 
+// Drainer is a face with streams of its own (Satori's): at a clean stop, once the bots have
+// stopped and before the server closes the connections, Drain delivers what is queued (the bots'
+// final status), ends its streams and stops its goroutines, within ctx.
+type Drainer interface {
+	Drain(ctx context.Context)
+}
+
 // BodyReader is a Host that counts the request bodies a face reads against the process's budget
 // of request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT), as the OneBot transports' bodies are.
 type BodyReader interface {

@@ -81,8 +81,11 @@ type Face struct {
 	hist       face.History
 	lastSN     atomic.Int64 // the newest sn pumped from a retained stream
 	resumeGaps atomic.Int64 // resumes that asked for events no longer kept
-	stopPump   context.CancelFunc
-	pumped     chan struct{} // closed when the pump has returned
+	// statusMade counts the login frames StatusChanged made for the hub's stream, statusPumped
+	// those the pump queued on the streams: Drain waits for the final ones.
+	statusMade, statusPumped atomic.Int64
+	stopPump                 context.CancelFunc
+	pumped                   chan struct{} // closed when the pump has returned
 
 	mu         sync.Mutex
 	sessions   map[*session]struct{}

@@ -273,3 +273,32 @@ func TestResumeFromAnSNNoLongerKeptIsReported(t *testing.T) {
 		t.Fatalf("gaps %d, log %q: want the unknown sn reported, and only it", run.face.ResumeGaps(), run.log())
 	}
 }
+
+// At a clean stop Drain waits until the bots' final login-updated (made by StatusChanged for the
+// hub's stream) has been pumped, ends the streams with 1001 after what is queued on them, and
+// stops the pump.
+func TestDrainDeliversTheFinalStatusThenCloses(t *testing.T) {
+	bot := fakes.NewFakeBot("@bot:example.org")
+	box := newFakeOutbox(100)
+	run := startRun(t, box, bot)
+	c := run.dial(t, nil)
+	<-run.host.subscribed
+	bot.SetStatus(model.BotStatus{State: model.StateOffline, Reason: "stopping"})
+	final := run.face.StatusChanged(nil, face.Bot{Bot: bot}, false, true) // the hub's fan-out
+	drained := make(chan struct{})
+	go func() { defer close(drained); run.face.Drain(context.Background()) }()
+	box.append(final) // the hub's outbox write comes after
+	ev := c.event()
+	if ev.Type != "login-updated" || ev.Login == nil || ev.Login.Status != StatusOffline {
+		t.Fatalf("event %+v, want the final login-updated (offline)", ev)
+	}
+	if _, err := c.read(); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("after the final status: %v, want close 1001", err)
+	}
+	<-drained
+	select {
+	case <-run.face.pumped:
+	default:
+		t.Fatal("Drain returned with the pump running")
+	}
+}

@@ -1,12 +1,14 @@
 package satori
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
 	"maunium.net/go/mautrix/id"
 
@@ -94,14 +96,58 @@ func (f *Face) pump(ctx context.Context, st face.Stream) {
 			return
 		}
 		self := selfOf(fr.Payload)
+		login := isLoginEvent(fr.Payload)
 		if f.hist != nil {
 			f.emitFrame(frame{sn: fr.Seq, bot: self, data: mustSignal(OpEvent, withSN(fr.Payload, fr.Seq))})
 			f.lastSN.Store(fr.Seq)
 		} else {
 			f.emit(self, fr.Payload)
 		}
+		if login {
+			f.statusPumped.Add(1)
+		}
 		st.Done(ctx, fr)
 	}
+}
+
+// isLoginEvent tells a login-added/-updated frame (StatusChanged's) from the others.
+func isLoginEvent(payload []byte) bool {
+	return bytes.HasPrefix(payload, []byte(`{"type":"login-`))
+}
+
+var _ face.Drainer = (*Face)(nil)
+
+// Drain implements the end of a clean stop: once the bots have stopped, it waits until their
+// final login-updated frames (StatusChanged) have reached the streams, ends every stream with
+// 1001 after what is queued on it, and stops the pump. ctx bounds the wait.
+func (f *Face) Drain(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for f.pumped != nil && f.statusPumped.Load() < f.statusMade.Load() {
+		select {
+		case <-ctx.Done():
+			f.log.Warn("stopping before the bots' final status reached the Satori clients")
+			f.Close()
+			return
+		case <-tick.C:
+		}
+	}
+	f.mu.Lock()
+	open := make([]*session, 0, len(f.sessions))
+	for s := range f.sessions {
+		open = append(open, s)
+	}
+	f.mu.Unlock()
+	for _, s := range open {
+		s.end(websocket.StatusGoingAway, "the gateway is stopping")
+	}
+	for _, s := range open {
+		select {
+		case <-s.closed:
+		case <-ctx.Done():
+		}
+	}
+	f.Close()
 }
 
 // selfOf is the self_id of an encoded event.
@@ -144,6 +190,7 @@ func (f *Face) StatusChanged(_ []face.Bot, changed face.Bot, _, _ bool) []byte {
 	_, known := f.loginSN[changed.Bot.UserID()]
 	f.mu.Unlock()
 	l := f.login(changed.Bot)
+	f.statusMade.Add(1)
 	typ := "login-updated"
 	if !known {
 		typ = "login-added"

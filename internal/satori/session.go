@@ -33,6 +33,7 @@ type session struct {
 	out    chan frame
 	pong   chan struct{}
 	done   chan struct{}
+	closed chan struct{} // closed when the connection is done with
 	once   sync.Once
 	code   websocket.StatusCode
 	reason string
@@ -83,7 +84,7 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 		_ = c.Close(closeUnauthorized, "access token wrong or missing (IDENTIFY body.token)")
 		return
 	}
-	s := &session{only: only, out: make(chan frame, f.opts.QueueSize), pong: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &session{only: only, out: make(chan frame, f.opts.QueueSize), pong: make(chan struct{}, 1), done: make(chan struct{}), closed: make(chan struct{})}
 	log := f.log.With("peer", r.RemoteAddr)
 
 	// Subscribe before reading the backlog: an event published in between is in both, and the
@@ -97,6 +98,7 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		delete(f.sessions, s)
 		f.mu.Unlock()
+		close(s.closed)
 	}()
 	f.startStream()
 
@@ -146,6 +148,19 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 				log.Warn("satori client disconnected", "reason", s.reason)
 				_ = c.CloseNow()
 				return
+			}
+			if s.code == websocket.StatusGoingAway {
+				// The gateway stops: what is queued (the bots' final login-updated) goes first.
+				for drained := false; !drained; {
+					select {
+					case fr := <-s.out:
+						if fr.sn > sent && write(ctx, c, fr.data) != nil {
+							drained = true
+						}
+					default:
+						drained = true
+					}
+				}
 			}
 			_ = c.Close(s.code, s.reason)
 			return

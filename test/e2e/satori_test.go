@@ -288,17 +288,36 @@ func TestSatoriResumeRawWS(t *testing.T) {
 		t.Fatalf("IDENTIFY with a wrong token: %v, want close code 4001", err)
 	}
 
-	// The gateway stops cleanly with Satori clients connected, and their streams end.
+	// The gateway stops cleanly with Satori clients connected: the bot's final login-updated
+	// (offline) reaches them, then their streams end with 1001 (going away).
 	g.stop()
+	offline := false
 	for {
 		_, data, err := again.c.Read(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				t.Fatalf("the stream is still open after the gateway stopped")
 			}
+			if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+				t.Errorf("the stream ended with %v (close code %d), want 1001", err, code)
+			}
 			break
 		}
 		t.Logf("before the end: %s", data)
+		var sig satoriSignal
+		var ev struct {
+			Type  string `json:"type"`
+			Login *struct {
+				Status int `json:"status"`
+			} `json:"login"`
+		}
+		if json.Unmarshal(data, &sig) == nil && sig.Op == 0 && json.Unmarshal(sig.Body, &ev) == nil &&
+			ev.Type == "login-updated" && ev.Login != nil && ev.Login.Status == 0 {
+			offline = true
+		}
+	}
+	if !offline {
+		t.Fatal("the stream ended without the bot's final login-updated (status 0, offline)")
 	}
 }
 
