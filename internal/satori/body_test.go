@@ -105,3 +105,18 @@ func TestAPIOnlyMessagesMayBeLarge(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// A method of the Satori protocol that the gateway does not serve answers 501 naming it and why;
+// a method that does not exist stays 404.
+func TestAPIUnservedMethodsAre501(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	for _, m := range []string{"channel.delete", "guild.member.role.set", "upload.create", "message.list", "reaction.delete", "friend.approve"} {
+		status, body := tf.post(t, m, `{}`, nil)
+		if status != http.StatusNotImplemented || !strings.Contains(string(body), m+" is not served") {
+			t.Errorf("%s: %d %s, want 501 naming the method", m, status, body)
+		}
+	}
+	if status, _ := tf.post(t, "no.such.method", `{}`, nil); status != http.StatusNotFound {
+		t.Errorf("an unknown method: %d, want 404", status)
+	}
+}

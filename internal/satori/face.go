@@ -351,6 +351,10 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	method := r.PathValue("method")
 	handler := resources[method]
+	if why, ok := unserved[method]; ok && handler == nil {
+		writeError(w, http.StatusNotImplemented, method+" is not served by this gateway: "+why)
+		return
+	}
 	if handler == nil {
 		writeError(w, http.StatusNotFound, "unknown or unsupported method: "+method)
 		return

@@ -387,7 +387,7 @@ func TestAPIErrors(t *testing.T) {
 		{"no token", "login.get", ``, map[string]string{"Authorization": ""}, 401},
 		{"wrong token", "login.get", ``, map[string]string{"Authorization": "Bearer nope"}, 403},
 		{"not bearer", "login.get", ``, map[string]string{"Authorization": "Basic x"}, 401},
-		{"unknown method", "channel.delete", `{}`, nil, 404},
+		{"unknown method", "channel.explode", `{}`, nil, 404},
 		{"mute without duration", "guild.member.mute", `{"guild_id":"!r:x","user_id":"@a:x"}`, nil, 400},
 		{"mute too long", "guild.member.mute", `{"guild_id":"!r:x","user_id":"@a:x","duration":1e12}`, nil, 400},
 		{"other platform", "login.get", ``, map[string]string{"Satori-Platform": "discord"}, 400},

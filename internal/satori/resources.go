@@ -60,6 +60,29 @@ var resources = map[string]func(ctx context.Context, c *call) (any, error){
 	"reaction.create":     reactionCreate,
 }
 
+// unserved are the methods of the Satori protocol this gateway does not serve, with why: a
+// client gets 501 naming the method, not a 404 that reads like a typo.
+var unserved = map[string]string{
+	"channel.create":          "a Matrix room is a guild with one channel: create a room instead (not served yet)",
+	"channel.update":          "a Matrix room is a guild with one channel (not served yet)",
+	"channel.delete":          "a Matrix room cannot be deleted",
+	"guild.approve":           "answering a room invitation is not served yet (auto_accept_invites accepts them)",
+	"guild.member.approve":    "Matrix has no join requests to answer here (knocks are not served)",
+	"guild.member.role.set":   "Matrix has power levels, not roles",
+	"guild.member.role.unset": "Matrix has power levels, not roles",
+	"guild.role.list":         "Matrix has power levels, not roles",
+	"guild.role.create":       "Matrix has power levels, not roles",
+	"guild.role.update":       "Matrix has power levels, not roles",
+	"guild.role.delete":       "Matrix has power levels, not roles",
+	"friend.approve":          "Matrix has no friend requests",
+	"friend.delete":           "Matrix has no friends list to remove from",
+	"message.list":            "message history is not served yet",
+	"reaction.delete":         "removing a reaction is not served yet",
+	"reaction.clear":          "removing reactions is not served yet",
+	"reaction.list":           "listing reactions is not served yet",
+	"upload.create":           "uploads are not served yet: send a file as an http(s) or data: URL in src",
+}
+
 func loginGet(_ context.Context, c *call) (any, error) { return c.login, nil }
 
 func userGet(ctx context.Context, c *call) (any, error) {
