@@ -109,7 +109,7 @@ func (bs *botSet) setOwned(owned map[string]bool) {
 	bs.mu.Lock()
 	bs.owned = owned
 	bs.mu.Unlock()
-	added, removed, changed, err := bs.apply(bs.wanted())
+	added, removed, changed, err := bs.apply(bs.wanted(), "it runs on another gateway now")
 	if err != nil {
 		bs.log.Error("cluster: a bot given to this gateway cannot be set up", "error", err)
 		return
@@ -293,7 +293,7 @@ func (bs *botSet) remove(r *botRun, why string, deadline time.Time) {
 // apply makes the running bots those of next: a bot not in next is removed, a new one starts,
 // and one whose configuration changed starts again with the new one. It returns the names of the
 // bots it added, removed and restarted.
-func (bs *botSet) apply(next []config.Bot) (added, removed, changed []string, err error) {
+func (bs *botSet) apply(next []config.Bot, gone string) (added, removed, changed []string, err error) {
 	bs.edits.Lock()
 	defer bs.edits.Unlock()
 	bs.mu.Lock()
@@ -318,16 +318,29 @@ func (bs *botSet) apply(next []config.Bot) (added, removed, changed []string, er
 		return nil, nil, nil, err
 	}
 	deadline := time.Now().Add(bs.cfg.Gateway.ShutdownTimeout)
+	type removal struct {
+		r   *botRun
+		why string
+	}
+	var removals []removal
 	for _, r := range current {
 		k := botKey(r.bot)
 		switch {
 		case !keep[k]:
-			bs.remove(r, "no longer in the configuration", deadline)
+			removals = append(removals, removal{r, gone})
 			removed = append(removed, r.bot.Name())
 		case slices.ContainsFunc(fresh, func(b config.Bot) bool { return botKey(b) == k }):
-			bs.remove(r, "its configuration changed; it starts again", deadline)
+			removals = append(removals, removal{r, "its configuration changed; it starts again"})
 			changed = append(changed, r.bot.Name())
 		}
+	}
+	// Every sync ends at once (a slow one must not keep the others running: with a cluster,
+	// another gateway may take them once the grace period has passed), then each is waited for.
+	for _, rm := range removals {
+		rm.r.stop()
+	}
+	for _, rm := range removals {
+		bs.remove(rm.r, rm.why, deadline)
 	}
 	newRuns := make(map[string]*botRun, len(runs))
 	for _, r := range runs {
@@ -378,7 +391,7 @@ func (bs *botSet) reload() error {
 	previous := bs.configured
 	bs.configured = cfg.Bots
 	bs.mu.Unlock()
-	added, removed, changed, err := bs.apply(bs.wanted())
+	added, removed, changed, err := bs.apply(bs.wanted(), "no longer in the configuration")
 	if err != nil {
 		bs.mu.Lock()
 		bs.configured = previous
