@@ -264,6 +264,11 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		log.Error("failed to load the pickle key of the encryption state; set GATEWAY_PICKLE_KEY or restore the key file", "error", err)
 		return exitStorage
 	}
+	if cfg.Gateway.PickleKeyShort {
+		log.Warn("the pickle key is shorter than 16 bytes and kept by GATEWAY_PICKLE_KEY_ALLOW_SHORT: the encryption state is only as safe as the key; "+
+			"replace it with one from openssl rand -hex 32 once every bot has recovery_key and login_user/login_password (its room keys are then restored from the key backup)",
+			"length", len(strings.TrimSpace(cfg.Gateway.PickleKey)))
+	}
 	// Servers. The base context ends WebSocket connections, which Shutdown does not close. The
 	// bots stop first at a stop, their push connections after their final status.
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))

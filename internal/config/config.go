@@ -170,6 +170,9 @@ type Gateway struct {
 	// PickleKey encrypts the end-to-end encryption state in the database (GATEWAY_PICKLE_KEY or
 	// GATEWAY_PICKLE_KEY_FILE); "" = generated once into GATEWAY_DATABASE + ".pickle-key" (required when that is a PostgreSQL URL).
 	PickleKey string
+	// PickleKeyShort: the pickle key is shorter than MinPickleKey and GATEWAY_PICKLE_KEY_ALLOW_SHORT
+	// keeps it (it already encrypts a crypto store); the gateway warns at every start.
+	PickleKeyShort bool
 	// UndecryptableWait is GATEWAY_UNDECRYPTABLE_WAIT: how long an encrypted event waits for its
 	// key before it is delivered marked undecryptable (matrix.msgtype m.bad.encrypted).
 	UndecryptableWait time.Duration
@@ -291,6 +294,7 @@ type envVars struct {
 	OutboxExclude            string        `env:"GATEWAY_OUTBOX_EXCLUDE" hint:"comma-separated endpoint URLs"`
 	PickleKey                string        `env:"GATEWAY_PICKLE_KEY" hint:"a long random string"`
 	PickleKeyFile            string        `env:"GATEWAY_PICKLE_KEY_FILE" hint:"a file holding the pickle key"`
+	PickleKeyAllowShort      flag          `env:"GATEWAY_PICKLE_KEY_ALLOW_SHORT" envDefault:"false" hint:"true or false"`
 	UndecryptableWait        time.Duration `env:"GATEWAY_UNDECRYPTABLE_WAIT" envDefault:"60s" hint:"a duration greater than 0, e.g. 60s"`
 	MessageRetention         longDuration  `env:"GATEWAY_MESSAGE_RETENTION" envDefault:"7d" hint:"a duration greater than 0 such as 7d or 36h"`
 	MessageRetentionCount    int           `env:"GATEWAY_MESSAGE_RETENTION_COUNT" envDefault:"10000" hint:"a whole number from 1 to 100000000, e.g. 10000"`
@@ -666,6 +670,7 @@ func (l *loader) transports(g *Gateway, v *envVars) {
 	}
 	g.OutboxExclude = splitList(v.OutboxExclude)
 	g.PickleKey = l.secret("GATEWAY_PICKLE_KEY", v.PickleKey, v.PickleKeyFile)
+	l.pickleKeyStrength(g, v)
 	l.postgresNeeds(g)
 	g.UndecryptableWait = v.UndecryptableWait
 	g.EncryptReactions = bool(v.EncryptReactions)

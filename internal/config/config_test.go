@@ -781,7 +781,7 @@ func TestClusterVariables(t *testing.T) {
 	_, err := Load(withBots("GATEWAY_CLUSTER=true", "GATEWAY_CLUSTER_URL=ftp://x"))
 	wantProblems(t, err, 3, "GATEWAY_CLUSTER_URL", "postgres://", "user_id")
 	pg := []string{`MATRIX_BOTS=[{"homeserver": "https://a.example", "access_token": "t", "user_id": "@a:a.example"}]`,
-		"GATEWAY_DATABASE=postgres://u:p@db.example/gw", "GATEWAY_PICKLE_KEY=k", "GATEWAY_CLUSTER=true", "GATEWAY_CLUSTER_URL=http://10.0.0.5:5700"}
+		"GATEWAY_DATABASE=postgres://u:p@db.example/gw", "GATEWAY_PICKLE_KEY=0123456789abcdef0123456789abcdef", "GATEWAY_CLUSTER=true", "GATEWAY_CLUSTER_URL=http://10.0.0.5:5700"}
 	if g := mustLoad(t, pg).Gateway; !g.Cluster || g.ClusterURL != "http://10.0.0.5:5700" {
 		t.Fatalf("set: cluster %v, url %q", g.Cluster, g.ClusterURL)
 	}

@@ -46,6 +46,38 @@ func (l *loader) postgresNeeds(g *Gateway) {
 		"or GATEWAY_PICKLE_KEY_FILE")
 }
 
+// MinPickleKey is the shortest pickle key taken (bytes, whitespace around it not counted).
+const MinPickleKey = 16
+
+// pickleKeyStrength refuses a configured pickle key that could be guessed (GATEWAY_PICKLE_KEY=k
+// used to be taken), unless GATEWAY_PICKLE_KEY_ALLOW_SHORT keeps one that already encrypts a
+// crypto store: changing it would make the store unreadable (the bots' keys are then restored
+// from the key backup only where a recovery key is configured), so the choice is the operator's,
+// made knowingly. The problem never echoes the key.
+func (l *loader) pickleKeyStrength(g *Gateway, v *envVars) {
+	name := "GATEWAY_PICKLE_KEY"
+	if v.PickleKeyFile != "" && v.PickleKey == "" {
+		name = "GATEWAY_PICKLE_KEY_FILE"
+		if l.bad[name] {
+			return
+		}
+	}
+	raw := g.PickleKey // "" = not configured: a key is generated
+	key := strings.TrimSpace(raw)
+	switch {
+	case key == "" && raw != "":
+		l.problems.add(name, "the pickle key is only whitespace; set at least %d bytes, e.g. from openssl rand -hex 32", MinPickleKey)
+	case len(key) >= MinPickleKey:
+	case bool(v.PickleKeyAllowShort) && key != "":
+		g.PickleKeyShort = true
+	case key != "":
+		l.problems.add(name, "the pickle key is %d bytes; set at least %d bytes, e.g. from openssl rand -hex 32 (a key that already "+
+			"encrypts a crypto store cannot simply be changed: keep it for now with GATEWAY_PICKLE_KEY_ALLOW_SHORT=true, or change it "+
+			"where every bot has recovery_key and login_user/login_password so that its room keys are restored from the key backup)",
+			len(key), MinPickleKey)
+	}
+}
+
 // notURL reports a path variable whose value is a URL: it would be taken for a relative path and
 // make a folder named after the URL's scheme.
 func (l *loader) notURL(key, value, example string) {

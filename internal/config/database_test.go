@@ -20,7 +20,7 @@ func TestLoadDatabase(t *testing.T) {
 	if s := cfg.Gateway.String(); strings.Contains(s, "s3cret") || !strings.Contains(s, "db.example") {
 		t.Errorf("String() = %s; want the database without its password", s)
 	}
-	mustLoad(t, withBots("GATEWAY_DATABASE=postgresql://db.example/gateway", "GATEWAY_PICKLE_KEY=k"))
+	mustLoad(t, withBots("GATEWAY_DATABASE=postgresql://db.example/gateway", "GATEWAY_PICKLE_KEY=0123456789abcdef0123456789abcdef"))
 	if cfg := mustLoad(t, withBots("GATEWAY_DATABASE=/var/lib/gw/gateway.db")); cfg.Gateway.DatabaseIsPostgres() ||
 		cfg.Gateway.FilesDir != "/var/lib/gw/files" {
 		t.Errorf("file database: postgres %v, files %q", cfg.Gateway.DatabaseIsPostgres(), cfg.Gateway.FilesDir)
@@ -32,7 +32,7 @@ func TestLoadDatabase(t *testing.T) {
 	}{
 		{[]string{"GATEWAY_DATABASE=mysql://gw:s3cret@db/gateway"}, "GATEWAY_DATABASE: mysql://gw:xxxxx@db/gateway is a URL the gateway does not serve"},
 		{[]string{"GATEWAY_DATABASE=sqlite:///var/lib/gw.db"}, "GATEWAY_DATABASE: sqlite:///var/lib/gw.db is a URL the gateway does not serve"},
-		{[]string{"GATEWAY_DATABASE=postgres://db.example", "GATEWAY_PICKLE_KEY=k"}, "GATEWAY_DATABASE: postgres://db.example lacks a host or a database name"},
+		{[]string{"GATEWAY_DATABASE=postgres://db.example", "GATEWAY_PICKLE_KEY=0123456789abcdef0123456789abcdef"}, "GATEWAY_DATABASE: postgres://db.example lacks a host or a database name"},
 		{[]string{"GATEWAY_DATABASE=" + pgURL}, "GATEWAY_PICKLE_KEY: required when GATEWAY_DATABASE is a PostgreSQL URL"},
 		{[]string{"MATRIX_TOKEN_STORE_PATH=postgres://db/tokens"}, "MATRIX_TOKEN_STORE_PATH: postgres://db/tokens is a URL, not a path"},
 		{[]string{"GATEWAY_FILES_DIR=s3://bucket/files"}, "GATEWAY_FILES_DIR: s3://bucket/files is a URL, not a path"},
