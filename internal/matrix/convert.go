@@ -18,6 +18,9 @@ import (
 // split into segments afterwards. It uses control characters that sanitised HTML cannot carry.
 const pillMark = "\x00"
 
+// pillName separates a pill's user ID from the display name it showed, inside the marks.
+const pillName = "\x01"
+
 // segmentParser turns sanitised Matrix HTML into plain text for OneBot clients: formatting is
 // dropped (no Markdown markers), the content of script and style elements is dropped, and user
 // pills become mention segments.
@@ -39,8 +42,12 @@ var segmentParser = &format.HTMLParser{
 	},
 	PillConverter: func(displayname, mxid, eventID string, ctx format.Context) string {
 		// mxid comes percent-decoded from the href, so it can hold the marker itself (%00).
-		if strings.HasPrefix(mxid, "@") && eventID == "" && !strings.Contains(mxid, pillMark) {
-			return pillMark + mxid + pillMark
+		if strings.HasPrefix(mxid, "@") && eventID == "" && !strings.Contains(mxid, pillMark) && !strings.Contains(mxid, pillName) {
+			name := strings.NewReplacer(pillMark, "", pillName, "").Replace(displayname)
+			if name == mxid {
+				name = ""
+			}
+			return pillMark + mxid + pillName + name + pillMark
 		}
 		return displayname
 	},
@@ -109,10 +116,12 @@ func textSegments(content *event.MessageEventContent, reply []model.Segment, sel
 	parts := strings.Split(text, pillMark)
 	for i, p := range parts {
 		if i%2 == 1 { // a pill
-			u := id.UserID(p)
+			mxid, name, _ := strings.Cut(p, pillName)
+			p = mxid
+			u := id.UserID(mxid)
 			leadingSelf = self.id != "" && u == self.id && len(segs) == len(reply) && plain.Len() == 0
 			pilled[u] = true
-			segs = append(segs, model.Mention{User: u})
+			segs = append(segs, model.Mention{User: u, Name: name})
 			plain.WriteString(p)
 			continue
 		}

@@ -43,6 +43,9 @@ type Text struct {
 // Mention mentions a user (a Matrix pill; OneBot v12 mention, v11 at).
 type Mention struct {
 	User id.UserID
+	// Name is the display name the message showed for the user (a pill's text), "" when
+	// unknown; outgoing mentions need none.
+	Name string
 }
 
 // MentionAll mentions the whole room (@room; OneBot v12 mention_all, v11 at qq=all).

@@ -25,7 +25,7 @@ func Elements(segs []model.Segment) []Element {
 				out = append(out, TextNode(s.Text))
 			}
 		case model.Mention:
-			out = append(out, Tag("at", []string{"id", string(s.User), "name", ""}))
+			out = append(out, Tag("at", []string{"id", string(s.User), "name", s.Name}))
 		case model.MentionAll:
 			out = append(out, Tag("at", []string{"type", "all"}))
 		case model.Reply:

@@ -66,3 +66,16 @@ func TestEventOfKinds(t *testing.T) {
 		}
 	}
 }
+
+// An incoming mention carries the display name its pill showed (<at id name/>), escaped; a
+// mention without a known name has only its id.
+func TestMentionCarriesTheDisplayName(t *testing.T) {
+	got := Content([]model.Segment{model.Mention{User: "@a:b", Name: `Alice "<3"`}, model.Text{Text: " hi "}, model.Mention{User: "@c:d"}})
+	if want := `<at id="@a:b" name="Alice &quot;&lt;3&quot;"/> hi <at id="@c:d"/>`; got != want {
+		t.Fatalf("Content = %s, want %s", got, want)
+	}
+	els, err := Parse(got)
+	if err != nil || len(els) != 3 || els[0].Attr("name") != `Alice "<3"` {
+		t.Fatalf("parsed back: %s %v, want the name", dump(els), err)
+	}
+}
