@@ -33,13 +33,14 @@ func newCoordinator(cfg *config.Config, db *storage.DB, bots *botSet, log *slog.
 }
 
 // clusterProxy sends OneBot requests for bots that another gateway runs to that gateway.
-func clusterProxy(next http.Handler, coord *cluster.Coordinator, hub *gateway.Hub, db *storage.DB, log *slog.Logger) http.Handler {
+func clusterProxy(next http.Handler, coord *cluster.Coordinator, hub *gateway.Hub, db *storage.DB, maxBody int64, log *slog.Logger) http.Handler {
 	p := &cluster.Proxy{
-		Local: func(bot string) bool { return hub.HasBot(id.UserID(bot)) },
-		V11User: func(ctx context.Context, selfID int64) (string, error) {
-			return db.MatrixID(ctx, storage.KindUser, selfID)
+		Local:  func(bot string) bool { return hub.HasBot(id.UserID(bot)) },
+		Owners: coord.Owners,
+		V11ID: func(ctx context.Context, bot string) (int64, error) {
+			return db.V11ID(ctx, storage.KindUser, bot)
 		},
-		Owner: coord.Owner, Log: log,
+		Body: gateway.BodyReader(hub), MaxBody: maxBody, Log: log,
 	}
 	return p.Wrap(next)
 }

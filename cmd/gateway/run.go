@@ -321,7 +321,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		}
 		handler := hub.Handler() // after SetAdmin
 		if coord != nil {
-			handler = clusterProxy(handler, coord, hub, db, log.With("component", "cluster"))
+			handler = clusterProxy(handler, coord, hub, db, cfg.Gateway.Web.MaxActionSize, log.With("component", "cluster"))
 		}
 		srv = web.NewServer(serveCtx, handler, webOptions(cfg.Gateway.Web), log.With("component", "http"))
 		hub.Start(gateway.Listener{Server: srv, Listener: ln})

@@ -147,6 +147,26 @@ func (c *Coordinator) Owner(ctx context.Context, bot string) (string, bool) {
 	return url, err == nil && url != ""
 }
 
+// Owners returns every bot a live gateway with a URL runs, with that gateway's URL: the map
+// the proxy reads at most once per Refresh.
+func (c *Coordinator) Owners(ctx context.Context) (map[string]string, error) {
+	rows, err := c.opts.DB.DBUtil().Query(ctx, `SELECT b.bot, i.url FROM cluster_bot b JOIN cluster_instance i ON i.id = b.instance
+		WHERE b.seen > $1 AND i.url <> ''`, c.millis(time.Now().Add(-c.opts.Grace)))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var bot, url string
+		if err := rows.Scan(&bot, &url); err != nil {
+			return nil, err
+		}
+		out[bot] = url
+	}
+	return out, rows.Err()
+}
+
 func (c *Coordinator) millis(t time.Time) int64 { return t.UnixMilli() }
 
 // Run coordinates until ctx ends; then it stops every bot, deletes its rows and releases its

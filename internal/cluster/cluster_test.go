@@ -128,6 +128,18 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 	if o, ok := a.Owner(ctx, a.Owned()[0]); !ok || o != "http://a" {
 		t.Fatalf("Owner of a's bot = %q, %v; want http://a", o, ok)
 	}
+	// The proxy's map: every bot, with the URL of the gateway that runs it, in one query.
+	owners, err := a.Owners(ctx)
+	if err != nil || len(owners) != len(bots) {
+		t.Fatalf("Owners = %v, %v; want the %d bots", owners, err, len(bots))
+	}
+	rec.mu.Lock()
+	for bot, url := range owners {
+		if want := "http://" + rec.by[bot]; url != want {
+			t.Errorf("Owners: %s is run by %s, want %s", bot, url, want)
+		}
+	}
+	rec.mu.Unlock()
 
 	// c's ownership connection ends: c stops its bots at once, and the 9 run again.
 	var pid int

@@ -4,12 +4,88 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/matrix-onebot/gateway/internal/face"
 )
+
+// fakeBudget is a thin stand-in for the hub's budget of request bytes (gateway.BodyReader): it
+// holds limit bytes per read, refuses (face.ErrBusy) a read the budget has no room for, and
+// records what it holds.
+type fakeBudget struct {
+	mu        sync.Mutex
+	room      int64
+	held      int64
+	reads     int
+	lastLimit int64
+}
+
+func (b *fakeBudget) ReadBody(_ context.Context, r io.Reader, limit int64) ([]byte, func(), error) {
+	b.mu.Lock()
+	b.reads++
+	b.lastLimit = limit
+	if b.held+limit > b.room {
+		b.mu.Unlock()
+		return nil, nil, face.ErrBusy
+	}
+	b.held += limit
+	b.mu.Unlock()
+	release := func() {
+		b.mu.Lock()
+		b.held -= limit
+		b.mu.Unlock()
+	}
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil || int64(len(body)) > limit {
+		release()
+		return nil, nil, errors.Join(face.ErrTooLarge, err)
+	}
+	return body, release, nil
+}
+
+func (b *fakeBudget) holding() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held
+}
+
+// testProxy returns a proxy whose only bot run elsewhere is @there:x (v11 self_id 7), run by
+// owner; @here:x runs here. reads counts the reads of the owner map.
+func testProxy(owner string, budget *fakeBudget, reads *atomic.Int64) *Proxy {
+	return &Proxy{
+		Local: func(bot string) bool { return bot == "@here:x" },
+		Owners: func(context.Context) (map[string]string, error) {
+			reads.Add(1)
+			return map[string]string{"@there:x": owner}, nil
+		},
+		V11ID: func(_ context.Context, bot string) (int64, error) {
+			if bot == "@there:x" {
+				return 7, nil
+			}
+			return 0, errors.New("unknown")
+		},
+		Body: budget, MaxBody: 4096, Refresh: time.Hour, Log: slog.New(slog.DiscardHandler),
+	}
+}
+
+func serve(h http.Handler, method, path, body string, proxied bool) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if proxied {
+		req.Header.Set(proxiedHeader, "1")
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
 
 // A request for a bot another gateway runs goes there, with its body whole and marked as sent
 // on; one already sent on, or for a bot run here or by nobody, is served here.
@@ -21,25 +97,15 @@ func TestProxySendsRequestsToTheOwner(t *testing.T) {
 		_, _ = io.WriteString(w, "owner")
 	}))
 	defer owner.Close()
-	p := &Proxy{
-		Local: func(bot string) bool { return bot == "@here:x" },
-		V11User: func(_ context.Context, n int64) (string, error) {
-			if n == 7 {
-				return "@there:x", nil
-			}
-			return "", errors.New("unknown")
-		},
-		Owner: func(_ context.Context, bot string) (string, bool) { return owner.URL, bot == "@there:x" },
-	}
-	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "local") }))
+	var reads atomic.Int64
+	p := testProxy(owner.URL, &fakeBudget{room: 1 << 20}, &reads)
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		_, _ = io.WriteString(w, "local")
+	}))
 	do := func(method, path, body string, proxied bool) string {
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		if proxied {
-			req.Header.Set(proxiedHeader, "1")
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec.Body.String()
+		return serve(h, method, path, body, proxied).Body.String()
 	}
 	action := `{"action": "get_self_info", "params": {}, "self": {"platform": "matrix", "user_id": "@there:x"}}`
 	if got := do(http.MethodPost, "/onebot/v12/", action, false); got != "owner" || gotBody != action || gotMark != "1" {
@@ -58,9 +124,109 @@ func TestProxySendsRequestsToTheOwner(t *testing.T) {
 		{http.MethodPost, "/onebot/v11/8/get_login_info", "{}"},
 		{http.MethodGet, "/onebot/v11/send_msg", ""},
 	} {
-		if got := do(c.method, c.path, c.body, false); got != "local" {
-			t.Errorf("%s %s %q: answered by %q, want here", c.method, c.path, c.body, got)
+		if got := do(c.method, c.path, c.body, false); got != "local" || gotBody != c.body {
+			t.Errorf("%s %s %q: answered by %q with body %q, want here with the body whole", c.method, c.path, c.body, got, gotBody)
 		}
+	}
+}
+
+// Whatever self_id or bot clients name, before any authentication, the database is asked which
+// gateway runs which bot once per Refresh, not once per request (it was asked per v11 request,
+// and per v12 request for a bot not run here).
+func TestProxyReadsTheOwnersOncePerRefresh(t *testing.T) {
+	var reads atomic.Int64
+	p := testProxy("http://127.0.0.1:1", &fakeBudget{room: 1 << 20}, &reads)
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "local") }))
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path, body := fmt.Sprintf("/onebot/v11/%d/get_login_info", 1000+i), "{}"
+			if i%2 == 1 {
+				path, body = "/onebot/v12/", fmt.Sprintf(`{"action": "x", "self": {"user_id": "@guess%d:x"}}`, i)
+			}
+			if got := serve(h, http.MethodPost, path, body, false).Body.String(); got != "local" {
+				t.Errorf("%s: answered by %q, want here", path, got)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("200 requests for unknown bots read the owners %d times, want once", n)
+	}
+	p.Refresh = time.Nanosecond
+	serve(h, http.MethodPost, "/onebot/v11/1/get_login_info", "{}", false)
+	if n := reads.Load(); n != 2 {
+		t.Fatalf("once Refresh passed, the owners were read %d times in all, want 2", n)
+	}
+}
+
+// The v12 body read to find its bot counts against the process's budget of request bytes
+// (GATEWAY_MAX_BYTES_IN_FLIGHT) with the action size limit, and is held until the request is
+// done; a full budget is 503 with Retry-After, the owner not asked. It used to be up to 1 MiB
+// per request outside any budget.
+func TestProxyReadsBodiesWithinTheBudget(t *testing.T) {
+	arrived, finish := make(chan struct{}), make(chan struct{})
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		arrived <- struct{}{}
+		<-finish
+		_, _ = io.WriteString(w, "owner")
+	}))
+	defer owner.Close()
+	var reads atomic.Int64
+	budget := &fakeBudget{room: 4096}
+	p := testProxy(owner.URL, budget, &reads)
+	var localBody string
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		localBody = string(b)
+		_, _ = io.WriteString(w, "local")
+	}))
+	action := `{"action": "get_self_info", "params": {}, "self": {"platform": "matrix", "user_id": "@there:x"}}`
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- serve(h, http.MethodPost, "/onebot/v12/", action, false) }()
+	<-arrived
+	if held, limit := budget.holding(), budget.lastLimit; held != 4096 || limit != p.MaxBody {
+		t.Errorf("while the owner answers, the budget holds %d bytes (read with limit %d), want %d", held, limit, p.MaxBody)
+	}
+	// The budget is full: the next request is refused before the owner hears of it.
+	rec := serve(h, http.MethodPost, "/onebot/v12/", action, false)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "GATEWAY_MAX_BYTES_IN_FLIGHT") {
+		t.Errorf("with the budget full: %d %q (Retry-After %q), want 503 naming GATEWAY_MAX_BYTES_IN_FLIGHT", rec.Code, rec.Body.String(), rec.Header().Get("Retry-After"))
+	}
+	close(finish)
+	if rec := <-done; rec.Body.String() != "owner" {
+		t.Fatalf("answered by %q, want the owner", rec.Body.String())
+	}
+	if held := budget.holding(); held != 0 {
+		t.Fatalf("the budget still holds %d bytes after the request", held)
+	}
+
+	// A body over MaxBody (an upload) is not read further: one that names its bot first goes to
+	// the owner, whole; one that names it after the file is served here, whole.
+	file := strings.Repeat("A", 3*4096)
+	first := `{"action": "upload_file", "self": {"user_id": "@there:x"}, "params": {"type": "data", "data": "` + file + `"}}`
+	after := `{"action": "upload_file", "params": {"type": "data", "data": "` + file + `"}, "self": {"user_id": "@there:x"}}`
+	var ownerBody string
+	owner2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		ownerBody = string(b)
+		_, _ = io.WriteString(w, "owner")
+	}))
+	defer owner2.Close()
+	p2 := testProxy(owner2.URL, &fakeBudget{room: 4096}, &reads)
+	h2 := p2.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		localBody = string(b)
+		_, _ = io.WriteString(w, "local")
+	}))
+	if got := serve(h2, http.MethodPost, "/onebot/v12/", first, false).Body.String(); got != "owner" || ownerBody != first {
+		t.Errorf("an upload naming its bot first: answered by %q, the owner got %d of %d bytes", got, len(ownerBody), len(first))
+	}
+	if got := serve(h2, http.MethodPost, "/onebot/v12/", after, false).Body.String(); got != "local" || localBody != after {
+		t.Errorf("an upload naming its bot after the file: answered by %q, here got %d of %d bytes", got, len(localBody), len(after))
 	}
 }
 
@@ -70,11 +236,20 @@ func FuzzProxyBotOf(f *testing.F) {
 	f.Add([]byte(`{"action": "x", "self": {"platform": "matrix", "user_id": "@a:b"}}`))
 	f.Add([]byte(`{"self": 5}`))
 	f.Add([]byte("\x00\xff"))
-	p := &Proxy{}
+	f.Add([]byte(`{"params": {"data": "` + strings.Repeat("x", 80) + `"}, "self": {"user_id": "@a:b"}}`))
+	var reads atomic.Int64
+	p := testProxy("http://127.0.0.1:1", &fakeBudget{room: 1 << 20}, &reads)
+	p.MaxBody = 64
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/onebot/v12/", bytes.NewReader(body))
-		_ = p.botOf(req)
+		_, release, err := p.botOf(req)
+		if err != nil {
+			t.Fatalf("botOf: %v", err)
+		}
 		rest, _ := io.ReadAll(req.Body)
+		if release != nil {
+			release()
+		}
 		if !bytes.Equal(rest, body) {
 			t.Fatalf("the body changed: %q → %q", body, rest)
 		}
@@ -92,11 +267,8 @@ func TestProxyKeepsTheClientsHost(t *testing.T) {
 		_, _ = io.WriteString(w, "owner")
 	}))
 	defer owner.Close()
-	p := &Proxy{
-		Local:   func(string) bool { return false },
-		V11User: func(context.Context, int64) (string, error) { return "@there:x", nil },
-		Owner:   func(context.Context, string) (string, bool) { return owner.URL, true },
-	}
+	var reads atomic.Int64
+	p := testProxy(owner.URL, &fakeBudget{room: 1 << 20}, &reads)
 	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "local") }))
 	req := httptest.NewRequest(http.MethodGet, "http://rebound.evil.example/onebot/v11/7/get_login_info", nil)
 	req.Header.Set("Origin", "http://rebound.evil.example")

@@ -79,6 +79,10 @@ func (fh faceHost) Subscribe(ctx context.Context, f face.Face, sub face.Subscrip
 
 var _ face.BodyReader = faceHost{}
 
+// BodyReader returns the hub's budget of request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT) for a reader
+// of request bodies in front of the hub, such as the cluster proxy.
+func BodyReader(h *Hub) face.BodyReader { return faceHost{h} }
+
 // ReadBody implements face.BodyReader as readRequest does for OneBot: MaxActionSize is taken
 // before reading, the rest up to limit only when the body goes on.
 func (fh faceHost) ReadBody(ctx context.Context, r io.Reader, limit int64) ([]byte, func(), error) {
