@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/test/fakes"
 	"github.com/matrix-onebot/gateway/test/harness"
 )
 
@@ -94,7 +96,9 @@ func readyBots(g *gatewayProc) []string {
 // SIGKILL, then a second: the survivors take the bots over, resuming from the stored sync
 // position with the same device and crypto state. Every message reaches a OneBot client (a
 // WebSocket on each gateway), no message is delivered twice unless marked replayed, the encrypted
-// ones arrive decrypted, and no bot is ever listed by two gateways' /readyz at once.
+// ones arrive decrypted. Each gateway reaches Synapse through its own recording proxy
+// (fakes.FakeSyncRecorder), so the homeserver side shows that no bot ever had a /sync in flight
+// from two gateways at once, and that every bot of a killed gateway synced again from a survivor.
 func TestClusterFailover(t *testing.T) {
 	db := harness.PostgresForTest(t).DatabaseForTest(t)
 	js := startJSClient(t)
@@ -104,19 +108,23 @@ func TestClusterFailover(t *testing.T) {
 
 	const plain, encrypted = 27, 3
 	var bots []*harnessUser
-	var entries []string
 	for i := range plain + encrypted {
-		u := newBotUser(t)
-		bots = append(bots, &harnessUser{User: u, e2ee: i >= plain})
-		entries = append(entries, botJSON(u, map[string]any{"auto_accept_invites": true}))
+		bots = append(bots, &harnessUser{User: newBotUser(t), e2ee: i >= plain})
 	}
-	env := map[string]string{
-		"MATRIX_BOTS": botList(t, entries...), "GATEWAY_ACCESS_TOKEN": "tok", "GATEWAY_DATABASE": db,
-		"GATEWAY_PICKLE_KEY": "e2e-cluster-pickle-key", "GATEWAY_CLUSTER": "true", "GATEWAY_START_JITTER": "0s",
-	}
+	// Each gateway reaches Synapse through its own recording proxy: the homeserver's view of
+	// which instance syncs which bot, and when.
+	rec := fakes.NewFakeSyncRecorder(t, hs.URL())
 	var gws []*gatewayProc
-	for range 3 {
-		gws = append(gws, startGateway(t, t.TempDir(), env))
+	for g := range 3 {
+		proxy := rec.Proxy(t, fmt.Sprint("gateway ", g))
+		var entries []string
+		for _, b := range bots {
+			entries = append(entries, botJSON(b.User, map[string]any{"auto_accept_invites": true, "homeserver": proxy}))
+		}
+		gws = append(gws, startGateway(t, t.TempDir(), map[string]string{
+			"MATRIX_BOTS": botList(t, entries...), "GATEWAY_ACCESS_TOKEN": "tok", "GATEWAY_DATABASE": db,
+			"GATEWAY_PICKLE_KEY": "e2e-cluster-pickle-key", "GATEWAY_CLUSTER": "true", "GATEWAY_START_JITTER": "0s",
+		}))
 	}
 	all := func(live []*gatewayProc) bool {
 		n := 0
@@ -130,41 +138,6 @@ func TestClusterFailover(t *testing.T) {
 		return n == len(bots)
 	}
 	waitFor(t, "the three gateways to run the thirty bots between them", func() bool { return all(gws) })
-
-	// No bot on two gateways at once, watched all along.
-	var overlapMu sync.Mutex
-	var overlaps []string
-	live := []*gatewayProc{gws[0], gws[1], gws[2]}
-	var liveMu sync.Mutex
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			liveMu.Lock()
-			gs := append([]*gatewayProc(nil), live...)
-			liveMu.Unlock()
-			where := map[string]string{}
-			for _, g := range gs {
-				for _, b := range readyBots(g) {
-					if other, ok := where[b]; ok {
-						overlapMu.Lock()
-						overlaps = append(overlaps, fmt.Sprintf("%s on %s and %s", b, other, g.url))
-						overlapMu.Unlock()
-					}
-					where[b] = g.url
-				}
-			}
-			select {
-			case <-watchCtx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	defer func() { stopWatch(); <-watched }()
 
 	d := &deliveries{seen: map[string][]map[string]any{}}
 	for _, g := range gws {
@@ -201,15 +174,14 @@ func TestClusterFailover(t *testing.T) {
 	waitFor(t, "the first round at the clients", func() bool { return len(d.missing(sent)) == 0 })
 
 	// Kill a gateway, then a second: messages keep coming while the others take the bots over.
+	kills := make([]time.Time, 2)
 	for k := range 2 {
 		victim := gws[k]
 		if err := syscall.Kill(victim.proc.PID(), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		killed := time.Now()
-		liveMu.Lock()
-		live = gws[k+1:]
-		liveMu.Unlock()
+		kills[k] = killed
 		tick := time.NewTicker(time.Second)
 		limit := time.After(2 * deadline)
 		for !all(gws[k+1:]) {
@@ -241,11 +213,33 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages in %d rounds, each delivered", len(sent), round)
-	overlapMu.Lock()
-	defer overlapMu.Unlock()
-	if len(overlaps) > 0 {
-		t.Fatalf("bots listed by two gateways at once: %v", overlaps[:min(len(overlaps), 5)])
+
+	// The homeserver's side: no bot had a /sync in flight from two gateways at once, and every
+	// bot a killed gateway had synced went on syncing from a survivor after the kill.
+	if overlaps := rec.Overlaps(); len(overlaps) > 0 {
+		t.Errorf("%d times a bot synced from two gateways at once: %v", len(overlaps), overlaps[:min(len(overlaps), 5)])
 	}
+	for k, killed := range kills {
+		victim, survivors := fmt.Sprint("gateway ", k), []string{}
+		for g := k + 1; g < len(gws); g++ {
+			survivors = append(survivors, fmt.Sprint("gateway ", g))
+		}
+		taken := 0
+		for _, b := range bots {
+			if !slices.Contains(rec.Instances(b.AccessToken), victim) {
+				continue
+			}
+			taken++
+			if !rec.SyncedSince(b.AccessToken, killed, survivors...) {
+				t.Errorf("%s synced via %s but not via %v after kill %d", b.UserID, victim, survivors, k+1)
+			}
+		}
+		if taken == 0 {
+			t.Errorf("%s synced no bot before kill %d", victim, k+1)
+		}
+		t.Logf("kill %d: %d bots of %s synced from the survivors afterwards", k+1, taken, victim)
+	}
+	t.Logf("%d /sync requests recorded", len(rec.Syncs()))
 }
 
 // harnessUser is a bot user of the failover proof: encrypted room or not.
