@@ -168,3 +168,63 @@ func TestCollectorReceivesReports(t *testing.T) {
 		t.Fatalf("a key never reported: missing %v, want 1", missing)
 	}
 }
+
+func TestTallyCountsLostAndDuplicated(t *testing.T) {
+	raw, err := os.ReadFile("testdata/failover-frames.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Frames   []json.RawMessage `json:"frames"`
+		Bots     []string          `json:"bots"`
+		Messages []string          `json:"messages"`
+		Want     Loss              `json:"want"`
+		Events   int               `json:"events"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	tally := NewTally()
+	start := time.Unix(1000, 0)
+	events := 0
+	for i, f := range v.Frames {
+		if tally.Add(f, start.Add(time.Duration(i)*time.Second)) {
+			events++
+		}
+	}
+	if events != v.Events {
+		t.Errorf("%d frames taken as message events, want %d", events, v.Events)
+	}
+	if got := tally.Count(v.Bots, v.Messages); got != v.Want {
+		t.Errorf("got %+v, want %+v", got, v.Want)
+	}
+	if tally.Delivered(v.Bots, v.Messages) != (v.Want.Lost == 0) {
+		t.Errorf("Delivered disagrees with Lost %d", v.Want.Lost)
+	}
+	// @a's arrivals are frames 0, 1, 4 and 5 (seconds 1000, 1001, 1004, 1005).
+	if at, ok := tally.FirstAfter("@a:localhost", start.Add(2*time.Second)); !ok || !at.Equal(start.Add(4*time.Second)) {
+		t.Errorf("FirstAfter(@a, +2s) = %v %v, want +4s", at, ok)
+	}
+	if _, ok := tally.FirstAfter("@a:localhost", start.Add(time.Hour)); ok {
+		t.Error("FirstAfter(@a, +1h) found an event")
+	}
+}
+
+func FuzzTallyAdd(f *testing.F) {
+	f.Add([]byte(`{"type":"message","message_id":"$1","self":{"platform":"matrix","user_id":"@a:x"},"matrix.replayed":true}`))
+	f.Add([]byte(`{"type":"message","self":null}`))
+	f.Add([]byte(`[1,2]`))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		tally := NewTally()
+		ok := tally.Add(frame, time.Unix(1, 0))
+		var m v12Message
+		if ok && (json.Unmarshal(frame, &m) != nil || m.Type != "message" || m.MessageID == "" || m.Self.UserID == "") {
+			t.Fatalf("took %q as a message event", frame)
+		}
+		if ok {
+			if l := tally.Count([]string{m.Self.UserID}, []string{m.MessageID}); l.Lost != 0 || l.Expected != 1 {
+				t.Fatalf("the event taken is not counted: %+v", l)
+			}
+		}
+	})
+}
