@@ -34,9 +34,9 @@ unit: ## only the fast tests (no homeserver)
 	$(GO) test -tags $(TAGS) -race -count=1 ./internal/... ./cmd/...
 
 BENCH_OUT ?= .cache/bench/latest.md
-BENCH_QUICK := -messages 60 -echo-seconds 4 -sends 20 -bots 1,10 -replay-messages 1000 -fanout 1,10 -idle-bots 1,50 -idle-seconds 3 -settle-seconds 1
+BENCH_QUICK := -messages 60 -echo-seconds 4 -sends 20 -bots 1,10 -replay-messages 1000 -fanout 1,10 -idle-bots 1,50 -idle-seconds 3 -settle-seconds 1 -failover-bots 9
 
-bench: ## the benchmark table of issues 12/13 (latency, CPU, fan-out, echo, send path, RSS, idle bots; a few minutes; BENCH_FLAGS="-h" lists the knobs)
+bench: ## the benchmark table of issues 12/13 (latency, CPU, fan-out, echo, send path, RSS, idle bots, failover; a few minutes; BENCH_FLAGS="-h" lists the knobs)
 	@mkdir -p .cache/bench && $(GO) build -tags $(TAGS) -o .cache/bench/bench ./test/bench/cmd/bench && .cache/bench/bench -out $(BENCH_OUT) $(BENCH_FLAGS)
 
 bench-quick: ## the same benchmark with small counts (about a minute after the first install)

@@ -12,7 +12,10 @@
 //   - the gateway's start-to-ready time and RSS with 1 and 50 bots on Synapse;
 //   - against a stand-in homeserver replaying a recorded /sync stream (test/fakes
 //     FakeReplayHomeserver): CPU per incoming message, messages/s, fan-out to 1, 10, 100 v12
-//     WebSocket clients, and RSS, idle CPU and start-to-ready of 1, 50 and 1,000 idle bots.
+//     WebSocket clients, and RSS, idle CPU and start-to-ready of 1, 50 and 1,000 idle bots;
+//   - failover: three gateways (GATEWAY_CLUSTER) on a throwaway PostgreSQL share 30 bots on the
+//     stand-in under a steady stream of messages; one is killed with SIGKILL: the time until the
+//     others run its bots and deliver their events again, and the messages lost or duplicated.
 //
 // It prints numbers and asserts nothing about speed; `make test` does not run it. Subcommands:
 //
@@ -80,6 +83,11 @@ type options struct {
 	keep          bool
 	recording     string
 	parts         map[string]bool
+
+	failoverInstances int
+	failoverBots      int
+	failoverRate      float64
+	failoverLimit     float64
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -102,7 +110,11 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.profileDir, "profile", "", "directory for pprof CPU and allocation profiles of the gateway under load (uses GATEWAY_PPROF)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (logs of every process) and print where it is")
 	fs.StringVar(&o.recording, "recording", "test/fakes/testdata/sync-recording.json", "the /sync recording the stand-in replays (relative to the repository root)")
-	parts := fs.String("parts", "relay,echo,send,bots,replay,idle", "parts to run: relay (a, b), echo and send (d), bots (e on Synapse), replay (c), idle (e on the stand-in)")
+	fs.IntVar(&o.failoverInstances, "failover-instances", 3, "gateways sharing the bots in the failover part (one is killed)")
+	fs.IntVar(&o.failoverBots, "failover-bots", 30, "bots the gateways of the failover part share")
+	fs.Float64Var(&o.failoverRate, "failover-rate", 10, "messages per second to every bot during the failover part")
+	fs.Float64Var(&o.failoverLimit, "failover-limit", 60, "seconds the failover part waits after the kill for every moved bot")
+	parts := fs.String("parts", "relay,echo,send,bots,replay,idle,failover", "parts to run: relay (a, b), echo and send (d), bots (e on Synapse), replay (c), idle (e on the stand-in), failover (f: several gateways on PostgreSQL, one killed)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -122,11 +134,11 @@ func parseOptions(args []string) (*options, error) {
 	o.parts = map[string]bool{}
 	for p := range strings.SplitSeq(*parts, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "relay", "echo", "send", "bots", "replay", "idle":
+		case "relay", "echo", "send", "bots", "replay", "idle", "failover":
 			o.parts[p] = true
 		case "":
 		default:
-			return nil, fmt.Errorf("-parts: unknown part %q (want relay, echo, send, bots, replay, idle)", p)
+			return nil, fmt.Errorf("-parts: unknown part %q (want relay, echo, send, bots, replay, idle, failover)", p)
 		}
 	}
 	switch {
@@ -134,6 +146,8 @@ func parseOptions(args []string) (*options, error) {
 		return nil, fmt.Errorf("-messages, -rate, -echo-seconds and -sends must be positive")
 	case o.replayMsgs < 1 || o.replayBatch < 1 || o.idleSeconds <= 0 || o.settleSeconds < 0:
 		return nil, fmt.Errorf("-replay-messages, -replay-batch and -idle-seconds must be positive, -settle-seconds not negative")
+	case o.failoverInstances < 2 || o.failoverBots < 1 || o.failoverRate <= 0 || o.failoverLimit <= 0:
+		return nil, fmt.Errorf("-failover-instances must be at least 2 (one is killed), -failover-bots, -failover-rate and -failover-limit positive")
 	}
 	return o, nil
 }

@@ -48,8 +48,10 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	r.report = &bench.Report{Started: time.Now(), Machine: bench.Machine()}
 	r.report.Settings = fmt.Sprintf("%d messages at %g/s; echo at %v commands/s for %gs each; %d sends each way; "+
-		"bots on Synapse %v; stand-in: %d messages per step in /sync batches of %d, fan-out %v, idle bots %v over %gs",
-		o.messages, o.rate, o.echoRates, o.echoSeconds, o.sends, o.bots, o.replayMsgs, o.replayBatch, o.fanout, o.idleBots, o.idleSeconds)
+		"bots on Synapse %v; stand-in: %d messages per step in /sync batches of %d, fan-out %v, idle bots %v over %gs; "+
+		"failover: %d gateways, %d bots, %g messages/s to each",
+		o.messages, o.rate, o.echoRates, o.echoSeconds, o.sends, o.bots, o.replayMsgs, o.replayBatch, o.fanout, o.idleBots, o.idleSeconds,
+		o.failoverInstances, o.failoverBots, o.failoverRate)
 
 	progress("building the gateway")
 	r.bin = filepath.Join(r.work, "gateway")
@@ -70,6 +72,11 @@ func runBench(ctx context.Context, args []string) error {
 	if (o.parts["replay"] || o.parts["idle"]) && ctx.Err() == nil {
 		if err := r.onStandIn(ctx); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if o.parts["failover"] && ctx.Err() == nil {
+		if err := r.failoverPart(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("failover: %w", err))
 		}
 	}
 	for _, err := range errs {
