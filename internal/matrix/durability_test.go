@@ -84,7 +84,7 @@ func TestHandOverFailureIsRetriedNotSkipped(t *testing.T) {
 		return nil
 	}
 	stop := start(t, h.session(t, sink, nil))
-	h.waitSyncSince(t, "s1")
+	h.waitSyncSince(t, "s2") // the batch ending at s1 was handed over, then the empty one
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -173,7 +173,7 @@ func TestBatchCutOffWhileDiskFullIsReplayedMarked(t *testing.T) {
 	h.hs.QueueSync(batch, syncReply("s2", nil))
 	second := newRecordingSink()
 	start(t, h.session(t, second, nil))
-	h.waitSyncSince(t, "s1")
+	h.waitSyncSince(t, "s2") // the batch ending at s1 was handed over, then the empty one
 	assertEventIDs(t, second, "$m1", "$m2")
 	for _, ev := range second.Events() {
 		if !ev.Replayed {

@@ -120,13 +120,30 @@ func (s *syncer) Run(ctx context.Context) error {
 	// homeserver answers at once even when the rooms are quiet, so that the bot is syncing
 	// (/readyz ready, get_status good) within a round trip, not after a whole long poll.
 	catchUp := true
+	var next *syncCall // the /sync request for the batch after the one being handed over
+	defer func() {
+		if next != nil {
+			next.stop()
+		}
+	}()
 	for ctx.Err() == nil {
 		timeout := s.syncTimeout
 		if catchUp {
 			timeout = 0 // answer at once: a fresh bot's first sync only sets the position
 		}
 		timeout = s.device.CapSyncTimeout(ctx, timeout) // held events due sooner
-		resp, err := s.api.Sync(ctx, since, filterID, timeout)
+		if next != nil && next.wake.After(time.Now().Add(timeout)) {
+			// The hand-over held an event (its room key missing) that is due before the request
+			// in flight would be answered: ask again with the shorter timeout.
+			next.stop()
+			next = nil
+		}
+		if next == nil {
+			next = s.startSync(ctx, since, filterID, timeout)
+		}
+		call := next
+		next = nil
+		resp, err := call.wait()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -143,9 +160,15 @@ func (s *syncer) Run(ctx context.Context) error {
 		if m := s.device.Machine(); m != nil { // room keys and device lists first, so this batch's events decrypt
 			m.ProcessSync(context.WithoutCancel(ctx), resp.Raw, since)
 		}
+		// Ask for the next batch now (the position in the database does not move until this one
+		// is handed over): the homeserver holds the request while this batch is handed over.
+		next = s.startSync(ctx, resp.NextBatch, filterID, s.device.CapSyncTimeout(ctx, s.syncTimeout))
+		handing := time.Now()
 		if !s.handOver(ctx, b, resp) {
 			return nil // stopped
 		}
+		s.acct.Log().Debug("sync batch handed over", "since", since, "next_batch", resp.NextBatch,
+			"poll_ms", ms(call.received.Sub(call.requested)), "hand_over_ms", ms(time.Since(handing)))
 		started()
 		since, firstSync, catchUp, done, replay = resp.NextBatch, false, false, nil, false
 	}

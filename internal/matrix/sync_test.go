@@ -19,6 +19,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/fakes"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 const (
@@ -217,13 +218,15 @@ func (h *harness) storedToken(t *testing.T) string {
 
 func (h *harness) syncs() []fakes.FakeRequest { return h.hs.RequestsTo("/v3/sync") }
 
-// waitSyncSince waits for a /sync request with since=token: the loop asks for it only after it
-// has handled the batch before it and saved token.
+// waitSyncSince waits until the batch that ends at token was handed over: a /sync request with
+// since=token (the loop asks for it while it hands that batch over) and token saved (only after
+// the hand-over). token must be the last position scripted, so that the saved one stays there.
 func (h *harness) waitSyncSince(t *testing.T, token string) {
 	t.Helper()
 	waitUntil(t, "a /sync with since="+token, h.hs.Changed, func() bool {
 		return slices.ContainsFunc(h.syncs(), func(r fakes.FakeRequest) bool { return r.Query.Get("since") == token })
 	})
+	wait.For(t, waitLimit, "the position "+token+" saved", func() bool { return h.storedToken(t) == token })
 }
 
 func waitEvents(t *testing.T, sink *recordingSink, n int) {
@@ -561,6 +564,7 @@ func TestRunResumesInterruptedBatch(t *testing.T) {
 		message("$p2", aliceID, time.Now(), "two"),
 		message("$p3", aliceID, time.Now(), "three"),
 	)})
+	batch.Since = "s0"           // not for the request of the batch after it, which goes out during the hand-over
 	h.hs.QueueSync(batch, batch) // the interrupted run does not move past s0, so it gets it again
 
 	// First run: the sink takes $p1, then blocks on $p2 (no client) until the gateway stops.
@@ -737,6 +741,7 @@ func TestResumedBatchDoesNotConvertHandedOverMessagesAgain(t *testing.T) {
 		replyTo("$r1", aliceID, "$nowhere", "a reply to an event the gateway never saw"),
 		message("$r2", aliceID, time.Now(), "two"),
 	)})
+	batch.Since = "s0" // not for the request of the batch after it, which goes out during the hand-over
 	h.hs.QueueSync(batch, batch)
 
 	blocked := make(chan struct{})
@@ -771,4 +776,42 @@ func TestResumedBatchDoesNotConvertHandedOverMessagesAgain(t *testing.T) {
 	if n := len(h.hs.RequestsTo("nowhere")); n != lookups {
 		t.Errorf("the resumed batch looked the replied-to event of a handed-over message up again (%d requests, want %d)", n, lookups)
 	}
+}
+
+// The next /sync goes out while a batch is still being handed over (the homeserver holds it, so
+// that an event arriving meanwhile is answered at once), but the position moves only after the
+// hand-over: a stop before it leaves the batch to be fetched again.
+func TestRunAsksForNextBatchWhileHandingOver(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(message("$m1", aliceID, time.Now(), "hi"))}))
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	sink := newRecordingSink()
+	sink.hook = func(ctx context.Context, ev *model.Event) error {
+		if ev.ID == "$m1" {
+			close(entered)
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	start(t, h.session(t, sink, nil))
+	select {
+	case <-entered:
+	case <-time.After(waitLimit):
+		t.Fatal("the message was never published")
+	}
+	waitUntil(t, "a /sync with since=s1 while $m1 is being handed over", h.hs.Changed, func() bool {
+		return slices.ContainsFunc(h.syncs(), func(r fakes.FakeRequest) bool { return r.Query.Get("since") == "s1" })
+	})
+	if got := h.storedToken(t); got != "s0" {
+		t.Fatalf("token %q stored while the batch was still being handed over, want s0", got)
+	}
+	close(release)
+	h.waitSyncSince(t, "s1")
+	assertEventIDs(t, sink, "$m1")
 }

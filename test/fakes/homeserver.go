@@ -59,6 +59,10 @@ type FakeResponse struct {
 	Header http.Header // extra response headers
 	// Drop closes the connection without an answer: a network-level failure.
 	Drop bool
+	// Since, for a /sync answer, serves it only to a request with since=Since, as a homeserver
+	// answers a position with what follows it ("" serves it to the next request, whatever since).
+	// A queued answer that does not fit waits for one that does; those behind it may go first.
+	Since string
 }
 
 // FakeRequest is one request as the fake received it.
@@ -256,9 +260,14 @@ func (h *FakeHomeserver) whoami(w http.ResponseWriter, _ *http.Request) {
 func (h *FakeHomeserver) sync(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	var next *FakeResponse
-	if len(h.syncs) > 0 {
-		next = &h.syncs[0]
-		h.syncs = h.syncs[1:]
+	since := r.URL.Query().Get("since")
+	for i := range h.syncs {
+		if h.syncs[i].Since == "" || h.syncs[i].Since == since {
+			resp := h.syncs[i]
+			next = &resp
+			h.syncs = append(h.syncs[:i:i], h.syncs[i+1:]...)
+			break
+		}
 	}
 	idle := h.IdleWait
 	h.mu.Unlock()
@@ -274,7 +283,6 @@ func (h *FakeHomeserver) sync(w http.ResponseWriter, r *http.Request) {
 		return
 	case <-t.C:
 	}
-	since := r.URL.Query().Get("since")
 	if since == "" {
 		since = "s_idle"
 	}
