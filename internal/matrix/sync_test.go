@@ -815,3 +815,26 @@ func TestRunAsksForNextBatchWhileHandingOver(t *testing.T) {
 	h.waitSyncSince(t, "s1")
 	assertEventIDs(t, sink, "$m1")
 }
+
+// A bot without sync_filter asks for up to 100 timeline events of a room per /sync, so that a
+// burst of more than the homeserver's default 10 comes whole instead of as a limited timeline
+// whose gap is filled in with /messages round trips before any of it is handed over.
+func TestRunDefaultFilterAsksForWholeBursts(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	h.hs.QueueSync(syncReply("s1", nil))
+	start(t, h.session(t, newRecordingSink(), nil))
+	h.waitSyncSince(t, "s1")
+	for _, r := range h.syncs() {
+		var f struct {
+			Room struct {
+				Timeline struct {
+					Limit int `json:"limit"`
+				} `json:"timeline"`
+			} `json:"room"`
+		}
+		if err := json.Unmarshal([]byte(r.Query.Get("filter")), &f); err != nil || f.Room.Timeline.Limit != 100 {
+			t.Fatalf("/sync query %v: want an inline filter with room.timeline.limit 100 (error %v)", r.Query, err)
+		}
+	}
+}

@@ -103,15 +103,25 @@ func Decode(body []byte) (*Response, error) {
 	return &resp, nil
 }
 
+// DefaultFilter is the filter of a bot without sync_filter, passed inline: without one, a
+// homeserver sends at most 10 events of a room per /sync (Synapse's default) and marks the
+// timeline limited, and the gateway then fills the gap from /messages — two or more more round
+// trips on the sync loop before any event of the batch is handed over, whenever more than 10
+// messages came in between two syncs (a busy room, a slow homeserver, a catch-up). With 100
+// (one gap page) such a batch comes whole in the /sync answer; a plain client such as
+// nonebot-adapter-matrix asks for 1000.
+const DefaultFilter = `{"room":{"timeline":{"limit":100}}}`
+
 // FilterID returns the filter to sync with: sync_filter as an ID, or the inline JSON uploaded
-// once (the returned ID is kept in the database under the filter's content).
+// once (the returned ID is kept in the database under the filter's content), or DefaultFilter
+// inline when there is no sync_filter.
 func (s *Client) FilterID(ctx context.Context) string {
 	if fid, ok := s.acct.Config.SyncFilterID(); ok {
 		return fid
 	}
 	raw, ok := s.acct.Config.SyncFilterJSON()
 	if !ok {
-		return ""
+		return DefaultFilter
 	}
 	key := "filter:" + string(s.acct.UserID()) + ":" + string(raw)
 	if fid, err := s.acct.DB.GetValue(ctx, key); err == nil {
