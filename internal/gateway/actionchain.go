@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 )
 
 // Actions run through a chain of middleware (as go-cqhttp's caller does): what every action
@@ -61,13 +62,13 @@ func (ar actionRunner) dispatch(inv *invocation) (any, error) {
 	if a.NeedsBot && inv.bot == nil {
 		if pb := ar.h.reg.pendingBot(); pb != nil { // the only bot has not logged in yet
 			if inv.version == 11 && inv.name == "get_status" {
-				return v11PendingStatus(pb), nil
+				return ob11.PendingStatus(pb), nil
 			}
 			return nil, errPendingBot(pb)
 		}
 		return nil, protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
 	}
-	return a.Handle.run(&call{ctx: inv.ctx, hub: ar.h, version: inv.version, bot: inv.bot, params: inv.params})
+	return a.Handle.Run(actionHost{ar.h}.newCall(inv.ctx, inv.version, inv.bot, inv.params))
 }
 
 // observe records a call in the action metrics: the action's name only when it is in the table

@@ -40,7 +40,7 @@ func TestBase64DecodedAsStream(t *testing.T) {
 		return err
 	})
 	measure("upload_file data", func() error {
-		_, err := v12UploadFile(&call{ctx: context.Background(), hub: h, version: 12}, v12UploadFileParams{Type: "data", Name: "f.bin", Data: &text})
+		_, err := v12UploadFile(actionHost{h}.newCall(context.Background(), 12, nil, nil), v12UploadFileParams{Type: "data", Name: "f.bin", Data: &text})
 		return err
 	})
 }

@@ -37,7 +37,7 @@ func TestFromV11Segments(t *testing.T) {
 	db := newTestDB(t)
 	seedIDs(t, db)
 	ctx := context.Background()
-	segs, err := decodeV11Message(json.RawMessage(`"[CQ:reply,id=1][CQ:at,qq=2] hello &#91;x&#93;[CQ:at,qq=all]"`), false)
+	segs, err := ob11.DecodeMessage(json.RawMessage(`"[CQ:reply,id=1][CQ:at,qq=2] hello &#91;x&#93;[CQ:at,qq=all]"`), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestFromV11Segments(t *testing.T) {
 	if _, err := ob11.FromSegments(ctx, v11IDs{db}, ob11.Self{}, []v11Segment{{Type: "face", Data: map[string]any{"id": "1"}}}); model.KindOf(err) != model.ErrUnsupportedSegment {
 		t.Fatalf("face: got %v, want unsupported segment", err)
 	}
-	plain, err := decodeV11Message(json.RawMessage(`"[CQ:at,qq=2]"`), true)
+	plain, err := ob11.DecodeMessage(json.RawMessage(`"[CQ:at,qq=2]"`), true)
 	if err != nil || len(plain) != 1 || plain[0].Type != "text" {
 		t.Fatalf("auto_escape: got %#v, %v", plain, err)
 	}

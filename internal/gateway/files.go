@@ -21,8 +21,9 @@ import (
 // The v12 file actions (upload_file, get_file and their fragmented variants) and the /media
 // links. Files are the gateway's, not one bot's: a file id works with every bot.
 
-func (c *call) media() (*intake.Media, error) {
-	if m := c.hub.opts.Media; m.Files() != nil {
+// callMedia is the hub's media service for a file action.
+func callMedia(c *call) (*intake.Media, error) {
+	if m := c.Host.(actionHost).h.opts.Media; m.Files() != nil {
 		return m, nil
 	}
 	return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "media is not configured")
@@ -39,7 +40,7 @@ type v12UploadFileParams struct {
 }
 
 func v12UploadFile(c *call, p v12UploadFileParams) (*v12FileID, error) {
-	m, err := c.media()
+	m, err := callMedia(c)
 	if err != nil {
 		return nil, err
 	}
@@ -52,14 +53,14 @@ func v12UploadFile(c *call, p v12UploadFileParams) (*v12FileID, error) {
 		if !strings.HasPrefix(p.URL, "http://") && !strings.HasPrefix(p.URL, "https://") {
 			return nil, model.Errorf(model.ErrBadParam, "url must be an http(s) URL")
 		}
-		info, err = m.Fetch(c.ctx, p.URL, p.Name, p.Headers)
+		info, err = m.Fetch(c.Ctx, p.URL, p.Name, p.Headers)
 	case "path":
-		info, err = m.ReadLocalPath(c.ctx, p.Path, p.Name)
+		info, err = m.ReadLocalPath(c.Ctx, p.Path, p.Name)
 	case "data":
 		if p.Data == nil {
 			return nil, model.Errorf(model.ErrBadParam, "data is required for type data")
 		}
-		info, err = m.Put(c.ctx, p.Name, "", intake.Base64Reader(*p.Data))
+		info, err = m.Put(c.Ctx, p.Name, "", intake.Base64Reader(*p.Data))
 	default:
 		return nil, protoErr(v12UnsupportedParam, v11BadRequest, "type must be url, path or data")
 	}
@@ -98,7 +99,7 @@ type v12File struct {
 }
 
 func v12GetFile(c *call, p v12GetFileParams) (*v12File, error) {
-	m, err := c.media()
+	m, err := callMedia(c)
 	if err != nil {
 		return nil, err
 	}
@@ -107,18 +108,18 @@ func v12GetFile(c *call, p v12GetFileParams) (*v12File, error) {
 	var info model.FileInfo
 	switch p.Type {
 	case "url":
-		if info, err = files.Stat(c.ctx, p.FileID); err == nil {
+		if info, err = files.Stat(c.Ctx, p.FileID); err == nil {
 			out.URL = files.URL(p.FileID)
 			out.Headers = &map[string]string{}
 		}
 	case "path":
 		var path string
-		if path, info, err = files.LocalPath(c.ctx, p.FileID); err == nil {
+		if path, info, err = files.LocalPath(c.Ctx, p.FileID); err == nil {
 			out.Path = path
 		}
 	case "data":
 		var rc io.ReadCloser
-		if info, rc, err = files.Open(c.ctx, p.FileID); err == nil {
+		if info, rc, err = files.Open(c.Ctx, p.FileID); err == nil {
 			data, rerr := io.ReadAll(io.LimitReader(rc, files.MaxSize()+1))
 			rc.Close()
 			if rerr != nil {
@@ -172,13 +173,13 @@ type v12FileID struct {
 }
 
 func v12UploadFileFragmented(c *call, p v12FragmentParams) (*v12FileID, error) {
-	m, err := c.media()
+	m, err := callMedia(c)
 	if err != nil {
 		return nil, err
 	}
 	switch p.Stage {
 	case "prepare":
-		id, err := m.PrepareUpload(clientOf(c.ctx), p.Name, p.TotalSize)
+		id, err := m.PrepareUpload(clientOf(c.Ctx), p.Name, p.TotalSize)
 		if err != nil {
 			return nil, fileError(err)
 		}
@@ -193,7 +194,7 @@ func v12UploadFileFragmented(c *call, p v12FragmentParams) (*v12FileID, error) {
 		}
 		return nil, m.TransferUpload(p.FileID, p.Offset, data)
 	case "finish":
-		info, err := m.FinishUpload(c.ctx, p.FileID, p.SHA256)
+		info, err := m.FinishUpload(c.Ctx, p.FileID, p.SHA256)
 		if err != nil {
 			return nil, fileError(err)
 		}
@@ -212,11 +213,11 @@ type v12FileFragment struct {
 }
 
 func v12GetFileFragmented(c *call, p v12GetFragmentParams) (*v12FileFragment, error) {
-	m, err := c.media()
+	m, err := callMedia(c)
 	if err != nil {
 		return nil, err
 	}
-	path, info, err := m.Files().LocalPath(c.ctx, p.FileID)
+	path, info, err := m.Files().LocalPath(c.Ctx, p.FileID)
 	if err != nil {
 		return nil, fileError(err)
 	}

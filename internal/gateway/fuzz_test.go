@@ -70,21 +70,6 @@ func FuzzDecodeWebhookActions(f *testing.F) {
 	})
 }
 
-// Quick operations come from the HTTP POST endpoint: decoding and mapping never panic.
-func FuzzQuickOperation(f *testing.F) {
-	for _, s := range []string{`{"reply":"hi"}`, `{"reply":[{"type":"text","data":{"text":"x"}}],"at_sender":"false","delete":1}`, `{"kick":true,"ban":"true","ban_duration":"9"}`, `{"approve":true}`, `{"reply":"[CQ:at"}`, `[]`, `null`} {
-		f.Add([]byte(s), "group")
-	}
-	f.Fuzz(func(t *testing.T, body []byte, msgType string) {
-		op, err := decodeQuickOperation(body)
-		if err != nil {
-			return
-		}
-		_, _, _ = quickSteps(quickContext{PostType: "message", MessageType: msgType, GroupID: 1, UserID: 2, MessageID: 3}, op)
-		_, _, _ = quickSteps(quickContext{PostType: "request", RequestType: msgType, Flag: "f"}, op)
-	})
-}
-
 // jsStringifyCompat keeps every JSON document's meaning: the output decodes to the same value.
 func FuzzJSStringifyCompat(f *testing.F) {
 	for _, s := range []string{`{"a":"\u2028\u2029\ufffd"}`, `{"a":"\\u2028"}`, `"\\\u2028"`, `{"a":"x\"\u2028"}`, `[1,"\u00e9"]`} {

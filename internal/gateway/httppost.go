@@ -5,10 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"unicode/utf8"
+
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 )
 
 // OneBot v11 HTTP POST: events are POSTed with X-Self-ID (and X-Signature); the reply may carry
@@ -48,144 +49,15 @@ func jsStringifyCompat(b []byte) []byte {
 	return out
 }
 
-// quickOperation is the reply to a v11 HTTP POST event. Unknown keys are kept to be reported.
-type quickOperation struct {
-	Reply       json.RawMessage `json:"reply"`
-	AutoEscape  flexBool        `json:"auto_escape"`
-	AtSender    *flexBool       `json:"at_sender"`
-	Delete      flexBool        `json:"delete"`
-	Kick        flexBool        `json:"kick"`
-	Ban         flexBool        `json:"ban"`
-	BanDuration *flexInt        `json:"ban_duration"`
-	Approve     *flexBool       `json:"approve"`
-	Remark      string          `json:"remark"`
-	Reason      string          `json:"reason"`
-	unknown     []string
-}
-
-var quickOperationKeys = map[string]bool{
-	"reply": true, "auto_escape": true, "at_sender": true, "delete": true, "kick": true, "ban": true,
-	"ban_duration": true, "approve": true, "remark": true, "reason": true,
-	"block": true, // go-cqhttp: stop other plugins — meaningless here, accepted silently
-}
-
-// decodeQuickOperation reads a quick operation from a v11 HTTP POST reply body.
-func decodeQuickOperation(body []byte) (*quickOperation, error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err != nil {
-		return nil, fmt.Errorf("reply is not a JSON object: %w", err)
-	}
-	var op quickOperation
-	if err := json.Unmarshal(body, &op); err != nil {
-		return nil, fmt.Errorf("bad quick operation: %w", err)
-	}
-	for k := range keys {
-		if !quickOperationKeys[k] {
-			op.unknown = append(op.unknown, k)
-		}
-	}
-	return &op, nil
-}
-
-// quickContext is what a quick operation needs to know of the event it answers.
-type quickContext struct {
-	PostType    string  `json:"post_type"`
-	MessageType string  `json:"message_type"`
-	RequestType string  `json:"request_type"`
-	SubType     string  `json:"sub_type"`
-	MessageID   flexInt `json:"message_id"`
-	GroupID     flexInt `json:"group_id"`
-	UserID      flexInt `json:"user_id"`
-	Flag        string  `json:"flag"`
-}
-
-// quickStep is one action a quick operation turns into.
-type quickStep struct {
-	op     string // the quick operation key, for logs
-	action string
-	params map[string]any
-}
-
-// quickSteps maps a quick operation on an event to actions of the action table, and lists the
-// keys that do not apply to the event.
-func quickSteps(ev quickContext, op *quickOperation) ([]quickStep, []string, error) {
-	var steps []quickStep
-	ignored := append([]string(nil), op.unknown...)
-	group := ev.PostType == "message" && ev.MessageType == "group"
-	if len(op.Reply) > 0 && string(op.Reply) != "null" {
-		if ev.PostType != "message" {
-			ignored = append(ignored, "reply")
-		} else {
-			segs, err := decodeV11Message(op.Reply, bool(op.AutoEscape))
-			if err != nil {
-				return nil, ignored, fmt.Errorf("reply: %w", err)
-			}
-			atSender := group && (op.AtSender == nil || bool(*op.AtSender))
-			if atSender {
-				segs = append([]v11Segment{
-					{Type: "at", Data: map[string]any{"qq": strconv.FormatInt(int64(ev.UserID), 10)}},
-					{Type: "text", Data: map[string]any{"text": " "}},
-				}, segs...)
-			}
-			p := map[string]any{"message_type": ev.MessageType, "message": segs}
-			if ev.MessageID != 0 { // an event pushed again is answered once
-				p["matrix_txn_id"] = "quick-reply:" + strconv.FormatInt(int64(ev.MessageID), 10)
-			}
-			if group {
-				p["group_id"] = int64(ev.GroupID)
-			} else {
-				p["user_id"] = int64(ev.UserID)
-			}
-			steps = append(steps, quickStep{"reply", "send_msg", p})
-		}
-	}
-	if op.Delete {
-		if ev.PostType != "message" {
-			ignored = append(ignored, "delete")
-		} else {
-			steps = append(steps, quickStep{"delete", "delete_msg", map[string]any{"message_id": int64(ev.MessageID)}})
-		}
-	}
-	if op.Kick {
-		if !group {
-			ignored = append(ignored, "kick")
-		} else {
-			steps = append(steps, quickStep{"kick", "set_group_kick", map[string]any{"group_id": int64(ev.GroupID), "user_id": int64(ev.UserID)}})
-		}
-	}
-	if op.Ban {
-		if !group {
-			ignored = append(ignored, "ban")
-		} else {
-			d := int64(30 * 60) // go-cqhttp's default: 30 minutes
-			if op.BanDuration != nil {
-				d = int64(*op.BanDuration)
-			}
-			steps = append(steps, quickStep{"ban", "set_group_ban", map[string]any{"group_id": int64(ev.GroupID), "user_id": int64(ev.UserID), "duration": d}})
-		}
-	}
-	if op.Approve != nil {
-		switch {
-		case ev.PostType == "request" && ev.RequestType == "friend":
-			steps = append(steps, quickStep{"approve", "set_friend_add_request", map[string]any{"flag": ev.Flag, "approve": bool(*op.Approve), "remark": op.Remark}})
-		case ev.PostType == "request" && ev.RequestType == "group":
-			steps = append(steps, quickStep{"approve", "set_group_add_request", map[string]any{"flag": ev.Flag, "sub_type": ev.SubType, "approve": bool(*op.Approve), "reason": op.Reason}})
-		default:
-			ignored = append(ignored, "approve")
-		}
-	}
-	return steps, ignored, nil
-}
-
 // runQuickOperation runs a quick operation through the action table: each part works as soon as
 // the action it maps to exists, and anything that cannot be done is logged with the reason.
-func (ar actionRunner) runQuickOperation(ctx context.Context, bot *botEntry, event []byte, op *quickOperation, log *slog.Logger) {
-	var ev quickContext
+func (ar actionRunner) runQuickOperation(ctx context.Context, bot *botEntry, event []byte, op *ob11.QuickOperation, log *slog.Logger) {
+	var ev ob11.QuickContext
 	if err := json.Unmarshal(event, &ev); err != nil {
 		log.Warn("quick operation ignored: the event cannot be read", "error", err)
 		return
 	}
-	steps, ignored, err := quickSteps(ev, op)
+	steps, ignored, err := ob11.QuickSteps(ev, op)
 	if len(ignored) > 0 {
 		log.Warn("quick operation keys ignored: not supported for this event", "keys", ignored, "post_type", ev.PostType)
 	}
@@ -194,15 +66,15 @@ func (ar actionRunner) runQuickOperation(ctx context.Context, bot *botEntry, eve
 		return
 	}
 	for _, s := range steps {
-		_, err := ar.run(ctx, 11, bot, s.action, mustJSON(s.params))
+		_, err := ar.run(ctx, 11, bot, s.Action, mustJSON(s.Params))
 		var pe *protoError
 		switch {
 		case err == nil:
-			log.Debug("ran quick operation", "op", s.op, "action", s.action)
-		case errors.As(err, &pe) && pe.v11 == v11UnsupportedAction:
-			log.Warn("quick operation not supported: its action is not available", "op", s.op, "action", s.action)
+			log.Debug("ran quick operation", "op", s.Op, "action", s.Action)
+		case errors.As(err, &pe) && pe.V11 == v11UnsupportedAction:
+			log.Warn("quick operation not supported: its action is not available", "op", s.Op, "action", s.Action)
 		default:
-			log.Warn("quick operation failed", "op", s.op, "action", s.action, "error", err)
+			log.Warn("quick operation failed", "op", s.Op, "action", s.Action, "error", err)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/metrics"
-	"github.com/matrix-onebot/gateway/internal/model"
 )
 
 // latestBuffer holds v12 events for get_latest_events (HTTP polling). It subscribes at the first
@@ -46,13 +45,6 @@ func (b *latestBuffer) next() <-chan struct{} {
 	return b.arrived
 }
 
-const maxLatestTimeout = 60 // seconds a poll may wait
-
-type getLatestEventsParams struct {
-	Limit   int64 `json:"limit,omitempty"`
-	Timeout int64 `json:"timeout,omitempty"`
-}
-
 // httpTransportKey marks a context as coming from an HTTP action request.
 type httpTransportKey struct{}
 
@@ -63,25 +55,6 @@ func withHTTPTransport(ctx context.Context) context.Context {
 func fromHTTP(ctx context.Context) bool {
 	v, _ := ctx.Value(httpTransportKey{}).(bool)
 	return v
-}
-
-func v12GetLatestEvents(c *call) ([]json.RawMessage, error) {
-	if !fromHTTP(c.ctx) {
-		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "get_latest_events is for HTTP clients: a WebSocket connection receives events as they come")
-	}
-	if c.hub.opts.EventBuffer <= 0 {
-		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "get_latest_events is off: the gateway's GATEWAY_V12_EVENT_BUFFER is 0")
-	}
-	var p getLatestEventsParams
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	if p.Limit < 0 || p.Timeout < 0 {
-		return nil, model.Errorf(model.ErrBadParam, "limit and timeout must not be negative")
-	}
-	timeout := time.Duration(min(p.Timeout, maxLatestTimeout)) * time.Second
-	// A client limited to one bot (its own token) polls a buffer of that bot's events only.
-	return c.hub.push.latestEvents(c.ctx, c.hub.push.latestBuffer(botScope(c.ctx)), int(p.Limit), timeout), nil
 }
 
 // latestBuffer is the get_latest_events buffer of every bot (only nil), or of one bot.

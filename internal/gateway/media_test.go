@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
+
 	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
@@ -47,7 +49,7 @@ func FuzzFromV11SegmentData(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		segs, err := decodeV11Message(raw, false)
+		segs, err := ob11.DecodeMessage(raw, false)
 		if err != nil {
 			return
 		}

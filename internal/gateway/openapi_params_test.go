@@ -146,7 +146,7 @@ func TestOpenAPISchemasAreTheGoTypes(t *testing.T) {
 			t.Errorf("%s: not in api/openapi.yaml", name)
 			continue
 		}
-		switch p := a.Handle.params; {
+		switch p := a.Handle.Params; {
 		case p == nil:
 			if props, _ := spec["properties"].(map[string]any); len(props) > 0 {
 				t.Errorf("%s: the spec documents params %v, the handler decodes none", name, sortedKeys(props))
@@ -158,7 +158,7 @@ func TestOpenAPISchemasAreTheGoTypes(t *testing.T) {
 		}
 
 		data := doc.data(a)
-		switch r := a.Handle.result; {
+		switch r := a.Handle.Result; {
 		case data == nil:
 			t.Errorf("%s: api/openapi.yaml does not say what it answers", name)
 		case r == anyType || r == nil:

@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/matrix-onebot/gateway/api"
+	"github.com/matrix-onebot/gateway/internal/onebot"
 )
 
 // The OpenAPI document and the action table must list the same actions: v11 actions as paths
@@ -94,8 +95,8 @@ func TestOpenAPIParamsMatchHandlers(t *testing.T) {
 		t.Fatalf("api/openapi.yaml: %v", err)
 	}
 	for action, params := range map[string]any{
-		"matrix.react":       v12ReactParams{},
-		"matrix.create_room": v12CreateRoomParams{},
+		"matrix.react":       onebot.ReactParams{},
+		"matrix.create_room": onebot.CreateRoomParams{},
 	} {
 		var spec []string
 		for _, s := range doc.Components.Schemas {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -351,39 +350,6 @@ func TestWebhookReplyActsOnlyOnTheEvent(t *testing.T) {
 			t.Errorf("scope bot: sent %+v, want the other room and user too", a.Sent())
 		}
 	})
-}
-
-// A v11 HTTP POST reply (quick operation) acts only on the event it answers: keys that would
-// name another group, user, message or bot are ignored, never used.
-func TestQuickOperationActsOnlyOnTheEvent(t *testing.T) {
-	ev := quickContext{PostType: "message", MessageType: "group", GroupID: 3, UserID: 2, MessageID: 7}
-	op, err := decodeQuickOperation([]byte(`{"reply":"hi","delete":true,"kick":true,"group_id":99,"user_id":42,"message_id":5,"self_id":10002,"Group_ID":98}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps, ignored, err := quickSteps(ev, op)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(steps) != 3 {
-		t.Fatalf("steps %+v, want reply, delete and kick", steps)
-	}
-	for _, s := range steps {
-		for key, want := range map[string]int64{"group_id": 3, "user_id": 2, "message_id": 7} {
-			if v, ok := s.params[key]; ok && v != want {
-				t.Errorf("%s: %s = %v, want the event's %d", s.action, key, v, want)
-			}
-		}
-	}
-	if !equalStrings(sortedCopy(ignored), []string{"Group_ID", "group_id", "message_id", "self_id", "user_id"}) {
-		t.Errorf("ignored %v, want every key naming a target", ignored)
-	}
-}
-
-func sortedCopy(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
-	return out
 }
 
 // A URL the gateway fails to fetch (upload_file, a media segment) is logged and answered without

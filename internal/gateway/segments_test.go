@@ -98,16 +98,16 @@ func TestSegmentsInVectors(t *testing.T) {
 		switch {
 		case v.V11 != nil:
 			var v11 []v11Segment
-			if v11, err = decodeV11Message(v.V11, false); err == nil {
+			if v11, err = ob11.DecodeMessage(v.V11, false); err == nil {
 				segs, err = fromV11SegmentsAs(context.Background(), db, testSelf, v11)
 			}
 		case v.CQ != nil:
 			var v11 []v11Segment
-			if v11, err = decodeV11Message(vectors.Marshal(t, *v.CQ), false); err == nil {
+			if v11, err = ob11.DecodeMessage(vectors.Marshal(t, *v.CQ), false); err == nil {
 				segs, err = fromV11SegmentsAs(context.Background(), db, testSelf, v11)
 			}
 		default:
-			segs, err = decodeV12Message(v.V12)
+			segs, err = ob12.DecodeMessage(v.V12)
 		}
 		got := &segInWant{}
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/matrix-onebot/gateway/api"
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 )
 
 // Handler returns the gateway's HTTP handler:
@@ -198,7 +199,7 @@ func (wf webFront) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
 	if pb := wf.h.reg.pendingBot(); pb != nil { // the only bot has not logged in yet
 		msg := errPendingBot(pb).Error()
 		if chi.URLParam(r, "action") == "get_status" {
-			writeJSON(w, http.StatusOK, v11Response{Status: "ok", Retcode: v11OK, Data: v11PendingStatus(pb)})
+			writeJSON(w, http.StatusOK, v11Response{Status: "ok", Retcode: v11OK, Data: ob11.PendingStatus(pb)})
 			return nil
 		}
 		if web.IsUpgrade(r) { // a WebSocket client tries again later

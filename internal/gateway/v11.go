@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/matrix-onebot/gateway/internal/face"
-	"github.com/matrix-onebot/gateway/internal/model"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -48,23 +47,6 @@ func (a v11IDs) MatrixID(ctx context.Context, k ob11.Kind, n int64) (string, err
 		err = fmt.Errorf("%w: %w", ob11.ErrNotFound, err)
 	}
 	return s, err
-}
-
-// v11MessageEvent is a message event in v11 form as get_msg returns it: its numbers looked up
-// (and allocated) with ctx first.
-func v11MessageEvent(ctx context.Context, ids IDMapper, selfID int64, ev *model.Event) (*ob11.Event, error) {
-	nums, err := ob11.Resolve(ctx, v11IDs{ids}, ev, selfID)
-	if err != nil {
-		return nil, err
-	}
-	return ob11.MessageEvent(ev, ob11.Numbers{IDs: nums, Self: ev.Self, SelfID: selfID})
-}
-
-func idLookupError(err error, format string, args ...any) error {
-	if errors.Is(err, storage.ErrNotFound) {
-		return model.Errorf(model.ErrNotFound, format, args...)
-	}
-	return fmt.Errorf("failed to look up id: %w", err)
 }
 
 func (fx faces) v11Lifecycle(selfID int64, subType string) []byte {

@@ -23,6 +23,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/metrics"
@@ -399,7 +400,7 @@ func (ps pushers) handleWebhookReply(ctx context.Context, ep Webhook, entry *bot
 		return
 	}
 	if ep.Version == 11 {
-		op, err := decodeQuickOperation(reply)
+		op, err := ob11.DecodeQuickOperation(reply)
 		if err != nil {
 			log.Warn("quick operation ignored", "error", err)
 			return

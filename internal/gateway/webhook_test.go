@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,64 +431,6 @@ func TestWebhookWithoutOutboxRetriesInOrder(t *testing.T) {
 	}
 }
 
-func TestQuickSteps(t *testing.T) {
-	group := quickContext{PostType: "message", MessageType: "group", GroupID: 3, UserID: 2, MessageID: 7}
-	private := quickContext{PostType: "message", MessageType: "private", UserID: 2, MessageID: 8}
-	friendReq := quickContext{PostType: "request", RequestType: "friend", Flag: "f1"}
-	for _, tc := range []struct {
-		name    string
-		ev      quickContext
-		op      string
-		actions []string
-		ignored []string
-	}{
-		{"group reply at sender", group, `{"reply":"hi"}`, []string{"send_msg"}, nil},
-		{"private reply, delete", private, `{"reply":[{"type":"text","data":{"text":"x"}}],"delete":true}`, []string{"send_msg", "delete_msg"}, nil},
-		{"kick and ban in a group", group, `{"kick":true,"ban":true,"ban_duration":60}`, []string{"set_group_kick", "set_group_ban"}, nil},
-		{"kick in private is ignored", private, `{"kick":true}`, nil, []string{"kick"}},
-		{"approve a friend", friendReq, `{"approve":true,"remark":"hi"}`, []string{"set_friend_add_request"}, nil},
-		{"unknown key", group, `{"frobnicate":1}`, nil, []string{"frobnicate"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			op, err := decodeQuickOperation([]byte(tc.op))
-			if err != nil {
-				t.Fatal(err)
-			}
-			steps, ignored, err := quickSteps(tc.ev, op)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var actions []string
-			for _, s := range steps {
-				actions = append(actions, s.action)
-			}
-			if !equalStrings(actions, tc.actions) || !equalStrings(ignored, tc.ignored) {
-				t.Fatalf("actions %v ignored %v, want %v and %v", actions, ignored, tc.actions, tc.ignored)
-			}
-		})
-	}
-	op, _ := decodeQuickOperation([]byte(`{"reply":"hi","at_sender":false}`))
-	steps, _, _ := quickSteps(group, op)
-	if segs := steps[0].params["message"].([]v11Segment); len(segs) != 1 || steps[0].params["group_id"] != int64(3) {
-		t.Fatalf("at_sender false: %+v", steps[0].params)
-	}
-	if _, err := decodeQuickOperation([]byte(`[1]`)); err == nil {
-		t.Fatal("a list was taken as a quick operation")
-	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestDecodeWebhookActions(t *testing.T) {
 	for _, tc := range []struct {
 		body string
@@ -542,7 +485,7 @@ func TestV11StringPostFormat(t *testing.T) {
 	for _, s := range segs {
 		types = append(types, s.Type)
 	}
-	if !equalStrings(types, []string{"reply", "at", "text", "at"}) || segs[2].Data["text"] != " hi [CQ:at,qq=all]" {
+	if !slices.Equal(types, []string{"reply", "at", "text", "at"}) || segs[2].Data["text"] != " hi [CQ:at,qq=all]" {
 		t.Fatalf("parsed back: %+v", segs)
 	}
 }

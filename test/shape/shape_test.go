@@ -26,6 +26,7 @@ var reshaped = []string{
 	"internal/matrix/send",
 	"internal/matrix/syncapi",
 	"internal/model",
+	"internal/onebot",
 	"internal/onebot/v11",
 	"internal/onebot/v12",
 }

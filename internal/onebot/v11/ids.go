@@ -11,24 +11,21 @@ import (
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
-// Kind says which v11 number space an ID is in.
-type Kind int
+// Kind says which v11 number space an ID is in (face.IDKind).
+type Kind = face.IDKind
 
 const (
-	KindUser  Kind = iota + 1 // user_id, self_id
-	KindRoom                  // group_id
-	KindEvent                 // message_id
+	KindUser  = face.KindUser  // user_id, self_id
+	KindRoom  = face.KindRoom  // group_id
+	KindEvent = face.KindEvent // message_id
 )
 
 // ErrNotFound is what a Mapper returns (wrapped or not) for a number it never gave out.
-var ErrNotFound = errors.New("v11: unknown number")
+var ErrNotFound = face.ErrUnknownNumber
 
 // Mapper is the persistent two-way map between Matrix IDs and v11 numbers (the hub adapts the
 // storage's).
-type Mapper interface {
-	V11ID(ctx context.Context, kind Kind, matrixID string) (int64, error)
-	MatrixID(ctx context.Context, kind Kind, v11 int64) (string, error)
-}
+type Mapper = face.Mapper
 
 // Resolve numbers every Matrix ID that ev's v11 form carries (refs), allocating numbers for new
 // ones, in the order the encoder reads them; ctx bounds the lookups. selfID is the bot's

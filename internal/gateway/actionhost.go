@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/onebot"
+)
+
+// actionHost is what the hub gives the faces' action handlers (onebot.Host).
+type actionHost struct{ h *Hub }
+
+var _ onebot.Host = actionHost{}
+
+// newCall is the call of an action as bot (nil for none).
+func (ah actionHost) newCall(ctx context.Context, version int, bot *botEntry, params json.RawMessage) *call {
+	c := &call{Ctx: ctx, Host: ah, Version: version, Params: params}
+	if bot != nil {
+		c.Bot, c.SelfID = bot.bot, bot.selfID
+	}
+	return c
+}
+
+func (ah actionHost) Impl() (string, string) { return Impl, ah.h.opts.Version }
+
+func (ah actionHost) IDs() face.Mapper {
+	if ah.h.opts.IDs == nil {
+		return nil
+	}
+	return v11IDs{ah.h.opts.IDs}
+}
+
+func (ah actionHost) ResolveMedia(ctx context.Context, segs []model.Segment) error {
+	return ah.h.opts.Media.ResolveSources(ctx, segs)
+}
+
+func (ah actionHost) MediaOn() bool { return ah.h.opts.Media != nil }
+
+func (ah actionHost) Bots(ctx context.Context) []face.Bot { return ah.h.faces.faceBots(botScope(ctx)) }
+
+func (ah actionHost) BotCounters(user string) map[string]float64 {
+	return ah.h.metrics.BotCounters(user)
+}
+
+func (ah actionHost) SupportedActions(version int) []string { return supportedActions(version) }
+
+func (ah actionHost) FromHTTP(ctx context.Context) bool { return fromHTTP(ctx) }
+
+func (ah actionHost) EventBuffer() int { return ah.h.opts.EventBuffer }
+
+func (ah actionHost) LatestEvents(ctx context.Context, limit int, timeout time.Duration) []json.RawMessage {
+	ps := ah.h.push
+	return ps.latestEvents(ctx, ps.latestBuffer(botScope(ctx)), limit, timeout)
+}
+
+func (ah actionHost) Run(c *call, name string, params json.RawMessage) (any, error) {
+	var bot *botEntry
+	if c.Bot != nil {
+		bot = ah.h.reg.botByUser(c.Bot.UserID())
+	}
+	return ah.h.calls.run(c.Ctx, c.Version, bot, name, params)
+}
