@@ -91,6 +91,10 @@ func (r *benchRun) failoverPart(ctx context.Context) error {
 	// All bots running, each on one gateway. Every poll also looks for a bot two gateways list
 	// syncing at once (it must never happen).
 	twice := map[string]bool{}
+	// Before the kill (all gateways polled), a bot syncing on a gateway at one poll and not at the
+	// next has been stopped there: churn, counted (a lower bound: a poll can miss a quick flip).
+	last := map[string]int{}
+	left := 0
 	owners := func(live []*bench.Gateway) (map[string][]int, bool) {
 		where := map[string][]int{}
 		allReady := true
@@ -111,6 +115,17 @@ func (r *benchRun) failoverPart(ctx context.Context) error {
 		for b, on := range where {
 			if len(on) > 1 {
 				twice[b] = true
+			}
+		}
+		if len(live) == len(gws) {
+			for b, g := range last {
+				if !slices.Contains(where[b], g) {
+					left++
+					delete(last, b)
+				}
+			}
+			for b, on := range where {
+				last[b] = on[0]
 			}
 		}
 		return where, allReady
@@ -270,16 +285,17 @@ func (r *benchRun) failoverPart(ctx context.Context) error {
 		Title: fmt.Sprintf("(f) Failover: %d gateways (GATEWAY_CLUSTER) on one PostgreSQL, %d bots on the stand-in homeserver, a message to every bot %g times a second; kill -9 of the gateway running the most bots",
 			len(gws), len(bots), o.failoverRate),
 		Header: []string{"gateways", "bots", "syncing per gateway at the kill", "bots moved", "kill → moved bots syncing elsewhere, p50 / max s", "kill → each moved bot's first event at a client, p50 / max s",
-			"deliveries expected", "lost", "repeats marked replayed", "unmarked duplicates", "bots seen syncing on two gateways at once"},
+			"deliveries expected", "lost", "repeats marked replayed", "unmarked duplicates", "bots seen syncing on two gateways at once", "bot stops before the kill (churn)"},
 		Notes: []string{"Each gateway has one v12 forward WebSocket client, which sees that gateway's bots; the kill's client connection ends with it. " +
 			"A moved bot's first event is the first message event of that bot read by a client at or after the kill (the stream sends one every " +
 			fmt.Sprintf("%.0f ms", 1000/o.failoverRate) + "). Lost, repeats and duplicates count every message released from the stream's start to its end, for every bot. " +
-			"Every /readyz poll of the run (each 50 ms from the start) looks for a bot two gateways list as syncing."},
+			"Every /readyz poll of the run (each 50 ms from the start) looks for a bot two gateways list as syncing; " +
+			"before the kill, a bot listed syncing on a gateway at one poll and not at the next counts as a stop (churn: at least that many)."},
 	}
 	r.report.Sections = append(r.report.Sections, sec)
 	readyP50, readyMax := spread(ready, moved)
 	firstP50, firstMax := spread(delivered, moved)
-	sec.Add(len(gws), len(bots), strings.Join(counts, " / "), len(moved), readyP50+" / "+readyMax, firstP50+" / "+firstMax, loss.Expected, loss.Lost, loss.Marked, loss.Unmarked, len(twice))
+	sec.Add(len(gws), len(bots), strings.Join(counts, " / "), len(moved), readyP50+" / "+readyMax, firstP50+" / "+firstMax, loss.Expected, loss.Lost, loss.Marked, loss.Unmarked, len(twice), left)
 
 	target := "failover: kill -9 → every moved bot's first event at a client of another gateway"
 	if len(delivered) < len(moved) {
