@@ -174,6 +174,18 @@ type BodyReader interface {
 	ReadBody(ctx context.Context, r io.Reader, limit int64) (body []byte, release func(), err error)
 }
 
+// AuthLimiter is a Host that bounds failed authentications per client address for every face
+// of the process (the limit of web.AuthLimiter): a face asks before it checks a token, and says
+// when a token was wrong.
+type AuthLimiter interface {
+	// AuthAllowed reports whether a client at remoteAddr (http.Request.RemoteAddr) may try a
+	// token now; when not, the face refuses it (HTTP 429 with Retry-After of AuthRetryAfter
+	// seconds, a WebSocket before its upgrade).
+	AuthAllowed(remoteAddr string) bool
+	AuthFailed(face, remoteAddr string)
+	AuthRetryAfter() int
+}
+
 var (
 	ErrBusy     = errors.New("the gateway is holding too many request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT); try again later")
 	ErrTooLarge = errors.New("the request body is larger than the limit")

@@ -132,6 +132,14 @@ func faceBusy(ctx context.Context, err error) error {
 
 var _ face.Retainer = faceHost{}
 
+var _ face.AuthLimiter = faceHost{}
+
+// AuthAllowed, AuthFailed and AuthRetryAfter implement face.AuthLimiter with the hub's limiter,
+// the one the OneBot transports' tokens count against too.
+func (fh faceHost) AuthAllowed(remoteAddr string) bool { return fh.h.authFails.Allowed(remoteAddr) }
+func (fh faceHost) AuthFailed(f, remoteAddr string)    { fh.h.authFails.Failed(f, remoteAddr) }
+func (fh faceHost) AuthRetryAfter() int                { return fh.h.authFails.RetryAfter() }
+
 // Retained implements face.Retainer: the outbox holds frames of f's stream key.
 func (fh faceHost) Retained(ctx context.Context, f face.Face, key string) (bool, error) {
 	if fh.h.opts.Outbox == nil || fh.h.opts.OutboxLimits.MaxEvents <= 0 || key == "" {

@@ -89,8 +89,9 @@ type Hub struct {
 	sinks     map[*sink]struct{}
 	sinksGrew chan struct{} // closed and replaced whenever a sink subscribes or makes room
 
-	inflight *inflight // request bytes held by the whole process
-	guard    *web.Guard
+	inflight  *inflight        // request bytes held by the whole process
+	authFails *web.AuthLimiter // wrong access tokens per client address, for every face
+	guard     *web.Guard
 
 	latest     *latestBuffer // get_latest_events of every bot
 	latestMu   sync.Mutex
@@ -166,6 +167,7 @@ func NewHub(opts Options) *Hub {
 		latest:     &latestBuffer{},
 		latestBots: map[id.UserID]*latestBuffer{},
 		inflight:   newInflight(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
+		authFails:  web.NewAuthLimiter(opts.Logger),
 		metrics:    opts.Metrics,
 	}
 	h.faces.h, h.calls.h, h.web.h, h.ws.h, h.push.h, h.reg.h, h.fan.h = h, h, h, h, h, h, h
@@ -559,7 +561,7 @@ func (fo fanout) metricSamples() []metrics.Sample {
 	}
 	refused := func(reason string, v int64) metrics.Sample {
 		return metrics.Sample{Name: "http_refused_total", Labels: map[string]string{"reason": reason}, Value: float64(v),
-			Help: "OneBot requests refused: browser (the cross-site guard), too_large (over the size limit), busy (too many bytes in flight)."}
+			Help: "OneBot and Satori requests refused: browser (the cross-site guard), too_large (over the size limit), busy (too many bytes in flight), auth_limited (too many wrong access tokens from the address)."}
 	}
 	out := []metrics.Sample{
 		dropped("slow_client", st.EventsDropped.Load()), dropped("no_client", st.EventsUnwanted.Load()),
@@ -569,6 +571,8 @@ func (fo fanout) metricSamples() []metrics.Sample {
 		{Name: "outbox_replayed_total", Help: "Frames delivered from an outbox backlog, marked as replayed.", Value: float64(st.OutboxReplayed.Load())},
 		push("failed", st.PushFailures.Load()), push("refused", st.PushRefused.Load()), push("abandoned", st.PushAbandoned.Load()),
 		refused("browser", st.BrowserRefused.Load()), refused("too_large", st.TooLarge.Load()), refused("busy", st.Busy.Load()),
+		refused("auth_limited", fo.h.authFails.Refused.Load()),
+		{Name: "auth_failures_total", Help: "Wrong access tokens presented to the OneBot and Satori faces.", Value: float64(fo.h.authFails.Failures.Load())},
 	}
 	v11, v12 := fo.h.Connections()
 	for v, n := range map[string]int{"11": v11, "12": v12} {

@@ -333,7 +333,29 @@ func (f *Face) readBody(r *http.Request, limit int64) ([]byte, func(), error) {
 	return body, func() {}, err
 }
 
+// authLimited answers 429 when the client's address presented too many wrong tokens lately
+// (face.AuthLimiter, on the hub: counted for every face of the process).
+func (f *Face) authLimited(w http.ResponseWriter, r *http.Request) bool {
+	al, ok := f.hub.(face.AuthLimiter)
+	if !ok || al.AuthAllowed(r.RemoteAddr) {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(al.AuthRetryAfter()))
+	writeError(w, http.StatusTooManyRequests, "too many wrong access tokens from this address: try again later")
+	return true
+}
+
+// authFailed counts a wrong token from the client's address.
+func (f *Face) authFailed(r *http.Request) {
+	if al, ok := f.hub.(face.AuthLimiter); ok {
+		al.AuthFailed("satori", r.RemoteAddr)
+	}
+}
+
 func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if f.authLimited(w, r) {
+		return
+	}
 	tok, ok := bearer(r)
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "the Authorization header must be Bearer <token>")
@@ -345,6 +367,7 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="satori"`)
 			writeError(w, http.StatusUnauthorized, "access token required (Authorization: Bearer …)")
 		} else {
+			f.authFailed(r)
 			writeError(w, http.StatusForbidden, "access token wrong")
 		}
 		return

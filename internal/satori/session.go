@@ -68,6 +68,9 @@ func (s *session) end(code websocket.StatusCode, reason string) {
 // serveEvents runs the event stream: IDENTIFY → READY (and the missed events when IDENTIFY
 // carried an sn) → events, PING → PONG.
 func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if f.authLimited(w, r) {
+		return // before the upgrade: no socket for an address that guesses tokens
+	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originHosts(f.opts.AllowedOrigins)})
 	if err != nil {
 		return // Accept has answered
@@ -81,6 +84,9 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	only, ok := f.authorize(idf.Token)
 	if !ok {
+		if idf.Token != "" {
+			f.authFailed(r)
+		}
 		_ = c.Close(closeUnauthorized, "access token wrong or missing (IDENTIFY body.token)")
 		return
 	}
