@@ -380,10 +380,6 @@ func (bs *botSet) reload() error {
 		bs.log.Error("reload refused: the configuration is invalid; the bots run as before", "error", err)
 		return err
 	}
-	if botTokens(cfg) && !botTokens(bs.cfg) {
-		bs.log.Error("reload refused: " + errFirstBotToken.Error())
-		return errFirstBotToken
-	}
 	if !reflect.DeepEqual(cfg.Gateway, bs.cfg.Gateway) {
 		bs.log.Warn("reload: GATEWAY_* options changed; they take effect at the next start (a reload changes the bots only)")
 	}
@@ -402,10 +398,6 @@ func (bs *botSet) reload() error {
 	bs.log.Info("configuration reloaded", "bots", len(cfg.Bots), "added", added, "removed", removed, "restarted", changed)
 	return nil
 }
-
-// errFirstBotToken: the hub decides at start whether requests need a token at all
-// (gateway.Options.BotTokens), so the first bot with a token of its own needs a restart.
-var errFirstBotToken = errors.New("a bot has onebot_access_token and none had one at start; restart the gateway to apply it")
 
 // errClusterEdit: the gateways of a cluster share one bot list, which the page of one cannot change.
 var errClusterEdit = errors.New("several gateways share these bots (GATEWAY_CLUSTER): change MATRIX_BOTS on every gateway and reload them")
@@ -429,9 +421,6 @@ func (bs *botSet) AddBot(_ context.Context, botJSON string) (string, error) {
 		return "", err
 	}
 	b := cfg.Bots[0]
-	if b.OneBotAccessToken != "" && !botTokens(bs.cfg) {
-		return "", errFirstBotToken
-	}
 	bs.edits.Lock()
 	defer bs.edits.Unlock()
 	bs.mu.Lock()

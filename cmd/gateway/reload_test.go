@@ -179,3 +179,81 @@ func TestReloadAppliesTheBotList(t *testing.T) {
 		t.Fatal("/metrics: the removed bot's series must go and the added bot's come")
 	}
 }
+
+// A reload that adds the first bot with an onebot_access_token to a gateway that needed no token
+// applies it at once (before, it was refused until a restart): requests without a token are 401
+// from then on, the new bot's token grants that bot only, and a WebSocket opened without a token
+// is closed, since it was granted every bot.
+func TestReloadAddsTheFirstBotWithAToken(t *testing.T) {
+	hs := fakes.NewFakeFleetHomeserver(t, 2)
+	envFile := filepath.Join(t.TempDir(), "gateway.env")
+	writeEnvFile(t, envFile, fleetBot(hs, 0, nil))
+	g := startServe(t, map[string]string{"GATEWAY_ENV_FILE": envFile, "GATEWAY_START_JITTER": "0s"})
+	wait.For(t, time.Minute, "bot 0 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
+	if code, _ := g.v12Action(t, "get_self_info", fakes.FleetUser(0)); code != 0 {
+		t.Fatalf("without tokens configured, an action without a token: retcode %d; want 0", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(g.url, "http")+"/onebot/v12/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+
+	writeEnvFile(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token"}))
+	g.reload <- struct{}{}
+	wait.For(t, time.Minute, "bots 0 and 1 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 2 })
+	if strings.Contains(g.log.String(), "reload refused") {
+		t.Fatalf("the reload was refused:\n%s", g.log.String())
+	}
+
+	status := func(token, self string) int {
+		body := `{"action": "get_self_info", "params": {}, "self": {"platform": "matrix", "user_id": "` + self + `"}}`
+		req, _ := http.NewRequest(http.MethodPost, g.url+"/onebot/v12/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Retcode int `json:"retcode"`
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusOK && json.Unmarshal(raw, &r) == nil && r.Retcode != 0 {
+			return r.Retcode
+		}
+		return resp.StatusCode
+	}
+	if got := status("", fakes.FleetUser(0)); got != http.StatusUnauthorized {
+		t.Fatalf("after the reload, an action without a token: %d; want 401", got)
+	}
+	if got := status("bot1-token", fakes.FleetUser(1)); got != http.StatusOK {
+		t.Fatalf("bot 1's own token for bot 1: %d; want 200", got)
+	}
+	if got := status("bot1-token", fakes.FleetUser(0)); got == http.StatusOK {
+		t.Fatal("bot 1's own token was granted bot 0")
+	}
+	select {
+	case err := <-closed:
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "access tokens are required now") {
+			t.Fatalf("the WebSocket opened without a token ended with %v; want a close frame saying tokens are required now", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the WebSocket opened without a token stayed open")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
+	"github.com/matrix-onebot/gateway/internal/metrics"
 )
 
 // Access tokens of the gateway's own server. GATEWAY_ACCESS_TOKEN grants every bot; a bot's
@@ -32,9 +33,32 @@ func grantOf(ctx context.Context) grant {
 func (g grant) allows(b *botEntry) bool { return g.bot == nil || g.bot == b }
 
 // authRequired reports whether requests must carry a token: when the global token or any
-// bot's own token is configured.
+// bot's own token is configured (at start, or with a bot added since).
 func (wf webFront) authRequired() bool {
-	return wf.h.opts.AccessToken != "" || wf.h.opts.BotTokens
+	return wf.h.opts.AccessToken != "" || wf.h.opts.BotTokens || wf.h.tokenBots.Load() > 0
+}
+
+// whyTokensRequired is the close reason of the connections admitted without a token when the
+// first bot with a token of its own joined a gateway that needed none.
+const whyTokensRequired = "access tokens are required now (a bot with its own onebot_access_token was added): reconnect with a token"
+
+// closeUnauthenticated closes the connections a client opened while requests needed no token
+// (forward WebSockets of OneBot and the other faces' streams): they were granted every bot,
+// including the one whose token now guards it. Connections the gateway dials, webhooks and
+// get_latest_events buffers (polled with a token from now on) stay.
+func (wf webFront) closeUnauthenticated() {
+	wf.h.sinksMu.RLock()
+	defer wf.h.sinksMu.RUnlock()
+	n := 0
+	for s := range wf.h.sinks {
+		switch s.transport {
+		case metrics.TransportReverseWS, metrics.TransportWebhook, metrics.TransportLatest:
+			continue
+		}
+		s.close(whyTokensRequired)
+		n++
+	}
+	wf.h.log.Info("a bot with its own access token joined: requests need a token from now on", "connections_closed", n)
 }
 
 // requireToken checks `Authorization: Bearer|Token <t>` or `?access_token=`: 401 when missing,

@@ -36,8 +36,9 @@ type IDMapper interface {
 type Options struct {
 	Version     string // gateway version reported to clients
 	AccessToken string // grants every bot; "" = none (only allowed on loopback; config checks)
-	// BotTokens says that some bot has a token of its own (AddBotWithToken): requests then need
-	// a token even when AccessToken is "".
+	// BotTokens says that some configured bot has a token of its own: requests need a token
+	// even when AccessToken is "", also before that bot has joined the hub. A bot added later
+	// with a token (AddBotWithToken) requires tokens from then on without it.
 	BotTokens         bool
 	HeartbeatInterval time.Duration // OneBot heartbeat meta events
 	IDs               IDMapper
@@ -81,6 +82,9 @@ type Hub struct {
 	bots   []*botEntry // in configuration order
 	byUser map[id.UserID]*botEntry
 	bySelf map[int64]*botEntry
+	// tokenBots counts the bots in the hub with a token of their own (written under botsMu): any
+	// makes requests need a token (auth.go), also for a bot added at runtime.
+	tokenBots atomic.Int32
 	// expected are the bots that have not joined the hub yet (still logging in to learn their
 	// user ID): /readyz shows their state and reason.
 	expected []model.Bot
@@ -212,7 +216,11 @@ func (h *Hub) AddBot(b model.Bot, selfID int64) { h.AddBotWithToken(b, selfID, "
 // AddBotWithToken registers a bot with its OneBot v11 self_id and its own access token, which
 // grants OneBot clients this bot only ("" = none; set Options.BotTokens when any bot has one).
 func (h *Hub) AddBotWithToken(b model.Bot, selfID int64, token string) {
+	required := h.web.authRequired()
 	h.reg.addBot(b, selfID, token)
+	if !required && h.web.authRequired() {
+		h.web.closeUnauthenticated()
+	}
 	h.BotStatusChanged(b.UserID(), b.Status()) // v12 connections learn of the new bot
 }
 
@@ -229,7 +237,13 @@ func (br botRegistry) addBot(b model.Bot, selfID int64, token string) {
 	defer br.h.botsMu.Unlock()
 	br.h.expected = slices.DeleteFunc(br.h.expected, func(x model.Bot) bool { return x == b })
 	e := &botEntry{bot: b, selfID: selfID, token: token}
+	if token != "" {
+		br.h.tokenBots.Add(1)
+	}
 	if old := br.h.byUser[b.UserID()]; old != nil {
+		if old.token != "" {
+			br.h.tokenBots.Add(-1)
+		}
 		delete(br.h.bySelf, old.selfID)
 		br.h.bots = slices.DeleteFunc(br.h.bots, func(x *botEntry) bool { return x == old })
 	}

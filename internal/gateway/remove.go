@@ -33,6 +33,9 @@ func (h *Hub) RemoveBot(b model.Bot, why string) {
 			delete(h.bySelf, e.selfID)
 		}
 		h.bots = slices.DeleteFunc(h.bots, func(x *botEntry) bool { return x == e })
+		if e.token != "" {
+			h.tokenBots.Add(-1)
+		}
 	} else {
 		e = nil
 	}
