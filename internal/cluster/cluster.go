@@ -331,8 +331,11 @@ func (c *Coordinator) step(ctx context.Context) error {
 		if !stale && !mine {
 			continue // another gateway runs it
 		}
-		if len(next) >= share && !stale {
-			continue // over the share: only what nobody has run for Grace
+		if len(next) >= share && (!stale || (!hasRow && under)) {
+			// At or over the share: only what nobody has run for Grace, and a bot with no row
+			// (given up, or never run) only when no other gateway is under its share — else that
+			// one takes it, and this gateway would take back what it just gave up, tick after tick.
+			continue
 		}
 		ok, err := own.Acquire(ctx, b)
 		if err != nil {

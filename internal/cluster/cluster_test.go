@@ -21,6 +21,7 @@ type runners struct {
 	by      map[string]string // bot → gateway
 	doubles []string
 	emptied map[string]int // gateway → how often it stopped every bot it ran
+	gaveUp  map[string]int // gateway → how many times it stopped running a bot
 }
 
 func (r *runners) run(gw string) func(owned map[string]bool) {
@@ -33,6 +34,9 @@ func (r *runners) run(gw string) func(owned map[string]bool) {
 				had++
 				if !owned[b] {
 					delete(r.by, b)
+					if r.gaveUp != nil {
+						r.gaveUp[gw]++
+					}
 				}
 			}
 		}
@@ -172,5 +176,80 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 	_ = b
 	if d := rec.doubled(); len(d) > 0 {
 		t.Fatalf("bots ran on two gateways at once: %v", d)
+	}
+}
+
+// A gateway that ran every bot alone gives up exactly what the two that join need, once: it
+// does not take back (and give up again) the bots it has just given up while the others are still
+// under their share.
+func TestJoiningGatewaysTakeOverWithoutChurn(t *testing.T) {
+	pg := harness.PostgresForTest(t)
+	ctx := t.Context()
+	db, err := storage.Open(ctx, pg.DatabaseForTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := Prepare(ctx, db.DBUtil()); err != nil {
+		t.Fatal(err)
+	}
+	var bots []string
+	for i := range 9 {
+		bots = append(bots, fmt.Sprintf("@bot%d:example.org", i))
+	}
+	rec := &runners{by: map[string]string{}, emptied: map[string]int{}, gaveUp: map[string]int{}}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	coords := map[string]*Coordinator{}
+	start := func(name string) {
+		c, err := New(Options{DB: db, Instance: name, URL: "http://" + name, Interval: 200 * time.Millisecond, Grace: 5300 * time.Millisecond,
+			Logger: log.With("gateway", name), Bots: func() []string { return append([]string(nil), bots...) }, Run: rec.run(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		coords[name] = c
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); c.Run(cctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	counts := func(want map[string]int) func() bool {
+		return func() bool {
+			n := rec.counts()
+			for g, w := range want {
+				if n[g] != w {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	start("a")
+	wait.For(t, time.Minute, "a to run the 9 bots alone", counts(map[string]int{"a": 9}))
+	start("b")
+	start("c")
+	wait.For(t, time.Minute, "the 9 bots to run 3 on each gateway", counts(map[string]int{"a": 3, "b": 3, "c": 3}))
+	// Ten more ticks of a (its heartbeat row moves on each): the spread holds and nothing moves.
+	seenOfA := func() int64 {
+		var seen int64
+		if err := db.DBUtil().QueryRow(ctx, `SELECT seen FROM cluster_instance WHERE id = 'a'`).Scan(&seen); err != nil {
+			t.Fatal(err)
+		}
+		return seen
+	}
+	from := seenOfA()
+	wait.For(t, time.Minute, "ten more ticks of a", func() bool {
+		return seenOfA() >= from+10*coords["a"].opts.Interval.Milliseconds()
+	})
+	n := rec.counts()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.gaveUp["a"] != 6 || rec.gaveUp["b"] != 0 || rec.gaveUp["c"] != 0 {
+		t.Fatalf("bots given up: %v; want a 6 (what b and c need), b 0, c 0", rec.gaveUp)
+	}
+	if n["a"] != 3 || n["b"] != 3 || n["c"] != 3 {
+		t.Fatalf("after ten more ticks the bots run %v; want 3 on each", n)
+	}
+	if len(rec.doubles) > 0 {
+		t.Fatalf("bots ran on two gateways at once: %v", rec.doubles)
 	}
 }
