@@ -197,3 +197,20 @@ type MessageGetter interface {
 	// ActionError ErrNotFound when unknown and ErrGone when it was redacted.
 	GetMessage(ctx context.Context, evt id.EventID) (*Event, error)
 }
+
+// HistoryReader is a Bot that reads a room's history from the homeserver (Satori message.list).
+type HistoryReader interface {
+	// History returns up to limit messages of room from the pagination token from ("" = the
+	// newest when backward, the oldest when forward), newest first when backward; edits and
+	// redacted messages are left out, so a page may hold fewer than limit.
+	History(ctx context.Context, room id.RoomID, from string, backward bool, limit int) (History, error)
+}
+
+// History is one page of a room's history: its messages (KindMessage events, in the order the
+// homeserver gave them) and the tokens to read on (Further, in the same direction; "" at the
+// end) and back (Back, in the other direction).
+type History struct {
+	Events  []*Event
+	Further string
+	Back    string
+}

@@ -56,6 +56,7 @@ var resources = map[string]func(ctx context.Context, c *call) (any, error){
 	"message.create":      messageCreate,
 	"message.get":         messageGet,
 	"message.delete":      messageDelete,
+	"message.list":        messageList, // messagelist.go
 	"message.update":      messageUpdate,
 	"reaction.create":     reactionCreate,
 }
@@ -76,7 +77,6 @@ var unserved = map[string]string{
 	"guild.role.delete":       "Matrix has power levels, not roles",
 	"friend.approve":          "Matrix has no friend requests",
 	"friend.delete":           "Matrix has no friends list to remove from",
-	"message.list":            "message history is not served yet",
 	"reaction.delete":         "removing a reaction is not served yet",
 	"reaction.clear":          "removing reactions is not served yet",
 	"reaction.list":           "listing reactions is not served yet",

@@ -475,6 +475,32 @@ func TestSatoriMessageUpdateAndDelete(t *testing.T) {
 	if st := satoriCall(t, g, bot, "message.update", map[string]any{"channel_id": room, "message_id": theirs, "content": "x"}, nil); st != 400 {
 		t.Fatalf("editing alice's message: %d, want 400", st)
 	}
+	// message.list reads the history from Synapse: newest first page by page backward (the edit
+	// is not a message of its own), then forward again from the second page's next token.
+	type page struct {
+		Data []struct {
+			ID      string `json:"id"`
+			Content string `json:"content"`
+			User    struct {
+				ID string `json:"id"`
+			} `json:"user"`
+		} `json:"data"`
+		Prev string `json:"prev"`
+		Next string `json:"next"`
+	}
+	var p1, p2, p3 page
+	if st := satoriCall(t, g, bot, "message.list", map[string]any{"channel_id": room, "limit": 1}, &p1); st != 200 ||
+		len(p1.Data) != 1 || p1.Data[0].ID != string(theirs) || p1.Data[0].User.ID != alice.user.UserID || p1.Prev == "" {
+		t.Fatalf("message.list: %d %+v, want alice's message and a prev token", st, p1)
+	}
+	if st := satoriCall(t, g, bot, "message.list", map[string]any{"channel_id": room, "limit": 1, "next": p1.Prev, "direction": "before"}, &p2); st != 200 ||
+		len(p2.Data) != 1 || p2.Data[0].ID != created[0].ID || p2.Data[0].User.ID != bot.UserID || p2.Next == "" {
+		t.Fatalf("message.list before: %d %+v, want the bot's message and a next token", st, p2)
+	}
+	if st := satoriCall(t, g, bot, "message.list", map[string]any{"channel_id": room, "limit": 5, "next": p2.Next, "direction": "after"}, &p3); st != 200 ||
+		len(p3.Data) != 1 || p3.Data[0].ID != string(theirs) || p3.Data[0].Content != "not yours" {
+		t.Fatalf("message.list after: %d %+v, want alice's message again", st, p3)
+	}
 	if st := satoriCall(t, g, bot, "message.delete", map[string]any{"channel_id": room, "message_id": created[0].ID}, nil); st != 200 {
 		t.Fatalf("message.delete: %d", st)
 	}
