@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
 // proxiedHeader marks a request one gateway sent on to another: it is never sent on again (an
 // owner that moved meanwhile answers it as an unknown bot instead of a loop).
-const proxiedHeader = "X-Gateway-Proxied"
+const proxiedHeader = web.ProxiedHeader
 
 // DefaultRefresh is how old the proxy's map of owners may get before it is read again.
 const DefaultRefresh = 2 * time.Second

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/metrics"
@@ -62,11 +63,17 @@ func (wf webFront) closeUnauthenticated() {
 }
 
 // requireToken checks `Authorization: Bearer|Token <t>` or `?access_token=`: 401 when missing,
-// 403 when wrong, as both OneBot specs say. The grant of the token goes into the context.
+// 403 when wrong, as both OneBot specs say; 429 once the client's address presented too many
+// wrong tokens lately (web.AuthLimiter, shared with the Satori face). The grant of the token goes into the context.
 func (wf webFront) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !wf.authRequired() {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if !wf.h.authFails.AllowedRequest(r) {
+			w.Header().Set("Retry-After", strconv.Itoa(wf.h.authFails.RetryAfter()))
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many wrong access tokens from this address: try again later"})
 			return
 		}
 		tok, ok := web.PresentedToken(r)
@@ -77,6 +84,7 @@ func (wf webFront) requireToken(next http.Handler) http.Handler {
 		}
 		g, ok := wf.checkToken(tok)
 		if !ok {
+			wf.h.authFails.FailedRequest("onebot", r)
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "access token wrong"})
 			return
 		}

@@ -3,7 +3,9 @@ package web
 import (
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,47 +53,92 @@ func NewAuthLimiter(log *slog.Logger) *AuthLimiter {
 // Allowed reports whether a request from remoteAddr (http.Request.RemoteAddr) may try to
 // authenticate; false counts it refused.
 func (a *AuthLimiter) Allowed(remoteAddr string) bool {
-	key, now := peerKey(remoteAddr), a.Now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e := a.by[key]
-	if e == nil || now.Sub(e.start) >= a.Window {
-		return true
-	}
-	if e.n >= a.Limit {
-		a.Refused.Add(1)
-		return false
-	}
-	return true
+	return a.allowed(limitKey{peerKey(remoteAddr), a.Limit})
 }
 
 // Failed counts a wrong token from remoteAddr on face; the first time an address reaches the
 // limit in a window is logged (once per window, whatever it sends after).
 func (a *AuthLimiter) Failed(face, remoteAddr string) {
-	a.Failures.Add(1)
-	key, now := peerKey(remoteAddr), a.Now()
+	a.failed(face, limitKey{peerKey(remoteAddr), a.Limit})
+}
+
+// ProxiedHeader marks a request another gateway of a cluster sent on (internal/cluster).
+const ProxiedHeader = "X-Gateway-Proxied"
+
+// requestKeys are what a request counts against: its address; for a request another gateway
+// of a cluster sent on, whose address is that gateway's, the client's (the last
+// X-Forwarded-For address) behind it at the limit, and the gateway as a whole at
+// proxiedFactor times it, so that one client guessing through a gateway does not lock out the
+// others it sends on, and a client that forges the mark gains a bounded number of guesses.
+func (a *AuthLimiter) requestKeys(r *http.Request) []limitKey {
+	peer := peerKey(r.RemoteAddr)
+	if r.Header.Get(ProxiedHeader) == "" {
+		return []limitKey{{peer, a.Limit}}
+	}
+	fwd := r.Header.Values("X-Forwarded-For")
+	client := ""
+	if len(fwd) > 0 {
+		list := strings.Split(fwd[len(fwd)-1], ",")
+		client = peerKey(strings.TrimSpace(list[len(list)-1]))
+	}
+	return []limitKey{{peer + " via", proxiedFactor * a.Limit}, {peer + " for " + client, a.Limit}}
+}
+
+const proxiedFactor = 10
+
+// AllowedRequest is Allowed for the client of r (requestKeys).
+func (a *AuthLimiter) AllowedRequest(r *http.Request) bool { return a.allowed(a.requestKeys(r)...) }
+
+// FailedRequest is Failed for the client of r (requestKeys).
+func (a *AuthLimiter) FailedRequest(face string, r *http.Request) {
+	a.failed(face, a.requestKeys(r)...)
+}
+
+type limitKey struct {
+	key   string
+	limit int
+}
+
+func (a *AuthLimiter) allowed(keys ...limitKey) bool {
+	now := a.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e := a.by[key]
-	if e == nil || now.Sub(e.start) >= a.Window {
-		if e == nil && len(a.by) >= maxAuthPeers {
-			for k, old := range a.by {
-				if now.Sub(old.start) >= a.Window {
-					delete(a.by, k)
+	for _, k := range keys {
+		if e := a.by[k.key]; e != nil && now.Sub(e.start) < a.Window && e.n >= k.limit {
+			a.Refused.Add(1)
+			return false
+		}
+	}
+	return true
+}
+
+func (a *AuthLimiter) failed(face string, keys ...limitKey) {
+	a.Failures.Add(1)
+	now := a.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, k := range keys {
+		e := a.by[k.key]
+		if e == nil || now.Sub(e.start) >= a.Window {
+			if e == nil && len(a.by) >= maxAuthPeers {
+				for key, old := range a.by {
+					if now.Sub(old.start) >= a.Window {
+						delete(a.by, key)
+					}
+				}
+				if len(a.by) >= maxAuthPeers {
+					continue
 				}
 			}
-			if len(a.by) >= maxAuthPeers {
-				return
-			}
+			e = &authFails{start: now}
+			a.by[k.key] = e
 		}
-		e = &authFails{start: now}
-		a.by[key] = e
-	}
-	e.n++
-	if e.n >= a.Limit && !e.logged {
-		e.logged = true
-		a.Log.Warn("too many wrong access tokens from one address: it is refused until the window ends",
-			"face", face, "peer", key, "failures", e.n, "window", a.Window)
+		e.n++
+		if e.n >= k.limit && !e.logged {
+			e.logged = true
+			a.Log.Warn("too many wrong access tokens from one address: it is refused until the window ends",
+				"face", face, "peer", k.key, "failures", e.n, "window", a.Window)
+		}
 	}
 }
 

@@ -1,7 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -41,5 +44,23 @@ func TestAuthLimiterPerAddress(t *testing.T) {
 	now = now.Add(AuthFailWindow)
 	if !a.Allowed("192.0.2.1:1") || !a.Allowed("[2001:db8:1:2::1]:1") {
 		t.Error("still refused once the window passed")
+	}
+
+	// A client that forges the cluster mark gains at most 10 times the limit by rotating
+	// X-Forwarded-For: its own address is counted as a gateway.
+	forged := 0
+	for i := range 1000 {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.RemoteAddr = "198.51.100.77:1"
+		r.Header.Set(ProxiedHeader, "1")
+		r.Header.Set("X-Forwarded-For", fmt.Sprintf("10.0.%d.%d", i/250, i%250))
+		if !a.AllowedRequest(r) {
+			break
+		}
+		forged++
+		a.FailedRequest("onebot", r)
+	}
+	if forged != proxiedFactor*AuthFailLimit {
+		t.Errorf("a client forging the cluster mark tried %d tokens, want %d", forged, proxiedFactor*AuthFailLimit)
 	}
 }
