@@ -18,6 +18,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/fleet"
 	"github.com/matrix-onebot/gateway/internal/gateway"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/matrix"
 	"github.com/matrix-onebot/gateway/internal/matrix/media"
 	"github.com/matrix-onebot/gateway/internal/metrics"
@@ -89,6 +90,21 @@ func (bs *botSet) configuredUsers() []string {
 		}
 	}
 	return out
+}
+
+// tokenBot returns the configured bot whose own onebot_access_token token is, or "" (every
+// configured token is compared, in constant time: cluster.Proxy.TokenBot).
+func (bs *botSet) tokenBot(token string) string {
+	p := web.Present(token)
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	found := ""
+	for _, b := range bs.configured {
+		if p.Matches(b.OneBotAccessToken) && found == "" {
+			found = string(b.UserID)
+		}
+	}
+	return found
 }
 
 // syncing tells whether the running bot with user ID u has finished starting (it syncs).

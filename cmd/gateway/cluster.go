@@ -32,15 +32,33 @@ func newCoordinator(cfg *config.Config, db *storage.DB, bots *botSet, log *slog.
 	return coord, instance, err
 }
 
+// elsewhere returns the bots the gateways of the cluster run (those this one runs too: the hub
+// leaves them out), nil without a cluster or when the database does not answer.
+func elsewhere(ctx context.Context, coord *cluster.Coordinator) []string {
+	if coord == nil {
+		return nil
+	}
+	owners, err := coord.Owners(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(owners))
+	for bot := range owners {
+		out = append(out, bot)
+	}
+	return out
+}
+
 // clusterProxy sends OneBot requests for bots that another gateway runs to that gateway.
-func clusterProxy(next http.Handler, coord *cluster.Coordinator, hub *gateway.Hub, db *storage.DB, maxBody int64, log *slog.Logger) http.Handler {
+func clusterProxy(next http.Handler, coord *cluster.Coordinator, hub *gateway.Hub, bots *botSet, db *storage.DB, maxBody int64, log *slog.Logger) http.Handler {
 	p := &cluster.Proxy{
 		Local:  func(bot string) bool { return hub.HasBot(id.UserID(bot)) },
 		Owners: coord.Owners,
 		V11ID: func(ctx context.Context, bot string) (int64, error) {
 			return db.V11ID(ctx, storage.KindUser, bot)
 		},
-		Body: gateway.BodyReader(hub), MaxBody: maxBody, Log: log,
+		TokenBot: bots.tokenBot,
+		Body:     gateway.BodyReader(hub), MaxBody: maxBody, Log: log,
 	}
 	return p.Wrap(next)
 }

@@ -248,8 +248,10 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	tokens, callbacks := tokenStore(cfg, db), auth.NewCallbackMux()
 	accessLevel, accessLog := cfg.Gateway.AccessLog()
 	extraFaces := faces(cfg.Gateway, log, mets)
+	var coord *cluster.Coordinator
 	hub := gateway.NewHub(gateway.Options{
-		Metrics: mets, MetricsPublic: cfg.Gateway.MetricsPublic, AccessLogLevel: accessLevel, AccessLogOff: !accessLog,
+		Elsewhere: func(ctx context.Context) []string { return elsewhere(ctx, coord) },
+		Metrics:   mets, MetricsPublic: cfg.Gateway.MetricsPublic, AccessLogLevel: accessLevel, AccessLogOff: !accessLog,
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db, Logger: log.With("component", "onebot"), // the bots are expected one by one (botSet.expect)
 		DropWithoutClient: cfg.Gateway.DropWithoutClient,
@@ -296,7 +298,6 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	}
 	bots.expect(runs) // before /readyz is served
 
-	var coord *cluster.Coordinator
 	if bots.cluster {
 		c, instance, err := newCoordinator(cfg, db, bots, log.With("component", "cluster"))
 		if err != nil {
@@ -321,7 +322,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		}
 		handler := hub.Handler() // after SetAdmin
 		if coord != nil {
-			handler = clusterProxy(handler, coord, hub, db, cfg.Gateway.Web.MaxActionSize, log.With("component", "cluster"))
+			handler = clusterProxy(handler, coord, hub, bots, db, cfg.Gateway.Web.MaxActionSize, log.With("component", "cluster"))
 		}
 		srv = web.NewServer(serveCtx, handler, webOptions(cfg.Gateway.Web), log.With("component", "http"))
 		hub.Start(gateway.Listener{Server: srv, Listener: ln})

@@ -29,8 +29,11 @@ const DefaultRefresh = 2 * time.Second
 // Proxy sends a OneBot client's request for a bot this gateway does not run to the gateway that
 // runs it (its GATEWAY_CLUSTER_URL): v11 HTTP actions and forward WebSockets at
 // /onebot/v11/{self_id}/…, and v12 HTTP actions (POST /onebot/v12/) that name their bot in
-// self.user_id. The owner checks the client's access token as if the client had come to it.
-// A v12 forward WebSocket serves every bot of the gateway it connects to and is not proxied.
+// self.user_id, and v12 forward WebSockets (GET /onebot/v12/) whose access token is one bot's
+// own onebot_access_token (TokenBot), which scopes the connection to that bot. The owner checks
+// the client's access token as if the client had come to it. A v12 forward WebSocket with the
+// gateway's token (every bot) is served here, for the bots this gateway runs (get_status and the
+// status_update frames list them): such a client connects to every gateway of the cluster.
 //
 // Everything the proxy does comes before authentication, so it costs a client little: which
 // gateway runs which bot is a map read from the database at most once per Refresh (never a
@@ -41,7 +44,10 @@ type Proxy struct {
 	Local  func(bot string) bool                                // the hub runs the bot
 	Owners func(ctx context.Context) (map[string]string, error) // every live bot run elsewhere → its owner's URL
 	V11ID  func(ctx context.Context, bot string) (int64, error) // the v11 self_id of a bot
-	Body   face.BodyReader                                      // the budget of request bytes
+	// TokenBot returns the bot whose own onebot_access_token token is ("" = none; compared in
+	// constant time); nil = no bot has one.
+	TokenBot func(token string) string
+	Body     face.BodyReader // the budget of request bytes
 	// MaxBody is how much of a v12 action body is read to find its bot (GATEWAY_MAX_ACTION_SIZE);
 	// a larger body (an upload) names its bot before that or is served here.
 	MaxBody int64
@@ -178,6 +184,17 @@ func (p *Proxy) botOf(r *http.Request) (bot string, release func(), err error) {
 			return "", nil, nil
 		}
 		return p.owners(r.Context()).byV11[n], nil, nil
+	}
+	if r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/onebot/v12" && p.TokenBot != nil &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		// A forward WebSocket: its token may scope it to one bot.
+		if len(p.owners(r.Context()).byBot) == 0 {
+			return "", nil, nil
+		}
+		if tok, ok := web.PresentedToken(r); ok && tok != "" {
+			return p.TokenBot(tok), nil, nil
+		}
+		return "", nil, nil
 	}
 	if r.Method != http.MethodPost || strings.TrimSuffix(r.URL.Path, "/") != "/onebot/v12" || r.Body == nil {
 		return "", nil, nil

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/matrix-onebot/gateway/internal/face"
 )
 
@@ -279,5 +281,72 @@ func TestProxyKeepsTheClientsHost(t *testing.T) {
 	}
 	if gotHost != "rebound.evil.example" || gotOrigin != "http://rebound.evil.example" {
 		t.Fatalf("the owner saw Host %q and Origin %q, want the client's rebound.evil.example", gotHost, gotOrigin)
+	}
+}
+
+// A v12 forward WebSocket whose access token is the own token of a bot another gateway runs is a
+// connection to that bot: it goes to the owner (the upgrade passes through, frames flow both
+// ways). With a token that is not a bot's own (the gateway's, every bot), a local bot's, none,
+// or once already sent on, it is served here.
+func TestProxySendsBotScopedV12WebSocketsToTheOwner(t *testing.T) {
+	echo := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			_ = c.Write(r.Context(), websocket.MessageText, []byte(name+" "+r.Header.Get(proxiedHeader)))
+			_, b, err := c.Read(r.Context())
+			if err == nil {
+				_ = c.Write(r.Context(), websocket.MessageText, append([]byte(name+" got "), b...))
+			}
+		})
+	}
+	owner := httptest.NewServer(echo("owner"))
+	defer owner.Close()
+	var reads atomic.Int64
+	p := testProxy(owner.URL, &fakeBudget{room: 1 << 20}, &reads)
+	p.TokenBot = func(tok string) string {
+		return map[string]string{"there-token": "@there:x", "here-token": "@here:x"}[tok]
+	}
+	front := httptest.NewServer(p.Wrap(echo("local")))
+	defer front.Close()
+	dial := func(query string, header http.Header) []string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/onebot/v12/"+query, &websocket.DialOptions{HTTPHeader: header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		_, first, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		_, second, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{string(first), string(second)}
+	}
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	if got := dial("", bearer("there-token")); got[0] != "owner 1" || got[1] != "owner got ping" {
+		t.Fatalf("a WebSocket with @there:x's own token: %q; want the owner's, marked as sent on", got)
+	}
+	if got := dial("?access_token=there-token", nil); got[0] != "owner 1" {
+		t.Fatalf("the token in the query: %q; want the owner", got)
+	}
+	for name, h := range map[string]http.Header{
+		"the gateway's token": bearer("tok"), "a local bot's token": bearer("here-token"), "no token": nil,
+		"sent on already": {"Authorization": {"Bearer there-token"}, proxiedHeader: {"1"}},
+	} {
+		if got := dial("", h); !strings.HasPrefix(got[0], "local") || got[1] != "local got ping" {
+			t.Errorf("%s: %q; want it served here", name, got)
+		}
 	}
 }

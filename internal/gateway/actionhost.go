@@ -3,7 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
@@ -40,6 +43,20 @@ func (ah actionHost) ResolveMedia(ctx context.Context, segs []model.Segment) err
 func (ah actionHost) MediaOn() bool { return ah.h.opts.Media != nil }
 
 func (ah actionHost) Bots(ctx context.Context) []face.Bot { return ah.h.faces.faceBots(botScope(ctx)) }
+
+func (ah actionHost) Elsewhere(ctx context.Context) []string {
+	if ah.h.opts.Elsewhere == nil || botScope(ctx) != nil {
+		return nil
+	}
+	var out []string
+	for _, u := range ah.h.opts.Elsewhere(ctx) {
+		if !ah.h.HasBot(id.UserID(u)) {
+			out = append(out, u)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 func (ah actionHost) BotCounters(user string) map[string]float64 {
 	return ah.h.metrics.BotCounters(user)

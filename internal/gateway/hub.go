@@ -44,6 +44,9 @@ type Options struct {
 	IDs               IDMapper
 	Logger            *slog.Logger
 	ExpectedBots      int // /readyz is not ready until this many bots have joined the hub
+	// Elsewhere returns the bots other gateways of a cluster run (get_status's
+	// matrix.elsewhere); nil = no cluster.
+	Elsewhere func(ctx context.Context) []string
 	// DropWithoutClient drops (and counts) events that no connection receives, instead of holding
 	// the bot's sync until a client connects.
 	DropWithoutClient bool

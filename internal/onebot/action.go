@@ -37,6 +37,10 @@ type Host interface {
 	// Bots are the bots the call's connection sees (one when its token is limited to a bot),
 	// the pending ones first.
 	Bots(ctx context.Context) []face.Bot
+	// Elsewhere are the bots other gateways of a cluster run (GATEWAY_CLUSTER), sorted: a
+	// connection for every bot sees only this gateway's; nil outside a cluster and for a call
+	// limited to one bot.
+	Elsewhere(ctx context.Context) []string
 	// BotCounters are a bot's metrics, by name.
 	BotCounters(user string) map[string]float64
 	// SupportedActions are one version's action names, sorted.

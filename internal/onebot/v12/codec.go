@@ -64,6 +64,9 @@ type VersionInfo struct {
 type Status struct {
 	Good bool       `json:"good"`
 	Bots []BotState `json:"bots"`
+	// matrix.elsewhere are the bots other gateways of a cluster run (get_status only): Bots are
+	// this gateway's, the ones a connection for every bot acts for and gets events of.
+	Elsewhere []string `json:"matrix.elsewhere,omitempty"`
 }
 
 // BotState is one bot in a Status.

@@ -95,6 +95,7 @@ func getStatus(c *onebot.Call) (*Status, error) {
 	for i := range st.Bots {
 		st.Bots[i].Metrics = c.Host.BotCounters(st.Bots[i].Self.UserID)
 	}
+	st.Elsewhere = c.Host.Elsewhere(c.Ctx)
 	return st, nil
 }
 
