@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 
 	"github.com/matrix-onebot/gateway/internal/redact"
@@ -93,7 +92,7 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 			return
 		}
 		wait := retry.Next()
-		if tokenRefused(err) {
+		if transport.TokenRefused(err) {
 			log.Warn("reverse WebSocket refused by the endpoint; reconnecting", "error", errString(err, "closed by peer"), "in", wait.Round(time.Millisecond),
 				"hint", "OneBot clients refuse this way a missing or wrong access token: set GATEWAY_PUSH_ACCESS_TOKEN (or this bot's onebot_push_access_token) to the token the client expects, e.g. NoneBot2's ONEBOT_V11_ACCESS_TOKEN / ONEBOT_V12_ACCESS_TOKEN")
 		} else {
@@ -107,7 +106,7 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 	}
 }
 
-func (ps pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, *corkConn, error) {
+func (ps pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, *transport.CorkConn, error) {
 	hdr := http.Header{}
 	hdr.Set("User-Agent", Impl+"/"+ps.h.opts.Version)
 	if ep.AccessToken != "" {
@@ -120,69 +119,5 @@ func (ps pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Con
 		hdr.Set("X-Self-ID", strconv.FormatInt(ep.SelfID, 10))
 		hdr.Set("X-Client-Role", ep.Role)
 	}
-	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	c, cork, resp, err := dialCorked(dctx, ep.URL, opts)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	if err != nil {
-		err = redactURLError(err, ep.URL)
-		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-			err = &refusedError{err}
-		}
-		return nil, nil, err
-	}
-	return c, cork, nil
-}
-
-// refusedError is a dial the endpoint answered with 401 or 403.
-type refusedError struct{ err error }
-
-func (e *refusedError) Error() string { return e.err.Error() }
-func (e *refusedError) Unwrap() error { return e.err }
-
-// tokenRefused reports whether the endpoint refused the connection the way OneBot clients refuse
-// a missing or wrong access token: 401/403 at the handshake, or a close with 1008 (policy
-// violation), which NoneBot2 sends.
-func tokenRefused(err error) bool {
-	var re *refusedError
-	return errors.As(err, &re) || websocket.CloseStatus(err) == websocket.StatusPolicyViolation
-}
-
-// redactedError is an error whose text had the secrets of a URL taken out; Unwrap still gives
-// the original, for errors.Is and errors.As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redactURLError hides the query (e.g. ?access_token=…) and password of rawURL in err's text: a
-// dial error repeats the URL (net/http's *url.Error), and it is logged on every reconnect.
-func redactURLError(err error, rawURL string) error {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		uerr.URL = redact.URL(uerr.URL)
-	}
-	msg := err.Error()
-	if u, perr := url.Parse(rawURL); perr == nil {
-		secrets := []string{u.RawQuery, u.Fragment}
-		if p, ok := u.User.Password(); ok {
-			secrets = append(secrets, p, url.QueryEscape(p))
-		}
-		for _, vs := range u.Query() {
-			for _, v := range vs {
-				secrets = append(secrets, v, url.QueryEscape(v))
-			}
-		}
-		for _, s := range secrets {
-			if len(s) >= 4 { // a short value would blank out ordinary words of the message
-				msg = strings.ReplaceAll(msg, s, "REDACTED")
-			}
-		}
-	}
-	return &redactedError{msg: msg, err: err}
+	return transport.Dial(ctx, ep.URL, opts, 15*time.Second)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/api"
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 )
@@ -116,7 +117,7 @@ func (wf webFront) handleReady(w http.ResponseWriter, r *http.Request) {
 
 func (wf webFront) handleV12(w http.ResponseWriter, r *http.Request) {
 	if web.IsUpgrade(r) {
-		c, cork, err := acceptCorked(w, r, wf.acceptOptions())
+		c, cork, err := transport.AcceptCorked(w, r, wf.acceptOptions())
 		if err != nil {
 			return // Accept has written the error
 		}
@@ -225,7 +226,7 @@ func (wf webFront) handleV11WS(ro role) http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "WebSocket upgrade expected"})
 			return
 		}
-		c, cork, err := acceptCorked(w, r, wf.acceptOptions())
+		c, cork, err := transport.AcceptCorked(w, r, wf.acceptOptions())
 		if err != nil {
 			return
 		}

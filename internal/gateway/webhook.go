@@ -3,26 +3,20 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/http/httptrace"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
@@ -99,7 +93,6 @@ type Webhook struct {
 }
 
 const (
-	maxWebhookReply  = 1 << 20 // bytes of a reply body that are read
 	pushRetryInitial = 250 * time.Millisecond
 	pushRetryMax     = 5 * time.Second
 )
@@ -163,7 +156,7 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 				}
 				return
 			}
-			if unanswered(err) {
+			if transport.Unanswered(err) {
 				// The endpoint took the event and never answered: the event may be what it fails
 				// on, and it may have handled it. Sending it for ever would block every later
 				// event behind it, so it is given up and the queue goes on.
@@ -194,21 +187,21 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 			wasDown = false
 			down.Reset()
 		}
-		if !ans.ok() {
+		if !ans.OK() {
 			// An answer is a delivery (as go-cqhttp does): the endpoint has the event, and sending
 			// it again would only repeat what it refused (koishi's adapter answers 404 to events).
 			h.stats.PushRefused.Add(1)
 			level := slog.LevelDebug
-			if ans.status != lastStatus {
+			if ans.Status != lastStatus {
 				level = slog.LevelWarn
 			}
 			log.Log(ctx, level, "the endpoint answered an event with an error status; the event counts as delivered and is not sent again (check the endpoint's URL and its log)",
-				"status", ans.status, "answer", fmt.Sprintf("%.200s", ans.body))
-			lastStatus = ans.status
+				"status", ans.Status, "answer", fmt.Sprintf("%.200s", ans.Body))
+			lastStatus = ans.Status
 			continue
 		}
-		lastStatus = ans.status
-		h.push.handleWebhookReply(ctx, ep, entry, p.payload, ans.reply(), ans.ctype, log)
+		lastStatus = ans.Status
+		h.push.handleWebhookReply(ctx, ep, entry, p.payload, ans.Reply(), ans.ContentType, log)
 	}
 }
 
@@ -272,50 +265,9 @@ func (ps pushers) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
 	}
 }
 
-// answer is an endpoint's HTTP answer to a push.
-type answer struct {
-	status int
-	ctype  string
-	body   []byte
-}
-
-func (a answer) ok() bool { return a.status >= 200 && a.status <= 299 }
-
-// reply is the body to run (v12 actions, v11 quick operation): only a 200 carries one.
-func (a answer) reply() []byte {
-	if a.status != http.StatusOK {
-		return nil
-	}
-	return a.body
-}
-
-// pushError is a push that got no answer to deliver. sent: the request was written whole, so the
-// endpoint may have the event (a timeout or a reset while it handled it); otherwise the endpoint
-// could not be reached, or answered that it is unavailable (502, 503, 504: a proxy whose backend
-// is down, a server starting), and does not have it.
-type pushError struct {
-	sent bool
-	err  error
-}
-
-func (e *pushError) Error() string { return e.err.Error() }
-func (e *pushError) Unwrap() error { return e.err }
-
-// unanswered reports whether err is a push the endpoint took but did not answer.
-func unanswered(err error) bool {
-	var pe *pushError
-	return errors.As(err, &pe) && pe.sent
-}
-
-// unavailable are the statuses that say the endpoint is not there to take events (yet): the
-// event is kept and the endpoint counts as down, like one that cannot be reached.
-func unavailable(status int) bool {
-	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
-}
-
 // push POSTs one frame, trying again up to retries times while it gets no answer, and returns
 // the answer, whatever its status (only 502, 503 and 504 count as no answer).
-func (ps pushers) push(ctx context.Context, ep Webhook, frame []byte, retries int) (answer, error) {
+func (ps pushers) push(ctx context.Context, ep Webhook, frame []byte, retries int) (transport.Answer, error) {
 	body := jsStringifyCompat(frame)
 	retry := backoff.New(pushRetryInitial, pushRetryMax)
 	for attempt := 0; ; attempt++ {
@@ -325,68 +277,33 @@ func (ps pushers) push(ctx context.Context, ep Webhook, frame []byte, retries in
 		}
 		ps.h.stats.PushFailures.Add(1)
 		if attempt >= retries || ctx.Err() != nil {
-			return answer{}, err
+			return transport.Answer{}, err
 		}
 		select {
 		case <-ctx.Done():
-			return answer{}, ctx.Err()
+			return transport.Answer{}, ctx.Err()
 		case <-time.After(retry.Next()):
 		}
 	}
 }
 
-func (ps pushers) pushOnce(ctx context.Context, ep Webhook, body []byte) (answer, error) {
-	rctx, cancel := context.WithTimeout(ctx, ps.h.opts.WebhookTimeout)
-	defer cancel()
-	var sent atomic.Bool // the request was written whole
-	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
-	})
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, ep.URL, bytes.NewReader(body))
-	if err != nil {
-		return answer{}, &pushError{err: fmt.Errorf("failed to build request: %w", err)}
-	}
-	req.Header.Set("Content-Type", "application/json")
+func (ps pushers) pushOnce(ctx context.Context, ep Webhook, body []byte) (transport.Answer, error) {
+	hdr := http.Header{}
 	if ep.Version == 11 {
-		req.Header.Set("User-Agent", "OneBot/11 "+Impl+"/"+ps.h.opts.Version)
-		req.Header.Set("X-Self-ID", strconv.FormatInt(ep.SelfID, 10))
+		hdr.Set("User-Agent", "OneBot/11 "+Impl+"/"+ps.h.opts.Version)
+		hdr.Set("X-Self-ID", strconv.FormatInt(ep.SelfID, 10))
 	} else {
-		req.Header.Set("User-Agent", "OneBot/12 (matrix) "+Impl+"/"+ps.h.opts.Version)
-		req.Header.Set("X-OneBot-Version", "12")
-		req.Header.Set("X-Impl", Impl)
+		hdr.Set("User-Agent", "OneBot/12 (matrix) "+Impl+"/"+ps.h.opts.Version)
+		hdr.Set("X-OneBot-Version", "12")
+		hdr.Set("X-Impl", Impl)
 		if ps.h.opts.PushToken != "" {
-			req.Header.Set("Authorization", "Bearer "+ps.h.opts.PushToken)
+			hdr.Set("Authorization", "Bearer "+ps.h.opts.PushToken)
 		}
 	}
 	if ps.h.opts.WebhookSecret != "" {
-		req.Header.Set("X-Signature", signature(ps.h.opts.WebhookSecret, body))
+		hdr.Set("X-Signature", transport.Signature(ps.h.opts.WebhookSecret, body))
 	}
-	resp, err := ps.h.opts.HTTPClient.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // its text repeats the URL, which may carry a token
-		}
-		return answer{}, &pushError{sent: sent.Load(), err: fmt.Errorf("failed to post: %w", err)}
-	}
-	defer resp.Body.Close()
-	ans := answer{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type")}
-	ans.body, err = io.ReadAll(io.LimitReader(resp.Body, maxWebhookReply))
-	if err != nil && ans.ok() {
-		// The status says the event was taken; a reply cut short is not run.
-		ans.body = nil
-	}
-	if unavailable(resp.StatusCode) {
-		return answer{}, &pushError{err: fmt.Errorf("endpoint answered %s: %.200s", resp.Status, ans.body)}
-	}
-	return ans, nil
-}
-
-// signature is the X-Signature header: sha1=<hex HMAC-SHA1(secret, body)>.
-func signature(secret string, body []byte) string {
-	mac := hmac.New(sha1.New, []byte(secret))
-	mac.Write(body)
-	return "sha1=" + hex.EncodeToString(mac.Sum(nil))
+	return transport.Post(ctx, ps.h.opts.HTTPClient, ep.URL, hdr, body, ps.h.opts.WebhookTimeout)
 }
 
 // handleWebhookReply runs what a 200 reply asks for: v12 a list of actions, v11 a quick operation.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 	"github.com/matrix-onebot/gateway/internal/model"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -108,20 +109,6 @@ func runWebhook(t *testing.T, h *Hub, ep Webhook) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-func TestSignatureVector(t *testing.T) {
-	var v struct{ Secret, Body, Signature string }
-	b, err := os.ReadFile(filepath.Join("testdata", "webhook_signature.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
-	if got := signature(v.Secret, []byte(v.Body)); got != v.Signature {
-		t.Fatalf("signature = %s, want %s", got, v.Signature)
-	}
-}
-
 // The body posted is what JSON.stringify(JSON.parse(body)) gives back (Koishi signs that).
 func TestJSStringifyCompatVector(t *testing.T) {
 	var v struct{ Go, JS string }
@@ -162,7 +149,7 @@ func TestV11HTTPPostHeadersSignatureAndQuickReply(t *testing.T) {
 	if got := req.header.Get("X-Self-ID"); got != "10001" {
 		t.Errorf("X-Self-ID = %q, want 10001", got)
 	}
-	if got, want := req.header.Get("X-Signature"), signature("s3cr3t-key", req.body); got != want {
+	if got, want := req.header.Get("X-Signature"), transport.Signature("s3cr3t-key", req.body); got != want {
 		t.Errorf("X-Signature = %q, want %q over the exact body", got, want)
 	}
 	if req.header.Get("Content-Type") != "application/json" {

@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 )
 
 // role is what a v11 WebSocket connection carries (v12 connections are always universal).
@@ -40,8 +41,8 @@ type connSpec struct {
 	feed *feed
 	// transport names the connection in metrics: forward WebSocket unless set.
 	transport string
-	// cork, when set, is the connection under c: queued frames go out with one write (wsbatch.go).
-	cork *corkConn
+	// cork, when set, is the connection under c: queued frames go out with one write (package transport).
+	cork *transport.CorkConn
 }
 
 // serveConn runs a OneBot WebSocket connection until it ends: connect frames first, then events,
@@ -235,7 +236,7 @@ func (wc wsConns) writePump(ctx context.Context, stop <-chan struct{}, c *websoc
 				}
 			}
 		case frame := <-s.out:
-			if err := writeQueued(ctx, c, spec.cork, frame, s.out, writeTimeout); err != nil {
+			if err := transport.WriteQueued(ctx, c, spec.cork, frame, s.out, writeTimeout); err != nil {
 				return fmt.Errorf("failed to write: %w", err)
 			}
 		case <-heartbeat.C:

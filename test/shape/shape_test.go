@@ -15,6 +15,7 @@ var reshaped = []string{
 	"internal/e2ee",
 	"internal/face",
 	"internal/gateway/intake",
+	"internal/gateway/transport",
 	"internal/gateway/web",
 	"internal/matrix",
 	"internal/matrix/account",

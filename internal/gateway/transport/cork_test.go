@@ -1,4 +1,4 @@
-package gateway
+package transport
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // Frames that wait in a connection's queue go out with one write to the network (a batch of at
-// most maxBatchFrames), in order and whole, large ones too; without a corked connection each
+// most MaxBatchFrames), in order and whole, large ones too; without a corked connection each
 // frame is a write of its own.
 func TestQueuedFramesGoOutInOneWrite(t *testing.T) {
 	frames := [][]byte{[]byte(`{"n":0}`)}
@@ -22,12 +23,12 @@ func TestQueuedFramesGoOutInOneWrite(t *testing.T) {
 	}
 	frames[10] = bytes.Repeat([]byte("x"), 200_000) // more than the library's write buffer
 	frames = append(frames, []byte(`{"n":"left for the next batch"}`))
-	for i := len(frames); i < maxBatchFrames+10; i++ {
+	for i := len(frames); i < MaxBatchFrames+10; i++ {
 		frames = append(frames, fmt.Appendf(nil, `{"after":%d}`, i))
 	}
 	writes := make(chan int, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, cork, err := acceptCorked(w, r, nil)
+		c, cork, err := AcceptCorked(w, r, nil)
 		if err != nil {
 			t.Error(err)
 			return
@@ -37,12 +38,12 @@ func TestQueuedFramesGoOutInOneWrite(t *testing.T) {
 		for _, f := range frames[1:] {
 			out <- f
 		}
-		if err := writeQueued(r.Context(), c, cork, frames[0], out, 5*time.Second); err != nil {
+		if err := WriteQueued(r.Context(), c, cork, frames[0], out, 5*time.Second); err != nil {
 			t.Error(err)
 		}
 		first := cork.Writes()
 		for len(out) > 0 {
-			if err := writeQueued(r.Context(), c, cork, <-out, out, 5*time.Second); err != nil {
+			if err := WriteQueued(r.Context(), c, cork, <-out, out, 5*time.Second); err != nil {
 				t.Error(err)
 			}
 		}
@@ -65,7 +66,7 @@ func TestQueuedFramesGoOutInOneWrite(t *testing.T) {
 		}
 	}
 	if first, rest := <-writes, <-writes; first != 1 || rest != 1 {
-		t.Errorf("%d frames took %d network writes, the %d after them %d; want 1 and 1", maxBatchFrames, first, len(frames)-maxBatchFrames, rest)
+		t.Errorf("%d frames took %d network writes, the %d after them %d; want 1 and 1", MaxBatchFrames, first, len(frames)-MaxBatchFrames, rest)
 	}
 	_ = c.Close(websocket.StatusNormalClosure, "")
 }
@@ -99,7 +100,7 @@ func TestDialedQueuedFramesGoOutInOneWrite(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, cork, _, err := dialCorked(ctx, wsURL(srv, "/"), &websocket.DialOptions{})
+	c, cork, _, err := DialCorked(ctx, wsURL(srv, "/"), &websocket.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestDialedQueuedFramesGoOutInOneWrite(t *testing.T) {
 		out <- f
 	}
 	before := cork.Writes()
-	if err := writeQueued(ctx, c, cork, frames[0], out, 5*time.Second); err != nil {
+	if err := WriteQueued(ctx, c, cork, frames[0], out, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n := cork.Writes() - before; n != 1 {
@@ -124,4 +125,18 @@ func TestDialedQueuedFramesGoOutInOneWrite(t *testing.T) {
 			t.Fatalf("frame %d = %q, want %q", i, read[i], frames[i])
 		}
 	}
+}
+
+func dialWS(t *testing.T, ctx context.Context, url string, hdr http.Header) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: hdr})
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	return c
+}
+
+func wsURL(srv *httptest.Server, path string) string {
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + path
 }

@@ -1,4 +1,9 @@
-package gateway
+// Package transport holds what the hub's transports do on the wire, apart from the hub: corked
+// WebSocket connections that send queued frames with one write, the HTTP POST of one frame to a
+// webhook and what its answer means, and the dial of a reverse WebSocket with its errors
+// cleaned of secrets. The hub keeps the sinks, the fan-out, the outbox feeds and the loops
+// that tie them to these.
+package transport
 
 import (
 	"bufio"
@@ -17,13 +22,13 @@ import (
 // write pump writes them all into a corked connection, which keeps them in memory, and then
 // sends them with one write: one system call for a batch of events instead of one per event.
 
-// maxBatchFrames bounds how many queued frames one write takes (and so the memory it holds).
-const maxBatchFrames = 64
+// MaxBatchFrames bounds how many queued frames one write takes (and so the memory it holds).
+const MaxBatchFrames = 64
 
-// corkConn is the network connection under a server-side WebSocket. Corked, writes collect in
+// CorkConn is the network connection under a WebSocket (accepted or dialled). Corked, writes collect in
 // memory; Uncork sends them with one write. Writes stay in order: a write while the collected
 // bytes go out waits for them.
-type corkConn struct {
+type CorkConn struct {
 	net.Conn
 
 	mu     sync.Mutex
@@ -32,7 +37,7 @@ type corkConn struct {
 	writes int // writes to the network, for tests
 }
 
-func (c *corkConn) Write(p []byte) (int, error) {
+func (c *CorkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.corked {
@@ -44,14 +49,14 @@ func (c *corkConn) Write(p []byte) (int, error) {
 }
 
 // Cork starts collecting writes.
-func (c *corkConn) Cork() {
+func (c *CorkConn) Cork() {
 	c.mu.Lock()
 	c.corked = true
 	c.mu.Unlock()
 }
 
 // Uncork sends what was collected with one write, within timeout, and stops collecting.
-func (c *corkConn) Uncork(timeout time.Duration) error {
+func (c *CorkConn) Uncork(timeout time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
@@ -71,16 +76,16 @@ func (c *corkConn) Uncork(timeout time.Duration) error {
 }
 
 // Writes is how many writes reached the network.
-func (c *corkConn) Writes() int {
+func (c *CorkConn) Writes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.writes
 }
 
-// corkingWriter hands the WebSocket library a corkConn when it takes the connection over.
+// corkingWriter hands the WebSocket library a CorkConn when it takes the connection over.
 type corkingWriter struct {
 	http.ResponseWriter
-	conn *corkConn
+	conn *CorkConn
 }
 
 func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -92,12 +97,12 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = nc.Close()
 		return nil, nil, err
 	}
-	w.conn = &corkConn{Conn: nc}
+	w.conn = &CorkConn{Conn: nc}
 	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriter(w.conn)), nil
 }
 
-// acceptCorked is websocket.Accept with a corkConn under the connection.
-func acceptCorked(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions) (*websocket.Conn, *corkConn, error) {
+// AcceptCorked is websocket.Accept with a CorkConn under the connection.
+func AcceptCorked(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions) (*websocket.Conn, *CorkConn, error) {
 	cw := &corkingWriter{ResponseWriter: w}
 	c, err := websocket.Accept(cw, r, opts)
 	if err != nil {
@@ -106,22 +111,22 @@ func acceptCorked(w http.ResponseWriter, r *http.Request, opts *websocket.Accept
 	return c, cw.conn, nil
 }
 
-// dialCorked is websocket.Dial with a corkConn under the connection (a reverse WebSocket): its
+// DialCorked is websocket.Dial with a CorkConn under the connection (a reverse WebSocket): its
 // own HTTP transport, a clone of the default one (proxy from the environment, TLS), whose dialer
 // wraps the connection it makes.
-func dialCorked(ctx context.Context, url string, opts *websocket.DialOptions) (*websocket.Conn, *corkConn, *http.Response, error) {
+func DialCorked(ctx context.Context, url string, opts *websocket.DialOptions) (*websocket.Conn, *CorkConn, *http.Response, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	dial := tr.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	var cork *corkConn
+	var cork *CorkConn
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		cork = &corkConn{Conn: nc}
+		cork = &CorkConn{Conn: nc}
 		return cork, nil
 	}
 	o := *opts
@@ -134,10 +139,10 @@ func dialCorked(ctx context.Context, url string, opts *websocket.DialOptions) (*
 	return c, cork, resp, nil
 }
 
-// writeQueued writes first and then, without waiting, whatever else is queued in out (at most
-// maxBatchFrames in all): through cork with one network write when there is one (nil: each
+// WriteQueued writes first and then, without waiting, whatever else is queued in out (at most
+// MaxBatchFrames in all): through cork with one network write when there is one (nil: each
 // frame is written by itself), within timeout.
-func writeQueued(ctx context.Context, c *websocket.Conn, cork *corkConn, first []byte, out <-chan []byte, timeout time.Duration) error {
+func WriteQueued(ctx context.Context, c *websocket.Conn, cork *CorkConn, first []byte, out <-chan []byte, timeout time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if cork == nil {
@@ -145,12 +150,12 @@ func writeQueued(ctx context.Context, c *websocket.Conn, cork *corkConn, first [
 	}
 	cork.Cork()
 	err := c.Write(wctx, websocket.MessageText, first)
-	for n := 1; err == nil && n < maxBatchFrames; n++ {
+	for n := 1; err == nil && n < MaxBatchFrames; n++ {
 		var frame []byte
 		select {
 		case frame = <-out:
 		default:
-			n = maxBatchFrames
+			n = MaxBatchFrames
 			continue
 		}
 		err = c.Write(wctx, websocket.MessageText, frame)
