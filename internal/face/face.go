@@ -217,3 +217,11 @@ func PendingReason(b model.Bot) string {
 	}
 	return "not logged in yet"
 }
+
+// Uploader is a Host that stores files a face's client uploads (Satori upload.create) in the
+// gateway's file store, as OneBot's upload_file does.
+type Uploader interface {
+	// Upload stores what r yields as a file named name and returns a link to it that
+	// ResolveMedia takes back as a source (the gateway's signed media link).
+	Upload(ctx context.Context, name, mimeType string, r io.Reader) (url string, err error)
+}

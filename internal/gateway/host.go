@@ -194,3 +194,19 @@ func (s *faceStream) Done(ctx context.Context, fr face.Frame) {
 
 func (s *faceStream) Fail()  { s.f.fail() }
 func (s *faceStream) Close() { s.f.close() }
+
+var _ face.Uploader = faceHost{}
+
+// Upload implements face.Uploader with the media store (intake.Media.Put): the link is the
+// file's signed /media URL, which ResolveMedia takes back without fetching it.
+func (fh faceHost) Upload(ctx context.Context, name, mimeType string, r io.Reader) (string, error) {
+	m := fh.h.opts.Media
+	if m.Files() == nil {
+		return "", model.Errorf(model.ErrNotFound, "media is not configured")
+	}
+	info, err := m.Put(ctx, name, mimeType, r)
+	if err != nil {
+		return "", err
+	}
+	return m.Files().URL(info.ID), nil
+}

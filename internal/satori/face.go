@@ -50,7 +50,8 @@ type Options struct {
 	// events are kept there (face.History).
 	Backlog int
 	// MaxBody is the largest API request body in bytes (a message may carry a file as a data:
-	// URL); default 16 MiB. Only message.create and message.update may be that large.
+	// URL); default 16 MiB. Only message.create, message.update and upload.create may be that
+	// large.
 	MaxBody int64
 	// MaxActionSize is the largest body of the other methods (GATEWAY_MAX_ACTION_SIZE); default
 	// 1 MiB, never above MaxBody.
@@ -317,7 +318,7 @@ func (f *Face) pickBot(r *http.Request, only id.UserID) (model.Bot, int, string)
 
 // fileMethods may carry a file in their content (a data: URL): their bodies may be MaxBody
 // large, the others' only MaxActionSize (as OneBot's actions without a file).
-var fileMethods = map[string]bool{"message.create": true, "message.update": true}
+var fileMethods = map[string]bool{"message.create": true, "message.update": true, "upload.create": true}
 
 // readBody reads an API request's body, at most limit bytes; on the hub (face.BodyReader) it
 // counts against the process's request bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT) until
@@ -401,7 +402,7 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 		var tooLarge *http.MaxBytesError
 		switch {
 		case (errors.As(err, &tooLarge) || errors.Is(err, face.ErrTooLarge)) && !fileMethods[method]:
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a request of %s is limited to %d bytes (GATEWAY_MAX_ACTION_SIZE); only message.create and message.update may be larger", method, limit))
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a request of %s is limited to %d bytes (GATEWAY_MAX_ACTION_SIZE); only message.create, message.update and upload.create may be larger", method, limit))
 		case errors.As(err, &tooLarge) || errors.Is(err, face.ErrTooLarge):
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than the limit (%d bytes)", f.opts.MaxBody))
 		case errors.Is(err, face.ErrBusy):
@@ -413,11 +414,11 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	if len(strings.TrimSpace(string(body))) > 0 && !json.Valid(body) {
+	if len(strings.TrimSpace(string(body))) > 0 && !json.Valid(body) && method != "upload.create" { // upload.go: multipart
 		writeError(w, http.StatusBadRequest, "the request body is not JSON")
 		return
 	}
-	res, err := handler(r.Context(), &call{face: f, bot: b, login: f.login(b), body: body})
+	res, err := handler(r.Context(), &call{face: f, bot: b, login: f.login(b), body: body, contentType: r.Header.Get("Content-Type")})
 	if err != nil {
 		status := statusOf(err)
 		if status >= 500 {

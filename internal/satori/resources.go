@@ -18,6 +18,8 @@ type call struct {
 	bot   model.Bot
 	login Login
 	body  json.RawMessage
+	// contentType is the request's Content-Type (upload.create's body is multipart).
+	contentType string
 }
 
 // params decodes the body into p; a malformed body is ErrBadParam.
@@ -59,6 +61,7 @@ var resources = map[string]func(ctx context.Context, c *call) (any, error){
 	"message.list":        messageList, // messagelist.go
 	"message.update":      messageUpdate,
 	"reaction.create":     reactionCreate,
+	"upload.create":       uploadCreate, // upload.go
 }
 
 // unserved are the methods of the Satori protocol this gateway does not serve, with why: a
@@ -80,7 +83,6 @@ var unserved = map[string]string{
 	"reaction.delete":         "removing a reaction is not served yet",
 	"reaction.clear":          "removing reactions is not served yet",
 	"reaction.list":           "listing reactions is not served yet",
-	"upload.create":           "uploads are not served yet: send a file as an http(s) or data: URL in src",
 }
 
 func loginGet(_ context.Context, c *call) (any, error) { return c.login, nil }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"regexp"
@@ -508,6 +509,50 @@ func TestSatoriMessageUpdateAndDelete(t *testing.T) {
 		evt, err := alice.cli.GetEvent(testCtx(t), room, id.EventID(created[0].ID))
 		return err == nil && evt.Unsigned.RedactedBecause != nil
 	})
+	satoriUploadProof(t, g, bot, alice, room)
+}
+
+// upload.create stores a multipart body's file in the gateway's store; the link it answers is
+// an <img src> of message.create, and the Matrix user gets that very file as m.image.
+func satoriUploadProof(t *testing.T, g *gatewayProc, bot *harness.User, alice *human, room id.RoomID) {
+	t.Helper()
+	gif := []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	fw, _ := w.CreateFormFile("pic", "dot.gif")
+	fw.Write(gif)
+	w.Close()
+	req, _ := http.NewRequestWithContext(testCtx(t), http.MethodPost, g.url+"/satori/v1/upload.create", &buf)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+satoriToken)
+	req.Header.Set("Satori-User-ID", bot.UserID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var links map[string]string
+	if resp.StatusCode != 200 || json.Unmarshal(data, &links) != nil || !strings.HasPrefix(links["pic"], g.url+"/media/") {
+		t.Fatalf("upload.create: %d %s, want {pic: a link to the gateway's /media}", resp.StatusCode, data)
+	}
+	if st := satoriCall(t, g, bot, "message.create", map[string]any{"channel_id": room, "content": `<img src="` + links["pic"] + `"/>`}, nil); st != 200 {
+		t.Fatalf("message.create with the uploaded image: %d", st)
+	}
+	img := alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool { return c.MsgType == event.MsgImage })
+	mxc, err := img.Content.AsMessage().URL.Parse()
+	if err != nil {
+		t.Fatalf("the image has no mxc URL: %v", err)
+	}
+	dl, err := alice.cli.Download(testCtx(t), mxc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(dl.Body)
+	dl.Body.Close()
+	if !bytes.Equal(got, gif) {
+		t.Fatalf("the Matrix user got %q, want the uploaded file", got)
+	}
 }
 
 // Nothing is lost across a restart: a raw client identifies, goes away, messages arrive, the

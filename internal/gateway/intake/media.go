@@ -155,6 +155,9 @@ func (m *Media) Resolve(ctx context.Context, src, name string) (model.FileInfo, 
 	scheme, rest, _ := strings.Cut(src, ":")
 	switch strings.ToLower(scheme) {
 	case "http", "https":
+		if fileID, ok := m.ownLink(src); ok {
+			return files.Stat(ctx, fileID)
+		}
 		return m.Fetch(ctx, src, name, nil)
 	case "file":
 		return m.readLocal(ctx, src, name)
@@ -175,6 +178,22 @@ func (m *Media) Resolve(ctx context.Context, src, name string) (model.FileInfo, 
 		return model.FileInfo{}, sourceError("file %q is not an http(s) URL, file:// path, base64://, data: URL or known file id", truncate(src, 64))
 	}
 	return info, err
+}
+
+// ownLink tells whether src is one of the store's own signed links (…/media/{id}?exp&sig, as
+// Files.URL makes them, unexpired and signed with its key): such a file is taken as it is, not
+// fetched from the gateway itself.
+func (m *Media) ownLink(src string) (string, bool) {
+	u, err := url.Parse(src)
+	if err != nil {
+		return "", false
+	}
+	dir, fileID := path.Split(u.Path)
+	q := u.Query()
+	if !strings.HasSuffix(dir, "/media/") || fileID == "" || q.Get("sig") == "" {
+		return "", false
+	}
+	return fileID, m.opts.Files.CheckURL(fileID, q.Get("exp"), q.Get("sig"), time.Now()) == nil
 }
 
 // Files is the store files are taken into; nil when media is not configured (a nil Media

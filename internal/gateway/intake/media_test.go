@@ -239,3 +239,24 @@ func FuzzParseDataURL(f *testing.F) {
 		}
 	})
 }
+
+// The store's own signed link (what Satori's upload.create answers) is taken as the file it
+// names, not fetched from the gateway (whose loopback address the fetcher refuses); a link with
+// a wrong signature is fetched like any URL (and here refused: gw.test does not resolve).
+func TestResolveOwnSignedLink(t *testing.T) {
+	files := newTestFiles(t, 1<<20, nil)
+	m := New(Options{Files: files, FetchTimeout: 5 * time.Second})
+	info, err := m.Put(context.Background(), "a.png", "image/png", bytes.NewReader([]byte("png")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := files.URL(info.ID)
+	got, err := m.Resolve(context.Background(), link, "")
+	if err != nil || got.ID != info.ID {
+		t.Fatalf("own link %s: %+v %v, want file %s", link, got, err, info.ID)
+	}
+	forged := link[:len(link)-2] + "xx"
+	if got, err := m.Resolve(context.Background(), forged, ""); err == nil {
+		t.Fatalf("forged link %s resolved to %+v", forged, got)
+	}
+}

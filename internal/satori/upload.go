@@ -1,0 +1,59 @@
+package satori
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+
+	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// uploadCreate stores the files of a multipart/form-data body (each part a file) in the
+// gateway's file store and answers {part name: link}; the link (the gateway's signed media URL)
+// may be a message element's src in message.create. The body was read within the upload limit
+// (fileMethods) and the process's budget of request bytes.
+func uploadCreate(ctx context.Context, c *call) (any, error) {
+	up, ok := c.face.host.(face.Uploader)
+	if !ok {
+		return nil, model.Errorf(model.ErrNotFound, "this gateway stores no uploads (media is not configured)")
+	}
+	mediaType, params, err := mime.ParseMediaType(c.contentType)
+	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
+		return nil, model.Errorf(model.ErrBadParam, "upload.create takes a multipart/form-data body (each part a file), not %q", c.contentType)
+	}
+	mr := multipart.NewReader(bytes.NewReader(c.body), params["boundary"])
+	out := map[string]string{}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, model.Errorf(model.ErrBadParam, "the multipart body is malformed: %v", err)
+		}
+		field := part.FormName()
+		if field == "" {
+			return nil, model.Errorf(model.ErrBadParam, "a part of the body has no name (Content-Disposition: form-data; name=…)")
+		}
+		if _, dup := out[field]; dup {
+			return nil, model.Errorf(model.ErrBadParam, "the body has two parts named %q", field)
+		}
+		name := part.FileName()
+		if name == "" {
+			name = field
+		}
+		link, err := up.Upload(ctx, name, part.Header.Get("Content-Type"), part)
+		if err != nil {
+			return nil, err
+		}
+		out[field] = link
+	}
+	if len(out) == 0 {
+		return nil, model.Errorf(model.ErrBadParam, "the body has no file")
+	}
+	return out, nil
+}
