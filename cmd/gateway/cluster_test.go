@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,4 +79,95 @@ func TestClusterSharesTheBots(t *testing.T) {
 		users, ok := b.readyBots()
 		return ok && len(users) == n
 	})
+}
+
+// With two gateways, a v12 forward WebSocket whose token is one bot's own onebot_access_token
+// reaches that bot through the gateway that does not run it (proxied to the owner: its
+// status_update lists the bot, online), and get_status with the gateway's token on one gateway
+// lists its own bot in bots and the other's in matrix.elsewhere.
+func TestClusterProxiesBotScopedV12WebSockets(t *testing.T) {
+	pg := harness.PostgresForTest(t)
+	hs := fakes.NewFakeFleetHomeserver(t, 2)
+	list := []map[string]any{
+		fleetBot(hs, 0, map[string]any{"onebot_access_token": "bot0-token"}),
+		fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token"}),
+	}
+	bots, _ := json.Marshal(list)
+	env := map[string]string{"MATRIX_BOTS": string(bots), "GATEWAY_DATABASE": pg.DatabaseForTest(t), "GATEWAY_PICKLE_KEY": "cluster-test-key",
+		"GATEWAY_CLUSTER": "true", "GATEWAY_START_JITTER": "0s", "GATEWAY_CLUSTER_URL": "$SELF_URL", "GATEWAY_ACCESS_TOKEN": "global"}
+	a := startServe(t, env)
+	b := startServe(t, env)
+	wait.For(t, time.Minute, "one bot on each gateway", func() bool {
+		onA, readyA := a.readyBots()
+		onB, readyB := b.readyBots()
+		return readyA && readyB && len(onA) == 1 && len(onB) == 1
+	})
+	onA, _ := a.readyBots()
+	onB, _ := b.readyBots()
+	tokenOf := map[string]string{fakes.FleetUser(0): "bot0-token", fakes.FleetUser(1): "bot1-token"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.url, "http")+"/onebot/v12/",
+		&websocket.DialOptions{HTTPHeader: map[string][]string{"Authorization": {"Bearer " + tokenOf[onB[0]]}}})
+	if err != nil {
+		t.Fatalf("v12 WebSocket through a with %s's token: %v", onB[0], err)
+	}
+	defer c.CloseNow()
+	for {
+		_, frame, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("v12 WebSocket through a with %s's token: %v", onB[0], err)
+		}
+		var ev struct {
+			DetailType string `json:"detail_type"`
+			Status     struct {
+				Bots []struct {
+					Self struct {
+						UserID string `json:"user_id"`
+					} `json:"self"`
+					Online bool `json:"online"`
+				} `json:"bots"`
+			} `json:"status"`
+		}
+		if json.Unmarshal(frame, &ev) != nil || ev.DetailType != "status_update" {
+			continue
+		}
+		if len(ev.Status.Bots) != 1 || ev.Status.Bots[0].Self.UserID != onB[0] || !ev.Status.Bots[0].Online {
+			t.Fatalf("status_update through a with %s's token: %s; want that bot only, online", onB[0], frame)
+		}
+		break
+	}
+
+	resp := a.v12Call(t, "get_status", onA[0])
+	var st struct {
+		Data struct {
+			Bots []struct {
+				Self struct {
+					UserID string `json:"user_id"`
+				} `json:"self"`
+			} `json:"bots"`
+			Elsewhere []string `json:"matrix.elsewhere"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(resp, &st) != nil || len(st.Data.Bots) != 1 || st.Data.Bots[0].Self.UserID != onA[0] ||
+		!slices.Equal(st.Data.Elsewhere, onB) {
+		t.Fatalf("get_status on a: %s; want bots [%s] and matrix.elsewhere %v", resp, onA[0], onB)
+	}
+}
+
+// v12Call calls a v12 action over HTTP with the gateway's token and returns the response body.
+func (g *gatewayRun) v12Call(t *testing.T, action, self string) []byte {
+	t.Helper()
+	body := `{"action": "` + action + `", "params": {}, "self": {"platform": "matrix", "user_id": "` + self + `"}}`
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/onebot/v12/", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+g.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return raw
 }
