@@ -13,8 +13,8 @@ import (
 
 // Bot is what the hub sees of a bot: model.Bot, each action forwarded to the collaborator that
 // serves it, and the optional interfaces as facets (model.As): the messenger (OptionSender,
-// MessageGetter), the idempotency keys (IdempotentSender), the moderator (Muter, Moderator) and
-// the raw API (RawAPI).
+// MessageGetter, HistoryReader), the idempotency keys (IdempotentSender), the moderator (Muter,
+// Moderator), the raw API (RawAPI) and the message actions (ReactionReader).
 type Bot struct {
 	acct   *account.Account
 	out    *messenger

@@ -122,14 +122,15 @@ func New(opts Options) (*Session, error) {
 	api := syncapi.New(acct)
 	reader := &batchReader{acct: acct, api: api, device: device, policy: policy, direct: direct, state: state, invites: invites, index: index, pub: pub, events: events,
 		decrypt: &decryptor{acct: acct, device: device, direct: direct, state: state, pub: pub, events: events, flags: flags}}
+	msgs := actions.NewMessages(acct, sender, keys, opts.EncryptReactions)
 	s := &Session{
 		acct: acct, device: device,
 		sync: &syncer{acct: acct, api: api, device: device, direct: direct, mod: mod, pub: pub, reader: reader, syncTimeout: opts.SyncTimeout, startGate: opts.StartGate},
 		bot: &Bot{
 			acct: acct, out: out,
 			rooms:  actions.NewRooms(acct, direct, state, invites, device, policy),
-			msgs:   actions.NewMessages(acct, sender, keys, opts.EncryptReactions),
-			facets: []any{out, keys, mod, actions.NewRaw(acct, policy)},
+			msgs:   msgs,
+			facets: []any{out, keys, mod, actions.NewRaw(acct, policy), msgs},
 		},
 	}
 	return s, nil

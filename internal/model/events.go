@@ -248,3 +248,11 @@ type Moderator interface {
 	// SetOwnRoomName sets the bot's display name in room only ("" = its global one).
 	SetOwnRoomName(ctx context.Context, room id.RoomID, name string) error
 }
+
+// ReactionReader is a Bot that reads the reactions to a message from the homeserver's
+// relations API (Satori reaction.list, and reaction.delete/clear to find what to redact).
+type ReactionReader interface {
+	// Reactions returns one page of the reactions to msg in room (from "" = the first page) and
+	// the token of the next page ("" = none). Encrypted reactions are not read.
+	Reactions(ctx context.Context, room id.RoomID, msg id.EventID, from string) (page []Reaction, next string, err error)
+}

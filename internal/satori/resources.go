@@ -61,6 +61,9 @@ var resources = map[string]func(ctx context.Context, c *call) (any, error){
 	"message.list":        messageList, // messagelist.go
 	"message.update":      messageUpdate,
 	"reaction.create":     reactionCreate,
+	"reaction.delete":     reactionDelete, // reactions.go
+	"reaction.clear":      reactionClear,
+	"reaction.list":       reactionList,
 	"upload.create":       uploadCreate, // upload.go
 }
 
@@ -80,9 +83,6 @@ var unserved = map[string]string{
 	"guild.role.delete":       "Matrix has power levels, not roles",
 	"friend.approve":          "Matrix has no friend requests",
 	"friend.delete":           "Matrix has no friends list to remove from",
-	"reaction.delete":         "removing a reaction is not served yet",
-	"reaction.clear":          "removing reactions is not served yet",
-	"reaction.list":           "listing reactions is not served yet",
 }
 
 func loginGet(_ context.Context, c *call) (any, error) { return c.login, nil }

@@ -502,6 +502,33 @@ func TestSatoriMessageUpdateAndDelete(t *testing.T) {
 		len(p3.Data) != 1 || p3.Data[0].ID != string(theirs) || p3.Data[0].Content != "not yours" {
 		t.Fatalf("message.list after: %d %+v, want alice's message again", st, p3)
 	}
+	// Reactions through the relations API: alice's 👍 is listed, the bot's 🎉 deleted (redacted).
+	alice.sendContent(room, event.EventReaction, &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: id.EventID(created[0].ID), Key: "👍"}})
+	if st := satoriCall(t, g, bot, "reaction.create", map[string]any{"channel_id": room, "message_id": created[0].ID, "emoji_id": "🎉"}, nil); st != 200 {
+		t.Fatalf("reaction.create: %d", st)
+	}
+	reacted := func(key string) []string {
+		var l struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		if st := satoriCall(t, g, bot, "reaction.list", map[string]any{"channel_id": room, "message_id": created[0].ID, "emoji_id": key}, &l); st != 200 {
+			t.Fatalf("reaction.list: %d", st)
+		}
+		var ids []string
+		for _, u := range l.Data {
+			ids = append(ids, u.ID)
+		}
+		return ids
+	}
+	waitFor(t, "alice's 👍 and the bot's 🎉 to be listed", func() bool {
+		return slices.Equal(reacted("👍"), []string{alice.user.UserID}) && slices.Equal(reacted("🎉"), []string{bot.UserID})
+	})
+	if st := satoriCall(t, g, bot, "reaction.delete", map[string]any{"channel_id": room, "message_id": created[0].ID, "emoji_id": "🎉"}, nil); st != 200 {
+		t.Fatalf("reaction.delete: %d", st)
+	}
+	waitFor(t, "the bot's 🎉 to be gone", func() bool { return len(reacted("🎉")) == 0 })
 	if st := satoriCall(t, g, bot, "message.delete", map[string]any{"channel_id": room, "message_id": created[0].ID}, nil); st != 200 {
 		t.Fatalf("message.delete: %d", st)
 	}
