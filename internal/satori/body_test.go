@@ -110,7 +110,7 @@ func TestAPIOnlyMessagesMayBeLarge(t *testing.T) {
 // a method that does not exist stays 404.
 func TestAPIUnservedMethodsAre501(t *testing.T) {
 	tf := newTestFace(t, Options{})
-	for _, m := range []string{"channel.delete", "guild.member.role.set", "guild.role.list", "channel.create", "guild.role.create", "friend.approve"} {
+	for _, m := range []string{"channel.delete", "guild.member.role.set", "guild.role.list", "channel.create", "guild.role.create", "friend.delete"} {
 		status, body := tf.post(t, m, `{}`, nil)
 		if status != http.StatusNotImplemented || !strings.Contains(string(body), m+" is not served") {
 			t.Errorf("%s: %d %s, want 501 naming the method", m, status, body)

@@ -32,6 +32,10 @@ func TestEventOfKinds(t *testing.T) {
 			`{"type":"guild-member-removed","timestamp":1700000000000,"channel":{"id":"!r:x","type":0},"guild":{"id":"!r:x"},"member":{"user":{"id":"@a:x"}},"operator":{"id":"@o:x"},"user":{"id":"@a:x"}}`},
 		{"the bot joins", model.Event{Kind: model.KindMember, Member: &model.MemberChange{EventID: "$b", RoomID: "!r:x", UserID: "@bot:x", Operator: "@a:x", Change: model.MemberInvite}},
 			`{"type":"guild-added","timestamp":1700000000000,"channel":{"id":"!r:x","type":0},"guild":{"id":"!r:x"},"member":{"user":{"id":"@bot:x"}},"operator":{"id":"@a:x"},"user":{"id":"@bot:x"}}`},
+		{"an invite the bot did not accept", model.Event{Kind: model.KindInvite, Invite: &model.Invite{RoomID: "!r:x", Inviter: "@a:x", RoomName: "Room"}},
+			`{"type":"guild-request","timestamp":1700000000000,"guild":{"id":"!r:x","name":"Room"},"message":{"id":"!r:x","content":""},"user":{"id":"@a:x"}}`},
+		{"an invite to a direct chat", model.Event{Kind: model.KindInvite, Invite: &model.Invite{RoomID: "!dm:x", Inviter: "@a:x", Direct: true}},
+			`{"type":"friend-request","timestamp":1700000000000,"guild":{"id":"!dm:x"},"message":{"id":"!dm:x","content":""},"user":{"id":"@a:x"}}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.ev.Time, c.ev.Self = at, "@bot:x"
@@ -59,7 +63,6 @@ func TestEventOfKinds(t *testing.T) {
 	for _, kind := range []model.Event{
 		{Kind: model.KindTyping, Typing: &model.Typing{RoomID: "!r:x"}},
 		{Kind: model.KindReceipt, Receipt: &model.Receipt{RoomID: "!r:x"}},
-		{Kind: model.KindInvite, Invite: &model.Invite{RoomID: "!r:x"}},
 	} {
 		if _, ok := EventOf(&kind, login); ok {
 			t.Errorf("%s: a Satori event, want none", kind.Kind)

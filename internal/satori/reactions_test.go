@@ -137,3 +137,32 @@ func TestAPIReactionsBadParams(t *testing.T) {
 		t.Errorf("a bot without reactions: %d %s, want 404", status, resp)
 	}
 }
+
+// guild.approve and friend.approve answer an invite (a guild-request / friend-request event,
+// whose id is the room ID): approve joins, decline rejects with the comment as reason.
+func TestAPIRequestApprove(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	if status, resp := tf.post(t, "guild.approve", `{"message_id":"!r:x","approve":true}`, nil); status != http.StatusOK {
+		t.Fatalf("guild.approve: %d %s", status, resp)
+	}
+	if status, resp := tf.post(t, "friend.approve", `{"message_id":"!dm:x","approve":false,"comment":"no thanks"}`, nil); status != http.StatusOK {
+		t.Fatalf("friend.approve: %d %s", status, resp)
+	}
+	want := []fakes.FakeCall{
+		{Method: "AnswerInvite", Args: []any{id.RoomID("!r:x"), true, ""}},
+		{Method: "AnswerInvite", Args: []any{id.RoomID("!dm:x"), false, "no thanks"}},
+	}
+	if got := tf.bot.Calls(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("calls %+v, want %+v", got, want)
+	}
+	for body, msg := range map[string]string{
+		`{"approve":true}`:                    "message_id is required",
+		`{"message_id":"x","approve":true}`:   "Matrix room ID",
+		`{"message_id":"!r:x"}`:               "approve is required",
+		`{"message_id":"!r:x","approve":"y"}`: "not the JSON object",
+	} {
+		if status, resp := tf.post(t, "guild.approve", body, nil); status != http.StatusBadRequest || !strings.Contains(string(resp), msg) {
+			t.Errorf("%s: %d %s, want 400 with %q", body, status, resp, msg)
+		}
+	}
+}

@@ -64,7 +64,9 @@ var resources = map[string]func(ctx context.Context, c *call) (any, error){
 	"reaction.delete":     reactionDelete, // reactions.go
 	"reaction.clear":      reactionClear,
 	"reaction.list":       reactionList,
-	"upload.create":       uploadCreate, // upload.go
+	"upload.create":       uploadCreate,   // upload.go
+	"guild.approve":       requestApprove, // requests.go
+	"friend.approve":      requestApprove,
 }
 
 // unserved are the methods of the Satori protocol this gateway does not serve, with why: a
@@ -73,7 +75,6 @@ var unserved = map[string]string{
 	"channel.create":          "a Matrix room is a guild with one channel: create a room instead (not served yet)",
 	"channel.update":          "a Matrix room is a guild with one channel (not served yet)",
 	"channel.delete":          "a Matrix room cannot be deleted",
-	"guild.approve":           "answering a room invitation is not served yet (auto_accept_invites accepts them)",
 	"guild.member.approve":    "Matrix has no join requests to answer here (knocks are not served)",
 	"guild.member.role.set":   "Matrix has power levels, not roles",
 	"guild.member.role.unset": "Matrix has power levels, not roles",
@@ -81,7 +82,6 @@ var unserved = map[string]string{
 	"guild.role.create":       "Matrix has power levels, not roles",
 	"guild.role.update":       "Matrix has power levels, not roles",
 	"guild.role.delete":       "Matrix has power levels, not roles",
-	"friend.approve":          "Matrix has no friend requests",
 	"friend.delete":           "Matrix has no friends list to remove from",
 }
 

@@ -258,6 +258,17 @@ func EventOf(ev *model.Event, login Login) (Event, bool) {
 		out.User = userOf(m.UserID, "")
 		out.Operator = userOf(m.Operator, "")
 		out.Member = &Member{User: out.User}
+	case ev.Kind == model.KindInvite && ev.Invite != nil:
+		// An invite the bot did not accept by itself: a request whose id is the room ID
+		// (guild.approve / friend.approve answer it). A direct chat's is a friend request.
+		in := ev.Invite
+		out.Type = "guild-request"
+		if in.Direct {
+			out.Type = "friend-request"
+		}
+		out.Guild = &Guild{ID: string(in.RoomID), Name: in.RoomName}
+		out.User = userOf(in.Inviter, "")
+		out.Message = &Message{ID: string(in.RoomID), Content: ""}
 	default:
 		return Event{}, false
 	}

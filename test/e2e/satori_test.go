@@ -640,3 +640,43 @@ func TestSatoriResumeAfterGatewayRestart(t *testing.T) {
 		return strings.Contains(g.proc.Log(), "satori client resumed") && strings.Contains(g.proc.Log(), fmt.Sprintf("sn=%d ", last))
 	})
 }
+
+// An invite the bot does not accept by itself reaches a Satori client as guild-request (its id
+// the room ID); guild.approve with approve: true joins the room on Synapse.
+func TestSatoriGuildApprove(t *testing.T) {
+	bot, alice := newBotUser(t), newHuman(t, "alice")
+	g := startGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": false}),
+		"GATEWAY_ACCESS_TOKEN": satoriToken,
+	})
+	stream := dialSatori(t, g.wsURL("/satori/v1/events"), satoriToken, nil)
+	room := alice.roomWith(bot, false)
+	for {
+		sig := stream.read()
+		if sig.Op != 0 {
+			continue
+		}
+		var ev struct {
+			Type    string `json:"type"`
+			Message struct {
+				ID string `json:"id"`
+			} `json:"message"`
+			User struct {
+				ID string `json:"id"`
+			} `json:"user"`
+		}
+		if err := json.Unmarshal(sig.Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == "guild-request" && ev.Message.ID == string(room) {
+			if ev.User.ID != alice.user.UserID {
+				t.Fatalf("guild-request from %q, want alice", ev.User.ID)
+			}
+			break
+		}
+	}
+	if st := satoriCall(t, g, bot, "guild.approve", map[string]any{"message_id": room, "approve": true}, nil); st != 200 {
+		t.Fatalf("guild.approve: %d", st)
+	}
+	alice.waitJoined(room, bot)
+}
