@@ -102,7 +102,7 @@ func (bs *botSet) Login(ctx context.Context, i int, method, user, password strin
 	}
 	cfgBot := r.bot
 	mgr, err := auth.New(auth.Options{
-		Bot: b, Store: keyedStore{Store: c.tokens, key: auth.KeyOf(cfgBot)}, Clients: c.db, Logger: c.log.With("bot", b.Name()),
+		Bot: b, Store: keyedStore{Store: c.tokens, key: auth.KeyOf(cfgBot)}, Clients: c.db.Tokens(), Logger: c.log.With("bot", b.Name()),
 		RetryInterval: c.cfg.RetryInterval, HTTP: &http.Client{Transport: c.transports.For(b.Homeserver), Timeout: c.cfg.APITimeout},
 		Prompt: pagePrompt{p}, Callbacks: c.callbacks,
 	})

@@ -55,7 +55,7 @@ func clusterProxy(next http.Handler, coord *cluster.Coordinator, hub *gateway.Hu
 		Local:  func(bot string) bool { return hub.HasBot(id.UserID(bot)) },
 		Owners: coord.Owners,
 		V11ID: func(ctx context.Context, bot string) (int64, error) {
-			return db.V11ID(ctx, storage.KindUser, bot)
+			return db.IDs().V11ID(ctx, storage.KindUser, bot)
 		},
 		TokenBot: bots.tokenBot,
 		Body:     gateway.BodyReader(hub), MaxBody: maxBody, Log: log,

@@ -70,7 +70,7 @@ func loginCommand(ctx context.Context, cmd string, args, environ []string, stdou
 		transport.Proxy = http.ProxyURL(cfg.Proxy)
 	}
 	mgr, err := auth.New(auth.Options{
-		Bot: bot, Store: tokenStore(cfg, db), Clients: db, Logger: log, RetryInterval: cfg.RetryInterval,
+		Bot: bot, Store: tokenStore(cfg, db), Clients: db.Tokens(), Logger: log, RetryInterval: cfg.RetryInterval,
 		HTTP:   &http.Client{Transport: transport, Timeout: cfg.APITimeout},
 		Prompt: auth.TerminalPrompter{Out: stdout, In: os.Stdin},
 	})

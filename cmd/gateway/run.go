@@ -253,7 +253,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		Elsewhere: func(ctx context.Context) []string { return elsewhere(ctx, coord) },
 		Metrics:   mets, MetricsPublic: cfg.Gateway.MetricsPublic, AccessLogLevel: accessLevel, AccessLogOff: !accessLog,
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
-		IDs: db, Logger: log.With("component", "onebot"), // the bots are expected one by one (botSet.expect)
+		IDs: db.IDs(), Logger: log.With("component", "onebot"), // the bots are expected one by one (botSet.expect)
 		DropWithoutClient: cfg.Gateway.DropWithoutClient,
 		Media:             onebotMedia,
 		Transports:        transports(cfg.Gateway, db),
@@ -438,7 +438,7 @@ func diskFullAdvice(err error) string {
 func botSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage.DB, log *slog.Logger) (int64, bool) {
 	assign := func() (int64, error) {
 		if b.OneBotSelfID == 0 {
-			return db.V11ID(ctx, storage.KindUser, string(s.UserID()))
+			return db.IDs().V11ID(ctx, storage.KindUser, string(s.UserID()))
 		}
 		return b.OneBotSelfID, pinSelfID(ctx, s, b, db, log)
 	}
@@ -465,7 +465,7 @@ func botSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage
 
 // pinSelfID makes the bot's onebot_self_id its v11 user number in the database.
 func pinSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage.DB, log *slog.Logger) error {
-	moved, to, err := db.PinV11ID(ctx, string(s.UserID()), b.OneBotSelfID)
+	moved, to, err := db.IDs().PinV11ID(ctx, string(s.UserID()), b.OneBotSelfID)
 	if moved != "" {
 		log.Warn("a user had the v11 number that onebot_self_id gives this bot; they have a new number now",
 			"bot", s.UserID(), "onebot_self_id", b.OneBotSelfID, "user", moved, "new_v11_user_id", to)
@@ -500,7 +500,7 @@ func transports(g config.Gateway, db *storage.DB) gateway.Transports {
 		ReplayRate:   g.OutboxReplayRate,
 	}
 	if g.OutboxMaxEvents > 0 {
-		t.Outbox = db
+		t.Outbox = db.Outbox()
 	}
 	return t
 }

@@ -153,7 +153,7 @@ var _ Store = DBStore{}
 
 // Load implements Store.
 func (s DBStore) Load(ctx context.Context, k Key) (Tokens, bool, error) {
-	rec, err := s.DB.Token(ctx, k.Homeserver, k.botKey(), string(k.UserID))
+	rec, err := s.DB.Tokens().Token(ctx, k.Homeserver, k.botKey(), string(k.UserID))
 	if errors.Is(err, storage.ErrNotFound) {
 		return Tokens{}, false, nil
 	} else if err != nil {
@@ -168,7 +168,7 @@ func (s DBStore) Load(ctx context.Context, k Key) (Tokens, bool, error) {
 
 // Save implements Store.
 func (s DBStore) Save(ctx context.Context, k Key, t Tokens) error {
-	return s.DB.PutToken(ctx, storage.TokenRecord{
+	return s.DB.Tokens().PutToken(ctx, storage.TokenRecord{
 		Homeserver: k.Homeserver, BotKey: k.botKey(), UserID: string(t.UserID), DeviceID: string(t.DeviceID),
 		AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, AccessTokenExpiresAtMS: t.expiresAtMS(),
 		SessionType: string(t.Type), OAuthTokenEndpoint: t.OAuthTokenEndpoint, OAuthClientID: t.OAuthClientID,
@@ -177,5 +177,5 @@ func (s DBStore) Save(ctx context.Context, k Key, t Tokens) error {
 
 // Delete implements Store.
 func (s DBStore) Delete(ctx context.Context, k Key) error {
-	return s.DB.DeleteToken(ctx, k.Homeserver, k.botKey())
+	return s.DB.Tokens().DeleteToken(ctx, k.Homeserver, k.botKey())
 }

@@ -28,7 +28,7 @@ func adminStub(reached *int) http.Handler {
 // OneBot web clients, which may not manage the gateway). Refused requests never reach the page.
 func TestGuardAdminSameOriginOnly(t *testing.T) {
 	db := newTestDB(t)
-	h := NewHub(Options{Version: "test", AccessToken: "tok", IDs: db, HeartbeatInterval: time.Hour,
+	h := NewHub(Options{Version: "test", AccessToken: "tok", IDs: db.IDs(), HeartbeatInterval: time.Hour,
 		Web: web.Options{AllowedOrigins: []string{"https://dashboard.example"}}})
 	reached := 0
 	h.SetAdmin(adminStub(&reached))
@@ -83,7 +83,7 @@ func TestGuardAdminSameOriginOnly(t *testing.T) {
 // With GATEWAY_PUBLIC_URL https (a TLS proxy in front), the browser's origin is https: a form
 // from the page itself carries that Origin and passes; the http origin does not.
 func TestGuardAdminOriginBehindTLSProxy(t *testing.T) {
-	h := NewHub(Options{Version: "test", AccessToken: "tok", IDs: newTestDB(t), HeartbeatInterval: time.Hour,
+	h := NewHub(Options{Version: "test", AccessToken: "tok", IDs: newTestDB(t).IDs(), HeartbeatInterval: time.Hour,
 		Web: web.Options{PublicHTTPS: true, Hosts: []string{"bots.example.org"}}})
 	reached := 0
 	h.SetAdmin(adminStub(&reached))

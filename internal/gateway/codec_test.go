@@ -26,7 +26,7 @@ func seedIDs(t *testing.T, db *storage.DB) {
 		{storage.KindUser, "@bot:example.org"}, {storage.KindUser, "@alice:example.org"}, {storage.KindUser, "@bob:example.org"},
 		{storage.KindRoom, "!room:example.org"}, {storage.KindEvent, "$ev0:example.org"}, {storage.KindEvent, "$ev1:example.org"},
 	} {
-		if _, err := db.V11ID(ctx, x.k, x.id); err != nil {
+		if _, err := db.IDs().V11ID(ctx, x.k, x.id); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -41,17 +41,17 @@ func TestFromV11Segments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ob11.FromSegments(ctx, v11IDs{db}, ob11.Self{}, segs)
+	got, err := ob11.FromSegments(ctx, v11IDs{db.IDs()}, ob11.Self{}, segs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(ob12.EncodeSegments(got)) // the neutral segments in their {type, data} form
 	golden(t, "v11_segments_from_client.json", b)
 
-	if _, err := ob11.FromSegments(ctx, v11IDs{db}, ob11.Self{}, []v11Segment{{Type: "at", Data: map[string]any{"qq": "999"}}}); model.KindOf(err) != model.ErrNotFound {
+	if _, err := ob11.FromSegments(ctx, v11IDs{db.IDs()}, ob11.Self{}, []v11Segment{{Type: "at", Data: map[string]any{"qq": "999"}}}); model.KindOf(err) != model.ErrNotFound {
 		t.Fatalf("unknown user: got %v, want a not-found error", err)
 	}
-	if _, err := ob11.FromSegments(ctx, v11IDs{db}, ob11.Self{}, []v11Segment{{Type: "face", Data: map[string]any{"id": "1"}}}); model.KindOf(err) != model.ErrUnsupportedSegment {
+	if _, err := ob11.FromSegments(ctx, v11IDs{db.IDs()}, ob11.Self{}, []v11Segment{{Type: "face", Data: map[string]any{"id": "1"}}}); model.KindOf(err) != model.ErrUnsupportedSegment {
 		t.Fatalf("face: got %v, want unsupported segment", err)
 	}
 	plain, err := ob11.DecodeMessage(json.RawMessage(`"[CQ:at,qq=2]"`), true)

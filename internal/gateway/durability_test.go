@@ -22,9 +22,9 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	h, _, _ := newTestHub(t, "")
-	h.opts.IDs = db
+	h.opts.IDs = db.IDs()
 	h.faces.initFaces() // the faces take their options (the v11 ID map) when made
-	h.opts.Outbox = db
+	h.opts.Outbox = db.Outbox()
 	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 	peer := newReversePeer(t)
 	peer.refuse.Store(true) // down: its frames wait in the outbox
@@ -53,7 +53,7 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 	if err := h.Publish(context.Background(), ev); err != nil {
 		t.Fatalf("Publish after space returned: %v", err)
 	}
-	rows, err := db.OutboxPeek(context.Background(), key, 10)
+	rows, err := db.Outbox().OutboxPeek(context.Background(), key, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 // bots, this gateway's; a call limited to one bot (its own token) is not told of the others.
 func TestGetStatusSaysWhichBotsRunElsewhere(t *testing.T) {
 	h := NewHub(Options{
-		Version: "test", AccessToken: "global", BotTokens: true, HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+		Version: "test", AccessToken: "global", BotTokens: true, HeartbeatInterval: time.Hour, IDs: newTestDB(t).IDs(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
 		Elsewhere: func(context.Context) []string {
 			return []string{"@z:example.org", "@bot:example.org", "@a:example.org"} // the owners' map has this gateway's too

@@ -64,7 +64,7 @@ func (f *fakeFace) Mount(r chi.Router, host face.Host) {
 func TestFaceRegistersWithOneLine(t *testing.T) {
 	ff := &fakeFace{}
 	h := NewHub(Options{
-		Version: "test", AccessToken: "secret", HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+		Version: "test", AccessToken: "secret", HeartbeatInterval: time.Hour, IDs: newTestDB(t).IDs(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
 		Faces: []face.Face{ff},
 	})
@@ -174,7 +174,7 @@ func (f *publicFace) MountPublic(r chi.Router, host face.Host) {
 func TestPublicMounterChecksTokensItself(t *testing.T) {
 	pf := &publicFace{}
 	h := NewHub(Options{
-		Version: "test", AccessToken: "secret", BotTokens: true, HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+		Version: "test", AccessToken: "secret", BotTokens: true, HeartbeatInterval: time.Hour, IDs: newTestDB(t).IDs(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
 		Faces: []face.Face{pf},
 	})
@@ -211,7 +211,7 @@ func (stuckOutbox) OutboxAppendAll(ctx context.Context, _ []storage.OutboxFrame,
 // loop publishes it again) instead of the bot's sync for ever (issue 11 item 2).
 func TestStuckOutboxDoesNotHoldTheSyncForEver(t *testing.T) {
 	h, _, db := newTestHub(t, "")
-	h.opts.Outbox = stuckOutbox{db}
+	h.opts.Outbox = stuckOutbox{db.Outbox()}
 	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 	h.syncTimeout = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
@@ -245,9 +245,9 @@ func TestRetainedFaceStreamKeepsFramesAcrossRuns(t *testing.T) {
 	run := func() (*Hub, faceHost, *fakeFace) {
 		ff := &fakeFace{}
 		h := NewHub(Options{
-			Version: "test", HeartbeatInterval: time.Hour, IDs: db, Faces: []face.Face{ff},
+			Version: "test", HeartbeatInterval: time.Hour, IDs: db.IDs(), Faces: []face.Face{ff},
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
-			Transports: Transports{Outbox: db, OutboxLimits: storage.OutboxLimits{MaxEvents: 3}},
+			Transports: Transports{Outbox: db.Outbox(), OutboxLimits: storage.OutboxLimits{MaxEvents: 3}},
 		})
 		h.AddBot(bot, 10001)
 		return h, faceHost{h}, ff

@@ -37,8 +37,8 @@ func TestOptionalInterfacesThroughFacets(t *testing.T) {
 		t.Fatal("the faceted bot is not in the hub")
 	}
 	ctx := context.Background()
-	room, _ := db.V11ID(ctx, storage.KindRoom, "!room:example.org")
-	alice, _ := db.V11ID(ctx, storage.KindUser, "@alice:example.org")
+	room, _ := db.IDs().V11ID(ctx, storage.KindRoom, "!room:example.org")
+	alice, _ := db.IDs().V11ID(ctx, storage.KindUser, "@alice:example.org")
 	r, a := id.RoomID("!room:example.org"), id.UserID("@alice:example.org")
 	for _, tc := range []struct {
 		version      int

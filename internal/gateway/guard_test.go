@@ -56,7 +56,7 @@ func TestBrowserCannotCallActions(t *testing.T) {
 	h, bot, db := newTestHub(t, "")
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
-	room, err := db.V11ID(context.Background(), storage.KindRoom, "!room:example.org")
+	room, err := db.IDs().V11ID(context.Background(), storage.KindRoom, "!room:example.org")
 	if err != nil {
 		t.Fatal(err)
 	}

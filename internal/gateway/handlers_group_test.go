@@ -42,9 +42,9 @@ func jsonObject(t *testing.T, data any) map[string]any {
 func TestRoomActionsCallTheBot(t *testing.T) {
 	h, bot, db := newTestHub(t, "")
 	ctx := context.Background()
-	room, _ := db.V11ID(ctx, storage.KindRoom, "!room:example.org")
-	alice, _ := db.V11ID(ctx, storage.KindUser, "@alice:example.org")
-	msg, _ := db.V11ID(ctx, storage.KindEvent, "$ev1:example.org")
+	room, _ := db.IDs().V11ID(ctx, storage.KindRoom, "!room:example.org")
+	alice, _ := db.IDs().V11ID(ctx, storage.KindUser, "@alice:example.org")
+	msg, _ := db.IDs().V11ID(ctx, storage.KindEvent, "$ev1:example.org")
 	cases := []struct {
 		version int
 		action  string
@@ -105,8 +105,8 @@ func TestRoomActionsCallTheBot(t *testing.T) {
 func TestRoomActionsAnswer(t *testing.T) {
 	h, _, db := newTestHub(t, "")
 	ctx := context.Background()
-	room, _ := db.V11ID(ctx, storage.KindRoom, "!room:example.org")
-	alice, _ := db.V11ID(ctx, storage.KindUser, "@alice:example.org")
+	room, _ := db.IDs().V11ID(ctx, storage.KindRoom, "!room:example.org")
+	alice, _ := db.IDs().V11ID(ctx, storage.KindUser, "@alice:example.org")
 	for _, tc := range []struct {
 		version        int
 		action, params string
@@ -207,7 +207,7 @@ func FuzzRoomActionParams(f *testing.F) {
 		f.Add(uint8(i), []byte(s))
 	}
 	h, _, db := newTestHub(f, "")
-	_, _ = db.V11ID(context.Background(), storage.KindRoom, "!room:example.org")
+	_, _ = db.IDs().V11ID(context.Background(), storage.KindRoom, "!room:example.org")
 	f.Fuzz(func(t *testing.T, which uint8, params []byte) {
 		var version int
 		var name string

@@ -19,9 +19,9 @@ import (
 func TestV11ModerationActionsCallTheBot(t *testing.T) {
 	h, bot, db := newTestHub(t, "")
 	ctx := context.Background()
-	room, _ := db.V11ID(ctx, storage.KindRoom, "!room:example.org")
-	alice, _ := db.V11ID(ctx, storage.KindUser, "@alice:example.org")
-	self, _ := db.V11ID(ctx, storage.KindUser, "@bot:example.org")
+	room, _ := db.IDs().V11ID(ctx, storage.KindRoom, "!room:example.org")
+	alice, _ := db.IDs().V11ID(ctx, storage.KindUser, "@alice:example.org")
+	self, _ := db.IDs().V11ID(ctx, storage.KindUser, "@bot:example.org")
 	r, a := id.RoomID("!room:example.org"), id.UserID("@alice:example.org")
 	for _, tc := range []struct {
 		action, params string
@@ -51,7 +51,7 @@ func TestV11ModerationActionsCallTheBot(t *testing.T) {
 
 func TestV11HonorInfoAndCanSend(t *testing.T) {
 	h, _, db := newTestHub(t, "")
-	room, _ := db.V11ID(context.Background(), storage.KindRoom, "!room:example.org")
+	room, _ := db.IDs().V11ID(context.Background(), storage.KindRoom, "!room:example.org")
 	data, err := runAction(t, h, 11, "get_group_honor_info", fmt.Sprintf(`{"group_id":%d,"type":"all"}`, room))
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ func newTestHub(t testing.TB, token string) (*Hub, *fakes.FakeBot, *storage.DB) 
 	t.Helper()
 	db := newTestDB(t)
 	h := NewHub(Options{
-		Version: "test", AccessToken: token, HeartbeatInterval: time.Hour, IDs: db,
+		Version: "test", AccessToken: token, HeartbeatInterval: time.Hour, IDs: db.IDs(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
 	})
 	bot := fakes.NewFakeBot("@bot:example.org")

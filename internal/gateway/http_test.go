@@ -175,8 +175,8 @@ func TestV11ActionsOverHTTP(t *testing.T) {
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	ctx := context.Background()
-	room, _ := db.V11ID(ctx, storage.KindRoom, "!room:example.org")
-	alice, _ := db.V11ID(ctx, storage.KindUser, "@alice:example.org")
+	room, _ := db.IDs().V11ID(ctx, storage.KindRoom, "!room:example.org")
+	alice, _ := db.IDs().V11ID(ctx, storage.KindUser, "@alice:example.org")
 
 	code, resp := post(t, srv, "/onebot/v11/no_such_action", `{}`, nil)
 	if code != http.StatusNotFound || resp["retcode"] != float64(v11UnsupportedAction) {
@@ -192,7 +192,7 @@ func TestV11ActionsOverHTTP(t *testing.T) {
 	}
 	// message_id maps back to the Matrix event through the persistent map.
 	mid := int64(resp["data"].(map[string]any)["message_id"].(float64))
-	if e, err := db.MatrixID(ctx, storage.KindEvent, mid); err != nil || e != string(sent.EventID) {
+	if e, err := db.IDs().MatrixID(ctx, storage.KindEvent, mid); err != nil || e != string(sent.EventID) {
 		t.Fatalf("message_id %d → %q, %v", mid, e, err)
 	}
 

@@ -28,7 +28,7 @@ import (
 func newWebTestHub(t *testing.T, web web.Options, files model.Files) *Hub {
 	t.Helper()
 	h := NewHub(Options{
-		Version: "test", AccessToken: testToken, HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+		Version: "test", AccessToken: testToken, HeartbeatInterval: time.Hour, IDs: newTestDB(t).IDs(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1, Web: web,
 		Media: intake.New(intake.Options{Files: files}),
 	})

@@ -53,7 +53,7 @@ func FuzzFromV11SegmentData(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, err := fromV11SegmentsAs(context.Background(), db, testSelf, segs)
+		out, err := fromV11SegmentsAs(context.Background(), db.IDs(), testSelf, segs)
 		if err != nil {
 			return
 		}

@@ -51,7 +51,7 @@ func getWith(t *testing.T, url string, hdr map[string]string) (int, string) {
 func TestMetricsAccess(t *testing.T) {
 	for _, public := range []bool{false, true} {
 		h := NewHub(Options{Version: "test", AccessToken: testToken, BotTokens: true, HeartbeatInterval: time.Hour,
-			IDs: newTestDB(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MetricsPublic: public})
+			IDs: newTestDB(t).IDs(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MetricsPublic: public})
 		h.AddBotWithToken(fakes.NewFakeBot("@bot:example.org"), 10001, "bot-own-token")
 		srv := httptest.NewServer(h.Handler())
 		want := func(name string, hdr map[string]string, status int) {
@@ -112,7 +112,7 @@ func grepLines(s, sub string) string {
 // never the query (access_token, media signatures).
 func TestAccessLogWithoutSecrets(t *testing.T) {
 	var buf syncBuffer
-	h := NewHub(Options{Version: "test", AccessToken: testToken, HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+	h := NewHub(Options{Version: "test", AccessToken: testToken, HeartbeatInterval: time.Hour, IDs: newTestDB(t).IDs(),
 		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), AccessLogLevel: slog.LevelInfo})
 	h.AddBot(fakes.NewFakeBot("@bot:example.org"), 10001)
 	srv := httptest.NewServer(h.Handler())
@@ -146,7 +146,7 @@ func TestAccessLogWithoutSecrets(t *testing.T) {
 // AccessLogOff: no access log at all.
 func TestAccessLogOff(t *testing.T) {
 	var buf syncBuffer
-	h := NewHub(Options{Version: "test", HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+	h := NewHub(Options{Version: "test", HeartbeatInterval: time.Hour, IDs: newTestDB(t).IDs(),
 		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), AccessLogOff: true})
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()

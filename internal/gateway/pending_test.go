@@ -29,7 +29,7 @@ func (b namedFakeBot) Name() string { return b.name }
 // the bot, offline, with the reason (not good:true with no bots), in v12 and in v11.
 func TestOnlyBotNotLoggedInIsOffline(t *testing.T) {
 	h := NewHub(Options{
-		Version: "test", HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+		Version: "test", HeartbeatInterval: time.Hour, IDs: newTestDB(t).IDs(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
 	})
 	const why = "failed to log in: dial tcp 127.0.0.1:1: connect: connection refused"

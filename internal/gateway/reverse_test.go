@@ -166,7 +166,7 @@ func TestReverseWSRoles(t *testing.T) {
 // and marked as replayed.
 func TestReverseWSOutboxReplay(t *testing.T) {
 	h, _, db := newTestHub(t, "")
-	h.opts.Outbox = db
+	h.opts.Outbox = db.Outbox()
 	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 	h.opts.ReplayRate = 1000
 	peer := newReversePeer(t)
@@ -180,7 +180,7 @@ func TestReverseWSOutboxReplay(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the events to reach the outbox", func() bool {
-		rows, _ := db.OutboxPeek(context.Background(), endpointKey("v12-ws", peer.url(), ""), 10)
+		rows, _ := db.Outbox().OutboxPeek(context.Background(), endpointKey("v12-ws", peer.url(), ""), 10)
 		return len(rows) >= 3
 	})
 	peer.refuse.Store(false)

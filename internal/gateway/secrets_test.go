@@ -103,7 +103,7 @@ func TestReverseWSPolicyCloseHintsAtTheToken(t *testing.T) {
 func twoBotHub(t *testing.T, global string) (*Hub, *fakes.FakeBot, *fakes.FakeBot, *httptest.Server) {
 	t.Helper()
 	h := NewHub(Options{
-		Version: "test", AccessToken: global, BotTokens: true, HeartbeatInterval: time.Hour, IDs: newTestDB(t),
+		Version: "test", AccessToken: global, BotTokens: true, HeartbeatInterval: time.Hour, IDs: newTestDB(t).IDs(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 2, Transports: Transports{EventBuffer: 10},
 	})
 	a, b := fakes.NewFakeBot("@bot:example.org"), newSecondBot()

@@ -65,7 +65,7 @@ func TestSegmentsOutVectors(t *testing.T) {
 		var v segOutVector
 		vectors.DecodeStrict(t, raw, &v)
 		segs := segments.Read(t, v.Segments)
-		v11, err := toV11Segments(t, db, testSelf, segs)
+		v11, err := toV11Segments(t, db.IDs(), testSelf, segs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,12 +99,12 @@ func TestSegmentsInVectors(t *testing.T) {
 		case v.V11 != nil:
 			var v11 []v11Segment
 			if v11, err = ob11.DecodeMessage(v.V11, false); err == nil {
-				segs, err = fromV11SegmentsAs(context.Background(), db, testSelf, v11)
+				segs, err = fromV11SegmentsAs(context.Background(), db.IDs(), testSelf, v11)
 			}
 		case v.CQ != nil:
 			var v11 []v11Segment
 			if v11, err = ob11.DecodeMessage(vectors.Marshal(t, *v.CQ), false); err == nil {
-				segs, err = fromV11SegmentsAs(context.Background(), db, testSelf, v11)
+				segs, err = fromV11SegmentsAs(context.Background(), db.IDs(), testSelf, v11)
 			}
 		default:
 			segs, err = ob12.DecodeMessage(v.V12)

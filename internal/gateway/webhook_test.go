@@ -216,7 +216,7 @@ func TestV12WebhookHeadersAndReplyActions(t *testing.T) {
 // later events arrive live, unmarked.
 func TestWebhookOutboxReplaysInOrder(t *testing.T) {
 	h, _, db := newTestHub(t, "")
-	h.opts.Outbox = db
+	h.opts.Outbox = db.Outbox()
 	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100, MaxAge: time.Hour}
 	h.opts.ReconnectInterval = 20 * time.Millisecond
 	h.opts.ReplayRate = 1000
@@ -238,7 +238,7 @@ func TestWebhookOutboxReplaysInOrder(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the events to wait in the outbox", func() bool {
-		rows, _ := db.OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
+		rows, _ := db.Outbox().OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
 		n := 0
 		for _, r := range rows {
 			if strings.Contains(string(r.Payload), `"type":"message"`) {
@@ -278,7 +278,7 @@ func TestWebhookOutboxReplaysInOrder(t *testing.T) {
 // The outbox keeps at most MaxEvents per endpoint: the oldest go first, and are counted.
 func TestWebhookOutboxCountLimit(t *testing.T) {
 	h, _, db := newTestHub(t, "")
-	h.opts.Outbox = db
+	h.opts.Outbox = db.Outbox()
 	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 2}
 	h.opts.ReconnectInterval = 20 * time.Millisecond
 	h.opts.ReplayRate = 1000
@@ -337,9 +337,9 @@ func TestWebhookOutboxSurvivesRestart(t *testing.T) {
 	newHub := func(run string) *Hub {
 		h, _, _ := newTestHub(t, "")
 		h.opts.Version = run
-		h.opts.IDs = db
+		h.opts.IDs = db.IDs()
 		h.faces.initFaces() // the faces take their options when made
-		h.opts.Outbox = db
+		h.opts.Outbox = db.Outbox()
 		h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 		h.opts.ReconnectInterval = 20 * time.Millisecond
 		h.opts.ReplayRate = 1000
@@ -361,7 +361,7 @@ func TestWebhookOutboxSurvivesRestart(t *testing.T) {
 		<-tried
 	}
 	waitUntil(t, "the event to reach the outbox", func() bool {
-		rows, _ := db.OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
+		rows, _ := db.Outbox().OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
 		for _, r := range rows {
 			if strings.Contains(string(r.Payload), `"$ev1:example.org"`) {
 				return true
@@ -540,7 +540,7 @@ func TestWebhookErrorAnswerIsDeliveredOnce(t *testing.T) {
 			t.Run(fmt.Sprintf("%d outbox=%v", status, outbox), func(t *testing.T) {
 				h, _, db := newTestHub(t, "")
 				if outbox {
-					h.opts.Outbox = db
+					h.opts.Outbox = db.Outbox()
 					h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 				}
 				h.opts.ReconnectInterval = 20 * time.Millisecond
@@ -574,7 +574,7 @@ func TestWebhookErrorAnswerIsDeliveredOnce(t *testing.T) {
 // GATEWAY_WEBHOOK_RETRIES more times, then given up: the events after it are delivered.
 func TestWebhookUnansweredEventIsGivenUp(t *testing.T) {
 	h, _, db := newTestHub(t, "")
-	h.opts.Outbox = db
+	h.opts.Outbox = db.Outbox()
 	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 	h.opts.ReconnectInterval = 20 * time.Millisecond
 	h.opts.WebhookTimeout = 200 * time.Millisecond
@@ -601,7 +601,7 @@ func TestWebhookUnansweredEventIsGivenUp(t *testing.T) {
 	if n := h.Stats().PushAbandoned.Load(); n != 1 {
 		t.Fatalf("PushAbandoned %d, want 1", n)
 	}
-	rows, err := db.OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
+	rows, err := db.Outbox().OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func (s *eventHandler) handleRedaction(ctx context.Context, b *batch, evt *event
 	if target == "" {
 		return nil
 	}
-	orig, err := s.acct.DB.GetMessage(ctx, string(s.acct.UserID()), string(target))
+	orig, err := s.acct.DB.Messages().GetMessage(ctx, string(s.acct.UserID()), string(target))
 	if errors.Is(err, storage.ErrNotFound) {
 		s.acct.Log().Debug("redaction of an event the gateway did not index", "room_id", evt.RoomID, "redacts", target)
 		return nil
@@ -196,7 +196,7 @@ func (s *eventHandler) handleRedaction(ctx context.Context, b *batch, evt *event
 		s.acct.Log().Info("redaction ignored: the redacted event is in another room", "room_id", evt.RoomID, "redacts", target)
 		return nil
 	}
-	if err := s.acct.DB.MarkRedacted(ctx, string(s.acct.UserID()), string(target)); err != nil {
+	if err := s.acct.DB.Messages().MarkRedacted(ctx, string(s.acct.UserID()), string(target)); err != nil {
 		s.acct.Log().Warn("failed to mark message redacted", "event_id", target, "error", err)
 	}
 	if s.isOld(b, evt) || (evt.Sender == s.acct.UserID() && !s.flags.handleSelf) {

@@ -38,7 +38,7 @@ func (s *publisher) key() string { return "partial_batch:" + string(s.acct.UserI
 // loadPartial returns the events already handed over from the batch at since, and whether the
 // batch was cut off while in flight (events not in done may have been handed over too).
 func (s *publisher) loadPartial(ctx context.Context, since string) (done map[string]bool, inFlight bool) {
-	raw, err := s.acct.DB.GetValue(ctx, s.key())
+	raw, err := s.acct.DB.KV().GetValue(ctx, s.key())
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
 			s.acct.Log().Warn("failed to load the interrupted batch", "error", err)
@@ -67,7 +67,7 @@ func (s *publisher) markInFlight(ctx context.Context, b *batch) error {
 		p.Done = append(p.Done, e)
 	}
 	raw, _ := json.Marshal(p)
-	if err := s.acct.DB.SetValue(ctx, s.key(), string(raw)); err != nil {
+	if err := s.acct.DB.KV().SetValue(ctx, s.key(), string(raw)); err != nil {
 		return fmt.Errorf("failed to record the batch being handed over: %w", err)
 	}
 	return nil
@@ -82,7 +82,7 @@ func (s *publisher) savePartial(ctx context.Context, b *batch) {
 		p.Done = append(p.Done, e)
 	}
 	raw, _ := json.Marshal(p)
-	if err := s.acct.DB.SetValue(ctx, s.key(), string(raw)); err != nil {
+	if err := s.acct.DB.KV().SetValue(ctx, s.key(), string(raw)); err != nil {
 		s.acct.Log().Error("failed to save the interrupted batch; after a restart its events come again, marked as replayed", "error", err)
 	}
 }

@@ -43,7 +43,7 @@ func TestGetMessageRetention(t *testing.T) {
 	waitEvents(t, sink, 2)
 
 	for evt, enc := range map[string]bool{"$plain": false, "$secret": true} {
-		m, err := h.db.GetMessage(ctx, string(botID), evt)
+		m, err := h.db.Messages().GetMessage(ctx, string(botID), evt)
 		if err != nil || m.Encrypted != enc {
 			t.Errorf("%s indexed as %+v, %v; want encrypted = %v", evt, m, err, enc)
 		}
@@ -93,7 +93,7 @@ func TestBatchIndexedBeforeHandOver(t *testing.T) {
 	)}))
 	sink := newRecordingSink()
 	sink.hook = func(ctx context.Context, ev *model.Event) error {
-		if _, err := h.db.GetMessage(ctx, string(botID), ev.ID); err != nil {
+		if _, err := h.db.Messages().GetMessage(ctx, string(botID), ev.ID); err != nil {
 			t.Errorf("%s handed over before it was indexed: %v", ev.ID, err)
 		}
 		return nil
@@ -102,7 +102,7 @@ func TestBatchIndexedBeforeHandOver(t *testing.T) {
 	start(t, s)
 	waitEvents(t, sink, 2)
 	for evt, enc := range map[string]bool{"$before": false, "$after": true} {
-		m, err := h.db.GetMessage(ctx, string(botID), evt)
+		m, err := h.db.Messages().GetMessage(ctx, string(botID), evt)
 		if err != nil || m.Encrypted != enc {
 			t.Errorf("%s indexed as %+v, %v; want encrypted = %v", evt, m, err, enc)
 		}

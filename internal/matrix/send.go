@@ -124,7 +124,7 @@ func (s *messenger) SendMessageWith(ctx context.Context, to model.Target, segs [
 		}
 		now := time.Now()
 		raw, _ := json.Marshal(content)
-		if err := s.acct.DB.PutMessage(ctx, storage.Message{
+		if err := s.acct.DB.Messages().PutMessage(ctx, storage.Message{
 			BotUserID: string(s.acct.UserID()), RoomID: string(room), EventID: string(evtID),
 			Sender: string(s.acct.UserID()), Time: now, Content: raw, Encrypted: encrypt,
 		}); err != nil {
@@ -158,7 +158,7 @@ func textMsgType(call, bot string) (event.MessageType, error) {
 // GetMessage implements model.MessageGetter from the message index, so it works for any message
 // the bot has seen or sent, also after a restart.
 func (s *messenger) GetMessage(ctx context.Context, evt id.EventID) (*model.Event, error) {
-	m, err := s.acct.DB.GetMessage(ctx, string(s.acct.UserID()), string(evt))
+	m, err := s.acct.DB.Messages().GetMessage(ctx, string(s.acct.UserID()), string(evt))
 	r := s.acct.DB.Retention()
 	switch {
 	case errors.Is(err, storage.ErrExpired):

@@ -109,7 +109,7 @@ func (s *syncer) Run(ctx context.Context) error {
 	s.direct.Load(ctx)
 	filterID := s.api.FilterID(ctx)
 
-	since, err := s.acct.DB.SyncToken(ctx, string(s.acct.UserID()))
+	since, err := s.acct.DB.Sync().SyncToken(ctx, string(s.acct.UserID()))
 	if err != nil {
 		return fmt.Errorf("failed to load sync position: %w", err)
 	}
@@ -199,7 +199,7 @@ func (s *syncer) handOver(ctx context.Context, b *batch, resp *syncapi.Response)
 			handed = err == nil
 		}
 		if handed {
-			if err = s.acct.DB.SaveSyncPosition(work, string(s.acct.UserID()), resp.NextBatch, s.pub.key()); err != nil {
+			if err = s.acct.DB.Sync().SaveSyncPosition(work, string(s.acct.UserID()), resp.NextBatch, s.pub.key()); err != nil {
 				err = fmt.Errorf("failed to save sync position: %w", err)
 			}
 		}

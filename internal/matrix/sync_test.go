@@ -202,14 +202,14 @@ func start(t *testing.T, s *Session) (stop func() error) {
 
 func (h *harness) setToken(t *testing.T, token string) {
 	t.Helper()
-	if err := h.db.SetSyncToken(context.Background(), string(botID), token); err != nil {
+	if err := h.db.Sync().SetSyncToken(context.Background(), string(botID), token); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (h *harness) storedToken(t *testing.T) string {
 	t.Helper()
-	tok, err := h.db.SyncToken(context.Background(), string(botID))
+	tok, err := h.db.Sync().SyncToken(context.Background(), string(botID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -635,7 +635,7 @@ func TestSendMessageToRoom(t *testing.T) {
 	if content["body"] != "hi "+string(aliceID) || content["format"] != "org.matrix.custom.html" {
 		t.Fatalf("sent content %s", got[0].Content)
 	}
-	stored, err := h.db.GetMessage(context.Background(), string(botID), string(sent.EventID))
+	stored, err := h.db.Messages().GetMessage(context.Background(), string(botID), string(sent.EventID))
 	if err != nil || stored.Sender != string(botID) || stored.RoomID != string(roomA) {
 		t.Fatalf("sent message not indexed: %+v, %v", stored, err)
 	}

@@ -122,7 +122,7 @@ func (p *Pruner) Pass(ctx context.Context) (Result, error) {
 		res      Result
 		firstErr error
 	)
-	msgs, err := p.DB.PruneMessages(ctx, now)
+	msgs, err := p.DB.Messages().PruneMessages(ctx, now)
 	if err != nil {
 		warn("failed to prune the message index; it will be tried again", "error", err)
 		if firstErr == nil {

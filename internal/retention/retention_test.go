@@ -58,7 +58,7 @@ func TestPrunerRunsOnSchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.PutMessage(ctx, storage.Message{
+	if err := db.Messages().PutMessage(ctx, storage.Message{
 		BotUserID: "@bot:x", RoomID: "!r:x", EventID: "$m", Sender: "@a:x", Time: t0,
 		Content: json.RawMessage(`{"msgtype":"m.text","body":"scheduled"}`), Encrypted: true,
 	}); err != nil {
@@ -113,10 +113,10 @@ func TestPrunerRunsOnSchedule(t *testing.T) {
 	if got.Files.Records != 1 || got.Files.Files != 1 || !got.Checkpointed {
 		t.Errorf("pass = %+v; want the file record and its file removed and a checkpoint", got)
 	}
-	if _, err := db.GetMessage(ctx, "@bot:x", "$m"); !errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
+	if _, err := db.Messages().GetMessage(ctx, "@bot:x", "$m"); !errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
 		t.Errorf("message after the pass: %v, want deleted", err)
 	}
-	if _, err := db.GetFileRecord(ctx, up.ID); !errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
+	if _, err := db.Files().GetFileRecord(ctx, up.ID); !errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
 		t.Errorf("file record after the pass: %v, want deleted", err)
 	}
 }
@@ -133,7 +133,7 @@ func TestPrunerRetriesCheckpoint(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	db.SetRetention(storage.Retention{MessageAge: time.Hour})
 	t0 := time.Now()
-	if err := db.PutMessage(ctx, storage.Message{BotUserID: "@bot:x", RoomID: "!r:x", EventID: "$m", Content: json.RawMessage(`{}`)}); err != nil {
+	if err := db.Messages().PutMessage(ctx, storage.Message{BotUserID: "@bot:x", RoomID: "!r:x", EventID: "$m", Content: json.RawMessage(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	// A reader holds a snapshot of the WAL.

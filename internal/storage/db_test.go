@@ -94,7 +94,7 @@ func TestOpenFileModes(t *testing.T) {
 		t.Errorf("Path() = %q, want %q", db.Path(), path)
 	}
 	// Write something so the WAL and shared-memory files exist too.
-	if err := db.SetValue(t.Context(), "k", "v"); err != nil {
+	if err := db.KV().SetValue(t.Context(), "k", "v"); err != nil {
 		t.Fatal(err)
 	}
 	checkMode(t, dir, 0o700)
@@ -130,7 +130,7 @@ func TestOpenOddPath(t *testing.T) {
 	sqliteOnly(t, "a file path")
 	path := filepath.Join(t.TempDir(), "a b?c#d%20e", "gateway.db")
 	db := openAt(t, path)
-	if err := db.SetValue(t.Context(), "k", "v"); err != nil {
+	if err := db.KV().SetValue(t.Context(), "k", "v"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -177,13 +177,13 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetSyncToken(ctx, "@bot:example.org", "s123"); err != nil {
+	if err := db.Sync().SetSyncToken(ctx, "@bot:example.org", "s123"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetValue(ctx, "secret", "hunter2"); err != nil {
+	if err := db.KV().SetValue(ctx, "secret", "hunter2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.PutMessage(ctx, testMessage()); err != nil {
+	if err := db.Messages().PutMessage(ctx, testMessage()); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -191,20 +191,20 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 
 	db = openAt(t, path)
-	if tok, err := db.SyncToken(ctx, "@bot:example.org"); err != nil || tok != "s123" {
+	if tok, err := db.Sync().SyncToken(ctx, "@bot:example.org"); err != nil || tok != "s123" {
 		t.Errorf("SyncToken = %q, %v; want s123", tok, err)
 	}
-	if v, err := db.GetValue(ctx, "secret"); err != nil || v != "hunter2" {
+	if v, err := db.KV().GetValue(ctx, "secret"); err != nil || v != "hunter2" {
 		t.Errorf("GetValue = %q, %v; want hunter2", v, err)
 	}
-	if _, err := db.GetMessage(ctx, "@bot:example.org", "$event"); err != nil {
+	if _, err := db.Messages().GetMessage(ctx, "@bot:example.org", "$event"); err != nil {
 		t.Errorf("GetMessage: %v", err)
 	}
 }
 
 func TestErrNotFoundIsWrapped(t *testing.T) {
 	db := openTest(t)
-	_, err := db.GetValue(t.Context(), "missing")
+	_, err := db.KV().GetValue(t.Context(), "missing")
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}

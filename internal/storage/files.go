@@ -22,12 +22,12 @@ ON CONFLICT (file_id) DO UPDATE SET record = excluded.record, saved_ms = exclude
 
 // GetFileRecord returns the record stored under fileID, or ErrNotFound (ErrExpired when it is
 // past Retention.FileAge).
-func (db *DB) GetFileRecord(ctx context.Context, fileID string) (string, error) {
-	rec, saved, err := getFileRecord(ctx, db, fileID)
+func (s FileStore) GetFileRecord(ctx context.Context, fileID string) (string, error) {
+	rec, saved, err := getFileRecord(ctx, s.db, fileID)
 	if err != nil {
 		return "", fmt.Errorf("failed to get file record %s: %w", fileID, err)
 	}
-	if db.fileExpired(saved) {
+	if s.fileExpired(saved) {
 		return "", fmt.Errorf("failed to get file record %s: %w", fileID, ErrExpired)
 	}
 	return rec, nil
@@ -45,15 +45,15 @@ func getFileRecord(ctx context.Context, db *DB, fileID string) (string, int64, e
 	return rec, saved, err
 }
 
-func (db *DB) fileExpired(savedMS int64) bool {
-	age := db.Retention().FileAge
-	return age > 0 && time.UnixMilli(savedMS).Before(db.now().Add(-age))
+func (s FileStore) fileExpired(savedMS int64) bool {
+	age := s.db.Retention().FileAge
+	return age > 0 && time.UnixMilli(savedMS).Before(s.db.now().Add(-age))
 }
 
 // PutFileRecord stores record under fileID, replacing any previous one; its retention starts
 // again.
-func (db *DB) PutFileRecord(ctx context.Context, fileID, record string) error {
-	if _, err := db.util.Exec(ctx, upsertFileRecord, fileID, record, db.now().UnixMilli()); err != nil {
+func (s FileStore) PutFileRecord(ctx context.Context, fileID, record string) error {
+	if _, err := s.db.util.Exec(ctx, upsertFileRecord, fileID, record, s.db.now().UnixMilli()); err != nil {
 		return fmt.Errorf("failed to store file record %s: %w", fileID, err)
 	}
 	return nil
@@ -61,18 +61,18 @@ func (db *DB) PutFileRecord(ctx context.Context, fileID, record string) error {
 
 // GetOrPutFileRecord stores record under fileID unless a record that has not expired is there
 // already, and returns the record that is stored.
-func (db *DB) GetOrPutFileRecord(ctx context.Context, fileID, record string) (string, error) {
+func (s FileStore) GetOrPutFileRecord(ctx context.Context, fileID, record string) (string, error) {
 	stored := record
-	err := inTx(ctx, db, func(ctx context.Context) error {
-		rec, saved, err := getFileRecord(ctx, db, fileID)
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		rec, saved, err := getFileRecord(ctx, s.db, fileID)
 		switch {
-		case err == nil && !db.fileExpired(saved):
+		case err == nil && !s.fileExpired(saved):
 			stored = rec
 			return nil
 		case err != nil && !errors.Is(err, ErrNotFound):
 			return err
 		}
-		_, err = db.util.Exec(ctx, upsertFileRecord, fileID, record, db.now().UnixMilli())
+		_, err = s.db.util.Exec(ctx, upsertFileRecord, fileID, record, s.db.now().UnixMilli())
 		return err
 	})
 	if err != nil {
@@ -82,8 +82,8 @@ func (db *DB) GetOrPutFileRecord(ctx context.Context, fileID, record string) (st
 }
 
 // DeleteFileRecord deletes the record of fileID, if any.
-func (db *DB) DeleteFileRecord(ctx context.Context, fileID string) error {
-	if _, err := db.util.Exec(ctx, deleteFileRecord, fileID); err != nil {
+func (s FileStore) DeleteFileRecord(ctx context.Context, fileID string) error {
+	if _, err := s.db.util.Exec(ctx, deleteFileRecord, fileID); err != nil {
 		return fmt.Errorf("failed to delete file record %s: %w", fileID, err)
 	}
 	return nil
@@ -92,12 +92,12 @@ func (db *DB) DeleteFileRecord(ctx context.Context, fileID string) error {
 // PruneFileRecords deletes the records past Retention.FileAge at now and returns their ids, so
 // that the file store can delete the bytes it keeps for them. Nothing is deleted when
 // Retention.FileAge is 0.
-func (db *DB) PruneFileRecords(ctx context.Context, now time.Time) ([]string, error) {
-	age := db.Retention().FileAge
+func (s FileStore) PruneFileRecords(ctx context.Context, now time.Time) ([]string, error) {
+	age := s.db.Retention().FileAge
 	if age <= 0 {
 		return nil, nil
 	}
-	rows, err := db.util.Query(ctx, deleteAgedFileRecords, now.Add(-age).UnixMilli())
+	rows, err := s.db.util.Query(ctx, deleteAgedFileRecords, now.Add(-age).UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("failed to prune file records: %w", err)
 	}

@@ -89,7 +89,7 @@ func (k IDKind) String() string {
 // V11ID returns the OneBot v11 number for matrixID, creating it on first use.
 // Numbers are stable across restarts and start at 1. Concurrent callers
 // asking for the same new matrixID get the same number.
-func (db *DB) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64, error) {
+func (s IDStore) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64, error) {
 	q, err := kind.queries()
 	if err != nil {
 		return 0, fmt.Errorf("failed to map %q: %w", matrixID, err)
@@ -97,16 +97,16 @@ func (db *DB) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64, e
 	if matrixID == "" {
 		return 0, fmt.Errorf("failed to map %s id: matrix id is empty", kind)
 	}
-	cache := db.idMaps[kind]
+	cache := s.db.idMaps[kind]
 	if v, ok := cache.toV11.get(matrixID); ok {
 		return v, nil
 	}
 	// Most misses are for ids created before a restart: try a plain read
 	// before taking the write lock.
 	var v int64
-	err = db.util.QueryRow(ctx, q.selectV11, matrixID).Scan(&v)
+	err = s.db.util.QueryRow(ctx, q.selectV11, matrixID).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		v, err = db.createV11ID(ctx, kind, q, matrixID)
+		v, err = s.createV11ID(ctx, kind, q, matrixID)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("failed to map %s %s: %w", kind, matrixID, err)
@@ -115,16 +115,16 @@ func (db *DB) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64, e
 	return v, nil
 }
 
-func (db *DB) createV11ID(ctx context.Context, kind IDKind, q idQueries, matrixID string) (int64, error) {
+func (s IDStore) createV11ID(ctx context.Context, kind IDKind, q idQueries, matrixID string) (int64, error) {
 	var v int64
-	err := inTx(ctx, db, func(ctx context.Context) error {
-		if err := lockIDs(ctx, db, q.table); err != nil {
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		if err := lockIDs(ctx, s.db, q.table); err != nil {
 			return err
 		}
-		if _, err := db.util.Exec(ctx, q.insert, matrixID, q.max); err != nil {
+		if _, err := s.db.util.Exec(ctx, q.insert, matrixID, q.max); err != nil {
 			return fmt.Errorf("failed to insert: %w", err)
 		}
-		if err := db.util.QueryRow(ctx, q.selectV11, matrixID).Scan(&v); err != nil {
+		if err := s.db.util.QueryRow(ctx, q.selectV11, matrixID).Scan(&v); err != nil {
 			return fmt.Errorf("failed to read back: %w", err)
 		}
 		if v > q.max {
@@ -137,17 +137,17 @@ func (db *DB) createV11ID(ctx context.Context, kind IDKind, q idQueries, matrixI
 }
 
 // MatrixID returns the Matrix id that v11 stands for, or ErrNotFound.
-func (db *DB) MatrixID(ctx context.Context, kind IDKind, v11 int64) (string, error) {
+func (s IDStore) MatrixID(ctx context.Context, kind IDKind, v11 int64) (string, error) {
 	q, err := kind.queries()
 	if err != nil {
 		return "", fmt.Errorf("failed to look up v11 id %d: %w", v11, err)
 	}
-	cache := db.idMaps[kind]
+	cache := s.db.idMaps[kind]
 	if m, ok := cache.toMatrix.get(v11); ok {
 		return m, nil
 	}
 	var m string
-	err = db.util.QueryRow(ctx, q.selectMatrix, v11).Scan(&m)
+	err = s.db.util.QueryRow(ctx, q.selectMatrix, v11).Scan(&m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("failed to look up v11 %s id %d: %w", kind, v11, ErrNotFound)
 	} else if err != nil {
@@ -164,43 +164,43 @@ func (db *DB) MatrixID(ctx context.Context, kind IDKind, v11 int64) (string, err
 // longer anyone's. Another user who held v (their number came from the map before v was
 // pinned) moves to a new number, which is returned with their Matrix ID so that the caller
 // can say so; moved is "" otherwise.
-func (db *DB) PinV11ID(ctx context.Context, matrixID string, v int64) (moved string, movedTo int64, err error) {
+func (s IDStore) PinV11ID(ctx context.Context, matrixID string, v int64) (moved string, movedTo int64, err error) {
 	if matrixID == "" || v <= 0 {
 		return "", 0, fmt.Errorf("failed to pin v11 user id %d to %q: both must be set", v, matrixID)
 	}
 	var former int64
-	err = inTx(ctx, db, func(ctx context.Context) error {
-		if err := lockIDs(ctx, db, "gateway_user_id"); err != nil {
+	err = inTx(ctx, s.db, func(ctx context.Context) error {
+		if err := lockIDs(ctx, s.db, "gateway_user_id"); err != nil {
 			return err
 		}
 		var holder string
-		switch err := db.util.QueryRow(ctx, selectUserMatrix, v).Scan(&holder); {
+		switch err := s.db.util.QueryRow(ctx, selectUserMatrix, v).Scan(&holder); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return fmt.Errorf("failed to read who holds %d: %w", v, err)
 		case holder == matrixID:
 			return nil
 		default:
-			if err := db.util.QueryRow(ctx, nextUserV11, maxOtherID).Scan(&movedTo); err != nil {
+			if err := s.db.util.QueryRow(ctx, nextUserV11, maxOtherID).Scan(&movedTo); err != nil {
 				return fmt.Errorf("failed to find a new number for %s: %w", holder, err)
 			}
 			if movedTo > maxOtherID {
 				return fmt.Errorf("failed to move %s off %d: %w", holder, v, ErrIDsExhausted)
 			}
-			if _, err := db.util.Exec(ctx, moveUserV11, movedTo, holder); err != nil {
+			if _, err := s.db.util.Exec(ctx, moveUserV11, movedTo, holder); err != nil {
 				return fmt.Errorf("failed to move %s off %d: %w", holder, v, err)
 			}
 			moved = holder
 		}
-		switch err := db.util.QueryRow(ctx, selectUserV11, matrixID).Scan(&former); {
+		switch err := s.db.util.QueryRow(ctx, selectUserV11, matrixID).Scan(&former); {
 		case errors.Is(err, sql.ErrNoRows):
-			if _, err := db.util.Exec(ctx, insertUserAt, v, matrixID); err != nil {
+			if _, err := s.db.util.Exec(ctx, insertUserAt, v, matrixID); err != nil {
 				return fmt.Errorf("failed to insert: %w", err)
 			}
 		case err != nil:
 			return fmt.Errorf("failed to read the number of %s: %w", matrixID, err)
 		default:
-			if _, err := db.util.Exec(ctx, moveUserV11, v, matrixID); err != nil {
+			if _, err := s.db.util.Exec(ctx, moveUserV11, v, matrixID); err != nil {
 				return fmt.Errorf("failed to move %s to %d: %w", matrixID, v, err)
 			}
 		}
@@ -209,7 +209,7 @@ func (db *DB) PinV11ID(ctx context.Context, matrixID string, v int64) (moved str
 	if err != nil {
 		return "", 0, fmt.Errorf("failed to pin v11 user id %d to %s: %w", v, matrixID, err)
 	}
-	cache := db.idMaps[KindUser]
+	cache := s.db.idMaps[KindUser]
 	if former != 0 && former != v {
 		cache.toMatrix.remove(former)
 	}

@@ -15,15 +15,15 @@ func TestV11IDFirstIsOnePerKind(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
 	for _, kind := range []IDKind{KindUser, KindRoom, KindEvent} {
-		v, err := db.V11ID(ctx, kind, "!same-string:example.org")
+		v, err := db.IDs().V11ID(ctx, kind, "!same-string:example.org")
 		if err != nil || v != 1 {
 			t.Errorf("%s: first id = %d, %v; want 1", kind, v, err)
 		}
-		v, err = db.V11ID(ctx, kind, "!other:example.org")
+		v, err = db.IDs().V11ID(ctx, kind, "!other:example.org")
 		if err != nil || v != 2 {
 			t.Errorf("%s: second id = %d, %v; want 2", kind, v, err)
 		}
-		m, err := db.MatrixID(ctx, kind, 2)
+		m, err := db.IDs().MatrixID(ctx, kind, 2)
 		if err != nil || m != "!other:example.org" {
 			t.Errorf("%s: MatrixID(2) = %q, %v", kind, m, err)
 		}
@@ -33,19 +33,19 @@ func TestV11IDFirstIsOnePerKind(t *testing.T) {
 func TestV11IDErrors(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
-	if _, err := db.V11ID(ctx, KindUser, ""); err == nil {
+	if _, err := db.IDs().V11ID(ctx, KindUser, ""); err == nil {
 		t.Error("V11ID accepted an empty Matrix id")
 	}
 	for _, kind := range []IDKind{0, 4, -1} {
-		if _, err := db.V11ID(ctx, kind, "@a:b"); err == nil {
+		if _, err := db.IDs().V11ID(ctx, kind, "@a:b"); err == nil {
 			t.Errorf("V11ID accepted kind %d", kind)
 		}
-		if _, err := db.MatrixID(ctx, kind, 1); err == nil {
+		if _, err := db.IDs().MatrixID(ctx, kind, 1); err == nil {
 			t.Errorf("MatrixID accepted kind %d", kind)
 		}
 	}
 	for _, v := range []int64{0, 1, -1, math.MaxInt64} {
-		if _, err := db.MatrixID(ctx, KindEvent, v); !errors.Is(err, ErrNotFound) {
+		if _, err := db.IDs().MatrixID(ctx, KindEvent, v); !errors.Is(err, ErrNotFound) {
 			t.Errorf("MatrixID(%d) err = %v, want ErrNotFound", v, err)
 		}
 	}
@@ -61,7 +61,7 @@ func TestV11IDStableAfterReopen(t *testing.T) {
 	}
 	for i := range 50 {
 		mxid := fmt.Sprintf("$event%d", i)
-		v, err := db.V11ID(ctx, KindEvent, mxid)
+		v, err := db.IDs().V11ID(ctx, KindEvent, mxid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,14 +73,14 @@ func TestV11IDStableAfterReopen(t *testing.T) {
 
 	db = openAt(t, path) // empty caches: every answer comes from the file
 	for mxid, v := range want {
-		if got, err := db.MatrixID(ctx, KindEvent, v); err != nil || got != mxid {
+		if got, err := db.IDs().MatrixID(ctx, KindEvent, v); err != nil || got != mxid {
 			t.Errorf("MatrixID(%d) = %q, %v; want %q", v, got, err, mxid)
 		}
-		if got, err := db.V11ID(ctx, KindEvent, mxid); err != nil || got != v {
+		if got, err := db.IDs().V11ID(ctx, KindEvent, mxid); err != nil || got != v {
 			t.Errorf("V11ID(%q) = %d, %v; want %d", mxid, got, err, v)
 		}
 	}
-	if v, err := db.V11ID(ctx, KindEvent, "$new"); err != nil || v != 51 {
+	if v, err := db.IDs().V11ID(ctx, KindEvent, "$new"); err != nil || v != 51 {
 		t.Errorf("next id after reopen = %d, %v; want 51", v, err)
 	}
 }
@@ -101,7 +101,7 @@ func TestV11IDConcurrentSame(t *testing.T) {
 		for g := range goroutines {
 			wg.Go(func() {
 				<-start
-				got[g], errs[g] = dbs[g%2].V11ID(ctx, KindUser, mxid)
+				got[g], errs[g] = dbs[g%2].IDs().V11ID(ctx, KindUser, mxid)
 			})
 		}
 		close(start)
@@ -138,7 +138,7 @@ func TestV11IDConcurrentDifferent(t *testing.T) {
 			res := make([]int64, n)
 			for j := range n {
 				i := (j + g*perG) % n
-				v, err := dbs[g%2].V11ID(ctx, KindEvent, "$e"+strconv.Itoa(i))
+				v, err := dbs[g%2].IDs().V11ID(ctx, KindEvent, "$e"+strconv.Itoa(i))
 				if err != nil {
 					errs[g] = err
 					return
@@ -179,7 +179,7 @@ func TestV11IDConcurrentDifferent(t *testing.T) {
 func TestV11IDEventExhausted(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
-	first, err := db.V11ID(ctx, KindEvent, "$first")
+	first, err := db.IDs().V11ID(ctx, KindEvent, "$first")
 	if err != nil || first != 1 {
 		t.Fatalf("first = %d, %v", first, err)
 	}
@@ -187,23 +187,23 @@ func TestV11IDEventExhausted(t *testing.T) {
 	if _, err := db.DBUtil().Exec(ctx, "INSERT INTO gateway_event_id (id, matrix_id) VALUES ($1, '$penultimate')", math.MaxInt32-1); err != nil {
 		t.Fatal(err)
 	}
-	last, err := db.V11ID(ctx, KindEvent, "$last")
+	last, err := db.IDs().V11ID(ctx, KindEvent, "$last")
 	if err != nil || last != math.MaxInt32 {
 		t.Fatalf("last = %d, %v; want MaxInt32", last, err)
 	}
 	for range 2 { // the failed insert was rolled back, so it fails the same way again
-		if _, err := db.V11ID(ctx, KindEvent, "$one-too-many"); !errors.Is(err, ErrIDsExhausted) {
+		if _, err := db.IDs().V11ID(ctx, KindEvent, "$one-too-many"); !errors.Is(err, ErrIDsExhausted) {
 			t.Fatalf("err = %v, want ErrIDsExhausted", err)
 		}
 	}
-	if _, err := db.MatrixID(ctx, KindEvent, math.MaxInt32+1); !errors.Is(err, ErrNotFound) {
+	if _, err := db.IDs().MatrixID(ctx, KindEvent, math.MaxInt32+1); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the refused id was stored: %v", err)
 	}
 	// Known ids and other kinds keep working.
-	if v, err := db.V11ID(ctx, KindEvent, "$first"); err != nil || v != 1 {
+	if v, err := db.IDs().V11ID(ctx, KindEvent, "$first"); err != nil || v != 1 {
 		t.Errorf("$first = %d, %v", v, err)
 	}
-	if v, err := db.V11ID(ctx, KindUser, "@a:b"); err != nil || v != 1 {
+	if v, err := db.IDs().V11ID(ctx, KindUser, "@a:b"); err != nil || v != 1 {
 		t.Errorf("user = %d, %v", v, err)
 	}
 }
@@ -212,7 +212,7 @@ func TestV11IDRowsCannotBeDeleted(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
 	for _, kind := range []IDKind{KindUser, KindRoom, KindEvent} {
-		if _, err := db.V11ID(ctx, kind, "x"); err != nil {
+		if _, err := db.IDs().V11ID(ctx, kind, "x"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -227,7 +227,7 @@ func TestV11IDCacheIsBounded(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
 	for i := range idCacheSize + 100 {
-		if _, err := db.V11ID(ctx, KindRoom, "!r"+strconv.Itoa(i)); err != nil {
+		if _, err := db.IDs().V11ID(ctx, KindRoom, "!r"+strconv.Itoa(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -236,10 +236,10 @@ func TestV11IDCacheIsBounded(t *testing.T) {
 		t.Errorf("cache sizes %d/%d, want %d", c.toV11.len(), c.toMatrix.len(), idCacheSize)
 	}
 	// Evicted entries still resolve, from the file.
-	if v, err := db.V11ID(ctx, KindRoom, "!r0"); err != nil || v != 1 {
+	if v, err := db.IDs().V11ID(ctx, KindRoom, "!r0"); err != nil || v != 1 {
 		t.Errorf("!r0 = %d, %v", v, err)
 	}
-	if m, err := db.MatrixID(ctx, KindRoom, 2); err != nil || m != "!r1" {
+	if m, err := db.IDs().MatrixID(ctx, KindRoom, 2); err != nil || m != "!r1" {
 		t.Errorf("MatrixID(2) = %q, %v", m, err)
 	}
 }
@@ -247,11 +247,11 @@ func TestV11IDCacheIsBounded(t *testing.T) {
 func BenchmarkV11IDHit(b *testing.B) {
 	db := openTest(b)
 	ctx := context.Background()
-	if _, err := db.V11ID(ctx, KindEvent, "$hot"); err != nil {
+	if _, err := db.IDs().V11ID(ctx, KindEvent, "$hot"); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, err := db.V11ID(ctx, KindEvent, "$hot"); err != nil {
+		if _, err := db.IDs().V11ID(ctx, KindEvent, "$hot"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -260,12 +260,12 @@ func BenchmarkV11IDHit(b *testing.B) {
 func BenchmarkV11IDHitParallel(b *testing.B) {
 	db := openTest(b)
 	ctx := context.Background()
-	if _, err := db.V11ID(ctx, KindEvent, "$hot"); err != nil {
+	if _, err := db.IDs().V11ID(ctx, KindEvent, "$hot"); err != nil {
 		b.Fatal(err)
 	}
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := db.V11ID(ctx, KindEvent, "$hot"); err != nil {
+			if _, err := db.IDs().V11ID(ctx, KindEvent, "$hot"); err != nil {
 				b.Error(err)
 				return
 			}
@@ -280,7 +280,7 @@ func BenchmarkV11IDMiss(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		if _, err := db.V11ID(ctx, KindEvent, "$new"+strconv.Itoa(i)); err != nil {
+		if _, err := db.IDs().V11ID(ctx, KindEvent, "$new"+strconv.Itoa(i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -305,7 +305,7 @@ func BenchmarkV11IDMissExisting(b *testing.B) {
 	}
 	i := 0
 	for b.Loop() {
-		if _, err := db.V11ID(ctx, KindEvent, "$old"+strconv.Itoa(i%n)); err != nil {
+		if _, err := db.IDs().V11ID(ctx, KindEvent, "$old"+strconv.Itoa(i%n)); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -321,7 +321,7 @@ func BenchmarkV11IDMissParallel(b *testing.B) {
 	b.SetParallelism(4)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := db.V11ID(ctx, KindEvent, "$new"+strconv.FormatInt(next.Add(1), 10)); err != nil {
+			if _, err := db.IDs().V11ID(ctx, KindEvent, "$new"+strconv.FormatInt(next.Add(1), 10)); err != nil {
 				b.Error(err)
 				return
 			}

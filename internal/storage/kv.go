@@ -14,9 +14,9 @@ const (
 )
 
 // GetValue returns the value stored under key, or ErrNotFound.
-func (db *DB) GetValue(ctx context.Context, key string) (string, error) {
+func (s KVStore) GetValue(ctx context.Context, key string) (string, error) {
 	var v string
-	err := db.util.QueryRow(ctx, selectValue, key).Scan(&v)
+	err := s.db.util.QueryRow(ctx, selectValue, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("failed to get value %q: %w", key, ErrNotFound)
 	} else if err != nil {
@@ -26,8 +26,8 @@ func (db *DB) GetValue(ctx context.Context, key string) (string, error) {
 }
 
 // SetValue stores value under key, replacing any previous value.
-func (db *DB) SetValue(ctx context.Context, key, value string) error {
-	if _, err := db.util.Exec(ctx, upsertValue, key, value); err != nil {
+func (s KVStore) SetValue(ctx context.Context, key, value string) error {
+	if _, err := s.db.util.Exec(ctx, upsertValue, key, value); err != nil {
 		return fmt.Errorf("failed to set value %q: %w", key, err)
 	}
 	return nil
@@ -36,13 +36,13 @@ func (db *DB) SetValue(ctx context.Context, key, value string) error {
 // GetOrSetValue stores value under key unless the key already has one, and
 // returns the value that is stored. Use it for generated secrets: of two
 // concurrent callers, both get the first one's value.
-func (db *DB) GetOrSetValue(ctx context.Context, key, value string) (string, error) {
+func (s KVStore) GetOrSetValue(ctx context.Context, key, value string) (string, error) {
 	var stored string
-	err := inTx(ctx, db, func(ctx context.Context) error {
-		if _, err := db.util.Exec(ctx, insertValue, key, value); err != nil {
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		if _, err := s.db.util.Exec(ctx, insertValue, key, value); err != nil {
 			return err
 		}
-		return db.util.QueryRow(ctx, selectValue, key).Scan(&stored)
+		return s.db.util.QueryRow(ctx, selectValue, key).Scan(&stored)
 	})
 	if err != nil {
 		return "", fmt.Errorf("failed to get or set value %q: %w", key, err)

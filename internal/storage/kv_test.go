@@ -10,14 +10,14 @@ import (
 func TestValues(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
-	if _, err := db.GetValue(ctx, "k"); !errors.Is(err, ErrNotFound) {
+	if _, err := db.KV().GetValue(ctx, "k"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}
 	for _, v := range []string{"one", "", "two"} {
-		if err := db.SetValue(ctx, "k", v); err != nil {
+		if err := db.KV().SetValue(ctx, "k", v); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := db.GetValue(ctx, "k"); err != nil || got != v {
+		if got, err := db.KV().GetValue(ctx, "k"); err != nil || got != v {
 			t.Errorf("GetValue = %q, %v; want %q", got, err, v)
 		}
 	}
@@ -34,12 +34,12 @@ func TestGetOrSetValueConcurrent(t *testing.T) {
 	for g := range goroutines {
 		wg.Go(func() {
 			<-start
-			got[g], errs[g] = db.GetOrSetValue(ctx, "secret", "candidate"+strconv.Itoa(g))
+			got[g], errs[g] = db.KV().GetOrSetValue(ctx, "secret", "candidate"+strconv.Itoa(g))
 		})
 	}
 	close(start)
 	wg.Wait()
-	stored, err := db.GetValue(ctx, "secret")
+	stored, err := db.KV().GetValue(ctx, "secret")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestMautrixStoresShareTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.V11ID(ctx, KindUser, "@alice:example.org"); err != nil {
+	if _, err := db.IDs().V11ID(ctx, KindUser, "@alice:example.org"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -45,7 +45,7 @@ func TestMautrixStoresShareTheFile(t *testing.T) {
 	if err := state.SetMembership(ctx, room, alice, event.MembershipJoin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.V11ID(ctx, KindUser, "@bob:example.org"); err != nil {
+	if _, err := db.IDs().V11ID(ctx, KindUser, "@bob:example.org"); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -61,7 +61,7 @@ func TestMautrixStoresShareTheFile(t *testing.T) {
 	if m, err := state.GetMembership(ctx, room, alice); err != nil || m != event.MembershipJoin {
 		t.Errorf("membership after reopen = %q, %v", m, err)
 	}
-	if v, err := db.V11ID(ctx, KindUser, "@bob:example.org"); err != nil || v != 2 {
+	if v, err := db.IDs().V11ID(ctx, KindUser, "@bob:example.org"); err != nil || v != 2 {
 		t.Errorf("V11ID(bob) = %d, %v; want 2", v, err)
 	}
 

@@ -73,28 +73,28 @@ var ErrExpired = fmt.Errorf("expired, %w", ErrNotFound)
 
 // PutMessage inserts m, or replaces the message with the same bot and event
 // id. Empty Content is stored as {}; other Content must be valid JSON.
-func (db *DB) PutMessage(ctx context.Context, m Message) error {
-	content, err := db.messageContent(m)
+func (s MessageStore) PutMessage(ctx context.Context, m Message) error {
+	content, err := s.messageContent(m)
 	if err != nil {
 		return err
 	}
-	return db.putMessage(ctx, m, content, db.now().UnixMilli())
+	return s.putMessage(ctx, m, content, s.db.now().UnixMilli())
 }
 
 // PutMessages stores ms as PutMessage does, all in one transaction with one statement per
 // putMessagesRows messages: the sync loop indexes a batch's messages with one commit instead of
 // one per message. When one of them is not valid, none is stored. Of messages with the same bot
 // and event ID, the last counts.
-func (db *DB) PutMessages(ctx context.Context, ms []Message) error {
+func (s MessageStore) PutMessages(ctx context.Context, ms []Message) error {
 	type key struct{ bot, evt string }
 	last := make(map[key]int, len(ms))
 	for i, m := range ms {
 		last[key{m.BotUserID, m.EventID}] = i
 	}
-	stored := db.now().UnixMilli()
+	stored := s.db.now().UnixMilli()
 	args := make([]any, 0, len(ms)*messageColumns)
 	for i, m := range ms {
-		c, err := db.messageContent(m)
+		c, err := s.messageContent(m)
 		if err != nil {
 			return err
 		}
@@ -106,10 +106,10 @@ func (db *DB) PutMessages(ctx context.Context, ms []Message) error {
 	if len(args) == 0 {
 		return nil
 	}
-	err := inTx(ctx, db, func(ctx context.Context) error {
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
 		for len(args) > 0 {
 			n := min(len(args), putMessagesRows*messageColumns)
-			if _, err := db.util.Exec(ctx, upsertMessages(n/messageColumns), args[:n]...); err != nil {
+			if _, err := s.db.util.Exec(ctx, upsertMessages(n/messageColumns), args[:n]...); err != nil {
 				return err
 			}
 			args = args[n:]
@@ -151,7 +151,7 @@ func upsertMessages(rows int) string {
 }
 
 // messageContent checks m and returns the content to store (nil: none).
-func (db *DB) messageContent(m Message) (json.RawMessage, error) {
+func (s MessageStore) messageContent(m Message) (json.RawMessage, error) {
 	if m.BotUserID == "" || m.EventID == "" {
 		return nil, errors.New("failed to store message: bot user id and event id are required")
 	}
@@ -161,14 +161,14 @@ func (db *DB) messageContent(m Message) (json.RawMessage, error) {
 	} else if !json.Valid(content) {
 		return nil, fmt.Errorf("failed to store message %s: content is not valid JSON", m.EventID)
 	}
-	if m.Redacted || (m.Encrypted && db.Retention().NoEncryptedBodies) {
+	if m.Redacted || (m.Encrypted && s.db.Retention().NoEncryptedBodies) {
 		content = nil
 	}
 	return content, nil
 }
 
-func (db *DB) putMessage(ctx context.Context, m Message, content json.RawMessage, stored int64) error {
-	_, err := db.util.Exec(ctx, upsertMessage,
+func (s MessageStore) putMessage(ctx context.Context, m Message, content json.RawMessage, stored int64) error {
+	_, err := s.db.util.Exec(ctx, upsertMessage,
 		m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(content), m.Redacted, m.Encrypted, stored)
 	if err != nil {
 		return fmt.Errorf("failed to store message %s: %w", m.EventID, err)
@@ -180,13 +180,13 @@ func (db *DB) putMessage(ctx context.Context, m Message, content json.RawMessage
 // it is past Retention.MessageAge. The content of an encrypted room's message past
 // Retention.EncryptedBodyAge (or with NoEncryptedBodies) is not returned (BodyExpired), even
 // before the pruner drops it.
-func (db *DB) GetMessage(ctx context.Context, botUserID, eventID string) (Message, error) {
+func (s MessageStore) GetMessage(ctx context.Context, botUserID, eventID string) (Message, error) {
 	m := Message{BotUserID: botUserID, EventID: eventID}
 	var (
 		ts, stored int64
 		content    string
 	)
-	err := db.util.QueryRow(ctx, selectMessage, botUserID, eventID).
+	err := s.db.util.QueryRow(ctx, selectMessage, botUserID, eventID).
 		Scan(&m.RoomID, &m.Sender, &ts, &content, &m.Redacted, &m.Encrypted, &stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, ErrNotFound)
@@ -194,7 +194,7 @@ func (db *DB) GetMessage(ctx context.Context, botUserID, eventID string) (Messag
 		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, err)
 	}
 	m.Time, m.Stored = time.UnixMilli(ts), time.UnixMilli(stored)
-	r, now := db.Retention(), db.now()
+	r, now := s.db.Retention(), s.db.now()
 	if r.MessageAge > 0 && m.Stored.Before(now.Add(-r.MessageAge)) {
 		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, ErrExpired)
 	}
@@ -211,8 +211,8 @@ func (db *DB) GetMessage(ctx context.Context, botUserID, eventID string) (Messag
 
 // MarkRedacted flags a stored message as redacted and drops its content, or returns
 // ErrNotFound. Room and sender stay (the deletion event names the sender).
-func (db *DB) MarkRedacted(ctx context.Context, botUserID, eventID string) error {
-	res, err := db.util.Exec(ctx, updateRedacted, botUserID, eventID)
+func (s MessageStore) MarkRedacted(ctx context.Context, botUserID, eventID string) error {
+	res, err := s.db.util.Exec(ctx, updateRedacted, botUserID, eventID)
 	if err != nil {
 		return fmt.Errorf("failed to mark message %s redacted: %w", eventID, err)
 	}
@@ -240,23 +240,23 @@ func (p MessagePrune) Total() int64 { return p.Aged + p.Counted + p.Bodies }
 // the messages past the age or count bound and drops the bodies of encrypted rooms' messages
 // past theirs. Their v11 message ids stay mapped. With secure_delete on, the deleted bytes are
 // overwritten in the file; they leave the WAL at the next Checkpoint.
-func (db *DB) PruneMessages(ctx context.Context, now time.Time) (MessagePrune, error) {
-	r := db.Retention()
+func (s MessageStore) PruneMessages(ctx context.Context, now time.Time) (MessagePrune, error) {
+	r := s.db.Retention()
 	var p MessagePrune
-	err := inTx(ctx, db, func(ctx context.Context) error {
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
 		var err error
 		if r.MessageAge > 0 {
-			if p.Aged, err = execCount(ctx, db, deleteAgedMessages, now.Add(-r.MessageAge).UnixMilli()); err != nil {
+			if p.Aged, err = execCount(ctx, s.db, deleteAgedMessages, now.Add(-r.MessageAge).UnixMilli()); err != nil {
 				return err
 			}
 		}
 		if r.MessageCount > 0 {
-			if p.Counted, err = execCount(ctx, db, deleteCountedMessages, r.MessageCount); err != nil {
+			if p.Counted, err = execCount(ctx, s.db, deleteCountedMessages, r.MessageCount); err != nil {
 				return err
 			}
 		}
 		if cutoff, ok := r.encryptedBodyCutoff(now); ok {
-			if p.Bodies, err = execCount(ctx, db, dropEncryptedBodies, cutoff); err != nil {
+			if p.Bodies, err = execCount(ctx, s.db, dropEncryptedBodies, cutoff); err != nil {
 				return err
 			}
 		}

@@ -32,10 +32,10 @@ func TestPutGetMessage(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
 	m := testMessage()
-	if err := db.PutMessage(ctx, m); err != nil {
+	if err := db.Messages().PutMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+	got, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +43,10 @@ func TestPutGetMessage(t *testing.T) {
 
 	// Sub-millisecond precision is dropped, not rounded into a different ms.
 	m.Time = time.UnixMilli(1_700_000_000_999).Add(999 * time.Microsecond)
-	if err := db.PutMessage(ctx, m); err != nil {
+	if err := db.Messages().PutMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = db.GetMessage(ctx, m.BotUserID, m.EventID)
+	got, _ = db.Messages().GetMessage(ctx, m.BotUserID, m.EventID)
 	if want := time.UnixMilli(1_700_000_000_999); !got.Time.Equal(want) {
 		t.Errorf("time = %v, want %v", got.Time, want)
 	}
@@ -56,15 +56,15 @@ func TestPutMessageUpserts(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
 	m := testMessage()
-	if err := db.PutMessage(ctx, m); err != nil {
+	if err := db.Messages().PutMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	m.Content = json.RawMessage(`{"msgtype":"m.text","body":"edited"}`)
 	m.Sender = "@bob:example.org"
-	if err := db.PutMessage(ctx, m); err != nil {
+	if err := db.Messages().PutMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+	got, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,21 +83,21 @@ func TestMessagesArePerBot(t *testing.T) {
 	b.BotUserID = "@other-bot:example.org"
 	b.Content = json.RawMessage(`{"body":"seen by the other bot"}`)
 	for _, m := range []Message{a, b} {
-		if err := db.PutMessage(ctx, m); err != nil {
+		if err := db.Messages().PutMessage(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, m := range []Message{a, b} {
-		got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+		got, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkMessage(t, got, m)
 	}
-	if err := db.MarkRedacted(ctx, a.BotUserID, a.EventID); err != nil {
+	if err := db.Messages().MarkRedacted(ctx, a.BotUserID, a.EventID); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := db.GetMessage(ctx, b.BotUserID, b.EventID); got.Redacted {
+	if got, _ := db.Messages().GetMessage(ctx, b.BotUserID, b.EventID); got.Redacted {
 		t.Error("redacting one bot's copy redacted the other's")
 	}
 }
@@ -106,15 +106,15 @@ func TestMarkRedacted(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
 	m := testMessage()
-	if err := db.PutMessage(ctx, m); err != nil {
+	if err := db.Messages().PutMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // idempotent
-		if err := db.MarkRedacted(ctx, m.BotUserID, m.EventID); err != nil {
+		if err := db.Messages().MarkRedacted(ctx, m.BotUserID, m.EventID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+	got, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,10 +128,10 @@ func TestMarkRedacted(t *testing.T) {
 
 	// A later put of the same event (e.g. the sync echo) keeps the flag.
 	m.Redacted = false
-	if err := db.PutMessage(ctx, m); err != nil {
+	if err := db.Messages().PutMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := db.GetMessage(ctx, m.BotUserID, m.EventID); !got.Redacted || got.Content != nil {
+	if got, _ := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID); !got.Redacted || got.Content != nil {
 		t.Errorf("PutMessage cleared the redaction or brought the content back: %+v", got)
 	}
 }
@@ -139,10 +139,10 @@ func TestMarkRedacted(t *testing.T) {
 func TestMessageNotFound(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
-	if _, err := db.GetMessage(ctx, "@bot:example.org", "$missing"); !errors.Is(err, ErrNotFound) {
+	if _, err := db.Messages().GetMessage(ctx, "@bot:example.org", "$missing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetMessage err = %v, want ErrNotFound", err)
 	}
-	if err := db.MarkRedacted(ctx, "@bot:example.org", "$missing"); !errors.Is(err, ErrNotFound) {
+	if err := db.Messages().MarkRedacted(ctx, "@bot:example.org", "$missing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("MarkRedacted err = %v, want ErrNotFound", err)
 	}
 }
@@ -155,15 +155,15 @@ func TestPutMessageValidates(t *testing.T) {
 		"no event":     {BotUserID: "@b:x", Content: json.RawMessage(`{}`)},
 		"invalid json": {BotUserID: "@b:x", EventID: "$e", Content: json.RawMessage(`{"body":`)},
 	} {
-		if err := db.PutMessage(ctx, m); err == nil {
+		if err := db.Messages().PutMessage(ctx, m); err == nil {
 			t.Errorf("%s: PutMessage succeeded", name)
 		}
 	}
 	m := Message{BotUserID: "@b:x", EventID: "$empty"}
-	if err := db.PutMessage(ctx, m); err != nil {
+	if err := db.Messages().PutMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := db.GetMessage(ctx, m.BotUserID, m.EventID); err != nil || string(got.Content) != "{}" {
+	if got, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID); err != nil || string(got.Content) != "{}" {
 		t.Errorf("empty content stored as %q, %v", got.Content, err)
 	}
 }
@@ -174,11 +174,11 @@ func TestPutMessages(t *testing.T) {
 	ctx := t.Context()
 	a, b := testMessage(), testMessage()
 	b.EventID, b.Sender, b.Content = "$second", "@bob:example.org", json.RawMessage(`{"msgtype":"m.text","body":"second"}`)
-	if err := db.PutMessages(ctx, []Message{a, b}); err != nil {
+	if err := db.Messages().PutMessages(ctx, []Message{a, b}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []Message{a, b} {
-		got, err := db.GetMessage(ctx, want.BotUserID, want.EventID)
+		got, err := db.Messages().GetMessage(ctx, want.BotUserID, want.EventID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,15 +187,15 @@ func TestPutMessages(t *testing.T) {
 	c, bad := testMessage(), testMessage()
 	c.EventID = "$third"
 	bad.EventID, bad.Content = "$bad", json.RawMessage(`{"body":`)
-	if err := db.PutMessages(ctx, []Message{c, bad}); err == nil {
+	if err := db.Messages().PutMessages(ctx, []Message{c, bad}); err == nil {
 		t.Fatal("PutMessages with invalid content succeeded")
 	}
 	for _, e := range []string{"$third", "$bad"} {
-		if _, err := db.GetMessage(ctx, c.BotUserID, e); !errors.Is(err, ErrNotFound) {
+		if _, err := db.Messages().GetMessage(ctx, c.BotUserID, e); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s after a failed PutMessages: %v, want ErrNotFound", e, err)
 		}
 	}
-	if err := db.PutMessages(ctx, nil); err != nil {
+	if err := db.Messages().PutMessages(ctx, nil); err != nil {
 		t.Errorf("PutMessages(nil) = %v", err)
 	}
 
@@ -212,12 +212,12 @@ func TestPutMessages(t *testing.T) {
 	updated := a
 	updated.Content = json.RawMessage(`{"body":"updated"}`)
 	many = append(many, again, updated)
-	if err := db.PutMessages(ctx, many); err != nil {
+	if err := db.Messages().PutMessages(ctx, many); err != nil {
 		t.Fatal(err)
 	}
 	wants := append(append(append([]Message(nil), many[:7]...), many[8:250]...), again, updated)
 	for _, want := range wants {
-		got, err := db.GetMessage(ctx, want.BotUserID, want.EventID)
+		got, err := db.Messages().GetMessage(ctx, want.BotUserID, want.EventID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,21 +244,21 @@ func TestPruneMessages(t *testing.T) {
 			stored = base.Add(48 * time.Hour)
 		}
 		db.now = func() time.Time { return stored }
-		if err := db.PutMessage(ctx, m); err != nil {
+		if err := db.Messages().PutMessage(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	now := base.Add(48 * time.Hour)
 	db.now = func() time.Time { return now }
 	db.SetRetention(Retention{MessageAge: 24 * time.Hour})
-	p, err := db.PruneMessages(ctx, now)
+	p, err := db.Messages().PruneMessages(ctx, now)
 	if err != nil || p.Aged != 2 || p.Total() != 2 {
 		t.Fatalf("pruned %+v, %v; want 2 aged", p, err)
 	}
-	if _, err := db.GetMessage(ctx, "@bot:example.org", "$old1"); !errors.Is(err, ErrNotFound) {
+	if _, err := db.Messages().GetMessage(ctx, "@bot:example.org", "$old1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("$old1 survived: %v", err)
 	}
-	if _, err := db.GetMessage(ctx, "@bot:example.org", "$new"); err != nil {
+	if _, err := db.Messages().GetMessage(ctx, "@bot:example.org", "$new"); err != nil {
 		t.Errorf("$new was pruned: %v", err)
 	}
 }

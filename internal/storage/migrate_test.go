@@ -153,7 +153,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if v, err := db.SchemaVersion(ctx); err != nil || v != latestVersion {
 		t.Fatalf("schema version = %d, %v; want %d", v, err, latestVersion)
 	}
-	if tok, err := db.SyncToken(ctx, "@bot:example.org"); err != nil || tok != "s42" {
+	if tok, err := db.Sync().SyncToken(ctx, "@bot:example.org"); err != nil || tok != "s42" {
 		t.Errorf("SyncToken = %q, %v", tok, err)
 	}
 	for kind, want := range map[IDKind]map[string]int64{
@@ -162,19 +162,19 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		KindEvent: {"$old": 1},
 	} {
 		for mxid, v11 := range want {
-			if got, err := db.V11ID(ctx, kind, mxid); err != nil || got != v11 {
+			if got, err := db.IDs().V11ID(ctx, kind, mxid); err != nil || got != v11 {
 				t.Errorf("V11ID(%s, %s) = %d, %v; want %d", kind, mxid, got, err, v11)
 			}
 		}
 	}
-	if got, err := db.V11ID(ctx, KindUser, "@carol:example.org"); err != nil || got != 3 {
+	if got, err := db.IDs().V11ID(ctx, KindUser, "@carol:example.org"); err != nil || got != 3 {
 		t.Errorf("new user id = %d, %v; want 3", got, err)
 	}
 	// The tables 0002 added work.
-	if err := db.PutMessage(ctx, testMessage()); err != nil {
+	if err := db.Messages().PutMessage(ctx, testMessage()); err != nil {
 		t.Error(err)
 	}
-	if err := db.SetValue(ctx, "k", "v"); err != nil {
+	if err := db.KV().SetValue(ctx, "k", "v"); err != nil {
 		t.Error(err)
 	}
 
@@ -220,30 +220,30 @@ func TestUpgradeFromEveryVersion(t *testing.T) {
 			if v, err := db.SchemaVersion(ctx); err != nil || v != latestVersion {
 				t.Fatalf("schema version = %d, %v; want %d", v, err, latestVersion)
 			}
-			if tok, err := db.SyncToken(ctx, "@bot:x"); err != nil || tok != "s1" {
+			if tok, err := db.Sync().SyncToken(ctx, "@bot:x"); err != nil || tok != "s1" {
 				t.Errorf("sync token = %q, %v", tok, err)
 			}
-			if v, err := db.V11ID(ctx, KindUser, "@alice:x"); err != nil || v != 1 {
+			if v, err := db.IDs().V11ID(ctx, KindUser, "@alice:x"); err != nil || v != 1 {
 				t.Errorf("V11ID(@alice:x) = %d, %v; want 1", v, err)
 			}
 			want := map[string]bool{"kv": version >= 2, "token": version >= 3, "outbox": version >= 4, "mute": version >= 6}
-			if got, err := db.GetValue(ctx, "k"); want["kv"] && (err != nil || got != "v") {
+			if got, err := db.KV().GetValue(ctx, "k"); want["kv"] && (err != nil || got != "v") {
 				t.Errorf("kv = %q, %v", got, err)
 			}
-			if rec, err := db.Token(ctx, "https://hs", "@bot:x", ""); want["token"] && (err != nil || rec.AccessToken != "tok" || rec.DeviceID != "DEV") {
+			if rec, err := db.Tokens().Token(ctx, "https://hs", "@bot:x", ""); want["token"] && (err != nil || rec.AccessToken != "tok" || rec.DeviceID != "DEV") {
 				t.Errorf("token = %+v, %v", rec, err)
 			}
-			if n, err := db.OutboxCount(ctx, "ep"); err != nil || (n == 1) != want["outbox"] {
+			if n, err := db.Outbox().OutboxCount(ctx, "ep"); err != nil || (n == 1) != want["outbox"] {
 				t.Errorf("outbox count = %d, %v", n, err)
 			}
-			if m, err := db.GetMute(ctx, "@bot:x", "!r:x", "@u:x"); want["mute"] && (err != nil || m.MutedLevel != -1) {
+			if m, err := db.Mutes().GetMute(ctx, "@bot:x", "!r:x", "@u:x"); want["mute"] && (err != nil || m.MutedLevel != -1) {
 				t.Errorf("mute = %+v, %v", m, err)
 			}
 			// Every table works after the upgrade.
-			if err := db.PutMessage(ctx, testMessage()); err != nil {
+			if err := db.Messages().PutMessage(ctx, testMessage()); err != nil {
 				t.Error(err)
 			}
-			if _, err := db.OutboxAppend(ctx, "ep2", []byte("{}"), db.now(), OutboxLimits{MaxEvents: 10}); err != nil {
+			if _, err := db.Outbox().OutboxAppend(ctx, "ep2", []byte("{}"), db.now(), OutboxLimits{MaxEvents: 10}); err != nil {
 				t.Error(err)
 			}
 		})

@@ -32,20 +32,20 @@ const (
 
 // PutMute records a mute of bot's. A user already muted keeps the previous level recorded by
 // the first mute (the level to go back to), with the new muted level and end.
-func (db *DB) PutMute(ctx context.Context, bot string, m Mute) error {
+func (s MuteStore) PutMute(ctx context.Context, bot string, m Mute) error {
 	var prev any
 	if m.PreviousLevel != nil {
 		prev = *m.PreviousLevel
 	}
-	if _, err := db.util.Exec(ctx, upsertMute, bot, m.RoomID, m.UserID, m.MutedLevel, prev, m.Until.UnixMilli()); err != nil {
+	if _, err := s.db.util.Exec(ctx, upsertMute, bot, m.RoomID, m.UserID, m.MutedLevel, prev, m.Until.UnixMilli()); err != nil {
 		return fmt.Errorf("failed to record the mute of %s in %s: %w", m.UserID, m.RoomID, err)
 	}
 	return nil
 }
 
 // GetMute returns bot's mute of user in room, or ErrNotFound.
-func (db *DB) GetMute(ctx context.Context, bot, room, user string) (Mute, error) {
-	m, err := scanMute(db.util.QueryRow(ctx, selectMute, bot, room, user))
+func (s MuteStore) GetMute(ctx context.Context, bot, room, user string) (Mute, error) {
+	m, err := scanMute(s.db.util.QueryRow(ctx, selectMute, bot, room, user))
 	if err != nil {
 		return Mute{}, fmt.Errorf("failed to get the mute of %s in %s: %w", user, room, err)
 	}
@@ -53,8 +53,8 @@ func (db *DB) GetMute(ctx context.Context, bot, room, user string) (Mute, error)
 }
 
 // NextMute returns the mute of bot's that ends first, or ErrNotFound.
-func (db *DB) NextMute(ctx context.Context, bot string) (Mute, error) {
-	m, err := scanMute(db.util.QueryRow(ctx, selectNextMute, bot))
+func (s MuteStore) NextMute(ctx context.Context, bot string) (Mute, error) {
+	m, err := scanMute(s.db.util.QueryRow(ctx, selectNextMute, bot))
 	if err != nil {
 		return Mute{}, fmt.Errorf("failed to get the next mute to lift: %w", err)
 	}
@@ -62,8 +62,8 @@ func (db *DB) NextMute(ctx context.Context, bot string) (Mute, error) {
 }
 
 // DeleteMute forgets bot's mute of user in room.
-func (db *DB) DeleteMute(ctx context.Context, bot, room, user string) error {
-	if _, err := db.util.Exec(ctx, deleteMute, bot, room, user); err != nil {
+func (s MuteStore) DeleteMute(ctx context.Context, bot, room, user string) error {
+	if _, err := s.db.util.Exec(ctx, deleteMute, bot, room, user); err != nil {
 		return fmt.Errorf("failed to delete the mute of %s in %s: %w", user, room, err)
 	}
 	return nil

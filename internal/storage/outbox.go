@@ -35,11 +35,11 @@ const (
 
 // OutboxAppend adds a frame at the end of endpoint's outbox, then drops what exceeds the
 // limits (the oldest first). It returns how many frames were dropped.
-func (db *DB) OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
+func (s OutboxStore) OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
 	var dropped int64
-	err := inTx(ctx, db, func(ctx context.Context) error {
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
 		var err error
-		dropped, err = appendOutbox(ctx, db, endpoint, payload, at, lim)
+		dropped, err = appendOutbox(ctx, s.db, endpoint, payload, at, lim)
 		return err
 	})
 	if err != nil {
@@ -82,11 +82,11 @@ type OutboxFrame struct {
 // every frame is stored or none is (an event reaches all its pushing endpoints durably, or the
 // caller retries it). Then it drops what exceeds the limits, the oldest first. It returns how many
 // frames were dropped per endpoint.
-func (db *DB) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time.Time, lim OutboxLimits) (map[string]int64, error) {
+func (s OutboxStore) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time.Time, lim OutboxLimits) (map[string]int64, error) {
 	dropped := map[string]int64{}
-	err := inTx(ctx, db, func(ctx context.Context) error {
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
 		for _, f := range frames {
-			n, err := appendOutbox(ctx, db, f.Endpoint, f.Payload, at, lim)
+			n, err := appendOutbox(ctx, s.db, f.Endpoint, f.Payload, at, lim)
 			if err != nil {
 				return err
 			}
@@ -103,27 +103,27 @@ func (db *DB) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time
 }
 
 // OutboxPeek returns up to limit of endpoint's oldest frames, oldest first.
-func (db *DB) OutboxPeek(ctx context.Context, endpoint string, limit int) ([]OutboxEntry, error) {
-	return db.outboxRows(ctx, selectOutbox, endpoint, limit)
+func (s OutboxStore) OutboxPeek(ctx context.Context, endpoint string, limit int) ([]OutboxEntry, error) {
+	return s.outboxRows(ctx, selectOutbox, endpoint, limit)
 }
 
 // OutboxAfter returns up to limit of endpoint's frames with a seq above after, oldest first: the
 // read of an outbox whose frames are kept after delivery (a stream several clients resume from).
-func (db *DB) OutboxAfter(ctx context.Context, endpoint string, after int64, limit int) ([]OutboxEntry, error) {
-	return db.outboxRows(ctx, selectAfter, endpoint, after, limit)
+func (s OutboxStore) OutboxAfter(ctx context.Context, endpoint string, after int64, limit int) ([]OutboxEntry, error) {
+	return s.outboxRows(ctx, selectAfter, endpoint, after, limit)
 }
 
 // OutboxNewest returns the seq of endpoint's newest frame, 0 when it holds none.
-func (db *DB) OutboxNewest(ctx context.Context, endpoint string) (int64, error) {
+func (s OutboxStore) OutboxNewest(ctx context.Context, endpoint string) (int64, error) {
 	var seq int64
-	if err := db.util.QueryRow(ctx, newestOutbox, endpoint).Scan(&seq); err != nil {
+	if err := s.db.util.QueryRow(ctx, newestOutbox, endpoint).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("failed to read outbox: %w", err)
 	}
 	return seq, nil
 }
 
-func (db *DB) outboxRows(ctx context.Context, query string, args ...any) ([]OutboxEntry, error) {
-	rows, err := db.util.Query(ctx, query, args...)
+func (s OutboxStore) outboxRows(ctx context.Context, query string, args ...any) ([]OutboxEntry, error) {
+	rows, err := s.db.util.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read outbox: %w", err)
 	}
@@ -145,17 +145,17 @@ func (db *DB) outboxRows(ctx context.Context, query string, args ...any) ([]Outb
 }
 
 // OutboxDelete removes endpoint's frames up to and including seq (they were delivered).
-func (db *DB) OutboxDelete(ctx context.Context, endpoint string, seq int64) error {
-	if _, err := db.util.Exec(ctx, deleteOutbox, endpoint, seq); err != nil {
+func (s OutboxStore) OutboxDelete(ctx context.Context, endpoint string, seq int64) error {
+	if _, err := s.db.util.Exec(ctx, deleteOutbox, endpoint, seq); err != nil {
 		return fmt.Errorf("failed to delete from outbox: %w", err)
 	}
 	return nil
 }
 
 // OutboxCount returns how many frames wait for endpoint.
-func (db *DB) OutboxCount(ctx context.Context, endpoint string) (int, error) {
+func (s OutboxStore) OutboxCount(ctx context.Context, endpoint string) (int, error) {
 	var n int
-	if err := db.util.QueryRow(ctx, countOutbox, endpoint).Scan(&n); err != nil {
+	if err := s.db.util.QueryRow(ctx, countOutbox, endpoint).Scan(&n); err != nil {
 		return 0, fmt.Errorf("failed to count outbox: %w", err)
 	}
 	return n, nil
@@ -163,8 +163,8 @@ func (db *DB) OutboxCount(ctx context.Context, endpoint string) (int, error) {
 
 // OutboxPurge drops every frame, of any endpoint, queued before cutoff (also those of
 // endpoints that are no longer configured). It returns how many were dropped.
-func (db *DB) OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := db.util.Exec(ctx, purgeOutboxAge, cutoff.UnixMilli())
+func (s OutboxStore) OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.db.util.Exec(ctx, purgeOutboxAge, cutoff.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("failed to purge outbox: %w", err)
 	}
@@ -180,8 +180,8 @@ type OutboxStat struct {
 
 // OutboxStats returns the depth and oldest frame of every endpoint's outbox that holds frames
 // (/metrics reads it at each scrape).
-func (db *DB) OutboxStats(ctx context.Context) (map[string]OutboxStat, error) {
-	rows, err := db.util.Query(ctx, `SELECT endpoint, COUNT(*), MIN(queued_at) FROM gateway_outbox GROUP BY endpoint`)
+func (s OutboxStore) OutboxStats(ctx context.Context) (map[string]OutboxStat, error) {
+	rows, err := s.db.util.Query(ctx, `SELECT endpoint, COUNT(*), MIN(queued_at) FROM gateway_outbox GROUP BY endpoint`)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read outbox: %w", err)
 	}

@@ -99,7 +99,7 @@ func (db *DB) ScrubOnce(ctx context.Context) (bool, error) {
 	if isPostgres(db) {
 		return false, nil
 	}
-	if _, err := db.GetValue(ctx, scrubbedKey); err == nil {
+	if _, err := db.KV().GetValue(ctx, scrubbedKey); err == nil {
 		return false, nil
 	} else if !errors.Is(err, ErrNotFound) {
 		return false, err
@@ -110,7 +110,7 @@ func (db *DB) ScrubOnce(ctx context.Context) (bool, error) {
 	if _, err := db.util.Exec(ctx, queryVacuum); err != nil {
 		return false, fmt.Errorf("failed to rewrite the database file (VACUUM): %w", err)
 	}
-	if err := db.SetValue(ctx, scrubbedKey, db.now().UTC().Format(time.RFC3339)); err != nil {
+	if err := db.KV().SetValue(ctx, scrubbedKey, db.now().UTC().Format(time.RFC3339)); err != nil {
 		return false, err
 	}
 	if _, err := db.Checkpoint(ctx); err != nil {

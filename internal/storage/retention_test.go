@@ -19,7 +19,7 @@ func (c *clock) now() time.Time { return c.t }
 func putAt(t *testing.T, db *DB, c *clock, at time.Time, m Message) {
 	t.Helper()
 	c.t = at
-	if err := db.PutMessage(t.Context(), m); err != nil {
+	if err := db.Messages().PutMessage(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -48,7 +48,7 @@ func TestPruneMessagesByCountPerRoom(t *testing.T) {
 	putAt(t, db, c, base, other)
 
 	db.SetRetention(Retention{MessageAge: 24 * time.Hour, MessageCount: 2})
-	p, err := db.PruneMessages(ctx, base.Add(time.Hour))
+	p, err := db.Messages().PruneMessages(ctx, base.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,12 +56,12 @@ func TestPruneMessagesByCountPerRoom(t *testing.T) {
 		t.Errorf("pruned %+v, want 3 counted, 0 aged", p)
 	}
 	for id, want := range map[string]bool{"$busy0": false, "$busy1": false, "$busy2": false, "$busy3": true, "$busy4": true, "$quiet0": true} {
-		_, err := db.GetMessage(ctx, "@bot:example.org", id)
+		_, err := db.Messages().GetMessage(ctx, "@bot:example.org", id)
 		if got := err == nil; got != want {
 			t.Errorf("%s kept = %v (%v), want %v", id, got, err, want)
 		}
 	}
-	if _, err := db.GetMessage(ctx, "@other:x", "$otherbot"); err != nil {
+	if _, err := db.Messages().GetMessage(ctx, "@other:x", "$otherbot"); err != nil {
 		t.Errorf("another bot's message in the same room was pruned: %v", err)
 	}
 }
@@ -81,11 +81,11 @@ func TestPruneDropsEncryptedBodiesEarlier(t *testing.T) {
 
 	c.t = base.Add(25 * time.Hour)
 	// Past the body bound, the body is not returned even before the pruner ran.
-	got, err := db.GetMessage(ctx, "@bot:example.org", "$secret")
+	got, err := db.Messages().GetMessage(ctx, "@bot:example.org", "$secret")
 	if err != nil || !got.BodyExpired || got.Content != nil {
 		t.Fatalf("before the prune: %+v, %v; want the row without its body", got, err)
 	}
-	p, err := db.PruneMessages(ctx, c.t)
+	p, err := db.Messages().PruneMessages(ctx, c.t)
 	if err != nil || p.Bodies != 1 || p.Aged != 0 {
 		t.Fatalf("pruned %+v, %v; want 1 body", p, err)
 	}
@@ -93,15 +93,15 @@ func TestPruneDropsEncryptedBodiesEarlier(t *testing.T) {
 	if err := db.SQL().QueryRowContext(ctx, `SELECT content FROM gateway_message WHERE event_id = '$secret'`).Scan(&content); err != nil || content != "" {
 		t.Errorf("stored content = %q, %v; want it dropped", content, err)
 	}
-	got, err = db.GetMessage(ctx, "@bot:example.org", "$secret")
+	got, err = db.Messages().GetMessage(ctx, "@bot:example.org", "$secret")
 	if err != nil || got.Sender != "@alice:example.org" || got.RoomID != "!e2ee:x" || !got.BodyExpired {
 		t.Errorf("after the prune: %+v, %v; want room and sender kept", got, err)
 	}
-	if got, err := db.GetMessage(ctx, "@bot:example.org", "$public"); err != nil || got.BodyExpired || len(got.Content) == 0 {
+	if got, err := db.Messages().GetMessage(ctx, "@bot:example.org", "$public"); err != nil || got.BodyExpired || len(got.Content) == 0 {
 		t.Errorf("unencrypted message: %+v, %v; want its body kept", got, err)
 	}
 	// A second pass has nothing left to do.
-	if p, err := db.PruneMessages(ctx, c.t); err != nil || p.Total() != 0 {
+	if p, err := db.Messages().PruneMessages(ctx, c.t); err != nil || p.Total() != 0 {
 		t.Errorf("second prune: %+v, %v", p, err)
 	}
 }
@@ -116,11 +116,11 @@ func TestGetMessageExpiresBeforePrune(t *testing.T) {
 	putAt(t, db, c, base, msgIn("!r:x", "$m", false))
 	db.SetRetention(Retention{MessageAge: time.Hour})
 	c.t = base.Add(59 * time.Minute)
-	if _, err := db.GetMessage(t.Context(), "@bot:example.org", "$m"); err != nil {
+	if _, err := db.Messages().GetMessage(t.Context(), "@bot:example.org", "$m"); err != nil {
 		t.Fatalf("within the retention: %v", err)
 	}
 	c.t = base.Add(61 * time.Minute)
-	_, err := db.GetMessage(t.Context(), "@bot:example.org", "$m")
+	_, err := db.Messages().GetMessage(t.Context(), "@bot:example.org", "$m")
 	if !errors.Is(err, ErrExpired) || !errors.Is(err, ErrNotFound) {
 		t.Errorf("past the retention: err = %v, want ErrExpired (and ErrNotFound)", err)
 	}
@@ -135,7 +135,7 @@ func TestPutMessageAgainKeepsStoredTime(t *testing.T) {
 	m := msgIn("!r:x", "$m", false)
 	putAt(t, db, c, base, m)
 	putAt(t, db, c, base.Add(time.Hour), m)
-	got, err := db.GetMessage(t.Context(), m.BotUserID, m.EventID)
+	got, err := db.Messages().GetMessage(t.Context(), m.BotUserID, m.EventID)
 	if err != nil || !got.Stored.Equal(base) {
 		t.Errorf("stored = %v, %v; want %v", got.Stored, err, base)
 	}
@@ -199,7 +199,7 @@ func TestPrunedPlaintextLeavesTheFile(t *testing.T) {
 
 	db.SetRetention(Retention{MessageAge: 7 * 24 * time.Hour, EncryptedBodyAge: 24 * time.Hour})
 	c.t = base.Add(8 * 24 * time.Hour)
-	p, err := db.PruneMessages(ctx, c.t)
+	p, err := db.Messages().PruneMessages(ctx, c.t)
 	if err != nil || p.Aged != 1 || p.Bodies != 1 {
 		t.Fatalf("pruned %+v, %v; want 1 aged, 1 body", p, err)
 	}
@@ -227,40 +227,40 @@ func TestFileRecords(t *testing.T) {
 	db.now = c.now
 	base := time.UnixMilli(1_700_000_000_000)
 	c.t = base
-	if _, err := db.GetFileRecord(ctx, "fmissing"); !errors.Is(err, ErrNotFound) {
+	if _, err := db.Files().GetFileRecord(ctx, "fmissing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing record: %v", err)
 	}
-	if err := db.PutFileRecord(ctx, "fold", `{"name":"old"}`); err != nil {
+	if err := db.Files().PutFileRecord(ctx, "fold", `{"name":"old"}`); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := db.GetOrPutFileRecord(ctx, "fold", `{"name":"other"}`); err != nil || got != `{"name":"old"}` {
+	if got, err := db.Files().GetOrPutFileRecord(ctx, "fold", `{"name":"other"}`); err != nil || got != `{"name":"old"}` {
 		t.Errorf("GetOrPut of an existing record = %q, %v; want the stored one", got, err)
 	}
 	c.t = base.Add(20 * time.Hour)
-	if err := db.PutFileRecord(ctx, "fnew", `{"name":"new"}`); err != nil {
+	if err := db.Files().PutFileRecord(ctx, "fnew", `{"name":"new"}`); err != nil {
 		t.Fatal(err)
 	}
 	db.SetRetention(Retention{FileAge: 24 * time.Hour})
 	c.t = base.Add(25 * time.Hour)
-	if _, err := db.GetFileRecord(ctx, "fold"); !errors.Is(err, ErrExpired) {
+	if _, err := db.Files().GetFileRecord(ctx, "fold"); !errors.Is(err, ErrExpired) {
 		t.Errorf("expired record before the prune: %v, want ErrExpired", err)
 	}
 	// An expired record is replaced, and its retention starts again.
-	if got, err := db.GetOrPutFileRecord(ctx, "fold", `{"name":"again"}`); err != nil || got != `{"name":"again"}` {
+	if got, err := db.Files().GetOrPutFileRecord(ctx, "fold", `{"name":"again"}`); err != nil || got != `{"name":"again"}` {
 		t.Errorf("GetOrPut of an expired record = %q, %v; want the new one", got, err)
 	}
 	c.t = base.Add(50 * time.Hour)
-	ids, err := db.PruneFileRecords(ctx, c.t)
+	ids, err := db.Files().PruneFileRecords(ctx, c.t)
 	if err != nil || len(ids) != 2 {
 		t.Fatalf("pruned %v, %v; want fold and fnew", ids, err)
 	}
 	for _, id := range []string{"fold", "fnew"} {
-		if _, err := db.GetFileRecord(ctx, id); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) {
+		if _, err := db.Files().GetFileRecord(ctx, id); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) {
 			t.Errorf("%s after the prune: %v, want ErrNotFound", id, err)
 		}
 	}
 	db.SetRetention(Retention{})
-	if ids, err := db.PruneFileRecords(ctx, c.t.Add(1000*time.Hour)); err != nil || len(ids) != 0 {
+	if ids, err := db.Files().PruneFileRecords(ctx, c.t.Add(1000*time.Hour)); err != nil || len(ids) != 0 {
 		t.Errorf("without a file retention, pruned %v, %v", ids, err)
 	}
 }
@@ -295,20 +295,20 @@ func TestUpgradeToRetention(t *testing.T) {
 
 	start := time.Now()
 	db := openAt(t, path)
-	if rec, err := db.GetFileRecord(ctx, "mabc"); err != nil || rec != `{"name":"a.png"}` {
+	if rec, err := db.Files().GetFileRecord(ctx, "mabc"); err != nil || rec != `{"name":"a.png"}` {
 		t.Errorf("moved file record = %q, %v", rec, err)
 	}
-	if _, err := db.GetValue(ctx, "file:mabc"); !errors.Is(err, ErrNotFound) {
+	if _, err := db.KV().GetValue(ctx, "file:mabc"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the file record is still in gateway_kv: %v", err)
 	}
-	if v, err := db.GetValue(ctx, "media:url_key"); err != nil || v != "k" {
+	if v, err := db.KV().GetValue(ctx, "media:url_key"); err != nil || v != "k" {
 		t.Errorf("other kv rows: %q, %v", v, err)
 	}
-	got, err := db.GetMessage(ctx, "@bot:x", "$past")
+	got, err := db.Messages().GetMessage(ctx, "@bot:x", "$past")
 	if err != nil || got.Stored.UnixMilli() != past || !got.Encrypted {
 		t.Errorf("old message: %+v, %v; want stored at its ts, encrypted", got, err)
 	}
-	got, err = db.GetMessage(ctx, "@bot:x", "$future")
+	got, err = db.Messages().GetMessage(ctx, "@bot:x", "$future")
 	if err != nil || got.Stored.Before(start.Add(-time.Second)) || got.Stored.After(time.Now()) {
 		t.Errorf("message with a future ts: stored %v, %v; want about now", got.Stored, err)
 	}
@@ -323,21 +323,21 @@ func TestNoEncryptedBodies(t *testing.T) {
 	marker := "NEVER-STORED-9d1f2e"
 	m := msgIn("!e:x", "$secret", true)
 	m.Content = json.RawMessage(`{"msgtype":"m.text","body":"` + marker + `"}`)
-	if err := db.PutMessage(ctx, m); err != nil {
+	if err := db.Messages().PutMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	plain := msgIn("!p:x", "$plain", false)
-	if err := db.PutMessage(ctx, plain); err != nil {
+	if err := db.Messages().PutMessage(ctx, plain); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(readDBFiles(t, db), []byte(marker)) {
 		t.Error("the decrypted body was written to the database file or WAL")
 	}
-	got, err := db.GetMessage(ctx, m.BotUserID, m.EventID)
+	got, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID)
 	if err != nil || !got.BodyExpired || got.Content != nil || got.Sender != m.Sender {
 		t.Errorf("encrypted message = %+v, %v; want the row without a body", got, err)
 	}
-	if got, err := db.GetMessage(ctx, plain.BotUserID, plain.EventID); err != nil || got.BodyExpired {
+	if got, err := db.Messages().GetMessage(ctx, plain.BotUserID, plain.EventID); err != nil || got.BodyExpired {
 		t.Errorf("unencrypted message = %+v, %v; want its body", got, err)
 	}
 }
@@ -351,7 +351,7 @@ func TestScrubOnce(t *testing.T) {
 	ctx := t.Context()
 	deleted, redacted := []byte("DELETED-LONG-AGO-5ac1e0"), []byte("REDACTED-KEPT-0b7d44")
 	for i := range 30 {
-		if err := db.PutMessage(ctx, msgIn("!r:x", fmt.Sprintf("$filler%d", i), false)); err != nil {
+		if err := db.Messages().PutMessage(ctx, msgIn("!r:x", fmt.Sprintf("$filler%d", i), false)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -390,7 +390,7 @@ func TestScrubOnce(t *testing.T) {
 			t.Errorf("%s is still in the database file or WAL after ScrubOnce", mk)
 		}
 	}
-	if got, err := db.GetMessage(ctx, "@b:x", "$red"); err != nil || !got.Redacted || got.Content != nil {
+	if got, err := db.Messages().GetMessage(ctx, "@b:x", "$red"); err != nil || !got.Redacted || got.Content != nil {
 		t.Errorf("redacted message after the scrub = %+v, %v", got, err)
 	}
 	if ran, err := db.ScrubOnce(ctx); err != nil || ran {

@@ -39,19 +39,19 @@ const (
 // ClaimSendTxn returns the record of bot's key, creating it with txnID and requestHash when the
 // key is new (or older than SendTxnWindow). A key recorded with another request hash is
 // ErrTxnKeyReused.
-func (db *DB) ClaimSendTxn(ctx context.Context, bot, key, requestHash, txnID string) (SendTxn, error) {
+func (s SendTxnStore) ClaimSendTxn(ctx context.Context, bot, key, requestHash, txnID string) (SendTxn, error) {
 	var rec SendTxn
-	err := inTx(ctx, db, func(ctx context.Context) error {
-		now := db.now()
-		if _, err := db.util.Exec(ctx, pruneSendTxn, now.Add(-SendTxnWindow).UnixMilli()); err != nil {
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		now := s.db.now()
+		if _, err := s.db.util.Exec(ctx, pruneSendTxn, now.Add(-SendTxnWindow).UnixMilli()); err != nil {
 			return err
 		}
-		if _, err := db.util.Exec(ctx, insertSendTxn, bot, key, txnID, requestHash, now.UnixMilli()); err != nil {
+		if _, err := s.db.util.Exec(ctx, insertSendTxn, bot, key, txnID, requestHash, now.UnixMilli()); err != nil {
 			return err
 		}
 		var hash string
 		var sentMS int64
-		if err := db.util.QueryRow(ctx, selectSendTxn, bot, key).Scan(&rec.TxnID, &hash, &rec.RoomID, &rec.EventID, &sentMS); err != nil {
+		if err := s.db.util.QueryRow(ctx, selectSendTxn, bot, key).Scan(&rec.TxnID, &hash, &rec.RoomID, &rec.EventID, &sentMS); err != nil {
 			return err
 		}
 		if hash != requestHash {
@@ -70,8 +70,8 @@ func (db *DB) ClaimSendTxn(ctx context.Context, bot, key, requestHash, txnID str
 
 // FinishSendTxn records the result of the send of bot's key; a key already finished keeps its
 // first result.
-func (db *DB) FinishSendTxn(ctx context.Context, bot, key, roomID, eventID string, at time.Time) error {
-	if _, err := db.util.Exec(ctx, finishSendTxn, roomID, eventID, at.UnixMilli(), bot, key); err != nil {
+func (s SendTxnStore) FinishSendTxn(ctx context.Context, bot, key, roomID, eventID string, at time.Time) error {
+	if _, err := s.db.util.Exec(ctx, finishSendTxn, roomID, eventID, at.UnixMilli(), bot, key); err != nil {
 		return fmt.Errorf("failed to record the send of idempotency key %q: %w", key, err)
 	}
 	return nil

@@ -23,16 +23,16 @@ const deleteValue = `DELETE FROM gateway_kv WHERE key = $1`
 
 // SaveSyncPosition saves the bot's /sync next_batch token and, in the same transaction, deletes
 // the gateway_kv rows under clearKeys (the record of the batch it ends).
-func (db *DB) SaveSyncPosition(ctx context.Context, botUserID, token string, clearKeys ...string) error {
+func (s SyncPositions) SaveSyncPosition(ctx context.Context, botUserID, token string, clearKeys ...string) error {
 	if botUserID == "" {
 		return errors.New("failed to save sync state: bot user id is empty")
 	}
-	err := inTx(ctx, db, func(ctx context.Context) error {
-		if _, err := db.util.Exec(ctx, upsertNextBatch, botUserID, token); err != nil {
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		if _, err := s.db.util.Exec(ctx, upsertNextBatch, botUserID, token); err != nil {
 			return err
 		}
 		for _, k := range clearKeys {
-			if _, err := db.util.Exec(ctx, deleteValue, k); err != nil {
+			if _, err := s.db.util.Exec(ctx, deleteValue, k); err != nil {
 				return err
 			}
 		}
@@ -45,18 +45,18 @@ func (db *DB) SaveSyncPosition(ctx context.Context, botUserID, token string, cle
 }
 
 // SyncToken returns the bot's saved /sync next_batch token, or "" if none.
-func (db *DB) SyncToken(ctx context.Context, botUserID string) (string, error) {
-	return db.syncField(ctx, selectNextBatch, botUserID)
+func (s SyncPositions) SyncToken(ctx context.Context, botUserID string) (string, error) {
+	return s.syncField(ctx, selectNextBatch, botUserID)
 }
 
 // SetSyncToken saves the bot's /sync next_batch token.
-func (db *DB) SetSyncToken(ctx context.Context, botUserID, token string) error {
-	return db.setSyncField(ctx, upsertNextBatch, botUserID, token)
+func (s SyncPositions) SetSyncToken(ctx context.Context, botUserID, token string) error {
+	return s.setSyncField(ctx, upsertNextBatch, botUserID, token)
 }
 
-func (db *DB) syncField(ctx context.Context, query, botUserID string) (string, error) {
+func (s SyncPositions) syncField(ctx context.Context, query, botUserID string) (string, error) {
 	var v string
-	err := db.util.QueryRow(ctx, query, botUserID).Scan(&v)
+	err := s.db.util.QueryRow(ctx, query, botUserID).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	} else if err != nil {
@@ -65,11 +65,11 @@ func (db *DB) syncField(ctx context.Context, query, botUserID string) (string, e
 	return v, nil
 }
 
-func (db *DB) setSyncField(ctx context.Context, query, botUserID, value string) error {
+func (s SyncPositions) setSyncField(ctx context.Context, query, botUserID, value string) error {
 	if botUserID == "" {
 		return errors.New("failed to save sync state: bot user id is empty")
 	}
-	if _, err := db.util.Exec(ctx, query, botUserID, value); err != nil {
+	if _, err := s.db.util.Exec(ctx, query, botUserID, value); err != nil {
 		return fmt.Errorf("failed to save sync state of %s: %w", botUserID, err)
 	}
 	return nil
@@ -77,24 +77,24 @@ func (db *DB) setSyncField(ctx context.Context, query, botUserID, value string) 
 
 // SyncStore returns a mautrix.SyncStore (set it as Client.Store) that keeps
 // next_batch and the filter id in gateway_sync, next to SyncToken.
-func (db *DB) SyncStore() mautrix.SyncStore { return syncStore{db} }
+func (s SyncPositions) SyncStore() mautrix.SyncStore { return syncStore{s} }
 
-type syncStore struct{ db *DB }
+type syncStore struct{ p SyncPositions }
 
 var _ mautrix.SyncStore = syncStore{}
 
 func (s syncStore) SaveFilterID(ctx context.Context, userID id.UserID, filterID string) error {
-	return s.db.setSyncField(ctx, upsertFilterID, string(userID), filterID)
+	return s.p.setSyncField(ctx, upsertFilterID, string(userID), filterID)
 }
 
 func (s syncStore) LoadFilterID(ctx context.Context, userID id.UserID) (string, error) {
-	return s.db.syncField(ctx, selectFilterID, string(userID))
+	return s.p.syncField(ctx, selectFilterID, string(userID))
 }
 
 func (s syncStore) SaveNextBatch(ctx context.Context, userID id.UserID, nextBatchToken string) error {
-	return s.db.SetSyncToken(ctx, string(userID), nextBatchToken)
+	return s.p.SetSyncToken(ctx, string(userID), nextBatchToken)
 }
 
 func (s syncStore) LoadNextBatch(ctx context.Context, userID id.UserID) (string, error) {
-	return s.db.SyncToken(ctx, string(userID))
+	return s.p.SyncToken(ctx, string(userID))
 }

@@ -46,10 +46,10 @@ ON CONFLICT (issuer, redirect_uri) DO UPDATE SET client_id = excluded.client_id`
 // Token returns the session stored for the bot known as botKey on homeserver; when there is
 // none and userID is not "", the newest session of that account on homeserver. It returns an
 // error wrapping ErrNotFound when neither exists.
-func (db *DB) Token(ctx context.Context, homeserver, botKey, userID string) (TokenRecord, error) {
-	rec, err := scanToken(db.util.QueryRow(ctx, selectTokenByKey, homeserver, botKey))
+func (s TokenStore) Token(ctx context.Context, homeserver, botKey, userID string) (TokenRecord, error) {
+	rec, err := scanToken(s.db.util.QueryRow(ctx, selectTokenByKey, homeserver, botKey))
 	if errors.Is(err, sql.ErrNoRows) && userID != "" {
-		rec, err = scanToken(db.util.QueryRow(ctx, selectTokenByUser, homeserver, userID))
+		rec, err = scanToken(s.db.util.QueryRow(ctx, selectTokenByUser, homeserver, userID))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return TokenRecord{}, fmt.Errorf("failed to load tokens of %s: %w", botKey, ErrNotFound)
@@ -60,11 +60,11 @@ func (db *DB) Token(ctx context.Context, homeserver, botKey, userID string) (Tok
 }
 
 // PutToken stores rec, replacing the bot's previous session. UpdatedAt is set to now.
-func (db *DB) PutToken(ctx context.Context, rec TokenRecord) error {
+func (s TokenStore) PutToken(ctx context.Context, rec TokenRecord) error {
 	if rec.Homeserver == "" || rec.BotKey == "" {
 		return errors.New("failed to store tokens: homeserver and bot key are required")
 	}
-	_, err := db.util.Exec(ctx, upsertToken, rec.Homeserver, rec.BotKey, rec.UserID, rec.DeviceID,
+	_, err := s.db.util.Exec(ctx, upsertToken, rec.Homeserver, rec.BotKey, rec.UserID, rec.DeviceID,
 		rec.AccessToken, rec.RefreshToken, rec.AccessTokenExpiresAtMS, rec.SessionType,
 		rec.OAuthTokenEndpoint, rec.OAuthClientID, time.Now().UnixMilli())
 	if err != nil {
@@ -74,8 +74,8 @@ func (db *DB) PutToken(ctx context.Context, rec TokenRecord) error {
 }
 
 // DeleteToken forgets the bot's session (after a logout).
-func (db *DB) DeleteToken(ctx context.Context, homeserver, botKey string) error {
-	if _, err := db.util.Exec(ctx, deleteToken, homeserver, botKey); err != nil {
+func (s TokenStore) DeleteToken(ctx context.Context, homeserver, botKey string) error {
+	if _, err := s.db.util.Exec(ctx, deleteToken, homeserver, botKey); err != nil {
 		return fmt.Errorf("failed to delete tokens of %s: %w", botKey, err)
 	}
 	return nil
@@ -92,9 +92,9 @@ func scanToken(row *sql.Row) (TokenRecord, error) {
 
 // OAuthClient returns the client ID registered with the authorization server issuer for
 // redirectURI, or an error wrapping ErrNotFound.
-func (db *DB) OAuthClient(ctx context.Context, issuer, redirectURI string) (string, error) {
+func (s TokenStore) OAuthClient(ctx context.Context, issuer, redirectURI string) (string, error) {
 	var clientID string
-	err := db.util.QueryRow(ctx, selectOAuthClient, issuer, redirectURI).Scan(&clientID)
+	err := s.db.util.QueryRow(ctx, selectOAuthClient, issuer, redirectURI).Scan(&clientID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("failed to load OAuth client of %s: %w", issuer, ErrNotFound)
 	} else if err != nil {
@@ -104,16 +104,16 @@ func (db *DB) OAuthClient(ctx context.Context, issuer, redirectURI string) (stri
 }
 
 // PutOAuthClient remembers a registered client ID.
-func (db *DB) PutOAuthClient(ctx context.Context, issuer, redirectURI, clientID string) error {
-	if _, err := db.util.Exec(ctx, upsertOAuthClient, issuer, redirectURI, clientID); err != nil {
+func (s TokenStore) PutOAuthClient(ctx context.Context, issuer, redirectURI, clientID string) error {
+	if _, err := s.db.util.Exec(ctx, upsertOAuthClient, issuer, redirectURI, clientID); err != nil {
 		return fmt.Errorf("failed to store OAuth client of %s: %w", issuer, err)
 	}
 	return nil
 }
 
 // DeleteOAuthClient forgets a registered client ID (the server no longer knows it).
-func (db *DB) DeleteOAuthClient(ctx context.Context, issuer, redirectURI string) error {
-	if _, err := db.util.Exec(ctx, deleteOAuthClient, issuer, redirectURI); err != nil {
+func (s TokenStore) DeleteOAuthClient(ctx context.Context, issuer, redirectURI string) error {
+	if _, err := s.db.util.Exec(ctx, deleteOAuthClient, issuer, redirectURI); err != nil {
 		return fmt.Errorf("failed to delete OAuth client of %s: %w", issuer, err)
 	}
 	return nil

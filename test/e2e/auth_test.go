@@ -86,7 +86,7 @@ func storedTokens(t *testing.T, dir, homeserver, botKey string) storage.TokenRec
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rec, err := db.Token(testCtx(t), homeserver, botKey, "")
+	rec, err := db.Tokens().Token(testCtx(t), homeserver, botKey, "")
 	if err != nil {
 		t.Fatalf("no stored session: %v", err)
 	}

@@ -424,7 +424,7 @@ func TestTokenLifecycleLogoutPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Token(testCtx(t), hs.URL(), bot.UserID, ""); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := db.Tokens().Token(testCtx(t), hs.URL(), bot.UserID, ""); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("the session is still stored after the logout (%v)", err)
 	}
 	// A second logout has nothing to end, and says so.

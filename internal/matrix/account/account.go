@@ -114,7 +114,7 @@ func New(opts Options) (*Account, error) {
 		counted = &metrics.Transport{M: opts.Metrics, Bot: a.MetricsLabel, Next: transport}
 	}
 	mgr, err := auth.New(auth.Options{
-		Bot: b, Store: store, Clients: opts.DB, HTTP: &http.Client{Transport: counted, Timeout: opts.APITimeout},
+		Bot: b, Store: store, Clients: opts.DB.Tokens(), HTTP: &http.Client{Transport: counted, Timeout: opts.APITimeout},
 		Base: counted, OnRefresh: func(err error) { opts.Metrics.TokenRefresh(a.MetricsLabel(), err) }, RetryInterval: opts.RetryInterval, Logger: log, Prompt: opts.OAuthPrompt,
 		Callbacks: opts.OAuthCallbacks,
 		OnOffline: func(reason string) { a.SetStatus(model.StateOffline, reason) },

@@ -33,7 +33,7 @@ func (s *Messages) roomOf(ctx context.Context, room id.RoomID, msg id.EventID) (
 	if room != "" {
 		return room, nil
 	}
-	m, err := s.acct.DB.GetMessage(ctx, string(s.acct.UserID()), string(msg))
+	m, err := s.acct.DB.Messages().GetMessage(ctx, string(s.acct.UserID()), string(msg))
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", model.Errorf(model.ErrNotFound, "message %s is unknown to the gateway: give its room (group_id) too", msg)
 	} else if err != nil {
@@ -54,7 +54,7 @@ func (s *Messages) DeleteMessage(ctx context.Context, room id.RoomID, msg id.Eve
 	if err := s.sender.Redact(ctx, room, msg, reason); err != nil {
 		return account.ActionError("failed to delete message", err)
 	}
-	if err := s.acct.DB.MarkRedacted(ctx, string(s.acct.UserID()), string(msg)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := s.acct.DB.Messages().MarkRedacted(ctx, string(s.acct.UserID()), string(msg)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.acct.Log().Warn("failed to mark message redacted", "event_id", msg, "error", err)
 	}
 	return nil

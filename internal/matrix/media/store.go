@@ -102,7 +102,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	}
 	fresh := make([]byte, 32)
 	_, _ = rand.Read(fresh)
-	keyHex, err := opts.DB.GetOrSetValue(ctx, mediaKeyName, hex.EncodeToString(fresh))
+	keyHex, err := opts.DB.KV().GetOrSetValue(ctx, mediaKeyName, hex.EncodeToString(fresh))
 	if err != nil {
 		return nil, fmt.Errorf("failed to load the media URL key: %w", err)
 	}
@@ -155,7 +155,7 @@ func (m *Store) record(ctx context.Context, fileID string) (*Record, error) {
 	if !validFileID(fileID) {
 		return nil, model.Errorf(model.ErrNotFound, "unknown file id %q", fileID)
 	}
-	raw, err := m.db.GetFileRecord(ctx, fileID)
+	raw, err := m.db.Files().GetFileRecord(ctx, fileID)
 	if errors.Is(err, storage.ErrExpired) {
 		return nil, model.Errorf(model.ErrNotFound, "file %q has expired: files are kept for %v (GATEWAY_FILE_RETENTION); "+
 			"get the message again for a new link", fileID, m.db.Retention().FileAge)
@@ -173,7 +173,7 @@ func (m *Store) record(ctx context.Context, fileID string) (*Record, error) {
 
 func (m *Store) saveRecord(ctx context.Context, fileID string, r *Record) error {
 	raw, _ := json.Marshal(r)
-	return m.db.PutFileRecord(ctx, fileID, string(raw))
+	return m.db.Files().PutFileRecord(ctx, fileID, string(raw))
 }
 
 func (m *Store) path(fileID string) string { return filepath.Join(m.dir, fileID) }
@@ -461,7 +461,7 @@ func (m *Store) Prune(ctx context.Context, now time.Time) (FilePrune, error) {
 	if age <= 0 {
 		return p, nil
 	}
-	ids, err := m.db.PruneFileRecords(ctx, now)
+	ids, err := m.db.Files().PruneFileRecords(ctx, now)
 	p.Records = len(ids)
 	for _, fileID := range ids {
 		if !validFileID(fileID) {
@@ -490,7 +490,7 @@ func (m *Store) Prune(ctx context.Context, now time.Time) (FilePrune, error) {
 			continue
 		}
 		if validFileID(e.Name()) {
-			if _, err := m.db.GetFileRecord(ctx, e.Name()); !errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
+			if _, err := m.db.Files().GetFileRecord(ctx, e.Name()); !errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
 				continue // still recorded (or not known): an expired record goes with its file next pass
 			}
 		} else if !strings.HasPrefix(e.Name(), ".upload-") && !strings.HasPrefix(e.Name(), ".download-") {

@@ -71,14 +71,14 @@ func (s *Moderator) SetWholeMute(ctx context.Context, room id.RoomID, on bool) e
 		if current >= wholeMuteLevel {
 			return nil // only admins speak already
 		}
-		if err := s.acct.DB.SetValue(ctx, key, strconv.Itoa(current)); err != nil {
+		if err := s.acct.DB.KV().SetValue(ctx, key, strconv.Itoa(current)); err != nil {
 			return err
 		}
 		rl.raw["events_default"] = json.RawMessage(strconv.Itoa(wholeMuteLevel))
 		return s.putLevels(ctx, room, rl, "failed to mute the room")
 	}
 	previous := 0 // the spec's default
-	stored, err := s.acct.DB.GetValue(ctx, key)
+	stored, err := s.acct.DB.KV().GetValue(ctx, key)
 	switch {
 	case err == nil:
 		if n, perr := strconv.Atoi(stored); perr == nil {
@@ -94,7 +94,7 @@ func (s *Moderator) SetWholeMute(ctx context.Context, room id.RoomID, on bool) e
 		}
 	}
 	if err == nil {
-		if err := s.acct.DB.SetValue(ctx, key, ""); err != nil {
+		if err := s.acct.DB.KV().SetValue(ctx, key, ""); err != nil {
 			s.acct.Log().Warn("failed to forget a room's mute", "room_id", room, "error", err)
 		}
 	}

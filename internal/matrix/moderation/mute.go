@@ -134,7 +134,7 @@ func (s *Moderator) Mute(ctx context.Context, room id.RoomID, u id.UserID, d tim
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	bot := string(s.acct.UserID())
-	rec, err := s.acct.DB.GetMute(ctx, bot, string(room), string(u))
+	rec, err := s.acct.DB.Mutes().GetMute(ctx, bot, string(room), string(u))
 	haveRec := err == nil
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
@@ -158,7 +158,7 @@ func (s *Moderator) Mute(ctx context.Context, room id.RoomID, u id.UserID, d tim
 			return nil
 		}
 		rec.Until = until // muted by the gateway: the mute gets its new end
-		if err := s.acct.DB.PutMute(ctx, bot, rec); err != nil {
+		if err := s.acct.DB.Mutes().PutMute(ctx, bot, rec); err != nil {
 			return err
 		}
 		s.poke()
@@ -169,12 +169,12 @@ func (s *Moderator) Mute(ctx context.Context, room id.RoomID, u id.UserID, d tim
 		m.PreviousLevel = &l
 	}
 	// Recorded first, so a mute that reached the room is always lifted in time.
-	if err := s.acct.DB.PutMute(ctx, bot, m); err != nil {
+	if err := s.acct.DB.Mutes().PutMute(ctx, bot, m); err != nil {
 		return err
 	}
 	rl.setUser(u, &m.MutedLevel)
 	if err := s.putLevels(ctx, room, rl, "failed to mute "+string(u)); err != nil {
-		if derr := s.acct.DB.DeleteMute(context.WithoutCancel(ctx), bot, string(room), string(u)); derr != nil {
+		if derr := s.acct.DB.Mutes().DeleteMute(context.WithoutCancel(ctx), bot, string(room), string(u)); derr != nil {
 			s.acct.Log().Warn("failed to forget a mute that was refused", "room_id", room, "user_id", u, "error", derr)
 		}
 		return err
@@ -220,7 +220,7 @@ func (s *Moderator) liftLocked(ctx context.Context, m storage.Mute) error {
 	if err != nil && !errors.Is(err, mautrix.MNotFound) && model.KindOf(err) != model.ErrPlatform {
 		return err // not answered: tried again
 	}
-	if derr := s.acct.DB.DeleteMute(context.WithoutCancel(ctx), string(s.acct.UserID()), m.RoomID, m.UserID); derr != nil {
+	if derr := s.acct.DB.Mutes().DeleteMute(context.WithoutCancel(ctx), string(s.acct.UserID()), m.RoomID, m.UserID); derr != nil {
 		return derr
 	}
 	if err != nil {
@@ -248,7 +248,7 @@ func (s *Moderator) liftMutes(ctx context.Context) {
 	for ctx.Err() == nil {
 		wait := time.Duration(-1) // until woken
 		if s.acct.LoggedIn() && s.acct.Status().Online() {
-			m, err := s.acct.DB.NextMute(ctx, string(s.acct.UserID()))
+			m, err := s.acct.DB.Mutes().NextMute(ctx, string(s.acct.UserID()))
 			switch {
 			case errors.Is(err, storage.ErrNotFound):
 			case err != nil:

@@ -30,7 +30,7 @@ func NewIndex(acct *account.Account, state *State) *Index {
 
 // Put keeps a received message in the index.
 func (x *Index) Put(ctx context.Context, evt *event.Event) {
-	err := x.acct.DB.PutMessage(ctx, x.message(evt, evt.Mautrix.WasEncrypted || x.state.Encrypted(ctx, evt.RoomID)))
+	err := x.acct.DB.Messages().PutMessage(ctx, x.message(evt, evt.Mautrix.WasEncrypted || x.state.Encrypted(ctx, evt.RoomID)))
 	if err != nil {
 		x.acct.Log().Warn("failed to index message", "event_id", evt.ID, "error", err)
 	}
@@ -54,10 +54,10 @@ func (x *Index) PutRoom(ctx context.Context, room id.RoomID, evts []*event.Event
 			ms = append(ms, x.message(evt, encrypted || evt.Mautrix.WasEncrypted))
 		}
 	}
-	if err := x.acct.DB.PutMessages(ctx, ms); err != nil {
+	if err := x.acct.DB.Messages().PutMessages(ctx, ms); err != nil {
 		x.acct.Log().Warn("failed to index the messages of a batch; indexing them one by one", "room_id", room, "error", err)
 		for _, m := range ms {
-			if err := x.acct.DB.PutMessage(ctx, m); err != nil {
+			if err := x.acct.DB.Messages().PutMessage(ctx, m); err != nil {
 				x.acct.Log().Warn("failed to index message", "event_id", m.EventID, "error", err)
 			}
 		}
@@ -88,7 +88,7 @@ func (x *Index) message(evt *event.Event, encrypted bool) storage.Message {
 // it), and whether it is known to be in another room than room. Whatever relates to an event (a
 // reply, reaction, edit or redaction) is only ever resolved within one room.
 func (x *Index) In(ctx context.Context, room id.RoomID, e id.EventID) (sender id.UserID, elsewhere bool) {
-	m, err := x.acct.DB.GetMessage(ctx, string(x.acct.UserID()), string(e))
+	m, err := x.acct.DB.Messages().GetMessage(ctx, string(x.acct.UserID()), string(e))
 	if err != nil {
 		return "", false
 	}

@@ -81,7 +81,7 @@ func PartTxnID(base string, i int) string {
 
 // Claim returns the stored record of an idempotency key, creating it when new.
 func (k *Keys) Claim(ctx context.Context, idem model.Idempotency) (storage.SendTxn, error) {
-	rec, err := k.acct.DB.ClaimSendTxn(ctx, string(k.acct.UserID()), idem.Key, idem.Hash, newKeyTxnID())
+	rec, err := k.acct.DB.SendTxns().ClaimSendTxn(ctx, string(k.acct.UserID()), idem.Key, idem.Hash, newKeyTxnID())
 	if errors.Is(err, storage.ErrTxnKeyReused) {
 		return rec, model.Errorf(model.ErrBadParam, "the idempotency key %q was used for a different message in the last %v: "+
 			"use a new key for each message, and the same key only to retry that message", idem.Key, storage.SendTxnWindow)
@@ -113,7 +113,7 @@ func (k *Keys) Finish(ctx context.Context, idem model.Idempotency, sent model.Se
 	}
 	// The send is done even when this write fails: a retry then sends once more with the same
 	// transaction ID, which the homeserver still answers with this event.
-	if err := k.acct.DB.FinishSendTxn(context.WithoutCancel(ctx), string(k.acct.UserID()), idem.Key, string(sent.RoomID), string(sent.EventID), at); err != nil {
+	if err := k.acct.DB.SendTxns().FinishSendTxn(context.WithoutCancel(ctx), string(k.acct.UserID()), idem.Key, string(sent.RoomID), string(sent.EventID), at); err != nil {
 		k.acct.Log().Warn("failed to record a send's idempotency key: a retry within 24 hours is still posted once while the homeserver remembers the transaction", "event_id", sent.EventID, "error", err)
 	}
 }

@@ -124,7 +124,7 @@ func (s *Client) FilterID(ctx context.Context) string {
 		return DefaultFilter
 	}
 	key := "filter:" + string(s.acct.UserID()) + ":" + string(raw)
-	if fid, err := s.acct.DB.GetValue(ctx, key); err == nil {
+	if fid, err := s.acct.DB.KV().GetValue(ctx, key); err == nil {
 		return fid
 	}
 	var f mautrix.Filter
@@ -138,7 +138,7 @@ func (s *Client) FilterID(ctx context.Context) string {
 		s.acct.Log().Warn("failed to upload sync_filter; passing it inline", "error", err)
 		return string(raw)
 	}
-	if err := s.acct.DB.SetValue(ctx, key, resp.FilterID); err != nil {
+	if err := s.acct.DB.KV().SetValue(ctx, key, resp.FilterID); err != nil {
 		s.acct.Log().Warn("failed to remember the filter id", "error", err)
 	}
 	return resp.FilterID
