@@ -71,7 +71,7 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 func TestReadyzAndGetStatusShowABotThatFailsToStart(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
 	late := newSecondBot()
-	late.SetStatus(model.BotStatus{State: model.StateBackoff, Reason: "database disk is full: free space"})
+	late.Control.SetStatus(model.BotStatus{State: model.StateBackoff, Reason: "database disk is full: free space"})
 	h.Expect(late)
 	rep := h.Ready()
 	if rep.Ready || len(rep.Bots) != 2 || rep.Bots[0].UserID != string(late.ID) || rep.Bots[0].State != "backoff" ||
@@ -82,7 +82,7 @@ func TestReadyzAndGetStatusShowABotThatFailsToStart(t *testing.T) {
 	if st.Good || len(st.Bots) != 2 || st.Bots[0].Self.UserID != string(late.ID) || !strings.Contains(st.Bots[0].Reason, "disk is full") {
 		t.Fatalf("get_status %+v: want the late bot with its reason", st)
 	}
-	late.SetStatus(model.BotStatus{State: model.StateSyncing})
+	late.Control.SetStatus(model.BotStatus{State: model.StateSyncing})
 	h.AddBot(late, 10002)
 	if rep := h.Ready(); !rep.Ready || len(rep.Bots) != 2 {
 		t.Fatalf("readyz after the bot joined: %+v", rep)

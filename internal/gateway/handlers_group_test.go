@@ -89,12 +89,12 @@ func TestRoomActionsCallTheBot(t *testing.T) {
 		{12, "matrix.raw_request", `{"method":"GET","path":"/_matrix/client/v3/account/whoami","query":{"a":"b"}}`, fakes.FakeCall{Method: "RawRequest", Args: []any{"GET", "/_matrix/client/v3/account/whoami", "map[a:b]", ""}}},
 	}
 	for _, tc := range cases {
-		before := len(bot.Calls())
+		before := len(bot.Actions.Calls())
 		if _, err := runAction(t, h, tc.version, tc.action, tc.params); err != nil {
 			t.Errorf("v%d %s %s: %v", tc.version, tc.action, tc.params, err)
 			continue
 		}
-		calls := bot.Calls()
+		calls := bot.Actions.Calls()
 		if len(calls) != before+1 || !reflect.DeepEqual(calls[len(calls)-1], tc.want) {
 			t.Errorf("v%d %s %s: bot got %#v, want %#v", tc.version, tc.action, tc.params, calls[before:], tc.want)
 		}
@@ -181,7 +181,7 @@ func TestRoomActionErrors(t *testing.T) {
 			t.Errorf("v%d %s %s: retcodes %d/%d (%v), want %d/%d", tc.version, tc.action, tc.params, c12, c11, err, tc.v12, tc.v11)
 		}
 	}
-	bot.FailActionsWith(&model.ActionError{Kind: model.ErrPlatform, Message: "failed to kick: not allowed", MatrixErr: "M_FORBIDDEN"})
+	bot.Actions.FailWith(&model.ActionError{Kind: model.ErrPlatform, Message: "failed to kick: not allowed", MatrixErr: "M_FORBIDDEN"})
 	_, err := runAction(t, h, 12, "matrix.kick", `{"group_id":"!room:example.org","user_id":"@alice:example.org"}`)
 	code, msg := v12Retcode(err)
 	var ae *model.ActionError

@@ -33,11 +33,11 @@ func TestV11ModerationActionsCallTheBot(t *testing.T) {
 		{"set_group_whole_ban", fmt.Sprintf(`{"group_id":%d,"enable":"false"}`, room), fakes.FakeCall{Method: "SetWholeMute", Args: []any{r, false}}},
 		{"set_group_card", fmt.Sprintf(`{"group_id":%d,"user_id":%d,"card":" Helper "}`, room, self), fakes.FakeCall{Method: "SetOwnRoomName", Args: []any{r, "Helper"}}},
 	} {
-		before := len(bot.Calls())
+		before := len(bot.Actions.Calls())
 		if _, err := runAction(t, h, 11, tc.action, tc.params); err != nil {
 			t.Fatalf("%s %s: %v", tc.action, tc.params, err)
 		}
-		calls := bot.Calls()
+		calls := bot.Actions.Calls()
 		if len(calls) != before+1 || !reflect.DeepEqual(calls[before], tc.want) {
 			t.Fatalf("%s %s: calls %+v, want %+v", tc.action, tc.params, calls[before:], tc.want)
 		}

@@ -129,7 +129,7 @@ func TestV12ActionsOverHTTP(t *testing.T) {
 	}
 
 	// A homeserver refusal carries the Matrix errcode.
-	bot.FailWith(&model.ActionError{Kind: model.ErrPlatform, Message: "failed to send message: not in room", MatrixErr: "M_FORBIDDEN"})
+	bot.Control.FailSendsWith(&model.ActionError{Kind: model.ErrPlatform, Message: "failed to send message: not in room", MatrixErr: "M_FORBIDDEN"})
 	_, resp = post(t, srv, "/onebot/v12/", `{"action":"send_message","params":{"detail_type":"group","group_id":"!room:example.org","message":"x"}}`, nil)
 	if resp["retcode"] != float64(v12PlatformRefused) || !strings.Contains(resp["message"].(string), "M_FORBIDDEN") {
 		t.Fatalf("refusal: %v", resp)
@@ -249,7 +249,7 @@ func TestReadyz(t *testing.T) {
 	if code, rep := get(); code != http.StatusOK || !rep.Ready {
 		t.Fatalf("syncing bot: %d %+v", code, rep)
 	}
-	bot.SetStatus(model.BotStatus{State: model.StateBackoff, Reason: "homeserver unreachable: connection refused"})
+	bot.Control.SetStatus(model.BotStatus{State: model.StateBackoff, Reason: "homeserver unreachable: connection refused"})
 	code, rep := get()
 	if code != http.StatusServiceUnavailable || rep.Bots[0].State != "backoff" || !strings.Contains(rep.Bots[0].Reason, "unreachable") {
 		t.Fatalf("degraded bot: %d %+v", code, rep)

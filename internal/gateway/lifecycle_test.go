@@ -47,7 +47,7 @@ func TestBotOfflineLifecycle(t *testing.T) {
 	}
 
 	offline := model.BotStatus{State: model.StateOffline, Reason: "the access token was rejected", Since: time.Now()}
-	bot.SetStatus(offline)
+	bot.Control.SetStatus(offline)
 	h.BotStatusChanged(bot.ID, offline)
 	f := nextFrame(t, v11)
 	if f["post_type"] != "meta_event" || f["meta_event_type"] != "lifecycle" || f["sub_type"] != "disable" || f["self_id"] != float64(10001) {
@@ -77,7 +77,7 @@ func TestBotOfflineLifecycle(t *testing.T) {
 
 	// A transient failure is not offline; back to syncing → enable, once.
 	back := model.BotStatus{State: model.StateSyncing, Since: time.Now()}
-	bot.SetStatus(back)
+	bot.Control.SetStatus(back)
 	h.BotStatusChanged(bot.ID, back)
 	if f := nextFrame(t, v11); f["meta_event_type"] != "lifecycle" || f["sub_type"] != "enable" {
 		t.Fatalf("v11 frame %v, want lifecycle enable", f)

@@ -34,7 +34,7 @@ func TestOnlyBotNotLoggedInIsOffline(t *testing.T) {
 	})
 	const why = "failed to log in: dial tcp 127.0.0.1:1: connect: connection refused"
 	bot := namedFakeBot{FakeBot: fakes.NewFakeBot(""), name: "bot-login"}
-	bot.SetStatus(model.BotStatus{State: model.StateBackoff, Reason: why})
+	bot.Control.SetStatus(model.BotStatus{State: model.StateBackoff, Reason: why})
 	h.Expect(bot)
 
 	// v12, over HTTP as a framework calls it.
@@ -84,7 +84,7 @@ func TestOnlyBotNotLoggedInIsOffline(t *testing.T) {
 
 	// Once it has logged in and joined, it serves.
 	bot.ID = "@bot:example.org"
-	bot.SetStatus(model.BotStatus{State: model.StateSyncing})
+	bot.Control.SetStatus(model.BotStatus{State: model.StateSyncing})
 	h.AddBot(bot, 10001)
 	resp := h.calls.runV12(context.Background(), nil, &v12Request{Action: "get_self_info"})
 	if resp.Status != "ok" {

@@ -317,14 +317,14 @@ func TestWebhookReplyActsOnlyOnTheEvent(t *testing.T) {
 
 	t.Run("event", func(t *testing.T) {
 		a, b, logs := run(t, ReplyScopeEvent)
-		if len(b.Sent()) != 0 || len(b.Calls()) != 0 {
-			t.Errorf("bot B acted on bot A's event: %+v %+v", b.Sent(), b.Calls())
+		if len(b.Sent()) != 0 || len(b.Actions.Calls()) != 0 {
+			t.Errorf("bot B acted on bot A's event: %+v %+v", b.Sent(), b.Actions.Calls())
 		}
 		if sent := a.Sent(); len(sent) != 1 || sent[0].To.RoomID != "!room:example.org" {
 			t.Errorf("sent %+v, want only the reply in the event's room", sent)
 		}
 		var calls []string
-		for _, c := range a.Calls() {
+		for _, c := range a.Actions.Calls() {
 			calls = append(calls, fmt.Sprint(c.Method, c.Args))
 		}
 		if got, want := strings.Join(calls, "; "), "React[ $ev1:example.org 👍]; Kick[!room:example.org @alice:example.org ]"; got != want {

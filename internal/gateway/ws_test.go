@@ -130,7 +130,7 @@ func TestHeartbeats(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	bot.SetStatus(model.BotStatus{State: model.StateBackoff})
+	bot.Control.SetStatus(model.BotStatus{State: model.StateBackoff})
 
 	c11 := dialWS(t, ctx, wsURL(srv, "/onebot/v11/"), nil)
 	readJSON(t, ctx, c11) // lifecycle

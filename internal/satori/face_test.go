@@ -360,7 +360,7 @@ func TestAPIResources(t *testing.T) {
 			t.Errorf("%s %s: %d %s, want 200 with %s", c.method, c.body, status, body, c.want)
 		}
 	}
-	calls := tf.bot.Calls()
+	calls := tf.bot.Actions.Calls()
 	var names []string
 	for _, c := range calls {
 		names = append(names, c.Method)
@@ -416,7 +416,7 @@ func TestAPIErrors(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET: %d, want 405", resp.StatusCode)
 	}
-	tf.bot.FailActionsWith(&model.ActionError{Kind: model.ErrPlatform, MatrixErr: "M_FORBIDDEN", Message: "no"})
+	tf.bot.Actions.FailWith(&model.ActionError{Kind: model.ErrPlatform, MatrixErr: "M_FORBIDDEN", Message: "no"})
 	if status, body := tf.post(t, "message.delete", `{"channel_id":"!r:x","message_id":"$m"}`, nil); status != 403 {
 		t.Fatalf("a homeserver refusal: %d %s, want 403", status, body)
 	}
@@ -450,7 +450,7 @@ func TestStatusChangedIsALoginEvent(t *testing.T) {
 	tf := newTestFace(t, Options{})
 	s := tf.dial(t)
 	s.identify(nil) // READY names the bot: it is known
-	tf.bot.SetStatus(model.BotStatus{State: model.StateOffline, Reason: "token refused"})
+	tf.bot.Control.SetStatus(model.BotStatus{State: model.StateOffline, Reason: "token refused"})
 	frame := tf.face.StatusChanged(nil, face.Bot{Bot: tf.bot}, false, true)
 	tf.face.emit(tf.bot.ID, frame)
 	ev := s.event()

@@ -283,7 +283,7 @@ func TestDrainDeliversTheFinalStatusThenCloses(t *testing.T) {
 	run := startRun(t, box, bot)
 	c := run.dial(t, nil)
 	<-run.host.subscribed
-	bot.SetStatus(model.BotStatus{State: model.StateOffline, Reason: "stopping"})
+	bot.Control.SetStatus(model.BotStatus{State: model.StateOffline, Reason: "stopping"})
 	final := run.face.StatusChanged(nil, face.Bot{Bot: bot}, false, true) // the hub's fan-out
 	drained := make(chan struct{})
 	go func() { defer close(drained); run.face.Drain(context.Background()) }()

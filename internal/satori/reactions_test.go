@@ -57,7 +57,7 @@ func newReactionFace(t *testing.T) (*testFace, *reactionBot) {
 
 func redacted(bot *fakes.FakeBot) []string {
 	var out []string
-	for _, c := range bot.Calls() {
+	for _, c := range bot.Actions.Calls() {
 		if c.Method == "DeleteMessage" {
 			out = append(out, fmt.Sprint(c.Args[0], " ", c.Args[1]))
 		}
@@ -152,7 +152,7 @@ func TestAPIRequestApprove(t *testing.T) {
 		{Method: "AnswerInvite", Args: []any{id.RoomID("!r:x"), true, ""}},
 		{Method: "AnswerInvite", Args: []any{id.RoomID("!dm:x"), false, "no thanks"}},
 	}
-	if got := tf.bot.Calls(); !reflect.DeepEqual(got, want) {
+	if got := tf.bot.Actions.Calls(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("calls %+v, want %+v", got, want)
 	}
 	for body, msg := range map[string]string{

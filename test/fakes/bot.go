@@ -13,19 +13,51 @@ import (
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
-// FakeBot is a model.Bot that records what it is asked to send.
+// FakeBot is a model.Bot that records what it is asked to send. Like internal/matrix's Bot, it
+// serves the optional interfaces through facets (model.As): the sender (model.OptionSender,
+// model.IdempotentSender), the moderator (model.Muter, model.Moderator) and the raw API
+// (model.RawAPI); its RoomActions are recorded by Actions, and Control sets its status and
+// whether sends fail.
 type FakeBot struct {
 	ID   id.UserID
 	Name string
 
+	// Control sets the reported status and makes sends fail.
+	Control FakeControl
+	// Actions records the RoomActions calls and those of the facets (bot_actions.go).
+	Actions FakeActions
+
+	mu   sync.Mutex
+	sent []FakeSent
+	n    int
+	keys map[string]fakeKeyed // idempotency keys (SentWithKey)
+}
+
+// FakeControl is what a test changes of a FakeBot: its status and whether sends fail.
+type FakeControl struct {
 	mu     sync.Mutex
 	status model.BotStatus
-	sent   []FakeSent
 	fail   error
-	n      int
-	keys   map[string]fakeKeyed // idempotency keys (SentWithKey)
+}
 
-	fakeActions // bot_actions.go
+// SetStatus changes the reported status.
+func (c *FakeControl) SetStatus(st model.BotStatus) {
+	c.mu.Lock()
+	c.status = st
+	c.mu.Unlock()
+}
+
+// FailSendsWith makes the next sends fail with err (nil to succeed again).
+func (c *FakeControl) FailSendsWith(err error) {
+	c.mu.Lock()
+	c.fail = err
+	c.mu.Unlock()
+}
+
+func (c *FakeControl) sendError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fail
 }
 
 // FakeSent is one recorded SendMessage call.
@@ -37,39 +69,32 @@ type FakeSent struct {
 
 // NewFakeBot returns a syncing fake bot.
 func NewFakeBot(user id.UserID) *FakeBot {
-	return &FakeBot{ID: user, Name: user.Localpart(), status: model.BotStatus{State: model.StateSyncing, Since: time.Now()}}
+	b := &FakeBot{ID: user, Name: user.Localpart()}
+	b.Control.status = model.BotStatus{State: model.StateSyncing, Since: time.Now()}
+	return b
 }
 
 func (b *FakeBot) UserID() id.UserID   { return b.ID }
 func (b *FakeBot) DisplayName() string { return b.Name }
 
 func (b *FakeBot) Status() model.BotStatus {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.status
+	b.Control.mu.Lock()
+	defer b.Control.mu.Unlock()
+	return b.Control.status
 }
 
-// SetStatus changes the reported status.
-func (b *FakeBot) SetStatus(st model.BotStatus) {
-	b.mu.Lock()
-	b.status = st
-	b.mu.Unlock()
-}
-
-// FailWith makes the next sends fail with err (nil to succeed again).
-func (b *FakeBot) FailWith(err error) {
-	b.mu.Lock()
-	b.fail = err
-	b.mu.Unlock()
+// Facets implements model.Faceted.
+func (b *FakeBot) Facets() []any {
+	return []any{fakeSender{b}, fakeModerator{&b.Actions}, fakeRaw{&b.Actions}}
 }
 
 // SendMessage records the call and returns a made-up event ID.
 func (b *FakeBot) SendMessage(_ context.Context, to model.Target, segs []model.Segment) (model.Sent, error) {
+	if err := b.Control.sendError(); err != nil {
+		return model.Sent{}, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.fail != nil {
-		return model.Sent{}, b.fail
-	}
 	b.n++
 	evt := id.EventID(fmt.Sprintf("$fake%d:example.org", b.n))
 	b.sent = append(b.sent, FakeSent{To: to, Segments: segs, EventID: evt})
@@ -92,9 +117,13 @@ type fakeKeyed struct {
 	sent model.Sent
 }
 
+// fakeSender is the FakeBot's send facet: model.IdempotentSender and model.OptionSender.
+type fakeSender struct{ b *FakeBot }
+
 // SentWithKey implements model.IdempotentSender in memory: a key seen with the same hash
 // answers its first send; with another hash it is an ErrBadParam error.
-func (b *FakeBot) SentWithKey(_ context.Context, idem model.Idempotency) (model.Sent, bool, error) {
+func (s fakeSender) SentWithKey(_ context.Context, idem model.Idempotency) (model.Sent, bool, error) {
+	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k, ok := b.keys[idem.Key]
@@ -109,9 +138,10 @@ func (b *FakeBot) SentWithKey(_ context.Context, idem model.Idempotency) (model.
 
 // SendMessageWith records the call as SendMessage does, and the result under an idempotency
 // key; the other options are ignored.
-func (b *FakeBot) SendMessageWith(ctx context.Context, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
+func (s fakeSender) SendMessageWith(ctx context.Context, to model.Target, segs []model.Segment, opts model.SendOptions) (model.Sent, error) {
+	b := s.b
 	if opts.Idempotency != nil {
-		if sent, ok, err := b.SentWithKey(ctx, *opts.Idempotency); err != nil || ok {
+		if sent, ok, err := s.SentWithKey(ctx, *opts.Idempotency); err != nil || ok {
 			return sent, err
 		}
 	}
@@ -129,7 +159,7 @@ func (b *FakeBot) SendMessageWith(ctx context.Context, to model.Target, segs []m
 
 var (
 	_ model.Bot              = (*FakeBot)(nil)
-	_ model.RawAPI           = (*FakeBot)(nil)
-	_ model.IdempotentSender = (*FakeBot)(nil)
-	_ model.OptionSender     = (*FakeBot)(nil)
+	_ model.Faceted          = (*FakeBot)(nil)
+	_ model.IdempotentSender = fakeSender{}
+	_ model.OptionSender     = fakeSender{}
 )
