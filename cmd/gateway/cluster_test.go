@@ -14,14 +14,14 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/matrix-onebot/gateway/test/fakes"
-	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/postgres"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // Two gateways with GATEWAY_CLUSTER on one PostgreSQL database run each bot once between them,
 // spread evenly; when one stops, the other runs all of them.
 func TestClusterSharesTheBots(t *testing.T) {
-	pg := harness.PostgresForTest(t)
+	pg := postgres.ForTest(t)
 	const n = 6
 	hs := fakes.NewFakeFleetHomeserver(t, n)
 	var list []map[string]any
@@ -86,7 +86,7 @@ func TestClusterSharesTheBots(t *testing.T) {
 // status_update lists the bot, online), and get_status with the gateway's token on one gateway
 // lists its own bot in bots and the other's in matrix.elsewhere.
 func TestClusterProxiesBotScopedV12WebSockets(t *testing.T) {
-	pg := harness.PostgresForTest(t)
+	pg := postgres.ForTest(t)
 	hs := fakes.NewFakeFleetHomeserver(t, 2)
 	list := []map[string]any{
 		fleetBot(hs, 0, map[string]any{"onebot_access_token": "bot0-token"}),

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/storage"
-	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/postgres"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
 
@@ -74,7 +74,7 @@ func (r *runners) doubled() []string {
 // others (or it, reconnected) run them again; a gateway that stops gives its bots up and the two
 // others take them. At no moment does a bot run on two gateways.
 func TestThreeGatewaysShareTheBots(t *testing.T) {
-	pg := harness.PostgresForTest(t)
+	pg := postgres.ForTest(t)
 	ctx := t.Context()
 	db, err := storage.Open(ctx, pg.DatabaseForTest(t))
 	if err != nil {
@@ -183,7 +183,7 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 // does not take back (and give up again) the bots it has just given up while the others are still
 // under their share.
 func TestJoiningGatewaysTakeOverWithoutChurn(t *testing.T) {
-	pg := harness.PostgresForTest(t)
+	pg := postgres.ForTest(t)
 	ctx := t.Context()
 	db, err := storage.Open(ctx, pg.DatabaseForTest(t))
 	if err != nil {

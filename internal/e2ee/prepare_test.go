@@ -15,6 +15,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/postgres"
 )
 
 // Many bots opening their encryption stores at the same moment on a new database all succeed
@@ -69,7 +70,7 @@ func eachDatabase(t *testing.T, test func(t *testing.T, location string)) {
 // The package's PostgreSQL cluster: started by the first test that needs it, stopped by TestMain.
 var (
 	postgresOnce sync.Once
-	postgres     *harness.Postgres
+	cluster      *postgres.Cluster
 	postgresErr  error
 )
 
@@ -79,21 +80,21 @@ func postgresDatabase(t *testing.T) string {
 	postgresOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), harness.StartTimeout)
 		defer cancel()
-		postgres, postgresErr = harness.StartPostgres(ctx)
+		cluster, postgresErr = postgres.Start(ctx)
 	})
-	if errors.Is(postgresErr, harness.ErrNoPostgres) {
+	if errors.Is(postgresErr, postgres.ErrNotInstalled) {
 		t.Skip(postgresErr)
 	}
 	if postgresErr != nil {
 		t.Fatalf("failed to start PostgreSQL: %v", postgresErr)
 	}
-	return postgres.DatabaseForTest(t)
+	return cluster.DatabaseForTest(t)
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if postgres != nil {
-		postgres.Stop()
+	if cluster != nil {
+		cluster.Stop()
 	}
 	os.Exit(code)
 }

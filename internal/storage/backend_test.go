@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/postgres"
 )
 
 // The package's tests run twice: on SQLite, then on a real PostgreSQL (a throwaway cluster the
@@ -18,7 +19,7 @@ import (
 // (pragmas, file modes, the WAL, files older builds left) call sqliteOnly.
 
 // testPostgres is the cluster of the PostgreSQL run; nil during the SQLite run.
-var testPostgres *harness.Postgres
+var testPostgres *postgres.Cluster
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -28,10 +29,10 @@ func TestMain(m *testing.M) {
 		os.Exit(code) // fuzzing runs once
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), harness.StartTimeout)
-	pg, err := harness.StartPostgres(ctx)
+	pg, err := postgres.Start(ctx)
 	cancel()
 	switch {
-	case errors.Is(err, harness.ErrNoPostgres):
+	case errors.Is(err, postgres.ErrNotInstalled):
 		fmt.Println("storage: the tests on PostgreSQL are skipped:", err)
 		os.Exit(code)
 	case err != nil:

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/image"
+	"github.com/matrix-onebot/gateway/test/harness/tools"
 )
 
 func repoFile(t *testing.T, parts ...string) string {
@@ -75,7 +77,7 @@ func systemdVerify(t *testing.T, ctx context.Context, unit, bin string) (string,
 // the README promises.
 func TestSystemdUnit(t *testing.T) {
 	ctx := testCtx(t)
-	if err := harness.EnsureAptTool(ctx, "systemd-analyze", "systemd"); errors.Is(err, harness.ErrNoApt) {
+	if err := image.EnsureAptTool(ctx, "systemd-analyze", "systemd"); errors.Is(err, image.ErrNoApt) {
 		t.Skipf("cannot verify the unit here: %v", err)
 	} else if err != nil {
 		t.Fatal(err)
@@ -146,7 +148,7 @@ func compose(t *testing.T, ctx context.Context, validator, file string, env ...s
 // bot's sidecar; without the secrets it refuses to load, naming them.
 func TestComposeFile(t *testing.T) {
 	ctx := testCtx(t)
-	validator, err := harness.EnsureComposeCheck(ctx)
+	validator, err := tools.EnsureComposeCheck(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/chromium"
 )
 
 // The admin page in a real headless Chromium (Debian's chromium, installed by the harness when
@@ -25,7 +26,7 @@ import (
 // .cache/artifacts/admin-device-flow.png (the path is logged).
 func TestAdminPageDeviceFlowInChromium(t *testing.T) {
 	ctx := testCtx(t)
-	chromium, err := harness.EnsureChromium(ctx)
+	chromium, err := chromium.Ensure(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/test/fakes"
 	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/postgres"
 )
 
 // botList joins botJSON entries into one MATRIX_BOTS list.
@@ -100,7 +101,7 @@ func readyBots(g *gatewayProc) []string {
 // (fakes.FakeSyncRecorder), so the homeserver side shows that no bot ever had a /sync in flight
 // from two gateways at once, and that every bot of a killed gateway synced again from a survivor.
 func TestClusterFailover(t *testing.T) {
-	db := harness.PostgresForTest(t).DatabaseForTest(t)
+	db := postgres.ForTest(t).DatabaseForTest(t)
 	js := startJSClient(t)
 	alice := newHuman(t, "alice")
 	jsAlice := newBotUser(t)

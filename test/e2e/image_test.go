@@ -18,6 +18,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/image"
 )
 
 // The container image of deploy/Dockerfile, built with buildah (no daemon, no registry) from a
@@ -30,17 +31,17 @@ func TestContainerImageEcho(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	if err := harness.EnsureAptTool(ctx, "buildah", "buildah"); errors.Is(err, harness.ErrNoApt) {
+	if err := image.EnsureAptTool(ctx, "buildah", "buildah"); errors.Is(err, image.ErrNoApt) {
 		t.Skipf("cannot build the image here: %v", err)
 	} else if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "gateway")
-	if err := harness.BuildStaticGateway(ctx, bin); err != nil {
+	if err := image.BuildStaticGateway(ctx, bin); err != nil {
 		t.Fatal(err)
 	}
-	im, err := harness.BuildGatewayImage(ctx, filepath.Join(dir, "image"), bin)
+	im, err := image.BuildGatewayImage(ctx, filepath.Join(dir, "image"), bin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,14 +18,15 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/tools"
 )
 
 // openAPITools installs (once) the pinned openapi-spec-validator and Schemathesis.
-func openAPITools(t *testing.T) (harness.OpenAPITools, string) {
+func openAPITools(t *testing.T) (tools.OpenAPITools, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), harness.StartTimeout)
 	defer cancel()
-	tools, err := harness.EnsureOpenAPITools(ctx)
+	tools, err := tools.EnsureOpenAPITools(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

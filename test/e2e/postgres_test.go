@@ -4,7 +4,7 @@ import (
 	"database/sql"
 	"testing"
 
-	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/postgres"
 )
 
 // End-to-end encryption with GATEWAY_DATABASE=postgres://… (a throwaway cluster): mautrix's crypto
@@ -12,7 +12,7 @@ import (
 // encrypted; after a restart (the same device, its Olm and Megolm sessions read back from
 // PostgreSQL) it decrypts her next message in the same session and replies encrypted again.
 func TestE2EEOnPostgres(t *testing.T) {
-	db := harness.PostgresForTest(t).DatabaseForTest(t)
+	db := postgres.ForTest(t).DatabaseForTest(t)
 	js := startJSClient(t)
 	bot, alice := newBotUser(t), newBotUser(t)
 	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})

@@ -15,7 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/postgres"
 )
 
 // obClient is a plain OneBot v12 forward-WebSocket client that records message events.
@@ -95,7 +95,7 @@ func (c *obClient) nextMessage() map[string]any {
 func TestRestartDeliversExactlyOnce(t *testing.T) {
 	onEachHomeserver(t, func(t *testing.T) { testRestartDeliversExactlyOnce(t, nil) })
 	t.Run("synapse-postgres", func(t *testing.T) {
-		db := harness.PostgresForTest(t).DatabaseForTest(t)
+		db := postgres.ForTest(t).DatabaseForTest(t)
 		testRestartDeliversExactlyOnce(t, map[string]string{"GATEWAY_DATABASE": db, "GATEWAY_PICKLE_KEY": "e2e-pickle-key-for-postgres"})
 		// The state was in PostgreSQL, not in a file: the bot's sync position is there.
 		pool, err := sql.Open("postgres", db)

@@ -6,7 +6,7 @@ import (
 
 	"maunium.net/go/mautrix/event"
 
-	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/zerobot"
 )
 
 // ZeroBot v1.8.2 (Go) over the v11 forward WebSocket: it reads self_id from the first frame (the
@@ -19,7 +19,7 @@ func TestZeroBotEchoForwardWS(t *testing.T) {
 		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true, "onebot_self_id": 777}),
 		"GATEWAY_ACCESS_TOKEN": token,
 	})
-	z := harness.ZeroBotForTest(t, g.wsURL("/onebot/v11/"), token)
+	z := zerobot.ForTest(t, g.wsURL("/onebot/v11/"), token)
 	room := alice.roomWith(bot, false)
 	alice.waitJoined(room, bot)
 	alice.send(room, "/echo hi")
@@ -40,7 +40,7 @@ func TestZeroBotFindsItselfUnderSelfID(t *testing.T) {
 		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true, "onebot_self_id": 777}),
 		"GATEWAY_ACCESS_TOKEN": token,
 	})
-	z := harness.ZeroBotForTest(t, g.wsURL("/onebot/v11/"), token)
+	z := zerobot.ForTest(t, g.wsURL("/onebot/v11/"), token)
 	room := alice.roomWith(bot, false)
 	alice.waitJoined(room, bot)
 	alice.send(room, "/whoami")

@@ -40,9 +40,16 @@
 // Tests that change server-wide settings (rate limits, token lifetimes) start
 // their own server with SynapseOptions.ExtraConfig instead.
 //
+// # Subpackages
+//
+// Parts that stand on the helpers above live in subpackages: postgres, chromium (a headless
+// browser for the admin page), zerobot (the Go OneBot client) and image (the static build and the
+// container image). They use the process and cache helpers this package exports for them
+// (export.go).
+//
 // # PostgreSQL
 //
-// PostgresForTest (or StartPostgres in a TestMain) makes a throwaway cluster with the Debian
+// postgres.ForTest (or postgres.Start in a TestMain) makes a throwaway cluster with the Debian
 // package's initdb and postgres, on a loopback port with trust authentication, and
 // DatabaseForTest gives each test a new database's postgres:// URL. As root, the server runs as
 // the user nobody (initdb refuses root). Only missing binaries skip; .ci/run installs them.

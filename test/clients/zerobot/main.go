@@ -1,7 +1,7 @@
 // Command zerobot is the ZeroBot v1.8.2 test client of the gateway: it connects to the gateway's
 // OneBot v11 forward WebSocket and answers "/echo <text>" with <text> and "/whoami" with what
 // the gateway says of the bot under its own self_id. It has its own go.mod,
-// so ZeroBot's dependencies stay out of the gateway module; test/harness/zerobot.go builds it.
+// so ZeroBot's dependencies stay out of the gateway module; test/harness/zerobot builds it.
 //
 // Environment: ZEROBOT_URL (ws://HOST/onebot/v11/), ZEROBOT_TOKEN (the gateway's access token).
 package main

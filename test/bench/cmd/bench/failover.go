@@ -17,7 +17,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/test/bench"
 	"github.com/matrix-onebot/gateway/test/fakes"
-	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/postgres"
 )
 
 // failoverPart is the failover row of issue 13: several gateways (GATEWAY_CLUSTER) on one
@@ -33,7 +33,7 @@ import (
 func (r *benchRun) failoverPart(ctx context.Context) error {
 	o := r.o
 	progress("failover: starting PostgreSQL")
-	pg, err := harness.StartPostgres(ctx)
+	pg, err := postgres.Start(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package harness
+package postgres
 
 import (
 	"database/sql"
@@ -8,7 +8,7 @@ import (
 // TestPostgres starts a throwaway cluster (as an unprivileged user when the tests run as root),
 // creates two databases and checks that they are separate and reachable over the loopback port.
 func TestPostgres(t *testing.T) {
-	pg := PostgresForTest(t)
+	pg := ForTest(t)
 	a, b := pg.DatabaseForTest(t), pg.DatabaseForTest(t)
 	if a == b {
 		t.Fatalf("two databases with one URL %s", a)

@@ -1,6 +1,8 @@
-package harness
+package tools
 
 import (
+	"github.com/matrix-onebot/gateway/test/harness"
+
 	"context"
 	"fmt"
 	"path/filepath"
@@ -18,7 +20,7 @@ type OpenAPITools struct {
 
 // EnsureOpenAPITools installs (once) the pinned OpenAPI tools and returns their paths.
 func EnsureOpenAPITools(ctx context.Context) (OpenAPITools, error) {
-	python, err := EnsureVenv(ctx, "openapi", OpenAPIRequirements)
+	python, err := harness.EnsureVenv(ctx, "openapi", OpenAPIRequirements)
 	if err != nil {
 		return OpenAPITools{}, fmt.Errorf("failed to install the OpenAPI tools: %w", err)
 	}

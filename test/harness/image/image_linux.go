@@ -1,6 +1,8 @@
-package harness
+package image
 
 import (
+	"github.com/matrix-onebot/gateway/test/harness"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -60,7 +62,7 @@ func tail(b []byte, n int) string {
 // BuildStaticGateway builds the gateway as a static binary into out and checks with file and
 // ldd that it is static.
 func BuildStaticGateway(ctx context.Context, out string) error {
-	root, err := RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -114,7 +116,7 @@ func (im *Image) buildah(ctx context.Context, args ...string) ([]byte, error) {
 // the machine's CA certificates and zoneinfo, with buildah (chroot isolation, vfs storage, docker
 // format so that HEALTHCHECK is kept), into storage under dir. No registry is asked.
 func BuildGatewayImage(ctx context.Context, dir, bin string) (*Image, error) {
-	root, err := RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -233,17 +235,17 @@ func (c *Container) Remove(ctx context.Context) error {
 // Command is how the container runs args (the image's entrypoint and cmd when args is nil): the
 // image's environment with env on top, chrooted into the image's root file system, as the
 // image's user, in its working directory, on the host's network. It needs root.
-func (c *Container) Command(env map[string]string, args []string) (ProcessOptions, error) {
+func (c *Container) Command(env map[string]string, args []string) (harness.ProcessOptions, error) {
 	argv := append(append([]string{}, c.cfg.Entrypoint...), c.cfg.Cmd...)
 	if args != nil {
 		argv = append(append([]string{}, c.cfg.Entrypoint...), args...)
 	}
 	if len(argv) == 0 {
-		return ProcessOptions{}, fmt.Errorf("the image has no entrypoint and no cmd")
+		return harness.ProcessOptions{}, fmt.Errorf("the image has no entrypoint and no cmd")
 	}
 	uid, gid, err := parseUser(c.cfg.User)
 	if err != nil {
-		return ProcessOptions{}, err
+		return harness.ProcessOptions{}, err
 	}
 	environ := append([]string{}, c.cfg.Env...)
 	for k, v := range env {
@@ -253,7 +255,7 @@ func (c *Container) Command(env map[string]string, args []string) (ProcessOption
 	if dir == "" {
 		dir = "/"
 	}
-	return ProcessOptions{
+	return harness.ProcessOptions{
 		Name: "gateway container", Path: argv[0], Args: argv[1:], Env: environ, Dir: dir,
 		SysProcAttr: func(a *syscall.SysProcAttr) {
 			a.Chroot = c.Rootfs

@@ -1,6 +1,8 @@
-package harness
+package tools
 
 import (
+	"github.com/matrix-onebot/gateway/test/harness"
+
 	"context"
 	"fmt"
 	"os"
@@ -13,11 +15,11 @@ import (
 // its path: `composecheck FILE` prints the resolved project as JSON or fails with the problems.
 // It needs no docker and no daemon.
 func EnsureComposeCheck(ctx context.Context) (string, error) {
-	root, err := RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	cache, err := CacheDir()
+	cache, err := harness.CacheDir()
 	if err != nil {
 		return "", err
 	}

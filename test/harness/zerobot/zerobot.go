@@ -1,6 +1,8 @@
-package harness
+package zerobot
 
 import (
+	"github.com/matrix-onebot/gateway/test/harness"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,29 +13,29 @@ import (
 	"testing"
 )
 
-// ZeroBotDir is the ZeroBot v1.8.2 test client, relative to the repository root. It is its own
+// Dir is the Client v1.8.2 test client, relative to the repository root. It is its own
 // Go module, so `go test ./...` of the gateway does not descend into it.
-const ZeroBotDir = "test/clients/zerobot"
+const Dir = "test/clients/zerobot"
 
 var zeroBotBuild struct {
 	sync.Mutex
 	path string
 }
 
-// BuildZeroBot builds the ZeroBot test client into <repo>/.cache/zerobot/<version>/zerobot (once per test
+// Build builds the Client test client into <repo>/.cache/zerobot/<version>/zerobot (once per test
 // binary; Go's build cache makes later builds quick) and returns its path. The module's
 // dependencies come from the Go module proxy (GOFLAGS=-mod=mod, GOWORK=off).
-func BuildZeroBot(ctx context.Context) (string, error) {
+func Build(ctx context.Context) (string, error) {
 	zeroBotBuild.Lock()
 	defer zeroBotBuild.Unlock()
 	if zeroBotBuild.path != "" {
 		return zeroBotBuild.path, nil
 	}
-	root, err := RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	cache, err := CacheDir()
+	cache, err := harness.CacheDir()
 	if err != nil {
 		return "", err
 	}
@@ -41,9 +43,9 @@ func BuildZeroBot(ctx context.Context) (string, error) {
 	// builds into a folder of its own, so that no test runs another worktree's client.
 	sum := sha256.New()
 	for _, name := range []string{"main.go", "go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(root, ZeroBotDir, name))
+		b, err := os.ReadFile(filepath.Join(root, Dir, name))
 		if err != nil {
-			return "", fmt.Errorf("failed to read the ZeroBot client: %w", err)
+			return "", fmt.Errorf("failed to read the Client client: %w", err)
 		}
 		sum.Write(b)
 	}
@@ -56,32 +58,32 @@ func BuildZeroBot(ctx context.Context) (string, error) {
 	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
 		return "", fmt.Errorf("failed to create build log: %w", err)
 	}
-	env := childEnv(func(k string) bool { return k == "GOFLAGS" || k == "GOWORK" }, map[string]string{
+	env := harness.ChildEnv(func(k string) bool { return k == "GOFLAGS" || k == "GOWORK" }, map[string]string{
 		"GOFLAGS": "-mod=mod", "GOWORK": "off",
 	})
-	if err := runLogged(ctx, logPath, env, "go", "-C", filepath.Join(root, ZeroBotDir), "build", "-o", out, "."); err != nil {
-		return "", fmt.Errorf("failed to build the ZeroBot client: %w", err)
+	if err := harness.RunLogged(ctx, logPath, env, "go", "-C", filepath.Join(root, Dir), "build", "-o", out, "."); err != nil {
+		return "", fmt.Errorf("failed to build the Client client: %w", err)
 	}
 	zeroBotBuild.path = out
 	return out, nil
 }
 
-// ZeroBot is a running ZeroBot client connected to a gateway's v11 forward WebSocket, with an
+// Client is a running Client client connected to a gateway's v11 forward WebSocket, with an
 // echo command ("/echo text" answers "text").
-type ZeroBot struct {
-	proc *Process
+type Client struct {
+	proc *harness.Process
 }
 
-// StartZeroBot builds (once) and starts the ZeroBot client against url (ws://HOST/onebot/v11/),
+// Start builds (once) and starts the Client client against url (ws://HOST/onebot/v11/),
 // returning when it has connected. Its log is dir/zerobot.log.
-func StartZeroBot(ctx context.Context, url, token, dir string) (*ZeroBot, error) {
-	bin, err := BuildZeroBot(ctx)
+func Start(ctx context.Context, url, token, dir string) (*Client, error) {
+	bin, err := Build(ctx)
 	if err != nil {
 		return nil, err
 	}
-	proc, err := StartProcess(ProcessOptions{
+	proc, err := harness.StartProcess(harness.ProcessOptions{
 		Name: "zerobot", Path: bin, Dir: dir, LogPath: filepath.Join(dir, "zerobot.log"),
-		Env: childEnv(func(k string) bool { return k == "ZEROBOT_URL" || k == "ZEROBOT_TOKEN" },
+		Env: harness.ChildEnv(func(k string) bool { return k == "ZEROBOT_URL" || k == "ZEROBOT_TOKEN" },
 			map[string]string{"ZEROBOT_URL": url, "ZEROBOT_TOKEN": token}),
 	})
 	if err != nil {
@@ -89,29 +91,29 @@ func StartZeroBot(ctx context.Context, url, token, dir string) (*ZeroBot, error)
 	}
 	if err := proc.WaitForLog(ctx, "harness: running"); err != nil {
 		_ = proc.Stop()
-		return nil, fmt.Errorf("zerobot did not connect: %w\n%s", err, proc.LogTail(logTailLines))
+		return nil, fmt.Errorf("zerobot did not connect: %w\n%s", err, proc.LogTail(harness.LogTailLines))
 	}
-	return &ZeroBot{proc: proc}, nil
+	return &Client{proc: proc}, nil
 }
 
-// Log returns ZeroBot's whole log.
-func (z *ZeroBot) Log() string { return z.proc.Log() }
+// Log returns Client's whole log.
+func (z *Client) Log() string { return z.proc.Log() }
 
-// Stop terminates ZeroBot.
-func (z *ZeroBot) Stop() { _ = z.proc.Stop() }
+// Stop terminates Client.
+func (z *Client) Stop() { _ = z.proc.Stop() }
 
-// ZeroBotForTest starts ZeroBot for one test and stops it in t.Cleanup.
-func ZeroBotForTest(t testing.TB, url, token string) *ZeroBot {
+// ForTest starts Client for one test and stops it in t.Cleanup.
+func ForTest(t testing.TB, url, token string) *Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), harness.StartTimeout)
 	defer cancel()
-	z, err := StartZeroBot(ctx, url, token, t.TempDir())
+	z, err := Start(ctx, url, token, t.TempDir())
 	if err != nil {
 		t.Fatalf("failed to start zerobot: %v", err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("last lines of zerobot.log:\n%s", z.proc.LogTail(logTailLines))
+			t.Logf("last lines of zerobot.log:\n%s", z.proc.LogTail(harness.LogTailLines))
 		}
 		z.Stop()
 	})

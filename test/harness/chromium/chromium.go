@@ -1,6 +1,8 @@
-package harness
+package chromium
 
 import (
+	"github.com/matrix-onebot/gateway/test/harness"
+
 	"context"
 	"errors"
 	"fmt"
@@ -12,12 +14,12 @@ import (
 // chromiumNames are the executables of Debian's chromium package and of other installs.
 var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
 
-// EnsureChromium returns the path of a headless-capable Chromium. When none is installed and
+// Ensure returns the path of a headless-capable Chromium. When none is installed and
 // the tests run as root with apt-get (CI on a clean Debian machine), it installs Debian's
 // chromium package (apt-get update first), once: an exclusive lock on
 // <repo>/.cache/chromium.lock makes parallel test binaries wait for one installer, and apt's
 // output goes to <repo>/.cache/chromium.install.log, whose tail is in the error.
-func EnsureChromium(ctx context.Context) (string, error) {
+func Ensure(ctx context.Context) (string, error) {
 	if p := findChromium(); p != "" {
 		return p, nil
 	}
@@ -27,11 +29,11 @@ func EnsureChromium(ctx context.Context) (string, error) {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return "", errors.New("no chromium installed and no apt-get to install it: install Chromium")
 	}
-	cache, err := CacheDir()
+	cache, err := harness.CacheDir()
 	if err != nil {
 		return "", err
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cache, "chromium.lock"))
+	unlock, err := harness.LockFile(ctx, filepath.Join(cache, "chromium.lock"))
 	if err != nil {
 		return "", err
 	}
@@ -44,7 +46,7 @@ func EnsureChromium(ctx context.Context) (string, error) {
 		{"update"},
 		{"install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=600", "chromium"},
 	} {
-		logStep(logPath, "apt-get "+fmt.Sprint(args))
+		harness.LogStep(logPath, "apt-get "+fmt.Sprint(args))
 		out, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			return "", err
@@ -55,13 +57,13 @@ func EnsureChromium(ctx context.Context) (string, error) {
 		err = cmd.Run()
 		out.Close()
 		if err != nil {
-			return "", fmt.Errorf("apt-get %v failed: %w\n%s", args, err, fileTail(logPath, 20))
+			return "", fmt.Errorf("apt-get %v failed: %w\n%s", args, err, harness.FileTail(logPath, 20))
 		}
 	}
 	if p := findChromium(); p != "" {
 		return p, nil
 	}
-	return "", fmt.Errorf("apt-get installed chromium, but no executable was found\n%s", fileTail(logPath, 20))
+	return "", fmt.Errorf("apt-get installed chromium, but no executable was found\n%s", harness.FileTail(logPath, 20))
 }
 
 func findChromium() string {

@@ -1,6 +1,8 @@
-package harness
+package postgres
 
 import (
+	"github.com/matrix-onebot/gateway/test/harness"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -26,25 +28,25 @@ import (
 // user, fsync off. The Debian package's binaries are used (/usr/lib/postgresql/<n>/bin); .ci/run
 // installs them when they are missing.
 
-// PostgresUser is the cluster's superuser; every test database belongs to it.
-const PostgresUser = "gateway"
+// User is the cluster's superuser; every test database belongs to it.
+const User = "gateway"
 
 // postgresRunAs is the account initdb and postgres run as when the tests run as root (both refuse
 // root). It is created with useradd if the machine has no "nobody".
 const postgresRunAs = "nobody"
 
-// Postgres is a running throwaway cluster.
-type Postgres struct {
+// Cluster is a running throwaway cluster.
+type Cluster struct {
 	dir   string // removed by Stop
 	port  int
-	proc  *Process
+	proc  *harness.Process
 	admin *sql.DB
 	next  atomic.Int64
 }
 
-// ErrNoPostgres is returned (wrapped) by StartPostgres when the PostgreSQL server binaries are not
+// ErrNotInstalled is returned (wrapped) by Start when the PostgreSQL server binaries are not
 // installed.
-var ErrNoPostgres = errors.New("PostgreSQL binaries (initdb, postgres) not found; install them with apt-get install -y postgresql")
+var ErrNotInstalled = errors.New("PostgreSQL binaries (initdb, postgres) not found; install them with apt-get install -y postgresql")
 
 // postgresBin returns the directory of initdb and postgres: the newest /usr/lib/postgresql/<n>/bin,
 // else the directory of an initdb on PATH.
@@ -57,7 +59,7 @@ func postgresBin() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		return filepath.Dir(p), nil
 	}
-	return "", ErrNoPostgres
+	return "", ErrNotInstalled
 }
 
 func pgMajor(initdb string) int {
@@ -86,9 +88,9 @@ func postgresCredential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
 }
 
-// StartPostgres creates and starts a cluster in a new temporary directory. It fails with
-// ErrNoPostgres when the binaries are not installed.
-func StartPostgres(ctx context.Context) (*Postgres, error) {
+// Start creates and starts a cluster in a new temporary directory. It fails with
+// ErrNotInstalled when the binaries are not installed.
+func Start(ctx context.Context) (*Cluster, error) {
 	bin, err := postgresBin()
 	if err != nil {
 		return nil, err
@@ -102,7 +104,7 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create the PostgreSQL directory: %w", err)
 	}
-	pg := &Postgres{dir: dir}
+	pg := &Cluster{dir: dir}
 	if err := pg.start(ctx, bin, cred); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -110,7 +112,7 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 	return pg, nil
 }
 
-func (pg *Postgres) start(ctx context.Context, bin string, cred *syscall.Credential) error {
+func (pg *Cluster) start(ctx context.Context, bin string, cred *syscall.Credential) error {
 	asUser := func(a *syscall.SysProcAttr) { a.Credential = cred }
 	if cred != nil {
 		if err := os.Chown(pg.dir, int(cred.Uid), int(cred.Gid)); err != nil {
@@ -118,8 +120,8 @@ func (pg *Postgres) start(ctx context.Context, bin string, cred *syscall.Credent
 		}
 	}
 	data, sock := filepath.Join(pg.dir, "data"), pg.dir
-	env := childEnv(dropPostgresEnv, map[string]string{"LC_ALL": "C", "HOME": pg.dir})
-	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", PostgresUser,
+	env := harness.ChildEnv(dropPostgresEnv, map[string]string{"LC_ALL": "C", "HOME": pg.dir})
+	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", User,
 		"--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	initdb.Env = env
 	initdb.SysProcAttr = &syscall.SysProcAttr{}
@@ -129,7 +131,7 @@ func (pg *Postgres) start(ctx context.Context, bin string, cred *syscall.Credent
 	}
 	var lastErr error
 	for range 3 { // another process may take the free port before the server binds it
-		port, err := freePort()
+		port, err := harness.FreePort()
 		if err != nil {
 			return err
 		}
@@ -144,8 +146,8 @@ func (pg *Postgres) start(ctx context.Context, bin string, cred *syscall.Credent
 	return lastErr
 }
 
-func (pg *Postgres) launch(ctx context.Context, bin, data, sock string, env []string, asUser func(*syscall.SysProcAttr)) error {
-	proc, err := StartProcess(ProcessOptions{
+func (pg *Cluster) launch(ctx context.Context, bin, data, sock string, env []string, asUser func(*syscall.SysProcAttr)) error {
+	proc, err := harness.StartProcess(harness.ProcessOptions{
 		Name: "postgres", Path: filepath.Join(bin, "postgres"), Dir: pg.dir, Env: env,
 		Args: []string{"-D", data, "-k", sock, "-h", "127.0.0.1", "-p", strconv.Itoa(pg.port),
 			"-F", "-c", "max_connections=300", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"},
@@ -174,14 +176,14 @@ func (pg *Postgres) launch(ctx context.Context, bin, data, sock string, env []st
 func dropPostgresEnv(key string) bool { return strings.HasPrefix(key, "PG") }
 
 // URL returns the postgres:// URL of database db on the cluster (TCP on 127.0.0.1, no TLS).
-func (pg *Postgres) URL(db string) string {
-	u := url.URL{Scheme: "postgres", User: url.User(PostgresUser), Host: "127.0.0.1:" + strconv.Itoa(pg.port),
+func (pg *Cluster) URL(db string) string {
+	u := url.URL{Scheme: "postgres", User: url.User(User), Host: "127.0.0.1:" + strconv.Itoa(pg.port),
 		Path: "/" + db, RawQuery: "sslmode=disable"}
 	return u.String()
 }
 
 // NewDatabase creates an empty database with a new name and returns its URL.
-func (pg *Postgres) NewDatabase(ctx context.Context) (string, error) {
+func (pg *Cluster) NewDatabase(ctx context.Context) (string, error) {
 	name := fmt.Sprintf("gateway_test_%d", pg.next.Add(1))
 	if _, err := pg.admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", fmt.Errorf("failed to create database %s: %w", name, err)
@@ -191,34 +193,34 @@ func (pg *Postgres) NewDatabase(ctx context.Context) (string, error) {
 
 // Admin returns a connection pool to the cluster's "postgres" database as the superuser (e.g. to
 // end another connection with pg_terminate_backend).
-func (pg *Postgres) Admin() *sql.DB { return pg.admin }
+func (pg *Cluster) Admin() *sql.DB { return pg.admin }
 
 // LogPath returns the server's log file.
-func (pg *Postgres) LogPath() string { return pg.proc.LogPath() }
+func (pg *Cluster) LogPath() string { return pg.proc.LogPath() }
 
 // LogTail returns the last n lines of the server's log.
-func (pg *Postgres) LogTail(n int) string { return pg.proc.LogTail(n) }
+func (pg *Cluster) LogTail(n int) string { return pg.proc.LogTail(n) }
 
 // Stop shuts the server down (fast: open connections are ended) and removes the cluster.
-func (pg *Postgres) Stop() {
+func (pg *Cluster) Stop() {
 	_ = pg.admin.Close()
 	_ = syscall.Kill(-pg.proc.PID(), syscall.SIGINT)
 	select {
 	case <-pg.proc.Done():
-	case <-time.After(stopGracePeriod):
+	case <-time.After(harness.StopGracePeriod):
 	}
 	_ = pg.proc.Stop()
 	_ = os.RemoveAll(pg.dir)
 }
 
-// PostgresForTest starts a cluster for one test and stops it in t.Cleanup. It skips the test,
+// ForTest starts a cluster for one test and stops it in t.Cleanup. It skips the test,
 // saying why, only when the PostgreSQL binaries are not installed; any other failure fails it.
-func PostgresForTest(t testing.TB) *Postgres {
+func ForTest(t testing.TB) *Cluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), harness.StartTimeout)
 	defer cancel()
-	pg, err := StartPostgres(ctx)
-	if errors.Is(err, ErrNoPostgres) {
+	pg, err := Start(ctx)
+	if errors.Is(err, ErrNotInstalled) {
 		t.Skip(err)
 	}
 	if err != nil {
@@ -226,7 +228,7 @@ func PostgresForTest(t testing.TB) *Postgres {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("last lines of %s:\n%s", pg.LogPath(), pg.LogTail(logTailLines))
+			t.Logf("last lines of %s:\n%s", pg.LogPath(), pg.LogTail(harness.LogTailLines))
 		}
 		pg.Stop()
 	})
@@ -235,7 +237,7 @@ func PostgresForTest(t testing.TB) *Postgres {
 
 // DatabaseForTest returns the URL of a new empty database on pg, failing the test if it cannot be
 // created.
-func (pg *Postgres) DatabaseForTest(t testing.TB) string {
+func (pg *Cluster) DatabaseForTest(t testing.TB) string {
 	t.Helper()
 	u, err := pg.NewDatabase(t.Context())
 	if err != nil {
