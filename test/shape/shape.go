@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -42,6 +43,56 @@ type Package struct {
 
 // Measure type-checks the package in dir (build tag goolm, as the gateway is built) and measures it.
 func Measure(dir string) (*Package, error) {
+	exports, err := exportData(dir, ".")
+	if err != nil {
+		return nil, err
+	}
+	return measure(dir, exports)
+}
+
+// MeasureModule measures every package of the module whose root is root: the packages go list
+// finds under it (it does not walk testdata or directories whose names begin with "." or "_",
+// such as .cache), without node_modules folders and packages that hold only tests. Dirs are
+// relative to root, with slashes.
+func MeasureModule(root string) ([]*Package, error) {
+	cmd := exec.Command("go", "list", "-tags", "goolm", "-f", "{{.Dir}}\t{{len .GoFiles}}", "./...")
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the packages under %s: %w: %s", root, err, stderr.String())
+	}
+	exports, err := exportData(root, "./...")
+	if err != nil {
+		return nil, err
+	}
+	absRoot, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	var pkgs []*Package
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		dir, n, _ := strings.Cut(line, "\t")
+		rel, err := filepath.Rel(absRoot, dir)
+		if err != nil {
+			return nil, err
+		}
+		rel = filepath.ToSlash(rel)
+		if n == "0" || slices.Contains(strings.Split(rel, "/"), "node_modules") {
+			continue
+		}
+		p, err := measure(dir, exports)
+		if err != nil {
+			return nil, err
+		}
+		p.Dir = rel
+		pkgs = append(pkgs, p)
+	}
+	return pkgs, nil
+}
+
+func measure(dir string, exports map[string]string) (*Package, error) {
 	ctx := build.Default
 	ctx.BuildTags = append(ctx.BuildTags, "goolm")
 	bp, err := ctx.ImportDir(dir, 0)
@@ -62,10 +113,6 @@ func Measure(dir string) (*Package, error) {
 			return nil, err
 		}
 		files = append(files, f)
-	}
-	exports, err := exportData(dir)
-	if err != nil {
-		return nil, err
 	}
 	var typeErrs []string
 	conf := types.Config{
@@ -97,10 +144,10 @@ func Measure(dir string) (*Package, error) {
 	return p, nil
 }
 
-// exportData maps the import path of each dependency of the package in dir to its compiled
-// export data (go list -export: from the build cache when it is warm).
-func exportData(dir string) (map[string]string, error) {
-	cmd := exec.Command("go", "list", "-tags", "goolm", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}", ".")
+// exportData maps the import path of each dependency of the packages pattern names (run in dir)
+// to its compiled export data (go list -export: from the build cache when it is warm).
+func exportData(dir, pattern string) (map[string]string, error) {
+	cmd := exec.Command("go", "list", "-tags", "goolm", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}", pattern)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -128,5 +175,32 @@ func (p *Package) Problems() []string {
 			out = append(out, fmt.Sprintf("%s: type %s has %d methods (at most %d)", p.Dir, t.Name, t.Methods, MaxMethods))
 		}
 	}
+	return out
+}
+
+// Guard lists how pkgs break the limits, given an allowance: the packages (by Dir) that may be
+// over the limits for now, each with the reason. A package over the limits that the allowance
+// does not name is listed, and so is an allowance entry that is no longer needed (its package is
+// within the limits, or there is no such package), so that the allowance only ever shrinks.
+func Guard(pkgs []*Package, allowance map[string]string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		seen[p.Dir] = true
+		problems := p.Problems()
+		_, allowed := allowance[p.Dir]
+		switch {
+		case allowed && len(problems) == 0:
+			out = append(out, fmt.Sprintf("%s is within the limits now: take it out of the allowance", p.Dir))
+		case !allowed:
+			out = append(out, problems...)
+		}
+	}
+	for dir := range allowance {
+		if !seen[dir] {
+			out = append(out, fmt.Sprintf("the allowance names %s, which is not a package of the module: take it out", dir))
+		}
+	}
+	sort.Strings(out)
 	return out
 }
