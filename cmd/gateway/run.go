@@ -551,12 +551,5 @@ func webOptions(w config.Web) web.Options {
 func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
+	return waitDone(done, deadline)
 }
