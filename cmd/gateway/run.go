@@ -318,6 +318,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 			hub.SetAdmin(admin.New(admin.Options{
 				AccessToken: cfg.Gateway.AccessToken, Secure: cfg.Gateway.Web.PublicHTTPS,
 				SessionTTL: cfg.Gateway.AdminSessionTTL, Backend: bots, Hub: hub, Logger: log.With("component", "admin"),
+				Limiter: hub.AuthLimiter(),
 			}))
 		}
 		handler := hub.Handler() // after SetAdmin

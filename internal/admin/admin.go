@@ -4,11 +4,11 @@
 // server; with a BotEditor backend also forms to add and remove a bot and to reload (edit.go). HTML from html/template, no script, no external assets.
 //
 // Security: the page is refused without GATEWAY_ACCESS_TOKEN. The operator logs in with the
-// access token in a form (compared in constant time, failures rate-limited per address and in
-// all), which starts a session: a random cookie (HttpOnly, SameSite=Strict, Path=/admin, Secure
-// when the public URL is https) that expires. Every form carries the session's CSRF token,
-// checked in constant time. The hub's guard refuses requests from other sites before they get
-// here. Responses carry CSP default-src 'self' and are never cached.
+// access token in a form (compared in constant time, failures rate-limited per address, an IPv6
+// /64 as one: web.AuthLimiter), which starts a session: a random cookie (HttpOnly,
+// SameSite=Strict, Path=/admin, Secure when the public URL is https) that expires. Every form
+// carries the session's CSRF token, checked in constant time. The hub's guard refuses requests
+// from other sites before they get here. Responses carry CSP default-src 'self' and are never cached.
 package admin
 
 import (
@@ -19,7 +19,6 @@ import (
 	"encoding/base64"
 	"html/template"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/gateway"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
 //go:embed templates/*.html static/admin.css
@@ -104,14 +104,18 @@ type Options struct {
 	}
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Limiter counts failed logins per client address (IPv4 address, IPv6 /64); the gateway
+	// passes the one its OneBot and Satori faces share (the token is the same, so is the
+	// budget of guesses, and its failures show in /metrics). Nil: one of the page's own, of
+	// loginFailLimit failures per loginFailWindow.
+	Limiter *web.AuthLimiter
 }
 
 const (
 	cookieName       = "gateway_admin"
 	defaultTTL       = 8 * time.Hour
 	maxSessions      = 64
-	loginFailLimit   = 5 // failed logins per address per window
-	loginFailGlobal  = 30
+	loginFailLimit   = 5 // failed logins per address per window, when Options.Limiter is nil
 	loginFailWindow  = time.Minute
 	maxFormBody      = 16 << 10
 	loginRunTimeout  = 15 * time.Minute
@@ -126,8 +130,6 @@ type Handler struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by cookie value
-	fails    map[string][]time.Time
-	allFails []time.Time
 	logins   map[int]*LoginStatus
 }
 
@@ -147,8 +149,11 @@ func New(opts Options) *Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	h := &Handler{opts: opts, log: opts.Logger, sessions: map[string]*session{}, fails: map[string][]time.Time{},
-		logins: map[int]*LoginStatus{}}
+	if opts.Limiter == nil {
+		opts.Limiter = web.NewAuthLimiter(opts.Logger)
+		opts.Limiter.Limit, opts.Limiter.Window, opts.Limiter.Now = loginFailLimit, loginFailWindow, opts.Now
+	}
+	h := &Handler{opts: opts, log: opts.Logger, sessions: map[string]*session{}, logins: map[int]*LoginStatus{}}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /admin", h.page)
 	m.HandleFunc("GET /admin/{$}", h.page)
@@ -264,47 +269,13 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func peerOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// limited reports whether logins from peer are refused for now (too many failures).
-func (h *Handler) limited(peer string, now time.Time) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	cut := now.Add(-loginFailWindow)
-	keep := func(l []time.Time) []time.Time {
-		i := 0
-		for i < len(l) && l[i].Before(cut) {
-			i++
-		}
-		return l[i:]
-	}
-	h.allFails = keep(h.allFails)
-	h.fails[peer] = keep(h.fails[peer])
-	if len(h.fails[peer]) == 0 {
-		delete(h.fails, peer)
-	}
-	return len(h.fails[peer]) >= loginFailLimit || len(h.allFails) >= loginFailGlobal
-}
-
-func (h *Handler) failed(peer string, now time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.fails) < 10000 {
-		h.fails[peer] = append(h.fails[peer], now)
-	}
-	h.allFails = append(h.allFails, now)
-}
-
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	now, peer := h.opts.Now(), peerOf(r)
-	if h.limited(peer, now) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(loginFailWindow.Seconds())))
+	// Failures count per address only: a global cap would let anyone who reaches /admin lock
+	// the operator out from everywhere. The limiter logs an address once per window, when it
+	// reaches the limit and is refused from then on.
+	now := h.opts.Now()
+	if !h.opts.Limiter.AllowedRequest(r) {
+		w.Header().Set("Retry-After", strconv.Itoa(h.opts.Limiter.RetryAfter()))
 		http.Error(w, "Too many failed logins: wait a minute and try again.", http.StatusTooManyRequests)
 		return
 	}
@@ -313,7 +284,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("token")), []byte(h.opts.AccessToken)) != 1 {
-		h.failed(peer, now)
+		h.opts.Limiter.FailedRequest("admin", r)
 		h.log.Warn("admin page: login with a wrong access token", "peer", r.RemoteAddr)
 		http.Redirect(w, r, "/admin?error=1", http.StatusSeeOther)
 		return

@@ -10,12 +10,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/gateway"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
 
@@ -391,5 +393,85 @@ func TestDeviceFlowShowsCode(t *testing.T) {
 		return strings.Contains(body, "Login (oauth-device) failed: context deadline exceeded")
 	}) {
 		t.Fatalf("the page does not show the failure:\n%s", body)
+	}
+}
+
+// loginFrom posts token to h's login as a client at remoteAddr and returns the status.
+func loginFrom(h http.Handler, remoteAddr, token string) int {
+	req := httptest.NewRequest(http.MethodPost, "/admin/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = remoteAddr
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// Failed logins are limited per address, never in all: however many addresses guess (more
+// than any global cap would allow), another address still logs in with the right token, and
+// an IPv6 /64 counts as one address.
+func TestLoginLimitedPerAddress(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h := New(Options{AccessToken: testToken, Backend: &fakeBackend{}, Hub: hubView{}, Now: c.now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for i := range 20 {
+		a := "192.0.2." + strconv.Itoa(i+1)
+		for range loginFailLimit {
+			if code := loginFrom(h, a+":1234", "guess"); code != http.StatusSeeOther {
+				t.Fatalf("wrong token from %s: %d, want 303 back to the form", a, code)
+			}
+		}
+		if code := loginFrom(h, a+":1234", testToken); code != http.StatusTooManyRequests {
+			t.Fatalf("right token from %s after %d failures: %d, want 429", a, loginFailLimit, code)
+		}
+	}
+	for range loginFailLimit {
+		loginFrom(h, "[2001:db8:1:2::1]:443", "guess")
+	}
+	if code := loginFrom(h, "[2001:db8:1:2::99]:443", testToken); code != http.StatusTooManyRequests {
+		t.Errorf("right token from the same IPv6 /64: %d, want 429", code)
+	}
+	if code := loginFrom(h, "198.51.100.7:5555", testToken); code != http.StatusSeeOther {
+		t.Errorf("right token from an address that never failed: %d, want 303 (logged in)", code)
+	}
+	if code := loginFrom(h, "[2001:db8:1:3::1]:443", testToken); code != http.StatusSeeOther {
+		t.Errorf("right token from another IPv6 /64: %d, want 303 (logged in)", code)
+	}
+}
+
+// With the gateway's shared limiter, the page's failed logins and refusals are counted where
+// /metrics reads them (auth_failures_total, http_refused_total{reason="auth_limited"}), and an
+// address that reaches the limit is logged once per window, with the address and no token.
+func TestLoginFailuresCountedInSharedLimiter(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	logs := &bytes.Buffer{}
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: logs}, nil))
+	lim := web.NewAuthLimiter(log)
+	lim.Now = c.now
+	h := New(Options{AccessToken: testToken, Backend: &fakeBackend{}, Hub: hubView{}, Now: c.now, Logger: log, Limiter: lim})
+	for range lim.Limit + 3 {
+		loginFrom(h, "203.0.113.9:40000", "guess-"+testToken[:3])
+	}
+	if got := lim.Failures.Load(); got != int64(lim.Limit) {
+		t.Errorf("failures counted: %d, want %d (the refused ones are not failures)", got, lim.Limit)
+	}
+	if got := lim.Refused.Load(); got != 3 {
+		t.Errorf("refusals counted: %d, want 3", got)
+	}
+	out, n := logs.String(), 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "too many wrong access tokens") && strings.Contains(line, "203.0.113.9") &&
+			strings.Contains(line, "face=admin") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the limited address is logged %d times, want once (face=admin):\n%s", n, out)
+	}
+	if strings.Contains(out, "guess-") {
+		t.Errorf("the log shows the token tried:\n%s", out)
+	}
+	c.add(lim.Window + time.Second)
+	if code := loginFrom(h, "203.0.113.9:40001", testToken); code != http.StatusSeeOther {
+		t.Errorf("right token after the window: %d, want 303", code)
 	}
 }

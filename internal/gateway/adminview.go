@@ -9,6 +9,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 )
 
@@ -130,3 +131,7 @@ func adminEventOf(kind string, id, room string, t time.Time) AdminEvent {
 
 // SetAdmin mounts the admin page at /admin (see internal/admin); nil = none.
 func (h *Hub) SetAdmin(handler http.Handler) { h.admin = handler }
+
+// AuthLimiter is the limiter of wrong access tokens per address the faces share, for the admin
+// page's login (the same token): its failures and refusals show in /metrics.
+func (h *Hub) AuthLimiter() *web.AuthLimiter { return h.authFails }

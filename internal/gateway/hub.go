@@ -578,7 +578,7 @@ func (fo fanout) metricSamples() []metrics.Sample {
 	}
 	refused := func(reason string, v int64) metrics.Sample {
 		return metrics.Sample{Name: "http_refused_total", Labels: map[string]string{"reason": reason}, Value: float64(v),
-			Help: "OneBot and Satori requests refused: browser (the cross-site guard), too_large (over the size limit), busy (too many bytes in flight), auth_limited (too many wrong access tokens from the address)."}
+			Help: "OneBot and Satori requests refused: browser (the cross-site guard), too_large (over the size limit), busy (too many bytes in flight), auth_limited (too many wrong access tokens from the address; the admin page's login too)."}
 	}
 	out := []metrics.Sample{
 		dropped("slow_client", st.EventsDropped.Load()), dropped("no_client", st.EventsUnwanted.Load()),
@@ -589,7 +589,7 @@ func (fo fanout) metricSamples() []metrics.Sample {
 		push("failed", st.PushFailures.Load()), push("refused", st.PushRefused.Load()), push("abandoned", st.PushAbandoned.Load()),
 		refused("browser", st.BrowserRefused.Load()), refused("too_large", st.TooLarge.Load()), refused("busy", st.Busy.Load()),
 		refused("auth_limited", fo.h.authFails.Refused.Load()),
-		{Name: "auth_failures_total", Help: "Wrong access tokens presented to the OneBot and Satori faces.", Value: float64(fo.h.authFails.Failures.Load())},
+		{Name: "auth_failures_total", Help: "Wrong access tokens presented to the OneBot and Satori faces and the admin page's login.", Value: float64(fo.h.authFails.Failures.Load())},
 	}
 	v11, v12 := fo.h.Connections()
 	for v, n := range map[string]int{"11": v11, "12": v12} {
