@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/onebot"
 )
@@ -41,6 +42,32 @@ func (ah actionHost) ResolveMedia(ctx context.Context, segs []model.Segment) err
 }
 
 func (ah actionHost) MediaOn() bool { return ah.h.opts.Media != nil }
+
+func (ah actionHost) Media() onebot.Media {
+	if m := ah.h.opts.Media; m.Files() != nil {
+		return mediaActions{m}
+	}
+	return nil
+}
+
+// mediaActions is the media intake as the v12 file actions use it (onebot.Media).
+type mediaActions struct{ *intake.Media }
+
+func (fa mediaActions) PutBase64(ctx context.Context, name, data string) (model.FileInfo, error) {
+	return fa.Put(ctx, name, "", intake.Base64Reader(data))
+}
+
+func (fa mediaActions) PrepareUpload(ctx context.Context, name string, size int64) (string, error) {
+	return fa.Media.PrepareUpload(clientOf(ctx), name, size)
+}
+
+func (fa mediaActions) TransferBase64(id string, offset int64, data string) error {
+	b, err := intake.DecodeBase64(data)
+	if err != nil {
+		return model.Errorf(model.ErrBadParam, "data is not base64: %v", err)
+	}
+	return fa.TransferUpload(id, offset, b)
+}
 
 func (ah actionHost) Bots(ctx context.Context) []face.Bot { return ah.h.faces.faceBots(botScope(ctx)) }
 

@@ -8,7 +8,7 @@ import (
 
 // The action side of the faces is package onebot: a handler gets a call with the hub's services
 // (actionHost, onebot.Host); each face has its handlers and its rows of the action table
-// (ob12.Actions, ob11.Actions), and the hub adds its file actions (files.go).
+// (ob12.Actions, ob11.Actions).
 type (
 	handler    = onebot.Handler
 	call       = onebot.Call
@@ -30,13 +30,7 @@ func noParams[R any](fn func(c *call) (R, error)) handler { return onebot.NoPara
 
 // actions is THE action table: dispatch, get_supported_actions and the OpenAPI check
 // (api/openapi.yaml, see openapi_test.go) all read it and nothing else.
-var actions = onebot.NewTable(ob12.Actions(), ob11.Actions(), []action{
-	// Files (files.go).
-	{Version: 12, Name: "upload_file", Summary: "Store a file (from a URL, a path in GATEWAY_MEDIA_LOCAL_DIR, or bytes) for media segments.", Handle: withParams(v12UploadFile)},
-	{Version: 12, Name: "upload_file_fragmented", Summary: "Upload a file in parts: prepare, transfer, finish.", Handle: withParams(v12UploadFileFragmented)},
-	{Version: 12, Name: "get_file", Summary: "A file as a signed URL, a local path or bytes.", Handle: withParams(v12GetFile)},
-	{Version: 12, Name: "get_file_fragmented", Summary: "Download a file in parts: prepare, transfer.", Handle: withParams(v12GetFileFragmented)},
-})
+var actions = onebot.NewTable(ob12.Actions(), ob11.Actions())
 
 // actionTable lists the rows of the action table.
 var actionTable = actions.Rows()

@@ -40,7 +40,8 @@ func TestBase64DecodedAsStream(t *testing.T) {
 		return err
 	})
 	measure("upload_file data", func() error {
-		_, err := v12UploadFile(actionHost{h}.newCall(context.Background(), 12, nil, nil), v12UploadFileParams{Type: "data", Name: "f.bin", Data: &text})
+		// What upload_file does with type data (ob12's uploadFile), without decoding the params.
+		_, err := actionHost{h}.Media().PutBase64(context.Background(), "f.bin", text)
 		return err
 	})
 }

@@ -34,6 +34,9 @@ type Host interface {
 	ResolveMedia(ctx context.Context, segs []model.Segment) error
 	// MediaOn tells whether the gateway takes in files.
 	MediaOn() bool
+	// Media is the gateway's file store and intake for the v12 file actions; nil when media is
+	// not configured.
+	Media() Media
 	// Bots are the bots the call's connection sees (one when its token is limited to a bot),
 	// the pending ones first.
 	Bots(ctx context.Context) []face.Bot
@@ -54,6 +57,27 @@ type Host interface {
 	LatestEvents(ctx context.Context, limit int, timeout time.Duration) []json.RawMessage
 	// Run runs another action of the same version as the call's bot, through the whole chain.
 	Run(c *Call, name string, params json.RawMessage) (any, error)
+}
+
+// Media is the hub's media service as the v12 file actions use it (upload_file, get_file and
+// their fragmented variants). Files are the gateway's, not one bot's.
+type Media interface {
+	// Files is the file store (stat, open, local path, signed URL).
+	Files() model.Files
+	// Fetch stores the file at an http(s) URL, sent with headers.
+	Fetch(ctx context.Context, rawURL, name string, headers map[string]string) (model.FileInfo, error)
+	// ReadLocalPath stores a file under GATEWAY_MEDIA_LOCAL_DIR.
+	ReadLocalPath(ctx context.Context, path, name string) (model.FileInfo, error)
+	// PutBase64 stores base64 text, decoded as it is stored.
+	PutBase64(ctx context.Context, name, data string) (model.FileInfo, error)
+	// PrepareUpload starts a fragmented upload of size bytes for the call's client (per-client
+	// quotas) and gives its id.
+	PrepareUpload(ctx context.Context, name string, size int64) (string, error)
+	// TransferBase64 writes base64 data at offset of a fragmented upload (bad base64 is a
+	// bad-param error).
+	TransferBase64(id string, offset int64, data string) error
+	// FinishUpload stores a fragmented upload whole, checking its sha256.
+	FinishUpload(ctx context.Context, id, wantSHA256 string) (model.FileInfo, error)
 }
 
 // Call is one action invocation.
@@ -184,6 +208,7 @@ const (
 	v12BadParam          = 10003
 	v12UnsupportedParam  = 10004
 	v12WhoAmI            = 10101
+	v12FileTooLarge      = 32001
 	v11BadRequest        = 1400
 	v11UnsupportedAction = 1404
 )
@@ -213,6 +238,11 @@ func ErrUnsupportedAction(format string, args ...any) *ProtoError {
 // ErrUnsupportedParam: a param's value is understood but not supported.
 func ErrUnsupportedParam(format string, args ...any) *ProtoError {
 	return ProtoErr(v12UnsupportedParam, v11BadRequest, format, args...)
+}
+
+// ErrFileTooLarge: a file exceeds GATEWAY_MEDIA_MAX_SIZE.
+func ErrFileTooLarge(format string, args ...any) *ProtoError {
+	return ProtoErr(v12FileTooLarge, v11BadRequest, format, args...)
 }
 
 // ErrWhoAmI: several bots are served and the request names none.

@@ -20,6 +20,7 @@ func TestProtoErrorsCarryTheFacesRetcodes(t *testing.T) {
 		{onebot.ErrUnsupportedAction("x"), ob12.RetUnsupportedAction, ob11.RetUnsupportedAction},
 		{onebot.ErrUnsupportedParam("x"), ob12.RetUnsupportedParam, ob11.RetBadRequest},
 		{onebot.ErrWhoAmI("x"), ob12.RetWhoAmI, ob11.RetBadRequest},
+		{onebot.ErrFileTooLarge("x"), ob12.RetFileTooLarge, ob11.RetBadRequest},
 	} {
 		wrapped := fmt.Errorf("context: %w", tc.err)
 		if got, _ := ob12.Retcode(wrapped); got != tc.v12 {

@@ -2,7 +2,7 @@ package v12
 
 import "github.com/matrix-onebot/gateway/internal/onebot"
 
-// Actions are the v12 face's rows of the action table (the hub's table adds its file actions).
+// Actions are the v12 face's rows of the action table.
 func Actions() []onebot.Action {
 	return []onebot.Action{
 		{Version: 12, Name: "send_message", NeedsBot: true, Summary: "Send a message to a room (detail_type group) or to a user's direct room (private).", Handle: onebot.WithParams(sendMessageAction)},
@@ -36,5 +36,9 @@ func Actions() []onebot.Action {
 		{Version: 12, Name: "matrix.get_room_state", NeedsBot: true, Summary: "A room's whole state, or one state event's content.", Handle: onebot.WithParams(onebot.GetRoomState)},
 		{Version: 12, Name: "matrix.send_state_event", NeedsBot: true, Summary: "Send a state event.", Handle: onebot.WithParams(onebot.SendStateEvent)},
 		{Version: 12, Name: "matrix.raw_request", NeedsBot: true, Summary: "Any Client-Server API call under /_matrix/client/ as the bot.", Handle: onebot.WithParams(onebot.RawRequest)},
+		{Version: 12, Name: "upload_file", Summary: "Store a file (from a URL, a path in GATEWAY_MEDIA_LOCAL_DIR, or bytes) for media segments.", Handle: onebot.WithParams(uploadFile)},
+		{Version: 12, Name: "upload_file_fragmented", Summary: "Upload a file in parts: prepare, transfer, finish.", Handle: onebot.WithParams(uploadFileFragmented)},
+		{Version: 12, Name: "get_file", Summary: "A file as a signed URL, a local path or bytes.", Handle: onebot.WithParams(getFile)},
+		{Version: 12, Name: "get_file_fragmented", Summary: "Download a file in parts: prepare, transfer.", Handle: onebot.WithParams(getFileFragmented)},
 	}
 }
