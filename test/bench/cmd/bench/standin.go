@@ -250,7 +250,8 @@ func (r *benchRun) idlePart(ctx context.Context, fake *fakes.FakeReplayHomeserve
 			return err
 		}
 		ready, rss, cpu, err := r.startIdle(ctx, dir,
-			map[string]string{"MATRIX_BOTS_FILE": botsFile, "MATRIX_SYNC_TIMEOUT": "30000", "GATEWAY_ACCESS_TOKEN": benchToken}, r.o.idleSeconds)
+			map[string]string{"MATRIX_BOTS_FILE": botsFile, "MATRIX_SYNC_TIMEOUT": "30000", "GATEWAY_ACCESS_TOKEN": benchToken,
+				"GATEWAY_PPROF": r.pprofAddr()}, r.o.idleSeconds)
 		if err != nil {
 			return fmt.Errorf("%d bots: %w", n, err)
 		}

@@ -535,10 +535,21 @@ func (r *benchRun) startIdle(ctx context.Context, dir string, env map[string]str
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		select {
-		case <-ctx.Done():
-			return 0, 0, 0, ctx.Err()
-		case <-time.After(time.Duration(idle * float64(time.Second))):
+		wait := func(ctx context.Context) error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(idle * float64(time.Second))):
+				return nil
+			}
+		}
+		if g.Env["GATEWAY_PPROF"] != "" { // -profile: where the idle CPU goes
+			err = r.profile(ctx, g, filepath.Base(dir), wait)
+		} else {
+			err = wait(ctx)
+		}
+		if err != nil {
+			return 0, 0, 0, err
 		}
 		cpu, wall, err := meter.Stop()
 		if err != nil {
