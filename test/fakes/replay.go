@@ -261,7 +261,7 @@ func (h *FakeReplayHomeserver) sync(w http.ResponseWriter, r *http.Request, user
 	if since == "" {
 		// The initial sync starts the stream at the messages released so far, like a homeserver
 		// whose history is not handed over as new.
-		body, err := withNextBatch(h.forBot(h.rec.Initial, user), released)
+		body, err := withNextBatch(h.forBot(h.rec.Initial, user), released, h.otkCount(user))
 		if err != nil {
 			writeRaw(w, http.StatusInternalServerError, []byte(`{"errcode":"M_UNKNOWN","error":"bad recording"}`))
 			return
@@ -290,7 +290,7 @@ func (h *FakeReplayHomeserver) sync(w http.ResponseWriter, r *http.Request, user
 		h.mu.Unlock()
 	}
 	end := min(released, pos+max(h.BatchSize, 1))
-	body, err := h.batch(pos, end)
+	body, err := h.batch(pos, end, h.otkCount(user))
 	if err != nil {
 		writeRaw(w, http.StatusInternalServerError, []byte(`{"errcode":"M_UNKNOWN","error":"bad recording"}`))
 		return
@@ -298,11 +298,20 @@ func (h *FakeReplayHomeserver) sync(w http.ResponseWriter, r *http.Request, user
 	writeRaw(w, http.StatusOK, body)
 }
 
+// otkCount is the device_one_time_keys_count of user's sync answers: the one-time keys its bot
+// uploaded. Synapse sends it in every answer, idle ones included; without it mautrix takes the
+// count for 0 and checks (or tops up) the keys on every sync, which no bot on Synapse does.
+func (h *FakeReplayHomeserver) otkCount(user string) map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return map[string]int{"signed_curve25519": h.device(user).otks}
+}
+
 // batch renders the sync answer with messages from (exclusive) to end (inclusive count).
-func (h *FakeReplayHomeserver) batch(from, end int) ([]byte, error) {
+func (h *FakeReplayHomeserver) batch(from, end int, otks map[string]int) ([]byte, error) {
 	next := "r" + strconv.Itoa(max(end, from))
 	if end <= from {
-		return json.Marshal(map[string]any{"next_batch": next})
+		return json.Marshal(map[string]any{"next_batch": next, "device_one_time_keys_count": otks})
 	}
 	events := make([]map[string]any, 0, end-from)
 	now := time.Now().UnixMilli()
@@ -310,7 +319,8 @@ func (h *FakeReplayHomeserver) batch(from, end int) ([]byte, error) {
 		events = append(events, ReplayMessage(h.template, i, now))
 	}
 	return json.Marshal(map[string]any{
-		"next_batch": next,
+		"next_batch":                 next,
+		"device_one_time_keys_count": otks,
 		"rooms": map[string]any{"join": map[string]any{h.rec.RoomID: map[string]any{
 			"timeline": map[string]any{"events": events, "limited": false, "prev_batch": "r" + strconv.Itoa(from)},
 		}}},
@@ -347,12 +357,13 @@ func ReplayMessage(template map[string]any, n int, nowMs int64) map[string]any {
 }
 
 // withNextBatch sets next_batch of a recorded sync answer to the replay position released.
-func withNextBatch(raw []byte, released int) ([]byte, error) {
+func withNextBatch(raw []byte, released int, otks map[string]int) ([]byte, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, errors.New("the recorded initial sync is not a JSON object")
 	}
 	m["next_batch"], _ = json.Marshal("r" + strconv.Itoa(released))
+	m["device_one_time_keys_count"], _ = json.Marshal(otks)
 	return json.Marshal(m)
 }
 

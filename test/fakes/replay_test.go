@@ -133,6 +133,15 @@ func TestFakeReplayHomeserverReplaysTheRecording(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(string(body), `"signed_curve25519":2`) {
 		t.Fatalf("keys/upload: %d %s", code, body)
 	}
+	// Like Synapse, every sync answer (an idle one too) says how many one-time keys are left.
+	code, body = replayGet(t, h, "tok-1", "/_matrix/client/v3/sync?timeout=0&since="+since)
+	var counted struct {
+		NextBatch string         `json:"next_batch"`
+		OTKs      map[string]int `json:"device_one_time_keys_count"`
+	}
+	if err := json.Unmarshal(body, &counted); code != http.StatusOK || err != nil || counted.NextBatch != since || counted.OTKs["signed_curve25519"] != 2 {
+		t.Fatalf("idle poll after 2 one-time keys were uploaded: HTTP %d %s, want device_one_time_keys_count 2", code, body)
+	}
 	code, body = replayDo(t, h, "tok-1", http.MethodPost, "/_matrix/client/v3/keys/query", map[string]any{"device_keys": map[string]any{"@one:localhost": []string{}}})
 	if code != http.StatusOK || !strings.Contains(string(body), `"ed25519:DEV":"abc"`) {
 		t.Fatalf("keys/query: %d %s", code, body)
