@@ -97,6 +97,9 @@ type batch struct {
 	// may have been handed over: it is marked as replayed.
 	replay bool
 	marked bool // recorded as in flight (markInFlight)
+	// saved: since is the position this run saved last (no record of an interrupted batch is
+	// left), so an answer that hands nothing over and keeps the position needs no write.
+	saved bool
 }
 
 // publish hands one event to the gateway, at most once per batch across restarts.

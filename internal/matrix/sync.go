@@ -120,6 +120,7 @@ func (s *syncer) Run(ctx context.Context) error {
 	// homeserver answers at once even when the rooms are quiet, so that the bot is syncing
 	// (/readyz ready, get_status good) within a round trip, not after a whole long poll.
 	catchUp := true
+	saved := false     // since is what this run saved last (handOver skips rewriting it)
 	var next *syncCall // the /sync request for the batch after the one being handed over
 	defer func() {
 		if next != nil {
@@ -156,7 +157,7 @@ func (s *syncer) Run(ctx context.Context) error {
 		}
 		retry.Reset()
 		s.acct.SetStatus(model.StateSyncing, "")
-		b := &batch{wait: ctx, since: since, first: firstSync, done: done, replay: replay}
+		b := &batch{wait: ctx, since: since, first: firstSync, done: done, replay: replay, saved: saved}
 		if m := s.device.Machine(); m != nil { // room keys and device lists first, so this batch's events decrypt
 			m.ProcessSync(context.WithoutCancel(ctx), resp.Raw, since)
 		}
@@ -170,7 +171,7 @@ func (s *syncer) Run(ctx context.Context) error {
 		s.acct.Log().Debug("sync batch handed over", "since", since, "next_batch", resp.NextBatch,
 			"poll_ms", ms(call.received.Sub(call.requested)), "hand_over_ms", ms(time.Since(handing)))
 		started()
-		since, firstSync, catchUp, done, replay = resp.NextBatch, false, false, nil, false
+		since, firstSync, catchUp, done, replay, saved = resp.NextBatch, false, false, nil, false, true
 	}
 	return nil
 }
@@ -198,7 +199,10 @@ func (s *syncer) handOver(ctx context.Context, b *batch, resp *syncapi.Response)
 			}
 			handed = err == nil
 		}
-		if handed {
+		// An idle long poll's answer (nothing handed over, the position unchanged and already
+		// saved by this run) needs no write: a thousand idle bots would write ~30 times a second.
+		idle := b.saved && !b.marked && resp.NextBatch == b.since
+		if handed && !idle {
 			if err = s.acct.DB.Sync().SaveSyncPosition(work, string(s.acct.UserID()), resp.NextBatch, s.pub.key()); err != nil {
 				err = fmt.Errorf("failed to save sync position: %w", err)
 			}

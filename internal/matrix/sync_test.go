@@ -845,3 +845,24 @@ func TestRunDefaultFilterAsksForWholeBursts(t *testing.T) {
 		}
 	}
 }
+
+// An idle long poll (the answer keeps the position and hands nothing over) does not write the
+// position again: with a thousand idle bots that would be a database write ~30 times a second.
+// The stored position is changed behind the loop's back; only a write would put s1 back.
+func TestRunIdlePollsDoNotRewriteThePosition(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(message("$m1", aliceID, time.Now(), "hi"))}))
+	sink := newRecordingSink()
+	start(t, h.session(t, sink, nil))
+	h.waitSyncSince(t, "s1")
+	assertEventIDs(t, sink, "$m1")
+
+	h.setToken(t, "marker")
+	polls := len(h.syncs())
+	// The fake answers a /sync it has nothing scripted for with the same next_batch: idle polls.
+	waitUntil(t, "three more idle polls", h.hs.Changed, func() bool { return len(h.syncs()) >= polls+3 })
+	if got := h.storedToken(t); got != "marker" {
+		t.Fatalf("stored position %q after idle polls that kept it at s1: the loop wrote it again", got)
+	}
+}
