@@ -29,8 +29,12 @@ type Host interface {
 	ResolveMedia(ctx context.Context, segs []model.Segment) error
 }
 
+// authGate checks the access token of API calls and IDENTIFYs, and limits wrong ones per address.
+type authGate struct{ f *Face }
+
 // authorize is Host.Authorize with the bot a token is limited to as its user ID ("" = every bot).
-func (f *Face) authorize(token string) (id.UserID, bool) {
+func (g authGate) authorize(token string) (id.UserID, bool) {
+	f := g.f
 	b, ok := f.host.Authorize(token)
 	if b == nil {
 		return "", ok
@@ -226,7 +230,7 @@ func mustSignal(op int, body []byte) []byte {
 func (f *Face) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/events", f.serveEvents)
-	mux.HandleFunc("/v1/{method}", f.serveAPI)
+	mux.HandleFunc("/v1/{method}", (apiServer{f}).serveAPI)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found: the Satori API is POST /v1/{resource}.{method}, the event stream /v1/events")
 	})
@@ -287,9 +291,13 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(tok), true
 }
 
+// apiServer serves the HTTP API, POST {path}/v1/{resource}.{method}, for a face.
+type apiServer struct{ f *Face }
+
 // pickBot finds the bot a request is for: Satori-User-ID (X-Self-ID in clients before protocol
 // 1.2), else the only bot; the platform, when given, must be matrix.
-func (f *Face) pickBot(r *http.Request, only id.UserID) (model.Bot, int, string) {
+func (a apiServer) pickBot(r *http.Request, only id.UserID) (model.Bot, int, string) {
+	f := a.f
 	platform := firstOf(r.Header.Get("Satori-Platform"), r.Header.Get("X-Platform"))
 	if platform != "" && platform != model.Platform {
 		return nil, http.StatusBadRequest, "this gateway serves platform " + model.Platform + ", not " + platform
@@ -323,7 +331,8 @@ var fileMethods = map[string]bool{"message.create": true, "message.update": true
 // readBody reads an API request's body, at most limit bytes; on the hub (face.BodyReader) it
 // counts against the process's request bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT) until
 // release, as OneBot requests do.
-func (f *Face) readBody(r *http.Request, limit int64) ([]byte, func(), error) {
+func (a apiServer) readBody(r *http.Request, limit int64) ([]byte, func(), error) {
+	f := a.f
 	if br, ok := f.hub.(face.BodyReader); ok {
 		return br.ReadBody(r.Context(), r.Body, limit)
 	}
@@ -336,7 +345,8 @@ func (f *Face) readBody(r *http.Request, limit int64) ([]byte, func(), error) {
 
 // authLimited answers 429 when the client's address presented too many wrong tokens lately
 // (face.AuthLimiter, on the hub: counted for every face of the process).
-func (f *Face) authLimited(w http.ResponseWriter, r *http.Request) bool {
+func (g authGate) authLimited(w http.ResponseWriter, r *http.Request) bool {
+	f := g.f
 	al, ok := f.hub.(face.AuthLimiter)
 	if !ok || al.AuthAllowed(r.RemoteAddr) {
 		return false
@@ -347,14 +357,17 @@ func (f *Face) authLimited(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // authFailed counts a wrong token from the client's address.
-func (f *Face) authFailed(r *http.Request) {
+func (g authGate) authFailed(r *http.Request) {
+	f := g.f
 	if al, ok := f.hub.(face.AuthLimiter); ok {
 		al.AuthFailed("satori", r.RemoteAddr)
 	}
 }
 
-func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
-	if f.authLimited(w, r) {
+func (a apiServer) serveAPI(w http.ResponseWriter, r *http.Request) {
+	f := a.f
+	g := authGate{f}
+	if g.authLimited(w, r) {
 		return
 	}
 	tok, ok := bearer(r)
@@ -362,13 +375,13 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "the Authorization header must be Bearer <token>")
 		return
 	}
-	only, ok := f.authorize(tok)
+	only, ok := g.authorize(tok)
 	if !ok {
 		if tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="satori"`)
 			writeError(w, http.StatusUnauthorized, "access token required (Authorization: Bearer …)")
 		} else {
-			f.authFailed(r)
+			g.authFailed(r)
 			writeError(w, http.StatusForbidden, "access token wrong")
 		}
 		return
@@ -388,7 +401,7 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	b, status, msg := f.pickBot(r, only)
+	b, status, msg := a.pickBot(r, only)
 	if b == nil {
 		writeError(w, status, msg)
 		return
@@ -397,7 +410,7 @@ func (f *Face) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if fileMethods[method] {
 		limit = f.opts.MaxBody
 	}
-	body, release, err := f.readBody(r, limit)
+	body, release, err := a.readBody(r, limit)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		switch {

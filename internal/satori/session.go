@@ -68,7 +68,8 @@ func (s *session) end(code websocket.StatusCode, reason string) {
 // serveEvents runs the event stream: IDENTIFY → READY (and the missed events when IDENTIFY
 // carried an sn) → events, PING → PONG.
 func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
-	if f.authLimited(w, r) {
+	g := authGate{f}
+	if g.authLimited(w, r) {
 		return // before the upgrade: no socket for an address that guesses tokens
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originHosts(f.opts.AllowedOrigins)})
@@ -82,10 +83,10 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 		_ = c.Close(closeUnauthorized, err.Error())
 		return
 	}
-	only, ok := f.authorize(idf.Token)
+	only, ok := g.authorize(idf.Token)
 	if !ok {
 		if idf.Token != "" {
-			f.authFailed(r)
+			g.authFailed(r)
 		}
 		_ = c.Close(closeUnauthorized, "access token wrong or missing (IDENTIFY body.token)")
 		return
