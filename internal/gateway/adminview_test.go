@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -148,5 +149,34 @@ func TestAdminView(t *testing.T) {
 	last := l[len(l)-1]
 	if last.ID != "$e"+strings.Repeat("x", maxAdminEvents+4) || last.Room != "!room:example.org" || last.Kind != string(model.KindMessage) {
 		t.Errorf("newest event = %+v", last)
+	}
+}
+
+// The admin page's last events per bot: the newest maxAdminEvents, oldest first, after any
+// number of events; and keeping them costs no allocation per event once a bot's list is full
+// (it is on the path of every incoming message).
+func TestRecentEventsKeepsTheNewestWithoutAllocating(t *testing.T) {
+	var r recentEvents
+	const bot = id.UserID("@bot:example.org")
+	n := 0
+	add := func() {
+		r.add(bot, AdminEvent{ID: fmt.Sprintf("$%d", n)})
+		n++
+	}
+	for range 3*maxAdminEvents + 7 {
+		add()
+	}
+	got := r.snapshot()[bot]
+	if len(got) != maxAdminEvents {
+		t.Fatalf("%d events kept, want %d", len(got), maxAdminEvents)
+	}
+	for i, e := range got {
+		if want := fmt.Sprintf("$%d", n-maxAdminEvents+i); e.ID != want {
+			t.Fatalf("event %d is %s, want %s (oldest first): %v", i, e.ID, want, got)
+		}
+	}
+	e := AdminEvent{ID: "$same"}
+	if allocs := testing.AllocsPerRun(100, func() { r.add(bot, e) }); allocs != 0 {
+		t.Errorf("%v allocations per event added to a full list, want 0", allocs)
 	}
 }
