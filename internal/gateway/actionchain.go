@@ -151,7 +151,7 @@ func (ar actionRunner) suffixes(next actionFunc) actionFunc {
 			return nil, model.Errorf(model.ErrRateLimited, "%d _async and _rate_limited actions are running or waiting already: slow down", detachedMax)
 		}
 		held := int64(len(inv.params))
-		if !ar.h.inflight.tryAcquire(held) {
+		if !ar.h.inflight.TryAcquire(held) {
 			ar.h.rateGate.detached.Add(-1)
 			ar.h.stats.Busy.Add(1)
 			return nil, model.Errorf(model.ErrRateLimited, "too many request bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT) to keep this action's params until it runs: try again later")
@@ -160,7 +160,7 @@ func (ar actionRunner) suffixes(next actionFunc) actionFunc {
 		if suffix == "_rate_limited" {
 			var ok bool
 			if wait, ok = ar.h.rateGate.reserve(time.Now()); !ok {
-				ar.h.inflight.release(held)
+				ar.h.inflight.Release(held)
 				ar.h.rateGate.detached.Add(-1)
 				return nil, model.Errorf(model.ErrRateLimited, "%d _rate_limited actions are waiting already: slow down", rateLimitedMax)
 			}
@@ -170,7 +170,7 @@ func (ar actionRunner) suffixes(next actionFunc) actionFunc {
 		go func() {
 			defer cancel()
 			defer ar.h.rateGate.detached.Add(-1)
-			defer ar.h.inflight.release(held)
+			defer ar.h.inflight.Release(held)
 			if suffix == "_rate_limited" {
 				defer ar.h.rateGate.done()
 				t := time.NewTimer(wait)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
 // A v11 _async / _rate_limited action keeps its params after the request is answered, until it
@@ -16,7 +18,7 @@ import (
 func TestDetachedActionsCountInFlight(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
 	const budget = 2 << 20
-	h.inflight = newInflight(budget, 100*time.Millisecond)
+	h.inflight = web.NewBudget(budget, 100*time.Millisecond)
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	pad := strings.Repeat("x", 400<<10)

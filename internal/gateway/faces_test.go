@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/fakes"
@@ -327,7 +328,7 @@ func TestRetainedFaceStreamKeepsFramesAcrossRuns(t *testing.T) {
 // budget stays full, face.ErrTooLarge over the face's limit.
 func TestFaceBodiesCountInFlight(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
-	h.inflight = newInflight(1000, 50*time.Millisecond)
+	h.inflight = web.NewBudget(1000, 50*time.Millisecond)
 	h.opts.Web.MaxActionSize = 100
 	host := faceHost{h}
 	ctx := context.Background()
@@ -337,7 +338,7 @@ func TestFaceBodiesCountInFlight(t *testing.T) {
 	if err != nil || string(body) != big {
 		t.Fatalf("ReadBody: %d bytes, %v; want the 600 bytes", len(body), err)
 	}
-	if held := h.inflight.held.Load(); held < 600 {
+	if held := h.inflight.Held(); held < 600 {
 		t.Fatalf("held %d bytes while the body is in use, want at least 600", held)
 	}
 	if _, _, err := host.ReadBody(ctx, strings.NewReader(big), 800); !errors.Is(err, face.ErrBusy) {
@@ -345,13 +346,13 @@ func TestFaceBodiesCountInFlight(t *testing.T) {
 	}
 	release()
 	release() // once only
-	if held := h.inflight.held.Load(); held != 0 {
+	if held := h.inflight.Held(); held != 0 {
 		t.Fatalf("held %d bytes after release, want 0", held)
 	}
 	if _, _, err := host.ReadBody(ctx, strings.NewReader(big), 500); !errors.Is(err, face.ErrTooLarge) {
 		t.Fatalf("600 bytes over a limit of 500: %v, want face.ErrTooLarge", err)
 	}
-	if held := h.inflight.held.Load(); held != 0 {
+	if held := h.inflight.Held(); held != 0 {
 		t.Fatalf("held %d bytes after a refused body, want 0", held)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -88,15 +89,15 @@ func BodyReader(h *Hub) face.BodyReader { return faceHost{h} }
 func (fh faceHost) ReadBody(ctx context.Context, r io.Reader, limit int64) ([]byte, func(), error) {
 	f := fh.h.inflight
 	small := min(fh.h.opts.Web.MaxActionSize, limit)
-	if err := f.acquire(ctx, small); err != nil {
+	if err := f.Acquire(ctx, small); err != nil {
 		return nil, nil, faceBusy(ctx, err)
 	}
 	held := small
 	fail := func(err error) ([]byte, func(), error) {
-		f.release(held)
+		f.Release(held)
 		return nil, nil, err
 	}
-	buf, err := readUpTo(r, make([]byte, 0, min(small, 64<<10)), small)
+	buf, err := web.ReadUpTo(r, make([]byte, 0, min(small, 64<<10)), small)
 	if err != nil {
 		return fail(err)
 	}
@@ -104,11 +105,11 @@ func (fh faceHost) ReadBody(ctx context.Context, r io.Reader, limit int64) ([]by
 		if int64(len(buf)) > limit {
 			return fail(face.ErrTooLarge)
 		}
-		if err := f.acquire(ctx, limit-small); err != nil {
+		if err := f.Acquire(ctx, limit-small); err != nil {
 			return fail(faceBusy(ctx, err))
 		}
 		held = limit
-		if buf, err = readUpTo(r, buf, limit); err != nil {
+		if buf, err = web.ReadUpTo(r, buf, limit); err != nil {
 			return fail(err)
 		}
 		if int64(len(buf)) > limit {
@@ -116,15 +117,15 @@ func (fh faceHost) ReadBody(ctx context.Context, r io.Reader, limit int64) ([]by
 		}
 	}
 	if keep := int64(cap(buf)); keep < held {
-		f.release(held - keep)
+		f.Release(held - keep)
 		held = keep
 	}
 	var once sync.Once
-	return buf, func() { once.Do(func() { f.release(held) }) }, nil
+	return buf, func() { once.Do(func() { f.Release(held) }) }, nil
 }
 
 func faceBusy(ctx context.Context, err error) error {
-	if err = busy(ctx, err); errors.Is(err, errBusy) {
+	if err = web.Busy(ctx, err); errors.Is(err, web.ErrBusy) {
 		return face.ErrBusy
 	}
 	return err

@@ -96,7 +96,7 @@ type Hub struct {
 	sinks     map[*sink]struct{}
 	sinksGrew chan struct{} // closed and replaced whenever a sink subscribes or makes room
 
-	inflight  *inflight        // request bytes held by the whole process
+	inflight  *web.Budget      // request bytes held by the whole process
 	authFails *web.AuthLimiter // wrong access tokens per client address, for every face
 	guard     *web.Guard
 
@@ -173,7 +173,7 @@ func NewHub(opts Options) *Hub {
 		sinksGrew:  make(chan struct{}),
 		latest:     &latestBuffer{},
 		latestBots: map[id.UserID]*latestBuffer{},
-		inflight:   newInflight(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
+		inflight:   web.NewBudget(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
 		authFails:  web.NewAuthLimiter(opts.Logger),
 		metrics:    opts.Metrics,
 	}

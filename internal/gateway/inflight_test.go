@@ -119,8 +119,8 @@ func TestNonFileRequestLimit(t *testing.T) {
 
 func waitHeld(t *testing.T, h *Hub, want int64) {
 	t.Helper()
-	if !wait.Until(10*time.Second, func() bool { return h.inflight.held.Load() == want }) {
-		t.Fatalf("bytes in flight = %d, want %d", h.inflight.held.Load(), want)
+	if !wait.Until(10*time.Second, func() bool { return h.inflight.Held() == want }) {
+		t.Fatalf("bytes in flight = %d, want %d", h.inflight.Held(), want)
 	}
 }
 
@@ -143,7 +143,7 @@ func (g *gatedFiles) Put(ctx context.Context, name, mimeType string, r io.Reader
 		g.maxInPut.Store(n)
 	}
 	if !wait.Until(30*time.Second, func() bool {
-		return g.started.Load() >= g.clients || g.h.inflight.waiting.Load() > 0
+		return g.started.Load() >= g.clients || g.h.inflight.Waiting() > 0
 	}) {
 		return model.FileInfo{}, errors.New("gate: neither all clients nor a waiting request")
 	}
@@ -192,7 +192,7 @@ func TestBytesInFlightBounded(t *testing.T) {
 			t.Errorf("upload: %v", m)
 		}
 	}
-	if peak := h.inflight.peak.Load(); peak > max || peak == 0 {
+	if peak := h.inflight.Peak(); peak > max || peak == 0 {
 		t.Errorf("peak bytes in flight = %d, want 1..%d", peak, max)
 	}
 	if got := gate.maxInPut.Load(); got >= clients {
@@ -204,7 +204,7 @@ func TestBytesInFlightBounded(t *testing.T) {
 // A request that waits longer than the read timeout for room is refused, and says so.
 func TestBytesInFlightBusy(t *testing.T) {
 	h := newWebTestHub(t, web.Options{MaxActionSize: 64 << 10, MaxUploadSize: 1 << 20, MaxBytesInFlight: 1 << 20, ReadTimeout: 200 * time.Millisecond}, newTestFiles(t, 1<<20, nil))
-	if err := h.inflight.acquire(context.Background(), 1<<20); err != nil { // another request holds everything
+	if err := h.inflight.Acquire(context.Background(), 1<<20); err != nil { // another request holds everything
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h.Handler())
@@ -213,47 +213,10 @@ func TestBytesInFlightBusy(t *testing.T) {
 	if status != http.StatusServiceUnavailable || !strings.Contains(resp["error"].(string), "GATEWAY_MAX_BYTES_IN_FLIGHT") {
 		t.Fatalf("while full: %d %v, want 503", status, resp)
 	}
-	h.inflight.release(1 << 20)
+	h.inflight.Release(1 << 20)
 	if status, resp := post(t, srv, "/onebot/v12/", `{"action":"get_version"}`, bearer); status != http.StatusOK {
 		t.Fatalf("after: %d %v", status, resp)
 	}
-}
-
-func TestPeekAction(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want string
-		ok   bool
-	}{
-		{`{"action":"get_status","params":{"x":"` + strings.Repeat("a", 100), "get_status", true},
-		{` { "echo": 1, "params": {"a":[1,2,{"b":"}"}]}, "action" : "send_message"`, "send_message", true},
-		{`{"params":{"pad":"aaaa`, "", false},
-		{`{"action":5}`, "", false},
-		{`["action","x"]`, "", false},
-		{``, "", false},
-	} {
-		got, ok := peekAction([]byte(tc.in))
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("peekAction(%.40q) = %q %v, want %q %v", tc.in, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
-// peekAction never fails on a prefix, and what it finds in a prefix stays found as the request
-// goes on.
-func FuzzPeekAction(f *testing.F) {
-	for _, s := range []string{`{"action":"get_status"}`, `{"params":{"a":[1,"}"]},"action":"x"`, `{"action":`, `[`, `{"a":1`} {
-		f.Add(s, "}")
-	}
-	f.Fuzz(func(t *testing.T, s, more string) {
-		name, ok := peekAction([]byte(s))
-		if !ok {
-			return
-		}
-		if name2, ok2 := peekAction([]byte(s + more)); !ok2 || name2 != name {
-			t.Fatalf("%q: found %q, but %q more gives %q %v", s, name, more, name2, ok2)
-		}
-	})
 }
 
 // Every action named as carrying a file exists.

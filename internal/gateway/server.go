@@ -163,7 +163,7 @@ func (wf webFront) readBody(w http.ResponseWriter, r *http.Request, version int,
 		wf.h.stats.TooLarge.Add(1)
 		w.Header().Set("Connection", "close") // the rest of the body is not read
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": err.Error()})
-	case errors.Is(err, errBusy):
+	case errors.Is(err, web.ErrBusy):
 		wf.h.stats.Busy.Add(1)
 		w.Header().Set("Retry-After", "5")
 		w.Header().Set("Connection", "close")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/transport"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
 // role is what a v11 WebSocket connection carries (v12 connections are always universal).
@@ -315,7 +316,7 @@ func (wc wsConns) frameError(err error) error {
 			reason += " for an action without a file (GATEWAY_MAX_ACTION_SIZE)"
 		}
 		return &closeError{status: websocket.StatusMessageTooBig, reason: reason, detail: err.Error()}
-	case errors.Is(err, errBusy):
+	case errors.Is(err, web.ErrBusy):
 		wc.h.stats.Busy.Add(1)
 		return &closeError{status: websocket.StatusTryAgainLater, reason: "too many request bytes in flight: try again later", detail: err.Error()}
 	}
