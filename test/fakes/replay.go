@@ -104,23 +104,23 @@ func NewFakeReplayHomeserver(rec *SyncRecording) (*FakeReplayHomeserver, error) 
 	for _, p := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
 		mux.HandleFunc("GET "+p+"/account/whoami", h.authed(h.whoami))
 		mux.HandleFunc("GET "+p+"/sync", h.authed(h.sync))
-		mux.HandleFunc("POST "+p+"/user/{user}/filter", h.authed(h.filter))
-		mux.HandleFunc("GET "+p+"/user/{user}/account_data/{type}", h.authed(h.notFound))
+		mux.HandleFunc("POST "+p+"/user/{user}/filter", h.authed(replayFilter))
+		mux.HandleFunc("GET "+p+"/user/{user}/account_data/{type}", h.authed(replayNotFound))
 		mux.HandleFunc("GET "+p+"/profile/{user}", h.authed(h.profile))
 		mux.HandleFunc("GET "+p+"/profile/{user}/displayname", h.authed(h.profile))
-		mux.HandleFunc("PUT "+p+"/presence/{user}/status", h.authed(h.empty))
+		mux.HandleFunc("PUT "+p+"/presence/{user}/status", h.authed(replayEmpty))
 		mux.HandleFunc("GET "+p+"/rooms/{room}/members", h.authed(h.members))
 		mux.HandleFunc("GET "+p+"/rooms/{room}/joined_members", h.authed(h.joinedMembers))
 		mux.HandleFunc("GET "+p+"/joined_rooms", h.authed(h.joinedRooms))
-		mux.HandleFunc("GET "+p+"/rooms/{room}/state/{type}/{key...}", h.authed(h.notFound))
+		mux.HandleFunc("GET "+p+"/rooms/{room}/state/{type}/{key...}", h.authed(replayNotFound))
 		// End-to-end encryption: what a bot's crypto setup needs, kept as thin as that.
 		mux.HandleFunc("POST "+p+"/keys/upload", h.authed(h.keysUpload))
 		mux.HandleFunc("POST "+p+"/keys/query", h.authed(h.keysQuery))
 		mux.HandleFunc("POST "+p+"/keys/claim", h.authed(h.keysClaim))
-		mux.HandleFunc("PUT "+p+"/sendToDevice/{type}/{txn}", h.authed(h.empty))
+		mux.HandleFunc("PUT "+p+"/sendToDevice/{type}/{txn}", h.authed(replayEmpty))
 		mux.HandleFunc("PUT "+p+"/devices/{device}", h.authed(h.setDevice))
 		mux.HandleFunc("GET "+p+"/devices/{device}", h.authed(h.getDevice))
-		mux.HandleFunc("GET "+p+"/room_keys/version", h.authed(h.notFound))
+		mux.HandleFunc("GET "+p+"/room_keys/version", h.authed(replayNotFound))
 	}
 	mux.HandleFunc("GET /_matrix/client/versions", func(w http.ResponseWriter, _ *http.Request) {
 		writeRaw(w, http.StatusOK, []byte(`{"versions":["v1.1","v1.2","v1.3","v1.4","v1.5","v1.6","v1.7","v1.8","v1.9","v1.10","v1.11"]}`))
@@ -206,15 +206,15 @@ func (h *FakeReplayHomeserver) whoami(w http.ResponseWriter, _ *http.Request, us
 	writeRaw(w, http.StatusOK, b)
 }
 
-func (h *FakeReplayHomeserver) filter(w http.ResponseWriter, _ *http.Request, _ string) {
+func replayFilter(w http.ResponseWriter, _ *http.Request, _ string) {
 	writeRaw(w, http.StatusOK, []byte(`{"filter_id":"1"}`))
 }
 
-func (h *FakeReplayHomeserver) notFound(w http.ResponseWriter, _ *http.Request, _ string) {
+func replayNotFound(w http.ResponseWriter, _ *http.Request, _ string) {
 	writeRaw(w, http.StatusNotFound, []byte(`{"errcode":"M_NOT_FOUND","error":"not found"}`))
 }
 
-func (h *FakeReplayHomeserver) empty(w http.ResponseWriter, _ *http.Request, _ string) {
+func replayEmpty(w http.ResponseWriter, _ *http.Request, _ string) {
 	writeRaw(w, http.StatusOK, []byte(`{}`))
 }
 
