@@ -16,6 +16,9 @@ import (
 // grant is what the token of a request allows.
 type grant struct {
 	bot *botEntry // nil = every bot
+	// open is set when the request was let in without a token because none was needed then:
+	// a connection it opened ends once tokens are needed (whenTokensNeeded).
+	open bool
 }
 
 type grantKey struct{}
@@ -48,6 +51,10 @@ const whyTokensRequired = "access tokens are required now (a bot with its own on
 // including the one whose token now guards it. Connections the gateway dials, webhooks and
 // get_latest_events buffers (polled with a token from now on) stay.
 func (wf webFront) closeUnauthenticated() {
+	wf.h.openMu.Lock()
+	close(wf.h.tokensNeeded) // the connections let in without a token that are not sinks yet
+	wf.h.tokensNeeded = make(chan struct{})
+	wf.h.openMu.Unlock()
 	wf.h.sinksMu.RLock()
 	defer wf.h.sinksMu.RUnlock()
 	n := 0
@@ -62,13 +69,31 @@ func (wf webFront) closeUnauthenticated() {
 	wf.h.log.Info("a bot with its own access token joined: requests need a token from now on", "connections_closed", n)
 }
 
+// whenTokensNeeded closes s, a connection let in without a token, once requests need one: at
+// once when they do already (the first bot with a token joined between the request's check and
+// now), else when closeUnauthenticated runs. It returns when s is closed either way.
+func (wf webFront) whenTokensNeeded(s *sink) {
+	wf.h.openMu.Lock()
+	needed := wf.h.tokensNeeded
+	wf.h.openMu.Unlock()
+	if wf.authRequired() {
+		s.close(whyTokensRequired)
+		return
+	}
+	select {
+	case <-needed:
+		s.close(whyTokensRequired)
+	case <-s.done:
+	}
+}
+
 // requireToken checks `Authorization: Bearer|Token <t>` or `?access_token=`: 401 when missing,
 // 403 when wrong, as both OneBot specs say; 429 once the client's address presented too many
 // wrong tokens lately (web.AuthLimiter, shared with the Satori face). The grant of the token goes into the context.
 func (wf webFront) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !wf.authRequired() {
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(withGrant(r.Context(), grant{open: true})))
 			return
 		}
 		if !wf.h.authFails.AllowedRequest(r) {

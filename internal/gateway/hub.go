@@ -88,6 +88,10 @@ type Hub struct {
 	// tokenBots counts the bots in the hub with a token of their own (written under botsMu): any
 	// makes requests need a token (auth.go), also for a bot added at runtime.
 	tokenBots atomic.Int32
+	// tokensNeeded is closed (and replaced) when requests start to need a token: connections
+	// let in without one end then (webFront.whenTokensNeeded).
+	openMu       sync.Mutex
+	tokensNeeded chan struct{}
 	// expected are the bots that have not joined the hub yet (still logging in to learn their
 	// user ID): /readyz shows their state and reason.
 	expected []model.Bot
@@ -165,17 +169,18 @@ func NewHub(opts Options) *Hub {
 	opts.Transports.setDefaults()
 	opts.Web.SetDefaults()
 	h := &Hub{
-		opts:       opts,
-		log:        opts.Logger,
-		byUser:     map[id.UserID]*botEntry{},
-		bySelf:     map[int64]*botEntry{},
-		sinks:      map[*sink]struct{}{},
-		sinksGrew:  make(chan struct{}),
-		latest:     &latestBuffer{},
-		latestBots: map[id.UserID]*latestBuffer{},
-		inflight:   web.NewBudget(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
-		authFails:  web.NewAuthLimiter(opts.Logger),
-		metrics:    opts.Metrics,
+		opts:         opts,
+		log:          opts.Logger,
+		byUser:       map[id.UserID]*botEntry{},
+		bySelf:       map[int64]*botEntry{},
+		sinks:        map[*sink]struct{}{},
+		sinksGrew:    make(chan struct{}),
+		tokensNeeded: make(chan struct{}),
+		latest:       &latestBuffer{},
+		latestBots:   map[id.UserID]*latestBuffer{},
+		inflight:     web.NewBudget(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
+		authFails:    web.NewAuthLimiter(opts.Logger),
+		metrics:      opts.Metrics,
 	}
 	h.faces.h, h.calls.h, h.web.h, h.ws.h, h.push.h, h.reg.h, h.fan.h = h, h, h, h, h, h, h
 	h.faces.initFaces()

@@ -122,7 +122,7 @@ func (wf webFront) handleV12(w http.ResponseWriter, r *http.Request) {
 			return // Accept has written the error
 		}
 		// A bot's own token makes a connection of that bot only: its events, its actions.
-		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 12, bot: grantOf(r.Context()).bot, role: roleUniversal, peer: r.RemoteAddr, cork: cork})
+		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 12, bot: grantOf(r.Context()).bot, role: roleUniversal, peer: r.RemoteAddr, cork: cork, open: grantOf(r.Context()).open})
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -230,7 +230,7 @@ func (wf webFront) handleV11WS(ro role) http.HandlerFunc {
 		if err != nil {
 			return
 		}
-		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 11, bot: bot, role: ro, peer: r.RemoteAddr, cork: cork})
+		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 11, bot: bot, role: ro, peer: r.RemoteAddr, cork: cork, open: grantOf(r.Context()).open})
 	}
 }
 

@@ -44,6 +44,9 @@ type connSpec struct {
 	transport string
 	// cork, when set, is the connection under c: queued frames go out with one write (package transport).
 	cork *transport.CorkConn
+	// open is set for a connection let in without a token (none was needed): it ends once
+	// tokens are needed.
+	open bool
 }
 
 // serveConn runs a OneBot WebSocket connection until it ends: connect frames first, then events,
@@ -60,6 +63,9 @@ func (wc wsConns) serveConn(ctx context.Context, c *websocket.Conn, spec connSpe
 		s.transport = spec.transport
 	}
 	log := wc.h.log.With("version", spec.version, "role", spec.role, "peer", spec.peer)
+	if spec.open {
+		go wc.h.web.whenTokensNeeded(s)
+	}
 
 	// The connect frames go into the queue before the sink is subscribed, so they are first.
 	if s.wantsEvents {
