@@ -378,13 +378,7 @@ func (bs *botSet) apply(next []config.Bot, gone string) (added, removed, changed
 	bs.mu.Lock()
 	bs.bots = list
 	bs.mu.Unlock()
-	bs.expect(runs)
-	for _, r := range runs {
-		if r.bot.OneBotSelfID != 0 && r.s.UserID() != "" {
-			_ = pinSelfID(bs.botsCtx, r.s, r.bot, bs.db, bs.log)
-		}
-		bs.launch(r)
-	}
+	bs.startRuns(runs)
 	return added, removed, changed, nil
 }
 
@@ -462,13 +456,7 @@ func (bs *botSet) AddBot(_ context.Context, botJSON string) (string, error) {
 	bs.mu.Lock()
 	bs.bots = append(bs.bots, runs...)
 	bs.mu.Unlock()
-	bs.expect(runs)
-	for _, r := range runs {
-		if r.bot.OneBotSelfID != 0 && r.s.UserID() != "" {
-			_ = pinSelfID(bs.botsCtx, r.s, r.bot, bs.db, bs.log)
-		}
-		bs.launch(r)
-	}
+	bs.startRuns(runs)
 	bs.log.Info("bot added from the admin page", "bot", b.Name())
 	return b.Name(), nil
 }
@@ -503,5 +491,16 @@ func waitDone(done <-chan struct{}, deadline time.Time) bool {
 		return true
 	case <-t.C:
 		return false
+	}
+}
+
+// startRuns tells the hub to expect the new bots, pins their v11 self_ids and starts them.
+func (bs *botSet) startRuns(runs []*botRun) {
+	bs.expect(runs)
+	for _, r := range runs {
+		if r.bot.OneBotSelfID != 0 && r.s.UserID() != "" {
+			_ = pinSelfID(bs.botsCtx, r.s, r.bot, bs.db, bs.log)
+		}
+		bs.launch(r)
 	}
 }
