@@ -166,7 +166,12 @@ func LoginOf(b model.Bot, sn int64) Login {
 }
 
 // features are the optional resources this face serves (Login.features).
-var features = []string{"message.delete", "message.update", "guild.member.get", "guild.member.list", "reaction.create"}
+var features = []string{
+	"message.delete", "message.update", "message.list",
+	"guild.member.get", "guild.member.list",
+	"reaction.create", "reaction.delete", "reaction.clear", "reaction.list",
+	"upload.create",
+}
 
 func userOf(u id.UserID, name string) *User {
 	if u == "" {
