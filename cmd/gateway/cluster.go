@@ -33,13 +33,15 @@ func newCoordinator(cfg *config.Config, db *storage.DB, bots *botSet, log *slog.
 }
 
 // elsewhere returns the bots the gateways of the cluster run (those this one runs too: the hub
-// leaves them out), nil without a cluster or when the database does not answer.
-func elsewhere(ctx context.Context, coord *cluster.Coordinator) []string {
+// leaves them out), nil without a cluster or when the database does not answer — then it says
+// so in the log, since get_status's matrix.elsewhere is left out and reads like "none".
+func elsewhere(ctx context.Context, coord *cluster.Coordinator, log *slog.Logger) []string {
 	if coord == nil {
 		return nil
 	}
 	owners, err := coord.Owners(ctx)
 	if err != nil {
+		log.Warn("get_status: could not read which bots the other gateways run, so matrix.elsewhere is left out; check the PostgreSQL connection (GATEWAY_DATABASE)", "error", err)
 		return nil
 	}
 	out := make([]string, 0, len(owners))

@@ -250,7 +250,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	extraFaces := faces(cfg.Gateway, log, mets)
 	var coord *cluster.Coordinator
 	hub := gateway.NewHub(gateway.Options{
-		Elsewhere: func(ctx context.Context) []string { return elsewhere(ctx, coord) },
+		Elsewhere: func(ctx context.Context) []string { return elsewhere(ctx, coord, log) },
 		Metrics:   mets, MetricsPublic: cfg.Gateway.MetricsPublic, AccessLogLevel: accessLevel, AccessLogOff: !accessLog,
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db.IDs(), Logger: log.With("component", "onebot"), // the bots are expected one by one (botSet.expect)
