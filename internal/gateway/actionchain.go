@@ -91,7 +91,7 @@ func (ar actionRunner) observe(next actionFunc) actionFunc {
 			}
 			var self string
 			if inv.bot != nil {
-				self = string(inv.bot.bot.UserID())
+				self = string(inv.bot.Bot.UserID())
 			}
 			ar.h.metrics.Action(self, inv.version, label, code, time.Since(start))
 		}()

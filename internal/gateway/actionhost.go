@@ -23,7 +23,7 @@ var _ onebot.Host = actionHost{}
 func (ah actionHost) newCall(ctx context.Context, version int, bot *botEntry, params json.RawMessage) *call {
 	c := &call{Ctx: ctx, Host: ah, Version: version, Params: params}
 	if bot != nil {
-		c.Bot, c.SelfID = bot.bot, bot.selfID
+		c.Bot, c.SelfID = bot.Bot, bot.SelfID
 	}
 	return c
 }

@@ -126,7 +126,7 @@ func (wf webFront) checkToken(presented string) (grant, bool) {
 	p := web.Present(presented)
 	matched, g := p.Matches(wf.h.opts.AccessToken), grant{}
 	for _, b := range wf.h.reg.botList() {
-		if p.Matches(b.token) && !matched {
+		if p.Matches(b.Token) && !matched {
 			matched, g = true, grant{bot: b}
 		}
 	}

@@ -59,7 +59,7 @@ func (fx faces) faceBots(only *botEntry) []face.Bot {
 		if only != nil && b != only {
 			continue
 		}
-		out = append(out, face.Bot{Bot: b.bot, SelfID: b.selfID})
+		out = append(out, face.Bot{Bot: b.Bot, SelfID: b.SelfID})
 	}
 	return out
 }
@@ -87,7 +87,7 @@ func (fx faces) encodeFor(ctx context.Context, f face.Face, ev *model.Event) ([]
 // selfIDOf is a bot's v11 self_id (0 when the bot is not in the hub).
 func (fx faces) selfIDOf(u id.UserID) int64 {
 	if e := fx.h.reg.botByUser(u); e != nil {
-		return e.selfID
+		return e.SelfID
 	}
 	return 0
 }

@@ -30,7 +30,7 @@ func httpClient(r *http.Request) string {
 	}
 	scope := "all bots"
 	if g := grantOf(r.Context()); g.bot != nil {
-		scope = string(g.bot.bot.UserID())
+		scope = string(g.bot.Bot.UserID())
 	}
 	return "http " + host + " " + scope
 }

@@ -30,7 +30,7 @@ func (ar actionRunner) runV12(ctx context.Context, connBot *botEntry, req *v12Re
 		bot = ar.h.reg.botByUser(id.UserID(req.Self.UserID))
 		switch {
 		case connBot != nil && bot != connBot: // the same answer whether or not the bot exists
-			return v12Fail(resp, v12UnknownSelf, "unknown self: this connection or access token is for bot "+string(connBot.bot.UserID())+" only")
+			return v12Fail(resp, v12UnknownSelf, "unknown self: this connection or access token is for bot "+string(connBot.Bot.UserID())+" only")
 		case bot == nil:
 			return v12Fail(resp, v12UnknownSelf, "unknown self: no bot "+req.Self.UserID+" here")
 		}

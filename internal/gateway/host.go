@@ -23,21 +23,21 @@ var _ face.Host = faceHost{}
 func (fh faceHost) Bots() []model.Bot {
 	var out []model.Bot
 	for _, b := range fh.h.reg.botList() {
-		out = append(out, b.bot)
+		out = append(out, b.Bot)
 	}
 	return out
 }
 
 func (fh faceHost) Bot(u id.UserID) model.Bot {
 	if e := fh.h.reg.botByUser(u); e != nil {
-		return e.bot
+		return e.Bot
 	}
 	return nil
 }
 
 func (fh faceHost) Grant(r *http.Request) model.Bot {
 	if g := grantOf(r.Context()); g.bot != nil {
-		return g.bot.bot
+		return g.bot.Bot
 	}
 	return nil
 }
@@ -52,7 +52,7 @@ func (fh faceHost) Authorize(token string) (model.Bot, bool) {
 	if !ok || g.bot == nil {
 		return nil, ok
 	}
-	return g.bot.bot, true
+	return g.bot.Bot, true
 }
 
 func (fh faceHost) ResolveMedia(ctx context.Context, segs []model.Segment) error {

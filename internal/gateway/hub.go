@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/metrics"
@@ -132,28 +133,11 @@ type Hub struct {
 	admin  http.Handler // the admin page at /admin; nil = none
 }
 
-// Stats counts what a slow or broken client cost.
-type Stats struct {
-	EventsDropped    atomic.Int64 // events not queued because a connection's queue was full
-	EventsUnwanted   atomic.Int64 // events no connection received (DropWithoutClient)
-	SlowDisconnects  atomic.Int64 // connections closed because they could not keep up
-	ConnectionsTotal atomic.Int64
-	OutboxDropped    atomic.Int64 // outbox frames dropped by the count or age limit
-	OutboxReplayed   atomic.Int64 // frames delivered from a backlog, marked as replayed
-	PushFailures     atomic.Int64 // webhook / HTTP POST requests that failed
-	PushRefused      atomic.Int64 // events a webhook / HTTP POST endpoint answered with an error status (delivered)
-	PushAbandoned    atomic.Int64 // events given up after the endpoint took them and never answered
-	BrowserRefused   atomic.Int64 // requests refused by the cross-site guard
-	TooLarge         atomic.Int64 // requests over their size limit
-	Busy             atomic.Int64 // requests refused because too many bytes were in flight
-}
+// Stats counts what a slow or broken client cost (package core, shared with the hub's parts).
+type Stats = core.Stats
 
-type botEntry struct {
-	bot     model.Bot
-	selfID  int64       // OneBot v11 self_id
-	token   string      // onebot_access_token: grants this bot only (auth.go); "" = none
-	offline atomic.Bool // last status was offline: v11 clients were sent lifecycle disable
-}
+// botEntry is one bot in the hub (package core).
+type botEntry = core.Entry
 
 // NewHub returns a Hub without bots.
 func NewHub(opts Options) *Hub {
@@ -244,15 +228,15 @@ func (br botRegistry) addBot(b model.Bot, selfID int64, token string) {
 	br.h.botsMu.Lock()
 	defer br.h.botsMu.Unlock()
 	br.h.expected = slices.DeleteFunc(br.h.expected, func(x model.Bot) bool { return x == b })
-	e := &botEntry{bot: b, selfID: selfID, token: token}
+	e := &botEntry{Bot: b, SelfID: selfID, Token: token}
 	if token != "" {
 		br.h.tokenBots.Add(1)
 	}
 	if old := br.h.byUser[b.UserID()]; old != nil {
-		if old.token != "" {
+		if old.Token != "" {
 			br.h.tokenBots.Add(-1)
 		}
-		delete(br.h.bySelf, old.selfID)
+		delete(br.h.bySelf, old.SelfID)
 		br.h.bots = slices.DeleteFunc(br.h.bots, func(x *botEntry) bool { return x == old })
 	}
 	br.h.bots = append(br.h.bots, e)
@@ -449,9 +433,9 @@ func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	flipped := false
 	e := h.reg.botByUser(self)
 	if e != nil {
-		changed = face.Bot{Bot: e.bot, SelfID: e.selfID}
+		changed = face.Bot{Bot: e.Bot, SelfID: e.SelfID}
 		own = h.faces.faceBots(e)
-		flipped = e.offline.Swap(!online) == online
+		flipped = e.Offline.Swap(!online) == online
 	}
 	all := h.faces.faceBots(nil)
 	type frameKey struct {
@@ -555,12 +539,12 @@ func (h *Hub) Ready() ReadyReport {
 		rep.Bots = append(rep.Bots, BotReport{State: "starting", Reason: "not logged in yet"})
 	}
 	for _, b := range bots {
-		st := b.bot.Status()
+		st := b.Bot.Status()
 		if !st.Good() {
 			rep.Ready = false
 		}
 		rep.Bots = append(rep.Bots, BotReport{
-			UserID: string(b.bot.UserID()), State: string(st.State), Reason: st.Reason,
+			UserID: string(b.Bot.UserID()), State: string(st.State), Reason: st.Reason,
 			Since: st.Since.UTC().Format(time.RFC3339),
 		})
 	}

@@ -64,7 +64,7 @@ func (ps pushers) latestBuffer(only *botEntry) *latestBuffer {
 	}
 	ps.h.latestMu.Lock()
 	defer ps.h.latestMu.Unlock()
-	u := only.bot.UserID()
+	u := only.Bot.UserID()
 	if ps.h.latestBots[u] == nil {
 		ps.h.latestBots[u] = &latestBuffer{bot: u}
 	}

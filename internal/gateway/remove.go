@@ -27,13 +27,13 @@ func (h *Hub) RemoveBot(b model.Bot, why string) {
 	h.botsMu.Lock()
 	h.expected = slices.DeleteFunc(h.expected, func(x model.Bot) bool { return x == b })
 	e := h.byUser[u]
-	if e != nil && e.bot == b {
+	if e != nil && e.Bot == b {
 		delete(h.byUser, u)
-		if h.bySelf[e.selfID] == e {
-			delete(h.bySelf, e.selfID)
+		if h.bySelf[e.SelfID] == e {
+			delete(h.bySelf, e.SelfID)
 		}
 		h.bots = slices.DeleteFunc(h.bots, func(x *botEntry) bool { return x == e })
-		if e.token != "" {
+		if e.Token != "" {
 			h.tokenBots.Add(-1)
 		}
 	} else {

@@ -68,7 +68,7 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 		kind := "v12-ws"
 		var bot id.UserID
 		if feedBot != nil {
-			bot = feedBot.bot.UserID()
+			bot = feedBot.Bot.UserID()
 		}
 		if ep.Version == 11 {
 			kind = "v11-ws-" + strings.ToLower(ep.Role)

@@ -185,7 +185,7 @@ func (wf webFront) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
 		case b != nil && g.allows(b):
 			return b
 		case g.bot != nil: // the same answer whether or not the bot exists
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "this access token is for another bot (self_id " + strconv.FormatInt(g.bot.selfID, 10) + ")"})
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "this access token is for another bot (self_id " + strconv.FormatInt(g.bot.SelfID, 10) + ")"})
 		default:
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no bot with self_id " + s})
 		}

@@ -54,7 +54,7 @@ func (fx faces) v11Lifecycle(selfID int64, subType string) []byte {
 }
 
 func (fx faces) v11Heartbeat(b *botEntry) []byte {
-	return fx.h.faces.v11.(face.Meta).Heartbeat([]face.Bot{{Bot: b.bot, SelfID: b.selfID}}, fx.h.opts.HeartbeatInterval)
+	return fx.h.faces.v11.(face.Meta).Heartbeat([]face.Bot{{Bot: b.Bot, SelfID: b.SelfID}}, fx.h.opts.HeartbeatInterval)
 }
 
 // v11Request and v11Response are the v11 face's action request and response.

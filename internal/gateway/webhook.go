@@ -126,7 +126,7 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 			h.log.Error("HTTP POST for an unknown bot", "self_id", ep.SelfID, "url", redact.URL(ep.URL))
 			return
 		}
-		bot = entry.bot.UserID()
+		bot = entry.Bot.UserID()
 	}
 	f := h.push.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, ep.Outbox, metrics.TransportWebhook)
 	defer f.close()
@@ -243,7 +243,7 @@ func (ps pushers) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
 	}
 	bots := ps.h.faces.faceBots(only)
 	if ep.Version == 11 {
-		bots = []face.Bot{{Bot: entry.bot, SelfID: entry.selfID}}
+		bots = []face.Bot{{Bot: entry.Bot, SelfID: entry.SelfID}}
 	}
 	// As if the bot had just come online: v11 lifecycle enable, v12 a status_update.
 	var changed face.Bot

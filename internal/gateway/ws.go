@@ -56,7 +56,7 @@ func (wc wsConns) serveConn(ctx context.Context, c *websocket.Conn, spec connSpe
 	ctx = withClient(ctx, "ws "+newEventID())       // quotas are per connection
 	var botUser id.UserID
 	if spec.bot != nil {
-		botUser = spec.bot.bot.UserID()
+		botUser = spec.bot.Bot.UserID()
 	}
 	s := newSink(spec.version, botUser, spec.role != roleAPI)
 	if spec.transport != "" {
