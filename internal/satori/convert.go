@@ -7,38 +7,39 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/satori/element"
 )
 
 // Content renders neutral segments (a message from Matrix) as Satori elements: text, <at id/>
 // (with the display name when the segment has one), <at type="all"/>, <quote id> with an
 // <author id/> child when the replied sender is known, and <img>/<audio>/<video>/<file> whose src
 // is the gateway's signed media link. A location becomes text (Satori has no element for it).
-func Content(segs []model.Segment) string { return Encode(Elements(segs)) }
+func Content(segs []model.Segment) string { return element.Encode(Elements(segs)) }
 
 // Elements is Content before encoding.
-func Elements(segs []model.Segment) []Element {
-	out := make([]Element, 0, len(segs))
+func Elements(segs []model.Segment) []element.Element {
+	out := make([]element.Element, 0, len(segs))
 	for _, s := range segs {
 		switch s := s.(type) {
 		case model.Text:
 			if s.Text != "" {
-				out = append(out, TextNode(s.Text))
+				out = append(out, element.TextNode(s.Text))
 			}
 		case model.Mention:
-			out = append(out, Tag("at", []string{"id", string(s.User), "name", s.Name}))
+			out = append(out, element.Tag("at", []string{"id", string(s.User), "name", s.Name}))
 		case model.MentionAll:
-			out = append(out, Tag("at", []string{"type", "all"}))
+			out = append(out, element.Tag("at", []string{"type", "all"}))
 		case model.Reply:
-			q := Tag("quote", []string{"id", string(s.Event)})
+			q := element.Tag("quote", []string{"id", string(s.Event)})
 			if s.Sender != "" {
-				q.Children = []Element{Tag("author", []string{"id", string(s.Sender)})}
+				q.Children = []element.Element{element.Tag("author", []string{"id", string(s.Sender)})}
 			}
 			// The reference clients read a reply from a <quote> at the very start.
-			out = append([]Element{q}, out...)
+			out = append([]element.Element{q}, out...)
 		case model.Media:
 			out = append(out, mediaElement(s))
 		case model.Location:
-			out = append(out, TextNode(strings.TrimSpace(s.Title+" "+formatGeo(s.Latitude, s.Longitude))))
+			out = append(out, element.TextNode(strings.TrimSpace(s.Title+" "+formatGeo(s.Latitude, s.Longitude))))
 		}
 	}
 	return out
@@ -49,8 +50,8 @@ var mediaTags = map[model.MediaKind]string{
 	model.MediaImage: "img", model.MediaVoice: "audio", model.MediaAudio: "audio", model.MediaVideo: "video", model.MediaFile: "file",
 }
 
-func mediaElement(s model.Media) Element {
-	return Tag(mediaTags[s.Kind], []string{"src", s.URL, "title", s.File.Name, "mime-type", s.File.MimeType, "file-id", s.File.ID})
+func mediaElement(s model.Media) element.Element {
+	return element.Tag(mediaTags[s.Kind], []string{"src", s.URL, "title", s.File.Name, "mime-type", s.File.MimeType, "file-id", s.File.ID})
 }
 
 // Segments reads a message content from a client into neutral segments, for the bot to send:
@@ -70,7 +71,7 @@ func mediaElement(s model.Media) Element {
 //
 // Adjacent texts are merged. An element that cannot be sent (an <at> without id, type or name,
 // a media element without src) is an ErrBadSegmentData error naming it.
-func Segments(els []Element) ([]model.Segment, error) {
+func Segments(els []element.Element) ([]model.Segment, error) {
 	c := segConv{}
 	if err := c.walk(els); err != nil {
 		return nil, err
@@ -103,7 +104,7 @@ func (c *segConv) newline() {
 	}
 }
 
-func (c *segConv) walk(els []Element) error {
+func (c *segConv) walk(els []element.Element) error {
 	for _, e := range els {
 		if err := c.element(e); err != nil {
 			return err
@@ -112,7 +113,7 @@ func (c *segConv) walk(els []Element) error {
 	return nil
 }
 
-func (c *segConv) element(e Element) error {
+func (c *segConv) element(e element.Element) error {
 	switch e.Type {
 	case "text":
 		c.text.WriteString(e.Text)
@@ -169,7 +170,7 @@ var mediaKinds = map[string]model.MediaKind{
 	"img": model.MediaImage, "image": model.MediaImage, "audio": model.MediaVoice, "video": model.MediaVideo, "file": model.MediaFile,
 }
 
-func (c *segConv) media(e Element) error {
+func (c *segConv) media(e element.Element) error {
 	kind := mediaKinds[e.Type]
 	if fileID := e.Attr("file-id"); fileID != "" {
 		c.add(model.Media{Kind: kind, File: model.FileInfo{ID: fileID}})

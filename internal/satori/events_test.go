@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/satori/element"
 )
 
 // Each neutral event kind becomes the Satori event the reference clients expect: their type,
@@ -77,8 +78,8 @@ func TestMentionCarriesTheDisplayName(t *testing.T) {
 	if want := `<at id="@a:b" name="Alice &quot;&lt;3&quot;"/> hi <at id="@c:d"/>`; got != want {
 		t.Fatalf("Content = %s, want %s", got, want)
 	}
-	els, err := Parse(got)
+	els, err := element.Parse(got)
 	if err != nil || len(els) != 3 || els[0].Attr("name") != `Alice "<3"` {
-		t.Fatalf("parsed back: %s %v, want the name", dump(els), err)
+		t.Fatalf("parsed back: %+v %v, want the name", els, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/satori/element"
 )
 
 // call is one API request: the bot it is for and its JSON body.
@@ -377,7 +378,7 @@ func messageCreate(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	els, err := Parse(p.Content)
+	els, err := element.Parse(p.Content)
 	if err != nil {
 		return nil, model.Errorf(model.ErrBadParam, "content: %v", err)
 	}
@@ -477,7 +478,7 @@ func messageUpdate(ctx context.Context, c *call) (any, error) {
 	if p.ChannelID != "" && p.ChannelID != string(orig.Message.RoomID) {
 		return nil, model.Errorf(model.ErrNotFound, "message %s is not in channel %s", p.MessageID, p.ChannelID)
 	}
-	els, err := Parse(p.Content)
+	els, err := element.Parse(p.Content)
 	if err != nil {
 		return nil, model.Errorf(model.ErrBadParam, "content: %v", err)
 	}

@@ -1,17 +1,12 @@
-package satori
+package element
 
 import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/matrix-onebot/gateway/internal/model"
-	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
-	"github.com/matrix-onebot/gateway/test/segments"
 )
 
 // dump renders elements compactly for the vectors: "text" for text (Go %q), type(k=v …)[…].
@@ -112,87 +107,9 @@ func TestParseVectors(t *testing.T) {
 	}
 }
 
-func TestToMatrixVectors(t *testing.T) {
-	var vec struct {
-		About string `json:"about"`
-		Cases []struct {
-			Name     string         `json:"name"`
-			Content  string         `json:"content"`
-			Segments []ob12.Segment `json:"segments"` // the neutral segments, in OneBot v12 form
-		} `json:"cases"`
-		Errors []errorVector `json:"errors"`
-	}
-	readVectors(t, "to_matrix.json", &vec)
-	for _, c := range vec.Cases {
-		t.Run(c.Name, func(t *testing.T) {
-			els, err := Parse(c.Content)
-			if err != nil {
-				t.Fatal(err)
-			}
-			segs, err := Segments(els)
-			if err != nil {
-				t.Fatalf("Segments(%q): %v", c.Content, err)
-			}
-			want := segments.Read(t, c.Segments)
-			if len(segs) == 0 && len(want) == 0 {
-				return
-			}
-			if !reflect.DeepEqual(segs, want) {
-				got, _ := json.Marshal(ob12.EncodeSegments(segs))
-				t.Errorf("Segments(%q)\n got %s (%#v)\nwant %s", c.Content, got, segs, ob12.EncodeSegments(want))
-			}
-		})
-	}
-	for _, c := range vec.Errors {
-		t.Run(c.Name, func(t *testing.T) {
-			els, err := Parse(c.content(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = Segments(els)
-			if err == nil || !strings.Contains(err.Error(), c.Error) || model.KindOf(err) != model.ErrBadSegmentData {
-				t.Fatalf("Segments: error %v (%v), want a bad_segment_data error containing %q", err, model.KindOf(err), c.Error)
-			}
-		})
-	}
-}
-
-func TestFromMatrixVectors(t *testing.T) {
-	var vec struct {
-		About string `json:"about"`
-		Cases []struct {
-			Name     string         `json:"name"`
-			Segments []ob12.Segment `json:"segments"` // the neutral segments, in OneBot v12 form
-			Content  string         `json:"content"`
-		} `json:"cases"`
-	}
-	readVectors(t, "from_matrix.json", &vec)
-	for _, c := range vec.Cases {
-		t.Run(c.Name, func(t *testing.T) {
-			segs := segments.Read(t, c.Segments)
-			if got := Content(segs); got != c.Content {
-				t.Errorf("Content\n got %s\nwant %s", got, c.Content)
-			}
-			// What the gateway writes, the reference parser reads back to the same elements.
-			els, err := Parse(c.Content)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(els, Elements(segs)) {
-				t.Errorf("Parse(Content) = %s, want %s", dump(els), dump(Elements(segs)))
-			}
-		})
-	}
-}
-
-func jsonEqual(a, b []byte) bool {
-	var x, y any
-	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
-}
-
 // FuzzParse: any content is parsed without a panic or an error other than ParseError, and the
-// parsed elements are stable: encoding and parsing them again gives the same encoding; their
-// conversion to segments does not panic either.
+// parsed elements are stable: encoding and parsing them again gives the same encoding (the
+// satori package fuzzes their conversion to segments).
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"", "hello", "<at id=\"@a:b\"/> hi", "<quote id=\"$x\"><author id=\"@b:c\"/></quote>t", "<b>x<i>y</b>z",
@@ -218,7 +135,6 @@ func FuzzParse(f *testing.F) {
 		if enc2 := Encode(again); enc2 != enc {
 			t.Fatalf("unstable encoding of %q:\n first %q\nsecond %q", s, enc, enc2)
 		}
-		_, _ = Segments(els)
 	})
 }
 
