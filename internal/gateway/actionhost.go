@@ -96,8 +96,7 @@ func (ah actionHost) FromHTTP(ctx context.Context) bool { return fromHTTP(ctx) }
 func (ah actionHost) EventBuffer() int { return ah.h.opts.EventBuffer }
 
 func (ah actionHost) LatestEvents(ctx context.Context, limit int, timeout time.Duration) []json.RawMessage {
-	ps := ah.h.push
-	return ps.latestEvents(ctx, ps.latestBuffer(botScope(ctx)), limit, timeout)
+	return ah.h.push.LatestEvents(ctx, botScope(ctx), limit, timeout)
 }
 
 func (ah actionHost) Run(c *call, name string, params json.RawMessage) (any, error) {

@@ -9,6 +9,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 )
@@ -99,11 +100,11 @@ func (h *Hub) AdminView(ctx context.Context) AdminView {
 	})
 	var v AdminView
 	for _, s := range sinks {
-		c := AdminConnection{Transport: transportLabel(s.transport), Version: s.version, Bot: s.bot, Queued: len(s.out), Stored: -1}
-		if f := s.durable; f != nil {
-			c.Endpoint = redactKey(f.key)
+		c := AdminConnection{Transport: transportLabel(s.Transport), Version: s.Version, Bot: s.Bot, Queued: len(s.Out()), Stored: -1}
+		if f := s.Durable(); f != nil {
+			c.Endpoint = push.RedactKey(f.Key())
 			if counter != nil {
-				if n, err := counter.OutboxCount(ctx, f.key); err == nil {
+				if n, err := counter.OutboxCount(ctx, f.Key()); err == nil {
 					c.Stored = n
 				}
 			}

@@ -59,11 +59,11 @@ func (wf webFront) closeUnauthenticated() {
 	defer wf.h.sinksMu.RUnlock()
 	n := 0
 	for s := range wf.h.sinks {
-		switch s.transport {
+		switch s.Transport {
 		case metrics.TransportReverseWS, metrics.TransportWebhook, metrics.TransportLatest:
 			continue
 		}
-		s.close(whyTokensRequired)
+		s.Close(whyTokensRequired)
 		n++
 	}
 	wf.h.log.Info("a bot with its own access token joined: requests need a token from now on", "connections_closed", n)
@@ -77,13 +77,13 @@ func (wf webFront) whenTokensNeeded(s *sink) {
 	needed := wf.h.tokensNeeded
 	wf.h.openMu.Unlock()
 	if wf.authRequired() {
-		s.close(whyTokensRequired)
+		s.Close(whyTokensRequired)
 		return
 	}
 	select {
 	case <-needed:
-		s.close(whyTokensRequired)
-	case <-s.done:
+		s.Close(whyTokensRequired)
+	case <-s.Done():
 	}
 }
 

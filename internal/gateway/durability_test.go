@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/harness"
@@ -29,8 +30,8 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 	peer := newReversePeer(t)
 	peer.refuse.Store(true) // down: its frames wait in the outbox
 	runReverse(t, h, ReverseWS{URL: peer.url(), Version: 12, Outbox: true})
-	key := endpointKey("v12-ws", peer.url(), "")
-	v12, v11 := newSink(12, "", true), newSink(11, "@bot:example.org", true) // forward WebSockets
+	key := push.EndpointKey("v12-ws", peer.url(), "")
+	v12, v11 := push.NewSink(12, "", true), push.NewSink(11, "@bot:example.org", true) // forward WebSockets
 	h.fan.subscribe(v12)
 	h.fan.subscribe(v11)
 	waitUntil(t, "the reverse WebSocket's feed to subscribe", func() bool { n11, n12 := h.Connections(); return n11+n12 == 3 })
@@ -45,8 +46,8 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 	if !storage.IsDiskFull(err) || !strings.Contains(db.Problem(err), "database disk is full") {
 		t.Errorf("error %v (%q) does not say the disk is full", err, db.Problem(err))
 	}
-	if len(v12.out) != 0 || len(v11.out) != 0 {
-		t.Fatalf("a forward connection got the event although the outbox write failed (v12 %d, v11 %d frames): it would get it again on the retry", len(v12.out), len(v11.out))
+	if len(v12.Out()) != 0 || len(v11.Out()) != 0 {
+		t.Fatalf("a forward connection got the event although the outbox write failed (v12 %d, v11 %d frames): it would get it again on the retry", len(v12.Out()), len(v11.Out()))
 	}
 
 	disk.Free()
@@ -60,8 +61,8 @@ func TestPublishWhenDiskIsFullIsAllOrNothing(t *testing.T) {
 	if len(rows) != 1 || !strings.Contains(string(rows[0].Payload), "$while-full") {
 		t.Fatalf("outbox has %d frames, want the event once", len(rows))
 	}
-	if len(v12.out) != 1 || len(v11.out) != 1 {
-		t.Fatalf("forward connections got v12 %d, v11 %d frames, want the event once each", len(v12.out), len(v11.out))
+	if len(v12.Out()) != 1 || len(v11.Out()) != 1 {
+		t.Fatalf("forward connections got v12 %d, v11 %d frames, want the event once each", len(v12.Out()), len(v11.Out()))
 	}
 }
 
@@ -94,7 +95,7 @@ func TestReadyzAndGetStatusShowABotThatFailsToStart(t *testing.T) {
 // outbox).
 func TestReplayedEventIsMarkedOnce(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
-	v12, v11 := newSink(12, "", true), newSink(11, "@bot:example.org", true)
+	v12, v11 := push.NewSink(12, "", true), push.NewSink(11, "@bot:example.org", true)
 	h.fan.subscribe(v12)
 	h.fan.subscribe(v11)
 	ev := sampleEvent(false)
@@ -102,7 +103,7 @@ func TestReplayedEventIsMarkedOnce(t *testing.T) {
 	if err := h.Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	f12, f11 := <-v12.out, <-v11.out
+	f12, f11 := <-v12.Out(), <-v11.Out()
 	if strings.Count(string(f12), `"matrix.replayed":true`) != 1 || strings.Count(string(f11), `"matrix_replayed":true`) != 1 {
 		t.Fatalf("frames not marked once:\nv12 %s\nv11 %s", f12, f11)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -134,7 +135,7 @@ func TestStuckIDMapDoesNotHoldTheSyncForEver(t *testing.T) {
 	h.opts.IDs = stuckIDs{}
 	h.faces.initFaces()
 	h.syncTimeout = 100 * time.Millisecond
-	h.fan.subscribe(newSink(11, "@bot:example.org", true))
+	h.fan.subscribe(push.NewSink(11, "@bot:example.org", true))
 	done := make(chan error, 1)
 	go func() { done <- h.Publish(context.Background(), sampleEvent(false)) }()
 	var err error
@@ -216,8 +217,8 @@ func TestStuckOutboxDoesNotHoldTheSyncForEver(t *testing.T) {
 	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
 	h.syncTimeout = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
-	f := h.push.newFeed(ctx, "test-endpoint", 12, "", true, "webhook")
-	t.Cleanup(func() { cancel(); f.close() })
+	f := h.push.NewFeed(ctx, "test-endpoint", 12, "", true, "webhook")
+	t.Cleanup(func() { cancel(); f.Close() })
 	done := make(chan error, 1)
 	go func() { done <- h.Publish(context.Background(), sampleEvent(false)) }()
 	var err error

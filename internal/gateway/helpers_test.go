@@ -38,3 +38,11 @@ func newTestHub(t testing.TB, token string) (*Hub, *fakes.FakeBot, *storage.DB) 
 }
 
 func newSecondBot() *fakes.FakeBot { return fakes.NewFakeBot("@bot2:example.org") }
+
+// errString is err's text, or fallback when err is nil.
+func errString(err error, fallback string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fallback
+}

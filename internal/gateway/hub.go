@@ -18,6 +18,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/intake"
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/model"
@@ -25,7 +26,7 @@ import (
 )
 
 // Impl is the OneBot implementation name (v12 `impl`, matches [a-z][-a-z0-9]*).
-const Impl = "matrix-onebot"
+const Impl = core.Impl
 
 // IDMapper is the persistent two-way map between Matrix IDs and OneBot v11 integers.
 type IDMapper interface {
@@ -69,7 +70,7 @@ type Options struct {
 	AccessLogLevel slog.Level
 	AccessLogOff   bool
 
-	Transports // webhooks, HTTP POST, outbox, post format, get_latest_events (webhook.go)
+	Transports // webhooks, HTTP POST, outbox, post format, get_latest_events (package push)
 
 	// Faces are the protocols served besides OneBot v11 and v12 (built in): registering one is
 	// this one line where the hub is made (see package face).
@@ -105,11 +106,6 @@ type Hub struct {
 	authFails *web.AuthLimiter // wrong access tokens per client address, for every face
 	guard     *web.Guard
 
-	latest     *latestBuffer // get_latest_events of every bot
-	latestMu   sync.Mutex
-	latestBots map[id.UserID]*latestBuffer // get_latest_events of clients limited to one bot
-	outboxOnce sync.Once                   // purges expired outbox frames once per process
-
 	rateGate rateGate // paces v11 _rate_limited actions (handlers_v11_extra.go)
 	// actions runs an action through the middleware chain (actionchain.go); v11Actions is the
 	// chain of v11 requests from clients (the _async and _rate_limited forms first).
@@ -122,8 +118,7 @@ type Hub struct {
 	faces       faces          // the protocols served (faces.go)
 	calls       actionRunner   // actions through the middleware chain (actionchain.go, frames.go)
 	web         webFront       // HTTP routes, guards and the access token (server.go, auth.go, …)
-	ws          wsConns        // forward and reverse WebSocket connections (ws.go)
-	push        pushers        // reverse WebSockets, webhooks, outboxes, get_latest_events
+	push        *push.Pushers  // WebSocket connections, webhooks, outboxes, get_latest_events
 	reg         botRegistry    // the bots by user ID and self_id (hub.go)
 	fan         fanout         // the connections' sinks and the fan-out of events (hub.go)
 	syncTimeout time.Duration  // bounds each database call of Publish (faces.go)
@@ -139,6 +134,9 @@ type Stats = core.Stats
 // botEntry is one bot in the hub (package core).
 type botEntry = core.Entry
 
+// sink is one connection's outgoing queue (package push).
+type sink = push.Sink
+
 // NewHub returns a Hub without bots.
 func NewHub(opts Options) *Hub {
 	if opts.HeartbeatInterval <= 0 {
@@ -150,7 +148,7 @@ func NewHub(opts Options) *Hub {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New()
 	}
-	opts.Transports.setDefaults()
+	opts.Transports.SetDefaults()
 	opts.Web.SetDefaults()
 	h := &Hub{
 		opts:         opts,
@@ -160,13 +158,12 @@ func NewHub(opts Options) *Hub {
 		sinks:        map[*sink]struct{}{},
 		sinksGrew:    make(chan struct{}),
 		tokensNeeded: make(chan struct{}),
-		latest:       &latestBuffer{},
-		latestBots:   map[id.UserID]*latestBuffer{},
 		inflight:     web.NewBudget(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
 		authFails:    web.NewAuthLimiter(opts.Logger),
 		metrics:      opts.Metrics,
 	}
-	h.faces.h, h.calls.h, h.web.h, h.ws.h, h.push.h, h.reg.h, h.fan.h = h, h, h, h, h, h, h
+	h.faces.h, h.calls.h, h.web.h, h.reg.h, h.fan.h = h, h, h, h, h
+	h.push = push.New(pushHost{h})
 	h.faces.initFaces()
 	h.calls.initActions()
 	h.metrics.AddSource(h.fan.metricSamples)
@@ -190,8 +187,6 @@ type OAuthCallback struct {
 type (
 	actionRunner struct{ h *Hub }
 	webFront     struct{ h *Hub }
-	wsConns      struct{ h *Hub }
-	pushers      struct{ h *Hub }
 	botRegistry  struct{ h *Hub }
 	fanout       struct{ h *Hub }
 )
@@ -358,7 +353,7 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 	fo.h.sinksMu.RLock()
 	targets := make([]*sink, 0, len(fo.h.sinks))
 	for s := range fo.h.sinks {
-		if s.wantsEvents && (s.bot == "" || s.bot == ev.Self) {
+		if s.WantsEvents && (s.Bot == "" || s.Bot == ev.Self) {
 			targets = append(targets, s)
 		}
 	}
@@ -387,15 +382,15 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 		return b, nil
 	}
 	var durable []storage.OutboxFrame
-	var feeds []*feed
+	var feeds []*push.Feed
 	for _, s := range targets {
-		payload, err := encode(s.face)
+		payload, err := encode(s.Face)
 		if err != nil {
 			return 0, grew, err
 		}
-		if payload != nil && s.durable != nil {
-			durable = append(durable, storage.OutboxFrame{Endpoint: s.durable.key, Payload: payload})
-			feeds = append(feeds, s.durable)
+		if f := s.Durable(); payload != nil && f != nil {
+			durable = append(durable, storage.OutboxFrame{Endpoint: f.Key(), Payload: payload})
+			feeds = append(feeds, f)
 		}
 	}
 	queued := 0
@@ -407,15 +402,15 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 			return 0, grew, err
 		}
 		for _, f := range feeds {
-			f.appended(dropped[f.key])
-			fo.h.metrics.EventOut(string(ev.Self), f.sink.transport)
+			f.Appended(dropped[f.Key()])
+			fo.h.metrics.EventOut(string(ev.Self), f.Transport())
 		}
 		queued += len(feeds)
 	}
 	for _, s := range targets {
-		payload, _ := encode(s.face) // encoded above
-		if payload != nil && s.durable == nil && s.enqueueEvent(payload, &fo.h.stats, fo.h.metrics, ev.Self) {
-			fo.h.metrics.EventOut(string(ev.Self), s.transport)
+		payload, _ := encode(s.Face) // encoded above
+		if payload != nil && s.Durable() == nil && s.Enqueue(payload, &fo.h.stats, fo.h.metrics, ev.Self) {
+			fo.h.metrics.EventOut(string(ev.Self), s.Transport)
 			queued++
 		}
 	}
@@ -446,11 +441,11 @@ func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 	h.sinksMu.RLock()
 	defer h.sinksMu.RUnlock()
 	for s := range h.sinks {
-		meta, ok := s.face.(face.Meta)
-		if !ok || !s.wantsEvents || (s.bot != "" && (s.bot != self || e == nil)) {
+		meta, ok := s.Face.(face.Meta)
+		if !ok || !s.WantsEvents || (s.Bot != "" && (s.Bot != self || e == nil)) {
 			continue
 		}
-		k := frameKey{s.face, s.bot != ""}
+		k := frameKey{s.Face, s.Bot != ""}
 		frame, seen := frames[k]
 		if !seen {
 			bots := all
@@ -461,14 +456,14 @@ func (h *Hub) BotStatusChanged(self id.UserID, st model.BotStatus) {
 			frames[k] = frame
 		}
 		if frame != nil {
-			_ = s.enqueueEvent(frame, &h.stats, h.metrics, self)
+			_ = s.Enqueue(frame, &h.stats, h.metrics, self)
 		}
 	}
 }
 
 func (fo fanout) subscribe(s *sink) {
-	if s.face == nil {
-		s.face = fo.h.faces.faceOfVersion(s.version)
+	if s.Face == nil {
+		s.Face = fo.h.faces.faceOfVersion(s.Version)
 	}
 	fo.h.stats.ConnectionsTotal.Add(1)
 	fo.h.sinksMu.Lock()
@@ -498,7 +493,7 @@ func (h *Hub) Connections() (v11, v12 int) {
 	h.sinksMu.RLock()
 	defer h.sinksMu.RUnlock()
 	for s := range h.sinks {
-		switch s.version {
+		switch s.Version {
 		case 12:
 			v12++
 		case 11:
@@ -561,7 +556,7 @@ func (fo fanout) metricSamples() []metrics.Sample {
 		return metrics.Sample{Name: "events_dropped_total", Labels: map[string]string{"reason": reason}, Value: float64(v),
 			Help: "Events not delivered: slow_client (a connection's queue was full; it was closed), no_client (no connection wanted it, GATEWAY_DROP_WITHOUT_CLIENT), outbox_limit (an outbox's count or age limit)."}
 	}
-	push := func(result string, v int64) metrics.Sample {
+	pushed := func(result string, v int64) metrics.Sample {
 		return metrics.Sample{Name: "push_problems_total", Labels: map[string]string{"result": result}, Value: float64(v),
 			Help: "Webhook / HTTP POST deliveries that went wrong: failed (endpoint down, sent again), refused (answered with an error status, not sent again), abandoned (taken but never answered, given up)."}
 	}
@@ -575,7 +570,7 @@ func (fo fanout) metricSamples() []metrics.Sample {
 		{Name: "slow_client_disconnects_total", Help: "OneBot connections closed because they could not keep up with the events.", Value: float64(st.SlowDisconnects.Load())},
 		{Name: "onebot_connections_total", Help: "OneBot connections and consumers opened since the start.", Value: float64(st.ConnectionsTotal.Load())},
 		{Name: "outbox_replayed_total", Help: "Frames delivered from an outbox backlog, marked as replayed.", Value: float64(st.OutboxReplayed.Load())},
-		push("failed", st.PushFailures.Load()), push("refused", st.PushRefused.Load()), push("abandoned", st.PushAbandoned.Load()),
+		pushed("failed", st.PushFailures.Load()), pushed("refused", st.PushRefused.Load()), pushed("abandoned", st.PushAbandoned.Load()),
 		refused("browser", st.BrowserRefused.Load()), refused("too_large", st.TooLarge.Load()), refused("busy", st.Busy.Load()),
 		refused("auth_limited", fo.h.authFails.Refused.Load()),
 		{Name: "auth_failures_total", Help: "Wrong access tokens presented to the OneBot and Satori faces and the admin page's login.", Value: float64(fo.h.authFails.Failures.Load())},
@@ -593,7 +588,7 @@ func (fo fanout) metricSamples() []metrics.Sample {
 		stats, err := os.OutboxStats(ctx)
 		if err == nil {
 			for key, s := range stats {
-				ep := redactKey(key)
+				ep := push.RedactKey(key)
 				out = append(out,
 					metrics.Sample{Name: "outbox_depth", Gauge: true, Labels: map[string]string{"endpoint": ep}, Value: float64(s.Depth),
 						Help: "Frames waiting in a pushing endpoint's outbox."},

@@ -3,9 +3,9 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
@@ -21,18 +21,8 @@ func (r *request) release() {
 	r.held = 0
 }
 
-// errRequestTooLarge: a request over its limit.
-type errRequestTooLarge struct {
-	limit  int64
-	action string // "" when the action is not known
-}
-
-func (e *errRequestTooLarge) Error() string {
-	if e.action != "" {
-		return fmt.Sprintf("a request of %s is limited to %d bytes (GATEWAY_MAX_ACTION_SIZE); only actions that carry a file may be larger", e.action, e.limit)
-	}
-	return fmt.Sprintf("the request is over %d bytes (the largest upload GATEWAY_MEDIA_MAX_SIZE allows)", e.limit)
-}
+// errRequestTooLarge: a request over its limit (package core: the connections report it too).
+type errRequestTooLarge = core.RequestTooLarge
 
 // fileActions may carry a file as base64 in their params, so their requests may be as large as
 // an upload; every other action is limited to MaxActionSize.
@@ -73,10 +63,10 @@ func (wf webFront) readRequest(ctx context.Context, r io.Reader, version int, ac
 	if int64(len(buf)) > small {
 		// Step 2: only an upload may be this large.
 		if action != "" && !fileActions[version][action] {
-			return fail(&errRequestTooLarge{limit: o.MaxActionSize, action: action})
+			return fail(&errRequestTooLarge{Limit: o.MaxActionSize, Action: action})
 		}
 		if name, ok := web.PeekAction(buf); action == "" && ok && !fileActions[version][name] {
-			return fail(&errRequestTooLarge{limit: o.MaxActionSize, action: name})
+			return fail(&errRequestTooLarge{Limit: o.MaxActionSize, Action: name})
 		}
 		if err := f.Acquire(ctx, o.MaxUploadSize-small); err != nil {
 			return fail(web.Busy(ctx, err))
@@ -86,14 +76,14 @@ func (wf webFront) readRequest(ctx context.Context, r io.Reader, version int, ac
 			return fail(err)
 		}
 		if int64(len(buf)) > o.MaxUploadSize {
-			return fail(&errRequestTooLarge{limit: o.MaxUploadSize})
+			return fail(&errRequestTooLarge{Limit: o.MaxUploadSize})
 		}
 		if !fileActions[version][action] { // not named by the transport
 			var probe struct {
 				Action string `json:"action"`
 			}
 			if json.Unmarshal(buf, &probe) == nil && !fileActions[version][probe.Action] {
-				return fail(&errRequestTooLarge{limit: o.MaxActionSize, action: probe.Action})
+				return fail(&errRequestTooLarge{Limit: o.MaxActionSize, Action: probe.Action})
 			}
 		}
 	}

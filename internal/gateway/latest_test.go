@@ -140,7 +140,7 @@ func TestGetLatestEventsConcurrentPollsWaitTogether(t *testing.T) {
 			got <- result{events: body.Data}
 		}()
 	}
-	waitUntil(t, "all 8 polls to be waiting at once", func() bool { return h.latest.waiting.Load() == n })
+	waitUntil(t, "all 8 polls to be waiting at once", func() bool { return h.push.LatestWaiting() == n })
 
 	want := map[string]bool{}
 	for i := range n {
@@ -165,7 +165,7 @@ func TestGetLatestEventsConcurrentPollsWaitTogether(t *testing.T) {
 		}
 		delete(want, id)
 	}
-	if w := h.latest.waiting.Load(); w != 0 {
+	if w := h.push.LatestWaiting(); w != 0 {
 		t.Fatalf("%d polls still counted as waiting", w)
 	}
 }

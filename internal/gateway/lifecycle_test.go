@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -12,7 +13,7 @@ import (
 func nextFrame(t *testing.T, s *sink) map[string]any {
 	t.Helper()
 	select {
-	case b := <-s.out:
+	case b := <-s.Out():
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatalf("frame is not JSON: %v: %s", err, b)
@@ -27,7 +28,7 @@ func nextFrame(t *testing.T, s *sink) map[string]any {
 func noFrame(t *testing.T, s *sink) {
 	t.Helper()
 	select {
-	case b := <-s.out:
+	case b := <-s.Out():
 		t.Fatalf("unexpected frame %s", b)
 	default:
 	}
@@ -37,11 +38,11 @@ func noFrame(t *testing.T, s *sink) {
 // lifecycle disable, and with enable when it is back; v12 connections get status_update.
 func TestBotOfflineLifecycle(t *testing.T) {
 	h, bot, _ := newTestHub(t, "")
-	v12 := newSink(12, "", true)
+	v12 := push.NewSink(12, "", true)
 	h.fan.subscribe(v12)
-	v11 := newSink(11, bot.ID, true)
-	other := newSink(11, "@other:example.org", true)
-	api := newSink(11, bot.ID, false)
+	v11 := push.NewSink(11, bot.ID, true)
+	other := push.NewSink(11, "@other:example.org", true)
+	api := push.NewSink(11, bot.ID, false)
 	for _, s := range []*sink{v11, other, api} {
 		h.fan.subscribe(s)
 	}

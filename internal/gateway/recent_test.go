@@ -26,11 +26,12 @@ func (o *failingOutbox) OutboxAppendAll(context.Context, []storage.OutboxFrame, 
 // An event whose outbox write failed is handed over again by the sync loop: the admin page lists
 // it once, not once per try.
 func TestRetriedPublishIsListedOnce(t *testing.T) {
-	h, _, _ := newTestHub(t, "")
-	h.opts.Outbox = &failingOutbox{fail: 1}
-	s := newSink(12, "", true)
-	s.durable = &feed{h: h, key: "k", version: 12, sink: s, log: h.log, notify: make(chan struct{}, 1)}
-	h.fan.subscribe(s)
+	h, _, db := newTestHub(t, "")
+	h.opts.Outbox = &failingOutbox{OutboxStore: db.Outbox(), fail: 1}
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := h.push.NewFeed(ctx, "k", 12, "", true, "webhook") // an endpoint with an outbox
+	t.Cleanup(func() { cancel(); f.Close() })
 	ev := sampleEvent(false)
 	if err := h.Publish(context.Background(), ev); err == nil {
 		t.Fatal("Publish succeeded although the outbox write failed")

@@ -2,19 +2,12 @@ package gateway
 
 import (
 	"slices"
-	"strings"
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
-
-// whyBotRemoved starts the reason of a sink closed because its bot left the gateway: its
-// WebSocket closes with 1001 (going away) and this reason, not 1008.
-const whyBotRemoved = "bot removed"
-
-// removedClose reports whether a sink was closed because its bot was removed (ws.go).
-func removedClose(why string) bool { return strings.HasPrefix(why, whyBotRemoved) }
 
 // RemoveBot takes b out of the hub (or out of the bots it expects, when b has not joined yet):
 // requests naming it are answered as for an unknown bot, its OneBot WebSockets close with 1001
@@ -43,18 +36,16 @@ func (h *Hub) RemoveBot(b model.Bot, why string) {
 	if e == nil {
 		return
 	}
-	h.latestMu.Lock()
-	delete(h.latestBots, u)
-	h.latestMu.Unlock()
+	h.push.ForgetBot(u)
 
-	reason := whyBotRemoved
+	reason := push.WhyBotRemoved
 	if why != "" {
 		reason += ": " + why
 	}
 	h.sinksMu.RLock()
 	for s := range h.sinks {
-		if s.bot == u && s.durable == nil {
-			s.close(reason)
+		if s.Bot == u && s.Durable() == nil {
+			s.Close(reason)
 		}
 	}
 	h.sinksMu.RUnlock()

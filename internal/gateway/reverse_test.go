@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -180,7 +181,7 @@ func TestReverseWSOutboxReplay(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the events to reach the outbox", func() bool {
-		rows, _ := db.Outbox().OutboxPeek(context.Background(), endpointKey("v12-ws", peer.url(), ""), 10)
+		rows, _ := db.Outbox().OutboxPeek(context.Background(), push.EndpointKey("v12-ws", peer.url(), ""), 10)
 		return len(rows) >= 3
 	})
 	peer.refuse.Store(false)

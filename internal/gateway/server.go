@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"mime"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/api"
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
@@ -94,9 +96,9 @@ func (h *Hub) Handler() http.Handler {
 		r.HandleFunc("/onebot/v12/", h.web.handleV12)
 		r.Route("/onebot/v11", func(r chi.Router) {
 			mountV11 := func(r chi.Router) {
-				r.Get("/", h.web.handleV11WS(roleUniversal))
-				r.Get("/api", h.web.handleV11WS(roleAPI))
-				r.Get("/event", h.web.handleV11WS(roleEvent))
+				r.Get("/", h.web.handleV11WS(push.RoleUniversal))
+				r.Get("/api", h.web.handleV11WS(push.RoleAPI))
+				r.Get("/event", h.web.handleV11WS(push.RoleEvent))
 				r.HandleFunc("/{action}", h.web.handleV11HTTP)
 			}
 			r.Group(mountV11)
@@ -122,7 +124,7 @@ func (wf webFront) handleV12(w http.ResponseWriter, r *http.Request) {
 			return // Accept has written the error
 		}
 		// A bot's own token makes a connection of that bot only: its events, its actions.
-		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 12, bot: grantOf(r.Context()).bot, role: roleUniversal, peer: r.RemoteAddr, cork: cork, open: grantOf(r.Context()).open})
+		_ = wf.h.push.ServeConn(r.Context(), c, push.ConnSpec{Version: 12, Bot: grantOf(r.Context()).bot, Role: push.RoleUniversal, Peer: r.RemoteAddr, Cork: cork, Open: grantOf(r.Context()).open})
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -216,7 +218,7 @@ func (wf webFront) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
 	return nil
 }
 
-func (wf webFront) handleV11WS(ro role) http.HandlerFunc {
+func (wf webFront) handleV11WS(ro string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		bot := wf.v11Bot(w, r)
 		if bot == nil {
@@ -230,7 +232,7 @@ func (wf webFront) handleV11WS(ro role) http.HandlerFunc {
 		if err != nil {
 			return
 		}
-		_ = wf.h.ws.serveConn(r.Context(), c, connSpec{version: 11, bot: bot, role: ro, peer: r.RemoteAddr, cork: cork, open: grantOf(r.Context()).open})
+		_ = wf.h.push.ServeConn(r.Context(), c, push.ConnSpec{Version: 11, Bot: bot, Role: ro, Peer: r.RemoteAddr, Cork: cork, Open: grantOf(r.Context()).open})
 	}
 }
 
@@ -306,4 +308,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(mustJSON(v))
+}
+
+// httpTransportKey marks a context as coming from an HTTP action request.
+type httpTransportKey struct{}
+
+func withHTTPTransport(ctx context.Context) context.Context {
+	return context.WithValue(ctx, httpTransportKey{}, true)
+}
+
+func fromHTTP(ctx context.Context) bool {
+	v, _ := ctx.Value(httpTransportKey{}).(bool)
+	return v
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
@@ -21,6 +22,28 @@ type Endpoint interface {
 	serve(ctx context.Context, h *Hub) error
 }
 
+// Transports configures the pushing transports (webhook, HTTP POST, reverse WebSocket), the
+// outbox, the v11 post format and get_latest_events (package push).
+type Transports = push.Transports
+
+// OutboxStore keeps the frames of pushing endpoints while they are down (storage.DB).
+type OutboxStore = push.OutboxStore
+
+// ReverseWS is one configured reverse-WebSocket endpoint: the gateway dials it and keeps exactly
+// one live connection, reconnecting after any close with backoff and jitter (push.ReverseWS).
+type ReverseWS push.ReverseWS
+
+// Webhook is one endpoint that events are POSTed to: OneBot v11 HTTP POST (one per bot, with
+// X-Self-ID) or a OneBot v12 webhook (all bots, or one) (push.Webhook).
+type Webhook push.Webhook
+
+// RoleAPI, RoleEvent and RoleUniversal are the v11 X-Client-Role values of a reverse WebSocket.
+const (
+	RoleUniversal = push.RoleUniversal
+	RoleAPI       = push.RoleAPI
+	RoleEvent     = push.RoleEvent
+)
+
 func (ep ReverseWS) serve(ctx context.Context, h *Hub) error {
 	h.RunReverseWS(ctx, ep, h.opts.ReconnectInterval)
 	return nil
@@ -29,6 +52,16 @@ func (ep ReverseWS) serve(ctx context.Context, h *Hub) error {
 func (ep Webhook) serve(ctx context.Context, h *Hub) error {
 	h.RunWebhook(ctx, ep)
 	return nil
+}
+
+// RunReverseWS keeps the endpoint connected until ctx ends (push.Pushers.RunReverseWS).
+func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff time.Duration) {
+	h.push.RunReverseWS(ctx, push.ReverseWS(ep), initialBackoff)
+}
+
+// RunWebhook delivers events to the endpoint until ctx ends, in order (push.Pushers.RunWebhook).
+func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
+	h.push.RunWebhook(ctx, push.Webhook(ep))
 }
 
 // Listener serves the hub's HTTP handler on a listening socket with Server until the server is

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 	"github.com/matrix-onebot/gateway/internal/model"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
@@ -107,24 +106,6 @@ func runWebhook(t *testing.T, h *Hub, ep Webhook) {
 	done := make(chan struct{})
 	go func() { defer close(done); h.RunWebhook(ctx, ep) }()
 	t.Cleanup(func() { cancel(); <-done })
-}
-
-// The body posted is what JSON.stringify(JSON.parse(body)) gives back (Koishi signs that).
-func TestJSStringifyCompatVector(t *testing.T) {
-	var v struct{ Go, JS string }
-	b, err := os.ReadFile(filepath.Join("testdata", "js_stringify.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
-	if got := string(jsStringifyCompat([]byte(v.Go))); got != v.JS {
-		t.Fatalf("jsStringifyCompat:\n got %s\nwant %s", got, v.JS)
-	}
-	if got := string(jsStringifyCompat([]byte(v.JS))); got != v.JS {
-		t.Fatalf("not idempotent:\n got %s\nwant %s", got, v.JS)
-	}
 }
 
 func TestV11HTTPPostHeadersSignatureAndQuickReply(t *testing.T) {
@@ -238,7 +219,7 @@ func TestWebhookOutboxReplaysInOrder(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the events to wait in the outbox", func() bool {
-		rows, _ := db.Outbox().OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
+		rows, _ := db.Outbox().OutboxPeek(context.Background(), push.EndpointKey("v12-webhook", peer.srv.URL, ""), 10)
 		n := 0
 		for _, r := range rows {
 			if strings.Contains(string(r.Payload), `"type":"message"`) {
@@ -361,7 +342,7 @@ func TestWebhookOutboxSurvivesRestart(t *testing.T) {
 		<-tried
 	}
 	waitUntil(t, "the event to reach the outbox", func() bool {
-		rows, _ := db.Outbox().OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
+		rows, _ := db.Outbox().OutboxPeek(context.Background(), push.EndpointKey("v12-webhook", peer.srv.URL, ""), 10)
 		for _, r := range rows {
 			if strings.Contains(string(r.Payload), `"$ev1:example.org"`) {
 				return true
@@ -448,13 +429,13 @@ func TestV11StringPostFormat(t *testing.T) {
 	seedIDs(t, db)
 	h.opts.V11PostFormat = "string"
 	h.faces.initFaces() // the faces take their options when made
-	s := newSink(11, "@bot:example.org", true)
+	s := push.NewSink(11, "@bot:example.org", true)
 	h.fan.subscribe(s)
 	if err := h.Publish(context.Background(), sampleEvent(false)); err != nil {
 		t.Fatal(err)
 	}
 	var ev map[string]any
-	if err := json.Unmarshal(<-s.out, &ev); err != nil {
+	if err := json.Unmarshal(<-s.Out(), &ev); err != nil {
 		t.Fatal(err)
 	}
 	msg, ok := ev["message"].(string)
@@ -601,7 +582,7 @@ func TestWebhookUnansweredEventIsGivenUp(t *testing.T) {
 	if n := h.Stats().PushAbandoned.Load(); n != 1 {
 		t.Fatalf("PushAbandoned %d, want 1", n)
 	}
-	rows, err := db.Outbox().OutboxPeek(context.Background(), endpointKey("v12-webhook", peer.srv.URL, ""), 10)
+	rows, err := db.Outbox().OutboxPeek(context.Background(), push.EndpointKey("v12-webhook", peer.srv.URL, ""), 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -152,11 +153,11 @@ func TestHeartbeats(t *testing.T) {
 func TestSlowClientIsDisconnectedNotBlocking(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
 	h.opts.DropWithoutClient = true // once the slow client is gone, nobody is left to wait for
-	s := newSink(12, "", true)
+	s := push.NewSink(12, "", true)
 	h.fan.subscribe(s)
 	done := make(chan struct{})
 	go func() {
-		for range sinkQueueSize + 10 {
+		for range cap(s.Out()) + 10 { // the queue and then some
 			_ = h.Publish(context.Background(), sampleEvent(false))
 		}
 		close(done)
@@ -167,7 +168,7 @@ func TestSlowClientIsDisconnectedNotBlocking(t *testing.T) {
 		t.Fatal("Publish blocked on a client that does not read")
 	}
 	select {
-	case <-s.done:
+	case <-s.Done():
 	default:
 		t.Fatal("the slow sink was not closed")
 	}
@@ -193,12 +194,12 @@ func TestPublishHoldsEventsUntilAClientConnects(t *testing.T) {
 		t.Fatalf("Publish returned %v with no client connected", err)
 	default:
 	}
-	s := newSink(12, "", true)
+	s := push.NewSink(12, "", true)
 	h.fan.subscribe(s)
 	if err := <-errc; err != nil {
 		t.Fatalf("Publish after a client connected: %v", err)
 	}
-	if got := len(s.out); got != 1 {
+	if got := len(s.Out()); got != 1 {
 		t.Fatalf("the client got %d frames, want the held event", got)
 	}
 	h.fan.unsubscribe(s)
@@ -218,11 +219,11 @@ func TestPublishHoldsEventsUntilAClientConnects(t *testing.T) {
 // AddBot tells connected v12 clients about the new bot at once, with a status_update.
 func TestAddBotAnnouncesTheBot(t *testing.T) {
 	h, _, _ := newTestHub(t, "")
-	s := newSink(12, "", true)
+	s := push.NewSink(12, "", true)
 	h.fan.subscribe(s)
 	h.AddBot(newSecondBot(), 10002)
 	select {
-	case frame := <-s.out:
+	case frame := <-s.Out():
 		var m map[string]any
 		_ = json.Unmarshal(frame, &m)
 		bots := m["status"].(map[string]any)["bots"].([]any)

@@ -1,4 +1,4 @@
-package gateway
+package push
 
 import (
 	"context"
@@ -13,17 +13,17 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
-// role is what a v11 WebSocket connection carries (v12 connections are always universal).
-type role string
-
+// RoleAPI, RoleEvent and RoleUniversal are what a v11 WebSocket connection carries (its
+// X-Client-Role; v12 connections are always universal).
 const (
-	roleUniversal role = "Universal"
-	roleAPI       role = "API"
-	roleEvent     role = "Event"
+	RoleUniversal = "Universal"
+	RoleAPI       = "API"
+	RoleEvent     = "Event"
 )
 
 const (
@@ -31,54 +31,65 @@ const (
 	maxParallelAction = 32
 )
 
-// connSpec describes one WebSocket connection.
-type connSpec struct {
-	version int
-	bot     *botEntry // v11: the bot this connection is for; v12: nil (all bots)
-	role    role
-	peer    string // for logs: remote address or URL
+// ConnSpec describes one WebSocket connection.
+type ConnSpec struct {
+	Version int
+	Bot     *core.Entry // v11: the bot this connection is for; v12: nil (all bots)
+	Role    string      // v11: RoleUniversal, RoleAPI or RoleEvent
+	Peer    string      // for logs: remote address or URL
 	// feed, when set, supplies the events instead of a subscription of the connection's own
 	// sink: a reverse WebSocket with an outbox, whose events outlive its connections.
-	feed *feed
-	// transport names the connection in metrics: forward WebSocket unless set.
-	transport string
-	// cork, when set, is the connection under c: queued frames go out with one write (package transport).
-	cork *transport.CorkConn
-	// open is set for a connection let in without a token (none was needed): it ends once
+	feed *Feed
+	// Transport names the connection in metrics: forward WebSocket unless set.
+	Transport string
+	// Cork, when set, is the connection under c: queued frames go out with one write (package transport).
+	Cork *transport.CorkConn
+	// Open is set for a connection let in without a token (none was needed): it ends once
 	// tokens are needed.
-	open bool
+	Open bool
 }
 
-// serveConn runs a OneBot WebSocket connection until it ends: connect frames first, then events,
+// conn is one WebSocket connection being served.
+type conn struct {
+	p    *Pushers
+	c    *websocket.Conn
+	spec ConnSpec
+	s    *Sink
+	log  *slog.Logger
+}
+
+// ServeConn runs a OneBot WebSocket connection until it ends: connect frames first, then events,
 // heartbeats and action responses from one write pump; requests from one read pump.
-func (wc wsConns) serveConn(ctx context.Context, c *websocket.Conn, spec connSpec) error {
-	c.SetReadLimit(wc.h.opts.Web.MaxUploadSize + 1) // readRequest enforces the limits; this is a backstop
-	ctx = withClient(ctx, "ws "+newEventID())       // quotas are per connection
+func (p *Pushers) ServeConn(ctx context.Context, c *websocket.Conn, spec ConnSpec) error {
+	set := p.settings()
+	c.SetReadLimit(set.MaxUploadSize + 1) // Host.ReadRequest enforces the limits; this is a backstop
+	ctx = p.host.ConnContext(ctx)         // quotas are per connection
 	var botUser id.UserID
-	if spec.bot != nil {
-		botUser = spec.bot.Bot.UserID()
+	if spec.Bot != nil {
+		botUser = spec.Bot.Bot.UserID()
 	}
-	s := newSink(spec.version, botUser, spec.role != roleAPI)
-	if spec.transport != "" {
-		s.transport = spec.transport
+	s := NewSink(spec.Version, botUser, spec.Role != RoleAPI)
+	if spec.Transport != "" {
+		s.Transport = spec.Transport
 	}
-	log := wc.h.log.With("version", spec.version, "role", spec.role, "peer", spec.peer)
-	if spec.open {
-		go wc.h.web.whenTokensNeeded(s)
+	log := set.Log.With("version", spec.Version, "role", spec.Role, "peer", spec.Peer)
+	if spec.Open {
+		go p.host.WhenTokensNeeded(s)
 	}
+	wc := &conn{p: p, c: c, spec: spec, s: s, log: log}
 
 	// The connect frames go into the queue before the sink is subscribed, so they are first.
-	if s.wantsEvents {
+	if s.WantsEvents {
 		var first [][]byte
-		if meta, ok := wc.h.faces.faceOfVersion(spec.version).(face.Meta); ok {
-			first = meta.Hello(wc.h.faces.faceBots(spec.bot))
+		if meta, ok := p.host.FaceOf(spec.Version).(face.Meta); ok {
+			first = meta.Hello(p.host.FaceBots(spec.Bot))
 		}
 		if spec.feed == nil {
 			for _, f := range first {
 				s.out <- f
 			}
-			wc.h.fan.subscribe(s)
-			defer wc.h.fan.unsubscribe(s)
+			p.host.Subscribe(s)
+			defer p.host.Unsubscribe(s)
 		} else {
 			// The feed writes by itself: the connect frames are written before it starts.
 			for _, f := range first {
@@ -105,12 +116,12 @@ func (wc wsConns) serveConn(ctx context.Context, c *websocket.Conn, spec connSpe
 	writers := make(chan error, 2) // the write pump's and the feed pump's results, when stopping
 	nwriters := 1
 	wg.Add(2)
-	go func() { defer wg.Done(); err := wc.writePump(ctx, stop, c, s, spec); errc <- err; writers <- err }()
-	go func() { defer wg.Done(); errc <- wc.readPump(ctx, c, s, spec, log) }()
-	if spec.feed != nil && s.wantsEvents {
+	go func() { defer wg.Done(); err := wc.writePump(ctx, stop); errc <- err; writers <- err }()
+	go func() { defer wg.Done(); errc <- wc.readPump(ctx) }()
+	if spec.feed != nil && s.WantsEvents {
 		nwriters++
 		wg.Add(1)
-		go func() { defer wg.Done(); err := wc.feedPump(ctx, stop, c, spec.feed); errc <- err; writers <- err }()
+		go func() { defer wg.Done(); err := wc.feedPump(ctx, stop, spec.feed); errc <- err; writers <- err }()
 	}
 	err := <-errc
 	if errors.Is(err, errStopping) {
@@ -120,7 +131,7 @@ func (wc wsConns) serveConn(ctx context.Context, c *websocket.Conn, spec connSpe
 			<-writers
 		}
 	}
-	peerEnded := s.close("connection ended") && !errors.Is(err, errStopping) && ctx.Err() == nil // not ended by the gateway
+	peerEnded := s.Close("connection ended") && !errors.Is(err, errStopping) && ctx.Err() == nil // not ended by the gateway
 	status, reason := websocket.StatusNormalClosure, "bye"
 	var ce *closeError
 	if errors.Is(err, errStopping) {
@@ -167,25 +178,31 @@ var errSlowMessage = errors.New("a message did not arrive whole within GATEWAY_H
 // connection), but once it starts it must arrive whole within the read timeout, like an HTTP
 // request: a client that trickles a message in cannot hold the bytes it took for ever. Past the
 // timeout the connection is dropped (the library closes it; no close frame can be sent).
-func (wc wsConns) readMessage(ctx context.Context, c *websocket.Conn, spec connSpec) (*request, websocket.MessageType, error) {
+func (wc *conn) readMessage(ctx context.Context) (*request, websocket.MessageType, error) {
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	typ, rd, err := c.Reader(mctx)
+	typ, rd, err := wc.c.Reader(mctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	slow := time.AfterFunc(wc.h.opts.Web.ReadTimeout, cancel)
-	req, err := wc.h.web.readRequest(mctx, rd, spec.version, "")
+	slow := time.AfterFunc(wc.p.settings().ReadTimeout, cancel)
+	data, release, err := wc.p.host.ReadRequest(mctx, rd, wc.spec.Version)
 	if !slow.Stop() && ctx.Err() == nil {
 		if err == nil {
-			req.release()
+			release()
 		}
 		return nil, 0, errSlowMessage
 	}
 	if err != nil {
 		return nil, 0, wc.frameError(err)
 	}
-	return req, typ, nil
+	return &request{data: data, release: release}, typ, nil
+}
+
+// request is one request message held in memory, counted in flight until release.
+type request struct {
+	data    []byte
+	release func()
 }
 
 // closeError ends a connection with a close status of its own.
@@ -212,10 +229,11 @@ var errStopping = errors.New("gateway stopping")
 // stopDrainTimeout bounds how long a stopping gateway writes what is queued for one connection.
 const stopDrainTimeout = 3 * time.Second
 
-func (wc wsConns) writePump(ctx context.Context, stop <-chan struct{}, c *websocket.Conn, s *sink, spec connSpec) error {
-	heartbeat := time.NewTicker(wc.h.opts.HeartbeatInterval)
+func (wc *conn) writePump(ctx context.Context, stop <-chan struct{}) error {
+	c, s, spec, set := wc.c, wc.s, wc.spec, wc.p.settings()
+	heartbeat := time.NewTicker(set.HeartbeatInterval)
 	defer heartbeat.Stop()
-	ping := time.NewTicker(wc.h.opts.PingInterval)
+	ping := time.NewTicker(set.PingInterval)
 	defer ping.Stop()
 	write := func(frame []byte) error {
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
@@ -243,22 +261,22 @@ func (wc wsConns) writePump(ctx context.Context, stop <-chan struct{}, c *websoc
 				}
 			}
 		case frame := <-s.out:
-			if err := transport.WriteQueued(ctx, c, spec.cork, frame, s.out, writeTimeout); err != nil {
+			if err := transport.WriteQueued(ctx, c, spec.Cork, frame, s.out, writeTimeout); err != nil {
 				return fmt.Errorf("failed to write: %w", err)
 			}
 		case <-heartbeat.C:
-			if !s.wantsEvents {
+			if !s.WantsEvents {
 				continue
 			}
-			meta, ok := wc.h.faces.faceOfVersion(spec.version).(face.Meta)
+			meta, ok := wc.p.host.FaceOf(spec.Version).(face.Meta)
 			if !ok {
 				continue
 			}
-			if err := write(meta.Heartbeat(wc.h.faces.faceBots(spec.bot), wc.h.opts.HeartbeatInterval)); err != nil {
+			if err := write(meta.Heartbeat(wc.p.host.FaceBots(spec.Bot), set.HeartbeatInterval)); err != nil {
 				return fmt.Errorf("failed to write heartbeat: %w", err)
 			}
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, wc.h.opts.PingTimeout)
+			pctx, cancel := context.WithTimeout(ctx, set.PingTimeout)
 			err := c.Ping(pctx)
 			cancel()
 			if err != nil {
@@ -268,12 +286,12 @@ func (wc wsConns) writePump(ctx context.Context, stop <-chan struct{}, c *websoc
 	}
 }
 
-func (wc wsConns) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec connSpec, log *slog.Logger) error {
+func (wc *conn) readPump(ctx context.Context) error {
 	sem := make(chan struct{}, maxParallelAction)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		req, typ, err := wc.readMessage(ctx, c, spec)
+		req, typ, err := wc.readMessage(ctx)
 		if err != nil {
 			return err
 		}
@@ -282,7 +300,7 @@ func (wc wsConns) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec
 			req.release()
 			return &closeError{status: websocket.StatusInvalidFramePayloadData, reason: "text frame is not valid UTF-8"}
 		}
-		if spec.role == roleEvent {
+		if wc.spec.Role == RoleEvent {
 			req.release()
 			continue // event-only connections carry no requests
 		}
@@ -298,32 +316,27 @@ func (wc wsConns) readPump(ctx context.Context, c *websocket.Conn, s *sink, spec
 			defer wg.Done()
 			defer func() { <-sem }()
 			defer req.release()
-			var resp []byte
-			if spec.version == 12 {
-				resp = wc.h.calls.handleV12Frame(ctx, spec.bot, data)
-			} else {
-				resp = wc.h.calls.handleV11Frame(ctx, spec.bot, data)
-			}
-			if !s.send(resp) {
-				log.Debug("response dropped: connection closed")
+			resp := wc.p.host.RunFrame(ctx, wc.spec.Version, wc.spec.Bot, data)
+			if !wc.s.send(resp) {
+				wc.log.Debug("response dropped: connection closed")
 			}
 		}()
 	}
 }
 
 // frameError turns a failure to read a request message into the close the client sees.
-func (wc wsConns) frameError(err error) error {
-	var tooLarge *errRequestTooLarge
+func (wc *conn) frameError(err error) error {
+	var tooLarge *core.RequestTooLarge
 	switch {
 	case errors.As(err, &tooLarge):
-		wc.h.stats.TooLarge.Add(1)
-		reason := fmt.Sprintf("request over %d bytes", tooLarge.limit)
-		if tooLarge.action != "" {
+		wc.p.settings().Stats.TooLarge.Add(1)
+		reason := fmt.Sprintf("request over %d bytes", tooLarge.Limit)
+		if tooLarge.Action != "" {
 			reason += " for an action without a file (GATEWAY_MAX_ACTION_SIZE)"
 		}
 		return &closeError{status: websocket.StatusMessageTooBig, reason: reason, detail: err.Error()}
 	case errors.Is(err, web.ErrBusy):
-		wc.h.stats.Busy.Add(1)
+		wc.p.settings().Stats.Busy.Add(1)
 		return &closeError{status: websocket.StatusTryAgainLater, reason: "too many request bytes in flight: try again later", detail: err.Error()}
 	}
 	return err
@@ -332,7 +345,8 @@ func (wc wsConns) frameError(err error) error {
 // feedPump writes a feed's events to the connection, in order, deleting each from the outbox
 // once written. A frame whose write fails stays in the outbox and is the first one sent on the
 // next connection.
-func (wc wsConns) feedPump(ctx context.Context, stop <-chan struct{}, c *websocket.Conn, f *feed) error {
+func (wc *conn) feedPump(ctx context.Context, stop <-chan struct{}, f *Feed) error {
+	c := wc.c
 	f.up() // what waited for this connection is a backlog
 	next, stopNext := context.WithCancel(ctx)
 	defer stopNext()
@@ -347,7 +361,7 @@ func (wc wsConns) feedPump(ctx context.Context, stop <-chan struct{}, c *websock
 		p, err := f.next(next)
 		if err != nil {
 			if isClosed(stop) && ctx.Err() == nil {
-				return wc.drainFeed(ctx, c, f)
+				return wc.drainFeed(ctx, f)
 			}
 			return err
 		}
@@ -365,7 +379,8 @@ func (wc wsConns) feedPump(ctx context.Context, stop <-chan struct{}, c *websock
 // drainFeed writes, when the gateway stops, what the feed holds for the connection: the frames
 // still queued in memory are saved to the outbox first (feed.fill), then the outbox is written
 // out in order, within stopDrainTimeout; what does not fit stays for the next run.
-func (wc wsConns) drainFeed(ctx context.Context, c *websocket.Conn, f *feed) error {
+func (wc *conn) drainFeed(ctx context.Context, f *Feed) error {
+	c := wc.c
 	dctx, cancel := context.WithTimeout(ctx, stopDrainTimeout)
 	defer cancel()
 	select {

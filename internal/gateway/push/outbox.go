@@ -1,4 +1,4 @@
-package gateway
+package push
 
 import (
 	"context"
@@ -28,7 +28,7 @@ const (
 	outboxRetryAfter = 2 * time.Second // after a database error
 )
 
-// feed is the event stream of one pushing endpoint (webhook, HTTP POST, or a reverse WebSocket
+// Feed is the event stream of one pushing endpoint (webhook, HTTP POST, or a reverse WebSocket
 // with an outbox). It is subscribed to the hub for the endpoint's whole life, so it counts as a
 // consumer (Hub.Publish does not hold events for it) even while the endpoint is down.
 //
@@ -38,11 +38,11 @@ const (
 // that is full the hub holds the bot's sync (a full queue refuses, it never disconnects).
 //
 // One goroutine calls next and done/fail; fill runs in another.
-type feed struct {
-	h       *Hub
+type Feed struct {
+	p       *Pushers
 	key     string
 	version int
-	sink    *sink
+	sink    *Sink
 	store   OutboxStore // nil: no outbox
 	log     *slog.Logger
 	notify  chan struct{} // cap 1: the outbox got a frame
@@ -70,25 +70,26 @@ type pending struct {
 	replay   bool
 }
 
-// newFeed subscribes a feed for bot's events ("" = all bots) in the given protocol version;
+// NewFeed subscribes a feed for bot's events ("" = all bots) in the given protocol version;
 // persistent asks for an outbox (when the hub has one). Call close when done.
-func (ps pushers) newFeed(ctx context.Context, key string, version int, bot id.UserID, persistent bool, transport string) *feed {
-	return ps.newFaceFeed(ctx, key, version, ps.h.faces.faceOfVersion(version), bot, persistent, false, transport)
+func (p *Pushers) NewFeed(ctx context.Context, key string, version int, bot id.UserID, persistent bool, transport string) *Feed {
+	return p.newFaceFeed(ctx, key, version, p.host.FaceOf(version), bot, persistent, false, transport)
 }
 
 // newFaceFeed is newFeed for any face (version 0 for faces other than OneBot's); retain keeps
 // the delivered frames of a persistent feed (face.Subscription.Retain).
-func (ps pushers) newFaceFeed(ctx context.Context, key string, version int, fc face.Face, bot id.UserID, persistent, retain bool, transport string) *feed {
-	s := newSink(version, bot, true)
-	s.face = fc
-	s.transport = transport
+func (p *Pushers) newFaceFeed(ctx context.Context, key string, version int, fc face.Face, bot id.UserID, persistent, retain bool, transport string) *Feed {
+	set := p.settings()
+	s := NewSink(version, bot, true)
+	s.Face = fc
+	s.Transport = transport
 	s.refuseWhenFull = true
-	f := &feed{h: ps.h, key: key, version: version, sink: s, notify: make(chan struct{}, 1),
-		log: ps.h.log.With("endpoint", redactKey(key))}
-	if persistent && ps.h.opts.Outbox != nil && ps.h.opts.OutboxLimits.MaxEvents > 0 {
-		f.store = ps.h.opts.Outbox
+	f := &Feed{p: p, key: key, version: version, sink: s, notify: make(chan struct{}, 1),
+		log: set.Log.With("endpoint", RedactKey(key))}
+	if persistent && set.Outbox != nil && set.OutboxLimits.MaxEvents > 0 {
+		f.store = set.Outbox
 		s.durable = f // Hub.Publish writes events to the outbox itself (hub.go fanOut)
-		ps.h.outboxOnce.Do(func() { ps.purgeOutbox(ctx) })
+		p.outboxOnce.Do(func() { p.purgeOutbox(ctx, set) })
 		if retain {
 			// The frames kept from before are history (clients resume from them by seq); the
 			// feed hands over what comes from now on.
@@ -112,27 +113,27 @@ func (ps pushers) newFaceFeed(ctx context.Context, key string, version int, fc f
 		f.filled = make(chan struct{})
 		go func() { defer close(f.filled); f.fill(ctx) }()
 	}
-	ps.h.fan.subscribe(s)
+	p.host.Subscribe(s)
 	return f
 }
 
-func (ps pushers) purgeOutbox(ctx context.Context) {
-	if ps.h.opts.OutboxLimits.MaxAge <= 0 {
+func (p *Pushers) purgeOutbox(ctx context.Context, set Settings) {
+	if set.OutboxLimits.MaxAge <= 0 {
 		return
 	}
-	n, err := ps.h.opts.Outbox.OutboxPurge(ctx, time.Now().Add(-ps.h.opts.OutboxLimits.MaxAge))
+	n, err := set.Outbox.OutboxPurge(ctx, time.Now().Add(-set.OutboxLimits.MaxAge))
 	if err != nil {
-		ps.h.log.Warn("failed to purge expired outbox frames", "error", err)
+		set.Log.Warn("failed to purge expired outbox frames", "error", err)
 	} else if n > 0 {
-		ps.h.log.Warn("dropped expired outbox frames", "count", n, "max_age", ps.h.opts.OutboxLimits.MaxAge)
+		set.Log.Warn("dropped expired outbox frames", "count", n, "max_age", set.OutboxLimits.MaxAge)
 	}
 }
 
-// close unsubscribes the feed. Call it once ctx of newFeed has ended: it waits until the frames
+// Close unsubscribes the feed. Call it once ctx of NewFeed has ended: it waits until the frames
 // still queued in memory are written to the outbox.
-func (f *feed) close() {
-	f.h.fan.unsubscribe(f.sink)
-	f.sink.close("endpoint stopped")
+func (f *Feed) Close() {
+	f.p.host.Unsubscribe(f.sink)
+	f.sink.Close("endpoint stopped")
 	if f.filled != nil {
 		<-f.filled
 	}
@@ -140,20 +141,24 @@ func (f *feed) close() {
 
 // takeFrame receives a frame from the sink's queue and lets held Publish calls retry when the
 // queue had been full.
-func (f *feed) takeFrame(frame []byte) []byte {
+func (f *Feed) takeFrame(frame []byte) []byte {
 	if len(f.sink.out) == cap(f.sink.out)-1 {
-		f.h.fan.wakePublishers()
+		f.p.host.WakePublishers()
 	}
 	return frame
 }
 
-// appended records that Hub.Publish wrote an event to the outbox, dropping n old frames to keep
+// Key names the feed's endpoint in the outbox (EndpointKey; RedactKey for logs).
+func (f *Feed) Key() string { return f.key }
+
+// Appended records that Hub.Publish wrote an event to the outbox, dropping n old frames to keep
 // within the limits.
-func (f *feed) appended(n int64) {
+func (f *Feed) Appended(n int64) {
 	if n > 0 && !f.retain { // a retained outbox is kept full: dropping its oldest is its window
-		f.h.stats.OutboxDropped.Add(n)
+		set := f.p.settings()
+		set.Stats.OutboxDropped.Add(n)
 		f.log.Warn("outbox full: dropped the oldest frames", "count", n,
-			"max_events", f.h.opts.OutboxLimits.MaxEvents, "max_age", f.h.opts.OutboxLimits.MaxAge)
+			"max_events", set.OutboxLimits.MaxEvents, "max_age", set.OutboxLimits.MaxAge)
 	}
 	select {
 	case f.notify <- struct{}{}:
@@ -162,7 +167,7 @@ func (f *feed) appended(n int64) {
 }
 
 // fill moves status frames (events are written by Hub.Publish) from the hub into the outbox until ctx ends, then saves what is queued.
-func (f *feed) fill(ctx context.Context) {
+func (f *Feed) fill(ctx context.Context) {
 	for {
 		select {
 		case frame := <-f.sink.out:
@@ -182,7 +187,7 @@ func (f *feed) fill(ctx context.Context) {
 
 // saveQueued writes first (if not nil) and what is still queued to the outbox once ctx has
 // ended: Publish has stopped (bots stop before transports); keep what it handed over.
-func (f *feed) saveQueued(ctx context.Context, first []byte) {
+func (f *Feed) saveQueued(ctx context.Context, first []byte) {
 	save, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if first != nil {
@@ -198,16 +203,16 @@ func (f *feed) saveQueued(ctx context.Context, first []byte) {
 	}
 }
 
-func (f *feed) append(ctx context.Context, frame []byte) {
+func (f *Feed) append(ctx context.Context, frame []byte) {
 	for attempt := 1; ; attempt++ {
-		dropped, err := f.store.OutboxAppend(ctx, f.key, frame, time.Now(), f.h.opts.OutboxLimits)
+		dropped, err := f.store.OutboxAppend(ctx, f.key, frame, time.Now(), f.p.settings().OutboxLimits)
 		if err == nil {
-			f.appended(dropped)
+			f.Appended(dropped)
 			return
 		}
 		if attempt >= 3 || ctx.Err() != nil {
 			// Only status frames come this way; the next one says the same, more recently.
-			f.h.stats.OutboxDropped.Add(1)
+			f.p.settings().Stats.OutboxDropped.Add(1)
 			f.log.Error("failed to write a status frame to the outbox: frame dropped", "error", err)
 			return
 		}
@@ -220,7 +225,7 @@ func (f *feed) append(ctx context.Context, frame []byte) {
 
 // next returns the next frame to deliver, waiting for one; while a backlog is replayed it
 // waits for the replay pace. The same frame is returned again until done is called.
-func (f *feed) next(ctx context.Context) (pending, error) {
+func (f *Feed) next(ctx context.Context) (pending, error) {
 	if f.store == nil {
 		if f.held == nil {
 			select {
@@ -268,7 +273,7 @@ func (f *feed) next(ctx context.Context) (pending, error) {
 
 // drainNext returns the next frame without waiting for one or for the replay pace (the gateway
 // is stopping); false when there is none, or the outbox cannot be read.
-func (f *feed) drainNext(ctx context.Context) (pending, bool) {
+func (f *Feed) drainNext(ctx context.Context) (pending, bool) {
 	if f.store == nil {
 		if f.held == nil {
 			select {
@@ -291,13 +296,13 @@ func (f *feed) drainNext(ctx context.Context) (pending, bool) {
 	p := pending{seq: e.Seq, queuedAt: e.QueuedAt, payload: e.Payload,
 		replay: f.down || (!f.backlogBefore.IsZero() && !e.QueuedAt.After(f.backlogBefore))}
 	if p.replay {
-		p.payload = f.sink.face.MarkReplayed(p.payload)
+		p.payload = f.sink.Face.MarkReplayed(p.payload)
 	}
 	return p, true
 }
 
 // peek reads the next frames of the outbox: the oldest, or those after pos when it is retained.
-func (f *feed) peek(ctx context.Context) ([]storage.OutboxEntry, error) {
+func (f *Feed) peek(ctx context.Context) ([]storage.OutboxEntry, error) {
 	if f.retain {
 		return f.store.OutboxAfter(ctx, f.key, f.pos, outboxBatch)
 	}
@@ -305,11 +310,11 @@ func (f *feed) peek(ctx context.Context) ([]storage.OutboxEntry, error) {
 }
 
 // ready paces and marks a frame of a backlog.
-func (f *feed) ready(ctx context.Context, p pending) (pending, error) {
+func (f *Feed) ready(ctx context.Context, p pending) (pending, error) {
 	if !p.replay {
 		return p, nil
 	}
-	if wait := time.Until(f.lastReplay.Add(f.h.opts.replayGap())); wait > 0 {
+	if wait := time.Until(f.lastReplay.Add(f.p.settings().replayGap())); wait > 0 {
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
@@ -318,12 +323,12 @@ func (f *feed) ready(ctx context.Context, p pending) (pending, error) {
 		case <-t.C:
 		}
 	}
-	p.payload = f.sink.face.MarkReplayed(p.payload)
+	p.payload = f.sink.Face.MarkReplayed(p.payload)
 	return p, nil
 }
 
 // up records that the endpoint is reachable (again): what was queued until now is a backlog.
-func (f *feed) up() {
+func (f *Feed) up() {
 	if f.down || f.store != nil {
 		f.backlogBefore = time.Now()
 	}
@@ -331,10 +336,10 @@ func (f *feed) up() {
 }
 
 // done records that p was delivered.
-func (f *feed) done(ctx context.Context, p pending) {
+func (f *Feed) done(ctx context.Context, p pending) {
 	if p.replay {
 		f.lastReplay = time.Now()
-		f.h.stats.OutboxReplayed.Add(1)
+		f.p.settings().Stats.OutboxReplayed.Add(1)
 	}
 	if f.down {
 		f.up()
@@ -357,8 +362,11 @@ func (f *feed) done(ctx context.Context, p pending) {
 
 // fail records that the endpoint could not take p: it is delivered again later, and what
 // waits meanwhile is a backlog.
-func (f *feed) fail() {
+func (f *Feed) fail() {
 	f.down = true
 	f.heldFailed = f.held != nil
 	f.batch = nil // re-read: the count or age limit may have dropped frames meanwhile
 }
+
+// Transport names the feed's kind of endpoint in metrics (metrics.Transport*).
+func (f *Feed) Transport() string { return f.sink.Transport }

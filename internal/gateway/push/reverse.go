@@ -1,4 +1,4 @@
-package gateway
+package push
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
+	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 
@@ -31,40 +32,34 @@ type ReverseWS struct {
 	Outbox bool
 }
 
-// RoleAPI, RoleEvent and RoleUniversal are the v11 X-Client-Role values of a reverse WebSocket.
-const (
-	RoleUniversal = string(roleUniversal)
-	RoleAPI       = string(roleAPI)
-	RoleEvent     = string(roleEvent)
-)
-
 const (
 	maxReconnectBackoff = 60 * time.Second
 	stableConnection    = 30 * time.Second // a connection that lived this long resets the backoff
 )
 
 // RunReverseWS keeps the endpoint connected until ctx ends.
-func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff time.Duration) {
+func (p *Pushers) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff time.Duration) {
 	if initialBackoff <= 0 {
 		initialBackoff = time.Second
 	}
 	if ep.Role == "" {
 		ep.Role = RoleUniversal
 	}
-	log := h.log.With("url", redact.URL(ep.URL), "version", ep.Version, "role", ep.Role)
-	var feedBot *botEntry
+	set := p.settings()
+	log := set.Log.With("url", redact.URL(ep.URL), "version", ep.Version, "role", ep.Role)
+	var feedBot *core.Entry
 	switch {
 	case ep.Version == 11:
-		feedBot = h.reg.botBySelfID(ep.SelfID)
+		feedBot = p.host.BotBySelfID(ep.SelfID)
 	case ep.Bot != "":
-		feedBot = h.reg.botByUser(ep.Bot)
+		feedBot = p.host.BotByUser(ep.Bot)
 	}
 	if feedBot == nil && (ep.Version == 11 || ep.Bot != "") {
 		log.Error("reverse WebSocket for an unknown bot", "self_id", ep.SelfID, "bot", ep.Bot)
 		return
 	}
-	var f *feed
-	if ep.Outbox && ep.Role != RoleAPI && h.opts.Outbox != nil && h.opts.OutboxLimits.MaxEvents > 0 {
+	var f *Feed
+	if ep.Outbox && ep.Role != RoleAPI && set.Outbox != nil && set.OutboxLimits.MaxEvents > 0 {
 		kind := "v12-ws"
 		var bot id.UserID
 		if feedBot != nil {
@@ -73,17 +68,17 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 		if ep.Version == 11 {
 			kind = "v11-ws-" + strings.ToLower(ep.Role)
 		}
-		f = h.push.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, true, metrics.TransportReverseWS)
-		defer f.close()
+		f = p.NewFeed(ctx, EndpointKey(kind, ep.URL, bot), ep.Version, bot, true, metrics.TransportReverseWS)
+		defer f.Close()
 	}
 	retry := backoff.New(initialBackoff, maxReconnectBackoff)
 	for ctx.Err() == nil {
-		spec := connSpec{transport: metrics.TransportReverseWS, version: ep.Version, role: role(ep.Role), peer: redact.URL(ep.URL), bot: feedBot, feed: f}
+		spec := ConnSpec{Transport: metrics.TransportReverseWS, Version: ep.Version, Role: ep.Role, Peer: redact.URL(ep.URL), Bot: feedBot, feed: f}
 		started := time.Now()
-		c, cork, err := h.push.dialReverse(ctx, ep)
+		c, cork, err := p.dialReverse(ctx, ep)
 		if err == nil {
-			spec.cork = cork
-			err = h.ws.serveConn(ctx, c, spec)
+			spec.Cork = cork
+			err = p.ServeConn(ctx, c, spec)
 			if time.Since(started) > stableConnection {
 				retry.Reset()
 			}
@@ -106,15 +101,15 @@ func (h *Hub) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff tim
 	}
 }
 
-func (ps pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, *transport.CorkConn, error) {
+func (p *Pushers) dialReverse(ctx context.Context, ep ReverseWS) (*websocket.Conn, *transport.CorkConn, error) {
 	hdr := http.Header{}
-	hdr.Set("User-Agent", Impl+"/"+ps.h.opts.Version)
+	hdr.Set("User-Agent", core.Impl+"/"+p.settings().Version)
 	if ep.AccessToken != "" {
 		hdr.Set("Authorization", "Bearer "+ep.AccessToken)
 	}
 	opts := &websocket.DialOptions{HTTPHeader: hdr}
 	if ep.Version == 12 {
-		opts.Subprotocols = []string{"12." + Impl}
+		opts.Subprotocols = []string{"12." + core.Impl}
 	} else {
 		hdr.Set("X-Self-ID", strconv.FormatInt(ep.SelfID, 10))
 		hdr.Set("X-Client-Role", ep.Role)

@@ -1,4 +1,4 @@
-package gateway
+package push
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 )
 
@@ -22,7 +23,7 @@ import (
 type latestBuffer struct {
 	bot  id.UserID // "" = every bot
 	once sync.Once
-	sink *sink
+	sink *Sink
 	mu   sync.Mutex // held while draining, never while waiting
 
 	sigMu   sync.Mutex
@@ -45,48 +46,47 @@ func (b *latestBuffer) next() <-chan struct{} {
 	return b.arrived
 }
 
-// httpTransportKey marks a context as coming from an HTTP action request.
-type httpTransportKey struct{}
-
-func withHTTPTransport(ctx context.Context) context.Context {
-	return context.WithValue(ctx, httpTransportKey{}, true)
-}
-
-func fromHTTP(ctx context.Context) bool {
-	v, _ := ctx.Value(httpTransportKey{}).(bool)
-	return v
-}
-
 // latestBuffer is the get_latest_events buffer of every bot (only nil), or of one bot.
-func (ps pushers) latestBuffer(only *botEntry) *latestBuffer {
+func (p *Pushers) latestBuffer(only *core.Entry) *latestBuffer {
 	if only == nil {
-		return ps.h.latest
+		return p.latest
 	}
-	ps.h.latestMu.Lock()
-	defer ps.h.latestMu.Unlock()
+	p.latestMu.Lock()
+	defer p.latestMu.Unlock()
 	u := only.Bot.UserID()
-	if ps.h.latestBots[u] == nil {
-		ps.h.latestBots[u] = &latestBuffer{bot: u}
+	if p.latestBots[u] == nil {
+		p.latestBots[u] = &latestBuffer{bot: u}
 	}
-	return ps.h.latestBots[u]
+	return p.latestBots[u]
 }
 
-// latestEvents returns up to limit events of buffer b (0 = all), waiting up to timeout for the
-// first one.
-func (ps pushers) latestEvents(ctx context.Context, b *latestBuffer, limit int, timeout time.Duration) []json.RawMessage {
+// ForgetBot drops the get_latest_events buffer of a bot removed from the hub.
+func (p *Pushers) ForgetBot(u id.UserID) {
+	p.latestMu.Lock()
+	delete(p.latestBots, u)
+	p.latestMu.Unlock()
+}
+
+// LatestWaiting is how many polls of every bot's events wait now.
+func (p *Pushers) LatestWaiting() int { return int(p.latest.waiting.Load()) }
+
+// LatestEvents returns up to limit v12 events (0 = all) of get_latest_events, of every bot
+// (only nil) or of one, waiting up to timeout for the first one.
+func (p *Pushers) LatestEvents(ctx context.Context, only *core.Entry, limit int, timeout time.Duration) []json.RawMessage {
+	b := p.latestBuffer(only)
 	b.once.Do(func() {
 		b.arrived = make(chan struct{})
-		b.sink = newSink(12, b.bot, true)
-		b.sink.transport = metrics.TransportLatest
-		b.sink.out = make(chan []byte, ps.h.opts.EventBuffer)
+		b.sink = NewSink(12, b.bot, true)
+		b.sink.Transport = metrics.TransportLatest
+		b.sink.out = make(chan []byte, p.settings().EventBuffer)
 		b.sink.refuseWhenFull = true
 		b.sink.onQueued = b.signal
-		ps.h.fan.subscribe(b.sink)
+		p.host.Subscribe(b.sink)
 	})
 	var expired <-chan time.Time
 	for {
 		arrived := b.next() // before draining: an event queued after the drain closes it
-		if out := ps.drainLatest(b, limit); len(out) > 0 || timeout <= 0 {
+		if out := p.drainLatest(b, limit); len(out) > 0 || timeout <= 0 {
 			return out
 		}
 		if expired == nil {
@@ -107,7 +107,7 @@ func (ps pushers) latestEvents(ctx context.Context, b *latestBuffer, limit int, 
 }
 
 // drainLatest takes up to limit events of buffer b (0 = all), one poll at a time.
-func (ps pushers) drainLatest(b *latestBuffer, limit int) []json.RawMessage {
+func (p *Pushers) drainLatest(b *latestBuffer, limit int) []json.RawMessage {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := []json.RawMessage{}
@@ -122,7 +122,7 @@ drain:
 		}
 	}
 	if wasFull && len(out) > 0 {
-		ps.h.fan.wakePublishers()
+		p.host.WakePublishers()
 	}
 	return out
 }

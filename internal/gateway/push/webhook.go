@@ -1,10 +1,8 @@
-package gateway
+package push
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -16,8 +14,8 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/transport"
-	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/metrics"
@@ -36,8 +34,8 @@ type Transports struct {
 	WebhookTimeout time.Duration // one request (default 5 s)
 	WebhookRetries int           // attempts after the first while a request gets no answer (see RunWebhook)
 	PushToken      string        // Authorization: Bearer on v12 webhooks
-	// WebhookReplyScope is what the actions of a v12 webhook's reply may act on: ReplyScopeEvent
-	// (the default) or ReplyScopeBot (replyscope.go).
+	// WebhookReplyScope is what the actions of a v12 webhook's reply may act on: gateway's
+	// ReplyScopeEvent (the default, also when "") or ReplyScopeBot (Host.RunReply).
 	WebhookReplyScope string
 	// ReconnectInterval is the first wait before a down endpoint is tried again (default 3 s).
 	ReconnectInterval time.Duration
@@ -51,12 +49,10 @@ type Transports struct {
 	PingTimeout  time.Duration // a pong must come within this (default 20 s)
 }
 
-func (t *Transports) setDefaults() {
+// SetDefaults fills in the zero values.
+func (t *Transports) SetDefaults() {
 	if t.V11PostFormat == "" {
 		t.V11PostFormat = "array"
-	}
-	if t.WebhookReplyScope == "" {
-		t.WebhookReplyScope = ReplyScopeEvent
 	}
 	if t.WebhookTimeout <= 0 {
 		t.WebhookTimeout = 5 * time.Second
@@ -97,13 +93,13 @@ const (
 	pushRetryMax     = 5 * time.Second
 )
 
-// endpointKey names an endpoint in the outbox and in logs.
-func endpointKey(kind, rawURL string, bot id.UserID) string {
+// EndpointKey names an endpoint in the outbox and in logs.
+func EndpointKey(kind, rawURL string, bot id.UserID) string {
 	return kind + " " + rawURL + " " + string(bot)
 }
 
-// redactKey hides the query and password of the URL in an endpoint key, which may carry tokens.
-func redactKey(key string) string {
+// RedactKey hides the query and password of the URL in an endpoint key, which may carry tokens.
+func RedactKey(key string) string {
 	kind, rest, _ := strings.Cut(key, " ")
 	u, bot, _ := strings.Cut(rest, " ")
 	return strings.TrimSpace(kind + " " + redact.URL(u) + " " + bot)
@@ -116,43 +112,45 @@ func redactKey(key string) string {
 // outbox, or in memory), and when it took the event without answering, the event is dropped so
 // that it does not hold back the ones after it. Meta events (lifecycle / status_update,
 // heartbeats) are sent directly and never queued.
-func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
-	var entry *botEntry
+func (p *Pushers) RunWebhook(ctx context.Context, ep Webhook) {
+	var entry *core.Entry
 	kind := "v12-webhook"
 	bot := ep.Bot
 	if ep.Version == 11 {
 		kind = "v11-http-post"
-		if entry = h.reg.botBySelfID(ep.SelfID); entry == nil {
-			h.log.Error("HTTP POST for an unknown bot", "self_id", ep.SelfID, "url", redact.URL(ep.URL))
+		if entry = p.host.BotBySelfID(ep.SelfID); entry == nil {
+			p.settings().Log.Error("HTTP POST for an unknown bot", "self_id", ep.SelfID, "url", redact.URL(ep.URL))
 			return
 		}
 		bot = entry.Bot.UserID()
 	}
-	f := h.push.newFeed(ctx, endpointKey(kind, ep.URL, bot), ep.Version, bot, ep.Outbox, metrics.TransportWebhook)
-	defer f.close()
+	f := p.NewFeed(ctx, EndpointKey(kind, ep.URL, bot), ep.Version, bot, ep.Outbox, metrics.TransportWebhook)
+	defer f.Close()
 	log := f.log
 	log.Info("pushing OneBot events", "outbox", f.store != nil)
 
-	go h.push.pushMeta(ctx, ep, entry)
+	go p.pushMeta(ctx, ep, entry)
 
-	down := backoff.New(h.opts.ReconnectInterval, maxReconnectBackoff)
+	set := p.settings()
+	down := backoff.New(set.ReconnectInterval, maxReconnectBackoff)
 	wasDown := false
 	lastStatus := 0 // of the last answer: a change of status is logged as a warning, repeats at debug
 	for {
-		p, err := f.next(ctx)
+		pd, err := f.next(ctx)
 		if err != nil {
 			if !wasDown {
-				h.push.drainWebhook(ctx, ep, f)
+				p.drainWebhook(ctx, ep, f)
 			}
 			return
 		}
-		ans, err := h.push.push(ctx, ep, p.payload, h.opts.WebhookRetries)
+		set = p.settings()
+		ans, err := p.push(ctx, ep, pd.payload, set.WebhookRetries)
 		if err != nil {
 			if ctx.Err() != nil {
 				// The stop cut this push short: the frame (not done) is delivered again by the
 				// drain, with what is still queued, the final status_update among it.
 				if !wasDown {
-					h.push.drainWebhook(ctx, ep, f)
+					p.drainWebhook(ctx, ep, f)
 				}
 				return
 			}
@@ -160,10 +158,10 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 				// The endpoint took the event and never answered: the event may be what it fails
 				// on, and it may have handled it. Sending it for ever would block every later
 				// event behind it, so it is given up and the queue goes on.
-				h.stats.PushAbandoned.Add(1)
+				set.Stats.PushAbandoned.Add(1)
 				log.Warn("event dropped: the endpoint took it but did not answer; if its handler is slow, raise GATEWAY_WEBHOOK_TIMEOUT",
-					"error", err, "attempts", h.opts.WebhookRetries+1, "timeout", h.opts.WebhookTimeout)
-				f.done(ctx, p)
+					"error", err, "attempts", set.WebhookRetries+1, "timeout", set.WebhookTimeout)
+				f.done(ctx, pd)
 				continue
 			}
 			f.fail()
@@ -181,7 +179,7 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 			}
 			continue
 		}
-		f.done(ctx, p)
+		f.done(ctx, pd)
 		if wasDown {
 			log.Info("endpoint is back")
 			wasDown = false
@@ -190,7 +188,7 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 		if !ans.OK() {
 			// An answer is a delivery (as go-cqhttp does): the endpoint has the event, and sending
 			// it again would only repeat what it refused (koishi's adapter answers 404 to events).
-			h.stats.PushRefused.Add(1)
+			set.Stats.PushRefused.Add(1)
 			level := slog.LevelDebug
 			if ans.Status != lastStatus {
 				level = slog.LevelWarn
@@ -201,14 +199,14 @@ func (h *Hub) RunWebhook(ctx context.Context, ep Webhook) {
 			continue
 		}
 		lastStatus = ans.Status
-		h.push.handleWebhookReply(ctx, ep, entry, p.payload, ans.Reply(), ans.ContentType, log)
+		p.handleWebhookReply(ctx, ep, entry, pd.payload, ans.Reply(), ans.ContentType, log)
 	}
 }
 
 // drainWebhook delivers, once the gateway stops (ctx has ended), what is queued for a reachable
 // endpoint (the bots' final status_update among it), within stopDrainTimeout; what is not
 // delivered stays in the outbox for the next run. Replies are not run.
-func (ps pushers) drainWebhook(stopped context.Context, ep Webhook, f *feed) {
+func (p *Pushers) drainWebhook(stopped context.Context, ep Webhook, f *Feed) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(stopped), stopDrainTimeout)
 	defer cancel()
 	if f.filled != nil { // frames still queued in memory go to the outbox first (feed.fill)
@@ -219,29 +217,29 @@ func (ps pushers) drainWebhook(stopped context.Context, ep Webhook, f *feed) {
 		}
 	}
 	for {
-		p, ok := f.drainNext(ctx)
+		pd, ok := f.drainNext(ctx)
 		if !ok {
 			return
 		}
-		if _, err := ps.push(ctx, ep, p.payload, 0); err != nil {
+		if _, err := p.push(ctx, ep, pd.payload, 0); err != nil {
 			f.log.Debug("not delivered while stopping; kept for the next run when there is an outbox", "error", err)
 			return
 		}
-		f.done(ctx, p)
+		f.done(ctx, pd)
 	}
 }
 
 // pushMeta sends the endpoint a lifecycle (v11) or status_update (v12) event, then heartbeats.
-func (ps pushers) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
-	meta, ok := ps.h.faces.faceOfVersion(ep.Version).(face.Meta)
+func (p *Pushers) pushMeta(ctx context.Context, ep Webhook, entry *core.Entry) {
+	meta, ok := p.host.FaceOf(ep.Version).(face.Meta)
 	if !ok {
 		return
 	}
 	only := entry
 	if ep.Version != 11 && ep.Bot != "" {
-		only = ps.h.reg.botByUser(ep.Bot)
+		only = p.host.BotByUser(ep.Bot)
 	}
-	bots := ps.h.faces.faceBots(only)
+	bots := p.host.FaceBots(only)
 	if ep.Version == 11 {
 		bots = []face.Bot{{Bot: entry.Bot, SelfID: entry.SelfID}}
 	}
@@ -251,31 +249,32 @@ func (ps pushers) pushMeta(ctx context.Context, ep Webhook, entry *botEntry) {
 		changed = bots[0]
 	}
 	if frame := meta.StatusChanged(bots, changed, true, true); frame != nil {
-		_, _ = ps.push(ctx, ep, frame, 0)
+		_, _ = p.push(ctx, ep, frame, 0)
 	}
-	t := time.NewTicker(ps.h.opts.HeartbeatInterval)
+	heartbeat := p.settings().HeartbeatInterval
+	t := time.NewTicker(heartbeat)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_, _ = ps.push(ctx, ep, meta.Heartbeat(bots, ps.h.opts.HeartbeatInterval), 0)
+			_, _ = p.push(ctx, ep, meta.Heartbeat(bots, heartbeat), 0)
 		}
 	}
 }
 
 // push POSTs one frame, trying again up to retries times while it gets no answer, and returns
 // the answer, whatever its status (only 502, 503 and 504 count as no answer).
-func (ps pushers) push(ctx context.Context, ep Webhook, frame []byte, retries int) (transport.Answer, error) {
+func (p *Pushers) push(ctx context.Context, ep Webhook, frame []byte, retries int) (transport.Answer, error) {
 	body := jsStringifyCompat(frame)
 	retry := backoff.New(pushRetryInitial, pushRetryMax)
 	for attempt := 0; ; attempt++ {
-		ans, err := ps.pushOnce(ctx, ep, body)
+		ans, err := p.pushOnce(ctx, ep, body)
 		if err == nil {
 			return ans, nil
 		}
-		ps.h.stats.PushFailures.Add(1)
+		p.settings().Stats.PushFailures.Add(1)
 		if attempt >= retries || ctx.Err() != nil {
 			return transport.Answer{}, err
 		}
@@ -287,28 +286,28 @@ func (ps pushers) push(ctx context.Context, ep Webhook, frame []byte, retries in
 	}
 }
 
-func (ps pushers) pushOnce(ctx context.Context, ep Webhook, body []byte) (transport.Answer, error) {
+func (p *Pushers) pushOnce(ctx context.Context, ep Webhook, body []byte) (transport.Answer, error) {
+	set := p.settings()
 	hdr := http.Header{}
 	if ep.Version == 11 {
-		hdr.Set("User-Agent", "OneBot/11 "+Impl+"/"+ps.h.opts.Version)
+		hdr.Set("User-Agent", "OneBot/11 "+core.Impl+"/"+set.Version)
 		hdr.Set("X-Self-ID", strconv.FormatInt(ep.SelfID, 10))
 	} else {
-		hdr.Set("User-Agent", "OneBot/12 (matrix) "+Impl+"/"+ps.h.opts.Version)
+		hdr.Set("User-Agent", "OneBot/12 (matrix) "+core.Impl+"/"+set.Version)
 		hdr.Set("X-OneBot-Version", "12")
-		hdr.Set("X-Impl", Impl)
-		if ps.h.opts.PushToken != "" {
-			hdr.Set("Authorization", "Bearer "+ps.h.opts.PushToken)
+		hdr.Set("X-Impl", core.Impl)
+		if set.PushToken != "" {
+			hdr.Set("Authorization", "Bearer "+set.PushToken)
 		}
 	}
-	if ps.h.opts.WebhookSecret != "" {
-		hdr.Set("X-Signature", transport.Signature(ps.h.opts.WebhookSecret, body))
+	if set.WebhookSecret != "" {
+		hdr.Set("X-Signature", transport.Signature(set.WebhookSecret, body))
 	}
-	return transport.Post(ctx, ps.h.opts.HTTPClient, ep.URL, hdr, body, ps.h.opts.WebhookTimeout)
+	return transport.Post(ctx, set.HTTPClient, ep.URL, hdr, body, set.WebhookTimeout)
 }
 
-// handleWebhookReply runs what a 200 reply asks for: v12 a list of actions, v11 a quick operation.
-// Failures are only logged (the endpoint has no way to receive them).
-func (ps pushers) handleWebhookReply(ctx context.Context, ep Webhook, entry *botEntry, event, reply []byte, ctype string, log *slog.Logger) {
+// handleWebhookReply runs what a 200 reply asks for (Host.RunReply): only a JSON reply.
+func (p *Pushers) handleWebhookReply(ctx context.Context, ep Webhook, entry *core.Entry, event, reply []byte, ctype string, log *slog.Logger) {
 	if len(bytes.TrimSpace(reply)) == 0 {
 		return
 	}
@@ -316,84 +315,5 @@ func (ps pushers) handleWebhookReply(ctx context.Context, ep Webhook, entry *bot
 		log.Warn("reply ignored: only application/json replies are run", "content_type", mt)
 		return
 	}
-	if ep.Version == 11 {
-		op, err := ob11.DecodeQuickOperation(reply)
-		if err != nil {
-			log.Warn("quick operation ignored", "error", err)
-			return
-		}
-		ps.h.calls.runQuickOperation(ctx, entry, event, op, log)
-		return
-	}
-	reqs, err := decodeWebhookActions(reply)
-	if err != nil {
-		log.Warn("webhook reply ignored", "error", err)
-		return
-	}
-	var self struct {
-		Self *v12Self `json:"self"`
-	}
-	_ = json.Unmarshal(event, &self)
-	var bot *botEntry
-	if self.Self != nil {
-		bot = ps.h.reg.botByUser(id.UserID(self.Self.UserID))
-	}
-	if bot == nil {
-		log.Warn("webhook reply ignored: the event names no bot of this gateway", "actions", len(reqs))
-		return
-	}
-	for i := range reqs {
-		if ps.h.opts.WebhookReplyScope != ReplyScopeBot {
-			if err := checkReplyScope(event, &reqs[i]); err != nil {
-				log.Warn("action from a webhook reply refused", "action", reqs[i].Action, "reason", err)
-				continue
-			}
-		}
-		// The bot of the event is the connection's bot: a reply never acts as another bot.
-		resp := ps.h.calls.runV12(ctx, bot, &reqs[i])
-		if resp.Status != "ok" {
-			log.Warn("action from a webhook reply failed", "action", reqs[i].Action, "retcode", resp.Retcode, "message", resp.Message)
-		} else {
-			log.Debug("ran action from a webhook reply", "action", reqs[i].Action)
-		}
-	}
+	p.host.RunReply(ctx, ep.Version, entry, event, reply, log)
 }
-
-// decodeWebhookActions reads the body of a v12 webhook's 200 reply: a JSON list of action
-// requests (one request object is accepted too).
-func decodeWebhookActions(body []byte) ([]v12Request, error) {
-	body = bytes.TrimSpace(body)
-	var reqs []v12Request
-	switch {
-	case len(body) == 0:
-		return nil, nil
-	case body[0] == '{':
-		var r v12Request
-		if err := json.Unmarshal(body, &r); err != nil {
-			return nil, fmt.Errorf("reply is not an action request: %w", err)
-		}
-		reqs = []v12Request{r}
-	case body[0] == '[':
-		if err := json.Unmarshal(body, &reqs); err != nil {
-			return nil, fmt.Errorf("reply is not a list of action requests: %w", err)
-		}
-	default:
-		return nil, errors.New("reply is not a JSON list of action requests")
-	}
-	if len(reqs) > maxWebhookReplyActions {
-		return nil, fmt.Errorf("reply lists %d action requests, more than %d (a reply answers one event)", len(reqs), maxWebhookReplyActions)
-	}
-	for i, r := range reqs {
-		if r.Action == "" {
-			return nil, fmt.Errorf("action request %d has no action", i)
-		}
-		if len(r.Action) > 100 {
-			return nil, fmt.Errorf("action request %d names an action of %d bytes", i, len(r.Action))
-		}
-	}
-	return reqs, nil
-}
-
-// maxWebhookReplyActions bounds what one webhook reply may run: it answers one event, and each
-// action runs as the bot, one after the other, before the next event is posted.
-const maxWebhookReplyActions = 16
