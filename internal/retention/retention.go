@@ -17,6 +17,11 @@ import (
 // MaxInterval is the longest time between two passes.
 const MaxInterval = 10 * time.Minute
 
+// NoBodiesInterval is the longest time between two passes with GATEWAY_ENCRYPTED_BODY_RETENTION=0:
+// the outbox frames of encrypted rooms deleted at delivery (storage OutboxDelivered) leave the
+// WAL at the next pass's checkpoint.
+const NoBodiesInterval = time.Minute
+
 // Files is the file store's side of a pass (media.Store).
 type Files interface {
 	Prune(ctx context.Context, now time.Time) (media.FilePrune, error)
@@ -65,10 +70,13 @@ type Pruner struct {
 }
 
 // Interval is the time between passes for r: half the shortest age bound, at least a second
-// and at most MaxInterval. Reads apply the bounds at once; the interval is how much longer the
-// bytes may stay on disk.
+// and at most MaxInterval (NoBodiesInterval without decrypted bodies). Reads apply the bounds at
+// once; the interval is how much longer the bytes may stay on disk.
 func Interval(r storage.Retention) time.Duration {
 	d := MaxInterval
+	if r.NoEncryptedBodies {
+		d = NoBodiesInterval
+	}
 	for _, age := range []time.Duration{r.MessageAge, r.EncryptedBodyAge, r.FileAge} {
 		if age > 0 && age/2 < d {
 			d = age / 2
@@ -163,7 +171,7 @@ func (p *Pruner) Pass(ctx context.Context) (Result, error) {
 	if !res.removed() {
 		return res, firstErr
 	}
-	log.Info("pruned expired data", "messages", msgs.Aged+msgs.Counted, "encrypted_bodies", msgs.Bodies,
+	log.Info("pruned expired data", "messages", msgs.Aged+msgs.Counted, "encrypted_bodies", msgs.Bodies, "encrypted_outbox_frames", msgs.Outbox,
 		"file_records", res.Files.Records, "files", res.Files.Files, "abandoned_uploads", res.Uploads)
 	return res, firstErr
 }

@@ -61,6 +61,9 @@ type DB struct {
 
 	retention atomic.Pointer[Retention]
 	now       func() time.Time // the clock of stored_ms and the retention; tests move it
+	// droppedAtDelivery counts encrypted outbox frames deleted once delivered (OutboxDelivered)
+	// since the last PruneMessages, which reports them so that the pruner empties the WAL.
+	droppedAtDelivery atomic.Int64
 }
 
 // Open opens the database at location and brings its schema up to date. location is a SQLite

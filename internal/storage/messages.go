@@ -231,14 +231,19 @@ type MessagePrune struct {
 	Aged    int64 // rows past Retention.MessageAge
 	Counted int64 // rows past Retention.MessageCount in their bot and room
 	Bodies  int64 // encrypted rooms' bodies past Retention.EncryptedBodyAge
+	// Outbox is the outbox frames of encrypted rooms' events past Retention.EncryptedBodyAge
+	// (delivered or not), plus those deleted at delivery since the last pass (OutboxDelivered,
+	// with NoEncryptedBodies): the WAL may still hold their bytes.
+	Outbox int64
 }
 
 // Total is the number of rows deleted or changed.
-func (p MessagePrune) Total() int64 { return p.Aged + p.Counted + p.Bodies }
+func (p MessagePrune) Total() int64 { return p.Aged + p.Counted + p.Bodies + p.Outbox }
 
 // PruneMessages applies the retention (SetRetention) to the message index at now: it deletes
 // the messages past the age or count bound and drops the bodies of encrypted rooms' messages
-// past theirs. Their v11 message ids stay mapped. With secure_delete on, the deleted bytes are
+// past theirs, and deletes the outbox frames of encrypted rooms' events past that bound too. Their
+// v11 message ids stay mapped. With secure_delete on, the deleted bytes are
 // overwritten in the file; they leave the WAL at the next Checkpoint.
 func (s MessageStore) PruneMessages(ctx context.Context, now time.Time) (MessagePrune, error) {
 	r := s.db.Retention()
@@ -260,11 +265,17 @@ func (s MessageStore) PruneMessages(ctx context.Context, now time.Time) (Message
 				return err
 			}
 		}
+		if r.EncryptedBodyAge > 0 {
+			if p.Outbox, err = execCount(ctx, s.db, pruneEncryptedOutbox, now.Add(-r.EncryptedBodyAge).UnixMilli()); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return MessagePrune{}, fmt.Errorf("failed to prune messages: %w", err)
 	}
+	p.Outbox += s.db.droppedAtDelivery.Swap(0)
 	return p, nil
 }
 

@@ -349,3 +349,33 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 		t.Errorf("half-applied step left t2 behind (%v, %v)", ok, err)
 	}
 }
+
+// A PostgreSQL database a build at version 6 made (its gateway_outbox had no encrypted column)
+// is brought to version 7: the column is added, and the frames kept from before count as
+// encrypted, since that build did not tell.
+func TestPostgresUpgradeAddsOutboxEncrypted(t *testing.T) {
+	if testPostgres == nil {
+		t.Skip("PostgreSQL only: SQLite files of every older version are TestUpgradeFromEveryVersion's")
+	}
+	loc := newLocation(t)
+	db := openAt(t, loc)
+	ctx := t.Context()
+	for _, q := range []string{
+		`ALTER TABLE gateway_outbox DROP COLUMN encrypted`,
+		`UPDATE gateway_version SET version = 6, compat = 6`,
+		`INSERT INTO gateway_outbox (endpoint, queued_at, payload) VALUES ('ep', 1, '\x7b7d')`,
+	} {
+		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	_ = db.Close()
+	db = openAt(t, loc)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != latestVersion {
+		t.Fatalf("schema version = %d, %v; want %d", v, err, latestVersion)
+	}
+	rows, err := db.Outbox().OutboxPeek(ctx, "ep", 10)
+	if err != nil || len(rows) != 1 || !rows[0].Encrypted {
+		t.Fatalf("the frame kept from version 6: %+v, %v; want it, marked encrypted", rows, err)
+	}
+}

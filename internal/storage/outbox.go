@@ -11,6 +11,8 @@ type OutboxEntry struct {
 	Seq      int64 // increases in the order frames were appended, never reused
 	QueuedAt time.Time
 	Payload  []byte
+	// Encrypted marks a frame of an end-to-end encrypted room's event (OutboxFrame.Encrypted).
+	Encrypted bool
 }
 
 // OutboxLimits bound one endpoint's outbox.
@@ -20,26 +22,33 @@ type OutboxLimits struct {
 }
 
 const (
-	insertOutbox = `INSERT INTO gateway_outbox (endpoint, queued_at, payload) VALUES ($1, $2, $3)`
+	insertOutbox = `INSERT INTO gateway_outbox (endpoint, queued_at, payload, encrypted) VALUES ($1, $2, $3, $4)`
 	// Deletes every frame of the endpoint that is not among the newest ? ones.
 	trimOutboxCount = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <=
 		(SELECT seq FROM gateway_outbox WHERE endpoint = $2 ORDER BY seq DESC LIMIT 1 OFFSET $3)`
-	trimOutboxAge  = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND queued_at < $2`
-	selectOutbox   = `SELECT seq, queued_at, payload FROM gateway_outbox WHERE endpoint = $1 ORDER BY seq LIMIT $2`
-	selectAfter    = `SELECT seq, queued_at, payload FROM gateway_outbox WHERE endpoint = $1 AND seq > $2 ORDER BY seq LIMIT $3`
+	trimOutboxAge = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND queued_at < $2`
+	// The reads leave out encrypted frames queued before $2, the body retention's cutoff.
+	selectOutbox = `SELECT seq, queued_at, payload, encrypted FROM gateway_outbox
+		WHERE endpoint = $1 AND (encrypted = FALSE OR queued_at >= $2) ORDER BY seq LIMIT $3`
+	selectAfter = `SELECT seq, queued_at, payload, encrypted FROM gateway_outbox
+		WHERE endpoint = $1 AND (encrypted = FALSE OR queued_at >= $2) AND seq > $3 ORDER BY seq LIMIT $4`
 	newestOutbox   = `SELECT COALESCE(MAX(seq), 0) FROM gateway_outbox WHERE endpoint = $1`
 	deleteOutbox   = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <= $2`
 	countOutbox    = `SELECT COUNT(*) FROM gateway_outbox WHERE endpoint = $1`
 	purgeOutboxAge = `DELETE FROM gateway_outbox WHERE queued_at < $1`
+	// The retention of decrypted content (GATEWAY_ENCRYPTED_BODY_RETENTION) on the outbox.
+	pruneEncryptedOutbox     = `DELETE FROM gateway_outbox WHERE encrypted = TRUE AND queued_at < $1`
+	deliveredEncryptedOutbox = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <= $2 AND encrypted = TRUE`
 )
 
-// OutboxAppend adds a frame at the end of endpoint's outbox, then drops what exceeds the
-// limits (the oldest first). It returns how many frames were dropped.
+// OutboxAppend adds a frame that holds no decrypted content (a status frame) at the end of
+// endpoint's outbox, then drops what exceeds the limits (the oldest first). It returns how many
+// frames were dropped.
 func (s OutboxStore) OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
 	var dropped int64
 	err := inTx(ctx, s.db, func(ctx context.Context) error {
 		var err error
-		dropped, err = appendOutbox(ctx, s.db, endpoint, payload, at, lim)
+		dropped, err = appendOutbox(ctx, s.db, OutboxFrame{Endpoint: endpoint, Payload: payload}, at, lim)
 		return err
 	})
 	if err != nil {
@@ -48,8 +57,9 @@ func (s OutboxStore) OutboxAppend(ctx context.Context, endpoint string, payload 
 	return dropped, nil
 }
 
-func appendOutbox(ctx context.Context, db *DB, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
-	if _, err := db.util.Exec(ctx, insertOutbox, endpoint, at.UnixMilli(), payload); err != nil {
+func appendOutbox(ctx context.Context, db *DB, f OutboxFrame, at time.Time, lim OutboxLimits) (int64, error) {
+	endpoint := f.Endpoint
+	if _, err := db.util.Exec(ctx, insertOutbox, endpoint, at.UnixMilli(), f.Payload, f.Encrypted); err != nil {
 		return 0, err
 	}
 	var dropped int64
@@ -76,6 +86,10 @@ func appendOutbox(ctx context.Context, db *DB, endpoint string, payload []byte, 
 type OutboxFrame struct {
 	Endpoint string
 	Payload  []byte
+	// Encrypted marks the frame of an event of an end-to-end encrypted room (model.Event
+	// Decrypted): its payload is decrypted plaintext, kept only as the retention of encrypted
+	// bodies allows (see OutboxDelivered and PruneMessages).
+	Encrypted bool
 }
 
 // OutboxAppendAll adds each frame at the end of its endpoint's outbox in one transaction: either
@@ -86,7 +100,7 @@ func (s OutboxStore) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, 
 	dropped := map[string]int64{}
 	err := inTx(ctx, s.db, func(ctx context.Context) error {
 		for _, f := range frames {
-			n, err := appendOutbox(ctx, s.db, f.Endpoint, f.Payload, at, lim)
+			n, err := appendOutbox(ctx, s.db, f, at, lim)
 			if err != nil {
 				return err
 			}
@@ -102,15 +116,45 @@ func (s OutboxStore) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, 
 	return dropped, nil
 }
 
-// OutboxPeek returns up to limit of endpoint's oldest frames, oldest first.
+// OutboxPeek returns up to limit of endpoint's oldest frames, oldest first. Encrypted frames
+// past Retention.EncryptedBodyAge are left out (PruneMessages deletes them).
 func (s OutboxStore) OutboxPeek(ctx context.Context, endpoint string, limit int) ([]OutboxEntry, error) {
-	return s.outboxRows(ctx, selectOutbox, endpoint, limit)
+	return s.outboxRows(ctx, selectOutbox, endpoint, s.encryptedCutoff(), limit)
 }
 
 // OutboxAfter returns up to limit of endpoint's frames with a seq above after, oldest first: the
 // read of an outbox whose frames are kept after delivery (a stream several clients resume from).
+// Encrypted frames past Retention.EncryptedBodyAge are left out, as by OutboxPeek.
 func (s OutboxStore) OutboxAfter(ctx context.Context, endpoint string, after int64, limit int) ([]OutboxEntry, error) {
-	return s.outboxRows(ctx, selectAfter, endpoint, after, limit)
+	return s.outboxRows(ctx, selectAfter, endpoint, s.encryptedCutoff(), after, limit)
+}
+
+// encryptedCutoff is the queued_at (Unix ms) before which the reads leave encrypted frames out:
+// now minus Retention.EncryptedBodyAge, or 0 without an age bound. NoEncryptedBodies hides
+// nothing on reads: a frame waiting for its endpoint is kept until it is delivered (the outbox
+// exists to deliver it), and a delivered one is deleted then (OutboxDelivered).
+func (s OutboxStore) encryptedCutoff() int64 {
+	if r := s.db.Retention(); r.EncryptedBodyAge > 0 {
+		return s.db.now().Add(-r.EncryptedBodyAge).UnixMilli()
+	}
+	return 0
+}
+
+// OutboxDelivered tells that endpoint's frames up to and including seq were delivered in an
+// outbox whose frames are kept after delivery (OutboxAfter's). With Retention.NoEncryptedBodies
+// (GATEWAY_ENCRYPTED_BODY_RETENTION=0) the encrypted ones among them are deleted at once: the
+// decrypted content is not kept for resuming clients. Otherwise it does nothing (the age bound
+// applies on reads and in PruneMessages). It returns how many frames were deleted.
+func (s OutboxStore) OutboxDelivered(ctx context.Context, endpoint string, seq int64) (int64, error) {
+	if !s.db.Retention().NoEncryptedBodies {
+		return 0, nil
+	}
+	n, err := execCount(ctx, s.db, deliveredEncryptedOutbox, endpoint, seq)
+	if err != nil {
+		return 0, fmt.Errorf("failed to delete delivered encrypted frames from the outbox: %w", err)
+	}
+	s.db.droppedAtDelivery.Add(n)
+	return n, nil
 }
 
 // OutboxNewest returns the seq of endpoint's newest frame, 0 when it holds none.
@@ -132,7 +176,7 @@ func (s OutboxStore) outboxRows(ctx context.Context, query string, args ...any) 
 	for rows.Next() {
 		var e OutboxEntry
 		var ms int64
-		if err := rows.Scan(&e.Seq, &ms, &e.Payload); err != nil {
+		if err := rows.Scan(&e.Seq, &ms, &e.Payload, &e.Encrypted); err != nil {
 			return nil, fmt.Errorf("failed to read outbox: %w", err)
 		}
 		e.QueuedAt = time.UnixMilli(ms)

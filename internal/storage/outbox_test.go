@@ -1,7 +1,10 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -124,5 +127,124 @@ func TestOutboxAfterAndNewest(t *testing.T) {
 	}
 	if got, _ := db.Outbox().OutboxAfter(ctx, "a", seqs[3], 10); len(got) != 0 {
 		t.Fatalf("after the newest: %+v, want none", got)
+	}
+}
+
+// GATEWAY_ENCRYPTED_BODY_RETENTION bounds the outbox frames of encrypted rooms' events as it
+// bounds the message index's bodies: past the age they are not read (from a position or the
+// oldest) and PruneMessages deletes them, delivered or not; other frames stay.
+func TestOutboxEncryptedFramesFollowTheBodyRetention(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	c := &clock{t: time.UnixMilli(1_700_000_000_000)}
+	db.now = c.now
+	db.SetRetention(Retention{MessageAge: 7 * 24 * time.Hour, EncryptedBodyAge: time.Hour})
+	lim := OutboxLimits{MaxEvents: 100}
+	frames := []OutboxFrame{
+		{Endpoint: "satori:events", Payload: []byte("plain"), Encrypted: false},
+		{Endpoint: "satori:events", Payload: []byte("secret"), Encrypted: true},
+		{Endpoint: "hook", Payload: []byte("hook secret"), Encrypted: true},
+	}
+	if _, err := db.Outbox().OutboxAppendAll(ctx, frames, c.t, lim); err != nil {
+		t.Fatal(err)
+	}
+	payloads := func(rows []OutboxEntry) (out []string) {
+		for _, r := range rows {
+			out = append(out, string(r.Payload))
+		}
+		return out
+	}
+	if rows, err := db.Outbox().OutboxAfter(ctx, "satori:events", 0, 10); err != nil || fmt.Sprint(payloads(rows)) != "[plain secret]" || rows[0].Encrypted || !rows[1].Encrypted {
+		t.Fatalf("within the retention: %+v, %v; want plain, then secret marked encrypted", rows, err)
+	}
+	c.t = c.t.Add(time.Hour + time.Millisecond)
+	if rows, err := db.Outbox().OutboxAfter(ctx, "satori:events", 0, 10); err != nil || fmt.Sprint(payloads(rows)) != "[plain]" {
+		t.Fatalf("past the retention, OutboxAfter = %q, %v; want only plain", payloads(rows), err)
+	}
+	if rows, err := db.Outbox().OutboxPeek(ctx, "hook", 10); err != nil || len(rows) != 0 {
+		t.Fatalf("past the retention, OutboxPeek = %q, %v; want none", payloads(rows), err)
+	}
+	p, err := db.Messages().PruneMessages(ctx, c.t)
+	if err != nil || p.Outbox != 2 {
+		t.Fatalf("PruneMessages = %+v, %v; want the 2 encrypted frames deleted", p, err)
+	}
+	if n, _ := db.Outbox().OutboxCount(ctx, "satori:events"); n != 1 {
+		t.Fatalf("%d frames left, want the plain one", n)
+	}
+}
+
+// With GATEWAY_ENCRYPTED_BODY_RETENTION=0, an encrypted frame waits in the outbox until it is
+// delivered (reads return it, the prune leaves it), and OutboxDelivered deletes it then from an
+// outbox that keeps delivered frames; the plain frames stay for resuming readers. The next prune
+// reports the deletion, so that the pruner empties the WAL.
+func TestOutboxEncryptedFramesGoAtDeliveryWithoutBodyRetention(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	db.SetRetention(Retention{MessageAge: 7 * 24 * time.Hour, NoEncryptedBodies: true})
+	at := db.now()
+	for i, enc := range []bool{false, true, false, true} {
+		f := OutboxFrame{Endpoint: "satori:events", Payload: fmt.Appendf(nil, "f%d", i), Encrypted: enc}
+		if _, err := db.Outbox().OutboxAppendAll(ctx, []OutboxFrame{f}, at, OutboxLimits{MaxEvents: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := db.Outbox().OutboxAfter(ctx, "satori:events", 0, 10)
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("before delivery: %d frames, %v; want all 4 (they wait to be delivered)", len(rows), err)
+	}
+	if p, err := db.Messages().PruneMessages(ctx, at.Add(time.Hour)); err != nil || p.Outbox != 0 {
+		t.Fatalf("prune before delivery = %+v, %v; want no frame deleted", p, err)
+	}
+	n, err := db.Outbox().OutboxDelivered(ctx, "satori:events", rows[1].Seq)
+	if err != nil || n != 1 {
+		t.Fatalf("OutboxDelivered up to f1 = %d, %v; want f1 deleted", n, err)
+	}
+	left, _ := db.Outbox().OutboxAfter(ctx, "satori:events", 0, 10)
+	var got []string
+	for _, r := range left {
+		got = append(got, string(r.Payload))
+	}
+	if fmt.Sprint(got) != "[f0 f2 f3]" {
+		t.Fatalf("after delivering up to f1: %q, want f0 f2 f3 (f3 is not delivered yet)", got)
+	}
+	if p, err := db.Messages().PruneMessages(ctx, at); err != nil || p.Outbox != 1 {
+		t.Fatalf("the next prune = %+v, %v; want the frame deleted at delivery counted", p, err)
+	}
+
+	// With an age bound instead, delivery deletes nothing.
+	db.SetRetention(Retention{MessageAge: 7 * 24 * time.Hour, EncryptedBodyAge: time.Hour})
+	if n, err := db.Outbox().OutboxDelivered(ctx, "satori:events", left[2].Seq); err != nil || n != 0 {
+		t.Fatalf("OutboxDelivered with an age bound = %d, %v; want nothing deleted", n, err)
+	}
+}
+
+// The plaintext of a pruned encrypted frame leaves the SQLite file and its WAL.
+func TestPrunedEncryptedFrameLeavesTheFile(t *testing.T) {
+	sqliteOnly(t, "the bytes of a SQLite file")
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	db := openAt(t, path)
+	ctx := t.Context()
+	c := &clock{t: time.UnixMilli(1_700_000_000_000)}
+	db.now = c.now
+	db.SetRetention(Retention{MessageAge: 7 * 24 * time.Hour, EncryptedBodyAge: time.Minute})
+	marker := []byte("outbox-plaintext-marker-5a1c")
+	if _, err := db.Outbox().OutboxAppendAll(ctx, []OutboxFrame{{Endpoint: "satori:events", Payload: marker, Encrypted: true}}, c.t, OutboxLimits{MaxEvents: 10}); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(2 * time.Minute)
+	if p, err := db.Messages().PruneMessages(ctx, c.t); err != nil || p.Outbox != 1 {
+		t.Fatalf("PruneMessages = %+v, %v", p, err)
+	}
+	if ok, err := db.Checkpoint(ctx); err != nil || !ok {
+		t.Fatalf("Checkpoint = %v, %v", ok, err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		data, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, marker) {
+			t.Fatalf("%s still holds the pruned frame's plaintext", p)
+		}
 	}
 }

@@ -1,6 +1,6 @@
--- v0 -> v6: latest revision
+-- v0 -> v7: latest revision
 -- The whole schema of a new database. A SQLite file an older build made is brought up from its
--- version by the numbered files instead (02-… to 06-…); both roads end at the same tables, which
+-- version by the numbered files instead (02-… to 07-…); both roads end at the same tables, which
 -- TestUpgradedSchemaMatchesNew checks. mautrix's crypto and state stores live in the same
 -- database with their own version tables (crypto_version, mx_version).
 --
@@ -114,12 +114,15 @@ CREATE TABLE gateway_oauth_client (
 -- The persistent outbox of pushing OneBot endpoints (reverse WebSocket, HTTP POST, webhook).
 -- While an endpoint is down its events wait here, in order, and are replayed when it is back.
 -- endpoint is a key the gateway derives from the endpoint's kind, URL and bot; payload is the
--- exact frame that will be sent; seq is never reused, so order holds across deletes.
+-- exact frame that will be sent; seq is never reused, so order holds across deletes. encrypted
+-- marks a frame of an end-to-end encrypted room's event, whose payload is decrypted plaintext:
+-- GATEWAY_ENCRYPTED_BODY_RETENTION bounds how long it is kept (storage.Retention).
 CREATE TABLE gateway_outbox (
 	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
 	endpoint  TEXT    NOT NULL,
 	queued_at INTEGER NOT NULL, -- Unix milliseconds
-	payload   BLOB    NOT NULL
+	payload   BLOB    NOT NULL,
+	encrypted INTEGER NOT NULL DEFAULT 1 CHECK (encrypted IN (0, 1))
 );
 
 CREATE INDEX gateway_outbox_endpoint_idx ON gateway_outbox (endpoint, seq);
@@ -253,10 +256,11 @@ CREATE TABLE gateway_oauth_client (
 );
 
 CREATE TABLE gateway_outbox (
-	seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	endpoint  TEXT   NOT NULL,
-	queued_at BIGINT NOT NULL,
-	payload   BYTEA  NOT NULL
+	seq       BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	endpoint  TEXT    NOT NULL,
+	queued_at BIGINT  NOT NULL,
+	payload   BYTEA   NOT NULL,
+	encrypted BOOLEAN NOT NULL DEFAULT TRUE
 );
 
 CREATE INDEX gateway_outbox_endpoint_idx ON gateway_outbox (endpoint, seq);
