@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -321,6 +323,71 @@ func TestRetainedFaceStreamKeepsFramesAcrossRuns(t *testing.T) {
 	}
 	if rows, _ := st.(face.History).After(ctx, seqs[2], 10); len(rows) != 2 || rows[0].Seq != seqs[3] || rows[1].Seq != fr.Seq {
 		t.Fatalf("after %d: %+v, want $d and $e", seqs[2], rows)
+	}
+}
+
+// GATEWAY_ENCRYPTED_BODY_RETENTION=0 holds for a retained stream: an event of an encrypted room
+// (decrypted by the gateway) is written to the outbox only to be handed over, and is deleted once
+// it is; the other events stay for clients that resume. One that an earlier run left in the
+// outbox undelivered goes when the next run's stream starts, since it is history then.
+func TestRetainedStreamKeepsNoDecryptedFrames(t *testing.T) {
+	db := newTestDB(t)
+	db.SetRetention(storage.Retention{MessageAge: time.Hour, NoEncryptedBodies: true})
+	bot := fakes.NewFakeBot("@bot:example.org")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	run := func() (*Hub, face.Stream, context.CancelFunc) {
+		ff := &fakeFace{}
+		h := NewHub(Options{
+			Version: "test", HeartbeatInterval: time.Hour, IDs: db.IDs(), Faces: []face.Face{ff},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
+			Transports: Transports{Outbox: db.Outbox(), OutboxLimits: storage.OutboxLimits{MaxEvents: 100}},
+		})
+		h.AddBot(bot, 10001)
+		subCtx, endSub := context.WithCancel(ctx)
+		return h, faceHost{h}.Subscribe(subCtx, ff, face.Subscription{Key: "events", Retain: true}), endSub
+	}
+	publish := func(h *Hub, id string, decrypted bool) {
+		ev := sampleEvent(false)
+		ev.ID, ev.Decrypted = id, decrypted
+		if err := h.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func() []string {
+		rows, err := db.Outbox().OutboxAfter(ctx, "fake:events", 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range rows {
+			ids = append(ids, regexp.MustCompile(`\$[a-z]+`).FindString(string(r.Payload)))
+		}
+		return ids
+	}
+
+	h, st, endSub := run()
+	publish(h, "$plain", false)
+	publish(h, "$secret", true)
+	publish(h, "$late", true) // not handed over in this run
+	for _, want := range []string{"$plain", "$secret"} {
+		fr, err := st.Next(ctx)
+		if err != nil || !strings.Contains(string(fr.Payload), `"`+want+`"`) {
+			t.Fatalf("Next = %s, %v; want %s", fr.Payload, err, want)
+		}
+		st.Done(ctx, fr)
+	}
+	if got := fmt.Sprint(kept()); got != "[$plain $late]" {
+		t.Fatalf("kept after delivery: %s; want $plain (and $late, not delivered yet), not the decrypted $secret", got)
+	}
+	endSub()
+	st.Close()
+
+	_, st, endSub = run()
+	defer st.Close()
+	defer endSub()
+	if got := fmt.Sprint(kept()); got != "[$plain]" {
+		t.Fatalf("kept at the start of the next run: %s; want only $plain", got)
 	}
 }
 

@@ -389,7 +389,7 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 			return 0, grew, err
 		}
 		if f := s.Durable(); payload != nil && f != nil {
-			durable = append(durable, storage.OutboxFrame{Endpoint: f.Key(), Payload: payload})
+			durable = append(durable, storage.OutboxFrame{Endpoint: f.Key(), Payload: payload, Encrypted: ev.Decrypted})
 			feeds = append(feeds, f)
 		}
 	}

@@ -60,7 +60,8 @@ func (s *eventHandler) isOld(b *batch, evt *event.Event) bool {
 }
 
 func (s *eventHandler) newEvent(evt *event.Event, kind model.Kind) *model.Event {
-	return &model.Event{ID: string(evt.ID), Time: time.UnixMilli(evt.Timestamp), Self: s.acct.UserID(), Kind: kind}
+	return &model.Event{ID: string(evt.ID), Time: time.UnixMilli(evt.Timestamp), Self: s.acct.UserID(), Kind: kind,
+		Decrypted: evt.Mautrix.WasEncrypted}
 }
 
 // handleTimelineEvent hands over evt; indexed tells that a message is in the message index
@@ -107,7 +108,8 @@ func (s *eventHandler) handleMessage(ctx context.Context, b *batch, evt *event.E
 		EventID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, SenderName: s.state.MemberName(ctx, evt.RoomID, evt.Sender),
 		SenderRole: s.state.MemberRole(ctx, evt.RoomID, evt.Sender), Direct: s.direct.IsDirect(evt.RoomID), MsgType: string(content.MsgType), Segments: segs, Plain: plain,
 	}
-	return s.pub.publish(b, &model.Event{ID: string(evt.ID), Time: ts, Self: s.acct.UserID(), Kind: model.KindMessage, Message: msg})
+	return s.pub.publish(b, &model.Event{ID: string(evt.ID), Time: ts, Self: s.acct.UserID(), Kind: model.KindMessage, Message: msg,
+		Decrypted: evt.Mautrix.WasEncrypted})
 }
 
 // memberChange classifies an m.room.member event; nil when no one joined or left (an invite, a

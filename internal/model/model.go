@@ -30,7 +30,11 @@ type Event struct {
 	// Replayed marks an event handed over again after a restart interrupted its batch: a client
 	// may have had it already (OneBot: matrix.replayed / matrix_replayed).
 	Replayed bool
-	Message  *Message // for KindMessage
+	// Decrypted tells that the event arrived end-to-end encrypted and the gateway decrypted it:
+	// what it carries is plaintext the homeserver never saw, so it is kept at rest (an outbox)
+	// only as long as GATEWAY_ENCRYPTED_BODY_RETENTION allows.
+	Decrypted bool
+	Message   *Message // for KindMessage
 	// The other kinds (events.go): the field named after the kind is set.
 	Member   *MemberChange
 	Delete   *Deletion

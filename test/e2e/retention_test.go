@@ -145,3 +145,44 @@ func TestEncryptedBodyRetention(t *testing.T) {
 		t.Fatalf("the reply to the expired message = %v; want a reply segment naming %s", msg, alice.UserID)
 	}
 }
+
+// GATEWAY_ENCRYPTED_BODY_RETENTION bounds the Satori event stream too: its frames are kept in
+// the outbox after delivery (for clients that resume with an sn), and a frame of an encrypted
+// room holds the decrypted text. Past the retention the text leaves gateway.db and its WAL,
+// although GATEWAY_OUTBOX_MAX_AGE (24 h) would keep the frame.
+func TestEncryptedBodyRetentionCoversTheSatoriStream(t *testing.T) {
+	js := startJSClient(t)
+	bot := newBotUser(t)
+	alice := newBotUser(t)
+	localpart := func(u *harness.User) string { return strings.TrimPrefix(strings.SplitN(u.UserID, ":", 2)[0], "@") }
+	dir := t.TempDir()
+	g := startGateway(t, dir, map[string]string{
+		"MATRIX_BOTS":                      botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN":             satoriToken,
+		"GATEWAY_ENCRYPTED_BODY_RETENTION": "15s",
+	})
+	sat := dialSatori(t, g.wsURL("/satori/v1/events"), satoriToken, nil)
+	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
+	room := str(js.do("create_room", map[string]any{"client": "alice", "invite": []string{bot.UserID}, "encrypted": true}), "room_id")
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	marker := "satori-retention-marker-" + hex.EncodeToString(b)
+	js.do("send", map[string]any{"client": "alice", "room_id": room, "content": map[string]any{"msgtype": "m.text", "body": marker}})
+	sat.message(marker) // decrypted, delivered, and kept for resumes
+
+	db := filepath.Join(dir, "gateway.db")
+	waitFor(t, "the decrypted text of the Satori frame to leave gateway.db and its WAL", func() bool {
+		for _, p := range []string{db, db + "-wal"} {
+			data, err := os.ReadFile(p)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			if bytes.Contains(data, []byte(marker)) {
+				return false
+			}
+		}
+		return true
+	})
+}

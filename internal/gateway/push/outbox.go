@@ -18,9 +18,11 @@ type OutboxStore interface {
 	OutboxPeek(ctx context.Context, endpoint string, limit int) ([]storage.OutboxEntry, error)
 	OutboxDelete(ctx context.Context, endpoint string, seq int64) error
 	OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error)
-	// For a retained stream (face.Subscription.Retain): read from a position, the newest seq.
+	// For a retained stream (face.Subscription.Retain): read from a position, the newest seq,
+	// and that frames were delivered (the retention of decrypted content applies).
 	OutboxAfter(ctx context.Context, endpoint string, after int64, limit int) ([]storage.OutboxEntry, error)
 	OutboxNewest(ctx context.Context, endpoint string) (int64, error)
+	OutboxDelivered(ctx context.Context, endpoint string, seq int64) (int64, error)
 }
 
 const (
@@ -64,10 +66,11 @@ type Feed struct {
 
 // pending is a frame handed to an endpoint's deliverer.
 type pending struct {
-	seq      int64 // outbox row; 0 without outbox
-	queuedAt time.Time
-	payload  []byte
-	replay   bool
+	seq       int64 // outbox row; 0 without outbox
+	queuedAt  time.Time
+	payload   []byte
+	replay    bool
+	encrypted bool // the frame holds decrypted content (storage.OutboxEntry.Encrypted)
 }
 
 // NewFeed subscribes a feed for bot's events ("" = all bots) in the given protocol version;
@@ -98,6 +101,9 @@ func (p *Pushers) newFaceFeed(ctx context.Context, key string, version int, fc f
 				pos, err := f.store.OutboxNewest(ctx, key)
 				if err == nil {
 					f.pos = pos
+					// What an earlier run handed over, or left undelivered, is history now:
+					// without a retention of decrypted content, its encrypted frames go.
+					f.delivered(ctx, pos)
 					break
 				}
 				f.log.Error("failed to read the outbox", "error", err)
@@ -256,7 +262,7 @@ func (f *Feed) next(ctx context.Context) (pending, error) {
 		}
 		if len(f.batch) > 0 {
 			e := f.batch[0]
-			return f.ready(ctx, pending{seq: e.Seq, queuedAt: e.QueuedAt, payload: e.Payload,
+			return f.ready(ctx, pending{seq: e.Seq, queuedAt: e.QueuedAt, payload: e.Payload, encrypted: e.Encrypted,
 				replay: f.down || (!f.backlogBefore.IsZero() && !e.QueuedAt.After(f.backlogBefore))})
 		}
 		if !f.backlogBefore.IsZero() {
@@ -293,7 +299,7 @@ func (f *Feed) drainNext(ctx context.Context) (pending, bool) {
 		f.batch = rows
 	}
 	e := f.batch[0]
-	p := pending{seq: e.Seq, queuedAt: e.QueuedAt, payload: e.Payload,
+	p := pending{seq: e.Seq, queuedAt: e.QueuedAt, payload: e.Payload, encrypted: e.Encrypted,
 		replay: f.down || (!f.backlogBefore.IsZero() && !e.QueuedAt.After(f.backlogBefore))}
 	if p.replay {
 		p.payload = f.sink.Face.MarkReplayed(p.payload)
@@ -353,10 +359,22 @@ func (f *Feed) done(ctx context.Context, p pending) {
 	}
 	if f.retain {
 		f.pos = max(f.pos, p.seq)
+		if p.encrypted {
+			f.delivered(ctx, p.seq)
+		}
 		return
 	}
 	if err := f.store.OutboxDelete(context.WithoutCancel(ctx), f.key, p.seq); err != nil {
 		f.log.Error("failed to delete a delivered frame from the outbox; it may be sent twice", "error", err)
+	}
+}
+
+// delivered tells the outbox of a retained stream that its frames up to seq were handed over:
+// with GATEWAY_ENCRYPTED_BODY_RETENTION=0 their decrypted content is deleted then
+// (storage.OutboxStore.OutboxDelivered).
+func (f *Feed) delivered(ctx context.Context, seq int64) {
+	if _, err := f.store.OutboxDelivered(context.WithoutCancel(ctx), f.key, seq); err != nil {
+		f.log.Error("failed to delete delivered frames of encrypted rooms from the outbox; the next start deletes them", "error", err)
 	}
 }
 
