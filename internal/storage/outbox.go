@@ -3,6 +3,9 @@ package storage
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -57,8 +60,34 @@ func (s OutboxStore) OutboxAppend(ctx context.Context, endpoint string, payload 
 	return dropped, nil
 }
 
+// outboxLockClass is the first key of the transaction-level advisory locks that serialise the
+// appends to one endpoint's outbox on PostgreSQL ("outb"); the second is a hash of the endpoint.
+// Two-key locks do not share their key space with the one-key locks of Ownership and the upgrade.
+const outboxLockClass int32 = 0x6f757462
+
+// lockOutboxEndpoint makes, on PostgreSQL, the transaction of ctx the only one appending to
+// endpoint's outbox until it ends. The readers go by seq (OutboxAfter reads past a position,
+// OutboxDelete deletes up to a seq), so a frame must not become visible after one with a higher
+// seq: without the lock, a transaction that took its seq first could commit last, and a reader
+// that has read past the later frame would never see it (or delete it undelivered). With it, a
+// frame's seq is taken after the transaction before it committed. A transaction that appends to
+// several endpoints locks them in order (OutboxAppendAll sorts its frames), so two cannot wait
+// for each other. SQLite needs nothing: a transaction holds the write lock from its start.
+func lockOutboxEndpoint(ctx context.Context, db *DB, endpoint string) error {
+	if !isPostgres(db) {
+		return nil
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(endpoint))
+	_, err := db.util.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, outboxLockClass, int32(h.Sum32()))
+	return err
+}
+
 func appendOutbox(ctx context.Context, db *DB, f OutboxFrame, at time.Time, lim OutboxLimits) (int64, error) {
 	endpoint := f.Endpoint
+	if err := lockOutboxEndpoint(ctx, db, endpoint); err != nil {
+		return 0, err
+	}
 	if _, err := db.util.Exec(ctx, insertOutbox, endpoint, at.UnixMilli(), f.Payload, f.Encrypted); err != nil {
 		return 0, err
 	}
@@ -98,6 +127,10 @@ type OutboxFrame struct {
 // frames were dropped per endpoint.
 func (s OutboxStore) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time.Time, lim OutboxLimits) (map[string]int64, error) {
 	dropped := map[string]int64{}
+	// By endpoint, so that concurrent transactions lock endpoints in one order
+	// (lockOutboxEndpoint); an endpoint's frames keep their order.
+	frames = slices.Clone(frames)
+	slices.SortStableFunc(frames, func(a, b OutboxFrame) int { return strings.Compare(a.Endpoint, b.Endpoint) })
 	err := inTx(ctx, s.db, func(ctx context.Context) error {
 		for _, f := range frames {
 			n, err := appendOutbox(ctx, s.db, f, at, lim)

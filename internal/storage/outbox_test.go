@@ -2,11 +2,14 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 func TestOutboxOrderAndDelete(t *testing.T) {
@@ -246,5 +249,86 @@ func TestPrunedEncryptedFrameLeavesTheFile(t *testing.T) {
 		if bytes.Contains(data, marker) {
 			t.Fatalf("%s still holds the pruned frame's plaintext", p)
 		}
+	}
+}
+
+// Readers of an outbox go by seq (OutboxAfter from a position; OutboxDelete up to a seq), so a
+// frame must never become visible after a frame with a higher seq of the same endpoint. On
+// PostgreSQL two transactions get their seqs in one order and may commit in the other: here A
+// appends first and commits last. A reader that reads between the two commits must not pass A's
+// frame by.
+func TestOutboxFramesCommitInSeqOrder(t *testing.T) {
+	if testPostgres == nil {
+		t.Skip("PostgreSQL only: SQLite has one writer at a time, so its frames commit in seq order")
+	}
+	db := openTest(t)
+	ctx := t.Context()
+	lim := OutboxLimits{MaxEvents: 100}
+	appended, release, aDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		aDone <- inTx(ctx, db, func(ctx context.Context) error {
+			if _, err := appendOutbox(ctx, db, OutboxFrame{Endpoint: "satori:events", Payload: []byte("a")}, time.Now(), lim); err != nil {
+				return err
+			}
+			close(appended)
+			<-release // A's transaction stays open
+			return nil
+		})
+	}()
+	select {
+	case <-appended:
+	case err := <-aDone:
+		t.Fatalf("A: %v", err)
+	}
+	bDone := make(chan error, 1)
+	go func() {
+		_, err := db.Outbox().OutboxAppendAll(ctx, []OutboxFrame{{Endpoint: "satori:events", Payload: []byte("b")}}, time.Now(), lim)
+		bDone <- err
+	}()
+	// B has committed, or waits for A.
+	var bErr error
+	bFinished := false
+	wait.For(t, 10*time.Second, "B to commit or to wait for A", func() bool {
+		select {
+		case bErr = <-bDone:
+			bFinished = true
+			return true
+		default:
+		}
+		var waiting int
+		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		return waiting > 0
+	})
+	if bErr != nil {
+		t.Fatalf("B: %v", bErr)
+	}
+
+	// A reader reads now, and again once both have committed, from where it got to.
+	var seen []string
+	var pos int64
+	read := func() {
+		rows, err := db.Outbox().OutboxAfter(ctx, "satori:events", pos, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			seen, pos = append(seen, string(r.Payload)), r.Seq
+		}
+	}
+	read()
+	close(release)
+	if err := <-aDone; err != nil {
+		t.Fatalf("A: %v", err)
+	}
+	if !bFinished {
+		if err := <-bDone; err != nil {
+			t.Fatalf("B: %v", err)
+		}
+	}
+	read()
+	if fmt.Sprint(seen) != "[a b]" {
+		t.Fatalf("the reader got %q; want a then b, each once (a frame that commits late must not be passed by)", seen)
 	}
 }

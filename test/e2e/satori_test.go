@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/test/harness"
+	"github.com/matrix-onebot/gateway/test/harness/postgres"
 )
 
 // The Satori face with real clients against Synapse: Koishi with @satorijs/adapter-satori and
@@ -586,13 +588,25 @@ func satoriUploadProof(t *testing.T, g *gatewayProc, bot *harness.User, alice *h
 // GATEWAY RESTARTS (one message comes while it is down, one after it is back and before the
 // client is), and the client resumes with its last sn: it gets exactly the events it missed,
 // once each, in order, with growing sn, then live events.
-func TestSatoriResumeAfterGatewayRestart(t *testing.T) {
+func TestSatoriResumeAfterGatewayRestart(t *testing.T) { satoriResumeAfterRestart(t, nil) }
+
+// The same with the outbox, and so the Satori stream, in PostgreSQL, where frames of concurrent
+// transactions could commit out of seq order (storage TestOutboxFramesCommitInSeqOrder).
+func TestSatoriResumeAfterGatewayRestartOnPostgres(t *testing.T) {
+	satoriResumeAfterRestart(t, map[string]string{
+		"GATEWAY_DATABASE":   postgres.ForTest(t).DatabaseForTest(t),
+		"GATEWAY_PICKLE_KEY": "e2e-pickle-key-for-postgres",
+	})
+}
+
+func satoriResumeAfterRestart(t *testing.T, extra map[string]string) {
 	bot, alice := newBotUser(t), newHuman(t, "alice")
 	dir := t.TempDir()
 	env := map[string]string{
 		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
 		"GATEWAY_ACCESS_TOKEN": satoriToken,
 	}
+	maps.Copy(env, extra)
 	g := startGateway(t, dir, env)
 	room := alice.roomWith(bot, false)
 	alice.waitJoined(room, bot)
