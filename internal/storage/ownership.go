@@ -40,6 +40,10 @@ type Ownership struct {
 	pid      int
 	interval time.Duration
 
+	// stmt orders the statements of Acquire, Release and Close on the connection; mu guards the
+	// state below and is never held across a round trip to the server, so that Held, Err and the
+	// report of a lost connection do not wait for a slow database.
+	stmt    sync.Mutex
 	mu      sync.Mutex
 	held    map[string]int64 // bot user ID → lock key
 	lostErr error
@@ -111,37 +115,53 @@ func (o *Ownership) Acquire(ctx context.Context, botUserID string) (bool, error)
 	if botUserID == "" {
 		return false, errors.New("failed to lock a bot: its user ID is empty")
 	}
+	o.stmt.Lock()
+	defer o.stmt.Unlock()
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.lostErr != nil {
-		return false, fmt.Errorf("failed to lock %s: %w", botUserID, o.lostErr)
+	lost := o.lostErr
+	_, have := o.held[botUserID]
+	if lost == nil && !have && o.conn == nil {
+		defer o.mu.Unlock()
+		return o.acquireInMemory(botUserID, BotLockKey(botUserID)), nil
 	}
-	if _, ok := o.held[botUserID]; ok {
+	o.mu.Unlock()
+	if lost != nil {
+		return false, fmt.Errorf("failed to lock %s: %w", botUserID, lost)
+	}
+	if have {
 		return true, nil
 	}
 	key := BotLockKey(botUserID)
-	if o.conn == nil {
-		return o.acquireInMemory(botUserID, key), nil
-	}
 	var ok bool
 	if err := o.conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
+		o.mu.Lock()
 		err = o.failed(fmt.Errorf("failed to lock %s: %w", botUserID, err))
-		if o.lostErr == nil {
+		lost := o.lostErr
+		o.mu.Unlock()
+		if lost == nil {
 			// Cut short (ctx ended): the server may have taken the lock all the same. Give it up,
 			// or the bot would be locked by a gateway that does not run it.
 			unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ownershipCheckTimeout)
 			_, uerr := o.conn.ExecContext(unlockCtx, `SELECT pg_advisory_unlock($1)`, key)
 			cancel()
 			if uerr != nil {
+				o.mu.Lock()
 				_ = o.failed(fmt.Errorf("failed to unlock %s after a failed lock: %w", botUserID, uerr))
+				o.mu.Unlock()
 			}
 		}
 		return false, err
 	}
-	if ok {
-		o.held[botUserID] = key
+	if !ok {
+		return false, nil
 	}
-	return ok, nil
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.lostErr != nil { // the connection ended meanwhile, and the lock with it
+		return false, fmt.Errorf("failed to lock %s: %w", botUserID, o.lostErr)
+	}
+	o.held[botUserID] = key
+	return true, nil
 }
 
 func (o *Ownership) acquireInMemory(botUserID string, key int64) bool {
@@ -161,18 +181,24 @@ func (o *Ownership) acquireInMemory(botUserID string, key int64) bool {
 
 // Release gives the bot's lock up (nothing happens for a lock it does not hold).
 func (o *Ownership) Release(ctx context.Context, botUserID string) error {
+	o.stmt.Lock()
+	defer o.stmt.Unlock()
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	key, ok := o.held[botUserID]
 	if !ok {
+		o.mu.Unlock()
 		return nil
 	}
 	delete(o.held, botUserID)
 	if o.conn == nil {
 		o.releaseInMemory(botUserID)
+		o.mu.Unlock()
 		return nil
 	}
+	o.mu.Unlock()
 	if _, err := o.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+		o.mu.Lock()
+		defer o.mu.Unlock()
 		return o.failed(fmt.Errorf("failed to unlock %s: %w", botUserID, err))
 	}
 	return nil
@@ -202,9 +228,11 @@ func (o *Ownership) Held() []string {
 func (o *Ownership) Close() error {
 	o.stopOnce.Do(func() { close(o.stop) })
 	<-o.done
+	o.stmt.Lock() // after the statements under way
+	defer o.stmt.Unlock()
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.conn == nil {
+		defer o.mu.Unlock()
 		for bot := range o.held {
 			o.releaseInMemory(bot)
 		}
@@ -215,6 +243,7 @@ func (o *Ownership) Close() error {
 	if o.lostErr == nil {
 		o.lostErr = errors.New("the ownership was closed")
 	}
+	o.mu.Unlock()
 	// Closing a pooled connection returns it to the pool with its session (and locks): the
 	// locks are ended with it instead.
 	err := o.conn.Raw(func(any) error { return driver.ErrBadConn })

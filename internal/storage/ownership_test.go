@@ -2,9 +2,11 @@ package storage
 
 import (
 	"errors"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/test/fakes"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
 
@@ -116,4 +118,64 @@ func newOwnership(t *testing.T, db *DB) *Ownership {
 	}
 	t.Cleanup(func() { _ = o.Close() })
 	return o
+}
+
+// While an Acquire waits for a slow database, the ownership still answers what it holds and
+// whether it lost its connection: its lock is held around its own state, not around the round
+// trips to the server (it was, so a slow database stalled every caller of Held and Err).
+func TestOwnershipAnswersWhileTheDatabaseIsSlow(t *testing.T) {
+	if testPostgres == nil {
+		t.Skip("PostgreSQL only: a SQLite ownership makes no round trip")
+	}
+	ctx := t.Context()
+	u, err := url.Parse(testPostgres.DatabaseForTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := fakes.NewFakeStallingRelay(t, u.Host)
+	u.Host = relay.Addr
+	db := openAt(t, u.String())
+	o, err := NewOwnership(ctx, db, time.Hour) // no checks of its own during the test
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = o.Close() }()
+	if ok, err := o.Acquire(ctx, "@one:x"); err != nil || !ok {
+		t.Fatalf("Acquire(one) = %v, %v", ok, err)
+	}
+	stalled := relay.Stall()
+	acquired := make(chan error, 1)
+	go func() {
+		ok, err := o.Acquire(ctx, "@two:x")
+		if err == nil && !ok {
+			err = errors.New("not taken")
+		}
+		acquired <- err
+	}()
+	select {
+	case <-stalled:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Acquire(two) sent nothing to the database")
+	}
+	answered := make(chan []string, 1)
+	go func() {
+		_ = o.Err()
+		answered <- o.Held()
+	}()
+	select {
+	case held := <-answered:
+		if len(held) != 1 || held[0] != "@one:x" {
+			t.Errorf("while Acquire(two) waits, Held = %v; want [@one:x]", held)
+		}
+	case <-time.After(10 * time.Second):
+		relay.Resume()
+		t.Fatal("Held and Err waited for the database's answer to another call's statement")
+	}
+	relay.Resume()
+	if err := <-acquired; err != nil {
+		t.Fatalf("Acquire(two) once the database answered: %v", err)
+	}
+	if held := o.Held(); len(held) != 2 {
+		t.Errorf("Held = %v; want both bots", held)
+	}
 }
