@@ -2,19 +2,17 @@ package main
 
 import (
 	"context"
-	"net/http"
-
-	"maunium.net/go/mautrix/id"
-
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/matrix-onebot/gateway/internal/gateway"
 	"log/slog"
 	"os"
 
+	"maunium.net/go/mautrix/id"
+
 	"github.com/matrix-onebot/gateway/internal/cluster"
 	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/gateway"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -33,26 +31,19 @@ func newCoordinator(cfg *config.Config, db *storage.DB, bots *botSet, log *slog.
 }
 
 // elsewhere returns the bots the gateways of the cluster run (those this one runs too: the hub
-// leaves them out), nil without a cluster or when the database does not answer — then it says
-// so in the log, since get_status's matrix.elsewhere is left out and reads like "none".
-func elsewhere(ctx context.Context, coord *cluster.Coordinator, log *slog.Logger) []string {
-	if coord == nil {
+// leaves them out), from the proxy's map of owners (read at most once per refresh, never per
+// get_status); nil without a cluster, or before the first map (then matrix.elsewhere is left out).
+func elsewhere(p *cluster.Proxy) []string {
+	if p == nil {
 		return nil
 	}
-	owners, err := coord.Owners(ctx)
-	if err != nil {
-		log.Warn("get_status: could not read which bots the other gateways run, so matrix.elsewhere is left out; check the PostgreSQL connection (GATEWAY_DATABASE)", "error", err)
-		return nil
-	}
-	out := make([]string, 0, len(owners))
-	for bot := range owners {
-		out = append(out, bot)
-	}
-	return out
+	bots, _ := p.Elsewhere()
+	return bots
 }
 
-// clusterProxy sends OneBot requests for bots that another gateway runs to that gateway.
-func clusterProxy(next http.Handler, coord *cluster.Coordinator, hub *gateway.Hub, bots *botSet, db *storage.DB, maxBody int64, log *slog.Logger) http.Handler {
+// newClusterProxy returns what sends OneBot requests for bots that another gateway runs to that
+// gateway, with its first map of owners read.
+func newClusterProxy(ctx context.Context, coord *cluster.Coordinator, hub *gateway.Hub, bots *botSet, db *storage.DB, maxBody int64, log *slog.Logger) *cluster.Proxy {
 	p := &cluster.Proxy{
 		Local:  func(bot string) bool { return hub.HasBot(id.UserID(bot)) },
 		Owners: coord.Owners,
@@ -62,5 +53,6 @@ func clusterProxy(next http.Handler, coord *cluster.Coordinator, hub *gateway.Hu
 		TokenBot: bots.tokenBot,
 		Body:     gateway.BodyReader(hub), MaxBody: maxBody, Log: log,
 	}
-	return p.Wrap(next)
+	p.Prime(ctx)
+	return p
 }

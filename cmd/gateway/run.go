@@ -249,8 +249,9 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	accessLevel, accessLog := cfg.Gateway.AccessLog()
 	extraFaces := faces(cfg.Gateway, log, mets)
 	var coord *cluster.Coordinator
+	var proxy *cluster.Proxy
 	hub := gateway.NewHub(gateway.Options{
-		Elsewhere: func(ctx context.Context) []string { return elsewhere(ctx, coord, log) },
+		Elsewhere: func(context.Context) []string { return elsewhere(proxy) },
 		Metrics:   mets, MetricsPublic: cfg.Gateway.MetricsPublic, AccessLogLevel: accessLevel, AccessLogOff: !accessLog,
 		Version: version, AccessToken: cfg.Gateway.AccessToken, BotTokens: botTokens(cfg), HeartbeatInterval: cfg.Gateway.HeartbeatInterval,
 		IDs: db.IDs(), Logger: log.With("component", "onebot"), // the bots are expected one by one (botSet.expect)
@@ -305,6 +306,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 			return exitConfig
 		}
 		coord = c
+		proxy = newClusterProxy(ctx, coord, hub, bots, db, cfg.Gateway.Web.MaxActionSize, log.With("component", "cluster"))
 		log.Info("sharing the bots with the other gateways on this database", "instance", instance, "url", cfg.Gateway.ClusterURL)
 	}
 	var srv *web.Server
@@ -322,8 +324,8 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 			}))
 		}
 		handler := hub.Handler() // after SetAdmin
-		if coord != nil {
-			handler = clusterProxy(handler, coord, hub, bots, db, cfg.Gateway.Web.MaxActionSize, log.With("component", "cluster"))
+		if proxy != nil {
+			handler = proxy.Wrap(handler)
 		}
 		srv = web.NewServer(serveCtx, handler, webOptions(cfg.Gateway.Web), log.With("component", "http"))
 		hub.Start(gateway.Listener{Server: srv, Listener: ln})

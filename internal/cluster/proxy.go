@@ -37,9 +37,12 @@ const DefaultRefresh = 2 * time.Second
 //
 // Everything the proxy does comes before authentication, so it costs a client little: which
 // gateway runs which bot is a map read from the database at most once per Refresh (never a
-// query per request, whatever self_id or bot a client names), and the body of a v12 action is
-// read within the process's budget of request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT), at most
-// MaxBody bytes of it, held until the request is done.
+// query per request, whatever self_id or bot a client names; no request waits for the first
+// map: Prime reads it before the gateway serves, and a request that needs a map before any is
+// known is answered 503 with Retry-After), and the body of a v12
+// action is read within the process's budget of request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT), at
+// most MaxBody bytes of it, held until the request is sent on, or given back before the request
+// is served here (where the hub counts it again as it reads it).
 type Proxy struct {
 	Local  func(bot string) bool                                // the hub runs the bot
 	Owners func(ctx context.Context) (map[string]string, error) // every live bot run elsewhere → its owner's URL
@@ -74,35 +77,44 @@ func (p *Proxy) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		bot, release, err := p.botOf(r)
-		if release != nil {
-			defer release()
+		if release == nil {
+			release = func() {}
+		}
+		here := func() {
+			release() // the hub counts the body again as it reads it: once, not twice
+			next.ServeHTTP(w, r)
 		}
 		if err != nil {
 			w.Header().Set("Content-Type", "application/json")
-			if errors.Is(err, face.ErrBusy) {
+			switch {
+			case errors.Is(err, face.ErrBusy):
 				w.Header().Set("Retry-After", "5")
 				w.Header().Set("Connection", "close")
 				w.WriteHeader(http.StatusServiceUnavailable)
-			} else {
+			case errors.Is(err, errNoMapYet):
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+			default:
 				w.WriteHeader(http.StatusBadRequest)
 			}
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 			return
 		}
 		if bot == "" || p.Local(bot) {
-			next.ServeHTTP(w, r)
+			here()
 			return
 		}
-		owner, ok := p.owners(r.Context()).byBot[bot]
+		owner, ok := p.owners(true).byBot[bot]
 		if !ok {
-			next.ServeHTTP(w, r) // no owner now: answered as an unknown bot
+			here() // no owner now: answered as an unknown bot
 			return
 		}
 		target, err := url.Parse(owner)
 		if err != nil {
-			next.ServeHTTP(w, r)
+			here()
 			return
 		}
+		defer release()
 		rp := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(target)
@@ -122,10 +134,41 @@ func (p *Proxy) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// owners returns the owner map, read again when it is older than Refresh. While one request
-// reads it, the others go on with the old one; when a read fails, the old map is kept for
-// another Refresh (the database is not asked again by every request meanwhile).
-func (p *Proxy) owners(ctx context.Context) *ownerMap {
+// errNoMapYet: a request needs the owner map before the first one has been read.
+var errNoMapYet = errors.New("this gateway is still reading which gateway of the cluster runs which bot; try again in a second")
+
+// ownerReadTimeout bounds one read of the owners.
+const ownerReadTimeout = 5 * time.Second
+
+// Prime reads the first owner map (waiting at most 5 s), so that no request meets a proxy that
+// knows no map yet. Call it before the gateway serves.
+func (p *Proxy) Prime(ctx context.Context) {
+	p.refreshing.Lock()
+	defer p.refreshing.Unlock()
+	p.read(ctx)
+}
+
+// Elsewhere returns the bots that live gateways with a URL run (this one's too), from the map
+// the requests use (get_status's matrix.elsewhere: never a query of its own); ok is false while
+// no map has been read yet.
+func (p *Proxy) Elsewhere() (bots []string, ok bool) {
+	snap := p.owners(false)
+	if snap == nil {
+		return nil, false
+	}
+	bots = make([]string, 0, len(snap.byBot))
+	for bot := range snap.byBot {
+		bots = append(bots, bot)
+	}
+	return bots, true
+}
+
+// owners returns the owner map, read again when it is older than Refresh: by this caller when
+// wait is set (while it reads, the others go on with the old map), else in the background. No
+// caller waits for the first map: until it is read (Prime, or in the background), owners
+// returns nil. When a read fails, the old map is kept for another Refresh (the database is not
+// asked again by every request meanwhile).
+func (p *Proxy) owners(wait bool) *ownerMap {
 	refresh := p.Refresh
 	if refresh <= 0 {
 		refresh = DefaultRefresh
@@ -136,26 +179,42 @@ func (p *Proxy) owners(ctx context.Context) *ownerMap {
 	if snap != nil && time.Since(snap.at) < refresh {
 		return snap
 	}
-	if snap != nil {
-		if !p.refreshing.TryLock() {
-			return snap
+	if !p.refreshing.TryLock() {
+		return snap
+	}
+	readAgain := func() {
+		p.mu.Lock()
+		fresh := p.snap != nil && time.Since(p.snap.at) < refresh // read meanwhile
+		p.mu.Unlock()
+		if !fresh {
+			p.read(context.Background())
 		}
-	} else {
-		p.refreshing.Lock()
+	}
+	if snap == nil || !wait {
+		go func() {
+			defer p.refreshing.Unlock()
+			readAgain()
+		}()
+		return snap
 	}
 	defer p.refreshing.Unlock()
+	readAgain()
 	p.mu.Lock()
-	snap = p.snap
-	p.mu.Unlock()
-	if snap != nil && time.Since(snap.at) < refresh {
-		return snap // read meanwhile
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer p.mu.Unlock()
+	return p.snap
+}
+
+// read reads the owners into a new map (p.refreshing held).
+func (p *Proxy) read(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ownerReadTimeout)
 	defer cancel()
+	p.mu.Lock()
+	snap := p.snap
+	p.mu.Unlock()
 	next := &ownerMap{at: time.Now(), byV11: map[int64]string{}}
 	byBot, err := p.Owners(ctx)
 	if err != nil {
-		p.Log.Warn("cluster: failed to read which gateway runs which bot; keeping the last map", "error", err)
+		p.Log.Warn("cluster: failed to read which gateway runs which bot; keeping the last map (get_status's matrix.elsewhere comes from it); check the PostgreSQL connection (GATEWAY_DATABASE)", "error", err)
 		next.byBot = map[string]string{}
 		if snap != nil {
 			next.byBot, next.byV11 = snap.byBot, snap.byV11
@@ -171,7 +230,6 @@ func (p *Proxy) owners(ctx context.Context) *ownerMap {
 	p.mu.Lock()
 	p.snap = next
 	p.mu.Unlock()
-	return next
 }
 
 // botOf returns the bot a request names, or "". release, when not nil, gives back the bytes of
@@ -183,16 +241,25 @@ func (p *Proxy) botOf(r *http.Request) (bot string, release func(), err error) {
 		if err != nil || n <= 0 {
 			return "", nil, nil
 		}
-		return p.owners(r.Context()).byV11[n], nil, nil
+		snap := p.owners(true)
+		if snap == nil {
+			return "", nil, errNoMapYet
+		}
+		return snap.byV11[n], nil, nil
 	}
 	if r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/onebot/v12" && p.TokenBot != nil &&
 		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		// A forward WebSocket: its token may scope it to one bot.
-		if len(p.owners(r.Context()).byBot) == 0 {
+		snap := p.owners(true)
+		if snap != nil && len(snap.byBot) == 0 {
 			return "", nil, nil
 		}
 		if tok, ok := web.PresentedToken(r); ok && tok != "" {
-			return p.TokenBot(tok), nil, nil
+			bot := p.TokenBot(tok)
+			if bot != "" && snap == nil && !p.Local(bot) {
+				return "", nil, errNoMapYet
+			}
+			return bot, nil, nil
 		}
 		return "", nil, nil
 	}
@@ -200,7 +267,8 @@ func (p *Proxy) botOf(r *http.Request) (bot string, release func(), err error) {
 		return "", nil, nil
 	}
 	// Only bots run elsewhere are worth a read of the body.
-	if len(p.owners(r.Context()).byBot) == 0 {
+	snap := p.owners(true)
+	if snap != nil && len(snap.byBot) == 0 {
 		return "", nil, nil
 	}
 	limit := p.MaxBody
@@ -226,9 +294,15 @@ func (p *Proxy) botOf(r *http.Request) (bot string, release func(), err error) {
 		if json.Unmarshal(body, &req) != nil {
 			return "", release, nil
 		}
-		return req.Self.UserID, release, nil
+		bot = req.Self.UserID
+	} else {
+		bot = peekSelf(body)
 	}
-	return peekSelf(body), release, nil
+	if snap == nil && bot != "" && !p.Local(bot) {
+		release()
+		return "", nil, errNoMapYet
+	}
+	return bot, release, nil
 }
 
 // readCloser reads r and closes c.

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // fakeBudget is a thin stand-in for the hub's budget of request bytes (gateway.BodyReader): it
@@ -61,8 +62,16 @@ func (b *fakeBudget) holding() int64 {
 }
 
 // testProxy returns a proxy whose only bot run elsewhere is @there:x (v11 self_id 7), run by
-// owner; @here:x runs here. reads counts the reads of the owner map.
+// owner; @here:x runs here. reads counts the reads of the owner map. It has read its first map
+// (Prime), as the gateway's has before it serves.
 func testProxy(owner string, budget *fakeBudget, reads *atomic.Int64) *Proxy {
+	p := newTestProxy(owner, budget, reads)
+	p.Prime(context.Background())
+	return p
+}
+
+// newTestProxy is testProxy before its first map.
+func newTestProxy(owner string, budget *fakeBudget, reads *atomic.Int64) *Proxy {
 	return &Proxy{
 		Local: func(bot string) bool { return bot == "@here:x" },
 		Owners: func(context.Context) (map[string]string, error) {
@@ -161,6 +170,117 @@ func TestProxyReadsTheOwnersOncePerRefresh(t *testing.T) {
 	serve(h, http.MethodPost, "/onebot/v11/1/get_login_info", "{}", false)
 	if n := reads.Load(); n != 2 {
 		t.Fatalf("once Refresh passed, the owners were read %d times in all, want 2", n)
+	}
+}
+
+// No request waits for the first map of which gateway runs which bot (it held a request up to
+// 5 s): before it is known, a request for a bot not run here is answered 503 with Retry-After,
+// one for a bot run here is served; get_status's matrix.elsewhere never waits for a read.
+func TestProxyNeverWaitsForTheOwners(t *testing.T) {
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "owner") }))
+	defer owner.Close()
+	var reads atomic.Int64
+	p := newTestProxy(owner.URL, &fakeBudget{room: 1 << 20}, &reads)
+	var gate atomic.Pointer[chan struct{}] // while set, a read of the owners waits for it to close
+	first := make(chan struct{})
+	gate.Store(&first)
+	owners := p.Owners
+	p.Owners = func(ctx context.Context) (map[string]string, error) {
+		if g := gate.Load(); g != nil {
+			<-*g // not ctx: a database that does not answer at all
+		}
+		return owners(ctx)
+	}
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "local") }))
+	there := `{"action": "get_self_info", "self": {"user_id": "@there:x"}}`
+	// answer serves one request, failing the test if the request waits for the owners.
+	answer := func(method, path, body string) *httptest.ResponseRecorder {
+		t.Helper()
+		done := make(chan *httptest.ResponseRecorder, 1)
+		go func() { done <- serve(h, method, path, body, false) }()
+		select {
+		case rec := <-done:
+			return rec
+		case <-time.After(10 * time.Second):
+			if g := gate.Load(); g != nil {
+				close(*g)
+			}
+			t.Fatalf("%s %s waited for the owners to be read", method, path)
+			return nil
+		}
+	}
+	for _, c := range []struct{ path, body string }{{"/onebot/v12/", there}, {"/onebot/v11/7/get_login_info", "{}"}} {
+		rec := answer(http.MethodPost, c.path, c.body)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "still reading") {
+			t.Errorf("%s before the first map: %d %q (Retry-After %q); want 503 saying so, with Retry-After", c.path, rec.Code, rec.Body.String(), rec.Header().Get("Retry-After"))
+		}
+	}
+	if rec := answer(http.MethodPost, "/onebot/v12/", strings.Replace(there, "@there:x", "@here:x", 1)); rec.Body.String() != "local" {
+		t.Errorf("a bot run here before the first map: %d %q; want it served here", rec.Code, rec.Body.String())
+	}
+	gate.Store(nil)
+	close(first)
+	wait.For(t, 10*time.Second, "the first map", func() bool { _, ok := p.Elsewhere(); return ok })
+	if rec := answer(http.MethodPost, "/onebot/v12/", there); rec.Body.String() != "owner" {
+		t.Fatalf("with the map: %d %q; want the owner", rec.Code, rec.Body.String())
+	}
+	// The map is stale and the database does not answer: matrix.elsewhere comes from the last map.
+	second := make(chan struct{})
+	gate.Store(&second)
+	defer close(second)
+	p.Refresh = time.Nanosecond
+	got := make(chan []string, 1)
+	go func() { bots, _ := p.Elsewhere(); got <- bots }()
+	select {
+	case bots := <-got:
+		if len(bots) != 1 || bots[0] != "@there:x" {
+			t.Errorf("Elsewhere while the owners are read again = %v; want the last map's [@there:x]", bots)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Elsewhere waited for the owners to be read")
+	}
+}
+
+// get_status's matrix.elsewhere comes from the proxy's map, read at most once per Refresh
+// however often a client asks (it was a query of the owners table per get_status).
+func TestProxyElsewhereReadsTheCachedOwners(t *testing.T) {
+	var reads atomic.Int64
+	p := testProxy("http://127.0.0.1:1", &fakeBudget{room: 1 << 20}, &reads)
+	for range 200 {
+		if bots, ok := p.Elsewhere(); !ok || len(bots) != 1 || bots[0] != "@there:x" {
+			t.Fatalf("Elsewhere = %v, %v; want [@there:x]", bots, ok)
+		}
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("200 calls read the owners %d times, want once", n)
+	}
+}
+
+// A v12 body the proxy read to find its bot and then serves here is counted once against the
+// budget of request bytes: the proxy gives its part back before the hub reads (and counts) the
+// body again. It was counted twice while the hub handled it: with a budget of one action, the
+// hub found it full.
+func TestProxyCountsABodyServedHereOnce(t *testing.T) {
+	var reads atomic.Int64
+	budget := &fakeBudget{room: 4096}
+	p := testProxy("http://127.0.0.1:1", budget, &reads)
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, release, err := budget.ReadBody(r.Context(), r.Body, p.MaxBody) // as the hub does
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		defer release()
+		_, _ = w.Write(body)
+	}))
+	action := `{"action": "get_self_info", "params": {}, "self": {"platform": "matrix", "user_id": "@here:x"}}`
+	for _, body := range []string{action, strings.Replace(action, "@here:x", "@nobody:x", 1), "not json"} {
+		if rec := serve(h, http.MethodPost, "/onebot/v12/", body, false); rec.Code != http.StatusOK || rec.Body.String() != body {
+			t.Errorf("%q served here: %d %q; want it whole, within a budget of one action", body, rec.Code, rec.Body.String())
+		}
+	}
+	if held := budget.holding(); held != 0 {
+		t.Fatalf("the budget still holds %d bytes", held)
 	}
 }
 
