@@ -25,7 +25,7 @@ func newCoordinator(cfg *config.Config, db *storage.DB, bots *botSet, log *slog.
 	instance := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(random))
 	coord, err := cluster.New(cluster.Options{
 		DB: db, Instance: instance, URL: cfg.Gateway.ClusterURL, Logger: log,
-		Bots: bots.configuredUsers, Run: bots.setOwned, Settled: bots.syncing,
+		Bots: bots.configuredUsers, Run: bots.setOwned, Settled: bots.syncing, Metrics: bots.mets.Fleet(),
 	})
 	return coord, instance, err
 }

@@ -51,6 +51,25 @@ func TestClusterSharesTheBots(t *testing.T) {
 			t.Fatalf("%s runs on both gateways: %v and %v", u, onA, onB)
 		}
 	}
+	// /metrics shows what a runs, and that each of its bot starts went through the start gate.
+	resp, err := http.Get(a.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(text), "\nonebot_gateway_cluster_bots 3\n") {
+		t.Errorf("a's /metrics lacks onebot_gateway_cluster_bots 3:\n%s", text)
+	}
+	var waits int
+	for _, line := range strings.Split(string(text), "\n") {
+		if n, ok := strings.CutPrefix(line, "onebot_gateway_start_gate_wait_seconds_count "); ok {
+			waits, _ = strconv.Atoi(n)
+		}
+	}
+	if waits < len(onA) {
+		t.Errorf("a's /metrics counts %d waits at the start gate; want one per bot start, at least %d", waits, len(onA))
+	}
 	// A client of a reaches every bot: the requests for b's bots are sent on to b.
 	for i := range n {
 		if code, msg := a.v12Action(t, "get_self_info", fakes.FleetUser(i)); code != 0 {

@@ -284,7 +284,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	bots := &botSet{
 		cfg: cfg, db: db, stateStore: stateStore, pickleKey: pickleKey, files: files, tokens: tokens, callbacks: callbacks,
 		mets: mets, hub: hub, transports: fleet.NewTransports(cfg.Proxy),
-		gate: fleet.NewGate(cfg.Gateway.StartConcurrency, cfg.Gateway.StartJitter, 2*cfg.APITimeout),
+		gate: startGate(cfg, mets),
 		log:  log.With("component", "bots"), botsCtx: botsCtx, serveCtx: serveCtx, environ: environ,
 	}
 	bots.configured, bots.cluster = cfg.Bots, cfg.Gateway.Cluster
@@ -408,6 +408,13 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 
 // gatedLogin logs s in holding a start slot, so that the logins of bots whose user ID is not
 // configured are spread as their first syncs are.
+// startGate bounds the bots' starts (GATEWAY_START_CONCURRENCY), shown in mets.
+func startGate(cfg *config.Config, mets *metrics.Metrics) *fleet.Gate {
+	g := fleet.NewGate(cfg.Gateway.StartConcurrency, cfg.Gateway.StartJitter, 2*cfg.APITimeout)
+	g.Metrics = mets.Fleet()
+	return g
+}
+
 func gatedLogin(ctx context.Context, gate *fleet.Gate, s *matrix.Session) error {
 	release, err := gate.Acquire(ctx)
 	if err != nil {

@@ -40,6 +40,7 @@ import (
 	"github.com/lib/pq"
 	"go.mau.fi/util/dbutil"
 
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -66,6 +67,9 @@ type Options struct {
 	// bots are given up to rebalance, since a stop in the middle of a start (E2EE set-up) can
 	// leave its device half set up. nil = all are.
 	Settled func(bot string) bool
+	// Metrics count hand-overs, takeovers and lost locks, and show how many bots run here
+	// (nil = none).
+	Metrics *metrics.Fleet
 }
 
 // Coordinator runs the rule of the package for one gateway.
@@ -207,6 +211,8 @@ func (c *Coordinator) lose() {
 	c.owned = map[string]bool{}
 	c.mu.Unlock()
 	c.log.Error("cluster: the ownership connection to the database ended; stopping every bot of this gateway", "bots", bots, "error", own.Err())
+	c.opts.Metrics.LostLock()
+	c.opts.Metrics.Running(0)
 	c.opts.Run(map[string]bool{})
 	_ = own.Close()
 }
@@ -236,11 +242,14 @@ func (c *Coordinator) shutdown() {
 	c.owned = map[string]bool{}
 	c.mu.Unlock()
 	c.opts.Run(map[string]bool{})
+	c.opts.Metrics.Running(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	db := c.opts.DB.DBUtil()
 	for b := range owned {
-		_, _ = db.Exec(ctx, `DELETE FROM cluster_bot WHERE bot = $1 AND instance = $2`, b, c.opts.Instance)
+		if _, err := db.Exec(ctx, `DELETE FROM cluster_bot WHERE bot = $1 AND instance = $2`, b, c.opts.Instance); err == nil {
+			c.opts.Metrics.HandedOver(1) // the others take it at once
+		}
 	}
 	_, _ = db.Exec(ctx, `DELETE FROM cluster_instance WHERE id = $1`, c.opts.Instance)
 	if own != nil {
@@ -352,6 +361,9 @@ func (c *Coordinator) step(ctx context.Context) error {
 		}
 		next[b] = true
 		changed = true
+		if hasRow && !mine {
+			c.opts.Metrics.TookOver() // its gateway stopped saying it runs it for Grace
+		}
 	}
 	if !changed {
 		return nil
@@ -359,6 +371,7 @@ func (c *Coordinator) step(ctx context.Context) error {
 	c.mu.Lock()
 	c.owned = next
 	c.mu.Unlock()
+	c.opts.Metrics.Running(len(next))
 	c.opts.Run(copyMap(next)) // starts the new bots; stops the given-up ones before it returns
 	for _, b := range owned {
 		if !next[b] {
@@ -368,6 +381,7 @@ func (c *Coordinator) step(ctx context.Context) error {
 			if err := own.Release(ctx, b); err != nil {
 				return err
 			}
+			c.opts.Metrics.HandedOver(1)
 			c.log.Info("cluster: gave a bot up", "bot", b)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/internal/storage"
 	"github.com/matrix-onebot/gateway/test/harness/postgres"
 	"github.com/matrix-onebot/gateway/test/wait"
@@ -90,9 +91,11 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 	}
 	rec := &runners{by: map[string]string{}, emptied: map[string]int{}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	mets := map[string]*metrics.Metrics{"a": metrics.New(), "b": metrics.New(), "c": metrics.New()}
 	start := func(name string) (*Coordinator, context.CancelFunc, chan struct{}) {
 		c, err := New(Options{DB: db, Instance: name, URL: "http://" + name, Interval: 200 * time.Millisecond, Grace: 5300 * time.Millisecond,
-			Logger: log.With("gateway", name), Bots: func() []string { return append([]string(nil), bots...) }, Run: rec.run(name)})
+			Logger: log.With("gateway", name), Bots: func() []string { return append([]string(nil), bots...) }, Run: rec.run(name),
+			Metrics: mets[name].Fleet()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,6 +132,12 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 		}
 	}
 	wait.For(t, time.Minute, "the 9 bots run 3 on each gateway", even(3, 3, 3))
+	value := func(gw, name string) int { return int(mets[gw].Value(name)) }
+	for gw, n := range rec.counts() {
+		if got := value(gw, "cluster_bots"); got != n {
+			t.Errorf("%s: cluster_bots = %d, want the %d it runs", gw, got, n)
+		}
+	}
 	if o, ok := a.Owner(ctx, a.Owned()[0]); !ok || o != "http://a" {
 		t.Fatalf("Owner of a's bot = %q, %v; want http://a", o, ok)
 	}
@@ -159,6 +168,11 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 		return rec.emptied["c"] > 0
 	})
 	wait.For(t, 15*time.Second, "the 9 bots to run again, 3 on each gateway", even(3, 3, 3))
+	if got := []int{value("a", "cluster_lock_lost_total"), value("b", "cluster_lock_lost_total"), value("c", "cluster_lock_lost_total")}; got[0] != 0 || got[1] != 0 || got[2] != 1 {
+		t.Errorf("cluster_lock_lost_total of a, b, c = %v; want 0, 0, 1", got)
+	}
+	takeovers := func() int { return value("a", "cluster_takeovers_total") + value("b", "cluster_takeovers_total") }
+	takenBefore, onC := takeovers(), rec.counts()["c"]
 
 	// c is killed: its bots die with it, its locks end with its connection, and a and b run them
 	// within 15 s (once its rows are Grace old).
@@ -168,12 +182,22 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 	killed := time.Now()
 	wait.For(t, 15*time.Second, "the 9 bots on a and b", even(4, 5))
 	t.Logf("a and b run c's bots %v after the kill", time.Since(killed).Round(100*time.Millisecond))
+	if got := takeovers() - takenBefore; got != onC {
+		t.Errorf("a and b counted %d takeovers after c was killed; want the %d bots c ran", got, onC)
+	}
+	handedBefore, onB := value("b", "cluster_handovers_total"), rec.counts()["b"]
 
 	// b stops cleanly: it gives its bots up, and a takes them at once.
 	stopB()
 	<-doneB
 	wait.For(t, 15*time.Second, "the 9 bots on a", even(9))
 	_ = b
+	if got := value("b", "cluster_handovers_total") - handedBefore; got != onB || value("b", "cluster_bots") != 0 {
+		t.Errorf("b stopped: %d hand-overs counted, cluster_bots %d; want the %d bots it ran, and 0", got, value("b", "cluster_bots"), onB)
+	}
+	if got := value("a", "cluster_bots"); got != 9 {
+		t.Errorf("a: cluster_bots = %d, want 9", got)
+	}
 	if d := rec.doubled(); len(d) > 0 {
 		t.Fatalf("bots ran on two gateways at once: %v", d)
 	}
@@ -200,9 +224,11 @@ func TestJoiningGatewaysTakeOverWithoutChurn(t *testing.T) {
 	rec := &runners{by: map[string]string{}, emptied: map[string]int{}, gaveUp: map[string]int{}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	coords := map[string]*Coordinator{}
+	mets := map[string]*metrics.Metrics{"a": metrics.New(), "b": metrics.New(), "c": metrics.New()}
 	start := func(name string) {
 		c, err := New(Options{DB: db, Instance: name, URL: "http://" + name, Interval: 200 * time.Millisecond, Grace: 5300 * time.Millisecond,
-			Logger: log.With("gateway", name), Bots: func() []string { return append([]string(nil), bots...) }, Run: rec.run(name)})
+			Logger: log.With("gateway", name), Bots: func() []string { return append([]string(nil), bots...) }, Run: rec.run(name),
+			Metrics: mets[name].Fleet()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,6 +271,12 @@ func TestJoiningGatewaysTakeOverWithoutChurn(t *testing.T) {
 	defer rec.mu.Unlock()
 	if rec.gaveUp["a"] != 6 || rec.gaveUp["b"] != 0 || rec.gaveUp["c"] != 0 {
 		t.Fatalf("bots given up: %v; want a 6 (what b and c need), b 0, c 0", rec.gaveUp)
+	}
+	// The metrics say so: a handed 6 over; nobody took a bot over (no gateway failed).
+	for gw, want := range map[string]float64{"a": 6, "b": 0, "c": 0} {
+		if got, taken := mets[gw].Value("cluster_handovers_total"), mets[gw].Value("cluster_takeovers_total"); got != want || taken != 0 {
+			t.Errorf("%s: cluster_handovers_total %v, cluster_takeovers_total %v; want %v and 0", gw, got, taken, want)
+		}
 	}
 	if n["a"] != 3 || n["b"] != 3 || n["c"] != 3 {
 		t.Fatalf("after ten more ticks the bots run %v; want 3 on each", n)

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/matrix-onebot/gateway/internal/metrics"
 )
 
 // Gate bounds how many bots start at once: a start (login, end-to-end encryption set-up and the
@@ -18,6 +20,10 @@ import (
 // waits for something else (an OAuth login waiting for the operator's approval) must not hold
 // the others back forever.
 type Gate struct {
+	// Metrics show the starts waiting for a slot and how long they waited (nil = none); set it
+	// before the first Acquire.
+	Metrics *metrics.Fleet
+
 	slots   chan struct{}
 	jitter  time.Duration
 	maxHold time.Duration
@@ -44,9 +50,12 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 		case <-t.C:
 		}
 	}
+	waited := g.Metrics.GateWaiting()
 	select {
 	case g.slots <- struct{}{}:
+		waited()
 	case <-ctx.Done():
+		waited()
 		return nil, ctx.Err()
 	}
 	var once sync.Once

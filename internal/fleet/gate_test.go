@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/metrics"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
 
@@ -117,5 +118,33 @@ func TestTransportsOnePerHomeserver(t *testing.T) {
 	}
 	if a.MaxIdleConnsPerHost < 1000 {
 		t.Fatalf("MaxIdleConnsPerHost = %d: the bots' long polls would close their connections", a.MaxIdleConnsPerHost)
+	}
+}
+
+// The gate's metrics show a start waiting for a slot while it waits, and count every wait once
+// it ends (onebot_gateway_start_gate_waiting, onebot_gateway_start_gate_wait_seconds).
+func TestGateMetrics(t *testing.T) {
+	m := metrics.New()
+	g := NewGate(1, 0, 0)
+	g.Metrics = m.Fleet()
+	release, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		r, err := g.Acquire(context.Background())
+		if err == nil {
+			r()
+		}
+		got <- err
+	}()
+	wait.For(t, 10*time.Second, "the second start to wait", func() bool { return m.Value("start_gate_waiting") == 1 })
+	release()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if waits, waiting := m.Value("start_gate_wait_seconds"), m.Value("start_gate_waiting"); waits != 2 || waiting != 0 {
+		t.Fatalf("start_gate_wait_seconds counts %v waits, start_gate_waiting %v; want 2 and 0", waits, waiting)
 	}
 }

@@ -49,6 +49,7 @@ type Metrics struct {
 	tokenRefreshes *prometheus.CounterVec
 	slowClients    *prometheus.CounterVec
 	prunePasses    *prometheus.CounterVec
+	fleet          *Fleet
 
 	mu      sync.Mutex
 	sources []*source // read at each scrape (Collect)
@@ -137,6 +138,7 @@ func New() *Metrics {
 	m.reg.MustRegister(m.syncState, m.syncLag, m.eventsIn, m.eventsOut,
 		m.actions, m.hsRequests, m.hsRateLimited, m.tokenRefreshes, m.slowClients, m.prunePasses, sourceCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.fleet = newFleet(m.reg)
 	return m
 }
 

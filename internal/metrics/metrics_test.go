@@ -132,3 +132,36 @@ func TestForgetBotThenCountsAgain(t *testing.T) {
 		}
 	}
 }
+
+// The fleet's metrics are served under their names, and a nil *Fleet records nothing.
+func TestFleetMetrics(t *testing.T) {
+	m := New()
+	f := m.Fleet()
+	f.HandedOver(3)
+	f.HandedOver(0)
+	f.TookOver()
+	f.LostLock()
+	f.Running(4)
+	done := f.GateWaiting()
+	if got := m.Value("start_gate_waiting"); got != 1 {
+		t.Errorf("start_gate_waiting while one waits = %v, want 1", got)
+	}
+	done()
+	for name, want := range map[string]float64{"cluster_handovers_total": 3, "cluster_takeovers_total": 1, "cluster_lock_lost_total": 1,
+		"cluster_bots": 4, "start_gate_wait_seconds": 1, "start_gate_waiting": 0} {
+		if got := m.Value(name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "onebot_gateway_cluster_takeovers_total 1") {
+		t.Errorf("/metrics lacks the takeovers:\n%s", rec.Body.String())
+	}
+	var none *Metrics
+	none.Fleet().HandedOver(1)
+	none.Fleet().GateWaiting()()
+	if none.Value("cluster_handovers_total") != 0 {
+		t.Error("nil metrics have a value")
+	}
+}
