@@ -257,3 +257,50 @@ func TestReloadAddsTheFirstBotWithAToken(t *testing.T) {
 		t.Fatal("the WebSocket opened without a token stayed open")
 	}
 }
+
+// Once a bot with its own onebot_access_token has joined, requests need a token until the
+// gateway restarts, also after a reload removed the last such bot and GATEWAY_ACCESS_TOKEN is
+// not set: the gateway does not fall back to serving every bot to anyone who asks (before, it
+// did when the token bot had come with a reload; it did not when it was there at the start).
+func TestReloadKeepsTokensRequiredAfterTheLastTokenBot(t *testing.T) {
+	hs := fakes.NewFakeFleetHomeserver(t, 2)
+	envFile := filepath.Join(t.TempDir(), "gateway.env")
+	writeEnvFile(t, envFile, fleetBot(hs, 0, nil))
+	g := startServe(t, map[string]string{"GATEWAY_ENV_FILE": envFile, "GATEWAY_START_JITTER": "0s"})
+	wait.For(t, time.Minute, "bot 0 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
+	status := func(path string) int {
+		resp, err := http.Post(g.url+path, "application/json", strings.NewReader(`{"action": "get_status", "params": {}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const action = "/onebot/v12/"
+	if got := status(action); got != http.StatusOK {
+		t.Fatalf("without tokens configured, a request without a token: %d; want 200", got)
+	}
+	writeEnvFile(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token"}))
+	g.reload <- struct{}{}
+	wait.For(t, time.Minute, "bots 0 and 1 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 2 })
+	if got := status(action); got != http.StatusUnauthorized {
+		t.Fatalf("with bot 1's token configured, a request without a token: %d; want 401", got)
+	}
+	writeEnvFile(t, envFile, fleetBot(hs, 0, nil))
+	g.reload <- struct{}{}
+	wait.For(t, time.Minute, "bot 1 gone", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
+	if strings.Contains(g.log.String(), "reload refused") {
+		t.Fatalf("the reload was refused:\n%s", g.log.String())
+	}
+	if got := status(action); got != http.StatusUnauthorized {
+		t.Fatalf("after the last bot with a token of its own was removed, a request without a token: %d; want 401 still", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(g.url, "http")+"/onebot/v12/", nil); err == nil {
+		c.CloseNow()
+		t.Fatal("a WebSocket without a token was let in after the last bot with a token was removed")
+	} else if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a WebSocket without a token: %v; want 401", err)
+	}
+}

@@ -37,9 +37,18 @@ func grantOf(ctx context.Context) grant {
 func (g grant) allows(b *botEntry) bool { return g.bot == nil || g.bot == b }
 
 // authRequired reports whether requests must carry a token: when the global token or any
-// bot's own token is configured (at start, or with a bot added since).
+// bot's own token is configured (at start, or with a bot added since). Once a bot's own token
+// made them required, they stay required until a restart, also when that bot is removed: a
+// reload or an admin removal never opens a gateway that had tokens to requests without one.
 func (wf webFront) authRequired() bool {
-	return wf.h.opts.AccessToken != "" || wf.h.opts.BotTokens || wf.h.tokenBots.Load() > 0
+	if wf.h.opts.AccessToken != "" || wf.h.opts.BotTokens || wf.h.tokensLatched.Load() {
+		return true
+	}
+	if wf.h.tokenBots.Load() > 0 {
+		wf.h.tokensLatched.Store(true)
+		return true
+	}
+	return false
 }
 
 // whyTokensRequired is the close reason of the connections admitted without a token when the

@@ -40,7 +40,8 @@ type Options struct {
 	AccessToken string // grants every bot; "" = none (only allowed on loopback; config checks)
 	// BotTokens says that some configured bot has a token of its own: requests need a token
 	// even when AccessToken is "", also before that bot has joined the hub. A bot added later
-	// with a token (AddBotWithToken) requires tokens from then on without it.
+	// with a token (AddBotWithToken) requires tokens from then on without it. Either way they
+	// stay required until a restart, also once no bot with a token is left.
 	BotTokens         bool
 	HeartbeatInterval time.Duration // OneBot heartbeat meta events
 	IDs               IDMapper
@@ -90,6 +91,9 @@ type Hub struct {
 	// tokenBots counts the bots in the hub with a token of their own (written under botsMu): any
 	// makes requests need a token (auth.go), also for a bot added at runtime.
 	tokenBots atomic.Int32
+	// tokensLatched is set once a bot with a token of its own joined: requests need a token
+	// from then on until a restart, also after that bot is removed (auth.go authRequired).
+	tokensLatched atomic.Bool
 	// tokensNeeded is closed (and replaced) when requests start to need a token: connections
 	// let in without one end then (webFront.whenTokensNeeded).
 	openMu       sync.Mutex
