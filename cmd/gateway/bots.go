@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/matrix-onebot/gateway/internal/auth"
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/fleet"
 	"github.com/matrix-onebot/gateway/internal/gateway"
@@ -295,7 +296,7 @@ func (bs *botSet) startPushes(pushCtx context.Context, r *botRun, selfID int64) 
 // and its metrics go. It waits for each until deadline.
 func (bs *botSet) remove(r *botRun, why string, deadline time.Time) {
 	r.stop()
-	if !waitDone(r.done, deadline) {
+	if !await.Closed(r.done, deadline) {
 		bs.log.Warn("a removed bot's sync did not stop before the deadline", "bot", r.bot.Name())
 	}
 	bs.hub.RemoveBot(r.s.Bot(), why)
@@ -480,18 +481,6 @@ func (bs *botSet) RemoveBot(_ context.Context, index int, name string) error {
 	bs.remove(r, "removed from the admin page", time.Now().Add(bs.cfg.Gateway.ShutdownTimeout))
 	bs.log.Info("bot removed from the admin page", "bot", name)
 	return nil
-}
-
-// waitDone waits for done until deadline; it reports whether done was closed.
-func waitDone(done <-chan struct{}, deadline time.Time) bool {
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
 }
 
 // startRuns tells the hub to expect the new bots, pins their v11 self_ids and starts them.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/admin"
 	"github.com/matrix-onebot/gateway/internal/auth"
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/cluster"
 	"github.com/matrix-onebot/gateway/internal/config"
@@ -388,7 +389,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 	}
 	drained()
 	stopCluster() // gives this gateway's bots up (they have stopped): the others take them at once
-	if !waitDone(clusterDone, deadline) {
+	if !await.Closed(clusterDone, deadline) {
 		log.Warn("the bots were not given up to the other gateways before the deadline")
 	}
 	stopServing()
@@ -561,5 +562,5 @@ func webOptions(w config.Web) web.Options {
 func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	return waitDone(done, deadline)
+	return await.Closed(done, deadline)
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
@@ -137,30 +138,16 @@ type Started struct{ wg sync.WaitGroup }
 
 // Wait waits until the endpoints have ended, or deadline; it tells whether they have.
 func (s *Started) Wait(deadline time.Time) bool {
-	return waitFor(func() error { s.wg.Wait(); return nil }, deadline)
+	return await.Returns(s.wg.Wait, deadline)
 }
 
 // WaitTransports waits until every transport has ended, or deadline; it tells whether they all
 // ended, with the first error one of them returned.
 func (h *Hub) WaitTransports(deadline time.Time) (bool, error) {
 	var err error
-	ended := waitFor(func() error { err = h.transports.g.Wait(); return err }, deadline)
+	ended := await.Returns(func() { err = h.transports.g.Wait() }, deadline)
 	if !ended {
 		return false, nil
 	}
 	return true, err
-}
-
-// waitFor runs wait until it returns or deadline passes; it tells whether it returned.
-func waitFor(wait func() error, deadline time.Time) bool {
-	done := make(chan struct{})
-	go func() { _ = wait(); close(done) }()
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
 }

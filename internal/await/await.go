@@ -1,0 +1,25 @@
+// Package await waits for something to end, but never past a deadline: the stops of the
+// gateway (bots, transports, the cluster) each have one (GATEWAY_SHUTDOWN_TIMEOUT).
+package await
+
+import "time"
+
+// Closed waits until done is closed or deadline passes; it tells whether done was closed.
+func Closed(done <-chan struct{}, deadline time.Time) bool {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// Returns runs wait in a goroutine of its own and waits until it returns or deadline passes; it
+// tells whether wait returned (else wait goes on in the background).
+func Returns(wait func(), deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() { defer close(done); wait() }()
+	return Closed(done, deadline)
+}
