@@ -24,8 +24,9 @@ var _ model.Moderator = (*Moderator)(nil)
 // moderator in Element's.
 const adminLevel = 50
 
-// SetAdmin implements model.Moderator.
-func (s *Moderator) SetAdmin(ctx context.Context, room id.RoomID, u id.UserID, admin bool) error {
+// changeLevels runs change on room's power levels as they are now, with the bot online and the
+// lock of every power level change (and mute) held.
+func (s *Moderator) changeLevels(ctx context.Context, room id.RoomID, change func(rl *roomLevels) error) error {
 	if err := s.acct.Online(); err != nil {
 		return err
 	}
@@ -35,15 +36,22 @@ func (s *Moderator) SetAdmin(ctx context.Context, room id.RoomID, u id.UserID, a
 	if err != nil {
 		return err
 	}
-	var level *int
-	if admin {
-		l := adminLevel
-		level = &l
-	} else if _, ok := rl.entry(u); !ok {
-		return nil // no level of their own: nothing to take away
-	}
-	rl.setUser(u, level)
-	return s.putLevels(ctx, room, rl, "failed to change the power level of "+string(u))
+	return change(rl)
+}
+
+// SetAdmin implements model.Moderator.
+func (s *Moderator) SetAdmin(ctx context.Context, room id.RoomID, u id.UserID, admin bool) error {
+	return s.changeLevels(ctx, room, func(rl *roomLevels) error {
+		var level *int
+		if admin {
+			l := adminLevel
+			level = &l
+		} else if _, ok := rl.entry(u); !ok {
+			return nil // no level of their own: nothing to take away
+		}
+		rl.setUser(u, level)
+		return s.putLevels(ctx, room, rl, "failed to change the power level of "+string(u))
+	})
 }
 
 // wholeMuteLevel is the default send level while a room is muted as a whole: admins still speak.
@@ -56,15 +64,11 @@ func wholeMuteKey(bot id.UserID, room id.RoomID) string {
 // SetWholeMute implements model.Moderator. The level to put back is stored (gateway_kv) while
 // the room is muted.
 func (s *Moderator) SetWholeMute(ctx context.Context, room id.RoomID, on bool) error {
-	if err := s.acct.Online(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rl, err := s.roomLevels(ctx, room)
-	if err != nil {
-		return err
-	}
+	return s.changeLevels(ctx, room, func(rl *roomLevels) error { return s.setWholeMute(ctx, room, rl, on) })
+}
+
+// setWholeMute is SetWholeMute with the levels read and the lock held.
+func (s *Moderator) setWholeMute(ctx context.Context, room id.RoomID, rl *roomLevels, on bool) error {
 	key := wholeMuteKey(s.acct.UserID(), room)
 	current := rl.pl.EventsDefault
 	if on {
