@@ -88,6 +88,23 @@ func IdempotencyOf(name string, key TxnKey, what any) (*model.Idempotency, error
 	return &model.Idempotency{Key: string(key), Hash: hex.EncodeToString(sum[:])}, nil
 }
 
+// SendIdempotency checks a send's idempotency key and digests what the send posts (its target
+// and message, before media sources are fetched), so that a key reused for another message is
+// refused instead of answering the first one. It returns nil when there is no key. Both faces
+// digest the same send alike (the message in the v12 form of EncodeSegments).
+func SendIdempotency(c *Call, key TxnKey, to model.Target, segs []model.Segment, opts model.SendOptions) (*model.Idempotency, error) {
+	name := "matrix_txn_id"
+	if c.Version == 12 {
+		name = "matrix.txn_id"
+	}
+	return IdempotencyOf(name, key, struct {
+		Room, User string
+		Segs       []Segment // the {type, data} form: it names each segment's type
+		MsgType    string
+		Markdown   *bool
+	}{string(to.RoomID), string(to.UserID), EncodeSegments(segs), opts.MsgType, opts.Markdown})
+}
+
 // ValidUserID tells whether s is a Matrix user ID.
 func ValidUserID(s string) bool {
 	_, _, err := id.UserID(s).Parse()

@@ -40,3 +40,22 @@ func TestFacesNeverImportTheHubOrStorage(t *testing.T) {
 }
 
 const modulePath = "github.com/matrix-onebot/gateway"
+
+// The three protocol faces never depend on one another: what two of them share lives in
+// internal/onebot or internal/face (v11 imported v12 for the idempotency digest of a send).
+func TestFacesNeverImportEachOther(t *testing.T) {
+	protocols := []string{"internal/onebot/v11", "internal/onebot/v12", "internal/satori"}
+	for _, dir := range protocols {
+		out, err := exec.Command("go", "list", "-tags", "goolm", "-deps", "../../"+dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", dir, err, out)
+		}
+		for _, d := range strings.Fields(string(out)) {
+			for _, other := range protocols {
+				if other != dir && (d == modulePath+"/"+other || strings.HasPrefix(d, modulePath+"/"+other+"/")) {
+					t.Errorf("%s depends on %s", dir, d)
+				}
+			}
+		}
+	}
+}

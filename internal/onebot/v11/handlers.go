@@ -12,7 +12,6 @@ import (
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/onebot"
-	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
 type sendMsgParams struct {
@@ -94,7 +93,7 @@ func sendOf(c *onebot.Call, p sendMsgParams) (*sentResult, error) {
 		md := bool(*p.Markdown)
 		opts.Markdown = &md
 	}
-	if opts.Idempotency, err = ob12.IdempotencyFor(c, p.TxnID, to, segs, opts); err != nil {
+	if opts.Idempotency, err = onebot.SendIdempotency(c, p.TxnID, to, segs, opts); err != nil {
 		return nil, err
 	}
 	sent, err := onebot.SendMessage(c, to, segs, opts)

@@ -46,7 +46,7 @@ func sendMessageAction(c *onebot.Call, p sendMessageParams) (*onebot.Sent, error
 		return nil, err
 	}
 	opts := model.SendOptions{MsgType: p.MsgType, Markdown: p.Markdown}
-	if opts.Idempotency, err = IdempotencyFor(c, p.TxnID, to, segs, opts); err != nil {
+	if opts.Idempotency, err = onebot.SendIdempotency(c, p.TxnID, to, segs, opts); err != nil {
 		return nil, err
 	}
 	sent, err := onebot.SendMessage(c, to, segs, opts)
@@ -431,20 +431,4 @@ func getLatestEvents(c *onebot.Call) ([]json.RawMessage, error) {
 	timeout := time.Duration(min(p.Timeout, maxLatestTimeout)) * time.Second
 	// A client limited to one bot (its own token) polls a buffer of that bot's events only.
 	return c.Host.LatestEvents(c.Ctx, int(p.Limit), timeout), nil
-}
-
-// IdempotencyFor checks a send's idempotency key and digests what the send posts (its target
-// and message, before media sources are fetched), so that a key reused for another message is
-// refused instead of answering the first one. It returns nil when there is no key.
-func IdempotencyFor(c *onebot.Call, key onebot.TxnKey, to model.Target, segs []model.Segment, opts model.SendOptions) (*model.Idempotency, error) {
-	name := "matrix_txn_id"
-	if c.Version == 12 {
-		name = "matrix.txn_id"
-	}
-	return onebot.IdempotencyOf(name, key, struct {
-		Room, User string
-		Segs       []Segment // the {type, data} form: it names each segment's type
-		MsgType    string
-		Markdown   *bool
-	}{string(to.RoomID), string(to.UserID), EncodeSegments(segs), opts.MsgType, opts.Markdown})
 }
