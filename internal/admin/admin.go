@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/matrix-onebot/gateway/internal/gateway"
+	"github.com/matrix-onebot/gateway/internal/gateway/adminview"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
 
@@ -100,7 +100,7 @@ type Options struct {
 	SessionTTL  time.Duration
 	Backend     Backend
 	Hub         interface {
-		AdminView(ctx context.Context) gateway.AdminView
+		AdminView(ctx context.Context) adminview.View
 	}
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -247,14 +247,14 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.mu.Unlock()
-	var view gateway.AdminView
+	var view adminview.View
 	if h.opts.Hub != nil {
 		view = h.opts.Hub.AdminView(r.Context())
 	}
-	events := map[string][]gateway.AdminEvent{}
+	events := map[string][]adminview.Event{}
 	for u, l := range view.LastEvents {
 		// newest first
-		rev := make([]gateway.AdminEvent, len(l))
+		rev := make([]adminview.Event, len(l))
 		for i, e := range l {
 			rev[len(l)-1-i] = e
 		}

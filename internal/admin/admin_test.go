@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/matrix-onebot/gateway/internal/gateway"
+	"github.com/matrix-onebot/gateway/internal/gateway/adminview"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
@@ -61,9 +61,9 @@ func (f *fakeBackend) counts() (reconnects, logins int) {
 	return len(f.reconnects), len(f.logins)
 }
 
-type hubView struct{ v gateway.AdminView }
+type hubView struct{ v adminview.View }
 
-func (h hubView) AdminView(context.Context) gateway.AdminView { return h.v }
+func (h hubView) AdminView(context.Context) adminview.View { return h.v }
 
 type clock struct {
 	mu sync.Mutex
@@ -99,8 +99,8 @@ func newFixture(t *testing.T, opts Options) *fixture {
 	opts.Backend, opts.Now = f.be, f.clock.now
 	opts.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: f.logs}, nil))
 	if opts.Hub == nil {
-		opts.Hub = hubView{gateway.AdminView{
-			Connections: []gateway.AdminConnection{{Transport: "forward WebSocket", Version: 11, Bot: "@bot:example.org", Queued: 2, Stored: -1},
+		opts.Hub = hubView{adminview.View{
+			Connections: []adminview.Connection{{Transport: "forward WebSocket", Version: 11, Bot: "@bot:example.org", Queued: 2, Stored: -1},
 				{Transport: "v12-webhook", Version: 12, Endpoint: "http://hook.example/x", Queued: 0, Stored: 5}},
 		}}
 	}

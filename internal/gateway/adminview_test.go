@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/adminview"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
@@ -113,7 +113,7 @@ func TestNoAdminPageUnlessSet(t *testing.T) {
 }
 
 // AdminView lists each OneBot connection with its transport, version, bot and queue, and the
-// last events per bot (kind, ID, room; no text), newest last, at most maxAdminEvents.
+// last events per bot (kind, ID, room; no text), newest last, at most adminview.MaxEvents.
 func TestAdminView(t *testing.T) {
 	h, bot, _ := newTestHub(t, "tok")
 	srv := httptest.NewServer(h.Handler())
@@ -134,7 +134,7 @@ func TestAdminView(t *testing.T) {
 			}
 		}
 	}()
-	for i := range maxAdminEvents + 5 {
+	for i := range adminview.MaxEvents + 5 {
 		ev := sampleEvent(false)
 		ev.ID = "$e" + strings.Repeat("x", i)
 		ev.Message.EventID = id.EventID(ev.ID)
@@ -143,40 +143,11 @@ func TestAdminView(t *testing.T) {
 		}
 	}
 	l := h.AdminView(ctx).LastEvents[bot.ID]
-	if len(l) != maxAdminEvents {
-		t.Fatalf("%d last events, want %d", len(l), maxAdminEvents)
+	if len(l) != adminview.MaxEvents {
+		t.Fatalf("%d last events, want %d", len(l), adminview.MaxEvents)
 	}
 	last := l[len(l)-1]
-	if last.ID != "$e"+strings.Repeat("x", maxAdminEvents+4) || last.Room != "!room:example.org" || last.Kind != string(model.KindMessage) {
+	if last.ID != "$e"+strings.Repeat("x", adminview.MaxEvents+4) || last.Room != "!room:example.org" || last.Kind != string(model.KindMessage) {
 		t.Errorf("newest event = %+v", last)
-	}
-}
-
-// The admin page's last events per bot: the newest maxAdminEvents, oldest first, after any
-// number of events; and keeping them costs no allocation per event once a bot's list is full
-// (it is on the path of every incoming message).
-func TestRecentEventsKeepsTheNewestWithoutAllocating(t *testing.T) {
-	var r recentEvents
-	const bot = id.UserID("@bot:example.org")
-	n := 0
-	add := func() {
-		r.add(bot, AdminEvent{ID: fmt.Sprintf("$%d", n)})
-		n++
-	}
-	for range 3*maxAdminEvents + 7 {
-		add()
-	}
-	got := r.snapshot()[bot]
-	if len(got) != maxAdminEvents {
-		t.Fatalf("%d events kept, want %d", len(got), maxAdminEvents)
-	}
-	for i, e := range got {
-		if want := fmt.Sprintf("$%d", n-maxAdminEvents+i); e.ID != want {
-			t.Fatalf("event %d is %s, want %s (oldest first): %v", i, e.ID, want, got)
-		}
-	}
-	e := AdminEvent{ID: "$same"}
-	if allocs := testing.AllocsPerRun(100, func() { r.add(bot, e) }); allocs != 0 {
-		t.Errorf("%v allocations per event added to a full list, want 0", allocs)
 	}
 }

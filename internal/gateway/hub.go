@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/adminview"
 	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/gateway/push"
@@ -128,8 +129,8 @@ type Hub struct {
 	syncTimeout time.Duration  // bounds each database call of Publish (faces.go)
 	transports  transportGroup // the endpoints the hub runs (transports.go)
 
-	recent recentEvents // the last events per bot, for the admin page (adminview.go)
-	admin  http.Handler // the admin page at /admin; nil = none
+	recent adminview.Recent // the last events per bot, for the admin page (adminview.go)
+	admin  http.Handler     // the admin page at /admin; nil = none
 }
 
 // Stats counts what a slow or broken client cost (package core, shared with the hub's parts).
@@ -327,7 +328,7 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 			return err // nothing handed over: the sync loop publishes the event again
 		}
 		if !listed { // once, not on every try of an event whose outbox write failed
-			h.recent.add(ev.Self, adminEventOf(string(ev.Kind), ev.ID, room, ev.Time))
+			h.recent.Add(ev.Self, adminview.EventOf(string(ev.Kind), ev.ID, room, ev.Time))
 			listed = true
 		}
 		if queued > 0 {

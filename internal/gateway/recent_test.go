@@ -39,7 +39,7 @@ func TestRetriedPublishIsListedOnce(t *testing.T) {
 	if err := h.Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.recent.snapshot()[ev.Self]; len(got) != 1 {
+	if got := h.recent.Snapshot()[ev.Self]; len(got) != 1 {
 		t.Fatalf("admin page lists %d events after one event tried twice, want 1: %+v", len(got), got)
 	}
 }

@@ -10,11 +10,3 @@ func marshal(v any) ([]byte, error) { return face.Marshal(v) }
 
 // mustJSON marshals values whose types cannot fail to marshal.
 func mustJSON(v any) []byte { return face.MustJSON(v) }
-
-// truncate shortens s to n bytes and an ellipsis.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
