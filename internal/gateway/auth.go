@@ -141,17 +141,3 @@ func (wf webFront) checkToken(presented string) (grant, bool) {
 	}
 	return g, matched
 }
-
-type botScopeKey struct{}
-
-// withBotScope marks an action call as coming from a connection or token limited to one bot, so
-// that actions that are not about one bot (get_status, get_latest_events) show only that bot.
-func withBotScope(ctx context.Context, b *botEntry) context.Context {
-	return context.WithValue(ctx, botScopeKey{}, b)
-}
-
-// botScope returns the bot a call is limited to, or nil.
-func botScope(ctx context.Context) *botEntry {
-	b, _ := ctx.Value(botScopeKey{}).(*botEntry)
-	return b
-}

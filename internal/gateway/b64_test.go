@@ -11,7 +11,8 @@ import (
 )
 
 // A file sent as base64 is decoded as it is stored: storing 8 MiB of base64 allocates far less
-// than the file (decoding it whole allocated the file and a copy of the text).
+// than the file (decoding it whole allocated the file and a copy of the text). upload_file's
+// type data is measured in package calls (TestUploadDataDecodedAsStream).
 func TestBase64DecodedAsStream(t *testing.T) {
 	h, _, _ := newTestHub(t, testToken)
 	m := intake.New(intake.Options{Files: newTestFiles(t, 16<<20, nil)})
@@ -37,11 +38,6 @@ func TestBase64DecodedAsStream(t *testing.T) {
 	dataURL := "data:application/octet-stream;base64," + text
 	measure("data: URL", func() error {
 		_, err := m.Resolve(context.Background(), dataURL, "f.bin")
-		return err
-	})
-	measure("upload_file data", func() error {
-		// What upload_file does with type data (ob12's uploadFile), without decoding the params.
-		_, err := actionHost{h}.Media().PutBase64(context.Background(), "f.bin", text)
 		return err
 	})
 }

@@ -55,7 +55,7 @@ func TestOptionalInterfacesThroughFacets(t *testing.T) {
 			fakes.FakeCall{Method: "RoomState", Args: []any{r, "m.room.name", ""}}},
 	} {
 		before := len(inner.Actions.Calls())
-		if _, err := h.calls.run(ctx, tc.version, bot, tc.action, []byte(tc.args)); err != nil {
+		if _, err := h.calls.Run(ctx, tc.version, bot, tc.action, []byte(tc.args)); err != nil {
 			t.Fatalf("%s through a facet: %v", tc.action, err)
 		}
 		calls := inner.Actions.Calls()
@@ -68,7 +68,7 @@ func TestOptionalInterfacesThroughFacets(t *testing.T) {
 		`{"detail_type":"group","group_id":"!room:example.org","message":[{"type":"text","data":{"text":"hi"}}],"matrix.msgtype":"m.notice"}`,
 		`{"detail_type":"group","group_id":"!room:example.org","message":[{"type":"text","data":{"text":"hi"}}],"matrix.txn_id":"k1"}`,
 	} {
-		if _, err := h.calls.run(ctx, 12, bot, "send_message", []byte(args)); err != nil {
+		if _, err := h.calls.Run(ctx, 12, bot, "send_message", []byte(args)); err != nil {
 			t.Fatalf("send_message %s through a facet: %v", args, err)
 		}
 		if n := len(inner.Sent()); n != i+1 {

@@ -20,7 +20,7 @@ import (
 // runAction runs one action as a client would, through the action table.
 func runAction(t *testing.T, h *Hub, version int, name, params string) (any, error) {
 	t.Helper()
-	return h.calls.run(context.Background(), version, h.reg.defaultBot(), name, json.RawMessage(params))
+	return h.calls.Run(context.Background(), version, h.reg.defaultBot(), name, json.RawMessage(params))
 }
 
 // jsonObject is an action's data as a client reads it: marshalled, then decoded into a map.
@@ -212,7 +212,7 @@ func FuzzRoomActionParams(f *testing.F) {
 		var version int
 		var name string
 		fmt.Sscanf(names[int(which)%len(names)], "%d %s", &version, &name)
-		_, err := h.calls.run(context.Background(), version, h.reg.defaultBot(), name, params)
+		_, err := h.calls.Run(context.Background(), version, h.reg.defaultBot(), name, params)
 		if err == nil {
 			return
 		}

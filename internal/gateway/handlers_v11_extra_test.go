@@ -100,7 +100,7 @@ func TestV11AsyncAndRateLimitedSuffixes(t *testing.T) {
 	h, bot, db := newTestHub(t, "")
 	seedIDs(t, db)
 	for i, name := range []string{"send_group_msg_async", "send_group_msg_rate_limited", "send_group_msg_rate_limited"} {
-		raw := h.calls.handleV11Frame(context.Background(), h.reg.defaultBot(), []byte(fmt.Sprintf(`{"action":%q,"params":{"group_id":1,"message":"m%d"},"echo":%d}`, name, i, i)))
+		raw := h.calls.Frame(context.Background(), 11, h.reg.defaultBot(), []byte(fmt.Sprintf(`{"action":%q,"params":{"group_id":1,"message":"m%d"},"echo":%d}`, name, i, i)))
 		var resp map[string]any
 		if err := json.Unmarshal(raw, &resp); err != nil {
 			t.Fatal(err)
@@ -110,7 +110,7 @@ func TestV11AsyncAndRateLimitedSuffixes(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the three background sends", func() bool { return len(bot.Sent()) == 3 })
-	raw := string(h.calls.handleV11Frame(context.Background(), h.reg.defaultBot(), []byte(`{"action":"no_such_action_async","params":{}}`)))
+	raw := string(h.calls.Frame(context.Background(), 11, h.reg.defaultBot(), []byte(`{"action":"no_such_action_async","params":{}}`)))
 	if !strings.Contains(raw, `"retcode":1404`) {
 		t.Fatalf("unknown action with a suffix: %s", raw)
 	}

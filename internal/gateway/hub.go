@@ -17,6 +17,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/adminview"
+	"github.com/matrix-onebot/gateway/internal/gateway/calls"
 	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/intake"
 	"github.com/matrix-onebot/gateway/internal/gateway/push"
@@ -111,17 +112,12 @@ type Hub struct {
 	authFails *web.AuthLimiter // wrong access tokens per client address, for every face
 	guard     *web.Guard
 
-	rateGate rateGate // paces v11 _rate_limited actions (handlers_v11_extra.go)
-	// actions runs an action through the middleware chain (actionchain.go); v11Actions is the
-	// chain of v11 requests from clients (the _async and _rate_limited forms first).
-	actions, v11Actions actionFunc
-
 	stats   Stats
 	metrics *metrics.Metrics
 
 	// Collaborators: the hub's work by responsibility, so that Hub itself stays small.
 	faces       faces          // the protocols served (faces.go)
-	calls       actionRunner   // actions through the middleware chain (actionchain.go, frames.go)
+	calls       *calls.Runner  // actions through the middleware chain (package calls, calls.go)
 	web         webFront       // HTTP routes, guards and the access token (server.go, auth.go, …)
 	push        *push.Pushers  // WebSocket connections, webhooks, outboxes, get_latest_events
 	reg         botRegistry    // the bots by user ID and self_id (hub.go)
@@ -167,10 +163,10 @@ func NewHub(opts Options) *Hub {
 		authFails:    web.NewAuthLimiter(opts.Logger),
 		metrics:      opts.Metrics,
 	}
-	h.faces.h, h.calls.h, h.web.h, h.reg.h, h.fan.h = h, h, h, h, h
+	h.faces.h, h.web.h, h.reg.h, h.fan.h = h, h, h, h
 	h.push = push.New(pushHost{h})
 	h.faces.initFaces()
-	h.calls.initActions()
+	h.calls = calls.New(callsHub{h})
 	h.metrics.AddSource(h.fan.metricSamples)
 	h.guard = &web.Guard{
 		Opts: opts.Web, TokenSet: h.web.authRequired,
@@ -190,10 +186,9 @@ type OAuthCallback struct {
 
 // The hub's collaborators (see Hub): each holds the hub.
 type (
-	actionRunner struct{ h *Hub }
-	webFront     struct{ h *Hub }
-	botRegistry  struct{ h *Hub }
-	fanout       struct{ h *Hub }
+	webFront    struct{ h *Hub }
+	botRegistry struct{ h *Hub }
+	fanout      struct{ h *Hub }
 )
 
 // Stats returns the hub's counters.
@@ -267,19 +262,6 @@ func (br botRegistry) pendingBot() model.Bot {
 		return br.h.expected[0]
 	}
 	return nil
-}
-
-// botLabel names a bot in messages: its user ID, else its name in the configuration.
-func botLabel(b model.Bot) string { return face.Label(b) }
-
-// pendingReason is why a bot that has not joined the hub does not serve yet.
-func pendingReason(b model.Bot) string { return face.PendingReason(b) }
-
-// errPendingBot is the answer to an action for a bot that has not logged in yet: offline (v12
-// 34002, v11 100), with the reason.
-func errPendingBot(b model.Bot) error {
-	st := b.Status()
-	return model.Errorf(model.ErrBotOffline, "bot %s is offline (%s): %s", botLabel(b), st.State, pendingReason(b))
 }
 
 func (br botRegistry) botByUser(u id.UserID) *botEntry {

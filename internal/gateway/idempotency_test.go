@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/matrix-onebot/gateway/internal/onebot"
-	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 )
 
 // A send with an idempotency key is handed to the bot with it, and a retry answers the first
@@ -60,13 +59,9 @@ func TestSendIdempotencyKeyReachesTheBot(t *testing.T) {
 func TestQuickReplyToTheSameEventIsSentOnce(t *testing.T) {
 	h, bot, db := newTestHub(t, "")
 	seedIDs(t, db)
-	op, err := ob11.DecodeQuickOperation([]byte(`{"reply":"pong"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
 	event := []byte(`{"post_type":"message","message_type":"group","group_id":1,"user_id":2,"message_id":5}`)
 	for range 2 {
-		h.calls.runQuickOperation(t.Context(), h.reg.defaultBot(), event, op, h.log)
+		h.calls.Reply(t.Context(), 11, h.reg.defaultBot(), event, []byte(`{"reply":"pong"}`), h.log)
 	}
 	if n := len(bot.Sent()); n != 1 {
 		t.Fatalf("%d replies to one event, want 1", n)

@@ -86,7 +86,7 @@ func TestOnlyBotNotLoggedInIsOffline(t *testing.T) {
 	bot.ID = "@bot:example.org"
 	bot.Control.SetStatus(model.BotStatus{State: model.StateSyncing})
 	h.AddBot(bot, 10001)
-	resp := h.calls.runV12(context.Background(), nil, &v12Request{Action: "get_self_info"})
+	resp := h.calls.RunV12(context.Background(), nil, &v12Request{Action: "get_self_info"})
 	if resp.Status != "ok" {
 		t.Fatalf("get_self_info after the bot joined: %+v", resp)
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"io"
+	"log/slog"
 
 	"maunium.net/go/mautrix/id"
 
@@ -48,8 +49,10 @@ func (ph pushHost) ReadRequest(ctx context.Context, r io.Reader, version int) ([
 }
 
 func (ph pushHost) RunFrame(ctx context.Context, version int, bot *botEntry, frame []byte) []byte {
-	if version == 12 {
-		return ph.h.calls.handleV12Frame(ctx, bot, frame)
-	}
-	return ph.h.calls.handleV11Frame(ctx, bot, frame)
+	return ph.h.calls.Frame(ctx, version, bot, frame)
+}
+
+// RunReply runs what a webhook's 200 JSON reply asks for (calls.Runner.Reply).
+func (ph pushHost) RunReply(ctx context.Context, version int, entry *botEntry, event, reply []byte, log *slog.Logger) {
+	ph.h.calls.Reply(ctx, version, entry, event, reply, log)
 }

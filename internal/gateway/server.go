@@ -16,6 +16,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/api"
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/calls"
 	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/gateway/transport"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
@@ -143,7 +144,7 @@ func (wf webFront) handleV12(w http.ResponseWriter, r *http.Request) {
 	defer body.release()
 	w.Header().Set("Content-Type", "application/json")
 	ctx := withClient(withHTTPTransport(r.Context()), httpClient(r)) // upload quotas are per token and address
-	_, _ = w.Write(wf.h.calls.handleV12Frame(ctx, grantOf(r.Context()).bot, body.data))
+	_, _ = w.Write(wf.h.calls.Frame(ctx, 12, grantOf(r.Context()).bot, body.data))
 }
 
 // acceptOptions are the forward WebSocket's: the guard has already refused every Origin not in
@@ -200,7 +201,7 @@ func (wf webFront) v11Bot(w http.ResponseWriter, r *http.Request) *botEntry {
 		return b
 	}
 	if pb := wf.h.reg.pendingBot(); pb != nil { // the only bot has not logged in yet
-		msg := errPendingBot(pb).Error()
+		msg := calls.PendingError(pb).Error()
 		if chi.URLParam(r, "action") == "get_status" {
 			writeJSON(w, http.StatusOK, v11Response{Status: "ok", Retcode: v11OK, Data: ob11.PendingStatus(pb)})
 			return nil
@@ -243,7 +244,7 @@ func (wf webFront) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := chi.URLParam(r, "action")
-	if base, _ := v11Suffixed(action); lookupAction(11, base) == nil { // _async, _rate_limited
+	if !calls.KnownV11(action) { // _async, _rate_limited
 		writeJSON(w, http.StatusNotFound, v11Response{Status: "failed", Retcode: v11UnsupportedAction, Msg: "unsupported action: " + action})
 		return
 	}
@@ -300,7 +301,7 @@ func (wf webFront) handleV11HTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw = mustJSON(params)
-	resp := wf.h.calls.runV11(withHTTPTransport(r.Context()), bot, &v11Request{Action: action, Params: raw})
+	resp := wf.h.calls.RunV11(withHTTPTransport(r.Context()), bot, &v11Request{Action: action, Params: raw})
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -399,29 +399,6 @@ func TestWebhookWithoutOutboxRetriesInOrder(t *testing.T) {
 	}
 }
 
-func TestDecodeWebhookActions(t *testing.T) {
-	for _, tc := range []struct {
-		body string
-		n    int
-		ok   bool
-	}{
-		{``, 0, true},
-		{`[]`, 0, true},
-		{`[{"action":"get_status"},{"action":"get_version","params":{}}]`, 2, true},
-		{`{"action":"get_status"}`, 1, true},
-		{`[{"params":{}}]`, 0, false},
-		{`"get_status"`, 0, false},
-		{`[1,2]`, 0, false},
-		{`[` + strings.Repeat(`{"action":"get_status"},`, maxWebhookReplyActions) + `{"action":"get_status"}]`, 0, false},
-		{`[{"action":"` + strings.Repeat("x", 101) + `"}]`, 0, false},
-	} {
-		reqs, err := decodeWebhookActions([]byte(tc.body))
-		if (err == nil) != tc.ok || len(reqs) != tc.n {
-			t.Errorf("%s: %d requests, error %v; want %d, ok=%t", tc.body, len(reqs), err, tc.n, tc.ok)
-		}
-	}
-}
-
 // The v11 post format "string" renders message as a CQ string; text from Matrix stays escaped,
 // so "[CQ:at,qq=all]" typed by a Matrix user is no CQ code.
 func TestV11StringPostFormat(t *testing.T) {

@@ -34,8 +34,8 @@ type Transports struct {
 	WebhookTimeout time.Duration // one request (default 5 s)
 	WebhookRetries int           // attempts after the first while a request gets no answer (see RunWebhook)
 	PushToken      string        // Authorization: Bearer on v12 webhooks
-	// WebhookReplyScope is what the actions of a v12 webhook's reply may act on: gateway's
-	// ReplyScopeEvent (the default, also when "") or ReplyScopeBot (Host.RunReply).
+	// WebhookReplyScope is what the actions of a v12 webhook's reply may act on: package calls'
+	// ReplyScopeEvent (the default, also when "") or ReplyScopeBot (calls.Runner.Reply).
 	WebhookReplyScope string
 	// ReconnectInterval is the first wait before a down endpoint is tried again (default 3 s).
 	ReconnectInterval time.Duration

@@ -1,15 +1,17 @@
-package gateway
+package calls
 
 import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
 // What the actions in a v12 webhook's reply may act on (GATEWAY_WEBHOOK_REPLY_SCOPE). A webhook
 // endpoint only receives events, so by default its reply may only answer the event: act as the
 // event's bot on the event's room, user and message. Under either scope it never acts as another
-// bot (runV12 limits the reply to the event's bot).
+// bot (Reply limits the reply to the event's bot).
 const (
 	ReplyScopeEvent = "event" // the default
 	ReplyScopeBot   = "bot"
@@ -40,7 +42,7 @@ type replyEvent struct {
 // checkReplyScope refuses an action of a webhook reply that goes beyond the event it answers:
 // an action not in replyScopeActions, or a group_id, user_id or message_id other than the
 // event's.
-func checkReplyScope(event []byte, req *v12Request) error {
+func checkReplyScope(event []byte, req *ob12.Request) error {
 	if !replyScopeActions[req.Action] {
 		return fmt.Errorf("action %s may not run from a webhook reply: it can act beyond the event's room and user "+
 			"(set GATEWAY_WEBHOOK_REPLY_SCOPE=bot to allow any action)", req.Action)

@@ -1,4 +1,4 @@
-package gateway
+package calls
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
 
@@ -39,7 +41,8 @@ func TestActionChainOrderAndEarlyStop(t *testing.T) {
 // A concern that every action needs is one middleware: it sees the calls of every transport,
 // and a v11 _async call once, by its base name, when it runs in the background.
 func TestActionMiddlewareSeesEveryCall(t *testing.T) {
-	h, _, _ := newTestHub(t, "")
+	hub := newFakeHub()
+	r := New(hub)
 	var mu sync.Mutex
 	var seen []string
 	record := func(next actionFunc) actionFunc {
@@ -50,13 +53,13 @@ func TestActionMiddlewareSeesEveryCall(t *testing.T) {
 			return next(inv)
 		}
 	}
-	h.actions = chain(h.calls.dispatch, record, h.calls.observe, h.calls.recoverPanic, h.calls.logFailure)
-	h.v11Actions = chain(h.actions, h.calls.suffixes)
+	r.actions = chain(r.dispatch, record, r.observe, r.recoverPanic, r.logFailure)
+	r.v11Actions = chain(r.actions, r.suffixes)
 
-	if resp := h.calls.runV12(context.Background(), nil, &v12Request{Action: "get_version"}); resp.Retcode != 0 {
+	if resp := r.RunV12(context.Background(), nil, &ob12.Request{Action: "get_version"}); resp.Retcode != 0 {
 		t.Fatalf("get_version: %+v", resp)
 	}
-	if resp := h.calls.runV11(context.Background(), h.reg.defaultBot(), &v11Request{Action: "get_status_async"}); resp.Status != "async" {
+	if resp := r.RunV11(context.Background(), hub.bot, &ob11.Request{Action: "get_status_async"}); resp.Status != "async" {
 		t.Fatalf("get_status_async: %+v", resp)
 	}
 	wait.For(t, 10*time.Second, "the background call", func() bool {

@@ -1,4 +1,8 @@
-package gateway
+// Package calls runs the OneBot actions: the request frames of every transport go through a
+// middleware chain to the faces' handlers (package onebot and its v11, v12 rows of the action
+// table), which reach the hub's services through onebot.Host. It knows the hub only through Hub,
+// and bots only as core.Entry.
+package calls
 
 import (
 	"context"
@@ -8,8 +12,12 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/internal/onebot"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
+	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 )
 
 // Actions run through a chain of middleware (as go-cqhttp's caller does): what every action
@@ -23,7 +31,7 @@ import (
 type invocation struct {
 	ctx     context.Context
 	version int
-	bot     *botEntry // nil when the request names none and several bots are served
+	bot     *core.Entry // nil when the request names none and several bots are served
 	name    string
 	params  json.RawMessage
 }
@@ -43,57 +51,76 @@ func chain(final actionFunc, mws ...actionMiddleware) actionFunc {
 	return f
 }
 
-func (ar actionRunner) initActions() {
-	ar.h.actions = chain(ar.dispatch, ar.observe, ar.recoverPanic, ar.logFailure)
-	ar.h.v11Actions = chain(ar.h.actions, ar.suffixes)
+// Runner runs the actions of the hub's clients.
+type Runner struct {
+	hub Hub
+	// actions runs an action through the middleware chain; v11Actions is the chain of v11
+	// requests from clients (the _async and _rate_limited forms first).
+	actions, v11Actions actionFunc
+	rateGate            rateGate // paces v11 _rate_limited actions (v11forms.go)
 }
 
-// run runs an action through the chain.
-func (ar actionRunner) run(ctx context.Context, version int, bot *botEntry, name string, params json.RawMessage) (any, error) {
-	return ar.h.actions(&invocation{ctx: ctx, version: version, bot: bot, name: name, params: params})
+// New returns the runner of hub's actions.
+func New(hub Hub) *Runner {
+	r := &Runner{hub: hub}
+	r.actions = chain(r.dispatch, r.observe, r.recoverPanic, r.logFailure)
+	r.v11Actions = chain(r.actions, r.suffixes)
+	return r
+}
+
+// Run runs an action through the chain as bot (nil: the request names none).
+func (r *Runner) Run(ctx context.Context, version int, bot *core.Entry, name string, params json.RawMessage) (any, error) {
+	return r.actions(&invocation{ctx: ctx, version: version, bot: bot, name: name, params: params})
 }
 
 // dispatch looks the action up in the table and runs its handler, as its bot.
-func (ar actionRunner) dispatch(inv *invocation) (any, error) {
-	a := lookupAction(inv.version, inv.name)
+func (r *Runner) dispatch(inv *invocation) (any, error) {
+	a := lookup(inv.version, inv.name)
 	if a == nil {
-		return nil, protoErr(v12UnsupportedAction, v11UnsupportedAction, "unsupported action: %q", inv.name)
+		return nil, onebot.ProtoErr(ob12.RetUnsupportedAction, ob11.RetUnsupportedAction, "unsupported action: %q", inv.name)
 	}
 	if a.NeedsBot && inv.bot == nil {
-		if pb := ar.h.reg.pendingBot(); pb != nil { // the only bot has not logged in yet
+		if pb := r.hub.PendingBot(); pb != nil { // the only bot has not logged in yet
 			if inv.version == 11 && inv.name == "get_status" {
 				return ob11.PendingStatus(pb), nil
 			}
-			return nil, errPendingBot(pb)
+			return nil, PendingError(pb)
 		}
-		return nil, protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
+		return nil, onebot.ProtoErr(ob12.RetWhoAmI, ob11.RetBadRequest, "several bots are served here: say which one with self")
 	}
-	return a.Handle.Run(actionHost{ar.h}.newCall(inv.ctx, inv.version, inv.bot, inv.params))
+	return a.Handle.Run(actionHost{r}.newCall(inv.ctx, inv.version, inv.bot, inv.params))
+}
+
+// PendingError is the answer to an action for a bot that has not logged in yet: offline (v12
+// 34002, v11 100), with the reason.
+func PendingError(b model.Bot) error {
+	st := b.Status()
+	return model.Errorf(model.ErrBotOffline, "bot %s is offline (%s): %s", face.Label(b), st.State, face.PendingReason(b))
 }
 
 // observe records a call in the action metrics: the action's name only when it is in the table
 // (a client's made-up names are "unknown"), the retcode its protocol answers.
-func (ar actionRunner) observe(next actionFunc) actionFunc {
+func (r *Runner) observe(next actionFunc) actionFunc {
 	return func(inv *invocation) (data any, err error) {
 		start := time.Now()
 		defer func() {
 			label := "unknown"
-			if lookupAction(inv.version, inv.name) != nil {
+			if lookup(inv.version, inv.name) != nil {
 				label = inv.name
 			}
 			code := 0
 			if err != nil {
 				if inv.version == 12 {
-					code, _ = v12Retcode(err)
+					code, _ = ob12.Retcode(err)
 				} else {
-					code, _ = v11Retcode(err)
+					code, _ = ob11.Retcode(err)
 				}
 			}
 			var self string
 			if inv.bot != nil {
 				self = string(inv.bot.Bot.UserID())
 			}
-			ar.h.metrics.Action(self, inv.version, label, code, time.Since(start))
+			r.hub.Settings().Metrics.Action(self, inv.version, label, code, time.Since(start))
 		}()
 		return next(inv)
 	}
@@ -102,12 +129,12 @@ func (ar actionRunner) observe(next actionFunc) actionFunc {
 // recoverPanic answers a call whose handler panicked with an internal error: WebSocket, reverse
 // WebSocket and webhook actions run in goroutines of their own, where a panic would end the
 // process, every bot included.
-func (ar actionRunner) recoverPanic(next actionFunc) actionFunc {
+func (r *Runner) recoverPanic(next actionFunc) actionFunc {
 	return func(inv *invocation) (data any, err error) {
 		defer func() {
-			if r := recover(); r != nil {
-				ar.h.log.Error("an action panicked: this is a bug in the gateway, please report it with this log line",
-					"action", inv.name, "version", inv.version, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			if p := recover(); p != nil {
+				r.hub.Settings().Log.Error("an action panicked: this is a bug in the gateway, please report it with this log line",
+					"action", inv.name, "version", inv.version, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				data, err = nil, &model.ActionError{Kind: model.ErrInternal, Message: "internal error while running " + inv.name + " (a bug; the log has the details)"}
 			}
 		}()
@@ -116,12 +143,12 @@ func (ar actionRunner) recoverPanic(next actionFunc) actionFunc {
 }
 
 // logFailure logs the failures that are not the client's doing.
-func (ar actionRunner) logFailure(next actionFunc) actionFunc {
+func (r *Runner) logFailure(next actionFunc) actionFunc {
 	return func(inv *invocation) (any, error) {
 		data, err := next(inv)
-		var pe *protoError
+		var pe *onebot.ProtoError
 		if err != nil && !errors.As(err, &pe) {
-			ar.h.log.Warn("action failed", "action", inv.name, "version", inv.version, "error", err)
+			r.hub.Settings().Log.Warn("action failed", "action", inv.name, "version", inv.version, "error", err)
 		}
 		return data, err
 	}
@@ -134,34 +161,35 @@ type detachedCall struct{}
 // the background down the rest of the chain and the call is answered at once (retcode 1,
 // async); _rate_limited waits for its turn first (rateGate). A failure is only logged: the
 // client asked not to wait for the result.
-func (ar actionRunner) suffixes(next actionFunc) actionFunc {
+func (r *Runner) suffixes(next actionFunc) actionFunc {
 	return func(inv *invocation) (any, error) {
 		name, suffix := v11Suffixed(inv.name)
 		if suffix == "" {
 			return next(inv)
 		}
-		a := lookupAction(11, name)
+		a := lookup(11, name)
 		if a.NeedsBot && inv.bot == nil {
-			return nil, protoErr(v12WhoAmI, v11BadRequest, "several bots are served here: say which one with self")
+			return nil, onebot.ProtoErr(ob12.RetWhoAmI, ob11.RetBadRequest, "several bots are served here: say which one with self")
 		}
 		// The params outlive the request, until the action has run: they count in the process's
 		// bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT), and so does the number of such actions.
-		if ar.h.rateGate.detached.Add(1) > detachedMax {
-			ar.h.rateGate.detached.Add(-1)
+		if r.rateGate.detached.Add(1) > detachedMax {
+			r.rateGate.detached.Add(-1)
 			return nil, model.Errorf(model.ErrRateLimited, "%d _async and _rate_limited actions are running or waiting already: slow down", detachedMax)
 		}
-		held := int64(len(inv.params))
-		if !ar.h.inflight.TryAcquire(held) {
-			ar.h.rateGate.detached.Add(-1)
-			ar.h.stats.Busy.Add(1)
+		held, set := int64(len(inv.params)), r.hub.Settings()
+		inflight := set.Inflight
+		if !inflight.TryAcquire(held) {
+			r.rateGate.detached.Add(-1)
+			set.Stats.Busy.Add(1)
 			return nil, model.Errorf(model.ErrRateLimited, "too many request bytes in flight (GATEWAY_MAX_BYTES_IN_FLIGHT) to keep this action's params until it runs: try again later")
 		}
 		var wait time.Duration
 		if suffix == "_rate_limited" {
 			var ok bool
-			if wait, ok = ar.h.rateGate.reserve(time.Now()); !ok {
-				ar.h.inflight.Release(held)
-				ar.h.rateGate.detached.Add(-1)
+			if wait, ok = r.rateGate.reserve(time.Now()); !ok {
+				inflight.Release(held)
+				r.rateGate.detached.Add(-1)
 				return nil, model.Errorf(model.ErrRateLimited, "%d _rate_limited actions are waiting already: slow down", rateLimitedMax)
 			}
 		}
@@ -169,10 +197,10 @@ func (ar actionRunner) suffixes(next actionFunc) actionFunc {
 		bg := &invocation{ctx: ctx, version: 11, bot: inv.bot, name: name, params: append(json.RawMessage(nil), inv.params...)}
 		go func() {
 			defer cancel()
-			defer ar.h.rateGate.detached.Add(-1)
-			defer ar.h.inflight.Release(held)
+			defer r.rateGate.detached.Add(-1)
+			defer inflight.Release(held)
 			if suffix == "_rate_limited" {
-				defer ar.h.rateGate.done()
+				defer r.rateGate.done()
 				t := time.NewTimer(wait)
 				select {
 				case <-t.C:
@@ -182,7 +210,7 @@ func (ar actionRunner) suffixes(next actionFunc) actionFunc {
 				}
 			}
 			if _, err := next(bg); err != nil {
-				ar.h.log.Warn("background action failed", "action", name+suffix, "error", err)
+				set.Log.Warn("background action failed", "action", name+suffix, "error", err)
 			}
 		}()
 		return detachedCall{}, nil

@@ -1,4 +1,4 @@
-package gateway
+package calls
 
 import (
 	"strings"
@@ -56,13 +56,19 @@ func (g *rateGate) done() {
 // v11Suffixed splits name into a v11 action and its go-cqhttp suffix (_async or
 // _rate_limited); suffix is "" when name is an action as it is.
 func v11Suffixed(name string) (base, suffix string) {
-	if lookupAction(11, name) != nil {
+	if lookup(11, name) != nil {
 		return name, ""
 	}
 	for _, sfx := range []string{"_async", "_rate_limited"} {
-		if b, ok := strings.CutSuffix(name, sfx); ok && lookupAction(11, b) != nil {
+		if b, ok := strings.CutSuffix(name, sfx); ok && lookup(11, b) != nil {
 			return b, sfx
 		}
 	}
 	return name, ""
+}
+
+// KnownV11 reports whether name is a v11 action, as it is or in its _async or _rate_limited form.
+func KnownV11(name string) bool {
+	base, _ := v11Suffixed(name)
+	return lookup(11, base) != nil
 }
