@@ -38,8 +38,11 @@ const (
 	// when it upgrades from read to write. _secure_delete=on makes SQLite overwrite
 	// deleted rows with zeros, so the message bodies and keys the retention prunes
 	// (and the rows mautrix's stores delete) do not stay readable in free space of the
-	// file; Checkpoint then removes them from the WAL.
-	dsnParams = "_foreign_keys=on&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_secure_delete=on"
+	// file; Checkpoint then removes them from the WAL. _stmt_cache_size keeps each connection's
+	// most recently used prepared statements (mattn/go-sqlite3's own cache), so that the queries
+	// the sync loop runs for every batch (the message index's upsert, the sync position, the
+	// in-flight record, member lookups) are not compiled again each time.
+	dsnParams = "_foreign_keys=on&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_secure_delete=on&_stmt_cache_size=64"
 
 	// maxIdleConns keeps a few connections open so the per-connection pragmas
 	// are not run again on every burst.
