@@ -7,6 +7,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -16,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3"
 	"go.mau.fi/util/dbutil"
 
 	"github.com/matrix-onebot/gateway/internal/redact"
@@ -26,8 +27,6 @@ import (
 var ErrNotFound = errors.New("not found")
 
 const (
-	driverName = "sqlite3"
-
 	// busyTimeoutMS is how long a connection waits for another writer before
 	// giving up with SQLITE_BUSY.
 	busyTimeoutMS = 5000
@@ -61,6 +60,8 @@ type DB struct {
 	idMaps   [kindCount]*idCache
 
 	memoryLocks memoryLocks // the bot locks of Ownership on SQLite
+
+	stopCheckpointer func() // SQLite: ends the checkpointer and waits for it
 
 	retention atomic.Pointer[Retention]
 	now       func() time.Time // the clock of stored_ms and the retention; tests move it
@@ -110,11 +111,17 @@ func Open(ctx context.Context, location string) (*DB, error) {
 	for k := range db.idMaps {
 		db.idMaps[k] = newIDCache(idCacheSize)
 	}
+	if !isPostgres(db) {
+		db.stopCheckpointer = db.startCheckpointer(checkpointEvery)
+	}
 	return db, nil
 }
 
 // Close closes the database. The caller must not use db afterwards.
 func (db *DB) Close() error {
+	if db.stopCheckpointer != nil {
+		db.stopCheckpointer()
+	}
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("failed to close database: %w", err)
 	}
@@ -175,12 +182,28 @@ func dsn(absPath string) string {
 	return u.String()
 }
 
+// sqliteConnector opens the pool's connections to one file. Each leaves checkpoints to the
+// DB's checkpointer (PRAGMA wal_autocheckpoint is per connection; the DSN cannot set it).
+type sqliteConnector struct {
+	dsn string
+	drv *sqlite3.SQLiteDriver
+}
+
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c sqliteConnector) Driver() driver.Driver                        { return c.drv }
+
+// noAutoCheckpoint turns SQLite's automatic checkpoint off on a new connection: it copies the
+// WAL into the database file (and fsyncs both) inside whichever commit makes the WAL reach
+// 1,000 pages, so that one batch's hand-over or one send's answer would wait tens of
+// milliseconds for it. The DB's checkpointer does it in the background instead.
+func noAutoCheckpoint(c *sqlite3.SQLiteConn) error {
+	_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
+	return err
+}
+
 // openRaw opens the pool and checks that the pragmas took effect.
 func openRaw(ctx context.Context, absPath string) (*sql.DB, error) {
-	raw, err := sql.Open(driverName, dsn(absPath))
-	if err != nil {
-		return nil, fmt.Errorf("failed to open database %s: %w", absPath, err)
-	}
+	raw := sql.OpenDB(sqliteConnector{dsn: dsn(absPath), drv: &sqlite3.SQLiteDriver{ConnectHook: noAutoCheckpoint}})
 	raw.SetMaxIdleConns(maxIdleConns)
 	var mode string
 	if err := raw.QueryRowContext(ctx, queryJournalMode).Scan(&mode); err != nil {
