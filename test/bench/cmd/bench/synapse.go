@@ -417,7 +417,9 @@ func (r *benchRun) sendPart(ctx context.Context, s *relayScene) error {
 			return fmt.Errorf("send_message through the gateway: %w", err)
 		}
 		viaGW = append(viaGW, d)
-		put, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": fmt.Sprintf("direct %d %s", i, r.nonce)})
+		// The same content the gateway sends for a text segment (with m.mentions, which it always
+		// sets): Synapse's cost of the event is then the same on both paths.
+		put, _ := json.Marshal(map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("direct %d %s", i, r.nonce), "m.mentions": map[string]any{}})
 		u := fmt.Sprintf("%s/_matrix/client/v3/rooms/%s/send/m.room.message/bench-%s-%d", s.hs.URL(), url.PathEscape(string(s.room)), r.nonce, i)
 		d, err = timedRequest(ctx, client, http.MethodPut, u, s.bot.AccessToken, put)
 		if err != nil {
