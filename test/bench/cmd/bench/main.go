@@ -99,7 +99,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.Float64Var(&o.echoSeconds, "echo-seconds", 15, "how long each echo rate is kept up")
 	fs.IntVar(&o.sends, "sends", 100, "sends through the gateway and direct PUTs each, one at a time (send path)")
 	bots := fs.String("bots", "1,50", "bot counts on Synapse for start-to-ready and RSS (part e)")
-	fs.IntVar(&o.replayMsgs, "replay-messages", 5000, "messages the stand-in homeserver serves per fan-out step (part c)")
+	fs.IntVar(&o.replayMsgs, "replay-messages", 20000, "messages the stand-in homeserver serves per fan-out step (part c; the gateway's CPU is read in 10 ms clock ticks: 20,000 make one tick 0.5 µs per message)")
 	fs.IntVar(&o.replayBatch, "replay-batch", 100, "messages per /sync answer of the stand-in homeserver")
 	fanout := fs.String("fanout", "1,10,100", "v12 WebSocket clients per fan-out step, increasing")
 	idle := fs.String("idle-bots", "1,50,1000", "idle bot counts on the stand-in homeserver (RSS, CPU, start-to-ready)")
