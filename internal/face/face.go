@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -221,7 +222,35 @@ func PendingReason(b model.Bot) string {
 // Uploader is a Host that stores files a face's client uploads (Satori upload.create) in the
 // gateway's file store, as OneBot's upload_file does.
 type Uploader interface {
-	// Upload stores what r yields as a file named name and returns a link to it that
-	// ResolveMedia takes back as a source (the gateway's signed media link).
-	Upload(ctx context.Context, name, mimeType string, r io.Reader) (url string, err error)
+	// Upload stores what f.Body yields as a file named f.Name and returns a link to it that
+	// ResolveMedia takes back as a source (the gateway's signed media link). While it stores
+	// the file it holds f.Size bytes of f.Client's upload quota, the one OneBot's fragmented
+	// uploads count against: a client over it is refused with model.ErrRateLimited.
+	Upload(ctx context.Context, f UploadFile) (url string, err error)
+}
+
+// UploadFile is one file a face's client uploads (Uploader).
+type UploadFile struct {
+	// Client names the client for the per-client upload quota (ClientKey).
+	Client string
+	// Size is at most how many bytes Body yields (the gateway's file size limit applies too).
+	Size           int64
+	Name, MIMEType string
+	Body           io.Reader
+}
+
+// ClientKey names an HTTP client for per-client quotas: its address without the port, and
+// the bot its access token is for ("" = a token for every bot). A proxy in front of the gateway
+// makes all its clients one. OneBot's HTTP actions and Satori's API name a client alike, so one
+// client's quota is the same on both faces.
+func ClientKey(remoteAddr string, bot id.UserID) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	scope := "all bots"
+	if bot != "" {
+		scope = string(bot)
+	}
+	return "http " + host + " " + scope
 }

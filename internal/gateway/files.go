@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
-	"net"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/face"
 )
 
 // The /media links of the gateway's files, and the client an action's upload quotas count
@@ -24,15 +26,11 @@ type clientKey struct{}
 // httpClient names an HTTP client: its address (without the port) and the bot its token is
 // for, if any. A proxy in front of the gateway makes all its clients one.
 func httpClient(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	scope := "all bots"
+	var bot id.UserID
 	if g := grantOf(r.Context()); g.bot != nil {
-		scope = string(g.bot.Bot.UserID())
+		bot = g.bot.Bot.UserID()
 	}
-	return "http " + host + " " + scope
+	return face.ClientKey(r.RemoteAddr, bot)
 }
 
 func withClient(ctx context.Context, client string) context.Context {

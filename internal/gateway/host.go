@@ -138,14 +138,20 @@ func (fh faceHost) Retained(ctx context.Context, f face.Face, key string) (bool,
 
 var _ face.Uploader = faceHost{}
 
-// Upload implements face.Uploader with the media store (intake.Media.Put): the link is the
-// file's signed /media URL, which ResolveMedia takes back without fetching it.
-func (fh faceHost) Upload(ctx context.Context, name, mimeType string, r io.Reader) (string, error) {
+// Upload implements face.Uploader with the media store (intake.Media.Put), within the client's
+// upload quota (intake.Media.ReserveUpload): the link is the file's signed /media URL, which
+// ResolveMedia takes back without fetching it.
+func (fh faceHost) Upload(ctx context.Context, f face.UploadFile) (string, error) {
 	m := fh.h.opts.Media
 	if m.Files() == nil {
 		return "", model.Errorf(model.ErrNotFound, "media is not configured")
 	}
-	info, err := m.Put(ctx, name, mimeType, r)
+	release, err := m.ReserveUpload(f.Client, f.Size)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	info, err := m.Put(ctx, f.Name, f.MIMEType, f.Body)
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -14,7 +18,10 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/intake"
+	"github.com/matrix-onebot/gateway/internal/satori"
+	"github.com/matrix-onebot/gateway/test/fakes"
 )
 
 func fragment(t *testing.T, srv *httptest.Server, params map[string]any) map[string]any {
@@ -140,5 +147,64 @@ func TestFragmentedUploadQuota(t *testing.T) {
 
 	if r := fragment(t, srv, map[string]any{"stage": "prepare", "name": "f.bin", "total_size": maxSize + 1}); r["retcode"] != float64(v12FileTooLarge) {
 		t.Fatalf("prepare beyond GATEWAY_MEDIA_MAX_SIZE: %v", r)
+	}
+}
+
+// Satori's upload.create counts against the same per-client upload quota as OneBot's
+// fragmented uploads (intake): the same client (address and token) that holds its share of
+// unfinished uploads is refused with 429 and the quota's message, and gets through once it has
+// finished one.
+func TestSatoriUploadCountsAgainstTheClientQuota(t *testing.T) {
+	db := newTestDB(t)
+	sf := satori.New(satori.Options{Path: "/satori", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := NewHub(Options{
+		Version: "test", AccessToken: testToken, HeartbeatInterval: time.Hour, IDs: db.IDs(), Faces: []face.Face{sf},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
+	})
+	h.AddBot(fakes.NewFakeBot("@bot:example.org"), 10001)
+	const maxSize = 1 << 20
+	h.opts.Media = intake.New(intake.Options{Files: newTestFiles(t, maxSize, nil)})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+
+	upload := func() (int, string) {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		fw, _ := w.CreateFormFile("a", "a.txt")
+		_, _ = fw.Write([]byte("hello"))
+		_ = w.Close()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/satori/v1/upload.create", &buf)
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, body := upload(); status != http.StatusOK {
+		t.Fatalf("upload.create within the quota: %d %s", status, body)
+	}
+	var held []string
+	for {
+		r := fragment(t, srv, map[string]any{"stage": "prepare", "name": "f.bin", "total_size": maxSize / 2})
+		if r["retcode"] != float64(0) {
+			break
+		}
+		held = append(held, r["data"].(map[string]any)["file_id"].(string))
+		if len(held) > 16 {
+			t.Fatalf("one client holds %d unfinished uploads", len(held))
+		}
+	}
+	status, body := upload()
+	if status != http.StatusTooManyRequests || !strings.Contains(body, "GATEWAY_MEDIA_UPLOAD_TTL") {
+		t.Fatalf("upload.create of a client holding its quota: %d %s; want 429 with the quota's message", status, body)
+	}
+	okData(t, transfer(t, srv, held[0], 0, bytes.Repeat([]byte{'a'}, maxSize/2)))
+	okData(t, fragment(t, srv, map[string]any{"stage": "finish", "file_id": held[0]}))
+	if status, body := upload(); status != http.StatusOK {
+		t.Fatalf("upload.create once an upload was finished: %d %s", status, body)
 	}
 }

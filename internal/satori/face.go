@@ -431,7 +431,8 @@ func (a apiServer) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the request body is not JSON")
 		return
 	}
-	res, err := handler(r.Context(), &call{face: f, bot: b, login: f.login(b), body: body, contentType: r.Header.Get("Content-Type")})
+	res, err := handler(r.Context(), &call{face: f, bot: b, login: f.login(b), body: body, contentType: r.Header.Get("Content-Type"),
+		client: face.ClientKey(r.RemoteAddr, only)})
 	if err != nil {
 		status := statusOf(err)
 		if status >= 500 {

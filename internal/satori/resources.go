@@ -21,6 +21,8 @@ type call struct {
 	body  json.RawMessage
 	// contentType is the request's Content-Type (upload.create's body is multipart).
 	contentType string
+	// client names the caller for per-client quotas (face.ClientKey).
+	client string
 }
 
 // params decodes the body into p; a malformed body is ErrBadParam.

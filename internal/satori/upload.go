@@ -15,7 +15,8 @@ import (
 // uploadCreate stores the files of a multipart/form-data body (each part a file) in the
 // gateway's file store and answers {part name: link}; the link (the gateway's signed media URL)
 // may be a message element's src in message.create. The body was read within the upload limit
-// (fileMethods) and the process's budget of request bytes.
+// (fileMethods) and the process's budget of request bytes; each file counts against the client's
+// upload quota while it is stored (face.Uploader), which refuses with 429 when it is full.
 func uploadCreate(ctx context.Context, c *call) (any, error) {
 	up, ok := c.face.host.(face.Uploader)
 	if !ok {
@@ -46,7 +47,10 @@ func uploadCreate(ctx context.Context, c *call) (any, error) {
 		if name == "" {
 			name = field
 		}
-		link, err := up.Upload(ctx, name, part.Header.Get("Content-Type"), part)
+		// Each file holds the client's upload quota while it is stored, as a OneBot
+		// fragmented upload does; the body's length bounds its size.
+		link, err := up.Upload(ctx, face.UploadFile{Client: c.client, Size: int64(len(c.body)), Name: name,
+			MIMEType: part.Header.Get("Content-Type"), Body: part})
 		if err != nil {
 			return nil, err
 		}

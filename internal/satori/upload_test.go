@@ -27,8 +27,9 @@ type fakeUploadHost struct {
 	files map[string]string // link → name, type and content
 }
 
-func (h *fakeUploadHost) Upload(_ context.Context, name, mimeType string, r io.Reader) (string, error) {
-	data, err := io.ReadAll(r)
+func (h *fakeUploadHost) Upload(_ context.Context, f face.UploadFile) (string, error) {
+	name, mimeType := f.Name, f.MIMEType
+	data, err := io.ReadAll(f.Body)
 	if err != nil {
 		return "", err
 	}

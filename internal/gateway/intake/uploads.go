@@ -35,7 +35,74 @@ const (
 type uploads struct {
 	mu       sync.Mutex
 	pending  map[string]*pendingUpload
-	reserved int64 // bytes reserved by the pending uploads
+	reserved int64 // bytes reserved by the pending uploads and the one-shot ones
+	// oneShot are the uploads in one call under way (ReserveUpload), by client: they count
+	// against the same quotas as the pending ones.
+	oneShot      map[string]heldUploads
+	oneShotCount int
+}
+
+// heldUploads is how many uploads one client holds, and how many bytes they reserve.
+type heldUploads struct {
+	count int
+	bytes int64
+}
+
+// admitLocked checks that client may reserve one more upload of size bytes (u.mu is held):
+// at most maxUploadsPerClient uploads and clientUploadSizes times maxSize bytes per client, and
+// maxUploads and totalUploadSizes times maxSize in all.
+func (u *uploads) admitLocked(client string, size, maxSize int64, ttl time.Duration) error {
+	h := u.oneShot[client]
+	for _, p := range u.pending {
+		if p.client == client {
+			h.count++
+			h.bytes += p.size
+		}
+	}
+	if h.count >= maxUploadsPerClient || h.bytes+size > clientUploadSizes*maxSize {
+		return model.Errorf(model.ErrRateLimited, "this client has %d unfinished uploads (%d bytes): finish them, or wait %s for them to expire (GATEWAY_MEDIA_UPLOAD_TTL)", h.count, h.bytes, ttl)
+	}
+	if len(u.pending)+u.oneShotCount >= maxUploads || u.reserved+size > totalUploadSizes*maxSize {
+		return model.Errorf(model.ErrRateLimited, "the gateway has too many unfinished uploads; try again later")
+	}
+	return nil
+}
+
+// ReserveUpload holds size bytes (at most GATEWAY_MEDIA_MAX_SIZE are counted: a larger file is
+// refused when it is stored) of client's upload quota for an upload made in one call (Satori's
+// upload.create), until release is called: the quota of the fragmented uploads, which such an
+// upload counts against as one unfinished upload while it is stored.
+func (m *Media) ReserveUpload(client string, size int64) (release func(), err error) {
+	maxSize := m.opts.Files.MaxSize()
+	size = min(max(size, 0), maxSize)
+	u := &m.uploads
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := u.admitLocked(client, size, maxSize, m.uploadTTL()); err != nil {
+		return nil, err
+	}
+	if u.oneShot == nil {
+		u.oneShot = map[string]heldUploads{}
+	}
+	h := u.oneShot[client]
+	u.oneShot[client] = heldUploads{count: h.count + 1, bytes: h.bytes + size}
+	u.oneShotCount++
+	u.reserved += size
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			h := u.oneShot[client]
+			if h.count <= 1 {
+				delete(u.oneShot, client)
+			} else {
+				u.oneShot[client] = heldUploads{count: h.count - 1, bytes: h.bytes - size}
+			}
+			u.oneShotCount--
+			u.reserved -= size
+		})
+	}, nil
 }
 
 type pendingUpload struct {
@@ -80,19 +147,8 @@ func (m *Media) PrepareUpload(client, name string, size int64) (string, error) {
 	u := &m.uploads
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	var count int
-	var held int64
-	for _, p := range u.pending {
-		if p.client == client {
-			count++
-			held += p.size
-		}
-	}
-	if count >= maxUploadsPerClient || held+size > clientUploadSizes*maxSize {
-		return "", model.Errorf(model.ErrRateLimited, "this client has %d unfinished uploads (%d bytes): finish them, or wait %s for them to expire (GATEWAY_MEDIA_UPLOAD_TTL)", count, held, m.uploadTTL())
-	}
-	if len(u.pending) >= maxUploads || u.reserved+size > totalUploadSizes*maxSize {
-		return "", model.Errorf(model.ErrRateLimited, "the gateway has too many unfinished uploads; try again later")
+	if err := u.admitLocked(client, size, maxSize, m.uploadTTL()); err != nil {
+		return "", err
 	}
 	f, err := os.CreateTemp(m.opts.UploadDir, ".fragments-*")
 	if err != nil {

@@ -136,3 +136,41 @@ func FuzzByteRanges(f *testing.F) {
 		}
 	})
 }
+
+// A one-shot upload (ReserveUpload) holds a share of its client's quota until it is released,
+// as an unfinished fragmented upload does: a client holds at most maxUploadsPerClient uploads,
+// of either kind; releasing twice frees once; other clients are not held back.
+func TestReserveUploadSharesTheFragmentedQuota(t *testing.T) {
+	const maxSize = 1 << 20
+	m := New(Options{Files: newTestFiles(t, maxSize, nil)})
+	if _, err := m.PrepareUpload("c", "f.bin", 10); err != nil {
+		t.Fatal(err)
+	}
+	var releases []func()
+	for range maxUploadsPerClient - 1 {
+		release, err := m.ReserveUpload("c", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, release)
+	}
+	if _, err := m.ReserveUpload("c", 10); model.KindOf(err) != model.ErrRateLimited {
+		t.Fatalf("one upload more than the quota: %v, want rate limited", err)
+	}
+	if _, err := m.PrepareUpload("c", "g.bin", 10); model.KindOf(err) != model.ErrRateLimited {
+		t.Fatalf("a fragmented upload beyond the quota the one-shot ones hold: %v, want rate limited", err)
+	}
+	if release, err := m.ReserveUpload("other", maxSize*10); err != nil { // counted as maxSize
+		t.Fatalf("another client: %v", err)
+	} else {
+		release()
+	}
+	releases[0]()
+	releases[0]()
+	if _, err := m.ReserveUpload("c", 10); err != nil {
+		t.Fatalf("after one release: %v", err)
+	}
+	if _, err := m.ReserveUpload("c", 10); model.KindOf(err) != model.ErrRateLimited {
+		t.Fatalf("a second release of the same upload freed another slot: %v", err)
+	}
+}
