@@ -2,13 +2,9 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // Paths of the NoneBot2 test client, relative to the repository root.
@@ -41,14 +37,10 @@ type NoneBotOptions struct {
 }
 
 // NoneBot is a running NoneBot2 app with the OneBot v11 and v12 adapters and
-// the echo plugin ("/echo text" answers "text").
-type NoneBot struct {
-	port      int
-	dir       string
-	removeDir bool
-	proc      *Process
-	stopOnce  sync.Once
-}
+// the echo plugin ("/echo text" answers "text"). Its log (nonebot.log) has each event as
+// "harness: event adapter=... data={...}", connections as
+// "harness: bot connected adapter=OneBot V11 self_id=...".
+type NoneBot struct{ *testClient }
 
 // StartNoneBot installs (once) and starts the NoneBot2 test client, returning
 // when it serves HTTP. ctx bounds the install and the startup only.
@@ -68,79 +60,29 @@ func StartNoneBot(ctx context.Context, opts NoneBotOptions) (*NoneBot, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, removeDir := opts.Dir, false
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "nonebot-"); err != nil {
-			return nil, fmt.Errorf("failed to create nonebot directory: %w", err)
+	c, err := startTestClient(ctx, clientStart{name: "nonebot", dir: opts.Dir, port: opts.Port, process: func(port int) ProcessOptions {
+		env := map[string]string{
+			"HOST":             "127.0.0.1",
+			"PORT":             strconv.Itoa(port),
+			"DRIVER":           "~fastapi",
+			"COMMAND_START":    `["/"]`,
+			"LOG_LEVEL":        "INFO",
+			"PYTHONUNBUFFERED": "1",
 		}
-		removeDir = true
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("failed to create nonebot directory: %w", err)
-	}
-
-	const attempts = 5
-	for attempt := 1; ; attempt++ {
-		port := opts.Port
-		if port == 0 {
-			if port, err = freePort(); err != nil {
-				break
-			}
+		if opts.AccessToken != "" {
+			env["ONEBOT_V11_ACCESS_TOKEN"] = opts.AccessToken
+			env["ONEBOT_V12_ACCESS_TOKEN"] = opts.AccessToken
 		}
-		var nb *NoneBot
-		nb, err = launchNoneBot(ctx, python, script, dir, port, opts)
-		if err == nil {
-			nb.removeDir = removeDir
-			return nb, nil
+		for k, v := range opts.ExtraEnv {
+			env[k] = v
 		}
-		if opts.Port != 0 || attempt >= attempts || !errors.Is(err, errAddressInUse) {
-			break
-		}
-	}
-	if removeDir {
-		_ = os.RemoveAll(dir)
-	}
-	return nil, err
-}
-
-func launchNoneBot(ctx context.Context, python, script, dir string, port int, opts NoneBotOptions) (*NoneBot, error) {
-	env := map[string]string{
-		"HOST":             "127.0.0.1",
-		"PORT":             strconv.Itoa(port),
-		"DRIVER":           "~fastapi",
-		"COMMAND_START":    `["/"]`,
-		"LOG_LEVEL":        "INFO",
-		"PYTHONUNBUFFERED": "1",
-	}
-	if opts.AccessToken != "" {
-		env["ONEBOT_V11_ACCESS_TOKEN"] = opts.AccessToken
-		env["ONEBOT_V12_ACCESS_TOKEN"] = opts.AccessToken
-	}
-	for k, v := range opts.ExtraEnv {
-		env[k] = v
-	}
-	logPath := filepath.Join(dir, "nonebot.log")
-	logStart := fileSize(logPath)
-	proc, err := StartProcess(ProcessOptions{
-		Name:    "nonebot",
-		Path:    python,
-		Args:    []string{script},
-		Dir:     dir, // no .env files are read from here
-		Env:     childEnv(dropNoneBotEnv, env),
-		LogPath: logPath,
-	})
+		// Dir "": its own directory, where no .env files are read from.
+		return ProcessOptions{Path: python, Args: []string{script}, Env: childEnv(dropNoneBotEnv, env)}
+	}})
 	if err != nil {
 		return nil, err
 	}
-	nb := &NoneBot{port: port, dir: dir, proc: proc}
-	err = proc.WaitReady(ctx, proc.PIDHealthCheck(port))
-	if err != nil {
-		_ = proc.Stop()
-		if logSince(logPath, logStart, "address already in use") {
-			return nil, fmt.Errorf("failed to start nonebot on port %d: %w: %w", port, errAddressInUse, err)
-		}
-		return nil, fmt.Errorf("failed to start nonebot: %w", err)
-	}
-	return nb, nil
+	return &NoneBot{c}, nil
 }
 
 // dropNoneBotEnv drops inherited variables that NoneBot or its adapters would
@@ -188,39 +130,11 @@ func (nb *NoneBot) V12WebhookURL() string {
 	return fmt.Sprintf("http://127.0.0.1:%d/onebot/v12/http", nb.port)
 }
 
-// Log returns NoneBot's whole log. Each event is logged as
-// "harness: event adapter=... data={...}", connections as
-// "harness: bot connected adapter=OneBot V11 self_id=...".
-func (nb *NoneBot) Log() string { return nb.proc.Log() }
-
-// LogTail returns the last n lines of NoneBot's log.
-func (nb *NoneBot) LogTail(n int) string { return nb.proc.LogTail(n) }
-
 // Done is closed when the NoneBot process has exited (after Stop, or a crash).
 func (nb *NoneBot) Done() <-chan struct{} { return nb.proc.Done() }
 
 // LogPath returns the path of NoneBot's log.
 func (nb *NoneBot) LogPath() string { return nb.proc.LogPath() }
-
-// WaitForLog waits until NoneBot's log contains substr (or ctx ends, or
-// NoneBot exits).
-func (nb *NoneBot) WaitForLog(ctx context.Context, substr string) error {
-	if err := nb.proc.WaitForLog(ctx, substr); err != nil {
-		return fmt.Errorf("failed to find %q in nonebot log: %w", substr, err)
-	}
-	return nil
-}
-
-// Stop terminates NoneBot (SIGTERM, then SIGKILL after 10 s) and removes the
-// directory if StartNoneBot created it. It is idempotent.
-func (nb *NoneBot) Stop() {
-	nb.stopOnce.Do(func() {
-		_ = nb.proc.Stop()
-		if nb.removeDir {
-			_ = os.RemoveAll(nb.dir)
-		}
-	})
-}
 
 // PID is the process id of the NoneBot app (for CPU and memory readings).
 func (nb *NoneBot) PID() int { return nb.proc.PID() }

@@ -3,14 +3,11 @@ package harness
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -35,14 +32,7 @@ type SatoriClientOptions struct {
 // test/clients/nonebot-satori/plugins/proofs.py (Koishi: test/clients/koishi-satori/bot.js):
 // /echo, /mention, /reply, /img, /quote, to_me and received images. Log lines starting with
 // "harness:" say what it saw.
-type SatoriClient struct {
-	name      string
-	port      int
-	dir       string
-	removeDir bool
-	proc      *Process
-	stopOnce  sync.Once
-}
+type SatoriClient struct{ *testClient }
 
 // StartSatoriNoneBot installs (once, into .cache/venv-nonebot-satori) and starts NoneBot2 with
 // nonebot-adapter-satori dialling the gateway, returning when NoneBot's server answers.
@@ -69,7 +59,7 @@ func StartSatoriNoneBot(ctx context.Context, opts SatoriClientOptions) (*SatoriC
 			"COMMAND_START": `["/"]`, "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", "SATORI_CLIENTS": string(clients),
 		}
 		return ProcessOptions{
-			Name: "nonebot-satori", Path: python, Args: []string{script},
+			Path: python, Args: []string{script},
 			Env: childEnv(func(k string) bool { return dropNoneBotEnv(k) || strings.HasPrefix(strings.ToUpper(k), "SATORI_") }, env),
 		}
 	})
@@ -85,80 +75,18 @@ func StartSatoriKoishi(ctx context.Context, opts SatoriClientOptions) (*SatoriCl
 	return startSatoriClient(ctx, "koishi-satori", opts, func(port int) ProcessOptions {
 		env := map[string]string{"KOISHI_PORT": strconv.Itoa(port), "KOISHI_ENDPOINT": opts.Endpoint, "KOISHI_TOKEN": opts.Token}
 		return ProcessOptions{
-			Name: "koishi-satori", Path: "node", Args: []string{filepath.Join(appDir, "bot.js")}, Dir: appDir,
+			Path: "node", Args: []string{filepath.Join(appDir, "bot.js")}, Dir: appDir,
 			Env: childEnv(func(k string) bool { return strings.HasPrefix(k, "KOISHI_") || k == "NODE_OPTIONS" }, env),
 		}
 	})
 }
 
-func startSatoriClient(ctx context.Context, name string, opts SatoriClientOptions, proc func(port int) ProcessOptions) (*SatoriClient, error) {
-	dir, removeDir := opts.Dir, false
-	var err error
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", name+"-"); err != nil {
-			return nil, fmt.Errorf("failed to create %s directory: %w", name, err)
-		}
-		removeDir = true
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("failed to create %s directory: %w", name, err)
+func startSatoriClient(ctx context.Context, name string, opts SatoriClientOptions, process func(port int) ProcessOptions) (*SatoriClient, error) {
+	c, err := startTestClient(ctx, clientStart{name: name, dir: opts.Dir, process: process})
+	if err != nil {
+		return nil, err
 	}
-	logPath := filepath.Join(dir, name+".log")
-	for attempt := 1; ; attempt++ {
-		var port int
-		if port, err = freePort(); err != nil {
-			break
-		}
-		po := proc(port)
-		if po.Dir == "" {
-			po.Dir = dir
-		}
-		po.LogPath = logPath
-		logStart := fileSize(logPath)
-		var p *Process
-		if p, err = StartProcess(po); err != nil {
-			break
-		}
-		if err = p.WaitReady(ctx, p.PIDHealthCheck(port)); err == nil {
-			return &SatoriClient{name: name, port: port, dir: dir, removeDir: removeDir, proc: p}, nil
-		}
-		_ = p.Stop()
-		inUse := logSince(logPath, logStart, "address already in use") || logSince(logPath, logStart, "EADDRINUSE")
-		err = fmt.Errorf("failed to start %s: %w", name, err)
-		if inUse {
-			err = fmt.Errorf("%w: %w", errAddressInUse, err)
-		}
-		if attempt >= 5 || !errors.Is(err, errAddressInUse) {
-			break
-		}
-	}
-	if removeDir {
-		_ = os.RemoveAll(dir)
-	}
-	return nil, err
-}
-
-// Log returns the client's whole log.
-func (c *SatoriClient) Log() string { return c.proc.Log() }
-
-// LogTail returns the last n lines of the client's log.
-func (c *SatoriClient) LogTail(n int) string { return c.proc.LogTail(n) }
-
-// WaitForLog waits until the client's log contains substr (or ctx ends, or the client exits).
-func (c *SatoriClient) WaitForLog(ctx context.Context, substr string) error {
-	if err := c.proc.WaitForLog(ctx, substr); err != nil {
-		return fmt.Errorf("failed to find %q in %s log: %w", substr, c.name, err)
-	}
-	return nil
-}
-
-// Stop terminates the client and removes its directory if it was made for it.
-func (c *SatoriClient) Stop() {
-	c.stopOnce.Do(func() {
-		_ = c.proc.Stop()
-		if c.removeDir {
-			_ = os.RemoveAll(c.dir)
-		}
-	})
+	return &SatoriClient{c}, nil
 }
 
 // SatoriClientForTest starts a Satori client ("nonebot" or "koishi") for one test and stops it
@@ -168,21 +96,9 @@ func SatoriClientForTest(t testing.TB, which string, opts SatoriClientOptions) *
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
-	defer cancel()
 	start := StartSatoriNoneBot
 	if which == "koishi" {
 		start = StartSatoriKoishi
 	}
-	c, err := start(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start the %s Satori client: %v", which, err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("last lines of the %s log:\n%s", c.name, c.LogTail(logTailLines))
-		}
-		c.Stop()
-	})
-	return c
+	return clientForTest(t, "the "+which+" Satori client", func(ctx context.Context) (*SatoriClient, error) { return start(ctx, opts) })
 }

@@ -41,17 +41,5 @@ func NoneBotForTest(t testing.TB, opts NoneBotOptions) *NoneBot {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
-	defer cancel()
-	nb, err := StartNoneBot(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start nonebot: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("last lines of %s:\n%s", nb.LogPath(), nb.LogTail(logTailLines))
-		}
-		nb.Stop()
-	})
-	return nb
+	return clientForTest(t, "nonebot", func(ctx context.Context) (*NoneBot, error) { return StartNoneBot(ctx, opts) })
 }
