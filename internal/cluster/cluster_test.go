@@ -70,46 +70,69 @@ func (r *runners) doubled() []string {
 	return append([]string(nil), r.doubles...)
 }
 
+// testGateways are the gateways of one test: one PostgreSQL database prepared for the package,
+// the 9 bots they share, what each runs (rec), and each one's metrics.
+type testGateways struct {
+	t    *testing.T
+	pg   *postgres.Cluster
+	db   *storage.DB
+	bots []string
+	rec  *runners
+	mets map[string]*metrics.Metrics
+	log  *slog.Logger
+}
+
+func newTestGateways(t *testing.T) *testGateways {
+	pg := postgres.ForTest(t)
+	db, err := storage.Open(t.Context(), pg.DatabaseForTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() }) // after the gateways' stops
+	if err := Prepare(t.Context(), db.DBUtil()); err != nil {
+		t.Fatal(err)
+	}
+	g := &testGateways{t: t, pg: pg, db: db, mets: map[string]*metrics.Metrics{},
+		rec: &runners{by: map[string]string{}, emptied: map[string]int{}, gaveUp: map[string]int{}},
+		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	for i := range 9 {
+		g.bots = append(g.bots, fmt.Sprintf("@bot%d:example.org", i))
+	}
+	return g
+}
+
+// testGateway is a coordinator running in a test.
+type testGateway struct {
+	*Coordinator
+	stop func()        // ends Run as a stop does and waits for it; harmless again (and in t.Cleanup)
+	done chan struct{} // closed when Run returned
+}
+
+// start runs the coordinator of gateway name (URL http://name) until the test ends or stop.
+func (g *testGateways) start(name string) *testGateway {
+	g.mets[name] = metrics.New()
+	c, err := New(Options{DB: g.db, Instance: name, URL: "http://" + name, Interval: 200 * time.Millisecond, Grace: 5300 * time.Millisecond,
+		Logger: g.log.With("gateway", name), Bots: func() []string { return append([]string(nil), g.bots...) }, Run: g.rec.run(name),
+		Metrics: g.mets[name].Fleet()})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(g.t.Context())
+	gw := &testGateway{Coordinator: c, done: make(chan struct{})}
+	go func() { defer close(gw.done); c.Run(ctx) }()
+	gw.stop = func() { cancel(); <-gw.done }
+	g.t.Cleanup(gw.stop)
+	return gw
+}
+
 // Three gateways on one PostgreSQL: the bots spread evenly and each runs on one gateway only;
 // a gateway whose connection is ended (pg_terminate_backend) stops its bots at once and the
 // others (or it, reconnected) run them again; a gateway that stops gives its bots up and the two
 // others take them. At no moment does a bot run on two gateways.
 func TestThreeGatewaysShareTheBots(t *testing.T) {
-	pg := postgres.ForTest(t)
-	ctx := t.Context()
-	db, err := storage.Open(ctx, pg.DatabaseForTest(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := Prepare(ctx, db.DBUtil()); err != nil {
-		t.Fatal(err)
-	}
-	var bots []string
-	for i := range 9 {
-		bots = append(bots, fmt.Sprintf("@bot%d:example.org", i))
-	}
-	rec := &runners{by: map[string]string{}, emptied: map[string]int{}}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mets := map[string]*metrics.Metrics{"a": metrics.New(), "b": metrics.New(), "c": metrics.New()}
-	start := func(name string) (*Coordinator, context.CancelFunc, chan struct{}) {
-		c, err := New(Options{DB: db, Instance: name, URL: "http://" + name, Interval: 200 * time.Millisecond, Grace: 5300 * time.Millisecond,
-			Logger: log.With("gateway", name), Bots: func() []string { return append([]string(nil), bots...) }, Run: rec.run(name),
-			Metrics: mets[name].Fleet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); c.Run(cctx) }()
-		return c, cancel, done
-	}
-	a, stopA, doneA := start("a")
-	defer func() { stopA(); <-doneA }()
-	b, stopB, doneB := start("b")
-	defer func() { stopB(); <-doneB }()
-	c, stopC, doneC := start("c")
-	defer func() { stopC(); <-doneC }()
+	gws := newTestGateways(t)
+	ctx, rec, bots, mets := t.Context(), gws.rec, gws.bots, gws.mets
+	a, b, c := gws.start("a"), gws.start("b"), gws.start("c")
 	even := func(want ...int) func() bool {
 		return func() bool {
 			n := rec.counts()
@@ -159,7 +182,7 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 	c.mu.Lock()
 	pid = c.own.BackendPID()
 	c.mu.Unlock()
-	if _, err := pg.Admin().ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+	if _, err := gws.pg.Admin().ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
 		t.Fatal(err)
 	}
 	wait.For(t, 15*time.Second, "c to stop its bots", func() bool {
@@ -177,7 +200,7 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 	// c is killed: its bots die with it, its locks end with its connection, and a and b run them
 	// within 15 s (once its rows are Grace old).
 	c.kill()
-	<-doneC
+	<-c.done
 	rec.run("c")(map[string]bool{})
 	killed := time.Now()
 	wait.For(t, 15*time.Second, "the 9 bots on a and b", even(4, 5))
@@ -188,8 +211,7 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 	handedBefore, onB := value("b", "cluster_handovers_total"), rec.counts()["b"]
 
 	// b stops cleanly: it gives its bots up, and a takes them at once.
-	stopB()
-	<-doneB
+	b.stop()
 	wait.For(t, 15*time.Second, "the 9 bots on a", even(9))
 	_ = b
 	if got := value("b", "cluster_handovers_total") - handedBefore; got != onB || value("b", "cluster_bots") != 0 {
@@ -207,37 +229,10 @@ func TestThreeGatewaysShareTheBots(t *testing.T) {
 // does not take back (and give up again) the bots it has just given up while the others are still
 // under their share.
 func TestJoiningGatewaysTakeOverWithoutChurn(t *testing.T) {
-	pg := postgres.ForTest(t)
-	ctx := t.Context()
-	db, err := storage.Open(ctx, pg.DatabaseForTest(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := Prepare(ctx, db.DBUtil()); err != nil {
-		t.Fatal(err)
-	}
-	var bots []string
-	for i := range 9 {
-		bots = append(bots, fmt.Sprintf("@bot%d:example.org", i))
-	}
-	rec := &runners{by: map[string]string{}, emptied: map[string]int{}, gaveUp: map[string]int{}}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	coords := map[string]*Coordinator{}
-	mets := map[string]*metrics.Metrics{"a": metrics.New(), "b": metrics.New(), "c": metrics.New()}
-	start := func(name string) {
-		c, err := New(Options{DB: db, Instance: name, URL: "http://" + name, Interval: 200 * time.Millisecond, Grace: 5300 * time.Millisecond,
-			Logger: log.With("gateway", name), Bots: func() []string { return append([]string(nil), bots...) }, Run: rec.run(name),
-			Metrics: mets[name].Fleet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		coords[name] = c
-		cctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); c.Run(cctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-	}
+	gws := newTestGateways(t)
+	ctx, db, rec, mets := t.Context(), gws.db, gws.rec, gws.mets
+	coords := map[string]*testGateway{}
+	start := func(name string) { coords[name] = gws.start(name) }
 	counts := func(want map[string]int) func() bool {
 		return func() bool {
 			n := rec.counts()
