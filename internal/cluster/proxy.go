@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 )
@@ -140,6 +141,9 @@ var errNoMapYet = errors.New("this gateway is still reading which gateway of the
 // ownerReadTimeout bounds one read of the owners.
 const ownerReadTimeout = 5 * time.Second
 
+// staleWait is how long the request that finds the map stale waits for the new one.
+const staleWait = 500 * time.Millisecond
+
 // Prime reads the first owner map (waiting at most 5 s), so that no request meets a proxy that
 // knows no map yet. Call it before the gateway serves.
 func (p *Proxy) Prime(ctx context.Context) {
@@ -163,11 +167,12 @@ func (p *Proxy) Elsewhere() (bots []string, ok bool) {
 	return bots, true
 }
 
-// owners returns the owner map, read again when it is older than Refresh: by this caller when
-// wait is set (while it reads, the others go on with the old map), else in the background. No
-// caller waits for the first map: until it is read (Prime, or in the background), owners
-// returns nil. When a read fails, the old map is kept for another Refresh (the database is not
-// asked again by every request meanwhile).
+// owners returns the owner map, read again when it is older than Refresh. With wait set, the one
+// caller that starts the read waits for it up to staleWait (a bot that just moved is found where
+// it runs now), then goes on with the old map, as the others do meanwhile; without, the read is
+// in the background. No caller waits for the first map: until it is read (Prime, or in the
+// background), owners returns nil. When a read fails, the old map is kept for another Refresh
+// (the database is not asked again by every request meanwhile).
 func (p *Proxy) owners(wait bool) *ownerMap {
 	refresh := p.Refresh
 	if refresh <= 0 {
@@ -190,15 +195,15 @@ func (p *Proxy) owners(wait bool) *ownerMap {
 			p.read(context.Background())
 		}
 	}
-	if snap == nil || !wait {
-		go func() {
-			defer p.refreshing.Unlock()
-			readAgain()
-		}()
+	done := make(chan struct{})
+	go func() {
+		defer p.refreshing.Unlock()
+		defer close(done)
+		readAgain()
+	}()
+	if snap == nil || !wait || !await.Closed(done, time.Now().Add(staleWait)) {
 		return snap
 	}
-	defer p.refreshing.Unlock()
-	readAgain()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.snap
