@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/matrix-onebot/gateway/internal/face"
 	ob11 "github.com/matrix-onebot/gateway/internal/onebot/v11"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -13,15 +12,9 @@ import (
 // OneBot v11 retcodes (the v11 face's).
 const (
 	v11OK                = ob11.RetOK
-	v11Async             = ob11.RetAsync
 	v11Failed            = ob11.RetFailed
-	v11BadRequest        = ob11.RetBadRequest
-	v11Unauthorized      = ob11.RetUnauthorized
 	v11UnsupportedAction = ob11.RetUnsupportedAction
 )
-
-// v11Segment is a message segment in v11 form.
-type v11Segment = ob11.Segment
 
 // v11IDs is the hub's persistent ID map as the v11 face sees it (ob11.Mapper): v11's kinds,
 // and its ErrNotFound for a number never given out.
@@ -47,14 +40,6 @@ func (a v11IDs) MatrixID(ctx context.Context, k ob11.Kind, n int64) (string, err
 		err = fmt.Errorf("%w: %w", ob11.ErrNotFound, err)
 	}
 	return s, err
-}
-
-func (fx faces) v11Lifecycle(selfID int64, subType string) []byte {
-	return ob11.Lifecycle(selfID, subType)
-}
-
-func (fx faces) v11Heartbeat(b *botEntry) []byte {
-	return fx.h.faces.v11.(face.Meta).Heartbeat([]face.Bot{{Bot: b.Bot, SelfID: b.SelfID}}, fx.h.opts.HeartbeatInterval)
 }
 
 // v11Request and v11Response are the v11 face's action request and response.
