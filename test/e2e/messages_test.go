@@ -13,6 +13,8 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // testPNG is the 1x1 PNG of test/clients/nonebot/plugins/messages.py.
@@ -34,6 +36,17 @@ func TestNoneBotMessagesV12(t *testing.T) {
 
 func testNoneBotMessages(t *testing.T, version int) {
 	_, bot, alice, room := noneBotRoom(t, version)
+	messageProofs(t, bot, alice, room, "original text")
+}
+
+// messageProofs are what every proofs plugin of a real client answers (NoneBot2's messages.py
+// over OneBot, its proofs.py over Satori, Koishi's bot.js over Satori), checked in room: a
+// mention is a pill and an intentional mention, a reply is m.in_reply_to the command, a pill to
+// the bot is to_me, the client's image is an m.image with its bytes intact, a Matrix reply to
+// original makes the client read the original back through the gateway, and a Matrix image
+// reaches the client with a link that needs no token.
+func messageProofs(t *testing.T, bot *harness.User, alice *human, room id.RoomID, original string) {
+	t.Helper()
 	fromBot := func(what string, pred func(*event.MessageEventContent) bool) *event.MessageEventContent {
 		t.Helper()
 		evt := alice.waitMessage(room, bot.UserID, pred)
@@ -49,13 +62,13 @@ func testNoneBotMessages(t *testing.T, version int) {
 		t.Fatalf("mention sent as %+v", c)
 	}
 
-	// A reply is m.in_reply_to the command.
+	// A reply (Satori: the client's quote) is m.in_reply_to the command.
 	cmd := alice.send(room, "/reply")
 	fromBot("reply", func(c *event.MessageEventContent) bool {
 		return c.Body == "replied" && c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil && c.RelatesTo.InReplyTo.EventID == cmd
 	})
 
-	// A pill to the bot at the start of a message is to_me.
+	// A pill to the bot at the start of a message is to_me (Satori: <at> of the bot's own user).
 	alice.sendContent(room, event.EventMessage, &event.MessageEventContent{
 		MsgType: event.MsgText, Body: "bot: hello", Format: event.FormatHTML,
 		FormattedBody: `<a href="https://matrix.to/#/` + bot.UserID + `">bot</a>: hello`,
@@ -63,7 +76,7 @@ func testNoneBotMessages(t *testing.T, version int) {
 	})
 	fromBot("to_me", func(c *event.MessageEventContent) bool { return c.Body == "to_me ok" })
 
-	// The bot sends an image: an m.image with its size and dimensions, bytes intact.
+	// The client sends an image: an m.image with its size and dimensions, bytes intact.
 	alice.send(room, "/img")
 	c = fromBot("image", func(c *event.MessageEventContent) bool { return c.MsgType == event.MsgImage })
 	if c.Info == nil || c.Info.MimeType != "image/png" || c.Info.Width != 1 || c.Info.Height != 1 || c.Info.Size != len(testPNG) {
@@ -71,20 +84,21 @@ func testNoneBotMessages(t *testing.T, version int) {
 	}
 	got, err := alice.cli.DownloadBytes(testCtx(t), c.URL.ParseOrIgnore())
 	if err != nil || !bytes.Equal(got, testPNG) {
-		t.Fatalf("downloaded %d bytes (%v), want the plugin's PNG", len(got), err)
+		t.Fatalf("downloaded %d bytes (%v), want the client's PNG", len(got), err)
 	}
 
-	// A Matrix reply to an earlier message: the plugin reads the original through the gateway.
-	orig := alice.send(room, "original text")
+	// A Matrix reply to an earlier message: the client reads the original through the gateway
+	// (get_msg, matrix.get_message, Satori's message.get; Satori: it sees <quote>).
+	orig := alice.send(room, original)
 	alice.sendContent(room, event.EventMessage, &event.MessageEventContent{
 		MsgType: event.MsgText, Body: "/quote", RelatesTo: &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: orig}},
 	})
 	c = fromBot("quote", func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "quoted: ") })
-	if c.Body != "quoted: original text" {
-		t.Fatalf("the plugin got %q, want the original text through get_msg", c.Body)
+	if c.Body != "quoted: "+original {
+		t.Fatalf("the client got %q, want %q read back through the gateway", c.Body, "quoted: "+original)
 	}
 
-	// An image from Matrix reaches the plugin with a link that needs no Matrix token.
+	// An image from Matrix reaches the client with a link that needs no token.
 	up, err := alice.cli.UploadBytesWithName(testCtx(t), testPNG, "image/png", "dot.png")
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +111,7 @@ func testNoneBotMessages(t *testing.T, version int) {
 	fields := strings.Fields(c.Body)
 	sum := sha256.Sum256(testPNG)
 	if len(fields) != 3 || fields[1] != hex.EncodeToString(sum[:]) {
-		t.Fatalf("the plugin got other bytes: %q", c.Body)
+		t.Fatalf("the client got other bytes: %q", c.Body)
 	}
 	resp, err := http.Get(fields[2]) // no Authorization: the link is signed
 	if err != nil {

@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -73,84 +71,12 @@ func testSatoriClient(t *testing.T, which string) {
 
 func satoriProofs(t *testing.T, c *harness.SatoriClient, bot *harness.User, alice *human, room id.RoomID) {
 	t.Helper()
-	fromBot := func(what string, pred func(*event.MessageEventContent) bool) *event.MessageEventContent {
-		t.Helper()
-		evt := alice.waitMessage(room, bot.UserID, pred)
-		t.Logf("%s: %s", what, evt.Content.VeryRaw)
-		return evt.Content.AsMessage()
-	}
-
 	// Echo: Matrix → client → Matrix (the event is held until the client has identified).
 	alice.send(room, "/echo hi <b>&amp;")
-	fromBot("echo", func(c *event.MessageEventContent) bool { return c.Body == "hi <b>&amp;" })
-
-	// The client's mention is a pill and an intentional mention.
-	alice.send(room, "/mention")
-	m := fromBot("mention", func(c *event.MessageEventContent) bool { return strings.HasSuffix(c.Body, " hi") })
-	if m.Mentions == nil || !slices.Contains(m.Mentions.UserIDs, id.UserID(alice.user.UserID)) ||
-		!strings.Contains(m.FormattedBody, `href="https://matrix.to/#/`+alice.user.UserID+`"`) {
-		t.Fatalf("mention sent as %+v", m)
-	}
-
-	// The client's quote is m.in_reply_to the command.
-	cmd := alice.send(room, "/reply")
-	fromBot("reply", func(c *event.MessageEventContent) bool {
-		return c.Body == "replied" && c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil && c.RelatesTo.InReplyTo.EventID == cmd
-	})
-
-	// A pill to the bot at the start of a message is <at> of the bot's own user: to_me.
-	alice.sendContent(room, event.EventMessage, &event.MessageEventContent{
-		MsgType: event.MsgText, Body: "bot: hello", Format: event.FormatHTML,
-		FormattedBody: `<a href="https://matrix.to/#/` + bot.UserID + `">bot</a>: hello`,
-		Mentions:      &event.Mentions{UserIDs: []id.UserID{id.UserID(bot.UserID)}},
-	})
-	fromBot("to_me", func(c *event.MessageEventContent) bool { return c.Body == "to_me ok" })
-
-	// The client's image: an m.image with its size and dimensions, bytes intact.
-	alice.send(room, "/img")
-	m = fromBot("image", func(c *event.MessageEventContent) bool { return c.MsgType == event.MsgImage })
-	if m.Info == nil || m.Info.MimeType != "image/png" || m.Info.Width != 1 || m.Info.Height != 1 || m.Info.Size != len(testPNG) {
-		t.Fatalf("image info = %+v", m.Info)
-	}
-	got, err := alice.cli.DownloadBytes(testCtx(t), m.URL.ParseOrIgnore())
-	if err != nil || !bytes.Equal(got, testPNG) {
-		t.Fatalf("downloaded %d bytes (%v), want the client's PNG", len(got), err)
-	}
-
-	// A Matrix reply: the client sees <quote> and reads the original with message.get.
-	orig := alice.send(room, "original <text>")
-	alice.sendContent(room, event.EventMessage, &event.MessageEventContent{
-		MsgType: event.MsgText, Body: "/quote", RelatesTo: &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: orig}},
-	})
-	m = fromBot("quote", func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "quoted: ") })
-	if m.Body != "quoted: original <text>" {
-		t.Fatalf("the client got %q, want the original text through message.get", m.Body)
-	}
-
-	// A Matrix image reaches the client as <img src> with a link that needs no token.
-	up, err := alice.cli.UploadBytesWithName(testCtx(t), testPNG, "image/png", "dot.png")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.sendContent(room, event.EventMessage, &event.MessageEventContent{
-		MsgType: event.MsgImage, Body: "dot.png", URL: up.ContentURI.CUString(),
-		Info: &event.FileInfo{MimeType: "image/png", Size: len(testPNG), Width: 1, Height: 1},
-	})
-	m = fromBot("image received", func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "image ") })
-	fields := strings.Fields(m.Body)
-	sum := sha256.Sum256(testPNG)
-	if len(fields) != 3 || fields[1] != hex.EncodeToString(sum[:]) {
-		t.Fatalf("the client got other bytes: %q", m.Body)
-	}
-	resp, err := http.Get(fields[2]) // no Authorization: the link is signed
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, testPNG) {
-		t.Fatalf("GET %s: %d, %d bytes", fields[2], resp.StatusCode, len(body))
-	}
+	evt := alice.waitMessage(room, bot.UserID, func(c *event.MessageEventContent) bool { return c.Body == "hi <b>&amp;" })
+	t.Logf("echo: %s", evt.Content.VeryRaw)
+	// The rest as over OneBot; the original of the quote needs escaping in Satori's elements.
+	messageProofs(t, bot, alice, room, "original <text>")
 }
 
 // satoriStream is a raw client of the gateway's Satori event stream.
