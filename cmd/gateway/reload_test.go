@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +39,46 @@ func writeEnvFile(t *testing.T, path string, bots ...map[string]any) {
 	if err := os.WriteFile(path, []byte("MATRIX_BOTS='"+string(list)+"'\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveFromEnvFile starts a gateway (with env, and GATEWAY_START_JITTER 0s) whose bots are
+// those that GATEWAY_ENV_FILE lists, and waits until they are ready; it returns the file too.
+func serveFromEnvFile(t *testing.T, env map[string]string, bots ...map[string]any) (*gatewayRun, string) {
+	t.Helper()
+	envFile := filepath.Join(t.TempDir(), "gateway.env")
+	writeEnvFile(t, envFile, bots...)
+	env = maps.Clone(env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["GATEWAY_ENV_FILE"], env["GATEWAY_START_JITTER"] = envFile, "0s"
+	g := startServe(t, env)
+	g.waitReadyBots(t, bots...)
+	return g, envFile
+}
+
+// reloadBots writes bots into envFile, reloads g (SIGHUP) and waits until exactly those bots are
+// ready.
+func (g *gatewayRun) reloadBots(t *testing.T, envFile string, bots ...map[string]any) {
+	t.Helper()
+	writeEnvFile(t, envFile, bots...)
+	g.reload <- struct{}{}
+	g.waitReadyBots(t, bots...)
+}
+
+// waitReadyBots waits until /readyz is ready with exactly the bots (fleetBot's) listed.
+func (g *gatewayRun) waitReadyBots(t *testing.T, bots ...map[string]any) {
+	t.Helper()
+	var want []string
+	for _, b := range bots {
+		want = append(want, b["user_id"].(string))
+	}
+	slices.Sort(want)
+	wait.For(t, time.Minute, fmt.Sprintf("the bots %v ready", want), func() bool {
+		users, ok := g.readyBots()
+		slices.Sort(users)
+		return ok && slices.Equal(users, want)
+	})
 }
 
 // readyBots returns the user IDs /readyz lists and whether it says ready.
@@ -93,10 +135,7 @@ func (g *gatewayRun) v12Action(t *testing.T, action, self string) (int, string) 
 // not touched; an invalid file changes nothing.
 func TestReloadAppliesTheBotList(t *testing.T) {
 	hs := fakes.NewFakeFleetHomeserver(t, 4)
-	envFile := filepath.Join(t.TempDir(), "gateway.env")
-	writeEnvFile(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, nil), fleetBot(hs, 2, nil))
-	g := startServe(t, map[string]string{"GATEWAY_ENV_FILE": envFile, "GATEWAY_START_JITTER": "0s", "GATEWAY_METRICS_PUBLIC": "true"})
-	wait.For(t, time.Minute, "three bots ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 3 })
+	g, envFile := serveFromEnvFile(t, map[string]string{"GATEWAY_METRICS_PUBLIC": "true"}, fleetBot(hs, 0, nil), fleetBot(hs, 1, nil), fleetBot(hs, 2, nil))
 
 	// A v11 client of bot 2 and one of bot 0.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -136,13 +175,7 @@ func TestReloadAppliesTheBotList(t *testing.T) {
 	g.reload <- struct{}{}
 	wait.For(t, time.Minute, "the refused reload in the log", func() bool { return strings.Contains(g.log.String(), "reload refused") })
 
-	writeEnvFile(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_msgtype": "m.notice"}), fleetBot(hs, 3, nil))
-	g.reload <- struct{}{}
-	wait.For(t, time.Minute, "bots 0, 1 and 3 ready", func() bool {
-		users, ok := g.readyBots()
-		slices.Sort(users)
-		return ok && strings.Join(users, " ") == strings.Join([]string{fakes.FleetUser(0), fakes.FleetUser(1), fakes.FleetUser(3)}, " ")
-	})
+	g.reloadBots(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_msgtype": "m.notice"}), fleetBot(hs, 3, nil))
 
 	select {
 	case err := <-closed:
@@ -186,10 +219,7 @@ func TestReloadAppliesTheBotList(t *testing.T) {
 // is closed, since it was granted every bot.
 func TestReloadAddsTheFirstBotWithAToken(t *testing.T) {
 	hs := fakes.NewFakeFleetHomeserver(t, 2)
-	envFile := filepath.Join(t.TempDir(), "gateway.env")
-	writeEnvFile(t, envFile, fleetBot(hs, 0, nil))
-	g := startServe(t, map[string]string{"GATEWAY_ENV_FILE": envFile, "GATEWAY_START_JITTER": "0s"})
-	wait.For(t, time.Minute, "bot 0 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
+	g, envFile := serveFromEnvFile(t, nil, fleetBot(hs, 0, nil))
 	if code, _ := g.v12Action(t, "get_self_info", fakes.FleetUser(0)); code != 0 {
 		t.Fatalf("without tokens configured, an action without a token: retcode %d; want 0", code)
 	}
@@ -210,9 +240,7 @@ func TestReloadAddsTheFirstBotWithAToken(t *testing.T) {
 		}
 	}()
 
-	writeEnvFile(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token"}))
-	g.reload <- struct{}{}
-	wait.For(t, time.Minute, "bots 0 and 1 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 2 })
+	g.reloadBots(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token"}))
 	if strings.Contains(g.log.String(), "reload refused") {
 		t.Fatalf("the reload was refused:\n%s", g.log.String())
 	}
@@ -264,10 +292,7 @@ func TestReloadAddsTheFirstBotWithAToken(t *testing.T) {
 // did when the token bot had come with a reload; it did not when it was there at the start).
 func TestReloadKeepsTokensRequiredAfterTheLastTokenBot(t *testing.T) {
 	hs := fakes.NewFakeFleetHomeserver(t, 2)
-	envFile := filepath.Join(t.TempDir(), "gateway.env")
-	writeEnvFile(t, envFile, fleetBot(hs, 0, nil))
-	g := startServe(t, map[string]string{"GATEWAY_ENV_FILE": envFile, "GATEWAY_START_JITTER": "0s"})
-	wait.For(t, time.Minute, "bot 0 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
+	g, envFile := serveFromEnvFile(t, nil, fleetBot(hs, 0, nil))
 	status := func(path string) int {
 		resp, err := http.Post(g.url+path, "application/json", strings.NewReader(`{"action": "get_status", "params": {}}`))
 		if err != nil {
@@ -280,15 +305,11 @@ func TestReloadKeepsTokensRequiredAfterTheLastTokenBot(t *testing.T) {
 	if got := status(action); got != http.StatusOK {
 		t.Fatalf("without tokens configured, a request without a token: %d; want 200", got)
 	}
-	writeEnvFile(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token"}))
-	g.reload <- struct{}{}
-	wait.For(t, time.Minute, "bots 0 and 1 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 2 })
+	g.reloadBots(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token"}))
 	if got := status(action); got != http.StatusUnauthorized {
 		t.Fatalf("with bot 1's token configured, a request without a token: %d; want 401", got)
 	}
-	writeEnvFile(t, envFile, fleetBot(hs, 0, nil))
-	g.reload <- struct{}{}
-	wait.For(t, time.Minute, "bot 1 gone", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
+	g.reloadBots(t, envFile, fleetBot(hs, 0, nil)) // bot 1 gone
 	if strings.Contains(g.log.String(), "reload refused") {
 		t.Fatalf("the reload was refused:\n%s", g.log.String())
 	}

@@ -18,16 +18,7 @@ import (
 // writeBots writes GATEWAY_ENV_FILE holding MATRIX_BOTS with the bots' entries (botJSON's).
 func writeBots(t *testing.T, path string, entries ...string) {
 	t.Helper()
-	var all []json.RawMessage
-	for _, e := range entries {
-		var list []json.RawMessage
-		if err := json.Unmarshal([]byte(e), &list); err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, list...)
-	}
-	b, _ := json.Marshal(all)
-	if err := os.WriteFile(path, []byte("MATRIX_BOTS='"+string(b)+"'\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("MATRIX_BOTS='"+botList(t, entries...)+"'\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
