@@ -464,12 +464,8 @@ func botSelfID(ctx context.Context, s *matrix.Session, b config.Bot, db *storage
 		}
 		wait := retry.Next()
 		s.Failed(fmt.Errorf("failed to assign a OneBot v11 self_id: %w", err), wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if await.Sleep(ctx, wait) != nil {
 			return 0, false
-		case <-t.C:
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/config"
 )
 
@@ -126,7 +127,7 @@ func New(opts Options) (*Manager, error) {
 		legacy: legacyAuth{bot: opts.Bot, api: api},
 		oauth: &oauthFlows{
 			bot: opts.Bot, api: api, log: opts.Logger, clients: opts.Clients, prompter: opts.Prompt, callbacks: opts.Callbacks,
-			wait: sleep,
+			wait: await.Sleep,
 		},
 		health: newHealth(opts),
 	}
@@ -585,16 +586,4 @@ func (m *Manager) oauthLogin(ctx context.Context) (Tokens, error) {
 		device = newDeviceID()
 	}
 	return m.oauth.login(ctx, device)
-}
-
-// sleep waits for d, or returns ctx's error as soon as it ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

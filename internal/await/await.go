@@ -1,8 +1,25 @@
 // Package await waits for something to end, but never past a deadline: the stops of the
-// gateway (bots, transports, the cluster) each have one (GATEWAY_SHUTDOWN_TIMEOUT).
+// gateway (bots, transports, the cluster) each have one (GATEWAY_SHUTDOWN_TIMEOUT); and it
+// sleeps, but never past the end of a context (retries, jitter).
 package await
 
-import "time"
+import (
+	"context"
+	"time"
+)
+
+// Sleep waits d, or until ctx ends: then it returns ctx's error (nil when the whole wait
+// happened).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Closed waits until done is closed or deadline passes; it tells whether done was closed.
 func Closed(done <-chan struct{}, deadline time.Time) bool {

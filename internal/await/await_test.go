@@ -1,6 +1,8 @@
 package await
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -23,5 +25,17 @@ func TestClosedAndReturns(t *testing.T) {
 	defer close(block)
 	if Returns(func() { <-block }, time.Now().Add(-time.Second)) {
 		t.Error("Returns: a blocked function was reported as returned")
+	}
+}
+
+// Sleep returns nil once it has waited, and the context's error when the context ends first.
+func TestSleep(t *testing.T) {
+	if err := Sleep(context.Background(), time.Nanosecond); err != nil {
+		t.Errorf("Sleep(1ns) = %v, want nil", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sleep(1h) with an ended context = %v, want context.Canceled", err)
 	}
 }

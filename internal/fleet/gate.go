@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 )
 
@@ -42,12 +43,8 @@ func (g *Gate) Size() int { return cap(g.slots) }
 // The returned release gives the slot back; calling it more than once is harmless.
 func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	if g.jitter > 0 {
-		t := time.NewTimer(rand.N(g.jitter))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if err := await.Sleep(ctx, rand.N(g.jitter)); err != nil {
+			return nil, err
 		}
 	}
 	waited := g.Metrics.GateWaiting()

@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix"
 
 	"github.com/matrix-onebot/gateway/internal/auth"
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
@@ -129,14 +130,5 @@ func RetryAfter(err error) time.Duration {
 	return 5 * time.Second
 }
 
-// Sleep waits d or until ctx ends; it reports whether the full wait happened.
-func Sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// Sleep waits d or until ctx ends; it reports whether the full wait happened (await.Sleep).
+func Sleep(ctx context.Context, d time.Duration) bool { return await.Sleep(ctx, d) == nil }

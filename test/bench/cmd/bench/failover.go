@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/test/bench"
 	"github.com/matrix-onebot/gateway/test/fakes"
 	"github.com/matrix-onebot/gateway/test/harness/postgres"
@@ -194,7 +195,7 @@ func (r *benchRun) failoverPart(ctx context.Context) error {
 		return ids
 	}
 	// Before the kill, the stream flows to every bot for a while.
-	if err := sleepCtx(ctx, 3*time.Second); err != nil {
+	if err := await.Sleep(ctx, 3*time.Second); err != nil {
 		return err
 	}
 	warm := messages()
@@ -272,7 +273,7 @@ func (r *benchRun) failoverPart(ctx context.Context) error {
 		return len(ready) == len(moved) && len(delivered) == len(moved)
 	})
 	// A while more of the stream after the takeover, then it stops and every message must arrive.
-	if err := sleepCtx(ctx, 2*time.Second); err != nil {
+	if err := await.Sleep(ctx, 2*time.Second); err != nil {
 		return err
 	}
 	stopStream()
@@ -355,17 +356,6 @@ func pollUntil(ctx context.Context, limit time.Duration, cond func() bool) error
 		}
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // spread is the median and the maximum of the durations of keys, in seconds ("—" when one is
