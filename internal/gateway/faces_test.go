@@ -391,6 +391,50 @@ func TestRetainedStreamKeepsNoDecryptedFrames(t *testing.T) {
 	}
 }
 
+// The outbox metrics of a retained stream (Satori's) say what waits to be handed over, not what
+// is kept after delivery for clients that resume: outbox_depth counts the frames after the
+// stream's position, outbox_kept all of its frames.
+func TestRetainedStreamOutboxDepthIsWhatWaits(t *testing.T) {
+	db := newTestDB(t)
+	bot := fakes.NewFakeBot("@bot:example.org")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ff := &fakeFace{}
+	h := NewHub(Options{
+		Version: "test", HeartbeatInterval: time.Hour, IDs: db.IDs(), Faces: []face.Face{ff},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
+		Transports: Transports{Outbox: db.Outbox(), OutboxLimits: storage.OutboxLimits{MaxEvents: 100}},
+	})
+	h.AddBot(bot, 10001)
+	subCtx, endSub := context.WithCancel(ctx)
+	st := faceHost{h}.Subscribe(subCtx, ff, face.Subscription{Key: "events", Retain: true})
+	defer st.Close()
+	defer endSub()
+	for _, id := range []string{"$a", "$b", "$c"} {
+		ev := sampleEvent(false)
+		ev.ID = id
+		if err := h.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		fr, err := st.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Done(ctx, fr)
+	}
+	got := map[string]float64{}
+	for _, s := range h.fan.metricSamples() {
+		if s.Labels["endpoint"] == "fake:events" {
+			got[s.Name] = s.Value
+		}
+	}
+	if got["outbox_depth"] != 1 || got["outbox_kept"] != 3 {
+		t.Fatalf("metrics of the retained stream: %v; want outbox_depth 1 (one frame not handed over yet) and outbox_kept 3", got)
+	}
+}
+
 // A face's request bodies count against the process's request bytes in flight
 // (face.BodyReader) as OneBot's do: held until released, refused with face.ErrBusy when the
 // budget stays full, face.ErrTooLarge over the face's limit.

@@ -567,22 +567,49 @@ func (fo fanout) metricSamples() []metrics.Sample {
 		out = append(out, metrics.Sample{Name: "onebot_consumers", Gauge: true, Labels: map[string]string{"version": v}, Value: float64(n),
 			Help: "Live OneBot consumers (connections, webhooks, outbox feeds, get_latest_events), by protocol version."})
 	}
-	if os, ok := fo.h.opts.Outbox.(interface {
+	return append(out, fo.outboxSamples()...)
+}
+
+// outboxSamples are the outbox gauges of every endpoint whose outbox holds frames. A retained
+// stream (Satori's) keeps its frames after delivery: outbox_depth counts only the frames it has
+// not handed over yet, and outbox_kept all it keeps.
+func (fo fanout) outboxSamples() []metrics.Sample {
+	os, ok := fo.h.opts.Outbox.(interface {
 		OutboxStats(context.Context) (map[string]storage.OutboxStat, error)
-	}); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		stats, err := os.OutboxStats(ctx)
-		if err == nil {
-			for key, s := range stats {
-				ep := push.RedactKey(key)
-				out = append(out,
-					metrics.Sample{Name: "outbox_depth", Gauge: true, Labels: map[string]string{"endpoint": ep}, Value: float64(s.Depth),
-						Help: "Frames waiting in a pushing endpoint's outbox."},
-					metrics.Sample{Name: "outbox_oldest_age_seconds", Gauge: true, Labels: map[string]string{"endpoint": ep}, Value: max(0, time.Since(s.Oldest).Seconds()),
-						Help: "Age of the oldest frame waiting in a pushing endpoint's outbox."})
-			}
+		OutboxStatAfter(ctx context.Context, endpoint string, after int64) (storage.OutboxStat, error)
+	})
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stats, err := os.OutboxStats(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []metrics.Sample
+	for key, pos := range fo.h.push.RetainedPositions() {
+		kept := stats[key]
+		waiting, err := os.OutboxStatAfter(ctx, key, pos)
+		if err != nil {
+			delete(stats, key) // not known: not shown as all waiting
+			continue
 		}
+		stats[key] = waiting
+		out = append(out, metrics.Sample{Name: "outbox_kept", Gauge: true, Labels: map[string]string{"endpoint": push.RedactKey(key)}, Value: float64(kept.Depth),
+			Help: "Frames a retained stream (the Satori event stream) keeps in the outbox, handed over or not, for clients that resume."})
+	}
+	for key, s := range stats {
+		ep := push.RedactKey(key)
+		age := 0.0
+		if !s.Oldest.IsZero() {
+			age = max(0, time.Since(s.Oldest).Seconds())
+		}
+		out = append(out,
+			metrics.Sample{Name: "outbox_depth", Gauge: true, Labels: map[string]string{"endpoint": ep}, Value: float64(s.Depth),
+				Help: "Frames waiting in an outbox to be delivered (for a retained stream: not handed over yet; see outbox_kept)."},
+			metrics.Sample{Name: "outbox_oldest_age_seconds", Gauge: true, Labels: map[string]string{"endpoint": ep}, Value: age,
+				Help: "Age of the oldest frame waiting in an outbox to be delivered; 0 when none waits."})
 	}
 	return out
 }

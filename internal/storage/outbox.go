@@ -35,10 +35,11 @@ const (
 		WHERE endpoint = $1 AND (encrypted = FALSE OR queued_at >= $2) ORDER BY seq LIMIT $3`
 	selectAfter = `SELECT seq, queued_at, payload, encrypted FROM gateway_outbox
 		WHERE endpoint = $1 AND (encrypted = FALSE OR queued_at >= $2) AND seq > $3 ORDER BY seq LIMIT $4`
-	newestOutbox   = `SELECT COALESCE(MAX(seq), 0) FROM gateway_outbox WHERE endpoint = $1`
-	deleteOutbox   = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <= $2`
-	countOutbox    = `SELECT COUNT(*) FROM gateway_outbox WHERE endpoint = $1`
-	purgeOutboxAge = `DELETE FROM gateway_outbox WHERE queued_at < $1`
+	newestOutbox    = `SELECT COALESCE(MAX(seq), 0) FROM gateway_outbox WHERE endpoint = $1`
+	deleteOutbox    = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <= $2`
+	countOutbox     = `SELECT COUNT(*) FROM gateway_outbox WHERE endpoint = $1`
+	purgeOutboxAge  = `DELETE FROM gateway_outbox WHERE queued_at < $1`
+	statOutboxAfter = `SELECT COUNT(*), COALESCE(MIN(queued_at), 0) FROM gateway_outbox WHERE endpoint = $1 AND seq > $2`
 	// The retention of decrypted content (GATEWAY_ENCRYPTED_BODY_RETENTION) on the outbox.
 	pruneEncryptedOutbox     = `DELETE FROM gateway_outbox WHERE encrypted = TRUE AND queued_at < $1`
 	deliveredEncryptedOutbox = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <= $2 AND encrypted = TRUE`
@@ -253,6 +254,21 @@ func (s OutboxStore) OutboxPurge(ctx context.Context, cutoff time.Time) (int64, 
 type OutboxStat struct {
 	Depth  int64
 	Oldest time.Time // zero when empty
+}
+
+// OutboxStatAfter returns how many of endpoint's frames have a seq above after, and the oldest
+// of them: what waits in an outbox whose frames are kept after delivery (OutboxAfter's), whose
+// reader has handed over the frames up to after.
+func (s OutboxStore) OutboxStatAfter(ctx context.Context, endpoint string, after int64) (OutboxStat, error) {
+	var n, ms int64
+	if err := s.db.util.QueryRow(ctx, statOutboxAfter, endpoint, after).Scan(&n, &ms); err != nil {
+		return OutboxStat{}, fmt.Errorf("failed to read outbox: %w", err)
+	}
+	st := OutboxStat{Depth: n}
+	if n > 0 {
+		st.Oldest = time.UnixMilli(ms)
+	}
+	return st, nil
 }
 
 // OutboxStats returns the depth and oldest frame of every endpoint's outbox that holds frames

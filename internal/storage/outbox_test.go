@@ -332,3 +332,25 @@ func TestOutboxFramesCommitInSeqOrder(t *testing.T) {
 		t.Fatalf("the reader got %q; want a then b, each once (a frame that commits late must not be passed by)", seen)
 	}
 }
+
+// OutboxStatAfter counts what waits after a reader's position in an outbox that keeps delivered
+// frames, with the oldest of those; none waiting is 0 with no oldest.
+func TestOutboxStatAfter(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	start := time.UnixMilli(1_700_000_000_000)
+	var seqs []int64
+	for i := range 3 {
+		if _, err := db.Outbox().OutboxAppend(ctx, "satori:events", []byte("x"), start.Add(time.Duration(i)*time.Second), OutboxLimits{MaxEvents: 10}); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := db.Outbox().OutboxNewest(ctx, "satori:events")
+		seqs = append(seqs, n)
+	}
+	if st, err := db.Outbox().OutboxStatAfter(ctx, "satori:events", seqs[0]); err != nil || st.Depth != 2 || !st.Oldest.Equal(start.Add(time.Second)) {
+		t.Fatalf("after the first: %+v, %v; want 2 waiting, the oldest queued at +1s", st, err)
+	}
+	if st, err := db.Outbox().OutboxStatAfter(ctx, "satori:events", seqs[2]); err != nil || st.Depth != 0 || !st.Oldest.IsZero() {
+		t.Fatalf("after the newest: %+v, %v; want none waiting", st, err)
+	}
+}

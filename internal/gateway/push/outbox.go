@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -53,8 +54,10 @@ type Feed struct {
 	batch []storage.OutboxEntry
 	// retain keeps delivered frames in the outbox (until its limits drop them): next reads the
 	// frames after pos, and done moves pos instead of deleting (a face's History).
-	retain     bool
-	pos        int64
+	retain bool
+	pos    int64
+	// handed is pos for the goroutines other than the deliverer's (RetainedPositions).
+	handed     atomic.Int64
 	held       []byte // without outbox: the frame being retried
 	heldFailed bool   // the held frame could not be delivered at least once
 	// down is set while the endpoint cannot be reached; frames queued before backlogBefore
@@ -101,6 +104,7 @@ func (p *Pushers) newFaceFeed(ctx context.Context, key string, version int, fc f
 				pos, err := f.store.OutboxNewest(ctx, key)
 				if err == nil {
 					f.pos = pos
+					f.handed.Store(pos)
 					// What an earlier run handed over, or left undelivered, is history now:
 					// without a retention of decrypted content, its encrypted frames go.
 					f.delivered(ctx, pos)
@@ -118,9 +122,24 @@ func (p *Pushers) newFaceFeed(ctx context.Context, key string, version int, fc f
 		}
 		f.filled = make(chan struct{})
 		go func() { defer close(f.filled); f.fill(ctx) }()
+		if f.retain {
+			p.retained.Store(key, f)
+		}
 	}
 	p.host.Subscribe(s)
 	return f
+}
+
+// RetainedPositions gives, for each retained stream with an outbox (face.Subscription.Retain),
+// the seq of the newest frame it has handed over: the frames after it wait, those up to it are
+// kept for clients that resume. The outbox metrics tell the two apart.
+func (p *Pushers) RetainedPositions() map[string]int64 {
+	out := map[string]int64{}
+	p.retained.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*Feed).handed.Load()
+		return true
+	})
+	return out
 }
 
 func (p *Pushers) purgeOutbox(ctx context.Context, set Settings) {
@@ -138,6 +157,7 @@ func (p *Pushers) purgeOutbox(ctx context.Context, set Settings) {
 // Close unsubscribes the feed. Call it once ctx of NewFeed has ended: it waits until the frames
 // still queued in memory are written to the outbox.
 func (f *Feed) Close() {
+	f.p.retained.CompareAndDelete(f.key, f)
 	f.p.host.Unsubscribe(f.sink)
 	f.sink.Close("endpoint stopped")
 	if f.filled != nil {
@@ -359,6 +379,7 @@ func (f *Feed) done(ctx context.Context, p pending) {
 	}
 	if f.retain {
 		f.pos = max(f.pos, p.seq)
+		f.handed.Store(f.pos)
 		if p.encrypted {
 			f.delivered(ctx, p.seq)
 		}

@@ -70,6 +70,7 @@ type Pushers struct {
 	host Host
 
 	outboxOnce sync.Once // purges expired outbox frames once per process
+	retained   sync.Map  // key → *Feed: the retained streams (RetainedPositions)
 
 	latest     *latestBuffer // get_latest_events of every bot
 	latestMu   sync.Mutex
