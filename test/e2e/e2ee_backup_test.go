@@ -8,12 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/backup"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // logSize is how much the gateway has logged in dir so far: a start's own lines come after it.
@@ -144,6 +147,10 @@ func TestE2EERefusedKeyIsNotLaunderedThroughTheBackup(t *testing.T) {
 	}
 	refusal := regexp.MustCompile(`msg="refused a forwarded room key" .*session_id=` + regexp.QuoteMeta(session) + `.*forwarded_by=` + regexp.QuoteMeta(mallory.UserID))
 	waitFor(t, "the refusal logged", func() bool { return refusal.MatchString(readLog(t, g)) })
+	// /metrics counts the refusal once, and the upload of the later key.
+	waitFor(t, "e2ee_keys_refused_total 1 and e2ee_backup_sessions_total{direction=uploaded} at least 1", func() bool {
+		return e2eeCounter(t, g, bot, "e2ee_keys_refused_total", "") == 1 && e2eeCounter(t, g, bot, "e2ee_backup_sessions_total", "uploaded") >= 1
+	})
 
 	// The bot shares its own room key: at debug, mautrix's decision is in the log.
 	sendBot := func(text string) {
@@ -194,6 +201,7 @@ func TestE2EERefusedKeyIsNotLaunderedThroughTheBackup(t *testing.T) {
 		}
 	}
 	env["GATEWAY_UNDECRYPTABLE_WAIT"] = "2s"
+	off = logSize(t, dir)
 	g = startGateway(t, dir, env)
 	ob = dialV12(t, g, "tok")
 	if d := storedDevice(t, tokenStore); d == device {
@@ -214,6 +222,31 @@ func TestE2EERefusedKeyIsNotLaunderedThroughTheBackup(t *testing.T) {
 	if reason := str(got[secret], "alt_message"); !strings.Contains(reason, "key backup has a copy, but marked as forwarded") {
 		t.Errorf("the undecryptable message must say that the backup's copy is marked forwarded: %s", reason)
 	}
+	// /metrics of the new device: the backup's forwarded copy refused once, the keys the
+	// restore imported counted as its log line says.
+	n, line := importedAt(t, g, off)
+	imported, _ := strconv.ParseFloat(n, 64)
+	if imported < 1 {
+		t.Fatalf("the restore must import the later key: %s", line)
+	}
+	waitFor(t, "e2ee_keys_refused_total 1 and e2ee_backup_sessions_total{direction=imported} "+n, func() bool {
+		return e2eeCounter(t, g, bot, "e2ee_keys_refused_total", "") == 1 && e2eeCounter(t, g, bot, "e2ee_backup_sessions_total", "imported") == imported
+	})
+}
+
+// e2eeCounter reads one of the bot's E2EE counters from /metrics (with the access token "tok");
+// direction is the label of e2ee_backup_sessions_total ("" for the others).
+func e2eeCounter(t *testing.T, g *gatewayProc, bot *harness.User, name, direction string) float64 {
+	t.Helper()
+	labels := map[string]string{"bot": bot.UserID}
+	if direction != "" {
+		labels["direction"] = direction
+	}
+	code, m := scrape(t, g, "tok")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	return m[series(name, labels)]
 }
 
 // restoredLine matches the line each start logs about the key backup, with how many keys it
@@ -255,12 +288,19 @@ func TestE2EEBackupImportsOnlyNewKeys(t *testing.T) {
 	if n, line := importedAt(t, g, 0); n != "1" {
 		t.Fatalf("the first start must import the one key: %s", line)
 	}
+	// /metrics counts the imports of this process as the log line does.
+	if v := e2eeCounter(t, g, gwUser, "e2ee_backup_sessions_total", "imported"); v != 1 {
+		t.Fatalf("e2ee_backup_sessions_total{direction=imported} after the first start = %v, want 1", v)
+	}
 	g.stop()
 
 	off := logSize(t, dir)
 	g = startGateway(t, dir, env)
 	if n, line := importedAt(t, g, off); n != "0" {
 		t.Fatalf("a restart with an unchanged backup must import nothing: %s", line)
+	}
+	if v := e2eeCounter(t, g, gwUser, "e2ee_backup_sessions_total", "imported"); v != 0 {
+		t.Fatalf("e2ee_backup_sessions_total{direction=imported} after a restart that imported nothing = %v, want 0", v)
 	}
 	g.stop()
 
@@ -274,5 +314,8 @@ func TestE2EEBackupImportsOnlyNewKeys(t *testing.T) {
 	n, line := importedAt(t, g, off)
 	if n != "1" || !strings.Contains(line, "already_had=1") {
 		t.Fatalf("a restart must import only the new key: %s", line)
+	}
+	if v := e2eeCounter(t, g, gwUser, "e2ee_backup_sessions_total", "imported"); v != 1 {
+		t.Fatalf("e2ee_backup_sessions_total{direction=imported} after importing the new key = %v, want 1", v)
 	}
 }
