@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +164,55 @@ func TestFleetMetrics(t *testing.T) {
 	none.Fleet().GateWaiting()()
 	if none.Value("cluster_handovers_total") != 0 {
 		t.Error("nil metrics have a value")
+	}
+}
+
+// README's list of metrics ("Metrics and access log") names every metric the registry serves
+// once each has a series: a metric added without a line there fails here.
+func TestREADMEListsTheMetrics(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	if i := strings.Index(section, "## Metrics and access log"); i >= 0 {
+		section = section[i:]
+		if j := strings.Index(section[3:], "\n## "); j >= 0 {
+			section = section[:j+3]
+		}
+	}
+	m := New()
+	m.SyncState("@a:hs", "syncing")
+	m.EventIn("@a:hs", "message", time.Now())
+	m.EventOut("@a:hs", TransportWS)
+	m.SlowClient("@a:hs", true)
+	m.Action("@a:hs", 12, "x", 0, time.Millisecond)
+	m.TokenRefresh("@a:hs", nil)
+	m.PrunePass(nil)
+	m.hsRequests.WithLabelValues("@a:hs", "GET", "/x", "200").Inc()
+	m.hsRateLimited.WithLabelValues("@a:hs").Inc()
+	f := m.Fleet()
+	f.HandedOver(1)
+	f.TookOver()
+	f.LostLock()
+	f.Running(1)
+	f.GateWaiting()()
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fam := range families {
+		name, ok := strings.CutPrefix(fam.GetName(), namespace+"_")
+		if !ok {
+			continue // the Go runtime's and the process's
+		}
+		n++
+		if !strings.Contains(section, "`"+name) {
+			t.Errorf("README's metrics list lacks %s", name)
+		}
+	}
+	if n < 15 {
+		t.Fatalf("only %d metrics of the gateway were served", n)
 	}
 }
