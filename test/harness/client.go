@@ -36,15 +36,9 @@ type clientStart struct {
 // A port taken between its choice and the start ("address already in use", EADDRINUSE in the
 // log) is tried again with another, up to 5 times, unless the port was given.
 func startTestClient(ctx context.Context, cs clientStart) (*testClient, error) {
-	dir, removeDir := cs.dir, false
-	var err error
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", cs.name+"-"); err != nil {
-			return nil, fmt.Errorf("failed to create %s directory: %w", cs.name, err)
-		}
-		removeDir = true
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("failed to create %s directory: %w", cs.name, err)
+	dir, removeDir, err := workDir(cs.name, cs.dir)
+	if err != nil {
+		return nil, err
 	}
 	logPath := filepath.Join(dir, cs.name+".log")
 	for attempt := 1; ; attempt++ {
@@ -81,6 +75,25 @@ func startTestClient(ctx context.Context, cs clientStart) (*testClient, error) {
 		_ = os.RemoveAll(dir)
 	}
 	return nil, err
+}
+
+// workDir returns the working directory of a server or client called name: dir made absolute
+// and created, or a new temporary directory when dir is "" (removeDir: it is the caller's to
+// remove).
+func workDir(name, dir string) (abs string, removeDir bool, err error) {
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", name+"-"); err != nil {
+			return "", false, fmt.Errorf("failed to create %s directory: %w", name, err)
+		}
+		return dir, true, nil
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", false, fmt.Errorf("failed to resolve %s directory: %w", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", false, fmt.Errorf("failed to create %s directory: %w", name, err)
+	}
+	return dir, false, nil
 }
 
 // Log returns the client's whole log; its "harness: …" lines say what it saw.

@@ -99,16 +99,9 @@ func StartDendrite(ctx context.Context, opts DendriteOptions) (*Homeserver, erro
 	if err != nil {
 		return nil, err
 	}
-	dir, removeDir := opts.Dir, false
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "dendrite-"); err != nil {
-			return nil, fmt.Errorf("failed to create dendrite directory: %w", err)
-		}
-		removeDir = true
-	} else if dir, err = filepath.Abs(dir); err != nil {
-		return nil, fmt.Errorf("failed to resolve dendrite directory: %w", err)
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("failed to create dendrite directory: %w", err)
+	dir, removeDir, err := workDir("dendrite", opts.Dir)
+	if err != nil {
+		return nil, err
 	}
 	var hs *Homeserver
 	for attempt := 1; ; attempt++ {

@@ -112,16 +112,9 @@ func StartSynapse(ctx context.Context, opts SynapseOptions) (*Homeserver, error)
 	if err != nil {
 		return nil, fmt.Errorf("failed to install synapse: %w", err)
 	}
-	dir, removeDir := opts.Dir, false
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "synapse-"); err != nil {
-			return nil, fmt.Errorf("failed to create synapse directory: %w", err)
-		}
-		removeDir = true
-	} else if dir, err = filepath.Abs(dir); err != nil {
-		return nil, fmt.Errorf("failed to resolve synapse directory: %w", err)
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("failed to create synapse directory: %w", err)
+	dir, removeDir, err := workDir("synapse", opts.Dir)
+	if err != nil {
+		return nil, err
 	}
 	hs, err := startSynapseIn(ctx, python, dir, opts)
 	if err != nil {
