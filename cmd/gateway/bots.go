@@ -447,9 +447,28 @@ func (bs *botSet) AddBot(_ context.Context, botJSON string) (string, error) {
 		case b.OneBotAccessToken != "" && r.bot.OneBotAccessToken == b.OneBotAccessToken:
 			bs.mu.Unlock()
 			return "", fmt.Errorf("that onebot_access_token is %s's already", r.bot.Name())
+		case b.OneBotPushToken != "" && r.bot.OneBotAccessToken == b.OneBotPushToken:
+			bs.mu.Unlock()
+			return "", fmt.Errorf("that onebot_push_access_token is the onebot_access_token of %s: this bot's reverse WebSockets "+
+				"would be handed that bot's API token; set a different token", r.bot.Name())
+		case b.OneBotAccessToken != "" && r.bot.OneBotPushToken == b.OneBotAccessToken:
+			bs.mu.Unlock()
+			return "", fmt.Errorf("that onebot_access_token is the onebot_push_access_token of %s: that bot's reverse "+
+				"WebSockets would be handed this bot's API token; set a different token", r.bot.Name())
 		}
 	}
+	// As MATRIX_BOTS with several bots (config pushTokens): a token handed to push endpoints
+	// must not grant other bots.
+	several := len(bs.bots) > 0
 	bs.mu.Unlock()
+	switch g := cfg.Gateway; {
+	case several && b.OneBotPushToken != "" && b.OneBotPushToken == g.AccessToken:
+		return "", errors.New("onebot_push_access_token equals GATEWAY_ACCESS_TOKEN, which grants every bot: this bot's " +
+			"reverse WebSockets would be handed it; set a different token (or this bot's own onebot_access_token)")
+	case several && b.OneBotAccessToken != "" && b.OneBotAccessToken == g.PushAccessToken:
+		return "", errors.New("that onebot_access_token is GATEWAY_PUSH_ACCESS_TOKEN: every push endpoint would be " +
+			"handed this bot's API token; set a different token")
+	}
 	runs, err := bs.prepare([]config.Bot{b})
 	if err != nil {
 		return "", err
