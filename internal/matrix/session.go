@@ -122,7 +122,7 @@ func New(opts Options) (*Session, error) {
 	api := syncapi.New(acct)
 	reader := &batchReader{acct: acct, api: api, device: device, policy: policy, direct: direct, state: state, invites: invites, index: index, pub: pub, events: events,
 		decrypt: &decryptor{acct: acct, device: device, direct: direct, state: state, pub: pub, events: events, flags: flags}}
-	msgs := actions.NewMessages(acct, sender, keys, opts.EncryptReactions)
+	msgs := actions.NewMessages(acct, sender, keys, device, opts.EncryptReactions)
 	s := &Session{
 		acct: acct, device: device,
 		sync: &syncer{acct: acct, api: api, device: device, direct: direct, mod: mod, pub: pub, reader: reader, syncTimeout: opts.SyncTimeout, startGate: opts.StartGate},

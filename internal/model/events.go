@@ -253,6 +253,7 @@ type Moderator interface {
 // relations API (Satori reaction.list, and reaction.delete/clear to find what to redact).
 type ReactionReader interface {
 	// Reactions returns one page of the reactions to msg in room (from "" = the first page) and
-	// the token of the next page ("" = none). Encrypted reactions are not read.
+	// the token of the next page ("" = none). Encrypted reactions are decrypted and read like plain
+	// ones (those the bot has no key for are left out).
 	Reactions(ctx context.Context, room id.RoomID, msg id.EventID, from string) (page []Reaction, next string, err error)
 }

@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/matrix/account"
+	"github.com/matrix-onebot/gateway/internal/matrix/crypt"
 	"github.com/matrix-onebot/gateway/internal/matrix/send"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -19,13 +20,14 @@ type Messages struct {
 	acct             *account.Account
 	sender           *send.Sender
 	keys             *send.Keys
-	encryptReactions bool // GATEWAY_ENCRYPT_REACTIONS
+	device           *crypt.Device // decrypts the encrypted reactions Reactions reads
+	encryptReactions bool          // GATEWAY_ENCRYPT_REACTIONS
 }
 
-// NewMessages returns the message actions of acct's bot; encryptReactions is
-// GATEWAY_ENCRYPT_REACTIONS.
-func NewMessages(acct *account.Account, sender *send.Sender, keys *send.Keys, encryptReactions bool) *Messages {
-	return &Messages{acct: acct, sender: sender, keys: keys, encryptReactions: encryptReactions}
+// NewMessages returns the message actions of acct's bot; device is its end-to-end encryption
+// (it decrypts encrypted reactions), encryptReactions is GATEWAY_ENCRYPT_REACTIONS.
+func NewMessages(acct *account.Account, sender *send.Sender, keys *send.Keys, device *crypt.Device, encryptReactions bool) *Messages {
+	return &Messages{acct: acct, sender: sender, keys: keys, device: device, encryptReactions: encryptReactions}
 }
 
 // roomOf returns room, or the room of an indexed message when room is "".

@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"slices"
+	"testing"
+)
+
+// Satori reaction.list in an end-to-end encrypted room lists the reactions that went over the
+// wire encrypted (the gateway decrypts them) as well as plain ones, and reaction.delete finds an
+// encrypted reaction to redact. Before the fix the relations were read for m.reaction only, so
+// an encrypted reaction (m.room.encrypted on the wire) was never listed.
+func TestSatoriReactionListInEncryptedRoom(t *testing.T) {
+	js := startJSClient(t)
+	bot, alice := newBotUser(t), newBotUser(t)
+	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
+	g := startGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN": satoriToken,
+		// No client reads events here: the sync must not wait for one.
+		"GATEWAY_DROP_EVENTS_WITHOUT_CLIENT": "true",
+	})
+	cli, err := hs.Client(bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := encryptedRoomFor(js, bot)
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+	hers := js.sendText(room, "react to me")
+	waitFor(t, "the gateway to decrypt alice's message", func() bool {
+		return g.actionV12(satoriToken, "matrix.get_message", map[string]any{"message_id": hers})["retcode"] == float64(0)
+	})
+
+	// The bot's 🔒 goes over the wire encrypted; alice's 👍 as her client sends it.
+	enc := okData(t, g, satoriToken, "matrix.react", map[string]any{"group_id": room, "message_id": hers, "key": "🔒", "encrypted": true})
+	if typ := wire(t, cli, room, str(enc, "message_id")); typ != "m.room.encrypted" {
+		t.Fatalf("the reaction asked encrypted went as %s", typ)
+	}
+	js.do("send", map[string]any{"client": "alice", "room_id": room, "type": "m.reaction",
+		"content": map[string]any{"m.relates_to": map[string]any{"rel_type": "m.annotation", "event_id": hers, "key": "👍"}}})
+
+	reacted := func(key string) []string {
+		var l struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		if st := satoriCall(t, g, bot, "reaction.list", map[string]any{"channel_id": room, "message_id": hers, "emoji_id": key}, &l); st != 200 {
+			t.Fatalf("reaction.list: %d", st)
+		}
+		var ids []string
+		for _, u := range l.Data {
+			ids = append(ids, u.ID)
+		}
+		return ids
+	}
+	waitFor(t, "alice's 👍 to be listed", func() bool { return slices.Equal(reacted("👍"), []string{alice.UserID}) })
+	if got := reacted("🔒"); !slices.Equal(got, []string{bot.UserID}) {
+		t.Fatalf("reaction.list of the encrypted 🔒: %v, want the bot", got)
+	}
+	if st := satoriCall(t, g, bot, "reaction.delete", map[string]any{"channel_id": room, "message_id": hers, "emoji_id": "🔒"}, nil); st != 200 {
+		t.Fatalf("reaction.delete of the encrypted 🔒: %d, want 200", st)
+	}
+	waitFor(t, "the encrypted 🔒 to be gone", func() bool { return len(reacted("🔒")) == 0 })
+	if got := reacted("👍"); !slices.Equal(got, []string{alice.UserID}) {
+		t.Fatalf("after deleting 🔒, 👍 is listed as %v", got)
+	}
+}
