@@ -159,7 +159,7 @@ func (s *syncer) Run(ctx context.Context) error {
 		s.acct.SetStatus(model.StateSyncing, "")
 		b := &batch{wait: ctx, since: since, first: firstSync, done: done, replay: replay, saved: saved}
 		if m := s.device.Machine(); m != nil { // room keys and device lists first, so this batch's events decrypt
-			m.ProcessSync(context.WithoutCancel(ctx), resp.Raw, since)
+			m.ProcessSync(context.WithoutCancel(ctx), resp.Crypto.JSON(), since)
 		}
 		// Ask for the next batch now (the position in the database does not move until this one
 		// is handed over): the homeserver holds the request while this batch is handed over.
