@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -83,6 +84,22 @@ const (
 type heldStore struct {
 	db        *dbutil.Database
 	accountID string
+
+	// none remembers that the table held no event of the account when oldest last asked, so that
+	// the sync loop (NextWake, twice per /sync answer) does not ask again while nothing is held,
+	// which is nearly always. Writes that add events (put, adopt) bump gen after they are done and
+	// clear it; oldest sets it only when no such write finished while it asked.
+	mu   sync.Mutex
+	gen  uint64
+	none bool
+}
+
+// added records that events may have been added (after the write, whether it succeeded or not).
+func (h *heldStore) added() {
+	h.mu.Lock()
+	h.gen++
+	h.none = false
+	h.mu.Unlock()
 }
 
 // upgradeTables brings the gateway's own E2EE tables up to date and returns the database for them.
@@ -105,6 +122,7 @@ func openHeld(ctx context.Context, db *dbutil.Database, accountID string) (*held
 // put holds evt (raw as received), waiting for sessionID.
 func (h *heldStore) put(ctx context.Context, evt *event.Event, sessionID id.SessionID, raw json.RawMessage) error {
 	_, err := h.db.Exec(ctx, insertHeld, h.accountID, evt.ID, evt.RoomID, sessionID, string(raw), time.Now().UnixMilli())
+	h.added()
 	if err != nil {
 		return fmt.Errorf("failed to hold an undecryptable event: %w", err)
 	}
@@ -113,8 +131,22 @@ func (h *heldStore) put(ctx context.Context, evt *event.Event, sessionID id.Sess
 
 // oldest returns when the oldest held event was held; ok is false when none is.
 func (h *heldStore) oldest(ctx context.Context) (at time.Time, ok bool) {
+	h.mu.Lock()
+	none, gen := h.none, h.gen
+	h.mu.Unlock()
+	if none {
+		return time.Time{}, false
+	}
 	var ms int64
-	if err := h.db.QueryRow(ctx, oldestHeld, h.accountID).Scan(&ms); err != nil || ms == 0 {
+	if err := h.db.QueryRow(ctx, oldestHeld, h.accountID).Scan(&ms); err != nil {
+		return time.Time{}, false
+	}
+	if ms == 0 {
+		h.mu.Lock()
+		if h.gen == gen {
+			h.none = true
+		}
+		h.mu.Unlock()
 		return time.Time{}, false
 	}
 	return time.UnixMilli(ms), true
@@ -138,6 +170,7 @@ func (h *heldStore) count(ctx context.Context) (int, error) {
 // adopt moves the held events of account from to this one (see Machine.AdoptHeld).
 func (h *heldStore) adopt(ctx context.Context, from string) (int64, error) {
 	res, err := h.db.Exec(ctx, adoptHeld, h.accountID, from)
+	h.added()
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,63 @@
+package e2ee
+
+import (
+	"context"
+	"testing"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/storage"
+)
+
+// The store remembers that nothing is held (the sync loop asks twice per /sync answer), and
+// what is held afterwards is seen at once: an event held by this store, and events taken over
+// from a lost device.
+func TestOldestSeesWhatIsHeldAfterNothingWas(t *testing.T) {
+	eachDatabase(t, testOldestSeesWhatIsHeldAfterNothingWas)
+}
+
+func testOldestSeesWhatIsHeldAfterNothingWas(t *testing.T, location string) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	const bot = id.UserID("@bot:example.org")
+	h, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(bot, "NEW"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, ok := h.oldest(ctx); ok {
+			t.Fatal("oldest with nothing held")
+		}
+	}
+	evt := &event.Event{ID: "$held", RoomID: "!room:example.org"}
+	if err := h.put(ctx, evt, "session", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.oldest(ctx); !ok {
+		t.Fatal("the event just held is not seen")
+	}
+	if err := h.remove(ctx, "$held"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.oldest(ctx); ok {
+		t.Fatal("oldest after the only held event was released")
+	}
+	lost, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(bot, "LOST"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lost.put(ctx, &event.Event{ID: "$lost", RoomID: "!room:example.org"}, "session", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.adopt(ctx, cryptoAccountID(bot, "LOST")); err != nil || n != 1 {
+		t.Fatalf("adopt: %d, %v", n, err)
+	}
+	if _, ok := h.oldest(ctx); !ok {
+		t.Fatal("the event taken over from the lost device is not seen")
+	}
+}
