@@ -176,8 +176,14 @@ func TestClusterFailover(t *testing.T) {
 
 	// Kill a gateway, then a second: messages keep coming while the others take the bots over.
 	kills := make([]time.Time, 2)
+	last := gws[len(gws)-1]
+	var lastRan, lastTook float64 // the last survivor's cluster_bots and takeovers before the second kill
 	for k := range 2 {
 		victim := gws[k]
+		if k == 1 {
+			_, m := scrape(t, last, "tok")
+			lastRan, lastTook = m["onebot_gateway_cluster_bots"], m["onebot_gateway_cluster_takeovers_total"]
+		}
 		if err := syscall.Kill(victim.proc.PID(), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -198,6 +204,17 @@ func TestClusterFailover(t *testing.T) {
 		sendRound()
 	}
 	waitFor(t, "every message at a OneBot client", func() bool { return len(d.missing(sent)) == 0 })
+
+	// The last survivor's /metrics: it runs every bot, never lost its own lock, and took over
+	// from the second gateway it killed no more bots than it did not run then (at least one).
+	_, m := scrape(t, last, "tok")
+	took := m["onebot_gateway_cluster_takeovers_total"] - lastTook
+	if m["onebot_gateway_cluster_bots"] != float64(len(bots)) || m["onebot_gateway_cluster_lock_lost_total"] != 0 ||
+		took < 1 || took > float64(len(bots))-lastRan {
+		t.Errorf("the last gateway's /metrics: cluster_bots %v (want %d), cluster_lock_lost_total %v (want 0), %v takeovers after the second kill (want 1 to %v)",
+			m["onebot_gateway_cluster_bots"], len(bots), m["onebot_gateway_cluster_lock_lost_total"], took, float64(len(bots))-lastRan)
+	}
+	t.Logf("the last gateway ran %v bots before the second kill and took %v over after it", lastRan, took)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
