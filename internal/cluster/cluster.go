@@ -22,7 +22,8 @@
 // Why a bot never runs twice: the previous owner either gave it up cleanly (stopped, then row
 // deleted, then unlocked), or lost its lock with its connection. In the second case it stops
 // every bot as soon as it sees the loss (Ownership checks the connection every Interval, each
-// check bounded by 5 s), and it writes no cluster_bot row after that; another gateway takes the
+// check bounded by 5 s; a step waiting for the database meanwhile is cut short), and it writes
+// no cluster_bot row after that; another gateway takes the
 // bot only once the row is Grace old. Grace is longer than Interval plus the 5 s check timeout,
 // so the old owner has stopped before the new one starts. A gateway killed with SIGKILL loses its
 // connection (and its locks) at once; its bots are free Grace after its last row.
@@ -180,7 +181,7 @@ func (c *Coordinator) Run(ctx context.Context) {
 	tick := time.NewTicker(c.opts.Interval)
 	defer tick.Stop()
 	for {
-		if err := c.step(ctx); err != nil && ctx.Err() == nil {
+		if err := c.stepUntilLost(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("cluster: a step failed; trying again", "error", err)
 		}
 		var lost <-chan struct{}
@@ -199,6 +200,35 @@ func (c *Coordinator) Run(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// stepUntilLost runs a step whose statements are cut short when the ownership connection ends
+// meanwhile: a step that waits for the database (a lock held by another transaction, a server
+// that is slow to answer) must not keep the bots running after their locks are gone, since the
+// other gateways take them Grace after this one's last row.
+func (c *Coordinator) stepUntilLost(ctx context.Context) error {
+	c.mu.Lock()
+	own := c.own
+	c.mu.Unlock()
+	if own == nil {
+		o, err := storage.NewOwnership(ctx, c.opts.DB, c.opts.Interval)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.own, own = o, o
+		c.mu.Unlock()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-own.Lost():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return c.step(ctx, own)
 }
 
 // lose stops every bot at once: the ownership connection ended, so the server has released
@@ -258,19 +288,7 @@ func (c *Coordinator) shutdown() {
 }
 
 // step is one tick of the rule.
-func (c *Coordinator) step(ctx context.Context) error {
-	c.mu.Lock()
-	own := c.own
-	c.mu.Unlock()
-	if own == nil {
-		o, err := storage.NewOwnership(ctx, c.opts.DB, c.opts.Interval)
-		if err != nil {
-			return err
-		}
-		c.mu.Lock()
-		c.own, own = o, o
-		c.mu.Unlock()
-	}
+func (c *Coordinator) step(ctx context.Context, own *storage.Ownership) error {
 	db := c.opts.DB.DBUtil()
 	now := time.Now()
 	owned := c.Owned()

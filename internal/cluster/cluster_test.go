@@ -280,3 +280,52 @@ func TestJoiningGatewaysTakeOverWithoutChurn(t *testing.T) {
 		t.Fatalf("bots ran on two gateways at once: %v", rec.doubles)
 	}
 }
+
+// A gateway whose step waits for the database (here: another transaction holds its heartbeat
+// row) still stops its bots as soon as its ownership connection ends: the wait is cut short. It
+// went on running them until the database answered, while the others could take them over
+// once its rows were Grace old.
+func TestLostLockStopsTheBotsWhileAStepWaits(t *testing.T) {
+	gws := newTestGateways(t)
+	gws.bots = gws.bots[:3]
+	a := gws.start("a")
+	wait.For(t, time.Minute, "a to run the 3 bots", func() bool { return gws.rec.counts()["a"] == 3 })
+
+	// Hold a's heartbeat row from another connection: a's next step waits on the row lock.
+	admin := gws.pg.Admin()
+	var dbName string
+	if err := gws.db.DBUtil().QueryRow(t.Context(), `SELECT current_database()`).Scan(&dbName); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := gws.db.SQL().Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.Background(), `ROLLBACK`) }()
+	if _, err := conn.ExecContext(t.Context(), `SELECT 1 FROM cluster_instance WHERE id = 'a' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, time.Minute, "a's step to wait on the row lock", func() bool {
+		var n int
+		_ = admin.QueryRowContext(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, dbName).Scan(&n)
+		return n > 0
+	})
+	a.mu.Lock()
+	pid := a.own.BackendPID()
+	a.mu.Unlock()
+	if _, err := admin.ExecContext(t.Context(), `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 15*time.Second, "a to stop its bots while the database keeps its step waiting", func() bool {
+		gws.rec.mu.Lock()
+		defer gws.rec.mu.Unlock()
+		return gws.rec.emptied["a"] > 0
+	})
+	if got := gws.mets["a"].Value("cluster_lock_lost_total"); got != 1 {
+		t.Errorf("cluster_lock_lost_total = %v, want 1", got)
+	}
+}
