@@ -31,3 +31,63 @@ func BenchmarkBatchCommits(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(took[len(took)-1].Microseconds()), "max-µs")
 }
+
+// BenchmarkBatchCommitsWhileAnotherWrites is BenchmarkBatchCommits while another goroutine of the
+// gateway writes too (as a pushing endpoint's feed writes for each delivered frame), all the time
+// or with a pause between two frames: SQLite lets one writer in at a time, and one that finds the
+// database locked sleeps in steps of 1, 2, 5, 10, … 100 ms before it looks again, so that under
+// steady contention one writer can starve for a second while the other keeps the lock.
+func BenchmarkBatchCommitsWhileAnotherWrites(b *testing.B) {
+	for _, pause := range []time.Duration{0, 500 * time.Microsecond} {
+		b.Run(fmt.Sprintf("pause=%v", pause), func(b *testing.B) { batchCommitsWhileAnotherWrites(b, pause) })
+	}
+}
+
+// batchCommitsWhileAnotherWrites: the other writer pauses between two frames (0: writes all the
+// time; a feed pushing to a live endpoint writes once per delivered frame).
+func batchCommitsWhileAnotherWrites(b *testing.B, pause time.Duration) {
+	db := openTest(b)
+	ctx := b.Context()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := db.Outbox().OutboxAppend(ctx, "feed", []byte(`{"frame":1}`), time.Now(), OutboxLimits{MaxEvents: 100}); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := db.KV().SetValue(ctx, "feed-position", fmt.Sprint(i)); err != nil {
+				b.Error(err)
+				return
+			}
+			if pause > 0 {
+				time.Sleep(pause)
+			}
+		}
+	}()
+	body := []byte(`{"msgtype":"m.text","body":"a message of a few words, as in the relay benchmark"}`)
+	took := make([]time.Duration, 0, b.N)
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		if err := db.Messages().PutMessages(ctx, []Message{{BotUserID: "@bot:example.org", RoomID: "!room:example.org",
+			EventID: fmt.Sprintf("$event%d", i), Sender: "@alice:example.org", Time: time.UnixMilli(1_700_000_000_000), Content: body}}); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Sync().SaveSyncPosition(ctx, "@bot:example.org", fmt.Sprintf("s%d", i)); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	close(stop)
+	<-done
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(took[len(took)-1].Microseconds()), "max-µs")
+}
