@@ -65,7 +65,8 @@ func LoadSyncRecording(path string) (*SyncRecording, error) {
 //
 // Served under /_matrix/client/{v3,r0}: whoami, sync, filter (create), account_data (404),
 // profile and displayname, presence (PUT), members, joined_members, joined_rooms,
-// rooms/{room}/state (404), and /_matrix/client/versions. For end-to-end encryption it keeps
+// rooms/{room}/state (404), rooms/{room}/send (accepted, not synced back), and
+// /_matrix/client/versions. For end-to-end encryption it keeps
 // what a bot uploads: keys/upload (device keys, one-time key counts), keys/query (those device
 // keys), keys/claim (none), sendToDevice, devices/{id} (display name); room_keys/version is 404
 // (no backup). Anything else is 404 M_UNRECOGNIZED and counted (Unserved), so a benchmark can say what the gateway asked that the fake lacks.
@@ -113,6 +114,7 @@ func NewFakeReplayHomeserver(rec *SyncRecording) (*FakeReplayHomeserver, error) 
 		mux.HandleFunc("GET "+p+"/rooms/{room}/joined_members", h.authed(h.joinedMembers))
 		mux.HandleFunc("GET "+p+"/joined_rooms", h.authed(h.joinedRooms))
 		mux.HandleFunc("GET "+p+"/rooms/{room}/state/{type}/{key...}", h.authed(replayNotFound))
+		mux.HandleFunc("PUT "+p+"/rooms/{room}/send/{type}/{txn}", h.authed(replaySent))
 		// End-to-end encryption: what a bot's crypto setup needs, kept as thin as that.
 		mux.HandleFunc("POST "+p+"/keys/upload", h.authed(h.keysUpload))
 		mux.HandleFunc("POST "+p+"/keys/query", h.authed(h.keysQuery))
@@ -212,6 +214,14 @@ func replayFilter(w http.ResponseWriter, _ *http.Request, _ string) {
 
 func replayNotFound(w http.ResponseWriter, _ *http.Request, _ string) {
 	writeRaw(w, http.StatusNotFound, []byte(`{"errcode":"M_NOT_FOUND","error":"not found"}`))
+}
+
+// replaySent accepts a room event at once, as a homeserver that takes no time would: its event ID
+// is made of the transaction ID (the same transaction, the same ID), and nothing is stored or
+// synced back.
+func replaySent(w http.ResponseWriter, r *http.Request, _ string) {
+	b, _ := json.Marshal(map[string]string{"event_id": "$sent-" + r.PathValue("txn")})
+	writeRaw(w, http.StatusOK, b)
 }
 
 func replayEmpty(w http.ResponseWriter, _ *http.Request, _ string) {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,7 +36,7 @@ func (r *benchRun) onStandIn(ctx context.Context) error {
 	fake.BatchSize = r.o.replayBatch
 	var errs []error
 	if r.o.parts["replay"] {
-		if err := r.fanoutPart(ctx, fake); err != nil {
+		if err := r.fanoutPart(ctx, fake, rec.RoomID); err != nil {
 			errs = append(errs, fmt.Errorf("stand-in fan-out: %w", err))
 		}
 	}
@@ -87,7 +89,7 @@ func dialCounter(ctx context.Context, baseURL string) (*wsCounter, error) {
 // fanoutPart is part (c): one bot on the stand-in; each step releases the same number of
 // messages to more v12 WebSocket clients, and measures the gateway's CPU and wall time until
 // every client has every message.
-func (r *benchRun) fanoutPart(ctx context.Context, fake *fakes.FakeReplayHomeserver) error {
+func (r *benchRun) fanoutPart(ctx context.Context, fake *fakes.FakeReplayHomeserver, room string) error {
 	fake.AddBot("replay-token", "@replaybot:localhost")
 	bots, _ := json.Marshal([]any{map[string]any{"homeserver": fake.URL, "access_token": "replay-token", "user_id": "@replaybot:localhost", "device_id": "REPLAY"}})
 	progress("stand-in: starting the gateway (1 bot)")
@@ -205,6 +207,9 @@ func (r *benchRun) fanoutPart(ctx context.Context, fake *fakes.FakeReplayHomeser
 			r.report.CheckAtLeast(fmt.Sprintf("deliveries per CPU-second (stand-in, %d clients)", n), "deliveries/s", msgs*float64(n)/cpuS, 200000)
 		}
 	}
+	if err := r.standInSends(ctx, fake, g, room); err != nil {
+		return fmt.Errorf("send path: %w", err)
+	}
 	if r.o.profileDir != "" {
 		// A steady stream over the whole profile: one /sync batch every 50 ms (2,000 messages/s
 		// with the default batch), to the clients of the last step.
@@ -304,4 +309,44 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.SortFunc(keys, func(a, b string) int { return strings.Compare(a, b) })
 	return keys
+}
+
+// standInSends is the send path against the stand-in, which accepts a send at once: one at a
+// time, alternating, send_message through the gateway and a direct PUT /send of the same content
+// as the same bot. With the homeserver's own time (and its noise) out of the path, the
+// difference is what the gateway adds to a send.
+func (r *benchRun) standInSends(ctx context.Context, fake *fakes.FakeReplayHomeserver, g *bench.Gateway, room string) error {
+	progress("stand-in: %d sends through the gateway and %d direct PUTs", r.o.sends, r.o.sends)
+	client := &http.Client{Timeout: time.Minute}
+	var viaGW, direct bench.Dist
+	for i := range r.o.sends {
+		text := fmt.Sprintf("stand-in send %d", i)
+		action, _ := json.Marshal(map[string]any{"action": "send_message", "params": map[string]any{
+			"detail_type": "group", "group_id": room,
+			"message": []any{map[string]any{"type": "text", "data": map[string]string{"text": text}}},
+		}})
+		d, err := timedRequest(ctx, client, http.MethodPost, g.URL+"/onebot/v12/", benchToken, action)
+		if err != nil {
+			return fmt.Errorf("send_message through the gateway: %w", err)
+		}
+		viaGW = append(viaGW, d)
+		put, _ := json.Marshal(map[string]any{"msgtype": "m.text", "body": text, "m.mentions": map[string]any{}})
+		u := fmt.Sprintf("%s/_matrix/client/v3/rooms/%s/send/m.room.message/bench-%s-%d", fake.URL, url.PathEscape(room), r.nonce, i)
+		d, err = timedRequest(ctx, client, http.MethodPut, u, "replay-token", put)
+		if err != nil {
+			return fmt.Errorf("direct PUT /send: %w", err)
+		}
+		direct = append(direct, d)
+	}
+	sec := &bench.Section{
+		Title:  fmt.Sprintf("(d) Send path on the stand-in homeserver (it accepts a send at once), one send at a time, %d each, alternating", r.o.sends),
+		Header: []string{"path", "p50 ms", "p99 ms"},
+		Notes: []string{"The homeserver's own time is out of both paths: the overhead is what the gateway adds to a send " +
+			"(the OneBot HTTP request, the send queue, the homeserver request, the message index)."},
+	}
+	sec.Add("send_message through the gateway (v12 HTTP action)", bench.Ms(viaGW.Percentile(50)), bench.Ms(viaGW.Percentile(99)))
+	sec.Add("direct PUT /rooms/{room}/send on the stand-in, same bot", bench.Ms(direct.Percentile(50)), bench.Ms(direct.Percentile(99)))
+	sec.Add("overhead of the gateway", bench.Ms(viaGW.Percentile(50)-direct.Percentile(50)), bench.Ms(viaGW.Percentile(99)-direct.Percentile(99)))
+	r.report.Sections = append(r.report.Sections, sec)
+	return nil
 }
