@@ -42,9 +42,17 @@ func elsewhere(p *cluster.Proxy) []string {
 }
 
 // newClusterProxy returns what sends OneBot requests for bots that another gateway runs to that
-// gateway, with its first map of owners read.
-func newClusterProxy(ctx context.Context, coord *cluster.Coordinator, hub *gateway.Hub, bots *botSet, db *storage.DB, maxBody int64, log *slog.Logger) *cluster.Proxy {
+// gateway, with its first map of owners read. The requests it sends on carry a mark made with the
+// key the gateways share (cluster.ProxyKey), and the hub's limiter of wrong tokens trusts that
+// mark on the requests the others send here: their clients are limited one by one, by address.
+func newClusterProxy(ctx context.Context, coord *cluster.Coordinator, hub *gateway.Hub, bots *botSet, db *storage.DB, maxBody int64, log *slog.Logger) (*cluster.Proxy, error) {
+	key, err := cluster.ProxyKey(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	hub.AuthLimiter().TrustProxies(key)
 	p := &cluster.Proxy{
+		Key:    key,
 		Local:  func(bot string) bool { return hub.HasBot(id.UserID(bot)) },
 		Owners: coord.Owners,
 		V11ID: func(ctx context.Context, bot string) (int64, error) {
@@ -54,5 +62,5 @@ func newClusterProxy(ctx context.Context, coord *cluster.Coordinator, hub *gatew
 		Body:     gateway.BodyReader(hub), MaxBody: maxBody, Log: log,
 	}
 	p.Prime(ctx)
-	return p
+	return p, nil
 }

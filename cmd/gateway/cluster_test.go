@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/test/fakes"
 	"github.com/matrix-onebot/gateway/test/harness/postgres"
 	"github.com/matrix-onebot/gateway/test/wait"
@@ -189,4 +191,71 @@ func (g *gatewayRun) v12Call(t *testing.T, action, self string) []byte {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return raw
+}
+
+// Wrong access tokens sent through one gateway of a cluster to the gateway that runs the bot are
+// limited there per client address, not per sending gateway: 15 clients that each guess until
+// they are refused (each from its own loopback address) do not lock out another client of the
+// same gateway. A client that forges the cluster's mark straight to the owner is limited by its
+// own address. Before, the owner had one bucket of 10 times the limit for all the clients the
+// other gateway sent on, which 10 guessers filled.
+func TestClusterLimitsWrongTokensPerClientBehindTheProxy(t *testing.T) {
+	pg := postgres.ForTest(t)
+	hs := fakes.NewFakeFleetHomeserver(t, 2)
+	bots, _ := json.Marshal([]map[string]any{fleetBot(hs, 0, nil), fleetBot(hs, 1, nil)})
+	env := map[string]string{"MATRIX_BOTS": string(bots), "GATEWAY_DATABASE": pg.DatabaseForTest(t), "GATEWAY_PICKLE_KEY": "cluster-test-key",
+		"GATEWAY_CLUSTER": "true", "GATEWAY_START_JITTER": "0s", "GATEWAY_CLUSTER_URL": "$SELF_URL", "GATEWAY_ACCESS_TOKEN": "global"}
+	a := startServe(t, env)
+	b := startServe(t, env)
+	wait.For(t, time.Minute, "one bot on each gateway", func() bool {
+		onA, readyA := a.readyBots()
+		onB, readyB := b.readyBots()
+		return readyA && readyB && len(onA) == 1 && len(onB) == 1
+	})
+	onB, _ := b.readyBots()
+	// call runs get_self_info of b's bot at g from the loopback address from, with token; it
+	// gives the HTTP status.
+	call := func(g *gatewayRun, from, token string, hdr map[string]string) int {
+		t.Helper()
+		c := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext}}
+		defer c.CloseIdleConnections()
+		body := `{"action": "get_self_info", "params": {}, "self": {"platform": "matrix", "user_id": "` + onB[0] + `"}}`
+		req, _ := http.NewRequest(http.MethodPost, g.url+"/onebot/v12/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	if code := call(a, "127.0.0.50", "global", nil); code != http.StatusOK {
+		t.Fatalf("b's bot through a with the right token: %d", code)
+	}
+	for n := 2; n <= 16; n++ {
+		from := "127.0.0." + strconv.Itoa(n)
+		for range web.AuthFailLimit {
+			if code := call(a, from, "guess", nil); code != http.StatusForbidden {
+				t.Fatalf("a wrong token from %s through a: %d, want 403", from, code)
+			}
+		}
+		if code := call(a, from, "global", nil); code != http.StatusTooManyRequests {
+			t.Fatalf("%s after %d wrong tokens through a: %d, want 429", from, web.AuthFailLimit, code)
+		}
+	}
+	if code := call(a, "127.0.0.100", "global", nil); code != http.StatusOK {
+		t.Fatalf("another client of a, after 15 guessers through it: %d, want 200", code)
+	}
+	// Straight to b with a forged mark, rotating X-Forwarded-For: limited as its own address.
+	for i := range web.AuthFailLimit {
+		call(b, "127.0.0.200", "guess", map[string]string{web.ProxiedHeader: "1", "X-Forwarded-For": "10.0.0." + strconv.Itoa(i)})
+	}
+	if code := call(b, "127.0.0.200", "global", map[string]string{web.ProxiedHeader: "1", "X-Forwarded-For": "10.0.0.99"}); code != http.StatusTooManyRequests {
+		t.Fatalf("a client forging the cluster's mark to b after %d wrong tokens: %d, want 429", web.AuthFailLimit, code)
+	}
 }

@@ -307,7 +307,10 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 			return exitConfig
 		}
 		coord = c
-		proxy = newClusterProxy(ctx, coord, hub, bots, db, cfg.Gateway.Web.MaxActionSize, log.With("component", "cluster"))
+		if proxy, err = newClusterProxy(ctx, coord, hub, bots, db, cfg.Gateway.Web.MaxActionSize, log.With("component", "cluster")); err != nil {
+			log.Error("failed to read the key the gateways sharing the bots mark their requests with (GATEWAY_CLUSTER); check GATEWAY_DATABASE", "error", err)
+			return exitStorage
+		}
 		log.Info("sharing the bots with the other gateways on this database", "instance", instance, "url", cfg.Gateway.ClusterURL)
 	}
 	var srv *web.Server

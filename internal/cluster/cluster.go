@@ -31,6 +31,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -472,3 +474,25 @@ func copyMap(m map[string]bool) map[string]bool {
 
 // ErrNoUserID: in a cluster every bot needs its user_id configured (its lock is keyed by it).
 var ErrNoUserID = errors.New("several gateways share the bots: every bot needs user_id")
+
+// proxyKeyName is where the key the gateways of a cluster share is kept (gateway_kv).
+const proxyKeyName = "cluster:proxy-key"
+
+// ProxyKey returns the key the gateways sharing db mark the requests they send on to each other
+// with (Proxy.Key, web.AuthLimiter.TrustProxies): made by the first gateway that asks, then
+// read by the others. Whoever can read the database has it, as it has the bots' tokens.
+func ProxyKey(ctx context.Context, db *storage.DB) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("failed to make the cluster's key: %w", err)
+	}
+	stored, err := db.KV().GetOrSetValue(ctx, proxyKeyName, hex.EncodeToString(fresh))
+	if err != nil {
+		return nil, err
+	}
+	key, err := hex.DecodeString(stored)
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("the cluster's key in the database (%s) is not valid: delete that row of gateway_kv and restart the gateways", proxyKeyName)
+	}
+	return key, nil
+}

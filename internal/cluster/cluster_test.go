@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -327,5 +328,28 @@ func TestLostLockStopsTheBotsWhileAStepWaits(t *testing.T) {
 	})
 	if got := gws.mets["a"].Value("cluster_lock_lost_total"); got != 1 {
 		t.Errorf("cluster_lock_lost_total = %v, want 1", got)
+	}
+}
+
+// The gateways sharing a database share one key for the marks of the requests they send on to
+// each other: the first that asks makes it, the others read it.
+func TestProxyKeyIsSharedThroughTheDatabase(t *testing.T) {
+	url := postgres.ForTest(t).DatabaseForTest(t)
+	ctx := t.Context()
+	var keys [][]byte
+	for range 2 {
+		db, err := storage.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		key, err := ProxyKey(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	if len(keys[0]) != 32 || !bytes.Equal(keys[0], keys[1]) {
+		t.Fatalf("the keys of two gateways on one database: %x and %x; want one key of 32 bytes", keys[0], keys[1])
 	}
 }

@@ -57,6 +57,10 @@ type Proxy struct {
 	MaxBody int64
 	Refresh time.Duration // DefaultRefresh when 0
 	Log     *slog.Logger
+	// Key is the key the gateways of the cluster share (ClusterKey): a request sent on carries
+	// web.ProxyMark of its client under it, so that the owner limits wrong tokens by that
+	// client (web.AuthLimiter.TrustProxies with the same key), not by this gateway as a whole.
+	Key []byte
 
 	refreshing sync.Mutex // one read of the owners at a time
 	mu         sync.Mutex
@@ -124,7 +128,7 @@ func (p *Proxy) Wrap(next http.Handler) http.Handler {
 				// set), not the owner's own address, which it always takes for one of its names.
 				pr.Out.Host = pr.In.Host
 				pr.SetXForwarded()
-				pr.Out.Header.Set(proxiedHeader, "1")
+				pr.Out.Header.Set(proxiedHeader, web.ProxyMark(p.Key, web.ForwardedClient(pr.Out.Header)))
 			},
 			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 				p.Log.Warn("cluster: the gateway that runs the bot did not answer", "bot", bot, "owner", owner, "error", err)

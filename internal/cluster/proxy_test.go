@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/matrix-onebot/gateway/internal/face"
+	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
 
@@ -84,9 +85,12 @@ func newTestProxy(owner string, budget *fakeBudget, reads *atomic.Int64) *Proxy 
 			}
 			return 0, errors.New("unknown")
 		},
-		Body: budget, MaxBody: 4096, Refresh: time.Hour, Log: slog.New(slog.DiscardHandler),
+		Body: budget, MaxBody: 4096, Refresh: time.Hour, Log: slog.New(slog.DiscardHandler), Key: testKey,
 	}
 }
+
+// testKey is the cluster's key of testProxy.
+var testKey = []byte("the test cluster's key")
 
 func serve(h http.Handler, method, path, body string, proxied bool) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
@@ -119,7 +123,9 @@ func TestProxySendsRequestsToTheOwner(t *testing.T) {
 		return serve(h, method, path, body, proxied).Body.String()
 	}
 	action := `{"action": "get_self_info", "params": {}, "self": {"platform": "matrix", "user_id": "@there:x"}}`
-	if got := do(http.MethodPost, "/onebot/v12/", action, false); got != "owner" || gotBody != action || gotMark != "1" {
+	// The mark proves to the owner that a gateway of the cluster sent the request on for the
+	// client it names last in X-Forwarded-For (httptest's client is 192.0.2.1).
+	if got := do(http.MethodPost, "/onebot/v12/", action, false); got != "owner" || gotBody != action || gotMark != web.ProxyMark(testKey, "192.0.2.1") {
 		t.Fatalf("v12 action for another gateway's bot: answered by %q, body %q, mark %q", got, gotBody, gotMark)
 	}
 	if got := do(http.MethodPost, "/onebot/v12/", action, true); got != "local" {
@@ -470,10 +476,11 @@ func TestProxySendsBotScopedV12WebSocketsToTheOwner(t *testing.T) {
 		return []string{string(first), string(second)}
 	}
 	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
-	if got := dial("", bearer("there-token")); got[0] != "owner 1" || got[1] != "owner got ping" {
+	marked := "owner " + web.ProxyMark(testKey, "127.0.0.1")
+	if got := dial("", bearer("there-token")); got[0] != marked || got[1] != "owner got ping" {
 		t.Fatalf("a WebSocket with @there:x's own token: %q; want the owner's, marked as sent on", got)
 	}
-	if got := dial("?access_token=there-token", nil); got[0] != "owner 1" {
+	if got := dial("?access_token=there-token", nil); got[0] != marked {
 		t.Fatalf("the token in the query: %q; want the owner", got)
 	}
 	for name, h := range map[string]http.Header{

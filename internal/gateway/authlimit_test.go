@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,10 +68,12 @@ func TestHTTPWrongTokensLimitedPerAddress(t *testing.T) {
 	if code := serve("192.0.2.9:5000", bearer); code != http.StatusOK {
 		t.Errorf("a client on another address: %d, want 200", code)
 	}
-	// Sent on by a cluster gateway at 198.51.100.1: one client guessing through it is refused,
-	// the gateway's other clients are not.
+	// Sent on by a cluster gateway at 198.51.100.1 (its mark made with the cluster's key): one
+	// client guessing through it is refused, the gateway's other clients are not.
+	key := []byte("the cluster's key")
+	h.AuthLimiter().TrustProxies(key)
 	via := func(client, token string) map[string]string {
-		return map[string]string{"Authorization": "Bearer " + token, web.ProxiedHeader: "1", "X-Forwarded-For": client}
+		return map[string]string{"Authorization": "Bearer " + token, web.ProxiedHeader: web.ProxyMark(key, client), "X-Forwarded-For": client}
 	}
 	for i := range web.AuthFailLimit {
 		if code := serve("198.51.100.1:7000", via("203.0.113.5", "guess")); code != http.StatusForbidden {
@@ -96,5 +99,40 @@ func TestHTTPWrongTokensLimitedPerAddress(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(rec.Body.String(), "auth"))
 		}
+	}
+}
+
+// Many clients guessing tokens through one cluster gateway do not lock out its other clients on
+// the owner: each proxied client is limited by its own address (the owner trusts the address the
+// cluster gateway forwards, because the gateway's mark proves it is a cluster peer), not the
+// gateway as a whole. Before, the gateway's address had a bucket of 10 times the limit, which 10
+// or more attackers filled for everybody it sends on.
+func TestProxiedGuessersDoNotLockOutTheGatewaysOtherClients(t *testing.T) {
+	h, _, _ := newTestHub(t, testToken)
+	key := []byte("the cluster's key")
+	h.AuthLimiter().TrustProxies(key)
+	mark := func(client string) string { return web.ProxyMark(key, client) }
+	serve := func(client, token string) int {
+		req := httptest.NewRequest(http.MethodPost, "/onebot/v12/", strings.NewReader(`{"action":"get_version"}`))
+		req.RemoteAddr = "198.51.100.1:7000" // the cluster gateway
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set(web.ProxiedHeader, mark(client))
+		req.Header.Set("X-Forwarded-For", client)
+		rec := httptest.NewRecorder()
+		h.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for a := range 15 {
+		attacker := fmt.Sprintf("203.0.113.%d", a+1)
+		for range web.AuthFailLimit {
+			serve(attacker, "guess")
+		}
+		if code := serve(attacker, testToken); code != http.StatusTooManyRequests {
+			t.Fatalf("attacker %s after %d wrong tokens: %d, want 429", attacker, web.AuthFailLimit, code)
+		}
+	}
+	if code := serve("203.0.113.200", testToken); code != http.StatusOK {
+		t.Fatalf("another client of the cluster gateway, after 15 guessers: %d, want 200", code)
 	}
 }

@@ -1,10 +1,14 @@
 package web
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,8 +33,9 @@ type AuthLimiter struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	mu sync.Mutex
-	by map[string]*authFails
+	mu       sync.Mutex
+	by       map[string]*authFails
+	proxyKey []byte // TrustProxies
 
 	Failures atomic.Int64 // wrong tokens presented
 	Refused  atomic.Int64 // requests refused because their address failed too often
@@ -62,29 +67,59 @@ func (a *AuthLimiter) Failed(face, remoteAddr string) {
 	a.failed(face, limitKey{peerKey(remoteAddr), a.Limit})
 }
 
-// ProxiedHeader marks a request another gateway of a cluster sent on (internal/cluster).
+// ProxiedHeader marks a request another gateway of a cluster sent on (internal/cluster). Its
+// value is ProxyMark: a MAC, under the key the gateways of the cluster share, of the client's
+// address that the sending gateway put last in X-Forwarded-For.
 const ProxiedHeader = "X-Gateway-Proxied"
 
-// requestKeys are what a request counts against: its address; for a request another gateway
-// of a cluster sent on, whose address is that gateway's, the client's (the last
-// X-Forwarded-For address) behind it at the limit, and the gateway as a whole at
-// proxiedFactor times it, so that one client guessing through a gateway does not lock out the
-// others it sends on, and a client that forges the mark gains a bounded number of guesses.
-func (a *AuthLimiter) requestKeys(r *http.Request) []limitKey {
-	peer := peerKey(r.RemoteAddr)
-	if r.Header.Get(ProxiedHeader) == "" {
-		return []limitKey{{peer, a.Limit}}
-	}
-	fwd := r.Header.Values("X-Forwarded-For")
-	client := ""
-	if len(fwd) > 0 {
-		list := strings.Split(fwd[len(fwd)-1], ",")
-		client = peerKey(strings.TrimSpace(list[len(list)-1]))
-	}
-	return []limitKey{{peer + " via", proxiedFactor * a.Limit}, {peer + " for " + client, a.Limit}}
+// ProxyMark is the ProxiedHeader value of a request sent on for client (ForwardedClient of the
+// request as sent) under the cluster's key. A mark made for one client address is worth nothing
+// for another, so a copy seen on the wire only speaks for the client it was made for.
+func ProxyMark(key []byte, client string) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("X-Gateway-Proxied\x00" + client))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-const proxiedFactor = 10
+// ForwardedClient is the last address of the last X-Forwarded-For header of h: the client's, as
+// the gateway that sent the request on saw it ("" when there is none).
+func ForwardedClient(h http.Header) string {
+	fwd := h.Values("X-Forwarded-For")
+	if len(fwd) == 0 {
+		return ""
+	}
+	list := strings.Split(fwd[len(fwd)-1], ",")
+	return strings.TrimSpace(list[len(list)-1])
+}
+
+// TrustProxies makes the limiter count a request that carries a right ProxyMark under key (a
+// cluster peer sent it on) against the client's address it names, instead of the peer's (every
+// client of that gateway would then share one count). A request whose mark is wrong, or any
+// marked request before TrustProxies, counts against its own address as any other. Call it
+// before the gateway serves.
+func (a *AuthLimiter) TrustProxies(key []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.proxyKey = slices.Clone(key)
+}
+
+// requestKeys are what a request counts against: its address; for a request a cluster peer
+// sent on (a right ProxyMark), the client's address behind it.
+func (a *AuthLimiter) requestKeys(r *http.Request) []limitKey {
+	peer := peerKey(r.RemoteAddr)
+	mark := r.Header.Get(ProxiedHeader)
+	if mark == "" {
+		return []limitKey{{peer, a.Limit}}
+	}
+	a.mu.Lock()
+	key := a.proxyKey
+	a.mu.Unlock()
+	client := ForwardedClient(r.Header)
+	if key == nil || client == "" || !hmac.Equal([]byte(mark), []byte(ProxyMark(key, client))) {
+		return []limitKey{{peer, a.Limit}}
+	}
+	return []limitKey{{peerKey(client), a.Limit}}
+}
 
 // AllowedRequest is Allowed for the client of r (requestKeys).
 func (a *AuthLimiter) AllowedRequest(r *http.Request) bool { return a.allowed(a.requestKeys(r)...) }
