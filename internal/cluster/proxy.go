@@ -40,10 +40,10 @@ const DefaultRefresh = 2 * time.Second
 // gateway runs which bot is a map read from the database at most once per Refresh (never a
 // query per request, whatever self_id or bot a client names; no request waits for the first
 // map: Prime reads it before the gateway serves, and a request that needs a map before any is
-// known is answered 503 with Retry-After), and the body of a v12
-// action is read within the process's budget of request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT), at
-// most MaxBody bytes of it, held until the request is sent on, or given back before the request
-// is served here (where the hub counts it again as it reads it).
+// known is answered 503 with Retry-After), and the body of a v12 action is read within the
+// process's budget of request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT), at most MaxBody bytes of it,
+// held until the request is sent on, or given back before the request is served here (where
+// the hub counts it again as it reads it).
 type Proxy struct {
 	Local  func(bot string) bool                                // the hub runs the bot
 	Owners func(ctx context.Context) (map[string]string, error) // every live bot run elsewhere → its owner's URL
