@@ -159,6 +159,15 @@ type Retainer interface {
 	Retained(ctx context.Context, f Face, key string) (bool, error)
 }
 
+// TokenWatcher is a face whose own routes let clients in without a token while the gateway
+// needs none (Host.Authorize("") passes): when a bot with a token of its own joins such a gateway,
+// tokens are required from then on, and the hub calls TokensRequired so that the face ends the
+// connections it let in without one (they were granted every bot, the new one included), with
+// reason as the close reason, as the hub does with its own forward WebSockets.
+type TokenWatcher interface {
+	TokensRequired(reason string)
+}
+
 // Drainer is a face with streams of its own (Satori's): at a clean stop, once the bots have
 // stopped and before the server closes the connections, Drain delivers what is queued (the bots'
 // final status), ends its streams and stops its goroutines, within ctx.

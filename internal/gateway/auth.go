@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/web"
 	"github.com/matrix-onebot/gateway/internal/metrics"
 )
@@ -56,7 +57,7 @@ func (wf webFront) authRequired() bool {
 const whyTokensRequired = "access tokens are required now (a bot with its own onebot_access_token was added): reconnect with a token"
 
 // closeUnauthenticated closes the connections a client opened while requests needed no token
-// (forward WebSockets of OneBot and the other faces' streams): they were granted every bot,
+// (forward WebSockets of OneBot and the other faces' streams, face.TokenWatcher): they were granted every bot,
 // including the one whose token now guards it. Connections the gateway dials, webhooks and
 // get_latest_events buffers (polled with a token from now on) stay.
 func (wf webFront) closeUnauthenticated() {
@@ -64,10 +65,20 @@ func (wf webFront) closeUnauthenticated() {
 	close(wf.h.tokensNeeded) // the connections let in without a token that are not sinks yet
 	wf.h.tokensNeeded = make(chan struct{})
 	wf.h.openMu.Unlock()
+	for _, f := range wf.h.faces.all { // the streams the faces serve themselves (Satori's)
+		if tw, ok := f.(face.TokenWatcher); ok {
+			tw.TokensRequired(whyTokensRequired)
+		}
+	}
 	wf.h.sinksMu.RLock()
 	defer wf.h.sinksMu.RUnlock()
 	n := 0
 	for s := range wf.h.sinks {
+		// Feeds of endpoints the gateway dials, the faces' own streams (a client of theirs is the
+		// face's to close, above) and get_latest_events buffers are not client connections.
+		if s.Lasting() {
+			continue
+		}
 		switch s.Transport {
 		case metrics.TransportReverseWS, metrics.TransportWebhook, metrics.TransportLatest:
 			continue

@@ -115,6 +115,21 @@ func isLoginEvent(payload []byte) bool {
 	return bytes.HasPrefix(payload, []byte(`{"type":"login-`))
 }
 
+var _ face.TokenWatcher = (*Face)(nil)
+
+// TokensRequired implements face.TokenWatcher: the event streams identified while the gateway
+// needed no token end with 1008 and reason (they were granted every bot); the client reconnects
+// with a token.
+func (f *Face) TokensRequired(reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for s := range f.sessions {
+		if s.open {
+			s.end(websocket.StatusPolicyViolation, reason)
+		}
+	}
+}
+
 var _ face.Drainer = (*Face)(nil)
 
 // Drain implements the end of a clean stop: once the bots have stopped, it waits until their

@@ -30,6 +30,7 @@ const (
 // session is one event stream after IDENTIFY.
 type session struct {
 	only   id.UserID // "" = every bot
+	open   bool      // identified while the gateway needed no token: ends once it needs one
 	out    chan frame
 	pong   chan struct{}
 	done   chan struct{}
@@ -91,7 +92,8 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 		_ = c.Close(closeUnauthorized, "access token wrong or missing (IDENTIFY body.token)")
 		return
 	}
-	s := &session{only: only, out: make(chan frame, f.opts.QueueSize), pong: make(chan struct{}, 1), done: make(chan struct{}), closed: make(chan struct{})}
+	_, open := g.authorize("") // no token needed now: the session ends once one is (TokensRequired)
+	s := &session{only: only, open: open, out: make(chan frame, f.opts.QueueSize), pong: make(chan struct{}, 1), done: make(chan struct{}), closed: make(chan struct{})}
 	log := f.log.With("peer", r.RemoteAddr)
 
 	// Subscribe before reading the backlog: an event published in between is in both, and the
@@ -101,6 +103,11 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 	f.sessions[s] = struct{}{}
 	f.identified = true
 	f.mu.Unlock()
+	if _, stillOpen := g.authorize(""); open && !stillOpen {
+		// Tokens became required between the check and the registration (TokensRequired did
+		// not see this session).
+		s.end(websocket.StatusPolicyViolation, "access tokens are required now: reconnect with a token")
+	}
 	defer func() {
 		f.mu.Lock()
 		delete(f.sessions, s)

@@ -102,6 +102,11 @@ func (s *Sink) Close(why string) bool {
 	return closed
 }
 
+// Lasting reports whether the sink lives as long as the gateway (a feed of a webhook, a reverse
+// WebSocket or another face's stream, a get_latest_events buffer) rather than being a client's
+// connection.
+func (s *Sink) Lasting() bool { return s.refuseWhenFull }
+
 // Done is closed when the sink is.
 func (s *Sink) Done() <-chan struct{} { return s.done }
 
