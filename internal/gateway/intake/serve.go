@@ -71,7 +71,15 @@ func (m *Media) ServeFile(w http.ResponseWriter, r *http.Request, fileID string,
 	if r.Method == http.MethodHead {
 		return
 	}
-	_, _ = io.Copy(w, rc)
+	if _, err := io.Copy(w, rc); err != nil {
+		// The status and the first bytes went out already: only a broken response tells the
+		// client that what it got is not the file (an encrypted attachment whose ciphertext is
+		// not the one its event names fails at its end).
+		if r.Context().Err() == nil {
+			log.Warn("failed to serve a file; the response was aborted", "file_id", fileID, "error", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

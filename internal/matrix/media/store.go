@@ -384,16 +384,46 @@ var (
 			body.Close()
 			return nil, &model.ActionError{Kind: model.ErrPlatform, Message: "the attachment's key is malformed", Err: err}
 		}
-		return readCloser{ef.DecryptStream(body), body}, nil // Close checks the hash
+		return &readCloser{ReadCloser: ef.DecryptStream(body), body: body}, nil
 	}
 )
 
+// readCloser is an attachment's decrypting stream. mautrix checks the ciphertext's SHA-256 (from
+// the event, which the homeserver cannot alter) only when the stream is closed, after every byte
+// was handed out: AES-CTR is malleable, so a homeserver that flips bits of the ciphertext flips
+// the same bits of the plaintext. The end of the stream is reported only once the hash matched;
+// otherwise the last Read fails with attachment.ErrHashMismatch, so that no reader takes the
+// altered bytes for the file (and Close says so again).
 type readCloser struct {
 	io.ReadCloser
-	body io.Closer
+	body     io.Closer
+	verified error // the hash check's result at the end of the stream
+	ended    bool
 }
 
-func (r readCloser) Close() error {
+func (r *readCloser) Read(p []byte) (int, error) {
+	if r.ended {
+		if r.verified != nil {
+			return 0, r.verified
+		}
+		return 0, io.EOF
+	}
+	n, err := r.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		r.ended = true
+		if cerr := r.ReadCloser.Close(); cerr != nil { // the hash check
+			r.verified = fmt.Errorf("the attachment the homeserver served is not the one the event names: %w", cerr)
+			return n, r.verified
+		}
+	}
+	return n, err
+}
+
+func (r *readCloser) Close() error {
+	if r.ended && r.verified != nil {
+		_ = r.body.Close()
+		return r.verified
+	}
 	err := r.ReadCloser.Close()
 	if cerr := r.body.Close(); err == nil {
 		err = cerr
