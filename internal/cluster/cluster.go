@@ -145,15 +145,6 @@ func (c *Coordinator) Owned() []string {
 	return out
 }
 
-// Owner returns the URL of the live gateway that runs bot (ok false when none does, or it has
-// no URL).
-func (c *Coordinator) Owner(ctx context.Context, bot string) (string, bool) {
-	var url string
-	err := c.opts.DB.DBUtil().QueryRow(ctx, `SELECT i.url FROM cluster_bot b JOIN cluster_instance i ON i.id = b.instance
-		WHERE b.bot = $1 AND b.seen > $2 AND i.url <> ''`, bot, c.millis(time.Now().Add(-c.opts.Grace))).Scan(&url)
-	return url, err == nil && url != ""
-}
-
 // Owners returns every bot a live gateway with a URL runs, with that gateway's URL: the map
 // the proxy reads at most once per Refresh.
 func (c *Coordinator) Owners(ctx context.Context) (map[string]string, error) {
