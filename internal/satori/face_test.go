@@ -558,3 +558,34 @@ func TestFeaturesAreServed(t *testing.T) {
 		}
 	}
 }
+
+// A text frame that is not UTF-8 ends the event stream with 1007 (invalid frame payload data), as
+// on OneBot's WebSockets, before and after IDENTIFY: a text frame must be UTF-8 (RFC 6455 §5.6),
+// and the JSON decoder would otherwise take it with its bad bytes replaced. Before, the stream
+// took such a PING and answered it.
+func TestEventStreamRefusesTextThatIsNotUTF8(t *testing.T) {
+	tf := newTestFace(t, Options{})
+	write := func(s *stream, data string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.c.Write(ctx, websocket.MessageText, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, identified := range map[string]bool{"before IDENTIFY": false, "after IDENTIFY": true} {
+		t.Run(name, func(t *testing.T) {
+			s := tf.dial(t)
+			frame := `{"op":1,"body":{"x":"` + "\xff\xfe" + `"}}`
+			if identified {
+				s.identify(nil)
+			} else {
+				frame = `{"op":3,"body":{"token":"` + testToken + "\xff" + `"}}`
+			}
+			write(s, frame)
+			sig, err := s.read()
+			if code := websocket.CloseStatus(err); code != websocket.StatusInvalidFramePayloadData {
+				t.Fatalf("after a text frame that is not UTF-8: op %d, %v (close code %d); want close code 1007", sig.Op, err, code)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"maunium.net/go/mautrix/id"
@@ -80,7 +81,10 @@ func (f *Face) serveEvents(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(maxSignal)
 	ctx := r.Context()
 	idf, err := readIdentify(ctx, c)
-	if err != nil {
+	if errors.Is(err, errNotUTF8) {
+		_ = c.Close(websocket.StatusInvalidFramePayloadData, err.Error())
+		return
+	} else if err != nil {
 		_ = c.Close(closeUnauthorized, err.Error())
 		return
 	}
@@ -253,12 +257,18 @@ func (f *Face) replayKept(ctx context.Context, c *websocket.Conn, s *session, sn
 // gateway never sent): /metrics shows it as satori_resume_gaps_total.
 func (f *Face) ResumeGaps() int64 { return f.resumeGaps.Load() }
 
+// errNotUTF8 ends a stream whose client sent a text frame that is not UTF-8 (1007).
+var errNotUTF8 = errors.New("a text frame must be UTF-8")
+
 func readIdentify(ctx context.Context, c *websocket.Conn) (Identify, error) {
 	ctx, cancel := context.WithTimeout(ctx, identifyTimeout)
 	defer cancel()
-	_, data, err := c.Read(ctx)
+	typ, data, err := c.Read(ctx)
 	if err != nil {
 		return Identify{}, fmt.Errorf("no IDENTIFY: %w", err)
+	}
+	if typ == websocket.MessageText && !utf8.Valid(data) {
+		return Identify{}, errNotUTF8
 	}
 	var sig Signal
 	if err := json.Unmarshal(data, &sig); err != nil {
@@ -281,7 +291,7 @@ func readIdentify(ctx context.Context, c *websocket.Conn) (Identify, error) {
 func (f *Face) readLoop(ctx context.Context, c *websocket.Conn, s *session) {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, f.opts.PingTimeout)
-		_, data, err := c.Read(rctx)
+		typ, data, err := c.Read(rctx)
 		cancel()
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -289,6 +299,10 @@ func (f *Face) readLoop(ctx context.Context, c *websocket.Conn, s *session) {
 			} else {
 				s.end(websocket.StatusNormalClosure, "closed")
 			}
+			return
+		}
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			s.end(websocket.StatusInvalidFramePayloadData, errNotUTF8.Error())
 			return
 		}
 		var sig Signal
