@@ -186,3 +186,59 @@ func TestEncryptedBodyRetentionCoversTheSatoriStream(t *testing.T) {
 		return true
 	})
 }
+
+// With GATEWAY_ENCRYPTED_BODY_RETENTION=0 the Satori stream keeps no decrypted text after
+// delivery: a client that resumes from before an encrypted room's message gets the plain events
+// kept around it, not that message.
+func TestNoEncryptedBodyRetentionSatoriResumeSkipsDecryptedEvents(t *testing.T) {
+	js := startJSClient(t)
+	bot := newBotUser(t)
+	alice := newBotUser(t)
+	localpart := func(u *harness.User) string { return strings.TrimPrefix(strings.SplitN(u.UserID, ":", 2)[0], "@") }
+	g := startGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS":                      botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN":             satoriToken,
+		"GATEWAY_ENCRYPTED_BODY_RETENTION": "0",
+	})
+	url := g.wsURL("/satori/v1/events")
+	sat := dialSatori(t, url, satoriToken, nil)
+	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
+	encrypted := str(js.do("create_room", map[string]any{"client": "alice", "invite": []string{bot.UserID}, "encrypted": true}), "room_id")
+	plain := str(js.do("create_room", map[string]any{"client": "alice", "invite": []string{bot.UserID}, "encrypted": false}), "room_id")
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": encrypted, "user_id": bot.UserID})
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": plain, "user_id": bot.UserID})
+
+	send := func(room, body string) {
+		js.do("send", map[string]any{"client": "alice", "room_id": room, "content": map[string]any{"msgtype": "m.text", "body": body}})
+	}
+	send(plain, "plain before")
+	before := sat.message("plain before").SN
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	marker := "no-retention-marker-" + hex.EncodeToString(b)
+	send(encrypted, marker)
+	sat.message(marker) // decrypted and delivered live
+	send(plain, "plain after")
+	sat.message("plain after")
+
+	again := dialSatori(t, url, satoriToken, &before)
+	for {
+		sig := again.read()
+		if sig.Op != 0 {
+			continue
+		}
+		var ev satoriEvent
+		if err := json.Unmarshal(sig.Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Message == nil {
+			continue
+		}
+		if ev.Message.Content == marker {
+			t.Fatalf("the resume replayed the decrypted message (sn %d) although GATEWAY_ENCRYPTED_BODY_RETENTION=0", ev.SN)
+		}
+		if ev.Message.Content == "plain after" {
+			break
+		}
+	}
+}
