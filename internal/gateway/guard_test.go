@@ -140,6 +140,31 @@ func TestRebindingHostRefusedWithoutToken(t *testing.T) {
 	}
 }
 
+// /readyz needs no token, so with a token set (when the guard does not look at the Host) a page
+// whose name was rebound to the gateway could read every bot's user ID, state and failure reason
+// from it. A Host that is not one of the gateway's names gets only whether it is ready (the
+// status code and "ready", all a health check needs); the gateway's own names get the report.
+// Before, a rebound Host got the whole report.
+func TestReadyzTellsARebindingPageOnlyTheStatus(t *testing.T) {
+	h, _, _ := newTestHub(t, testToken)
+	h.guard.Opts.Hosts = []string{"bots.example.org"}
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+	for host, full := range map[string]bool{
+		"rebind.example" + port: false, "127.0.0.1.nip.io": false,
+		"127.0.0.1" + port: true, "localhost" + port: true, "bots.example.org": true,
+	} {
+		status, body := browserDo(t, http.MethodGet, srv.URL+"/readyz", map[string]string{"Host": host, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}, "")
+		if status != http.StatusOK || !strings.Contains(body, `"ready":true`) {
+			t.Errorf("Host %s: /readyz %d %s; want 200 saying ready", host, status, body)
+		}
+		if got := strings.Contains(body, "@bot:example.org"); got != full {
+			t.Errorf("Host %s: /readyz %s; want the bots listed: %v", host, body, full)
+		}
+	}
+}
+
 // A page cannot open the forward WebSocket (browsers always send Origin on it), with or without a
 // token in the URL; a bot framework (no Origin) can.
 func TestBrowserCannotOpenForwardWebSocket(t *testing.T) {

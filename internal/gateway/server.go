@@ -115,6 +115,13 @@ func (wf webFront) handleReady(w http.ResponseWriter, r *http.Request) {
 	if !rep.Ready {
 		status = http.StatusServiceUnavailable
 	}
+	if !wf.h.guard.KnownHost(r.Host) {
+		// /readyz needs no token, and with a token set the guard lets any Host through: a page
+		// whose name was rebound to the gateway would read the bots and why they fail. A Host
+		// that is not one of the gateway's names gets what a health check needs, no more.
+		writeJSON(w, status, map[string]bool{"ready": rep.Ready})
+		return
+	}
 	writeJSON(w, status, rep)
 }
 

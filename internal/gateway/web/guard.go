@@ -249,6 +249,11 @@ func (g *Guard) ownOrigin(r *http.Request) string {
 	return scheme + "://" + strings.ToLower(r.Host)
 }
 
+// KnownHost reports whether host (a Host header, with or without port) names this gateway: an IP
+// literal, localhost or *.localhost, or one of Options.Hosts (which no DNS answer can rebind to
+// another site's page).
+func (g *Guard) KnownHost(host string) bool { return g.knownHost(host) }
+
 // knownHost reports whether host (a Host header, with or without port) names this gateway.
 func (g *Guard) knownHost(host string) bool {
 	if host == "" {
