@@ -136,13 +136,15 @@ func (f *Files) Upload(ctx context.Context, room id.RoomID, fileID string, encry
 	}
 	out := *rec
 	out.Size = int64(len(data))
-	ctype := rec.MimeType
+	ctype, name := rec.MimeType, rec.Name
 	var file *event.EncryptedFileInfo
 	if encrypt {
+		// The homeserver gets ciphertext and nothing that tells what it is: neither the type
+		// nor the name (as Element uploads encrypted files); both go in the encrypted event.
 		data, file = encryptAttachment(data)
-		ctype = "application/octet-stream"
+		ctype, name = "application/octet-stream", ""
 	}
-	resp, err := f.acct.Client().UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: data, ContentType: ctype, FileName: rec.Name})
+	resp, err := f.acct.Client().UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: data, ContentType: ctype, FileName: name})
 	if err != nil {
 		return nil, account.ActionError("failed to upload the file", err)
 	}

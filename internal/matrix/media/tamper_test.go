@@ -5,12 +5,20 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
 )
 
 // fakeHostileMedia is a homeserver's media repository that serves fixed bytes for every mxc: the
@@ -91,5 +99,49 @@ func TestTamperedEncryptedAttachmentIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A file sent into an encrypted room goes to the homeserver as ciphertext, and its name stays in
+// the encrypted event: the upload carries no filename (as Element uploads encrypted files), since
+// the name a client gives ("salary-review-bob.pdf") is as private as the file. Before, the
+// upload's ?filename= told the homeserver. An upload for an unencrypted room keeps its name.
+func TestEncryptedUploadSendsNoFileName(t *testing.T) {
+	var names []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/media/v3/upload") {
+			http.NotFound(w, r)
+			return
+		}
+		names = append(names, r.URL.Query().Get("filename"))
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"content_uri": "mxc://example.org/up`+strconv.Itoa(len(names))+`"}`)
+	}))
+	defer hs.Close()
+	m := openTestMedia(t, filepath.Join(t.TempDir(), "gw.db"), 1<<20)
+	acct, err := account.New(account.Options{Bot: config.Bot{Homeserver: hs.URL, UserID: "@bot:example.org", AccessToken: "tok"},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := NewFiles(acct, m)
+	ctx := context.Background()
+	info, err := m.Put(ctx, "salary-review-bob.pdf", "application/pdf", strings.NewReader("%PDF-1.7 private"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := files.Upload(ctx, "!encrypted:example.org", info.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.File == nil || rec.Name != "salary-review-bob.pdf" {
+		t.Fatalf("the encrypted upload's record: %+v; want an encrypted file that keeps its name for the event", rec)
+	}
+	if _, err := files.Upload(ctx, "!plain:example.org", info.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 2 || names[0] != "" || names[1] != "salary-review-bob.pdf" {
+		t.Fatalf("filenames the homeserver was told: %q; want none for the encrypted room, the name for the other", names)
 	}
 }
