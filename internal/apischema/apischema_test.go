@@ -182,3 +182,83 @@ func TestCompareSubset(t *testing.T) {
 		t.Errorf("a wrong type and an unknown property: %q", diffs)
 	}
 }
+
+const docYAML = `
+paths:
+  /v1/thing.get:
+    post:
+      requestBody: {content: {application/json: {schema: {$ref: "#/components/schemas/Params"}}}}
+      responses:
+        "200": {$ref: "#/components/responses/Thing"}
+  /v1/thing.none:
+    post:
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {type: object, properties: {}}}}}
+  /other: {get: {}}
+components:
+  schemas:
+    Params: {type: object, required: [group_id], properties: {group_id: {type: string}}}
+    Member: {type: object, required: [user_id, role], properties: {user_id: {type: string}, role: {type: string}, card: {type: string}}}
+  responses:
+    Thing: {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Member"}}}}
+`
+
+// Doc finds an operation's request and response schemas through $refs, and lists paths.
+func TestDocLookups(t *testing.T) {
+	d, err := Load([]byte(docYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(d.Paths("/v1/"), ","); got != "/v1/thing.get,/v1/thing.none" {
+		t.Errorf("Paths: %s", got)
+	}
+	op := d.Operation("/v1/thing.get", "post")
+	type params struct {
+		GroupID string `json:"group_id"`
+	}
+	if diffs := CheckParams("thing.get", d.RequestSchema(op, "application/json"), reflect.TypeFor[params](), d.Resolve); len(diffs) > 0 {
+		t.Errorf("params: %q", diffs)
+	}
+	if diffs := CheckResult("thing.get", d.ResponseSchema(op, "200", "application/json"), reflect.TypeFor[member](), false, d.Resolve); len(diffs) > 0 {
+		t.Errorf("result: %q", diffs)
+	}
+	if d.Operation("/v1/nothing", "post") != nil || d.RequestSchema(d.Operation("/v1/thing.none", "post"), "application/json") != nil {
+		t.Error("a missing operation or request body must be nil")
+	}
+	if _, err := Load([]byte("a: [")); err == nil {
+		t.Error("Load accepts broken YAML")
+	}
+}
+
+// CheckParams and CheckResult report what the document and the handler's types disagree on.
+func TestCheckParamsAndResult(t *testing.T) {
+	d, err := Load([]byte(docYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get, none := d.Operation("/v1/thing.get", "post"), d.Operation("/v1/thing.none", "post")
+	type wider struct {
+		GroupID string `json:"group_id"`
+		Extra   int    `json:"extra,omitempty"`
+	}
+	for _, tc := range []struct {
+		name  string
+		diffs []string
+		want  string
+	}{
+		{"a params field undocumented", CheckParams("p", d.RequestSchema(get, "application/json"), reflect.TypeFor[wider](), d.Resolve), `has "extra"`},
+		{"params documented, none decoded", CheckParams("p", d.RequestSchema(get, "application/json"), nil, d.Resolve), "the handler decodes none"},
+		{"params decoded, none documented", CheckParams("p", d.RequestSchema(none, "application/json"), reflect.TypeFor[wider](), d.Resolve), "describes no request body"},
+		{"no answer documented", CheckResult("r", nil, reflect.TypeFor[member](), false, d.Resolve), "does not say what it answers"},
+		{"an untyped answer", CheckResult("r", d.ResponseSchema(get, "200", "application/json"), reflect.TypeFor[any](), false, d.Resolve), "untyped data"},
+		{"a result field the type lacks", CheckResult("r", d.ResponseSchema(get, "200", "application/json"), reflect.TypeFor[wider](), false, d.Resolve), `the document has "card"`},
+	} {
+		if !strings.Contains(strings.Join(tc.diffs, "\n"), tc.want) {
+			t.Errorf("%s: %q, want one containing %q", tc.name, tc.diffs, tc.want)
+		}
+	}
+	// A shared type: fields the document leaves out are allowed, unknown ones are not.
+	if diffs := CheckResult("r", d.ResponseSchema(get, "200", "application/json"), reflect.TypeFor[member](), true, d.Resolve); len(diffs) > 0 {
+		t.Errorf("subset: %q", diffs)
+	}
+}
