@@ -387,12 +387,12 @@ func (a apiServer) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method := r.PathValue("method")
-	handler := resources[method]
-	if why, ok := unserved[method]; ok && handler == nil {
+	handler, served := resources[method]
+	if why, ok := unserved[method]; ok && !served {
 		writeError(w, http.StatusNotImplemented, method+" is not served by this gateway: "+why)
 		return
 	}
-	if handler == nil {
+	if !served {
 		writeError(w, http.StatusNotFound, "unknown or unsupported method: "+method)
 		return
 	}
@@ -431,7 +431,7 @@ func (a apiServer) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the request body is not JSON")
 		return
 	}
-	res, err := handler(r.Context(), &call{face: f, bot: b, login: f.login(b), body: body, contentType: r.Header.Get("Content-Type"),
+	res, err := handler.run(r.Context(), &call{face: f, bot: b, login: f.login(b), body: body, contentType: r.Header.Get("Content-Type"),
 		client: face.ClientKey(r.RemoteAddr, only)})
 	if err != nil {
 		status := statusOf(err)

@@ -548,12 +548,12 @@ func TestHubStreamFeedsTheSessions(t *testing.T) {
 // Login.features names only methods the face serves, and every optional method it serves.
 func TestFeaturesAreServed(t *testing.T) {
 	for _, f := range features {
-		if resources[f] == nil {
+		if _, ok := resources[f]; !ok {
 			t.Errorf("feature %q is not served", f)
 		}
 	}
 	for _, m := range []string{"message.list", "reaction.list", "reaction.delete", "reaction.clear", "upload.create", "message.update"} {
-		if resources[m] != nil && !slices.Contains(features, m) {
+		if _, ok := resources[m]; ok && !slices.Contains(features, m) {
 			t.Errorf("%q is served but not in Login.features", m)
 		}
 	}

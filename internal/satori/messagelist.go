@@ -18,25 +18,24 @@ type BidiList[T any] struct {
 // maxListLimit is the most messages message.list returns at once (and its default).
 const maxListLimit = 100
 
+// listParams are message.list's.
+type listParams struct {
+	ChannelID string `json:"channel_id"`
+	Next      string `json:"next"`
+	Direction string `json:"direction"`
+	Limit     *int   `json:"limit"`
+	Order     string `json:"order"`
+}
+
 // messageList reads a channel's history from the homeserver (model.HistoryReader: Matrix's
 // /messages). next is a token of an earlier answer (its prev with direction "before", its next
 // with "after"; none = from the newest message backward, or from the oldest forward); order
 // "asc" (the default) lists the oldest first. "around" is not served: Matrix pages from tokens,
 // not from a message.
-func messageList(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		ChannelID string `json:"channel_id"`
-		Next      string `json:"next"`
-		Direction string `json:"direction"`
-		Limit     *int   `json:"limit"`
-		Order     string `json:"order"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
+func messageList(ctx context.Context, c *call, p listParams) (BidiList[Message], error) {
 	room, err := roomParam("channel_id", p.ChannelID)
 	if err != nil {
-		return nil, err
+		return BidiList[Message]{}, err
 	}
 	var backward bool
 	switch p.Direction {
@@ -44,27 +43,27 @@ func messageList(ctx context.Context, c *call) (any, error) {
 		backward = true
 	case "after":
 	case "around":
-		return nil, model.Errorf(model.ErrBadParam, "direction around is not served: Matrix pages history from tokens, not around a message; use before or after")
+		return BidiList[Message]{}, model.Errorf(model.ErrBadParam, "direction around is not served: Matrix pages history from tokens, not around a message; use before or after")
 	default:
-		return nil, model.Errorf(model.ErrBadParam, "direction must be before or after, got %q", p.Direction)
+		return BidiList[Message]{}, model.Errorf(model.ErrBadParam, "direction must be before or after, got %q", p.Direction)
 	}
 	if p.Order != "" && p.Order != "asc" && p.Order != "desc" {
-		return nil, model.Errorf(model.ErrBadParam, "order must be asc or desc, got %q", p.Order)
+		return BidiList[Message]{}, model.Errorf(model.ErrBadParam, "order must be asc or desc, got %q", p.Order)
 	}
 	limit := maxListLimit
 	if p.Limit != nil {
 		if *p.Limit < 1 || *p.Limit > maxListLimit {
-			return nil, model.Errorf(model.ErrBadParam, "limit must be from 1 to %d, got %d", maxListLimit, *p.Limit)
+			return BidiList[Message]{}, model.Errorf(model.ErrBadParam, "limit must be from 1 to %d, got %d", maxListLimit, *p.Limit)
 		}
 		limit = *p.Limit
 	}
 	h, ok := model.As[model.HistoryReader](c.bot)
 	if !ok {
-		return nil, model.Errorf(model.ErrNotFound, "this bot reads no history")
+		return BidiList[Message]{}, model.Errorf(model.ErrNotFound, "this bot reads no history")
 	}
 	page, err := h.History(ctx, room, p.Next, backward, limit)
 	if err != nil {
-		return nil, err
+		return BidiList[Message]{}, err
 	}
 	out := BidiList[Message]{Data: []Message{}}
 	if backward {

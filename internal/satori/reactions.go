@@ -12,24 +12,32 @@ import (
 // to find what to redact.
 const maxReactionPages = 20
 
-// reactionCall reads the parameters of the reaction methods: the message, its room ("" when the
-// gateway knows the message), the emoji (required when needKey) and the bot's ReactionReader.
-func (c *call) reactionCall(needKey bool) (id.RoomID, messageParams, string, model.ReactionReader, error) {
-	room, p, err := c.message()
+// reactionParams name a message and an emoji (emoji is emoji_id's name before protocol 1.1).
+type reactionParams struct {
+	messageParams
+	EmojiID string `json:"emoji_id"`
+	Emoji   string `json:"emoji"`
+}
+
+// reactionCall checks the parameters of the reaction methods and returns the message's room (""
+// when the gateway knows the message), the emoji (required when needKey) and the bot's
+// ReactionReader.
+func (c *call) reactionCall(p reactionParams, needKey bool) (id.RoomID, string, model.ReactionReader, error) {
+	room, err := p.room()
 	if err != nil {
-		return "", p, "", nil, err
+		return "", "", nil, err
 	}
 	key := firstOf(p.EmojiID, p.Emoji)
 	if needKey {
 		if err := required("emoji_id", key); err != nil {
-			return "", p, "", nil, err
+			return "", "", nil, err
 		}
 	}
 	rr, ok := model.As[model.ReactionReader](c.bot)
 	if !ok {
-		return "", p, "", nil, model.Errorf(model.ErrNotFound, "this bot reads no reactions")
+		return "", "", nil, model.Errorf(model.ErrNotFound, "this bot reads no reactions")
 	}
-	return room, p, key, rr, nil
+	return room, key, rr, nil
 }
 
 // reactions returns the reactions to a message that match (key "" = every key, user "" = every
@@ -55,45 +63,45 @@ func reactions(ctx context.Context, rr model.ReactionReader, room id.RoomID, msg
 	return out, nil
 }
 
+// reactionDeleteParams are reaction.delete's: whose reaction (none: the bot's own).
+type reactionDeleteParams struct {
+	reactionParams
+	UserID string `json:"user_id"`
+}
+
 // reactionDelete removes a reaction: the bot's own (no user_id), or another user's, which the
 // homeserver lets the bot redact only as a moderator (403 otherwise).
-func reactionDelete(ctx context.Context, c *call) (any, error) {
-	var u struct {
-		UserID string `json:"user_id"`
-	}
-	if err := c.params(&u); err != nil {
-		return nil, err
-	}
-	room, p, key, rr, err := c.reactionCall(true)
+func reactionDelete(ctx context.Context, c *call, p reactionDeleteParams) (Empty, error) {
+	room, key, rr, err := c.reactionCall(p.reactionParams, true)
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
-	user := id.UserID(u.UserID)
+	user := id.UserID(p.UserID)
 	if user == "" {
 		user = c.bot.UserID()
 	}
 	found, err := reactions(ctx, rr, room, id.EventID(p.MessageID), key, user)
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	if len(found) == 0 {
-		return nil, model.Errorf(model.ErrNotFound, "%s has no reaction %q to message %s", user, key, p.MessageID)
+		return Empty{}, model.Errorf(model.ErrNotFound, "%s has no reaction %q to message %s", user, key, p.MessageID)
 	}
-	return nil, redactReactions(ctx, c.bot, found)
+	return Empty{}, redactReactions(ctx, c.bot, found)
 }
 
 // reactionClear removes every reaction to a message (those with emoji_id only, when given): a
 // moderator's action for reactions of others.
-func reactionClear(ctx context.Context, c *call) (any, error) {
-	room, p, key, rr, err := c.reactionCall(false)
+func reactionClear(ctx context.Context, c *call, p reactionParams) (Empty, error) {
+	room, key, rr, err := c.reactionCall(p, false)
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	found, err := reactions(ctx, rr, room, id.EventID(p.MessageID), key, "")
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
-	return nil, redactReactions(ctx, c.bot, found)
+	return Empty{}, redactReactions(ctx, c.bot, found)
 }
 
 func redactReactions(ctx context.Context, bot model.Bot, rs []model.Reaction) error {
@@ -105,22 +113,22 @@ func redactReactions(ctx context.Context, bot model.Bot, rs []model.Reaction) er
 	return nil
 }
 
+// reactionListParams are reaction.list's: next is the token of the page to read.
+type reactionListParams struct {
+	reactionParams
+	Next string `json:"next"`
+}
+
 // reactionList lists who reacted to a message with emoji_id, one page of the relations API at a
 // time (next: its token).
-func reactionList(ctx context.Context, c *call) (any, error) {
-	var n struct {
-		Next string `json:"next"`
-	}
-	if err := c.params(&n); err != nil {
-		return nil, err
-	}
-	room, p, key, rr, err := c.reactionCall(true)
+func reactionList(ctx context.Context, c *call, p reactionListParams) (List[User], error) {
+	room, key, rr, err := c.reactionCall(p.reactionParams, true)
 	if err != nil {
-		return nil, err
+		return List[User]{}, err
 	}
-	page, next, err := rr.Reactions(ctx, room, id.EventID(p.MessageID), n.Next)
+	page, next, err := rr.Reactions(ctx, room, id.EventID(p.MessageID), p.Next)
 	if err != nil {
-		return nil, err
+		return List[User]{}, err
 	}
 	out := List[User]{Data: []User{}, Next: next}
 	for _, r := range page {

@@ -43,33 +43,35 @@ func required(name, v string) error {
 	return nil
 }
 
-// resources maps "resource.method" to its handler.
-var resources = map[string]func(ctx context.Context, c *call) (any, error){
-	"login.get":           loginGet,
-	"user.get":            userGet,
-	"user.channel.create": userChannelCreate,
-	"friend.list":         friendList,
-	"guild.get":           guildGet,
-	"guild.list":          guildList,
-	"channel.get":         channelGet,
-	"channel.list":        channelList,
-	"guild.member.get":    guildMemberGet,
-	"guild.member.list":   guildMemberList,
-	"guild.member.kick":   guildMemberKick,
-	"guild.member.mute":   guildMemberMute,
-	"channel.mute":        channelMute,
-	"message.create":      messageCreate,
-	"message.get":         messageGet,
-	"message.delete":      messageDelete,
-	"message.list":        messageList, // messagelist.go
-	"message.update":      messageUpdate,
-	"reaction.create":     reactionCreate,
-	"reaction.delete":     reactionDelete, // reactions.go
-	"reaction.clear":      reactionClear,
-	"reaction.list":       reactionList,
-	"upload.create":       uploadCreate,   // upload.go
-	"guild.approve":       requestApprove, // requests.go
-	"friend.approve":      requestApprove,
+// resources is the method table of the API: "resource.method" to its row (methods.go), which
+// carries the Go types its body is decoded into and its answer encoded from; api/openapi.yaml
+// documents each row, and TestOpenAPIDocumentsTheMethods holds them together.
+var resources = map[string]method{
+	"login.get":           noParams(loginGet),
+	"user.get":            typed(userGet),
+	"user.channel.create": typed(userChannelCreate),
+	"friend.list":         noParams(friendList),
+	"guild.get":           typed(guildGet),
+	"guild.list":          noParams(guildList),
+	"channel.get":         typed(channelGet),
+	"channel.list":        typed(channelList),
+	"guild.member.get":    typed(guildMemberGet),
+	"guild.member.list":   typed(guildMemberList),
+	"guild.member.kick":   typed(guildMemberKick),
+	"guild.member.mute":   typed(guildMemberMute),
+	"channel.mute":        typed(channelMute),
+	"message.create":      typed(messageCreate),
+	"message.get":         typed(messageGet),
+	"message.delete":      typed(messageDelete),
+	"message.list":        typed(messageList), // messagelist.go
+	"message.update":      typed(messageUpdate),
+	"reaction.create":     typed(reactionCreate),
+	"reaction.delete":     typed(reactionDelete), // reactions.go
+	"reaction.clear":      typed(reactionClear),
+	"reaction.list":       typed(reactionList),
+	"upload.create":       multipartRow(uploadCreate), // upload.go
+	"guild.approve":       typed(requestApprove),      // requests.go
+	"friend.approve":      typed(requestApprove),
 }
 
 // unserved are the methods of the Satori protocol this gateway does not serve, with why: a
@@ -88,21 +90,20 @@ var unserved = map[string]string{
 	"friend.delete":           "Matrix has no friends list to remove from",
 }
 
-func loginGet(_ context.Context, c *call) (any, error) { return c.login, nil }
+func loginGet(_ context.Context, c *call) (Login, error) { return c.login, nil }
 
-func userGet(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		UserID string `json:"user_id"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
+// userParams name a user (user.get, user.channel.create).
+type userParams struct {
+	UserID string `json:"user_id"`
+}
+
+func userGet(ctx context.Context, c *call, p userParams) (User, error) {
 	if err := required("user_id", p.UserID); err != nil {
-		return nil, err
+		return User{}, err
 	}
 	info, err := c.bot.UserInfo(ctx, id.UserID(p.UserID))
 	if err != nil {
-		return nil, err
+		return User{}, err
 	}
 	return User{ID: string(info.UserID), Name: info.DisplayName, Avatar: info.AvatarURL}, nil
 }
@@ -111,19 +112,13 @@ func userGet(ctx context.Context, c *call) (any, error) {
 // to it finds or creates the direct room (as OneBot private messages do).
 const privatePrefix = "private:"
 
-func userChannelCreate(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		UserID string `json:"user_id"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
+func userChannelCreate(ctx context.Context, c *call, p userParams) (Channel, error) {
 	if err := required("user_id", p.UserID); err != nil {
-		return nil, err
+		return Channel{}, err
 	}
 	friends, err := c.bot.Friends(ctx)
 	if err != nil {
-		return nil, err
+		return Channel{}, err
 	}
 	for _, f := range friends {
 		if string(f.UserID) == p.UserID {
@@ -133,18 +128,20 @@ func userChannelCreate(ctx context.Context, c *call) (any, error) {
 	return Channel{ID: privatePrefix + p.UserID, Type: ChannelDirect}, nil
 }
 
-func friendList(ctx context.Context, c *call) (any, error) {
+// Friend is an entry of friend.list.
+type Friend struct {
+	User User   `json:"user"`
+	Nick string `json:"nick,omitempty"`
+}
+
+func friendList(ctx context.Context, c *call) (List[Friend], error) {
 	friends, err := c.bot.Friends(ctx)
 	if err != nil {
-		return nil, err
+		return List[Friend]{}, err
 	}
-	type friend struct {
-		User User   `json:"user"`
-		Nick string `json:"nick,omitempty"`
-	}
-	out := List[friend]{Data: []friend{}}
+	out := List[Friend]{Data: []Friend{}}
 	for _, f := range friends {
-		out.Data = append(out.Data, friend{User: User{ID: string(f.UserID), Name: f.DisplayName}})
+		out.Data = append(out.Data, Friend{User: User{ID: string(f.UserID), Name: f.DisplayName}})
 	}
 	return out, nil
 }
@@ -160,28 +157,27 @@ func roomParam(name, v string) (id.RoomID, error) {
 	return id.RoomID(v), nil
 }
 
-func guildGet(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		GuildID string `json:"guild_id"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
+// guildParams name a guild (a room).
+type guildParams struct {
+	GuildID string `json:"guild_id"`
+}
+
+func guildGet(ctx context.Context, c *call, p guildParams) (Guild, error) {
 	room, err := roomParam("guild_id", p.GuildID)
 	if err != nil {
-		return nil, err
+		return Guild{}, err
 	}
 	g, err := c.bot.Group(ctx, room)
 	if err != nil {
-		return nil, err
+		return Guild{}, err
 	}
 	return Guild{ID: string(g.RoomID), Name: g.Name}, nil
 }
 
-func guildList(ctx context.Context, c *call) (any, error) {
+func guildList(ctx context.Context, c *call) (List[Guild], error) {
 	groups, err := c.bot.Groups(ctx)
 	if err != nil {
-		return nil, err
+		return List[Guild]{}, err
 	}
 	out := List[Guild]{Data: []Guild{}}
 	for _, g := range groups {
@@ -208,37 +204,30 @@ func channelOf(ctx context.Context, bot model.Bot, room id.RoomID) (Channel, err
 	return Channel{ID: string(room), Type: ChannelText, Name: g.Name}, nil
 }
 
-func channelGet(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		ChannelID string `json:"channel_id"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
+// channelParams name a channel (a room, or private:@user).
+type channelParams struct {
+	ChannelID string `json:"channel_id"`
+}
+
+func channelGet(ctx context.Context, c *call, p channelParams) (Channel, error) {
 	if u, ok := strings.CutPrefix(p.ChannelID, privatePrefix); ok && u != "" {
 		return Channel{ID: p.ChannelID, Type: ChannelDirect}, nil
 	}
 	room, err := roomParam("channel_id", p.ChannelID)
 	if err != nil {
-		return nil, err
+		return Channel{}, err
 	}
 	return channelOf(ctx, c.bot, room)
 }
 
-func channelList(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		GuildID string `json:"guild_id"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
+func channelList(ctx context.Context, c *call, p guildParams) (List[Channel], error) {
 	room, err := roomParam("guild_id", p.GuildID)
 	if err != nil {
-		return nil, err
+		return List[Channel]{}, err
 	}
 	ch, err := channelOf(ctx, c.bot, room)
 	if err != nil {
-		return nil, err
+		return List[Channel]{}, err
 	}
 	return List[Channel]{Data: []Channel{ch}}, nil
 }
@@ -247,44 +236,40 @@ func memberOf(m model.Member) Member {
 	return Member{User: &User{ID: string(m.UserID), Name: m.DisplayName}, Nick: m.DisplayName, Name: m.DisplayName}
 }
 
+// memberParams name a member of a guild.
 type memberParams struct {
-	GuildID   string `json:"guild_id"`
-	UserID    string `json:"user_id"`
-	Permanent bool   `json:"permanent"`
+	GuildID string `json:"guild_id"`
+	UserID  string `json:"user_id"`
 }
 
-func (c *call) member(needUser bool) (id.RoomID, memberParams, error) {
-	var p memberParams
-	if err := c.params(&p); err != nil {
-		return "", p, err
-	}
+func (p memberParams) member() (id.RoomID, error) {
 	room, err := roomParam("guild_id", p.GuildID)
-	if err == nil && needUser {
+	if err == nil {
 		err = required("user_id", p.UserID)
 	}
-	return room, p, err
+	return room, err
 }
 
-func guildMemberGet(ctx context.Context, c *call) (any, error) {
-	room, p, err := c.member(true)
+func guildMemberGet(ctx context.Context, c *call, p memberParams) (Member, error) {
+	room, err := p.member()
 	if err != nil {
-		return nil, err
+		return Member{}, err
 	}
 	m, err := c.bot.GroupMember(ctx, room, id.UserID(p.UserID))
 	if err != nil {
-		return nil, err
+		return Member{}, err
 	}
 	return memberOf(m), nil
 }
 
-func guildMemberList(ctx context.Context, c *call) (any, error) {
-	room, _, err := c.member(false)
+func guildMemberList(ctx context.Context, c *call, p guildParams) (List[Member], error) {
+	room, err := roomParam("guild_id", p.GuildID)
 	if err != nil {
-		return nil, err
+		return List[Member]{}, err
 	}
 	members, err := c.bot.GroupMembers(ctx, room)
 	if err != nil {
-		return nil, err
+		return List[Member]{}, err
 	}
 	out := List[Member]{Data: []Member{}}
 	for _, m := range members {
@@ -293,67 +278,67 @@ func guildMemberList(ctx context.Context, c *call) (any, error) {
 	return out, nil
 }
 
+// kickParams are guild.member.kick's.
+type kickParams struct {
+	memberParams
+	Permanent bool `json:"permanent"`
+}
+
 // guildMemberKick removes a member; permanent bans (Matrix bans last until unbanned).
-func guildMemberKick(ctx context.Context, c *call) (any, error) {
-	room, p, err := c.member(true)
+func guildMemberKick(ctx context.Context, c *call, p kickParams) (Empty, error) {
+	room, err := p.member()
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	if p.Permanent {
-		return nil, c.bot.Ban(ctx, room, id.UserID(p.UserID), "")
+		return Empty{}, c.bot.Ban(ctx, room, id.UserID(p.UserID), "")
 	}
-	return nil, c.bot.Kick(ctx, room, id.UserID(p.UserID), "")
+	return Empty{}, c.bot.Kick(ctx, room, id.UserID(p.UserID), "")
+}
+
+// muteParams are guild.member.mute's.
+type muteParams struct {
+	memberParams
+	Duration *float64 `json:"duration"`
 }
 
 // guildMemberMute mutes a member for duration milliseconds (0 lifts the mute): Matrix has no
 // timed mute, so the bot lowers the member's power level and restores it later (model.Muter).
-func guildMemberMute(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		GuildID  string   `json:"guild_id"`
-		UserID   string   `json:"user_id"`
-		Duration *float64 `json:"duration"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
-	room, err := roomParam("guild_id", p.GuildID)
-	if err == nil {
-		err = required("user_id", p.UserID)
-	}
+func guildMemberMute(ctx context.Context, c *call, p muteParams) (Empty, error) {
+	room, err := p.member()
 	if err == nil && (p.Duration == nil || *p.Duration < 0 || *p.Duration > float64(maxMute.Milliseconds())) {
 		err = model.Errorf(model.ErrBadParam, "duration is required: milliseconds from 0 (lift the mute) to %d", maxMute.Milliseconds())
 	}
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	m, ok := model.As[model.Muter](c.bot)
 	if !ok {
-		return nil, model.Errorf(model.ErrNotFound, "this bot mutes no members")
+		return Empty{}, model.Errorf(model.ErrNotFound, "this bot mutes no members")
 	}
-	return nil, m.Mute(ctx, room, id.UserID(p.UserID), time.Duration(*p.Duration)*time.Millisecond)
+	return Empty{}, m.Mute(ctx, room, id.UserID(p.UserID), time.Duration(*p.Duration)*time.Millisecond)
 }
 
 // maxMute is the longest mute (as OneBot v11's set_group_ban takes: 30 days).
 const maxMute = 30 * 24 * time.Hour
 
 // channelMute lets only admins send in a room (enable) or everyone again (model.Moderator).
-func channelMute(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		ChannelID string `json:"channel_id"`
-		Enable    *bool  `json:"enable"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
+// channelMuteParams are channel.mute's.
+type channelMuteParams struct {
+	ChannelID string `json:"channel_id"`
+	Enable    *bool  `json:"enable"`
+}
+
+func channelMute(ctx context.Context, c *call, p channelMuteParams) (Empty, error) {
 	room, err := roomParam("channel_id", p.ChannelID)
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	m, ok := model.As[model.Moderator](c.bot)
 	if !ok {
-		return nil, model.Errorf(model.ErrNotFound, "this bot mutes no channels")
+		return Empty{}, model.Errorf(model.ErrNotFound, "this bot mutes no channels")
 	}
-	return nil, m.SetWholeMute(ctx, room, p.Enable == nil || *p.Enable)
+	return Empty{}, m.SetWholeMute(ctx, room, p.Enable == nil || *p.Enable)
 }
 
 // target is where message.create sends: a room, or a user's direct chat (private:@user).
@@ -368,14 +353,13 @@ func target(channel string) (model.Target, error) {
 	return model.Target{RoomID: room}, err
 }
 
-func messageCreate(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		ChannelID string `json:"channel_id"`
-		Content   string `json:"content"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
+// createParams are message.create's.
+type createParams struct {
+	ChannelID string `json:"channel_id"`
+	Content   string `json:"content"`
+}
+
+func messageCreate(ctx context.Context, c *call, p createParams) ([]Message, error) {
 	to, err := target(p.ChannelID)
 	if err != nil {
 		return nil, err
@@ -405,115 +389,106 @@ func messageCreate(ctx context.Context, c *call) (any, error) {
 	}}, nil
 }
 
+// messageParams name a message, and its channel (may be left out when the gateway knows the
+// message).
 type messageParams struct {
 	ChannelID string `json:"channel_id"`
 	MessageID string `json:"message_id"`
-	EmojiID   string `json:"emoji_id"`
-	Emoji     string `json:"emoji"` // before protocol 1.1
 }
 
-func (c *call) message() (id.RoomID, messageParams, error) {
-	var p messageParams
-	if err := c.params(&p); err != nil {
-		return "", p, err
-	}
+// room checks the params and returns the message's room ("" = the gateway's index knows it).
+func (p messageParams) room() (id.RoomID, error) {
 	if err := required("message_id", p.MessageID); err != nil {
-		return "", p, err
+		return "", err
 	}
-	var room id.RoomID
-	if !strings.HasPrefix(p.ChannelID, privatePrefix) && p.ChannelID != "" {
-		var err error
-		if room, err = roomParam("channel_id", p.ChannelID); err != nil {
-			return "", p, err
-		}
+	if strings.HasPrefix(p.ChannelID, privatePrefix) || p.ChannelID == "" {
+		return "", nil
 	}
-	return room, p, nil
+	return roomParam("channel_id", p.ChannelID)
 }
 
-func messageGet(ctx context.Context, c *call) (any, error) {
-	_, p, err := c.message()
-	if err != nil {
-		return nil, err
+func messageGet(ctx context.Context, c *call, p messageParams) (Message, error) {
+	if _, err := p.room(); err != nil {
+		return Message{}, err
 	}
 	g, ok := model.As[model.MessageGetter](c.bot)
 	if !ok {
-		return nil, model.Errorf(model.ErrNotFound, "this bot keeps no messages")
+		return Message{}, model.Errorf(model.ErrNotFound, "this bot keeps no messages")
 	}
 	ev, err := g.GetMessage(ctx, id.EventID(p.MessageID))
 	if err != nil {
-		return nil, err
+		return Message{}, err
 	}
 	se, ok := EventOf(ev, c.login)
 	if !ok || se.Message == nil {
-		return nil, model.Errorf(model.ErrNotFound, "message %s is not a message", p.MessageID)
+		return Message{}, model.Errorf(model.ErrNotFound, "message %s is not a message", p.MessageID)
 	}
 	m := *se.Message
 	m.Channel, m.Guild, m.Member, m.User = se.Channel, se.Guild, se.Member, se.User
 	return m, nil
 }
 
+// updateParams are message.update's.
+type updateParams struct {
+	messageParams
+	Content string `json:"content"`
+}
+
 // messageUpdate edits one of the bot's own messages (m.replace): text, mentions and markup; the
 // original must be a message the gateway knows was sent by this bot.
-func messageUpdate(ctx context.Context, c *call) (any, error) {
-	var p struct {
-		messageParams
-		Content string `json:"content"`
-	}
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
+func messageUpdate(ctx context.Context, c *call, p updateParams) (Empty, error) {
 	if err := required("message_id", p.MessageID); err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	g, ok := model.As[model.MessageGetter](c.bot)
 	sender, ok2 := model.As[model.OptionSender](c.bot)
 	if !ok || !ok2 {
-		return nil, model.Errorf(model.ErrNotFound, "this bot edits no messages")
+		return Empty{}, model.Errorf(model.ErrNotFound, "this bot edits no messages")
 	}
 	orig, err := g.GetMessage(ctx, id.EventID(p.MessageID))
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	if orig.Message == nil || orig.Message.Sender != c.bot.UserID() {
-		return nil, model.Errorf(model.ErrBadParam, "message %s is not the bot's own: Matrix shows edits by the original sender only", p.MessageID)
+		return Empty{}, model.Errorf(model.ErrBadParam, "message %s is not the bot's own: Matrix shows edits by the original sender only", p.MessageID)
 	}
 	if p.ChannelID != "" && p.ChannelID != string(orig.Message.RoomID) {
-		return nil, model.Errorf(model.ErrNotFound, "message %s is not in channel %s", p.MessageID, p.ChannelID)
+		return Empty{}, model.Errorf(model.ErrNotFound, "message %s is not in channel %s", p.MessageID, p.ChannelID)
 	}
 	els, err := element.Parse(p.Content)
 	if err != nil {
-		return nil, model.Errorf(model.ErrBadParam, "content: %v", err)
+		return Empty{}, model.Errorf(model.ErrBadParam, "content: %v", err)
 	}
 	segs, err := Segments(els)
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	if len(segs) == 0 {
-		return nil, model.Errorf(model.ErrBadParam, "content is empty")
+		return Empty{}, model.Errorf(model.ErrBadParam, "content is empty")
 	}
 	_, err = sender.SendMessageWith(ctx, model.Target{RoomID: orig.Message.RoomID}, segs, model.SendOptions{Replace: id.EventID(p.MessageID)})
-	return nil, err
+	return Empty{}, err
 }
 
-func messageDelete(ctx context.Context, c *call) (any, error) {
-	room, p, err := c.message()
+func messageDelete(ctx context.Context, c *call, p messageParams) (Empty, error) {
+	room, err := p.room()
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
-	return nil, c.bot.DeleteMessage(ctx, room, id.EventID(p.MessageID), "")
+	return Empty{}, c.bot.DeleteMessage(ctx, room, id.EventID(p.MessageID), "")
 }
 
-func reactionCreate(ctx context.Context, c *call) (any, error) {
-	room, p, err := c.message()
+func reactionCreate(ctx context.Context, c *call, p reactionParams) (Empty, error) {
+	room, err := p.room()
 	if err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	key := firstOf(p.EmojiID, p.Emoji)
 	if err := required("emoji_id", key); err != nil {
-		return nil, err
+		return Empty{}, err
 	}
 	_, err = c.bot.React(ctx, room, id.EventID(p.MessageID), key, model.ReactOptions{})
-	return nil, err
+	return Empty{}, err
 }
 
 // unsupported answers a method of the Satori API that this face does not serve.

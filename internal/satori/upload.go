@@ -17,7 +17,7 @@ import (
 // may be a message element's src in message.create. The body was read within the upload limit
 // (fileMethods) and the process's budget of request bytes; each file counts against the client's
 // upload quota while it is stored (face.Uploader), which refuses with 429 when it is full.
-func uploadCreate(ctx context.Context, c *call) (any, error) {
+func uploadCreate(ctx context.Context, c *call) (map[string]string, error) {
 	up, ok := c.face.host.(face.Uploader)
 	if !ok {
 		return nil, model.Errorf(model.ErrNotFound, "this gateway stores no uploads (media is not configured)")
