@@ -1,5 +1,6 @@
 // Package api holds the gateway's OpenAPI document, served at /openapi.yaml and checked against
-// the action table by internal/gateway's tests.
+// the OneBot action table by internal/gateway's tests and the Satori method table by
+// internal/satori's.
 package api
 
 import _ "embed"

@@ -21,10 +21,10 @@ const maxListLimit = 100
 // listParams are message.list's.
 type listParams struct {
 	ChannelID string `json:"channel_id"`
-	Next      string `json:"next"`
-	Direction string `json:"direction"`
-	Limit     *int   `json:"limit"`
-	Order     string `json:"order"`
+	Next      string `json:"next,omitempty"`
+	Direction string `json:"direction,omitempty"`
+	Limit     *int   `json:"limit,omitempty"`
+	Order     string `json:"order,omitempty"`
 }
 
 // messageList reads a channel's history from the homeserver (model.HistoryReader: Matrix's

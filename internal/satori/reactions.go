@@ -15,8 +15,8 @@ const maxReactionPages = 20
 // reactionParams name a message and an emoji (emoji is emoji_id's name before protocol 1.1).
 type reactionParams struct {
 	messageParams
-	EmojiID string `json:"emoji_id"`
-	Emoji   string `json:"emoji"`
+	EmojiID string `json:"emoji_id,omitempty"` // one of the two is required
+	Emoji   string `json:"emoji,omitempty"`
 }
 
 // reactionCall checks the parameters of the reaction methods and returns the message's room (""
@@ -66,7 +66,7 @@ func reactions(ctx context.Context, rr model.ReactionReader, room id.RoomID, msg
 // reactionDeleteParams are reaction.delete's: whose reaction (none: the bot's own).
 type reactionDeleteParams struct {
 	reactionParams
-	UserID string `json:"user_id"`
+	UserID string `json:"user_id,omitempty"`
 }
 
 // reactionDelete removes a reaction: the bot's own (no user_id), or another user's, which the
@@ -116,7 +116,7 @@ func redactReactions(ctx context.Context, bot model.Bot, rs []model.Reaction) er
 // reactionListParams are reaction.list's: next is the token of the page to read.
 type reactionListParams struct {
 	reactionParams
-	Next string `json:"next"`
+	Next string `json:"next,omitempty"`
 }
 
 // reactionList lists who reacted to a message with emoji_id, one page of the relations API at a

@@ -10,7 +10,7 @@ import (
 type approveParams struct {
 	MessageID string `json:"message_id"`
 	Approve   *bool  `json:"approve"`
-	Comment   string `json:"comment"`
+	Comment   string `json:"comment,omitempty"`
 }
 
 // requestApprove answers a guild-request or friend-request event: an invite the bot did not

@@ -281,7 +281,7 @@ func guildMemberList(ctx context.Context, c *call, p guildParams) (List[Member],
 // kickParams are guild.member.kick's.
 type kickParams struct {
 	memberParams
-	Permanent bool `json:"permanent"`
+	Permanent bool `json:"permanent,omitempty"`
 }
 
 // guildMemberKick removes a member; permanent bans (Matrix bans last until unbanned).
@@ -326,7 +326,7 @@ const maxMute = 30 * 24 * time.Hour
 // channelMuteParams are channel.mute's.
 type channelMuteParams struct {
 	ChannelID string `json:"channel_id"`
-	Enable    *bool  `json:"enable"`
+	Enable    *bool  `json:"enable,omitempty"` // default true
 }
 
 func channelMute(ctx context.Context, c *call, p channelMuteParams) (Empty, error) {
@@ -392,7 +392,7 @@ func messageCreate(ctx context.Context, c *call, p createParams) ([]Message, err
 // messageParams name a message, and its channel (may be left out when the gateway knows the
 // message).
 type messageParams struct {
-	ChannelID string `json:"channel_id"`
+	ChannelID string `json:"channel_id,omitempty"`
 	MessageID string `json:"message_id"`
 }
 

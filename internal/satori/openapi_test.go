@@ -1,0 +1,125 @@
+package satori
+
+import (
+	"errors"
+	"net/http"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/matrix-onebot/gateway/api"
+	"github.com/matrix-onebot/gateway/internal/apischema"
+	"github.com/matrix-onebot/gateway/internal/model"
+)
+
+// satoriAPI is where api/openapi.yaml documents the face: GATEWAY_SATORI_PATH's default.
+const satoriAPI = "/satori/v1/"
+
+func loadDoc(t *testing.T) apischema.Doc {
+	t.Helper()
+	d, err := apischema.Load(api.OpenAPI)
+	if err != nil {
+		t.Fatalf("api/openapi.yaml: %v", err)
+	}
+	return d
+}
+
+// servedStatuses are the statuses the API answers besides 200: those of serveAPI itself (400 a
+// platform other than matrix, several bots without Satori-User-ID or a body that is not JSON;
+// 401 no token; 403 a wrong token or another bot's; 404 no such bot; 413 a body over its limit;
+// 429 too many wrong tokens; 503 the process's request bytes are full) and every status an
+// action error maps to (statusOf).
+func servedStatuses() []int {
+	set := map[int]bool{400: true, 401: true, 403: true, 404: true, 413: true, 429: true, 503: true}
+	for k := model.ErrInternal; k <= model.ErrGone; k++ {
+		set[statusOf(&model.ActionError{Kind: k})] = true
+		set[statusOf(&model.ActionError{Kind: k, MatrixErr: "M_FORBIDDEN"})] = true
+	}
+	set[statusOf(errors.New("not an action error"))] = true
+	var out []int
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// The Satori API in api/openapi.yaml is the method table: every served method is documented as
+// POST /satori/v1/{method} with x-satori-method, and only those; its JSON body is its params
+// type and its 200 answer its result type, field by field (the check of the OneBot faces,
+// apischema); each answers the statuses the face really answers, with the face's error body.
+func TestOpenAPIDocumentsTheMethods(t *testing.T) {
+	doc := loadDoc(t)
+	statuses := servedStatuses()
+	var names []string
+	for name := range resources {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		m := resources[name]
+		op := doc.Operation(satoriAPI+name, "post")
+		if op == nil {
+			t.Errorf("%s is served but api/openapi.yaml has no POST %s%s", name, satoriAPI, name)
+			continue
+		}
+		if op["x-satori-method"] != name {
+			t.Errorf("%s: x-satori-method is %v", name, op["x-satori-method"])
+		}
+		if m.multipart {
+			if doc.RequestSchema(op, "multipart/form-data") == nil {
+				t.Errorf("%s: its body is multipart/form-data, the document says otherwise", name)
+			}
+		} else {
+			for _, d := range apischema.CheckParams(name, doc.RequestSchema(op, "application/json"), m.params, doc.Resolve) {
+				t.Error(d)
+			}
+		}
+		for _, d := range apischema.CheckResult(name, doc.ResponseSchema(op, "200", "application/json"), m.result, false, doc.Resolve) {
+			t.Error(d)
+		}
+		var documented []int
+		for code := range apischema.MapAt(op, "responses") {
+			n, err := strconv.Atoi(code)
+			if err != nil {
+				t.Errorf("%s: response %q is not a status", name, code)
+				continue
+			}
+			documented = append(documented, n)
+			if n != http.StatusOK && doc.ResponseSchema(op, code, "application/json") == nil {
+				t.Errorf("%s: response %d has no JSON error body", name, n)
+			}
+		}
+		sort.Ints(documented)
+		if want := append([]int{http.StatusOK}, statuses...); !slices.Equal(documented, want) {
+			t.Errorf("%s: statuses in api/openapi.yaml %v, the face answers %v", name, documented, want)
+		}
+	}
+	for _, path := range doc.Paths(satoriAPI) {
+		name := strings.TrimPrefix(path, satoriAPI)
+		if _, ok := resources[name]; !ok {
+			t.Errorf("api/openapi.yaml documents %s, which the face does not serve", path)
+		}
+	}
+}
+
+// The face's error body and its login (READY's, login.get's) are the document's schemas.
+func TestOpenAPISatoriSchemas(t *testing.T) {
+	doc := loadDoc(t)
+	for name, typ := range map[string]reflect.Type{
+		"SatoriError": reflect.TypeFor[apiError](),
+		"SatoriLogin": reflect.TypeFor[Login](),
+	} {
+		spec := doc.Resolve("#/components/schemas/" + name)
+		if spec == nil {
+			t.Errorf("api/openapi.yaml has no schema %s", name)
+			continue
+		}
+		for _, d := range apischema.Compare(name, spec, typ, doc.Resolve) {
+			t.Error(d)
+		}
+	}
+}
