@@ -252,9 +252,23 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Message: msg})
 }
 
-// statusOf maps an action error to the HTTP status of the Satori API: 400 bad request, 403
-// refused by the homeserver (M_FORBIDDEN), 404 unknown, 429 rate limited, 502 other homeserver
-// refusals, 503 bot offline or homeserver unreachable, 500 otherwise.
+// refusalStatus maps the errcode of a homeserver refusal to the status of the Satori API when
+// the refusal is about what the client asked for: forbidden, unknown, malformed or too large.
+// Other refusals are the homeserver's (502).
+var refusalStatus = map[string]int{
+	"M_FORBIDDEN":     http.StatusForbidden,
+	"M_NOT_FOUND":     http.StatusNotFound,
+	"M_INVALID_PARAM": http.StatusBadRequest,
+	"M_MISSING_PARAM": http.StatusBadRequest,
+	"M_BAD_JSON":      http.StatusBadRequest,
+	"M_NOT_JSON":      http.StatusBadRequest,
+	"M_TOO_LARGE":     http.StatusRequestEntityTooLarge,
+}
+
+// statusOf maps an action error to the HTTP status of the Satori API: 400 bad request, 404
+// unknown, 429 rate limited, 503 bot offline or homeserver unreachable; a homeserver refusal by
+// its errcode (refusalStatus: 403 M_FORBIDDEN, 404 M_NOT_FOUND, 400 a malformed parameter, 413),
+// else 502; 500 otherwise.
 func statusOf(err error) int {
 	var ae *model.ActionError
 	if !errors.As(err, &ae) {
@@ -270,8 +284,8 @@ func statusOf(err error) int {
 	case model.ErrBotOffline, model.ErrNetwork:
 		return http.StatusServiceUnavailable
 	case model.ErrPlatform:
-		if ae.MatrixErr == "M_FORBIDDEN" {
-			return http.StatusForbidden
+		if st, ok := refusalStatus[ae.MatrixErr]; ok {
+			return st
 		}
 		return http.StatusBadGateway
 	}

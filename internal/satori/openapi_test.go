@@ -36,7 +36,9 @@ func servedStatuses() []int {
 	set := map[int]bool{400: true, 401: true, 403: true, 404: true, 413: true, 429: true, 503: true}
 	for k := model.ErrInternal; k <= model.ErrGone; k++ {
 		set[statusOf(&model.ActionError{Kind: k})] = true
-		set[statusOf(&model.ActionError{Kind: k, MatrixErr: "M_FORBIDDEN"})] = true
+		for code := range refusalStatus {
+			set[statusOf(&model.ActionError{Kind: k, MatrixErr: code})] = true
+		}
 	}
 	set[statusOf(errors.New("not an action error"))] = true
 	var out []int
@@ -120,6 +122,20 @@ func TestOpenAPISatoriSchemas(t *testing.T) {
 		}
 		for _, d := range apischema.Compare(name, spec, typ, doc.Resolve) {
 			t.Error(d)
+		}
+	}
+}
+
+// A homeserver refusal of what the client asked for is the client's error (4xx), not a server
+// error: Schemathesis found user.get with a malformed user ID answered 502 (M_INVALID_PARAM).
+func TestStatusOfHomeserverRefusals(t *testing.T) {
+	for code, want := range map[string]int{
+		"M_INVALID_PARAM": http.StatusBadRequest, "M_BAD_JSON": http.StatusBadRequest, "M_NOT_JSON": http.StatusBadRequest,
+		"M_MISSING_PARAM": http.StatusBadRequest, "M_NOT_FOUND": http.StatusNotFound, "M_FORBIDDEN": http.StatusForbidden,
+		"M_TOO_LARGE": http.StatusRequestEntityTooLarge, "M_UNKNOWN": http.StatusBadGateway, "": http.StatusBadGateway,
+	} {
+		if got := statusOf(&model.ActionError{Kind: model.ErrPlatform, MatrixErr: code}); got != want {
+			t.Errorf("a homeserver refusal %q answers %d, want %d", code, got, want)
 		}
 	}
 }
