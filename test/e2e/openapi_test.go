@@ -112,12 +112,20 @@ func TestOpenAPIResponsesConformWithSchemathesis(t *testing.T) {
 		}
 	}
 	v11Msg, _ := v11Sent["data"].(map[string]any)
+	// A message of the bot's own for the Satori methods (message.update edits only those).
+	var satoriSent []struct {
+		ID string `json:"id"`
+	}
+	if st := satoriCallWith(t, g, "e2e-token", bot, "message.create", map[string]any{"channel_id": room, "content": "for satori"}, &satoriSent); st != 200 || len(satoriSent) != 1 {
+		t.Fatalf("setting up IDs: Satori message.create: %d %v", st, satoriSent)
+	}
 	if v11Alice == nil || v11Msg == nil {
 		t.Fatalf("setting up IDs: send_group_msg %v, members %v", v11Sent, members)
 	}
 	ids, _ := json.Marshal(map[string]any{
 		"room": room, "user": alice.user.UserID, "event": sent["data"].(map[string]any)["message_id"],
 		"v11_group": v11Group, "v11_user": v11Alice, "v11_message": v11Msg["message_id"],
+		"bot": bot.UserID, "bot_event": satoriSent[0].ID,
 	})
 
 	hooks, err := filepath.Abs("testdata")
@@ -129,7 +137,7 @@ func TestOpenAPIResponsesConformWithSchemathesis(t *testing.T) {
 	cmd := exec.CommandContext(ctx, tools.Schemathesis, "run", spec,
 		"--url", g.url,
 		"--header", "Authorization: Bearer e2e-token",
-		"--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,onebot_v12_data",
+		"--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,onebot_v12_data,satori_ok",
 		"--phases", "examples,coverage,fuzzing",
 		"--max-examples", "6",
 		"--seed", "1",
@@ -167,7 +175,16 @@ func TestOpenAPIResponsesConformWithSchemathesis(t *testing.T) {
 	if n, _ := strconv.Atoi(checked[1]); n < 12 {
 		t.Fatalf("ok answers of only %d v12 actions were checked (%s): the real IDs did not reach the actions", n, checked[2])
 	}
-	t.Logf("%s\n%s", lastLines(string(out), 15), checked[0])
+	// And Satori methods answered 200 (their bodies checked against the document), not only
+	// errors: the real IDs reached them.
+	satoriOK := regexp.MustCompile(`satori_ok: ok answers of (\d+) methods: (.*)`).FindStringSubmatch(string(out))
+	if satoriOK == nil {
+		t.Fatalf("the satori_ok hook did not report:\n%s", out)
+	}
+	if n, _ := strconv.Atoi(satoriOK[1]); n < 10 {
+		t.Fatalf("only %d Satori methods answered 200 (%s): the real IDs did not reach them", n, satoriOK[2])
+	}
+	t.Logf("%s\n%s\n%s", lastLines(string(out), 15), checked[0], satoriOK[0])
 }
 
 func lastLines(s string, n int) string {

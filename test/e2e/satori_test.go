@@ -346,10 +346,16 @@ func (r *fakeTCPRelay) restore() {
 // satoriCall POSTs a Satori API call as a client does and decodes the answer into out.
 func satoriCall(t *testing.T, g *gatewayProc, bot *harness.User, method string, body any, out any) int {
 	t.Helper()
+	return satoriCallWith(t, g, satoriToken, bot, method, body, out)
+}
+
+// satoriCallWith is satoriCall with another access token.
+func satoriCallWith(t *testing.T, g *gatewayProc, token string, bot *harness.User, method string, body any, out any) int {
+	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequestWithContext(testCtx(t), http.MethodPost, g.url+"/satori/v1/"+method, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+satoriToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Satori-Platform", "matrix")
 	req.Header.Set("Satori-User-ID", bot.UserID)
 	resp, err := http.DefaultClient.Do(req)

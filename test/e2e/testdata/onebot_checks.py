@@ -1,5 +1,6 @@
-"""Schemathesis checks for what OpenAPI cannot say about OneBot (loaded by test/e2e/openapi_test.go
-through SCHEMATHESIS_HOOKS).
+"""Schemathesis checks for what OpenAPI cannot say about OneBot, and the real IDs that let the
+OneBot and Satori cases reach past "not found" (loaded by test/e2e/openapi_test.go through
+SCHEMATHESIS_HOOKS).
 
 Every OneBot v12 action is one POST /onebot/v12/, so OpenAPI can only describe the envelope of its
 answer (V12Response). Each request schema in its oneOf names its action (x-onebot-action) and the
@@ -33,14 +34,25 @@ for _name, _schema in _SPEC["components"]["schemas"].items():
         _DATA_BY_ACTION[_schema["x-onebot-action"]] = _name
 
 
-# How many ok answers of each v12 action were checked; printed at exit for the Go test to read.
+# How many ok answers of each v12 action were checked, and how many 200 answers each Satori
+# method gave (response_schema_conformance checks their bodies); printed at exit for the Go test.
 _CHECKED = collections.Counter()
+_SATORI_OK = collections.Counter()
 
 
 @atexit.register
 def _report():
     summary = ", ".join("%s=%d" % kv for kv in sorted(_CHECKED.items()))
     print("onebot_v12_data: checked the data of ok answers of %d actions: %s" % (len(_CHECKED), summary), file=sys.stderr)
+    summary = ", ".join("%s=%d" % kv for kv in sorted(_SATORI_OK.items()))
+    print("satori_ok: ok answers of %d methods: %s" % (len(_SATORI_OK), summary), file=sys.stderr)
+
+
+@schemathesis.check
+def satori_ok(ctx, response, case):
+    if case.path.startswith("/satori/v1/") and response.status_code == 200:
+        _SATORI_OK[case.path[len("/satori/v1/"):]] += 1
+    return None
 
 
 def _validator(action):
@@ -89,6 +101,15 @@ _V11_REAL = {
 }
 
 
+# Satori methods that get the real room, user and message in half their cases; those that would
+# take the bot or alice out of the room, mute it or answer invites keep random IDs.
+_SATORI_REAL = {
+    "user.get", "user.channel.create", "guild.get", "channel.get", "channel.list", "guild.member.get",
+    "guild.member.list", "message.create", "message.get", "message.list", "message.update",
+    "reaction.create", "reaction.list", "reaction.delete", "reaction.clear",
+}
+
+
 def _chosen(case):
     return zlib.crc32(json.dumps(case.body, sort_keys=True, default=str).encode()) % 2 == 0
 
@@ -110,6 +131,14 @@ def map_case(ctx, case):
             params["group_id"] = _IDS["room"]
         return case
     action = case.path.rsplit("/", 1)[-1]
+    if case.path.startswith("/satori/v1/") and action in _SATORI_REAL:
+        ids = {"channel_id": _IDS["room"], "guild_id": _IDS["room"], "user_id": _IDS["user"], "message_id": _IDS["bot_event"]}
+        for key, value in ids.items():
+            if key in case.body:
+                case.body[key] = value
+        if case.headers and "Satori-User-ID" in case.headers:
+            case.headers["Satori-User-ID"] = _IDS["bot"]
+        return case
     if case.path.startswith("/onebot/v11/") and action in _V11_REAL:
         ids = {"group_id": _IDS["v11_group"], "user_id": _IDS["v11_user"], "message_id": _IDS["v11_message"]}
         for key, value in ids.items():
