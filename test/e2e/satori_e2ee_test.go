@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // Satori reaction.list in an end-to-end encrypted room lists the reactions that went over the
@@ -63,5 +66,43 @@ func TestSatoriReactionListInEncryptedRoom(t *testing.T) {
 	waitFor(t, "the encrypted 🔒 to be gone", func() bool { return len(reacted("🔒")) == 0 })
 	if got := reacted("👍"); !slices.Equal(got, []string{alice.UserID}) {
 		t.Fatalf("after deleting 🔒, 👍 is listed as %v", got)
+	}
+}
+
+// NoneBot2 (nonebot-adapter-satori) and Koishi (@satorijs/adapter-satori) in an end-to-end
+// encrypted room: alice's command goes over the wire encrypted, the gateway decrypts it for the
+// Satori client, and the client's reply goes out encrypted, which alice's client (matrix-js-sdk,
+// an encryption independent of mautrix) decrypts.
+func TestSatoriNoneBotEncrypted(t *testing.T) { testSatoriClientEncrypted(t, "nonebot") }
+
+func TestSatoriKoishiEncrypted(t *testing.T) { testSatoriClientEncrypted(t, "koishi") }
+
+func testSatoriClientEncrypted(t *testing.T, which string) {
+	js := startJSClient(t)
+	bot, alice := newBotUser(t), newBotUser(t)
+	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
+	g := startGateway(t, t.TempDir(), map[string]string{
+		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN": satoriToken,
+	})
+	c := harness.SatoriClientForTest(t, which, harness.SatoriClientOptions{Endpoint: g.url + "/satori", Token: satoriToken})
+	cli, err := hs.Client(bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := encryptedRoomFor(js, bot)
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+	hers := js.sendText(room, "/echo secret <b>&amp;")
+	if typ := wire(t, cli, room, hers); typ != "m.room.encrypted" {
+		t.Fatalf("alice's command went over the wire as %s", typ)
+	}
+	wantDecryptedFrom(t, js, bot, room, "secret <b>&amp;")
+	// The echo is the client's: its log has the command's text, decrypted by the gateway.
+	echoed := false
+	for _, line := range strings.Split(c.Log(), "\n") {
+		echoed = echoed || strings.Contains(line, "harness: echo") && strings.Contains(line, "secret")
+	}
+	if !echoed {
+		t.Fatalf("the %s client did not log the echo of the decrypted command:\n%s", which, c.Log())
 	}
 }
