@@ -350,9 +350,9 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 	}
 }
 
-// A PostgreSQL database a build at version 6 made (its gateway_outbox had no encrypted column)
-// is brought to version 7: the column is added, and the frames kept from before count as
-// encrypted, since that build did not tell.
+// A PostgreSQL database a build at version 6 made (its gateway_outbox and gateway_file had no
+// encrypted column) is brought to the latest version: the columns are added (v7, v8), and the
+// frames and file records kept from before count as encrypted, since that build did not tell.
 func TestPostgresUpgradeAddsOutboxEncrypted(t *testing.T) {
 	if testPostgres == nil {
 		t.Skip("PostgreSQL only: SQLite files of every older version are TestUpgradeFromEveryVersion's")
@@ -362,8 +362,10 @@ func TestPostgresUpgradeAddsOutboxEncrypted(t *testing.T) {
 	ctx := t.Context()
 	for _, q := range []string{
 		`ALTER TABLE gateway_outbox DROP COLUMN encrypted`,
+		`ALTER TABLE gateway_file DROP COLUMN encrypted`,
 		`UPDATE gateway_version SET version = 6, compat = 6`,
 		`INSERT INTO gateway_outbox (endpoint, queued_at, payload) VALUES ('ep', 1, '\x7b7d')`,
+		`INSERT INTO gateway_file (file_id, record, saved_ms) VALUES ('fold', '{}', 1)`,
 	} {
 		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -377,5 +379,9 @@ func TestPostgresUpgradeAddsOutboxEncrypted(t *testing.T) {
 	rows, err := db.Outbox().OutboxPeek(ctx, "ep", 10)
 	if err != nil || len(rows) != 1 || !rows[0].Encrypted {
 		t.Fatalf("the frame kept from version 6: %+v, %v; want it, marked encrypted", rows, err)
+	}
+	var encrypted bool
+	if err := db.SQL().QueryRowContext(ctx, `SELECT encrypted FROM gateway_file WHERE file_id = 'fold'`).Scan(&encrypted); err != nil || !encrypted {
+		t.Fatalf("the file record kept from version 6: encrypted %v, %v; want true", encrypted, err)
 	}
 }

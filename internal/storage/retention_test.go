@@ -230,14 +230,14 @@ func TestFileRecords(t *testing.T) {
 	if _, err := db.Files().GetFileRecord(ctx, "fmissing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing record: %v", err)
 	}
-	if err := db.Files().PutFileRecord(ctx, "fold", `{"name":"old"}`); err != nil {
+	if err := db.Files().PutFileRecord(ctx, "fold", `{"name":"old"}`, false); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := db.Files().GetOrPutFileRecord(ctx, "fold", `{"name":"other"}`); err != nil || got != `{"name":"old"}` {
+	if got, err := db.Files().GetOrPutFileRecord(ctx, "fold", `{"name":"other"}`, false); err != nil || got != `{"name":"old"}` {
 		t.Errorf("GetOrPut of an existing record = %q, %v; want the stored one", got, err)
 	}
 	c.t = base.Add(20 * time.Hour)
-	if err := db.Files().PutFileRecord(ctx, "fnew", `{"name":"new"}`); err != nil {
+	if err := db.Files().PutFileRecord(ctx, "fnew", `{"name":"new"}`, false); err != nil {
 		t.Fatal(err)
 	}
 	db.SetRetention(Retention{FileAge: 24 * time.Hour})
@@ -246,7 +246,7 @@ func TestFileRecords(t *testing.T) {
 		t.Errorf("expired record before the prune: %v, want ErrExpired", err)
 	}
 	// An expired record is replaced, and its retention starts again.
-	if got, err := db.Files().GetOrPutFileRecord(ctx, "fold", `{"name":"again"}`); err != nil || got != `{"name":"again"}` {
+	if got, err := db.Files().GetOrPutFileRecord(ctx, "fold", `{"name":"again"}`, false); err != nil || got != `{"name":"again"}` {
 		t.Errorf("GetOrPut of an expired record = %q, %v; want the new one", got, err)
 	}
 	c.t = base.Add(50 * time.Hour)
@@ -262,6 +262,38 @@ func TestFileRecords(t *testing.T) {
 	db.SetRetention(Retention{})
 	if ids, err := db.Files().PruneFileRecords(ctx, c.t.Add(1000*time.Hour)); err != nil || len(ids) != 0 {
 		t.Errorf("without a file retention, pruned %v, %v", ids, err)
+	}
+}
+
+// The record of an end-to-end encrypted attachment (its key; the file store's decrypted copy goes
+// with it) is kept for GATEWAY_ENCRYPTED_BODY_RETENTION when that is shorter than
+// GATEWAY_FILE_RETENTION: not read past it, and pruned; other records stay for the file
+// retention.
+func TestEncryptedFileRecordsFollowTheBodyRetention(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	c := &clock{t: time.UnixMilli(1_700_000_000_000)}
+	db.now = c.now
+	db.SetRetention(Retention{MessageAge: 7 * 24 * time.Hour, FileAge: 24 * time.Hour, EncryptedBodyAge: time.Hour})
+	if err := db.Files().PutFileRecord(ctx, "fsecret", `{"file":{"key":"k"}}`, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Files().GetOrPutFileRecord(ctx, "fplain", `{"name":"plain"}`, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Files().GetFileRecord(ctx, "fsecret"); err != nil {
+		t.Fatalf("within the body retention: %v", err)
+	}
+	c.t = c.t.Add(2 * time.Hour)
+	if _, err := db.Files().GetFileRecord(ctx, "fsecret"); !errors.Is(err, ErrExpired) {
+		t.Fatalf("an encrypted attachment's record past the body retention: %v, want ErrExpired", err)
+	}
+	if _, err := db.Files().GetFileRecord(ctx, "fplain"); err != nil {
+		t.Fatalf("another record within the file retention: %v", err)
+	}
+	ids, err := db.Files().PruneFileRecords(ctx, c.t)
+	if err != nil || len(ids) != 1 || ids[0] != "fsecret" {
+		t.Fatalf("pruned %v, %v; want fsecret only", ids, err)
 	}
 }
 

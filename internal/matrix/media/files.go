@@ -67,7 +67,7 @@ func (f *Files) RegisterIncoming(ctx context.Context, c *event.MessageEventConte
 	}
 	fileID := incomingFileID(rec)
 	raw, _ := json.Marshal(rec)
-	stored, err := m.db.Files().GetOrPutFileRecord(ctx, fileID, string(raw))
+	stored, err := m.db.Files().GetOrPutFileRecord(ctx, fileID, string(raw), rec.File != nil)
 	if err != nil {
 		f.acct.Log().Warn("failed to record received file", "mxc", rec.MXC, "error", err)
 		return model.FileInfo{}, false

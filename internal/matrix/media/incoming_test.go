@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/matrix/account"
+	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // An event that names the mxc of an encrypted attachment the bot has seen elsewhere (a private
@@ -72,5 +75,36 @@ func TestIncomingFileIDIsBoundToItsKey(t *testing.T) {
 	}
 	if info, ok := s.RegisterIncoming(ctx, &event.MessageEventContent{MsgType: event.MsgImage, Body: "b.png", URL: legacyMXC}); ok {
 		t.Fatalf("an unencrypted event got the file id %s of an older version's encrypted record", info.ID)
+	}
+}
+
+// A received encrypted attachment's record (the key that decrypts it; get_file's local copy is
+// the decrypted file) is kept for GATEWAY_ENCRYPTED_BODY_RETENTION when that is shorter than
+// GATEWAY_FILE_RETENTION; an unencrypted attachment's stays for the file retention.
+func TestEncryptedAttachmentFollowsTheBodyRetention(t *testing.T) {
+	m := openTestMedia(t, filepath.Join(t.TempDir(), "gw.db"), 1<<20)
+	now := time.Now()
+	m.db.SetClock(func() time.Time { return now })
+	m.db.SetRetention(storage.Retention{MessageAge: 7 * 24 * time.Hour, FileAge: 24 * time.Hour, EncryptedBodyAge: time.Hour})
+	acct, err := account.New(account.Options{Bot: config.Bot{Homeserver: "https://example.org", UserID: "@bot:example.org"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewFiles(acct, m)
+	ctx := context.Background()
+	ef := attachment.NewEncryptedFile()
+	ef.EncryptInPlace([]byte("secret picture"))
+	secret, ok := s.RegisterIncoming(ctx, &event.MessageEventContent{MsgType: event.MsgImage, Body: "a.png",
+		File: &event.EncryptedFileInfo{EncryptedFile: *ef, URL: "mxc://example.org/secret"}})
+	plain, ok2 := s.RegisterIncoming(ctx, &event.MessageEventContent{MsgType: event.MsgImage, Body: "b.png", URL: "mxc://example.org/plain"})
+	if !ok || !ok2 {
+		t.Fatal("the attachments were not registered")
+	}
+	now = now.Add(2 * time.Hour)
+	if _, err := m.record(ctx, secret.ID); err == nil || !strings.Contains(err.Error(), "GATEWAY_ENCRYPTED_BODY_RETENTION") {
+		t.Fatalf("the encrypted attachment past the body retention: %v; want expired, naming GATEWAY_ENCRYPTED_BODY_RETENTION", err)
+	}
+	if _, err := m.record(ctx, plain.ID); err != nil {
+		t.Fatalf("the unencrypted attachment within the file retention: %v", err)
 	}
 }

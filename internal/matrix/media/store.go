@@ -157,8 +157,12 @@ func (m *Store) record(ctx context.Context, fileID string) (*Record, error) {
 	}
 	raw, err := m.db.Files().GetFileRecord(ctx, fileID)
 	if errors.Is(err, storage.ErrExpired) {
-		return nil, model.Errorf(model.ErrNotFound, "file %q has expired: files are kept for %v (GATEWAY_FILE_RETENTION); "+
-			"get the message again for a new link", fileID, m.db.Retention().FileAge)
+		r := m.db.Retention()
+		kept := fmt.Sprintf("%v (GATEWAY_FILE_RETENTION)", r.FileAge)
+		if r.EncryptedBodyAge > 0 && r.EncryptedBodyAge < r.FileAge {
+			kept += fmt.Sprintf(", those of encrypted rooms %v (GATEWAY_ENCRYPTED_BODY_RETENTION)", r.EncryptedBodyAge)
+		}
+		return nil, model.Errorf(model.ErrNotFound, "file %q has expired: files are kept for %s; get the message again for a new link", fileID, kept)
 	} else if errors.Is(err, storage.ErrNotFound) {
 		return nil, model.Errorf(model.ErrNotFound, "unknown file id %q (or it expired after GATEWAY_FILE_RETENTION)", fileID)
 	} else if err != nil {
@@ -173,7 +177,7 @@ func (m *Store) record(ctx context.Context, fileID string) (*Record, error) {
 
 func (m *Store) saveRecord(ctx context.Context, fileID string, r *Record) error {
 	raw, _ := json.Marshal(r)
-	return m.db.Files().PutFileRecord(ctx, fileID, string(raw))
+	return m.db.Files().PutFileRecord(ctx, fileID, string(raw), r.File != nil)
 }
 
 func (m *Store) path(fileID string) string { return filepath.Join(m.dir, fileID) }

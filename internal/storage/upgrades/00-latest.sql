@@ -1,6 +1,6 @@
--- v0 -> v7: latest revision
+-- v0 -> v8: latest revision
 -- The whole schema of a new database. A SQLite file an older build made is brought up from its
--- version by the numbered files instead (02-… to 07-…); both roads end at the same tables, which
+-- version by the numbered files instead (02-… to 08-…); both roads end at the same tables, which
 -- TestUpgradedSchemaMatchesNew checks. mautrix's crypto and state stores live in the same
 -- database with their own version tables (crypto_version, mx_version).
 --
@@ -130,11 +130,14 @@ CREATE INDEX gateway_outbox_queued_idx ON gateway_outbox (queued_at);
 
 -- The file store's records (files received from Matrix, with the key of an encrypted
 -- attachment, and files OneBot clients uploaded). record is the JSON the file store keeps;
--- saved_ms is when it was last written.
+-- saved_ms is when it was last written. encrypted marks the record of an end-to-end encrypted
+-- attachment (it holds the key that decrypts it; a local copy is the decrypted file): it is kept
+-- only as GATEWAY_ENCRYPTED_BODY_RETENTION allows too.
 CREATE TABLE gateway_file (
-	file_id  TEXT    PRIMARY KEY NOT NULL,
-	record   TEXT    NOT NULL,
-	saved_ms INTEGER NOT NULL
+	file_id   TEXT    PRIMARY KEY NOT NULL,
+	record    TEXT    NOT NULL,
+	saved_ms  INTEGER NOT NULL,
+	encrypted INTEGER NOT NULL DEFAULT 1 CHECK (encrypted IN (0, 1))
 );
 
 CREATE INDEX gateway_file_saved_idx ON gateway_file (saved_ms);
@@ -267,9 +270,10 @@ CREATE INDEX gateway_outbox_endpoint_idx ON gateway_outbox (endpoint, seq);
 CREATE INDEX gateway_outbox_queued_idx ON gateway_outbox (queued_at);
 
 CREATE TABLE gateway_file (
-	file_id  TEXT   PRIMARY KEY NOT NULL,
-	record   TEXT   NOT NULL,
-	saved_ms BIGINT NOT NULL
+	file_id   TEXT    PRIMARY KEY NOT NULL,
+	record    TEXT    NOT NULL,
+	saved_ms  BIGINT  NOT NULL,
+	encrypted BOOLEAN NOT NULL DEFAULT TRUE
 );
 
 CREATE INDEX gateway_file_saved_idx ON gateway_file (saved_ms);
