@@ -1,8 +1,10 @@
 package satori
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"sort"
@@ -13,6 +15,7 @@ import (
 	"github.com/matrix-onebot/gateway/api"
 	"github.com/matrix-onebot/gateway/internal/apischema"
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/fakes"
 )
 
 // satoriAPI is where api/openapi.yaml documents the face: GATEWAY_SATORI_PATH's default.
@@ -138,4 +141,50 @@ func TestStatusOfHomeserverRefusals(t *testing.T) {
 			t.Errorf("a homeserver refusal %q answers %d, want %d", code, got, want)
 		}
 	}
+}
+
+// Any body to any served method is answered, never a panic, with a status api/openapi.yaml
+// documents for it and a JSON body ({"message"} when it is an error).
+func FuzzAPIMethods(f *testing.F) {
+	var names []string
+	for name := range resources {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	room := string(fakes.FakeRoom)
+	for i := range names {
+		f.Add(uint8(i), `{}`)
+		f.Add(uint8(i), `{"channel_id":"`+room+`","guild_id":"`+room+`","user_id":"@a:b","message_id":"$e","emoji_id":"👍","content":"hi","duration":0,"approve":true}`)
+	}
+	f.Add(uint8(0), `{"user_id":1}`)
+	f.Add(uint8(3), `[`)
+	f.Add(uint8(7), `{"limit":-1,"direction":"around"}`)
+	statuses := map[int]bool{http.StatusOK: true}
+	for _, s := range servedStatuses() {
+		statuses[s] = true
+	}
+	bot := fakes.NewFakeBot("@bot:example.org")
+	face := New(Options{Host: &fakeHost{bots: []model.Bot{bot}}})
+	h := face.Handler()
+	f.Fuzz(func(t *testing.T, which uint8, body string) {
+		name := names[int(which)%len(names)]
+		req := httptest.NewRequest(http.MethodPost, "/v1/"+name, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if !statuses[rec.Code] {
+			t.Fatalf("%s %q answered %d, which api/openapi.yaml does not document", name, body, rec.Code)
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("%s %q answered %d with a body that is not JSON: %q", name, body, rec.Code, rec.Body)
+		}
+		if rec.Code == http.StatusOK {
+			return
+		}
+		var e apiError
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Message == "" {
+			t.Fatalf("%s %q answered %d without a message: %q", name, body, rec.Code, rec.Body)
+		}
+	})
 }
