@@ -71,3 +71,24 @@ func fileSize(t *testing.T, path string) int64 {
 	}
 	return info.Size()
 }
+
+// The retention's Checkpoint (TRUNCATE) is never refused because the checkpointer happens to run
+// one at that moment: a refused Checkpoint leaves pruned rows in the WAL until the next pass.
+func TestCheckpointIsNotRefusedForTheCheckpointer(t *testing.T) {
+	sqliteOnly(t, "the SQLite WAL")
+	db := openTest(t)
+	ctx := t.Context()
+	db.stopCheckpointer()
+	db.stopCheckpointer = db.startCheckpointer(time.Millisecond) // as often as it can, to meet Checkpoint
+	body := []byte(`{"body":"` + strings.Repeat("x", 2000) + `"}`)
+	for i := range 200 {
+		m := Message{BotUserID: "@bot:example.org", RoomID: "!room:example.org", EventID: fmt.Sprintf("$e%d", i),
+			Sender: "@alice:example.org", Time: time.UnixMilli(1_700_000_000_000), Content: body}
+		if err := db.Messages().PutMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := db.Checkpoint(ctx); err != nil || !ok {
+			t.Fatalf("Checkpoint %d = %v, %v: refused while the checkpointer ran one", i, ok, err)
+		}
+	}
+}

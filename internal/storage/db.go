@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,7 +62,8 @@ type DB struct {
 
 	memoryLocks memoryLocks // the bot locks of Ownership on SQLite
 
-	stopCheckpointer func() // SQLite: ends the checkpointer and waits for it
+	stopCheckpointer func()     // SQLite: ends the checkpointer and waits for it
+	checkpointing    sync.Mutex // held while a checkpoint runs (checkpointer or Checkpoint)
 
 	retention atomic.Pointer[Retention]
 	now       func() time.Time // the clock of stored_ms and the retention; tests move it

@@ -55,6 +55,8 @@ func (db *DB) Checkpoint(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	var busy, logFrames, done int
+	db.checkpointing.Lock() // not while the checkpointer runs one (checkpoint.go)
+	defer db.checkpointing.Unlock()
 	if err := db.util.QueryRow(ctx, queryCheckpoint).Scan(&busy, &logFrames, &done); err != nil {
 		return false, fmt.Errorf("failed to checkpoint the database: %w", err)
 	}
