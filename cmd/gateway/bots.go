@@ -177,7 +177,8 @@ func (bs *botSet) newSession(b config.Bot) (*matrix.Session, error) {
 	cfg := bs.cfg
 	return matrix.New(matrix.Options{
 		PickleKey: bs.pickleKey, UndecryptableWait: cfg.Gateway.UndecryptableWait, EncryptReactions: cfg.Gateway.EncryptReactions,
-		Bot: b, APITimeout: cfg.APITimeout, SyncTimeout: cfg.SyncTimeout, RetryInterval: cfg.RetryInterval,
+		PlaintextInEncryptedRooms: cfg.Gateway.PlaintextInEncryptedRooms,
+		Bot:                       b, APITimeout: cfg.APITimeout, SyncTimeout: cfg.SyncTimeout, RetryInterval: cfg.RetryInterval,
 		HandleSelfMessage: cfg.HandleSelfMessage, HandleOldEvents: cfg.HandleOldEvents, Proxy: cfg.Proxy,
 		TypingEvents: cfg.Gateway.TypingEvents, ReceiptEvents: cfg.Gateway.ReceiptEvents,
 		DB: bs.db, StateStore: bs.stateStore, Sink: bs.hub, Logger: bs.log.With("component", "matrix"), Media: bs.files,

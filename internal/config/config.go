@@ -187,6 +187,10 @@ type Gateway struct {
 	// EncryptReactions is GATEWAY_ENCRYPT_REACTIONS: send reactions encrypted in encrypted rooms
 	// (off: unencrypted, as Element sends them; matrix.react's encrypted overrides it per call).
 	EncryptReactions bool
+	// PlaintextInEncryptedRooms is GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS: deliver unencrypted
+	// messages that arrive in an encrypted room to a bot with E2EE on (off: they are dropped, as
+	// anyone who can inject an unencrypted event, such as a hostile homeserver, could forge them).
+	PlaintextInEncryptedRooms bool
 
 	Web Web // the HTTP listener's browser guard, timeouts and caps
 }
@@ -301,6 +305,7 @@ type envVars struct {
 	EncryptedBodyRetention   longDuration  `env:"GATEWAY_ENCRYPTED_BODY_RETENTION" envDefault:"24h" hint:"a duration such as 24h, or 0 to store no decrypted body"`
 	FileRetention            longDuration  `env:"GATEWAY_FILE_RETENTION" envDefault:"24h" hint:"a duration greater than 0 such as 24h or 7d"`
 	EncryptReactions         flag          `env:"GATEWAY_ENCRYPT_REACTIONS" envDefault:"false" hint:"true or false"`
+	PlaintextInEncrypted     flag          `env:"GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS" envDefault:"false" hint:"true or false"`
 	AllowedOrigins           string        `env:"GATEWAY_ALLOWED_ORIGINS" hint:"comma-separated origins such as https://dashboard.example.org"`
 	HTTPReadTimeout          time.Duration `env:"GATEWAY_HTTP_READ_TIMEOUT" envDefault:"60s" hint:"a duration greater than 0, e.g. 60s"`
 	HTTPWriteTimeout         time.Duration `env:"GATEWAY_HTTP_WRITE_TIMEOUT" envDefault:"5m" hint:"a duration greater than 0, e.g. 5m"`
@@ -674,6 +679,7 @@ func (l *loader) transports(g *Gateway, v *envVars) {
 	l.postgresNeeds(g)
 	g.UndecryptableWait = v.UndecryptableWait
 	g.EncryptReactions = bool(v.EncryptReactions)
+	g.PlaintextInEncryptedRooms = bool(v.PlaintextInEncrypted)
 	l.positive("GATEWAY_UNDECRYPTABLE_WAIT", g.UndecryptableWait, "60s")
 	l.retention(g, v)
 }

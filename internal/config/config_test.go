@@ -687,6 +687,18 @@ func TestEncryptReactions(t *testing.T) {
 	wantProblems(t, err, 1, "GATEWAY_ENCRYPT_REACTIONS")
 }
 
+// GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS is off unless set; a bad value is a problem naming it.
+func TestPlaintextInEncryptedRooms(t *testing.T) {
+	if cfg := mustLoad(t, withBots()); cfg.Gateway.PlaintextInEncryptedRooms {
+		t.Error("unencrypted messages in encrypted rooms must be dropped by default")
+	}
+	if cfg := mustLoad(t, withBots("GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=true")); !cfg.Gateway.PlaintextInEncryptedRooms {
+		t.Error("GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=true was not applied")
+	}
+	_, err := Load(withBots("GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=maybe"))
+	wantProblems(t, err, 1, "GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS")
+}
+
 func TestWebVariables(t *testing.T) {
 	d := mustLoad(t, withBots()).Gateway.Web
 	if len(d.AllowedOrigins) != 0 || d.ReadTimeout != time.Minute || d.WriteTimeout != 5*time.Minute ||

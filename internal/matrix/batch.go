@@ -33,6 +33,7 @@ type batchReader struct {
 	pub     *publisher
 	events  *eventHandler
 	decrypt *decryptor
+	plain   *plaintextGuard // plaintext.go
 }
 
 // process hands every event of one sync response to the sink, rooms in a fixed order and
@@ -133,6 +134,8 @@ func (s *batchReader) handOverRoom(ctx context.Context, b *batch, rb *roomBatch)
 		var err error
 		if evt.Type == event.EventEncrypted {
 			err = s.decrypt.handleEncrypted(ctx, b, evt, raw) // e2ee.go
+		} else if s.plain.drop(ctx, evt) {
+			continue
 		} else {
 			err = s.events.handleTimelineEvent(ctx, b, evt, true)
 		}
@@ -181,6 +184,7 @@ func (s *batchReader) updateState(ctx context.Context, evt *event.Event) {
 	}
 	if evt.Type == event.StateMember && evt.GetStateKey() == string(s.acct.UserID()) {
 		s.policy.Forget(evt.RoomID) // the bot left, or came back: the room may be encrypted now
+		s.plain.forget(evt.RoomID)
 	}
 }
 

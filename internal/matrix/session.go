@@ -63,6 +63,9 @@ type Options struct {
 	// EncryptReactions sends reactions encrypted in encrypted rooms (GATEWAY_ENCRYPT_REACTIONS);
 	// off, they go unencrypted, as Element sends them. matrix.react's encrypted overrides it.
 	EncryptReactions bool
+	// PlaintextInEncryptedRooms delivers unencrypted messages that arrive in an encrypted room to
+	// a bot with E2EE on (GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS); off, they are dropped (plaintext.go).
+	PlaintextInEncryptedRooms bool
 	// TokenStore keeps the bot's session (default: the database, auth.DBStore).
 	TokenStore auth.Store
 	// OAuthCallbacks receives OAuth redirects on the gateway's own HTTP server (may be nil).
@@ -121,7 +124,8 @@ func New(opts Options) (*Session, error) {
 	events := &eventHandler{acct: acct, direct: direct, state: state, index: index, out: out, pub: pub, flags: flags}
 	api := syncapi.New(acct)
 	reader := &batchReader{acct: acct, api: api, device: device, policy: policy, direct: direct, state: state, invites: invites, index: index, pub: pub, events: events,
-		decrypt: &decryptor{acct: acct, device: device, direct: direct, state: state, pub: pub, events: events, flags: flags}}
+		decrypt: &decryptor{acct: acct, device: device, direct: direct, state: state, pub: pub, events: events, flags: flags},
+		plain:   &plaintextGuard{acct: acct, device: device, state: state, allow: opts.PlaintextInEncryptedRooms}}
 	msgs := actions.NewMessages(acct, sender, keys, device, opts.EncryptReactions)
 	s := &Session{
 		acct: acct, device: device,

@@ -27,8 +27,15 @@ type Device struct {
 	// shown is the machine for other goroutines (the admin page: Status).
 	shown atomic.Pointer[e2ee.Machine]
 
+	// plaintextDropped counts the unencrypted messages dropped in encrypted rooms
+	// (e2ee_plaintext_dropped_total; see matrix.plaintextGuard).
+	plaintextDropped atomic.Int64
+
 	removeSource func() // takes the counters out of /metrics (Close)
 }
+
+// CountPlaintextDropped counts an unencrypted message dropped in an encrypted room.
+func (d *Device) CountPlaintextDropped() { d.plaintextDropped.Add(1) }
 
 // NewDevice returns the encryption device of acct's bot; pickleKey encrypts the crypto store
 // (nil: no encryption), undecryptableWait is how long an event waits for its key. Its counters
@@ -204,6 +211,8 @@ func (d *Device) metricSamples() []metrics.Sample {
 			Help: "Megolm sessions imported from or uploaded to the key backup."},
 		{Name: "e2ee_backup_sessions_total", Labels: map[string]string{"bot": bot, "direction": "uploaded"}, Value: float64(st.BackupUploaded.Load()),
 			Help: "Megolm sessions imported from or uploaded to the key backup."},
+		{Name: "e2ee_plaintext_dropped_total", Labels: map[string]string{"bot": bot}, Value: float64(d.plaintextDropped.Load()),
+			Help: "Unencrypted messages dropped in encrypted rooms (GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS delivers them)."},
 		{Name: "e2ee_keys_refused_total", Labels: map[string]string{"bot": bot}, Value: float64(st.KeysRefused.Load()),
 			Help: "Room keys refused as untrusted."},
 	}

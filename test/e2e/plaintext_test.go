@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"maunium.net/go/mautrix/event"
+)
+
+// An unencrypted message in an encrypted room (anyone who can inject an event, such as a hostile
+// homeserver, could have forged it) is not delivered to a bot with E2EE on: it is counted in
+// e2ee_plaintext_dropped_total and logged once with the variable that delivers it, and an
+// encrypted event sent after it is what the client gets next. With
+// GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=true such a message is delivered.
+func TestE2EEPlaintextInEncryptedRoomIsDropped(t *testing.T) {
+	bot := newBotUser(t)
+	h := newHuman(t, "alice")
+	room := h.roomWith(bot, false)
+	dir := t.TempDir()
+	env := map[string]string{
+		"MATRIX_BOTS":                botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN":       "tok",
+		"GATEWAY_UNDECRYPTABLE_WAIT": "1s",
+		"MATRIX_SYNC_TIMEOUT":        "1000",
+	}
+	g := startGateway(t, dir, env)
+	ob := dialV12(t, g, "tok")
+	h.waitJoined(room, bot)
+	if _, err := h.cli.SendStateEvent(testCtx(t), room, event.StateEncryption, "",
+		&event.EncryptionEventContent{Algorithm: "m.megolm.v1.aes-sha2"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// alice's client does not encrypt: her text goes out as a plain m.room.message.
+	forged := h.send(room, "forged in the clear")
+	// Then an encrypted event of a session nobody shares with the bot: after
+	// GATEWAY_UNDECRYPTABLE_WAIT it is delivered, marked undecryptable.
+	payload := append([]byte{3, 8, 0, 0x12, 16}, bytes.Repeat([]byte{0x5a}, 16+8+64)...)
+	resp, err := h.cli.SendMessageEvent(testCtx(t), room, event.EventEncrypted, map[string]any{
+		"algorithm": "m.megolm.v1.aes-sha2", "sender_key": "Xf9NiI6+LsfpKYdBLKDVwCvYzNnF/FGKhcJp8JzHsm4",
+		"device_id": "NOSUCHDEVICE", "session_id": base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{0x6c}, 32)),
+		"ciphertext": base64.RawStdEncoding.EncodeToString(payload),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := ob.nextMessage(); msg["message_id"] != string(resp.EventID) || msg["matrix.msgtype"] != "m.bad.encrypted" {
+		t.Fatalf("want the encrypted event (marked undecryptable), not the unencrypted one (%s) before it; got %v", forged, msg)
+	}
+	if n := e2eeCounter(t, g, bot, "e2ee_plaintext_dropped_total", ""); n != 1 {
+		t.Errorf("e2ee_plaintext_dropped_total = %v, want 1", n)
+	}
+	var logged []string
+	for _, l := range strings.Split(readLog(t, g), "\n") {
+		if strings.Contains(l, "dropped an unencrypted message in an encrypted room") && strings.Contains(l, string(forged)) {
+			logged = append(logged, l)
+		}
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=true") {
+		t.Errorf("want one log line naming the drop and GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=true, got %q", logged)
+	}
+
+	// Opted in: the next unencrypted message is delivered.
+	g.stop()
+	env["GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS"] = "true"
+	g = startGateway(t, dir, env)
+	ob = dialV12(t, g, "tok")
+	plain := h.send(room, "plain, opted in")
+	if msg := ob.nextMessage(); msg["message_id"] != string(plain) || msg["alt_message"] != "plain, opted in" {
+		t.Fatalf("with GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=true want the unencrypted message, got %v", msg)
+	}
+}
