@@ -596,11 +596,11 @@ func (fo fanout) outboxSamples() []metrics.Sample {
 			continue
 		}
 		stats[key] = waiting
-		out = append(out, metrics.Sample{Name: "outbox_kept", Gauge: true, Labels: map[string]string{"endpoint": push.RedactKey(key)}, Value: float64(kept.Depth),
+		out = append(out, metrics.Sample{Name: "outbox_kept", Gauge: true, Labels: map[string]string{"endpoint": push.MetricKey(key)}, Value: float64(kept.Depth),
 			Help: "Frames a retained stream (the Satori event stream) keeps in the outbox, handed over or not, for clients that resume."})
 	}
 	for key, s := range stats {
-		ep := push.RedactKey(key)
+		ep := push.MetricKey(key)
 		age := 0.0
 		if !s.Oldest.IsZero() {
 			age = max(0, time.Since(s.Oldest).Seconds())

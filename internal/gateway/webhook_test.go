@@ -569,3 +569,61 @@ func TestWebhookUnansweredEventIsGivenUp(t *testing.T) {
 		}
 	}
 }
+
+// The outbox gauges of /metrics label a webhook by its URL's scheme://host[:port] and a hash of
+// the rest: a secret in the URL's path or query does not reach whoever reads metrics, and two
+// webhooks of one host stay apart.
+func TestOutboxMetricsHideTheWebhookPath(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	h.opts.Outbox = db.Outbox()
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100, MaxAge: time.Hour}
+	h.opts.ReconnectInterval = 20 * time.Millisecond
+	peer := newFakePeer(t)
+	var mu sync.Mutex
+	paths := map[string]bool{} // of the requests, refused: a webhook's first (its meta event) shows that its feed is up
+	peer.setAccept(func(r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		paths[r.URL.Path] = true
+		return false
+	})
+	urls := []string{peer.srv.URL + "/hooks/s3cretpath?token=q5ecret", peer.srv.URL + "/hooks/0therpath?token=q5ecret"}
+	for _, u := range urls {
+		runWebhook(t, h, Webhook{URL: u, Version: 12, Outbox: true})
+	}
+	waitUntil(t, "both webhooks to push", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return paths["/hooks/s3cretpath"] && paths["/hooks/0therpath"]
+	})
+	if err := h.Publish(context.Background(), sampleEvent(false)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the event to wait in both outboxes", func() bool {
+		for _, u := range urls {
+			if rows, _ := db.Outbox().OutboxPeek(context.Background(), push.EndpointKey("v12-webhook", u, ""), 10); len(rows) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	labels := map[string]bool{}
+	for _, s := range h.fan.metricSamples() {
+		if s.Name != "outbox_depth" {
+			continue
+		}
+		ep := s.Labels["endpoint"]
+		labels[ep] = true
+		for _, secret := range []string{"s3cret", "0ther", "q5ecret", "token", "hooks"} {
+			if strings.Contains(ep, secret) {
+				t.Errorf("outbox_depth{endpoint=%q} shows %q of the URL", ep, secret)
+			}
+		}
+		if !strings.HasPrefix(ep, "v12-webhook "+peer.srv.URL+"/…#") {
+			t.Errorf("outbox_depth{endpoint=%q}: want the kind, the URL's origin and a hash", ep)
+		}
+	}
+	if len(labels) != 2 {
+		t.Errorf("outbox_depth endpoints %v: want the two webhooks apart", labels)
+	}
+}

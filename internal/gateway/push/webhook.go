@@ -105,6 +105,19 @@ func RedactKey(key string) string {
 	return strings.TrimSpace(kind + " " + redact.URL(u) + " " + bot)
 }
 
+// MetricKey names an endpoint key's endpoint in /metrics labels, which whoever may read metrics
+// sees: its URL as scheme://host[:port] and a short stable hash of the rest (redact.Origin), as
+// a webhook URL may carry a secret in its path as well as in its query. A key that is not an
+// endpoint URL's (a face's stream) stays as it is.
+func MetricKey(key string) string {
+	kind, rest, ok := strings.Cut(key, " ")
+	if !ok {
+		return key
+	}
+	u, bot, _ := strings.Cut(rest, " ")
+	return strings.TrimSpace(kind + " " + redact.Origin(u) + " " + bot)
+}
+
 // RunWebhook delivers events to the endpoint until ctx ends, in order. Any HTTP answer is a
 // delivery (a 4xx or 500 is logged, never sent again), except 502, 503 and 504. A request that
 // gets no answer is tried WebhookRetries more times; then, when the endpoint could not be reached
