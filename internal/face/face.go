@@ -238,6 +238,11 @@ type Uploader interface {
 	Upload(ctx context.Context, f UploadFile) (url string, err error)
 }
 
+// MaxUploadFiles is how many files one upload call (Satori upload.create) may carry: the count of
+// unfinished uploads the per-client upload quota allows, so that one call stores no more files
+// than a client may hold at once. A call with more is refused before any file is stored.
+const MaxUploadFiles = 4
+
 // UploadFile is one file a face's client uploads (Uploader).
 type UploadFile struct {
 	// Client names the client for the per-client upload quota (ClientKey).

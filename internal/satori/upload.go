@@ -16,7 +16,8 @@ import (
 // gateway's file store and answers {part name: link}; the link (the gateway's signed media URL)
 // may be a message element's src in message.create. The body was read within the upload limit
 // (fileMethods) and the process's budget of request bytes; each file counts against the client's
-// upload quota while it is stored (face.Uploader), which refuses with 429 when it is full.
+// upload quota while it is stored (face.Uploader), which refuses with 429 when it is full. A body
+// of more than face.MaxUploadFiles parts is refused (400) before any file is stored.
 func uploadCreate(ctx context.Context, c *call) (map[string]string, error) {
 	up, ok := c.face.host.(face.Uploader)
 	if !ok {
@@ -25,6 +26,10 @@ func uploadCreate(ctx context.Context, c *call) (map[string]string, error) {
 	mediaType, params, err := mime.ParseMediaType(c.contentType)
 	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
 		return nil, model.Errorf(model.ErrBadParam, "upload.create takes a multipart/form-data body (each part a file), not %q", c.contentType)
+	}
+	if n, err := countParts(c.body, params["boundary"], face.MaxUploadFiles+1); err == nil && n > face.MaxUploadFiles {
+		return nil, model.Errorf(model.ErrBadParam, "upload.create takes at most %d files in one call (the per-client upload quota); "+
+			"this body has more: send them in several calls", face.MaxUploadFiles)
 	}
 	mr := multipart.NewReader(bytes.NewReader(c.body), params["boundary"])
 	out := map[string]string{}
@@ -60,4 +65,23 @@ func uploadCreate(ctx context.Context, c *call) (map[string]string, error) {
 		return nil, model.Errorf(model.ErrBadParam, "the body has no file")
 	}
 	return out, nil
+}
+
+// countParts counts the parts of a multipart body, up to limit; a malformed body is an error
+// (uploadCreate then says so when it reaches the malformed part).
+func countParts(body []byte, boundary string, limit int) (int, error) {
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	n := 0
+	for n < limit {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+		_ = part.Close()
+		n++
+	}
+	return n, nil
 }

@@ -128,6 +128,44 @@ func TestAPIUploadCreate(t *testing.T) {
 	}
 }
 
+// upload.create takes at most face.MaxUploadFiles parts: a body with more is refused with 400
+// saying the bound, and none of its files is stored; a body of exactly that many is taken.
+func TestAPIUploadCreateBoundsTheParts(t *testing.T) {
+	bot := fakes.NewFakeBot("@bot:example.org")
+	host := &fakeUploadHost{fakeHost: fakeHost{bots: []model.Bot{bot}}, files: map[string]string{}}
+	f := New(Options{Host: host, MaxBody: 1 << 20, MaxActionSize: 1 << 10})
+	srv := httptest.NewServer(f.Handler())
+	t.Cleanup(srv.Close)
+	parts := func(n int) [][3]string {
+		var out [][3]string
+		for i := range n {
+			out = append(out, [3]string{fmt.Sprintf("f%d", i), fmt.Sprintf("f%d.txt", i), "x"})
+		}
+		return out
+	}
+
+	ct, body := multipartBody(t, parts(1000)...)
+	status, resp := postRaw(t, srv, "upload.create", ct, body)
+	if status != http.StatusBadRequest || !strings.Contains(string(resp), fmt.Sprintf("at most %d files", face.MaxUploadFiles)) {
+		t.Errorf("1000 parts: %d %s, want 400 naming the bound of %d", status, resp, face.MaxUploadFiles)
+	}
+	ct, body = multipartBody(t, parts(face.MaxUploadFiles+1)...)
+	if status, resp := postRaw(t, srv, "upload.create", ct, body); status != http.StatusBadRequest {
+		t.Errorf("%d parts: %d %s, want 400", face.MaxUploadFiles+1, status, resp)
+	}
+	host.mu.Lock()
+	stored := len(host.files)
+	host.mu.Unlock()
+	if stored != 0 {
+		t.Fatalf("a refused body stored %d files", stored)
+	}
+	ct, body = multipartBody(t, parts(face.MaxUploadFiles)...)
+	var links map[string]string
+	if status, resp := postRaw(t, srv, "upload.create", ct, body); status != http.StatusOK || json.Unmarshal(resp, &links) != nil || len(links) != face.MaxUploadFiles {
+		t.Errorf("%d parts: %d %s, want 200 with as many links", face.MaxUploadFiles, status, resp)
+	}
+}
+
 // FuzzUploadCreate: whatever body and Content-Type a client sends, upload.create never panics,
 // and what it refuses is a bad param (400), never an internal error.
 func FuzzUploadCreate(f *testing.F) {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/model"
 )
 
@@ -25,10 +26,10 @@ import (
 
 const (
 	defaultUploadTTL    = 5 * time.Minute
-	maxUploadsPerClient = 4  // unfinished uploads one client may hold
-	maxUploads          = 32 // unfinished uploads in all
-	clientUploadSizes   = 2  // one client may reserve this many times GATEWAY_MEDIA_MAX_SIZE
-	totalUploadSizes    = 4  // all clients together, this many times GATEWAY_MEDIA_MAX_SIZE
+	maxUploadsPerClient = face.MaxUploadFiles // unfinished uploads one client may hold (4)
+	maxUploads          = 32                  // unfinished uploads in all
+	clientUploadSizes   = 2                   // one client may reserve this many times GATEWAY_MEDIA_MAX_SIZE
+	totalUploadSizes    = 4                   // all clients together, this many times GATEWAY_MEDIA_MAX_SIZE
 	maxUploadRanges     = 4096
 )
 
