@@ -98,7 +98,7 @@ func (s IDStore) V11ID(ctx context.Context, kind IDKind, matrixID string) (int64
 		return 0, fmt.Errorf("failed to map %s id: matrix id is empty", kind)
 	}
 	cache := s.db.idMaps[kind]
-	if v, ok := cache.toV11.get(matrixID); ok {
+	if v, ok := cache.toV11.Get(matrixID); ok {
 		return v, nil
 	}
 	// Most misses are for ids created before a restart: try a plain read
@@ -143,7 +143,7 @@ func (s IDStore) MatrixID(ctx context.Context, kind IDKind, v11 int64) (string, 
 		return "", fmt.Errorf("failed to look up v11 id %d: %w", v11, err)
 	}
 	cache := s.db.idMaps[kind]
-	if m, ok := cache.toMatrix.get(v11); ok {
+	if m, ok := cache.toMatrix.Get(v11); ok {
 		return m, nil
 	}
 	var m string
@@ -211,7 +211,7 @@ func (s IDStore) PinV11ID(ctx context.Context, matrixID string, v int64) (moved 
 	}
 	cache := s.db.idMaps[KindUser]
 	if former != 0 && former != v {
-		cache.toMatrix.remove(former)
+		cache.toMatrix.Remove(former)
 	}
 	if moved != "" {
 		cache.put(moved, movedTo)

@@ -232,8 +232,8 @@ func TestV11IDCacheIsBounded(t *testing.T) {
 		}
 	}
 	c := db.idMaps[KindRoom]
-	if c.toV11.len() != idCacheSize || c.toMatrix.len() != idCacheSize {
-		t.Errorf("cache sizes %d/%d, want %d", c.toV11.len(), c.toMatrix.len(), idCacheSize)
+	if c.toV11.Len() != idCacheSize || c.toMatrix.Len() != idCacheSize {
+		t.Errorf("cache sizes %d/%d, want %d", c.toV11.Len(), c.toMatrix.Len(), idCacheSize)
 	}
 	// Evicted entries still resolve, from the file.
 	if v, err := db.IDs().V11ID(ctx, KindRoom, "!r0"); err != nil || v != 1 {
