@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -118,7 +117,8 @@ type Guard struct {
 	Callback string      // path of the OAuth callback, "" = none
 	Refused  func()      // counts a refusal
 	LogWarn  func(msg string, args ...any)
-	warned   sync.Map
+	Now      func() time.Time // the clock of the refusal log (nil: time.Now)
+	refusals refusalLog
 }
 
 func (g *Guard) kind(path string) routeKind {
@@ -138,7 +138,7 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if msg := g.check(r); msg != "" {
 			g.Refused()
-			g.warnOnce(msg, r)
+			g.warn(msg, r) // refusals.go
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": msg})
 			return
 		}
@@ -271,19 +271,6 @@ func (g *Guard) knownHost(host string) bool {
 		return true
 	}
 	return slices.Contains(g.Opts.Hosts, name)
-}
-
-// warnOnce logs a refusal once per message (at most 100 kinds), so that the operator learns
-// why a web client fails, and a page cannot flood the log.
-func (g *Guard) warnOnce(msg string, r *http.Request) {
-	n := 0
-	g.warned.Range(func(any, any) bool { n++; return n < 100 })
-	if n >= 100 {
-		return
-	}
-	if _, seen := g.warned.LoadOrStore(msg, true); !seen {
-		g.LogWarn("browser request refused", "reason", msg, "path", r.URL.Path, "peer", r.RemoteAddr)
-	}
 }
 
 func quoteShort(s string) string {
