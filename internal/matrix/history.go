@@ -27,7 +27,8 @@ var historyFilter = &mautrix.FilterPart{Types: []event.Type{event.EventMessage, 
 
 // History implements model.HistoryReader with the homeserver's /messages: the tokens are
 // Matrix's own (start/end), messages are converted as received ones are (incomingSegments).
-// Encrypted messages whose key the bot lacks, edits and redacted messages are left out.
+// Encrypted messages whose key the bot lacks, edits, redacted messages and unencrypted messages
+// of an encrypted room (plaintextGuard) are left out.
 func (s *messenger) History(ctx context.Context, room id.RoomID, from string, backward bool, limit int) (model.History, error) {
 	if limit <= 0 || limit > maxHistory {
 		limit = maxHistory
@@ -68,6 +69,10 @@ func (s *messenger) historyEvent(ctx context.Context, room id.RoomID, evt *event
 		return nil
 	}
 	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
+		return nil
+	}
+	if evt.Type != event.EventEncrypted && s.plain.refuses(evt, s.state.Encrypted(ctx, room)) {
+		s.acct.Log().Debug("history: left out an unencrypted message of an encrypted room", "room_id", room, "event_id", evt.ID)
 		return nil
 	}
 	if evt.Type == event.EventEncrypted {

@@ -17,7 +17,8 @@ import (
 // hostile homeserver, for one) could forge them, and a OneBot or Satori client could not tell
 // them from decrypted ones. mautrix drops them only when encryption is required; here they are
 // dropped unless GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS, counted (e2ee_plaintext_dropped_total) and
-// logged once per room. State events (the room's own m.room.encryption among them), reactions and
+// logged once per room; they are kept out of the message index (get_msg) and the history
+// (Satori message.list) as well. State events (the room's own m.room.encryption among them), reactions and
 // redactions (Element sends both unencrypted) and the bot's own events are not affected.
 type plaintextGuard struct {
 	acct   *account.Account
@@ -27,18 +28,22 @@ type plaintextGuard struct {
 	logged sync.Map // id.RoomID → struct{}: rooms whose first drop was logged
 }
 
-// drop tells whether evt, an event of the timeline that did not arrive encrypted, must be left
-// out. The room's encryption is the state store's, which the timeline's state events before evt
-// have updated; a store that cannot tell counts as encrypted.
-func (g *plaintextGuard) drop(ctx context.Context, evt *event.Event) bool {
-	if g.allow || evt.StateKey != nil || evt.Type != event.EventMessage && evt.Type != event.EventSticker ||
+// refuses tells whether evt, an event that did not arrive encrypted, is left out, the room being
+// encrypted or not: the decision alone, for the sync (drop), the message index (rooms.Index
+// Refuse) and the history (messenger.historyEvent).
+func (g *plaintextGuard) refuses(evt *event.Event, encrypted bool) bool {
+	if g == nil || g.allow || !encrypted || evt.StateKey != nil || evt.Type != event.EventMessage && evt.Type != event.EventSticker ||
 		evt.Mautrix.WasEncrypted || evt.Sender == g.acct.UserID() {
 		return false
 	}
-	if g.device.Machine() == nil && !g.device.Enabled() {
-		return false // no E2EE: the bot reads no encrypted message either
-	}
-	if !g.state.Encrypted(ctx, evt.RoomID) {
+	return g.device.Machine() != nil || g.device.Enabled() // without E2EE the bot reads no encrypted message either
+}
+
+// drop tells whether evt, an event of the timeline that did not arrive encrypted, must be left
+// out, and counts and logs it when it must. The room's encryption is the state store's, which the
+// timeline's state events before evt have updated; a store that cannot tell counts as encrypted.
+func (g *plaintextGuard) drop(ctx context.Context, evt *event.Event) bool {
+	if !g.refuses(evt, g.state.Encrypted(ctx, evt.RoomID)) {
 		return false
 	}
 	g.device.CountPlaintextDropped()

@@ -32,6 +32,7 @@ type messenger struct {
 	policy *crypt.Policy
 	sender *send.Sender
 	keys   *send.Keys
+	plain  *plaintextGuard // plaintext.go: what the history leaves out
 }
 
 var (

@@ -112,11 +112,13 @@ func New(opts Options) (*Session, error) {
 	policy := crypt.NewPolicy(acct, device, opts.EncryptReactions)
 	direct, state, invites := rooms.NewDirect(acct), rooms.NewState(acct), rooms.NewInvites()
 	index := rooms.NewIndex(acct, state)
+	plain := &plaintextGuard{acct: acct, device: device, state: state, allow: opts.PlaintextInEncryptedRooms}
+	index.Refuse = plain.refuses
 	sender, keys := send.NewSender(acct, policy.Transmit), send.NewKeys(acct)
 	mod := moderation.New(acct)
 	out := &messenger{
 		acct: acct, direct: direct, state: state, index: index, files: media.NewFiles(acct, opts.Media),
-		device: device, policy: policy, sender: sender, keys: keys,
+		device: device, policy: policy, sender: sender, keys: keys, plain: plain,
 	}
 	pub := &publisher{acct: acct, sink: opts.Sink}
 	flags := eventFlags{handleSelf: opts.HandleSelfMessage, handleOld: opts.HandleOldEvents, typing: opts.TypingEvents,
@@ -125,7 +127,7 @@ func New(opts Options) (*Session, error) {
 	api := syncapi.New(acct)
 	reader := &batchReader{acct: acct, api: api, device: device, policy: policy, direct: direct, state: state, invites: invites, index: index, pub: pub, events: events,
 		decrypt: &decryptor{acct: acct, device: device, direct: direct, state: state, pub: pub, events: events, flags: flags},
-		plain:   &plaintextGuard{acct: acct, device: device, state: state, allow: opts.PlaintextInEncryptedRooms}}
+		plain:   plain}
 	msgs := actions.NewMessages(acct, sender, keys, device, opts.EncryptReactions)
 	s := &Session{
 		acct: acct, device: device,

@@ -3,10 +3,14 @@ package e2e
 import (
 	"bytes"
 	"encoding/base64"
+	"slices"
 	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // An unencrypted message in an encrypted room (anyone who can inject an event, such as a hostile
@@ -62,6 +66,14 @@ func TestE2EEPlaintextInEncryptedRoomIsDropped(t *testing.T) {
 		t.Errorf("want one log line naming the drop and GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=true, got %q", logged)
 	}
 
+	// Nor is it in the message index (get_message) or the history (Satori message.list).
+	if r := g.actionV12("tok", "matrix.get_message", map[string]any{"message_id": forged}); r["status"] == "ok" {
+		t.Errorf("matrix.get_message of the dropped message: %v, want a failure", r)
+	}
+	if ids := historyIDs(t, g, bot, room); slices.Contains(ids, string(forged)) {
+		t.Errorf("message.list shows the dropped message: %v", ids)
+	}
+
 	// Opted in: the next unencrypted message is delivered.
 	g.stop()
 	env["GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS"] = "true"
@@ -71,4 +83,28 @@ func TestE2EEPlaintextInEncryptedRoomIsDropped(t *testing.T) {
 	if msg := ob.nextMessage(); msg["message_id"] != string(plain) || msg["alt_message"] != "plain, opted in" {
 		t.Fatalf("with GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=true want the unencrypted message, got %v", msg)
 	}
+	if r := g.actionV12("tok", "matrix.get_message", map[string]any{"message_id": plain}); r["status"] != "ok" {
+		t.Errorf("matrix.get_message of the delivered message: %v", r)
+	}
+	if ids := historyIDs(t, g, bot, room); !slices.Contains(ids, string(forged)) || !slices.Contains(ids, string(plain)) {
+		t.Errorf("opted in, message.list shows %v; want both unencrypted messages", ids)
+	}
+}
+
+// historyIDs are the message IDs of room's latest page of Satori message.list.
+func historyIDs(t *testing.T, g *gatewayProc, bot *harness.User, room id.RoomID) []string {
+	t.Helper()
+	var page struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if st := satoriCallWith(t, g, "tok", bot, "message.list", map[string]any{"channel_id": room, "limit": 20}, &page); st != 200 {
+		t.Fatalf("message.list: %d", st)
+	}
+	var ids []string
+	for _, m := range page.Data {
+		ids = append(ids, m.ID)
+	}
+	return ids
 }

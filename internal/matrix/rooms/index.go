@@ -21,6 +21,9 @@ type Index struct {
 	acct    *account.Account
 	state   *State
 	replies replyCache
+	// Refuse, when set, keeps a message out of PutRoom's index: an unencrypted one in an
+	// encrypted room (encrypted tells the room's state at the message), which the sync drops.
+	Refuse func(evt *event.Event, encrypted bool) bool
 }
 
 // NewIndex returns acct's message index; state tells which rooms are encrypted.
@@ -50,6 +53,9 @@ func (x *Index) PutRoom(ctx context.Context, room id.RoomID, evts []*event.Event
 		case IsMessage(evt):
 			if ms == nil { // the store is asked once, when there is a message to index
 				encrypted = encrypted || x.state.Encrypted(ctx, room)
+			}
+			if x.Refuse != nil && x.Refuse(evt, encrypted) {
+				continue
 			}
 			ms = append(ms, x.message(evt, encrypted || evt.Mautrix.WasEncrypted))
 		}
