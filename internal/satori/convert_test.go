@@ -1,9 +1,7 @@
 package satori
 
 import (
-	"encoding/base64"
 	"encoding/json"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,41 +10,11 @@ import (
 	ob12 "github.com/matrix-onebot/gateway/internal/onebot/v12"
 	"github.com/matrix-onebot/gateway/internal/satori/element"
 	"github.com/matrix-onebot/gateway/test/segments"
+	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
 // The conversion between Satori elements and the neutral segments (convert.go); the element
 // markup itself is tested in package element.
-
-func readVectors(t *testing.T, name string, v any) {
-	t.Helper()
-	raw, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("testdata/%s: %v", name, err)
-	}
-}
-
-type errorVector struct {
-	Name          string `json:"name"`
-	Content       string `json:"content"`
-	ContentBase64 string `json:"content_base64"`
-	Error         string `json:"error"`
-}
-
-func (v errorVector) content(t *testing.T) string {
-	if v.ContentBase64 == "" {
-		return v.Content
-	}
-	b, err := base64.StdEncoding.DecodeString(v.ContentBase64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 func TestToMatrixVectors(t *testing.T) {
 	var vec struct {
@@ -56,9 +24,9 @@ func TestToMatrixVectors(t *testing.T) {
 			Content  string         `json:"content"`
 			Segments []ob12.Segment `json:"segments"` // the neutral segments, in OneBot v12 form
 		} `json:"cases"`
-		Errors []errorVector `json:"errors"`
+		Errors []vectors.ContentError `json:"errors"`
 	}
-	readVectors(t, "to_matrix.json", &vec)
+	vectors.ReadFile(t, "to_matrix.json", &vec)
 	for _, c := range vec.Cases {
 		t.Run(c.Name, func(t *testing.T) {
 			els, err := element.Parse(c.Content)
@@ -81,7 +49,7 @@ func TestToMatrixVectors(t *testing.T) {
 	}
 	for _, c := range vec.Errors {
 		t.Run(c.Name, func(t *testing.T) {
-			els, err := element.Parse(c.content(t))
+			els, err := element.Parse(c.Input(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +70,7 @@ func TestFromMatrixVectors(t *testing.T) {
 			Content  string         `json:"content"`
 		} `json:"cases"`
 	}
-	readVectors(t, "from_matrix.json", &vec)
+	vectors.ReadFile(t, "from_matrix.json", &vec)
 	for _, c := range vec.Cases {
 		t.Run(c.Name, func(t *testing.T) {
 			segs := segments.Read(t, c.Segments)

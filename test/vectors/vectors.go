@@ -4,6 +4,7 @@ package vectors
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -75,6 +76,42 @@ func DecodeStrict(t testing.TB, raw []byte, v any) {
 	if err := dec.Decode(v); err != nil {
 		t.Fatalf("malformed vector: %v", err)
 	}
+}
+
+// ReadFile decodes testdata/name into v as DecodeStrict does; the failure names the file.
+func ReadFile(t testing.TB, name string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("testdata/%s: %v", name, err)
+	}
+}
+
+// ContentError is a vector of input that must be refused: Content, or ContentBase64 when the
+// input cannot be written as JSON text, and a part of the expected error's message.
+type ContentError struct {
+	Name          string `json:"name"`
+	Content       string `json:"content"`
+	ContentBase64 string `json:"content_base64"`
+	Error         string `json:"error"`
+}
+
+// Input is the vector's input: ContentBase64 decoded when it is set, else Content.
+func (v ContentError) Input(t testing.TB) string {
+	t.Helper()
+	if v.ContentBase64 == "" {
+		return v.Content
+	}
+	b, err := base64.StdEncoding.DecodeString(v.ContentBase64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // Marshal marshals v compactly without escaping <, > and &, so that vectors stay readable.

@@ -1,12 +1,11 @@
 package element
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
 // dump renders elements compactly for the vectors: "text" for text (Go %q), type(k=v …)[…].
@@ -33,37 +32,6 @@ func dump(els []Element) string {
 	return strings.Join(parts, " ")
 }
 
-func readVectors(t *testing.T, name string, v any) {
-	t.Helper()
-	raw, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("testdata/%s: %v", name, err)
-	}
-}
-
-type errorVector struct {
-	Name          string `json:"name"`
-	Content       string `json:"content"`
-	ContentBase64 string `json:"content_base64"`
-	Error         string `json:"error"`
-}
-
-func (v errorVector) content(t *testing.T) string {
-	if v.ContentBase64 == "" {
-		return v.Content
-	}
-	b, err := base64.StdEncoding.DecodeString(v.ContentBase64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func TestParseVectors(t *testing.T) {
 	var vec struct {
 		About string `json:"about"`
@@ -73,9 +41,9 @@ func TestParseVectors(t *testing.T) {
 			Tree    string `json:"tree"`
 			Encoded string `json:"encoded"`
 		} `json:"cases"`
-		Errors []errorVector `json:"errors"`
+		Errors []vectors.ContentError `json:"errors"`
 	}
-	readVectors(t, "parse.json", &vec)
+	vectors.ReadFile(t, "parse.json", &vec)
 	if len(vec.Cases) == 0 {
 		t.Fatal("no vectors")
 	}
@@ -99,7 +67,7 @@ func TestParseVectors(t *testing.T) {
 	}
 	for _, c := range vec.Errors {
 		t.Run(c.Name, func(t *testing.T) {
-			_, err := Parse(c.content(t))
+			_, err := Parse(c.Input(t))
 			if err == nil || !strings.Contains(err.Error(), c.Error) {
 				t.Fatalf("Parse: error %v, want one containing %q", err, c.Error)
 			}
