@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/model"
@@ -201,11 +202,7 @@ func (r *Runner) suffixes(next actionFunc) actionFunc {
 			defer inflight.Release(held)
 			if suffix == "_rate_limited" {
 				defer r.rateGate.done()
-				t := time.NewTimer(wait)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
+				if await.Sleep(ctx, wait) != nil {
 					return
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/backoff"
 	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/transport"
@@ -93,10 +94,8 @@ func (p *Pushers) RunReverseWS(ctx context.Context, ep ReverseWS, initialBackoff
 		} else {
 			log.Warn("reverse WebSocket disconnected; reconnecting", "error", errString(err, "closed by peer"), "in", wait.Round(time.Millisecond))
 		}
-		select {
-		case <-ctx.Done():
+		if await.Sleep(ctx, wait) != nil {
 			return
-		case <-time.After(wait):
 		}
 	}
 }
