@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -28,9 +29,7 @@ func botSays(t *testing.T, g *gatewayProc, room, text string) string {
 	return str(data, "message_id")
 }
 
-// sendKeylessEvent sends, as u, a well-formed Megolm event of a session that nobody will ever
-// share (version 3, message index 0, 16 bytes of ciphertext, MAC and signature), and returns its
-// event ID.
+// sendKeylessEvent sends, as u, a keyless Megolm event (sendKeyless) and returns its event ID.
 func sendKeylessEvent(t *testing.T, u *harness.User, room string) string {
 	t.Helper()
 	session, err := hs.Login(testCtx(t), localpart(u), u.Password)
@@ -41,16 +40,24 @@ func sendKeylessEvent(t *testing.T, u *harness.User, room string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return string(sendKeyless(t, cli, id.RoomID(room), 0x6c))
+}
+
+// sendKeyless sends with cli a well-formed Megolm event (version 3, message index 0, 16 bytes
+// of ciphertext, MAC and signature) of a session that nobody will ever share: its ID is 32
+// bytes of fill. It returns the event's ID.
+func sendKeyless(t testing.TB, cli *mautrix.Client, room id.RoomID, fill byte) id.EventID {
+	t.Helper()
 	payload := append([]byte{3, 8, 0, 0x12, 16}, bytes.Repeat([]byte{0x5a}, 16+8+64)...)
-	resp, err := cli.SendMessageEvent(testCtx(t), id.RoomID(room), event.EventEncrypted, map[string]any{
+	resp, err := cli.SendMessageEvent(testCtx(t), room, event.EventEncrypted, map[string]any{
 		"algorithm": "m.megolm.v1.aes-sha2", "sender_key": "Xf9NiI6+LsfpKYdBLKDVwCvYzNnF/FGKhcJp8JzHsm4",
-		"device_id": "NOSUCHDEVICE", "session_id": base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{0x6c}, 32)),
+		"device_id": "NOSUCHDEVICE", "session_id": base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, 32)),
 		"ciphertext": base64.RawStdEncoding.EncodeToString(payload),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(resp.EventID)
+	return resp.EventID
 }
 
 // replacePickleKey overwrites the generated pickle key file next to the database in dir, as

@@ -18,7 +18,6 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/signatures"
-	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/test/harness"
@@ -365,19 +364,10 @@ func TestE2EEUndecryptableIsDeliveredMarked(t *testing.T) {
 	g := startGateway(t, dir, env)
 	ob := dialV12(t, g, "tok")
 	h.waitJoined(room, bot)
-	// A well-formed Megolm event (version 3, message index 0, 16 bytes of ciphertext, MAC and
-	// signature) of a session nobody will ever share with the bot.
-	payload := append([]byte{3, 8, 0, 0x12, 16}, bytes.Repeat([]byte{0x5a}, 16+8+64)...)
-	resp, err := h.cli.SendMessageEvent(testCtx(t), room, event.EventEncrypted, map[string]any{
-		"algorithm": "m.megolm.v1.aes-sha2", "sender_key": "Xf9NiI6+LsfpKYdBLKDVwCvYzNnF/FGKhcJp8JzHsm4",
-		"device_id": "NOSUCHDEVICE", "session_id": base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{0x6b}, 32)),
-		"ciphertext": base64.RawStdEncoding.EncodeToString(payload),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A well-formed Megolm event of a session nobody will ever share with the bot.
+	keyless := sendKeyless(t, h.cli, room, 0x6b)
 	const holding = "holding an event until its room key arrives"
-	ev := string(resp.EventID)
+	ev := string(keyless)
 	waitFor(t, "the gateway to hold the event", func() bool { return len(logLines(readLog(t, g), holding, ev)) == 1 })
 	if line := logLines(readLog(t, g), holding, ev)[0]; !strings.Contains(line, "e2ee.held=1") || !strings.Contains(line, "e2ee.undecryptable=0") {
 		t.Fatalf("the counters must show the event held: %s", line)
@@ -394,7 +384,7 @@ func TestE2EEUndecryptableIsDeliveredMarked(t *testing.T) {
 	g = startGateway(t, dir, env)
 	ob = dialV12(t, g, "tok")
 	msg := ob.nextMessage()
-	if msg["message_id"] != string(resp.EventID) || msg["matrix.msgtype"] != "m.bad.encrypted" {
+	if msg["message_id"] != ev || msg["matrix.msgtype"] != "m.bad.encrypted" {
 		t.Fatalf("want the held event delivered marked undecryptable, got %v", msg)
 	}
 	const delivered = "delivered an event as undecryptable"

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
@@ -41,16 +39,8 @@ func TestE2EEPlaintextInEncryptedRoomIsDropped(t *testing.T) {
 	forged := h.send(room, "forged in the clear")
 	// Then an encrypted event of a session nobody shares with the bot: after
 	// GATEWAY_UNDECRYPTABLE_WAIT it is delivered, marked undecryptable.
-	payload := append([]byte{3, 8, 0, 0x12, 16}, bytes.Repeat([]byte{0x5a}, 16+8+64)...)
-	resp, err := h.cli.SendMessageEvent(testCtx(t), room, event.EventEncrypted, map[string]any{
-		"algorithm": "m.megolm.v1.aes-sha2", "sender_key": "Xf9NiI6+LsfpKYdBLKDVwCvYzNnF/FGKhcJp8JzHsm4",
-		"device_id": "NOSUCHDEVICE", "session_id": base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{0x6c}, 32)),
-		"ciphertext": base64.RawStdEncoding.EncodeToString(payload),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if msg := ob.nextMessage(); msg["message_id"] != string(resp.EventID) || msg["matrix.msgtype"] != "m.bad.encrypted" {
+	keyless := sendKeyless(t, h.cli, room, 0x6c)
+	if msg := ob.nextMessage(); msg["message_id"] != string(keyless) || msg["matrix.msgtype"] != "m.bad.encrypted" {
 		t.Fatalf("want the encrypted event (marked undecryptable), not the unencrypted one (%s) before it; got %v", forged, msg)
 	}
 	if n := e2eeCounter(t, g, bot, "e2ee_plaintext_dropped_total", ""); n != 1 {
