@@ -167,7 +167,6 @@ func TestE2EEWithIndependentClient(t *testing.T) {
 	js := startJSClient(t)
 	bot := newBotUser(t)
 	alice := newBotUser(t) // any registered user with a password
-	localpart := func(u *harness.User) string { return strings.TrimPrefix(strings.SplitN(u.UserID, ":", 2)[0], "@") }
 
 	// The bot's account gets cross-signing, secret storage and a key backup from another device.
 	js.do("login", map[string]any{"client": "botjs", "homeserver": hs.URL(), "user": localpart(bot), "password": bot.Password})

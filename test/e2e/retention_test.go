@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/matrix-onebot/gateway/test/harness"
 )
 
 // A message is kept for GATEWAY_MESSAGE_RETENTION: get_msg works within it; past it get_msg
@@ -32,9 +30,7 @@ func TestMessageRetention(t *testing.T) {
 	room := alice.roomWith(bot, false)
 	alice.waitJoined(room, bot)
 	v11 := dialV11(t, g)
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	marker := "retention-marker-" + hex.EncodeToString(b)
+	marker := randomMarker("retention-marker-")
 	evt := alice.send(room, marker)
 	f := v11.waitFrame("the message", func(f map[string]any) bool { return f["matrix_event_id"] == string(evt) })
 	msgID := int64(f["message_id"].(float64))
@@ -63,19 +59,7 @@ func TestMessageRetention(t *testing.T) {
 	if code := v12["retcode"]; code != float64(35001) && code != float64(35002) {
 		t.Fatalf("matrix.get_message past the retention = %v; want 35001 (pruned) or 35002 (expired)", v12)
 	}
-	db := filepath.Join(dir, "gateway.db")
-	waitFor(t, "the message text to leave gateway.db and its WAL", func() bool {
-		for _, p := range []string{db, db + "-wal"} {
-			data, err := os.ReadFile(p)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if bytes.Contains(data, []byte(marker)) {
-				return false
-			}
-		}
-		return true
-	})
+	waitGoneFromDB(t, dir, "the message text to leave gateway.db and its WAL", marker)
 	// The pruner logs its pass after the delete and the checkpoint, so the file can be clean a
 	// moment before the line is written.
 	waitFor(t, "the gateway log to show the pruner's pass (pruned expired data)", func() bool {
@@ -91,7 +75,6 @@ func TestEncryptedBodyRetention(t *testing.T) {
 	js := startJSClient(t)
 	bot := newBotUser(t)
 	alice := newBotUser(t) // any registered user with a password
-	localpart := func(u *harness.User) string { return strings.TrimPrefix(strings.SplitN(u.UserID, ":", 2)[0], "@") }
 	dir := t.TempDir()
 	g := startGateway(t, dir, map[string]string{
 		"MATRIX_BOTS":                      botJSON(bot, map[string]any{"auto_accept_invites": true}),
@@ -103,9 +86,7 @@ func TestEncryptedBodyRetention(t *testing.T) {
 	room := str(js.do("create_room", map[string]any{"client": "alice", "invite": []string{bot.UserID}, "encrypted": true}), "room_id")
 	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
 
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	marker := "e2ee-retention-marker-" + hex.EncodeToString(b)
+	marker := randomMarker("e2ee-retention-marker-")
 	sent := str(js.do("send", map[string]any{"client": "alice", "room_id": room, "content": map[string]any{"msgtype": "m.text", "body": marker}}), "event_id")
 	if msg := ob.nextMessage(); msg["message_id"] != sent || msg["alt_message"] != marker {
 		t.Fatalf("want the decrypted message, got %v", msg)
@@ -120,19 +101,7 @@ func TestEncryptedBodyRetention(t *testing.T) {
 	if r := get(); !strings.Contains(fmt.Sprint(r["message"]), "GATEWAY_ENCRYPTED_BODY_RETENTION") {
 		t.Fatalf("matrix.get_message past the body retention = %v; want it to name GATEWAY_ENCRYPTED_BODY_RETENTION", r)
 	}
-	db := filepath.Join(dir, "gateway.db")
-	waitFor(t, "the decrypted text to leave gateway.db and its WAL", func() bool {
-		for _, p := range []string{db, db + "-wal"} {
-			data, err := os.ReadFile(p)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if bytes.Contains(data, []byte(marker)) {
-				return false
-			}
-		}
-		return true
-	})
+	waitGoneFromDB(t, dir, "the decrypted text to leave gateway.db and its WAL", marker)
 
 	// The row stays: alice's reply to the expired message reaches the client with the
 	// replied-to sender.
@@ -154,7 +123,6 @@ func TestEncryptedBodyRetentionCoversTheSatoriStream(t *testing.T) {
 	js := startJSClient(t)
 	bot := newBotUser(t)
 	alice := newBotUser(t)
-	localpart := func(u *harness.User) string { return strings.TrimPrefix(strings.SplitN(u.UserID, ":", 2)[0], "@") }
 	dir := t.TempDir()
 	g := startGateway(t, dir, map[string]string{
 		"MATRIX_BOTS":                      botJSON(bot, map[string]any{"auto_accept_invites": true}),
@@ -166,25 +134,11 @@ func TestEncryptedBodyRetentionCoversTheSatoriStream(t *testing.T) {
 	room := str(js.do("create_room", map[string]any{"client": "alice", "invite": []string{bot.UserID}, "encrypted": true}), "room_id")
 	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
 
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	marker := "satori-retention-marker-" + hex.EncodeToString(b)
+	marker := randomMarker("satori-retention-marker-")
 	js.do("send", map[string]any{"client": "alice", "room_id": room, "content": map[string]any{"msgtype": "m.text", "body": marker}})
 	sat.message(marker) // decrypted, delivered, and kept for resumes
 
-	db := filepath.Join(dir, "gateway.db")
-	waitFor(t, "the decrypted text of the Satori frame to leave gateway.db and its WAL", func() bool {
-		for _, p := range []string{db, db + "-wal"} {
-			data, err := os.ReadFile(p)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if bytes.Contains(data, []byte(marker)) {
-				return false
-			}
-		}
-		return true
-	})
+	waitGoneFromDB(t, dir, "the decrypted text of the Satori frame to leave gateway.db and its WAL", marker)
 }
 
 // With GATEWAY_ENCRYPTED_BODY_RETENTION=0 the Satori stream keeps no decrypted text after
@@ -194,7 +148,6 @@ func TestNoEncryptedBodyRetentionSatoriResumeSkipsDecryptedEvents(t *testing.T) 
 	js := startJSClient(t)
 	bot := newBotUser(t)
 	alice := newBotUser(t)
-	localpart := func(u *harness.User) string { return strings.TrimPrefix(strings.SplitN(u.UserID, ":", 2)[0], "@") }
 	g := startGateway(t, t.TempDir(), map[string]string{
 		"MATRIX_BOTS":                      botJSON(bot, map[string]any{"auto_accept_invites": true}),
 		"GATEWAY_ACCESS_TOKEN":             satoriToken,
@@ -213,9 +166,7 @@ func TestNoEncryptedBodyRetentionSatoriResumeSkipsDecryptedEvents(t *testing.T) 
 	}
 	send(plain, "plain before")
 	before := sat.message("plain before").SN
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	marker := "no-retention-marker-" + hex.EncodeToString(b)
+	marker := randomMarker("no-retention-marker-")
 	send(encrypted, marker)
 	sat.message(marker) // decrypted and delivered live
 	send(plain, "plain after")
@@ -241,4 +192,29 @@ func TestNoEncryptedBodyRetentionSatoriResumeSkipsDecryptedEvents(t *testing.T) 
 			break
 		}
 	}
+}
+
+// randomMarker is prefix and 16 random hex digits: a text that is nowhere else in the database.
+func randomMarker(prefix string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// waitGoneFromDB waits (saying what) until marker is in neither gateway.db nor its WAL in dir.
+func waitGoneFromDB(t *testing.T, dir, what, marker string) {
+	t.Helper()
+	db := filepath.Join(dir, "gateway.db")
+	waitFor(t, what, func() bool {
+		for _, p := range []string{db, db + "-wal"} {
+			data, err := os.ReadFile(p)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			if bytes.Contains(data, []byte(marker)) {
+				return false
+			}
+		}
+		return true
+	})
 }
