@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +10,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/matrix-onebot/gateway/test/fakes"
-	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // satoriStream opens the Satori event stream and identifies with token ("" = none); it returns
@@ -54,38 +51,17 @@ func satoriStream(ctx context.Context, t *testing.T, g *gatewayRun, token string
 // client connection): no Satori client heard of any bot's status again.
 func TestReloadClosesSatoriStreamsOpenedWithoutAToken(t *testing.T) {
 	hs := fakes.NewFakeFleetHomeserver(t, 2)
-	envFile := filepath.Join(t.TempDir(), "gateway.env")
-	writeEnvFile(t, envFile, fleetBot(hs, 0, nil))
-	g := startServe(t, map[string]string{"GATEWAY_ENV_FILE": envFile, "GATEWAY_START_JITTER": "0s"})
-	wait.For(t, time.Minute, "bot 0 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
+	g, envFile := serveFromEnvFile(t, nil, fleetBot(hs, 0, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	open, _ := satoriStream(ctx, t, g, "")
-	closed := make(chan error, 1)
-	go func() {
-		for {
-			if _, _, err := open.Read(ctx); err != nil {
-				closed <- err
-				return
-			}
-		}
-	}()
+	closed := readUntilClosed(ctx, open)
 
 	bot1 := func(selfID int) map[string]any {
 		return fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token", "onebot_self_id": selfID})
 	}
-	writeEnvFile(t, envFile, fleetBot(hs, 0, nil), bot1(1001))
-	g.reload <- struct{}{}
-	wait.For(t, time.Minute, "bots 0 and 1 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 2 })
-	select {
-	case err := <-closed:
-		var ce websocket.CloseError
-		if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "access tokens are required now") {
-			t.Fatalf("the Satori stream opened without a token ended with %v; want a close frame saying tokens are required now", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the Satori stream opened without a token stayed open after a bot with its own token joined")
-	}
+	g.reloadBots(t, envFile, fleetBot(hs, 0, nil), bot1(1001))
+	waitTokensRequiredClose(ctx, t, closed, "the Satori stream opened without a token, after a bot with its own token joined,")
 
 	// A client with bot 1's token identifies, and hears of bot 1's restart (a changed bot).
 	c, ready := satoriStream(ctx, t, g, "bot1-token")

@@ -57,6 +57,36 @@ func serveFromEnvFile(t *testing.T, env map[string]string, bots ...map[string]an
 	return g, envFile
 }
 
+// readUntilClosed reads and drops c's frames (so that pings are answered) until the connection
+// ends; the channel then gets the error it ended with.
+func readUntilClosed(ctx context.Context, c *websocket.Conn) <-chan error {
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	return closed
+}
+
+// waitTokensRequiredClose waits until the connection of closed (readUntilClosed) ends with a
+// close frame saying access tokens are required now; what names it in the failure.
+func waitTokensRequiredClose(ctx context.Context, t *testing.T, closed <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-closed:
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "access tokens are required now") {
+			t.Fatalf("%s ended with %v; want a close frame saying tokens are required now", what, err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("%s stayed open", what)
+	}
+}
+
 // reloadBots writes bots into envFile, reloads g (SIGHUP) and waits until exactly those bots are
 // ready.
 func (g *gatewayRun) reloadBots(t *testing.T, envFile string, bots ...map[string]any) {
@@ -151,22 +181,8 @@ func TestReloadAppliesTheBotList(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c0.CloseNow()
-	go func() { // reads (so that pings are answered) and drops bot 0's events
-		for {
-			if _, _, err := c0.Read(ctx); err != nil {
-				return
-			}
-		}
-	}()
-	closed := make(chan error, 1)
-	go func() {
-		for {
-			if _, _, err := c2.Read(ctx); err != nil {
-				closed <- err
-				return
-			}
-		}
-	}()
+	readUntilClosed(ctx, c0) // answers pings, drops bot 0's events
+	closed := readUntilClosed(ctx, c2)
 
 	// An invalid file is refused and changes nothing.
 	if err := os.WriteFile(envFile, []byte("MATRIX_BOTS='[{\"homeserver\": 1}]'\n"), 0o600); err != nil {
@@ -230,15 +246,7 @@ func TestReloadAddsTheFirstBotWithAToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	closed := make(chan error, 1)
-	go func() {
-		for {
-			if _, _, err := c.Read(ctx); err != nil {
-				closed <- err
-				return
-			}
-		}
-	}()
+	closed := readUntilClosed(ctx, c)
 
 	g.reloadBots(t, envFile, fleetBot(hs, 0, nil), fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token"}))
 	if strings.Contains(g.log.String(), "reload refused") {
@@ -275,15 +283,7 @@ func TestReloadAddsTheFirstBotWithAToken(t *testing.T) {
 	if got := status("bot1-token", fakes.FleetUser(0)); got == http.StatusOK {
 		t.Fatal("bot 1's own token was granted bot 0")
 	}
-	select {
-	case err := <-closed:
-		var ce websocket.CloseError
-		if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "access tokens are required now") {
-			t.Fatalf("the WebSocket opened without a token ended with %v; want a close frame saying tokens are required now", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the WebSocket opened without a token stayed open")
-	}
+	waitTokensRequiredClose(ctx, t, closed, "the WebSocket opened without a token")
 }
 
 // Once a bot with its own onebot_access_token has joined, requests need a token until the
