@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
+
+	"maunium.net/go/mautrix"
 
 	"github.com/matrix-onebot/gateway/test/harness"
 )
@@ -15,19 +18,9 @@ import (
 func TestSatoriReactionListInEncryptedRoom(t *testing.T) {
 	js := startJSClient(t)
 	bot, alice := newBotUser(t), newBotUser(t)
-	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
-	g := startGateway(t, t.TempDir(), map[string]string{
-		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
-		"GATEWAY_ACCESS_TOKEN": satoriToken,
-		// No client reads events here: the sync must not wait for one.
-		"GATEWAY_DROP_EVENTS_WITHOUT_CLIENT": "true",
-	})
-	cli, err := hs.Client(bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	room := encryptedRoomFor(js, bot)
-	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+	// No client reads events here: the sync must not wait for one.
+	g, cli := startSatoriE2EE(t, js, bot, alice, map[string]string{"GATEWAY_DROP_EVENTS_WITHOUT_CLIENT": "true"})
+	room := joinedEncryptedRoom(js, bot)
 	hers := js.sendText(room, "react to me")
 	waitFor(t, "the gateway to decrypt alice's message", func() bool {
 		return g.actionV12(satoriToken, "matrix.get_message", map[string]any{"message_id": hers})["retcode"] == float64(0)
@@ -80,18 +73,9 @@ func TestSatoriKoishiEncrypted(t *testing.T) { testSatoriClientEncrypted(t, "koi
 func testSatoriClientEncrypted(t *testing.T, which string) {
 	js := startJSClient(t)
 	bot, alice := newBotUser(t), newBotUser(t)
-	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
-	g := startGateway(t, t.TempDir(), map[string]string{
-		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
-		"GATEWAY_ACCESS_TOKEN": satoriToken,
-	})
+	g, cli := startSatoriE2EE(t, js, bot, alice, nil)
 	c := harness.SatoriClientForTest(t, which, harness.SatoriClientOptions{Endpoint: g.url + "/satori", Token: satoriToken})
-	cli, err := hs.Client(bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	room := encryptedRoomFor(js, bot)
-	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": bot.UserID})
+	room := joinedEncryptedRoom(js, bot)
 	hers := js.sendText(room, "/echo secret <b>&amp;")
 	if typ := wire(t, cli, room, hers); typ != "m.room.encrypted" {
 		t.Fatalf("alice's command went over the wire as %s", typ)
@@ -105,4 +89,31 @@ func testSatoriClientEncrypted(t *testing.T, which string) {
 	if !echoed {
 		t.Fatalf("the %s client did not log the echo of the decrypted command:\n%s", which, c.Log())
 	}
+}
+
+// startSatoriE2EE logs alice in on js and starts a gateway for bot (auto-accepting invites,
+// GATEWAY_ACCESS_TOKEN the Satori token, and env); it returns the gateway and the bot's own
+// Matrix client, which tells what went over the wire.
+func startSatoriE2EE(t *testing.T, js *jsClient, bot, alice *harness.User, env map[string]string) (*gatewayProc, *mautrix.Client) {
+	t.Helper()
+	js.do("login", map[string]any{"client": "alice", "homeserver": hs.URL(), "user": localpart(alice), "password": alice.Password})
+	all := map[string]string{
+		"MATRIX_BOTS":          botJSON(bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN": satoriToken,
+	}
+	maps.Copy(all, env)
+	g := startGateway(t, t.TempDir(), all)
+	cli, err := hs.Client(bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, cli
+}
+
+// joinedEncryptedRoom is an encrypted room that alice (logged in on js) made and u has joined.
+func joinedEncryptedRoom(js *jsClient, u *harness.User) string {
+	js.t.Helper()
+	room := encryptedRoomFor(js, u)
+	js.do("wait_member", map[string]any{"client": "alice", "room_id": room, "user_id": u.UserID})
+	return room
 }
