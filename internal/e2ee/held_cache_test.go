@@ -6,8 +6,6 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-
-	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // The store remembers that nothing is held (the sync loop asks twice per /sync answer), and
@@ -19,11 +17,7 @@ func TestOldestSeesWhatIsHeldAfterNothingWas(t *testing.T) {
 
 func testOldestSeesWhatIsHeldAfterNothingWas(t *testing.T, location string) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, location)
 	const bot = id.UserID("@bot:example.org")
 	h, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(bot, "NEW"))
 	if err != nil {

@@ -28,11 +28,7 @@ func TestManyBotsOpenTheirStoresAtOnceAfterPrepare(t *testing.T) {
 
 func testManyBotsOpenTheirStoresAtOnceAfterPrepare(t *testing.T, location string) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, location)
 	if err := Prepare(ctx, db.DBUtil()); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -65,6 +61,17 @@ func testManyBotsOpenTheirStoresAtOnceAfterPrepare(t *testing.T, location string
 func eachDatabase(t *testing.T, test func(t *testing.T, location string)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, filepath.Join(t.TempDir(), "gateway.db")) })
 	t.Run("postgres", func(t *testing.T) { test(t, postgresDatabase(t)) })
+}
+
+// openDB opens the database at location (storage.Open) until the test ends.
+func openDB(t *testing.T, location string) *storage.DB {
+	t.Helper()
+	db, err := storage.Open(context.Background(), location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
 
 // The package's PostgreSQL cluster: started by the first test that needs it, stopped by TestMain.
@@ -108,11 +115,7 @@ func TestGatewaysPrepareOneDatabaseAtOnce(t *testing.T) {
 	const gateways = 6
 	dbs := make([]*storage.DB, gateways)
 	for i := range dbs {
-		db, err := storage.Open(ctx, location)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = db.Close() })
+		db := openDB(t, location)
 		dbs[i] = db
 	}
 	start := make(chan struct{})

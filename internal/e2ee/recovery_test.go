@@ -7,8 +7,6 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
-
-	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // The events that the lost device held move to the new device (and are tried at the next batch);
@@ -17,11 +15,7 @@ func TestAdoptHeld(t *testing.T) { eachDatabase(t, testAdoptHeld) }
 
 func testAdoptHeld(t *testing.T, location string) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, location)
 	const bot, other = id.UserID("@bot:example.org"), id.UserID("@other:example.org")
 	hold := func(user id.UserID, device id.DeviceID, event id.EventID) {
 		t.Helper()
@@ -78,11 +72,7 @@ func TestAdoptHeldKeepsAnEventHeldByBoth(t *testing.T) {
 
 func testAdoptHeldKeepsAnEventHeldByBoth(t *testing.T, location string) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, location)
 	const bot = id.UserID("@bot:example.org")
 	open := func(device id.DeviceID) *heldStore {
 		t.Helper()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // A database whose gateway E2EE tables are at v1 (held events only, as released before the key
@@ -15,11 +13,7 @@ func TestGatewayTablesUpgradeFromV1(t *testing.T) { eachDatabase(t, testGatewayT
 
 func testGatewayTablesUpgradeFromV1(t *testing.T, location string) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, location)
 	v1 := db.DBUtil().Child(gatewayVersionTable, gatewayUpgrades[:1], db.DBUtil().Log)
 	if err := v1.Upgrade(ctx); err != nil {
 		t.Fatal(err)
