@@ -247,13 +247,7 @@ func TestRetainedFaceStreamKeepsFramesAcrossRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	run := func() (*Hub, faceHost, *fakeFace) {
-		ff := &fakeFace{}
-		h := NewHub(Options{
-			Version: "test", HeartbeatInterval: time.Hour, IDs: db.IDs(), Faces: []face.Face{ff},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
-			Transports: Transports{Outbox: db.Outbox(), OutboxLimits: storage.OutboxLimits{MaxEvents: 3}},
-		})
-		h.AddBot(bot, 10001)
+		h, ff := outboxHub(db, bot, 3)
 		return h, faceHost{h}, ff
 	}
 	publish := func(h *Hub, id string) {
@@ -337,13 +331,7 @@ func TestRetainedStreamKeepsNoDecryptedFrames(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	run := func() (*Hub, face.Stream, context.CancelFunc) {
-		ff := &fakeFace{}
-		h := NewHub(Options{
-			Version: "test", HeartbeatInterval: time.Hour, IDs: db.IDs(), Faces: []face.Face{ff},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
-			Transports: Transports{Outbox: db.Outbox(), OutboxLimits: storage.OutboxLimits{MaxEvents: 100}},
-		})
-		h.AddBot(bot, 10001)
+		h, ff := outboxHub(db, bot, 100)
 		subCtx, endSub := context.WithCancel(ctx)
 		return h, faceHost{h}.Subscribe(subCtx, ff, face.Subscription{Key: "events", Retain: true}), endSub
 	}
@@ -399,13 +387,7 @@ func TestRetainedStreamOutboxDepthIsWhatWaits(t *testing.T) {
 	bot := fakes.NewFakeBot("@bot:example.org")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ff := &fakeFace{}
-	h := NewHub(Options{
-		Version: "test", HeartbeatInterval: time.Hour, IDs: db.IDs(), Faces: []face.Face{ff},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
-		Transports: Transports{Outbox: db.Outbox(), OutboxLimits: storage.OutboxLimits{MaxEvents: 100}},
-	})
-	h.AddBot(bot, 10001)
+	h, ff := outboxHub(db, bot, 100)
 	subCtx, endSub := context.WithCancel(ctx)
 	st := faceHost{h}.Subscribe(subCtx, ff, face.Subscription{Key: "events", Retain: true})
 	defer st.Close()
@@ -467,4 +449,17 @@ func TestFaceBodiesCountInFlight(t *testing.T) {
 	if held := h.inflight.Held(); held != 0 {
 		t.Fatalf("held %d bytes after a refused body, want 0", held)
 	}
+}
+
+// outboxHub is a hub of one fakeFace with bot (v11 self ID 10001) whose outbox is db's, keeping
+// at most maxEvents frames a stream.
+func outboxHub(db *storage.DB, bot *fakes.FakeBot, maxEvents int) (*Hub, *fakeFace) {
+	ff := &fakeFace{}
+	h := NewHub(Options{
+		Version: "test", HeartbeatInterval: time.Hour, IDs: db.IDs(), Faces: []face.Face{ff},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ExpectedBots: 1,
+		Transports: Transports{Outbox: db.Outbox(), OutboxLimits: storage.OutboxLimits{MaxEvents: maxEvents}},
+	})
+	h.AddBot(bot, 10001)
+	return h, ff
 }
