@@ -17,65 +17,87 @@ import (
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
+// adminBrowser is a browser of g's admin page: it keeps its cookies and does not follow
+// redirects.
+type adminBrowser struct {
+	t *testing.T
+	g *gatewayRun
+	c *http.Client
+}
+
+func newAdminBrowser(t *testing.T, g *gatewayRun) *adminBrowser {
+	jar, _ := cookiejar.New(nil)
+	return &adminBrowser{t, g, &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// post posts form to path and returns the status and body.
+func (b *adminBrowser) post(path string, form url.Values) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.PostForm(b.g.url+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// page returns the admin page.
+func (b *adminBrowser) page() string {
+	b.t.Helper()
+	resp, err := b.c.Get(b.g.url + "/admin")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// login logs in with token and returns the page's CSRF token; it fails without one.
+func (b *adminBrowser) login(token string) string {
+	b.t.Helper()
+	if code, _ := b.post("/admin/login", url.Values{"token": {token}}); code != http.StatusSeeOther {
+		b.t.Fatalf("admin login: %d", code)
+	}
+	m := csrfField.FindStringSubmatch(b.page())
+	if m == nil {
+		b.t.Fatal("no CSRF token on the admin page")
+	}
+	return m[1]
+}
+
 // The admin page adds a bot (checked as MATRIX_BOTS is: a bad one is refused with the reason)
 // and removes one, while the gateway runs.
 func TestAdminPageAddsAndRemovesABot(t *testing.T) {
 	hs := fakes.NewFakeFleetHomeserver(t, 2)
 	first, _ := json.Marshal([]map[string]any{fleetBot(hs, 0, nil)})
 	g := startServe(t, map[string]string{"MATRIX_BOTS": string(first), "GATEWAY_ACCESS_TOKEN": "admin-token", "GATEWAY_START_JITTER": "0s"})
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	post := func(path string, form url.Values) (int, string) {
-		t.Helper()
-		resp, err := c.PostForm(g.url+path, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	page := func() string {
-		t.Helper()
-		resp, err := c.Get(g.url + "/admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	c := newAdminBrowser(t, g)
 	wait.For(t, time.Minute, "bot 0 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
-	if code, _ := post("/admin/login", url.Values{"token": {"admin-token"}}); code != http.StatusSeeOther {
-		t.Fatalf("admin login: %d", code)
-	}
-	m := csrfField.FindStringSubmatch(page())
-	if m == nil {
-		t.Fatal("no CSRF token on the admin page")
-	}
-	csrf := m[1]
+	csrf := c.login("admin-token")
 
-	if code, body := post("/admin/bots", url.Values{"csrf": {csrf}, "bot": {`{"homeserver": "ftp://x"}`}}); code != http.StatusBadRequest ||
+	if code, body := c.post("/admin/bots", url.Values{"csrf": {csrf}, "bot": {`{"homeserver": "ftp://x"}`}}); code != http.StatusBadRequest ||
 		!strings.Contains(body, "homeserver") {
 		t.Fatalf("adding an invalid bot: %d %s; want 400 naming homeserver", code, body)
 	}
 	added, _ := json.Marshal(fleetBot(hs, 1, nil))
-	if code, body := post("/admin/bots", url.Values{"csrf": {csrf}, "bot": {string(added)}}); code != http.StatusSeeOther {
+	if code, body := c.post("/admin/bots", url.Values{"csrf": {csrf}, "bot": {string(added)}}); code != http.StatusSeeOther {
 		t.Fatalf("adding bot 1: %d %s", code, body)
 	}
-	if code, body := post("/admin/bots", url.Values{"csrf": {csrf}, "bot": {string(added)}}); code != http.StatusBadRequest || !strings.Contains(body, "runs already") {
+	if code, body := c.post("/admin/bots", url.Values{"csrf": {csrf}, "bot": {string(added)}}); code != http.StatusBadRequest || !strings.Contains(body, "runs already") {
 		t.Fatalf("adding bot 1 again: %d %s; want 400 runs already", code, body)
 	}
 	wait.For(t, time.Minute, "both bots ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 2 })
-	if !strings.Contains(page(), fakes.FleetUser(1)) {
+	if !strings.Contains(c.page(), fakes.FleetUser(1)) {
 		t.Fatal("the page does not list the added bot")
 	}
 
 	// Remove bot 0 (index 0): the name must still match.
-	if code, _ := post("/admin/bots/0/remove", url.Values{"csrf": {csrf}, "name": {fakes.FleetUser(1)}}); code != http.StatusConflict {
+	if code, _ := c.post("/admin/bots/0/remove", url.Values{"csrf": {csrf}, "name": {fakes.FleetUser(1)}}); code != http.StatusConflict {
 		t.Fatalf("removing index 0 under another bot's name: %d; want 409", code)
 	}
-	if code, body := post("/admin/bots/0/remove", url.Values{"csrf": {csrf}, "name": {fakes.FleetUser(0)}}); code != http.StatusSeeOther {
+	if code, body := c.post("/admin/bots/0/remove", url.Values{"csrf": {csrf}, "name": {fakes.FleetUser(0)}}); code != http.StatusSeeOther {
 		t.Fatalf("removing bot 0: %d %s", code, body)
 	}
 	wait.For(t, time.Minute, "only bot 1 left", func() bool {
@@ -97,31 +119,7 @@ func TestAdminPageAddsABotWithItsOwnToken(t *testing.T) {
 	hs := fakes.NewFakeFleetHomeserver(t, 3)
 	first, _ := json.Marshal([]map[string]any{fleetBot(hs, 0, nil)})
 	g := startServe(t, map[string]string{"MATRIX_BOTS": string(first), "GATEWAY_ACCESS_TOKEN": "admin-token", "GATEWAY_START_JITTER": "0s"})
-	newClient := func() *http.Client {
-		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	c := newClient()
-	post := func(c *http.Client, path string, form url.Values) (int, string) {
-		t.Helper()
-		resp, err := c.PostForm(g.url+path, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	page := func(c *http.Client) string {
-		t.Helper()
-		resp, err := c.Get(g.url + "/admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	c := newAdminBrowser(t, g)
 	// action runs get_self_info for self with token and gives the HTTP status, or the retcode
 	// of a 200 answer.
 	action := func(token, self string) int {
@@ -145,19 +143,12 @@ func TestAdminPageAddsABotWithItsOwnToken(t *testing.T) {
 		return resp.StatusCode
 	}
 	wait.For(t, time.Minute, "bot 0 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
-	if code, _ := post(c, "/admin/login", url.Values{"token": {"admin-token"}}); code != http.StatusSeeOther {
-		t.Fatalf("admin login: %d", code)
-	}
-	m := csrfField.FindStringSubmatch(page(c))
-	if m == nil {
-		t.Fatal("no CSRF token on the admin page")
-	}
-	csrf := m[1]
+	csrf := c.login("admin-token")
 	const own = "bot1-own-onebot-token"
 	add := func(i int, extra map[string]any) (int, string) {
 		t.Helper()
 		b, _ := json.Marshal(fleetBot(hs, i, extra))
-		return post(c, "/admin/bots", url.Values{"csrf": {csrf}, "bot": {string(b)}})
+		return c.post("/admin/bots", url.Values{"csrf": {csrf}, "bot": {string(b)}})
 	}
 
 	if code, body := add(1, map[string]any{"onebot_access_token": "admin-token"}); code != http.StatusBadRequest || !strings.Contains(body, "GATEWAY_ACCESS_TOKEN") {
@@ -176,7 +167,7 @@ func TestAdminPageAddsABotWithItsOwnToken(t *testing.T) {
 		t.Fatalf("adding bot 2 with GATEWAY_ACCESS_TOKEN as its push token: %d %s; want 400", code, body)
 	}
 	wait.For(t, time.Minute, "bot 1 ready", func() bool { users, ok := g.readyBots(); return ok && len(users) == 2 })
-	if p := page(c); !strings.Contains(p, fakes.FleetUser(1)) || strings.Contains(p, own) {
+	if p := c.page(); !strings.Contains(p, fakes.FleetUser(1)) || strings.Contains(p, own) {
 		t.Fatal("the page must list bot 1 and never show its token")
 	}
 
@@ -189,13 +180,13 @@ func TestAdminPageAddsABotWithItsOwnToken(t *testing.T) {
 	if got := action("admin-token", fakes.FleetUser(1)); got != 0 {
 		t.Fatalf("GATEWAY_ACCESS_TOKEN for bot 1: %d; want retcode 0", got)
 	}
-	other := newClient()
-	post(other, "/admin/login", url.Values{"token": {own}})
-	if csrfField.MatchString(page(other)) {
+	other := newAdminBrowser(t, g)
+	other.post("/admin/login", url.Values{"token": {own}})
+	if csrfField.MatchString(other.page()) {
 		t.Fatal("bot 1's own token opened the admin page")
 	}
 
-	if code, body := post(c, "/admin/bots/1/remove", url.Values{"csrf": {csrf}, "name": {fakes.FleetUser(1)}}); code != http.StatusSeeOther {
+	if code, body := c.post("/admin/bots/1/remove", url.Values{"csrf": {csrf}, "name": {fakes.FleetUser(1)}}); code != http.StatusSeeOther {
 		t.Fatalf("removing bot 1: %d %s", code, body)
 	}
 	wait.For(t, time.Minute, "bot 1 gone", func() bool { users, ok := g.readyBots(); return ok && len(users) == 1 })
