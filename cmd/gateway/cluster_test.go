@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -23,31 +25,14 @@ import (
 // Two gateways with GATEWAY_CLUSTER on one PostgreSQL database run each bot once between them,
 // spread evenly; when one stops, the other runs all of them.
 func TestClusterSharesTheBots(t *testing.T) {
-	pg := postgres.ForTest(t)
 	const n = 6
 	hs := fakes.NewFakeFleetHomeserver(t, n)
 	var list []map[string]any
 	for i := range n {
 		list = append(list, fleetBot(hs, i, nil))
 	}
-	bots, _ := json.Marshal(list)
-	env := map[string]string{"MATRIX_BOTS": string(bots), "GATEWAY_DATABASE": pg.DatabaseForTest(t), "GATEWAY_PICKLE_KEY": "cluster-test-key",
-		"GATEWAY_CLUSTER": "true", "GATEWAY_START_JITTER": "0s", "GATEWAY_CLUSTER_URL": "$SELF_URL"}
-	a := startServe(t, env)
-	b := startServe(t, env)
-	split := func() (onA, onB []string) {
-		onA, readyA := a.readyBots()
-		onB, readyB := b.readyBots()
-		if !readyA || !readyB {
-			return nil, nil
-		}
-		return onA, onB
-	}
-	wait.For(t, time.Minute, "the bots split 3 and 3", func() bool {
-		onA, onB := split()
-		return len(onA) == n/2 && len(onB) == n/2
-	})
-	onA, onB := split()
+	a, b := startClusterPair(t, list, nil)
+	onA, onB := readyPair(a, b)
 	for _, u := range onA {
 		if slices.Contains(onB, u) {
 			t.Fatalf("%s runs on both gateways: %v and %v", u, onA, onB)
@@ -107,22 +92,12 @@ func TestClusterSharesTheBots(t *testing.T) {
 // status_update lists the bot, online), and get_status with the gateway's token on one gateway
 // lists its own bot in bots and the other's in matrix.elsewhere.
 func TestClusterProxiesBotScopedV12WebSockets(t *testing.T) {
-	pg := postgres.ForTest(t)
 	hs := fakes.NewFakeFleetHomeserver(t, 2)
 	list := []map[string]any{
 		fleetBot(hs, 0, map[string]any{"onebot_access_token": "bot0-token"}),
 		fleetBot(hs, 1, map[string]any{"onebot_access_token": "bot1-token"}),
 	}
-	bots, _ := json.Marshal(list)
-	env := map[string]string{"MATRIX_BOTS": string(bots), "GATEWAY_DATABASE": pg.DatabaseForTest(t), "GATEWAY_PICKLE_KEY": "cluster-test-key",
-		"GATEWAY_CLUSTER": "true", "GATEWAY_START_JITTER": "0s", "GATEWAY_CLUSTER_URL": "$SELF_URL", "GATEWAY_ACCESS_TOKEN": "global"}
-	a := startServe(t, env)
-	b := startServe(t, env)
-	wait.For(t, time.Minute, "one bot on each gateway", func() bool {
-		onA, readyA := a.readyBots()
-		onB, readyB := b.readyBots()
-		return readyA && readyB && len(onA) == 1 && len(onB) == 1
-	})
+	a, b := startClusterPair(t, list, map[string]string{"GATEWAY_ACCESS_TOKEN": "global"})
 	onA, _ := a.readyBots()
 	onB, _ := b.readyBots()
 	tokenOf := map[string]string{fakes.FleetUser(0): "bot0-token", fakes.FleetUser(1): "bot1-token"}
@@ -200,18 +175,8 @@ func (g *gatewayRun) v12Call(t *testing.T, action, self string) []byte {
 // own address. Before, the owner had one bucket of 10 times the limit for all the clients the
 // other gateway sent on, which 10 guessers filled.
 func TestClusterLimitsWrongTokensPerClientBehindTheProxy(t *testing.T) {
-	pg := postgres.ForTest(t)
 	hs := fakes.NewFakeFleetHomeserver(t, 2)
-	bots, _ := json.Marshal([]map[string]any{fleetBot(hs, 0, nil), fleetBot(hs, 1, nil)})
-	env := map[string]string{"MATRIX_BOTS": string(bots), "GATEWAY_DATABASE": pg.DatabaseForTest(t), "GATEWAY_PICKLE_KEY": "cluster-test-key",
-		"GATEWAY_CLUSTER": "true", "GATEWAY_START_JITTER": "0s", "GATEWAY_CLUSTER_URL": "$SELF_URL", "GATEWAY_ACCESS_TOKEN": "global"}
-	a := startServe(t, env)
-	b := startServe(t, env)
-	wait.For(t, time.Minute, "one bot on each gateway", func() bool {
-		onA, readyA := a.readyBots()
-		onB, readyB := b.readyBots()
-		return readyA && readyB && len(onA) == 1 && len(onB) == 1
-	})
+	a, b := startClusterPair(t, []map[string]any{fleetBot(hs, 0, nil), fleetBot(hs, 1, nil)}, map[string]string{"GATEWAY_ACCESS_TOKEN": "global"})
 	onB, _ := b.readyBots()
 	// call runs get_self_info of b's bot at g from the loopback address from, with token; it
 	// gives the HTTP status.
@@ -258,4 +223,34 @@ func TestClusterLimitsWrongTokensPerClientBehindTheProxy(t *testing.T) {
 	if code := call(b, "127.0.0.200", "global", map[string]string{web.ProxiedHeader: "1", "X-Forwarded-For": "10.0.0.99"}); code != http.StatusTooManyRequests {
 		t.Fatalf("a client forging the cluster's mark to b after %d wrong tokens: %d, want 429", web.AuthFailLimit, code)
 	}
+}
+
+// startClusterPair starts two gateways of a cluster (GATEWAY_CLUSTER) that share a new
+// PostgreSQL database and run bots, with extra added to their environment, and waits until
+// each runs half of the bots.
+func startClusterPair(t *testing.T, bots []map[string]any, extra map[string]string) (a, b *gatewayRun) {
+	t.Helper()
+	pg := postgres.ForTest(t)
+	list, _ := json.Marshal(bots)
+	env := map[string]string{"MATRIX_BOTS": string(list), "GATEWAY_DATABASE": pg.DatabaseForTest(t), "GATEWAY_PICKLE_KEY": "cluster-test-key",
+		"GATEWAY_CLUSTER": "true", "GATEWAY_START_JITTER": "0s", "GATEWAY_CLUSTER_URL": "$SELF_URL"}
+	maps.Copy(env, extra)
+	a = startServe(t, env)
+	b = startServe(t, env)
+	half := len(bots) / 2
+	wait.For(t, time.Minute, fmt.Sprintf("the bots split %d and %d", half, len(bots)-half), func() bool {
+		onA, onB := readyPair(a, b)
+		return len(onA) == half && len(onB) == len(bots)-half
+	})
+	return a, b
+}
+
+// readyPair returns the bots that a and b run, or nothing unless both are ready.
+func readyPair(a, b *gatewayRun) (onA, onB []string) {
+	onA, readyA := a.readyBots()
+	onB, readyB := b.readyBots()
+	if !readyA || !readyB {
+		return nil, nil
+	}
+	return onA, onB
 }
