@@ -174,14 +174,7 @@ func TestNoEncryptedBodyRetentionSatoriResumeSkipsDecryptedEvents(t *testing.T) 
 
 	again := dialSatori(t, url, satoriToken, &before)
 	for {
-		sig := again.read()
-		if sig.Op != 0 {
-			continue
-		}
-		var ev satoriEvent
-		if err := json.Unmarshal(sig.Body, &ev); err != nil {
-			t.Fatal(err)
-		}
+		ev, _ := again.event()
 		if ev.Message == nil {
 			continue
 		}

@@ -148,8 +148,8 @@ func (s *satoriStream) read() satoriSignal {
 	return sig
 }
 
-// message reads events until a message-created whose content is text.
-func (s *satoriStream) message(text string) satoriEvent {
+// event reads signals until an event (op 0) and returns it, decoded and as it came.
+func (s *satoriStream) event() (satoriEvent, json.RawMessage) {
 	s.t.Helper()
 	for {
 		sig := s.read()
@@ -160,8 +160,17 @@ func (s *satoriStream) message(text string) satoriEvent {
 		if err := json.Unmarshal(sig.Body, &ev); err != nil {
 			s.t.Fatal(err)
 		}
+		return ev, sig.Body
+	}
+}
+
+// message reads events until a message-created whose content is text.
+func (s *satoriStream) message(text string) satoriEvent {
+	s.t.Helper()
+	for {
+		ev, body := s.event()
 		if ev.SN == 0 {
-			s.t.Fatalf("event without sn: %s", sig.Body)
+			s.t.Fatalf("event without sn: %s", body)
 		}
 		if ev.Type == "message-created" && ev.Message != nil && ev.Message.Content == text {
 			return ev
@@ -563,16 +572,9 @@ func satoriResumeAfterRestart(t *testing.T, extra map[string]string) {
 	var got []string
 	prev := last
 	for len(got) == 0 || got[len(got)-1] != "five" {
-		sig := again.read()
-		if sig.Op != 0 {
-			continue
-		}
-		var ev satoriEvent
-		if err := json.Unmarshal(sig.Body, &ev); err != nil {
-			t.Fatal(err)
-		}
+		ev, body := again.event()
 		if ev.SN <= prev {
-			t.Fatalf("sn %d after %d (%s): want growing sn, nothing twice", ev.SN, prev, sig.Body)
+			t.Fatalf("sn %d after %d (%s): want growing sn, nothing twice", ev.SN, prev, body)
 		}
 		prev = ev.SN
 		if ev.Type == "message-created" && ev.Message != nil {
