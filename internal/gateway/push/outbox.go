@@ -8,6 +8,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
@@ -242,10 +243,7 @@ func (f *Feed) append(ctx context.Context, frame []byte) {
 			f.log.Error("failed to write a status frame to the outbox: frame dropped", "error", err)
 			return
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(outboxRetryAfter):
-		}
+		_ = await.Sleep(ctx, outboxRetryAfter)
 	}
 }
 
@@ -271,10 +269,8 @@ func (f *Feed) next(ctx context.Context) (pending, error) {
 					return pending{}, ctx.Err()
 				}
 				f.log.Error("failed to read the outbox", "error", err)
-				select {
-				case <-ctx.Done():
-					return pending{}, ctx.Err()
-				case <-time.After(outboxRetryAfter):
+				if err := await.Sleep(ctx, outboxRetryAfter); err != nil {
+					return pending{}, err
 				}
 				continue
 			}
@@ -341,12 +337,8 @@ func (f *Feed) ready(ctx context.Context, p pending) (pending, error) {
 		return p, nil
 	}
 	if wait := time.Until(f.lastReplay.Add(f.p.settings().replayGap())); wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return pending{}, ctx.Err()
-		case <-t.C:
+		if err := await.Sleep(ctx, wait); err != nil {
+			return pending{}, err
 		}
 	}
 	p.payload = f.sink.Face.MarkReplayed(p.payload)

@@ -13,6 +13,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/matrix-onebot/gateway/internal/await"
 	"github.com/matrix-onebot/gateway/internal/face"
 	"github.com/matrix-onebot/gateway/internal/gateway/core"
 	"github.com/matrix-onebot/gateway/internal/gateway/transport"
@@ -185,10 +186,8 @@ func (p *Pushers) RunWebhook(ctx context.Context, ep Webhook) {
 				log.Debug("endpoint still down", "error", err, "retry_in", wait.Round(time.Millisecond))
 			}
 			wasDown = true
-			select {
-			case <-ctx.Done():
+			if await.Sleep(ctx, wait) != nil {
 				return
-			case <-time.After(wait):
 			}
 			continue
 		}
@@ -291,10 +290,8 @@ func (p *Pushers) push(ctx context.Context, ep Webhook, frame []byte, retries in
 		if attempt >= retries || ctx.Err() != nil {
 			return transport.Answer{}, err
 		}
-		select {
-		case <-ctx.Done():
-			return transport.Answer{}, ctx.Err()
-		case <-time.After(retry.Next()):
+		if err := await.Sleep(ctx, retry.Next()); err != nil {
+			return transport.Answer{}, err
 		}
 	}
 }
