@@ -125,12 +125,12 @@ func (s *messenger) SendMessageWith(ctx context.Context, to model.Target, segs [
 		}
 		now := time.Now()
 		raw, _ := json.Marshal(content)
-		if err := s.acct.DB.Messages().PutMessage(ctx, storage.Message{
+		// Indexed in the background: the answer does not wait for the commit, which can wait
+		// behind the sync loop's commit of this message's echo; reads of it wait for the write.
+		s.acct.DB.Messages().PutMessageLater(storage.Message{
 			BotUserID: string(s.acct.UserID()), RoomID: string(room), EventID: string(evtID),
 			Sender: string(s.acct.UserID()), Time: now, Content: raw, Encrypted: encrypt,
-		}); err != nil {
-			s.acct.Log().Warn("failed to index sent message", "event_id", evtID, "error", err)
-		}
+		}, func(err error) { s.acct.Log().Warn("failed to index sent message", "event_id", evtID, "error", err) })
 		if i == 0 {
 			first = model.Sent{EventID: evtID, RoomID: room, Time: now}
 		}

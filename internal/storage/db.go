@@ -63,6 +63,7 @@ type DB struct {
 	memoryLocks memoryLocks // the bot locks of Ownership on SQLite
 
 	stopCheckpointer func()     // SQLite: ends the checkpointer and waits for it
+	later            laterPuts  // messages being written in the background (later.go)
 	checkpointing    sync.Mutex // held while a checkpoint runs (checkpointer or Checkpoint)
 
 	retention atomic.Pointer[Retention]
@@ -121,6 +122,7 @@ func Open(ctx context.Context, location string) (*DB, error) {
 
 // Close closes the database. The caller must not use db afterwards.
 func (db *DB) Close() error {
+	db.later.wg.Wait()
 	if db.stopCheckpointer != nil {
 		db.stopCheckpointer()
 	}

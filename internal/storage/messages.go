@@ -181,6 +181,9 @@ func (s MessageStore) putMessage(ctx context.Context, m Message, content json.Ra
 // Retention.EncryptedBodyAge (or with NoEncryptedBodies) is not returned (BodyExpired), even
 // before the pruner drops it.
 func (s MessageStore) GetMessage(ctx context.Context, botUserID, eventID string) (Message, error) {
+	if err := s.awaitLater(ctx, botUserID, eventID); err != nil {
+		return Message{}, err
+	}
 	m := Message{BotUserID: botUserID, EventID: eventID}
 	var (
 		ts, stored int64
@@ -212,6 +215,9 @@ func (s MessageStore) GetMessage(ctx context.Context, botUserID, eventID string)
 // MarkRedacted flags a stored message as redacted and drops its content, or returns
 // ErrNotFound. Room and sender stay (the deletion event names the sender).
 func (s MessageStore) MarkRedacted(ctx context.Context, botUserID, eventID string) error {
+	if err := s.awaitLater(ctx, botUserID, eventID); err != nil {
+		return err
+	}
 	res, err := s.db.util.Exec(ctx, updateRedacted, botUserID, eventID)
 	if err != nil {
 		return fmt.Errorf("failed to mark message %s redacted: %w", eventID, err)
