@@ -122,7 +122,7 @@ func Open(ctx context.Context, location string) (*DB, error) {
 
 // Close closes the database. The caller must not use db afterwards.
 func (db *DB) Close() error {
-	db.later.wg.Wait()
+	db.later.close()
 	if db.stopCheckpointer != nil {
 		db.stopCheckpointer()
 	}

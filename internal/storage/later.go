@@ -16,6 +16,7 @@ type laterPuts struct {
 	mu      sync.Mutex
 	pending map[messageKey]chan struct{}
 	wg      sync.WaitGroup // Close waits for the writes
+	closed  bool           // Close has begun: no write starts any more
 	// hook, when set (tests), runs in the background write before it starts.
 	hook func()
 }
@@ -40,6 +41,13 @@ func (s MessageStore) PutMessageLater(m Message, failed func(error)) {
 	key := messageKey{m.BotUserID, m.EventID}
 	done := make(chan struct{})
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		if failed != nil {
+			failed(fmt.Errorf("failed to store message %s: the database is closed", m.EventID))
+		}
+		return
+	}
 	if l.pending == nil {
 		l.pending = make(map[messageKey]chan struct{})
 	}
@@ -83,4 +91,12 @@ func (s MessageStore) awaitLater(ctx context.Context, botUserID, eventID string)
 	case <-ctx.Done():
 		return fmt.Errorf("failed to get message %s: waiting for its write: %w", eventID, ctx.Err())
 	}
+}
+
+// close stops new background writes and waits for those under way.
+func (l *laterPuts) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.wg.Wait()
 }

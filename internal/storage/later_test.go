@@ -46,6 +46,11 @@ func TestPutMessageLaterIsReadAfterItsWrite(t *testing.T) {
 	if failed != nil {
 		t.Fatalf("background write failed: %v", failed)
 	}
+	// After Close, a write is refused at once (reported), not started on a closed database.
+	db.Messages().PutMessageLater(testMessage(), func(err error) { failed = err })
+	if failed == nil {
+		t.Fatal("a write after Close was not reported")
+	}
 }
 
 // A message that cannot be stored is reported to the caller's failure func.
