@@ -97,7 +97,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.Float64Var(&o.rate, "rate", 20, "messages per second for the receive latency")
 	echoRates := fs.String("echo-rates", "1,5", "echo commands per second, comma-separated (part d)")
 	fs.Float64Var(&o.echoSeconds, "echo-seconds", 15, "how long each echo rate is kept up")
-	fs.IntVar(&o.sends, "sends", 100, "sends through the gateway and direct PUTs each, one at a time (send path)")
+	fs.IntVar(&o.sends, "sends", 300, "sends through the gateway and direct PUTs each, one at a time (send path; Synapse takes 25-50 ms per send, so the p50 of 100 moves by about 1 ms between runs)")
 	bots := fs.String("bots", "1,50", "bot counts on Synapse for start-to-ready and RSS (part e)")
 	fs.IntVar(&o.replayMsgs, "replay-messages", 20000, "messages the stand-in homeserver serves per fan-out step (part c; the gateway's CPU is read in 10 ms clock ticks: 20,000 make one tick 0.5 µs per message)")
 	fs.IntVar(&o.replayBatch, "replay-batch", 100, "messages per /sync answer of the stand-in homeserver")
