@@ -22,6 +22,7 @@ import (
 	"go.mau.fi/util/dbutil"
 
 	"github.com/matrix-onebot/gateway/internal/redact"
+	"github.com/matrix-onebot/gateway/internal/storage/later"
 )
 
 // ErrNotFound is returned (possibly wrapped) when a looked-up row does not exist.
@@ -62,9 +63,9 @@ type DB struct {
 
 	memoryLocks memoryLocks // the bot locks of Ownership on SQLite
 
-	stopCheckpointer func()     // SQLite: ends the checkpointer and waits for it
-	later            laterPuts  // messages being written in the background (later.go)
-	checkpointing    sync.Mutex // held while a checkpoint runs (checkpointer or Checkpoint)
+	stopCheckpointer func()                   // SQLite: ends the checkpointer and waits for it
+	later            later.Writes[messageKey] // messages being written in the background (later.go)
+	checkpointing    sync.Mutex               // held while a checkpoint runs (checkpointer or Checkpoint)
 
 	retention atomic.Pointer[Retention]
 	now       func() time.Time // the clock of stored_ms and the retention; tests move it
@@ -122,7 +123,7 @@ func Open(ctx context.Context, location string) (*DB, error) {
 
 // Close closes the database. The caller must not use db afterwards.
 func (db *DB) Close() error {
-	db.later.close()
+	db.later.Close()
 	if db.stopCheckpointer != nil {
 		db.stopCheckpointer()
 	}

@@ -12,7 +12,7 @@ func TestPutMessageLaterIsReadAfterItsWrite(t *testing.T) {
 	db := openTest(t)
 	ctx := t.Context()
 	release := make(chan struct{})
-	db.later.hook = func() { <-release } // the write cannot start until released
+	db.later.Hook = func() { <-release } // the write cannot start until released
 	m := testMessage()
 	var failed error
 	db.Messages().PutMessageLater(m, func(err error) { failed = err })
