@@ -83,6 +83,14 @@ func (c *Collector) At(observer, key string) (time.Time, bool) {
 	return at, ok
 }
 
+// Forget drops what observer reported for key, so that a new report of it (a restarted
+// observer's "ready:NAME") can be waited for.
+func (c *Collector) Forget(observer, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.seen[observer], key)
+}
+
 // Duplicates is how many reports of observer repeated a key.
 func (c *Collector) Duplicates(observer string) int {
 	c.mu.Lock()

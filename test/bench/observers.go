@@ -18,7 +18,8 @@ import (
 // ObserveSync is the plain Matrix client of the benchmark: it long-polls /sync (30 s, like the
 // gateway; TimelineFilter) as user and reports each m.room.message of its joined rooms by event ID, and by
 // "body:TEXT" (how echo replies are recognised). The history of the first sync is skipped; once
-// it has been read, "ready:sync" is reported.
+// it has been read, "ready:NAME" is reported (NAME: the reporter's observer name, "sync" unless
+// the benchmark names it otherwise).
 func ObserveSync(ctx context.Context, homeserver, userID, token string, rep *Reporter) error {
 	cli, err := mautrix.NewClient(homeserver, id.UserID(userID), token)
 	if err != nil {
@@ -34,7 +35,7 @@ func ObserveSync(ctx context.Context, homeserver, userID, token string, rep *Rep
 			return fmt.Errorf("plain /sync: %w", err)
 		}
 		if since == "" {
-			rep.Report("ready:sync")
+			rep.Report("ready:" + rep.observer)
 		} else {
 			for _, r := range resp.Rooms.Join {
 				for _, evt := range r.Timeline.Events {

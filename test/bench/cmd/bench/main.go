@@ -67,6 +67,7 @@ func main() {
 type options struct {
 	messages      int
 	rate          float64
+	orderReps     int
 	echoRates     []float64
 	echoSeconds   float64
 	sends         int
@@ -95,6 +96,7 @@ func parseOptions(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.IntVar(&o.messages, "messages", 300, "messages sent for the receive latency (part a/b)")
 	fs.Float64Var(&o.rate, "rate", 20, "messages per second for the receive latency")
+	fs.IntVar(&o.orderReps, "order-reps", 6, "at most this many receive measurements (part a), each with a fresh plain /sync user, until Synapse's wake order of the gateway's bot and the plain user has been seen both ways (the receive targets are averaged over the two orders; 1: never repeat, the targets go unmeasured)")
 	echoRates := fs.String("echo-rates", "1,5", "echo commands per second, comma-separated (part d)")
 	fs.Float64Var(&o.echoSeconds, "echo-seconds", 15, "how long each echo rate is kept up")
 	fs.IntVar(&o.sends, "sends", 300, "sends through the gateway and direct PUTs each, one at a time (send path; Synapse takes 25-50 ms per send, so the p50 of 100 moves by about 1 ms between runs)")
@@ -142,8 +144,8 @@ func parseOptions(args []string) (*options, error) {
 		}
 	}
 	switch {
-	case o.messages < 1 || o.rate <= 0 || o.echoSeconds <= 0 || o.sends < 1:
-		return nil, fmt.Errorf("-messages, -rate, -echo-seconds and -sends must be positive")
+	case o.messages < 1 || o.rate <= 0 || o.echoSeconds <= 0 || o.sends < 1 || o.orderReps < 1:
+		return nil, fmt.Errorf("-messages, -rate, -echo-seconds, -sends and -order-reps must be positive")
 	case o.replayMsgs < 1 || o.replayBatch < 1 || o.idleSeconds <= 0 || o.settleSeconds < 0:
 		return nil, fmt.Errorf("-replay-messages, -replay-batch and -idle-seconds must be positive, -settle-seconds not negative")
 	case o.failoverInstances < 2 || o.failoverBots < 1 || o.failoverRate <= 0 || o.failoverLimit <= 0:

@@ -11,9 +11,14 @@ import (
 // The observers run as child processes of the benchmark (so that their CPU is their own) and
 // are configured by the environment, which keeps access tokens out of the process list.
 
-// runObserveSync is the plain /sync client: BENCH_HS, BENCH_USER, BENCH_TOKEN, BENCH_REPORT_ADDR.
+// runObserveSync is the plain /sync client: BENCH_HS, BENCH_USER, BENCH_TOKEN, BENCH_NAME
+// (default "sync"), BENCH_REPORT_ADDR.
 func runObserveSync(ctx context.Context) error {
-	rep, err := reporter("sync")
+	name := os.Getenv("BENCH_NAME")
+	if name == "" {
+		name = "sync"
+	}
+	rep, err := reporter(name)
 	if err != nil {
 		return err
 	}

@@ -47,10 +47,10 @@ func runBench(ctx context.Context, args []string) error {
 		defer os.RemoveAll(r.work)
 	}
 	r.report = &bench.Report{Started: time.Now(), Machine: bench.Machine()}
-	r.report.Settings = fmt.Sprintf("%d messages at %g/s; echo at %v commands/s for %gs each; %d sends each way; "+
+	r.report.Settings = fmt.Sprintf("%d messages at %g/s (up to %d repetitions for the wake order); echo at %v commands/s for %gs each; %d sends each way; "+
 		"bots on Synapse %v; stand-in: %d messages per step in /sync batches of %d, fan-out %v, idle bots %v over %gs; "+
 		"failover: %d gateways, %d bots, %g messages/s to each",
-		o.messages, o.rate, o.echoRates, o.echoSeconds, o.sends, o.bots, o.replayMsgs, o.replayBatch, o.fanout, o.idleBots, o.idleSeconds,
+		o.messages, o.rate, o.orderReps, o.echoRates, o.echoSeconds, o.sends, o.bots, o.replayMsgs, o.replayBatch, o.fanout, o.idleBots, o.idleSeconds,
 		o.failoverInstances, o.failoverBots, o.failoverRate)
 
 	progress("building the gateway")
