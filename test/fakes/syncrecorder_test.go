@@ -66,6 +66,9 @@ func TestSyncRecorderProxy(t *testing.T) {
 	wait.For(t, 10*time.Second, "the sync at the recorder", func() bool { return len(r.Syncs()) == 1 })
 	close(release)
 	<-done
+	// The interval ends when the proxy's handler returns, which can be just after the client has
+	// the whole answer.
+	wait.For(t, 10*time.Second, "the end of a's sync at the recorder", func() bool { return !r.Syncs()[0].End.IsZero() })
 	get(b, "/_matrix/client/v3/sync")
 	syncs := r.Syncs()
 	if len(syncs) != 2 || syncs[0].Instance != "a" || syncs[1].Instance != "b" || syncs[0].Token != "tok" || syncs[0].End.IsZero() {
