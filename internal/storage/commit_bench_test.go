@@ -1,10 +1,13 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/matrix-onebot/gateway/internal/await"
 )
 
 // BenchmarkBatchCommits times what the sync loop writes for one small /sync batch (one message
@@ -30,31 +33,32 @@ func BenchmarkBatchCommitsWhileAnotherWrites(b *testing.B) {
 func batchCommitsWhileAnotherWrites(b *testing.B, pause time.Duration) {
 	db := openTest(b)
 	ctx := b.Context()
-	stop := make(chan struct{})
+	// The other writer runs until the measurement ends (cancel); between its writes it paces
+	// itself by pause, a load pattern and not a wait for anything, and stops pacing at once on cancel.
+	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := db.Outbox().OutboxAppend(ctx, "feed", []byte(`{"frame":1}`), time.Now(), OutboxLimits{MaxEvents: 100}); err != nil {
-				b.Error(err)
+		for i := 0; wctx.Err() == nil; i++ {
+			if _, err := db.Outbox().OutboxAppend(wctx, "feed", []byte(`{"frame":1}`), time.Now(), OutboxLimits{MaxEvents: 100}); err != nil {
+				if wctx.Err() == nil {
+					b.Error(err)
+				}
 				return
 			}
-			if err := db.KV().SetValue(ctx, "feed-position", fmt.Sprint(i)); err != nil {
-				b.Error(err)
+			if err := db.KV().SetValue(wctx, "feed-position", fmt.Sprint(i)); err != nil {
+				if wctx.Err() == nil {
+					b.Error(err)
+				}
 				return
 			}
-			if pause > 0 {
-				time.Sleep(pause)
+			if pause > 0 && await.Sleep(wctx, pause) != nil {
+				return
 			}
 		}
 	}()
 	took := timeBatches(b, db)
-	close(stop)
+	cancel()
 	<-done
 	reportBatches(b, took)
 }
