@@ -43,7 +43,9 @@ func (g *plaintextGuard) refuses(evt *event.Event, encrypted bool) bool {
 // out, and counts and logs it when it must. The room's encryption is the state store's, which the
 // timeline's state events before evt have updated; a store that cannot tell counts as encrypted.
 func (g *plaintextGuard) drop(ctx context.Context, evt *event.Event) bool {
-	if !g.refuses(evt, g.state.Encrypted(ctx, evt.RoomID)) {
+	// The cheap checks first: the room's encryption (a state store read) is asked only for a
+	// message that would be refused in an encrypted room, not for every event of the sync.
+	if !g.refuses(evt, true) || !g.state.Encrypted(ctx, evt.RoomID) {
 		return false
 	}
 	g.device.CountPlaintextDropped()
