@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,7 @@ type Hub struct {
 	sinksMu   sync.RWMutex
 	sinks     map[*sink]struct{}
 	sinksGrew chan struct{} // closed and replaced whenever a sink subscribes or makes room
+	liveSent  liveSet       // events given to connections without an outbox, their outboxes' commit failed
 
 	inflight  *web.Budget      // request bytes held by the whole process
 	authFails *web.AuthLimiter // wrong access tokens per client address, for every face
@@ -380,12 +382,35 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 			feeds = append(feeds, f)
 		}
 	}
+	// The connections without an outbox first: they get the frame without waiting for the
+	// outboxes' commit. If that commit fails, the sync loop publishes the event again, and the
+	// connections that took it then are not given it twice (liveSent).
 	queued := 0
+	key := liveKey{ev.Self, ev.ID}
+	given := fo.h.liveSent.take(key) // an earlier try gave it to them
+	if !given {
+		for _, s := range targets {
+			payload, _ := encode(s.Face) // encoded above
+			if payload != nil && s.Durable() == nil && s.Enqueue(payload, &fo.h.stats, fo.h.metrics, ev.Self) {
+				fo.h.metrics.EventOut(string(ev.Self), s.Transport)
+				queued++
+			}
+		}
+		if queued > 0 {
+			// Let the writers just woken run now, before this goroutine goes on to the outboxes
+			// and the sync position: otherwise the scheduler often keeps them waiting until it
+			// blocks (a quarter of a millisecond or more on a busy machine, per event).
+			runtime.Gosched()
+		}
+	}
 	if len(durable) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, fo.h.syncTimeout)
 		dropped, err := fo.h.opts.Outbox.OutboxAppendAll(wctx, durable, time.Now(), fo.h.opts.OutboxLimits)
 		cancel()
 		if err != nil {
+			if given || queued > 0 {
+				fo.h.liveSent.put(key)
+			}
 			return 0, grew, err
 		}
 		for _, f := range feeds {
@@ -394,14 +419,39 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 		}
 		queued += len(feeds)
 	}
-	for _, s := range targets {
-		payload, _ := encode(s.Face) // encoded above
-		if payload != nil && s.Durable() == nil && s.Enqueue(payload, &fo.h.stats, fo.h.metrics, ev.Self) {
-			fo.h.metrics.EventOut(string(ev.Self), s.Transport)
-			queued++
-		}
-	}
 	return queued, grew, nil
+}
+
+// liveKey is one event of one bot.
+type liveKey struct {
+	bot   id.UserID
+	event string
+}
+
+// liveSet holds the events that connections without an outbox were given although the outboxes'
+// commit then failed: the sync loop publishes such an event again, and those connections must not
+// get it twice. It holds an event only between a failed commit and the next try.
+type liveSet struct {
+	mu   sync.Mutex
+	sent map[liveKey]struct{}
+}
+
+func (l *liveSet) put(k liveKey) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sent == nil {
+		l.sent = map[liveKey]struct{}{}
+	}
+	l.sent[k] = struct{}{}
+}
+
+// take reports whether k was put, and forgets it.
+func (l *liveSet) take(k liveKey) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.sent[k]
+	delete(l.sent, k)
+	return ok
 }
 
 // BotStatusChanged implements model.Sink: every connection that sees the bot gets its face's

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/internal/gateway/push"
 	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
@@ -41,5 +42,80 @@ func TestRetriedPublishIsListedOnce(t *testing.T) {
 	}
 	if got := h.recent.Snapshot()[ev.Self]; len(got) != 1 {
 		t.Fatalf("admin page lists %d events after one event tried twice, want 1: %+v", len(got), got)
+	}
+}
+
+// gatedOutbox holds each append until release is closed.
+type gatedOutbox struct {
+	OutboxStore
+	release chan struct{}
+}
+
+func (o gatedOutbox) OutboxAppendAll(ctx context.Context, f []storage.OutboxFrame, at time.Time, l storage.OutboxLimits) (map[string]int64, error) {
+	select {
+	case <-o.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return o.OutboxStore.OutboxAppendAll(ctx, f, at, l)
+}
+
+// A connection without an outbox gets an event without waiting for the outboxes' commit (issue
+// 12: the commit was on the way of every event to every client).
+func TestLiveConnectionDoesNotWaitForTheOutbox(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	release := make(chan struct{})
+	h.opts.Outbox = gatedOutbox{OutboxStore: db.Outbox(), release: release}
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := h.push.NewFeed(ctx, "k", 12, "", true, "webhook") // an endpoint with an outbox
+	t.Cleanup(func() { cancel(); f.Close() })
+	live := push.NewSink(12, "", true)
+	h.fan.subscribe(live)
+	done := make(chan error, 1)
+	go func() { done <- h.Publish(context.Background(), sampleEvent(false)) }()
+	if fr := nextFrame(t, live); fr["type"] != "message" {
+		t.Fatalf("live connection got %v, want the message", fr)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Publish returned (%v) before the outbox write was let through", err)
+	default:
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// When the outboxes' commit fails after a connection without an outbox took the event, the sync
+// loop publishes it again: that connection does not get it twice, the outbox gets it once.
+func TestRetriedPublishReachesALiveConnectionOnce(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	h.opts.Outbox = &failingOutbox{OutboxStore: db.Outbox(), fail: 2}
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := h.push.NewFeed(ctx, "k", 12, "", true, "webhook")
+	t.Cleanup(func() { cancel(); f.Close() })
+	live := push.NewSink(12, "", true)
+	h.fan.subscribe(live)
+	ev := sampleEvent(false)
+	for try := 1; try <= 2; try++ {
+		if err := h.Publish(context.Background(), ev); err == nil {
+			t.Fatalf("try %d: Publish succeeded although the outbox write failed", try)
+		}
+	}
+	if err := h.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	nextFrame(t, live)
+	noFrame(t, live)
+	other := sampleEvent(false)
+	other.ID = "$other"
+	if err := h.Publish(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	if fr := nextFrame(t, live); fr["id"] != "$other" {
+		t.Fatalf("next frame %v, want the next event", fr)
 	}
 }
