@@ -14,6 +14,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // The message index marks the messages of encrypted rooms, and get_msg tells apart a message
@@ -106,5 +107,47 @@ func TestBatchIndexedBeforeHandOver(t *testing.T) {
 		if err != nil || m.Encrypted != enc {
 			t.Errorf("%s indexed as %+v, %v; want encrypted = %v", evt, m, err, enc)
 		}
+	}
+}
+
+// The index's commit is not on the way of an event to the clients (issue 12): a batch's messages
+// are held in memory while they are handed over (get_msg answers from there) and stored before
+// the sync position moves past them.
+func TestBatchStoredBeforeThePositionMoves(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.setToken(t, "s0")
+	now := time.Now()
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(
+		message("$one", aliceID, now, "one"),
+		message("$two", aliceID, now, "two"),
+	)}))
+	rows := func() (n int) {
+		if err := h.db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM gateway_message").Scan(&n); err != nil {
+			t.Error(err)
+		}
+		return n
+	}
+	sink := newRecordingSink()
+	var atHandOver []int
+	sink.hook = func(ctx context.Context, ev *model.Event) error {
+		if _, err := h.db.Messages().GetMessage(ctx, string(botID), ev.ID); err != nil {
+			t.Errorf("get_msg of %s when it is handed over: %v", ev.ID, err)
+		}
+		atHandOver = append(atHandOver, rows())
+		return nil
+	}
+	s := h.session(t, sink, func(o *Options) { o.HandleOldEvents = true })
+	start(t, s)
+	waitEvents(t, sink, 2)
+	wait.For(t, 10*time.Second, "the position to move to s1", func() bool {
+		tok, err := h.db.Sync().SyncToken(ctx, string(botID))
+		return err == nil && tok == "s1"
+	})
+	if n := rows(); n != 2 {
+		t.Fatalf("%d messages stored once the position is s1, want 2", n)
+	}
+	if len(atHandOver) != 2 || atHandOver[0] != 0 || atHandOver[1] != 0 {
+		t.Fatalf("rows in the database when each message was handed over: %v, want none (stored after the batch)", atHandOver)
 	}
 }

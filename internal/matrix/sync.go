@@ -181,13 +181,14 @@ func (s *syncer) Run(ctx context.Context) error {
 const storageRetryMax = 10 * time.Second
 
 // handOver hands the batch's events over and then saves the sync position, so that the position
-// never moves past an event that was not durably handed over (Hub.Publish writes the outboxes
-// before any connection gets the event). A failed write (the disk of the database is full, …)
-// is retried with backoff, the bot's status and the log saying why, until it succeeds: an event
-// already handed over is not handed over again (b.done), so the retry neither loses nor repeats
-// one. It reports false when ctx ended first (the batch is fetched again by the next run).
+// never moves past an event that was not durably handed over (Hub.Publish has written it to the
+// outboxes when it returns) nor past a message not in the index. A failed write (the disk of the
+// database is full, …) is retried with backoff, the bot's status and the log saying why, until it
+// succeeds: an event already handed over is not handed over again (b.done), so the retry neither
+// loses nor repeats one. It reports false when ctx ended first (the batch is fetched again).
 func (s *syncer) handOver(ctx context.Context, b *batch, resp *syncapi.Response) bool {
 	work := context.WithoutCancel(ctx)
+	defer s.reader.index.Write(work) // the messages held in memory (rooms.Index.PutRoom), on any return
 	retry := backoff.New(s.acct.RetryInterval, storageRetryMax)
 	handed, failed := false, false
 	for {
@@ -203,6 +204,7 @@ func (s *syncer) handOver(ctx context.Context, b *batch, resp *syncapi.Response)
 		// saved by this run) needs no write: a thousand idle bots would write ~30 times a second.
 		idle := b.saved && !b.marked && resp.NextBatch == b.since
 		if handed && !idle {
+			s.reader.index.Write(work) // the position must not pass a message not stored
 			if err = s.acct.DB.Sync().SaveSyncPosition(work, string(s.acct.UserID()), resp.NextBatch, s.pub.key()); err != nil {
 				err = fmt.Errorf("failed to save sync position: %w", err)
 			}

@@ -63,9 +63,10 @@ type DB struct {
 
 	memoryLocks memoryLocks // the bot locks of Ownership on SQLite
 
-	stopCheckpointer func()                   // SQLite: ends the checkpointer and waits for it
-	later            later.Writes[messageKey] // messages being written in the background (later.go)
-	checkpointing    sync.Mutex               // held while a checkpoint runs (checkpointer or Checkpoint)
+	stopCheckpointer func()                          // SQLite: ends the checkpointer and waits for it
+	later            later.Writes[messageKey]        // messages being written in the background (later.go)
+	held             later.Held[messageKey, Message] // messages the sync loop stores after handing them over
+	checkpointing    sync.Mutex                      // held while a checkpoint runs (checkpointer or Checkpoint)
 
 	retention atomic.Pointer[Retention]
 	now       func() time.Time // the clock of stored_ms and the retention; tests move it

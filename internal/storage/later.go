@@ -40,3 +40,27 @@ func (s MessageStore) awaitLater(ctx context.Context, botUserID, eventID string)
 	}
 	return nil
 }
+
+// HoldMessages keeps ms in memory until WriteHeld stores them: the sync loop hands a batch's
+// messages to the clients first and stores them after, off the path of each event. Meanwhile
+// GetMessage answers from memory and MarkRedacted marks the held copy, so no reader waits.
+func (s MessageStore) HoldMessages(ms []Message) {
+	for _, m := range ms {
+		s.db.held.Put(messageKey{m.BotUserID, m.EventID}, m)
+	}
+}
+
+// WriteHeld stores the messages held for bot (PutMessages; when that fails, one by one, each
+// failure handed to failed) and forgets them.
+func (s MessageStore) WriteHeld(ctx context.Context, bot string, failed func(Message, error)) {
+	_ = s.db.held.Write(func(k messageKey) bool { return k.bot == bot }, func(ms []Message) error {
+		if err := s.PutMessages(ctx, ms); err != nil {
+			for _, m := range ms {
+				if err := s.PutMessage(ctx, m); err != nil {
+					failed(m, err)
+				}
+			}
+		}
+		return nil
+	})
+}

@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
+
+	"go.mau.fi/util/dbutil"
 )
 
 // Message is one Matrix event as a bot saw it, for get_msg, replies and recall.
@@ -92,7 +93,7 @@ func (s MessageStore) PutMessages(ctx context.Context, ms []Message) error {
 		last[key{m.BotUserID, m.EventID}] = i
 	}
 	stored := s.db.now().UnixMilli()
-	args := make([]any, 0, len(ms)*messageColumns)
+	rows := make([]messageRow, 0, len(ms))
 	for i, m := range ms {
 		c, err := s.messageContent(m)
 		if err != nil {
@@ -101,18 +102,17 @@ func (s MessageStore) PutMessages(ctx context.Context, ms []Message) error {
 		if last[key{m.BotUserID, m.EventID}] != i {
 			continue // a multi-row upsert may not touch a row twice (PostgreSQL refuses)
 		}
-		args = append(args, m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(c), m.Redacted, m.Encrypted, stored)
+		rows = append(rows, messageRow{m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(c), m.Redacted, m.Encrypted, stored})
 	}
-	if len(args) == 0 {
+	if len(rows) == 0 {
 		return nil
 	}
 	err := inTx(ctx, s.db, func(ctx context.Context) error {
-		for len(args) > 0 {
-			n := min(len(args), putMessagesRows*messageColumns)
-			if _, err := s.db.util.Exec(ctx, upsertMessages(n/messageColumns), args[:n]...); err != nil {
+		for chunk := range slices.Chunk(rows, putMessagesRows) {
+			query, args := upsertMessages.Build([0]any{}, chunk)
+			if _, err := s.db.util.Exec(ctx, query, args...); err != nil {
 				return err
 			}
-			args = args[n:]
 		}
 		return nil
 	})
@@ -122,33 +122,17 @@ func (s MessageStore) PutMessages(ctx context.Context, ms []Message) error {
 	return nil
 }
 
-const (
-	messageColumns  = 9   // the values of upsertMessage
-	putMessagesRows = 100 // rows per statement of PutMessages (SQLite allows 32766 parameters)
-)
+// putMessagesRows is the rows per statement of PutMessages (SQLite allows 32766 parameters).
+const putMessagesRows = 100
 
-// upsertMessages is upsertMessage for rows messages.
-func upsertMessages(rows int) string {
-	var b strings.Builder
-	b.WriteString(insertMessageHead)
-	b.WriteString("VALUES ")
-	for r := range rows {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for c := range messageColumns {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(r*messageColumns + c + 1))
-		}
-		b.WriteByte(')')
-	}
-	b.WriteString(onConflictMessage)
-	return b.String()
-}
+// messageRow is the values of upsertMessage for one message.
+type messageRow [9]any
+
+func (r messageRow) GetMassInsertValues() [9]any { return r }
+
+// upsertMessages is upsertMessage for several messages (go.mau.fi/util's builder, which mautrix's
+// stores use too).
+var upsertMessages = dbutil.NewMassInsertBuilder[messageRow, [0]any](upsertMessage, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)")
 
 // messageContent checks m and returns the content to store (nil: none).
 func (s MessageStore) messageContent(m Message) (json.RawMessage, error) {
@@ -181,6 +165,12 @@ func (s MessageStore) putMessage(ctx context.Context, m Message, content json.Ra
 // Retention.EncryptedBodyAge (or with NoEncryptedBodies) is not returned (BodyExpired), even
 // before the pruner drops it.
 func (s MessageStore) GetMessage(ctx context.Context, botUserID, eventID string) (Message, error) {
+	if m, ok := s.db.held.Get(messageKey{botUserID, eventID}); ok { // HoldMessages: as stored now
+		if content, err := s.messageContent(m); err == nil {
+			m.Stored, m.Content, m.BodyExpired = s.db.now(), content, content == nil
+			return m, nil
+		}
+	}
 	if err := s.awaitLater(ctx, botUserID, eventID); err != nil {
 		return Message{}, err
 	}
@@ -215,6 +205,9 @@ func (s MessageStore) GetMessage(ctx context.Context, botUserID, eventID string)
 // MarkRedacted flags a stored message as redacted and drops its content, or returns
 // ErrNotFound. Room and sender stay (the deletion event names the sender).
 func (s MessageStore) MarkRedacted(ctx context.Context, botUserID, eventID string) error {
+	if s.db.held.Update(messageKey{botUserID, eventID}, func(m *Message) { m.Redacted, m.Content = true, nil }) {
+		return nil
+	}
 	if err := s.awaitLater(ctx, botUserID, eventID); err != nil {
 		return err
 	}

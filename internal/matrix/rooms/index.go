@@ -31,17 +31,17 @@ func NewIndex(acct *account.Account, state *State) *Index {
 	return &Index{acct: acct, state: state, replies: replyCache{entries: map[replyKey]replyEntry{}}}
 }
 
-// Put keeps a received message in the index.
+// Put keeps a received message in the index (held until Write, as PutRoom).
 func (x *Index) Put(ctx context.Context, evt *event.Event) {
-	err := x.acct.DB.Messages().PutMessage(ctx, x.message(evt, evt.Mautrix.WasEncrypted || x.state.Encrypted(ctx, evt.RoomID)))
-	if err != nil {
-		x.acct.Log().Warn("failed to index message", "event_id", evt.ID, "error", err)
-	}
+	x.acct.DB.Messages().HoldMessages([]storage.Message{x.message(evt, evt.Mautrix.WasEncrypted || x.state.Encrypted(ctx, evt.RoomID))})
 }
 
-// PutRoom keeps received messages of room in the index with one transaction, in timeline order:
-// an m.room.encryption state event among evts counts for the messages after it. evts may hold
-// events other than messages (and nil), which it skips.
+// PutRoom keeps received messages of room in the index, in timeline order: an m.room.encryption
+// state event among evts counts for the messages after it. evts may hold events other than
+// messages (and nil), which it skips. They are held in memory (the index answers from there)
+// until Write stores them with one transaction: the sync loop does that after handing the batch
+// over and before saving its position, so that the store's commit is not on the way of an event
+// to the clients and the position still never moves past a message that is not stored.
 func (x *Index) PutRoom(ctx context.Context, room id.RoomID, evts []*event.Event) {
 	var ms []storage.Message
 	encrypted := false
@@ -60,14 +60,14 @@ func (x *Index) PutRoom(ctx context.Context, room id.RoomID, evts []*event.Event
 			ms = append(ms, x.message(evt, encrypted || evt.Mautrix.WasEncrypted))
 		}
 	}
-	if err := x.acct.DB.Messages().PutMessages(ctx, ms); err != nil {
-		x.acct.Log().Warn("failed to index the messages of a batch; indexing them one by one", "room_id", room, "error", err)
-		for _, m := range ms {
-			if err := x.acct.DB.Messages().PutMessage(ctx, m); err != nil {
-				x.acct.Log().Warn("failed to index message", "event_id", m.EventID, "error", err)
-			}
-		}
-	}
+	x.acct.DB.Messages().HoldMessages(ms)
+}
+
+// Write stores the messages PutRoom and Put hold (a failure to store one is logged).
+func (x *Index) Write(ctx context.Context) {
+	x.acct.DB.Messages().WriteHeld(ctx, string(x.acct.UserID()), func(m storage.Message, err error) {
+		x.acct.Log().Warn("failed to index message", "event_id", m.EventID, "error", err)
+	})
 }
 
 // IsMessage tells whether evt is an m.room.message with parsed content: what the index keeps.

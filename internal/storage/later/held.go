@@ -1,0 +1,76 @@
+package later
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+)
+
+// Held are values that their owner writes later itself (not in the background): until it does,
+// a reader gets the held value from memory and a change goes to the held value, so nothing waits
+// for the write and the owner may read what it holds. The zero value is ready to use.
+type Held[K comparable, V any] struct {
+	mu   sync.Mutex
+	vals map[K]held[V]
+	next uint64 // the order of Put, which Write keeps
+}
+
+type held[V any] struct {
+	v V
+	n uint64
+}
+
+// Put holds v as the value of k, replacing one held before.
+func (h *Held[K, V]) Put(k K, v V) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.vals == nil {
+		h.vals = make(map[K]held[V])
+	}
+	h.next++
+	h.vals[k] = held[V]{v, h.next}
+}
+
+// Get returns the value held for k.
+func (h *Held[K, V]) Get(k K) (V, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.vals[k]
+	return e.v, ok
+}
+
+// Update changes the value held for k with change, and reports whether one was held.
+func (h *Held[K, V]) Update(k K, change func(v *V)) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.vals[k]
+	if ok {
+		change(&e.v)
+		h.vals[k] = e
+	}
+	return ok
+}
+
+// Write hands the held values whose keys mine selects to write, in the order they were put, and forgets them, whatever write
+// reports (its error is returned). Readers and changes wait meanwhile, so that none of them sees a
+// value neither held nor written.
+func (h *Held[K, V]) Write(mine func(K) bool, write func([]V) error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var es []held[V]
+	for k, e := range h.vals {
+		if mine(k) {
+			es = append(es, e)
+			delete(h.vals, k)
+		}
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	slices.SortFunc(es, func(a, b held[V]) int { return cmp.Compare(a.n, b.n) })
+	vs := make([]V, len(es))
+	for i, e := range es {
+		vs[i] = e.v
+	}
+	return write(vs)
+}
