@@ -151,3 +151,34 @@ func TestBatchStoredBeforeThePositionMoves(t *testing.T) {
 		t.Fatalf("rows in the database when each message was handed over: %v, want none (stored after the batch)", atHandOver)
 	}
 }
+
+// What the sync loop keeps of a room's encryption (it asks for every batch of messages) is
+// forgotten when the send path learns from the homeserver that the room is encrypted, not only at
+// the room's next state event: the next messages are indexed as an encrypted room's.
+func TestLearntEncryptionReachesTheSyncLoop(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	states := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
+	if err := states.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.setToken(t, "s0")
+	now := time.Now()
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(message("$plain", aliceID, now, "before"))}))
+	sink := newRecordingSink()
+	s := h.session(t, sink, func(o *Options) { o.StateStore = states; o.HandleOldEvents = true })
+	start(t, s)
+	waitEvents(t, sink, 1)
+	h.hs.SetState(roomA, "m.room.encryption", "", megolmState)
+	if _, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("hi")); err == nil {
+		t.Fatal("a bot without end-to-end encryption sent into an encrypted room")
+	}
+	h.hs.QueueSync(syncReply("s2", map[id.RoomID]any{roomA: timeline(message("$later", aliceID, now, "after"))}))
+	waitEvents(t, sink, 2)
+	for evt, enc := range map[string]bool{"$plain": false, "$later": true} {
+		m, err := h.db.Messages().GetMessage(ctx, string(botID), evt)
+		if err != nil || m.Encrypted != enc {
+			t.Errorf("%s indexed as %+v, %v; want encrypted = %v", evt, m, err, enc)
+		}
+	}
+}

@@ -39,6 +39,8 @@ type Policy struct {
 	// not encrypted) for rooms the state store has no encryption event for. A join forgets the
 	// room's entry.
 	encState sync.Map
+	// Learned, when set, is told of a room whose encryption the policy wrote to the state store.
+	Learned func(room id.RoomID)
 }
 
 // NewPolicy returns the encryption policy of acct's bot, which encrypts with device.
@@ -84,6 +86,9 @@ func (s *Policy) learnEncryption(ctx context.Context, room id.RoomID) (bool, err
 	if s.acct.StateStore != nil {
 		if err := s.acct.StateStore.SetEncryptionEvent(ctx, room, &content); err != nil {
 			s.acct.Log().Warn("failed to store the encryption state of a room", "room_id", room, "error", err)
+		}
+		if s.Learned != nil {
+			s.Learned(room)
 		}
 	}
 	s.encState.Store(room, content.Algorithm)
