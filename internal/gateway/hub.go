@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -129,6 +128,8 @@ type Hub struct {
 
 	recent adminview.Recent // the last events per bot, for the admin page (adminview.go)
 	admin  http.Handler     // the admin page at /admin; nil = none
+
+	writers writerYield // how Publish lets the writers it woke run (yield.go)
 }
 
 // Stats counts what a slow or broken client cost (package core, shared with the hub's parts).
@@ -164,6 +165,7 @@ func NewHub(opts Options) *Hub {
 		inflight:     web.NewBudget(opts.Web.MaxBytesInFlight, opts.Web.ReadTimeout),
 		authFails:    web.NewAuthLimiter(opts.Logger),
 		metrics:      opts.Metrics,
+		writers:      defaultWriterYield(),
 	}
 	h.faces.h, h.web.h, h.reg.h, h.fan.h = h, h, h, h
 	h.push = push.New(pushHost{h})
@@ -398,9 +400,8 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 		}
 		if queued > 0 {
 			// Let the writers just woken run now, before this goroutine goes on to the outboxes
-			// and the sync position: otherwise the scheduler often keeps them waiting until it
-			// blocks (a quarter of a millisecond or more on a busy machine, per event).
-			runtime.Gosched()
+			// and the sync position (at most every writerYieldEvery: yield.go).
+			fo.yieldToWriters(entry)
 		}
 	}
 	if len(durable) > 0 {

@@ -15,6 +15,9 @@ type Entry struct {
 	SelfID  int64       // OneBot v11 self_id
 	Token   string      // onebot_access_token: grants this bot only; "" = none
 	Offline atomic.Bool // last status was offline: v11 clients were sent lifecycle disable
+	// LastYield is when (Unix ns) Publish last let the writers it woke for this bot's event run
+	// (the hub's yieldToWriters); 0 = never.
+	LastYield atomic.Int64
 }
 
 // Stats counts what a slow or broken client cost.
