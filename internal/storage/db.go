@@ -23,6 +23,7 @@ import (
 
 	"github.com/matrix-onebot/gateway/internal/redact"
 	"github.com/matrix-onebot/gateway/internal/storage/later"
+	"github.com/matrix-onebot/gateway/internal/storage/writegate"
 )
 
 // ErrNotFound is returned (possibly wrapped) when a looked-up row does not exist.
@@ -190,13 +191,21 @@ func dsn(absPath string) string {
 
 // sqliteConnector opens the pool's connections to one file. Each leaves checkpoints to the
 // DB's checkpointer (PRAGMA wal_autocheckpoint is per connection; the DSN cannot set it).
+// Their writes take turns through one writegate.Gate (a lock in Go, not SQLite's sleeps).
 type sqliteConnector struct {
-	dsn string
-	drv *sqlite3.SQLiteDriver
+	dsn  string
+	drv  *sqlite3.SQLiteDriver
+	gate *writegate.Gate
 }
 
-func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
-func (c sqliteConnector) Driver() driver.Driver                        { return c.drv }
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return c.gate.Wrap(conn.(*sqlite3.SQLiteConn)), nil
+}
+func (c sqliteConnector) Driver() driver.Driver { return c.drv }
 
 // noAutoCheckpoint turns SQLite's automatic checkpoint off on a new connection: it copies the
 // WAL into the database file (and fsyncs both) inside whichever commit makes the WAL reach
@@ -209,7 +218,8 @@ func noAutoCheckpoint(c *sqlite3.SQLiteConn) error {
 
 // openRaw opens the pool and checks that the pragmas took effect.
 func openRaw(ctx context.Context, absPath string) (*sql.DB, error) {
-	raw := sql.OpenDB(sqliteConnector{dsn: dsn(absPath), drv: &sqlite3.SQLiteDriver{ConnectHook: noAutoCheckpoint}})
+	raw := sql.OpenDB(sqliteConnector{dsn: dsn(absPath), drv: &sqlite3.SQLiteDriver{ConnectHook: noAutoCheckpoint},
+		gate: writegate.New(busyTimeoutMS * time.Millisecond)})
 	raw.SetMaxIdleConns(maxIdleConns)
 	var mode string
 	if err := raw.QueryRowContext(ctx, queryJournalMode).Scan(&mode); err != nil {
