@@ -54,20 +54,29 @@ func (g *Gate) acquire(ctx context.Context) error {
 func (g *Gate) release() { <-g.turn }
 
 // Wrap returns c with its transactions and its statements outside a transaction taking turns
-// through g. Every other method is c's.
-func (g *Gate) Wrap(c *sqlite3.SQLiteConn) driver.Conn { return &conn{SQLiteConn: c, g: g} }
+// through g. It has the methods database/sql uses of c (c's others are not reachable through
+// database/sql anyway).
+func (g *Gate) Wrap(c *sqlite3.SQLiteConn) driver.Conn { return &conn{c: c, g: g} }
 
 type conn struct {
-	*sqlite3.SQLiteConn
+	c    *sqlite3.SQLiteConn
 	g    *Gate
 	held bool // a transaction is open on the connection: it has the turn
 }
+
+var (
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+)
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	if err := c.g.acquire(ctx); err != nil {
 		return nil, err
 	}
-	tx, err := c.SQLiteConn.BeginTx(ctx, opts)
+	tx, err := c.c.BeginTx(ctx, opts)
 	if err != nil {
 		c.g.release()
 		return nil, err
@@ -80,28 +89,32 @@ func (c *conn) Begin() (driver.Tx, error) { return c.BeginTx(context.Background(
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if c.held {
-		return c.SQLiteConn.ExecContext(ctx, query, args)
+		return c.c.ExecContext(ctx, query, args)
 	}
 	if err := c.g.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.g.release()
-	return c.SQLiteConn.ExecContext(ctx, query, args)
+	return c.c.ExecContext(ctx, query, args)
 }
 
-func (c *conn) Exec(query string, args []driver.Value) (driver.Result, error) {
-	named := make([]driver.NamedValue, len(args))
-	for i, v := range args {
-		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
-	}
-	return c.ExecContext(context.Background(), query, named)
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.c.QueryContext(ctx, query, args)
 }
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) { return c.c.Prepare(query) }
+
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.c.PrepareContext(ctx, query)
+}
+
+func (c *conn) Ping(ctx context.Context) error { return c.c.Ping(ctx) }
 
 // Close gives the turn back if a transaction was left open (database/sql closes a connection it
 // found broken without ending its transaction).
 func (c *conn) Close() error {
 	c.end()
-	return c.SQLiteConn.Close()
+	return c.c.Close()
 }
 
 func (c *conn) end() {
