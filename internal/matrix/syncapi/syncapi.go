@@ -288,9 +288,9 @@ func (s *Client) eventBefore(ctx context.Context, roomID id.RoomID, since string
 // and skipped (nil).
 func ParseEvent(log *slog.Logger, raw json.RawMessage, roomID id.RoomID) *event.Event {
 	var evt event.Event
-	// Straight to Event.UnmarshalJSON: json.Unmarshal would first validate and scan the bytes
-	// only to hand them to it, which validates them again (once per incoming event).
-	if err := evt.UnmarshalJSON(raw); err != nil {
+	// Not through json.Unmarshal, which would first validate and scan the bytes only to hand
+	// them to Event.UnmarshalJSON, which validates them again (once per incoming event).
+	if err := unmarshalEvent(raw, &evt); err != nil {
 		log.Warn("skipping malformed event", "room_id", roomID, "error", err)
 		return nil
 	}
