@@ -18,11 +18,12 @@ var leanTypes = map[string]bool{
 }
 
 // leanEvent is mautrix's event for unmarshalling (event.eventForMarshaling) with the content
-// kept as bytes.
+// kept as bytes, and the type as a plain string (event.Type's UnmarshalJSON runs json.Unmarshal
+// again for it).
 type leanEvent struct {
 	StateKey      *string         `json:"state_key,omitempty"`
 	Sender        id.UserID       `json:"sender,omitempty"`
-	Type          event.Type      `json:"type"`
+	Type          string          `json:"type"`
 	Timestamp     int64           `json:"origin_server_ts,omitzero"`
 	ID            id.EventID      `json:"event_id,omitempty"`
 	RoomID        id.RoomID       `json:"room_id,omitempty"`
@@ -44,12 +45,14 @@ func unmarshalEvent(raw []byte, evt *event.Event) error {
 	if err := json.Unmarshal(raw, &le); err != nil {
 		return err
 	}
-	if !leanTypes[le.Type.Type] || len(le.Content) > 0 && le.Content[0] != '{' && string(le.Content) != "null" {
+	if !leanTypes[le.Type] || len(le.Content) > 0 && le.Content[0] != '{' && string(le.Content) != "null" {
 		return evt.UnmarshalJSON(raw) // content that is not an object: refused as mautrix refuses it
 	}
 	// As Event.UnmarshalJSON copies its fields; Content.UnmarshalJSON would clone the bytes
 	// (a RawMessage is already a copy) and decode them into Content.Raw.
-	evt.StateKey, evt.Sender, evt.Type, evt.Timestamp, evt.ID, evt.RoomID = le.StateKey, le.Sender, le.Type, le.Timestamp, le.ID, le.RoomID
+	evt.StateKey, evt.Sender, evt.Timestamp, evt.ID, evt.RoomID = le.StateKey, le.Sender, le.Timestamp, le.ID, le.RoomID
+	evt.Type = event.Type{Type: le.Type}
+	evt.Type.Class = evt.Type.GuessClass() // as Type.UnmarshalJSON
 	evt.Content = event.Content{VeryRaw: le.Content}
 	evt.Redacts, evt.Sticky = le.Redacts, le.Sticky
 	if le.Unsigned != nil {
