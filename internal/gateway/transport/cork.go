@@ -55,8 +55,9 @@ func (c *CorkConn) Cork() {
 	c.mu.Unlock()
 }
 
-// Uncork sends what was collected with one write, within timeout, and stops collecting.
-func (c *CorkConn) Uncork(timeout time.Duration) error {
+// Uncork sends what was collected with one write, within timeout, and stops collecting. When
+// ctx ends first the write is cut short (its deadline moves to the past) and fails.
+func (c *CorkConn) Uncork(ctx context.Context, timeout time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
@@ -64,8 +65,16 @@ func (c *CorkConn) Uncork(timeout time.Duration) error {
 		return nil
 	}
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+	cut := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.Conn.SetWriteDeadline(time.Unix(1, 0))
+		close(cut)
+	})
 	c.writes++
 	_, err := c.Conn.Write(c.buf)
+	if !stop() {
+		<-cut // it moved the deadline: clear it only after that
+	}
 	_ = c.Conn.SetWriteDeadline(time.Time{})
 	if cap(c.buf) > 1<<20 {
 		c.buf = nil // a burst of large frames: do not keep its memory
@@ -142,14 +151,23 @@ func DialCorked(ctx context.Context, url string, opts *websocket.DialOptions) (*
 // WriteQueued writes first and then, without waiting, whatever else is queued in out (at most
 // MaxBatchFrames in all): through cork with one network write when there is one (nil: each
 // frame is written by itself), within timeout.
+//
+// Into a corked connection the frames are written without a deadline of their own: they only
+// reach memory, and the one network write (Uncork) has the deadline and ends when ctx does. With
+// a context that can end, the WebSocket library arms and disarms a timer for every frame
+// (context.AfterFunc), which under fan-out to many clients was a fifth of the gateway's CPU.
 func WriteQueued(ctx context.Context, c *websocket.Conn, cork *CorkConn, first []byte, out <-chan []byte, timeout time.Duration) error {
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	if cork == nil {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
 		return c.Write(wctx, websocket.MessageText, first)
 	}
 	cork.Cork()
-	err := c.Write(wctx, websocket.MessageText, first)
+	// No deadline and no end: a write into memory cannot block, and the lock the library takes
+	// first is held only by writes that have a deadline of their own, or given up when the
+	// connection closes.
+	mem := context.WithoutCancel(ctx)
+	err := c.Write(mem, websocket.MessageText, first)
 	for n := 1; err == nil && n < MaxBatchFrames; n++ {
 		var frame []byte
 		select {
@@ -158,9 +176,9 @@ func WriteQueued(ctx context.Context, c *websocket.Conn, cork *CorkConn, first [
 			n = MaxBatchFrames
 			continue
 		}
-		err = c.Write(wctx, websocket.MessageText, frame)
+		err = c.Write(mem, websocket.MessageText, frame)
 	}
-	if uerr := cork.Uncork(timeout); err == nil && uerr != nil {
+	if uerr := cork.Uncork(ctx, timeout); err == nil && uerr != nil {
 		err = fmt.Errorf("failed to write frames: %w", uerr)
 	}
 	return err

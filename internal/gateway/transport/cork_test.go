@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // Frames that wait in a connection's queue go out with one write to the network (a batch of at
@@ -139,4 +141,81 @@ func dialWS(t *testing.T, ctx context.Context, url string, hdr http.Header) *web
 
 func wsURL(srv *httptest.Server, path string) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + path
+}
+
+// serveCorked runs handle on the server side of a corked WebSocket whose client never reads,
+// and returns once handle has returned.
+func serveCorked(t *testing.T, handle func(ctx context.Context, c *websocket.Conn, cork *CorkConn)) {
+	t.Helper()
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		c, cork, err := AcceptCorked(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.CloseNow()
+		handle(r.Context(), c, cork)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dialWS(t, ctx, wsURL(srv, "/"), nil) // never reads
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("the server side did not finish")
+	}
+}
+
+// Frames written into a corked connection arm no write timer each (the WebSocket library does
+// that, with allocations, for a write whose context can end): under fan-out that was a fifth of
+// the gateway's CPU. The batch's one network write has the deadline.
+func TestCorkedFramesArmNoTimerEach(t *testing.T) {
+	serveCorked(t, func(ctx context.Context, c *websocket.Conn, cork *CorkConn) {
+		frame := []byte(`{"type":"message","n":1}`)
+		out := make(chan []byte, MaxBatchFrames)
+		allocs := testing.AllocsPerRun(20, func() {
+			for range MaxBatchFrames - 1 {
+				out <- frame
+			}
+			if err := WriteQueued(ctx, c, cork, frame, out, 5*time.Second); err != nil {
+				t.Error(err)
+			}
+		})
+		if perFrame := allocs / MaxBatchFrames; perFrame >= 1 {
+			t.Errorf("%.2f allocations per frame written into a corked connection, want < 1", perFrame)
+		}
+	})
+}
+
+// The batch's network write ends when the connection's context does, although its deadline is
+// far off: a client that stopped reading does not hold the gateway's writer (and its stop).
+func TestCorkedWriteEndsWithItsContext(t *testing.T) {
+	serveCorked(t, func(ctx context.Context, c *websocket.Conn, cork *CorkConn) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		big := bytes.Repeat([]byte("x"), 1<<20)
+		out := make(chan []byte, MaxBatchFrames)
+		for range MaxBatchFrames - 1 {
+			out <- big // 64 MiB: more than the socket buffers take while the client does not read
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- WriteQueued(ctx, c, cork, big, out, time.Hour) }()
+		// Every frame taken: the batch goes to the network (or is about to).
+		if !wait.Until(30*time.Second, func() bool { return len(out) == 0 }) {
+			t.Error("the frames were not taken")
+			return
+		}
+		cancel()
+		select {
+		case err := <-errc:
+			if err == nil {
+				t.Error("the write of a batch the client never read succeeded")
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the batch's network write did not end with its context")
+		}
+	})
 }
