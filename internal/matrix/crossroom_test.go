@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/matrix-onebot/gateway/internal/model"
 )
@@ -98,10 +96,7 @@ func TestRelationsNeverCrossRooms(t *testing.T) {
 func TestGetMessageOfALeftRoom(t *testing.T) {
 	h := newHarness(t)
 	h.setToken(t, "s0")
-	state := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
-	if err := state.Upgrade(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	state := newStateStore(t, h)
 	now := time.Now()
 	h.hs.QueueSync(
 		syncReply("s1", map[id.RoomID]any{roomB: timeline(message("$said", bobID, now, "said while the bot was there"))}),

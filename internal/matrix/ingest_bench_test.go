@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/id"
-	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/matrix-onebot/gateway/internal/matrix/syncapi"
 	"github.com/matrix-onebot/gateway/internal/model"
@@ -75,11 +73,8 @@ func ingestBody(tb testing.TB, n int, now time.Time) []byte {
 // reports the CPU cost per incoming message (issue 12's target: ≤ 50 µs) and allocations.
 func BenchmarkIngest(b *testing.B) {
 	h := newHarness(b)
-	state := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
+	state := newStateStore(b, h)
 	ctx := context.Background()
-	if err := state.Upgrade(ctx); err != nil {
-		b.Fatal(err)
-	}
 	sink := &encodingSink{}
 	s := h.session(b, sink, func(o *Options) {
 		o.HandleOldEvents, o.StateStore = true, state

@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/internal/storage"
@@ -26,10 +24,7 @@ func TestGetMessageRetention(t *testing.T) {
 	var now atomic.Int64
 	now.Store(time.Now().UnixMilli())
 	h.db.SetClock(func() time.Time { return time.UnixMilli(now.Load()) })
-	states := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
-	if err := states.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
+	states := newStateStore(t, h)
 	if err := states.SetEncryptionEvent(ctx, roomB, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,16 +70,14 @@ func TestGetMessageRetention(t *testing.T) {
 	}
 }
 
-// The messages of a batch are indexed together before they are handed over: each is in the index
-// when the sink gets it, and a room that turns encryption on in the timeline has the messages
+// The messages of a batch are indexed together before they are handed over (held in memory until
+// the batch is stored: TestBatchStoredBeforeThePositionMoves): each is in the index when the sink
+// gets it, and a room that turns encryption on in the timeline has the messages
 // after that state event indexed as encrypted, those before it not.
 func TestBatchIndexedBeforeHandOver(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	states := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
-	if err := states.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
+	states := newStateStore(t, h)
 	h.setToken(t, "s0")
 	now := time.Now()
 	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(
@@ -158,10 +151,7 @@ func TestBatchStoredBeforeThePositionMoves(t *testing.T) {
 func TestLearntEncryptionReachesTheSyncLoop(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	states := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
-	if err := states.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
+	states := newStateStore(t, h)
 	h.setToken(t, "s0")
 	now := time.Now()
 	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(message("$plain", aliceID, now, "before"))}))

@@ -5,9 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/id"
-	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/matrix-onebot/gateway/internal/model"
 )
@@ -26,10 +24,7 @@ func TestMessageSenderRoleFromPowerLevels(t *testing.T) {
 	const carolID id.UserID = "@carol:example.org"
 	h := newHarness(t)
 	h.setToken(t, "s0")
-	state := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
-	if err := state.Upgrade(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	state := newStateStore(t, h)
 	now := time.Now()
 	levels := func(users map[id.UserID]int) map[string]any {
 		return map[string]any{"users": users, "users_default": 0}
@@ -85,10 +80,7 @@ func TestMessageSenderRoleFromPowerLevels(t *testing.T) {
 func TestMessageSenderRoleRoomV12Creator(t *testing.T) {
 	h := newHarness(t)
 	h.setToken(t, "s0")
-	state := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
-	if err := state.Upgrade(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	state := newStateStore(t, h)
 	now := time.Now()
 	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: map[string]any{
 		"state": map[string]any{"events": []any{
@@ -112,10 +104,7 @@ func TestMessageSenderRoleRoomV12Creator(t *testing.T) {
 func TestSenderNameAndRoleFollowStateWithinBatch(t *testing.T) {
 	h := newHarness(t)
 	h.setToken(t, "s0")
-	state := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
-	if err := state.Upgrade(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	state := newStateStore(t, h)
 	now := time.Now()
 	member := func(evtID, name string) map[string]any {
 		return stateEvent(evtID, "m.room.member", string(bobID), bobID, now, map[string]any{"membership": "join", "displayname": name})

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/id"
+	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/matrix-onebot/gateway/internal/config"
 	"github.com/matrix-onebot/gateway/internal/model"
@@ -149,6 +151,16 @@ func newHarness(t testing.TB) *harness {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return &harness{hs: hs, db: db}
+}
+
+// newStateStore is a mautrix state store in the harness's database (Options.StateStore).
+func newStateStore(t testing.TB, h *harness) *sqlstatestore.SQLStateStore {
+	t.Helper()
+	s := sqlstatestore.NewSQLStateStore(h.db.DBUtil(), dbutil.NoopLogger, false)
+	if err := s.Upgrade(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func (h *harness) options(t testing.TB, sink model.Sink) Options {
