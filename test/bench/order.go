@@ -76,6 +76,9 @@ type Repetition struct {
 	P50, P99 time.Duration // gateway's client minus plain client, of the latency percentiles
 	Behind50 time.Duration // per message, gateway's arrival minus plain's: p50
 	Behind99 time.Duration // … and p99
+	// The order-free measurement: against each client's own /sync answer (TimingProxy), set by
+	// the caller.
+	Own AnswerOverhead
 }
 
 // CompareRepetition measures one repetition from the send times and the arrivals at the

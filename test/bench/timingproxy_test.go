@@ -378,3 +378,47 @@ func TestStartTimingProxyRejectsABadTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestAddOwnAnswerSectionChecksTheFirstRepetition(t *testing.T) {
+	// End to end, the first repetition reads 7 ms (plain first) and the second −3 ms (gateway
+	// first); against their own answers both read about 0.8 ms. The check takes the first
+	// repetition's own-answer overhead, not an end-to-end or averaged number.
+	reps := []Repetition{
+		{Plain: "bob (with the seed adapter syncing: not counted)", Order: PlainFirst, P50: ms(7), P99: ms(9),
+			Own: AnswerOverhead{Sent: 300, Matched: 299, P50: ms(0.8), P99: ms(4), GW50: ms(1.5), GW99: ms(6), Plain50: ms(0.7), Plain99: ms(2)}},
+		{Plain: "bob2", Order: GatewayFirst, P50: -ms(3), P99: -ms(2),
+			Own: AnswerOverhead{Sent: 300, Matched: 300, P50: ms(0.9), P99: ms(7), GWNoAnswer: 2}},
+	}
+	r := &Report{}
+	AddOwnAnswerSection(r, reps, true)
+	if len(r.Sections) != 1 || len(r.Sections[0].Rows) != 2 {
+		t.Fatalf("sections %+v", r.Sections)
+	}
+	if row := strings.Join(r.Sections[0].Rows[0], "|"); row != "1|bob|plain first|299 of 300|1.50|6.00|0.70|2.00|0.80|4.00" {
+		t.Fatalf("first row %q", row)
+	}
+	if notes := strings.Join(r.Sections[0].Notes, " "); !strings.Contains(notes, "2 arrivals had no /sync answer") || !strings.Contains(notes, "the seed adapter included") {
+		t.Fatalf("notes %q", notes)
+	}
+	if len(r.Targets) != 2 {
+		t.Fatalf("targets %+v", r.Targets)
+	}
+	for i, want := range []string{"0.80 ms", "4.00 ms"} {
+		if tg := r.Targets[i]; tg.Measured != want || tg.Verdict() != "MET" || !strings.Contains(tg.Name, "own /sync answer") {
+			t.Errorf("target %d: %+v (%s), want %s MET", i, tg, tg.Verdict(), want)
+		}
+	}
+
+	// Nothing matched in the first repetition: not measured, whatever the others say.
+	reps[0].Own = AnswerOverhead{Sent: 300}
+	r = &Report{}
+	AddOwnAnswerSection(r, reps, false)
+	if len(r.Targets) != 2 || r.Targets[0].Verdict() != "—" || r.Targets[1].Verdict() != "—" || !strings.Contains(r.Targets[0].Measured, "no message of 300 matched") {
+		t.Fatalf("targets %+v", r.Targets)
+	}
+	r = &Report{}
+	AddOwnAnswerSection(r, nil, false)
+	if len(r.Targets) != 2 || r.Targets[0].Verdict() != "—" {
+		t.Fatalf("no repetitions: targets %+v", r.Targets)
+	}
+}

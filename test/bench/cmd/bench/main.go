@@ -5,7 +5,9 @@
 //   - receive latency p50/p99 of a plain /sync client, a OneBot v12 WebSocket client of the
 //     gateway, NoneBot2 + nonebot-adapter-onebot through the gateway, and NoneBot2 +
 //     nonebot-adapter-matrix (the Python package this project re-implements), all on one Synapse
-//     and the same messages, and the CPU seconds per 1,000 messages of each process;
+//     and the same messages, and the CPU seconds per 1,000 messages of each process; the receive
+//     overhead of the gateway over the plain client, each timed from its own /sync answer
+//     (test/bench TimingProxy, so that Synapse's order of answering them drops out);
 //   - the echo round trip (NoneBot2's echo through the gateway, and a direct v12 WebSocket echo)
 //     at several command rates, and the send path: send_message through the gateway vs. a direct
 //     PUT /send on the same Synapse;
@@ -96,7 +98,7 @@ func parseOptions(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.IntVar(&o.messages, "messages", 300, "messages sent for the receive latency (part a/b)")
 	fs.Float64Var(&o.rate, "rate", 20, "messages per second for the receive latency")
-	fs.IntVar(&o.orderReps, "order-reps", 6, "at most this many receive measurements (part a), each with a fresh plain /sync user, until Synapse's wake order of the gateway's bot and the plain user has been seen both ways (the receive targets are averaged over the two orders; 1: never repeat, the targets go unmeasured)")
+	fs.IntVar(&o.orderReps, "order-reps", 6, "at most this many receive measurements (part a), each with a fresh plain /sync user, until Synapse's wake order of the gateway's bot and the plain user has been seen both ways (printed, with the end-to-end difference averaged over the two orders, for information; the receive targets are checked against each client's own /sync answer on the first; 1: never repeat)")
 	echoRates := fs.String("echo-rates", "1,5", "echo commands per second, comma-separated (part d)")
 	fs.Float64Var(&o.echoSeconds, "echo-seconds", 15, "how long each echo rate is kept up")
 	fs.IntVar(&o.sends, "sends", 300, "sends through the gateway and direct PUTs each, one at a time (send path; Synapse takes 25-50 ms per send, so the p50 of 100 moves by about 1 ms between runs)")
