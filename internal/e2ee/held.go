@@ -85,10 +85,11 @@ type heldStore struct {
 	db        *dbutil.Database
 	accountID string
 
-	// none remembers that the table held no event of the account when oldest last asked, so that
-	// the sync loop (NextWake, twice per /sync answer) does not ask again while nothing is held,
-	// which is nearly always. Writes that add events (put, adopt) bump gen after they are done and
-	// clear it; oldest sets it only when no such write finished while it asked.
+	// none remembers that the table held no event of the account when oldest or list last asked,
+	// so that the sync loop (NextWake, twice per /sync answer, and Due once) does not ask again
+	// while nothing is held, which is nearly always. Writes that add events (put, adopt) bump gen
+	// after they are done and clear it; oldest and list set it only when no such write finished
+	// while they asked.
 	mu   sync.Mutex
 	gen  uint64
 	none bool
@@ -129,11 +130,26 @@ func (h *heldStore) put(ctx context.Context, evt *event.Event, sessionID id.Sess
 	return nil
 }
 
+// knownNone reports whether nothing is held (as last asked, with no event added since), and the
+// generation of writes to pass to sawNone after asking.
+func (h *heldStore) knownNone() (none bool, gen uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.none, h.gen
+}
+
+// sawNone records that the table held no event when asked at generation gen.
+func (h *heldStore) sawNone(gen uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gen == gen {
+		h.none = true
+	}
+}
+
 // oldest returns when the oldest held event was held; ok is false when none is.
 func (h *heldStore) oldest(ctx context.Context) (at time.Time, ok bool) {
-	h.mu.Lock()
-	none, gen := h.none, h.gen
-	h.mu.Unlock()
+	none, gen := h.knownNone()
 	if none {
 		return time.Time{}, false
 	}
@@ -142,11 +158,7 @@ func (h *heldStore) oldest(ctx context.Context) (at time.Time, ok bool) {
 		return time.Time{}, false
 	}
 	if ms == 0 {
-		h.mu.Lock()
-		if h.gen == gen {
-			h.none = true
-		}
-		h.mu.Unlock()
+		h.sawNone(gen)
 		return time.Time{}, false
 	}
 	return time.UnixMilli(ms), true
@@ -255,6 +267,18 @@ func (m *Machine) Due(ctx context.Context, now time.Time) ([]Held, error) {
 
 // list returns the held events, oldest first.
 func (h *heldStore) list(ctx context.Context) ([]Held, error) {
+	none, gen := h.knownNone()
+	if none {
+		return nil, nil
+	}
+	out, err := h.query(ctx)
+	if err == nil && len(out) == 0 {
+		h.sawNone(gen)
+	}
+	return out, err
+}
+
+func (h *heldStore) query(ctx context.Context) ([]Held, error) {
 	rows, err := h.db.Query(ctx, selectHeld, h.accountID)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read held events: %w", err)
