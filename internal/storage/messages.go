@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.mau.fi/util/dbutil"
+
+	"github.com/matrix-onebot/gateway/internal/storage/massinsert"
 )
 
 // Message is one Matrix event as a bot saw it, for get_msg, replies and recall.
@@ -108,13 +109,7 @@ func (s MessageStore) PutMessages(ctx context.Context, ms []Message) error {
 		return nil
 	}
 	err := inTx(ctx, s.db, func(ctx context.Context) error {
-		for chunk := range slices.Chunk(rows, putMessagesRows) {
-			query, args := upsertMessages.Build([0]any{}, chunk)
-			if _, err := s.db.util.Exec(ctx, query, args...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return upsertMessages.Exec(ctx, s.db.util, rows, putMessagesRows)
 	})
 	if err != nil {
 		return fmt.Errorf("failed to store %d messages: %w", len(ms), err)
@@ -130,9 +125,8 @@ type messageRow [9]any
 
 func (r messageRow) GetMassInsertValues() [9]any { return r }
 
-// upsertMessages is upsertMessage for several messages (go.mau.fi/util's builder, which mautrix's
-// stores use too).
-var upsertMessages = dbutil.NewMassInsertBuilder[messageRow, [0]any](upsertMessage, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)")
+// upsertMessages is upsertMessage for several messages (go.mau.fi/util's builder; one query per row count).
+var upsertMessages = massinsert.New(dbutil.NewMassInsertBuilder[messageRow, [0]any](upsertMessage, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)"))
 
 // messageContent checks m and returns the content to store (nil: none).
 func (s MessageStore) messageContent(m Message) (json.RawMessage, error) {
