@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -398,6 +399,8 @@ func (r *benchRun) relayPart(ctx context.Context, s *relayScene) error {
 		_ = s.syncObs.Stop()
 		if s.seed != nil {
 			s.seed.Stop()
+			// Not an observer any more: restartPlain's warm-up waited for it 10 × 15 s in vain.
+			s.observers = slices.DeleteFunc(slices.Clone(s.observers), func(o string) bool { return o == obsSeed })
 		}
 		for n := 2; n <= r.o.orderReps && !bench.BothOrders(counted) && ctx.Err() == nil; n++ {
 			rp, err := r.plainRepetition(ctx, s, n)
