@@ -4,6 +4,7 @@
 package syncapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -98,11 +99,14 @@ func (s *Client) Sync(ctx context.Context, since, filterID string, timeout time.
 	if p := s.acct.Config.SetPresence; p != "" {
 		q["set_presence"] = p
 	}
+	buf := bodies.Get().(*bytes.Buffer)
+	defer putBody(buf)
 	body, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
 		Method:      http.MethodGet,
 		URL:         s.acct.Client().BuildURLWithQuery(mautrix.ClientURLPath{"v3", "sync"}, q),
 		MaxAttempts: 1,
 		Client:      s.acct.SyncHTTP(),
+		Handler:     readInto(buf), // body.go
 	})
 	if err != nil {
 		return nil, err
