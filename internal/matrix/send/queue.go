@@ -52,21 +52,52 @@ func newSendQueue(retryInterval time.Duration, onLimited func(time.Duration)) *s
 
 // run queues do behind everything already queued for room and waits for its result. When ctx
 // ends first, the call returns at once and the request is not sent unless it already started.
+//
+// When the room's queue is empty, the caller sends its request itself, on its own goroutine:
+// handing it to a worker and the result back costs two goroutine switches on every send of a
+// room that is not busy, the usual case. Jobs queued behind it meanwhile get a worker when it is
+// done, so the order holds.
 func (q *sendQueue) run(ctx context.Context, room id.RoomID, do func(ctx context.Context) error) error {
-	done, err := q.submit(ctx, room, do)
+	job, rq, first, err := q.enqueue(ctx, room, do)
 	if err != nil {
 		return err
 	}
+	if first {
+		err = q.attempt(job)
+		q.finish(room, rq)
+		if err != nil && ctx.Err() != nil {
+			return gaveUp(ctx)
+		}
+		return err
+	}
 	select {
-	case err := <-done:
+	case err := <-job.done:
 		return err
 	case <-ctx.Done():
-		return &model.ActionError{Kind: model.ErrRateLimited, Message: "gave up waiting in the send queue", Err: ctx.Err()}
+		return gaveUp(ctx)
 	}
+}
+
+// gaveUp is the error of a caller whose ctx ended before its request was sent (or answered).
+func gaveUp(ctx context.Context) error {
+	return &model.ActionError{Kind: model.ErrRateLimited, Message: "gave up waiting in the send queue", Err: ctx.Err()}
 }
 
 // submit queues do behind everything already queued for room; the channel gets its result.
 func (q *sendQueue) submit(ctx context.Context, room id.RoomID, do func(ctx context.Context) error) (<-chan error, error) {
+	job, rq, first, err := q.enqueue(ctx, room, do)
+	if err != nil {
+		return nil, err
+	}
+	if first {
+		go q.work(room, rq)
+	}
+	return job.done, nil
+}
+
+// enqueue appends a job for do to room's queue; first tells that the queue was empty, so that
+// nothing serves it yet: the caller must (run or a worker).
+func (q *sendQueue) enqueue(ctx context.Context, room id.RoomID, do func(ctx context.Context) error) (*sendJob, *roomQueue, bool, error) {
 	job := &sendJob{ctx: ctx, do: do, done: make(chan error, 1)}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -76,13 +107,10 @@ func (q *sendQueue) submit(ctx context.Context, room id.RoomID, do func(ctx cont
 		q.rooms[room] = rq
 	}
 	if len(rq.jobs) >= q.maxQueued {
-		return nil, model.Errorf(model.ErrRateLimited, "the send queue of %s is full (%d waiting): slow down", room, q.maxQueued)
+		return nil, nil, false, model.Errorf(model.ErrRateLimited, "the send queue of %s is full (%d waiting): slow down", room, q.maxQueued)
 	}
 	rq.jobs = append(rq.jobs, job)
-	if len(rq.jobs) == 1 {
-		go q.work(room, rq)
-	}
-	return job.done, nil
+	return job, rq, len(rq.jobs) == 1, nil
 }
 
 // work serves one room's queue until it is empty; it runs while the queue has jobs.
@@ -94,15 +122,30 @@ func (q *sendQueue) work(room id.RoomID, rq *roomQueue) {
 
 		job.done <- q.attempt(job)
 
-		q.mu.Lock()
-		rq.jobs = rq.jobs[1:]
-		if len(rq.jobs) == 0 {
-			delete(q.rooms, room)
-			q.mu.Unlock()
+		if !q.pop(room, rq) {
 			return
 		}
-		q.mu.Unlock()
 	}
+}
+
+// finish takes the job that run sent itself off room's queue and hands what is left to a worker.
+func (q *sendQueue) finish(room id.RoomID, rq *roomQueue) {
+	if q.pop(room, rq) {
+		go q.work(room, rq)
+	}
+}
+
+// pop removes the job at the head of room's queue, which has been served; it reports whether
+// jobs are left (else the queue is gone).
+func (q *sendQueue) pop(room id.RoomID, rq *roomQueue) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	rq.jobs = rq.jobs[1:]
+	if len(rq.jobs) == 0 {
+		delete(q.rooms, room)
+		return false
+	}
+	return true
 }
 
 // attempt sends one job, waiting at the gate and retrying 429s and network failures.

@@ -143,3 +143,53 @@ func TestSendQueueGivesUpWhenContextEnds(t *testing.T) {
 		t.Fatal("a job whose caller gave up was sent")
 	}
 }
+
+// Jobs queued while the caller of an idle room's queue sends its own request leave after it, in
+// the order they were queued, each once; the queue is gone when all are done.
+func TestSendQueueJobsBehindACallerSendingItself(t *testing.T) {
+	q := newSendQueue(time.Millisecond, nil)
+	room := id.RoomID("!r:x")
+	var (
+		mu    sync.Mutex
+		order []int
+	)
+	record := func(v int) { mu.Lock(); order = append(order, v); mu.Unlock() }
+	started, release := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- q.run(context.Background(), room, func(context.Context) error {
+			close(started)
+			<-release
+			record(0)
+			return nil
+		})
+	}()
+	<-started
+	var done []<-chan error
+	for i := 1; i <= 5; i++ {
+		c, err := q.submit(context.Background(), room, func(context.Context) error { record(i); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, c)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range done {
+		if err := <-c; err != nil {
+			t.Fatalf("job %d: %v", i+1, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(order) != "[0 1 2 3 4 5]" {
+		t.Fatalf("sent in the order %v, want [0 1 2 3 4 5]", order)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.rooms) != 0 {
+		t.Fatalf("%d room queues left after every job was done", len(q.rooms))
+	}
+}
