@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -176,7 +175,7 @@ func (s *batchReader) replyTargets(b *batch, rb *roomBatch) []rooms.Ref {
 
 func (s *batchReader) updateState(ctx context.Context, evt *event.Event) {
 	if s.acct.StateStore != nil {
-		mautrix.UpdateStateStore(ctx, s.acct.StateStore, evt)
+		account.UpdateState(ctx, s.acct.StateStore, evt) // counts a write of encryption state
 		s.state.Invalidate(evt.RoomID)
 	}
 	if m := s.device.Machine(); m != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/id"
+
 	"github.com/matrix-onebot/gateway/internal/matrix/crypt"
 	"github.com/matrix-onebot/gateway/internal/model"
 	"github.com/matrix-onebot/gateway/test/fakes"
@@ -220,4 +222,61 @@ func TestRawJoinForgetsEncryptionState(t *testing.T) {
 			refusedAfter(t, h, 1, err, "end-to-end encryption is off")
 		})
 	}
+}
+
+// withStateStore is a bot whose state store is the database's (as the gateway runs them).
+func withStateStore(t *testing.T, h *harness) func(*Options) {
+	states := newStateStore(t, h)
+	return func(o *Options) { o.StateStore = states }
+}
+
+// A send reads the room's encryption state from the database once, not twice per message (before
+// building it and when it leaves the queue): once read, sends go out although the state table
+// cannot be read any more.
+func TestSendReadsStoredEncryptionStateOnce(t *testing.T) {
+	h := newHarness(t)
+	s := h.session(t, newRecordingSink(), withStateStore(t, h))
+	ctx := context.Background()
+	if err := s.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("first")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.SQL().ExecContext(ctx, "ALTER TABLE mx_room_state RENAME TO mx_room_state_away"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("again")); err != nil {
+			t.Fatalf("send %d after the first read the state store again: %v", i, err)
+		}
+	}
+	if sent := h.hs.Sent(); len(sent) != 3 {
+		t.Fatalf("sent %d events, want 3", len(sent))
+	}
+}
+
+// What a send read of a room's encryption state from the database holds only until encryption
+// state is written there: when the sync stores the room's m.room.encryption, the next send
+// knows the room is encrypted (this bot, without end-to-end encryption, refuses it).
+func TestStoredEncryptionStateFollowsTheSync(t *testing.T) {
+	h := newHarness(t)
+	h.setToken(t, "s0")
+	s := h.session(t, newRecordingSink(), withStateStore(t, h))
+	ctx := context.Background()
+	if err := s.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("not encrypted yet")); err != nil {
+		t.Fatal(err)
+	}
+	encryption := map[string]any{
+		"type": "m.room.encryption", "event_id": "$enc", "sender": aliceID, "state_key": "",
+		"origin_server_ts": time.Now().UnixMilli(), "content": map[string]any{"algorithm": "m.megolm.v1.aes-sha2"},
+	}
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(encryption)}))
+	start(t, s)
+	h.waitSyncSince(t, "s1")
+	_, err := s.bot.SendMessage(ctx, model.Target{RoomID: roomA}, text("secret"))
+	refusedAfter(t, h, 1, err, "end-to-end encryption is off")
 }

@@ -55,7 +55,10 @@ func (s *Raw) SendState(ctx context.Context, room id.RoomID, evtType, stateKey s
 		return "", err
 	}
 	t := event.Type{Type: evtType, Class: event.StateEventType}
-	resp, err := s.acct.Client().SendStateEvent(ctx, room, t, stateKey, content)
+	resp, err := s.acct.Client().SendStateEvent(ctx, room, t, stateKey, content) // also writes it to the state store
+	if t == event.StateEncryption {
+		account.NoteEncryptionWrite()
+	}
 	if err != nil {
 		return "", account.ActionError("failed to send state event", err)
 	}
