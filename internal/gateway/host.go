@@ -83,7 +83,7 @@ func (fh faceHost) ReadBody(ctx context.Context, r io.Reader, limit int64) ([]by
 		f.Release(held)
 		return nil, nil, err
 	}
-	buf, err := web.ReadUpTo(r, make([]byte, 0, min(small, 64<<10)), small)
+	buf, err := web.ReadUpTo(r, web.FirstBuffer(-1, small), small)
 	if err != nil {
 		return fail(err)
 	}

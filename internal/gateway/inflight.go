@@ -40,11 +40,12 @@ var fileActions = map[int]map[string]bool{
 //     on. Only these wait while holding bytes; they are few (a full process admits no new
 //     request while one waits), and a wait ends after the read timeout.
 //
-// What the request does not use is given back once it is read. action is the action when the
+// size is the request's length when the transport knows it (HTTP Content-Length), else -1. What
+// the request does not use is given back once it is read. action is the action when the
 // transport names it (the v11 HTTP path); else it is read from the start of the request once
 // that passes MaxActionSize, and from the whole request at the end (JSON keeps the last of
 // duplicate keys).
-func (wf webFront) readRequest(ctx context.Context, r io.Reader, version int, action string) (*request, error) {
+func (wf webFront) readRequest(ctx context.Context, r io.Reader, size int64, version int, action string) (*request, error) {
 	f, o := wf.h.inflight, wf.h.opts.Web
 	small := o.MaxActionSize
 	req := &request{f: f}
@@ -56,7 +57,7 @@ func (wf webFront) readRequest(ctx context.Context, r io.Reader, version int, ac
 		req.release()
 		return nil, err
 	}
-	buf, err := web.ReadUpTo(r, make([]byte, 0, min(small, 64<<10)), small)
+	buf, err := web.ReadUpTo(r, web.FirstBuffer(size, small), small)
 	if err != nil {
 		return fail(err)
 	}

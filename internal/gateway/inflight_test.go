@@ -229,3 +229,33 @@ func TestFileActionsExist(t *testing.T) {
 		}
 	}
 }
+
+// A small action request holds about its own size in the bytes in flight while it runs, not a
+// 64 KiB buffer: the exact size when the transport knows it (HTTP Content-Length), a few KiB when
+// it does not (a WebSocket message), so GATEWAY_MAX_BYTES_IN_FLIGHT admits as many small
+// requests as it has room for.
+func TestSmallRequestHoldsItsSize(t *testing.T) {
+	h := newWebTestHub(t, web.Options{MaxActionSize: 1 << 20, MaxUploadSize: 4 << 20}, newTestFiles(t, 1<<20, nil))
+	ctx := context.Background()
+	body := `{"action":"get_version","params":{},"echo":"1"}`
+	for _, tc := range []struct {
+		name string
+		size int64
+		max  int64
+	}{{"length known", int64(len(body)), int64(len(body)) + 1}, {"length unknown", -1, 4 << 10}} {
+		req, err := h.web.readRequest(ctx, strings.NewReader(body), tc.size, 12, "")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if string(req.data) != body {
+			t.Fatalf("%s: read %q, want %q", tc.name, req.data, body)
+		}
+		if held := h.inflight.Held(); held <= 0 || held > tc.max {
+			t.Errorf("%s: a %d-byte request holds %d bytes in flight, want 1..%d", tc.name, len(body), held, tc.max)
+		}
+		req.release()
+		if held := h.inflight.Held(); held != 0 {
+			t.Fatalf("%s: %d bytes in flight after release", tc.name, held)
+		}
+	}
+}

@@ -41,7 +41,7 @@ func (ph pushHost) ConnContext(ctx context.Context) context.Context {
 }
 
 func (ph pushHost) ReadRequest(ctx context.Context, r io.Reader, version int) ([]byte, func(), error) {
-	req, err := ph.h.web.readRequest(ctx, r, version, "")
+	req, err := ph.h.web.readRequest(ctx, r, -1, version, "")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -163,7 +163,7 @@ func (wf webFront) acceptOptions() *websocket.AcceptOptions {
 // readBody reads a request body within its limit and the process's bytes in flight, or answers
 // 413, 503 or 400 itself.
 func (wf webFront) readBody(w http.ResponseWriter, r *http.Request, version int, action string) (*request, bool) {
-	req, err := wf.readRequest(r.Context(), r.Body, version, action)
+	req, err := wf.readRequest(r.Context(), r.Body, r.ContentLength, version, action)
 	if err == nil {
 		return req, true
 	}

@@ -75,6 +75,21 @@ func (f *Budget) Waiting() int64 { return f.waiting.Load() }
 // ErrBusy: the process held too many request bytes for too long.
 var ErrBusy = errors.New("the gateway is holding too many request bytes (GATEWAY_MAX_BYTES_IN_FLIGHT); try again later")
 
+// FirstBuffer is the buffer a request body of size bytes (-1: not known) is read into with
+// ReadUpTo, which grows it as the body goes on: its size and one byte more when that is known
+// and within limit (the read ends without growing it), a few KiB when it is not known. Most
+// action requests are a few hundred bytes, and the first buffer counts in the bytes in flight
+// while the request runs; a body known to be over limit (an upload) starts at up to 64 KiB.
+func FirstBuffer(size, limit int64) []byte {
+	switch {
+	case size >= 0 && size <= limit:
+		return make([]byte, 0, size+1)
+	case size > limit:
+		return make([]byte, 0, min(limit+1, 64<<10))
+	}
+	return make([]byte, 0, min(limit+1, 4<<10))
+}
+
 // ReadUpTo appends r to buf until EOF or until buf holds more than limit bytes (one more is
 // read to tell). buf grows by doubling, never past limit+1.
 func ReadUpTo(r io.Reader, buf []byte, limit int64) ([]byte, error) {
