@@ -63,8 +63,7 @@ func (q *sendQueue) run(ctx context.Context, room id.RoomID, do func(ctx context
 		return err
 	}
 	if first {
-		err = q.attempt(job)
-		q.finish(room, rq)
+		err = q.attemptThenFinish(room, rq, job)
 		if err != nil && ctx.Err() != nil {
 			return gaveUp(ctx)
 		}
@@ -126,6 +125,13 @@ func (q *sendQueue) work(room id.RoomID, rq *roomQueue) {
 			return
 		}
 	}
+}
+
+// attemptThenFinish is run's own attempt at its job, which then leaves the queue, even when it
+// panics (the action chain recovers it): a job left at the head would hold the room's queue.
+func (q *sendQueue) attemptThenFinish(room id.RoomID, rq *roomQueue, job *sendJob) error {
+	defer q.finish(room, rq)
+	return q.attempt(job)
 }
 
 // finish takes the job that run sent itself off room's queue and hands what is left to a worker.

@@ -193,3 +193,23 @@ func TestSendQueueJobsBehindACallerSendingItself(t *testing.T) {
 		t.Fatalf("%d room queues left after every job was done", len(q.rooms))
 	}
 }
+
+// A send whose request panics on the caller's goroutine (the action chain recovers it) leaves
+// the room's queue: the next send to the room goes out instead of waiting behind it.
+func TestSendQueuePanickingSendLeavesTheQueue(t *testing.T) {
+	q := newSendQueue(time.Millisecond, nil)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not reach the caller")
+			}
+		}()
+		_ = q.run(context.Background(), "!r:x", func(context.Context) error { panic("bug") })
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sent := false
+	if err := q.run(ctx, "!r:x", func(context.Context) error { sent = true; return nil }); err != nil || !sent {
+		t.Fatalf("the next send after a panicking one: %v (sent %v)", err, sent)
+	}
+}
