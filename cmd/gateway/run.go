@@ -507,7 +507,7 @@ func transports(g config.Gateway, db *storage.DB) gateway.Transports {
 		WebhookSecret: g.WebhookSecret, WebhookTimeout: g.WebhookTimeout, WebhookRetries: g.WebhookRetries,
 		PushToken: g.PushAccessToken, WebhookReplyScope: g.WebhookReplyScope, ReconnectInterval: g.ReconnectInterval,
 		OutboxLimits: storage.OutboxLimits{MaxEvents: g.OutboxMaxEvents, MaxAge: g.OutboxMaxAge},
-		ReplayRate:   g.OutboxReplayRate,
+		ReplayRate:   g.OutboxReplayRate, OutboxShared: g.Cluster,
 	}
 	if g.OutboxMaxEvents > 0 {
 		t.Outbox = db.Outbox()

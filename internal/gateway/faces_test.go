@@ -206,9 +206,9 @@ func TestPublicMounterChecksTokensItself(t *testing.T) {
 // stuckOutbox is an outbox whose appends hang until their context ends.
 type stuckOutbox struct{ OutboxStore }
 
-func (stuckOutbox) OutboxAppendAll(ctx context.Context, _ []storage.OutboxFrame, _ time.Time, _ storage.OutboxLimits) (map[string]int64, error) {
+func (stuckOutbox) OutboxAppendAll(ctx context.Context, _ []storage.OutboxFrame, _ time.Time, _ storage.OutboxLimits) (storage.OutboxAppended, error) {
 	<-ctx.Done()
-	return nil, ctx.Err()
+	return storage.OutboxAppended{}, ctx.Err()
 }
 
 // The outbox write of Publish has a deadline too: a stuck database holds the event (the sync

@@ -406,7 +406,7 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 	}
 	if len(durable) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, fo.h.syncTimeout)
-		dropped, err := fo.h.opts.Outbox.OutboxAppendAll(wctx, durable, time.Now(), fo.h.opts.OutboxLimits)
+		woken, err := push.AppendAll(wctx, fo.h.opts.Outbox, feeds, durable, fo.h.opts.OutboxLimits)
 		cancel()
 		if err != nil {
 			if given || queued > 0 {
@@ -415,10 +415,13 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 			return 0, grew, err
 		}
 		for _, f := range feeds {
-			f.Appended(dropped[f.Key()])
 			fo.h.metrics.EventOut(string(ev.Self), f.Transport())
 		}
 		queued += len(feeds)
+		if woken {
+			// The deliverers that took the frame in memory write it now (yield.go).
+			fo.yieldTo(&entry.LastFeedYield)
+		}
 	}
 	return queued, grew, nil
 }

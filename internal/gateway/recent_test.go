@@ -16,12 +16,12 @@ type failingOutbox struct {
 	fail int
 }
 
-func (o *failingOutbox) OutboxAppendAll(context.Context, []storage.OutboxFrame, time.Time, storage.OutboxLimits) (map[string]int64, error) {
+func (o *failingOutbox) OutboxAppendAll(context.Context, []storage.OutboxFrame, time.Time, storage.OutboxLimits) (storage.OutboxAppended, error) {
 	if o.fail > 0 {
 		o.fail--
-		return nil, errors.New("disk full")
+		return storage.OutboxAppended{}, errors.New("disk full")
 	}
-	return map[string]int64{}, nil
+	return storage.OutboxAppended{}, nil
 }
 
 // An event whose outbox write failed is handed over again by the sync loop: the admin page lists
@@ -51,11 +51,11 @@ type gatedOutbox struct {
 	release chan struct{}
 }
 
-func (o gatedOutbox) OutboxAppendAll(ctx context.Context, f []storage.OutboxFrame, at time.Time, l storage.OutboxLimits) (map[string]int64, error) {
+func (o gatedOutbox) OutboxAppendAll(ctx context.Context, f []storage.OutboxFrame, at time.Time, l storage.OutboxLimits) (storage.OutboxAppended, error) {
 	select {
 	case <-o.release:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return storage.OutboxAppended{}, ctx.Err()
 	}
 	return o.OutboxStore.OutboxAppendAll(ctx, f, at, l)
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/gateway/core"
@@ -28,13 +29,19 @@ func defaultWriterYield() writerYield { return writerYield{now: time.Now, yield:
 // yieldToWriters lets the writers just woken run (runtime.Gosched) unless this bot's Publish
 // did so less than writerYieldEvery ago: otherwise the scheduler often keeps them waiting until
 // the sync loop blocks, a quarter of a millisecond or more on a busy machine per event.
-func (fo fanout) yieldToWriters(e *core.Entry) {
+func (fo fanout) yieldToWriters(e *core.Entry) { fo.yieldTo(&e.LastYield) }
+
+// yieldTo yields unless the last yield recorded in last (Unix ns) was less than
+// writerYieldEvery ago: yieldToWriters for the connections without an outbox, and the same
+// once Publish has handed an event to the deliverers of outboxes (push.AppendAll), each with
+// its own time.
+func (fo fanout) yieldTo(last *atomic.Int64) {
 	y := fo.h.writers
 	now := y.now().UnixNano()
-	last := e.LastYield.Load()
-	if last != 0 && now >= last && now-last < int64(writerYieldEvery) {
+	prev := last.Load()
+	if prev != 0 && now >= prev && now-prev < int64(writerYieldEvery) {
 		return
 	}
-	e.LastYield.Store(now)
+	last.Store(now)
 	y.yield()
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/matrix-onebot/gateway/internal/gateway/push"
+	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // Publish lets the writers it woke run after an event, but for one bot at most once per
@@ -57,5 +58,31 @@ func TestPublishYieldsToWritersAtMostOncePerInterval(t *testing.T) {
 	nextFrame(t, live)
 	if yields != 3 {
 		t.Fatalf("%d yields after another bot's first event, want 3", yields)
+	}
+}
+
+// Publish lets the deliverer of an outbox run once it has handed it an event (push.AppendAll
+// woke it), also when no connection without an outbox took the event, and not when the
+// deliverer was not waiting (its wake-up was still pending).
+func TestPublishYieldsToTheDelivererItWoke(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	h.opts.Outbox = db.Outbox()
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+	now := time.Unix(1_700_000_000, 0)
+	yields := 0
+	h.writers = writerYield{now: func() time.Time { return now }, yield: func() { yields++ }}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := h.push.NewFeed(ctx, "k", 12, "", true, "webhook") // its deliverer does not run: the wake-up stays pending
+	t.Cleanup(func() { cancel(); f.Close() })
+	for n, want := range []int{1, 1} {
+		ev := sampleEvent(false)
+		ev.ID = fmt.Sprintf("$e%d", n)
+		if err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		if yields != want {
+			t.Fatalf("after event %d: %d yields, want %d", n, yields, want)
+		}
+		now = now.Add(time.Second)
 	}
 }

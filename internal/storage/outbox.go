@@ -25,7 +25,7 @@ type OutboxLimits struct {
 }
 
 const (
-	insertOutbox = `INSERT INTO gateway_outbox (endpoint, queued_at, payload, encrypted) VALUES ($1, $2, $3, $4)`
+	insertOutbox = `INSERT INTO gateway_outbox (endpoint, queued_at, payload, encrypted) VALUES ($1, $2, $3, $4) RETURNING seq`
 	// Deletes every frame of the endpoint that is not among the newest ? ones.
 	trimOutboxCount = `DELETE FROM gateway_outbox WHERE endpoint = $1 AND seq <=
 		(SELECT seq FROM gateway_outbox WHERE endpoint = $2 ORDER BY seq DESC LIMIT 1 OFFSET $3)`
@@ -50,9 +50,8 @@ const (
 // frames were dropped.
 func (s OutboxStore) OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim OutboxLimits) (int64, error) {
 	var dropped int64
-	err := inTx(ctx, s.db, func(ctx context.Context) error {
-		var err error
-		dropped, err = appendOutbox(ctx, s.db, OutboxFrame{Endpoint: endpoint, Payload: payload}, at, lim)
+	err := inTx(ctx, s.db, func(ctx context.Context) (err error) {
+		_, dropped, err = appendOutbox(ctx, s.db, OutboxFrame{Endpoint: endpoint, Payload: payload}, at, lim)
 		return err
 	})
 	if err != nil {
@@ -84,32 +83,29 @@ func lockOutboxEndpoint(ctx context.Context, db *DB, endpoint string) error {
 	return err
 }
 
-func appendOutbox(ctx context.Context, db *DB, f OutboxFrame, at time.Time, lim OutboxLimits) (int64, error) {
+// appendOutbox stores f and trims its endpoint's outbox; it returns f's seq and how many frames
+// the trim dropped.
+func appendOutbox(ctx context.Context, db *DB, f OutboxFrame, at time.Time, lim OutboxLimits) (seq, dropped int64, err error) {
 	endpoint := f.Endpoint
 	if err := lockOutboxEndpoint(ctx, db, endpoint); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	if _, err := db.util.Exec(ctx, insertOutbox, endpoint, at.UnixMilli(), f.Payload, f.Encrypted); err != nil {
-		return 0, err
+	if err := db.util.QueryRow(ctx, insertOutbox, endpoint, at.UnixMilli(), f.Payload, f.Encrypted).Scan(&seq); err != nil {
+		return 0, 0, err
 	}
-	var dropped int64
 	if lim.MaxEvents > 0 {
-		res, err := db.util.Exec(ctx, trimOutboxCount, endpoint, endpoint, lim.MaxEvents)
-		if err != nil {
-			return 0, err
+		if dropped, err = execCount(ctx, db, trimOutboxCount, endpoint, endpoint, lim.MaxEvents); err != nil {
+			return 0, 0, err
 		}
-		n, _ := res.RowsAffected()
-		dropped += n
 	}
 	if lim.MaxAge > 0 {
-		res, err := db.util.Exec(ctx, trimOutboxAge, endpoint, at.Add(-lim.MaxAge).UnixMilli())
+		n, err := execCount(ctx, db, trimOutboxAge, endpoint, at.Add(-lim.MaxAge).UnixMilli())
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		n, _ := res.RowsAffected()
 		dropped += n
 	}
-	return dropped, nil
+	return seq, dropped, nil
 }
 
 // OutboxFrame is one frame for one endpoint's outbox.
@@ -122,32 +118,42 @@ type OutboxFrame struct {
 	Encrypted bool
 }
 
+// OutboxAppended is what OutboxAppendAll stored: each frame's seq, in the order of the frames
+// given, and how many old frames each endpoint dropped to keep within the limits.
+type OutboxAppended struct {
+	Seqs    []int64
+	Dropped map[string]int64
+}
+
 // OutboxAppendAll adds each frame at the end of its endpoint's outbox in one transaction: either
 // every frame is stored or none is (an event reaches all its pushing endpoints durably, or the
-// caller retries it). Then it drops what exceeds the limits, the oldest first. It returns how many
-// frames were dropped per endpoint.
-func (s OutboxStore) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time.Time, lim OutboxLimits) (map[string]int64, error) {
-	dropped := map[string]int64{}
+// caller retries it). Then it drops what exceeds the limits, the oldest first.
+func (s OutboxStore) OutboxAppendAll(ctx context.Context, frames []OutboxFrame, at time.Time, lim OutboxLimits) (OutboxAppended, error) {
+	out := OutboxAppended{Seqs: make([]int64, len(frames)), Dropped: map[string]int64{}}
 	// By endpoint, so that concurrent transactions lock endpoints in one order
 	// (lockOutboxEndpoint); an endpoint's frames keep their order.
-	frames = slices.Clone(frames)
-	slices.SortStableFunc(frames, func(a, b OutboxFrame) int { return strings.Compare(a.Endpoint, b.Endpoint) })
+	order := make([]int, len(frames))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(frames[a].Endpoint, frames[b].Endpoint) })
 	err := inTx(ctx, s.db, func(ctx context.Context) error {
-		for _, f := range frames {
-			n, err := appendOutbox(ctx, s.db, f, at, lim)
+		for _, i := range order {
+			seq, n, err := appendOutbox(ctx, s.db, frames[i], at, lim)
 			if err != nil {
 				return err
 			}
+			out.Seqs[i] = seq
 			if n > 0 {
-				dropped[f.Endpoint] += n
+				out.Dropped[frames[i].Endpoint] += n
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("failed to append to outbox: %w", err)
+		return OutboxAppended{}, fmt.Errorf("failed to append to outbox: %w", err)
 	}
-	return dropped, nil
+	return out, nil
 }
 
 // OutboxPeek returns up to limit of endpoint's oldest frames, oldest first. Encrypted frames
@@ -242,11 +248,10 @@ func (s OutboxStore) OutboxCount(ctx context.Context, endpoint string) (int, err
 // OutboxPurge drops every frame, of any endpoint, queued before cutoff (also those of
 // endpoints that are no longer configured). It returns how many were dropped.
 func (s OutboxStore) OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.db.util.Exec(ctx, purgeOutboxAge, cutoff.UnixMilli())
+	n, err := execCount(ctx, s.db, purgeOutboxAge, cutoff.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("failed to purge outbox: %w", err)
 	}
-	n, _ := res.RowsAffected()
 	return n, nil
 }
 

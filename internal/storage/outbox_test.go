@@ -267,7 +267,7 @@ func TestOutboxFramesCommitInSeqOrder(t *testing.T) {
 	appended, release, aDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
 		aDone <- inTx(ctx, db, func(ctx context.Context) error {
-			if _, err := appendOutbox(ctx, db, OutboxFrame{Endpoint: "satori:events", Payload: []byte("a")}, time.Now(), lim); err != nil {
+			if _, _, err := appendOutbox(ctx, db, OutboxFrame{Endpoint: "satori:events", Payload: []byte("a")}, time.Now(), lim); err != nil {
 				return err
 			}
 			close(appended)
@@ -330,6 +330,40 @@ func TestOutboxFramesCommitInSeqOrder(t *testing.T) {
 	read()
 	if fmt.Sprint(seen) != "[a b]" {
 		t.Fatalf("the reader got %q; want a then b, each once (a frame that commits late must not be passed by)", seen)
+	}
+}
+
+// OutboxAppendAll gives each frame's seq in the order of the frames it was given (it stores them
+// sorted by endpoint): the feed hands a frame to its deliverer with that seq (push.handover).
+func TestOutboxAppendAllReturnsEachFramesSeq(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	frames := []OutboxFrame{{Endpoint: "b", Payload: []byte("b0")}, {Endpoint: "a", Payload: []byte("a0")}, {Endpoint: "b", Payload: []byte("b1")}}
+	got, err := db.Outbox().OutboxAppendAll(ctx, frames, time.Now(), OutboxLimits{MaxEvents: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqOf := map[string]int64{}
+	for _, ep := range []string{"a", "b"} {
+		rows, err := db.Outbox().OutboxPeek(ctx, ep, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			seqOf[string(r.Payload)] = r.Seq
+		}
+	}
+	for i, f := range frames {
+		if got.Seqs[i] == 0 || got.Seqs[i] != seqOf[string(f.Payload)] {
+			t.Fatalf("Seqs[%d] = %d, want %s's row %d (seqs %v, rows %v)", i, got.Seqs[i], f.Payload, seqOf[string(f.Payload)], got.Seqs, seqOf)
+		}
+	}
+	if got.Dropped["a"] != 0 || got.Dropped["b"] != 0 {
+		t.Fatalf("dropped %v, want none (2 frames per endpoint at most)", got.Dropped)
+	}
+	got, err = db.Outbox().OutboxAppendAll(ctx, []OutboxFrame{{Endpoint: "b", Payload: []byte("b2")}}, time.Now(), OutboxLimits{MaxEvents: 2})
+	if err != nil || got.Dropped["b"] != 1 || len(got.Seqs) != 1 || got.Seqs[0] <= seqOf["b1"] {
+		t.Fatalf("third frame of b: %+v, %v; want b0 dropped and a seq after b1's %d", got, err, seqOf["b1"])
 	}
 }
 

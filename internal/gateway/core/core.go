@@ -18,6 +18,9 @@ type Entry struct {
 	// LastYield is when (Unix ns) Publish last let the writers it woke for this bot's event run
 	// (the hub's yieldToWriters); 0 = never.
 	LastYield atomic.Int64
+	// LastFeedYield is the same for the deliverers of outboxes that Publish handed the bot's
+	// event over to (push.AppendAll).
+	LastFeedYield atomic.Int64
 }
 
 // Stats counts what a slow or broken client cost.

@@ -16,7 +16,7 @@ import (
 // OutboxStore keeps the frames of pushing endpoints while they are down (storage.DB).
 type OutboxStore interface {
 	OutboxAppend(ctx context.Context, endpoint string, payload []byte, at time.Time, lim storage.OutboxLimits) (int64, error)
-	OutboxAppendAll(ctx context.Context, frames []storage.OutboxFrame, at time.Time, lim storage.OutboxLimits) (map[string]int64, error)
+	OutboxAppendAll(ctx context.Context, frames []storage.OutboxFrame, at time.Time, lim storage.OutboxLimits) (storage.OutboxAppended, error)
 	OutboxPeek(ctx context.Context, endpoint string, limit int) ([]storage.OutboxEntry, error)
 	OutboxDelete(ctx context.Context, endpoint string, seq int64) error
 	OutboxPurge(ctx context.Context, cutoff time.Time) (int64, error)
@@ -53,8 +53,15 @@ type Feed struct {
 	filled  chan struct{} // closed when fill has returned
 
 	batch []storage.OutboxEntry
+	// hand gives the deliverer the frames appended once it has read the outbox to its end
+	// (caughtUp), instead of it reading them back; seen is the newest seq it has read. nil: every
+	// frame is read from the outbox (other gateways append to it too: GATEWAY_CLUSTER).
+	hand     *handover
+	caughtUp bool
+	seen     int64
 	// retain keeps delivered frames in the outbox (until its limits drop them): next reads the
-	// frames after pos, and done moves pos instead of deleting (a face's History).
+	// frames after pos, and done moves pos instead of deleting (a face's History). pos is the
+	// newest frame delivered, also without retain.
 	retain bool
 	pos    int64
 	// handed is pos for the goroutines other than the deliverer's (RetainedPositions).
@@ -95,6 +102,9 @@ func (p *Pushers) newFaceFeed(ctx context.Context, key string, version int, fc f
 		log: set.Log.With("endpoint", RedactKey(key))}
 	if persistent && set.Outbox != nil && set.OutboxLimits.MaxEvents > 0 {
 		f.store = set.Outbox
+		if !set.OutboxShared {
+			f.hand = newHandover()
+		}
 		s.durable = f // Hub.Publish writes events to the outbox itself (hub.go fanOut)
 		p.outboxOnce.Do(func() { p.purgeOutbox(ctx, set) })
 		if retain {
@@ -178,9 +188,9 @@ func (f *Feed) takeFrame(frame []byte) []byte {
 // Key names the feed's endpoint in the outbox (EndpointKey; RedactKey for logs).
 func (f *Feed) Key() string { return f.key }
 
-// Appended records that Hub.Publish wrote an event to the outbox, dropping n old frames to keep
-// within the limits.
-func (f *Feed) Appended(n int64) {
+// Appended records that an event was written to the outbox (AppendAll), dropping n old frames to
+// keep within the limits; it reports whether it woke the deliverer.
+func (f *Feed) Appended(n int64) bool {
 	if n > 0 && !f.retain { // a retained outbox is kept full: dropping its oldest is its window
 		set := f.p.settings()
 		set.Stats.OutboxDropped.Add(n)
@@ -189,7 +199,9 @@ func (f *Feed) Appended(n int64) {
 	}
 	select {
 	case f.notify <- struct{}{}:
+		return true
 	default:
+		return false
 	}
 }
 
@@ -232,7 +244,7 @@ func (f *Feed) saveQueued(ctx context.Context, first []byte) {
 
 func (f *Feed) append(ctx context.Context, frame []byte) {
 	for attempt := 1; ; attempt++ {
-		dropped, err := f.store.OutboxAppend(ctx, f.key, frame, time.Now(), f.p.settings().OutboxLimits)
+		dropped, err := f.appendStatus(ctx, frame)
 		if err == nil {
 			f.Appended(dropped)
 			return
@@ -245,6 +257,19 @@ func (f *Feed) append(ctx context.Context, frame []byte) {
 		}
 		_ = await.Sleep(ctx, outboxRetryAfter)
 	}
+}
+
+// appendStatus writes a status frame to the outbox. Its seq is not known, so the deliverer reads
+// the outbox next (handover.spoil).
+func (f *Feed) appendStatus(ctx context.Context, frame []byte) (int64, error) {
+	if f.hand != nil {
+		if !f.hand.acquire(ctx) {
+			return 0, ctx.Err()
+		}
+		defer f.hand.release()
+		defer f.hand.spoil()
+	}
+	return f.store.OutboxAppend(ctx, f.key, frame, time.Now(), f.p.settings().OutboxLimits)
 }
 
 // next returns the next frame to deliver, waiting for one; while a backlog is replayed it
@@ -262,7 +287,15 @@ func (f *Feed) next(ctx context.Context) (pending, error) {
 		return f.ready(ctx, pending{payload: f.held, replay: f.heldFailed})
 	}
 	for {
-		if len(f.batch) == 0 {
+		if len(f.batch) == 0 && f.caughtUp {
+			rows, ok := f.hand.take(f.seen)
+			f.caughtUp = ok
+			f.keep(rows)
+		}
+		if len(f.batch) == 0 && !f.caughtUp {
+			if f.hand != nil {
+				f.hand.listen()
+			}
 			rows, err := f.peek(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -274,7 +307,10 @@ func (f *Feed) next(ctx context.Context) (pending, error) {
 				}
 				continue
 			}
-			f.batch = rows
+			// Fewer than asked for: every frame there has been read, and what comes next is
+			// handed over.
+			f.seen, f.caughtUp = f.pos, f.hand != nil && len(rows) < outboxBatch
+			f.keep(rows)
 		}
 		if len(f.batch) > 0 {
 			e := f.batch[0]
@@ -323,6 +359,14 @@ func (f *Feed) drainNext(ctx context.Context) (pending, bool) {
 	return p, true
 }
 
+// keep makes rows, read from the outbox or handed over, the batch to deliver.
+func (f *Feed) keep(rows []storage.OutboxEntry) {
+	f.batch = rows
+	if len(rows) > 0 {
+		f.seen = max(f.seen, rows[len(rows)-1].Seq)
+	}
+}
+
 // peek reads the next frames of the outbox: the oldest, or those after pos when it is retained.
 func (f *Feed) peek(ctx context.Context) ([]storage.OutboxEntry, error) {
 	if f.retain {
@@ -369,8 +413,8 @@ func (f *Feed) done(ctx context.Context, p pending) {
 	if len(f.batch) > 0 && f.batch[0].Seq == p.seq {
 		f.batch = f.batch[1:]
 	}
+	f.pos = max(f.pos, p.seq)
 	if f.retain {
-		f.pos = max(f.pos, p.seq)
 		f.handed.Store(f.pos)
 		if p.encrypted {
 			f.delivered(ctx, p.seq)
@@ -397,6 +441,10 @@ func (f *Feed) fail() {
 	f.down = true
 	f.heldFailed = f.held != nil
 	f.batch = nil // re-read: the count or age limit may have dropped frames meanwhile
+	if f.hand != nil {
+		f.hand.spoil() // nothing is collected while the endpoint is down
+		f.caughtUp = false
+	}
 }
 
 // Transport names the feed's kind of endpoint in metrics (metrics.Transport*).

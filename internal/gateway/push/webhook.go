@@ -42,7 +42,11 @@ type Transports struct {
 	ReconnectInterval time.Duration
 	HTTPClient        *http.Client
 
-	Outbox       OutboxStore // nil = no outbox
+	Outbox OutboxStore // nil = no outbox
+	// OutboxShared: other gateways append to the same outboxes (GATEWAY_CLUSTER), so a feed
+	// reads every frame from the outbox instead of taking those of its own gateway in memory
+	// (handover).
+	OutboxShared bool
 	OutboxLimits storage.OutboxLimits
 	ReplayRate   float64 // events per second while a backlog is replayed (default 20)
 
