@@ -363,6 +363,7 @@ func TestPostgresUpgradeAddsOutboxEncrypted(t *testing.T) {
 	for _, q := range []string{
 		`ALTER TABLE gateway_outbox DROP COLUMN encrypted`,
 		`ALTER TABLE gateway_file DROP COLUMN encrypted`,
+		`DROP INDEX gateway_outbox_endpoint_queued_idx`, // v9
 		`UPDATE gateway_version SET version = 6, compat = 6`,
 		`INSERT INTO gateway_outbox (endpoint, queued_at, payload) VALUES ('ep', 1, '\x7b7d')`,
 		`INSERT INTO gateway_file (file_id, record, saved_ms) VALUES ('fold', '{}', 1)`,

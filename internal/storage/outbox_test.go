@@ -388,3 +388,56 @@ func TestOutboxStatAfter(t *testing.T) {
 		t.Fatalf("after the newest: %+v, %v; want none waiting", st, err)
 	}
 }
+
+// The age limit's trim finds an endpoint's old frames by the (endpoint, queued_at) index instead
+// of reading every frame of the endpoint (a few ms per append once an outbox holds thousands).
+func TestOutboxAgeTrimUsesTheEndpointAgeIndex(t *testing.T) {
+	sqliteOnly(t, "the query plan is SQLite's")
+	db := openTest(t)
+	rows, err := db.SQL().QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+trimOutboxAge, "e", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if fmt.Sprint(plan) != "[SEARCH gateway_outbox USING INDEX gateway_outbox_endpoint_queued_idx (endpoint=? AND queued_at<?)]" {
+		t.Fatalf("plan of the age trim: %q, want a search of the (endpoint, queued_at) index", plan)
+	}
+}
+
+// BenchmarkOutboxAppendToAFullOutbox appends one event to a retained outbox that holds
+// GATEWAY_OUTBOX_MAX_EVENTS' default of 10,000 frames (a Satori stream's window) and to a
+// reverse WebSocket's, in one transaction, with the default age limit: what the sync loop waits
+// for on every event once the window is full.
+func BenchmarkOutboxAppendToAFullOutbox(b *testing.B) {
+	db := openTest(b)
+	ctx := b.Context()
+	lim := OutboxLimits{MaxEvents: 10000, MaxAge: 24 * time.Hour}
+	payload := bytes.Repeat([]byte("x"), 600)
+	fill := make([]OutboxFrame, 500)
+	for i := range fill {
+		fill[i] = OutboxFrame{Endpoint: "satori:events", Payload: payload}
+	}
+	for range lim.MaxEvents / len(fill) {
+		if _, err := db.Outbox().OutboxAppendAll(ctx, fill, time.Now(), OutboxLimits{MaxEvents: 2 * lim.MaxEvents}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		app, err := db.Outbox().OutboxAppendAll(ctx, []OutboxFrame{{Endpoint: "satori:events", Payload: payload}, {Endpoint: "v12-ws:x", Payload: payload}}, time.Now(), lim)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Outbox().OutboxDelete(ctx, "v12-ws:x", app.Seqs[1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,6 +1,6 @@
--- v0 -> v8: latest revision
+-- v0 -> v9: latest revision
 -- The whole schema of a new database. A SQLite file an older build made is brought up from its
--- version by the numbered files instead (02-… to 08-…); both roads end at the same tables, which
+-- version by the numbered files instead (02-… to 09-…); both roads end at the same tables, which
 -- TestUpgradedSchemaMatchesNew checks. mautrix's crypto and state stores live in the same
 -- database with their own version tables (crypto_version, mx_version).
 --
@@ -127,6 +127,7 @@ CREATE TABLE gateway_outbox (
 
 CREATE INDEX gateway_outbox_endpoint_idx ON gateway_outbox (endpoint, seq);
 CREATE INDEX gateway_outbox_queued_idx ON gateway_outbox (queued_at);
+CREATE INDEX gateway_outbox_endpoint_queued_idx ON gateway_outbox (endpoint, queued_at);
 
 -- The file store's records (files received from Matrix, with the key of an encrypted
 -- attachment, and files OneBot clients uploaded). record is the JSON the file store keeps;
@@ -268,6 +269,7 @@ CREATE TABLE gateway_outbox (
 
 CREATE INDEX gateway_outbox_endpoint_idx ON gateway_outbox (endpoint, seq);
 CREATE INDEX gateway_outbox_queued_idx ON gateway_outbox (queued_at);
+CREATE INDEX gateway_outbox_endpoint_queued_idx ON gateway_outbox (endpoint, queued_at);
 
 CREATE TABLE gateway_file (
 	file_id   TEXT    PRIMARY KEY NOT NULL,
