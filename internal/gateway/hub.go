@@ -391,13 +391,15 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 	key := liveKey{ev.Self, ev.ID}
 	given := fo.h.liveSent.take(key) // an earlier try gave it to them
 	if !given {
+		var out transportCounts // counts.go
 		for _, s := range targets {
 			payload, _ := encode(s.Face) // encoded above
 			if payload != nil && s.Durable() == nil && s.Enqueue(payload, &fo.h.stats, fo.h.metrics, ev.Self) {
-				fo.h.metrics.EventOut(string(ev.Self), s.Transport)
+				out.add(s.Transport)
 				queued++
 			}
 		}
+		out.record(fo.h.metrics, ev.Self)
 		if queued > 0 {
 			// Let the writers just woken run now, before this goroutine goes on to the outboxes
 			// and the sync position (at most every writerYieldEvery: yield.go).

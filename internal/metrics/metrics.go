@@ -177,11 +177,15 @@ func (m *Metrics) EventIn(bot, kind string, ts time.Time) {
 }
 
 // EventOut counts an event queued for one connection or outbox of a transport.
-func (m *Metrics) EventOut(bot, transport string) {
-	if m == nil {
+func (m *Metrics) EventOut(bot, transport string) { m.EventsOut(bot, transport, 1) }
+
+// EventsOut counts an event queued for n connections of a transport: one look-up of the series
+// for all of them (a fan-out to 100 clients looked it up 100 times per event).
+func (m *Metrics) EventsOut(bot, transport string, n int) {
+	if m == nil || n <= 0 {
 		return
 	}
-	m.series(hotKey{hotEventsOut, bot, transport}, func() hotSeries { return hotSeries{c: m.eventsOut.WithLabelValues(bot, transport)} }).c.Inc()
+	m.series(hotKey{hotEventsOut, bot, transport}, func() hotSeries { return hotSeries{c: m.eventsOut.WithLabelValues(bot, transport)} }).c.Add(float64(n))
 }
 
 // SlowClient counts a bot's event dropped for a connection whose queue was full, and whether

@@ -67,6 +67,8 @@ func TestBotCounters(t *testing.T) {
 	m.SyncState("@b:hs", "offline")
 	m.EventIn("@a:hs", "message", time.Now().Add(-2*time.Second))
 	m.EventOut("@a:hs", TransportWS)
+	m.EventsOut("@a:hs", TransportWebhook, 3) // three connections of a transport at once
+	m.EventsOut("@a:hs", TransportWebhook, 0)
 	m.Action("@a:hs", 11, "send_msg", 0, 30*time.Millisecond)
 	m.TokenRefresh("@a:hs", nil)
 	m.TokenRefresh("@a:hs", errors.New("refused"))
@@ -78,7 +80,7 @@ func TestBotCounters(t *testing.T) {
 	got := m.BotCounters("@a:hs")
 	for k, want := range map[string]float64{
 		`sync_state{state="syncing"}`: 1, `sync_state{state="backoff"}`: 0, `sync_state{state="offline"}`: 0,
-		`events_in_total{type="message"}`: 1, `events_out_total{transport="ws"}`: 1, `sync_lag_seconds_count`: 1,
+		`events_in_total{type="message"}`: 1, `events_out_total{transport="ws"}`: 1, `events_out_total{transport="webhook"}`: 3, `sync_lag_seconds_count`: 1,
 		`action_duration_seconds_count{action="send_msg",retcode="0",version="11"}`: 1,
 		`token_refreshes_total{result="ok"}`:                                        1, `token_refreshes_total{result="failed"}`: 1,
 		`e2ee_events_total{kind="held"}`: 1,
