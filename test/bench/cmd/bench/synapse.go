@@ -640,9 +640,10 @@ func (r *benchRun) sendPart(ctx context.Context, s *relayScene) error {
 		Title:  fmt.Sprintf("(d) Send path, one send at a time, %d each, alternating", r.o.sends),
 		Header: []string{"path", "p50 ms", "p99 ms"},
 		Notes: []string{"Synapse takes tens of ms per send and its time drifts with the machine's load, so the p50 of each path moves by " +
-			"more than a millisecond between runs (a bootstrap of 300 sends: 0.4-3 ms standard error for the difference of the p50s). " +
-			"The overhead is checked on the median of the paired differences (each send through the gateway minus the direct PUT " +
-			"made right after it), which shares that drift: 0.2-1.2 ms standard error on the same runs."},
+			"more than a millisecond between runs on a busy machine (a bootstrap of 300 sends at load 5-8: 0.4-3 ms standard error for " +
+			"the difference of the p50s; about 0.2 ms on a quiet machine). The overhead is checked on the median of the paired " +
+			"differences (each send through the gateway minus the direct PUT made right after it), which shares that drift: " +
+			"0.2-1.2 ms standard error on the same busy runs, about 0.15 ms on quiet ones."},
 	}
 	sec.Add("send_message through the gateway (v12 HTTP action)", bench.Ms(viaGW.Percentile(50)), bench.Ms(viaGW.Percentile(99)))
 	sec.Add("direct PUT /rooms/{room}/send on Synapse, same bot (through the gateway's timing proxy, as the gateway's sends)", bench.Ms(direct.Percentile(50)), bench.Ms(direct.Percentile(99)))
