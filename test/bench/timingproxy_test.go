@@ -379,41 +379,62 @@ func TestStartTimingProxyRejectsABadTarget(t *testing.T) {
 	}
 }
 
-func TestAddOwnAnswerSectionChecksTheFirstRepetition(t *testing.T) {
+func TestAddOwnAnswerSectionChecksTheTwoClientRepetitionsTogether(t *testing.T) {
 	// End to end, the first repetition reads 7 ms (plain first) and the second −3 ms (gateway
-	// first); against their own answers both read about 0.8 ms. The check takes the first
-	// repetition's own-answer overhead, not an end-to-end or averaged number.
+	// first); against their own answers both read under 1 ms. The check takes the own-answer
+	// overhead of the messages of the second and later repetitions together (only the gateway and
+	// one plain client syncing), not the first repetition's, nor an end-to-end or averaged number.
+	d := func(v ...float64) Dist {
+		var out Dist
+		for _, x := range v {
+			out = append(out, ms(x))
+		}
+		return out
+	}
 	reps := []Repetition{
 		{Plain: "bob (with the seed adapter syncing: not counted)", Order: PlainFirst, P50: ms(7), P99: ms(9),
-			Own: AnswerOverhead{Sent: 300, Matched: 299, P50: ms(0.8), P99: ms(4), GW50: ms(1.5), GW99: ms(6), Plain50: ms(0.7), Plain99: ms(2)}},
+			Own: AnswerOverhead{Sent: 300, Matched: 299, P50: ms(1.8), P99: ms(9), GW50: ms(1.5), GW99: ms(6), Plain50: ms(0.7), Plain99: ms(2), Diffs: d(1.8, 9)}},
 		{Plain: "bob2", Order: GatewayFirst, P50: -ms(3), P99: -ms(2),
-			Own: AnswerOverhead{Sent: 300, Matched: 300, P50: ms(0.9), P99: ms(7), GWNoAnswer: 2}},
+			Own: AnswerOverhead{Sent: 3, Matched: 3, P50: ms(0.5), P99: ms(4), GWNoAnswer: 2, Diffs: d(0.4, 0.5, 4)}},
+		{Plain: "bob3", Order: PlainFirst, P50: ms(4), P99: ms(5),
+			Own: AnswerOverhead{Sent: 2, Matched: 2, P50: ms(0.6), P99: ms(0.7), Diffs: d(0.6, 0.7)}},
 	}
 	r := &Report{}
 	AddOwnAnswerSection(r, reps, true)
-	if len(r.Sections) != 1 || len(r.Sections[0].Rows) != 2 {
+	if len(r.Sections) != 1 || len(r.Sections[0].Rows) != 4 {
 		t.Fatalf("sections %+v", r.Sections)
 	}
-	if row := strings.Join(r.Sections[0].Rows[0], "|"); row != "1|bob|plain first|299 of 300|1.50|6.00|0.70|2.00|0.80|4.00" {
+	if row := strings.Join(r.Sections[0].Rows[0], "|"); row != "1|bob|plain first|299 of 300|1.50|6.00|0.70|2.00|1.80|9.00" {
 		t.Fatalf("first row %q", row)
 	}
-	if notes := strings.Join(r.Sections[0].Notes, " "); !strings.Contains(notes, "2 arrivals had no /sync answer") || !strings.Contains(notes, "the seed adapter included") {
+	// Together: 0.4, 0.5, 0.6, 0.7, 4 → p50 0.6 (nearest rank), p99 4.
+	if row := strings.Join(r.Sections[0].Rows[3], "|"); row != "2–3|(together: the check)|both draws|5 of 5|||||0.60|4.00" {
+		t.Fatalf("pooled row %q", row)
+	}
+	if notes := strings.Join(r.Sections[0].Notes, " "); !strings.Contains(notes, "2 arrivals had no /sync answer") || !strings.Contains(notes, "the seed adapter included") ||
+		!strings.Contains(notes, "repetitions 2 to 3 together") {
 		t.Fatalf("notes %q", notes)
 	}
 	if len(r.Targets) != 2 {
 		t.Fatalf("targets %+v", r.Targets)
 	}
-	for i, want := range []string{"0.80 ms", "4.00 ms"} {
+	for i, want := range []string{"0.60 ms", "4.00 ms"} {
 		if tg := r.Targets[i]; tg.Measured != want || tg.Verdict() != "MET" || !strings.Contains(tg.Name, "own /sync answer") {
 			t.Errorf("target %d: %+v (%s), want %s MET", i, tg, tg.Verdict(), want)
 		}
 	}
 
-	// Nothing matched in the first repetition: not measured, whatever the others say.
-	reps[0].Own = AnswerOverhead{Sent: 300}
+	// One repetition only: it is the check.
+	r = &Report{}
+	AddOwnAnswerSection(r, reps[:1], true)
+	if len(r.Targets) != 2 || r.Targets[0].Measured != "1.80 ms" || r.Targets[0].Verdict() != "NOT MET" {
+		t.Fatalf("one repetition: targets %+v", r.Targets)
+	}
+	// Nothing matched in the repetitions checked: not measured, whatever the first says.
+	reps[1].Own, reps[2].Own = AnswerOverhead{Sent: 300}, AnswerOverhead{Sent: 300}
 	r = &Report{}
 	AddOwnAnswerSection(r, reps, false)
-	if len(r.Targets) != 2 || r.Targets[0].Verdict() != "—" || r.Targets[1].Verdict() != "—" || !strings.Contains(r.Targets[0].Measured, "no message of 300 matched") {
+	if len(r.Targets) != 2 || r.Targets[0].Verdict() != "—" || r.Targets[1].Verdict() != "—" || !strings.Contains(r.Targets[0].Measured, "no message of 600 matched") {
 		t.Fatalf("targets %+v", r.Targets)
 	}
 	r = &Report{}

@@ -98,7 +98,7 @@ func parseOptions(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.IntVar(&o.messages, "messages", 300, "messages sent for the receive latency (part a/b)")
 	fs.Float64Var(&o.rate, "rate", 20, "messages per second for the receive latency")
-	fs.IntVar(&o.orderReps, "order-reps", 6, "at most this many receive measurements (part a), each with a fresh plain /sync user, until Synapse's wake order of the gateway's bot and the plain user has been seen both ways (printed, with the end-to-end difference averaged over the two orders, for information; the receive targets are checked against each client's own /sync answer on the first; 1: never repeat)")
+	fs.IntVar(&o.orderReps, "order-reps", 6, "at most this many receive measurements (part a): the first with every observer, then each with a fresh plain /sync user and only it and the gateway syncing, at least 3 of those and until Synapse's wake order of the gateway's bot and the plain user has been seen both ways (printed, with the end-to-end difference averaged over the two orders, for information); the receive targets are checked against each client's own /sync answer on the later measurements together (on the first when it is the only one: 1 never repeats)")
 	echoRates := fs.String("echo-rates", "1,5", "echo commands per second, comma-separated (part d)")
 	fs.Float64Var(&o.echoSeconds, "echo-seconds", 15, "how long each echo rate is kept up")
 	fs.IntVar(&o.sends, "sends", 300, "sends through the gateway and direct PUTs each, one at a time (send path; Synapse takes 25-50 ms per send, so the p50 of 100 moves by about 1 ms between runs)")

@@ -392,7 +392,11 @@ func (r *benchRun) relayPart(ctx context.Context, s *relayScene) error {
 		counted = nil
 	}
 	errs := []error{waitErr}
-	if !bench.BothOrders(counted) && r.o.orderReps > 1 && ctx.Err() == nil {
+	// The receive check pools the two-client repetitions (bench.AddOwnAnswerSection): at least
+	// minOwnReps of them (900 messages), more while one wake order is still unseen.
+	const minOwnReps = 3
+	more := func(n int) bool { return n <= r.o.orderReps && (n <= minOwnReps+1 || !bench.BothOrders(counted)) }
+	if more(2) && ctx.Err() == nil {
 		// bob's client stops while fresh users are measured, and so does the seed adapter, so that
 		// Synapse wakes just the bot and one plain user; bob comes back for the echo part (the
 		// seed adapter is not used after this part).
@@ -402,7 +406,7 @@ func (r *benchRun) relayPart(ctx context.Context, s *relayScene) error {
 			// Not an observer any more: restartPlain's warm-up waited for it 10 × 15 s in vain.
 			s.observers = slices.DeleteFunc(slices.Clone(s.observers), func(o string) bool { return o == obsSeed })
 		}
-		for n := 2; n <= r.o.orderReps && !bench.BothOrders(counted) && ctx.Err() == nil; n++ {
+		for n := 2; more(n) && ctx.Err() == nil; n++ {
 			rp, err := r.plainRepetition(ctx, s, n)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("repetition %d: %w", n, err))
@@ -545,7 +549,7 @@ func (r *benchRun) orderSection(reps, counted []bench.Repetition) {
 		"that order holds for the life of the streams, so whichever of the gateway's bot and the plain user comes first is ahead " +
 		"for most messages of a repetition, by more than the 1 ms target. A repetition's order is the majority of its messages " +
 		"(the gateway's client strictly ahead of the plain client, or not; the gateway's own handling eats part of a lead, so the share stays well short of 100 %). A fresh plain user has a fresh stream, so a new draw: " +
-		fmt.Sprintf("the measurement is repeated with bob2, bob3, … (bob's client paused) until both orders have been seen, at most %d times (-order-reps). ", r.o.orderReps) +
+		fmt.Sprintf("the measurement is repeated with bob2, bob3, … (bob's client paused) at least 3 times and until both orders have been seen, at most %d times in all (-order-reps). ", r.o.orderReps) +
 		"Only repetitions in which Synapse wakes just the bot and the plain user count for the average below: the seed adapter (a third /sync client) is stopped for the repeats, " +
 		"and the first repetition, run with it, is listed but not counted (in a kept run it sat between the two for 28 % of the messages of one order). " +
 		"The average is ½(mean over the repetitions with the gateway first + mean over those with plain first), for the p50 and for the p99 differences; " +
