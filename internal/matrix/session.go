@@ -178,3 +178,11 @@ func (s *Session) E2EEStatus(ctx context.Context) (e2ee.Status, bool) { return s
 
 // fileRecord is what the file store keeps about a file (convert_media.go builds content from it).
 type fileRecord = media.Record
+
+// Close forgets a bot that was removed while the gateway runs, once its Serve has returned:
+// its series leave /metrics and the file store no longer fetches media through it.
+func (s *Session) Close() {
+	s.device.Close()
+	s.acct.Metrics.ForgetBot(s.acct.MetricsLabel())
+	s.bot.out.files.Close()
+}

@@ -158,7 +158,9 @@ func (s *syncer) Run(ctx context.Context) error {
 		retry.Reset()
 		s.acct.SetStatus(model.StateSyncing, "")
 		b := &batch{wait: ctx, since: since, first: firstSync, done: done, replay: replay, saved: saved}
-		if m := s.device.Machine(); m != nil { // room keys and device lists first, so this batch's events decrypt
+		m := s.device.Machine() // room keys and device lists first, so that the events decrypt; key counts can wait
+		late := m != nil && resp.Crypto.Quiet()
+		if m != nil && !late {
 			m.ProcessSync(context.WithoutCancel(ctx), resp.Crypto.JSON(), since)
 		}
 		// Ask for the next batch now (the position in the database does not move until this one
@@ -167,6 +169,8 @@ func (s *syncer) Run(ctx context.Context) error {
 		handing := time.Now()
 		if !s.handOver(ctx, b, resp) {
 			return nil // stopped
+		} else if late {
+			m.ProcessSync(context.WithoutCancel(ctx), resp.Crypto.JSON(), since)
 		}
 		s.acct.Log().Debug("sync batch handed over", "since", since, "next_batch", resp.NextBatch,
 			"poll_ms", ms(call.received.Sub(call.requested)), "hand_over_ms", ms(time.Since(handing)))

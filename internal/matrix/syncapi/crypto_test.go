@@ -3,6 +3,7 @@ package syncapi
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"testing"
 )
 
@@ -68,4 +69,31 @@ func jsonEqual(t *testing.T, a, b json.RawMessage) bool {
 		t.Fatal(err)
 	}
 	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// Quiet holds only for an encryption part without to-device events and device list changes: the
+// sync loop then handles it after the room events (testdata/crypto_quiet.json). Anything it cannot
+// read is not quiet (handled first, as before).
+func TestCryptoQuietVectors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/crypto_quiet.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vectors []struct {
+		Name  string          `json:"name"`
+		Quiet bool            `json:"quiet"`
+		Body  json.RawMessage `json:"body"`
+	}
+	if err := json.Unmarshal(raw, &vectors); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vectors {
+		resp, err := Decode(v.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", v.Name, err)
+		}
+		if got := resp.Crypto.Quiet(); got != v.Quiet {
+			t.Errorf("%s: Quiet() = %v, want %v", v.Name, got, v.Quiet)
+		}
+	}
 }

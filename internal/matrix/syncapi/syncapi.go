@@ -55,6 +55,21 @@ type Crypto struct {
 	FallbackKeys   json.RawMessage `json:"device_unused_fallback_key_types,omitempty"`
 }
 
+// Quiet tells that the encryption part holds no to-device event (room keys among them) and no
+// device list change: nothing that the answer's room events need handled before them (only the
+// key counts, which can wait until they are handed over).
+func (c *Crypto) Quiet() bool {
+	var td struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	var dl struct {
+		Changed []json.RawMessage `json:"changed"`
+		Left    []json.RawMessage `json:"left"`
+	}
+	return (len(c.ToDevice) == 0 || json.Unmarshal(c.ToDevice, &td) == nil && len(td.Events) == 0) &&
+		(len(c.DeviceLists) == 0 || json.Unmarshal(c.DeviceLists, &dl) == nil && len(dl.Changed) == 0 && len(dl.Left) == 0)
+}
+
 // JSON is the encryption part as a JSON object with the fields of a /sync body.
 func (c *Crypto) JSON() []byte {
 	b, err := json.Marshal(c)
