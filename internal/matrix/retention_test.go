@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -170,5 +171,30 @@ func TestLearntEncryptionReachesTheSyncLoop(t *testing.T) {
 		if err != nil || m.Encrypted != enc {
 			t.Errorf("%s indexed as %+v, %v; want encrypted = %v", evt, m, err, enc)
 		}
+	}
+}
+
+// A raw state send of m.room.encryption (matrix.send_state_event), which the mautrix client writes
+// to the state store, reaches what the sync loop keeps of the room's encryption as well: the next
+// messages are indexed as an encrypted room's (one cache, account.StoredEncryption, for the sync
+// loop and the send path).
+func TestRawEncryptionStateReachesTheSyncLoop(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	states := newStateStore(t, h)
+	h.setToken(t, "s0")
+	now := time.Now()
+	h.hs.QueueSync(syncReply("s1", map[id.RoomID]any{roomA: timeline(message("$plain", aliceID, now, "before"))}))
+	sink := newRecordingSink()
+	s := h.session(t, sink, func(o *Options) { o.StateStore = states; o.HandleOldEvents = true })
+	start(t, s)
+	waitEvents(t, sink, 1)
+	if _, err := rawAPI(t, s).SendState(ctx, roomA, "m.room.encryption", "", json.RawMessage(`{"algorithm":"m.megolm.v1.aes-sha2"}`)); err != nil {
+		t.Fatal(err)
+	}
+	h.hs.QueueSync(syncReply("s2", map[id.RoomID]any{roomA: timeline(message("$later", aliceID, now, "after"))}))
+	waitEvents(t, sink, 2)
+	if m, err := h.db.Messages().GetMessage(ctx, string(botID), "$later"); err != nil || !m.Encrypted {
+		t.Fatalf("$later indexed as %+v, %v; want encrypted", m, err)
 	}
 }

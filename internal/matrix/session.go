@@ -111,7 +111,6 @@ func New(opts Options) (*Session, error) {
 	device := crypt.NewDevice(acct, opts.PickleKey, opts.UndecryptableWait)
 	policy := crypt.NewPolicy(acct, device, opts.EncryptReactions)
 	direct, state, invites := rooms.NewDirect(acct), rooms.NewState(acct), rooms.NewInvites()
-	policy.Learned = state.Invalidate // the state store learnt a room's encryption (rooms.State keeps it)
 	index := rooms.NewIndex(acct, state)
 	plain := &plaintextGuard{acct: acct, device: device, state: state, allow: opts.PlaintextInEncryptedRooms}
 	index.Refuse = plain.refuses

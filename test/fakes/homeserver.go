@@ -107,6 +107,7 @@ func NewFakeHomeserver(t testing.TB, userID id.UserID, token string) *FakeHomese
 	mux.HandleFunc("GET "+p+"/rooms/{room}/messages", h.roomMessages)
 	mux.HandleFunc("PUT "+p+"/rooms/{room}/send/{type}/{txn}", h.send)
 	mux.HandleFunc("GET "+p+"/rooms/{room}/state/{type}/{key...}", h.roomState)
+	mux.HandleFunc("PUT "+p+"/rooms/{room}/state/{type}/{key...}", h.send) // recorded as sent (TxnID empty)
 	mux.HandleFunc("GET "+p+"/rooms/{room}/event/{event}", h.roomEvent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeMatrixError(w, http.StatusNotFound, "M_UNRECOGNIZED", "the fake homeserver does not serve "+r.Method+" "+r.URL.Path)

@@ -74,6 +74,8 @@ type Account struct {
 
 	watchMu  sync.Mutex
 	watchers []func() // called after each status change
+
+	encryption encryptionCache // StoredEncryption (statestore.go)
 }
 
 // New prepares an account; it does no network I/O.

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -40,26 +39,7 @@ type Policy struct {
 	// not encrypted) for rooms the state store has no encryption event for. A join forgets the
 	// room's entry.
 	encState sync.Map
-	// Learned, when set, is told of a room whose encryption the policy wrote to the state store.
-	Learned func(room id.RoomID)
-	// stored caches, per room, what the state store holds of its m.room.encryption (a
-	// storedEncryption): every send asks twice (before building the message and when it leaves
-	// the queue), and two database queries were a large part of what the gateway adds to a
-	// send. An entry holds while no encryption state has been written to the store since it was
-	// read (account.EncryptionWrites).
-	stored      sync.Map
-	storedRooms atomic.Int64 // entries stored since stored was last cleared (at least its size)
 }
-
-// storedEncryption is what the state store held of a room's m.room.encryption: its algorithm,
-// "" for none, read when account.EncryptionWrites was writes.
-type storedEncryption struct {
-	alg    id.Algorithm
-	writes uint64
-}
-
-// storedCacheRooms bounds the rooms Policy.stored keeps; past it, it starts over.
-const storedCacheRooms = 10000
 
 // NewPolicy returns the encryption policy of acct's bot, which encrypts with device.
 // encryptReactions is GATEWAY_ENCRYPT_REACTIONS (raw sends of reactions follow it).
@@ -76,7 +56,7 @@ var ErrEncryptionUnknown = errors.New("encryption state unknown")
 // a room whose state cannot be read, are errors: the caller must not send.
 func (s *Policy) learnEncryption(ctx context.Context, room id.RoomID) (bool, error) {
 	if s.acct.StateStore != nil {
-		alg, err := s.storedAlgorithm(ctx, room)
+		alg, err := s.acct.StoredEncryption(ctx, room)
 		if err != nil {
 			return false, &model.ActionError{Kind: model.ErrInternal, Err: fmt.Errorf("%w: %w", ErrEncryptionUnknown, err),
 				Message: fmt.Sprintf("refusing to send to %s: failed to read whether it is encrypted from the database, so nothing was sent", room)}
@@ -106,38 +86,10 @@ func (s *Policy) learnEncryption(ctx context.Context, room id.RoomID) (bool, err
 			s.acct.Log().Warn("failed to store the encryption state of a room", "room_id", room, "error", err)
 		}
 		account.NoteEncryptionWrite()
-		if s.Learned != nil {
-			s.Learned(room)
-		}
 	}
 	s.encState.Store(room, content.Algorithm)
 	s.acct.Log().Debug("room is encrypted (m.room.encryption read from the homeserver)", "room_id", room, "algorithm", content.Algorithm)
 	return megolm(room, content.Algorithm)
-}
-
-// storedAlgorithm is the algorithm of room's m.room.encryption in the state store, "" when it
-// has none; a read is kept until encryption state is written to the store (account.
-// EncryptionWrites is read before the store, so a write that the read may have missed makes
-// the entry stale).
-func (s *Policy) storedAlgorithm(ctx context.Context, room id.RoomID) (id.Algorithm, error) {
-	writes := account.EncryptionWrites()
-	if v, ok := s.stored.Load(room); ok && v.(storedEncryption).writes == writes {
-		return v.(storedEncryption).alg, nil
-	}
-	content, err := s.acct.StateStore.GetEncryptionEvent(ctx, room)
-	if err != nil {
-		return "", err
-	}
-	var alg id.Algorithm
-	if content != nil {
-		alg = content.Algorithm
-	}
-	if s.storedRooms.Add(1) > storedCacheRooms {
-		s.stored.Clear()
-		s.storedRooms.Store(1)
-	}
-	s.stored.Store(room, storedEncryption{alg: alg, writes: writes})
-	return alg, nil
 }
 
 // isStateNotFound tells whether err is the homeserver saying that a state event does not exist:

@@ -28,7 +28,6 @@ type State struct {
 type roomState struct {
 	role map[id.UserID]model.Role
 	name map[id.UserID]string
-	enc  int8 // 0 not read, 1 encrypted, -1 not encrypted
 }
 
 // stateCacheRooms bounds how many rooms State keeps what it read of; past it, it starts over.
@@ -141,27 +140,13 @@ func (s *State) readRole(ctx context.Context, room id.RoomID, u id.UserID) (mode
 	return model.RoleOf(pl.GetUserLevel(u)), true
 }
 
-// Encrypted tells whether room is encrypted, as far as the state store knows. The message index
-// keeps the bodies of such rooms' messages only for GATEWAY_ENCRYPTED_BODY_RETENTION. When the
-// state store cannot tell, the room counts as encrypted. The answer is kept like the others (the
-// sync loop asks it for each batch of messages); whatever else writes a room's encryption to the
-// store must Invalidate the room (crypt.Policy does, through its Learned hook).
+// Encrypted tells whether room is encrypted, as far as the state store knows
+// (account.StoredEncryption, which keeps what it read). The message index keeps the bodies of
+// such rooms' messages only for GATEWAY_ENCRYPTED_BODY_RETENTION. When the state store cannot
+// tell, the room counts as encrypted.
 func (s *State) Encrypted(ctx context.Context, room id.RoomID) bool {
-	if s.acct.StateStore == nil {
-		return false
-	}
-	var gen *roomState
-	enc := int8(0)
-	s.cached(room, func(r *roomState) { gen, enc = r, r.enc })
-	if enc != 0 {
-		return enc > 0
-	}
-	yes, err := s.acct.StateStore.IsEncrypted(ctx, room)
-	if err != nil {
-		return true // not kept: the next question asks the store again
-	}
-	s.remember(room, gen, func(r *roomState) { r.enc = map[bool]int8{true: 1, false: -1}[yes] })
-	return yes
+	alg, err := s.acct.StoredEncryption(ctx, room)
+	return alg != "" || err != nil
 }
 
 // Left reports whether the bot is known to have left (or been kicked or banned from) room.
