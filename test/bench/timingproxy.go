@@ -30,16 +30,29 @@ import (
 //
 // What it changes, the same for every client behind such a proxy: one loopback hop each way, and
 // a /sync answer reaches the client in one piece, with its Content-Length, once it is complete
-// (a client reads the whole body before it parses it anyway). Other requests and answers are
+// (a client reads the whole body before it parses it anyway). What it holds is bounded
+// (maxSyncBody, maxKeptBytes); answers beyond the bounds go on untouched and count as unreadable. Other requests and answers are
 // streamed both ways (FlushInterval -1), and connections are kept alive on both sides.
 type TimingProxy struct {
 	URL string // the proxy's base URL, http://127.0.0.1:PORT
 
 	srv *http.Server
 
+	maxBody, maxKept int // bytes: of one /sync answer read whole, and of all the answers kept
+
 	mu      sync.Mutex
 	answers []SyncAnswer
+	kept    int // bytes of answers' bodies
+	notKept int // /sync answers passed on without being recorded (too large, or over maxKept)
 }
+
+// The bounds of what a TimingProxy buffers: a /sync answer larger than maxSyncBody is streamed on
+// unread and not timed, and once the answers kept add up to maxKeptBytes, later ones are passed on
+// without being kept. Both are counted as unreadable by AnsweredAt, which the benchmark reports.
+const (
+	maxSyncBody  = 32 << 20
+	maxKeptBytes = 256 << 20
+)
 
 // SyncAnswer is one successful /sync answer as the proxy read it.
 type SyncAnswer struct {
@@ -51,6 +64,10 @@ type SyncAnswer struct {
 // StartTimingProxy starts a proxy to target (the homeserver's base URL, http or https) on a free
 // port of 127.0.0.1.
 func StartTimingProxy(target string) (*TimingProxy, error) {
+	return startTimingProxy(target, maxSyncBody, maxKeptBytes)
+}
+
+func startTimingProxy(target string, maxBody, maxKept int) (*TimingProxy, error) {
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("timing proxy: the homeserver URL %q is not http(s)://host[:port]", target)
@@ -59,7 +76,7 @@ func StartTimingProxy(target string) (*TimingProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("timing proxy: failed to listen: %w", err)
 	}
-	p := &TimingProxy{URL: "http://" + ln.Addr().String()}
+	p := &TimingProxy{URL: "http://" + ln.Addr().String(), maxBody: maxBody, maxKept: maxKept}
 	rp := &httputil.ReverseProxy{
 		// SetURL keeps the path and query and adds no X-Forwarded-* headers: the homeserver sees
 		// the client's request.
@@ -92,14 +109,31 @@ func (p *TimingProxy) timeSync(resp *http.Response) error {
 	if resp.StatusCode != http.StatusOK || !strings.HasSuffix(resp.Request.URL.Path, "/sync") {
 		return nil
 	}
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(p.maxBody)+1))
 	done := time.Now()
-	_ = resp.Body.Close()
 	if err != nil {
+		_ = resp.Body.Close()
 		return fmt.Errorf("failed to read a /sync answer: %w", err)
 	}
+	if len(body) > p.maxBody {
+		// Too large to hold: what was read goes on first, the rest streams after it, untimed.
+		p.mu.Lock()
+		p.notKept++
+		p.mu.Unlock()
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+		return nil
+	}
+	_ = resp.Body.Close()
 	p.mu.Lock()
-	p.answers = append(p.answers, SyncAnswer{Done: done, Encoding: resp.Header.Get("Content-Encoding"), Body: body})
+	if p.kept+len(body) > p.maxKept {
+		p.notKept++
+	} else {
+		p.kept += len(body)
+		p.answers = append(p.answers, SyncAnswer{Done: done, Encoding: resp.Header.Get("Content-Encoding"), Body: body})
+	}
 	p.mu.Unlock()
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
@@ -115,8 +149,15 @@ func (p *TimingProxy) Answers() []SyncAnswer {
 	return slices.Clone(p.answers)
 }
 
-// AnsweredAt is AnsweredAt of the answers recorded so far.
-func (p *TimingProxy) AnsweredAt() (map[string]time.Time, int) { return AnsweredAt(p.Answers()) }
+// AnsweredAt is AnsweredAt of the answers recorded so far; unreadable also counts the /sync
+// answers passed on without being kept (beyond the proxy's bounds).
+func (p *TimingProxy) AnsweredAt() (at map[string]time.Time, unreadable int) {
+	p.mu.Lock()
+	answers, notKept := slices.Clone(p.answers), p.notKept
+	p.mu.Unlock()
+	at, unreadable = AnsweredAt(answers)
+	return at, unreadable + notKept
+}
 
 // AnsweredAt maps each event ID in the joined rooms' timelines of answers (what the benchmark's
 // observers report) to when the first answer holding it was complete; unreadable counts the

@@ -443,3 +443,43 @@ func TestAddOwnAnswerSectionChecksTheTwoClientRepetitionsTogether(t *testing.T) 
 		t.Fatalf("no repetitions: targets %+v", r.Targets)
 	}
 }
+
+func TestTimingProxyBoundsWhatItKeeps(t *testing.T) {
+	up := newUpstream(t)
+	// One answer fits whole (len(syncBody) bytes), a second one would pass the total kept.
+	p, err := startTimingProxy(up.srv.URL, len(syncBody), len(syncBody)+len(syncBody)/2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	small, err := startTimingProxy(up.srv.URL, len(syncBody)-1, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = small.Close() })
+	get := func(base string) {
+		t.Helper()
+		resp, err := http.Get(base + "/_matrix/client/v3/sync")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != syncBody || resp.StatusCode != http.StatusOK {
+			t.Fatalf("the /sync answer changed: %d %q %v", resp.StatusCode, b, err)
+		}
+	}
+	get(p.URL)
+	get(p.URL)
+	if n := len(p.Answers()); n != 1 {
+		t.Fatalf("kept %d answers, want 1 (the second is over the total)", n)
+	}
+	if at, bad := p.AnsweredAt(); len(at) != 2 || bad != 1 {
+		t.Fatalf("AnsweredAt = %v, %d unreadable; want $one and $two, and 1 not kept", at, bad)
+	}
+	// An answer larger than the bound is passed on whole, not kept.
+	get(small.URL)
+	if at, bad := small.AnsweredAt(); len(small.Answers()) != 0 || len(at) != 0 || bad != 1 {
+		t.Fatalf("a too large answer: kept %d, AnsweredAt = %v, %d unreadable; want none kept and 1 unreadable", len(small.Answers()), at, bad)
+	}
+}

@@ -447,7 +447,7 @@ func (r *benchRun) compare(s *relayScene, user string, sent map[string]time.Time
 	gwAnswer, badGW := s.gwProxy.AnsweredAt()
 	plainAnswer, badPlain := plainProxy.AnsweredAt()
 	if badGW+badPlain > 0 {
-		r.report.Notes = append(r.report.Notes, fmt.Sprintf("The timing proxies could not read %d of the gateway's and %d of %s's /sync answers.", badGW, badPlain, user))
+		r.report.Notes = append(r.report.Notes, fmt.Sprintf("The timing proxies could not read (or, past their bounds, did not keep) %d of the gateway's and %d of %s's /sync answers.", badGW, badPlain, user))
 	}
 	rp.Own = bench.CompareAnswered(keys, gwAnswer, gw, plainAnswer, plain)
 	return rp
