@@ -6,6 +6,8 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/matrix-onebot/gateway/internal/storage"
 )
 
 // The store remembers that nothing is held (the sync loop asks twice per /sync answer), and
@@ -18,11 +20,7 @@ func TestOldestSeesWhatIsHeldAfterNothingWas(t *testing.T) {
 func testOldestSeesWhatIsHeldAfterNothingWas(t *testing.T, location string) {
 	ctx := context.Background()
 	db := openDB(t, location)
-	const bot = id.UserID("@bot:example.org")
-	h, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(bot, "NEW"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := openBotHeld(t, db, "NEW")
 	for range 2 {
 		if _, ok := h.oldest(ctx); ok {
 			t.Fatal("oldest with nothing held")
@@ -41,16 +39,7 @@ func testOldestSeesWhatIsHeldAfterNothingWas(t *testing.T, location string) {
 	if _, ok := h.oldest(ctx); ok {
 		t.Fatal("oldest after the only held event was released")
 	}
-	lost, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(bot, "LOST"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lost.put(ctx, &event.Event{ID: "$lost", RoomID: "!room:example.org"}, "session", []byte(`{}`)); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := h.adopt(ctx, cryptoAccountID(bot, "LOST")); err != nil || n != 1 {
-		t.Fatalf("adopt: %d, %v", n, err)
-	}
+	adoptOneFromLost(t, db, h)
 	if _, ok := h.oldest(ctx); !ok {
 		t.Fatal("the event taken over from the lost device is not seen")
 	}
@@ -66,11 +55,7 @@ func TestListAsksNotWhileNothingIsHeld(t *testing.T) {
 func testListAsksNotWhileNothingIsHeld(t *testing.T, location string) {
 	ctx := context.Background()
 	db := openDB(t, location)
-	const bot = id.UserID("@bot:example.org")
-	h, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(bot, "NEW"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := openBotHeld(t, db, "NEW")
 	list := func(want int) {
 		t.Helper()
 		held, err := h.list(ctx)
@@ -98,15 +83,29 @@ func testListAsksNotWhileNothingIsHeld(t *testing.T, location string) {
 		t.Fatal(err)
 	}
 	list(0)
-	lost, err := openHeld(ctx, db.DBUtil(), cryptoAccountID(bot, "LOST"))
+	adoptOneFromLost(t, db, h)
+	list(1)
+}
+
+// openBotHeld opens the held events of @bot:example.org's device.
+func openBotHeld(t *testing.T, db *storage.DB, device id.DeviceID) *heldStore {
+	t.Helper()
+	h, err := openHeld(context.Background(), db.DBUtil(), cryptoAccountID("@bot:example.org", device))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// adoptOneFromLost holds an event ($lost) on the bot's lost device LOST and has h take it over.
+func adoptOneFromLost(t *testing.T, db *storage.DB, h *heldStore) {
+	t.Helper()
+	ctx := context.Background()
+	lost := openBotHeld(t, db, "LOST")
 	if err := lost.put(ctx, &event.Event{ID: "$lost", RoomID: "!room:example.org"}, "session", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := h.adopt(ctx, cryptoAccountID(bot, "LOST")); err != nil || n != 1 {
+	if n, err := h.adopt(ctx, cryptoAccountID("@bot:example.org", "LOST")); err != nil || n != 1 {
 		t.Fatalf("adopt: %d, %v", n, err)
 	}
-	list(1)
 }
