@@ -8,24 +8,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matrix-onebot/gateway/test/vectors"
 	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 func TestParseStatCPU(t *testing.T) {
-	raw, err := os.ReadFile("testdata/proc-stat.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vectors []struct {
+	var vec []struct {
 		Name  string `json:"name"`
 		Stat  string `json:"stat"`
 		Ticks uint64 `json:"ticks"`
 		Error bool   `json:"error"`
 	}
-	if err := json.Unmarshal(raw, &vectors); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vectors {
+	vectors.ReadFile(t, "proc-stat.json", &vec)
+	for _, v := range vec {
 		t.Run(v.Name, func(t *testing.T) {
 			got, err := ParseStatCPU([]byte(v.Stat))
 			switch {

@@ -9,23 +9,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/matrix-onebot/gateway/test/vectors"
 )
 
 func msAt(n float64) time.Time { return t0.Add(ms(n)) }
 
 func TestAnsweredAtVectors(t *testing.T) {
-	raw, err := os.ReadFile("testdata/sync-answers.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vectors []struct {
+	var vec []struct {
 		Name    string `json:"name"`
 		Answers []struct {
 			DoneMs   float64         `json:"done_ms"`
@@ -36,13 +33,11 @@ func TestAnsweredAtVectors(t *testing.T) {
 		Want       map[string]float64 `json:"want"`
 		Unreadable int                `json:"unreadable"`
 	}
-	if err := json.Unmarshal(raw, &vectors); err != nil {
-		t.Fatal(err)
-	}
-	if len(vectors) == 0 {
+	vectors.ReadFile(t, "sync-answers.json", &vec)
+	if len(vec) == 0 {
 		t.Fatal("no vectors")
 	}
-	for _, v := range vectors {
+	for _, v := range vec {
 		t.Run(v.Name, func(t *testing.T) {
 			var answers []SyncAnswer
 			for _, a := range v.Answers {
@@ -95,12 +90,9 @@ func FuzzSyncTimelineEventIDs(f *testing.F) {
 }
 
 func TestCompareAnsweredVectors(t *testing.T) {
-	raw, err := os.ReadFile("testdata/answer-overhead.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vectors []struct {
+	var vec []struct {
 		Name        string             `json:"name"`
+		Comment     string             `json:"_comment"` // why the numbers are what they are
 		Keys        []string           `json:"keys"`
 		GWAnswer    map[string]float64 `json:"gw_answer"`
 		GWArrive    map[string]float64 `json:"gw_arrive"`
@@ -119,10 +111,8 @@ func TestCompareAnsweredVectors(t *testing.T) {
 			Plain99       float64 `json:"plain_p99_ms"`
 		} `json:"want"`
 	}
-	if err := json.Unmarshal(raw, &vectors); err != nil {
-		t.Fatal(err)
-	}
-	if len(vectors) == 0 {
+	vectors.ReadFile(t, "answer-overhead.json", &vec)
+	if len(vec) == 0 {
 		t.Fatal("no vectors")
 	}
 	times := func(m map[string]float64) map[string]time.Time {
@@ -132,7 +122,7 @@ func TestCompareAnsweredVectors(t *testing.T) {
 		}
 		return out
 	}
-	for _, v := range vectors {
+	for _, v := range vec {
 		t.Run(v.Name, func(t *testing.T) {
 			got := CompareAnswered(v.Keys, times(v.GWAnswer), times(v.GWArrive), times(v.PlainAnswer), times(v.PlainArrive))
 			w := v.Want
