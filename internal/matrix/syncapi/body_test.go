@@ -2,14 +2,22 @@ package syncapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"maunium.net/go/mautrix"
+
+	"github.com/matrix-onebot/gateway/internal/config"
+	"github.com/matrix-onebot/gateway/internal/matrix/account"
 )
 
 func answer(body string, length int64) *http.Response {
@@ -29,8 +37,8 @@ func syncBody(tag string, n int) string {
 // enough), and what Decode made of the one before does not change: it keeps copies, not the
 // buffer's bytes.
 func TestDecodedAnswerOutlivesItsBuffer(t *testing.T) {
-	var buf bytes.Buffer
-	read := readInto(&buf)
+	var b body
+	read := b.read
 	a := syncBody("a", 200)
 	got, err := read(nil, answer(a, -1), nil, 1<<20)
 	if err != nil || string(got) != a {
@@ -40,10 +48,10 @@ func TestDecodedAnswerOutlivesItsBuffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := &buf.Bytes()[:1][0]
-	b := syncBody("b", 200)
-	got, err = read(nil, answer(b, int64(len(b))), nil, 1<<20)
-	if err != nil || string(got) != b {
+	mem := &b.buf.Bytes()[:1][0]
+	second := syncBody("b", 200)
+	got, err = read(nil, answer(second, int64(len(second))), nil, 1<<20)
+	if err != nil || string(got) != second {
 		t.Fatalf("second answer: %v, %d bytes", err, len(got))
 	}
 	if &got[0] != mem {
@@ -58,8 +66,8 @@ func TestDecodedAnswerOutlivesItsBuffer(t *testing.T) {
 // The size limit is mautrix's: an announced length over it is not read, and a body that turns out
 // longer fails.
 func TestReadIntoKeepsTheSizeLimit(t *testing.T) {
-	var buf bytes.Buffer
-	read := readInto(&buf)
+	var b body
+	read := b.read
 	if _, err := read(nil, answer("{}", 2000), nil, 1000); !errors.Is(err, mautrix.ErrResponseTooLong) {
 		t.Errorf("announced length over the limit: %v, want ErrResponseTooLong", err)
 	}
@@ -69,5 +77,59 @@ func TestReadIntoKeepsTheSizeLimit(t *testing.T) {
 	}
 	if got, err := read(nil, answer(long[:1000], 1000), nil, 1000); err != nil || len(got) != 1000 {
 		t.Errorf("body at the limit: %v, %d bytes", err, len(got))
+	}
+}
+
+// A /sync long poll takes no buffer of bodies while it waits: only an answer that has come is
+// read into one. Taken before the request, every idle bot would hold one (as large as the last
+// answer it served, up to maxPooledBody) for the whole long poll.
+func TestLongPollHoldsNoBuffer(t *testing.T) {
+	var taken atomic.Int32
+	bodies.New = func() any { taken.Add(1); return new(bytes.Buffer) }
+	defer func() { bodies.New = func() any { return new(bytes.Buffer) } }()
+	for taken.Load() == 0 { // empty the pool: New runs only when it is
+		bodies.Get()
+	}
+	taken.Store(0)
+	const polls = 3
+	arrived, release := make(chan struct{}, polls), make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, syncBody("n", 3))
+	}))
+	defer hs.Close()
+	acct, err := account.New(account.Options{Bot: config.Bot{Homeserver: hs.URL, UserID: "@bot:example.org", AccessToken: "tok"},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(acct)
+	results := make(chan error, polls)
+	for range polls {
+		go func() {
+			resp, err := s.Sync(context.Background(), "", "", time.Minute)
+			if err == nil && resp.NextBatch != "n" {
+				err = fmt.Errorf("next_batch %q, want n", resp.NextBatch)
+			}
+			results <- err
+		}()
+	}
+	for range polls {
+		<-arrived
+	}
+	n := taken.Load()
+	close(release)
+	if n != 0 {
+		t.Errorf("%d buffers taken while %d long polls waited for their answers; want none", n, polls)
+	}
+	for range polls {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if taken.Load() == 0 {
+		t.Fatal("no answer was read into a buffer of bodies")
 	}
 }

@@ -4,7 +4,6 @@
 package syncapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,19 +113,19 @@ func (s *Client) Sync(ctx context.Context, since, filterID string, timeout time.
 	if p := s.acct.Config.SetPresence; p != "" {
 		q["set_presence"] = p
 	}
-	buf := bodies.Get().(*bytes.Buffer)
-	defer putBody(buf)
-	body, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
+	var b body // body.go
+	defer b.release()
+	raw, err := s.acct.Client().MakeFullRequest(ctx, mautrix.FullRequest{
 		Method:      http.MethodGet,
 		URL:         s.acct.Client().BuildURLWithQuery(mautrix.ClientURLPath{"v3", "sync"}, q),
 		MaxAttempts: 1,
 		Client:      s.acct.SyncHTTP(),
-		Handler:     readInto(buf), // body.go
+		Handler:     b.read,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return Decode(body)
+	return Decode(raw)
 }
 
 // Decode decodes a /sync response body.
