@@ -17,7 +17,8 @@ import (
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // maxPooledBody bounds the buffer kept for the next answer: a first sync of many rooms may be
-// tens of MiB, and its buffer is not kept.
+// tens of MiB, and its buffer is not kept. It also bounds what an announced length reserves
+// before the bytes arrive (beyond it the buffer grows as they do, as io.ReadAll's would).
 const maxPooledBody = 4 << 20
 
 // body is where one /sync answer is read: a buffer of bodies, taken only once the answer has
@@ -46,7 +47,7 @@ func (b *body) read(req *http.Request, res *http.Response, _ any, limit int64) (
 	buf := b.buf
 	buf.Reset()
 	if res.ContentLength > 0 { // ReadFrom wants MinRead free at the end
-		buf.Grow(int(res.ContentLength) + bytes.MinRead)
+		buf.Grow(int(min(res.ContentLength, maxPooledBody)) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(io.LimitReader(res.Body, limit+1))
 	if err == nil && int64(buf.Len()) > limit {

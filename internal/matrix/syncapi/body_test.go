@@ -133,3 +133,16 @@ func TestLongPollHoldsNoBuffer(t *testing.T) {
 		t.Fatal("no answer was read into a buffer of bodies")
 	}
 }
+
+// An announced length reserves at most maxPooledBody before the bytes arrive: an answer that
+// announces hundreds of MiB (within mautrix's 512 MiB limit) and sends little does not take the
+// memory it announced.
+func TestAnnouncedLengthReservesABoundedBuffer(t *testing.T) {
+	var b body
+	if _, err := b.read(nil, answer("{}", 200<<20), nil, 512<<20); err != nil {
+		t.Fatal(err)
+	}
+	if c := b.buf.Cap(); c > 2*maxPooledBody {
+		t.Fatalf("a 2-byte answer announcing 200 MiB took a buffer of %d bytes", c)
+	}
+}
