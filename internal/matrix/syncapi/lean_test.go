@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix/event"
@@ -97,4 +98,29 @@ func FuzzUnmarshalEvent(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) { sameAsMautrix(t, raw) })
+}
+
+// leanEvent has a field for every JSON field of mautrix's event.Event, so that an upgrade of
+// mautrix that adds one fails here instead of unmarshalEvent silently dropping it for messages
+// (the vectors and the fuzzer compare only the fields they happen to contain). When this fails,
+// add the field to leanEvent, copy it in unmarshalEvent as Event.UnmarshalJSON does, and give the
+// "$top" vector of testdata/lean_events.json a value for it.
+func TestLeanEventHasEveryFieldOfEvent(t *testing.T) {
+	lean := map[string]bool{}
+	for f := range reflect.TypeFor[leanEvent]().Fields() {
+		lean[jsonName(f)] = true
+	}
+	for f := range reflect.TypeFor[event.Event]().Fields() {
+		if name := jsonName(f); name != "-" && !lean[name] {
+			t.Errorf("event.Event has %s (JSON %q), which leanEvent does not decode", f.Name, name)
+		}
+	}
+}
+
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
 }
