@@ -347,22 +347,41 @@ func TestE2EERestartsKeepTheDevice(t *testing.T) {
 	}
 }
 
+// e2eeRoom is a new bot with E2EE on, alice in a room with it that it has joined, its gateway
+// (started from env in dir, to be restarted the same way) and a v12 client of it.
+type e2eeRoom struct {
+	bot  *harness.User
+	h    *human
+	room id.RoomID
+	dir  string
+	env  map[string]string
+	g    *gatewayProc
+	ob   *obClient
+}
+
+// startE2EERoom starts an e2eeRoom whose gateway holds an undecryptable event for wait
+// (GATEWAY_UNDECRYPTABLE_WAIT) and syncs with a 1 s long poll.
+func startE2EERoom(t *testing.T, wait string) e2eeRoom {
+	t.Helper()
+	r := e2eeRoom{bot: newBotUser(t), h: newHuman(t, "alice"), dir: t.TempDir()}
+	r.room = r.h.roomWith(r.bot, false)
+	r.env = map[string]string{
+		"MATRIX_BOTS":                botJSON(r.bot, map[string]any{"auto_accept_invites": true}),
+		"GATEWAY_ACCESS_TOKEN":       "tok",
+		"GATEWAY_UNDECRYPTABLE_WAIT": wait,
+		"MATRIX_SYNC_TIMEOUT":        "1000",
+	}
+	r.g = startGateway(t, r.dir, r.env)
+	r.ob = dialV12(t, r.g, "tok")
+	r.h.waitJoined(r.room, r.bot)
+	return r
+}
+
 // An event whose room key never arrives is held (the sync moves on), kept across a restart, and
 // after GATEWAY_UNDECRYPTABLE_WAIT delivered as a message marked undecryptable, never dropped.
 func TestE2EEUndecryptableIsDeliveredMarked(t *testing.T) {
-	bot := newBotUser(t)
-	h := newHuman(t, "alice")
-	room := h.roomWith(bot, false)
-	dir := t.TempDir()
-	env := map[string]string{
-		"MATRIX_BOTS":                botJSON(bot, map[string]any{"auto_accept_invites": true}),
-		"GATEWAY_ACCESS_TOKEN":       "tok",
-		"GATEWAY_UNDECRYPTABLE_WAIT": "1h",
-		"MATRIX_SYNC_TIMEOUT":        "1000",
-	}
-	g := startGateway(t, dir, env)
-	ob := dialV12(t, g, "tok")
-	h.waitJoined(room, bot)
+	s := startE2EERoom(t, "1h")
+	h, room, dir, env, g, ob := s.h, s.room, s.dir, s.env, s.g, s.ob
 	// A well-formed Megolm event of a session nobody will ever share with the bot.
 	keyless := sendKeyless(t, h.cli, room, 0x6b)
 	const holding = "holding an event until its room key arrives"

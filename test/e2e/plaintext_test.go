@@ -17,19 +17,8 @@ import (
 // encrypted event sent after it is what the client gets next. With
 // GATEWAY_PLAINTEXT_IN_ENCRYPTED_ROOMS=true such a message is delivered.
 func TestE2EEPlaintextInEncryptedRoomIsDropped(t *testing.T) {
-	bot := newBotUser(t)
-	h := newHuman(t, "alice")
-	room := h.roomWith(bot, false)
-	dir := t.TempDir()
-	env := map[string]string{
-		"MATRIX_BOTS":                botJSON(bot, map[string]any{"auto_accept_invites": true}),
-		"GATEWAY_ACCESS_TOKEN":       "tok",
-		"GATEWAY_UNDECRYPTABLE_WAIT": "1s",
-		"MATRIX_SYNC_TIMEOUT":        "1000",
-	}
-	g := startGateway(t, dir, env)
-	ob := dialV12(t, g, "tok")
-	h.waitJoined(room, bot)
+	s := startE2EERoom(t, "1s") // e2ee_test.go
+	bot, h, room, dir, env, g, ob := s.bot, s.h, s.room, s.dir, s.env, s.g, s.ob
 	if _, err := h.cli.SendStateEvent(testCtx(t), room, event.StateEncryption, "",
 		&event.EncryptionEventContent{Algorithm: "m.megolm.v1.aes-sha2"}); err != nil {
 		t.Fatal(err)
