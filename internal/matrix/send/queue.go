@@ -3,6 +3,8 @@ package send
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -71,6 +73,9 @@ func (q *sendQueue) run(ctx context.Context, room id.RoomID, do func(ctx context
 	}
 	select {
 	case err := <-job.done:
+		if p, ok := err.(*sendPanic); ok {
+			panic(p) // on the caller's goroutine, as a send it runs itself (the action chain recovers it)
+		}
 		return err
 	case <-ctx.Done():
 		return gaveUp(ctx)
@@ -119,12 +124,34 @@ func (q *sendQueue) work(room id.RoomID, rq *roomQueue) {
 		job := rq.jobs[0]
 		q.mu.Unlock()
 
-		job.done <- q.attempt(job)
+		job.done <- q.attemptCaught(job)
 
 		if !q.pop(room, rq) {
 			return
 		}
 	}
+}
+
+// sendPanic is a panic of a send on a worker's goroutine, where it would end the process (every
+// bot with it), caught and handed to the caller waiting in run, which panics with it. When that
+// caller has given up, nobody sees it.
+type sendPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *sendPanic) Error() string {
+	return fmt.Sprintf("a queued send panicked: %v\n%s", p.value, p.stack)
+}
+
+// attemptCaught is attempt on a worker's goroutine, its panic caught as a *sendPanic.
+func (q *sendQueue) attemptCaught(job *sendJob) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &sendPanic{value: r, stack: debug.Stack()}
+		}
+	}()
+	return q.attempt(job)
 }
 
 // attemptThenFinish is run's own attempt at its job, which then leaves the queue, even when it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/matrix-onebot/gateway/internal/model"
+	"github.com/matrix-onebot/gateway/test/wait"
 )
 
 // limited is the error mautrix returns for a 429 with retry_after_ms.
@@ -212,4 +214,45 @@ func TestSendQueuePanickingSendLeavesTheQueue(t *testing.T) {
 	if err := q.run(ctx, "!r:x", func(context.Context) error { sent = true; return nil }); err != nil || !sent {
 		t.Fatalf("the next send after a panicking one: %v (sent %v)", err, sent)
 	}
+}
+
+// A send queued behind another that panics on the worker's goroutine does not end the process:
+// the panic reaches its caller, on the caller's goroutine (where the action chain recovers it),
+// and the room's queue goes on.
+func TestSendQueueQueuedPanickingSendReachesItsCaller(t *testing.T) {
+	q := newSendQueue(time.Millisecond, nil)
+	room := id.RoomID("!r:x")
+	started, release := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- q.run(context.Background(), room, func(context.Context) error { close(started); <-release; return nil })
+	}()
+	<-started
+	caught := make(chan any, 1)
+	go func() {
+		defer func() { caught <- recover() }()
+		_ = q.run(context.Background(), room, func(context.Context) error { panic("bug") })
+	}()
+	waitQueued(t, q, room, 2)
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if p := <-caught; p == nil || !strings.Contains(fmt.Sprint(p), "bug") {
+		t.Fatalf("the queued send's caller recovered %v, want its panic", p)
+	}
+	sent := false
+	if err := q.run(context.Background(), room, func(context.Context) error { sent = true; return nil }); err != nil || !sent {
+		t.Fatalf("the next send after a panicking one: %v (sent %v)", err, sent)
+	}
+}
+
+// waitQueued waits until room's queue has n jobs.
+func waitQueued(t *testing.T, q *sendQueue, room id.RoomID, n int) {
+	t.Helper()
+	wait.For(t, 10*time.Second, "the send to be queued", func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.rooms[room] != nil && len(q.rooms[room].jobs) == n
+	})
 }
