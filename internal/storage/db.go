@@ -22,7 +22,6 @@ import (
 	"go.mau.fi/util/dbutil"
 
 	"github.com/matrix-onebot/gateway/internal/redact"
-	"github.com/matrix-onebot/gateway/internal/storage/later"
 	"github.com/matrix-onebot/gateway/internal/storage/writegate"
 )
 
@@ -64,10 +63,10 @@ type DB struct {
 
 	memoryLocks memoryLocks // the bot locks of Ownership on SQLite
 
-	stopCheckpointer func()                          // SQLite: ends the checkpointer and waits for it
-	later            later.Writes[messageKey]        // messages being written in the background (later.go)
-	held             later.Held[messageKey, Message] // messages the sync loop stores after handing them over
-	checkpointing    sync.Mutex                      // held while a checkpoint runs (checkpointer or Checkpoint)
+	stopCheckpointer func()      // SQLite: ends the checkpointer and waits for it
+	closed           atomic.Bool // Close has begun: PutMessageLater refuses
+	held             sync.Map    // bot user ID → *later.Held[string, Message]: HoldMessages (later.go)
+	checkpointing    sync.Mutex  // held while a checkpoint runs (checkpointer or Checkpoint)
 
 	retention atomic.Pointer[Retention]
 	now       func() time.Time // the clock of stored_ms and the retention; tests move it
@@ -125,14 +124,19 @@ func Open(ctx context.Context, location string) (*DB, error) {
 
 // Close closes the database. The caller must not use db afterwards.
 func (db *DB) Close() error {
-	db.later.Close()
+	db.closed.Store(true)
+	var errs []error
+	db.held.Range(func(bot, _ any) bool { // what no sync loop stored (a bot stopped before its next batch)
+		db.Messages().WriteHeld(context.Background(), bot.(string), func(m Message, err error) { errs = append(errs, err) })
+		return true
+	})
 	if db.stopCheckpointer != nil {
 		db.stopCheckpointer()
 	}
 	if err := db.sql.Close(); err != nil {
-		return fmt.Errorf("failed to close database: %w", err)
+		errs = append(errs, fmt.Errorf("failed to close database: %w", err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // SQL returns the underlying connection pool. Queries through it use the driver's own

@@ -3,57 +3,50 @@ package storage
 import (
 	"context"
 	"fmt"
-	"time"
+
+	"github.com/matrix-onebot/gateway/internal/storage/later"
 )
 
-// laterPutTimeout bounds one background write of PutMessageLater.
-const laterPutTimeout = 30 * time.Second
-
-type messageKey struct{ bot, event string }
-
-// PutMessageLater stores m as PutMessage does, in the background: the caller (the send path, which
-// has just had the event ID from the homeserver) answers its client without waiting for the
-// commit, which could wait behind the sync loop's commit of the same message's echo. Until the
-// write is done, GetMessage and MarkRedacted of that message wait for it; DB.Close waits for every
-// such write. A failed write is handed to failed (it may be nil); the sync echo indexes the
-// message again.
+// PutMessageLater keeps m as HoldMessages does: the send path answers its client without waiting
+// for a commit, which could wait behind the sync loop's, and the bot's sync loop stores it with
+// its next batch (WriteHeld; the message's own echo brings one at once), or DB.Close does. Until
+// then GetMessage and MarkRedacted use the held copy. m is checked now: one that cannot be stored
+// is handed to failed (it may be nil) and not kept.
 func (s MessageStore) PutMessageLater(m Message, failed func(error)) {
-	content, err := s.messageContent(m)
-	if err == nil && !s.db.later.Start(messageKey{m.BotUserID, m.EventID}, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), laterPutTimeout)
-		defer cancel()
-		if err := s.putMessage(ctx, m, content, s.db.now().UnixMilli()); err != nil && failed != nil {
-			failed(err)
-		}
-	}) {
+	_, err := s.messageContent(m)
+	if err == nil && s.db.closed.Load() {
 		err = fmt.Errorf("failed to store message %s: the database is closed", m.EventID)
 	}
-	if err != nil && failed != nil {
+	if err == nil {
+		s.HoldMessages([]Message{m})
+	} else if failed != nil {
 		failed(err)
 	}
-}
-
-// awaitLater waits for a background write of the message, if one is under way.
-func (s MessageStore) awaitLater(ctx context.Context, botUserID, eventID string) error {
-	if err := s.db.later.Await(ctx, messageKey{botUserID, eventID}); err != nil {
-		return fmt.Errorf("failed to get message %s: waiting for its write: %w", eventID, err)
-	}
-	return nil
 }
 
 // HoldMessages keeps ms in memory until WriteHeld stores them: the sync loop hands a batch's
 // messages to the clients first and stores them after, off the path of each event. Meanwhile
 // GetMessage answers from memory and MarkRedacted marks the held copy, so no reader waits.
 func (s MessageStore) HoldMessages(ms []Message) {
+	now := s.db.now()
 	for _, m := range ms {
-		s.db.held.Put(messageKey{m.BotUserID, m.EventID}, m)
+		if m.Stored.IsZero() {
+			m.Stored = now
+		}
+		s.heldOf(m.BotUserID).Put(m.EventID, m)
 	}
+}
+
+// heldOf is what is held for bot: one each, so that a bot's WriteHeld holds up none of the others.
+func (s MessageStore) heldOf(bot string) *later.Held[string, Message] {
+	h, _ := s.db.held.LoadOrStore(bot, new(later.Held[string, Message]))
+	return h.(*later.Held[string, Message])
 }
 
 // WriteHeld stores the messages held for bot (PutMessages; when that fails, one by one, each
 // failure handed to failed) and forgets them.
 func (s MessageStore) WriteHeld(ctx context.Context, bot string, failed func(Message, error)) {
-	_ = s.db.held.Write(func(k messageKey) bool { return k.bot == bot }, func(ms []Message) error {
+	_ = s.heldOf(bot).Write(func(ms []Message) error {
 		if err := s.PutMessages(ctx, ms); err != nil {
 			for _, m := range ms {
 				if err := s.PutMessage(ctx, m); err != nil {

@@ -1,56 +1,52 @@
 package storage
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
-// A message written in the background (the send path) is never missed by a read: GetMessage and
-// MarkRedacted wait for its write, and Close waits for every such write.
+// A message the send path keeps for later is never missed by a read: GetMessage and MarkRedacted
+// use the kept copy until it is stored, Close stores what is still kept, and after Close a
+// message is refused at once (reported), not kept by a closed database.
 func TestPutMessageLaterIsReadAfterItsWrite(t *testing.T) {
-	db := openTest(t)
+	loc := newLocation(t)
+	db := openAt(t, loc)
 	ctx := t.Context()
-	release := make(chan struct{})
-	db.later.Hook = func() { <-release } // the write cannot start until released
-	m := testMessage()
+	m, gone := testMessage(), testMessage()
+	gone.EventID = "$gone"
 	var failed error
 	db.Messages().PutMessageLater(m, func(err error) { failed = err })
-
-	// While the write is held, a read waits for it: with a deadline it ends with the deadline,
-	// never with "not found".
-	short, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, err := db.Messages().GetMessage(short, m.BotUserID, m.EventID); !errors.Is(err, context.Canceled) {
-		t.Fatalf("read of a message being written: %v, want it to wait (context canceled)", err)
+	db.Messages().PutMessageLater(gone, func(err error) { failed = err })
+	if got, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID); err != nil {
+		t.Fatalf("read of a message kept for later: %v", err)
+	} else {
+		checkMessage(t, got, m)
 	}
-	if err := db.Messages().MarkRedacted(short, m.BotUserID, m.EventID); !errors.Is(err, context.Canceled) {
-		t.Fatalf("redaction of a message being written: %v, want it to wait (context canceled)", err)
+	if err := db.Messages().MarkRedacted(ctx, gone.BotUserID, gone.EventID); err != nil {
+		t.Fatalf("redaction of a message kept for later: %v", err)
 	}
-
-	read := make(chan error, 1)
-	go func() {
-		got, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID)
-		if err == nil {
-			checkMessage(t, got, m)
-		}
-		read <- err
-	}()
-	close(release)
-	if err := <-read; err != nil {
-		t.Fatalf("read after the write: %v", err)
-	}
-	if err := db.Close(); err != nil { // waits for the background write (and its failure report)
+	if err := db.Close(); err != nil { // stores what is kept
 		t.Fatal(err)
 	}
 	if failed != nil {
-		t.Fatalf("background write failed: %v", failed)
+		t.Fatalf("keeping a message failed: %v", failed)
 	}
-	// After Close, a write is refused at once (reported), not started on a closed database.
 	db.Messages().PutMessageLater(testMessage(), func(err error) { failed = err })
 	if failed == nil {
-		t.Fatal("a write after Close was not reported")
+		t.Fatal("a message after Close was not reported")
+	}
+
+	again := openAt(t, loc)
+	if got, err := again.Messages().GetMessage(ctx, m.BotUserID, m.EventID); err != nil {
+		t.Fatalf("the kept message after Close: %v", err)
+	} else {
+		checkMessage(t, got, m)
+	}
+	if got, err := again.Messages().GetMessage(ctx, gone.BotUserID, gone.EventID); err != nil || !got.Redacted || got.Content != nil {
+		t.Fatalf("the redacted message after Close: %+v, %v; want redacted without content", got, err)
 	}
 }
 
@@ -144,5 +140,31 @@ func TestWriteHeldStoresTheRestWhenOneFails(t *testing.T) {
 	}
 	if _, err := db.Messages().GetMessage(ctx, bad.BotUserID, bad.EventID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the bad message: %v, want not found (it is not held any more either)", err)
+	}
+}
+
+// A held message counts as stored when it was held, not when it is read or written: the retention
+// applies to it in memory as in the database, and the write keeps that time (a write that came
+// late, after the clock moved, made an old message young again).
+func TestHeldMessageKeepsWhenItWasHeld(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	var now atomic.Int64
+	start := time.UnixMilli(1_800_000_000_000)
+	now.Store(start.UnixMilli())
+	db.SetClock(func() time.Time { return time.UnixMilli(now.Load()) })
+	db.SetRetention(Retention{MessageAge: time.Hour, MessageCount: 100})
+	m := testMessage()
+	db.Messages().HoldMessages([]Message{m})
+	if got, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID); err != nil || !got.Stored.Equal(start) {
+		t.Fatalf("held: %+v, %v; want stored at %v", got, err, start)
+	}
+	now.Add((2 * time.Hour).Milliseconds())
+	if _, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID); !errors.Is(err, ErrExpired) {
+		t.Fatalf("held for longer than the retention: %v, want expired", err)
+	}
+	db.Messages().WriteHeld(ctx, m.BotUserID, func(m Message, err error) { t.Errorf("storing %s: %v", m.EventID, err) })
+	if _, err := db.Messages().GetMessage(ctx, m.BotUserID, m.EventID); !errors.Is(err, ErrExpired) {
+		t.Fatalf("written after the retention: %v, want expired (stored when it was held)", err)
 	}
 }

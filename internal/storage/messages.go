@@ -26,9 +26,10 @@ type Message struct {
 	// kept only for Retention.EncryptedBodyAge.
 	Encrypted bool
 
-	// Set by GetMessage.
-	Stored      time.Time // when the gateway stored the message; the retention counts from it
-	BodyExpired bool      // the content was dropped (an encrypted room's body past its retention, or a redaction)
+	// Stored is when the gateway stored the message (set by GetMessage); the retention counts
+	// from it. HoldMessages sets it to when the message was held, which the write keeps.
+	Stored      time.Time
+	BodyExpired bool // the content was dropped (an encrypted room's body past its retention, or a redaction)
 }
 
 const (
@@ -80,7 +81,15 @@ func (s MessageStore) PutMessage(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
-	return s.putMessage(ctx, m, content, s.db.now().UnixMilli())
+	return s.putMessage(ctx, m, content, s.storedAt(m))
+}
+
+// storedAt is when m counts as stored: m.Stored if set (HoldMessages), else now.
+func (s MessageStore) storedAt(m Message) int64 {
+	if m.Stored.IsZero() {
+		return s.db.now().UnixMilli()
+	}
+	return m.Stored.UnixMilli()
 }
 
 // PutMessages stores ms as PutMessage does, all in one transaction with one statement per
@@ -93,7 +102,6 @@ func (s MessageStore) PutMessages(ctx context.Context, ms []Message) error {
 	for i, m := range ms {
 		last[key{m.BotUserID, m.EventID}] = i
 	}
-	stored := s.db.now().UnixMilli()
 	rows := make([]messageRow, 0, len(ms))
 	for i, m := range ms {
 		c, err := s.messageContent(m)
@@ -103,7 +111,7 @@ func (s MessageStore) PutMessages(ctx context.Context, ms []Message) error {
 		if last[key{m.BotUserID, m.EventID}] != i {
 			continue // a multi-row upsert may not touch a row twice (PostgreSQL refuses)
 		}
-		rows = append(rows, messageRow{m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(c), m.Redacted, m.Encrypted, stored})
+		rows = append(rows, messageRow{m.BotUserID, m.EventID, m.RoomID, m.Sender, m.Time.UnixMilli(), string(c), m.Redacted, m.Encrypted, s.storedAt(m)})
 	}
 	if len(rows) == 0 {
 		return nil
@@ -159,36 +167,33 @@ func (s MessageStore) putMessage(ctx context.Context, m Message, content json.Ra
 // Retention.EncryptedBodyAge (or with NoEncryptedBodies) is not returned (BodyExpired), even
 // before the pruner drops it.
 func (s MessageStore) GetMessage(ctx context.Context, botUserID, eventID string) (Message, error) {
-	if m, ok := s.db.held.Get(messageKey{botUserID, eventID}); ok { // HoldMessages: as stored now
-		if content, err := s.messageContent(m); err == nil {
-			m.Stored, m.Content, m.BodyExpired = s.db.now(), content, content == nil
-			return m, nil
+	m, held := s.heldOf(botUserID).Get(eventID) // HoldMessages: as it will be stored
+	var content string
+	if held {
+		c, err := s.messageContent(m)
+		held, content = err == nil, string(c)
+	}
+	if !held {
+		m = Message{BotUserID: botUserID, EventID: eventID}
+		var ts, stored int64
+		err := s.db.util.QueryRow(ctx, selectMessage, botUserID, eventID).
+			Scan(&m.RoomID, &m.Sender, &ts, &content, &m.Redacted, &m.Encrypted, &stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, ErrNotFound)
+		} else if err != nil {
+			return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, err)
 		}
+		m.Time, m.Stored = time.UnixMilli(ts), time.UnixMilli(stored)
 	}
-	if err := s.awaitLater(ctx, botUserID, eventID); err != nil {
-		return Message{}, err
-	}
-	m := Message{BotUserID: botUserID, EventID: eventID}
-	var (
-		ts, stored int64
-		content    string
-	)
-	err := s.db.util.QueryRow(ctx, selectMessage, botUserID, eventID).
-		Scan(&m.RoomID, &m.Sender, &ts, &content, &m.Redacted, &m.Encrypted, &stored)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, ErrNotFound)
-	} else if err != nil {
-		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, err)
-	}
-	m.Time, m.Stored = time.UnixMilli(ts), time.UnixMilli(stored)
 	r, now := s.db.Retention(), s.db.now()
 	if r.MessageAge > 0 && m.Stored.Before(now.Add(-r.MessageAge)) {
 		return Message{}, fmt.Errorf("failed to get message %s: %w", eventID, ErrExpired)
 	}
+	m.Content = nil // a held message has its own; what counts is content
 	switch {
 	case content == "":
 		m.BodyExpired = true
-	case m.Encrypted && r.bodyExpired(stored, now):
+	case m.Encrypted && r.bodyExpired(m.Stored.UnixMilli(), now):
 		m.BodyExpired = true
 	default:
 		m.Content = json.RawMessage(content)
@@ -199,11 +204,8 @@ func (s MessageStore) GetMessage(ctx context.Context, botUserID, eventID string)
 // MarkRedacted flags a stored message as redacted and drops its content, or returns
 // ErrNotFound. Room and sender stay (the deletion event names the sender).
 func (s MessageStore) MarkRedacted(ctx context.Context, botUserID, eventID string) error {
-	if s.db.held.Update(messageKey{botUserID, eventID}, func(m *Message) { m.Redacted, m.Content = true, nil }) {
+	if s.heldOf(botUserID).Update(eventID, func(m *Message) { m.Redacted, m.Content = true, nil }) {
 		return nil
-	}
-	if err := s.awaitLater(ctx, botUserID, eventID); err != nil {
-		return err
 	}
 	res, err := s.db.util.Exec(ctx, updateRedacted, botUserID, eventID)
 	if err != nil {

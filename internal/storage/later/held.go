@@ -1,7 +1,10 @@
+// Package later keeps values that their owner writes to the database later, readable and
+// changeable from memory until then (Held).
 package later
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"sync"
 )
@@ -51,23 +54,18 @@ func (h *Held[K, V]) Update(k K, change func(v *V)) bool {
 	return ok
 }
 
-// Write hands the held values whose keys mine selects to write, in the order they were put, and forgets them, whatever write
-// reports (its error is returned). Readers and changes wait meanwhile, so that none of them sees a
-// value neither held nor written.
-func (h *Held[K, V]) Write(mine func(K) bool, write func([]V) error) error {
+// Write hands every held value to write, in the order they were put, and forgets them,
+// whatever write reports (its error is returned). Readers and changes wait meanwhile, so that
+// none of them sees a value neither held nor written: keep one Held per writer (the storage keeps
+// one per bot), so that they wait only for their own writer.
+func (h *Held[K, V]) Write(write func([]V) error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var es []held[V]
-	for k, e := range h.vals {
-		if mine(k) {
-			es = append(es, e)
-			delete(h.vals, k)
-		}
-	}
-	if len(es) == 0 {
+	if len(h.vals) == 0 {
 		return nil
 	}
-	slices.SortFunc(es, func(a, b held[V]) int { return cmp.Compare(a.n, b.n) })
+	es := slices.SortedFunc(maps.Values(h.vals), func(a, b held[V]) int { return cmp.Compare(a.n, b.n) })
+	clear(h.vals)
 	vs := make([]V, len(es))
 	for i, e := range es {
 		vs[i] = e.v
