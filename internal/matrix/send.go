@@ -125,8 +125,8 @@ func (s *messenger) SendMessageWith(ctx context.Context, to model.Target, segs [
 		}
 		now := time.Now()
 		raw, _ := json.Marshal(content)
-		// Indexed in the background: the answer does not wait for the commit, which can wait
-		// behind the sync loop's commit of this message's echo; reads of it wait for the write.
+		// Held for the index: the answer waits for no commit; the sync loop stores it with the
+		// batch of its echo, and reads of it meanwhile get the held copy.
 		s.acct.DB.Messages().PutMessageLater(storage.Message{
 			BotUserID: string(s.acct.UserID()), RoomID: string(room), EventID: string(evtID),
 			Sender: string(s.acct.UserID()), Time: now, Content: raw, Encrypted: encrypt,
