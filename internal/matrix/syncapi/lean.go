@@ -38,22 +38,29 @@ type leanEvent struct {
 }
 
 // unmarshalEvent is Event.UnmarshalJSON, but for an event of one of leanTypes without
-// Content.Raw; any other event is left to Event.UnmarshalJSON (raw is decoded twice then: such
-// events are few on the way of messages).
+// Content.Raw, and with raw decoded once for any event (state events, account data and invite
+// state are thousands in a first sync).
 func unmarshalEvent(raw []byte, evt *event.Event) error {
 	var le leanEvent
 	if err := json.Unmarshal(raw, &le); err != nil {
 		return err
 	}
-	if !leanTypes[le.Type] || len(le.Content) > 0 && le.Content[0] != '{' && string(le.Content) != "null" {
+	lean := leanTypes[le.Type]
+	if lean && len(le.Content) > 0 && le.Content[0] != '{' && string(le.Content) != "null" {
 		return evt.UnmarshalJSON(raw) // content that is not an object: refused as mautrix refuses it
 	}
 	// As Event.UnmarshalJSON copies its fields; Content.UnmarshalJSON would clone the bytes
-	// (a RawMessage is already a copy) and decode them into Content.Raw.
+	// (a RawMessage is already a copy) and decode them into Content.Raw, as is done below for
+	// the other events.
 	evt.StateKey, evt.Sender, evt.Timestamp, evt.ID, evt.RoomID = le.StateKey, le.Sender, le.Timestamp, le.ID, le.RoomID
 	evt.Type = event.Type{Type: le.Type}
 	evt.Type.Class = evt.Type.GuessClass() // as Type.UnmarshalJSON
 	evt.Content = event.Content{VeryRaw: le.Content}
+	if !lean && le.Content != nil {
+		if err := json.Unmarshal(le.Content, &evt.Content.Raw); err != nil {
+			return err
+		}
+	}
 	evt.Redacts, evt.Sticky = le.Redacts, le.Sticky
 	if le.Unsigned != nil {
 		evt.Unsigned = *le.Unsigned

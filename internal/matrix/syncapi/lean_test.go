@@ -124,3 +124,25 @@ func jsonName(f reflect.StructField) string {
 	}
 	return name
 }
+
+// An event of any other type (state, account data, invite state: a first sync holds thousands)
+// is decoded once, not once for its type and again by Event.UnmarshalJSON: it takes no more
+// allocations than Event.UnmarshalJSON alone.
+func TestUnmarshalEventDecodesOtherEventsOnce(t *testing.T) {
+	raw := []byte(`{"type":"m.room.member","state_key":"@alice:example.org","event_id":"$member","sender":"@alice:example.org","origin_server_ts":1700000000000,"content":{"membership":"join","displayname":"Alice"},"unsigned":{"age":5}}`)
+	ours := testing.AllocsPerRun(100, func() {
+		var evt event.Event
+		if err := unmarshalEvent(raw, &evt); err != nil {
+			t.Fatal(err)
+		}
+	})
+	theirs := testing.AllocsPerRun(100, func() {
+		var evt event.Event
+		if err := evt.UnmarshalJSON(raw); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if ours > theirs {
+		t.Fatalf("unmarshalEvent of a member event: %v allocations, Event.UnmarshalJSON alone %v", ours, theirs)
+	}
+}
