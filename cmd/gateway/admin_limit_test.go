@@ -42,4 +42,10 @@ func TestAdminLoginFailuresInMetrics(t *testing.T) {
 	if !strings.Contains(string(body), "onebot_gateway_auth_failures_total 3\n") {
 		t.Errorf("/metrics (%d) does not count the 3 failed admin logins:\n%s", resp.StatusCode, body)
 	}
+	// The SQLite write turns (storage/writegate) are there for the operator too.
+	for _, name := range []string{"onebot_gateway_db_write_waits_total ", "onebot_gateway_db_write_wait_seconds_total "} {
+		if !strings.Contains(string(body), "\n"+name) {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/matrix-onebot/gateway/internal/retention"
 	"github.com/matrix-onebot/gateway/internal/satori"
 	"github.com/matrix-onebot/gateway/internal/storage"
+	"github.com/matrix-onebot/gateway/internal/storage/writegate"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -234,6 +235,7 @@ func serveWith(ctx context.Context, environ []string, stderr io.Writer, reload <
 		UploadTTL: cfg.Gateway.MediaUploadTTL, UploadDir: cfg.Gateway.FilesDir,
 	})
 	mets := metrics.New()
+	mets.AddSource(dbWriteWaits)
 	// The pruner deletes what is past the retention: now, then on a schedule.
 	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
 	pruned := make(chan struct{})
@@ -562,4 +564,16 @@ func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	return await.Closed(done, deadline)
+}
+
+// dbWriteWaits are the SQLite writes that waited for another write's turn (storage/writegate):
+// a count that keeps rising with a wait time that does too means the database is the bottleneck.
+func dbWriteWaits() []metrics.Sample {
+	n, waited := writegate.Stats()
+	return []metrics.Sample{
+		{Name: "db_write_waits_total", Value: float64(n),
+			Help: "SQLite writes of this gateway that waited for another write to finish (writes take turns)."},
+		{Name: "db_write_wait_seconds_total", Value: waited.Seconds(),
+			Help: "Time SQLite writes of this gateway spent waiting for another write to finish."},
+	}
 }

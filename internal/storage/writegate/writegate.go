@@ -21,6 +21,14 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
+// waits and waitedNS count, in the whole process, the writes that found another write in their
+// way and the time they waited (Stats).
+var waits, waitedNS atomic.Int64
+
+// Stats is how many writes of this process waited for another one's turn so far, and how long
+// they waited in all (the metrics db_write_waits_total and db_write_wait_seconds_total).
+func Stats() (n int64, waited time.Duration) { return waits.Load(), time.Duration(waitedNS.Load()) }
+
 // Gate is the write turn of one database.
 type Gate struct {
 	turn    chan struct{}
@@ -38,7 +46,12 @@ func (g *Gate) acquire(ctx context.Context) error {
 	default:
 	}
 	g.waiting.Add(1)
-	defer g.waiting.Add(-1)
+	waited := time.Now()
+	defer func() {
+		g.waiting.Add(-1)
+		waits.Add(1)
+		waitedNS.Add(int64(time.Since(waited)))
+	}()
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
 	select {

@@ -74,6 +74,7 @@ func TestWriteWaitsForTheOpenTransaction(t *testing.T) {
 			_ = tx.Rollback()
 			continue
 		}
+		before, _ := Stats()
 		wait.For(t, 10*time.Second, "the write to wait for its turn", func() bool { return gate.waiting.Load() == 1 })
 		select {
 		case err := <-wrote:
@@ -85,6 +86,9 @@ func TestWriteWaitsForTheOpenTransaction(t *testing.T) {
 		}
 		if err := <-wrote; err != nil {
 			t.Fatalf("the write after the transaction ended: %v", err)
+		}
+		if n, waited := Stats(); n != before+1 || waited <= 0 {
+			t.Fatalf("Stats after one write waited: %d (before %d), %v", n, before, waited)
 		}
 		var n int
 		if err := db.QueryRow("SELECT COUNT(*) FROM t").Scan(&n); err != nil || n != 2 {
