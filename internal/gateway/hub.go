@@ -293,9 +293,10 @@ func (br botRegistry) defaultBot() *botEntry {
 // Publish implements model.Sink: the event is marshalled once per protocol version that has a
 // subscriber and the same bytes are queued on every matching connection, never blocking on one.
 //
-// Outbox first: the frames for endpoints with an outbox are written to the database, all in one
-// transaction, before any connection gets the event. When that write (or the v11 ID map) fails,
-// Publish returns the error and no connection has the event: the caller retries it later, so the
+// The connections without an outbox get the event first; then the frames for endpoints with an
+// outbox are written to the database, all in one transaction. When that write (or the v11 ID
+// map) fails, Publish returns the error and no outbox has the event: the caller retries it
+// later, and the connections that took it already are not given it again (liveSet), so the
 // event is neither lost nor handed twice to a connection.
 func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 	entry := h.reg.botByUser(ev.Self)
@@ -335,9 +336,10 @@ func (h *Hub) Publish(ctx context.Context, ev *model.Event) error {
 	}
 }
 
-// fanOut writes ev to the outboxes that want it, then queues it on every other connection that
-// wants it, and reports how many took it, and a channel that is closed when a new connection
-// subscribes. An error means that no connection took it.
+// fanOut queues ev on every connection without an outbox that wants it, then writes it to the
+// outboxes that want it, and reports how many took it, and a channel that is closed when a new
+// connection subscribes. An error means that no outbox took it (liveSet remembers the
+// connections that did).
 func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (int, <-chan struct{}, error) {
 	// Pick the connections under the lock; encode (which reads the v11 ID map) and queue outside
 	// it, so that connections can come and go meanwhile.
@@ -387,10 +389,9 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 	// The connections without an outbox first: they get the frame without waiting for the
 	// outboxes' commit. If that commit fails, the sync loop publishes the event again, and the
 	// connections that took it then are not given it twice (liveSent).
-	queued := 0
 	key := liveKey{ev.Self, ev.ID}
-	given := fo.h.liveSent.take(key) // an earlier try gave it to them
-	if !given {
+	queued := fo.h.liveSent.take(key) // an earlier try gave it to that many
+	if queued == 0 {
 		var out transportCounts // counts.go
 		for _, s := range targets {
 			payload, _ := encode(s.Face) // encoded above
@@ -411,8 +412,8 @@ func (fo fanout) fanOut(ctx context.Context, entry *botEntry, ev *model.Event) (
 		woken, err := push.AppendAll(wctx, fo.h.opts.Outbox, feeds, durable, fo.h.opts.OutboxLimits)
 		cancel()
 		if err != nil {
-			if given || queued > 0 {
-				fo.h.liveSent.put(key)
+			if queued > 0 {
+				fo.h.liveSent.put(key, queued)
 			}
 			return 0, grew, err
 		}
@@ -436,28 +437,30 @@ type liveKey struct {
 
 // liveSet holds the events that connections without an outbox were given although the outboxes'
 // commit then failed: the sync loop publishes such an event again, and those connections must not
-// get it twice. It holds an event only between a failed commit and the next try.
+// get it twice. It holds an event only between a failed commit and the next try, with how many
+// connections took it: they count for the next try, so that Publish does not hold the event for
+// a client when its outboxes are gone by then (an endpoint stopped).
 type liveSet struct {
 	mu   sync.Mutex
-	sent map[liveKey]struct{}
+	sent map[liveKey]int
 }
 
-func (l *liveSet) put(k liveKey) {
+func (l *liveSet) put(k liveKey, n int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.sent == nil {
-		l.sent = map[liveKey]struct{}{}
+		l.sent = map[liveKey]int{}
 	}
-	l.sent[k] = struct{}{}
+	l.sent[k] = n
 }
 
-// take reports whether k was put, and forgets it.
-func (l *liveSet) take(k liveKey) bool {
+// take returns how many connections an earlier try gave k to (0: none or not put), and forgets it.
+func (l *liveSet) take(k liveKey) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, ok := l.sent[k]
+	n := l.sent[k]
 	delete(l.sent, k)
-	return ok
+	return n
 }
 
 // BotStatusChanged implements model.Sink: every connection that sees the bot gets its face's

@@ -119,3 +119,37 @@ func TestRetriedPublishReachesALiveConnectionOnce(t *testing.T) {
 		t.Fatalf("next frame %v, want the next event", fr)
 	}
 }
+
+// When the outbox that failed its commit is gone by the time the sync loop publishes the event
+// again (its endpoint stopped), the connection without an outbox that took the event on the
+// first try still counts as having it: Publish does not hold the event for a client that would
+// then be given it a second time.
+func TestRetriedPublishWithoutTheOutboxCountsTheLiveConnection(t *testing.T) {
+	h, _, db := newTestHub(t, "")
+	h.opts.Outbox = &failingOutbox{OutboxStore: db.Outbox(), fail: 1}
+	h.opts.OutboxLimits = storage.OutboxLimits{MaxEvents: 100}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := h.push.NewFeed(ctx, "k", 12, "", true, "webhook")
+	live := push.NewSink(12, "", true)
+	h.fan.subscribe(live)
+	ev := sampleEvent(false)
+	if err := h.Publish(context.Background(), ev); err == nil {
+		t.Fatal("Publish succeeded although the outbox write failed")
+	}
+	nextFrame(t, live)
+	cancel()
+	f.Close()
+	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer pcancel()
+	done := make(chan error, 1)
+	go func() { done <- h.Publish(pctx, ev) }()
+	// A client that connects now is not the one that had the event: were Publish holding the
+	// event for it, the live connection would get it again.
+	late := push.NewSink(12, "", true)
+	h.fan.subscribe(late)
+	if err := <-done; err != nil {
+		t.Fatalf("Publish of the retried event: %v (held it although a connection had it)", err)
+	}
+	noFrame(t, live)
+}
