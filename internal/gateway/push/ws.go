@@ -366,7 +366,7 @@ func (wc *conn) feedPump(ctx context.Context, stop <-chan struct{}, f *Feed) err
 			return err
 		}
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err = c.Write(wctx, websocket.MessageText, p.payload)
+		err = transport.WriteNow(wctx, c, wc.spec.Cork, p.payload) // not into the write pump's batch: done deletes it
 		cancel()
 		if err != nil {
 			f.fail()
@@ -393,7 +393,7 @@ func (wc *conn) drainFeed(ctx context.Context, f *Feed) error {
 		if !ok {
 			return errStopping
 		}
-		if err := c.Write(dctx, websocket.MessageText, p.payload); err != nil {
+		if err := transport.WriteNow(dctx, c, wc.spec.Cork, p.payload); err != nil {
 			if dctx.Err() != nil {
 				return errStopping // the rest stays in the outbox for the next run
 			}

@@ -31,6 +31,7 @@ const MaxBatchFrames = 64
 type CorkConn struct {
 	net.Conn
 
+	batch  sync.Mutex // held by WriteQueued from Cork to Uncork, and by WriteNow
 	mu     sync.Mutex
 	corked bool
 	buf    []byte
@@ -148,6 +149,18 @@ func DialCorked(ctx context.Context, url string, opts *websocket.DialOptions) (*
 	return c, cork, resp, nil
 }
 
+// WriteNow writes one frame that must be on its way to the network, not in a batch's memory,
+// when it returns: a durable feed deletes the frame from its outbox then, and a batch whose
+// network write failed would have lost it. It waits for a batch being collected (WriteQueued) to
+// go out first.
+func WriteNow(ctx context.Context, c *websocket.Conn, cork *CorkConn, frame []byte) error {
+	if cork != nil {
+		cork.batch.Lock()
+		defer cork.batch.Unlock()
+	}
+	return c.Write(ctx, websocket.MessageText, frame)
+}
+
 // WriteQueued writes first and then, without waiting, whatever else is queued in out (at most
 // MaxBatchFrames in all): through cork with one network write when there is one (nil: each
 // frame is written by itself), within timeout.
@@ -162,6 +175,8 @@ func WriteQueued(ctx context.Context, c *websocket.Conn, cork *CorkConn, first [
 		defer cancel()
 		return c.Write(wctx, websocket.MessageText, first)
 	}
+	cork.batch.Lock()
+	defer cork.batch.Unlock()
 	cork.Cork()
 	// No deadline and no end: a write into memory cannot block, and the lock the library takes
 	// first is held only by writes that have a deadline of their own, or given up when the

@@ -219,3 +219,32 @@ func TestCorkedWriteEndsWithItsContext(t *testing.T) {
 		}
 	})
 }
+
+// A frame written with WriteNow while the write pump collects a batch (corked) is not put into the
+// batch's memory: it waits for the batch to go out and then goes to the network itself, so that a
+// durable feed that deletes the frame from its outbox once WriteNow returns never loses it to a
+// batch whose network write fails.
+func TestWriteNowDoesNotJoinABatch(t *testing.T) {
+	serveCorked(t, func(ctx context.Context, c *websocket.Conn, cork *CorkConn) {
+		cork.batch.Lock() // a batch is being collected, as in WriteQueued
+		cork.Cork()
+		inMemory := make(chan int, 1)
+		go func() {
+			if err := WriteNow(ctx, c, cork, []byte(`{"type":"message","durable":true}`)); err != nil {
+				t.Error(err)
+			}
+			cork.mu.Lock()
+			inMemory <- len(cork.buf)
+			cork.mu.Unlock()
+		}()
+		// Without the batch lock, WriteNow returns at once with the frame in the batch's memory.
+		wait.Until(5*time.Second, func() bool { return len(inMemory) > 0 })
+		if err := cork.Uncork(ctx, 5*time.Second); err != nil {
+			t.Error(err)
+		}
+		cork.batch.Unlock()
+		if n := <-inMemory; n != 0 {
+			t.Errorf("WriteNow returned with %d bytes in the batch's memory, not on the network", n)
+		}
+	})
+}
